@@ -1,0 +1,60 @@
+"""The command-line flags every example shares: --backend, --dtype, --seed, --out.
+
+parser = nb.cli.example_parser(__doc__, epochs=20000)
+args = parser.parse_args()
+backend = nb.cli.backend_from_args(args)     # --backend > $NNBACKEND > numpy
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from nnbackend.backend import Backend, get_backend
+
+BACKEND_HELP = (
+    "array library to run on: numpy, cupy, torch, torch:cuda, strict or auto "
+    "(default: $NNBACKEND, else numpy)"
+)
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser, dtype: str = "float32") -> None:
+    """Add ``--backend`` and ``--dtype`` to ``parser``."""
+    parser.add_argument("--backend", default=None, help=BACKEND_HELP)
+    parser.add_argument(
+        "--dtype",
+        default=dtype,
+        choices=["float32", "float64"],
+        help=f"float dtype (default {dtype})",
+    )
+
+
+def example_parser(
+    description: str | None, *, epochs: int | None = None, dtype: str = "float32", seed: int = 0
+) -> argparse.ArgumentParser:
+    """A parser with --backend, --dtype, --seed, --out and (when given a default) --epochs."""
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_backend_arguments(parser, dtype)
+    parser.add_argument("--seed", type=int, default=seed, help=f"random seed (default {seed})")
+    if epochs is not None:
+        parser.add_argument(
+            "--epochs", type=int, default=epochs, help=f"training epochs (default {epochs})"
+        )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="folder for PNG plots (default: no plots)"
+    )
+    return parser
+
+
+def backend_from_args(args: argparse.Namespace) -> Backend:
+    """The backend named by ``--backend``/``--dtype``, falling back to ``$NNBACKEND``."""
+    return get_backend(args.backend, dtype=getattr(args, "dtype", None))
+
+
+def max_steps(default: int) -> int:
+    """``default``, capped by ``$NNBACKEND_MAX_STEPS`` (how tests and CI run examples fast)."""
+    cap = os.environ.get("NNBACKEND_MAX_STEPS")
+    return min(default, int(cap)) if cap else default

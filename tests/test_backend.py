@@ -1,0 +1,281 @@
+"""The backend seam: choosing, errors with a way out, host transfers, seeded draws."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend import backend as backend_module
+from tests.conftest import CPU_BACKEND_NAMES, CPU_BACKENDS, HAVE_TORCH
+
+# --- choosing ---------------------------------------------------------------------
+
+
+def test_default_is_numpy_float32():
+    be = nb.get_backend()
+    assert be.name == "numpy"
+    assert be.dtype_name == "float32"
+
+
+def test_precedence_argument_context_set_env_default(monkeypatch):
+    assert nb.get_backend().name == "numpy"  # default
+    monkeypatch.setenv("NNBACKEND", "strict")
+    assert nb.get_backend().name == "strict"  # env beats default
+    nb.set_backend("numpy")
+    assert nb.get_backend().name == "numpy"  # set_backend beats env
+    with nb.use_backend("strict"):
+        assert nb.get_backend().name == "strict"  # context beats set_backend
+        with nb.use_backend("numpy"):
+            assert nb.get_backend().name == "numpy"  # innermost context wins
+        assert nb.get_backend().name == "strict"
+        assert nb.get_backend("numpy").name == "numpy"  # explicit argument beats all
+    assert nb.get_backend().name == "numpy"
+    nb.reset_backend()
+    assert nb.get_backend().name == "strict"  # env applies again
+
+
+def test_env_var_set_after_first_use_still_applies(monkeypatch):
+    assert nb.get_backend().name == "numpy"
+    monkeypatch.setenv("NNBACKEND", "strict")
+    assert nb.get_backend().name == "strict"
+
+
+def test_env_var_read_in_a_fresh_process():
+    code = (
+        "import nnbackend as nb, os; os.environ['NNBACKEND']='strict'; print(nb.get_backend().name)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "strict"
+
+
+def test_use_backend_restores_after_an_error():
+    with pytest.raises(KeyError), nb.use_backend("strict"):
+        raise KeyError
+    assert nb.get_backend().name == "numpy"
+
+
+def test_backends_are_cached_and_carry_dtype():
+    assert nb.get_backend("numpy") is nb.get_backend("numpy")
+    be64 = nb.get_backend("numpy", dtype="float64")
+    assert be64.dtype_name == "float64"
+    assert be64 is nb.get_backend("numpy").with_dtype("float64")
+    nb.set_backend("strict", dtype="float64")
+    assert nb.get_backend().dtype_name == "float64"
+    assert nb.get_backend(dtype="float32").dtype_name == "float32"
+
+
+def test_auto_falls_back_to_numpy_without_a_gpu(monkeypatch):
+    monkeypatch.setattr(backend_module, "cuda_available", lambda: False)
+    assert nb.get_backend("auto").name == "numpy"
+
+
+def test_available_backends_lists_numpy_and_strict():
+    names = nb.available_backends()
+    assert names[:2] == ["numpy", "strict"]
+    assert ("torch" in names) == HAVE_TORCH
+
+
+# --- errors with a way out --------------------------------------------------------
+
+
+def test_unknown_name_lists_the_valid_ones():
+    with pytest.raises(
+        ValueError, match="unknown backend 'nmupy'.*numpy, strict, torch, cupy, auto"
+    ):
+        nb.get_backend("nmupy")
+    with pytest.raises(ValueError, match="unknown backend"):
+        nb.set_backend("jax")
+
+
+def test_missing_package_names_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
+    monkeypatch.setattr(backend_module, "_cache", {})
+    with pytest.raises(nb.BackendUnavailableError, match=r"needs the package 'torch'.*pip install"):
+        nb.get_backend("torch")
+
+
+def test_missing_cupy_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    monkeypatch.setattr(backend_module, "_cache", {})
+    with pytest.raises(nb.BackendUnavailableError, match=r"nnbackend\[gpu\].*cupy-cuda13x"):
+        nb.get_backend("cupy")
+    assert nb.get_backend("auto").name == "numpy"
+
+
+def _cupy_without_device(error: Exception | None):
+    """A stand-in for CuPy installed on a machine with no usable GPU."""
+    cupy = types.ModuleType("cupy")
+
+    def zeros(_):
+        raise error
+
+    cupy.cuda = types.SimpleNamespace(is_available=lambda: error is not None)
+    cupy.zeros = zeros
+    return cupy
+
+
+@pytest.mark.parametrize(
+    "error, reason",
+    [
+        (None, "is_available"),
+        (
+            RuntimeError("cudaErrorInsufficientDriver: driver version is insufficient"),
+            "cudaErrorInsufficientDriver",
+        ),
+    ],
+)
+def test_cupy_without_a_device_fails_up_front(monkeypatch, error, reason):
+    monkeypatch.setitem(sys.modules, "cupy", _cupy_without_device(error))
+    monkeypatch.setattr(backend_module, "_cache", {})
+    with pytest.raises(nb.BackendUnavailableError, match=f"no CUDA device answers.*{reason}"):
+        nb.set_backend("cupy")
+    assert nb.get_backend("auto").name == "numpy"
+    assert "cupy" not in nb.available_backends()
+
+
+def test_torch_cuda_without_a_gpu_says_so():
+    pytest.importorskip("torch")
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(nb.BackendUnavailableError, match="torch sees no CUDA device"):
+        nb.get_backend("torch:cuda")
+
+
+def test_dtype_other_than_float32_or_64_is_refused():
+    with pytest.raises(ValueError, match="'float32' or 'float64'"):
+        nb.get_backend("numpy", dtype="float16")
+
+
+def test_device_without_float64_says_so():
+    with pytest.raises(ValueError, match="has no float64: use dtype='float32'"):
+        nb.get_backend("strict:no_float64", dtype="float64")
+    assert not nb.get_backend("strict:no_float64").supports("float64")
+
+
+def test_arrays_of_two_backends_in_one_call():
+    a = nb.get_backend("numpy").asarray([1.0])
+    b = nb.get_backend("strict").asarray([1.0])
+    with pytest.raises(
+        nb.BackendMismatchError, match="two backends.*numpy.ndarray.*array_api_strict"
+    ):
+        backend_module.namespace_of(a, b)
+    assert isinstance(nb.BackendMismatchError("x"), TypeError)
+
+
+def test_array_of_another_backend_is_refused_not_copied():
+    strict = nb.get_backend("strict")
+    x = nb.get_backend("numpy").asarray([1.0])
+    with pytest.raises(nb.BackendMismatchError, match="numpy.ndarray.*'strict' backend"):
+        strict.check_array(x)
+    with pytest.raises(nb.BackendMismatchError, match="strict"):
+        nb.get_backend("numpy").asarray(strict.asarray([1.0]))
+
+
+def test_array_on_another_device_is_refused():
+    import array_api_strict
+
+    on_device1 = array_api_strict.asarray([1.0], device=array_api_strict.Device("device1"))
+    with pytest.raises(nb.BackendMismatchError, match="on device.*device1"):
+        nb.get_backend("strict").check_array(on_device1, "input")
+
+
+# --- host transfers ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", CPU_BACKENDS)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "int32", "uint8", "bool"])
+def test_host_round_trip_is_exact(name, dtype):
+    host = np.random.default_rng(1).normal(size=(5, 7)) * 1e3
+    host = (host > 0) if dtype == "bool" else host.astype(dtype)
+    be = nb.get_backend(name)
+    back = be.to_numpy(be.asarray(host))
+    assert back.dtype == host.dtype
+    assert back.tobytes() == host.tobytes()
+    assert nb.to_numpy(be.asarray(host)).tobytes() == host.tobytes()
+
+
+def test_asarray_casts_on_the_host(backend):
+    x = backend.asarray([[1.0, 2.0]], dtype="float32")
+    assert x.dtype == backend.xp.float32
+    assert backend.asarray(x) is x  # already there: no copy
+
+
+def test_transfers_are_counted(backend):
+    x = backend.asarray(np.ones(3))
+    with nb.count_host_transfers() as transfers:
+        backend.to_numpy(x)
+        backend.to_float(backend.xp.sum(x))
+    assert transfers.count == 2
+
+
+# --- seeded draws -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_one_seed_gives_the_same_draws_on_every_backend(dtype):
+    draws = {}
+    for name in CPU_BACKEND_NAMES:
+        rng = nb.Generator(42)
+        be = nb.get_backend(name, dtype=dtype)
+        w = rng.normal((4, 3), std=0.5, backend=be)
+        u = rng.uniform((2,), -1, 1, backend=be)
+        assert w.dtype == getattr(be.xp, dtype)
+        draws[name] = be.to_numpy(w).tobytes() + be.to_numpy(u).tobytes()
+    assert len(draws) >= 2
+    assert len(set(draws.values())) == 1, draws.keys()
+
+
+def test_generator_state_restores_the_sequence():
+    rng = nb.Generator(3)
+    rng.permutation(10)
+    saved = rng.state
+    first = rng.permutation(10)
+    rng.state = saved
+    np.testing.assert_array_equal(rng.permutation(10), first)
+
+
+# --- info and purity --------------------------------------------------------------
+
+
+def test_info_lists_backends_and_devices():
+    out = subprocess.run(
+        [sys.executable, "-m", "nnbackend", "info"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "current backend: numpy" in out
+    lines = {line.split()[0]: line for line in out.splitlines()[4:] if line.strip()}
+    assert "available" in lines["numpy"] and "float32" in lines["numpy"] and "cpu" in lines["numpy"]
+    assert "available" in lines["strict"] and "CPU_DEVICE" in lines["strict"]
+    assert ("available" in lines["torch"]) == HAVE_TORCH
+    assert set(lines) == {"numpy", "strict", "torch", "torch:cuda", "cupy"}
+
+
+# The edges that may talk to an array library directly: the backend seam, the host-side
+# data and file modules, plotting, and the command line.
+EDGE_MODULES = {"backend.py", "datasets.py", "data.py", "io.py", "plot.py", "__main__.py"}
+
+
+def test_core_modules_import_no_array_library():
+    package = Path(nb.__file__).parent
+    offenders = []
+    for path in sorted(package.glob("*.py")):
+        if path.name in EDGE_MODULES:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [
+                f"{path.name}: {n}" for n in names if n.split(".")[0] in {"numpy", "cupy", "torch"}
+            ]
+    assert not offenders, offenders
