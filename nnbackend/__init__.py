@@ -5,8 +5,22 @@ picked at run time:
 
     import nnbackend as nb
     nb.set_backend("cupy")              # or NNBACKEND=cupy, or --backend cupy
+
+    model = nb.Sequential([nb.layers.Dense(2, 3), nb.layers.Tanh(), nb.layers.Dense(3, 2)])
+    model.fit(X, y, loss=nb.losses.SoftmaxCrossEntropy(), optimizer=nb.optim.SGD(lr=0.1))
 """
 
+from nnbackend import (
+    callbacks,
+    cli,
+    data,
+    functional,
+    gradcheck,
+    init,
+    layers,
+    losses,
+    optim,
+)
 from nnbackend.backend import (
     Backend,
     BackendMismatchError,
@@ -20,6 +34,8 @@ from nnbackend.backend import (
     to_numpy,
     use_backend,
 )
+from nnbackend.history import History
+from nnbackend.model import Sequential
 
 __version__ = "0.1.0"
 
@@ -28,9 +44,20 @@ __all__ = [
     "BackendMismatchError",
     "BackendUnavailableError",
     "Generator",
+    "History",
+    "Sequential",
     "available_backends",
+    "callbacks",
+    "cli",
     "count_host_transfers",
+    "data",
+    "functional",
     "get_backend",
+    "gradcheck",
+    "init",
+    "layers",
+    "losses",
+    "optim",
     "reset_backend",
     "set_backend",
     "to_numpy",

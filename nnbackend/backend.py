@@ -111,15 +111,20 @@ class Backend:
     def asarray(self, data, dtype=None):
         """Host data (NumPy array, list, scalar) as an array of this backend.
 
-        A named ``dtype`` is applied on the host first, with NumPy, so the same host
-        data gives bit-identical arrays on every backend.
+        Floats become this backend's float dtype unless ``dtype`` says otherwise;
+        integers and booleans keep theirs. The cast is done on the host, with NumPy,
+        so the same host data gives bit-identical arrays on every backend.
         """
         if isinstance(data, self.array_types) or _is_device_array(data):
             self.check_array(data, "the data")
+            if dtype is None and self.xp.isdtype(data.dtype, "real floating"):
+                dtype = self.dtype
             return (
                 data if dtype is None else self.xp.astype(data, self.get_dtype(dtype), copy=False)
             )
         host = np.asarray(data)
+        if dtype is None and host.dtype.kind == "f":
+            dtype = self.dtype_name
         if dtype is not None:
             host = host.astype(dtype_name(self.xp, self.get_dtype(dtype)), copy=False)
         return self.xp.asarray(host, device=self.device)
@@ -155,6 +160,17 @@ class Backend:
                 f"{what} is on device {device!r}, but this works on {self.device!r} "
                 f"(backend {self.name!r}). Move it with x.to_device(...) or build the model there."
             )
+
+    def free_memory(self) -> int | None:
+        """Free bytes on a GPU device; None on CPU backends (host memory is theirs)."""
+        base = self.name.split(":")[0]
+        if base == "cupy":
+            return self.device.mem_info[0]
+        if base == "torch" and self.device.type == "cuda":
+            import torch
+
+            return torch.cuda.mem_get_info(self.device)[0]
+        return None
 
     def supports(self, dtype: str) -> bool:
         """Whether this backend's device has the dtype named (e.g. "float64")."""
@@ -399,6 +415,29 @@ def namespace_of(*arrays):
             ) from None
         _namespace_by_type[first] = xp
     return xp
+
+
+def backend_of(array, dtype: str | None = None) -> Backend:
+    """The backend that ``array`` belongs to (its library and device).
+
+    ``dtype`` defaults to the array's own float dtype (else the default float)."""
+    module = type(array).__module__.split(".")[0]
+    if isinstance(array, np.ndarray | np.generic):
+        name = "numpy"
+    elif module == "array_api_strict":
+        device = array.device._device
+        name = "strict" if device == "CPU_DEVICE" else f"strict:{device}"
+    elif module == "torch":
+        name = "torch" if array.device.type == "cpu" else f"torch:{array.device}"
+    elif module == "cupy":
+        name = f"cupy:{array.device.id}"
+    else:
+        raise BackendMismatchError(f"{_type_name(array)} is not an array of a known backend")
+    if dtype is None:
+        xp = namespace_of(array)
+        own = dtype_name(xp, array.dtype)
+        dtype = own if own in ("float32", "float64") else None
+    return get_backend(name, dtype=dtype)
 
 
 def to_numpy(array) -> np.ndarray:

@@ -196,17 +196,19 @@ def test_array_on_another_device_is_refused():
 def test_host_round_trip_is_exact(name, dtype):
     host = np.random.default_rng(1).normal(size=(5, 7)) * 1e3
     host = (host > 0) if dtype == "bool" else host.astype(dtype)
-    be = nb.get_backend(name)
+    be = nb.get_backend(name, dtype=dtype if dtype.startswith("float") else None)
     back = be.to_numpy(be.asarray(host))
     assert back.dtype == host.dtype
     assert back.tobytes() == host.tobytes()
     assert nb.to_numpy(be.asarray(host)).tobytes() == host.tobytes()
 
 
-def test_asarray_casts_on_the_host(backend):
-    x = backend.asarray([[1.0, 2.0]], dtype="float32")
+def test_asarray_gives_floats_the_backends_dtype(backend):
+    x = backend.asarray(np.array([[1.0, 2.0]]))
     assert x.dtype == backend.xp.float32
     assert backend.asarray(x) is x  # already there: no copy
+    assert backend.asarray(np.arange(3)).dtype == backend.xp.int64
+    assert backend.asarray(x, dtype="float64").dtype == backend.xp.float64
 
 
 def test_transfers_are_counted(backend):

@@ -1,0 +1,162 @@
+"""Getting training data onto the model's device, in mini-batches, and checking it first.
+
+Data arrives as host NumPy arrays (or arrays already on the model's backend). When
+it fits, the whole set is copied to the device once and batches are gathered there
+(the fast path on a GPU); otherwise each batch is gathered on the host and copied.
+Shuffling uses the seeded ``Generator`` on the host, so one seed gives the same
+batches on every backend.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nnbackend.backend import Backend, Generator, to_numpy
+
+#: On a GPU, keep the whole training set on the device when it takes less than this
+#: share of the free device memory.
+DEVICE_MEMORY_SHARE = 0.5
+
+
+class Batches:
+    """Iterate over ``(x_batch, y_batch)`` pairs on ``backend``.
+
+    ``X``: (n, ...) samples; ``y``: (n, ...) targets, or None. ``batch_size=None``
+    gives one batch of everything (full-batch gradient descent; no shuffling needed).
+    ``on_device``: True, False, or "auto" (on the device when it fits).
+    """
+
+    def __init__(
+        self,
+        X,
+        y,
+        backend: Backend,
+        batch_size: int | None = None,
+        *,
+        shuffle: bool = True,
+        rng: Generator | None = None,
+        y_dtype: str | None = None,
+        on_device="auto",
+    ):
+        self.n = int(X.shape[0])
+        self.backend = backend
+        self.batch_size = self.n if batch_size is None else min(int(batch_size), self.n)
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.shuffle = shuffle and self.batch_size < self.n
+        self.rng = rng if rng is not None else Generator()
+        self.on_device = _fits_on_device(backend, X, y) if on_device == "auto" else on_device
+        self._X, self._y = _place(backend, X, y, y_dtype, self.on_device)
+        self._y_dtype = y_dtype
+
+    def __len__(self) -> int:
+        return math.ceil(self.n / self.batch_size)
+
+    def __iter__(self):
+        if self.batch_size == self.n and not self.shuffle:
+            yield self._batch(None)
+            return
+        order = self.rng.permutation(self.n) if self.shuffle else np.arange(self.n)
+        if self.on_device:
+            order = self.backend.asarray(order)
+        for start in range(0, self.n, self.batch_size):
+            yield self._batch(order[start : min(start + self.batch_size, self.n)])
+
+    def _batch(self, index):
+        X, y = self._X, self._y
+        if index is not None:
+            take = self.backend.xp.take if self.on_device else _host_take
+            X = take(X, index, axis=0)
+            y = None if y is None else take(y, index, axis=0)
+        if not self.on_device:
+            X = self.backend.asarray(X, dtype=self.backend.dtype_name)
+            y = None if y is None else self.backend.asarray(y, dtype=self._y_dtype)
+        return X, y
+
+
+def _host_take(a, index, axis=0):
+    return np.take(a, index, axis=axis)
+
+
+def _place(backend, X, y, y_dtype, on_device):
+    """X (and y) as the batches will slice them: on the device, or left on the host."""
+    if on_device or backend.owns(X):
+        X = backend.asarray(X, dtype=backend.dtype_name)
+        y = None if y is None else backend.asarray(y, dtype=y_dtype)
+    return X, y
+
+
+def _fits_on_device(backend: Backend, X, y) -> bool:
+    if backend.owns(X):
+        return True
+    free = backend.free_memory()
+    if free is None:  # CPU backends: host memory is device memory
+        return True
+    needed = _nbytes(X, backend.dtype_name) + (0 if y is None else np.asarray(y).nbytes)
+    return needed < DEVICE_MEMORY_SHARE * free
+
+
+def _nbytes(X, dtype: str) -> int:
+    return int(np.prod(X.shape)) * np.dtype(dtype).itemsize
+
+
+# --- checking data before training ------------------------------------------------
+
+
+def check_inputs(X, n_features: int | None, what: str = "X") -> None:
+    """Raise a clear ValueError for an empty set, a wrong sample shape, or NaN/inf."""
+    if X.ndim == 0 or X.shape[0] == 0:
+        raise ValueError(
+            f"{what} is empty (shape {tuple(X.shape)}): there is nothing to learn from"
+        )
+    if n_features is not None and tuple(X.shape[1:]) != (n_features,):
+        hint = " Flatten images with X.reshape(len(X), -1)." if X.ndim > 2 else ""
+        raise ValueError(
+            f"the model takes samples of {n_features} features, but {what} has shape "
+            f"{tuple(X.shape)} (samples of shape {tuple(X.shape[1:])}).{hint}"
+        )
+    _check_finite(X, what)
+
+
+def check_targets(y, n_samples: int, n_outputs: int | None, kind: str, what: str = "y") -> None:
+    """Raise a clear ValueError for targets of the wrong length, NaN/inf, or labels
+    outside ``0 .. n_outputs - 1`` (``kind="labels"``)."""
+    if y.shape[0] != n_samples:
+        raise ValueError(
+            f"{what} has {y.shape[0]} targets but X has {n_samples} samples: they must match"
+        )
+    _check_finite(y, what)
+    if kind == "labels" and y.ndim == 1 and n_outputs is not None:
+        host = _to_host(y)
+        if not np.all(host == np.round(host)):
+            raise ValueError(f"{what} must hold integer class labels; found non-integer values")
+        low, high = host.min(), host.max()
+        if low < 0 or high >= n_outputs:
+            hint = " Labels 1..n? Use y - 1." if low >= 1 and high == n_outputs else ""
+            raise ValueError(
+                f"{what} holds labels from {low:g} to {high:g}, but the model has {n_outputs} "
+                f"outputs, so labels must lie in 0..{n_outputs - 1}.{hint}"
+            )
+    elif kind == "labels" and y.ndim == 2 and n_outputs is not None and y.shape[1] != n_outputs:
+        raise ValueError(
+            f"{what} has one-hot rows of {y.shape[1]} classes, "
+            f"but the model has {n_outputs} outputs"
+        )
+
+
+def _check_finite(a, what: str) -> None:
+    host = _to_host(a)
+    if np.issubdtype(host.dtype, np.floating):
+        bad = ~np.isfinite(host)
+        if bad.any():
+            first = np.argwhere(bad)[0]
+            raise ValueError(
+                f"{what} holds {int(bad.sum())} NaN or inf values (the first at index "
+                f"{tuple(int(i) for i in first)}): clean or impute them before training"
+            )
+
+
+def _to_host(a) -> np.ndarray:
+    return to_numpy(a)

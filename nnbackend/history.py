@@ -1,0 +1,98 @@
+"""Per-epoch metrics that stay on the device until somebody reads them.
+
+Reading a GPU scalar is a device sync, so ``fit`` records each epoch's loss and
+accuracy as 0-d device arrays and converts many at once, with one host transfer,
+when they are logged or read.
+
+    history = model.fit(...)
+    history["loss"]          # list of floats, one per epoch
+    history.history          # {"loss": [...], "accuracy": [...], "val_loss": [...], ...}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class EpochLogs(Mapping):
+    """One epoch's metrics: name -> float, converted from the device on first read."""
+
+    def __init__(self, epoch: int, values: dict, backend):
+        self.epoch = epoch
+        self._values = values
+        self._backend = backend
+        self._floats: dict | None = None
+
+    def __getitem__(self, key: str) -> float:
+        if self._floats is None:
+            to_floats([self], self._backend)
+        return self._floats[key]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        shown = dict(self) if self._floats is not None else "(on device)"
+        return f"EpochLogs(epoch={self.epoch}, {shown})"
+
+
+def to_floats(logs: list[EpochLogs], backend) -> None:
+    """Convert the metrics of every ``logs`` entry with one device-to-host transfer."""
+    pending = [entry for entry in logs if entry._floats is None]
+    arrays = [
+        backend.xp.astype(value, backend.dtype)
+        for entry in pending
+        for value in entry._values.values()
+    ]
+    if not arrays:
+        return
+    host = backend.to_numpy(backend.xp.stack(arrays)).tolist()
+    position = 0
+    for entry in pending:
+        names = list(entry._values)
+        entry._floats = dict(zip(names, host[position : position + len(names)], strict=True))
+        position += len(names)
+
+
+class History:
+    """What ``fit`` returns: every epoch's metrics, and why training stopped early."""
+
+    def __init__(self, backend):
+        self._backend = backend
+        self.logs: list[EpochLogs] = []
+        self.stop_reason: str | None = None
+
+    def append(self, logs: EpochLogs) -> None:
+        self.logs.append(logs)
+
+    def flush(self) -> None:
+        """Bring every epoch recorded so far to the host (one transfer)."""
+        to_floats(self.logs, self._backend)
+
+    @property
+    def epochs(self) -> list[int]:
+        return [entry.epoch for entry in self.logs]
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        self.flush()
+        names = list(self.logs[0]) if self.logs else []
+        return {name: [entry[name] for entry in self.logs] for name in names}
+
+    def __getitem__(self, name: str) -> list[float]:
+        return self.history[name]
+
+    def __contains__(self, name: str) -> bool:
+        return bool(self.logs) and name in self.logs[0]
+
+    def __len__(self) -> int:
+        return len(self.logs)
+
+    def __repr__(self) -> str:
+        names = list(self.logs[0]) if self.logs else []
+        return (
+            f"History({len(self.logs)} epochs, metrics={names}, stop_reason={self.stop_reason!r})"
+        )

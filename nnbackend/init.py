@@ -1,0 +1,100 @@
+"""Weight initialisers: normal draws whose spread depends on the layer's fan-in/out.
+
+Every draw goes through a ``Generator`` (host NumPy, then moved to the backend), so
+one seed gives the same initial weights on every backend.
+
+    Dense(784, 50, init="he")                # by name
+    Dense(2, 1, init=nb.init.Normal(0.01))   # the tutorials' randn * 0.01
+"""
+
+from __future__ import annotations
+
+import math
+
+
+class Initializer:
+    """Draws a ``(fan_in, fan_out)`` weight matrix from N(0, std**2)."""
+
+    name = "initializer"
+
+    def std(self, fan_in: int, fan_out: int) -> float:
+        raise NotImplementedError
+
+    def __call__(self, shape: tuple[int, int], rng, backend):
+        fan_in, fan_out = shape
+        return rng.normal(shape, std=self.std(fan_in, fan_out), backend=backend)
+
+    def config(self) -> dict:
+        return {"name": self.name}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "name")
+        return f"{type(self).__name__}({args})"
+
+
+class Normal(Initializer):
+    """N(0, std**2) whatever the shape; ``Normal(0.01)`` is the tutorials' ``randn * 0.01``
+    (fine for one or two layers, known to stall deeper nets)."""
+
+    name = "normal"
+
+    def __init__(self, std: float = 0.01):
+        self.std_value = float(std)
+
+    def std(self, fan_in, fan_out):
+        return self.std_value
+
+    def config(self):
+        return {"name": self.name, "std": self.std_value}
+
+
+class LeCun(Initializer):
+    """``randn / sqrt(fan_in)``: keeps the variance of tanh/sigmoid layers' inputs near 1."""
+
+    name = "lecun"
+
+    def std(self, fan_in, fan_out):
+        return 1.0 / math.sqrt(fan_in)
+
+
+class Xavier(Initializer):
+    """Glorot & Bengio (2010), normal form: std = sqrt(2 / (fan_in + fan_out))."""
+
+    name = "xavier"
+
+    def std(self, fan_in, fan_out):
+        return math.sqrt(2.0 / (fan_in + fan_out))
+
+
+class He(Initializer):
+    """He et al. (2015): std = sqrt(2 / fan_in), for ReLU layers."""
+
+    name = "he"
+
+    def std(self, fan_in, fan_out):
+        return math.sqrt(2.0 / fan_in)
+
+
+class Zeros(Initializer):
+    """All zeros (the biases' default). Never for weights: every unit would stay alike."""
+
+    name = "zeros"
+
+    def __call__(self, shape, rng, backend):
+        return backend.xp.zeros(shape, dtype=backend.dtype, device=backend.device)
+
+
+INITIALIZERS = {cls.name: cls for cls in (Normal, LeCun, Xavier, He, Zeros)}
+INITIALIZERS["glorot"] = Xavier
+
+
+def get(spec) -> Initializer:
+    """An initialiser from a name ("lecun", "he", ...), a config dict, or an Initializer."""
+    if isinstance(spec, Initializer):
+        return spec
+    if isinstance(spec, dict):
+        spec = dict(spec)
+        return INITIALIZERS[spec.pop("name")](**spec)
+    if isinstance(spec, str) and spec.lower() in INITIALIZERS:
+        return INITIALIZERS[spec.lower()]()
+    raise ValueError(f"unknown initialiser {spec!r}: choose one of {', '.join(INITIALIZERS)}")

@@ -1,0 +1,249 @@
+"""Losses: ``forward(pred, target) -> 0-d array`` and ``backward() -> dL/dpred``.
+
+Softmax + cross-entropy and sigmoid + binary cross-entropy are fused and computed
+from logits: finite loss and gradients for any finite logits (±1e4 included). The
+from-probabilities forms clip to [eps, 1 - eps], so probabilities of exactly 0 or 1
+give finite values too.
+
+``reduction="mean"`` averages over samples (rows); ``"sum"`` adds them up, which is
+what the classic tutorials differentiate (their learning rates assume it).
+"""
+
+from __future__ import annotations
+
+from nnbackend import functional as F
+from nnbackend.backend import namespace_of
+
+REDUCTIONS = ("mean", "sum")
+
+
+class Loss:
+    """Base class. ``link`` maps the model's raw output to what ``predict_proba`` gives."""
+
+    #: "labels" when 1-D integer class labels are accepted (fit keeps them integer)
+    target_kind = "float"
+    #: whether ``count_correct`` counts right classifications (fit then logs accuracy)
+    has_accuracy = False
+
+    def __init__(self, reduction: str = "mean"):
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"reduction must be one of {REDUCTIONS}, not {reduction!r}")
+        self.reduction = reduction
+
+    def __call__(self, pred, target):
+        return self.forward(pred, target)
+
+    def forward(self, pred, target):
+        raise NotImplementedError
+
+    def backward(self):
+        raise NotImplementedError
+
+    def link(self, pred):
+        return pred
+
+    def count_correct(self, pred, target):
+        """How many rows of ``pred`` classify ``target`` right, as a 0-d array."""
+        raise NotImplementedError(f"{type(self).__name__} has no notion of accuracy")
+
+    def config(self) -> dict:
+        return {"type": type(self).__name__, "reduction": self.reduction}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")
+        return f"{type(self).__name__}({args})"
+
+    def per_batch_total(self, value, batch_size: int):
+        """A batch's loss summed over its samples (epoch means add these up, over n)."""
+        return value * batch_size if self.reduction == "mean" else value
+
+    def _scale(self, n: int) -> float:
+        return 1.0 / n if self.reduction == "mean" else 1.0
+
+
+class MSE(Loss):
+    """Squared error, averaged (``reduction="mean"``) or summed over every element.
+    ``half=True`` puts the 1/2 in front that makes the gradient ``pred - target``."""
+
+    def __init__(self, reduction: str = "mean", half: bool = False):
+        super().__init__(reduction)
+        self.half = bool(half)
+
+    def forward(self, pred, target):
+        xp = namespace_of(pred, target)
+        target = _match_shape(xp, pred, target, "MSE")
+        factor = (0.5 if self.half else 1.0) * self._scale(_size(pred))
+        self._diff = pred - target
+        self._factor = factor
+        return factor * xp.sum(self._diff * self._diff)
+
+    def backward(self):
+        return (2.0 * self._factor) * self._diff
+
+    def config(self):
+        return {**super().config(), "half": self.half}
+
+
+class SoftmaxCrossEntropy(Loss):
+    """Cross-entropy of softmax(pred) against the true classes.
+
+    ``pred``: (batch, classes) logits (or probabilities, with ``from_logits=False``).
+    ``target``: (batch,) integer labels, or (batch, classes) one-hot / soft labels.
+    ``link`` is softmax, so a model trained with it predicts probabilities.
+    """
+
+    target_kind = "labels"
+    has_accuracy = True
+
+    def __init__(self, from_logits: bool = True, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.from_logits = bool(from_logits)
+
+    def forward(self, pred, target):
+        xp = namespace_of(pred, target)
+        if pred.ndim != 2:
+            raise ValueError(
+                f"SoftmaxCrossEntropy wants (batch, classes) scores, got {tuple(pred.shape)}"
+            )
+        onehot = _one_hot_targets(xp, pred, target)
+        scale = self._scale(pred.shape[0])
+        if self.from_logits:
+            shifted = pred - xp.max(pred, axis=1, keepdims=True)
+            exp = xp.exp(shifted)
+            total = xp.sum(exp, axis=1, keepdims=True)
+            logp = shifted - xp.log(total)
+            self._grad = scale * (exp / total - onehot)
+        else:
+            p = xp.clip(pred, min=xp.finfo(pred.dtype).eps, max=1.0)
+            logp = xp.log(p)
+            self._grad = -scale * onehot / p
+        return -scale * xp.sum(onehot * logp)
+
+    def backward(self):
+        return self._grad
+
+    def link(self, pred):
+        return F.softmax(pred, axis=-1) if self.from_logits else pred
+
+    def count_correct(self, pred, target):
+        xp = namespace_of(pred)
+        labels = xp.argmax(target, axis=1) if target.ndim == 2 else target
+        return xp.sum(xp.astype(xp.argmax(pred, axis=1) == labels, pred.dtype))
+
+    def config(self):
+        return {**super().config(), "from_logits": self.from_logits}
+
+
+class BinaryCrossEntropy(Loss):
+    """Binary cross-entropy of probabilities (``from_logits=False``, after a Sigmoid
+    layer, as the tutorials do) or of logits (``from_logits=True``: fused, exact in
+    the tails). ``pred``: (batch, 1) or (batch,); ``target``: 0/1 of the same length.
+    """
+
+    has_accuracy = True
+
+    def __init__(self, from_logits: bool = False, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.from_logits = bool(from_logits)
+
+    def forward(self, pred, target):
+        xp = namespace_of(pred, target)
+        target = _match_shape(xp, pred, target, "BinaryCrossEntropy")
+        scale = self._scale(_size(pred))
+        if self.from_logits:
+            # log(1 + exp(-|z|)) + max(z, 0) - z t: no overflow for any z
+            losses = xp.log1p(xp.exp(-xp.abs(pred))) + xp.maximum(pred, 0.0) - pred * target
+            self._grad = scale * (F.sigmoid(pred) - target)
+        else:
+            eps = xp.finfo(pred.dtype).eps
+            p = xp.clip(pred, min=eps, max=1.0 - eps)
+            losses = -(target * xp.log(p) + (1 - target) * xp.log(1 - p))
+            self._grad = scale * (p - target) / (p * (1 - p))
+        return scale * xp.sum(losses)
+
+    def backward(self):
+        return self._grad
+
+    def link(self, pred):
+        return F.sigmoid(pred) if self.from_logits else pred
+
+    def count_correct(self, pred, target):
+        """Right when pred is on target's side of 0.5 (of 0, for logits)."""
+        xp = namespace_of(pred)
+        target = _match_shape(xp, pred, target, "BinaryCrossEntropy")
+        threshold = 0.0 if self.from_logits else 0.5
+        return xp.sum(xp.astype((pred > threshold) == (target > 0.5), pred.dtype))
+
+    def config(self):
+        return {**super().config(), "from_logits": self.from_logits}
+
+
+class L2:
+    """L2 weight decay as in the moons tutorial: ``reg_lambda / 2 * sum(W**2)`` over the
+    weights (not the biases) is added to the loss, ``reg_lambda * W`` to their gradients."""
+
+    def __init__(self, reg_lambda: float):
+        self.reg_lambda = float(reg_lambda)
+
+    def __repr__(self) -> str:
+        return f"L2({self.reg_lambda!r})"
+
+    def penalty(self, weights):
+        """``reg_lambda / 2 * sum of squares`` of the arrays in ``weights`` (0-d array)."""
+        xp = namespace_of(weights[0])
+        return (self.reg_lambda / 2) * sum(xp.sum(w * w) for w in weights)
+
+    def add_to_gradients(self, params, grads, names) -> None:
+        """``grads[name] += reg_lambda * params[name]`` for each weight ``name``."""
+        for name in names:
+            grads[name] = grads[name] + self.reg_lambda * params[name]
+
+
+LOSSES = {cls.__name__: cls for cls in (MSE, SoftmaxCrossEntropy, BinaryCrossEntropy)}
+
+
+def from_config(config: dict) -> Loss:
+    config = dict(config)
+    kind = config.pop("type", None)
+    if kind not in LOSSES:
+        raise ValueError(f"unknown loss {kind!r}: known are {', '.join(LOSSES)}")
+    return LOSSES[kind](**config)
+
+
+def _size(a) -> int:
+    n = 1
+    for d in a.shape:
+        n *= d
+    return n
+
+
+def _match_shape(xp, pred, target, name):
+    """``target`` in ``pred``'s shape and dtype: (batch,) targets fit (batch, 1) outputs."""
+    if target.dtype != pred.dtype:
+        target = xp.astype(target, pred.dtype)
+    if target.shape == pred.shape:
+        return target
+    if pred.ndim == 2 and pred.shape[1] == 1 and target.shape == (pred.shape[0],):
+        return xp.reshape(target, pred.shape)
+    raise ValueError(
+        f"{name}: target of shape {tuple(target.shape)} does not fit output {tuple(pred.shape)}"
+    )
+
+
+def _one_hot_targets(xp, pred, target):
+    """(batch, classes) one-hot rows in pred's dtype, from labels (batch,) or one-hot rows."""
+    n, classes = pred.shape
+    if target.ndim == 1 and target.shape[0] == n:
+        if not xp.isdtype(target.dtype, "integral"):
+            raise TypeError(
+                f"SoftmaxCrossEntropy: 1-D targets must be integer class labels, got {target.dtype}"
+            )
+        labels = xp.arange(classes, device=pred.device)
+        return xp.astype(xp.reshape(target, (n, 1)) == labels, pred.dtype)
+    if target.shape == pred.shape:
+        return target
+    raise ValueError(
+        f"SoftmaxCrossEntropy: target of shape {tuple(target.shape)} does not fit "
+        f"scores {tuple(pred.shape)}: "
+        f"give ({n},) integer labels or ({n}, {classes}) one-hot rows"
+    )

@@ -1,0 +1,252 @@
+"""Optimizers and learning-rate schedules.
+
+``opt.step(params, grads)`` updates every array of ``params`` (a mapping of name ->
+array, such as ``model.params``) from ``grads`` (same names). Updates are written
+``params[name] -= step``: in place where the array type allows it, by reassignment
+where it does not. State (velocities, moments) is keyed by parameter name and made
+with ``zeros_like``, so it lives where the parameters live and survives a save, a
+load and a move between backends.
+
+    opt = nb.optim.Adam(lr=1e-3)
+    opt = nb.optim.SGD(lr=nb.optim.ExponentialDecay(0.1, decay_rate=0.5, decay_steps=1000))
+"""
+
+from __future__ import annotations
+
+import math
+
+from nnbackend.backend import namespace_of, to_numpy
+
+# --- learning-rate schedules ------------------------------------------------------
+
+
+class Schedule:
+    """A learning rate as a function of the step count (0 on the first step)."""
+
+    def __call__(self, step: int) -> float:
+        raise NotImplementedError
+
+    def config(self) -> dict:
+        return {"type": type(self).__name__, **vars(self)}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+
+class StepDecay(Schedule):
+    """``lr * gamma ** (step // step_size)``: drop by ``gamma`` every ``step_size`` steps."""
+
+    def __init__(self, lr: float, step_size: int, gamma: float = 0.1):
+        self.lr, self.step_size, self.gamma = float(lr), int(step_size), float(gamma)
+
+    def __call__(self, step):
+        return self.lr * self.gamma ** (step // self.step_size)
+
+
+class ExponentialDecay(Schedule):
+    """``lr * decay_rate ** (step / decay_steps)``."""
+
+    def __init__(self, lr: float, decay_rate: float, decay_steps: int = 1):
+        self.lr, self.decay_rate, self.decay_steps = float(lr), float(decay_rate), int(decay_steps)
+
+    def __call__(self, step):
+        return self.lr * self.decay_rate ** (step / self.decay_steps)
+
+
+class InverseTimeDecay(Schedule):
+    """``lr / (1 + decay_rate * step / decay_steps)``."""
+
+    def __init__(self, lr: float, decay_rate: float, decay_steps: int = 1):
+        self.lr, self.decay_rate, self.decay_steps = float(lr), float(decay_rate), int(decay_steps)
+
+    def __call__(self, step):
+        return self.lr / (1 + self.decay_rate * step / self.decay_steps)
+
+
+SCHEDULES = {cls.__name__: cls for cls in (StepDecay, ExponentialDecay, InverseTimeDecay)}
+
+
+# --- optimizers -------------------------------------------------------------------
+
+
+class Optimizer:
+    """Base class: subclasses write ``update(params, name, grad, lr)``."""
+
+    #: names of the per-parameter state arrays, e.g. ("m", "v") for Adam
+    slots: tuple[str, ...] = ()
+
+    def __init__(self, lr=0.01):
+        if not callable(lr) and not lr > 0:
+            raise ValueError(f"learning rate must be positive, got {lr!r}")
+        self.lr = lr if callable(lr) else float(lr)
+        self.iterations = 0
+        self.state: dict[str, dict] = {slot: {} for slot in self.slots}
+
+    def current_lr(self) -> float:
+        return self.lr(self.iterations) if callable(self.lr) else self.lr
+
+    def step(self, params, grads) -> None:
+        """One update of every parameter that has a gradient."""
+        lr = self.current_lr()
+        for name, grad in grads.items():
+            if name not in params:
+                raise KeyError(f"gradient {name!r} has no parameter; parameters: {list(params)}")
+            self.update(params, name, grad, lr)
+        self.iterations += 1
+
+    def update(self, params, name: str, grad, lr: float) -> None:
+        raise NotImplementedError
+
+    def _slot(self, slot: str, name: str, like):
+        """The arrays of state ``slot``, by parameter name, with ``name``'s made (zeros)
+        if new. Returned as the dict, so ``v[name] *= c`` updates in place or rebinds."""
+        arrays = self.state[slot]
+        if name not in arrays:
+            arrays[name] = namespace_of(like).zeros_like(like)
+        return arrays
+
+    # saving and moving
+
+    def config(self) -> dict:
+        lr = self.lr.config() if isinstance(self.lr, Schedule) else self.lr
+        return {"type": type(self).__name__, "lr": lr, **self._hyper()}
+
+    def _hyper(self) -> dict:
+        return {}
+
+    def state_dict(self) -> dict:
+        """``{"iterations": n, "slots": {slot: {param name: array}}}``."""
+        return {"iterations": self.iterations, "slots": self.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.iterations = int(state["iterations"])
+        missing = set(self.slots) - set(state["slots"])
+        if missing:
+            raise ValueError(f"{type(self).__name__} state lacks the slots {sorted(missing)}")
+        self.state = {slot: dict(state["slots"][slot]) for slot in self.slots}
+
+    def to(self, backend) -> Optimizer:
+        """Move the state arrays to ``backend`` (through the host). Returns self."""
+        for arrays in self.state.values():
+            for name, a in arrays.items():
+                arrays[name] = backend.asarray(to_numpy(a))
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in {"lr": self.lr, **self._hyper()}.items())
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """``W -= lr * dW``."""
+
+    def update(self, params, name, grad, lr):
+        params[name] -= lr * grad
+
+
+class Momentum(Optimizer):
+    """``v = momentum * v - lr * dW; W += v``."""
+
+    slots = ("v",)
+
+    def __init__(self, lr=0.01, momentum: float = 0.9):
+        super().__init__(lr)
+        self.momentum = float(momentum)
+
+    def update(self, params, name, grad, lr):
+        v = self._slot("v", name, grad)
+        v[name] *= self.momentum
+        v[name] -= lr * grad
+        params[name] += v[name]
+
+    def _hyper(self):
+        return {"momentum": self.momentum}
+
+
+class Nesterov(Momentum):
+    """Nesterov momentum, in the form that needs no look-ahead evaluation:
+    ``v_new = momentum * v - lr * dW; W += -momentum * v + (1 + momentum) * v_new``."""
+
+    def update(self, params, name, grad, lr):
+        v = self._slot("v", name, grad)
+        previous = v[name] * self.momentum
+        v[name] *= self.momentum
+        v[name] -= lr * grad
+        params[name] += (1 + self.momentum) * v[name] - previous
+
+
+class AdaGrad(Optimizer):
+    """``h += dW**2; W -= lr * dW / (sqrt(h) + eps)``."""
+
+    slots = ("h",)
+
+    def __init__(self, lr=0.01, eps: float = 1e-7):
+        super().__init__(lr)
+        self.eps = float(eps)
+
+    def update(self, params, name, grad, lr):
+        h = self._slot("h", name, grad)
+        h[name] += grad * grad
+        params[name] -= lr * grad / (namespace_of(grad).sqrt(h[name]) + self.eps)
+
+    def _hyper(self):
+        return {"eps": self.eps}
+
+
+class RMSProp(Optimizer):
+    """``h = rho * h + (1 - rho) * dW**2; W -= lr * dW / (sqrt(h) + eps)``."""
+
+    slots = ("h",)
+
+    def __init__(self, lr=0.001, rho: float = 0.9, eps: float = 1e-7):
+        super().__init__(lr)
+        self.rho, self.eps = float(rho), float(eps)
+
+    def update(self, params, name, grad, lr):
+        h = self._slot("h", name, grad)
+        h[name] *= self.rho
+        h[name] += (1 - self.rho) * grad * grad
+        params[name] -= lr * grad / (namespace_of(grad).sqrt(h[name]) + self.eps)
+
+    def _hyper(self):
+        return {"rho": self.rho, "eps": self.eps}
+
+
+class Adam(Optimizer):
+    """Kingma & Ba (2015), with bias correction:
+    ``m = b1 m + (1-b1) dW;  v = b2 v + (1-b2) dW**2;  W -= lr_t m / (sqrt(v) + eps)``."""
+
+    slots = ("m", "v")
+
+    def __init__(self, lr=0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
+        super().__init__(lr)
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+
+    def update(self, params, name, grad, lr):
+        m, v = self._slot("m", name, grad), self._slot("v", name, grad)
+        m[name] *= self.beta1
+        m[name] += (1 - self.beta1) * grad
+        v[name] *= self.beta2
+        v[name] += (1 - self.beta2) * grad * grad
+        t = self.iterations + 1
+        xp = namespace_of(grad)
+        denominator = xp.sqrt(v[name]) / math.sqrt(1 - self.beta2**t) + self.eps
+        params[name] -= (lr / (1 - self.beta1**t)) * m[name] / denominator
+
+    def _hyper(self):
+        return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+
+OPTIMIZERS = {cls.__name__: cls for cls in (SGD, Momentum, Nesterov, AdaGrad, RMSProp, Adam)}
+
+
+def from_config(config: dict) -> Optimizer:
+    """An optimizer from ``opt.config()``'s output."""
+    config = dict(config)
+    kind = config.pop("type", None)
+    if kind not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {kind!r}: known are {', '.join(OPTIMIZERS)}")
+    if isinstance(config.get("lr"), dict):
+        schedule = dict(config["lr"])
+        config["lr"] = SCHEDULES[schedule.pop("type")](**schedule)
+    return OPTIMIZERS[kind](**config)

@@ -1,0 +1,164 @@
+"""One table over every layer: shapes, gradient keys, numerical gradients, agreement
+with NumPy in float32, and with torch autograd for the same weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend import layers as L
+from nnbackend.gradcheck import check_layer
+from tests.conftest import HAVE_TORCH
+
+N_IN = 4
+
+# name -> (constructor, number of outputs, torch reference of the same maths)
+LAYERS = {
+    "Dense": (lambda: L.Dense(N_IN, 3), 3, lambda t, x, p: x @ p["W"] + p["b"]),
+    "Dense-no-bias": (lambda: L.Dense(N_IN, 3, bias=False), 3, lambda t, x, p: x @ p["W"]),
+    "Dense-he": (lambda: L.Dense(N_IN, 5, init="he"), 5, lambda t, x, p: x @ p["W"] + p["b"]),
+    "Sigmoid": (L.Sigmoid, N_IN, lambda t, x, p: t.sigmoid(x)),
+    "Tanh": (L.Tanh, N_IN, lambda t, x, p: t.tanh(x)),
+    "ReLU": (L.ReLU, N_IN, lambda t, x, p: t.relu(x)),
+    "LeakyReLU": (
+        lambda: L.LeakyReLU(0.1),
+        N_IN,
+        lambda t, x, p: t.nn.functional.leaky_relu(x, 0.1),
+    ),
+    "Softmax": (L.Softmax, N_IN, lambda t, x, p: t.softmax(x, dim=-1)),
+    "Identity": (L.Identity, N_IN, lambda t, x, p: x),
+}
+
+
+def built(name: str, backend):
+    layer = LAYERS[name][0]()
+    layer.build(backend, nb.Generator(0))
+    return layer
+
+
+def sample_input(backend, scale: float = 2.0):
+    return nb.Generator(1).normal((6, N_IN), std=scale, backend=backend)
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_shapes_and_gradient_keys(name, backend):
+    layer = built(name, backend)
+    x = sample_input(backend)
+    y = layer.forward(x)
+    assert tuple(y.shape) == (6, LAYERS[name][1])
+    assert y.dtype == backend.dtype
+    dx = layer.backward(backend.xp.ones_like(y))
+    assert tuple(dx.shape) == tuple(x.shape) and dx.dtype == backend.dtype
+    assert set(layer.grads) == set(layer.params)
+    for key, grad in layer.grads.items():
+        assert grad.shape == layer.params[key].shape
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_backward_matches_numerical_gradient(name, backend64):
+    layer = built(name, backend64)
+    errors = check_layer(layer, sample_input(backend64))
+    assert set(errors) == {"x", *layer.params}
+    assert max(errors.values()) < 1e-6, errors
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_backward_leaves_its_argument_alone(name, backend):
+    layer = built(name, backend)
+    y = layer.forward(sample_input(backend))
+    dy = nb.Generator(2).normal(tuple(y.shape), backend=backend)
+    before = backend.to_numpy(dy).copy()
+    layer.backward(dy)
+    np.testing.assert_array_equal(backend.to_numpy(dy), before)
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_float32_agrees_with_numpy(name, backend):
+    """Every backend computes what NumPy computes, to a hundred float32 ulps."""
+    reference = nb.get_backend("numpy")
+    results = []
+    for be in (backend, reference):
+        layer = built(name, be)
+        y = layer.forward(sample_input(be))
+        dx = layer.backward(nb.Generator(2).normal(tuple(y.shape), backend=be))
+        results.append([be.to_numpy(a) for a in (y, dx, *layer.grads.values())])
+    tolerance = np.finfo(np.float32).eps * 100
+    for got, want in zip(*results, strict=True):
+        np.testing.assert_allclose(got, want, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+@pytest.mark.parametrize("name", LAYERS)
+def test_forward_and_gradients_match_torch_autograd(name, backend64):
+    import torch
+
+    layer = built(name, backend64)
+    x = sample_input(backend64)
+    y = layer.forward(x)
+    dy = nb.Generator(2).normal(tuple(y.shape), backend=backend64)
+    dx = layer.backward(dy)
+
+    def tensor(a):
+        return torch.tensor(backend64.to_numpy(a), dtype=torch.float64, requires_grad=True)
+
+    tx = tensor(x)
+    tparams = {k: tensor(v) for k, v in layer.params.items()}
+    ty = LAYERS[name][2](torch, tx, tparams)
+    ty.backward(torch.tensor(backend64.to_numpy(dy)))
+    np.testing.assert_allclose(backend64.to_numpy(y), ty.detach().numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(backend64.to_numpy(dx), tx.grad.numpy(), rtol=1e-12, atol=1e-14)
+    for key, param in tparams.items():
+        got = backend64.to_numpy(layer.grads[key])
+        np.testing.assert_allclose(got, param.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_dense_layout_and_default_init(backend):
+    layer = built("Dense", backend)
+    assert tuple(layer.params["W"].shape) == (N_IN, 3)  # rows are samples: x @ W
+    np.testing.assert_array_equal(backend.to_numpy(layer.params["b"]), np.zeros(3, np.float32))
+    # LeCun: randn / sqrt(fan_in), drawn from the host generator with seed 0
+    expected = np.random.default_rng(0).standard_normal((N_IN, 3)) / np.sqrt(N_IN)
+    np.testing.assert_array_equal(backend.to_numpy(layer.params["W"]), expected.astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    "init, std",
+    [
+        ("normal", 0.01),
+        ("lecun", 1 / np.sqrt(400)),
+        ("xavier", np.sqrt(2 / 700)),
+        ("he", np.sqrt(2 / 400)),
+    ],
+)
+def test_initialisers_have_their_spread(init, std):
+    layer = L.Dense(400, 300, init=init)
+    layer.build(nb.get_backend("numpy"), nb.Generator(0))
+    W = layer.params["W"]
+    assert abs(W.std() / std - 1) < 0.01
+    assert abs(W.mean()) < 0.01 * std
+
+
+def test_dense_says_what_shape_it_wanted():
+    layer = built("Dense", nb.get_backend("numpy"))
+    with pytest.raises(
+        ValueError, match=r"Dense\(n_in=4.*expects input of shape \(batch, 4\), got \(6, 5\)"
+    ):
+        layer.forward(np.ones((6, 5), np.float32))
+
+
+def test_unbuilt_dense_says_how_to_build_it():
+    with pytest.raises(RuntimeError, match="no weights yet: put it in a Sequential"):
+        L.Dense(2, 3).forward(np.ones((1, 2), np.float32))
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_config_round_trip(name):
+    layer = LAYERS[name][0]()
+    again = L.from_config(layer.config())
+    assert type(again) is type(layer) and again.config() == layer.config()
+
+
+def test_unknown_layer_config_is_refused():
+    with pytest.raises(ValueError, match="unknown layer type 'Conv9D'"):
+        L.from_config({"type": "Conv9D"})

@@ -1,0 +1,227 @@
+"""Losses: values against the textbook formulas, gradients against numerical ones and
+torch, and finite results at the extremes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend import losses
+from nnbackend.gradcheck import check_loss
+from tests.conftest import HAVE_TORCH
+
+LABELS = np.array([0, 2, 1, 2, 0], dtype=np.int64)
+
+
+def logits(backend, scale=3.0):
+    return nb.Generator(5).normal((5, 3), std=scale, backend=backend)
+
+
+def host_softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def host_sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+# name -> (loss, make (pred, target) on a backend, textbook value from host pred/target)
+def _softmax_case(backend):
+    return logits(backend), backend.asarray(LABELS)
+
+
+def _onehot_case(backend):
+    return logits(backend), backend.asarray(np.eye(3)[LABELS], dtype=backend.dtype_name)
+
+
+def _proba_case(backend):
+    p = nb.Generator(6).uniform((5, 3), 0.05, 1.0, backend=backend)
+    return p / backend.xp.sum(p, axis=1, keepdims=True), backend.asarray(LABELS)
+
+
+def _binary_case(backend):
+    p = nb.Generator(6).uniform((5, 1), 0.05, 0.95, backend=backend)
+    return p, backend.asarray([1.0, 0.0, 1.0, 1.0, 0.0], dtype=backend.dtype_name)
+
+
+def _binary_logits_case(backend):
+    z = nb.Generator(7).normal((5, 1), std=3.0, backend=backend)
+    return z, backend.asarray([1.0, 0.0, 1.0, 1.0, 0.0], dtype=backend.dtype_name)
+
+
+def _regression_case(backend):
+    gen = nb.Generator(8)
+    return gen.normal((5, 2), backend=backend), gen.normal((5, 2), backend=backend)
+
+
+def _ce(p, t):
+    return -np.log(p[np.arange(len(t)), t])
+
+
+def _bce(p, t):
+    t = t.reshape(p.shape)
+    return -(t * np.log(p) + (1 - t) * np.log(1 - p))
+
+
+CASES = {
+    "softmax-ce-labels": (losses.SoftmaxCrossEntropy(), _softmax_case,
+                          lambda z, t: _ce(host_softmax(z), t).mean()),
+    "softmax-ce-onehot-sum": (losses.SoftmaxCrossEntropy(reduction="sum"), _onehot_case,
+                              lambda z, t: _ce(host_softmax(z), t.argmax(1)).sum()),
+    "ce-from-probabilities": (losses.SoftmaxCrossEntropy(from_logits=False), _proba_case,
+                              lambda p, t: _ce(p, t).mean()),
+    "bce-probabilities": (losses.BinaryCrossEntropy(), _binary_case,
+                          lambda p, t: _bce(p, t).mean()),
+    "bce-logits": (losses.BinaryCrossEntropy(from_logits=True), _binary_logits_case,
+                   lambda z, t: _bce(host_sigmoid(z), t).mean()),
+    "mse-mean": (losses.MSE(), _regression_case, lambda p, t: ((p - t) ** 2).mean()),
+    "mse-half-sum": (losses.MSE(reduction="sum", half=True), _regression_case,
+                     lambda p, t: 0.5 * ((p - t) ** 2).sum()),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_value_matches_the_textbook_formula(name, backend64):
+    loss, make, formula = CASES[name]
+    pred, target = make(backend64)
+    value = loss.forward(pred, target)
+    assert value.shape == ()
+    expected = formula(backend64.to_numpy(pred), backend64.to_numpy(target))
+    np.testing.assert_allclose(backend64.to_float(value), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_gradient_matches_numerical(name, backend64):
+    loss, make, _ = CASES[name]
+    assert check_loss(loss, *make(backend64)) < 1e-6
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_float32_stays_float32(name, backend):
+    loss, make, _ = CASES[name]
+    pred, target = make(backend)
+    assert loss.forward(pred, target).dtype == backend.xp.float32
+    assert loss.backward().dtype == backend.xp.float32
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+@pytest.mark.parametrize("name", CASES)
+def test_value_and_gradient_match_torch(name, backend64):
+    import torch
+    import torch.nn.functional as tf
+
+    loss, make, _ = CASES[name]
+    pred, target = make(backend64)
+    value = backend64.to_float(loss.forward(pred, target))
+    grad = backend64.to_numpy(loss.backward())
+    tp = torch.tensor(backend64.to_numpy(pred), requires_grad=True)
+    tt = torch.tensor(backend64.to_numpy(target))
+    reference = {
+        "softmax-ce-labels": lambda: tf.cross_entropy(tp, tt),
+        "softmax-ce-onehot-sum": lambda: tf.cross_entropy(tp, tt, reduction="sum"),
+        "ce-from-probabilities": lambda: tf.nll_loss(torch.log(tp), tt),
+        "bce-probabilities": lambda: tf.binary_cross_entropy(tp, tt.reshape(tp.shape)),
+        "bce-logits": lambda: tf.binary_cross_entropy_with_logits(tp, tt.reshape(tp.shape)),
+        "mse-mean": lambda: tf.mse_loss(tp, tt),
+        "mse-half-sum": lambda: 0.5 * tf.mse_loss(tp, tt, reduction="sum"),
+    }[name]()
+    reference.backward()
+    np.testing.assert_allclose(value, reference.item(), rtol=1e-12)
+    np.testing.assert_allclose(grad, tp.grad.numpy(), rtol=1e-10, atol=1e-15)
+
+
+def test_the_neuron_tutorials_mse(backend):
+    """MSE of [1, 0, 0, 1] against predictions [0, 0, 0, 0] is 0.5."""
+    y_true = backend.asarray([1.0, 0.0, 0.0, 1.0], dtype="float32")
+    y_pred = backend.xp.zeros_like(y_true)
+    assert backend.to_float(losses.MSE()(y_pred, y_true)) == 0.5
+
+
+# --- the extremes -----------------------------------------------------------------
+
+
+def _finite(backend, *arrays):
+    return all(bool(np.all(np.isfinite(backend.to_numpy(a)))) for a in arrays)
+
+
+def test_softmax_ce_with_logits_of_1e4(backend):
+    loss = losses.SoftmaxCrossEntropy(reduction="sum")
+    z = backend.asarray([[1e4, -1e4], [-1e4, 1e4]], dtype="float32")
+    y = backend.asarray([1, 1])
+    value = loss.forward(z, y)
+    grad = loss.backward()
+    assert _finite(backend, value, grad)
+    assert backend.to_float(value) == 2e4  # the wrong row costs 2e4, the right one 0
+    np.testing.assert_array_equal(backend.to_numpy(grad), [[1, -1], [0, 0]])
+
+
+@pytest.mark.parametrize("z, t, expected", [(1e4, 0.0, 1e4), (-1e4, 1.0, 1e4), (1e4, 1.0, 0.0)])
+def test_bce_with_logits_of_1e4(backend, z, t, expected):
+    loss = losses.BinaryCrossEntropy(from_logits=True)
+    value = loss.forward(
+        backend.asarray([[z]], dtype="float32"), backend.asarray([t], dtype="float32")
+    )
+    grad = loss.backward()
+    assert _finite(backend, value, grad)
+    assert backend.to_float(value) == pytest.approx(expected)
+    assert abs(backend.to_float(grad[0, 0])) == pytest.approx(abs(expected) / 1e4)
+
+
+def test_bce_on_probabilities_of_exactly_0_and_1(backend):
+    loss = losses.BinaryCrossEntropy()
+    p = backend.asarray([[0.0], [1.0], [0.0], [1.0]], dtype="float32")
+    t = backend.asarray([0.0, 1.0, 1.0, 0.0], dtype="float32")
+    value = loss.forward(p, t)
+    grad = loss.backward()
+    assert _finite(backend, value, grad)
+    # the two wrong rows cost -log(eps) each: large but finite
+    assert backend.to_float(value) == pytest.approx(-np.log(np.finfo(np.float32).eps) / 2, rel=1e-3)
+
+
+def test_ce_on_probabilities_of_exactly_0(backend):
+    loss = losses.SoftmaxCrossEntropy(from_logits=False)
+    value = loss.forward(backend.asarray([[1.0, 0.0]], dtype="float32"), backend.asarray([1]))
+    assert _finite(backend, value, loss.backward())
+
+
+def test_softmax_layer_is_stable_at_1e4(backend):
+    y = nb.layers.Softmax().forward(backend.asarray([[1e4, -1e4, 0.0]], dtype="float32"))
+    np.testing.assert_array_equal(backend.to_numpy(y), [[1.0, 0.0, 0.0]])
+
+
+# --- bad input --------------------------------------------------------------------
+
+
+def test_float_labels_are_refused(backend):
+    with pytest.raises(TypeError, match="integer class labels"):
+        losses.SoftmaxCrossEntropy().forward(logits(backend), backend.asarray([0.0] * 5))
+
+
+def test_target_of_the_wrong_shape(backend):
+    with pytest.raises(ValueError, match=r"target of shape \(4,\) does not fit scores \(5, 3\)"):
+        losses.SoftmaxCrossEntropy().forward(logits(backend), backend.asarray([0, 1, 2, 0]))
+    with pytest.raises(ValueError, match="MSE: target of shape"):
+        losses.MSE().forward(logits(backend), logits(backend)[:, :2])
+
+
+def test_unknown_reduction():
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        losses.MSE(reduction="average")
+
+
+def test_arrays_of_two_backends():
+    pred = nb.get_backend("numpy").asarray(np.zeros((2, 1)))
+    target = nb.get_backend("strict").asarray([0.0, 1.0])
+    with pytest.raises(nb.BackendMismatchError, match="two backends"):
+        losses.MSE().forward(pred, target)
+
+
+def test_l2_penalty_and_gradient(backend64):
+    W = backend64.asarray([[1.0, -2.0], [3.0, 0.5]])
+    l2 = losses.L2(0.1)
+    assert backend64.to_float(l2.penalty([W, W])) == pytest.approx(0.1 / 2 * 14.25 * 2)
+    grads = {"W": backend64.xp.zeros_like(W)}
+    l2.add_to_gradients({"W": W}, grads, ["W"])
+    np.testing.assert_allclose(backend64.to_numpy(grads["W"]), 0.1 * backend64.to_numpy(W))

@@ -1,0 +1,348 @@
+"""Sequential and fit: names, the tutorial moons workload, dtype, callbacks, moving,
+host syncs, and clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_moons
+
+import nnbackend as nb
+from nnbackend.layers import Dense, ReLU, Sigmoid, Tanh
+from nnbackend.losses import MSE, BinaryCrossEntropy, SoftmaxCrossEntropy
+from tests.conftest import CPU_BACKEND_NAMES, HAVE_TORCH
+
+# The moons tutorial: np.random.seed(0); make_moons(200, noise=0.20) is this data.
+X_MOONS, Y_MOONS = make_moons(200, noise=0.20, random_state=0)
+
+
+def tiny_net(backend, hidden=3, seed=0):
+    return nb.Sequential([Dense(2, hidden), Tanh(), Dense(hidden, 2)], backend=backend, seed=seed)
+
+
+def host(backend, array):
+    return backend.to_numpy(array)
+
+
+# --- parameters -------------------------------------------------------------------
+
+
+def test_parameter_names_are_dotted_and_ordered(backend):
+    model = tiny_net(backend)
+    assert list(model.params) == ["0.W", "0.b", "2.W", "2.b"]
+    assert model.decayed_names() == ["0.W", "2.W"]
+    assert model.count_params() == 2 * 3 + 3 + 3 * 2 + 2
+    model.forward(backend.asarray(X_MOONS))
+    model.backward(backend.xp.ones((200, 2), dtype=backend.dtype))
+    assert list(model.grads) == list(model.params)
+
+
+def test_params_are_assignable_and_checked(backend):
+    model = tiny_net(backend)
+    new = backend.xp.zeros((2, 3), dtype=backend.dtype)
+    model.params["0.W"] = new
+    assert model.layers[0].params["W"] is new
+    with pytest.raises(ValueError, match=r"0.W is .*\(2, 3\); cannot assign .*\(3, 2\)"):
+        model.params["0.W"] = backend.xp.zeros((3, 2), dtype=backend.dtype)
+    with pytest.raises(KeyError, match="no array named '1.W'"):
+        model.params["1.W"] = new
+    other = "strict" if backend.name != "strict" else "numpy"
+    with pytest.raises(nb.BackendMismatchError):
+        model.params["0.W"] = nb.get_backend(other).asarray(np.zeros((2, 3)))
+
+
+def test_one_seed_gives_the_same_model_on_every_backend():
+    weights = {
+        name: [nb.to_numpy(a).tobytes() for a in tiny_net(nb.get_backend(name)).params.values()]
+        for name in CPU_BACKEND_NAMES
+    }
+    assert len({tuple(w) for w in weights.values()}) == 1
+
+
+def test_layer_sizes_must_chain():
+    with pytest.raises(ValueError, match=r"gives 3 features but the next, Dense\(n_in=4"):
+        nb.Sequential([Dense(2, 3), Tanh(), Dense(4, 2)])
+
+
+# --- the tutorial workload --------------------------------------------------------
+
+
+def test_moons_tutorial_net_reaches_97_percent(backend):
+    """2-3-2 tanh/softmax, L2 0.01, lr 0.01 on the summed loss, full batch (the tutorial)."""
+    be = backend.with_dtype("float64") if backend.supports("float64") else backend
+    model = tiny_net(be)
+    history = model.fit(
+        X_MOONS, Y_MOONS, loss=SoftmaxCrossEntropy(reduction="sum"), optimizer=nb.optim.SGD(0.01),
+        l2=0.01, epochs=1500, batch_size=None, verbose=0,
+    )  # fmt: skip
+    assert history["accuracy"][-1] >= 0.97
+    assert model.evaluate(X_MOONS, Y_MOONS)["accuracy"] >= 0.97
+    # the tutorial's printed loss: (summed cross-entropy + L2 term) / 200
+    assert history["loss"][0] > 0.3 and history["loss"][-1] < 0.075
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_training_matches_torch_autograd_step_for_step():
+    import torch
+
+    be = nb.get_backend("numpy", dtype="float64")
+    model = tiny_net(be)
+    start = {k: torch.tensor(v, requires_grad=True) for k, v in model.params.items()}
+    model.fit(
+        X_MOONS, Y_MOONS, loss=SoftmaxCrossEntropy(reduction="sum"), optimizer=nb.optim.SGD(0.01),
+        l2=0.01, epochs=20, batch_size=None, verbose=0,
+    )  # fmt: skip
+    X, y = torch.tensor(X_MOONS), torch.tensor(Y_MOONS)
+    W1, b1, W2, b2 = start.values()
+    for _ in range(20):
+        logits = torch.tanh(X @ W1 + b1) @ W2 + b2
+        loss = torch.nn.functional.cross_entropy(logits, y, reduction="sum")
+        loss = loss + 0.01 / 2 * ((W1**2).sum() + (W2**2).sum())
+        loss.backward()
+        with torch.no_grad():
+            for p in start.values():
+                p -= 0.01 * p.grad
+                p.grad = None
+    for name, tensor in start.items():
+        np.testing.assert_allclose(model.params[name], tensor.detach().numpy(), rtol=1e-10)
+
+
+def test_float32_model_stays_float32(backend):
+    model = tiny_net(backend)
+    opt = nb.optim.Adam(0.01)
+    history = model.fit(
+        X_MOONS, Y_MOONS, loss=SoftmaxCrossEntropy(), optimizer=opt, epochs=2, verbose=0
+    )
+    f32 = backend.xp.float32
+    arrays = [*model.params.values(), *model.grads.values(), *opt.state["m"].values()]
+    assert all(a.dtype == f32 for a in arrays)
+    assert model.predict_proba(X_MOONS).dtype == f32
+    assert isinstance(history["loss"][0], float)
+
+
+def test_full_batch_and_per_sample_sgd_are_what_they_say(backend):
+    loss, X, y = SoftmaxCrossEntropy(), X_MOONS[:8], Y_MOONS[:8]
+    fitted, by_hand = tiny_net(backend), tiny_net(backend)
+    fitted.fit(X, y, loss=loss, optimizer=nb.optim.SGD(0.1), batch_size=1, shuffle=False, verbose=0)
+    opt = nb.optim.SGD(0.1)
+    for i in range(8):
+        by_hand.train_step(backend.asarray(X[i : i + 1]), backend.asarray(y[i : i + 1]), loss, opt)
+    for name in fitted.params:
+        np.testing.assert_array_equal(
+            host(backend, fitted.params[name]), host(backend, by_hand.params[name])
+        )
+
+    fitted, by_hand = tiny_net(backend), tiny_net(backend)
+    fitted.fit(X, y, loss=loss, optimizer=nb.optim.SGD(0.1), batch_size=None, verbose=0)
+    by_hand.train_step(backend.asarray(X), backend.asarray(y), loss, nb.optim.SGD(0.1))
+    for name in fitted.params:
+        np.testing.assert_array_equal(
+            host(backend, fitted.params[name]), host(backend, by_hand.params[name])
+        )
+
+
+def test_shuffled_batches_are_the_same_on_every_backend():
+    losses = set()
+    for name in CPU_BACKEND_NAMES:
+        model = tiny_net(nb.get_backend(name, dtype="float64"))
+        history = model.fit(
+            X_MOONS, Y_MOONS, loss=SoftmaxCrossEntropy(), optimizer=nb.optim.SGD(0.5),
+            epochs=3, batch_size=16, verbose=0,
+        )  # fmt: skip
+        losses.add(round(history["loss"][-1], 10))
+    assert len(losses) == 1
+
+
+def test_no_host_transfer_per_step(backend):
+    """Metrics come to the host only at log points: 3 transfers for 800 steps here."""
+    model = tiny_net(backend)
+    with nb.count_host_transfers() as transfers:
+        history = model.fit(
+            X_MOONS, Y_MOONS, loss=SoftmaxCrossEntropy(), optimizer=nb.optim.SGD(0.1),
+            epochs=40, batch_size=10, log_every=20, verbose=0,
+        )  # fmt: skip
+    assert transfers.count == 3  # epochs 0, 20 and 39
+    assert len(history["loss"]) == 40  # reading them all needs no more
+    assert transfers.count == 3
+
+
+def test_binary_classifier_with_sigmoid_output(backend):
+    model = nb.Sequential([Dense(2, 8), ReLU(), Dense(8, 1), Sigmoid()], backend=backend, seed=1)
+    model.fit(X_MOONS, Y_MOONS, loss=BinaryCrossEntropy(), optimizer=nb.optim.Adam(0.05),
+              epochs=60, batch_size=32, verbose=0)  # fmt: skip
+    proba = host(backend, model.predict_proba(X_MOONS))
+    assert proba.shape == (200, 1) and 0 <= proba.min() and proba.max() <= 1
+    accuracy = (host(backend, model.predict(X_MOONS)) == Y_MOONS).mean()
+    assert accuracy >= 0.95
+    assert model.evaluate(X_MOONS, Y_MOONS)["accuracy"] == pytest.approx(accuracy)
+
+
+def test_predict_and_evaluate_agree(backend):
+    model = tiny_net(backend, hidden=8)
+    model.fit(X_MOONS, Y_MOONS, loss=SoftmaxCrossEntropy(), optimizer=nb.optim.Adam(0.05),
+              epochs=30, verbose=0)  # fmt: skip
+    proba = host(backend, model.predict_proba(X_MOONS))
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-6)
+    labels = host(backend, model.predict(X_MOONS, batch_size=64))
+    np.testing.assert_array_equal(labels, proba.argmax(axis=1))
+    result = model.evaluate(X_MOONS, Y_MOONS)
+    assert result["accuracy"] == pytest.approx((labels == Y_MOONS).mean())
+    assert result["accuracy"] > 0.95 and 0 < result["loss"] < 0.3
+
+
+def test_gradients_of_a_whole_model_with_l2(backend64):
+    model = nb.Sequential(
+        [Dense(2, 5), Tanh(), Dense(5, 4), Sigmoid(), Dense(4, 3)], backend=backend64, seed=2
+    )
+    labels = np.array([0, 1, 2, 1, 0, 2])
+    errors = nb.gradcheck.check_gradients(model, SoftmaxCrossEntropy(), X_MOONS[:6], labels, l2=0.1)
+    assert list(errors) == list(model.params)
+    assert max(errors.values()) < 1e-6, errors
+
+
+# --- callbacks --------------------------------------------------------------------
+
+
+def test_early_stopping_restores_the_best_weights(backend):
+    model = tiny_net(backend, hidden=8)
+    fit = dict(loss=SoftmaxCrossEntropy(), optimizer=nb.optim.Adam(0.05), verbose=0)
+    model.fit(X_MOONS, Y_MOONS, epochs=30, **fit)
+    snapshots = {}
+    keep = nb.callbacks.LambdaCallback(lambda e, logs, m: snapshots.setdefault(e, m.copy_params()))
+    history = model.fit(
+        X_MOONS, Y_MOONS, validation_data=(X_MOONS, 1 - Y_MOONS),  # learning makes this worse
+        epochs=50, callbacks=[keep, nb.callbacks.EarlyStopping(patience=2)], **fit,
+    )  # fmt: skip
+    best = int(np.argmin(history["val_loss"]))
+    assert len(history) == best + 3 < 50  # two epochs without improvement, then stop
+    assert history.stop_reason == (
+        f"early stop: val_loss did not improve for 2 epochs; best was epoch {best}"
+    )
+    for name, value in snapshots[best].items():
+        np.testing.assert_array_equal(host(backend, model.params[name]), host(backend, value))
+
+
+def test_early_stopping_needs_what_it_monitors():
+    with pytest.raises(ValueError, match="monitors 'val_loss'.*pass validation_data"):
+        tiny_net("numpy").fit(
+            X_MOONS, Y_MOONS, loss=SoftmaxCrossEntropy(), optimizer=nb.optim.SGD(),
+            callbacks=[nb.callbacks.EarlyStopping()], verbose=0,
+        )  # fmt: skip
+
+
+def diverging_fit(backend, **kwargs):
+    model = nb.Sequential([Dense(2, 16), Dense(16, 1)], backend=backend, seed=0)
+    return model.fit(X_MOONS, X_MOONS[:, :1] * 50, loss=MSE(), optimizer=nb.optim.SGD(lr=5.0),
+                     epochs=400, batch_size=None, verbose=0, **kwargs)  # fmt: skip
+
+
+QUIET_OVERFLOW = pytest.mark.filterwarnings(
+    "ignore:overflow encountered", "ignore:invalid value encountered"
+)
+
+
+@QUIET_OVERFLOW
+def test_nan_loss_stops_training_with_advice(backend):
+    with pytest.warns(
+        RuntimeWarning, match=r"loss became (nan|inf).*smaller learning rate \(it was 5\)"
+    ):
+        history = diverging_fit(backend)
+    assert len(history) < 400
+    assert "training stopped" in history.stop_reason
+
+
+@QUIET_OVERFLOW
+def test_nan_loss_can_raise(backend):
+    with pytest.raises(FloatingPointError, match="loss became"):
+        diverging_fit(backend, callbacks=[nb.callbacks.TerminateOnNaN(every=1, raise_error=True)])
+
+
+def test_epoch_hook_runs_every_n_epochs_and_at_the_end():
+    seen = []
+    tiny_net("numpy").fit(
+        X_MOONS, Y_MOONS, loss=SoftmaxCrossEntropy(), optimizer=nb.optim.SGD(), epochs=25,
+        verbose=0, callbacks=[nb.callbacks.LambdaCallback(lambda e, logs, m: seen.append(e), 10)],
+    )  # fmt: skip
+    assert seen == [0, 10, 20, 24]
+
+
+def test_validation_split_logs_validation_metrics():
+    history = tiny_net("numpy").fit(
+        X_MOONS, Y_MOONS, loss=SoftmaxCrossEntropy(), optimizer=nb.optim.Adam(0.05), epochs=20,
+        validation_split=0.25, verbose=0,
+    )  # fmt: skip
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert history["val_accuracy"][-1] > 0.8
+
+
+def test_verbose_2_prints_a_line_per_log(capsys):
+    tiny_net("numpy").fit(X_MOONS, Y_MOONS, loss=SoftmaxCrossEntropy(), optimizer=nb.optim.SGD(),
+                          epochs=4, log_every=2, verbose=2)  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["epoch 0", "epoch 2", "epoch 3"]
+    assert "loss" in lines[0] and "accuracy" in lines[0]
+
+
+# --- moving between backends ------------------------------------------------------
+
+
+def test_to_moves_weights_and_optimizer_state(backend):
+    model = tiny_net("numpy")
+    opt = nb.optim.Adam(0.01)
+    fit = dict(loss=SoftmaxCrossEntropy(), epochs=3, batch_size=50, shuffle=False, verbose=0)
+    model.fit(X_MOONS, Y_MOONS, optimizer=opt, **fit)
+    before = {k: np.array(v) for k, v in model.params.items()}
+    model.to(backend)
+    assert model.backend is backend
+    for name, value in model.params.items():
+        backend.check_array(value)
+        np.testing.assert_array_equal(host(backend, value), before[name])
+    for arrays in opt.state.values():
+        for value in arrays.values():
+            backend.check_array(value)
+    model.fit(X_MOONS, Y_MOONS, optimizer=opt, **fit)  # keeps training there
+    reference = tiny_net("numpy")
+    reference_opt = nb.optim.Adam(0.01)
+    reference.fit(X_MOONS, Y_MOONS, optimizer=reference_opt, **fit)
+    reference.fit(X_MOONS, Y_MOONS, optimizer=reference_opt, **fit)
+    for name in model.params:
+        np.testing.assert_allclose(
+            host(backend, model.params[name]), reference.params[name], atol=1e-5
+        )
+
+
+# --- bad input --------------------------------------------------------------------
+
+
+def test_input_from_another_backend_is_refused():
+    model = tiny_net("numpy")
+    with pytest.raises(nb.BackendMismatchError, match="array_api_strict.*'numpy' backend"):
+        model.forward(nb.get_backend("strict").asarray(X_MOONS))
+    with pytest.raises(nb.BackendMismatchError):
+        model.predict(nb.get_backend("strict").asarray(X_MOONS))
+
+
+def test_input_of_another_dtype_is_refused(backend):
+    model = tiny_net(backend)
+    x64 = backend.xp.asarray(X_MOONS, device=backend.device)  # float64, not the model's float32
+    with pytest.raises(TypeError, match="dtype float64.*model computes in float32"):
+        model.forward(x64)
+
+
+@pytest.mark.parametrize(
+    "X, y, message",
+    [
+        (X_MOONS, Y_MOONS + 1, r"labels from 1 to 2.*2 outputs.*0..1. Labels 1..n\? Use y - 1"),
+        (X_MOONS, Y_MOONS[:150], "y has 150 targets but X has 200 samples"),
+        (np.where(np.arange(400).reshape(200, 2) == 33, np.nan, X_MOONS), Y_MOONS,
+         r"X holds 1 NaN or inf values \(the first at index \(16, 1\)\)"),
+        (X_MOONS[:0], Y_MOONS[:0], "X is empty"),
+        (np.ones((200, 3)), Y_MOONS, r"takes samples of 2 features, but X has shape \(200, 3\)"),
+        (np.ones((200, 2, 2)), Y_MOONS, r"Flatten images with X.reshape\(len\(X\), -1\)"),
+        (X_MOONS, Y_MOONS + 0.5, "integer class labels"),
+    ],
+)  # fmt: skip
+def test_bad_training_data_gets_a_clear_error(X, y, message):
+    model = tiny_net("numpy")
+    with pytest.raises(ValueError, match=message):
+        model.fit(X, y, loss=SoftmaxCrossEntropy(), optimizer=nb.optim.SGD(), verbose=0)

@@ -1,0 +1,171 @@
+"""Optimizers against the textbook update rules (written here in NumPy) and torch.optim."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend import optim
+from tests.conftest import HAVE_TORCH
+
+STEPS = 4
+LR = 0.1
+
+
+def host_grads():
+    rng = np.random.default_rng(3)
+    return [rng.normal(size=(3, 2)) for _ in range(STEPS)]
+
+
+def host_start():
+    return np.random.default_rng(4).normal(size=(3, 2))
+
+
+# The update rules as written in the papers and textbooks, one step at a time.
+def textbook_sgd(w, grads):
+    for g in grads:
+        w = w - LR * g
+    return w
+
+
+def textbook_momentum(w, grads, mu=0.9):
+    v = np.zeros_like(w)
+    for g in grads:
+        v = mu * v - LR * g
+        w = w + v
+    return w
+
+
+def textbook_nesterov(w, grads, mu=0.9):
+    # Sutskever et al.: look ahead by mu*v, take the gradient there (here: given), step.
+    v = np.zeros_like(w)
+    for g in grads:
+        v_prev = v
+        v = mu * v - LR * g
+        w = w - mu * v_prev + (1 + mu) * v
+    return w
+
+
+def textbook_adagrad(w, grads, eps=1e-7):
+    h = np.zeros_like(w)
+    for g in grads:
+        h = h + g * g
+        w = w - LR * g / (np.sqrt(h) + eps)
+    return w
+
+
+def textbook_rmsprop(w, grads, rho=0.9, eps=1e-7):
+    h = np.zeros_like(w)
+    for g in grads:
+        h = rho * h + (1 - rho) * g * g
+        w = w - LR * g / (np.sqrt(h) + eps)
+    return w
+
+
+def textbook_adam(w, grads, b1=0.9, b2=0.999, eps=1e-8):
+    m = v = np.zeros_like(w)
+    for t, g in enumerate(grads, start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
+        w = w - LR * m_hat / (np.sqrt(v_hat) + eps)
+    return w
+
+
+OPTIMIZERS = {
+    "SGD": (lambda: optim.SGD(lr=LR), textbook_sgd),
+    "Momentum": (lambda: optim.Momentum(lr=LR), textbook_momentum),
+    "Nesterov": (lambda: optim.Nesterov(lr=LR), textbook_nesterov),
+    "AdaGrad": (lambda: optim.AdaGrad(lr=LR), textbook_adagrad),
+    "RMSProp": (lambda: optim.RMSProp(lr=LR), textbook_rmsprop),
+    "Adam": (lambda: optim.Adam(lr=LR), textbook_adam),
+}
+
+
+def run(opt, backend, grads):
+    params = {"w": backend.asarray(host_start())}
+    for g in grads:
+        opt.step(params, {"w": backend.asarray(g)})
+    return params
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_update_rule_matches_the_textbook(name, backend64):
+    make, textbook = OPTIMIZERS[name]
+    params = run(make(), backend64, host_grads())
+    expected = textbook(host_start(), host_grads())
+    np.testing.assert_allclose(backend64.to_numpy(params["w"]), expected, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_state_is_keyed_by_name_and_lives_with_the_params(name, backend):
+    opt = OPTIMIZERS[name][0]()
+    params = run(opt, backend, [g.astype(np.float32) for g in host_grads()])
+    assert params["w"].dtype == backend.xp.float32
+    assert opt.iterations == STEPS
+    for slot in opt.slots:
+        state = opt.state[slot]["w"]
+        backend.check_array(state)
+        assert state.dtype == backend.xp.float32 and state.shape == params["w"].shape
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_matches_torch_optim(name):
+    import torch
+
+    reference = {
+        "SGD": lambda p: torch.optim.SGD(p, lr=LR),
+        "Momentum": lambda p: torch.optim.SGD(p, lr=LR, momentum=0.9),
+        "Nesterov": lambda p: torch.optim.SGD(p, lr=LR, momentum=0.9, nesterov=True),
+        "AdaGrad": lambda p: torch.optim.Adagrad(p, lr=LR, eps=1e-7),
+        "RMSProp": lambda p: torch.optim.RMSprop(p, lr=LR, alpha=0.9, eps=1e-7),
+        "Adam": lambda p: torch.optim.Adam(p, lr=LR),
+    }[name]
+    w = torch.tensor(host_start(), requires_grad=True)
+    topt = reference([w])
+    for g in host_grads():
+        w.grad = torch.tensor(g)
+        topt.step()
+    params = run(OPTIMIZERS[name][0](), nb.get_backend("numpy", dtype="float64"), host_grads())
+    np.testing.assert_allclose(params["w"], w.detach().numpy(), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "schedule, expected",
+    [
+        (optim.StepDecay(1.0, step_size=10, gamma=0.5), [1.0, 1.0, 0.5, 0.25]),
+        (optim.ExponentialDecay(1.0, decay_rate=0.5, decay_steps=10), [1.0, 0.5**0.9, 0.5, 0.25]),
+        (optim.InverseTimeDecay(1.0, decay_rate=1.0, decay_steps=10), [1.0, 1 / 1.9, 0.5, 1 / 3]),
+    ],
+)
+def test_schedules(schedule, expected):
+    assert [schedule(step) for step in (0, 9, 10, 20)] == pytest.approx(expected)
+
+
+def test_schedule_drives_the_step_size(backend64):
+    opt = optim.SGD(lr=optim.StepDecay(1.0, step_size=1, gamma=0.5))
+    params = {"w": backend64.asarray([0.0])}
+    for _ in range(3):
+        opt.step(params, {"w": backend64.asarray([1.0])})
+    assert backend64.to_float(params["w"][0]) == -(1.0 + 0.5 + 0.25)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_config_round_trip(name):
+    opt = OPTIMIZERS[name][0]()
+    again = optim.from_config(opt.config())
+    assert again.config() == opt.config()
+    scheduled = optim.from_config(optim.SGD(lr=optim.StepDecay(0.1, 5)).config())
+    assert scheduled.current_lr() == 0.1 and isinstance(scheduled.lr, optim.StepDecay)
+
+
+def test_gradient_without_a_parameter_is_an_error():
+    with pytest.raises(KeyError, match="gradient 'b' has no parameter"):
+        optim.SGD().step({"w": np.zeros(1)}, {"b": np.zeros(1)})
+
+
+def test_learning_rate_must_be_positive():
+    with pytest.raises(ValueError, match="learning rate must be positive"):
+        optim.Adam(lr=0)
