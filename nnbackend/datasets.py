@@ -452,9 +452,9 @@ def _read_h5(path: Path, x_key: str, y_key: str):
             f"{path}: not a readable HDF5 file ({err}); it is truncated or not the course "
             "file, download it again"
         ) from err
-    n = x.shape[0] if x.ndim else 0
     if x.ndim != 4:
         raise ValueError(f"{path}: {x_key} has shape {x.shape}, expected (N, H, W, C)")
+    n = x.shape[0]
     if n == 0:
         raise ValueError(f"{path}: the dataset is empty (0 images)")
     if y.shape not in {(n,), (n, 1), (1, n)}:
