@@ -12,6 +12,7 @@ import pytest
 from sklearn.datasets import load_digits as sk_load_digits
 
 from nnbackend import datasets
+from tests.conftest import DATA_DIR
 
 MNIST_NAMES = [
     "train-images-idx3-ubyte",
@@ -212,15 +213,12 @@ def test_standardize_uses_training_statistics():
 # The big arrays are compared with np.array_equal: assert_array_equal takes seconds on them.
 
 
-@functools.cache
-def _real_mnist(folder):
-    return datasets.load_mnist(folder)
-
-
-@pytest.fixture
-def mnist(data_dir):
-    """The real MNIST, loaded once for the whole module."""
-    return _real_mnist(data_dir / "mnist")
+@pytest.fixture(scope="module")
+def mnist():
+    """The real MNIST, loaded once for this module and freed after it (about 220 MB)."""
+    if not DATA_DIR.is_dir():
+        pytest.skip(f"real data not found at {DATA_DIR}")
+    return datasets.load_mnist(DATA_DIR / "mnist")
 
 
 def test_real_mnist_shapes_values_and_label_counts(mnist):
