@@ -11,7 +11,7 @@ import argparse
 import os
 from pathlib import Path
 
-from nnbackend.backend import Backend, get_backend
+from nnbackend.backend import Backend, BackendUnavailableError, get_backend
 
 BACKEND_HELP = (
     "array library to run on: numpy, cupy, torch, torch:cuda, strict or auto "
@@ -50,8 +50,12 @@ def example_parser(
 
 
 def backend_from_args(args: argparse.Namespace) -> Backend:
-    """The backend named by ``--backend``/``--dtype``, falling back to ``$NNBACKEND``."""
-    return get_backend(args.backend, dtype=getattr(args, "dtype", None))
+    """The backend named by ``--backend``/``--dtype``, falling back to ``$NNBACKEND``.
+    A bad name or a missing package ends the program with the message, not a traceback."""
+    try:
+        return get_backend(args.backend, dtype=getattr(args, "dtype", None))
+    except (ValueError, BackendUnavailableError) as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 def max_steps(default: int) -> int:
