@@ -36,6 +36,7 @@ from nnbackend.backend import (
     use_backend,
 )
 from nnbackend.history import History
+from nnbackend.io import CheckpointError, load, restore, save
 from nnbackend.model import Sequential
 
 __version__ = "0.1.0"
@@ -44,6 +45,7 @@ __all__ = [
     "Backend",
     "BackendMismatchError",
     "BackendUnavailableError",
+    "CheckpointError",
     "Generator",
     "History",
     "Sequential",
@@ -58,9 +60,12 @@ __all__ = [
     "gradcheck",
     "init",
     "layers",
+    "load",
     "losses",
     "optim",
     "reset_backend",
+    "restore",
+    "save",
     "set_backend",
     "to_numpy",
     "use_backend",

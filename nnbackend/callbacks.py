@@ -125,3 +125,25 @@ class TerminateOnNaN(Callback):
     def on_train_end(self, model, history):
         if getattr(self, "message", None):
             history.stop_reason = self.message
+
+
+class ModelCheckpoint(Callback):
+    """Save model, optimizer state and epoch to ``path`` (atomically, with ``nb.save``)
+    every ``every`` epochs (default: at each of fit's log points), when training
+    stops, and after the last epoch. A model whose loss is NaN or inf is not saved:
+    the last good checkpoint stays."""
+
+    def __init__(self, path, every: int | None = None):
+        self.path, self.every = path, every
+
+    def on_train_begin(self, model, fit):
+        self.every_epochs = self.every or fit.log_every
+        self.last_epoch = fit.epochs - 1
+        self.optimizer = fit.optimizer
+
+    def on_epoch_end(self, epoch, logs, model):
+        from nnbackend.io import save
+
+        due = epoch % self.every_epochs == 0 or epoch == self.last_epoch or model.stop_training
+        if due and math.isfinite(logs["loss"]):
+            save(model, self.path, optimizer=self.optimizer, epoch=epoch)

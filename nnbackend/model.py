@@ -13,15 +13,14 @@ only; ``fit``/``predict``/``evaluate`` also take host NumPy data and move it.
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from types import SimpleNamespace
+from pathlib import Path
 
-from nnbackend import callbacks as cb
 from nnbackend import layers as layer_types
 from nnbackend.backend import Generator, as_generator, dtype_name, get_backend, to_numpy
 from nnbackend.data import Batches, check_inputs, check_targets
 from nnbackend.history import EpochLogs, History
 from nnbackend.losses import L2
-from nnbackend.progress import Progress
+from nnbackend.training import Trainer, measure, split_validation
 
 
 class Sequential:
@@ -117,7 +116,7 @@ class Sequential:
         loss = loss or self.loss
         if loss is None:
             raise ValueError("evaluate needs a loss: pass loss=..., or fit the model first")
-        metrics = self._measure(X, y, loss, batch_size)
+        metrics = measure(self, self._batches(X, y, loss, batch_size, shuffle=False), loss)
         return dict(EpochLogs(0, metrics, self.backend))
 
     # --- training -------------------------------------------------------------
@@ -136,84 +135,48 @@ class Sequential:
         return value, out
 
     def fit(
-        self,
-        X,
-        y,
-        *,
-        loss,
-        optimizer,
-        epochs: int = 1,
-        batch_size: int | None = 32,
-        shuffle: bool = True,
-        validation_data=None,
-        validation_split: float = 0.0,
-        l2: float | None = None,
-        callbacks=(),
-        verbose: int = 1,
-        log_every: int | None = None,
-        seed: int | None = None,
-        on_device="auto",
-    ) -> History:
-        """Train for ``epochs`` passes over (X, y); returns the per-epoch History.
+        self, X, y, *, loss, optimizer, epochs: int = 1, batch_size: int | None = 32,
+        shuffle: bool = True, validation_data=None, validation_split: float = 0.0,
+        l2: float | None = None, callbacks=(), verbose: int = 1, log_every: int | None = None,
+        seed: int | None = None, checkpoint=None, resume: bool = False, on_device="auto",
+    ) -> History:  # fmt: skip
+        """Train until epoch ``epochs``; returns the History of the epochs run.
 
         ``batch_size=None`` is full-batch gradient descent, ``1`` per-sample SGD.
-        ``l2`` adds ``l2/2 * sum(W**2)`` of the weights to the loss. ``verbose``:
-        0 silent, 1 a progress bar (on a terminal only), 2 a line per log.
-        Metrics stay on the device and come to the host every ``log_every`` epochs
-        (default: about 20 times per fit), so there is no host sync per step.
-        ``seed`` reshuffles from a fresh generator; by default the model's own is used.
+        ``l2`` adds ``l2/2 * sum(W**2)`` of the weights to the loss (the history's "loss"
+        is the per-sample mean, penalty included). ``verbose``: 0 silent, 1 a progress bar
+        (on a terminal only), 2 a line per log. Metrics come to the host every
+        ``log_every`` epochs (default: about 20 times per fit), not on every step.
+        ``seed`` reseeds the model's shuffling generator. ``validation_split`` holds out
+        the last fraction of (X, y). ``checkpoint``: a path saved to at every log and at
+        the end; with ``resume=True`` a fit starts from the epoch after the one saved
+        there (weights, optimizer state and shuffling order included).
         """
         self.loss, self.optimizer = loss, optimizer
-        rng = self.rng if seed is None else Generator(seed)
-        X, y, validation_data = self._split_validation(X, y, validation_data, validation_split, rng)
-        self._check_data(X, y, loss)
-        batches = Batches(
-            X, y, self.backend, batch_size, shuffle=shuffle, rng=rng,
-            y_dtype=self._target_dtype(loss, y), on_device=on_device,
+        if seed is not None:
+            self.rng = Generator(seed)
+        start = self._resume_from(checkpoint, optimizer) if resume else 0
+        X, y, validation_data = split_validation(X, y, validation_data, validation_split)
+        batches = self._batches(X, y, loss, batch_size, shuffle=shuffle, on_device=on_device)
+        validation = None
+        if validation_data is not None:
+            validation = self._batches(*validation_data, loss, None, shuffle=False)
+        trainer = Trainer(
+            self, loss, optimizer, l2=l2, callbacks=callbacks, checkpoint=checkpoint,
+            log_every=log_every or max(1, epochs // 20), verbose=verbose,
         )  # fmt: skip
-        validation = self._validation_batches(validation_data, loss)
-        log_every = log_every or max(1, epochs // 20)
-        fit = SimpleNamespace(
-            epochs=epochs, log_every=log_every, optimizer=optimizer,
-            metrics=self._metric_names(loss, validation is not None),
-        )  # fmt: skip
-        callbacks = [cb.TerminateOnNaN(), *callbacks]
-        history = History(self.backend)
-        progress = Progress(epochs * len(batches), verbose, fit.metrics)
-        l2_term = L2(l2) if l2 else None
-        self.stop_training = False  # a callback sets it to end training after this epoch
-        for callback in callbacks:
-            callback.on_train_begin(self, fit)
-        try:
-            for epoch in range(epochs):
-                metrics = self._train_epoch(batches, loss, optimizer, l2_term, progress)
-                if validation is not None:
-                    metrics.update(_prefixed("val_", self._measure_batches(validation, loss)))
-                logs = EpochLogs(epoch, metrics, self.backend)
-                history.append(logs)
-                if epoch % log_every == 0 or epoch == epochs - 1:
-                    history.flush()
-                    progress.log(epoch, logs)
-                for callback in callbacks:
-                    callback.on_epoch_end(epoch, logs, self)
-                if self.stop_training:
-                    break
-        finally:
-            progress.close()
-        for callback in callbacks:
-            callback.on_train_end(self, history)
-        return history
+        return trainer.run(batches, validation, range(start, epochs))
 
-    def _train_epoch(self, batches, loss, optimizer, l2, progress) -> dict:
-        """One pass over the batches; the epoch's mean loss (and accuracy), on device."""
-        total_loss = total_correct = 0.0
-        for xb, yb in batches:
-            value, out = self.train_step(xb, yb, loss, optimizer, l2)
-            total_loss = total_loss + loss.per_batch_total(value, xb.shape[0])
-            if loss.has_accuracy:
-                total_correct = total_correct + loss.count_correct(out, yb)
-            progress.update()
-        return _epoch_metrics(loss, total_loss, total_correct, batches.n)
+    def _resume_from(self, checkpoint, optimizer) -> int:
+        """The first epoch to run: after the one saved in ``checkpoint``, if it exists."""
+        from nnbackend.io import restore
+
+        if checkpoint is None:
+            raise ValueError("resume=True needs checkpoint=<path> to resume from")
+        if not Path(checkpoint).exists():
+            return 0
+        epoch = restore(self, checkpoint, optimizer)
+        return 0 if epoch is None else epoch + 1
 
     # --- moving and describing ------------------------------------------------
 
@@ -305,48 +268,13 @@ class Sequential:
             return "int64"
         return self.backend.dtype_name
 
-    def _validation_batches(self, validation_data, loss):
-        if validation_data is None:
-            return None
-        Xv, yv = validation_data
-        self._check_data(Xv, yv, loss)
-        return Batches(
-            Xv, yv, self.backend, None, shuffle=False, y_dtype=self._target_dtype(loss, yv)
-        )
-
-    def _split_validation(self, X, y, validation_data, fraction, rng):
-        if not fraction:
-            return X, y, validation_data
-        if validation_data is not None:
-            raise ValueError("give validation_data or validation_split, not both")
-        if not 0 < fraction < 1:
-            raise ValueError(f"validation_split must be between 0 and 1, got {fraction}")
-        order = rng.permutation(X.shape[0])
-        n_val = max(1, int(round(fraction * X.shape[0])))
-        val, train = order[:n_val], order[n_val:]
-        return X[train], y[train], (X[val], y[val])
-
-    def _measure(self, X, y, loss, batch_size) -> dict:
+    def _batches(self, X, y, loss, batch_size, *, shuffle, on_device="auto") -> Batches:
+        """(X, y) checked, then batched on this model's backend."""
         self._check_data(X, y, loss)
-        batches = Batches(
-            X, y, self.backend, batch_size, shuffle=False, y_dtype=self._target_dtype(loss, y)
-        )
-        return self._measure_batches(batches, loss)
-
-    def _measure_batches(self, batches, loss) -> dict:
-        """Mean loss (and accuracy) over ``batches`` without training, on device."""
-        total_loss = total_correct = 0.0
-        for xb, yb in batches:
-            out = self.forward(xb, training=False)
-            total_loss = total_loss + loss.per_batch_total(loss.forward(out, yb), xb.shape[0])
-            if loss.has_accuracy:
-                total_correct = total_correct + loss.count_correct(out, yb)
-        return _epoch_metrics(loss, total_loss, total_correct, batches.n)
-
-    @staticmethod
-    def _metric_names(loss, has_validation: bool) -> list[str]:
-        names = ["loss", "accuracy"] if loss.has_accuracy else ["loss"]
-        return names + [f"val_{n}" for n in names] if has_validation else names
+        return Batches(
+            X, y, self.backend, batch_size, shuffle=shuffle, rng=self.rng,
+            y_dtype=self._target_dtype(loss, y), on_device=on_device,
+        )  # fmt: skip
 
 
 class ArrayView(MutableMapping):
@@ -410,18 +338,6 @@ def _is_foreign(X) -> bool:
     return hasattr(X, "__array_namespace__") and type(X).__module__.split(".")[0] != "numpy"
 
 
-def _epoch_metrics(loss, total_loss, total_correct, n: int) -> dict:
-    """Per-sample means over an epoch of ``n`` samples."""
-    metrics = {"loss": total_loss / n}
-    if loss.has_accuracy:
-        metrics["accuracy"] = total_correct / n
-    return metrics
-
-
 def _float_or_keep(backend, host) -> str | None:
     """Float arrays take the backend's float dtype; others keep theirs."""
     return backend.dtype_name if host.dtype.kind == "f" else None
-
-
-def _prefixed(prefix: str, metrics: dict) -> dict:
-    return {prefix + k: v for k, v in metrics.items()}

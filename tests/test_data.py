@@ -1,0 +1,68 @@
+"""Batches: on the model's device, the same order on every backend, host or device path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend.data import Batches
+from tests.conftest import CPU_BACKEND_NAMES
+
+X = np.arange(30, dtype=np.float64).reshape(10, 3)
+Y = np.arange(10)
+
+
+def collect(batches):
+    return [(nb.to_numpy(xb), nb.to_numpy(yb)) for xb, yb in batches]
+
+
+@pytest.mark.parametrize("on_device", [True, False])
+def test_batches_live_on_the_backend(backend, on_device):
+    batches = Batches(X, Y, backend, 4, rng=nb.Generator(0), y_dtype="int64", on_device=on_device)
+    assert len(batches) == 3
+    seen = []
+    for xb, yb in batches:
+        backend.check_array(xb)
+        backend.check_array(yb)
+        assert xb.dtype == backend.dtype and yb.dtype == backend.xp.int64
+        seen.append(nb.to_numpy(yb))
+    assert [len(s) for s in seen] == [4, 4, 2]
+    assert sorted(np.concatenate(seen)) == list(range(10))  # every sample once
+
+
+def test_same_seed_same_batches_on_every_backend_and_path():
+    orders = set()
+    for name in CPU_BACKEND_NAMES:
+        for on_device in (True, False):
+            be = nb.get_backend(name, dtype="float64")
+            batches = Batches(
+                X, Y, be, 3, rng=nb.Generator(5), y_dtype="int64", on_device=on_device
+            )
+            order = tuple(int(v) for _, yb in collect(batches) for v in yb)
+            orders.add(order)
+    assert len(orders) == 1
+    assert orders.pop() != tuple(range(10))  # and it was shuffled
+
+
+def test_full_batch_keeps_the_order_and_rows_match_labels(backend):
+    [(xb, yb)] = collect(Batches(X, Y, backend, None, rng=nb.Generator(0), y_dtype="int64"))
+    np.testing.assert_array_equal(yb, Y)
+    np.testing.assert_array_equal(xb, X.astype(np.float32))
+
+
+def test_shuffled_rows_stay_with_their_labels(backend):
+    for xb, yb in collect(Batches(X, Y, backend, 4, rng=nb.Generator(1), y_dtype="int64")):
+        np.testing.assert_array_equal(xb[:, 0], yb * 3)
+
+
+def test_arrays_already_on_the_device_are_used_as_they_are(backend):
+    Xd = backend.asarray(X)
+    batches = Batches(Xd, backend.asarray(Y), backend, None, shuffle=False, y_dtype="int64")
+    [(xb, _)] = list(batches)
+    assert xb is Xd
+
+
+def test_batch_size_must_be_positive():
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        Batches(X, Y, nb.get_backend("numpy"), 0)

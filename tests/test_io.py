@@ -1,0 +1,291 @@
+"""HDF5 checkpoints: exact round trips across backends, resuming bit for bit, and
+failed saves or bad files that lose nothing and say what is wrong."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import h5py
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend import io
+from nnbackend.layers import Dense, ReLU, Tanh
+from nnbackend.losses import SoftmaxCrossEntropy
+from tests.conftest import CPU_BACKEND_NAMES
+
+X, Y = nb.datasets.make_moons(120, noise=0.2, seed=3)
+FIT = dict(loss=SoftmaxCrossEntropy(), batch_size=20, verbose=0)
+
+
+def trained(backend="numpy", epochs=2):
+    model = nb.Sequential([Dense(2, 8), ReLU(), Dense(8, 6), Tanh(), Dense(6, 2)],
+                          backend=backend, seed=0)  # fmt: skip
+    opt = nb.optim.Adam(0.01)
+    model.fit(X, Y, optimizer=opt, epochs=epochs, **FIT)
+    return model, opt
+
+
+def host_params(model):
+    return {k: nb.to_numpy(v).copy() for k, v in model.params.items()}
+
+
+def assert_same_params(a: dict, b: dict):
+    assert list(a) == list(b)
+    for name in a:
+        assert a[name].dtype == b[name].dtype
+        assert a[name].tobytes() == b[name].tobytes(), name
+
+
+# --- round trips ------------------------------------------------------------------
+
+
+def test_round_trip_is_exact(backend, tmp_path):
+    model, opt = trained(backend)
+    nb.save(model, tmp_path / "m.h5", optimizer=opt, epoch=1)
+    again, opt2, epoch = nb.load(tmp_path / "m.h5", backend=backend, with_optimizer=True)
+    assert again.backend is backend and epoch == 1
+    assert_same_params(host_params(model), host_params(again))
+    np.testing.assert_array_equal(
+        nb.to_numpy(model.predict_proba(X)), nb.to_numpy(again.predict_proba(X))
+    )
+    assert opt2.config() == opt.config() and opt2.iterations == opt.iterations == 12
+    for slot in ("m", "v"):
+        assert_same_params(
+            {k: nb.to_numpy(v) for k, v in opt.state[slot].items()},
+            {k: nb.to_numpy(v) for k, v in opt2.state[slot].items()},
+        )
+    assert again.loss.config() == model.loss.config()
+
+
+@pytest.mark.parametrize("source", CPU_BACKEND_NAMES)
+@pytest.mark.parametrize("target", CPU_BACKEND_NAMES)
+def test_saved_on_one_backend_loads_on_another(source, target, tmp_path):
+    model, _ = trained(source)
+    nb.save(model, tmp_path / "m.h5")
+    again = nb.load(tmp_path / "m.h5", backend=target)
+    assert again.backend.name == target
+    assert_same_params(host_params(model), host_params(again))
+    back = nb.load(nb.save(again, tmp_path / "back.h5"), backend=source)
+    assert_same_params(host_params(model), host_params(back))
+
+
+def test_float64_models_stay_float64(tmp_path):
+    model, _ = trained(nb.get_backend("numpy", dtype="float64"))
+    nb.save(model, tmp_path / "m.h5")
+    assert nb.load(tmp_path / "m.h5", backend="strict").backend.dtype_name == "float64"
+
+
+def test_readable_with_plain_h5py(tmp_path):
+    model, opt = trained()
+    nb.save(model, tmp_path / "m.h5", optimizer=opt, epoch=7)
+    with h5py.File(tmp_path / "m.h5", "r") as f:
+        assert json.loads(f.attrs["architecture"]) == model.config()
+        assert f.attrs["format_version"] == io.FORMAT_VERSION
+        np.testing.assert_array_equal(f["weights/0.W"][()], model.params["0.W"])
+        assert f["optimizer"].attrs["iterations"] == 12 and "4.W" in f["optimizer/m"]
+        assert f["training"].attrs["epoch"] == 7
+
+
+# --- resuming ---------------------------------------------------------------------
+
+RESUME_IN_A_FRESH_PROCESS = textwrap.dedent(
+    """
+    import sys, numpy as np, nnbackend as nb
+    from tests.test_io import X, Y, FIT
+    model, opt, epoch = nb.load(sys.argv[1], with_optimizer=True)
+    assert epoch == 1
+    model.fit(X, Y, optimizer=opt, epochs=2, **FIT)
+    np.savez(sys.argv[2], **{k: nb.to_numpy(v) for k, v in model.params.items()})
+    """
+)
+
+
+def test_resume_in_a_fresh_process_is_bit_for_bit(tmp_path):
+    straight, _ = trained(epochs=4)
+    half, opt = trained(epochs=2)
+    nb.save(half, tmp_path / "ckpt.h5", optimizer=opt, epoch=1)
+    subprocess.run(
+        [sys.executable, "-c", RESUME_IN_A_FRESH_PROCESS, tmp_path / "ckpt.h5", tmp_path / "w.npz"],
+        check=True, cwd=os.path.dirname(os.path.dirname(__file__)),
+    )  # fmt: skip
+    resumed = dict(np.load(tmp_path / "w.npz"))
+    assert_same_params(host_params(straight), resumed)
+
+
+def test_fit_resumes_from_its_checkpoint(backend, tmp_path):
+    path = tmp_path / "run.h5"
+    straight, _ = trained(backend, epochs=4)
+
+    def fresh():
+        model = nb.Sequential([Dense(2, 8), ReLU(), Dense(8, 6), Tanh(), Dense(6, 2)],
+                              backend=backend, seed=0)  # fmt: skip
+        return model, nb.optim.Adam(0.01)
+
+    model, opt = fresh()
+    model.fit(X, Y, optimizer=opt, epochs=2, checkpoint=path, **FIT)  # "crashes" after 2
+    model, opt = fresh()
+    history = model.fit(X, Y, optimizer=opt, epochs=4, checkpoint=path, resume=True, **FIT)
+    assert history.epochs == [2, 3]
+    assert_same_params(host_params(straight), host_params(model))
+    assert nb.load(path, with_optimizer=True)[2] == 3
+
+
+def test_resume_without_a_checkpoint_yet_starts_at_zero(tmp_path):
+    model, opt = trained(epochs=0)
+    history = model.fit(X, Y, optimizer=opt, epochs=2, checkpoint=tmp_path / "new.h5",
+                        resume=True, **FIT)  # fmt: skip
+    assert history.epochs == [0, 1] and (tmp_path / "new.h5").exists()
+
+
+# --- saves that fail lose nothing -------------------------------------------------
+
+
+def test_error_mid_save_leaves_the_old_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "m.h5"
+    old, opt = trained()
+    nb.save(old, path, optimizer=opt)
+    before = path.read_bytes()
+    newer, _ = trained(epochs=3)
+    writes = []
+
+    def failing_write(group, arrays):
+        writes.append(group.name)
+        if len(writes) == 2:
+            raise OSError("disk full")
+        real_write(group, arrays)
+
+    real_write = io._write_arrays
+    monkeypatch.setattr(io, "_write_arrays", failing_write)
+    with pytest.raises(OSError, match="disk full"):
+        nb.save(newer, path, optimizer=opt)
+    assert path.read_bytes() == before
+    assert_same_params(host_params(old), host_params(nb.load(path)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.h5"]  # no partial file left
+
+
+KILLED_WHILE_SAVING = textwrap.dedent(
+    """
+    import os, signal, sys, nnbackend as nb
+    from nnbackend import io
+    from tests.test_io import trained
+    model, opt = trained(epochs=3)
+    real_write = io._write_arrays
+    def write_then_die(group, arrays):
+        real_write(group, arrays)
+        os.kill(os.getpid(), signal.SIGKILL)   # the power goes out mid-file
+    io._write_arrays = write_then_die
+    nb.save(model, sys.argv[1], optimizer=opt)
+    """
+)
+
+
+def test_process_killed_mid_save_leaves_the_old_checkpoint(tmp_path):
+    path = tmp_path / "m.h5"
+    old, opt = trained()
+    nb.save(old, path, optimizer=opt)
+    before = path.read_bytes()
+    child = subprocess.run([sys.executable, "-c", KILLED_WHILE_SAVING, path],
+                           cwd=os.path.dirname(os.path.dirname(__file__)))  # fmt: skip
+    assert child.returncode == -signal.SIGKILL
+    assert path.read_bytes() == before
+    assert_same_params(host_params(old), host_params(nb.load(path)))
+    nb.save(old, path)  # the leftover partial file does not stand in the way
+    assert nb.load(path).config() == old.config()
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered", "ignore:invalid value encountered")
+def test_a_diverged_model_does_not_overwrite_the_checkpoint(tmp_path):
+    path = tmp_path / "m.h5"
+    model = nb.Sequential([Dense(2, 16), Dense(16, 1)], seed=0)
+    with pytest.warns(RuntimeWarning, match="loss became"):
+        model.fit(X, X[:, :1] * 50, loss=nb.losses.MSE(), optimizer=nb.optim.SGD(lr=5.0),
+                  epochs=400, batch_size=None, verbose=0, checkpoint=path)  # fmt: skip
+    saved = nb.load(path, with_optimizer=True)
+    assert all(np.isfinite(v).all() for v in host_params(saved[0]).values())
+    assert saved[2] == 0  # the last finite epoch that was due for a save
+
+
+# --- bad files --------------------------------------------------------------------
+
+
+def test_not_an_hdf5_file(tmp_path):
+    path = tmp_path / "notes.h5"
+    path.write_text("these are not weights")
+    with pytest.raises(
+        nb.CheckpointError, match=r"cannot read checkpoint .*notes.h5.*not a readable HDF5"
+    ):
+        nb.load(path)
+
+
+def test_truncated_file(tmp_path):
+    model, opt = trained()
+    path = nb.save(model, tmp_path / "m.h5", optimizer=opt)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(nb.CheckpointError, match=r"m.h5.*truncated"):
+        nb.load(path)
+
+
+def test_hdf5_file_of_something_else(tmp_path):
+    path = tmp_path / "other.h5"
+    with h5py.File(path, "w") as f:
+        f["train_set_x"] = np.zeros((2, 2))
+    with pytest.raises(
+        nb.CheckpointError,
+        match=r"other.h5 is an HDF5 file but not an nnbackend checkpoint.*train_set_x",
+    ):
+        nb.load(path)
+
+
+def test_architecture_that_does_not_fit_the_weights(tmp_path):
+    model, _ = trained()
+    path = nb.save(model, tmp_path / "m.h5")
+    config = model.config()
+    config["layers"][0]["n_out"] = 9
+    config["layers"][2]["n_in"] = 9
+    with h5py.File(path, "r+") as f:
+        f.attrs["architecture"] = json.dumps(config)
+    with pytest.raises(
+        nb.CheckpointError,
+        match=r"weights 0.W has shape \(2, 8\), but the architecture needs \(2, 9\)",
+    ):
+        nb.load(path)
+
+
+def test_weights_missing_from_the_file(tmp_path):
+    model, _ = trained()
+    path = nb.save(model, tmp_path / "m.h5")
+    with h5py.File(path, "r+") as f:
+        del f["weights/4.b"]
+    with pytest.raises(nb.CheckpointError, match=r"the weights saved .* do not match"):
+        nb.load(path)
+
+
+def test_newer_format_version(tmp_path):
+    model, _ = trained()
+    path = nb.save(model, tmp_path / "m.h5")
+    with h5py.File(path, "r+") as f:
+        f.attrs["format_version"] = io.FORMAT_VERSION + 1
+    with pytest.raises(
+        nb.CheckpointError, match="format 2, newer than the 1 this nnbackend reads: upgrade"
+    ):
+        nb.load(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint at .*nothing.h5"):
+        nb.load(tmp_path / "nothing.h5")
+
+
+def test_restore_refuses_another_architecture(tmp_path):
+    model, _ = trained()
+    path = nb.save(model, tmp_path / "m.h5")
+    other = nb.Sequential([Dense(2, 4), Tanh(), Dense(4, 2)])
+    with pytest.raises(nb.CheckpointError, match="architecture .* differs"):
+        nb.restore(other, path)
