@@ -4,6 +4,7 @@ numpy and strict always, torch when it imports, cupy where a CUDA device answers
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,10 @@ import pytest
 import nnbackend as nb
 from nnbackend.backend import cuda_available
 
-DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# The real MNIST and cat files: ../shared/data beside the project, or $NNBACKEND_DATA.
+DATA_DIR = Path(
+    os.environ.get("NNBACKEND_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
+)
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 HAVE_CUDA = cuda_available()
