@@ -229,8 +229,7 @@ def _import(backend: str):
 
 
 def _make_numpy(device):
-    _import("numpy")
-    import array_api_compat.numpy as xp
+    from nnbackend._numpy_compat import namespace as xp
 
     if device not in (None, "cpu"):
         raise ValueError(f"the numpy backend has only the device 'cpu', not {device!r}")
@@ -403,6 +402,10 @@ def namespace_of(*arrays):
                 "backend.asarray(nb.to_numpy(x))."
             )
     xp = _namespace_by_type.get(first)
+    if xp is None and issubclass(first, np.ndarray | np.generic):
+        from nnbackend._numpy_compat import namespace as xp
+
+        _namespace_by_type[first] = xp
     if xp is None:
         import array_api_compat
 

@@ -66,7 +66,7 @@ def check_gradients(model, loss, X, y, l2: float | None = None, h: float = 1e-5)
     model.backward(loss.backward())
     grads = dict(model.grads)
     if penalty is not None:
-        penalty.add_to_gradients(model.params, grads, model.decayed_names())
+        penalty.add_to_gradients({n: model.params[n] for n in model.decayed_names()}, grads)
     return {
         name: relative_error(grads[name], numerical_gradient(objective, param, h))
         for name, param in model.params.items()

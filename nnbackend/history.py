@@ -15,7 +15,10 @@ from collections.abc import Mapping
 
 
 class EpochLogs(Mapping):
-    """One epoch's metrics: name -> float, converted from the device on first read."""
+    """One epoch's metrics: name -> float, converted from the device on first read.
+
+    ``values``: name -> (0-d device array of a total, count); the float is total / count.
+    """
 
     def __init__(self, epoch: int, values: dict, backend):
         self.epoch = epoch
@@ -42,19 +45,16 @@ class EpochLogs(Mapping):
 def to_floats(logs: list[EpochLogs], backend) -> None:
     """Convert the metrics of every ``logs`` entry with one device-to-host transfer."""
     pending = [entry for entry in logs if entry._floats is None]
-    arrays = [
-        backend.xp.astype(value, backend.dtype)
+    totals = [
+        backend.xp.astype(total, backend.dtype)
         for entry in pending
-        for value in entry._values.values()
+        for total, _ in entry._values.values()
     ]
-    if not arrays:
+    if not totals:
         return
-    host = backend.to_numpy(backend.xp.stack(arrays)).tolist()
-    position = 0
+    host = iter(backend.to_numpy(backend.xp.stack(totals)).tolist())
     for entry in pending:
-        names = list(entry._values)
-        entry._floats = dict(zip(names, host[position : position + len(names)], strict=True))
-        position += len(names)
+        entry._floats = {name: next(host) / count for name, (_, count) in entry._values.items()}
 
 
 class History:

@@ -6,6 +6,8 @@ Rows are samples: a layer maps ``x`` of shape ``(batch, n_in)`` to ``(batch, n_o
     layer.grads     the same keys, filled by backward
     y = layer.forward(x, training=True)     keeps what backward needs
     dx = layer.backward(dy)                 fills grads, returns dL/dx; never changes dy
+    layer.backward(dy, input_grad=False)    the first layer's dL/dx is of no use in training:
+                                            layers with weights then skip it (return None)
 
 Layers without weights work on any backend's arrays as they come. ``Dense`` draws
 its weights when built, which ``Sequential`` does with the model's backend and seed.
@@ -36,7 +38,7 @@ class Layer:
     def forward(self, x, training: bool = True):
         raise NotImplementedError
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad: bool = True):
         raise NotImplementedError
 
     def __call__(self, x, training: bool = False):
@@ -88,12 +90,12 @@ class Dense(Layer):
             y += self.params["b"]
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         xp = self.backend.xp
         self.grads["W"] = self._x.T @ dy
         if self.bias:
             self.grads["b"] = xp.sum(dy, axis=0)
-        return dy @ self.params["W"].T
+        return dy @ self.params["W"].T if input_grad else None
 
     def config(self):
         return {
@@ -109,7 +111,7 @@ class Identity(Layer):
     def forward(self, x, training=True):
         return x
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         return dy
 
 
@@ -120,7 +122,7 @@ class Sigmoid(Layer):
         self._y = F.sigmoid(x)
         return self._y
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         return dy * F.sigmoid_grad_from_output(self._y)
 
 
@@ -129,7 +131,7 @@ class Tanh(Layer):
         self._y = F.tanh(x)
         return self._y
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         return dy * F.tanh_grad_from_output(self._y)
 
 
@@ -138,7 +140,7 @@ class ReLU(Layer):
         self._y = F.relu(x)
         return self._y
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         xp = namespace_of(dy)
         return dy * xp.astype(self._y > 0, dy.dtype)
 
@@ -154,7 +156,7 @@ class LeakyReLU(Layer):
         self._x = x
         return F.leaky_relu(x, self.alpha)
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         xp = namespace_of(dy)
         return xp.where(self._x > 0, dy, self.alpha * dy)
 
@@ -170,7 +172,7 @@ class Softmax(Layer):
         self._y = F.softmax(x, axis=-1)
         return self._y
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         return F.softmax_backward(self._y, dy, axis=-1)
 
 

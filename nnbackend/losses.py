@@ -105,19 +105,46 @@ class SoftmaxCrossEntropy(Loss):
             raise ValueError(
                 f"SoftmaxCrossEntropy wants (batch, classes) scores, got {tuple(pred.shape)}"
             )
-        onehot = _one_hot_targets(xp, pred, target)
+        onehot = self._one_hot(xp, pred, target)
         scale = self._scale(pred.shape[0])
         if self.from_logits:
             shifted = pred - xp.max(pred, axis=1, keepdims=True)
             exp = xp.exp(shifted)
             total = xp.sum(exp, axis=1, keepdims=True)
             logp = shifted - xp.log(total)
-            self._grad = scale * (exp / total - onehot)
+            grad = exp / total - onehot  # softmax - onehot: the fused gradient
         else:
             p = xp.clip(pred, min=xp.finfo(pred.dtype).eps, max=1.0)
             logp = xp.log(p)
-            self._grad = -scale * onehot / p
-        return -scale * xp.sum(onehot * logp)
+            grad = -onehot / p
+        self._grad = _scaled(grad, scale)
+        return _scaled(xp.sum(onehot * logp), -scale)
+
+    def _one_hot(self, xp, pred, target):
+        """(batch, classes) one-hot rows in pred's dtype, from labels (batch,) or one-hot rows."""
+        n, classes = pred.shape
+        if target.ndim == 1 and target.shape[0] == n:
+            if not xp.isdtype(target.dtype, "integral"):
+                raise TypeError(
+                    "SoftmaxCrossEntropy: 1-D targets must be integer class labels, "
+                    f"got {target.dtype}"
+                )
+            return xp.astype(xp.reshape(target, (n, 1)) == self._classes(xp, pred), pred.dtype)
+        if target.shape == pred.shape:
+            return target
+        raise ValueError(
+            f"SoftmaxCrossEntropy: target of shape {tuple(target.shape)} does not fit "
+            f"scores {tuple(pred.shape)}: "
+            f"give ({n},) integer labels or ({n}, {classes}) one-hot rows"
+        )
+
+    def _classes(self, xp, pred):
+        """``arange(classes)`` on pred's device, made once and kept."""
+        key = (xp, pred.shape[1], str(pred.device))
+        if getattr(self, "_classes_key", None) != key:
+            self._classes_key = key
+            self._class_ids = xp.arange(pred.shape[1], device=pred.device)
+        return self._class_ids
 
     def backward(self):
         return self._grad
@@ -190,13 +217,16 @@ class L2:
 
     def penalty(self, weights):
         """``reg_lambda / 2 * sum of squares`` of the arrays in ``weights`` (0-d array)."""
-        xp = namespace_of(weights[0])
-        return (self.reg_lambda / 2) * sum(xp.sum(w * w) for w in weights)
+        total = None
+        for w in weights:
+            square = namespace_of(w).sum(w * w)
+            total = square if total is None else total + square
+        return (self.reg_lambda / 2) * total
 
-    def add_to_gradients(self, params, grads, names) -> None:
-        """``grads[name] += reg_lambda * params[name]`` for each weight ``name``."""
-        for name in names:
-            grads[name] = grads[name] + self.reg_lambda * params[name]
+    def add_to_gradients(self, weights: dict, grads) -> None:
+        """``grads[name] += reg_lambda * W`` for each ``name: W`` of ``weights``."""
+        for name, w in weights.items():
+            grads[name] += self.reg_lambda * w
 
 
 LOSSES = {cls.__name__: cls for cls in (MSE, SoftmaxCrossEntropy, BinaryCrossEntropy)}
@@ -208,6 +238,11 @@ def from_config(config: dict) -> Loss:
     if kind not in LOSSES:
         raise ValueError(f"unknown loss {kind!r}: known are {', '.join(LOSSES)}")
     return LOSSES[kind](**config)
+
+
+def _scaled(x, scale: float):
+    """``scale * x``, skipping the multiplication when scale is 1 (summed losses)."""
+    return x if scale == 1.0 else scale * x
 
 
 def _size(a) -> int:
@@ -227,23 +262,4 @@ def _match_shape(xp, pred, target, name):
         return xp.reshape(target, pred.shape)
     raise ValueError(
         f"{name}: target of shape {tuple(target.shape)} does not fit output {tuple(pred.shape)}"
-    )
-
-
-def _one_hot_targets(xp, pred, target):
-    """(batch, classes) one-hot rows in pred's dtype, from labels (batch,) or one-hot rows."""
-    n, classes = pred.shape
-    if target.ndim == 1 and target.shape[0] == n:
-        if not xp.isdtype(target.dtype, "integral"):
-            raise TypeError(
-                f"SoftmaxCrossEntropy: 1-D targets must be integer class labels, got {target.dtype}"
-            )
-        labels = xp.arange(classes, device=pred.device)
-        return xp.astype(xp.reshape(target, (n, 1)) == labels, pred.dtype)
-    if target.shape == pred.shape:
-        return target
-    raise ValueError(
-        f"SoftmaxCrossEntropy: target of shape {tuple(target.shape)} does not fit "
-        f"scores {tuple(pred.shape)}: "
-        f"give ({n},) integer labels or ({n}, {classes}) one-hot rows"
     )

@@ -33,6 +33,8 @@ class Sequential:
         self.loss = None
         self.optimizer = None
         self.stop_training = False
+        self._views = {kind: ArrayView(self, kind) for kind in ("params", "grads", "state")}
+        self._decayed = [f"{i}.{k}" for i, layer in enumerate(self.layers) for k in layer.decayed]
         for layer in self.layers:
             layer.build(self.backend, self.rng)
         self._check_sizes_chain()
@@ -42,21 +44,21 @@ class Sequential:
     @property
     def params(self) -> ArrayView:
         """name -> weight array, assignable: ``model.params["0.W"] = new``."""
-        return ArrayView(self, "params")
+        return self._views["params"]
 
     @property
     def grads(self) -> ArrayView:
         """name -> gradient array, filled by ``backward``."""
-        return ArrayView(self, "grads")
+        return self._views["grads"]
 
     @property
     def state(self) -> ArrayView:
         """name -> running-state array of layers that keep one (saved with the weights)."""
-        return ArrayView(self, "state")
+        return self._views["state"]
 
     def decayed_names(self) -> list[str]:
         """The names of the weights that L2 decay applies to (not biases)."""
-        return [f"{i}.{k}" for i, layer in enumerate(self.layers) for k in layer.decayed]
+        return list(self._decayed)
 
     def copy_params(self) -> dict:
         xp = self.backend.xp
@@ -92,10 +94,11 @@ class Sequential:
     def __call__(self, x):
         return self.forward(x, training=False)
 
-    def backward(self, dy):
-        """dL/d(output) -> dL/d(input); fills every layer's grads."""
-        for layer in reversed(self.layers):
-            dy = layer.backward(dy)
+    def backward(self, dy, input_grad: bool = True):
+        """dL/d(output) -> dL/d(input); fills every layer's grads. Training passes
+        ``input_grad=False``: the input's gradient is then not computed (None)."""
+        for i in range(len(self.layers) - 1, -1, -1):
+            dy = self.layers[i].backward(dy, input_grad=input_grad or i > 0)
         return dy
 
     def predict_proba(self, X, batch_size: int | None = None):
@@ -125,12 +128,11 @@ class Sequential:
         """One step: forward, loss, backward, update. Returns (loss value, outputs) on device."""
         out = self.forward(xb, training=True)
         value = loss.forward(out, yb)
-        self.backward(loss.backward())
+        self.backward(loss.backward(), input_grad=False)
         if l2 is not None:
-            names = self.decayed_names()
-            params, grads = self.params, self.grads
-            value = value + l2.penalty([params[name] for name in names])
-            l2.add_to_gradients(params, grads, names)
+            weights = {name: self.params[name] for name in self._decayed}
+            value = value + l2.penalty(weights.values())
+            l2.add_to_gradients(weights, self.grads)
         optimizer.step(self.params, self.grads)
         return value, out
 
@@ -285,21 +287,31 @@ class ArrayView(MutableMapping):
     """
 
     def __init__(self, model: Sequential, kind: str):
-        self._model = model
-        self._stores = {
-            f"{i}.{name}": (getattr(layer, kind), name)
-            for i, layer in enumerate(model.layers)
-            for name in getattr(layer, kind)
-        }
+        self._model, self._kind = model, kind
+        self._index: dict = {}
+
+    def _locate(self, name):
+        """(the layer's dict, key) holding ``name``; the index is rebuilt when names change
+        (a layer's grads appear at its first backward)."""
+        try:
+            return self._index[name]
+        except KeyError:
+            self._index = {
+                f"{i}.{key}": (store, key)
+                for i, layer in enumerate(self._model.layers)
+                for store in (getattr(layer, self._kind),)
+                for key in store
+            }
+            if name not in self._index:
+                raise KeyError(f"no array named {name!r}; the names are {list(self)}") from None
+            return self._index[name]
 
     def __getitem__(self, name):
-        store, key = self._stores[name]
+        store, key = self._locate(name)
         return store[key]
 
     def __setitem__(self, name, value):
-        if name not in self._stores:
-            raise KeyError(f"no array named {name!r}; the names are {list(self._stores)}")
-        store, key = self._stores[name]
+        store, key = self._locate(name)
         current = store.get(key)
         if value is not current:
             self._check(name, value, current)
@@ -317,10 +329,12 @@ class ArrayView(MutableMapping):
         raise TypeError("a model's arrays cannot be removed")
 
     def __iter__(self):
-        return iter(self._stores)
+        for i, layer in enumerate(self._model.layers):
+            for key in getattr(layer, self._kind):
+                yield f"{i}.{key}"
 
     def __len__(self):
-        return len(self._stores)
+        return sum(len(getattr(layer, self._kind)) for layer in self._model.layers)
 
     def __repr__(self) -> str:
         return "{" + ", ".join(f"{k!r}: {tuple(v.shape)}" for k, v in self.items()) + "}"

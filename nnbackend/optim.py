@@ -89,9 +89,14 @@ class Optimizer:
         """One update of every parameter that has a gradient."""
         lr = self.current_lr()
         for name, grad in grads.items():
-            if name not in params:
-                raise KeyError(f"gradient {name!r} has no parameter; parameters: {list(params)}")
-            self.update(params, name, grad, lr)
+            try:
+                self.update(params, name, grad, lr)
+            except KeyError:
+                if name in params:
+                    raise
+                raise KeyError(
+                    f"gradient {name!r} has no parameter; parameters: {list(params)}"
+                ) from None
         self.iterations += 1
 
     def update(self, params, name: str, grad, lr: float) -> None:

@@ -56,34 +56,43 @@ class Trainer:
         return history
 
     def train_epoch(self, batches, progress) -> dict:
-        """One pass over the batches; the epoch's mean loss (and accuracy), on device."""
-        loss, total_loss, total_correct = self.loss, 0.0, 0.0
+        """One pass over the batches; the epoch's loss (and accuracy) totals, on device."""
+        totals = Totals(self.loss)
         for xb, yb in batches:
-            value, out = self.model.train_step(xb, yb, loss, self.optimizer, self.l2)
-            total_loss = total_loss + loss.per_batch_total(value, xb.shape[0])
-            if loss.has_accuracy:
-                total_correct = total_correct + loss.count_correct(out, yb)
+            value, out = self.model.train_step(xb, yb, self.loss, self.optimizer, self.l2)
+            totals.add(value, out, yb)
             progress.update()
-        return epoch_metrics(loss, total_loss, total_correct, batches.n)
+        return totals.metrics(batches.n)
 
 
 def measure(model, batches, loss) -> dict:
-    """Mean loss (and accuracy) of ``model`` over ``batches``, without training, on device."""
-    total_loss = total_correct = 0.0
+    """Loss (and accuracy) totals of ``model`` over ``batches``, without training."""
+    totals = Totals(loss)
     for xb, yb in batches:
         out = model.forward(xb, training=False)
-        total_loss = total_loss + loss.per_batch_total(loss.forward(out, yb), xb.shape[0])
-        if loss.has_accuracy:
-            total_correct = total_correct + loss.count_correct(out, yb)
-    return epoch_metrics(loss, total_loss, total_correct, batches.n)
+        totals.add(loss.forward(out, yb), out, yb)
+    return totals.metrics(batches.n)
 
 
-def epoch_metrics(loss, total_loss, total_correct, n: int) -> dict:
-    """Per-sample means over an epoch of ``n`` samples."""
-    metrics = {"loss": total_loss / n}
-    if loss.has_accuracy:
-        metrics["accuracy"] = total_correct / n
-    return metrics
+class Totals:
+    """Sums of the batches' losses and right answers, kept on the device."""
+
+    def __init__(self, loss):
+        self.loss, self.loss_sum, self.correct = loss, None, None
+
+    def add(self, value, out, target) -> None:
+        value = self.loss.per_batch_total(value, out.shape[0])
+        self.loss_sum = value if self.loss_sum is None else self.loss_sum + value
+        if self.loss.has_accuracy:
+            correct = self.loss.count_correct(out, target)
+            self.correct = correct if self.correct is None else self.correct + correct
+
+    def metrics(self, n: int) -> dict:
+        """name -> (device total, n): EpochLogs divides on the host, after the transfer."""
+        metrics = {"loss": (self.loss_sum, n)}
+        if self.loss.has_accuracy:
+            metrics["accuracy"] = (self.correct, n)
+        return metrics
 
 
 def metric_names(loss, has_validation: bool) -> list[str]:

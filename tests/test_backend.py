@@ -211,6 +211,27 @@ def test_asarray_gives_floats_the_backends_dtype(backend):
     assert backend.asarray(x, dtype="float64").dtype == backend.xp.float64
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda xp, a: xp.sum(a), lambda xp, a: xp.sum(a, axis=1, keepdims=True),
+        lambda xp, a: xp.sum(xp.astype(a > 0, xp.int8)), lambda xp, a: xp.max(a, axis=0),
+        lambda xp, a: xp.min(a), lambda xp, a: xp.argmax(a, axis=1),
+        lambda xp, a: xp.argmax(a, axis=1, keepdims=True), lambda xp, a: xp.astype(a, xp.float32),
+        lambda xp, a: xp.isdtype(a.dtype, "real floating"),
+        lambda xp, a: xp.isdtype(a.dtype, ("integral", "bool")),
+    ],
+)  # fmt: skip
+def test_lean_numpy_namespace_agrees_with_array_api_compat(call):
+    import array_api_compat.numpy as compat
+
+    lean = nb.get_backend("numpy").xp
+    a = np.random.default_rng(0).normal(size=(4, 5))
+    got, want = np.asarray(call(lean, a)), np.asarray(call(compat, a))
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
 def test_transfers_are_counted(backend):
     x = backend.asarray(np.ones(3))
     with nb.count_host_transfers() as transfers:
@@ -260,9 +281,11 @@ def test_info_lists_backends_and_devices():
     assert set(lines) == {"numpy", "strict", "torch", "torch:cuda", "cupy"}
 
 
-# The edges that may talk to an array library directly: the backend seam, the host-side
-# data and file modules, plotting, and the command line.
-EDGE_MODULES = {"backend.py", "datasets.py", "data.py", "io.py", "plot.py", "__main__.py"}
+# The edges that may talk to an array library directly: the backend seam (and its lean
+# NumPy namespace), the host-side data and file modules, plotting, and the command line.
+EDGE_MODULES = {
+    "backend.py", "_numpy_compat.py", "datasets.py", "data.py", "io.py", "plot.py", "__main__.py",
+}  # fmt: skip
 
 
 def test_core_modules_import_no_array_library():
