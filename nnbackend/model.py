@@ -1,4 +1,4 @@
-"""``Sequential``: layers in a chain, and the training loop that fits them.
+"""``Sequential``: layers in a chain, with fit/predict/evaluate around them.
 
     model = nb.Sequential([Dense(2, 3), Tanh(), Dense(3, 2)], seed=0)
     history = model.fit(X, y, loss=nb.losses.SoftmaxCrossEntropy(),
