@@ -160,38 +160,35 @@ def gemm_asarray(ctx):
     return ctx.xp.asarray
 
 
-def time_gemm(wl, ctx, min_time):
-    return gemm.gemm_floor(wl, gemm_asarray(ctx), ctx.sync, min_time=min_time)
+def measure(impl, wl, data, ctx, quick: bool) -> dict:
+    """One timed run of impl: its seconds, plus the last loss or the GEMM detail."""
+    if impl == "gemm":
+        detail = gemm.gemm_floor(wl, gemm_asarray(ctx), ctx.sync, min_time=0.01 if quick else 0.1)
+        return {"seconds": detail["seconds"], "detail": detail}
+    seconds, loss = time_once(impl, wl, data, ctx)
+    return {"seconds": seconds, "loss": loss}
 
 
 def time_workload(wl, data, ctx, repeat: int, quick: bool) -> dict:
-    """Every implementation's runs, interleaved so that drift hits them alike."""
+    """Every implementation's runs, the GEMM floor's included, interleaved so that
+    drift and noise on the machine hit them alike."""
+    results = {impl: {"status": None, "runs": []} for impl in (*IMPLS, "gemm")}
     small = warmup(wl)
-    results = {impl: {"runs": [], "losses": []} for impl in IMPLS}
     for impl in IMPLS:
-        what = f"workload {wl.number} {impl} (warm-up)"
         _, results[impl]["status"] = attempt(
-            what, lambda impl=impl: time_once(impl, small, data.head(small.n_samples), ctx)
+            f"workload {wl.number} {impl} (warm-up)",
+            lambda i=impl: time_once(i, small, data.head(small.n_samples), ctx),
         )
     for r in range(repeat):
-        for impl in IMPLS:
-            if results[impl]["status"] is not None:
+        for impl, entry in results.items():
+            if entry["status"] is not None:
                 continue
-            value, why = attempt(
-                f"workload {wl.number} {impl}", lambda i=impl: time_once(i, wl, data, ctx)
-            )
-            if why:
-                results[impl]["status"] = why
-                continue
-            results[impl]["runs"].append(value[0])
-            results[impl]["losses"].append(value[1])
-            progress(f"  run {r + 1}/{repeat} {impl}: {value[0]:.3f} s")
-    gemm_runs = [time_gemm(wl, ctx, 0.01 if quick else 0.05) for _ in range(repeat)]
-    results["gemm"] = {
-        "status": None,
-        "runs": [g["seconds"] for g in gemm_runs],
-        "detail": gemm_runs[-1],
-    }
+            what = f"workload {wl.number} {impl}"
+            value, entry["status"] = attempt(what, lambda i=impl: measure(i, wl, data, ctx, quick))
+            if value is not None:
+                entry["runs"].append(value.pop("seconds"))
+                entry.update(value)
+                progress(f"  run {r + 1}/{repeat} {impl}: {entry['runs'][-1]:.3f} s")
     for entry in results.values():
         entry["median"] = statistics.median(entry["runs"]) if entry["runs"] else None
     return results
