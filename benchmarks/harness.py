@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmarks import gemm, references
+from benchmarks.cpuload import OtherLoad
 from benchmarks.workloads import warmup
 
 IMPLS = ("ref", "torch-manual", "torch-autograd", "nnbackend")
@@ -161,12 +162,16 @@ def gemm_asarray(ctx):
 
 
 def measure(impl, wl, data, ctx, quick: bool) -> dict:
-    """One timed run of impl: its seconds, plus the last loss or the GEMM detail."""
-    if impl == "gemm":
-        detail = gemm.gemm_floor(wl, gemm_asarray(ctx), ctx.sync, min_time=0.01 if quick else 0.1)
-        return {"seconds": detail["seconds"], "detail": detail}
-    seconds, loss = time_once(impl, wl, data, ctx)
-    return {"seconds": seconds, "loss": loss}
+    """One timed run of impl: its seconds and how much of the machine other work took
+    meanwhile, plus the last loss or the GEMM detail."""
+    with OtherLoad() as load:
+        if impl == "gemm":
+            detail = gemm.gemm_floor(wl, gemm_asarray(ctx), ctx.sync, 0.01 if quick else 0.1)
+            out = {"seconds": detail["seconds"], "detail": detail}
+        else:
+            seconds, loss = time_once(impl, wl, data, ctx)
+            out = {"seconds": seconds, "loss": loss}
+    return out | {"others_share": load.share}
 
 
 def time_workload(wl, data, ctx, repeat: int, quick: bool) -> dict:
@@ -187,6 +192,7 @@ def time_workload(wl, data, ctx, repeat: int, quick: bool) -> dict:
             value, entry["status"] = attempt(what, lambda i=impl: measure(i, wl, data, ctx, quick))
             if value is not None:
                 entry["runs"].append(value.pop("seconds"))
+                entry.setdefault("others_share", []).append(value.pop("others_share"))
                 entry.update(value)
                 progress(f"  run {r + 1}/{repeat} {impl}: {entry['runs'][-1]:.3f} s")
     for entry in results.values():

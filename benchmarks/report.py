@@ -10,6 +10,7 @@ from pathlib import Path
 
 COLUMNS = ("torch-manual", "torch-autograd", "gemm", "nnbackend")
 NOISY = 1.25  # runs whose slowest is this much slower than the fastest get a note
+BUSY = 0.05  # a note where other work took more than this share of the CPUs during a run
 
 
 def cpu_model() -> str:
@@ -114,6 +115,12 @@ def notes(report: dict) -> str:
             runs = entry["runs"]
             if len(runs) > 1 and max(runs) > NOISY * min(runs):
                 lines.append(f"  - {name}: noisy, runs from {min(runs):.3f} to {max(runs):.3f} s")
+            shares = [s for s in entry.get("others_share", []) if s is not None]
+            if shares and max(shares) > BUSY:
+                lines.append(
+                    f"  - {name}: other work took up to {max(shares):.0%} of the CPUs"
+                    " during its runs"
+                )
         for name, peak in result.get("peak_memory", {}).items():
             if "bytes" in peak:
                 lines.append(
