@@ -55,6 +55,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3, help="runs each; the median is shown")
     parser.add_argument("--quick", action="store_true", help="every workload ~20x smaller")
     parser.add_argument("--threads", type=int, default=all_cores(), help="CPU threads")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=30,
+        metavar="SECONDS",
+        help="before each run, wait up to this long for other work on the"
+        " machine to stop (0: never wait)",
+    )
     parser.add_argument("--json", type=Path, help="default: benchmarks/results-<backend>.json")
     args = parser.parse_args(argv)
     if args.json is None:
@@ -95,7 +103,9 @@ def main(argv=None) -> int:
     results = []
     for number in args.workloads:
         wl = quick(WORKLOADS[number]) if args.quick else WORKLOADS[number]
-        results.append(harness.run_workload(wl, load(wl), ctx, args.repeat, args.quick))
+        results.append(
+            harness.run_workload(wl, load(wl), ctx, args.repeat, args.quick, args.quiet_wait)
+        )
     out = {
         "backend": args.backend,
         "reference": ctx.ref,
@@ -105,6 +115,7 @@ def main(argv=None) -> int:
             "repeat": args.repeat,
             "quick": args.quick,
             "threads": args.threads,
+            "quiet_wait": args.quiet_wait,
         },
         "machine": report.machine(ctx, args.threads),
         "versions": report.versions(),

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 STAT = Path("/proc/stat")
+MIN_SPAN = 0.2  # seconds: /proc/stat counts in 10 ms ticks, too coarse for shorter spans
 
 
 def busy_cpu_seconds() -> float | None:
@@ -26,7 +27,8 @@ def busy_cpu_seconds() -> float | None:
 
 class OtherLoad:
     """Context manager: .share is the fraction of all CPUs' time, over the span, that
-    went to anything but this process (other processes, the kernel, the hypervisor)."""
+    went to anything but this process (other processes, the kernel, the hypervisor);
+    None for spans under MIN_SPAN."""
 
     def __enter__(self):
         self.share = None
@@ -36,7 +38,19 @@ class OtherLoad:
     def __exit__(self, *exc):
         busy0, own0, wall0 = self._start
         busy1, own1, wall1 = busy_cpu_seconds(), time.process_time(), time.perf_counter()
-        if busy0 is None or busy1 is None or wall1 <= wall0:
+        if busy0 is None or busy1 is None or wall1 - wall0 < MIN_SPAN:
             return
         others = (busy1 - busy0) - (own1 - own0)
         self.share = max(0.0, others / ((wall1 - wall0) * (os.cpu_count() or 1)))
+
+
+def wait_until_quiet(patience: float, threshold: float = 0.05, sample: float = 0.5) -> float:
+    """Wait, at most patience seconds, until other work takes under threshold of the
+    CPUs over a sample; returns the seconds waited."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < patience:
+        with OtherLoad() as load:
+            time.sleep(max(sample, MIN_SPAN))
+        if load.share is None or load.share < threshold:
+            break
+    return time.perf_counter() - start

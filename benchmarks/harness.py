@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from benchmarks import gemm, references
-from benchmarks.cpuload import OtherLoad
+from benchmarks.cpuload import OtherLoad, wait_until_quiet
 from benchmarks.workloads import warmup
 
 IMPLS = ("ref", "torch-manual", "torch-autograd", "nnbackend")
@@ -174,9 +174,10 @@ def measure(impl, wl, data, ctx, quick: bool) -> dict:
     return out | {"others_share": load.share}
 
 
-def time_workload(wl, data, ctx, repeat: int, quick: bool) -> dict:
+def time_workload(wl, data, ctx, repeat: int, quick: bool, quiet_wait: float) -> dict:
     """Every implementation's runs, the GEMM floor's included, interleaved so that
-    drift and noise on the machine hit them alike."""
+    drift and noise on the machine hit them alike. Before each run, wait up to
+    quiet_wait seconds for other work on the machine to stop."""
     results = {impl: {"status": None, "runs": []} for impl in (*IMPLS, "gemm")}
     small = warmup(wl)
     for impl in IMPLS:
@@ -189,12 +190,15 @@ def time_workload(wl, data, ctx, repeat: int, quick: bool) -> dict:
             if entry["status"] is not None:
                 continue
             what = f"workload {wl.number} {impl}"
+            wait_until_quiet(quiet_wait)
             value, entry["status"] = attempt(what, lambda i=impl: measure(i, wl, data, ctx, quick))
             if value is not None:
                 entry["runs"].append(value.pop("seconds"))
                 entry.setdefault("others_share", []).append(value.pop("others_share"))
                 entry.update(value)
-                progress(f"  run {r + 1}/{repeat} {impl}: {entry['runs'][-1]:.3f} s")
+                share = entry["others_share"][-1]
+                busy = f" (other work: {share:.0%} of the CPUs)" if share else ""
+                progress(f"  run {r + 1}/{repeat} {impl}: {entry['runs'][-1]:.3f} s{busy}")
     for entry in results.values():
         entry["median"] = statistics.median(entry["runs"]) if entry["runs"] else None
     return results
@@ -260,7 +264,7 @@ def measure_memory(wl, data, ctx) -> dict:
     return memory
 
 
-def run_workload(wl, data, ctx, repeat: int, quick: bool) -> dict:
+def run_workload(wl, data, ctx, repeat: int, quick: bool, quiet_wait: float = 0) -> dict:
     progress(f"workload {wl.number}: {wl.title} ({data.note})")
     result = {
         "workload": wl.number,
@@ -271,7 +275,7 @@ def run_workload(wl, data, ctx, repeat: int, quick: bool) -> dict:
         "batch_size": wl.batch_size,
         "n_samples": wl.n_samples,
         "steps": wl.steps,
-        "times": time_workload(wl, data, ctx, repeat, quick),
+        "times": time_workload(wl, data, ctx, repeat, quick, quiet_wait),
     }
     result["times"][ctx.ref] = result["times"].pop("ref")
     if wl.number in MEMORY_WORKLOADS:

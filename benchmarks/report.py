@@ -77,9 +77,15 @@ def cell(times: dict, name: str, ref_seconds: float | None) -> str:
     entry = times[name]
     if entry["median"] is None:
         return "n/a" if (entry.get("status") or "").startswith("n/a") else "error"
+    mark = "*" if busy(entry) else ""
     if not ref_seconds:
-        return f"{entry['median']:.3f} s"
-    return f"{entry['median'] / ref_seconds:.2f}x ({entry['median']:.3f} s)"
+        return f"{entry['median']:.3f} s{mark}"
+    return f"{entry['median'] / ref_seconds:.2f}x ({entry['median']:.3f} s){mark}"
+
+
+def busy(entry: dict) -> bool:
+    """Whether other work took a noticeable share of the CPUs during any of its runs."""
+    return any(s is not None and s > BUSY for s in entry.get("others_share", []))
 
 
 def table(report: dict) -> str:
@@ -93,7 +99,7 @@ def table(report: dict) -> str:
         row = [
             str(result["workload"]),
             result["title"],
-            f"{ref_s:.3f}" if ref_s else cell(times, ref, None),
+            f"{ref_s:.3f}{'*' if busy(times[ref]) else ''}" if ref_s else cell(times, ref, None),
             *(cell(times, name, ref_s) for name in COLUMNS),
             f"{nb / floor:.2f}x" if nb and floor else "n/a",
         ]
@@ -105,7 +111,8 @@ def notes(report: dict) -> str:
     lines = [
         f"Ratios are time / {report['reference']} time in the same run (below 1 = faster);"
         f" medians of {report['options']['repeat']} runs. gemm = the matrix products"
-        f" alone, measured with {report['gemm_library']}."
+        f" alone, measured with {report['gemm_library']}. * = other work took more than"
+        f" {BUSY:.0%} of the CPUs during some of its runs (see below)."
     ]
     for result in report["results"]:
         lines.append(f"- workload {result['workload']}: {result['data']}, {result['steps']} steps")
