@@ -197,7 +197,7 @@ def time_workload(wl, data, ctx, repeat: int, quick: bool, quiet_wait: float) ->
                 entry.setdefault("others_share", []).append(value.pop("others_share"))
                 entry.update(value)
                 share = entry["others_share"][-1]
-                busy = f" (other work: {share:.0%} of the CPUs)" if share else ""
+                busy = f" (other work: {share:.0%} of the CPUs)" if share and share >= 0.01 else ""
                 progress(f"  run {r + 1}/{repeat} {impl}: {entry['runs'][-1]:.3f} s{busy}")
     for entry in results.values():
         entry["median"] = statistics.median(entry["runs"]) if entry["runs"] else None
