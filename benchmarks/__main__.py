@@ -1,0 +1,133 @@
+"""python -m benchmarks --backend numpy [--workloads 1,2] [--repeat 3] [--quick]
+
+Times the five workloads with a plain NumPy (or CuPy) loop, torch by hand, torch with
+autograd, the GEMM floor and nnbackend, all in one process, and prints a Markdown
+table of ratios to the plain loop. See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+BACKENDS = ("numpy", "cupy", "torch", "torch:cuda", "strict")
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+_limits = []  # keeps threadpoolctl's limits object alive
+
+
+def all_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def workload_list(text: str) -> list[int]:
+    numbers = [int(part) for part in text.split(",") if part.strip()]
+    if not numbers or any(n not in range(1, 6) for n in numbers):
+        raise argparse.ArgumentTypeError(f"workloads are numbers 1 to 5, not {text!r}")
+    return numbers
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--backend",
+        default="numpy",
+        choices=BACKENDS,
+        help="what nnbackend runs on; cupy and torch:cuda also put the"
+        " reference loop on CuPy and torch on the GPU",
+    )
+    parser.add_argument("--workloads", type=workload_list, default=[1, 2, 3, 4, 5])
+    parser.add_argument("--repeat", type=int, default=3, help="runs each; the median is shown")
+    parser.add_argument("--quick", action="store_true", help="every workload ~20x smaller")
+    parser.add_argument("--threads", type=int, default=all_cores(), help="CPU threads")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=30,
+        metavar="SECONDS",
+        help="before each run, wait up to this long for other work on the"
+        " machine to stop (0: never wait)",
+    )
+    parser.add_argument("--json", type=Path, help="default: benchmarks/results-<backend>.json")
+    args = parser.parse_args(argv)
+    if args.json is None:
+        name = args.backend.replace(":", "-") + ("-quick" if args.quick else "")
+        args.json = Path(__file__).resolve().parent / f"results-{name}.json"
+    return args
+
+
+def set_threads_before_import(threads: int) -> None:
+    """BLAS and OpenMP read these when they load, so before numpy or torch is imported."""
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(threads)
+
+
+def set_threads_after_import(threads: int) -> None:
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:
+        pass
+    try:
+        from threadpoolctl import threadpool_limits
+
+        _limits.append(threadpool_limits(limits=threads))
+    except ImportError:
+        pass
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    set_threads_before_import(args.threads)
+    from benchmarks import harness, report
+    from benchmarks.workloads import WORKLOADS, load, quick
+
+    ctx = harness.make_context(args.backend)
+    set_threads_after_import(args.threads)
+    results = []
+    for number in args.workloads:
+        wl = quick(WORKLOADS[number]) if args.quick else WORKLOADS[number]
+        results.append(
+            harness.run_workload(wl, load(wl), ctx, args.repeat, args.quick, args.quiet_wait)
+        )
+    out = {
+        "backend": args.backend,
+        "reference": ctx.ref,
+        "gemm_library": ctx.gemm_library,
+        "options": {
+            "workloads": args.workloads,
+            "repeat": args.repeat,
+            "quick": args.quick,
+            "threads": args.threads,
+            "quiet_wait": args.quiet_wait,
+        },
+        "machine": report.machine(ctx, args.threads),
+        "versions": report.versions(),
+        "results": results,
+    }
+    print(report.table(out))
+    print()
+    print(report.notes(out))
+    report.write_json(out, args.json)
+    print(f"\nwrote {args.json}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

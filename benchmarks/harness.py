@@ -1,0 +1,284 @@
+"""Runs every workload with every implementation in one process and times them.
+
+Implementations: "ref" (references.train_xp with NumPy, or CuPy on a GPU run),
+"torch-manual", "torch-autograd" and "nnbackend" (nnbackend_runner's slot), plus the
+GEMM floor (gemm.py). Each timed run starts from fresh copies of the same weights,
+with its data already on its device; the clock covers the training loop only and
+stops after the device has finished.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+import traceback
+import tracemalloc
+from dataclasses import dataclass
+
+import numpy as np
+
+from benchmarks import gemm, references
+from benchmarks.cpuload import OtherLoad, wait_until_quiet
+from benchmarks.workloads import warmup
+
+IMPLS = ("ref", "torch-manual", "torch-autograd", "nnbackend")
+MEMORY_WORKLOADS = (2,)
+
+
+class Unavailable(Exception):
+    """An implementation that cannot run here (reported as n/a, not as an error)."""
+
+
+@dataclass
+class Context:
+    backend: str  # as asked: numpy, strict, torch, torch:cuda, cupy
+    xp: object  # numpy or cupy: runs the reference loop
+    torch_device: str | None  # None where torch is not installed
+    gpu: bool
+
+    @property
+    def ref(self) -> str:
+        return "numpy" if self.xp is np else "cupy"
+
+    @property
+    def gemm_library(self) -> str:
+        """What the GEMM floor is measured with: the library nnbackend runs on."""
+        return "torch" if self.backend.startswith("torch") else self.ref
+
+    def sync(self):
+        if not self.gpu:
+            return
+        if self.xp is not np:
+            self.xp.cuda.get_current_stream().synchronize()
+        if self.torch_device == "cuda":
+            import torch
+
+            torch.cuda.synchronize()
+
+
+def make_context(backend: str) -> Context:
+    gpu = backend.startswith("cupy") or backend.startswith("torch:cuda")
+    xp = np
+    if gpu:
+        try:
+            import cupy as xp
+
+            xp.zeros(1).sum().item()
+        except Exception as exc:
+            raise SystemExit(f"--backend {backend} needs CuPy and a CUDA device: {exc}") from None
+    try:
+        import torch
+    except ImportError:
+        return Context(backend, xp, None, gpu)
+    if gpu and not torch.cuda.is_available():
+        print("note: torch sees no CUDA device; its columns run on the CPU", file=sys.stderr)
+        return Context(backend, xp, "cpu", gpu)
+    return Context(backend, xp, "cuda" if gpu else "cpu", gpu)
+
+
+# --- preparing one training run (untimed) -------------------------------------------
+
+
+def need_torch(ctx):
+    if ctx.torch_device is None:
+        raise Unavailable("torch is not installed")
+    import torch
+
+    return torch
+
+
+def prepare_ref(wl, data, ctx):
+    xp = ctx.xp
+    X, y = xp.asarray(data.X), xp.asarray(data.y)
+    params = [(xp.array(W), xp.array(b)) for W, b in data.init]
+    return lambda: references.train_xp(wl, X, y, params, xp=xp)
+
+
+def prepare_torch_manual(wl, data, ctx):
+    torch, dev = need_torch(ctx), ctx.torch_device
+    X, y = torch.as_tensor(data.X, device=dev), torch.as_tensor(data.y, device=dev)
+    params = [(torch.tensor(W, device=dev), torch.tensor(b, device=dev)) for W, b in data.init]
+    return lambda: references.train_torch_manual(wl, X, y, params)
+
+
+def prepare_torch_autograd(wl, data, ctx):
+    torch, dev = need_torch(ctx), ctx.torch_device
+    X, y = torch.as_tensor(data.X, device=dev), torch.as_tensor(data.y, device=dev)
+    model = references.build_torch_model(wl, data.init).to(dev)
+    return lambda: references.train_torch_autograd(wl, X, y, model)
+
+
+def prepare_nnbackend(wl, data, ctx):
+    try:
+        from benchmarks.nnbackend_runner import run_nnbackend
+    except ImportError as exc:
+        raise Unavailable(f"nnbackend does not import: {exc}") from None
+    return run_nnbackend(wl, ctx.backend, data)
+
+
+PREPARE = {
+    "ref": prepare_ref,
+    "torch-manual": prepare_torch_manual,
+    "torch-autograd": prepare_torch_autograd,
+    "nnbackend": prepare_nnbackend,
+}
+
+
+# --- timing ------------------------------------------------------------------------
+
+
+def time_once(impl, wl, data, ctx) -> tuple[float, float | None]:
+    """Seconds for one training run, and its last loss when it returns one."""
+    train = PREPARE[impl](wl, data, ctx)
+    ctx.sync()
+    start = time.perf_counter()
+    out = train()
+    ctx.sync()
+    seconds = time.perf_counter() - start
+    try:
+        return seconds, float(out)
+    except (TypeError, ValueError):
+        return seconds, None
+
+
+def attempt(what, fn):
+    """fn()'s value and None, or None and why it did not run."""
+    try:
+        return fn(), None
+    except (Unavailable, NotImplementedError) as exc:
+        return None, f"n/a: {exc}"
+    except Exception as exc:
+        print(f"{what} failed:", file=sys.stderr)
+        traceback.print_exc()
+        return None, f"error: {type(exc).__name__}: {exc}"
+
+
+def gemm_asarray(ctx):
+    if ctx.gemm_library == "torch":
+        torch = need_torch(ctx)
+        return lambda host: torch.as_tensor(host, device=ctx.torch_device)
+    return ctx.xp.asarray
+
+
+def measure(impl, wl, data, ctx, quick: bool) -> dict:
+    """One timed run of impl: its seconds and how much of the machine other work took
+    meanwhile, plus the last loss or the GEMM detail."""
+    with OtherLoad() as load:
+        if impl == "gemm":
+            detail = gemm.gemm_floor(wl, gemm_asarray(ctx), ctx.sync, 0.01 if quick else 0.1)
+            out = {"seconds": detail["seconds"], "detail": detail}
+        else:
+            seconds, loss = time_once(impl, wl, data, ctx)
+            out = {"seconds": seconds, "loss": loss}
+    return out | {"others_share": load.share}
+
+
+def time_workload(wl, data, ctx, repeat: int, quick: bool, quiet_wait: float) -> dict:
+    """Every implementation's runs, the GEMM floor's included, interleaved so that
+    drift and noise on the machine hit them alike. Before each run, wait up to
+    quiet_wait seconds for other work on the machine to stop."""
+    results = {impl: {"status": None, "runs": []} for impl in (*IMPLS, "gemm")}
+    small = warmup(wl)
+    for impl in IMPLS:
+        _, results[impl]["status"] = attempt(
+            f"workload {wl.number} {impl} (warm-up)",
+            lambda i=impl: time_once(i, small, data.head(small.n_samples), ctx),
+        )
+    for r in range(repeat):
+        for impl, entry in results.items():
+            if entry["status"] is not None:
+                continue
+            what = f"workload {wl.number} {impl}"
+            wait_until_quiet(quiet_wait)
+            value, entry["status"] = attempt(what, lambda i=impl: measure(i, wl, data, ctx, quick))
+            if value is not None:
+                entry["runs"].append(value.pop("seconds"))
+                entry.setdefault("others_share", []).append(value.pop("others_share"))
+                entry.update(value)
+                share = entry["others_share"][-1]
+                busy = f" (other work: {share:.0%} of the CPUs)" if share and share >= 0.01 else ""
+                progress(f"  run {r + 1}/{repeat} {impl}: {entry['runs'][-1]:.3f} s{busy}")
+    for entry in results.values():
+        entry["median"] = statistics.median(entry["runs"]) if entry["runs"] else None
+    return results
+
+
+def progress(text):
+    print(text, file=sys.stderr, flush=True)
+
+
+# --- peak memory ---------------------------------------------------------------------
+
+
+def memory_method(impl, ctx) -> str:
+    if impl == "ref":
+        return "tracemalloc" if ctx.xp is np else "cupy-pool"
+    if ctx.backend.startswith("torch:cuda"):
+        return "torch-cuda"
+    if ctx.backend.startswith("torch"):
+        raise Unavailable("tracemalloc does not see torch's CPU allocator")
+    return "cupy-pool" if ctx.gpu else "tracemalloc"
+
+
+def peak_bytes(train, method, ctx) -> int:
+    """Peak memory that train() allocates above what was allocated before it."""
+    ctx.sync()
+    if method == "tracemalloc":
+        tracemalloc.start()
+        try:
+            train()
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    if method == "cupy-pool":
+        pool = ctx.xp.get_default_memory_pool()
+        pool.free_all_blocks()
+        before = pool.total_bytes()
+        train()
+        ctx.sync()
+        return pool.total_bytes() - before
+    import torch
+
+    torch.cuda.reset_peak_memory_stats()
+    before = torch.cuda.memory_allocated()
+    train()
+    ctx.sync()
+    return torch.cuda.max_memory_allocated() - before
+
+
+def measure_memory(wl, data, ctx) -> dict:
+    """One extra untimed run each of the reference and nnbackend, under a tracker."""
+    memory = {}
+    for impl in ("ref", "nnbackend"):
+
+        def run(impl=impl):
+            method = memory_method(impl, ctx)
+            return {
+                "bytes": peak_bytes(PREPARE[impl](wl, data, ctx), method, ctx),
+                "method": method,
+            }
+
+        value, why = attempt(f"workload {wl.number} {impl} memory", run)
+        memory[impl] = value if why is None else {"status": why}
+    return memory
+
+
+def run_workload(wl, data, ctx, repeat: int, quick: bool, quiet_wait: float = 0) -> dict:
+    progress(f"workload {wl.number}: {wl.title} ({data.note})")
+    result = {
+        "workload": wl.number,
+        "title": wl.title,
+        "data": data.note,
+        "sizes": list(wl.sizes),
+        "dtype": wl.dtype,
+        "batch_size": wl.batch_size,
+        "n_samples": wl.n_samples,
+        "steps": wl.steps,
+        "times": time_workload(wl, data, ctx, repeat, quick, quiet_wait),
+    }
+    result["times"][ctx.ref] = result["times"].pop("ref")
+    if wl.number in MEMORY_WORKLOADS:
+        result["peak_memory"] = measure_memory(wl, data, ctx)
+        result["peak_memory"][ctx.ref] = result["peak_memory"].pop("ref")
+    return result

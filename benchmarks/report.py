@@ -1,0 +1,143 @@
+"""What the benchmark writes: the machine, library versions, a Markdown table, JSON."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import platform
+from pathlib import Path
+
+COLUMNS = ("torch-manual", "torch-autograd", "gemm", "nnbackend")
+NOISY = 1.25  # runs whose slowest is this much slower than the fastest get a note
+BUSY = 0.05  # a note where other work took more than this share of the CPUs during a run
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def gpu_name(ctx) -> str | None:
+    if not ctx.gpu:
+        return None
+    if ctx.torch_device == "cuda":
+        import torch
+
+        return torch.cuda.get_device_name()
+    props = ctx.xp.cuda.runtime.getDeviceProperties(ctx.xp.cuda.Device().id)
+    return props["name"].decode()
+
+
+def machine(ctx, threads: int) -> dict:
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "threads": threads,
+        "gpu": gpu_name(ctx),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def versions() -> dict:
+    found = {}
+    for name in (
+        "numpy",
+        "torch",
+        "cupy",
+        "array_api_strict",
+        "array_api_compat",
+        "nnbackend",
+        "sklearn",
+        "threadpoolctl",
+    ):
+        try:
+            found[name] = importlib.import_module(name).__version__
+        except Exception:
+            found[name] = None
+    try:
+        from threadpoolctl import threadpool_info
+
+        found["threadpools"] = [
+            {k: pool.get(k) for k in ("user_api", "internal_api", "version", "num_threads")}
+            for pool in threadpool_info()
+        ]
+    except ImportError:
+        pass
+    return found
+
+
+def cell(times: dict, name: str, ref_seconds: float | None) -> str:
+    entry = times[name]
+    if entry["median"] is None:
+        return "n/a" if (entry.get("status") or "").startswith("n/a") else "error"
+    mark = "*" if busy(entry) else ""
+    if not ref_seconds:
+        return f"{entry['median']:.3f} s{mark}"
+    return f"{entry['median'] / ref_seconds:.2f}x ({entry['median']:.3f} s){mark}"
+
+
+def busy(entry: dict) -> bool:
+    """Whether other work took a noticeable share of the CPUs during any of its runs."""
+    return any(s is not None and s > BUSY for s in entry.get("others_share", []))
+
+
+def table(report: dict) -> str:
+    ref = report["reference"]
+    head = ["#", "workload", f"{ref} (s)", *COLUMNS, "nnbackend/gemm"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for result in report["results"]:
+        times = result["times"]
+        ref_s = times[ref]["median"]
+        nb, floor = times["nnbackend"]["median"], times["gemm"]["median"]
+        row = [
+            str(result["workload"]),
+            result["title"],
+            f"{ref_s:.3f}{'*' if busy(times[ref]) else ''}" if ref_s else cell(times, ref, None),
+            *(cell(times, name, ref_s) for name in COLUMNS),
+            f"{nb / floor:.2f}x" if nb and floor else "n/a",
+        ]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def notes(report: dict) -> str:
+    lines = [
+        f"Ratios are time / {report['reference']} time in the same run (below 1 = faster);"
+        f" medians of {report['options']['repeat']} runs. gemm = the matrix products"
+        f" alone, measured with {report['gemm_library']}. * = other work took more than"
+        f" {BUSY:.0%} of the CPUs during some of its runs (see below)."
+    ]
+    for result in report["results"]:
+        lines.append(f"- workload {result['workload']}: {result['data']}, {result['steps']} steps")
+        for name, entry in result["times"].items():
+            if entry.get("status"):
+                lines.append(f"  - {name}: {entry['status']}")
+            runs = entry["runs"]
+            if len(runs) > 1 and max(runs) > NOISY * min(runs):
+                lines.append(f"  - {name}: noisy, runs from {min(runs):.3f} to {max(runs):.3f} s")
+            shares = [s for s in entry.get("others_share", []) if s is not None]
+            if shares and max(shares) > BUSY:
+                lines.append(
+                    f"  - {name}: other work took up to {max(shares):.0%} of the CPUs"
+                    " during its runs"
+                )
+        for name, peak in result.get("peak_memory", {}).items():
+            if "bytes" in peak:
+                lines.append(
+                    f"  - peak memory {name}: {peak['bytes'] / 2**20:.1f} MiB ({peak['method']})"
+                )
+            else:
+                lines.append(f"  - peak memory {name}: {peak['status']}")
+    return "\n".join(lines)
+
+
+def write_json(report: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1) + "\n")

@@ -1,0 +1,96 @@
+"""The reference loops agree with each other, and learn.
+
+Run: PYTHONPATH=$PWD python -m pytest -q benchmarks/test_references.py
+(outside tests/, so the library's suite does not run it). Random data, a few steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from benchmarks import gemm, references
+from benchmarks.workloads import WORKLOADS, Data, init_params, load_moons
+
+torch = pytest.importorskip("torch")
+
+# Each workload's layers with a little random data: (workload, samples, steps).
+SMALL = {
+    1: (200, 5),
+    2: (300, 1),  # 3 batches of 100
+    3: (300, 1),  # batches of 128, 128 and 44
+    4: (1024, 1),  # 2 batches of 512
+    5: (64, 3),  # full batch
+}
+
+
+def small_workload(number):
+    n, epochs = SMALL[number]
+    return dataclasses.replace(WORKLOADS[number], n_samples=n, epochs=epochs)
+
+
+def random_data(wl, seed=1) -> Data:
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((wl.n_samples, wl.sizes[0])).astype(wl.dtype)
+    if wl.output == "softmax":
+        y = rng.integers(0, wl.sizes[-1], wl.n_samples)
+    else:
+        y = rng.integers(0, 2, (wl.n_samples, 1)).astype(wl.dtype)
+    return Data(X, y, init_params(wl.sizes, wl.dtype), "random")
+
+
+def run_numpy(wl, data):
+    params = [(W.copy(), b.copy()) for W, b in data.init]
+    references.train_xp(wl, data.X, data.y, params, xp=np)
+    return params
+
+
+def run_torch_manual(wl, data):
+    params = [(torch.tensor(W), torch.tensor(b)) for W, b in data.init]
+    references.train_torch_manual(wl, torch.as_tensor(data.X), torch.as_tensor(data.y), params)
+    return [(W.numpy(), b.numpy()) for W, b in params]
+
+
+def run_torch_autograd(wl, data):
+    model = references.build_torch_model(wl, data.init)
+    references.train_torch_autograd(wl, torch.as_tensor(data.X), torch.as_tensor(data.y), model)
+    return references.torch_model_params(model)
+
+
+@pytest.mark.parametrize("number", sorted(SMALL))
+@pytest.mark.parametrize("run", [run_torch_manual, run_torch_autograd])
+def test_torch_matches_numpy(number, run):
+    wl = small_workload(number)
+    data = random_data(wl)
+    expected = run_numpy(wl, data)
+    got = run(wl, data)
+    # rtol 1e-4 as float32 allows; atol for the entries that sit near zero (biases start
+    # there), where float32 summation order alone gives relative differences of 1e-3.
+    for (W0, _), (W, b), (W1, b1) in zip(data.init, expected, got, strict=True):
+        assert not np.allclose(W, W0), "the weights did not move"
+        np.testing.assert_allclose(W1, W, rtol=1e-4, atol=1e-7)
+        np.testing.assert_allclose(b1, b, rtol=1e-4, atol=1e-7)
+
+
+def test_moons_loss_decreases():
+    wl = dataclasses.replace(WORKLOADS[1], epochs=500)
+    X, y, _ = load_moons(wl.n_samples, wl.dtype)
+    params = [(W.copy(), b.copy()) for W, b in init_params(wl.sizes, wl.dtype)]
+    before = float(references.loss_xp(wl, X, y, params))
+    last = float(references.train_xp(wl, X, y, params))
+    after = float(references.loss_xp(wl, X, y, params))
+    assert after < last <= before
+    assert after < 0.6 * before
+
+
+def test_gemm_counts_the_loops_products():
+    wl = small_workload(3)  # batches of 128, 128 and 44; layers 784-256-256-10
+    calls = gemm.matmul_calls(wl)
+    assert calls[(gemm.FORWARD, 128, 784, 256)] == 2
+    assert calls[(gemm.WEIGHT_GRAD, 784, 44, 256)] == 1
+    assert calls[(gemm.INPUT_GRAD, 128, 10, 256)] == 2
+    assert not any(kind == gemm.INPUT_GRAD and n == 784 for kind, _, _, n in calls)
+    per_sample = 784 * 256 + 256 * 256 + 256 * 10
+    assert gemm.flops(calls) == 2 * 300 * (3 * per_sample - 784 * 256)
