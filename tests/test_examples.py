@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -44,3 +48,63 @@ def test_an_unknown_backend_is_a_clear_error():
     assert "Traceback" not in result.stderr
     expected = "error: unknown backend 'cuda': choose one of numpy, strict, torch, cupy, auto"
     assert expected in result.stderr
+
+
+# --- the tutorials' examples, imported and run through their main() -------------------
+
+
+@functools.cache
+def example(name: str):
+    """examples/<name>.py as a module (the folder is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def steps(monkeypatch):
+    """Cap the examples' epochs/steps through $NNBACKEND_MAX_STEPS."""
+
+    def cap(n: int) -> None:
+        monkeypatch.setenv("NNBACKEND_MAX_STEPS", str(n))
+
+    return cap
+
+
+def assert_pngs(result, count: int) -> None:
+    paths = result["plots"]
+    assert len(paths) == count
+    for path in paths:
+        assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# 1. make_moons, tanh + softmax
+
+
+def test_moons_runs_on_every_backend(backend, steps):
+    steps(50)
+    result = example("moons_softmax").main(["--backend", backend.name])
+    assert result["backend"] == backend.name
+    assert result["epochs"] == 50
+    assert 0 < result["loss"] < 0.7
+
+
+def test_moons_full_training_beats_logistic_regression(capsys, tmp_path):
+    """All 20000 passes at H=3 (numpy only: about 2 s here, 15 s on strict)."""
+    result = example("moons_softmax").main(["--backend", "numpy", "--out", str(tmp_path)])
+    assert result["epochs"] == 20000
+    assert result["accuracy"] >= 0.97
+    assert result["logistic_accuracy"] < 0.9
+    assert result["loss"] < 0.08
+    out = capsys.readouterr().out
+    assert "Loss after iteration 0: 0.693774" in out
+    assert "Loss after iteration 19000: " in out
+    assert_pngs(result, 1)
+
+
+def test_moons_grid_of_hidden_sizes(steps, tmp_path):
+    steps(20)
+    result = example("moons_softmax").main(["--grid", "--out", str(tmp_path)])
+    assert sorted(result["grid_accuracy"]) == [1, 2, 3, 4, 5, 20, 50]
+    assert_pngs(result, 2)
