@@ -108,3 +108,24 @@ def test_moons_grid_of_hidden_sizes(steps, tmp_path):
     result = example("moons_softmax").main(["--grid", "--out", str(tmp_path)])
     assert sorted(result["grid_accuracy"]) == [1, 2, 3, 4, 5, 20, 50]
     assert_pngs(result, 2)
+
+
+# 2. a neuron, a 2-2-1 network, the four people
+
+
+def test_neuron_gives_the_tutorials_exact_numbers(backend, steps):
+    steps(20)
+    result = example("neuron").main(["--backend", backend.name])
+    assert abs(result["neuron"] - 0.9990889488055994) < 1e-12
+    assert abs(result["network"] - 0.7216325609518421) < 1e-12
+    assert abs(result["mse"] - 0.5) < 1e-12
+    assert result["epochs"] == 20
+
+
+def test_neuron_training_tells_emily_from_frank(tmp_path):
+    result = example("neuron").main(["--out", str(tmp_path)])
+    assert result["epochs"] == 1000
+    assert result["predictions"]["Emily"] > 0.9
+    assert result["predictions"]["Frank"] < 0.1
+    assert result["loss"] < 0.01
+    assert_pngs(result, 1)
