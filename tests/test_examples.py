@@ -129,3 +129,39 @@ def test_neuron_training_tells_emily_from_frank(tmp_path):
     assert result["predictions"]["Frank"] < 0.1
     assert result["loss"] < 0.01
     assert_pngs(result, 1)
+
+
+# 3. activations; the L-layer cat classifier
+
+
+def test_activations_and_their_slopes(backend, tmp_path):
+    result = example("activations").main(["--backend", backend.name, "--out", str(tmp_path)])
+    slopes = result["max_slope"]
+    assert slopes["sigmoid"] == pytest.approx(0.25)
+    assert slopes["tanh"] == pytest.approx(1.0)
+    assert slopes["ReLU"] == 1.0
+    assert result["range"]["tanh"] == pytest.approx((-1.0, 1.0), abs=1e-6)
+    assert_pngs(result, 1)
+
+
+def test_cat_classifier_runs_on_every_backend(backend, steps, data_dir):
+    steps(3)
+    args = ["--backend", backend.name, "--data", str(data_dir / "catvnoncat")]
+    run = example("cat_classifier").main(args)["runs"]["lecun"]
+    assert run["epochs"] == 3
+    assert 0 <= run["test_accuracy"] <= 1
+
+
+def test_cat_small_init_stalls_where_fan_in_scaling_learns(steps, data_dir, tmp_path):
+    """With randn * 0.01 the four-layer net sits at the base rate's cost; lecun and he
+    (scaled by the fan-in) are well below it after the same 300 iterations."""
+    steps(300)
+    args = ["--init", "all", "--data", str(data_dir / "catvnoncat"), "--out", str(tmp_path)]
+    result = example("cat_classifier").main(args)
+    base, runs = result["base_rate_cost"], result["runs"]
+    assert base == pytest.approx(0.6440, abs=1e-4)
+    assert runs["normal"]["cost"] > base
+    assert runs["normal"]["train_accuracy"] == pytest.approx(137 / 209)  # all "non-cat"
+    assert runs["lecun"]["cost"] < base - 0.03
+    assert runs["he"]["cost"] < base - 0.03
+    assert_pngs(result, 1)
