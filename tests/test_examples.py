@@ -165,3 +165,42 @@ def test_cat_small_init_stalls_where_fan_in_scaling_learns(steps, data_dir, tmp_
     assert runs["lecun"]["cost"] < base - 0.03
     assert runs["he"]["cost"] < base - 0.03
     assert_pngs(result, 1)
+
+
+# 4. TwoLayerNet on MNIST
+
+
+def test_mnist_two_layer_runs_on_every_backend(backend, steps):
+    steps(1)
+    result = example("mnist_two_layer").main(["--backend", backend.name, "--digits"])
+    assert result["data"] == "8x8 digits"
+    assert result["epochs"] == 1
+    assert result["test_accuracy"] > 0.1
+
+
+def test_mnist_numerical_gradient_agrees_with_backprop(backend):
+    """The tutorial's central differences (h = 1e-4, float64) against backprop, on a
+    small net and batch so that every backend runs it in about a second."""
+    args = ["--backend", backend.name, "--grad", "numerical", "--digits", "--hidden", "5",
+            "--batch-size", "3", "--steps", "2"]  # fmt: skip
+    result = example("mnist_two_layer").main(args)
+    assert result["steps"] == 2
+    assert result["max_relative_error"] < 1e-6
+    assert result["seconds_per_step_numerical"] > result["seconds_per_step_backprop"]
+
+
+def test_mnist_learns_the_real_digits(steps, data_dir, tmp_path):
+    steps(2)
+    args = ["--data", str(data_dir / "mnist"), "--out", str(tmp_path)]
+    result = example("mnist_two_layer").main(args)
+    assert result["data"] == "MNIST"
+    assert result["steps"] == 1200
+    assert result["test_accuracy"] > 0.85
+    assert_pngs(result, 1)
+
+
+def test_mnist_falls_back_to_digits_with_a_note(steps, tmp_path, capsys):
+    steps(1)
+    result = example("mnist_two_layer").main(["--data", str(tmp_path)])
+    assert result["data"] == "8x8 digits"
+    assert "note: no MNIST files found" in capsys.readouterr().out
