@@ -204,3 +204,20 @@ def test_mnist_falls_back_to_digits_with_a_note(steps, tmp_path, capsys):
     result = example("mnist_two_layer").main(["--data", str(tmp_path)])
     assert result["data"] == "8x8 digits"
     assert "note: no MNIST files found" in capsys.readouterr().out
+
+
+# 5. perceptron against a hidden layer
+
+
+def test_hidden_layer_beats_the_perceptron_on_every_backend(backend, steps):
+    steps(500)
+    result = example("perceptron_vs_hidden").main(["--backend", backend.name])
+    assert result["hidden_error"] < 0.75 * result["perceptron_error"]
+
+
+def test_perceptron_vs_hidden_full_run(tmp_path):
+    result = example("perceptron_vs_hidden").main(["--out", str(tmp_path)])
+    perceptron, hidden = result["perceptron 2-1"], result["hidden layer 2-4-1"]
+    assert hidden["error"] < perceptron["error"]
+    assert hidden["accuracy"] >= 0.95 > perceptron["accuracy"]
+    assert_pngs(result, 1)
