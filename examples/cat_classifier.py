@@ -7,9 +7,9 @@ full-batch gradient descent iterations; cost printed every 100.
 
 It also shows why the initial weights matter. ``--init normal`` is the tutorial's
 first try, randn * 0.01: fine for two layers, but through four the signal shrinks
-layer after layer, the output sits near the base rate and the cost stalls at about
-0.64 (the share of non-cats). Scaling each layer by its fan-in fixes it:
-``--init lecun`` (randn / sqrt(fan_in), what the tutorial switches to) or
+layer after layer, the output sits at the share of cats (0.34) and the cost stalls
+at 0.644, what answering 0.34 for every image costs. Scaling each layer by its
+fan-in fixes it: ``--init lecun`` (randn / sqrt(fan_in), what the tutorial switches to) or
 ``--init he`` (randn * sqrt(2 / fan_in), made for ReLU).
 
 Data: train_catvnoncat.h5 and test_catvnoncat.h5, found through ``--data FOLDER`` or

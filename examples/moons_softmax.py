@@ -6,7 +6,8 @@ a hidden layer of 3 tanh units bends it around them. The tutorial's choices, kep
 
 - 200 points, noise 0.20; a 2-H-2 net, tanh hidden, softmax output;
 - cross-entropy summed over the samples, plus L2 decay reg_lambda/2 * sum(W**2)
-  (its gradient is reg_lambda * W: ``l2=0.01``), printed as (sum + L2 term) / N;
+  (its gradient is reg_lambda * W: ``l2=0.01``), printed every 1000 passes as
+  (sum + L2 term) / N, measured in that pass before its update;
 - weights randn / sqrt(fan_in) (the library's default, "lecun"), biases 0;
 - full-batch gradient descent, learning rate 0.01, 20000 passes, float64.
 
