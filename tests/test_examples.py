@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -44,3 +48,176 @@ def test_an_unknown_backend_is_a_clear_error():
     assert "Traceback" not in result.stderr
     expected = "error: unknown backend 'cuda': choose one of numpy, strict, torch, cupy, auto"
     assert expected in result.stderr
+
+
+# --- the tutorials' examples, imported and run through their main() -------------------
+
+
+@functools.cache
+def example(name: str):
+    """examples/<name>.py as a module (the folder is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def steps(monkeypatch):
+    """Cap the examples' epochs/steps through $NNBACKEND_MAX_STEPS."""
+
+    def cap(n: int) -> None:
+        monkeypatch.setenv("NNBACKEND_MAX_STEPS", str(n))
+
+    return cap
+
+
+def assert_pngs(result, count: int) -> None:
+    paths = result["plots"]
+    assert len(paths) == count
+    for path in paths:
+        assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# 1. make_moons, tanh + softmax
+
+
+def test_moons_runs_on_every_backend(backend, steps):
+    steps(50)
+    result = example("moons_softmax").main(["--backend", backend.name])
+    assert result["backend"] == backend.name
+    assert result["epochs"] == 50
+    assert 0 < result["loss"] < 0.7
+
+
+def test_moons_full_training_beats_logistic_regression(capsys, tmp_path):
+    """All 20000 passes at H=3 (numpy only: about 2 s here, 15 s on strict)."""
+    result = example("moons_softmax").main(["--backend", "numpy", "--out", str(tmp_path)])
+    assert result["epochs"] == 20000
+    assert result["accuracy"] >= 0.97
+    assert result["logistic_accuracy"] < 0.9
+    assert result["loss"] < 0.08
+    out = capsys.readouterr().out
+    assert "Loss after iteration 0: 0.693774" in out
+    assert "Loss after iteration 19000: " in out
+    assert_pngs(result, 1)
+
+
+def test_moons_grid_of_hidden_sizes(steps, tmp_path):
+    steps(20)
+    result = example("moons_softmax").main(["--grid", "--out", str(tmp_path)])
+    assert sorted(result["grid_accuracy"]) == [1, 2, 3, 4, 5, 20, 50]
+    assert_pngs(result, 2)
+
+
+# 2. a neuron, a 2-2-1 network, the four people
+
+
+def test_neuron_gives_the_tutorials_exact_numbers(backend, steps):
+    steps(20)
+    result = example("neuron").main(["--backend", backend.name])
+    assert abs(result["neuron"] - 0.9990889488055994) < 1e-12
+    assert abs(result["network"] - 0.7216325609518421) < 1e-12
+    assert abs(result["mse"] - 0.5) < 1e-12
+    assert result["epochs"] == 20
+
+
+def test_neuron_training_tells_emily_from_frank(tmp_path):
+    result = example("neuron").main(["--out", str(tmp_path)])
+    assert result["epochs"] == 1000
+    assert result["predictions"]["Emily"] > 0.9
+    assert result["predictions"]["Frank"] < 0.1
+    assert result["loss"] < 0.01
+    assert_pngs(result, 1)
+
+
+# 3. activations; the L-layer cat classifier
+
+
+def test_activations_and_their_slopes(backend, tmp_path):
+    result = example("activations").main(["--backend", backend.name, "--out", str(tmp_path)])
+    slopes = result["max_slope"]
+    assert slopes["sigmoid"] == pytest.approx(0.25)
+    assert slopes["tanh"] == pytest.approx(1.0)
+    assert slopes["ReLU"] == 1.0
+    assert result["range"]["tanh"] == pytest.approx((-1.0, 1.0), abs=1e-6)
+    assert_pngs(result, 1)
+
+
+def test_cat_classifier_runs_on_every_backend(backend, steps, data_dir):
+    steps(3)
+    args = ["--backend", backend.name, "--data", str(data_dir / "catvnoncat")]
+    run = example("cat_classifier").main(args)["runs"]["lecun"]
+    assert run["epochs"] == 3
+    assert 0 <= run["test_accuracy"] <= 1
+
+
+def test_cat_small_init_stalls_where_fan_in_scaling_learns(steps, data_dir, tmp_path):
+    """With randn * 0.01 the four-layer net sits at the base rate's cost; lecun and he
+    (scaled by the fan-in) are well below it after the same 300 iterations."""
+    steps(300)
+    args = ["--init", "all", "--data", str(data_dir / "catvnoncat"), "--out", str(tmp_path)]
+    result = example("cat_classifier").main(args)
+    base, runs = result["base_rate_cost"], result["runs"]
+    assert base == pytest.approx(0.6440, abs=1e-4)
+    assert runs["normal"]["cost"] > base
+    assert runs["normal"]["train_accuracy"] == pytest.approx(137 / 209)  # all "non-cat"
+    assert runs["lecun"]["cost"] < base - 0.03
+    assert runs["he"]["cost"] < base - 0.03
+    assert_pngs(result, 1)
+
+
+# 4. TwoLayerNet on MNIST
+
+
+def test_mnist_two_layer_runs_on_every_backend(backend, steps):
+    steps(1)
+    result = example("mnist_two_layer").main(["--backend", backend.name, "--digits"])
+    assert result["data"] == "8x8 digits"
+    assert result["epochs"] == 1
+    assert result["test_accuracy"] > 0.1
+
+
+def test_mnist_numerical_gradient_agrees_with_backprop(backend):
+    """The tutorial's central differences (h = 1e-4, float64) against backprop, on a
+    small net and batch so that every backend runs it in about a second."""
+    args = ["--backend", backend.name, "--grad", "numerical", "--digits", "--hidden", "5",
+            "--batch-size", "3", "--steps", "2"]  # fmt: skip
+    result = example("mnist_two_layer").main(args)
+    assert result["steps"] == 2
+    assert result["max_relative_error"] < 1e-6
+    assert result["seconds_per_step_numerical"] > result["seconds_per_step_backprop"]
+
+
+def test_mnist_learns_the_real_digits(steps, data_dir, tmp_path):
+    steps(2)
+    args = ["--data", str(data_dir / "mnist"), "--out", str(tmp_path)]
+    result = example("mnist_two_layer").main(args)
+    assert result["data"] == "MNIST"
+    assert result["steps"] == 1200
+    assert result["test_accuracy"] > 0.85
+    assert_pngs(result, 1)
+
+
+def test_mnist_falls_back_to_digits_with_a_note(steps, tmp_path, capsys):
+    steps(1)
+    result = example("mnist_two_layer").main(["--data", str(tmp_path)])
+    assert result["data"] == "8x8 digits"
+    assert "note: no MNIST files found" in capsys.readouterr().out
+
+
+# 5. perceptron against a hidden layer
+
+
+def test_hidden_layer_beats_the_perceptron_on_every_backend(backend, steps):
+    steps(500)
+    result = example("perceptron_vs_hidden").main(["--backend", backend.name])
+    assert result["hidden_error"] < 0.75 * result["perceptron_error"]
+
+
+def test_perceptron_vs_hidden_full_run(tmp_path):
+    result = example("perceptron_vs_hidden").main(["--out", str(tmp_path)])
+    perceptron, hidden = result["perceptron 2-1"], result["hidden layer 2-4-1"]
+    assert hidden["error"] < perceptron["error"]
+    assert hidden["accuracy"] >= 0.95 > perceptron["accuracy"]
+    assert_pngs(result, 1)

@@ -1,0 +1,143 @@
+"""Plots for the examples: decision boundaries and training curves (matplotlib).
+
+matplotlib is optional (``pip install 'nnbackend[plot]'``) and imported only when a
+function here is called. Figures are made with ``matplotlib.figure.Figure``, not
+pyplot, so nothing opens a window and no global figure state is kept: draw, then save.
+
+    fig, ax = nb.plot.figure()
+    nb.plot.decision_boundary(model, X, y, ax=ax, title="hidden layer of 3")
+    nb.plot.save(fig, "out", "moons")          # -> out/moons.png
+
+This module is an edge of the library, like the data loaders: it works on host NumPy
+arrays and brings the model's outputs back with ``nb.to_numpy``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from nnbackend.backend import to_numpy
+
+INSTALL_HINT = (
+    "plotting needs matplotlib: pip install 'nnbackend[plot]' (or pip install matplotlib)"
+)
+
+
+def _matplotlib():
+    try:
+        import matplotlib
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise ImportError(INSTALL_HINT) from exc
+    return matplotlib, Figure
+
+
+def figure(nrows: int = 1, ncols: int = 1, *, size: tuple[float, float] | None = None, **kw):
+    """A new window-less figure and its axes (one Axes, or an array of them).
+
+    ``size`` is the whole figure's (width, height) in inches; by default 4.5 x 4 per axes.
+    Other keywords go to ``Figure.subplots`` (``sharex``, ``squeeze``, ...).
+    """
+    _, Figure = _matplotlib()
+    size = size or (4.5 * ncols, 4.0 * nrows)
+    fig = Figure(figsize=size, layout="constrained")
+    return fig, fig.subplots(nrows, ncols, **kw)
+
+
+def decision_boundary(model, X, y, ax=None, title: str | None = None, resolution: int = 300):
+    """Colour the plane by ``model.predict`` and scatter the points (X, y) over it.
+
+    ``X``: host (n, 2) inputs; ``y``: (n,) class labels. The grid spans X with a
+    margin, goes to the model's backend through ``model.predict`` (which takes host
+    data) and comes back with ``nb.to_numpy``. Returns the Axes.
+    """
+    X = np.asarray(to_numpy(X))
+    y = np.asarray(to_numpy(y)).reshape(-1)
+    if X.ndim != 2 or X.shape[1] != 2:
+        raise ValueError(f"decision_boundary draws 2-D inputs, got X of shape {X.shape}")
+    if ax is None:
+        _, ax = figure()
+    pad = 0.5
+    (x0, y0), (x1, y1) = X.min(axis=0) - pad, X.max(axis=0) + pad
+    gx, gy = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
+    grid = np.column_stack([gx.ravel(), gy.ravel()])
+    labels = to_numpy(model.predict(grid)).reshape(gx.shape)
+    classes = np.unique(np.concatenate([np.unique(labels), np.unique(y)]))
+    levels = np.concatenate([classes - 0.5, [classes[-1] + 0.5]])
+    ax.contourf(gx, gy, labels, levels=levels, cmap="coolwarm", alpha=0.35)
+    for k, colour in zip(classes, _class_colours(len(classes)), strict=True):
+        mine = y == k
+        ax.scatter(
+            X[mine, 0],
+            X[mine, 1],
+            s=14,
+            color=colour,
+            edgecolor="k",
+            linewidth=0.4,
+            label=f"class {int(k)}",
+        )
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.legend(loc="upper right", fontsize="small", framealpha=0.8)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def curves(
+    history_or_dict,
+    keys=("loss",),
+    ax=None,
+    *,
+    xlabel: str = "epoch",
+    ylabel: str | None = None,
+    title: str | None = None,
+    logy: bool = False,
+):
+    """Plot metrics against epochs: from a ``History`` (``model.fit``'s return) or a dict
+    ``{name: list of values}`` (or ``{name: (xs, values)}`` for values at chosen steps).
+    ``keys`` names the curves to draw (missing ones are skipped). Returns the Axes."""
+    data = history_or_dict.history if hasattr(history_or_dict, "history") else history_or_dict
+    if isinstance(keys, str):
+        keys = (keys,)
+    drawn = [k for k in keys if k in data]
+    if not drawn:
+        raise ValueError(f"none of {list(keys)} are in the history (it has {list(data)})")
+    if ax is None:
+        _, ax = figure()
+    for key in drawn:
+        values = data[key]
+        if isinstance(values, tuple) and len(values) == 2:
+            xs, values = values
+        else:
+            xs = range(len(values))
+        ax.plot(list(xs), list(values), label=key)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel or (drawn[0] if len(drawn) == 1 else "value"))
+    if logy:
+        ax.set_yscale("log")
+    if len(drawn) > 1:
+        ax.legend()
+    ax.grid(alpha=0.3)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def save(fig, out_dir, name: str, dpi: int = 110) -> Path:
+    """Write ``fig`` to ``out_dir/name.png`` (creating the folder); returns the path."""
+    _matplotlib()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / (name if name.endswith(".png") else f"{name}.png")
+    fig.savefig(path, dpi=dpi)
+    return path
+
+
+def _class_colours(n: int):
+    base = ["#1f5fbf", "#c8321e", "#2a9d3a", "#8e44ad", "#e69f00", "#555555"]
+    return [base[i % len(base)] for i in range(n)]
