@@ -105,7 +105,12 @@ def numerical_steps(model, loss, optimizer, X, y, args) -> dict:
 
 
 def main(argv=None) -> dict:
-    parser = nb.cli.example_parser(__doc__, epochs=17)
+    parser = nb.cli.example_parser(
+        __doc__,
+        epochs=17,
+        dtype=None,  # decided below: float32 for backprop, float64 for numerical
+        dtype_help="float dtype (default float32; float64 with --grad numerical)",
+    )
     parser.add_argument(
         "--grad",
         choices=["backprop", "numerical"],
@@ -118,10 +123,6 @@ def main(argv=None) -> dict:
     parser.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")
     parser.add_argument("--data", default=None, help="folder with the MNIST IDX files")
     parser.add_argument("--digits", action="store_true", help="use the 8x8 digits, not MNIST")
-    parser.set_defaults(dtype=None)  # float32 for backprop, float64 for numerical
-    for action in parser._actions:
-        if action.dest == "dtype":
-            action.help = "float dtype (default float32; float64 with --grad numerical)"
     args = parser.parse_args(argv)
     if args.dtype is None:
         args.dtype = "float64" if args.grad == "numerical" else "float32"

@@ -21,6 +21,7 @@ from nnbackend import (
     layers,
     losses,
     optim,
+    plot,
 )
 from nnbackend.backend import (
     Backend,
@@ -63,6 +64,7 @@ __all__ = [
     "load",
     "losses",
     "optim",
+    "plot",
     "reset_backend",
     "restore",
     "save",

@@ -19,25 +19,33 @@ BACKEND_HELP = (
 )
 
 
-def add_backend_arguments(parser: argparse.ArgumentParser, dtype: str = "float32") -> None:
-    """Add ``--backend`` and ``--dtype`` to ``parser``."""
+def add_backend_arguments(
+    parser: argparse.ArgumentParser, dtype: str | None = "float32", dtype_help: str | None = None
+) -> None:
+    """Add ``--backend`` and ``--dtype`` to ``parser``. ``dtype=None`` leaves the
+    default to the program (say which in ``dtype_help``)."""
     parser.add_argument("--backend", default=None, help=BACKEND_HELP)
     parser.add_argument(
         "--dtype",
         default=dtype,
         choices=["float32", "float64"],
-        help=f"float dtype (default {dtype})",
+        help=dtype_help or f"float dtype (default {dtype})",
     )
 
 
 def example_parser(
-    description: str | None, *, epochs: int | None = None, dtype: str = "float32", seed: int = 0
+    description: str | None,
+    *,
+    epochs: int | None = None,
+    dtype: str | None = "float32",
+    dtype_help: str | None = None,
+    seed: int = 0,
 ) -> argparse.ArgumentParser:
     """A parser with --backend, --dtype, --seed, --out and (when given a default) --epochs."""
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    add_backend_arguments(parser, dtype)
+    add_backend_arguments(parser, dtype, dtype_help)
     parser.add_argument("--seed", type=int, default=seed, help=f"random seed (default {seed})")
     if epochs is not None:
         parser.add_argument(

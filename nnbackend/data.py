@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from nnbackend.backend import Backend, Generator, to_numpy
+from nnbackend.backend import Backend, Generator, namespace_of, to_numpy
 
 #: On a GPU, keep the whole training set on the device when it takes less than this
 #: share of the free device memory.
@@ -129,16 +129,7 @@ def check_targets(y, n_samples: int, n_outputs: int | None, kind: str, what: str
         )
     _check_finite(y, what)
     if kind == "labels" and y.ndim == 1 and n_outputs is not None:
-        host = _to_host(y)
-        if not np.all(host == np.round(host)):
-            raise ValueError(f"{what} must hold integer class labels; found non-integer values")
-        low, high = host.min(), host.max()
-        if low < 0 or high >= n_outputs:
-            hint = " Labels 1..n? Use y - 1." if low >= 1 and high == n_outputs else ""
-            raise ValueError(
-                f"{what} holds labels from {low:g} to {high:g}, but the model has {n_outputs} "
-                f"outputs, so labels must lie in 0..{n_outputs - 1}.{hint}"
-            )
+        _check_labels(y, n_outputs, what)
     elif kind == "labels" and y.ndim == 2 and n_outputs is not None and y.shape[1] != n_outputs:
         raise ValueError(
             f"{what} has one-hot rows of {y.shape[1]} classes, "
@@ -146,17 +137,36 @@ def check_targets(y, n_samples: int, n_outputs: int | None, kind: str, what: str
         )
 
 
+def _check_labels(y, n_outputs: int, what: str) -> None:
+    xp = namespace_of(y)
+    if _is_float(xp, y) and not bool(to_numpy(xp.all(y == xp.round(y)))):
+        raise ValueError(f"{what} must hold integer class labels; found non-integer values")
+    low, high = (float(v) for v in to_numpy(xp.stack([xp.min(y), xp.max(y)])))
+    if low < 0 or high >= n_outputs:
+        hint = " Labels 1..n? Use y - 1." if low >= 1 and high == n_outputs else ""
+        raise ValueError(
+            f"{what} holds labels from {low:g} to {high:g}, but the model has {n_outputs} "
+            f"outputs, so labels must lie in 0..{n_outputs - 1}.{hint}"
+        )
+
+
 def _check_finite(a, what: str) -> None:
-    host = _to_host(a)
-    if np.issubdtype(host.dtype, np.floating):
-        bad = ~np.isfinite(host)
-        if bad.any():
-            first = np.argwhere(bad)[0]
-            raise ValueError(
-                f"{what} holds {int(bad.sum())} NaN or inf values (the first at index "
-                f"{tuple(int(i) for i in first)}): clean or impute them before training"
-            )
+    """One reduction decides (its sum is finite, or some element is not, or it
+    overflowed); only bad data pays for finding the first bad element."""
+    xp = namespace_of(a)
+    if not _is_float(xp, a):
+        return
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing sum is an answer too
+        if bool(to_numpy(xp.isfinite(xp.sum(a)))):
+            return
+    bad = ~np.isfinite(to_numpy(a))
+    if bad.any():
+        first = np.argwhere(bad)[0]
+        raise ValueError(
+            f"{what} holds {int(bad.sum())} NaN or inf values (the first at index "
+            f"{tuple(int(i) for i in first)}): clean or impute them before training"
+        )
 
 
-def _to_host(a) -> np.ndarray:
-    return to_numpy(a)
+def _is_float(xp, a) -> bool:
+    return xp.isdtype(a.dtype, "real floating")

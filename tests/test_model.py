@@ -346,3 +346,17 @@ def test_bad_training_data_gets_a_clear_error(X, y, message):
     model = tiny_net("numpy")
     with pytest.raises(ValueError, match=message):
         model.fit(X, y, loss=SoftmaxCrossEntropy(), optimizer=nb.optim.SGD(), verbose=0)
+
+
+def test_bad_data_already_on_the_device_is_caught_too(backend):
+    model = tiny_net(backend)
+    fit = dict(loss=SoftmaxCrossEntropy(), optimizer=nb.optim.SGD(), verbose=0)
+    X_nan = backend.asarray(np.where(np.arange(400).reshape(200, 2) == 33, np.nan, X_MOONS))
+    with pytest.raises(
+        ValueError, match=r"X holds 1 NaN or inf values \(the first at index \(16, 1\)\)"
+    ):
+        model.fit(X_nan, backend.asarray(Y_MOONS), **fit)
+    with pytest.raises(ValueError, match="labels from 0 to 2, but the model has 2 outputs"):
+        model.fit(backend.asarray(X_MOONS), backend.asarray(Y_MOONS * 2), **fit)
+    huge = backend.asarray(np.full((200, 2), 3e38))  # finite, though its sum overflows
+    model.fit(huge, backend.asarray(Y_MOONS), epochs=0, **fit)  # checked, and accepted
