@@ -1,42 +1,58 @@
-"""The slot for nnbackend's own run of a workload (not written yet).
+"""nnbackend's own run of a workload, as a user would write it: Sequential + fit.
 
 Contract with the harness:
 
     train = run_nnbackend(workload, backend_name, data)
     train()          # timed: one full training run, as workloads.Workload describes it
 
-``run_nnbackend`` does everything that is not training before it returns: import
-nnbackend, build the model for ``workload.sizes`` / ``hidden`` / ``output`` on
-``nb.get_backend(backend_name, dtype=workload.dtype)``, and move ``data.X`` / ``data.y``
-(host NumPy) to the device. Start from ``data.init`` ([(W, b), ...], W of shape
-(n_in, n_out)) if the model can take given weights, so that every implementation
-starts from the same point. The returned ``train`` runs the training loop; the harness
-waits for the device (CuPy stream, torch.cuda) after it returns and stops the clock.
-Optionally ``train`` returns the trained [(W, b), ...] as host NumPy, for checks.
-
-Workloads 1 and 5 are full batch (``workload.batch_size is None``): one step per
-epoch, ``workload.epochs`` steps, no shuffling needed. Workload 1 trains on the sum
-over samples with ``workload.reg_lambda * W`` added to each weight gradient
-(``workload.loss_sum``). A library whose loss is the mean over samples, with an L2 term
-``l2/2 * sum(W**2)``, does the same steps with ``lr = workload.lr * n`` and
-``l2 = workload.reg_lambda / n`` (n = 200): that is 2.0 and 5e-5.
+``run_nnbackend`` does the untimed part: build the model for ``workload.sizes`` /
+``hidden`` / ``output`` on ``nb.get_backend(backend_name, dtype=workload.dtype)``, set
+its weights to ``data.init`` (the start every implementation shares), and move
+``data.X`` / ``data.y`` to the device. ``train`` is one ``fit`` call with the library's
+defaults (metrics on, NaN watch on, data checks on), shuffling with seed 0 as the
+reference loops do. Workload 1 trains on the summed loss with L2, as the tutorial:
+``SoftmaxCrossEntropy(reduction="sum")`` and ``l2=0.01``, no rescaling needed.
 """
 
 from __future__ import annotations
 
+import nnbackend as nb
+
+ACTIVATIONS = {"tanh": nb.layers.Tanh, "sigmoid": nb.layers.Sigmoid, "relu": nb.layers.ReLU}
+
+
+def build(workload, backend, init) -> nb.Sequential:
+    """Dense layers of ``workload.sizes`` with its hidden activation; the output layer
+    gives logits (the fused losses take them)."""
+    layers = []
+    for n_in, n_out in zip(workload.sizes, workload.sizes[1:], strict=False):
+        layers += [nb.layers.Dense(n_in, n_out), ACTIVATIONS[workload.hidden]()]
+    model = nb.Sequential(layers[:-1], backend=backend, seed=0)
+    for i, (W, b) in enumerate(init):
+        model.params[f"{2 * i}.W"] = backend.asarray(W)
+        model.params[f"{2 * i}.b"] = backend.asarray(b)
+    return model
+
+
+def loss_for(workload):
+    reduction = "sum" if workload.loss_sum else "mean"
+    if workload.output == "softmax":
+        return nb.losses.SoftmaxCrossEntropy(reduction=reduction)
+    return nb.losses.BinaryCrossEntropy(from_logits=True, reduction=reduction)
+
 
 def run_nnbackend(workload, backend_name, data):
-    raise NotImplementedError("filled in once the core lands")
-    # The intended shape, for workload 2 (names as the core will have them):
-    #
-    # import nnbackend as nb
-    # be = nb.get_backend(backend_name, dtype=workload.dtype)
-    # model = nb.Sequential([nb.layers.Dense(784, 50), nb.layers.Sigmoid(),
-    #                        nb.layers.Dense(50, 10)], backend=be, seed=0)
-    # X, y = be.asarray(data.X), be.asarray(data.y)
-    #
-    # def train():
-    #     model.fit(X, y, loss=nb.losses.SoftmaxCrossEntropy(), optimizer=nb.optim.SGD(lr=0.1),
-    #               epochs=workload.epochs, batch_size=workload.batch_size, verbose=0)
-    #
-    # return train
+    backend = nb.get_backend(backend_name, dtype=workload.dtype)
+    model = build(workload, backend, data.init)
+    X, y = backend.asarray(data.X), backend.asarray(data.y)
+
+    def train():
+        history = model.fit(
+            X, y, loss=loss_for(workload), optimizer=nb.optim.SGD(lr=workload.lr),
+            epochs=workload.epochs, batch_size=workload.batch_size, l2=workload.reg_lambda,
+            seed=0, verbose=0,
+        )  # fmt: skip
+        return history["loss"][-1]
+
+    train.model = model  # for the checks in test_references.py
+    return train

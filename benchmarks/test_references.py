@@ -59,8 +59,18 @@ def run_torch_autograd(wl, data):
     return references.torch_model_params(model)
 
 
+def run_nnbackend(wl, data, backend="numpy"):
+    import nnbackend as nb
+    from benchmarks.nnbackend_runner import run_nnbackend as prepare
+
+    train = prepare(wl, backend, data)
+    train()
+    params = [nb.to_numpy(a) for a in train.model.params.values()]
+    return list(zip(params[::2], params[1::2], strict=True))
+
+
 @pytest.mark.parametrize("number", sorted(SMALL))
-@pytest.mark.parametrize("run", [run_torch_manual, run_torch_autograd])
+@pytest.mark.parametrize("run", [run_torch_manual, run_torch_autograd, run_nnbackend])
 def test_torch_matches_numpy(number, run):
     wl = small_workload(number)
     data = random_data(wl)

@@ -283,7 +283,7 @@ class ArrayView(MutableMapping):
     """The model's arrays of one kind ("params", "grads", "state") by dotted name.
 
     Reads and writes go straight to the layers; a write must keep the array's shape,
-    dtype and backend. Names cannot be added or removed.
+    dtype and backend, and stores a copy. Names cannot be added or removed.
     """
 
     def __init__(self, model: Sequential, kind: str):
@@ -313,8 +313,11 @@ class ArrayView(MutableMapping):
     def __setitem__(self, name, value):
         store, key = self._locate(name)
         current = store.get(key)
-        if value is not current:
+        if value is not current:  # a new array (an in-place update hands back the same one)
             self._check(name, value, current)
+            # a copy: training updates weights in place, and must not write into the
+            # caller's array (on NumPy, backend.asarray(W) is W itself)
+            value = self._model.backend.xp.asarray(value, copy=True)
         store[key] = value
 
     def _check(self, name, value, current) -> None:

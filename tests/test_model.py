@@ -41,7 +41,9 @@ def test_params_are_assignable_and_checked(backend):
     model = tiny_net(backend)
     new = backend.xp.zeros((2, 3), dtype=backend.dtype)
     model.params["0.W"] = new
-    assert model.layers[0].params["W"] is new
+    np.testing.assert_array_equal(host(backend, model.layers[0].params["W"]), np.zeros((2, 3)))
+    model.fit(X_MOONS, Y_MOONS, loss=SoftmaxCrossEntropy(), optimizer=nb.optim.SGD(), verbose=0)
+    np.testing.assert_array_equal(host(backend, new), np.zeros((2, 3)))  # a copy was kept
     with pytest.raises(ValueError, match=r"0.W is .*\(2, 3\); cannot assign .*\(3, 2\)"):
         model.params["0.W"] = backend.xp.zeros((3, 2), dtype=backend.dtype)
     with pytest.raises(KeyError, match="no array named '1.W'"):
