@@ -17,7 +17,8 @@ from collections.abc import Mapping
 class EpochLogs(Mapping):
     """One epoch's metrics: name -> float, converted from the device on first read.
 
-    ``values``: name -> (0-d device array of a total, count); the float is total / count.
+    ``values``: name -> ([(0-d device array, weight), ...], n); the float is
+    sum(weight * value) / n, added up on the host.
     """
 
     def __init__(self, epoch: int, values: dict, backend):
@@ -32,10 +33,10 @@ class EpochLogs(Mapping):
         return self._floats[key]
 
     def __iter__(self):
-        return iter(self._values)
+        return iter(self._floats if self._values is None else self._values)
 
     def __len__(self) -> int:
-        return len(self._values)
+        return len(self._floats if self._values is None else self._values)
 
     def __repr__(self) -> str:
         shown = dict(self) if self._floats is not None else "(on device)"
@@ -45,16 +46,21 @@ class EpochLogs(Mapping):
 def to_floats(logs: list[EpochLogs], backend) -> None:
     """Convert the metrics of every ``logs`` entry with one device-to-host transfer."""
     pending = [entry for entry in logs if entry._floats is None]
-    totals = [
-        backend.xp.astype(total, backend.dtype)
+    scalars = [
+        backend.xp.astype(value, backend.dtype)
         for entry in pending
-        for total, _ in entry._values.values()
+        for parts, _ in entry._values.values()
+        for value, _ in parts
     ]
-    if not totals:
+    if not scalars:
         return
-    host = iter(backend.to_numpy(backend.xp.stack(totals)).tolist())
+    host = iter(backend.to_numpy(backend.xp.stack(scalars)).tolist())
     for entry in pending:
-        entry._floats = {name: next(host) / count for name, (_, count) in entry._values.items()}
+        entry._floats = {
+            name: sum(weight * next(host) for _, weight in parts) / n
+            for name, (parts, n) in entry._values.items()
+        }
+        entry._values = None  # let the device scalars go
 
 
 class History:

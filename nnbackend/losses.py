@@ -53,9 +53,10 @@ class Loss:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")
         return f"{type(self).__name__}({args})"
 
-    def per_batch_total(self, value, batch_size: int):
-        """A batch's loss summed over its samples (epoch means add these up, over n)."""
-        return value * batch_size if self.reduction == "mean" else value
+    def per_batch_weight(self, batch_size: int) -> int:
+        """What a batch's loss value is multiplied by to give its sum over samples
+        (an epoch's loss is the sum of these over the epoch's n samples)."""
+        return batch_size if self.reduction == "mean" else 1
 
     def _scale(self, n: int) -> float:
         return 1.0 / n if self.reduction == "mean" else 1.0
@@ -155,7 +156,7 @@ class SoftmaxCrossEntropy(Loss):
     def count_correct(self, pred, target):
         xp = namespace_of(pred)
         labels = xp.argmax(target, axis=1) if target.ndim == 2 else target
-        return xp.sum(xp.astype(xp.argmax(pred, axis=1) == labels, pred.dtype))
+        return xp.count_nonzero(xp.argmax(pred, axis=1) == labels)
 
     def config(self):
         return {**super().config(), "from_logits": self.from_logits}
@@ -199,7 +200,7 @@ class BinaryCrossEntropy(Loss):
         xp = namespace_of(pred)
         target = _match_shape(xp, pred, target, "BinaryCrossEntropy")
         threshold = 0.0 if self.from_logits else 0.5
-        return xp.sum(xp.astype((pred > threshold) == (target > 0.5), pred.dtype))
+        return xp.count_nonzero((pred > threshold) == (target > 0.5))
 
     def config(self):
         return {**super().config(), "from_logits": self.from_logits}

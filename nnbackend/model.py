@@ -288,21 +288,23 @@ class ArrayView(MutableMapping):
 
     def __init__(self, model: Sequential, kind: str):
         self._model, self._kind = model, kind
-        self._index: dict = {}
+        self._index: dict = {}  # name -> (the layer's dict, key)
+
+    def _names(self) -> dict:
+        """The index, rebuilt when the layers' names change (a layer's grads appear at
+        its first backward)."""
+        stores = [getattr(layer, self._kind) for layer in self._model.layers]
+        if len(self._index) != sum(map(len, stores)):
+            self._index = {
+                f"{i}.{key}": (store, key) for i, store in enumerate(stores) for key in store
+            }
+        return self._index
 
     def _locate(self, name):
-        """(the layer's dict, key) holding ``name``; the index is rebuilt when names change
-        (a layer's grads appear at its first backward)."""
         try:
             return self._index[name]
         except KeyError:
-            self._index = {
-                f"{i}.{key}": (store, key)
-                for i, layer in enumerate(self._model.layers)
-                for store in (getattr(layer, self._kind),)
-                for key in store
-            }
-            if name not in self._index:
+            if name not in self._names():
                 raise KeyError(f"no array named {name!r}; the names are {list(self)}") from None
             return self._index[name]
 
@@ -332,12 +334,14 @@ class ArrayView(MutableMapping):
         raise TypeError("a model's arrays cannot be removed")
 
     def __iter__(self):
-        for i, layer in enumerate(self._model.layers):
-            for key in getattr(layer, self._kind):
-                yield f"{i}.{key}"
+        return iter(self._names())
 
     def __len__(self):
-        return sum(len(getattr(layer, self._kind)) for layer in self._model.layers)
+        return len(self._names())
+
+    def items(self):
+        """(name, array) pairs, in layer order (one pass, no lookups by name)."""
+        return [(name, store[key]) for name, (store, key) in self._names().items()]
 
     def __repr__(self) -> str:
         return "{" + ", ".join(f"{k!r}: {tuple(v.shape)}" for k, v in self.items()) + "}"

@@ -75,23 +75,22 @@ def measure(model, batches, loss) -> dict:
 
 
 class Totals:
-    """Sums of the batches' losses and right answers, kept on the device."""
+    """The batches' losses and right-answer counts, kept as device scalars: adding them
+    up is left to the host, after the one transfer, so it costs no kernels per step."""
 
     def __init__(self, loss):
-        self.loss, self.loss_sum, self.correct = loss, None, None
+        self.loss, self.losses, self.corrects = loss, [], []
 
     def add(self, value, out, target) -> None:
-        value = self.loss.per_batch_total(value, out.shape[0])
-        self.loss_sum = value if self.loss_sum is None else self.loss_sum + value
+        self.losses.append((value, self.loss.per_batch_weight(out.shape[0])))
         if self.loss.has_accuracy:
-            correct = self.loss.count_correct(out, target)
-            self.correct = correct if self.correct is None else self.correct + correct
+            self.corrects.append((self.loss.count_correct(out, target), 1))
 
     def metrics(self, n: int) -> dict:
-        """name -> (device total, n): EpochLogs divides on the host, after the transfer."""
-        metrics = {"loss": (self.loss_sum, n)}
+        """name -> ([(device scalar, weight), ...], n): EpochLogs reads sum(w * value) / n."""
+        metrics = {"loss": (self.losses, n)}
         if self.loss.has_accuracy:
-            metrics["accuracy"] = (self.correct, n)
+            metrics["accuracy"] = (self.corrects, n)
         return metrics
 
 
