@@ -264,6 +264,22 @@ def measure_memory(wl, data, ctx) -> dict:
     return memory
 
 
+def count_transfers(wl, data, ctx) -> dict:
+    """Device-to-host transfers in one more (untimed) nnbackend run: the goal is none per
+    step, only the ones fit makes when it logs."""
+
+    def run():
+        import nnbackend as nb
+
+        train = prepare_nnbackend(wl, data, ctx)
+        with nb.count_host_transfers() as transfers:
+            train()
+        return {"count": transfers.count, "steps": wl.steps}
+
+    value, why = attempt(f"workload {wl.number} nnbackend transfers", run)
+    return value if why is None else {"status": why}
+
+
 def run_workload(wl, data, ctx, repeat: int, quick: bool, quiet_wait: float = 0) -> dict:
     progress(f"workload {wl.number}: {wl.title} ({data.note})")
     result = {
@@ -278,6 +294,7 @@ def run_workload(wl, data, ctx, repeat: int, quick: bool, quiet_wait: float = 0)
         "times": time_workload(wl, data, ctx, repeat, quick, quiet_wait),
     }
     result["times"][ctx.ref] = result["times"].pop("ref")
+    result["host_transfers"] = count_transfers(wl, data, ctx)
     if wl.number in MEMORY_WORKLOADS:
         result["peak_memory"] = measure_memory(wl, data, ctx)
         result["peak_memory"][ctx.ref] = result["peak_memory"].pop("ref")

@@ -128,6 +128,12 @@ def notes(report: dict) -> str:
                     f"  - {name}: other work took up to {max(shares):.0%} of the CPUs"
                     " during its runs"
                 )
+        transfers = result.get("host_transfers", {})
+        if "count" in transfers:
+            lines.append(
+                f"  - nnbackend host transfers: {transfers['count']} in {transfers['steps']} steps"
+                f" ({transfers['count'] / transfers['steps']:.3f} per step)"
+            )
         for name, peak in result.get("peak_memory", {}).items():
             if "bytes" in peak:
                 lines.append(
