@@ -47,20 +47,34 @@ def to_floats(logs: list[EpochLogs], backend) -> None:
     """Convert the metrics of every ``logs`` entry with one device-to-host transfer."""
     pending = [entry for entry in logs if entry._floats is None]
     scalars = [
-        backend.xp.astype(value, backend.dtype)
-        for entry in pending
-        for parts, _ in entry._values.values()
-        for value, _ in parts
+        value for entry in pending for parts, _ in entry._values.values() for value, _ in parts
     ]
     if not scalars:
         return
-    host = iter(backend.to_numpy(backend.xp.stack(scalars)).tolist())
+    floats = _to_host_floats(scalars, backend)
     for entry in pending:
         entry._floats = {
-            name: sum(weight * next(host) for _, weight in parts) / n
+            name: sum(weight * next(floats) for _, weight in parts) / n
             for name, (parts, n) in entry._values.items()
         }
         entry._values = None  # let the device scalars go
+
+
+def _to_host_floats(scalars: list, backend):
+    """Python floats of many 0-d device arrays, in order, with one transfer: they are
+    stacked per dtype (losses are floats, counts integers), so the kernels launched
+    here are a few per dtype, not one per scalar."""
+    xp = backend.xp
+    by_dtype: dict = {}
+    for value in scalars:
+        by_dtype.setdefault(value.dtype, []).append(value)
+    stacked = [xp.astype(xp.stack(group), backend.dtype) for group in by_dtype.values()]
+    host = backend.to_numpy(xp.concat(stacked) if len(stacked) > 1 else stacked[0]).tolist()
+    columns, start = {}, 0
+    for dtype, group in by_dtype.items():
+        columns[dtype] = iter(host[start : start + len(group)])
+        start += len(group)
+    return (next(columns[value.dtype]) for value in scalars)
 
 
 class History:
