@@ -47,6 +47,8 @@ class Batches:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.shuffle = shuffle and self.batch_size < self.n
         self.rng = rng if rng is not None else Generator()
+        if backend.owns(X):  # already there: nothing to decide
+            on_device = True
         self.on_device = _fits_on_device(backend, X, y) if on_device == "auto" else on_device
         self._X, self._y = _place(backend, X, y, y_dtype, self.on_device)
         self._y_dtype = y_dtype
@@ -82,15 +84,13 @@ def _host_take(a, index, axis=0):
 
 def _place(backend, X, y, y_dtype, on_device):
     """X (and y) as the batches will slice them: on the device, or left on the host."""
-    if on_device or backend.owns(X):
+    if on_device:
         X = backend.asarray(X, dtype=backend.dtype_name)
         y = None if y is None else backend.asarray(y, dtype=y_dtype)
     return X, y
 
 
 def _fits_on_device(backend: Backend, X, y) -> bool:
-    if backend.owns(X):
-        return True
     free = backend.free_memory()
     if free is None:  # CPU backends: host memory is device memory
         return True

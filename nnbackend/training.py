@@ -1,7 +1,8 @@
 """The training loop behind ``Sequential.fit``: batches → forward → loss → backward → step.
 
-Metrics are summed on the device; ``EpochLogs`` brings them to the host only when they
-are logged or read, so the loop itself never waits for a GPU.
+Each batch's loss and right-answer count stay on the device as 0-d arrays;
+``EpochLogs`` brings them to the host, all at once, only when they are logged or read,
+so the loop itself never waits for a GPU.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class Trainer:
         return history
 
     def train_epoch(self, batches, progress) -> dict:
-        """One pass over the batches; the epoch's loss (and accuracy) totals, on device."""
+        """One pass over the batches; the epoch's metrics, still on the device."""
         totals = Totals(self.loss)
         for xb, yb in batches:
             value, out = self.model.train_step(xb, yb, self.loss, self.optimizer, self.l2)
@@ -66,7 +67,7 @@ class Trainer:
 
 
 def measure(model, batches, loss) -> dict:
-    """Loss (and accuracy) totals of ``model`` over ``batches``, without training."""
+    """Loss (and accuracy) of ``model`` over ``batches``, without training, on device."""
     totals = Totals(loss)
     for xb, yb in batches:
         out = model.forward(xb, training=False)

@@ -61,6 +61,9 @@ def test_arrays_already_on_the_device_are_used_as_they_are(backend):
     batches = Batches(Xd, backend.asarray(Y), backend, None, shuffle=False, y_dtype="int64")
     [(xb, _)] = list(batches)
     assert xb is Xd
+    on_host = Batches(Xd, backend.asarray(Y), backend, 4, y_dtype="int64", on_device=False)
+    assert on_host.on_device  # there is no host copy to take batches from
+    assert sum(xb.shape[0] for xb, _ in on_host) == 10
 
 
 def test_batch_size_must_be_positive():
