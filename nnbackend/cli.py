@@ -52,9 +52,21 @@ def example_parser(
             "--epochs", type=int, default=epochs, help=f"training epochs (default {epochs})"
         )
     parser.add_argument(
-        "--out", type=Path, default=None, help="folder for PNG plots (default: no plots)"
+        "--out", type=plot_folder, default=None, help="folder for PNG plots (default: no plots)"
     )
     return parser
+
+
+def plot_folder(text: str) -> Path:
+    """``--out``'s type: a folder, accepted only where matplotlib is installed, so that a
+    run fails at its start rather than after training."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise argparse.ArgumentTypeError(
+            "plots need matplotlib: pip install 'nnbackend[plot]' (or leave out --out)"
+        )
+    return Path(text)
 
 
 def backend_from_args(args: argparse.Namespace) -> Backend:

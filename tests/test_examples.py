@@ -221,3 +221,20 @@ def test_perceptron_vs_hidden_full_run(tmp_path):
     assert hidden["error"] < perceptron["error"]
     assert hidden["accuracy"] >= 0.95 > perceptron["accuracy"]
     assert_pngs(result, 1)
+
+
+def test_plots_without_matplotlib_fail_before_training(monkeypatch, capsys):
+    import importlib.util
+
+    import nnbackend as nb
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "matplotlib" else real_find_spec(name, *a),
+    )
+    with pytest.raises(SystemExit) as stop:
+        nb.cli.example_parser("x").parse_args(["--out", "plots"])
+    assert stop.value.code == 2
+    assert "plots need matplotlib: pip install 'nnbackend[plot]'" in capsys.readouterr().err
