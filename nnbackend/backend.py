@@ -143,7 +143,7 @@ class Backend:
         return float(self.to_numpy(array))
 
     def owns(self, array) -> bool:
-        return isinstance(array, self.array_types) and _device_of(array) == self.device
+        return isinstance(array, self.array_types) and array.device == self.device
 
     def check_array(self, array, what: str = "array") -> None:
         """Raise a clear error unless ``array`` lives on this backend and device."""
@@ -154,7 +154,7 @@ class Backend:
                 f"nb.get_backend({self.name!r}).asarray(nb.to_numpy(x)), or pass host NumPy "
                 f"data to fit/predict/evaluate, which move it for you."
             )
-        device = _device_of(array)
+        device = array.device
         if device != self.device:
             raise BackendMismatchError(
                 f"{what} is on device {device!r}, but this works on {self.device!r} "
@@ -203,10 +203,6 @@ def _type_name(obj) -> str:
 
 def _type_name_of(cls) -> str:
     return f"{cls.__module__.split('.')[0]}.{cls.__name__}"
-
-
-def _device_of(array):
-    return array.device
 
 
 def _is_device_array(data) -> bool:
@@ -447,23 +443,7 @@ def to_numpy(array) -> np.ndarray:
     """Any backend's array as a NumPy array (a device-to-host copy on a GPU)."""
     if isinstance(array, np.ndarray | np.generic):
         return np.asarray(array)
-    _count_transfer()
-    return _host_copier(array)(array)
-
-
-def _host_copier(array):
-    module = type(array).__module__.split(".")[0]
-    if module == "cupy":
-        import cupy
-
-        return cupy.asnumpy
-    if module == "torch":
-        return lambda a: a.detach().cpu().numpy()
-    if module == "array_api_strict":
-        import array_api_strict as strict
-
-        return lambda a: np.asarray(a.to_device(strict.Device("CPU_DEVICE")))
-    return np.asarray
+    return backend_of(array).to_numpy(array)
 
 
 # --- host transfers, counted ------------------------------------------------------

@@ -11,6 +11,8 @@ what the classic tutorials differentiate (their learning rates assume it).
 
 from __future__ import annotations
 
+import math
+
 from nnbackend import functional as F
 from nnbackend.backend import namespace_of
 
@@ -73,7 +75,7 @@ class MSE(Loss):
     def forward(self, pred, target):
         xp = namespace_of(pred, target)
         target = _match_shape(xp, pred, target, "MSE")
-        factor = (0.5 if self.half else 1.0) * self._scale(_size(pred))
+        factor = (0.5 if self.half else 1.0) * self._scale(math.prod(pred.shape))
         self._diff = pred - target
         self._factor = factor
         return factor * xp.sum(self._diff * self._diff)
@@ -177,7 +179,7 @@ class BinaryCrossEntropy(Loss):
     def forward(self, pred, target):
         xp = namespace_of(pred, target)
         target = _match_shape(xp, pred, target, "BinaryCrossEntropy")
-        scale = self._scale(_size(pred))
+        scale = self._scale(math.prod(pred.shape))
         if self.from_logits:
             # log(1 + exp(-|z|)) + max(z, 0) - z t: no overflow for any z
             losses = xp.log1p(xp.exp(-xp.abs(pred))) + xp.maximum(pred, 0.0) - pred * target
@@ -244,13 +246,6 @@ def from_config(config: dict) -> Loss:
 def _scaled(x, scale: float):
     """``scale * x``, skipping the multiplication when scale is 1 (summed losses)."""
     return x if scale == 1.0 else scale * x
-
-
-def _size(a) -> int:
-    n = 1
-    for d in a.shape:
-        n *= d
-    return n
 
 
 def _match_shape(xp, pred, target, name):

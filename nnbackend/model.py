@@ -12,6 +12,7 @@ only; ``fit``/``predict``/``evaluate`` also take host NumPy data and move it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import MutableMapping
 from pathlib import Path
 
@@ -70,7 +71,7 @@ class Sequential:
             params[name] = value
 
     def count_params(self) -> int:
-        return sum(_size(a) for a in self.params.values())
+        return sum(math.prod(a.shape) for a in self.params.values())
 
     @property
     def n_inputs(self) -> int | None:
@@ -213,7 +214,8 @@ class Sequential:
         """A table of layers and their parameter counts."""
         rows = [f"{'#':<4}{'layer':<40}{'params':>10}"]
         for i, layer in enumerate(self.layers):
-            rows.append(f"{i:<4}{layer!r:<40}{sum(_size(a) for a in layer.params.values()):>10}")
+            count = sum(math.prod(a.shape) for a in layer.params.values())
+            rows.append(f"{i:<4}{layer!r:<40}{count:>10}")
         rows.append(f"total {self.count_params()} parameters on {self.backend}")
         return "\n".join(rows)
 
@@ -345,13 +347,6 @@ class ArrayView(MutableMapping):
 
     def __repr__(self) -> str:
         return "{" + ", ".join(f"{k!r}: {tuple(v.shape)}" for k, v in self.items()) + "}"
-
-
-def _size(a) -> int:
-    n = 1
-    for d in a.shape:
-        n *= d
-    return n
 
 
 def _is_foreign(X) -> bool:

@@ -32,6 +32,7 @@ def test_parameter_names_are_dotted_and_ordered(backend):
     assert list(model.params) == ["0.W", "0.b", "2.W", "2.b"]
     assert model.decayed_names() == ["0.W", "2.W"]
     assert model.count_params() == 2 * 3 + 3 + 3 * 2 + 2
+    assert model.summary().splitlines()[-1].startswith("total 17 parameters on Backend(")
     model.forward(backend.asarray(X_MOONS))
     model.backward(backend.xp.ones((200, 2), dtype=backend.dtype))
     assert list(model.grads) == list(model.params)
