@@ -22,6 +22,8 @@ from nnbackend import (
     losses,
     optim,
     plot,
+    registry,
+    training,
 )
 from nnbackend.backend import (
     Backend,
@@ -39,6 +41,7 @@ from nnbackend.backend import (
 from nnbackend.history import History
 from nnbackend.io import CheckpointError, load, restore, save
 from nnbackend.model import Sequential
+from nnbackend.registry import register
 
 __version__ = "0.1.0"
 
@@ -65,10 +68,13 @@ __all__ = [
     "losses",
     "optim",
     "plot",
+    "register",
+    "registry",
     "reset_backend",
     "restore",
     "save",
     "set_backend",
     "to_numpy",
+    "training",
     "use_backend",
 ]

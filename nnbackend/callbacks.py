@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 import warnings
 
+from nnbackend.io import save
+
 
 class Callback:
     def on_train_begin(self, model, fit) -> None:
@@ -142,8 +144,6 @@ class ModelCheckpoint(Callback):
         self.optimizer = fit.optimizer
 
     def on_epoch_end(self, epoch, logs, model):
-        from nnbackend.io import save
-
         due = epoch % self.every_epochs == 0 or epoch == self.last_epoch or model.stop_training
         if due and math.isfinite(logs["loss"]):
             save(model, self.path, optimizer=self.optimizer, epoch=epoch)

@@ -102,6 +102,19 @@ def _nbytes(X, dtype: str) -> int:
     return int(np.prod(X.shape)) * np.dtype(dtype).itemsize
 
 
+def target_dtype(loss, y, backend) -> str:
+    """The dtype targets train in: 1-D class labels stay int64, the rest take the
+    backend's float dtype."""
+    if loss.target_kind == "labels" and y.ndim == 1:
+        return "int64"
+    return backend.dtype_name
+
+
+def is_foreign(X) -> bool:
+    """An array of some library's own (not host NumPy)."""
+    return hasattr(X, "__array_namespace__") and type(X).__module__.split(".")[0] != "numpy"
+
+
 # --- checking data before training ------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 
 from nnbackend.backend import Generator, backend_of, namespace_of, to_numpy
+from nnbackend.data import target_dtype
 from nnbackend.losses import L2
 
 
@@ -53,7 +54,7 @@ def check_gradients(model, loss, X, y, l2: float | None = None, h: float = 1e-5)
     """
     backend = model.backend
     X = backend.asarray(X, dtype=backend.dtype_name)
-    y = backend.asarray(y, dtype=model._target_dtype(loss, y))
+    y = backend.asarray(y, dtype=target_dtype(loss, y, backend))
     penalty = L2(l2) if l2 else None
 
     def objective(_=None):

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import math
 
+from nnbackend.registry import INITIALIZERS, construct, register
+
 
 class Initializer:
     """Draws a ``(fan_in, fan_out)`` weight matrix from N(0, std**2)."""
 
     name = "initializer"
+    registry = INITIALIZERS
 
     def std(self, fan_in: int, fan_out: int) -> float:
         raise NotImplementedError
@@ -27,11 +30,16 @@ class Initializer:
     def config(self) -> dict:
         return {"name": self.name}
 
+    @classmethod
+    def from_config(cls, config: dict) -> Initializer:
+        return construct(cls, config)
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "name")
         return f"{type(self).__name__}({args})"
 
 
+@register
 class Normal(Initializer):
     """N(0, std**2) whatever the shape; ``Normal(0.01)`` is the tutorials' ``randn * 0.01``
     (fine for one or two layers, known to stall deeper nets)."""
@@ -48,6 +56,7 @@ class Normal(Initializer):
         return {"name": self.name, "std": self.std_value}
 
 
+@register
 class LeCun(Initializer):
     """``randn / sqrt(fan_in)``: keeps the variance of tanh/sigmoid layers' inputs near 1."""
 
@@ -57,6 +66,7 @@ class LeCun(Initializer):
         return 1.0 / math.sqrt(fan_in)
 
 
+@register
 class Xavier(Initializer):
     """Glorot & Bengio (2010), normal form: std = sqrt(2 / (fan_in + fan_out))."""
 
@@ -66,6 +76,7 @@ class Xavier(Initializer):
         return math.sqrt(2.0 / (fan_in + fan_out))
 
 
+@register
 class He(Initializer):
     """He et al. (2015): std = sqrt(2 / fan_in), for ReLU layers."""
 
@@ -75,6 +86,7 @@ class He(Initializer):
         return math.sqrt(2.0 / fan_in)
 
 
+@register
 class Zeros(Initializer):
     """All zeros (the biases' default). Never for weights: every unit would stay alike."""
 
@@ -84,8 +96,7 @@ class Zeros(Initializer):
         return backend.xp.zeros(shape, dtype=backend.dtype, device=backend.device)
 
 
-INITIALIZERS = {cls.name: cls for cls in (Normal, LeCun, Xavier, He, Zeros)}
-INITIALIZERS["glorot"] = Xavier
+INITIALIZERS.add(Xavier, "glorot")
 
 
 def get(spec) -> Initializer:
@@ -93,8 +104,10 @@ def get(spec) -> Initializer:
     if isinstance(spec, Initializer):
         return spec
     if isinstance(spec, dict):
-        spec = dict(spec)
-        return INITIALIZERS[spec.pop("name")](**spec)
-    if isinstance(spec, str) and spec.lower() in INITIALIZERS:
-        return INITIALIZERS[spec.lower()]()
-    raise ValueError(f"unknown initialiser {spec!r}: choose one of {', '.join(INITIALIZERS)}")
+        return INITIALIZERS.build(spec)
+    if isinstance(spec, str):
+        return INITIALIZERS.get(spec.lower())()
+    raise ValueError(
+        f"an initialiser is a name ({', '.join(INITIALIZERS.names())}), a config dict or an "
+        f"nb.init.Initializer, not {spec!r}"
+    )

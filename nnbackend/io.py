@@ -28,7 +28,9 @@ import numpy as np
 
 from nnbackend import losses as loss_types
 from nnbackend import optim as optim_types
-from nnbackend.backend import get_backend, to_numpy
+from nnbackend.backend import Backend, get_backend, to_numpy
+from nnbackend.registry import MODELS
+from nnbackend.registry import custom_objects as custom_objects_scope
 
 FORMAT = "nnbackend"
 FORMAT_VERSION = 1
@@ -101,12 +103,14 @@ def _sync_to_disk(path: Path) -> None:
 # --- loading ----------------------------------------------------------------------
 
 
-def load(path, backend=None, *, with_optimizer: bool = False):
+def load(path, backend=None, *, with_optimizer: bool = False, custom_objects=None):
     """The model saved at ``path``, on ``backend`` (default: the current one) in the
     saved dtype. With ``with_optimizer=True``, ``(model, optimizer or None, epoch or None)``.
+    ``custom_objects``: {name: class} for classes of your own not registered with
+    ``@nb.register``.
     """
     path = Path(path)
-    with _open(path) as f:
+    with _open(path) as f, custom_objects_scope(custom_objects):
         _check_format(path, f)
         backend = get_backend(backend, dtype=None if _is_backend(backend) else f.attrs["dtype"])
         model = _read_model(path, f, backend)
@@ -120,11 +124,13 @@ def load(path, backend=None, *, with_optimizer: bool = False):
     return model
 
 
-def restore(model, path, optimizer=None) -> int | None:
+def restore(model, path, optimizer=None, custom_objects=None) -> int | None:
     """Load the weights, state, optimizer state and generator state saved at ``path``
     into an existing ``model`` (and ``optimizer``) of the same architecture.
     Returns the saved epoch (None if none was saved)."""
-    loaded, saved_optimizer, epoch = load(path, model.backend, with_optimizer=True)
+    loaded, saved_optimizer, epoch = load(
+        path, model.backend, with_optimizer=True, custom_objects=custom_objects
+    )
     if loaded.config() != model.config():
         raise CheckpointError(
             f"{path}: its architecture {loaded!r} differs from the model's {model!r}"
@@ -167,11 +173,9 @@ def _check_format(path: Path, f: h5py.File) -> None:
 
 
 def _read_model(path: Path, f: h5py.File, backend):
-    from nnbackend.model import Sequential
-
     try:
         architecture = json.loads(f.attrs["architecture"])
-        model = Sequential.from_config(architecture, backend=backend, seed=0)
+        model = MODELS.build(architecture, backend=backend, seed=0)
     except (ValueError, TypeError, KeyError) as exc:
         raise CheckpointError(f"{path}: its architecture cannot be built: {exc}") from None
     _fill(path, "weights", f["weights"], model.params, backend)
@@ -228,6 +232,4 @@ def _float_dtype(backend, array) -> str | None:
 
 
 def _is_backend(backend) -> bool:
-    from nnbackend.backend import Backend
-
     return isinstance(backend, Backend)

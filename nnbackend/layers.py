@@ -18,12 +18,14 @@ from __future__ import annotations
 from nnbackend import functional as F
 from nnbackend import init as initializers
 from nnbackend.backend import namespace_of
+from nnbackend.registry import LAYERS, construct, register
 
 
 class Layer:
     """Base class. ``decayed`` names the params that L2 weight decay applies to."""
 
     decayed: tuple[str, ...] = ()
+    registry = LAYERS
 
     def __init__(self):
         self.params: dict = {}
@@ -48,11 +50,17 @@ class Layer:
         """The constructor's arguments, JSON-ready, with the class name as "type"."""
         return {"type": type(self).__name__}
 
+    @classmethod
+    def from_config(cls, config: dict) -> Layer:
+        """The layer that ``config()`` described (less its "type")."""
+        return construct(cls, config)
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")
         return f"{type(self).__name__}({args})"
 
 
+@register
 class Dense(Layer):
     """``y = x @ W + b``; W has shape (n_in, n_out), b (n_out,).
 
@@ -107,6 +115,7 @@ class Dense(Layer):
         }
 
 
+@register
 class Identity(Layer):
     def forward(self, x, training=True):
         return x
@@ -115,6 +124,7 @@ class Identity(Layer):
         return dy
 
 
+@register
 class Sigmoid(Layer):
     """1 / (1 + exp(-x)), stable for any x."""
 
@@ -126,6 +136,7 @@ class Sigmoid(Layer):
         return dy * F.sigmoid_grad_from_output(self._y)
 
 
+@register
 class Tanh(Layer):
     def forward(self, x, training=True):
         self._y = F.tanh(x)
@@ -135,6 +146,7 @@ class Tanh(Layer):
         return dy * F.tanh_grad_from_output(self._y)
 
 
+@register
 class ReLU(Layer):
     def forward(self, x, training=True):
         self._y = F.relu(x)
@@ -145,6 +157,7 @@ class ReLU(Layer):
         return dy * xp.astype(self._y > 0, dy.dtype)
 
 
+@register
 class LeakyReLU(Layer):
     """x where x > 0, else alpha * x."""
 
@@ -164,6 +177,7 @@ class LeakyReLU(Layer):
         return {"type": "LeakyReLU", "alpha": self.alpha}
 
 
+@register
 class Softmax(Layer):
     """Softmax over the features of each row. For training, prefer logits into
     ``SoftmaxCrossEntropy``: fused, it is cheaper and stable for any logits."""
@@ -176,16 +190,6 @@ class Softmax(Layer):
         return F.softmax_backward(self._y, dy, axis=-1)
 
 
-LAYERS = {cls.__name__: cls for cls in (Dense, Identity, Sigmoid, Tanh, ReLU, LeakyReLU, Softmax)}
-
-
 def from_config(config: dict) -> Layer:
     """A layer from ``layer.config()``'s output."""
-    config = dict(config)
-    kind = config.pop("type", None)
-    if kind not in LAYERS:
-        raise ValueError(f"unknown layer type {kind!r}: known are {', '.join(LAYERS)}")
-    try:
-        return LAYERS[kind](**config)
-    except TypeError as exc:
-        raise ValueError(f"bad arguments for layer {kind}: {config} ({exc})") from None
+    return LAYERS.build(config)

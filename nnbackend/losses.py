@@ -15,6 +15,7 @@ import math
 
 from nnbackend import functional as F
 from nnbackend.backend import namespace_of
+from nnbackend.registry import LOSSES, construct, register
 
 REDUCTIONS = ("mean", "sum")
 
@@ -26,6 +27,7 @@ class Loss:
     target_kind = "float"
     #: whether ``count_correct`` counts right classifications (fit then logs accuracy)
     has_accuracy = False
+    registry = LOSSES
 
     def __init__(self, reduction: str = "mean"):
         if reduction not in REDUCTIONS:
@@ -51,6 +53,10 @@ class Loss:
     def config(self) -> dict:
         return {"type": type(self).__name__, "reduction": self.reduction}
 
+    @classmethod
+    def from_config(cls, config: dict) -> Loss:
+        return construct(cls, config)
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")
         return f"{type(self).__name__}({args})"
@@ -64,6 +70,7 @@ class Loss:
         return 1.0 / n if self.reduction == "mean" else 1.0
 
 
+@register
 class MSE(Loss):
     """Squared error, averaged (``reduction="mean"``) or summed over every element.
     ``half=True`` puts the 1/2 in front that makes the gradient ``pred - target``."""
@@ -87,6 +94,7 @@ class MSE(Loss):
         return {**super().config(), "half": self.half}
 
 
+@register
 class SoftmaxCrossEntropy(Loss):
     """Cross-entropy of softmax(pred) against the true classes.
 
@@ -164,6 +172,7 @@ class SoftmaxCrossEntropy(Loss):
         return {**super().config(), "from_logits": self.from_logits}
 
 
+@register
 class BinaryCrossEntropy(Loss):
     """Binary cross-entropy of probabilities (``from_logits=False``, after a Sigmoid
     layer, as the tutorials do) or of logits (``from_logits=True``: fused, exact in
@@ -232,15 +241,9 @@ class L2:
             grads[name] += self.reg_lambda * w
 
 
-LOSSES = {cls.__name__: cls for cls in (MSE, SoftmaxCrossEntropy, BinaryCrossEntropy)}
-
-
 def from_config(config: dict) -> Loss:
-    config = dict(config)
-    kind = config.pop("type", None)
-    if kind not in LOSSES:
-        raise ValueError(f"unknown loss {kind!r}: known are {', '.join(LOSSES)}")
-    return LOSSES[kind](**config)
+    """A loss from ``loss.config()``'s output."""
+    return LOSSES.build(config)
 
 
 def _scaled(x, scale: float):

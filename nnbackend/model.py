@@ -14,18 +14,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import MutableMapping
-from pathlib import Path
 
 from nnbackend import layers as layer_types
+from nnbackend import training
 from nnbackend.backend import Generator, as_generator, dtype_name, get_backend, to_numpy
-from nnbackend.data import Batches, check_inputs, check_targets
-from nnbackend.history import EpochLogs, History
+from nnbackend.data import is_foreign
+from nnbackend.history import History
 from nnbackend.losses import L2
-from nnbackend.training import Trainer, measure, split_validation
+from nnbackend.registry import MODELS, register
 
 
+@register
 class Sequential:
     """Layers applied in order. Parameters are named ``"<layer index>.<name>"``."""
+
+    registry = MODELS
 
     def __init__(self, layers, *, backend=None, seed: int | Generator | None = None):
         self.layers = list(layers)
@@ -117,11 +120,7 @@ class Sequential:
 
     def evaluate(self, X, y, loss=None, batch_size: int | None = None) -> dict[str, float]:
         """Loss and accuracy on (X, y), as Python floats (one host transfer)."""
-        loss = loss or self.loss
-        if loss is None:
-            raise ValueError("evaluate needs a loss: pass loss=..., or fit the model first")
-        metrics = measure(self, self._batches(X, y, loss, batch_size, shuffle=False), loss)
-        return dict(EpochLogs(0, metrics, self.backend))
+        return training.evaluate(self, X, y, loss, batch_size)
 
     # --- training -------------------------------------------------------------
 
@@ -137,49 +136,24 @@ class Sequential:
         optimizer.step(self.params, self.grads)
         return value, out
 
-    def fit(
-        self, X, y, *, loss, optimizer, epochs: int = 1, batch_size: int | None = 32,
-        shuffle: bool = True, validation_data=None, validation_split: float = 0.0,
-        l2: float | None = None, callbacks=(), verbose: int = 1, log_every: int | None = None,
-        seed: int | None = None, checkpoint=None, resume: bool = False, on_device="auto",
-    ) -> History:  # fmt: skip
+    def fit(self, X, y, *, loss, optimizer, **options) -> History:
         """Train until epoch ``epochs``; returns the History of the epochs run.
 
-        ``batch_size=None`` is full-batch gradient descent, ``1`` per-sample SGD.
-        ``l2`` adds ``l2/2 * sum(W**2)`` of the weights to the loss (the history's "loss"
-        is the per-sample mean, penalty included). ``verbose``: 0 silent, 1 a progress bar
-        (on a terminal only), 2 a line per log. Metrics come to the host every
-        ``log_every`` epochs (default: about 20 times per fit), not on every step.
-        ``seed`` reseeds the model's shuffling generator. ``validation_split`` holds out
-        the last fraction of (X, y). ``checkpoint``: a path saved to at every log and at
-        the end; with ``resume=True`` a fit starts from the epoch after the one saved
-        there (weights, optimizer state and shuffling order included).
+        Options (``nnbackend.training.fit`` takes the same):
+        ``epochs=1``; ``batch_size=32``: ``None`` is full-batch gradient descent, ``1``
+        per-sample SGD; ``shuffle=True``; ``validation_data=(X, y)`` or
+        ``validation_split``: the last fraction of (X, y) held out; ``l2``: adds
+        ``l2/2 * sum(W**2)`` of the weights to the loss (the history's "loss" is the
+        per-sample mean, penalty included); ``callbacks``; ``verbose``: 0 silent, 1 a
+        progress bar (on a terminal only), 2 a line per log; ``log_every``: metrics come
+        to the host every that many epochs (default: about 20 times per fit), not on
+        every step; ``seed`` reseeds the model's shuffling generator; ``checkpoint``: a
+        path saved to at every log and at the end, and with ``resume=True`` a fit starts
+        from the epoch after the one saved there (weights, optimizer state and shuffling
+        order included); ``on_device``: True, False or "auto" (keep the whole set on the
+        device when it fits).
         """
-        self.loss, self.optimizer = loss, optimizer
-        if seed is not None:
-            self.rng = Generator(seed)
-        start = self._resume_from(checkpoint, optimizer) if resume else 0
-        X, y, validation_data = split_validation(X, y, validation_data, validation_split)
-        batches = self._batches(X, y, loss, batch_size, shuffle=shuffle, on_device=on_device)
-        validation = None
-        if validation_data is not None:
-            validation = self._batches(*validation_data, loss, None, shuffle=False)
-        trainer = Trainer(
-            self, loss, optimizer, l2=l2, callbacks=callbacks, checkpoint=checkpoint,
-            log_every=log_every or max(1, epochs // 20), verbose=verbose,
-        )  # fmt: skip
-        return trainer.run(batches, validation, range(start, epochs))
-
-    def _resume_from(self, checkpoint, optimizer) -> int:
-        """The first epoch to run: after the one saved in ``checkpoint``, if it exists."""
-        from nnbackend.io import restore
-
-        if checkpoint is None:
-            raise ValueError("resume=True needs checkpoint=<path> to resume from")
-        if not Path(checkpoint).exists():
-            return 0
-        epoch = restore(self, checkpoint, optimizer)
-        return 0 if epoch is None else epoch + 1
+        return training.fit(self, X, y, loss=loss, optimizer=optimizer, **options)
 
     # --- moving and describing ------------------------------------------------
 
@@ -204,11 +178,11 @@ class Sequential:
 
     @classmethod
     def from_config(cls, config: dict, backend=None, seed=None) -> Sequential:
-        if config.get("type") != "Sequential" or "layers" not in config:
+        """The model ``config()`` described (with or without its "type"), weights drawn anew."""
+        layers = config.get("layers")
+        if config.get("type", "Sequential") != "Sequential" or not isinstance(layers, list):
             raise ValueError(f"not a Sequential model's config: {str(config)[:200]}")
-        return cls(
-            [layer_types.from_config(c) for c in config["layers"]], backend=backend, seed=seed
-        )
+        return cls([layer_types.from_config(c) for c in layers], backend=backend, seed=seed)
 
     def summary(self) -> str:
         """A table of layers and their parameter counts."""
@@ -245,7 +219,7 @@ class Sequential:
 
     def _as_input(self, X):
         """Host data converted to the model's backend and dtype; device arrays checked."""
-        if _is_foreign(X):
+        if is_foreign(X):
             self._check_input(X)
             return X
         return self.backend.asarray(X, dtype=self.backend.dtype_name)
@@ -260,25 +234,6 @@ class Sequential:
             for i in range(0, n, batch_size)
         ]
         return self.backend.xp.concat(parts, axis=0)
-
-    def _check_data(self, X, y, loss) -> None:
-        if not isinstance(X, self.backend.array_types) and _is_foreign(X):
-            self.backend.check_array(X, "X")
-        check_inputs(X, self.n_inputs)
-        check_targets(y, X.shape[0], self.n_outputs, loss.target_kind)
-
-    def _target_dtype(self, loss, y) -> str:
-        if loss.target_kind == "labels" and y.ndim == 1:
-            return "int64"
-        return self.backend.dtype_name
-
-    def _batches(self, X, y, loss, batch_size, *, shuffle, on_device="auto") -> Batches:
-        """(X, y) checked, then batched on this model's backend."""
-        self._check_data(X, y, loss)
-        return Batches(
-            X, y, self.backend, batch_size, shuffle=shuffle, rng=self.rng,
-            y_dtype=self._target_dtype(loss, y), on_device=on_device,
-        )  # fmt: skip
 
 
 class ArrayView(MutableMapping):
@@ -347,11 +302,6 @@ class ArrayView(MutableMapping):
 
     def __repr__(self) -> str:
         return "{" + ", ".join(f"{k!r}: {tuple(v.shape)}" for k, v in self.items()) + "}"
-
-
-def _is_foreign(X) -> bool:
-    """An array of some library's own (not host NumPy)."""
-    return hasattr(X, "__array_namespace__") and type(X).__module__.split(".")[0] != "numpy"
 
 
 def _float_or_keep(backend, host) -> str | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 from nnbackend.backend import namespace_of, to_numpy
+from nnbackend.registry import OPTIMIZERS, SCHEDULES, construct, register
 
 # --- learning-rate schedules ------------------------------------------------------
 
@@ -23,16 +24,23 @@ from nnbackend.backend import namespace_of, to_numpy
 class Schedule:
     """A learning rate as a function of the step count (0 on the first step)."""
 
+    registry = SCHEDULES
+
     def __call__(self, step: int) -> float:
         raise NotImplementedError
 
     def config(self) -> dict:
         return {"type": type(self).__name__, **vars(self)}
 
+    @classmethod
+    def from_config(cls, config: dict) -> Schedule:
+        return construct(cls, config)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
 
+@register
 class StepDecay(Schedule):
     """``lr * gamma ** (step // step_size)``: drop by ``gamma`` every ``step_size`` steps."""
 
@@ -43,6 +51,7 @@ class StepDecay(Schedule):
         return self.lr * self.gamma ** (step // self.step_size)
 
 
+@register
 class ExponentialDecay(Schedule):
     """``lr * decay_rate ** (step / decay_steps)``."""
 
@@ -53,6 +62,7 @@ class ExponentialDecay(Schedule):
         return self.lr * self.decay_rate ** (step / self.decay_steps)
 
 
+@register
 class InverseTimeDecay(Schedule):
     """``lr / (1 + decay_rate * step / decay_steps)``."""
 
@@ -63,9 +73,6 @@ class InverseTimeDecay(Schedule):
         return self.lr / (1 + self.decay_rate * step / self.decay_steps)
 
 
-SCHEDULES = {cls.__name__: cls for cls in (StepDecay, ExponentialDecay, InverseTimeDecay)}
-
-
 # --- optimizers -------------------------------------------------------------------
 
 
@@ -74,6 +81,7 @@ class Optimizer:
 
     #: names of the per-parameter state arrays, e.g. ("m", "v") for Adam
     slots: tuple[str, ...] = ()
+    registry = OPTIMIZERS
 
     def __init__(self, lr=0.01):
         if not callable(lr) and not lr > 0:
@@ -119,6 +127,14 @@ class Optimizer:
     def _hyper(self) -> dict:
         return {}
 
+    @classmethod
+    def from_config(cls, config: dict) -> Optimizer:
+        """The optimizer that ``config()`` described; a schedule's config becomes one."""
+        config = dict(config)
+        if isinstance(config.get("lr"), dict):
+            config["lr"] = SCHEDULES.build(config["lr"])
+        return construct(cls, config)
+
     def state_dict(self) -> dict:
         """``{"iterations": n, "slots": {slot: {param name: array}}}``."""
         return {"iterations": self.iterations, "slots": self.state}
@@ -142,6 +158,7 @@ class Optimizer:
         return f"{type(self).__name__}({args})"
 
 
+@register
 class SGD(Optimizer):
     """``W -= lr * dW``."""
 
@@ -149,6 +166,7 @@ class SGD(Optimizer):
         params[name] -= lr * grad
 
 
+@register
 class Momentum(Optimizer):
     """``v = momentum * v - lr * dW; W += v``."""
 
@@ -168,6 +186,7 @@ class Momentum(Optimizer):
         return {"momentum": self.momentum}
 
 
+@register
 class Nesterov(Momentum):
     """Nesterov momentum, in the form that needs no look-ahead evaluation:
     ``v_new = momentum * v - lr * dW; W += -momentum * v + (1 + momentum) * v_new``."""
@@ -180,6 +199,7 @@ class Nesterov(Momentum):
         params[name] += (1 + self.momentum) * v[name] - previous
 
 
+@register
 class AdaGrad(Optimizer):
     """``h += dW**2; W -= lr * dW / (sqrt(h) + eps)``."""
 
@@ -198,6 +218,7 @@ class AdaGrad(Optimizer):
         return {"eps": self.eps}
 
 
+@register
 class RMSProp(Optimizer):
     """``h = rho * h + (1 - rho) * dW**2; W -= lr * dW / (sqrt(h) + eps)``."""
 
@@ -217,6 +238,7 @@ class RMSProp(Optimizer):
         return {"rho": self.rho, "eps": self.eps}
 
 
+@register
 class Adam(Optimizer):
     """Kingma & Ba (2015), with bias correction:
     ``m = b1 m + (1-b1) dW;  v = b2 v + (1-b2) dW**2;  W -= lr_t m / (sqrt(v) + eps)``."""
@@ -242,16 +264,6 @@ class Adam(Optimizer):
         return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
 
 
-OPTIMIZERS = {cls.__name__: cls for cls in (SGD, Momentum, Nesterov, AdaGrad, RMSProp, Adam)}
-
-
 def from_config(config: dict) -> Optimizer:
     """An optimizer from ``opt.config()``'s output."""
-    config = dict(config)
-    kind = config.pop("type", None)
-    if kind not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {kind!r}: known are {', '.join(OPTIMIZERS)}")
-    if isinstance(config.get("lr"), dict):
-        schedule = dict(config["lr"])
-        config["lr"] = SCHEDULES[schedule.pop("type")](**schedule)
-    return OPTIMIZERS[kind](**config)
+    return OPTIMIZERS.build(config)

@@ -1,18 +1,85 @@
-"""The training loop behind ``Sequential.fit``: batches → forward → loss → backward → step.
+"""Training a model: ``fit`` and ``evaluate``, and the loop behind them.
 
+    history = nb.training.fit(model, X, y, loss=..., optimizer=..., epochs=10)
+    # which is what model.fit(X, y, ...) calls
+
+The loop is batches → forward → loss → backward → step (``Sequential.train_step``).
 Each batch's loss and right-answer count stay on the device as 0-d arrays;
 ``EpochLogs`` brings them to the host, all at once, only when they are logged or read,
 so the loop itself never waits for a GPU.
+
+This module sits above the model: it drives any model with ``forward``, ``backward``,
+``train_step``, ``params`` and a ``backend``, and uses ``io`` to resume and save.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 from nnbackend import callbacks as cb
+from nnbackend.backend import Generator
+from nnbackend.data import Batches, check_inputs, check_targets, is_foreign, target_dtype
 from nnbackend.history import EpochLogs, History
+from nnbackend.io import restore
 from nnbackend.losses import L2
 from nnbackend.progress import Progress
+
+
+def fit(
+    model, X, y, *, loss, optimizer, epochs: int = 1, batch_size: int | None = 32,
+    shuffle: bool = True, validation_data=None, validation_split: float = 0.0,
+    l2: float | None = None, callbacks=(), verbose: int = 1, log_every: int | None = None,
+    seed: int | None = None, checkpoint=None, resume: bool = False, on_device="auto",
+) -> History:  # fmt: skip
+    """Train ``model`` until epoch ``epochs``; returns the History of the epochs run.
+    ``Sequential.fit`` documents the arguments."""
+    model.loss, model.optimizer = loss, optimizer
+    if seed is not None:
+        model.rng = Generator(seed)
+    start = resume_from(model, checkpoint, optimizer) if resume else 0
+    X, y, validation_data = split_validation(X, y, validation_data, validation_split)
+    batches = batches_for(model, X, y, loss, batch_size, shuffle=shuffle, on_device=on_device)
+    validation = None
+    if validation_data is not None:
+        validation = batches_for(model, *validation_data, loss, None, shuffle=False)
+    trainer = Trainer(
+        model, loss, optimizer, l2=l2, callbacks=callbacks, checkpoint=checkpoint,
+        log_every=log_every or max(1, epochs // 20), verbose=verbose,
+    )  # fmt: skip
+    return trainer.run(batches, validation, range(start, epochs))
+
+
+def evaluate(model, X, y, loss=None, batch_size: int | None = None) -> dict[str, float]:
+    """Loss (and accuracy) of ``model`` on (X, y), as Python floats (one host transfer)."""
+    loss = loss or model.loss
+    if loss is None:
+        raise ValueError("evaluate needs a loss: pass loss=..., or fit the model first")
+    metrics = measure(model, batches_for(model, X, y, loss, batch_size, shuffle=False), loss)
+    return dict(EpochLogs(0, metrics, model.backend))
+
+
+def resume_from(model, checkpoint, optimizer) -> int:
+    """The first epoch to run: after the one saved in ``checkpoint``, if it exists."""
+    if checkpoint is None:
+        raise ValueError("resume=True needs checkpoint=<path> to resume from")
+    if not Path(checkpoint).exists():
+        return 0
+    epoch = restore(model, checkpoint, optimizer)
+    return 0 if epoch is None else epoch + 1
+
+
+def batches_for(model, X, y, loss, batch_size, *, shuffle, on_device="auto") -> Batches:
+    """(X, y) checked against ``model`` and ``loss``, then batched on the model's backend."""
+    backend = model.backend
+    if not isinstance(X, backend.array_types) and is_foreign(X):
+        backend.check_array(X, "X")
+    check_inputs(X, model.n_inputs)
+    check_targets(y, X.shape[0], model.n_outputs, loss.target_kind)
+    return Batches(
+        X, y, backend, batch_size, shuffle=shuffle, rng=model.rng,
+        y_dtype=target_dtype(loss, y, backend), on_device=on_device,
+    )  # fmt: skip
 
 
 class Trainer:

@@ -16,7 +16,7 @@ import types
 import array_api_compat.numpy as compat
 import numpy as np
 
-namespace = types.ModuleType("nnbackend._numpy_compat.namespace", compat.__doc__)
+namespace = types.ModuleType("nnbackend.backend.numpy_fast.namespace", compat.__doc__)
 namespace.__dict__.update({k: v for k, v in vars(compat).items() if not k.startswith("__")})
 namespace.__array_api_version__ = compat.__array_api_version__
 namespace.__array_namespace_info__ = compat.__array_namespace_info__

@@ -1,0 +1,54 @@
+"""The seam between nnbackend and the array libraries.
+
+Every other module speaks only the Array API standard. What the standard leaves out
+is filled here, once:
+
+    core.py        Backend (library + device + float dtype) and choosing one at run time
+    libraries.py   importing NumPy, array-api-strict, torch, CuPy; what to install
+    arrays.py      the namespace and backend of an array; any array back to the host
+    transfers.py   device-to-host copies, counted
+    random.py      seeded draws that are the same on every backend
+    inventory.py   what works on this machine
+    numpy_fast.py  the NumPy namespace with its hottest functions made lean
+"""
+
+from nnbackend.backend.arrays import backend_of, namespace_of, to_numpy
+from nnbackend.backend.core import (
+    BACKEND_NAMES,
+    DEFAULT_DTYPE,
+    ENV_VAR,
+    Backend,
+    dtype_name,
+    get_backend,
+    reset_backend,
+    set_backend,
+    use_backend,
+)
+from nnbackend.backend.errors import BackendMismatchError, BackendUnavailableError
+from nnbackend.backend.inventory import available_backends, describe_backends
+from nnbackend.backend.libraries import cuda_available
+from nnbackend.backend.random import Generator, as_generator
+from nnbackend.backend.transfers import count_host_transfers
+
+__all__ = [
+    "BACKEND_NAMES",
+    "DEFAULT_DTYPE",
+    "ENV_VAR",
+    "Backend",
+    "BackendMismatchError",
+    "BackendUnavailableError",
+    "Generator",
+    "as_generator",
+    "available_backends",
+    "backend_of",
+    "count_host_transfers",
+    "cuda_available",
+    "describe_backends",
+    "dtype_name",
+    "get_backend",
+    "namespace_of",
+    "reset_backend",
+    "set_backend",
+    "to_numpy",
+    "use_backend",
+]

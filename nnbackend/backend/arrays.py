@@ -1,0 +1,78 @@
+"""Arrays of unknown origin: which namespace and backend they belong to, and the
+way any of them comes back to the host."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nnbackend.backend.core import Backend, dtype_name, get_backend
+from nnbackend.backend.errors import BackendMismatchError, type_name
+
+_namespace_by_type: dict[type, Any] = {}
+
+
+def namespace_of(*arrays):
+    """The Array API namespace of ``arrays``, which must all come from one library.
+
+    Cached by type: a dictionary lookup, not ``array_namespace``'s full inspection,
+    so layers may call it on every forward pass.
+    """
+    first = type(arrays[0])
+    for other in arrays[1:]:
+        if type(other) is not first and namespace_of(other) is not namespace_of(arrays[0]):
+            raise BackendMismatchError(
+                f"arrays of two backends met in one call: {type_name(arrays[0])} and "
+                f"{type_name(other)}. Put both on one backend first, e.g. "
+                "backend.asarray(nb.to_numpy(x))."
+            )
+    xp = _namespace_by_type.get(first)
+    if xp is None:
+        xp = _namespace_by_type[first] = _find_namespace(arrays[0])
+    return xp
+
+
+def _find_namespace(array):
+    if isinstance(array, np.ndarray | np.generic):
+        from nnbackend.backend.numpy_fast import namespace
+
+        return namespace
+    import array_api_compat
+
+    try:
+        return array_api_compat.array_namespace(array)
+    except TypeError:
+        raise BackendMismatchError(
+            f"expected an array, got {type_name(array)}: wrap host data with "
+            "backend.asarray(...) (or pass it to fit/predict, which do)"
+        ) from None
+
+
+def backend_of(array, dtype: str | None = None) -> Backend:
+    """The backend that ``array`` belongs to (its library and device).
+
+    ``dtype`` defaults to the array's own float dtype (else the default float)."""
+    module = type(array).__module__.split(".")[0]
+    if isinstance(array, np.ndarray | np.generic):
+        name = "numpy"
+    elif module == "array_api_strict":
+        device = array.device._device
+        name = "strict" if device == "CPU_DEVICE" else f"strict:{device}"
+    elif module == "torch":
+        name = "torch" if array.device.type == "cpu" else f"torch:{array.device}"
+    elif module == "cupy":
+        name = f"cupy:{array.device.id}"
+    else:
+        raise BackendMismatchError(f"{type_name(array)} is not an array of a known backend")
+    if dtype is None:
+        own = dtype_name(namespace_of(array), array.dtype)
+        dtype = own if own in ("float32", "float64") else None
+    return get_backend(name, dtype=dtype)
+
+
+def to_numpy(array) -> np.ndarray:
+    """Any backend's array as a NumPy array (a device-to-host copy on a GPU)."""
+    if isinstance(array, np.ndarray | np.generic):
+        return np.asarray(array)
+    return backend_of(array).to_numpy(array)

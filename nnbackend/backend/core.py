@@ -1,0 +1,271 @@
+"""``Backend``: one array library on one device with a default float dtype, and how
+code picks one at run time.
+
+    >>> import nnbackend as nb
+    >>> be = nb.get_backend("numpy")          # or "strict", "torch", "torch:cuda", "cupy", "auto"
+    >>> x = be.asarray([[1.0, 2.0]])          # host data -> this backend, in be.dtype
+    >>> be.to_numpy(x * 2)                    # -> numpy.ndarray
+    array([[2., 4.]], dtype=float32)
+
+Choosing (first match wins): an explicit ``name`` argument, ``use_backend(...)``
+blocks, ``set_backend(...)``, the ``NNBACKEND`` environment variable (read when a
+backend is first asked for, so setting it late still works), then ``"numpy"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nnbackend.backend.errors import BackendMismatchError, class_name, type_name
+from nnbackend.backend.libraries import MAKERS, cuda_available
+from nnbackend.backend.transfers import count_transfer
+
+BACKEND_NAMES = ("numpy", "strict", "torch", "cupy", "auto")
+FLOAT_DTYPES = ("float32", "float64")
+ENV_VAR = "NNBACKEND"
+DEFAULT_BACKEND = "numpy"
+DEFAULT_DTYPE = "float32"
+
+_STANDARD_DTYPES = (
+    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "float32", "float64", "complex64", "complex128",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, eq=False)
+class Backend:
+    """One array library on one device, with a default float dtype.
+
+    ``xp`` is the library's Array API namespace (array-api-compat's wrapped one for
+    NumPy, CuPy and PyTorch); code that holds a Backend calls only ``xp``'s standard
+    functions. Backends are cached: ``get_backend("numpy") is get_backend("numpy")``.
+    """
+
+    name: str
+    xp: Any
+    device: Any
+    dtype: Any
+    array_types: tuple
+    _to_host: Callable[[Any], np.ndarray]
+
+    def __repr__(self) -> str:
+        return f"Backend({self.name!r}, dtype={self.dtype_name!r}, device={self.device!r})"
+
+    @property
+    def dtype_name(self) -> str:
+        return dtype_name(self.xp, self.dtype)
+
+    def get_dtype(self, dtype=None):
+        """``dtype`` as this backend's dtype object; ``None`` gives the default float."""
+        if dtype is None:
+            return self.dtype
+        if isinstance(dtype, str):
+            return getattr(self.xp, dtype)
+        return getattr(self.xp, np.dtype(dtype).name) if _is_numpy_dtype(dtype) else dtype
+
+    def with_dtype(self, dtype) -> Backend:
+        """This backend with another default float dtype ("float32" or "float64")."""
+        name = dtype if isinstance(dtype, str) else dtype_name(self.xp, dtype)
+        return get_backend(self.name, dtype=name)
+
+    def asarray(self, data, dtype=None):
+        """Host data (NumPy array, list, scalar) as an array of this backend.
+
+        Floats become this backend's float dtype unless ``dtype`` says otherwise;
+        integers and booleans keep theirs. The cast is done on the host, with NumPy,
+        so the same host data gives bit-identical arrays on every backend.
+        """
+        if isinstance(data, self.array_types) or is_device_array(data):
+            self.check_array(data, "the data")
+            if dtype is None and self.xp.isdtype(data.dtype, "real floating"):
+                dtype = self.dtype
+            return (
+                data if dtype is None else self.xp.astype(data, self.get_dtype(dtype), copy=False)
+            )
+        host = np.asarray(data)
+        if dtype is None and host.dtype.kind == "f":
+            dtype = self.dtype_name
+        if dtype is not None:
+            host = host.astype(dtype_name(self.xp, self.get_dtype(dtype)), copy=False)
+        return self.xp.asarray(host, device=self.device)
+
+    def to_numpy(self, array) -> np.ndarray:
+        """``array`` as a NumPy array on the host (may share memory on CPU backends).
+
+        On a GPU this waits for the device: call it to log, not on every step.
+        """
+        self.check_array(array)
+        count_transfer()
+        return self._to_host(array)
+
+    def to_float(self, array) -> float:
+        """A 0-d array as a Python float (a host transfer, like ``to_numpy``)."""
+        return float(self.to_numpy(array))
+
+    def owns(self, array) -> bool:
+        return isinstance(array, self.array_types) and array.device == self.device
+
+    def check_array(self, array, what: str = "array") -> None:
+        """Raise a clear error unless ``array`` lives on this backend and device."""
+        if not isinstance(array, self.array_types):
+            raise BackendMismatchError(
+                f"{what} is a {type_name(array)}, but this works on the {self.name!r} backend "
+                f"({class_name(self.array_types[0])}). Move it first, e.g. "
+                f"nb.get_backend({self.name!r}).asarray(nb.to_numpy(x)), or pass host NumPy "
+                f"data to fit/predict/evaluate, which move it for you."
+            )
+        device = array.device
+        if device != self.device:
+            raise BackendMismatchError(
+                f"{what} is on device {device!r}, but this works on {self.device!r} "
+                f"(backend {self.name!r}). Move it with x.to_device(...) or build the model there."
+            )
+
+    def free_memory(self) -> int | None:
+        """Free bytes on a GPU device; None on CPU backends (host memory is theirs)."""
+        base = self.name.split(":")[0]
+        if base == "cupy":
+            return self.device.mem_info[0]
+        if base == "torch" and self.device.type == "cuda":
+            import torch
+
+            return torch.cuda.mem_get_info(self.device)[0]
+        return None
+
+    def supports(self, dtype: str) -> bool:
+        """Whether this backend's device has the dtype named (e.g. "float64")."""
+        return dtype in device_dtypes(self.xp, self.device)
+
+
+def dtype_name(xp, dtype) -> str:
+    """The standard's name of an ``xp`` dtype object ("float32", "int64", ...)."""
+    for name in _STANDARD_DTYPES:
+        if getattr(xp, name, None) == dtype:
+            return name
+    raise ValueError(f"{dtype!r} is not a dtype of the Array API standard")
+
+
+def device_dtypes(xp, device) -> dict:
+    return xp.__array_namespace_info__().dtypes(device=device)
+
+
+def is_device_array(data) -> bool:
+    """An array of some library other than NumPy (which ``asarray`` must not copy silently)."""
+    return hasattr(data, "__array_namespace__") and not isinstance(data, np.ndarray | np.generic)
+
+
+def _is_numpy_dtype(dtype) -> bool:
+    try:
+        np.dtype(dtype)
+    except TypeError:
+        return False
+    return True
+
+
+# --- making backends --------------------------------------------------------------
+
+_cache: dict[tuple, Backend] = {}
+
+
+def _parse(name: str) -> tuple[str, str | None]:
+    if not isinstance(name, str):
+        raise TypeError(f"a backend is named by a string such as 'numpy', not {name!r}")
+    base, _, device = name.strip().lower().partition(":")
+    if base not in BACKEND_NAMES:
+        raise ValueError(
+            f"unknown backend {name!r}: choose one of {', '.join(BACKEND_NAMES)} "
+            "(with a device where it has several, e.g. 'torch:cuda', 'cupy:1')"
+        )
+    return base, device or None
+
+
+def _resolve(name: str, dtype: str | None) -> Backend:
+    base, device = _parse(name)
+    if base == "auto":
+        base, device = ("cupy", device) if cuda_available() else ("numpy", None)
+    dtype = _float_dtype_name(dtype)
+    key = (base, device, dtype)
+    if key not in _cache:
+        _cache[key] = _build(base, device, dtype)
+    return _cache[key]
+
+
+def _float_dtype_name(dtype) -> str:
+    """The name, "float32" or "float64", of a dtype given by name or as a dtype object."""
+    if dtype is None:
+        return DEFAULT_DTYPE
+    name = dtype if isinstance(dtype, str) else getattr(dtype, "name", str(dtype))
+    name = name.rsplit(".", 1)[-1]  # "torch.float64" -> "float64"
+    if name not in FLOAT_DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64', not {dtype!r}")
+    return name
+
+
+def _build(base: str, device, dtype: str) -> Backend:
+    xp, device_obj, array_types, to_host = MAKERS[base](device)
+    name = base if device is None else f"{base}:{device}"
+    if dtype not in device_dtypes(xp, device_obj):
+        raise ValueError(
+            f"backend {name!r} on device {device_obj!r} has no {dtype}: use dtype='float32'"
+        )
+    return Backend(name, xp, device_obj, getattr(xp, dtype), array_types, to_host)
+
+
+# --- choosing the backend ---------------------------------------------------------
+
+_chosen: list[tuple[str, str | None]] = []  # set_backend's choice: at most one entry
+_scoped: contextvars.ContextVar[tuple] = contextvars.ContextVar("nnbackend_scoped", default=())
+
+
+def get_backend(name: str | Backend | None = None, dtype: str | None = None) -> Backend:
+    """The backend to use: ``name`` if given, else the innermost ``use_backend``,
+    else ``set_backend``'s, else ``$NNBACKEND``, else NumPy.
+
+    ``dtype`` ("float32" or "float64") overrides the default float dtype.
+    """
+    if isinstance(name, Backend):
+        return name if dtype is None else name.with_dtype(dtype)
+    if name is None:
+        name, chosen_dtype = _current_choice()
+        if isinstance(name, Backend):
+            return get_backend(name, dtype)
+        dtype = dtype or chosen_dtype
+    return _resolve(name, dtype)
+
+
+def _current_choice() -> tuple:
+    if _scoped.get():
+        return _scoped.get()[-1]
+    if _chosen:
+        return _chosen[0]
+    return os.environ.get(ENV_VAR) or DEFAULT_BACKEND, None
+
+
+def set_backend(name: str | Backend, dtype: str | None = None) -> Backend:
+    """Make ``name`` (or a ``Backend``) the one for code that does not name one. Returns it."""
+    backend = get_backend(name, dtype)  # fail now, not at first use
+    _chosen[:] = [(backend, None)]
+    return backend
+
+
+def reset_backend() -> None:
+    """Forget ``set_backend``'s choice (the environment variable applies again)."""
+    _chosen.clear()
+
+
+@contextlib.contextmanager
+def use_backend(name: str | Backend, dtype: str | None = None):
+    """Use ``name`` (or a ``Backend``) inside a ``with`` block, then restore what was there."""
+    backend = get_backend(name, dtype)
+    token = _scoped.set(_scoped.get() + ((backend, None),))
+    try:
+        yield backend
+    finally:
+        _scoped.reset(token)
