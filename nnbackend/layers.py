@@ -37,6 +37,15 @@ class Layer:
         """Create the weights on ``backend``, drawing from ``rng``."""
         self.backend = backend
 
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """name -> shape of each weight, known from the constructor's arguments alone
+        (a checkpoint's datasets are checked against these before they are read)."""
+        return {}
+
+    def state_shapes(self) -> dict[str, tuple[int, ...]]:
+        """name -> shape of each running-state array (BatchNorm's statistics)."""
+        return {}
+
     def forward(self, x, training: bool = True):
         raise NotImplementedError
 
@@ -78,9 +87,13 @@ class Dense(Layer):
 
     def build(self, backend, rng):
         super().build(backend, rng)
-        self.params["W"] = self.init((self.n_in, self.n_out), rng, backend)
+        shapes = self.param_shapes()
+        self.params["W"] = self.init(shapes["W"], rng, backend)
         if self.bias:
-            self.params["b"] = initializers.Zeros()((self.n_out,), rng, backend)
+            self.params["b"] = initializers.Zeros()(shapes["b"], rng, backend)
+
+    def param_shapes(self):
+        return {"W": (self.n_in, self.n_out), **({"b": (self.n_out,)} if self.bias else {})}
 
     def forward(self, x, training=True):
         if "W" not in self.params:

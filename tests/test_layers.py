@@ -162,3 +162,12 @@ def test_config_round_trip(name):
 def test_unknown_layer_config_is_refused():
     with pytest.raises(ValueError, match="unknown layer type 'Conv9D'"):
         L.from_config({"type": "Conv9D"})
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_param_shapes_are_known_before_building(name):
+    layer = LAYERS[name][0]()
+    shapes = layer.param_shapes()
+    layer.build(nb.get_backend("numpy"), nb.Generator(0))
+    assert shapes == {k: tuple(v.shape) for k, v in layer.params.items()}
+    assert layer.state_shapes() == {k: tuple(v.shape) for k, v in layer.state.items()}

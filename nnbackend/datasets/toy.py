@@ -1,0 +1,148 @@
+"""The tutorials' small data sets: scikit-learn's generators and digits, the four
+people, and helpers for labels and scaling. All host NumPy.
+
+scikit-learn is imported inside the functions that use it: it takes most of a second
+to import, and the file loaders do not need it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnbackend.backend import Generator
+
+
+def make_moons(n_samples: int = 200, noise: float = 0.2, seed: int = 0):
+    """Two interleaving half circles: X (n, 2) float64, y (n,) int64 in {0, 1}."""
+    from sklearn import datasets as sk
+
+    X, y = sk.make_moons(n_samples=n_samples, noise=noise, random_state=seed)
+    return X.astype(np.float64), y.astype(np.int64)
+
+
+def make_circles(n_samples: int = 200, noise: float = 0.1, factor: float = 0.5, seed: int = 0):
+    """A small circle inside a large one: X (n, 2) float64, y (n,) int64 in {0, 1}."""
+    from sklearn import datasets as sk
+
+    X, y = sk.make_circles(n_samples=n_samples, noise=noise, factor=factor, random_state=seed)
+    return X.astype(np.float64), y.astype(np.int64)
+
+
+def make_blobs(
+    n_samples: int = 200,
+    centers: int = 3,
+    n_features: int = 2,
+    cluster_std: float = 1.0,
+    seed: int = 0,
+):
+    """Gaussian blobs: X (n, n_features) float64, y (n,) int64 in [0, centers)."""
+    from sklearn import datasets as sk
+
+    X, y = sk.make_blobs(
+        n_samples=n_samples,
+        centers=centers,
+        n_features=n_features,
+        cluster_std=cluster_std,
+        random_state=seed,
+    )
+    return X.astype(np.float64), y.astype(np.int64)
+
+
+def load_people():
+    """The four-person toy set of the "network from scratch" tutorial.
+
+    Returns ``(X, y, names)``: X (4, 2) float64 = (weight - 135 lb, height - 66 in),
+    y (4,) float64 with 1 = female, names a list of 4 str.
+    """
+    names = ["Alice", "Bob", "Charlie", "Diana"]
+    X = np.array([[-2.0, -1.0], [25.0, 6.0], [17.0, 4.0], [-15.0, -6.0]])
+    y = np.array([1.0, 0.0, 0.0, 1.0])
+    return X, y, names
+
+
+def load_digits(test_fraction: float = 0.2, seed: int = 0, flatten: bool = True):
+    """scikit-learn's bundled 8x8 digits (1797 images), an offline stand-in for MNIST.
+
+    Returns ``((X_train, y_train), (X_test, y_test))`` split by ``train_val_split``:
+    X float32 in [0, 1], (N, 64) or (N, 8, 8) with ``flatten=False``; y int64 (N,).
+    """
+    from sklearn import datasets as sk
+
+    digits = sk.load_digits()
+    X = (digits.images / 16.0).astype(np.float32)  # pixels are 0..16
+    if flatten:
+        X = X.reshape(X.shape[0], -1)
+    y = digits.target.astype(np.int64)
+    return train_val_split(X, y, val_fraction=test_fraction, seed=seed)
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+def one_hot(y, n_classes: int | None = None, dtype="float32") -> np.ndarray:
+    """Integer labels (N,) -> one-hot rows (N, n_classes) on the host.
+
+    ``n_classes`` defaults to ``max(y) + 1``. Float labels are accepted when they hold
+    whole numbers (1.0, not 1.5).
+    """
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"one_hot expects labels of shape (N,), got {y.shape}; pass y.reshape(-1)")
+    if y.dtype.kind == "f":
+        if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+            raise ValueError("one_hot expects integer class labels; found non-integer values")
+    elif y.dtype.kind not in "iu":
+        raise ValueError(f"one_hot expects integer class labels, got dtype {y.dtype}")
+    if y.size and y.min() < 0:
+        raise ValueError(f"one_hot: labels must be >= 0, found {y.min()}")
+    if n_classes is None:
+        n_classes = int(y.max()) + 1 if y.size else 0
+    if y.size and y.max() >= n_classes:
+        raise ValueError(
+            f"one_hot: label {y.max()} is out of range for n_classes={n_classes} "
+            f"(labels must be in [0, {n_classes - 1}])"
+        )
+    return (y[:, None] == np.arange(n_classes)).astype(np.dtype(dtype))
+
+
+def train_val_split(X, y, val_fraction: float = 0.2, seed: int = 0):
+    """Shuffle with a seeded generator and split off ``round(N * val_fraction)`` samples.
+
+    Returns ``((X_train, y_train), (X_val, y_val))``, rows taken along axis 0.
+    The same seed gives the same split on every machine.
+    """
+    X, y = np.asarray(X), np.asarray(y)
+    n = X.shape[0]
+    if y.shape[0] != n:
+        raise ValueError(f"X has {n} samples but y has {y.shape[0]}")
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    if n == 0:
+        raise ValueError("cannot split an empty dataset (0 samples)")
+    n_val = round(n * val_fraction)
+    order = Generator(seed).permutation(n)
+    val, train = order[:n_val], order[n_val:]
+    return (X[train], y[train]), (X[val], y[val])
+
+
+def standardize(X, mean=None, std=None):
+    """Scale each feature (column) to zero mean and unit standard deviation.
+
+    X is (N, features). With ``mean`` and ``std`` left out they are computed from X;
+    pass the training set's to scale a validation or test set the same way. A
+    feature with zero std is left unscaled (std taken as 1).
+    Returns ``(X_scaled, mean, std)``; mean and std have shape (features,).
+    """
+    X = np.asarray(X)
+    if X.dtype.kind != "f":
+        X = X.astype(np.float64)
+    if (mean is None) != (std is None):
+        raise ValueError("pass both mean and std (from the training set), or neither")
+    if mean is None:
+        if X.shape[0] == 0:
+            raise ValueError("cannot standardize an empty dataset (0 samples)")
+        mean, std = X.mean(axis=0), X.std(axis=0)
+    mean = np.asarray(mean, dtype=X.dtype)
+    std = np.asarray(std, dtype=X.dtype)
+    std = np.where(std == 0, np.ones_like(std), std)
+    return (X - mean) / std, mean, std
