@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from nnbackend.backend import Backend, Generator, namespace_of, to_numpy
+from nnbackend.checks import one_of, positive_int
 
 #: On a GPU, keep the whole training set on the device when it takes less than this
 #: share of the free device memory.
@@ -42,9 +43,10 @@ class Batches:
     ):
         self.n = int(X.shape[0])
         self.backend = backend
-        self.batch_size = self.n if batch_size is None else min(int(batch_size), self.n)
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if batch_size is not None:
+            batch_size = positive_int(batch_size, "batch_size (None for full batch)")
+        self.batch_size = self.n if batch_size is None else min(batch_size, self.n)
+        one_of(on_device, "on_device", (True, False, "auto"))
         self.shuffle = shuffle and self.batch_size < self.n
         self.rng = rng if rng is not None else Generator()
         if backend.owns(X):  # already there: nothing to decide
@@ -119,7 +121,9 @@ def is_foreign(X) -> bool:
 
 
 def check_inputs(X, n_features: int | None, what: str = "X") -> None:
-    """Raise a clear ValueError for an empty set, a wrong sample shape, or NaN/inf."""
+    """Raise a clear ValueError for an empty set, a wrong sample shape, values that are
+    not real numbers (complex, strings), or NaN/inf."""
+    _check_real(X, what)
     if X.ndim == 0 or X.shape[0] == 0:
         raise ValueError(
             f"{what} is empty (shape {tuple(X.shape)}): there is nothing to learn from"
@@ -134,12 +138,13 @@ def check_inputs(X, n_features: int | None, what: str = "X") -> None:
 
 
 def check_targets(y, n_samples: int, n_outputs: int | None, kind: str, what: str = "y") -> None:
-    """Raise a clear ValueError for targets of the wrong length, NaN/inf, or labels
-    outside ``0 .. n_outputs - 1`` (``kind="labels"``)."""
-    if y.shape[0] != n_samples:
-        raise ValueError(
-            f"{what} has {y.shape[0]} targets but X has {n_samples} samples: they must match"
-        )
+    """Raise a clear ValueError for targets of the wrong length, not real, NaN/inf,
+    labels outside ``0 .. n_outputs - 1`` (``kind="labels"``), one-hot rows or
+    ``kind="probabilities"`` targets outside [0, 1]."""
+    _check_real(y, what)
+    if y.ndim == 0 or y.shape[0] != n_samples:
+        got = "a single value" if y.ndim == 0 else f"{y.shape[0]} targets"
+        raise ValueError(f"{what} has {got} but X has {n_samples} samples: they must match")
     _check_finite(y, what)
     if kind == "labels" and y.ndim == 1 and n_outputs is not None:
         _check_labels(y, n_outputs, what)
@@ -147,6 +152,46 @@ def check_targets(y, n_samples: int, n_outputs: int | None, kind: str, what: str
         raise ValueError(
             f"{what} has one-hot rows of {y.shape[1]} classes, "
             f"but the model has {n_outputs} outputs"
+        )
+    if kind == "probabilities" or (kind == "labels" and y.ndim == 2):
+        _check_unit_range(y, what, kind)
+
+
+def checked_features(X, what: str = "X"):
+    """``X`` for predicting: host data as a NumPy array, a device array as it is, once
+    its values are real and finite (a NaN row has no meaningful class)."""
+    if not is_foreign(X):
+        X = np.asarray(X)
+    _check_real(X, what)
+    _check_finite(X, what, "predicting")
+    return X
+
+
+def _check_real(a, what: str) -> None:
+    """Complex values would lose their imaginary part, strings or objects make no sense."""
+    if is_foreign(a):
+        xp = namespace_of(a)
+        real = xp.isdtype(a.dtype, ("bool", "integral", "real floating"))
+    else:
+        real = np.asarray(a).dtype.kind in "biuf"
+    if not real:
+        raise TypeError(
+            f"{what} holds {a.dtype} values; it must hold real numbers (for complex data, "
+            "pass the real and imaginary parts as separate features)"
+        )
+
+
+def _check_unit_range(y, what: str, kind: str) -> None:
+    xp = namespace_of(y)
+    if xp.isdtype(y.dtype, "bool"):
+        return
+    low, high = (float(v) for v in to_numpy(xp.stack([xp.min(y), xp.max(y)])))
+    if low < 0 or high > 1:
+        hint = " Labels -1/+1? Use (y + 1) / 2." if (low, high) == (-1, 1) else ""
+        what_kind = "0/1 labels or probabilities" if kind == "probabilities" else "one-hot rows"
+        raise ValueError(
+            f"{what} holds values from {low:g} to {high:g}, but this loss takes {what_kind} "
+            f"in [0, 1].{hint}"
         )
 
 
@@ -163,7 +208,7 @@ def _check_labels(y, n_outputs: int, what: str) -> None:
         )
 
 
-def _check_finite(a, what: str) -> None:
+def _check_finite(a, what: str, purpose: str = "training") -> None:
     """One reduction decides (its sum is finite, or some element is not, or it
     overflowed); only bad data pays for finding the first bad element."""
     xp = namespace_of(a)
@@ -177,7 +222,7 @@ def _check_finite(a, what: str) -> None:
         first = np.argwhere(bad)[0]
         raise ValueError(
             f"{what} holds {int(bad.sum())} NaN or inf values (the first at index "
-            f"{tuple(int(i) for i in first)}): clean or impute them before training"
+            f"{tuple(int(i) for i in first)}): clean or impute them before {purpose}"
         )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+from nnbackend.checks import finite_float
 from nnbackend.registry import INITIALIZERS, construct, register
 
 
@@ -47,7 +48,7 @@ class Normal(Initializer):
     name = "normal"
 
     def __init__(self, std: float = 0.01):
-        self.std_value = float(std)
+        self.std_value = finite_float(std, "Normal std", low=0)
 
     def std(self, fan_in, fan_out):
         return self.std_value

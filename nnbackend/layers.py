@@ -18,6 +18,7 @@ from __future__ import annotations
 from nnbackend import functional as F
 from nnbackend import init as initializers
 from nnbackend.backend import namespace_of
+from nnbackend.checks import boolean, finite_float, positive_int
 from nnbackend.registry import LAYERS, construct, register
 
 
@@ -82,7 +83,9 @@ class Dense(Layer):
 
     def __init__(self, n_in: int, n_out: int, bias: bool = True, init="lecun"):
         super().__init__()
-        self.n_in, self.n_out, self.bias = int(n_in), int(n_out), bool(bias)
+        self.n_in = positive_int(n_in, "Dense n_in")
+        self.n_out = positive_int(n_out, "Dense n_out")
+        self.bias = boolean(bias, "Dense bias")
         self.init = initializers.get(init)
 
     def build(self, backend, rng):
@@ -176,7 +179,7 @@ class LeakyReLU(Layer):
 
     def __init__(self, alpha: float = 0.01):
         super().__init__()
-        self.alpha = float(alpha)
+        self.alpha = finite_float(alpha, "LeakyReLU alpha")
 
     def forward(self, x, training=True):
         self._x = x

@@ -15,6 +15,7 @@ import math
 
 from nnbackend import functional as F
 from nnbackend.backend import namespace_of
+from nnbackend.checks import boolean, finite_float
 from nnbackend.registry import LOSSES, construct, register
 
 REDUCTIONS = ("mean", "sum")
@@ -23,7 +24,8 @@ REDUCTIONS = ("mean", "sum")
 class Loss:
     """Base class. ``link`` maps the model's raw output to what ``predict_proba`` gives."""
 
-    #: "labels" when 1-D integer class labels are accepted (fit keeps them integer)
+    #: "labels" when 1-D integer class labels are accepted (fit keeps them integer);
+    #: "probabilities" when targets must lie in [0, 1]; "float" for any real values
     target_kind = "float"
     #: whether ``count_correct`` counts right classifications (fit then logs accuracy)
     has_accuracy = False
@@ -67,6 +69,11 @@ class Loss:
         return batch_size if self.reduction == "mean" else 1
 
     def _scale(self, n: int) -> float:
+        if n == 0:
+            raise ValueError(
+                f"{type(self).__name__}: the batch is empty (0 predictions); there is "
+                "no loss to compute"
+            )
         return 1.0 / n if self.reduction == "mean" else 1.0
 
 
@@ -77,10 +84,11 @@ class MSE(Loss):
 
     def __init__(self, reduction: str = "mean", half: bool = False):
         super().__init__(reduction)
-        self.half = bool(half)
+        self.half = boolean(half, "MSE half")
 
     def forward(self, pred, target):
         xp = namespace_of(pred, target)
+        _check_predictions(xp, pred, "MSE")
         target = _match_shape(xp, pred, target, "MSE")
         factor = (0.5 if self.half else 1.0) * self._scale(math.prod(pred.shape))
         self._diff = pred - target
@@ -108,10 +116,11 @@ class SoftmaxCrossEntropy(Loss):
 
     def __init__(self, from_logits: bool = True, reduction: str = "mean"):
         super().__init__(reduction)
-        self.from_logits = bool(from_logits)
+        self.from_logits = boolean(from_logits, "from_logits")
 
     def forward(self, pred, target):
         xp = namespace_of(pred, target)
+        _check_predictions(xp, pred, "SoftmaxCrossEntropy")
         if pred.ndim != 2:
             raise ValueError(
                 f"SoftmaxCrossEntropy wants (batch, classes) scores, got {tuple(pred.shape)}"
@@ -180,13 +189,15 @@ class BinaryCrossEntropy(Loss):
     """
 
     has_accuracy = True
+    target_kind = "probabilities"
 
     def __init__(self, from_logits: bool = False, reduction: str = "mean"):
         super().__init__(reduction)
-        self.from_logits = bool(from_logits)
+        self.from_logits = boolean(from_logits, "from_logits")
 
     def forward(self, pred, target):
         xp = namespace_of(pred, target)
+        _check_predictions(xp, pred, "BinaryCrossEntropy")
         target = _match_shape(xp, pred, target, "BinaryCrossEntropy")
         scale = self._scale(math.prod(pred.shape))
         if self.from_logits:
@@ -222,7 +233,7 @@ class L2:
     weights (not the biases) is added to the loss, ``reg_lambda * W`` to their gradients."""
 
     def __init__(self, reg_lambda: float):
-        self.reg_lambda = float(reg_lambda)
+        self.reg_lambda = finite_float(reg_lambda, "L2 reg_lambda", low=0)
 
     def __repr__(self) -> str:
         return f"L2({self.reg_lambda!r})"
@@ -249,6 +260,16 @@ def from_config(config: dict) -> Loss:
 def _scaled(x, scale: float):
     """``scale * x``, skipping the multiplication when scale is 1 (summed losses)."""
     return x if scale == 1.0 else scale * x
+
+
+def _check_predictions(xp, pred, name: str) -> None:
+    """Predictions are floats (a model's outputs): integers cannot be clipped to
+    [eps, 1 - eps] or differentiated."""
+    if not xp.isdtype(pred.dtype, "real floating"):
+        raise TypeError(
+            f"{name}: predictions must be floating point, got {pred.dtype}; pass the "
+            "model's outputs, or cast with xp.astype(pred, xp.float32)"
+        )
 
 
 def _match_shape(xp, pred, target, name):

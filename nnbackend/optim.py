@@ -16,7 +16,21 @@ from __future__ import annotations
 import math
 
 from nnbackend.backend import namespace_of, to_numpy
+from nnbackend.checks import finite_float, integer, positive_int
 from nnbackend.registry import OPTIMIZERS, SCHEDULES, construct, register
+
+#: the most steps an optimizer's counter may hold (beyond it, float rates lose meaning)
+MAX_ITERATIONS = 2**53
+
+
+def _rate(lr) -> float:
+    return finite_float(lr, "learning rate", low=0, low_open=True)
+
+
+def _fraction(value, name: str) -> float:
+    """A decay factor in [0, 1): 1 would divide by zero (Adam) or never forget."""
+    return finite_float(value, name, low=0, high=1, high_open=True)
+
 
 # --- learning-rate schedules ------------------------------------------------------
 
@@ -45,7 +59,8 @@ class StepDecay(Schedule):
     """``lr * gamma ** (step // step_size)``: drop by ``gamma`` every ``step_size`` steps."""
 
     def __init__(self, lr: float, step_size: int, gamma: float = 0.1):
-        self.lr, self.step_size, self.gamma = float(lr), int(step_size), float(gamma)
+        self.lr, self.step_size = _rate(lr), positive_int(step_size, "step_size")
+        self.gamma = finite_float(gamma, "gamma", low=0, low_open=True)
 
     def __call__(self, step):
         return self.lr * self.gamma ** (step // self.step_size)
@@ -56,7 +71,9 @@ class ExponentialDecay(Schedule):
     """``lr * decay_rate ** (step / decay_steps)``."""
 
     def __init__(self, lr: float, decay_rate: float, decay_steps: int = 1):
-        self.lr, self.decay_rate, self.decay_steps = float(lr), float(decay_rate), int(decay_steps)
+        self.lr = _rate(lr)
+        self.decay_rate = finite_float(decay_rate, "decay_rate", low=0, low_open=True)
+        self.decay_steps = positive_int(decay_steps, "decay_steps")
 
     def __call__(self, step):
         return self.lr * self.decay_rate ** (step / self.decay_steps)
@@ -67,7 +84,9 @@ class InverseTimeDecay(Schedule):
     """``lr / (1 + decay_rate * step / decay_steps)``."""
 
     def __init__(self, lr: float, decay_rate: float, decay_steps: int = 1):
-        self.lr, self.decay_rate, self.decay_steps = float(lr), float(decay_rate), int(decay_steps)
+        self.lr = _rate(lr)
+        self.decay_rate = finite_float(decay_rate, "decay_rate", low=0)
+        self.decay_steps = positive_int(decay_steps, "decay_steps")
 
     def __call__(self, step):
         return self.lr / (1 + self.decay_rate * step / self.decay_steps)
@@ -84,9 +103,7 @@ class Optimizer:
     registry = OPTIMIZERS
 
     def __init__(self, lr=0.01):
-        if not callable(lr) and not lr > 0:
-            raise ValueError(f"learning rate must be positive, got {lr!r}")
-        self.lr = lr if callable(lr) else float(lr)
+        self.lr = lr if callable(lr) else _rate(lr)
         self.iterations = 0
         self.state: dict[str, dict] = {slot: {} for slot in self.slots}
 
@@ -140,10 +157,18 @@ class Optimizer:
         return {"iterations": self.iterations, "slots": self.state}
 
     def load_state_dict(self, state: dict) -> None:
-        self.iterations = int(state["iterations"])
+        """Take ``state_dict()``'s output: every slot of this optimizer, no other."""
+        iterations = integer(state["iterations"], "iterations", low=0, high=MAX_ITERATIONS)
+        name = type(self).__name__
         missing = set(self.slots) - set(state["slots"])
         if missing:
-            raise ValueError(f"{type(self).__name__} state lacks the slots {sorted(missing)}")
+            raise ValueError(f"{name} state lacks the slots {sorted(missing)}")
+        unknown = set(state["slots"]) - set(self.slots)
+        if unknown:
+            raise ValueError(
+                f"{name} keeps no state named {sorted(unknown)} (its slots: {list(self.slots)})"
+            )
+        self.iterations = iterations
         self.state = {slot: dict(state["slots"][slot]) for slot in self.slots}
 
     def to(self, backend) -> Optimizer:
@@ -174,7 +199,7 @@ class Momentum(Optimizer):
 
     def __init__(self, lr=0.01, momentum: float = 0.9):
         super().__init__(lr)
-        self.momentum = float(momentum)
+        self.momentum = _fraction(momentum, "momentum")
 
     def update(self, params, name, grad, lr):
         v = self._slot("v", name, grad)
@@ -207,7 +232,7 @@ class AdaGrad(Optimizer):
 
     def __init__(self, lr=0.01, eps: float = 1e-7):
         super().__init__(lr)
-        self.eps = float(eps)
+        self.eps = finite_float(eps, "eps", low=0, low_open=True)
 
     def update(self, params, name, grad, lr):
         h = self._slot("h", name, grad)
@@ -226,7 +251,8 @@ class RMSProp(Optimizer):
 
     def __init__(self, lr=0.001, rho: float = 0.9, eps: float = 1e-7):
         super().__init__(lr)
-        self.rho, self.eps = float(rho), float(eps)
+        self.rho = _fraction(rho, "rho")
+        self.eps = finite_float(eps, "eps", low=0, low_open=True)
 
     def update(self, params, name, grad, lr):
         h = self._slot("h", name, grad)
@@ -247,7 +273,8 @@ class Adam(Optimizer):
 
     def __init__(self, lr=0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
         super().__init__(lr)
-        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self.beta1, self.beta2 = _fraction(beta1, "beta1"), _fraction(beta2, "beta2")
+        self.eps = finite_float(eps, "eps", low=0, low_open=True)
 
     def update(self, params, name, grad, lr):
         m, v = self._slot("m", name, grad), self._slot("v", name, grad)

@@ -67,5 +67,5 @@ def test_arrays_already_on_the_device_are_used_as_they_are(backend):
 
 
 def test_batch_size_must_be_positive():
-    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+    with pytest.raises(ValueError, match=r"batch_size \(None for full batch\) must be at least 1"):
         Batches(X, Y, nb.get_backend("numpy"), 0)

@@ -167,5 +167,5 @@ def test_gradient_without_a_parameter_is_an_error():
 
 
 def test_learning_rate_must_be_positive():
-    with pytest.raises(ValueError, match="learning rate must be positive"):
+    with pytest.raises(ValueError, match="learning rate must be a finite number above 0"):
         optim.Adam(lr=0)

@@ -1,0 +1,82 @@
+"""Argument checks shared by layers, losses, optimizers and ``fit``.
+
+Each returns the value in its plain Python type, or raises an error that names the
+argument, what it got, and what it takes: ``TypeError`` for a value of the wrong
+kind (a string where a number goes), ``ValueError`` for one out of range.
+
+    n_in = positive_int(n_in, "Dense n_in")
+    lr = finite_float(lr, "learning rate", low=0, low_open=True)
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def integer(value, name: str, *, low: int | None = None, high: int | None = None) -> int:
+    """``value`` as an int within [low, high]; bools and floats such as 2.7 or 3.0 are refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, not {_shown(value)}")
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise ValueError(f"{name} must be {bounds}, got {value}")
+    return value
+
+
+def positive_int(value, name: str) -> int:
+    """An int of at least 1 (a size, a count of epochs in a period)."""
+    return integer(value, name, low=1)
+
+
+def finite_float(
+    value,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """``value`` as a finite float within its bounds (open at an end where asked)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, not {_shown(value)}")
+    value = float(value)
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if not math.isfinite(value) or too_low or too_high:
+        raise ValueError(
+            f"{name} must be a finite number{_range(low, high, low_open, high_open)}, got {value!r}"
+        )
+    return value
+
+
+def _range(low, high, low_open, high_open) -> str:
+    if low is None and high is None:
+        return ""
+    if high is None:
+        return f" {'above' if low_open else 'at least'} {low:g}"
+    if low is None:
+        return f" {'below' if high_open else 'at most'} {high:g}"
+    return f" in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+
+def boolean(value, name: str) -> bool:
+    """True or False (NumPy's bools too); strings such as "yes" or "false" are refused."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, not {_shown(value)}")
+
+
+def one_of(value, name: str, choices: tuple):
+    """``value`` if it is one of ``choices`` (compared by equality and type)."""
+    for choice in choices:
+        if type(value) is type(choice) and value == choice:
+            return value
+    raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, not {_shown(value)}")
