@@ -12,8 +12,10 @@ callback that reads every epoch costs a sync per epoch; ``every=`` spaces them o
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
+from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int
 from nnbackend.io import save
 
 
@@ -27,13 +29,50 @@ class Callback:
     def on_train_end(self, model, history) -> None:
         pass
 
+    def get_state(self) -> dict | None:
+        """What a resumed run needs to go on as if it had never stopped, saved in each
+        checkpoint: a dict of JSON values, with arrays named and shaped like the model's
+        parameters (best weights) under "arrays". None (the default): nothing."""
+        return None
+
+    def set_state(self, state: dict) -> None:
+        """Take back what ``get_state`` gave; ``fit(resume=True)`` calls it after
+        ``on_train_begin``. Raise ValueError for a state that makes no sense."""
+
+
+def callback_states(callbacks) -> dict:
+    """key -> ``get_state()`` of each callback that keeps a state ("EarlyStopping",
+    "EarlyStopping.1" for a second one, ...)."""
+    states = {}
+    for key, callback in _keyed(callbacks):
+        state = callback.get_state()
+        if state is not None:
+            states[key] = state
+    return states
+
+
+def set_callback_states(callbacks, states: dict) -> None:
+    """Give each callback the state saved under its key (those without one start afresh)."""
+    for key, callback in _keyed(callbacks):
+        if key in states:
+            callback.set_state(states[key])
+
+
+def _keyed(callbacks):
+    seen: dict[str, int] = {}
+    for callback in callbacks:
+        name = re.sub(r"[^A-Za-z0-9_]", "_", type(callback).__name__)[:100]
+        count = seen.get(name, 0)
+        seen[name] = count + 1
+        yield (name if count == 0 else f"{name}.{count}"), callback
+
 
 class LambdaCallback(Callback):
     """Calls ``fn(epoch, logs, model)`` on every ``every``-th epoch (0, every, 2*every, ...)
     and on the last one."""
 
     def __init__(self, fn, every: int = 1):
-        self.fn, self.every = fn, int(every)
+        self.fn, self.every = fn, positive_int(every, "LambdaCallback every")
 
     def on_train_begin(self, model, fit):
         self.last_epoch = fit.epochs - 1
@@ -45,7 +84,11 @@ class LambdaCallback(Callback):
 
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs;
-    then put back the best weights seen (``restore_best_weights``)."""
+    then put back the best weights seen (``restore_best_weights``).
+
+    Its state (best value, epoch and weights, epochs waited) is saved in checkpoints, so
+    a run killed and resumed stops where an uninterrupted one would, with the same weights.
+    """
 
     def __init__(
         self,
@@ -55,13 +98,16 @@ class EarlyStopping(Callback):
         mode: str = "auto",
         restore_best_weights: bool = True,
     ):
-        self.monitor, self.patience, self.min_delta = monitor, int(patience), float(min_delta)
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor must be a metric's name, not {monitor!r}")
+        self.monitor = monitor
+        self.patience = integer(patience, "patience", low=0)
+        self.min_delta = finite_float(min_delta, "min_delta", low=0)
         if mode == "auto":
             mode = "max" if "acc" in monitor else "min"
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min', 'max' or 'auto', not {mode!r}")
+        self.mode = one_of(mode, "mode", ("min", "max", "auto"))
         self.sign = 1.0 if mode == "min" else -1.0
-        self.restore_best_weights = restore_best_weights
+        self.restore_best_weights = boolean(restore_best_weights, "restore_best_weights")
 
     def on_train_begin(self, model, fit):
         if self.monitor not in fit.metrics:
@@ -91,6 +137,35 @@ class EarlyStopping(Callback):
                 f"best was epoch {self.best_epoch}"
             )
 
+    def get_state(self):
+        state = {
+            "monitor": self.monitor,
+            "mode": self.mode,
+            "best": self.best if math.isfinite(self.best) else None,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+        }
+        if self.best_params is not None:
+            state["arrays"] = self.best_params
+        return state
+
+    def set_state(self, state):
+        if (state.get("monitor"), state.get("mode")) != (self.monitor, self.mode):
+            warnings.warn(
+                f"the checkpoint's EarlyStopping watched {state.get('monitor')!r} "
+                f"({state.get('mode')}), this one {self.monitor!r} ({self.mode}): it starts "
+                "afresh",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return
+        best, epoch = state.get("best"), state.get("best_epoch")
+        self.best = math.inf if best is None else finite_float(best, "EarlyStopping best")
+        self.best_epoch = None if epoch is None else integer(epoch, "best_epoch", low=0)
+        self.wait = integer(state.get("wait"), "EarlyStopping wait", low=0)
+        arrays = state.get("arrays") or None
+        self.best_params = dict(arrays) if arrays and self.restore_best_weights else None
+
 
 class TerminateOnNaN(Callback):
     """Stop, with a warning that says what to try, once the training loss is NaN or inf.
@@ -100,12 +175,14 @@ class TerminateOnNaN(Callback):
     """
 
     def __init__(self, every: int | None = None, raise_error: bool = False):
-        self.every, self.raise_error = every, raise_error
+        self.every = None if every is None else positive_int(every, "TerminateOnNaN every")
+        self.raise_error = boolean(raise_error, "raise_error")
 
     def on_train_begin(self, model, fit):
         self.every_epochs = self.every or fit.log_every
         self.last_epoch = fit.epochs - 1
         self.lr = fit.optimizer.current_lr()
+        self.message = None
 
     def on_epoch_end(self, epoch, logs, model):
         if epoch % self.every_epochs and epoch != self.last_epoch:
@@ -125,25 +202,49 @@ class TerminateOnNaN(Callback):
         model.stop_training = True
 
     def on_train_end(self, model, history):
-        if getattr(self, "message", None):
+        if self.message:
             history.stop_reason = self.message
 
 
 class ModelCheckpoint(Callback):
-    """Save model, optimizer state and epoch to ``path`` (atomically, with ``nb.save``)
-    every ``every`` epochs (default: at each of fit's log points), when training
-    stops, and after the last epoch. A model whose loss is NaN or inf is not saved:
-    the last good checkpoint stays."""
+    """Save model, optimizer state, epoch and the other callbacks' states to ``path``
+    (atomically, with ``nb.save``) every ``every`` epochs (default: at each of fit's log
+    points), and when training ends: after the other callbacks' ``on_train_end``, so the
+    last checkpoint holds the weights ``fit`` returns (EarlyStopping's best ones). A
+    model whose loss is NaN or inf is not saved: the last good checkpoint stays.
+
+    ``fit`` runs checkpoints after its other callbacks, so each save sees their state
+    for the epoch it saves.
+    """
 
     def __init__(self, path, every: int | None = None):
-        self.path, self.every = path, every
+        self.path = path
+        self.every = None if every is None else positive_int(every, "ModelCheckpoint every")
 
     def on_train_begin(self, model, fit):
         self.every_epochs = self.every or fit.log_every
         self.last_epoch = fit.epochs - 1
         self.optimizer = fit.optimizer
+        self.callbacks = getattr(fit, "callbacks", ())
+        self.final = None  # (epoch, its loss is finite) of the epoch that ended training
 
     def on_epoch_end(self, epoch, logs, model):
-        due = epoch % self.every_epochs == 0 or epoch == self.last_epoch or model.stop_training
-        if due and math.isfinite(logs["loss"]):
-            save(model, self.path, optimizer=self.optimizer, epoch=epoch)
+        if epoch == self.last_epoch or model.stop_training:
+            self.final = (epoch, math.isfinite(logs["loss"]))  # saved by on_train_end
+        elif epoch % self.every_epochs == 0 and math.isfinite(logs["loss"]):
+            self._save(model, epoch)
+
+    def on_train_end(self, model, history):
+        if self.final is not None and self.final[1]:
+            self._save(model, self.final[0], stopped=model.stop_training)
+
+    def _save(self, model, epoch, stopped=False):
+        states = callback_states(self.callbacks)
+        save(
+            model,
+            self.path,
+            optimizer=self.optimizer,
+            epoch=epoch,
+            callbacks=states,
+            stopped=stopped,
+        )

@@ -18,7 +18,8 @@ from collections.abc import MutableMapping
 from nnbackend import layers as layer_types
 from nnbackend import training
 from nnbackend.backend import Generator, as_generator, dtype_name, get_backend, to_numpy
-from nnbackend.data import is_foreign
+from nnbackend.checks import positive_int
+from nnbackend.data import checked_features, is_foreign
 from nnbackend.history import History
 from nnbackend.losses import L2
 from nnbackend.registry import MODELS, register
@@ -30,7 +31,11 @@ class Sequential:
 
     registry = MODELS
 
-    def __init__(self, layers, *, backend=None, seed: int | Generator | None = None):
+    def __init__(
+        self, layers, *, backend=None, seed: int | Generator | None = None, build: bool = True
+    ):
+        """``build=False`` draws no weights: the layers get the backend only, and their
+        ``params`` stay empty until filled (how ``nb.load`` builds a model)."""
         self.layers = list(layers)
         self.backend = get_backend(backend)
         self.rng = as_generator(seed)
@@ -39,9 +44,12 @@ class Sequential:
         self.stop_training = False
         self._views = {kind: ArrayView(self, kind) for kind in ("params", "grads", "state")}
         self._decayed = [f"{i}.{k}" for i, layer in enumerate(self.layers) for k in layer.decayed]
-        for layer in self.layers:
-            layer.build(self.backend, self.rng)
         self._check_sizes_chain()
+        for layer in self.layers:
+            if build:
+                layer.build(self.backend, self.rng)
+            else:
+                layer.backend = self.backend
 
     # --- parameters -----------------------------------------------------------
 
@@ -106,12 +114,15 @@ class Sequential:
         return dy
 
     def predict_proba(self, X, batch_size: int | None = None):
-        """Probabilities: the loss's link (softmax, sigmoid) applied to the outputs."""
+        """Probabilities: the loss's link (softmax, sigmoid) applied to the outputs.
+        X holding NaN or inf raises ValueError: such a row has no meaningful answer."""
         out = self._predict_raw(X, batch_size)
         return self.loss.link(out) if self.loss is not None else out
 
     def predict(self, X, batch_size: int | None = None):
-        """Class labels (batch,): argmax of the outputs, or output > 0.5 for one output."""
+        """Class labels (batch,): argmax of the outputs, or output > 0.5 for one output.
+        X holding NaN or inf raises ValueError (naming the first bad entry) rather than
+        giving such rows a class."""
         xp = self.backend.xp
         proba = self.predict_proba(X, batch_size)
         if proba.shape[1] == 1:
@@ -149,9 +160,10 @@ class Sequential:
         to the host every that many epochs (default: about 20 times per fit), not on
         every step; ``seed`` reseeds the model's shuffling generator; ``checkpoint``: a
         path saved to at every log and at the end, and with ``resume=True`` a fit starts
-        from the epoch after the one saved there (weights, optimizer state and shuffling
-        order included); ``on_device``: True, False or "auto" (keep the whole set on the
-        device when it fits).
+        from the epoch after the one saved there (weights, optimizer state, shuffling
+        order and callbacks' state included; a run that EarlyStopping ended trains no
+        more); ``on_device``: True, False or "auto" (keep the whole set on the device
+        when it fits).
         """
         return training.fit(self, X, y, loss=loss, optimizer=optimizer, **options)
 
@@ -177,12 +189,14 @@ class Sequential:
         return {"type": "Sequential", "layers": [layer.config() for layer in self.layers]}
 
     @classmethod
-    def from_config(cls, config: dict, backend=None, seed=None) -> Sequential:
-        """The model ``config()`` described (with or without its "type"), weights drawn anew."""
+    def from_config(cls, config: dict, backend=None, seed=None, build: bool = True) -> Sequential:
+        """The model ``config()`` described (with or without its "type"), weights drawn
+        anew (or, with ``build=False``, none drawn)."""
         layers = config.get("layers")
         if config.get("type", "Sequential") != "Sequential" or not isinstance(layers, list):
             raise ValueError(f"not a Sequential model's config: {str(config)[:200]}")
-        return cls([layer_types.from_config(c) for c in layers], backend=backend, seed=seed)
+        layers = [layer_types.from_config(c) for c in layers]
+        return cls(layers, backend=backend, seed=seed, build=build)
 
     def summary(self) -> str:
         """A table of layers and their parameter counts."""
@@ -225,7 +239,9 @@ class Sequential:
         return self.backend.asarray(X, dtype=self.backend.dtype_name)
 
     def _predict_raw(self, X, batch_size):
-        X = self._as_input(X)
+        if batch_size is not None:
+            batch_size = positive_int(batch_size, "batch_size (None for all at once)")
+        X = self._as_input(checked_features(X))
         n = X.shape[0]
         if batch_size is None or batch_size >= n:
             return self.forward(X, training=False)

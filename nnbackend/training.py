@@ -19,9 +19,10 @@ from types import SimpleNamespace
 
 from nnbackend import callbacks as cb
 from nnbackend.backend import Generator
+from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int
 from nnbackend.data import Batches, check_inputs, check_targets, is_foreign, target_dtype
 from nnbackend.history import EpochLogs, History
-from nnbackend.io import restore
+from nnbackend.io import Checkpoint, CheckpointError, restore_checkpoint
 from nnbackend.losses import L2
 from nnbackend.progress import Progress
 
@@ -34,10 +35,14 @@ def fit(
 ) -> History:  # fmt: skip
     """Train ``model`` until epoch ``epochs``; returns the History of the epochs run.
     ``Sequential.fit`` documents the arguments."""
+    check_options(epochs=epochs, batch_size=batch_size, shuffle=shuffle, l2=l2,
+                  validation_split=validation_split, verbose=verbose, log_every=log_every,
+                  seed=seed, resume=resume, on_device=on_device)  # fmt: skip
     model.loss, model.optimizer = loss, optimizer
     if seed is not None:
         model.rng = Generator(seed)
-    start = resume_from(model, checkpoint, optimizer) if resume else 0
+    saved = resume_from(model, checkpoint, optimizer) if resume else None
+    start = 0 if saved is None or saved.epoch is None else saved.epoch + 1
     X, y, validation_data = split_validation(X, y, validation_data, validation_split)
     batches = batches_for(model, X, y, loss, batch_size, shuffle=shuffle, on_device=on_device)
     validation = None
@@ -47,7 +52,26 @@ def fit(
         model, loss, optimizer, l2=l2, callbacks=callbacks, checkpoint=checkpoint,
         log_every=log_every or max(1, epochs // 20), verbose=verbose,
     )  # fmt: skip
-    return trainer.run(batches, validation, range(start, epochs))
+    return trainer.run(batches, validation, range(start, epochs), saved)
+
+
+def check_options(*, epochs, batch_size, shuffle, l2, validation_split, verbose, log_every,
+                  seed, resume, on_device) -> None:  # fmt: skip
+    """Raise a clear TypeError/ValueError for a ``fit`` option of the wrong kind or value."""
+    integer(epochs, "epochs", low=0)
+    if batch_size is not None:
+        positive_int(batch_size, "batch_size (None for full batch)")
+    boolean(shuffle, "shuffle")
+    if l2 is not None:
+        finite_float(l2, "l2", low=0)
+    finite_float(validation_split, "validation_split", low=0, high=1, high_open=True)
+    integer(verbose, "verbose", low=0, high=2)
+    if log_every is not None:
+        positive_int(log_every, "log_every")
+    if seed is not None:
+        integer(seed, "seed", low=0)
+    boolean(resume, "resume")
+    one_of(on_device, "on_device", (True, False, "auto"))
 
 
 def evaluate(model, X, y, loss=None, batch_size: int | None = None) -> dict[str, float]:
@@ -59,14 +83,14 @@ def evaluate(model, X, y, loss=None, batch_size: int | None = None) -> dict[str,
     return dict(EpochLogs(0, metrics, model.backend))
 
 
-def resume_from(model, checkpoint, optimizer) -> int:
-    """The first epoch to run: after the one saved in ``checkpoint``, if it exists."""
+def resume_from(model, checkpoint, optimizer) -> Checkpoint | None:
+    """What ``checkpoint`` holds, restored into ``model`` and ``optimizer``; None if
+    there is no such file yet."""
     if checkpoint is None:
         raise ValueError("resume=True needs checkpoint=<path> to resume from")
     if not Path(checkpoint).exists():
-        return 0
-    epoch = restore(model, checkpoint, optimizer)
-    return 0 if epoch is None else epoch + 1
+        return None
+    return restore_checkpoint(model, checkpoint, optimizer)
 
 
 def batches_for(model, X, y, loss, batch_size, *, shuffle, on_device="auto") -> Batches:
@@ -89,22 +113,31 @@ class Trainer:
                  log_every: int = 1, verbose: int = 1):  # fmt: skip
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.l2 = L2(l2) if l2 else None
-        self.callbacks = [cb.TerminateOnNaN(), *callbacks]
+        saving = [c for c in callbacks if isinstance(c, cb.ModelCheckpoint)]
         if checkpoint is not None:
-            self.callbacks.append(cb.ModelCheckpoint(checkpoint))
+            saving.append(cb.ModelCheckpoint(checkpoint))
+        # checkpoints last: each save then holds the other callbacks' state of its epoch
+        others = [c for c in callbacks if not isinstance(c, cb.ModelCheckpoint)]
+        self.callbacks = [cb.TerminateOnNaN(), *others, *saving]
         self.log_every, self.verbose = log_every, verbose
 
-    def run(self, batches, validation, epochs: range) -> History:
-        """Train over ``epochs`` (absolute numbers, so a resumed fit counts on)."""
+    def run(self, batches, validation, epochs: range, saved: Checkpoint | None = None) -> History:
+        """Train over ``epochs`` (absolute numbers, so a resumed fit counts on). ``saved``:
+        the checkpoint resumed from; its callbacks' states are given back, and a run
+        that a callback had stopped trains no further."""
         model = self.model
         history = History(model.backend)
         names = metric_names(self.loss, validation is not None)
         settings = SimpleNamespace(
-            epochs=epochs.stop, log_every=self.log_every, optimizer=self.optimizer, metrics=names
-        )
+            epochs=epochs.stop, log_every=self.log_every, optimizer=self.optimizer,
+            metrics=names, callbacks=self.callbacks,
+        )  # fmt: skip
         model.stop_training = False  # a callback sets it to end training after an epoch
         for callback in self.callbacks:
             callback.on_train_begin(model, settings)
+        if saved is not None:
+            self._give_back(saved)
+            epochs = epochs[:0] if saved.stopped else epochs
         with Progress(len(epochs) * len(batches), self.verbose, names) as progress:
             for epoch in epochs:
                 metrics = self.train_epoch(batches, progress)
@@ -122,6 +155,14 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_train_end(model, history)
         return history
+
+    def _give_back(self, saved: Checkpoint) -> None:
+        try:
+            cb.set_callback_states(self.callbacks, saved.callbacks)
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(
+                f"{saved.path}: a callback's saved state does not fit: {exc}"
+            ) from exc
 
     def train_epoch(self, batches, progress) -> dict:
         """One pass over the batches; the epoch's metrics, still on the device."""

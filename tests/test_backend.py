@@ -283,8 +283,9 @@ def test_info_lists_backends_and_devices():
 
 
 # The edges that may talk to an array library directly: the backend seam (and its lean
-# NumPy namespace), the host-side data and file modules, plotting, and the command line.
-EDGE_MODULES = {"data.py", "io.py", "plot.py", "__main__.py"}
+# NumPy namespace), the host-side data and file modules (checkpoints and the untrusted-HDF5
+# reader among them), plotting, and the command line.
+EDGE_MODULES = {"data.py", "io.py", "checkpoint.py", "h5safe.py", "plot.py", "__main__.py"}
 EDGE_PACKAGES = {"backend", "datasets"}
 
 

@@ -253,7 +253,7 @@ def test_architecture_that_does_not_fit_the_weights(tmp_path):
         f.attrs["architecture"] = json.dumps(config)
     with pytest.raises(
         nb.CheckpointError,
-        match=r"weights 0.W has shape \(2, 8\), but the architecture needs \(2, 9\)",
+        match=r"/weights/0.W has shape \(2, 8\), but the architecture needs \(2, 9\)",
     ):
         nb.load(path)
 

@@ -1,0 +1,173 @@
+"""Writing a file so that no crash, full disk or second writer ever loses it.
+
+    atomic_write("ckpt.h5", data)
+
+The bytes go to a temporary file of a unique name in the target's folder, which is
+flushed to disk (fsync) and renamed over the target; then the folder is flushed, so
+the rename itself survives a power cut. A reader sees the old file or the new one,
+never a part of either. With two writers on one path the last rename wins, and each
+removes only its own temporary file.
+
+A writer holds a lock on its temporary file while it lives. A process killed mid-save
+leaves its temporary file behind, unlocked: the next save to the same path removes
+such leftovers (and only those).
+
+A symbolic link at the target is replaced by the new file; the file it pointed to is
+left as it was (so a link planted in a shared folder cannot redirect a save). To
+write through a link, pass ``Path(path).resolve()``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; leftovers of killed saves then stay
+    fcntl = None
+
+SUFFIX = ".nnbackend-tmp"
+_NAME_MAX = 255  # bytes in one file name, on the file systems that matter
+_CHUNK = 1 << 24
+
+
+def atomic_write(path, data) -> Path:
+    """Write ``data`` (bytes-like) to ``path`` atomically; returns the path. Errors of
+    the operating system (full disk, permission) are raised as OSError naming ``path``,
+    with the previous file intact and no temporary file left behind."""
+    path = Path(path)
+    fd, temporary = _create_temporary(path)
+    try:
+        _write_all(fd, memoryview(data).cast("B"))
+        os.fsync(fd)
+        os.replace(temporary, path)
+    except BaseException as exc:
+        os.close(fd)
+        _remove_quietly(temporary)
+        if isinstance(exc, OSError):
+            raise _naming(exc, path) from exc
+        raise
+    os.close(fd)  # the lock goes with it, after the rename
+    _sync_folder(path.parent)
+    remove_leftovers(path)
+    return path
+
+
+def _create_temporary(path: Path) -> tuple[int, Path]:
+    """A new, locked, empty file beside ``path``: (descriptor, its path)."""
+    for _ in range(100):
+        temporary = path.with_name(_temporary_name(path.name))
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise _naming(exc, path) from exc
+        if _lock(fd, blocking=True) and _is_still(temporary, fd):
+            return fd, temporary
+        os.close(fd)  # a sweep removed it between creation and lock: try another name
+    raise FileExistsError(errno.EEXIST, "cannot create a temporary file beside it", str(path))
+
+
+def _temporary_name(name: str) -> str:
+    """``.<name>.<random>.nnbackend-tmp``, the name cut so the whole fits in 255 bytes."""
+    token = secrets.token_hex(4)
+    room = _NAME_MAX - len(f"..{token}{SUFFIX}")
+    stem = os.fsdecode(os.fsencode(name)[:room])
+    return f".{stem}.{token}{SUFFIX}"
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    for start in range(0, len(data), _CHUNK):
+        part = data[start : start + _CHUNK]
+        while len(part):
+            part = part[_write_some(fd, part) :]
+
+
+def _write_some(fd: int, data) -> int:
+    return os.write(fd, data)
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """``exc`` again, as the same OSError type, with the target's path and its
+    reason; the previous file is untouched."""
+    reason = exc.strerror or str(exc)
+    return type(exc)(
+        exc.errno,
+        f"{reason}; the save failed and the previous file, if any, is unchanged",
+        str(path),
+    )
+
+
+def _remove_quietly(temporary: Path) -> None:
+    """Remove our own temporary file; a failure here must not hide the original error."""
+    try:
+        temporary.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush the folder's entries (the rename) to disk, where the OS allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot fsync a folder
+    finally:
+        os.close(fd)
+
+
+# --- locks, and the leftovers of killed saves -------------------------------------
+
+
+def _lock(fd: int, blocking: bool) -> bool:
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except OSError:
+        return False
+    return True
+
+
+def _is_still(temporary: Path, fd: int) -> bool:
+    """Whether ``temporary`` still names the file open as ``fd``."""
+    try:
+        return os.stat(temporary, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def leftovers(path) -> list[Path]:
+    """Temporary files of saves to ``path`` (live or dead) in its folder."""
+    path = Path(path)
+    prefix = _temporary_name(path.name).rsplit(".", 2)[0] + "."
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return []
+    return [path.parent / n for n in names if n.startswith(prefix) and n.endswith(SUFFIX)]
+
+
+def remove_leftovers(path) -> None:
+    """Remove the temporary files that killed saves to ``path`` left: those whose
+    writer no longer holds its lock. A live writer's file is never touched."""
+    if fcntl is None:
+        return
+    for temporary in leftovers(path):
+        try:
+            fd = os.open(temporary, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue
+        try:
+            if _lock(fd, blocking=False) and _is_still(temporary, fd):
+                _remove_quietly(temporary)
+        finally:
+            os.close(fd)

@@ -1,0 +1,303 @@
+"""Reading a checkpoint as untrusted input: every part is checked before it is used.
+
+Order matters: the file's links and storage (``h5safe.open_untrusted``), then the
+header, then the architecture (JSON bounded in size and depth, known types, valid
+arguments, a parameter count under ``max_params``: the model is built without drawing
+or allocating a weight), then each dataset's shape and dtype against what the
+architecture says, and only then its bytes. Optimizer state must name the
+optimizer's own slots and the model's parameters, with their shapes. Weights,
+hyper-parameters and counters must be finite. Every problem is a ``CheckpointError``
+that names the file.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from nnbackend.h5safe import attribute, dataset, open_untrusted, parse_json
+from nnbackend.registry import LOSSES, MODELS, OPTIMIZERS
+
+FORMAT = "nnbackend"
+FORMAT_VERSION = 1
+#: the most weights (plus running state) a checkpoint may declare unless ``max_params``
+#: says otherwise: 100 million, 400 MB in float32 (the largest nets of the tutorials
+#: have under 2 million)
+DEFAULT_MAX_PARAMS = 10**8
+MAX_EPOCH = 2**53
+_CALLBACK_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}(\.[0-9]{1,3})?")
+MAX_CALLBACKS = 64
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read as one (names the file and the problem)."""
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint holds, read and checked."""
+
+    model: object
+    optimizer: object = None
+    epoch: int | None = None
+    #: a callback (early stopping) had ended the run that saved it
+    stopped: bool = False
+    #: callback key -> its saved state, arrays under "arrays"
+    callbacks: dict = field(default_factory=dict)
+    path: Path | None = None
+
+
+def read(path, backend, *, max_params: int = DEFAULT_MAX_PARAMS) -> Checkpoint:
+    """The checkpoint at ``path`` on ``backend`` (a Backend, or a function of the saved
+    dtype name that gives one)."""
+    path = Path(path)
+    try:
+        opened = open_untrusted(path, CheckpointError, what="checkpoint")
+        with opened as f:
+            dtype = _check_header(path, f)
+            backend = backend(dtype) if callable(backend) else backend
+            model = _build_model(path, f, backend, max_params)
+            return Checkpoint(
+                model,
+                _read_optimizer(path, f, model, backend),
+                *_read_training(path, f, model),
+                callbacks=_read_callbacks(path, f, model, backend),
+                path=path,
+            )
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(exc.errno, f"no checkpoint at {path}", str(path)) from None
+
+
+def _check_header(path: Path, f: h5py.File) -> str:
+    """The saved float dtype, once the format tag and version are right."""
+    missing = [a for a in ("format", "format_version", "architecture", "dtype") if a not in f.attrs]
+    missing += [g for g in ("weights",) if g not in f]
+    if missing or attribute(path, f, "format", CheckpointError, "str") != FORMAT:
+        keys = sorted(f.keys())[:20]
+        raise CheckpointError(
+            f"{path} is an HDF5 file but not an nnbackend checkpoint: it lacks "
+            f"{', '.join(missing) or 'the format tag'} (its top level holds {keys})"
+        )
+    version = attribute(path, f, "format_version", CheckpointError, "int")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} was written in checkpoint format {version}, newer than the "
+            f"{FORMAT_VERSION} this nnbackend reads: upgrade nnbackend to load it"
+        )
+    if version < 1:
+        raise CheckpointError(f"{path}: format_version {version} is not a version nb.save writes")
+    dtype = attribute(path, f, "dtype", CheckpointError, "str")
+    if dtype not in ("float32", "float64"):
+        raise CheckpointError(f"{path}: dtype {dtype[:40]!r} is not 'float32' or 'float64'")
+    return dtype
+
+
+# --- the model --------------------------------------------------------------------
+
+
+def _build_model(path: Path, f: h5py.File, backend, max_params: int):
+    text = attribute(path, f, "architecture", CheckpointError, "str")
+    config = parse_json(path, text, "architecture", CheckpointError)
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+        raise CheckpointError(
+            f"{path}: its architecture is not a model's config "
+            f"(a dict with a list of layers): {text[:100]}"
+        )
+    try:
+        model = MODELS.build(config, backend=backend, seed=0, build=False)
+    except Exception as exc:  # a user's class may raise anything: all of it is a bad file
+        raise CheckpointError(f"{path}: its architecture cannot be built: {_reason(exc)}") from exc
+    shapes = _declared_shapes(path, model)
+    count = sum(math.prod(shape) for kind in shapes.values() for shape in kind.values())
+    if count > max_params:
+        raise CheckpointError(
+            f"{path}: its architecture declares {count} weights, more than "
+            f"max_params={max_params}. If you trust the file, load it with "
+            f"nb.load(path, max_params={count})"
+        )
+    for kind in ("params", "state"):
+        _fill(path, f, kind, model, shapes[kind], backend)
+    if "loss" in f.attrs:
+        model.loss = _build(path, f, "loss", "loss", LOSSES)
+    return model
+
+
+def _declared_shapes(path: Path, model) -> dict:
+    """{"params": {name: shape}, "state": {name: shape}} as the layers declare them."""
+    shapes = {"params": {}, "state": {}}
+    for i, layer in enumerate(model.layers):
+        for kind, declared in (("params", layer.param_shapes()), ("state", layer.state_shapes())):
+            for key, shape in declared.items():
+                if not all(isinstance(n, numbers.Integral) and n >= 0 for n in shape):
+                    raise CheckpointError(
+                        f"{path}: layer {i} ({type(layer).__name__}) "
+                        f"declares the shape {shape!r} for {key}"
+                    )
+                shapes[kind][f"{i}.{key}"] = tuple(shape)
+    return shapes
+
+
+def _fill(path: Path, f, kind: str, model, expected: dict, backend) -> None:
+    """Read the weights (``kind="params"``, group /weights) or the running state (/state)
+    into the layers, each checked against ``expected`` first."""
+    what = "weights" if kind == "params" else "state"
+    group = _group(path, f, what, required=kind == "params")
+    saved = set() if group is None else set(group.keys())
+    if saved != set(expected):
+        hint = (
+            " (a layer of your own with weights must give their shapes in param_shapes())"
+            if saved - set(expected)
+            else ""
+        )
+        raise CheckpointError(
+            f"{path}: the {what} saved ({_names(saved)}) do not match the "
+            f"architecture's ({_names(expected)}){hint}"
+        )
+    kinds = "f" if kind == "params" else "fiu"  # running state may count, in integers
+    for name, shape in expected.items():
+        host = _array(path, group, name, shape, "the architecture", kinds)
+        index, key = name.split(".", 1)
+        getattr(model.layers[int(index)], kind)[key] = _to_backend(backend, host)
+
+
+def _build(path: Path, obj, attr: str, name: str, registry):
+    """The object (loss, optimizer) whose JSON config is the attribute ``attr`` of ``obj``."""
+    text = attribute(path, obj, attr, CheckpointError, "str")
+    config = parse_json(path, text, name, CheckpointError)
+    try:
+        return registry.build(config)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: its {name} cannot be built: {_reason(exc)}") from exc
+
+
+# --- optimizer, training, callbacks ------------------------------------------------
+
+
+def _read_optimizer(path: Path, f, model, backend):
+    group = _group(path, f, "optimizer", required=False)
+    if group is None:
+        return None
+    optimizer = _build(path, group, "config", "optimizer", OPTIMIZERS)
+    iterations = attribute(path, group, "iterations", CheckpointError, "int")
+    if not 0 <= iterations <= MAX_EPOCH:
+        raise CheckpointError(
+            f"{path}: the optimizer's iteration count {iterations} is not between 0 and {MAX_EPOCH}"
+        )
+    if set(group.keys()) != set(optimizer.slots):
+        raise CheckpointError(
+            f"{path}: {type(optimizer).__name__} keeps the state "
+            f"{_names(optimizer.slots)}, but the file holds "
+            f"{_names(group.keys())}"
+        )
+    slots = {
+        slot: _arrays_like_params(path, group, slot, model, backend) for slot in optimizer.slots
+    }
+    optimizer.load_state_dict({"iterations": iterations, "slots": slots})
+    return optimizer
+
+
+def _arrays_like_params(path: Path, parent, name: str, model, backend) -> dict:
+    """Arrays named after some of the model's parameters, each of that parameter's shape."""
+    group = _group(path, parent, name, required=True)
+    shapes = {n: tuple(a.shape) for n, a in model.params.items()}
+    unknown = set(group.keys()) - set(shapes)
+    if unknown:
+        raise CheckpointError(
+            f"{path}: {group.name} names arrays the model does not have: "
+            f"{_names(unknown)} (it has {_names(shapes)})"
+        )
+    return {
+        n: _to_backend(backend, _array(path, group, n, shape, f"parameter {n}"))
+        for n, shape in shapes.items()
+        if n in group
+    }
+
+
+def _read_training(path: Path, f, model) -> tuple[int | None, bool]:
+    """(epoch or None, stopped), with the model's generator set to the saved state."""
+    group = _group(path, f, "training", required=False)
+    if group is None:
+        return None, False
+    epoch = attribute(path, group, "epoch", CheckpointError, "int")
+    stopped = attribute(path, group, "stopped", CheckpointError, "int", default=0)
+    if not -1 <= epoch <= MAX_EPOCH:
+        raise CheckpointError(f"{path}: the saved epoch {epoch} is not between -1 and {MAX_EPOCH}")
+    if stopped not in (0, 1):
+        raise CheckpointError(f"{path}: /training/@stopped is {stopped}, not 0 or 1")
+    text = attribute(path, group, "generator", CheckpointError, "str")
+    state = parse_json(path, text, "generator state", CheckpointError)
+    try:
+        model.rng.state = state
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:
+        raise CheckpointError(
+            f"{path}: its generator state cannot be restored: {_reason(exc)}"
+        ) from None
+    return (None if epoch < 0 else epoch), bool(stopped)
+
+
+def _read_callbacks(path: Path, f, model, backend) -> dict:
+    group = _group(path, f, "callbacks", required=False)
+    if group is None:
+        return {}
+    keys = list(group.keys())
+    if len(keys) > MAX_CALLBACKS or not all(_CALLBACK_KEY.fullmatch(k) for k in keys):
+        raise CheckpointError(
+            f"{path}: /callbacks holds {len(keys)} entries named {_names(keys)}; at most "
+            f"{MAX_CALLBACKS} callbacks are saved, under their class names"
+        )
+    states = {}
+    for key in keys:
+        sub = _group(path, group, key, required=True)
+        text = attribute(path, sub, "state", CheckpointError, "str")
+        state = parse_json(path, text, f"callback {key}'s state", CheckpointError)
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{path}: callback {key}'s state is not a JSON object")
+        states[key] = {**state, "arrays": _arrays_like_params(path, group, key, model, backend)}
+    return states
+
+
+# --- helpers ----------------------------------------------------------------------
+
+
+def _group(path: Path, parent, name: str, *, required: bool):
+    link = parent.get(name, getlink=True)
+    if link is None and not required:
+        return None
+    if not isinstance(link, h5py.HardLink) or not isinstance(parent[name], h5py.Group):
+        where = f"{parent.name.rstrip('/')}/{name}"
+        raise CheckpointError(f"{path}: {where} is {'missing' if link is None else 'not a group'}")
+    return parent[name]
+
+
+def _array(path: Path, group, name: str, shape, needs: str, kinds: str = "f") -> np.ndarray:
+    """``group[name]``: its shape, dtype and stored size checked, then read, then its
+    values checked to be finite."""
+    host = dataset(path, group, name, CheckpointError, shape=shape, kinds=kinds, needs=needs)
+    if host.dtype.kind == "f" and not np.isfinite(host).all():
+        bad = int((~np.isfinite(host)).sum())
+        raise CheckpointError(
+            f"{path}: {group.name}/{name} holds {bad} NaN or infinite values; "
+            "a model that diverged is not worth loading"
+        )
+    return host
+
+
+def _to_backend(backend, host: np.ndarray):
+    return backend.asarray(host, dtype=backend.dtype_name if host.dtype.kind == "f" else None)
+
+
+def _names(names) -> str:
+    names = sorted(names)
+    shown = ", ".join(repr(n[:40]) for n in names[:12])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > 12 else "") if names else "none"
+
+
+def _reason(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -1,0 +1,265 @@
+"""Reading an HDF5 file that anyone may have written (a checkpoint, a data set).
+
+HDF5 can keep a dataset's bytes in another file (external storage), link a name to
+another file (external links), point at another name (soft links) or map a dataset
+onto other files (virtual datasets). ``open_untrusted`` walks every link of the file
+before a byte of data is read and refuses all of these, as it refuses filters that
+would need a plugin (a plugin is code). What remains are datasets stored in the file
+itself, reached by hard links.
+
+Then nothing is read before its size is known: ``dataset`` checks the declared
+shape and dtype against what the caller expects and that the file really holds the
+bytes (a tiny file cannot declare a huge, never-written dataset and make the reader
+allocate it); ``attribute`` reads only small scalar attributes; ``parse_json`` bounds
+the text's length and nesting before ``json.loads`` can recurse.
+
+Every problem raises ``error`` (a ValueError subclass chosen by the caller) with the
+file's name; the operating system's own errors (missing file, permission) stay OSError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import re
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+#: filters HDF5 or h5py carry built in: deflate (gzip), shuffle, fletcher32, lzf
+SAFE_FILTERS = {h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_FLETCHER32, 32000}
+#: deflate gives at most ~1032:1; a chunked dataset declaring more than this many
+#: bytes per stored byte cannot be genuine
+MAX_COMPRESSION = 1100
+MAX_LINKS = 100_000
+MAX_JSON_CHARS = 1 << 20
+MAX_JSON_DEPTH = 64
+MAX_ATTR_BYTES = 1 << 20
+
+_LINK_KINDS = {h5py.h5l.TYPE_SOFT: "a soft link", h5py.h5l.TYPE_EXTERNAL: "an external link"}
+
+
+@contextlib.contextmanager
+def open_untrusted(path, error: type[ValueError] = ValueError, what: str = "file"):
+    """``h5py.File`` of ``path``, read-only, once every link and dataset in it has been
+    checked (see the module's docstring). OS errors stay OSError; anything else that is
+    wrong with the file raises ``error``. ``what`` names the file in messages."""
+    path = Path(path)
+    with open(path, "rb") as handle:  # FileNotFoundError, PermissionError, ... as they are
+        try:
+            f = h5py.File(handle, "r")
+        except OSError as exc:
+            raise error(
+                f"cannot read {what} {path}: not a readable HDF5 file, or it is truncated ({exc})"
+            ) from None
+        with f:
+            check_structure(path, f, error)
+            try:
+                yield f
+            except OSError as exc:  # h5py's read errors: damaged data, not the OS
+                raise error(f"{path}: cannot read its data, it is damaged ({exc})") from None
+
+
+def check_structure(path: Path, f: h5py.File, error) -> None:
+    """Refuse soft, external and user-defined links, and any dataset that is virtual,
+    stored outside the file or filtered by a plugin; and files with over MAX_LINKS links."""
+    links = []
+
+    def visit(name: bytes, info) -> int | None:
+        links.append((name, info.type))
+        return 1 if len(links) > MAX_LINKS else None  # a non-None return stops the walk
+
+    f.id.links.visit(visit, info=True)
+    if len(links) > MAX_LINKS:
+        raise error(f"{path} holds more than {MAX_LINKS} links; no nnbackend file has that many")
+    for name, kind in links:
+        shown = name.decode(errors="replace")
+        if kind != h5py.h5l.TYPE_HARD:
+            what = _LINK_KINDS.get(kind, "a user-defined link")
+            raise error(
+                f"{path}: {shown!r} is {what}, which could read another file; "
+                "only objects stored in the file itself are read"
+            )
+        target = h5py.h5o.get_info(f.id, name).type  # a hard link: in this file
+        if target == h5py.h5o.TYPE_DATASET:
+            _check_storage(path, shown, h5py.h5d.open(f.id, name), error)
+        elif target != h5py.h5o.TYPE_GROUP:
+            raise error(f"{path}: {shown!r} is neither a group nor a dataset")
+
+
+def _check_storage(path: Path, name: str, dataset, error) -> None:
+    plist = dataset.get_create_plist()
+    if plist.get_layout() == h5py.h5d.VIRTUAL:
+        raise error(
+            f"{path}: dataset {name!r} is virtual (mapped onto other files); "
+            "only data stored in the file itself is read"
+        )
+    if plist.get_external_count():
+        raise error(
+            f"{path}: dataset {name!r} keeps its bytes in another file "
+            "(external storage); only data stored in the file itself is read"
+        )
+    for i in range(plist.get_nfilters()):
+        code = plist.get_filter(i)[0]
+        if code not in SAFE_FILTERS:
+            raise error(
+                f"{path}: dataset {name!r} uses HDF5 filter {code}, which would "
+                "need a plugin; only gzip, shuffle, fletcher32 and lzf are read"
+            )
+
+
+# --- datasets ---------------------------------------------------------------------
+
+
+def dataset(
+    path,
+    group: h5py.Group,
+    name: str,
+    error,
+    *,
+    shape=None,
+    kinds="f",
+    max_bytes: int | None = None,
+    needs: str = "the reader",
+) -> np.ndarray:
+    """The array stored as ``group[name]``, read only once its declared shape (if
+    ``shape`` is given, or at most ``max_bytes``), dtype kind (``kinds``: "f" float,
+    "iu" integers, "S" fixed-length bytes) and stored size are checked.
+    ``needs`` says in errors who expects the shape ("the architecture")."""
+    where = f"{group.name.rstrip('/')}/{name}"
+    item = _hard_item(path, group, name, where, error)
+    if not isinstance(item, h5py.Dataset):
+        raise error(f"{path}: {where} is a group, not a dataset")
+    dtype = _plain_dtype(path, where, item, kinds, error)
+    declared = tuple(int(n) for n in item.shape) if item.shape is not None else None
+    if declared is None:
+        raise error(f"{path}: {where} has no data (an empty dataspace)")
+    if shape is not None and declared != tuple(shape):
+        raise error(f"{path}: {where} has shape {declared}, but {needs} needs {tuple(shape)}")
+    nbytes = math.prod(declared) * dtype.itemsize
+    if max_bytes is not None and nbytes > max_bytes:
+        raise error(
+            f"{path}: {where} declares {declared} {dtype} ({nbytes} bytes), more "
+            f"than the {max_bytes} bytes allowed"
+        )
+    _check_stored_size(path, where, item, nbytes, error)
+    return item[()]
+
+
+def dataset_info(path, group: h5py.Group, name: str, error) -> tuple[tuple, np.dtype]:
+    """(shape, dtype) that ``group[name]`` declares, without reading it."""
+    where = f"{group.name.rstrip('/')}/{name}"
+    item = _hard_item(path, group, name, where, error)
+    if not isinstance(item, h5py.Dataset) or item.shape is None:
+        raise error(f"{path}: {where} is not a dataset with data")
+    return tuple(int(n) for n in item.shape), item.dtype
+
+
+def _hard_item(path, group, name, where, error):
+    link = group.get(name, getlink=True)
+    if link is None:
+        raise error(f"{path}: {where} is missing")
+    if not isinstance(link, h5py.HardLink):  # check_structure refused these already
+        raise error(f"{path}: {where} is not stored in the file itself")
+    return group[name]
+
+
+def _plain_dtype(path, where, item, kinds: str, error) -> np.dtype:
+    classes = {h5py.h5t.INTEGER, h5py.h5t.FLOAT}
+    type_id = item.id.get_type()
+    cls = type_id.get_class()
+    fixed_string = cls == h5py.h5t.STRING and not type_id.is_variable_str()
+    dtype = item.dtype
+    plain = cls in classes or fixed_string
+    if not plain or dtype.kind not in kinds or dtype.itemsize > 8 and dtype.kind != "S":
+        raise error(f"{path}: {where} holds {dtype} values, but {_kind_names(kinds)} are expected")
+    return dtype
+
+
+def _kind_names(kinds: str) -> str:
+    names = {"f": "floats", "i": "integers", "u": "integers", "S": "strings"}
+    return " or ".join(dict.fromkeys(names[k] for k in kinds))
+
+
+def _check_stored_size(path, where, item, nbytes: int, error) -> None:
+    """The file must hold the bytes it declares: all of them for plain data, at least
+    1/MAX_COMPRESSION of them for compressed chunks."""
+    stored = item.id.get_storage_size()
+    plist = item.id.get_create_plist()
+    if plist.get_layout() == h5py.h5d.CHUNKED:
+        chunk = math.prod(item.chunks) * item.dtype.itemsize
+        if chunk > max(nbytes, 1 << 20):
+            raise error(f"{path}: {where} has chunks of {chunk} bytes for {nbytes} bytes of data")
+    if plist.get_nfilters():
+        enough = stored * MAX_COMPRESSION >= nbytes and (stored > 0 or nbytes == 0)
+    else:
+        enough = stored >= nbytes
+    if not enough:
+        raise error(
+            f"{path}: {where} declares {nbytes} bytes but the file stores {stored}; "
+            "it is truncated or was crafted to force a large allocation"
+        )
+
+
+# --- attributes and JSON ----------------------------------------------------------
+
+
+def attribute(path, obj, name: str, error, kind: str, *, default=...):
+    """The scalar attribute ``obj.attrs[name]`` as a Python ``str`` or ``int`` (``kind``
+    "str" or "int"). Its shape, type and size are checked before it is read.
+    Missing: ``default`` if one is given, else ``error``."""
+    where = f"{obj.name.rstrip('/')}/@{name}"
+    if name not in obj.attrs:
+        if default is ...:
+            raise error(f"{path}: the attribute {where} is missing")
+        return default
+    attr = h5py.h5a.open(obj.id, name.encode())
+    wanted = h5py.h5t.STRING if kind == "str" else h5py.h5t.INTEGER
+    if attr.shape != () or attr.get_type().get_class() != wanted:
+        raise error(
+            f"{path}: the attribute {where} should be a single {kind}, "
+            f"but is {attr.dtype} of shape {attr.shape}"
+        )
+    if attr.get_storage_size() > MAX_ATTR_BYTES:
+        raise error(f"{path}: the attribute {where} is larger than {MAX_ATTR_BYTES} bytes")
+    value = obj.attrs[name]
+    if kind == "int":
+        return int(value)
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    if len(text) > MAX_ATTR_BYTES:
+        raise error(f"{path}: the attribute {where} is longer than {MAX_ATTR_BYTES} characters")
+    return text
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def parse_json(path, text: str, what: str, error, max_chars: int = MAX_JSON_CHARS):
+    """``json.loads(text)`` once its length and nesting depth are within bounds;
+    NaN, Infinity and numbers that overflow to inf are refused."""
+    if len(text) > max_chars:
+        raise error(f"{path}: its {what} is {len(text)} characters long, more than {max_chars}")
+    depth = deepest = 0
+    for match in _BRACKET.finditer(_STRING.sub('""', text)):
+        depth += 1 if match.group() in "[{" else -1
+        deepest = max(deepest, depth)
+        if deepest > MAX_JSON_DEPTH:
+            raise error(f"{path}: its {what} is nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError) as exc:
+        raise error(f"{path}: its {what} is not valid JSON ({exc})") from None
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a number a file may hold")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} overflows to {value}")
+    return value

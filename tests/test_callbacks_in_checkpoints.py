@@ -1,0 +1,190 @@
+"""Callbacks and checkpoints: the last checkpoint holds the weights ``fit`` returns,
+EarlyStopping's state is saved and given back, and a run killed and resumed ends
+exactly (bit for bit, on NumPy) where an uninterrupted one does."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import h5py
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend.layers import Dense, Tanh
+
+ROOT = os.path.dirname(os.path.dirname(__file__))
+X, Y = nb.datasets.make_moons(40, noise=0.35, seed=1)
+VALIDATION = nb.datasets.make_moons(40, noise=0.35, seed=2)
+# With these, val_loss improves until epoch 25 (on NumPy), waits at 18-19 and 22, and the
+# run stops after epoch 29 (patience 4). Checkpoints fall every 3 epochs.
+FIT = dict(
+    loss=nb.losses.SoftmaxCrossEntropy(),
+    epochs=80,
+    batch_size=8,
+    validation_data=VALIDATION,
+    verbose=0,
+    log_every=3,
+)
+STOP = 29
+
+
+def fresh(backend="numpy"):
+    model = nb.Sequential([Dense(2, 32), Tanh(), Dense(32, 2)], backend=backend, seed=0)
+    return model, nb.optim.Adam(0.05), nb.callbacks.EarlyStopping(patience=4)
+
+
+def run(path=None, resume=False, extra=(), backend="numpy"):
+    model, opt, stopper = fresh(backend)
+    history = model.fit(
+        X, Y, optimizer=opt, callbacks=[*extra, stopper], checkpoint=path, resume=resume, **FIT
+    )
+    return model, history
+
+
+def host(model) -> dict:
+    return {k: nb.to_numpy(v).copy() for k, v in model.params.items()}
+
+
+def same(a: dict, b: dict) -> bool:
+    return list(a) == list(b) and all(a[k].tobytes() == b[k].tobytes() for k in a)
+
+
+def test_the_last_checkpoint_holds_the_best_weights_fit_returns(backend, tmp_path):
+    path = tmp_path / "run.h5"
+    model, history = run(path, backend=backend)
+    stop = history.epochs[-1]
+    best = int(np.argmin(history["val_loss"]))
+    assert stop < 80 and history.stop_reason.endswith(f"best was epoch {best}")
+    saved, _, epoch = nb.load(path, backend=backend, with_optimizer=True)
+    assert epoch == stop
+    assert same(host(saved), host(model))  # the best weights, restored before the save
+    with h5py.File(path, "r") as f:
+        assert f["training"].attrs["stopped"] == 1
+        state = json.loads(f["callbacks/EarlyStopping"].attrs["state"])
+        assert (state["best_epoch"], state["wait"], state["monitor"]) == (best, 4, "val_loss")
+        np.testing.assert_array_equal(f["callbacks/EarlyStopping/0.W"][()], host(model)["0.W"])
+
+
+def test_resuming_a_stopped_run_trains_no_more(tmp_path):
+    path = tmp_path / "run.h5"
+    finished, first = run(path)
+    model, history = run(path, resume=True)
+    assert history.epochs == [] and history.stop_reason == first.stop_reason
+    assert same(host(model), host(finished))
+    assert nb.load(path, with_optimizer=True)[2] == STOP  # and the file was left as it was
+
+
+KILLED_AND_RESUMED = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    import nnbackend as nb
+    from tests.test_callbacks_in_checkpoints import run, host, same
+
+    folder, kill_points = sys.argv[1], json.loads(sys.argv[2])
+    straight, history = run()
+    report = []
+    for k in kill_points:
+        path = os.path.join(folder, f"killed-at-{k}.h5")
+        pid = os.fork()
+        if pid == 0:  # the run that dies at epoch k, before that epoch's checkpoint
+            def die(epoch, logs, model):
+                if epoch == k:
+                    os.kill(os.getpid(), signal.SIGKILL)
+            run(path, extra=[nb.callbacks.LambdaCallback(die)])
+            os._exit(3)  # never reached
+        status = os.waitpid(pid, 0)[1]
+        saved_epoch = nb.load(path, with_optimizer=True)[2]
+        resumed, rest = run(path, resume=True)
+        report.append({
+            "k": k, "killed": os.WIFSIGNALED(status), "saved_epoch": saved_epoch,
+            "same_weights": same(host(resumed), host(straight)),
+            "epochs": rest.epochs, "same_reason": rest.stop_reason == history.stop_reason,
+            "same_val_loss": rest["val_loss"] == history["val_loss"][-len(rest):],
+        })
+    print(json.dumps(report))
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_killed_and_resumed_equals_uninterrupted_bit_for_bit(tmp_path):
+    kill_points = [2, 19, 28, STOP]  # before the best, while waiting, at the stop epoch
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_AND_RESUMED, str(tmp_path), json.dumps(kill_points)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
+    )
+    assert child.returncode == 0, child.stderr
+    report = json.loads(child.stdout)
+    assert [r["saved_epoch"] for r in report] == [0, 18, 27, 27]  # the last before k
+    for r in report:
+        assert r["killed"] and r["same_weights"] and r["same_reason"] and r["same_val_loss"], r
+        assert r["epochs"] == list(range(r["saved_epoch"] + 1, STOP + 1)), r
+
+
+def test_a_checkpoint_passed_among_the_callbacks_saves_after_the_others(tmp_path):
+    """Listed before EarlyStopping, a ModelCheckpoint still saves its epoch's state."""
+    path = tmp_path / "run.h5"
+    model, opt, stopper = fresh()
+    checkpoint = nb.callbacks.ModelCheckpoint(path, every=1)
+    model.fit(X, Y, optimizer=opt, callbacks=[checkpoint, stopper], **{**FIT, "epochs": 20})
+    with h5py.File(path, "r") as f:
+        state = json.loads(f["callbacks/EarlyStopping"].attrs["state"])
+    assert (state["best"], state["best_epoch"], state["wait"]) == (
+        stopper.best,
+        stopper.best_epoch,
+        stopper.wait,
+    )
+
+
+def test_a_saved_state_that_makes_no_sense_is_a_checkpoint_error(tmp_path):
+    path = tmp_path / "run.h5"
+    run(path, extra=[nb.callbacks.LambdaCallback(lambda e, logs, m: None)])
+    with h5py.File(path, "r+") as f:
+        f["training"].attrs["stopped"] = 0
+        state = json.loads(f["callbacks/EarlyStopping"].attrs["state"])
+        f["callbacks/EarlyStopping"].attrs["state"] = json.dumps({**state, "wait": -1})
+    with pytest.raises(nb.CheckpointError, match=r"run.h5: a callback's saved state .*wait"):
+        run(path, resume=True)
+
+
+def test_another_monitor_starts_afresh_with_a_warning(tmp_path):
+    path = tmp_path / "run.h5"
+    model, opt, _ = fresh()
+    model.fit(
+        X,
+        Y,
+        optimizer=opt,
+        checkpoint=path,
+        **{**FIT, "epochs": 6},
+        callbacks=[nb.callbacks.EarlyStopping(monitor="val_accuracy")],
+    )
+    model, opt, stopper = fresh()
+    with pytest.warns(RuntimeWarning, match="watched 'val_accuracy'.*starts afresh"):
+        model.fit(
+            X,
+            Y,
+            optimizer=opt,
+            checkpoint=path,
+            resume=True,
+            callbacks=[stopper],
+            **{**FIT, "epochs": 7},
+        )
+    assert stopper.best_epoch == 6  # only the epoch run here counted
+
+
+def test_callback_state_round_trip():
+    stopper = nb.callbacks.EarlyStopping(patience=3, mode="max", monitor="val_accuracy")
+    stopper.best, stopper.best_epoch, stopper.wait, stopper.best_params = -0.75, 4, 2, None
+    again = nb.callbacks.EarlyStopping(patience=3, mode="max", monitor="val_accuracy")
+    again.set_state(json.loads(json.dumps(stopper.get_state())))
+    assert (again.best, again.best_epoch, again.wait, again.best_params) == (-0.75, 4, 2, None)
+    assert nb.callbacks.Callback().get_state() is None

@@ -1,0 +1,297 @@
+"""Saves that cannot lose the file: concurrent writers killed at random moments, a
+full disk (simulated, and a real tiny tmpfs where the machine allows one), cleanup
+that fails, symbolic links, and names at the 255-byte limit."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend import atomic
+from nnbackend.layers import Dense, Tanh
+
+ROOT = os.path.dirname(os.path.dirname(__file__))
+ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+
+def model(seed=0, hidden=16):
+    return nb.Sequential([Dense(2, hidden), Tanh(), Dense(hidden, 2)], seed=seed)
+
+
+def weights(m) -> bytes:
+    return b"".join(nb.to_numpy(v).tobytes() for v in m.params.values())
+
+
+def files_in(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+# --- concurrent writers, killed ---------------------------------------------------
+
+TWO_WRITERS_KILLED = textwrap.dedent(
+    """
+    import json, os, random, signal, sys, time, traceback
+    import nnbackend as nb
+    from nnbackend import atomic
+    from tests.test_saving import model, weights
+
+    path, trials = sys.argv[1], int(sys.argv[2])
+    writers = [model(seed=1), model(seed=2, hidden=64)]  # files of different sizes
+    known = [weights(m) for m in writers]
+    nb.save(writers[0], path)
+    rng = random.Random(0)
+    report = {"complete": 0, "bad_exits": [], "left_by_the_killed": 0}
+    for trial in range(trials):
+        pids = []
+        for m in writers:
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    while True:
+                        nb.save(m, path)
+                except BaseException:
+                    traceback.print_exc()
+                    os._exit(1)
+            pids.append(pid)
+        for pid in pids:  # each killed at its own random moment
+            time.sleep(rng.uniform(0.002, 0.04))
+            os.kill(pid, signal.SIGKILL)
+        for pid in pids:
+            status = os.waitpid(pid, 0)[1]
+            if not (os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL):
+                report["bad_exits"].append(status)
+        report["complete"] += weights(nb.load(path)) in known
+        report["left_by_the_killed"] += len(atomic.leftovers(path))
+    nb.save(writers[0], path)
+    report["left_after_a_save"] = [p.name for p in atomic.leftovers(path)]
+    report["files"] = sorted(os.listdir(os.path.dirname(path)))
+    print(json.dumps(report))
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_two_writers_killed_at_random_moments_never_lose_the_file(tmp_path):
+    trials = 25
+    child = subprocess.run(
+        [sys.executable, "-c", TWO_WRITERS_KILLED, str(tmp_path / "ckpt.h5"), str(trials)],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == 0, child.stderr
+    report = json.loads(child.stdout)
+    assert report["complete"] == trials  # loadable, and one writer's whole model, every time
+    assert report["bad_exits"] == [], child.stderr  # no writer ever failed: only killed
+    assert report["left_after_a_save"] == []
+    assert report["files"] == ["ckpt.h5"]
+
+
+def test_a_live_writers_temporary_file_is_left_alone(tmp_path):
+    path = tmp_path / "m.h5"
+    fd, temporary = atomic._create_temporary(path)  # a writer still at work: locked
+    try:
+        nb.save(model(), path)
+        assert temporary.exists()
+    finally:
+        os.close(fd)  # the writer dies: its lock goes
+    nb.save(model(), path)
+    assert files_in(tmp_path) == ["m.h5"]
+
+
+def test_a_sweep_never_removes_a_file_that_is_not_a_temporary_one(tmp_path):
+    path = tmp_path / "m.h5"
+    keep = [".m.h5.notes", "m.h5.nnbackend-tmp", ".other.h5.0123abcd.nnbackend-tmp", "x.h5"]
+    for name in keep:
+        (tmp_path / name).write_text("mine")
+    nb.save(model(), path)
+    assert files_in(tmp_path) == sorted([*keep, "m.h5"])
+
+
+# --- a full disk ------------------------------------------------------------------
+
+
+def full_disk_after(limit: int):
+    """A write that takes ``limit`` bytes, then finds the disk full."""
+    written = [0]
+
+    def write(fd, data):
+        if written[0] >= limit:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        n = os.write(fd, data[: max(1, min(len(data), limit - written[0]))])
+        written[0] += n
+        return n
+
+    return write
+
+
+def test_full_disk_mid_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "m.h5"
+    old = model(seed=1)
+    nb.save(old, path)
+    before = path.read_bytes()
+    monkeypatch.setattr(atomic, "_write_some", full_disk_after(3000))
+    with pytest.raises(OSError) as err:
+        nb.save(model(seed=2, hidden=64), path)
+    assert err.value.errno == errno.ENOSPC and err.value.filename == str(path)
+    assert "No space left on device" in str(err.value) and str(path) in str(err.value)
+    assert path.read_bytes() == before and weights(nb.load(path)) == weights(old)
+    assert files_in(tmp_path) == ["m.h5"]
+
+
+def test_a_failing_cleanup_never_hides_the_original_error(tmp_path, monkeypatch):
+    path = tmp_path / "m.h5"
+    nb.save(model(seed=1), path)
+    monkeypatch.setattr(atomic, "_write_some", full_disk_after(100))
+
+    def unlink_fails(self, missing_ok=False):
+        raise PermissionError(errno.EACCES, "cannot remove", str(self))
+
+    monkeypatch.setattr(Path, "unlink", unlink_fails)
+    with pytest.raises(OSError) as err:
+        nb.save(model(seed=2), path)
+    assert err.value.errno == errno.ENOSPC
+
+
+def test_an_interrupt_mid_write_leaves_nothing_behind(tmp_path, monkeypatch):
+    path = tmp_path / "m.h5"
+    nb.save(model(seed=1), path)
+    before = path.read_bytes()
+
+    def interrupted(fd, data):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic, "_write_some", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        nb.save(model(seed=2), path)
+    assert path.read_bytes() == before and files_in(tmp_path) == ["m.h5"]
+
+
+SAVE_ON_A_TINY_TMPFS = textwrap.dedent(
+    """
+    import errno, json, os, sys
+    import nnbackend as nb
+    from tests.test_saving import model, weights
+    folder = sys.argv[1]
+    path = os.path.join(folder, "m.h5")
+    small = model(seed=1)
+    nb.save(small, path)
+    try:
+        nb.save(model(seed=2, hidden=4000), path)  # ~100 KB more than the 64 KiB disk
+        outcome = "saved"
+    except OSError as exc:
+        outcome = [exc.errno, exc.filename]
+    print(json.dumps({"outcome": outcome, "files": sorted(os.listdir(folder)),
+                      "intact": weights(nb.load(path)) == weights(small)}))
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a tmpfs needs Linux")
+def test_a_real_full_disk_on_a_tiny_tmpfs(tmp_path):
+    """Where the machine lets a user namespace mount a 64 KiB tmpfs (``unshare -rm``)."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("no unshare command to mount a private tmpfs")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    command = 'mount -t tmpfs -o size=64k nnbackend-test "$1" || exit 77; exec "$2" -c "$3" "$1"'
+    child = subprocess.run(
+        [
+            unshare,
+            "-rm",
+            "sh",
+            "-c",
+            command,
+            "sh",
+            str(disk),
+            sys.executable,
+            SAVE_ON_A_TINY_TMPFS,
+        ],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if child.returncode == 77 or "unshare" in child.stderr and child.returncode != 0:
+        pytest.skip(f"cannot mount a private tmpfs here: {child.stderr.strip()[:200]}")
+    assert child.returncode == 0, child.stderr  # no crash inside HDF5
+    report = json.loads(child.stdout)
+    assert report["outcome"] == [errno.ENOSPC, str(disk / "m.h5")]
+    assert report["files"] == ["m.h5"] and report["intact"]
+
+
+# --- paths ------------------------------------------------------------------------
+
+
+def test_a_symlink_at_the_target_is_replaced_and_its_target_left_alone(tmp_path):
+    elsewhere = tmp_path / "precious.txt"
+    elsewhere.write_text("do not overwrite me")
+    link = tmp_path / "ckpt.h5"
+    link.symlink_to(elsewhere)
+    saved = model(seed=3)
+    nb.save(saved, link)
+    assert not link.is_symlink() and elsewhere.read_text() == "do not overwrite me"
+    assert weights(nb.load(link)) == weights(saved)
+
+
+def test_writing_through_a_link_when_asked(tmp_path):
+    target = tmp_path / "run3.h5"
+    nb.save(model(seed=1), target)
+    link = tmp_path / "latest.h5"
+    link.symlink_to(target)
+    saved = model(seed=2)
+    nb.save(saved, link.resolve())
+    assert link.is_symlink() and weights(nb.load(link)) == weights(saved)
+
+
+@pytest.mark.parametrize("name", ["a" * 252 + ".h5", "é" * 126 + ".h5", "ü" * 125 + "xy.h5"])
+def test_names_at_the_255_byte_limit(tmp_path, name):
+    assert len(os.fsencode(name)) in (255, 256 - 1)
+    saved = model(seed=4)
+    nb.save(saved, tmp_path / name)
+    nb.save(saved, tmp_path / name)  # and again, over it
+    assert files_in(tmp_path) == [name]
+    assert weights(nb.load(tmp_path / name)) == weights(saved)
+
+
+def test_os_errors_name_the_path_and_leave_nothing(tmp_path):
+    (tmp_path / "a-folder.h5").mkdir()
+    with pytest.raises(IsADirectoryError) as err:
+        nb.save(model(), tmp_path / "a-folder.h5")
+    assert err.value.filename == str(tmp_path / "a-folder.h5")
+    with pytest.raises(FileNotFoundError) as err:
+        nb.save(model(), tmp_path / "no" / "such" / "m.h5")
+    assert err.value.filename == str(tmp_path / "no" / "such" / "m.h5")
+    assert files_in(tmp_path) == ["a-folder.h5"]
+
+
+def test_the_saved_file_is_readable_by_others_as_usual(tmp_path):
+    """The temporary file is created with the usual permissions (not mkstemp's 0600)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    path = nb.save(model(), tmp_path / "m.h5")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_save_leaves_the_bytes_it_built(tmp_path):
+    """What lands on disk is exactly the HDF5 image built in memory."""
+    path = nb.save(model(seed=5), tmp_path / "m.h5")
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89HDF\r\n\x1a\n"
+    np.testing.assert_array_equal(
+        nb.to_numpy(nb.load(path).params["0.W"]), nb.to_numpy(model(seed=5).params["0.W"])
+    )

@@ -1,0 +1,667 @@
+"""Checkpoints from a stranger: a corpus of malformed and crafted files, each built here,
+each refused with a CheckpointError that names the file and the problem. Files that
+try to read another file are shown to reach it through plain h5py, and their bytes
+appear nowhere in what nnbackend gives back.
+
+The cases that would allocate gigabytes run in a child process whose address space
+is capped at 1 GiB: they must end in CheckpointError, not MemoryError.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import h5py
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend.layers import Dense, ReLU
+
+ROOT = os.path.dirname(os.path.dirname(__file__))
+# float32 values a checkpoint would happily take as weights: if a load followed the
+# trick, these would be the model's weights
+SECRET = (np.arange(16, dtype=np.float32) + np.float32(4242.125)).reshape(2, 8)
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory):
+    """A real checkpoint: Adam state, epoch, loss, generator and EarlyStopping's state."""
+    folder = tmp_path_factory.mktemp("good")
+    X, y = nb.datasets.make_moons(40, noise=0.2, seed=0)
+    model = nb.Sequential([Dense(2, 8), ReLU(), Dense(8, 2)], seed=0)
+    model.fit(
+        X,
+        y,
+        loss=nb.losses.SoftmaxCrossEntropy(),
+        optimizer=nb.optim.Adam(0.01),
+        epochs=3,
+        batch_size=20,
+        verbose=0,
+        validation_split=0.25,
+        callbacks=[nb.callbacks.EarlyStopping(patience=5)],
+        checkpoint=folder / "good.h5",
+    )
+    return folder / "good.h5"
+
+
+@pytest.fixture(scope="module")
+def secrets(tmp_path_factory):
+    """Other files a crafted checkpoint might try to read."""
+    folder = tmp_path_factory.mktemp("secrets")
+    (folder / "secret.bin").write_bytes(SECRET.tobytes())
+    with h5py.File(folder / "secret.h5", "w") as f:
+        f["data"] = SECRET
+        f["weights/0.W"] = SECRET
+    return folder
+
+
+def test_the_good_checkpoint_loads(good):
+    model, opt, epoch = nb.load(good, with_optimizer=True)
+    assert epoch == 2 and opt.iterations == 6 and list(model.params) == ["0.W", "0.b", "2.W", "2.b"]
+
+
+# --- the corpus -------------------------------------------------------------------
+# Each case: (id, mutation, what the message must say). A mutation edits the copy of
+# the good file with h5py ("r+"); a "raw" one rewrites its bytes.
+
+
+def attr(where, name, value):
+    def mutate(f, secrets):
+        if value is DELETE:
+            del f[where].attrs[name]
+        else:
+            f[where].attrs[name] = value
+
+    return mutate
+
+
+DELETE = object()
+
+
+def architecture(change):
+    def mutate(f, secrets):
+        config = json.loads(f.attrs["architecture"])
+        change(config)
+        f.attrs["architecture"] = json.dumps(config)
+
+    return mutate
+
+
+def architecture_text(old, new):
+    def mutate(f, secrets):
+        f.attrs["architecture"] = f.attrs["architecture"].replace(old, new)
+
+    return mutate
+
+
+def json_attr(where, name, change):
+    def mutate(f, secrets):
+        config = json.loads(f[where].attrs[name])
+        result = change(config)
+        f[where].attrs[name] = json.dumps(config if result is None else result)
+
+    return mutate
+
+
+def layer(i, **values):
+    return architecture(lambda c: c["layers"][i].update(values))
+
+
+def replace(name, data=None, **create):
+    def mutate(f, secrets):
+        del f[name]
+        if data is not None:
+            f[name] = data
+        else:
+            f.create_dataset(name, **create)
+
+    return mutate
+
+
+def add(name, data=None, **create):
+    def mutate(f, secrets):
+        if data is not None:
+            f[name] = data
+        else:
+            f.create_dataset(name, **create)
+
+    return mutate
+
+
+def delete(name):
+    def mutate(f, secrets):
+        del f[name]
+
+    return mutate
+
+
+def raw(change):
+    def mutate(path):
+        path.write_bytes(change(path.read_bytes()))
+
+    mutate.raw = True
+    return mutate
+
+
+def nested(depth):
+    return "[" * depth + "]" * depth
+
+
+# the tricks that try to read another file: each reaches SECRET through plain h5py
+def external_storage(f, secrets):
+    del f["weights/0.W"]
+    f.create_dataset(
+        "weights/0.W",
+        shape=(2, 8),
+        dtype="<f4",
+        external=[(str(secrets / "secret.bin"), 0, SECRET.nbytes)],
+    )
+
+
+def external_link(f, secrets):
+    del f["weights/0.W"]
+    f["weights/0.W"] = h5py.ExternalLink(str(secrets / "secret.h5"), "/data")
+
+
+def external_group(f, secrets):
+    del f["weights"]
+    f["weights"] = h5py.ExternalLink(str(secrets / "secret.h5"), "/weights")
+
+
+def virtual_dataset(f, secrets):
+    del f["weights/0.W"]
+    layout = h5py.VirtualLayout(shape=(2, 8), dtype="f4")
+    layout[:] = h5py.VirtualSource(str(secrets / "secret.h5"), "data", shape=(2, 8))
+    f.create_virtual_dataset("weights/0.W", layout)
+
+
+def virtual_elsewhere(f, secrets):
+    layout = h5py.VirtualLayout(shape=(2, 8), dtype="f4")
+    layout[:] = h5py.VirtualSource(str(secrets / "secret.h5"), "data", shape=(2, 8))
+    f.create_virtual_dataset("notes", layout)
+
+
+def soft_link(f, secrets):
+    f["stash"] = SECRET
+    del f["weights/0.W"]
+    f["weights/0.W"] = h5py.SoftLink("/stash")
+
+
+def soft_link_elsewhere(f, secrets):
+    f["elsewhere"] = h5py.SoftLink("/weights")
+
+
+def plugin_filter(f, secrets):
+    del f["weights/0.W"]
+    f.create_dataset(
+        "weights/0.W", data=SECRET, chunks=(1, 8), compression=32004, allow_unknown_filter=True
+    )
+
+
+FILE_TRICKS = {
+    "external-storage": (external_storage, "keeps its bytes in another file"),
+    "external-link": (external_link, "is an external link"),
+    "external-group-link": (external_group, "is an external link"),
+    "virtual-dataset": (virtual_dataset, "is virtual"),
+    "virtual-dataset-elsewhere": (virtual_elsewhere, "is virtual"),
+    "soft-link": (soft_link, "is a soft link"),
+    "plugin-filter": (plugin_filter, "filter 32004, which would need a plugin"),
+}
+
+HUGE = dict(shape=(20000, 20000), dtype="f4")  # 1.6 GB declared, nothing written
+
+CASES = {
+    # the file as a whole
+    "text-file": (raw(lambda b: b"these are not weights\n"), "not a readable HDF5 file"),
+    "empty-file": (raw(lambda b: b""), "not a readable HDF5 file"),
+    "truncated": (raw(lambda b: b[: len(b) // 2]), "truncated|damaged"),
+    "tail-cut": (raw(lambda b: b[:-64]), "truncated|damaged|differ"),
+    # header
+    "format-other": (attr("/", "format", "keras"), "not an nnbackend checkpoint"),
+    "format-missing": (attr("/", "format", DELETE), "lacks format"),
+    "format-number": (attr("/", "format", 7), "should be a single str"),
+    "version-missing": (attr("/", "format_version", DELETE), "lacks format_version"),
+    "version-newer": (attr("/", "format_version", 2), "format 2, newer than the 1"),
+    "version-zero": (attr("/", "format_version", 0), "format_version 0 is not"),
+    "version-negative": (attr("/", "format_version", -5), "format_version -5 is not"),
+    "version-string": (attr("/", "format_version", "1"), "should be a single int"),
+    "version-float": (attr("/", "format_version", 1.5), "should be a single int"),
+    "version-array": (attr("/", "format_version", [1, 1]), "should be a single int"),
+    "dtype-float16": (attr("/", "dtype", "float16"), "is not 'float32' or 'float64'"),
+    "dtype-number": (attr("/", "dtype", 32), "should be a single str"),
+    "dtype-missing": (attr("/", "dtype", DELETE), "lacks dtype"),
+    "weights-missing": (delete("weights"), "lacks weights"),
+    "weights-a-dataset": (replace("weights", np.zeros(3)), "/weights is not a group"),
+    # architecture
+    "arch-missing": (attr("/", "architecture", DELETE), "lacks architecture"),
+    "arch-not-json": (attr("/", "architecture", "{"), "architecture is not valid JSON"),
+    "arch-a-list": (attr("/", "architecture", "[]"), "not a model's config"),
+    "arch-100000-deep": (attr("/", "architecture", nested(100000)), "nested deeper than 64"),
+    "arch-2-mib": (attr("/", "architecture", " " * (2 << 20)), "longer than 1048576"),
+    "arch-huge-integer": (
+        architecture_text('"n_out": 8', '"n_out": ' + "9" * 5000),
+        "not valid JSON",
+    ),
+    "arch-nan": (attr("/", "architecture", '{"layers": [], "x": NaN}'), "not valid JSON"),
+    "arch-overflowing-float": (
+        architecture_text('{"type": "ReLU"}', '{"type": "LeakyReLU", "alpha": 1e999}'),
+        "1e999 overflows to inf",
+    ),
+    "arch-other-model": (architecture(lambda c: c.update(type="Functional")), "unknown model"),
+    "arch-layers-not-list": (architecture(lambda c: c.update(layers={"0": {}})), "list of layers"),
+    "arch-unknown-layer": (layer(1, type="Evil"), "unknown layer type 'Evil'"),
+    "arch-layer-a-string": (
+        architecture(lambda c: c["layers"].__setitem__(1, "ReLU")),
+        "must be a dict",
+    ),
+    "dense-n_in-0": (layer(0, n_in=0), "n_in must be at least 1, got 0"),
+    "dense-n_in-negative": (layer(0, n_in=-3), "n_in must be at least 1"),
+    "dense-n_in-string": (layer(0, n_in="2"), "n_in must be an integer"),
+    "dense-n_in-float": (layer(0, n_in=2.5), "n_in must be an integer"),
+    "dense-n_in-bool": (layer(0, n_in=True), "n_in must be an integer"),
+    "dense-n_out-huge": (
+        architecture(
+            lambda c: (c["layers"][0].update(n_out=10**30), c["layers"][2].update(n_in=10**30))
+        ),
+        r"declares \d+ weights, more than max_params=100000000",
+    ),
+    "dense-20000x20000": (
+        architecture(
+            lambda c: (
+                c["layers"][0].update(n_in=20000, n_out=20000),
+                c["layers"][2].update(n_in=20000),
+            )
+        ),
+        "more than max_params",
+    ),
+    "dense-sizes-do-not-chain": (layer(2, n_in=5), "gives 8 features but the next"),
+    "dense-bias-string": (layer(0, bias="yes"), "bias must be True or False"),
+    "dense-unknown-argument": (layer(0, evil=1), "bad arguments for Dense"),
+    "dense-unknown-init": (layer(0, init={"name": "magic"}), "unknown initialiser type"),
+    "dense-init-negative-std": (layer(0, init={"name": "normal", "std": -1}), "std must be"),
+    "dense-init-not-a-dict": (layer(0, init=[1, 2]), "initialiser is a name"),
+    "leaky-alpha-nan-string": (
+        architecture(lambda c: c["layers"].__setitem__(1, {"type": "LeakyReLU", "alpha": "nan"})),
+        "alpha must be a real number",
+    ),
+    "leaky-alpha-list": (
+        architecture(lambda c: c["layers"].__setitem__(1, {"type": "LeakyReLU", "alpha": [0.1]})),
+        "alpha must be a real number",
+    ),
+    "arch-stored-as-number": (attr("/", "architecture", 5), "should be a single str"),
+    # loss
+    "loss-not-json": (attr("/", "loss", "{{"), "loss is not valid JSON"),
+    "loss-unknown": (json_attr("/", "loss", lambda c: c.update(type="Evil")), "unknown loss"),
+    "loss-reduction": (
+        json_attr("/", "loss", lambda c: c.update(reduction="max")),
+        "reduction must be one of",
+    ),
+    "loss-from-logits-string": (
+        json_attr("/", "loss", lambda c: c.update(from_logits="false")),
+        "from_logits must be True or False",
+    ),
+    "loss-a-list": (attr("/", "loss", "[1]"), "must be a dict"),
+    # weights
+    "weight-missing": (delete("weights/2.b"), "do not match the architecture's"),
+    "weight-extra": (add("weights/9.W", np.zeros((2, 2), "f4")), "do not match.*param_shapes"),
+    "weight-transposed": (
+        replace("weights/0.W", np.zeros((8, 2), "f4")),
+        r"has shape \(8, 2\), but the architecture needs \(2, 8\)",
+    ),
+    "weight-scalar": (replace("weights/0.b", np.float32(1)), r"has shape \(\)"),
+    "weight-integers": (replace("weights/0.W", np.zeros((2, 8), "i4")), "int32 values"),
+    "weight-complex": (replace("weights/0.W", np.zeros((2, 8), "c8")), "complex64 values"),
+    "weight-strings": (
+        replace("weights/0.b", np.array(["a"] * 8, dtype=h5py.string_dtype())),
+        "object values|values, but floats",
+    ),
+    "weight-compound": (
+        replace("weights/0.b", np.zeros(8, dtype=[("a", "f4"), ("b", "f4")])),
+        "values, but floats",
+    ),
+    "weight-long-double": (
+        replace("weights/0.b", np.zeros(8, np.longdouble)),
+        "values, but floats",
+    ),
+    "weight-a-group": (
+        lambda f, s: (f.__delitem__("weights/0.b"), f.create_group("weights/0.b")),
+        "is a group, not a dataset",
+    ),
+    "weight-nan": (replace("weights/0.W", np.full((2, 8), np.nan, "f4")), "16 NaN or infinite"),
+    "weight-inf": (replace("weights/2.b", np.array([1, np.inf], "f4")), "1 NaN or infinite"),
+    "weight-never-written": (
+        replace("weights/0.W", shape=(2, 8), dtype="f4"),
+        "declares 64 bytes but the file stores 0",
+    ),
+    "weight-huge-never-written": (replace("weights/0.W", **HUGE), r"has shape \(20000, 20000\)"),
+    "weight-chunks-unwritten": (
+        replace("weights/0.W", shape=(2, 8), dtype="f4", chunks=(1, 8), compression="gzip"),
+        "the file stores 0",
+    ),
+    "weight-huge-chunks": (
+        replace(
+            "weights/0.W",
+            data=None,
+            shape=(2, 8),
+            maxshape=(None, None),
+            chunks=(1024, 1024),
+            dtype="f4",
+        ),
+        "chunks of 4194304 bytes",
+    ),
+    # running state
+    "state-unexpected": (add("state/0.mean", np.zeros(8, "f4")), "the state saved"),
+    "state-a-dataset": (replace("state", np.zeros(2)), "/state is not a group"),
+    # optimizer
+    "opt-config-not-json": (attr("optimizer", "config", "nope"), "optimizer is not valid JSON"),
+    "opt-config-missing": (attr("optimizer", "config", DELETE), "optimizer/@config is missing"),
+    "opt-unknown": (
+        json_attr("optimizer", "config", lambda c: c.update(type="Evil")),
+        "unknown optimizer type 'Evil'",
+    ),
+    "opt-lr-infinite-string": (
+        json_attr("optimizer", "config", lambda c: c.update(lr="inf")),
+        "learning rate must be a real number",
+    ),
+    "opt-lr-infinity": (
+        attr("optimizer", "config", '{"type": "Adam", "lr": Infinity}'),
+        "not valid JSON",
+    ),
+    "opt-lr-overflow": (
+        attr("optimizer", "config", '{"type": "Adam", "lr": 1e999}'),
+        "overflows",
+    ),
+    "opt-lr-negative": (
+        json_attr("optimizer", "config", lambda c: c.update(lr=-0.1)),
+        "learning rate must be a finite number above 0",
+    ),
+    "opt-lr-zero": (
+        json_attr("optimizer", "config", lambda c: c.update(lr=0)),
+        "learning rate must be a finite number above 0",
+    ),
+    "opt-beta1-one": (
+        json_attr("optimizer", "config", lambda c: c.update(beta1=1.0)),
+        r"beta1 must be a finite number in \[0, 1\)",
+    ),
+    "opt-eps-zero": (json_attr("optimizer", "config", lambda c: c.update(eps=0)), "eps must be"),
+    "opt-unknown-argument": (
+        json_attr("optimizer", "config", lambda c: c.update(evil=1)),
+        "bad arguments for Adam",
+    ),
+    "opt-iterations-negative": (attr("optimizer", "iterations", -1), "iteration count -1"),
+    "opt-iterations-huge": (attr("optimizer", "iterations", 2**62), "iteration count"),
+    "opt-iterations-string": (attr("optimizer", "iterations", "6"), "should be a single int"),
+    "opt-iterations-missing": (attr("optimizer", "iterations", DELETE), "@iterations is missing"),
+    "opt-unknown-slot": (
+        add("optimizer/evil/0.W", np.zeros((2, 8), "f4")),
+        r"keeps the state 'm', 'v', but the file holds 'evil', 'm', 'v'",
+    ),
+    "opt-huge-unknown-slot": (add("optimizer/evil/0.W", **HUGE), "keeps the state 'm', 'v'"),
+    "opt-missing-slot": (delete("optimizer/v"), "but the file holds 'm'"),
+    "opt-slot-unknown-param": (
+        add("optimizer/m/7.W", np.zeros((2, 8), "f4")),
+        "names arrays the model does not have: '7.W'",
+    ),
+    "opt-slot-wrong-shape": (
+        replace("optimizer/m/0.W", np.zeros((3, 8), "f4")),
+        r"has shape \(3, 8\), but parameter 0.W needs \(2, 8\)",
+    ),
+    "opt-slot-huge": (replace("optimizer/v/0.W", **HUGE), r"has shape \(20000, 20000\)"),
+    "opt-slot-nan": (replace("optimizer/v/2.b", np.array([np.nan, 0], "f4")), "1 NaN"),
+    "opt-slot-a-dataset": (replace("optimizer/m", np.zeros(2)), "/optimizer/m is not a group"),
+    # schedules
+    "schedule-unknown": (
+        json_attr("optimizer", "config", lambda c: c.update(lr={"type": "Evil", "lr": 0.1})),
+        "unknown schedule type 'Evil'",
+    ),
+    "schedule-step-size-zero": (
+        json_attr(
+            "optimizer",
+            "config",
+            lambda c: c.update(lr={"type": "StepDecay", "lr": 0.1, "step_size": 0}),
+        ),
+        "step_size must be at least 1",
+    ),
+    "schedule-decay-steps-zero": (
+        json_attr(
+            "optimizer",
+            "config",
+            lambda c: c.update(
+                lr={"type": "ExponentialDecay", "lr": 0.1, "decay_rate": 0.5, "decay_steps": 0}
+            ),
+        ),
+        "decay_steps must be at least 1",
+    ),
+    "schedule-lr-string": (
+        json_attr(
+            "optimizer",
+            "config",
+            lambda c: c.update(lr={"type": "InverseTimeDecay", "lr": "nan", "decay_rate": 1}),
+        ),
+        "learning rate must be a real number",
+    ),
+    # training
+    "epoch-below-minus-one": (attr("training", "epoch", -2), "epoch -2"),
+    "epoch-huge": (attr("training", "epoch", 2**60), "epoch 1152921504606846976 is not between"),
+    "epoch-string": (attr("training", "epoch", "3"), "should be a single int"),
+    "stopped-seven": (attr("training", "stopped", 7), "stopped is 7, not 0 or 1"),
+    "generator-not-json": (attr("training", "generator", "{'a': 1}"), "generator state is not"),
+    "generator-list": (attr("training", "generator", "[1, 2]"), "generator state cannot be"),
+    "generator-other-kind": (
+        json_attr("training", "generator", lambda s: s.update(bit_generator="MT19937")),
+        "generator state cannot be restored",
+    ),
+    "generator-missing-state": (
+        json_attr("training", "generator", lambda s: s.pop("state")),
+        "generator state cannot be restored",
+    ),
+    "generator-huge-int": (
+        json_attr("training", "generator", lambda s: s["state"].update(state=2**300)),
+        "generator state cannot be restored",
+    ),
+    # callbacks
+    "callback-state-not-json": (
+        attr("callbacks/EarlyStopping", "state", "{"),
+        "callback EarlyStopping's state is not valid JSON",
+    ),
+    "callback-state-a-list": (attr("callbacks/EarlyStopping", "state", "[]"), "not a JSON object"),
+    "callback-odd-name": (
+        lambda f, s: f.move("callbacks/EarlyStopping", "callbacks/<script>"),
+        "callbacks are saved, under their class names",
+    ),
+    "callback-too-many": (
+        lambda f, s: [f.create_group(f"callbacks/C{i}") for i in range(70)],
+        "holds 71 entries",
+    ),
+    "callback-unknown-array": (
+        add("callbacks/EarlyStopping/5.W", np.zeros(2, "f4")),
+        "does not have: '5.W'",
+    ),
+    "callback-array-wrong-shape": (
+        replace("callbacks/EarlyStopping/0.b", np.zeros(9, "f4")),
+        r"has shape \(9,\)",
+    ),
+    "callback-array-huge": (replace("callbacks/EarlyStopping/0.W", **HUGE), r"\(20000, 20000\)"),
+    "callback-array-nan": (
+        replace("callbacks/EarlyStopping/0.b", np.full(8, np.nan, "f4")),
+        "8 NaN",
+    ),
+    "callback-a-dataset": (replace("callbacks/EarlyStopping", np.zeros(1)), "is not a group"),
+    "callbacks-a-dataset": (replace("callbacks", np.zeros(1)), "/callbacks is not a group"),
+}
+CASES.update(FILE_TRICKS)
+CASES["soft-link-elsewhere"] = (soft_link_elsewhere, "'elsewhere' is a soft link")
+READS_ANOTHER_FILE = [
+    "external-storage",
+    "external-link",
+    "external-group-link",
+    "virtual-dataset",
+    "virtual-dataset-elsewhere",
+]
+
+
+def crafted(good, secrets, tmp_path, case_id) -> os.PathLike:
+    """A copy of the good checkpoint, mutated; named after the case."""
+    path = tmp_path / f"crafted-{case_id}.h5"
+    shutil.copy(good, path)
+    mutate = CASES[case_id][0]
+    if getattr(mutate, "raw", False):
+        mutate(path)
+    else:
+        with h5py.File(path, "r+") as f:
+            mutate(f, secrets)
+    return path
+
+
+def test_the_corpus_is_large_enough():
+    assert len(CASES) >= 75
+
+
+@pytest.mark.parametrize("case_id", list(CASES))
+def test_crafted_checkpoint_is_refused(case_id, good, secrets, tmp_path):
+    path = crafted(good, secrets, tmp_path, case_id)
+    with pytest.raises(nb.CheckpointError, match=CASES[case_id][1]) as err:
+        nb.load(path, with_optimizer=True)
+    assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("case_id", READS_ANOTHER_FILE)
+def test_a_trick_that_reads_another_file_reads_nothing(case_id, good, secrets, tmp_path):
+    path = crafted(good, secrets, tmp_path, case_id)
+    with h5py.File(path, "r") as f:  # plain h5py follows the trick to the other file's bytes
+        reached = f["notes" if "notes" in f else "weights/0.W"][()]
+    np.testing.assert_array_equal(reached, SECRET)
+    assert SECRET.tobytes() not in path.read_bytes()
+    with pytest.raises(nb.CheckpointError, match="another file|other files") as err:
+        nb.load(path, with_optimizer=True)
+    assert "4242" not in str(err.value) and "4.24" not in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # nothing written
+
+
+def test_restore_refuses_a_crafted_file_too(good, secrets, tmp_path):
+    path = crafted(good, secrets, tmp_path, "external-storage")
+    model = nb.Sequential([Dense(2, 8), ReLU(), Dense(8, 2)], seed=0)
+    before = {k: nb.to_numpy(v).copy() for k, v in model.params.items()}
+    with pytest.raises(nb.CheckpointError, match="another file"):
+        nb.restore(model, path)
+    for name, value in model.params.items():
+        np.testing.assert_array_equal(nb.to_numpy(value), before[name])
+
+
+def test_max_params_can_be_raised_for_a_trusted_file(tmp_path):
+    model = nb.Sequential([Dense(300, 400), ReLU(), Dense(400, 2)], seed=0)
+    path = nb.save(model, tmp_path / "big.h5")
+    with pytest.raises(nb.CheckpointError, match=r"declares 121202 weights.*max_params=121202"):
+        nb.load(path, max_params=100_000)
+    again = nb.load(path, max_params=121_202)
+    np.testing.assert_array_equal(
+        nb.to_numpy(again.params["0.W"]), nb.to_numpy(model.params["0.W"])
+    )
+
+
+def test_loading_draws_no_weights(good, monkeypatch):
+    def no_draws(*args, **kwargs):
+        raise AssertionError("a load drew random weights")
+
+    monkeypatch.setattr(nb.Generator, "normal", no_draws)
+    model = nb.load(good)
+    assert model.params["0.W"].shape == (2, 8)
+
+
+def test_os_errors_stay_os_errors(good, tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        nb.load(tmp_path / "absent.h5")
+    with pytest.raises(IsADirectoryError):
+        nb.load(tmp_path)
+    if os.geteuid() != 0:  # root reads anything
+        locked = tmp_path / "locked.h5"
+        shutil.copy(good, locked)
+        locked.chmod(0)
+        with pytest.raises(PermissionError):
+            nb.load(locked)
+
+
+# --- allocation bounds ------------------------------------------------------------
+
+LOAD_UNDER_A_1_GIB_CAP = textwrap.dedent(
+    """
+    import json, resource, sys
+    import nnbackend as nb
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+    try:
+        bytearray(1 << 30)
+        sys.exit("the address-space cap does not hold")
+    except MemoryError:
+        pass
+    outcomes = []
+    for path, max_params in json.loads(sys.argv[1]):
+        try:
+            nb.load(path, with_optimizer=True, max_params=max_params)
+            outcomes.append("loaded")
+        except BaseException as exc:
+            outcomes.append(type(exc).__name__ + ": " + str(exc)[:300])
+    print(json.dumps(outcomes))
+    """
+)
+
+
+def run_capped(files: list) -> list[str]:
+    """Load each (path, max_params) in a child process capped at 1 GiB of address space;
+    the outcome of each ("loaded", or the error's type and message)."""
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    child = subprocess.run(
+        [sys.executable, "-c", LOAD_UNDER_A_1_GIB_CAP, json.dumps([[str(p), m] for p, m in files])],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == 0, child.stderr
+    return json.loads(child.stdout)
+
+
+def huge_architecture(f, secrets):
+    """Dense(20000, 20000) over a 1.6 GB weight that was declared, never written."""
+    config = json.loads(f.attrs["architecture"])
+    config["layers"] = [
+        {"type": "Dense", "n_in": 20000, "n_out": 20000, "bias": False, "init": {"name": "lecun"}}
+    ]
+    f.attrs["architecture"] = json.dumps(config)
+    for name in list(f["weights"]):
+        del f["weights"][name]
+    f["weights"].create_dataset("0.W", **HUGE)
+    del f["optimizer"], f["callbacks"]
+
+
+HUGE_CASES = [
+    "weight-huge-never-written",
+    "opt-huge-unknown-slot",
+    "opt-slot-huge",
+    "callback-array-huge",
+    "dense-20000x20000",
+    "dense-n_out-huge",
+    "arch-100000-deep",
+    "huge-architecture",
+]
+
+
+def test_huge_declarations_end_in_checkpoint_error_under_a_1_gib_cap(good, secrets, tmp_path):
+    CASES["huge-architecture"] = (huge_architecture, None)
+    try:
+        paths = [crafted(good, secrets, tmp_path, case_id) for case_id in HUGE_CASES]
+    finally:
+        del CASES["huge-architecture"]
+    # the last twice: under the default cap, then with the cap raised past its 4e8
+    # weights, when the dataset itself must be found wanting
+    outcomes = run_capped([(p, 10**8) for p in paths] + [(paths[-1], 10**9)])
+    for path, outcome in zip([*paths, paths[-1]], outcomes, strict=True):
+        assert outcome.startswith(f"CheckpointError: {path}"), outcome
+    assert "max_params=100000000" in outcomes[-2]
+    assert "declares 1600000000 bytes but the file stores 0" in outcomes[-1]
