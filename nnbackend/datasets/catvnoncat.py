@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from nnbackend.datasets.files import DATA_ENV_VAR, looked_in, reject_file, search_dirs
+from nnbackend.datasets.pixels import scaled_pixels
+from nnbackend.h5safe import dataset, dataset_info, open_untrusted
 
 CAT_FILES = {
     "train": ("train_catvnoncat.h5", "train_set_x", "train_set_y"),
@@ -43,36 +44,63 @@ def _locate_cat(path) -> Path:
     raise FileNotFoundError(_cat_help(dirs))
 
 
+#: image sides and channels beyond this are not the course's files (64 x 64 x 3)
+MAX_SIDE = 4096
+#: the most bytes the images of one file may declare (the course's: 2.6 MB)
+MAX_CAT_BYTES = 1 << 30
+
+
 def _read_h5(path: Path, x_key: str, y_key: str):
-    """One cat file -> (x uint8 (N, H, W, C), y (N,) int64, class names or None)."""
-    try:
-        with h5py.File(path, "r") as f:
-            missing = [k for k in (x_key, y_key) if k not in f]
-            if missing:
-                raise ValueError(
-                    f"{path}: missing dataset(s) {', '.join(missing)} "
-                    f"(has {', '.join(f.keys()) or 'nothing'}); expected {x_key} and {y_key}"
-                )
-            x, y = f[x_key][()], f[y_key][()]
-            classes = f["list_classes"][()] if "list_classes" in f else None
-    except OSError as err:
-        raise ValueError(
-            f"{path}: not a readable HDF5 file ({err}); it is truncated or not the course "
-            "file, download it again"
-        ) from err
-    if x.ndim != 4:
-        raise ValueError(f"{path}: {x_key} has shape {x.shape}, expected (N, H, W, C)")
-    n = x.shape[0]
-    if n == 0:
+    """One cat file -> (x (N, H, W, C), y (N,) int64 of 0/1, class names or None).
+
+    Read as untrusted input (``nnbackend.h5safe``): no other file is followed, and every
+    shape is checked before its data is read."""
+    with open_untrusted(path, ValueError, what="data file") as f:
+        missing = [k for k in (x_key, y_key) if k not in f]
+        if missing:
+            raise ValueError(
+                f"{path}: missing dataset(s) {', '.join(missing)} "
+                f"(has {', '.join(sorted(f.keys())[:20]) or 'nothing'}); "
+                f"expected {x_key} and {y_key}"
+            )
+        n = _check_image_shape(path, x_key, dataset_info(path, f, x_key, ValueError)[0])
+        x = dataset(path, f, x_key, ValueError, kinds="biuf", max_bytes=MAX_CAT_BYTES)
+        y = _read_labels(path, f, y_key, n)
+        classes = None
+        if "list_classes" in f:
+            classes = dataset(path, f, "list_classes", ValueError, kinds="S", max_bytes=4096)
+    return x, y, classes
+
+
+def _check_image_shape(path: Path, x_key: str, shape: tuple) -> int:
+    """The number of images, once ``shape`` is (N, H, W, C) with N > 0 and sane sides."""
+    if len(shape) != 4:
+        raise ValueError(f"{path}: {x_key} has shape {shape}, expected (N, H, W, C)")
+    if shape[0] == 0:
         raise ValueError(f"{path}: the dataset is empty (0 images)")
-    if y.shape not in {(n,), (n, 1), (1, n)}:
-        raise ValueError(f"{path}: {y_key} has shape {y.shape}, expected ({n},) for {n} images")
-    return x, y.reshape(n).astype(np.int64), classes
+    if not all(1 <= side <= MAX_SIDE for side in shape[1:]):
+        raise ValueError(
+            f"{path}: {x_key} has shape {shape}; images are (H, W, C) of sides 1..{MAX_SIDE}"
+        )
+    return shape[0]
 
 
-def _cat_images(x: np.ndarray, flatten: bool) -> np.ndarray:
-    """uint8 (N, H, W, C) -> float32 / 255, flattened in the stored (H, W, C) order."""
-    X = x.astype(np.float32) / np.float32(255)
+def _read_labels(path: Path, f, y_key: str, n: int) -> np.ndarray:
+    """Labels (n,), (n, 1) or (1, n) of 0 (non-cat) and 1 (cat), as int64 (n,)."""
+    shape = dataset_info(path, f, y_key, ValueError)[0]
+    if shape not in {(n,), (n, 1), (1, n)}:
+        raise ValueError(f"{path}: {y_key} has shape {shape}, expected ({n},) for {n} images")
+    y = dataset(path, f, y_key, ValueError, kinds="biuf", shape=shape).reshape(n)
+    if not np.isin(y, (0, 1)).all():
+        bad = y[~np.isin(y, (0, 1))][0].item()
+        raise ValueError(f"{path}: {y_key} holds {bad!r}; labels are 0 (non-cat) or 1 (cat)")
+    return y.astype(np.int64)
+
+
+def _cat_images(x: np.ndarray, flatten: bool, src: Path) -> np.ndarray:
+    """(N, H, W, C) pixels -> float32 in [0, 1] (0..255 integers divided by 255, floats
+    already in [0, 1] kept), flattened in the stored (H, W, C) order."""
+    X = scaled_pixels(x, src, "images")
     return X.reshape(X.shape[0], -1) if flatten else X
 
 
@@ -91,7 +119,7 @@ def load_catvnoncat(path=None, *, flatten: bool = True, return_classes: bool = F
     splits, classes = [], None
     for name, x_key, y_key in CAT_FILES.values():
         x, y, file_classes = _read_h5(folder / name, x_key, y_key)
-        splits.append((_cat_images(x, flatten), y))
+        splits.append((_cat_images(x, flatten, folder / name), y))
         if classes is None:
             classes = file_classes
     if not return_classes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import gzip
+import math
 import zipfile
 import zlib
 from pathlib import Path
@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from nnbackend.datasets.files import DATA_ENV_VAR, looked_in, reject_file, search_dirs
+from nnbackend.datasets.idx import IDX_IMAGES, IDX_LABELS, IdxFile
+from nnbackend.datasets.pixels import scaled_pixels
 from nnbackend.datasets.toy import one_hot
 
 MNIST_FILES = {
@@ -20,8 +22,10 @@ MNIST_FILES = {
 }
 MNIST_NPZ = "mnist.npz"
 MNIST_NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
-IDX_IMAGES, IDX_LABELS = 0x803, 0x801  # unsigned bytes, 3 and 1 dimensions
 MNIST_CLASSES = 10
+#: the most bytes one array of an mnist.npz may hold (MNIST's images: 47 MB)
+MAX_NPZ_BYTES = 1 << 30
+MAX_ZIP_RATIO = 1100  # deflate gives at most ~1032 bytes per stored byte
 
 
 def _mnist_help(dirs: list[Path]) -> str:
@@ -67,90 +71,48 @@ def _locate_mnist(path):
     raise FileNotFoundError(_mnist_help(dirs))
 
 
-def _read_maybe_gzip(path: Path) -> bytes:
-    """The file's bytes, gunzipped when they start with the gzip signature."""
-    data = path.read_bytes()
-    if data[:2] != b"\x1f\x8b":
-        return data
-    try:
-        return gzip.decompress(data)
-    except (EOFError, OSError, zlib.error) as err:
+def _check_split(n_images: int, n_labels: int, images_src: Path, labels_src: Path) -> None:
+    """Images and labels of one split agree and are not empty."""
+    if n_images != n_labels:
         raise ValueError(
-            f"{path}: broken gzip data ({err}); the download is truncated or corrupt, "
-            "delete it and download it again"
-        ) from err
-
-
-def _read_idx(path: Path, expected_magic: int) -> np.ndarray:
-    """One IDX file (.gz or raw) -> uint8 array of the shape its header gives.
-
-    ``expected_magic`` is 0x803 for images (N, rows, cols), 0x801 for labels (N,).
-    """
-    data = _read_maybe_gzip(path)
-    if len(data) < 4:
-        raise ValueError(f"{path}: only {len(data)} bytes, too short for an IDX header")
-    magic = int.from_bytes(data[:4], "big")
-    if magic != expected_magic:
-        kind = "images" if expected_magic == IDX_IMAGES else "labels"
-        raise ValueError(
-            f"{path}: IDX magic number is {magic:#x}, expected {expected_magic:#x} ({kind}); "
-            "is it the right file, or a damaged download?"
+            f"{images_src} holds {n_images} images but {labels_src} holds "
+            f"{n_labels} labels; the two do not belong together"
         )
-    header = 4 + 4 * (magic & 0xFF)  # the low byte is the number of dimensions
-    if len(data) < header:
-        raise ValueError(f"{path}: truncated IDX header ({len(data)} of {header} bytes)")
-    shape = tuple(int.from_bytes(data[i : i + 4], "big") for i in range(4, header, 4))
-    expected = int(np.prod(shape))
-    if len(data) - header != expected:
-        raise ValueError(
-            f"{path}: header promises {shape} = {expected} bytes of data but the file "
-            f"holds {len(data) - header}; the file is truncated or damaged, download it again"
-        )
-    return np.frombuffer(data, dtype=np.uint8, count=expected, offset=header).reshape(shape)
-
-
-def _check_split(images, labels, images_src: Path, labels_src: Path) -> None:
-    """Images and labels of one split agree, are not empty, and labels are digits."""
-    if images.shape[0] != labels.shape[0]:
-        raise ValueError(
-            f"{images_src} holds {images.shape[0]} images but {labels_src} holds "
-            f"{labels.shape[0]} labels; the two do not belong together"
-        )
-    if images.shape[0] == 0:
+    if n_images == 0:
         raise ValueError(f"{images_src}: the dataset is empty (0 images)")
-    if labels.min() < 0 or labels.max() >= MNIST_CLASSES:
-        raise ValueError(
-            f"{labels_src}: labels must be digits 0..9, found {labels.min()}..{labels.max()}"
-        )
 
 
 def _read_mnist_idx(files: dict[str, Path]) -> list[np.ndarray]:
-    """Four IDX paths -> [train_images, train_labels, test_images, test_labels] (uint8)."""
+    """Four IDX paths -> [train_images, train_labels, test_images, test_labels] (uint8).
+    Both headers of a split are checked against each other before either body is read."""
     arrays = []
     for split in ("train", "test"):
         images_src, labels_src = files[f"{split}_images"], files[f"{split}_labels"]
-        images = _read_idx(images_src, IDX_IMAGES)
-        labels = _read_idx(labels_src, IDX_LABELS)
-        _check_split(images, labels, images_src, labels_src)
-        arrays += [images, labels]
+        with IdxFile(images_src, IDX_IMAGES) as images, IdxFile(labels_src, IDX_LABELS) as labels:
+            _check_split(images.shape[0], labels.shape[0], images_src, labels_src)
+            arrays += [images.read(), _checked_labels(labels.read(), labels_src)]
     return arrays
 
 
 def _read_mnist_npz(path: Path) -> list[np.ndarray]:
-    """mnist.npz -> [x_train, y_train, x_test, y_test]."""
+    """mnist.npz -> [x_train, y_train, x_test, y_test], each member's header and size
+    checked before its data is read (``np.load`` would allocate what a header declares)."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            keys = list(npz.files)
-            arrays = [npz[k] for k in MNIST_NPZ_KEYS if k in keys]
-    # np.load answers a non-.npz file with any of these, depending on its first bytes.
-    except (OSError, EOFError, ValueError, TypeError, zipfile.BadZipFile, zlib.error) as err:
+        with zipfile.ZipFile(path) as archive:
+            members = {name.removesuffix(".npy"): name for name in archive.namelist()}
+            missing = [k for k in MNIST_NPZ_KEYS if k not in members]
+            if missing:
+                raise ValueError(
+                    f"{path}: missing key(s) {', '.join(missing)} (has "
+                    f"{', '.join(sorted(members)[:10]) or 'none'}); an MNIST .npz needs "
+                    f"{', '.join(MNIST_NPZ_KEYS)} (Keras layout)"
+                )
+            arrays = [_npz_member(path, archive, members[k]) for k in MNIST_NPZ_KEYS]
+    # zipfile answers a broken archive with any of these, depending on where it breaks
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError) as err:
+        if isinstance(err, FileNotFoundError | PermissionError):
+            raise
         raise ValueError(f"{path}: not a readable .npz file ({err})") from err
-    missing = [k for k in MNIST_NPZ_KEYS if k not in keys]
-    if missing:
-        raise ValueError(
-            f"{path}: missing key(s) {', '.join(missing)} (has {', '.join(keys) or 'none'}); "
-            f"an MNIST .npz needs {', '.join(MNIST_NPZ_KEYS)} (Keras layout)"
-        )
     for i, split in ((0, "train"), (2, "test")):
         x, y = arrays[i], arrays[i + 1]
         if x.ndim != 3 or y.ndim != 1:
@@ -158,23 +120,65 @@ def _read_mnist_npz(path: Path) -> list[np.ndarray]:
                 f"{path}: x_{split} {x.shape} and y_{split} {y.shape} should be "
                 "(N, rows, cols) images and (N,) labels"
             )
-        _check_split(x, y, path, path)
+        _check_split(x.shape[0], y.shape[0], path, path)
+        arrays[i + 1] = _checked_labels(y, path, f"y_{split}")
     return arrays
 
 
-def _mnist_images(images: np.ndarray, flatten: bool) -> np.ndarray:
-    """uint8 (N, rows, cols) -> float32 in [0, 1], (N, rows*cols) when flattened."""
-    if images.dtype.kind in "iu":
-        X = images.astype(np.float32) / np.float32(255)
-    else:
-        X = images.astype(np.float32)  # float pixels are taken as already scaled
+def _npz_member(path: Path, archive: zipfile.ZipFile, name: str) -> np.ndarray:
+    """One .npy member: its header read and checked (dtype numeric, size within bounds and
+    equal to what the archive stores) before its data."""
+    info = archive.getinfo(name)
+    if info.file_size > MAX_NPZ_BYTES or info.file_size > MAX_ZIP_RATIO * max(
+        info.compress_size, 1
+    ):
+        raise ValueError(
+            f"{path}: member {name} claims {info.file_size} bytes ({info.compress_size} "
+            f"stored), more than an MNIST .npz holds; it is damaged or crafted"
+        )
+    with archive.open(info) as member:
+        try:
+            version = np.lib.format.read_magic(member)
+            read_header = {
+                (1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0,
+            }[version]
+            shape, fortran, dtype = read_header(member)
+        except (ValueError, KeyError) as err:
+            raise ValueError(f"{path}: member {name} is not a plain .npy array ({err})") from None
+        if dtype.hasobject or dtype.kind not in "biuf":
+            raise ValueError(f"{path}: {name} holds {dtype} values; MNIST holds numbers")
+        count = math.prod(shape)
+        if count * dtype.itemsize != info.file_size - member.tell():
+            raise ValueError(
+                f"{path}: {name} declares {shape} {dtype} but stores "
+                f"{info.file_size - member.tell()} bytes; it is damaged"
+            )
+        data = member.read(count * dtype.itemsize)
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+
+
+def _checked_labels(labels: np.ndarray, src: Path, what: str = "labels") -> np.ndarray:
+    """Labels as int64 digits 0..9: integers, or floats that are whole numbers."""
+    if labels.dtype.kind == "f" and not np.isfinite(labels).all():
+        raise ValueError(f"{src}: {what} hold NaN or infinite values; labels must be digits 0..9")
+    if labels.dtype.kind == "f" and not (labels == np.round(labels)).all():
+        raise ValueError(f"{src}: {what} hold fractions such as 3.7; labels must be digits 0..9")
+    if labels.size and (labels.min() < 0 or labels.max() >= MNIST_CLASSES):
+        raise ValueError(f"{src}: {what} must be digits 0..9, found {labels.min()}..{labels.max()}")
+    return labels.astype(np.int64)
+
+
+def _mnist_images(images: np.ndarray, flatten: bool, src: Path) -> np.ndarray:
+    """(N, rows, cols) pixels -> float32 in [0, 1], (N, rows*cols) when flattened.
+    Integers are 0..255 and divided by 255; floats must already lie in [0, 1]."""
+    X = scaled_pixels(images, src, "images")
     return X.reshape(X.shape[0], -1) if flatten else X
 
 
 def _mnist_labels(labels: np.ndarray, as_one_hot: bool) -> np.ndarray:
-    """(N,) -> int64 (N,), or float32 (N, 10) one-hot."""
-    y = labels.astype(np.int64)
-    return one_hot(y, MNIST_CLASSES) if as_one_hot else y
+    """(N,) int64 -> itself, or float32 (N, 10) one-hot."""
+    return one_hot(labels, MNIST_CLASSES) if as_one_hot else labels
 
 
 def load_mnist(path=None, *, flatten: bool = True, one_hot: bool = False):
@@ -190,7 +194,10 @@ def load_mnist(path=None, *, flatten: bool = True, one_hot: bool = False):
     found = _locate_mnist(path)
     arrays = _read_mnist_npz(found) if isinstance(found, Path) else _read_mnist_idx(found)
     x_train, y_train, x_test, y_test = arrays
+    sources = (
+        (found, found) if isinstance(found, Path) else (found["train_images"], found["test_images"])
+    )
     return (
-        (_mnist_images(x_train, flatten), _mnist_labels(y_train, one_hot)),
-        (_mnist_images(x_test, flatten), _mnist_labels(y_test, one_hot)),
+        (_mnist_images(x_train, flatten, sources[0]), _mnist_labels(y_train, one_hot)),
+        (_mnist_images(x_test, flatten, sources[1]), _mnist_labels(y_test, one_hot)),
     )

@@ -1,0 +1,505 @@
+"""Inputs that used to give silent wrong results or raw errors (findings 6 and 7 of the
+hardening review), each now with a clear error or a documented result."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+import zipfile
+
+import h5py
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend import datasets
+from nnbackend.datasets.idx import MAX_IDX_BYTES
+from nnbackend.layers import Dense, LeakyReLU, Tanh
+from nnbackend.losses import MSE, BinaryCrossEntropy, SoftmaxCrossEntropy
+from tests.conftest import HAVE_TORCH
+from tests.test_datasets import write_cat, write_idx, write_tiny_cat, write_tiny_mnist
+
+ROOT = os.path.dirname(os.path.dirname(__file__))
+X, Y = nb.datasets.make_moons(40, noise=0.2, seed=0)
+
+
+@pytest.fixture(autouse=True)
+def _no_data_env(monkeypatch):
+    monkeypatch.delenv(datasets.DATA_ENV_VAR, raising=False)
+
+
+def net(backend="numpy", n_out=2):
+    return nb.Sequential([Dense(2, 4), Tanh(), Dense(4, n_out)], backend=backend, seed=0)
+
+
+def fit(model, X=X, y=Y, loss=None, **options):
+    options = {"optimizer": nb.optim.SGD(0.1), "verbose": 0, **options}
+    return model.fit(X, y, loss=loss or SoftmaxCrossEntropy(), **options)
+
+
+# --- fit's options ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "option, value, error, message",
+    [
+        ("l2", -1, ValueError, "l2 must be a finite number at least 0, got -1"),
+        ("l2", math.nan, ValueError, "l2 must be a finite number"),
+        ("on_device", "yes", ValueError, "on_device must be one of True, False, 'auto'"),
+        ("on_device", 1, ValueError, "on_device must be one of"),
+        ("batch_size", 2.7, TypeError, r"batch_size \(None for full batch\) must be an integer"),
+        ("batch_size", 0, ValueError, "must be at least 1, got 0"),
+        ("batch_size", True, TypeError, "must be an integer, not True"),
+        ("epochs", -1, ValueError, "epochs must be at least 0"),
+        ("epochs", 2.0, TypeError, "epochs must be an integer"),
+        ("validation_split", 1.5, ValueError, r"validation_split must be .* in \[0, 1\)"),
+        ("verbose", 5, ValueError, "verbose must be between 0 and 2"),
+        ("log_every", 0, ValueError, "log_every must be at least 1"),
+        ("seed", -1, ValueError, "seed must be at least 0"),
+        ("resume", "yes", TypeError, "resume must be True or False"),
+        ("shuffle", "no", TypeError, "shuffle must be True or False"),
+    ],
+)
+def test_fit_options_are_checked_before_training(option, value, error, message):
+    model = net()
+    before = model.copy_params()
+    with pytest.raises(error, match=message):
+        fit(model, **{option: value})
+    for name, array in model.params.items():
+        np.testing.assert_array_equal(array, before[name])  # nothing trained
+
+
+def test_predict_batch_size_is_checked():
+    with pytest.raises(TypeError, match="batch_size .* must be an integer, not 2.7"):
+        net().predict(X, batch_size=2.7)
+
+
+# --- data given to fit, evaluate and predict --------------------------------------
+
+
+def test_complex_inputs_are_refused_not_cut_to_their_real_part(backend):
+    model = net(backend)
+    complex_X = X + 1j
+    with pytest.raises(TypeError, match="X holds complex128 values; it must hold real numbers"):
+        fit(model, complex_X)
+    with pytest.raises(TypeError, match="X holds complex128 values"):
+        model.predict(complex_X)
+    with pytest.raises(TypeError, match="y holds complex128 values"):
+        fit(model, X, Y + 0j, loss=MSE())
+    with pytest.raises(TypeError, match="X holds <U1 values"):
+        fit(model, np.full((40, 2), "a"))
+
+
+@pytest.mark.parametrize(
+    "targets, message",
+    [
+        (np.where(Y == 1, 2, 0), "values from 0 to 2, but this loss takes 0/1 labels"),
+        (np.where(Y == 1, 1, -1), r"from -1 to 1.*Labels -1/\+1\? Use \(y \+ 1\) / 2"),
+    ],
+)
+def test_bce_targets_outside_0_1_are_refused(backend, targets, message):
+    for from_logits in (True, False):
+        with pytest.raises(ValueError, match=message):
+            fit(net(backend, 1), X, targets, loss=BinaryCrossEntropy(from_logits=from_logits))
+        with pytest.raises(ValueError, match=message):
+            net(backend, 1).evaluate(X, targets, loss=BinaryCrossEntropy(from_logits=from_logits))
+
+
+def test_bce_soft_targets_in_0_1_still_train(backend):
+    history = fit(
+        net(backend, 1),
+        X,
+        np.where(Y == 1, 0.9, 0.1),
+        loss=BinaryCrossEntropy(from_logits=True),
+        epochs=3,
+    )
+    assert all(v > 0 for v in history["loss"])  # the loss of soft targets stays positive
+
+
+def test_one_hot_rows_outside_0_1_are_refused(backend):
+    onehot = np.eye(2)[Y] * 2
+    with pytest.raises(ValueError, match="from 0 to 2, but this loss takes one-hot rows"):
+        fit(net(backend), X, onehot)
+
+
+def test_predict_on_nan_rows_is_an_error_not_class_0(backend):
+    model = net(backend)
+    bad = X.copy()
+    bad[7, 1] = np.nan
+    with pytest.raises(ValueError, match=r"X holds 1 NaN or inf .*\(7, 1\).*before predicting"):
+        model.predict(bad)
+    with pytest.raises(ValueError, match="X holds 1 NaN or inf"):
+        model.predict_proba(backend.asarray(bad))
+    bad[7, 1] = np.inf
+    with pytest.raises(ValueError, match="NaN or inf"):
+        model.predict(bad)
+    np.testing.assert_array_equal(  # finite rows: the same answers as before
+        nb.to_numpy(model.predict(X[:7])), nb.to_numpy(model.predict(X))[:7]
+    )
+
+
+# --- losses called directly -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        MSE(),
+        SoftmaxCrossEntropy(),
+        BinaryCrossEntropy(),
+        BinaryCrossEntropy(from_logits=True),
+        SoftmaxCrossEntropy(from_logits=False),
+    ],
+)
+def test_an_empty_batch_is_a_clear_error(backend, loss):
+    xp = backend.xp
+    pred = xp.zeros((0, 2), dtype=backend.dtype, device=backend.device)
+    target = xp.zeros((0,), dtype=xp.int64, device=backend.device)
+    if not isinstance(loss, SoftmaxCrossEntropy):
+        pred, target = pred[:, :1], xp.zeros((0, 1), dtype=backend.dtype, device=backend.device)
+    with pytest.raises(ValueError, match="the batch is empty"):
+        loss.forward(pred, target)
+
+
+@pytest.mark.parametrize(
+    "loss", [BinaryCrossEntropy(), SoftmaxCrossEntropy(from_logits=False), MSE()]
+)
+def test_integer_predictions_are_a_clear_error(backend, loss):
+    xp = backend.xp
+    pred = xp.asarray([[1], [0]], device=backend.device)
+    target = xp.asarray([1, 0], device=backend.device)
+    with pytest.raises(TypeError, match="predictions must be floating point, got .*int64"):
+        loss.forward(pred, target)
+
+
+# --- constructors ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make, error, message",
+    [
+        (lambda: Dense(0, 3), ValueError, "Dense n_in must be at least 1, got 0"),
+        (lambda: Dense(2, -1), ValueError, "Dense n_out must be at least 1"),
+        (lambda: Dense(2.0, 3), TypeError, "Dense n_in must be an integer, not 2.0"),
+        (lambda: Dense("2", 3), TypeError, "Dense n_in must be an integer"),
+        (lambda: Dense(2, 3, bias="yes"), TypeError, "Dense bias must be True or False"),
+        (lambda: LeakyReLU("nan"), TypeError, "LeakyReLU alpha must be a real number"),
+        (lambda: LeakyReLU(math.nan), ValueError, "LeakyReLU alpha must be a finite number"),
+        (lambda: nb.init.Normal(math.inf), ValueError, "Normal std must be a finite number"),
+        (lambda: nb.optim.SGD(lr=math.inf), ValueError, "learning rate must be a finite number"),
+        (lambda: nb.optim.SGD(lr=math.nan), ValueError, "learning rate must be a finite number"),
+        (lambda: nb.optim.SGD(lr="0.1"), TypeError, "learning rate must be a real number"),
+        (lambda: nb.optim.Adam(beta1=1.0), ValueError, r"beta1 must be .* in \[0, 1\)"),
+        (lambda: nb.optim.Adam(eps=0), ValueError, "eps must be a finite number above 0"),
+        (lambda: nb.optim.Momentum(momentum=1.5), ValueError, "momentum must be"),
+        (lambda: nb.optim.RMSProp(rho=-0.1), ValueError, "rho must be"),
+        (lambda: nb.optim.StepDecay(0.1, 0), ValueError, "step_size must be at least 1"),
+        (lambda: nb.optim.ExponentialDecay(0.1, 0.5, decay_steps=0), ValueError, "decay_steps"),
+        (lambda: nb.optim.InverseTimeDecay(0.1, -1), ValueError, "decay_rate must be"),
+        (lambda: MSE(half="yes"), TypeError, "MSE half must be True or False"),
+        (lambda: BinaryCrossEntropy(from_logits="false"), TypeError, "from_logits must be True"),
+        (lambda: nb.losses.L2(-0.1), ValueError, "reg_lambda must be .* at least 0"),
+        (lambda: nb.callbacks.EarlyStopping(patience=-1), ValueError, "patience must be at least"),
+        (lambda: nb.callbacks.EarlyStopping(min_delta=math.nan), ValueError, "min_delta"),
+        (lambda: nb.callbacks.EarlyStopping(mode="best"), ValueError, "mode must be one of"),
+        (lambda: nb.callbacks.ModelCheckpoint("x.h5", every=0), ValueError, "every must be"),
+        (lambda: nb.callbacks.LambdaCallback(print, every=0.5), TypeError, "every must be an int"),
+        (lambda: nb.callbacks.TerminateOnNaN(raise_error="yes"), TypeError, "raise_error must be"),
+    ],
+)
+def test_bad_arguments_are_refused_when_given(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+@pytest.mark.parametrize("iterations", [-1, 2.5, "3", 2**60])
+def test_optimizer_state_with_a_bad_counter_is_refused(iterations):
+    opt = nb.optim.Adam()
+    with pytest.raises((TypeError, ValueError), match="iterations must be"):
+        opt.load_state_dict({"iterations": iterations, "slots": {"m": {}, "v": {}}})
+    assert opt.iterations == 0
+
+
+def test_optimizer_state_with_an_unknown_slot_is_refused():
+    with pytest.raises(ValueError, match=r"Adam keeps no state named \['evil'\]"):
+        nb.optim.Adam().load_state_dict({"iterations": 1, "slots": {"m": {}, "v": {}, "evil": {}}})
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_a_torch_device_with_an_index_on_the_cpu_fails_at_once(monkeypatch):
+    monkeypatch.setenv("NNBACKEND", "torch:cpu:0")
+    with pytest.raises(
+        ValueError, match=r"torch's CPU has no index: use 'torch' \(or 'torch:cpu'\)"
+    ):
+        nb.get_backend()
+    with pytest.raises(ValueError, match="torch's CPU has no index"):
+        net(backend=None)  # a model is never built on it, so no fit can fail later
+
+
+# --- MNIST files ------------------------------------------------------------------
+
+
+def write_npz(path, **arrays):
+    base = {
+        "x_train": np.zeros((2, 28, 28), np.uint8),
+        "y_train": np.array([1, 2]),
+        "x_test": np.zeros((1, 28, 28), np.uint8),
+        "y_test": np.array([3]),
+    }
+    np.savez(path, **{**base, **arrays})
+    return path
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        (np.array([1.0, np.nan]), "y_train hold NaN or infinite values"),
+        (np.array([1.0, 3.7]), "y_train hold fractions such as 3.7"),
+        (np.array([1, 10]), "y_train must be digits 0..9, found 1..10"),
+        (np.array([-1, 2]), "y_train must be digits 0..9"),
+        (np.array(["1", "2"]), "y_train.npy holds <U1 values"),
+    ],
+)
+def test_mnist_npz_labels_are_checked(tmp_path, labels, message):
+    path = write_npz(tmp_path / "mnist.npz", y_train=labels)
+    with pytest.raises(ValueError, match=message):
+        datasets.load_mnist(path)
+
+
+def test_mnist_npz_float_labels_that_are_whole_numbers_are_taken(tmp_path):
+    path = write_npz(tmp_path / "mnist.npz", y_train=np.array([1.0, 9.0]))
+    (_, y), _ = datasets.load_mnist(path)
+    assert y.dtype == np.int64 and y.tolist() == [1, 9]
+
+
+def test_mnist_float_pixels_already_in_0_1_are_not_divided_again(tmp_path):
+    pixels = np.linspace(0, 1, 2 * 28 * 28, dtype=np.float32).reshape(2, 28, 28)
+    (X_train, _), _ = datasets.load_mnist(write_npz(tmp_path / "mnist.npz", x_train=pixels))
+    np.testing.assert_array_equal(X_train, pixels.reshape(2, -1))
+    with pytest.raises(ValueError, match="floats from 0 to 255; float pixels must already lie"):
+        datasets.load_mnist(write_npz(tmp_path / "mnist.npz", x_train=pixels * 255))
+
+
+def test_mnist_npz_pickled_objects_are_refused(tmp_path):
+    path = write_npz(tmp_path / "mnist.npz", y_train=np.array([1, None], dtype=object))
+    with pytest.raises(ValueError, match="y_train.npy (holds object|is not a plain)"):
+        datasets.load_mnist(path)
+
+
+def npz_with_a_lying_header(path, shape):
+    """An .npz whose x_train header declares ``shape`` over 64 bytes of data."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "|u1", "fortran_order": False, "shape": shape}
+    )
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("x_train.npy", header.getvalue() + bytes(64))
+        for key, array in (
+            ("y_train", [1]),
+            ("x_test", np.zeros((1, 28, 28), np.uint8)),
+            ("y_test", [2]),
+        ):
+            member = io.BytesIO()
+            np.save(member, np.asarray(array))
+            archive.writestr(f"{key}.npy", member.getvalue())
+    return path
+
+
+def test_mnist_npz_with_a_header_larger_than_its_data(tmp_path):
+    path = npz_with_a_lying_header(tmp_path / "mnist.npz", (100000, 28, 28))
+    with pytest.raises(
+        ValueError, match=r"x_train.npy declares \(100000, 28, 28\) uint8 but stores 64 bytes"
+    ):
+        datasets.load_mnist(path)
+
+
+def test_mnist_npz_members_larger_than_the_cap(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets.mnist, "MAX_NPZ_BYTES", 1000)
+    with pytest.raises(ValueError, match=r"member x_train.npy claims 1696 bytes"):
+        datasets.load_mnist(write_npz(tmp_path / "mnist.npz"))
+
+
+def test_idx_raw_file_with_extra_bytes(tmp_path):
+    write_tiny_mnist(tmp_path, gz=False)
+    path = tmp_path / "train-labels-idx1-ubyte"
+    path.write_bytes(path.read_bytes() + b"\x00")
+    with pytest.raises(ValueError, match="header promises .* the file holds 4"):
+        datasets.load_mnist(tmp_path)
+
+
+def test_idx_gzip_with_more_data_than_its_header(tmp_path):
+    write_tiny_mnist(tmp_path)
+    raw = gzip.decompress((tmp_path / "t10k-images-idx3-ubyte.gz").read_bytes())
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(raw + bytes(10)))
+    with pytest.raises(ValueError, match="holds more data than its header's .* promises"):
+        datasets.load_mnist(tmp_path)
+
+
+def test_idx_header_declaring_too_much(tmp_path):
+    write_tiny_mnist(tmp_path)
+    header = (0x803).to_bytes(4, "big") + b"".join(
+        n.to_bytes(4, "big") for n in (70000, 4000, 4000)
+    )
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(header + bytes(100)))
+    with pytest.raises(ValueError, match=f"more than the {MAX_IDX_BYTES} an IDX file may hold"):
+        datasets.load_mnist(tmp_path)
+    header = (0x803).to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in (3, 2800, 2800))
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(header + bytes(100)))
+    with pytest.raises(ValueError, match="more than gzip can hold in"):
+        datasets.load_mnist(tmp_path)
+
+
+def test_idx_labels_count_is_checked_before_any_body_is_read(tmp_path, monkeypatch):
+    write_tiny_mnist(tmp_path)
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(5), gz=True)
+    read = []
+    monkeypatch.setattr(datasets.idx.IdxFile, "read", lambda self: read.append(self) or None)
+    with pytest.raises(ValueError, match="holds 3 images but .* holds 5 labels"):
+        datasets.load_mnist(tmp_path)
+    assert read == []
+
+
+# --- cat files --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        (np.array([0, 2, 1, 0]), r"test_set_y holds 2; labels are 0 \(non-cat\) or 1 \(cat\)"),
+        (np.array([0, -1, 1, 0]), "holds -1"),
+        (np.array([0, 0.5, 1, 0]), "holds 0.5"),
+        (np.array([0, np.nan, 1, 0]), "holds nan"),
+    ],
+)
+def test_cat_labels_are_range_checked(tmp_path, labels, message):
+    write_tiny_cat(tmp_path)
+    write_cat(tmp_path / "test_catvnoncat.h5", "test", n=4)
+    with h5py.File(tmp_path / "test_catvnoncat.h5", "a") as f:
+        del f["test_set_y"]
+        f["test_set_y"] = labels
+    with pytest.raises(ValueError, match=message):
+        datasets.load_catvnoncat(tmp_path)
+
+
+def test_cat_float_pixels_in_0_1_are_not_divided_again(tmp_path):
+    write_tiny_cat(tmp_path)
+    x, _ = write_cat(tmp_path / "train_catvnoncat.h5", "train")
+    with h5py.File(tmp_path / "train_catvnoncat.h5", "a") as f:
+        del f["train_set_x"]
+        f["train_set_x"] = x / np.float32(255)
+    (X, _), _ = datasets.load_catvnoncat(tmp_path)
+    np.testing.assert_array_equal(X, (x / np.float32(255)).reshape(4, -1))
+    assert X.max() > 0.9
+
+
+def test_cat_files_that_read_another_file_are_refused(tmp_path):
+    secret = tmp_path / "secret.h5"
+    with h5py.File(secret, "w") as f:
+        f["x"] = np.full((4, 64, 64, 3), 77, np.uint8)
+    folder = tmp_path / "cats"
+    write_tiny_cat(folder)
+    with h5py.File(folder / "train_catvnoncat.h5", "a") as f:
+        del f["train_set_x"]
+        f["train_set_x"] = h5py.ExternalLink(str(secret), "/x")
+    with pytest.raises(ValueError, match="'train_set_x' is an external link"):
+        datasets.load_catvnoncat(folder)
+    with h5py.File(folder / "train_catvnoncat.h5", "a") as f:
+        del f["train_set_x"]
+        layout = h5py.VirtualLayout(shape=(4, 64, 64, 3), dtype="u1")
+        layout[:] = h5py.VirtualSource(str(secret), "x", shape=(4, 64, 64, 3))
+        f.create_virtual_dataset("train_set_x", layout)
+    with pytest.raises(ValueError, match="'train_set_x' is virtual"):
+        datasets.load_catvnoncat(folder)
+
+
+def test_cat_images_declared_but_never_written(tmp_path):
+    write_tiny_cat(tmp_path)
+    with h5py.File(tmp_path / "train_catvnoncat.h5", "a") as f:
+        del f["train_set_x"]
+        f.create_dataset("train_set_x", shape=(4, 64, 64, 3), dtype="u1")
+    with pytest.raises(ValueError, match="declares 49152 bytes but the file stores 0"):
+        datasets.load_catvnoncat(tmp_path)
+
+
+# --- data files under a 1 GiB address-space cap ------------------------------------
+
+LOAD_DATA_UNDER_A_1_GIB_CAP = textwrap.dedent(
+    """
+    import json, resource, sys
+    from nnbackend import datasets
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+    outcomes = []
+    for kind, folder in json.loads(sys.argv[1]):
+        try:
+            (datasets.load_mnist if kind == "mnist" else datasets.load_catvnoncat)(folder)
+            outcomes.append("loaded")
+        except BaseException as exc:
+            outcomes.append(type(exc).__name__ + ": " + str(exc)[:300])
+    print(json.dumps(outcomes))
+    """
+)
+
+
+def gzip_bomb(path, header: bytes, gigabytes: float) -> None:
+    """A small .gz holding ``header`` and then ``gigabytes`` of zeros: gzip members of
+    16 MiB each, concatenated (a reader sees one stream)."""
+    chunk = 16 << 20
+    member = gzip.compress(bytes(chunk), compresslevel=9)
+    first = gzip.compress(header + bytes(chunk), compresslevel=9)
+    path.write_bytes(first + member * int(gigabytes * (1 << 30) / chunk))
+
+
+def test_small_files_cannot_force_huge_allocations(tmp_path):
+    bomb = tmp_path / "bomb"  # a 2 MiB-ish .gz holding 2 GB behind an honest header
+    write_tiny_mnist(bomb)
+    header = (0x803).to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in (3, 28, 28))
+    gzip_bomb(bomb / "train-images-idx3-ubyte.gz", header, 2)
+    assert (bomb / "train-images-idx3-ubyte.gz").stat().st_size < 4 << 20
+    npz = tmp_path / "npz"
+    npz.mkdir()
+    npz_with_a_lying_header(npz / "mnist.npz", (10**9,))
+    cat = tmp_path / "cat"
+    write_tiny_cat(cat)
+    with h5py.File(cat / "train_catvnoncat.h5", "a") as f:
+        del f["train_set_x"]
+        f.create_dataset("train_set_x", shape=(20000, 256, 256, 3), dtype="u1")  # 3.9 GB
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-W",
+            "ignore",
+            "-c",
+            LOAD_DATA_UNDER_A_1_GIB_CAP,
+            json.dumps(
+                [["mnist", str(bomb)], ["mnist", str(npz / "mnist.npz")], ["cat", str(cat)]]
+            ),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
+    )
+    assert child.returncode == 0, child.stderr
+    outcomes = json.loads(child.stdout)
+    assert outcomes[0].startswith(f"ValueError: {bomb / 'train-images-idx3-ubyte.gz'}: holds more")
+    assert outcomes[1].startswith(
+        f"ValueError: {npz / 'mnist.npz'}: x_train.npy declares (1000000000,)"
+    )
+    assert outcomes[2].startswith(f"ValueError: {cat / 'train_catvnoncat.h5'}: /train_set_x")
+
+
+def test_broken_gzip_inside_the_body(tmp_path):
+    write_tiny_mnist(tmp_path)
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    data = bytearray(path.read_bytes())
+    data[-6] ^= 0xFF  # the CRC of the data
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte.gz: broken gzip data"):
+        datasets.load_mnist(tmp_path)
