@@ -244,6 +244,19 @@ def test_bad_parameters_say_what_is_allowed(digits):
         MLPRegressor(early_stopping=True).partial_fit(X, y)
 
 
+def test_model_is_a_sequential_that_saves_and_loads(digits, tmp_path):
+    X, _ = digits
+    est = MLPRegressor(hidden_layer_sizes=(8,), max_iter=2, random_state=0, solver="adam")
+    est.fit(X, regression_targets(X))
+    nb.save(est.model_, tmp_path / "net.h5", optimizer=est.model_.optimizer)
+    model, optimizer, _ = nb.load(tmp_path / "net.h5", with_optimizer=True)
+    assert model.loss.config() == est.model_.loss.config()
+    assert model.loss.config()["type"] == "SumOverOutputs"  # two outputs, summed
+    assert type(optimizer).__name__ == "EfficientAdam" and optimizer.iterations == 2 * 4
+    expected = est.predict(X)
+    np.testing.assert_allclose(nb.to_numpy(model.predict_proba(X)), expected, rtol=1e-6)
+
+
 # --- in scikit-learn's machinery --------------------------------------------------------
 
 

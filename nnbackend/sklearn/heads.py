@@ -33,9 +33,10 @@ class SumOverOutputs(Loss):
     """``inner`` (averaged over every element) times the number of outputs: a mean over
     samples of the loss summed over outputs. ``pred``: (batch, k)."""
 
-    def __init__(self, inner: Loss):
+    def __init__(self, inner: Loss | dict):
+        inner = inner if isinstance(inner, Loss) else LOSSES.build(inner)  # a config, loading
         super().__init__(inner.reduction)
-        self.inner = inner if isinstance(inner, Loss) else LOSSES.build(inner)
+        self.inner = inner
         self.target_kind = self.inner.target_kind
         self.has_accuracy = self.inner.has_accuracy
 
