@@ -126,7 +126,7 @@ def _check_same_namespace(est, X, method: str) -> None:
     scikit-learn. (Without it, host data is always accepted and comes back on the host.)"""
     if not get_config()["array_api_dispatch"]:
         return
-    given = backend_of(X).name if is_device(X) else None
+    given = input_kind(X)
     if given != est._fit_input:
         raise ValueError(
             f"Inputs passed to {type(est).__name__}.{method}() must use the same namespace "
