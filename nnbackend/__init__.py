@@ -45,6 +45,16 @@ from nnbackend.registry import register
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    """``nb.sklearn`` loads on first use: importing nnbackend does not import scikit-learn."""
+    if name == "sklearn":
+        import importlib
+
+        return importlib.import_module("nnbackend.sklearn")
+    raise AttributeError(f"module 'nnbackend' has no attribute {name!r}")
+
+
 __all__ = [
     "Backend",
     "BackendMismatchError",

@@ -238,3 +238,29 @@ def test_plots_without_matplotlib_fail_before_training(monkeypatch, capsys):
         nb.cli.example_parser("x").parse_args(["--out", "plots"])
     assert stop.value.code == 2
     assert "plots need matplotlib: pip install 'nnbackend[plot]'" in capsys.readouterr().err
+
+
+# 5. scikit-learn: a Pipeline in GridSearchCV
+
+
+def test_sklearn_pipeline_runs_on_every_backend(backend, steps):
+    steps(5)
+    result = example("sklearn_pipeline").main(["--backend", backend.name, "--cv", "2"])
+    assert result["backend"] == backend.name
+    assert result["epochs"] == 5
+    assert result["sklearn_agreement"] == 1.0
+    assert set(result["best_params"]) == {
+        "mlpclassifier__alpha",
+        "mlpclassifier__hidden_layer_sizes",
+    }
+    assert result["test_accuracy"] > 0.6  # chance is 0.1
+
+
+def test_sklearn_pipeline_tunes_the_digits(steps, tmp_path):
+    """The whole grid, 3 folds, 60 epochs (the full run: 5 folds, 200 epochs)."""
+    steps(60)
+    result = example("sklearn_pipeline").main(["--cv", "3", "--out", str(tmp_path)])
+    assert result["test_accuracy"] > 0.95
+    assert result["cv_accuracy"] > 0.95
+    assert result["sklearn_agreement"] == 1.0
+    assert_pngs(result, 1)

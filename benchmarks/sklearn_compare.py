@@ -1,0 +1,163 @@
+"""python -m benchmarks.sklearn_compare [--threads 1] [--repeat 3] [--backends numpy,torch]
+
+nnbackend.sklearn.MLPClassifier beside scikit-learn's own MLPClassifier, with the same
+hyper-parameters, in one process, at the same number of threads:
+
+- digits (1797 8x8 images, pixels / 16): 5-fold ``cross_validate`` accuracy and the
+  fit time summed over the folds; MLPClassifier's defaults (100 hidden ReLU, adam,
+  max_iter=200), random_state=0.
+- MNIST 784-256-10: hidden_layer_sizes=(256,), max_iter=10 (10 epochs, batch 200,
+  adam 1e-3), random_state=0; test accuracy and fit time (median of ``--repeat``),
+  with the data in float32 (as loaded) and in float64: each estimator computes in
+  the dtype of its input.
+
+Prints the README's Markdown table and writes JSON (default
+benchmarks/results-sklearn.json). MNIST is read from ``--data`` (default
+$NNBACKEND_DATA, else ../shared/data beside the project); without it, only digits run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.__main__ import all_cores, set_threads_after_import, set_threads_before_import
+
+DEFAULT_DATA = Path(
+    os.environ.get("NNBACKEND_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.sklearn_compare",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--threads", type=int, default=all_cores(), help="CPU threads, both")
+    parser.add_argument("--repeat", type=int, default=3, help="MNIST fits each; median shown")
+    parser.add_argument(
+        "--backends", default="numpy", help="nnbackend backends, comma-separated (numpy,torch,cupy)"
+    )
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding mnist/")
+    parser.add_argument("--quick", action="store_true", help="10000 MNIST images, 2 epochs")
+    parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results-sklearn.json")
+    return parser.parse_args(argv)
+
+
+def implementations(backends: list[str], **params) -> dict:
+    """name -> an unfitted estimator: scikit-learn's, then nnbackend's on each backend."""
+    import sklearn.neural_network as sk
+
+    from nnbackend.sklearn import MLPClassifier
+
+    found = {"scikit-learn": sk.MLPClassifier(**params)}
+    for backend in backends:
+        found[f"nnbackend ({backend})"] = MLPClassifier(**params, backend=backend)
+    return found
+
+
+def run_digits(backends: list[str], quick: bool) -> list[dict]:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import cross_validate
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    params = dict(random_state=0, max_iter=50 if quick else 200)
+    rows = []
+    for name, est in implementations(backends, **params).items():
+        scores = cross_validate(est, X, y, cv=5)
+        seconds = float(scores["fit_time"].sum())
+        rows.append({
+            "task": "digits, 5-fold", "implementation": name, "dtype": "float64",
+            "accuracy": float(scores["test_score"].mean()),
+            "fit_seconds": seconds, "fit_runs": [seconds],
+        })  # fmt: skip
+    return rows
+
+
+def run_mnist(backends: list[str], data: Path, repeat: int, quick: bool) -> list[dict]:
+    from benchmarks.cpuload import OtherLoad
+    from nnbackend.datasets import load_mnist
+
+    (X, y), (X_test, y_test) = load_mnist(data / "mnist")
+    if quick:
+        X, y = X[:10000], y[:10000]
+    params = dict(hidden_layer_sizes=(256,), max_iter=2 if quick else 10, random_state=0)
+    rows = []
+    for dtype in ("float32", "float64"):
+        Xd, Xd_test = X.astype(dtype), X_test.astype(dtype)
+        runs = {name: [] for name in implementations(backends, **params)}
+        accuracy, load = {}, {name: [] for name in runs}
+        for _ in range(repeat):  # interleaved, so that drift hits every implementation alike
+            for name, est in implementations(backends, **params).items():
+                with OtherLoad() as other:
+                    start = time.perf_counter()
+                    est.fit(Xd, y)
+                    runs[name].append(time.perf_counter() - start)
+                load[name].append(other.share)
+                accuracy[name] = float(est.score(Xd_test, y_test))
+        for name, seconds in runs.items():
+            rows.append({
+                "task": "MNIST 784-256-10, 10 epochs" if not quick else "MNIST (quick)",
+                "implementation": name, "dtype": dtype, "accuracy": accuracy[name],
+                "fit_seconds": statistics.median(seconds), "fit_runs": seconds,
+                "other_load": load[name],
+            })  # fmt: skip
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown: accuracy, fit time, and scikit-learn's time over this one (same task, dtype)."""
+    reference = {
+        (r["task"], r["dtype"]): r["fit_seconds"]
+        for r in rows
+        if r["implementation"] == "scikit-learn"
+    }
+    lines = [
+        "| task | implementation | dtype | accuracy | fit time | speed-up over scikit-learn |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ratio = reference[(r["task"], r["dtype"])] / r["fit_seconds"]
+        lines.append(
+            f"| {r['task']} | {r['implementation']} | {r['dtype']} | {r['accuracy']:.4f} "
+            f"| {r['fit_seconds']:.2f} s | {ratio:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    set_threads_before_import(args.threads)
+    set_threads_after_import(args.threads)
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    backends = [b for b in args.backends.split(",") if b]
+    rows = run_digits(backends, args.quick)
+    if (args.data / "mnist").is_dir():
+        rows += run_mnist(backends, args.data, args.repeat, args.quick)
+    else:
+        print(f"no MNIST under {args.data}: digits only", file=sys.stderr)
+    print(table(rows))
+    out = {
+        "options": {k: str(v) for k, v in vars(args).items()},
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "rows": rows,
+    }
+    args.json.write_text(json.dumps(out, indent=2))
+    print(f"\nwrote {args.json}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

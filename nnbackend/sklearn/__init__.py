@@ -1,0 +1,21 @@
+"""scikit-learn estimators that train on any nnbackend backend.
+
+    from nnbackend.sklearn import MLPClassifier, MLPRegressor
+
+    clf = MLPClassifier(hidden_layer_sizes=(256,), max_iter=10, backend="cupy")
+    clf.fit(X_train, y_train)            # host NumPy in: trained on the GPU
+    clf.predict(X_test)                  # NumPy out
+    clf.to_sklearn()                     # scikit-learn's own MLPClassifier, same net
+
+They take scikit-learn's ``MLPClassifier``/``MLPRegressor`` parameters with the same
+meaning, plus ``backend`` and ``dtype``, and work wherever a scikit-learn estimator
+does: ``Pipeline``, ``GridSearchCV``, ``cross_val_score``, ``clone``, pickle and joblib.
+Importing ``nnbackend`` does not import this module (nor scikit-learn): it loads on
+``import nnbackend.sklearn`` or first use of ``nb.sklearn``.
+"""
+
+from nnbackend.sklearn.classifier import MLPClassifier
+from nnbackend.sklearn.heads import SumOverOutputs
+from nnbackend.sklearn.regressor import MLPRegressor
+
+__all__ = ["MLPClassifier", "MLPRegressor", "SumOverOutputs"]

@@ -1,0 +1,293 @@
+"""What the classifier and the regressor share: parameters, the net, training, pickling.
+
+The net is an ``nb.Sequential`` of ``Dense`` layers with the hidden activation between
+them; its outputs are logits, and the loss (``heads.loss_for``) applies the link.
+Training is the library's ``fit``, with scikit-learn's rules run as a callback
+(``convergence.Convergence``). Weights start as scikit-learn draws them from
+``random_state`` (Glorot-uniform, biases too), so the same seed starts from the same
+numbers as ``sklearn.neural_network``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from itertools import pairwise
+from numbers import Integral, Real
+
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from nnbackend import layers
+from nnbackend.backend import to_numpy
+from nnbackend.model import Sequential
+from nnbackend.sklearn.convergence import Convergence
+from nnbackend.sklearn.heads import loss_for
+from nnbackend.sklearn.inputs import fit_inputs, input_kind, predict_input
+from nnbackend.sklearn.pickling import rebuild, snapshot
+from nnbackend.sklearn.solvers import optimizer_for
+
+ACTIVATIONS = {
+    "relu": layers.ReLU,
+    "tanh": layers.Tanh,
+    "logistic": layers.Sigmoid,
+    "identity": layers.Identity,
+}
+#: scikit-learn's Glorot-uniform bound is sqrt(factor / (fan_in + fan_out))
+GLOROT_FACTOR = {"logistic": 2.0}
+#: batch_size="auto" is min(AUTO_BATCH, n_samples)
+AUTO_BATCH = 200
+
+
+class BaseMLP(BaseEstimator):
+    """Base class of ``MLPClassifier`` and ``MLPRegressor``; not for direct use."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "solver": [StrOptions({"adam", "sgd"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {math.inf})],
+        "backend": [str, None],
+        "dtype": [StrOptions({"float32", "float64"}), None],
+    }
+
+    # --- the parts the subclasses fill in ---------------------------------------------
+
+    #: whether y is converted to numbers (regression) or kept as labels
+    _numeric_targets = False
+
+    def _targets(self, y, *, first: bool, incremental: bool, classes=None):
+        """y (host) -> (training targets on the host, the number of outputs)."""
+        raise NotImplementedError
+
+    def _score_arrays(self, X, y) -> float:
+        """Accuracy or R² of the model on device X against host targets y."""
+        raise NotImplementedError
+
+    # --- fitting ----------------------------------------------------------------------
+
+    def _fit(self, X, y, *, incremental: bool, classes=None):
+        self._validate_params()
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        first = not hasattr(self, "model_") or not (self.warm_start or incremental)
+        X, y, backend = fit_inputs(
+            self,
+            X,
+            y,
+            reset=first,
+            backend=None if first else self.model_.backend,
+            y_numeric=self._numeric_targets,
+        )
+        targets, n_outputs = self._targets(y, first=first, incremental=incremental, classes=classes)
+        rs = check_random_state(self.random_state)
+        if first:
+            self._initialize(backend, X.shape[1], n_outputs, rs)
+        self._fit_input = input_kind(X)
+        (X_train, Y_train), validation = self._split(X, targets, y, rs)
+        self._train(X_train, Y_train, validation, rs, incremental)
+        return self
+
+    def _initialize(self, backend, n_features: int, n_outputs: int, rs) -> None:
+        """A new net with scikit-learn's first weights, and fresh counters."""
+        sizes = [n_features, *self._hidden_sizes(), n_outputs]
+        self.n_layers_ = len(sizes)
+        self.n_outputs_ = n_outputs
+        self.model_ = build_net(sizes, self.activation, backend)
+        self.model_.set_params(glorot_weights(self.model_, self.activation, rs))
+        self.model_.loss = loss_for(self.out_activation_, n_outputs)
+        self.t_ = 0
+        self.loss_curve_, self._no_improvement_count = [], 0
+        if self.early_stopping:
+            self.validation_scores_, self.best_validation_score_ = [], -math.inf
+            self.best_loss_ = None
+        else:
+            self.validation_scores_, self.best_validation_score_ = None, None
+            self.best_loss_ = math.inf
+
+    def _hidden_sizes(self) -> list[int]:
+        sizes = self.hidden_layer_sizes
+        sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
+        if any(int(s) <= 0 for s in sizes):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+        return [int(s) for s in sizes]
+
+    def _split(self, X, targets, y, rs):
+        """((X, targets) to train on, on the device), and the held-out (X_val on the
+        device, y_val as given) when ``early_stopping`` — split as scikit-learn splits."""
+        backend = self.model_.backend
+        dtype = "int64" if targets.ndim == 1 else backend.dtype_name
+        if not self.early_stopping:
+            return (X, backend.asarray(targets, dtype=dtype)), None
+        stratify = targets if self._stratify_split() else None
+        train, val = train_test_split(
+            list(range(X.shape[0])),
+            random_state=rs,
+            test_size=self.validation_fraction,
+            stratify=stratify,
+        )
+        if len(val) < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' "
+                "or the size of your dataset."
+            )
+        take = backend.xp.take
+        X_train = take(X, backend.asarray(train), axis=0)
+        X_val = take(X, backend.asarray(val), axis=0)
+        return (X_train, backend.asarray(targets[train], dtype=dtype)), (X_val, y[val])
+
+    def _stratify_split(self) -> bool:
+        return False
+
+    def _train(self, X, Y, validation, rs, incremental: bool) -> None:
+        """Epochs of the library's fit under scikit-learn's rules."""
+        model = self.model_
+        n = X.shape[0]
+        batch_size = self._batch_size(n)
+        optimizer = model.optimizer if incremental and model.optimizer else optimizer_for(self)
+        rule = Convergence(self, n, validation)
+        self.n_iter_ = 0  # epochs of this call, as scikit-learn counts them
+        model.fit(
+            X,
+            Y,
+            loss=model.loss,
+            optimizer=optimizer,
+            epochs=1 if incremental else self.max_iter,
+            batch_size=batch_size,
+            shuffle=self.shuffle,
+            l2=self.alpha / batch_size or None,
+            callbacks=[rule],
+            verbose=0,
+            seed=int(rs.randint(2**31 - 1)),
+            on_device=True,
+        )
+        self._check_finite_weights()
+        if not incremental and not rule.converged and self.n_iter_ == self.max_iter:
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
+                "the optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    def _batch_size(self, n: int) -> int:
+        if self.batch_size == "auto":
+            return min(AUTO_BATCH, n)
+        if self.batch_size > n:
+            warnings.warn(
+                "Got `batch_size` less than 1 or larger than sample size. "
+                "It is going to be clipped",
+                stacklevel=4,
+            )
+        return min(self.batch_size, n)
+
+    def _check_finite_weights(self) -> None:
+        xp = self.model_.backend.xp
+        finite = [xp.all(xp.isfinite(W)) for W in self.model_.params.values()]
+        if not bool(to_numpy(xp.all(xp.stack(finite)))):
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may contain "
+                "large values and need to be preprocessed (e.g. with StandardScaler), or "
+                "learning_rate_init may be too large."
+            )
+
+    # --- using the net ----------------------------------------------------------------
+
+    def _outputs(self, X, method: str):
+        """The net's outputs for X through the link, on its backend: probabilities, or
+        the regression values, (n_samples, n_outputs_)."""
+        check_is_fitted(self)
+        X = predict_input(self, X, method)
+        return self.model_.loss.link(self.model_.forward(X, training=False))
+
+    @property
+    def coefs_(self) -> list:
+        """The weight matrices, layer by layer, as host NumPy arrays (n_in, n_out) (copies)."""
+        return [to_numpy(W).copy() for W, _ in self._dense_params()]
+
+    @property
+    def intercepts_(self) -> list:
+        """The bias vectors, layer by layer, as host NumPy arrays (n_out,) (copies)."""
+        return [to_numpy(b).copy() for _, b in self._dense_params()]
+
+    def _dense_params(self) -> list[tuple]:
+        check_is_fitted(self)
+        params = self.model_.params
+        return [(params[W], params[b]) for W, b in dense_names(self.model_)]
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "model_")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.array_api_support = True
+        return tags
+
+    # --- pickling: weights as host arrays, the backend by name ------------------------
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        if "model_" in state:
+            state["model_"] = snapshot(self.model_)
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state.get("model_"), dict):
+            state = dict(state, model_=rebuild(state["model_"]))
+            state["model_"].loss = loss_for(state["out_activation_"], state["n_outputs_"])
+        super().__setstate__(state)
+
+
+def build_net(sizes: list[int], activation: str, backend) -> Sequential:
+    """Dense layers of ``sizes`` (inputs, hidden..., outputs) with ``activation`` between."""
+    chain = []
+    for i, (n_in, n_out) in enumerate(pairwise(sizes)):
+        if i > 0:
+            chain.append(ACTIVATIONS[activation]())
+        chain.append(layers.Dense(n_in, n_out))
+    return Sequential(chain, backend=backend, seed=0)
+
+
+def dense_names(model) -> list[tuple[str, str]]:
+    """("i.W", "i.b") of each Dense layer of ``model``, in order."""
+    return [
+        (f"{i}.W", f"{i}.b")
+        for i, layer in enumerate(model.layers)
+        if isinstance(layer, layers.Dense)
+    ]
+
+
+def glorot_weights(model, activation: str, rs) -> dict:
+    """name -> first weights, drawn from ``rs`` (a NumPy RandomState) in scikit-learn's
+    order and form: each layer's W, then its b, uniform in ±sqrt(factor / (fan_in +
+    fan_out)); drawn in float64 and cast, so the same seed gives the same numbers."""
+    backend = model.backend
+    weights = {}
+    for W, b in dense_names(model):
+        fan_in, fan_out = model.params[W].shape
+        bound = math.sqrt(GLOROT_FACTOR.get(activation, 6.0) / (fan_in + fan_out))
+        weights[W] = backend.asarray(rs.uniform(-bound, bound, (fan_in, fan_out)))
+        weights[b] = backend.asarray(rs.uniform(-bound, bound, fan_out))
+    return weights

@@ -1,0 +1,90 @@
+"""To and from scikit-learn's own fitted ``MLPClassifier``/``MLPRegressor``.
+
+The two hold the same net (``coefs_``, ``intercepts_``, the hidden activation and the
+output link), so a converted estimator predicts what the original did. The optimizer
+state does not travel: training goes on with a fresh optimizer after a conversion.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import sklearn.neural_network as sk
+from sklearn.utils.validation import check_is_fitted
+
+from nnbackend.backend import get_backend
+from nnbackend.sklearn.base import build_net, dense_names
+from nnbackend.sklearn.heads import LOSS_FOR_LINK, loss_for
+
+#: Fitted attributes that mean the same on both sides (those present are copied).
+FITTED = (
+    "n_features_in_",
+    "feature_names_in_",
+    "classes_",
+    "n_iter_",
+    "t_",
+    "loss_",
+    "loss_curve_",
+    "best_loss_",
+    "validation_scores_",
+    "best_validation_score_",
+    "n_layers_",
+    "n_outputs_",
+    "out_activation_",
+    "_label_binarizer",
+    "_no_improvement_count",
+)
+
+
+class SklearnConversion:
+    """``to_sklearn()`` and ``from_sklearn(est)`` for the estimators of this package."""
+
+    def to_sklearn(self):
+        """scikit-learn's own fitted estimator of the same net (host NumPy weights in
+        this model's dtype), with the same parameters less ``backend`` and ``dtype``."""
+        check_is_fitted(self)
+        params = {k: v for k, v in self.get_params().items() if k not in ("backend", "dtype")}
+        est = getattr(sk, type(self).__name__)(**params)
+        _copy_fitted(self, est)
+        est.coefs_, est.intercepts_ = self.coefs_, self.intercepts_
+        return est
+
+    @classmethod
+    def from_sklearn(cls, est, *, backend=None, dtype=None):
+        """This package's estimator of the net that scikit-learn's fitted ``est`` holds,
+        on ``backend`` (default: the current one) in ``dtype`` (default: the weights').
+        A net trained with solver="lbfgs" comes over with solver="adam", which matters
+        only if training goes on."""
+        check_is_fitted(est)
+        if est.out_activation_ not in LOSS_FOR_LINK:
+            raise ValueError(
+                f"{type(est).__name__} with output {est.out_activation_!r} (loss "
+                f"{getattr(est, 'loss', '?')!r}) has no counterpart here: only "
+                f"{', '.join(LOSS_FOR_LINK)} outputs are supported"
+            )
+        ours = cls().get_params()
+        params = {k: v for k, v in est.get_params().items() if k in ours}
+        if params.get("solver") == "lbfgs":
+            params["solver"] = "adam"
+        new = cls(**params, backend=backend, dtype=dtype)
+        _copy_fitted(est, new)
+        backend = get_backend(backend, dtype=dtype or est.coefs_[0].dtype.name)
+        sizes = [est.coefs_[0].shape[0], *(W.shape[1] for W in est.coefs_)]
+        new.model_ = build_net(sizes, est.activation, backend)
+        names = dense_names(new.model_)
+        new.model_.set_params(
+            {
+                name: backend.asarray(a)
+                for (W, b), Wa, ba in zip(names, est.coefs_, est.intercepts_, strict=True)
+                for name, a in ((W, Wa), (b, ba))
+            }
+        )
+        new.model_.loss = loss_for(new.out_activation_, new.n_outputs_)
+        new._fit_input = None
+        return new
+
+
+def _copy_fitted(source, target) -> None:
+    for name in FITTED:
+        if hasattr(source, name):
+            setattr(target, name, copy.deepcopy(getattr(source, name)))

@@ -1,0 +1,71 @@
+"""A fitted net as pickle carries it: host NumPy arrays and the backend's *name*.
+
+A model trained on a GPU pickles into plain data (its architecture, its weights and its
+optimizer state copied to the host), so the pickle loads where CuPy or torch is not
+installed. On loading, the net goes back to the backend it was trained on when that
+backend can run here; otherwise to the current one (``nb.use_backend``/``set_backend``/
+``$NNBACKEND``, else NumPy), with a warning that says so.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from nnbackend import optim
+from nnbackend.backend import BackendUnavailableError, get_backend, to_numpy
+from nnbackend.model import Sequential
+
+
+def snapshot(model: Sequential) -> dict:
+    """``model`` as plain data: config, weights and optimizer state as host arrays."""
+    optimizer = model.optimizer
+    return {
+        "config": model.config(),
+        "backend": model.backend.name,
+        "dtype": model.backend.dtype_name,
+        "params": {name: to_numpy(a) for name, a in model.params.items()},
+        "optimizer": None
+        if optimizer is None
+        else {
+            "config": optimizer.config(),
+            "iterations": optimizer.iterations,
+            "slots": {
+                slot: {name: to_numpy(a) for name, a in arrays.items()}
+                for slot, arrays in optimizer.state.items()
+            },
+        },
+    }
+
+
+def rebuild(saved: dict) -> Sequential:
+    """The model ``snapshot`` described, on its own backend if it runs here."""
+    backend = _backend_for(saved["backend"], saved["dtype"])
+    model = Sequential.from_config(saved["config"], backend=backend, seed=0)
+    model.set_params({name: backend.asarray(a) for name, a in saved["params"].items()})
+    if saved["optimizer"] is not None:
+        model.optimizer = optim.from_config(saved["optimizer"]["config"])
+        model.optimizer.load_state_dict(
+            {
+                "iterations": saved["optimizer"]["iterations"],
+                "slots": {
+                    slot: {name: backend.asarray(a) for name, a in arrays.items()}
+                    for slot, arrays in saved["optimizer"]["slots"].items()
+                },
+            }
+        )
+    return model
+
+
+def _backend_for(name: str, dtype: str):
+    try:
+        return get_backend(name, dtype=dtype)
+    except (BackendUnavailableError, ValueError) as exc:
+        fallback = get_backend(None, dtype=dtype)
+        warnings.warn(
+            f"this estimator was trained on backend {name!r}, which cannot run here ({exc}); "
+            f"it was loaded onto {fallback.name!r}. Use nb.use_backend(...) around the "
+            "loading to choose another, or est.model_.to(...) to move it.",
+            UserWarning,
+            stacklevel=4,
+        )
+        return fallback

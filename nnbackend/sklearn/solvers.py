@@ -1,0 +1,45 @@
+"""The optimizers behind ``solver="adam"`` and ``solver="sgd"``, as scikit-learn's MLP
+runs them.
+
+"sgd" is the library's ``Nesterov`` (``nesterovs_momentum=True``) or ``Momentum``:
+scikit-learn's updates, written the same way. "adam" is Adam in the form scikit-learn
+uses, the paper's cheaper ordering (Kingma & Ba 2015, end of section 2): the bias
+correction goes into the step size and ``eps`` is added to the uncorrected
+``sqrt(v)``. The library's ``nb.optim.Adam`` adds ``eps`` after the correction; the
+two differ only where ``sqrt(v)`` is near ``eps`` (weights that get almost no
+gradient, such as those of pixels that are always 0), but there they differ a lot.
+"""
+
+from __future__ import annotations
+
+import math
+
+from nnbackend import optim
+from nnbackend.backend import namespace_of
+from nnbackend.registry import register
+
+
+@register
+class EfficientAdam(optim.Adam):
+    """``m = b1 m + (1-b1) dW;  v = b2 v + (1-b2) dW**2;
+    W -= lr sqrt(1 - b2**t) / (1 - b1**t) * m / (sqrt(v) + eps)``."""
+
+    def update(self, params, name, grad, lr):
+        m, v = self._slot("m", name, grad), self._slot("v", name, grad)
+        m[name] *= self.beta1
+        m[name] += (1 - self.beta1) * grad
+        v[name] *= self.beta2
+        v[name] += (1 - self.beta2) * grad * grad
+        t = self.iterations + 1
+        step = lr * math.sqrt(1 - self.beta2**t) / (1 - self.beta1**t)
+        params[name] -= step * m[name] / (namespace_of(grad).sqrt(v[name]) + self.eps)
+
+
+def optimizer_for(est) -> optim.Optimizer:
+    """A fresh optimizer for ``est``'s solver and its hyper-parameters."""
+    if est.solver == "adam":
+        return EfficientAdam(
+            est.learning_rate_init, beta1=est.beta_1, beta2=est.beta_2, eps=est.epsilon
+        )
+    sgd = optim.Nesterov if est.nesterovs_momentum else optim.Momentum
+    return sgd(est.learning_rate_init, momentum=est.momentum)

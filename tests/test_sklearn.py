@@ -1,0 +1,426 @@
+"""nnbackend.sklearn: the estimators against scikit-learn's own MLP, on every backend.
+
+scikit-learn's MLPClassifier/MLPRegressor are the reference: with the same seed, no
+shuffling and full batches, both start from the same weights and take the same steps,
+so weights, losses, iteration counts and validation scores agree to rounding.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import pickle
+import pickletools
+import subprocess
+import sys
+import textwrap
+
+import joblib
+import numpy as np
+import pytest
+import sklearn.neural_network as sk
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import nnbackend as nb
+from nnbackend.sklearn import MLPClassifier, MLPRegressor
+from tests.conftest import HAVE_TORCH
+
+# One training step per 100 samples: every batch full, so alpha / batch_size is exactly
+# scikit-learn's per-batch alpha / n_batch.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+SAME_STEPS = dict(random_state=0, shuffle=False, batch_size=100, alpha=1e-3, dtype="float64")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X[:800] / 16.0, y[:800]
+
+
+def regression_targets(X):
+    """Two smooth functions of the pixels: a multi-output regression problem."""
+    return np.stack([X[:, 10] * 2 + X[:, 20], X[:, 30] - X[:, 42] * X[:, 43]], axis=1)
+
+
+def both(cls_name, **params):
+    """(ours, scikit-learn's) estimators of one class name with the same parameters."""
+    ours = {"MLPClassifier": MLPClassifier, "MLPRegressor": MLPRegressor}[cls_name]
+    theirs = {k: v for k, v in params.items() if k not in ("backend", "dtype")}
+    return ours(**params), getattr(sk, cls_name)(**theirs)
+
+
+def max_weight_difference(a, b) -> float:
+    pairs = zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_, strict=True)
+    return max(float(np.abs(x - y).max()) for x, y in pairs)
+
+
+# --- the same training as scikit-learn ---------------------------------------------------
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("task", ["multiclass", "binary", "multi-output"])
+def test_training_takes_scikit_learns_steps(backend, digits, solver, task):
+    X, y = digits
+    cls_name, target = {
+        "multiclass": ("MLPClassifier", y),
+        "binary": ("MLPClassifier", np.where(y > 4, "big", "small")),
+        "multi-output": ("MLPRegressor", regression_targets(X)),
+    }[task]
+    ours, theirs = both(
+        cls_name,
+        hidden_layer_sizes=(16, 8),
+        solver=solver,
+        max_iter=4,
+        learning_rate_init=0.01,
+        backend=backend.name,
+        **SAME_STEPS,
+    )
+    ours.fit(X, target)
+    theirs.fit(X, target)
+    assert max_weight_difference(ours, theirs) < 1e-12
+    assert ours.n_iter_ == theirs.n_iter_ == 4
+    if task == "multi-output":  # scikit-learn's loss_curve_ averages the 2 outputs' errors
+        assert ours.loss_curve_[0] == pytest.approx(2 * theirs.loss_curve_[0], rel=1e-3)
+    else:
+        np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-12)
+    method = "predict" if task == "multi-output" else "predict_proba"
+    np.testing.assert_allclose(getattr(ours, method)(X), getattr(theirs, method)(X), rtol=1e-9)
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+@pytest.mark.parametrize(
+    "solver, learning_rate", [("adam", "constant"), ("sgd", "adaptive"), ("sgd", "invscaling")]
+)
+def test_stopping_rules_are_scikit_learns(digits, early_stopping, solver, learning_rate):
+    X, y = digits  # early stopping keeps 720 of the 800 for training: 9 full batches of 80
+    ours, theirs = both(
+        "MLPClassifier",
+        hidden_layer_sizes=(16,),
+        solver=solver,
+        learning_rate=learning_rate,
+        learning_rate_init=0.05,
+        max_iter=100,
+        n_iter_no_change=4,
+        tol=1e-3,
+        early_stopping=early_stopping,
+        **{**SAME_STEPS, "batch_size": 80},
+    )
+    ours.fit(X, y)
+    theirs.fit(X, y)
+    assert ours.n_iter_ == theirs.n_iter_
+    assert ours.validation_scores_ == theirs.validation_scores_
+    assert ours.best_validation_score_ == theirs.best_validation_score_
+    assert max_weight_difference(ours, theirs) < 1e-9
+
+
+def test_partial_fit_and_warm_start_go_on_as_scikit_learns(digits):
+    X, y = digits
+    ours, theirs = both(
+        "MLPClassifier", hidden_layer_sizes=(16,), warm_start=True, max_iter=3, **SAME_STEPS
+    )
+    for est in (ours, theirs):
+        est.partial_fit(X[:400], y[:400], classes=np.arange(10))
+        est.partial_fit(X[400:], y[400:])
+        est.fit(X, y)  # warm start: three more epochs, a fresh optimizer
+    assert ours.n_iter_ == theirs.n_iter_ == 3
+    assert len(ours.loss_curve_) == len(theirs.loss_curve_) == 5
+    assert ours.t_ == theirs.t_ == 3200
+    assert max_weight_difference(ours, theirs) < 1e-12
+
+
+def test_partial_fit_wants_classes_first():
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        MLPClassifier().partial_fit([[0.0], [1.0]], [0, 1])
+
+
+def test_convergence_warning_when_max_iter_is_reached(digits):
+    X, y = digits
+    with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(2\) reached"):
+        est = MLPClassifier((8,), max_iter=2, random_state=0).fit(X, y)
+    assert est.n_iter_ == 2 and len(est.loss_curve_) == 2
+    assert est.loss_curve_[1] < est.loss_curve_[0]
+
+
+def test_verbose_prints_scikit_learns_lines(digits, capsys):
+    X, y = digits
+    MLPClassifier((8,), max_iter=30, tol=10.0, n_iter_no_change=1, verbose=True).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Iteration 1, loss = ")
+    assert lines[-1] == (
+        "Training loss did not improve more than tol=10.000000 for 1 consecutive epochs. Stopping."
+    )
+
+
+# --- labels, outputs and devices ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [["cat", "dog", "eel"], [-3, 7, 100], [0.0, 2.0], [True, False]],
+    ids=["strings", "sparse-ints", "floats", "bools"],
+)
+def test_any_label_type_comes_back(backend, labels):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 4))
+    index = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5) * (len(labels) > 2)
+    y = np.asarray(labels, dtype=object if isinstance(labels[0], str) else None)[index]
+    est = MLPClassifier(
+        (16,), max_iter=300, learning_rate_init=0.02, random_state=0, backend=backend.name
+    ).fit(X, y)
+    assert list(est.classes_) == sorted(set(labels))
+    predicted = est.predict(X)
+    assert predicted.dtype == est.classes_.dtype and set(predicted) <= set(labels)
+    assert est.score(X, y) > 0.9
+    proba = est.predict_proba(X)
+    assert proba.shape == (90, len(labels))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(est.classes_[proba.argmax(axis=1)], predicted)
+
+
+def test_multilabel_and_multioutput_shapes(backend, digits):
+    X, y = digits
+    Y = np.stack([y % 2, y > 4, y == 0], axis=1).astype(int)
+    clf = MLPClassifier(
+        (16,), max_iter=50, learning_rate_init=0.01, random_state=0, backend=backend.name
+    )
+    clf.fit(X, Y)
+    reg = MLPRegressor(hidden_layer_sizes=(16,), max_iter=5, random_state=0, backend=backend.name)
+    reg.fit(X, regression_targets(X))
+    assert clf.predict(X).shape == (800, 3) and clf.predict_proba(X).shape == (800, 3)
+    assert clf.score(X, Y) > 0.8
+    assert reg.predict(X).shape == (800, 2)
+    assert reg.fit(X, X[:, 10]).predict(X).shape == (800,)
+
+
+def test_device_arrays_in_give_device_arrays_out(backend, digits):
+    X, y = digits
+    xp = backend.xp
+    X_dev, y_dev = backend.asarray(X, dtype="float32"), backend.asarray(y)
+    est = MLPClassifier((16,), max_iter=20, learning_rate_init=0.01, random_state=0)
+    est.fit(X_dev, y_dev)
+    assert est.model_.backend.name == nb.backend.backend_of(X_dev).name
+    assert est.model_.backend.dtype_name == "float32"  # dtype=None follows X
+    predicted, proba = est.predict(X_dev), est.predict_proba(X_dev)
+    assert backend.owns(predicted) and backend.owns(proba)
+    assert proba.dtype == xp.float32 and tuple(proba.shape) == (800, 10)
+    score = est.score(X_dev, y_dev)
+    assert isinstance(score, float) and score == est.score(X, y) > 0.8
+    host = est.predict(X)  # host data to a model on a device: host answers
+    assert isinstance(host, np.ndarray)
+    np.testing.assert_array_equal(host, nb.to_numpy(predicted))
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_device_arrays_of_another_backend_are_refused(digits):
+    import torch
+
+    X, y = digits
+    with pytest.raises(nb.BackendMismatchError, match="backend=None to train where X lives"):
+        MLPClassifier(backend="numpy").fit(torch.asarray(X), y)
+    est = MLPClassifier((4,), max_iter=1, backend="strict").fit(X, y)
+    with pytest.raises(nb.BackendMismatchError, match="torch.Tensor"):
+        est.predict(torch.asarray(X))
+
+
+def test_sample_weight_is_refused_by_name(digits):
+    X, y = digits
+    with pytest.raises(TypeError, match="sample_weight"):
+        MLPClassifier().fit(X, y, sample_weight=np.ones(len(y)))
+
+
+def test_bad_parameters_say_what_is_allowed(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match="'solver' parameter of MLPClassifier must be"):
+        MLPClassifier(solver="lbfgs").fit(X, y)
+    with pytest.raises(ValueError, match="hidden_layer_sizes must be > 0"):
+        MLPClassifier(hidden_layer_sizes=(4, 0)).fit(X, y)
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):
+        MLPRegressor(early_stopping=True).partial_fit(X, y)
+
+
+def test_model_is_a_sequential_that_saves_and_loads(digits, tmp_path):
+    X, _ = digits
+    est = MLPRegressor(hidden_layer_sizes=(8,), max_iter=2, random_state=0, solver="adam")
+    est.fit(X, regression_targets(X))
+    nb.save(est.model_, tmp_path / "net.h5", optimizer=est.model_.optimizer)
+    model, optimizer, _ = nb.load(tmp_path / "net.h5", with_optimizer=True)
+    assert model.loss.config() == est.model_.loss.config()
+    assert model.loss.config()["type"] == "SumOverOutputs"  # two outputs, summed
+    assert type(optimizer).__name__ == "EfficientAdam" and optimizer.iterations == 2 * 4
+    expected = est.predict(X)
+    np.testing.assert_allclose(nb.to_numpy(model.predict_proba(X)), expected, rtol=1e-6)
+
+
+# --- in scikit-learn's machinery --------------------------------------------------------
+
+
+def test_cross_val_score_equals_scikit_learns(digits):
+    X, y = digits
+    params = dict(
+        hidden_layer_sizes=(16,),
+        max_iter=10,
+        learning_rate_init=0.02,
+        random_state=0,
+        shuffle=False,
+        alpha=0.0,
+    )
+    ours = cross_val_score(MLPClassifier(**params, dtype="float64"), X, y, cv=4)
+    theirs = cross_val_score(sk.MLPClassifier(**params), X, y, cv=4)
+    np.testing.assert_array_equal(ours, theirs)
+    assert ours.mean() > 0.75
+
+
+def test_pipeline_in_grid_search_with_one_and_two_jobs(digits):
+    X, y = digits
+    pipe = make_pipeline(StandardScaler(), MLPClassifier((16,), max_iter=15, random_state=0))
+    grid = {"mlpclassifier__learning_rate_init": [1e-3, 1e-2]}
+    searches = []
+    for n_jobs in (1, 2):
+        search = GridSearchCV(pipe, grid, cv=3, n_jobs=n_jobs)
+        searches.append(search.fit(X, y))
+    one, two = searches
+    np.testing.assert_array_equal(
+        one.cv_results_["mean_test_score"], two.cv_results_["mean_test_score"]
+    )
+    assert one.best_params_ == two.best_params_ == {"mlpclassifier__learning_rate_init": 1e-2}
+    assert one.best_score_ > 0.8
+    assert isinstance(two.best_estimator_[-1].model_, nb.Sequential)
+    np.testing.assert_array_equal(one.predict(X), two.predict(X))
+
+
+def test_clone_keeps_parameters_and_drops_the_fit(digits):
+    X, y = digits
+    est = MLPRegressor(hidden_layer_sizes=(3,), max_iter=1, backend="strict", dtype="float32")
+    est.fit(X, X[:, 5])
+    fresh = clone(est)
+    assert fresh.get_params() == est.get_params()
+    assert not hasattr(fresh, "model_")
+
+
+# --- scikit-learn's own estimator, both ways ------------------------------------------------
+
+
+@pytest.mark.parametrize("task", ["multiclass", "binary", "multi-output"])
+def test_to_sklearn_predicts_the_same(backend, digits, task):
+    X, y = digits
+    target = {"multiclass": y, "binary": y > 4, "multi-output": regression_targets(X)}[task]
+    cls = MLPRegressor if task == "multi-output" else MLPClassifier
+    ours = cls(
+        hidden_layer_sizes=(16,),
+        activation="tanh",
+        max_iter=10,
+        random_state=0,
+        backend=backend.name,
+    ).fit(X, target)
+    theirs = ours.to_sklearn()
+    assert type(theirs).__module__.startswith("sklearn.")
+    assert theirs.get_params()["activation"] == "tanh" and theirs.n_iter_ == 10
+    method = "predict" if task == "multi-output" else "predict_proba"
+    np.testing.assert_allclose(getattr(ours, method)(X), getattr(theirs, method)(X), atol=1e-6)
+    np.testing.assert_allclose(ours.predict(X > 0.5), theirs.predict(X > 0.5), atol=1e-6)
+
+
+def test_from_sklearn_predicts_the_same(backend, digits):
+    X, y = digits
+    theirs = sk.MLPClassifier(
+        (16,), activation="logistic", solver="lbfgs", max_iter=20, random_state=0
+    ).fit(X, y)
+    ours = MLPClassifier.from_sklearn(theirs, backend=backend.name)
+    assert ours.solver == "adam" and ours.model_.backend.dtype_name == "float64"
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-6)
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+    poisson = sk.MLPRegressor(hidden_layer_sizes=(2,), loss="poisson", max_iter=1).fit(X, y)
+    with pytest.raises(ValueError, match="output 'exp'"):
+        MLPRegressor.from_sklearn(poisson)
+
+
+# --- pickles ------------------------------------------------------------------------------
+
+
+def test_pickle_joblib_and_deepcopy_round_trips_are_exact(backend, digits, tmp_path):
+    X, y = digits
+    est = MLPClassifier((16,), max_iter=3, random_state=0, backend=backend.name)
+    est.fit(X, y)
+    joblib.dump(est, tmp_path / "est.joblib")
+    copies = [
+        pickle.loads(pickle.dumps(est)),
+        copy.deepcopy(est),
+        joblib.load(tmp_path / "est.joblib"),
+    ]
+    for other in copies:
+        assert other.model_.backend.name == est.model_.backend.name
+        np.testing.assert_array_equal(other.predict_proba(X), est.predict_proba(X))
+        assert other.loss_curve_ == est.loss_curve_
+    # training goes on from the same optimizer state in the copy and the original
+    for model in (copies[0], est):
+        model.partial_fit(X, y)
+    np.testing.assert_array_equal(copies[0].coefs_[0], est.coefs_[0])
+
+
+def pickle_globals(data: bytes) -> set[str]:
+    """The modules a pickle imports when loaded."""
+    found, strings = set(), []
+    for op, arg, _ in pickletools.genops(io.BytesIO(data)):
+        if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE"):
+            strings.append(arg)
+        elif op.name == "STACK_GLOBAL":
+            found.add(strings[-2].split(".")[0])
+        elif op.name == "GLOBAL":
+            found.add(arg.split(" ")[0].split(".")[0])
+    return found
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_device_trained_pickle_loads_where_its_library_is_missing(digits, tmp_path):
+    """A model trained on torch (standing in for CuPy) holds host arrays and a backend
+    name: it loads in a process where torch cannot be imported, onto NumPy."""
+    X, y = digits
+    est = MLPClassifier((16,), max_iter=3, random_state=0, backend="torch")
+    est.fit(X, y)
+    data = pickle.dumps(est)
+    assert "torch" not in pickle_globals(data)
+    (tmp_path / "est.pkl").write_bytes(data)
+    np.save(tmp_path / "X.npy", X)
+    script = textwrap.dedent(f"""
+        import pickle, sys, warnings
+        import numpy as np
+        import importlib.abc
+        class NoTorch(importlib.abc.MetaPathFinder):  # as if torch were not installed
+            def find_spec(self, name, path, target=None):
+                if name.split(".")[0] == "torch":
+                    raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        sys.meta_path.insert(0, NoTorch())
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            est = pickle.loads(open({str(tmp_path / "est.pkl")!r}, "rb").read())
+        print([str(w.message) for w in caught if "cannot run here" in str(w.message)])
+        print(est.model_.backend.name, "torch" in sys.modules)
+        X = np.load({str(tmp_path / "X.npy")!r})
+        np.save({str(tmp_path / "proba.npy")!r}, est.predict_proba(X))
+    """)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert "trained on backend 'torch'" in out[0] and "loaded onto 'numpy'" in out[0]
+    assert out[1] == "numpy False"
+    np.testing.assert_allclose(np.load(tmp_path / "proba.npy"), est.predict_proba(X), atol=1e-6)
+
+
+# --- importing ------------------------------------------------------------------------------
+
+
+def test_importing_nnbackend_does_not_import_scikit_learn():
+    script = (
+        "import sys, nnbackend as nb; print('sklearn' in sys.modules); "
+        "nb.sklearn.MLPClassifier; print('sklearn' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["False", "True"]

@@ -1,0 +1,76 @@
+"""scikit-learn's own estimator checks on nnbackend.sklearn's estimators.
+
+Every check runs on both estimators (max_iter=100, as scikit-learn runs its own MLP's
+checks); none is expected to fail. The array API checks need SciPy's array API mode,
+which must be switched on before SciPy is imported: without it they skip here, and
+``test_array_api_checks_pass`` runs them in a process of their own with it on.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from nnbackend.sklearn import MLPClassifier, MLPRegressor
+from tests.conftest import HAVE_TORCH
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+ESTIMATORS = [MLPClassifier(max_iter=100), MLPRegressor(max_iter=100)]
+
+#: check name -> why it fails, per estimator class: none.
+EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {"MLPClassifier": {}, "MLPRegressor": {}}
+
+
+@parametrize_with_checks(
+    ESTIMATORS, expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS[type(est).__name__]
+)
+def test_estimator_check(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_array_api_checks_pass():
+    """scikit-learn's array API checks (array-api-strict and torch arrays in, the same
+    namespace out; mixed namespaces; predict refusing another namespace under dispatch).
+    They check namespaces, devices, dtypes and shapes, not accuracy: 10 epochs do."""
+    script = textwrap.dedent("""
+        from sklearn.utils.estimator_checks import estimator_checks_generator
+        from nnbackend.sklearn import MLPClassifier, MLPRegressor
+        from unittest import SkipTest
+        for est in (MLPClassifier(max_iter=10), MLPRegressor(max_iter=10)):
+            for est, check in estimator_checks_generator(est):
+                name = getattr(check, "func", check).__name__
+                if "array_api" in name:
+                    try:
+                        check(est)
+                        print("passed", name, check.keywords.get("array_namespace"),
+                              check.keywords.get("dtype_name"))
+                    except SkipTest:
+                        pass
+    """)
+    env = {**os.environ, "SCIPY_ARRAY_API": "1"}
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    passed = done.splitlines()
+    inputs = [line for line in passed if line.startswith("passed check_array_api_input")]
+    for namespace, dtype in [
+        ("numpy", None),
+        ("array_api_strict", "float64"),
+        ("array_api_strict", "float32"),
+        ("torch", "float64"),
+        ("torch", "float32"),
+    ]:
+        assert inputs.count(f"passed check_array_api_input {namespace} {dtype}") == 2
+    assert sum(line.startswith("passed check_array_api_mixed_inputs") for line in passed) == 2
+    assert sum(line.startswith("passed check_array_api_same_namespace") for line in passed) == 2
