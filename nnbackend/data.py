@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import array_api_compat
 import numpy as np
 
 from nnbackend.backend import Backend, Generator, namespace_of, to_numpy
@@ -108,6 +109,23 @@ def target_dtype(loss, y, backend) -> str:
     if loss.target_kind == "labels" and y.ndim == 1:
         return "int64"
     return backend.dtype_name
+
+
+def as_array(data, what: str = "X"):
+    """``data`` as an array: arrays (host NumPy or a backend's) as they are; lists,
+    tuples and other array-likes (a pandas DataFrame) as host NumPy arrays."""
+    if isinstance(data, np.ndarray) or hasattr(data, "__array_namespace__"):
+        return data
+    try:
+        return np.asarray(data)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{what} cannot be read as an array ({exc})") from None
+
+
+def is_host(X) -> bool:
+    """Host data: a NumPy array, or a list or other array-like that is no library's
+    array (a torch tensor, even on the CPU, is torch's)."""
+    return isinstance(X, np.ndarray | np.generic) or not array_api_compat.is_array_api_obj(X)
 
 
 def is_foreign(X) -> bool:

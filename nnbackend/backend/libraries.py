@@ -13,6 +13,7 @@ import importlib.metadata
 
 import numpy as np
 
+from nnbackend.backend import threads
 from nnbackend.backend.errors import BackendUnavailableError
 
 # What to install for each backend, named in errors.
@@ -67,6 +68,8 @@ def make_strict(device):
 def make_torch(device):
     torch = import_package("torch")
     import array_api_compat.torch as xp
+
+    threads.apply_to_torch()
 
     try:
         device = torch.device(device or "cpu")
