@@ -100,6 +100,7 @@ def main(argv=None) -> dict:
         "hidden": args.hidden,
         "loss": sum(losses[-2:]) / len(losses[-2:]),  # the alternation's middle
         "last_losses": losses[-2:],
+        "alternates_between": sorted(losses[-2:]),
         "min_loss": min(losses),
         "min_loss_pass": losses.index(min(losses)),
         "accuracy": accuracy,
