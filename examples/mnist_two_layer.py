@@ -57,7 +57,8 @@ def load(args):
 
 def epochs_for(n_train: int, batch_size: int, iterations: int = ITERATIONS) -> int:
     """Whole epochs that make at least ``iterations`` steps."""
-    return -(-iterations // -(-n_train // batch_size))
+    steps_per_epoch = math.ceil(n_train / batch_size)
+    return math.ceil(iterations / steps_per_epoch)
 
 
 def two_layer_net(n_in: int, n_hidden: int, n_out: int, backend, seed: int) -> nb.Sequential:

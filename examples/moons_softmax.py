@@ -99,7 +99,6 @@ def main(argv=None) -> dict:
         "logistic_accuracy": baseline,
         "hidden": args.hidden,
         "loss": sum(losses[-2:]) / len(losses[-2:]),  # the alternation's middle
-        "last_losses": losses[-2:],
         "alternates_between": sorted(losses[-2:]),
         "min_loss": min(losses),
         "min_loss_pass": losses.index(min(losses)),
@@ -107,11 +106,10 @@ def main(argv=None) -> dict:
         "epochs": len(history),
         "seconds": seconds,
     }
+    low, high = result["alternates_between"]
     print(
-        "loss of the last two passes: "
-        + " and ".join(f"{v:f}" for v in result["last_losses"])
-        + f" (mean {result['loss']:f}); lowest {result['min_loss']:f} "
-        f"at pass {result['min_loss_pass']}"
+        f"the last two passes' losses: {low:f} and {high:f} (mean {result['loss']:f}); "
+        f"lowest {result['min_loss']:f} at pass {result['min_loss_pass']}"
     )
 
     if args.grid:

@@ -32,7 +32,7 @@ def output_layer_fits(model, loss) -> bool:
             f"but the model already ends in {last!r}: drop that layer, or pass "
             "from_logits=False",
             UserWarning,
-            stacklevel=4,
+            stacklevel=5,  # the caller of model.fit
         )
     return wanted is None or have is not None
 

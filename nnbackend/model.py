@@ -45,7 +45,10 @@ class Sequential:
         self, layers, *, backend=None, dtype: str | None = None,
         seed: int | Generator | None = None,
     ):  # fmt: skip
-        self.layers = [layer_types.get(layer) for layer in layers]
+        self.layers = [
+            layer_types.get(layer) if isinstance(layer, str | dict | type) else layer
+            for layer in layers
+        ]
         self.backend = get_backend(backend, dtype=dtype)
         self.rng = as_generator(seed)
         self.loss = None

@@ -127,7 +127,7 @@ def test_moons_grid_of_hidden_sizes(steps, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "Loss after iteration 0: 0.693774" in out
     assert "Loss after iteration 19: " in out
-    assert "loss of the last two passes: " in out and "lowest 0." in out
+    assert "the last two passes' losses: 0." in out and "lowest 0." in out
 
 
 # 2. a neuron, a 2-2-1 network, the four people

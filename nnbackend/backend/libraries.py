@@ -13,8 +13,8 @@ import importlib.metadata
 
 import numpy as np
 
-from nnbackend.backend import threads
 from nnbackend.backend.errors import BackendUnavailableError
+from nnbackend.backend.threads import apply_to_torch
 
 # What to install for each backend, named in errors.
 PACKAGES = {
@@ -69,7 +69,7 @@ def make_torch(device):
     torch = import_package("torch")
     import array_api_compat.torch as xp
 
-    threads.apply_to_torch()
+    apply_to_torch()
 
     try:
         device = torch.device(device or "cpu")
