@@ -2,13 +2,14 @@
 
 Not a tutorial: the tool that keeps the README honest.
 
-    python examples/results_table.py --data DATA    # run every example, rewrite the tables
-    python examples/results_table.py --times        # and time each command (wall clock)
-    python examples/results_table.py --check        # does README.md show results.json?
+    python examples/results_table.py --data DATA          # run every example, rewrite the tables
+    python examples/results_table.py --data DATA --times  # and time each command (idle machine!)
+    python examples/results_table.py --check              # does README.md show results.json?
+    python examples/results_table.py --render             # rewrite the tables from results.json
 
 Each run calls ``examples/<script>.py``'s ``main(argv)`` in this process, with the
-example's default flags plus the run's own, and the whole returned dict goes to
-``examples/results.json``. The tables in README.md (between ``<!-- results:NAME -->``
+example's default flags plus the run's own, and the returned dict, less its timings,
+goes to ``examples/results.json``. The tables in README.md (between ``<!-- results:NAME -->``
 and ``<!-- /results:NAME -->``) are rendered from that file alone, so the two cannot
 disagree; ``tests/test_results_table.py`` checks that, and reruns every example to hold
 the numbers to their tolerances.
@@ -379,7 +380,7 @@ def run_main(run: str) -> dict:
 
 def json_ready(result: dict) -> dict:
     """Floats, lists and dicts with string keys (what results.json holds); objects
-    such as a History are left out."""
+    such as a History become None."""
 
     def plain(obj):
         if hasattr(obj, "tolist"):
@@ -387,6 +388,18 @@ def json_ready(result: dict) -> dict:
         return str(obj) if isinstance(obj, Path) else None
 
     return json.loads(json.dumps(result, default=plain))
+
+
+def without_timings(value):
+    """``value`` less its timings ("seconds...") and empty entries: what the record
+    keeps, so that a rerun on a busy machine changes nothing in it."""
+    if isinstance(value, dict):
+        return {
+            k: without_timings(v)
+            for k, v in value.items()
+            if v is not None and not k.startswith("seconds")
+        }
+    return [without_timings(v) for v in value] if isinstance(value, list) else value
 
 
 def wall_time(script: str, argv: list[str]) -> float:
@@ -415,20 +428,25 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     recorded = load_recorded()
     if args.check:
-        stale = readme_tables(README.read_text()) != render_tables(recorded)
-        print("README.md does not show results.json" if stale else "README.md is up to date")
-        return {"stale": stale}
+        if readme_tables(README.read_text()) != render_tables(recorded):
+            raise SystemExit("README.md does not show examples/results.json: run with --render")
+        print("README.md shows examples/results.json")
+        return recorded
     if args.data:
         os.environ["NNBACKEND_DATA"] = args.data
     os.environ.pop("NNBACKEND_MAX_STEPS", None)
+    if args.times and (args.only or args.render):
+        parser.error("--times runs every example: leave out --only and --render")
+    fresh = {}
     for run in [] if args.render else args.only or RUNS:
         print(f"== {run}: {RUNS[run][0]}.py {' '.join(RUNS[run][1])}", flush=True)
-        recorded["results"][run] = run_main(run)
+        fresh[run] = run_main(run)
+        recorded["results"][run] = without_timings(fresh[run])
     if args.times:
         walls = {run: wall_time(*command) for run, command in {**RUNS, **TIMED_ONLY}.items()}
         for row in ROWS:
             if row.time is not None:
-                recorded["times"][row.key] = row.time(walls, recorded["results"])
+                recorded["times"][row.key] = row.time(walls, fresh)
     RESULTS.write_text(json.dumps(recorded, indent=1) + "\n")
     README.write_text(with_tables(README.read_text(), render_tables(recorded)))
     print(f"wrote {RESULTS} and the tables in {README}")
