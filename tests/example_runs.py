@@ -1,5 +1,5 @@
 """Full runs of the examples, shared by the tests that look at them: each runs once per
-session (examples/results_table.py's RUNS, through each example's main())."""
+test run (examples/results_table.py's RUNS, through each example's main())."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """The code in README.md and docs/ runs as written, and the docs build without a warning.
 
 Every fenced ``python`` block of a page runs, in order, in one namespace (a page reads
-like a session: a later block uses what an earlier one made), in a scratch folder. A
-block that needs what this machine may lack says so in an HTML comment on the line
-before it, invisible on the rendered page:
+as one sitting at a prompt: a later block uses what an earlier one made), in a scratch
+folder. A block that needs what this machine may lack says so in an HTML comment on
+the line before it, invisible on the rendered page:
 
     <!-- test: needs-gpu -->      skipped unless a CUDA device answers
     <!-- test: needs-data -->     run with $NNBACKEND_DATA set to the real data, or skipped
