@@ -78,6 +78,11 @@ def set_threads_before_import(threads: int) -> None:
 
 
 def set_threads_after_import(threads: int) -> None:
+    import nnbackend as nb
+
+    # fit's default would run the small workloads on one thread: hold it to the same
+    # count as the hand-written loops it is compared with
+    nb.set_num_threads(threads)
     try:
         import torch
 

@@ -12,8 +12,8 @@ at 0.644, what answering 0.34 for every image costs. Scaling each layer by its
 fan-in fixes it: ``--init lecun`` (randn / sqrt(fan_in), what the tutorial switches to) or
 ``--init he`` (randn * sqrt(2 / fan_in), made for ReLU).
 
-Data: train_catvnoncat.h5 and test_catvnoncat.h5, found through ``--data FOLDER`` or
-$NNBACKEND_DATA (its catvnoncat/ folder).
+Data: train_catvnoncat.h5 and test_catvnoncat.h5 in the folder ``--data`` names,
+directly or in its catvnoncat/ subfolder, else in $NNBACKEND_DATA by the same rule.
 
     python examples/cat_classifier.py --backend numpy --init lecun --out out
     python examples/cat_classifier.py --init all --out out    # the three, one plot
@@ -82,7 +82,7 @@ def train(init: str, data, backend, args) -> dict:
 
 
 def main(argv=None) -> dict:
-    parser = nb.cli.example_parser(__doc__, epochs=2500)
+    parser = nb.cli.example_parser(__doc__, epochs=2500, data="catvnoncat")
     parser.add_argument(
         "--init",
         choices=[*INITS, "all"],
@@ -91,13 +91,9 @@ def main(argv=None) -> dict:
         "one after the other (default lecun)",
     )
     parser.add_argument("--lr", type=float, default=0.0075, help="learning rate (0.0075)")
-    parser.add_argument("--data", default=None, help="folder with the two .h5 files")
     args = parser.parse_args(argv)
     backend = nb.cli.backend_from_args(args)
-    try:
-        data = nb.datasets.load_catvnoncat(args.data)
-    except FileNotFoundError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    data = nb.cli.load_data(nb.datasets.load_catvnoncat, args)
     (X_train, y_train), (X_test, _) = data
     base = base_rate_cost(y_train)
     print(

@@ -7,7 +7,9 @@ picked at run time:
     nb.set_backend("cupy")              # or NNBACKEND=cupy, or --backend cupy
 
     model = nb.Sequential([nb.layers.Dense(2, 3), nb.layers.Tanh(), nb.layers.Dense(3, 2)])
-    model.fit(X, y, loss=nb.losses.SoftmaxCrossEntropy(), optimizer=nb.optim.SGD(lr=0.1))
+    model.fit(X, y, loss="cross_entropy", optimizer=nb.optim.SGD(lr=0.1))
+
+    nb.set_num_threads(1)               # tiny nets on a shared CPU: one thread is faster
 """
 
 from nnbackend import (
@@ -20,6 +22,7 @@ from nnbackend import (
     init,
     layers,
     losses,
+    metrics,
     optim,
     plot,
     registry,
@@ -33,8 +36,11 @@ from nnbackend.backend import (
     available_backends,
     count_host_transfers,
     get_backend,
+    get_num_threads,
+    limit_threads,
     reset_backend,
     set_backend,
+    set_num_threads,
     to_numpy,
     use_backend,
 )
@@ -71,11 +77,14 @@ __all__ = [
     "datasets",
     "functional",
     "get_backend",
+    "get_num_threads",
     "gradcheck",
     "init",
     "layers",
+    "limit_threads",
     "load",
     "losses",
+    "metrics",
     "optim",
     "plot",
     "register",
@@ -84,6 +93,7 @@ __all__ = [
     "restore",
     "save",
     "set_backend",
+    "set_num_threads",
     "to_numpy",
     "training",
     "use_backend",

@@ -1,4 +1,5 @@
-"""``python -m nnbackend info``: which backends work here, on what device."""
+"""``nnbackend info`` (or ``python -m nnbackend info``): which backends work here, on
+what device; ``nnbackend --version``."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import sys
 
 from nnbackend.backend import describe_backends, get_backend
+from nnbackend.backend.threads import describe_threads
 
 
 def info() -> str:
@@ -27,6 +29,8 @@ def info() -> str:
             )
         else:
             lines.append(f"{row['backend']:<12}{package:<18}{'-':<11}{'-':<15}{row['reason']}")
+    lines.append("")
+    lines.append(f"CPU threads: {describe_threads()}  (set with nb.set_num_threads or --threads)")
     return "\n".join(lines)
 
 
@@ -36,9 +40,34 @@ def _version() -> str:
     return __version__
 
 
+DESCRIPTION = """\
+nnbackend: neural networks from scratch on the Array API standard (NumPy, CuPy,
+PyTorch, array-api-strict).
+"""
+
+EPILOG = """\
+Choose a backend with --backend on any example, $NNBACKEND, or nb.set_backend(...);
+the number of CPU threads with --threads or nb.set_num_threads(n).
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nnbackend", description=__doc__)
-    parser.add_argument("command", choices=["info"], nargs="?", default="info")
+    parser = argparse.ArgumentParser(
+        prog="nnbackend",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "command",
+        choices=["info"],
+        nargs="?",
+        default="info",
+        metavar="command",
+        help="info (the default): which backends work on this machine, with their "
+        "versions, devices and default dtypes, and the CPU threads in use",
+    )
+    parser.add_argument("--version", action="version", version=f"nnbackend {_version()}")
     parser.parse_args(argv)
     print(info())
     return 0

@@ -1,8 +1,9 @@
-"""The command-line flags every example shares: --backend, --dtype, --seed, --out.
+"""The command-line flags every example shares: --backend, --dtype, --threads, --seed,
+--out, and where it trains --epochs, where it reads files --data.
 
 parser = nb.cli.example_parser(__doc__, epochs=20000)
 args = parser.parse_args()
-backend = nb.cli.backend_from_args(args)     # --backend > $NNBACKEND > numpy
+backend = nb.cli.backend_from_args(args)     # --backend > $NNBACKEND > numpy; --threads
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import argparse
 import os
 from pathlib import Path
 
-from nnbackend.backend import Backend, BackendUnavailableError, get_backend
+from nnbackend.backend import Backend, BackendUnavailableError, get_backend, set_num_threads
+from nnbackend.datasets.files import DATA_ENV_VAR, DataNotFoundError
 
 BACKEND_HELP = (
     "array library to run on: numpy, cupy, torch, torch:cuda, strict or auto "
@@ -40,12 +42,21 @@ def example_parser(
     dtype: str | None = "float32",
     dtype_help: str | None = None,
     seed: int = 0,
+    data: str | None = None,
 ) -> argparse.ArgumentParser:
-    """A parser with --backend, --dtype, --seed, --out and (when given a default) --epochs."""
+    """A parser with --backend, --dtype, --threads, --seed, --out, and --epochs (when
+    given a default) and --data (when given the dataset's subfolder name, "mnist")."""
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_backend_arguments(parser, dtype, dtype_help)
+    parser.add_argument(
+        "--threads",
+        type=thread_count,
+        default=None,
+        help="CPU threads for NumPy's BLAS and torch: a number, or auto (the default: "
+        "one thread while training a small net)",
+    )
     parser.add_argument("--seed", type=int, default=seed, help=f"random seed (default {seed})")
     if epochs is not None:
         parser.add_argument(
@@ -54,7 +65,28 @@ def example_parser(
     parser.add_argument(
         "--out", type=plot_folder, default=None, help="folder for PNG plots (default: no plots)"
     )
+    if data is not None:
+        parser.add_argument(
+            "--data",
+            default=None,
+            metavar="FOLDER",
+            help=f"a folder holding the data files, directly or in {data}/ "
+            f"(default: ${DATA_ENV_VAR})",
+        )
     return parser
+
+
+def thread_count(text: str) -> int | str:
+    """``--threads``' type: a whole number >= 1, or "auto"."""
+    if text == "auto":
+        return text
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"a number of threads >= 1, or auto, not {text!r}")
+    return n
 
 
 def plot_folder(text: str) -> Path:
@@ -70,12 +102,24 @@ def plot_folder(text: str) -> Path:
 
 
 def backend_from_args(args: argparse.Namespace) -> Backend:
-    """The backend named by ``--backend``/``--dtype``, falling back to ``$NNBACKEND``.
+    """The backend named by ``--backend``/``--dtype``, falling back to ``$NNBACKEND``;
+    also sets the CPU threads when ``--threads`` was given (``nb.set_num_threads``).
     A bad name or a missing package ends the program with the message, not a traceback."""
+    if getattr(args, "threads", None) is not None:
+        set_num_threads(args.threads)
     try:
         return get_backend(args.backend, dtype=getattr(args, "dtype", None))
     except (ValueError, BackendUnavailableError) as exc:
         raise SystemExit(f"error: {exc}") from None
+
+
+def load_data(loader, args: argparse.Namespace):
+    """``loader(args.data)``; when the files are not found, the program ends with the
+    loader's message, worded for the command line (``--data FOLDER``)."""
+    try:
+        return loader(args.data)
+    except DataNotFoundError as exc:
+        raise SystemExit(f"error: {exc.for_command_line()}") from None
 
 
 def max_steps(default: int) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import array_api_compat
 import numpy as np
 
 from nnbackend.backend import Backend, Generator, namespace_of, to_numpy
@@ -112,9 +113,26 @@ def target_dtype(loss, y, backend) -> str:
     return backend.dtype_name
 
 
+def as_array(data, what: str = "X"):
+    """``data`` as an array: arrays (host NumPy or a backend's) as they are; lists,
+    tuples and other array-likes (a pandas DataFrame) as host NumPy arrays."""
+    if isinstance(data, np.ndarray) or array_api_compat.is_array_api_obj(data):
+        return data
+    try:
+        return np.asarray(data)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{what} cannot be read as an array ({exc})") from None
+
+
+def is_host(X) -> bool:
+    """Host data: a NumPy array, or a list or other array-like that is no library's
+    array (a torch tensor, even on the CPU, is torch's)."""
+    return isinstance(X, np.ndarray | np.generic) or not array_api_compat.is_array_api_obj(X)
+
+
 def is_foreign(X) -> bool:
-    """An array of some library's own (not host NumPy)."""
-    return hasattr(X, "__array_namespace__") and type(X).__module__.split(".")[0] != "numpy"
+    """An array of some library's own (not host NumPy): the opposite of ``is_host``."""
+    return not is_host(X)
 
 
 # --- checking data before training ------------------------------------------------

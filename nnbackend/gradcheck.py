@@ -4,25 +4,37 @@
 
 The error of each array is ``‖analytic − numerical‖ / (‖analytic‖ + ‖numerical‖)``, the
 measure of the classic gradient-checking exercise: below 1e-7 in float64 is right,
-above 1e-3 is a bug. Use float64 (``backend.with_dtype("float64")``); float32 central
-differences are too coarse to tell.
+above 1e-3 is a bug. In float32 central differences are too coarse to tell (errors
+near 1e-2 either way), so ``check_gradients`` checks a float64 copy of the model
+unless told otherwise; ``check_layer`` and ``check_loss`` take your arrays as they
+are, and warn when those are float32.
 """
 
 from __future__ import annotations
 
 import itertools
+import warnings
 
-from nnbackend.backend import Generator, backend_of, namespace_of, to_numpy
-from nnbackend.data import target_dtype
+from nnbackend import losses as loss_types
+from nnbackend import output_range
+from nnbackend.backend import Generator, backend_of, dtype_name, namespace_of, to_numpy
+from nnbackend.data import as_array, target_dtype
 from nnbackend.losses import L2
 
+FLOAT32_WARNING = (
+    "gradient check in float32: central differences are too coarse to tell a bug from "
+    "rounding (errors near 1e-2 either way); check float64 arrays "
+    "(backend.with_dtype('float64'))"
+)
 
-def numerical_gradient(f, x, h: float = 1e-5):
+
+def numerical_gradient(f, x, h: float = 1e-5, progress=None):
     """dF/dx by central differences: (f(x + h) - f(x - h)) / 2h, one element at a time.
 
     ``f(x)`` returns a scalar (array or float). ``x`` is changed in place while this
     runs and restored after each element, so ``f`` may also read it from elsewhere
-    (a model's weights). Returns an array like ``x``.
+    (a model's weights). ``progress``, if given, is called after each element (a
+    progress bar's ``update``). Returns an array like ``x``.
     """
     xp = namespace_of(x)
     grad = xp.zeros_like(x)
@@ -34,6 +46,8 @@ def numerical_gradient(f, x, h: float = 1e-5):
         minus = _scalar(f(x))
         x[index] = original
         grad[index] = (plus - minus) / (2 * h)
+        if progress is not None:
+            progress()
     return grad
 
 
@@ -46,12 +60,22 @@ def relative_error(analytic, numerical) -> float:
     return 0.0 if scale == 0 else diff / scale
 
 
-def check_gradients(model, loss, X, y, l2: float | None = None, h: float = 1e-5) -> dict:
+def check_gradients(
+    model, loss, X, y, l2: float | None = None, h: float = 1e-5, dtype: str | None = "float64"
+) -> dict:
     """Backprop against numerical gradients of every parameter of ``model``.
 
-    ``X``, ``y``: a small batch (host or the model's backend). Returns
-    ``{parameter name: relative error}``.
+    ``X``, ``y``: a small batch (host or the model's backend); ``loss``: a Loss or its
+    name. The check runs on a copy of ``model`` in ``dtype`` (float64: float32 is too
+    coarse to tell), so ``model`` itself is left untouched; ``dtype=None`` checks a
+    copy in the model's own dtype. Where the backend has no float64 it warns and checks
+    in float32. A loss that cannot take the model's outputs (probabilities from a
+    ``Dense`` layer) is an error, as in ``fit``. Returns ``{parameter name: relative error}``.
     """
+    loss = loss_types.get(loss)
+    if not output_range.output_layer_fits(model, loss):
+        output_range.check_outputs(model, loss, as_array(X))
+    model = model.copy(dtype=_checking_dtype(model.backend, dtype))
     backend = model.backend
     X = backend.asarray(X, dtype=backend.dtype_name)
     y = backend.asarray(y, dtype=target_dtype(loss, y, backend))
@@ -77,8 +101,10 @@ def check_gradients(model, loss, X, y, l2: float | None = None, h: float = 1e-5)
 def check_layer(layer, x, seed: int = 0, h: float = 1e-5) -> dict:
     """Backprop of one built layer against numerical gradients, for the input and each
     parameter. The scalar checked is ``sum(layer(x) * r)`` for a fixed random ``r``.
+    Build the layer and make ``x`` in float64 (a warning says so otherwise).
     Returns ``{"x": error, "W": error, ...}``."""
     xp = namespace_of(x)
+    _warn_if_float32(xp, x)
     out = layer.forward(x, training=True)
     weights = Generator(seed).normal(tuple(out.shape), backend=backend_of(x))
 
@@ -94,10 +120,29 @@ def check_layer(layer, x, seed: int = 0, h: float = 1e-5) -> dict:
 
 
 def check_loss(loss, pred, target, h: float = 1e-5) -> float:
-    """Relative error of ``loss.backward()`` against the numerical dLoss/dpred."""
+    """Relative error of ``loss.backward()`` against the numerical dLoss/dpred
+    (``pred`` in float64; a warning says so otherwise)."""
+    _warn_if_float32(namespace_of(pred), pred)
     loss.forward(pred, target)
     analytic = loss.backward()
     return relative_error(analytic, numerical_gradient(lambda p: loss.forward(p, target), pred, h))
+
+
+def _checking_dtype(backend, dtype: str | None) -> str:
+    """``dtype`` (None: the backend's own), or float32 with a warning where the
+    backend's device has no float64."""
+    dtype = dtype or backend.dtype_name
+    if dtype == "float64" and not backend.supports("float64"):
+        warnings.warn(f"{backend} has no float64: {FLOAT32_WARNING}", UserWarning, stacklevel=3)
+        return "float32"
+    if dtype == "float32":
+        warnings.warn(FLOAT32_WARNING, UserWarning, stacklevel=3)
+    return dtype
+
+
+def _warn_if_float32(xp, x) -> None:
+    if dtype_name(xp, x.dtype) == "float32":
+        warnings.warn(FLOAT32_WARNING, UserWarning, stacklevel=3)
 
 
 def _scalar(value) -> float:

@@ -62,6 +62,7 @@ class LeCun(Initializer):
     """``randn / sqrt(fan_in)``: keeps the variance of tanh/sigmoid layers' inputs near 1."""
 
     name = "lecun"
+    aliases = ("lecun_normal",)
 
     def std(self, fan_in, fan_out):
         return 1.0 / math.sqrt(fan_in)
@@ -72,6 +73,7 @@ class Xavier(Initializer):
     """Glorot & Bengio (2010), normal form: std = sqrt(2 / (fan_in + fan_out))."""
 
     name = "xavier"
+    aliases = ("xavier_normal", "glorot_normal")
 
     def std(self, fan_in, fan_out):
         return math.sqrt(2.0 / (fan_in + fan_out))
@@ -82,6 +84,7 @@ class He(Initializer):
     """He et al. (2015): std = sqrt(2 / fan_in), for ReLU layers."""
 
     name = "he"
+    aliases = ("he_normal",)
 
     def std(self, fan_in, fan_out):
         return math.sqrt(2.0 / fan_in)
@@ -101,14 +104,6 @@ INITIALIZERS.add(Xavier, "glorot")
 
 
 def get(spec) -> Initializer:
-    """An initialiser from a name ("lecun", "he", ...), a config dict, or an Initializer."""
-    if isinstance(spec, Initializer):
-        return spec
-    if isinstance(spec, dict):
-        return INITIALIZERS.build(spec)
-    if isinstance(spec, str):
-        return INITIALIZERS.get(spec.lower())()
-    raise ValueError(
-        f"an initialiser is a name ({', '.join(INITIALIZERS.names())}), a config dict or an "
-        f"nb.init.Initializer, not {spec!r}"
-    )
+    """An initialiser from a name ("lecun", "he", "xavier", ...), a config dict, or an
+    Initializer."""
+    return INITIALIZERS.create(spec)

@@ -15,6 +15,8 @@ its weights when built, which ``Sequential`` does with the model's backend and s
 
 from __future__ import annotations
 
+import math
+
 from nnbackend import functional as F
 from nnbackend import init as initializers
 from nnbackend.backend import namespace_of
@@ -23,9 +25,12 @@ from nnbackend.registry import LAYERS, construct, register
 
 
 class Layer:
-    """Base class. ``decayed`` names the params that L2 weight decay applies to."""
+    """Base class. ``decayed`` names the params that L2 weight decay applies to;
+    ``output_range`` is the (low, high) its outputs can take, None when unknown (a
+    loss that wants probabilities checks the model's last layer with it)."""
 
     decayed: tuple[str, ...] = ()
+    output_range: tuple[float, float] | None = None
     registry = LAYERS
 
     def __init__(self):
@@ -80,6 +85,7 @@ class Dense(Layer):
     """
 
     decayed = ("W",)
+    output_range = (-math.inf, math.inf)
 
     def __init__(self, n_in: int, n_out: int, bias: bool = True, init="lecun"):
         super().__init__()
@@ -133,6 +139,8 @@ class Dense(Layer):
 
 @register
 class Identity(Layer):
+    aliases = ("linear",)
+
     def forward(self, x, training=True):
         return x
 
@@ -144,6 +152,8 @@ class Identity(Layer):
 class Sigmoid(Layer):
     """1 / (1 + exp(-x)), stable for any x."""
 
+    output_range = (0.0, 1.0)
+
     def forward(self, x, training=True):
         self._y = F.sigmoid(x)
         return self._y
@@ -154,6 +164,8 @@ class Sigmoid(Layer):
 
 @register
 class Tanh(Layer):
+    output_range = (-1.0, 1.0)
+
     def forward(self, x, training=True):
         self._y = F.tanh(x)
         return self._y
@@ -164,6 +176,8 @@ class Tanh(Layer):
 
 @register
 class ReLU(Layer):
+    output_range = (0.0, math.inf)
+
     def forward(self, x, training=True):
         self._y = F.relu(x)
         return self._y
@@ -176,6 +190,8 @@ class ReLU(Layer):
 @register
 class LeakyReLU(Layer):
     """x where x > 0, else alpha * x."""
+
+    output_range = (-math.inf, math.inf)
 
     def __init__(self, alpha: float = 0.01):
         super().__init__()
@@ -198,6 +214,8 @@ class Softmax(Layer):
     """Softmax over the features of each row. For training, prefer logits into
     ``SoftmaxCrossEntropy``: fused, it is cheaper and stable for any logits."""
 
+    output_range = (0.0, 1.0)
+
     def forward(self, x, training=True):
         self._y = F.softmax(x, axis=-1)
         return self._y
@@ -209,3 +227,9 @@ class Softmax(Layer):
 def from_config(config: dict) -> Layer:
     """A layer from ``layer.config()``'s output."""
     return LAYERS.build(config)
+
+
+def get(spec) -> Layer:
+    """A layer from a name (the activations: "relu", "tanh", "sigmoid", "leaky_relu",
+    "softmax", "linear"), a config dict, or a Layer."""
+    return LAYERS.create(spec)

@@ -48,6 +48,12 @@ class Loss:
     def link(self, pred):
         return pred
 
+    @property
+    def input_range(self) -> tuple[float, float] | None:
+        """The range the model's outputs must lie in for this loss (probabilities:
+        (0, 1)); None when any real number will do."""
+        return None
+
     def count_correct(self, pred, target):
         """How many rows of ``pred`` classify ``target`` right, as a 0-d array."""
         raise NotImplementedError(f"{type(self).__name__} has no notion of accuracy")
@@ -82,6 +88,8 @@ class MSE(Loss):
     """Squared error, averaged (``reduction="mean"``) or summed over every element.
     ``half=True`` puts the 1/2 in front that makes the gradient ``pred - target``."""
 
+    aliases = ("mean_squared_error",)
+
     def __init__(self, reduction: str = "mean", half: bool = False):
         super().__init__(reduction)
         self.half = boolean(half, "MSE half")
@@ -113,6 +121,9 @@ class SoftmaxCrossEntropy(Loss):
 
     target_kind = "labels"
     has_accuracy = True
+    aliases = (
+        "cross_entropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
+    )  # fmt: skip
 
     def __init__(self, from_logits: bool = True, reduction: str = "mean"):
         super().__init__(reduction)
@@ -172,6 +183,10 @@ class SoftmaxCrossEntropy(Loss):
     def link(self, pred):
         return F.softmax(pred, axis=-1) if self.from_logits else pred
 
+    @property
+    def input_range(self):
+        return None if self.from_logits else (0.0, 1.0)
+
     def count_correct(self, pred, target):
         xp = namespace_of(pred)
         labels = xp.argmax(target, axis=1) if target.ndim == 2 else target
@@ -190,6 +205,7 @@ class BinaryCrossEntropy(Loss):
 
     has_accuracy = True
     target_kind = "probabilities"
+    aliases = ("bce", "binary_crossentropy")
 
     def __init__(self, from_logits: bool = False, reduction: str = "mean"):
         super().__init__(reduction)
@@ -216,6 +232,10 @@ class BinaryCrossEntropy(Loss):
 
     def link(self, pred):
         return F.sigmoid(pred) if self.from_logits else pred
+
+    @property
+    def input_range(self):
+        return None if self.from_logits else (0.0, 1.0)
 
     def count_correct(self, pred, target):
         """Right when pred is on target's side of 0.5 (of 0, for logits)."""
@@ -255,6 +275,11 @@ class L2:
 def from_config(config: dict) -> Loss:
     """A loss from ``loss.config()``'s output."""
     return LOSSES.build(config)
+
+
+def get(spec) -> Loss:
+    """A loss from a name ("cross_entropy", "bce", "mse", ...), a config dict, or a Loss."""
+    return LOSSES.create(spec)
 
 
 def _scaled(x, scale: float):

@@ -1,17 +1,22 @@
 """``Sequential``: layers in a chain, with fit/predict/evaluate around them.
 
-    model = nb.Sequential([Dense(2, 3), Tanh(), Dense(3, 2)], seed=0)
-    history = model.fit(X, y, loss=nb.losses.SoftmaxCrossEntropy(),
-                        optimizer=nb.optim.SGD(lr=0.01), epochs=100, batch_size=None)
-    model.predict(X)                # class labels, on the model's backend
+    model = nb.Sequential([Dense(2, 3), "tanh", Dense(3, 2)], seed=0)
+    history = model.fit(X, y, loss="cross_entropy", optimizer=nb.optim.SGD(lr=0.01),
+                        epochs=100, batch_size=None)
+    model.predict(X)                # class labels: host NumPy for host X
 
-The model lives on the backend it was built on (``backend=``, else the current one);
-``model.to("cupy")`` moves it. ``forward``/``backward`` take arrays of that backend
-only; ``fit``/``predict``/``evaluate`` also take host NumPy data and move it.
+The model lives on the backend it was built on (``backend=``, else the current one),
+in its float dtype (``dtype="float64"``, else the backend's); ``model.to("cupy")``
+moves it. ``forward``/``backward`` take arrays of that backend only.
+``fit``/``predict``/``evaluate`` also take host data (NumPy arrays, lists) and move
+it. What comes out follows what went in: host data in, host NumPy out (as
+scikit-learn does); the backend's arrays in, the backend's arrays out (no copy back
+from the GPU).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import MutableMapping
 
@@ -19,7 +24,7 @@ from nnbackend import layers as layer_types
 from nnbackend import training
 from nnbackend.backend import Generator, as_generator, dtype_name, get_backend, to_numpy
 from nnbackend.checks import positive_int
-from nnbackend.data import checked_features, is_foreign
+from nnbackend.data import as_array, checked_features, is_foreign, is_host
 from nnbackend.history import History
 from nnbackend.losses import L2
 from nnbackend.registry import MODELS, register
@@ -27,20 +32,31 @@ from nnbackend.registry import MODELS, register
 
 @register
 class Sequential:
-    """Layers applied in order. Parameters are named ``"<layer index>.<name>"``."""
+    """Layers applied in order. Parameters are named ``"<layer index>.<name>"``.
+
+    ``layers``: Layer objects, or the names of activations ("relu", "tanh", ...:
+    ``nb.layers.get``). ``backend``: a name or a Backend (default: the current one);
+    ``dtype``: "float32" or "float64" (default: the backend's); ``seed`` draws the
+    initial weights and, later, the shuffling order.
+    """
 
     registry = MODELS
 
     def __init__(
-        self, layers, *, backend=None, seed: int | Generator | None = None, build: bool = True
-    ):
+        self, layers, *, backend=None, dtype: str | None = None,
+        seed: int | Generator | None = None, build: bool = True,
+    ):  # fmt: skip
         """``build=False`` draws no weights: the layers get the backend only, and their
         ``params`` stay empty until filled (how ``nb.load`` builds a model)."""
-        self.layers = list(layers)
-        self.backend = get_backend(backend)
+        self.layers = [
+            layer_types.get(layer) if isinstance(layer, str | dict | type) else layer
+            for layer in layers
+        ]
+        self.backend = get_backend(backend, dtype=dtype)
         self.rng = as_generator(seed)
         self.loss = None
         self.optimizer = None
+        self.metrics = None
         self.stop_training = False
         self._views = {kind: ArrayView(self, kind) for kind in ("params", "grads", "state")}
         self._decayed = [f"{i}.{k}" for i, layer in enumerate(self.layers) for k in layer.decayed]
@@ -114,24 +130,31 @@ class Sequential:
         return dy
 
     def predict_proba(self, X, batch_size: int | None = None):
-        """Probabilities: the loss's link (softmax, sigmoid) applied to the outputs.
+        """Probabilities (batch, outputs): the loss's link (softmax, sigmoid) applied to
+        the outputs. Host data in, host NumPy out; the backend's arrays in, its arrays out.
         X holding NaN or inf raises ValueError: such a row has no meaningful answer."""
-        out = self._predict_raw(X, batch_size)
-        return self.loss.link(out) if self.loss is not None else out
+        proba = self._probabilities(X, batch_size)
+        return to_numpy(proba) if is_host(X) else proba
 
     def predict(self, X, batch_size: int | None = None):
-        """Class labels (batch,): argmax of the outputs, or output > 0.5 for one output.
+        """Class labels (batch,) int64: argmax of the outputs, or output > 0.5 for one
+        output. Host data in, host NumPy out; the backend's arrays in, its arrays out.
         X holding NaN or inf raises ValueError (naming the first bad entry) rather than
         giving such rows a class."""
         xp = self.backend.xp
-        proba = self.predict_proba(X, batch_size)
+        proba = self._probabilities(X, batch_size)
         if proba.shape[1] == 1:
-            return xp.astype(proba[:, 0] > 0.5, xp.int64)
-        return xp.argmax(proba, axis=1)
+            labels = xp.astype(proba[:, 0] > 0.5, xp.int64)
+        else:
+            labels = xp.argmax(proba, axis=1)
+        return to_numpy(labels) if is_host(X) else labels
 
-    def evaluate(self, X, y, loss=None, batch_size: int | None = None) -> dict[str, float]:
-        """Loss and accuracy on (X, y), as Python floats (one host transfer)."""
-        return training.evaluate(self, X, y, loss, batch_size)
+    def evaluate(
+        self, X, y, loss=None, batch_size: int | None = None, metrics=None
+    ) -> dict[str, float]:
+        """Loss and metrics on (X, y), as Python floats (one host transfer). ``loss`` and
+        ``metrics`` (names or objects) default to those of the last ``fit``."""
+        return training.evaluate(self, X, y, loss, batch_size, metrics)
 
     # --- training -------------------------------------------------------------
 
@@ -150,15 +173,20 @@ class Sequential:
     def fit(self, X, y, *, loss, optimizer, **options) -> History:
         """Train until epoch ``epochs``; returns the History of the epochs run.
 
-        Options (``nnbackend.training.fit`` takes the same):
+        ``X``, ``y``: host data (NumPy arrays, lists) or arrays of the model's backend.
+        ``loss``: a Loss or its name ("cross_entropy", "bce", "mse", ...);
+        ``optimizer``: an Optimizer or its name ("sgd", "adam", ...; default learning
+        rate). Options (``nnbackend.training.fit`` takes the same):
         ``epochs=1``; ``batch_size=32``: ``None`` is full-batch gradient descent, ``1``
         per-sample SGD; ``shuffle=True``; ``validation_data=(X, y)`` or
         ``validation_split``: the last fraction of (X, y) held out; ``l2``: adds
         ``l2/2 * sum(W**2)`` of the weights to the loss (the history's "loss" is the
-        per-sample mean, penalty included); ``callbacks``; ``verbose``: 0 silent, 1 a
-        progress bar (on a terminal only), 2 a line per log; ``log_every``: metrics come
-        to the host every that many epochs (default: about 20 times per fit), not on
-        every step; ``seed`` reseeds the model's shuffling generator; ``checkpoint``: a
+        per-sample mean, penalty included); ``metrics``: names or ``nb.metrics``
+        objects ("accuracy", "top_k_accuracy", "mse", "mae"; default: accuracy when the
+        loss classifies); ``callbacks``; ``verbose``: 0 silent, 1 a line per logged
+        epoch and, on a terminal, a progress bar, 2 the lines only; ``log_every``:
+        metrics come to the host every that many epochs (default: about 20 times per
+        fit), not on every step; ``seed`` reseeds the model's shuffling generator; ``checkpoint``: a
         path saved to at every log and at the end, and with ``resume=True`` a fit starts
         from the epoch after the one saved there (weights, optimizer state, shuffling
         order and callbacks' state included; a run that EarlyStopping ended trains no
@@ -184,6 +212,19 @@ class Sequential:
         for opt in {id(o): o for o in (optimizer, self.optimizer) if o is not None}.values():
             opt.to(backend)
         return self
+
+    def copy(self, backend=None, dtype: str | None = None) -> Sequential:
+        """An independent copy, on ``backend`` in ``dtype`` (default: this model's): the
+        same layers (copied, so unregistered ones too) holding copies of the weights and
+        running state. It shares no array with this model, and has no optimizer."""
+        backend = get_backend(backend or self.backend, dtype=dtype)
+        twin = Sequential([_unbuilt_copy(layer) for layer in self.layers], backend=backend)
+        for values, store in ((self.params, twin.params), (self.state, twin.state)):
+            for name, a in values.items():
+                host = to_numpy(a)
+                store[name] = backend.asarray(host, dtype=_float_or_keep(backend, host))
+        twin.loss, twin.metrics = self.loss, self.metrics
+        return twin
 
     def config(self) -> dict:
         return {"type": "Sequential", "layers": [layer.config() for layer in self.layers]}
@@ -238,10 +279,14 @@ class Sequential:
             return X
         return self.backend.asarray(X, dtype=self.backend.dtype_name)
 
+    def _probabilities(self, X, batch_size):
+        out = self._predict_raw(X, batch_size)
+        return self.loss.link(out) if self.loss is not None else out
+
     def _predict_raw(self, X, batch_size):
         if batch_size is not None:
             batch_size = positive_int(batch_size, "batch_size (None for all at once)")
-        X = self._as_input(checked_features(X))
+        X = self._as_input(checked_features(as_array(X)))
         n = X.shape[0]
         if batch_size is None or batch_size >= n:
             return self.forward(X, training=False)
@@ -318,6 +363,13 @@ class ArrayView(MutableMapping):
 
     def __repr__(self) -> str:
         return "{" + ", ".join(f"{k!r}: {tuple(v.shape)}" for k, v in self.items()) + "}"
+
+
+def _unbuilt_copy(layer):
+    """A shallow copy of ``layer`` with empty weight stores of its own, to be built anew."""
+    twin = copy.copy(layer)
+    twin.params, twin.grads, twin.state = {}, {}, {}
+    return twin
 
 
 def _float_or_keep(backend, host) -> str | None:

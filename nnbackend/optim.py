@@ -294,3 +294,9 @@ class Adam(Optimizer):
 def from_config(config: dict) -> Optimizer:
     """An optimizer from ``opt.config()``'s output."""
     return OPTIMIZERS.build(config)
+
+
+def get(spec) -> Optimizer:
+    """An optimizer from a name ("sgd", "adam", "rmsprop", ...: default learning rate),
+    a config dict, or an Optimizer."""
+    return OPTIMIZERS.create(spec)

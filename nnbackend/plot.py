@@ -97,10 +97,15 @@ def curves(
     ylabel: str | None = None,
     title: str | None = None,
     logy: bool = False,
+    ylim="auto",
 ):
     """Plot metrics against epochs: from a ``History`` (``model.fit``'s return) or a dict
     ``{name: list of values}`` (or ``{name: (xs, values)}`` for values at chosen steps).
-    ``keys`` names the curves to draw (missing ones are skipped). Returns the Axes."""
+    ``keys`` names the curves to draw (missing ones are skipped).
+
+    ``ylim``: (low, high), or None for matplotlib's choice; "auto" (the default) fixes
+    accuracies (every key, or the ylabel, names one) to 0-1, so that noise between
+    0.08 and 0.12 does not fill the plot and look like learning. Returns the Axes."""
     data = history_or_dict.history if hasattr(history_or_dict, "history") else history_or_dict
     if isinstance(keys, str):
         keys = (keys,)
@@ -120,6 +125,11 @@ def curves(
     ax.set_ylabel(ylabel or (drawn[0] if len(drawn) == 1 else "value"))
     if logy:
         ax.set_yscale("log")
+    if ylim == "auto":
+        accuracies = all("accuracy" in k for k in drawn) or "accuracy" in (ylabel or "")
+        ylim = (0.0, 1.0) if accuracies else None
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     if len(drawn) > 1:
         ax.legend()
     ax.grid(alpha=0.3)

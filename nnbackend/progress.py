@@ -1,30 +1,52 @@
-"""How ``fit`` reports: a tqdm bar on a terminal, a line per log, or nothing."""
+"""How ``fit`` reports: a line per logged epoch, and a progress bar on a terminal.
+
+    epoch 0: loss 0.6931, accuracy 0.5
+    epoch 15: loss 0.2764, accuracy 0.875
+    epoch 15:  54%|██████████████▌            | 162/300 [00:00<00:00, 1043.61step/s]
+
+The metrics go on their own lines (standard output), not into the bar, so the bar
+keeps its width on an 80-column terminal and no metric is cut off; in a pipe, a CI
+log or under ``nohup`` the lines alone appear.
+"""
 
 from __future__ import annotations
+
+import sys
 
 from tqdm.auto import tqdm
 
 
 class Progress:
-    """``verbose``: 0 silent; 1 a progress bar, shown only on a terminal (quiet in CI
-    and pipes); 2 one printed line per logged epoch."""
+    """``verbose``: 0 silent; 1 a line per logged epoch, with a progress bar below
+    them when ``file`` (default standard error) is a terminal; 2 the lines only.
+    ``ncols``: the bar's width (default: the terminal's)."""
 
-    def __init__(self, total_steps: int, verbose: int, metric_names):
+    def __init__(self, total_steps: int, verbose: int, metric_names, *, file=None, ncols=None):
         self.verbose = verbose
         self.names = list(metric_names)
+        file = file if file is not None else sys.stderr
+        show_bar = verbose == 1 and _is_terminal(file)
         self.bar = tqdm(
-            total=total_steps, unit="step", disable=None if verbose == 1 else True, leave=True
-        )
+            total=total_steps, unit="step", file=file, disable=not show_bar, leave=True,
+            ncols=ncols, dynamic_ncols=ncols is None,
+        )  # fmt: skip
 
     def update(self) -> None:
         self.bar.update()
 
+    def epoch(self, epoch: int) -> None:
+        """A new epoch begins: say so in the bar."""
+        if not self.bar.disable:
+            self.bar.set_description_str(f"epoch {epoch}", refresh=False)
+
     def log(self, epoch: int, logs) -> None:
-        text = ", ".join(f"{name} {logs[name]:.4g}" for name in self.names)
-        if self.verbose == 1:
-            self.bar.set_postfix_str(f"epoch {epoch}: {text}", refresh=False)
-        elif self.verbose >= 2:
-            print(f"epoch {epoch}: {text}", flush=True)
+        if self.verbose < 1:
+            return
+        text = f"epoch {epoch}: " + ", ".join(f"{name} {logs[name]:.4g}" for name in self.names)
+        if self.bar.disable:
+            print(text, flush=True)
+        else:
+            self.bar.write(text, file=sys.stdout)
 
     def close(self) -> None:
         self.bar.close()
@@ -34,3 +56,10 @@ class Progress:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _is_terminal(file) -> bool:
+    try:
+        return file.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed file
+        return False

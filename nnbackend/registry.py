@@ -8,9 +8,16 @@ The built-ins register themselves exactly as a user's own classes do:
         ...
 
 ``register`` finds the kind from the class's base (``Layer``, ``Loss``, ``Optimizer``,
-``Schedule``, ``Initializer``); a checkpoint then stores ``{"type": "Swish", ...}`` and
-``nb.load`` builds a ``Swish`` from it. Without registering, pass the class for one
-load: ``nb.load(path, custom_objects={"Swish": Swish})``.
+``Schedule``, ``Initializer``, ``Metric``); a checkpoint then stores
+``{"type": "Swish", ...}`` and ``nb.load`` builds a ``Swish`` from it. Without
+registering, pass the class for one load: ``nb.load(path, custom_objects={"Swish": Swish})``.
+
+The same registries turn the strings users write into objects, through each kind's
+``get``: ``nb.losses.get("cross_entropy")``, ``nb.optim.get("adam")``,
+``nb.layers.get("relu")``, ``nb.init.get("he")``, ``nb.metrics.get("mae")`` (and
+``fit(loss="cross_entropy", optimizer="adam")``, which calls them). A name matches
+whatever its case and underscores ("leaky_relu" is ``LeakyReLU``); a class's
+``aliases`` add the names other libraries use ("categorical_crossentropy").
 """
 
 from __future__ import annotations
@@ -35,12 +42,18 @@ class Registry:
     def __init__(self, kind: str, key: str = "type", default_name=lambda cls: cls.__name__):
         self.kind, self.key, self.default_name = kind, key, default_name
         self._classes: dict[str, type] = {}
+        self._aliases: dict[str, tuple[str, str]] = {}  # normalised -> (alias, class name)
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}: {', '.join(self._classes)})"
 
     def __contains__(self, name: str) -> bool:
         return name in self._classes
+
+    @property
+    def article(self) -> str:
+        """The kind with its article ("a layer", "an optimizer"), for messages."""
+        return ("an " if self.kind[0] in "aeiou" else "a ") + self.kind
 
     def names(self) -> list[str]:
         return list(self._classes)
@@ -57,6 +70,9 @@ class Registry:
                 f"register {_qualified(cls)} under another name: @nb.register(name='...')"
             )
         self._classes[name] = cls
+        if name == self.default_name(cls):  # not for a second name of the same class
+            for alias in cls.__dict__.get("aliases", ()):  # its own, not a base class's
+                self._aliases[_normalised(alias)] = (alias, name)
         return cls
 
     def get(self, name) -> type:
@@ -70,6 +86,43 @@ class Registry:
             f"unknown {self.kind} type {name!r}: registered are {', '.join(self._classes)}. "
             f"If it is your own class, decorate it with @nb.register, or pass "
             f"custom_objects={{{name!r}: {name if isinstance(name, str) else 'cls'}}} to nb.load"
+        )
+
+    def find(self, name: str) -> type:
+        """The class a user's string names: exactly, else whatever its case and
+        underscores, else by an alias. Unknown names get the list of known ones."""
+        if name in self._classes:
+            return self.get(name)
+        wanted = _normalised(name)
+        for registered in self._classes:
+            if _normalised(registered) == wanted:
+                return self._classes[registered]
+        if wanted in self._aliases:
+            return self._classes[self._aliases[wanted][1]]
+        raise UnknownTypeError(f"unknown {self.kind} {name!r}: known are {self._known()}")
+
+    def _known(self) -> str:
+        """The registered names, each with its aliases: "MSE (mse), ..."."""
+        names = []
+        for registered in self._classes:
+            aliases = [a for a, target in self._aliases.values() if target == registered]
+            names.append(f"{registered} ({', '.join(aliases)})" if aliases else registered)
+        return ", ".join(names)
+
+    def create(self, spec):
+        """An object of this kind from ``spec``: such an object (returned as it is), a
+        name ("adam", "cross_entropy"; made with its default arguments), or a config dict."""
+        if isinstance(spec, str):
+            return construct(self.find(spec), {})
+        if isinstance(spec, dict):
+            return self.build(spec)
+        if getattr(type(spec), "registry", None) is self:
+            return spec
+        if isinstance(spec, type) and getattr(spec, "registry", None) is self:
+            raise TypeError(f"give {self.article} object, {spec.__name__}(...), not the class")
+        raise TypeError(
+            f"{self.article} is given as an object, a name ({', '.join(self._classes)}) or a "
+            f"config dict, not {spec!r}"
         )
 
     def build(self, config, **kwargs):
@@ -90,6 +143,10 @@ def construct(cls: type, config: dict):
         raise ValueError(f"bad arguments for {cls.__name__}: {config} ({exc})") from None
 
 
+def _normalised(name: str) -> str:
+    return name.lower().replace("_", "").replace("-", "").replace(" ", "")
+
+
 def _qualified(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
@@ -100,6 +157,7 @@ OPTIMIZERS = Registry("optimizer")
 SCHEDULES = Registry("schedule")
 INITIALIZERS = Registry("initialiser", key="name", default_name=lambda cls: cls.name)
 MODELS = Registry("model")
+METRICS = Registry("metric")
 
 
 def register(cls: type | None = None, *, name: str | None = None):
@@ -110,9 +168,10 @@ def register(cls: type | None = None, *, name: str | None = None):
         registry = getattr(cls, "registry", None)
         if not isinstance(registry, Registry):
             raise TypeError(
-                f"{cls.__name__} is not a layer, loss, optimizer, schedule, initialiser or "
-                "model: subclass one of nb.layers.Layer, nb.losses.Loss, nb.optim.Optimizer, "
-                "nb.optim.Schedule, nb.init.Initializer before registering it"
+                f"{cls.__name__} is not a layer, loss, optimizer, schedule, initialiser, "
+                "metric or model: subclass one of nb.layers.Layer, nb.losses.Loss, "
+                "nb.optim.Optimizer, nb.optim.Schedule, nb.init.Initializer, "
+                "nb.metrics.Metric before registering it"
             )
         return registry.add(cls, name)
 

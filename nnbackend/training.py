@@ -1,12 +1,12 @@
 """Training a model: ``fit`` and ``evaluate``, and the loop behind them.
 
-    history = nb.training.fit(model, X, y, loss=..., optimizer=..., epochs=10)
+    history = nb.training.fit(model, X, y, loss="cross_entropy", optimizer="adam", epochs=10)
     # which is what model.fit(X, y, ...) calls
 
 The loop is batches → forward → loss → backward → step (``Sequential.train_step``).
-Each batch's loss and right-answer count stay on the device as 0-d arrays;
-``EpochLogs`` brings them to the host, all at once, only when they are logged or read,
-so the loop itself never waits for a GPU.
+Each batch's loss and metrics (``nnbackend.metrics``) stay on the device as 0-d
+arrays; ``EpochLogs`` brings them to the host, all at once, only when they are logged
+or read, so the loop itself never waits for a GPU.
 
 This module sits above the model: it drives any model with ``forward``, ``backward``,
 ``train_step``, ``params`` and a ``backend``, and uses ``io`` to resume and save.
@@ -18,9 +18,20 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from nnbackend import callbacks as cb
-from nnbackend.backend import Generator
+from nnbackend import losses as loss_types
+from nnbackend import metrics as metric_types
+from nnbackend import optim, output_range
+from nnbackend.backend import Generator, limit_threads
+from nnbackend.backend.threads import threads_for_step
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int
-from nnbackend.data import Batches, check_inputs, check_targets, is_foreign, target_dtype
+from nnbackend.data import (
+    Batches,
+    as_array,
+    check_inputs,
+    check_targets,
+    is_foreign,
+    target_dtype,
+)  # fmt: skip
 from nnbackend.history import EpochLogs, History
 from nnbackend.io import Checkpoint, CheckpointError, restore_checkpoint
 from nnbackend.losses import L2
@@ -30,29 +41,35 @@ from nnbackend.progress import Progress
 def fit(
     model, X, y, *, loss, optimizer, epochs: int = 1, batch_size: int | None = 32,
     shuffle: bool = True, validation_data=None, validation_split: float = 0.0,
-    l2: float | None = None, callbacks=(), verbose: int = 1, log_every: int | None = None,
-    seed: int | None = None, checkpoint=None, resume: bool = False, on_device="auto",
+    l2: float | None = None, metrics=None, callbacks=(), verbose: int = 1,
+    log_every: int | None = None, seed: int | None = None, checkpoint=None,
+    resume: bool = False, on_device="auto",
 ) -> History:  # fmt: skip
     """Train ``model`` until epoch ``epochs``; returns the History of the epochs run.
     ``Sequential.fit`` documents the arguments."""
     check_options(epochs=epochs, batch_size=batch_size, shuffle=shuffle, l2=l2,
                   validation_split=validation_split, verbose=verbose, log_every=log_every,
                   seed=seed, resume=resume, on_device=on_device)  # fmt: skip
-    model.loss, model.optimizer = loss, optimizer
+    loss, optimizer = loss_types.get(loss), optim.get(optimizer)
+    metrics = metric_types.for_fit(metrics, loss, model.n_outputs)
+    model.loss, model.optimizer, model.metrics = loss, optimizer, metrics
     if seed is not None:
         model.rng = Generator(seed)
     saved = resume_from(model, checkpoint, optimizer) if resume else None
     start = 0 if saved is None or saved.epoch is None else saved.epoch + 1
+    X, y = as_array(X, "X"), as_array(y, "y")
     X, y, validation_data = split_validation(X, y, validation_data, validation_split)
     batches = batches_for(model, X, y, loss, batch_size, shuffle=shuffle, on_device=on_device)
     validation = None
     if validation_data is not None:
         validation = batches_for(model, *validation_data, loss, None, shuffle=False)
+    check_output_layer(model, loss, X)
     trainer = Trainer(
-        model, loss, optimizer, l2=l2, callbacks=callbacks, checkpoint=checkpoint,
-        log_every=log_every or max(1, epochs // 20), verbose=verbose,
+        model, loss, optimizer, l2=l2, metrics=metrics, callbacks=callbacks,
+        checkpoint=checkpoint, log_every=log_every or max(1, epochs // 20), verbose=verbose,
     )  # fmt: skip
-    return trainer.run(batches, validation, range(start, epochs), saved)
+    with limit_threads(threads_for_step(model.count_params(), batches.batch_size)):
+        return trainer.run(batches, validation, range(start, epochs), saved)
 
 
 def check_options(*, epochs, batch_size, shuffle, l2, validation_split, verbose, log_every,
@@ -74,13 +91,33 @@ def check_options(*, epochs, batch_size, shuffle, l2, validation_split, verbose,
     one_of(on_device, "on_device", (True, False, "auto"))
 
 
-def evaluate(model, X, y, loss=None, batch_size: int | None = None) -> dict[str, float]:
-    """Loss (and accuracy) of ``model`` on (X, y), as Python floats (one host transfer)."""
-    loss = loss or model.loss
+def evaluate(
+    model, X, y, loss=None, batch_size: int | None = None, metrics=None
+) -> dict[str, float]:
+    """Loss and metrics of ``model`` on (X, y), as Python floats (one host transfer).
+    ``loss``/``metrics`` default to those of the model's last ``fit``."""
+    loss = loss_types.get(loss) if loss is not None else model.loss
     if loss is None:
-        raise ValueError("evaluate needs a loss: pass loss=..., or fit the model first")
-    metrics = measure(model, batches_for(model, X, y, loss, batch_size, shuffle=False), loss)
-    return dict(EpochLogs(0, metrics, model.backend))
+        raise ValueError(
+            "evaluate needs a loss: pass loss=... (e.g. loss='cross_entropy'), "
+            "or fit the model first"
+        )
+    if metrics is None and loss is model.loss:
+        metrics = getattr(model, "metrics", None)
+    metrics = metric_types.for_fit(metrics, loss, model.n_outputs)
+    X, y = as_array(X, "X"), as_array(y, "y")
+    batches = batches_for(model, X, y, loss, batch_size, shuffle=False)
+    check_output_layer(model, loss, X)
+    with limit_threads(threads_for_step(model.count_params(), batches.batch_size)):
+        totals = measure(model, batches, loss, metrics)
+    return dict(EpochLogs(0, totals, model.backend))
+
+
+def check_output_layer(model, loss, X) -> None:
+    """Refuse a loss that cannot take the model's outputs (probabilities from a Dense
+    layer): by the last layer's range, else by one probe of the first samples."""
+    if not output_range.output_layer_fits(model, loss):
+        output_range.check_outputs(model, loss, X)
 
 
 def resume_from(model, checkpoint, optimizer) -> Checkpoint | None:
@@ -109,9 +146,10 @@ def batches_for(model, X, y, loss, batch_size, *, shuffle, on_device="auto") -> 
 class Trainer:
     """Runs epochs of one ``fit`` call, with its callbacks, progress and history."""
 
-    def __init__(self, model, loss, optimizer, *, l2=None, callbacks=(), checkpoint=None,
-                 log_every: int = 1, verbose: int = 1):  # fmt: skip
+    def __init__(self, model, loss, optimizer, *, l2=None, metrics=(), callbacks=(),
+                 checkpoint=None, log_every: int = 1, verbose: int = 1):  # fmt: skip
         self.model, self.loss, self.optimizer = model, loss, optimizer
+        self.metrics = list(metrics)
         self.l2 = L2(l2) if l2 else None
         saving = [c for c in callbacks if isinstance(c, cb.ModelCheckpoint)]
         if checkpoint is not None:
@@ -127,7 +165,7 @@ class Trainer:
         that a callback had stopped trains no further."""
         model = self.model
         history = History(model.backend)
-        names = metric_names(self.loss, validation is not None)
+        names = metric_names(self.metrics, validation is not None)
         settings = SimpleNamespace(
             epochs=epochs.stop, log_every=self.log_every, optimizer=self.optimizer,
             metrics=names, callbacks=self.callbacks,
@@ -140,9 +178,11 @@ class Trainer:
             epochs = epochs[:0] if saved.stopped else epochs
         with Progress(len(epochs) * len(batches), self.verbose, names) as progress:
             for epoch in epochs:
+                progress.epoch(epoch)
                 metrics = self.train_epoch(batches, progress)
                 if validation is not None:
-                    metrics.update(_prefixed("val_", measure(model, validation, self.loss)))
+                    measured = measure(model, validation, self.loss, self.metrics)
+                    metrics.update(_prefixed("val_", measured))
                 logs = EpochLogs(epoch, metrics, model.backend)
                 history.append(logs)
                 if epoch % self.log_every == 0 or epoch == epochs.stop - 1:
@@ -166,7 +206,7 @@ class Trainer:
 
     def train_epoch(self, batches, progress) -> dict:
         """One pass over the batches; the epoch's metrics, still on the device."""
-        totals = Totals(self.loss)
+        totals = Totals(self.loss, self.metrics)
         for xb, yb in batches:
             value, out = self.model.train_step(xb, yb, self.loss, self.optimizer, self.l2)
             totals.add(value, out, yb)
@@ -174,9 +214,9 @@ class Trainer:
         return totals.metrics(batches.n)
 
 
-def measure(model, batches, loss) -> dict:
-    """Loss (and accuracy) of ``model`` over ``batches``, without training, on device."""
-    totals = Totals(loss)
+def measure(model, batches, loss, metrics=()) -> dict:
+    """Loss and ``metrics`` of ``model`` over ``batches``, without training, on device."""
+    totals = Totals(loss, metrics)
     for xb, yb in batches:
         out = model.forward(xb, training=False)
         totals.add(loss.forward(out, yb), out, yb)
@@ -184,27 +224,25 @@ def measure(model, batches, loss) -> dict:
 
 
 class Totals:
-    """The batches' losses and right-answer counts, kept as device scalars: adding them
-    up is left to the host, after the one transfer, so it costs no kernels per step."""
+    """The batches' losses and metrics, kept as device scalars: adding them up is left
+    to the host, after the one transfer, so it costs no kernels per step."""
 
-    def __init__(self, loss):
-        self.loss, self.losses, self.corrects = loss, [], []
+    def __init__(self, loss, metrics=()):
+        self.loss, self.metric_list = loss, list(metrics)
+        self.parts: dict[str, list] = {"loss": [], **{m.name: [] for m in self.metric_list}}
 
     def add(self, value, out, target) -> None:
-        self.losses.append((value, self.loss.per_batch_weight(out.shape[0])))
-        if self.loss.has_accuracy:
-            self.corrects.append((self.loss.count_correct(out, target), 1))
+        self.parts["loss"].append((value, self.loss.per_batch_weight(out.shape[0])))
+        for metric in self.metric_list:
+            self.parts[metric.name].append(metric.batch(out, target, self.loss))
 
     def metrics(self, n: int) -> dict:
         """name -> ([(device scalar, weight), ...], n): EpochLogs reads sum(w * value) / n."""
-        metrics = {"loss": (self.losses, n)}
-        if self.loss.has_accuracy:
-            metrics["accuracy"] = (self.corrects, n)
-        return metrics
+        return {name: (parts, n) for name, parts in self.parts.items()}
 
 
-def metric_names(loss, has_validation: bool) -> list[str]:
-    names = ["loss", "accuracy"] if loss.has_accuracy else ["loss"]
+def metric_names(metrics, has_validation: bool) -> list[str]:
+    names = ["loss", *(m.name for m in metrics)]
     return names + [f"val_{n}" for n in names] if has_validation else names
 
 

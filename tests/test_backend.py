@@ -56,6 +56,17 @@ def test_env_var_read_in_a_fresh_process():
     assert out.stdout.strip() == "strict"
 
 
+def test_a_backend_object_is_as_good_as_its_name(backend):
+    """use_backend and set_backend take the Backend itself (once an AttributeError:
+    'Backend' object has no attribute 'strip'), with or without another dtype."""
+    with nb.use_backend(backend) as chosen:
+        assert chosen is backend and nb.get_backend() is backend
+        assert nb.Sequential([nb.layers.Dense(2, 2)]).backend is backend
+    with nb.use_backend(backend, dtype="float64"):
+        assert nb.get_backend() is backend.with_dtype("float64")
+    assert nb.set_backend(backend) is backend and nb.get_backend() is backend
+
+
 def test_use_backend_restores_after_an_error():
     with pytest.raises(KeyError), nb.use_backend("strict"):
         raise KeyError
@@ -275,11 +286,13 @@ def test_info_lists_backends_and_devices():
         [sys.executable, "-m", "nnbackend", "info"], capture_output=True, text=True, check=True
     ).stdout
     assert "current backend: numpy" in out
-    lines = {line.split()[0]: line for line in out.splitlines()[4:] if line.strip()}
+    table = out.split("\n\n")[1].splitlines()[1:]  # between the header and the threads line
+    lines = {line.split()[0]: line for line in table}
     assert "available" in lines["numpy"] and "float32" in lines["numpy"] and "cpu" in lines["numpy"]
     assert "available" in lines["strict"] and "CPU_DEVICE" in lines["strict"]
     assert ("available" in lines["torch"]) == HAVE_TORCH
     assert set(lines) == {"numpy", "strict", "torch", "torch:cuda", "cupy"}
+    assert out.splitlines()[-1].startswith("CPU threads: auto (")
 
 
 # The edges that may talk to an array library directly: the backend seam (and its lean

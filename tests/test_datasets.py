@@ -354,7 +354,9 @@ def test_missing_folder_and_missing_files_are_named(tmp_path, monkeypatch):
         datasets.load_mnist()
     message = str(err.value)
     assert f"{tmp_path / 'mnist'}: missing t10k-labels-idx1-ubyte[.gz]" in message
-    assert "train-images-idx3-ubyte[.gz]" not in message.split("\n")[1]  # that one is there
+    assert f"{tmp_path}: missing train-images-idx3-ubyte[.gz]" in message  # not in the folder
+    mnist_line = next(line for line in message.splitlines() if f"{tmp_path / 'mnist'}:" in line)
+    assert "train-images-idx3-ubyte[.gz]" not in mnist_line  # that one is in mnist/
     with pytest.raises(FileNotFoundError, match="test_catvnoncat.h5"):
         datasets.load_catvnoncat(tmp_path)
 

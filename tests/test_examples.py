@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.example_runs import full_run
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -28,15 +30,27 @@ def run_example(script: str, *args: str, max_steps: int | None = None) -> str:
 
 def test_quickstart_learns_the_moons(backend):
     out = run_example("quickstart.py", "--backend", backend.name)
-    name, accuracy = out.strip().rsplit(": ", 1)
+    name, accuracy = out.strip().splitlines()[-1].rsplit(": ", 1)
     assert name == f"training accuracy on {backend.name}"
     assert float(accuracy) >= 0.97
+
+
+def test_quickstart_in_a_pipe_prints_progress_then_its_result(tmp_path):
+    """Run as a newcomer would, output piped: a line per logged epoch (about 20 of
+    them), the result, and the plot --out asked for."""
+    out = run_example("quickstart.py", "--out", str(tmp_path)).splitlines()
+    epochs = [line for line in out if line.startswith("epoch ")]
+    assert epochs[0].startswith("epoch 0: loss ") and ", accuracy " in epochs[0]
+    assert epochs[-1].startswith("epoch 299: ") and len(epochs) == 21
+    assert out[-2].startswith("training accuracy on numpy: 0.9")
+    assert out[-1] == f"saved {tmp_path / 'quickstart.png'}"
+    assert (tmp_path / "quickstart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_quickstart_honours_the_environment_variable(monkeypatch):
     monkeypatch.setenv("NNBACKEND", "strict")
     out = run_example("quickstart.py", max_steps=5)
-    assert out.startswith("training accuracy on strict: ")
+    assert out.splitlines()[-1].startswith("training accuracy on strict: ")
 
 
 def test_an_unknown_backend_is_a_clear_error():
@@ -90,24 +104,30 @@ def test_moons_runs_on_every_backend(backend, steps):
     assert 0 < result["loss"] < 0.7
 
 
-def test_moons_full_training_beats_logistic_regression(capsys, tmp_path):
-    """All 20000 passes at H=3 (numpy only: about 2 s here, 15 s on strict)."""
-    result = example("moons_softmax").main(["--backend", "numpy", "--out", str(tmp_path)])
+def test_moons_full_training_beats_logistic_regression(monkeypatch):
+    """All 20000 passes at H=3 (numpy: about 3 s; the run is shared with the results
+    table's test). The loss ends alternating between two values; which one the last
+    pass shows is the CPU's rounding, their mean is not."""
+    monkeypatch.delenv("NNBACKEND_MAX_STEPS", raising=False)
+    result = full_run("moons_grid")
     assert result["epochs"] == 20000
     assert result["accuracy"] >= 0.97
     assert result["logistic_accuracy"] < 0.9
-    assert result["loss"] < 0.08
-    out = capsys.readouterr().out
-    assert "Loss after iteration 0: 0.693774" in out
-    assert "Loss after iteration 19000: " in out
-    assert_pngs(result, 1)
+    low, high = result["alternates_between"]
+    assert low == pytest.approx(0.070758, abs=2e-6) and high == pytest.approx(0.071316, abs=2e-6)
+    assert result["loss"] == pytest.approx(0.0710374, abs=1e-6)
+    assert result["min_loss"] == pytest.approx(0.068621, abs=2e-5)
 
 
-def test_moons_grid_of_hidden_sizes(steps, tmp_path):
+def test_moons_grid_of_hidden_sizes(steps, tmp_path, capsys):
     steps(20)
     result = example("moons_softmax").main(["--grid", "--out", str(tmp_path)])
     assert sorted(result["grid_accuracy"]) == [1, 2, 3, 4, 5, 20, 50]
     assert_pngs(result, 2)
+    out = capsys.readouterr().out
+    assert "Loss after iteration 0: 0.693774" in out
+    assert "Loss after iteration 19: " in out
+    assert "the last two passes' losses: 0." in out and "lowest 0." in out
 
 
 # 2. a neuron, a 2-2-1 network, the four people
@@ -199,11 +219,69 @@ def test_mnist_learns_the_real_digits(steps, data_dir, tmp_path):
     assert_pngs(result, 1)
 
 
-def test_mnist_falls_back_to_digits_with_a_note(steps, tmp_path, capsys):
+def test_mnist_falls_back_to_digits_with_a_note(steps, tmp_path, capsys, monkeypatch):
+    """Without --data and $NNBACKEND_DATA, the digits stand in and the note says where
+    MNIST was looked for."""
+    monkeypatch.delenv("NNBACKEND_DATA", raising=False)
     steps(1)
-    result = example("mnist_two_layer").main(["--data", str(tmp_path)])
+    result = example("mnist_two_layer").main([])
     assert result["data"] == "8x8 digits"
-    assert "note: no MNIST files found" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "note: no MNIST files found" in out and "NNBACKEND_DATA is not set" in out
+    monkeypatch.setenv("NNBACKEND_DATA", str(tmp_path))
+    example("mnist_two_layer").main([])
+    assert f"{tmp_path / 'mnist'}: does not exist" in capsys.readouterr().out
+
+
+def test_a_data_folder_without_the_files_is_an_error_that_names_data(tmp_path):
+    """--data that holds nothing: no silent fallback; the error lists the folders
+    searched and speaks to a command-line user (--data), not to Python callers."""
+    for script, subdir in [("mnist_two_layer", "mnist"), ("cat_classifier", "catvnoncat")]:
+        with pytest.raises(SystemExit) as stop:
+            example(script).main(["--data", str(tmp_path)])
+        message = str(stop.value.code)
+        assert message.startswith("error: ") and "files not found. Looked in:" in message
+        assert f"{tmp_path}: missing" in message
+        assert f"{tmp_path / subdir}: does not exist" in message
+        assert "--data FOLDER" in message and "path=" not in message
+
+
+def test_every_example_finds_its_data_in_one_folder(steps, data_dir, monkeypatch):
+    """The one rule: the folder holding mnist/ and catvnoncat/, or the dataset's own
+    folder, by --data or by $NNBACKEND_DATA."""
+    monkeypatch.delenv("NNBACKEND_DATA", raising=False)
+    steps(1)
+    mnist, cat = example("mnist_two_layer").main, example("cat_classifier").main
+    for folder in (data_dir, data_dir / "mnist"):
+        assert mnist(["--data", str(folder), "--epochs", "1"])["data"] == "MNIST"
+    for folder in (data_dir, data_dir / "catvnoncat"):
+        assert cat(["--data", str(folder)])["runs"]["lecun"]["epochs"] == 1
+    monkeypatch.setenv("NNBACKEND_DATA", str(data_dir))
+    assert mnist(["--epochs", "1"])["data"] == "MNIST"
+    assert cat([])["runs"]["lecun"]["epochs"] == 1
+
+
+def test_the_digits_fallback_learns(tmp_path, capsys):
+    """The tutorial's 10000 iterations on the 1438 training digits are 667 epochs:
+    enough to learn them (17 epochs left it at chance, 0.078). The accuracy plot has a
+    fixed 0-1 axis."""
+    result = example("mnist_two_layer").main(["--digits", "--out", str(tmp_path)])
+    assert result["epochs"] == 667 and result["steps"] == 10005
+    assert result["test_accuracy"] > 0.9
+    assert_pngs(result, 1)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
+    assert 17 <= len(lines) <= 19  # a line every 39 epochs, not 667 lines
+
+
+def test_the_numerical_gradient_says_what_it_is_doing(tmp_path, capsys):
+    args = ["--grad", "numerical", "--digits", "--hidden", "3", "--batch-size", "2",
+            "--steps", "1", "--out", str(tmp_path)]  # fmt: skip
+    result = example("mnist_two_layer").main(args)
+    out = capsys.readouterr().out
+    assert "1 step of SGD on numerical gradients: 235 weights" in out
+    assert "step 0: numerical gradient of 0.W (64, 3), 192 weights x 2 forward passes" in out
+    assert out.count("  done in ") == 4  # 0.W, 0.b, 2.W, 2.b
+    assert_pngs(result, 1)
 
 
 # 5. perceptron against a hidden layer
@@ -215,12 +293,33 @@ def test_hidden_layer_beats_the_perceptron_on_every_backend(backend, steps):
     assert result["hidden_error"] < 0.75 * result["perceptron_error"]
 
 
-def test_perceptron_vs_hidden_full_run(tmp_path):
-    result = example("perceptron_vs_hidden").main(["--out", str(tmp_path)])
+def test_perceptron_vs_hidden_full_run(monkeypatch):
+    """The 2-4-1 net without biases never settles at lr 0.5 (its last 500 epochs range
+    from 2.1 to 12.6 here, 4.6 to 5.8 with SSE kernels, 3.6 to 3.7 on torch's), so the
+    example keeps the best weights it passed through. Their error is what the test can
+    hold on every CPU: the perceptron's is the same everywhere, the hidden net's best
+    lies near 2.1-2.3 (2.12 here on NumPy, 2.22 on torch's CPU kernels), whatever epoch
+    it came at."""
+    monkeypatch.delenv("NNBACKEND_MAX_STEPS", raising=False)
+    result = full_run("perceptron")
     perceptron, hidden = result["perceptron 2-1"], result["hidden layer 2-4-1"]
-    assert hidden["error"] < perceptron["error"]
-    assert hidden["accuracy"] >= 0.95 > perceptron["accuracy"]
-    assert_pngs(result, 1)
+    assert perceptron["error"] == pytest.approx(4.3130, abs=1e-4)
+    assert perceptron["last_range"][1] - perceptron["last_range"][0] < 1e-6  # settled
+    assert hidden["error"] < 2.6 and hidden["accuracy"] >= 0.95 > perceptron["accuracy"]
+    assert hidden["error"] <= min(hidden["last_range"])  # the kept weights are the best
+
+
+def test_perceptron_vs_hidden_plots_both(steps, tmp_path):
+    steps(50)
+    assert_pngs(example("perceptron_vs_hidden").main(["--out", str(tmp_path)]), 1)
+
+
+def test_with_biases_the_hidden_layer_fits_the_moons(monkeypatch):
+    monkeypatch.delenv("NNBACKEND_MAX_STEPS", raising=False)
+    result = full_run("perceptron_bias")
+    perceptron, hidden = result["perceptron 2-1"], result["hidden layer 2-4-1"]
+    assert perceptron["error"] == pytest.approx(4.1487, abs=1e-4)
+    assert hidden["error"] < 0.002 and hidden["accuracy"] == 1.0
 
 
 def test_plots_without_matplotlib_fail_before_training(monkeypatch, capsys):

@@ -21,7 +21,9 @@ def tiny_net(backend, hidden=3, seed=0):
 
 
 def host(backend, array):
-    return backend.to_numpy(array)
+    """``array`` on the host: predict gives host NumPy for host data, a backend's array
+    for a backend's."""
+    return nb.to_numpy(array)
 
 
 # --- parameters -------------------------------------------------------------------
@@ -119,7 +121,8 @@ def test_float32_model_stays_float32(backend):
     f32 = backend.xp.float32
     arrays = [*model.params.values(), *model.grads.values(), *opt.state["m"].values()]
     assert all(a.dtype == f32 for a in arrays)
-    assert model.predict_proba(X_MOONS).dtype == f32
+    assert model.predict_proba(backend.asarray(X_MOONS)).dtype == f32
+    assert model.predict_proba(X_MOONS).dtype == np.float32
     assert isinstance(history["loss"][0], float)
 
 
@@ -363,3 +366,111 @@ def test_bad_data_already_on_the_device_is_caught_too(backend):
         model.fit(backend.asarray(X_MOONS), backend.asarray(Y_MOONS * 2), **fit)
     huge = backend.asarray(np.full((200, 2), 3e38))  # finite, though its sum overflows
     model.fit(huge, backend.asarray(Y_MOONS), epochs=0, **fit)  # checked, and accepted
+
+
+# --- what goes in and what comes out ------------------------------------------------
+
+
+def test_dtype_float64_is_one_argument(backend):
+    model = nb.Sequential([Dense(2, 3), "tanh", Dense(3, 2)], backend=backend, dtype="float64")
+    assert model.backend.dtype_name == "float64" and model.backend.name == backend.name
+    assert {str(a.dtype).rsplit(".", 1)[-1] for a in model.params.values()} == {"float64"}
+    assert model.predict_proba(X_MOONS[:5]).dtype == np.float64
+    with pytest.raises(ValueError, match="dtype must be 'float32' or 'float64'"):
+        nb.Sequential([Dense(2, 2)], dtype="float16")
+
+
+def test_lists_go_in_wherever_arrays_do(backend):
+    X, y = X_MOONS[:40].tolist(), Y_MOONS[:40].tolist()
+    model = tiny_net(backend)
+    history = model.fit(X, y, loss="cross_entropy", optimizer="adam", epochs=2, verbose=0)
+    assert len(history) == 2
+    assert model.evaluate(X, y) == model.evaluate(np.array(X), np.array(y))
+    labels = model.predict(X)
+    assert isinstance(labels, np.ndarray) and labels.dtype == np.int64 and labels.shape == (40,)
+    with pytest.raises(ValueError, match="X cannot be read as an array"):
+        model.fit([[1.0, 2.0], [3.0]], [0, 1], loss="cross_entropy", optimizer="sgd")
+
+
+def test_host_in_host_out_device_in_device_out(backend):
+    """As scikit-learn users expect, host data gives host NumPy; the backend's arrays
+    give the backend's arrays (no copy back from a GPU)."""
+    model = tiny_net(backend)
+    model.fit(X_MOONS, Y_MOONS, loss="cross_entropy", optimizer="adam", epochs=2, verbose=0)
+    on_device = backend.asarray(X_MOONS)
+    for method in (model.predict, model.predict_proba):
+        host_out, device_out = method(X_MOONS), method(on_device)
+        assert isinstance(host_out, np.ndarray)
+        assert isinstance(device_out, backend.array_types) and device_out.device == backend.device
+        np.testing.assert_array_equal(host_out, backend.to_numpy(device_out))
+    assert isinstance(model(on_device), backend.array_types)  # forward: the backend only
+
+
+def test_copy_is_independent(backend):
+    model = tiny_net(backend)
+    twin = model.copy(dtype="float64")
+    assert twin.backend.dtype_name == "float64" and model.backend.dtype_name == "float32"
+    for name, value in model.params.items():
+        np.testing.assert_array_equal(nb.to_numpy(twin.params[name]), nb.to_numpy(value))
+    twin.fit(X_MOONS, Y_MOONS, loss="cross_entropy", optimizer="sgd", verbose=0)
+    assert all(not np.array_equal(nb.to_numpy(twin.params[n]), nb.to_numpy(v))
+               for n, v in model.params.items())  # fmt: skip
+    assert model.optimizer is None and len(model.grads) == 0
+
+
+# --- a loss that takes probabilities, fed raw scores ---------------------------------
+
+
+def test_bce_after_a_dense_layer_is_an_error_that_says_what_to_do(backend):
+    """BinaryCrossEntropy() takes probabilities; a net ending in Dense without Sigmoid
+    used to train to accuracy 0.5 in silence. fit, evaluate and check_gradients refuse."""
+    model = nb.Sequential([Dense(2, 8), ReLU(), Dense(8, 1)], backend=backend, seed=0)
+    expected = (
+        r"BinaryCrossEntropy\(reduction='mean', from_logits=False\) takes probabilities in "
+        r"\[0, 1\], but the model ends in Dense\(.*\), whose outputs can be any real number: "
+        r"use BinaryCrossEntropy\(from_logits=True\) .* or add a Sigmoid\(\) layer at the end"
+    )
+    with pytest.raises(ValueError, match=expected):
+        model.fit(X_MOONS, Y_MOONS, loss=BinaryCrossEntropy(), optimizer="sgd", verbose=0)
+    with pytest.raises(ValueError, match=expected):
+        model.evaluate(X_MOONS, Y_MOONS, loss="bce")
+    with pytest.raises(ValueError, match=expected):
+        nb.gradcheck.check_gradients(model, "bce", X_MOONS[:4], Y_MOONS[:4])
+    relu_last = nb.Sequential([Dense(2, 1), ReLU()], backend=backend)
+    with pytest.raises(ValueError, match=r"ends in ReLU\(\), whose outputs lie in \[0, inf\]"):
+        relu_last.fit(X_MOONS, Y_MOONS, loss="bce", optimizer="sgd", verbose=0)
+    softmax_probs = SoftmaxCrossEntropy(from_logits=False)
+    with pytest.raises(ValueError, match=r"or add a Softmax\(\) layer at the end"):
+        tiny_net(backend).fit(X_MOONS, Y_MOONS, loss=softmax_probs, optimizer="sgd", verbose=0)
+    fixed = model.fit(X_MOONS, Y_MOONS, loss=BinaryCrossEntropy(from_logits=True),
+                      optimizer=nb.optim.Adam(0.05), epochs=60, verbose=0)  # fmt: skip
+    assert fixed["accuracy"][-1] > 0.85  # not the 0.5 it got with the probabilities loss
+
+
+class Doubled(nb.layers.Layer):
+    """A user's layer that does not say its output range: 2x."""
+
+    def forward(self, x, training=True):
+        return 2 * x
+
+    def backward(self, dy, input_grad=True):
+        return 2 * dy
+
+
+def test_a_last_layer_that_does_not_say_is_probed_once(backend):
+    raw = nb.Sequential([Dense(2, 1), Doubled()], backend=backend, seed=0)
+    with pytest.raises(ValueError, match=r"the model gives outputs from -\d.* to \d"):
+        raw.fit(X_MOONS, Y_MOONS, loss="bce", optimizer="sgd", verbose=0)
+    squashed = nb.Sequential([Dense(2, 1), Sigmoid(), Doubled(), Sigmoid()], backend=backend)
+    squashed.layers[-1].output_range = None  # as if it were a user's layer too
+    with nb.count_host_transfers() as transfers:
+        squashed.fit(X_MOONS, Y_MOONS, loss="bce", optimizer="sgd", epochs=2, log_every=2,
+                     verbose=0)  # fmt: skip
+    assert transfers.count == 1 + 1 + 1  # the probe, the data check, the one log
+
+
+def test_a_loss_from_logits_after_a_sigmoid_warns(backend):
+    model = nb.Sequential([Dense(2, 1), Sigmoid()], backend=backend, seed=0)
+    with pytest.warns(UserWarning, match=r"takes raw scores \(logits\) and applies the sigmoid"):
+        model.fit(X_MOONS, Y_MOONS, loss=BinaryCrossEntropy(from_logits=True), optimizer="sgd",
+                  verbose=0)  # fmt: skip

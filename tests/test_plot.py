@@ -65,6 +65,19 @@ def test_curves_from_a_history_and_from_a_dict(moons_model, tmp_path):
     assert plot.save(fig, tmp_path, "curves").read_bytes()[:8] == PNG
 
 
+def test_accuracy_curves_sit_on_a_fixed_0_to_1_axis():
+    """Chance on the digits (0.078 to 0.117) filled an auto-scaled axis and looked like
+    learning; accuracies now get the whole 0-1 range, other curves their own."""
+    chance = {"accuracy": [0.078, 0.117, 0.09], "val_accuracy": [0.08, 0.1, 0.11]}
+    fig, (a, b, c, d) = plot.figure(1, 4)
+    plot.curves(chance, keys=("accuracy", "val_accuracy"), ax=a)
+    plot.curves({"train": [0.1, 0.12]}, keys="train", ax=b, ylabel="accuracy")
+    plot.curves({"loss": [0.7, 0.5]}, keys="loss", ax=c)
+    plot.curves(chance, keys="accuracy", ax=d, ylim=None)
+    assert a.get_ylim() == b.get_ylim() == (0.0, 1.0)
+    assert c.get_ylim()[1] < 0.8 and d.get_ylim()[1] < 0.2
+
+
 def test_curves_with_no_known_key_is_a_clear_error():
     with pytest.raises(ValueError, match="none of \\['acc'\\]"):
         plot.curves({"loss": [1.0, 0.5]}, keys="acc")

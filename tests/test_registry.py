@@ -74,3 +74,91 @@ def test_a_second_class_of_the_same_name_is_refused(monkeypatch):
 def test_only_the_known_kinds_register():
     with pytest.raises(TypeError, match="subclass one of nb.layers.Layer"):
         nb.register(dict)
+
+
+# --- the strings users write: one registry per kind turns them into objects -----------
+
+
+@pytest.mark.parametrize(
+    ("get", "name", "expected"),
+    [
+        (nb.losses.get, "cross_entropy", nb.losses.SoftmaxCrossEntropy),
+        (nb.losses.get, "categorical_crossentropy", nb.losses.SoftmaxCrossEntropy),
+        (nb.losses.get, "sparse_categorical_crossentropy", nb.losses.SoftmaxCrossEntropy),
+        (nb.losses.get, "SoftmaxCrossEntropy", nb.losses.SoftmaxCrossEntropy),
+        (nb.losses.get, "bce", nb.losses.BinaryCrossEntropy),
+        (nb.losses.get, "binary_crossentropy", nb.losses.BinaryCrossEntropy),
+        (nb.losses.get, "mse", nb.losses.MSE),
+        (nb.losses.get, "mean_squared_error", nb.losses.MSE),
+        (nb.optim.get, "sgd", nb.optim.SGD),
+        (nb.optim.get, "Adam", nb.optim.Adam),
+        (nb.optim.get, "rmsprop", nb.optim.RMSProp),
+        (nb.optim.get, "adagrad", nb.optim.AdaGrad),
+        (nb.optim.get, "nesterov", nb.optim.Nesterov),
+        (nb.layers.get, "relu", nb.layers.ReLU),
+        (nb.layers.get, "leaky_relu", nb.layers.LeakyReLU),
+        (nb.layers.get, "tanh", nb.layers.Tanh),
+        (nb.layers.get, "sigmoid", nb.layers.Sigmoid),
+        (nb.layers.get, "softmax", nb.layers.Softmax),
+        (nb.layers.get, "linear", nb.layers.Identity),
+        (nb.init.get, "He", nb.init.He),
+        (nb.init.get, "he_normal", nb.init.He),
+        (nb.init.get, "glorot_normal", nb.init.Xavier),
+        (nb.init.get, "lecun", nb.init.LeCun),
+        (nb.metrics.get, "acc", nb.metrics.Accuracy),
+        (nb.metrics.get, "mean_absolute_error", nb.metrics.MeanAbsoluteError),
+    ],
+)
+def test_the_obvious_strings_name_the_obvious_objects(get, name, expected):
+    made = get(name)
+    assert type(made) is expected
+    assert get(made) is made  # an object passes through
+
+
+def test_fit_takes_names_and_trains_as_the_objects_do(backend):
+    X, y = nb.datasets.make_moons(64, seed=0)
+    runs = []
+    by_name, by_object = (
+        ("cross_entropy", "adam"),
+        (nb.losses.SoftmaxCrossEntropy(), nb.optim.Adam()),
+    )
+    for loss, optimizer in (by_name, by_object):
+        model = nb.Sequential([Dense(2, 4), "tanh", Dense(4, 2)], backend=backend, seed=0)
+        runs.append(model.fit(X, y, loss=loss, optimizer=optimizer, epochs=3, verbose=0)["loss"])
+        assert type(model.optimizer) is nb.optim.Adam and model.optimizer.lr == 0.001
+    assert runs[0] == runs[1]
+    assert isinstance(model.layers[1], Tanh)
+    assert model.evaluate(X, y, loss="cross_entropy")["loss"] == pytest.approx(
+        model.evaluate(X, y)["loss"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("get", "name", "listed"),
+    [
+        (nb.losses.get, "crossentropyy", "unknown loss 'crossentropyy': known are MSE (mean_"),
+        (nb.optim.get, "adamw", "unknown optimizer 'adamw': known are SGD, Momentum, "),
+        (nb.layers.get, "gelu", "unknown layer 'gelu': known are Dense, Identity (linear), "),
+        (nb.init.get, "kaiming", "unknown initialiser 'kaiming': known are normal, lecun (lec"),
+    ],
+)
+def test_an_unknown_string_gets_the_list(get, name, listed):
+    with pytest.raises(ValueError) as err:
+        get(name)
+    assert str(err.value).startswith(listed)
+
+
+def test_the_loss_list_names_the_aliases_too():
+    with pytest.raises(ValueError) as err:
+        nb.losses.get("hinge")
+    for name in ["SoftmaxCrossEntropy", "cross_entropy", "categorical_crossentropy", "bce"]:
+        assert name in str(err.value)
+
+
+def test_a_class_where_an_object_belongs_says_so():
+    with pytest.raises(TypeError, match=r"give a layer object, Tanh\(...\), not the class"):
+        nb.Sequential([Dense(2, 2), Tanh])
+    with pytest.raises(TypeError, match="a loss is given as an object, a name"):
+        nb.losses.get(3)
+    with pytest.raises(ValueError, match="bad arguments for Dense"):
+        nb.layers.get("dense")  # a name makes a layer with its defaults: Dense has none

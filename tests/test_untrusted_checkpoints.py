@@ -285,7 +285,7 @@ CASES = {
     "dense-unknown-argument": (layer(0, evil=1), "bad arguments for Dense"),
     "dense-unknown-init": (layer(0, init={"name": "magic"}), "unknown initialiser type"),
     "dense-init-negative-std": (layer(0, init={"name": "normal", "std": -1}), "std must be"),
-    "dense-init-not-a-dict": (layer(0, init=[1, 2]), "initialiser is a name"),
+    "dense-init-not-a-dict": (layer(0, init=[1, 2]), "an initialiser is given as an object"),
     "leaky-alpha-nan-string": (
         architecture(lambda c: c["layers"].__setitem__(1, {"type": "LeakyReLU", "alpha": "nan"})),
         "alpha must be a real number",

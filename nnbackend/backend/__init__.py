@@ -10,6 +10,7 @@ is filled here, once:
     random.py      seeded draws that are the same on every backend
     inventory.py   what works on this machine
     numpy_fast.py  the NumPy namespace with its hottest functions made lean
+    threads.py     how many CPU threads NumPy's BLAS and torch use
 """
 
 from nnbackend.backend.arrays import backend_of, namespace_of, to_numpy
@@ -28,6 +29,7 @@ from nnbackend.backend.errors import BackendMismatchError, BackendUnavailableErr
 from nnbackend.backend.inventory import available_backends, describe_backends
 from nnbackend.backend.libraries import cuda_available
 from nnbackend.backend.random import Generator, as_generator
+from nnbackend.backend.threads import get_num_threads, limit_threads, set_num_threads
 from nnbackend.backend.transfers import count_host_transfers
 
 __all__ = [
@@ -46,9 +48,12 @@ __all__ = [
     "describe_backends",
     "dtype_name",
     "get_backend",
+    "get_num_threads",
+    "limit_threads",
     "namespace_of",
     "reset_backend",
     "set_backend",
+    "set_num_threads",
     "to_numpy",
     "use_backend",
 ]

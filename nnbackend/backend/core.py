@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
 from nnbackend.backend.errors import BackendMismatchError, class_name, type_name
@@ -157,8 +158,9 @@ def device_dtypes(xp, device) -> dict:
 
 
 def is_device_array(data) -> bool:
-    """An array of some library other than NumPy (which ``asarray`` must not copy silently)."""
-    return hasattr(data, "__array_namespace__") and not isinstance(data, np.ndarray | np.generic)
+    """An array of some library other than NumPy (which ``asarray`` must not copy
+    silently). A torch tensor is one, though it has no ``__array_namespace__``."""
+    return array_api_compat.is_array_api_obj(data) and not isinstance(data, np.ndarray | np.generic)
 
 
 def _is_numpy_dtype(dtype) -> bool:

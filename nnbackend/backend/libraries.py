@@ -14,6 +14,7 @@ import importlib.metadata
 import numpy as np
 
 from nnbackend.backend.errors import BackendUnavailableError
+from nnbackend.backend.threads import apply_to_torch
 
 # What to install for each backend, named in errors.
 PACKAGES = {
@@ -67,6 +68,8 @@ def make_strict(device):
 def make_torch(device):
     torch = import_package("torch")
     import array_api_compat.torch as xp
+
+    apply_to_torch()
 
     try:
         device = torch.device(device or "cpu")

@@ -7,13 +7,13 @@ backend's device is the data loader's job, not this module's.
     X, y = datasets.make_moons(200, noise=0.2, seed=0)        # (200, 2) float64, (200,) int64
     (X_train, y_train), (X_test, y_test) = datasets.load_mnist()  # (60000, 784) float32 ...
 
-MNIST and cat-vs-non-cat are read from files you already have: pass ``path=``, or set
-``NNBACKEND_DATA`` to a folder holding ``mnist/`` and ``catvnoncat/`` (or the files
-themselves). Nothing is downloaded.
+MNIST and cat-vs-non-cat are read from files you already have, by one rule: pass
+``path=`` (``--data`` on the command line), or set ``NNBACKEND_DATA``, to a folder
+that holds the files directly or in ``mnist/`` / ``catvnoncat/``. Nothing is downloaded.
 """
 
 from nnbackend.datasets.catvnoncat import load_catvnoncat
-from nnbackend.datasets.files import DATA_ENV_VAR
+from nnbackend.datasets.files import DATA_ENV_VAR, DataNotFoundError
 from nnbackend.datasets.mnist import load_mnist
 from nnbackend.datasets.toy import (
     load_digits,
@@ -28,6 +28,7 @@ from nnbackend.datasets.toy import (
 
 __all__ = [
     "DATA_ENV_VAR",
+    "DataNotFoundError",
     "load_catvnoncat",
     "load_digits",
     "load_mnist",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnbackend.datasets.files import DATA_ENV_VAR, looked_in, reject_file, search_dirs
+from nnbackend.datasets.files import DataNotFoundError, looked_in, reject_file, search_dirs
 from nnbackend.datasets.pixels import scaled_pixels
 from nnbackend.h5safe import dataset, dataset_info, open_untrusted
 
@@ -16,21 +16,23 @@ CAT_FILES = {
 }
 
 
-def _cat_help(dirs: list[Path]) -> str:
+def _not_found(dirs: list[Path]) -> DataNotFoundError:
     names = [name for name, _, _ in CAT_FILES.values()]
 
     def missing(folder):
         return [n for n in names if not (folder / n).is_file()]
 
-    return (
-        "cat-vs-non-cat files not found. Looked in:\n"
-        + looked_in(dirs, missing)
-        + f"\nPut {' and '.join(names)} in a folder, then call\n"
-        f"load_catvnoncat(path='that/folder'), or set {DATA_ENV_VAR} to a folder holding\n"
-        "them in catvnoncat/ or directly.\n"
-        "They are the datasets/ files of the deeplearning.ai course 'Neural Networks and\n"
-        "Deep Learning' (Coursera), week 2 assignment 'Logistic Regression with a Neural\n"
-        "Network mindset'."
+    return DataNotFoundError(
+        "cat-vs-non-cat",
+        "catvnoncat",
+        looked_in(dirs, missing),
+        wanted=f"It needs {' and '.join(names)}.",
+        how="load_catvnoncat(path='that/folder')",
+        source=(
+            "They are the datasets/ files of the deeplearning.ai course 'Neural Networks and\n"
+            "Deep Learning' (Coursera), week 2 assignment 'Logistic Regression with a Neural\n"
+            "Network mindset'."
+        ),
     )
 
 
@@ -41,7 +43,7 @@ def _locate_cat(path) -> Path:
     for folder in dirs:
         if all((folder / name).is_file() for name, _, _ in CAT_FILES.values()):
             return folder
-    raise FileNotFoundError(_cat_help(dirs))
+    raise _not_found(dirs)
 
 
 #: image sides and channels beyond this are not the course's files (64 x 64 x 3)
@@ -107,8 +109,9 @@ def _cat_images(x: np.ndarray, flatten: bool, src: Path) -> np.ndarray:
 def load_catvnoncat(path=None, *, flatten: bool = True, return_classes: bool = False):
     """The cat-vs-non-cat images of the deeplearning.ai course (HDF5).
 
-    ``path``: the folder holding train_catvnoncat.h5 and test_catvnoncat.h5; by default
-    ``$NNBACKEND_DATA/catvnoncat`` or ``$NNBACKEND_DATA``.
+    ``path``: a folder holding train_catvnoncat.h5 and test_catvnoncat.h5 directly or
+    in ``catvnoncat/``; by default ``$NNBACKEND_DATA`` (the same rule). Raises
+    ``DataNotFoundError`` (a FileNotFoundError) saying where it looked.
     Returns ``((X_train, y_train), (X_test, y_test))``: X float32 in [0, 1], (N, 12288)
     flattened as the tutorial's ``x.reshape(N, -1) / 255``, or (N, 64, 64, 3) with
     ``flatten=False``; y int64 (N,), 1 = cat. N is 209 for train and 50 for test.

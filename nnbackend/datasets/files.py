@@ -1,5 +1,14 @@
-"""Finding data files: the folder a user names, else ``$NNBACKEND_DATA``, and an
-error that lists where it looked."""
+"""Finding data files, by one rule for every loader and example:
+
+- the folder comes from ``path=`` (a loader's argument; ``--data`` on the command
+  line), else from ``$NNBACKEND_DATA``;
+- in that folder, the dataset's files are found directly, or in its own subfolder
+  (``mnist/``, ``catvnoncat/``).
+
+So ``--data ~/data``, ``--data ~/data/mnist`` and ``NNBACKEND_DATA=~/data`` all find
+``~/data/mnist/train-images-idx3-ubyte.gz``. When nothing is found the error lists
+every folder it looked in and what was missing there.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +18,42 @@ from pathlib import Path
 DATA_ENV_VAR = "NNBACKEND_DATA"
 
 
+class DataNotFoundError(FileNotFoundError):
+    """A dataset's files are in none of the folders searched.
+
+    The message says where it looked, what it looked for, and how to point at the
+    files from Python (``loader(path=...)``); ``for_command_line()`` says the same for
+    someone running an example (``--data FOLDER``).
+    """
+
+    def __init__(self, dataset: str, subdir: str, looked: str, wanted: str, how: str, source: str):
+        self.dataset, self.subdir, self.looked = dataset, subdir, looked
+        self.wanted, self.source = wanted, source
+        super().__init__(self.message(how))
+
+    def message(self, how: str) -> str:
+        return (
+            f"{self.dataset} files not found. Looked in:\n{self.looked}\n{self.wanted}\n"
+            f"Point to them with {how}, or set {DATA_ENV_VAR}: a folder holding them "
+            f"directly or in {self.subdir}/.\n{self.source}"
+        )
+
+    def for_command_line(self) -> str:
+        return self.message("--data FOLDER")
+
+
 def search_dirs(path, subdir: str) -> list[Path]:
-    """Where to look: ``path`` alone if given, else $NNBACKEND_DATA/subdir and $NNBACKEND_DATA."""
-    if path is not None:
-        return [Path(path)]
-    root = os.environ.get(DATA_ENV_VAR)
-    if not root:
+    """Where to look: ``path`` (else $NNBACKEND_DATA), then its ``subdir``."""
+    base = path if path is not None else os.environ.get(DATA_ENV_VAR)
+    if not base:
         return []
-    return [Path(root) / subdir, Path(root)]
+    return [Path(base), Path(base) / subdir]
 
 
 def looked_in(dirs: list[Path], missing_in) -> str:
     """One line per searched folder saying what was not there."""
     if not dirs:
-        return f"  (no path was given and ${DATA_ENV_VAR} is not set)"
+        return f"  nowhere: no folder was given and ${DATA_ENV_VAR} is not set"
     lines = []
     for d in dirs:
         what = "does not exist" if not d.is_dir() else "missing " + ", ".join(missing_in(d))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnbackend.datasets.files import DATA_ENV_VAR, looked_in, reject_file, search_dirs
+from nnbackend.datasets.files import DataNotFoundError, looked_in, reject_file, search_dirs
 from nnbackend.datasets.idx import IDX_IMAGES, IDX_LABELS, IdxFile
 from nnbackend.datasets.pixels import scaled_pixels
 from nnbackend.datasets.toy import one_hot
@@ -28,19 +28,22 @@ MAX_NPZ_BYTES = 1 << 30
 MAX_ZIP_RATIO = 1100  # deflate gives at most ~1032 bytes per stored byte
 
 
-def _mnist_help(dirs: list[Path]) -> str:
+def _not_found(dirs: list[Path]) -> DataNotFoundError:
     gz = ", ".join(f"{name}.gz" for name in MNIST_FILES.values())
-    return (
-        "MNIST files not found. Looked in:\n"
-        + looked_in(dirs, _missing_idx)
-        + "\nPut either the four IDX files (each .gz or uncompressed):\n"
-        f"  {gz}\n"
-        f"or one {MNIST_NPZ} with keys {', '.join(MNIST_NPZ_KEYS)} (Keras layout)\n"
-        "in a folder, then call load_mnist(path='that/folder') (or path='.../mnist.npz'),\n"
-        f"or set {DATA_ENV_VAR} to a folder holding them in mnist/ or directly.\n"
-        "Get the IDX files from http://yann.lecun.com/exdb/mnist/ or its mirror\n"
-        "https://ossci-datasets.s3.amazonaws.com/mnist/ (same file names), or mnist.npz\n"
-        "from https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz."
+    return DataNotFoundError(
+        "MNIST",
+        "mnist",
+        looked_in(dirs, _missing_idx),
+        wanted=(
+            f"It needs the four IDX files (each .gz or uncompressed):\n  {gz}\n"
+            f"or one {MNIST_NPZ} with keys {', '.join(MNIST_NPZ_KEYS)} (Keras layout)."
+        ),
+        how="load_mnist(path='that/folder') (or path='.../mnist.npz')",
+        source=(
+            "Get the IDX files from http://yann.lecun.com/exdb/mnist/ or its mirror\n"
+            "https://ossci-datasets.s3.amazonaws.com/mnist/ (same file names), or mnist.npz\n"
+            "from https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz."
+        ),
     )
 
 
@@ -68,7 +71,7 @@ def _locate_mnist(path):
             return found
         if (folder / MNIST_NPZ).is_file():
             return folder / MNIST_NPZ
-    raise FileNotFoundError(_mnist_help(dirs))
+    raise _not_found(dirs)
 
 
 def _check_split(n_images: int, n_labels: int, images_src: Path, labels_src: Path) -> None:
@@ -184,9 +187,10 @@ def _mnist_labels(labels: np.ndarray, as_one_hot: bool) -> np.ndarray:
 def load_mnist(path=None, *, flatten: bool = True, one_hot: bool = False):
     """MNIST from the four IDX files (.gz or raw) or one Keras-layout ``mnist.npz``.
 
-    ``path``: the folder holding the files, or the .npz itself; by default
-    ``$NNBACKEND_DATA/mnist`` or ``$NNBACKEND_DATA``. When a folder holds both, the
-    IDX files win, and an uncompressed IDX file wins over its .gz.
+    ``path``: a folder holding the files directly or in ``mnist/``, or the .npz
+    itself; by default ``$NNBACKEND_DATA`` (the same rule). When a folder holds both,
+    the IDX files win, and an uncompressed IDX file wins over its .gz. Raises
+    ``DataNotFoundError`` (a FileNotFoundError) saying where it looked.
     Returns ``((X_train, y_train), (X_test, y_test))``: X float32 in [0, 1], (N, 784),
     or (N, 28, 28) with ``flatten=False``; y int64 (N,), or float32 (N, 10) with
     ``one_hot=True``. N is 60000 for train and 10000 for test.

@@ -1,0 +1,131 @@
+"""How many CPU threads the array libraries use: NumPy's BLAS (through threadpoolctl)
+and torch's intra-op pool.
+
+The tutorials' nets are tiny: a step of 784-50-10 on 100 images is about 4 million
+multiply-adds, a millisecond on one core. Threads cannot speed that up, but they can
+slow it down badly: each product hands out slices and waits for every thread, and on
+a machine whose other cores are busy that wait is a scheduler's time slice. (On a
+shared 2-core machine one MNIST epoch took 5.6 s with two BLAS threads and 0.2 s
+with one.) So:
+
+    nb.set_num_threads(1)        # from now on: NumPy's BLAS and torch use one thread
+    nb.set_num_threads("auto")   # the default: fit decides per run (below)
+    python examples/moons_softmax.py --threads 1
+
+``"auto"`` leaves the libraries' own settings alone, except inside ``fit`` and
+``evaluate`` when a step is small (under ``SMALL_STEP`` multiply-adds, estimated as
+weights x batch size): they then run with one thread, and restore the previous
+setting when they return. CuPy is not concerned: a GPU has no such threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+#: Steps smaller than this (multiply-adds, estimated as weights x batch) run on one
+#: thread under "auto": about 10 ms on one core, too short to share out.
+SMALL_STEP = 10_000_000
+
+_setting: dict = {"threads": "auto", "limiter": None, "torch": None}
+
+
+def set_num_threads(n: int | str | None) -> None:
+    """Use ``n`` threads in NumPy's BLAS and torch from now on (``fit`` included).
+
+    ``"auto"`` (or None) goes back to the default: the libraries' own thread counts,
+    and one thread inside ``fit``/``evaluate`` for small steps.
+    """
+    n = _checked(n)
+    _restore_libraries()
+    _setting["threads"] = n
+    if n != "auto":
+        _setting["torch"] = _torch_threads()  # before threadpoolctl touches torch's OpenMP
+        _setting["limiter"] = _blas_limits(n)
+        _set_torch_threads(n)
+
+
+def get_num_threads() -> int | str:
+    """What ``set_num_threads`` chose: a number, or "auto"."""
+    return _setting["threads"]
+
+
+def describe_threads() -> str:
+    """The setting and the thread pools loaded now, e.g. "auto (openblas 2, torch 2)"."""
+    from threadpoolctl import threadpool_info
+
+    pools = [f"{p['internal_api']} {p['num_threads']}" for p in threadpool_info()]
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        pools.append(f"torch {torch.get_num_threads()}")
+    return f"{_setting['threads']} ({', '.join(pools) or 'no thread pool loaded'})"
+
+
+def threads_for_step(n_weights: int, batch_size: int) -> int | None:
+    """The threads a training step of this size should use: the number set with
+    ``set_num_threads``, else (under "auto") 1 for small steps and None (leave the
+    libraries alone) for large ones."""
+    chosen = _setting["threads"]
+    if chosen != "auto":
+        return chosen
+    return 1 if n_weights * batch_size < SMALL_STEP else None
+
+
+@contextlib.contextmanager
+def limit_threads(n: int | None):
+    """Inside the block, BLAS and torch use ``n`` threads (None: leave them as they are)."""
+    if n is None:
+        yield
+        return
+    previous_torch = _torch_threads()  # before threadpoolctl touches torch's OpenMP
+    with _blas_limits(n):
+        _set_torch_threads(n)
+        try:
+            yield
+        finally:
+            _set_torch_threads(previous_torch)
+
+
+def apply_to_torch() -> None:
+    """Give torch the thread count set before it was imported (the torch backend
+    calls this when it first loads torch)."""
+    chosen = _setting["threads"]
+    if chosen != "auto" and _setting["torch"] is None:
+        _setting["torch"] = _torch_threads()
+        _set_torch_threads(chosen)
+
+
+def _checked(n):
+    if n is None or n == "auto":
+        return "auto"
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"the number of threads is a whole number >= 1 or 'auto', not {n!r}")
+    return n
+
+
+def _blas_limits(n: int):
+    """threadpoolctl's limit on every BLAS and OpenMP pool loaded now; the returned
+    object restores them (``restore_original_limits``, or leaving its ``with``)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=n)
+
+
+def _torch_threads() -> int | None:
+    """torch's intra-op threads, or None when torch is not loaded (never imported here)."""
+    torch = sys.modules.get("torch")
+    return None if torch is None else torch.get_num_threads()
+
+
+def _set_torch_threads(n: int | None) -> None:
+    torch = sys.modules.get("torch")
+    if n is not None and torch is not None and torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
+def _restore_libraries() -> None:
+    limiter, torch_threads = _setting["limiter"], _setting["torch"]
+    _set_torch_threads(torch_threads)
+    if limiter is not None:
+        limiter.restore_original_limits()
+    _setting.update(limiter=None, torch=None)

@@ -1,0 +1,168 @@
+"""Metrics that ``fit`` and ``evaluate`` report beside the loss, as Keras has them.
+
+    model.fit(X, y, loss="cross_entropy", optimizer="adam",
+              metrics=["accuracy", nb.metrics.TopKAccuracy(k=3)])
+    model.fit(X, y, loss="mse", optimizer="adam", metrics=["mae"])    # regression
+
+Left out, ``metrics`` is accuracy for a loss that classifies, nothing else for the rest.
+Each metric gives, per batch, a 0-d array on the device and a weight; the epoch's value
+is ``sum(weight * value) / samples``, added up on the host after the one transfer that
+brings the loss there too. So a metric costs a few kernels per step and no sync.
+
+Names (``nb.metrics.get``): "accuracy" ("acc"), "top_k_accuracy" (k = 5;
+``TopKAccuracy(k)`` for another k), "mse" ("mean_squared_error"), "mae"
+("mean_absolute_error"). A history's key is the metric's ``name``: "accuracy",
+"top_3_accuracy", "mse", "mae" (and "val_..." on validation data).
+"""
+
+from __future__ import annotations
+
+from nnbackend.backend import namespace_of
+from nnbackend.registry import METRICS, construct, register
+
+
+class Metric:
+    """Base class: ``name`` (the history's key), ``check`` (does it apply to this loss
+    and model?), ``batch`` (one batch's value and weight, on the device)."""
+
+    name = "metric"
+    registry = METRICS
+
+    def check(self, loss, n_outputs: int | None) -> None:
+        """Raise ValueError when this metric means nothing for ``loss``."""
+
+    def batch(self, out, target, loss):
+        """``(0-d array, weight)`` for one batch of raw outputs ``out`` (batch, outputs)."""
+        raise NotImplementedError
+
+    def config(self) -> dict:
+        return {"type": type(self).__name__}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Metric:
+        return construct(cls, config)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")
+        return f"{type(self).__name__}({args})"
+
+
+@register
+class Accuracy(Metric):
+    """The share of samples classified right, as the loss decides it (argmax of the
+    scores; the 0.5 side of a probability, the 0 side of a logit)."""
+
+    name = "accuracy"
+    aliases = ("acc",)
+
+    def check(self, loss, n_outputs):
+        if not loss.has_accuracy:
+            raise ValueError(
+                f"accuracy needs a loss that classifies (SoftmaxCrossEntropy, "
+                f"BinaryCrossEntropy), not {loss!r}; for regression use metrics=['mae']"
+            )
+
+    def batch(self, out, target, loss):
+        return loss.count_correct(out, target), 1
+
+
+@register
+class TopKAccuracy(Metric):
+    """The share of samples whose true class is among the ``k`` highest scores (ties
+    count for the true class). Targets: labels (batch,) or one-hot rows."""
+
+    aliases = ("top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy")
+
+    def __init__(self, k: int = 5):
+        self.k = int(k)
+        self.name = f"top_{self.k}_accuracy"
+
+    def check(self, loss, n_outputs):
+        if loss.target_kind != "labels":
+            raise ValueError(f"{self.name} needs class scores (SoftmaxCrossEntropy), not {loss!r}")
+        if n_outputs is not None and n_outputs <= self.k:
+            raise ValueError(
+                f"{self.name} of a model with {n_outputs} classes is always 1: choose k < "
+                f"{n_outputs}, e.g. nb.metrics.TopKAccuracy(k={max(1, n_outputs // 2)})"
+            )
+
+    def batch(self, out, target, loss):
+        xp = namespace_of(out)
+        n, classes = out.shape
+        if target.ndim == 1:
+            ids = xp.arange(classes, device=out.device)
+            target = xp.astype(xp.reshape(target, (n, 1)) == ids, out.dtype)
+        true_score = xp.sum(out * target, axis=1, keepdims=True)
+        above = xp.sum(xp.astype(out > true_score, xp.int32), axis=1)
+        return xp.count_nonzero(above < self.k), 1
+
+    def config(self):
+        return {"type": "TopKAccuracy", "k": self.k}
+
+
+class _Error(Metric):
+    """An error of the predictions (``loss.link`` of the outputs: probabilities after
+    a fused loss) against float targets of the same shape; (batch,) fits (batch, 1)."""
+
+    def check(self, loss, n_outputs):
+        if loss.target_kind == "labels":
+            raise ValueError(
+                f"{self.name} compares outputs with targets of the same shape; with "
+                f"{loss!r} the targets are class labels: use metrics=['accuracy']"
+            )
+
+    def batch(self, out, target, loss):
+        xp = namespace_of(out)
+        pred = loss.link(out)
+        target = xp.astype(target, pred.dtype)
+        if target.ndim == 1 and pred.ndim == 2 and pred.shape[1] == 1:
+            target = xp.reshape(target, pred.shape)
+        per_row = xp.mean(self.error(xp, pred - target), axis=tuple(range(1, pred.ndim)))
+        return xp.sum(per_row), 1
+
+    def error(self, xp, diff):
+        raise NotImplementedError
+
+
+@register
+class MeanSquaredError(_Error):
+    """Mean of (prediction - target)**2 over every output of every sample."""
+
+    name = "mse"
+    aliases = ("mse",)
+
+    def error(self, xp, diff):
+        return diff * diff
+
+
+@register
+class MeanAbsoluteError(_Error):
+    """Mean of |prediction - target| over every output of every sample."""
+
+    name = "mae"
+    aliases = ("mae",)
+
+    def error(self, xp, diff):
+        return xp.abs(diff)
+
+
+def get(spec) -> Metric:
+    """A metric from a name ("accuracy", "top_k_accuracy", "mse", "mae"), a config
+    dict, or a Metric."""
+    return METRICS.create(spec)
+
+
+def for_fit(metrics, loss, n_outputs: int | None) -> list[Metric]:
+    """The metrics ``fit`` logs: ``metrics`` made into objects and checked against
+    ``loss``; left out (None), accuracy for a loss that classifies."""
+    if metrics is None:
+        return [Accuracy()] if loss.has_accuracy else []
+    if isinstance(metrics, str | Metric):
+        metrics = [metrics]
+    made = [get(m) for m in metrics]
+    for metric in made:
+        metric.check(loss, n_outputs)
+    names = [m.name for m in made]
+    if len(set(names)) != len(names) or "loss" in names:
+        raise ValueError(f"metrics must have distinct names other than 'loss', got {names}")
+    return made

@@ -1,0 +1,73 @@
+"""Mistakes caught before training starts, with what to do about them.
+
+A loss that takes probabilities (``BinaryCrossEntropy()``, ``SoftmaxCrossEntropy(
+from_logits=False)``) fed the raw scores of a ``Dense`` layer clips them to [0, 1]: the
+gradients then point nowhere, training ends at chance, and nothing says why. The
+model's last layer tells (``Layer.output_range``) before any step is taken; a layer
+that does not say is probed once, on a few samples, at the start of ``fit``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+PROBE_SAMPLES = 256
+
+
+def output_layer_fits(model, loss) -> bool:
+    """Raise ValueError when ``model``'s last layer cannot give what ``loss`` takes;
+    warn when a loss computed from logits follows a layer that already gives
+    probabilities. True when the layer's range is known (or nothing is needed),
+    False when only its outputs can tell (see ``check_outputs``)."""
+    wanted = loss.input_range
+    last = model.layers[-1] if getattr(model, "layers", None) else None
+    have = getattr(last, "output_range", None)
+    if wanted is not None and have is not None and not _within(have, wanted):
+        problem = f"the model ends in {last!r}, whose outputs {_range_words(have)}"
+        raise ValueError(_raw_scores_message(loss, problem))
+    if wanted is None and getattr(loss, "from_logits", False) and have == (0.0, 1.0):
+        warnings.warn(
+            f"{loss!r} takes raw scores (logits) and applies the {_link_name(loss)} itself, "
+            f"but the model already ends in {last!r}: drop that layer, or pass "
+            "from_logits=False",
+            UserWarning,
+            stacklevel=5,  # the caller of model.fit
+        )
+    return wanted is None or have is not None
+
+
+def check_outputs(model, loss, X) -> None:
+    """Run the model on the first samples of ``X`` (one host transfer) and raise
+    ValueError when its outputs leave the range ``loss`` takes."""
+    out = model.forward(model.backend.asarray(X[:PROBE_SAMPLES, ...]), training=False)
+    host = model.backend.to_numpy(out)
+    low, high = loss.input_range
+    if host.size and (host.min() < low or host.max() > high):
+        problem = f"the model gives outputs from {host.min():.3g} to {host.max():.3g}"
+        raise ValueError(_raw_scores_message(loss, problem))
+
+
+def _raw_scores_message(loss, problem: str) -> str:
+    name = type(loss).__name__
+    layer = "Sigmoid()" if name == "BinaryCrossEntropy" else "Softmax()"
+    return (
+        f"{loss!r} takes probabilities in [0, 1], but {problem}: use "
+        f"{name}(from_logits=True) (fused with the {_link_name(loss)}, stable for any "
+        f"output), or add a {layer} layer at the end of the model"
+    )
+
+
+def _link_name(loss) -> str:
+    return "sigmoid" if type(loss).__name__ == "BinaryCrossEntropy" else "softmax"
+
+
+def _range_words(bounds) -> str:
+    low, high = bounds
+    if bounds == (-math.inf, math.inf):
+        return "can be any real number"
+    return f"lie in [{low:g}, {high:g}]"
+
+
+def _within(have, wanted) -> bool:
+    return wanted[0] <= have[0] and have[1] <= wanted[1]

@@ -1,0 +1,45 @@
+"""check_gradients checks a float64 copy of the model: float32 central differences
+cannot tell a bug from rounding, and the model itself must come out untouched."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend.gradcheck import check_gradients, check_layer, check_loss
+from nnbackend.layers import Dense, Sigmoid, Tanh
+
+X, Y = nb.datasets.make_moons(6, seed=0)
+
+
+def net(backend):
+    return nb.Sequential([Dense(2, 4), Tanh(), Dense(4, 1), Sigmoid()], backend=backend, seed=3)
+
+
+def test_a_float32_model_is_checked_in_float64_on_a_copy(backend):
+    model = net(backend)
+    before = {name: nb.to_numpy(value).copy() for name, value in model.params.items()}
+    errors = check_gradients(model, "bce", X, Y, l2=0.1)
+    assert set(errors) == {"0.W", "0.b", "2.W", "2.b"}
+    assert max(errors.values()) < 1e-7  # float64's accuracy, not float32's 1e-2
+    assert model.backend.dtype_name == "float32" and len(model.grads) == 0
+    for name, value in model.params.items():
+        np.testing.assert_array_equal(nb.to_numpy(value), before[name])
+
+
+def test_checking_in_float32_warns_and_says_how(backend):
+    with pytest.warns(UserWarning, match=r"gradient check in float32: .* too coarse"):
+        errors = check_gradients(net(backend), "bce", X, Y, dtype=None, h=1e-3)
+    assert max(errors.values()) > 1e-6  # what the warning is about
+    layer = Tanh()
+    with pytest.warns(UserWarning, match=r"with_dtype\('float64'\)"):
+        check_layer(layer, backend.asarray(X))
+    with pytest.warns(UserWarning, match="gradient check in float32"):
+        check_loss(nb.losses.MSE(), backend.asarray(X), backend.asarray(X * 0))
+
+
+def test_float64_arrays_raise_no_warning(backend64, recwarn):
+    check_layer(Tanh(), backend64.asarray(X))
+    check_gradients(net(backend64), "bce", X, Y)
+    assert not [w for w in recwarn if "float32" in str(w.message)]

@@ -1,0 +1,105 @@
+"""metrics= as Keras has it: accuracy, top-k accuracy, MSE and MAE, computed on the
+device with the loss and brought to the host with it (no sync per step)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend.layers import Dense, Tanh
+
+X_BLOBS, Y_BLOBS = nb.datasets.make_blobs(160, centers=8, cluster_std=3.0, seed=0)
+RNG = np.random.default_rng(0)
+X_LINE = RNG.normal(size=(60, 3))
+Y_LINE = X_LINE @ np.array([[1.0, -2.0], [0.5, 0.0], [0.0, 3.0]]) + 0.1 * RNG.normal(size=(60, 2))
+
+
+def classifier(backend):
+    return nb.Sequential([Dense(2, 16), Tanh(), Dense(16, 8)], backend=backend, seed=0)
+
+
+def top_k_by_hand(proba, labels, k):
+    true_score = proba[np.arange(len(labels)), labels]
+    return float(((proba > true_score[:, None]).sum(axis=1) < k).mean())
+
+
+def test_classification_metrics_match_numpy(backend):
+    model = classifier(backend)
+    history = model.fit(
+        X_BLOBS, Y_BLOBS, loss="cross_entropy", optimizer="adam", epochs=5, batch_size=32,
+        metrics=["accuracy", "top_k_accuracy", nb.metrics.TopKAccuracy(k=2)],
+        validation_split=0.25, verbose=0,
+    )  # fmt: skip
+    names = ["loss", "accuracy", "top_5_accuracy", "top_2_accuracy"]
+    assert list(history.history) == names + [f"val_{n}" for n in names]
+    got = model.evaluate(X_BLOBS, Y_BLOBS)  # the fit's metrics by default
+    proba = model.predict_proba(X_BLOBS)
+    assert got["accuracy"] == pytest.approx((proba.argmax(axis=1) == Y_BLOBS).mean())
+    assert got["top_2_accuracy"] == pytest.approx(top_k_by_hand(proba, Y_BLOBS, 2))
+    assert got["top_5_accuracy"] == pytest.approx(top_k_by_hand(proba, Y_BLOBS, 5))
+    assert got["accuracy"] < got["top_2_accuracy"] < got["top_5_accuracy"] < 1.0
+
+
+def test_top_k_takes_one_hot_targets_too(backend):
+    model = classifier(backend)
+    model.fit(X_BLOBS, Y_BLOBS, loss="cross_entropy", optimizer="adam", epochs=3, verbose=0)
+    onehot = nb.datasets.one_hot(Y_BLOBS, 8)
+    labels = model.evaluate(X_BLOBS, Y_BLOBS, metrics=[nb.metrics.TopKAccuracy(3)])
+    rows = model.evaluate(X_BLOBS, onehot, metrics=[nb.metrics.TopKAccuracy(3)])
+    assert labels["top_3_accuracy"] == pytest.approx(rows["top_3_accuracy"])
+    proba = model.predict_proba(X_BLOBS)
+    assert labels["top_3_accuracy"] == pytest.approx(top_k_by_hand(proba, Y_BLOBS, 3))
+
+
+def test_regression_metrics_match_numpy(backend):
+    model = nb.Sequential([Dense(3, 2)], backend=backend, seed=0)
+    history = model.fit(
+        X_LINE, Y_LINE, loss="mse", optimizer="sgd", epochs=3, metrics=["mae", "mse"], verbose=0
+    )
+    assert list(history.history) == ["loss", "mae", "mse"]
+    got = model.evaluate(X_LINE, Y_LINE, batch_size=16)
+    error = model.predict_proba(X_LINE) - Y_LINE
+    assert got["mae"] == pytest.approx(np.abs(error).mean(), rel=1e-5)
+    assert got["mse"] == pytest.approx((error**2).mean(), rel=1e-5)
+    assert got["mse"] == pytest.approx(got["loss"], rel=1e-5)  # the loss is the mean square
+
+
+def test_mse_of_a_binary_classifier_is_on_probabilities(backend):
+    """After a fused loss, MSE/MAE compare the probabilities (Brier score), as predict_proba
+    gives them, with (batch,) targets against (batch, 1) outputs."""
+    X, y = nb.datasets.make_moons(80, seed=1)
+    model = nb.Sequential([Dense(2, 8), Tanh(), Dense(8, 1)], backend=backend, seed=0)
+    model.fit(X, y, loss=nb.losses.BinaryCrossEntropy(from_logits=True), optimizer="adam",
+              epochs=5, metrics=["accuracy", "mse"], verbose=0)  # fmt: skip
+    got = model.evaluate(X, y)
+    proba = model.predict_proba(X)[:, 0]
+    assert got["mse"] == pytest.approx(((proba - y) ** 2).mean(), rel=1e-5)
+    assert got["accuracy"] == pytest.approx(((proba > 0.5) == y).mean())
+
+
+def test_metrics_add_no_host_transfer_per_step(backend):
+    model = classifier(backend)
+    with nb.count_host_transfers() as transfers:
+        model.fit(X_BLOBS, Y_BLOBS, loss="cross_entropy", optimizer="sgd", epochs=40,
+                  batch_size=10, log_every=20, metrics=["accuracy", "top_k_accuracy"],
+                  verbose=0)  # fmt: skip
+    assert transfers.count == 3  # the data check's, and the logs of epochs 0, 20, 39
+
+
+def test_metrics_that_do_not_apply_say_so():
+    model = classifier("numpy")
+    fit = dict(optimizer="sgd", verbose=0)
+    with pytest.raises(ValueError, match="accuracy needs a loss that classifies"):
+        nb.Sequential([Dense(3, 2)]).fit(X_LINE, Y_LINE, loss="mse", metrics=["acc"], **fit)
+    with pytest.raises(ValueError, match="top_5_accuracy of a model with 5 classes is always 1"):
+        nb.Sequential([Dense(2, 5)]).fit(X_BLOBS, Y_BLOBS % 5, loss="cross_entropy",
+                                         metrics=["top_k_accuracy"], **fit)  # fmt: skip
+    with pytest.raises(ValueError, match="mae compares outputs with targets of the same shape"):
+        model.fit(X_BLOBS, Y_BLOBS, loss="cross_entropy", metrics="mae", **fit)
+    with pytest.raises(
+        ValueError, match=r"unknown metric 'f1': known are Accuracy \(acc\), TopKAcc"
+    ):
+        model.fit(X_BLOBS, Y_BLOBS, loss="cross_entropy", metrics=["f1"], **fit)
+    with pytest.raises(ValueError, match="distinct names"):
+        model.fit(X_BLOBS, Y_BLOBS, loss="cross_entropy", metrics=["acc", "accuracy"], **fit)

@@ -1,0 +1,71 @@
+"""README.md's results tables show examples/results.json, and the examples, run again
+here in full, still give what that file records: each pinned number within its
+tolerance, each unsettled one within its range (examples/results_table.py says which
+is which, and why)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import DATA_DIR
+from tests.example_runs import full_run, results_table
+
+TABLE = results_table()
+RECORDED = TABLE.load_recorded()
+
+
+def test_the_readme_shows_what_results_json_holds():
+    shown = TABLE.readme_tables(TABLE.README.read_text())
+    assert set(shown) == set(TABLE.HEADERS)
+    rendered = TABLE.render_tables(RECORDED)
+    for name in TABLE.HEADERS:
+        assert shown[name] == rendered[name], (
+            f"README.md's {name} table is not what examples/results.json holds: run "
+            "python examples/results_table.py --data DATA (or edit neither by hand)"
+        )
+
+
+def test_the_record_is_complete_and_keeps_its_own_ranges():
+    assert set(RECORDED["results"]) == set(TABLE.RUNS)
+    assert {row.key for row in TABLE.ROWS if row.time is not None} == set(RECORDED["times"])
+    for row in TABLE.ROWS:
+        for number in row.numbers.values():
+            value = TABLE.lookup(RECORDED["results"], number)
+            assert not TABLE.disagreements(number, value, value), (row.key, number)
+            assert (number.tol is None) != (number.band is None), (row.key, number)
+
+
+def test_a_drifted_number_is_caught():
+    """The comparison itself: a pinned number moved past its tolerance, or an unsettled
+    one out of its range, is reported with what was promised."""
+    pinned = TABLE.Number("perceptron", ("perceptron 2-1", "error"), ".2f", tol=1e-4)
+    assert TABLE.disagreements(pinned, 4.3130, 4.31303) == []
+    assert TABLE.disagreements(pinned, 4.3135, 4.31303) == [
+        "perceptron perceptron 2-1/error: 4.3135, not within 0.0001 of 4.31303"
+    ]
+    ranged = TABLE.Number("perceptron", ("x",), ".2f", band=(1.8, 2.6))
+    assert TABLE.disagreements(ranged, [2.0, 2.7], [2.1, 2.2]) == [
+        "perceptron x: 2.7, not in (1.8, 2.6)"
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("run", list(TABLE.RUNS))
+def test_the_examples_still_give_the_recorded_numbers(run, monkeypatch):
+    """Every example in full, as the table's command runs it (about 2 minutes in all on
+    an idle 2-core CPU, half of it the nine cat runs): what the README shows cannot
+    drift from what the code gives."""
+    monkeypatch.delenv("NNBACKEND_MAX_STEPS", raising=False)
+    if run in TABLE.NEEDS_DATA:
+        if not DATA_DIR.is_dir():
+            pytest.skip(f"real data not found at {DATA_DIR}")
+        monkeypatch.setenv("NNBACKEND_DATA", str(DATA_DIR))
+    fresh, recorded = {run: full_run(run)}, RECORDED["results"]
+    problems = [
+        problem
+        for number in TABLE.numbers_of(run)
+        for problem in TABLE.disagreements(
+            number, TABLE.lookup(fresh, number), TABLE.lookup(recorded, number)
+        )
+    ]
+    assert not problems, "\n".join(problems)

@@ -1,0 +1,92 @@
+"""CPU threads: ``nb.set_num_threads`` limits NumPy's BLAS (threadpoolctl) and torch's
+intra-op pool; under "auto", fit runs small steps on one thread and puts things back."""
+
+from __future__ import annotations
+
+import pytest
+import threadpoolctl
+
+import nnbackend as nb
+from nnbackend.backend import threads
+from nnbackend.layers import Dense, Tanh
+from tests.conftest import HAVE_TORCH
+
+X, Y = nb.datasets.make_moons(64, seed=0)  # scikit-learn's own pools load here, not mid-test
+
+
+def pools() -> dict[str, int]:
+    """Threads of every BLAS/OpenMP pool loaded, and torch's when it is."""
+    counts = {p["filepath"]: p["num_threads"] for p in threadpoolctl.threadpool_info()}
+    if HAVE_TORCH:
+        import torch
+
+        counts["torch"] = torch.get_num_threads()
+    return counts
+
+
+@pytest.fixture
+def two_threads():
+    """Every pool at 2 threads (whatever OPENBLAS_NUM_THREADS the run has), and the
+    setting back at "auto" afterwards."""
+    if HAVE_TORCH:
+        import torch
+
+        previous_torch = torch.get_num_threads()
+        torch.set_num_threads(2)
+    with threadpoolctl.threadpool_limits(2):
+        yield pools()
+    nb.set_num_threads("auto")
+    if HAVE_TORCH:
+        torch.set_num_threads(previous_torch)
+
+
+def test_set_num_threads_limits_blas_and_torch_until_auto(two_threads):
+    assert set(two_threads.values()) <= {1, 2}  # a pool built single-threaded stays at 1
+    nb.set_num_threads(1)
+    assert nb.get_num_threads() == 1
+    assert set(pools().values()) == {1}
+    nb.set_num_threads("auto")
+    assert nb.get_num_threads() == "auto"
+    assert pools() == two_threads
+
+
+def test_fit_runs_small_steps_on_one_thread_and_restores(backend, two_threads):
+    seen = []
+    model = nb.Sequential([Dense(2, 8), Tanh(), Dense(8, 2)], backend=backend, seed=0)
+    spy = nb.callbacks.LambdaCallback(lambda epoch, logs, m: seen.append(pools()))
+    model.fit(X, Y, loss="cross_entropy", optimizer="sgd", epochs=2, callbacks=[spy], verbose=0)
+    assert [set(counts.values()) for counts in seen] == [{1}, {1}]
+    assert pools() == two_threads
+
+
+def test_large_steps_and_explicit_settings(two_threads, monkeypatch):
+    """Under "auto" a step of SMALL_STEP multiply-adds or more keeps the libraries'
+    threads; a number set with set_num_threads holds inside fit whatever the size."""
+    assert threads.threads_for_step(n_weights=50, batch_size=100) == 1
+    assert threads.threads_for_step(n_weights=200_000, batch_size=100) is None
+    monkeypatch.setattr(threads, "SMALL_STEP", 0)
+    seen = []
+    model = nb.Sequential([Dense(2, 2)], seed=0)
+    spy = nb.callbacks.LambdaCallback(lambda epoch, logs, m: seen.append(pools()))
+    model.fit(X, Y, loss="cross_entropy", optimizer="sgd", callbacks=[spy], verbose=0)
+    assert seen == [two_threads]
+    nb.set_num_threads(1)
+    assert threads.threads_for_step(n_weights=200_000, batch_size=100) == 1
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "two", True])
+def test_a_bad_thread_count_says_what_is_allowed(bad):
+    with pytest.raises(ValueError, match=r"a whole number >= 1 or 'auto', not"):
+        nb.set_num_threads(bad)
+
+
+def test_every_example_takes_threads(two_threads, capsys):
+    parser = nb.cli.example_parser("x")
+    args = parser.parse_args(["--threads", "1"])
+    nb.cli.backend_from_args(args)
+    assert nb.get_num_threads() == 1 and set(pools().values()) == {1}
+    assert parser.parse_args(["--threads", "auto"]).threads == "auto"
+    assert parser.parse_args([]).threads is None  # leaves the setting alone
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--threads", "0"])
+    assert "a number of threads >= 1, or auto, not '0'" in capsys.readouterr().err
