@@ -15,13 +15,25 @@ backend and seed; the others work on any backend's arrays as they come.
 
 from nnbackend.layers.activations import Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from nnbackend.layers.base import Layer, from_config
+from nnbackend.layers.conv import Conv2D
 from nnbackend.layers.dense import Dense
+from nnbackend.layers.dropout import Dropout
+from nnbackend.layers.normalization import BatchNorm
+from nnbackend.layers.pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
+from nnbackend.layers.reshape import Flatten
 
 __all__ = [
+    "AvgPool2D",
+    "BatchNorm",
+    "Conv2D",
     "Dense",
+    "Dropout",
+    "Flatten",
+    "GlobalAvgPool2D",
     "Identity",
     "Layer",
     "LeakyReLU",
+    "MaxPool2D",
     "ReLU",
     "Sigmoid",
     "Softmax",

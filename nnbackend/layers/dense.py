@@ -40,11 +40,12 @@ class Dense(Layer):
 
     def output_shape(self, input_shape):
         if tuple(input_shape) != (self.n_in,):
-            flat = " (put a Flatten() before it)" if len(input_shape) > 1 else ""
-            raise ValueError(
-                f"{self!r} takes {self.n_in} features, not samples of shape "
-                f"{tuple(input_shape)}{flat}"
+            given = (
+                f"{input_shape[0]}"
+                if len(input_shape) == 1
+                else f"samples of shape {tuple(input_shape)} (put a Flatten() before it)"
             )
+            raise ValueError(f"{self!r} takes {self.n_in} features, not {given}")
         return (self.n_out,)
 
     def forward(self, x, training=True):
