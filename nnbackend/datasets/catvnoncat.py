@@ -71,9 +71,12 @@ def _read_h5(path: Path, x_key: str, y_key: str):
 
 
 def _cat_images(x: np.ndarray, flatten: bool) -> np.ndarray:
-    """uint8 (N, H, W, C) -> float32 / 255, flattened in the stored (H, W, C) order."""
+    """uint8 (N, H, W, C) -> float32 / 255: flattened in the stored (H, W, C) order (the
+    tutorial's rows), or channels-first images (N, C, H, W) as conv layers take them."""
     X = x.astype(np.float32) / np.float32(255)
-    return X.reshape(X.shape[0], -1) if flatten else X
+    if flatten:
+        return X.reshape(X.shape[0], -1)
+    return np.ascontiguousarray(X.transpose(0, 3, 1, 2))
 
 
 def load_catvnoncat(path=None, *, flatten: bool = True, return_classes: bool = False):
@@ -82,8 +85,9 @@ def load_catvnoncat(path=None, *, flatten: bool = True, return_classes: bool = F
     ``path``: the folder holding train_catvnoncat.h5 and test_catvnoncat.h5; by default
     ``$NNBACKEND_DATA/catvnoncat`` or ``$NNBACKEND_DATA``.
     Returns ``((X_train, y_train), (X_test, y_test))``: X float32 in [0, 1], (N, 12288)
-    flattened as the tutorial's ``x.reshape(N, -1) / 255``, or (N, 64, 64, 3) with
-    ``flatten=False``; y int64 (N,), 1 = cat. N is 209 for train and 50 for test.
+    flattened as the tutorial's ``x.reshape(N, -1) / 255``, or channels-first images
+    (N, 3, 64, 64) with ``flatten=False``; y int64 (N,), 1 = cat. N is 209 for train and
+    50 for test.
     With ``return_classes=True`` a third element holds the class names,
     ``['non-cat', 'cat']``.
     """

@@ -163,12 +163,13 @@ def _read_mnist_npz(path: Path) -> list[np.ndarray]:
 
 
 def _mnist_images(images: np.ndarray, flatten: bool) -> np.ndarray:
-    """uint8 (N, rows, cols) -> float32 in [0, 1], (N, rows*cols) when flattened."""
+    """uint8 (N, rows, cols) -> float32 in [0, 1]: (N, rows*cols) when flattened, else
+    channels-first images of one channel, (N, 1, rows, cols)."""
     if images.dtype.kind in "iu":
         X = images.astype(np.float32) / np.float32(255)
     else:
         X = images.astype(np.float32)  # float pixels are taken as already scaled
-    return X.reshape(X.shape[0], -1) if flatten else X
+    return X.reshape(X.shape[0], -1) if flatten else X[:, None, :, :]
 
 
 def _mnist_labels(labels: np.ndarray, as_one_hot: bool) -> np.ndarray:
@@ -184,7 +185,7 @@ def load_mnist(path=None, *, flatten: bool = True, one_hot: bool = False):
     ``$NNBACKEND_DATA/mnist`` or ``$NNBACKEND_DATA``. When a folder holds both, the
     IDX files win, and an uncompressed IDX file wins over its .gz.
     Returns ``((X_train, y_train), (X_test, y_test))``: X float32 in [0, 1], (N, 784),
-    or (N, 28, 28) with ``flatten=False``; y int64 (N,), or float32 (N, 10) with
+    or (N, 1, 28, 28) with ``flatten=False``; y int64 (N,), or float32 (N, 10) with
     ``one_hot=True``. N is 60000 for train and 10000 for test.
     """
     found = _locate_mnist(path)
