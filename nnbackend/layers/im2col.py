@@ -3,7 +3,9 @@
 For a kernel of kh x kw, each kernel offset (i, j) meets one strided slice of the
 (padded) input; stacking the kh * kw slices gives every window at once:
 
-    windows(x, kernel, stride)           (N, C, H, W) -> (N, C, kh*kw, OH, OW)
+    window_views(x, kernel, stride)      the kh*kw slices, one per kernel offset, each
+                                         (N, C, OH, OW)
+    windows(x, kernel, stride)           (N, C, H, W) -> (N, C, kh*kw, OH, OW), stacked
     im2col(x, kernel, stride, padding)   (N, C, H, W) -> (N, C*kh*kw, OH*OW): the columns
                                          a convolution multiplies by its (F, C*kh*kw) kernel
     add_windows(parts, shape, ...)       the transpose of ``windows``: each window's
@@ -58,20 +60,28 @@ def pad2d(x, padding: tuple[int, int]):
 
 def windows(x, kernel: tuple[int, int], stride: tuple[int, int]):
     """(N, C, H, W) -> (N, C, kh*kw, OH, OW): element k of each window is kernel offset k."""
-    xp = namespace_of(x)
+    return namespace_of(x).stack(window_views(x, kernel, stride), axis=2)
+
+
+def window_views(x, kernel, stride) -> list:
+    """The kh*kw strided slices of (N, C, H, W) that ``windows`` stacks, one per kernel
+    offset, each (N, C, OH, OW); no copy where the namespace slices by views."""
     out = (out_size(x.shape[2], kernel[0], stride[0]), out_size(x.shape[3], kernel[1], stride[1]))
-    return xp.stack([x[window_slices(o, out, stride)] for o in offsets(kernel)], axis=2)
+    return [x[window_slices(o, out, stride)] for o in offsets(kernel)]
 
 
 def add_windows(parts, shape, kernel, stride, xp):
     """The transpose of ``windows``: an array of ``shape`` (N, C, H, W) where each of the
     kh*kw ``parts`` (N, C, OH, OW), one per kernel offset, is added onto the pixels that
-    offset met."""
+    offset met. Windows that do not overlap (stride >= kernel) meet each pixel at most
+    once: their parts are written, not added (one pass instead of three)."""
     parts = list(parts)
     out = (parts[0].shape[2], parts[0].shape[3])
+    overlap = stride[0] < kernel[0] or stride[1] < kernel[1]
     dx = xp.zeros(shape, dtype=parts[0].dtype, device=parts[0].device)
     for offset, part in zip(offsets(kernel), parts, strict=True):
-        dx = xpx.at(dx)[window_slices(offset, out, stride)].add(part, xp=xp)
+        at = xpx.at(dx)[window_slices(offset, out, stride)]
+        dx = at.add(part, xp=xp) if overlap else at.set(part, xp=xp)
     return dx
 
 

@@ -38,16 +38,17 @@ class Pool2D(Layer):
         (kh, kw), (sh, sw) = self.pool_size, self.stride
         return windows.out_size(h, kh, sh), windows.out_size(w, kw, sw)
 
-    def _windows(self, x):
-        """(N, C, H, W) -> (N, C, kh*kw, OH, OW), keeping what backward needs."""
+    def _views(self, x):
+        """The window slices of x (N, C, H, W), one per offset, each (N, C, OH, OW)."""
         check_images(self, x)
         self.output_shape(tuple(x.shape[1:]))  # a clear error for a window that does not fit
-        self._x_shape = tuple(x.shape)
-        return windows.windows(x, self.pool_size, self.stride)
+        self._x = x
+        return windows.window_views(x, self.pool_size, self.stride)
 
     def _add_back(self, parts, xp):
-        """Each window's gradient parts (one per offset) added back into (N, C, H, W)."""
-        return windows.add_windows(parts, self._x_shape, self.pool_size, self.stride, xp)
+        """Each offset's gradient part (N, C, OH, OW) added back into (N, C, H, W)."""
+        shape = tuple(self._x.shape)
+        return windows.add_windows(parts, shape, self.pool_size, self.stride, xp)
 
     def config(self):
         return {"type": type(self).__name__, "pool_size": self.pool_size, "stride": self.stride}
@@ -56,20 +57,26 @@ class Pool2D(Layer):
 @register
 class MaxPool2D(Pool2D):
     """The largest value of each window. Its gradient goes to that one input (the first
-    of equal largest ones, as in PyTorch)."""
+    of equal largest ones, in row-major order, as in PyTorch)."""
 
     def forward(self, x, training=True):
         xp = namespace_of(x)
-        self._win = self._windows(x)
-        return xp.max(self._win, axis=2)
+        views = self._views(x)
+        y = views[0]
+        for view in views[1:]:  # elementwise over the slices: no stacked copy
+            y = xp.maximum(y, view)
+        self._y = y
+        return y
 
     def backward(self, dy, input_grad=True):
         xp = namespace_of(dy)
-        win = self._win
-        area = win.shape[2]
-        first_max = xp.argmax(win, axis=2)  # (N, C, OH, OW)
-        zero = xp.zeros_like(dy)
-        parts = (xp.where(first_max == k, dy, zero) for k in range(area))
+        views = windows.window_views(self._x, self.pool_size, self.stride)
+        hit = views[0] == self._y
+        parts, found = [dy * xp.astype(hit, dy.dtype)], hit  # found: windows routed already
+        for view in views[1:]:
+            hit = xp.logical_and(view == self._y, xp.logical_not(found))
+            parts.append(dy * xp.astype(hit, dy.dtype))
+            found = xp.logical_or(found, hit)
         return self._add_back(parts, xp)
 
 
@@ -78,8 +85,11 @@ class AvgPool2D(Pool2D):
     """The mean of each window (every window has its full area: no padding)."""
 
     def forward(self, x, training=True):
-        xp = namespace_of(x)
-        return xp.mean(self._windows(x), axis=2)
+        views = self._views(x)
+        total = views[0]
+        for view in views[1:]:
+            total = total + view
+        return total / len(views)
 
     def backward(self, dy, input_grad=True):
         xp = namespace_of(dy)
