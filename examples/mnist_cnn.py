@@ -3,11 +3,14 @@
 The simple net is the SimpleConvNet of Koki Saitoh's "Deep Learning from Scratch"
 (chapter 7): Conv2D 30 filters 5x5 -> ReLU -> MaxPool 2x2 -> Dense 100 -> ReLU ->
 Dense 10, softmax cross-entropy, Adam (learning rate 0.001), batches of 100; here
-with He initial weights (the tutorial's randn * 0.01 learns too, more slowly).
+with He initial weights (the tutorial's randn * 0.01 learns too, more slowly) and the
+learning rate shrinking by 0.7 every epoch: at a constant rate the net, with 434000
+weights for 60000 images, overfits after 4 or 5 epochs and its test accuracy drifts
+down again.
 
 ``--deep`` stacks two blocks of Conv2D 3x3 (32, then 64 filters, zero padding 1) ->
 BatchNorm -> ReLU -> MaxPool 2x2, then Dense 128 -> BatchNorm -> ReLU -> Dropout 0.5 ->
-Dense 10, with Adam's learning rate decaying from 0.001 by 0.75 every epoch.
+Dense 10, trained the same way.
 
 After each epoch it prints the accuracy on the epoch's training batches and on the
 10000 test images (measured in evaluation mode: BatchNorm's running statistics, no
@@ -81,7 +84,10 @@ def main(argv=None) -> dict:
         "--epochs", type=int, default=None, help="training epochs (default 10; 12 with --deep)"
     )
     parser.add_argument("--batch-size", type=int, default=100, help="batch size (default 100)")
-    parser.add_argument("--lr", type=float, default=0.001, help="Adam's learning rate")
+    parser.add_argument("--lr", type=float, default=0.001, help="Adam's first learning rate")
+    parser.add_argument(
+        "--decay", type=float, default=0.7, help="learning rate factor per epoch (default 0.7)"
+    )
     parser.add_argument("--data", default=None, help="folder with the MNIST IDX files")
     parser.add_argument("--digits", action="store_true", help="use the 8x8 digits, not MNIST")
     args = parser.parse_args(argv)
@@ -97,7 +103,7 @@ def main(argv=None) -> dict:
     print(f"{name}: {X_train.shape[0]} training, {X_test.shape[0]} test images {input_shape}")
 
     steps_per_epoch = math.ceil(X_train.shape[0] / args.batch_size)
-    lr = nb.optim.ExponentialDecay(args.lr, 0.75, steps_per_epoch) if args.deep else args.lr
+    lr = nb.optim.ExponentialDecay(args.lr, args.decay, steps_per_epoch)
     log = {"test": [], "seconds": [], "last": time.perf_counter()}
 
     def report(epoch, logs, m):
