@@ -2,7 +2,7 @@
 
 The same 209 training and 50 test images as ``cat_classifier.py``, now as 3x64x64
 images instead of rows of 12288 numbers: three blocks of Conv2D 3x3 (16, 32, 64
-filters, zero padding 1) -> BatchNorm -> ReLU, the first two followed by MaxPool 2x2,
+filters, zero padding 1, no bias) -> BatchNorm -> ReLU, the first two followed by MaxPool 2x2,
 the last by GlobalAvgPool2D, then Dropout 0.3 and one output (a logit; binary
 cross-entropy from logits), Adam (learning rate 0.003), batches of 32, 40 epochs.
 
@@ -42,7 +42,7 @@ from nnbackend.layers import (
 def conv_net(backend, seed: int) -> nb.Sequential:
     layers = []
     for i, (n_in, n_out) in enumerate(((3, 16), (16, 32), (32, 64))):
-        layers += [Conv2D(n_in, n_out, 3, padding=1), BatchNorm(n_out), ReLU()]
+        layers += [Conv2D(n_in, n_out, 3, padding=1, bias=False), BatchNorm(n_out), ReLU()]
         layers.append(MaxPool2D(2) if i < 2 else GlobalAvgPool2D())
     layers += [Dropout(0.3), Dense(64, 1)]
     return nb.Sequential(layers, backend=backend, seed=seed, input_shape=(3, 64, 64))

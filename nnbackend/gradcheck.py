@@ -50,14 +50,17 @@ def check_gradients(model, loss, X, y, l2: float | None = None, h: float = 1e-5)
     """Backprop against numerical gradients of every parameter of ``model``.
 
     ``X``, ``y``: a small batch (host or the model's backend). Returns
-    ``{parameter name: relative error}``.
+    ``{parameter name: relative error}``. Every evaluation draws the same dropout masks
+    (the model's generator is set back before each), so Dropout layers can be checked.
     """
     backend = model.backend
     X = backend.asarray(X, dtype=backend.dtype_name)
     y = backend.asarray(y, dtype=target_dtype(loss, y, backend))
     penalty = L2(l2) if l2 else None
+    start = model.rng.state
 
     def objective(_=None):
+        model.rng.state = start  # the same dropout masks at every evaluation
         value = loss.forward(model.forward(X, training=True), y)
         if penalty is not None:
             value = value + penalty.penalty([model.params[n] for n in model.decayed_names()])

@@ -82,7 +82,7 @@ LAYERS = {
     "BatchNorm-rows": (lambda: L.BatchNorm(4), (6, 4), torch_batch_norm),
     "BatchNorm-images": (lambda: L.BatchNorm(2), (3, 2, 3, 3), torch_batch_norm),
     "BatchNorm-batch-1-images": (lambda: L.BatchNorm(2), (1, 2, 2, 3), torch_batch_norm),
-    "Dropout": (lambda: SeededDropout(0.4), (4, 3, 2, 2), None),
+    "Dropout": (lambda: SeededDropout(0.4), (2, 3, 2, 2), None),
 }
 TORCH_LAYERS = [name for name, entry in LAYERS.items() if entry[2] is not None]
 

@@ -168,6 +168,20 @@ def test_conv_layers_keep_float32(backend):
     assert all(a.dtype == backend.xp.float32 for a in arrays)
 
 
+def test_whole_conv_net_gradients_match_numerical_ones(backend64):
+    """Dropout included: check_gradients draws the same masks at every evaluation. (No
+    bias before BatchNorm: its true gradient is 0, and a relative error of noise.)"""
+    model = nb.Sequential(
+        [Conv2D(1, 2, 3, padding=1, bias=False), BatchNorm(2), ReLU(), MaxPool2D(2),
+         Flatten(), Dropout(0.3), Dense(8, 3)],
+        backend=backend64, seed=0, input_shape=(1, 4, 4),
+    )  # fmt: skip
+    X = np.random.default_rng(0).normal(size=(3, 1, 4, 4))
+    errors = nb.gradcheck.check_gradients(model, SoftmaxCrossEntropy(), X, np.array([0, 2, 1]))
+    assert set(errors) == set(model.params)
+    assert max(errors.values()) < 1e-6, errors
+
+
 # --- BatchNorm --------------------------------------------------------------------
 
 
