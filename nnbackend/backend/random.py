@@ -9,8 +9,8 @@ import math
 
 import numpy as np
 
-from nnbackend.backend import philox
 from nnbackend.backend.core import get_backend
+from nnbackend.backend.philox import MASK32, blocks_for, random_words
 
 
 class Generator:
@@ -54,8 +54,8 @@ class Generator:
         backend = get_backend(backend)
         shape = tuple(int(n) for n in shape)
         size = math.prod(shape)
-        words = philox.random_words(backend.xp, backend.device, size, self._key, self._counter)
-        self._counter += philox.blocks_for(size)
+        words = random_words(backend.xp, backend.device, size, self._key, self._counter)
+        self._counter += blocks_for(size)
         return backend.xp.reshape(words, shape)
 
     def permutation(self, n: int) -> np.ndarray:
@@ -79,7 +79,7 @@ class Generator:
         device = value.pop("philox", None)  # absent from states saved before it existed
         self._host.bit_generator.state = value
         if device is not None:
-            self._key = tuple(int(k) & philox.MASK32 for k in device["key"])
+            self._key = tuple(int(k) & MASK32 for k in device["key"])
             self._counter = int(device["counter"])
 
     @staticmethod

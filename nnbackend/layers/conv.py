@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from nnbackend import init as initializers
 from nnbackend.backend.fastpaths import native
-from nnbackend.layers import im2col as windows
 from nnbackend.layers.base import Layer, check_built, check_images, image_shape, pair
+from nnbackend.layers.im2col import col2im, im2col, out_size
 from nnbackend.registry import register
 
 
@@ -78,15 +78,15 @@ class Conv2D(Layer):
 
     def _out_hw(self, h: int, w: int) -> tuple[int, int]:
         k, s, p = self.kernel_size, self.stride, self.padding
-        return windows.out_size(h, k[0], s[0], p[0]), windows.out_size(w, k[1], s[1], p[1])
+        return out_size(h, k[0], s[0], p[0]), out_size(w, k[1], s[1], p[1])
 
     def forward(self, x, training=True):
         check_built(self)
         check_images(self, x, self.in_channels)
         xp = self.backend.xp
         self.output_shape(tuple(x.shape[1:]))  # a clear error for a kernel that does not fit
-        im2col = native("im2col", xp) or windows.im2col
-        cols = im2col(x, self.kernel_size, self.stride, self.padding)  # (N, C*kh*kw, L)
+        gather = native("im2col", xp) or im2col
+        cols = gather(x, self.kernel_size, self.stride, self.padding)  # (N, C*kh*kw, L)
         kernel = xp.reshape(self.params["W"], (self.out_channels, -1))
         y = kernel @ cols  # (N, F, L): one product for the whole batch
         if self.bias:
@@ -106,9 +106,8 @@ class Conv2D(Layer):
             return None
         kernel = xp.reshape(self.params["W"], (f, -1))
         dcols = xp.matrix_transpose(kernel) @ dy  # (N, C*kh*kw, L)
-        col2im = native("col2im", xp) or windows.col2im
-        args = (self.kernel_size, self.stride, self.padding, (oh, ow))
-        return col2im(dcols, self._x_shape, *args)
+        scatter = native("col2im", xp) or col2im
+        return scatter(dcols, self._x_shape, self.kernel_size, self.stride, self.padding, (oh, ow))
 
     def config(self):
         return {

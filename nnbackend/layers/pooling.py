@@ -7,8 +7,8 @@ does): a 2x2 pool over a 7x7 image gives 3x3 and ignores the last row and column
 from __future__ import annotations
 
 from nnbackend.backend import namespace_of
-from nnbackend.layers import im2col as windows
 from nnbackend.layers.base import Layer, check_images, image_shape, pair
+from nnbackend.layers.im2col import add_windows, out_size, window_views
 from nnbackend.registry import register
 
 
@@ -36,19 +36,19 @@ class Pool2D(Layer):
 
     def _out_hw(self, h: int, w: int) -> tuple[int, int]:
         (kh, kw), (sh, sw) = self.pool_size, self.stride
-        return windows.out_size(h, kh, sh), windows.out_size(w, kw, sw)
+        return out_size(h, kh, sh), out_size(w, kw, sw)
 
     def _views(self, x):
         """The window slices of x (N, C, H, W), one per offset, each (N, C, OH, OW)."""
         check_images(self, x)
         self.output_shape(tuple(x.shape[1:]))  # a clear error for a window that does not fit
         self._x = x
-        return windows.window_views(x, self.pool_size, self.stride)
+        return window_views(x, self.pool_size, self.stride)
 
     def _add_back(self, parts, xp):
         """Each offset's gradient part (N, C, OH, OW) added back into (N, C, H, W)."""
         shape = tuple(self._x.shape)
-        return windows.add_windows(parts, shape, self.pool_size, self.stride, xp)
+        return add_windows(parts, shape, self.pool_size, self.stride, xp)
 
     def config(self):
         return {"type": type(self).__name__, "pool_size": self.pool_size, "stride": self.stride}
@@ -70,7 +70,7 @@ class MaxPool2D(Pool2D):
 
     def backward(self, dy, input_grad=True):
         xp = namespace_of(dy)
-        views = windows.window_views(self._x, self.pool_size, self.stride)
+        views = window_views(self._x, self.pool_size, self.stride)
         hit = views[0] == self._y
         parts, found = [dy * xp.astype(hit, dy.dtype)], hit  # found: windows routed already
         for view in views[1:]:
