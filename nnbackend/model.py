@@ -113,7 +113,9 @@ class Sequential:
     # --- forward and backward -------------------------------------------------
 
     def forward(self, x, training: bool = True):
-        """(batch, n_inputs) -> (batch, n_outputs): raw outputs (logits, if the loss takes them)."""
+        """(batch, *input_shape) -> (batch, *output_shape): raw outputs (logits, if the loss
+        takes them). ``training`` reaches every layer: BatchNorm and Dropout behave as in
+        training only when it is True."""
         self._check_input(x)
         for layer in self.layers:
             if layer.stochastic:  # draws from the model's generator (Dropout)
