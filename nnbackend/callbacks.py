@@ -77,6 +77,7 @@ class EarlyStopping(Callback):
             self.best, self.best_epoch, self.wait = score, epoch, 0
             if self.restore_best_weights:
                 self.best_params = model.copy_params()
+                self.best_state = _copy_state(model)  # BatchNorm's statistics go with them
             return
         self.wait += 1
         if self.wait >= self.patience:
@@ -85,11 +86,18 @@ class EarlyStopping(Callback):
     def on_train_end(self, model, history):
         if self.best_params is not None and self.wait > 0:
             model.set_params(self.best_params)
+            for name, value in self.best_state.items():
+                model.state[name] = value
         if self.wait >= self.patience:
             history.stop_reason = (
                 f"early stop: {self.monitor} did not improve for {self.patience} epochs; "
                 f"best was epoch {self.best_epoch}"
             )
+
+
+def _copy_state(model) -> dict:
+    xp = model.backend.xp
+    return {name: xp.asarray(a, copy=True) for name, a in model.state.items()}
 
 
 class TerminateOnNaN(Callback):

@@ -231,6 +231,21 @@ def test_to_moves_the_running_statistics(backend):
         np.testing.assert_array_equal(backend.to_numpy(value), before[name])
 
 
+def test_early_stopping_restores_the_running_statistics_with_the_weights():
+    model = conv_net(dropout=0.0)
+    stop = nb.callbacks.EarlyStopping("loss", patience=2)
+    saved = {}
+
+    def keep(epoch, logs, m):
+        saved[epoch] = {k: nb.to_numpy(v).copy() for k, v in [*m.params.items(), *m.state.items()]}
+
+    model.fit(X_BARS, Y_BARS, optimizer=nb.optim.SGD(5.0), epochs=8,
+              callbacks=[stop, nb.callbacks.LambdaCallback(keep)], **FIT)  # fmt: skip
+    assert stop.best_epoch is not None and stop.best_epoch < max(saved)
+    for name, value in host_arrays(model).items():
+        np.testing.assert_array_equal(value, saved[stop.best_epoch][name])
+
+
 def test_batch_norm_refuses_a_batch_of_one_value_per_channel():
     layer = BatchNorm(3)
     layer.build(nb.get_backend("numpy"), nb.Generator(0))
