@@ -261,16 +261,24 @@ def dropout_only(backend, rate=0.5, seed=3):
     return nb.Sequential([Dropout(rate)], backend=backend, seed=seed)
 
 
+def masks(backend, steps: int = 3) -> list:
+    model = dropout_only(backend)
+    ones = model.backend.asarray(np.ones((20, 3, 4, 5), np.float32))
+    return [nb.to_numpy(model.forward(ones, training=True)) for _ in range(steps)]
+
+
 def test_one_seed_gives_the_same_masks_on_every_backend():
-    masks = {}
-    for name in CPU_BACKEND_NAMES:
-        model = dropout_only(name)
-        ones = model.backend.asarray(np.ones((20, 3, 4, 5), np.float32))
-        masks[name] = [nb.to_numpy(model.forward(ones, training=True)) for _ in range(3)]
-    assert not np.array_equal(masks["numpy"][0], masks["numpy"][1])  # fresh every step
+    drawn = {name: masks(name) for name in CPU_BACKEND_NAMES}
+    assert not np.array_equal(drawn["numpy"][0], drawn["numpy"][1])  # fresh every step
     for name in CPU_BACKEND_NAMES[1:]:
-        for got, want in zip(masks[name], masks["numpy"], strict=True):
+        for got, want in zip(drawn[name], drawn["numpy"], strict=True):
             np.testing.assert_array_equal(got, want)
+
+
+def test_masks_on_this_backend_are_numpys(backend):
+    """The same, for each backend here, CuPy included where a GPU answers."""
+    for got, want in zip(masks(backend), masks("numpy"), strict=True):
+        np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("rate", [0.1, 0.5, 0.8])
