@@ -10,7 +10,10 @@ down again.
 
 ``--deep`` stacks two blocks of Conv2D 3x3 (32, then 64 filters, zero padding 1, no
 bias) -> BatchNorm -> ReLU -> MaxPool 2x2, then Dense 128 (no bias) -> BatchNorm -> ReLU
--> Dropout 0.5 -> Dense 10, trained the same way.
+-> Dropout 0.5 -> Dense 10, trained the same way for 12 epochs (the rate shrinking by
+0.8), each epoch on the training images moved at random by up to 2 pixels in each
+direction (``--shift``): without that it stopped at 0.9922-0.9926 from the sixth
+epoch on.
 
 After each epoch it prints the accuracy on the epoch's training batches and on the
 10000 test images (measured in evaluation mode: BatchNorm's running statistics, no
@@ -29,6 +32,8 @@ from __future__ import annotations
 
 import math
 import time
+
+import numpy as np
 
 import nnbackend as nb
 from nnbackend.layers import BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
@@ -79,6 +84,44 @@ def capped(X, y, batch_size: int):
     return X[:n], y[:n]
 
 
+def shifted(X, pixels: int, rng):
+    """Each image (N, C, H, W) moved by up to ``pixels`` rows and columns either way,
+    at random; zeros come in at the edges."""
+    n, c, h, w = X.shape
+    padded = np.pad(X, ((0, 0), (0, 0), (pixels, pixels), (pixels, pixels)))
+    down, right = rng.integers(0, 2 * pixels + 1, (2, n))
+    rows = (down[:, None] + np.arange(h))[:, None, :, None]
+    cols = (right[:, None] + np.arange(w))[:, None, None, :]
+    return padded[np.arange(n)[:, None, None, None], np.arange(c)[None, :, None, None], rows, cols]
+
+
+def train(model, train_set, test_set, epochs: int, args) -> dict:
+    """``epochs`` passes of Adam over ``train_set`` (freshly shifted each epoch with
+    ``--shift``), with the test accuracy after each. Returns the per-epoch numbers."""
+    (X, y), (X_test, y_test) = train_set, test_set
+    steps_per_epoch = math.ceil(X.shape[0] / args.batch_size)
+    schedule = nb.optim.ExponentialDecay(args.lr, args.decay, steps_per_epoch)
+    optimizer, rng = nb.optim.Adam(schedule), np.random.default_rng(args.seed)
+    log = {"train": [], "test": [], "seconds": []}
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        X_epoch = shifted(X, args.shift, rng) if args.shift else X
+        history = model.fit(
+            X_epoch, y, loss=nb.losses.SoftmaxCrossEntropy(), optimizer=optimizer, epochs=1,
+            batch_size=args.batch_size, verbose=0,
+        )  # fmt: skip
+        log["seconds"].append(time.perf_counter() - start)
+        log["train"].append(history["accuracy"][-1])
+        # in batches: the activations of 10000 images at once would take gigabytes
+        log["test"].append(model.evaluate(X_test, y_test, batch_size=1000)["accuracy"])
+        print(
+            f"epoch {epoch}: train acc {log['train'][-1]:.4f}, test acc {log['test'][-1]:.4f} "
+            f"({log['seconds'][-1]:.1f} s)",
+            flush=True,
+        )
+    return log
+
+
 def main(argv=None) -> dict:
     parser = nb.cli.example_parser(__doc__, epochs=None)
     parser.add_argument("--deep", action="store_true", help="the deeper net (BatchNorm, Dropout)")
@@ -88,12 +131,22 @@ def main(argv=None) -> dict:
     parser.add_argument("--batch-size", type=int, default=100, help="batch size (default 100)")
     parser.add_argument("--lr", type=float, default=0.001, help="Adam's first learning rate")
     parser.add_argument(
-        "--decay", type=float, default=0.7, help="learning rate factor per epoch (default 0.7)"
-    )
+        "--decay", type=float, default=None,
+        help="learning rate factor per epoch (default 0.7; 0.8 with --deep)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--shift", type=int, default=None,
+        help="move each training image by up to this many pixels, afresh every epoch "
+        "(default 2 with --deep, else 0)",
+    )  # fmt: skip
     parser.add_argument("--data", default=None, help="folder with the MNIST IDX files")
     parser.add_argument("--digits", action="store_true", help="use the 8x8 digits, not MNIST")
     args = parser.parse_args(argv)
     epochs = nb.cli.max_steps(args.epochs or (12 if args.deep else 10))
+    if args.shift is None:
+        args.shift = 2 if args.deep else 0
+    if args.decay is None:
+        args.decay = 0.8 if args.deep else 0.7
     backend = nb.cli.backend_from_args(args)
     ((X_train, y_train), (X_test, y_test)), name = load(args)
     X_train, y_train = capped(X_train, y_train, args.batch_size)
@@ -104,41 +157,18 @@ def main(argv=None) -> dict:
     print(model.summary())
     print(f"{name}: {X_train.shape[0]} training, {X_test.shape[0]} test images {input_shape}")
 
-    steps_per_epoch = math.ceil(X_train.shape[0] / args.batch_size)
-    lr = nb.optim.ExponentialDecay(args.lr, args.decay, steps_per_epoch)
-    log = {"test": [], "seconds": [], "last": time.perf_counter()}
-
-    def report(epoch, logs, m):
-        now = time.perf_counter()
-        log["seconds"].append(now - log["last"])
-        # in batches: the activations of 10000 images at once would take gigabytes
-        log["test"].append(m.evaluate(X_test, y_test, batch_size=1000)["accuracy"])
-        print(
-            f"epoch {epoch}: train acc {logs['accuracy']:.4f}, test acc {log['test'][-1]:.4f} "
-            f"({log['seconds'][-1]:.1f} s)",
-            flush=True,
-        )
-        log["last"] = time.perf_counter()  # the next epoch's time leaves the test out
-
-    start = time.perf_counter()
-    history = model.fit(
-        X_train, y_train, loss=nb.losses.SoftmaxCrossEntropy(), optimizer=nb.optim.Adam(lr),
-        epochs=epochs, batch_size=args.batch_size,
-        callbacks=[nb.callbacks.LambdaCallback(report)], verbose=0,
-    )  # fmt: skip
-    seconds = time.perf_counter() - start
-    net = "deep" if args.deep else "simple"
-    per_epoch = sum(log["seconds"]) / len(history)
+    log = train(model, (X_train, y_train), (X_test, y_test), epochs, args)
+    seconds, net = sum(log["seconds"]), "deep" if args.deep else "simple"
     print(
-        f"{net} conv net, {len(history)} epochs in {seconds:.1f} s on {backend.name} "
-        f"({per_epoch:.1f} s per training epoch): test accuracy {log['test'][-1]:.4f}"
+        f"{net} conv net, {epochs} epochs in {seconds:.1f} s on {backend.name} "
+        f"({seconds / epochs:.1f} s per training epoch): test accuracy {log['test'][-1]:.4f}"
     )
     result = {
         "backend": backend.name,
         "data": name,
         "net": net,
-        "epochs": len(history),
-        "train_accuracy": history["accuracy"][-1],
+        "epochs": epochs,
+        "train_accuracy": log["train"][-1],
         "test_accuracy": log["test"][-1],
         "test_accuracies": log["test"],
         "seconds": seconds,
@@ -146,7 +176,7 @@ def main(argv=None) -> dict:
         "parameters": model.count_params(),
     }
     if args.out:
-        curves = {"train (batches of the epoch)": history["accuracy"], "test": log["test"]}
+        curves = {"train (batches of the epoch)": log["train"], "test": log["test"]}
         result["plots"] = plots(model, curves, args.out, f"{net} conv net on {name}")
     return result
 
