@@ -275,8 +275,9 @@ def test_cat_cnn_runs_on_every_backend(backend, steps, data_dir):
 
 
 def test_cat_cnn_learns(steps, data_dir, tmp_path):
-    steps(3)  # 3 epochs of 3 batches
-    args = ["--data", str(data_dir / "catvnoncat"), "--out", str(tmp_path), "--no-flip"]
+    steps(3)  # 3 epochs of 3 batches, at a rate that learns in so few steps
+    args = ["--data", str(data_dir / "catvnoncat"), "--out", str(tmp_path), "--no-flip",
+            "--lr", "0.005", "--decay", "1"]  # fmt: skip
     result = example("cat_cnn").main(args)
     conv = result["conv"]
     assert conv["epochs"] == 3 and not result["flip"]
