@@ -238,9 +238,13 @@ def test_dense_says_what_shape_it_wanted():
         layer.forward(np.ones((6, 5), np.float32))
 
 
-def test_unbuilt_dense_says_how_to_build_it():
+@pytest.mark.parametrize(
+    "layer, shape",
+    [(L.Dense(2, 3), (1, 2)), (L.Conv2D(1, 2, 3), (1, 1, 4, 4)), (L.BatchNorm(2), (3, 2))],
+)
+def test_unbuilt_layers_say_how_to_build_them(layer, shape):
     with pytest.raises(RuntimeError, match="no weights yet: put it in a Sequential"):
-        L.Dense(2, 3).forward(np.ones((1, 2), np.float32))
+        layer.forward(np.ones(shape, np.float32))
 
 
 @pytest.mark.parametrize("name", LAYERS)

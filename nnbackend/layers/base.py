@@ -89,7 +89,8 @@ def from_config(config: dict) -> Layer:
 
 
 def check_built(layer: Layer, name: str = "W") -> None:
-    """A clear error for a layer with weights used before it was built."""
+    """A clear error for a layer with weights (``name`` among them) used before it was
+    built."""
     if name not in layer.params:
         raise RuntimeError(
             f"{layer!r} has no weights yet: put it in a Sequential, which builds it, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from nnbackend.layers.base import Layer
+from nnbackend.layers.base import Layer, check_built
 from nnbackend.registry import register
 
 
@@ -55,6 +55,7 @@ class BatchNorm(Layer):
         return tuple(input_shape)
 
     def forward(self, x, training=True):
+        check_built(self, "gamma")
         xp = self.backend.xp
         if x.ndim not in (2, 4) or x.shape[1] != self.num_features:
             raise ValueError(
