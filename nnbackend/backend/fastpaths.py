@@ -19,6 +19,7 @@ import contextvars
 import os
 
 import array_api_compat
+import numpy as np
 
 from nnbackend.backend.numpy_fast import namespace as numpy_namespace
 
@@ -66,8 +67,6 @@ def _library(xp) -> str | None:
 
 
 def _numpy_im2col(x, kernel, stride, padding):
-    import numpy as np
-
     (ph, pw), (sh, sw) = padding, stride
     if ph or pw:
         x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
