@@ -1,6 +1,6 @@
 """python -m benchmarks --backend numpy [--workloads 1,2] [--repeat 3] [--quick]
 
-Times the five workloads with a plain NumPy (or CuPy) loop, torch by hand, torch with
+Times the six workloads with a plain NumPy (or CuPy) loop, torch by hand, torch with
 autograd, the GEMM floor and nnbackend, all in one process, and prints a Markdown
 table of ratios to the plain loop. See benchmarks/README.md.
 """
@@ -33,8 +33,8 @@ def all_cores() -> int:
 
 def workload_list(text: str) -> list[int]:
     numbers = [int(part) for part in text.split(",") if part.strip()]
-    if not numbers or any(n not in range(1, 6) for n in numbers):
-        raise argparse.ArgumentTypeError(f"workloads are numbers 1 to 5, not {text!r}")
+    if not numbers or any(n not in range(1, 7) for n in numbers):
+        raise argparse.ArgumentTypeError(f"workloads are numbers 1 to 6, not {text!r}")
     return numbers
 
 
@@ -51,7 +51,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="what nnbackend runs on; cupy and torch:cuda also put the"
         " reference loop on CuPy and torch on the GPU",
     )
-    parser.add_argument("--workloads", type=workload_list, default=[1, 2, 3, 4, 5])
+    parser.add_argument("--workloads", type=workload_list, default=[1, 2, 3, 4, 5, 6])
     parser.add_argument("--repeat", type=int, default=3, help="runs each; the median is shown")
     parser.add_argument("--quick", action="store_true", help="every workload ~20x smaller")
     parser.add_argument("--threads", type=int, default=all_cores(), help="CPU threads")

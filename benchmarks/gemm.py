@@ -6,6 +6,12 @@ layer, whose input gradient nobody needs). Each distinct (kind, m, k, n) is time
 its own, with the operands laid out as the loops lay them out (transposed views
 included), and the floor is the sum of calls x seconds per call. Everything else a
 step does (activations, softmax, updates, Python) comes on top of it.
+
+A conv layer (workload 6) multiplies its kernel (F, C*k*k) by the batch's columns; the
+floor counts that as one product with every sample's columns side by side,
+(F, C*k*k) @ (C*k*k, batch*OH*OW), and its weight gradient as
+(F, batch*OH*OW) @ (batch*OH*OW, C*k*k): one large product, the fastest way to those
+flops, whatever the loops do. Its input gradient is not needed (the first layer).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from collections import Counter
 import numpy as np
 
 FORWARD, WEIGHT_GRAD, INPUT_GRAD = "a @ W", "a.T @ delta", "delta @ W.T"
+CONV_FORWARD, CONV_WEIGHT_GRAD = "W @ cols", "dz @ cols.T"
 
 
 def matmul_calls(wl) -> Counter:
@@ -24,10 +31,14 @@ def matmul_calls(wl) -> Counter:
     calls = Counter()
     layers = list(zip(wl.sizes[:-1], wl.sizes[1:], strict=True))
     for rows in wl.batch_rows():
+        if wl.conv is not None:
+            filters, ck, oh, ow = wl.conv_dims()
+            calls[(CONV_FORWARD, filters, ck, rows * oh * ow)] += wl.epochs
+            calls[(CONV_WEIGHT_GRAD, filters, rows * oh * ow, ck)] += wl.epochs
         for i, (n_in, n_out) in enumerate(layers):
             calls[(FORWARD, rows, n_in, n_out)] += wl.epochs
             calls[(WEIGHT_GRAD, n_in, rows, n_out)] += wl.epochs
-            if i > 0:
+            if i > 0 or wl.conv is not None:  # below a conv layer, the input gradient counts
                 calls[(INPUT_GRAD, rows, n_out, n_in)] += wl.epochs
     return calls
 
@@ -40,7 +51,7 @@ def operands(kind, m, k, n, make):
     """Two operands for an (m, k) @ (k, n) product, laid out as the loops have them."""
     if kind == WEIGHT_GRAD:
         return make((k, m)).T, make((k, n))
-    if kind == INPUT_GRAD:
+    if kind in (INPUT_GRAD, CONV_WEIGHT_GRAD):
         return make((m, k)), make((n, k)).T
     return make((m, k)), make((k, n))
 

@@ -23,7 +23,7 @@ from benchmarks.cpuload import OtherLoad, wait_until_quiet
 from benchmarks.workloads import warmup
 
 IMPLS = ("ref", "torch-manual", "torch-autograd", "nnbackend")
-MEMORY_WORKLOADS = (2,)
+MEMORY_WORKLOADS = (2, 6)
 
 
 class Unavailable(Exception):
@@ -92,10 +92,13 @@ def prepare_ref(wl, data, ctx):
     xp = ctx.xp
     X, y = xp.asarray(data.X), xp.asarray(data.y)
     params = [(xp.array(W), xp.array(b)) for W, b in data.init]
-    return lambda: references.train_xp(wl, X, y, params, xp=xp)
+    train = references.train_xp if wl.conv is None else references.train_conv_xp
+    return lambda: train(wl, X, y, params, xp=xp)
 
 
 def prepare_torch_manual(wl, data, ctx):
+    if wl.conv is not None:
+        raise Unavailable("no hand-written torch conv loop: torch-autograd runs nn.Conv2d")
     torch, dev = need_torch(ctx), ctx.torch_device
     X, y = torch.as_tensor(data.X, device=dev), torch.as_tensor(data.y, device=dev)
     params = [(torch.tensor(W, device=dev), torch.tensor(b, device=dev)) for W, b in data.init]

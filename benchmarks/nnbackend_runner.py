@@ -23,14 +23,23 @@ ACTIVATIONS = {"tanh": nb.layers.Tanh, "sigmoid": nb.layers.Sigmoid, "relu": nb.
 
 def build(workload, backend, init) -> nb.Sequential:
     """Dense layers of ``workload.sizes`` with its hidden activation; the output layer
-    gives logits (the fused losses take them)."""
+    gives logits (the fused losses take them). A conv workload starts with Conv2D ->
+    ReLU -> MaxPool2D -> Flatten."""
+    front = []
+    if workload.conv is not None:
+        filters, kernel, pool = workload.conv
+        conv = nb.layers.Conv2D(workload.image[0], filters, kernel)
+        front = [conv, nb.layers.ReLU(), nb.layers.MaxPool2D(pool), nb.layers.Flatten()]
     layers = []
     for n_in, n_out in zip(workload.sizes, workload.sizes[1:], strict=False):
         layers += [nb.layers.Dense(n_in, n_out), ACTIVATIONS[workload.hidden]()]
-    model = nb.Sequential(layers[:-1], backend=backend, seed=0)
-    for i, (W, b) in enumerate(init):
-        model.params[f"{2 * i}.W"] = backend.asarray(W)
-        model.params[f"{2 * i}.b"] = backend.asarray(b)
+    model = nb.Sequential(
+        [*front, *layers[:-1]], backend=backend, seed=0, input_shape=workload.image
+    )
+    weighted = [i for i, layer in enumerate(model.layers) if "W" in layer.params]
+    for i, (W, b) in zip(weighted, init, strict=True):
+        model.params[f"{i}.W"] = backend.asarray(W)
+        model.params[f"{i}.b"] = backend.asarray(b)
     return model
 
 

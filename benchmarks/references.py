@@ -7,6 +7,8 @@ updates each layer as it goes.
 - ``train_xp``: plain array code. ``xp`` is ``numpy`` on a CPU, ``cupy`` on a GPU.
 - ``train_torch_manual``: the same lines with torch tensors, no autograd.
 - ``train_torch_autograd``: ``torch.nn`` + autograd + ``torch.optim.SGD``.
+- ``train_conv_xp``: the simple conv net of workload 6 by hand (im2col, one product,
+  col2im), NumPy or CuPy; torch runs it through ``nn.Conv2d`` (cuDNN on a GPU).
 
 Shared conventions: rows are samples, ``z = a @ W + b`` with W of shape (n_in, n_out);
 params is a list of ``(W, b)`` pairs updated in place; a softmax output is trained
@@ -113,6 +115,86 @@ def loss_xp(wl, X, y, params, xp=np):
     return loss_and_delta_xp(xp, wl, params, forward_xp(xp, wl, params, X)[-1], y)[0]
 
 
+# --- the simple conv net by hand (NumPy or CuPy): im2col, one product, col2im ----------
+#
+# Conv (F filters k x k, no padding) -> ReLU -> MaxPool p x p -> Flatten -> Dense layers.
+# The same maths as nnbackend's layers: the windows gathered by slicing and stacked,
+# one batched product with the kernel, max pooling over strided slices with the
+# gradient sent to the first largest input of each window.
+
+
+def im2col_xp(xp, x, k):
+    """(n, C, H, W) -> (n, C*k*k, OH*OW), stride 1, no padding."""
+    n, c, h, w = x.shape
+    oh, ow = h - k + 1, w - k + 1
+    cols = xp.stack([x[:, :, i : i + oh, j : j + ow] for i in range(k) for j in range(k)], axis=2)
+    return cols.reshape(n, c * k * k, oh * ow)
+
+
+def pool_slices(a, p):
+    """The p*p strided slices of a (n, F, H, W), one per window offset."""
+    oh, ow = a.shape[2] // p, a.shape[3] // p
+    return [a[:, :, i : i + p * oh : p, j : j + p * ow : p] for i in range(p) for j in range(p)]
+
+
+def max_pool_xp(xp, a, p):
+    views = pool_slices(a, p)
+    out = views[0]
+    for v in views[1:]:
+        out = xp.maximum(out, v)
+    return out
+
+
+def max_pool_backward_xp(xp, a, out, dout, p):
+    """The gradient of max pooling: each window's to its first largest input."""
+    da = xp.zeros_like(a)
+    oh, ow = out.shape[2], out.shape[3]
+    found = None
+    for index, v in enumerate(pool_slices(a, p)):
+        hit = v == out if found is None else (v == out) & ~found
+        found = hit if found is None else found | hit
+        i, j = divmod(index, p)
+        da[:, :, i : i + p * oh : p, j : j + p * ow : p] = dout * hit
+    return da
+
+
+def conv_step_xp(xp, wl, params, Xb, yb):
+    """One training step of the conv net; updates params in place, returns the loss."""
+    (Wc, bc), dense = params[0], params[1:]
+    filters, ck, oh, ow = wl.conv_dims()
+    n, p = Xb.shape[0], wl.conv[2]
+    cols = im2col_xp(xp, Xb, wl.conv[1])
+    z = Wc.reshape(filters, ck) @ cols + bc[:, None]  # (n, F, OH*OW)
+    a = xp.maximum(z, 0).reshape(n, filters, oh, ow)
+    pooled = max_pool_xp(xp, a, p)
+    acts = forward_xp(xp, wl, dense, pooled.reshape(n, -1))
+    loss, delta = loss_and_delta_xp(xp, wl, dense, acts[-1], yb)
+    for i in reversed(range(len(dense))):
+        W, b = dense[i]
+        dW, db = acts[i].T @ delta, delta.sum(axis=0)
+        delta = delta @ W.T
+        if i > 0:
+            delta = delta * activation_grad(wl.hidden, acts[i])
+        W -= wl.lr * dW
+        b -= wl.lr * db
+    da = max_pool_backward_xp(xp, a, pooled, delta.reshape(pooled.shape), p)
+    dz = (da * (a > 0)).reshape(n, filters, oh * ow)
+    dWc = (dz @ cols.transpose(0, 2, 1)).sum(axis=0)
+    Wc -= wl.lr * dWc.reshape(Wc.shape)
+    bc -= wl.lr * dz.sum(axis=(0, 2))
+    return loss
+
+
+def train_conv_xp(wl, X, y, params, xp=np, seed=0):
+    """params: [(conv W, b), (W, b), ...] on X's device, updated in place."""
+    rng = np.random.default_rng(seed)
+    loss = None
+    for _ in range(wl.epochs):
+        for Xb, yb in batches_xp(xp, wl, X, y, rng):
+            loss = conv_step_xp(xp, wl, params, Xb, yb)
+    return loss
+
+
 # --- the same by hand with torch tensors --------------------------------------------
 
 
@@ -198,12 +280,20 @@ def train_torch_manual(wl, X, y, params, seed=0):
 
 
 def build_torch_model(wl, params):
-    """An nn.Sequential holding params: [(W, b), ...] host arrays, W (n_in, n_out)."""
+    """An nn.Sequential holding params: [(W, b), ...] host arrays, W (n_in, n_out); a
+    conv workload's kernel (F, C, k, k) first, as nn.Conv2d lays it out."""
     import torch
     from torch import nn
 
     act = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU}[wl.hidden]
     layers = []
+    if wl.conv is not None:
+        (W, b), params = params[0], params[1:]
+        conv = nn.Conv2d(W.shape[1], W.shape[0], W.shape[2], dtype=getattr(torch, wl.dtype))
+        with torch.no_grad():
+            conv.weight.copy_(torch.as_tensor(W))
+            conv.bias.copy_(torch.as_tensor(b))
+        layers += [conv, nn.ReLU(), nn.MaxPool2d(wl.conv[2]), nn.Flatten()]
     for i, (W, b) in enumerate(params):
         linear = nn.Linear(*W.shape, dtype=getattr(torch, wl.dtype))
         with torch.no_grad():
@@ -216,9 +306,13 @@ def build_torch_model(wl, params):
 
 
 def torch_model_params(model):
-    """The model's [(W, b), ...] as host NumPy, W (n_in, n_out)."""
-    linears = [m for m in model if hasattr(m, "weight")]
-    return [(m.weight.detach().cpu().numpy().T, m.bias.detach().cpu().numpy()) for m in linears]
+    """The model's [(W, b), ...] as host NumPy, W (n_in, n_out) (a kernel as it is)."""
+    params = []
+    for m in model:
+        if hasattr(m, "weight"):
+            W = m.weight.detach().cpu().numpy()
+            params.append((W.T if W.ndim == 2 else W, m.bias.detach().cpu().numpy()))
+    return params
 
 
 def train_torch_autograd(wl, X, y, model, seed=0):

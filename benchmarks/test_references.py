@@ -23,6 +23,7 @@ SMALL = {
     3: (300, 1),  # batches of 128, 128 and 44
     4: (1024, 1),  # 2 batches of 512
     5: (64, 3),  # full batch
+    6: (200, 1),  # 2 batches of 100 images
 }
 
 
@@ -33,21 +34,24 @@ def small_workload(number):
 
 def random_data(wl, seed=1) -> Data:
     rng = np.random.default_rng(seed)
-    X = rng.standard_normal((wl.n_samples, wl.sizes[0])).astype(wl.dtype)
+    X = rng.standard_normal((wl.n_samples, *(wl.image or wl.sizes[:1]))).astype(wl.dtype)
     if wl.output == "softmax":
         y = rng.integers(0, wl.sizes[-1], wl.n_samples)
     else:
         y = rng.integers(0, 2, (wl.n_samples, 1)).astype(wl.dtype)
-    return Data(X, y, init_params(wl.sizes, wl.dtype), "random")
+    return Data(X, y, init_params(wl.sizes, wl.dtype, wl=wl), "random")
 
 
 def run_numpy(wl, data):
     params = [(W.copy(), b.copy()) for W, b in data.init]
-    references.train_xp(wl, data.X, data.y, params, xp=np)
+    train = references.train_xp if wl.conv is None else references.train_conv_xp
+    train(wl, data.X, data.y, params, xp=np)
     return params
 
 
 def run_torch_manual(wl, data):
+    if wl.conv is not None:
+        pytest.skip("no hand-written torch conv loop")
     params = [(torch.tensor(W), torch.tensor(b)) for W, b in data.init]
     references.train_torch_manual(wl, torch.as_tensor(data.X), torch.as_tensor(data.y), params)
     return [(W.numpy(), b.numpy()) for W, b in params]
@@ -104,3 +108,13 @@ def test_gemm_counts_the_loops_products():
     assert not any(kind == gemm.INPUT_GRAD and n == 784 for kind, _, _, n in calls)
     per_sample = 784 * 256 + 256 * 256 + 256 * 10
     assert gemm.flops(calls) == 2 * 300 * (3 * per_sample - 784 * 256)
+
+
+def test_gemm_counts_the_conv_products():
+    wl = small_workload(6)  # 2 batches of 100 images; 30 filters 5x5 -> 24x24; 4320-100-10
+    calls = gemm.matmul_calls(wl)
+    assert calls[(gemm.CONV_FORWARD, 30, 25, 100 * 576)] == 2
+    assert calls[(gemm.CONV_WEIGHT_GRAD, 30, 100 * 576, 25)] == 2
+    assert calls[(gemm.INPUT_GRAD, 100, 100, 4320)] == 2  # into the pooled features
+    per_sample = 2 * 30 * 25 * 576 + 3 * (4320 * 100 + 100 * 10)
+    assert gemm.flops(calls) == 2 * 200 * per_sample

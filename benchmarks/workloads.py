@@ -1,4 +1,4 @@
-"""The five benchmark workloads: their shapes and hyper-parameters, their data, and the
+"""The six benchmark workloads: their shapes and hyper-parameters, their data, and the
 shared starting weights.
 
 Everything here is host NumPy. Each implementation moves what it needs to its own
@@ -35,6 +35,16 @@ class Workload:
     dtype: str = "float32"
     reg_lambda: float = 0.0  # L2 on the weights (not the biases), added to the gradient
     loss_sum: bool = False  # gradient of the sum over samples rather than the mean
+    # conv nets: images (channels, height, width) into Conv2D(filters, kernel x kernel,
+    # no padding) -> ReLU -> MaxPool(pool) -> Flatten, then the Dense layers of `sizes`
+    image: tuple[int, int, int] | None = None
+    conv: tuple[int, int, int] | None = None  # (filters, kernel, pool)
+
+    def conv_dims(self) -> tuple[int, int, int, int]:
+        """(filters, channels * kernel**2, output height, output width) of the conv layer."""
+        filters, kernel, _ = self.conv
+        channels, height, width = self.image
+        return filters, channels * kernel * kernel, height - kernel + 1, width - kernel + 1
 
     @property
     def steps(self) -> int:
@@ -63,6 +73,9 @@ WORKLOADS = {
                 "relu", "softmax", lr=0.1, batch_size=512, epochs=1, n_samples=60000),
     5: Workload(5, "cat 12288-20-7-5-1 relu, full batch", "cat", (12288, 20, 7, 5, 1), "relu",
                 "sigmoid", lr=0.0075, batch_size=None, epochs=2500, n_samples=209),
+    6: Workload(6, "MNIST conv 30x5x5, pool 2, 100, 10, batch 100", "mnist", (4320, 100, 10),
+                "relu", "softmax", lr=0.1, batch_size=100, epochs=1, n_samples=60000,
+                image=(1, 28, 28), conv=(30, 5, 2)),
 }  # fmt: skip
 
 
@@ -84,8 +97,9 @@ def warmup(wl: Workload) -> Workload:
 
 @dataclass
 class Data:
-    """Host arrays for one workload: X (n, d) floats; y (n,) int labels for softmax or
-    (n, 1) floats for a sigmoid output; init the starting [(W, b), ...]."""
+    """Host arrays for one workload: X (n, d) floats, or (n, C, H, W) images for a conv
+    net; y (n,) int labels for softmax or (n, 1) floats for a sigmoid output; init the
+    starting [(W, b), ...], a conv net's (W (F, C, k, k), b (F,)) first."""
 
     X: np.ndarray
     y: np.ndarray
@@ -96,10 +110,16 @@ class Data:
         return Data(self.X[:n], self.y[:n], self.init, self.note)
 
 
-def init_params(sizes, dtype, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """W ~ randn(n_in, n_out) / sqrt(n_in), b = 0, drawn on the host."""
+def init_params(sizes, dtype, seed: int = 0, wl=None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """W ~ randn(n_in, n_out) / sqrt(n_in), b = 0, drawn on the host; for a conv
+    workload ``wl`` first its kernel, randn(F, C, k, k) / sqrt(C * k * k)."""
     rng = np.random.default_rng(seed)
     params = []
+    if wl is not None and wl.conv is not None:
+        (filters, kernel, _), channels = wl.conv, wl.image[0]
+        fan_in = channels * kernel * kernel
+        W = rng.standard_normal((filters, channels, kernel, kernel)) / np.sqrt(fan_in)
+        params.append((W.astype(dtype), np.zeros(filters, dtype=dtype)))
     for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
         W = (rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(dtype)
         params.append((W, np.zeros(n_out, dtype=dtype)))
@@ -113,7 +133,9 @@ def data_dir() -> Path:
 def load(wl: Workload, seed: int = 0) -> Data:
     loaders = {"moons": load_moons, "mnist": load_mnist, "cat": load_cat}
     X, y, note = loaders[wl.dataset](wl.n_samples, wl.dtype, seed)
-    return Data(X, y, init_params(wl.sizes, wl.dtype, seed), note)
+    if wl.image is not None:
+        X = X.reshape(len(X), *wl.image)
+    return Data(X, y, init_params(wl.sizes, wl.dtype, seed, wl), note)
 
 
 def load_moons(n: int, dtype: str, seed: int = 0):

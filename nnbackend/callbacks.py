@@ -115,22 +115,24 @@ class EarlyStopping(Callback):
                 f"EarlyStopping monitors {self.monitor!r}, but this fit records only "
                 f"{list(fit.metrics)}; for 'val_*' pass validation_data or validation_split"
             )
-        self.best, self.best_epoch, self.wait, self.best_params = math.inf, None, 0, None
+        self.best, self.best_epoch, self.wait, self.best_arrays = math.inf, None, 0, None
 
     def on_epoch_end(self, epoch, logs, model):
         score = self.sign * logs[self.monitor]
         if score < self.best - self.min_delta:
             self.best, self.best_epoch, self.wait = score, epoch, 0
-            if self.restore_best_weights:
-                self.best_params = model.copy_params()
+            if self.restore_best_weights:  # BatchNorm's statistics go with the weights
+                self.best_arrays = {**model.copy_params(), **_copy_state(model)}
             return
         self.wait += 1
         if self.wait >= self.patience:
             model.stop_training = True
 
     def on_train_end(self, model, history):
-        if self.best_params is not None and self.wait > 0:
-            model.set_params(self.best_params)
+        if self.best_arrays is not None and self.wait > 0:
+            for name, value in self.best_arrays.items():
+                store = model.state if name in model.state else model.params
+                store[name] = value
         if self.wait >= self.patience:
             history.stop_reason = (
                 f"early stop: {self.monitor} did not improve for {self.patience} epochs; "
@@ -145,8 +147,8 @@ class EarlyStopping(Callback):
             "best_epoch": self.best_epoch,
             "wait": self.wait,
         }
-        if self.best_params is not None:
-            state["arrays"] = self.best_params
+        if self.best_arrays is not None:
+            state["arrays"] = self.best_arrays
         return state
 
     def set_state(self, state):
@@ -164,7 +166,12 @@ class EarlyStopping(Callback):
         self.best_epoch = None if epoch is None else integer(epoch, "best_epoch", low=0)
         self.wait = integer(state.get("wait"), "EarlyStopping wait", low=0)
         arrays = state.get("arrays") or None
-        self.best_params = dict(arrays) if arrays and self.restore_best_weights else None
+        self.best_arrays = dict(arrays) if arrays and self.restore_best_weights else None
+
+
+def _copy_state(model) -> dict:
+    xp = model.backend.xp
+    return {name: xp.asarray(a, copy=True) for name, a in model.state.items()}
 
 
 class TerminateOnNaN(Callback):

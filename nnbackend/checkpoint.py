@@ -203,9 +203,10 @@ def _read_optimizer(path: Path, f, model, backend):
 
 
 def _arrays_like_params(path: Path, parent, name: str, model, backend) -> dict:
-    """Arrays named after some of the model's parameters, each of that parameter's shape."""
+    """Arrays named after some of the model's parameters and running state, each of
+    that array's shape (EarlyStopping's best weights and BatchNorm statistics)."""
     group = _group(path, parent, name, required=True)
-    shapes = {n: tuple(a.shape) for n, a in model.params.items()}
+    shapes = {n: tuple(a.shape) for n, a in [*model.params.items(), *model.state.items()]}
     unknown = set(group.keys()) - set(shapes)
     if unknown:
         raise CheckpointError(

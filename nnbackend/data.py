@@ -138,21 +138,37 @@ def is_foreign(X) -> bool:
 # --- checking data before training ------------------------------------------------
 
 
-def check_inputs(X, n_features: int | None, what: str = "X") -> None:
+def check_inputs(X, sample_shape: tuple[int, ...] | int | None, what: str = "X") -> None:
     """Raise a clear ValueError for an empty set, a wrong sample shape, values that are
-    not real numbers (complex, strings), or NaN/inf."""
+    not real numbers (complex, strings), or NaN/inf.
+
+    ``sample_shape``: the shape of one sample the model takes ((784,) for rows,
+    (1, 28, 28) for images; an int n means (n,)), or None when it is not known."""
     _check_real(X, what)
     if X.ndim == 0 or X.shape[0] == 0:
         raise ValueError(
             f"{what} is empty (shape {tuple(X.shape)}): there is nothing to learn from"
         )
-    if n_features is not None and tuple(X.shape[1:]) != (n_features,):
-        hint = " Flatten images with X.reshape(len(X), -1)." if X.ndim > 2 else ""
+    if isinstance(sample_shape, int):
+        sample_shape = (sample_shape,)
+    if sample_shape is not None and tuple(X.shape[1:]) != tuple(sample_shape):
+        wants = f"{sample_shape[0]} features" if len(sample_shape) == 1 else f"shape {sample_shape}"
+        hint = _reshape_hint(X, sample_shape)
         raise ValueError(
-            f"the model takes samples of {n_features} features, but {what} has shape "
+            f"the model takes samples of {wants}, but {what} has shape "
             f"{tuple(X.shape)} (samples of shape {tuple(X.shape[1:])}).{hint}"
         )
     _check_finite(X, what)
+
+
+def _reshape_hint(X, sample_shape) -> str:
+    """How to reshape ``X`` to fit: flatten images for a model of rows; reshape rows
+    (or add the channel axis) for one of images, when the sizes agree."""
+    if len(sample_shape) == 1:
+        return " Flatten images with X.reshape(len(X), -1)." if X.ndim > 2 else ""
+    if math.prod(X.shape[1:]) != math.prod(sample_shape):
+        return ""
+    return f" Reshape it: X.reshape(len(X), {', '.join(map(str, sample_shape))})."
 
 
 def check_targets(y, n_samples: int, n_outputs: int | None, kind: str, what: str = "y") -> None:

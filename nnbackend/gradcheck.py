@@ -71,6 +71,8 @@ def check_gradients(
     copy in the model's own dtype. Where the backend has no float64 it warns and checks
     in float32. A loss that cannot take the model's outputs (probabilities from a
     ``Dense`` layer) is an error, as in ``fit``. Returns ``{parameter name: relative error}``.
+    Every evaluation draws the same dropout masks (the generator is set back before
+    each), so Dropout layers can be checked.
     """
     loss = loss_types.get(loss)
     if not output_range.output_layer_fits(model, loss):
@@ -80,8 +82,10 @@ def check_gradients(
     X = backend.asarray(X, dtype=backend.dtype_name)
     y = backend.asarray(y, dtype=target_dtype(loss, y, backend))
     penalty = L2(l2) if l2 else None
+    start = model.rng.state
 
     def objective(_=None):
+        model.rng.state = start  # the same dropout masks at every evaluation
         value = loss.forward(model.forward(X, training=True), y)
         if penalty is not None:
             value = value + penalty.penalty([model.params[n] for n in model.decayed_names()])

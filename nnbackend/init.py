@@ -16,7 +16,11 @@ from nnbackend.registry import INITIALIZERS, construct, register
 
 
 class Initializer:
-    """Draws a ``(fan_in, fan_out)`` weight matrix from N(0, std**2)."""
+    """Draws weights from N(0, std**2), the spread set by the layer's fan-in and fan-out.
+
+    A Dense weight matrix has shape (fan_in, fan_out); layers of other shapes give their
+    fans (a Conv2D's (out, in, kh, kw) kernel: in * kh * kw and out * kh * kw).
+    """
 
     name = "initializer"
     registry = INITIALIZERS
@@ -24,8 +28,8 @@ class Initializer:
     def std(self, fan_in: int, fan_out: int) -> float:
         raise NotImplementedError
 
-    def __call__(self, shape: tuple[int, int], rng, backend):
-        fan_in, fan_out = shape
+    def __call__(self, shape: tuple[int, ...], rng, backend, fans: tuple[int, int] | None = None):
+        fan_in, fan_out = shape if fans is None else fans
         return rng.normal(shape, std=self.std(fan_in, fan_out), backend=backend)
 
     def config(self) -> dict:
@@ -96,7 +100,7 @@ class Zeros(Initializer):
 
     name = "zeros"
 
-    def __call__(self, shape, rng, backend):
+    def __call__(self, shape, rng, backend, fans=None):
         return backend.xp.zeros(shape, dtype=backend.dtype, device=backend.device)
 
 

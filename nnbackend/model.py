@@ -23,7 +23,7 @@ from collections.abc import MutableMapping
 from nnbackend import layers as layer_types
 from nnbackend import training
 from nnbackend.backend import Generator, as_generator, dtype_name, get_backend, to_numpy
-from nnbackend.checks import positive_int
+from nnbackend.checks import integer, positive_int
 from nnbackend.data import as_array, checked_features, is_foreign, is_host
 from nnbackend.history import History
 from nnbackend.losses import L2
@@ -43,9 +43,15 @@ class Sequential:
     registry = MODELS
 
     def __init__(
-        self, layers, *, backend=None, dtype: str | None = None,
-        seed: int | Generator | None = None, build: bool = True,
-    ):  # fmt: skip
+        self,
+        layers,
+        *,
+        backend=None,
+        dtype: str | None = None,
+        seed: int | Generator | None = None,
+        input_shape: tuple[int, ...] | None = None,
+        build: bool = True,
+    ):
         """``build=False`` draws no weights: the layers get the backend only, and their
         ``params`` stay empty until filled (how ``nb.load`` builds a model)."""
         self.layers = [
@@ -60,7 +66,8 @@ class Sequential:
         self.stop_training = False
         self._views = {kind: ArrayView(self, kind) for kind in ("params", "grads", "state")}
         self._decayed = [f"{i}.{k}" for i, layer in enumerate(self.layers) for k in layer.decayed]
-        self._check_sizes_chain()
+        self._given_shape = None if input_shape is None else _sample_shape(input_shape)
+        self._shapes = self._chain_shapes()  # checked before any weight is drawn
         for layer in self.layers:
             if build:
                 layer.build(self.backend, self.rng)
@@ -100,23 +107,44 @@ class Sequential:
     def count_params(self) -> int:
         return sum(math.prod(a.shape) for a in self.params.values())
 
+    # --- shapes ---------------------------------------------------------------
+
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        """The shape of one input sample: ``input_shape=`` as given, else what the first
+        layer takes (a Dense: (n_in,)), else None (unknown until data comes)."""
+        if self._given_shape is not None:
+            return self._given_shape
+        return self.layers[0].input_shape if self.layers else None
+
+    @property
+    def output_shape(self) -> tuple[int, ...] | None:
+        """The shape of one output sample, where the chain's shapes are known."""
+        return self._shapes[-1] if self._shapes else self.input_shape
+
     @property
     def n_inputs(self) -> int | None:
-        dense = [layer for layer in self.layers if hasattr(layer, "n_in")]
-        return dense[0].n_in if dense else None
+        """Features per sample, for models that take rows (None for images)."""
+        shape = self.input_shape
+        return shape[0] if shape is not None and len(shape) == 1 else None
 
     @property
     def n_outputs(self) -> int | None:
-        dense = [layer for layer in self.layers if hasattr(layer, "n_out")]
-        return dense[-1].n_out if dense else None
+        shape = self.output_shape
+        return shape[0] if shape is not None and len(shape) == 1 else None
 
     # --- forward and backward -------------------------------------------------
 
     def forward(self, x, training: bool = True):
-        """(batch, n_inputs) -> (batch, n_outputs): raw outputs (logits, if the loss takes them)."""
+        """(batch, *input_shape) -> (batch, *output_shape): raw outputs (logits, if the loss
+        takes them). ``training`` reaches every layer: BatchNorm and Dropout behave as in
+        training only when it is True."""
         self._check_input(x)
         for layer in self.layers:
-            x = layer.forward(x, training)
+            if layer.stochastic:  # draws from the model's generator (Dropout)
+                x = layer.forward(x, training, rng=self.rng)
+            else:
+                x = layer.forward(x, training)
         return x
 
     def __call__(self, x):
@@ -218,7 +246,8 @@ class Sequential:
         same layers (copied, so unregistered ones too) holding copies of the weights and
         running state. It shares no array with this model, and has no optimizer."""
         backend = get_backend(backend or self.backend, dtype=dtype)
-        twin = Sequential([_unbuilt_copy(layer) for layer in self.layers], backend=backend)
+        layers = [_unbuilt_copy(layer) for layer in self.layers]
+        twin = Sequential(layers, backend=backend, input_shape=self._given_shape)
         for values, store in ((self.params, twin.params), (self.state, twin.state)):
             for name, a in values.items():
                 host = to_numpy(a)
@@ -227,7 +256,11 @@ class Sequential:
         return twin
 
     def config(self) -> dict:
-        return {"type": "Sequential", "layers": [layer.config() for layer in self.layers]}
+        """The architecture, JSON-ready (``input_shape`` only where it was given)."""
+        config = {"type": "Sequential", "layers": [layer.config() for layer in self.layers]}
+        if self._given_shape is not None:
+            config["input_shape"] = list(self._given_shape)
+        return config
 
     @classmethod
     def from_config(cls, config: dict, backend=None, seed=None, build: bool = True) -> Sequential:
@@ -237,16 +270,25 @@ class Sequential:
         if config.get("type", "Sequential") != "Sequential" or not isinstance(layers, list):
             raise ValueError(f"not a Sequential model's config: {str(config)[:200]}")
         layers = [layer_types.from_config(c) for c in layers]
-        return cls(layers, backend=backend, seed=seed, build=build)
+        shape = config.get("input_shape")
+        return cls(layers, backend=backend, seed=seed, input_shape=shape, build=build)
 
     def summary(self) -> str:
-        """A table of layers and their parameter counts."""
-        rows = [f"{'#':<4}{'layer':<40}{'params':>10}"]
-        for i, layer in enumerate(self.layers):
-            count = sum(math.prod(a.shape) for a in layer.params.values())
-            rows.append(f"{i:<4}{layer!r:<40}{count:>10}")
-        rows.append(f"total {self.count_params()} parameters on {self.backend}")
-        return "\n".join(rows)
+        """A table of the layers, the shape of one sample after each, and their
+        parameter counts; columns widen to fit the longest entry."""
+        rows = [("#", "layer", "output shape", "params")]
+        if self.input_shape is not None:
+            rows.append(("", "input", _shape_text(self.input_shape), ""))
+        for i, (layer, shape) in enumerate(zip(self.layers, self._shapes, strict=True)):
+            count = sum(math.prod(s) for s in layer.param_shapes().values())
+            rows.append((str(i), repr(layer), _shape_text(shape), str(count)))
+        widths = [max(len(row[k]) for row in rows) for k in range(4)]
+        lines = [
+            f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:<{widths[2]}}  {d:>{widths[3]}}".rstrip()
+            for a, b, c, d in rows
+        ]
+        lines.append(f"total {self.count_params()} parameters on {self.backend}")
+        return "\n".join(lines)
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
@@ -256,6 +298,12 @@ class Sequential:
 
     def _check_input(self, x) -> None:
         self.backend.check_array(x, "model input")
+        shape = self._given_shape
+        if shape is not None and tuple(x.shape[1:]) != shape:
+            raise ValueError(
+                f"the model takes samples of shape {shape} (input_shape), but its input "
+                f"has shape {tuple(x.shape)}"
+            )
         if x.dtype != self.backend.dtype:
             raise TypeError(
                 f"model input has dtype {dtype_name(self.backend.xp, x.dtype)}, "
@@ -264,13 +312,26 @@ class Sequential:
                 f"dtype={self.backend.dtype_name!r}), or pass host data to fit/predict"
             )
 
-    def _check_sizes_chain(self) -> None:
-        dense = [layer for layer in self.layers if hasattr(layer, "n_in")]
-        for a, b in zip(dense, dense[1:], strict=False):
-            if a.n_out != b.n_in:
-                raise ValueError(
-                    f"{a!r} gives {a.n_out} features but the next, {b!r}, takes {b.n_in}"
-                )
+    def _chain_shapes(self) -> list:
+        """Each layer's output sample shape, checked along the chain; None where it is
+        not known yet (before ``input_shape`` or the first layer that fixes its own,
+        a Dense). A layer that cannot take what the one before gives is a ValueError."""
+        shape, shapes = self._given_shape, []
+        for i, layer in enumerate(self.layers):
+            if shape is None:
+                shape = layer.input_shape
+            if shape is not None:
+                try:
+                    shape = layer.output_shape(shape)
+                except ValueError as exc:
+                    if i == 0:
+                        raise ValueError(f"input_shape does not fit layer 0: {exc}") from None
+                    raise ValueError(
+                        f"layer {i - 1}, {self.layers[i - 1]!r}, gives {_shape_words(shape)} "
+                        f"but the next, {exc} (layer {i})"
+                    ) from None
+            shapes.append(shape)
+        return shapes
 
     def _as_input(self, X):
         """Host data converted to the model's backend and dtype; device arrays checked."""
@@ -370,6 +431,28 @@ def _unbuilt_copy(layer):
     twin = copy.copy(layer)
     twin.params, twin.grads, twin.state = {}, {}, {}
     return twin
+
+
+def _sample_shape(shape) -> tuple[int, ...]:
+    """``input_shape`` as a tuple of positive ints, or a ValueError."""
+    if isinstance(shape, int):
+        shape = (shape,)
+    if not isinstance(shape, list | tuple):
+        raise TypeError(
+            f"input_shape must be the shape of one sample, e.g. (1, 28, 28), not {shape!r}"
+        )
+    shape = tuple(integer(n, "input_shape") for n in shape)
+    if not shape or min(shape) < 1:
+        raise ValueError(f"input_shape must hold positive sizes, e.g. (1, 28, 28), not {shape}")
+    return shape
+
+
+def _shape_text(shape) -> str:
+    return "?" if shape is None else str(tuple(shape))
+
+
+def _shape_words(shape) -> str:
+    return f"{shape[0]} features" if len(shape) == 1 else f"samples of shape {shape}"
 
 
 def _float_or_keep(backend, host) -> str | None:

@@ -7,6 +7,7 @@ pyplot, so nothing opens a window and no global figure state is kept: draw, then
     fig, ax = nb.plot.figure()
     nb.plot.decision_boundary(model, X, y, ax=ax, title="hidden layer of 3")
     nb.plot.save(fig, "out", "moons")          # -> out/moons.png
+    nb.plot.image_grid(model.params["0.W"][:, 0])  # a conv layer's filters
 
 This module is an edge of the library, like the data loaders: it works on host NumPy
 arrays and brings the model's outputs back with ``nb.to_numpy``.
@@ -14,6 +15,7 @@ arrays and brings the model's outputs back with ``nb.to_numpy``.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +138,24 @@ def curves(
     if title:
         ax.set_title(title)
     return ax
+
+
+def image_grid(images, ncols: int | None = None, *, title: str | None = None, cmap="gray"):
+    """A figure of small images side by side, without axes: ``images`` (n, h, w), e.g. a
+    conv layer's filters ``W[:, 0]`` (grey, each scaled to its own range) or (n, h, w, 3)
+    colour images in [0, 1]. Returns the figure."""
+    images = np.asarray(to_numpy(images))
+    n = images.shape[0]
+    ncols = ncols or math.ceil(math.sqrt(n))
+    nrows = math.ceil(n / ncols)
+    fig, axes = figure(nrows, ncols, size=(1.1 * ncols, 1.1 * nrows + 0.4), squeeze=False)
+    for i, ax in enumerate(axes.ravel()):
+        ax.set_axis_off()
+        if i < n:
+            ax.imshow(images[i], cmap=cmap, interpolation="nearest")
+    if title:
+        fig.suptitle(title)
+    return fig
 
 
 def save(fig, out_dir, name: str, dpi: int = 110) -> Path:

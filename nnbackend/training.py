@@ -135,7 +135,7 @@ def batches_for(model, X, y, loss, batch_size, *, shuffle, on_device="auto") -> 
     backend = model.backend
     if not isinstance(X, backend.array_types) and is_foreign(X):
         backend.check_array(X, "X")
-    check_inputs(X, model.n_inputs)
+    check_inputs(X, model.input_shape)
     check_targets(y, X.shape[0], model.n_outputs, loss.target_kind)
     return Batches(
         X, y, backend, batch_size, shuffle=shuffle, rng=model.rng,

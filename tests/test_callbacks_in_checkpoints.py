@@ -183,8 +183,8 @@ def test_another_monitor_starts_afresh_with_a_warning(tmp_path):
 
 def test_callback_state_round_trip():
     stopper = nb.callbacks.EarlyStopping(patience=3, mode="max", monitor="val_accuracy")
-    stopper.best, stopper.best_epoch, stopper.wait, stopper.best_params = -0.75, 4, 2, None
+    stopper.best, stopper.best_epoch, stopper.wait, stopper.best_arrays = -0.75, 4, 2, None
     again = nb.callbacks.EarlyStopping(patience=3, mode="max", monitor="val_accuracy")
     again.set_state(json.loads(json.dumps(stopper.get_state())))
-    assert (again.best, again.best_epoch, again.wait, again.best_params) == (-0.75, 4, 2, None)
+    assert (again.best, again.best_epoch, again.wait, again.best_arrays) == (-0.75, 4, 2, None)
     assert nb.callbacks.Callback().get_state() is None

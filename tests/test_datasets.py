@@ -133,7 +133,7 @@ def test_load_digits_seed_and_flatten():
     (a, ya), _ = datasets.load_digits(seed=1)
     (b, yb), _ = datasets.load_digits(seed=1, flatten=False)
     (c, _), _ = datasets.load_digits(seed=2)
-    assert b.shape == (1438, 8, 8)
+    assert b.shape == (1438, 1, 8, 8)
     np.testing.assert_array_equal(a, b.reshape(len(b), -1))
     np.testing.assert_array_equal(ya, yb)
     assert not np.array_equal(a, c)
@@ -241,7 +241,7 @@ def test_raw_mnist_copy_reads_the_same_unflattened_one_hot(mnist, data_dir, tmp_
     (X_train, y_train), (X_test, y_test) = datasets.load_mnist(
         tmp_path, flatten=False, one_hot=True
     )
-    assert X_train.shape == (60000, 28, 28) and y_train.shape == (60000, 10)
+    assert X_train.shape == (60000, 1, 28, 28) and y_train.shape == (60000, 10)
     assert y_train.dtype == np.float32
     assert np.array_equal(X_train.reshape(60000, -1), mnist[0][0])
     assert np.array_equal(X_test.reshape(10000, -1), mnist[1][0])
@@ -288,8 +288,9 @@ def test_real_catvnoncat(data_dir):
         tutorial = f["train_set_x"][()].reshape(209, -1) / 255
     np.testing.assert_allclose(X_train, tutorial, rtol=1e-6)
     (images, _), _ = datasets.load_catvnoncat(folder, flatten=False)
-    assert images.shape == (209, 64, 64, 3)
-    np.testing.assert_array_equal(images.reshape(209, -1), X_train)
+    assert images.shape == (209, 3, 64, 64)  # channels first, for conv layers
+    assert images.flags.c_contiguous
+    np.testing.assert_array_equal(images.transpose(0, 2, 3, 1).reshape(209, -1), X_train)
 
 
 def test_cat_found_through_the_environment_variable(data_dir, monkeypatch):
@@ -325,8 +326,8 @@ def test_mnist_npz_found_in_a_folder(tmp_path):
     images = np.arange(2 * 28 * 28).reshape(2, 28, 28).astype(np.uint8)
     np.savez(tmp_path / "mnist.npz", x_train=images, y_train=[3, 4], x_test=images, y_test=[5, 6])
     (X_train, y_train), (_, y_test) = datasets.load_mnist(tmp_path, flatten=False)
-    assert X_train.shape == (2, 28, 28)
-    assert np.array_equal(X_train * 255, images)
+    assert X_train.shape == (2, 1, 28, 28)
+    assert np.array_equal(X_train[:, 0] * 255, images)
     assert y_train.tolist() == [3, 4] and y_test.tolist() == [5, 6]
 
 

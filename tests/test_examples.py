@@ -363,3 +363,48 @@ def test_sklearn_pipeline_tunes_the_digits(steps, tmp_path):
     assert result["cv_accuracy"] > 0.95
     assert result["sklearn_agreement"] == 1.0
     assert_pngs(result, 1)
+
+
+# 6. convolutional nets: MNIST, and cat vs non-cat
+
+
+def test_mnist_cnn_runs_on_every_backend(backend, steps):
+    steps(2)  # 2 epochs of 2 batches, tested on 2 batches
+    for deep in ([], ["--deep"]):
+        result = example("mnist_cnn").main(["--backend", backend.name, "--digits", *deep])
+        assert result["backend"] == backend.name and result["data"] == "8x8 digits"
+        assert result["net"] == ("deep" if deep else "simple")
+        assert result["epochs"] == 2 and len(result["test_accuracies"]) == 2
+        assert 0 <= result["test_accuracy"] <= 1
+
+
+def test_mnist_cnn_learns_the_real_digits(steps, data_dir, tmp_path, capsys):
+    """The simple conv net, 6 epochs of 6 batches (36 steps), tested on 600 images."""
+    steps(6)
+    args = ["--data", str(data_dir / "mnist"), "--out", str(tmp_path)]
+    result = example("mnist_cnn").main(args)
+    assert result["data"] == "MNIST" and result["epochs"] == 6
+    assert result["parameters"] == 780 + 4320 * 100 + 100 + 1010
+    assert result["test_accuracy"] > 0.7
+    out = capsys.readouterr().out
+    assert "epoch 5: train acc" in out and "(30, 12, 12)" in out  # per epoch; the summary
+    assert_pngs(result, 2)
+
+
+def test_cat_cnn_runs_on_every_backend(backend, steps, data_dir):
+    steps(1)  # 1 epoch of one batch (and its mirror images); 1 step of the dense net
+    args = ["--backend", backend.name, "--data", str(data_dir / "catvnoncat"), "--dense"]
+    result = example("cat_cnn").main(args)
+    assert result["conv"]["epochs"] == 1 and result["flip"]
+    assert 0 <= result["conv"]["test_accuracy"] <= 1 and 0 <= result["dense"]["test_accuracy"] <= 1
+
+
+def test_cat_cnn_learns(steps, data_dir, tmp_path):
+    steps(3)  # 3 epochs of 3 batches, at a rate that learns in so few steps
+    args = ["--data", str(data_dir / "catvnoncat"), "--out", str(tmp_path), "--no-flip",
+            "--lr", "0.005", "--decay", "1"]  # fmt: skip
+    result = example("cat_cnn").main(args)
+    conv = result["conv"]
+    assert conv["epochs"] == 3 and not result["flip"]
+    assert conv["history"]["loss"][-1] < 0.8 * conv["history"]["loss"][0]
+    assert_pngs(result, 1)

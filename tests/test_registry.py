@@ -138,7 +138,7 @@ def test_fit_takes_names_and_trains_as_the_objects_do(backend):
     [
         (nb.losses.get, "crossentropyy", "unknown loss 'crossentropyy': known are MSE (mean_"),
         (nb.optim.get, "adamw", "unknown optimizer 'adamw': known are SGD, Momentum, "),
-        (nb.layers.get, "gelu", "unknown layer 'gelu': known are Dense, Identity (linear), "),
+        (nb.layers.get, "gelu", "unknown layer 'gelu': known are Identity (linear), Sigmoid, "),
         (nb.init.get, "kaiming", "unknown initialiser 'kaiming': known are normal, lecun (lec"),
     ],
 )

@@ -8,6 +8,8 @@ is filled here, once:
     arrays.py      the namespace and backend of an array; any array back to the host
     transfers.py   device-to-host copies, counted
     random.py      seeded draws that are the same on every backend
+    philox.py      the counter-based generator behind the device draws
+    fastpaths.py   native versions of the layers' standard-only window code
     inventory.py   what works on this machine
     numpy_fast.py  the NumPy namespace with its hottest functions made lean
     threads.py     how many CPU threads NumPy's BLAS and torch use
@@ -26,6 +28,7 @@ from nnbackend.backend.core import (
     use_backend,
 )
 from nnbackend.backend.errors import BackendMismatchError, BackendUnavailableError
+from nnbackend.backend.fastpaths import fast_paths
 from nnbackend.backend.inventory import available_backends, describe_backends
 from nnbackend.backend.libraries import cuda_available
 from nnbackend.backend.random import Generator, as_generator
@@ -47,6 +50,7 @@ __all__ = [
     "cuda_available",
     "describe_backends",
     "dtype_name",
+    "fast_paths",
     "get_backend",
     "get_num_threads",
     "limit_threads",

@@ -1,11 +1,16 @@
-"""Seeded random numbers. The standard has none: draws are made on the host with
-NumPy and moved to the backend, so one seed gives the same numbers everywhere."""
+"""Seeded random numbers. The standard has none. Draws made once (initial weights,
+shuffling orders) are made on the host with NumPy and moved to the backend; draws
+needed on every step (dropout masks) come from a counter-based generator (Philox)
+run on the device itself. Either way one seed gives the same numbers everywhere."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from nnbackend.backend.core import get_backend
+from nnbackend.backend.philox import MASK32, blocks_for, random_words
 
 
 class Generator:
@@ -13,15 +18,22 @@ class Generator:
 
     One seed gives bit-identical numbers on every backend and device: the draw is
     float64 on the host, cast there to the dtype asked for, then copied over.
+    ``random_bits`` draws on the device instead (Philox4x32-10 keyed from the seed),
+    with no copy, and gives the same bits on every backend too.
 
         rng = nb.Generator(0)
         W = rng.normal((2, 3), std=0.01)               # on the current backend
         order = rng.permutation(200)                   # host NumPy int64
+        bits = rng.random_bits((100, 128))             # on the device, int64 in [0, 2**32)
     """
 
     def __init__(self, seed: int | None = None):
         self.seed = seed
-        self._host = np.random.default_rng(seed)
+        sequence = np.random.SeedSequence(seed)
+        self._host = np.random.default_rng(sequence)
+        key = sequence.spawn(1)[0].generate_state(2, np.uint32)
+        self._key = (int(key[0]), int(key[1]))
+        self._counter = 0  # the next Philox block of the device stream
 
     def __repr__(self) -> str:
         return f"Generator(seed={self.seed!r})"
@@ -34,6 +46,18 @@ class Generator:
         """Uniform draws in [low, high) of ``shape`` on ``backend`` in ``dtype``."""
         return self._place(self._host.uniform(low, high, shape), backend, dtype)
 
+    def random_bits(self, shape, *, backend=None):
+        """Uniform 32-bit words of ``shape`` drawn on ``backend``'s device: int64 values
+        in [0, 2**32). Counter-based (Philox4x32-10): no host-to-device copy, and the same
+        seed gives the same words on every backend. Each call moves on by
+        ``ceil(size / 4)`` blocks of the stream."""
+        backend = get_backend(backend)
+        shape = tuple(int(n) for n in shape)
+        size = math.prod(shape)
+        words = random_words(backend.xp, backend.device, size, self._key, self._counter)
+        self._counter += blocks_for(size)
+        return backend.xp.reshape(words, shape)
+
     def permutation(self, n: int) -> np.ndarray:
         """A random order of ``range(n)`` as a host NumPy int64 array."""
         return self._host.permutation(n)
@@ -44,12 +68,19 @@ class Generator:
 
     @property
     def state(self) -> dict:
-        """The generator's state (JSON-serialisable), to save and resume."""
-        return self._host.bit_generator.state
+        """The generator's state (JSON-serialisable), to save and resume: NumPy's
+        bit-generator state, with the device stream's key and counter under "philox"."""
+        device = {"key": list(self._key), "counter": self._counter}
+        return {**self._host.bit_generator.state, "philox": device}
 
     @state.setter
     def state(self, value: dict) -> None:
+        value = dict(value)
+        device = value.pop("philox", None)  # absent from states saved before it existed
         self._host.bit_generator.state = value
+        if device is not None:
+            self._key = tuple(int(k) & MASK32 for k in device["key"])
+            self._counter = int(device["counter"])
 
     @staticmethod
     def _place(host: np.ndarray, backend, dtype):

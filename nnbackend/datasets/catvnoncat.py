@@ -101,9 +101,12 @@ def _read_labels(path: Path, f, y_key: str, n: int) -> np.ndarray:
 
 def _cat_images(x: np.ndarray, flatten: bool, src: Path) -> np.ndarray:
     """(N, H, W, C) pixels -> float32 in [0, 1] (0..255 integers divided by 255, floats
-    already in [0, 1] kept), flattened in the stored (H, W, C) order."""
+    already in [0, 1] kept): flattened in the stored (H, W, C) order (the tutorial's
+    rows), or channels-first images (N, C, H, W) as conv layers take them."""
     X = scaled_pixels(x, src, "images")
-    return X.reshape(X.shape[0], -1) if flatten else X
+    if flatten:
+        return X.reshape(X.shape[0], -1)
+    return np.ascontiguousarray(X.transpose(0, 3, 1, 2))
 
 
 def load_catvnoncat(path=None, *, flatten: bool = True, return_classes: bool = False):
@@ -113,8 +116,9 @@ def load_catvnoncat(path=None, *, flatten: bool = True, return_classes: bool = F
     in ``catvnoncat/``; by default ``$NNBACKEND_DATA`` (the same rule). Raises
     ``DataNotFoundError`` (a FileNotFoundError) saying where it looked.
     Returns ``((X_train, y_train), (X_test, y_test))``: X float32 in [0, 1], (N, 12288)
-    flattened as the tutorial's ``x.reshape(N, -1) / 255``, or (N, 64, 64, 3) with
-    ``flatten=False``; y int64 (N,), 1 = cat. N is 209 for train and 50 for test.
+    flattened as the tutorial's ``x.reshape(N, -1) / 255``, or channels-first images
+    (N, 3, 64, 64) with ``flatten=False``; y int64 (N,), 1 = cat. N is 209 for train and
+    50 for test.
     With ``return_classes=True`` a third element holds the class names,
     ``['non-cat', 'cat']``.
     """

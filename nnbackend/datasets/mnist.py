@@ -173,10 +173,11 @@ def _checked_labels(labels: np.ndarray, src: Path, what: str = "labels") -> np.n
 
 
 def _mnist_images(images: np.ndarray, flatten: bool, src: Path) -> np.ndarray:
-    """(N, rows, cols) pixels -> float32 in [0, 1], (N, rows*cols) when flattened.
-    Integers are 0..255 and divided by 255; floats must already lie in [0, 1]."""
+    """(N, rows, cols) pixels -> float32 in [0, 1]: (N, rows*cols) when flattened, else
+    channels-first images of one channel, (N, 1, rows, cols). Integers are 0..255 and
+    divided by 255; floats must already lie in [0, 1]."""
     X = scaled_pixels(images, src, "images")
-    return X.reshape(X.shape[0], -1) if flatten else X
+    return X.reshape(X.shape[0], -1) if flatten else X[:, None, :, :]
 
 
 def _mnist_labels(labels: np.ndarray, as_one_hot: bool) -> np.ndarray:
@@ -192,7 +193,7 @@ def load_mnist(path=None, *, flatten: bool = True, one_hot: bool = False):
     the IDX files win, and an uncompressed IDX file wins over its .gz. Raises
     ``DataNotFoundError`` (a FileNotFoundError) saying where it looked.
     Returns ``((X_train, y_train), (X_test, y_test))``: X float32 in [0, 1], (N, 784),
-    or (N, 28, 28) with ``flatten=False``; y int64 (N,), or float32 (N, 10) with
+    or (N, 1, 28, 28) with ``flatten=False``; y int64 (N,), or float32 (N, 10) with
     ``one_hot=True``. N is 60000 for train and 10000 for test.
     """
     found = _locate_mnist(path)

@@ -64,14 +64,14 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0, flatten: bool = True)
     """scikit-learn's bundled 8x8 digits (1797 images), an offline stand-in for MNIST.
 
     Returns ``((X_train, y_train), (X_test, y_test))`` split by ``train_val_split``:
-    X float32 in [0, 1], (N, 64) or (N, 8, 8) with ``flatten=False``; y int64 (N,).
+    X float32 in [0, 1], (N, 64), or images (N, 1, 8, 8) with ``flatten=False``;
+    y int64 (N,).
     """
     from sklearn import datasets as sk
 
     digits = sk.load_digits()
     X = (digits.images / 16.0).astype(np.float32)  # pixels are 0..16
-    if flatten:
-        X = X.reshape(X.shape[0], -1)
+    X = X.reshape(X.shape[0], -1) if flatten else X[:, None, :, :]
     y = digits.target.astype(np.int64)
     return train_val_split(X, y, val_fraction=test_fraction, seed=seed)
 

@@ -1,0 +1,98 @@
+"""Native versions of what some layers otherwise do with the standard alone.
+
+The layers keep the standard-only version (``nnbackend/layers/im2col.py``) as the
+reference; where a library has a faster way to the same numbers, this module offers it
+and the layer takes it. Each native version is pinned to the reference by a test
+(``tests/test_conv_layers.py``) on every backend that has both.
+
+    im2col(x, kernel, stride, padding)            NumPy: sliding_window_view; torch: unfold
+    col2im(cols, input_shape, kernel, stride, padding, out_shape)      torch: fold
+
+Turn them off (to time or debug the reference) with ``NNBACKEND_FAST_PATHS=0`` or,
+in code, ``with nb.backend.fast_paths(False): ...``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+
+import array_api_compat
+import numpy as np
+
+from nnbackend.backend.numpy_fast import namespace as numpy_namespace
+
+ENV_VAR = "NNBACKEND_FAST_PATHS"
+
+_switch: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
+    "nnbackend_fast_paths", default=None
+)
+
+
+@contextlib.contextmanager
+def fast_paths(enabled: bool):
+    """Use (or not) the native versions inside a ``with`` block."""
+    token = _switch.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _switch.reset(token)
+
+
+def enabled() -> bool:
+    """Whether native versions are used: ``fast_paths(...)``, else $NNBACKEND_FAST_PATHS
+    (anything but "0" is on), else on."""
+    chosen = _switch.get()
+    return chosen if chosen is not None else os.environ.get(ENV_VAR, "1") != "0"
+
+
+def native(name: str, xp):
+    """The native version of ``name`` ("im2col", "col2im") for the namespace ``xp``, or
+    None where there is none or they are turned off."""
+    if not enabled():
+        return None
+    return _NATIVE.get((name, _library(xp)))
+
+
+def _library(xp) -> str | None:
+    if xp is numpy_namespace or array_api_compat.is_numpy_namespace(xp):
+        return "numpy"
+    if array_api_compat.is_torch_namespace(xp):
+        return "torch"
+    return None
+
+
+# --- NumPy -----------------------------------------------------------------------------
+
+
+def _numpy_im2col(x, kernel, stride, padding):
+    (ph, pw), (sh, sw) = padding, stride
+    if ph or pw:
+        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    view = np.lib.stride_tricks.sliding_window_view(x, kernel, axis=(2, 3))[:, :, ::sh, ::sw]
+    n, c, oh, ow, kh, kw = view.shape  # one copy, into the reference's layout:
+    return view.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, oh * ow)
+
+
+# --- torch -----------------------------------------------------------------------------
+
+
+def _torch_im2col(x, kernel, stride, padding):
+    import torch
+
+    return torch.nn.functional.unfold(x, kernel, padding=padding, stride=stride)
+
+
+def _torch_col2im(cols, input_shape, kernel, stride, padding, out_shape):
+    import torch
+
+    size = tuple(input_shape[2:])
+    return torch.nn.functional.fold(cols, size, kernel, padding=padding, stride=stride)
+
+
+_NATIVE = {
+    ("im2col", "numpy"): _numpy_im2col,
+    ("im2col", "torch"): _torch_im2col,
+    ("col2im", "torch"): _torch_col2im,
+}

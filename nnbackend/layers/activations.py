@@ -1,0 +1,101 @@
+"""Elementwise activation layers: any input shape, the same shape out.
+
+They have no weights and work on any backend's arrays as they come.
+"""
+
+from __future__ import annotations
+
+import math
+
+from nnbackend import functional as F
+from nnbackend.backend import namespace_of
+from nnbackend.checks import finite_float
+from nnbackend.layers.base import Layer
+from nnbackend.registry import register
+
+
+@register
+class Identity(Layer):
+    aliases = ("linear",)
+
+    def forward(self, x, training=True):
+        return x
+
+    def backward(self, dy, input_grad=True):
+        return dy
+
+
+@register
+class Sigmoid(Layer):
+    """1 / (1 + exp(-x)), stable for any x."""
+
+    output_range = (0.0, 1.0)
+
+    def forward(self, x, training=True):
+        self._y = F.sigmoid(x)
+        return self._y
+
+    def backward(self, dy, input_grad=True):
+        return dy * F.sigmoid_grad_from_output(self._y)
+
+
+@register
+class Tanh(Layer):
+    output_range = (-1.0, 1.0)
+
+    def forward(self, x, training=True):
+        self._y = F.tanh(x)
+        return self._y
+
+    def backward(self, dy, input_grad=True):
+        return dy * F.tanh_grad_from_output(self._y)
+
+
+@register
+class ReLU(Layer):
+    output_range = (0.0, math.inf)
+
+    def forward(self, x, training=True):
+        self._y = F.relu(x)
+        return self._y
+
+    def backward(self, dy, input_grad=True):
+        xp = namespace_of(dy)
+        return dy * xp.astype(self._y > 0, dy.dtype)
+
+
+@register
+class LeakyReLU(Layer):
+    """x where x > 0, else alpha * x."""
+
+    output_range = (-math.inf, math.inf)
+
+    def __init__(self, alpha: float = 0.01):
+        super().__init__()
+        self.alpha = finite_float(alpha, "LeakyReLU alpha")
+
+    def forward(self, x, training=True):
+        self._x = x
+        return F.leaky_relu(x, self.alpha)
+
+    def backward(self, dy, input_grad=True):
+        xp = namespace_of(dy)
+        return xp.where(self._x > 0, dy, self.alpha * dy)
+
+    def config(self):
+        return {"type": "LeakyReLU", "alpha": self.alpha}
+
+
+@register
+class Softmax(Layer):
+    """Softmax over the last axis (the features of each row). For training, prefer
+    logits into ``SoftmaxCrossEntropy``: fused, it is cheaper and stable for any logits."""
+
+    output_range = (0.0, 1.0)
+
+    def forward(self, x, training=True):
+        self._y = F.softmax(x, axis=-1)
+        return self._y
+
+    def backward(self, dy, input_grad=True):
+        return F.softmax_backward(self._y, dy, axis=-1)

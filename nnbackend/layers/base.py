@@ -1,0 +1,135 @@
+"""The ``Layer`` base class: what every layer has and what ``Sequential`` asks of it.
+
+    layer.params    {"W": ..., "b": ...}   the weights, on the model's backend
+    layer.grads     the same keys, filled by backward
+    layer.state     running state that is not trained (BatchNorm's statistics)
+    y = layer.forward(x, training=True)     keeps what backward needs
+    dx = layer.backward(dy)                 fills grads, returns dL/dx; never changes dy
+    layer.backward(dy, input_grad=False)    the first layer's dL/dx is of no use in training:
+                                            layers with weights then skip it (return None)
+    layer.output_shape((1, 28, 28))         the shape of one output sample for one input
+                                            sample (no batch axis), or a ValueError
+
+Rows are samples: ``x`` has shape ``(batch, ...)``, images ``(batch, channels, height,
+width)``. Layers that draw random numbers in training (Dropout) set ``stochastic`` and
+take the model's generator: ``forward(x, training, rng=...)``.
+"""
+
+from __future__ import annotations
+
+from nnbackend.checks import integer
+from nnbackend.registry import LAYERS, construct
+
+
+class Layer:
+    """Base class. ``decayed`` names the params that L2 weight decay applies to;
+    ``output_range`` is the (low, high) its outputs can take, None when unknown (a
+    loss that wants probabilities checks the model's last layer with it)."""
+
+    decayed: tuple[str, ...] = ()
+    output_range: tuple[float, float] | None = None
+    #: True for layers whose training forward draws random numbers: ``Sequential``
+    #: then passes its generator, ``forward(x, training, rng=model.rng)``.
+    stochastic: bool = False
+    registry = LAYERS
+
+    def __init__(self):
+        self.params: dict = {}
+        self.grads: dict = {}
+        self.state: dict = {}
+        self.backend = None
+
+    def build(self, backend, rng) -> None:
+        """Create the weights on ``backend``, drawing from ``rng``."""
+        self.backend = backend
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """name -> shape of each weight, known from the constructor's arguments alone
+        (a checkpoint's datasets are checked against these before they are read)."""
+        return {}
+
+    def state_shapes(self) -> dict[str, tuple[int, ...]]:
+        """name -> shape of each running-state array (BatchNorm's statistics)."""
+        return {}
+
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        """The shape of one input sample when the constructor's arguments fix it
+        (``Dense(784, 10)``: (784,)), else None."""
+        return None
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of one output sample for input samples of ``input_shape`` (no batch
+        axis). Raises ValueError, naming the layer, when such input does not fit.
+        The default suits elementwise layers: the shape is kept."""
+        return tuple(input_shape)
+
+    def forward(self, x, training: bool = True):
+        raise NotImplementedError
+
+    def backward(self, dy, input_grad: bool = True):
+        raise NotImplementedError
+
+    def __call__(self, x, training: bool = False):
+        return self.forward(x, training=training)
+
+    def config(self) -> dict:
+        """The constructor's arguments, JSON-ready, with the class name as "type"."""
+        return {"type": type(self).__name__}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Layer:
+        """The layer that ``config()`` described (less its "type")."""
+        return construct(cls, config)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")
+        return f"{type(self).__name__}({args})"
+
+
+def from_config(config: dict) -> Layer:
+    """A layer from ``layer.config()``'s output."""
+    return LAYERS.build(config)
+
+
+def get(spec) -> Layer:
+    """A layer from a name (the activations: "relu", "tanh", "sigmoid", "leaky_relu",
+    "softmax", "linear"), a config dict, or a Layer."""
+    return LAYERS.create(spec)
+
+
+def check_built(layer: Layer, name: str = "W") -> None:
+    """A clear error for a layer with weights (``name`` among them) used before it was
+    built."""
+    if name not in layer.params:
+        raise RuntimeError(
+            f"{layer!r} has no weights yet: put it in a Sequential, which builds it, "
+            "or call layer.build(backend, nb.Generator(seed))"
+        )
+
+
+def pair(value, what: str) -> tuple[int, int]:
+    """An int or a pair of ints (kernel sizes, strides, paddings) as a pair of ints."""
+    values = (value, value) if isinstance(value, int) else value
+    if not isinstance(values, list | tuple) or len(values) != 2:
+        raise TypeError(f"{what} must be an int or a pair of ints, not {value!r}")
+    return tuple(integer(v, what) for v in values)
+
+
+def image_shape(layer: Layer, input_shape) -> tuple[int, int, int]:
+    """``input_shape`` as (channels, height, width), or a ValueError naming ``layer``."""
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"{layer!r} takes images, samples of shape (channels, height, width), not "
+            f"{tuple(input_shape)}; rows of pixels need a reshape such as "
+            "X.reshape(len(X), 1, 28, 28)"
+        )
+    return tuple(int(n) for n in input_shape)
+
+
+def check_images(layer: Layer, x, channels: int | None = None) -> None:
+    """A clear error unless ``x`` is a (batch, channels, height, width) batch (with
+    ``channels`` channels when given)."""
+    if x.ndim != 4 or (channels is not None and x.shape[1] != channels):
+        want = f"(batch, {channels}, height, width)" if channels else "(batch, C, H, W)"
+        raise ValueError(f"{layer!r} expects input of shape {want}, got {tuple(x.shape)}")

@@ -1,0 +1,118 @@
+"""``BatchNorm``: each channel normalised by the batch's statistics while training, by
+running averages of them otherwise (Ioffe & Szegedy, 2015)."""
+
+from __future__ import annotations
+
+import math
+
+from nnbackend.checks import finite_float, positive_int
+from nnbackend.layers.base import Layer, check_built
+from nnbackend.registry import register
+
+
+@register
+class BatchNorm(Layer):
+    """``y = gamma * (x - mean) / sqrt(var + eps) + beta`` per channel, for x of shape
+    (batch, C) or (batch, C, H, W) (statistics over the batch, and over H and W).
+
+    Training uses the batch's mean and (biased) variance and updates the running
+    averages, ``state["running_mean"]`` and ``state["running_var"]``:
+    ``running = momentum * running + (1 - momentum) * batch`` (the unbiased variance, as
+    PyTorch keeps it; PyTorch's ``momentum`` is 1 minus this one). Evaluation
+    (``training=False``: predict, evaluate, validation) uses the running averages.
+    """
+
+    output_range = (-math.inf, math.inf)
+
+    def __init__(self, num_features: int, momentum: float = 0.9, eps: float = 1e-5):
+        super().__init__()
+        self.num_features = positive_int(num_features, "BatchNorm num_features")
+        self.momentum = finite_float(momentum, "BatchNorm momentum", low=0, high=1, high_open=True)
+        self.eps = finite_float(eps, "BatchNorm eps", low=0, low_open=True)
+
+    def param_shapes(self):
+        return {"gamma": (self.num_features,), "beta": (self.num_features,)}
+
+    def state_shapes(self):
+        return {"running_mean": (self.num_features,), "running_var": (self.num_features,)}
+
+    def build(self, backend, rng):
+        super().build(backend, rng)
+        xp, shape = backend.xp, (self.num_features,)
+
+        def full(value):
+            return xp.full(shape, value, dtype=backend.dtype, device=backend.device)
+
+        self.params.update(gamma=full(1.0), beta=full(0.0))
+        self.state.update(running_mean=full(0.0), running_var=full(1.0))
+
+    def output_shape(self, input_shape):
+        if len(input_shape) not in (1, 3) or input_shape[0] != self.num_features:
+            raise ValueError(
+                f"{self!r} takes samples of shape ({self.num_features},) or "
+                f"({self.num_features}, H, W), not {tuple(input_shape)}"
+            )
+        return tuple(input_shape)
+
+    def forward(self, x, training=True):
+        check_built(self, "gamma")
+        xp = self.backend.xp
+        if x.ndim not in (2, 4) or x.shape[1] != self.num_features:
+            raise ValueError(
+                f"{self!r} expects input of shape (batch, {self.num_features}) or "
+                f"(batch, {self.num_features}, H, W), got {tuple(x.shape)}"
+            )
+        axes = (0,) if x.ndim == 2 else (0, 2, 3)
+        shape = (1, -1) if x.ndim == 2 else (1, -1, 1, 1)
+        if training:
+            mean, var = self._batch_statistics(x, axes, shape)
+        else:
+            mean, var = self.state["running_mean"], self.state["running_var"]
+        inv_std = 1.0 / xp.sqrt(var + self.eps)
+        xhat = (x - xp.reshape(mean, shape)) * xp.reshape(inv_std, shape)
+        self._cache = (xhat, inv_std, training, axes, shape)
+        return xhat * xp.reshape(self.params["gamma"], shape) + xp.reshape(
+            self.params["beta"], shape
+        )
+
+    def _batch_statistics(self, x, axes, shape):
+        """The batch's mean and biased variance per channel; updates the running ones."""
+        xp = self.backend.xp
+        count = math.prod(x.shape) // self.num_features
+        if count < 2:
+            raise ValueError(
+                f"{self!r} needs more than one value per channel to train on, got input of "
+                f"shape {tuple(x.shape)}: use batches of 2 or more"
+            )
+        mean = xp.mean(x, axis=axes)
+        centred = x - xp.reshape(mean, shape)
+        var = xp.mean(centred * centred, axis=axes)
+        m = self.momentum
+        self.state["running_mean"] = m * self.state["running_mean"] + (1 - m) * mean
+        unbiased = var * (count / (count - 1))
+        self.state["running_var"] = m * self.state["running_var"] + (1 - m) * unbiased
+        return mean, var
+
+    def backward(self, dy, input_grad=True):
+        xp = self.backend.xp
+        xhat, inv_std, training, axes, shape = self._cache
+        dgamma = xp.sum(dy * xhat, axis=axes)
+        dbeta = xp.sum(dy, axis=axes)
+        self.grads["gamma"], self.grads["beta"] = dgamma, dbeta
+        if not input_grad:
+            return None
+        scale = xp.reshape(self.params["gamma"] * inv_std, shape)
+        if not training:  # the running statistics are constants
+            return dy * scale
+        count = math.prod(dy.shape) // self.num_features
+        mean_dy = xp.reshape(dbeta / count, shape)
+        mean_dy_xhat = xp.reshape(dgamma / count, shape)
+        return scale * (dy - mean_dy - xhat * mean_dy_xhat)
+
+    def config(self):
+        return {
+            "type": "BatchNorm",
+            "num_features": self.num_features,
+            "momentum": self.momentum,
+            "eps": self.eps,
+        }

@@ -1,0 +1,25 @@
+"""``Flatten``: images to rows, between convolutional and dense layers."""
+
+from __future__ import annotations
+
+import math
+
+from nnbackend.backend import namespace_of
+from nnbackend.layers.base import Layer
+from nnbackend.registry import register
+
+
+@register
+class Flatten(Layer):
+    """(batch, d1, d2, ...) -> (batch, d1 * d2 * ...), in C order: channel by channel,
+    row by row (as PyTorch's ``flatten(1)``)."""
+
+    def output_shape(self, input_shape):
+        return (math.prod(input_shape),)
+
+    def forward(self, x, training=True):
+        self._x_shape = tuple(x.shape)
+        return namespace_of(x).reshape(x, (x.shape[0], -1))
+
+    def backward(self, dy, input_grad=True):
+        return namespace_of(dy).reshape(dy, self._x_shape)

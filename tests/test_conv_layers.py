@@ -1,0 +1,169 @@
+"""The image layers beyond the table of tests/test_layers.py: BatchNorm's running
+statistics and evaluation against torch, max pooling's ties, the conv kernel's layout,
+and the native window code pinned to the standard-only one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend import layers as L
+from nnbackend.backend import fastpaths
+from nnbackend.gradcheck import numerical_gradient, relative_error
+from nnbackend.layers import im2col
+from tests.conftest import HAVE_TORCH
+
+
+def torch_tensor(backend, a):
+    import torch
+
+    return torch.tensor(backend.to_numpy(a), dtype=torch.float64, requires_grad=True)
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+@pytest.mark.parametrize("shape", [(5, 3), (4, 3, 2, 5)])
+def test_batch_norm_statistics_and_eval_match_torch(shape, backend64):
+    """Running averages after two training batches (torch's momentum is 1 - ours), then
+    evaluation with them: values and input gradient."""
+    import torch
+
+    layer = L.BatchNorm(3, momentum=0.8, eps=1e-3)
+    layer.build(backend64, nb.Generator(0))
+    layer.params["gamma"] = nb.Generator(3).normal((3,), backend=backend64)
+    layer.params["beta"] = nb.Generator(4).normal((3,), backend=backend64)
+    mean, var = torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
+    gamma, beta = (torch_tensor(backend64, layer.params[k]) for k in ("gamma", "beta"))
+    for seed in (1, 2):
+        x = nb.Generator(seed).normal(shape, std=3.0, backend=backend64) + 1.0
+        layer.forward(x, training=True)
+        torch.nn.functional.batch_norm(
+            torch_tensor(backend64, x).detach(), mean, var, gamma.detach(), beta.detach(),
+            training=True, momentum=0.2, eps=1e-3,
+        )  # fmt: skip
+    close = dict(rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(backend64.to_numpy(layer.state["running_mean"]), mean, **close)
+    np.testing.assert_allclose(backend64.to_numpy(layer.state["running_var"]), var, **close)
+
+    x = nb.Generator(5).normal(shape, backend=backend64)
+    y = layer.forward(x, training=False)
+    dy = nb.Generator(6).normal(shape, backend=backend64)
+    dx = layer.backward(dy)
+    tx = torch_tensor(backend64, x)
+    ty = torch.nn.functional.batch_norm(tx, mean, var, gamma, beta, training=False, eps=1e-3)
+    ty.backward(torch.tensor(backend64.to_numpy(dy)))
+    np.testing.assert_allclose(backend64.to_numpy(y), ty.detach().numpy(), **close)
+    np.testing.assert_allclose(backend64.to_numpy(dx), tx.grad.numpy(), **close)
+    for key, param in (("gamma", gamma), ("beta", beta)):
+        np.testing.assert_allclose(backend64.to_numpy(layer.grads[key]), param.grad, **close)
+
+
+def test_batch_norm_eval_backward_matches_numerical_gradient(backend64):
+    layer = L.BatchNorm(2)
+    layer.build(backend64, nb.Generator(0))
+    layer.state["running_mean"] = backend64.asarray([0.5, -1.0])
+    layer.state["running_var"] = backend64.asarray([2.0, 0.25])
+    x = nb.Generator(1).normal((3, 2, 2, 2), backend=backend64)
+    weights = nb.Generator(2).normal((3, 2, 2, 2), backend=backend64)
+
+    def objective(_=None):
+        return backend64.xp.sum(layer.forward(x, training=False) * weights)
+
+    objective()
+    dx = layer.backward(weights)
+    assert relative_error(dx, numerical_gradient(objective, x)) < 1e-7
+    for name in ("gamma", "beta"):
+        grad = layer.grads[name]
+        assert relative_error(grad, numerical_gradient(objective, layer.params[name])) < 1e-7
+
+
+def test_conv_weights_are_laid_out_as_pytorch_and_drawn_with_he():
+    layer = L.Conv2D(16, 32, (3, 5))
+    layer.build(nb.get_backend("numpy"), nb.Generator(0))
+    W = layer.params["W"]
+    assert W.shape == (32, 16, 3, 5) and layer.params["b"].shape == (32,)
+    assert abs(W.std() / np.sqrt(2 / (16 * 15)) - 1) < 0.03  # He: fan-in 16 * 3 * 5
+
+
+# --- the native windows are the standard ones -------------------------------------
+
+WINDOW_CASES = [  # input shape, kernel, stride, padding
+    ((2, 3, 6, 6), (3, 3), (1, 1), (0, 0)),
+    ((2, 2, 7, 5), (3, 3), (2, 2), (1, 1)),
+    ((1, 1, 5, 8), (2, 3), (1, 2), (1, 0)),
+    ((3, 2, 4, 4), (4, 4), (1, 1), (2, 2)),
+]
+
+
+@pytest.mark.parametrize("shape, kernel, stride, padding", WINDOW_CASES)
+@pytest.mark.parametrize("backend_name", ["numpy", "torch"])
+def test_native_im2col_and_col2im_are_the_standard_ones(
+    backend_name, shape, kernel, stride, padding
+):
+    if backend_name == "torch" and not HAVE_TORCH:
+        pytest.skip("torch is not installed")
+    be = nb.get_backend(backend_name, dtype="float64")
+    x = nb.Generator(0).normal(shape, backend=be)
+    sizes = zip(shape[2:], kernel, stride, padding, strict=True)
+    out = tuple(im2col.out_size(n, k, s, p) for n, k, s, p in sizes)
+    cols = im2col.im2col(x, kernel, stride, padding)
+    native = fastpaths.native("im2col", be.xp)
+    assert native is not None
+    fast = native(x, kernel, stride, padding)
+    np.testing.assert_array_equal(be.to_numpy(fast), be.to_numpy(cols))
+    dcols = nb.Generator(1).normal(tuple(cols.shape), backend=be)
+    dx = im2col.col2im(dcols, shape, kernel, stride, padding, out)
+    native = fastpaths.native("col2im", be.xp)
+    if native is not None:
+        got = native(dcols, shape, kernel, stride, padding, out)
+        np.testing.assert_allclose(be.to_numpy(got), be.to_numpy(dx), rtol=1e-13, atol=1e-13)
+    # col2im is im2col's transpose: <im2col(x), dcols> == <x, col2im(dcols)>
+    lhs = float(be.to_numpy(be.xp.sum(cols * dcols)))
+    assert lhs == pytest.approx(float(be.to_numpy(be.xp.sum(x * dx))), rel=1e-12)
+
+
+def test_fast_paths_can_be_turned_off(monkeypatch):
+    xp = nb.get_backend("numpy").xp
+    assert fastpaths.native("im2col", xp) is not None
+    with nb.backend.fast_paths(False):
+        assert fastpaths.native("im2col", xp) is None
+    monkeypatch.setenv("NNBACKEND_FAST_PATHS", "0")
+    assert fastpaths.native("im2col", xp) is None
+    with nb.backend.fast_paths(True):
+        assert fastpaths.native("im2col", xp) is not None
+    assert fastpaths.native("im2col", nb.get_backend("strict").xp) is None
+
+
+@pytest.mark.parametrize("backend_name", ["numpy", "torch"])
+def test_conv_layer_gives_the_same_with_and_without_fast_paths(backend_name):
+    if backend_name == "torch" and not HAVE_TORCH:
+        pytest.skip("torch is not installed")
+    be = nb.get_backend(backend_name, dtype="float64")
+    results = []
+    for enabled in (True, False):
+        with nb.backend.fast_paths(enabled):
+            layer = L.Conv2D(2, 3, 3, stride=2, padding=1)
+            layer.build(be, nb.Generator(0))
+            y = layer.forward(nb.Generator(1).normal((2, 2, 7, 6), backend=be))
+            dx = layer.backward(nb.Generator(2).normal(tuple(y.shape), backend=be))
+            results.append([be.to_numpy(a) for a in (y, dx, layer.grads["W"])])
+    for fast, standard in zip(*results, strict=True):
+        np.testing.assert_allclose(fast, standard, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+@pytest.mark.parametrize("pool_size, stride", [(2, None), (3, 1)])
+def test_max_pool_sends_the_gradient_to_the_first_of_equal_largest(pool_size, stride, backend64):
+    """Integer inputs tie often (as ReLU's zeros do); PyTorch picks the first largest."""
+    import torch
+
+    x = backend64.asarray(np.random.default_rng(0).integers(0, 3, (2, 2, 6, 6)).astype(float))
+    layer = L.MaxPool2D(pool_size, stride=stride)
+    y = layer.forward(x)
+    dy = nb.Generator(1).normal(tuple(y.shape), backend=backend64)
+    dx = layer.backward(dy)
+    tx = torch_tensor(backend64, x)
+    ty = torch.nn.functional.max_pool2d(tx, pool_size, stride=stride)
+    ty.backward(torch.tensor(backend64.to_numpy(dy)))
+    np.testing.assert_array_equal(backend64.to_numpy(y), ty.detach().numpy())
+    np.testing.assert_allclose(backend64.to_numpy(dx), tx.grad.numpy(), rtol=1e-12, atol=1e-12)

@@ -1,0 +1,398 @@
+"""Image models: shapes checked along the chain, summary, data checks, training a small
+conv net, BatchNorm's running state, Dropout's device masks, checkpoints and resuming."""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend.layers import (
+    AvgPool2D,
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAvgPool2D,
+    MaxPool2D,
+    ReLU,
+)
+from nnbackend.losses import SoftmaxCrossEntropy
+from tests.conftest import CPU_BACKEND_NAMES
+
+
+def bars(n: int = 48, size: int = 6, seed: int = 0):
+    """Images (n, 1, size, size) holding one vertical (label 0) or horizontal (label 1)
+    bar, plus a little noise."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    X = rng.normal(0, 0.1, (n, 1, size, size)).astype(np.float32)
+    where = rng.integers(0, size, n)
+    for i in range(n):
+        if y[i]:
+            X[i, 0, where[i], :] += 1
+        else:
+            X[i, 0, :, where[i]] += 1
+    return X, y
+
+
+X_BARS, Y_BARS = bars()
+
+
+def conv_net(backend="numpy", seed=0, dropout=0.25, input_shape=(1, 6, 6)):
+    layers = [
+        Conv2D(1, 4, 3, padding=1),
+        BatchNorm(4),
+        ReLU(),
+        MaxPool2D(2),
+        Flatten(),
+        Dropout(dropout),
+        Dense(36, 2),
+    ]
+    return nb.Sequential(layers, backend=backend, seed=seed, input_shape=input_shape)
+
+
+FIT = dict(loss=SoftmaxCrossEntropy(), batch_size=8, verbose=0)
+
+
+# --- shapes along the chain -------------------------------------------------------
+
+
+def test_shapes_follow_the_chain():
+    model = conv_net()
+    assert model.input_shape == (1, 6, 6)
+    assert model.output_shape == (2,) and model.n_outputs == 2 and model.n_inputs is None
+    deep = nb.Sequential(
+        [Conv2D(3, 8, (3, 5), stride=2, padding=(1, 2)), ReLU(), AvgPool2D(3, stride=1),
+         GlobalAvgPool2D(), Dense(8, 4)],
+        input_shape=(3, 9, 10),
+    )  # fmt: skip
+    assert [deep._shapes[i] for i in range(5)] == [
+        (8, 5, 5), (8, 5, 5), (8, 3, 3), (8,), (4,)
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "layers, input_shape, message",
+    [
+        (
+            [Conv2D(1, 4, 3), Flatten(), Dense(100, 2)],
+            (1, 6, 6),
+            r"layer 1, Flatten\(\), gives 64 features but the next, Dense\(n_in=100.* takes "
+            r"100 features, not 64 \(layer 2\)",
+        ),
+        (
+            [Conv2D(3, 4, 3)],
+            (1, 6, 6),
+            r"input_shape does not fit layer 0: Conv2D\(in_channels=3.* takes 3 channels",
+        ),
+        ([Conv2D(1, 4, 5)], (1, 3, 3), r"kernel does not fit in a 3x3 input padded by \(0, 0\)"),
+        (
+            [Conv2D(1, 4, 3), Dense(64, 2)],
+            (1, 6, 6),
+            r"takes 64 features, not samples of shape \(4, 4, 4\) \(put a Flatten\(\) before it\)",
+        ),
+        ([MaxPool2D(4)], (1, 3, 3), r"MaxPool2D.*window does not fit in a 3x3 input"),
+        ([BatchNorm(3)], (4, 2, 2), r"BatchNorm\(num_features=3.* takes samples of shape \(3,\)"),
+        ([Conv2D(1, 2, 3)], (36,), r"takes images, samples of shape \(channels, height, width"),
+        ([Dense(2, 2)], (0, 3), r"input_shape must hold positive sizes"),
+    ],
+)
+def test_a_chain_that_does_not_fit_is_refused_when_built(layers, input_shape, message):
+    with pytest.raises(ValueError, match=message):
+        nb.Sequential(layers, input_shape=input_shape)
+
+
+def test_without_input_shape_the_check_starts_at_the_first_dense():
+    model = nb.Sequential([Conv2D(1, 4, 3), ReLU(), Flatten(), Dense(64, 2), Dense(2, 3)])
+    assert model.input_shape is None and model.output_shape == (3,)
+    with pytest.raises(ValueError, match=r"gives 2 features but the next, Dense\(n_in=3"):
+        nb.Sequential([Conv2D(1, 4, 3), Flatten(), Dense(64, 2), Dense(3, 1)])
+
+
+def test_summary_shows_output_shapes_in_aligned_columns():
+    model = conv_net()
+    lines = model.summary().splitlines()
+    header, rows = lines[0], lines[1:-1]
+    assert header.split() == ["#", "layer", "output", "shape", "params"]
+    assert rows[0].split(None, 1) == ["input", "(1, 6, 6)"]
+    shape_at, end = header.index("output shape"), len(header)
+    expected = ["(4, 6, 6)", "(4, 6, 6)", "(4, 6, 6)", "(4, 3, 3)", "(36,)", "(36,)", "(2,)"]
+    counts = [4 * 9 + 4, 8, 0, 0, 0, 0, 36 * 2 + 2]
+    for row, shape, count, layer in zip(rows[1:], expected, counts, model.layers, strict=True):
+        assert row[shape_at:].startswith(shape)  # every shape starts in the same column
+        assert row.endswith(str(count)) and len(row) == end  # counts end in the last
+        assert repr(layer) in row
+    assert lines[-1].startswith(f"total {model.count_params()} parameters")
+    unknown = nb.Sequential([Conv2D(1, 4, 3), Flatten(), Dense(64, 2)]).summary().splitlines()
+    assert unknown[1].split()[-2:] == ["?", "40"] and unknown[3].split()[-2:] == ["(2,)", "130"]
+
+
+def test_images_of_the_wrong_shape_get_a_clear_error():
+    model = conv_net()
+    loss, opt = SoftmaxCrossEntropy(), nb.optim.SGD()
+    with pytest.raises(ValueError, match=r"Reshape it: X.reshape\(len\(X\), 1, 6, 6\)"):
+        model.fit(X_BARS[:, 0], Y_BARS, loss=loss, optimizer=opt, verbose=0)
+    with pytest.raises(ValueError, match=r"Reshape it: X.reshape\(len\(X\), 1, 6, 6\)"):
+        model.fit(X_BARS.reshape(48, -1), Y_BARS, loss=loss, optimizer=opt, verbose=0)
+    with pytest.raises(ValueError, match=r"takes samples of shape \(1, 6, 6\) \(input_shape\)"):
+        model.forward(np.zeros((2, 1, 5, 5), np.float32))
+    layer = Conv2D(3, 2, 3)
+    layer.build(nb.get_backend("numpy"), nb.Generator(0))
+    with pytest.raises(ValueError, match=r"expects input of shape \(batch, 3, height, width\)"):
+        layer.forward(np.zeros((2, 1, 5, 5), np.float32))
+
+
+# --- training ---------------------------------------------------------------------
+
+
+def test_a_small_conv_net_learns_on_every_backend(backend):
+    model = conv_net(backend, dropout=0.1)
+    history = model.fit(X_BARS, Y_BARS, optimizer=nb.optim.Adam(0.02), epochs=15, **FIT)
+    assert history["loss"][-1] < 0.5 * history["loss"][0]
+    assert model.evaluate(X_BARS, Y_BARS)["accuracy"] >= 0.95
+    X_test, y_test = bars(seed=1)
+    assert model.evaluate(X_test, y_test)["accuracy"] >= 0.9
+
+
+def test_conv_layers_keep_float32(backend):
+    model = conv_net(backend)
+    opt = nb.optim.Adam(0.01)
+    model.fit(X_BARS, Y_BARS, optimizer=opt, epochs=1, **FIT)
+    arrays = [*model.params.values(), *model.grads.values(), *model.state.values()]
+    assert all(a.dtype == backend.xp.float32 for a in arrays)
+
+
+def test_whole_conv_net_gradients_match_numerical_ones(backend64):
+    """Dropout included: check_gradients draws the same masks at every evaluation. (No
+    bias before BatchNorm: its true gradient is 0, and a relative error of noise.)"""
+    model = nb.Sequential(
+        [Conv2D(1, 2, 3, padding=1, bias=False), BatchNorm(2), ReLU(), MaxPool2D(2),
+         Flatten(), Dropout(0.3), Dense(8, 3)],
+        backend=backend64, seed=0, input_shape=(1, 4, 4),
+    )  # fmt: skip
+    X = np.random.default_rng(0).normal(size=(3, 1, 4, 4))
+    errors = nb.gradcheck.check_gradients(model, SoftmaxCrossEntropy(), X, np.array([0, 2, 1]))
+    assert set(errors) == set(model.params)
+    assert max(errors.values()) < 1e-6, errors
+
+
+# --- BatchNorm --------------------------------------------------------------------
+
+
+def test_batch_norm_evaluates_with_its_running_statistics(backend):
+    model = conv_net(backend, dropout=0.0)
+    model.fit(X_BARS, Y_BARS, optimizer=nb.optim.Adam(0.01), epochs=2, **FIT)
+    state = {k: backend.to_numpy(v).copy() for k, v in model.state.items()}
+    assert not np.allclose(state["1.running_mean"], 0)  # trained: the averages moved
+    logits = model.predict_proba(X_BARS[:5])  # host in, host out
+    model.evaluate(X_BARS, Y_BARS)
+    for name, value in model.state.items():  # predict and evaluate leave them alone
+        np.testing.assert_array_equal(backend.to_numpy(value), state[name])
+    # by hand: the same layers, BatchNorm with the running statistics
+    x = backend.asarray(X_BARS[:5])
+    h = model.layers[0].forward(x, training=False)
+    bn = model.layers[1]
+    mean = backend.xp.reshape(bn.state["running_mean"], (1, -1, 1, 1))
+    var = backend.xp.reshape(bn.state["running_var"], (1, -1, 1, 1))
+    gamma = backend.xp.reshape(bn.params["gamma"], (1, -1, 1, 1))
+    beta = backend.xp.reshape(bn.params["beta"], (1, -1, 1, 1))
+    h = (h - mean) / backend.xp.sqrt(var + bn.eps) * gamma + beta
+    for layer in model.layers[2:]:
+        h = layer.forward(h, training=False)
+    expected = backend.to_numpy(nb.functional.softmax(h))
+    np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_validation_runs_in_eval_mode():
+    """Validating every epoch changes neither the running statistics nor the masks."""
+    runs = []
+    for validation in (None, (X_BARS[:16], Y_BARS[:16])):
+        model = conv_net()
+        model.fit(X_BARS, Y_BARS, optimizer=nb.optim.Adam(0.01), epochs=3,
+                  validation_data=validation, **FIT)  # fmt: skip
+        runs.append({k: nb.to_numpy(v) for k, v in [*model.params.items(), *model.state.items()]})
+    for name in runs[0]:
+        np.testing.assert_array_equal(runs[0][name], runs[1][name])
+
+
+def test_to_moves_the_running_statistics(backend):
+    model = conv_net("numpy")
+    model.fit(X_BARS, Y_BARS, optimizer=nb.optim.SGD(0.1), epochs=1, **FIT)
+    before = {k: nb.to_numpy(v).copy() for k, v in model.state.items()}
+    model.to(backend)
+    for name, value in model.state.items():
+        assert backend.owns(value)
+        np.testing.assert_array_equal(backend.to_numpy(value), before[name])
+
+
+def test_early_stopping_restores_the_running_statistics_with_the_weights():
+    model = conv_net(dropout=0.0)
+    stop = nb.callbacks.EarlyStopping("loss", patience=2)
+    saved = {}
+
+    def keep(epoch, logs, m):
+        saved[epoch] = {k: nb.to_numpy(v).copy() for k, v in [*m.params.items(), *m.state.items()]}
+
+    model.fit(X_BARS, Y_BARS, optimizer=nb.optim.SGD(5.0), epochs=8,
+              callbacks=[stop, nb.callbacks.LambdaCallback(keep)], **FIT)  # fmt: skip
+    assert stop.best_epoch is not None and stop.best_epoch < max(saved)
+    for name, value in host_arrays(model).items():
+        np.testing.assert_array_equal(value, saved[stop.best_epoch][name])
+
+
+def test_batch_norm_refuses_a_batch_of_one_value_per_channel():
+    layer = BatchNorm(3)
+    layer.build(nb.get_backend("numpy"), nb.Generator(0))
+    with pytest.raises(ValueError, match="more than one value per channel.*batches of 2"):
+        layer.forward(np.ones((1, 3), np.float32))
+    assert layer.forward(np.ones((1, 3), np.float32), training=False).shape == (1, 3)
+
+
+# --- Dropout ----------------------------------------------------------------------
+
+
+def dropout_only(backend, rate=0.5, seed=3):
+    return nb.Sequential([Dropout(rate)], backend=backend, seed=seed)
+
+
+def masks(backend, steps: int = 3) -> list:
+    model = dropout_only(backend)
+    ones = model.backend.asarray(np.ones((20, 3, 4, 5), np.float32))
+    return [nb.to_numpy(model.forward(ones, training=True)) for _ in range(steps)]
+
+
+def test_one_seed_gives_the_same_masks_on_every_backend():
+    drawn = {name: masks(name) for name in CPU_BACKEND_NAMES}
+    assert not np.array_equal(drawn["numpy"][0], drawn["numpy"][1])  # fresh every step
+    for name in CPU_BACKEND_NAMES[1:]:
+        for got, want in zip(drawn[name], drawn["numpy"], strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_masks_on_this_backend_are_numpys(backend):
+    """The same, for each backend here, CuPy included where a GPU answers."""
+    for got, want in zip(masks(backend), masks("numpy"), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.5, 0.8])
+def test_dropout_drops_its_share_and_keeps_the_mean(rate):
+    model = dropout_only("numpy", rate)
+    y = model.forward(np.ones((1000, 100), np.float32), training=True)
+    dropped = float((y == 0).mean())
+    assert abs(dropped - rate) < 4 * np.sqrt(rate * (1 - rate) / y.size)
+    assert set(np.unique(y)) == {0.0, np.float32(1 / (1 - rate))}
+    assert abs(float(y.mean()) - 1) < 4 * np.sqrt(rate / (1 - rate) / y.size)
+    dy = np.full(y.shape, 2.0, np.float32)
+    np.testing.assert_array_equal(model.backward(dy), 2 * y)  # the same mask, backwards
+
+
+def test_dropout_is_the_identity_when_not_training(backend):
+    model = dropout_only(backend)
+    x = nb.Generator(0).normal((4, 6), backend=backend)
+    assert model.forward(x, training=False) is x
+    assert model(x) is x
+    assert model.layers[0].backward(x) is x
+
+
+def test_dropout_needs_a_generator_to_train():
+    layer = Dropout(0.5)
+    with pytest.raises(ValueError, match=r"draws its masks from a generator.*rng=nb.Generator"):
+        layer.forward(np.ones((2, 2), np.float32), training=True)
+    assert layer.forward(np.ones((2, 2), np.float32), training=False).shape == (2, 2)
+    with pytest.raises(ValueError, match=r"Dropout rate \(the share dropped\) must be a finite number in \[0, 1\), got 1.0"):
+        Dropout(1.0)
+
+
+def transfers_and_copies(backend, batch_size, monkeypatch):
+    """(device-to-host transfers, host-to-device copies) of one epoch of fit."""
+    copies = []
+    real = type(backend).asarray
+
+    def counting(self, data, dtype=None):
+        if not isinstance(data, self.array_types):
+            copies.append(getattr(data, "shape", None))
+        return real(self, data, dtype)
+
+    model = conv_net(backend)
+    X, y = backend.asarray(X_BARS), backend.asarray(Y_BARS)  # already on the device
+    fit = {**FIT, "batch_size": batch_size}
+    with monkeypatch.context() as patch:
+        patch.setattr(type(backend), "asarray", counting)
+        with nb.count_host_transfers() as transfers:
+            model.fit(X, y, optimizer=nb.optim.Adam(0.01), epochs=1, **fit)
+    return transfers.count, len(copies)
+
+
+def test_dropout_and_batch_norm_make_no_host_copy_per_step(backend, monkeypatch):
+    """2 steps or 12 steps: the same transfers (data checks and one log) and the same
+    host-to-device copies (the epoch's shuffled order): none of them per step."""
+    assert transfers_and_copies(backend, 24, monkeypatch) == transfers_and_copies(
+        backend, 4, monkeypatch
+    )
+
+
+# --- checkpoints ------------------------------------------------------------------
+
+
+@functools.cache
+def trained_on_numpy():
+    model = conv_net()
+    opt = nb.optim.Adam(0.01)
+    model.fit(X_BARS, Y_BARS, optimizer=opt, epochs=2, **FIT)
+    return model, opt
+
+
+def host_arrays(model):
+    return {k: nb.to_numpy(v).copy() for k, v in [*model.params.items(), *model.state.items()]}
+
+
+@pytest.mark.parametrize("target", CPU_BACKEND_NAMES)
+def test_conv_checkpoints_load_on_every_backend(target, tmp_path):
+    model, opt = trained_on_numpy()
+    nb.save(model, tmp_path / "conv.h5", optimizer=opt, epoch=1)
+    again = nb.load(tmp_path / "conv.h5", backend=target)
+    assert again.config() == model.config() and again.input_shape == (1, 6, 6)
+    expected = host_arrays(model)
+    got = host_arrays(again)
+    assert list(got) == list(expected) and "1.running_var" in got
+    for name in expected:
+        assert got[name].tobytes() == expected[name].tobytes(), name
+    np.testing.assert_allclose(
+        nb.to_numpy(again.predict_proba(X_BARS)), nb.to_numpy(model.predict_proba(X_BARS)),
+        rtol=1e-5, atol=1e-6,
+    )  # fmt: skip
+    back = nb.load(nb.save(again, tmp_path / "back.h5"), backend="numpy")
+    for name, value in host_arrays(back).items():
+        assert value.tobytes() == expected[name].tobytes(), name
+
+
+def test_checkpoint_holds_the_dropout_stream(tmp_path):
+    model, _ = trained_on_numpy()
+    nb.save(model, tmp_path / "conv.h5")
+    with h5py.File(tmp_path / "conv.h5", "r") as f:
+        saved = json.loads(f["training"].attrs["generator"])
+    assert saved["philox"] == model.rng.state["philox"]
+    assert saved["philox"]["counter"] > 0
+
+
+def test_resume_with_dropout_and_batch_norm_is_bit_for_bit(backend, tmp_path):
+    path = tmp_path / "run.h5"
+    straight = conv_net(backend)
+    straight.fit(X_BARS, Y_BARS, optimizer=nb.optim.Adam(0.01), epochs=4, **FIT)
+    model = conv_net(backend)
+    model.fit(X_BARS, Y_BARS, optimizer=nb.optim.Adam(0.01), epochs=2, checkpoint=path, **FIT)
+    model = conv_net(backend, seed=123)  # another seed: everything comes from the file
+    history = model.fit(X_BARS, Y_BARS, optimizer=nb.optim.Adam(0.01), epochs=4,
+                        checkpoint=path, resume=True, **FIT)  # fmt: skip
+    assert history.epochs == [2, 3]
+    expected = host_arrays(straight)
+    for name, value in host_arrays(model).items():
+        assert value.tobytes() == expected[name].tobytes(), name
+    assert model.rng.state == straight.rng.state
