@@ -306,7 +306,10 @@ def test_dropout_needs_a_generator_to_train():
     with pytest.raises(ValueError, match=r"draws its masks from a generator.*rng=nb.Generator"):
         layer.forward(np.ones((2, 2), np.float32), training=True)
     assert layer.forward(np.ones((2, 2), np.float32), training=False).shape == (2, 2)
-    with pytest.raises(ValueError, match=r"Dropout rate \(the share dropped\) must be a finite number in \[0, 1\), got 1.0"):
+    with pytest.raises(
+        ValueError,
+        match=r"Dropout rate \(the share dropped\) must be a finite number in \[0, 1\), got 1.0",
+    ):
         Dropout(1.0)
 
 

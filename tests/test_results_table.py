@@ -56,6 +56,8 @@ def test_the_examples_still_give_the_recorded_numbers(run, monkeypatch):
     an idle 2-core CPU, half of it the nine cat runs): what the README shows cannot
     drift from what the code gives."""
     monkeypatch.delenv("NNBACKEND_MAX_STEPS", raising=False)
+    if run in TABLE.LONG:
+        pytest.skip(f"{run} takes tens of minutes: examples/results_table.py --only {run}")
     if run in TABLE.NEEDS_DATA:
         if not DATA_DIR.is_dir():
             pytest.skip(f"real data not found at {DATA_DIR}")
