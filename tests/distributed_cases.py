@@ -32,13 +32,18 @@ class Case:
         return f"{self.backend}-{self.dtype}-{self.optimizer}-l2={self.l2}"
 
 
-CASES = [
-    Case(backend, dtype, optimizer, l2)
-    for backend in BACKENDS
-    for dtype in ("float64", "float32")
-    for optimizer in ("sgd", "adam")
-    for l2 in (None, 0.01)
-]
+def cases_on(backends) -> list[Case]:
+    return [
+        Case(backend, dtype, optimizer, l2)
+        for backend in backends
+        for dtype in ("float64", "float32")
+        for optimizer in ("sgd", "adam")
+        for l2 in (None, 0.01)
+    ]
+
+
+CASES = cases_on(BACKENDS)
+GPU_CASES = cases_on(["cupy"])
 
 
 def data():

@@ -3,6 +3,7 @@
     python -m tests.mpi_worker train OUT    every case of distributed_cases, the resumed
                                             fit, the manual loop and ranks that disagree;
                                             each rank writes OUT/rank<r>.npz and .json
+    python -m tests.mpi_worker gpu OUT      the cases on CuPy, one GPU per rank (NCCL)
     python -m tests.mpi_worker fault OUT    rank 1 raises in the middle of epoch 3
     python -m tests.mpi_worker hang OUT     rank 1 stops answering in the middle of epoch 3
 
@@ -24,17 +25,18 @@ from tests import distributed_cases as cases
 FAIL_AT_STEP = 25  # the middle of epoch 2 (counting from 0): 10 steps an epoch
 
 
-def train(out: Path) -> None:
+def train(out: Path, on_gpu: bool = False) -> None:
     rank = nb.distributed.rank()
     arrays, report = {}, {"rank": rank, "size": nb.distributed.world_size()}
-    for case in cases.CASES:
+    for case in cases.GPU_CASES if on_gpu else cases.CASES:
         net, history = cases.train(case, distributed=True)
         arrays.update({f"{case.name}/{k}": v for k, v in cases.weights(net).items()})
         report[case.name] = history.history
-    resumed = resume(out)
-    arrays.update({f"resumed/{k}": v for k, v in resumed.items()})
-    arrays.update({f"manual/{k}": v for k, v in cases.manual_loop(distributed=True).items()})
-    report["disagreement"] = disagree()
+    if not on_gpu:
+        resumed = resume(out)
+        arrays.update({f"resumed/{k}": v for k, v in resumed.items()})
+        arrays.update({f"manual/{k}": v for k, v in cases.manual_loop(distributed=True).items()})
+        report["disagreement"] = disagree()
     np.savez(out / f"rank{rank}.npz", **arrays)
     (out / f"rank{rank}.json").write_text(json.dumps(report))
 
@@ -90,8 +92,8 @@ def boom():
 def main(argv) -> None:
     scenario, out = argv[0], Path(argv[1])
     nb.distributed.init(timeout=3 if scenario == "hang" else 60)
-    if scenario == "train":
-        train(out)
+    if scenario in ("train", "gpu"):
+        train(out, on_gpu=scenario == "gpu")
     elif scenario == "fault":
         fail_midway(out, boom)
     elif scenario == "hang":

@@ -23,6 +23,7 @@ import pytest
 import nnbackend as nb
 from nnbackend.distributed import collectives, parallel, world
 from tests import distributed_cases as cases
+from tests.conftest import HAVE_CUDA
 
 ROOT = Path(__file__).resolve().parents[1]
 MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
@@ -170,18 +171,38 @@ def mpiexec(*args: str, timeout: float = 300) -> tuple[subprocess.CompletedProce
     return result, time.monotonic() - start
 
 
-@pytest.fixture(scope="module")
-def two_ranks(tmp_path_factory):
-    """Every check of ``mpi_worker train``, run once: each rank's weights and histories."""
-    if not HAVE_MPI:
-        pytest.skip("needs mpi4py and mpiexec: pip install -e '.[mpi]' (mpi4py, MPICH)")
-    out = tmp_path_factory.mktemp("two_ranks")
-    result, _ = mpiexec("-m", "tests.mpi_worker", "train", str(out))
+def ranks_trained(scenario: str, out: Path) -> list:
+    """``mpi_worker SCENARIO`` run once: each rank's weights and report."""
+    result, _ = mpiexec("-m", "tests.mpi_worker", scenario, str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     return [
         (dict(np.load(out / f"rank{r}.npz")), json.loads((out / f"rank{r}.json").read_text()))
         for r in (0, 1)
     ]
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory):
+    """Every check of ``mpi_worker train``, run once: each rank's weights and histories."""
+    if not HAVE_MPI:
+        pytest.skip("needs mpi4py and mpiexec: pip install -e '.[mpi]' (mpi4py, MPICH)")
+    return ranks_trained("train", tmp_path_factory.mktemp("two_ranks"))
+
+
+@pytest.fixture(scope="module")
+def two_gpus(tmp_path_factory):
+    """The cases on CuPy, two ranks on two GPUs summing with NCCL."""
+    if not HAVE_MPI or gpu_count() < 2:
+        pytest.skip("needs two CUDA GPUs, CuPy with NCCL, mpi4py and mpiexec")
+    return ranks_trained("gpu", tmp_path_factory.mktemp("two_gpus"))
+
+
+def gpu_count() -> int:
+    if not HAVE_CUDA:
+        return 0
+    import cupy
+
+    return cupy.cuda.runtime.getDeviceCount()
 
 
 def assert_close(got: dict, expected: dict, dtype: str):
@@ -199,7 +220,19 @@ def test_two_ranks_train_as_one_process(two_ranks, case):
     """50 steps on the same global batches: the same weights and the same history
     (loss, accuracy, top-2 accuracy, their validation values) as one process; and both
     ranks hold the very same weights."""
-    (weights0, report0), (weights1, _) = two_ranks
+    check_as_one_process(two_ranks, case)
+
+
+@pytest.mark.gpu
+@pytest.mark.mpi
+@pytest.mark.parametrize("case", cases.GPU_CASES, ids=lambda c: c.name)
+def test_two_gpus_train_as_one(two_gpus, case):
+    """The same on CuPy, one GPU per rank, the sums made by NCCL."""
+    check_as_one_process(two_gpus, case)
+
+
+def check_as_one_process(ranks, case):
+    (weights0, report0), (weights1, _) = ranks
     alone, history = cases.train(case, distributed=False)
     mine = {k.split("/", 1)[1]: v for k, v in weights0.items() if k.startswith(case.name + "/")}
     assert_close(mine, cases.weights(alone), case.dtype)
@@ -208,6 +241,26 @@ def test_two_ranks_train_as_one_process(two_ranks, case):
     assert report0[case.name].keys() == history.history.keys()
     for name, values in history.history.items():
         np.testing.assert_allclose(report0[case.name][name], values, rtol=0, atol=tolerance)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not HAVE_CUDA, reason="no CUDA device answers (CuPy)")
+def test_nccl_steps_on_one_gpu_are_the_ordinary_steps():
+    """The NCCL engine in a world of one GPU (the id, the stream, the dtypes, the
+    buffers): ten data-parallel steps give the weights of ten ordinary ones."""
+    case = cases.Case("cupy", "float64", "adam", 0.01)
+    (X, y), _ = cases.data()
+    one_gpu = world.World(gpu_collectives="nccl")
+    nets = [cases.model(case) for _ in range(2)]
+    loss, backend = nb.losses.SoftmaxCrossEntropy(), nets[0].backend
+    step = parallel.DataParallel(one_gpu, nets[1], loss, cases.optimizer(case), [], 0.01)
+    assert type(step.engine).__name__ == "Nccl"
+    plain, l2 = cases.optimizer(case), nb.losses.L2(0.01)
+    for start in range(0, 100, 10):
+        xb, yb = backend.asarray(X[start : start + 10]), backend.asarray(y[start : start + 10])
+        nets[0].train_step(xb, yb, loss, plain, l2)
+        step.train_step(xb, yb)
+    assert_close(cases.weights(nets[1]), cases.weights(nets[0]), "float64")
 
 
 @needs_mpi
