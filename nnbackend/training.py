@@ -16,6 +16,7 @@ With ``distributed=True`` the ranks of an MPI job train one model together:
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -85,11 +86,9 @@ def fit(
         parallel=parallel,
     )  # fmt: skip
     step_threads = threads_for_step if parallel is None else parallel.threads
-    with limit_threads(step_threads(model.count_params(), batches.batch_size)):
-        history = trainer.run(batches, validation, range(start, epochs), saved)
-    if parallel is not None:
-        parallel.finish()
-    return history
+    session = contextlib.nullcontext() if parallel is None else parallel.session()
+    with limit_threads(step_threads(model.count_params(), batches.batch_size)), session:
+        return trainer.run(batches, validation, range(start, epochs), saved)
 
 
 def check_options(*, epochs, batch_size, shuffle, l2, validation_split, verbose, log_every,

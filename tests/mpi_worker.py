@@ -6,6 +6,7 @@
     python -m tests.mpi_worker gpu OUT      the cases on CuPy, one GPU per rank (NCCL)
     python -m tests.mpi_worker fault OUT    rank 1 raises in the middle of epoch 3
     python -m tests.mpi_worker hang OUT     rank 1 stops answering in the middle of epoch 3
+    python -m tests.mpi_worker exit OUT     rank 1 calls sys.exit(0) in the middle of epoch 3
 
 One launch runs many checks: each launch costs seconds.
 """
@@ -37,6 +38,7 @@ def train(out: Path, on_gpu: bool = False) -> None:
         arrays.update({f"resumed/{k}": v for k, v in resumed.items()})
         arrays.update({f"manual/{k}": v for k, v in cases.manual_loop(distributed=True).items()})
         report["disagreement"] = disagree()
+        report["bad checkpoint"] = resume_from_garbage(out)
     np.savez(out / f"rank{rank}.npz", **arrays)
     (out / f"rank{rank}.json").write_text(json.dumps(report))
 
@@ -62,6 +64,16 @@ def disagree() -> str:
                               batch_size=batch, verbose=0, distributed=True)  # fmt: skip
     except nb.distributed.DistributedError as exc:
         return str(exc)
+    return "no error"
+
+
+def resume_from_garbage(out: Path) -> str:
+    """Rank 0 finds no checkpoint but a text file: every rank raises its error."""
+    (out / "garbage.h5").write_text("not HDF5")
+    try:
+        cases.train(cases.CASES[0], distributed=True, checkpoint=out / "garbage.h5", resume=True)
+    except nb.CheckpointError as exc:
+        return f"{type(exc).__name__}: {exc}"
     return "no error"
 
 
@@ -98,6 +110,8 @@ def main(argv) -> None:
         fail_midway(out, boom)
     elif scenario == "hang":
         fail_midway(out, lambda: time.sleep(600))
+    elif scenario == "exit":
+        fail_midway(out, lambda: sys.exit(0))
     else:
         raise SystemExit(f"unknown scenario {scenario!r}")
 

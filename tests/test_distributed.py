@@ -296,6 +296,15 @@ def test_ranks_that_disagree_are_told_which_and_how(two_ranks):
 
 @needs_mpi
 @pytest.mark.mpi
+def test_a_checkpoint_rank_0_cannot_read_is_an_error_on_every_rank(two_ranks):
+    (_, report0), (_, report1) = two_ranks
+    assert report0["bad checkpoint"] == report1["bad checkpoint"]
+    assert report0["bad checkpoint"].startswith("CheckpointError: ")
+    assert "garbage.h5" in report0["bad checkpoint"]
+
+
+@needs_mpi
+@pytest.mark.mpi
 def test_a_rank_that_raises_ends_every_rank_and_the_checkpoint_stays(tmp_path):
     result, seconds = mpiexec("-m", "tests.mpi_worker", "fault", str(tmp_path), timeout=60)
     assert result.returncode != 0 and seconds < 30
@@ -317,6 +326,16 @@ def test_a_rank_that_hangs_is_ended_by_the_watchdog(tmp_path):
     assert re.search(r"rank 0 of 2 waited \d+ s in a sum over the ranks \(MPI\): another "
                      r"rank has stopped or hung", result.stderr)  # fmt: skip
     assert nb.load(tmp_path / "ckpt.h5", with_optimizer=True)[2] == 1
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_a_rank_that_exits_midway_ends_every_rank(tmp_path):
+    """sys.exit(0) on rank 1 in the middle of an epoch: no exception hook sees it, but
+    leaving a distributed fit aborts the job (the watchdog would take 60 s)."""
+    result, seconds = mpiexec("-m", "tests.mpi_worker", "exit", str(tmp_path), timeout=120)
+    assert result.returncode != 0 and seconds < 30
+    assert "rank 1 of 2 exited in the middle of a distributed fit" in result.stderr
 
 
 @needs_mpi

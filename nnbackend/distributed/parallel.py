@@ -13,6 +13,7 @@ blocks and its totals summed once per epoch.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -49,7 +50,6 @@ class DataParallel:
         parallel = cls(world, model, loss, optimizer, metrics, l2)
         validation = data[2]
         parallel.validation_rows = 0 if validation is None else int(validation[0].shape[0])
-        world.busy = True  # until finish(): a rank leaving now strands the others
         return parallel
 
     def __init__(self, world: World, model, loss, optimizer, metrics, l2):
@@ -163,8 +163,18 @@ class DataParallel:
         anything else of one rank's own) still stop every rank together."""
         return any(self.world.allgather(bool(flag), "whether to stop"))
 
-    def finish(self) -> None:
-        """fit returns on every rank together, after rank 0's last checkpoint."""
+    @contextlib.contextmanager
+    def session(self):
+        """Around the epochs. A rank that leaves it by ``sys.exit`` aborts the job as
+        it exits (the others would wait for it); an exception goes on its way (an
+        uncaught one aborts the job; one that every rank raised strands none). At the
+        end every rank waits for the others: fit returns after rank 0's last save."""
+        self.world.busy = True
+        try:
+            yield
+        except Exception:
+            self.world.busy = False
+            raise
         self.world.barrier()
         self.world.busy = False
 

@@ -27,6 +27,7 @@ import atexit
 import contextlib
 import importlib.util
 import os
+import pickle
 import sys
 import threading
 import time
@@ -67,7 +68,7 @@ class World:
     comm: Any = None
     timeout: float = DEFAULT_TIMEOUT
     gpu_collectives: str = "nccl"
-    #: a distributed fit is under way: leaving now would strand the other ranks
+    #: a distributed fit is under way: a rank leaving now would strand the others
     busy: bool = False
     watchdog: Watchdog | None = None
     engines: dict = field(default_factory=dict)  # backend name -> collectives engine
@@ -97,20 +98,20 @@ class World:
 
     def on_main(self, fn, what: str):
         """``fn()`` run on rank 0 alone: its result there, None elsewhere. When it
-        raises, every rank raises (rank 0 its own exception, the others a
-        DistributedError that names it), so none waits for what will not come."""
-        failure = None
-        result = None
+        raises, every rank raises that exception (a DistributedError naming it where
+        it cannot be pickled), marked ``every_rank``: none waits for what will not come."""
+        failure = result = None
         if self.rank == 0:
             try:
                 result = fn()
             except Exception as exc:
                 failure = exc
-        reason = self.bcast(None if failure is None else f"{type(failure).__name__}: {failure}")
+        told = self.bcast(_portable_exception(failure, f"rank 0 could not {what}"), what)
+        failure = failure if self.rank == 0 else told
         if failure is not None:
+            with contextlib.suppress(AttributeError):  # an exception class with __slots__
+                failure.every_rank = True
             raise failure
-        if reason is not None:
-            raise DistributedError(f"rank 0 could not {what}: {reason}", every_rank=True)
         return result
 
     def abort(self, message: str) -> None:
@@ -236,6 +237,18 @@ def local_rank() -> int:
 def is_main() -> bool:
     """Whether this is rank 0: the one that prints, shows progress and saves checkpoints."""
     return _world.rank == 0
+
+
+def _portable_exception(exc: Exception | None, context: str):
+    """``exc`` if it survives pickling (to be raised on the other ranks), else a
+    DistributedError that names it."""
+    if exc is None:
+        return None
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return DistributedError(f"{context}: {type(exc).__name__}: {exc}")
+    return exc
 
 
 def _import_mpi():
