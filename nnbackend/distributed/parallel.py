@@ -256,7 +256,8 @@ def check_alike(world: World, mine: dict) -> None:
 
 
 def disagreement(what: str, values: list) -> str | None:
-    """ "what: rank 0 has a, ranks 1, 2 have b", or None when every rank has the same."""
+    """Who has what, as in "batch_size: rank 0 has 32, ranks 1, 2 have 64"; None when
+    every rank has the same."""
     groups: dict[str, list[int]] = {}
     for rank, value in enumerate(values):
         text = repr(value)
@@ -276,6 +277,8 @@ def _checksums(X, y) -> tuple[str, str]:
     sums = []
     for a in (X, y):
         xp = namespace_of(a)
+        if xp.isdtype(a.dtype, "bool"):  # the standard sums numbers only
+            a = xp.astype(a, xp.int8)
         sums.append(f"{float(to_numpy(xp.sum(a, dtype=xp.float64))):.12g}")
     return tuple(sums)
 

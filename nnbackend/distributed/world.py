@@ -37,7 +37,9 @@ from typing import Any
 from nnbackend.backend import cuda
 
 #: variables by which launchers tell a process how many ranks its job has
-LAUNCH_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "SLURM_NTASKS")
+LAUNCH_SIZE_VARIABLES = (
+    "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS",
+)  # fmt: skip
 #: set to 1 to join MPI under a launcher not listed above
 FORCE_VARIABLE = "NNBACKEND_MPI"
 TIMEOUT_VARIABLE = "NNBACKEND_TIMEOUT"
