@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -161,14 +162,23 @@ def test_the_examples_flag_joins_mpi_first():
 
 def mpiexec(*args: str, timeout: float = 300) -> tuple[subprocess.CompletedProcess, float]:
     """``mpiexec -n 2 python ARGS`` from the project's root, one BLAS thread per rank;
-    the result and its wall time."""
+    the result and its wall time. Past ``timeout`` the whole launch (mpiexec, its
+    proxies and ranks: one process group) is killed, and the test fails."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    command = [MPIEXEC, "-n", "2", sys.executable, *args]
     start = time.monotonic()
-    result = subprocess.run(
-        [MPIEXEC, "-n", "2", sys.executable, *args], cwd=ROOT, env=env,
-        capture_output=True, text=True, timeout=timeout,
+    launch = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
     )  # fmt: skip
-    return result, time.monotonic() - start
+    try:
+        out, err = launch.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(launch.pid, signal.SIGKILL)
+        out, err = launch.communicate()
+        pytest.fail(f"mpiexec ran past {timeout} s: {' '.join(args)}\n{err[-3000:]}")
+    seconds = time.monotonic() - start
+    return subprocess.CompletedProcess(command, launch.returncode, out, err), seconds
 
 
 def ranks_trained(scenario: str, out: Path) -> list:
