@@ -16,6 +16,7 @@ import re
 import warnings
 
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int
+from nnbackend.distributed.world import is_main
 from nnbackend.io import save
 
 
@@ -221,7 +222,8 @@ class ModelCheckpoint(Callback):
     model whose loss is NaN or inf is not saved: the last good checkpoint stays.
 
     ``fit`` runs checkpoints after its other callbacks, so each save sees their state
-    for the epoch it saves.
+    for the epoch it saves. In a distributed fit only rank 0 writes (every rank holds
+    the same model).
     """
 
     def __init__(self, path, every: int | None = None):
@@ -246,6 +248,8 @@ class ModelCheckpoint(Callback):
             self._save(model, self.final[0], stopped=model.stop_training)
 
     def _save(self, model, epoch, stopped=False):
+        if not is_main():
+            return
         states = callback_states(self.callbacks)
         save(
             model,

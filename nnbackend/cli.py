@@ -1,5 +1,6 @@
 """The command-line flags every example shares: --backend, --dtype, --threads, --seed,
---out, and where it trains --epochs, where it reads files --data.
+--out, and where it trains --epochs, where it reads files --data, where it can train
+on several processes --distributed.
 
 parser = nb.cli.example_parser(__doc__, epochs=20000)
 args = parser.parse_args()
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from nnbackend.backend import Backend, BackendUnavailableError, get_backend, set_num_threads
 from nnbackend.datasets.files import DATA_ENV_VAR, DataNotFoundError
+from nnbackend.distributed import DistributedError, init
 
 BACKEND_HELP = (
     "array library to run on: numpy, cupy, torch, torch:cuda, strict or auto "
@@ -43,9 +45,11 @@ def example_parser(
     dtype_help: str | None = None,
     seed: int = 0,
     data: str | None = None,
+    distributed: bool = False,
 ) -> argparse.ArgumentParser:
     """A parser with --backend, --dtype, --threads, --seed, --out, and --epochs (when
-    given a default) and --data (when given the dataset's subfolder name, "mnist")."""
+    given a default), --data (when given the dataset's subfolder name, "mnist") and
+    --distributed (``distributed=True``: pass ``args.distributed`` on to ``fit``)."""
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -72,6 +76,13 @@ def example_parser(
             metavar="FOLDER",
             help=f"a folder holding the data files, directly or in {data}/ "
             f"(default: ${DATA_ENV_VAR})",
+        )
+    if distributed:
+        parser.add_argument(
+            "--distributed",
+            action="store_true",
+            help="train data parallel over the ranks of an MPI launch "
+            "(mpiexec -n 4 python SCRIPT --distributed); in a plain process, as usual",
         )
     return parser
 
@@ -103,10 +114,16 @@ def plot_folder(text: str) -> Path:
 
 def backend_from_args(args: argparse.Namespace) -> Backend:
     """The backend named by ``--backend``/``--dtype``, falling back to ``$NNBACKEND``;
-    also sets the CPU threads when ``--threads`` was given (``nb.set_num_threads``).
+    also sets the CPU threads when ``--threads`` was given (``nb.set_num_threads``), and
+    with ``--distributed`` joins the MPI job first (so that "cupy" is this rank's GPU).
     A bad name or a missing package ends the program with the message, not a traceback."""
     if getattr(args, "threads", None) is not None:
         set_num_threads(args.threads)
+    if getattr(args, "distributed", False):
+        try:
+            init()
+        except DistributedError as exc:
+            raise SystemExit(f"error: {exc}") from None
     try:
         return get_backend(args.backend, dtype=getattr(args, "dtype", None))
     except (ValueError, BackendUnavailableError) as exc:

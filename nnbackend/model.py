@@ -219,7 +219,10 @@ class Sequential:
         from the epoch after the one saved there (weights, optimizer state, shuffling
         order and callbacks' state included; a run that EarlyStopping ended trains no
         more); ``on_device``: True, False or "auto" (keep the whole set on the device
-        when it fits).
+        when it fits); ``distributed=True``: under mpiexec, the ranks train this model
+        together, data parallel, each on its share of every global batch of
+        ``batch_size`` rows (``nnbackend.distributed``; in a plain process, the ordinary
+        fit).
         """
         return training.fit(self, X, y, loss=loss, optimizer=optimizer, **options)
 

@@ -10,10 +10,13 @@ or read, so the loop itself never waits for a GPU.
 
 This module sits above the model: it drives any model with ``forward``, ``backward``,
 ``train_step``, ``params`` and a ``backend``, and uses ``io`` to resume and save.
+With ``distributed=True`` the ranks of an MPI job train one model together:
+``nnbackend.distributed.parallel`` holds how; the loop only hands it each batch.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -32,6 +35,7 @@ from nnbackend.data import (
     is_foreign,
     target_dtype,
 )  # fmt: skip
+from nnbackend.distributed.parallel import DataParallel
 from nnbackend.history import EpochLogs, History
 from nnbackend.io import Checkpoint, CheckpointError, restore_checkpoint
 from nnbackend.losses import L2
@@ -43,22 +47,34 @@ def fit(
     shuffle: bool = True, validation_data=None, validation_split: float = 0.0,
     l2: float | None = None, metrics=None, callbacks=(), verbose: int = 1,
     log_every: int | None = None, seed: int | None = None, checkpoint=None,
-    resume: bool = False, on_device="auto",
+    resume: bool = False, on_device="auto", distributed: bool = False,
 ) -> History:  # fmt: skip
     """Train ``model`` until epoch ``epochs``; returns the History of the epochs run.
     ``Sequential.fit`` documents the arguments."""
     check_options(epochs=epochs, batch_size=batch_size, shuffle=shuffle, l2=l2,
                   validation_split=validation_split, verbose=verbose, log_every=log_every,
                   seed=seed, resume=resume, on_device=on_device)  # fmt: skip
+    boolean(distributed, "distributed")
     loss, optimizer = loss_types.get(loss), optim.get(optimizer)
     metrics = metric_types.for_fit(metrics, loss, model.n_outputs)
     model.loss, model.optimizer, model.metrics = loss, optimizer, metrics
     if seed is not None:
         model.rng = Generator(seed)
-    saved = resume_from(model, checkpoint, optimizer) if resume else None
-    start = 0 if saved is None or saved.epoch is None else saved.epoch + 1
     X, y = as_array(X, "X"), as_array(y, "y")
     X, y, validation_data = split_validation(X, y, validation_data, validation_split)
+    parallel = None  # data parallel over the ranks of an MPI job (nnbackend.distributed)
+    if distributed:
+        settings = dict(epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                        l2=l2, resume=resume)  # fmt: skip
+        parallel = DataParallel.join(
+            model, loss, optimizer, metrics, l2, (X, y, validation_data), settings
+        )  # None in a world of one
+    read = (lambda: resume_from(model, checkpoint, optimizer)) if resume else (lambda: None)
+    saved = read() if parallel is None else parallel.start(read)
+    start = 0 if saved is None or saved.epoch is None else saved.epoch + 1
+    if parallel is not None:
+        validation_data = parallel.validation_share(validation_data)
+        verbose = verbose if parallel.is_main else 0
     batches = batches_for(model, X, y, loss, batch_size, shuffle=shuffle, on_device=on_device)
     validation = None
     if validation_data is not None:
@@ -67,8 +83,11 @@ def fit(
     trainer = Trainer(
         model, loss, optimizer, l2=l2, metrics=metrics, callbacks=callbacks,
         checkpoint=checkpoint, log_every=log_every or max(1, epochs // 20), verbose=verbose,
+        parallel=parallel,
     )  # fmt: skip
-    with limit_threads(threads_for_step(model.count_params(), batches.batch_size)):
+    step_threads = threads_for_step if parallel is None else parallel.threads
+    session = contextlib.nullcontext() if parallel is None else parallel.session()
+    with limit_threads(step_threads(model.count_params(), batches.batch_size)), session:
         return trainer.run(batches, validation, range(start, epochs), saved)
 
 
@@ -147,8 +166,11 @@ class Trainer:
     """Runs epochs of one ``fit`` call, with its callbacks, progress and history."""
 
     def __init__(self, model, loss, optimizer, *, l2=None, metrics=(), callbacks=(),
-                 checkpoint=None, log_every: int = 1, verbose: int = 1):  # fmt: skip
+                 checkpoint=None, log_every: int = 1, verbose: int = 1,
+                 parallel=None):  # fmt: skip
+        """``parallel``: this rank's ``DataParallel`` in a distributed fit, else None."""
         self.model, self.loss, self.optimizer = model, loss, optimizer
+        self.parallel = parallel
         self.metrics = list(metrics)
         self.l2 = L2(l2) if l2 else None
         saving = [c for c in callbacks if isinstance(c, cb.ModelCheckpoint)]
@@ -182,6 +204,8 @@ class Trainer:
                 metrics = self.train_epoch(batches, progress)
                 if validation is not None:
                     measured = measure(model, validation, self.loss, self.metrics)
+                    if self.parallel is not None:  # every rank measured its block
+                        measured = self.parallel.validation_totals(measured)
                     metrics.update(_prefixed("val_", measured))
                 logs = EpochLogs(epoch, metrics, model.backend)
                 history.append(logs)
@@ -190,6 +214,8 @@ class Trainer:
                     progress.log(epoch, logs)
                 for callback in self.callbacks:
                     callback.on_epoch_end(epoch, logs, model)
+                if self.parallel is not None:
+                    model.stop_training = self.parallel.stop_together(model.stop_training)
                 if model.stop_training:
                     break
         for callback in self.callbacks:
@@ -208,8 +234,11 @@ class Trainer:
         """One pass over the batches; the epoch's metrics, still on the device."""
         totals = Totals(self.loss, self.metrics)
         for xb, yb in batches:
-            value, out = self.model.train_step(xb, yb, self.loss, self.optimizer, self.l2)
-            totals.add(value, out, yb)
+            if self.parallel is None:
+                value, out = self.model.train_step(xb, yb, self.loss, self.optimizer, self.l2)
+                totals.add(value, out, yb)
+            else:  # this rank's share of the batch; the totals of the whole batch
+                totals.add_parts(self.parallel.train_step(xb, yb))
             progress.update()
         return totals.metrics(batches.n)
 
@@ -235,6 +264,11 @@ class Totals:
         self.parts["loss"].append((value, self.loss.per_batch_weight(out.shape[0])))
         for metric in self.metric_list:
             self.parts[metric.name].append(metric.batch(out, target, self.loss))
+
+    def add_parts(self, parts) -> None:
+        """One batch's (value, weight) of the loss, then of each metric, in order."""
+        for name, part in zip(self.parts, parts, strict=True):
+            self.parts[name].append(part)
 
     def metrics(self, n: int) -> dict:
         """name -> ([(device scalar, weight), ...], n): EpochLogs reads sum(w * value) / n."""

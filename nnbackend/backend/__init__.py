@@ -13,9 +13,10 @@ is filled here, once:
     inventory.py   what works on this machine
     numpy_fast.py  the NumPy namespace with its hottest functions made lean
     threads.py     how many CPU threads NumPy's BLAS and torch use
+    cuda.py        NCCL, streams and events through CuPy, for summing across processes
 """
 
-from nnbackend.backend.arrays import backend_of, namespace_of, to_numpy
+from nnbackend.backend.arrays import backend_of, host_memory, namespace_of, to_numpy
 from nnbackend.backend.core import (
     BACKEND_NAMES,
     DEFAULT_DTYPE,
@@ -53,6 +54,7 @@ __all__ = [
     "fast_paths",
     "get_backend",
     "get_num_threads",
+    "host_memory",
     "limit_threads",
     "namespace_of",
     "reset_backend",

@@ -76,3 +76,14 @@ def to_numpy(array) -> np.ndarray:
     if isinstance(array, np.ndarray | np.generic):
         return np.asarray(array)
     return backend_of(array).to_numpy(array)
+
+
+def host_memory(array) -> np.ndarray | None:
+    """``array``'s own memory as a NumPy array (writing to one writes to the other), or
+    None where it has none on the host: GPU arrays, and array-api-strict's, which keep
+    theirs hidden. MPI sums such host arrays in place, with no copy."""
+    if isinstance(array, np.ndarray):
+        return array
+    if type(array).__module__.split(".")[0] == "torch" and array.device.type == "cpu":
+        return array.detach().numpy()
+    return None

@@ -101,8 +101,10 @@ def make_cupy(device):
         )
     import array_api_compat.cupy as xp
 
+    if device is None:  # CuPy's current GPU: 0, unless nb.distributed.init() chose this rank's
+        return xp, cupy.cuda.Device(), (cupy.ndarray,), cupy.asnumpy
     try:
-        index = int(device or 0)
+        index = int(device)
     except ValueError:
         raise ValueError(f"a CuPy device is a GPU number ('cupy:1'), not {device!r}") from None
     return xp, cupy.cuda.Device(index), (cupy.ndarray,), cupy.asnumpy

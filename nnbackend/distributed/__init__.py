@@ -1,0 +1,96 @@
+"""Training on several processes at once: data parallel over MPI (CPUs) and NCCL (GPUs).
+
+    nb.distributed.init()                               # a no-op in a plain process
+    model.fit(X, y, loss="cross_entropy", optimizer="adam", batch_size=512,
+              distributed=True)                         # mpiexec -n 4 python train.py
+
+``fit(..., distributed=True)`` trains exactly as one process would on the same global
+batches (``batch_size`` is the global batch; each rank computes on its share of the
+rows), with one allreduce per step; only rank 0 prints, shows progress and writes
+checkpoints. In a plain ``python train.py`` it is the ordinary fit. ``parallel.py``
+says how, ``world.py`` how failures end every rank, ``collectives.py`` which engine
+sums which arrays.
+
+A loop of one's own, on equal batches per rank:
+
+    nb.distributed.init()
+    nb.distributed.broadcast(model, opt)                # rank 0's weights on every rank
+    for xb, yb in nb.data.Batches(X, y, model.backend, batch_size=512, rng=model.rng):
+        mine = nb.distributed.my_share(xb.shape[0])     # this rank's rows of the batch
+        out = model.forward(xb[mine, ...])
+        loss.forward(out, yb[mine, ...])
+        model.backward(loss.backward())
+        nb.distributed.allreduce_grads(model)           # the whole batch's gradient
+        opt.step(model.params, model.grads)
+
+Importing nnbackend never imports mpi4py: ``init`` does, and only under a launcher.
+"""
+
+from __future__ import annotations
+
+from nnbackend.distributed.collectives import allreduce, engine_for, pack, unpack
+from nnbackend.distributed.parallel import DataParallel, broadcast_state, share
+from nnbackend.distributed.world import (
+    DistributedError,
+    current,
+    init,
+    is_main,
+    local_rank,
+    rank,
+    world_size,
+)
+
+
+def my_share(rows: int) -> slice:
+    """This rank's block of a global batch of ``rows`` rows (``xb[my_share(n), ...]``):
+    ranks take blocks in rank order, the first ``rows % world_size()`` one row more."""
+    return share(rows, rank(), world_size())
+
+
+def broadcast(model, optimizer=None) -> None:
+    """Give every rank rank 0's weights, running state, shuffling generator and (when
+    given) optimizer state. A no-op in a world of one."""
+    broadcast_state(current(), model, optimizer)
+
+
+def allreduce_grads(model, rows: int | None = None) -> None:
+    """Make ``model.grads`` the gradient of the whole global batch on every rank: the
+    ranks' gradients summed in one allreduce, each weighted by its share of the rows.
+
+    ``rows=None``: every rank's batch has as many rows (the mean over ranks). Otherwise
+    the number of rows this rank's gradients were computed on; their total rides in the
+    same message. For a loss averaged over the rows (the default ``reduction="mean"``).
+    A no-op in a world of one. Call it between ``backward`` and the optimizer's step.
+    """
+    world = current()
+    if world.size == 1:
+        return
+    names, grads = zip(*model.grads.items(), strict=True)
+    engine = engine_for(world, model.backend)
+    if rows is None:
+        summed = allreduce(engine, grads)
+        new = [g / world.size for g in summed]
+    else:
+        backend = model.backend
+        count = backend.xp.asarray([float(rows)], dtype=backend.dtype, device=backend.device)
+        *summed, total = allreduce(engine, [*(g * float(rows) for g in grads), count])
+        new = [g / total for g in summed]
+    for name, g in zip(names, new, strict=True):
+        model.grads[name] = g
+
+
+__all__ = [
+    "DataParallel",
+    "DistributedError",
+    "allreduce_grads",
+    "broadcast",
+    "current",
+    "init",
+    "is_main",
+    "local_rank",
+    "my_share",
+    "pack",
+    "rank",
+    "unpack",
+    "world_size",
+]

@@ -1,0 +1,306 @@
+"""Data-parallel training: what ``fit(..., distributed=True)`` does on each rank.
+
+Every rank holds all the data and the same model. At the start the ranks check that
+they run the same fit, then take rank 0's weights, optimizer state and shuffling
+generator (from its checkpoint, when resuming). Each step, every rank draws the same
+global batch, computes on its share of the rows (a block; a share may be empty when
+the batch has fewer rows than there are ranks), and one allreduce sums the ranks'
+gradients, each scaled by its share, with the batch's loss and metric sums in the same
+message. Every rank then applies the same update and records the same totals: the
+global batch's loss and metrics, as one process would. Validation data is split into
+blocks and its totals summed once per epoch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from nnbackend.backend import namespace_of, to_numpy
+from nnbackend.backend.threads import threads_for_step
+from nnbackend.distributed.collectives import allreduce, broadcast, engine_for
+from nnbackend.distributed.world import DistributedError, World, init
+from nnbackend.io import Checkpoint
+from nnbackend.losses import L2
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def share(rows: int, rank: int, size: int) -> slice:
+    """Rank ``rank``'s block of ``rows`` rows split over ``size`` ranks: the first
+    ``rows % size`` ranks take one row more than the others; a block may be empty."""
+    small, extra = divmod(rows, size)
+    start = rank * small + min(rank, extra)
+    return slice(start, start + small + (rank < extra))
+
+
+class DataParallel:
+    """One rank's part in a data-parallel ``fit``: the start, each step, each epoch."""
+
+    @classmethod
+    def join(cls, model, loss, optimizer, metrics, l2, data, settings: dict):
+        """The DataParallel of this rank, once every rank has checked that all run the
+        same fit; None in a world of one (fit then runs as it always does).
+        ``data``: (X, y, validation data or None); ``settings``: fit's other options."""
+        world = init()
+        if world.size == 1:
+            return None
+        check_alike(world, describe(model, loss, optimizer, metrics, data, settings))
+        parallel = cls(world, model, loss, optimizer, metrics, l2)
+        validation = data[2]
+        parallel.validation_rows = 0 if validation is None else int(validation[0].shape[0])
+        return parallel
+
+    def __init__(self, world: World, model, loss, optimizer, metrics, l2):
+        self.world, self.model, self.loss, self.optimizer = world, model, loss, optimizer
+        self.metrics, self.l2 = list(metrics), L2(l2) if l2 else None
+        self.engine = engine_for(world, model.backend)
+        self.validation_rows = 0
+
+    @property
+    def splits_validation(self) -> bool:
+        """Validation data is split into blocks when each rank gets at least a row."""
+        return self.validation_rows >= self.world.size
+
+    @property
+    def is_main(self) -> bool:
+        return self.world.rank == 0
+
+    # --- the start --------------------------------------------------------------
+
+    def start(self, read):
+        """Rank 0 runs ``read`` (fit's resume: the checkpoint restored into model and
+        optimizer, or None); then every rank takes rank 0's weights, running state,
+        optimizer state and shuffling generator, and gets what the checkpoint said
+        (epoch, callbacks' states). Rank 0 alone reads the file: it alone writes it, so
+        only it is sure to see the last one (node-local disks, network file systems
+        that cache), and the others then hold its state bit for bit."""
+        saved = self.world.on_main(read, "read the checkpoint to resume from")
+        broadcast_state(self.world, self.model, self.optimizer)
+        told = self.world.bcast(_portable(saved), "what the checkpoint said")
+        if self.is_main or told is None:
+            return saved
+        backend = self.model.backend
+        callbacks = {
+            key: {**state, "arrays": {n: backend.asarray(a) for n, a in state["arrays"].items()}}
+            for key, state in told["callbacks"].items()
+        }
+        return Checkpoint(None, None, told["epoch"], told["stopped"], callbacks, Path(told["path"]))
+
+    def validation_share(self, validation):
+        """This rank's block of the validation data (all of it when there are fewer
+        rows than ranks: every rank then measures the whole)."""
+        if not self.splits_validation:
+            return validation
+        X, y = validation
+        block = share(X.shape[0], self.world.rank, self.world.size)
+        return X[block, ...], y[block, ...]
+
+    def threads(self, n_weights: int, batch_size: int) -> int | None:
+        """BLAS and torch threads for a step of this rank's share: as one process would
+        choose for that many rows, but with the machine's cores shared among its ranks
+        (unless the thread counts are set: ``--threads``, ``OMP_NUM_THREADS``, ...)."""
+        rows = -(-batch_size // self.world.size)
+        chosen = threads_for_step(n_weights, rows)
+        if chosen is not None or any(os.environ.get(v) for v in THREAD_VARIABLES):
+            return chosen
+        return max(1, _cores(self.world.local_size))
+
+    # --- each step --------------------------------------------------------------
+
+    def train_step(self, xb, yb) -> list:
+        """One step of the global batch (xb, yb), computed on this rank's share of its
+        rows. Returns the global batch's totals as ``Totals.add_parts`` takes them:
+        (loss, its weight), then (each metric's sum, 1); the same on every rank."""
+        model, loss = self.model, self.loss
+        mine = share(xb.shape[0], self.world.rank, self.world.size)
+        out = model.forward(xb[mine, ...], training=True)
+        local = self._backward(out, yb[mine, ...], xb.shape[0])
+        names, grads = zip(*model.grads.items(), strict=True)
+        *grads, sums = allreduce(self.engine, [*grads, local])
+        grads = dict(zip(names, grads, strict=True))
+        weight = loss.per_batch_weight(xb.shape[0])
+        value = sums[0] / weight
+        if self.l2 is not None:  # as in Sequential.train_step: L2 joins the whole gradient
+            decayed = {name: model.params[name] for name in model.decayed_names()}
+            value = value + self.l2.penalty(decayed.values())
+            self.l2.add_to_gradients(decayed, grads)
+        self.optimizer.step(model.params, grads)
+        return [(value, weight), *((sums[i], 1) for i in range(1, 1 + len(self.metrics)))]
+
+    def _backward(self, out, y, total: int):
+        """Backward through this rank's share, its gradients scaled by its part of the
+        global batch's loss; returns the share's [loss x its weight, metric sums]."""
+        loss, xp, rows = self.loss, self.model.backend.xp, out.shape[0]
+        if rows:
+            value = loss.forward(out, y) * loss.per_batch_weight(rows)
+            scale = loss.per_batch_weight(rows) / loss.per_batch_weight(total)
+            self.model.backward(loss.backward() * scale, input_grad=False)
+        else:  # a batch of fewer rows than ranks: this share is empty and adds zeros
+            value = xp.zeros((), dtype=out.dtype, device=out.device)
+            self.model.backward(xp.zeros_like(out), input_grad=False)
+        parts = (metric.batch(out, y, loss) for metric in self.metrics)
+        return xp.stack([value, *(xp.astype(v, out.dtype) * w for v, w in parts)])
+
+    # --- each epoch -------------------------------------------------------------
+
+    def validation_totals(self, measured: dict) -> dict:
+        """The validation totals of every rank's block, summed (``measure``'s form:
+        name -> ([(value, weight), ...], rows)); as they were when not split."""
+        if not self.splits_validation:
+            return measured
+        xp, dtype = self.model.backend.xp, self.model.backend.dtype
+        local = [
+            sum(xp.astype(value, dtype) * weight for value, weight in parts)
+            for parts, _ in measured.values()
+        ]
+        (sums,) = allreduce(self.engine, [xp.stack(local)])
+        return {name: ([(sums[i], 1)], self.validation_rows) for i, name in enumerate(measured)}
+
+    def stop_together(self, flag: bool) -> bool:
+        """Whether ``flag`` is true on some rank: callbacks that decide by the clock (or
+        anything else of one rank's own) still stop every rank together."""
+        return any(self.world.allgather(bool(flag), "whether to stop"))
+
+    @contextlib.contextmanager
+    def session(self):
+        """Around the epochs. A rank that leaves it by ``sys.exit`` aborts the job as
+        it exits (the others would wait for it); an exception goes on its way (an
+        uncaught one aborts the job; one that every rank raised strands none). At the
+        end every rank waits for the others: fit returns after rank 0's last save."""
+        self.world.busy = True
+        try:
+            yield
+        except Exception:
+            self.world.busy = False
+            raise
+        self.world.barrier()
+        self.world.busy = False
+
+
+# --- the pieces, for a loop of one's own -----------------------------------------
+
+
+def broadcast_state(world: World, model, optimizer=None) -> None:
+    """Rank 0's weights, running state, optimizer state (when given) and shuffling
+    generator, on every rank, in one broadcast per dtype."""
+    if world.size == 1:
+        return
+    slots = {} if optimizer is None else optimizer.state
+    told = world.bcast(
+        {
+            "slots": {slot: list(arrays) for slot, arrays in slots.items()},
+            "iterations": 0 if optimizer is None else optimizer.iterations,
+            "rng": model.rng.state,
+        },
+        "rank 0's optimizer and generator state",
+    )
+    params, state = dict(model.params), dict(model.state)
+    xp = model.backend.xp
+    moments = [
+        (slot, name, slots[slot][name] if world.rank == 0 else xp.zeros_like(params[name]))
+        for slot, names in told["slots"].items()
+        for name in names
+    ]
+    arrays = broadcast(engine_for(world, model.backend), [
+        *params.values(), *state.values(), *(a for _, _, a in moments)
+    ])  # fmt: skip
+    if world.rank == 0:
+        return
+    received = iter(arrays)
+    model.set_params({name: next(received) for name in params})
+    for name in state:
+        model.state[name] = next(received)
+    model.rng.state = told["rng"]
+    if optimizer is not None:
+        by_slot = {slot: {} for slot in told["slots"]}
+        for slot, name, _ in moments:
+            by_slot[slot][name] = next(received)
+        optimizer.load_state_dict({"iterations": told["iterations"], "slots": by_slot})
+
+
+def describe(model, loss, optimizer, metrics, data, settings: dict) -> dict:
+    """What must be alike on every rank, under the words an error would use."""
+    X, y, validation = data
+    return {
+        "backend": model.backend.name.split(":")[0],
+        "float dtype": model.backend.dtype_name,
+        "model": model.config(),
+        "loss": loss.config(),
+        "optimizer": optimizer.config(),
+        "metrics": [m.config() for m in metrics],
+        "samples in X": int(X.shape[0]),
+        "shape of a sample": tuple(X.shape[1:]),
+        "shape of y": tuple(y.shape),
+        "data (the sums of X and y)": _checksums(X, y),
+        "validation data (shape, sums)": None
+        if validation is None
+        else (tuple(validation[0].shape), _checksums(*validation)),
+        **settings,
+    }
+
+
+def check_alike(world: World, mine: dict) -> None:
+    """Raise, on every rank alike, a DistributedError naming what the ranks disagree
+    on and which rank has what."""
+    everyone = world.allgather(mine, "what each rank trains")
+    problems = [d for d in (disagreement(key, [r[key] for r in everyone]) for key in mine) if d]
+    if problems:
+        raise DistributedError(
+            "the ranks do not run the same fit: " + "; ".join(problems) + ". Every rank must "
+            "build the same model and pass fit the same data and options: each takes its "
+            "share of every batch.",
+            every_rank=True,
+        )
+
+
+def disagreement(what: str, values: list) -> str | None:
+    """Who has what, as in "batch_size: rank 0 has 32, ranks 1, 2 have 64"; None when
+    every rank has the same."""
+    groups: dict[str, list[int]] = {}
+    for rank, value in enumerate(values):
+        text = repr(value)
+        groups.setdefault(text if len(text) <= 200 else text[:197] + "...", []).append(rank)
+    if len(groups) == 1:
+        return None
+    held = [
+        f"rank {ranks[0]} has {text}" if len(ranks) == 1
+        else f"ranks {', '.join(map(str, ranks))} have {text}"
+        for text, ranks in groups.items()
+    ]  # fmt: skip
+    return f"{what}: {', '.join(held)}"
+
+
+def _checksums(X, y) -> tuple[str, str]:
+    """The sums of X and y, to 12 digits: the same data gives the same sums."""
+    sums = []
+    for a in (X, y):
+        xp = namespace_of(a)
+        if xp.isdtype(a.dtype, "bool"):  # the standard sums numbers only
+            a = xp.astype(a, xp.int8)
+        sums.append(f"{float(to_numpy(xp.sum(a, dtype=xp.float64))):.12g}")
+    return tuple(sums)
+
+
+def _portable(saved) -> dict | None:
+    """What fit needs of a restored checkpoint besides the model, in host arrays."""
+    if saved is None:
+        return None
+    callbacks = {
+        key: {**state, "arrays": {n: to_numpy(a) for n, a in (state.get("arrays") or {}).items()}}
+        for key, state in saved.callbacks.items()
+    }
+    return {"epoch": saved.epoch, "stopped": saved.stopped, "callbacks": callbacks,
+            "path": str(saved.path)}  # fmt: skip
+
+
+def _cores(ranks_here: int) -> int:
+    """This rank's fair part of the cores: those the launcher bound it to, else the
+    machine's shared among its ranks."""
+    cpus = os.cpu_count() or 1
+    try:
+        bound = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        bound = cpus
+    return bound if bound < cpus else cpus // ranks_here

@@ -1,0 +1,307 @@
+"""The MPI job this process is one rank of: who it is, how many there are, and how a
+failure on one rank ends them all instead of leaving the others waiting.
+
+    nb.distributed.init()        # under mpiexec, srun or mpirun: join the job
+    nb.distributed.rank(), nb.distributed.world_size(), nb.distributed.is_main()
+
+In a plain ``python script.py`` there is nothing to join: ``init`` makes a world of one
+without importing mpi4py, so every script runs both ways. mpi4py is imported only when
+a launcher's variables (``PMI_SIZE``, ``OMPI_COMM_WORLD_SIZE``, ...) say this process is
+one of several.
+
+Failures, once ``init`` has joined a job of several ranks:
+
+- an uncaught exception on one rank prints its traceback and calls ``MPI_Abort``,
+  which ends every rank at once (errors that every rank raises alike, such as ranks
+  that disagree, are printed once and end each rank normally, with status 1);
+- a rank that leaves in the middle of a distributed ``fit`` (``sys.exit`` in a
+  callback) aborts the job as it exits;
+- a watchdog thread ends the job when this rank has waited longer than ``timeout``
+  seconds for the others in one collective: one of them has hung, or died unseen.
+A process killed outright is the launcher's to see: mpiexec ends the others.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib.util
+import os
+import pickle
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from nnbackend.backend import cuda
+
+#: variables by which launchers tell a process how many ranks its job has
+LAUNCH_SIZE_VARIABLES = (
+    "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS",
+)  # fmt: skip
+#: set to 1 to join MPI under a launcher not listed above
+FORCE_VARIABLE = "NNBACKEND_MPI"
+TIMEOUT_VARIABLE = "NNBACKEND_TIMEOUT"
+#: seconds one rank may wait for the others in one collective before the job is ended
+DEFAULT_TIMEOUT = 300.0
+#: how CuPy arrays are summed: NCCL; CUDA-aware MPI; or MPI on a host copy
+GPU_COLLECTIVES = ("nccl", "mpi", "host")
+
+
+class DistributedError(RuntimeError):
+    """A problem of the job as a whole. ``every_rank``: every rank raises it alike (so
+    none is left waiting, and only rank 0 prints it when it ends the program)."""
+
+    def __init__(self, message: str, every_rank: bool = False):
+        super().__init__(message)
+        self.every_rank = every_rank
+
+
+@dataclass
+class World:
+    """This process's place in the job. ``comm`` is an mpi4py communicator of its own
+    (a duplicate of COMM_WORLD), None in a world of one."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+    local_size: int = 1
+    comm: Any = None
+    timeout: float = DEFAULT_TIMEOUT
+    gpu_collectives: str = "nccl"
+    #: a distributed fit is under way: a rank leaving now would strand the others
+    busy: bool = False
+    watchdog: Watchdog | None = None
+    engines: dict = field(default_factory=dict)  # backend name -> collectives engine
+
+    def waiting(self, what: str):
+        """A block in which this rank waits for the others (the watchdog times it)."""
+        return self.watchdog.waiting(what) if self.watchdog else contextlib.nullcontext()
+
+    def bcast(self, obj, what: str = "rank 0's settings"):
+        """``obj`` of rank 0 (any picklable value), on every rank."""
+        if self.size == 1:
+            return obj
+        with self.waiting(f"a broadcast of {what}"):
+            return self.comm.bcast(obj, root=0)
+
+    def allgather(self, obj, what: str = "the ranks' settings") -> list:
+        """[``obj`` of rank 0, of rank 1, ...] (picklable values), on every rank."""
+        if self.size == 1:
+            return [obj]
+        with self.waiting(f"an allgather of {what}"):
+            return self.comm.allgather(obj)
+
+    def barrier(self) -> None:
+        if self.size > 1:
+            with self.waiting("a barrier"):
+                self.comm.Barrier()
+
+    def on_main(self, fn, what: str):
+        """``fn()`` run on rank 0 alone: its result there, None elsewhere. When it
+        raises, every rank raises that exception (a DistributedError naming it where
+        it cannot be pickled), marked ``every_rank``: none waits for what will not come."""
+        failure = result = None
+        if self.rank == 0:
+            try:
+                result = fn()
+            except Exception as exc:
+                failure = exc
+        told = self.bcast(_portable_exception(failure, f"rank 0 could not {what}"), what)
+        failure = failure if self.rank == 0 else told
+        if failure is not None:
+            with contextlib.suppress(AttributeError):  # an exception class with __slots__
+                failure.every_rank = True
+            raise failure
+        return result
+
+    def abort(self, message: str) -> None:
+        """Print ``message`` and end every rank of the job (MPI_Abort)."""
+        sys.stderr.write(f"nnbackend.distributed: {message}\n")
+        sys.stderr.flush()
+        self.comm.Abort(1)
+
+
+class Watchdog:
+    """A thread that ends the job when this rank has waited longer than ``timeout``
+    seconds in one collective. Host-side waits are timed with ``waiting``; work left
+    on a GPU stream (an NCCL sum) with ``pending``, by an event it polls."""
+
+    def __init__(self, world: World):
+        self.world = world
+        self._watched = None  # (since, what, done() or None), replaced whole: no lock needed
+        threading.Thread(target=self._watch, name="nnbackend-watchdog", daemon=True).start()
+
+    @contextlib.contextmanager
+    def waiting(self, what: str):
+        self._watched = (time.monotonic(), what, None)
+        try:
+            yield
+        finally:
+            self._watched = None
+
+    def pending(self, what: str, done) -> None:
+        """GPU work was queued that ends when ``done()`` is true."""
+        self._watched = (time.monotonic(), what, done)
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(min(1.0, self.world.timeout / 10))
+            watched = self._watched
+            if watched is None:
+                continue
+            since, what, done = watched
+            waited = time.monotonic() - since
+            if waited > self.world.timeout and not (done is not None and done()):
+                self.world.abort(
+                    f"rank {self.world.rank} of {self.world.size} waited {waited:.0f} s in "
+                    f"{what}: another rank has stopped or hung. Ending all ranks "
+                    f"(the limit is nb.distributed.init(timeout=...) or ${TIMEOUT_VARIABLE})."
+                )
+
+
+_world = World()
+_joined = False
+
+
+def init(*, timeout: float | None = None, gpu_collectives: str | None = None) -> World:
+    """Join the MPI job this process was launched in; in a plain process, a world of
+    one (a no-op: mpi4py is not imported). Safe to call again: it returns the world.
+
+    ``timeout``: seconds a rank may wait for the others in one collective before the
+    job is ended (default ``$NNBACKEND_TIMEOUT``, else 300). ``gpu_collectives``: how
+    CuPy arrays are summed: "nccl" (the default), "mpi" (CUDA-aware MPI: only where the
+    MPI library says it reads GPU memory) or "host" (MPI on a copy in host memory).
+    With several ranks on a machine, each takes the GPU of its local rank (CuPy's
+    current device, which backend "cupy" then means): call ``init`` before building a
+    model on "cupy".
+    """
+    global _joined
+    world = _world
+    world.timeout = _checked_timeout(timeout)
+    if gpu_collectives is not None:
+        if gpu_collectives not in GPU_COLLECTIVES:
+            raise ValueError(
+                f"gpu_collectives must be one of {GPU_COLLECTIVES}, not {gpu_collectives!r}"
+            )
+        world.gpu_collectives = gpu_collectives
+    if _joined or not launched():
+        return world
+    MPI = _import_mpi()
+    comm = MPI.COMM_WORLD.Dup()
+    local = comm.Split_type(MPI.COMM_TYPE_SHARED)
+    world.rank, world.size, world.comm = comm.Get_rank(), comm.Get_size(), comm
+    world.local_rank, world.local_size = local.Get_rank(), local.Get_size()
+    local.Free()
+    _joined = True
+    if world.size > 1:
+        cuda.use_gpu(world.local_rank)  # one GPU per rank of a machine, where there are GPUs
+        world.watchdog = Watchdog(world)
+        _install_failure_handlers(world)
+    return world
+
+
+def launched() -> bool:
+    """Whether a launcher started this process as one of several (or ``$NNBACKEND_MPI``
+    asks to join MPI anyway)."""
+    if os.environ.get(FORCE_VARIABLE, "") not in ("", "0"):
+        return True
+    for name in LAUNCH_SIZE_VARIABLES:
+        try:
+            if int(os.environ.get(name, "1")) > 1:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def current() -> World:
+    """The world ``init`` made (a world of one before it is called)."""
+    return _world
+
+
+def rank() -> int:
+    """This process's rank: 0 .. world_size() - 1 (0 in a plain process)."""
+    return _world.rank
+
+
+def world_size() -> int:
+    """How many ranks the job has (1 in a plain process, or before ``init``)."""
+    return _world.size
+
+
+def local_rank() -> int:
+    """This process's rank among those on its machine (which GPU it takes)."""
+    return _world.local_rank
+
+
+def is_main() -> bool:
+    """Whether this is rank 0: the one that prints, shows progress and saves checkpoints."""
+    return _world.rank == 0
+
+
+def _portable_exception(exc: Exception | None, context: str):
+    """``exc`` if it survives pickling (to be raised on the other ranks), else a
+    DistributedError that names it."""
+    if exc is None:
+        return None
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return DistributedError(f"{context}: {type(exc).__name__}: {exc}")
+    return exc
+
+
+def _import_mpi():
+    sizes = ", ".join(f"{n}={os.environ[n]}" for n in LAUNCH_SIZE_VARIABLES if n in os.environ)
+    if importlib.util.find_spec("mpi4py") is None:
+        raise DistributedError(
+            f"this process was launched as one rank of several ({sizes or FORCE_VARIABLE}), "
+            "but mpi4py is not installed: pip install 'nnbackend[mpi]' (mpi4py and MPICH)"
+        )
+    from mpi4py import MPI
+
+    return MPI
+
+
+def _checked_timeout(timeout) -> float:
+    if timeout is None:
+        text = os.environ.get(TIMEOUT_VARIABLE)
+        if not text:
+            return _world.timeout
+        try:
+            timeout = float(text)
+        except ValueError:
+            raise ValueError(
+                f"${TIMEOUT_VARIABLE} must be a number of seconds, not {text!r}"
+            ) from None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    return float(timeout)
+
+
+def _install_failure_handlers(world: World) -> None:
+    previous = sys.excepthook
+
+    def abort_on_exception(kind, exc, tb):
+        every_rank = getattr(exc, "every_rank", False)
+        if not every_rank or world.rank == 0:
+            previous(kind, exc, tb)
+        if every_rank:  # the others raise it too: each ends by itself, with status 1
+            return
+        world.busy = False
+        world.abort(
+            f"rank {world.rank} of {world.size} ended with {kind.__name__} (above): "
+            f"ending all {world.size} ranks."
+        )
+
+    def abort_if_busy():
+        if world.busy:
+            world.abort(
+                f"rank {world.rank} of {world.size} exited in the middle of a distributed "
+                "fit: ending the other ranks, which would wait for it."
+            )
+
+    sys.excepthook = abort_on_exception
+    atexit.register(abort_if_busy)

@@ -1,0 +1,97 @@
+"""What the distributed tests train, shared by the test (one process) and the worker
+that ``mpiexec -n 2`` runs (``tests/mpi_worker.py``): the same data, models and fits.
+
+Fifty steps: 100 samples in global batches of 11 make 10 steps an epoch, for 5 epochs.
+On two ranks a batch of 11 rows splits 6 + 5, and each epoch's last batch has 1 row,
+so rank 1's share of it is empty: the uneven and the empty share are in every run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+
+import numpy as np
+
+import nnbackend as nb
+from nnbackend.layers import Dense
+
+N, BATCH, EPOCHS = 100, 11, 5
+BACKENDS = ["numpy", "strict"] + (["torch"] if importlib.util.find_spec("torch") else [])
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    backend: str
+    dtype: str
+    optimizer: str
+    l2: float | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.backend}-{self.dtype}-{self.optimizer}-l2={self.l2}"
+
+
+def cases_on(backends) -> list[Case]:
+    return [
+        Case(backend, dtype, optimizer, l2)
+        for backend in backends
+        for dtype in ("float64", "float32")
+        for optimizer in ("sgd", "adam")
+        for l2 in (None, 0.01)
+    ]
+
+
+CASES = cases_on(BACKENDS)
+GPU_CASES = cases_on(["cupy"])
+
+
+def data():
+    """((X, y), validation (X, y)): host NumPy, 3 classes, the same on every rank."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((N + 30, 5))
+    y = (X[:, 0] + X[:, 1] ** 2 > 1).astype(np.int64) + (X[:, 2] > 1)
+    return (X[:N], y[:N]), (X[N:], y[N:])
+
+
+def model(case: Case, seed: int = 1) -> nb.Sequential:
+    layers = [Dense(5, 8), "tanh", Dense(8, 3)]
+    return nb.Sequential(layers, backend=case.backend, dtype=case.dtype, seed=seed)
+
+
+def optimizer(case: Case):
+    return nb.optim.SGD(lr=0.5) if case.optimizer == "sgd" else nb.optim.Adam(0.05)
+
+
+def train(case: Case, distributed: bool, **options):
+    """The case's model after its fit, and the fit's history."""
+    (X, y), validation = data()
+    net = model(case, options.pop("model_seed", 1))
+    settings = dict(
+        loss="cross_entropy", optimizer=optimizer(case), epochs=EPOCHS, batch_size=BATCH,
+        l2=case.l2, seed=3, validation_data=validation, verbose=0, distributed=distributed,
+        metrics=["accuracy", nb.metrics.TopKAccuracy(2)],
+    )  # fmt: skip
+    history = net.fit(X, y, **{**settings, **options})
+    return net, history
+
+
+def weights(net) -> dict:
+    return {name: nb.to_numpy(a).copy() for name, a in net.params.items()}
+
+
+def manual_loop(distributed: bool, steps: int = 9) -> dict:
+    """A hand-written loop on 99 samples in batches of 11, with ``allreduce_grads``
+    weighting the uneven shares (6 + 5 rows) by their rows. Its weights after ``steps``."""
+    (X, y), _ = data()
+    case = Case("numpy", "float64", "sgd", None)
+    net, opt, loss = model(case), optimizer(case), nb.losses.SoftmaxCrossEntropy()
+    batches = nb.data.Batches(X[:99], y[:99], net.backend, batch_size=BATCH, rng=nb.Generator(5))
+    for xb, yb in list(batches)[:steps]:
+        mine = nb.distributed.my_share(xb.shape[0]) if distributed else slice(None)
+        out = net.forward(xb[mine, ...])
+        loss.forward(out, yb[mine, ...])
+        net.backward(loss.backward())
+        nb.distributed.allreduce_grads(net, rows=out.shape[0])
+        opt.step(net.params, net.grads)
+    return weights(net)

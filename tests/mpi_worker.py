@@ -1,0 +1,120 @@
+"""What each rank runs when tests/test_distributed.py launches ``mpiexec -n 2``:
+
+    python -m tests.mpi_worker train OUT    every case of distributed_cases, the resumed
+                                            fit, the manual loop and ranks that disagree;
+                                            each rank writes OUT/rank<r>.npz and .json
+    python -m tests.mpi_worker gpu OUT      the cases on CuPy, one GPU per rank (NCCL)
+    python -m tests.mpi_worker fault OUT    rank 1 raises in the middle of epoch 3
+    python -m tests.mpi_worker hang OUT     rank 1 stops answering in the middle of epoch 3
+    python -m tests.mpi_worker exit OUT     rank 1 calls sys.exit(0) in the middle of epoch 3
+
+One launch runs many checks: each launch costs seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import nnbackend as nb
+from tests import distributed_cases as cases
+
+FAIL_AT_STEP = 25  # the middle of epoch 2 (counting from 0): 10 steps an epoch
+
+
+def train(out: Path, on_gpu: bool = False) -> None:
+    rank = nb.distributed.rank()
+    arrays, report = {}, {"rank": rank, "size": nb.distributed.world_size()}
+    for case in cases.GPU_CASES if on_gpu else cases.CASES:
+        net, history = cases.train(case, distributed=True)
+        arrays.update({f"{case.name}/{k}": v for k, v in cases.weights(net).items()})
+        report[case.name] = history.history
+    if not on_gpu:
+        resumed = resume(out)
+        arrays.update({f"resumed/{k}": v for k, v in resumed.items()})
+        arrays.update({f"manual/{k}": v for k, v in cases.manual_loop(distributed=True).items()})
+        report["disagreement"] = disagree()
+        report["bad checkpoint"] = resume_from_garbage(out)
+    np.savez(out / f"rank{rank}.npz", **arrays)
+    (out / f"rank{rank}.json").write_text(json.dumps(report))
+
+
+def resume(out: Path) -> dict:
+    """Train 3 epochs with a checkpoint, then resume to 5 in a fresh model of other
+    weights (rank 1's own checkpoint path does not exist: rank 0 reads, and tells)."""
+    case = cases.Case("numpy", "float64", "adam", 0.01)
+    path = out / ("ckpt.h5" if nb.distributed.is_main() else "never-written.h5")
+    cases.train(case, distributed=True, epochs=3, checkpoint=path)
+    assert nb.distributed.is_main() == path.exists()
+    net, _ = cases.train(case, distributed=True, checkpoint=path, resume=True, model_seed=99)
+    return cases.weights(net)
+
+
+def disagree() -> str:
+    """Rank 1 passes fewer samples and another batch size: both ranks raise alike."""
+    case = cases.CASES[0]
+    (X, y), _ = cases.data()
+    n, batch = (100, 11) if nb.distributed.rank() == 0 else (90, 12)
+    try:
+        cases.model(case).fit(X[:n], y[:n], loss="cross_entropy", optimizer="sgd",
+                              batch_size=batch, verbose=0, distributed=True)  # fmt: skip
+    except nb.distributed.DistributedError as exc:
+        return str(exc)
+    return "no error"
+
+
+def resume_from_garbage(out: Path) -> str:
+    """Rank 0 finds no checkpoint but a text file: every rank raises its error."""
+    (out / "garbage.h5").write_text("not HDF5")
+    try:
+        cases.train(cases.CASES[0], distributed=True, checkpoint=out / "garbage.h5", resume=True)
+    except nb.CheckpointError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "no error"
+
+
+def fail_midway(out: Path, how) -> None:
+    """Train with a checkpoint every epoch; at FAIL_AT_STEP, rank 1 does ``how()``."""
+    case = cases.Case("numpy", "float64", "sgd", None)
+    net = cases.model(case)
+    forward, steps = net.forward, [0]
+
+    def counting_forward(x, training=True):
+        steps[0] += training
+        if steps[0] == FAIL_AT_STEP and nb.distributed.rank() == 1:
+            how()
+        return forward(x, training)
+
+    net.forward = counting_forward
+    (X, y), _ = cases.data()
+    net.fit(X, y, loss="cross_entropy", optimizer="sgd", epochs=cases.EPOCHS,
+            batch_size=cases.BATCH, log_every=1, checkpoint=out / "ckpt.h5", verbose=0,
+            distributed=True)  # fmt: skip
+    print(f"rank {nb.distributed.rank()} finished", flush=True)
+
+
+def boom():
+    raise RuntimeError("a failure on rank 1 only")
+
+
+def main(argv) -> None:
+    scenario, out = argv[0], Path(argv[1])
+    nb.distributed.init(timeout=3 if scenario == "hang" else 60)
+    if scenario in ("train", "gpu"):
+        train(out, on_gpu=scenario == "gpu")
+    elif scenario == "fault":
+        fail_midway(out, boom)
+    elif scenario == "hang":
+        fail_midway(out, lambda: time.sleep(600))
+    elif scenario == "exit":
+        fail_midway(out, lambda: sys.exit(0))
+    else:
+        raise SystemExit(f"unknown scenario {scenario!r}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

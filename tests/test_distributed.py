@@ -1,0 +1,367 @@
+"""Data-parallel training (nnbackend.distributed): the pieces in one process on every
+backend, then two ranks under ``mpiexec -n 2`` against one process.
+
+The MPI tests launch ``mpiexec`` themselves (a few launches, each running many checks:
+tests/mpi_worker.py) and skip, saying why, where mpi4py or mpiexec is missing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend.distributed import collectives, parallel, world
+from tests import distributed_cases as cases
+from tests.conftest import HAVE_CUDA
+
+ROOT = Path(__file__).resolve().parents[1]
+MPIEXEC = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
+HAVE_MPI = MPIEXEC is not None and importlib.util.find_spec("mpi4py") is not None
+needs_mpi = pytest.mark.skipif(
+    not HAVE_MPI, reason="needs mpi4py and mpiexec: pip install -e '.[mpi]' (mpi4py, MPICH)"
+)
+
+
+# --- one process ------------------------------------------------------------------
+
+
+def test_importing_nnbackend_does_not_import_mpi4py():
+    code = "import nnbackend, sys; print('mpi4py' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_a_plain_process_is_a_world_of_one(monkeypatch):
+    for name in (*world.LAUNCH_SIZE_VARIABLES, world.FORCE_VARIABLE):
+        monkeypatch.delenv(name, raising=False)
+    assert not world.launched()
+    joined = nb.distributed.init()
+    assert (joined.rank, joined.size, joined.comm) == (0, 1, None)
+    assert (nb.distributed.rank(), nb.distributed.world_size(), nb.distributed.is_main()) == (
+        0, 1, True,
+    )  # fmt: skip
+    monkeypatch.setenv("PMI_SIZE", "1")
+    assert not world.launched()
+    monkeypatch.setenv("PMI_SIZE", "4")
+    assert world.launched()
+
+
+def test_a_launch_without_mpi4py_says_what_to_install(monkeypatch):
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "4")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "mpi4py" else real(name, *a)
+    )
+    said = r"OMPI_COMM_WORLD_SIZE=4.*pip install 'nnbackend\[mpi\]'"
+    with pytest.raises(nb.distributed.DistributedError, match=said):
+        nb.distributed.init()
+
+
+def test_a_bad_timeout_is_refused(monkeypatch):
+    with pytest.raises(ValueError, match="positive number of seconds"):
+        nb.distributed.init(timeout=0)
+    monkeypatch.setenv(world.TIMEOUT_VARIABLE, "soon")
+    with pytest.raises(ValueError, match="NNBACKEND_TIMEOUT must be a number of seconds"):
+        nb.distributed.init()
+    with pytest.raises(ValueError, match="gpu_collectives must be one of"):
+        nb.distributed.init(timeout=10, gpu_collectives="gloo")
+
+
+def test_fit_distributed_in_a_plain_process_is_the_ordinary_fit(backend):
+    case = cases.Case(backend.name, "float32", "adam", 0.01)
+    alone, history = cases.train(case, distributed=False)
+    same, same_history = cases.train(case, distributed=True)
+    for name, w in cases.weights(alone).items():
+        assert np.array_equal(w, cases.weights(same)[name])
+    assert history.history == same_history.history
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5])
+def test_shares_are_blocks_in_rank_order(size):
+    for rows in range(0, 23):
+        blocks = [parallel.share(rows, r, size) for r in range(size)]
+        assert [i for b in blocks for i in range(rows)[b]] == list(range(rows))
+        sizes = [b.stop - b.start for b in blocks]
+        assert sizes == sorted(sizes, reverse=True) and max(sizes) - min(sizes) <= 1
+
+
+def test_pack_and_unpack_give_back_every_array(backend):
+    xp = backend.xp
+    arrays = [
+        backend.asarray(np.arange(6.0).reshape(2, 3), dtype="float32"),
+        backend.asarray(np.array([7, 8, 9]), dtype="int64"),
+        backend.asarray(np.array(2.5), dtype="float32"),
+        backend.asarray(np.ones((2, 1, 2)), dtype="float32"),
+    ]
+    flats, layout = collectives.pack(arrays)
+    assert {k: tuple(f.shape) for k, f in flats.items()} == {"float32": (11,), "int64": (3,)}
+    for before, after in zip(arrays, collectives.unpack(flats, layout), strict=True):
+        assert after.dtype == before.dtype and after.shape == before.shape
+        assert bool(xp.all(after == before))
+
+
+def test_an_empty_share_gives_named_zero_gradients(backend):
+    """A rank whose share of a small batch is empty runs forward and backward on no rows:
+    its gradients exist (the allreduce needs them) and are zero."""
+    net = cases.model(cases.Case(backend.name, "float32", "sgd", None))
+    xp = backend.xp
+    out = net.forward(backend.asarray(np.ones((3, 5)))[0:0, ...])
+    net.backward(xp.zeros_like(out), input_grad=False)
+    assert list(net.grads) == list(net.params)
+    assert all(float(xp.max(xp.abs(g))) == 0.0 for g in net.grads.values())
+
+
+def test_a_disagreement_names_each_rank_and_what_it_has():
+    assert parallel.disagreement("batch_size", [32, 32, 32]) is None
+    said = parallel.disagreement("batch_size", [32, 64, 32, 16])
+    assert said == "batch_size: ranks 0, 2 have 32, rank 1 has 64, rank 3 has 16"
+
+
+def test_alone_the_manual_pieces_change_nothing(backend):
+    net = cases.model(cases.Case(backend.name, "float64", "sgd", None))
+    out = net.forward(net.backend.asarray(np.ones((4, 5))))
+    net.backward(out, input_grad=False)
+    before = {name: nb.to_numpy(g).copy() for name, g in net.grads.items()}
+    nb.distributed.allreduce_grads(net, rows=4)
+    nb.distributed.broadcast(net, nb.optim.Adam())
+    assert all(np.array_equal(nb.to_numpy(net.grads[n]), g) for n, g in before.items())
+    assert nb.distributed.my_share(10) == slice(0, 10)
+
+
+def test_only_rank_0_writes_checkpoints(tmp_path, monkeypatch):
+    case = cases.CASES[0]
+    monkeypatch.setattr(world.current(), "rank", 1)
+    cases.train(case, distributed=False, epochs=2, checkpoint=tmp_path / "ckpt.h5")
+    assert not (tmp_path / "ckpt.h5").exists()
+    monkeypatch.setattr(world.current(), "rank", 0)
+    cases.train(case, distributed=False, epochs=2, checkpoint=tmp_path / "ckpt.h5")
+    assert nb.load(tmp_path / "ckpt.h5", with_optimizer=True)[2] == 1
+
+
+def test_the_examples_flag_joins_mpi_first():
+    parser = nb.cli.example_parser("x", distributed=True)
+    args = parser.parse_args(["--distributed", "--backend", "numpy"])
+    assert args.distributed and nb.cli.backend_from_args(args).name == "numpy"
+    assert not nb.cli.example_parser("x").parse_args([]).__dict__.get("distributed")
+
+
+# --- two ranks --------------------------------------------------------------------
+
+
+def mpiexec(*args: str, timeout: float = 300) -> tuple[subprocess.CompletedProcess, float]:
+    """``mpiexec -n 2 python ARGS`` from the project's root, one BLAS thread per rank;
+    the result and its wall time. Past ``timeout`` the whole launch (mpiexec, its
+    proxies and ranks: one process group) is killed, and the test fails."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    command = [MPIEXEC, "-n", "2", sys.executable, *args]
+    start = time.monotonic()
+    launch = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        out, err = launch.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(launch.pid, signal.SIGKILL)
+        out, err = launch.communicate()
+        pytest.fail(f"mpiexec ran past {timeout} s: {' '.join(args)}\n{err[-3000:]}")
+    seconds = time.monotonic() - start
+    return subprocess.CompletedProcess(command, launch.returncode, out, err), seconds
+
+
+def ranks_trained(scenario: str, out: Path) -> list:
+    """``mpi_worker SCENARIO`` run once: each rank's weights and report."""
+    result, _ = mpiexec("-m", "tests.mpi_worker", scenario, str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return [
+        (dict(np.load(out / f"rank{r}.npz")), json.loads((out / f"rank{r}.json").read_text()))
+        for r in (0, 1)
+    ]
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory):
+    """Every check of ``mpi_worker train``, run once: each rank's weights and histories."""
+    if not HAVE_MPI:
+        pytest.skip("needs mpi4py and mpiexec: pip install -e '.[mpi]' (mpi4py, MPICH)")
+    return ranks_trained("train", tmp_path_factory.mktemp("two_ranks"))
+
+
+@pytest.fixture(scope="module")
+def two_gpus(tmp_path_factory):
+    """The cases on CuPy, two ranks on two GPUs summing with NCCL."""
+    if not HAVE_MPI or gpu_count() < 2:
+        pytest.skip("needs two CUDA GPUs, CuPy with NCCL, mpi4py and mpiexec")
+    return ranks_trained("gpu", tmp_path_factory.mktemp("two_gpus"))
+
+
+def gpu_count() -> int:
+    if not HAVE_CUDA:
+        return 0
+    import cupy
+
+    return cupy.cuda.runtime.getDeviceCount()
+
+
+def assert_close(got: dict, expected: dict, dtype: str):
+    """float64: 1e-10; float32: 8 ulps of the array's largest weight (the ranks add the
+    gradient in another order, and scale each share before the sum)."""
+    for name, w in expected.items():
+        tolerance = 1e-10 if dtype == "float64" else 8 * float(np.spacing(np.abs(w).max()))
+        assert np.abs(got[name] - w).max() <= tolerance, name
+
+
+@needs_mpi
+@pytest.mark.mpi
+@pytest.mark.parametrize("case", cases.CASES, ids=lambda c: c.name)
+def test_two_ranks_train_as_one_process(two_ranks, case):
+    """50 steps on the same global batches: the same weights and the same history
+    (loss, accuracy, top-2 accuracy, their validation values) as one process; and both
+    ranks hold the very same weights."""
+    check_as_one_process(two_ranks, case)
+
+
+@pytest.mark.gpu
+@pytest.mark.mpi
+@pytest.mark.parametrize("case", cases.GPU_CASES, ids=lambda c: c.name)
+def test_two_gpus_train_as_one(two_gpus, case):
+    """The same on CuPy, one GPU per rank, the sums made by NCCL."""
+    check_as_one_process(two_gpus, case)
+
+
+def check_as_one_process(ranks, case):
+    (weights0, report0), (weights1, _) = ranks
+    alone, history = cases.train(case, distributed=False)
+    mine = {k.split("/", 1)[1]: v for k, v in weights0.items() if k.startswith(case.name + "/")}
+    assert_close(mine, cases.weights(alone), case.dtype)
+    assert all(np.array_equal(weights0[k], weights1[k]) for k in weights0)
+    tolerance = 1e-12 if case.dtype == "float64" else 1e-6
+    assert report0[case.name].keys() == history.history.keys()
+    for name, values in history.history.items():
+        np.testing.assert_allclose(report0[case.name][name], values, rtol=0, atol=tolerance)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not HAVE_CUDA, reason="no CUDA device answers (CuPy)")
+def test_nccl_steps_on_one_gpu_are_the_ordinary_steps():
+    """The NCCL engine in a world of one GPU (the id, the stream, the dtypes, the
+    buffers): ten data-parallel steps give the weights of ten ordinary ones."""
+    case = cases.Case("cupy", "float64", "adam", 0.01)
+    (X, y), _ = cases.data()
+    one_gpu = world.World(gpu_collectives="nccl")
+    nets = [cases.model(case) for _ in range(2)]
+    loss, backend = nb.losses.SoftmaxCrossEntropy(), nets[0].backend
+    step = parallel.DataParallel(one_gpu, nets[1], loss, cases.optimizer(case), [], 0.01)
+    assert type(step.engine).__name__ == "Nccl"
+    plain, l2 = cases.optimizer(case), nb.losses.L2(0.01)
+    for start in range(0, 100, 10):
+        xb, yb = backend.asarray(X[start : start + 10]), backend.asarray(y[start : start + 10])
+        nets[0].train_step(xb, yb, loss, plain, l2)
+        step.train_step(xb, yb)
+    assert_close(cases.weights(nets[1]), cases.weights(nets[0]), "float64")
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_a_resumed_distributed_run_is_the_uninterrupted_one(two_ranks):
+    """3 epochs with a checkpoint, then resumed to 5 in a model of other weights: rank
+    0 read the file (rank 1's path never existed) and gave every rank its state."""
+    (weights0, _), (weights1, _) = two_ranks
+    alone, _ = cases.train(cases.Case("numpy", "float64", "adam", 0.01), distributed=False)
+    resumed = {k.split("/", 1)[1]: v for k, v in weights0.items() if k.startswith("resumed/")}
+    assert_close(resumed, cases.weights(alone), "float64")
+    assert all(np.array_equal(weights0[k], weights1[k]) for k in weights0 if "resumed" in k)
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_a_loop_of_ones_own_with_allreduce_grads(two_ranks):
+    (weights0, _), (weights1, _) = two_ranks
+    manual = {k.split("/", 1)[1]: v for k, v in weights0.items() if k.startswith("manual/")}
+    assert_close(manual, cases.manual_loop(distributed=False), "float64")
+    assert all(np.array_equal(weights0[k], weights1[k]) for k in weights0 if "manual" in k)
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_ranks_that_disagree_are_told_which_and_how(two_ranks):
+    (_, report0), (_, report1) = two_ranks
+    said = report0["disagreement"]
+    assert said == report1["disagreement"]
+    assert said.startswith("the ranks do not run the same fit: samples in X: rank 0 has 100, ")
+    assert "rank 1 has 90" in said and "batch_size: rank 0 has 11, rank 1 has 12" in said
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_a_checkpoint_rank_0_cannot_read_is_an_error_on_every_rank(two_ranks):
+    (_, report0), (_, report1) = two_ranks
+    assert report0["bad checkpoint"] == report1["bad checkpoint"]
+    assert report0["bad checkpoint"].startswith("CheckpointError: ")
+    assert "garbage.h5" in report0["bad checkpoint"]
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_a_rank_that_raises_ends_every_rank_and_the_checkpoint_stays(tmp_path):
+    result, seconds = mpiexec("-m", "tests.mpi_worker", "fault", str(tmp_path), timeout=60)
+    assert result.returncode != 0 and seconds < 30
+    assert "RuntimeError: a failure on rank 1 only" in result.stderr
+    assert "rank 1 of 2 ended with RuntimeError (above): ending all 2 ranks." in result.stderr
+    assert "finished" not in result.stdout
+    model, optimizer, epoch = nb.load(tmp_path / "ckpt.h5", with_optimizer=True)
+    assert epoch == 1  # step 25 is in epoch 2: the checkpoint of epoch 1 is the last
+    assert all(np.isfinite(nb.to_numpy(w)).all() for w in model.params.values())
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_a_rank_that_hangs_is_ended_by_the_watchdog(tmp_path):
+    """Rank 1 stops answering; rank 0 waits in the allreduce, and after the 3 s the
+    worker set its watchdog ends both."""
+    result, seconds = mpiexec("-m", "tests.mpi_worker", "hang", str(tmp_path), timeout=60)
+    assert result.returncode != 0 and seconds < 30
+    assert re.search(r"rank 0 of 2 waited \d+ s in a sum over the ranks \(MPI\): another "
+                     r"rank has stopped or hung", result.stderr)  # fmt: skip
+    assert nb.load(tmp_path / "ckpt.h5", with_optimizer=True)[2] == 1
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_a_rank_that_exits_midway_ends_every_rank(tmp_path):
+    """sys.exit(0) on rank 1 in the middle of an epoch: no exception hook sees it, but
+    leaving a distributed fit aborts the job (the watchdog would take 60 s)."""
+    result, seconds = mpiexec("-m", "tests.mpi_worker", "exit", str(tmp_path), timeout=120)
+    assert result.returncode != 0 and seconds < 30
+    assert "rank 1 of 2 exited in the middle of a distributed fit" in result.stderr
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_the_mnist_example_on_two_ranks_learns_as_on_one():
+    """``--distributed`` on two ranks: rank 0 alone prints, and the accuracies are
+    those of one process (float32: the printed digits)."""
+    args = ["examples/mnist_two_layer.py", "--digits", "--epochs", "2"]
+    two, _ = mpiexec(*args, "--distributed")
+    assert two.returncode == 0, two.stderr[-3000:]
+    one = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True)
+    assert one.returncode == 0, one.stderr[-3000:]
+    lines = two.stdout.splitlines()
+    assert sum(line.startswith("8x8 digits: ") for line in lines) == 1
+    assert [line for line in lines if line.startswith("epoch ")] == [
+        line for line in one.stdout.splitlines() if line.startswith("epoch ")
+    ]
+    accuracy = r"train accuracy ([\d.]+), test accuracy ([\d.]+)"
+    assert re.search(accuracy, two.stdout).groups() == re.search(accuracy, one.stdout).groups()
