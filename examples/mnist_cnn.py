@@ -20,8 +20,12 @@ After each epoch it prints the accuracy on the epoch's training batches and on t
 dropout) and the epoch's training time. ``--out DIR`` draws the accuracy curves and
 the first layer's filters.
 
-Data: the MNIST IDX files, found through ``--data FOLDER`` or $NNBACKEND_DATA; when
-there are none (or with ``--digits``) scikit-learn's 8x8 digits stand in, as 1x8x8
+Under an MPI launcher, ``--distributed`` trains it on several processes, each on its
+share of every batch (``mpiexec -n 4 python examples/mnist_cnn.py --distributed``).
+
+Data: the MNIST IDX files, found through ``--data FOLDER`` or $NNBACKEND_DATA (a
+``--data`` folder without them is an error); with neither (or with ``--digits``)
+scikit-learn's 8x8 digits stand in, as 1x8x8
 images. $NNBACKEND_MAX_STEPS=N caps the epochs and the batches used per epoch.
 
     python examples/mnist_cnn.py --backend numpy --out out
@@ -39,17 +43,10 @@ import nnbackend as nb
 from nnbackend.layers import BatchNorm, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
 
 
-def load(args):
-    """((X_train, y_train), (X_test, y_test)) as (N, 1, H, W) images, and the set's name."""
-    if not args.digits:
-        try:
-            return nb.datasets.load_mnist(args.data, flatten=False), "MNIST"
-        except FileNotFoundError:
-            print(
-                "note: no MNIST files found (give --data FOLDER or set NNBACKEND_DATA); "
-                "using scikit-learn's 8x8 digits instead"
-            )
-    return nb.datasets.load_digits(flatten=False), "8x8 digits"
+def say(*text) -> None:
+    """print, on rank 0 alone when several processes train together (--distributed)."""
+    if nb.distributed.is_main():
+        print(*text, flush=True)
 
 
 def flat_size(layers, input_shape) -> int:
@@ -108,22 +105,21 @@ def train(model, train_set, test_set, epochs: int, args) -> dict:
         X_epoch = shifted(X, args.shift, rng) if args.shift else X
         history = model.fit(
             X_epoch, y, loss=nb.losses.SoftmaxCrossEntropy(), optimizer=optimizer, epochs=1,
-            batch_size=args.batch_size, verbose=0,
+            batch_size=args.batch_size, verbose=0, distributed=args.distributed,
         )  # fmt: skip
         log["seconds"].append(time.perf_counter() - start)
         log["train"].append(history["accuracy"][-1])
         # in batches: the activations of 10000 images at once would take gigabytes
         log["test"].append(model.evaluate(X_test, y_test, batch_size=1000)["accuracy"])
-        print(
+        say(
             f"epoch {epoch}: train acc {log['train'][-1]:.4f}, test acc {log['test'][-1]:.4f} "
-            f"({log['seconds'][-1]:.1f} s)",
-            flush=True,
+            f"({log['seconds'][-1]:.1f} s)"
         )
     return log
 
 
 def main(argv=None) -> dict:
-    parser = nb.cli.example_parser(__doc__, epochs=None)
+    parser = nb.cli.example_parser(__doc__, epochs=None, distributed=True)
     parser.add_argument("--deep", action="store_true", help="the deeper net (BatchNorm, Dropout)")
     parser.add_argument(
         "--epochs", type=int, default=None, help="training epochs (default 10; 12 with --deep)"
@@ -148,18 +144,18 @@ def main(argv=None) -> dict:
     if args.decay is None:
         args.decay = 0.8 if args.deep else 0.7
     backend = nb.cli.backend_from_args(args)
-    ((X_train, y_train), (X_test, y_test)), name = load(args)
+    ((X_train, y_train), (X_test, y_test)), name = nb.cli.mnist_or_digits(args, flatten=False)
     X_train, y_train = capped(X_train, y_train, args.batch_size)
     X_test, y_test = capped(X_test, y_test, args.batch_size)
     input_shape = tuple(X_train.shape[1:])
     layers = deep_net(input_shape) if args.deep else simple_net(input_shape)
     model = nb.Sequential(layers, backend=backend, seed=args.seed, input_shape=input_shape)
-    print(model.summary())
-    print(f"{name}: {X_train.shape[0]} training, {X_test.shape[0]} test images {input_shape}")
+    say(model.summary())
+    say(f"{name}: {X_train.shape[0]} training, {X_test.shape[0]} test images {input_shape}")
 
     log = train(model, (X_train, y_train), (X_test, y_test), epochs, args)
     seconds, net = sum(log["seconds"]), "deep" if args.deep else "simple"
-    print(
+    say(
         f"{net} conv net, {epochs} epochs in {seconds:.1f} s on {backend.name} "
         f"({seconds / epochs:.1f} s per training epoch): test accuracy {log['test'][-1]:.4f}"
     )
@@ -175,7 +171,7 @@ def main(argv=None) -> dict:
         "seconds_per_epoch": log["seconds"],
         "parameters": model.count_params(),
     }
-    if args.out:
+    if args.out and nb.distributed.is_main():
         curves = {"train (batches of the epoch)": log["train"], "test": log["test"]}
         result["plots"] = plots(model, curves, args.out, f"{net} conv net on {name}")
     return result

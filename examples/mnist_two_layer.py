@@ -41,23 +41,6 @@ from nnbackend.layers import Dense, Sigmoid
 ITERATIONS = 10000  # the tutorial's iters_num
 
 
-def load(args):
-    """((X_train, y_train), (X_test, y_test)) and the data set's name. A ``--data``
-    folder without MNIST is an error; without ``--data``, the digits stand in."""
-    if args.digits:
-        return nb.datasets.load_digits(), "8x8 digits"
-    if args.data is not None:
-        return nb.cli.load_data(nb.datasets.load_mnist, args), "MNIST"
-    try:
-        return nb.datasets.load_mnist(), "MNIST"
-    except nb.datasets.DataNotFoundError as exc:
-        say(
-            f"note: no MNIST files found, so scikit-learn's 8x8 digits stand in.\n"
-            f"Looked in:\n{exc.looked}\nGive --data FOLDER, or set NNBACKEND_DATA, to use MNIST."
-        )
-    return nb.datasets.load_digits(), "8x8 digits"
-
-
 def say(*text) -> None:
     """print, on rank 0 alone when several processes train together (--distributed)."""
     if nb.distributed.is_main():
@@ -206,7 +189,7 @@ def main(argv=None) -> dict:
     if args.dtype is None:
         args.dtype = "float64" if args.grad == "numerical" else "float32"
     backend = nb.cli.backend_from_args(args)
-    ((X_train, y_train), (X_test, y_test)), name = load(args)
+    ((X_train, y_train), (X_test, y_test)), name = nb.cli.mnist_or_digits(args)
     say(
         f"{name}: {X_train.shape[0]} training, {X_test.shape[0]} test images "
         f"of {X_train.shape[1]} pixels"

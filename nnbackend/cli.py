@@ -14,8 +14,9 @@ import os
 from pathlib import Path
 
 from nnbackend.backend import Backend, BackendUnavailableError, get_backend, set_num_threads
+from nnbackend.datasets import load_digits, load_mnist
 from nnbackend.datasets.files import DATA_ENV_VAR, DataNotFoundError
-from nnbackend.distributed import DistributedError, init
+from nnbackend.distributed import DistributedError, init, is_main
 
 BACKEND_HELP = (
     "array library to run on: numpy, cupy, torch, torch:cuda, strict or auto "
@@ -130,13 +131,35 @@ def backend_from_args(args: argparse.Namespace) -> Backend:
         raise SystemExit(f"error: {exc}") from None
 
 
-def load_data(loader, args: argparse.Namespace):
-    """``loader(args.data)``; when the files are not found, the program ends with the
-    loader's message, worded for the command line (``--data FOLDER``)."""
+def load_data(loader, args: argparse.Namespace, **options):
+    """``loader(args.data, **options)``; when the files are not found, the program ends
+    with the loader's message, worded for the command line (``--data FOLDER``)."""
     try:
-        return loader(args.data)
+        return loader(args.data, **options)
     except DataNotFoundError as exc:
         raise SystemExit(f"error: {exc.for_command_line()}") from None
+
+
+def mnist_or_digits(args: argparse.Namespace, flatten: bool = True):
+    """The MNIST examples' data and its name: ``((X_train, y_train), (X_test, y_test)),
+    "MNIST"``. ``--digits`` asks for scikit-learn's 8x8 digits; a ``--data`` folder
+    without MNIST ends the program with where it looked; with neither ``--data`` nor
+    files under ``$NNBACKEND_DATA``, the digits stand in after a note (on rank 0)."""
+    if getattr(args, "digits", False):
+        return load_digits(flatten=flatten), "8x8 digits"
+    if args.data is not None:
+        return load_data(load_mnist, args, flatten=flatten), "MNIST"
+    try:
+        return load_mnist(flatten=flatten), "MNIST"
+    except DataNotFoundError as exc:
+        if is_main():
+            print(
+                "note: no MNIST files found, so scikit-learn's 8x8 digits stand in.\n"
+                f"Looked in:\n{exc.looked}\nGive --data FOLDER, or set {DATA_ENV_VAR}, "
+                "to use MNIST.",
+                flush=True,
+            )
+    return load_digits(flatten=flatten), "8x8 digits"
 
 
 def max_steps(default: int) -> int:

@@ -365,3 +365,19 @@ def test_the_mnist_example_on_two_ranks_learns_as_on_one():
     ]
     accuracy = r"train accuracy ([\d.]+), test accuracy ([\d.]+)"
     assert re.search(accuracy, two.stdout).groups() == re.search(accuracy, one.stdout).groups()
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_the_conv_net_example_on_two_ranks_learns_as_on_one():
+    """``mnist_cnn.py --distributed``: the same per-epoch accuracies as one process."""
+    args = ["examples/mnist_cnn.py", "--digits", "--epochs", "2"]
+    two, _ = mpiexec(*args, "--distributed")
+    assert two.returncode == 0, two.stderr[-3000:]
+    one = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True)
+    assert one.returncode == 0, one.stderr[-3000:]
+    epochs = [line.split(" (")[0] for line in two.stdout.splitlines() if line.startswith("epoch")]
+    assert len(epochs) == 2  # printed once, by rank 0
+    assert epochs == [
+        line.split(" (")[0] for line in one.stdout.splitlines() if line.startswith("epoch")
+    ]
