@@ -548,6 +548,7 @@ def main(argv=None) -> dict:
         print(f"== {run}: {RUNS[run][0]}.py {' '.join(RUNS[run][1])}", flush=True)
         fresh[run] = run_main(run)
         recorded["results"][run] = without_timings(fresh[run])
+        RESULTS.write_text(json.dumps(recorded, indent=1) + "\n")  # a long rerun keeps what it has
     if args.times:
         walls = {run: wall_time(*command) for run, command in {**RUNS, **TIMED_ONLY}.items()}
         for row in ROWS:
