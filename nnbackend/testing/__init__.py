@@ -18,6 +18,8 @@ from nnbackend.testing.backends import (
     no_host_sync,
 )
 from nnbackend.testing.layers import check_layer
+from nnbackend.testing.losses import check_loss
+from nnbackend.testing.optimizers import check_optimizer
 from nnbackend.testing.report import ULPS, CheckFailed, Report
 
 __all__ = [
@@ -28,5 +30,7 @@ __all__ = [
     "assert_backend_parity",
     "available_names",
     "check_layer",
+    "check_loss",
+    "check_optimizer",
     "no_host_sync",
 ]

@@ -182,7 +182,9 @@ class _Case:
         for k, grad in layer.grads.items():
             arrays[f"grads[{k!r}]"] = (grad, tuple(layer.params[k].shape))
         problems = [
-            p for name, (a, shape) in arrays.items() if (p := _problem(name, a, shape, backend))
+            p
+            for name, (a, shape) in arrays.items()
+            if (p := array_problem(name, a, shape, backend))
         ]
         return "; ".join(problems) or None
 
@@ -201,7 +203,7 @@ class _Case:
             warnings.simplefilter("ignore", UserWarning)  # float32 is coarse: said below
             for name, value in wanted.items():
                 numerical = numerical_gradient(objective, value)
-                problems += _gradient_problem(name, grads[name], numerical, backend.dtype_name)
+                problems += gradient_problems(name, grads[name], numerical, backend.dtype_name)
         check = "gradient" if training else "eval gradient"
         worst = f"relative errors below {GRADIENT_TOL[backend.dtype_name]:g}"
         report.add(check, backend.name, "; ".join(problems) or None, worst)
@@ -264,7 +266,7 @@ class _Case:
                 self.gradient(report, run, backend.with_dtype("float64"), training=False)
 
 
-def _problem(name: str, a, shape, backend: Backend) -> str | None:
+def array_problem(name: str, a, shape, backend: Backend) -> str | None:
     if not isinstance(a, backend.array_types):
         return (
             f"{name} is a {type(a).__module__}.{type(a).__name__}, not an array of {backend.name}"
@@ -279,7 +281,7 @@ def _problem(name: str, a, shape, backend: Backend) -> str | None:
     return None
 
 
-def _gradient_problem(name: str, analytic, numerical, dtype: str) -> list[str]:
+def gradient_problems(name: str, analytic, numerical, dtype: str) -> list[str]:
     """[] when they agree, else a sentence that names the likely mistake."""
     if tuple(analytic.shape) != tuple(numerical.shape):
         return []  # the arrays row says so
