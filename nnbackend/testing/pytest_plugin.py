@@ -49,7 +49,8 @@ CPU_BACKEND_NAMES = ["numpy"] + ["strict"] * HAVE_STRICT + ["torch"] * HAVE_TORC
 
 
 def pytest_configure(config) -> None:
-    config.addinivalue_line("markers", "gpu: needs a CUDA device (CuPy); skipped where none answers")
+    marker = "gpu: needs a CUDA device (CuPy); skipped where none answers"
+    config.addinivalue_line("markers", marker)
 
 
 @pytest.fixture(params=BACKEND_PARAMS)
