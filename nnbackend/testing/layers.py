@@ -97,7 +97,7 @@ def check_layer(
         for name in STRICT_DEVICES:
             case.checked_run(report, get_backend(name, dtype), gradient=False, hint=DEVICE_HINT)
         case.float32_run(report, get_backend(STRICT_NO_FLOAT64), hint=DEVICE_HINT)
-    case.config(report)
+    case.config(report, chosen[0])
     for backend, target in zip(chosen, chosen[1:] + chosen[:1], strict=True):
         case.save_load(report, backend, target)
     case.eval_mode(report, chosen[0])
@@ -216,12 +216,12 @@ class _Case:
             if name != reference and run is not None:
                 compare(report, check, name, run.results, want, self.ulps)
 
-    def config(self, report) -> None:
+    def config(self, report, backend: Backend) -> None:
+        """``config()`` round trip; ``param_shapes()`` and ``state_shapes()`` as built."""
         with report.checking("config", "-"):
             layer = self.make_layer()
             config = json.loads(json.dumps(layer.config()))
-            args = {k: v for k, v in config.items() if k != "type"}
-            again = type(layer).from_config(args)
+            again = type(layer).from_config({k: v for k, v in config.items() if k != "type"})
             problem = None
             if config.get("type") != type(layer).__name__:
                 problem = (
@@ -232,6 +232,18 @@ class _Case:
             registered = config.get("type") in LAYERS.names()
             detail = "registered" if registered else "not registered: nb.load needs custom_objects"
             report.add("config", "-", problem, detail)
+        with report.checking("shapes", backend.name):
+            said = (layer.param_shapes(), layer.state_shapes())
+            layer.build(backend, Generator(self.seed))
+            made = tuple(
+                {k: tuple(a.shape) for k, a in d.items()} for d in (layer.params, layer.state)
+            )
+            problem = (
+                None
+                if said == made
+                else f"param_shapes(), state_shapes() say {said}; build made {made}"
+            )
+            report.add("shapes", backend.name, problem)
 
     def save_load(self, report, backend: Backend, target: Backend) -> None:
         check, where = "save/load", f"{backend.name} -> {target.name}"
