@@ -48,7 +48,10 @@ from nnbackend.testing.backends import (
 from nnbackend.testing.report import ULPS, Report
 
 GRADIENT_TOL = {"float64": 1e-6, "float32": 2e-2}
-DEVICE_HINT = "make new arrays on the input's device: xp.asarray(c, device=x.device)"
+DEVICE_HINT = (
+    "make new arrays on the input's device (xp.asarray(c, device=x.device)) and call "
+    "only the Array API standard, never numpy"
+)
 STANDARD_HINT = "call only the Array API standard, through xp = namespace_of(x), never numpy"
 
 
