@@ -24,7 +24,6 @@ The checks (each a row of the report, per backend):
 
 from __future__ import annotations
 
-import json
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -45,7 +44,7 @@ from nnbackend.testing.backends import (
     resolve,
     to_host,
 )
-from nnbackend.testing.report import ULPS, Report
+from nnbackend.testing.report import ULPS, Report, config_round_trip
 
 GRADIENT_TOL = {"float64": 1e-6, "float32": 2e-2}
 DEVICE_HINT = (
@@ -221,20 +220,8 @@ class _Case:
 
     def config(self, report, backend: Backend) -> None:
         """``config()`` round trip; ``param_shapes()`` and ``state_shapes()`` as built."""
-        with report.checking("config", "-"):
-            layer = self.make_layer()
-            config = json.loads(json.dumps(layer.config()))
-            again = type(layer).from_config({k: v for k, v in config.items() if k != "type"})
-            problem = None
-            if config.get("type") != type(layer).__name__:
-                problem = (
-                    f"config()['type'] is {config.get('type')!r}, not {type(layer).__name__!r}"
-                )
-            elif json.loads(json.dumps(again.config())) != config:
-                problem = f"from_config(config()) has config {again.config()}, not {config}"
-            registered = config.get("type") in LAYERS.names()
-            detail = "registered" if registered else "not registered: nb.load needs custom_objects"
-            report.add("config", "-", problem, detail)
+        config_round_trip(report, self.make_layer(), LAYERS)
+        layer = self.make_layer()
         with report.checking("shapes", backend.name):
             said = (layer.param_shapes(), layer.state_shapes())
             layer.build(backend, Generator(self.seed))

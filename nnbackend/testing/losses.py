@@ -10,7 +10,6 @@ backend), ``devices`` (array-api-strict's device1, device2, no_float64) and ``co
 
 from __future__ import annotations
 
-import json
 import warnings
 
 import numpy as np
@@ -18,6 +17,7 @@ import numpy as np
 from nnbackend.backend import Backend, Generator, get_backend
 from nnbackend.data import target_dtype
 from nnbackend.gradcheck import numerical_gradient
+from nnbackend.registry import LOSSES
 from nnbackend.testing.backends import (
     STRICT_DEVICES,
     STRICT_NO_FLOAT64,
@@ -27,7 +27,7 @@ from nnbackend.testing.backends import (
     to_host,
 )
 from nnbackend.testing.layers import DEVICE_HINT, STANDARD_HINT, array_problem, gradient_problems
-from nnbackend.testing.report import ULPS, Report
+from nnbackend.testing.report import ULPS, Report, config_round_trip
 
 
 def check_loss(
@@ -64,7 +64,7 @@ def check_loss(
         for name in (*STRICT_DEVICES, STRICT_NO_FLOAT64):
             device = get_backend(name, dtype=dtype if name in STRICT_DEVICES else "float32")
             _checked(report, make_loss, pred, target, device, False, DEVICE_HINT)
-    _config(report, make_loss())
+    config_round_trip(report, make_loss(), LOSSES)
     return report.raise_if_failed()
 
 
@@ -99,13 +99,3 @@ def _checked(report, make_loss, pred, target, backend: Backend, gradient, hint=S
             wrong = gradient_problems("pred", dpred, numerical, backend.dtype_name)
             report.add("gradient", where, "; ".join(wrong) or None)
     return found
-
-
-def _config(report: Report, loss) -> None:
-    with report.checking("config", "-"):
-        config = json.loads(json.dumps(loss.config()))
-        again = type(loss).from_config({k: v for k, v in config.items() if k != "type"})
-        problem = None
-        if json.loads(json.dumps(again.config())) != config:
-            problem = f"from_config(config()) has config {again.config()}, not {config}"
-        report.add("config", "-", problem)

@@ -18,7 +18,6 @@ and ``config``.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -28,9 +27,10 @@ from nnbackend.backend import Backend, Generator
 from nnbackend.io import load, save
 from nnbackend.layers import Dense
 from nnbackend.model import Sequential
+from nnbackend.registry import OPTIMIZERS
 from nnbackend.testing.backends import compare, resolve, to_host
 from nnbackend.testing.layers import array_problem
-from nnbackend.testing.report import ULPS, Report
+from nnbackend.testing.report import ULPS, Report, config_round_trip
 
 SHAPES = {"0.W": (4, 3), "0.b": (3,)}  # a Dense(4, 3)'s weights, as in a model
 
@@ -61,7 +61,7 @@ def check_optimizer(
         where = f"{backend.name} -> {target.name}"
         with report.checking("moves", where):
             _moves_and_saves(report, make_optimizer, backend, target, expected, ulps)
-    _config(report, make_optimizer())
+    config_round_trip(report, make_optimizer(), OPTIMIZERS)
     return report.raise_if_failed()
 
 
@@ -145,13 +145,3 @@ def _state_arrays(optimizer) -> dict:
         for slot, arrays in optimizer.state.items()
         for name, array in arrays.items()
     }
-
-
-def _config(report: Report, optimizer) -> None:
-    with report.checking("config", "-"):
-        config = json.loads(json.dumps(optimizer.config()))
-        again = type(optimizer).from_config({k: v for k, v in config.items() if k != "type"})
-        problem = None
-        if json.loads(json.dumps(again.config())) != config:
-            problem = f"from_config(config()) has config {again.config()}, not {config}"
-        report.add("config", "-", problem)

@@ -9,6 +9,7 @@ error raised when a row failed.
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -104,6 +105,27 @@ def close(got: np.ndarray, want: np.ndarray, ulps: float = ULPS) -> str | None:
         return None
     worst = float(np.max(diff)) / (eps * max(scale, np.finfo(want.dtype).tiny))
     return f"differs by {worst:.3g} ulps of max|value| = {scale:.3g} (allowed: {ulps})"
+
+
+def config_round_trip(report: Report, obj, registry) -> None:
+    """A "config" row: ``config()`` is JSON, names the class, and ``from_config`` gives it
+    back; the detail says whether ``registry`` knows the class (else ``nb.load`` needs
+    ``custom_objects``)."""
+    with report.checking("config", "-"):
+        config = json.loads(json.dumps(obj.config()))
+        name = type(obj).__name__
+        again = type(obj).from_config({k: v for k, v in config.items() if k != "type"})
+        problem = None
+        if config.get("type") != name:
+            problem = f"config()['type'] is {config.get('type')!r}, not {name!r}"
+        elif json.loads(json.dumps(again.config())) != config:
+            problem = f"from_config(config()) has config {again.config()}, not {config}"
+        known = (
+            "registered"
+            if name in registry.names()
+            else "not registered: nb.load needs custom_objects"
+        )
+        report.add("config", "-", problem, known)
 
 
 def _first_line(exc: Exception) -> str:
