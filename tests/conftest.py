@@ -1,9 +1,10 @@
-"""Every test that takes ``backend`` runs once per backend available here:
-numpy and strict always, torch when it imports, cupy where a CUDA device answers."""
+"""Every test that takes ``backend`` (or ``backend64``) runs once per backend available
+here: numpy and strict always, torch when it imports, cupy where a CUDA device answers.
+Those fixtures come from nnbackend's own pytest plugin (``nnbackend.testing.pytest_plugin``,
+loaded through its entry point), the one users' test suites get too."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -11,47 +12,27 @@ import pytest
 
 import nnbackend as nb
 from nnbackend.backend import cuda_available
+from nnbackend.testing import pytest_plugin
+from nnbackend.testing.pytest_plugin import (  # noqa: F401 - the tests import them from here
+    BACKEND_PARAMS,
+    CPU_BACKEND_NAMES,
+    CPU_BACKENDS,
+    HAVE_TORCH,
+)
 
 # The real MNIST and cat files: ../shared/data beside the project, or $NNBACKEND_DATA.
 DATA_DIR = Path(
     os.environ.get("NNBACKEND_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
 )
 
-HAVE_TORCH = importlib.util.find_spec("torch") is not None
 HAVE_CUDA = cuda_available()
 
-BACKEND_PARAMS = [
-    pytest.param("numpy", id="numpy"),
-    pytest.param("strict", id="strict"),
-    pytest.param(
-        "torch",
-        id="torch",
-        marks=pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed"),
-    ),
-    pytest.param(
-        "cupy",
-        id="cupy",
-        marks=[
-            pytest.mark.gpu,
-            pytest.mark.skipif(not HAVE_CUDA, reason="no CUDA device answers (CuPy)"),
-        ],
-    ),
-]
-CPU_BACKENDS = [p for p in BACKEND_PARAMS if p.id != "cupy"]
-# The CPU backends that actually run here, for tests that compare them with each other.
-CPU_BACKEND_NAMES = ["numpy", "strict"] + (["torch"] if HAVE_TORCH else [])
 
-
-@pytest.fixture(params=BACKEND_PARAMS)
-def backend(request) -> nb.Backend:
-    """The backend under test, float32."""
-    return nb.get_backend(request.param)
-
-
-@pytest.fixture
-def backend64(backend) -> nb.Backend:
-    """The backend under test, float64 (for gradient checks)."""
-    return backend.with_dtype("float64")
+def pytest_configure(config):
+    """A checkout run without installing nnbackend has no entry point: load the plugin here."""
+    manager = config.pluginmanager
+    if not manager.has_plugin("nnbackend") and not manager.is_blocked("nnbackend"):
+        manager.register(pytest_plugin, "nnbackend")
 
 
 @pytest.fixture(autouse=True)

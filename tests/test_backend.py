@@ -299,7 +299,8 @@ def test_info_lists_backends_and_devices():
 # NumPy namespace), the host-side data and file modules (checkpoints and the untrusted-HDF5
 # reader among them), plotting, and the command line.
 EDGE_MODULES = {"data.py", "io.py", "checkpoint.py", "h5safe.py", "plot.py", "__main__.py"}
-EDGE_PACKAGES = {"backend", "datasets"}
+# nnbackend.testing compares host copies of the results with NumPy, as a test does.
+EDGE_PACKAGES = {"backend", "datasets", "testing"}
 
 
 def test_core_modules_import_no_array_library():

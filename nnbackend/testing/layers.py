@@ -1,0 +1,304 @@
+"""``check_layer``: everything a layer owes the library, checked on every backend.
+
+    from nnbackend.testing import check_layer
+    check_layer(lambda: Swish(beta=1.5), (4, 3))
+
+The checks (each a row of the report, per backend):
+
+- ``arrays``     forward and backward give arrays of the backend, in its dtype, of the
+                 shapes ``output_shape`` promises; ``grads`` has the keys and shapes of
+                 ``params`` (a transposed gradient shows here when not square);
+- ``unchanged``  forward leaves ``x`` alone, backward leaves ``dy`` alone;
+- ``gradient``   backward against central differences, for ``x`` and every parameter
+                 (relative error below 1e-6 in float64), in training mode;
+- ``float32``    a float32 layer keeps everything float32;
+- ``parity``     the same outputs and gradients as the first backend for one seed, to
+                 ``ulps`` units in the last place of each array's largest value;
+- ``devices``    on array-api-strict's ``device1``, ``device2`` (in ``dtype``) and
+                 ``no_float64`` (float32), every array stays on the device;
+- ``config``     ``config()`` is JSON and ``from_config`` gives it back;
+- ``save/load``  a one-layer model saved on each backend loads on the next bit for bit;
+- ``eval``       (first backend) evaluation changes no state, is deterministic, and
+                 its backward matches central differences too.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nnbackend.backend import Backend, Generator, get_backend
+from nnbackend.gradcheck import numerical_gradient, relative_error
+from nnbackend.io import load, save
+from nnbackend.model import Sequential
+from nnbackend.registry import LAYERS
+from nnbackend.testing.backends import (
+    STRICT_DEVICES,
+    STRICT_NO_FLOAT64,
+    compare,
+    has_strict,
+    resolve,
+    to_host,
+)
+from nnbackend.testing.report import ULPS, Report, config_round_trip
+
+GRADIENT_TOL = {"float64": 1e-6, "float32": 2e-2}
+DEVICE_HINT = (
+    "make new arrays on the input's device (xp.asarray(c, device=x.device)) and call "
+    "only the Array API standard, never numpy"
+)
+STANDARD_HINT = "call only the Array API standard, through xp = namespace_of(x), never numpy"
+
+
+@dataclass
+class Run:
+    """One layer built, run forward on ``x`` and backward from ``dy``."""
+
+    layer: object
+    x: object
+    y: object
+    dy: object
+    dx: object
+    moved: list[str]  # the arguments that forward or backward changed
+    state_before: dict  # the layer's state (host) as built, before forward
+    results: dict  # y, dx, grads and state on the host, right after backward
+
+
+def check_layer(
+    make_layer,
+    input_shape: tuple[int, ...],
+    backends="available",
+    dtype: str = "float64",
+    *,
+    seed: int = 0,
+    input_std: float = 2.0,
+    ulps: float = ULPS,
+) -> Report:
+    """Check the layer that ``make_layer()`` makes, on inputs of ``input_shape``
+    (batch axis first), on every backend of ``backends`` ("available": numpy, strict,
+    torch where installed, cupy where a GPU answers; or a list of names).
+
+    Weights are drawn by ``Generator(seed)``, inputs from a normal of ``input_std``.
+    Returns the ``Report``; raises ``CheckFailed`` (an AssertionError) with a table of
+    what failed where. The module's docstring lists the checks.
+    """
+    chosen = resolve(backends, dtype)
+    report = Report(f"check_layer({make_layer()!r}, input_shape={tuple(input_shape)})")
+    case = _Case(make_layer, tuple(input_shape), seed, input_std, ulps)
+    runs, runs32 = {}, {}
+    for backend in chosen:
+        runs[backend.name] = case.checked_run(report, backend)
+        runs32[backend.name] = case.float32_run(report, backend)
+    case.parity(report, runs, chosen[0].name)
+    case.parity(report, runs32, chosen[0].name, "parity float32")
+    if has_strict(chosen):
+        for name in STRICT_DEVICES:
+            case.checked_run(report, get_backend(name, dtype), gradient=False, hint=DEVICE_HINT)
+        case.float32_run(report, get_backend(STRICT_NO_FLOAT64), hint=DEVICE_HINT)
+    case.config(report, chosen[0])
+    for backend, target in zip(chosen, chosen[1:] + chosen[:1], strict=True):
+        case.save_load(report, backend, target)
+    case.eval_mode(report, chosen[0])
+    return report.raise_if_failed()
+
+
+@dataclass
+class _Case:
+    make_layer: object
+    input_shape: tuple[int, ...]
+    seed: int
+    input_std: float
+    ulps: float
+
+    def run(self, backend: Backend, training: bool = True) -> Run:
+        layer = self.make_layer()
+        layer.build(backend, Generator(self.seed))
+        x = Generator(self.seed + 1).normal(self.input_shape, std=self.input_std, backend=backend)
+        x_before = np.array(backend.to_numpy(x))
+        state_before = to_host(dict(layer.state))
+        y = self.forward(layer, x, training)
+        dy = Generator(self.seed + 2).normal(tuple(y.shape), backend=backend)
+        dy_before = np.array(backend.to_numpy(dy))
+        dx = layer.backward(dy)
+        moved = [
+            what
+            for what, a, before in (
+                ("x (by forward)", x, x_before),
+                ("dy (by backward)", dy, dy_before),
+            )
+            if not np.array_equal(backend.to_numpy(a), before)
+        ]
+        results = {"y": y, "dx": dx}
+        results.update({f"grads[{k!r}]": v for k, v in layer.grads.items()})
+        results.update({f"state[{k!r}]": v for k, v in layer.state.items()})
+        return Run(layer, x, y, dy, dx, moved, state_before, to_host(results))
+
+    def forward(self, layer, x, training: bool):
+        """Stochastic layers draw from a fresh generator: the same masks every time."""
+        if layer.stochastic and training:
+            return layer.forward(x, training, rng=Generator(self.seed + 3))
+        return layer.forward(x, training)
+
+    def checked_run(self, report, backend, gradient: bool = True, hint: str = STANDARD_HINT):
+        """The run on ``backend`` with its rows: arrays, unchanged, gradient."""
+        run = None
+        with report.checking("runs", backend.name, hint):
+            run = self.run(backend)
+        if run is None:
+            return None
+        report.add("arrays", backend.name, self.array_problems(run, backend))
+        moved = (
+            f"changed its argument {', '.join(run.moved)}; work on a copy" if run.moved else None
+        )
+        report.add("unchanged", backend.name, moved)
+        if gradient:
+            with report.checking("gradient", backend.name):
+                self.gradient(report, run, backend, training=True)
+        return run
+
+    def float32_run(self, report, backend, hint: str = STANDARD_HINT):
+        backend = backend.with_dtype("float32")
+        run = None
+        with report.checking("float32", backend.name, hint):
+            run = self.run(backend)
+        if run is not None:
+            problem = self.array_problems(run, backend)
+            if problem and "float64" in problem:
+                problem += " (a float64 constant leaks in: make constants in the input's dtype)"
+            report.add("float32", backend.name, problem)
+        return run
+
+    def array_problems(self, run: Run, backend: Backend) -> str | None:
+        """What is wrong with the arrays of ``run`` (type, device, dtype, shape)."""
+        layer = run.layer
+        sample = layer.output_shape(self.input_shape[1:])
+        arrays = {"y": (run.y, (self.input_shape[0], *sample)), "dx": (run.dx, self.input_shape)}
+        for kind in ("params", "state"):
+            arrays.update({f"{kind}[{k!r}]": (v, None) for k, v in getattr(layer, kind).items()})
+        if set(layer.grads) != set(layer.params):
+            return f"grads has keys {sorted(layer.grads)}, params {sorted(layer.params)}"
+        for k, grad in layer.grads.items():
+            arrays[f"grads[{k!r}]"] = (grad, tuple(layer.params[k].shape))
+        problems = [
+            p
+            for name, (a, shape) in arrays.items()
+            if (p := array_problem(name, a, shape, backend))
+        ]
+        return "; ".join(problems) or None
+
+    def gradient(self, report, run: Run, backend: Backend, training: bool) -> None:
+        """Central differences of sum(forward(x) * dy) against backward, per array."""
+        layer, x = run.layer, run.x
+        xp = backend.xp
+
+        def objective(_=None):
+            return xp.sum(self.forward(layer, x, training) * run.dy)
+
+        grads = {"x": run.dx, **layer.grads}
+        wanted = {"x": x, **layer.params}
+        problems = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # float32 is coarse: said below
+            for name, value in wanted.items():
+                numerical = numerical_gradient(objective, value)
+                problems += gradient_problems(name, grads[name], numerical, backend.dtype_name)
+        check = "gradient" if training else "eval gradient"
+        worst = f"relative errors below {GRADIENT_TOL[backend.dtype_name]:g}"
+        report.add(check, backend.name, "; ".join(problems) or None, worst)
+
+    def parity(self, report, runs: dict, reference: str, check: str = "parity") -> None:
+        if runs.get(reference) is None:
+            return
+        want = runs[reference].results
+        for name, run in runs.items():
+            if name != reference and run is not None:
+                compare(report, check, name, run.results, want, self.ulps)
+
+    def config(self, report, backend: Backend) -> None:
+        """``config()`` round trip; ``param_shapes()`` and ``state_shapes()`` as built."""
+        config_round_trip(report, self.make_layer(), LAYERS)
+        layer = self.make_layer()
+        with report.checking("shapes", backend.name):
+            said = (layer.param_shapes(), layer.state_shapes())
+            layer.build(backend, Generator(self.seed))
+            made = tuple(
+                {k: tuple(a.shape) for k, a in d.items()} for d in (layer.params, layer.state)
+            )
+            problem = (
+                None
+                if said == made
+                else f"param_shapes(), state_shapes() say {said}; build made {made}"
+            )
+            report.add("shapes", backend.name, problem)
+
+    def save_load(self, report, backend: Backend, target: Backend) -> None:
+        check, where = "save/load", f"{backend.name} -> {target.name}"
+        with report.checking(check, where), tempfile.TemporaryDirectory() as folder:
+            layer = self.make_layer()
+            model = Sequential(
+                [layer], backend=backend, seed=self.seed, input_shape=self.input_shape[1:]
+            )
+            x = Generator(self.seed + 1).normal(
+                self.input_shape, std=self.input_std, backend=backend
+            )
+            model.forward(x, training=True)  # running state moves (BatchNorm)
+            path = save(model, Path(folder) / "layer.h5")
+            again = load(path, target, custom_objects={type(layer).__name__: type(layer)})
+            saved = {**to_host(dict(model.params)), **to_host(dict(model.state))}
+            loaded = {**to_host(dict(again.params)), **to_host(dict(again.state))}
+            compare(report, check, where, loaded, saved, ulps=0)
+
+    def eval_mode(self, report, backend: Backend) -> None:
+        """Evaluation: no state changes, the same output twice, gradients right."""
+        with report.checking("eval", backend.name):
+            run = self.run(backend, training=False)
+            again = to_host(self.forward(run.layer, run.x, training=False))
+            problems = []
+            if not _same(run.state_before, to_host(dict(run.layer.state))):
+                problems.append("evaluation changed the layer's state")
+            if not np.array_equal(again, to_host(run.y)):
+                problems.append("two evaluations of one input differ")
+            report.add("eval", backend.name, "; ".join(problems) or None)
+            if backend.supports("float64"):
+                run = self.run(backend.with_dtype("float64"), training=False)
+                self.gradient(report, run, backend.with_dtype("float64"), training=False)
+
+
+def array_problem(name: str, a, shape, backend: Backend) -> str | None:
+    if not isinstance(a, backend.array_types):
+        return (
+            f"{name} is a {type(a).__module__}.{type(a).__name__}, not an array of {backend.name}"
+        )
+    if a.device != backend.device:
+        return f"{name} is on device {a.device!r}, not {backend.device!r}"
+    if a.dtype != backend.dtype and backend.xp.isdtype(a.dtype, "real floating"):
+        return f"{name} is {a.dtype}, not {backend.dtype_name}".replace("torch.", "")
+    if shape is not None and tuple(a.shape) != tuple(shape):
+        turned = " (transposed?)" if tuple(a.shape) == tuple(shape)[::-1] else ""
+        return f"{name} has shape {tuple(a.shape)}, not {tuple(shape)}{turned}"
+    return None
+
+
+def gradient_problems(name: str, analytic, numerical, dtype: str) -> list[str]:
+    """[] when they agree, else a sentence that names the likely mistake."""
+    if tuple(analytic.shape) != tuple(numerical.shape):
+        return []  # the arrays row says so
+    error = relative_error(analytic, numerical)
+    if error < GRADIENT_TOL[dtype]:
+        return []
+    a, n = to_host(analytic), to_host(numerical)
+    text = f"d/d{name}: analytic vs numerical relative error {error:.2g}"
+    ratio = float(np.sum(a * n) / np.sum(n * n)) if np.any(n) else 0.0
+    if np.any(n) and relative_error(a, ratio * n) < GRADIENT_TOL[dtype]:
+        return [f"{text}: the analytic gradient is {ratio:.3g} times the right one"]
+    if a.ndim == 2 and a.shape[0] == a.shape[1] and relative_error(a.T, n) < GRADIENT_TOL[dtype]:
+        return [f"{text}: the analytic gradient is the right one transposed"]
+    return [text]
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)

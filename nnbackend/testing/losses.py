@@ -1,0 +1,101 @@
+"""``check_loss``: a loss's value and gradient, checked on every backend.
+
+    check_loss(FocalLoss, (6, 3), labels)     # labels: host NumPy array of class indices
+
+Rows: ``arrays`` (a 0-d value and a gradient of ``pred``'s shape, on the backend, in
+its dtype), ``unchanged`` (pred and target left alone), ``gradient`` (backward against
+central differences), ``float32``, ``parity`` (value and gradient as on the first
+backend), ``devices`` (array-api-strict's device1, device2, no_float64) and ``config``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from nnbackend.backend import Backend, Generator, get_backend
+from nnbackend.data import target_dtype
+from nnbackend.gradcheck import numerical_gradient
+from nnbackend.registry import LOSSES
+from nnbackend.testing.backends import (
+    STRICT_DEVICES,
+    STRICT_NO_FLOAT64,
+    compare,
+    has_strict,
+    resolve,
+    to_host,
+)
+from nnbackend.testing.layers import DEVICE_HINT, STANDARD_HINT, array_problem, gradient_problems
+from nnbackend.testing.report import ULPS, Report, config_round_trip
+
+
+def check_loss(
+    make_loss,
+    pred,
+    target,
+    backends="available",
+    dtype: str = "float64",
+    *,
+    seed: int = 0,
+    ulps: float = ULPS,
+) -> Report:
+    """Check the loss ``make_loss()`` makes on predictions ``pred`` (a shape: drawn from
+    a normal by ``Generator(seed)``; or a host array, e.g. probabilities for a loss
+    that takes them) and host ``target`` (labels or values), on every backend of
+    ``backends``. Returns the ``Report``; raises ``CheckFailed`` with a table of what
+    failed where."""
+    chosen = resolve(backends, dtype)
+    if isinstance(pred, tuple):
+        pred = Generator(seed).host().normal(size=pred)
+    pred, target = np.asarray(pred, dtype=np.float64), np.asarray(target)
+    report = Report(f"check_loss({make_loss()!r}, pred {pred.shape}, target {target.shape})")
+    results, results32 = {}, {}
+    for backend in chosen:
+        results[backend.name] = _checked(report, make_loss, pred, target, backend, True)
+        backend32 = backend.with_dtype("float32")
+        results32[backend.name] = _checked(report, make_loss, pred, target, backend32, False)
+    for check, found in (("parity", results), ("parity float32", results32)):
+        want = found[chosen[0].name]
+        for name, got in found.items():
+            if name != chosen[0].name and got is not None and want is not None:
+                compare(report, check, name, got, want, ulps)
+    if has_strict(chosen):
+        for name in (*STRICT_DEVICES, STRICT_NO_FLOAT64):
+            device = get_backend(name, dtype=dtype if name in STRICT_DEVICES else "float32")
+            _checked(report, make_loss, pred, target, device, False, DEVICE_HINT)
+    config_round_trip(report, make_loss(), LOSSES)
+    return report.raise_if_failed()
+
+
+def _checked(report, make_loss, pred, target, backend: Backend, gradient, hint=STANDARD_HINT):
+    """Forward and backward on ``backend`` with their rows; the results on the host."""
+    where = backend.name
+    check = "runs" if backend.dtype_name != "float32" else "float32"
+    found = None
+    with report.checking(check, where, hint):
+        loss = make_loss()
+        P = backend.asarray(pred)
+        T = backend.asarray(target, dtype=target_dtype(loss, target, backend))
+        before = to_host([P, T])
+        value = loss.forward(P, T)
+        dpred = loss.backward()
+        moved = [n for n, a, b in zip(("pred", "target"), to_host([P, T]), before, strict=True)
+                 if not np.array_equal(a, b)]  # fmt: skip
+        problems = [
+            array_problem("the value", value, (), backend),
+            array_problem("backward()", dpred, pred.shape, backend),
+        ]
+        problem = "; ".join(p for p in problems if p) or None
+        report.add("float32" if check == "float32" else "arrays", where, problem)
+        if check != "float32":
+            changed = f"changed its argument {', '.join(moved)}; work on a copy" if moved else None
+            report.add("unchanged", where, changed)
+        found = to_host({"value": value, "backward()": dpred})
+        if gradient and problem is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                numerical = numerical_gradient(lambda p: loss.forward(p, T), P)
+            wrong = gradient_problems("pred", dpred, numerical, backend.dtype_name)
+            report.add("gradient", where, "; ".join(wrong) or None)
+    return found

@@ -1,0 +1,133 @@
+"""What the checks found: one row per check and backend, a table to read, and the
+error raised when a row failed.
+
+    report = check_layer(...)          # raises CheckFailed (an AssertionError) on a failure
+    print(report)                      # check | backend | result | detail
+    report.failures                    # the failed rows
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: The default agreement between backends, in units in the last place (see ``close``).
+ULPS = 100
+
+
+@dataclass(frozen=True)
+class Row:
+    check: str
+    backend: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class Report:
+    """The rows of one check of ``subject`` (a layer, loss or optimizer, by its repr)."""
+
+    subject: str
+    rows: list[Row] = field(default_factory=list)
+
+    def add(self, check: str, backend: str, problem: str | None, detail: str = "") -> bool:
+        """Record ``problem`` (None: passed, with ``detail``); returns whether it passed."""
+        self.rows.append(Row(check, backend, problem is None, problem or detail))
+        return problem is None
+
+    @contextlib.contextmanager
+    def checking(self, check: str, backend: str, hint: str = ""):
+        """Record an exception raised inside as a failed row (``hint`` added), not a crash."""
+        try:
+            yield
+        except Exception as exc:  # any error of the code under test is a finding
+            message = f"raised {type(exc).__name__}: {_first_line(exc)}"
+            self.add(check, backend, f"{message}{'; ' + hint if hint else ''}")
+
+    @property
+    def failures(self) -> list[Row]:
+        return [row for row in self.rows if not row.ok]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def table(self, rows: list[Row] | None = None) -> str:
+        rows = self.rows if rows is None else rows
+        header = ("check", "backend", "result", "detail")
+        lines = [(r.check, r.backend, "ok" if r.ok else "FAILED", r.detail) for r in rows]
+        widths = [max(len(line[i]) for line in [header, *lines]) for i in range(3)]
+        return "\n".join(
+            "  ".join(cell.ljust(w) for cell, w in zip(line[:3], widths, strict=True))
+            + "  "
+            + line[3]
+            for line in [header, *lines]
+        ).rstrip()
+
+    def __str__(self) -> str:
+        return f"{self.subject}\n{self.table()}"
+
+    def raise_if_failed(self) -> Report:
+        """Raise ``CheckFailed`` with the failed rows as a table; else return self."""
+        if self.failures:
+            raise CheckFailed(self)
+        return self
+
+
+class CheckFailed(AssertionError):
+    """Some check failed; ``.report`` holds every row."""
+
+    def __init__(self, report: Report):
+        self.report = report
+        count = len(report.failures)
+        super().__init__(
+            f"{report.subject}: {count} check{'s' * (count > 1)} failed\n"
+            f"{report.table(report.failures)}"
+        )
+
+
+def close(got: np.ndarray, want: np.ndarray, ulps: float = ULPS) -> str | None:
+    """None when ``got`` is ``want`` to ``ulps`` units in the last place of the largest
+    value of ``want`` (``ulps * eps(dtype) * max|want|``, plus ``ulps * eps`` of each
+    element), else what differs. Shapes and dtypes must match exactly."""
+    got, want = np.asarray(got), np.asarray(want)
+    if got.shape != want.shape or got.dtype != want.dtype:
+        return f"{got.dtype}{list(got.shape)} where {want.dtype}{list(want.shape)} was expected"
+    if got.size == 0 or not np.issubdtype(want.dtype, np.floating):
+        return None if np.array_equal(got, want) else "differs"
+    eps = np.finfo(want.dtype).eps
+    scale = float(np.max(np.abs(want)))
+    diff = np.abs(got.astype(np.float64) - want)
+    if np.all(diff <= ulps * eps * (scale + np.abs(want))) and np.all(np.isfinite(got)):
+        return None
+    worst = float(np.max(diff)) / (eps * max(scale, np.finfo(want.dtype).tiny))
+    return f"differs by {worst:.3g} ulps of max|value| = {scale:.3g} (allowed: {ulps})"
+
+
+def config_round_trip(report: Report, obj, registry) -> None:
+    """A "config" row: ``config()`` is JSON, names the class, and ``from_config`` gives it
+    back; the detail says whether ``registry`` knows the class (else ``nb.load`` needs
+    ``custom_objects``)."""
+    with report.checking("config", "-"):
+        config = json.loads(json.dumps(obj.config()))
+        name = type(obj).__name__
+        again = type(obj).from_config({k: v for k, v in config.items() if k != "type"})
+        problem = None
+        if config.get("type") != name:
+            problem = f"config()['type'] is {config.get('type')!r}, not {name!r}"
+        elif json.loads(json.dumps(again.config())) != config:
+            problem = f"from_config(config()) has config {again.config()}, not {config}"
+        known = (
+            "registered"
+            if name in registry.names()
+            else "not registered: nb.load needs custom_objects"
+        )
+        report.add("config", "-", problem, known)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else ""

@@ -1,0 +1,300 @@
+"""nnbackend.testing catches the classic mistakes, each with a message that names it;
+the pytest plugin works in a project of its own; a registered custom layer saves,
+loads on another backend and resumes bit for bit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend import layers as L
+from nnbackend import registry
+from nnbackend.backend import namespace_of
+from nnbackend.testing import (
+    CheckFailed,
+    HostSyncError,
+    assert_backend_parity,
+    check_layer,
+    check_loss,
+    check_optimizer,
+    no_host_sync,
+)
+
+# --- deliberately wrong layers -------------------------------------------------------
+
+
+class DoubledTanh(L.Tanh):
+    """backward off by a factor of 2."""
+
+    def backward(self, dy, input_grad=True):
+        return 2 * super().backward(dy, input_grad)
+
+
+class TransposedDense(L.Dense):
+    """dW = dy.T @ x where x.T @ dy is right: the transposed gradient (square W)."""
+
+    def backward(self, dy, input_grad=True):
+        dx = super().backward(dy, input_grad)
+        self.grads["W"] = dy.T @ self._x
+        return dx
+
+
+class InPlaceReLU(L.ReLU):
+    """The classic from-scratch ReLU.backward: dout[mask] = 0 in the caller's array."""
+
+    def forward(self, x, training=True):
+        self._negative = x <= 0
+        return namespace_of(x).where(self._negative, 0.0, x)
+
+    def backward(self, dy, input_grad=True):
+        dy[self._negative] = 0
+        return dy
+
+
+class Float64Scale(L.Layer):
+    """Multiplies by a float64 constant: a float32 model turns float64."""
+
+    def forward(self, x, training=True):
+        xp = namespace_of(x)
+        self._c = xp.asarray(3.0, dtype=xp.float64, device=x.device)
+        return x * self._c
+
+    def backward(self, dy, input_grad=True):
+        return dy * self._c
+
+
+class NumpyTanh(L.Tanh):
+    """np.tanh inside a layer: NumPy arrays come out on other backends."""
+
+    def forward(self, x, training=True):
+        self._y = np.tanh(x)
+        return self._y
+
+
+def failure(make_layer, input_shape) -> str:
+    with pytest.raises(CheckFailed) as caught:
+        check_layer(make_layer, input_shape)
+    return str(caught.value)
+
+
+def test_a_backward_off_by_a_factor_is_caught():
+    message = failure(DoubledTanh, (4, 3))
+    assert "gradient" in message
+    assert "d/dx: analytic vs numerical relative error 0.33" in message
+    assert "the analytic gradient is 2 times the right one" in message
+
+
+def test_a_transposed_gradient_is_caught():
+    message = failure(lambda: TransposedDense(3, 3), (5, 3))
+    assert "d/dW" in message and "the analytic gradient is the right one transposed" in message
+    message = failure(lambda: TransposedDense(4, 3), (5, 4))  # not square: the shape says it
+    assert "grads['W'] has shape (3, 4), not (4, 3) (transposed?)" in message
+
+
+def test_a_mutated_argument_is_caught():
+    message = failure(InPlaceReLU, (6, 4))
+    assert "unchanged" in message
+    assert "changed its argument dy (by backward); work on a copy" in message
+
+
+def test_a_float64_constant_in_a_float32_layer_is_caught():
+    message = failure(Float64Scale, (4, 3))
+    assert "y is float64, not float32" in message
+    assert "a float64 constant leaks in" in message
+    assert "strict:no_float64" in message  # where float64 does not exist at all
+
+
+@pytest.mark.filterwarnings("ignore:__array_wrap__:DeprecationWarning")
+def test_a_numpy_call_that_breaks_on_strict_is_caught():
+    message = failure(NumpyTanh, (4, 3))
+    strict_row = next(line for line in message.splitlines() if line.startswith("runs     strict "))
+    assert (
+        "FAILED  raised TypeError: Expected Array or Python scalar; got <class 'numpy.nd"
+        in strict_row
+    )
+    assert (
+        "call only the Array API standard, through xp = namespace_of(x), never numpy" in strict_row
+    )
+    assert "strict:device1" in message
+    assert " numpy " not in message  # on NumPy itself it works
+
+
+def test_a_passing_layer_gives_a_table_of_every_check():
+    report = check_layer(lambda: L.Dense(3, 2), (4, 3), backends=["numpy", "strict"])
+    assert report.ok
+    checks = {(row.check, row.backend) for row in report.rows}
+    assert {("gradient", "numpy"), ("gradient", "strict"), ("parity", "strict")} <= checks
+    assert {("save/load", "numpy -> strict"), ("float32", "strict:no_float64")} <= checks
+    assert {("arrays", "strict:device1"), ("eval gradient", "numpy"), ("config", "-")} <= checks
+    assert "save/load       numpy -> strict    ok" in str(report)
+
+
+# --- losses and optimizers ------------------------------------------------------------
+
+
+class HalfGradientMSE(nb.losses.MSE):
+    def backward(self):
+        return 0.5 * super().backward()
+
+
+def test_check_loss_passes_a_right_loss_and_catches_a_wrong_gradient():
+    labels = np.array([0, 2, 1, 1, 0])
+    report = check_loss(nb.losses.SoftmaxCrossEntropy, (5, 3), labels, backends=["numpy", "strict"])
+    assert report.ok and ("gradient", "strict") in {(r.check, r.backend) for r in report.rows}
+    with pytest.raises(CheckFailed, match="the analytic gradient is 0.5 times the right one"):
+        check_loss(HalfGradientMSE, (5, 1), np.arange(5.0), backends=["numpy"])
+
+
+def adam_reference(w, g, state, t, lr=0.01, b1=0.9, b2=0.999, eps=1e-8):
+    state["m"] = b1 * state.get("m", 0.0) + (1 - b1) * g
+    state["v"] = b2 * state.get("v", 0.0) + (1 - b2) * g * g
+    m_hat, v_hat = state["m"] / (1 - b1**t), state["v"] / (1 - b2**t)
+    return w - lr * m_hat / (np.sqrt(v_hat) + eps)
+
+
+def test_check_optimizer_holds_adam_to_its_formula():
+    report = check_optimizer(lambda: nb.optim.Adam(0.01), adam_reference)
+    moved = [r for r in report.rows if r.check == "moves"]
+    assert moved and all(r.detail == "4 state arrays" for r in moved)
+
+
+def test_check_optimizer_catches_a_step_that_is_not_the_formula():
+    def without_bias_correction(w, g, state, t, lr=0.01, b1=0.9, b2=0.999, eps=1e-8):
+        state["m"] = b1 * state.get("m", 0.0) + (1 - b1) * g
+        state["v"] = b2 * state.get("v", 0.0) + (1 - b2) * g * g
+        return w - lr * state["m"] / (np.sqrt(state["v"]) + eps)
+
+    with pytest.raises(CheckFailed, match=r"formula +numpy step 1 +FAILED +0.W: differs by"):
+        check_optimizer(lambda: nb.optim.Adam(0.01), without_bias_correction, backends=["numpy"])
+
+
+# --- parity and host syncs --------------------------------------------------------------
+
+
+def test_backend_parity_compares_every_backend_with_the_first():
+    X = np.random.default_rng(0).normal(size=(4, 3))
+    results = assert_backend_parity(lambda x: nb.functional.softmax(x), X)
+    assert set(results) >= {"numpy", "strict"}
+    np.testing.assert_allclose(results["strict"], results["numpy"], rtol=1e-15)
+
+    def differs_on_strict(x):
+        return x * (2.0 if isinstance(x, np.ndarray) else 2.001)
+
+    with pytest.raises(CheckFailed, match=r"parity +strict +FAILED +result: differs by"):
+        assert_backend_parity(differs_on_strict, X, backends=["numpy", "strict"])
+
+
+def test_no_host_sync_passes_a_train_step_and_fails_a_transfer(backend):
+    model = nb.Sequential([L.Dense(3, 4), L.Tanh(), L.Dense(4, 2)], backend=backend, seed=0)
+    xb = backend.asarray(np.ones((5, 3)))
+    yb = backend.asarray(np.array([0, 1, 0, 1, 1]), dtype="int64")
+    loss, optimizer = nb.losses.SoftmaxCrossEntropy(), nb.optim.Adam(0.01)
+    with no_host_sync() as transfers:
+        value, _ = model.train_step(xb, yb, loss, optimizer)
+    assert transfers.count == 0
+    with pytest.raises(HostSyncError, match="1 device-to-host transfer"), no_host_sync():
+        backend.to_float(value)
+
+
+# --- a registered custom layer, saved and resumed ------------------------------------
+
+
+class Scale(L.Layer):
+    """y = x * s, one weight per feature: a user's layer with parameters."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.n = n
+
+    def build(self, backend, rng):
+        super().build(backend, rng)
+        self.params = {"s": backend.asarray(np.linspace(0.5, 1.5, self.n))}
+
+    def param_shapes(self):
+        return {"s": (self.n,)}
+
+    def forward(self, x, training=True):
+        self._x = x
+        return x * self.params["s"]
+
+    def backward(self, dy, input_grad=True):
+        self.grads["s"] = namespace_of(dy).sum(dy * self._x, axis=0)
+        return dy * self.params["s"]
+
+    def config(self):
+        return {"type": "Scale", "n": self.n}
+
+
+def test_a_registered_custom_layer_saves_loads_elsewhere_and_resumes_bit_for_bit(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(registry.LAYERS, "_classes", dict(registry.LAYERS._classes))
+    nb.register(Scale)
+    check_layer(lambda: Scale(3), (4, 3))
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(32, 2)), rng.integers(0, 2, 32)
+
+    def net(seed=0):
+        return nb.Sequential([L.Dense(2, 3), Scale(3), L.Tanh(), L.Dense(3, 2)], seed=seed)
+
+    fit = dict(loss="cross_entropy", batch_size=8, verbose=0)
+    straight = net()
+    straight.fit(X, y, optimizer=nb.optim.Adam(0.01), epochs=4, **fit)
+    path = tmp_path / "scale.h5"
+    net().fit(X, y, optimizer=nb.optim.Adam(0.01), epochs=2, checkpoint=path, **fit)
+    on_strict = nb.load(path, "strict")
+    assert isinstance(on_strict.layers[1], Scale)
+    resumed = net(seed=7)
+    history = resumed.fit(
+        X, y, optimizer=nb.optim.Adam(0.01), epochs=4, checkpoint=path, resume=True, **fit
+    )
+    assert history.epochs == [2, 3]
+    for name, value in straight.params.items():
+        assert nb.to_numpy(resumed.params[name]).tobytes() == nb.to_numpy(value).tobytes()
+    saved = nb.load(tmp_path / "scale.h5")  # epoch 4 now
+    for name, value in saved.params.items():
+        got = nb.to_numpy(nb.load(path, "strict").params[name])
+        assert got.tobytes() == nb.to_numpy(value).tobytes()
+
+
+# --- the plugin in a project of its own -----------------------------------------------
+
+
+def test_the_plugin_gives_a_strange_project_the_backend_fixture(tmp_path):
+    (tmp_path / "test_mine.py").write_text(
+        textwrap.dedent(
+            """
+            import pytest
+
+            def test_doubles(backend):
+                x = backend.asarray([1.0, 2.0])
+                assert backend.to_numpy(x * 2).tolist() == [2.0, 4.0]
+                assert backend.dtype_name == "float32"
+
+            def test_in_float64(backend64):
+                assert backend64.dtype_name == "float64"
+
+            @pytest.mark.gpu
+            def test_marked():
+                pass
+            """
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-v", "-rs", "--strict-markers", "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    for name in ("numpy", "strict"):
+        assert f"test_doubles[{name}] PASSED" in out
+        assert f"test_in_float64[{name}] PASSED" in out
+    assert "test_doubles[cupy] SKIPPED" in out or "test_doubles[cupy] PASSED" in out
