@@ -435,16 +435,17 @@ def render_tables(recorded: dict) -> dict[str, str]:
 
 def readme_tables(text: str) -> dict[str, str]:
     """Table name -> what README.md shows between its markers."""
-    found = re.findall(r"<!-- results:(\w+) -->\n(.*?)\n<!-- /results:\1 -->", text, re.S)
+    found = re.findall(r"<!-- results:(\w+) -->\n(.*?)\n?<!-- /results:\1 -->", text, re.S)
     return dict(found)
 
 
 def with_tables(text: str, tables: dict[str, str]) -> str:
     for name, table in tables.items():
-        pattern = rf"(<!-- results:{name} -->\n).*?(\n<!-- /results:{name} -->)"
+        pattern = rf"(<!-- results:{name} -->\n).*?\n?(<!-- /results:{name} -->)"
         if not re.search(pattern, text, re.S):
             raise SystemExit(f"error: README.md has no <!-- results:{name} --> markers")
-        text = re.sub(pattern, lambda m, t=table: m.group(1) + t + m.group(2), text, flags=re.S)
+        between = lambda m, t=table: m.group(1) + t + "\n" + m.group(2)  # noqa: E731
+        text = re.sub(pattern, between, text, flags=re.S)
     return text
 
 
