@@ -188,15 +188,40 @@ class Sequential:
 
     def train_step(self, xb, yb, loss, optimizer, l2: L2 | None = None):
         """One step: forward, loss, backward, update. Returns (loss value, outputs) on device."""
-        out = self.forward(xb, training=True)
-        value = loss.forward(out, yb)
-        self.backward(loss.backward(), input_grad=False)
-        if l2 is not None:
-            weights = {name: self.params[name] for name in self._decayed}
-            value = value + l2.penalty(weights.values())
-            l2.add_to_gradients(weights, self.grads)
-        optimizer.step(self.params, self.grads)
-        return value, out
+        return self.step_function(loss, optimizer, l2)(xb, yb)
+
+    def step_function(self, loss, optimizer, l2: L2 | None = None):
+        """``train_step`` as a function of (xb, yb) alone, for the steps of one ``fit``:
+        where each parameter and gradient lives is looked up once here, not on every
+        step through ``model.params``. The optimizer gets plain dicts of this step's
+        arrays; an update that rebinds a name (rather than writing in place) is stored
+        back into its layer."""
+        slots = [
+            (f"{i}.{key}", layer.params, layer.grads, key)
+            for i, layer in enumerate(self.layers)
+            for key in layer.params
+        ]
+        decayed = self._decayed
+
+        def step(xb, yb):
+            out = self.forward(xb, training=True)
+            value = loss.forward(out, yb)
+            self.backward(loss.backward(), input_grad=False)
+            params = {name: store[key] for name, store, _, key in slots}
+            grads = {name: found[key] for name, _, found, key in slots if key in found}
+            if l2 is not None:
+                weights = {name: params[name] for name in decayed}
+                value = value + l2.penalty(weights.values())
+                l2.add_to_gradients(weights, grads)
+            optimizer.step(params, grads)
+            for name, store, found, key in slots:
+                if params[name] is not store[key]:
+                    store[key] = params[name]
+                if key in found and grads[name] is not found[key]:
+                    found[key] = grads[name]
+            return value, out
+
+        return step
 
     def fit(self, X, y, *, loss, optimizer, **options) -> History:
         """Train until epoch ``epochs``; returns the History of the epochs run.

@@ -193,6 +193,8 @@ class Trainer:
             metrics=names, callbacks=self.callbacks,
         )  # fmt: skip
         model.stop_training = False  # a callback sets it to end training after an epoch
+        if self.parallel is None:  # looked up once per fit, not once per step
+            self._step = model.step_function(self.loss, self.optimizer, self.l2)
         for callback in self.callbacks:
             callback.on_train_begin(model, settings)
         if saved is not None:
@@ -233,9 +235,10 @@ class Trainer:
     def train_epoch(self, batches, progress) -> dict:
         """One pass over the batches; the epoch's metrics, still on the device."""
         totals = Totals(self.loss, self.metrics)
+        step = self._step
         for xb, yb in batches:
             if self.parallel is None:
-                value, out = self.model.train_step(xb, yb, self.loss, self.optimizer, self.l2)
+                value, out = step(xb, yb)
                 totals.add(value, out, yb)
             else:  # this rank's share of the batch; the totals of the whole batch
                 totals.add_parts(self.parallel.train_step(xb, yb))
