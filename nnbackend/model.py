@@ -207,8 +207,11 @@ class Sequential:
             out = self.forward(xb, training=True)
             value = loss.forward(out, yb)
             self.backward(loss.backward(), input_grad=False)
-            params = {name: store[key] for name, store, _, key in slots}
-            grads = {name: found[key] for name, _, found, key in slots if key in found}
+            params, grads = {}, {}  # loops, not comprehensions: torch.compile traces these
+            for name, store, found, key in slots:
+                params[name] = store[key]
+                if key in found:
+                    grads[name] = found[key]
             if l2 is not None:
                 weights = {name: params[name] for name in decayed}
                 value = value + l2.penalty(weights.values())
@@ -247,7 +250,9 @@ class Sequential:
         when it fits); ``distributed=True``: under mpiexec, the ranks train this model
         together, data parallel, each on its share of every global batch of
         ``batch_size`` rows (``nnbackend.distributed``; in a plain process, the ordinary
-        fit).
+        fit); ``compile=True`` (torch backends only) captures the training step with
+        ``torch.compile``, or with the torch.compile backend named (``"aot_eager"``,
+        ``"cudagraphs"``): the first steps then take the time to compile.
         """
         return training.fit(self, X, y, loss=loss, optimizer=optimizer, **options)
 

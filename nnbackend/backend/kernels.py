@@ -28,8 +28,6 @@ step, not once per operation.
 from __future__ import annotations
 
 import contextlib
-import contextvars
-import functools
 import os
 from types import SimpleNamespace
 
@@ -41,39 +39,40 @@ NAMES = (
     "sgd", "momentum", "adam",
 )  # fmt: skip
 
-_switch: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
-    "nnbackend_fused", default=None
-)
-_tables: dict = {}  # (namespace, on) -> SimpleNamespace of NAMES
+# fused(...)'s choice, innermost last. A plain list, not a ContextVar: torch.compile
+# traces a list's read, and a ContextVar's would break the captured step in pieces.
+_forced: list[bool] = []
+_environment: list[bool] = []  # $NNBACKEND_FUSED, once read
+_tables: dict = {}  # (namespace's name, on) -> SimpleNamespace of NAMES
 
 
 @contextlib.contextmanager
 def fused(enabled: bool):
     """Use (or not) the fused kernels inside a ``with`` block."""
-    token = _switch.set(bool(enabled))
+    _forced.append(bool(enabled))
     try:
         yield
     finally:
-        _switch.reset(token)
+        _forced.pop()
 
 
 def enabled() -> bool:
     """``fused(...)``, else $NNBACKEND_FUSED (anything but "0" is on; read once, at the
     first use), else on."""
-    chosen = _switch.get()
-    return chosen if chosen is not None else _from_environment()
+    return _forced[-1] if _forced else _from_environment()
 
 
-@functools.cache
 def _from_environment() -> bool:
-    return os.environ.get(ENV_VAR, "1") != "0"
+    if not _environment:
+        _environment.append(os.environ.get(ENV_VAR, "1") != "0")
+    return _environment[0]
 
 
 def table(xp) -> SimpleNamespace:
     """The kernels for namespace ``xp``: an attribute per name of ``NAMES``, each a
     function or None (no fused version here, or fused kernels turned off)."""
-    chosen = _switch.get()
-    key = (xp, chosen if chosen is not None else _from_environment())
+    # keyed by the namespace's name: a module as a key would break a torch.compile capture
+    key = (xp.__name__, _forced[-1] if _forced else _from_environment())
     found = _tables.get(key)
     if found is None:
         library = _library(xp) if key[1] else None
