@@ -36,6 +36,7 @@ class Context:
     xp: object  # numpy or cupy: runs the reference loop
     torch_device: str | None  # None where torch is not installed
     gpu: bool
+    compile: bool | str = False  # nnbackend's fit(compile=...): torch backends only
 
     @property
     def ref(self) -> str:
@@ -117,7 +118,7 @@ def prepare_nnbackend(wl, data, ctx):
         from benchmarks.nnbackend_runner import run_nnbackend
     except ImportError as exc:
         raise Unavailable(f"nnbackend does not import: {exc}") from None
-    return run_nnbackend(wl, ctx.backend, data)
+    return run_nnbackend(wl, ctx.backend, data, compile=ctx.compile)
 
 
 PREPARE = {
