@@ -20,9 +20,10 @@ an entry; ``tests/test_kernels.py`` pins each to the reference.
                                     m, v moments; p -= lr_t m / (sqrt(v) / root + eps)
 
 The optimizer kernels update their arrays in place and return nothing. Turn every
-entry off (to time or debug the reference) with ``NNBACKEND_FUSED=0`` or, in code,
-``with nb.backend.fused(False): ...``; ``table(xp)`` is looked up once per training
-step, not once per operation.
+entry off (to time or debug the reference) with ``NNBACKEND_FUSED=0`` (read at the
+first lookup) or, in code, ``with nb.backend.fused(False): ...``. ``table(xp)`` is one
+dictionary read: the layers, losses and optimizers ask for it at each call, so a
+``fused(...)`` block takes effect at once.
 """
 
 from __future__ import annotations
@@ -93,11 +94,11 @@ def _library(xp) -> str | None:
 def _build(library: str | None) -> dict:
     kernels = dict.fromkeys(NAMES)
     if library == "numpy":
-        from nnbackend.backend import kernels_numpy
+        from nnbackend.backend.kernels_numpy import KERNELS
 
-        kernels.update(kernels_numpy.KERNELS)
+        kernels.update(KERNELS)
     elif library == "cupy":
-        from nnbackend.backend import kernels_cupy
+        from nnbackend.backend.kernels_cupy import kernels as cupy_kernels
 
-        kernels.update(kernels_cupy.kernels())
+        kernels.update(cupy_kernels())
     return kernels
