@@ -218,8 +218,8 @@ class Sequential:
                 l2.add_to_gradients(weights, grads)
             optimizer.step(params, grads)
             for name, store, found, key in slots:
-                if params[name] is not store[key]:
-                    store[key] = params[name]
+                if params[name] is not store[key]:  # checked and copied, as any assignment
+                    self.params[name] = params[name]
                 if key in found and grads[name] is not found[key]:
                     found[key] = grads[name]
             return value, out
