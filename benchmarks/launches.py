@@ -2,9 +2,10 @@
 torch's profiler: on a GPU the CUDA kernels (and copies) it ran, on a CPU the aten
 operators dispatched from Python (an operator's own sub-operators not counted again).
 
-Each count is the difference between a run of ``LONG`` and one of ``SHORT`` steps,
-divided by the steps between them, so what a fit does once (moving the shuffling
-order, reading the loss) drops out. Runs only where nnbackend runs on torch (the
+Each count is the difference between a long run and a short one, divided by the
+steps between them, so what a fit does once (moving the shuffling order, reading the
+loss) drops out: 2 and 6 batches of one epoch, or 40 and 80 full-batch epochs, which
+``fit`` logs equally often (20 times, and the last). Runs only where nnbackend runs on torch (the
 NumPy and CuPy backends have no such profiler: their column says n/a).
 """
 
@@ -12,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 
-SHORT, LONG = 2, 6
+MINI_BATCH_STEPS = (2, 6)
+FULL_BATCH_STEPS = (40, 80)
 IMPLS = ("nnbackend", "torch-autograd")
 
 
@@ -55,6 +57,7 @@ def profiled_count(prepare, wl, data, ctx) -> int:
 
 def launches_per_step(prepare, wl, data, ctx) -> float:
     """Operations per step of one implementation (``prepare`` as harness.PREPARE's)."""
-    short, long = steps_of(wl, SHORT), steps_of(wl, LONG)
+    steps = FULL_BATCH_STEPS if wl.batch_size is None else MINI_BATCH_STEPS
+    short, long = (steps_of(wl, n) for n in steps)
     counts = [profiled_count(prepare, w, data, ctx) for w in (short, long)]
     return (counts[1] - counts[0]) / (long.steps - short.steps)
