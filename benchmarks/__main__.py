@@ -63,6 +63,15 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="before each run, wait up to this long for other work on the"
         " machine to stop (0: never wait)",
     )
+    parser.add_argument(
+        "--compile",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="BACKEND",
+        help="torch backends: nnbackend's fit(compile=...) captures its step with"
+        " torch.compile (its default compiler, or the torch.compile backend named)",
+    )
     parser.add_argument("--json", type=Path, help="default: benchmarks/results-<backend>.json")
     args = parser.parse_args(argv)
     if args.json is None:
@@ -104,6 +113,7 @@ def main(argv=None) -> int:
     from benchmarks.workloads import WORKLOADS, load, quick
 
     ctx = harness.make_context(args.backend)
+    ctx.compile = args.compile
     set_threads_after_import(args.threads)
     results = []
     for number in args.workloads:
@@ -121,6 +131,7 @@ def main(argv=None) -> int:
             "quick": args.quick,
             "threads": args.threads,
             "quiet_wait": args.quiet_wait,
+            "compile": args.compile,
         },
         "machine": report.machine(ctx, args.threads),
         "versions": report.versions(),

@@ -36,6 +36,7 @@ class Context:
     xp: object  # numpy or cupy: runs the reference loop
     torch_device: str | None  # None where torch is not installed
     gpu: bool
+    compile: bool | str = False  # nnbackend's fit(compile=...): torch backends only
 
     @property
     def ref(self) -> str:
@@ -117,7 +118,7 @@ def prepare_nnbackend(wl, data, ctx):
         from benchmarks.nnbackend_runner import run_nnbackend
     except ImportError as exc:
         raise Unavailable(f"nnbackend does not import: {exc}") from None
-    return run_nnbackend(wl, ctx.backend, data)
+    return run_nnbackend(wl, ctx.backend, data, compile=ctx.compile)
 
 
 PREPARE = {
@@ -283,6 +284,27 @@ def count_transfers(wl, data, ctx) -> dict:
     return value if why is None else {"status": why}
 
 
+def count_launches(wl, data, ctx) -> dict:
+    """Kernels (GPU) or operators (CPU) per step of nnbackend and torch autograd, from
+    torch's profiler, where nnbackend runs on torch (benchmarks/launches.py)."""
+    from benchmarks import launches
+
+    found = {}
+    for impl in launches.IMPLS:
+
+        def run(impl=impl):
+            if not ctx.backend.startswith("torch"):
+                raise Unavailable("counted with torch's profiler: run --backend torch")
+            need_torch(ctx)
+            what = "kernels" if ctx.torch_device == "cuda" else "aten operators"
+            per_step = launches.launches_per_step(PREPARE[impl], wl, data, ctx)
+            return {"per_step": per_step, "what": what}
+
+        value, why = attempt(f"workload {wl.number} {impl} launches", run)
+        found[impl] = value if why is None else {"status": why}
+    return found
+
+
 def run_workload(wl, data, ctx, repeat: int, quick: bool, quiet_wait: float = 0) -> dict:
     progress(f"workload {wl.number}: {wl.title} ({data.note})")
     result = {
@@ -298,6 +320,7 @@ def run_workload(wl, data, ctx, repeat: int, quick: bool, quiet_wait: float = 0)
     }
     result["times"][ctx.ref] = result["times"].pop("ref")
     result["host_transfers"] = count_transfers(wl, data, ctx)
+    result["launches"] = count_launches(wl, data, ctx)
     if wl.number in MEMORY_WORKLOADS:
         result["peak_memory"] = measure_memory(wl, data, ctx)
         result["peak_memory"][ctx.ref] = result["peak_memory"].pop("ref")

@@ -134,6 +134,12 @@ def notes(report: dict) -> str:
                 f"  - nnbackend host transfers: {transfers['count']} in {transfers['steps']} steps"
                 f" ({transfers['count'] / transfers['steps']:.3f} per step)"
             )
+        for name, launched in result.get("launches", {}).items():
+            if "per_step" in launched:
+                lines.append(
+                    f"  - {name}: {launched['per_step']:.1f} {launched['what']} per step"
+                    " (torch profiler)"
+                )
         for name, peak in result.get("peak_memory", {}).items():
             if "bytes" in peak:
                 lines.append(

@@ -118,3 +118,22 @@ def test_gemm_counts_the_conv_products():
     assert calls[(gemm.INPUT_GRAD, 100, 100, 4320)] == 2  # into the pooled features
     per_sample = 2 * 30 * 25 * 576 + 3 * (4320 * 100 + 100 * 10)
     assert gemm.flops(calls) == 2 * 200 * per_sample
+
+
+def test_launch_counts_are_per_step():
+    """Workload 1 on the CPU: about the same operators per step from 40 to 80 steps as
+    from 40 to 120 (what a run does once has dropped out; the 20 logs of each run
+    gather more scalars in a longer one, worth a fraction of an operator per step)."""
+    from benchmarks import harness, launches
+
+    ctx = harness.Context("torch", np, "cpu", gpu=False)
+    wl = dataclasses.replace(WORKLOADS[1], epochs=120)
+    data = random_data(wl)
+    for impl in launches.IMPLS:
+        prepare = harness.PREPARE[impl]
+        per_step = launches.launches_per_step(prepare, wl, data, ctx)
+        assert 15 <= per_step <= 100, (impl, per_step)
+        counts = [
+            launches.profiled_count(prepare, launches.steps_of(wl, n), data, ctx) for n in (40, 120)
+        ]
+        assert abs((counts[1] - counts[0]) / 80 - per_step) <= 1, (impl, counts, per_step)

@@ -15,6 +15,7 @@ import math
 
 from nnbackend import functional as F
 from nnbackend.backend import namespace_of
+from nnbackend.backend.kernels import table
 from nnbackend.checks import boolean, finite_float
 from nnbackend.registry import LOSSES, construct, register
 
@@ -138,7 +139,11 @@ class SoftmaxCrossEntropy(Loss):
             )
         onehot = self._one_hot(xp, pred, target)
         scale = self._scale(pred.shape[0])
-        if self.from_logits:
+        fused = table(xp).softmax_xent if self.from_logits else None
+        if fused is not None and onehot.dtype == pred.dtype:
+            value, self._grad = fused(pred, onehot, scale)
+            return value
+        if self.from_logits:  # the reference of the fused kernel
             shifted = pred - xp.max(pred, axis=1, keepdims=True)
             exp = xp.exp(shifted)
             total = xp.sum(exp, axis=1, keepdims=True)
@@ -216,7 +221,11 @@ class BinaryCrossEntropy(Loss):
         _check_predictions(xp, pred, "BinaryCrossEntropy")
         target = _match_shape(xp, pred, target, "BinaryCrossEntropy")
         scale = self._scale(math.prod(pred.shape))
-        if self.from_logits:
+        fused = table(xp).sigmoid_bce if self.from_logits else None
+        if fused is not None:
+            value, self._grad = fused(pred, target, scale)
+            return value
+        if self.from_logits:  # the reference of the fused kernel
             # log(1 + exp(-|z|)) + max(z, 0) - z t: no overflow for any z
             losses = xp.log1p(xp.exp(-xp.abs(pred))) + xp.maximum(pred, 0.0) - pred * target
             self._grad = scale * (F.sigmoid(pred) - target)

@@ -188,15 +188,43 @@ class Sequential:
 
     def train_step(self, xb, yb, loss, optimizer, l2: L2 | None = None):
         """One step: forward, loss, backward, update. Returns (loss value, outputs) on device."""
-        out = self.forward(xb, training=True)
-        value = loss.forward(out, yb)
-        self.backward(loss.backward(), input_grad=False)
-        if l2 is not None:
-            weights = {name: self.params[name] for name in self._decayed}
-            value = value + l2.penalty(weights.values())
-            l2.add_to_gradients(weights, self.grads)
-        optimizer.step(self.params, self.grads)
-        return value, out
+        return self.step_function(loss, optimizer, l2)(xb, yb)
+
+    def step_function(self, loss, optimizer, l2: L2 | None = None):
+        """``train_step`` as a function of (xb, yb) alone, for the steps of one ``fit``:
+        where each parameter and gradient lives is looked up once here, not on every
+        step through ``model.params``. The optimizer gets plain dicts of this step's
+        arrays; an update that rebinds a name (rather than writing in place) is stored
+        back into its layer."""
+        slots = [
+            (f"{i}.{key}", layer.params, layer.grads, key)
+            for i, layer in enumerate(self.layers)
+            for key in layer.params
+        ]
+        decayed = self._decayed
+
+        def step(xb, yb):
+            out = self.forward(xb, training=True)
+            value = loss.forward(out, yb)
+            self.backward(loss.backward(), input_grad=False)
+            params, grads = {}, {}  # loops, not comprehensions: torch.compile traces these
+            for name, store, found, key in slots:
+                params[name] = store[key]
+                if key in found:
+                    grads[name] = found[key]
+            if l2 is not None:
+                weights = {name: params[name] for name in decayed}
+                value = value + l2.penalty(weights.values())
+                l2.add_to_gradients(weights, grads)
+            optimizer.step(params, grads)
+            for name, store, found, key in slots:
+                if params[name] is not store[key]:  # checked and copied, as any assignment
+                    self.params[name] = params[name]
+                if key in found and grads[name] is not found[key]:
+                    found[key] = grads[name]
+            return value, out
+
+        return step
 
     def fit(self, X, y, *, loss, optimizer, **options) -> History:
         """Train until epoch ``epochs``; returns the History of the epochs run.
@@ -222,7 +250,9 @@ class Sequential:
         when it fits); ``distributed=True``: under mpiexec, the ranks train this model
         together, data parallel, each on its share of every global batch of
         ``batch_size`` rows (``nnbackend.distributed``; in a plain process, the ordinary
-        fit).
+        fit); ``compile=True`` (torch backends only) captures the training step with
+        ``torch.compile``, or with the torch.compile backend named (``"aot_eager"``,
+        ``"cudagraphs"``): the first steps then take the time to compile.
         """
         return training.fit(self, X, y, loss=loss, optimizer=optimizer, **options)
 

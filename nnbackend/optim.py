@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 from nnbackend.backend import namespace_of, to_numpy
+from nnbackend.backend.kernels import table
 from nnbackend.checks import finite_float, integer, positive_int
 from nnbackend.registry import OPTIMIZERS, SCHEDULES, construct, register
 
@@ -113,9 +114,12 @@ class Optimizer:
     def step(self, params, grads) -> None:
         """One update of every parameter that has a gradient."""
         lr = self.current_lr()
+        kernels = None  # the backend's fused kernels, looked up once per step
         for name, grad in grads.items():
+            if kernels is None:
+                kernels = table(namespace_of(grad))
             try:
-                self.update(params, name, grad, lr)
+                self.apply(kernels, params, name, grad, lr)
             except KeyError:
                 if name in params:
                     raise
@@ -125,7 +129,15 @@ class Optimizer:
         self.iterations += 1
 
     def update(self, params, name: str, grad, lr: float) -> None:
+        """Update ``params[name]`` from ``grad`` at learning rate ``lr``: what a
+        subclass writes."""
         raise NotImplementedError
+
+    def apply(self, kernels, params, name: str, grad, lr: float) -> None:
+        """``update``, with the backend's kernel table (``nnbackend.backend.kernels``)
+        at hand: the built-in optimizers take their fused update from it where it has
+        one, and ``update`` is then their reference."""
+        self.update(params, name, grad, lr)
 
     def _slot(self, slot: str, name: str, like):
         """The arrays of state ``slot``, by parameter name, with ``name``'s made (zeros)
@@ -190,6 +202,11 @@ class SGD(Optimizer):
     def update(self, params, name, grad, lr):
         params[name] -= lr * grad
 
+    def apply(self, kernels, params, name, grad, lr):
+        if kernels.sgd is None or type(self).update is not SGD.update:
+            return self.update(params, name, grad, lr)
+        kernels.sgd(params[name], grad, lr)
+
 
 @register
 class Momentum(Optimizer):
@@ -206,6 +223,11 @@ class Momentum(Optimizer):
         v[name] *= self.momentum
         v[name] -= lr * grad
         params[name] += v[name]
+
+    def apply(self, kernels, params, name, grad, lr):
+        if kernels.momentum is None or type(self).update is not Momentum.update:
+            return self.update(params, name, grad, lr)
+        kernels.momentum(params[name], self._slot("v", name, grad)[name], grad, lr, self.momentum)
 
     def _hyper(self):
         return {"momentum": self.momentum}
@@ -286,6 +308,15 @@ class Adam(Optimizer):
         xp = namespace_of(grad)
         denominator = xp.sqrt(v[name]) / math.sqrt(1 - self.beta2**t) + self.eps
         params[name] -= (lr / (1 - self.beta1**t)) * m[name] / denominator
+
+    def apply(self, kernels, params, name, grad, lr):
+        if kernels.adam is None or type(self).update is not Adam.update:
+            return self.update(params, name, grad, lr)
+        m, v = self._slot("m", name, grad), self._slot("v", name, grad)
+        t = self.iterations + 1
+        lr_t, root = lr / (1 - self.beta1**t), math.sqrt(1 - self.beta2**t)
+        kernels.adam(params[name], m[name], v[name], grad, lr_t, self.beta1, self.beta2,
+                     self.eps, root)  # fmt: skip
 
     def _hyper(self):
         return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}

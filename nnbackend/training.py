@@ -25,6 +25,7 @@ from nnbackend import losses as loss_types
 from nnbackend import metrics as metric_types
 from nnbackend import optim, output_range
 from nnbackend.backend import Generator, limit_threads
+from nnbackend.backend.compiling import compile_step
 from nnbackend.backend.threads import threads_for_step
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int
 from nnbackend.data import (
@@ -47,7 +48,7 @@ def fit(
     shuffle: bool = True, validation_data=None, validation_split: float = 0.0,
     l2: float | None = None, metrics=None, callbacks=(), verbose: int = 1,
     log_every: int | None = None, seed: int | None = None, checkpoint=None,
-    resume: bool = False, on_device="auto", distributed: bool = False,
+    resume: bool = False, on_device="auto", distributed: bool = False, compile=False,
 ) -> History:  # fmt: skip
     """Train ``model`` until epoch ``epochs``; returns the History of the epochs run.
     ``Sequential.fit`` documents the arguments."""
@@ -55,6 +56,8 @@ def fit(
                   validation_split=validation_split, verbose=verbose, log_every=log_every,
                   seed=seed, resume=resume, on_device=on_device)  # fmt: skip
     boolean(distributed, "distributed")
+    if compile is not False and distributed:
+        raise ValueError("compile=... captures a single process's step: not with distributed=True")
     loss, optimizer = loss_types.get(loss), optim.get(optimizer)
     metrics = metric_types.for_fit(metrics, loss, model.n_outputs)
     model.loss, model.optimizer, model.metrics = loss, optimizer, metrics
@@ -83,7 +86,7 @@ def fit(
     trainer = Trainer(
         model, loss, optimizer, l2=l2, metrics=metrics, callbacks=callbacks,
         checkpoint=checkpoint, log_every=log_every or max(1, epochs // 20), verbose=verbose,
-        parallel=parallel,
+        parallel=parallel, compile=compile,
     )  # fmt: skip
     step_threads = threads_for_step if parallel is None else parallel.threads
     session = contextlib.nullcontext() if parallel is None else parallel.session()
@@ -167,9 +170,12 @@ class Trainer:
 
     def __init__(self, model, loss, optimizer, *, l2=None, metrics=(), callbacks=(),
                  checkpoint=None, log_every: int = 1, verbose: int = 1,
-                 parallel=None):  # fmt: skip
-        """``parallel``: this rank's ``DataParallel`` in a distributed fit, else None."""
+                 parallel=None, compile=False):  # fmt: skip
+        """``parallel``: this rank's ``DataParallel`` in a distributed fit, else None.
+        ``compile``: True or a torch.compile backend's name captures the step
+        (``nnbackend.backend.compiling``)."""
         self.model, self.loss, self.optimizer = model, loss, optimizer
+        self.compile = compile
         self.parallel = parallel
         self.metrics = list(metrics)
         self.l2 = L2(l2) if l2 else None
@@ -193,6 +199,9 @@ class Trainer:
             metrics=names, callbacks=self.callbacks,
         )  # fmt: skip
         model.stop_training = False  # a callback sets it to end training after an epoch
+        if self.parallel is None:  # looked up once per fit, not once per step
+            step = model.step_function(self.loss, self.optimizer, self.l2)
+            self._step = compile_step(step, model.backend, self.compile)
         for callback in self.callbacks:
             callback.on_train_begin(model, settings)
         if saved is not None:
@@ -233,9 +242,10 @@ class Trainer:
     def train_epoch(self, batches, progress) -> dict:
         """One pass over the batches; the epoch's metrics, still on the device."""
         totals = Totals(self.loss, self.metrics)
+        step = self._step
         for xb, yb in batches:
             if self.parallel is None:
-                value, out = self.model.train_step(xb, yb, self.loss, self.optimizer, self.l2)
+                value, out = step(xb, yb)
                 totals.add(value, out, yb)
             else:  # this rank's share of the batch; the totals of the whole batch
                 totals.add_parts(self.parallel.train_step(xb, yb))

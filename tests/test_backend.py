@@ -232,6 +232,9 @@ def test_asarray_gives_floats_the_backends_dtype(backend):
         lambda xp, a: xp.argmax(a, axis=1, keepdims=True), lambda xp, a: xp.astype(a, xp.float32),
         lambda xp, a: xp.isdtype(a.dtype, "real floating"),
         lambda xp, a: xp.isdtype(a.dtype, ("integral", "bool")),
+        lambda xp, a: xp.reshape(a, (5, 4)), lambda xp, a: xp.reshape(a, (-1,), copy=True),
+        lambda xp, a: xp.count_nonzero(a > 0),
+        lambda xp, a: xp.count_nonzero(a > 0, axis=1, keepdims=True),
     ],
 )  # fmt: skip
 def test_lean_numpy_namespace_agrees_with_array_api_compat(call):

@@ -10,6 +10,7 @@ is filled here, once:
     random.py      seeded draws that are the same on every backend
     philox.py      the counter-based generator behind the device draws
     fastpaths.py   native versions of the layers' standard-only window code
+    kernels.py     fused kernels for the training step's hot spots (kernels_numpy/_cupy)
     inventory.py   what works on this machine
     numpy_fast.py  the NumPy namespace with its hottest functions made lean
     threads.py     how many CPU threads NumPy's BLAS and torch use
@@ -31,6 +32,7 @@ from nnbackend.backend.core import (
 from nnbackend.backend.errors import BackendMismatchError, BackendUnavailableError
 from nnbackend.backend.fastpaths import fast_paths
 from nnbackend.backend.inventory import available_backends, describe_backends
+from nnbackend.backend.kernels import fused
 from nnbackend.backend.libraries import cuda_available
 from nnbackend.backend.random import Generator, as_generator
 from nnbackend.backend.threads import get_num_threads, limit_threads, set_num_threads
@@ -52,6 +54,7 @@ __all__ = [
     "describe_backends",
     "dtype_name",
     "fast_paths",
+    "fused",
     "get_backend",
     "get_num_threads",
     "host_memory",

@@ -34,7 +34,7 @@ def namespace_of(*arrays):
 
 
 def _find_namespace(array):
-    if isinstance(array, np.ndarray | np.generic):
+    if isinstance(array, (np.ndarray, np.generic)):  # noqa: UP038 (torch.compile traces a tuple)
         from nnbackend.backend.numpy_fast import namespace
 
         return namespace

@@ -42,6 +42,16 @@ def _astype(x, dtype, /, *, copy=True, device=None):
     return x.astype(dtype, copy=copy)
 
 
+def _reshape(x, /, shape, *, copy=None):
+    return x.reshape(shape) if copy is None else compat.reshape(x, shape, copy=copy)
+
+
+def _count_nonzero(x, /, *, axis=None, keepdims=False):
+    if axis is None and not keepdims:
+        return np.asarray(np.count_nonzero(x))
+    return compat.count_nonzero(x, axis=axis, keepdims=keepdims)
+
+
 @functools.cache
 def _isdtype(dtype, kind):
     return compat.isdtype(dtype, kind)
@@ -59,4 +69,6 @@ namespace.max = _max
 namespace.min = _min
 namespace.argmax = _argmax
 namespace.astype = _astype
+namespace.reshape = _reshape
+namespace.count_nonzero = _count_nonzero
 namespace.isdtype = _isdtype_cached

@@ -1,6 +1,8 @@
 """Elementwise activation layers: any input shape, the same shape out.
 
-They have no weights and work on any backend's arrays as they come.
+They have no weights and work on any backend's arrays as they come. Their backward
+passes take the kernel table's fused version where the backend has one
+(``nnbackend.backend.kernels``); the code after it is the reference.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import math
 
 from nnbackend import functional as F
 from nnbackend.backend import namespace_of
+from nnbackend.backend.kernels import table
 from nnbackend.checks import finite_float
 from nnbackend.layers.base import Layer
 from nnbackend.registry import register
@@ -36,6 +39,9 @@ class Sigmoid(Layer):
         return self._y
 
     def backward(self, dy, input_grad=True):
+        fused = table(namespace_of(dy)).sigmoid_backward
+        if fused is not None:
+            return fused(self._y, dy)
         return dy * F.sigmoid_grad_from_output(self._y)
 
 
@@ -48,6 +54,9 @@ class Tanh(Layer):
         return self._y
 
     def backward(self, dy, input_grad=True):
+        fused = table(namespace_of(dy)).tanh_backward
+        if fused is not None:
+            return fused(self._y, dy)
         return dy * F.tanh_grad_from_output(self._y)
 
 
@@ -61,6 +70,9 @@ class ReLU(Layer):
 
     def backward(self, dy, input_grad=True):
         xp = namespace_of(dy)
+        fused = table(xp).relu_backward
+        if fused is not None:
+            return fused(self._y, dy)
         return dy * xp.astype(self._y > 0, dy.dtype)
 
 

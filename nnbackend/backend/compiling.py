@@ -1,0 +1,42 @@
+"""Capturing the training step with ``torch.compile`` (``fit(..., compile=True)``).
+
+The step (forward, loss, backward, update) has fixed shapes within an epoch, so torch
+can trace it once and run the traced graph after: fewer Python calls and, on a GPU,
+fewer and fused kernels. Only torch tensors can be captured; the other backends say
+so. ``compile=True`` uses torch's default compiler (inductor, which needs a C++
+compiler on a CPU and Triton on a GPU); a string names another torch.compile backend,
+e.g. ``"aot_eager"`` (traced, no code generated: for checking that capture keeps the
+numbers) or ``"cudagraphs"``.
+"""
+
+from __future__ import annotations
+
+from nnbackend.backend.core import Backend
+from nnbackend.backend.kernels import table
+
+
+def compile_step(step, backend: Backend, how):
+    """``step`` as torch.compile captures it, for ``fit``'s ``compile`` option
+    (True, or a torch.compile backend's name); ``step`` itself for False."""
+    if how is False:
+        return step
+    if not (how is True or isinstance(how, str)):
+        raise TypeError(
+            f"compile must be True, False or a torch.compile backend's name, not {how!r}"
+        )
+    if backend.name.split(":")[0] != "torch":
+        raise ValueError(
+            f"compile={how!r} captures the step with torch.compile, which takes torch tensors: "
+            f"build the model on the torch backend (backend='torch' or 'torch:cuda'), "
+            f"not {backend.name!r}, or leave compile off"
+        )
+    import torch
+
+    if not hasattr(torch, "compile"):
+        raise ValueError(
+            f"torch {torch.__version__} has no torch.compile: torch 2 or later needs it"
+        )
+    table(backend.xp)  # made now, so the capture only reads it
+    options = {} if how is True else {"backend": how}
+    # shapes and counts (Adam's step) that change become symbolic after one recompile
+    return torch.compile(step, **options)

@@ -1,0 +1,82 @@
+"""The kernel table's NumPy entries (``kernels.py`` lists them): the reference's
+operations in its own order, so the results agree bit for bit, but written into one
+buffer with ``out=`` instead of a new temporary per operator. On large batches that
+saves an allocation and a pass over memory per operator.
+
+Entries are only those measured faster than the reference (timeit, one thread, on a
+shared 2-core CPU): softmax cross-entropy 0.80x the reference's time on 512 x 1000
+logits, sigmoid + BCE 0.63-0.77x, Adam 0.81x on a 784 x 50 weight, tanh's backward
+0.77x on 512 x 1000 (on the tutorials' smallest arrays all of them are within noise
+of the reference). ReLU's and sigmoid's backward were not faster and stay None.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def tanh_backward(y, dy):
+    """dy * (1 - y * y)"""
+    dx = np.multiply(y, y)
+    np.subtract(1, dx, out=dx)
+    np.multiply(dy, dx, out=dx)
+    return dx
+
+
+def softmax_xent(z, onehot, scale: float):
+    """(-scale * sum(onehot * log_softmax(z)), scale * (softmax(z) - onehot)); z and
+    onehot (batch, classes) of one float dtype."""
+    shifted = np.subtract(z, np.maximum.reduce(z, axis=1, keepdims=True))
+    exp = np.exp(shifted)
+    total = np.add.reduce(exp, axis=1, keepdims=True)
+    np.subtract(shifted, np.log(total), out=shifted)  # log p
+    np.multiply(onehot, shifted, out=shifted)
+    loss = np.add.reduce(shifted, axis=None)
+    np.divide(exp, total, out=exp)
+    np.subtract(exp, onehot, out=exp)
+    if scale != 1.0:
+        np.multiply(scale, exp, out=exp)
+    return -scale * loss, exp
+
+
+def sigmoid_bce(z, t, scale: float):
+    """(scale * sum(log1p(exp(-|z|)) + max(z, 0) - z t), scale * (sigmoid(z) - t)),
+    sigmoid(z) as 0.5 tanh(z / 2) + 0.5; z and t of one shape and float dtype."""
+    losses = np.abs(z)
+    np.negative(losses, out=losses)
+    np.exp(losses, out=losses)
+    np.log1p(losses, out=losses)
+    np.add(losses, np.maximum(z, 0.0), out=losses)
+    np.subtract(losses, np.multiply(z, t), out=losses)
+    grad = np.multiply(0.5, z)
+    np.tanh(grad, out=grad)
+    np.multiply(0.5, grad, out=grad)
+    np.add(grad, 0.5, out=grad)
+    np.subtract(grad, t, out=grad)
+    np.multiply(scale, grad, out=grad)
+    return scale * np.add.reduce(losses, axis=None), grad
+
+
+def adam(p, m, v, g, lr_t: float, b1: float, b2: float, eps: float, root: float) -> None:
+    """m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g g; p -= lr_t m / (sqrt(v) / root + eps)"""
+    m *= b1
+    scratch = np.multiply(1 - b1, g)
+    m += scratch
+    v *= b2
+    np.multiply(1 - b2, g, out=scratch)
+    np.multiply(scratch, g, out=scratch)
+    v += scratch
+    denominator = np.sqrt(v)
+    np.divide(denominator, root, out=denominator)
+    np.add(denominator, eps, out=denominator)
+    np.multiply(lr_t, m, out=scratch)
+    np.divide(scratch, denominator, out=scratch)
+    p -= scratch
+
+
+KERNELS = {
+    "tanh_backward": tanh_backward,
+    "softmax_xent": softmax_xent,
+    "sigmoid_bce": sigmoid_bce,
+    "adam": adam,
+}

@@ -1,0 +1,52 @@
+"""fit(..., compile=...): the training step captured with torch.compile gives the
+weights the eager step gives. "aot_eager" traces and functionalises the step (the
+in-place updates included) without generating code, so it needs no C++ compiler and
+compiles in seconds; inductor's code generation is the benchmark's business."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from tests.conftest import HAVE_TORCH
+
+
+def moons_like(n=64):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 2))
+    return X, (X[:, 0] * X[:, 1] > 0).astype(np.int64)
+
+
+def fit_weights(compile, optimizer):
+    X, y = moons_like()
+    model = nb.Sequential(
+        [nb.layers.Dense(2, 5), "tanh", nb.layers.Dense(5, 2)], backend="torch", seed=0,
+        dtype="float64",
+    )  # fmt: skip
+    history = model.fit(X, y, loss="cross_entropy", optimizer=optimizer, epochs=4,
+                        batch_size=16, l2=0.01, verbose=0, seed=0, compile=compile)  # fmt: skip
+    return {name: nb.to_numpy(a) for name, a in model.params.items()}, history["loss"]
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_compiled_step_gives_the_eager_weights():
+    """Adam: its moments and step count live outside the captured tensors."""
+    torch = pytest.importorskip("torch")
+    if not hasattr(torch, "compile"):
+        pytest.skip(f"torch {torch.__version__} has no torch.compile")
+    eager, eager_loss = fit_weights(False, "adam")
+    compiled, compiled_loss = fit_weights("aot_eager", "adam")
+    for name, want in eager.items():
+        np.testing.assert_allclose(compiled[name], want, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(compiled_loss, eager_loss, rtol=1e-12)
+    assert eager_loss[-1] < eager_loss[0]  # it trained: the comparison is not of two starts
+
+
+def test_compile_names_the_backend_it_needs():
+    X, y = moons_like(8)
+    model = nb.Sequential([nb.layers.Dense(2, 2)], backend="numpy", seed=0)
+    with pytest.raises(ValueError, match="torch backend"):
+        model.fit(X, y, loss="cross_entropy", optimizer="sgd", verbose=0, compile=True)
+    with pytest.raises(TypeError, match="compile must be"):
+        model.fit(X, y, loss="cross_entropy", optimizer="sgd", verbose=0, compile=3)

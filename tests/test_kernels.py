@@ -1,0 +1,129 @@
+"""The kernel table (nnbackend.backend.kernels): every fused kernel gives what the
+standard-only reference in its layer, loss or optimizer gives, on every backend that
+has one (CuPy's under -m gpu). NumPy's keep the reference's order of operations, so
+they agree bit for bit; CuPy's may contract a * b + c into one rounding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend.backend import fused, kernels
+
+
+def tolerance(backend) -> float:
+    """0 where the fused kernel must match bit for bit (NumPy), else rounding."""
+    return 0.0 if backend.name == "numpy" else 100 * np.finfo(np.float32).eps
+
+
+def same(backend, got, want):
+    got, want = nb.to_numpy(got), nb.to_numpy(want)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=tolerance(backend), atol=tolerance(backend))
+
+
+def entry(backend, name: str):
+    found = getattr(kernels.table(backend.xp), name)
+    if found is None:
+        pytest.skip(f"{backend.name} has no fused {name}")
+    return found
+
+
+def normal(backend, shape, seed=0, scale=3.0):
+    return backend.asarray(np.random.default_rng(seed).normal(size=shape) * scale)
+
+
+def test_fused_kernels_can_be_turned_off(backend):
+    with fused(False):
+        assert all(getattr(kernels.table(backend.xp), n) is None for n in kernels.NAMES)
+    if backend.name == "numpy":
+        assert kernels.table(backend.xp).softmax_xent is not None
+
+
+@pytest.mark.parametrize("layer", ["tanh", "sigmoid", "relu"])
+def test_activation_backward_matches_its_reference(backend, layer):
+    entry(backend, f"{layer}_backward")
+    x, dy = normal(backend, (7, 5)), normal(backend, (7, 5), seed=1)
+    act = nb.layers.get(layer)
+    act.forward(x)
+    got = act.backward(dy)
+    with fused(False):
+        want = act.backward(dy)
+    same(backend, got, want)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("labels", [True, False])
+def test_softmax_cross_entropy_matches_its_reference(backend, reduction, labels):
+    entry(backend, "softmax_xent")
+    z = normal(backend, (9, 4))
+    y = np.random.default_rng(2).integers(0, 4, 9)
+    target = backend.asarray(y if labels else np.eye(4)[y])
+    loss = nb.losses.SoftmaxCrossEntropy(reduction=reduction)
+    got = (loss.forward(z, target), loss.backward())
+    with fused(False):
+        want = (loss.forward(z, target), loss.backward())
+    for g, w in zip(got, want, strict=True):
+        same(backend, g, w)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_sigmoid_bce_matches_its_reference(backend, reduction):
+    entry(backend, "sigmoid_bce")
+    z = normal(backend, (11, 1), scale=20.0)  # far into both tails
+    t = backend.asarray(np.random.default_rng(3).integers(0, 2, (11, 1)).astype(float))
+    loss = nb.losses.BinaryCrossEntropy(from_logits=True, reduction=reduction)
+    got = (loss.forward(z, t), loss.backward())
+    with fused(False):
+        want = (loss.forward(z, t), loss.backward())
+    for g, w in zip(got, want, strict=True):
+        same(backend, g, w)
+
+
+@pytest.mark.parametrize(
+    "kernel, make",
+    [
+        ("sgd", lambda: nb.optim.SGD(lr=0.1)),
+        ("momentum", lambda: nb.optim.Momentum(lr=0.1, momentum=0.8)),
+        ("adam", lambda: nb.optim.Adam(lr=0.01)),
+    ],
+)
+def test_optimizer_update_matches_its_reference(backend, kernel, make):
+    entry(backend, kernel)
+    start = {"W": normal(backend, (6, 3)), "b": normal(backend, (3,), seed=4)}
+    runs = []
+    for on in (True, False):
+        params = {k: backend.xp.asarray(v, copy=True) for k, v in start.items()}
+        opt = make()
+        with fused(on):
+            for step in range(3):
+                grads = {k: normal(backend, v.shape, seed=10 + step) for k, v in start.items()}
+                opt.step(params, grads)
+        runs.append((params, opt.state_dict()["slots"]))
+    (params, slots), (want_params, want_slots) = runs
+    for k in start:
+        same(backend, params[k], want_params[k])
+    for slot in slots:
+        for k in start:
+            same(backend, slots[slot][k], want_slots[slot][k])
+
+
+def test_a_fit_with_fused_kernels_ends_where_the_reference_does(backend):
+    """The whole step (tanh and sigmoid layers, L2, softmax cross-entropy, Adam)."""
+    entry(backend, "softmax_xent")
+    X = np.random.default_rng(5).normal(size=(40, 3))
+    y = np.random.default_rng(6).integers(0, 3, 40)
+    weights = []
+    for on in (True, False):
+        model = nb.Sequential(
+            [nb.layers.Dense(3, 8), "tanh", nb.layers.Dense(8, 6), "sigmoid",
+             nb.layers.Dense(6, 3)],
+            backend=backend, seed=0,
+        )  # fmt: skip
+        with fused(on):
+            model.fit(X, y, loss="cross_entropy", optimizer="adam", epochs=3, batch_size=16,
+                      l2=0.01, verbose=0, seed=0)  # fmt: skip
+        weights.append(model.copy_params())
+    for name in weights[0]:
+        same(backend, weights[0][name], weights[1][name])
