@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import MutableMapping
 
 from nnbackend import layers as layer_types
 from nnbackend import training
 from nnbackend.backend import Generator, as_generator, dtype_name, get_backend, to_numpy
-from nnbackend.checks import integer, positive_int
+from nnbackend.checks import positive_int
 from nnbackend.data import as_array, checked_features, is_foreign, is_host
 from nnbackend.history import History
 from nnbackend.losses import L2
 from nnbackend.registry import MODELS, register
+from nnbackend.shapes import chain_shapes, sample_shape, summary_table
+from nnbackend.views import ArrayView
 
 
 @register
@@ -66,8 +67,9 @@ class Sequential:
         self.stop_training = False
         self._views = {kind: ArrayView(self, kind) for kind in ("params", "grads", "state")}
         self._decayed = [f"{i}.{k}" for i, layer in enumerate(self.layers) for k in layer.decayed]
-        self._given_shape = None if input_shape is None else _sample_shape(input_shape)
-        self._shapes = self._chain_shapes()  # checked before any weight is drawn
+        self._given_shape = None if input_shape is None else sample_shape(input_shape)
+        # checked before any weight is drawn
+        self._shapes = chain_shapes(self.layers, self._given_shape)
         for layer in self.layers:
             if build:
                 layer.build(self.backend, self.rng)
@@ -309,19 +311,8 @@ class Sequential:
     def summary(self) -> str:
         """A table of the layers, the shape of one sample after each, and their
         parameter counts; columns widen to fit the longest entry."""
-        rows = [("#", "layer", "output shape", "params")]
-        if self.input_shape is not None:
-            rows.append(("", "input", _shape_text(self.input_shape), ""))
-        for i, (layer, shape) in enumerate(zip(self.layers, self._shapes, strict=True)):
-            count = sum(math.prod(s) for s in layer.param_shapes().values())
-            rows.append((str(i), repr(layer), _shape_text(shape), str(count)))
-        widths = [max(len(row[k]) for row in rows) for k in range(4)]
-        lines = [
-            f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:<{widths[2]}}  {d:>{widths[3]}}".rstrip()
-            for a, b, c, d in rows
-        ]
-        lines.append(f"total {self.count_params()} parameters on {self.backend}")
-        return "\n".join(lines)
+        table = summary_table(self.layers, self._shapes, self.input_shape)
+        return f"{table}\ntotal {self.count_params()} parameters on {self.backend}"
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
@@ -344,27 +335,6 @@ class Sequential:
                 f"{self.backend.dtype_name}: convert it with backend.asarray(X, "
                 f"dtype={self.backend.dtype_name!r}), or pass host data to fit/predict"
             )
-
-    def _chain_shapes(self) -> list:
-        """Each layer's output sample shape, checked along the chain; None where it is
-        not known yet (before ``input_shape`` or the first layer that fixes its own,
-        a Dense). A layer that cannot take what the one before gives is a ValueError."""
-        shape, shapes = self._given_shape, []
-        for i, layer in enumerate(self.layers):
-            if shape is None:
-                shape = layer.input_shape
-            if shape is not None:
-                try:
-                    shape = layer.output_shape(shape)
-                except ValueError as exc:
-                    if i == 0:
-                        raise ValueError(f"input_shape does not fit layer 0: {exc}") from None
-                    raise ValueError(
-                        f"layer {i - 1}, {self.layers[i - 1]!r}, gives {_shape_words(shape)} "
-                        f"but the next, {exc} (layer {i})"
-                    ) from None
-            shapes.append(shape)
-        return shapes
 
     def _as_input(self, X):
         """Host data converted to the model's backend and dtype; device arrays checked."""
@@ -391,101 +361,11 @@ class Sequential:
         return self.backend.xp.concat(parts, axis=0)
 
 
-class ArrayView(MutableMapping):
-    """The model's arrays of one kind ("params", "grads", "state") by dotted name.
-
-    Reads and writes go straight to the layers; a write must keep the array's shape,
-    dtype and backend, and stores a copy. Names cannot be added or removed.
-    """
-
-    def __init__(self, model: Sequential, kind: str):
-        self._model, self._kind = model, kind
-        self._index: dict = {}  # name -> (the layer's dict, key)
-
-    def _names(self) -> dict:
-        """The index, rebuilt when the layers' names change (a layer's grads appear at
-        its first backward)."""
-        stores = [getattr(layer, self._kind) for layer in self._model.layers]
-        if len(self._index) != sum(map(len, stores)):
-            self._index = {
-                f"{i}.{key}": (store, key) for i, store in enumerate(stores) for key in store
-            }
-        return self._index
-
-    def _locate(self, name):
-        try:
-            return self._index[name]
-        except KeyError:
-            if name not in self._names():
-                raise KeyError(f"no array named {name!r}; the names are {list(self)}") from None
-            return self._index[name]
-
-    def __getitem__(self, name):
-        store, key = self._locate(name)
-        return store[key]
-
-    def __setitem__(self, name, value):
-        store, key = self._locate(name)
-        current = store.get(key)
-        if value is not current:  # a new array (an in-place update hands back the same one)
-            self._check(name, value, current)
-            # a copy: training updates weights in place, and must not write into the
-            # caller's array (on NumPy, backend.asarray(W) is W itself)
-            value = self._model.backend.xp.asarray(value, copy=True)
-        store[key] = value
-
-    def _check(self, name, value, current) -> None:
-        self._model.backend.check_array(value, name)
-        if current is not None and (value.shape != current.shape or value.dtype != current.dtype):
-            raise ValueError(
-                f"{name} is {current.dtype} {tuple(current.shape)}; "
-                f"cannot assign {value.dtype} {tuple(value.shape)}"
-            )
-
-    def __delitem__(self, name):
-        raise TypeError("a model's arrays cannot be removed")
-
-    def __iter__(self):
-        return iter(self._names())
-
-    def __len__(self):
-        return len(self._names())
-
-    def items(self):
-        """(name, array) pairs, in layer order (one pass, no lookups by name)."""
-        return [(name, store[key]) for name, (store, key) in self._names().items()]
-
-    def __repr__(self) -> str:
-        return "{" + ", ".join(f"{k!r}: {tuple(v.shape)}" for k, v in self.items()) + "}"
-
-
 def _unbuilt_copy(layer):
     """A shallow copy of ``layer`` with empty weight stores of its own, to be built anew."""
     twin = copy.copy(layer)
     twin.params, twin.grads, twin.state = {}, {}, {}
     return twin
-
-
-def _sample_shape(shape) -> tuple[int, ...]:
-    """``input_shape`` as a tuple of positive ints, or a ValueError."""
-    if isinstance(shape, int):
-        shape = (shape,)
-    if not isinstance(shape, list | tuple):
-        raise TypeError(
-            f"input_shape must be the shape of one sample, e.g. (1, 28, 28), not {shape!r}"
-        )
-    shape = tuple(integer(n, "input_shape") for n in shape)
-    if not shape or min(shape) < 1:
-        raise ValueError(f"input_shape must hold positive sizes, e.g. (1, 28, 28), not {shape}")
-    return shape
-
-
-def _shape_text(shape) -> str:
-    return "?" if shape is None else str(tuple(shape))
-
-
-def _shape_words(shape) -> str:
-    return f"{shape[0]} features" if len(shape) == 1 else f"samples of shape {shape}"
 
 
 def _float_or_keep(backend, host) -> str | None:

@@ -1,0 +1,69 @@
+"""Sample shapes along a chain of layers: checking ``input_shape``, following it
+through the layers, and the summary table that shows it."""
+
+from __future__ import annotations
+
+import math
+
+from nnbackend.checks import integer
+
+
+def sample_shape(shape) -> tuple[int, ...]:
+    """``input_shape`` as a tuple of positive ints, or a ValueError."""
+    if isinstance(shape, int):
+        shape = (shape,)
+    if not isinstance(shape, list | tuple):
+        raise TypeError(
+            f"input_shape must be the shape of one sample, e.g. (1, 28, 28), not {shape!r}"
+        )
+    shape = tuple(integer(n, "input_shape") for n in shape)
+    if not shape or min(shape) < 1:
+        raise ValueError(f"input_shape must hold positive sizes, e.g. (1, 28, 28), not {shape}")
+    return shape
+
+
+def shape_text(shape) -> str:
+    return "?" if shape is None else str(tuple(shape))
+
+
+def shape_words(shape) -> str:
+    return f"{shape[0]} features" if len(shape) == 1 else f"samples of shape {shape}"
+
+
+def chain_shapes(layers, shape) -> list:
+    """Each layer's output sample shape, checked along the chain from ``shape`` (one
+    sample's input shape, or None); None where it is not known yet (before the first
+    layer that fixes its own, a Dense). A layer that cannot take what the one before
+    gives is a ValueError."""
+    shapes = []
+    for i, layer in enumerate(layers):
+        if shape is None:
+            shape = layer.input_shape
+        if shape is not None:
+            try:
+                shape = layer.output_shape(shape)
+            except ValueError as exc:
+                if i == 0:
+                    raise ValueError(f"input_shape does not fit layer 0: {exc}") from None
+                raise ValueError(
+                    f"layer {i - 1}, {layers[i - 1]!r}, gives {shape_words(shape)} "
+                    f"but the next, {exc} (layer {i})"
+                ) from None
+        shapes.append(shape)
+    return shapes
+
+
+def summary_table(layers, shapes, input_shape) -> str:
+    """The layers, the sample shape after each (``shapes``) and their parameter counts,
+    as aligned text columns."""
+    rows = [("#", "layer", "output shape", "params")]
+    if input_shape is not None:
+        rows.append(("", "input", shape_text(input_shape), ""))
+    for i, (layer, shape) in enumerate(zip(layers, shapes, strict=True)):
+        count = sum(math.prod(s) for s in layer.param_shapes().values())
+        rows.append((str(i), repr(layer), shape_text(shape), str(count)))
+    widths = [max(len(row[k]) for row in rows) for k in range(4)]
+    return "\n".join(
+        f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:<{widths[2]}}  {d:>{widths[3]}}".rstrip()
+        for a, b, c, d in rows
+    )

@@ -1,0 +1,75 @@
+"""``ArrayView``: a model's parameters, gradients or running state as one mapping by
+dotted name (``"0.W"``, ``"3.running_mean"``), reading and writing the layers' own
+arrays."""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+
+
+class ArrayView(MutableMapping):
+    """The model's arrays of one kind ("params", "grads", "state") by dotted name.
+
+    Reads and writes go straight to the layers; a write must keep the array's shape,
+    dtype and backend, and stores a copy. Names cannot be added or removed.
+    """
+
+    def __init__(self, model, kind: str):
+        self._model, self._kind = model, kind
+        self._index: dict = {}  # name -> (the layer's dict, key)
+
+    def _names(self) -> dict:
+        """The index, rebuilt when the layers' names change (a layer's grads appear at
+        its first backward)."""
+        stores = [getattr(layer, self._kind) for layer in self._model.layers]
+        if len(self._index) != sum(map(len, stores)):
+            self._index = {
+                f"{i}.{key}": (store, key) for i, store in enumerate(stores) for key in store
+            }
+        return self._index
+
+    def _locate(self, name):
+        try:
+            return self._index[name]
+        except KeyError:
+            if name not in self._names():
+                raise KeyError(f"no array named {name!r}; the names are {list(self)}") from None
+            return self._index[name]
+
+    def __getitem__(self, name):
+        store, key = self._locate(name)
+        return store[key]
+
+    def __setitem__(self, name, value):
+        store, key = self._locate(name)
+        current = store.get(key)
+        if value is not current:  # a new array (an in-place update hands back the same one)
+            self._check(name, value, current)
+            # a copy: training updates weights in place, and must not write into the
+            # caller's array (on NumPy, backend.asarray(W) is W itself)
+            value = self._model.backend.xp.asarray(value, copy=True)
+        store[key] = value
+
+    def _check(self, name, value, current) -> None:
+        self._model.backend.check_array(value, name)
+        if current is not None and (value.shape != current.shape or value.dtype != current.dtype):
+            raise ValueError(
+                f"{name} is {current.dtype} {tuple(current.shape)}; "
+                f"cannot assign {value.dtype} {tuple(value.shape)}"
+            )
+
+    def __delitem__(self, name):
+        raise TypeError("a model's arrays cannot be removed")
+
+    def __iter__(self):
+        return iter(self._names())
+
+    def __len__(self):
+        return len(self._names())
+
+    def items(self):
+        """(name, array) pairs, in layer order (one pass, no lookups by name)."""
+        return [(name, store[key]) for name, (store, key) in self._names().items()]
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(f"{k!r}: {tuple(v.shape)}" for k, v in self.items()) + "}"
