@@ -299,15 +299,20 @@ class Adam(Optimizer):
         self.eps = finite_float(eps, "eps", low=0, low_open=True)
 
     def update(self, params, name, grad, lr):
-        m, v = self._slot("m", name, grad), self._slot("v", name, grad)
-        m[name] *= self.beta1
-        m[name] += (1 - self.beta1) * grad
-        v[name] *= self.beta2
-        v[name] += (1 - self.beta2) * grad * grad
+        m, v = self.moments(name, grad)
         t = self.iterations + 1
-        xp = namespace_of(grad)
-        denominator = xp.sqrt(v[name]) / math.sqrt(1 - self.beta2**t) + self.eps
-        params[name] -= (lr / (1 - self.beta1**t)) * m[name] / denominator
+        denominator = namespace_of(grad).sqrt(v) / math.sqrt(1 - self.beta2**t) + self.eps
+        params[name] -= (lr / (1 - self.beta1**t)) * m / denominator
+
+    def moments(self, name, grad):
+        """The moving averages ``m`` of the gradient and ``v`` of its square, updated
+        in place with ``grad``."""
+        m, v = self._slot("m", name, grad)[name], self._slot("v", name, grad)[name]
+        m *= self.beta1
+        m += (1 - self.beta1) * grad
+        v *= self.beta2
+        v += (1 - self.beta2) * grad * grad
+        return m, v
 
     def apply(self, kernels, params, name, grad, lr):
         if kernels.adam is None or type(self).update is not Adam.update:

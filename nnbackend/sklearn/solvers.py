@@ -25,14 +25,10 @@ class EfficientAdam(optim.Adam):
     W -= lr sqrt(1 - b2**t) / (1 - b1**t) * m / (sqrt(v) + eps)``."""
 
     def update(self, params, name, grad, lr):
-        m, v = self._slot("m", name, grad), self._slot("v", name, grad)
-        m[name] *= self.beta1
-        m[name] += (1 - self.beta1) * grad
-        v[name] *= self.beta2
-        v[name] += (1 - self.beta2) * grad * grad
+        m, v = self.moments(name, grad)
         t = self.iterations + 1
         step = lr * math.sqrt(1 - self.beta2**t) / (1 - self.beta1**t)
-        params[name] -= step * m[name] / (namespace_of(grad).sqrt(v[name]) + self.eps)
+        params[name] -= step * m / (namespace_of(grad).sqrt(v) + self.eps)
 
 
 def optimizer_for(est) -> optim.Optimizer:
