@@ -21,8 +21,6 @@ import os
 import array_api_compat
 import numpy as np
 
-from nnbackend.backend.numpy_fast import namespace as numpy_namespace
-
 ENV_VAR = "NNBACKEND_FAST_PATHS"
 
 _switch: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
@@ -56,6 +54,10 @@ def native(name: str, xp):
 
 
 def _library(xp) -> str | None:
+    # imported here, not at the top: building it imports array-api-compat's NumPy
+    # namespace, which ``import nnbackend`` need not pay for
+    from nnbackend.backend.numpy_fast import namespace as numpy_namespace
+
     if xp is numpy_namespace or array_api_compat.is_numpy_namespace(xp):
         return "numpy"
     if array_api_compat.is_torch_namespace(xp):
