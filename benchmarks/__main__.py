@@ -8,6 +8,7 @@ table of ratios to the plain loop. See benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import sys
 from pathlib import Path
@@ -123,6 +124,7 @@ def main(argv=None) -> int:
         )
     out = {
         "backend": args.backend,
+        "date": datetime.date.today().isoformat(),
         "reference": ctx.ref,
         "gemm_library": ctx.gemm_library,
         "options": {

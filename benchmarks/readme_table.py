@@ -1,0 +1,107 @@
+"""README.md's benchmark tables, made from the benchmark's own JSON.
+
+    python -m benchmarks --backend numpy --repeat 3 --json benchmarks/recorded/cpu.json
+    python -m benchmarks --backend cupy --json benchmarks/recorded/gpu.json   # on a GPU
+    python -m benchmarks.readme_table            # rewrite README's tables from them
+    python -m benchmarks.readme_table --check    # only compare
+
+Each recorded file fills the table between ``<!-- benchmark:NAME -->`` markers in
+README.md (NAME: the file's stem), with the machine, the library versions and the
+date the run wrote into it. tests/test_benchmark_tables.py holds README to them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RECORDED = HERE / "recorded"
+README = HERE.parent / "README.md"
+COLUMNS = {
+    "torch-manual": "torch by hand",
+    "torch-autograd": "torch autograd",
+    "gemm": "GEMM only",
+    "nnbackend": "nnbackend",
+}
+LOOP = {"numpy": "NumPy loop", "cupy": "CuPy loop"}
+
+
+def recorded() -> dict[str, dict]:
+    """Table name -> the benchmark's JSON recorded for it."""
+    return {path.stem: json.loads(path.read_text()) for path in sorted(RECORDED.glob("*.json"))}
+
+
+def caption(report: dict) -> str:
+    """Where and how the figures were measured, in one sentence."""
+    machine, versions = report["machine"], report["versions"]
+    device = machine["gpu"] or f"{machine['cpu']}, {machine['cores']} cores"
+    libraries = ", ".join(
+        f"{name} {versions[key]}"
+        for name, key in (("NumPy", "numpy"), ("CuPy", "cupy"), ("torch", "torch"))
+        if versions.get(key)
+    )
+    options = report["options"]
+    command = f"python -m benchmarks --backend {report['backend']} --repeat {options['repeat']}"
+    return (
+        f"{device}; {libraries}; {options['threads'] or 'default'} CPU threads; "
+        f"medians of {options['repeat']}; {report.get('date', 'undated')} (`{command}`):"
+    )
+
+
+def row(result: dict, reference: str) -> str:
+    times = result["times"]
+    ref = times[reference]["median"]
+    cells = [f"{result['workload']}. {result['title']}", f"{ref:.3f} s"]
+    for name in COLUMNS:
+        median = times[name]["median"]
+        cells.append("n/a" if median is None else f"{median / ref:.2f}x")
+    return "| " + " | ".join(cells) + " |"
+
+
+def render(report: dict) -> str:
+    """The caption and the table of one benchmark run: seconds for the hand-written
+    loop, every other column as a ratio to it."""
+    head = ["workload", LOOP.get(report["reference"], report["reference"]), *COLUMNS.values()]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += [row(result, report["reference"]) for result in report["results"]]
+    return caption(report) + "\n\n" + "\n".join(lines)
+
+
+def readme_tables(text: str) -> dict[str, str]:
+    """Table name -> what README.md shows between its markers."""
+    found = re.findall(r"<!-- benchmark:(\w+) -->\n(.*?)\n?<!-- /benchmark:\1 -->", text, re.S)
+    return dict(found)
+
+
+def with_tables(text: str, tables: dict[str, str]) -> str:
+    for name, table in tables.items():
+        pattern = rf"(<!-- benchmark:{name} -->\n).*?\n?(<!-- /benchmark:{name} -->)"
+        if not re.search(pattern, text, re.S):
+            raise SystemExit(f"error: README.md has no <!-- benchmark:{name} --> markers")
+        between = lambda m, t=table: m.group(1) + t + "\n" + m.group(2)  # noqa: E731
+        text = re.sub(pattern, between, text, flags=re.S)
+    return text
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--check", action="store_true", help="only compare README.md")
+    args = parser.parse_args(argv)
+    tables = {name: render(report) for name, report in recorded().items()}
+    text = README.read_text()
+    if args.check:
+        if {k: v for k, v in readme_tables(text).items() if k in tables} != tables:
+            raise SystemExit("README.md does not show benchmarks/recorded/: run without --check")
+        print("README.md shows benchmarks/recorded/")
+        return
+    README.write_text(with_tables(text, tables))
+    print(f"wrote the tables of {', '.join(tables)} into {README}")
+
+
+if __name__ == "__main__":
+    main()
