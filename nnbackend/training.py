@@ -199,6 +199,7 @@ class Trainer:
             metrics=names, callbacks=self.callbacks,
         )  # fmt: skip
         model.stop_training = False  # a callback sets it to end training after an epoch
+        self._step = None  # a distributed fit steps through self.parallel instead
         if self.parallel is None:  # looked up once per fit, not once per step
             step = model.step_function(self.loss, self.optimizer, self.l2)
             self._step = compile_step(step, model.backend, self.compile)
