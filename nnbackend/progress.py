@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import sys
 
-from tqdm.auto import tqdm
-
 
 class Progress:
     """``verbose``: 0 silent; 1 a line per logged epoch, with a progress bar below
@@ -26,6 +24,8 @@ class Progress:
         self.names = list(metric_names)
         file = file if file is not None else sys.stderr
         show_bar = verbose == 1 and _is_terminal(file)
+        from tqdm.auto import tqdm  # here, not at the top: import nnbackend stays light
+
         self.bar = tqdm(
             total=total_steps, unit="step", file=file, disable=not show_bar, leave=True,
             ncols=ncols, dynamic_ncols=ncols is None,
