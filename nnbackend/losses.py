@@ -271,7 +271,9 @@ class L2:
         """``reg_lambda / 2 * sum of squares`` of the arrays in ``weights`` (0-d array)."""
         total = None
         for w in weights:
-            square = namespace_of(w).sum(w * w)
+            xp = namespace_of(w)
+            flat = xp.reshape(w, (-1,))
+            square = xp.vecdot(flat, flat)  # a dot product: one pass, no temporary
             total = square if total is None else total + square
         return (self.reg_lambda / 2) * total
 
