@@ -10,6 +10,7 @@ import pytest
 
 import nnbackend as nb
 from nnbackend.backend import fused, kernels
+from nnbackend.sklearn.solvers import EfficientAdam
 
 
 def tolerance(backend) -> float:
@@ -87,6 +88,7 @@ def test_sigmoid_bce_matches_its_reference(backend, reduction):
         ("sgd", lambda: nb.optim.SGD(lr=0.1)),
         ("momentum", lambda: nb.optim.Momentum(lr=0.1, momentum=0.8)),
         ("adam", lambda: nb.optim.Adam(lr=0.01)),
+        ("adam", lambda: EfficientAdam(lr=0.01)),  # scikit-learn's ordering, root 1
     ],
 )
 def test_optimizer_update_matches_its_reference(backend, kernel, make):
@@ -127,3 +129,27 @@ def test_a_fit_with_fused_kernels_ends_where_the_reference_does(backend):
         weights.append(model.copy_params())
     for name in weights[0]:
         same(backend, weights[0][name], weights[1][name])
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
+def test_numpy_adam_in_slices_matches_its_reference(monkeypatch, layout):
+    """NumPy's Adam runs over slices of CHUNK elements in kept scratch rows; with a
+    chunk of 7, a 5 x 6 weight crosses four slice edges, the last one short."""
+    from nnbackend.backend import kernels_numpy
+
+    monkeypatch.setattr(kernels_numpy, "CHUNK", 7)
+    backend = nb.get_backend("numpy", dtype="float64")
+    start = normal(backend, (6, 5))
+    start = start.T if layout == "transposed" else start
+    runs = []
+    for on in (True, False):
+        params = {"W": np.array(start, copy=True, order="K")}
+        opt = nb.optim.Adam(lr=0.01)
+        with fused(on):
+            for step in range(3):
+                opt.step(params, {"W": normal(backend, start.shape, seed=10 + step)})
+        runs.append((params["W"], opt.state_dict()["slots"]))
+    assert runs[0][0].flags.f_contiguous == (layout == "transposed")
+    same(backend, runs[0][0], runs[1][0])
+    for slot in ("m", "v"):
+        same(backend, runs[0][1][slot]["W"], runs[1][1][slot]["W"])

@@ -30,6 +30,17 @@ class EfficientAdam(optim.Adam):
         step = lr * math.sqrt(1 - self.beta2**t) / (1 - self.beta1**t)
         params[name] -= step * m / (namespace_of(grad).sqrt(v) + self.eps)
 
+    def apply(self, kernels, params, name, grad, lr):
+        """The fused Adam kernel, with the correction in the step and ``root`` 1: the
+        same operations in the same order as ``update``, so the same numbers."""
+        if kernels.adam is None:
+            return self.update(params, name, grad, lr)
+        m, v = self._slot("m", name, grad), self._slot("v", name, grad)
+        t = self.iterations + 1
+        step = lr * math.sqrt(1 - self.beta2**t) / (1 - self.beta1**t)
+        kernels.adam(params[name], m[name], v[name], grad, step, self.beta1, self.beta2,
+                     self.eps, 1.0)  # fmt: skip
+
 
 def optimizer_for(est) -> optim.Optimizer:
     """A fresh optimizer for ``est``'s solver and its hyper-parameters."""
