@@ -142,6 +142,11 @@ class Sequential:
         takes them). ``training`` reaches every layer: BatchNorm and Dropout behave as in
         training only when it is True."""
         self._check_input(x)
+        return self._through_layers(x, training)
+
+    def _through_layers(self, x, training: bool):
+        """``forward`` without the input check: for the steps of a ``fit``, whose
+        batches were checked once, as a whole."""
         for layer in self.layers:
             if layer.stochastic:  # draws from the model's generator (Dropout)
                 x = layer.forward(x, training, rng=self.rng)
@@ -190,6 +195,7 @@ class Sequential:
 
     def train_step(self, xb, yb, loss, optimizer, l2: L2 | None = None):
         """One step: forward, loss, backward, update. Returns (loss value, outputs) on device."""
+        self._check_input(xb)
         return self.step_function(loss, optimizer, l2)(xb, yb)
 
     def step_function(self, loss, optimizer, l2: L2 | None = None):
@@ -205,8 +211,8 @@ class Sequential:
         ]
         decayed = self._decayed
 
-        def step(xb, yb):
-            out = self.forward(xb, training=True)
+        def step(xb, yb):  # xb: checked by the caller (fit: the whole X, once)
+            out = self._through_layers(xb, True)
             value = loss.forward(out, yb)
             self.backward(loss.backward(), input_grad=False)
             params, grads = {}, {}  # loops, not comprehensions: torch.compile traces these
