@@ -2,6 +2,8 @@
 
     python -m benchmarks --backend numpy --repeat 3 --json benchmarks/recorded/cpu.json
     python -m benchmarks --backend cupy --json benchmarks/recorded/gpu.json   # on a GPU
+    python -m benchmarks.sklearn_compare --threads 1 --backends numpy,torch \
+        --json benchmarks/recorded/sklearn.json
     python -m benchmarks.readme_table            # rewrite README's tables from them
     python -m benchmarks.readme_table --check    # only compare
 
@@ -16,6 +18,8 @@ import argparse
 import json
 import re
 from pathlib import Path
+
+from benchmarks import sklearn_compare
 
 HERE = Path(__file__).resolve().parent
 RECORDED = HERE / "recorded"
@@ -51,6 +55,19 @@ def caption(report: dict) -> str:
     )
 
 
+def sklearn_caption(report: dict) -> str:
+    machine, versions = report["machine"], report["versions"]
+    device = f"{machine['cpu']}, {machine['cores']} cores"
+    if machine.get("gpu"):
+        device += f", {machine['gpu']}"
+    return (
+        f"{device}; scikit-learn {versions['sklearn']}, NumPy {versions['numpy']}"
+        + (f", torch {versions['torch']}" if versions.get("torch") else "")
+        + f"; {machine['threads']} CPU thread{'s' if machine['threads'] != 1 else ''}; "
+        f"{report['date']} (`{report['command']}`):"
+    )
+
+
 def row(result: dict, reference: str) -> str:
     times = result["times"]
     ref = times[reference]["median"]
@@ -63,7 +80,10 @@ def row(result: dict, reference: str) -> str:
 
 def render(report: dict) -> str:
     """The caption and the table of one benchmark run: seconds for the hand-written
-    loop, every other column as a ratio to it."""
+    loop, every other column as a ratio to it (for the scikit-learn comparison, its
+    own table)."""
+    if report.get("kind") == "sklearn":
+        return sklearn_caption(report) + "\n\n" + sklearn_compare.table(report["rows"])
     head = ["workload", LOOP.get(report["reference"], report["reference"]), *COLUMNS.values()]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += [row(result, report["reference"]) for result in report["results"]]

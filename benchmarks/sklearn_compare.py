@@ -4,8 +4,8 @@ nnbackend.sklearn.MLPClassifier beside scikit-learn's own MLPClassifier, with th
 hyper-parameters, in one process, at the same number of threads:
 
 - digits (1797 8x8 images, pixels / 16): 5-fold ``cross_validate`` accuracy and the
-  fit time summed over the folds; MLPClassifier's defaults (100 hidden ReLU, adam,
-  max_iter=200), random_state=0.
+  fit time summed over the folds (median of ``--repeat``); MLPClassifier's defaults
+  (100 hidden ReLU, adam, max_iter=200), random_state=0.
 - MNIST 784-256-10: hidden_layer_sizes=(256,), max_iter=10 (10 epochs, batch 200,
   adam 1e-3), random_state=0; test accuracy and fit time (median of ``--repeat``),
   with the data in float32 (as loaded) and in float64: each estimator computes in
@@ -19,14 +19,15 @@ $NNBACKEND_DATA, else ../shared/data beside the project); without it, only digit
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
+from benchmarks import report
 from benchmarks.__main__ import all_cores, set_threads_after_import, set_threads_before_import
 
 DEFAULT_DATA = Path(
@@ -41,7 +42,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--threads", type=int, default=all_cores(), help="CPU threads, both")
-    parser.add_argument("--repeat", type=int, default=3, help="MNIST fits each; median shown")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each; median shown")
     parser.add_argument(
         "--backends", default="numpy", help="nnbackend backends, comma-separated (numpy,torch,cupy)"
     )
@@ -63,23 +64,33 @@ def implementations(backends: list[str], **params) -> dict:
     return found
 
 
-def run_digits(backends: list[str], quick: bool) -> list[dict]:
+def run_digits(backends: list[str], repeat: int, quick: bool) -> list[dict]:
+    """5-fold cross_validate of each estimator, ``repeat`` times interleaved (so drift
+    hits every implementation alike); the median of the folds' summed fit times."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import cross_validate
 
     X, y = load_digits(return_X_y=True)
     X = X / 16.0
     params = dict(random_state=0, max_iter=50 if quick else 200)
-    rows = []
-    for name, est in implementations(backends, **params).items():
-        scores = cross_validate(est, X, y, cv=5)
-        seconds = float(scores["fit_time"].sum())
-        rows.append({
-            "task": "digits, 5-fold", "implementation": name, "dtype": "float64",
-            "accuracy": float(scores["test_score"].mean()),
-            "fit_seconds": seconds, "fit_runs": [seconds],
-        })  # fmt: skip
-    return rows
+    runs = {name: [] for name in implementations(backends, **params)}
+    accuracy = {}
+    for _ in range(repeat):
+        for name, est in implementations(backends, **params).items():
+            scores = cross_validate(est, X, y, cv=5)
+            runs[name].append(float(scores["fit_time"].sum()))
+            accuracy[name] = float(scores["test_score"].mean())
+    return [
+        {
+            "task": "digits, 5-fold",
+            "implementation": name,
+            "dtype": "float64",
+            "accuracy": accuracy[name],
+            "fit_seconds": statistics.median(seconds),
+            "fit_runs": seconds,
+        }  # fmt: skip
+        for name, seconds in runs.items()
+    ]
 
 
 def run_mnist(backends: list[str], data: Path, repeat: int, quick: bool) -> list[dict]:
@@ -133,6 +144,21 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def command(args) -> str:
+    """The command line that reruns this comparison (its options that shape the figures)."""
+    line = f"python -m benchmarks.sklearn_compare --threads {args.threads}"
+    line += f" --repeat {args.repeat} --backends {args.backends}"
+    return line + (" --quick" if args.quick else "")
+
+
+def gpu_name(backends: list[str]) -> str | None:
+    if not any(b.startswith("cupy") for b in backends):
+        return None
+    import cupy
+
+    return cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["name"].decode()
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     set_threads_before_import(args.threads)
@@ -143,17 +169,22 @@ def main(argv=None) -> int:
 
     warnings.simplefilter("ignore", ConvergenceWarning)
     backends = [b for b in args.backends.split(",") if b]
-    rows = run_digits(backends, args.quick)
+    rows = run_digits(backends, args.repeat, args.quick)
     if (args.data / "mnist").is_dir():
         rows += run_mnist(backends, args.data, args.repeat, args.quick)
     else:
         print(f"no MNIST under {args.data}: digits only", file=sys.stderr)
     print(table(rows))
     out = {
+        "kind": "sklearn",
+        "date": datetime.date.today().isoformat(),
+        "command": command(args),
         "options": {k: str(v) for k, v in vars(args).items()},
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {"cpu": report.cpu_model(), "cores": os.cpu_count(), "threads": args.threads,
+                    "gpu": gpu_name(backends)},
+        "versions": report.versions(),
         "rows": rows,
-    }
+    }  # fmt: skip
     args.json.write_text(json.dumps(out, indent=2))
     print(f"\nwrote {args.json}", file=sys.stderr)
     return 0

@@ -14,6 +14,27 @@ def test_a_cpu_run_is_recorded_with_its_machine_and_date():
     assert {r["workload"] for r in report["results"]} >= {1, 2, 3, 4, 5}
 
 
+def test_a_scikit_learn_comparison_is_recorded_with_both_estimators():
+    report = RECORDED["sklearn"]
+    assert report["kind"] == "sklearn" and report["date"] and report["command"]
+    by_task = {}
+    for r in report["rows"]:
+        by_task.setdefault(r["task"], set()).add(r["implementation"])
+    assert {t.split(",")[0] for t in by_task} >= {"digits", "MNIST 784-256-10"}
+    for implementations in by_task.values():
+        assert {"scikit-learn", "nnbackend (numpy)"} <= implementations
+
+
+def test_a_speed_up_is_scikit_learns_time_over_the_estimators():
+    rows = [
+        {"task": "t", "implementation": name, "dtype": "float32", "accuracy": 0.9,
+         "fit_seconds": seconds}
+        for name, seconds in (("scikit-learn", 3.0), ("nnbackend (numpy)", 2.0))
+    ]  # fmt: skip
+    table = readme_table.sklearn_compare.table(rows)
+    assert table.splitlines()[-1] == "| t | nnbackend (numpy) | float32 | 0.9000 | 2.00 s | 1.50x |"
+
+
 def test_the_readme_shows_each_recorded_run():
     shown = readme_table.readme_tables(readme_table.README.read_text())
     for name, report in RECORDED.items():
@@ -43,3 +64,10 @@ def test_a_ratio_is_the_time_over_the_loops_in_the_same_run():
     assert readme_table.row(report["results"][0], "numpy") == (
         "| 9. t | 2.000 s | 1.50x | n/a | 0.25x | 1.10x |"
     )
+
+
+def test_the_readme_states_the_recorded_conv_net_peak_memory():
+    conv = next(r for r in RECORDED["cpu"]["results"] if r["workload"] == 6)
+    mib = {k: f"{v['bytes'] / 2**20:.1f} MiB" for k, v in conv["peak_memory"].items()}
+    text = " ".join(readme_table.README.read_text().split())
+    assert f"({mib['nnbackend']} against {mib['numpy']}, tracemalloc)" in text
