@@ -84,13 +84,16 @@ class History:
         self._backend = backend
         self.logs: list[EpochLogs] = []
         self.stop_reason: str | None = None
+        self._flushed = 0  # self.logs[:_flushed] are on the host already
 
     def append(self, logs: EpochLogs) -> None:
         self.logs.append(logs)
 
     def flush(self) -> None:
-        """Bring every epoch recorded so far to the host (one transfer)."""
-        to_floats(self.logs, self._backend)
+        """Bring every epoch recorded so far to the host (one transfer). Only the epochs
+        since the last flush are looked at: a fit that logs every epoch stays linear."""
+        to_floats(self.logs[self._flushed :], self._backend)
+        self._flushed = len(self.logs)
 
     @property
     def epochs(self) -> list[int]:
