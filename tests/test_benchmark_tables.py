@@ -3,6 +3,12 @@ from the benchmark's own JSON (benchmarks/readme_table.py), never from a hand.""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
+import pytest
+
 from benchmarks import readme_table
 
 RECORDED = readme_table.recorded()
@@ -71,3 +77,18 @@ def test_the_readme_states_the_recorded_conv_net_peak_memory():
     mib = {k: f"{v['bytes'] / 2**20:.1f} MiB" for k, v in conv["peak_memory"].items()}
     text = " ".join(readme_table.README.read_text().split())
     assert f"({mib['nnbackend']} against {mib['numpy']}, tracemalloc)" in text
+
+
+@pytest.mark.slow
+def test_a_quick_scikit_learn_comparison_writes_a_run_the_readme_can_show(tmp_path):
+    """The comparison's own JSON (kind, date, command, versions, rows) renders as a table;
+    run in a child process, since it sets the thread counts of the process it runs in."""
+    out = tmp_path / "sklearn.json"
+    command = [sys.executable, "-m", "benchmarks.sklearn_compare", "--quick", "--repeat", "1",
+               "--threads", "1", "--json", str(out)]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True, cwd=readme_table.HERE.parent)
+    report = json.loads(out.read_text())
+    assert report["command"].startswith("python -m benchmarks.sklearn_compare --threads 1")
+    table = readme_table.render(report)
+    assert "| digits, 5-fold | nnbackend (numpy) | float64 |" in table
+    assert report["date"] in table.splitlines()[0]
