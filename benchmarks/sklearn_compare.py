@@ -179,7 +179,7 @@ def main(argv=None) -> int:
         "kind": "sklearn",
         "date": datetime.date.today().isoformat(),
         "command": command(args),
-        "options": {k: str(v) for k, v in vars(args).items()},
+        "options": {k: str(v) for k, v in vars(args).items() if k not in ("data", "json")},
         "machine": {"cpu": report.cpu_model(), "cores": os.cpu_count(), "threads": args.threads,
                     "gpu": gpu_name(backends)},
         "versions": report.versions(),
