@@ -314,12 +314,19 @@ class Adam(Optimizer):
         v += (1 - self.beta2) * grad * grad
         return m, v
 
+    def kernel_rates(self, lr: float, t: int) -> tuple[float, float]:
+        """(lr_t, root) of the fused kernel's ``p -= lr_t m / (sqrt(v) / root + eps)`` at
+        step ``t``: what ``update`` computes. A subclass that rewrites ``update`` says
+        here how its form maps onto the kernel, or runs its ``update`` unfused."""
+        return lr / (1 - self.beta1**t), math.sqrt(1 - self.beta2**t)
+
     def apply(self, kernels, params, name, grad, lr):
-        if kernels.adam is None or type(self).update is not Adam.update:
+        rewritten = type(self).update is not Adam.update
+        restated = type(self).kernel_rates is not Adam.kernel_rates
+        if kernels.adam is None or (rewritten and not restated):
             return self.update(params, name, grad, lr)
         m, v = self._slot("m", name, grad), self._slot("v", name, grad)
-        t = self.iterations + 1
-        lr_t, root = lr / (1 - self.beta1**t), math.sqrt(1 - self.beta2**t)
+        lr_t, root = self.kernel_rates(lr, self.iterations + 1)
         kernels.adam(params[name], m[name], v[name], grad, lr_t, self.beta1, self.beta2,
                      self.eps, root)  # fmt: skip
 

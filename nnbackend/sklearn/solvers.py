@@ -26,20 +26,12 @@ class EfficientAdam(optim.Adam):
 
     def update(self, params, name, grad, lr):
         m, v = self.moments(name, grad)
-        t = self.iterations + 1
-        step = lr * math.sqrt(1 - self.beta2**t) / (1 - self.beta1**t)
+        step, _ = self.kernel_rates(lr, self.iterations + 1)
         params[name] -= step * m / (namespace_of(grad).sqrt(v) + self.eps)
 
-    def apply(self, kernels, params, name, grad, lr):
-        """The fused Adam kernel, with the correction in the step and ``root`` 1: the
-        same operations in the same order as ``update``, so the same numbers."""
-        if kernels.adam is None:
-            return self.update(params, name, grad, lr)
-        m, v = self._slot("m", name, grad), self._slot("v", name, grad)
-        t = self.iterations + 1
-        step = lr * math.sqrt(1 - self.beta2**t) / (1 - self.beta1**t)
-        kernels.adam(params[name], m[name], v[name], grad, step, self.beta1, self.beta2,
-                     self.eps, 1.0)  # fmt: skip
+    def kernel_rates(self, lr, t):
+        """The correction goes into the step; ``sqrt(v)`` is divided by nothing (1)."""
+        return lr * math.sqrt(1 - self.beta2**t) / (1 - self.beta1**t), 1.0
 
 
 def optimizer_for(est) -> optim.Optimizer:
