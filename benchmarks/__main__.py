@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import sys
 from pathlib import Path
@@ -74,6 +75,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         " torch.compile (its default compiler, or the torch.compile backend named)",
     )
     parser.add_argument("--json", type=Path, help="default: benchmarks/results-<backend>.json")
+    parser.add_argument(
+        "--add",
+        action="store_true",
+        help="keep the other workloads the --json file holds (a run with the same"
+        " settings), replacing those run now: a long set recorded in parts",
+    )
     args = parser.parse_args(argv)
     if args.json is None:
         name = args.backend.replace(":", "-") + ("-quick" if args.quick else "")
@@ -116,12 +123,6 @@ def main(argv=None) -> int:
     ctx = harness.make_context(args.backend)
     ctx.compile = args.compile
     set_threads_after_import(args.threads)
-    results = []
-    for number in args.workloads:
-        wl = quick(WORKLOADS[number]) if args.quick else WORKLOADS[number]
-        results.append(
-            harness.run_workload(wl, load(wl), ctx, args.repeat, args.quick, args.quiet_wait)
-        )
     out = {
         "backend": args.backend,
         "date": datetime.date.today().isoformat(),
@@ -137,8 +138,21 @@ def main(argv=None) -> int:
         },
         "machine": report.machine(ctx, args.threads),
         "versions": report.versions(),
-        "results": results,
+        "results": [],
     }
+    earlier = json.loads(args.json.read_text()) if args.add and args.json.exists() else None
+    if earlier is not None:
+        try:  # settings that differ fail now, not after the run
+            report.merged(earlier, out)
+        except ValueError as exc:
+            raise SystemExit(f"python -m benchmarks --add: {args.json}: {exc}") from None
+    for number in args.workloads:
+        wl = quick(WORKLOADS[number]) if args.quick else WORKLOADS[number]
+        out["results"].append(
+            harness.run_workload(wl, load(wl), ctx, args.repeat, args.quick, args.quiet_wait)
+        )
+    if earlier is not None:
+        out = report.merged(earlier, out)
     print(report.table(out))
     print()
     print(report.notes(out))

@@ -150,6 +150,36 @@ def notes(report: dict) -> str:
     return "\n".join(lines)
 
 
+def merged(earlier: dict, report: dict) -> dict:
+    """``report`` with the workloads of ``earlier`` (a recorded run with the same settings,
+    on the same machine and library versions) that it did not run itself: a long set
+    can be recorded in parts, or one noisy workload run again. Each row's ratios stay
+    those of its own run; the date becomes the newest."""
+    same = ("backend", "reference", "machine")
+    settings = ("repeat", "threads", "quick", "compile")
+    differ = [key for key in same if earlier.get(key) != report[key]]
+    if _libraries(earlier["versions"]) != _libraries(report["versions"]):
+        differ.append("versions")
+    differ += [key for key in settings if earlier["options"].get(key) != report["options"][key]]
+    if differ:
+        raise ValueError(
+            f"cannot add to a run that differs in {', '.join(differ)}: give the same "
+            "--backend, --repeat, --threads, --quick and --compile, on the same machine"
+        )
+    ran = {r["workload"] for r in report["results"]}
+    results = [r for r in earlier["results"] if r["workload"] not in ran] + report["results"]
+    results.sort(key=lambda r: r["workload"])
+    options = {**report["options"], "workloads": [r["workload"] for r in results]}
+    date = max(earlier.get("date", ""), report["date"])
+    return {**report, "date": date, "options": options, "results": results}
+
+
+def _libraries(versions: dict) -> dict:
+    """The libraries' versions, without the thread pools (which of those a process has
+    loaded depends on what it ran)."""
+    return {name: v for name, v in versions.items() if name != "threadpools"}
+
+
 def write_json(report: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=1) + "\n")

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from benchmarks import readme_table
+from benchmarks.report import merged
 
 RECORDED = readme_table.recorded()
 
@@ -92,3 +93,32 @@ def test_a_quick_scikit_learn_comparison_writes_a_run_the_readme_can_show(tmp_pa
     table = readme_table.render(report)
     assert "| digits, 5-fold | nnbackend (numpy) | float64 |" in table
     assert report["date"] in table.splitlines()[0]
+
+
+def _run(date: str, workloads: dict[int, float], repeat: int = 3) -> dict:
+    """A recorded run in miniature: workload number -> nnbackend's median."""
+    return {
+        "backend": "cupy", "reference": "cupy", "date": date,
+        "machine": {"gpu": "H100"}, "versions": {"cupy": "14"},
+        "options": {"workloads": list(workloads), "repeat": repeat, "threads": 16,
+                    "quick": False, "compile": False},
+        "results": [{"workload": n, "times": {"nnbackend": {"median": t}}}
+                    for n, t in workloads.items()],
+    }  # fmt: skip
+
+
+def test_a_run_added_to_a_recorded_one_replaces_only_its_own_workloads():
+    earlier = _run("2026-01-01", {1: 9.0, 2: 2.0, 4: 4.0})
+    both = merged(earlier, _run("2026-01-02", {2: 2.5, 6: 6.0}))
+    medians = {r["workload"]: r["times"]["nnbackend"]["median"] for r in both["results"]}
+    assert medians == {1: 9.0, 2: 2.5, 4: 4.0, 6: 6.0}
+    assert both["options"]["workloads"] == [1, 2, 4, 6]
+    assert both["date"] == "2026-01-02"
+
+
+def test_a_run_with_other_settings_is_not_added():
+    with pytest.raises(ValueError, match="differs in repeat"):
+        merged(_run("2026-01-01", {1: 9.0}), _run("2026-01-02", {2: 2.0}, repeat=5))
+    other_gpu = {**_run("2026-01-02", {2: 2.0}), "machine": {"gpu": "H200"}}
+    with pytest.raises(ValueError, match="differs in machine"):
+        merged(_run("2026-01-01", {1: 9.0}), other_gpu)

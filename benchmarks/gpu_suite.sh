@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Every GPU figure README.md gives, measured in parts of a few minutes each:
+#
+#   bash benchmarks/gpu_suite.sh PART [PART...]
+#
+#   tests     pytest -m gpu, then the whole fast suite (CuPy and torch:cuda included)
+#   cupy      the benchmark on CuPy, workloads 2-6               -> gpu.json
+#   moons     workload 1 on CuPy (20000 tiny steps), added to gpu.json
+#   torch     the benchmark on torch:cuda, eager                   -> torch-cuda.json
+#   compile   torch:cuda with fit(compile=True), workloads 1, 2, 5 -> torch-cuda-compile.json
+#   sklearn   MLPClassifier beside scikit-learn's, NumPy and CuPy  -> sklearn-gpu.json
+#   all       every part above, in that order
+#
+# Results go to $RESULTS (default benchmarks/recorded), logs beside them. A part that
+# adds to gpu.json reads the one already there, so `cupy` and `moons` may run in
+# separate sessions of the same machine. Then `python -m benchmarks.readme_table`
+# writes README's tables from the recorded files that have markers there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RESULTS=${RESULTS:-benchmarks/recorded}
+REPEAT=${REPEAT:-3}
+mkdir -p "$RESULTS"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+
+bench() {  # bench LOG ARGS...: one benchmark run, its output kept in $RESULTS/LOG
+    local log=$1
+    shift
+    python -m benchmarks --repeat "$REPEAT" --quiet-wait 0 "$@" 2>&1 | tee "$RESULTS/$log"
+}
+
+part() {
+    case $1 in
+    tests)
+        nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$RESULTS/gpu.txt"
+        # a failing test is in the log; the measurements after it still run
+        python -m pytest -q -p no:cacheprovider -m gpu 2>&1 | tee "$RESULTS/tests-gpu.log" || true
+        python -m pytest -q -p no:cacheprovider -m "not slow" 2>&1 | tail -60 |
+            tee "$RESULTS/tests.log" || true
+        ;;
+    cupy) bench cupy.log --backend cupy --workloads 2,3,4,5,6 --json "$RESULTS/gpu.json" ;;
+    moons) bench moons.log --backend cupy --workloads 1 --json "$RESULTS/gpu.json" --add ;;
+    torch) bench torch.log --backend torch:cuda --json "$RESULTS/torch-cuda.json" ;;
+    compile)
+        bench compile.log --backend torch:cuda --compile --workloads 1,2,5 \
+            --json "$RESULTS/torch-cuda-compile.json"
+        ;;
+    sklearn)
+        python -m benchmarks.sklearn_compare --repeat "$REPEAT" --backends numpy,cupy \
+            --json "$RESULTS/sklearn-gpu.json" 2>&1 | tee "$RESULTS/sklearn.log"
+        ;;
+    all) for p in tests cupy moons torch compile sklearn; do part $p; done ;;
+    *)
+        echo "unknown part '$1': tests, cupy, moons, torch, compile, sklearn or all" >&2
+        exit 2
+        ;;
+    esac
+}
+
+[ $# -gt 0 ] || { sed -n '2,17p' "$0"; exit 2; }
+for p in "$@"; do part "$p"; done
