@@ -260,7 +260,8 @@ class Sequential:
         ``batch_size`` rows (``nnbackend.distributed``; in a plain process, the ordinary
         fit); ``compile=True`` (torch backends only) captures the training step with
         ``torch.compile``, or with the torch.compile backend named (``"aot_eager"``,
-        ``"cudagraphs"``): the first steps then take the time to compile.
+        ``"cudagraphs"``) or given: the first steps then take the time to compile, and
+        later fits of the same shapes reuse what was compiled.
         """
         return training.fit(self, X, y, loss=loss, optimizer=optimizer, **options)
 

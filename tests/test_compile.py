@@ -43,6 +43,38 @@ def test_compiled_step_gives_the_eager_weights():
     assert eager_loss[-1] < eager_loss[0]  # it trained: the comparison is not of two starts
 
 
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_later_fits_reuse_the_captured_step():
+    """torch gives up on a function after 8 recompiles and runs it eagerly from then on:
+    the fits of a grid search (new models, same shapes) must run the graphs made once."""
+    torch = pytest.importorskip("torch")
+    if not hasattr(torch, "compile"):
+        pytest.skip(f"torch {torch.__version__} has no torch.compile")
+    graphs = []
+
+    def counting_backend(graph, example_inputs):  # runs the captured graph as it is
+        graphs.append(graph)
+        return graph.forward
+
+    X, y = moons_like()
+
+    def fit_a_new_model(seed):
+        model = nb.Sequential(
+            [nb.layers.Dense(2, 5), "tanh", nb.layers.Dense(5, 2)], backend="torch",
+            seed=seed, dtype="float64",
+        )  # fmt: skip
+        model.fit(X, y, loss="cross_entropy", optimizer="sgd", epochs=2, batch_size=16,
+                  verbose=0, compile=counting_backend)  # fmt: skip
+
+    torch._dynamo.reset()  # other tests' captures of the step do not count here
+    for seed in range(2):
+        fit_a_new_model(seed)
+    made = len(graphs)
+    for seed in range(2, 12):
+        fit_a_new_model(seed)
+    assert made > 0 and len(graphs) == made
+
+
 def test_compile_names_the_backend_it_needs():
     X, y = moons_like(8)
     model = nb.Sequential([nb.layers.Dense(2, 2)], backend="numpy", seed=0)

@@ -6,7 +6,10 @@ fewer and fused kernels. Only torch tensors can be captured; the other backends 
 so. ``compile=True`` uses torch's default compiler (inductor, which needs a C++
 compiler on a CPU and Triton on a GPU); a string names another torch.compile backend,
 e.g. ``"aot_eager"`` (traced, no code generated: for checking that capture keeps the
-numbers) or ``"cudagraphs"``.
+numbers) or ``"cudagraphs"``, and a function is used as one.
+
+The capture is torch's, cached on the step's code: later fits, of this model or of
+new ones of the same shapes, run the graphs already made.
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ from nnbackend.backend.kernels import table
 
 def compile_step(step, backend: Backend, how):
     """``step`` as torch.compile captures it, for ``fit``'s ``compile`` option
-    (True, or a torch.compile backend's name); ``step`` itself for False."""
+    (True, or a torch.compile backend: its name or the function); ``step`` itself for
+    False."""
     if how is False:
         return step
-    if not (how is True or isinstance(how, str)):
+    if not (how is True or isinstance(how, str) or callable(how)):
         raise TypeError(
-            f"compile must be True, False or a torch.compile backend's name, not {how!r}"
+            "compile must be True, False or a torch.compile backend (its name or the "
+            f"function), not {how!r}"
         )
     if backend.name.split(":")[0] != "torch":
         raise ValueError(
