@@ -273,7 +273,7 @@ class L2:
         for w in weights:
             xp = namespace_of(w)
             flat = xp.reshape(w, (-1,))
-            square = xp.vecdot(flat, flat)  # a dot product: one pass, no temporary
+            square = flat @ flat  # a dot product: one pass, no temporary
             total = square if total is None else total + square
         return (self.reg_lambda / 2) * total
 

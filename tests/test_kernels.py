@@ -1,7 +1,8 @@
 """The kernel table (nnbackend.backend.kernels): every fused kernel gives what the
 standard-only reference in its layer, loss or optimizer gives, on every backend that
 has one (CuPy's under -m gpu). NumPy's keep the reference's order of operations, so
-they agree bit for bit; CuPy's may contract a * b + c into one rounding."""
+they agree bit for bit; CuPy's may contract a * b + c into one rounding, and torch's
+operators order their arithmetic in their own way."""
 
 from __future__ import annotations
 
@@ -40,6 +41,16 @@ def test_fused_kernels_can_be_turned_off(backend):
         assert all(getattr(kernels.table(backend.xp), n) is None for n in kernels.NAMES)
     if backend.name == "numpy":
         assert kernels.table(backend.xp).softmax_xent is not None
+
+
+@pytest.mark.parametrize("layer", ["sigmoid", "relu"])
+def test_activation_forward_matches_its_reference(backend, layer):
+    entry(backend, layer)
+    x = normal(backend, (7, 5), scale=10.0)  # into both tails
+    got = nb.layers.get(layer).forward(x)
+    with fused(False):
+        want = nb.layers.get(layer).forward(x)
+    same(backend, got, want)
 
 
 @pytest.mark.parametrize("layer", ["tanh", "sigmoid", "relu"])

@@ -4,9 +4,12 @@ Each entry does what a layer, loss or optimizer otherwise does with the standard
 functions alone; that code stays where it is, as the reference, and runs wherever
 the table has no entry. Where a library reaches the same numbers in fewer passes
 (NumPy: ufuncs writing into one buffer, ``out=``, rather than a temporary per
-operator) or fewer launches (CuPy: one ``ElementwiseKernel`` per group), it offers
-an entry; ``tests/test_kernels.py`` pins each to the reference.
+operator) or fewer launches (CuPy: one ``ElementwiseKernel`` per group; torch: its
+own operator for the group, ``sigmoid_backward``, ``log_softmax``, ``addcdiv_``), it
+offers an entry; ``tests/test_kernels.py`` pins each to the reference.
 
+    sigmoid(x)                      1 / (1 + exp(-x))               a Sigmoid layer's forward
+    relu(x)                         maximum(x, 0)                   a ReLU layer's forward
     tanh_backward(y, dy)            dy * (1 - y*y)                  y = tanh(x)
     sigmoid_backward(y, dy)         dy * (y * (1 - y))              y = sigmoid(x)
     relu_backward(y, dy)            dy * (y > 0)                    y = relu(x)
@@ -36,8 +39,8 @@ import array_api_compat
 
 ENV_VAR = "NNBACKEND_FUSED"
 NAMES = (
-    "tanh_backward", "sigmoid_backward", "relu_backward", "softmax_xent", "sigmoid_bce",
-    "sgd", "momentum", "adam",
+    "sigmoid", "relu", "tanh_backward", "sigmoid_backward", "relu_backward", "softmax_xent",
+    "sigmoid_bce", "sgd", "momentum", "adam",
 )  # fmt: skip
 
 # fused(...)'s choice, innermost last. A plain list, not a ContextVar: torch.compile
@@ -88,6 +91,8 @@ def _library(xp) -> str | None:
         return "numpy"
     if array_api_compat.is_cupy_namespace(xp):
         return "cupy"
+    if array_api_compat.is_torch_namespace(xp):
+        return "torch"
     return None
 
 
@@ -101,4 +106,8 @@ def _build(library: str | None) -> dict:
         from nnbackend.backend.kernels_cupy import kernels as cupy_kernels
 
         kernels.update(cupy_kernels())
+    elif library == "torch":
+        from nnbackend.backend.kernels_torch import kernels as torch_kernels
+
+        kernels.update(torch_kernels())
     return kernels

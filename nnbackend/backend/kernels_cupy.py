@@ -21,6 +21,7 @@ def kernels() -> dict:
     def elementwise(inputs, outputs, body, name):
         return cupy.ElementwiseKernel(inputs, outputs, body, name)
 
+    sigmoid = elementwise("T x", "T y", "y = (T)0.5 * tanh((T)0.5 * x) + (T)0.5", "nnb_sigmoid")
     tanh_bw = elementwise("T y, T dy", "T dx", "dx = dy * (1 - y * y)", "nnb_tanh_backward")
     sigmoid_bw = elementwise("T y, T dy", "T dx", "dx = dy * (y * (1 - y))", "nnb_sigmoid_backward")
     relu_bw = elementwise("T y, T dy", "T dx", "dx = dy * (T)(y > 0)", "nnb_relu_backward")
@@ -63,6 +64,7 @@ def kernels() -> dict:
         return part.sum(), grad
 
     return {
+        "sigmoid": sigmoid,
         "tanh_backward": tanh_bw,
         "sigmoid_backward": sigmoid_bw,
         "relu_backward": relu_bw,

@@ -1,8 +1,8 @@
 """Elementwise activation layers: any input shape, the same shape out.
 
 They have no weights and work on any backend's arrays as they come. Their backward
-passes take the kernel table's fused version where the backend has one
-(``nnbackend.backend.kernels``); the code after it is the reference.
+passes (and Sigmoid's and ReLU's forward) take the kernel table's fused version where the
+backend has one (``nnbackend.backend.kernels``); the code beside it is the reference.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ class Sigmoid(Layer):
     output_range = (0.0, 1.0)
 
     def forward(self, x, training=True):
-        self._y = F.sigmoid(x)
+        fused = table(namespace_of(x)).sigmoid
+        self._y = F.sigmoid(x) if fused is None else fused(x)
         return self._y
 
     def backward(self, dy, input_grad=True):
@@ -65,7 +66,8 @@ class ReLU(Layer):
     output_range = (0.0, math.inf)
 
     def forward(self, x, training=True):
-        self._y = F.relu(x)
+        fused = table(namespace_of(x)).relu
+        self._y = F.relu(x) if fused is None else fused(x)
         return self._y
 
     def backward(self, dy, input_grad=True):
