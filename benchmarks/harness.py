@@ -285,23 +285,25 @@ def count_transfers(wl, data, ctx) -> dict:
 
 
 def count_launches(wl, data, ctx) -> dict:
-    """Kernels (GPU) or operators (CPU) per step of nnbackend and torch autograd, from
-    torch's profiler, where nnbackend runs on torch (benchmarks/launches.py)."""
+    """Kernels (GPU) or operators (CPU) per step, from torch's profiler, of nnbackend
+    and torch autograd (and the CuPy loop, on a CuPy run): benchmarks/launches.py."""
     from benchmarks import launches
 
     found = {}
-    for impl in launches.IMPLS:
+    for impl in launches.impls_for(ctx):
 
         def run(impl=impl):
-            if not ctx.backend.startswith("torch"):
-                raise Unavailable("counted with torch's profiler: run --backend torch")
-            need_torch(ctx)
-            what = "kernels" if ctx.torch_device == "cuda" else "aten operators"
+            why = launches.why_not_counted(ctx)
+            if why is not None:
+                raise Unavailable(why)
             per_step = launches.launches_per_step(PREPARE[impl], wl, data, ctx)
+            if per_step <= 0:  # a profiler that missed another library's kernels
+                raise Unavailable("torch's profiler saw no kernels of this run")
+            what = "kernels" if ctx.torch_device == "cuda" else "aten operators"
             return {"per_step": per_step, "what": what}
 
         value, why = attempt(f"workload {wl.number} {impl} launches", run)
-        found[impl] = value if why is None else {"status": why}
+        found[ctx.ref if impl == "ref" else impl] = value if why is None else {"status": why}
     return found
 
 

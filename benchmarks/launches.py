@@ -1,12 +1,16 @@
-"""Operations launched per training step, for nnbackend and torch autograd, counted by
-torch's profiler: on a GPU the CUDA kernels (and copies) it ran, on a CPU the aten
-operators dispatched from Python (an operator's own sub-operators not counted again).
+"""Operations launched per training step, counted by torch's profiler: on a GPU the
+CUDA kernels (and copies) it ran, on a CPU the aten operators dispatched from Python
+(an operator's own sub-operators not counted again).
 
 Each count is the difference between a long run and a short one, divided by the
 steps between them, so what a fit does once (moving the shuffling order, reading the
 loss) drops out: 2 and 6 batches of one epoch, or 40 and 80 full-batch epochs, which
-``fit`` logs equally often (20 times, and the last). Runs only where nnbackend runs on torch (the
-NumPy and CuPy backends have no such profiler: their column says n/a).
+``fit`` logs equally often (20 times, and the last).
+
+Counted: nnbackend and torch autograd where nnbackend runs on torch; on a CuPy run with
+torch's CUDA build beside it, nnbackend on CuPy, the CuPy loop and torch autograd (the
+profiler reads the GPU's own record of the kernels it ran, whichever library launched
+them). The NumPy backend has no such count (n/a).
 """
 
 from __future__ import annotations
@@ -16,6 +20,22 @@ import dataclasses
 MINI_BATCH_STEPS = (2, 6)
 FULL_BATCH_STEPS = (40, 80)
 IMPLS = ("nnbackend", "torch-autograd")
+CUPY_IMPLS = ("ref", "nnbackend", "torch-autograd")  # "ref": the CuPy loop
+
+
+def impls_for(ctx) -> tuple[str, ...]:
+    return CUPY_IMPLS if ctx.backend == "cupy" else IMPLS
+
+
+def why_not_counted(ctx) -> str | None:
+    """None where torch's profiler can count this run's launches, else the reason."""
+    if ctx.backend.startswith("torch"):
+        return None if ctx.torch_device is not None else "torch is not installed"
+    if ctx.backend == "cupy" and ctx.torch_device == "cuda":
+        return None
+    if ctx.backend == "cupy":
+        return "counted with torch's profiler: install torch's CUDA build beside CuPy"
+    return "counted with torch's profiler: run --backend torch"
 
 
 def steps_of(wl, steps: int):
@@ -41,7 +61,6 @@ def count_events(profile, cuda: bool) -> int:
 
 
 def profiled_count(prepare, wl, data, ctx) -> int:
-    import torch
     from torch.profiler import ProfilerActivity, profile
 
     cuda = ctx.torch_device == "cuda"
@@ -50,8 +69,7 @@ def profiled_count(prepare, wl, data, ctx) -> int:
     ctx.sync()
     with profile(activities=activities) as prof:
         train()
-        if cuda:
-            torch.cuda.synchronize()
+        ctx.sync()  # CuPy's kernels and torch's both finished inside the profile
     return count_events(prof, cuda)
 
 

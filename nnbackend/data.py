@@ -15,6 +15,7 @@ import array_api_compat
 import numpy as np
 
 from nnbackend.backend import Backend, Generator, namespace_of, to_numpy
+from nnbackend.backend.fastpaths import native
 from nnbackend.checks import one_of, positive_int
 
 #: On a GPU, keep the whole training set on the device when it takes less than this
@@ -64,15 +65,17 @@ class Batches:
             yield self._batch(None)
             return
         order = self.rng.permutation(self.n) if self.shuffle else np.arange(self.n)
+        take = _host_take
         if self.on_device:
             order = self.backend.asarray(order)
+            xp = self.backend.xp
+            take = native("take", xp) or xp.take
         for start in range(0, self.n, self.batch_size):
-            yield self._batch(order[start : min(start + self.batch_size, self.n)])
+            yield self._batch(order[start : min(start + self.batch_size, self.n)], take)
 
-    def _batch(self, index):
+    def _batch(self, index, take=None):
         X, y = self._X, self._y
         if index is not None:
-            take = self.backend.xp.take if self.on_device else _host_take
             X = take(X, index, axis=0)
             y = None if y is None else take(y, index, axis=0)
         if not self.on_device:

@@ -152,6 +152,25 @@ def test_conv_layer_gives_the_same_with_and_without_fast_paths(backend_name):
 
 
 @pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+@pytest.mark.parametrize("pool_size, stride", [(2, None), (3, 1), ((2, 3), (1, 2))])
+def test_native_max_pool_is_the_standard_one(pool_size, stride):
+    """torch's max_pool2d and its backward against the window slices, ties included."""
+    be = nb.get_backend("torch", dtype="float64")
+    x = be.asarray(np.random.default_rng(0).integers(0, 3, (2, 3, 7, 6)).astype(float))
+    results = []
+    for enabled in (True, False):
+        with nb.backend.fast_paths(enabled):
+            layer = L.MaxPool2D(pool_size, stride=stride)
+            y = layer.forward(x)
+            dx = layer.backward(nb.Generator(1).normal(tuple(y.shape), backend=be))
+            results.append([be.to_numpy(a) for a in (y, dx)])
+    (y, dx), (want_y, want_dx) = results
+    np.testing.assert_array_equal(y, want_y)
+    # where windows overlap, an input's parts are added in another order
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
 @pytest.mark.parametrize("pool_size, stride", [(2, None), (3, 1)])
 def test_max_pool_sends_the_gradient_to_the_first_of_equal_largest(pool_size, stride, backend64):
     """Integer inputs tie often (as ReLU's zeros do); PyTorch picks the first largest."""

@@ -31,7 +31,8 @@ def test_batches_live_on_the_backend(backend, on_device):
     assert sorted(np.concatenate(seen)) == list(range(10))  # every sample once
 
 
-def test_same_seed_same_batches_on_every_backend_and_path():
+@pytest.mark.parametrize("native", [True, False])  # torch's rows by index_select, or take
+def test_same_seed_same_batches_on_every_backend_and_path(native):
     orders = set()
     for name in CPU_BACKEND_NAMES:
         for on_device in (True, False):
@@ -39,8 +40,11 @@ def test_same_seed_same_batches_on_every_backend_and_path():
             batches = Batches(
                 X, Y, be, 3, rng=nb.Generator(5), y_dtype="int64", on_device=on_device
             )
-            order = tuple(int(v) for _, yb in collect(batches) for v in yb)
-            orders.add(order)
+            with nb.backend.fast_paths(native):
+                rows = collect(batches)
+            orders.add(tuple(int(v) for _, yb in rows for v in yb))
+            for xb, yb in rows:  # and each row came with its label
+                np.testing.assert_array_equal(xb[:, 0], yb * 3)
     assert len(orders) == 1
     assert orders.pop() != tuple(range(10))  # and it was shuffled
 

@@ -9,8 +9,8 @@ is filled here, once:
     transfers.py   device-to-host copies, counted
     random.py      seeded draws that are the same on every backend
     philox.py      the counter-based generator behind the device draws
-    fastpaths.py   native versions of the layers' standard-only window code
-    kernels.py     fused kernels for the training step's hot spots (kernels_numpy/_cupy)
+    fastpaths.py   native versions of standard-only code: conv windows, batch rows
+    kernels.py     fused kernels for the training step's hot spots (kernels_numpy/_cupy/_torch)
     inventory.py   what works on this machine
     numpy_fast.py  the NumPy namespace with its hottest functions made lean
     threads.py     how many CPU threads NumPy's BLAS and torch use

@@ -7,6 +7,11 @@ and the layer takes it. Each native version is pinned to the reference by a test
 
     im2col(x, kernel, stride, padding)            NumPy: sliding_window_view; torch: unfold
     col2im(cols, input_shape, kernel, stride, padding, out_shape)      torch: fold
+    take(a, index, axis)                          torch: index_select (one operator,
+                                                  where the standard's take makes four)
+    max_pool(x, pool, stride) -> (y, where)       torch: max_pool2d with its indices
+    max_pool_backward(dy, x, where, pool, stride) torch: its backward (one operator each,
+                                                  where the window slices take dozens)
 
 Turn them off (to time or debug the reference) with ``NNBACKEND_FAST_PATHS=0`` or,
 in code, ``with nb.backend.fast_paths(False): ...``.
@@ -46,7 +51,7 @@ def enabled() -> bool:
 
 
 def native(name: str, xp):
-    """The native version of ``name`` ("im2col", "col2im") for the namespace ``xp``, or
+    """The native version of ``name`` (see above) for the namespace ``xp``, or
     None where there is none or they are turned off."""
     if not enabled():
         return None
@@ -93,8 +98,36 @@ def _torch_col2im(cols, input_shape, kernel, stride, padding, out_shape):
     return torch.nn.functional.fold(cols, size, kernel, padding=padding, stride=stride)
 
 
+def _torch_take(a, index, axis=0):
+    """The batch's rows: array-api-compat's take also maps negative indices, which a
+    shuffled order never holds, at three more operators (kernels, on a GPU) a call."""
+    import torch
+
+    return torch.index_select(a, axis, index)
+
+
+def _torch_max_pool(x, pool, stride):
+    """(y, where): the windows' largest values and the flat index of each, the first of
+    equal largest ones (as the standard-only MaxPool2D picks)."""
+    import torch
+
+    return torch.nn.functional.max_pool2d(x, pool, stride, return_indices=True)
+
+
+def _torch_max_pool_backward(dy, x, where, pool, stride):
+    import torch
+
+    no_padding, no_dilation, floor = (0, 0), (1, 1), False
+    return torch.ops.aten.max_pool2d_with_indices_backward(
+        dy, x, pool, stride, no_padding, no_dilation, floor, where
+    )
+
+
 _NATIVE = {
     ("im2col", "numpy"): _numpy_im2col,
     ("im2col", "torch"): _torch_im2col,
     ("col2im", "torch"): _torch_col2im,
+    ("take", "torch"): _torch_take,
+    ("max_pool", "torch"): _torch_max_pool,
+    ("max_pool_backward", "torch"): _torch_max_pool_backward,
 }

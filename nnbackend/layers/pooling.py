@@ -7,6 +7,7 @@ does): a 2x2 pool over a 7x7 image gives 3x3 and ignores the last row and column
 from __future__ import annotations
 
 from nnbackend.backend import namespace_of
+from nnbackend.backend.fastpaths import native
 from nnbackend.layers.base import Layer, check_images, image_shape, pair
 from nnbackend.layers.im2col import add_windows, out_size, window_views
 from nnbackend.registry import register
@@ -38,11 +39,14 @@ class Pool2D(Layer):
         (kh, kw), (sh, sw) = self.pool_size, self.stride
         return out_size(h, kh, sh), out_size(w, kw, sw)
 
-    def _views(self, x):
-        """The window slices of x (N, C, H, W), one per offset, each (N, C, OH, OW)."""
+    def _take_input(self, x) -> None:
         check_images(self, x)
         self.output_shape(tuple(x.shape[1:]))  # a clear error for a window that does not fit
         self._x = x
+
+    def _views(self, x):
+        """The window slices of x (N, C, H, W), one per offset, each (N, C, OH, OW)."""
+        self._take_input(x)
         return window_views(x, self.pool_size, self.stride)
 
     def _add_back(self, parts, xp):
@@ -61,6 +65,11 @@ class MaxPool2D(Pool2D):
 
     def forward(self, x, training=True):
         xp = namespace_of(x)
+        self._native = native("max_pool_backward", xp)  # the backward of the same kind
+        if self._native is not None:
+            self._take_input(x)
+            self._y, self._where = native("max_pool", xp)(x, self.pool_size, self.stride)
+            return self._y
         views = self._views(x)
         y = views[0]
         for view in views[1:]:  # elementwise over the slices: no stacked copy
@@ -69,6 +78,8 @@ class MaxPool2D(Pool2D):
         return y
 
     def backward(self, dy, input_grad=True):
+        if self._native is not None:
+            return self._native(dy, self._x, self._where, self.pool_size, self.stride)
         xp = namespace_of(dy)
         views = window_views(self._x, self.pool_size, self.stride)
         hit = views[0] == self._y
