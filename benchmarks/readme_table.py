@@ -31,6 +31,7 @@ COLUMNS = {
     "nnbackend": "nnbackend",
 }
 LOOP = {"numpy": "NumPy loop", "cupy": "CuPy loop"}
+LAUNCHES = {"nnbackend": "nnbackend", "torch-autograd": "torch autograd"}
 
 
 def recorded() -> dict[str, dict]:
@@ -49,6 +50,9 @@ def caption(report: dict) -> str:
     )
     options = report["options"]
     command = f"python -m benchmarks --backend {report['backend']} --repeat {options['repeat']}"
+    if options.get("compile"):
+        compiler = options["compile"]
+        command += " --compile" + ("" if compiler is True else f" {compiler}")
     return (
         f"{device}; {libraries}; {options['threads'] or 'default'} CPU threads; "
         f"medians of {options['repeat']}; {report.get('date', 'undated')} (`{command}`):"
@@ -68,14 +72,27 @@ def sklearn_caption(report: dict) -> str:
     )
 
 
-def row(result: dict, reference: str) -> str:
+def row(result: dict, reference: str, launches: str | None = None) -> str:
     times = result["times"]
     ref = times[reference]["median"]
     cells = [f"{result['workload']}. {result['title']}", f"{ref:.3f} s"]
     for name in COLUMNS:
         median = times[name]["median"]
         cells.append("n/a" if median is None else f"{median / ref:.2f}x")
+    if launches is not None:
+        counts = [result.get("launches", {}).get(name, {}) for name in LAUNCHES]
+        shown = [f"{c['per_step']:.0f}" if "per_step" in c else "n/a" for c in counts]
+        cells.append(" / ".join(shown))
     return "| " + " | ".join(cells) + " |"
+
+
+def launches_counted(report: dict) -> str | None:
+    """What the run counted per step ("aten operators", "kernels"), if it counted."""
+    for result in report["results"]:
+        for counted in result.get("launches", {}).values():
+            if "what" in counted:
+                return counted["what"]
+    return None
 
 
 def render(report: dict) -> str:
@@ -85,14 +102,17 @@ def render(report: dict) -> str:
     if report.get("kind") == "sklearn":
         return sklearn_caption(report) + "\n\n" + sklearn_compare.table(report["rows"])
     head = ["workload", LOOP.get(report["reference"], report["reference"]), *COLUMNS.values()]
+    launches = launches_counted(report)
+    if launches is not None:
+        head.append(f"{launches} per step ({' / '.join(LAUNCHES.values())})")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += [row(result, report["reference"]) for result in report["results"]]
+    lines += [row(result, report["reference"], launches) for result in report["results"]]
     return caption(report) + "\n\n" + "\n".join(lines)
 
 
 def readme_tables(text: str) -> dict[str, str]:
     """Table name -> what README.md shows between its markers."""
-    found = re.findall(r"<!-- benchmark:(\w+) -->\n(.*?)\n?<!-- /benchmark:\1 -->", text, re.S)
+    found = re.findall(r"<!-- benchmark:([\w-]+) -->\n(.*?)\n?<!-- /benchmark:\1 -->", text, re.S)
     return dict(found)
 
 

@@ -122,3 +122,34 @@ def test_a_run_with_other_settings_is_not_added():
     other_gpu = {**_run("2026-01-02", {2: 2.0}), "machine": {"gpu": "H200"}}
     with pytest.raises(ValueError, match="differs in machine"):
         merged(_run("2026-01-01", {1: 9.0}), other_gpu)
+
+
+def test_a_run_that_counted_launches_shows_them_beside_the_ratios():
+    result = {
+        "workload": 2, "title": "t",
+        "times": {name: {"median": 1.0} for name in
+                  ("numpy", "torch-manual", "torch-autograd", "gemm", "nnbackend")},
+        "launches": {"nnbackend": {"per_step": 34.0, "what": "aten operators"},
+                     "torch-autograd": {"per_step": 33.0, "what": "aten operators"}},
+    }  # fmt: skip
+    report = {
+        "reference": "numpy", "backend": "torch", "date": "2026-01-01", "results": [result],
+        "machine": {"cpu": "c", "cores": 2, "gpu": None}, "versions": {"torch": "2"},
+        "options": {"repeat": 3, "threads": 2, "compile": True},
+    }  # fmt: skip
+    caption, _, header, _, line = readme_table.render(report).splitlines()
+    assert caption.endswith("(`python -m benchmarks --backend torch --repeat 3 --compile`):")
+    assert header.endswith("| aten operators per step (nnbackend / torch autograd) |")
+    assert line.endswith("| 1.00x | 34 / 33 |")
+
+
+def test_the_readme_states_the_recorded_torch_ratios():
+    """The prose under the torch table: nnbackend over torch autograd, from the JSON."""
+    ratio = {}
+    for r in RECORDED["torch-cpu"]["results"]:
+        times = {name: t["median"] for name, t in r["times"].items()}
+        ratio[r["workload"]] = times["nnbackend"] / times["torch-autograd"]
+    others = [ratio[n] for n in (1, 2, 3, 5, 6)]
+    text = " ".join(readme_table.README.read_text().split())
+    assert f"takes {min(others):.2f}x to {max(others):.2f}x its time" in text
+    assert f"and {ratio[4]:.2f}x on workload 4" in text

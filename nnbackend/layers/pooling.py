@@ -65,12 +65,14 @@ class MaxPool2D(Pool2D):
 
     def forward(self, x, training=True):
         xp = namespace_of(x)
-        self._native = native("max_pool_backward", xp)  # the backward of the same kind
-        if self._native is not None:
-            self._take_input(x)
-            self._y, self._where = native("max_pool", xp)(x, self.pool_size, self.stride)
+        self._take_input(x)
+        pool = native("max_pool", xp)
+        found = None if pool is None else pool(x, self.pool_size, self.stride)
+        self._native = None if found is None else native("max_pool_backward", xp)
+        if found is not None:  # the library's own, for windows of this shape and stride
+            self._y, self._where = found
             return self._y
-        views = self._views(x)
+        views = window_views(x, self.pool_size, self.stride)
         y = views[0]
         for view in views[1:]:  # elementwise over the slices: no stacked copy
             y = xp.maximum(y, view)
