@@ -1,9 +1,11 @@
-"""Native versions of what some layers otherwise do with the standard alone.
+"""Native versions of what some layers, and the batches, otherwise do with the standard
+alone.
 
-The layers keep the standard-only version (``nnbackend/layers/im2col.py``) as the
-reference; where a library has a faster way to the same numbers, this module offers it
-and the layer takes it. Each native version is pinned to the reference by a test
-(``tests/test_conv_layers.py``) on every backend that has both.
+The layers and ``nnbackend.data`` keep the standard-only version (``im2col.py``,
+``MaxPool2D``'s window slices, ``take``) as the reference; where a library has a faster
+way to the same numbers, this module offers it and the caller takes it. Each native
+version is pinned to the reference by a test (``tests/test_conv_layers.py``,
+``tests/test_data.py``) on every backend that has both.
 
     im2col(x, kernel, stride, padding)            NumPy: sliding_window_view; torch: unfold
     col2im(cols, input_shape, kernel, stride, padding, out_shape)      torch: fold
