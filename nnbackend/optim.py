@@ -115,9 +115,12 @@ class Optimizer:
         """One update of every parameter that has a gradient."""
         lr = self.current_lr()
         kernels = None  # the backend's fused kernels, looked up once per step
+        if grads:
+            kernels = table(namespace_of(next(iter(grads.values()))))
+            if grads.keys() <= params.keys() and self.apply_many(kernels, params, grads, lr):
+                self.iterations += 1
+                return
         for name, grad in grads.items():
-            if kernels is None:
-                kernels = table(namespace_of(grad))
             try:
                 self.apply(kernels, params, name, grad, lr)
             except KeyError:
@@ -138,6 +141,12 @@ class Optimizer:
         at hand: the built-in optimizers take their fused update from it where it has
         one, and ``update`` is then their reference."""
         self.update(params, name, grad, lr)
+
+    def apply_many(self, kernels, params, grads, lr: float) -> bool:
+        """Update every parameter of ``grads`` at once, where the kernel table has a
+        multi-array update for this optimizer (torch's ``_foreach`` operators: one
+        launch for all of them on a GPU); False, having done nothing, where it has none."""
+        return False
 
     def _slot(self, slot: str, name: str, like):
         """The arrays of state ``slot``, by parameter name, with ``name``'s made (zeros)
@@ -207,6 +216,12 @@ class SGD(Optimizer):
             return self.update(params, name, grad, lr)
         kernels.sgd(params[name], grad, lr)
 
+    def apply_many(self, kernels, params, grads, lr):
+        if kernels.sgd_many is None or type(self).update is not SGD.update:
+            return False
+        kernels.sgd_many([params[name] for name in grads], list(grads.values()), lr)
+        return True
+
 
 @register
 class Momentum(Optimizer):
@@ -228,6 +243,15 @@ class Momentum(Optimizer):
         if kernels.momentum is None or type(self).update is not Momentum.update:
             return self.update(params, name, grad, lr)
         kernels.momentum(params[name], self._slot("v", name, grad)[name], grad, lr, self.momentum)
+
+    def apply_many(self, kernels, params, grads, lr):
+        if kernels.momentum_many is None or type(self).update is not Momentum.update:
+            return False
+        velocities = [self._slot("v", name, grad)[name] for name, grad in grads.items()]
+        kernels.momentum_many(
+            [params[name] for name in grads], velocities, list(grads.values()), lr, self.momentum
+        )
+        return True
 
     def _hyper(self):
         return {"momentum": self.momentum}
@@ -321,14 +345,28 @@ class Adam(Optimizer):
         return lr / (1 - self.beta1**t), math.sqrt(1 - self.beta2**t)
 
     def apply(self, kernels, params, name, grad, lr):
-        rewritten = type(self).update is not Adam.update
-        restated = type(self).kernel_rates is not Adam.kernel_rates
-        if kernels.adam is None or (rewritten and not restated):
+        if kernels.adam is None or not self._kernel_form():
             return self.update(params, name, grad, lr)
         m, v = self._slot("m", name, grad), self._slot("v", name, grad)
         lr_t, root = self.kernel_rates(lr, self.iterations + 1)
         kernels.adam(params[name], m[name], v[name], grad, lr_t, self.beta1, self.beta2,
                      self.eps, root)  # fmt: skip
+
+    def apply_many(self, kernels, params, grads, lr):
+        if kernels.adam_many is None or not self._kernel_form():
+            return False
+        m = [self._slot("m", name, grad)[name] for name, grad in grads.items()]
+        v = [self._slot("v", name, grad)[name] for name, grad in grads.items()]
+        lr_t, root = self.kernel_rates(lr, self.iterations + 1)
+        kernels.adam_many([params[name] for name in grads], m, v, list(grads.values()), lr_t,
+                          self.beta1, self.beta2, self.eps, root)  # fmt: skip
+        return True
+
+    def _kernel_form(self) -> bool:
+        """Whether this optimizer's update is the kernels': Adam's own, or a rewritten
+        one that restates ``kernel_rates``."""
+        rewritten = type(self).update is not Adam.update
+        return not rewritten or type(self).kernel_rates is not Adam.kernel_rates
 
     def _hyper(self):
         return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}

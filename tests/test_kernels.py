@@ -122,6 +122,26 @@ def test_optimizer_update_matches_its_reference(backend, kernel, make):
             same(backend, slots[slot][k], want_slots[slot][k])
 
 
+@pytest.mark.parametrize(
+    "kernel, make",
+    [
+        ("sgd_many", lambda: nb.optim.SGD(lr=0.1)),
+        ("momentum_many", lambda: nb.optim.Momentum(lr=0.1)),
+        ("adam_many", lambda: nb.optim.Adam(lr=0.01)),
+    ],
+)
+def test_one_call_updates_every_parameter_where_the_backend_can(backend, monkeypatch, kernel, make):
+    many, calls = entry(backend, kernel), []
+    counted = lambda *args: calls.append(len(args[0])) or many(*args)  # noqa: E731
+    monkeypatch.setattr(kernels.table(backend.xp), kernel, counted)
+    shapes = {"0.W": (4, 3), "0.b": (3,), "2.W": (3, 2)}
+    params = {k: normal(backend, shape, seed=i) for i, (k, shape) in enumerate(shapes.items())}
+    before = {k: np.array(nb.to_numpy(v)) for k, v in params.items()}  # copies
+    make().step(params, {k: normal(backend, v.shape, seed=9) for k, v in params.items()})
+    assert calls == [3]  # one call, for the three parameters
+    assert all(not np.array_equal(nb.to_numpy(params[k]), before[k]) for k in params)
+
+
 def test_a_fit_with_fused_kernels_ends_where_the_reference_does(backend):
     """The whole step (tanh and sigmoid layers, L2, softmax cross-entropy, Adam)."""
     entry(backend, "softmax_xent")

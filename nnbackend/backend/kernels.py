@@ -21,6 +21,8 @@ offers an entry; ``tests/test_kernels.py`` pins each to the reference.
     momentum(p, v, g, lr, mu)       v = mu v - lr g; p += v              in place
     adam(p, m, v, g, lr_t, b1, b2, eps, root)
                                     m, v moments; p -= lr_t m / (sqrt(v) / root + eps)
+    sgd_many, momentum_many, adam_many
+                                    the same over lists of arrays, every parameter at once
 
 The optimizer kernels update their arrays in place and return nothing. Turn every
 entry off (to time or debug the reference) with ``NNBACKEND_FUSED=0`` (read at the
@@ -40,7 +42,7 @@ import array_api_compat
 ENV_VAR = "NNBACKEND_FUSED"
 NAMES = (
     "sigmoid", "relu", "tanh_backward", "sigmoid_backward", "relu_backward", "softmax_xent",
-    "sigmoid_bce", "sgd", "momentum", "adam",
+    "sigmoid_bce", "sgd", "momentum", "adam", "sgd_many", "momentum_many", "adam_many",
 )  # fmt: skip
 
 # fused(...)'s choice, innermost last. A plain list, not a ContextVar: torch.compile

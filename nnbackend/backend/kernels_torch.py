@@ -6,7 +6,8 @@ copy on a GPU. The activations' backward passes are aten's own (``tanh_backward`
 ``sigmoid_backward``, ``threshold_backward``: one kernel each, where the reference
 takes two or three); the losses use ``log_softmax``/``softmax`` and
 ``binary_cross_entropy_with_logits``; the optimizers update in place with
-``add_``/``addcmul_``/``addcdiv_``, one operator where the reference takes two.
+``add_``/``addcmul_``/``addcdiv_``, one operator where the reference takes two, and
+every parameter at once with the ``_foreach`` versions of them.
 
 Results agree with the reference to rounding (the operators order their arithmetic
 in their own way), which ``tests/test_kernels.py`` checks on every torch device here.
@@ -49,6 +50,27 @@ def kernels() -> dict:
             denominator.div_(root)
         p.addcdiv_(m, denominator.add_(eps), value=-lr_t)
 
+    # every parameter at once: torch's _foreach operators, which torch.optim uses too (one
+    # launch for a whole list on a GPU, a loop in C++ on a CPU)
+    def sgd_many(ps, gs, lr):
+        torch._foreach_add_(ps, gs, alpha=-lr)
+
+    def momentum_many(ps, vs, gs, lr, mu):
+        torch._foreach_mul_(vs, mu)
+        torch._foreach_add_(vs, gs, alpha=-lr)
+        torch._foreach_add_(ps, vs)
+
+    def adam_many(ps, ms, vs, gs, lr_t, b1, b2, eps, root):
+        torch._foreach_mul_(ms, b1)
+        torch._foreach_add_(ms, gs, alpha=1 - b1)
+        torch._foreach_mul_(vs, b2)
+        torch._foreach_addcmul_(vs, gs, gs, value=1 - b2)
+        denominators = torch._foreach_sqrt(vs)
+        if root != 1.0:
+            torch._foreach_div_(denominators, root)
+        torch._foreach_add_(denominators, eps)
+        torch._foreach_addcdiv_(ps, ms, denominators, value=-lr_t)
+
     return {
         "sigmoid": torch.sigmoid,
         "relu": torch.relu,
@@ -60,4 +82,7 @@ def kernels() -> dict:
         "sgd": sgd,
         "momentum": momentum,
         "adam": adam,
+        "sgd_many": sgd_many,
+        "momentum_many": momentum_many,
+        "adam_many": adam_many,
     }
