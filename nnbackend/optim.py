@@ -217,7 +217,7 @@ class SGD(Optimizer):
         kernels.sgd(params[name], grad, lr)
 
     def apply_many(self, kernels, params, grads, lr):
-        if kernels.sgd_many is None or type(self).update is not SGD.update:
+        if kernels.sgd_many is None or _rewritten(self, SGD, "update", "apply"):
             return False
         kernels.sgd_many([params[name] for name in grads], list(grads.values()), lr)
         return True
@@ -245,7 +245,7 @@ class Momentum(Optimizer):
         kernels.momentum(params[name], self._slot("v", name, grad)[name], grad, lr, self.momentum)
 
     def apply_many(self, kernels, params, grads, lr):
-        if kernels.momentum_many is None or type(self).update is not Momentum.update:
+        if kernels.momentum_many is None or _rewritten(self, Momentum, "update", "apply"):
             return False
         velocities = [self._slot("v", name, grad)[name] for name, grad in grads.items()]
         kernels.momentum_many(
@@ -353,7 +353,7 @@ class Adam(Optimizer):
                      self.eps, root)  # fmt: skip
 
     def apply_many(self, kernels, params, grads, lr):
-        if kernels.adam_many is None or not self._kernel_form():
+        if kernels.adam_many is None or not self._kernel_form() or _rewritten(self, Adam, "apply"):
             return False
         m = [self._slot("m", name, grad)[name] for name, grad in grads.items()]
         v = [self._slot("v", name, grad)[name] for name, grad in grads.items()]
@@ -370,6 +370,12 @@ class Adam(Optimizer):
 
     def _hyper(self):
         return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+
+def _rewritten(optimizer, base, *methods: str) -> bool:
+    """Whether ``optimizer``'s class rewrites any of ``base``'s ``methods``: a subclass
+    that rewrites ``update`` or ``apply`` keeps them, one parameter at a time."""
+    return any(getattr(type(optimizer), m) is not getattr(base, m) for m in methods)
 
 
 def from_config(config: dict) -> Optimizer:

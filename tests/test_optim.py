@@ -169,3 +169,19 @@ def test_gradient_without_a_parameter_is_an_error():
 def test_learning_rate_must_be_positive():
     with pytest.raises(ValueError, match="learning rate must be a finite number above 0"):
         optim.Adam(lr=0)
+
+
+def test_a_subclass_that_rewrites_apply_is_called_for_each_parameter(backend):
+    """The one-call update (torch's _foreach) must not skip a subclass's own apply."""
+
+    class Counted(optim.SGD):
+        def apply(self, kernels, params, name, grad, lr):
+            self.seen.append(name)
+            super().apply(kernels, params, name, grad, lr)
+
+    opt = Counted(lr=0.5)
+    opt.seen = []
+    params = {"w": backend.asarray(np.ones(3)), "b": backend.asarray(np.ones(2))}
+    opt.step(params, {"w": backend.asarray(np.ones(3)), "b": backend.asarray(np.ones(2))})
+    assert opt.seen == ["w", "b"]
+    np.testing.assert_allclose(nb.to_numpy(params["w"]), 0.5)
