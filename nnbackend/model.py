@@ -24,6 +24,7 @@ from nnbackend import training
 from nnbackend.backend import Generator, as_generator, dtype_name, get_backend, to_numpy
 from nnbackend.checks import positive_int
 from nnbackend.data import as_array, checked_features, is_foreign, is_host
+from nnbackend.flat import FlatModel, unbind
 from nnbackend.history import History
 from nnbackend.losses import L2
 from nnbackend.registry import MODELS, register
@@ -65,6 +66,7 @@ class Sequential:
         self.optimizer = None
         self.metrics = None
         self.stop_training = False
+        self._flat = None  # the weights' and gradients' one buffer each (nnbackend.flat)
         self._views = {kind: ArrayView(self, kind) for kind in ("params", "grads", "state")}
         self._decayed = [f"{i}.{k}" for i, layer in enumerate(self.layers) for k in layer.decayed]
         self._given_shape = None if input_shape is None else sample_shape(input_shape)
@@ -198,12 +200,15 @@ class Sequential:
         self._check_input(xb)
         return self.step_function(loss, optimizer, l2)(xb, yb)
 
-    def step_function(self, loss, optimizer, l2: L2 | None = None):
+    def step_function(self, loss, optimizer, l2: L2 | None = None, flat: bool = True):
         """``train_step`` as a function of (xb, yb) alone, for the steps of one ``fit``:
         where each parameter and gradient lives is looked up once here, not on every
-        step through ``model.params``. The optimizer gets plain dicts of this step's
-        arrays; an update that rebinds a name (rather than writing in place) is stored
-        back into its layer."""
+        step through ``model.params``. Where it helps (``nnbackend.flat``), and unless
+        ``flat=False``, the weights and gradients become views into one buffer each,
+        updated in one call; otherwise the optimizer gets plain dicts of this step's
+        arrays, and an update that rebinds a name (rather than writing in place) is
+        stored back into its layer."""
+        bound = FlatModel.bind(self, optimizer) if flat else None
         slots = [
             (f"{i}.{key}", layer.params, layer.grads, key)
             for i, layer in enumerate(self.layers)
@@ -215,6 +220,13 @@ class Sequential:
             out = self._through_layers(xb, True)
             value = loss.forward(out, yb)
             self.backward(loss.backward(), input_grad=False)
+            if bound is not None and bound.gather():
+                if l2 is not None and bound.decayed is not None:
+                    value = value + l2.penalty([bound.decayed])
+                    l2.add_to_gradients({"decayed": bound.decayed},
+                                        {"decayed": bound.decayed_grads})  # fmt: skip
+                optimizer.step_flat(bound.params, bound.grads)
+                return value, out
             params, grads = {}, {}  # loops, not comprehensions: torch.compile traces these
             for name, store, found, key in slots:
                 params[name] = store[key]
@@ -271,6 +283,7 @@ class Sequential:
         """Move the weights, state and optimizer state to ``backend`` (through the host).
         Returns the model itself."""
         backend = get_backend(backend, dtype=dtype)
+        unbind(self)
         for layer in self.layers:
             for store in (layer.params, layer.state):
                 for name, a in store.items():

@@ -22,6 +22,10 @@ from nnbackend.registry import OPTIMIZERS, SCHEDULES, construct, register
 
 #: the most steps an optimizer's counter may hold (beyond it, float rates lose meaning)
 MAX_ITERATIONS = 2**53
+#: the name under which ``step_flat`` updates every weight as one array
+EVERY = "*"
+#: the methods whose rewriting may make an update read more than its own weight's elements
+UPDATE_METHODS = frozenset({"update", "apply", "moments", "kernel_rates"})
 
 
 def _rate(lr) -> float:
@@ -101,6 +105,10 @@ class Optimizer:
 
     #: names of the per-parameter state arrays, e.g. ("m", "v") for Adam
     slots: tuple[str, ...] = ()
+    #: True where an update of a weight reads that weight's own elements and scalars
+    #: alone, so every weight may be updated as one flat array (``step_flat``). A class
+    #: that writes ``update``, ``apply``, ``moments`` or ``kernel_rates`` says it again.
+    elementwise = False
     registry = OPTIMIZERS
 
     def __init__(self, lr=0.01):
@@ -131,6 +139,44 @@ class Optimizer:
                 ) from None
         self.iterations += 1
 
+    def updates_flat(self) -> bool:
+        """Whether ``step_flat`` may update every weight as one array: the class that
+        last wrote one of ``UPDATE_METHODS`` set ``elementwise = True`` in its body."""
+        for klass in type(self).__mro__:
+            if "elementwise" in vars(klass):
+                return klass.elementwise
+            if not UPDATE_METHODS.isdisjoint(vars(klass)):
+                return False
+        return False
+
+    def step_flat(self, params, grads) -> None:
+        """One update of every weight at once, as one array (where ``updates_flat()``):
+        ``params`` and ``grads`` are ``nnbackend.flat.FlatArrays`` of one layout. Each
+        state slot is kept in FlatArrays of that layout too, whose views are the arrays
+        ``state`` holds by name, so a checkpoint sees no difference."""
+        lr = self.current_lr()
+        self._whole = {slot: {EVERY: self._flat_slot(slot, params)} for slot in self.slots}
+        kernels = table(namespace_of(params.buffer))
+        self.apply(kernels, {EVERY: params.buffer}, EVERY, grads.buffer, lr)
+        self.iterations += 1
+
+    def _flat_slot(self, slot: str, params):
+        """The one buffer of state ``slot`` laid out as ``params``, made (zeros, with what
+        ``state`` held copied in) unless ``state`` still holds its views."""
+        kept = self.__dict__.setdefault("_flats", {})
+        flat, arrays = kept.get(slot), self.state[slot]
+        if (
+            flat is None
+            or flat.shapes != params.shapes
+            or any(arrays.get(name) is not view for name, view in flat.views.items())
+        ):
+            flat = kept[slot] = params.like()
+            for name, view in flat.views.items():
+                if name in arrays:
+                    view[...] = arrays[name]
+                arrays[name] = view
+        return flat.buffer
+
     def update(self, params, name: str, grad, lr: float) -> None:
         """Update ``params[name]`` from ``grad`` at learning rate ``lr``: what a
         subclass writes."""
@@ -151,10 +197,19 @@ class Optimizer:
     def _slot(self, slot: str, name: str, like):
         """The arrays of state ``slot``, by parameter name, with ``name``'s made (zeros)
         if new. Returned as the dict, so ``v[name] *= c`` updates in place or rebinds."""
+        if name == EVERY:  # a flat step: the slot's one buffer
+            return self._whole[slot]
         arrays = self.state[slot]
         if name not in arrays:
             arrays[name] = namespace_of(like).zeros_like(like)
         return arrays
+
+    def __getstate__(self) -> dict:
+        # copies keep the state by name; a flat step lays it out again
+        state = dict(vars(self))
+        state.pop("_flats", None)
+        state.pop("_whole", None)
+        return state
 
     # saving and moving
 
@@ -208,6 +263,8 @@ class Optimizer:
 class SGD(Optimizer):
     """``W -= lr * dW``."""
 
+    elementwise = True
+
     def update(self, params, name, grad, lr):
         params[name] -= lr * grad
 
@@ -226,6 +283,8 @@ class SGD(Optimizer):
 @register
 class Momentum(Optimizer):
     """``v = momentum * v - lr * dW; W += v``."""
+
+    elementwise = True
 
     slots = ("v",)
 
@@ -262,6 +321,8 @@ class Nesterov(Momentum):
     """Nesterov momentum, in the form that needs no look-ahead evaluation:
     ``v_new = momentum * v - lr * dW; W += -momentum * v + (1 + momentum) * v_new``."""
 
+    elementwise = True
+
     def update(self, params, name, grad, lr):
         v = self._slot("v", name, grad)
         previous = v[name] * self.momentum
@@ -273,6 +334,8 @@ class Nesterov(Momentum):
 @register
 class AdaGrad(Optimizer):
     """``h += dW**2; W -= lr * dW / (sqrt(h) + eps)``."""
+
+    elementwise = True
 
     slots = ("h",)
 
@@ -292,6 +355,8 @@ class AdaGrad(Optimizer):
 @register
 class RMSProp(Optimizer):
     """``h = rho * h + (1 - rho) * dW**2; W -= lr * dW / (sqrt(h) + eps)``."""
+
+    elementwise = True
 
     slots = ("h",)
 
@@ -314,6 +379,8 @@ class RMSProp(Optimizer):
 class Adam(Optimizer):
     """Kingma & Ba (2015), with bias correction:
     ``m = b1 m + (1-b1) dW;  v = b2 v + (1-b2) dW**2;  W -= lr_t m / (sqrt(v) + eps)``."""
+
+    elementwise = True
 
     slots = ("m", "v")
 

@@ -142,6 +142,27 @@ def test_one_call_updates_every_parameter_where_the_backend_can(backend, monkeyp
     assert all(not np.array_equal(nb.to_numpy(params[k]), before[k]) for k in params)
 
 
+def test_dense_gradients_written_into_a_buffer_match_its_reference(backend):
+    """Dense writes dW = x.T @ dy and db = sum(dy) into the flat buffer's views
+    (``matmul_into``, ``row_sum_into``) where a model is bound to one."""
+    entry(backend, "matmul_into")
+    layer = nb.layers.Dense(5, 3)
+    layer.build(backend, nb.Generator(0))
+    x, dy = normal(backend, (7, 5)), normal(backend, (7, 3), seed=1)
+    layer.forward(x)
+    want = {
+        k: backend.xp.asarray(v, copy=True)
+        for k, v in {"dx": layer.backward(dy), **layer.grads}.items()
+    }
+    buffer = backend.xp.zeros((18,), dtype=backend.dtype)
+    layer.grad_buffers = {"W": backend.xp.reshape(buffer[:15], (5, 3)), "b": buffer[15:]}
+    got = {"dx": layer.backward(dy), **layer.grads}
+    assert got["W"] is layer.grad_buffers["W"] and got["b"] is layer.grad_buffers["b"]
+    for k in want:
+        same(backend, got[k], want[k])
+    same(backend, buffer[15:], want["b"])
+
+
 def test_a_fit_with_fused_kernels_ends_where_the_reference_does(backend):
     """The whole step (tanh and sigmoid layers, L2, softmax cross-entropy, Adam)."""
     entry(backend, "softmax_xent")

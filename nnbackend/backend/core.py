@@ -63,6 +63,13 @@ class Backend:
     def dtype_name(self) -> str:
         return dtype_name(self.xp, self.dtype)
 
+    @property
+    def has_views(self) -> bool:
+        """Whether a reshaped slice of a contiguous array shares its memory, so that
+        writing into one writes into the other (NumPy, CuPy, torch). The standard leaves
+        it open, and array-api-strict does not promise it."""
+        return self.name.split(":")[0] in ("numpy", "cupy", "torch")
+
     def get_dtype(self, dtype=None):
         """``dtype`` as this backend's dtype object; ``None`` gives the default float."""
         if dtype is None:

@@ -23,6 +23,10 @@ offers an entry; ``tests/test_kernels.py`` pins each to the reference.
                                     m, v moments; p -= lr_t m / (sqrt(v) / root + eps)
     sgd_many, momentum_many, adam_many
                                     the same over lists of arrays, every parameter at once
+    matmul_into(a, b, out)          out[...] = a @ b; returns out        Dense's gradients,
+    row_sum_into(x, out)            out[...] = sum(x, axis=0); out       written into the
+                                                                         flat buffer
+                                                                         (``nnbackend.flat``)
 
 The optimizer kernels update their arrays in place and return nothing. Turn every
 entry off (to time or debug the reference) with ``NNBACKEND_FUSED=0`` (read at the
@@ -43,6 +47,7 @@ ENV_VAR = "NNBACKEND_FUSED"
 NAMES = (
     "sigmoid", "relu", "tanh_backward", "sigmoid_backward", "relu_backward", "softmax_xent",
     "sigmoid_bce", "sgd", "momentum", "adam", "sgd_many", "momentum_many", "adam_many",
+    "matmul_into", "row_sum_into",
 )  # fmt: skip
 
 # fused(...)'s choice, innermost last. A plain list, not a ContextVar: torch.compile

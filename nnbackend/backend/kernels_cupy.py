@@ -75,4 +75,6 @@ def kernels() -> dict:
         "adam": lambda p, m, v, g, lr_t, b1, b2, eps, root: adam(
             g, lr_t, b1, b2, eps, root, p, m, v
         ),
+        "matmul_into": lambda a, b, out: cupy.matmul(a, b, out=out),
+        "row_sum_into": lambda x, out: cupy.sum(x, axis=0, out=out),
     }

@@ -9,6 +9,9 @@
                                             layers with weights then skip it (return None)
     layer.output_shape((1, 28, 28))         the shape of one output sample for one input
                                             sample (no batch axis), or a ValueError
+    layer.grad_buffers                      while a fit trains with a flat buffer
+                                            (``nnbackend.flat``): key -> the array that
+                                            backward may write grads[key] into
 
 Rows are samples: ``x`` has shape ``(batch, ...)``, images ``(batch, channels, height,
 width)``. Layers that draw random numbers in training (Dropout) set ``stochastic`` and
@@ -16,6 +19,9 @@ take the model's generator: ``forward(x, training, rng=...)``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from nnbackend.checks import integer
 from nnbackend.registry import LAYERS, construct
@@ -31,6 +37,9 @@ class Layer:
     #: True for layers whose training forward draws random numbers: ``Sequential``
     #: then passes its generator, ``forward(x, training, rng=model.rng)``.
     stochastic: bool = False
+    #: key -> where backward may write that gradient in place, set by ``nnbackend.flat``
+    #: while a fit binds the model; the class's empty default otherwise
+    grad_buffers: Mapping = MappingProxyType({})
     registry = LAYERS
 
     def __init__(self):
@@ -69,6 +78,12 @@ class Layer:
 
     def backward(self, dy, input_grad: bool = True):
         raise NotImplementedError
+
+    def __getstate__(self) -> dict:
+        # copies (pickle, copy.copy, deepcopy) leave the model's gradient buffer behind
+        state = dict(vars(self))
+        state.pop("grad_buffers", None)
+        return state
 
     def __call__(self, x, training: bool = False):
         return self.forward(x, training=training)

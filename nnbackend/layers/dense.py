@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from nnbackend import init as initializers
+from nnbackend.backend.kernels import table
 from nnbackend.checks import boolean, positive_int
 from nnbackend.layers.base import Layer, check_built
 from nnbackend.registry import register
@@ -67,10 +68,16 @@ class Dense(Layer):
         return y
 
     def backward(self, dy, input_grad=True):
-        xp = self.backend.xp
-        self.grads["W"] = self._x.T @ dy
-        if self.bias:
-            self.grads["b"] = xp.sum(dy, axis=0)
+        xp, out = self.backend.xp, self.grad_buffers  # out: the flat buffer's, when bound
+        kernels = table(xp) if out else None
+        if kernels is not None and kernels.matmul_into is not None:
+            self.grads["W"] = kernels.matmul_into(self._x.T, dy, out["W"])
+            if self.bias:
+                self.grads["b"] = kernels.row_sum_into(dy, out["b"])
+        else:
+            self.grads["W"] = self._x.T @ dy
+            if self.bias:
+                self.grads["b"] = xp.sum(dy, axis=0)
         return dy @ self.params["W"].T if input_grad else None
 
     def config(self):

@@ -24,6 +24,8 @@ class EfficientAdam(optim.Adam):
     """``m = b1 m + (1-b1) dW;  v = b2 v + (1-b2) dW**2;
     W -= lr sqrt(1 - b2**t) / (1 - b1**t) * m / (sqrt(v) + eps)``."""
 
+    elementwise = True
+
     def update(self, params, name, grad, lr):
         m, v = self.moments(name, grad)
         step, _ = self.kernel_rates(lr, self.iterations + 1)

@@ -1,0 +1,137 @@
+"""A model's weights and gradients as views into one contiguous buffer each.
+
+    flat = FlatModel.bind(model, optimizer)   # None where it cannot help (see ``bind``)
+    flat.params.buffer         # 1-D, every weight: those L2 decays first
+    model.params["0.W"]        # a (784, 50) view into that buffer, as before a name
+
+With every weight in one array, an element-wise optimizer updates them all in one
+call (one kernel on a GPU, where one per array costs a launch each), and L2 decay is
+one dot product and one add over the decayed prefix. The layers keep their arrays by
+name, so ``model.params[name]``, checkpoints and layers that know nothing of this
+work as before. ``Sequential.step_function`` binds a model when a fit starts.
+
+Layers may write their gradients straight into the gradient buffer:
+``layer.grad_buffers[key]`` is the view to write into (``Dense`` does, with
+``out=``); what a layer writes elsewhere is copied in after ``backward``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from nnbackend.backend import namespace_of
+from nnbackend.backend.kernels import enabled as fused_enabled
+
+
+class FlatArrays:
+    """Named arrays of one dtype as views into one contiguous 1-D ``buffer``:
+    ``views[name]`` has ``shapes[name]``. The names of ``front`` lie first in the
+    buffer, the others after them; ``views`` keeps the order of ``shapes``."""
+
+    def __init__(self, xp, shapes: dict, dtype, device, front=()):
+        self.shapes, self.front = dict(shapes), tuple(front)
+        sizes = {name: math.prod(shape) for name, shape in shapes.items()}
+        self.buffer = xp.zeros((sum(sizes.values()),), dtype=dtype, device=device)
+        starts, start = {}, 0
+        for name in [*self.front, *(n for n in shapes if n not in self.front)]:
+            starts[name], start = start, start + sizes[name]
+        self.views = {
+            name: xp.reshape(self.buffer[starts[name] : starts[name] + sizes[name]], shape)
+            for name, shape in shapes.items()
+        }
+        self.front_size = sum(sizes[name] for name in self.front)
+
+    def like(self) -> FlatArrays:
+        """Zeros laid out as these arrays."""
+        buffer = self.buffer
+        return FlatArrays(
+            namespace_of(buffer), self.shapes, buffer.dtype, buffer.device, self.front
+        )
+
+
+class FlatModel:
+    """A model's weights in ``params`` and their gradients in ``grads`` (FlatArrays of
+    the same layout, names as ``model.params``), bound into its layers: each layer's
+    ``params[key]`` is a view of ``params``, its ``grad_buffers[key]`` one of
+    ``grads``. ``decayed`` and ``decayed_grads`` are the prefixes L2 applies to (None
+    when nothing is decayed)."""
+
+    @classmethod
+    def bind(cls, model, optimizer) -> FlatModel | None:
+        """The model's binding, made (weights copied in) or, if still in place, reused;
+        None where it cannot help: fused kernels off (``nb.backend.fused(False)``), a
+        backend without views (array-api-strict), an optimizer that updates weight by
+        weight (``Optimizer.updates_flat``), no weights, or weights of several dtypes."""
+        if not (fused_enabled() and model.backend.has_views and optimizer.updates_flat()):
+            return None
+        bound = getattr(model, "_flat", None)
+        if bound is not None and bound.in_place(model):
+            return bound
+        slots = _slots(model)
+        if not slots or len({str(store[key].dtype) for _, _, store, key in slots}) > 1:
+            return None
+        model._flat = cls(model, slots)
+        return model._flat
+
+    def __init__(self, model, slots):
+        xp, first = model.backend.xp, slots[0][2][slots[0][3]]
+        shapes = {name: tuple(store[key].shape) for name, _, store, key in slots}
+        decayed = model.decayed_names()
+        self.params = FlatArrays(xp, shapes, first.dtype, first.device, front=decayed)
+        self.grads = self.params.like()
+        self._slots = []  # (layer's params, layer's grads, key, param view, grad view)
+        buffers: dict = {}  # layer -> {key: grad view}
+        for name, layer, store, key in slots:
+            view, grad = self.params.views[name], self.grads.views[name]
+            view[...] = store[key]
+            store[key] = view
+            buffers.setdefault(layer, {})[key] = grad
+            self._slots.append((store, layer.grads, key, view, grad))
+        for layer, grads in buffers.items():
+            layer.grad_buffers = grads
+        n = self.params.front_size
+        self.decayed = self.params.buffer[:n] if n else None
+        self.decayed_grads = self.grads.buffer[:n] if n else None
+
+    def in_place(self, model) -> bool:
+        """Whether every weight of ``model`` is still this binding's view (an assignment,
+        ``model.params[name] = W``, or a move to another backend replaces it)."""
+        slots = _slots(model)
+        return len(slots) == len(self._slots) and all(
+            store[key] is mine[3]
+            for (_, _, store, key), mine in zip(slots, self._slots, strict=True)
+        )
+
+    def gather(self) -> bool:
+        """After ``backward``: every gradient into the gradient buffer (a layer that
+        wrote its own array is copied in, and then holds the view), and every weight
+        replaced since (a callback's assignment) copied into the weight buffer. False
+        when a weight has no gradient: that step then updates weight by weight."""
+        for params, grads, key, view, grad_view in self._slots:
+            if params[key] is not view:
+                view[...] = params[key]
+                params[key] = view
+            grad = grads.get(key)
+            if grad is not grad_view:
+                if grad is None:
+                    return False
+                grad_view[...] = grad
+                grads[key] = grad_view
+        return True
+
+
+def unbind(model) -> None:
+    """Forget ``model``'s binding (its weights are about to be replaced, e.g. moved to
+    another backend): the layers stop writing into its gradient buffer."""
+    model._flat = None
+    for layer in model.layers:
+        vars(layer).pop("grad_buffers", None)
+
+
+def _slots(model) -> list:
+    """(name, layer, layer's params, key) of every weight, in layer order."""
+    return [
+        (f"{i}.{key}", layer, layer.params, key)
+        for i, layer in enumerate(model.layers)
+        for key in layer.params
+    ]

@@ -1,0 +1,171 @@
+"""The flat buffer (nnbackend.flat): where the backend has views, a fit keeps every
+weight and gradient as a view into one buffer each and updates them in one call. It
+must train to the very weights and optimizer state that per-weight updates reach,
+keep names, checkpoints and copies as they were, and step aside where it cannot
+help (array-api-strict, optimizers that are not element-wise)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend.backend import fused
+from nnbackend.flat import FlatModel
+
+OPTIMIZERS = {
+    "sgd": lambda: nb.optim.SGD(lr=0.1),
+    "momentum": lambda: nb.optim.Momentum(lr=0.05),
+    "nesterov": lambda: nb.optim.Nesterov(lr=0.05),
+    "adagrad": lambda: nb.optim.AdaGrad(lr=0.05),
+    "rmsprop": lambda: nb.optim.RMSProp(lr=0.01),
+    "adam": lambda: nb.optim.Adam(lr=0.01),
+}
+X = np.random.default_rng(0).normal(size=(60, 4))
+Y = np.arange(60) % 3
+
+
+def small_net(backend, seed=1):
+    return nb.Sequential(
+        [nb.layers.Dense(4, 8), "tanh", nb.layers.Dense(8, 6), "relu", nb.layers.Dense(6, 3)],
+        backend=backend, seed=seed,
+    )  # fmt: skip
+
+
+def per_weight(monkeypatch):
+    """From here on, fits update weight by weight, as they do where no buffer is bound."""
+    monkeypatch.setattr(FlatModel, "bind", classmethod(lambda cls, model, optimizer: None))
+
+
+def trained(backend, make_optimizer, **options):
+    model, optimizer = small_net(backend), make_optimizer()
+    history = model.fit(X, Y, loss="cross_entropy", optimizer=optimizer, epochs=3,
+                        batch_size=16, l2=0.01, verbose=0, seed=0, **options)  # fmt: skip
+    host = {k: np.array(nb.to_numpy(v)) for k, v in model.params.items()}
+    slots = {
+        slot: {k: np.array(nb.to_numpy(v)) for k, v in arrays.items()}
+        for slot, arrays in optimizer.state.items()
+    }
+    return model, host, slots, history["loss"]
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_flat_training_reaches_the_per_weight_weights_bit_for_bit(backend64, monkeypatch, name):
+    model, weights, slots, losses = trained(backend64, OPTIMIZERS[name])
+    if not backend64.has_views:
+        assert model._flat is None  # array-api-strict promises no views: weight by weight
+        return
+    assert model._flat is not None
+    per_weight(monkeypatch)
+    _, want_weights, want_slots, want_losses = trained(backend64, OPTIMIZERS[name])
+    assert list(weights) == list(want_weights)
+    for k in weights:
+        np.testing.assert_array_equal(weights[k], want_weights[k], err_msg=k)
+    assert {s: list(a) for s, a in slots.items()} == {s: list(a) for s, a in want_slots.items()}
+    for slot in slots:
+        for k in slots[slot]:
+            np.testing.assert_array_equal(slots[slot][k], want_slots[slot][k], err_msg=slot + k)
+    # the L2 penalty is one dot product over the decayed weights: summed in another order
+    np.testing.assert_allclose(losses, want_losses, rtol=1e-14)
+
+
+def test_weights_and_gradients_are_views_into_one_buffer_each(backend):
+    if not backend.has_views:
+        pytest.skip(f"{backend.name} promises no views")
+    model, *_ = trained(backend, OPTIMIZERS["adam"])
+    flat, xp = model._flat, backend.xp
+    weights = [model.params[name] for name in model.params]
+    assert int(flat.params.buffer.shape[0]) == sum(int(np.prod(w.shape)) for w in weights)
+    decayed = xp.concat([xp.reshape(model.params[n], (-1,)) for n in model.decayed_names()])
+    assert np.array_equal(nb.to_numpy(flat.decayed), nb.to_numpy(decayed))  # L2's prefix
+    flat.params.buffer[...] = 2.0
+    flat.grads.buffer[...] = 3.0
+    assert all(np.all(nb.to_numpy(model.params[n]) == 2.0) for n in model.params)
+    assert all(np.all(nb.to_numpy(model.grads[n]) == 3.0) for n in model.grads)
+    opt_state = model.optimizer.state["m"]
+    model.optimizer._flats["m"].buffer[...] = 4.0
+    assert all(np.all(nb.to_numpy(opt_state[n]) == 4.0) for n in opt_state)
+
+
+def test_a_weight_assigned_during_a_fit_is_trained_from(backend64, monkeypatch):
+    """A callback's ``model.params[name] = W`` replaces the view: the next step copies
+    W into the buffer and goes on from it, as per-weight updates would."""
+
+    class Reset(nb.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs, model):
+            if epoch == 0:
+                model.params["2.W"] = model.backend.asarray(np.full((8, 6), 0.01))
+
+    runs = []
+    for flat in (True, False):
+        if not flat:
+            per_weight(monkeypatch)
+        _, weights, *_ = trained(backend64, OPTIMIZERS["momentum"], callbacks=[Reset()])
+        runs.append(weights)
+    for k in runs[0]:
+        np.testing.assert_array_equal(runs[0][k], runs[1][k], err_msg=k)
+
+
+def test_layers_that_keep_their_own_gradients_are_copied_in(backend64, monkeypatch):
+    """Conv2D and BatchNorm return new gradient arrays; Dense writes into the buffer."""
+
+    def images_net():
+        return nb.Sequential(
+            [nb.layers.Conv2D(1, 2, 3), nb.layers.BatchNorm(2), "relu", nb.layers.Flatten(),
+             nb.layers.Dense(2 * 4 * 4, 3)],
+            backend=backend64, seed=2, input_shape=(1, 6, 6),
+        )  # fmt: skip
+
+    images = np.random.default_rng(3).normal(size=(20, 1, 6, 6))
+    runs = []
+    for flat in (True, False):
+        if not flat:
+            per_weight(monkeypatch)
+        model = images_net()
+        model.fit(images, Y[:20], loss="cross_entropy", optimizer="adam", epochs=2,
+                  batch_size=8, verbose=0, seed=0)  # fmt: skip
+        assert (model._flat is not None) == (flat and backend64.has_views)
+        runs.append({k: np.array(nb.to_numpy(v)) for k, v in model.params.items()})
+    for k in runs[0]:
+        np.testing.assert_array_equal(runs[0][k], runs[1][k], err_msg=k)
+
+
+def test_optimizers_that_may_read_across_weights_update_weight_by_weight(backend):
+    class Clipped(nb.optim.SGD):  # reads the whole gradient of a weight: not flat
+        def update(self, params, name, grad, lr):
+            xp = backend.xp
+            params[name] -= lr * grad / xp.maximum(xp.max(xp.abs(grad)), 1.0)
+
+    class Halved(nb.optim.SGD):  # says it is element-wise: flat where there are views
+        elementwise = True
+
+        def update(self, params, name, grad, lr):
+            params[name] -= 0.5 * lr * grad
+
+    assert not Clipped().updates_flat() and Halved().updates_flat()
+    assert not nb.optim.Optimizer().updates_flat()
+    model = small_net(backend)
+    assert FlatModel.bind(model, Clipped()) is None
+    assert (FlatModel.bind(model, Halved()) is not None) == backend.has_views
+    with fused(False):
+        assert FlatModel.bind(small_net(backend), Halved()) is None
+
+
+def test_copies_and_moves_do_not_write_into_the_buffer(backend64):
+    """A copy (``model.copy()``) trains on arrays of its own, and a model moved to
+    another backend leaves its old buffer behind."""
+    model, *_ = trained(backend64, OPTIMIZERS["sgd"])
+    if model._flat is None:
+        pytest.skip(f"{backend64.name} binds no buffer")
+    grads_before = np.array(nb.to_numpy(model._flat.grads.buffer))
+    twin = model.copy()
+    twin.fit(X, Y, loss="cross_entropy", optimizer="sgd", epochs=1, verbose=0)
+    assert not copy.copy(model.layers[0]).grad_buffers  # what model.copy() starts from
+    assert twin._flat.grads.buffer is not model._flat.grads.buffer
+    np.testing.assert_array_equal(nb.to_numpy(model._flat.grads.buffer), grads_before)
+    model.to("strict")
+    assert model._flat is None
+    model.fit(X, Y, loss="cross_entropy", optimizer="sgd", epochs=1, verbose=0)
+    assert type(model.grads["0.W"]).__module__.startswith("array_api_strict")
