@@ -144,7 +144,7 @@ def test_one_call_updates_every_parameter_where_the_backend_can(backend, monkeyp
 
 def test_dense_gradients_written_into_a_buffer_match_its_reference(backend):
     """Dense writes dW = x.T @ dy and db = sum(dy) into the flat buffer's views
-    (``matmul_into``, ``row_sum_into``) where a model is bound to one."""
+    (``matmul_into``, ``sum_into``) where a model is bound to one."""
     entry(backend, "matmul_into")
     layer = nb.layers.Dense(5, 3)
     layer.build(backend, nb.Generator(0))

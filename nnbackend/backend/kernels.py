@@ -23,8 +23,8 @@ offers an entry; ``tests/test_kernels.py`` pins each to the reference.
                                     m, v moments; p -= lr_t m / (sqrt(v) / root + eps)
     sgd_many, momentum_many, adam_many
                                     the same over lists of arrays, every parameter at once
-    matmul_into(a, b, out)          out[...] = a @ b; returns out        Dense's gradients,
-    row_sum_into(x, out)            out[...] = sum(x, axis=0); out       written into the
+    matmul_into(a, b, out)          out[...] = a @ b; returns out        weight gradients,
+    sum_into(x, axis, out)          out[...] = sum(x, axis=axis); out    written into the
                                                                          flat buffer
                                                                          (``nnbackend.flat``)
 
@@ -47,7 +47,7 @@ ENV_VAR = "NNBACKEND_FUSED"
 NAMES = (
     "sigmoid", "relu", "tanh_backward", "sigmoid_backward", "relu_backward", "softmax_xent",
     "sigmoid_bce", "sgd", "momentum", "adam", "sgd_many", "momentum_many", "adam_many",
-    "matmul_into", "row_sum_into",
+    "matmul_into", "sum_into",
 )  # fmt: skip
 
 # fused(...)'s choice, innermost last. A plain list, not a ContextVar: torch.compile

@@ -76,5 +76,5 @@ def kernels() -> dict:
             g, lr_t, b1, b2, eps, root, p, m, v
         ),
         "matmul_into": lambda a, b, out: cupy.matmul(a, b, out=out),
-        "row_sum_into": lambda x, out: cupy.sum(x, axis=0, out=out),
+        "sum_into": lambda x, axis, out: cupy.sum(x, axis=axis, out=out),
     }

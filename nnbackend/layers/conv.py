@@ -7,6 +7,7 @@ import math
 
 from nnbackend import init as initializers
 from nnbackend.backend.fastpaths import native
+from nnbackend.backend.kernels import table
 from nnbackend.checks import boolean, positive_int
 from nnbackend.layers.base import Layer, check_built, check_images, image_shape, pair
 from nnbackend.layers.im2col import col2im, im2col, out_size
@@ -103,10 +104,18 @@ class Conv2D(Layer):
         xp = self.backend.xp
         n, f, oh, ow = dy.shape
         dy = xp.reshape(dy, (n, f, oh * ow))
-        dkernel = xp.sum(dy @ xp.matrix_transpose(self._cols), axis=0)  # (F, C*kh*kw)
-        self.grads["W"] = xp.reshape(dkernel, self.params["W"].shape)
-        if self.bias:
-            self.grads["b"] = xp.sum(dy, axis=(0, 2))
+        per_sample = dy @ xp.matrix_transpose(self._cols)  # (N, F, C*kh*kw)
+        out = self.grad_buffers  # the flat buffer's views, when a fit binds one
+        kernels = table(xp) if out else None
+        if kernels is not None and kernels.sum_into is not None:
+            kernels.sum_into(per_sample, 0, xp.reshape(out["W"], (f, -1)))  # a view of it
+            self.grads["W"] = out["W"]
+            if self.bias:
+                self.grads["b"] = kernels.sum_into(dy, (0, 2), out["b"])
+        else:
+            self.grads["W"] = xp.reshape(xp.sum(per_sample, axis=0), self.params["W"].shape)
+            if self.bias:
+                self.grads["b"] = xp.sum(dy, axis=(0, 2))
         if not input_grad:
             return None
         kernel = xp.reshape(self.params["W"], (f, -1))

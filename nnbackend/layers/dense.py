@@ -73,7 +73,7 @@ class Dense(Layer):
         if kernels is not None and kernels.matmul_into is not None:
             self.grads["W"] = kernels.matmul_into(self._x.T, dy, out["W"])
             if self.bias:
-                self.grads["b"] = kernels.row_sum_into(dy, out["b"])
+                self.grads["b"] = kernels.sum_into(dy, 0, out["b"])
         else:
             self.grads["W"] = self._x.T @ dy
             if self.bias:
