@@ -26,12 +26,17 @@ from nnbackend.backend.kernels import enabled as fused_enabled
 class FlatArrays:
     """Named arrays of one dtype as views into one contiguous 1-D ``buffer``:
     ``views[name]`` has ``shapes[name]``. The names of ``front`` lie first in the
-    buffer, the others after them; ``views`` keeps the order of ``shapes``."""
+    buffer, the others after them; ``views`` keeps the order of ``shapes``.
+    ``spare`` elements more lie after ``buffer`` (``whole`` is both), for what is to
+    travel with the arrays: a data-parallel step sends its batch's sums there."""
 
-    def __init__(self, xp, shapes: dict, dtype, device, front=()):
+    def __init__(self, xp, shapes: dict, dtype, device, front=(), spare: int = 0):
         self.shapes, self.front = dict(shapes), tuple(front)
         sizes = {name: math.prod(shape) for name, shape in shapes.items()}
-        self.buffer = xp.zeros((sum(sizes.values()),), dtype=dtype, device=device)
+        size = sum(sizes.values())
+        self.whole = xp.zeros((size + spare,), dtype=dtype, device=device)
+        self.buffer = self.whole[:size] if spare else self.whole
+        self.spare = self.whole[size:]
         starts, start = {}, 0
         for name in [*self.front, *(n for n in shapes if n not in self.front)]:
             starts[name], start = start, start + sizes[name]
@@ -57,28 +62,29 @@ class FlatModel:
     when nothing is decayed)."""
 
     @classmethod
-    def bind(cls, model, optimizer) -> FlatModel | None:
+    def bind(cls, model, optimizer, spare: int = 0) -> FlatModel | None:
         """The model's binding, made (weights copied in) or, if still in place, reused;
         None where it cannot help: fused kernels off (``nb.backend.fused(False)``), a
         backend without views (array-api-strict), an optimizer that updates weight by
-        weight (``Optimizer.updates_flat``), no weights, or weights of several dtypes."""
+        weight (``Optimizer.updates_flat``), no weights, or weights of several dtypes.
+        ``spare``: elements to keep after the gradients (``FlatArrays.spare``)."""
         if not (fused_enabled() and model.backend.has_views and optimizer.updates_flat()):
             return None
         bound = getattr(model, "_flat", None)
-        if bound is not None and bound.in_place(model):
+        if bound is not None and bound.in_place(model) and spare in (0, bound.grads.spare.shape[0]):
             return bound
         slots = _slots(model)
         if not slots or len({str(store[key].dtype) for _, _, store, key in slots}) > 1:
             return None
-        model._flat = cls(model, slots)
+        model._flat = cls(model, slots, spare)
         return model._flat
 
-    def __init__(self, model, slots):
+    def __init__(self, model, slots, spare: int = 0):
         xp, first = model.backend.xp, slots[0][2][slots[0][3]]
         shapes = {name: tuple(store[key].shape) for name, _, store, key in slots}
         decayed = model.decayed_names()
         self.params = FlatArrays(xp, shapes, first.dtype, first.device, front=decayed)
-        self.grads = self.params.like()
+        self.grads = FlatArrays(xp, shapes, first.dtype, first.device, decayed, spare)
         self._slots = []  # (layer's params, layer's grads, key, param view, grad view)
         buffers: dict = {}  # layer -> {key: grad view}
         for name, layer, store, key in slots:
@@ -92,6 +98,15 @@ class FlatModel:
         n = self.params.front_size
         self.decayed = self.params.buffer[:n] if n else None
         self.decayed_grads = self.grads.buffer[:n] if n else None
+
+    def decay(self, l2, value):
+        """``value`` (a batch's loss) plus L2's penalty of the decayed weights, whose
+        gradients gain the penalty's gradient: one dot product and one add over the
+        decayed prefix. ``l2``: an ``nnbackend.losses.L2`` or None (``value`` as is)."""
+        if l2 is None or self.decayed is None:
+            return value
+        l2.add_to_gradients({"decayed": self.decayed}, {"decayed": self.decayed_grads})
+        return value + l2.penalty([self.decayed])
 
     def in_place(self, model) -> bool:
         """Whether every weight of ``model`` is still this binding's view (an assignment,

@@ -221,10 +221,7 @@ class Sequential:
             value = loss.forward(out, yb)
             self.backward(loss.backward(), input_grad=False)
             if bound is not None and bound.gather():
-                if l2 is not None and bound.decayed is not None:
-                    value = value + l2.penalty([bound.decayed])
-                    l2.add_to_gradients({"decayed": bound.decayed},
-                                        {"decayed": bound.decayed_grads})  # fmt: skip
+                value = bound.decay(l2, value)
                 optimizer.step_flat(bound.params, bound.grads)
                 return value, out
             params, grads = {}, {}  # loops, not comprehensions: torch.compile traces these

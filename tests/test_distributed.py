@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import re
 import shutil
@@ -121,6 +122,47 @@ def test_an_empty_share_gives_named_zero_gradients(backend):
     net.backward(xp.zeros_like(out), input_grad=False)
     assert list(net.grads) == list(net.params)
     assert all(float(xp.max(xp.abs(g))) == 0.0 for g in net.grads.values())
+
+
+class KeepingEngine:
+    """The allreduce of a world of one (the sum over one rank is the array itself),
+    keeping every message it was given."""
+
+    def __init__(self):
+        self.sent = []
+
+    def allreduce(self, flat):
+        self.sent.append(flat)
+        return flat
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_a_data_parallel_step_sends_one_message(backend, monkeypatch, optimizer):
+    """One message a step: where the backend has views, the model's own gradient buffer
+    (summed in place) with the batch's loss and accuracy sums after it; on strict, the
+    packed gradients. The weights end where ordinary steps leave them, bit for bit."""
+    case = cases.Case(backend.name, "float64", optimizer, 0.01)
+    engine = KeepingEngine()
+    monkeypatch.setattr(parallel, "engine_for", lambda world, backend: engine)
+    (X, y), _ = cases.data()
+    alone, net = cases.model(case), cases.model(case)
+    loss, metrics = nb.losses.SoftmaxCrossEntropy(), [nb.metrics.Accuracy()]
+    step = parallel.DataParallel(world.World(), net, loss, cases.optimizer(case), metrics, 0.01)
+    ordinary = alone.step_function(loss, cases.optimizer(case), nb.losses.L2(0.01))
+    for start in range(0, 100, 10):
+        rows = slice(start, start + 10)
+        xb, yb = net.backend.asarray(X[rows]), net.backend.asarray(y[rows])
+        value, _ = ordinary(xb, yb)
+        (got, weight), (correct, _) = step.train_step(xb, yb)
+        assert float(got) == pytest.approx(float(value), rel=1e-12)
+        assert 0 <= float(correct) <= 10 and weight == 10
+    n_weights = sum(math.prod(w.shape) for w in net.params.values())
+    sizes = {tuple(m.shape) for m in engine.sent}
+    assert len(engine.sent) == 10 and sizes == {(n_weights + 2,)}
+    if backend.has_views:
+        assert all(m is net._flat.grads.whole for m in engine.sent)
+    for name, w in cases.weights(alone).items():
+        assert np.array_equal(cases.weights(net)[name], w), name
 
 
 def test_a_disagreement_names_each_rank_and_what_it_has():

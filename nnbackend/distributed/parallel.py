@@ -6,14 +6,17 @@ generator (from its checkpoint, when resuming). Each step, every rank draws the 
 global batch, computes on its share of the rows (a block; a share may be empty when
 the batch has fewer rows than there are ranks), and one allreduce sums the ranks'
 gradients, each scaled by its share, with the batch's loss and metric sums in the same
-message. Every rank then applies the same update and records the same totals: the
-global batch's loss and metrics, as one process would. Validation data is split into
-blocks and its totals summed once per epoch.
+message (where the backend has views, that message is the model's own gradient buffer,
+``nnbackend.flat``, summed in place, with room for the sums after it). Every rank then
+applies the same update and records the same totals: the global batch's loss and
+metrics, as one process would. Validation data is split into blocks and its totals
+summed once per epoch.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from pathlib import Path
 
@@ -21,6 +24,7 @@ from nnbackend.backend import namespace_of, to_numpy
 from nnbackend.backend.threads import threads_for_step
 from nnbackend.distributed.collectives import allreduce, broadcast, engine_for
 from nnbackend.distributed.world import DistributedError, World, init
+from nnbackend.flat import FlatModel
 from nnbackend.io import Checkpoint
 from nnbackend.losses import L2
 
@@ -113,21 +117,52 @@ class DataParallel:
         """One step of the global batch (xb, yb), computed on this rank's share of its
         rows. Returns the global batch's totals as ``Totals.add_parts`` takes them:
         (loss, its weight), then (each metric's sum, 1); the same on every rank."""
-        model, loss = self.model, self.loss
         mine = share(xb.shape[0], self.world.rank, self.world.size)
-        out = model.forward(xb[mine, ...], training=True)
+        out = self.model.forward(xb[mine, ...], training=True)
         local = self._backward(out, yb[mine, ...], xb.shape[0])
+        weight = self.loss.per_batch_weight(xb.shape[0])
+        flat = self.flat
+        if flat is not None and flat.gather():
+            sums = self._sum_in_place(flat, local)
+            value = flat.decay(self.l2, sums[0] / weight)
+            self.optimizer.step_flat(flat.params, flat.grads)
+        else:
+            sums, value = self._sum_packed(local, weight)
+        return [(value, weight), *((sums[i], 1) for i in range(1, 1 + len(self.metrics)))]
+
+    @functools.cached_property
+    def flat(self):
+        """The model's weights and gradients in one buffer each (``nnbackend.flat``),
+        with room after the gradients for a batch's sums; None where there is no such
+        buffer (strict, a per-weight optimizer). Bound at the first step, after
+        ``start`` has given this rank rank 0's weights."""
+        return FlatModel.bind(self.model, self.optimizer, spare=1 + len(self.metrics))
+
+    def _sum_in_place(self, flat, local):
+        """The ranks' gradients summed where they lie, in the model's gradient buffer,
+        with this rank's sums ``local`` in the room after them: one message. Returns
+        the summed sums (a copy: the room is the next step's)."""
+        message = flat.grads.whole
+        flat.grads.spare[...] = local
+        summed = self.engine.allreduce(message)
+        if summed is not message:  # an engine through the host returns a new array
+            message[...] = summed
+        return namespace_of(local).asarray(flat.grads.spare, copy=True)
+
+    def _sum_packed(self, local, weight):
+        """The step where the gradients lie apart: packed into one message per dtype
+        with the sums, summed, updated by name. Returns (the sums, the loss)."""
+        model = self.model
         names, grads = zip(*model.grads.items(), strict=True)
         *grads, sums = allreduce(self.engine, [*grads, local])
         grads = dict(zip(names, grads, strict=True))
-        weight = loss.per_batch_weight(xb.shape[0])
         value = sums[0] / weight
         if self.l2 is not None:  # as in Sequential.train_step: L2 joins the whole gradient
             decayed = {name: model.params[name] for name in model.decayed_names()}
             value = value + self.l2.penalty(decayed.values())
             self.l2.add_to_gradients(decayed, grads)
         self.optimizer.step(model.params, grads)
-        return [(value, weight), *((sums[i], 1) for i in range(1, 1 + len(self.metrics)))]
+        return sums, value
 
     def _backward(self, out, y, total: int):
         """Backward through this rank's share, its gradients scaled by its part of the
