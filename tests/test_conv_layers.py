@@ -12,7 +12,15 @@ from nnbackend import layers as L
 from nnbackend.backend import fastpaths
 from nnbackend.gradcheck import numerical_gradient, relative_error
 from nnbackend.layers import im2col
-from tests.conftest import HAVE_TORCH
+from tests.conftest import HAVE_CUDA, HAVE_TORCH
+
+NO_TORCH = pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+NO_CUDA = pytest.mark.skipif(not HAVE_CUDA, reason="no CUDA device answers (CuPy)")
+NATIVE_BACKENDS = [  # where fastpaths has native windows
+    "numpy",
+    pytest.param("torch", marks=NO_TORCH),
+    pytest.param("cupy", marks=[pytest.mark.gpu, NO_CUDA]),
+]
 
 
 def torch_tensor(backend, a):
@@ -96,12 +104,10 @@ WINDOW_CASES = [  # input shape, kernel, stride, padding
 
 
 @pytest.mark.parametrize("shape, kernel, stride, padding", WINDOW_CASES)
-@pytest.mark.parametrize("backend_name", ["numpy", "torch"])
+@pytest.mark.parametrize("backend_name", NATIVE_BACKENDS)
 def test_native_im2col_and_col2im_are_the_standard_ones(
     backend_name, shape, kernel, stride, padding
 ):
-    if backend_name == "torch" and not HAVE_TORCH:
-        pytest.skip("torch is not installed")
     be = nb.get_backend(backend_name, dtype="float64")
     x = nb.Generator(0).normal(shape, backend=be)
     sizes = zip(shape[2:], kernel, stride, padding, strict=True)
@@ -134,10 +140,8 @@ def test_fast_paths_can_be_turned_off(monkeypatch):
     assert fastpaths.native("im2col", nb.get_backend("strict").xp) is None
 
 
-@pytest.mark.parametrize("backend_name", ["numpy", "torch"])
+@pytest.mark.parametrize("backend_name", NATIVE_BACKENDS)
 def test_conv_layer_gives_the_same_with_and_without_fast_paths(backend_name):
-    if backend_name == "torch" and not HAVE_TORCH:
-        pytest.skip("torch is not installed")
     be = nb.get_backend(backend_name, dtype="float64")
     results = []
     for enabled in (True, False):

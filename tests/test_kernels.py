@@ -93,15 +93,15 @@ def test_sigmoid_bce_matches_its_reference(backend, reduction):
         same(backend, g, w)
 
 
-@pytest.mark.parametrize(
-    "kernel, make",
-    [
-        ("sgd", lambda: nb.optim.SGD(lr=0.1)),
-        ("momentum", lambda: nb.optim.Momentum(lr=0.1, momentum=0.8)),
-        ("adam", lambda: nb.optim.Adam(lr=0.01)),
-        ("adam", lambda: EfficientAdam(lr=0.01)),  # scikit-learn's ordering, root 1
-    ],
-)
+OPTIMIZER_CASES = [
+    ("sgd", lambda: nb.optim.SGD(lr=0.1)),
+    ("momentum", lambda: nb.optim.Momentum(lr=0.1, momentum=0.8)),
+    ("adam", lambda: nb.optim.Adam(lr=0.01)),
+    ("adam", lambda: EfficientAdam(lr=0.01)),  # scikit-learn's ordering, root 1
+]
+
+
+@pytest.mark.parametrize("kernel, make", OPTIMIZER_CASES)
 def test_optimizer_update_matches_its_reference(backend, kernel, make):
     entry(backend, kernel)
     start = {"W": normal(backend, (6, 3)), "b": normal(backend, (3,), seed=4)}

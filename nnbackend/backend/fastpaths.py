@@ -7,8 +7,11 @@ way to the same numbers, this module offers it and the caller takes it. Each nat
 version is pinned to the reference by a test (``tests/test_conv_layers.py``,
 ``tests/test_data.py``) on every backend that has both.
 
-    im2col(x, kernel, stride, padding)            NumPy: sliding_window_view; torch: unfold
-    col2im(cols, input_shape, kernel, stride, padding, out_shape)      torch: fold
+    im2col(x, kernel, stride, padding)            NumPy: sliding_window_view; torch: unfold;
+                                                  CuPy: one kernel (kernels_cupy)
+    col2im(cols, input_shape, kernel, stride, padding, out_shape)      torch: fold;
+                                                  CuPy: one kernel, where the standard
+                                                  adds a slice per kernel offset
     take(a, index, axis)                          torch: index_select (one operator,
                                                   where the standard's take makes four)
     max_pool(x, pool, stride) -> (y, where)       torch: max_pool2d with its indices;
@@ -30,6 +33,7 @@ import os
 import array_api_compat
 import numpy as np
 
+from nnbackend.backend import kernels_cupy
 from nnbackend.backend.arrays import namespace_of
 
 ENV_VAR = "NNBACKEND_FAST_PATHS"
@@ -88,6 +92,17 @@ def _numpy_im2col(x, kernel, stride, padding):
     view = np.lib.stride_tricks.sliding_window_view(x, kernel, axis=(2, 3))[:, :, ::sh, ::sw]
     n, c, oh, ow, kh, kw = view.shape  # one copy, into the reference's layout:
     return view.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, oh * ow)
+
+
+# --- CuPy ------------------------------------------------------------------------------
+
+
+def _cupy_im2col(x, kernel, stride, padding):
+    return kernels_cupy.windows()[0](x, kernel, stride, padding)
+
+
+def _cupy_col2im(cols, input_shape, kernel, stride, padding, out_shape):
+    return kernels_cupy.windows()[1](cols, input_shape, kernel, stride, padding, out_shape)
 
 
 # --- torch -----------------------------------------------------------------------------
@@ -182,6 +197,8 @@ _NATIVE = {
     ("take", "torch"): _torch_take,
     ("max_pool", "torch"): _torch_max_pool,
     ("max_pool_backward", "torch"): _torch_max_pool_backward,
+    ("im2col", "cupy"): _cupy_im2col,
+    ("col2im", "cupy"): _cupy_col2im,
     ("max_pool", "cupy"): _tiled_max_pool,
     ("max_pool_backward", "cupy"): _tiled_max_pool_backward,
 }

@@ -6,51 +6,109 @@ around them is fused. The optimizers' kernels update their arrays in place.
 
 Compiled by NVRTC on first use and cached by CuPy (``~/.cupy/kernel_cache``).
 Results agree with the reference to rounding (the compiler may contract a * b + c
-into one fused multiply-add), which ``tests/test_kernels.py -m gpu`` checks.
+into one fused multiply-add), which ``tests/test_kernels.py -m gpu`` checks. Each
+kernel's source is in ``ELEMENTWISE``, so that machines without a GPU can check the
+arithmetic too: ``tests/test_cupy_sources.py`` compiles every body with the host's C
+compiler and holds it to the reference.
 """
 
 from __future__ import annotations
 
 import functools
 
+# --- the windows of a convolution: each one kernel, where the standard's slices take
+# one launch per kernel offset (25 for 5 x 5). Shapes as ``nnbackend.layers.im2col``.
 
-@functools.cache
-def kernels() -> dict:
-    import cupy
+# flat index i of cols (N, C*kh*kw, OH*OW) -> the input pixel it copies, or 0 (padding)
+IM2COL = """
+ptrdiff_t t = i;
+const int ox = t % ow; t /= ow;
+const int oy = t % oh; t /= oh;
+const int kx = t % kw; t /= kw;
+const int ky = t % kh;
+const ptrdiff_t nc = t / kh;
+const int y = oy * sy + ky - ph, x = ox * sx + kx - pw;
+col = (0 <= y && y < h && 0 <= x && x < w) ? img[(nc * h + y) * w + x] : (T)0;
+"""
 
-    def elementwise(inputs, outputs, body, name):
-        return cupy.ElementwiseKernel(inputs, outputs, body, name)
+# flat index i of the image (N, C, H, W) <- the sum of every column entry that copied
+# it, added in kernel-offset order as the reference adds them
+COL2IM = """
+const int x = i % w;
+const int y = (i / w) % h;
+const ptrdiff_t nc = i / ((ptrdiff_t)w * h);
+T sum = 0;
+for (int ky = 0; ky < kh; ++ky) {
+  const int ry = y + ph - ky;
+  if (ry < 0 || ry % sy != 0 || ry / sy >= oh) continue;
+  for (int kx = 0; kx < kw; ++kx) {
+    const int rx = x + pw - kx;
+    if (rx < 0 || rx % sx != 0 || rx / sx >= ow) continue;
+    sum += col[(((nc * kh + ky) * kw + kx) * oh + ry / sy) * ow + rx / sx];
+  }
+}
+img = sum;
+"""
 
-    sigmoid = elementwise("T x", "T y", "y = (T)0.5 * tanh((T)0.5 * x) + (T)0.5", "nnb_sigmoid")
-    tanh_bw = elementwise("T y, T dy", "T dx", "dx = dy * (1 - y * y)", "nnb_tanh_backward")
-    sigmoid_bw = elementwise("T y, T dy", "T dx", "dx = dy * (y * (1 - y))", "nnb_sigmoid_backward")
-    relu_bw = elementwise("T y, T dy", "T dx", "dx = dy * (T)(y > 0)", "nnb_relu_backward")
-    exp_shift = elementwise("T z, T zmax", "T e", "e = exp(z - zmax)", "nnb_exp_shift")
-    xent_tail = elementwise(
+SIZES = ", ".join(f"int32 {n}" for n in ("h", "w", "oh", "ow", "kh", "kw", "sy", "sx", "ph", "pw"))
+
+
+# name -> (inputs, outputs, body) of each cupy.ElementwiseKernel ("raw": indexed by hand)
+ELEMENTWISE = {
+    "sigmoid": ("T x", "T y", "y = (T)0.5 * tanh((T)0.5 * x) + (T)0.5"),
+    "tanh_backward": ("T y, T dy", "T dx", "dx = dy * (1 - y * y)"),
+    "sigmoid_backward": ("T y, T dy", "T dx", "dx = dy * (y * (1 - y))"),
+    "relu_backward": ("T y, T dy", "T dx", "dx = dy * (T)(y > 0)"),
+    "exp_shift": ("T z, T zmax", "T e", "e = exp(z - zmax)"),
+    "softmax_xent_tail": (
         "T z, T zmax, T e, T total, T h, T scale",
         "T grad, T part",
         "grad = scale * (e / total - h); part = -scale * h * (z - zmax - log(total))",
-        "nnb_softmax_xent_tail",
-    )
-    bce = elementwise(
+    ),
+    "sigmoid_bce": (
         "T z, T t, T scale",
         "T grad, T part",
         "T a = z > 0 ? z : -z;"
         " part = scale * (log1p(exp(-a)) + (z > 0 ? z : (T)0) - z * t);"
         " grad = scale * ((T)0.5 * tanh((T)0.5 * z) + (T)0.5 - t)",
-        "nnb_sigmoid_bce",
-    )
-    sgd = elementwise("T g, T lr", "T p", "p -= lr * g", "nnb_sgd")
-    momentum = elementwise(
-        "T g, T lr, T mu", "T p, T v", "v = mu * v - lr * g; p += v", "nnb_momentum"
-    )
-    adam = elementwise(
+    ),
+    "sgd": ("T g, T lr", "T p", "p -= lr * g"),
+    "momentum": ("T g, T lr, T mu", "T p, T v", "v = mu * v - lr * g; p += v"),
+    "adam": (
         "T g, T lr_t, T b1, T b2, T eps, T root",
         "T p, T m, T v",
         "m = b1 * m + (1 - b1) * g; v = b2 * v + (1 - b2) * g * g;"
         " p -= lr_t * m / (sqrt(v) / root + eps)",
-        "nnb_adam",
+    ),
+    "im2col": (f"raw T img, {SIZES}", "T col", IM2COL),
+    "col2im": (f"raw T col, {SIZES}", "T img", COL2IM),
+}
+
+
+@functools.cache
+def elementwise(name: str):
+    """The ``cupy.ElementwiseKernel`` of ``ELEMENTWISE[name]``, made once."""
+    import cupy
+
+    inputs, outputs, body = ELEMENTWISE[name]
+    return cupy.ElementwiseKernel(inputs, outputs, body, f"nnb_{name}")
+
+
+@functools.cache
+def kernels() -> dict:
+    import cupy
+
+    return table_from(elementwise, cupy)
+
+
+def table_from(kernel, lib) -> dict:
+    """The table's entries, made of ``kernel(name)`` (a kernel of ``ELEMENTWISE``, called
+    as a ``cupy.ElementwiseKernel`` is) and the array library ``lib`` (CuPy, or a
+    stand-in on the host: ``tests/test_cupy_sources.py``)."""
+    exp_shift, xent_tail, bce = (
+        kernel(n) for n in ("exp_shift", "softmax_xent_tail", "sigmoid_bce")
     )
+    sgd, momentum, adam = (kernel(n) for n in ("sgd", "momentum", "adam"))
 
     def softmax_xent(z, onehot, scale):
         zmax = z.max(axis=1, keepdims=True)
@@ -64,10 +122,10 @@ def kernels() -> dict:
         return part.sum(), grad
 
     return {
-        "sigmoid": sigmoid,
-        "tanh_backward": tanh_bw,
-        "sigmoid_backward": sigmoid_bw,
-        "relu_backward": relu_bw,
+        "sigmoid": kernel("sigmoid"),
+        "tanh_backward": kernel("tanh_backward"),
+        "sigmoid_backward": kernel("sigmoid_backward"),
+        "relu_backward": kernel("relu_backward"),
         "softmax_xent": softmax_xent,
         "sigmoid_bce": sigmoid_bce,
         "sgd": lambda p, g, lr: sgd(g, lr, p),
@@ -75,6 +133,37 @@ def kernels() -> dict:
         "adam": lambda p, m, v, g, lr_t, b1, b2, eps, root: adam(
             g, lr_t, b1, b2, eps, root, p, m, v
         ),
-        "matmul_into": lambda a, b, out: cupy.matmul(a, b, out=out),
-        "sum_into": lambda x, axis, out: cupy.sum(x, axis=axis, out=out),
+        "matmul_into": lambda a, b, out: lib.matmul(a, b, out=out),
+        "sum_into": lambda x, axis, out: lib.sum(x, axis=axis, out=out),
     }
+
+
+@functools.cache
+def windows() -> tuple:
+    """(im2col, col2im) on CuPy, as ``nnbackend.layers.im2col`` has them: one kernel each."""
+    import cupy
+
+    return windows_from(elementwise, cupy)
+
+
+def windows_from(kernel, lib) -> tuple:
+    """(im2col, col2im) made of ``kernel(name)`` and ``lib``, as ``table_from``."""
+
+    def im2col(x, kernel_size, stride, padding):
+        """(N, C, H, W) -> columns (N, C*kh*kw, OH*OW), the padding included."""
+        n, c, h, w = x.shape
+        (kh, kw), (sy, sx), (ph, pw) = kernel_size, stride, padding
+        oh, ow = (h + 2 * ph - kh) // sy + 1, (w + 2 * pw - kw) // sx + 1
+        cols = lib.empty((n, c * kh * kw, oh * ow), dtype=x.dtype)
+        sizes = (h, w, oh, ow, kh, kw, sy, sx, ph, pw)
+        return kernel("im2col")(lib.ascontiguousarray(x), *sizes, cols)
+
+    def col2im(cols, input_shape, kernel_size, stride, padding, out_shape):
+        """The transpose of ``im2col``: columns -> (N, C, H, W)."""
+        n, c, h, w = input_shape
+        (kh, kw), (sy, sx), (ph, pw), (oh, ow) = kernel_size, stride, padding, out_shape
+        img = lib.empty((n, c, h, w), dtype=cols.dtype)
+        sizes = (h, w, oh, ow, kh, kw, sy, sx, ph, pw)
+        return kernel("col2im")(lib.ascontiguousarray(cols), *sizes, img)
+
+    return im2col, col2im

@@ -1,0 +1,99 @@
+"""CuPy's kernels run on the host, for machines without a GPU: each body of
+``nnbackend.backend.kernels_cupy.ELEMENTWISE`` compiled by the C compiler inside the
+loop that a ``cupy.ElementwiseKernel`` runs on the GPU (one index ``i`` per output
+element; a ``raw`` array indexed by hand), with ``T`` = double.
+
+    library = build(tmp_path)               # None where there is no C compiler
+    kernel = HostKernel(library, "sgd")
+    kernel(g, lr, p)                        # as CuPy calls it: inputs, then outputs
+
+Inputs broadcast against each other and the outputs; outputs not given are made.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from nnbackend.backend.kernels_cupy import ELEMENTWISE
+
+CC = shutil.which("cc") or shutil.which("gcc")
+
+
+def params(text: str) -> list[tuple[bool, str, str]]:
+    """'raw T img, int32 h, T x' -> [(True, 'T', 'img'), (False, 'int32', 'h'), ...]"""
+    found = []
+    for param in text.split(","):
+        *modifiers, kind, name = param.split()
+        found.append(("raw" in modifiers, kind, name))
+    return found
+
+
+def c_function(name: str) -> str:
+    """``ELEMENTWISE[name]`` as a C function of (n, inputs..., outputs...)."""
+    inputs, outputs, body = ELEMENTWISE[name]
+    args, loads, stores = ["ptrdiff_t n"], [], []
+    for raw, kind, var in params(inputs):
+        if kind != "T":
+            args.append(f"int {var}")
+        elif raw:
+            args.append(f"const T* {var}")
+        else:
+            args.append(f"const T* {var}_in")
+            loads.append(f"const T {var} = {var}_in[i];")
+    for _, _, var in params(outputs):
+        args.append(f"T* {var}_out")
+        loads.append(f"T {var} = {var}_out[i];")
+        stores.append(f"{var}_out[i] = {var};")
+    return (
+        f"void nnb_{name}({', '.join(args)}) {{\n"
+        f"  for (ptrdiff_t i = 0; i < n; ++i) {{\n"
+        f"    {' '.join(loads)}\n    {{ {body}; }}\n    {' '.join(stores)}\n  }}\n}}\n"
+    )
+
+
+def build(directory: Path) -> ctypes.CDLL:
+    """Every kernel of ELEMENTWISE compiled into one shared library in ``directory``."""
+    source = directory / "kernels.c"
+    source.write_text(
+        "#include <math.h>\n#include <stddef.h>\ntypedef double T;\n\n"
+        + "\n".join(c_function(name) for name in ELEMENTWISE)
+    )
+    library = directory / "kernels.so"
+    command = [CC, "-O2", "-Wall", "-shared", "-fPIC", "-o", str(library), str(source), "-lm"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(command)}:\n{done.stderr}"
+    return ctypes.CDLL(str(library))
+
+
+class HostKernel:
+    """``ELEMENTWISE[name]`` compiled for the host, called as CuPy calls its kernel."""
+
+    def __init__(self, library: ctypes.CDLL, name: str):
+        inputs, outputs, _ = ELEMENTWISE[name]
+        self.inputs, self.n_outputs = params(inputs), len(params(outputs))
+        self.function = getattr(library, f"nnb_{name}")
+
+    def __call__(self, *args):
+        given, outputs = args[: len(self.inputs)], list(args[len(self.inputs) :])
+        pairs = zip(self.inputs, given, strict=True)
+        spread = [a for (raw, kind, _), a in pairs if kind == "T" and not raw]
+        shape = np.broadcast_shapes(*(np.shape(a) for a in spread + outputs))
+        outputs += [np.empty(shape) for _ in range(self.n_outputs - len(outputs))]
+        kept, call = [], [ctypes.c_ssize_t(math.prod(shape))]
+        for (raw, kind, _), a in zip(self.inputs, given, strict=True):
+            if kind != "T":
+                call.append(ctypes.c_int(a))
+                continue
+            kept.append(np.ascontiguousarray(a if raw else np.broadcast_to(a, shape), "float64"))
+            call.append(ctypes.c_void_p(kept[-1].ctypes.data))
+        for out in outputs:
+            assert out.dtype == np.float64 and out.flags.c_contiguous and out.shape == shape
+            call.append(ctypes.c_void_p(out.ctypes.data))
+        self.function(*call)
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
