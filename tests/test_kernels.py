@@ -43,6 +43,18 @@ def test_fused_kernels_can_be_turned_off(backend):
         assert kernels.table(backend.xp).softmax_xent is not None
 
 
+def test_dense_forward_matches_its_reference(backend):
+    entry(backend, "linear")
+    layer = nb.layers.Dense(5, 3)
+    layer.build(backend, nb.Generator(0))
+    layer.params["b"] = normal(backend, (3,), seed=2)
+    x = normal(backend, (7, 5), seed=1)
+    got = layer.forward(x)
+    with fused(False):
+        want = layer.forward(x)
+    same(backend, got, want)
+
+
 @pytest.mark.parametrize("layer", ["sigmoid", "relu"])
 def test_activation_forward_matches_its_reference(backend, layer):
     entry(backend, layer)

@@ -8,6 +8,7 @@ operator) or fewer launches (CuPy: one ``ElementwiseKernel`` per group; torch: i
 own operator for the group, ``sigmoid_backward``, ``log_softmax``, ``addcdiv_``), it
 offers an entry; ``tests/test_kernels.py`` pins each to the reference.
 
+    linear(x, W, b)                 x @ W + b                       a Dense layer's forward
     sigmoid(x)                      1 / (1 + exp(-x))               a Sigmoid layer's forward
     relu(x)                         maximum(x, 0)                   a ReLU layer's forward
     tanh_backward(y, dy)            dy * (1 - y*y)                  y = tanh(x)
@@ -45,9 +46,9 @@ import array_api_compat
 
 ENV_VAR = "NNBACKEND_FUSED"
 NAMES = (
-    "sigmoid", "relu", "tanh_backward", "sigmoid_backward", "relu_backward", "softmax_xent",
-    "sigmoid_bce", "sgd", "momentum", "adam", "sgd_many", "momentum_many", "adam_many",
-    "matmul_into", "sum_into",
+    "linear", "sigmoid", "relu", "tanh_backward", "sigmoid_backward", "relu_backward",
+    "softmax_xent", "sigmoid_bce", "sgd", "momentum", "adam", "sgd_many", "momentum_many",
+    "adam_many", "matmul_into", "sum_into",
 )  # fmt: skip
 
 # fused(...)'s choice, innermost last. A plain list, not a ContextVar: torch.compile

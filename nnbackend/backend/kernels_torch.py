@@ -1,13 +1,14 @@
 """The kernel table's torch entries (``kernels.py`` lists them): torch's own operators
 for what the reference writes as several, so a step dispatches fewer operators (on a
-GPU, launches fewer kernels). ReLU's forward is ``torch.relu``: the standard's
-``maximum(x, 0.0)`` makes a device tensor of the 0 on every call, a host-to-device
-copy on a GPU. The activations' backward passes are aten's own (``tanh_backward``,
-``sigmoid_backward``, ``threshold_backward``: one kernel each, where the reference
-takes two or three); the losses use ``log_softmax``/``softmax`` and
-``binary_cross_entropy_with_logits``; the optimizers update in place with
-``add_``/``addcmul_``/``addcdiv_``, one operator where the reference takes two, and
-every parameter at once with the ``_foreach`` versions of them.
+GPU, launches fewer kernels). Dense's forward is ``addmm`` (on a GPU, cuBLASLt adds
+the bias in the product's epilogue where it can, as ``nn.Linear`` does). ReLU's
+forward is ``torch.relu``: the standard's ``maximum(x, 0.0)`` makes a device tensor of
+the 0 on every call, a host-to-device copy on a GPU. The activations' backward passes
+are aten's own (``tanh_backward``, ``sigmoid_backward``, ``threshold_backward``: one
+kernel each, where the reference takes two or three); the losses use
+``log_softmax``/``softmax`` and ``binary_cross_entropy_with_logits``; the optimizers
+update in place with ``add_``/``addcmul_``/``addcdiv_``, one operator where the
+reference takes two, and every parameter at once with the ``_foreach`` versions of them.
 
 Results agree with the reference to rounding (the operators order their arithmetic
 in their own way), which ``tests/test_kernels.py`` checks on every torch device here.
@@ -72,6 +73,7 @@ def kernels() -> dict:
         torch._foreach_addcdiv_(ps, ms, denominators, value=-lr_t)
 
     return {
+        "linear": lambda x, W, b: torch.addmm(b, x, W),
         "sigmoid": torch.sigmoid,
         "relu": torch.relu,
         "tanh_backward": lambda y, dy: aten.tanh_backward(dy, y),
