@@ -51,30 +51,13 @@ def to_floats(logs: list[EpochLogs], backend) -> None:
     ]
     if not scalars:
         return
-    floats = _to_host_floats(scalars, backend)
+    floats = iter(backend.to_floats(scalars))
     for entry in pending:
         entry._floats = {
             name: sum(weight * next(floats) for _, weight in parts) / n
             for name, (parts, n) in entry._values.items()
         }
         entry._values = None  # let the device scalars go
-
-
-def _to_host_floats(scalars: list, backend):
-    """Python floats of many 0-d device arrays, in order, with one transfer: they are
-    stacked per dtype (losses are floats, counts integers), so the kernels launched
-    here are a few per dtype, not one per scalar."""
-    xp = backend.xp
-    by_dtype: dict = {}
-    for value in scalars:
-        by_dtype.setdefault(value.dtype, []).append(value)
-    stacked = [xp.astype(xp.stack(group), backend.dtype) for group in by_dtype.values()]
-    host = backend.to_numpy(xp.concat(stacked) if len(stacked) > 1 else stacked[0]).tolist()
-    columns, start = {}, 0
-    for dtype, group in by_dtype.items():
-        columns[dtype] = iter(host[start : start + len(group)])
-        start += len(group)
-    return (next(columns[value.dtype]) for value in scalars)
 
 
 class History:

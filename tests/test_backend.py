@@ -255,6 +255,16 @@ def test_transfers_are_counted(backend):
     assert transfers.count == 2
 
 
+def test_many_scalars_come_to_the_host_in_one_transfer(backend):
+    """Losses (floats) and counts (integers), interleaved: floats in their order."""
+    xp, x = backend.xp, backend.asarray(np.array([0.5, -1.25, 3.0]))
+    scalars = [xp.sum(x), xp.count_nonzero(x > 0), x[1], xp.max(x), xp.count_nonzero(x)]
+    with nb.count_host_transfers() as transfers:
+        got = backend.to_floats(scalars)
+    assert got == [2.25, 2.0, -1.25, 3.0, 3.0] and transfers.count == 1
+    assert backend.to_floats([]) == []
+
+
 # --- seeded draws -----------------------------------------------------------------
 
 

