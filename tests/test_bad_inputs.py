@@ -8,6 +8,7 @@ import io
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -126,6 +127,21 @@ def test_one_hot_rows_outside_0_1_are_refused(backend):
     onehot = np.eye(2)[Y] * 2
     with pytest.raises(ValueError, match="from 0 to 2, but this loss takes one-hot rows"):
         fit(net(backend), X, onehot)
+
+
+@pytest.mark.parametrize("shape", [(6, 5), (3, 2, 4, 4)])
+def test_every_nan_or_inf_is_found_and_huge_finite_data_passes(backend, shape):
+    """The check's first pass is one product of the rows with ones: each bad element,
+    wherever it is, still ends in an error; finite data whose sum overflows does not."""
+    from nnbackend.data import _check_finite
+
+    for bad_value in (np.nan, np.inf, -np.inf):
+        for index in np.ndindex(*shape):
+            a = np.ones(shape)
+            a[index] = bad_value
+            with pytest.raises(ValueError, match=rf"X holds 1 NaN .*{re.escape(str(index))}"):
+                _check_finite(backend.asarray(a, dtype="float32"), "X")
+    _check_finite(backend.asarray(np.full(shape, 3e38), dtype="float32"), "X")
 
 
 def test_predict_on_nan_rows_is_an_error_not_class_0(backend):
