@@ -179,6 +179,7 @@ class BaseMLP(BaseEstimator):
             shuffle=self.shuffle,
             l2=self.alpha / batch_size or None,
             callbacks=[rule],
+            metrics=[],  # scikit-learn keeps the loss alone (and scores validation itself)
             verbose=0,
             seed=int(rs.randint(2**31 - 1)),
             on_device=True,
