@@ -22,6 +22,7 @@ import math
 from nnbackend import layers as layer_types
 from nnbackend import training
 from nnbackend.backend import Generator, as_generator, dtype_name, get_backend, to_numpy
+from nnbackend.backend.kernels import table
 from nnbackend.checks import positive_int
 from nnbackend.data import as_array, checked_features, is_foreign, is_host
 from nnbackend.flat import FlatModel, unbind
@@ -149,11 +150,31 @@ class Sequential:
     def _through_layers(self, x, training: bool):
         """``forward`` without the input check: for the steps of a ``fit``, whose
         batches were checked once, as a whole."""
+        if table(self.backend.xp).dense_act is not None:
+            return self._through_fused_layers(x, training)
         for layer in self.layers:
             if layer.stochastic:  # draws from the model's generator (Dropout)
                 x = layer.forward(x, training, rng=self.rng)
             else:
                 x = layer.forward(x, training)
+        return x
+
+    def _through_fused_layers(self, x, training: bool):
+        """``_through_layers`` where the kernel table fuses a Dense layer with the
+        activation after it (``Layer.forward_activated``): the two in one call."""
+        layers, i = self.layers, 0
+        while i < len(layers):
+            layer = layers[i]
+            if i + 1 < len(layers):
+                both = layer.forward_activated(x, layers[i + 1])
+                if both is not None:
+                    x, i = both, i + 2
+                    continue
+            if layer.stochastic:
+                x = layer.forward(x, training, rng=self.rng)
+            else:
+                x = layer.forward(x, training)
+            i += 1
         return x
 
     def __call__(self, x):

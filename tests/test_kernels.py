@@ -55,6 +55,30 @@ def test_dense_forward_matches_its_reference(backend):
     same(backend, got, want)
 
 
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
+def test_a_dense_layer_and_its_activation_in_one_call_match_their_reference(
+    backend, monkeypatch, activation
+):
+    """Sequential hands each Dense layer the activation after it (``dense_act``): the
+    outputs, and every gradient after backward, are the two layers' own."""
+    fused_call, calls = entry(backend, "dense_act"), []
+    counted = lambda *args: calls.append(args[3]) or fused_call(*args)  # noqa: E731
+    monkeypatch.setattr(kernels.table(backend.xp), "dense_act", counted)
+    x = normal(backend, (7, 5), scale=2.0)
+    runs = []
+    for on in (True, False):
+        model = nb.Sequential([nb.layers.Dense(5, 4), activation, nb.layers.Dense(4, 3)],
+                              backend=backend, seed=0)  # fmt: skip
+        model.params["0.b"] = normal(backend, (4,), seed=3)
+        with fused(on):
+            out = model.forward(x)
+            model.backward(normal(backend, (7, 3), seed=2))
+        runs.append([out, *model.grads.values()])
+    assert calls == [activation]  # the first Dense took its activation; the last has none
+    for got, want in zip(*runs, strict=True):
+        same(backend, got, want)
+
+
 @pytest.mark.parametrize("layer", ["sigmoid", "relu"])
 def test_activation_forward_matches_its_reference(backend, layer):
     entry(backend, layer)
@@ -154,25 +178,29 @@ def test_one_call_updates_every_parameter_where_the_backend_can(backend, monkeyp
     assert all(not np.array_equal(nb.to_numpy(params[k]), before[k]) for k in params)
 
 
-def test_dense_gradients_written_into_a_buffer_match_its_reference(backend):
+@pytest.mark.parametrize("n_in, n_out", [(5, 3), (40, 3), (20, 40)])
+def test_dense_gradients_written_into_a_buffer_match_its_reference(backend, n_in, n_out):
     """Dense writes dW = x.T @ dy and db = sum(dy) into the flat buffer's views
-    (``matmul_into``, ``sum_into``) where a model is bound to one."""
+    (``matmul_into``, ``sum_into``) where a model is bound to one; torch's CPU takes
+    a tall, narrow dW (40 x 3) as the transpose of dy.T @ x."""
     entry(backend, "matmul_into")
-    layer = nb.layers.Dense(5, 3)
+    layer = nb.layers.Dense(n_in, n_out)
     layer.build(backend, nb.Generator(0))
-    x, dy = normal(backend, (7, 5)), normal(backend, (7, 3), seed=1)
+    x, dy = normal(backend, (7, n_in)), normal(backend, (7, n_out), seed=1)
     layer.forward(x)
     want = {
         k: backend.xp.asarray(v, copy=True)
         for k, v in {"dx": layer.backward(dy), **layer.grads}.items()
     }
-    buffer = backend.xp.zeros((18,), dtype=backend.dtype)
-    layer.grad_buffers = {"W": backend.xp.reshape(buffer[:15], (5, 3)), "b": buffer[15:]}
+    size = n_in * n_out
+    buffer = backend.xp.zeros((size + n_out,), dtype=backend.dtype)
+    W, b = backend.xp.reshape(buffer[:size], (n_in, n_out)), buffer[size:]
+    layer.grad_buffers = {"W": W, "b": b}
     got = {"dx": layer.backward(dy), **layer.grads}
-    assert got["W"] is layer.grad_buffers["W"] and got["b"] is layer.grad_buffers["b"]
+    assert got["W"] is W and got["b"] is b
     for k in want:
         same(backend, got[k], want[k])
-    same(backend, buffer[15:], want["b"])
+    same(backend, buffer[:size], backend.xp.reshape(want["W"], (-1,)))
 
 
 def test_a_fit_with_fused_kernels_ends_where_the_reference_does(backend):

@@ -9,6 +9,8 @@ own operator for the group, ``sigmoid_backward``, ``log_softmax``, ``addcdiv_``)
 offers an entry; ``tests/test_kernels.py`` pins each to the reference.
 
     linear(x, W, b)                 x @ W + b                       a Dense layer's forward
+    dense_act(x, W, b, name)        act(x @ W + b), act "sigmoid",  a Dense layer and the
+                                    "tanh" or "relu"                activation after it
     sigmoid(x)                      1 / (1 + exp(-x))               a Sigmoid layer's forward
     relu(x)                         maximum(x, 0)                   a ReLU layer's forward
     tanh_backward(y, dy)            dy * (1 - y*y)                  y = tanh(x)
@@ -46,7 +48,7 @@ import array_api_compat
 
 ENV_VAR = "NNBACKEND_FUSED"
 NAMES = (
-    "linear", "sigmoid", "relu", "tanh_backward", "sigmoid_backward", "relu_backward",
+    "linear", "dense_act", "sigmoid", "relu", "tanh_backward", "sigmoid_backward", "relu_backward",
     "softmax_xent", "sigmoid_bce", "sgd", "momentum", "adam", "sgd_many", "momentum_many",
     "adam_many", "matmul_into", "sum_into",
 )  # fmt: skip

@@ -59,6 +59,10 @@ ELEMENTWISE = {
     "tanh_backward": ("T y, T dy", "T dx", "dx = dy * (1 - y * y)"),
     "sigmoid_backward": ("T y, T dy", "T dx", "dx = dy * (y * (1 - y))"),
     "relu_backward": ("T y, T dy", "T dx", "dx = dy * (T)(y > 0)"),
+    # a Dense layer's bias and the activation after it (the product is cuBLAS's)
+    "bias_sigmoid": ("T z, T b", "T y", "T x = z + b; y = (T)0.5 * tanh((T)0.5 * x) + (T)0.5"),
+    "bias_tanh": ("T z, T b", "T y", "y = tanh(z + b)"),
+    "bias_relu": ("T z, T b", "T y", "T x = z + b; y = x < 0 ? (T)0 : x"),
     "exp_shift": ("T z, T zmax", "T e", "e = exp(z - zmax)"),
     "softmax_xent_tail": (
         "T z, T zmax, T e, T total, T h, T scale",
@@ -110,6 +114,10 @@ def table_from(kernel, lib) -> dict:
     )
     sgd, momentum, adam = (kernel(n) for n in ("sgd", "momentum", "adam"))
 
+    def dense_act(x, W, b, name):
+        z = lib.matmul(x, W)
+        return kernel(f"bias_{name}")(z, b, z)  # in place: each element reads its own
+
     def softmax_xent(z, onehot, scale):
         zmax = z.max(axis=1, keepdims=True)
         e = exp_shift(z, zmax)
@@ -122,6 +130,7 @@ def table_from(kernel, lib) -> dict:
         return part.sum(), grad
 
     return {
+        "dense_act": dense_act,
         "sigmoid": kernel("sigmoid"),
         "tanh_backward": kernel("tanh_backward"),
         "sigmoid_backward": kernel("sigmoid_backward"),

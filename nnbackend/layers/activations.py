@@ -3,6 +3,8 @@
 They have no weights and work on any backend's arrays as they come. Their backward
 passes (and Sigmoid's and ReLU's forward) take the kernel table's fused version where the
 backend has one (``nnbackend.backend.kernels``); the code beside it is the reference.
+Sigmoid, Tanh and ReLU after a Dense layer are computed with it, in one call, where
+the table has ``dense_act`` (``Sequential`` pairs them; ``Dense.forward_activated``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Sigmoid(Layer):
     """1 / (1 + exp(-x)), stable for any x."""
 
     output_range = (0.0, 1.0)
+    fused_activation = "sigmoid"
 
     def forward(self, x, training=True):
         fused = table(namespace_of(x)).sigmoid
@@ -49,6 +52,7 @@ class Sigmoid(Layer):
 @register
 class Tanh(Layer):
     output_range = (-1.0, 1.0)
+    fused_activation = "tanh"
 
     def forward(self, x, training=True):
         self._y = F.tanh(x)
@@ -64,6 +68,7 @@ class Tanh(Layer):
 @register
 class ReLU(Layer):
     output_range = (0.0, math.inf)
+    fused_activation = "relu"
 
     def forward(self, x, training=True):
         fused = table(namespace_of(x)).relu

@@ -40,6 +40,9 @@ class Layer:
     #: key -> where backward may write that gradient in place, set by ``nnbackend.flat``
     #: while a fit binds the model; the class's empty default otherwise
     grad_buffers: Mapping = MappingProxyType({})
+    #: an activation's name in the kernel table's ``dense_act`` ("relu", ...): a Dense
+    #: layer right before it then computes both in one call (``Sequential``)
+    fused_activation: str | None = None
     registry = LAYERS
 
     def __init__(self):
@@ -78,6 +81,12 @@ class Layer:
 
     def backward(self, dy, input_grad: bool = True):
         raise NotImplementedError
+
+    def forward_activated(self, x, activation):
+        """``activation.forward(self.forward(x))`` as one fused call, where this layer
+        can (``Dense``, with the kernel table's ``dense_act``); None, having done
+        nothing, where it cannot. ``Sequential`` asks it of each layer and the next."""
+        return None
 
     def __getstate__(self) -> dict:
         # copies (pickle, copy.copy, deepcopy) leave the model's gradient buffer behind

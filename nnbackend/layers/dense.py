@@ -56,12 +56,7 @@ class Dense(Layer):
         return (self.n_out,)
 
     def forward(self, x, training=True):
-        check_built(self)
-        if x.ndim != 2 or x.shape[1] != self.n_in:
-            raise ValueError(
-                f"{self!r} expects input of shape (batch, {self.n_in}), got {tuple(x.shape)}"
-            )
-        self._x = x
+        self._take(x)
         if self.bias:
             linear = table(self.backend.xp).linear
             if linear is not None:  # one operator (torch: addmm)
@@ -70,6 +65,27 @@ class Dense(Layer):
         if self.bias:
             y += self.params["b"]
         return y
+
+    def forward_activated(self, x, activation):
+        """act(x @ W + b) in one call of the kernel table's ``dense_act`` (torch: one
+        ``_addmm_activation`` for ReLU; CuPy: the product, then one kernel), keeping
+        what both layers' ``backward`` need; None where the table has none."""
+        dense_act = table(self.backend.xp).dense_act if self.bias else None
+        if dense_act is None or activation.fused_activation is None:
+            return None
+        self._take(x)
+        activation._y = dense_act(x, self.params["W"], self.params["b"],
+                                  activation.fused_activation)  # fmt: skip
+        return activation._y
+
+    def _take(self, x) -> None:
+        """Check ``x`` (batch, n_in) and keep it for ``backward``."""
+        check_built(self)
+        if x.ndim != 2 or x.shape[1] != self.n_in:
+            raise ValueError(
+                f"{self!r} expects input of shape (batch, {self.n_in}), got {tuple(x.shape)}"
+            )
+        self._x = x
 
     def backward(self, dy, input_grad=True):
         xp, out = self.backend.xp, self.grad_buffers  # out: the flat buffer's, when bound
