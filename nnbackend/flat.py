@@ -137,7 +137,8 @@ class FlatModel:
 
 def unbind(model) -> None:
     """Forget ``model``'s binding (its weights are about to be replaced, e.g. moved to
-    another backend): the layers stop writing into its gradient buffer."""
+    another backend, or a step is to run without it): the layers stop writing into its
+    gradient buffer. Returns None, as ``FlatModel.bind`` where it cannot help."""
     model._flat = None
     for layer in model.layers:
         vars(layer).pop("grad_buffers", None)

@@ -149,32 +149,19 @@ class Sequential:
 
     def _through_layers(self, x, training: bool):
         """``forward`` without the input check: for the steps of a ``fit``, whose
-        batches were checked once, as a whole."""
-        if table(self.backend.xp).dense_act is not None:
-            return self._through_fused_layers(x, training)
-        for layer in self.layers:
-            if layer.stochastic:  # draws from the model's generator (Dropout)
-                x = layer.forward(x, training, rng=self.rng)
-            else:
-                x = layer.forward(x, training)
-        return x
-
-    def _through_fused_layers(self, x, training: bool):
-        """``_through_layers`` where the kernel table fuses a Dense layer with the
-        activation after it (``Layer.forward_activated``): the two in one call."""
+        batches were checked once, as a whole. Where the kernel table fuses a Dense layer
+        with the activation after it, the two run as one call (``forward_activated``)."""
+        fusing = table(self.backend.xp).dense_act is not None
         layers, i = self.layers, 0
         while i < len(layers):
             layer = layers[i]
-            if i + 1 < len(layers):
-                both = layer.forward_activated(x, layers[i + 1])
-                if both is not None:
-                    x, i = both, i + 2
-                    continue
-            if layer.stochastic:
-                x = layer.forward(x, training, rng=self.rng)
+            both = layer.forward_activated(x, layers[i + 1]) if fusing and layers[i + 1 :] else None
+            if both is not None:
+                x, i = both, i + 2
+            elif layer.stochastic:  # draws from the model's generator (Dropout)
+                x, i = layer.forward(x, training, rng=self.rng), i + 1
             else:
-                x = layer.forward(x, training)
-            i += 1
+                x, i = layer.forward(x, training), i + 1
         return x
 
     def __call__(self, x):
@@ -228,8 +215,8 @@ class Sequential:
         ``flat=False``, the weights and gradients become views into one buffer each,
         updated in one call; otherwise the optimizer gets plain dicts of this step's
         arrays, and an update that rebinds a name (rather than writing in place) is
-        stored back into its layer."""
-        bound = FlatModel.bind(self, optimizer) if flat else None
+        stored back into its layer, and the layers write their gradients where they will."""
+        bound = FlatModel.bind(self, optimizer) if flat else unbind(self)
         slots = [
             (f"{i}.{key}", layer.params, layer.grads, key)
             for i, layer in enumerate(self.layers)

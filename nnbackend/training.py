@@ -201,7 +201,11 @@ class Trainer:
         model.stop_training = False  # a callback sets it to end training after an epoch
         self._step = None  # a distributed fit steps through self.parallel instead
         if self.parallel is None:  # looked up once per fit, not once per step
-            step = model.step_function(self.loss, self.optimizer, self.l2)
+            # a captured step has inductor fuse the per-weight updates itself; and with
+            # views into the flat buffer, inductor (torch 2.13) generates code that fails
+            # once a second model's shapes make the step's shapes symbolic
+            flat = self.compile is False
+            step = model.step_function(self.loss, self.optimizer, self.l2, flat=flat)
             self._step = compile_step(step, model.backend, self.compile)
         for callback in self.callbacks:
             callback.on_train_begin(model, settings)
