@@ -1,4 +1,4 @@
-"""Optimizers and learning-rate schedules.
+"""Optimizers (and, from ``nnbackend.schedules``, the learning-rate schedules).
 
 ``opt.step(params, grads)`` updates every array of ``params`` (a mapping of name ->
 array, such as ``model.params``) from ``grads`` (same names). Updates are written
@@ -17,8 +17,15 @@ import math
 
 from nnbackend.backend import namespace_of, to_numpy
 from nnbackend.backend.kernels import table
-from nnbackend.checks import finite_float, integer, positive_int
+from nnbackend.checks import finite_float, integer
 from nnbackend.registry import OPTIMIZERS, SCHEDULES, construct, register
+from nnbackend.schedules import (  # noqa: F401  (nb.optim.StepDecay, ...: their old home)
+    ExponentialDecay,
+    InverseTimeDecay,
+    Schedule,
+    StepDecay,
+)
+from nnbackend.schedules import rate as _rate
 
 #: the most steps an optimizer's counter may hold (beyond it, float rates lose meaning)
 MAX_ITERATIONS = 2**53
@@ -28,73 +35,9 @@ EVERY = "*"
 UPDATE_METHODS = frozenset({"update", "apply", "moments", "kernel_rates"})
 
 
-def _rate(lr) -> float:
-    return finite_float(lr, "learning rate", low=0, low_open=True)
-
-
 def _fraction(value, name: str) -> float:
     """A decay factor in [0, 1): 1 would divide by zero (Adam) or never forget."""
     return finite_float(value, name, low=0, high=1, high_open=True)
-
-
-# --- learning-rate schedules ------------------------------------------------------
-
-
-class Schedule:
-    """A learning rate as a function of the step count (0 on the first step)."""
-
-    registry = SCHEDULES
-
-    def __call__(self, step: int) -> float:
-        raise NotImplementedError
-
-    def config(self) -> dict:
-        return {"type": type(self).__name__, **vars(self)}
-
-    @classmethod
-    def from_config(cls, config: dict) -> Schedule:
-        return construct(cls, config)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
-
-
-@register
-class StepDecay(Schedule):
-    """``lr * gamma ** (step // step_size)``: drop by ``gamma`` every ``step_size`` steps."""
-
-    def __init__(self, lr: float, step_size: int, gamma: float = 0.1):
-        self.lr, self.step_size = _rate(lr), positive_int(step_size, "step_size")
-        self.gamma = finite_float(gamma, "gamma", low=0, low_open=True)
-
-    def __call__(self, step):
-        return self.lr * self.gamma ** (step // self.step_size)
-
-
-@register
-class ExponentialDecay(Schedule):
-    """``lr * decay_rate ** (step / decay_steps)``."""
-
-    def __init__(self, lr: float, decay_rate: float, decay_steps: int = 1):
-        self.lr = _rate(lr)
-        self.decay_rate = finite_float(decay_rate, "decay_rate", low=0, low_open=True)
-        self.decay_steps = positive_int(decay_steps, "decay_steps")
-
-    def __call__(self, step):
-        return self.lr * self.decay_rate ** (step / self.decay_steps)
-
-
-@register
-class InverseTimeDecay(Schedule):
-    """``lr / (1 + decay_rate * step / decay_steps)``."""
-
-    def __init__(self, lr: float, decay_rate: float, decay_steps: int = 1):
-        self.lr = _rate(lr)
-        self.decay_rate = finite_float(decay_rate, "decay_rate", low=0)
-        self.decay_steps = positive_int(decay_steps, "decay_steps")
-
-    def __call__(self, step):
-        return self.lr / (1 + self.decay_rate * step / self.decay_steps)
 
 
 # --- optimizers -------------------------------------------------------------------

@@ -1,0 +1,72 @@
+"""Learning-rate schedules: a learning rate as a function of the step count, which an
+optimizer takes in place of a number (also as ``nb.optim.StepDecay``, ...).
+
+    opt = nb.optim.SGD(lr=nb.optim.ExponentialDecay(0.1, decay_rate=0.5, decay_steps=1000))
+"""
+
+from __future__ import annotations
+
+from nnbackend.checks import finite_float, positive_int
+from nnbackend.registry import SCHEDULES, construct, register
+
+
+def rate(lr) -> float:
+    """A learning rate: a finite number above 0."""
+    return finite_float(lr, "learning rate", low=0, low_open=True)
+
+
+class Schedule:
+    """A learning rate as a function of the step count (0 on the first step)."""
+
+    registry = SCHEDULES
+
+    def __call__(self, step: int) -> float:
+        raise NotImplementedError
+
+    def config(self) -> dict:
+        return {"type": type(self).__name__, **vars(self)}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Schedule:
+        return construct(cls, config)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+
+@register
+class StepDecay(Schedule):
+    """``lr * gamma ** (step // step_size)``: drop by ``gamma`` every ``step_size`` steps."""
+
+    def __init__(self, lr: float, step_size: int, gamma: float = 0.1):
+        self.lr, self.step_size = rate(lr), positive_int(step_size, "step_size")
+        self.gamma = finite_float(gamma, "gamma", low=0, low_open=True)
+
+    def __call__(self, step):
+        return self.lr * self.gamma ** (step // self.step_size)
+
+
+@register
+class ExponentialDecay(Schedule):
+    """``lr * decay_rate ** (step / decay_steps)``."""
+
+    def __init__(self, lr: float, decay_rate: float, decay_steps: int = 1):
+        self.lr = rate(lr)
+        self.decay_rate = finite_float(decay_rate, "decay_rate", low=0, low_open=True)
+        self.decay_steps = positive_int(decay_steps, "decay_steps")
+
+    def __call__(self, step):
+        return self.lr * self.decay_rate ** (step / self.decay_steps)
+
+
+@register
+class InverseTimeDecay(Schedule):
+    """``lr / (1 + decay_rate * step / decay_steps)``."""
+
+    def __init__(self, lr: float, decay_rate: float, decay_steps: int = 1):
+        self.lr = rate(lr)
+        self.decay_rate = finite_float(decay_rate, "decay_rate", low=0)
+        self.decay_steps = positive_int(decay_steps, "decay_steps")
+
+    def __call__(self, step):
+        return self.lr / (1 + self.decay_rate * step / self.decay_steps)
