@@ -137,9 +137,17 @@ class SoftmaxCrossEntropy(Loss):
             raise ValueError(
                 f"SoftmaxCrossEntropy wants (batch, classes) scores, got {tuple(pred.shape)}"
             )
-        onehot = self._one_hot(xp, pred, target)
         scale = self._scale(pred.shape[0])
-        fused = table(xp).softmax_xent if self.from_logits else None
+        kernels = table(xp)
+        if (
+            self.from_logits
+            and kernels.softmax_xent_labels is not None
+            and _labels(xp, pred, target)
+        ):
+            value, self._grad = kernels.softmax_xent_labels(pred, target, scale)
+            return value  # CuPy: no one-hot rows made
+        onehot = self._one_hot(xp, pred, target)
+        fused = kernels.softmax_xent if self.from_logits else None
         if fused is not None and onehot.dtype == pred.dtype:
             value, self._grad = fused(pred, onehot, scale)
             return value
@@ -296,6 +304,15 @@ def get(spec) -> Loss:
 def _scaled(x, scale: float):
     """``scale * x``, skipping the multiplication when scale is 1 (summed losses)."""
     return x if scale == 1.0 else scale * x
+
+
+def _labels(xp, pred, target) -> bool:
+    """Whether ``target`` holds (batch,) integer labels for ``pred``'s rows."""
+    return (
+        target.ndim == 1
+        and target.shape[0] == pred.shape[0]
+        and xp.isdtype(target.dtype, "integral")
+    )
 
 
 def _check_predictions(xp, pred, name: str) -> None:

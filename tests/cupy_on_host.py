@@ -1,7 +1,8 @@
 """CuPy's kernels run on the host, for machines without a GPU: each body of
 ``nnbackend.backend.kernels_cupy.ELEMENTWISE`` compiled by the C compiler inside the
 loop that a ``cupy.ElementwiseKernel`` runs on the GPU (one index ``i`` per output
-element; a ``raw`` array indexed by hand), with ``T`` = double.
+element; a ``raw`` array indexed by hand), with ``T`` = double and ``L`` (labels)
+= int64; ``int32`` parameters are scalars.
 
     library = build(tmp_path)               # None where there is no C compiler
     kernel = HostKernel(library, "sgd")
@@ -23,6 +24,7 @@ import numpy as np
 from nnbackend.backend.kernels_cupy import ELEMENTWISE
 
 CC = shutil.which("cc") or shutil.which("gcc")
+ARRAY_TYPES = {"T": "float64", "L": "int64"}  # the kernels' type placeholders, as here
 
 
 def params(text: str) -> list[tuple[bool, str, str]]:
@@ -39,10 +41,10 @@ def c_function(name: str) -> str:
     inputs, outputs, body = ELEMENTWISE[name]
     args, loads, stores = ["ptrdiff_t n"], [], []
     for raw, kind, var in params(inputs):
-        if kind != "T":
+        if kind not in ARRAY_TYPES:
             args.append(f"int {var}")
         elif raw:
-            args.append(f"const T* {var}")
+            args.append(f"const {kind}* {var}")
         else:
             args.append(f"const T* {var}_in")
             loads.append(f"const T {var} = {var}_in[i];")
@@ -61,7 +63,7 @@ def build(directory: Path) -> ctypes.CDLL:
     """Every kernel of ELEMENTWISE compiled into one shared library in ``directory``."""
     source = directory / "kernels.c"
     source.write_text(
-        "#include <math.h>\n#include <stddef.h>\ntypedef double T;\n\n"
+        "#include <math.h>\n#include <stddef.h>\ntypedef double T;\ntypedef long long L;\n\n"
         + "\n".join(c_function(name) for name in ELEMENTWISE)
     )
     library = directory / "kernels.so"
@@ -87,10 +89,11 @@ class HostKernel:
         outputs += [np.empty(shape) for _ in range(self.n_outputs - len(outputs))]
         kept, call = [], [ctypes.c_ssize_t(math.prod(shape))]
         for (raw, kind, _), a in zip(self.inputs, given, strict=True):
-            if kind != "T":
+            if kind not in ARRAY_TYPES:
                 call.append(ctypes.c_int(a))
                 continue
-            kept.append(np.ascontiguousarray(a if raw else np.broadcast_to(a, shape), "float64"))
+            a = a if raw else np.broadcast_to(a, shape)
+            kept.append(np.ascontiguousarray(a, ARRAY_TYPES[kind]))
             call.append(ctypes.c_void_p(kept[-1].ctypes.data))
         for out in outputs:
             assert out.dtype == np.float64 and out.flags.c_contiguous and out.shape == shape

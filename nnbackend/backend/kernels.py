@@ -18,6 +18,8 @@ offers an entry; ``tests/test_kernels.py`` pins each to the reference.
     relu_backward(y, dy)            dy * (y > 0)                    y = relu(x)
     softmax_xent(z, onehot, scale)  (-scale * sum(onehot * log_softmax(z)),
                                      scale * (softmax(z) - onehot))
+    softmax_xent_labels(z, labels, scale)
+                                    the same, onehot made from (batch,) integer labels
     sigmoid_bce(z, t, scale)        (scale * sum(BCE of sigmoid(z) against t),
                                      scale * (sigmoid(z) - t))
     sgd(p, g, lr)                   p -= lr * g                          in place
@@ -48,9 +50,9 @@ import array_api_compat
 
 ENV_VAR = "NNBACKEND_FUSED"
 NAMES = (
-    "linear", "dense_act", "sigmoid", "relu", "tanh_backward", "sigmoid_backward", "relu_backward",
-    "softmax_xent", "sigmoid_bce", "sgd", "momentum", "adam", "sgd_many", "momentum_many",
-    "adam_many", "matmul_into", "sum_into",
+    "linear", "dense_act", "sigmoid", "relu", "tanh_backward", "sigmoid_backward",
+    "relu_backward", "softmax_xent", "softmax_xent_labels", "sigmoid_bce", "sgd", "momentum",
+    "adam", "sgd_many", "momentum_many", "adam_many", "matmul_into", "sum_into",
 )  # fmt: skip
 
 # fused(...)'s choice, innermost last. A plain list, not a ContextVar: torch.compile

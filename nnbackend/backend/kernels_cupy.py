@@ -64,6 +64,12 @@ ELEMENTWISE = {
     "bias_tanh": ("T z, T b", "T y", "y = tanh(z + b)"),
     "bias_relu": ("T z, T b", "T y", "T x = z + b; y = x < 0 ? (T)0 : x"),
     "exp_shift": ("T z, T zmax", "T e", "e = exp(z - zmax)"),
+    "softmax_xent_labels_tail": (  # the same, the one-hot entry h made from the labels
+        "T z, T zmax, T e, T total, raw L labels, int32 classes, T scale",
+        "T grad, T part",
+        "const T h = i % classes == labels[i / classes] ? (T)1 : (T)0;"
+        " grad = scale * (e / total - h); part = -scale * h * (z - zmax - log(total))",
+    ),
     "softmax_xent_tail": (
         "T z, T zmax, T e, T total, T h, T scale",
         "T grad, T part",
@@ -118,11 +124,21 @@ def table_from(kernel, lib) -> dict:
         z = lib.matmul(x, W)
         return kernel(f"bias_{name}")(z, b, z)  # in place: each element reads its own
 
-    def softmax_xent(z, onehot, scale):
+    def shifted_exp(z):
         zmax = z.max(axis=1, keepdims=True)
         e = exp_shift(z, zmax)
-        total = e.sum(axis=1, keepdims=True)
+        return zmax, e, e.sum(axis=1, keepdims=True)
+
+    def softmax_xent(z, onehot, scale):
+        zmax, e, total = shifted_exp(z)
         grad, part = xent_tail(z, zmax, e, total, onehot, scale)
+        return part.sum(), grad
+
+    def softmax_xent_labels(z, labels, scale):
+        zmax, e, total = shifted_exp(z)
+        grad, part = kernel("softmax_xent_labels_tail")(
+            z, zmax, e, total, labels, z.shape[1], scale
+        )
         return part.sum(), grad
 
     def sigmoid_bce(z, t, scale):
@@ -136,6 +152,7 @@ def table_from(kernel, lib) -> dict:
         "sigmoid_backward": kernel("sigmoid_backward"),
         "relu_backward": kernel("relu_backward"),
         "softmax_xent": softmax_xent,
+        "softmax_xent_labels": softmax_xent_labels,
         "sigmoid_bce": sigmoid_bce,
         "sgd": lambda p, g, lr: sgd(g, lr, p),
         "momentum": lambda p, v, g, lr, mu: momentum(g, lr, mu, p, v),
