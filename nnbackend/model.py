@@ -238,7 +238,9 @@ class Sequential:
                 if key in found:
                     grads[name] = found[key]
             if l2 is not None:
-                weights = {name: params[name] for name in decayed}
+                weights = {}
+                for name in decayed:
+                    weights[name] = params[name]
                 value = value + l2.penalty(weights.values())
                 l2.add_to_gradients(weights, grads)
             optimizer.step(params, grads)

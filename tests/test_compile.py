@@ -80,6 +80,27 @@ def test_later_fits_reuse_the_captured_step():
     assert made > 0 and len(graphs) == made
 
 
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_the_step_is_captured_whole(activation):
+    """No graph break: a break cuts the step into several graphs with eager code
+    between them, each a dispatch of its own (an empty ``grad_buffers`` once broke the
+    capture at Dense's backward, and a dict comprehension at the L2 term)."""
+    torch = pytest.importorskip("torch")
+    if not hasattr(torch, "compile"):
+        pytest.skip(f"torch {torch.__version__} has no torch.compile")
+    X, y = moons_like()
+    model = nb.Sequential(
+        [nb.layers.Dense(2, 5), activation, nb.layers.Dense(5, 2)], backend="torch", seed=0,
+    )  # fmt: skip
+    loss, l2 = nb.losses.SoftmaxCrossEntropy(), nb.losses.L2(0.01)
+    step = model.step_function(loss, nb.optim.Adam(), l2, flat=False)  # as fit compiles it
+    xb, yb = model.backend.asarray(X[:16]), model.backend.asarray(y[:16])
+    torch._dynamo.reset()
+    explained = torch._dynamo.explain(step)(xb, yb)
+    assert explained.graph_break_count == 0, explained.break_reasons
+
+
 def test_compile_names_the_backend_it_needs():
     X, y = moons_like(8)
     model = nb.Sequential([nb.layers.Dense(2, 2)], backend="numpy", seed=0)

@@ -89,7 +89,7 @@ class Dense(Layer):
 
     def backward(self, dy, input_grad=True):
         xp, out = self.backend.xp, self.grad_buffers  # out: the flat buffer's, when bound
-        kernels = table(xp) if out else None
+        kernels = table(xp) if len(out) else None  # len: torch.compile misreads its truth
         if kernels is not None and kernels.matmul_into is not None:
             self.grads["W"] = kernels.matmul_into(self._x.T, dy, out["W"])
             if self.bias:
