@@ -171,11 +171,17 @@ def _spoken(numbers: list[int]) -> str:
 
 
 def test_the_readme_states_the_recorded_operator_counts():
-    fewer, more = [], []
+    fewer, same, more = [], [], []
     for r in RECORDED["torch-cpu"]["results"]:
-        counts = {impl: c["per_step"] for impl, c in r["launches"].items()}
-        (fewer if counts["nnbackend"] < counts["torch-autograd"] else more).append(r["workload"])
+        ours, torchs = (r["launches"][impl]["per_step"] for impl in ("nnbackend", "torch-autograd"))
+        (fewer if ours < torchs else same if ours == torchs else more).append(r["workload"])
     text = " ".join(readme_table.README.read_text().split())
-    said = (f"fewer operators per step than torch autograd on workloads {_spoken(fewer)}, "
-            f"and more on workloads {_spoken(more)}")  # fmt: skip
-    assert said in text
+    said = [f"fewer operators per step than torch autograd on workloads {_spoken(fewer)}"]
+    said += [f"the same on {_plural(same)}"] if same else []
+    said += [f"and more on {_plural(more)}"] if more else []
+    assert ", ".join(said) in text
+
+
+def _plural(numbers: list[int]) -> str:
+    """[6] -> "workload 6"; [1, 6] -> "workloads 1 and 6"."""
+    return f"workload{'s' if len(numbers) > 1 else ''} {_spoken(numbers)}"
