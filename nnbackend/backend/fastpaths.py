@@ -33,8 +33,8 @@ import os
 import array_api_compat
 import numpy as np
 
-from nnbackend.backend import kernels_cupy
 from nnbackend.backend.arrays import namespace_of
+from nnbackend.backend.kernels_cupy import windows as cupy_windows
 
 ENV_VAR = "NNBACKEND_FAST_PATHS"
 
@@ -98,11 +98,11 @@ def _numpy_im2col(x, kernel, stride, padding):
 
 
 def _cupy_im2col(x, kernel, stride, padding):
-    return kernels_cupy.windows()[0](x, kernel, stride, padding)
+    return cupy_windows()[0](x, kernel, stride, padding)
 
 
 def _cupy_col2im(cols, input_shape, kernel, stride, padding, out_shape):
-    return kernels_cupy.windows()[1](cols, input_shape, kernel, stride, padding, out_shape)
+    return cupy_windows()[1](cols, input_shape, kernel, stride, padding, out_shape)
 
 
 # --- torch -----------------------------------------------------------------------------
