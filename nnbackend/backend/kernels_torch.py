@@ -48,8 +48,8 @@ def kernels() -> dict:
         # x.T @ dy of a Dense layer with few outputs) 1.4-4x slower than its transpose
         # dy.T @ x on this project's CPUs (timeit, one thread, 784 x 10 to 12288 x 20):
         # that one then, and a copy across. A GPU takes either alike, in one launch.
-        rows, columns = out.shape[-2:]
-        if out.ndim == 2 and columns <= 32 and rows >= 16 and out.device.type == "cpu":
+        tall_and_narrow = out.ndim == 2 and out.shape[1] <= 32 and out.shape[0] >= 16
+        if tall_and_narrow and out.device.type == "cpu":
             return out.copy_(torch.mm(b.T, a.T).T)
         return torch.matmul(a, b, out=out)
 
