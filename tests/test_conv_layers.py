@@ -149,8 +149,10 @@ def test_conv_layer_gives_the_same_with_and_without_fast_paths(backend_name):
             layer = L.Conv2D(2, 3, 3, stride=2, padding=1)
             layer.build(be, nb.Generator(0))
             y = layer.forward(nb.Generator(1).normal((2, 2, 7, 6), backend=be))
-            dx = layer.backward(nb.Generator(2).normal(tuple(y.shape), backend=be))
-            results.append([be.to_numpy(a) for a in (y, dx, layer.grads["W"])])
+            dy = nb.Generator(2).normal(tuple(y.shape), backend=be)
+            dx = layer.backward(dy)
+            results.append([be.to_numpy(a) for a in (y, dx, layer.grads["W"], layer.grads["b"])])
+            assert layer.backward(dy, input_grad=False) is None
     for fast, standard in zip(*results, strict=True):
         np.testing.assert_allclose(fast, standard, rtol=1e-13, atol=1e-13)
 

@@ -12,6 +12,8 @@ version is pinned to the reference by a test (``tests/test_conv_layers.py``,
     col2im(cols, input_shape, kernel, stride, padding, out_shape)      torch: fold;
                                                   CuPy: one kernel, where the standard
                                                   adds a slice per kernel offset
+    conv2d(x, W, b, stride, padding)              torch: its own convolution (oneDNN,
+                                                  cuDNN), with conv2d_backward
     take(a, index, axis)                          torch: index_select (one operator,
                                                   where the standard's take makes four)
     max_pool(x, pool, stride) -> (y, where)       torch: max_pool2d with its indices;
@@ -121,6 +123,25 @@ def _torch_col2im(cols, input_shape, kernel, stride, padding, out_shape):
     return torch.nn.functional.fold(cols, size, kernel, padding=padding, stride=stride)
 
 
+def _torch_conv2d(x, W, b, stride, padding):
+    """torch's own convolution (oneDNN on a CPU, cuDNN on a GPU): one operator where
+    im2col, the product and the bias take several."""
+    import torch
+
+    return torch.nn.functional.conv2d(x, W, b, stride=stride, padding=padding)
+
+
+def _torch_conv2d_backward(dy, x, W, stride, padding, bias: bool, input_grad: bool):
+    """(dx or None, dW, db or None) of ``_torch_conv2d``, in one aten operator."""
+    import torch
+
+    no_dilation, no_output_padding, one_group = (1, 1), (0, 0), 1
+    return torch.ops.aten.convolution_backward(
+        dy, x, W, [W.shape[0]] if bias else None, stride, padding, no_dilation, False,
+        no_output_padding, one_group, [input_grad, True, bias],
+    )  # fmt: skip
+
+
 def _torch_take(a, index, axis=0):
     """The batch's rows: array-api-compat's take also maps negative indices, which a
     shuffled order never holds, at three more operators (kernels, on a GPU) a call."""
@@ -194,6 +215,8 @@ _NATIVE = {
     ("im2col", "numpy"): _numpy_im2col,
     ("im2col", "torch"): _torch_im2col,
     ("col2im", "torch"): _torch_col2im,
+    ("conv2d", "torch"): _torch_conv2d,
+    ("conv2d_backward", "torch"): _torch_conv2d_backward,
     ("take", "torch"): _torch_take,
     ("max_pool", "torch"): _torch_max_pool,
     ("max_pool_backward", "torch"): _torch_max_pool_backward,

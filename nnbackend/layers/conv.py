@@ -24,7 +24,8 @@ class Conv2D(Layer):
     int or a (rows, columns) pair. ``init`` as for Dense, "he" by default, with fan-in
     ``in_channels * kh * kw``. The forward pass gathers every window into columns
     (im2col) and multiplies them by the kernel reshaped to (out_channels, in * kh * kw);
-    the columns take ``in_channels * kh * kw`` times the input's memory.
+    the columns take ``in_channels * kh * kw`` times the input's memory. On torch the
+    library's own convolution runs instead (oneDNN, cuDNN; ``nnbackend.backend.fastpaths``).
     """
 
     decayed = ("W",)
@@ -91,6 +92,11 @@ class Conv2D(Layer):
         check_images(self, x, self.in_channels)
         xp = self.backend.xp
         self.output_shape(tuple(x.shape[1:]))  # a clear error for a kernel that does not fit
+        conv = native("conv2d", xp)
+        self._native = None if conv is None else native("conv2d_backward", xp)
+        if conv is not None:  # the library's own convolution: no columns to keep
+            self._x, self._cols = x, None
+            return conv(x, self.params["W"], self.params.get("b"), self.stride, self.padding)
         gather = native("im2col", xp) or im2col
         cols = gather(x, self.kernel_size, self.stride, self.padding)  # (N, C*kh*kw, L)
         kernel = xp.reshape(self.params["W"], (self.out_channels, -1))
@@ -101,6 +107,13 @@ class Conv2D(Layer):
         return xp.reshape(y, (x.shape[0], self.out_channels, *self._out_hw(*x.shape[2:])))
 
     def backward(self, dy, input_grad=True):
+        if self._native is not None:
+            dx, self.grads["W"], db = self._native(
+                dy, self._x, self.params["W"], self.stride, self.padding, self.bias, input_grad
+            )
+            if self.bias:
+                self.grads["b"] = db
+            return dx
         xp = self.backend.xp
         n, f, oh, ow = dy.shape
         dy = xp.reshape(dy, (n, f, oh * ow))
