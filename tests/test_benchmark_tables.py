@@ -176,10 +176,11 @@ def test_the_readme_states_the_recorded_operator_counts():
         ours, torchs = (r["launches"][impl]["per_step"] for impl in ("nnbackend", "torch-autograd"))
         (fewer if ours < torchs else same if ours == torchs else more).append(r["workload"])
     text = " ".join(readme_table.README.read_text().split())
-    said = [f"fewer operators per step than torch autograd on workloads {_spoken(fewer)}"]
-    said += [f"the same on {_plural(same)}"] if same else []
-    said += [f"and more on {_plural(more)}"] if more else []
-    assert ", ".join(said) in text
+    clauses = [f"fewer operators per step than torch autograd on workloads {_spoken(fewer)}"]
+    clauses += [f"the same on {_plural(same)}"] if same else []
+    clauses += [f"more on {_plural(more)}"] if more else []
+    said = ", ".join(clauses[:-1]) + ", and " + clauses[-1] if len(clauses) > 1 else clauses[0]
+    assert said in text
 
 
 def _plural(numbers: list[int]) -> str:

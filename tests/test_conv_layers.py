@@ -16,11 +16,8 @@ from tests.conftest import HAVE_CUDA, HAVE_TORCH
 
 NO_TORCH = pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
 NO_CUDA = pytest.mark.skipif(not HAVE_CUDA, reason="no CUDA device answers (CuPy)")
-NATIVE_BACKENDS = [  # where fastpaths has native windows
-    "numpy",
-    pytest.param("torch", marks=NO_TORCH),
-    pytest.param("cupy", marks=[pytest.mark.gpu, NO_CUDA]),
-]
+WINDOW_BACKENDS = ["numpy", pytest.param("cupy", marks=[pytest.mark.gpu, NO_CUDA])]
+NATIVE_BACKENDS = [*WINDOW_BACKENDS, pytest.param("torch", marks=NO_TORCH)]  # torch: conv2d
 
 
 def torch_tensor(backend, a):
@@ -104,7 +101,7 @@ WINDOW_CASES = [  # input shape, kernel, stride, padding
 
 
 @pytest.mark.parametrize("shape, kernel, stride, padding", WINDOW_CASES)
-@pytest.mark.parametrize("backend_name", NATIVE_BACKENDS)
+@pytest.mark.parametrize("backend_name", WINDOW_BACKENDS)
 def test_native_im2col_and_col2im_are_the_standard_ones(
     backend_name, shape, kernel, stride, padding
 ):

@@ -7,9 +7,9 @@ way to the same numbers, this module offers it and the caller takes it. Each nat
 version is pinned to the reference by a test (``tests/test_conv_layers.py``,
 ``tests/test_data.py``) on every backend that has both.
 
-    im2col(x, kernel, stride, padding)            NumPy: sliding_window_view; torch: unfold;
+    im2col(x, kernel, stride, padding)            NumPy: sliding_window_view;
                                                   CuPy: one kernel (kernels_cupy)
-    col2im(cols, input_shape, kernel, stride, padding, out_shape)      torch: fold;
+    col2im(cols, input_shape, kernel, stride, padding, out_shape)
                                                   CuPy: one kernel, where the standard
                                                   adds a slice per kernel offset
     conv2d(x, W, b, stride, padding)              torch: its own convolution (oneDNN,
@@ -110,19 +110,6 @@ def _cupy_col2im(cols, input_shape, kernel, stride, padding, out_shape):
 # --- torch -----------------------------------------------------------------------------
 
 
-def _torch_im2col(x, kernel, stride, padding):
-    import torch
-
-    return torch.nn.functional.unfold(x, kernel, padding=padding, stride=stride)
-
-
-def _torch_col2im(cols, input_shape, kernel, stride, padding, out_shape):
-    import torch
-
-    size = tuple(input_shape[2:])
-    return torch.nn.functional.fold(cols, size, kernel, padding=padding, stride=stride)
-
-
 def _torch_conv2d(x, W, b, stride, padding):
     """torch's own convolution (oneDNN on a CPU, cuDNN on a GPU): one operator where
     im2col, the product and the bias take several."""
@@ -213,8 +200,6 @@ def _tiled_max_pool_backward(dy, x, where, pool, stride):
 
 _NATIVE = {
     ("im2col", "numpy"): _numpy_im2col,
-    ("im2col", "torch"): _torch_im2col,
-    ("col2im", "torch"): _torch_col2im,
     ("conv2d", "torch"): _torch_conv2d,
     ("conv2d_backward", "torch"): _torch_conv2d_backward,
     ("take", "torch"): _torch_take,
