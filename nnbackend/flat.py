@@ -71,7 +71,8 @@ class FlatModel:
         if not (fused_enabled() and model.backend.has_views and optimizer.updates_flat()):
             return None
         bound = getattr(model, "_flat", None)
-        if bound is not None and bound.in_place(model) and spare in (0, bound.grads.spare.shape[0]):
+        room = None if bound is None else bound.grads.spare.shape[0]
+        if bound is not None and bound.in_place(model) and spare in (0, room):  # 0: any room
             return bound
         slots = _slots(model)
         if not slots or len({str(store[key].dtype) for _, _, store, key in slots}) > 1:
