@@ -80,22 +80,40 @@ def test_later_fits_reuse_the_captured_step():
     assert made > 0 and len(graphs) == made
 
 
+NETS = {  # (layers, a batch of inputs)
+    "tanh": (lambda: [nb.layers.Dense(2, 5), "tanh", nb.layers.Dense(5, 2)], (16, 2)),
+    "relu": (lambda: [nb.layers.Dense(2, 5), "relu", nb.layers.Dense(5, 2)], (16, 2)),
+    "conv": (
+        lambda: [
+            nb.layers.Conv2D(1, 3, 3),
+            "relu",
+            nb.layers.MaxPool2D(2),
+            nb.layers.Flatten(),
+            nb.layers.Dense(12, 2),
+        ],
+        (16, 1, 6, 6),
+    ),  # fmt: skip
+}
+
+
 @pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
-@pytest.mark.parametrize("activation", ["tanh", "relu"])
-def test_the_step_is_captured_whole(activation):
+@pytest.mark.parametrize("net", list(NETS))
+def test_the_step_is_captured_whole(net):
     """No graph break: a break cuts the step into several graphs with eager code
     between them, each a dispatch of its own (an empty ``grad_buffers`` once broke the
-    capture at Dense's backward, and a dict comprehension at the L2 term)."""
+    capture at Dense's backward, a dict comprehension at the L2 term, and the fast
+    paths' ContextVar switch at every conv and pooling layer)."""
     torch = pytest.importorskip("torch")
     if not hasattr(torch, "compile"):
         pytest.skip(f"torch {torch.__version__} has no torch.compile")
-    X, y = moons_like()
-    model = nb.Sequential(
-        [nb.layers.Dense(2, 5), activation, nb.layers.Dense(5, 2)], backend="torch", seed=0,
-    )  # fmt: skip
+    layers, shape = NETS[net]
+    model = nb.Sequential(layers(), backend="torch", seed=0)
     loss, l2 = nb.losses.SoftmaxCrossEntropy(), nb.losses.L2(0.01)
     step = model.step_function(loss, nb.optim.Adam(), l2, flat=False)  # as fit compiles it
-    xb, yb = model.backend.asarray(X[:16]), model.backend.asarray(y[:16])
+    rng = np.random.default_rng(0)
+    xb = model.backend.asarray(rng.normal(size=shape))
+    yb = model.backend.asarray(rng.integers(0, 2, shape[0]))
+    step(xb, yb)  # once eagerly: the caches a fit fills before it compiles (compile_step)
     torch._dynamo.reset()
     explained = torch._dynamo.explain(step)(xb, yb)
     assert explained.graph_break_count == 0, explained.break_reasons

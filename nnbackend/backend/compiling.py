@@ -15,6 +15,7 @@ new ones of the same shapes, run the graphs already made.
 from __future__ import annotations
 
 from nnbackend.backend.core import Backend
+from nnbackend.backend.fastpaths import native
 from nnbackend.backend.kernels import table
 
 
@@ -41,7 +42,8 @@ def compile_step(step, backend: Backend, how):
         raise ValueError(
             f"torch {torch.__version__} has no torch.compile: torch 2 or later needs it"
         )
-    table(backend.xp)  # made now, so the capture only reads it
+    table(backend.xp)  # made now, so the capture only reads it (the same for:)
+    native("take", backend.xp)  # the fast paths' library, found once per namespace
     options = {} if how is True else {"backend": how}
     # shapes and counts (Adam's step) that change become symbolic after one recompile
     return torch.compile(step, **options)

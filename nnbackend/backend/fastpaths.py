@@ -29,7 +29,6 @@ in code, ``with nb.backend.fast_paths(False): ...``.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import os
 
 import array_api_compat
@@ -40,26 +39,26 @@ from nnbackend.backend.kernels_cupy import windows as cupy_windows
 
 ENV_VAR = "NNBACKEND_FAST_PATHS"
 
-_switch: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
-    "nnbackend_fast_paths", default=None
-)
+# fast_paths(...)'s choice, innermost last. A plain list, not a ContextVar: torch.compile
+# traces a list's read, and a ContextVar's breaks the captured step in pieces (kernels.py
+# keeps its switch the same way)
+_forced: list[bool] = []
 
 
 @contextlib.contextmanager
 def fast_paths(enabled: bool):
     """Use (or not) the native versions inside a ``with`` block."""
-    token = _switch.set(bool(enabled))
+    _forced.append(bool(enabled))
     try:
         yield
     finally:
-        _switch.reset(token)
+        _forced.pop()
 
 
 def enabled() -> bool:
     """Whether native versions are used: ``fast_paths(...)``, else $NNBACKEND_FAST_PATHS
     (anything but "0" is on), else on."""
-    chosen = _switch.get()
-    return chosen if chosen is not None else os.environ.get(ENV_VAR, "1") != "0"
+    return _forced[-1] if _forced else os.environ.get(ENV_VAR, "1") != "0"
 
 
 def native(name: str, xp):
@@ -67,10 +66,16 @@ def native(name: str, xp):
     None where there is none or they are turned off."""
     if not enabled():
         return None
-    return _NATIVE.get((name, _library(xp)))
+    library = _libraries.get(xp.__name__)  # by name: a captured step only reads a dict
+    if library is None:
+        library = _libraries[xp.__name__] = _library(xp)
+    return _NATIVE.get((name, library))
 
 
-def _library(xp) -> str | None:
+_libraries: dict[str, str] = {}  # namespace's name -> "numpy", "torch", "cupy" or ""
+
+
+def _library(xp) -> str:
     # imported here, not at the top: building it imports array-api-compat's NumPy
     # namespace, which ``import nnbackend`` need not pay for
     from nnbackend.backend.numpy_fast import namespace as numpy_namespace
@@ -81,7 +86,7 @@ def _library(xp) -> str | None:
         return "torch"
     if array_api_compat.is_cupy_namespace(xp):
         return "cupy"
-    return None
+    return ""
 
 
 # --- NumPy -----------------------------------------------------------------------------
