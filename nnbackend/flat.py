@@ -100,6 +100,11 @@ class FlatModel:
         self.decayed = self.params.buffer[:n] if n else None
         self.decayed_grads = self.grads.buffer[:n] if n else None
 
+    def __reduce__(self):
+        # a copy of the model (pickle, deepcopy) has arrays of its own, no longer views
+        # into these buffers: its copy of the binding is none, and its next fit binds anew
+        return _unbound, ()
+
     def decay(self, l2, value):
         """``value`` (a batch's loss) plus L2's penalty of the decayed weights, whose
         gradients gain the penalty's gradient: one dot product and one add over the
@@ -143,6 +148,10 @@ def unbind(model) -> None:
     model._flat = None
     for layer in model.layers:
         vars(layer).pop("grad_buffers", None)
+
+
+def _unbound() -> None:
+    return None
 
 
 def _slots(model) -> list:

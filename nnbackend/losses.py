@@ -184,7 +184,7 @@ class SoftmaxCrossEntropy(Loss):
 
     def _classes(self, xp, pred):
         """``arange(classes)`` on pred's device, made once and kept."""
-        key = (xp, pred.shape[1], str(pred.device))
+        key = (xp.__name__, pred.shape[1], str(pred.device))  # a name: models pickle
         if getattr(self, "_classes_key", None) != key:
             self._classes_key = key
             self._class_ids = xp.arange(pred.shape[1], device=pred.device)

@@ -295,3 +295,27 @@ def test_a_save_leaves_the_bytes_it_built(tmp_path):
     np.testing.assert_array_equal(
         nb.to_numpy(nb.load(path).params["0.W"]), nb.to_numpy(model(seed=5).params["0.W"])
     )
+
+
+@pytest.mark.parametrize("copied", ["pickle", "deepcopy"])
+def test_a_trained_model_pickles_and_deep_copies(backend64, copied):
+    """A copy made after a fit (its layers' kept inputs, the flat buffer, the loss's
+    cached class ids) predicts as the model does and trains on, on the same backend:
+    a Backend travels as its name and dtype."""
+    import copy
+    import pickle
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((20, 1, 6, 6)), rng.integers(0, 3, 20)
+    layers = [nb.layers.Conv2D(1, 2, 3), "relu", nb.layers.MaxPool2D(2), nb.layers.Flatten(),
+              Dense(8, 3)]  # fmt: skip
+    net = nb.Sequential(layers, backend=backend64, seed=0)
+    settings = dict(loss="cross_entropy", optimizer="adam", epochs=1, batch_size=10, verbose=0)
+    net.fit(X, y, **settings)
+    twin = pickle.loads(pickle.dumps(net)) if copied == "pickle" else copy.deepcopy(net)
+    assert twin.backend is net.backend
+    predicted = nb.to_numpy(net.predict_proba(X))
+    np.testing.assert_array_equal(nb.to_numpy(twin.predict_proba(X)), predicted)
+    before = {k: nb.to_numpy(v).copy() for k, v in twin.params.items()}
+    twin.fit(X, y, **settings)
+    assert any(not np.array_equal(nb.to_numpy(v), before[k]) for k, v in twin.params.items())

@@ -59,6 +59,11 @@ class Backend:
     def __repr__(self) -> str:
         return f"Backend({self.name!r}, dtype={self.dtype_name!r}, device={self.device!r})"
 
+    def __reduce__(self):
+        # a copy (pickle, deepcopy) is this machine's backend of the same name and dtype:
+        # the namespace module inside cannot be pickled, and need not be
+        return get_backend, (self.name, self.dtype_name)
+
     @property
     def dtype_name(self) -> str:
         return dtype_name(self.xp, self.dtype)
