@@ -38,7 +38,8 @@ def as_cupy(on_host, monkeypatch):
     monkeypatch.setattr(
         kernels, "_build", lambda lib: {**build(None), **table} if lib == "numpy" else build(lib)
     )
-    monkeypatch.setattr(checks, "tolerance", lambda backend: 64 * np.finfo(np.float64).eps)
+    rounding = 64 * np.finfo(np.float64).eps
+    monkeypatch.setattr(checks, "tolerance", lambda backend, sums=False: rounding)
     return nb.get_backend("numpy", dtype="float64")
 
 
@@ -62,7 +63,12 @@ def test_activations(as_cupy, monkeypatch):
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_losses(as_cupy, reduction):
     for labels in (True, False):
-        checks.test_softmax_cross_entropy_matches_its_reference(as_cupy, reduction, labels)
+        for classes in (4, 20):
+            checks.test_softmax_cross_entropy_matches_its_reference(
+                as_cupy, reduction, labels, classes
+            )
+    for label in (-1, 20):
+        checks.test_a_label_out_of_range_is_a_row_of_zeros_as_in_the_reference(as_cupy, label)
     checks.test_sigmoid_bce_matches_its_reference(as_cupy, reduction)
 
 

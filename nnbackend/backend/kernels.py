@@ -28,10 +28,12 @@ offers an entry; ``tests/test_kernels.py`` pins each to the reference.
                                     m, v moments; p -= lr_t m / (sqrt(v) / root + eps)
     sgd_many, momentum_many, adam_many
                                     the same over lists of arrays, every parameter at once
-    matmul_into(a, b, out)          out[...] = a @ b; returns out        weight gradients,
-    sum_into(x, axis, out)          out[...] = sum(x, axis=axis); out    written into the
-                                                                         flat buffer
-                                                                         (``nnbackend.flat``)
+    matmul_into(a, b, out)          out[...] = a @ b; returns out        a Dense layer's
+    sum_into(x, axis, out)          out[...] = sum(x, axis=axis); out    gradients, written
+                                    (out None: into a new array)         into the flat
+                                                                         buffer where the
+                                                                         model is bound to
+                                                                         one (``nnbackend.flat``)
 
 The optimizer kernels update their arrays in place and return nothing. Turn every
 entry off (to time or debug the reference) with ``NNBACKEND_FUSED=0`` (read at the

@@ -117,11 +117,11 @@ class DataParallel:
         """One step of the global batch (xb, yb), computed on this rank's share of its
         rows. Returns the global batch's totals as ``Totals.add_parts`` takes them:
         (loss, its weight), then (each metric's sum, 1); the same on every rank."""
+        flat = self.flat  # bound before backward, which then writes into its buffer
         mine = share(xb.shape[0], self.world.rank, self.world.size)
         out = self.model.forward(xb[mine, ...], training=True)
         local = self._backward(out, yb[mine, ...], xb.shape[0])
         weight = self.loss.per_batch_weight(xb.shape[0])
-        flat = self.flat
         if flat is not None and flat.gather():
             sums = self._sum_in_place(flat, local)
             value = flat.decay(self.l2, sums[0] / weight)

@@ -89,15 +89,16 @@ class Dense(Layer):
 
     def backward(self, dy, input_grad=True):
         xp, out = self.backend.xp, self.grad_buffers  # out: the flat buffer's, when bound
-        kernels = table(xp) if len(out) else None  # len: torch.compile misreads its truth
-        if kernels is not None and kernels.matmul_into is not None:
-            self.grads["W"] = kernels.matmul_into(self._x.T, dy, out["W"])
-            if self.bias:
-                self.grads["b"] = kernels.sum_into(dy, 0, out["b"])
-        else:
+        kernels = table(xp)
+        if kernels.matmul_into is None:
             self.grads["W"] = self._x.T @ dy
             if self.bias:
                 self.grads["b"] = xp.sum(dy, axis=0)
+        else:  # bound or not, the same kernels: the same numbers either way
+            into = out if len(out) else {}  # len: torch.compile misreads its truth
+            self.grads["W"] = kernels.matmul_into(self._x.T, dy, into.get("W"))
+            if self.bias:
+                self.grads["b"] = kernels.sum_into(dy, 0, into.get("b"))
         return dy @ self.params["W"].T if input_grad else None
 
     def config(self):
