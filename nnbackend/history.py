@@ -21,6 +21,8 @@ class EpochLogs(Mapping):
     sum(weight * value) / n, added up on the host.
     """
 
+    __slots__ = ("epoch", "_values", "_backend", "_floats")
+
     def __init__(self, epoch: int, values: dict, backend):
         self.epoch = epoch
         self._values = values
@@ -61,44 +63,56 @@ def to_floats(logs: list[EpochLogs], backend) -> None:
 
 
 class History:
-    """What ``fit`` returns: every epoch's metrics, and why training stopped early."""
+    """What ``fit`` returns: every epoch's metrics, and why training stopped early.
+
+    Epochs brought to the host are kept as a list of floats per metric, and their
+    ``EpochLogs`` let go: a long fit's tens of thousands of small objects would
+    otherwise keep the garbage collector's full collections coming."""
 
     def __init__(self, backend):
         self._backend = backend
-        self.logs: list[EpochLogs] = []
+        self._epochs: list[int] = []
+        self._columns: dict[str, list[float]] = {}  # the flushed epochs
+        self._pending: list[EpochLogs] = []  # the epochs since the last flush
         self.stop_reason: str | None = None
-        self._flushed = 0  # self.logs[:_flushed] are on the host already
 
     def append(self, logs: EpochLogs) -> None:
-        self.logs.append(logs)
+        self._epochs.append(logs.epoch)
+        self._pending.append(logs)
 
     def flush(self) -> None:
         """Bring every epoch recorded so far to the host (one transfer). Only the epochs
         since the last flush are looked at: a fit that logs every epoch stays linear."""
-        to_floats(self.logs[self._flushed :], self._backend)
-        self._flushed = len(self.logs)
+        to_floats(self._pending, self._backend)
+        for entry in self._pending:
+            for name in entry:
+                self._columns.setdefault(name, []).append(entry[name])
+        self._pending = []
 
     @property
     def epochs(self) -> list[int]:
-        return [entry.epoch for entry in self.logs]
+        return list(self._epochs)
 
     @property
     def history(self) -> dict[str, list[float]]:
         self.flush()
-        names = list(self.logs[0]) if self.logs else []
-        return {name: [entry[name] for entry in self.logs] for name in names}
+        return {name: list(values) for name, values in self._columns.items()}
 
     def __getitem__(self, name: str) -> list[float]:
-        return self.history[name]
+        self.flush()
+        return list(self._columns[name])
 
     def __contains__(self, name: str) -> bool:
-        return bool(self.logs) and name in self.logs[0]
+        return name in self._names()
 
     def __len__(self) -> int:
-        return len(self.logs)
+        return len(self._epochs)
 
     def __repr__(self) -> str:
-        names = list(self.logs[0]) if self.logs else []
         return (
-            f"History({len(self.logs)} epochs, metrics={names}, stop_reason={self.stop_reason!r})"
+            f"History({len(self)} epochs, metrics={self._names()}, "
+            f"stop_reason={self.stop_reason!r})"
         )
+
+    def _names(self) -> list[str]:
+        return list(self._columns or (self._pending[0] if self._pending else ()))

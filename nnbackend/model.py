@@ -155,7 +155,11 @@ class Sequential:
         layers, i = self.layers, 0
         while i < len(layers):
             layer = layers[i]
-            both = layer.forward_activated(x, layers[i + 1]) if fusing and layers[i + 1 :] else None
+            both = (
+                layer.forward_activated(x, layers[i + 1])
+                if fusing and i + 1 < len(layers)
+                else None
+            )
             if both is not None:
                 x, i = both, i + 2
             elif layer.stochastic:  # draws from the model's generator (Dropout)

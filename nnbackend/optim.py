@@ -14,6 +14,7 @@ load and a move between backends.
 from __future__ import annotations
 
 import math
+import operator
 
 from nnbackend.backend import namespace_of, to_numpy
 from nnbackend.backend.kernels import table
@@ -111,7 +112,7 @@ class Optimizer:
         if (
             flat is None
             or flat.shapes != params.shapes
-            or any(arrays.get(name) is not view for name, view in flat.views.items())
+            or not all(map(operator.is_, map(arrays.get, flat.views), flat.views.values()))
         ):
             flat = kept[slot] = params.like()
             for name, view in flat.views.items():

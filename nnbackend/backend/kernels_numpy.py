@@ -177,13 +177,16 @@ def sum_into(x, axis, out):
     return np.sum(x, axis=axis, out=out)
 
 
+_constant_rows: dict = {}  # (fill, dtype) -> a read-only row; read-only: threads share it
+
+
 def _kept(fill: str, size: int, dtype) -> np.ndarray:
-    """``size`` zeros or ones of ``dtype``, cut from a row kept per thread (read only)."""
-    kept = _scratch.__dict__.setdefault(fill, {})
-    row = kept.get(dtype)
+    """``size`` zeros or ones of ``dtype``, cut from a kept row that grows as needed."""
+    row = _constant_rows.get((fill, dtype))
     if row is None or row.size < size:
-        row = kept[dtype] = (np.zeros if fill == "zeros" else np.ones)(size, dtype)
+        row = (np.zeros if fill == "zeros" else np.ones)(size, dtype)
         row.flags.writeable = False
+        _constant_rows[fill, dtype] = row
     return row[:size]
 
 
