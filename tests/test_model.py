@@ -172,6 +172,23 @@ def test_no_host_transfer_per_step(backend):
     assert transfers.count == 3
 
 
+def test_a_long_fit_leaves_no_object_per_epoch_for_the_garbage_collector(backend):
+    """History keeps flushed epochs as floats (which the collector does not track):
+    tens of thousands of epochs must not leave tens of thousands of tracked objects,
+    or the collector's full passes come again and again during the fit."""
+    import gc
+
+    model = tiny_net(backend)
+    options = dict(loss=SoftmaxCrossEntropy(), optimizer=nb.optim.SGD(0.1), verbose=0)
+    model.fit(X_MOONS, Y_MOONS, epochs=2, **options)  # everything made once is made
+    gc.collect()
+    before = len(gc.get_objects())
+    history = model.fit(X_MOONS, Y_MOONS, epochs=300, log_every=50, **options)
+    gc.collect()
+    assert len(gc.get_objects()) - before < 100  # not one (or more) for each epoch
+    assert len(history["loss"]) == 300 and history.epochs == list(range(300))
+
+
 def test_binary_classifier_with_sigmoid_output(backend):
     model = nb.Sequential([Dense(2, 8), ReLU(), Dense(8, 1), Sigmoid()], backend=backend, seed=1)
     model.fit(X_MOONS, Y_MOONS, loss=BinaryCrossEntropy(), optimizer=nb.optim.Adam(0.05),
