@@ -152,14 +152,10 @@ class Sequential:
         batches were checked once, as a whole. Where the kernel table fuses a Dense layer
         with the activation after it, the two run as one call (``forward_activated``)."""
         fusing = table(self.backend.xp).dense_act is not None
-        layers, i = self.layers, 0
-        while i < len(layers):
+        layers, i, last = self.layers, 0, len(self.layers) - 1
+        while i <= last:
             layer = layers[i]
-            both = (
-                layer.forward_activated(x, layers[i + 1])
-                if fusing and i + 1 < len(layers)
-                else None
-            )
+            both = layer.forward_activated(x, layers[i + 1]) if fusing and i < last else None
             if both is not None:
                 x, i = both, i + 2
             elif layer.stochastic:  # draws from the model's generator (Dropout)
