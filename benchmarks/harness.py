@@ -9,6 +9,7 @@ stops after the device has finished.
 
 from __future__ import annotations
 
+import gc
 import statistics
 import sys
 import time
@@ -136,6 +137,10 @@ def time_once(impl, wl, data, ctx) -> tuple[float, float | None]:
     """Seconds for one training run, and its last loss when it returns one."""
     train = PREPARE[impl](wl, data, ctx)
     ctx.sync()
+    # the collector's full passes come when enough objects have outlived its young
+    # generations since the last one, whoever made them: start each run from none, so
+    # that one implementation's leftovers (torch autograd's) are not timed in the next
+    gc.collect()
     start = time.perf_counter()
     out = train()
     ctx.sync()
