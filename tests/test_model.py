@@ -3,6 +3,8 @@ host syncs, and clear errors."""
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 from sklearn.datasets import make_moons
@@ -176,8 +178,6 @@ def test_a_long_fit_leaves_no_object_per_epoch_for_the_garbage_collector(backend
     """History keeps flushed epochs as floats (which the collector does not track):
     tens of thousands of epochs must not leave tens of thousands of tracked objects,
     or the collector's full passes come again and again during the fit."""
-    import gc
-
     model = tiny_net(backend)
     options = dict(loss=SoftmaxCrossEntropy(), optimizer=nb.optim.SGD(0.1), verbose=0)
     model.fit(X_MOONS, Y_MOONS, epochs=2, **options)  # everything made once is made
