@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from nnbackend.backend import describe_backends, get_backend
+from nnbackend.backend.blas import blas_advice, describe_blas
 from nnbackend.backend.threads import describe_threads
 
 
@@ -31,6 +32,10 @@ def info() -> str:
             lines.append(f"{row['backend']:<12}{package:<18}{'-':<11}{'-':<15}{row['reason']}")
     lines.append("")
     lines.append(f"CPU threads: {describe_threads()}  (set with nb.set_num_threads or --threads)")
+    lines.append(f"BLAS: {describe_blas()}")
+    advice = blas_advice()
+    if advice:
+        lines.append(f"  {advice}")
     return "\n".join(lines)
 
 
@@ -65,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         default="info",
         metavar="command",
         help="info (the default): which backends work on this machine, with their "
-        "versions, devices and default dtypes, and the CPU threads in use",
+        "versions, devices and default dtypes, the CPU threads in use, and the BLAS's kernels",
     )
     parser.add_argument("--version", action="version", version=f"nnbackend {_version()}")
     parser.parse_args(argv)

@@ -14,6 +14,7 @@ is filled here, once:
     inventory.py   what works on this machine
     numpy_fast.py  the NumPy namespace with its hottest functions made lean
     threads.py     how many CPU threads NumPy's BLAS and torch use
+    blas.py        which kernels NumPy's BLAS runs, and when the CPU has better ones
     cuda.py        NCCL, streams and events through CuPy, for summing across processes
 """
 
