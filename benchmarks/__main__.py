@@ -137,6 +137,7 @@ def main(argv=None) -> int:
             "compile": args.compile,
         },
         "machine": report.machine(ctx, args.threads),
+        "environment": report.environment(),
         "versions": report.versions(),
         "results": [],
     }

@@ -19,6 +19,7 @@ import json
 import re
 from pathlib import Path
 
+from benchmarks import report as reports
 from benchmarks import sklearn_compare
 
 HERE = Path(__file__).resolve().parent
@@ -53,8 +54,10 @@ def caption(report: dict) -> str:
     if options.get("compile"):
         compiler = options["compile"]
         command += " --compile" + ("" if compiler is True else f" {compiler}")
+    command = reports.as_command(report.get("environment", {}), command)
     return (
-        f"{device}; {libraries}; {options['threads'] or 'default'} CPU threads; "
+        f"{_with_kernels(device, versions)}; {libraries}; "
+        f"{options['threads'] or 'default'} CPU threads; "
         f"medians of {options['repeat']}; {report.get('date', 'undated')} (`{command}`):"
     )
 
@@ -65,11 +68,18 @@ def sklearn_caption(report: dict) -> str:
     if machine.get("gpu"):
         device += f", {machine['gpu']}"
     return (
-        f"{device}; scikit-learn {versions['sklearn']}, NumPy {versions['numpy']}"
+        f"{_with_kernels(device, versions)}; scikit-learn {versions['sklearn']}, "
+        f"NumPy {versions['numpy']}"
         + (f", torch {versions['torch']}" if versions.get("torch") else "")
         + f"; {machine['threads']} CPU thread{'s' if machine['threads'] != 1 else ''}; "
         f"{report['date']} (`{report['command']}`):"
     )
+
+
+def _with_kernels(device: str, versions: dict) -> str:
+    """The device, with the BLAS's kernels where the run recorded them."""
+    kernels = reports.blas_kernels(versions)
+    return device if kernels is None else f"{device} ({kernels})"
 
 
 def row(result: dict, reference: str, launches: str | None = None) -> str:

@@ -45,6 +45,28 @@ def machine(ctx, threads: int) -> dict:
     }
 
 
+#: Environment variables that change what the figures measure, recorded with them.
+ENVIRONMENT = ("OPENBLAS_CORETYPE",)
+
+
+def environment() -> dict:
+    """Those of ENVIRONMENT set for this run (e.g. OpenBLAS's kernels chosen by hand)."""
+    return {name: os.environ[name] for name in ENVIRONMENT if name in os.environ}
+
+
+def as_command(env: dict, line: str) -> str:
+    """``line`` as a shell command run with ``env`` set."""
+    return " ".join([*(f"{name}={value}" for name, value in env.items()), line])
+
+
+def blas_kernels(versions: dict) -> str | None:
+    """e.g. "OpenBLAS Haswell kernels": what the run's first OpenBLAS chose, if recorded."""
+    for pool in versions.get("threadpools") or []:
+        if pool.get("internal_api") == "openblas" and pool.get("architecture"):
+            return f"OpenBLAS {pool['architecture']} kernels"
+    return None
+
+
 def versions() -> dict:
     found = {}
     for name in (
@@ -65,7 +87,10 @@ def versions() -> dict:
         from threadpoolctl import threadpool_info
 
         found["threadpools"] = [
-            {k: pool.get(k) for k in ("user_api", "internal_api", "version", "num_threads")}
+            {
+                k: pool.get(k)
+                for k in ("user_api", "internal_api", "version", "num_threads", "architecture")
+            }
             for pool in threadpool_info()
         ]
     except ImportError:
@@ -158,13 +183,16 @@ def merged(earlier: dict, report: dict) -> dict:
     same = ("backend", "reference", "machine")
     settings = ("repeat", "threads", "quick", "compile")
     differ = [key for key in same if earlier.get(key) != report[key]]
+    if earlier.get("environment", {}) != report.get("environment", {}):
+        differ.append("environment")
     if _libraries(earlier["versions"]) != _libraries(report["versions"]):
         differ.append("versions")
     differ += [key for key in settings if earlier["options"].get(key) != report["options"][key]]
     if differ:
         raise ValueError(
             f"cannot add to a run that differs in {', '.join(differ)}: give the same "
-            "--backend, --repeat, --threads, --quick and --compile, on the same machine"
+            "--backend, --repeat, --threads, --quick and --compile, on the same machine "
+            f"(with the same {', '.join(ENVIRONMENT)})"
         )
     ran = {r["workload"] for r in report["results"]}
     results = [r for r in earlier["results"] if r["workload"] not in ran] + report["results"]

@@ -148,7 +148,7 @@ def command(args) -> str:
     """The command line that reruns this comparison (its options that shape the figures)."""
     line = f"python -m benchmarks.sklearn_compare --threads {args.threads}"
     line += f" --repeat {args.repeat} --backends {args.backends}"
-    return line + (" --quick" if args.quick else "")
+    return report.as_command(report.environment(), line + (" --quick" if args.quick else ""))
 
 
 def gpu_name(backends: list[str]) -> str | None:

@@ -4,6 +4,7 @@ from the benchmark's own JSON (benchmarks/readme_table.py), never from a hand.""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ import pytest
 
 from benchmarks import readme_table
 from benchmarks.report import merged
+from nnbackend.backend.blas import describe_blas
 
 RECORDED = readme_table.recorded()
 
@@ -87,10 +89,15 @@ def test_a_quick_scikit_learn_comparison_writes_a_run_the_readme_can_show(tmp_pa
     out = tmp_path / "sklearn.json"
     command = [sys.executable, "-m", "benchmarks.sklearn_compare", "--quick", "--repeat", "1",
                "--threads", "1", "--json", str(out)]  # fmt: skip
-    subprocess.run(command, check=True, capture_output=True, cwd=readme_table.HERE.parent)
+    env = {**os.environ, "OPENBLAS_CORETYPE": "Haswell"}  # recorded: it shapes the figures
+    subprocess.run(command, check=True, capture_output=True, cwd=readme_table.HERE.parent, env=env)
     report = json.loads(out.read_text())
-    assert report["command"].startswith("python -m benchmarks.sklearn_compare --threads 1")
+    assert report["command"].startswith(
+        "OPENBLAS_CORETYPE=Haswell python -m benchmarks.sklearn_compare --threads 1"
+    )
     table = readme_table.render(report)
+    if "openblas" in describe_blas():
+        assert "cores (OpenBLAS Haswell kernels);" in table.splitlines()[0]
     assert "| digits, 5-fold | nnbackend (numpy) | float64 |" in table
     assert report["date"] in table.splitlines()[0]
 
@@ -122,6 +129,25 @@ def test_a_run_with_other_settings_is_not_added():
     other_gpu = {**_run("2026-01-02", {2: 2.0}), "machine": {"gpu": "H200"}}
     with pytest.raises(ValueError, match="differs in machine"):
         merged(_run("2026-01-01", {1: 9.0}), other_gpu)
+    other_kernels = {**_run("2026-01-02", {2: 2.0}), "environment": {"OPENBLAS_CORETYPE": "Zen"}}
+    with pytest.raises(ValueError, match="differs in environment"):
+        merged(_run("2026-01-01", {1: 9.0}), other_kernels)
+
+
+def test_a_run_shows_the_blas_kernels_and_the_environment_it_ran_under():
+    run = {
+        **_run("2026-01-02", {2: 2.0}),
+        "machine": {"cpu": "AMD EPYC", "cores": 2, "gpu": None},
+        "environment": {"OPENBLAS_CORETYPE": "SkylakeX"},
+        "versions": {"numpy": "2.4.6", "threadpools": [
+            {"internal_api": "openmp", "architecture": None},
+            {"internal_api": "openblas", "architecture": "SkylakeX"}]},
+    }  # fmt: skip
+    assert readme_table.caption(run) == (
+        "AMD EPYC, 2 cores (OpenBLAS SkylakeX kernels); NumPy 2.4.6; 16 CPU threads; "
+        "medians of 3; 2026-01-02 "
+        "(`OPENBLAS_CORETYPE=SkylakeX python -m benchmarks --backend cupy --repeat 3`):"
+    )
 
 
 def test_a_run_that_counted_launches_shows_them_beside_the_ratios():
