@@ -34,6 +34,35 @@ def test_a_scikit_learn_comparison_is_recorded_with_both_estimators():
         assert {"scikit-learn", "nnbackend (numpy)"} <= implementations
 
 
+def _speed_ups(report: dict, implementation: str, task: str = "", dtype: str = "") -> list:
+    """scikit-learn's time over ``implementation``'s, rounded as the table shows them."""
+    reference = {
+        (r["task"], r["dtype"]): r["fit_seconds"]
+        for r in report["rows"]
+        if r["implementation"] == "scikit-learn"
+    }
+    return sorted(
+        round(reference[r["task"], r["dtype"]] / r["fit_seconds"], 2)
+        for r in report["rows"]
+        if r["implementation"] == implementation
+        and r["task"].startswith(task)
+        and r["dtype"].startswith(dtype)
+    )
+
+
+def test_the_readme_states_the_recorded_scikit_learn_speed_ups():
+    text = " ".join(readme_table.README.read_text().split())
+    mnist = _speed_ups(RECORDED["sklearn"], "nnbackend (numpy)", "MNIST")
+    assert f"is {mnist[0]:.2f}-{mnist[-1]:.2f}x on MNIST" in text
+    torch = _speed_ups(RECORDED["sklearn"], "nnbackend (torch)")
+    assert f"the same estimator is {torch[0]:.2f}-{torch[-1]:.2f}x as fast as" in text
+    avx512 = RECORDED["sklearn-avx512"]  # the same run with OpenBLAS's AVX-512 kernels
+    [f32] = _speed_ups(avx512, "nnbackend (numpy)", "MNIST", "float32")
+    [f64] = _speed_ups(avx512, "nnbackend (numpy)", "MNIST", "float64")
+    assert f"There MNIST in float32 trains {f32:.2f}x as fast as scikit-learn, and " in text
+    assert f"float64 {f64:.2f}x" in text
+
+
 def test_a_speed_up_is_scikit_learns_time_over_the_estimators():
     rows = [
         {"task": "t", "implementation": name, "dtype": "float32", "accuracy": 0.9,
