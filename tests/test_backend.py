@@ -305,7 +305,9 @@ def test_info_lists_backends_and_devices():
     assert "available" in lines["strict"] and "CPU_DEVICE" in lines["strict"]
     assert ("available" in lines["torch"]) == HAVE_TORCH
     assert set(lines) == {"numpy", "strict", "torch", "torch:cuda", "cupy"}
-    assert out.splitlines()[-1].startswith("CPU threads: auto (")
+    footer = out.split("\n\n")[2].splitlines()
+    assert footer[0].startswith("CPU threads: auto (")
+    assert footer[1].startswith("BLAS: ")  # and, where OpenBLAS could do better, a hint
 
 
 # The edges that may talk to an array library directly: the backend seam (and its lean
