@@ -74,3 +74,27 @@ def test_array_api_checks_pass():
         assert inputs.count(f"passed check_array_api_input {namespace} {dtype}") == 2
     assert sum(line.startswith("passed check_array_api_mixed_inputs") for line in passed) == 2
     assert sum(line.startswith("passed check_array_api_same_namespace") for line in passed) == 2
+
+
+def test_host_data_trained_on_another_backend_predicts_under_dispatch():
+    """With ``array_api_dispatch`` on, what ``fit`` was given is what predict must get:
+    NumPy in, trained on strict (or torch) as asked, predicts from NumPy again."""
+    backends = ["strict", "torch"] if HAVE_TORCH else ["strict"]
+    script = textwrap.dedent(f"""
+        import numpy as np, sklearn
+        from sklearn.model_selection import cross_val_score
+        from nnbackend.sklearn import MLPClassifier
+        X = np.random.RandomState(0).randn(60, 3); y = (X[:, 0] > 0).astype(int)
+        with sklearn.config_context(array_api_dispatch=True):
+            for backend in {backends!r}:
+                est = MLPClassifier((5,), max_iter=5, backend=backend).fit(X, y)
+                assert type(est.predict(X)) is np.ndarray, type(est.predict(X))
+                scores = cross_val_score(est, X, y, cv=2, error_score="raise")
+                print(backend, est.model_.backend.name, est.predict(X).shape, len(scores))
+    """)
+    env = {**os.environ, "SCIPY_ARRAY_API": "1"}
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", script], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:-1] == [f"{b} {b} (60,) 2" for b in backends]

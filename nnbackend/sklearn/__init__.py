@@ -15,7 +15,7 @@ Importing ``nnbackend`` does not import this module (nor scikit-learn): it loads
 """
 
 from nnbackend.sklearn.classifier import MLPClassifier
-from nnbackend.sklearn.heads import SumOverOutputs
+from nnbackend.sklearn.heads import SquaredErrorOverOutputs, SumOverOutputs
 from nnbackend.sklearn.regressor import MLPRegressor
 
-__all__ = ["MLPClassifier", "MLPRegressor", "SumOverOutputs"]
+__all__ = ["MLPClassifier", "MLPRegressor", "SquaredErrorOverOutputs", "SumOverOutputs"]

@@ -93,6 +93,7 @@ class BaseMLP(BaseEstimator):
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
         first = not hasattr(self, "model_") or not (self.warm_start or incremental)
+        given = input_kind(X)  # what the caller passed, not where X is about to go
         X, y, backend = fit_inputs(
             self,
             X,
@@ -105,7 +106,7 @@ class BaseMLP(BaseEstimator):
         rs = check_random_state(self.random_state)
         if first:
             self._initialize(backend, X.shape[1], n_outputs, rs)
-        self._fit_input = input_kind(X)
+        self._fit_input = given
         (X_train, Y_train), validation = self._split(X, targets, y, rs)
         self._train(X_train, Y_train, validation, rs, incremental)
         return self
@@ -118,6 +119,10 @@ class BaseMLP(BaseEstimator):
         self.model_ = build_net(sizes, self.activation, backend)
         self.model_.set_params(glorot_weights(self.model_, self.activation, rs))
         self.model_.loss = loss_for(self.out_activation_, n_outputs)
+        self._start_counters()
+
+    def _start_counters(self) -> None:
+        """The schedule's counters as a new net starts them (``Convergence`` goes on)."""
         self.t_ = 0
         self.loss_curve_, self._no_improvement_count = [], 0
         if self.early_stopping:
@@ -130,7 +135,9 @@ class BaseMLP(BaseEstimator):
     def _hidden_sizes(self) -> list[int]:
         sizes = self.hidden_layer_sizes
         sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
-        if any(int(s) <= 0 for s in sizes):
+        if not all(isinstance(s, Integral) and not isinstance(s, bool) for s in sizes):
+            raise TypeError(f"hidden_layer_sizes must hold whole numbers of units, got {sizes!r}.")
+        if any(s <= 0 for s in sizes):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         return [int(s) for s in sizes]
 
@@ -216,11 +223,13 @@ class BaseMLP(BaseEstimator):
 
     # --- using the net ----------------------------------------------------------------
 
-    def _outputs(self, X, method: str):
+    def _outputs(self, X, method: str, check_input: bool = True):
         """The net's outputs for X through the link, on its backend: probabilities, or
-        the regression values, (n_samples, n_outputs_)."""
+        the regression values, (n_samples, n_outputs_). ``check_input=False``: X is
+        already the model's (the held-out split that early stopping scores)."""
         check_is_fitted(self)
-        X = predict_input(self, X, method)
+        if check_input:
+            X = predict_input(self, X, method)
         return self.model_.loss.link(self.model_.forward(X, training=False))
 
     @property

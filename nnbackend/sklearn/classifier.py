@@ -117,7 +117,10 @@ class MLPClassifier(ClassifierMixin, SklearnConversion, BaseMLP):
         """Labels (n_samples,), or an indicator matrix (n_samples, n_classes) for
         multi-label, as NumPy for host X and on X's device for device X (where the
         labels are numbers)."""
-        proba = self._outputs(X, "predict")
+        return self._predict(X)
+
+    def _predict(self, X, check_input: bool = True):
+        proba = self._outputs(X, "predict", check_input)
         xp = self.model_.backend.xp
         kind = self._label_binarizer.y_type_
         if kind == "multilabel-indicator":
@@ -149,8 +152,8 @@ class MLPClassifier(ClassifierMixin, SklearnConversion, BaseMLP):
         """Mean accuracy of ``predict(X)`` against y (host or device arrays)."""
         return self._score_arrays(X, y, sample_weight)
 
-    def _score_arrays(self, X, y, sample_weight=None) -> float:
-        y_pred = self.predict(X)
+    def _score_arrays(self, X, y, sample_weight=None, check_input: bool = True) -> float:
+        y_pred = self._predict(X, check_input)
         y, y_pred = (to_numpy(a) if is_device(a) else a for a in (y, y_pred))
         return float(accuracy_score(y, y_pred, sample_weight=sample_weight))
 
@@ -160,15 +163,15 @@ class MLPClassifier(ClassifierMixin, SklearnConversion, BaseMLP):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
+        multilabel = type_of_target(y).startswith("multilabel")
         if first:
             self._label_binarizer = LabelBinarizer()
-            multilabel = type_of_target(y).startswith("multilabel")
             self._label_binarizer.fit(y if classes is None or multilabel else classes)
             self.classes_ = self._label_binarizer.classes_
             multiclass = self._label_binarizer.y_type_ == "multiclass"
             self.out_activation_ = "softmax" if multiclass else "logistic"
-        else:
-            self._check_same_classes(y, incremental)
+        if not first or (classes is not None and not multilabel):
+            self._check_same_classes(y, incremental)  # partial_fit's classes= included
         Y = self._label_binarizer.transform(y)
         if self._label_binarizer.y_type_ == "multiclass":
             return Y.argmax(axis=1), Y.shape[1]

@@ -56,7 +56,7 @@ class Convergence(Callback):
     def _watch_score(self, model) -> None:
         """Score the held-out set; keep a copy of the best weights (restored at the end)."""
         est = self.est
-        score = est._score_arrays(*self.validation)
+        score = est._score_arrays(*self.validation, check_input=False)  # already checked
         est.validation_scores_.append(score)
         if est.verbose:
             print(f"Validation score: {score:f}")

@@ -47,6 +47,9 @@ class SklearnConversion:
         est = getattr(sk, type(self).__name__)(**params)
         _copy_fitted(self, est)
         est.coefs_, est.intercepts_ = self.coefs_, self.intercepts_
+        if self.early_stopping:  # the weights kept are the best: scikit-learn's copy of them
+            est._best_coefs = [W.copy() for W in est.coefs_]
+            est._best_intercepts = [b.copy() for b in est.intercepts_]
         return est
 
     @classmethod
@@ -67,6 +70,7 @@ class SklearnConversion:
         if params.get("solver") == "lbfgs":
             params["solver"] = "adam"
         new = cls(**params, backend=backend, dtype=dtype)
+        new._start_counters()  # what lbfgs does not keep (a loss curve, the counts) starts anew
         _copy_fitted(est, new)
         backend = get_backend(backend, dtype=dtype or est.coefs_[0].dtype.name)
         sizes = [est.coefs_[0].shape[0], *(W.shape[1] for W in est.coefs_)]

@@ -4,7 +4,10 @@ defines it.
 scikit-learn averages its losses over samples and adds them up over outputs: its
 gradient at the outputs is ``(p - y) / n`` however many outputs there are. The
 library's ``MSE`` and ``BinaryCrossEntropy`` average over every element instead, which
-for ``k`` outputs is ``k`` times smaller; ``SumOverOutputs`` puts the ``k`` back.
+for ``k`` outputs is ``k`` times smaller; ``SumOverOutputs`` puts the ``k`` back. The
+squared error is the one exception in what scikit-learn reports: its value averages
+over the outputs while its gradient sums them (``SquaredErrorOverOutputs``), and
+``loss_curve_`` and ``tol`` see that value.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ LOSS_FOR_LINK = {
 def loss_for(out_activation: str, n_outputs: int) -> Loss:
     """The loss scikit-learn's MLP minimises for this output link and width."""
     loss = LOSS_FOR_LINK[out_activation]()
-    if n_outputs > 1 and out_activation != "softmax":
-        return SumOverOutputs(loss)
-    return loss
+    if n_outputs == 1 or out_activation == "softmax":
+        return loss
+    if out_activation == "identity":
+        return SquaredErrorOverOutputs(loss)
+    return SumOverOutputs(loss)
 
 
 @register
@@ -57,4 +62,15 @@ class SumOverOutputs(Loss):
         return self.inner.per_batch_weight(batch_size)
 
     def config(self) -> dict:
-        return {"type": "SumOverOutputs", "inner": self.inner.config()}
+        return {"type": type(self).__name__, "inner": self.inner.config()}
+
+
+@register
+class SquaredErrorOverOutputs(SumOverOutputs):
+    """scikit-learn's squared error of ``k`` outputs: the gradient of the sum over them
+    (``SumOverOutputs``'), the value of the mean over them (``inner``'s), so a fit
+    records the loss scikit-learn records and stops where its ``tol`` stops it."""
+
+    def forward(self, pred, target):
+        self._outputs = pred.shape[1]
+        return self.inner.forward(pred, target)

@@ -22,10 +22,8 @@ class MLPRegressor(RegressorMixin, SklearnConversion, BaseMLP):
     ``dtype`` as in ``nnbackend.sklearn.MLPClassifier``. Targets may have several
     columns (multi-output). ``sample_weight`` is not supported.
 
-    scikit-learn trains on half the squared error summed over the outputs, and its
-    ``loss_curve_`` reports the error averaged over them; here ``loss_curve_`` reports
-    the loss trained on, so with k outputs its error term is k times scikit-learn's
-    (the training itself is the same).
+    As scikit-learn's, it trains on half the squared error summed over the outputs and
+    reports (``loss_curve_``, and what ``tol`` is held to) the error averaged over them.
     """
 
     _parameter_constraints: dict = {
@@ -101,7 +99,10 @@ class MLPRegressor(RegressorMixin, SklearnConversion, BaseMLP):
     def predict(self, X):
         """Predictions (n_samples,), or (n_samples, n_outputs) for several outputs: NumPy
         for host X, on X's device for device X."""
-        out = self._outputs(X, "predict")
+        return self._predict(X)
+
+    def _predict(self, X, check_input: bool = True):
+        out = self._outputs(X, "predict", check_input)
         if self.n_outputs_ == 1:
             out = self.model_.backend.xp.reshape(out, (-1,))
         return output(out, X)
@@ -110,8 +111,8 @@ class MLPRegressor(RegressorMixin, SklearnConversion, BaseMLP):
         """R² of ``predict(X)`` against y (host or device arrays)."""
         return self._score_arrays(X, y, sample_weight)
 
-    def _score_arrays(self, X, y, sample_weight=None) -> float:
-        y_pred = self.predict(X)
+    def _score_arrays(self, X, y, sample_weight=None, check_input: bool = True) -> float:
+        y_pred = self._predict(X, check_input)
         y, y_pred = (to_numpy(a) if is_device(a) else a for a in (y, y_pred))
         return float(r2_score(y, y_pred, sample_weight=sample_weight))
 
