@@ -30,6 +30,11 @@ import numpy as np
 
 #: filters HDF5 or h5py carry built in: deflate (gzip), shuffle, fletcher32, lzf
 SAFE_FILTERS = {h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_FLETCHER32, 32000}
+#: those of them that compress (shuffle reorders bytes, fletcher32 adds a checksum)
+COMPRESSING = {h5py.h5z.FILTER_DEFLATE, 32000}
+#: what h5py raises for a damaged file, besides OSError (an address past the end of
+#: the file, a dataspace that contradicts itself, a name that is not UTF-8)
+DAMAGE = (KeyError, RuntimeError, TypeError, ValueError)
 #: deflate gives at most ~1032:1; a chunked dataset declaring more than this many
 #: bytes per stored byte cannot be genuine
 MAX_COMPRESSION = 1100
@@ -55,11 +60,13 @@ def open_untrusted(path, error: type[ValueError] = ValueError, what: str = "file
                 f"cannot read {what} {path}: not a readable HDF5 file, or it is truncated ({exc})"
             ) from None
         with f:
-            check_structure(path, f, error)
             try:
+                check_structure(path, f, error)
                 yield f
-            except OSError as exc:  # h5py's read errors: damaged data, not the OS
-                raise error(f"{path}: cannot read its data, it is damaged ({exc})") from None
+            except error:
+                raise
+            except (OSError, *DAMAGE) as exc:  # h5py's read errors: damaged data, not the OS
+                raise error(f"{path}: cannot read it, it is damaged ({exc})") from None
 
 
 def check_structure(path: Path, f: h5py.File, error) -> None:
@@ -76,6 +83,8 @@ def check_structure(path: Path, f: h5py.File, error) -> None:
         raise error(f"{path} holds more than {MAX_LINKS} links; no nnbackend file has that many")
     for name, kind in links:
         shown = name.decode(errors="replace")
+        if shown != name.decode(errors="ignore"):
+            raise error(f"{path}: the name {shown!r} is not UTF-8; no nnbackend file holds one")
         if kind != h5py.h5l.TYPE_HARD:
             what = _LINK_KINDS.get(kind, "a user-defined link")
             raise error(
@@ -192,7 +201,14 @@ def _check_stored_size(path, where, item, nbytes: int, error) -> None:
         chunk = math.prod(item.chunks) * item.dtype.itemsize
         if chunk > max(nbytes, 1 << 20):
             raise error(f"{path}: {where} has chunks of {chunk} bytes for {nbytes} bytes of data")
-    if plist.get_nfilters():
+        chunks = math.prod(-(-n // c) for n, c in zip(item.shape, item.chunks, strict=True))
+        if item.id.get_num_chunks() < chunks:  # the rest would be the fill value, unread
+            raise error(
+                f"{path}: {where} stores {item.id.get_num_chunks()} of its {chunks} chunks; "
+                "it is truncated or was crafted to force a large allocation"
+            )
+    filters = {plist.get_filter(i)[0] for i in range(plist.get_nfilters())}
+    if filters & COMPRESSING:
         enough = stored * MAX_COMPRESSION >= nbytes and (stored > 0 or nbytes == 0)
     else:
         enough = stored >= nbytes
@@ -233,8 +249,23 @@ def attribute(path, obj, name: str, error, kind: str, *, default=...):
     return text
 
 
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_STRING_REST = re.compile(r'(?:[^"\\]|\\.)*"', re.S)  # a string after its opening quote
 _BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _nesting(text: str) -> int:
+    """The deepest nesting of brackets outside strings, in one pass over ``text`` (a
+    string left open ends the count: json.loads refuses the text anyway)."""
+    depth = deepest = position = 0
+    while position < len(text) and deepest <= MAX_JSON_DEPTH:
+        quote = text.find('"', position)
+        end = len(text) if quote < 0 else quote
+        for match in _BRACKET.finditer(text, position, end):
+            depth += 1 if match.group() in "[{" else -1
+            deepest = max(deepest, depth)
+        string = None if quote < 0 else _STRING_REST.match(text, quote + 1)
+        position = len(text) if string is None else string.end()
+    return deepest
 
 
 def parse_json(path, text: str, what: str, error, max_chars: int = MAX_JSON_CHARS):
@@ -242,12 +273,8 @@ def parse_json(path, text: str, what: str, error, max_chars: int = MAX_JSON_CHAR
     NaN, Infinity and numbers that overflow to inf are refused."""
     if len(text) > max_chars:
         raise error(f"{path}: its {what} is {len(text)} characters long, more than {max_chars}")
-    depth = deepest = 0
-    for match in _BRACKET.finditer(_STRING.sub('""', text)):
-        depth += 1 if match.group() in "[{" else -1
-        deepest = max(deepest, depth)
-        if deepest > MAX_JSON_DEPTH:
-            raise error(f"{path}: its {what} is nested deeper than {MAX_JSON_DEPTH} levels")
+    if _nesting(text) > MAX_JSON_DEPTH:
+        raise error(f"{path}: its {what} is nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as exc:

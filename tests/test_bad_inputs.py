@@ -367,7 +367,20 @@ def test_idx_header_declaring_too_much(tmp_path):
         datasets.load_mnist(tmp_path)
     header = (0x803).to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in (3, 2800, 2800))
     (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(header + bytes(100)))
-    with pytest.raises(ValueError, match="more than gzip can hold in"):
+    with pytest.raises(ValueError, match="images do not compress that well"):
+        datasets.load_mnist(tmp_path)
+
+
+def test_a_genuine_gzip_of_a_gigabyte_of_zeros_is_refused_before_it_is_inflated(tmp_path):
+    """Deflate packs constant bytes ~1000:1, so a small, valid .gz can hold a huge body;
+    images compress far less, and a file claiming more is refused from its header."""
+    write_tiny_mnist(tmp_path)
+    shape = (20000, 28, 28)  # 15.7 MB of zeros: about 15 KB of gzip
+    header = (0x803).to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in shape)
+    packed = gzip.compress(header + bytes(math.prod(shape)))
+    assert len(packed) * 500 < math.prod(shape)
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(packed)
+    with pytest.raises(ValueError, match="over 64 times the .* images do not compress"):
         datasets.load_mnist(tmp_path)
 
 

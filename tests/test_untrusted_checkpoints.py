@@ -149,6 +149,22 @@ def raw(change):
     return mutate
 
 
+def sparse_weights(f, secrets):
+    """A chunked weight with one of its two chunks written: the other reads as the fill
+    value, so a tiny file could declare a huge array that is never stored."""
+    del f["weights/0.W"]
+    weight = f.create_dataset("weights/0.W", (2, 8), "f4", chunks=(1, 8), fillvalue=7.0)
+    weight[0] = 1.0
+
+
+def dims_past_maxdims(data: bytes) -> bytes:
+    """The first (2, 8) dataspace's current size raised past its maximum: h5py's
+    KeyError, which must come out as a CheckpointError."""
+    dims = np.array([2, 8, 2, 8], "<u8").tobytes()
+    assert dims in data
+    return data.replace(dims, np.array([3, 8, 2, 8], "<u8").tobytes(), 1)
+
+
 def nested(depth):
     return "[" * depth + "]" * depth
 
@@ -342,7 +358,7 @@ CASES = {
     "weight-huge-never-written": (replace("weights/0.W", **HUGE), r"has shape \(20000, 20000\)"),
     "weight-chunks-unwritten": (
         replace("weights/0.W", shape=(2, 8), dtype="f4", chunks=(1, 8), compression="gzip"),
-        "the file stores 0",
+        "stores 0 of its 2 chunks",
     ),
     "weight-huge-chunks": (
         replace(
@@ -461,6 +477,18 @@ CASES = {
         json_attr("training", "generator", lambda s: s.pop("state")),
         "generator state cannot be restored",
     ),
+    "generator-philox-three-keys": (
+        json_attr("training", "generator", lambda s: s["philox"].update(key=[1, 2, 3])),
+        "needs a key of two numbers",
+    ),
+    "generator-philox-counter-huge": (
+        json_attr("training", "generator", lambda s: s["philox"].update(counter=2**70)),
+        "a counter in 0..2",
+    ),
+    "generator-philox-counter-float": (
+        json_attr("training", "generator", lambda s: s["philox"].update(counter=1e300)),
+        "a counter in 0..2",
+    ),
     "generator-huge-int": (
         json_attr("training", "generator", lambda s: s["state"].update(state=2**300)),
         "generator state cannot be restored",
@@ -495,6 +523,18 @@ CASES = {
     "callback-a-dataset": (replace("callbacks/EarlyStopping", np.zeros(1)), "is not a group"),
     "callbacks-a-dataset": (replace("callbacks", np.zeros(1)), "/callbacks is not a group"),
 }
+CASES.update(
+    {
+        # a string that never closes: the nesting count once rescanned the rest from each quote
+        "json-unclosed-escapes": (attr("/", "architecture", '\\"' * 200_000), "not valid JSON"),
+        "name-not-utf8": (
+            lambda f, s: f["weights"].create_dataset(b"\xff", data=[1.0]),
+            "is not UTF-8",
+        ),
+        "weights-chunks-unwritten": (sparse_weights, "stores 1 of its 2 chunks"),
+        "dataspace-dims-past-maxdims": (raw(dims_past_maxdims), "cannot read it, it is damaged"),
+    }
+)
 CASES.update(FILE_TRICKS)
 CASES["soft-link-elsewhere"] = (soft_link_elsewhere, "'elsewhere' is a soft link")
 READS_ANOTHER_FILE = [

@@ -79,8 +79,14 @@ class Generator:
         device = value.pop("philox", None)  # absent from states saved before it existed
         self._host.bit_generator.state = value
         if device is not None:
-            self._key = tuple(int(k) & MASK32 for k in device["key"])
-            self._counter = int(device["counter"])
+            key, counter = device["key"], device["counter"]
+            if len(key) != 2 or isinstance(counter, bool) or not 0 <= counter < 2**63:
+                raise ValueError(
+                    "a generator state's philox part needs a key of two numbers and a "
+                    f"counter in 0..2**63-1, got key {key!r} and counter {counter!r}"
+                )
+            self._key = tuple(int(k) & MASK32 for k in key)
+            self._counter = int(counter)
 
     @staticmethod
     def _place(host: np.ndarray, backend, dtype):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -112,7 +113,15 @@ def _read_mnist_npz(path: Path) -> list[np.ndarray]:
                 )
             arrays = [_npz_member(path, archive, members[k]) for k in MNIST_NPZ_KEYS]
     # zipfile answers a broken archive with any of these, depending on where it breaks
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError) as err:
+    except (
+        OSError,
+        EOFError,
+        zipfile.BadZipFile,
+        zlib.error,
+        NotImplementedError,
+        RuntimeError,  # a member flagged as encrypted
+        tokenize.TokenError,  # an .npy header whose brackets do not close
+    ) as err:
         if isinstance(err, FileNotFoundError | PermissionError):
             raise
         raise ValueError(f"{path}: not a readable .npz file ({err})") from err
