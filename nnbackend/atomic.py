@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import stat
 from pathlib import Path
 
 try:
@@ -39,8 +40,11 @@ def atomic_write(path, data) -> Path:
     the operating system (full disk, permission) are raised as OSError naming ``path``,
     with the previous file intact and no temporary file left behind."""
     path = Path(path)
-    fd, temporary = _create_temporary(path)
+    mode = _previous_mode(path)
+    fd, temporary = _create_temporary(path, 0o666 if mode is None else mode)
     try:
+        if mode is not None and hasattr(os, "fchmod"):
+            os.fchmod(fd, mode)  # exactly the old bits: os.open's were cut by the umask
         _write_all(fd, memoryview(data).cast("B"))
         os.fsync(fd)
         os.replace(temporary, path)
@@ -56,12 +60,22 @@ def atomic_write(path, data) -> Path:
     return path
 
 
-def _create_temporary(path: Path) -> tuple[int, Path]:
+def _previous_mode(path: Path) -> int | None:
+    """The permission bits of the file ``path`` replaces (a private checkpoint stays
+    private, from the first byte written); None where there is no such regular file."""
+    try:
+        mode = os.stat(path, follow_symlinks=False).st_mode
+    except OSError:
+        return None
+    return stat.S_IMODE(mode) if stat.S_ISREG(mode) else None
+
+
+def _create_temporary(path: Path, mode: int = 0o666) -> tuple[int, Path]:
     """A new, locked, empty file beside ``path``: (descriptor, its path)."""
     for _ in range(100):
         temporary = path.with_name(_temporary_name(path.name))
         try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         except FileExistsError:
             continue
         except OSError as exc:

@@ -85,6 +85,8 @@ def _check_header(path: Path, f: h5py.File) -> str:
             f"{', '.join(missing) or 'the format tag'} (its top level holds {keys})"
         )
     version = attribute(path, f, "format_version", CheckpointError, "int")
+    if version > FORMAT_VERSION + 100:  # not a later release's: a damaged or crafted file
+        raise CheckpointError(f"{path}: format_version {version} is not a version nb.save writes")
     if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path} was written in checkpoint format {version}, newer than the "
@@ -159,11 +161,12 @@ def _fill(path: Path, f, kind: str, model, expected: dict, backend) -> None:
             f"{path}: the {what} saved ({_names(saved)}) do not match the "
             f"architecture's ({_names(expected)}){hint}"
         )
-    kinds = "f" if kind == "params" else "fiu"  # running state may count, in integers
     for name, shape in expected.items():
-        host = _array(path, group, name, shape, "the architecture", kinds)
         index, key = name.split(".", 1)
-        getattr(model.layers[int(index)], kind)[key] = _to_backend(backend, host)
+        layer = model.layers[int(index)]
+        floats = kind == "params" or key not in layer.integer_state
+        host = _array(path, group, name, shape, "the architecture", "f" if floats else "iu")
+        getattr(layer, kind)[key] = _to_backend(backend, host)
 
 
 def _build(path: Path, obj, attr: str, name: str, registry):

@@ -13,6 +13,12 @@ bytes (a tiny file cannot declare a huge, never-written dataset and make the rea
 allocate it); ``attribute`` reads only small scalar attributes; ``parse_json`` bounds
 the text's length and nesting before ``json.loads`` can recurse.
 
+A variable-length string is kept in the file's global heap, and HDF5 reading a
+damaged heap can loop forever (one byte changed is enough, and the loop ignores
+Ctrl-C). nnbackend writes fixed-length strings (``write_text``); a variable-length one,
+as files written before those have, is read by a child process that is killed after
+``HEAP_SECONDS``.
+
 Every problem raises ``error`` (a ValueError subclass chosen by the caller) with the
 file's name; the operating system's own errors (missing file, permission) stay OSError.
 """
@@ -23,6 +29,8 @@ import contextlib
 import json
 import math
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import h5py
@@ -42,6 +50,8 @@ MAX_LINKS = 100_000
 MAX_JSON_CHARS = 1 << 20
 MAX_JSON_DEPTH = 64
 MAX_ATTR_BYTES = 1 << 20
+#: how long a child process may take to read one variable-length string
+HEAP_SECONDS = 20
 
 _LINK_KINDS = {h5py.h5l.TYPE_SOFT: "a soft link", h5py.h5l.TYPE_EXTERNAL: "an external link"}
 
@@ -240,13 +250,57 @@ def attribute(path, obj, name: str, error, kind: str, *, default=...):
         )
     if attr.get_storage_size() > MAX_ATTR_BYTES:
         raise error(f"{path}: the attribute {where} is larger than {MAX_ATTR_BYTES} bytes")
-    value = obj.attrs[name]
-    if kind == "int":
-        return int(value)
-    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    if kind == "str" and attr.get_type().is_variable_str():
+        text = _read_apart(path, obj.name, name, where, error)
+    elif kind == "int":
+        return int(obj.attrs[name])
+    else:
+        value = obj.attrs[name]
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
     if len(text) > MAX_ATTR_BYTES:
         raise error(f"{path}: the attribute {where} is longer than {MAX_ATTR_BYTES} characters")
     return text
+
+
+def write_text(obj, name: str, text: str) -> None:
+    """``obj.attrs[name] = text`` as a fixed-length UTF-8 string, kept in the object's
+    header rather than in the global heap (see the module's docstring)."""
+    obj.attrs[name] = np.bytes_(text.encode("utf-8"))
+
+
+# Runs in a child: reads one attribute, with its address space capped (where it can
+# be), and prints it as JSON. What HDF5 does with a damaged heap stays in the child.
+_READ_ONE = """
+import json, sys
+try:
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+except (ImportError, ValueError, OSError):
+    pass
+import h5py
+with h5py.File(sys.argv[1], "r") as f:
+    value = f[sys.argv[2]].attrs[sys.argv[3]]
+text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+sys.stdout.write(json.dumps(text))
+"""
+
+
+def _read_apart(path, obj_name: str, name: str, where: str, error) -> str:
+    """A variable-length string attribute, read in a child process given HEAP_SECONDS."""
+    command = [sys.executable, "-I", "-c", _READ_ONE, str(path), obj_name, name]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=HEAP_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise error(
+            f"{path}: reading the string {where} did not end in {HEAP_SECONDS} s: the "
+            "file's string heap is damaged"
+        ) from None
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise error(f"{path}: cannot read the string {where}, it is damaged ({reason})")
+    if len(done.stdout) > 8 * MAX_ATTR_BYTES:  # JSON escapes at most 6 characters per one
+        raise error(f"{path}: the string {where} is longer than {MAX_ATTR_BYTES} characters")
+    return json.loads(done.stdout)
 
 
 _STRING_REST = re.compile(r'(?:[^"\\]|\\.)*"', re.S)  # a string after its opening quote

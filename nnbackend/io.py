@@ -4,7 +4,8 @@
     model = nb.load("ckpt.h5", backend="strict")
     model, opt, epoch = nb.load("ckpt.h5", with_optimizer=True)
 
-The file is plain HDF5, readable with h5py alone:
+The file is plain HDF5 (HDF5 1.10 or later), readable with h5py alone, its texts
+fixed-length UTF-8 strings:
 
     /                attrs: format="nnbackend", format_version, architecture (JSON),
                             loss (JSON), dtype, saved_from (backend name)
@@ -40,6 +41,7 @@ from nnbackend.checkpoint import (
     CheckpointError,
     read,
 )
+from nnbackend.h5safe import write_text
 from nnbackend.registry import custom_objects as custom_objects_scope
 
 __all__ = [
@@ -68,32 +70,32 @@ def save(model, path, optimizer=None, epoch: int | None = None, *, callbacks=Non
     A symbolic link at ``path`` is replaced by the file, its target left untouched.
     """
     buffer = io.BytesIO()
-    with h5py.File(buffer, "w") as f:
+    with h5py.File(buffer, "w", libver=("v110", "latest")) as f:  # attributes over 64 KiB
         _write(f, model, optimizer, epoch, stopped)
         _write_callbacks(f, callbacks or {})
     return atomic_write(path, buffer.getbuffer())
 
 
 def _write(f: h5py.File, model, optimizer, epoch, stopped) -> None:
-    f.attrs["format"] = FORMAT
+    write_text(f, "format", FORMAT)
     f.attrs["format_version"] = FORMAT_VERSION
-    f.attrs["architecture"] = json.dumps(model.config(), allow_nan=False)
-    f.attrs["dtype"] = model.backend.dtype_name
-    f.attrs["saved_from"] = model.backend.name
+    write_text(f, "architecture", json.dumps(model.config(), allow_nan=False))
+    write_text(f, "dtype", model.backend.dtype_name)
+    write_text(f, "saved_from", model.backend.name)
     if model.loss is not None:
-        f.attrs["loss"] = json.dumps(model.loss.config(), allow_nan=False)
+        write_text(f, "loss", json.dumps(model.loss.config(), allow_nan=False))
     _write_arrays(f.create_group("weights"), model.params)
     _write_arrays(f.create_group("state"), model.state)
     if optimizer is not None:
         group = f.create_group("optimizer")
-        group.attrs["config"] = json.dumps(optimizer.config(), allow_nan=False)
+        write_text(group, "config", json.dumps(optimizer.config(), allow_nan=False))
         group.attrs["iterations"] = optimizer.iterations
         for slot, arrays in optimizer.state.items():
             _write_arrays(group.create_group(slot), arrays)
     training = f.create_group("training")
     training.attrs["epoch"] = -1 if epoch is None else int(epoch)
     training.attrs["stopped"] = int(bool(stopped))
-    training.attrs["generator"] = json.dumps(model.rng.state)
+    write_text(training, "generator", json.dumps(model.rng.state))
 
 
 def _write_callbacks(f: h5py.File, states: dict) -> None:
@@ -103,7 +105,7 @@ def _write_callbacks(f: h5py.File, states: dict) -> None:
     for key, state in states.items():
         sub = group.create_group(key)
         plain = {k: v for k, v in state.items() if k != "arrays"}
-        sub.attrs["state"] = json.dumps(plain, allow_nan=False)
+        write_text(sub, "state", json.dumps(plain, allow_nan=False))
         _write_arrays(sub, state.get("arrays") or {})
 
 

@@ -287,6 +287,24 @@ def test_the_saved_file_is_readable_by_others_as_usual(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX permission bits")
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o664])
+def test_a_file_saved_over_keeps_its_permissions(tmp_path, mode, monkeypatch):
+    """A private checkpoint saved again stays private, its temporary file included."""
+    path = nb.save(model(), tmp_path / "m.h5")
+    path.chmod(mode)
+    modes, write_some = [], atomic._write_some
+
+    def watched(fd, data):
+        modes.append(os.fstat(fd).st_mode)
+        return write_some(fd, data)
+
+    monkeypatch.setattr(atomic, "_write_some", watched)
+    nb.save(model(seed=1), path)
+    assert path.stat().st_mode & 0o777 == mode
+    assert modes and all(m & 0o777 == mode for m in modes)
+
+
 def test_a_save_leaves_the_bytes_it_built(tmp_path):
     """What lands on disk is exactly the HDF5 image built in memory."""
     path = nb.save(model(seed=5), tmp_path / "m.h5")

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import nnbackend as nb
+from nnbackend.h5safe import write_text
 from nnbackend.layers import Dense, ReLU
 
 ROOT = os.path.dirname(os.path.dirname(__file__))
@@ -84,18 +85,20 @@ def attr(where, name, value):
 DELETE = object()
 
 
+# Texts are written back as nb.save writes them (fixed-length); ``attr`` writes h5py's
+# default, a variable-length string, as older files hold, read by a child process.
 def architecture(change):
     def mutate(f, secrets):
         config = json.loads(f.attrs["architecture"])
         change(config)
-        f.attrs["architecture"] = json.dumps(config)
+        write_text(f, "architecture", json.dumps(config))
 
     return mutate
 
 
 def architecture_text(old, new):
     def mutate(f, secrets):
-        f.attrs["architecture"] = f.attrs["architecture"].replace(old, new)
+        write_text(f, "architecture", f.attrs["architecture"].decode().replace(old, new))
 
     return mutate
 
@@ -104,7 +107,7 @@ def json_attr(where, name, change):
     def mutate(f, secrets):
         config = json.loads(f[where].attrs[name])
         result = change(config)
-        f[where].attrs[name] = json.dumps(config if result is None else result)
+        write_text(f[where], name, json.dumps(config if result is None else result))
 
     return mutate
 
@@ -246,6 +249,7 @@ CASES = {
     "version-newer": (attr("/", "format_version", 2), "format 2, newer than the 1"),
     "version-zero": (attr("/", "format_version", 0), "format_version 0 is not"),
     "version-negative": (attr("/", "format_version", -5), "format_version -5 is not"),
+    "version-absurd": (attr("/", "format_version", 2**62), "format_version 4611686018427387904 "),
     "version-string": (attr("/", "format_version", "1"), "should be a single int"),
     "version-float": (attr("/", "format_version", 1.5), "should be a single int"),
     "version-array": (attr("/", "format_version", [1, 1]), "should be a single int"),
@@ -705,3 +709,90 @@ def test_huge_declarations_end_in_checkpoint_error_under_a_1_gib_cap(good, secre
         assert outcome.startswith(f"CheckpointError: {path}"), outcome
     assert "max_params=100000000" in outcomes[-2]
     assert "declares 1600000000 bytes but the file stores 0" in outcomes[-1]
+
+
+# --- strings: fixed-length now, variable-length (a heap HDF5 can loop on) read apart ---
+
+
+def string_attributes(path) -> dict:
+    """(object, attribute) -> whether its string is variable-length, for every string."""
+    found = {}
+    with h5py.File(path, "r") as f:
+
+        def visit(name, obj):
+            for key in obj.attrs:
+                kind = h5py.h5a.open(obj.id, key.encode()).get_type()
+                if kind.get_class() == h5py.h5t.STRING:
+                    found[name, key] = kind.is_variable_str()
+
+        visit("/", f)
+        f.visititems(visit)
+    return found
+
+
+def as_older_file(good, path):
+    """The good checkpoint with every text a variable-length string, as files written
+    before nb.save wrote fixed-length ones hold them."""
+    shutil.copy(good, path)
+    with h5py.File(path, "r+") as f:
+        for name, key in string_attributes(good):
+            f[name].attrs[key] = f[name].attrs[key].decode()
+    assert all(string_attributes(path).values())
+    return path
+
+
+def test_save_writes_no_variable_length_string(good):
+    strings = string_attributes(good)
+    assert ("/", "architecture") in strings and ("training", "generator") in strings
+    assert not any(strings.values())
+
+
+def test_an_older_file_with_variable_length_strings_loads_the_same(good, tmp_path):
+    older = as_older_file(good, tmp_path / "older.h5")
+    model, optimizer, epoch = nb.load(older, with_optimizer=True)
+    same, same_optimizer, same_epoch = nb.load(good, with_optimizer=True)
+    assert epoch == same_epoch and optimizer.config() == same_optimizer.config()
+    for name, W in same.params.items():
+        np.testing.assert_array_equal(nb.to_numpy(model.params[name]), nb.to_numpy(W))
+
+
+def damage_the_string_heap(data: bytes) -> bytes:
+    """Set the size of the global heap's free-space object to 0: HDF5 then loops
+    forever reading any variable-length string of the file (and ignores Ctrl-C)."""
+    data = bytearray(data)
+    position = data.index(b"GCOL") + 16  # past the collection's signature, version, size
+    while int.from_bytes(data[position : position + 2], "little") != 0:  # object 0: free
+        size = int.from_bytes(data[position + 8 : position + 16], "little")
+        position += 16 + (size + 7) // 8 * 8
+    data[position + 8 : position + 16] = bytes(8)
+    return bytes(data)
+
+
+def test_a_damaged_string_heap_ends_in_checkpoint_error_not_a_hang(good, tmp_path):
+    older = as_older_file(good, tmp_path / "damaged.h5")
+    older.write_bytes(damage_the_string_heap(older.read_bytes()))
+    script = textwrap.dedent(f"""
+        import nnbackend as nb
+        from nnbackend import h5safe
+        h5safe.HEAP_SECONDS = 5
+        try:
+            nb.load({str(older)!r})
+        except nb.CheckpointError as err:
+            print("refused:", err)
+    """)
+    done = subprocess.run(  # the outer limit only guards the test run itself
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "did not end in 5 s: the file's string heap is damaged" in done.stdout
+
+
+def test_running_state_kept_in_floats_must_be_saved_as_floats(tmp_path):
+    """Integers where a layer keeps floats would turn a float32 model's outputs float64."""
+    model = nb.Sequential([Dense(2, 4), nb.layers.BatchNorm(4)], seed=0)
+    path = nb.save(model, tmp_path / "bn.h5")
+    with h5py.File(path, "r+") as f:
+        del f["state/1.running_var"]
+        f["state/1.running_var"] = np.ones(4, "i8")
+    with pytest.raises(nb.CheckpointError, match="holds int64 values, but floats are expected"):
+        nb.load(path)

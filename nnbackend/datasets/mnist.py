@@ -127,7 +127,7 @@ def _read_mnist_npz(path: Path) -> list[np.ndarray]:
         raise ValueError(f"{path}: not a readable .npz file ({err})") from err
     for i, split in ((0, "train"), (2, "test")):
         x, y = arrays[i], arrays[i + 1]
-        if x.ndim != 3 or y.ndim != 1:
+        if x.ndim != 3 or y.ndim != 1 or 0 in x.shape[1:]:
             raise ValueError(
                 f"{path}: x_{split} {x.shape} and y_{split} {y.shape} should be "
                 "(N, rows, cols) images and (N,) labels"

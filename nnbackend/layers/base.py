@@ -43,6 +43,9 @@ class Layer:
     #: an activation's name in the kernel table's ``dense_act`` ("relu", ...): a Dense
     #: layer right before it then computes both in one call (``Sequential``)
     fused_activation: str | None = None
+    #: running-state names kept in integers (counts); the rest of ``state`` are floats
+    #: of the model's dtype, and a checkpoint must hold them as floats
+    integer_state: frozenset[str] = frozenset()
     registry = LAYERS
 
     def __init__(self):
