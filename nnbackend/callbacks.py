@@ -129,12 +129,16 @@ class EarlyStopping(Callback):
         if self.wait >= self.patience:
             model.stop_training = True
 
+    def stopped_for_good(self) -> bool:
+        """Whether this callback ended training: the monitored value stopped improving."""
+        return self.wait >= self.patience
+
     def on_train_end(self, model, history):
         if self.best_arrays is not None and self.wait > 0:
             for name, value in self.best_arrays.items():
                 store = model.state if name in model.state else model.params
                 store[name] = value
-        if self.wait >= self.patience:
+        if self.stopped_for_good():
             history.stop_reason = (
                 f"early stop: {self.monitor} did not improve for {self.patience} epochs; "
                 f"best was epoch {self.best_epoch}"
@@ -245,7 +249,12 @@ class ModelCheckpoint(Callback):
 
     def on_train_end(self, model, history):
         if self.final is not None and self.final[1]:
-            self._save(model, self.final[0], stopped=model.stop_training)
+            self._save(model, self.final[0], stopped=self._stopped_for_good())
+
+    def _stopped_for_good(self) -> bool:
+        """Whether a callback ended the run so that resuming it has nothing left to
+        train (EarlyStopping); a stop for other reasons (a time limit) resumes."""
+        return any(getattr(c, "stopped_for_good", lambda: False)() for c in self.callbacks)
 
     def _save(self, model, epoch, stopped=False):
         if not is_main():

@@ -91,9 +91,39 @@ def _host_take(a, index, axis=0):
 def _place(backend, X, y, y_dtype, on_device):
     """X (and y) as the batches will slice them: on the device, or left on the host."""
     if on_device:
+        if _wider_float(X, backend.dtype_name):  # float64 data, a float32 model: cast and
+            # checked where X is (on the host: no transfer, and fewer bytes to move)
+            X = (
+                X.astype(backend.dtype_name)
+                if is_host(X)
+                else backend.asarray(X, dtype=backend.dtype_name)
+            )
+            X = _check_in_range(X, backend.dtype_name)
         X = backend.asarray(X, dtype=backend.dtype_name)
         y = None if y is None else backend.asarray(y, dtype=y_dtype)
     return X, y
+
+
+def _wider_float(X, dtype: str) -> bool:
+    """Whether X holds floats of more bits than ``dtype`` (float64 data, float32 model)."""
+    xp = namespace_of(X)
+    return _is_float(xp, X) and xp.finfo(X.dtype).bits > np.finfo(dtype).bits
+
+
+def _check_in_range(X, dtype: str):
+    """X, just cast to ``dtype`` from finite data (an inf now is a value past its range),
+    returned as it is if none is."""
+    xp = namespace_of(X)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if bool(to_numpy(xp.isfinite(_total(xp, X)))):
+            return X
+    first = np.argwhere(~np.isfinite(to_numpy(X)))
+    if first.size:
+        raise ValueError(
+            f"X holds values beyond {dtype}'s range (the first at index "
+            f"{tuple(int(i) for i in first[0])}): scale them, or build the model in float64"
+        )
+    return X
 
 
 def _fits_on_device(backend: Backend, X, y) -> bool:

@@ -255,11 +255,14 @@ class BinaryCrossEntropy(Loss):
         return None if self.from_logits else (0.0, 1.0)
 
     def count_correct(self, pred, target):
-        """Right when pred is on target's side of 0.5 (of 0, for logits)."""
+        """Right when pred is on target's side of 0.5 (of 0, for logits); with several
+        outputs (multi-label) a row counts the share of its outputs that are right."""
         xp = namespace_of(pred)
         target = _match_shape(xp, pred, target, "BinaryCrossEntropy")
         threshold = 0.0 if self.from_logits else 0.5
-        return xp.count_nonzero((pred > threshold) == (target > 0.5))
+        right = xp.count_nonzero((pred > threshold) == (target > 0.5))
+        outputs = pred.shape[1] if pred.ndim == 2 else 1
+        return right if outputs == 1 else xp.astype(right, pred.dtype) / outputs
 
     def config(self):
         return {**super().config(), "from_logits": self.from_logits}

@@ -183,12 +183,16 @@ class Sequential:
 
     def predict(self, X, batch_size: int | None = None):
         """Class labels (batch,) int64: argmax of the outputs, or output > 0.5 for one
-        output. Host data in, host NumPy out; the backend's arrays in, its arrays out.
-        X holding NaN or inf raises ValueError (naming the first bad entry) rather than
-        giving such rows a class."""
-        xp = self.backend.xp
-        proba = self._probabilities(X, batch_size)
-        if proba.shape[1] == 1:
+        output (for each of several under binary cross-entropy: multi-label); the outputs
+        themselves under a loss that does not classify (MSE). Host data in, host NumPy
+        out; the backend's arrays in, its arrays out. X holding NaN or inf raises
+        ValueError (naming the first bad entry) rather than giving such rows a class."""
+        xp, loss, proba = self.backend.xp, self.loss, self._probabilities(X, batch_size)
+        if loss is not None and not loss.has_accuracy:
+            labels = proba
+        elif loss is not None and loss.target_kind != "labels" and proba.shape[1] > 1:
+            labels = xp.astype(proba > 0.5, xp.int64)
+        elif proba.shape[1] == 1:
             labels = xp.astype(proba[:, 0] > 0.5, xp.int64)
         else:
             labels = xp.argmax(proba, axis=1)
@@ -257,30 +261,26 @@ class Sequential:
         """Train until epoch ``epochs``; returns the History of the epochs run.
 
         ``X``, ``y``: host data (NumPy arrays, lists) or arrays of the model's backend.
-        ``loss``: a Loss or its name ("cross_entropy", "bce", "mse", ...);
-        ``optimizer``: an Optimizer or its name ("sgd", "adam", ...; default learning
-        rate). Options (``nnbackend.training.fit`` takes the same):
-        ``epochs=1``; ``batch_size=32``: ``None`` is full-batch gradient descent, ``1``
-        per-sample SGD; ``shuffle=True``; ``validation_data=(X, y)`` or
-        ``validation_split``: the last fraction of (X, y) held out; ``l2``: adds
-        ``l2/2 * sum(W**2)`` of the weights to the loss (the history's "loss" is the
-        per-sample mean, penalty included); ``metrics``: names or ``nb.metrics``
-        objects ("accuracy", "top_k_accuracy", "mse", "mae"; default: accuracy when the
-        loss classifies); ``callbacks``; ``verbose``: 0 silent, 1 a line per logged
-        epoch and, on a terminal, a progress bar, 2 the lines only; ``log_every``:
-        metrics come to the host every that many epochs (default: about 20 times per
-        fit), not on every step; ``seed`` reseeds the model's shuffling generator; ``checkpoint``: a
+        ``loss``: a Loss or its name ("cross_entropy", "bce", "mse", ...); ``optimizer``:
+        an Optimizer or its name ("sgd", "adam", ...; default learning rate). Options
+        (``nnbackend.training.fit`` takes the same): ``epochs=1``; ``batch_size=32``
+        (``None``: full-batch gradient descent); ``shuffle=True``;
+        ``validation_data=(X, y)`` or ``validation_split``: the last fraction of (X, y)
+        held out; ``l2``: adds ``l2/2 * sum(W**2)`` of the weights to the loss (the
+        history's "loss" is the per-sample mean, penalty included); ``metrics``: names
+        or ``nb.metrics`` objects ("accuracy", "top_k_accuracy", "mse", "mae"; default:
+        accuracy when the loss classifies); ``callbacks``; ``verbose``: 0 silent, 1 a
+        line per logged epoch and, on a terminal, a progress bar, 2 the lines only;
+        ``log_every``: metrics come to the host every that many epochs (default: about
+        20 times per fit); ``seed`` reseeds the shuffling generator; ``checkpoint``: a
         path saved to at every log and at the end, and with ``resume=True`` a fit starts
         from the epoch after the one saved there (weights, optimizer state, shuffling
         order and callbacks' state included; a run that EarlyStopping ended trains no
         more); ``on_device``: True, False or "auto" (keep the whole set on the device
         when it fits); ``distributed=True``: under mpiexec, the ranks train this model
-        together, data parallel, each on its share of every global batch of
-        ``batch_size`` rows (``nnbackend.distributed``; in a plain process, the ordinary
-        fit); ``compile=True`` (torch backends only) captures the training step with
-        ``torch.compile``, or with the torch.compile backend named (``"aot_eager"``,
-        ``"cudagraphs"``) or given: the first steps then take the time to compile, and
-        later fits of the same shapes reuse what was compiled.
+        together, data parallel (``nnbackend.distributed``); ``compile=True`` (torch
+        backends) captures the step with ``torch.compile`` (or the torch.compile backend
+        named: ``"aot_eager"``, ``"cudagraphs"``); the first steps take the time to compile.
         """
         return training.fit(self, X, y, loss=loss, optimizer=optimizer, **options)
 

@@ -83,6 +83,8 @@ def fit(
     if validation_data is not None:
         validation = batches_for(model, *validation_data, loss, None, shuffle=False)
     check_output_layer(model, loss, X)
+    if parallel is None:
+        check_last_batch(model, batches)
     trainer = Trainer(
         model, loss, optimizer, l2=l2, metrics=metrics, callbacks=callbacks,
         checkpoint=checkpoint, log_every=log_every or max(1, epochs // 20), verbose=verbose,
@@ -206,7 +208,8 @@ class Trainer:
             # once a second model's shapes make the step's shapes symbolic
             flat = self.compile is False
             step = model.step_function(self.loss, self.optimizer, self.l2, flat=flat)
-            self._step = compile_step(step, model.backend, self.compile)
+            stochastic = any(layer.stochastic for layer in model.layers)
+            self._step = compile_step(step, model.backend, self.compile, stochastic)
         for callback in self.callbacks:
             callback.on_train_begin(model, settings)
         if saved is not None:
@@ -298,9 +301,26 @@ def metric_names(metrics, has_validation: bool) -> list[str]:
     return names + [f"val_{n}" for n in names] if has_validation else names
 
 
+def check_last_batch(model, batches) -> None:
+    """Refuse, before any step, an epoch whose last batch is too small for a layer
+    (one row, for BatchNorm): it would fail only after the rest of the epoch trained."""
+    need = max((layer.min_batch for layer in model.layers), default=1)
+    last = batches.n % batches.batch_size or batches.batch_size
+    if last < need:
+        layer = next(type(x).__name__ for x in model.layers if x.min_batch == need)
+        raise ValueError(
+            f"the last batch of each epoch would hold {last} row(s) ({batches.n} samples, "
+            f"batch_size={batches.batch_size}), but {layer} needs batches of at least "
+            f"{need}: choose a batch_size that leaves none or {need} and more, or drop "
+            f"{last} sample(s)"
+        )
+
+
 def split_validation(X, y, validation_data, fraction: float):
     """Hold out the last ``fraction`` of the samples (as given, before any shuffling:
     the same split on every run, resumed runs included)."""
+    if validation_data is not None:
+        validation_data = _validation_pair(validation_data)
     if not fraction:
         return X, y, validation_data
     if validation_data is not None:
@@ -309,6 +329,16 @@ def split_validation(X, y, validation_data, fraction: float):
         raise ValueError(f"validation_split must be between 0 and 1, got {fraction}")
     n_train = X.shape[0] - max(1, round(fraction * X.shape[0]))
     return X[:n_train, ...], y[:n_train, ...], (X[n_train:, ...], y[n_train:, ...])
+
+
+def _validation_pair(data) -> tuple:
+    """``validation_data`` as (X, y) arrays, lists taken as ``fit`` takes them."""
+    if not isinstance(data, tuple | list) or len(data) != 2:
+        raise ValueError(
+            "validation_data is a pair (X_val, y_val), got "
+            f"{type(data).__name__}{f' of {len(data)} items' if hasattr(data, '__len__') else ''}"
+        )
+    return as_array(data[0], "validation X"), as_array(data[1], "validation y")
 
 
 def _prefixed(prefix: str, metrics: dict) -> dict:

@@ -79,6 +79,28 @@ def test_resuming_a_stopped_run_trains_no_more(tmp_path):
     assert nb.load(path, with_optimizer=True)[2] == STOP  # and the file was left as it was
 
 
+def test_a_run_another_callback_stopped_resumes_where_it_stopped(tmp_path):
+    """A stop for another reason (a job's time limit) is not the end of the run: the
+    resumed fit trains the epochs left, as an uninterrupted run does."""
+    path = tmp_path / "run.h5"
+
+    def stop_at(k):
+        def stop(epoch, logs, model):
+            model.stop_training = model.stop_training or epoch == k
+
+        return nb.callbacks.LambdaCallback(stop)
+
+    first_model, first = run(path, extra=[stop_at(10)])
+    assert first.epochs[-1] == 10 and first.stop_reason is None
+    with h5py.File(path, "r") as f:
+        assert f["training"].attrs["stopped"] == 0
+    model, rest = run(path, resume=True)
+    straight, history = run()
+    assert rest.epochs == list(range(11, STOP + 1))
+    assert rest.stop_reason == history.stop_reason
+    assert same(host(model), host(straight))
+
+
 KILLED_AND_RESUMED = textwrap.dedent(
     """
     import json, os, signal, sys

@@ -491,3 +491,69 @@ def test_a_loss_from_logits_after_a_sigmoid_warns(backend):
     with pytest.warns(UserWarning, match=r"takes raw scores \(logits\) and applies the sigmoid"):
         model.fit(X_MOONS, Y_MOONS, loss=BinaryCrossEntropy(from_logits=True), optimizer="sgd",
                   verbose=0)  # fmt: skip
+
+
+# --- what predict and accuracy give beyond one label per row -------------------------
+
+
+def multilabel_data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 4))
+    return X, (X[:, :3] > 0).astype(np.float64)
+
+
+def test_multilabel_accuracy_is_the_share_of_outputs_right(backend):
+    X, Y = multilabel_data()
+    model = nb.Sequential([Dense(4, 16), ReLU(), Dense(16, 3)], backend=backend, seed=0)
+    history = model.fit(
+        X, Y, loss=BinaryCrossEntropy(from_logits=True), optimizer="adam", epochs=5, verbose=0
+    )
+    labels = model.predict(X)
+    assert labels.shape == (120, 3) and set(np.unique(labels)) <= {0, 1}
+    share = float(np.mean(labels == Y))
+    assert model.evaluate(X, Y)["accuracy"] == pytest.approx(share, rel=1e-6)  # float32 sums
+    assert 0 < history["accuracy"][-1] <= 1
+
+
+def test_a_regression_predicts_its_outputs(backend):
+    X, Y = multilabel_data()
+    model = nb.Sequential([Dense(4, 8), Tanh(), Dense(8, 1)], backend=backend, seed=0)
+    model.fit(X, Y[:, :1] * 3.5, loss=MSE(), optimizer="adam", epochs=2, verbose=0)
+    np.testing.assert_array_equal(model.predict(X), model.predict_proba(X))
+    assert model.predict(X).dtype.kind == "f"
+
+
+# --- fit refuses up front what would fail or go wrong later --------------------------
+
+
+def test_a_last_batch_too_small_for_batchnorm_is_refused_before_any_step(backend):
+    X, y = make_moons(33, random_state=0)
+    model = nb.Sequential([Dense(2, 8), nb.layers.BatchNorm(8), ReLU(), Dense(8, 2)],
+                          backend=backend, seed=0)  # fmt: skip
+    before = {k: nb.to_numpy(v).copy() for k, v in model.params.items()}
+    with pytest.raises(ValueError, match=r"last batch of each epoch would hold 1 row\(s\) \(33"):
+        model.fit(X, y, loss="cross_entropy", optimizer="sgd", batch_size=32, verbose=0)
+    for name, W in model.params.items():
+        np.testing.assert_array_equal(nb.to_numpy(W), before[name])
+    model.fit(X, y, loss="cross_entropy", optimizer="sgd", batch_size=11, verbose=0)
+
+
+def test_float64_values_past_float32s_range_are_refused(backend):
+    X, y = make_moons(40, random_state=0)
+    X[5, 0] = 1e39  # finite in float64, inf once cast
+    model = nb.Sequential([Dense(2, 4), Tanh(), Dense(4, 2)], backend=backend, seed=0)
+    if model.backend.dtype_name != "float32":
+        pytest.skip("a float64 model holds it")
+    with pytest.raises(ValueError, match=r"beyond float32's range \(the first at index \(5, 0\)"):
+        model.fit(X, y, loss="cross_entropy", optimizer="sgd", verbose=0)
+
+
+def test_validation_data_takes_lists_and_must_be_a_pair(backend):
+    X, y = make_moons(40, random_state=0)
+    model = nb.Sequential([Dense(2, 4), Tanh(), Dense(4, 2)], backend=backend, seed=0)
+    fit = dict(loss="cross_entropy", optimizer="sgd", verbose=0)
+    history = model.fit(X, y, validation_data=[X.tolist(), y.tolist()], **fit)
+    assert "val_loss" in history.history
+    for bad in (X, (X, y, y)):
+        with pytest.raises(ValueError, match="validation_data is a pair"):
+            model.fit(X, y, validation_data=bad, **fit)

@@ -19,10 +19,10 @@ from nnbackend.backend.fastpaths import native
 from nnbackend.backend.kernels import table
 
 
-def compile_step(step, backend: Backend, how):
+def compile_step(step, backend: Backend, how, stochastic: bool = False):
     """``step`` as torch.compile captures it, for ``fit``'s ``compile`` option
     (True, or a torch.compile backend: its name or the function); ``step`` itself for
-    False."""
+    False. ``stochastic``: the step draws random numbers (Dropout)."""
     if how is False:
         return step
     if not (how is True or isinstance(how, str) or callable(how)):
@@ -35,6 +35,13 @@ def compile_step(step, backend: Backend, how):
             f"compile={how!r} captures the step with torch.compile, which takes torch tensors: "
             f"build the model on the torch backend (backend='torch' or 'torch:cuda'), "
             f"not {backend.name!r}, or leave compile off"
+        )
+    if how is True and stochastic and backend.device.type == "cpu":
+        raise ValueError(
+            "compile=True with a layer that draws random numbers (Dropout): torch's "
+            "inductor did not finish compiling the counter-based draws on a CPU (still "
+            "at it after 14 minutes, torch 2.13). compile='aot_eager' captures the same "
+            "step and keeps its numbers; or leave compile off"
         )
     import torch
 

@@ -46,6 +46,8 @@ class Layer:
     #: running-state names kept in integers (counts); the rest of ``state`` are floats
     #: of the model's dtype, and a checkpoint must hold them as floats
     integer_state: frozenset[str] = frozenset()
+    #: the fewest rows a training batch may have (BatchNorm's variance needs 2)
+    min_batch: int = 1
     registry = LAYERS
 
     def __init__(self):

@@ -23,6 +23,7 @@ class BatchNorm(Layer):
     """
 
     output_range = (-math.inf, math.inf)
+    min_batch = 2  # a variance over one row is 0: the outputs would all be beta
 
     def __init__(self, num_features: int, momentum: float = 0.9, eps: float = 1e-5):
         super().__init__()
