@@ -91,17 +91,20 @@ def _host_take(a, index, axis=0):
 def _place(backend, X, y, y_dtype, on_device):
     """X (and y) as the batches will slice them: on the device, or left on the host."""
     if on_device:
-        if _wider_float(X, backend.dtype_name):  # float64 data, a float32 model: cast and
-            # checked where X is (on the host: no transfer, and fewer bytes to move)
-            X = (
-                X.astype(backend.dtype_name)
-                if is_host(X)
-                else backend.asarray(X, dtype=backend.dtype_name)
-            )
-            X = _check_in_range(X, backend.dtype_name)
+        if _wider_float(X, backend.dtype_name):  # float64 data, a float32 model
+            X = _check_in_range(_narrowed(backend, X), backend.dtype_name)
         X = backend.asarray(X, dtype=backend.dtype_name)
         y = None if y is None else backend.asarray(y, dtype=y_dtype)
     return X, y
+
+
+def _narrowed(backend, X):
+    """X cast to the backend's dtype where it is: on the host (no transfer, and fewer
+    bytes to move after), or on the device. Overflow is reported by the caller."""
+    if not is_host(X):
+        return backend.asarray(X, dtype=backend.dtype_name)
+    with np.errstate(over="ignore"):
+        return X.astype(backend.dtype_name)
 
 
 def _wider_float(X, dtype: str) -> bool:

@@ -28,6 +28,7 @@ from nnbackend.data import as_array, checked_features, is_foreign, is_host
 from nnbackend.flat import FlatModel, unbind
 from nnbackend.history import History
 from nnbackend.losses import L2
+from nnbackend.output_range import gives_probabilities
 from nnbackend.registry import MODELS, register
 from nnbackend.shapes import chain_shapes, sample_shape, summary_table
 from nnbackend.views import ArrayView
@@ -183,12 +184,11 @@ class Sequential:
 
     def predict(self, X, batch_size: int | None = None):
         """Class labels (batch,) int64: argmax of the outputs, or output > 0.5 for one
-        output (for each of several under binary cross-entropy: multi-label); the outputs
-        themselves under a loss that does not classify (MSE). Host data in, host NumPy
-        out; the backend's arrays in, its arrays out. X holding NaN or inf raises
-        ValueError (naming the first bad entry) rather than giving such rows a class."""
+        output (for each, under binary cross-entropy: multi-label); under MSE the outputs
+        unless the last layer gives [0, 1]. Host data in, host NumPy out; the backend's
+        arrays in, its arrays out. X with NaN or inf raises ValueError, naming one."""
         xp, loss, proba = self.backend.xp, self.loss, self._probabilities(X, batch_size)
-        if loss is not None and not loss.has_accuracy:
+        if loss is not None and not loss.has_accuracy and not gives_probabilities(self):
             labels = proba
         elif loss is not None and loss.target_kind != "labels" and proba.shape[1] > 1:
             labels = xp.astype(proba > 0.5, xp.int64)

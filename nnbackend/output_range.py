@@ -37,6 +37,12 @@ def output_layer_fits(model, loss) -> bool:
     return wanted is None or have is not None
 
 
+def gives_probabilities(model) -> bool:
+    """Whether ``model``'s last layer says its outputs lie in [0, 1] (a sigmoid)."""
+    have = getattr(model.layers[-1], "output_range", None) if model.layers else None
+    return have is not None and _within(have, (0.0, 1.0))
+
+
 def check_outputs(model, loss, X) -> None:
     """Run the model on the first samples of ``X`` (one host transfer) and raise
     ValueError when its outputs leave the range ``loss`` takes."""
