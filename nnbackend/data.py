@@ -116,15 +116,11 @@ def _wider_float(X, dtype: str) -> bool:
 def _check_in_range(X, dtype: str):
     """X, just cast to ``dtype`` from finite data (an inf now is a value past its range),
     returned as it is if none is."""
-    xp = namespace_of(X)
-    with np.errstate(over="ignore", invalid="ignore"):
-        if bool(to_numpy(xp.isfinite(_total(xp, X)))):
-            return X
-    first = np.argwhere(~np.isfinite(to_numpy(X)))
-    if first.size:
+    bad = _not_finite(namespace_of(X), X)
+    if bad is not None:
         raise ValueError(
-            f"X holds values beyond {dtype}'s range (the first at index "
-            f"{tuple(int(i) for i in first[0])}): scale them, or build the model in float64"
+            f"X holds values beyond {dtype}'s range (the first at index {_first(bad)}): "
+            "scale them, or build the model in float64"
         )
     return X
 
@@ -279,21 +275,28 @@ def _check_labels(y, n_outputs: int, what: str) -> None:
 
 
 def _check_finite(a, what: str, purpose: str = "training") -> None:
-    """One reduction decides (its sum is finite, or some element is not, or it
-    overflowed); only bad data pays for finding the first bad element."""
     xp = namespace_of(a)
-    if not _is_float(xp, a):
-        return
-    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing sum is an answer too
-        if bool(to_numpy(xp.isfinite(_total(xp, a)))):
-            return
-    bad = ~np.isfinite(to_numpy(a))
-    if bad.any():
-        first = np.argwhere(bad)[0]
+    bad = _not_finite(xp, a) if _is_float(xp, a) else None
+    if bad is not None:
         raise ValueError(
             f"{what} holds {int(bad.sum())} NaN or inf values (the first at index "
-            f"{tuple(int(i) for i in first)}): clean or impute them before {purpose}"
+            f"{_first(bad)}): clean or impute them before {purpose}"
         )
+
+
+def _not_finite(xp, a) -> np.ndarray | None:
+    """None where every element of ``a`` is finite, else where they are not (host bools).
+    One reduction decides (its sum is finite, or some element is not, or it overflowed);
+    only bad data pays for the mask."""
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflowing sum is an answer too
+        if bool(to_numpy(xp.isfinite(_total(xp, a)))):
+            return None
+    bad = ~np.isfinite(to_numpy(a))
+    return bad if bad.any() else None
+
+
+def _first(mask: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.argwhere(mask)[0])
 
 
 def _total(xp, a):
