@@ -18,6 +18,7 @@ Names (``nb.metrics.get``): "accuracy" ("acc"), "top_k_accuracy" (k = 5;
 from __future__ import annotations
 
 from nnbackend.backend import namespace_of
+from nnbackend.checks import positive_int
 from nnbackend.registry import METRICS, construct, register
 
 
@@ -74,7 +75,7 @@ class TopKAccuracy(Metric):
     aliases = ("top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy")
 
     def __init__(self, k: int = 5):
-        self.k = int(k)
+        self.k = positive_int(k, "TopKAccuracy k")
         self.name = f"top_{self.k}_accuracy"
 
     def check(self, loss, n_outputs):

@@ -55,6 +55,9 @@ def fit(
     check_options(epochs=epochs, batch_size=batch_size, shuffle=shuffle, l2=l2,
                   validation_split=validation_split, verbose=verbose, log_every=log_every,
                   seed=seed, resume=resume, on_device=on_device)  # fmt: skip
+    callbacks = checked_callbacks(callbacks)
+    if checkpoint is not None and not Path(checkpoint).parent.is_dir():  # not after an epoch
+        raise FileNotFoundError(f"checkpoint={str(checkpoint)!r}: its folder does not exist")
     boolean(distributed, "distributed")
     if compile is not False and distributed:
         raise ValueError("compile=... captures a single process's step: not with distributed=True")
@@ -113,6 +116,17 @@ def check_options(*, epochs, batch_size, shuffle, l2, validation_split, verbose,
         integer(seed, "seed", low=0)
     boolean(resume, "resume")
     one_of(on_device, "on_device", (True, False, "auto"))
+
+
+def checked_callbacks(callbacks) -> list:
+    """``callbacks`` as a list; one callback alone is taken as a list of one, None as none."""
+    if isinstance(callbacks, cb.Callback):
+        return [callbacks]
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, str | bytes) or not hasattr(callbacks, "__iter__"):
+        raise TypeError(f"callbacks is a list of callbacks, not {callbacks!r}")
+    return list(callbacks)
 
 
 def evaluate(

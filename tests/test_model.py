@@ -557,3 +557,21 @@ def test_validation_data_takes_lists_and_must_be_a_pair(backend):
     for bad in (X, (X, y, y)):
         with pytest.raises(ValueError, match="validation_data is a pair"):
             model.fit(X, y, validation_data=bad, **fit)
+
+
+def test_fit_takes_one_callback_alone_and_checks_the_checkpoint_folder_first(tmp_path):
+    X, y = make_moons(40, random_state=0)
+    model = nb.Sequential([Dense(2, 4), Tanh(), Dense(4, 2)], seed=0)
+    fit = dict(loss="cross_entropy", optimizer="sgd", verbose=0, epochs=3)
+    seen = []
+    record = nb.callbacks.LambdaCallback(lambda epoch, logs, model: seen.append(epoch))
+    model.fit(X, y, callbacks=record, **fit)
+    assert seen == [0, 1, 2]
+    with pytest.raises(TypeError, match="callbacks is a list of callbacks"):
+        model.fit(X, y, callbacks=3, **fit)
+    before = nb.to_numpy(model.params["0.W"]).copy()
+    with pytest.raises(FileNotFoundError, match="its folder does not exist"):
+        model.fit(X, y, checkpoint=tmp_path / "no" / "run.h5", **fit)
+    np.testing.assert_array_equal(nb.to_numpy(model.params["0.W"]), before)  # no epoch ran
+    with pytest.raises(ValueError, match="TopKAccuracy k"):
+        nb.metrics.TopKAccuracy(0)
