@@ -215,9 +215,10 @@ def check_targets(y, n_samples: int, n_outputs: int | None, kind: str, what: str
     if kind == "labels" and y.ndim == 1 and n_outputs is not None:
         _check_labels(y, n_outputs, what)
     elif kind == "labels" and y.ndim == 2 and n_outputs is not None and y.shape[1] != n_outputs:
+        hint = f"; for class labels, pass them 1-D: {what}.reshape(-1)" if y.shape[1] == 1 else ""
         raise ValueError(
-            f"{what} has one-hot rows of {y.shape[1]} classes, "
-            f"but the model has {n_outputs} outputs"
+            f"{what} has shape {tuple(y.shape)}, read as one-hot rows of {y.shape[1]} "
+            f"classes, but the model has {n_outputs} outputs{hint}"
         )
     if kind == "probabilities" or (kind == "labels" and y.ndim == 2):
         _check_unit_range(y, what, kind)
@@ -303,7 +304,7 @@ def _total(xp, a):
     """The sum of ``a``'s elements, the rows' sums made by a product with ones: the BLAS
     reads memory faster than ``sum`` adds pairwise (MNIST's 188 MB of float32 pixels:
     6 ms against 10.5 on one core, 4 against 10.5 on two)."""
-    if a.ndim < 2:
+    if a.ndim < 2 or a.shape[0] == 0:  # (no rows: -1 below would have no size to take)
         return xp.sum(a)
     rows = xp.reshape(a, (a.shape[0], -1))
     return xp.sum(rows @ xp.ones((rows.shape[1],), dtype=a.dtype, device=a.device))

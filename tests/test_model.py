@@ -575,3 +575,18 @@ def test_fit_takes_one_callback_alone_and_checks_the_checkpoint_folder_first(tmp
     np.testing.assert_array_equal(nb.to_numpy(model.params["0.W"]), before)  # no epoch ran
     with pytest.raises(ValueError, match="TopKAccuracy k"):
         nb.metrics.TopKAccuracy(0)
+
+
+def test_predicting_no_rows_gives_no_labels(backend):
+    model = tiny_net(backend)
+    empty = np.empty((0, 2))
+    assert model.predict(empty).shape == (0,)
+    assert model.predict_proba(empty).shape == (0, 2)
+
+
+def test_labels_in_a_column_are_told_to_be_one_dimensional(backend):
+    X, y = make_moons(40, random_state=0)
+    model = tiny_net(backend)
+    told = r"shape \(40, 1\), read as one-hot rows .* pass them 1-D: y.reshape\(-1\)"
+    with pytest.raises(ValueError, match=told):
+        model.fit(X, y.reshape(-1, 1), loss="cross_entropy", optimizer="sgd", verbose=0)
