@@ -30,6 +30,11 @@ class Callback:
     def on_train_end(self, model, history) -> None:
         pass
 
+    def stopped_for_good(self) -> bool:
+        """Whether this callback ended training so that resuming has nothing left to do
+        (EarlyStopping's verdict); False for a stop a resumed run should go on from."""
+        return False
+
     def get_state(self) -> dict | None:
         """What a resumed run needs to go on as if it had never stopped, saved in each
         checkpoint: a dict of JSON values, with arrays named and shaped like the model's
@@ -252,9 +257,7 @@ class ModelCheckpoint(Callback):
             self._save(model, self.final[0], stopped=self._stopped_for_good())
 
     def _stopped_for_good(self) -> bool:
-        """Whether a callback ended the run so that resuming it has nothing left to
-        train (EarlyStopping); a stop for other reasons (a time limit) resumes."""
-        return any(getattr(c, "stopped_for_good", lambda: False)() for c in self.callbacks)
+        return any(callback.stopped_for_good() for callback in self.callbacks)
 
     def _save(self, model, epoch, stopped=False):
         if not is_main():

@@ -348,10 +348,8 @@ def split_validation(X, y, validation_data, fraction: float):
 def _validation_pair(data) -> tuple:
     """``validation_data`` as (X, y) arrays, lists taken as ``fit`` takes them."""
     if not isinstance(data, tuple | list) or len(data) != 2:
-        raise ValueError(
-            "validation_data is a pair (X_val, y_val), got "
-            f"{type(data).__name__}{f' of {len(data)} items' if hasattr(data, '__len__') else ''}"
-        )
+        got = f"{len(data)} items" if isinstance(data, tuple | list) else type(data).__name__
+        raise ValueError(f"validation_data is a pair (X_val, y_val), got {got}")
     return as_array(data[0], "validation X"), as_array(data[1], "validation y")
 
 
