@@ -150,11 +150,18 @@ def restore_checkpoint(model, path, optimizer=None, custom_objects=None,
         raise CheckpointError(
             f"{path}: its architecture {saved.model!r} differs from the model's {model!r}"
         )
+    takes_state = optimizer is not None and saved.optimizer is not None
+    if takes_state and type(optimizer) is not type(saved.optimizer):
+        kind = type(saved.optimizer).__name__
+        raise CheckpointError(
+            f"{path} holds the state of {saved.optimizer!r}, which {optimizer!r} "
+            f"cannot take up: give fit a {kind} to resume with, or train anew"
+        )
     model.set_params(dict(saved.model.params))
     for name, value in saved.model.state.items():
         model.state[name] = value
     model.rng.state = saved.model.rng.state
-    if optimizer is not None and saved.optimizer is not None:
+    if takes_state:
         optimizer.load_state_dict(saved.optimizer.state_dict())
     return saved
 

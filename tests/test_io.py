@@ -144,6 +144,18 @@ def test_resume_without_a_checkpoint_yet_starts_at_zero(tmp_path):
     assert history.epochs == [0, 1] and (tmp_path / "new.h5").exists()
 
 
+def test_resume_with_another_optimizer_names_the_one_saved(tmp_path):
+    path = tmp_path / "run.h5"
+    model, opt = trained()
+    nb.save(model, path, optimizer=opt, epoch=1)
+    model.fit(X, Y, optimizer=opt, epochs=1, **FIT)
+    before = host_params(model)
+    with pytest.raises(io.CheckpointError, match=r"Adam\(lr=0.01.*give fit a Adam"):
+        model.fit(X, Y, optimizer=nb.optim.Momentum(0.1), epochs=3, checkpoint=path,
+                  resume=True, **FIT)  # fmt: skip
+    assert_same_params(before, host_params(model))
+
+
 # --- saves that fail lose nothing -------------------------------------------------
 
 
