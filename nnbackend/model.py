@@ -27,6 +27,7 @@ from nnbackend.checks import positive_int
 from nnbackend.data import as_array, checked_features, is_foreign, is_host
 from nnbackend.flat import FlatModel, unbind
 from nnbackend.history import History
+from nnbackend.layers.base import layer_list
 from nnbackend.losses import L2
 from nnbackend.output_range import gives_probabilities
 from nnbackend.registry import MODELS, register
@@ -58,10 +59,7 @@ class Sequential:
     ):
         """``build=False`` draws no weights: the layers get the backend only, and their
         ``params`` stay empty until filled (how ``nb.load`` builds a model)."""
-        self.layers = [
-            layer_types.get(layer) if isinstance(layer, str | dict | type) else layer
-            for layer in layers
-        ]
+        self.layers = layer_list(layers)
         self.backend = get_backend(backend, dtype=dtype)
         self.rng = as_generator(seed)
         self.loss = None

@@ -147,6 +147,29 @@ def test_dense_layout_and_default_init(backend):
     np.testing.assert_array_equal(backend.to_numpy(layer.params["W"]), expected.astype(np.float32))
 
 
+class ScaledTanh(L.Tanh):
+    """LeCun's 1.7159 tanh(2x / 3): a subclass that rewrites Tanh's forward and backward."""
+
+    def forward(self, x, training=True):
+        self._t = nb.functional.tanh(x * (2 / 3))
+        return 1.7159 * self._t
+
+    def backward(self, dy, input_grad=True):
+        return dy * (1.7159 * 2 / 3) * (1 - self._t * self._t)
+
+
+def test_a_subclass_that_rewrites_forward_is_not_fused_with_dense(backend64):
+    # the kernel table computes Dense + Tanh in one call; a subclass's own forward must
+    # still run (it was bypassed: plain tanh, 0.13 off)
+    model = nb.Sequential([L.Dense(3, 2), ScaledTanh()], backend=backend64, seed=0)
+    X = np.random.default_rng(0).standard_normal((4, 3))
+    W, b = (nb.to_numpy(model.params[k]) for k in ("0.W", "0.b"))
+    out = nb.to_numpy(model.forward(backend64.asarray(X)))
+    np.testing.assert_allclose(out, 1.7159 * np.tanh((X @ W + b) * 2 / 3), rtol=1e-13)
+    errors = nb.gradcheck.check_gradients(model, "mse", X, np.zeros((4, 2)))
+    assert max(errors.values()) < 1e-7
+
+
 @pytest.mark.parametrize(
     "init, std",
     [

@@ -74,6 +74,16 @@ def test_layer_sizes_must_chain():
 # --- the tutorial workload --------------------------------------------------------
 
 
+def test_one_layer_object_stands_in_one_place_only():
+    # it keeps one forward's input for its backward: twice, the first place got the
+    # second's gradients (17 % off numerical ones for a shared Tanh)
+    tanh, dense = Tanh(), Dense(3, 3)
+    with pytest.raises(ValueError, match=r"layer 3 is layer 1 again \(Tanh\(\)\)"):
+        nb.Sequential([Dense(3, 3), tanh, Dense(3, 3), tanh])
+    with pytest.raises(ValueError, match=r"layer 2 is layer 0 again \(Dense"):
+        nb.Sequential([dense, "tanh", dense])
+
+
 def test_moons_tutorial_net_reaches_97_percent(backend):
     """2-3-2 tanh/softmax, L2 0.01, lr 0.01 on the summed loss, full batch (the tutorial)."""
     be = backend.with_dtype("float64") if backend.supports("float64") else backend

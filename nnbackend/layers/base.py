@@ -20,6 +20,7 @@ take the model's generator: ``forward(x, training, rng=...)``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -41,7 +42,8 @@ class Layer:
     #: while a fit binds the model; the class's empty default otherwise
     grad_buffers: Mapping = MappingProxyType({})
     #: an activation's name in the kernel table's ``dense_act`` ("relu", ...): a Dense
-    #: layer right before it then computes both in one call (``Sequential``)
+    #: layer right before it then computes both in one call (``Sequential``), unless a
+    #: subclass rewrites ``forward`` (``fused_activation_of``)
     fused_activation: str | None = None
     #: running-state names kept in integers (counts); the rest of ``state`` are floats
     #: of the model's dtype, and a checkpoint must hold them as floats
@@ -125,6 +127,36 @@ def get(spec) -> Layer:
     """A layer from a name (the activations: "relu", "tanh", "sigmoid", "leaky_relu",
     "softmax", "linear"), a config dict, or a Layer."""
     return LAYERS.create(spec)
+
+
+def fused_activation_of(layer: Layer) -> str | None:
+    """``layer.fused_activation``, where the class that names it also runs the
+    ``forward``: a subclass of Tanh that rewrites ``forward`` is computed as written."""
+    return _fused_activation(type(layer))
+
+
+@functools.cache
+def _fused_activation(cls: type) -> str | None:
+    if cls.fused_activation is None:
+        return None
+    named_by = next(c for c in cls.__mro__ if "fused_activation" in vars(c))
+    return cls.fused_activation if cls.forward is named_by.forward else None
+
+
+def layer_list(layers) -> list[Layer]:
+    """``layers`` as Layer objects (names, configs and classes made into layers), each
+    object in one place only: a layer keeps one forward's input for its backward, so the
+    same object twice would hand its first place the second's gradients."""
+    made = [get(layer) if isinstance(layer, str | dict | type) else layer for layer in layers]
+    places: dict[int, int] = {}
+    for i, layer in enumerate(made):
+        first = places.setdefault(id(layer), i)
+        if first != i:
+            raise ValueError(
+                f"layer {i} is layer {first} again ({layer!r}): one layer object can stand "
+                "in one place only; make a new layer for each place"
+            )
+    return made
 
 
 def check_built(layer: Layer, name: str = "W") -> None:

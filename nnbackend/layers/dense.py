@@ -7,7 +7,7 @@ import math
 from nnbackend import init as initializers
 from nnbackend.backend.kernels import table
 from nnbackend.checks import boolean, positive_int
-from nnbackend.layers.base import Layer, check_built
+from nnbackend.layers.base import Layer, check_built, fused_activation_of
 from nnbackend.registry import register
 
 
@@ -71,11 +71,11 @@ class Dense(Layer):
         ``_addmm_activation`` for ReLU; CuPy: the product, then one kernel), keeping
         what both layers' ``backward`` need; None where the table has none."""
         dense_act = table(self.backend.xp).dense_act if self.bias else None
-        if dense_act is None or activation.fused_activation is None:
+        name = fused_activation_of(activation)
+        if dense_act is None or name is None:
             return None
         self._take(x)
-        activation._y = dense_act(x, self.params["W"], self.params["b"],
-                                  activation.fused_activation)  # fmt: skip
+        activation._y = dense_act(x, self.params["W"], self.params["b"], name)
         return activation._y
 
     def _take(self, x) -> None:
