@@ -173,9 +173,11 @@ class SoftmaxCrossEntropy(Loss):
                     "SoftmaxCrossEntropy: 1-D targets must be integer class labels, "
                     f"got {target.dtype}"
                 )
-            return xp.astype(xp.reshape(target, (n, 1)) == self._classes(xp, pred), pred.dtype)
-        if target.shape == pred.shape:
-            return target
+            classes = self._classes(xp, pred)  # int64: labels of another integer type
+            labels = target if target.dtype == classes.dtype else xp.astype(target, classes.dtype)
+            return xp.astype(xp.reshape(labels, (n, 1)) == classes, pred.dtype)
+        if target.shape == pred.shape:  # one-hot or soft rows, of any real or bool type
+            return target if target.dtype == pred.dtype else xp.astype(target, pred.dtype)
         raise ValueError(
             f"SoftmaxCrossEntropy: target of shape {tuple(target.shape)} does not fit "
             f"scores {tuple(pred.shape)}: "

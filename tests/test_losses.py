@@ -194,6 +194,26 @@ def test_softmax_layer_is_stable_at_1e4(backend):
 # --- bad input --------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("from_logits", [True, False])
+def test_softmax_ce_takes_targets_of_any_integer_or_bool_type(backend, from_logits):
+    # one-hot rows were kept in their own dtype (a float64 loss from float32 scores; raw
+    # promotion errors on strict and torch), unsigned labels met an int64 arange
+    loss = losses.SoftmaxCrossEntropy(from_logits=from_logits)
+    pred = logits(backend)
+    if not from_logits:
+        pred = backend.asarray(host_softmax(backend.to_numpy(pred)))
+    want = backend.to_numpy(loss.forward(pred, backend.asarray(LABELS)))
+    want_grad = backend.to_numpy(loss.backward())
+    onehot = np.eye(3)[LABELS]
+    targets = [LABELS.astype(t) for t in ("uint8", "int16", "uint32", "uint64")]
+    targets += [onehot.astype(t) for t in ("float64", "int64", "bool")]
+    for target in targets:
+        value = loss.forward(pred, backend.asarray(target))
+        assert value.dtype == pred.dtype, target.dtype
+        np.testing.assert_allclose(backend.to_numpy(value), want, rtol=1e-6)
+        np.testing.assert_allclose(backend.to_numpy(loss.backward()), want_grad, rtol=1e-6)
+
+
 def test_float_labels_are_refused(backend):
     with pytest.raises(TypeError, match="integer class labels"):
         losses.SoftmaxCrossEntropy().forward(logits(backend), backend.asarray([0.0] * 5))
