@@ -43,3 +43,19 @@ def test_float64_arrays_raise_no_warning(backend64, recwarn):
     check_layer(Tanh(), backend64.asarray(X))
     check_gradients(net(backend64), "bce", X, Y)
     assert not [w for w in recwarn if "float32" in str(w.message)]
+
+
+def test_a_gradient_that_is_truly_zero_passes(backend):
+    # BatchNorm takes the batch mean away, so the bias before it has no gradient: its
+    # rounding (1e-17, 1e-12 on torch) over itself read as a relative error of 1.0
+    model = nb.Sequential([Dense(2, 4), nb.layers.BatchNorm(4), Tanh(), Dense(4, 2)],
+                          backend=backend, seed=0)  # fmt: skip
+    errors = check_gradients(model, "cross_entropy", X, Y)
+    assert max(errors.values()) < 1e-7, errors
+
+
+def test_a_wrong_gradient_beside_a_zero_one_still_fails():
+    analytic, numerical = np.zeros(3), np.array([0.0, 1e-6, 0.0])
+    assert nb.gradcheck.relative_error(analytic, numerical) == pytest.approx(1e-2)
+    assert nb.gradcheck.relative_error(analytic + 1e-12, numerical * 0) < 1e-7
+    assert nb.gradcheck.relative_error(1e4 * numerical, 2e4 * numerical) == pytest.approx(1 / 3)
