@@ -195,6 +195,11 @@ def test_dense_says_what_shape_it_wanted():
         layer.forward(np.ones((6, 5), np.float32))
 
 
+def test_flatten_wants_a_batch_of_samples(backend):
+    with pytest.raises(ValueError, match=r"Flatten takes a batch .* got shape \(3,\)"):
+        L.Flatten().forward(backend.asarray(np.ones(3, np.float32)))  # was (3, 1)
+
+
 @pytest.mark.parametrize(
     "layer, shape",
     [(L.Dense(2, 3), (1, 2)), (L.Conv2D(1, 2, 3), (1, 1, 4, 4)), (L.BatchNorm(2), (3, 2))],

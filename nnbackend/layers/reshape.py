@@ -18,6 +18,11 @@ class Flatten(Layer):
         return (math.prod(input_shape),)
 
     def forward(self, x, training=True):
+        if x.ndim < 2:
+            raise ValueError(
+                f"Flatten takes a batch of samples, (batch, d1, ...), got shape "
+                f"{tuple(x.shape)}: a 1-D array has no sample dimensions to flatten"
+            )
         self._x_shape = tuple(x.shape)
         return namespace_of(x).reshape(x, (x.shape[0], -1))
 
