@@ -108,15 +108,21 @@ def check_gradients(
 def check_layer(layer, x, seed: int = 0, h: float = 1e-5) -> dict:
     """Backprop of one built layer against numerical gradients, for the input and each
     parameter. The scalar checked is ``sum(layer(x) * r)`` for a fixed random ``r``.
-    Build the layer and make ``x`` in float64 (a warning says so otherwise).
+    Build the layer and make ``x`` in float64 (a warning says so otherwise). A layer
+    that draws (Dropout) draws the same masks at every evaluation.
     Returns ``{"x": error, "W": error, ...}``."""
     xp = namespace_of(x)
     _warn_if_float32(xp, x)
-    out = layer.forward(x, training=True)
-    weights = Generator(seed).normal(tuple(out.shape), backend=backend_of(x))
+
+    def forward():
+        if layer.stochastic:
+            return layer.forward(x, training=True, rng=Generator(seed + 1))
+        return layer.forward(x, training=True)
+
+    weights = Generator(seed).normal(tuple(forward().shape), backend=backend_of(x))
 
     def objective(_=None):
-        return xp.sum(layer.forward(x, training=True) * weights)
+        return xp.sum(forward() * weights)
 
     objective()
     errors = {"x": relative_error(layer.backward(weights), numerical_gradient(objective, x, h))}

@@ -59,3 +59,10 @@ def test_a_wrong_gradient_beside_a_zero_one_still_fails():
     assert nb.gradcheck.relative_error(analytic, numerical) == pytest.approx(1e-2)
     assert nb.gradcheck.relative_error(analytic + 1e-12, numerical * 0) < 1e-7
     assert nb.gradcheck.relative_error(1e4 * numerical, 2e4 * numerical) == pytest.approx(1 / 3)
+
+
+def test_check_layer_checks_dropout_with_the_same_masks(backend64):
+    layer = nb.layers.Dropout(0.5)
+    layer.build(backend64, nb.Generator(0))
+    x = backend64.asarray(np.random.default_rng(0).standard_normal((4, 5)))
+    assert check_layer(layer, x)["x"] < 1e-9  # it raised: Dropout draws from a generator
