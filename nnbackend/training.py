@@ -56,8 +56,6 @@ def fit(
                   validation_split=validation_split, verbose=verbose, log_every=log_every,
                   seed=seed, resume=resume, on_device=on_device)  # fmt: skip
     callbacks = checked_callbacks(callbacks)
-    if checkpoint is not None and not Path(checkpoint).parent.is_dir():  # not after an epoch
-        raise FileNotFoundError(f"checkpoint={str(checkpoint)!r}: its folder does not exist")
     boolean(distributed, "distributed")
     if compile is not False and distributed:
         raise ValueError("compile=... captures a single process's step: not with distributed=True")
@@ -75,6 +73,12 @@ def fit(
         parallel = DataParallel.join(
             model, loss, optimizer, metrics, l2, (X, y, validation_data), settings
         )  # None in a world of one
+    if parallel is None:  # checked before the first epoch, not after it
+        check_checkpoint_folder(checkpoint)
+    else:  # rank 0 alone writes it; every rank raises what its check raised
+        parallel.world.on_main(
+            lambda: check_checkpoint_folder(checkpoint), "check the checkpoint's folder"
+        )
     read = (lambda: resume_from(model, checkpoint, optimizer)) if resume else (lambda: None)
     saved = read() if parallel is None else parallel.start(read)
     start = 0 if saved is None or saved.epoch is None else saved.epoch + 1
@@ -116,6 +120,12 @@ def check_options(*, epochs, batch_size, shuffle, l2, validation_split, verbose,
         integer(seed, "seed", low=0)
     boolean(resume, "resume")
     one_of(on_device, "on_device", (True, False, "auto"))
+
+
+def check_checkpoint_folder(checkpoint) -> None:
+    """Refuse a checkpoint path whose folder does not exist."""
+    if checkpoint is not None and not Path(checkpoint).parent.is_dir():
+        raise FileNotFoundError(f"checkpoint={str(checkpoint)!r}: its folder does not exist")
 
 
 def checked_callbacks(callbacks) -> list:

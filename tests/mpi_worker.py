@@ -39,15 +39,17 @@ def train(out: Path, on_gpu: bool = False) -> None:
         arrays.update({f"manual/{k}": v for k, v in cases.manual_loop(distributed=True).items()})
         report["disagreement"] = disagree()
         report["bad checkpoint"] = resume_from_garbage(out)
+        report["missing folder"] = checkpoint_in_missing_folder(out)
     np.savez(out / f"rank{rank}.npz", **arrays)
     (out / f"rank{rank}.json").write_text(json.dumps(report))
 
 
 def resume(out: Path) -> dict:
     """Train 3 epochs with a checkpoint, then resume to 5 in a fresh model of other
-    weights (rank 1's own checkpoint path does not exist: rank 0 reads, and tells)."""
+    weights (rank 1's own checkpoint path, in a folder that does not exist, is never
+    looked at: rank 0 writes, reads, and tells)."""
     case = cases.Case("numpy", "float64", "adam", 0.01)
-    path = out / ("ckpt.h5" if nb.distributed.is_main() else "never-written.h5")
+    path = out / ("ckpt.h5" if nb.distributed.is_main() else "no-such-folder/ckpt.h5")
     cases.train(case, distributed=True, epochs=3, checkpoint=path)
     assert nb.distributed.is_main() == path.exists()
     net, _ = cases.train(case, distributed=True, checkpoint=path, resume=True, model_seed=99)
@@ -73,6 +75,16 @@ def resume_from_garbage(out: Path) -> str:
     try:
         cases.train(cases.CASES[0], distributed=True, checkpoint=out / "garbage.h5", resume=True)
     except nb.CheckpointError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "no error"
+
+
+def checkpoint_in_missing_folder(out: Path) -> str:
+    """Rank 0's checkpoint folder does not exist (rank 1's does): every rank raises."""
+    folder = out if nb.distributed.rank() == 1 else out / "no-such-folder"
+    try:
+        cases.train(cases.CASES[0], distributed=True, checkpoint=folder / "ckpt.h5")
+    except FileNotFoundError as exc:
         return f"{type(exc).__name__}: {exc}"
     return "no error"
 

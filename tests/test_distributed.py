@@ -357,6 +357,19 @@ def test_a_checkpoint_rank_0_cannot_read_is_an_error_on_every_rank(two_ranks):
 
 @needs_mpi
 @pytest.mark.mpi
+def test_only_rank_0_checks_the_checkpoint_folder_and_every_rank_hears(two_ranks):
+    """Rank 1's checkpoint folder may be missing (the resumed run: rank 1's never
+    existed); rank 0's missing one is an error on every rank alike."""
+    (_, report0), (_, report1) = two_ranks
+    assert report0["missing folder"] == report1["missing folder"]
+    assert re.fullmatch(
+        r"FileNotFoundError: checkpoint='.*/no-such-folder/ckpt.h5': its folder does not exist",
+        report0["missing folder"],
+    )
+
+
+@needs_mpi
+@pytest.mark.mpi
 def test_a_rank_that_raises_ends_every_rank_and_the_checkpoint_stays(tmp_path):
     result, seconds = mpiexec("-m", "tests.mpi_worker", "fault", str(tmp_path), timeout=60)
     assert result.returncode != 0 and seconds < 30
