@@ -24,6 +24,7 @@ import pytest
 
 import nnbackend as nb
 from nnbackend.distributed import collectives, parallel, world
+from nnbackend.layers import Dense
 from tests import distributed_cases as cases
 from tests.conftest import HAVE_CUDA
 
@@ -169,6 +170,28 @@ def test_a_disagreement_names_each_rank_and_what_it_has():
     assert parallel.disagreement("batch_size", [32, 32, 32]) is None
     said = parallel.disagreement("batch_size", [32, 64, 32, 16])
     assert said == "batch_size: ranks 0, 2 have 32, rank 1 has 64, rank 3 has 16"
+
+
+def test_values_that_differ_far_into_their_text_disagree_and_show_where():
+    """Two models alike for their first 300 characters of config: told apart by their
+    whole text, and shown from shortly before the first difference."""
+
+    def config(activation: str) -> dict:
+        layers = [Dense(5, 8), "tanh", Dense(8, 8), "tanh", Dense(8, 8), activation, Dense(8, 2)]
+        return nb.Sequential(layers, seed=1).config()
+
+    tanh, relu = config("tanh"), config("relu")
+    differ_at = len(os.path.commonprefix([repr(tanh), repr(relu)]))
+    assert differ_at > 300
+    said = parallel.disagreement("model", [tanh, relu, tanh])
+    window = slice(differ_at - 60, None)  # to the end: fewer than 200 characters are left
+    assert said == (
+        f"model: ranks 0, 2 have ...{repr(tanh)[window]}, rank 1 has ...{repr(relu)[window]}"
+    )
+    assert "{'type': 'Tanh'}, {'type': 'Dense', 'n_in': 8, 'n_out': 2" in said
+    assert "{'type': 'ReLU'}, {'type': 'Dense', 'n_in': 8, 'n_out': 2" in said
+    early = parallel.disagreement("model", [config("tanh"), {"short": 1}])
+    assert early == f"model: rank 0 has {repr(tanh)[:200]}..., rank 1 has {{'short': 1}}"
 
 
 def test_alone_the_manual_pieces_change_nothing(backend):
