@@ -211,6 +211,7 @@ class Trainer:
         # checkpoints last: each save then holds the other callbacks' state of its epoch
         others = [c for c in callbacks if not isinstance(c, cb.ModelCheckpoint)]
         self.callbacks = [cb.TerminateOnNaN(), *others, *saving]
+        self.first_saving = len(self.callbacks) - len(saving)
         self.log_every, self.verbose = log_every, verbose
 
     def run(self, batches, validation, epochs: range, saved: Checkpoint | None = None) -> History:
@@ -253,15 +254,24 @@ class Trainer:
                 if epoch % self.log_every == 0 or epoch == epochs.stop - 1:
                     history.flush()
                     progress.log(epoch, logs)
-                for callback in self.callbacks:
-                    callback.on_epoch_end(epoch, logs, model)
-                if self.parallel is not None:
-                    model.stop_training = self.parallel.stop_together(model.stop_training)
+                self._epoch_end(epoch, logs)
                 if model.stop_training:
                     break
         for callback in self.callbacks:
             callback.on_train_end(model, history)
         return history
+
+    def _epoch_end(self, epoch: int, logs) -> None:
+        """The callbacks' ``on_epoch_end``. In a distributed fit, whether to stop is
+        settled over the ranks before the checkpoints' turn: a stop decided on one rank
+        alone then has rank 0 save the epoch that ends training, as one process would."""
+        model, saving = self.model, self.first_saving
+        for callback in self.callbacks[:saving]:
+            callback.on_epoch_end(epoch, logs, model)
+        if self.parallel is not None:
+            model.stop_training = self.parallel.stop_together(model.stop_training)
+        for callback in self.callbacks[saving:]:
+            callback.on_epoch_end(epoch, logs, model)
 
     def _give_back(self, saved: Checkpoint) -> None:
         try:

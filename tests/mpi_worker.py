@@ -40,6 +40,7 @@ def train(out: Path, on_gpu: bool = False) -> None:
         report["disagreement"] = disagree()
         report["bad checkpoint"] = resume_from_garbage(out)
         report["missing folder"] = checkpoint_in_missing_folder(out)
+        report["stopped on rank 1"] = stop_on_rank_1(out)
     np.savez(out / f"rank{rank}.npz", **arrays)
     (out / f"rank{rank}.json").write_text(json.dumps(report))
 
@@ -87,6 +88,24 @@ def checkpoint_in_missing_folder(out: Path) -> str:
     except FileNotFoundError as exc:
         return f"{type(exc).__name__}: {exc}"
     return "no error"
+
+
+def stop_on_rank_1(out: Path) -> dict:
+    """A callback on rank 1 alone stops training after epoch 2 (of 5), as one watching
+    its own clock would: what rank 0's checkpoint then holds."""
+    stop = nb.callbacks.LambdaCallback(
+        lambda epoch, logs, model: setattr(model, "stop_training", epoch == 2)
+    )
+    path = out / "stopped.h5"
+    net, history = cases.train(cases.CASES[0], distributed=True, checkpoint=path, log_every=5,
+                               callbacks=[stop] if nb.distributed.rank() == 1 else [])  # fmt: skip
+    if not nb.distributed.is_main():
+        return {}
+    saved, _, epoch = nb.load(path, with_optimizer=True)
+    same = all(
+        np.array_equal(nb.to_numpy(saved.params[k]), w) for k, w in cases.weights(net).items()
+    )
+    return {"epochs": len(history["loss"]), "saved epoch": epoch, "saved what fit returned": same}
 
 
 def fail_midway(out: Path, how) -> None:

@@ -393,6 +393,17 @@ def test_only_rank_0_checks_the_checkpoint_folder_and_every_rank_hears(two_ranks
 
 @needs_mpi
 @pytest.mark.mpi
+def test_a_stop_on_one_rank_has_rank_0_save_the_last_epoch(two_ranks):
+    """Rank 1's own callback stops after epoch 2 (log_every=5: only epoch 0 was saved
+    as it ended): rank 0's checkpoint is of epoch 2, with the weights fit returned, as
+    one process's would be."""
+    (_, report0), _ = two_ranks
+    expected = {"epochs": 3, "saved epoch": 2, "saved what fit returned": True}
+    assert report0["stopped on rank 1"] == expected
+
+
+@needs_mpi
+@pytest.mark.mpi
 def test_a_rank_that_raises_ends_every_rank_and_the_checkpoint_stays(tmp_path):
     result, seconds = mpiexec("-m", "tests.mpi_worker", "fault", str(tmp_path), timeout=60)
     assert result.returncode != 0 and seconds < 30
