@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import textwrap
 
 import numpy as np
 
@@ -94,4 +95,17 @@ def manual_loop(distributed: bool, steps: int = 9) -> dict:
         net.backward(loss.backward())
         nb.distributed.allreduce_grads(net, rows=out.shape[0])
         opt.step(net.params, net.grads)
+    return weights(net)
+
+
+def documented_loop() -> dict:
+    """The loop of one's own in ``nnbackend.distributed``'s docstring, run as written on
+    99 samples: one batch of 99 rows, on two ranks shares of 50 + 49. Its weights."""
+    doc = nb.distributed.__doc__
+    start = doc.index("A loop of one's own:")
+    code = textwrap.dedent(doc[start:].split("\n\n")[1])
+    (X, y), _ = data()
+    case = Case("numpy", "float64", "sgd", None)
+    net, opt, loss = model(case), optimizer(case), nb.losses.SoftmaxCrossEntropy()
+    exec(code, {"nb": nb, "X": X[:99], "y": y[:99], "model": net, "opt": opt, "loss": loss})
     return weights(net)

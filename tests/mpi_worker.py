@@ -37,6 +37,7 @@ def train(out: Path, on_gpu: bool = False) -> None:
         resumed = resume(out)
         arrays.update({f"resumed/{k}": v for k, v in resumed.items()})
         arrays.update({f"manual/{k}": v for k, v in cases.manual_loop(distributed=True).items()})
+        arrays.update({f"documented/{k}": v for k, v in cases.documented_loop().items()})
         report["disagreement"] = disagree()
         report["bad checkpoint"] = resume_from_garbage(out)
         report["missing folder"] = checkpoint_in_missing_folder(out)

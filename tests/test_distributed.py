@@ -361,6 +361,18 @@ def test_a_loop_of_ones_own_with_allreduce_grads(two_ranks):
 
 @needs_mpi
 @pytest.mark.mpi
+def test_the_documented_loop_of_ones_own_is_one_process_on_uneven_shares(two_ranks):
+    """The loop in nnbackend.distributed's docstring, as written: a batch of 99 rows
+    split 50 + 49 still gives one process's weights."""
+    (weights0, _), (weights1, _) = two_ranks
+    documented = {k.split("/", 1)[1]: v for k, v in weights0.items() if k.startswith("documented/")}
+    assert documented.keys() == cases.documented_loop().keys()
+    assert_close(documented, cases.documented_loop(), "float64")
+    assert all(np.array_equal(weights0[k], weights1[k]) for k in weights0 if "documented" in k)
+
+
+@needs_mpi
+@pytest.mark.mpi
 def test_ranks_that_disagree_are_told_which_and_how(two_ranks):
     (_, report0), (_, report1) = two_ranks
     said = report0["disagreement"]
