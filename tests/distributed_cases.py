@@ -15,7 +15,7 @@ import textwrap
 import numpy as np
 
 import nnbackend as nb
-from nnbackend.layers import Dense
+from nnbackend.layers import Dense, Dropout
 
 N, BATCH, EPOCHS = 100, 11, 5
 BACKENDS = ["numpy", "strict"] + (["torch"] if importlib.util.find_spec("torch") else [])
@@ -109,3 +109,21 @@ def documented_loop() -> dict:
     net, opt, loss = model(case), optimizer(case), nb.losses.SoftmaxCrossEntropy()
     exec(code, {"nb": nb, "X": X[:99], "y": y[:99], "model": net, "opt": opt, "loss": loss})
     return weights(net)
+
+
+WHOLE_BATCH_LAYERS = {  # layers that need the whole batch: its masks, its statistics
+    "dropout": lambda: [Dense(5, 8), "relu", Dropout(0.5), Dense(8, 3)],
+}
+
+
+def train_whole_batch(layers: str, distributed: bool):
+    """A fit of ``WHOLE_BATCH_LAYERS[layers]`` on 101 samples in batches of 11: on two
+    ranks 6 + 5 rows, and each epoch's last batch of 2 rows is 1 + 1. Its weights and
+    running state (by name), and a report: the history and the generator's counter."""
+    (X, y), (X_val, y_val) = data()
+    X, y = np.concatenate([X, X_val])[:101], np.concatenate([y, y_val])[:101]
+    net = nb.Sequential(WHOLE_BATCH_LAYERS[layers](), backend="numpy", dtype="float64", seed=1)
+    history = net.fit(X, y, loss="cross_entropy", optimizer=nb.optim.SGD(0.1), epochs=3,
+                      batch_size=BATCH, seed=3, verbose=0, distributed=distributed)  # fmt: skip
+    arrays = {**weights(net), **{k: nb.to_numpy(a).copy() for k, a in net.state.items()}}
+    return arrays, {"history": history.history, "counter": net.rng.state["philox"]["counter"]}

@@ -41,6 +41,9 @@ def train(out: Path, on_gpu: bool = False) -> None:
         report["disagreement"] = disagree()
         report["bad checkpoint"] = resume_from_garbage(out)
         report["missing folder"] = checkpoint_in_missing_folder(out)
+        for layers in cases.WHOLE_BATCH_LAYERS:
+            trained, report[layers] = cases.train_whole_batch(layers, distributed=True)
+            arrays.update({f"{layers}/{k}": v for k, v in trained.items()})
         report["stopped on rank 1"] = stop_on_rank_1(out)
     np.savez(out / f"rank{rank}.npz", **arrays)
     (out / f"rank{rank}.json").write_text(json.dumps(report))

@@ -373,6 +373,23 @@ def test_the_documented_loop_of_ones_own_is_one_process_on_uneven_shares(two_ran
 
 @needs_mpi
 @pytest.mark.mpi
+@pytest.mark.parametrize("layers", list(cases.WHOLE_BATCH_LAYERS))
+def test_dropout_and_batchnorm_on_two_ranks_train_as_one_process(two_ranks, layers):
+    """Dropout: each rank draws its rows of the whole batch's mask, and every generator
+    moves on as one process's. The weights, history and generator of one process."""
+    (weights0, report0), (weights1, report1) = two_ranks
+    alone, report = cases.train_whole_batch(layers, distributed=False)
+    mine = {k.split("/", 1)[1]: v for k, v in weights0.items() if k.startswith(layers + "/")}
+    assert mine.keys() == alone.keys()
+    assert_close(mine, alone, "float64")
+    assert all(np.array_equal(weights0[k], weights1[k]) for k in weights0 if layers in k)
+    assert report0[layers]["counter"] == report1[layers]["counter"] == report["counter"]
+    for name, values in report["history"].items():
+        np.testing.assert_allclose(report0[layers]["history"][name], values, rtol=0, atol=1e-12)
+
+
+@needs_mpi
+@pytest.mark.mpi
 def test_ranks_that_disagree_are_told_which_and_how(two_ranks):
     (_, report0), (_, report1) = two_ranks
     said = report0["disagreement"]

@@ -23,6 +23,7 @@ from pathlib import Path
 from nnbackend.backend import namespace_of, to_numpy
 from nnbackend.backend.threads import threads_for_step
 from nnbackend.distributed.collectives import allreduce, broadcast, engine_for
+from nnbackend.distributed.whole_batch import whole_batch
 from nnbackend.distributed.world import DistributedError, World, init
 from nnbackend.flat import FlatModel
 from nnbackend.io import Checkpoint
@@ -122,8 +123,9 @@ class DataParallel:
         (loss, its weight), then (each metric's sum, 1); the same on every rank."""
         flat = self.flat  # bound before backward, which then writes into its buffer
         mine = share(xb.shape[0], self.world.rank, self.world.size)
-        out = self.model.forward(xb[mine, ...], training=True)
-        local = self._backward(out, yb[mine, ...], xb.shape[0])
+        with whole_batch(self.model, mine, xb.shape[0], self.engine):
+            out = self.model.forward(xb[mine, ...], training=True)
+            local = self._backward(out, yb[mine, ...], xb.shape[0])
         weight = self.loss.per_batch_weight(xb.shape[0])
         if flat is not None and flat.gather():
             sums = self._sum_in_place(flat, local)
