@@ -90,8 +90,7 @@ def fit(
     if validation_data is not None:
         validation = batches_for(model, *validation_data, loss, None, shuffle=False)
     check_output_layer(model, loss, X)
-    if parallel is None:
-        check_last_batch(model, batches)
+    check_last_batch(model, batches)  # distributed: the whole batch, over every rank's share
     trainer = Trainer(
         model, loss, optimizer, l2=l2, metrics=metrics, callbacks=callbacks,
         checkpoint=checkpoint, log_every=log_every or max(1, epochs // 20), verbose=verbose,

@@ -15,7 +15,7 @@ import textwrap
 import numpy as np
 
 import nnbackend as nb
-from nnbackend.layers import Dense, Dropout
+from nnbackend.layers import BatchNorm, Dense, Dropout
 
 N, BATCH, EPOCHS = 100, 11, 5
 BACKENDS = ["numpy", "strict"] + (["torch"] if importlib.util.find_spec("torch") else [])
@@ -113,6 +113,7 @@ def documented_loop() -> dict:
 
 WHOLE_BATCH_LAYERS = {  # layers that need the whole batch: its masks, its statistics
     "dropout": lambda: [Dense(5, 8), "relu", Dropout(0.5), Dense(8, 3)],
+    "batchnorm": lambda: [Dense(5, 8), BatchNorm(8), "relu", Dense(8, 3)],
 }
 
 

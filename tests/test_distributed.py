@@ -376,7 +376,9 @@ def test_the_documented_loop_of_ones_own_is_one_process_on_uneven_shares(two_ran
 @pytest.mark.parametrize("layers", list(cases.WHOLE_BATCH_LAYERS))
 def test_dropout_and_batchnorm_on_two_ranks_train_as_one_process(two_ranks, layers):
     """Dropout: each rank draws its rows of the whole batch's mask, and every generator
-    moves on as one process's. The weights, history and generator of one process."""
+    moves on as one process's. BatchNorm: mean and variance over both ranks' rows (a
+    last batch of 2 rows is 1 + 1), the same running statistics on both ranks. The
+    weights, running state, history and generator of one process."""
     (weights0, report0), (weights1, report1) = two_ranks
     alone, report = cases.train_whole_batch(layers, distributed=False)
     mine = {k.split("/", 1)[1]: v for k, v in weights0.items() if k.startswith(layers + "/")}
@@ -487,9 +489,11 @@ def test_the_mnist_example_on_two_ranks_learns_as_on_one():
 
 @needs_mpi
 @pytest.mark.mpi
-def test_the_conv_net_example_on_two_ranks_learns_as_on_one():
-    """``mnist_cnn.py --distributed``: the same per-epoch accuracies as one process."""
-    args = ["examples/mnist_cnn.py", "--digits", "--epochs", "2"]
+@pytest.mark.parametrize("net", [[], ["--deep"]], ids=["plain", "deep"])
+def test_the_conv_net_example_on_two_ranks_learns_as_on_one(net):
+    """``mnist_cnn.py --distributed``: the same per-epoch accuracies as one process;
+    ``--deep`` too, with its BatchNorm and Dropout layers."""
+    args = ["examples/mnist_cnn.py", "--digits", "--epochs", "2", *net]
     two, _ = mpiexec(*args, "--distributed")
     assert two.returncode == 0, two.stderr[-3000:]
     one = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True)
