@@ -7,6 +7,7 @@ tests/mpi_worker.py) and skip, saying why, where mpi4py or mpiexec is missing.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import math
@@ -16,15 +17,17 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 import nnbackend as nb
 from nnbackend.distributed import collectives, parallel, world
-from nnbackend.layers import Dense
+from nnbackend.layers import BatchNorm, Dense
 from tests import distributed_cases as cases
 from tests.conftest import HAVE_CUDA
 
@@ -192,6 +195,65 @@ def test_values_that_differ_far_into_their_text_disagree_and_show_where():
     assert "{'type': 'ReLU'}, {'type': 'Dense', 'n_in': 8, 'n_out': 2" in said
     early = parallel.disagreement("model", [config("tanh"), {"short": 1}])
     assert early == f"model: rank 0 has {repr(tanh)[:200]}..., rank 1 has {{'short': 1}}"
+
+
+class ThreadRanks:
+    """Two "ranks" that are threads: ``for_rank(r)`` is rank r's ``whole_batch`` (the
+    layer's hook in a data-parallel step), whose sum waits for the other's arrays."""
+
+    def __init__(self, rows: int):
+        self.rows, self.barrier, self.handed = rows, threading.Barrier(2, timeout=30), {}
+
+    def for_rank(self, rank: int):
+        return SimpleNamespace(rows=self.rows, sum=lambda arrays: self._sum(rank, arrays))
+
+    def _sum(self, rank, arrays):
+        self.handed[rank] = arrays
+        self.barrier.wait()
+        summed = [a + b for a, b in zip(self.handed[0], self.handed[1], strict=True)]
+        self.barrier.wait()  # both have read the other's before either hands its next
+        return summed
+
+
+@pytest.mark.parametrize("rows", [(3, 2), (4, 1)])
+def test_batchnorm_over_two_shares_is_batchnorm_over_the_batch(backend, rows):
+    """BatchNorm given a whole_batch hook on each of two shares of a batch of 5 images
+    (one share may hold one row): the outputs, input gradients and running statistics
+    of the whole batch, and gradients that sum to its gradients."""
+    rng = np.random.default_rng(0)
+    x, dy = rng.standard_normal((2, 5, 3, 2, 2)) * 2 + 1
+    as_array = functools.partial(backend.asarray, dtype="float64")
+    layers = [BatchNorm(3) for _ in range(3)]
+    for layer in layers:
+        layer.build(backend.with_dtype("float64"), nb.Generator(0))
+    whole = layers[0]
+    y, dx = whole.forward(as_array(x)), whole.backward(as_array(dy))
+    ranks, blocks = ThreadRanks(5), [slice(0, rows[0]), slice(rows[0], 5)]
+    results = {}
+
+    def share(r):
+        layer = layers[1 + r]
+        layer.whole_batch = ranks.for_rank(r)
+        out = layer.forward(as_array(x[blocks[r]]))
+        results[r] = (out, layer.backward(as_array(dy[blocks[r]])))
+
+    threads = [threading.Thread(target=share, args=(r,)) for r in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, expected in enumerate((y, dx)):
+        got = np.concatenate([backend.to_numpy(results[r][i]) for r in (0, 1)])
+        np.testing.assert_allclose(got, backend.to_numpy(expected), rtol=0, atol=1e-12)
+    for name in ("gamma", "beta"):
+        summed = sum(backend.to_numpy(layer.grads[name]) for layer in layers[1:])
+        np.testing.assert_allclose(summed, backend.to_numpy(whole.grads[name]), atol=1e-12)
+    for name in ("running_mean", "running_var"):
+        for layer in layers[1:]:
+            np.testing.assert_allclose(
+                backend.to_numpy(layer.state[name]), backend.to_numpy(whole.state[name]),
+                rtol=0, atol=1e-14,
+            )  # fmt: skip
 
 
 def test_alone_the_manual_pieces_change_nothing(backend):
