@@ -56,8 +56,6 @@ def fit(
                   validation_split=validation_split, verbose=verbose, log_every=log_every,
                   seed=seed, resume=resume, on_device=on_device)  # fmt: skip
     callbacks = checked_callbacks(callbacks)
-    if checkpoint is not None and not Path(checkpoint).parent.is_dir():  # not after an epoch
-        raise FileNotFoundError(f"checkpoint={str(checkpoint)!r}: its folder does not exist")
     boolean(distributed, "distributed")
     if compile is not False and distributed:
         raise ValueError("compile=... captures a single process's step: not with distributed=True")
@@ -75,6 +73,12 @@ def fit(
         parallel = DataParallel.join(
             model, loss, optimizer, metrics, l2, (X, y, validation_data), settings
         )  # None in a world of one
+    if parallel is None:  # checked before the first epoch, not after it
+        check_checkpoint_folder(checkpoint)
+    else:  # rank 0 alone writes it; every rank raises what its check raised
+        parallel.world.on_main(
+            lambda: check_checkpoint_folder(checkpoint), "check the checkpoint's folder"
+        )
     read = (lambda: resume_from(model, checkpoint, optimizer)) if resume else (lambda: None)
     saved = read() if parallel is None else parallel.start(read)
     start = 0 if saved is None or saved.epoch is None else saved.epoch + 1
@@ -86,8 +90,7 @@ def fit(
     if validation_data is not None:
         validation = batches_for(model, *validation_data, loss, None, shuffle=False)
     check_output_layer(model, loss, X)
-    if parallel is None:
-        check_last_batch(model, batches)
+    check_last_batch(model, batches)  # distributed: the whole batch, over every rank's share
     trainer = Trainer(
         model, loss, optimizer, l2=l2, metrics=metrics, callbacks=callbacks,
         checkpoint=checkpoint, log_every=log_every or max(1, epochs // 20), verbose=verbose,
@@ -116,6 +119,12 @@ def check_options(*, epochs, batch_size, shuffle, l2, validation_split, verbose,
         integer(seed, "seed", low=0)
     boolean(resume, "resume")
     one_of(on_device, "on_device", (True, False, "auto"))
+
+
+def check_checkpoint_folder(checkpoint) -> None:
+    """Refuse a checkpoint path whose folder does not exist."""
+    if checkpoint is not None and not Path(checkpoint).parent.is_dir():
+        raise FileNotFoundError(f"checkpoint={str(checkpoint)!r}: its folder does not exist")
 
 
 def checked_callbacks(callbacks) -> list:
@@ -201,6 +210,7 @@ class Trainer:
         # checkpoints last: each save then holds the other callbacks' state of its epoch
         others = [c for c in callbacks if not isinstance(c, cb.ModelCheckpoint)]
         self.callbacks = [cb.TerminateOnNaN(), *others, *saving]
+        self.first_saving = len(self.callbacks) - len(saving)
         self.log_every, self.verbose = log_every, verbose
 
     def run(self, batches, validation, epochs: range, saved: Checkpoint | None = None) -> History:
@@ -243,15 +253,24 @@ class Trainer:
                 if epoch % self.log_every == 0 or epoch == epochs.stop - 1:
                     history.flush()
                     progress.log(epoch, logs)
-                for callback in self.callbacks:
-                    callback.on_epoch_end(epoch, logs, model)
-                if self.parallel is not None:
-                    model.stop_training = self.parallel.stop_together(model.stop_training)
+                self._epoch_end(epoch, logs)
                 if model.stop_training:
                     break
         for callback in self.callbacks:
             callback.on_train_end(model, history)
         return history
+
+    def _epoch_end(self, epoch: int, logs) -> None:
+        """The callbacks' ``on_epoch_end``. In a distributed fit, whether to stop is
+        settled over the ranks before the checkpoints' turn: a stop decided on one rank
+        alone then has rank 0 save the epoch that ends training, as one process would."""
+        model, saving = self.model, self.first_saving
+        for callback in self.callbacks[:saving]:
+            callback.on_epoch_end(epoch, logs, model)
+        if self.parallel is not None:
+            model.stop_training = self.parallel.stop_together(model.stop_training)
+        for callback in self.callbacks[saving:]:
+            callback.on_epoch_end(epoch, logs, model)
 
     def _give_back(self, saved: Checkpoint) -> None:
         try:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import textwrap
 
 import numpy as np
 
 import nnbackend as nb
-from nnbackend.layers import Dense
+from nnbackend.layers import BatchNorm, Dense, Dropout
 
 N, BATCH, EPOCHS = 100, 11, 5
 BACKENDS = ["numpy", "strict"] + (["torch"] if importlib.util.find_spec("torch") else [])
@@ -95,3 +96,35 @@ def manual_loop(distributed: bool, steps: int = 9) -> dict:
         nb.distributed.allreduce_grads(net, rows=out.shape[0])
         opt.step(net.params, net.grads)
     return weights(net)
+
+
+def documented_loop() -> dict:
+    """The loop of one's own in ``nnbackend.distributed``'s docstring, run as written on
+    99 samples: one batch of 99 rows, on two ranks shares of 50 + 49. Its weights."""
+    doc = nb.distributed.__doc__
+    start = doc.index("A loop of one's own:")
+    code = textwrap.dedent(doc[start:].split("\n\n")[1])
+    (X, y), _ = data()
+    case = Case("numpy", "float64", "sgd", None)
+    net, opt, loss = model(case), optimizer(case), nb.losses.SoftmaxCrossEntropy()
+    exec(code, {"nb": nb, "X": X[:99], "y": y[:99], "model": net, "opt": opt, "loss": loss})
+    return weights(net)
+
+
+WHOLE_BATCH_LAYERS = {  # layers that need the whole batch: its masks, its statistics
+    "dropout": lambda: [Dense(5, 8), "relu", Dropout(0.5), Dense(8, 3)],
+    "batchnorm": lambda: [Dense(5, 8), BatchNorm(8), "relu", Dense(8, 3)],
+}
+
+
+def train_whole_batch(layers: str, distributed: bool):
+    """A fit of ``WHOLE_BATCH_LAYERS[layers]`` on 101 samples in batches of 11: on two
+    ranks 6 + 5 rows, and each epoch's last batch of 2 rows is 1 + 1. Its weights and
+    running state (by name), and a report: the history and the generator's counter."""
+    (X, y), (X_val, y_val) = data()
+    X, y = np.concatenate([X, X_val])[:101], np.concatenate([y, y_val])[:101]
+    net = nb.Sequential(WHOLE_BATCH_LAYERS[layers](), backend="numpy", dtype="float64", seed=1)
+    history = net.fit(X, y, loss="cross_entropy", optimizer=nb.optim.SGD(0.1), epochs=3,
+                      batch_size=BATCH, seed=3, verbose=0, distributed=distributed)  # fmt: skip
+    arrays = {**weights(net), **{k: nb.to_numpy(a).copy() for k, a in net.state.items()}}
+    return arrays, {"history": history.history, "counter": net.rng.state["philox"]["counter"]}

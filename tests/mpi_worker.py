@@ -37,17 +37,24 @@ def train(out: Path, on_gpu: bool = False) -> None:
         resumed = resume(out)
         arrays.update({f"resumed/{k}": v for k, v in resumed.items()})
         arrays.update({f"manual/{k}": v for k, v in cases.manual_loop(distributed=True).items()})
+        arrays.update({f"documented/{k}": v for k, v in cases.documented_loop().items()})
         report["disagreement"] = disagree()
         report["bad checkpoint"] = resume_from_garbage(out)
+        report["missing folder"] = checkpoint_in_missing_folder(out)
+        for layers in cases.WHOLE_BATCH_LAYERS:
+            trained, report[layers] = cases.train_whole_batch(layers, distributed=True)
+            arrays.update({f"{layers}/{k}": v for k, v in trained.items()})
+        report["stopped on rank 1"] = stop_on_rank_1(out)
     np.savez(out / f"rank{rank}.npz", **arrays)
     (out / f"rank{rank}.json").write_text(json.dumps(report))
 
 
 def resume(out: Path) -> dict:
     """Train 3 epochs with a checkpoint, then resume to 5 in a fresh model of other
-    weights (rank 1's own checkpoint path does not exist: rank 0 reads, and tells)."""
+    weights (rank 1's own checkpoint path, in a folder that does not exist, is never
+    looked at: rank 0 writes, reads, and tells)."""
     case = cases.Case("numpy", "float64", "adam", 0.01)
-    path = out / ("ckpt.h5" if nb.distributed.is_main() else "never-written.h5")
+    path = out / ("ckpt.h5" if nb.distributed.is_main() else "no-such-folder/ckpt.h5")
     cases.train(case, distributed=True, epochs=3, checkpoint=path)
     assert nb.distributed.is_main() == path.exists()
     net, _ = cases.train(case, distributed=True, checkpoint=path, resume=True, model_seed=99)
@@ -75,6 +82,34 @@ def resume_from_garbage(out: Path) -> str:
     except nb.CheckpointError as exc:
         return f"{type(exc).__name__}: {exc}"
     return "no error"
+
+
+def checkpoint_in_missing_folder(out: Path) -> str:
+    """Rank 0's checkpoint folder does not exist (rank 1's does): every rank raises."""
+    folder = out if nb.distributed.rank() == 1 else out / "no-such-folder"
+    try:
+        cases.train(cases.CASES[0], distributed=True, checkpoint=folder / "ckpt.h5")
+    except FileNotFoundError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "no error"
+
+
+def stop_on_rank_1(out: Path) -> dict:
+    """A callback on rank 1 alone stops training after epoch 2 (of 5), as one watching
+    its own clock would: what rank 0's checkpoint then holds."""
+    stop = nb.callbacks.LambdaCallback(
+        lambda epoch, logs, model: setattr(model, "stop_training", epoch == 2)
+    )
+    path = out / "stopped.h5"
+    net, history = cases.train(cases.CASES[0], distributed=True, checkpoint=path, log_every=5,
+                               callbacks=[stop] if nb.distributed.rank() == 1 else [])  # fmt: skip
+    if not nb.distributed.is_main():
+        return {}
+    saved, _, epoch = nb.load(path, with_optimizer=True)
+    same = all(
+        np.array_equal(nb.to_numpy(saved.params[k]), w) for k, w in cases.weights(net).items()
+    )
+    return {"epochs": len(history["loss"]), "saved epoch": epoch, "saved what fit returned": same}
 
 
 def fail_midway(out: Path, how) -> None:

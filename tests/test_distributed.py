@@ -7,6 +7,7 @@ tests/mpi_worker.py) and skip, saying why, where mpi4py or mpiexec is missing.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import math
@@ -16,14 +17,17 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 import nnbackend as nb
 from nnbackend.distributed import collectives, parallel, world
+from nnbackend.layers import BatchNorm, Dense
 from tests import distributed_cases as cases
 from tests.conftest import HAVE_CUDA
 
@@ -169,6 +173,87 @@ def test_a_disagreement_names_each_rank_and_what_it_has():
     assert parallel.disagreement("batch_size", [32, 32, 32]) is None
     said = parallel.disagreement("batch_size", [32, 64, 32, 16])
     assert said == "batch_size: ranks 0, 2 have 32, rank 1 has 64, rank 3 has 16"
+
+
+def test_values_that_differ_far_into_their_text_disagree_and_show_where():
+    """Two models alike for their first 300 characters of config: told apart by their
+    whole text, and shown from shortly before the first difference."""
+
+    def config(activation: str) -> dict:
+        layers = [Dense(5, 8), "tanh", Dense(8, 8), "tanh", Dense(8, 8), activation, Dense(8, 2)]
+        return nb.Sequential(layers, seed=1).config()
+
+    tanh, relu = config("tanh"), config("relu")
+    differ_at = len(os.path.commonprefix([repr(tanh), repr(relu)]))
+    assert differ_at > 300
+    said = parallel.disagreement("model", [tanh, relu, tanh])
+    window = slice(differ_at - 60, None)  # to the end: fewer than 200 characters are left
+    assert said == (
+        f"model: ranks 0, 2 have ...{repr(tanh)[window]}, rank 1 has ...{repr(relu)[window]}"
+    )
+    assert "{'type': 'Tanh'}, {'type': 'Dense', 'n_in': 8, 'n_out': 2" in said
+    assert "{'type': 'ReLU'}, {'type': 'Dense', 'n_in': 8, 'n_out': 2" in said
+    early = parallel.disagreement("model", [config("tanh"), {"short": 1}])
+    assert early == f"model: rank 0 has {repr(tanh)[:200]}..., rank 1 has {{'short': 1}}"
+
+
+class ThreadRanks:
+    """Two "ranks" that are threads: ``for_rank(r)`` is rank r's ``whole_batch`` (the
+    layer's hook in a data-parallel step), whose sum waits for the other's arrays."""
+
+    def __init__(self, rows: int):
+        self.rows, self.barrier, self.handed = rows, threading.Barrier(2, timeout=30), {}
+
+    def for_rank(self, rank: int):
+        return SimpleNamespace(rows=self.rows, sum=lambda arrays: self._sum(rank, arrays))
+
+    def _sum(self, rank, arrays):
+        self.handed[rank] = arrays
+        self.barrier.wait()
+        summed = [a + b for a, b in zip(self.handed[0], self.handed[1], strict=True)]
+        self.barrier.wait()  # both have read the other's before either hands its next
+        return summed
+
+
+@pytest.mark.parametrize("rows", [(3, 2), (4, 1)])
+def test_batchnorm_over_two_shares_is_batchnorm_over_the_batch(backend, rows):
+    """BatchNorm given a whole_batch hook on each of two shares of a batch of 5 images
+    (one share may hold one row): the outputs, input gradients and running statistics
+    of the whole batch, and gradients that sum to its gradients."""
+    rng = np.random.default_rng(0)
+    x, dy = rng.standard_normal((2, 5, 3, 2, 2)) * 2 + 1
+    as_array = functools.partial(backend.asarray, dtype="float64")
+    layers = [BatchNorm(3) for _ in range(3)]
+    for layer in layers:
+        layer.build(backend.with_dtype("float64"), nb.Generator(0))
+    whole = layers[0]
+    y, dx = whole.forward(as_array(x)), whole.backward(as_array(dy))
+    ranks, blocks = ThreadRanks(5), [slice(0, rows[0]), slice(rows[0], 5)]
+    results = {}
+
+    def share(r):
+        layer = layers[1 + r]
+        layer.whole_batch = ranks.for_rank(r)
+        out = layer.forward(as_array(x[blocks[r]]))
+        results[r] = (out, layer.backward(as_array(dy[blocks[r]])))
+
+    threads = [threading.Thread(target=share, args=(r,)) for r in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, expected in enumerate((y, dx)):
+        got = np.concatenate([backend.to_numpy(results[r][i]) for r in (0, 1)])
+        np.testing.assert_allclose(got, backend.to_numpy(expected), rtol=0, atol=1e-12)
+    for name in ("gamma", "beta"):
+        summed = sum(backend.to_numpy(layer.grads[name]) for layer in layers[1:])
+        np.testing.assert_allclose(summed, backend.to_numpy(whole.grads[name]), atol=1e-12)
+    for name in ("running_mean", "running_var"):
+        for layer in layers[1:]:
+            np.testing.assert_allclose(
+                backend.to_numpy(layer.state[name]), backend.to_numpy(whole.state[name]),
+                rtol=0, atol=1e-14,
+            )  # fmt: skip
 
 
 def test_alone_the_manual_pieces_change_nothing(backend):
@@ -338,6 +423,37 @@ def test_a_loop_of_ones_own_with_allreduce_grads(two_ranks):
 
 @needs_mpi
 @pytest.mark.mpi
+def test_the_documented_loop_of_ones_own_is_one_process_on_uneven_shares(two_ranks):
+    """The loop in nnbackend.distributed's docstring, as written: a batch of 99 rows
+    split 50 + 49 still gives one process's weights."""
+    (weights0, _), (weights1, _) = two_ranks
+    documented = {k.split("/", 1)[1]: v for k, v in weights0.items() if k.startswith("documented/")}
+    assert documented.keys() == cases.documented_loop().keys()
+    assert_close(documented, cases.documented_loop(), "float64")
+    assert all(np.array_equal(weights0[k], weights1[k]) for k in weights0 if "documented" in k)
+
+
+@needs_mpi
+@pytest.mark.mpi
+@pytest.mark.parametrize("layers", list(cases.WHOLE_BATCH_LAYERS))
+def test_dropout_and_batchnorm_on_two_ranks_train_as_one_process(two_ranks, layers):
+    """Dropout: each rank draws its rows of the whole batch's mask, and every generator
+    moves on as one process's. BatchNorm: mean and variance over both ranks' rows (a
+    last batch of 2 rows is 1 + 1), the same running statistics on both ranks. The
+    weights, running state, history and generator of one process."""
+    (weights0, report0), (weights1, report1) = two_ranks
+    alone, report = cases.train_whole_batch(layers, distributed=False)
+    mine = {k.split("/", 1)[1]: v for k, v in weights0.items() if k.startswith(layers + "/")}
+    assert mine.keys() == alone.keys()
+    assert_close(mine, alone, "float64")
+    assert all(np.array_equal(weights0[k], weights1[k]) for k in weights0 if layers in k)
+    assert report0[layers]["counter"] == report1[layers]["counter"] == report["counter"]
+    for name, values in report["history"].items():
+        np.testing.assert_allclose(report0[layers]["history"][name], values, rtol=0, atol=1e-12)
+
+
+@needs_mpi
+@pytest.mark.mpi
 def test_ranks_that_disagree_are_told_which_and_how(two_ranks):
     (_, report0), (_, report1) = two_ranks
     said = report0["disagreement"]
@@ -353,6 +469,30 @@ def test_a_checkpoint_rank_0_cannot_read_is_an_error_on_every_rank(two_ranks):
     assert report0["bad checkpoint"] == report1["bad checkpoint"]
     assert report0["bad checkpoint"].startswith("CheckpointError: ")
     assert "garbage.h5" in report0["bad checkpoint"]
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_only_rank_0_checks_the_checkpoint_folder_and_every_rank_hears(two_ranks):
+    """Rank 1's checkpoint folder may be missing (the resumed run: rank 1's never
+    existed); rank 0's missing one is an error on every rank alike."""
+    (_, report0), (_, report1) = two_ranks
+    assert report0["missing folder"] == report1["missing folder"]
+    assert re.fullmatch(
+        r"FileNotFoundError: checkpoint='.*/no-such-folder/ckpt.h5': its folder does not exist",
+        report0["missing folder"],
+    )
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_a_stop_on_one_rank_has_rank_0_save_the_last_epoch(two_ranks):
+    """Rank 1's own callback stops after epoch 2 (log_every=5: only epoch 0 was saved
+    as it ended): rank 0's checkpoint is of epoch 2, with the weights fit returned, as
+    one process's would be."""
+    (_, report0), _ = two_ranks
+    expected = {"epochs": 3, "saved epoch": 2, "saved what fit returned": True}
+    assert report0["stopped on rank 1"] == expected
 
 
 @needs_mpi
@@ -411,9 +551,11 @@ def test_the_mnist_example_on_two_ranks_learns_as_on_one():
 
 @needs_mpi
 @pytest.mark.mpi
-def test_the_conv_net_example_on_two_ranks_learns_as_on_one():
-    """``mnist_cnn.py --distributed``: the same per-epoch accuracies as one process."""
-    args = ["examples/mnist_cnn.py", "--digits", "--epochs", "2"]
+@pytest.mark.parametrize("net", [[], ["--deep"]], ids=["plain", "deep"])
+def test_the_conv_net_example_on_two_ranks_learns_as_on_one(net):
+    """``mnist_cnn.py --distributed``: the same per-epoch accuracies as one process;
+    ``--deep`` too, with its BatchNorm and Dropout layers."""
+    args = ["examples/mnist_cnn.py", "--digits", "--epochs", "2", *net]
     two, _ = mpiexec(*args, "--distributed")
     assert two.returncode == 0, two.stderr[-3000:]
     one = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True)

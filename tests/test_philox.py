@@ -143,6 +143,21 @@ def test_draws_continue_the_stream_block_by_block(backend):
     assert second.dtype == np.int64 and second.shape == (2, 3)
 
 
+@pytest.mark.parametrize("first, rows", [(0, 6), (6, 5), (10, 1), (11, 0), (3, 2)])
+def test_a_share_of_rows_is_those_rows_of_the_whole_draw(backend, first, rows):
+    """Rows first .. first + rows of a draw of (11, 3) words (33: nine blocks, the rows
+    starting mid-block), and the generator moves on as the whole draw moves it."""
+    share, whole = nb.Generator(4), nb.Generator(4)
+    share.random_bits((1,), backend=backend)  # a counter that is not 0
+    whole.random_bits((1,), backend=backend)
+    got = backend.to_numpy(share.random_bits_of_rows((rows, 3), first, 11, backend=backend))
+    expected = backend.to_numpy(whole.random_bits((11, 3), backend=backend))[first : first + rows]
+    np.testing.assert_array_equal(got, expected)
+    assert got.shape == (rows, 3) and share.state == whole.state
+    with pytest.raises(ValueError, match="rows 10..12 are not rows of 11"):
+        share.random_bits_of_rows((2, 3), 10, 11, backend=backend)
+
+
 def test_bits_are_uniform():
     bits = nb.to_numpy(nb.Generator(0).random_bits((200_000,), backend="numpy"))
     assert bits.min() >= 0 and bits.max() < 2**32

@@ -44,15 +44,17 @@ def philox4x32(counter, key: tuple[int, int], rounds: int = ROUNDS):
     return c0, c1, c2, c3
 
 
-def random_words(xp, device, n: int, key: tuple[int, int], counter: int):
-    """``n`` 32-bit words (int64 array (n,), values in [0, 2**32)) from blocks
-    ``counter, counter + 1, ...`` of the stream: ``ceil(n / 4)`` blocks, read in order,
-    word by word. The block number is the 128-bit counter's low 64 bits."""
-    blocks = blocks_for(n)
-    index = xp.arange(blocks, dtype=xp.int64, device=device) + counter
+def random_words(xp, device, n: int, key: tuple[int, int], counter: int, skip: int = 0):
+    """``n`` 32-bit words (int64 array (n,), values in [0, 2**32)) of the stream that
+    starts at block ``counter``, read in order, word by word, from word ``skip`` on
+    (the blocks before it are not computed). The block number is the 128-bit counter's
+    low 64 bits."""
+    first, offset = divmod(skip, 4)
+    blocks = blocks_for(offset + n)
+    index = xp.arange(blocks, dtype=xp.int64, device=device) + (counter + first)
     zero = xp.zeros_like(index)
     words = philox4x32((index & MASK32, index >> 32, zero, zero), key)
-    return xp.reshape(xp.stack(words, axis=1), (-1,))[:n]
+    return xp.reshape(xp.stack(words, axis=1), (-1,))[offset : offset + n]
 
 
 def blocks_for(n: int) -> int:

@@ -58,6 +58,22 @@ class Generator:
         self._counter += blocks_for(size)
         return backend.xp.reshape(words, shape)
 
+    def random_bits_of_rows(self, shape, first: int, total: int, *, backend=None):
+        """Rows ``first .. first + shape[0]`` of the words that
+        ``random_bits((total, *shape[1:]))`` would draw, and the generator moves on as
+        that draw would: one rank's share of a whole batch's draw (a distributed fit), the
+        other rows' blocks skipped, not computed."""
+        backend = get_backend(backend)
+        shape = tuple(int(n) for n in shape)
+        if not 0 <= first <= first + shape[0] <= total:
+            raise ValueError(f"rows {first}..{first + shape[0]} are not rows of {total}")
+        row = math.prod(shape[1:])
+        words = random_words(
+            backend.xp, backend.device, row * shape[0], self._key, self._counter, row * first
+        )
+        self._counter += blocks_for(row * total)
+        return backend.xp.reshape(words, shape)
+
     def permutation(self, n: int) -> np.ndarray:
         """A random order of ``range(n)`` as a host NumPy int64 array."""
         return self._host.permutation(n)

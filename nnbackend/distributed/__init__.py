@@ -11,7 +11,7 @@ checkpoints. In a plain ``python train.py`` it is the ordinary fit. ``parallel.p
 says how, ``world.py`` how failures end every rank, ``collectives.py`` which engine
 sums which arrays.
 
-A loop of one's own, on equal batches per rank:
+A loop of one's own:
 
     nb.distributed.init()
     nb.distributed.broadcast(model, opt)                # rank 0's weights on every rank
@@ -20,8 +20,12 @@ A loop of one's own, on equal batches per rank:
         out = model.forward(xb[mine, ...])
         loss.forward(out, yb[mine, ...])
         model.backward(loss.backward())
-        nb.distributed.allreduce_grads(model)           # the whole batch's gradient
+        nb.distributed.allreduce_grads(model, rows=out.shape[0])  # the whole batch's gradient
         opt.step(model.params, model.grads)
+
+``rows=`` weights each rank by its rows: the shares of a batch that does not divide by
+the number of ranks (a short last batch) are uneven, and their plain mean is not the
+batch's gradient.
 
 Importing nnbackend never imports mpi4py: ``init`` does, and only under a launcher.
 """
@@ -57,10 +61,12 @@ def allreduce_grads(model, rows: int | None = None) -> None:
     """Make ``model.grads`` the gradient of the whole global batch on every rank: the
     ranks' gradients summed in one allreduce, each weighted by its share of the rows.
 
-    ``rows=None``: every rank's batch has as many rows (the mean over ranks). Otherwise
-    the number of rows this rank's gradients were computed on; their total rides in the
-    same message. For a loss averaged over the rows (the default ``reduction="mean"``).
-    A no-op in a world of one. Call it between ``backward`` and the optimizer's step.
+    ``rows``: the number of rows this rank's gradients were computed on
+    (``out.shape[0]``); their total rides in the same message. ``rows=None`` takes the
+    plain mean over ranks, right only when every rank had as many rows: not for the
+    shares of ``my_share`` when the batch does not divide by the number of ranks. For
+    a loss averaged over the rows (the default ``reduction="mean"``). A no-op in a
+    world of one. Call it between ``backward`` and the optimizer's step.
     """
     world = current()
     if world.size == 1:

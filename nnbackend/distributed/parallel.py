@@ -23,12 +23,16 @@ from pathlib import Path
 from nnbackend.backend import namespace_of, to_numpy
 from nnbackend.backend.threads import threads_for_step
 from nnbackend.distributed.collectives import allreduce, broadcast, engine_for
+from nnbackend.distributed.whole_batch import whole_batch
 from nnbackend.distributed.world import DistributedError, World, init
 from nnbackend.flat import FlatModel
 from nnbackend.io import Checkpoint
 from nnbackend.losses import L2
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+#: characters of a long value a disagreement shows, from this many before the first
+#: character where the ranks' values differ
+SHOWN, SHOWN_BEFORE = 200, 60
 
 
 def share(rows: int, rank: int, size: int) -> slice:
@@ -119,8 +123,9 @@ class DataParallel:
         (loss, its weight), then (each metric's sum, 1); the same on every rank."""
         flat = self.flat  # bound before backward, which then writes into its buffer
         mine = share(xb.shape[0], self.world.rank, self.world.size)
-        out = self.model.forward(xb[mine, ...], training=True)
-        local = self._backward(out, yb[mine, ...], xb.shape[0])
+        with whole_batch(self.model, mine, xb.shape[0], self.engine):
+            out = self.model.forward(xb[mine, ...], training=True)
+            local = self._backward(out, yb[mine, ...], xb.shape[0])
         weight = self.loss.per_batch_weight(xb.shape[0])
         if flat is not None and flat.gather():
             sums = self._sum_in_place(flat, local)
@@ -292,19 +297,29 @@ def check_alike(world: World, mine: dict) -> None:
 
 def disagreement(what: str, values: list) -> str | None:
     """Who has what, as in "batch_size: rank 0 has 32, ranks 1, 2 have 64"; None when
-    every rank has the same."""
+    every rank has the same. Values are told apart by their whole text; a long one is
+    shown around the first place where the ranks' texts differ."""
     groups: dict[str, list[int]] = {}
     for rank, value in enumerate(values):
-        text = repr(value)
-        groups.setdefault(text if len(text) <= 200 else text[:197] + "...", []).append(rank)
+        groups.setdefault(repr(value), []).append(rank)
     if len(groups) == 1:
         return None
+    start = max(0, len(os.path.commonprefix(list(groups))) - SHOWN_BEFORE)
     held = [
-        f"rank {ranks[0]} has {text}" if len(ranks) == 1
-        else f"ranks {', '.join(map(str, ranks))} have {text}"
+        f"rank {ranks[0]} has {_excerpt(text, start)}" if len(ranks) == 1
+        else f"ranks {', '.join(map(str, ranks))} have {_excerpt(text, start)}"
         for text, ranks in groups.items()
     ]  # fmt: skip
     return f"{what}: {', '.join(held)}"
+
+
+def _excerpt(text: str, start: int) -> str:
+    """``text`` whole when short, else SHOWN characters of it from ``start``."""
+    if len(text) <= SHOWN:
+        return text
+    head = "..." if start else ""
+    tail = "..." if start + SHOWN < len(text) else ""
+    return head + text[start : start + SHOWN] + tail
 
 
 def _checksums(X, y) -> tuple[str, str]:

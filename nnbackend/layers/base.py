@@ -50,6 +50,13 @@ class Layer:
     integer_state: frozenset[str] = frozenset()
     #: the fewest rows a training batch may have (BatchNorm's variance needs 2)
     min_batch: int = 1
+    #: True for layers whose training forward reduces over the batch's rows (BatchNorm):
+    #: a data-parallel step then sets ``whole_batch`` for its length, and they take
+    #: their statistics over every rank's rows (``nnbackend.distributed.whole_batch``)
+    batch_statistics: bool = False
+    #: while such a step runs: ``.rows`` (the global batch's) and ``.sum(arrays)``
+    #: (summed over the ranks); None otherwise
+    whole_batch = None
     registry = LAYERS
 
     def __init__(self):

@@ -24,6 +24,7 @@ class BatchNorm(Layer):
 
     output_range = (-math.inf, math.inf)
     min_batch = 2  # a variance over one row is 0: the outputs would all be beta
+    batch_statistics = True  # a distributed fit's step: over every rank's rows
 
     def __init__(self, num_features: int, momentum: float = 0.9, eps: float = 1e-5):
         super().__init__()
@@ -71,32 +72,46 @@ class BatchNorm(Layer):
             mean, var = self.state["running_mean"], self.state["running_var"]
         inv_std = 1.0 / xp.sqrt(var + self.eps)
         xhat = (x - xp.reshape(mean, shape)) * xp.reshape(inv_std, shape)
-        self._cache = (xhat, inv_std, training, axes, shape)
+        self._cache = (xhat, inv_std, training, axes, shape, self.whole_batch)
         return xhat * xp.reshape(self.params["gamma"], shape) + xp.reshape(
             self.params["beta"], shape
         )
 
     def _batch_statistics(self, x, axes, shape):
-        """The batch's mean and biased variance per channel; updates the running ones."""
-        xp = self.backend.xp
-        count = math.prod(x.shape) // self.num_features
+        """The batch's mean and biased variance per channel; updates the running ones.
+        In a distributed step (``whole_batch``), those of every rank's rows together."""
+        xp, whole = self.backend.xp, self.whole_batch
+        count = self._count(x.shape, whole)
         if count < 2:
+            rows = "" if whole is None else f" (a batch of {whole.rows} rows over the ranks)"
             raise ValueError(
                 f"{self!r} needs more than one value per channel to train on, got input of "
-                f"shape {tuple(x.shape)}: use batches of 2 or more"
+                f"shape {tuple(x.shape)}{rows}: use batches of 2 or more"
             )
-        mean = xp.mean(x, axis=axes)
-        centred = x - xp.reshape(mean, shape)
-        var = xp.mean(centred * centred, axis=axes)
+        if whole is None:
+            mean = xp.mean(x, axis=axes)
+            centred = x - xp.reshape(mean, shape)
+            var = xp.mean(centred * centred, axis=axes)
+        else:  # two sums over the ranks: the mean, then the squares about it
+            (total,) = whole.sum([xp.sum(x, axis=axes)])
+            mean = total / count
+            centred = x - xp.reshape(mean, shape)
+            (squares,) = whole.sum([xp.sum(centred * centred, axis=axes)])
+            var = squares / count
         m = self.momentum
         self.state["running_mean"] = m * self.state["running_mean"] + (1 - m) * mean
         unbiased = var * (count / (count - 1))
         self.state["running_var"] = m * self.state["running_var"] + (1 - m) * unbiased
         return mean, var
 
+    def _count(self, shape, whole) -> int:
+        """Values per channel in the batch (of every rank, in a distributed step)."""
+        rows = shape[0] if whole is None else whole.rows
+        return rows * math.prod(shape[2:])
+
     def backward(self, dy, input_grad=True):
         xp = self.backend.xp
-        xhat, inv_std, training, axes, shape = self._cache
+        xhat, inv_std, training, axes, shape, whole = self._cache
         dgamma = xp.sum(dy * xhat, axis=axes)
         dbeta = xp.sum(dy, axis=axes)
         self.grads["gamma"], self.grads["beta"] = dgamma, dbeta
@@ -105,7 +120,9 @@ class BatchNorm(Layer):
         scale = xp.reshape(self.params["gamma"] * inv_std, shape)
         if not training:  # the running statistics are constants
             return dy * scale
-        count = math.prod(dy.shape) // self.num_features
+        count = self._count(dy.shape, whole)
+        if whole is not None:  # the batch's mean and variance came from every rank's rows
+            dbeta, dgamma = whole.sum([dbeta, dgamma])
         mean_dy = xp.reshape(dbeta / count, shape)
         mean_dy_xhat = xp.reshape(dgamma / count, shape)
         return scale * (dy - mean_dy - xhat * mean_dy_xhat)
