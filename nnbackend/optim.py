@@ -173,9 +173,8 @@ class Adam(Optimizer):
 
     def update(self, params, name, grad, lr):
         m, v = self.moments(name, grad)
-        t = self.iterations + 1
-        denominator = namespace_of(grad).sqrt(v) / math.sqrt(1 - self.beta2**t) + self.eps
-        params[name] -= (lr / (1 - self.beta1**t)) * m / denominator
+        lr_t, root = self.kernel_rates(lr, self.iterations + 1)
+        params[name] -= lr_t * m / (namespace_of(grad).sqrt(v) / root + self.eps)
 
     def moments(self, name, grad):
         """The moving averages ``m`` of the gradient and ``v`` of its square, updated
@@ -188,9 +187,10 @@ class Adam(Optimizer):
         return m, v
 
     def kernel_rates(self, lr: float, t: int) -> tuple[float, float]:
-        """(lr_t, root) of the fused kernel's ``p -= lr_t m / (sqrt(v) / root + eps)`` at
-        step ``t``: what ``update`` computes. A subclass that rewrites ``update`` says
-        here how its form maps onto the kernel, or runs its ``update`` unfused."""
+        """(lr_t, root) of ``p -= lr_t m / (sqrt(v) / root + eps)`` at step ``t``, the
+        update of ``update`` and of the fused kernels alike: a subclass that rewrites
+        only this changes both. One that rewrites ``update`` says here how its form maps
+        onto the kernel, or runs its ``update`` unfused."""
         return lr / (1 - self.beta1**t), math.sqrt(1 - self.beta2**t)
 
     def apply(self, kernels, params, name, grad, lr):
@@ -212,10 +212,12 @@ class Adam(Optimizer):
         return True
 
     def _kernel_form(self) -> bool:
-        """Whether this optimizer's update is the kernels': Adam's own, or a rewritten
-        one that restates ``kernel_rates``."""
-        rewritten = type(self).update is not Adam.update
-        return not rewritten or type(self).kernel_rates is not Adam.kernel_rates
+        """Whether this optimizer's update is the kernels': Adam's moments (the kernels
+        make their own), and Adam's ``update`` or a rewritten one that restates
+        ``kernel_rates``."""
+        if _rewritten(self, Adam, "moments"):
+            return False
+        return not _rewritten(self, Adam, "update") or _rewritten(self, Adam, "kernel_rates")
 
     def _hyper(self):
         return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
