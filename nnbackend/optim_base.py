@@ -151,11 +151,13 @@ class Optimizer:
         return construct(cls, config)
 
     def state_dict(self) -> dict:
-        """``{"iterations": n, "slots": {slot: {param name: array}}}``."""
+        """``{"iterations": n, "slots": {slot: {param name: array}}}``: the optimizer's
+        own arrays, which its next step changes (``load_state_dict`` takes copies)."""
         return {"iterations": self.iterations, "slots": self.state}
 
     def load_state_dict(self, state: dict) -> None:
-        """Take ``state_dict()``'s output: every slot of this optimizer, no other."""
+        """Take ``state_dict()``'s output: every slot of this optimizer, no other. The
+        arrays are copied, so the two optimizers then train apart."""
         iterations = integer(state["iterations"], "iterations", low=0, high=MAX_ITERATIONS)
         name = type(self).__name__
         missing = set(self.slots) - set(state["slots"])
@@ -167,7 +169,7 @@ class Optimizer:
                 f"{name} keeps no state named {sorted(unknown)} (its slots: {list(self.slots)})"
             )
         self.iterations = iterations
-        self.state = {slot: dict(state["slots"][slot]) for slot in self.slots}
+        self.state = {slot: _copies(state["slots"][slot]) for slot in self.slots}
 
     def to(self, backend) -> Optimizer:
         """Move the state arrays to ``backend`` (through the host). Returns self."""
@@ -185,3 +187,8 @@ def _rewritten(optimizer, base, *methods: str) -> bool:
     """Whether ``optimizer``'s class rewrites any of ``base``'s ``methods``: a subclass
     that rewrites ``update`` or ``apply`` keeps them, one parameter at a time."""
     return any(getattr(type(optimizer), m) is not getattr(base, m) for m in methods)
+
+
+def _copies(arrays: dict) -> dict:
+    """``arrays`` (name -> array) with each array copied, in its own namespace."""
+    return {name: namespace_of(a).asarray(a, copy=True) for name, a in arrays.items()}
