@@ -5,7 +5,10 @@ array, such as ``model.params``) from ``grads`` (same names). Updates are writte
 ``params[name] -= step``: in place where the array type allows it, by reassignment
 where it does not. State (velocities, moments) is keyed by parameter name and made
 with ``zeros_like``, so it lives where the parameters live and survives a save, a
-load and a move between backends.
+load and a move between backends. That state is one model's: ``fit`` refuses an
+optimizer that has stepped for another model (same shapes or not; a weight of another
+shape is refused by every step), so give each model its own, or copy the state into a
+new one on purpose with ``new.load_state_dict(old.state_dict())``.
 
     opt = nb.optim.Adam(lr=1e-3)
     opt = nb.optim.SGD(lr=nb.optim.ExponentialDecay(0.1, decay_rate=0.5, decay_steps=1000))

@@ -6,6 +6,7 @@ and saving, loading and moving the state.
 from __future__ import annotations
 
 import operator
+import weakref
 
 from nnbackend.backend import namespace_of, to_numpy
 from nnbackend.backend.kernels import table
@@ -18,6 +19,8 @@ from nnbackend.schedules import rate as _rate
 MAX_ITERATIONS = 2**53
 #: the name under which ``step_flat`` updates every weight as one array
 EVERY = "*"
+#: what to do about state kept for another model
+_ONE_EACH = "Give each model an optimizer of its own (a new nb.optim.{}(...))"
 #: the methods whose rewriting may make an update read more than its own weight's elements
 UPDATE_METHODS = frozenset({"update", "apply", "moments", "kernel_rates"})
 
@@ -32,6 +35,8 @@ class Optimizer:
     #: that writes ``update``, ``apply``, ``moments`` or ``kernel_rates`` says it again.
     elementwise = False
     registry = OPTIMIZERS
+    #: a weak reference to the model ``fit`` last trained with this optimizer, or None
+    _owner = None
 
     def __init__(self, lr=0.01):
         self.lr = lr if callable(lr) else _rate(lr)
@@ -95,6 +100,7 @@ class Optimizer:
             flat = kept[slot] = params.like()
             for name, view in flat.views.items():
                 if name in arrays:
+                    self._check_shape(slot, name, arrays[name], view)
                     view[...] = arrays[name]
                 arrays[name] = view
         return flat.buffer
@@ -124,13 +130,40 @@ class Optimizer:
         arrays = self.state[slot]
         if name not in arrays:
             arrays[name] = namespace_of(like).zeros_like(like)
+        elif arrays[name].shape != like.shape:
+            self._check_shape(slot, name, arrays[name], like)
         return arrays
+
+    def _check_shape(self, slot: str, name: str, kept, weight) -> None:
+        """Refuse state kept for a weight of another shape: another model's."""
+        if tuple(kept.shape) != tuple(weight.shape):
+            raise ValueError(
+                f"{type(self).__name__} holds state {slot!r} of weight {name!r} with shape "
+                f"{tuple(kept.shape)}, but the weight has shape {tuple(weight.shape)}: this "
+                f"optimizer's state is another model's. {_ONE_EACH.format(type(self).__name__)}"
+            )
+
+    def train_for(self, model) -> None:
+        """Take note that this optimizer's state is ``model``'s (``fit`` calls this before
+        its first step); refuse an optimizer that has stepped for another model (whose
+        moments and step count ``model`` would inherit). State loaded with
+        ``load_state_dict``, and a copy of an optimizer, belong to no model yet."""
+        owner = self._owner
+        if owner is not None and owner() is not model and self.iterations:
+            raise ValueError(
+                f"{self!r} has taken {self.iterations} steps for another model, whose "
+                f"moments and step count this model would inherit. "
+                f"{_ONE_EACH.format(type(self).__name__)}; to go on from that state on "
+                "purpose, load it into a new one: new.load_state_dict(old.state_dict())"
+            )
+        self._owner = weakref.ref(model)
 
     def __getstate__(self) -> dict:
         # copies keep the state by name; a flat step lays it out again
         state = dict(vars(self))
         state.pop("_flats", None)
         state.pop("_whole", None)
+        state.pop("_owner", None)  # a copy belongs to no model until a fit takes it
         return state
 
     # saving and moving
@@ -168,7 +201,7 @@ class Optimizer:
             raise ValueError(
                 f"{name} keeps no state named {sorted(unknown)} (its slots: {list(self.slots)})"
             )
-        self.iterations = iterations
+        self.iterations, self._owner = iterations, None
         self.state = {slot: _copies(state["slots"][slot]) for slot in self.slots}
 
     def to(self, backend) -> Optimizer:

@@ -3,6 +3,8 @@ model the state belongs to."""
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -41,3 +43,49 @@ def test_a_loaded_state_is_a_copy(backend64, fused):
             assert np.array_equal(loaded[slot][name], before[slot][name])
             assert np.array_equal(after[slot][name], before[slot][name])
             assert not np.array_equal(nb.to_numpy(second.state[slot][name]), before[slot][name])
+
+
+@pytest.mark.parametrize("flat", [True, False])
+def test_state_of_a_weight_of_another_shape_is_refused(backend64, flat):
+    """An optimizer stepped for one model, then for one whose "2.W" has another shape,
+    outside fit: one error naming the weight and both shapes, flat step or not."""
+    opt = nb.optim.Adam(0.01)
+    for outputs in (1, 3):
+        model = net(backend64, outputs)
+        step = model.step_function(nb.losses.get("mse"), opt, flat=flat)
+        targets = backend64.asarray(np.zeros((64, outputs)))
+        if outputs == 1:
+            step(backend64.asarray(X), targets)
+            continue
+        with pytest.raises(ValueError, match=r"Adam holds state 'm' of weight '2.W' with "
+                           r"shape \(8, 1\), but the weight has shape \(8, 3\): this "
+                           r"optimizer's state is another model's. Give each model an "
+                           r"optimizer of its own \(a new nb.optim.Adam"):  # fmt: skip
+            step(backend64.asarray(X), targets)
+
+
+@pytest.mark.parametrize("same_shapes", [True, False])
+def test_fit_refuses_an_optimizer_that_trained_another_model(backend, same_shapes):
+    """Moments and step count kept for one model are not silently another's, even where
+    every shape agrees, and even once the first model is gone."""
+    opt = nb.optim.Adam(0.01)
+    net(backend).fit(X, LABELS, optimizer=opt, **FIT)  # the model is dropped at once
+    other = net(backend, 3 if same_shapes else 4)
+    with pytest.raises(ValueError, match="has taken 4 steps for another model.*new nb.optim"):
+        other.fit(X, LABELS, optimizer=opt, **FIT)
+    assert opt.iterations == 4
+
+
+def test_fits_of_one_model_go_on_and_a_copy_of_the_state_may_move(backend):
+    """The same model goes on with its optimizer; a loaded state, or a copied
+    optimizer, belongs to the next model that fits."""
+    model, opt = net(backend), nb.optim.Adam(0.01)
+    model.fit(X, LABELS, optimizer=opt, **FIT)
+    model.fit(X, LABELS, optimizer=opt, **FIT)
+    assert opt.iterations == 8
+    loaded = nb.optim.Adam(0.01)
+    loaded.load_state_dict(opt.state_dict())
+    model.copy().fit(X, LABELS, optimizer=loaded, **FIT)
+    copied = pickle.loads(pickle.dumps(opt))
+    model.copy().fit(X, LABELS, optimizer=copied, **FIT)
+    assert loaded.iterations == copied.iterations == 12
