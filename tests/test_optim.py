@@ -254,3 +254,20 @@ def test_an_adam_subclass_that_rewrites_one_part_is_the_same_in_a_flat_fit(backe
             weights.append({k: backend64.to_numpy(v).copy() for k, v in model.params.items()})
     for k in weights[0]:
         np.testing.assert_allclose(weights[0][k], weights[1][k], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(
+    "make, text",
+    [
+        (lambda: optim.ExponentialDecay(0.1, 2.0), r"decay_rate \(a decay\) must be a finite"
+                                                    r" number in \(0, 1\], got 2.0"),
+        (lambda: optim.StepDecay(0.1, 1, gamma=2.0), r"gamma \(a decay\) must be a finite "
+                                                      r"number in \(0, 1\], got 2.0"),
+    ],
+)  # fmt: skip
+def test_a_decay_that_would_grow_is_refused(make, text):
+    """A rate above 1 grew the learning rate until it overflowed (2.0 ** 2000)."""
+    with pytest.raises(ValueError, match=text):
+        make()
+    assert optim.ExponentialDecay(0.1, 1.0)(2000) == 0.1
+    assert optim.ExponentialDecay(0.1, 0.5)(10**6) == 0.0  # run out: no step, no error
