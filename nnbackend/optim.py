@@ -12,6 +12,12 @@ new one on purpose with ``new.load_state_dict(old.state_dict())``.
 
     opt = nb.optim.Adam(lr=1e-3)
     opt = nb.optim.SGD(lr=nb.optim.ExponentialDecay(0.1, decay_rate=0.5, decay_steps=1000))
+
+The learning rate is a number, a schedule (``nnbackend.schedules``, or a ``Schedule``
+subclass registered with ``nb.register``: saved with a checkpoint) or a plain function
+of the step count, which trains but cannot be saved (``nb.save`` and ``fit`` with a
+checkpoint say so before any step). What a schedule or function gives is checked at
+each step: finite and at least 0.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ and saving, loading and moving the state.
 
 from __future__ import annotations
 
+import math
 import operator
 import weakref
 
@@ -44,7 +45,18 @@ class Optimizer:
         self.state: dict[str, dict] = {slot: {} for slot in self.slots}
 
     def current_lr(self) -> float:
-        return self.lr(self.iterations) if callable(self.lr) else self.lr
+        """The next step's learning rate: ``lr``, or what it gives for ``iterations``
+        where it is a schedule or a function (checked: at least 0 and finite; 0, where a
+        decay has run out, leaves the weights as they are)."""
+        if not callable(self.lr):
+            return self.lr
+        lr = self.lr(self.iterations)
+        if not 0 <= lr < math.inf:  # NaN fails both
+            raise ValueError(
+                f"the learning rate {self.lr!r} gave {lr!r} at step {self.iterations}: a "
+                "learning rate must be finite and at least 0 (a negative one climbs the loss)"
+            )
+        return lr
 
     def step(self, params, grads) -> None:
         """One update of every parameter that has a gradient."""
@@ -169,7 +181,19 @@ class Optimizer:
     # saving and moving
 
     def config(self) -> dict:
-        lr = self.lr.config() if isinstance(self.lr, Schedule) else self.lr
+        """JSON-ready: the type, the learning rate (a schedule's config) and the
+        hyper-parameters. A plain function as the learning rate has none: an error."""
+        if isinstance(self.lr, Schedule):
+            lr = self.lr.config()
+        elif callable(self.lr):
+            raise TypeError(
+                f"the learning rate {self.lr!r} is a plain function, which a checkpoint "
+                "cannot hold: use a built-in schedule (nb.schedules.StepDecay, "
+                "ExponentialDecay, InverseTimeDecay) or a Schedule subclass registered "
+                "with nb.register"
+            )
+        else:
+            lr = self.lr
         return {"type": type(self).__name__, "lr": lr, **self._hyper()}
 
     def _hyper(self) -> dict:

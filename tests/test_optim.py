@@ -271,3 +271,20 @@ def test_a_decay_that_would_grow_is_refused(make, text):
         make()
     assert optim.ExponentialDecay(0.1, 1.0)(2000) == 0.1
     assert optim.ExponentialDecay(0.1, 0.5)(10**6) == 0.0  # run out: no step, no error
+
+
+@pytest.mark.parametrize("lr", [-0.5, float("nan"), float("inf")])
+def test_a_learning_rate_function_is_checked_at_each_step(backend, lr):
+    """A function's rate is taken as it comes, 0 included (a decay run out), but one
+    below 0 (which climbed the loss in silence), NaN or inf stops the step."""
+    rates = [0.5, 0.0, lr]
+    opt = optim.SGD(lambda t: rates[t])
+    params = {"w": backend.asarray(np.ones(2))}
+    for _ in range(2):
+        opt.step(params, {"w": backend.asarray(np.ones(2))})
+    np.testing.assert_array_equal(nb.to_numpy(params["w"]), 0.5)
+    with pytest.raises(ValueError, match=r"gave .* at step 2: a learning rate must be finite "
+                                         r"and at least 0"):  # fmt: skip
+        opt.step(params, {"w": backend.asarray(np.ones(2))})
+    assert opt.iterations == 2
+    np.testing.assert_array_equal(nb.to_numpy(params["w"]), 0.5)

@@ -89,3 +89,24 @@ def test_fits_of_one_model_go_on_and_a_copy_of_the_state_may_move(backend):
     copied = pickle.loads(pickle.dumps(opt))
     model.copy().fit(X, LABELS, optimizer=copied, **FIT)
     assert loaded.iterations == copied.iterations == 12
+
+
+FUNCTION = r"is a plain function, which a checkpoint cannot hold: use a built-in schedule"
+
+
+def test_a_learning_rate_function_cannot_be_saved(tmp_path):
+    """nb.save says why (it said "Object of type function is not JSON serializable"),
+    and fit with a checkpoint says so before its first step, not after an epoch."""
+    model, opt = net("numpy"), nb.optim.SGD(lambda t: 0.1 / (1 + t))
+    with pytest.raises(TypeError, match=FUNCTION):
+        nb.save(model, tmp_path / "saved.h5", optimizer=opt)
+    before = {k: np.array(v) for k, v in model.params.items()}
+    saver = nb.callbacks.ModelCheckpoint(tmp_path / "ckpt.h5")
+    for options in ({"checkpoint": tmp_path / "ckpt.h5"}, {"callbacks": [saver]}):
+        with pytest.raises(TypeError, match=FUNCTION):
+            model.fit(X, LABELS, optimizer=opt, epochs=2, **options, **FIT)
+    assert opt.iterations == 0 and not list(tmp_path.iterdir())
+    for k, v in model.params.items():
+        np.testing.assert_array_equal(v, before[k])
+    model.fit(X, LABELS, optimizer=opt, **FIT)  # without a checkpoint, as before
+    assert opt.iterations == 4
