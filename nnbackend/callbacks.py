@@ -243,6 +243,8 @@ class ModelCheckpoint(Callback):
         self.every_epochs = self.every or fit.log_every
         self.last_epoch = fit.epochs - 1
         self.optimizer = fit.optimizer
+        if self.optimizer is not None:
+            self.optimizer.config()  # one that cannot be saved fails now, not after an epoch
         self.callbacks = getattr(fit, "callbacks", ())
         self.final = None  # (epoch, its loss is finite) of the epoch that ended training
 

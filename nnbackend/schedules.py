@@ -15,6 +15,11 @@ def rate(lr) -> float:
     return finite_float(lr, "learning rate", low=0, low_open=True)
 
 
+def _decay(value, name: str) -> float:
+    """A factor in (0, 1]: one above 1 would grow the rate until it overflows."""
+    return finite_float(value, f"{name} (a decay)", low=0, low_open=True, high=1)
+
+
 class Schedule:
     """A learning rate as a function of the step count (0 on the first step)."""
 
@@ -36,11 +41,12 @@ class Schedule:
 
 @register
 class StepDecay(Schedule):
-    """``lr * gamma ** (step // step_size)``: drop by ``gamma`` every ``step_size`` steps."""
+    """``lr * gamma ** (step // step_size)``: drop by ``gamma`` (in (0, 1]) every
+    ``step_size`` steps."""
 
     def __init__(self, lr: float, step_size: int, gamma: float = 0.1):
         self.lr, self.step_size = rate(lr), positive_int(step_size, "step_size")
-        self.gamma = finite_float(gamma, "gamma", low=0, low_open=True)
+        self.gamma = _decay(gamma, "gamma")
 
     def __call__(self, step):
         return self.lr * self.gamma ** (step // self.step_size)
@@ -48,11 +54,11 @@ class StepDecay(Schedule):
 
 @register
 class ExponentialDecay(Schedule):
-    """``lr * decay_rate ** (step / decay_steps)``."""
+    """``lr * decay_rate ** (step / decay_steps)``, ``decay_rate`` in (0, 1]."""
 
     def __init__(self, lr: float, decay_rate: float, decay_steps: int = 1):
         self.lr = rate(lr)
-        self.decay_rate = finite_float(decay_rate, "decay_rate", low=0, low_open=True)
+        self.decay_rate = _decay(decay_rate, "decay_rate")
         self.decay_steps = positive_int(decay_steps, "decay_steps")
 
     def __call__(self, step):

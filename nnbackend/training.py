@@ -81,6 +81,7 @@ def fit(
         )
     read = (lambda: resume_from(model, checkpoint, optimizer)) if resume else (lambda: None)
     saved = read() if parallel is None else parallel.start(read)
+    optimizer.train_for(model)  # after resuming: state read from a checkpoint is model's
     start = 0 if saved is None or saved.epoch is None else saved.epoch + 1
     if parallel is not None:
         validation_data = parallel.validation_share(validation_data)

@@ -169,3 +169,22 @@ def test_copies_and_moves_do_not_write_into_the_buffer(backend64):
     assert model._flat is None
     model.fit(X, Y, loss="cross_entropy", optimizer="sgd", epochs=1, verbose=0)
     assert type(model.grads["0.W"]).__module__.startswith("array_api_strict")
+
+
+def test_a_tall_narrow_weight_trains_bit_for_bit_alike_flat_or_not(backend64, monkeypatch):
+    """A weight gradient of at least 16 rows and at most 32 columns, which torch's CPU
+    takes as the transpose of dy.T @ x: the same product into the buffer or not."""
+    rng = np.random.default_rng(0)
+    X40, labels = rng.normal(size=(64, 40)), rng.integers(0, 3, 64)
+    runs = []
+    for flat in (True, False):
+        if not flat:
+            per_weight(monkeypatch)
+        model = nb.Sequential([nb.layers.Dense(40, 20), "tanh", nb.layers.Dense(20, 3)],
+                              backend=backend64, seed=1)  # fmt: skip
+        model.fit(X40, labels, loss="cross_entropy", optimizer=nb.optim.SGD(0.1),
+                  epochs=2, batch_size=32, verbose=0)  # fmt: skip
+        assert (model._flat is not None) == (flat and backend64.has_views)
+        runs.append({k: np.array(nb.to_numpy(v)) for k, v in model.params.items()})
+    for k in runs[0]:
+        np.testing.assert_array_equal(runs[0][k], runs[1][k], err_msg=k)

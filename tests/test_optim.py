@@ -185,3 +185,106 @@ def test_a_subclass_that_rewrites_apply_is_called_for_each_parameter(backend):
     opt.step(params, {"w": backend.asarray(np.ones(3)), "b": backend.asarray(np.ones(2))})
     assert opt.seen == ["w", "b"]
     np.testing.assert_allclose(nb.to_numpy(params["w"]), 0.5)
+
+
+class ClippedAdam(optim.Adam):
+    """Adam whose moments see the gradient clipped to [-0.01, 0.01]."""
+
+    def moments(self, name, grad):
+        xp = nb.backend.namespace_of(grad)
+        return super().moments(name, xp.clip(grad, min=-0.01, max=0.01))
+
+
+class UncorrectedAdam(optim.Adam):
+    """Adam without bias correction, said through kernel_rates alone."""
+
+    def kernel_rates(self, lr, t):
+        return lr, 1.0
+
+
+def textbook_adam_with(w, grads, clip=None, corrected=True, b1=0.9, b2=0.999, eps=1e-8):
+    m = v = np.zeros_like(w)
+    for t, g in enumerate(grads, start=1):
+        g = g if clip is None else np.clip(g, -clip, clip)
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        lr_t, root = (LR / (1 - b1**t), np.sqrt(1 - b2**t)) if corrected else (LR, 1.0)
+        w = w - lr_t * m / (np.sqrt(v) / root + eps)
+    return w
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize(
+    "make, formula",
+    [
+        (ClippedAdam, lambda w, gs: textbook_adam_with(w, gs, clip=0.01)),
+        (UncorrectedAdam, lambda w, gs: textbook_adam_with(w, gs, corrected=False)),
+    ],
+    ids=["moments", "kernel_rates"],
+)
+def test_an_adam_subclass_that_rewrites_one_part_runs_it_on_every_path(
+    backend64, make, formula, fused
+):
+    """Rewriting ``moments`` (the fused kernels make their own: those are skipped) or
+    ``kernel_rates`` alone (``update`` reads it too) means the same on every backend,
+    fused kernels on or off, and through ``fit``'s flat step."""
+    grads = [10 * g for g in host_grads()]
+    with nb.backend.fused(fused):
+        params = run(make(LR), backend64, grads)
+    want = formula(host_start(), grads)
+    np.testing.assert_allclose(backend64.to_numpy(params["w"]), want, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("make", [ClippedAdam, UncorrectedAdam], ids=["moments", "kernel_rates"])
+def test_an_adam_subclass_that_rewrites_one_part_is_the_same_in_a_flat_fit(backend64, make):
+    """Said element-wise, the subclass's flat step (one buffer, fused kernels on) ends
+    where its reference, weight by weight with fused kernels off, does."""
+
+    class Flat(make):
+        elementwise = True
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(32, 4)), rng.integers(0, 3, 32)
+    weights = []
+    for fused in (True, False):
+        model = nb.Sequential([nb.layers.Dense(4, 5), "tanh", nb.layers.Dense(5, 3)],
+                              backend=backend64, seed=1)  # fmt: skip
+        with nb.backend.fused(fused):
+            model.fit(X, y, loss="cross_entropy", optimizer=Flat(LR), batch_size=8, verbose=0)
+            weights.append({k: backend64.to_numpy(v).copy() for k, v in model.params.items()})
+    for k in weights[0]:
+        np.testing.assert_allclose(weights[0][k], weights[1][k], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(
+    "make, text",
+    [
+        (lambda: optim.ExponentialDecay(0.1, 2.0), r"decay_rate \(a decay\) must be a finite"
+                                                    r" number in \(0, 1\], got 2.0"),
+        (lambda: optim.StepDecay(0.1, 1, gamma=2.0), r"gamma \(a decay\) must be a finite "
+                                                      r"number in \(0, 1\], got 2.0"),
+    ],
+)  # fmt: skip
+def test_a_decay_that_would_grow_is_refused(make, text):
+    """A rate above 1 grew the learning rate until it overflowed (2.0 ** 2000)."""
+    with pytest.raises(ValueError, match=text):
+        make()
+    assert optim.ExponentialDecay(0.1, 1.0)(2000) == 0.1
+    assert optim.ExponentialDecay(0.1, 0.5)(10**6) == 0.0  # run out: no step, no error
+
+
+@pytest.mark.parametrize("lr", [-0.5, float("nan"), float("inf")])
+def test_a_learning_rate_function_is_checked_at_each_step(backend, lr):
+    """A function's rate is taken as it comes, 0 included (a decay run out), but one
+    below 0 (which climbed the loss in silence), NaN or inf stops the step."""
+    rates = [0.5, 0.0, lr]
+    opt = optim.SGD(lambda t: rates[t])
+    params = {"w": backend.asarray(np.ones(2))}
+    for _ in range(2):
+        opt.step(params, {"w": backend.asarray(np.ones(2))})
+    np.testing.assert_array_equal(nb.to_numpy(params["w"]), 0.5)
+    with pytest.raises(ValueError, match=r"gave .* at step 2: a learning rate must be finite "
+                                         r"and at least 0"):  # fmt: skip
+        opt.step(params, {"w": backend.asarray(np.ones(2))})
+    assert opt.iterations == 2
+    np.testing.assert_array_equal(nb.to_numpy(params["w"]), 0.5)

@@ -1,0 +1,251 @@
+"""The base class of every optimizer (``nnbackend.optim`` holds the built-in ones):
+the step over named arrays, the per-weight state slots, the flat step over one buffer,
+and saving, loading and moving the state.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import weakref
+
+from nnbackend.backend import namespace_of, to_numpy
+from nnbackend.backend.kernels import table
+from nnbackend.checks import integer
+from nnbackend.registry import OPTIMIZERS, SCHEDULES, construct
+from nnbackend.schedules import Schedule
+from nnbackend.schedules import rate as _rate
+
+#: the most steps an optimizer's counter may hold (beyond it, float rates lose meaning)
+MAX_ITERATIONS = 2**53
+#: the name under which ``step_flat`` updates every weight as one array
+EVERY = "*"
+#: what to do about state kept for another model
+_ONE_EACH = "Give each model an optimizer of its own (a new nb.optim.{}(...))"
+#: the methods whose rewriting may make an update read more than its own weight's elements
+UPDATE_METHODS = frozenset({"update", "apply", "moments", "kernel_rates"})
+
+
+class Optimizer:
+    """Base class: subclasses write ``update(params, name, grad, lr)``."""
+
+    #: names of the per-parameter state arrays, e.g. ("m", "v") for Adam
+    slots: tuple[str, ...] = ()
+    #: True where an update of a weight reads that weight's own elements and scalars
+    #: alone, so every weight may be updated as one flat array (``step_flat``). A class
+    #: that writes ``update``, ``apply``, ``moments`` or ``kernel_rates`` says it again.
+    elementwise = False
+    registry = OPTIMIZERS
+    #: a weak reference to the model ``fit`` last trained with this optimizer, or None
+    _owner = None
+
+    def __init__(self, lr=0.01):
+        self.lr = lr if callable(lr) else _rate(lr)
+        self.iterations = 0
+        self.state: dict[str, dict] = {slot: {} for slot in self.slots}
+
+    def current_lr(self) -> float:
+        """The next step's learning rate: ``lr``, or what it gives for ``iterations``
+        where it is a schedule or a function (checked: at least 0 and finite; 0, where a
+        decay has run out, leaves the weights as they are)."""
+        if not callable(self.lr):
+            return self.lr
+        lr = self.lr(self.iterations)
+        if not 0 <= lr < math.inf:  # NaN fails both
+            raise ValueError(
+                f"the learning rate {self.lr!r} gave {lr!r} at step {self.iterations}: a "
+                "learning rate must be finite and at least 0 (a negative one climbs the loss)"
+            )
+        return lr
+
+    def step(self, params, grads) -> None:
+        """One update of every parameter that has a gradient."""
+        lr = self.current_lr()
+        kernels = None  # the backend's fused kernels, looked up once per step
+        if grads:
+            kernels = table(namespace_of(next(iter(grads.values()))))
+            if grads.keys() <= params.keys() and self.apply_many(kernels, params, grads, lr):
+                self.iterations += 1
+                return
+        for name, grad in grads.items():
+            try:
+                self.apply(kernels, params, name, grad, lr)
+            except KeyError:
+                if name in params:
+                    raise
+                raise KeyError(
+                    f"gradient {name!r} has no parameter; parameters: {list(params)}"
+                ) from None
+        self.iterations += 1
+
+    def updates_flat(self) -> bool:
+        """Whether ``step_flat`` may update every weight as one array: the class that
+        last wrote one of ``UPDATE_METHODS`` set ``elementwise = True`` in its body."""
+        for klass in type(self).__mro__:
+            if "elementwise" in vars(klass):
+                return klass.elementwise
+            if not UPDATE_METHODS.isdisjoint(vars(klass)):
+                return False
+        return False
+
+    def step_flat(self, params, grads) -> None:
+        """One update of every weight at once, as one array (where ``updates_flat()``):
+        ``params`` and ``grads`` are ``nnbackend.flat.FlatArrays`` of one layout. Each
+        state slot is kept in FlatArrays of that layout too, whose views are the arrays
+        ``state`` holds by name, so a checkpoint sees no difference."""
+        lr = self.current_lr()
+        self._whole = {slot: {EVERY: self._flat_slot(slot, params)} for slot in self.slots}
+        kernels = table(namespace_of(params.buffer))
+        self.apply(kernels, {EVERY: params.buffer}, EVERY, grads.buffer, lr)
+        self.iterations += 1
+
+    def _flat_slot(self, slot: str, params):
+        """The one buffer of state ``slot`` laid out as ``params``, made (zeros, with what
+        ``state`` held copied in) unless ``state`` still holds its views."""
+        kept = self.__dict__.setdefault("_flats", {})
+        flat, arrays = kept.get(slot), self.state[slot]
+        if (
+            flat is None
+            or flat.shapes != params.shapes
+            or not all(map(operator.is_, map(arrays.get, flat.views), flat.views.values()))
+        ):
+            flat = kept[slot] = params.like()
+            for name, view in flat.views.items():
+                if name in arrays:
+                    self._check_shape(slot, name, arrays[name], view)
+                    view[...] = arrays[name]
+                arrays[name] = view
+        return flat.buffer
+
+    def update(self, params, name: str, grad, lr: float) -> None:
+        """Update ``params[name]`` from ``grad`` at learning rate ``lr``: what a
+        subclass writes."""
+        raise NotImplementedError
+
+    def apply(self, kernels, params, name: str, grad, lr: float) -> None:
+        """``update``, with the backend's kernel table (``nnbackend.backend.kernels``)
+        at hand: the built-in optimizers take their fused update from it where it has
+        one, and ``update`` is then their reference."""
+        self.update(params, name, grad, lr)
+
+    def apply_many(self, kernels, params, grads, lr: float) -> bool:
+        """Update every parameter of ``grads`` at once, where the kernel table has a
+        multi-array update for this optimizer (torch's ``_foreach`` operators: one
+        launch for all of them on a GPU); False, having done nothing, where it has none."""
+        return False
+
+    def _slot(self, slot: str, name: str, like):
+        """The arrays of state ``slot``, by parameter name, with ``name``'s made (zeros)
+        if new. Returned as the dict, so ``v[name] *= c`` updates in place or rebinds."""
+        if name == EVERY:  # a flat step: the slot's one buffer
+            return self._whole[slot]
+        arrays = self.state[slot]
+        if name not in arrays:
+            arrays[name] = namespace_of(like).zeros_like(like)
+        elif arrays[name].shape != like.shape:
+            self._check_shape(slot, name, arrays[name], like)
+        return arrays
+
+    def _check_shape(self, slot: str, name: str, kept, weight) -> None:
+        """Refuse state kept for a weight of another shape: another model's."""
+        if tuple(kept.shape) != tuple(weight.shape):
+            raise ValueError(
+                f"{type(self).__name__} holds state {slot!r} of weight {name!r} with shape "
+                f"{tuple(kept.shape)}, but the weight has shape {tuple(weight.shape)}: this "
+                f"optimizer's state is another model's. {_ONE_EACH.format(type(self).__name__)}"
+            )
+
+    def train_for(self, model) -> None:
+        """Take note that this optimizer's state is ``model``'s (``fit`` calls this before
+        its first step); refuse an optimizer that has stepped for another model (whose
+        moments and step count ``model`` would inherit). State loaded with
+        ``load_state_dict``, and a copy of an optimizer, belong to no model yet."""
+        owner = self._owner
+        if owner is not None and owner() is not model and self.iterations:
+            raise ValueError(
+                f"{self!r} has taken {self.iterations} steps for another model, whose "
+                f"moments and step count this model would inherit. "
+                f"{_ONE_EACH.format(type(self).__name__)}; to go on from that state on "
+                "purpose, load it into a new one: new.load_state_dict(old.state_dict())"
+            )
+        self._owner = weakref.ref(model)
+
+    def __getstate__(self) -> dict:
+        # copies keep the state by name; a flat step lays it out again
+        state = dict(vars(self))
+        state.pop("_flats", None)
+        state.pop("_whole", None)
+        state.pop("_owner", None)  # a copy belongs to no model until a fit takes it
+        return state
+
+    # saving and moving
+
+    def config(self) -> dict:
+        """JSON-ready: the type, the learning rate (a schedule's config) and the
+        hyper-parameters. A plain function as the learning rate has none: an error."""
+        if isinstance(self.lr, Schedule):
+            lr = self.lr.config()
+        elif callable(self.lr):
+            raise TypeError(
+                f"the learning rate {self.lr!r} is a plain function, which a checkpoint "
+                "cannot hold: use a built-in schedule (nb.schedules.StepDecay, "
+                "ExponentialDecay, InverseTimeDecay) or a Schedule subclass registered "
+                "with nb.register"
+            )
+        else:
+            lr = self.lr
+        return {"type": type(self).__name__, "lr": lr, **self._hyper()}
+
+    def _hyper(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Optimizer:
+        """The optimizer that ``config()`` described; a schedule's config becomes one."""
+        config = dict(config)
+        if isinstance(config.get("lr"), dict):
+            config["lr"] = SCHEDULES.build(config["lr"])
+        return construct(cls, config)
+
+    def state_dict(self) -> dict:
+        """``{"iterations": n, "slots": {slot: {param name: array}}}``: the optimizer's
+        own arrays, which its next step changes (``load_state_dict`` takes copies)."""
+        return {"iterations": self.iterations, "slots": self.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Take ``state_dict()``'s output: every slot of this optimizer, no other. The
+        arrays are copied, so the two optimizers then train apart."""
+        iterations = integer(state["iterations"], "iterations", low=0, high=MAX_ITERATIONS)
+        name = type(self).__name__
+        missing = set(self.slots) - set(state["slots"])
+        if missing:
+            raise ValueError(f"{name} state lacks the slots {sorted(missing)}")
+        unknown = set(state["slots"]) - set(self.slots)
+        if unknown:
+            raise ValueError(
+                f"{name} keeps no state named {sorted(unknown)} (its slots: {list(self.slots)})"
+            )
+        self.iterations, self._owner = iterations, None
+        self.state = {slot: _copies(state["slots"][slot]) for slot in self.slots}
+
+    def to(self, backend) -> Optimizer:
+        """Move the state arrays to ``backend`` (through the host). Returns self."""
+        for arrays in self.state.values():
+            for name, a in arrays.items():
+                arrays[name] = backend.asarray(to_numpy(a))
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in {"lr": self.lr, **self._hyper()}.items())
+        return f"{type(self).__name__}({args})"
+
+
+def _rewritten(optimizer, base, *methods: str) -> bool:
+    """Whether ``optimizer``'s class rewrites any of ``base``'s ``methods``: a subclass
+    that rewrites ``update`` or ``apply`` keeps them, one parameter at a time."""
+    return any(getattr(type(optimizer), m) is not getattr(base, m) for m in methods)
+
+
+def _copies(arrays: dict) -> dict:
+    """``arrays`` (name -> array) with each array copied, in its own namespace."""
+    return {name: namespace_of(a).asarray(a, copy=True) for name, a in arrays.items()}

@@ -1,0 +1,112 @@
+"""An optimizer's state: copies on loading, shapes against the weights, and which
+model the state belongs to."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend.layers import Dense
+
+RNG = np.random.default_rng(0)
+X, LABELS = RNG.normal(size=(64, 6)), RNG.integers(0, 3, 64)
+FIT = dict(loss="cross_entropy", batch_size=16, verbose=0)
+
+
+def net(backend, outputs=3):
+    return nb.Sequential([Dense(6, 8), "tanh", Dense(8, outputs)], backend=backend, seed=1)
+
+
+def host(opt):
+    return {s: {n: nb.to_numpy(a).copy() for n, a in opt.state[s].items()} for s in opt.slots}
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_a_loaded_state_is_a_copy(backend64, fused):
+    """Training the optimizer that loaded a state leaves the one it came from as it was
+    (weight by weight, updates are in place; a flat step lays the state out anew)."""
+    model = net(backend64)
+    first = nb.optim.Adam(0.01)
+    model.fit(X, LABELS, optimizer=first, **FIT)
+    before = host(first)
+    second = nb.optim.Adam(0.01)
+    second.load_state_dict(first.state_dict())
+    loaded = host(second)
+    with nb.backend.fused(fused):
+        model.copy().fit(X, LABELS, optimizer=second, **FIT)
+    after = host(first)
+    for slot in before:
+        for name in before[slot]:
+            assert np.array_equal(loaded[slot][name], before[slot][name])
+            assert np.array_equal(after[slot][name], before[slot][name])
+            assert not np.array_equal(nb.to_numpy(second.state[slot][name]), before[slot][name])
+
+
+@pytest.mark.parametrize("flat", [True, False])
+def test_state_of_a_weight_of_another_shape_is_refused(backend64, flat):
+    """An optimizer stepped for one model, then for one whose "2.W" has another shape,
+    outside fit: one error naming the weight and both shapes, flat step or not."""
+    opt = nb.optim.Adam(0.01)
+    for outputs in (1, 3):
+        model = net(backend64, outputs)
+        step = model.step_function(nb.losses.get("mse"), opt, flat=flat)
+        targets = backend64.asarray(np.zeros((64, outputs)))
+        if outputs == 1:
+            step(backend64.asarray(X), targets)
+            continue
+        with pytest.raises(ValueError, match=r"Adam holds state 'm' of weight '2.W' with "
+                           r"shape \(8, 1\), but the weight has shape \(8, 3\): this "
+                           r"optimizer's state is another model's. Give each model an "
+                           r"optimizer of its own \(a new nb.optim.Adam"):  # fmt: skip
+            step(backend64.asarray(X), targets)
+
+
+@pytest.mark.parametrize("same_shapes", [True, False])
+def test_fit_refuses_an_optimizer_that_trained_another_model(backend, same_shapes):
+    """Moments and step count kept for one model are not silently another's, even where
+    every shape agrees, and even once the first model is gone."""
+    opt = nb.optim.Adam(0.01)
+    net(backend).fit(X, LABELS, optimizer=opt, **FIT)  # the model is dropped at once
+    other = net(backend, 3 if same_shapes else 4)
+    with pytest.raises(ValueError, match="has taken 4 steps for another model.*new nb.optim"):
+        other.fit(X, LABELS, optimizer=opt, **FIT)
+    assert opt.iterations == 4
+
+
+def test_fits_of_one_model_go_on_and_a_copy_of_the_state_may_move(backend):
+    """The same model goes on with its optimizer; a loaded state, or a copied
+    optimizer, belongs to the next model that fits."""
+    model, opt = net(backend), nb.optim.Adam(0.01)
+    model.fit(X, LABELS, optimizer=opt, **FIT)
+    model.fit(X, LABELS, optimizer=opt, **FIT)
+    assert opt.iterations == 8
+    loaded = nb.optim.Adam(0.01)
+    loaded.load_state_dict(opt.state_dict())
+    model.copy().fit(X, LABELS, optimizer=loaded, **FIT)
+    copied = pickle.loads(pickle.dumps(opt))
+    model.copy().fit(X, LABELS, optimizer=copied, **FIT)
+    assert loaded.iterations == copied.iterations == 12
+
+
+FUNCTION = r"is a plain function, which a checkpoint cannot hold: use a built-in schedule"
+
+
+def test_a_learning_rate_function_cannot_be_saved(tmp_path):
+    """nb.save says why (it said "Object of type function is not JSON serializable"),
+    and fit with a checkpoint says so before its first step, not after an epoch."""
+    model, opt = net("numpy"), nb.optim.SGD(lambda t: 0.1 / (1 + t))
+    with pytest.raises(TypeError, match=FUNCTION):
+        nb.save(model, tmp_path / "saved.h5", optimizer=opt)
+    before = {k: np.array(v) for k, v in model.params.items()}
+    saver = nb.callbacks.ModelCheckpoint(tmp_path / "ckpt.h5")
+    for options in ({"checkpoint": tmp_path / "ckpt.h5"}, {"callbacks": [saver]}):
+        with pytest.raises(TypeError, match=FUNCTION):
+            model.fit(X, LABELS, optimizer=opt, epochs=2, **options, **FIT)
+    assert opt.iterations == 0 and not list(tmp_path.iterdir())
+    for k, v in model.params.items():
+        np.testing.assert_array_equal(v, before[k])
+    model.fit(X, LABELS, optimizer=opt, **FIT)  # without a checkpoint, as before
+    assert opt.iterations == 4
