@@ -241,3 +241,32 @@ def test_the_readme_states_the_recorded_operator_counts():
 def _plural(numbers: list[int]) -> str:
     """[6] -> "workload 6"; [1, 6] -> "workloads 1 and 6"."""
     return f"workload{'s' if len(numbers) > 1 else ''} {_spoken(numbers)}"
+
+
+def test_the_readme_and_the_gpu_guide_state_the_recorded_host_transfers():
+    """Transfers in a whole fit, as the benchmark counted them (benchmarks/harness.py):
+    workload 2 is one MNIST epoch, workload 1 the 20000 full-batch moons steps."""
+    counted = {r["workload"]: r["host_transfers"] for r in RECORDED["cpu"]["results"]}
+    mnist, moons = counted[2]["count"], counted[1]["count"]
+    readme = " ".join(readme_table.README.read_text().split())
+    assert f"{mnist} in a whole MNIST epoch (its log," in readme
+    assert f"{moons} in the {counted[1]['steps']} moons steps" in readme
+    guide_path = readme_table.HERE.parent / "docs" / "guide" / "gpu.md"
+    guide = " ".join(guide_path.read_text().split())
+    said = f"counts them: {mnist} in a whole MNIST epoch, {moons} in {counted[1]['steps']} full"
+    assert said in guide
+
+
+def test_a_fit_transfers_once_per_log(backend):
+    """What the prose explains: one transfer per logged epoch (every epochs // 20, and
+    the last), none for the checks on NumPy data: 200 epochs log at 0, 10, ..., 190
+    and 199."""
+    import nnbackend as nb
+
+    X, y = nb.datasets.make_moons(50, noise=0.2, seed=0)
+    layers = [nb.layers.Dense(2, 3), "tanh", nb.layers.Dense(3, 2)]
+    model = nb.Sequential(layers, seed=0, backend=backend)
+    with nb.count_host_transfers() as transfers:
+        model.fit(X, y, loss="cross_entropy", optimizer="sgd", epochs=200, batch_size=None,
+                  verbose=0)  # fmt: skip
+    assert transfers.count == 21
