@@ -7,12 +7,15 @@ the line before it, invisible on the rendered page:
 
     <!-- test: needs-gpu -->      skipped unless a CUDA device answers
     <!-- test: needs-data -->     run with $NNBACKEND_DATA set to the real data, or skipped
+
+A ``text`` block right after a python block is what that block prints, exactly.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import re
 import subprocess
 import sys
@@ -26,6 +29,7 @@ from tests.conftest import DATA_DIR, HAVE_CUDA
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 BLOCK = re.compile(r"(?:<!-- test: ([\w-]+) -->\n)?```python\n(.*?)```", re.S)
+PRINTED = re.compile(r"```python\n((?:(?!```).)*)```\n\s*```text\n(.*?)```", re.S)
 REGISTRIES = [registry.LAYERS, registry.LOSSES, registry.OPTIMIZERS, registry.SCHEDULES,
               registry.INITIALIZERS, registry.METRICS, registry.MODELS]  # fmt: skip
 
@@ -36,6 +40,12 @@ def blocks(page: Path) -> list[tuple[int, str | None, str]]:
     return [
         (text.count("\n", 0, m.start(2)) + 1, m.group(1), m.group(2)) for m in BLOCK.finditer(text)
     ]
+
+
+def printed(page: Path) -> dict[int, str]:
+    """Line number of a python block -> the text block after it: what it prints."""
+    text = page.read_text()
+    return {text.count("\n", 0, m.start(1)) + 1: m.group(2) for m in PRINTED.finditer(text)}
 
 
 @contextlib.contextmanager
@@ -64,7 +74,7 @@ WITH_CODE = [page for page in PAGES if blocks(page)]
 
 @pytest.mark.parametrize("page", WITH_CODE, ids=[str(p.relative_to(ROOT)) for p in WITH_CODE])
 def test_every_python_block_runs_as_written(page, tmp_path, monkeypatch):
-    found = blocks(page)
+    found, shown = blocks(page), printed(page)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("NNBACKEND_DATA", str(DATA_DIR))
     namespace = {"__name__": f"page_{page.stem}"}
@@ -76,10 +86,17 @@ def test_every_python_block_runs_as_written(page, tmp_path, monkeypatch):
             if reason:
                 skipped.append(f"line {line}: {reason}")
                 continue
+            output = io.StringIO()
             try:
-                exec(compile(code, f"{page.name}:{line}", "exec"), namespace)
+                with contextlib.redirect_stdout(output):
+                    exec(compile(code, f"{page.name}:{line}", "exec"), namespace)
             except Exception as exc:
                 raise AssertionError(f"{page.name}, the block at line {line} fails") from exc
+            if line in shown:
+                assert output.getvalue() == shown[line], (
+                    f"{page.name}: the block at line {line} prints something other than "
+                    "the text block after it"
+                )
     if skipped:
         pytest.skip(f"ran the rest; skipped {'; '.join(skipped)}")
 
