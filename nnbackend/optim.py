@@ -1,11 +1,10 @@
 """Optimizers (and, from ``nnbackend.schedules``, the learning-rate schedules).
 
-``opt.step(params, grads)`` updates every array of ``params`` (a mapping of name ->
-array, such as ``model.params``) from ``grads`` (same names). Updates are written
-``params[name] -= step``: in place where the array type allows it, by reassignment
-where it does not. State (velocities, moments) is keyed by parameter name and made
-with ``zeros_like``, so it lives where the parameters live and survives a save, a
-load and a move between backends.
+``opt.step(params, grads)`` updates every array of ``params`` (a mapping of name -> array, such
+as ``model.params``) from ``grads`` (same names). Updates are written ``params[name] -= step``:
+in place where the array type allows it, by reassignment where it does not. State (velocities,
+moments) is keyed by parameter name and made with ``zeros_like``, so it lives where the
+parameters live and survives a save, a load and a move between backends.
 
     opt = nb.optim.Adam(lr=1e-3)
     opt = nb.optim.SGD(lr=nb.optim.ExponentialDecay(0.1, decay_rate=0.5, decay_steps=1000))
@@ -61,6 +60,7 @@ class Optimizer:
         self.state: dict[str, dict] = {slot: {} for slot in self.slots}
 
     def current_lr(self) -> float:
+        """The learning rate of the next step: ``lr``, or the schedule's at ``iterations``."""
         return self.lr(self.iterations) if callable(self.lr) else self.lr
 
     def step(self, params, grads) -> None:
