@@ -12,6 +12,9 @@ from nnbackend.backend.threads import describe_threads
 
 
 def info() -> str:
+    """What ``nnbackend info`` prints: the version, the current backend, a row per backend
+    (package version, available or why not, default dtype, device), the CPU threads and
+    the BLAS, with advice where its kernels leave speed behind."""
     lines = []
     try:
         current = get_backend().name
@@ -57,6 +60,8 @@ the number of CPU threads with --threads or nb.set_num_threads(n).
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``nnbackend`` command: ``info`` (also with no command) prints ``info()``;
+    ``--version`` prints ``nnbackend X.Y.Z``. Returns the exit status, 0."""
     parser = argparse.ArgumentParser(
         prog="nnbackend",
         description=DESCRIPTION,

@@ -25,11 +25,13 @@ from nnbackend.h5safe import attribute, dataset, open_untrusted, parse_json
 from nnbackend.registry import LOSSES, MODELS, OPTIMIZERS
 
 FORMAT = "nnbackend"
+"""The ``format`` attribute of a checkpoint file; ``load`` refuses a file without it."""
 FORMAT_VERSION = 1
-#: the most weights (plus running state) a checkpoint may declare unless ``max_params``
-#: says otherwise: 100 million, 400 MB in float32 (the largest nets of the tutorials
-#: have under 2 million)
+"""The checkpoint layout this release writes; a file of a later one asks for an upgrade."""
 DEFAULT_MAX_PARAMS = 10**8
+"""The most weights (plus running state) a checkpoint may declare unless ``max_params``
+says otherwise: 100 million, 400 MB in float32 (the largest nets of the tutorials have
+under 2 million)."""
 MAX_EPOCH = 2**53
 _CALLBACK_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}(\.[0-9]{1,3})?")
 MAX_CALLBACKS = 64

@@ -17,10 +17,12 @@ from nnbackend.backend import namespace_of
 
 
 def identity(x):
+    """x itself (the "linear" activation)."""
     return x
 
 
 def identity_grad(x):
+    """Ones of x's shape, dtype and device."""
     xp = namespace_of(x)
     return xp.ones_like(x)
 
@@ -34,6 +36,7 @@ def sigmoid(x):
 
 
 def sigmoid_grad(x):
+    """sigmoid'(x) = sigmoid(x) (1 - sigmoid(x)), elementwise."""
     return sigmoid_grad_from_output(sigmoid(x))
 
 
@@ -43,10 +46,12 @@ def sigmoid_grad_from_output(y):
 
 
 def tanh(x):
+    """tanh(x), elementwise, in (-1, 1)."""
     return namespace_of(x).tanh(x)
 
 
 def tanh_grad(x):
+    """tanh'(x) = 1 - tanh(x)**2, elementwise."""
     return tanh_grad_from_output(tanh(x))
 
 
@@ -56,6 +61,7 @@ def tanh_grad_from_output(y):
 
 
 def relu(x):
+    """max(x, 0), elementwise."""
     return namespace_of(x).maximum(x, 0.0)
 
 
@@ -66,6 +72,7 @@ def relu_grad(x):
 
 
 def leaky_relu(x, alpha: float = 0.01):
+    """x where x > 0, else alpha * x."""
     return namespace_of(x).where(x > 0, x, alpha * x)
 
 

@@ -91,10 +91,14 @@ class History:
 
     @property
     def epochs(self) -> list[int]:
+        """The numbers of the epochs run, in order (a resumed fit's count on)."""
         return list(self._epochs)
 
     @property
     def history(self) -> dict[str, list[float]]:
+        """metric name -> one float per epoch run, in order (Keras's ``history.history``):
+        {"loss": [...], "accuracy": [...], "val_loss": [...], ...}; a copy, read with one
+        host transfer for the epochs not yet brought over."""
         self.flush()
         return {name: list(values) for name, values in self._columns.items()}
 

@@ -26,6 +26,8 @@ class Initializer:
     registry = INITIALIZERS
 
     def std(self, fan_in: int, fan_out: int) -> float:
+        """The standard deviation of the draws for a weight of these fans (a Dense weight
+        of shape (fan_in, fan_out)). Every initialiser defines it."""
         raise NotImplementedError
 
     def __call__(self, shape: tuple[int, ...], rng, backend, fans: tuple[int, int] | None = None):
@@ -33,10 +35,12 @@ class Initializer:
         return rng.normal(shape, std=self.std(fan_in, fan_out), backend=backend)
 
     def config(self) -> dict:
+        """The initialiser by name, JSON-ready, with its arguments (``Normal``: std)."""
         return {"name": self.name}
 
     @classmethod
     def from_config(cls, config: dict) -> Initializer:
+        """The initialiser that ``config()`` described (less its "name")."""
         return construct(cls, config)
 
     def __repr__(self) -> str:

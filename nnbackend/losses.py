@@ -41,12 +41,21 @@ class Loss:
         return self.forward(pred, target)
 
     def forward(self, pred, target):
+        """The loss of ``pred`` (the model's output, ``(batch, outputs)``) against
+        ``target`` (``pred``'s shape; ``(batch,)`` fits ``(batch, 1)``, and is class
+        labels where ``target_kind`` is "labels"), as a 0-d array on their device,
+        summed or averaged over the batch by ``reduction``; keeps what ``backward``
+        needs. Every loss defines it."""
         raise NotImplementedError
 
     def backward(self):
+        """dL/dpred of the last ``forward``, of ``pred``'s shape. Every loss defines it."""
         raise NotImplementedError
 
     def link(self, pred):
+        """The model's raw output ``(batch, outputs)`` as what ``predict_proba`` gives,
+        of the same shape: softmax or sigmoid where the loss takes logits
+        (``from_logits=True``); the base returns ``pred`` as it is."""
         return pred
 
     @property
@@ -60,10 +69,13 @@ class Loss:
         raise NotImplementedError(f"{type(self).__name__} has no notion of accuracy")
 
     def config(self) -> dict:
+        """The constructor's arguments, JSON-ready, with the class name as "type" (a
+        subclass adds its own: ``{**super().config(), "half": self.half}``)."""
         return {"type": type(self).__name__, "reduction": self.reduction}
 
     @classmethod
     def from_config(cls, config: dict) -> Loss:
+        """The loss that ``config()`` described (less its "type")."""
         return construct(cls, config)
 
     def __repr__(self) -> str:

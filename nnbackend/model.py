@@ -5,13 +5,12 @@
                         epochs=100, batch_size=None)
     model.predict(X)                # class labels: host NumPy for host X
 
-The model lives on the backend it was built on (``backend=``, else the current one),
-in its float dtype (``dtype="float64"``, else the backend's); ``model.to("cupy")``
-moves it. ``forward``/``backward`` take arrays of that backend only.
-``fit``/``predict``/``evaluate`` also take host data (NumPy arrays, lists) and move
-it. What comes out follows what went in: host data in, host NumPy out (as
-scikit-learn does); the backend's arrays in, the backend's arrays out (no copy back
-from the GPU).
+The model lives on the backend it was built on (``backend=``, else the current one), in
+its float dtype (``dtype="float64"``, else the backend's); ``model.to("cupy")`` moves
+it. ``forward``/``backward`` take arrays of that backend only.
+``fit``/``predict``/``evaluate`` also take host data (NumPy arrays, lists) and move it.
+What comes out follows what went in: host data in, host NumPy out (as scikit-learn
+does); the backend's arrays in, the backend's arrays out (no copy back from the GPU).
 """
 
 from __future__ import annotations
@@ -100,15 +99,18 @@ class Sequential:
         return list(self._decayed)
 
     def copy_params(self) -> dict:
+        """name -> a copy of that weight (its shape, dtype and backend), for ``set_params``."""
         xp = self.backend.xp
         return {name: xp.asarray(a, copy=True) for name, a in self.params.items()}
 
     def set_params(self, values) -> None:
+        """``model.params[name] = array`` for each of ``values``: same shape, dtype, backend."""
         params = self.params
         for name, value in values.items():
             params[name] = value
 
     def count_params(self) -> int:
+        """How many weights the layers hold: the sum of every params array's size."""
         return sum(math.prod(a.shape) for a in self.params.values())
 
     # --- shapes ---------------------------------------------------------------
@@ -258,27 +260,25 @@ class Sequential:
     def fit(self, X, y, *, loss, optimizer, **options) -> History:
         """Train until epoch ``epochs``; returns the History of the epochs run.
 
-        ``X``, ``y``: host data (NumPy arrays, lists) or arrays of the model's backend.
-        ``loss``: a Loss or its name ("cross_entropy", "bce", "mse", ...); ``optimizer``:
-        an Optimizer or its name ("sgd", "adam", ...; default learning rate). Options
-        (``nnbackend.training.fit`` takes the same): ``epochs=1``; ``batch_size=32``
-        (``None``: full-batch gradient descent); ``shuffle=True``;
-        ``validation_data=(X, y)`` or ``validation_split``: the last fraction of (X, y)
-        held out; ``l2``: adds ``l2/2 * sum(W**2)`` of the weights to the loss (the
-        history's "loss" is the per-sample mean, penalty included); ``metrics``: names
-        or ``nb.metrics`` objects ("accuracy", "top_k_accuracy", "mse", "mae"; default:
-        accuracy when the loss classifies); ``callbacks``; ``verbose``: 0 silent, 1 a
-        line per logged epoch and, on a terminal, a progress bar, 2 the lines only;
-        ``log_every``: metrics come to the host every that many epochs (default: about
-        20 times per fit); ``seed`` reseeds the shuffling generator; ``checkpoint``: a
-        path saved to at every log and at the end, and with ``resume=True`` a fit starts
-        from the epoch after the one saved there (weights, optimizer state, shuffling
-        order and callbacks' state included; a run that EarlyStopping ended trains no
-        more); ``on_device``: True, False or "auto" (keep the whole set on the device
-        when it fits); ``distributed=True``: under mpiexec, the ranks train this model
-        together, data parallel (``nnbackend.distributed``); ``compile=True`` (torch
-        backends) captures the step with ``torch.compile`` (or the torch.compile backend
-        named: ``"aot_eager"``, ``"cudagraphs"``); the first steps take the time to compile.
+        ``X``, ``y``: host data (NumPy arrays, lists) or arrays of the model's backend. ``loss``: a
+        Loss or its name ("cross_entropy", "bce", "mse", ...); ``optimizer``: an Optimizer or its
+        name ("sgd", "adam", ...; default learning rate). Options (``nnbackend.training.fit`` takes
+        the same): ``epochs=1``; ``batch_size=32`` (``None``: full-batch gradient descent);
+        ``shuffle=True``; ``validation_data=(X, y)`` or ``validation_split``: the last fraction of
+        (X, y) held out; ``l2``: adds ``l2/2 * sum(W**2)`` of the weights to the loss (the history's
+        "loss" is the per-sample mean, penalty included); ``metrics``: names or ``nb.metrics``
+        objects ("accuracy", "top_k_accuracy", "mse", "mae"; default: accuracy when the loss
+        classifies); ``callbacks``; ``verbose``: 0 silent, 1 a line per logged epoch and, on a
+        terminal, a progress bar, 2 the lines only; ``log_every``: metrics come to the host every
+        that many epochs (default: about 20 times per fit); ``seed`` reseeds the shuffling
+        generator; ``checkpoint``: a path saved to at every log and at the end, and with
+        ``resume=True`` a fit starts from the epoch after the one saved there (weights, optimizer
+        state, shuffling order and callbacks' state included; a run that EarlyStopping ended trains
+        no more); ``on_device``: True, False or "auto" (keep the whole set on the device when it
+        fits); ``distributed=True``: under mpiexec, the ranks train this model together, data
+        parallel (``nnbackend.distributed``); ``compile=True`` (torch backends) captures the step
+        with ``torch.compile`` (or the torch.compile backend named: ``"aot_eager"``,
+        ``"cudagraphs"``); the first steps take the time to compile.
         """
         return training.fit(self, X, y, loss=loss, optimizer=optimizer, **options)
 

@@ -3,6 +3,7 @@ from the benchmark's own JSON (benchmarks/readme_table.py), never from a hand.""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -241,3 +242,68 @@ def test_the_readme_states_the_recorded_operator_counts():
 def _plural(numbers: list[int]) -> str:
     """[6] -> "workload 6"; [1, 6] -> "workloads 1 and 6"."""
     return f"workload{'s' if len(numbers) > 1 else ''} {_spoken(numbers)}"
+
+
+def test_the_readme_and_the_gpu_guide_state_the_recorded_host_transfers():
+    """Transfers in a whole fit, as the benchmark counted them (benchmarks/harness.py):
+    workload 2 is one MNIST epoch, workload 1 the 20000 full-batch moons steps."""
+    counted = {r["workload"]: r["host_transfers"] for r in RECORDED["cpu"]["results"]}
+    mnist, moons = counted[2]["count"], counted[1]["count"]
+    readme = " ".join(readme_table.README.read_text().split())
+    assert f"{mnist} in a whole MNIST epoch (its log," in readme
+    assert f"{moons} in the {counted[1]['steps']} moons steps" in readme
+    guide_path = readme_table.HERE.parent / "docs" / "guide" / "gpu.md"
+    guide = " ".join(guide_path.read_text().split())
+    said = f"counts them: {mnist} in a whole MNIST epoch, {moons} in {counted[1]['steps']} full"
+    assert said in guide
+
+
+def test_a_fit_transfers_once_per_log(backend):
+    """What the prose explains: one transfer per logged epoch (every epochs // 20, and
+    the last), none for the checks on NumPy data: 200 epochs log at 0, 10, ..., 190
+    and 199."""
+    import nnbackend as nb
+
+    X, y = nb.datasets.make_moons(50, noise=0.2, seed=0)
+    layers = [nb.layers.Dense(2, 3), "tanh", nb.layers.Dense(3, 2)]
+    model = nb.Sequential(layers, seed=0, backend=backend)
+    with nb.count_host_transfers() as transfers:
+        model.fit(X, y, loss="cross_entropy", optimizer="sgd", epochs=200, batch_size=None,
+                  verbose=0)  # fmt: skip
+    assert transfers.count == 21
+
+
+def _gpu_seconds() -> dict[int, float]:
+    """Workload -> nnbackend's seconds on the GPU: from benchmarks/recorded/gpu.json once
+    a run is recorded, else from README's table kept from the H100 run (the CuPy loop's
+    seconds times nnbackend's ratio, the table's last column)."""
+    if "gpu" in RECORDED:
+        return {
+            r["workload"]: r["times"]["nnbackend"]["median"] for r in RECORDED["gpu"]["results"]
+        }
+    after_header = readme_table.README.read_text().split("| workload | CuPy loop |")[1]
+    seconds = {}
+    for line in itertools.takewhile(lambda s: s.startswith("| "), after_header.splitlines()[2:]):
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        loop, ratio = float(cells[1].removesuffix(" s")), float(cells[-1].removesuffix("x"))
+        seconds[int(cells[0].split(".")[0])] = loop * ratio
+    return seconds
+
+
+def test_the_readme_compares_the_gpu_with_the_cpu_from_both_tables():
+    """The CPU over the GPU for nnbackend, workload by workload, as the prose says."""
+    cpu = {r["workload"]: r["times"]["nnbackend"]["median"] for r in RECORDED["cpu"]["results"]}
+    gpu = _gpu_seconds()
+    assert set(gpu) == {1, 2, 4, 5}
+    gpu_faster = {n: cpu[n] / gpu[n] for n in gpu}
+    said = (
+        f"the tutorial-sized nets of workloads 1 and 2 train faster on the CPU "
+        f"({1 / gpu_faster[1]:.0f} and {1 / gpu_faster[2]:.0f} times), the cat net of "
+        f"workload 5 is {gpu_faster[5]:.1f} times faster on the GPU, and at 784-1000-1000-10 "
+        f"the GPU is {gpu_faster[4]:.0f} times faster"
+    )
+    assert gpu_faster[1] < 1 and gpu_faster[2] < 1 and gpu_faster[5] > 1 and gpu_faster[4] > 1
+    assert said in " ".join(readme_table.README.read_text().split())
+    guide = " ".join((readme_table.HERE.parent / "docs" / "guide" / "gpu.md").read_text().split())
+    assert f"the cat net (12288 inputs) {gpu_faster[5]:.1f} times faster on the GPU" in guide
+    assert f"({gpu_faster[4]:.0f} times there;" in guide

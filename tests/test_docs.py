@@ -7,12 +7,17 @@ the line before it, invisible on the rendered page:
 
     <!-- test: needs-gpu -->      skipped unless a CUDA device answers
     <!-- test: needs-data -->     run with $NNBACKEND_DATA set to the real data, or skipped
+
+A ``text`` block right after a python block is what that block prints, exactly.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import inspect
+import io
+import pkgutil
 import re
 import subprocess
 import sys
@@ -26,6 +31,7 @@ from tests.conftest import DATA_DIR, HAVE_CUDA
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 BLOCK = re.compile(r"(?:<!-- test: ([\w-]+) -->\n)?```python\n(.*?)```", re.S)
+PRINTED = re.compile(r"```python\n((?:(?!```).)*)```\n\s*```text\n(.*?)```", re.S)
 REGISTRIES = [registry.LAYERS, registry.LOSSES, registry.OPTIMIZERS, registry.SCHEDULES,
               registry.INITIALIZERS, registry.METRICS, registry.MODELS]  # fmt: skip
 
@@ -36,6 +42,12 @@ def blocks(page: Path) -> list[tuple[int, str | None, str]]:
     return [
         (text.count("\n", 0, m.start(2)) + 1, m.group(1), m.group(2)) for m in BLOCK.finditer(text)
     ]
+
+
+def printed(page: Path) -> dict[int, str]:
+    """Line number of a python block -> the text block after it: what it prints."""
+    text = page.read_text()
+    return {text.count("\n", 0, m.start(1)) + 1: m.group(2) for m in PRINTED.finditer(text)}
 
 
 @contextlib.contextmanager
@@ -64,7 +76,7 @@ WITH_CODE = [page for page in PAGES if blocks(page)]
 
 @pytest.mark.parametrize("page", WITH_CODE, ids=[str(p.relative_to(ROOT)) for p in WITH_CODE])
 def test_every_python_block_runs_as_written(page, tmp_path, monkeypatch):
-    found = blocks(page)
+    found, shown = blocks(page), printed(page)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("NNBACKEND_DATA", str(DATA_DIR))
     namespace = {"__name__": f"page_{page.stem}"}
@@ -76,10 +88,17 @@ def test_every_python_block_runs_as_written(page, tmp_path, monkeypatch):
             if reason:
                 skipped.append(f"line {line}: {reason}")
                 continue
+            output = io.StringIO()
             try:
-                exec(compile(code, f"{page.name}:{line}", "exec"), namespace)
+                with contextlib.redirect_stdout(output):
+                    exec(compile(code, f"{page.name}:{line}", "exec"), namespace)
             except Exception as exc:
                 raise AssertionError(f"{page.name}, the block at line {line} fails") from exc
+            if line in shown:
+                assert output.getvalue() == shown[line], (
+                    f"{page.name}: the block at line {line} prints something other than "
+                    "the text block after it"
+                )
     if skipped:
         pytest.skip(f"ran the rest; skipped {'; '.join(skipped)}")
 
@@ -94,17 +113,79 @@ def test_the_readme_loop_runs_on_float64_host_data():
     assert namespace["model"].evaluate(namespace["X"], namespace["y"])["accuracy"] > 0.95
 
 
-@pytest.mark.skipif(
+NEEDS_MKDOCS = pytest.mark.skipif(
     importlib.util.find_spec("mkdocs") is None or importlib.util.find_spec("mkdocstrings") is None,
     reason="the docs need mkdocs and mkdocstrings: pip install -e '.[docs]'",
 )
-def test_the_docs_build_without_a_warning(tmp_path):
-    """mkdocs build --strict: a broken link, a missing page or an API entry that does
-    not resolve is an error. Offline: nothing in mkdocs.yml fetches from the network."""
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    """The docs, built once with mkdocs build --strict: a broken link, a missing page or
+    an API entry that does not resolve is an error. Offline: nothing in mkdocs.yml
+    fetches from the network."""
+    out = tmp_path_factory.mktemp("site")
     result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    api = (tmp_path / "api" / "model" / "index.html").read_text()
+    return out
+
+
+@NEEDS_MKDOCS
+def test_the_docs_build_without_a_warning(site):
+    api = (site / "api" / "model" / "index.html").read_text()
     assert "predict_proba" in api and "Host data in, host NumPy out" in api
+
+
+def public_names() -> list[tuple[str, str, object]]:
+    """(module, name, object) for every name in the ``__all__`` of nnbackend's modules
+    (those that import here: nnbackend.sklearn needs scikit-learn)."""
+    import nnbackend
+
+    modules = ["nnbackend"]
+    modules += [m.name for m in pkgutil.walk_packages(nnbackend.__path__, "nnbackend.")]
+    found = []
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        found += [(name, n, getattr(module, n)) for n in getattr(module, "__all__", ())]
+    return found
+
+
+def _shown_as(module: str, name: str, obj) -> set[str] | None:
+    """The headings that document ``obj``: its public path or where it is defined; a
+    constant (which knows no module) under a submodule of ``module``, else None."""
+    if inspect.ismodule(obj):
+        return {obj.__name__}
+    if getattr(obj, "__module__", None) is None or not hasattr(obj, "__qualname__"):
+        return None
+    return {f"{module}.{name}", f"{obj.__module__}.{obj.__qualname__}"}
+
+
+@NEEDS_MKDOCS
+def test_every_public_name_has_an_entry_in_the_api_reference(site):
+    """A name without a docstring is left out of the reference without a warning: every
+    name of every ``__all__`` must have a heading of its own."""
+    ids = set()
+    for page in site.rglob("*.html"):
+        ids |= set(re.findall(r'id="(nnbackend[\w.]*)"', page.read_text()))
+    missing = []
+    for module, name, obj in public_names():
+        shown = _shown_as(module, name, obj)
+        if shown is None:
+            found = any(i.startswith(module + ".") and i.endswith("." + name) for i in ids)
+        else:
+            found = bool(shown & ids)
+        if not found:
+            missing.append(f"{module}.{name}")
+    assert not missing, f"give these a docstring and a page (docs/api/): {missing}"
+    members = [f"nnbackend.layers.Layer.{m}" for m in ("forward", "backward", "config")]
+    members += [f"nnbackend.losses.Loss.{m}" for m in ("forward", "backward", "link", "config")]
+    members += [f"nnbackend.Sequential.{m}" for m in ("count_params", "copy_params", "set_params")]
+    members += ["nnbackend.History.history", "nnbackend.init.Initializer.std",
+                "nnbackend.optim.Optimizer.current_lr"]  # fmt: skip
+    assert not set(members) - ids, "what a subclass writes, or a user calls, has an entry"

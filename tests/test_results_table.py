@@ -5,6 +5,8 @@ is which, and why)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.conftest import DATA_DIR
@@ -35,6 +37,20 @@ def test_the_record_is_complete_and_keeps_its_own_ranges():
             value = TABLE.lookup(RECORDED["results"], number)
             assert not TABLE.disagreements(number, value, value), (row.key, number)
             assert (number.tol is None) != (number.band is None), (row.key, number)
+
+
+def test_a_number_held_looser_than_its_digits_says_so_in_its_row():
+    """README says pinned numbers keep their printed digits: one whose tolerance is more
+    than five units of its last digit (the moons grid: 0.03 at three decimals) carries
+    its tolerance in the row's text."""
+    loose = []
+    for row in TABLE.ROWS:
+        for name, number in row.numbers.items():
+            decimals = re.fullmatch(r"\.(\d+)f", number.fmt)
+            if number.tol and decimals and number.tol > 5.5 * 10 ** -int(decimals[1]):
+                loose.append(name)
+                assert f"within {number.tol:g}" in row.result, (row.key, name, number.tol)
+    assert "grid" in loose
 
 
 def test_a_drifted_number_is_caught():

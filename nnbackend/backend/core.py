@@ -29,10 +29,13 @@ from nnbackend.backend.libraries import MAKERS, cuda_available
 from nnbackend.backend.transfers import count_transfer
 
 BACKEND_NAMES = ("numpy", "strict", "torch", "cupy", "auto")
+"""The backends ``get_backend`` knows by name (``"torch:cuda"``: torch on a device)."""
 FLOAT_DTYPES = ("float32", "float64")
 ENV_VAR = "NNBACKEND"
+"""The environment variable that names the backend of code that names none."""
 DEFAULT_BACKEND = "numpy"
 DEFAULT_DTYPE = "float32"
+"""The float dtype of a backend asked for without one."""
 
 _STANDARD_DTYPES = (
     "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",

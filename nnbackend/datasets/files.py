@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 DATA_ENV_VAR = "NNBACKEND_DATA"
+"""The environment variable naming the folder the loaders look in when given none."""
 
 
 class DataNotFoundError(FileNotFoundError):

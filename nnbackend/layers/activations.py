@@ -21,6 +21,8 @@ from nnbackend.registry import register
 
 @register
 class Identity(Layer):
+    """x as it is ("linear"): any shape in, the same array out; dy passes back as it is."""
+
     aliases = ("linear",)
 
     def forward(self, x, training=True):
@@ -51,6 +53,9 @@ class Sigmoid(Layer):
 
 @register
 class Tanh(Layer):
+    """tanh(x), elementwise: any shape in, the same shape out, in (-1, 1). Backward uses
+    the output kept by forward: dx = dy * (1 - y**2)."""
+
     output_range = (-1.0, 1.0)
     fused_activation = "tanh"
 
@@ -67,6 +72,9 @@ class Tanh(Layer):
 
 @register
 class ReLU(Layer):
+    """max(x, 0), elementwise: any shape in, the same shape out. Backward passes dy where
+    the output is positive, 0 elsewhere (0 at x = 0)."""
+
     output_range = (0.0, math.inf)
     fused_activation = "relu"
 

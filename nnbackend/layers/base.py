@@ -91,9 +91,16 @@ class Layer:
         return tuple(input_shape)
 
     def forward(self, x, training: bool = True):
+        """The output for ``x`` of shape ``(batch, *input_shape)``: ``(batch,
+        *output_shape(input_shape))``. Keeps what ``backward`` needs; ``training=False``
+        is evaluation mode (no state changes, no random draws). Every layer defines it."""
         raise NotImplementedError
 
     def backward(self, dy, input_grad: bool = True):
+        """``dy``, dL/dy of the last forward's output's shape, to dL/dx of its input's
+        shape; fills ``grads`` (the same keys and shapes as ``params``) and never changes
+        ``dy``. ``input_grad=False`` (the first layer in training): a layer with weights
+        may skip dL/dx and return None. Every layer defines it."""
         raise NotImplementedError
 
     def forward_activated(self, x, activation):

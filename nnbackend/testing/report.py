@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: The default agreement between backends, in units in the last place (see ``close``).
 ULPS = 100
+"""The default agreement between backends, in units in the last place (see ``close``)."""
 
 
 @dataclass(frozen=True)
