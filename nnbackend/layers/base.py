@@ -20,7 +20,6 @@ take the model's generator: ``forward(x, training, rng=...)``.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -58,6 +57,12 @@ class Layer:
     #: (summed over the ranks); None otherwise
     whole_batch = None
     registry = LAYERS
+    _fuses: str | None = None  # what fused_activation_of gives, set once per class
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        named_by = next(c for c in cls.__mro__ if "fused_activation" in vars(c))
+        cls._fuses = cls.fused_activation if cls.forward is named_by.forward else None
 
     def __init__(self):
         self.params: dict = {}
@@ -146,15 +151,7 @@ def get(spec) -> Layer:
 def fused_activation_of(layer: Layer) -> str | None:
     """``layer.fused_activation``, where the class that names it also runs the
     ``forward``: a subclass of Tanh that rewrites ``forward`` is computed as written."""
-    return _fused_activation(type(layer))
-
-
-@functools.cache
-def _fused_activation(cls: type) -> str | None:
-    if cls.fused_activation is None:
-        return None
-    named_by = next(c for c in cls.__mro__ if "fused_activation" in vars(c))
-    return cls.fused_activation if cls.forward is named_by.forward else None
+    return type(layer)._fuses
 
 
 def layer_list(layers) -> list[Layer]:
