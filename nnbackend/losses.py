@@ -160,7 +160,7 @@ class SoftmaxCrossEntropy(Loss):
             return value  # CuPy: no one-hot rows made
         onehot = self._one_hot(xp, pred, target)
         fused = kernels.softmax_xent if self.from_logits else None
-        if fused is not None and onehot.dtype == pred.dtype:
+        if fused is not None:
             value, self._grad = fused(pred, onehot, scale)
             return value
         if self.from_logits:  # the reference of the fused kernel

@@ -170,6 +170,24 @@ def test_a_subclass_that_rewrites_forward_is_not_fused_with_dense(backend64):
     assert max(errors.values()) < 1e-7
 
 
+class NamesTanhAgain(ScaledTanh):
+    fused_activation = "tanh"  # but ScaledTanh's forward runs
+
+
+class NamesReLU(L.Tanh):
+    fused_activation = "relu"  # but Tanh's forward runs
+
+
+@pytest.mark.parametrize("kind", [NamesTanhAgain, NamesReLU, L.Tanh, L.ReLU, L.Sigmoid])
+def test_dense_fuses_an_activation_only_as_its_own_forward_computes_it(backend64, kind):
+    model = nb.Sequential([L.Dense(3, 2), kind()], backend=backend64, seed=0)
+    x = backend64.asarray(np.random.default_rng(0).standard_normal((4, 3)))
+    one_by_one = model.layers[1].forward(model.layers[0].forward(x))
+    np.testing.assert_allclose(
+        nb.to_numpy(model.forward(x)), nb.to_numpy(one_by_one), rtol=1e-12, atol=1e-15
+    )
+
+
 @pytest.mark.parametrize(
     "init, std",
     [
@@ -193,6 +211,12 @@ def test_dense_says_what_shape_it_wanted():
         ValueError, match=r"Dense\(n_in=4.*expects input of shape \(batch, 4\), got \(6, 5\)"
     ):
         layer.forward(np.ones((6, 5), np.float32))
+
+
+def test_flatten_takes_a_batch_of_no_rows(backend):
+    # a rank's share of a batch smaller than the ranks: reshape(x, (0, -1)) raised
+    x = backend.asarray(np.ones((0, 2, 3, 3), np.float32))
+    assert tuple(L.Flatten().forward(x).shape) == (0, 18)
 
 
 def test_flatten_wants_a_batch_of_samples(backend):

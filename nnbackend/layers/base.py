@@ -41,8 +41,8 @@ class Layer:
     #: while a fit binds the model; the class's empty default otherwise
     grad_buffers: Mapping = MappingProxyType({})
     #: an activation's name in the kernel table's ``dense_act`` ("relu", ...): a Dense
-    #: layer right before it then computes both in one call (``Sequential``), unless a
-    #: subclass rewrites ``forward`` (``fused_activation_of``)
+    #: layer right before it then computes both in one call (``Sequential``), where the
+    #: class that names it is the one whose ``forward`` runs (``fused_activation_of``)
     fused_activation: str | None = None
     #: running-state names kept in integers (counts); the rest of ``state`` are floats
     #: of the model's dtype, and a checkpoint must hold them as floats
@@ -62,7 +62,8 @@ class Layer:
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         named_by = next(c for c in cls.__mro__ if "fused_activation" in vars(c))
-        cls._fuses = cls.fused_activation if cls.forward is named_by.forward else None
+        runs_forward = next(c for c in cls.__mro__ if "forward" in vars(c))
+        cls._fuses = cls.fused_activation if named_by is runs_forward else None
 
     def __init__(self):
         self.params: dict = {}

@@ -24,7 +24,8 @@ class Flatten(Layer):
                 f"{tuple(x.shape)}: a 1-D array has no sample dimensions to flatten"
             )
         self._x_shape = tuple(x.shape)
-        return namespace_of(x).reshape(x, (x.shape[0], -1))
+        # not -1: a share of no rows (a distributed fit) has no size to divide
+        return namespace_of(x).reshape(x, (x.shape[0], math.prod(x.shape[1:])))
 
     def backward(self, dy, input_grad=True):
         return namespace_of(dy).reshape(dy, self._x_shape)
