@@ -6,9 +6,10 @@ array, such as ``model.params``) from ``grads`` (same names). Updates are writte
 where it does not. State (velocities, moments) is keyed by parameter name and made
 with ``zeros_like``, so it lives where the parameters live and survives a save, a
 load and a move between backends. That state is one model's: ``fit`` refuses an
-optimizer that has stepped for another model (same shapes or not; a weight of another
-shape is refused by every step), so give each model its own, or copy the state into a
-new one on purpose with ``new.load_state_dict(old.state_dict())``.
+optimizer that has stepped for another model (same shapes or not; plain SGD at a
+fixed rate keeps none; a weight of another shape is refused by every step), so give
+each model its own, or copy the state into a new one on purpose with
+``new.load_state_dict(old.state_dict())``.
 
     opt = nb.optim.Adam(lr=1e-3)
     opt = nb.optim.SGD(lr=nb.optim.ExponentialDecay(0.1, decay_rate=0.5, decay_steps=1000))
@@ -203,7 +204,7 @@ class Adam(Optimizer):
         return lr / (1 - self.beta1**t), math.sqrt(1 - self.beta2**t)
 
     def apply(self, kernels, params, name, grad, lr):
-        if kernels.adam is None or not self._kernel_form():
+        if kernels.adam is None or not self._kernel_form:
             return self.update(params, name, grad, lr)
         m, v = self._slot("m", name, grad), self._slot("v", name, grad)
         lr_t, root = self.kernel_rates(lr, self.iterations + 1)
@@ -211,7 +212,7 @@ class Adam(Optimizer):
                      self.eps, root)  # fmt: skip
 
     def apply_many(self, kernels, params, grads, lr):
-        if kernels.adam_many is None or not self._kernel_form() or _rewritten(self, Adam, "apply"):
+        if kernels.adam_many is None or not self._kernel_form_many:
             return False
         m = [self._slot("m", name, grad)[name] for name, grad in grads.items()]
         v = [self._slot("v", name, grad)[name] for name, grad in grads.items()]
@@ -220,13 +221,21 @@ class Adam(Optimizer):
                           self.beta1, self.beta2, self.eps, root)  # fmt: skip
         return True
 
-    def _kernel_form(self) -> bool:
-        """Whether this optimizer's update is the kernels': Adam's moments (the kernels
-        make their own), and Adam's ``update`` or a rewritten one that restates
-        ``kernel_rates``."""
-        if _rewritten(self, Adam, "moments"):
-            return False
-        return not _rewritten(self, Adam, "update") or _rewritten(self, Adam, "kernel_rates")
+    # Whether the class's update is the kernels': Adam's moments (the kernels make their
+    # own), and Adam's ``update`` or a rewritten one that restates ``kernel_rates``; and
+    # for the multi-array kernel, Adam's ``apply`` too. Settled as each class is made.
+    _kernel_form = _kernel_form_many = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+
+        def rewrites(method: str) -> bool:
+            return getattr(cls, method) is not getattr(Adam, method)
+
+        cls._kernel_form = not rewrites("moments") and (
+            not rewrites("update") or rewrites("kernel_rates")
+        )
+        cls._kernel_form_many = cls._kernel_form and not rewrites("apply")
 
     def _hyper(self):
         return {"beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}

@@ -157,14 +157,16 @@ class Optimizer:
 
     def train_for(self, model) -> None:
         """Take note that this optimizer's state is ``model``'s (``fit`` calls this before
-        its first step); refuse an optimizer that has stepped for another model (whose
-        moments and step count ``model`` would inherit). State loaded with
-        ``load_state_dict``, and a copy of an optimizer, belong to no model yet."""
+        its first step); refuse an optimizer that has stepped for another model, where
+        ``model`` would inherit its state or its place in a schedule (plain SGD at a
+        fixed rate has neither). A fresh optimizer, and a copy of one, belong to no
+        model yet; ``load_state_dict`` into one of them takes state over on purpose."""
         owner = self._owner
-        if owner is not None and owner() is not model and self.iterations:
+        inherits = bool(self.slots) or callable(self.lr)
+        if owner is not None and owner() is not model and self.iterations and inherits:
             raise ValueError(
                 f"{self!r} has taken {self.iterations} steps for another model, whose "
-                f"moments and step count this model would inherit. "
+                f"state and step count this model would inherit. "
                 f"{_ONE_EACH.format(type(self).__name__)}; to go on from that state on "
                 "purpose, load it into a new one: new.load_state_dict(old.state_dict())"
             )
@@ -225,7 +227,7 @@ class Optimizer:
             raise ValueError(
                 f"{name} keeps no state named {sorted(unknown)} (its slots: {list(self.slots)})"
             )
-        self.iterations, self._owner = iterations, None
+        self.iterations = iterations
         self.state = {slot: _copies(state["slots"][slot]) for slot in self.slots}
 
     def to(self, backend) -> Optimizer:

@@ -66,6 +66,7 @@ def fit(
         model.rng = Generator(seed)
     X, y = as_array(X, "X"), as_array(y, "y")
     X, y, validation_data = split_validation(X, y, validation_data, validation_split)
+    optimizer.train_for(model)  # before the ranks meet: each rank refuses alike
     parallel = None  # data parallel over the ranks of an MPI job (nnbackend.distributed)
     if distributed:
         settings = dict(epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
@@ -81,7 +82,6 @@ def fit(
         )
     read = (lambda: resume_from(model, checkpoint, optimizer)) if resume else (lambda: None)
     saved = read() if parallel is None else parallel.start(read)
-    optimizer.train_for(model)  # after resuming: state read from a checkpoint is model's
     start = 0 if saved is None or saved.epoch is None else saved.epoch + 1
     if parallel is not None:
         validation_data = parallel.validation_share(validation_data)

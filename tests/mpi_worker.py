@@ -45,6 +45,7 @@ def train(out: Path, on_gpu: bool = False) -> None:
             trained, report[layers] = cases.train_whole_batch(layers, distributed=True)
             arrays.update({f"{layers}/{k}": v for k, v in trained.items()})
         report["stopped on rank 1"] = stop_on_rank_1(out)
+        report["optimizers"] = optimizers()
     np.savez(out / f"rank{rank}.npz", **arrays)
     (out / f"rank{rank}.json").write_text(json.dumps(report))
 
@@ -110,6 +111,26 @@ def stop_on_rank_1(out: Path) -> dict:
         np.array_equal(nb.to_numpy(saved.params[k]), w) for k, w in cases.weights(net).items()
     )
     return {"epochs": len(history["loss"]), "saved epoch": epoch, "saved what fit returned": same}
+
+
+def halved_rate(step: int) -> float:
+    return 0.1 / (1 + step)
+
+
+def optimizers() -> dict:
+    """A plain function as the learning rate trains (it has no config to compare); an
+    optimizer that trained one model is refused for another on every rank alike."""
+    case = cases.CASES[0]
+    (X, y), _ = cases.data()
+    fit = dict(loss="cross_entropy", batch_size=11, epochs=2, verbose=0, distributed=True)
+    history = cases.model(case).fit(X, y, optimizer=nb.optim.SGD(halved_rate), **fit)
+    adam = nb.optim.Adam(0.01)
+    cases.model(case).fit(X, y, optimizer=adam, **fit)
+    try:
+        cases.model(case, seed=2).fit(X, y, optimizer=adam, **fit)
+    except ValueError as exc:
+        return {"function's losses": history["loss"], "another model": str(exc)}
+    return {"function's losses": history["loss"], "another model": "no error"}
 
 
 def fail_midway(out: Path, how) -> None:

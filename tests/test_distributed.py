@@ -497,6 +497,19 @@ def test_a_stop_on_one_rank_has_rank_0_save_the_last_epoch(two_ranks):
 
 @needs_mpi
 @pytest.mark.mpi
+def test_optimizers_a_rate_function_trains_and_another_models_is_refused_alike(two_ranks):
+    """A plain function as the rate was refused (its config was compared); an Adam that
+    trained another model was refused on rank 0 alone, and rank 1 waited forever."""
+    (_, report0), (_, report1) = two_ranks
+    assert report0["optimizers"] == report1["optimizers"]
+    said = report0["optimizers"]
+    assert len(said["function's losses"]) == 2
+    assert said["another model"].startswith("Adam(lr=0.01, beta1=0.9, beta2=0.999, eps=1e-08) ")
+    assert "has taken 20 steps for another model" in said["another model"]
+
+
+@needs_mpi
+@pytest.mark.mpi
 def test_a_rank_that_raises_ends_every_rank_and_the_checkpoint_stays(tmp_path):
     result, seconds = mpiexec("-m", "tests.mpi_worker", "fault", str(tmp_path), timeout=60)
     assert result.returncode != 0 and seconds < 30

@@ -76,6 +76,17 @@ def test_fit_refuses_an_optimizer_that_trained_another_model(backend, same_shape
     assert opt.iterations == 4
 
 
+def test_plain_sgd_at_a_fixed_rate_may_train_one_model_after_another(backend):
+    opt = nb.optim.SGD(0.1)  # no state and no schedule: nothing to inherit
+    for _ in range(3):
+        net(backend).fit(X, LABELS, optimizer=opt, **FIT)
+    assert opt.iterations == 12
+    scheduled = nb.optim.SGD(nb.optim.ExponentialDecay(0.1, 0.5, 10))
+    net(backend).fit(X, LABELS, optimizer=scheduled, **FIT)
+    with pytest.raises(ValueError, match="has taken 4 steps for another model"):
+        net(backend).fit(X, LABELS, optimizer=scheduled, **FIT)  # its place in the decay
+
+
 def test_fits_of_one_model_go_on_and_a_copy_of_the_state_may_move(backend):
     """The same model goes on with its optimizer; a loaded state, or a copied
     optimizer, belongs to the next model that fits."""

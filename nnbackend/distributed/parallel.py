@@ -28,6 +28,7 @@ from nnbackend.distributed.world import DistributedError, World, init
 from nnbackend.flat import FlatModel
 from nnbackend.io import Checkpoint
 from nnbackend.losses import L2
+from nnbackend.schedules import Schedule
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 #: characters of a long value a disagreement shows, from this many before the first
@@ -268,7 +269,7 @@ def describe(model, loss, optimizer, metrics, data, settings: dict) -> dict:
         "float dtype": model.backend.dtype_name,
         "model": model.config(),
         "loss": loss.config(),
-        "optimizer": optimizer.config(),
+        "optimizer": _optimizer_text(optimizer),
         "metrics": [m.config() for m in metrics],
         "samples in X": int(X.shape[0]),
         "shape of a sample": tuple(X.shape[1:]),
@@ -311,6 +312,16 @@ def disagreement(what: str, values: list) -> str | None:
         for text, ranks in groups.items()
     ]  # fmt: skip
     return f"{what}: {', '.join(held)}"
+
+
+def _optimizer_text(optimizer) -> dict | str:
+    """``optimizer.config()``; where the learning rate is a plain function, which has
+    none, its repr with the function named (an address differs from rank to rank)."""
+    lr = optimizer.lr
+    if callable(lr) and not isinstance(lr, Schedule):
+        named = f"{getattr(lr, '__module__', '?')}.{getattr(lr, '__qualname__', type(lr).__name__)}"
+        return repr(optimizer).replace(repr(lr), named)
+    return optimizer.config()
 
 
 def _excerpt(text: str, start: int) -> str:
