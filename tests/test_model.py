@@ -445,6 +445,21 @@ def test_copy_is_independent(backend):
     assert model.optimizer is None and len(model.grads) == 0
 
 
+def test_a_float64_model_moved_or_copied_by_name_stays_float64(backend64):
+    # a backend named without a dtype took that backend's default, float32: the copy's
+    # weights were rounded, against copy's docstring
+    model = tiny_net(backend64)
+    weights = {k: nb.to_numpy(v).copy() for k, v in model.params.items()}
+    for name in CPU_BACKEND_NAMES:
+        twin = model.copy(backend=name)
+        assert twin.backend.dtype_name == "float64", name
+        for k, w in weights.items():
+            np.testing.assert_array_equal(nb.to_numpy(twin.params[k]), w)
+        assert model.copy(backend=name, dtype="float32").backend.dtype_name == "float32"
+        assert model.to(name).backend.dtype_name == "float64"
+        assert model.copy(backend=nb.get_backend(name)).backend.dtype_name == "float32"
+
+
 # --- a loss that takes probabilities, fed raw scores ---------------------------------
 
 
