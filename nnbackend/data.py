@@ -95,7 +95,26 @@ def _place(backend, X, y, y_dtype, on_device):
             X = _check_in_range(_narrowed(backend, X), backend.dtype_name)
         X = backend.asarray(X, dtype=backend.dtype_name)
         y = None if y is None else backend.asarray(y, dtype=y_dtype)
+    else:  # each batch is cast on its way
+        check_in_range(X, backend.dtype_name)
     return X, y
+
+
+def check_in_range(X, dtype: str) -> None:
+    """Refuse floats wider than ``dtype`` with values it cannot hold (they would become
+    inf): the cast, to say where, only once two reductions have found one."""
+    if _wider_float(X, dtype) and _past_range(X, dtype):
+        with np.errstate(over="ignore"):
+            _check_in_range(to_numpy(X).astype(dtype), dtype)
+
+
+def _past_range(X, dtype: str) -> bool:
+    """Whether some value of X lies past ``dtype``'s largest: two reductions, no copy
+    (the batches cast X one at a time, when the whole would not fit on the device)."""
+    if math.prod(X.shape) == 0:
+        return False
+    xp, top = namespace_of(X), float(np.finfo(dtype).max)
+    return bool(xp.max(X) > top) or bool(xp.min(X) < -top)
 
 
 def _narrowed(backend, X):
@@ -224,13 +243,16 @@ def check_targets(y, n_samples: int, n_outputs: int | None, kind: str, what: str
         _check_unit_range(y, what, kind)
 
 
-def checked_features(X, what: str = "X"):
+def checked_features(X, what: str = "X", dtype: str | None = None):
     """``X`` for predicting: host data as a NumPy array, a device array as it is, once
-    its values are real and finite (a NaN row has no meaningful class)."""
+    its values are real and finite (a NaN row has no meaningful class), and within
+    ``dtype``'s range where given (the model's: a value past it would be inf)."""
     if not is_foreign(X):
         X = np.asarray(X)
     _check_real(X, what)
     _check_finite(X, what, "predicting")
+    if dtype is not None:
+        check_in_range(X, dtype)
     return X
 
 

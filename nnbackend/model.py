@@ -377,7 +377,7 @@ class Sequential:
     def _predict_raw(self, X, batch_size):
         if batch_size is not None:
             batch_size = positive_int(batch_size, "batch_size (None for all at once)")
-        X = self._as_input(checked_features(as_array(X)))
+        X = self._as_input(checked_features(as_array(X), dtype=self.backend.dtype_name))
         n = X.shape[0]
         if batch_size is None or batch_size >= n:
             return self.forward(X, training=False)

@@ -569,8 +569,15 @@ def test_float64_values_past_float32s_range_are_refused(backend):
     model = nb.Sequential([Dense(2, 4), Tanh(), Dense(4, 2)], backend=backend, seed=0)
     if model.backend.dtype_name != "float32":
         pytest.skip("a float64 model holds it")
-    with pytest.raises(ValueError, match=r"beyond float32's range \(the first at index \(5, 0\)"):
-        model.fit(X, y, loss="cross_entropy", optimizer="sgd", verbose=0)
+    past = r"beyond float32's range \(the first at index \(5, 0\)"
+    for on_device in (True, False):  # False: batches cast one by one (data past the GPU)
+        with pytest.raises(ValueError, match=past):
+            model.fit(X, y, loss="cross_entropy", optimizer="sgd", verbose=0, on_device=on_device)
+    for predicting in (model.predict, model.predict_proba):  # it answered, from an inf
+        with pytest.raises(ValueError, match=past):
+            predicting(X)
+    X[5, 0] = 3.4e38  # within float32's range
+    assert model.predict(X).shape == (40,)
 
 
 def test_validation_data_takes_lists_and_must_be_a_pair(backend):
