@@ -361,7 +361,13 @@ def split_validation(X, y, validation_data, fraction: float):
         raise ValueError("give validation_data or validation_split, not both")
     if not 0 < fraction < 1:
         raise ValueError(f"validation_split must be between 0 and 1, got {fraction}")
+    if X.shape[:1] != y.shape[:1]:  # said before they are cut apart, not of the parts
+        check_targets(y, X.shape[0] if X.ndim else 0, None, "float")
     n_train = X.shape[0] - max(1, round(fraction * X.shape[0]))
+    if n_train < 1:
+        raise ValueError(
+            f"validation_split={fraction} of {X.shape[0]} samples leaves none to train on"
+        )
     return X[:n_train, ...], y[:n_train, ...], (X[n_train:, ...], y[n_train:, ...])
 
 

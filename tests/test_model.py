@@ -308,6 +308,15 @@ def test_validation_split_logs_validation_metrics():
     assert history["val_accuracy"][-1] > 0.8
 
 
+def test_validation_split_speaks_of_the_data_given():
+    # it cut X and y apart first: "y has 0 targets but X has 2 samples", "X is empty"
+    fit = dict(loss="cross_entropy", optimizer="sgd", verbose=0)
+    with pytest.raises(ValueError, match="y has 8 targets but X has 10 samples"):
+        tiny_net("numpy").fit(X_MOONS[:10], Y_MOONS[:8], validation_split=0.2, **fit)
+    with pytest.raises(ValueError, match="validation_split=0.95 of 10 samples leaves none"):
+        tiny_net("numpy").fit(X_MOONS[:10], Y_MOONS[:10], validation_split=0.95, **fit)
+
+
 def test_verbose_2_prints_a_line_per_log(capsys):
     tiny_net("numpy").fit(X_MOONS, Y_MOONS, loss=SoftmaxCrossEntropy(), optimizer=nb.optim.SGD(),
                           epochs=4, log_every=2, verbose=2)  # fmt: skip
