@@ -249,6 +249,8 @@ def checked_features(X, what: str = "X", dtype: str | None = None):
     ``dtype``'s range where given (the model's: a value past it would be inf)."""
     if not is_foreign(X):
         X = np.asarray(X)
+    if X.ndim == 0:
+        raise ValueError(f"{what} is a single value; give an array of samples, one per row")
     _check_real(X, what)
     _check_finite(X, what, "predicting")
     if dtype is not None:

@@ -48,6 +48,19 @@ def test_env_var_set_after_first_use_still_applies(monkeypatch):
     assert nb.get_backend().name == "strict"
 
 
+def test_a_bad_env_var_is_named_in_the_error(monkeypatch):
+    # the user may have named no backend: the error said nothing of where 'gpu' came from
+    monkeypatch.setenv("NNBACKEND", "gpu")
+    with pytest.raises(ValueError, match=r"unknown backend 'gpu'.*named by \$NNBACKEND='gpu'"):
+        nb.get_backend()
+    assert nb.get_backend("numpy").name == "numpy"  # a backend named in the call is read alone
+
+
+def test_dtypes_as_numpy_types_are_taken():
+    assert nb.get_backend("numpy", dtype=np.float64).dtype_name == "float64"
+    assert nb.get_backend("strict", dtype=np.dtype("float32")).dtype_name == "float32"
+
+
 def test_env_var_read_in_a_fresh_process():
     code = (
         "import nnbackend as nb, os; os.environ['NNBACKEND']='strict'; print(nb.get_backend().name)"

@@ -308,6 +308,11 @@ def test_validation_split_logs_validation_metrics():
     assert history["val_accuracy"][-1] > 0.8
 
 
+def test_predict_on_a_single_value_says_what_it_wants(backend):
+    with pytest.raises(ValueError, match="X is a single value; give an array of samples"):
+        tiny_net(backend).predict(np.float64(1.0))  # an IndexError from the first layer
+
+
 def test_validation_split_speaks_of_the_data_given():
     # it cut X and y apart first: "y has 0 targets but X has 2 samples", "X is empty"
     fit = dict(loss="cross_entropy", optimizer="sgd", verbose=0)

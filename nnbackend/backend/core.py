@@ -24,7 +24,12 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from nnbackend.backend.errors import BackendMismatchError, class_name, type_name
+from nnbackend.backend.errors import (
+    BackendMismatchError,
+    BackendUnavailableError,
+    class_name,
+    type_name,
+)
 from nnbackend.backend.libraries import MAKERS, cuda_available
 from nnbackend.backend.transfers import count_transfer
 
@@ -32,6 +37,7 @@ BACKEND_NAMES = ("numpy", "strict", "torch", "cupy", "auto")
 """The backends ``get_backend`` knows by name (``"torch:cuda"``: torch on a device)."""
 FLOAT_DTYPES = ("float32", "float64")
 ENV_VAR = "NNBACKEND"
+_ENVIRONMENT = object()  # what _current_choice gives when $NNBACKEND names the backend
 """The environment variable that names the backend of code that names none."""
 DEFAULT_BACKEND = "numpy"
 DEFAULT_DTYPE = "float32"
@@ -241,7 +247,8 @@ def _float_dtype_name(dtype) -> str:
     """The name, "float32" or "float64", of a dtype given by name or as a dtype object."""
     if dtype is None:
         return DEFAULT_DTYPE
-    name = dtype if isinstance(dtype, str) else getattr(dtype, "name", str(dtype))
+    name = dtype if isinstance(dtype, str) else getattr(dtype, "name", None)
+    name = name or getattr(dtype, "__name__", None) or str(dtype)  # np.float64, torch's
     name = name.rsplit(".", 1)[-1]  # "torch.float64" -> "float64"
     if name not in FLOAT_DTYPES:
         raise ValueError(f"dtype must be 'float32' or 'float64', not {dtype!r}")
@@ -276,8 +283,20 @@ def get_backend(name: str | Backend | None = None, dtype: str | None = None) -> 
         name, chosen_dtype = _current_choice()
         if isinstance(name, Backend):
             return get_backend(name, dtype)
+        if name is _ENVIRONMENT:
+            return _from_environment(dtype)
         dtype = dtype or chosen_dtype
     return _resolve(name, dtype)
+
+
+def _from_environment(dtype: str | None) -> Backend:
+    """The backend ``$NNBACKEND`` names; an error about it says where the name came from
+    (the user may have named no backend at all)."""
+    value = os.environ[ENV_VAR]
+    try:
+        return _resolve(value, dtype)
+    except (ValueError, BackendUnavailableError) as exc:
+        raise type(exc)(f"{exc} (the backend was named by ${ENV_VAR}={value!r})") from exc
 
 
 def _current_choice() -> tuple:
@@ -285,7 +304,7 @@ def _current_choice() -> tuple:
         return _scoped.get()[-1]
     if _chosen:
         return _chosen[0]
-    return os.environ.get(ENV_VAR) or DEFAULT_BACKEND, None
+    return (_ENVIRONMENT if os.environ.get(ENV_VAR) else DEFAULT_BACKEND), None
 
 
 def set_backend(name: str | Backend, dtype: str | None = None) -> Backend:
