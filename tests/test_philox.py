@@ -141,6 +141,9 @@ def test_draws_continue_the_stream_block_by_block(backend):
     np.testing.assert_array_equal(first, whole[:5])
     np.testing.assert_array_equal(second.reshape(-1), whole[8:14])
     assert second.dtype == np.int64 and second.shape == (2, 3)
+    np.testing.assert_array_equal(  # an int shape, as normal() and NumPy take it
+        backend.to_numpy(nb.Generator(11).random_bits(5, backend=backend)), first
+    )
 
 
 @pytest.mark.parametrize("first, rows", [(0, 6), (6, 5), (10, 1), (11, 0), (3, 2)])

@@ -50,9 +50,9 @@ class Generator:
         """Uniform 32-bit words of ``shape`` drawn on ``backend``'s device: int64 values
         in [0, 2**32). Counter-based (Philox4x32-10): no host-to-device copy, and the same
         seed gives the same words on every backend. Each call moves on by
-        ``ceil(size / 4)`` blocks of the stream."""
+        ``ceil(size / 4)`` blocks of the stream. ``shape``: a tuple, or an int as NumPy's."""
         backend = get_backend(backend)
-        shape = tuple(int(n) for n in shape)
+        shape = _shape(shape)
         size = math.prod(shape)
         words = random_words(backend.xp, backend.device, size, self._key, self._counter)
         self._counter += blocks_for(size)
@@ -64,7 +64,7 @@ class Generator:
         that draw would: one rank's share of a whole batch's draw (a distributed fit), the
         other rows' blocks skipped, not computed."""
         backend = get_backend(backend)
-        shape = tuple(int(n) for n in shape)
+        shape = _shape(shape)
         if not 0 <= first <= first + shape[0] <= total:
             raise ValueError(f"rows {first}..{first + shape[0]} are not rows of {total}")
         row = math.prod(shape[1:])
@@ -115,3 +115,8 @@ def as_generator(seed_or_rng) -> Generator:
     if isinstance(seed_or_rng, Generator):
         return seed_or_rng
     return Generator(seed_or_rng)
+
+
+def _shape(shape) -> tuple[int, ...]:
+    """A shape given as NumPy takes one (an int, or a sequence of ints) as a tuple."""
+    return (int(shape),) if isinstance(shape, int) else tuple(int(n) for n in shape)
