@@ -84,6 +84,19 @@ def test_one_layer_object_stands_in_one_place_only():
         nb.Sequential([dense, "tanh", dense])
 
 
+def test_a_layer_of_another_model_is_not_built_again():
+    # building it redrew the first model's weights, in silence
+    trained = tiny_net("numpy")
+    before = {k: v.copy() for k, v in trained.params.items()}
+    with pytest.raises(ValueError, match=r"layer 0 \(Dense\(n_in=2.*already has weights"):
+        nb.Sequential([trained.layers[0], Tanh(), Dense(3, 4)])
+    for name, w in before.items():
+        np.testing.assert_array_equal(trained.params[name], w)
+    reused = nb.Sequential([Dense(2, 3), Tanh(), Dense(3, 4)], seed=1)  # the way instead
+    reused.params["0.W"], reused.params["0.b"] = trained.params["0.W"], trained.params["0.b"]
+    np.testing.assert_array_equal(reused.params["0.W"], before["0.W"])
+
+
 def test_moons_tutorial_net_reaches_97_percent(backend):
     """2-3-2 tanh/softmax, L2 0.01, lr 0.01 on the summed loss, full batch (the tutorial)."""
     be = backend.with_dtype("float64") if backend.supports("float64") else backend

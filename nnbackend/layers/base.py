@@ -158,7 +158,8 @@ def fused_activation_of(layer: Layer) -> str | None:
 def layer_list(layers) -> list[Layer]:
     """``layers`` as Layer objects (names, configs and classes made into layers), each
     object in one place only: a layer keeps one forward's input for its backward, so the
-    same object twice would hand its first place the second's gradients."""
+    same object twice would hand its first place the second's gradients. A layer that
+    already has weights belongs to another model, whose weights building it would redraw."""
     made = [get(layer) if isinstance(layer, str | dict | type) else layer for layer in layers]
     places: dict[int, int] = {}
     for i, layer in enumerate(made):
@@ -167,6 +168,12 @@ def layer_list(layers) -> list[Layer]:
             raise ValueError(
                 f"layer {i} is layer {first} again ({layer!r}): one layer object can stand "
                 "in one place only; make a new layer for each place"
+            )
+        if layer.params:
+            raise ValueError(
+                f"layer {i} ({layer!r}) already has weights, another model's, which "
+                "building it here would redraw: make a new layer, and to start from the "
+                "old weights copy them across (new.params['0.W'] = old.params['0.W'])"
             )
     return made
 
