@@ -166,9 +166,11 @@ def target_dtype(loss, y, backend) -> str:
 
 def as_array(data, what: str = "X"):
     """``data`` as an array: arrays (host NumPy or a backend's) as they are; lists,
-    tuples and other array-likes (a pandas DataFrame) as host NumPy arrays."""
+    tuples and other array-likes (a pandas DataFrame) as host NumPy arrays. A torch
+    tensor that autograd tracks comes detached: nnbackend makes its own gradients, and
+    torch refused the products written with ``out=`` on it."""
     if isinstance(data, np.ndarray) or array_api_compat.is_array_api_obj(data):
-        return data
+        return data.detach() if getattr(data, "requires_grad", False) else data
     try:
         return np.asarray(data)
     except (ValueError, TypeError) as exc:

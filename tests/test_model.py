@@ -326,6 +326,23 @@ def test_predict_on_a_single_value_says_what_it_wants(backend):
         tiny_net(backend).predict(np.float64(1.0))  # an IndexError from the first layer
 
 
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_tensors_that_autograd_tracks_are_taken_detached():
+    # fit met torch's "functions with out=... don't support automatic differentiation",
+    # and predict's answer carried the graph on
+    import torch
+
+    X = torch.tensor(X_MOONS, dtype=torch.float32)
+    fit = dict(loss="cross_entropy", optimizer="sgd", epochs=3, verbose=0)
+    plain, tracked = tiny_net("torch"), tiny_net("torch")
+    plain.fit(X, Y_MOONS, **fit)
+    tracked.fit(X.clone().requires_grad_(True), Y_MOONS, **fit)
+    for name, w in plain.params.items():
+        assert torch.equal(tracked.params[name], w), name
+    out = tracked.predict_proba(X.clone().requires_grad_(True))
+    assert not out.requires_grad and torch.equal(out, plain.predict_proba(X))
+
+
 def test_validation_split_speaks_of_the_data_given():
     # it cut X and y apart first: "y has 0 targets but X has 2 samples", "X is empty"
     fit = dict(loss="cross_entropy", optimizer="sgd", verbose=0)
