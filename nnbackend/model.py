@@ -20,7 +20,7 @@ import math
 
 from nnbackend import layers as layer_types
 from nnbackend import training
-from nnbackend.backend import Backend, Generator, as_generator, dtype_name, get_backend, to_numpy
+from nnbackend.backend import Generator, as_generator, dtype_name, get_backend, to_numpy
 from nnbackend.backend.kernels import table
 from nnbackend.checks import positive_int
 from nnbackend.data import as_array, checked_features, is_foreign, is_host
@@ -287,8 +287,7 @@ class Sequential:
     def to(self, backend, dtype: str | None = None, optimizer=None) -> Sequential:
         """Move the weights, state and optimizer state to ``backend`` (through the host),
         in ``dtype`` (default: a Backend's own, else this model's). Returns the model."""
-        dtype = dtype or (None if isinstance(backend, Backend) else self.backend.dtype_name)
-        backend = get_backend(backend, dtype=dtype)
+        backend = self.backend.moved_to(backend, dtype)
         unbind(self)
         for layer in self.layers:
             for store in (layer.params, layer.state):
@@ -306,8 +305,7 @@ class Sequential:
         """An independent copy, on ``backend`` in ``dtype`` (default: this model's): the
         same layers (copied, so unregistered ones too) holding copies of the weights and
         running state. It shares no array with this model, and has no optimizer."""
-        dtype = dtype or (None if isinstance(backend, Backend) else self.backend.dtype_name)
-        backend = get_backend(backend or self.backend, dtype=dtype)
+        backend = self.backend.moved_to(backend or self.backend, dtype)
         layers = [_unbuilt_copy(layer) for layer in self.layers]
         twin = Sequential(layers, backend=backend, input_shape=self._given_shape)
         for values, store in ((self.params, twin.params), (self.state, twin.state)):

@@ -97,6 +97,13 @@ class Backend:
         name = dtype if isinstance(dtype, str) else dtype_name(self.xp, dtype)
         return get_backend(self.name, dtype=name)
 
+    def moved_to(self, backend, dtype=None) -> Backend:
+        """The backend ``backend`` names, in ``dtype``; by default a Backend's own dtype,
+        and for a name this one's (a float64 model moved by name stays float64)."""
+        if dtype is None and not isinstance(backend, Backend):
+            dtype = self.dtype_name
+        return get_backend(backend, dtype=dtype)
+
     def asarray(self, data, dtype=None):
         """Host data (NumPy array, list, scalar) as an array of this backend.
 
