@@ -92,7 +92,7 @@ def _place(backend, X, y, y_dtype, on_device):
     """X (and y) as the batches will slice them: on the device, or left on the host."""
     if on_device:
         if _wider_float(X, backend.dtype_name):  # float64 data, a float32 model
-            X = _check_in_range(_narrowed(backend, X), backend.dtype_name)
+            X = _without_overflow(_narrowed(backend, X), backend.dtype_name)
         X = backend.asarray(X, dtype=backend.dtype_name)
         y = None if y is None else backend.asarray(y, dtype=y_dtype)
     else:  # each batch is cast on its way
@@ -105,7 +105,7 @@ def check_in_range(X, dtype: str) -> None:
     inf): the cast, to say where, only once two reductions have found one."""
     if _wider_float(X, dtype) and _past_range(X, dtype):
         with np.errstate(over="ignore"):
-            _check_in_range(to_numpy(X).astype(dtype), dtype)
+            _without_overflow(to_numpy(X).astype(dtype), dtype)
 
 
 def _past_range(X, dtype: str) -> bool:
@@ -132,7 +132,7 @@ def _wider_float(X, dtype: str) -> bool:
     return _is_float(xp, X) and xp.finfo(X.dtype).bits > np.finfo(dtype).bits
 
 
-def _check_in_range(X, dtype: str):
+def _without_overflow(X, dtype: str):
     """X, just cast to ``dtype`` from finite data (an inf now is a value past its range),
     returned as it is if none is."""
     bad = _not_finite(namespace_of(X), X)
