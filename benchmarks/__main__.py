@@ -152,12 +152,13 @@ def main(argv=None) -> int:
         out["results"].append(
             harness.run_workload(wl, load(wl), ctx, args.repeat, args.quick, args.quiet_wait)
         )
-    if earlier is not None:
-        out = report.merged(earlier, out)
-    print(report.table(out))
+        # after every workload: a run stopped part way (a GPU lease ending) keeps the
+        # workloads it finished, and --add can go on from there
+        whole = out if earlier is None else report.merged(earlier, out)
+        report.write_json(whole, args.json)
+    print(report.table(whole))
     print()
-    print(report.notes(out))
-    report.write_json(out, args.json)
+    print(report.notes(whole))
     print(f"\nwrote {args.json}", file=sys.stderr)
     return 0
 

@@ -307,3 +307,25 @@ def test_the_readme_compares_the_gpu_with_the_cpu_from_both_tables():
     guide = " ".join((readme_table.HERE.parent / "docs" / "guide" / "gpu.md").read_text().split())
     assert f"the cat net (12288 inputs) {gpu_faster[5]:.1f} times faster on the GPU" in guide
     assert f"({gpu_faster[4]:.0f} times there;" in guide
+
+
+def test_a_run_stopped_part_way_keeps_the_workloads_it_finished(tmp_path, monkeypatch):
+    """The JSON is written after every workload: a GPU lease that ends during the third
+    workload leaves the first two recorded, ready for --add."""
+    from benchmarks import __main__ as bench
+    from benchmarks import harness
+
+    def run_workload(wl, data, ctx, repeat, quick, quiet_wait=0):
+        if wl.number == 4:
+            raise KeyboardInterrupt  # the lease's end
+        return {"workload": wl.number, "title": wl.title, "times": {}}
+
+    monkeypatch.setattr(harness, "run_workload", run_workload)
+    monkeypatch.setattr(bench, "set_threads_before_import", lambda threads: None)
+    monkeypatch.setattr(bench, "set_threads_after_import", lambda threads: None)
+    monkeypatch.setattr("benchmarks.workloads.load", lambda wl: None)
+    out = tmp_path / "run.json"
+    with pytest.raises(KeyboardInterrupt):
+        bench.main(["--quick", "--workloads", "3,2,4", "--json", str(out)])
+    recorded = json.loads(out.read_text())
+    assert [r["workload"] for r in recorded["results"]] == [3, 2]
