@@ -34,7 +34,7 @@ from nnbackend.backend.errors import BackendMismatchError, BackendUnavailableErr
 from nnbackend.backend.fastpaths import fast_paths
 from nnbackend.backend.inventory import available_backends, describe_backends
 from nnbackend.backend.kernels import fused
-from nnbackend.backend.libraries import cuda_available
+from nnbackend.backend.libraries import cuda_available, torch_cuda_available
 from nnbackend.backend.random import Generator, as_generator
 from nnbackend.backend.threads import get_num_threads, limit_threads, set_num_threads
 from nnbackend.backend.transfers import count_host_transfers
@@ -52,6 +52,7 @@ __all__ = [
     "backend_of",
     "count_host_transfers",
     "cuda_available",
+    "torch_cuda_available",
     "describe_backends",
     "dtype_name",
     "fast_paths",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import importlib.util
 
 import numpy as np
 
@@ -129,6 +130,18 @@ def cuda_available() -> bool:
     except ImportError:
         return False
     return cupy_unusable_reason(cupy) is None
+
+
+def torch_cuda_available() -> bool:
+    """Whether torch is installed with CUDA and sees a device. Imports torch only where
+    it is installed (a second or so, once)."""
+    try:
+        if importlib.util.find_spec("torch") is None:
+            return False
+        import torch
+    except (ImportError, ValueError):  # ValueError: a torch module without a spec
+        return False
+    return bool(torch.cuda.is_available())
 
 
 def package_version(base: str) -> str | None:

@@ -13,7 +13,14 @@ import importlib.util
 
 import numpy as np
 
-from nnbackend.backend import Backend, count_host_transfers, cuda_available, get_backend, to_numpy
+from nnbackend.backend import (
+    Backend,
+    count_host_transfers,
+    cuda_available,
+    get_backend,
+    to_numpy,
+    torch_cuda_available,
+)
 from nnbackend.testing.report import ULPS, Report, close
 
 #: array-api-strict's simulated devices: new arrays made without ``device=`` land on
@@ -24,13 +31,15 @@ STRICT_NO_FLOAT64 = "strict:no_float64"
 
 def available_names() -> list[str]:
     """numpy and strict always (strict when array-api-strict is installed), torch when it
-    is installed, cupy where a CUDA device answers."""
+    is installed, cupy and torch:cuda where a CUDA device answers them."""
     names = ["numpy"]
     for name, module in (("strict", "array_api_strict"), ("torch", "torch")):
         if importlib.util.find_spec(module) is not None:
             names.append(name)
     if cuda_available():
         names.append("cupy")
+    if "torch" in names and torch_cuda_available():
+        names.append("torch:cuda")
     return names
 
 

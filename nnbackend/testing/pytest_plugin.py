@@ -3,13 +3,13 @@
 pytest loads it by itself wherever nnbackend is installed (the ``pytest11`` entry
 point ``nnbackend``); ``-p no:nnbackend`` turns it off.
 
-    def test_my_layer(backend):            # numpy, strict, torch (if installed), cupy (GPU)
+    def test_my_layer(backend):  # numpy, strict, torch (if installed), cupy and torch:cuda (GPU)
         check_layer(MyLayer, (4, 3), backends=[backend.name])
 
 ``backend`` is float32, ``backend64`` the same backend in float64. Backends that
-are not here are skipped with the reason; cupy is marked ``gpu`` (``-m "not gpu"``
-leaves it out). Loading this costs next to nothing: nnbackend, torch and CuPy are
-imported only by the tests that ask for a backend.
+are not here are skipped with the reason; cupy and torch:cuda are marked ``gpu``
+(``-m "not gpu"`` leaves them out). Loading this costs next to nothing: nnbackend,
+torch and CuPy are imported only by the tests that ask for a backend.
 """
 
 from __future__ import annotations
@@ -42,14 +42,23 @@ BACKEND_PARAMS = [
             pytest.mark.skipif(not HAVE_CUPY, reason="CuPy is not installed"),
         ],
     ),
+    pytest.param(
+        "torch:cuda",
+        id="torch-cuda",
+        marks=[
+            pytest.mark.gpu,
+            pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed"),
+        ],
+    ),
 ]
-CPU_BACKENDS = [p for p in BACKEND_PARAMS if p.id != "cupy"]
+GPU_BACKEND_NAMES = ("cupy", "torch:cuda")
+CPU_BACKENDS = [p for p in BACKEND_PARAMS if p.values[0] not in GPU_BACKEND_NAMES]
 # The CPU backends that actually run here, for tests that compare them with each other.
 CPU_BACKEND_NAMES = ["numpy"] + ["strict"] * HAVE_STRICT + ["torch"] * HAVE_TORCH
 
 
 def pytest_configure(config) -> None:
-    marker = "gpu: needs a CUDA device (CuPy); skipped where none answers"
+    marker = "gpu: needs a CUDA device (CuPy or torch's CUDA build); skipped where none answers"
     config.addinivalue_line("markers", marker)
 
 
@@ -60,6 +69,8 @@ def backend(request):
 
     if request.param == "cupy" and not nb.backend.cuda_available():
         pytest.skip("no CUDA device answers (CuPy)")
+    if request.param == "torch:cuda" and not nb.backend.torch_cuda_available():
+        pytest.skip("torch sees no CUDA device")
     return nb.get_backend(request.param)
 
 
