@@ -98,7 +98,37 @@ def test_backends_are_cached_and_carry_dtype():
 
 def test_auto_falls_back_to_numpy_without_a_gpu(monkeypatch):
     monkeypatch.setattr(backend_core, "cuda_available", lambda: False)
+    monkeypatch.setattr(backend_core, "torch_cuda_available", lambda: False)
     assert nb.get_backend("auto").name == "numpy"
+
+
+@pytest.mark.parametrize(
+    "torch_gpu, cupy_gpu, device, chosen",
+    [
+        (True, True, None, ("torch", "cuda")),  # both: torch, the faster (README)
+        (True, True, "1", ("torch", "cuda:1")),
+        (True, False, None, ("torch", "cuda")),
+        (False, True, "1", ("cupy", "1")),
+        (False, False, "1", ("numpy", None)),
+    ],
+)
+def test_auto_takes_torch_on_the_gpu_then_cupy_then_numpy(
+    monkeypatch, torch_gpu, cupy_gpu, device, chosen
+):
+    monkeypatch.setattr(backend_core, "torch_cuda_available", lambda: torch_gpu)
+    monkeypatch.setattr(backend_core, "cuda_available", lambda: cupy_gpu)
+    assert backend_core._auto(device) == chosen
+
+
+def test_torch_without_cuda_or_not_installed_is_no_gpu(monkeypatch):
+    from nnbackend.backend.libraries import torch_cuda_available
+
+    if HAVE_TORCH:
+        import torch
+
+        assert torch_cuda_available() == torch.cuda.is_available()
+    monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
+    assert torch_cuda_available() is False
 
 
 def test_available_backends_lists_numpy_and_strict():
@@ -131,6 +161,7 @@ def test_missing_cupy_names_the_extra(monkeypatch):
     monkeypatch.setattr(backend_core, "_cache", {})
     with pytest.raises(nb.BackendUnavailableError, match=r"nnbackend\[gpu\].*cupy-cuda13x"):
         nb.get_backend("cupy")
+    monkeypatch.setattr(backend_core, "torch_cuda_available", lambda: False)
     assert nb.get_backend("auto").name == "numpy"
 
 
@@ -161,6 +192,7 @@ def test_cupy_without_a_device_fails_up_front(monkeypatch, error, reason):
     monkeypatch.setattr(backend_core, "_cache", {})
     with pytest.raises(nb.BackendUnavailableError, match=f"no CUDA device answers.*{reason}"):
         nb.set_backend("cupy")
+    monkeypatch.setattr(backend_core, "torch_cuda_available", lambda: False)
     assert nb.get_backend("auto").name == "numpy"
     assert "cupy" not in nb.available_backends()
 
