@@ -43,7 +43,10 @@ def recorded() -> dict[str, dict]:
 def caption(report: dict) -> str:
     """Where and how the figures were measured, in one sentence."""
     machine, versions = report["machine"], report["versions"]
-    device = machine["gpu"] or f"{machine['cpu']}, {machine['cores']} cores"
+    if machine["gpu"]:  # the host's BLAS does none of a GPU run's work
+        device, versions = machine["gpu"], {**versions, "threadpools": []}
+    else:
+        device = f"{machine['cpu']}, {machine['cores']} cores"
     libraries = ", ".join(
         f"{name} {versions[key]}"
         for name, key in (("NumPy", "numpy"), ("CuPy", "cupy"), ("torch", "torch"))

@@ -274,14 +274,10 @@ def test_a_fit_transfers_once_per_log(backend):
 
 
 def _gpu_seconds() -> dict[int, float]:
-    """Workload -> nnbackend's seconds on the GPU: from benchmarks/recorded/gpu.json once
-    a run is recorded, else from README's table kept from the H100 run (the CuPy loop's
-    seconds times nnbackend's ratio, the table's last column)."""
-    if "gpu" in RECORDED:
-        return {
-            r["workload"]: r["times"]["nnbackend"]["median"] for r in RECORDED["gpu"]["results"]
-        }
-    after_header = readme_table.README.read_text().split("| workload | CuPy loop |")[1]
+    """Workload -> nnbackend's seconds on the GPU, from README's table kept from the H100
+    run (the CuPy loop's seconds times nnbackend's ratio, the table's last column)."""
+    after_header = readme_table.README.read_text().split("An older run, on an NVIDIA H100")[1]
+    after_header = after_header.split("| workload | CuPy loop |")[1]
     seconds = {}
     for line in itertools.takewhile(lambda s: s.startswith("| "), after_header.splitlines()[2:]):
         cells = [cell.strip() for cell in line.strip("|").split("|")]
@@ -329,3 +325,38 @@ def test_a_run_stopped_part_way_keeps_the_workloads_it_finished(tmp_path, monkey
         bench.main(["--quick", "--workloads", "3,2,4", "--json", str(out)])
     recorded = json.loads(out.read_text())
     assert [r["workload"] for r in recorded["results"]] == [3, 2]
+
+
+def _h200(name: str, workload: int) -> dict:
+    return next(r for r in RECORDED[name]["results"] if r["workload"] == workload)
+
+
+def _nnbackend_over_autograd(result: dict) -> str:
+    times = result["times"]
+    return f"{times['nnbackend']['median'] / times['torch-autograd']['median']:.2f}x"
+
+
+def test_the_readme_states_the_recorded_h200_figures():
+    """The prose under the H200 tables, and the choice "auto" makes, from their JSON."""
+    cupy2, torch2 = _h200("gpu", 2), _h200("torch-cuda", 2)
+    torch6, compiled2 = _h200("torch-cuda", 6), _h200("torch-cuda-compile", 2)
+    launches = {name: f"{c['per_step']:.0f}" for name, c in cupy2["launches"].items()}
+    seconds = lambda r: f"{r['times']['nnbackend']['median']:.3f} s"  # noqa: E731
+    text = " ".join(readme_table.README.read_text().split())
+    assert (
+        f"On CuPy, nnbackend takes {_nnbackend_over_autograd(cupy2)} torch autograd's time on "
+        f"workload 2 and launches {launches['nnbackend']} kernels a step, as torch does (the "
+        f"CuPy loop launches {launches['cupy']}:"
+    ) in text
+    assert launches["nnbackend"] == launches["torch-autograd"]
+    assert (
+        f"On torch:cuda it takes {_nnbackend_over_autograd(torch2)} torch autograd's time on "
+        f"workload 2 and {_nnbackend_over_autograd(torch6)} on the conv net."
+    ) in text
+    assert f"the same epoch took {seconds(torch2)} there against {seconds(cupy2)} on CuPy" in text
+    assert torch2["times"]["nnbackend"]["median"] < cupy2["times"]["nnbackend"]["median"]
+    assert (
+        f"Compiled, workload 2 launched {compiled2['launches']['nnbackend']['per_step']:.0f} "
+        f"kernels a step and took {seconds(compiled2)}, against {seconds(torch2)} eager"
+    ) in text
+    assert f"{cupy2['host_transfers']['count']} in the H200's MNIST epoch" in text
