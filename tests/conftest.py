@@ -1,5 +1,6 @@
 """Every test that takes ``backend`` (or ``backend64``) runs once per backend available
-here: numpy and strict always, torch when it imports, cupy where a CUDA device answers.
+here: numpy and strict always, torch when it imports, cupy and torch:cuda where a CUDA
+device answers them.
 Those fixtures come from nnbackend's own pytest plugin (``nnbackend.testing.pytest_plugin``,
 loaded through its entry point), the one users' test suites get too."""
 

@@ -80,7 +80,7 @@ def check_layer(
 ) -> Report:
     """Check the layer that ``make_layer()`` makes, on inputs of ``input_shape``
     (batch axis first), on every backend of ``backends`` ("available": numpy, strict,
-    torch where installed, cupy where a GPU answers; or a list of names).
+    torch where installed, cupy and torch:cuda where a GPU answers; or a list of names).
 
     Weights are drawn by ``Generator(seed)``, inputs from a normal of ``input_std``.
     Returns the ``Report``; raises ``CheckFailed`` (an AssertionError) with a table of
