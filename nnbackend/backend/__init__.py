@@ -52,7 +52,6 @@ __all__ = [
     "backend_of",
     "count_host_transfers",
     "cuda_available",
-    "torch_cuda_available",
     "describe_backends",
     "dtype_name",
     "fast_paths",
@@ -66,5 +65,6 @@ __all__ = [
     "set_backend",
     "set_num_threads",
     "to_numpy",
+    "torch_cuda_available",
     "use_backend",
 ]
