@@ -12,9 +12,10 @@ from nnbackend.backend.threads import describe_threads
 
 
 def info() -> str:
-    """What ``nnbackend info`` prints: the version, the current backend, a row per backend
-    (package version, available or why not, default dtype, device), the CPU threads and
-    the BLAS, with advice where its kernels leave speed behind."""
+    """What ``nnbackend info`` prints: the version, the current backend and what "auto"
+    takes, a row per backend (package version, available or why not, default dtype,
+    device), the CPU threads and the BLAS, with advice where its kernels leave speed
+    behind."""
     lines = []
     try:
         current = get_backend().name
@@ -22,6 +23,7 @@ def info() -> str:
         current = f"unavailable ({exc})"
     lines.append(f"nnbackend {_version()}  (python {sys.version.split()[0]})")
     lines.append(f"current backend: {current}")
+    lines.append(f"'auto' takes: {get_backend('auto').name} (torch:cuda, else cupy, else numpy)")
     lines.append("")
     lines.append(f"{'backend':<12}{'package':<18}{'status':<11}{'default dtype':<15}device")
     for row in describe_backends():

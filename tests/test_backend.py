@@ -344,6 +344,7 @@ def test_info_lists_backends_and_devices():
         [sys.executable, "-m", "nnbackend", "info"], capture_output=True, text=True, check=True
     ).stdout
     assert "current backend: numpy" in out
+    assert f"'auto' takes: {nb.get_backend('auto').name} (torch:cuda, else cupy," in out
     table = out.split("\n\n")[1].splitlines()[1:]  # between the header and the threads line
     lines = {line.split()[0]: line for line in table}
     assert "available" in lines["numpy"] and "float32" in lines["numpy"] and "cpu" in lines["numpy"]
