@@ -89,10 +89,13 @@ def quick(wl: Workload, factor: int = QUICK_FACTOR) -> Workload:
 
 def warmup(wl: Workload) -> Workload:
     """A few steps of the workload, to run once untimed before the clock starts
-    (thread pools, cuBLAS handles, CuPy kernel compilation)."""
+    (thread pools, cuBLAS handles, CuPy kernel compilation): two full batches and one
+    of the epoch's last batch's size, whose shapes would otherwise first come in a
+    timed run."""
     if wl.batch_size is None:
         return dataclasses.replace(wl, epochs=min(wl.epochs, 3))
-    return dataclasses.replace(wl, n_samples=min(wl.n_samples, 3 * wl.batch_size))
+    last = wl.n_samples % wl.batch_size or wl.batch_size
+    return dataclasses.replace(wl, n_samples=min(wl.n_samples, 2 * wl.batch_size + last))
 
 
 @dataclass

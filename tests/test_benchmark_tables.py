@@ -362,3 +362,19 @@ def test_the_readme_states_the_recorded_h200_figures():
         f"(its runs {min(eager_runs):.3f}-{max(eager_runs):.3f} s; one compiled run)"
     ) in text
     assert f"{cupy2['host_transfers']['count']} in the H200's MNIST epoch" in text
+
+
+def _batch_rows(wl) -> set[int]:
+    """The row counts of an epoch's batches."""
+    return {min(wl.batch_size, wl.n_samples - s) for s in range(0, wl.n_samples, wl.batch_size)}
+
+
+@pytest.mark.parametrize("number", [2, 3, 4, 6])
+def test_the_warm_up_meets_every_batch_shape_of_the_epoch(number):
+    """Workloads 3 and 4 end on a batch of 96 rows: the untimed warm-up meets it too."""
+    from benchmarks.workloads import WORKLOADS, warmup
+
+    wl = WORKLOADS[number]
+    small = warmup(wl)
+    assert _batch_rows(small) == _batch_rows(wl)
+    assert small.n_samples <= 3 * wl.batch_size
