@@ -399,6 +399,20 @@ def test_input_from_another_backend_is_refused():
         model.predict(nb.get_backend("strict").asarray(X_MOONS))
 
 
+@pytest.mark.parametrize("which", ["X", "y"])
+def test_fit_and_evaluate_name_the_array_of_another_backend(which):
+    """X or y of another library is named as such ("y is a ..."), not as "the data"."""
+    model = tiny_net("numpy")
+    strict = nb.get_backend("strict")
+    X = strict.asarray(X_MOONS) if which == "X" else X_MOONS
+    y = strict.asarray(Y_MOONS) if which == "y" else Y_MOONS
+    match = f"^{which} is a array_api_strict"
+    with pytest.raises(nb.BackendMismatchError, match=match):
+        model.fit(X, y, loss="cross_entropy", optimizer="sgd", epochs=1, verbose=0)
+    with pytest.raises(nb.BackendMismatchError, match=match):
+        model.evaluate(X, y, loss="cross_entropy")
+
+
 def test_input_of_another_dtype_is_refused(backend):
     model = tiny_net(backend)
     x64 = backend.xp.asarray(X_MOONS, device=backend.device)  # float64, not the model's float32
