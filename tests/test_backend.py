@@ -96,6 +96,16 @@ def test_backends_are_cached_and_carry_dtype():
     assert nb.get_backend(dtype="float32").dtype_name == "float32"
 
 
+def test_names_are_read_whatever_their_case_but_strict_devices_keep_theirs():
+    assert nb.get_backend("NumPy").name == "numpy"
+    assert (
+        str(nb.get_backend("strict:CPU_DEVICE").device) == "array_api_strict.Device('CPU_DEVICE')"
+    )
+    assert nb.get_backend("Strict:device1").name == "strict:device1"
+    if HAVE_TORCH:
+        assert nb.get_backend("Torch:CPU").name == "torch:cpu"
+
+
 def test_auto_falls_back_to_numpy_without_a_gpu(monkeypatch):
     monkeypatch.setattr(backend_core, "cuda_available", lambda: False)
     monkeypatch.setattr(backend_core, "torch_cuda_available", lambda: False)

@@ -230,7 +230,10 @@ _cache: dict[tuple, Backend] = {}
 def _parse(name: str) -> tuple[str, str | None]:
     if not isinstance(name, str):
         raise TypeError(f"a backend is named by a string such as 'numpy', not {name!r}")
-    base, _, device = name.strip().lower().partition(":")
+    base, _, device = name.strip().partition(":")
+    base = base.lower()
+    if base != "strict":  # array-api-strict's device names ("CPU_DEVICE") keep their case
+        device = device.lower()
     if base not in BACKEND_NAMES:
         raise ValueError(
             f"unknown backend {name!r}: choose one of {', '.join(BACKEND_NAMES)} "
