@@ -1,6 +1,6 @@
 """Train a small net on make_moons and print its accuracy, on the backend you choose.
 
-python examples/quickstart.py --backend numpy      # or cupy, torch, strict, auto
+python examples/quickstart.py --backend numpy      # or cupy, torch, torch:cuda, strict, auto
 python examples/quickstart.py --out out            # and plot what it learned
 """
 
