@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.machinery
 import subprocess
 import sys
 import types
@@ -139,6 +140,22 @@ def test_torch_without_cuda_or_not_installed_is_no_gpu(monkeypatch):
         assert torch_cuda_available() == torch.cuda.is_available()
     monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
     assert torch_cuda_available() is False
+
+
+def test_a_torch_that_fails_to_answer_is_no_gpu_for_auto(monkeypatch):
+    """A torch whose CUDA query raises (a driver or library missing) leaves "auto" to
+    look further, as CuPy's failures do, instead of failing every "auto"."""
+
+    def is_available():
+        raise RuntimeError("libcudart.so: cannot open shared object file")
+
+    broken = types.ModuleType("torch")
+    broken.__spec__ = importlib.machinery.ModuleSpec("torch", None)
+    broken.cuda = types.SimpleNamespace(is_available=is_available)
+    monkeypatch.setitem(sys.modules, "torch", broken)
+    monkeypatch.setattr(backend_core, "cuda_available", lambda: False)
+    assert nb.backend.torch_cuda_available() is False
+    assert backend_core._auto(None) == ("numpy", None)
 
 
 def test_available_backends_lists_numpy_and_strict():

@@ -139,9 +139,10 @@ def torch_cuda_available() -> bool:
         if importlib.util.find_spec("torch") is None:
             return False
         import torch
-    except (ImportError, ValueError):  # ValueError: a torch module without a spec
+
+        return bool(torch.cuda.is_available())
+    except Exception:  # a broken install (a CUDA library missing): "auto" looks further
         return False
-    return bool(torch.cuda.is_available())
 
 
 def package_version(base: str) -> str | None:
