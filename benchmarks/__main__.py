@@ -152,7 +152,7 @@ def main(argv=None) -> int:
         out["results"].append(
             harness.run_workload(wl, load(wl), ctx, args.repeat, args.quick, args.quiet_wait)
         )
-        # after every workload: a run stopped part way (a GPU lease ending) keeps the
+        # after every workload: a run stopped part way (time on a GPU running out) keeps the
         # workloads it finished, and --add can go on from there
         whole = out if earlier is None else report.merged(earlier, out)
         report.write_json(whole, args.json)

@@ -18,9 +18,9 @@
 #
 # Time: on an H200 (2026-12-04) a workload took 35-50 s beside its timed runs (start,
 # warm-ups, the launch and transfer counts), and each run of workload 1 13-20 s; the
-# GPU tests took 45 s with pytest-xdist's -n 6. A 15-minute lease holds the GPU tests
+# GPU tests took 45 s with pytest-xdist's -n 6. Fifteen minutes of a GPU hold the GPU tests
 # and about ten workloads. The JSON is written after every workload, so a part cut
-# short by `timeout` keeps what it finished and a later lease can --add the rest.
+# short by `timeout` keeps what it finished and a later session can --add the rest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RESULTS=${RESULTS:-benchmarks/recorded}

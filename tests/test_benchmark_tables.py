@@ -306,14 +306,14 @@ def test_the_readme_compares_the_gpu_with_the_cpu_from_both_tables():
 
 
 def test_a_run_stopped_part_way_keeps_the_workloads_it_finished(tmp_path, monkeypatch):
-    """The JSON is written after every workload: a GPU lease that ends during the third
+    """The JSON is written after every workload: a GPU session that ends during the third
     workload leaves the first two recorded, ready for --add."""
     from benchmarks import __main__ as bench
     from benchmarks import harness
 
     def run_workload(wl, data, ctx, repeat, quick, quiet_wait=0):
         if wl.number == 4:
-            raise KeyboardInterrupt  # the lease's end
+            raise KeyboardInterrupt  # the GPU session's end
         return {"workload": wl.number, "title": wl.title, "times": {}}
 
     monkeypatch.setattr(harness, "run_workload", run_workload)

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Kept as it ran on the H200 on 2026-12-04, from a folder one level below the checkout's
+# root, its results packed into $OUT. To measure again, use benchmarks/gpu_suite.sh.
 # one device call: GPU tests, then the benchmarks in parts; results tarred after each part
 set -u
 cd "$(dirname "$0")/.."
