@@ -6,7 +6,8 @@
 #   tests     pytest -m gpu, then the whole fast suite (CuPy and torch:cuda included)
 #   cupy      the benchmark on CuPy, workloads 2-6               -> gpu.json
 #   moons     workload 1 on CuPy (20000 tiny steps), added to gpu.json
-#   torch     the benchmark on torch:cuda, eager                   -> torch-cuda.json
+#   torch     the benchmark on torch:cuda, eager, workloads 2-6   -> torch-cuda.json
+#   torch-moons  workload 1 on torch:cuda, added to torch-cuda.json
 #   compile   torch:cuda with fit(compile=True), workloads 1, 2, 5 -> torch-cuda-compile.json
 #   sklearn   MLPClassifier beside scikit-learn's, NumPy and CuPy  -> sklearn-gpu.json
 #   all       every part above, in that order
@@ -18,7 +19,7 @@
 #
 # Time: on an H200 (2026-12-04) a workload took 35-50 s beside its timed runs (start,
 # warm-ups, the launch and transfer counts), and each run of workload 1 13-20 s; the
-# GPU tests took 45 s with pytest-xdist's -n 6. Fifteen minutes of a GPU hold the GPU tests
+# GPU tests took 45 s with pytest-xdist's -n 6. Fifteen minutes of a GPU hold the tests
 # and about ten workloads. The JSON is written after every workload, so a part cut
 # short by `timeout` keeps what it finished and a later session can --add the rest.
 set -euo pipefail
@@ -48,7 +49,12 @@ part() {
         ;;
     cupy) bench cupy.log --backend cupy --workloads 2,3,4,5,6 --json "$RESULTS/gpu.json" ;;
     moons) bench moons.log --backend cupy --workloads 1 --json "$RESULTS/gpu.json" --add ;;
-    torch) bench torch.log --backend torch:cuda --json "$RESULTS/torch-cuda.json" ;;
+    torch)
+        bench torch.log --backend torch:cuda --workloads 2,3,4,5,6 --json "$RESULTS/torch-cuda.json"
+        ;;
+    torch-moons)
+        bench torch-moons.log --backend torch:cuda --workloads 1 --json "$RESULTS/torch-cuda.json" --add
+        ;;
     compile)
         bench compile.log --backend torch:cuda --compile --workloads 1,2,5 \
             --json "$RESULTS/torch-cuda-compile.json"
@@ -57,13 +63,13 @@ part() {
         python -m benchmarks.sklearn_compare --repeat "$REPEAT" --backends numpy,cupy \
             --json "$RESULTS/sklearn-gpu.json" 2>&1 | tee "$RESULTS/sklearn.log"
         ;;
-    all) for p in tests cupy moons torch compile sklearn; do part $p; done ;;
+    all) for p in tests cupy moons torch torch-moons compile sklearn; do part $p; done ;;
     *)
-        echo "unknown part '$1': tests, cupy, moons, torch, compile, sklearn or all" >&2
+        echo "unknown part '$1': tests, cupy, moons, torch, torch-moons, compile, sklearn or all" >&2
         exit 2
         ;;
     esac
 }
 
-[ $# -gt 0 ] || { sed -n '2,17p' "$0"; exit 2; }
+[ $# -gt 0 ] || { sed -n '2,/^set /{/^#/p}' "$0"; exit 2; }
 for p in "$@"; do part "$p"; done
