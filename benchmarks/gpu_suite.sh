@@ -9,7 +9,7 @@
 #   torch     the benchmark on torch:cuda, eager, workloads 2-6   -> torch-cuda.json
 #   torch-moons  workload 1 on torch:cuda, added to torch-cuda.json
 #   compile   torch:cuda with fit(compile=True), workloads 1, 2, 5 -> torch-cuda-compile.json
-#   sklearn   MLPClassifier beside scikit-learn's, NumPy and CuPy  -> sklearn-gpu.json
+#   sklearn   MLPClassifier beside scikit-learn's: NumPy, CuPy, torch:cuda -> sklearn-gpu.json
 #   all       every part above, in that order
 #
 # Results go to $RESULTS (default benchmarks/recorded), logs beside them. A part that
@@ -60,7 +60,7 @@ part() {
             --json "$RESULTS/torch-cuda-compile.json"
         ;;
     sklearn)
-        python -m benchmarks.sklearn_compare --repeat "$REPEAT" --backends numpy,cupy \
+        python -m benchmarks.sklearn_compare --repeat "$REPEAT" --backends numpy,cupy,torch:cuda \
             --json "$RESULTS/sklearn-gpu.json" 2>&1 | tee "$RESULTS/sklearn.log"
         ;;
     all) for p in tests cupy moons torch torch-moons compile sklearn; do part $p; done ;;
