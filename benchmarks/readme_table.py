@@ -44,9 +44,9 @@ def caption(report: dict) -> str:
     """Where and how the figures were measured, in one sentence."""
     machine, versions = report["machine"], report["versions"]
     if machine["gpu"]:  # the host's BLAS does none of a GPU run's work
-        device, versions = machine["gpu"], {**versions, "threadpools": []}
+        device = machine["gpu"]
     else:
-        device = f"{machine['cpu']}, {machine['cores']} cores"
+        device = _with_kernels(f"{machine['cpu']}, {machine['cores']} cores", versions)
     libraries = ", ".join(
         f"{name} {versions[key]}"
         for name, key in (("NumPy", "numpy"), ("CuPy", "cupy"), ("torch", "torch"))
@@ -59,7 +59,7 @@ def caption(report: dict) -> str:
         command += " --compile" + ("" if compiler is True else f" {compiler}")
     command = reports.as_command(report.get("environment", {}), command)
     return (
-        f"{_with_kernels(device, versions)}; {libraries}; "
+        f"{device}; {libraries}; "
         f"{options['threads'] or 'default'} CPU threads; "
         f"medians of {options['repeat']}; {report.get('date', 'undated')} (`{command}`):"
     )

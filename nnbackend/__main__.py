@@ -11,19 +11,23 @@ from nnbackend.backend.blas import blas_advice, describe_blas
 from nnbackend.backend.threads import describe_threads
 
 
+def _name_or_why(name: str | None) -> str:
+    """The backend ``name`` resolves to here, or why none does (a bad $NNBACKEND, a GPU
+    that fails as it is built): info says so and still lists the rest."""
+    try:
+        return get_backend(name).name
+    except Exception as exc:
+        return f"unavailable ({exc})"
+
+
 def info() -> str:
     """What ``nnbackend info`` prints: the version, the current backend and what "auto"
     takes, a row per backend (package version, available or why not, default dtype,
     device), the CPU threads and the BLAS, with advice where its kernels leave speed
     behind."""
-    lines = []
-    try:
-        current = get_backend().name
-    except Exception as exc:  # a bad NNBACKEND value: say so, still list the rest
-        current = f"unavailable ({exc})"
-    lines.append(f"nnbackend {_version()}  (python {sys.version.split()[0]})")
-    lines.append(f"current backend: {current}")
-    lines.append(f"'auto' takes: {get_backend('auto').name} (torch:cuda, else cupy, else numpy)")
+    lines = [f"nnbackend {_version()}  (python {sys.version.split()[0]})"]
+    lines.append(f"current backend: {_name_or_why(None)}")
+    lines.append(f"'auto' takes: {_name_or_why('auto')} (torch:cuda, else cupy, else numpy)")
     lines.append("")
     lines.append(f"{'backend':<12}{'package':<18}{'status':<11}{'default dtype':<15}device")
     for row in describe_backends():

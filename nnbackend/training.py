@@ -182,7 +182,7 @@ def batches_for(model, X, y, loss, batch_size, *, shuffle, on_device="auto") -> 
     """(X, y) checked against ``model`` and ``loss``, then batched on the model's backend."""
     backend = model.backend
     for array, what in ((X, "X"), (y, "y")):
-        if array is not None and not isinstance(array, backend.array_types) and is_foreign(array):
+        if not isinstance(array, backend.array_types) and is_foreign(array):
             backend.check_array(array, what)
     check_inputs(X, model.input_shape)
     check_targets(y, X.shape[0], model.n_outputs, loss.target_kind)
