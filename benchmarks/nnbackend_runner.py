@@ -50,8 +50,9 @@ def loss_for(workload):
     return nb.losses.BinaryCrossEntropy(from_logits=True, reduction=reduction)
 
 
-def run_nnbackend(workload, backend_name, data, compile=False):
-    """``compile``: fit's option (True or a torch.compile backend: torch backends only)."""
+def run_nnbackend(workload, backend_name, data, compile=False, **fit_options):
+    """``compile``: fit's option (True or a torch.compile backend: torch backends only);
+    ``fit_options``: more of fit's options (``metrics=[]``: benchmarks/fit_parts.py)."""
     backend = nb.get_backend(backend_name, dtype=workload.dtype)
     model = build(workload, backend, data.init)
     X, y = backend.asarray(data.X), backend.asarray(data.y)
@@ -60,7 +61,7 @@ def run_nnbackend(workload, backend_name, data, compile=False):
         history = model.fit(
             X, y, loss=loss_for(workload), optimizer=nb.optim.SGD(lr=workload.lr),
             epochs=workload.epochs, batch_size=workload.batch_size, l2=workload.reg_lambda,
-            seed=0, verbose=0, compile=compile,
+            seed=0, verbose=0, compile=compile, **fit_options,
         )  # fmt: skip
         return history["loss"][-1]
 

@@ -132,6 +132,20 @@ def test_a_quick_scikit_learn_comparison_writes_a_run_the_readme_can_show(tmp_pa
     assert report["date"] in table.splitlines()[0]
 
 
+@pytest.mark.slow
+def test_fit_parts_times_the_loop_the_fit_and_its_check_apart(tmp_path):
+    """One run of each part on the moons workload, in a child process (it sets the
+    thread counts of the process it runs in)."""
+    out = tmp_path / "parts.json"
+    command = [sys.executable, "-m", "benchmarks.fit_parts", "--workload", "1", "--repeat",
+               "1", "--threads", "1", "--json", str(out)]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True, cwd=readme_table.HERE.parent)
+    parts = json.loads(out.read_text())
+    assert parts["command"].endswith("fit_parts --workload 1 --threads 1 --repeat 1")
+    assert list(parts["median"]) == ["NumPy loop", "fit", "fit, metrics=[]", "check of X alone"]
+    assert all(len(runs) == 1 and runs[0] > 0 for runs in parts["seconds"].values())
+
+
 def _run(date: str, workloads: dict[int, float], repeat: int = 3) -> dict:
     """A recorded run in miniature: workload number -> nnbackend's median."""
     return {
