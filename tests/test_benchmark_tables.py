@@ -24,6 +24,28 @@ def test_a_cpu_run_is_recorded_with_its_machine_and_date():
     assert {r["workload"] for r in report["results"]} >= {1, 2, 3, 4, 5}
 
 
+def test_the_readme_states_the_recorded_cpu_ratios_and_workload_2s_parts():
+    """The prose under the CPU table: which workloads meet their aim (1.10x the loop on
+    workload 1, 1.0x on the others) from cpu.json, and workload 2's parts as
+    benchmarks/fit_parts.py recorded them."""
+    ratio = {}
+    for r in RECORDED["cpu"]["results"]:
+        times = r["times"]
+        ratio[r["workload"]] = times["nnbackend"]["median"] / times["numpy"]["median"]
+    met = [n for n, value in sorted(ratio.items()) if value <= (1.10 if n == 1 else 1.0)]
+    text = " ".join(readme_table.README.read_text().split())
+    assert f"Workloads {_spoken(met)} are there in this run" in text
+    assert f"workload 5 within noise of it ({ratio[5]:.2f}x)" in text
+    assert f"workload 2 is at {ratio[2]:.2f}x" in text
+    parts = json.loads((readme_table.RECORDED / "fit-parts.json").read_text())
+    ms = {name: f"{seconds * 1e3:.1f} ms" for name, seconds in parts["median"].items()}
+    assert parts["workload"] == 2 and parts["threads"] == RECORDED["cpu"]["options"]["threads"]
+    assert (
+        f"the loop took {ms['NumPy loop']}, `fit` {ms['fit']}, `fit` with `metrics=[]` "
+        f"{ms['fit, metrics=[]']}, and the check alone {ms['check of X alone']}"
+    ) in text
+
+
 def test_a_scikit_learn_comparison_is_recorded_with_both_estimators():
     report = RECORDED["sklearn"]
     assert report["kind"] == "sklearn" and report["date"] and report["command"]
