@@ -40,6 +40,19 @@ def workload_list(text: str) -> list[int]:
     return numbers
 
 
+def skip_list(text: str) -> list[str]:
+    from benchmarks.report import SKIPPABLE  # (the harness would import numpy too soon)
+
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [name for name in names if name not in SKIPPABLE]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(unknown)}: --skip takes {', '.join(SKIPPABLE)} (the loop and"
+            " nnbackend always run)"
+        )
+    return names
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
@@ -73,6 +86,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         metavar="BACKEND",
         help="torch backends: nnbackend's fit(compile=...) captures its step with"
         " torch.compile (its default compiler, or the torch.compile backend named)",
+    )
+    parser.add_argument(
+        "--skip",
+        type=skip_list,
+        default=[],
+        metavar="NAMES",
+        help="leave these out of the run, comma-separated (torch-manual, torch-autograd,"
+        " gemm; shown as n/a): to spare a GPU's time",
     )
     parser.add_argument("--json", type=Path, help="default: benchmarks/results-<backend>.json")
     parser.add_argument(
@@ -121,7 +142,7 @@ def main(argv=None) -> int:
     from benchmarks.workloads import WORKLOADS, load, quick
 
     ctx = harness.make_context(args.backend)
-    ctx.compile = args.compile
+    ctx.compile, ctx.skip = args.compile, tuple(args.skip)
     set_threads_after_import(args.threads)
     out = {
         "backend": args.backend,
@@ -135,6 +156,7 @@ def main(argv=None) -> int:
             "threads": args.threads,
             "quiet_wait": args.quiet_wait,
             "compile": args.compile,
+            **({"skip": args.skip} if args.skip else {}),
         },
         "machine": report.machine(ctx, args.threads),
         "environment": report.environment(),

@@ -2,9 +2,10 @@
 
 Implementations: "ref" (references.train_xp with NumPy, or CuPy on a GPU run),
 "torch-manual", "torch-autograd" and "nnbackend" (nnbackend_runner's slot), plus the
-GEMM floor (gemm.py). Each timed run starts from fresh copies of the same weights,
-with its data already on its device; the clock covers the training loop only and
-stops after the device has finished.
+GEMM floor (gemm.py); a run with ``--compile`` also times "nnbackend-eager", the same
+fit without the capture, so that the two steps meet in one run. Each timed run starts
+from fresh copies of the same weights, with its data already on its device; the clock
+covers the training loop only and stops after the device has finished.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 import time
 import traceback
 import tracemalloc
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -38,6 +39,7 @@ class Context:
     torch_device: str | None  # None where torch is not installed
     gpu: bool
     compile: bool | str = False  # nnbackend's fit(compile=...): torch backends only
+    skip: tuple[str, ...] = ()  # of SKIPPABLE: left out of the run, shown as n/a
 
     @property
     def ref(self) -> str:
@@ -57,6 +59,11 @@ class Context:
             import torch
 
             torch.cuda.synchronize()
+
+
+def impls_for(ctx) -> tuple[str, ...]:
+    """What a run trains, the GEMM floor aside: a compiled run adds the eager fit."""
+    return (*IMPLS, "nnbackend-eager") if ctx.compile else IMPLS
 
 
 def make_context(backend: str) -> Context:
@@ -122,11 +129,16 @@ def prepare_nnbackend(wl, data, ctx):
     return run_nnbackend(wl, ctx.backend, data, compile=ctx.compile)
 
 
+def prepare_nnbackend_eager(wl, data, ctx):
+    return prepare_nnbackend(wl, data, replace(ctx, compile=False))
+
+
 PREPARE = {
     "ref": prepare_ref,
     "torch-manual": prepare_torch_manual,
     "torch-autograd": prepare_torch_autograd,
     "nnbackend": prepare_nnbackend,
+    "nnbackend-eager": prepare_nnbackend_eager,
 }
 
 
@@ -187,9 +199,13 @@ def time_workload(wl, data, ctx, repeat: int, quick: bool, quiet_wait: float) ->
     """Every implementation's runs, the GEMM floor's included, interleaved so that
     drift and noise on the machine hit them alike. Before each run, wait up to
     quiet_wait seconds for other work on the machine to stop."""
-    results = {impl: {"status": None, "runs": []} for impl in (*IMPLS, "gemm")}
+    results = {impl: {"status": None, "runs": []} for impl in (*impls_for(ctx), "gemm")}
+    for impl in ctx.skip:
+        results[impl]["status"] = "n/a: left out of this run (--skip)"
     small = warmup(wl)
-    for impl in IMPLS:
+    for impl in impls_for(ctx):
+        if results[impl]["status"] is not None:
+            continue
         _, results[impl]["status"] = attempt(
             f"workload {wl.number} {impl} (warm-up)",
             lambda i=impl: time_once(i, small, data.head(small.n_samples), ctx),
@@ -295,7 +311,7 @@ def count_launches(wl, data, ctx) -> dict:
     from benchmarks import launches
 
     found = {}
-    for impl in launches.impls_for(ctx):
+    for impl in (i for i in launches.impls_for(ctx) if i not in ctx.skip):
 
         def run(impl=impl):
             why = launches.why_not_counted(ctx)

@@ -30,6 +30,7 @@ COLUMNS = {
     "torch-autograd": "torch autograd",
     "gemm": "GEMM only",
     "nnbackend": "nnbackend",
+    "nnbackend-eager": "nnbackend eager",  # a compiled run's only
 }
 LOOP = {"numpy": "NumPy loop", "cupy": "CuPy loop"}
 LAUNCHES = {"nnbackend": "nnbackend", "torch-autograd": "torch autograd"}
@@ -59,6 +60,8 @@ def caption(report: dict) -> str:
     if options.get("compile"):
         compiler = options["compile"]
         command += " --compile" + ("" if compiler is True else f" {compiler}")
+    if options.get("skip"):
+        command += " --skip " + ",".join(options["skip"])
     command = reports.as_command(report.get("environment", {}), command)
     return (
         f"{device}; {libraries}; "
@@ -87,12 +90,13 @@ def _with_kernels(device: str, versions: dict) -> str:
     return device if kernels is None else f"{device} ({kernels})"
 
 
-def row(result: dict, reference: str, launches: str | None = None) -> str:
+def row(result: dict, reference: str, launches: str | None = None, shown=reports.COLUMNS) -> str:
+    """``shown``: the implementations in the table's columns, after the loop's seconds."""
     times = result["times"]
     ref = times[reference]["median"]
     cells = [f"{result['workload']}. {result['title']}", f"{ref:.3f} s"]
-    for name in COLUMNS:
-        median = times[name]["median"]
+    for name in shown:
+        median = times.get(name, {}).get("median")
         cells.append("n/a" if median is None else f"{median / ref:.2f}x")
     if launches is not None:
         counts = [result.get("launches", {}).get(name, {}) for name in LAUNCHES]
@@ -116,12 +120,14 @@ def render(report: dict) -> str:
     own table)."""
     if report.get("kind") == "sklearn":
         return sklearn_caption(report) + "\n\n" + sklearn_compare.table(report["rows"])
-    head = ["workload", LOOP.get(report["reference"], report["reference"]), *COLUMNS.values()]
+    shown = reports.columns(report)
+    head = ["workload", LOOP.get(report["reference"], report["reference"])]
+    head += [COLUMNS[name] for name in shown]
     launches = launches_counted(report)
     if launches is not None:
         head.append(f"{launches} per step ({' / '.join(LAUNCHES.values())})")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += [row(result, report["reference"], launches) for result in report["results"]]
+    lines += [row(result, report["reference"], launches, shown) for result in report["results"]]
     return caption(report) + "\n\n" + "\n".join(lines)
 
 

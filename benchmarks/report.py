@@ -9,6 +9,8 @@ import platform
 from pathlib import Path
 
 COLUMNS = ("torch-manual", "torch-autograd", "gemm", "nnbackend")
+EAGER = "nnbackend-eager"  # a compiled run's fit without the capture
+SKIPPABLE = ("torch-manual", "torch-autograd", "gemm")  # --skip: to spare a GPU's time
 NOISY = 1.25  # runs whose slowest is this much slower than the fastest get a note
 BUSY = 0.05  # a note where other work took more than this share of the CPUs during a run
 
@@ -113,9 +115,15 @@ def busy(entry: dict) -> bool:
     return any(s is not None and s > BUSY for s in entry.get("others_share", []))
 
 
+def columns(report: dict) -> tuple[str, ...]:
+    """The implementations a run's table shows beside its reference loop."""
+    eager = any(EAGER in r["times"] for r in report["results"])
+    return (*COLUMNS, EAGER) if eager else COLUMNS
+
+
 def table(report: dict) -> str:
-    ref = report["reference"]
-    head = ["#", "workload", f"{ref} (s)", *COLUMNS, "nnbackend/gemm"]
+    ref, shown = report["reference"], columns(report)
+    head = ["#", "workload", f"{ref} (s)", *shown, "nnbackend/gemm"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for result in report["results"]:
         times = result["times"]
@@ -125,7 +133,7 @@ def table(report: dict) -> str:
             str(result["workload"]),
             result["title"],
             f"{ref_s:.3f}{'*' if busy(times[ref]) else ''}" if ref_s else cell(times, ref, None),
-            *(cell(times, name, ref_s) for name in COLUMNS),
+            *(cell(times, name, ref_s) if name in times else "n/a" for name in shown),
             f"{nb / floor:.2f}x" if nb and floor else "n/a",
         ]
         lines.append("| " + " | ".join(row) + " |")

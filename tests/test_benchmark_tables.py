@@ -235,6 +235,62 @@ def test_a_run_that_counted_launches_shows_them_beside_the_ratios():
     assert line.endswith("| 1.00x | 34 / 33 |")
 
 
+def test_a_compiled_run_shows_the_eager_fit_of_the_same_run_beside_it():
+    times = {
+        "numpy": 2.0,
+        "torch-manual": None,
+        "torch-autograd": 1.0,
+        "gemm": None,
+        "nnbackend": 0.5,
+        "nnbackend-eager": 0.8,
+    }
+    result = {
+        "workload": 2,
+        "title": "t",
+        "times": {name: {"median": t} for name, t in times.items()},
+    }
+    report = {
+        "reference": "numpy", "backend": "torch:cuda", "date": "2026-01-01",
+        "results": [result], "machine": {"gpu": "H200"}, "versions": {"torch": "2"},
+        "options": {"repeat": 3, "threads": 16, "compile": "cudagraphs",
+                    "skip": ["torch-manual", "gemm"]},
+    }  # fmt: skip
+    caption, _, header, _, line = readme_table.render(report).splitlines()
+    assert caption.endswith("--compile cudagraphs --skip torch-manual,gemm`):")
+    assert header.endswith("| nnbackend | nnbackend eager |")
+    assert line == "| 2. t | 2.000 s | n/a | 0.50x | n/a | 0.25x | 0.40x |"
+
+
+def test_a_run_leaves_out_what_skip_names_and_times_the_eager_fit_when_compiled(monkeypatch):
+    """Neither warmed up nor timed: only the loop, torch autograd and both fits run."""
+    import numpy as np
+
+    from benchmarks import harness, workloads
+
+    ran = []
+    monkeypatch.setattr(harness, "time_once", lambda impl, *a: ran.append(impl) or (1.0, 0.5))
+    monkeypatch.setattr(harness, "wait_until_quiet", lambda seconds: None)
+    ctx = harness.Context("torch", None, "cpu", False, compile=True, skip=("torch-manual", "gemm"))
+    data = workloads.Data(np.zeros((400, 784)), np.zeros(400, dtype=int), [], "zeros")
+    times = harness.time_workload(workloads.WORKLOADS[2], data, ctx, 2, quick=True, quiet_wait=0)
+    assert sorted(set(ran)) == ["nnbackend", "nnbackend-eager", "ref", "torch-autograd"]
+    assert len(ran) == 4 * 3  # a warm-up and two runs each
+    assert (
+        times["gemm"]["status"]
+        == times["torch-manual"]["status"]
+        == ("n/a: left out of this run (--skip)")
+    )
+    assert times["nnbackend-eager"]["runs"] == [1.0, 1.0]
+
+
+def test_skip_names_what_it_takes():
+    from benchmarks import __main__ as bench
+
+    assert bench.parse_args(["--skip", "gemm,torch-manual"]).skip == ["gemm", "torch-manual"]
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--skip", "nnbackend"])
+
+
 def _over_autograd(name: str) -> dict[int, float]:
     """Workload -> nnbackend's time over torch autograd's in the recorded run ``name``."""
     ratio = {}
