@@ -39,7 +39,7 @@ class Context:
     torch_device: str | None  # None where torch is not installed
     gpu: bool
     compile: bool | str = False  # nnbackend's fit(compile=...): torch backends only
-    skip: tuple[str, ...] = ()  # of SKIPPABLE: left out of the run, shown as n/a
+    skip: tuple[str, ...] = ()  # of report.SKIPPABLE: left out of the run, shown as n/a
 
     @property
     def ref(self) -> str:
