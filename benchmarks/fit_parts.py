@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import gc
-import json
 import statistics
 import sys
 import time
@@ -86,7 +85,7 @@ def main(argv=None) -> int:
         "seconds": times,
         "median": {name: statistics.median(seconds) for name, seconds in times.items()},
     }  # fmt: skip
-    args.json.write_text(json.dumps(out, indent=2))
+    report.write_json(out, args.json)
     print(f"\nwrote {args.json}", file=sys.stderr)
     return 0
 
