@@ -37,8 +37,8 @@ BACKEND_NAMES = ("numpy", "strict", "torch", "cupy", "auto")
 """The backends ``get_backend`` knows by name (``"torch:cuda"``: torch on a device)."""
 FLOAT_DTYPES = ("float32", "float64")
 ENV_VAR = "NNBACKEND"
-_ENVIRONMENT = object()  # what _current_choice gives when $NNBACKEND names the backend
 """The environment variable that names the backend of code that names none."""
+_ENVIRONMENT = object()  # what _current_choice gives when $NNBACKEND names the backend
 DEFAULT_BACKEND = "numpy"
 DEFAULT_DTYPE = "float32"
 """The float dtype of a backend asked for without one."""
