@@ -55,7 +55,7 @@ def _fraction(value, name: str) -> float:
 class SGD(Optimizer):
     """``W -= lr * dW``."""
 
-    elementwise = True
+    elementwise = steady = True
 
     def update(self, params, name, grad, lr):
         params[name] -= lr * grad
@@ -76,7 +76,7 @@ class SGD(Optimizer):
 class Momentum(Optimizer):
     """``v = momentum * v - lr * dW; W += v``."""
 
-    elementwise = True
+    elementwise = steady = True
 
     slots = ("v",)
 
@@ -113,7 +113,7 @@ class Nesterov(Momentum):
     """Nesterov momentum, in the form that needs no look-ahead evaluation:
     ``v_new = momentum * v - lr * dW; W += -momentum * v + (1 + momentum) * v_new``."""
 
-    elementwise = True
+    elementwise = steady = True
 
     def update(self, params, name, grad, lr):
         v = self._slot("v", name, grad)
@@ -127,7 +127,7 @@ class Nesterov(Momentum):
 class AdaGrad(Optimizer):
     """``h += dW**2; W -= lr * dW / (sqrt(h) + eps)``."""
 
-    elementwise = True
+    elementwise = steady = True
 
     slots = ("h",)
 
@@ -148,7 +148,7 @@ class AdaGrad(Optimizer):
 class RMSProp(Optimizer):
     """``h = rho * h + (1 - rho) * dW**2; W -= lr * dW / (sqrt(h) + eps)``."""
 
-    elementwise = True
+    elementwise = steady = True
 
     slots = ("h",)
 

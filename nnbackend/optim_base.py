@@ -35,6 +35,10 @@ class Optimizer:
     #: alone, so every weight may be updated as one flat array (``step_flat``). A class
     #: that writes ``update``, ``apply``, ``moments`` or ``kernel_rates`` says it again.
     elementwise = False
+    #: True where an update uses the same numbers at every step (no step count, as in
+    #: Adam's bias correction), so a recorded step may be replayed (``fit``'s
+    #: ``compile="cuda-graph"``). A class that writes one of those methods says it again.
+    steady = False
     registry = OPTIMIZERS
     #: a weak reference to the model ``fit`` last trained with this optimizer, or None
     _owner = None
@@ -81,9 +85,20 @@ class Optimizer:
     def updates_flat(self) -> bool:
         """Whether ``step_flat`` may update every weight as one array: the class that
         last wrote one of ``UPDATE_METHODS`` set ``elementwise = True`` in its body."""
+        return self._declared("elementwise")
+
+    def replays(self) -> bool:
+        """Whether a step recorded once may be replayed for every step: a fixed learning
+        rate, and the class that last wrote one of ``UPDATE_METHODS`` set ``steady =
+        True`` in its body."""
+        return not callable(self.lr) and self._declared("steady")
+
+    def _declared(self, flag: str) -> bool:
+        """``flag`` as the class that last wrote one of ``UPDATE_METHODS`` set it in its
+        own body; False where that class did not."""
         for klass in type(self).__mro__:
-            if "elementwise" in vars(klass):
-                return klass.elementwise
+            if flag in vars(klass):
+                return getattr(klass, flag)
             if not UPDATE_METHODS.isdisjoint(vars(klass)):
                 return False
         return False
