@@ -277,8 +277,10 @@ class Sequential:
         no more); ``on_device``: True, False or "auto" (keep the whole set on the device when it
         fits); ``distributed=True``: under mpiexec, the ranks train this model together, data
         parallel (``nnbackend.distributed``); ``compile=True`` (torch backends) captures the step
-        with ``torch.compile`` (or the torch.compile backend named: ``"aot_eager"``,
-        ``"cudagraphs"``); the first steps take the time to compile.
+        with ``torch.compile`` (or the torch.compile backend named, e.g. ``"aot_eager"``); the
+        first steps take the time to compile. ``compile="cuda-graph"`` (torch:cuda) records the
+        step once as a CUDA graph and replays it: SGD, Momentum, Nesterov, AdaGrad or RMSProp
+        at a fixed rate, no Dropout or BatchNorm (``nnbackend.backend.replay``).
         """
         return training.fit(self, X, y, loss=loss, optimizer=optimizer, **options)
 

@@ -6,7 +6,12 @@ fewer and fused kernels. Only torch tensors can be captured; the other backends 
 so. ``compile=True`` uses torch's default compiler (inductor, which needs a C++
 compiler on a CPU and Triton on a GPU); a string names another torch.compile backend,
 e.g. ``"aot_eager"`` (traced, no code generated: for checking that capture keeps the
-numbers) or ``"cudagraphs"``, and a function is used as one.
+numbers), and a function is used as one. ``"cuda-graph"`` is not torch.compile's: it
+records the eager step once as a CUDA graph and replays it (``nnbackend.backend.replay``).
+
+torch.compile's own CUDA graphs (``mode="reduce-overhead"``, the "cudagraphs" backend)
+do not suit this step: they record a new graph for every value of an integer input,
+and the optimizer's step count is one, which changes at every step.
 
 The capture is torch's, cached on the step's code: later fits, of this model or of
 new ones of the same shapes, run the graphs already made.
@@ -14,21 +19,27 @@ new ones of the same shapes, run the graphs already made.
 
 from __future__ import annotations
 
-from nnbackend.backend.core import Backend
+from nnbackend.backend import replay
 from nnbackend.backend.fastpaths import native
 from nnbackend.backend.kernels import table
 
 
-def compile_step(step, backend: Backend, how, stochastic: bool = False):
-    """``step`` as torch.compile captures it, for ``fit``'s ``compile`` option
-    (True, or a torch.compile backend: its name or the function); ``step`` itself for
-    False. ``stochastic``: the step draws random numbers (Dropout)."""
+def compile_step(step, model, optimizer, how):
+    """``step`` (``model``'s, updating with ``optimizer``) as ``fit``'s ``compile``
+    option asks: itself for False; recorded and replayed for "cuda-graph"; captured by
+    torch.compile for True or a torch.compile backend (its name or the function)."""
     if how is False:
         return step
+    backend = model.backend
+    if how == replay.CUDA_GRAPH:
+        recorder = replay.recorder_for(backend)
+        replay.check_replayable(model, optimizer)
+        return replay.ReplayedStep(step, model, optimizer, recorder)
+    stochastic = any(layer.stochastic for layer in model.layers)
     if not (how is True or isinstance(how, str) or callable(how)):
         raise TypeError(
-            "compile must be True, False or a torch.compile backend (its name or the "
-            f"function), not {how!r}"
+            f"compile must be True, False, {replay.CUDA_GRAPH!r} or a torch.compile backend (its "
+            f"name or the function), not {how!r}"
         )
     if backend.name.split(":")[0] != "torch":
         raise ValueError(

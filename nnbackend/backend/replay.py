@@ -1,0 +1,190 @@
+"""Recording the training step once as a CUDA graph and replaying it
+(``fit(..., compile="cuda-graph")``, torch on CUDA).
+
+A small net's step is some thirty kernels, each a few microseconds of GPU work behind
+ten or more of host time to launch it. A CUDA graph launches the recorded kernels all
+at once: the host's work per step becomes two copies (the batch into the recorded
+input) and one launch. torch records the eager step as it runs it
+(``torch.cuda.graph``); nothing is traced or compiled.
+
+A replay repeats the recorded kernels with the numbers they had when recorded, on the
+memory they used then. So:
+
+- the batch is copied into the recorded input, and a batch of another shape (the last,
+  smaller one of an epoch) takes the eager step;
+- every number of the update must be the same at every step: plain SGD, Momentum,
+  Nesterov, AdaGrad and RMSProp at a fixed learning rate are (``Optimizer.replays``);
+  Adam's bias correction and a schedule's rate change with the step count;
+- weights, running statistics and optimizer state must be updated in place, as
+  nnbackend's are, except BatchNorm's running averages (made anew each step); layers
+  that draw random numbers (Dropout) would draw the recorded numbers again.
+
+These are checked before any step, and after the warm-up steps (an array made anew
+by a custom layer or optimizer), so a step that cannot be replayed is refused rather
+than trained wrong. Between steps, a weight set by a callback is copied into the
+recorded one, and an optimizer changed by one is refused. The loss is copied out of
+the graph's memory at each step (the epoch's log keeps it); the output goes to the
+metrics at once.
+"""
+
+from __future__ import annotations
+
+#: fit's ``compile`` value that records the step as a CUDA graph
+CUDA_GRAPH = "cuda-graph"
+#: eager steps before recording: torch's own set-up (cuBLAS workspaces, the optimizer's
+#: state) happens outside the recording
+WARM_UP_STEPS = 3
+
+
+def check_replayable(model, optimizer) -> None:
+    """Raise ValueError, before any step, where the step cannot be replayed."""
+    if not optimizer.replays():
+        raise ValueError(
+            f"compile={CUDA_GRAPH!r} replays one recorded step with the numbers it was "
+            f"recorded with, but {optimizer!r} changes them from step to step (a step "
+            "count, as Adam's bias correction, or a learning-rate schedule): use SGD, "
+            "Momentum, Nesterov, AdaGrad or RMSProp at a fixed rate, or compile=True"
+        )
+    for layer in model.layers:
+        if layer.stochastic or layer.state:
+            why = "draws random numbers" if layer.stochastic else "makes its running state anew"
+            raise ValueError(
+                f"compile={CUDA_GRAPH!r} replays one recorded step, but {layer!r} {why} "
+                "at every step, which a replay would not: use compile=True, or leave "
+                "compile off"
+            )
+
+
+def recorder_for(backend):
+    """A CUDA graph on ``backend``'s device: torch on CUDA only."""
+    if backend.name.split(":")[0] != "torch" or backend.device.type != "cuda":
+        raise ValueError(
+            f"compile={CUDA_GRAPH!r} records the step as a CUDA graph with torch: build the "
+            f"model on backend='torch:cuda', not {backend.name!r}, or use compile=True or False"
+        )
+    return CudaGraph(backend.device)
+
+
+class CudaGraph:
+    """torch's CUDA graph, with the side stream its warm-up and recording need."""
+
+    def __init__(self, device):
+        import torch
+
+        self.torch, self.device = torch, device
+        self.graph = torch.cuda.CUDAGraph()
+
+    def warm(self, step, xb, yb):
+        """One eager step on a side stream, as torch asks before a recording."""
+        cuda = self.torch.cuda
+        side = cuda.Stream(self.device)
+        side.wait_stream(cuda.current_stream(self.device))
+        with cuda.stream(side):
+            outputs = step(xb, yb)
+        cuda.current_stream(self.device).wait_stream(side)
+        return outputs
+
+    def record(self, step, xb, yb):
+        """``step`` recorded on the batch (xb, yb) and then run once, as a replay."""
+        with self.torch.cuda.graph(self.graph):
+            outputs = step(xb, yb)
+        self.graph.replay()
+        return outputs
+
+    def replay(self) -> None:
+        self.graph.replay()
+
+
+class ReplayedStep:
+    """``step(xb, yb) -> (loss, output)``, replayed from one recording for every batch
+    of the recorded shapes. ``recorder``: ``warm``, ``record`` and ``replay``, as
+    ``CudaGraph``."""
+
+    def __init__(self, step, model, optimizer, recorder):
+        self.step, self.model, self.optimizer, self.recorder = step, model, optimizer, recorder
+        self.warm_up = WARM_UP_STEPS
+        self.shapes = None  # (xb's, yb's): the first batch's, the ones recorded
+        self.inputs = self.outputs = None  # the recorded batch, and what the step gave
+        self.kept = []  # (dict, key, array) of every weight and state, as recorded
+        self.settings = None  # the optimizer's hyper-parameters, as recorded
+
+    def __call__(self, xb, yb):
+        shapes = (tuple(xb.shape), tuple(yb.shape))
+        if self.shapes is None:
+            self.shapes = shapes
+        if shapes != self.shapes:  # the epoch's last, smaller batch
+            return self.step(xb, yb)
+        if self.outputs is None:
+            if self.warm_up > 0:
+                return self._warm(xb, yb)
+            self._record(xb, yb)
+        else:
+            self._replay(xb, yb)
+        value, out = self.outputs
+        xp = self.model.backend.xp
+        return xp.asarray(value, copy=True), out  # the next replay overwrites value
+
+    def _warm(self, xb, yb):
+        before = self._kept()
+        outputs = self.recorder.warm(self.step, xb, yb)
+        self.warm_up -= 1
+        if self.warm_up == 0 and not _same_arrays(before, self._kept()):
+            raise ValueError(
+                f"compile={CUDA_GRAPH!r}: the step made a weight, running state or "
+                "optimizer state anew instead of updating it in place, which a recorded "
+                f"step cannot replay (a custom layer, or {self.optimizer!r}?); the model "
+                f"has taken {WARM_UP_STEPS} eager steps. Use compile=True, or leave "
+                "compile off"
+            )
+        return outputs
+
+    def _record(self, xb, yb) -> None:
+        xp, count = self.model.backend.xp, self.optimizer.iterations
+        self.inputs = (xp.asarray(xb, copy=True), xp.asarray(yb, copy=True))
+        self.kept, self.settings = self._kept(), self.optimizer.config()
+        try:  # the recording runs the step's Python once: the step counts itself
+            self.outputs = self.recorder.record(self.step, *self.inputs)
+        except RuntimeError as exc:
+            self.optimizer.iterations = count
+            raise RuntimeError(
+                f"compile={CUDA_GRAPH!r} could not record the step ({exc}); "
+                "use compile=True, or leave compile off"
+            ) from exc
+
+    def _replay(self, xb, yb) -> None:
+        self._restore_kept()
+        x, y = self.inputs
+        x[...], y[...] = xb, yb
+        count = self.optimizer.iterations
+        self.recorder.replay()
+        self.optimizer.iterations = count + 1
+
+    def _restore_kept(self) -> None:
+        """Between steps, a callback may set a weight (``model.params[name] = W``) or
+        change the optimizer: the weight is copied into the array the recording updates;
+        a changed optimizer is refused, as its numbers are in the recording."""
+        for store, key, recorded in self.kept:
+            if store[key] is not recorded:
+                recorded[...] = store[key]
+                store[key] = recorded
+        if self.optimizer.config() != self.settings:
+            raise ValueError(
+                f"compile={CUDA_GRAPH!r}: the optimizer changed during the fit (now "
+                f"{self.optimizer!r}, recorded with {self.settings}), but the recorded step "
+                "keeps the numbers it was recorded with: change it between fits, or leave "
+                "compile off"
+            )
+
+    def _kept(self) -> list[tuple[dict, str, object]]:
+        """Where the weights, running state and optimizer state are: (dict, key, array)."""
+        layers = self.model.layers
+        stores = [layer.params for layer in layers] + [layer.state for layer in layers]
+        stores += self.optimizer.state.values()
+        return [(store, key, array) for store in stores for key, array in store.items()]
+
+
+def _same_arrays(before, after) -> bool:
+    """Whether two of ``ReplayedStep._kept``'s lists hold the same arrays."""
+    return len(before) == len(after) and all(
+        b[2] is a[2] for b, a in zip(before, after, strict=True)
+    )

@@ -1,0 +1,217 @@
+"""fit(..., compile="cuda-graph"): the step recorded once and replayed gives the eager
+step's weights and losses, and a step that a replay would get wrong is refused before
+it trains.
+
+A CUDA graph needs a GPU. Here ``Rerun`` stands in for one: its "replay" runs the
+recorded step again on the recorded batch and writes what it gives into the recorded
+outputs, as a graph's replay overwrites its memory. That checks what nnbackend does
+around the graph (warm-up, copying each batch in, the eager last batch, the step
+count, copying the loss out) on every backend; ``test_a_cuda_graph_*`` checks the
+graph itself where torch sees a GPU."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend.backend import replay
+from nnbackend.layers import BatchNorm, Dense, Dropout
+from tests.conftest import BACKEND_PARAMS
+
+N, BATCH, EPOCHS = 70, 16, 3  # 4 full batches and one of 6 an epoch
+
+
+class Rerun:
+    """A CUDA graph's stand-in: ``replay`` runs the recorded step again. A graph's
+    replay runs no Python, so the step count that the rerun adds is taken back."""
+
+    def __init__(self):
+        self.calls = {"warm": 0, "record": 0, "replay": 0}
+        self.optimizer = None  # whose count to take back: set by train()
+
+    def warm(self, step, xb, yb):
+        self.calls["warm"] += 1
+        return step(xb, yb)
+
+    def record(self, step, xb, yb):
+        self.calls["record"] += 1
+        self.step, self.inputs = step, (xb, yb)
+        value, out = step(xb, yb)
+        xp = nb.backend.namespace_of(out)
+        self.outputs = (xp.asarray(value), out)  # NumPy's loss is a scalar: made an array
+        return self.outputs
+
+    def replay(self):
+        self.calls["replay"] += 1
+        count = self.optimizer.iterations
+        for kept, new in zip(self.outputs, self.step(*self.inputs), strict=True):
+            kept[...] = new
+        self.optimizer.iterations = count
+
+
+@pytest.fixture
+def rerun(monkeypatch):
+    recorder = Rerun()
+    monkeypatch.setattr(replay, "recorder_for", lambda backend: recorder)
+    return recorder
+
+
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(N, 3))
+    return X, (X[:, 0] * X[:, 1] > 0).astype(np.int64)
+
+
+def model_on(backend, *layers):
+    layers = layers or (Dense(3, 8), "tanh", Dense(8, 2))
+    return nb.Sequential(list(layers), backend=backend, seed=0)
+
+
+def train(backend, compile, optimizer, rerun=None, **options):
+    if rerun is not None:
+        rerun.optimizer = optimizer
+    model = model_on(backend)
+    X, y = data()
+    history = model.fit(X, y, loss="cross_entropy", optimizer=optimizer, epochs=EPOCHS,
+                        batch_size=BATCH, verbose=0, seed=0, compile=compile,
+                        **options)  # fmt: skip
+    return model, history, optimizer
+
+
+@pytest.mark.parametrize("make", [lambda: nb.optim.SGD(0.1), lambda: nb.optim.Momentum(0.05)])
+def test_replayed_steps_give_the_eager_weights_and_losses(backend, rerun, make):
+    eager, eager_history, eager_opt = train(backend, False, make())
+    replayed, history, opt = train(backend, "cuda-graph", make(), rerun, l2=0.01)
+    eager_l2, eager_l2_history, _ = train(backend, False, make(), l2=0.01)
+    for name, want in eager_l2.params.items():
+        np.testing.assert_array_equal(nb.to_numpy(replayed.params[name]), nb.to_numpy(want))
+    assert history["loss"] == eager_l2_history["loss"]
+    assert history["accuracy"] == eager_l2_history["accuracy"]
+    assert opt.iterations == eager_opt.iterations == EPOCHS * 5
+    assert eager_history["loss"] != history["loss"]  # l2 counted: not two equal runs
+    # 4 full batches an epoch: 3 warm, 1 recorded, the rest replayed; the 6-row ones eager
+    assert rerun.calls == {"warm": 3, "record": 1, "replay": EPOCHS * 4 - 4}
+
+
+def test_each_replay_trains_on_its_own_batch(backend, rerun):
+    """With shuffling, every batch differs: a replay that kept the recorded batch
+    would train on it again and again."""
+    replayed, history, _ = train(backend, "cuda-graph", nb.optim.SGD(0.1), rerun, shuffle=True)
+    eager, eager_history, _ = train(backend, False, nb.optim.SGD(0.1), shuffle=True)
+    for name, want in eager.params.items():
+        np.testing.assert_array_equal(nb.to_numpy(replayed.params[name]), nb.to_numpy(want))
+    assert len(set(history["loss"])) == EPOCHS
+
+
+def halve_the_first_weights(epoch, logs, model):
+    model.params["0.W"] = model.params["0.W"] * 0.5  # a new array, assigned
+
+
+def test_a_weight_a_callback_sets_is_the_one_replays_train(backend, rerun):
+    halving = nb.callbacks.LambdaCallback(halve_the_first_weights)
+    replayed, history, _ = train(backend, "cuda-graph", nb.optim.SGD(0.1), rerun,
+                                 callbacks=[halving])  # fmt: skip
+    eager, eager_history, _ = train(backend, False, nb.optim.SGD(0.1), callbacks=[halving])
+    for name, want in eager.params.items():
+        np.testing.assert_array_equal(nb.to_numpy(replayed.params[name]), nb.to_numpy(want))
+    assert history["loss"] == eager_history["loss"]
+
+
+def test_an_optimizer_changed_during_the_fit_is_refused(rerun):
+    def slow_down(epoch, logs, model):
+        optimizer.lr = 0.01
+
+    optimizer = nb.optim.SGD(0.1)
+    with pytest.raises(ValueError, match="the optimizer changed during the fit"):
+        train("numpy", "cuda-graph", optimizer, rerun,
+              callbacks=[nb.callbacks.LambdaCallback(slow_down)])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "why"),
+    [
+        (lambda: nb.optim.Adam(0.01), "Adam"),
+        (lambda: nb.optim.SGD(nb.optim.StepDecay(0.1, 10)), "StepDecay"),
+    ],
+)
+def test_an_optimizer_whose_numbers_change_is_refused_before_any_step(rerun, optimizer, why):
+    model = model_on("numpy")
+    before = model.copy_params()
+    X, y = data()
+    with pytest.raises(ValueError, match=f"(?s){why}.*changes them from step to step"):
+        model.fit(X, y, loss="cross_entropy", optimizer=optimizer(), batch_size=BATCH,
+                  verbose=0, compile="cuda-graph")  # fmt: skip
+    for name, want in before.items():
+        np.testing.assert_array_equal(nb.to_numpy(model.params[name]), nb.to_numpy(want))
+    assert rerun.calls == {"warm": 0, "record": 0, "replay": 0}
+
+
+@pytest.mark.parametrize(
+    ("layer", "why"),
+    [(Dropout(0.5), "draws random numbers"), (BatchNorm(8), "makes its running state anew")],
+)
+def test_a_layer_a_replay_would_get_wrong_is_refused(rerun, layer, why):
+    model = model_on("numpy", Dense(3, 8), layer, "relu", Dense(8, 2))
+    X, y = data()
+    with pytest.raises(ValueError, match=f"{type(layer).__name__}.*{why}"):
+        model.fit(X, y, loss="cross_entropy", optimizer="sgd", batch_size=BATCH, verbose=0,
+                  compile="cuda-graph")  # fmt: skip
+    assert rerun.calls["warm"] == 0
+
+
+class MomentumMadeAnew(nb.optim.Momentum):
+    """Momentum whose velocity is a new array at every step."""
+
+    elementwise = steady = True
+
+    def update(self, params, name, grad, lr):
+        v = self._slot("v", name, grad)
+        v[name] = self.momentum * v[name] - lr * grad
+        params[name] += v[name]
+
+
+def test_state_made_anew_is_refused_after_the_warm_up(rerun):
+    X, y = data()
+    model = model_on("numpy")
+    with nb.backend.fused(False):  # weight by weight: the optimizer's own update runs
+        with pytest.raises(ValueError, match="anew instead of updating it in place"):
+            model.fit(X, y, loss="cross_entropy", optimizer=MomentumMadeAnew(0.05),
+                      batch_size=BATCH, verbose=0, compile="cuda-graph")  # fmt: skip
+    assert rerun.calls == {"warm": replay.WARM_UP_STEPS, "record": 0, "replay": 0}
+
+
+def test_replays_needs_a_fixed_rate_and_a_steady_class():
+    assert nb.optim.SGD(0.1).replays() and nb.optim.RMSProp().replays()
+    assert nb.optim.Nesterov(0.1).replays() and nb.optim.AdaGrad().replays()
+    assert not nb.optim.Adam().replays()
+    assert not nb.optim.SGD(lambda step: 0.1).replays()
+
+    class Rewritten(nb.optim.SGD):  # a new update that does not say it is steady
+        def update(self, params, name, grad, lr):
+            params[name] -= lr * grad * 0.5
+
+    assert not Rewritten(0.1).replays()
+
+
+def test_a_cuda_graph_needs_torch_on_cuda():
+    X, y = data()
+    for name in ("numpy", "strict"):
+        with pytest.raises(ValueError, match="backend='torch:cuda', not"):
+            model_on(name).fit(X, y, loss="cross_entropy", optimizer="sgd", verbose=0,
+                               compile="cuda-graph")  # fmt: skip
+
+
+@pytest.mark.parametrize("name", [p for p in BACKEND_PARAMS if p.values[0] == "torch:cuda"])
+def test_a_cuda_graph_gives_the_eager_weights(name):
+    if not nb.backend.torch_cuda_available():
+        pytest.skip("torch sees no CUDA device")
+    backend = nb.get_backend(name, dtype="float64")
+    eager, eager_history, _ = train(backend, False, nb.optim.Momentum(0.05), shuffle=True)
+    replayed, history, opt = train(backend, "cuda-graph", nb.optim.Momentum(0.05), shuffle=True)
+    for name, want in eager.params.items():
+        got = nb.to_numpy(replayed.params[name])
+        np.testing.assert_allclose(got, nb.to_numpy(want), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(history["loss"], eager_history["loss"], rtol=1e-12)
+    assert opt.iterations == EPOCHS * 5
+    assert eager_history["loss"][-1] < eager_history["loss"][0]
