@@ -85,7 +85,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=False,
         metavar="BACKEND",
         help="torch backends: nnbackend's fit(compile=...) captures its step with"
-        " torch.compile (its default compiler, or the torch.compile backend named)",
+        " torch.compile (its default compiler, or the torch.compile backend named);"
+        " 'cuda-graph' (torch:cuda) records it as a CUDA graph and replays it",
     )
     parser.add_argument(
         "--skip",

@@ -10,6 +10,8 @@
 #   torch-moons  workload 1 on torch:cuda, added to torch-cuda.json
 #   compile   torch:cuda with fit(compile=True) beside the eager fit, workloads 2, 5, 1
 #             (torch by hand and the GEMM floor left out)    -> torch-cuda-compile.json
+#   graph     the same with fit(compile="cuda-graph"), workloads 2, 5, 6, 1
+#                                                            -> torch-cuda-graph.json
 #   sklearn   MLPClassifier beside scikit-learn's: NumPy, CuPy, torch:cuda -> sklearn-gpu.json
 #   all       every part above, in that order
 #
@@ -60,13 +62,18 @@ part() {
         bench compile.log --backend torch:cuda --compile --skip torch-manual,gemm \
             --workloads 2,5,1 --json "$RESULTS/torch-cuda-compile.json"
         ;;
+    graph)
+        bench graph.log --backend torch:cuda --compile cuda-graph --skip torch-manual,gemm \
+            --workloads 2,5,6,1 --json "$RESULTS/torch-cuda-graph.json"
+        ;;
     sklearn)
         python -m benchmarks.sklearn_compare --repeat "$REPEAT" --backends numpy,cupy,torch:cuda \
             --json "$RESULTS/sklearn-gpu.json" 2>&1 | tee "$RESULTS/sklearn.log"
         ;;
-    all) for p in tests cupy moons torch torch-moons compile sklearn; do part $p; done ;;
+    all) for p in tests cupy moons torch torch-moons compile graph sklearn; do part $p; done ;;
     *)
-        echo "unknown part '$1': tests, cupy, moons, torch, torch-moons, compile, sklearn or all" >&2
+        echo "unknown part '$1': tests, cupy, moons, torch, torch-moons, compile, graph, sklearn" \
+            "or all" >&2
         exit 2
         ;;
     esac
