@@ -73,11 +73,11 @@ class CudaGraph:
 
         self.torch, self.device = torch, device
         self.graph = torch.cuda.CUDAGraph()
+        self.side = torch.cuda.Stream(device)
 
     def warm(self, step, xb, yb):
         """One eager step on a side stream, as torch asks before a recording."""
-        cuda = self.torch.cuda
-        side = cuda.Stream(self.device)
+        cuda, side = self.torch.cuda, self.side
         side.wait_stream(cuda.current_stream(self.device))
         with cuda.stream(side):
             outputs = step(xb, yb)
