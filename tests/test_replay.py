@@ -24,11 +24,13 @@ N, BATCH, EPOCHS = 70, 16, 3  # 4 full batches and one of 6 an epoch
 
 class Rerun:
     """A CUDA graph's stand-in: ``replay`` runs the recorded step again. A graph's
-    replay runs no Python, so the step count that the rerun adds is taken back."""
+    replay runs no Python: it repeats the numbers the recording's Python gave. So the
+    rerun sees the optimizer's step count as it was when recorded (an update that read
+    it would go wrong here as on a GPU), and the count is put back after."""
 
     def __init__(self):
         self.calls = {"warm": 0, "record": 0, "replay": 0}
-        self.optimizer = None  # whose count to take back: set by train()
+        self.optimizer = None  # whose count to hold: set by train()
 
     def warm(self, step, xb, yb):
         self.calls["warm"] += 1
@@ -37,6 +39,7 @@ class Rerun:
     def record(self, step, xb, yb):
         self.calls["record"] += 1
         self.step, self.inputs = step, (xb, yb)
+        self.count = None if self.optimizer is None else self.optimizer.iterations
         value, out = step(xb, yb)
         xp = nb.backend.namespace_of(out)
         self.outputs = (xp.asarray(value), out)  # NumPy's loss is a scalar: made an array
@@ -44,7 +47,7 @@ class Rerun:
 
     def replay(self):
         self.calls["replay"] += 1
-        count = self.optimizer.iterations
+        count, self.optimizer.iterations = self.optimizer.iterations, self.count
         for kept, new in zip(self.outputs, self.step(*self.inputs), strict=True):
             kept[...] = new
         self.optimizer.iterations = count
@@ -179,6 +182,18 @@ def test_state_made_anew_is_refused_after_the_warm_up(rerun):
             model.fit(X, y, loss="cross_entropy", optimizer=MomentumMadeAnew(0.05),
                       batch_size=BATCH, verbose=0, compile="cuda-graph")  # fmt: skip
     assert rerun.calls == {"warm": replay.WARM_UP_STEPS, "record": 0, "replay": 0}
+
+
+class ClaimedSteadyAdam(nb.optim.Adam):
+    steady = True  # untrue: its bias correction reads the step count
+
+
+def test_why_adam_is_refused_an_update_that_reads_the_step_count_replays_wrong(rerun):
+    """With the refusal lifted by a false claim, the replays keep the recorded count."""
+    replayed, _, _ = train("numpy", "cuda-graph", ClaimedSteadyAdam(0.01), rerun)
+    eager, _, _ = train("numpy", False, ClaimedSteadyAdam(0.01))
+    off = [np.max(np.abs(nb.to_numpy(replayed.params[k] - eager.params[k]))) for k in eager.params]
+    assert max(off) > 1e-3
 
 
 def test_replays_needs_a_fixed_rate_and_a_steady_class():
