@@ -4,8 +4,8 @@
 A small net's step is some thirty kernels, each a few microseconds of GPU work behind
 ten or more of host time to launch it. A CUDA graph launches the recorded kernels all
 at once: the host's work per step becomes two copies (the batch into the recorded
-input) and one launch. torch records the eager step as it runs it
-(``torch.cuda.graph``); nothing is traced or compiled.
+input), one launch, and the loss's copy out. torch records the eager step as it runs
+it (``torch.cuda.graph``); nothing is traced or compiled.
 
 A replay repeats the recorded kernels with the numbers they had when recorded, on the
 memory they used then. So:
