@@ -172,7 +172,7 @@ class Adam(Optimizer):
     """Kingma & Ba (2015), with bias correction:
     ``m = b1 m + (1-b1) dW;  v = b2 v + (1-b2) dW**2;  W -= lr_t m / (sqrt(v) + eps)``."""
 
-    elementwise = True
+    elementwise = counts_on_device = True
 
     slots = ("m", "v")
 
@@ -183,7 +183,7 @@ class Adam(Optimizer):
 
     def update(self, params, name, grad, lr):
         m, v = self.moments(name, grad)
-        lr_t, root = self.kernel_rates(lr, self.iterations + 1)
+        lr_t, root = self.rates(lr, grad)
         params[name] -= lr_t * m / (namespace_of(grad).sqrt(v) / root + self.eps)
 
     def moments(self, name, grad):
@@ -196,15 +196,28 @@ class Adam(Optimizer):
         v += (1 - self.beta2) * grad * grad
         return m, v
 
-    def kernel_rates(self, lr: float, t: int) -> tuple[float, float]:
+    def kernel_rates(self, lr: float, t) -> tuple:
         """(lr_t, root) of ``p -= lr_t m / (sqrt(v) / root + eps)`` at step ``t``, the
         update of ``update`` and of the fused kernels alike: a subclass that rewrites
         only this changes both. One that rewrites ``update`` says here how its form maps
-        onto the kernel, or runs its ``update`` unfused."""
-        return lr / (1 - self.beta1**t), math.sqrt(1 - self.beta2**t)
+        onto the kernel, or runs its ``update`` unfused. ``t`` is an int, or a 0-d array
+        where a recorded step counts on the device (then so are the rates): a subclass
+        that takes both says ``counts_on_device = True`` again."""
+        second = 1 - self.beta2**t
+        root = math.sqrt(second) if isinstance(second, float) else namespace_of(second).sqrt(second)
+        return lr / (1 - self.beta1**t), root
+
+    def rates(self, lr: float, like) -> tuple:
+        """``kernel_rates`` of this step: floats, or, where the step is counted on the
+        device (``count_on_device``), 0-d arrays of ``like``'s dtype."""
+        t = self.step_number()
+        if isinstance(t, int):
+            return self.kernel_rates(lr, t)
+        xp = namespace_of(like)
+        return tuple(xp.astype(xp.asarray(r), like.dtype) for r in self.kernel_rates(lr, t))
 
     def apply(self, kernels, params, name, grad, lr):
-        if kernels.adam is None or not self._kernel_form:
+        if kernels.adam is None or not self._kernel_form or self._device_count is not None:
             return self.update(params, name, grad, lr)
         m, v = self._slot("m", name, grad), self._slot("v", name, grad)
         lr_t, root = self.kernel_rates(lr, self.iterations + 1)
@@ -212,7 +225,8 @@ class Adam(Optimizer):
                      self.eps, root)  # fmt: skip
 
     def apply_many(self, kernels, params, grads, lr):
-        if kernels.adam_many is None or not self._kernel_form_many:
+        fused = kernels.adam_many is not None and self._kernel_form_many
+        if not fused or self._device_count is not None:  # (the kernels take host rates)
             return False
         m = [self._slot("m", name, grad)[name] for name, grad in grads.items()]
         v = [self._slot("v", name, grad)[name] for name, grad in grads.items()]

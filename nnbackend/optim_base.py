@@ -39,7 +39,13 @@ class Optimizer:
     #: Adam's bias correction), so a recorded step may be replayed (``fit``'s
     #: ``compile="cuda-graph"``). A class that writes one of those methods says it again.
     steady = False
+    #: True where the update reads the step count through ``step_number()`` alone and
+    #: takes it as a 0-d array as well (Adam), so a recorded step may count on the device
+    #: (``nnbackend.backend.replay``). A class that writes one of those methods says it again.
+    counts_on_device = False
     registry = OPTIMIZERS
+    #: the step count on the weights' device, while a recorded step reads it from there
+    _device_count = None
     #: a weak reference to the model ``fit`` last trained with this optimizer, or None
     _owner = None
 
@@ -90,8 +96,19 @@ class Optimizer:
     def replays(self) -> bool:
         """Whether a step recorded once may be replayed for every step: a fixed learning
         rate, and the class that last wrote one of ``UPDATE_METHODS`` set ``steady =
-        True`` in its body."""
-        return not callable(self.lr) and self._declared("steady")
+        True`` or ``counts_on_device = True`` in its body."""
+        steady = self._declared("steady") or self._declared("counts_on_device")
+        return not callable(self.lr) and steady
+
+    def step_number(self):
+        """The number of the step being taken (1 for the first): ``iterations + 1``, or
+        the 0-d array set by ``count_on_device``."""
+        return self.iterations + 1 if self._device_count is None else self._device_count
+
+    def count_on_device(self, count) -> None:
+        """Have ``step_number()`` give ``count`` (a 0-d array, which a recorded step
+        adds 1 to on the device before each update), or ``iterations + 1`` again (None)."""
+        self._device_count = count
 
     def _declared(self, flag: str) -> bool:
         """``flag`` as the class that last wrote one of ``UPDATE_METHODS`` set it in its

@@ -1,6 +1,6 @@
 """fit(..., compile="cuda-graph"): the step recorded once and replayed gives the eager
-step's weights and losses, and a step that a replay would get wrong is refused before
-it trains.
+step's weights and losses (Adam's included, its step count kept on the device), and a
+step that a replay would get wrong is refused before it trains.
 
 A CUDA graph needs a GPU. Here ``Rerun`` stands in for one: its "replay" runs the
 recorded step again on the recorded batch and writes what it gives into the recorded
@@ -131,11 +131,56 @@ def test_an_optimizer_changed_during_the_fit_is_refused(rerun):
               callbacks=[nb.callbacks.LambdaCallback(slow_down)])  # fmt: skip
 
 
+def test_adam_replays_with_its_step_count_on_the_device(backend, rerun):
+    """Adam's bias correction changes every step: a replay reads the count from the
+    device, and the eager last batch of each epoch moves the host's count on between."""
+    with nb.backend.fused(False):  # both sides through Adam's update, weight by weight
+        replayed, history, opt = train(backend, "cuda-graph", nb.optim.Adam(0.01), rerun)
+        eager, eager_history, _ = train(backend, False, nb.optim.Adam(0.01))
+    for name, want in eager.params.items():
+        np.testing.assert_array_equal(nb.to_numpy(replayed.params[name]), nb.to_numpy(want))
+    assert history["loss"] == eager_history["loss"]
+    assert opt.iterations == EPOCHS * 5 and opt.step_number() == EPOCHS * 5 + 1
+    assert rerun.calls["replay"] == EPOCHS * 4 - 4
+
+
+def test_adam_replayed_on_the_flat_buffer_matches_its_fused_kernels(backend, rerun):
+    replayed, history, _ = train(backend, "cuda-graph", nb.optim.Adam(0.01), rerun)
+    eager, eager_history, _ = train(backend, False, nb.optim.Adam(0.01))
+    for name, want in eager.params.items():
+        got = nb.to_numpy(replayed.params[name])
+        np.testing.assert_allclose(got, nb.to_numpy(want), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(history["loss"], eager_history["loss"], rtol=1e-5)
+
+
+class HostCountedAdam(nb.optim.Adam):
+    """Adam whose bias correction reads the host's count, saying it is steady."""
+
+    steady = True  # untrue
+
+    def kernel_rates(self, lr, t):
+        return super().kernel_rates(lr, self.iterations + 1)
+
+
+def test_why_the_count_goes_to_the_device_an_update_reading_the_host_s_replays_wrong(rerun):
+    """With the refusal lifted by a false claim, the replays keep the recorded count."""
+    replayed, _, _ = train("numpy", "cuda-graph", HostCountedAdam(0.01), rerun)
+    eager, _, _ = train("numpy", False, HostCountedAdam(0.01))
+    off = [np.max(np.abs(nb.to_numpy(replayed.params[k] - eager.params[k]))) for k in eager.params]
+    assert max(off) > 1e-3
+
+
+class UndeclaredSGD(nb.optim.SGD):
+    def update(self, params, name, grad, lr):  # a new update that does not say it is steady
+        params[name] -= lr * grad * 0.5
+
+
 @pytest.mark.parametrize(
     ("optimizer", "why"),
     [
-        (lambda: nb.optim.Adam(0.01), "Adam"),
-        (lambda: nb.optim.SGD(nb.optim.StepDecay(0.1, 10)), "StepDecay"),
+        (lambda: nb.optim.Adam(nb.optim.StepDecay(0.01, 10)), "StepDecay"),
+        (lambda: nb.optim.SGD(nb.optim.ExponentialDecay(0.1, 0.5, 10)), "ExponentialDecay"),
+        (lambda: UndeclaredSGD(0.1), "UndeclaredSGD"),
     ],
 )
 def test_an_optimizer_whose_numbers_change_is_refused_before_any_step(rerun, optimizer, why):
@@ -184,29 +229,18 @@ def test_state_made_anew_is_refused_after_the_warm_up(rerun):
     assert rerun.calls == {"warm": replay.WARM_UP_STEPS, "record": 0, "replay": 0}
 
 
-class ClaimedSteadyAdam(nb.optim.Adam):
-    steady = True  # untrue: its bias correction reads the step count
-
-
-def test_why_adam_is_refused_an_update_that_reads_the_step_count_replays_wrong(rerun):
-    """With the refusal lifted by a false claim, the replays keep the recorded count."""
-    replayed, _, _ = train("numpy", "cuda-graph", ClaimedSteadyAdam(0.01), rerun)
-    eager, _, _ = train("numpy", False, ClaimedSteadyAdam(0.01))
-    off = [np.max(np.abs(nb.to_numpy(replayed.params[k] - eager.params[k]))) for k in eager.params]
-    assert max(off) > 1e-3
-
-
-def test_replays_needs_a_fixed_rate_and_a_steady_class():
+def test_replays_needs_a_fixed_rate_and_a_class_that_says_so():
     assert nb.optim.SGD(0.1).replays() and nb.optim.RMSProp().replays()
     assert nb.optim.Nesterov(0.1).replays() and nb.optim.AdaGrad().replays()
-    assert not nb.optim.Adam().replays()
+    assert nb.optim.Adam().replays()
     assert not nb.optim.SGD(lambda step: 0.1).replays()
+    assert not UndeclaredSGD(0.1).replays()
 
-    class Rewritten(nb.optim.SGD):  # a new update that does not say it is steady
-        def update(self, params, name, grad, lr):
-            params[name] -= lr * grad * 0.5
+    class RewrittenAdam(nb.optim.Adam):  # reads the count its own way, says nothing
+        def kernel_rates(self, lr, t):
+            return lr, 1.0
 
-    assert not Rewritten(0.1).replays()
+    assert not RewrittenAdam().replays()
 
 
 def test_a_cuda_graph_needs_torch_on_cuda():
@@ -218,12 +252,13 @@ def test_a_cuda_graph_needs_torch_on_cuda():
 
 
 @pytest.mark.parametrize("name", [p for p in BACKEND_PARAMS if p.values[0] == "torch:cuda"])
-def test_a_cuda_graph_gives_the_eager_weights(name):
+@pytest.mark.parametrize("make", [lambda: nb.optim.Momentum(0.05), lambda: nb.optim.Adam(0.01)])
+def test_a_cuda_graph_gives_the_eager_weights(name, make):
     if not nb.backend.torch_cuda_available():
         pytest.skip("torch sees no CUDA device")
     backend = nb.get_backend(name, dtype="float64")
-    eager, eager_history, _ = train(backend, False, nb.optim.Momentum(0.05), shuffle=True)
-    replayed, history, opt = train(backend, "cuda-graph", nb.optim.Momentum(0.05), shuffle=True)
+    eager, eager_history, _ = train(backend, False, make(), shuffle=True)
+    replayed, history, opt = train(backend, "cuda-graph", make(), shuffle=True)
     for name, want in eager.params.items():
         got = nb.to_numpy(replayed.params[name])
         np.testing.assert_allclose(got, nb.to_numpy(want), rtol=1e-12, atol=1e-14)

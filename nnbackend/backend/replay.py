@@ -12,9 +12,11 @@ memory they used then. So:
 
 - the batch is copied into the recorded input, and a batch of another shape (the last,
   smaller one of an epoch) takes the eager step;
-- every number of the update must be the same at every step: plain SGD, Momentum,
-  Nesterov, AdaGrad and RMSProp at a fixed learning rate are (``Optimizer.replays``);
-  Adam's bias correction and a schedule's rate change with the step count;
+- every number of the update must be the same at every step, or come from the device:
+  the step count is kept there too (a 0-d array the recording adds 1 to), and Adam's
+  bias correction is computed from it on the device (``Optimizer.count_on_device``).
+  SGD, Momentum, Nesterov, AdaGrad, RMSProp and Adam at a fixed learning rate qualify
+  (``Optimizer.replays``); a schedule's rate, worked out on the host, does not;
 - weights, running statistics and optimizer state must be updated in place, as
   nnbackend's are, except BatchNorm's running averages (made anew each step); layers
   that draw random numbers (Dropout) would draw the recorded numbers again.
@@ -29,6 +31,8 @@ metrics at once.
 
 from __future__ import annotations
 
+import contextlib
+
 #: fit's ``compile`` value that records the step as a CUDA graph
 CUDA_GRAPH = "cuda-graph"
 #: eager steps before recording: torch's own set-up (cuBLAS workspaces, the optimizer's
@@ -41,9 +45,9 @@ def check_replayable(model, optimizer) -> None:
     if not optimizer.replays():
         raise ValueError(
             f"compile={CUDA_GRAPH!r} replays one recorded step with the numbers it was "
-            f"recorded with, but {optimizer!r} changes them from step to step (a step "
-            "count, as Adam's bias correction, or a learning-rate schedule): use SGD, "
-            "Momentum, Nesterov, AdaGrad or RMSProp at a fixed rate, or compile=True"
+            f"recorded with, but {optimizer!r} changes them from step to step on the host "
+            "(a learning-rate schedule, or an update that does not say it is steady): "
+            "use a fixed rate, or compile=True"
         )
     for layer in model.layers:
         if layer.stochastic or layer.state:
@@ -107,6 +111,8 @@ class ReplayedStep:
         self.inputs = self.outputs = None  # the recorded batch, and what the step gave
         self.kept = []  # (dict, key, array) of every weight and state, as recorded
         self.settings = None  # the optimizer's hyper-parameters, as recorded
+        self.count = None  # the step count on the device: steps taken, as of the last replay
+        self.counted = None  # what it holds, as the host knows it
 
     def __call__(self, xb, yb):
         shapes = (tuple(xb.shape), tuple(yb.shape))
@@ -139,25 +145,48 @@ class ReplayedStep:
         return outputs
 
     def _record(self, xb, yb) -> None:
-        xp, count = self.model.backend.xp, self.optimizer.iterations
+        backend, count = self.model.backend, self.optimizer.iterations
+        xp = backend.xp
         self.inputs = (xp.asarray(xb, copy=True), xp.asarray(yb, copy=True))
         self.kept, self.settings = self._kept(), self.optimizer.config()
+        self.count = xp.asarray(float(count), dtype=xp.float64, device=backend.device)
         try:  # the recording runs the step's Python once: the step counts itself
-            self.outputs = self.recorder.record(self.step, *self.inputs)
+            with self._counting_on_device():
+                self.outputs = self.recorder.record(self._counted_step, *self.inputs)
         except RuntimeError as exc:
             self.optimizer.iterations = count
             raise RuntimeError(
                 f"compile={CUDA_GRAPH!r} could not record the step ({exc}); "
                 "use compile=True, or leave compile off"
             ) from exc
+        self.counted = count + 1
 
     def _replay(self, xb, yb) -> None:
         self._restore_kept()
         x, y = self.inputs
         x[...], y[...] = xb, yb
         count = self.optimizer.iterations
-        self.recorder.replay()
-        self.optimizer.iterations = count + 1
+        if self.counted != count:  # eager steps (the last batches) came in between
+            self.count[...] = float(count)
+        with self._counting_on_device():
+            self.recorder.replay()
+        self.optimizer.iterations = self.counted = count + 1
+
+    def _counted_step(self, xb, yb):
+        """The step, with the step count added to on the device first."""
+        count = self.count
+        count += 1
+        return self.step(xb, yb)
+
+    @contextlib.contextmanager
+    def _counting_on_device(self):
+        """The optimizer reads the step count from the device (a replay runs no Python;
+        a stand-in for the graph that reruns the step sees what the graph would)."""
+        self.optimizer.count_on_device(self.count)
+        try:
+            yield
+        finally:
+            self.optimizer.count_on_device(None)
 
     def _restore_kept(self) -> None:
         """Between steps, a callback may set a weight (``model.params[name] = W``) or
