@@ -76,9 +76,9 @@ def train(backend, compile, optimizer, rerun=None, **options):
         rerun.optimizer = optimizer
     model = model_on(backend)
     X, y = data()
-    history = model.fit(X, y, loss="cross_entropy", optimizer=optimizer, epochs=EPOCHS,
-                        batch_size=BATCH, verbose=0, seed=0, compile=compile,
-                        **options)  # fmt: skip
+    options = {"epochs": EPOCHS, "batch_size": BATCH, **options}
+    history = model.fit(X, y, loss="cross_entropy", optimizer=optimizer, verbose=0, seed=0,
+                        compile=compile, **options)  # fmt: skip
     return model, history, optimizer
 
 
@@ -95,6 +95,37 @@ def test_replayed_steps_give_the_eager_weights_and_losses(backend, rerun, make):
     assert eager_history["loss"] != history["loss"]  # l2 counted: not two equal runs
     # 4 full batches an epoch: 3 warm, 1 recorded, the rest replayed; the 6-row ones eager
     assert rerun.calls == {"warm": 3, "record": 1, "replay": EPOCHS * 4 - 4}
+
+
+@pytest.mark.parametrize("make", [lambda: nb.optim.SGD(0.1), lambda: nb.optim.Adam(0.01)])
+def test_full_batch_training_replays_on_the_whole_set(backend, rerun, make):
+    with nb.backend.fused(False):
+        whole = {"batch_size": None, "epochs": 8}
+        replayed, history, opt = train(backend, "cuda-graph", make(), rerun, **whole)
+        eager, eager_history, _ = train(backend, False, make(), **whole)
+    for name, want in eager.params.items():
+        np.testing.assert_array_equal(nb.to_numpy(replayed.params[name]), nb.to_numpy(want))
+    assert history["loss"] == eager_history["loss"] and opt.iterations == 8
+    assert rerun.calls == {"warm": 3, "record": 1, "replay": 4}
+
+
+def test_the_whole_set_is_read_where_it_is_and_never_written(rerun):
+    """Every step got the same arrays: the recording reads them, with no copy; an
+    array of the same shape that is not them takes the eager step."""
+    X, y = data()
+    X = X.astype(np.float32)
+    model, optimizer = model_on("numpy"), nb.optim.SGD(0.1)
+    rerun.optimizer = optimizer
+    step = replay.ReplayedStep(
+        model.step_function(nb.losses.SoftmaxCrossEntropy(), optimizer), model, optimizer, rerun
+    )
+    for _ in range(6):
+        step(X, y)
+    assert rerun.inputs[0] is X and rerun.inputs[1] is y
+    other, before = X * 2, X.copy()
+    step(other, y)
+    np.testing.assert_array_equal(X, before)
+    assert rerun.calls == {"warm": 3, "record": 1, "replay": 2} and optimizer.iterations == 7
 
 
 def test_each_replay_trains_on_its_own_batch(backend, rerun):

@@ -11,7 +11,8 @@ A replay repeats the recorded kernels with the numbers they had when recorded, o
 memory they used then. So:
 
 - the batch is copied into the recorded input, and a batch of another shape (the last,
-  smaller one of an epoch) takes the eager step;
+  smaller one of an epoch) takes the eager step. Where every step gets the same arrays
+  (full-batch training: the whole set), the recording reads them where they are;
 - every number of the update must be the same at every step, or come from the device:
   the step count is kept there too (a 0-d array the recording adds 1 to), and Adam's
   bias correction is computed from it on the device (``Optimizer.count_on_device``).
@@ -109,6 +110,8 @@ class ReplayedStep:
         self.warm_up = WARM_UP_STEPS
         self.shapes = None  # (xb's, yb's): the first batch's, the ones recorded
         self.inputs = self.outputs = None  # the recorded batch, and what the step gave
+        self.last = (None, None)  # the batch of the last warm-up step
+        self.whole_set = False  # every step gets the same arrays: recorded where they are
         self.kept = []  # (dict, key, array) of every weight and state, as recorded
         self.settings = None  # the optimizer's hyper-parameters, as recorded
         self.count = None  # the step count on the device: steps taken, as of the last replay
@@ -124,6 +127,8 @@ class ReplayedStep:
             if self.warm_up > 0:
                 return self._warm(xb, yb)
             self._record(xb, yb)
+        elif self.whole_set and not (xb is self.inputs[0] and yb is self.inputs[1]):
+            return self.step(xb, yb)  # the recorded arrays are the data: never written
         else:
             self._replay(xb, yb)
         value, out = self.outputs
@@ -133,7 +138,7 @@ class ReplayedStep:
     def _warm(self, xb, yb):
         before = self._kept()
         outputs = self.recorder.warm(self.step, xb, yb)
-        self.warm_up -= 1
+        self.warm_up, self.last = self.warm_up - 1, (xb, yb)
         if self.warm_up == 0 and not _same_arrays(before, self._kept()):
             raise ValueError(
                 f"compile={CUDA_GRAPH!r}: the step made a weight, running state or "
@@ -147,7 +152,11 @@ class ReplayedStep:
     def _record(self, xb, yb) -> None:
         backend, count = self.model.backend, self.optimizer.iterations
         xp = backend.xp
-        self.inputs = (xp.asarray(xb, copy=True), xp.asarray(yb, copy=True))
+        self.whole_set = xb is self.last[0] and yb is self.last[1]
+        if self.whole_set:
+            self.inputs = (xb, yb)
+        else:
+            self.inputs = (xp.asarray(xb, copy=True), xp.asarray(yb, copy=True))
         self.kept, self.settings = self._kept(), self.optimizer.config()
         self.count = xp.asarray(float(count), dtype=xp.float64, device=backend.device)
         try:  # the recording runs the step's Python once: the step counts itself
@@ -163,8 +172,9 @@ class ReplayedStep:
 
     def _replay(self, xb, yb) -> None:
         self._restore_kept()
-        x, y = self.inputs
-        x[...], y[...] = xb, yb
+        if not self.whole_set:
+            x, y = self.inputs
+            x[...], y[...] = xb, yb
         count = self.optimizer.iterations
         if self.counted != count:  # eager steps (the last batches) came in between
             self.count[...] = float(count)
