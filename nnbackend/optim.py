@@ -220,7 +220,7 @@ class Adam(Optimizer):
         if kernels.adam is None or not self._kernel_form or self._device_count is not None:
             return self.update(params, name, grad, lr)
         m, v = self._slot("m", name, grad), self._slot("v", name, grad)
-        lr_t, root = self.kernel_rates(lr, self.iterations + 1)
+        lr_t, root = self.rates(lr, grad)
         kernels.adam(params[name], m[name], v[name], grad, lr_t, self.beta1, self.beta2,
                      self.eps, root)  # fmt: skip
 
@@ -230,7 +230,7 @@ class Adam(Optimizer):
             return False
         m = [self._slot("m", name, grad)[name] for name, grad in grads.items()]
         v = [self._slot("v", name, grad)[name] for name, grad in grads.items()]
-        lr_t, root = self.kernel_rates(lr, self.iterations + 1)
+        lr_t, root = self.rates(lr, v[0])
         kernels.adam_many([params[name] for name in grads], m, v, list(grads.values()), lr_t,
                           self.beta1, self.beta2, self.eps, root)  # fmt: skip
         return True
