@@ -16,7 +16,7 @@ class BatchNorm(Layer):
     (batch, C) or (batch, C, H, W) (statistics over the batch, and over H and W).
 
     Training uses the batch's mean and (biased) variance and updates the running
-    averages, ``state["running_mean"]`` and ``state["running_var"]``:
+    averages in place, ``state["running_mean"]`` and ``state["running_var"]``:
     ``running = momentum * running + (1 - momentum) * batch`` (the unbiased variance, as
     PyTorch keeps it; PyTorch's ``momentum`` is 1 minus this one). Evaluation
     (``training=False``: predict, evaluate, validation) uses the running averages.
@@ -98,10 +98,13 @@ class BatchNorm(Layer):
             centred = x - xp.reshape(mean, shape)
             (squares,) = whole.sum([xp.sum(centred * centred, axis=axes)])
             var = squares / count
-        m = self.momentum
-        self.state["running_mean"] = m * self.state["running_mean"] + (1 - m) * mean
-        unbiased = var * (count / (count - 1))
-        self.state["running_var"] = m * self.state["running_var"] + (1 - m) * unbiased
+        m, running = self.momentum, self.state
+        # in place, as the weights are updated: a step recorded once (a CUDA graph) then
+        # updates the same arrays at every replay
+        running["running_mean"] *= m
+        running["running_mean"] += (1 - m) * mean
+        running["running_var"] *= m
+        running["running_var"] += (1 - m) * (var * (count / (count - 1)))  # unbiased
         return mean, var
 
     def _count(self, shape, whole) -> int:
