@@ -280,7 +280,7 @@ class Sequential:
         with ``torch.compile`` (or the torch.compile backend named, e.g. ``"aot_eager"``); the
         first steps take the time to compile. ``compile="cuda-graph"`` (torch:cuda) records the
         step once as a CUDA graph and replays it: any built-in optimizer at a fixed rate, no
-        Dropout or BatchNorm (``nnbackend.backend.replay``).
+        Dropout (``nnbackend.backend.replay``).
         """
         return training.fit(self, X, y, loss=loss, optimizer=optimizer, **options)
 

@@ -18,9 +18,9 @@ memory they used then. So:
   bias correction is computed from it on the device (``Optimizer.count_on_device``).
   SGD, Momentum, Nesterov, AdaGrad, RMSProp and Adam at a fixed learning rate qualify
   (``Optimizer.replays``); a schedule's rate, worked out on the host, does not;
-- weights, running statistics and optimizer state must be updated in place, as
-  nnbackend's are, except BatchNorm's running averages (made anew each step); layers
-  that draw random numbers (Dropout) would draw the recorded numbers again.
+- weights, running statistics (BatchNorm's) and optimizer state must be updated in
+  place, as nnbackend's are; layers that draw random numbers (Dropout) would draw the
+  recorded numbers again.
 
 These are checked before any step, and after the warm-up steps (an array made anew
 by a custom layer or optimizer), so a step that cannot be replayed is refused rather
@@ -51,12 +51,11 @@ def check_replayable(model, optimizer) -> None:
             "use a fixed rate, or compile=True"
         )
     for layer in model.layers:
-        if layer.stochastic or layer.state:
-            why = "draws random numbers" if layer.stochastic else "makes its running state anew"
+        if layer.stochastic:
             raise ValueError(
-                f"compile={CUDA_GRAPH!r} replays one recorded step, but {layer!r} {why} "
-                "at every step, which a replay would not: use compile=True, or leave "
-                "compile off"
+                f"compile={CUDA_GRAPH!r} replays one recorded step, but {layer!r} draws "
+                "new random numbers at every step, which a replay would not: use "
+                "compile=True, or leave compile off"
             )
 
 
