@@ -179,3 +179,27 @@ def test_inductor_compiles_a_second_model_of_other_shapes(tmp_path):
     compiled, eager = json.loads(done.stdout.splitlines()[-1])
     for name, want in eager.items():
         np.testing.assert_allclose(compiled[name], want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_compiled_step_updates_batchnorm_s_running_averages_as_eager_does():
+    """The averages change in place inside the captured step: torch must carry that."""
+    torch = pytest.importorskip("torch")
+    if not hasattr(torch, "compile"):
+        pytest.skip(f"torch {torch.__version__} has no torch.compile")
+    X, y = moons_like()
+
+    def fit(compile):
+        layers = [nb.layers.Dense(2, 5), nb.layers.BatchNorm(5), "relu", nb.layers.Dense(5, 2)]
+        model = nb.Sequential(layers, backend="torch", seed=0, dtype="float64")
+        model.fit(X, y, loss="cross_entropy", optimizer="sgd", epochs=3, batch_size=16,
+                  verbose=0, seed=0, compile=compile)  # fmt: skip
+        return model
+
+    eager, compiled = fit(False), fit("aot_eager")
+    for name in ("1.running_mean", "1.running_var"):
+        want = nb.to_numpy(eager.state[name])
+        np.testing.assert_array_equal(nb.to_numpy(compiled.state[name]), want)
+        assert not np.allclose(want, 0 if "mean" in name else 1)  # they moved
+    for name, want in eager.params.items():
+        np.testing.assert_array_equal(nb.to_numpy(compiled.params[name]), nb.to_numpy(want))
