@@ -129,6 +129,28 @@ def test_the_whole_set_is_read_where_it_is_and_never_written(rerun):
     assert rerun.calls == {"warm": 3, "record": 1, "replay": 2} and optimizer.iterations == 7
 
 
+def test_a_resumed_replayed_fit_ends_where_one_eager_fit_does(rerun, tmp_path):
+    """Adam's count on the device starts from the checkpoint's, not from 0."""
+    X, y = data()
+    checkpoint = tmp_path / "run.h5"
+
+    def fit(epochs, compile, **options):
+        model, optimizer = model_on("numpy"), nb.optim.Adam(0.01)
+        rerun.optimizer = optimizer
+        history = model.fit(X, y, loss="cross_entropy", optimizer=optimizer, epochs=epochs,
+                            batch_size=BATCH, verbose=0, seed=0, compile=compile,
+                            **options)  # fmt: skip
+        return model, history
+
+    with nb.backend.fused(False):
+        fit(3, "cuda-graph", checkpoint=checkpoint)
+        resumed, history = fit(6, "cuda-graph", checkpoint=checkpoint, resume=True)
+        eager, eager_history = fit(6, False)
+    for name, want in eager.params.items():
+        np.testing.assert_array_equal(nb.to_numpy(resumed.params[name]), nb.to_numpy(want))
+    assert history["loss"] == eager_history["loss"][3:]
+
+
 def test_each_replay_trains_on_its_own_batch(backend, rerun):
     """With shuffling, every batch differs: a replay that kept the recorded batch
     would train on it again and again."""
