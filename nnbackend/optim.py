@@ -43,6 +43,12 @@ from nnbackend.schedules import (  # noqa: F401  (nb.optim.StepDecay, ...: their
 )
 
 
+def _on_device(lr) -> bool:
+    """Whether the rate is a 0-d array (a schedule worked out on the device), which the
+    fused kernels, taking numbers, cannot take."""
+    return type(lr) not in (float, int)
+
+
 def _fraction(value, name: str) -> float:
     """A decay factor in [0, 1): 1 would divide by zero (Adam) or never forget."""
     return finite_float(value, name, low=0, high=1, high_open=True)
@@ -61,12 +67,12 @@ class SGD(Optimizer):
         params[name] -= lr * grad
 
     def apply(self, kernels, params, name, grad, lr):
-        if kernels.sgd is None or type(self).update is not SGD.update:
+        if kernels.sgd is None or type(self).update is not SGD.update or _on_device(lr):
             return self.update(params, name, grad, lr)
         kernels.sgd(params[name], grad, lr)
 
     def apply_many(self, kernels, params, grads, lr):
-        if kernels.sgd_many is None or _rewritten(self, SGD, "update", "apply"):
+        if kernels.sgd_many is None or _on_device(lr) or _rewritten(self, SGD, "update", "apply"):
             return False
         kernels.sgd_many([params[name] for name in grads], list(grads.values()), lr)
         return True
@@ -91,12 +97,14 @@ class Momentum(Optimizer):
         params[name] += v[name]
 
     def apply(self, kernels, params, name, grad, lr):
-        if kernels.momentum is None or type(self).update is not Momentum.update:
+        if kernels.momentum is None or type(self).update is not Momentum.update or _on_device(lr):
             return self.update(params, name, grad, lr)
         kernels.momentum(params[name], self._slot("v", name, grad)[name], grad, lr, self.momentum)
 
     def apply_many(self, kernels, params, grads, lr):
-        if kernels.momentum_many is None or _rewritten(self, Momentum, "update", "apply"):
+        if kernels.momentum_many is None or _on_device(lr):
+            return False
+        if _rewritten(self, Momentum, "update", "apply"):
             return False
         velocities = [self._slot("v", name, grad)[name] for name, grad in grads.items()]
         kernels.momentum_many(

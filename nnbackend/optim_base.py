@@ -57,9 +57,13 @@ class Optimizer:
     def current_lr(self) -> float:
         """The next step's learning rate: ``lr``, or what it gives for ``iterations``
         where it is a schedule or a function (checked: at least 0 and finite; 0, where a
-        decay has run out, leaves the weights as they are)."""
+        decay has run out, leaves the weights as they are). Where the step is counted on
+        the device (``count_on_device``), a schedule's rate is a 0-d array worked out
+        there, from arguments checked when the schedule was made."""
         if not callable(self.lr):
             return self.lr
+        if self._device_count is not None:  # replays() let only such schedules through
+            return self.lr(self._device_count - 1)
         lr = self.lr(self.iterations)
         if not 0 <= lr < math.inf:  # NaN fails both
             raise ValueError(
@@ -73,7 +77,8 @@ class Optimizer:
         lr = self.current_lr()
         kernels = None  # the backend's fused kernels, looked up once per step
         if grads:
-            kernels = table(namespace_of(next(iter(grads.values()))))
+            first = next(iter(grads.values()))
+            kernels, lr = table(namespace_of(first)), _rate_like(lr, first)
             if grads.keys() <= params.keys() and self.apply_many(kernels, params, grads, lr):
                 self.iterations += 1
                 return
@@ -95,10 +100,12 @@ class Optimizer:
 
     def replays(self) -> bool:
         """Whether a step recorded once may be replayed for every step: a fixed learning
-        rate, and the class that last wrote one of ``UPDATE_METHODS`` set ``steady =
-        True`` or ``counts_on_device = True`` in its body."""
+        rate or a schedule that works on the device (``Schedule.on_device``), and the
+        class that last wrote one of ``UPDATE_METHODS`` set ``steady = True`` or
+        ``counts_on_device = True`` in its body."""
         steady = self._declared("steady") or self._declared("counts_on_device")
-        return not callable(self.lr) and steady
+        rate = not callable(self.lr) or (isinstance(self.lr, Schedule) and self.lr.on_device)
+        return rate and steady
 
     def step_number(self):
         """The number of the step being taken (1 for the first): ``iterations + 1``, or
@@ -125,7 +132,7 @@ class Optimizer:
         ``params`` and ``grads`` are ``nnbackend.flat.FlatArrays`` of one layout. Each
         state slot is kept in FlatArrays of that layout too, whose views are the arrays
         ``state`` holds by name, so a checkpoint sees no difference."""
-        lr = self.current_lr()
+        lr = _rate_like(self.current_lr(), grads.buffer)
         self._whole = {slot: {EVERY: self._flat_slot(slot, params)} for slot in self.slots}
         kernels = table(namespace_of(params.buffer))
         self.apply(kernels, {EVERY: params.buffer}, EVERY, grads.buffer, lr)
@@ -283,3 +290,12 @@ def _rewritten(optimizer, base, *methods: str) -> bool:
 def _copies(arrays: dict) -> dict:
     """``arrays`` (name -> array) with each array copied, in its own namespace."""
     return {name: namespace_of(a).asarray(a, copy=True) for name, a in arrays.items()}
+
+
+def _rate_like(lr, like):
+    """``lr`` as is where it is a Python number; a 0-d array (a schedule's, on the
+    device) in ``like``'s dtype, as such a number is taken."""
+    if type(lr) in (float, int):
+        return lr
+    xp = namespace_of(like)
+    return xp.astype(xp.asarray(lr), like.dtype)

@@ -24,6 +24,10 @@ class Schedule:
     """A learning rate as a function of the step count (0 on the first step)."""
 
     registry = SCHEDULES
+    #: True where ``__call__`` takes the step as a 0-d float array as well, with array
+    #: operations alone, so a step recorded once can work the rate out on the device
+    #: (``fit``'s ``compile="cuda-graph"``); the built-in schedules do
+    on_device = False
 
     def __call__(self, step: int) -> float:
         raise NotImplementedError
@@ -44,6 +48,8 @@ class StepDecay(Schedule):
     """``lr * gamma ** (step // step_size)``: drop by ``gamma`` (in (0, 1]) every
     ``step_size`` steps."""
 
+    on_device = True
+
     def __init__(self, lr: float, step_size: int, gamma: float = 0.1):
         self.lr, self.step_size = rate(lr), positive_int(step_size, "step_size")
         self.gamma = _decay(gamma, "gamma")
@@ -55,6 +61,8 @@ class StepDecay(Schedule):
 @register
 class ExponentialDecay(Schedule):
     """``lr * decay_rate ** (step / decay_steps)``, ``decay_rate`` in (0, 1]."""
+
+    on_device = True
 
     def __init__(self, lr: float, decay_rate: float, decay_steps: int = 1):
         self.lr = rate(lr)
@@ -68,6 +76,8 @@ class ExponentialDecay(Schedule):
 @register
 class InverseTimeDecay(Schedule):
     """``lr / (1 + decay_rate * step / decay_steps)``."""
+
+    on_device = True
 
     def __init__(self, lr: float, decay_rate: float, decay_steps: int = 1):
         self.lr = rate(lr)

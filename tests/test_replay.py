@@ -224,6 +224,40 @@ def test_why_the_count_goes_to_the_device_an_update_reading_the_host_s_replays_w
     assert max(off) > 1e-3
 
 
+SCHEDULES = [
+    lambda: nb.optim.StepDecay(0.1, 4, 0.5),
+    lambda: nb.optim.ExponentialDecay(0.1, 0.5, 5),
+    lambda: nb.optim.InverseTimeDecay(0.1, 0.5, 5),
+]
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES, ids=["step", "exponential", "inverse-time"])
+def test_schedules_replay_with_their_rate_worked_out_on_the_device(backend, rerun, schedule):
+    with nb.backend.fused(False):
+        replayed, history, _ = train(backend, "cuda-graph", nb.optim.SGD(schedule()), rerun)
+        eager, eager_history, _ = train(backend, False, nb.optim.SGD(schedule()))
+    for name, want in eager.params.items():
+        np.testing.assert_array_equal(nb.to_numpy(replayed.params[name]), nb.to_numpy(want))
+    assert history["loss"] == eager_history["loss"]
+    assert rerun.calls["replay"] == EPOCHS * 4 - 4
+
+
+def test_adam_with_a_schedule_replays_to_the_rounding_of_the_rate(backend, rerun):
+    """The rate is taken in the weights' dtype before Adam's correction divides it."""
+    replayed, history, _ = train(backend, "cuda-graph", nb.optim.Adam(SCHEDULES[1]()), rerun)
+    eager, eager_history, _ = train(backend, False, nb.optim.Adam(SCHEDULES[1]()))
+    for name, want in eager.params.items():
+        got = nb.to_numpy(replayed.params[name])
+        np.testing.assert_allclose(got, nb.to_numpy(want), rtol=1e-5, atol=1e-6)
+
+
+class HostSchedule(nb.schedules.Schedule):
+    """A schedule that does not say it works on the device."""
+
+    def __call__(self, step):
+        return 0.1 if step < 5 else 0.05
+
+
 class UndeclaredSGD(nb.optim.SGD):
     def update(self, params, name, grad, lr):  # a new update that does not say it is steady
         params[name] -= lr * grad * 0.5
@@ -232,8 +266,8 @@ class UndeclaredSGD(nb.optim.SGD):
 @pytest.mark.parametrize(
     ("optimizer", "why"),
     [
-        (lambda: nb.optim.Adam(nb.optim.StepDecay(0.01, 10)), "StepDecay"),
-        (lambda: nb.optim.SGD(nb.optim.ExponentialDecay(0.1, 0.5, 10)), "ExponentialDecay"),
+        (lambda: nb.optim.Adam(HostSchedule()), "HostSchedule"),
+        (lambda: nb.optim.SGD(lambda step: 0.1), "SGD"),
         (lambda: UndeclaredSGD(0.1), "UndeclaredSGD"),
     ],
 )
@@ -324,6 +358,7 @@ def test_replays_needs_a_fixed_rate_and_a_class_that_says_so():
     assert nb.optim.Nesterov(0.1).replays() and nb.optim.AdaGrad().replays()
     assert nb.optim.Adam().replays()
     assert not nb.optim.SGD(lambda step: 0.1).replays()
+    assert nb.optim.SGD(SCHEDULES[0]()).replays() and not nb.optim.SGD(HostSchedule()).replays()
     assert not UndeclaredSGD(0.1).replays()
 
     class RewrittenAdam(nb.optim.Adam):  # reads the count its own way, says nothing

@@ -15,9 +15,9 @@ memory they used then. So:
   (full-batch training: the whole set), the recording reads them where they are;
 - every number of the update must be the same at every step, or come from the device:
   the step count is kept there too (a 0-d array the recording adds 1 to), and Adam's
-  bias correction is computed from it on the device (``Optimizer.count_on_device``).
-  SGD, Momentum, Nesterov, AdaGrad, RMSProp and Adam at a fixed learning rate qualify
-  (``Optimizer.replays``); a schedule's rate, worked out on the host, does not;
+  bias correction and a schedule's rate are computed from it on the device
+  (``Optimizer.count_on_device``). Every built-in optimizer qualifies, at a fixed rate
+  or a built-in schedule (``Optimizer.replays``); a rate from a plain function does not;
 - weights, running statistics (BatchNorm's) and optimizer state must be updated in
   place, as nnbackend's are; layers that draw random numbers (Dropout) would draw the
   recorded numbers again.
@@ -47,8 +47,9 @@ def check_replayable(model, optimizer) -> None:
         raise ValueError(
             f"compile={CUDA_GRAPH!r} replays one recorded step with the numbers it was "
             f"recorded with, but {optimizer!r} changes them from step to step on the host "
-            "(a learning-rate schedule, or an update that does not say it is steady): "
-            "use a fixed rate, or compile=True"
+            "(a learning rate from a function, or a Schedule without on_device = True, or "
+            "an update that does not say it is steady): use a fixed rate or a built-in "
+            "schedule, or compile=True"
         )
     for layer in model.layers:
         if layer.stochastic:
