@@ -24,6 +24,7 @@ each step: finite and at least 0.
 from __future__ import annotations
 
 import math
+import numbers
 
 from nnbackend.backend import namespace_of
 from nnbackend.checks import finite_float
@@ -46,7 +47,7 @@ from nnbackend.schedules import (  # noqa: F401  (nb.optim.StepDecay, ...: their
 def _on_device(lr) -> bool:
     """Whether the rate is a 0-d array (a schedule worked out on the device), which the
     fused kernels, taking numbers, cannot take."""
-    return type(lr) not in (float, int)
+    return not isinstance(lr, numbers.Number)
 
 
 def _fraction(value, name: str) -> float:

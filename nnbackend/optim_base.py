@@ -54,16 +54,18 @@ class Optimizer:
         self.iterations = 0
         self.state: dict[str, dict] = {slot: {} for slot in self.slots}
 
-    def current_lr(self) -> float:
+    def current_lr(self, like=None) -> float:
         """The next step's learning rate: ``lr``, or what it gives for ``iterations``
         where it is a schedule or a function (checked: at least 0 and finite; 0, where a
         decay has run out, leaves the weights as they are). Where the step is counted on
         the device (``count_on_device``), a schedule's rate is a 0-d array worked out
-        there, from arguments checked when the schedule was made."""
+        there, in the dtype of ``like`` (a weight), from arguments checked when the
+        schedule was made."""
         if not callable(self.lr):
             return self.lr
         if self._device_count is not None:  # replays() let only such schedules through
-            return self.lr(self._device_count - 1)
+            xp = namespace_of(like)
+            return xp.astype(xp.asarray(self.lr(self._device_count - 1)), like.dtype)
         lr = self.lr(self.iterations)
         if not 0 <= lr < math.inf:  # NaN fails both
             raise ValueError(
@@ -74,11 +76,11 @@ class Optimizer:
 
     def step(self, params, grads) -> None:
         """One update of every parameter that has a gradient."""
-        lr = self.current_lr()
+        first = next(iter(grads.values()), None)
+        lr = self.current_lr(first)
         kernels = None  # the backend's fused kernels, looked up once per step
         if grads:
-            first = next(iter(grads.values()))
-            kernels, lr = table(namespace_of(first)), _rate_like(lr, first)
+            kernels = table(namespace_of(first))
             if grads.keys() <= params.keys() and self.apply_many(kernels, params, grads, lr):
                 self.iterations += 1
                 return
@@ -132,7 +134,7 @@ class Optimizer:
         ``params`` and ``grads`` are ``nnbackend.flat.FlatArrays`` of one layout. Each
         state slot is kept in FlatArrays of that layout too, whose views are the arrays
         ``state`` holds by name, so a checkpoint sees no difference."""
-        lr = _rate_like(self.current_lr(), grads.buffer)
+        lr = self.current_lr(grads.buffer)
         self._whole = {slot: {EVERY: self._flat_slot(slot, params)} for slot in self.slots}
         kernels = table(namespace_of(params.buffer))
         self.apply(kernels, {EVERY: params.buffer}, EVERY, grads.buffer, lr)
@@ -290,12 +292,3 @@ def _rewritten(optimizer, base, *methods: str) -> bool:
 def _copies(arrays: dict) -> dict:
     """``arrays`` (name -> array) with each array copied, in its own namespace."""
     return {name: namespace_of(a).asarray(a, copy=True) for name, a in arrays.items()}
-
-
-def _rate_like(lr, like):
-    """``lr`` as is where it is a Python number; a 0-d array (a schedule's, on the
-    device) in ``like``'s dtype, as such a number is taken."""
-    if type(lr) in (float, int):
-        return lr
-    xp = namespace_of(like)
-    return xp.astype(xp.asarray(lr), like.dtype)
