@@ -34,6 +34,7 @@ class Generator:
         key = sequence.spawn(1)[0].generate_state(2, np.uint32)
         self._key = (int(key[0]), int(key[1]))
         self._counter = 0  # the next Philox block of the device stream
+        self._device_counter = None  # that block on the device, while a recording draws
 
     def __repr__(self) -> str:
         return f"Generator(seed={self.seed!r})"
@@ -54,9 +55,29 @@ class Generator:
         backend = get_backend(backend)
         shape = _shape(shape)
         size = math.prod(shape)
-        words = random_words(backend.xp, backend.device, size, self._key, self._counter)
+        on_device = self._device_counter
+        counter = self._counter if on_device is None else on_device
+        words = random_words(backend.xp, backend.device, size, self._key, counter)
+        if on_device is not None:
+            on_device += blocks_for(size)  # in place: a recorded step moves it on too
         self._counter += blocks_for(size)
         return backend.xp.reshape(words, shape)
+
+    @property
+    def counter(self) -> int:
+        """The next block of the device stream (``random_bits``), as the host counts it."""
+        return self._counter
+
+    def advance(self, blocks: int) -> None:
+        """Move the device stream on by ``blocks``, as draws of that many blocks would
+        (after a recorded step drew them on the device)."""
+        self._counter += blocks
+
+    def count_on_device(self, counter) -> None:
+        """Have ``random_bits`` start at the block held by ``counter`` (a 0-d int64 array
+        on the device, which each draw moves on in place), or at the host's again (None):
+        a recorded step's draws then differ at every replay (``nnbackend.backend.replay``)."""
+        self._device_counter = counter
 
     def random_bits_of_rows(self, shape, first: int, total: int, *, backend=None):
         """Rows ``first .. first + shape[0]`` of the words that
