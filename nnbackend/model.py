@@ -279,8 +279,8 @@ class Sequential:
         parallel (``nnbackend.distributed``); ``compile=True`` (torch backends) captures the step
         with ``torch.compile`` (or the torch.compile backend named, e.g. ``"aot_eager"``); the
         first steps take the time to compile. ``compile="cuda-graph"`` (torch:cuda) records the
-        step once as a CUDA graph and replays it: any built-in optimizer and schedule, no
-        Dropout (``nnbackend.backend.replay``).
+        step once as a CUDA graph and replays it, with any built-in optimizer, schedule and
+        layer (``nnbackend.backend.replay``).
         """
         return training.fit(self, X, y, loss=loss, optimizer=optimizer, **options)
 

@@ -1,7 +1,8 @@
 """fit(..., compile="cuda-graph"): the step recorded once and replayed gives the eager
-step's weights and losses (with Adam, its step count kept on the device, and with
-BatchNorm, its averages updated in place), and a step that a replay would get wrong is
-refused rather than trained wrong.
+step's weights and losses (Adam and the schedules with the step count kept on the
+device, BatchNorm with its averages updated in place, Dropout with its generator's
+counter on the device), and a step that a replay would get wrong is refused rather
+than trained wrong.
 
 A CUDA graph needs a GPU. Here ``Rerun`` stands in for one: its "replay" runs the
 recorded step again on the recorded batch and writes what it gives into the recorded
@@ -26,12 +27,17 @@ N, BATCH, EPOCHS = 70, 16, 3  # 4 full batches and one of 6 an epoch
 class Rerun:
     """A CUDA graph's stand-in: ``replay`` runs the recorded step again. A graph's
     replay runs no Python: it repeats the numbers the recording's Python gave. So the
-    rerun sees the optimizer's step count as it was when recorded (an update that read
-    it would go wrong here as on a GPU), and the count is put back after."""
+    rerun sees the optimizer's step count and the generator's host counter as they were
+    when recorded (an update or a draw that read them would go wrong here as on a GPU),
+    and they are put back after."""
 
     def __init__(self):
         self.calls = {"warm": 0, "record": 0, "replay": 0}
-        self.optimizer = None  # whose count to hold: set by train()
+        self.optimizer = self.model = None  # whose counts to hold: set by train()
+
+    @property
+    def rng(self):
+        return self.model.rng  # (fit's seed= gives the model a new generator)
 
     def warm(self, step, xb, yb):
         self.calls["warm"] += 1
@@ -41,6 +47,7 @@ class Rerun:
         self.calls["record"] += 1
         self.step, self.inputs = step, (xb, yb)
         self.count = None if self.optimizer is None else self.optimizer.iterations
+        self.block = None if self.model is None else self.rng.counter
         value, out = step(xb, yb)
         xp = nb.backend.namespace_of(out)
         self.outputs = (xp.asarray(value), out)  # NumPy's loss is a scalar: made an array
@@ -49,9 +56,12 @@ class Rerun:
     def replay(self):
         self.calls["replay"] += 1
         count, self.optimizer.iterations = self.optimizer.iterations, self.count
+        block = self.rng.counter
+        self.rng.advance(self.block - block)
         for kept, new in zip(self.outputs, self.step(*self.inputs), strict=True):
             kept[...] = new
         self.optimizer.iterations = count
+        self.rng.advance(block - self.rng.counter)
 
 
 @pytest.fixture
@@ -76,6 +86,8 @@ def train(backend, compile, optimizer, rerun=None, layers=(), **options):
     if rerun is not None:
         rerun.optimizer = optimizer
     model = model_on(backend, *layers)
+    if rerun is not None:
+        rerun.model = model
     X, y = data()
     options = {"epochs": EPOCHS, "batch_size": BATCH, **options}
     history = model.fit(X, y, loss="cross_entropy", optimizer=optimizer, verbose=0, seed=0,
@@ -116,7 +128,7 @@ def test_the_whole_set_is_read_where_it_is_and_never_written(rerun):
     X, y = data()
     X = X.astype(np.float32)
     model, optimizer = model_on("numpy"), nb.optim.SGD(0.1)
-    rerun.optimizer = optimizer
+    rerun.optimizer, rerun.model = optimizer, model
     step = replay.ReplayedStep(
         model.step_function(nb.losses.SoftmaxCrossEntropy(), optimizer), model, optimizer, rerun
     )
@@ -136,7 +148,7 @@ def test_a_resumed_replayed_fit_ends_where_one_eager_fit_does(rerun, tmp_path):
 
     def fit(epochs, compile, **options):
         model, optimizer = model_on("numpy"), nb.optim.Adam(0.01)
-        rerun.optimizer = optimizer
+        rerun.optimizer, rerun.model = optimizer, model
         history = model.fit(X, y, loss="cross_entropy", optimizer=optimizer, epochs=epochs,
                             batch_size=BATCH, verbose=0, seed=0, compile=compile,
                             **options)  # fmt: skip
@@ -283,10 +295,41 @@ def test_an_optimizer_whose_numbers_change_is_refused_before_any_step(rerun, opt
     assert rerun.calls == {"warm": 0, "record": 0, "replay": 0}
 
 
-def test_dropout_is_refused_before_any_step(rerun):
-    model = model_on("numpy", Dense(3, 8), Dropout(0.5), "relu", Dense(8, 2))
+def test_dropout_replays_with_new_masks_drawn_on_the_device(backend, rerun):
+    """Its generator's block counter is kept on the device while the recording draws:
+    each replay draws the next masks, and the host's counter moves on with them."""
+
+    def layers():
+        return Dense(3, 8), "relu", Dropout(0.5), Dense(8, 2)
+
+    replayed, history, _ = train(backend, "cuda-graph", nb.optim.SGD(0.1), rerun, layers())
+    eager, eager_history, _ = train(backend, False, nb.optim.SGD(0.1), layers=layers())
+    for name, want in eager.params.items():
+        np.testing.assert_array_equal(nb.to_numpy(replayed.params[name]), nb.to_numpy(want))
+    assert history["loss"] == eager_history["loss"]
+    assert replayed.rng.state == eager.rng.state  # a resumed fit draws on where it left
+    assert rerun.calls["replay"] == EPOCHS * 4 - 4
+
+
+class HostNoise(nb.layers.Layer):
+    """Adds noise drawn on the host at every step: a replay would add the same noise."""
+
+    stochastic = True
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def forward(self, x, training=True, rng=None):
+        return x + rng.normal(tuple(x.shape), 0.1, backend=self.backend) if training else x
+
+    def backward(self, dy, input_grad=True):
+        return dy
+
+
+def test_a_layer_drawing_on_the_host_is_refused_before_any_step(rerun):
+    model = model_on("numpy", Dense(3, 8), HostNoise(), "relu", Dense(8, 2))
     X, y = data()
-    with pytest.raises(ValueError, match="Dropout.*draws new random numbers"):
+    with pytest.raises(ValueError, match="HostNoise.*draws new random numbers"):
         model.fit(X, y, loss="cross_entropy", optimizer="sgd", batch_size=BATCH, verbose=0,
                   compile="cuda-graph")  # fmt: skip
     assert rerun.calls["warm"] == 0
@@ -383,8 +426,9 @@ def test_a_cuda_graph_needs_torch_on_cuda():
         (lambda: nb.optim.Momentum(0.05), tuple),
         (lambda: nb.optim.Adam(0.01), tuple),
         (lambda: nb.optim.SGD(0.1), lambda: (Dense(3, 8), BatchNorm(8), "relu", Dense(8, 2))),
+        (lambda: nb.optim.SGD(0.1), lambda: (Dense(3, 8), "relu", Dropout(0.5), Dense(8, 2))),
     ],
-    ids=["momentum", "adam", "batchnorm"],
+    ids=["momentum", "adam", "batchnorm", "dropout"],
 )
 def test_a_cuda_graph_gives_the_eager_weights(name, make, layers):
     if not nb.backend.torch_cuda_available():

@@ -18,9 +18,11 @@ memory they used then. So:
   bias correction and a schedule's rate are computed from it on the device
   (``Optimizer.count_on_device``). Every built-in optimizer qualifies, at a fixed rate
   or a built-in schedule (``Optimizer.replays``); a rate from a plain function does not;
+- the random numbers too: Dropout's masks come from the model generator's counter-based
+  stream, whose block counter is kept on the device while a recording draws
+  (``Generator.count_on_device``), so every replay draws the next masks;
 - weights, running statistics (BatchNorm's) and optimizer state must be updated in
-  place, as nnbackend's are; layers that draw random numbers (Dropout) would draw the
-  recorded numbers again.
+  place, as nnbackend's are.
 
 These are checked before any step, and after the warm-up steps (an array made anew
 by a custom layer or optimizer), so a step that cannot be replayed is refused rather
@@ -52,11 +54,12 @@ def check_replayable(model, optimizer) -> None:
             "schedule, or compile=True"
         )
     for layer in model.layers:
-        if layer.stochastic:
+        if layer.stochastic and not layer.draws_on_device:
             raise ValueError(
                 f"compile={CUDA_GRAPH!r} replays one recorded step, but {layer!r} draws "
-                "new random numbers at every step, which a replay would not: use "
-                "compile=True, or leave compile off"
+                "new random numbers at every step on the host, which a replay would not "
+                "(a layer says draws_on_device = True where it draws with random_bits "
+                "alone): use compile=True, or leave compile off"
             )
 
 
@@ -116,6 +119,9 @@ class ReplayedStep:
         self.settings = None  # the optimizer's hyper-parameters, as recorded
         self.count = None  # the step count on the device: steps taken, as of the last replay
         self.counted = None  # what it holds, as the host knows it
+        self.draws = None  # the generator's next block on the device (Dropout's masks)
+        self.drawn = None  # what it holds, as the host knows it
+        self.blocks = 0  # the blocks one step draws
 
     def __call__(self, xb, yb):
         shapes = (tuple(xb.shape), tuple(yb.shape))
@@ -159,28 +165,34 @@ class ReplayedStep:
             self.inputs = (xp.asarray(xb, copy=True), xp.asarray(yb, copy=True))
         self.kept, self.settings = self._kept(), self.optimizer.config()
         self.count = xp.asarray(float(count), dtype=xp.float64, device=backend.device)
+        rng, block = self.model.rng, self.model.rng.counter
+        self.draws = xp.asarray(block, dtype=xp.int64, device=backend.device)
         try:  # the recording runs the step's Python once: the step counts itself
             with self._counting_on_device():
                 self.outputs = self.recorder.record(self._counted_step, *self.inputs)
         except RuntimeError as exc:
             self.optimizer.iterations = count
+            rng.advance(block - rng.counter)
             raise RuntimeError(
                 f"compile={CUDA_GRAPH!r} could not record the step ({exc}); "
                 "use compile=True, or leave compile off"
             ) from exc
-        self.counted = count + 1
+        self.counted, self.drawn, self.blocks = count + 1, rng.counter, rng.counter - block
 
     def _replay(self, xb, yb) -> None:
         self._restore_kept()
         if not self.whole_set:
             x, y = self.inputs
             x[...], y[...] = xb, yb
-        count = self.optimizer.iterations
+        count, rng = self.optimizer.iterations, self.model.rng
         if self.counted != count:  # eager steps (the last batches) came in between
             self.count[...] = float(count)
+        if self.drawn != rng.counter:  # and drew on the host's counter
+            self.draws[...] = rng.counter
         with self._counting_on_device():
             self.recorder.replay()
-        self.optimizer.iterations = self.counted = count + 1
+        rng.advance(self.blocks)
+        self.optimizer.iterations, self.counted, self.drawn = count + 1, count + 1, rng.counter
 
     def _counted_step(self, xb, yb):
         """The step, with the step count added to on the device first."""
@@ -190,13 +202,16 @@ class ReplayedStep:
 
     @contextlib.contextmanager
     def _counting_on_device(self):
-        """The optimizer reads the step count from the device (a replay runs no Python;
-        a stand-in for the graph that reruns the step sees what the graph would)."""
+        """The optimizer reads the step count, and the generator its next block, from
+        the device (a replay runs no Python; a stand-in for the graph that reruns the
+        step sees what the graph would)."""
         self.optimizer.count_on_device(self.count)
+        self.model.rng.count_on_device(self.draws)
         try:
             yield
         finally:
             self.optimizer.count_on_device(None)
+            self.model.rng.count_on_device(None)
 
     def _restore_kept(self) -> None:
         """Between steps, a callback may set a weight (``model.params[name] = W``) or

@@ -37,6 +37,9 @@ class Layer:
     #: True for layers whose training forward draws random numbers: ``Sequential``
     #: then passes its generator, ``forward(x, training, rng=model.rng)``.
     stochastic: bool = False
+    #: True for such layers that draw with the generator's ``random_bits`` alone (on the
+    #: device, from its counter), so a recorded step draws anew at every replay
+    draws_on_device: bool = False
     #: key -> where backward may write that gradient in place, set by ``nnbackend.flat``
     #: while a fit binds the model; the class's empty default otherwise
     grad_buffers: Mapping = MappingProxyType({})

@@ -20,7 +20,7 @@ class Dropout(Layer):
     checkpoint's generator state resumes them where they were.
     """
 
-    stochastic = True
+    stochastic = draws_on_device = True
 
     def __init__(self, rate: float = 0.5):
         super().__init__()
