@@ -14,6 +14,18 @@ import math
 import numbers
 
 
+def declared(klass: type, flag: str, methods) -> bool:
+    """``flag`` as the class that last wrote one of ``methods`` (or the flag) set it in
+    its own body; False where that class wrote a method and said nothing. A promise
+    about how a method works is not inherited by a class that rewrites the method."""
+    for base in klass.__mro__:
+        if flag in vars(base):
+            return bool(getattr(base, flag))
+        if not set(methods).isdisjoint(vars(base)):
+            return False
+    return False
+
+
 def _shown(value) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."

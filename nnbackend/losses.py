@@ -197,12 +197,14 @@ class SoftmaxCrossEntropy(Loss):
         )
 
     def _classes(self, xp, pred):
-        """``arange(classes)`` on pred's device, made once and kept."""
+        """``arange(classes)`` on pred's device, made once per library, count and device
+        and kept: a recorded step (a CUDA graph) reads the one it was recorded with,
+        while a copy of the model on another backend may share this loss."""
         key = (xp.__name__, pred.shape[1], str(pred.device))  # a name: models pickle
-        if getattr(self, "_classes_key", None) != key:
-            self._classes_key = key
-            self._class_ids = xp.arange(pred.shape[1], device=pred.device)
-        return self._class_ids
+        made = vars(self).setdefault("_class_ids", {})
+        if key not in made:
+            made[key] = xp.arange(pred.shape[1], device=pred.device)
+        return made[key]
 
     def backward(self):
         return self._grad

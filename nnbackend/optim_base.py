@@ -11,7 +11,7 @@ import weakref
 
 from nnbackend.backend import namespace_of, to_numpy
 from nnbackend.backend.kernels import table
-from nnbackend.checks import integer
+from nnbackend.checks import declared, integer
 from nnbackend.registry import OPTIMIZERS, SCHEDULES, construct
 from nnbackend.schedules import Schedule
 from nnbackend.schedules import rate as _rate
@@ -106,8 +106,10 @@ class Optimizer:
         class that last wrote one of ``UPDATE_METHODS`` set ``steady = True`` or
         ``counts_on_device = True`` in its body."""
         steady = self._declared("steady") or self._declared("counts_on_device")
-        rate = not callable(self.lr) or (isinstance(self.lr, Schedule) and self.lr.on_device)
-        return rate and steady
+        on_device = isinstance(self.lr, Schedule) and declared(
+            type(self.lr), "on_device", ("__call__",)
+        )
+        return steady and (not callable(self.lr) or on_device)
 
     def step_number(self):
         """The number of the step being taken (1 for the first): ``iterations + 1``, or
@@ -122,12 +124,7 @@ class Optimizer:
     def _declared(self, flag: str) -> bool:
         """``flag`` as the class that last wrote one of ``UPDATE_METHODS`` set it in its
         own body; False where that class did not."""
-        for klass in type(self).__mro__:
-            if flag in vars(klass):
-                return getattr(klass, flag)
-            if not UPDATE_METHODS.isdisjoint(vars(klass)):
-                return False
-        return False
+        return declared(type(self), flag, UPDATE_METHODS)
 
     def step_flat(self, params, grads) -> None:
         """One update of every weight at once, as one array (where ``updates_flat()``):

@@ -13,6 +13,8 @@ graph itself where torch sees a GPU."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -177,24 +179,41 @@ def halve_the_first_weights(epoch, logs, model):
     model.params["0.W"] = model.params["0.W"] * 0.5  # a new array, assigned
 
 
-def test_a_weight_a_callback_sets_is_the_one_replays_train(backend, rerun):
+@pytest.mark.parametrize("batch_size", [BATCH, 20, None], ids=["4-full", "3-full", "whole"])
+def test_a_weight_a_callback_sets_is_the_one_replays_train(backend, rerun, batch_size):
+    """Set after the recording (4 full batches an epoch), before it (3: the recording is
+    the epoch's first step), or between warm-up steps (the whole set, one batch)."""
     halving = nb.callbacks.LambdaCallback(halve_the_first_weights)
-    replayed, history, _ = train(backend, "cuda-graph", nb.optim.SGD(0.1), rerun,
-                                 callbacks=[halving])  # fmt: skip
-    eager, eager_history, _ = train(backend, False, nb.optim.SGD(0.1), callbacks=[halving])
+    options = {"callbacks": [halving], "batch_size": batch_size, "epochs": 6}
+    replayed, history, _ = train(backend, "cuda-graph", nb.optim.SGD(0.1), rerun, **options)
+    eager, eager_history, _ = train(backend, False, nb.optim.SGD(0.1), **options)
     for name, want in eager.params.items():
         np.testing.assert_array_equal(nb.to_numpy(replayed.params[name]), nb.to_numpy(want))
     assert history["loss"] == eager_history["loss"]
 
 
-def test_an_optimizer_changed_during_the_fit_is_refused(rerun):
-    def slow_down(epoch, logs, model):
-        optimizer.lr = 0.01
+def slow_down(epoch, logs, model):
+    model.optimizer.lr = 0.01
 
-    optimizer = nb.optim.SGD(0.1)
-    with pytest.raises(ValueError, match="the optimizer changed during the fit"):
-        train("numpy", "cuda-graph", optimizer, rerun,
-              callbacks=[nb.callbacks.LambdaCallback(slow_down)])  # fmt: skip
+
+def reload_the_optimizer(epoch, logs, model):  # the same numbers, in new arrays
+    model.optimizer.load_state_dict(model.optimizer.state_dict())
+
+
+def drop_less(epoch, logs, model):
+    model.layers[2].rate = 0.25
+
+
+def reseed(epoch, logs, model):
+    model.rng = nb.Generator(7)
+
+
+@pytest.mark.parametrize("change", [slow_down, reload_the_optimizer, drop_less, reseed])
+def test_what_a_recording_holds_fixed_changed_by_a_callback_is_refused(rerun, change):
+    layers = (Dense(3, 8), "relu", Dropout(0.5), Dense(8, 2))
+    with pytest.raises(ValueError, match="changed during the fit"):
+        train("numpy", "cuda-graph", nb.optim.Momentum(0.05), rerun, layers,
+              callbacks=[nb.callbacks.LambdaCallback(change)])  # fmt: skip
 
 
 def test_adam_replays_with_its_step_count_on_the_device(backend, rerun):
@@ -384,7 +403,7 @@ def test_state_made_anew_is_refused_after_the_warm_up(rerun):
         with pytest.raises(ValueError, match="anew instead of updating it in place"):
             model.fit(X, y, loss="cross_entropy", optimizer=MomentumMadeAnew(0.05),
                       batch_size=BATCH, verbose=0, compile="cuda-graph")  # fmt: skip
-    assert rerun.calls == {"warm": replay.WARM_UP_STEPS, "record": 0, "replay": 0}
+    assert rerun.calls == {"warm": 2, "record": 0, "replay": 0}  # found at the second
 
 
 def test_a_layer_s_state_made_anew_is_refused_after_the_warm_up(rerun):
@@ -409,6 +428,37 @@ def test_replays_needs_a_fixed_rate_and_a_class_that_says_so():
             return lr, 1.0
 
     assert not RewrittenAdam().replays()
+
+
+def test_promises_are_not_inherited_by_a_class_that_rewrites_the_method():
+    class WarmStart(nb.optim.ExponentialDecay):
+        def __call__(self, step):
+            return min(1.0, (step + 1) / 10) * super().__call__(step)
+
+    class LoudDropout(Dropout):
+        def forward(self, x, training=True, rng=None):
+            return super().forward(x, training, rng) * 1.0
+
+    assert nb.optim.SGD(nb.optim.ExponentialDecay(0.1, 0.5)).replays()
+    assert not nb.optim.SGD(WarmStart(0.1, 0.5)).replays()
+    model = model_on("numpy", Dense(3, 8), LoudDropout(0.5), Dense(8, 2))
+    with pytest.raises(ValueError, match="LoudDropout.*draws new random numbers"):
+        replay.check_replayable(model, nb.optim.SGD(0.1))
+
+
+def test_the_class_ids_a_recording_reads_stay_while_a_copy_uses_others():
+    loss, xp = nb.losses.SoftmaxCrossEntropy(), nb.get_backend("numpy").xp
+    pred = xp.zeros((2, 3))
+    first = loss._classes(xp, pred)
+    other = nb.get_backend("strict")
+    loss._classes(other.xp, other.asarray(np.zeros((2, 3))))
+    assert loss._classes(xp, pred) is first
+
+
+def test_a_cuda_graph_needs_the_fused_kernels():
+    gpu = SimpleNamespace(name="torch:cuda", device=SimpleNamespace(type="cuda"))
+    with nb.backend.fused(False), pytest.raises(ValueError, match="needs the fused kernels"):
+        replay.recorder_for(gpu)
 
 
 def test_a_cuda_graph_needs_torch_on_cuda():

@@ -64,6 +64,11 @@ class Generator:
         return backend.xp.reshape(words, shape)
 
     @property
+    def key(self) -> tuple[int, int]:
+        """The device stream's Philox key (from the seed, or a loaded state)."""
+        return self._key
+
+    @property
     def counter(self) -> int:
         """The next block of the device stream (``random_bits``), as the host counts it."""
         return self._counter

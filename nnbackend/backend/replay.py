@@ -27,7 +27,8 @@ memory they used then. So:
 These are checked before any step, and after the warm-up steps (an array made anew
 by a custom layer or optimizer), so a step that cannot be replayed is refused rather
 than trained wrong. Between steps, a weight set by a callback is copied into the
-recorded one, and an optimizer changed by one is refused. The loss is copied out of
+recorded one, and an optimizer, a generator or a layer's settings changed by one are
+refused. The loss is copied out of
 the graph's memory at each step (the epoch's log keeps it); the output goes to the
 metrics at once.
 """
@@ -35,6 +36,9 @@ metrics at once.
 from __future__ import annotations
 
 import contextlib
+
+from nnbackend.backend.kernels import enabled as fused_enabled
+from nnbackend.checks import declared
 
 #: fit's ``compile`` value that records the step as a CUDA graph
 CUDA_GRAPH = "cuda-graph"
@@ -54,7 +58,7 @@ def check_replayable(model, optimizer) -> None:
             "schedule, or compile=True"
         )
     for layer in model.layers:
-        if layer.stochastic and not layer.draws_on_device:
+        if layer.stochastic and not declared(type(layer), "draws_on_device", ("forward",)):
             raise ValueError(
                 f"compile={CUDA_GRAPH!r} replays one recorded step, but {layer!r} draws "
                 "new random numbers at every step on the host, which a replay would not "
@@ -64,11 +68,19 @@ def check_replayable(model, optimizer) -> None:
 
 
 def recorder_for(backend):
-    """A CUDA graph on ``backend``'s device: torch on CUDA only."""
+    """A CUDA graph on ``backend``'s device: torch on CUDA only, with the fused kernels
+    on (some standard forms, ``maximum(x, 0.0)`` for one, copy their number to the
+    device at every call, which a recording refuses)."""
     if backend.name.split(":")[0] != "torch" or backend.device.type != "cuda":
         raise ValueError(
             f"compile={CUDA_GRAPH!r} records the step as a CUDA graph with torch: build the "
             f"model on backend='torch:cuda', not {backend.name!r}, or use compile=True or False"
+        )
+    if not fused_enabled():
+        raise ValueError(
+            f"compile={CUDA_GRAPH!r} needs the fused kernels, which NNBACKEND_FUSED=0 or "
+            "nb.backend.fused(False) turned off: some of the standard forms copy a number "
+            "to the GPU at every step, which a recording cannot hold"
         )
     return CudaGraph(backend.device)
 
@@ -93,20 +105,25 @@ class CudaGraph:
         return outputs
 
     def record(self, step, xb, yb):
-        """``step`` recorded on the batch (xb, yb) and then run once, as a replay."""
-        with self.torch.cuda.graph(self.graph):
+        """``step`` recorded on the batch (xb, yb) and then run once, as a replay. On the
+        side stream, which belongs to the model's device (torch's own capture stream
+        belongs to whichever device was current when it was first made)."""
+        cuda = self.torch.cuda
+        with cuda.device(self.device), cuda.graph(self.graph, stream=self.side):
             outputs = step(xb, yb)
-        self.graph.replay()
+        self.replay()
         return outputs
 
     def replay(self) -> None:
-        self.graph.replay()
+        with self.torch.cuda.device(self.device):
+            self.graph.replay()
 
 
 class ReplayedStep:
     """``step(xb, yb) -> (loss, output)``, replayed from one recording for every batch
     of the recorded shapes. ``recorder``: ``warm``, ``record`` and ``replay``, as
-    ``CudaGraph``."""
+    ``CudaGraph``. The warm-up steps run what the recording will: the step count and
+    the generator's counter on the device."""
 
     def __init__(self, step, model, optimizer, recorder):
         self.step, self.model, self.optimizer, self.recorder = step, model, optimizer, recorder
@@ -115,13 +132,11 @@ class ReplayedStep:
         self.inputs = self.outputs = None  # the recorded batch, and what the step gave
         self.last = (None, None)  # the batch of the last warm-up step
         self.whole_set = False  # every step gets the same arrays: recorded where they are
-        self.kept = []  # (dict, key, array) of every weight and state, as recorded
-        self.settings = None  # the optimizer's hyper-parameters, as recorded
-        self.count = None  # the step count on the device: steps taken, as of the last replay
-        self.counted = None  # what it holds, as the host knows it
+        self.kept = []  # (dict, key, array) of every weight and state the steps update
+        self.settings = None  # what else the recording holds fixed, as recorded
+        self.count = None  # the step count on the device: steps taken
         self.draws = None  # the generator's next block on the device (Dropout's masks)
-        self.drawn = None  # what it holds, as the host knows it
-        self.blocks = 0  # the blocks one step draws
+        self.counted = self.drawn = None  # what the two hold, as the host knows it
 
     def __call__(self, xb, yb):
         shapes = (tuple(xb.shape), tuple(yb.shape))
@@ -142,57 +157,65 @@ class ReplayedStep:
         return xp.asarray(value, copy=True), out  # the next replay overwrites value
 
     def _warm(self, xb, yb):
+        self._take_back()
         before = self._kept()
-        outputs = self.recorder.warm(self.step, xb, yb)
-        self.warm_up, self.last = self.warm_up - 1, (xb, yb)
-        if self.warm_up == 0 and not _same_arrays(before, self._kept()):
+        with self._counting_on_device():
+            outputs = self.recorder.warm(self._counted_step, xb, yb)
+        after, first = self._kept(), self.counted is None
+        self._counted()
+        if not first and not _same_arrays(before, after):  # (the first makes the state)
             raise ValueError(
                 f"compile={CUDA_GRAPH!r}: the step made a weight, running state or "
                 "optimizer state anew instead of updating it in place, which a recorded "
                 f"step cannot replay (a custom layer, or {self.optimizer!r}?); the model "
-                f"has taken {WARM_UP_STEPS} eager steps. Use compile=True, or leave "
-                "compile off"
+                "has taken the eager warm-up steps. Use compile=True, or leave compile off"
             )
+        self.warm_up, self.last, self.kept = self.warm_up - 1, (xb, yb), after
         return outputs
 
     def _record(self, xb, yb) -> None:
-        backend, count = self.model.backend, self.optimizer.iterations
-        xp = backend.xp
+        xp = self.model.backend.xp
         self.whole_set = xb is self.last[0] and yb is self.last[1]
         if self.whole_set:
             self.inputs = (xb, yb)
         else:
             self.inputs = (xp.asarray(xb, copy=True), xp.asarray(yb, copy=True))
-        self.kept, self.settings = self._kept(), self.optimizer.config()
-        self.count = xp.asarray(float(count), dtype=xp.float64, device=backend.device)
-        rng, block = self.model.rng, self.model.rng.counter
-        self.draws = xp.asarray(block, dtype=xp.int64, device=backend.device)
+        self._take_back()
+        self.settings = self._settings()
+        rng, count, block = self.model.rng, self.optimizer.iterations, self.model.rng.counter
         try:  # the recording runs the step's Python once: the step counts itself
             with self._counting_on_device():
                 self.outputs = self.recorder.record(self._counted_step, *self.inputs)
-        except RuntimeError as exc:
+        except BaseException as exc:  # the counts as they were: no update was made
             self.optimizer.iterations = count
             rng.advance(block - rng.counter)
+            if not isinstance(exc, RuntimeError):
+                raise
             raise RuntimeError(
                 f"compile={CUDA_GRAPH!r} could not record the step ({exc}); "
                 "use compile=True, or leave compile off"
             ) from exc
-        self.counted, self.drawn, self.blocks = count + 1, rng.counter, rng.counter - block
+        self.blocks = rng.counter - block  # what one step draws
+        self._counted()
 
     def _replay(self, xb, yb) -> None:
-        self._restore_kept()
+        self._take_back()
+        if self._settings() != self.settings:
+            raise ValueError(
+                f"compile={CUDA_GRAPH!r}: the optimizer, its state, the model's generator or "
+                "a layer's settings changed during the fit (a callback?), but the recorded "
+                "step keeps what it was recorded with: change them between fits, or leave "
+                "compile off"
+            )
         if not self.whole_set:
             x, y = self.inputs
             x[...], y[...] = xb, yb
-        count, rng = self.optimizer.iterations, self.model.rng
-        if self.counted != count:  # eager steps (the last batches) came in between
-            self.count[...] = float(count)
-        if self.drawn != rng.counter:  # and drew on the host's counter
-            self.draws[...] = rng.counter
+        count = self.optimizer.iterations
         with self._counting_on_device():
             self.recorder.replay()
-        rng.advance(self.blocks)
-        self.optimizer.iterations, self.counted, self.drawn = count + 1, count + 1, rng.counter
+        self.model.rng.advance(self.blocks)
+        self.optimizer.iterations = count + 1
+        self._counted()
 
     def _counted_step(self, xb, yb):
         """The step, with the step count added to on the device first."""
@@ -200,34 +223,49 @@ class ReplayedStep:
         count += 1
         return self.step(xb, yb)
 
+    def _counted(self) -> None:
+        """Note what the device's counts hold now: the host's, after a step."""
+        self.counted, self.drawn = self.optimizer.iterations, self.model.rng.counter
+
     @contextlib.contextmanager
     def _counting_on_device(self):
         """The optimizer reads the step count, and the generator its next block, from
-        the device (a replay runs no Python; a stand-in for the graph that reruns the
-        step sees what the graph would)."""
+        the device: made on the first step, and written there again where eager steps
+        (the last batches) moved the host's on. A replay runs no Python; a stand-in for
+        the graph that reruns the step sees what the graph would."""
+        backend, rng, count = self.model.backend, self.model.rng, self.optimizer.iterations
+        xp = backend.xp
+        if self.count is None:
+            self.count = xp.asarray(float(count), dtype=xp.float64, device=backend.device)
+            self.draws = xp.asarray(rng.counter, dtype=xp.int64, device=backend.device)
+        else:
+            if self.counted != count:
+                self.count[...] = float(count)
+            if self.drawn != rng.counter:
+                self.draws[...] = rng.counter
         self.optimizer.count_on_device(self.count)
-        self.model.rng.count_on_device(self.draws)
+        rng.count_on_device(self.draws)
         try:
             yield
         finally:
             self.optimizer.count_on_device(None)
-            self.model.rng.count_on_device(None)
+            rng.count_on_device(None)
 
-    def _restore_kept(self) -> None:
-        """Between steps, a callback may set a weight (``model.params[name] = W``) or
-        change the optimizer: the weight is copied into the array the recording updates;
-        a changed optimizer is refused, as its numbers are in the recording."""
-        for store, key, recorded in self.kept:
-            if store[key] is not recorded:
-                recorded[...] = store[key]
-                store[key] = recorded
-        if self.optimizer.config() != self.settings:
-            raise ValueError(
-                f"compile={CUDA_GRAPH!r}: the optimizer changed during the fit (now "
-                f"{self.optimizer!r}, recorded with {self.settings}), but the recorded step "
-                "keeps the numbers it was recorded with: change it between fits, or leave "
-                "compile off"
-            )
+    def _take_back(self) -> None:
+        """Between steps, a callback may set a weight (``model.params[name] = W``): it
+        is copied into the array the steps update, which the layer holds again."""
+        for store, key, kept in self.kept:
+            if store[key] is not kept:
+                kept[...] = store[key]
+                store[key] = kept
+
+    def _settings(self) -> tuple:
+        """What a recording holds fixed besides the weights: the optimizer's settings
+        and state dicts, the generator and its key, and each layer's settings."""
+        opt, rng = self.optimizer, self.model.rng
+        state = (id(opt.state), *(id(slot) for slot in opt.state.values()))
+        layers = [layer.config() for layer in self.model.layers]
+        return opt.config(), state, id(rng), rng.key, layers
 
     def _kept(self) -> list[tuple[dict, str, object]]:
         """Where the weights, running state and optimizer state are: (dict, key, array)."""

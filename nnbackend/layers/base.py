@@ -38,7 +38,8 @@ class Layer:
     #: then passes its generator, ``forward(x, training, rng=model.rng)``.
     stochastic: bool = False
     #: True for such layers that draw with the generator's ``random_bits`` alone (on the
-    #: device, from its counter), so a recorded step draws anew at every replay
+    #: device, from its counter), so a recorded step draws anew at every replay. A
+    #: subclass that rewrites ``forward`` says it again
     draws_on_device: bool = False
     #: key -> where backward may write that gradient in place, set by ``nnbackend.flat``
     #: while a fit binds the model; the class's empty default otherwise
