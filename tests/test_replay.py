@@ -8,8 +8,10 @@ A CUDA graph needs a GPU. Here ``Rerun`` stands in for one: its "replay" runs th
 recorded step again on the recorded batch and writes what it gives into the recorded
 outputs, as a graph's replay overwrites its memory. That checks what nnbackend does
 around the graph (warm-up, copying each batch in, the eager last batch, the step
-count, copying the loss out) on every backend; ``test_a_cuda_graph_*`` checks the
-graph itself where torch sees a GPU."""
+count, copying the loss out) on every backend. ``tests/graph_emulation.py`` comes
+closer on torch's CPU: its replay reruns the recorded torch operators and no Python,
+and it notes any host sync or host copy while recording. ``test_a_cuda_graph_*``
+checks the graph itself where torch sees a GPU."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import pytest
 import nnbackend as nb
 from nnbackend.backend import replay
 from nnbackend.layers import BatchNorm, Dense, Dropout
-from tests.conftest import BACKEND_PARAMS
+from tests.conftest import BACKEND_PARAMS, HAVE_TORCH
 
 N, BATCH, EPOCHS = 70, 16, 3  # 4 full batches and one of 6 an epoch
 
@@ -494,3 +496,52 @@ def test_a_cuda_graph_gives_the_eager_weights(name, make, layers):
     assert opt.iterations == EPOCHS * 5
     start = model_on(backend, *layers()).params  # it trained: not two starts compared
     assert max(float(np.max(np.abs(nb.to_numpy(eager.params[k] - start[k])))) for k in start) > 1e-3
+
+
+EMULATED = {
+    "sgd": (lambda: nb.optim.SGD(0.1), tuple, {}, 0),
+    "momentum, shuffled": (lambda: nb.optim.Momentum(0.05), tuple, {"shuffle": True}, 0),
+    "adam and a schedule": (lambda: nb.optim.Adam(SCHEDULES[1]()), tuple, {}, 1e-6),
+    "dropout": (lambda: nb.optim.SGD(0.1), lambda: (Dense(3, 8), "relu", Dropout(0.5),
+                                                    Dense(8, 2)), {}, 0),
+    "batchnorm": (lambda: nb.optim.SGD(0.1), lambda: (Dense(3, 8), BatchNorm(8), "relu",
+                                                      Dense(8, 2)), {}, 0),
+    "the whole set": (lambda: nb.optim.SGD(0.1), tuple, {"batch_size": None, "epochs": 8}, 0),
+    "a weight set before the recording": (
+        lambda: nb.optim.SGD(0.1), tuple,
+        {"batch_size": 20, "callbacks": [nb.callbacks.LambdaCallback(halve_the_first_weights)]}, 0,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+@pytest.mark.parametrize("case", EMULATED)
+def test_replays_of_the_operators_alone_equal_eager_with_no_host_traffic(monkeypatch, case):
+    """With ``AtenRecording`` (a replay reruns the recorded torch operators and no
+    Python), on torch's CPU: what a real graph would replay trains as eager does, and
+    recording neither waits for the device nor copies host data to it."""
+    from tests.graph_emulation import AtenRecording
+
+    recording = AtenRecording()
+    monkeypatch.setattr(replay, "recorder_for", lambda backend: recording)
+    make, layers, options, tolerance = EMULATED[case]
+    replayed, history, _ = train("torch", "cuda-graph", make(), layers=layers(), **options)
+    eager, eager_history, _ = train("torch", False, make(), layers=layers(), **options)
+    assert recording.calls["record"] == 1 and recording.calls["replay"] > 0
+    assert recording.refused == []
+    for got, want in [(replayed.state, eager.state), (replayed.params, eager.params)]:
+        for key in want:
+            np.testing.assert_allclose(nb.to_numpy(got[key]), nb.to_numpy(want[key]),
+                                       rtol=tolerance, atol=tolerance)  # fmt: skip
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_why_the_fused_kernels_must_be_on_the_standard_relu_copies_its_zero(monkeypatch):
+    """What ``recorder_for`` refuses: with them off, a recording would copy host data."""
+    from tests.graph_emulation import AtenRecording
+
+    recording = AtenRecording()
+    monkeypatch.setattr(replay, "recorder_for", lambda backend: recording)
+    with nb.backend.fused(False):
+        train("torch", "cuda-graph", nb.optim.SGD(0.1), layers=(Dense(3, 8), "relu", Dense(8, 2)))
+    assert {name for name, _ in recording.refused} == {"aten::lift_fresh"}
