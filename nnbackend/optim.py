@@ -34,6 +34,7 @@ from nnbackend.optim_base import (  # noqa: F401  (nb.optim.Optimizer: the base'
     UPDATE_METHODS,
     Optimizer,
     _rewritten,
+    device_rate,
 )
 from nnbackend.registry import OPTIMIZERS, register
 from nnbackend.schedules import (  # noqa: F401  (nb.optim.StepDecay, ...: their old home)
@@ -222,8 +223,7 @@ class Adam(Optimizer):
         t = self.step_number()
         if isinstance(t, int):
             return self.kernel_rates(lr, t)
-        xp = namespace_of(like)
-        return tuple(xp.astype(xp.asarray(r), like.dtype) for r in self.kernel_rates(lr, t))
+        return tuple(device_rate(r, like) for r in self.kernel_rates(lr, t))
 
     def apply(self, kernels, params, name, grad, lr):
         if kernels.adam is None or not self._kernel_form or self._device_count is not None:

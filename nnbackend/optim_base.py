@@ -64,8 +64,7 @@ class Optimizer:
         if not callable(self.lr):
             return self.lr
         if self._device_count is not None:  # replays() let only such schedules through
-            xp = namespace_of(like)
-            return xp.astype(xp.asarray(self.lr(self._device_count - 1)), like.dtype)
+            return device_rate(self.lr(self._device_count - 1), like)
         lr = self.lr(self.iterations)
         if not 0 <= lr < math.inf:  # NaN fails both
             raise ValueError(
@@ -289,3 +288,10 @@ def _rewritten(optimizer, base, *methods: str) -> bool:
 def _copies(arrays: dict) -> dict:
     """``arrays`` (name -> array) with each array copied, in its own namespace."""
     return {name: namespace_of(a).asarray(a, copy=True) for name, a in arrays.items()}
+
+
+def device_rate(value, like):
+    """A rate worked out from the step count on the device (a 0-d array, or a NumPy
+    scalar on NumPy) as a 0-d array in ``like``'s dtype, as a Python number is taken."""
+    xp = namespace_of(like)
+    return xp.astype(xp.asarray(value), like.dtype)

@@ -137,6 +137,7 @@ class ReplayedStep:
         self.count = None  # the step count on the device: steps taken
         self.draws = None  # the generator's next block on the device (Dropout's masks)
         self.counted = self.drawn = None  # what the two hold, as the host knows it
+        self.blocks = 0  # the generator blocks one step draws
 
     def __call__(self, xb, yb):
         shapes = (tuple(xb.shape), tuple(yb.shape))
