@@ -51,10 +51,12 @@ def get_num_threads() -> int | str:
 
 
 def describe_threads() -> str:
-    """The setting and the thread pools loaded now, e.g. "auto (openblas 2, torch 2)"."""
+    """The setting and the thread pools loaded now, e.g. "auto (openblas 2, torch 2)";
+    the libraries' pools sorted by name (threadpoolctl lists them in the order they
+    were loaded, which changes from run to run)."""
     from threadpoolctl import threadpool_info
 
-    pools = [f"{p['internal_api']} {p['num_threads']}" for p in threadpool_info()]
+    pools = sorted(f"{p['internal_api']} {p['num_threads']}" for p in threadpool_info())
     torch = sys.modules.get("torch")
     if torch is not None:
         pools.append(f"torch {torch.get_num_threads()}")
