@@ -120,7 +120,8 @@ def _cat_numbers(init: str, cost: Number, train: dict, test: dict) -> dict:
 CAT_CELLS = "{cost} | {train0} / {train1} / {train2} | {test0} / {test1} / {test2}"
 # lecun and he: full-batch GD at lr 0.0075 spikes now and then, in float32; the cost
 # at iteration 2500 depends on where the last spike fell, and one test image is 0.02.
-# seed 0's lecun test accuracy: 0.68, 0.72, 0.76 on three CPUs' kernels; he's cost:
+# seed 0's lecun test accuracy: 0.68, 0.72, 0.76 on three CPUs' kernels (0.76 at one
+# OpenBLAS thread and 0.72 at two, on one of them); he's cost:
 # 0.0024 to 0.0096
 FITS_COST, FITS_TRAIN, TEST = dict(band=(0.0, 0.05)), dict(band=(0.97, 1.0)), dict(band=(0.6, 0.9))
 
@@ -205,7 +206,8 @@ ROWS = [
             "+ sigmoid, BCE, lr 0.0075, 2500 full-batch iterations; "
             "`--init normal\\|lecun\\|he\\|all`",
         ),
-        "lecun: train {train}, test {test} (cost {cost}); see below",
+        "lecun, seed 0: train {train}, test {test} (cost {cost}); both move with the CPU "
+        "and its BLAS threads: see below",
         {
             "train": Number("cat_seed0", ("runs", "lecun", "train_accuracy"), ".3f", **FITS_TRAIN),
             "test": Number("cat_seed0", ("runs", "lecun", "test_accuracy"), ".2f", **TEST),
