@@ -336,8 +336,9 @@ class Sequential:
         return cls(layers, backend=backend, seed=seed, input_shape=shape, build=build)
 
     def summary(self) -> str:
-        """A table of the layers, the shape of one sample after each, and their
-        parameter counts; columns widen to fit the longest entry."""
+        """A table of the layers (each with the arguments it does not leave at their
+        defaults), the shape of one sample after each, and their parameter counts;
+        columns widen to fit the longest entry."""
         table = summary_table(self.layers, self._shapes, self.input_shape)
         return f"{table}\ntotal {self.count_params()} parameters on {self.backend}"
 

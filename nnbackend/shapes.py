@@ -3,6 +3,7 @@ through the layers, and the summary table that shows it."""
 
 from __future__ import annotations
 
+import inspect
 import math
 
 from nnbackend.checks import integer
@@ -53,6 +54,26 @@ def chain_shapes(layers, shape) -> list:
     return shapes
 
 
+def layer_text(layer) -> str:
+    """``repr(layer)`` less the arguments left at their defaults, for a summary's line:
+    ``Conv2D(in_channels=1, out_channels=30, kernel_size=(5, 5))``, not seven arguments.
+    The defaults are read from a layer built with the required arguments alone, so they
+    compare in the form ``config()`` gives them (a stride of 1 as (1, 1))."""
+    config = layer.config()
+    parameters = inspect.signature(type(layer)).parameters.values()
+    required = [p.name for p in parameters if p.default is p.empty and p.kind != p.VAR_KEYWORD]
+    try:
+        plain = type(layer).from_config({name: config[name] for name in required}).config()
+    except (KeyError, TypeError, ValueError):  # a custom layer's config may not map so
+        return repr(layer)
+    shown = [
+        f"{k}={v!r}"
+        for k, v in config.items()
+        if k != "type" and (k in required or k not in plain or plain[k] != v)
+    ]
+    return f"{type(layer).__name__}({', '.join(shown)})"
+
+
 def summary_table(layers, shapes, input_shape) -> str:
     """The layers, the sample shape after each (``shapes``) and their parameter counts,
     as aligned text columns."""
@@ -61,7 +82,7 @@ def summary_table(layers, shapes, input_shape) -> str:
         rows.append(("", "input", shape_text(input_shape), ""))
     for i, (layer, shape) in enumerate(zip(layers, shapes, strict=True)):
         count = sum(math.prod(s) for s in layer.param_shapes().values())
-        rows.append((str(i), repr(layer), shape_text(shape), str(count)))
+        rows.append((str(i), layer_text(layer), shape_text(shape), str(count)))
     widths = [max(len(row[k]) for row in rows) for k in range(4)]
     return "\n".join(
         f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:<{widths[2]}}  {d:>{widths[3]}}".rstrip()

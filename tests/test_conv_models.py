@@ -23,6 +23,7 @@ from nnbackend.layers import (
     ReLU,
 )
 from nnbackend.losses import SoftmaxCrossEntropy
+from nnbackend.shapes import layer_text
 from tests.conftest import CPU_BACKEND_NAMES
 
 
@@ -127,10 +128,30 @@ def test_summary_shows_output_shapes_in_aligned_columns():
     for row, shape, count, layer in zip(rows[1:], expected, counts, model.layers, strict=True):
         assert row[shape_at:].startswith(shape)  # every shape starts in the same column
         assert row.endswith(str(count)) and len(row) == end  # counts end in the last
-        assert repr(layer) in row
+        assert f"  {type(layer).__name__}(" in row
+    assert "Conv2D(in_channels=1, out_channels=4, kernel_size=(3, 3), padding=(1, 1))  " in lines[2]
+    assert "Dropout(rate=0.25)" in lines[7] and "Dense(n_in=36, n_out=2)  " in lines[8]
     assert lines[-1].startswith(f"total {model.count_params()} parameters")
     unknown = nb.Sequential([Conv2D(1, 4, 3), Flatten(), Dense(64, 2)]).summary().splitlines()
     assert unknown[1].split()[-2:] == ["?", "40"] and unknown[3].split()[-2:] == ["(2,)", "130"]
+
+
+def test_a_summary_line_leaves_out_the_arguments_at_their_defaults():
+    plain = "Conv2D(in_channels=1, out_channels=30, kernel_size=(5, 5))"
+    assert layer_text(Conv2D(1, 30, 5)) == plain
+    assert layer_text(Conv2D(1, 30, 5, stride=2, init="lecun")) == (
+        "Conv2D(in_channels=1, out_channels=30, kernel_size=(5, 5), stride=(2, 2), "
+        "init={'name': 'lecun'})"
+    )
+    assert layer_text(MaxPool2D(2)) == "MaxPool2D()" and layer_text(ReLU()) == "ReLU()"
+    assert layer_text(MaxPool2D(3, stride=1)) == "MaxPool2D(pool_size=(3, 3), stride=(1, 1))"
+
+    class Scaled(ReLU):  # its config() does not name its constructor's argument
+        def __init__(self, factor):
+            super().__init__()
+            self.factor = factor
+
+    assert layer_text(Scaled(2.0)) == repr(Scaled(2.0))
 
 
 def test_images_of_the_wrong_shape_get_a_clear_error():
