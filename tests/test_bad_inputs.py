@@ -258,6 +258,23 @@ def test_a_torch_device_with_an_index_on_the_cpu_fails_at_once(monkeypatch):
         net(backend=None)  # a model is never built on it, so no fit can fail later
 
 
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_a_torch_device_given_by_number_is_told_its_name():
+    with pytest.raises(
+        ValueError, match=r"torch knows no device '0': for GPU 0, use 'torch:cuda:0'"
+    ):
+        nb.get_backend("torch:0")
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_a_missing_cuda_device_is_named_as_it_was_asked_for():
+    if nb.backend.torch_cuda_available():
+        pytest.skip("torch sees a CUDA device here")
+    for name in ("torch:cuda:0", "torch:cuda"):
+        with pytest.raises(nb.BackendUnavailableError, match=rf"backend '{name}' asked for, but"):
+            nb.get_backend(name)
+
+
 # --- MNIST files ------------------------------------------------------------------
 
 

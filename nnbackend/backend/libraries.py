@@ -72,6 +72,11 @@ def make_torch(device):
 
     apply_to_torch()
 
+    name = "torch" if device is None else f"torch:{device}"  # as the user gave it
+    if device is not None and device.isdigit():  # "torch:0": a GPU's number alone
+        raise ValueError(
+            f"torch knows no device {device!r}: for GPU {device}, use 'torch:cuda:{device}'"
+        )
     try:
         device = torch.device(device or "cpu")
     except RuntimeError as exc:
@@ -82,7 +87,7 @@ def make_torch(device):
         raise ValueError(f"torch's CPU has no index: use 'torch' (or 'torch:cpu'), not {device}")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise BackendUnavailableError(
-            "backend 'torch:cuda' asked for, but torch sees no CUDA device "
+            f"backend {name!r} asked for, but torch sees no CUDA device "
             f"(torch {torch.__version__}, CUDA build: {torch.version.cuda}). "
             "Use 'torch' for the CPU, or install a CUDA build of torch on a machine with a GPU."
         )
