@@ -39,9 +39,9 @@ class Sequential:
     """Layers applied in order. Parameters are named ``"<layer index>.<name>"``.
 
     ``layers``: Layer objects, or the names of activations ("relu", "tanh", ...:
-    ``nb.layers.get``). ``backend``: a name or a Backend (default: the current one);
-    ``dtype``: "float32" or "float64" (default: the backend's); ``seed`` draws the
-    initial weights and, later, the shuffling order.
+    ``nb.layers.get``); one at least. ``backend``: a name or a Backend (default: the
+    current one); ``dtype``: "float32" or "float64" (default: the backend's); ``seed``
+    draws the initial weights and, later, the shuffling order.
     """
 
     registry = MODELS
@@ -59,6 +59,11 @@ class Sequential:
         """``build=False`` draws no weights: the layers get the backend only, and their
         ``params`` stay empty until filled (how ``nb.load`` builds a model)."""
         self.layers = layer_list(layers)
+        if not self.layers:
+            raise ValueError(
+                "Sequential got no layers: a model needs at least one, e.g. "
+                "nb.Sequential([Dense(2, 16), 'tanh', Dense(16, 2)])"
+            )
         self.backend = get_backend(backend, dtype=dtype)
         self.rng = as_generator(seed)
         self.loss = None

@@ -160,6 +160,13 @@ def test_predict_on_nan_rows_is_an_error_not_class_0(backend):
     )
 
 
+def test_an_empty_model_is_refused():
+    with pytest.raises(ValueError, match=r"Sequential got no layers: a model needs at least one"):
+        nb.Sequential([])
+    with pytest.raises(ValueError, match="Sequential got no layers"):
+        nb.Sequential.from_config({"layers": []})
+
+
 # --- losses called directly -------------------------------------------------------
 
 
