@@ -182,17 +182,34 @@ class Sequential:
 
     def predict_proba(self, X, batch_size: int | None = None):
         """Probabilities (batch, outputs): the loss's link (softmax, sigmoid) applied to
-        the outputs. Host data in, host NumPy out; the backend's arrays in, its arrays out.
-        X holding NaN or inf raises ValueError: such a row has no meaningful answer."""
-        proba = self._probabilities(X, batch_size)
+        the outputs, or the outputs as they are where the last layer gives [0, 1] (a
+        Sigmoid). A model that ``fit`` did not train has no loss to say which link its
+        raw scores take: set ``model.loss`` to the one it was trained with, or this
+        raises ValueError. Host data in, host NumPy out; the backend's arrays in, its
+        arrays out. X holding NaN or inf raises ValueError: such a row has no meaningful
+        answer."""
+        inputs = self._prediction_input(X, batch_size)
+        link = self._link("predict_proba")
+        proba = link(self._predict_raw(inputs, batch_size))
         return to_numpy(proba) if is_host(X) else proba
 
     def predict(self, X, batch_size: int | None = None):
         """Class labels (batch,) int64: argmax of the outputs, or output > 0.5 for one
         output (for each, under binary cross-entropy: multi-label); under MSE the outputs
-        unless the last layer gives [0, 1]. Host data in, host NumPy out; the backend's
-        arrays in, its arrays out. X with NaN or inf raises ValueError, naming one."""
-        xp, loss, proba = self.backend.xp, self.loss, self._probabilities(X, batch_size)
+        unless the last layer gives [0, 1]. With no loss (a model that ``fit`` did not
+        train), several outputs still give their argmax, but one raw output has no
+        threshold (0 for a logit, 0.5 for a probability) and raises ValueError, as
+        ``predict_proba`` does. Host data in, host NumPy out; the backend's arrays in, its
+        arrays out. X with NaN or inf raises ValueError, naming one."""
+        xp, loss = self.backend.xp, self.loss
+        out = self._predict_raw(self._prediction_input(X, batch_size), batch_size)
+        if loss is not None:
+            proba = loss.link(out)
+        elif out.shape[1] == 1:  # argmax needs no link; one raw output's threshold does
+            threshold = "predict (one output splits at 0 if a logit, 0.5 if a probability)"
+            proba = self._link(threshold)(out)
+        else:
+            proba = out
         if loss is not None and not loss.has_accuracy and not gives_probabilities(self):
             labels = proba
         elif loss is not None and loss.target_kind != "labels" and proba.shape[1] > 1:
@@ -376,14 +393,33 @@ class Sequential:
             return X
         return self.backend.asarray(X, dtype=self.backend.dtype_name)
 
-    def _probabilities(self, X, batch_size):
-        out = self._predict_raw(X, batch_size)
-        return self.loss.link(out) if self.loss is not None else out
+    def _link(self, purpose: str):
+        """What turns the outputs into probabilities: the loss's link, or nothing where
+        the last layer gives [0, 1] already. A model that no ``fit`` trained (a loop
+        written by hand, or none yet) has no loss to say whether its raw scores are
+        logits for a softmax, a sigmoid, or no probabilities at all: a ValueError."""
+        if self.loss is not None:
+            return self.loss.link
+        if gives_probabilities(self):
+            return lambda out: out
+        raise ValueError(
+            f"{purpose}: the model has no loss to turn its outputs into probabilities (it "
+            f"was not trained by fit, which sets model.loss), and its last layer, "
+            f"{type(self.layers[-1]).__name__}, gives raw scores. Set model.loss to the loss "
+            "it was trained with (e.g. model.loss = nb.losses.BinaryCrossEntropy("
+            "from_logits=True), or nb.losses.SoftmaxCrossEntropy()), or train it with fit"
+        )
+
+    def _prediction_input(self, X, batch_size):
+        """X checked (real, finite, within the dtype's range) and on the model's backend;
+        ``batch_size`` checked."""
+        if batch_size is not None:
+            positive_int(batch_size, "batch_size (None for all at once)")
+        X = checked_features(as_array(X), dtype=self.backend.dtype_name)
+        return self._as_input(X)
 
     def _predict_raw(self, X, batch_size):
-        if batch_size is not None:
-            batch_size = positive_int(batch_size, "batch_size (None for all at once)")
-        X = self._as_input(checked_features(as_array(X), dtype=self.backend.dtype_name))
+        """The raw outputs for X (from ``_prediction_input``), ``batch_size`` rows at a time."""
         n = X.shape[0]
         if batch_size is None or batch_size >= n:
             return self.forward(X, training=False)

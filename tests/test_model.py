@@ -460,6 +460,7 @@ def test_dtype_float64_is_one_argument(backend):
     model = nb.Sequential([Dense(2, 3), "tanh", Dense(3, 2)], backend=backend, dtype="float64")
     assert model.backend.dtype_name == "float64" and model.backend.name == backend.name
     assert {str(a.dtype).rsplit(".", 1)[-1] for a in model.params.values()} == {"float64"}
+    model.loss = SoftmaxCrossEntropy()  # what predict_proba's softmax comes from
     assert model.predict_proba(X_MOONS[:5]).dtype == np.float64
     with pytest.raises(ValueError, match="dtype must be 'float32' or 'float64'"):
         nb.Sequential([Dense(2, 2)], dtype="float16")
@@ -606,6 +607,60 @@ def test_a_regression_predicts_its_outputs(backend):
     assert model.predict(X).dtype.kind == "f"
 
 
+def trained_by_hand(backend, layers, loss, epochs=20):
+    """A model trained by the loop the README writes by hand: no fit, so no model.loss."""
+    model = nb.Sequential(layers, backend=backend, seed=0)
+    opt = nb.optim.Adam(0.05)
+    for _ in range(epochs):
+        for xb, yb in nb.data.Batches(X_MOONS, Y_MOONS, model.backend, 50, rng=model.rng):
+            loss.forward(model.forward(xb), yb)
+            model.backward(loss.backward())
+            opt.step(model.params, model.grads)
+    return model
+
+
+def test_predict_proba_without_a_loss_says_to_set_it(backend, tmp_path):
+    """predict_proba gave the raw logits of a model no fit trained, and predict split one
+    logit at 0.5 (its boundary is 0): both now say to set model.loss, and with it set
+    give probabilities and the right labels, also after save and load."""
+    loss = BinaryCrossEntropy(from_logits=True)
+    model = trained_by_hand(backend, [Dense(2, 8), Tanh(), Dense(8, 1)], loss)
+    told = (
+        r"the model has no loss to turn its outputs into probabilities \(it was not trained "
+        r"by fit.*model.loss = nb.losses.BinaryCrossEntropy\(from_logits=True\).*or train it"
+    )
+    with pytest.raises(ValueError, match="predict_proba: " + told):
+        model.predict_proba(X_MOONS)
+    with pytest.raises(ValueError, match=r"predict \(one output splits at 0 if a logit.*" + told):
+        model.predict(X_MOONS)
+    model.loss = loss
+    logits = host(backend, model(backend.asarray(X_MOONS)))[:, 0]
+    proba = model.predict_proba(X_MOONS)[:, 0]
+    np.testing.assert_allclose(proba, 1 / (1 + np.exp(-logits)), rtol=1e-5)
+    labels = model.predict(X_MOONS)
+    np.testing.assert_array_equal(labels, logits > 0)
+    assert (labels == Y_MOONS).mean() > 0.8
+    nb.save(model, tmp_path / "m.h5")
+    again = nb.load(tmp_path / "m.h5", backend=backend)
+    assert again.loss.config() == loss.config()
+    np.testing.assert_array_equal(again.predict_proba(X_MOONS)[:, 0], proba)
+
+
+def test_without_a_loss_probabilities_and_argmax_need_no_link(backend):
+    """A last layer that gives [0, 1] is taken as it is; several raw outputs still have
+    an argmax, though no probabilities."""
+    bce = BinaryCrossEntropy()
+    squashed = trained_by_hand(backend, [Dense(2, 8), Tanh(), Dense(8, 1), Sigmoid()], bce, 5)
+    outputs = host(backend, squashed(backend.asarray(X_MOONS)))
+    np.testing.assert_array_equal(squashed.predict_proba(X_MOONS), outputs)
+    np.testing.assert_array_equal(squashed.predict(X_MOONS), outputs[:, 0] > 0.5)
+    two = trained_by_hand(backend, [Dense(2, 8), Tanh(), Dense(8, 2)], SoftmaxCrossEntropy(), 5)
+    scores = host(backend, two(backend.asarray(X_MOONS)))
+    np.testing.assert_array_equal(two.predict(X_MOONS), scores.argmax(axis=1))
+    with pytest.raises(ValueError, match=r"predict_proba: the model has no loss .* Dense,"):
+        two.predict_proba(X_MOONS)
+
+
 # --- fit refuses up front what would fail or go wrong later --------------------------
 
 
@@ -669,6 +724,7 @@ def test_fit_takes_one_callback_alone_and_checks_the_checkpoint_folder_first(tmp
 
 def test_predicting_no_rows_gives_no_labels(backend):
     model = tiny_net(backend)
+    model.loss = SoftmaxCrossEntropy()
     empty = np.empty((0, 2))
     assert model.predict(empty).shape == (0,)
     assert model.predict_proba(empty).shape == (0, 2)
