@@ -224,15 +224,25 @@ def _reshape_hint(X, sample_shape) -> str:
     return f" Reshape it: X.reshape(len(X), {', '.join(map(str, sample_shape))})."
 
 
-def check_targets(y, n_samples: int, n_outputs: int | None, kind: str, what: str = "y") -> None:
+def check_targets(
+    y, n_samples: int, n_outputs: int | None, kind: str, what: str = "y", loss=None
+) -> None:
     """Raise a clear ValueError for targets of the wrong length, not real, NaN/inf,
-    labels outside ``0 .. n_outputs - 1`` (``kind="labels"``), one-hot rows or
-    ``kind="probabilities"`` targets outside [0, 1]."""
+    labels outside ``0 .. n_outputs - 1`` (``kind="labels"``, which also needs two
+    outputs or more), one-hot rows or ``kind="probabilities"`` targets outside [0, 1].
+    ``loss``: where it takes targets shaped as the outputs (``targets_like_outputs``),
+    y's columns must match ``n_outputs``."""
     _check_real(y, what)
     if y.ndim == 0 or y.shape[0] != n_samples:
         got = "a single value" if y.ndim == 0 else f"{y.shape[0]} targets"
         raise ValueError(f"{what} has {got} but X has {n_samples} samples: they must match")
     _check_finite(y, what)
+    if kind == "labels" and n_outputs == 1:
+        raise ValueError(
+            "cross-entropy needs one output per class, but the model has 1 output: end it "
+            "in Dense(..., 2) for two classes (one output per class), or, for 0/1 targets, "
+            "use loss='bce' with a Sigmoid output (or BinaryCrossEntropy(from_logits=True))"
+        )
     if kind == "labels" and y.ndim == 1 and n_outputs is not None:
         _check_labels(y, n_outputs, what)
     elif kind == "labels" and y.ndim == 2 and n_outputs is not None and y.shape[1] != n_outputs:
@@ -241,8 +251,33 @@ def check_targets(y, n_samples: int, n_outputs: int | None, kind: str, what: str
             f"{what} has shape {tuple(y.shape)}, read as one-hot rows of {y.shape[1]} "
             f"classes, but the model has {n_outputs} outputs{hint}"
         )
+    if n_outputs is not None and getattr(loss, "targets_like_outputs", False):
+        _check_target_columns(y, n_outputs, loss, what)
     if kind == "probabilities" or (kind == "labels" and y.ndim == 2):
         _check_unit_range(y, what, kind)
+
+
+def _check_target_columns(y, n_outputs: int, loss, what: str) -> None:
+    """Targets for a loss that compares them with the outputs one to one (MSE, binary
+    cross-entropy): (N,) for one output, (N, k) for k. Said here, with the whole data's
+    shapes, not by the loss at the first step, with a batch's."""
+    if (y.ndim == 1 and n_outputs == 1) or (y.ndim == 2 and y.shape[1] == n_outputs):
+        return
+    n, columns = y.shape[0], {1: 1, 2: y.shape[-1]}.get(y.ndim)
+    fit_y = f"give {what} of shape ({n}, {n_outputs})" if n_outputs > 1 else f"give {what} 1-D"
+    fit_model = f"end the model in Dense(..., {columns})" if columns else None
+    if loss.target_kind == "probabilities":
+        rule = "binary cross-entropy takes one output per 0/1 target"
+        if columns == 1:
+            fit_model = "end the model in Dense(..., 1) (+ Sigmoid, or from_logits=True)"
+            fit_y = f"use loss='cross_entropy' for {n_outputs} classes, or {fit_y} for multi-label"
+    else:
+        rule = f"{type(loss).__name__} takes one target column per output"
+    fixes = f"{fit_model}, or {fit_y}" if fit_model else fit_y
+    raise ValueError(
+        f"{what} has shape {tuple(y.shape)}, but the model has {n_outputs} output"
+        f"{'s' if n_outputs > 1 else ''}: {rule}: {fixes}"
+    )
 
 
 def checked_features(X, what: str = "X", dtype: str | None = None):

@@ -30,6 +30,9 @@ class Loss:
     target_kind = "float"
     #: whether ``count_correct`` counts right classifications (fit then logs accuracy)
     has_accuracy = False
+    #: True when targets take the outputs' shape ((batch,) fits one output): fit then
+    #: checks y's columns against the model's outputs before the first step
+    targets_like_outputs = False
     registry = LOSSES
 
     def __init__(self, reduction: str = "mean"):
@@ -102,6 +105,7 @@ class MSE(Loss):
     ``half=True`` puts the 1/2 in front that makes the gradient ``pred - target``."""
 
     aliases = ("mean_squared_error",)
+    targets_like_outputs = True
 
     def __init__(self, reduction: str = "mean", half: bool = False):
         super().__init__(reduction)
@@ -234,6 +238,7 @@ class BinaryCrossEntropy(Loss):
 
     has_accuracy = True
     target_kind = "probabilities"
+    targets_like_outputs = True
     aliases = ("bce", "binary_crossentropy")
 
     def __init__(self, from_logits: bool = False, reduction: str = "mean"):

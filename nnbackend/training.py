@@ -186,7 +186,7 @@ def batches_for(model, X, y, loss, batch_size, *, shuffle, on_device="auto") -> 
         if not isinstance(array, backend.array_types) and is_foreign(array):
             backend.check_array(array, what)
     check_inputs(X, model.input_shape)
-    check_targets(y, X.shape[0], model.n_outputs, loss.target_kind)
+    check_targets(y, X.shape[0], model.n_outputs, loss.target_kind, loss=loss)
     return Batches(
         X, y, backend, batch_size, shuffle=shuffle, rng=model.rng,
         y_dtype=target_dtype(loss, y, backend), on_device=on_device,

@@ -160,6 +160,74 @@ def test_predict_on_nan_rows_is_an_error_not_class_0(backend):
     )
 
 
+def unchanged(model, before) -> bool:
+    """Whether ``model``'s weights are still ``before`` (``copy_params()``): nothing trained."""
+    return all(
+        np.array_equal(nb.to_numpy(a), nb.to_numpy(before[k])) for k, a in model.params.items()
+    )
+
+
+@pytest.mark.parametrize(
+    "outputs, loss, targets, message",
+    [
+        (
+            lambda: [Dense(4, 3), "sigmoid"], "bce", Y,
+            r"y has shape \(40,\), but the model has 3 outputs: binary cross-entropy takes one "
+            r"output per 0/1 target: end the model in Dense\(\.\.\., 1\) \(\+ Sigmoid, or "
+            r"from_logits=True\), or use loss='cross_entropy' for 3 classes, or give y of "
+            r"shape \(40, 3\) for multi-label",
+        ),
+        (
+            lambda: [Dense(4, 1)], BinaryCrossEntropy(from_logits=True), np.eye(2)[Y],
+            r"y has shape \(40, 2\), but the model has 1 output: binary cross-entropy takes "
+            r"one output per 0/1 target: end the model in Dense\(\.\.\., 2\), or give y 1-D",
+        ),
+        (
+            lambda: [Dense(4, 2)], "mse", Y,
+            r"y has shape \(40,\), but the model has 2 outputs: MSE takes one target column "
+            r"per output: end the model in Dense\(\.\.\., 1\), or give y of shape \(40, 2\)",
+        ),
+        (
+            lambda: [Dense(4, 1)], "mse", np.stack([Y, Y, Y], axis=1),
+            r"MSE takes one target column per output: end the model in Dense\(\.\.\., 3\)",
+        ),
+    ],
+)  # fmt: skip
+def test_targets_that_do_not_fit_the_outputs_are_refused_before_any_step(
+    backend, outputs, loss, targets, message
+):
+    """Said by the loss at the first step, with a batch's shapes and no advice, before."""
+    model = nb.Sequential([Dense(2, 4), Tanh(), *outputs()], backend=backend, seed=0)
+    before = model.copy_params()
+    with pytest.raises(ValueError, match=message):
+        fit(model, X, targets, loss=loss)
+    with pytest.raises(ValueError, match=message):
+        model.evaluate(X, targets, loss=loss)
+    assert unchanged(model, before)
+
+
+def test_targets_that_fit_the_outputs_still_train(backend):
+    for n_out, targets in ((1, Y), (1, Y[:, None]), (2, np.eye(2)[Y])):
+        for loss in (MSE(), BinaryCrossEntropy(from_logits=True)):
+            assert len(fit(net(backend, n_out), X, targets, loss=loss)) == 1
+
+
+def test_cross_entropy_on_one_output_says_to_give_one_per_class(backend):
+    model = net(backend, n_out=1)
+    before = model.copy_params()
+    told = (
+        r"cross-entropy needs one output per class, but the model has 1 output: end it in "
+        r"Dense\(\.\.\., 2\) for two classes .* use loss='bce' with a Sigmoid output \(or "
+        r"BinaryCrossEntropy\(from_logits=True\)\)"
+    )
+    for targets in (Y, np.zeros_like(Y), Y[:, None]):
+        with pytest.raises(ValueError, match=told):
+            fit(model, X, targets)
+        with pytest.raises(ValueError, match=told):
+            model.evaluate(X, targets, loss="cross_entropy")
+    assert unchanged(model, before)
+
+
 def test_an_empty_model_is_refused():
     with pytest.raises(ValueError, match=r"Sequential got no layers: a model needs at least one"):
         nb.Sequential([])

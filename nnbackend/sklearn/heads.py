@@ -44,6 +44,7 @@ class SumOverOutputs(Loss):
         self.inner = inner
         self.target_kind = self.inner.target_kind
         self.has_accuracy = self.inner.has_accuracy
+        self.targets_like_outputs = self.inner.targets_like_outputs
 
     def forward(self, pred, target):
         self._outputs = pred.shape[1]
