@@ -227,12 +227,17 @@ def _reshape_hint(X, sample_shape) -> str:
 def check_targets(
     y, n_samples: int, n_outputs: int | None, kind: str, what: str = "y", loss=None
 ) -> None:
-    """Raise a clear ValueError for targets of the wrong length, not real, NaN/inf,
-    labels outside ``0 .. n_outputs - 1`` (``kind="labels"``, which also needs two
-    outputs or more), one-hot rows or ``kind="probabilities"`` targets outside [0, 1].
-    ``loss``: where it takes targets shaped as the outputs (``targets_like_outputs``),
-    y's columns must match ``n_outputs``."""
-    _check_real(y, what)
+    """Raise a clear ValueError for targets that are missing, of the wrong length, not
+    real, NaN/inf, labels outside ``0 .. n_outputs - 1`` (``kind="labels"``, which also
+    needs two outputs or more), one-hot rows or ``kind="probabilities"`` targets outside
+    [0, 1]. ``loss``: where it takes targets shaped as the outputs
+    (``targets_like_outputs``), y's columns must match ``n_outputs``."""
+    if _is_none(y):
+        raise TypeError(
+            f"{what} is None: fit and evaluate need targets {what}, one per sample of X "
+            "(class labels, 0/1 values, or the numbers to fit)"
+        )
+    _check_real(y, what, targets=True)
     if y.ndim == 0 or y.shape[0] != n_samples:
         got = "a single value" if y.ndim == 0 else f"{y.shape[0]} targets"
         raise ValueError(f"{what} has {got} but X has {n_samples} samples: they must match")
@@ -295,18 +300,41 @@ def checked_features(X, what: str = "X", dtype: str | None = None):
     return X
 
 
-def _check_real(a, what: str) -> None:
-    """Complex values would lose their imaginary part, strings or objects make no sense."""
+def _is_none(a) -> bool:
+    """Whether ``a`` is None, or what ``np.asarray(None)`` makes of it."""
+    if a is None:
+        return True
+    return isinstance(a, np.ndarray) and a.dtype == object and a.ndim == 0 and a.item() is None
+
+
+def _check_real(a, what: str, targets: bool = False) -> None:
+    """Complex values would lose their imaginary part; strings or objects must first be
+    made numbers (``targets``: class labels, which nnbackend takes as integers only)."""
     if is_foreign(a):
         xp = namespace_of(a)
         real = xp.isdtype(a.dtype, ("bool", "integral", "real floating"))
+        complex_ = not real and xp.isdtype(a.dtype, "complex floating")
     else:
-        real = np.asarray(a).dtype.kind in "biuf"
-    if not real:
+        kind = np.asarray(a).dtype.kind
+        real, complex_ = kind in "biuf", kind == "c"
+    if real:
+        return
+    if complex_:
         raise TypeError(
             f"{what} holds {a.dtype} values; it must hold real numbers (for complex data, "
             "pass the real and imaginary parts as separate features)"
         )
+    if targets:
+        raise TypeError(
+            f"{what} holds {a.dtype} values (strings or other objects), but targets must be "
+            "numbers: encode class labels as integer ids 0..n-1 (classes, y = "
+            "np.unique(y, return_inverse=True)), or use nnbackend.sklearn.MLPClassifier, "
+            "which takes labels of any type"
+        )
+    raise TypeError(
+        f"{what} holds {a.dtype} values (strings or other objects), but features must be "
+        "numbers: encode them as numbers first (categories as one-hot columns, say)"
+    )
 
 
 def _check_unit_range(y, what: str, kind: str) -> None:

@@ -98,6 +98,45 @@ def test_complex_inputs_are_refused_not_cut_to_their_real_part(backend):
 
 
 @pytest.mark.parametrize(
+    "labels",
+    [np.array(["cat", "dog"])[Y], np.array([b"cat", b"dog"])[Y], np.array(["cat", 7], object)[Y]],
+)
+def test_labels_that_are_not_numbers_are_told_how_to_encode_them(backend, labels):
+    model = net(backend)
+    before = model.copy_params()
+    told = (
+        rf"y holds {re.escape(str(labels.dtype))} values \(strings or other objects\), but "
+        r"targets must be numbers: encode class labels as integer ids 0..n-1 \(classes, y = "
+        r"np.unique\(y, return_inverse=True\)\), or use nnbackend.sklearn.MLPClassifier"
+    )
+    with pytest.raises(TypeError, match=told):
+        fit(model, X, labels)
+    with pytest.raises(TypeError, match=told):
+        model.evaluate(X, labels, loss="cross_entropy")
+    for name, array in model.params.items():
+        np.testing.assert_array_equal(nb.to_numpy(array), nb.to_numpy(before[name]))
+    if labels.dtype != object:  # as told: the ids train
+        classes, ids = np.unique(labels, return_inverse=True)
+        assert len(fit(model, X, ids)) == 1 and list(classes) == sorted(set(labels))
+
+
+def test_missing_targets_and_string_features_say_what_is_wrong(backend):
+    model = net(backend)
+    with pytest.raises(TypeError, match="y is None: fit and evaluate need targets y, one per"):
+        fit(model, X, None)
+    with pytest.raises(TypeError, match="y is None"):
+        model.evaluate(X, None, loss="cross_entropy")
+    told = r"X holds <U1 values \(strings or other objects\), but features must be numbers"
+    with pytest.raises(TypeError, match=told) as raised:
+        fit(model, np.full((40, 2), "a"))
+    assert "sklearn" not in str(raised.value)
+    with pytest.raises(TypeError, match=told):
+        model.predict(np.full((40, 2), "a"))
+    with pytest.raises(TypeError, match=r"y holds complex128 .*\(for complex data, pass the real"):
+        fit(model, X, Y + 0j, loss=MSE())
+
+
+@pytest.mark.parametrize(
     "targets, message",
     [
         (np.where(Y == 1, 2, 0), "values from 0 to 2, but this loss takes 0/1 labels"),
