@@ -202,26 +202,60 @@ def check_inputs(X, sample_shape: tuple[int, ...] | int | None, what: str = "X")
         raise ValueError(
             f"{what} is empty (shape {tuple(X.shape)}): there is nothing to learn from"
         )
+    check_sample_shape(X, sample_shape, what)
+    _check_finite(X, what)
+
+
+def check_sample_shape(X, sample_shape: tuple[int, ...] | int | None, what: str = "X") -> None:
+    """Raise a ValueError, with how to reshape, unless X's samples have ``sample_shape``
+    (nothing is checked where it is None)."""
     if isinstance(sample_shape, int):
         sample_shape = (sample_shape,)
     if sample_shape is not None and tuple(X.shape[1:]) != tuple(sample_shape):
-        wants = f"{sample_shape[0]} features" if len(sample_shape) == 1 else f"shape {sample_shape}"
-        hint = _reshape_hint(X, sample_shape)
+        wants = f"shape {tuple(sample_shape)}"
+        if len(sample_shape) == 1:
+            wants = f"{sample_shape[0]} feature{'s' if sample_shape[0] != 1 else ''}"
+        hint = _reshape_hint(X, tuple(sample_shape))
         raise ValueError(
             f"the model takes samples of {wants}, but {what} has shape "
             f"{tuple(X.shape)} (samples of shape {tuple(X.shape[1:])}).{hint}"
         )
-    _check_finite(X, what)
 
 
 def _reshape_hint(X, sample_shape) -> str:
-    """How to reshape ``X`` to fit: flatten images for a model of rows; reshape rows
-    (or add the channel axis) for one of images, when the sizes agree."""
+    """How to reshape ``X`` to fit: a single sample into a batch of one; one column of
+    features out of a 1-D array; images flattened for a model of rows; channels-last
+    images transposed, and rows reshaped (or given the channel axis) for a model of
+    images, when the sizes agree."""
+    shape = tuple(X.shape)
+    if shape == sample_shape:
+        return f" A single sample? Give it as a batch of one: {_one_sample(sample_shape)}."
     if len(sample_shape) == 1:
+        if X.ndim == 1 and sample_shape == (1,):
+            return " One feature per sample? Make it a column: X.reshape(-1, 1)."
         return " Flatten images with X.reshape(len(X), -1)." if X.ndim > 2 else ""
-    if math.prod(X.shape[1:]) != math.prod(sample_shape):
+    if channels_last(shape, sample_shape[0]):
+        return f" {CHANNELS_LAST_HINT}"
+    if math.prod(shape[1:]) != math.prod(sample_shape):
         return ""
     return f" Reshape it: X.reshape(len(X), {', '.join(map(str, sample_shape))})."
+
+
+def _one_sample(sample_shape) -> str:
+    """How to make one sample of ``sample_shape`` a batch of one."""
+    if len(sample_shape) == 1:
+        return "X.reshape(1, -1)"
+    return f"X.reshape(1, {', '.join(map(str, sample_shape))})"
+
+
+#: what to do with images of shape (N, H, W, C) given to a layer that takes (N, C, H, W)
+CHANNELS_LAST_HINT = "Channels last? Use X.transpose(0, 3, 1, 2)."
+
+
+def channels_last(shape: tuple[int, ...], channels: int) -> bool:
+    """Whether a batch of ``shape`` looks like (N, H, W, C) images for a model of
+    (N, C, H, W) with C = ``channels``: its last axis, not its second, is that."""
+    return len(shape) == 4 and shape[3] == channels and shape[1] != channels
 
 
 def check_targets(
@@ -285,15 +319,19 @@ def _check_target_columns(y, n_outputs: int, loss, what: str) -> None:
     )
 
 
-def checked_features(X, what: str = "X", dtype: str | None = None):
+def checked_features(
+    X, what: str = "X", dtype: str | None = None, sample_shape: tuple[int, ...] | None = None
+):
     """``X`` for predicting: host data as a NumPy array, a device array as it is, once
-    its values are real and finite (a NaN row has no meaningful class), and within
+    its values are real and finite (a NaN row has no meaningful class), its samples of
+    ``sample_shape`` where given (said as ``fit`` says it, not by a layer), and within
     ``dtype``'s range where given (the model's: a value past it would be inf)."""
     if not is_foreign(X):
         X = np.asarray(X)
     if X.ndim == 0:
         raise ValueError(f"{what} is a single value; give an array of samples, one per row")
     _check_real(X, what)
+    check_sample_shape(X, sample_shape, what)
     _check_finite(X, what, "predicting")
     if dtype is not None:
         check_in_range(X, dtype)

@@ -411,11 +411,13 @@ class Sequential:
         )
 
     def _prediction_input(self, X, batch_size):
-        """X checked (real, finite, within the dtype's range) and on the model's backend;
-        ``batch_size`` checked."""
+        """X checked (real, finite, within the dtype's range, of the model's sample shape)
+        and on the model's backend; ``batch_size`` checked."""
         if batch_size is not None:
             positive_int(batch_size, "batch_size (None for all at once)")
-        X = checked_features(as_array(X), dtype=self.backend.dtype_name)
+        X = checked_features(
+            as_array(X), dtype=self.backend.dtype_name, sample_shape=self.input_shape
+        )
         return self._as_input(X)
 
     def _predict_raw(self, X, batch_size):

@@ -274,6 +274,53 @@ def test_an_empty_model_is_refused():
         nb.Sequential.from_config({"layers": []})
 
 
+# --- the shape of what predict and evaluate are given --------------------------------
+
+
+def test_one_sample_is_told_to_become_a_batch_of_one(backend):
+    model = net(backend)
+    fit(model)
+    told = (
+        r"the model takes samples of 2 features, but X has shape \(2,\) \(samples of shape "
+        r"\(\)\)\. A single sample\? Give it as a batch of one: X.reshape\(1, -1\)\."
+    )
+    for one in (X[0], backend.asarray(X[0])):
+        for predicting in (model.predict, model.predict_proba):
+            with pytest.raises(ValueError, match=told):
+                predicting(one)
+    with pytest.raises(ValueError, match=told):
+        model.evaluate(X[0], Y[:1])
+    assert model.predict(X[0].reshape(1, -1)).shape == (1,)
+    with pytest.raises(ValueError, match=r"takes samples of 2 features, but X has shape \(40, 3\)"):
+        model.predict(np.ones((40, 3)))  # not the first layer's own error, with its repr
+    column = nb.Sequential([Dense(1, 2)], backend=backend)
+    with pytest.raises(ValueError, match=r"1 feature, .* Make it a column: X.reshape\(-1, 1\)"):
+        fit(column, X[:, 0])
+
+
+@pytest.mark.parametrize("input_shape", [None, (3, 6, 6)])
+def test_channels_last_images_are_told_to_be_transposed(backend, input_shape):
+    """Whichever check finds them: fit's, where the model knows its input shape (which
+    said "Reshape it", scrambling the pixels), else the Conv2D layer's own."""
+    model = nb.Sequential(
+        [nb.layers.Conv2D(3, 2, 3), nb.layers.Flatten(), Dense(32, 2)],
+        backend=backend, seed=0, input_shape=input_shape,
+    )  # fmt: skip
+    images = np.random.default_rng(0).normal(size=(40, 6, 6, 3))
+    before = model.copy_params()
+    # the layer's check sees a batch: 32 rows of the 40
+    told = r"got \(\d+, 6, 6, 3\)" if input_shape is None else r"has shape \(40, 6, 6, 3\)"
+    told += r".*Channels last\? Use X.transpose\(0, 3, 1, 2\)\.$"
+    with pytest.raises(ValueError, match=told) as raised:
+        fit(model, images)
+    assert "Reshape" not in str(raised.value)
+    for checking in (model.predict, lambda x: model.evaluate(x, Y)):
+        with pytest.raises(ValueError, match=told):
+            checking(images)
+    assert unchanged(model, before)
+    assert len(fit(model, images.transpose(0, 3, 1, 2))) == 1
+
+
 # --- losses called directly -------------------------------------------------------
 
 

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from nnbackend.checks import integer
+from nnbackend.data import CHANNELS_LAST_HINT, channels_last
 from nnbackend.registry import LAYERS, construct
 
 
@@ -216,4 +217,7 @@ def check_images(layer: Layer, x, channels: int | None = None) -> None:
     ``channels`` channels when given)."""
     if x.ndim != 4 or (channels is not None and x.shape[1] != channels):
         want = f"(batch, {channels}, height, width)" if channels else "(batch, C, H, W)"
-        raise ValueError(f"{layer!r} expects input of shape {want}, got {tuple(x.shape)}")
+        message = f"{layer!r} expects input of shape {want}, got {tuple(x.shape)}"
+        if channels_last(tuple(x.shape), channels):
+            message += f". {CHANNELS_LAST_HINT}"
+        raise ValueError(message)
