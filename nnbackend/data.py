@@ -17,6 +17,7 @@ import numpy as np
 from nnbackend.backend import Backend, Generator, namespace_of, to_numpy
 from nnbackend.backend.fastpaths import native
 from nnbackend.checks import one_of, positive_int
+from nnbackend.shapes import CHANNELS_LAST_HINT, channels_last
 
 #: On a GPU, keep the whole training set on the device when it takes less than this
 #: share of the free device memory.
@@ -246,16 +247,6 @@ def _one_sample(sample_shape) -> str:
     if len(sample_shape) == 1:
         return "X.reshape(1, -1)"
     return f"X.reshape(1, {', '.join(map(str, sample_shape))})"
-
-
-#: what to do with images of shape (N, H, W, C) given to a layer that takes (N, C, H, W)
-CHANNELS_LAST_HINT = "Channels last? Use X.transpose(0, 3, 1, 2)."
-
-
-def channels_last(shape: tuple[int, ...], channels: int) -> bool:
-    """Whether a batch of ``shape`` looks like (N, H, W, C) images for a model of
-    (N, C, H, W) with C = ``channels``: its last axis, not its second, is that."""
-    return len(shape) == 4 and shape[3] == channels and shape[1] != channels
 
 
 def check_targets(

@@ -88,3 +88,13 @@ def summary_table(layers, shapes, input_shape) -> str:
         f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:<{widths[2]}}  {d:>{widths[3]}}".rstrip()
         for a, b, c, d in rows
     )
+
+
+#: what to do with images of shape (N, H, W, C) given to a layer that takes (N, C, H, W)
+CHANNELS_LAST_HINT = "Channels last? Use X.transpose(0, 3, 1, 2)."
+
+
+def channels_last(shape: tuple[int, ...], channels: int) -> bool:
+    """Whether a batch of ``shape`` looks like (N, H, W, C) images for a model of
+    (N, C, H, W) with C = ``channels``: its last axis, not its second, is that."""
+    return len(shape) == 4 and shape[3] == channels and shape[1] != channels

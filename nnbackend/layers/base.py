@@ -24,8 +24,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from nnbackend.checks import integer
-from nnbackend.data import CHANNELS_LAST_HINT, channels_last
 from nnbackend.registry import LAYERS, construct
+from nnbackend.shapes import CHANNELS_LAST_HINT, channels_last
 
 
 class Layer:
