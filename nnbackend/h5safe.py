@@ -5,7 +5,11 @@ another file (external links), point at another name (soft links) or map a datas
 onto other files (virtual datasets). ``open_untrusted`` walks every link of the file
 before a byte of data is read and refuses all of these, as it refuses filters that
 would need a plugin (a plugin is code). What remains are datasets stored in the file
-itself, reached by hard links.
+itself, reached by hard links. Each object may have one link only: a second makes
+the reader load the same bytes again (67 links to one compressed weight made a 55 KB
+checkpoint allocate 67 copies) or closes a cycle. Groups may nest MAX_DEPTH deep, and
+a file may hold MAX_LINKS links. The walk goes group by group from a stack of its own:
+HDF5's recursive visit crashed the interpreter on a chain of 20,000 groups.
 
 Then nothing is read before its size is known: ``dataset`` checks the declared
 shape and dtype against what the caller expects and that the file really holds the
@@ -47,6 +51,8 @@ DAMAGE = (KeyError, RuntimeError, TypeError, ValueError)
 #: bytes per stored byte cannot be genuine
 MAX_COMPRESSION = 1100
 MAX_LINKS = 100_000
+#: groups within groups; nnbackend's own files nest 2 deep (/callbacks/<key>)
+MAX_DEPTH = 16
 MAX_JSON_CHARS = 1 << 20
 MAX_JSON_DEPTH = 64
 MAX_ATTR_BYTES = 1 << 20
@@ -80,32 +86,79 @@ def open_untrusted(path, error: type[ValueError] = ValueError, what: str = "file
 
 
 def check_structure(path: Path, f: h5py.File, error) -> None:
-    """Refuse soft, external and user-defined links, and any dataset that is virtual,
-    stored outside the file or filtered by a plugin; and files with over MAX_LINKS links."""
+    """Refuse soft, external and user-defined links, any dataset that is virtual, stored
+    outside the file or filtered by a plugin, any object reached by two links, groups
+    nested over MAX_DEPTH deep, and files with over MAX_LINKS links.
+
+    The walk goes group by group, each one's own links, from a stack: HDF5's own
+    recursive visit overflowed the C stack on a 20,000-deep chain of groups (a crash,
+    not an error), and looking each full path up from the root took quadratic time."""
+    count = 0
+    pending = [(f.id, b".", "", 0)]  # groups to read: (parent, name, shown path, depth)
+    while pending:
+        parent, name, where, depth = pending.pop()
+        group = h5py.h5g.open(parent, name)
+        links = _own_links(group, MAX_LINKS - count)
+        count += len(links)
+        if count > MAX_LINKS:
+            raise error(
+                f"{path} holds more than {MAX_LINKS} links; no nnbackend file has that many"
+            )
+        for link, kind in links:
+            shown = _link_name(path, link, where, error)
+            target = _hard_target(path, group, link, kind, shown, error)
+            if target == h5py.h5o.TYPE_DATASET:
+                _check_storage(path, shown, h5py.h5d.open(group, link), error)
+            elif target != h5py.h5o.TYPE_GROUP:
+                raise error(f"{path}: {shown!r} is neither a group nor a dataset")
+            elif depth + 1 > MAX_DEPTH:
+                raise error(
+                    f"{path}: the group {shown!r} lies {depth + 1} levels deep, more than the "
+                    f"{MAX_DEPTH} allowed; the files nnbackend reads nest groups 2 deep at most"
+                )
+            else:
+                pending.append((group, link, shown, depth + 1))
+
+
+def _own_links(group, room: int) -> list[tuple[bytes, int]]:
+    """(name, link type) of the links in ``group`` itself (not below it): at most
+    ``room + 1`` of them, so that a file with too many is found without listing all."""
     links = []
 
-    def visit(name: bytes, info) -> int | None:
+    def take(name: bytes, info) -> int | None:
         links.append((name, info.type))
-        return 1 if len(links) > MAX_LINKS else None  # a non-None return stops the walk
+        return 1 if len(links) > room else None  # a non-None return stops the iteration
 
-    f.id.links.visit(visit, info=True)
-    if len(links) > MAX_LINKS:
-        raise error(f"{path} holds more than {MAX_LINKS} links; no nnbackend file has that many")
-    for name, kind in links:
-        shown = name.decode(errors="replace")
-        if shown != name.decode(errors="ignore"):
-            raise error(f"{path}: the name {shown!r} is not UTF-8; no nnbackend file holds one")
-        if kind != h5py.h5l.TYPE_HARD:
-            what = _LINK_KINDS.get(kind, "a user-defined link")
-            raise error(
-                f"{path}: {shown!r} is {what}, which could read another file; "
-                "only objects stored in the file itself are read"
-            )
-        target = h5py.h5o.get_info(f.id, name).type  # a hard link: in this file
-        if target == h5py.h5o.TYPE_DATASET:
-            _check_storage(path, shown, h5py.h5d.open(f.id, name), error)
-        elif target != h5py.h5o.TYPE_GROUP:
-            raise error(f"{path}: {shown!r} is neither a group nor a dataset")
+    group.links.iterate(take, info=True)
+    return links
+
+
+def _link_name(path: Path, name: bytes, where: str, error) -> str:
+    """The path of the link ``name`` in the group at ``where``, as messages show it."""
+    text = name.decode(errors="replace")
+    shown = f"{where}/{text}" if where else text
+    if text != name.decode(errors="ignore"):
+        raise error(f"{path}: the name {shown!r} is not UTF-8; no nnbackend file holds one")
+    return shown
+
+
+def _hard_target(path: Path, group, name: bytes, kind: int, shown: str, error) -> int:
+    """The type of the object the link ``name`` in ``group`` leads to, once the link is
+    a hard link (to this file) and the object has no other link."""
+    if kind != h5py.h5l.TYPE_HARD:
+        what = _LINK_KINDS.get(kind, "a user-defined link")
+        raise error(
+            f"{path}: {shown!r} is {what}, which could read another file; "
+            "only objects stored in the file itself are read"
+        )
+    info = h5py.h5o.get_info(group, name)
+    if info.rc > 1:  # nb.save links each object once; more could make it read one many times
+        raise error(
+            f"{path}: {shown!r} is reached by {info.rc} hard links; nnbackend files link "
+            "each object once (several links could make the reader load one array many "
+            "times, or walk a cycle)"
+        )
+    return info.type
 
 
 def _check_storage(path: Path, name: str, dataset, error) -> None:

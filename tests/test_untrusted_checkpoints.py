@@ -168,6 +168,13 @@ def dims_past_maxdims(data: bytes) -> bytes:
     return data.replace(dims, np.array([3, 8, 2, 8], "<u8").tobytes(), 1)
 
 
+def hard_link_weight(f, secrets):
+    """EarlyStopping's best 0.W as a second name of the weight itself: no new bytes,
+    but one more array to read (64 such links made a 55 KB file load 67 copies)."""
+    del f["callbacks/EarlyStopping/0.W"]
+    f["callbacks/EarlyStopping/0.W"] = f["weights/0.W"]
+
+
 def nested(depth):
     return "[" * depth + "]" * depth
 
@@ -537,6 +544,16 @@ CASES.update(
         ),
         "weights-chunks-unwritten": (sparse_weights, "stores 1 of its 2 chunks"),
         "dataspace-dims-past-maxdims": (raw(dims_past_maxdims), "cannot read it, it is damaged"),
+        # the link walk: nesting, and objects reached twice (read twice, or a cycle)
+        "groups-17-deep": (
+            lambda f, s: f.create_group("x" + "/a" * 16),
+            "the group 'x/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a' lies 17 levels deep, more than the 16",
+        ),
+        "weight-hard-linked-into-a-callback": (hard_link_weight, "reached by 2 hard links"),
+        "group-linked-to-the-root": (
+            lambda f, s: f.__setitem__("x/loop", f["/"]),
+            "'x/loop' is reached by 2 hard links",
+        ),
     }
 )
 CASES.update(FILE_TRICKS)
@@ -629,6 +646,24 @@ def test_os_errors_stay_os_errors(good, tmp_path):
         locked.chmod(0)
         with pytest.raises(PermissionError):
             nb.load(locked)
+
+
+def test_a_chain_of_20000_groups_is_refused_at_once_not_a_crash(good, tmp_path):
+    """HDF5's recursive link walk overflowed the C stack on it (the interpreter died),
+    and 10,000 levels took 53 s; the walk now stops at the 17th level."""
+    path = tmp_path / "deep.h5"
+    shutil.copy(good, path)
+    with h5py.File(path, "r+", libver="latest") as f:
+        group = f.create_group("x")
+        for _ in range(20_000):
+            group = group.create_group("a")
+    script = "import sys, nnbackend as nb\ntry:\n    nb.load(sys.argv[1])\n"
+    script += "except nb.CheckpointError as err:\n    print(err)\n"
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert f"{path}: the group 'x/a/a/" in done.stdout and "levels deep" in done.stdout
 
 
 # --- allocation bounds ------------------------------------------------------------
