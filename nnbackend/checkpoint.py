@@ -5,7 +5,8 @@ header, then the architecture (JSON bounded in size and depth, known types, vali
 arguments, a parameter count under ``max_params``: the model is built without drawing
 or allocating a weight), then each dataset's shape and dtype against what the
 architecture says, and only then its bytes. Optimizer state must name the
-optimizer's own slots and the model's parameters, with their shapes. Weights,
+optimizer's own slots and the model's parameters, with their shapes; all the arrays
+together, callbacks' included, may hold ``MAX_COPIES`` times ``max_params`` values. Weights,
 hyper-parameters and counters must be finite. Every problem is a ``CheckpointError``
 that names the file.
 """
@@ -31,7 +32,12 @@ FORMAT_VERSION = 1
 DEFAULT_MAX_PARAMS = 10**8
 """The most weights (plus running state) a checkpoint may declare unless ``max_params``
 says otherwise: 100 million, 400 MB in float32 (the largest nets of the tutorials have
-under 2 million)."""
+under 2 million). All its arrays together (optimizer state, callbacks' arrays) may hold
+``MAX_COPIES`` times as many."""
+MAX_COPIES = 4
+"""A checkpoint's arrays together may hold at most ``MAX_COPIES * max_params`` values:
+the weights (and running state) once, Adam's two slots and EarlyStopping's best
+weights make 4 copies of them."""
 MAX_EPOCH = 2**53
 _CALLBACK_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}(\.[0-9]{1,3})?")
 MAX_CALLBACKS = 64
@@ -65,6 +71,7 @@ def read(path, backend, *, max_params: int = DEFAULT_MAX_PARAMS) -> Checkpoint:
             dtype = _check_header(path, f)
             backend = backend(dtype) if callable(backend) else backend
             model = _build_model(path, f, backend, max_params)
+            _check_copies(path, f, model, max_params)
             return Checkpoint(
                 model,
                 _read_optimizer(path, f, model, backend),
@@ -130,6 +137,32 @@ def _build_model(path: Path, f: h5py.File, backend, max_params: int):
     if "loss" in f.attrs:
         model.loss = _build(path, f, "loss", "loss", LOSSES)
     return model
+
+
+def _check_copies(path: Path, f: h5py.File, model, max_params: int) -> None:
+    """Count the values of the optimizer's slots and the callbacks' arrays before any is
+    read: each is checked against the model's shapes, but 64 callbacks could each hold a
+    compressed copy of every weight, and a small file make the reader allocate 65 models."""
+    sizes = {n: math.prod(a.shape) for n, a in [*model.params.items(), *model.state.items()]}
+    total = sum(sizes.values())
+    for top in ("optimizer", "callbacks"):
+        for group in _subgroups(f.get(top)):
+            total += sum(sizes.get(name, 0) for name in group)
+    if total > MAX_COPIES * max_params:
+        raise CheckpointError(
+            f"{path}: its arrays (weights, running state, optimizer state, callbacks' "
+            f"arrays) hold {total} values, more than {MAX_COPIES} x max_params={max_params}; "
+            f"a checkpoint holds its weights at most {MAX_COPIES} times over (Adam's two "
+            "slots and EarlyStopping's best weights besides them). If you trust the file, "
+            f"load it with nb.load(path, max_params={-(-total // MAX_COPIES)})"
+        )
+
+
+def _subgroups(group) -> list:
+    """The groups directly in ``group`` (none if it is not a group)."""
+    if not isinstance(group, h5py.Group):
+        return []
+    return [item for item in group.values() if isinstance(item, h5py.Group)]
 
 
 def _declared_shapes(path: Path, model) -> dict:

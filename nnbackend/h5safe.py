@@ -81,8 +81,21 @@ def open_untrusted(path, error: type[ValueError] = ValueError, what: str = "file
                 yield f
             except error:
                 raise
+            except MemoryError:
+                raise error(
+                    f"{path}: it declares more data than fits in memory; it was written on a "
+                    "machine with more, or crafted to exhaust memory"
+                ) from None
             except (OSError, *DAMAGE) as exc:  # h5py's read errors: damaged data, not the OS
-                raise error(f"{path}: cannot read it, it is damaged ({exc})") from None
+                raise error(f"{path}: cannot read it, {_read_failure(exc)} ({exc})") from None
+
+
+def _read_failure(exc: BaseException) -> str:
+    """What a read error says of the file. HDF5 reports a decompression that ran out
+    of memory as it reports a damaged chunk, as a filter's failure."""
+    if "filter returned failure" in str(exc):
+        return "it declares more data than fits in memory, or it is damaged"
+    return "it is damaged"
 
 
 def check_structure(path: Path, f: h5py.File, error) -> None:

@@ -626,6 +626,47 @@ def test_max_params_can_be_raised_for_a_trusted_file(tmp_path):
     )
 
 
+def test_max_params_bounds_every_copy_of_the_weights(good, tmp_path):
+    """42 weights: Adam's two slots and EarlyStopping's best weights make 4 copies, which
+    max_params=42 allows; a second callback holding the weights again is a fifth. With
+    64 such callbacks of compressed zeros, a small file made the reader allocate 65 models."""
+    model, optimizer, _ = nb.load(good, with_optimizer=True, max_params=42)
+    assert sum(int(np.prod(W.shape)) for W in model.params.values()) == 42
+    path = tmp_path / "copies.h5"
+    shutil.copy(good, path)
+    with h5py.File(path, "r+") as f:
+        f.copy(f["callbacks/EarlyStopping"], "callbacks/EarlyStopping.1")
+    nb.load(path, with_optimizer=True)  # within the default max_params
+    with pytest.raises(nb.CheckpointError) as err:
+        nb.load(path, with_optimizer=True, max_params=42)
+    assert str(err.value).startswith(f"{path}: its arrays")
+    assert "hold 210 values, more than 4 x max_params=42" in str(err.value)
+    assert "nb.load(path, max_params=53)" in str(err.value)
+    nb.load(path, with_optimizer=True, max_params=53)
+
+
+@pytest.mark.parametrize(
+    "failure, said",
+    [
+        (MemoryError("Unable to allocate 4.00 GiB"), "more data than fits in memory; it was"),
+        (
+            OSError("Can't synchronously read data (filter returned failure during read)"),
+            "more data than fits in memory, or it is damaged",
+        ),
+    ],
+)
+def test_running_out_of_memory_is_not_called_damage(good, monkeypatch, failure, said):
+    """HDF5 reports a decompression that ran out of memory as a filter's failure."""
+
+    def fail(backend, host):
+        raise failure
+
+    monkeypatch.setattr(nb.checkpoint, "_to_backend", fail)
+    with pytest.raises(nb.CheckpointError, match=said) as err:
+        nb.load(good)
+    assert str(err.value).startswith(f"{good}: ")
+
+
 def test_loading_draws_no_weights(good, monkeypatch):
     def no_draws(*args, **kwargs):
         raise AssertionError("a load drew random weights")
