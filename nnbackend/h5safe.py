@@ -207,11 +207,14 @@ def dataset(
     shape=None,
     kinds="f",
     max_bytes: int | None = None,
+    max_ratio: int = MAX_COMPRESSION,
     needs: str = "the reader",
 ) -> np.ndarray:
     """The array stored as ``group[name]``, read only once its declared shape (if
     ``shape`` is given, or at most ``max_bytes``), dtype kind (``kinds``: "f" float,
-    "iu" integers, "S" fixed-length bytes) and stored size are checked.
+    "iu" integers, "S" fixed-length bytes) and stored size are checked: compressed, it
+    may declare at most ``max_ratio`` bytes per stored byte (images compress far less
+    than the 1100 that deflate's limit allows).
     ``needs`` says in errors who expects the shape ("the architecture")."""
     where = f"{group.name.rstrip('/')}/{name}"
     item = _hard_item(path, group, name, where, error)
@@ -229,7 +232,7 @@ def dataset(
             f"{path}: {where} declares {declared} {dtype} ({nbytes} bytes), more "
             f"than the {max_bytes} bytes allowed"
         )
-    _check_stored_size(path, where, item, nbytes, error)
+    _check_stored_size(path, where, item, nbytes, error, max_ratio)
     return item[()]
 
 
@@ -268,9 +271,9 @@ def _kind_names(kinds: str) -> str:
     return " or ".join(dict.fromkeys(names[k] for k in kinds))
 
 
-def _check_stored_size(path, where, item, nbytes: int, error) -> None:
+def _check_stored_size(path, where, item, nbytes: int, error, max_ratio: int) -> None:
     """The file must hold the bytes it declares: all of them for plain data, at least
-    1/MAX_COMPRESSION of them for compressed chunks."""
+    1/max_ratio of them for compressed chunks."""
     stored = item.id.get_storage_size()
     plist = item.id.get_create_plist()
     if plist.get_layout() == h5py.h5d.CHUNKED:
@@ -285,12 +288,15 @@ def _check_stored_size(path, where, item, nbytes: int, error) -> None:
             )
     filters = {plist.get_filter(i)[0] for i in range(plist.get_nfilters())}
     if filters & COMPRESSING:
-        enough = stored * MAX_COMPRESSION >= nbytes and (stored > 0 or nbytes == 0)
+        enough = stored * max_ratio >= nbytes and (stored > 0 or nbytes == 0)
     else:
         enough = stored >= nbytes
     if not enough:
+        compressed = (
+            f" (compressed, at most {max_ratio} times that)" if filters & COMPRESSING else ""
+        )
         raise error(
-            f"{path}: {where} declares {nbytes} bytes but the file stores {stored}; "
+            f"{path}: {where} declares {nbytes} bytes but the file stores {stored}{compressed}; "
             "it is truncated or was crafted to force a large allocation"
         )
 

@@ -634,6 +634,75 @@ def test_cat_images_declared_but_never_written(tmp_path):
         datasets.load_catvnoncat(tmp_path)
 
 
+# Images compress at most 64:1 (MNIST's about 5); deflate's limit, ~1000:1, let a 1.75 MB
+# cat file or a 2 MB mnist.npz make the loaders take 9-10 GiB.
+
+
+def test_cat_images_compressed_more_than_images_compress(tmp_path):
+    write_tiny_cat(tmp_path)
+    with h5py.File(tmp_path / "train_catvnoncat.h5", "a") as f:
+        del f["train_set_x"]
+        f.create_dataset("train_set_x", data=np.zeros((16, 64, 64, 3), "u1"), compression=9)
+        assert f["train_set_x"].id.get_storage_size() * 64 < 16 * 64 * 64 * 3
+    with pytest.raises(ValueError, match=r"stores \d+ \(compressed, at most 64 times that\)"):
+        datasets.load_catvnoncat(tmp_path)
+
+
+def test_mnist_npz_images_compressed_more_than_images_compress(tmp_path):
+    path = tmp_path / "mnist.npz"
+    np.savez_compressed(
+        path,
+        x_train=np.zeros((200, 28, 28), np.uint8),
+        y_train=np.zeros(200, np.uint8),
+        x_test=np.zeros((1, 28, 28), np.uint8),
+        y_test=np.zeros(1, np.uint8),
+    )
+    with pytest.raises(
+        ValueError, match=r"x_train.npy claims 156928 bytes \(\d+ stored, at most 64"
+    ):
+        datasets.load_mnist(path)
+
+
+def test_mnist_npz_labels_are_not_read_past_the_images_count(tmp_path):
+    path = write_npz(tmp_path / "mnist.npz", y_train=np.zeros(5, np.uint8))
+    with pytest.raises(ValueError, match=r"y_train.npy declares \(5,\) labels for 2 images"):
+        datasets.load_mnist(path)
+
+
+@pytest.mark.parametrize("kind", ["cat", "idx", "npz"])
+def test_images_whose_float32_pixels_pass_the_cap_are_refused_before_reading(
+    tmp_path, monkeypatch, kind
+):
+    monkeypatch.setattr(datasets.pixels, "MAX_PIXEL_BYTES", 4 * 28 * 28)  # one MNIST image
+    if kind == "cat":
+        write_tiny_cat(tmp_path)
+        load, shown = datasets.load_catvnoncat, "train_catvnoncat.h5: /train_set_x declares"
+    elif kind == "idx":
+        write_tiny_mnist(tmp_path)
+        load, shown = datasets.load_mnist, "train-images-idx3-ubyte.gz: its header declares"
+    else:
+        tmp_path = write_npz(tmp_path / "mnist.npz")
+        load, shown = datasets.load_mnist, "mnist.npz: x_train.npy declares"
+    with pytest.raises(ValueError, match=f"{shown} .* bytes as float32, more than the 3136"):
+        load(tmp_path)
+
+
+def test_pixels_are_scaled_with_no_second_full_size_array():
+    """astype, then dividing, then a transposed copy took 12 times the uint8 bytes."""
+    import tracemalloc
+
+    x = np.random.default_rng(0).integers(0, 256, (50, 64, 64, 3), dtype=np.uint8)
+    tracemalloc.start()
+    try:
+        X = datasets.pixels.scaled_pixels(x, "file", "images", axes=(0, 3, 1, 2))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4.5 * x.nbytes
+    assert X.flags.c_contiguous and X.shape == (50, 3, 64, 64)
+    np.testing.assert_array_equal(X, (x.astype(np.float32) / np.float32(255)).transpose(0, 3, 1, 2))
+
+
 # --- data files under a 1 GiB address-space cap ------------------------------------
 
 LOAD_DATA_UNDER_A_1_GIB_CAP = textwrap.dedent(

@@ -7,7 +7,12 @@ from pathlib import Path
 import numpy as np
 
 from nnbackend.datasets.files import DataNotFoundError, looked_in, reject_file, search_dirs
-from nnbackend.datasets.pixels import scaled_pixels
+from nnbackend.datasets.pixels import (
+    MAX_IMAGE_RATIO,
+    MAX_PIXEL_BYTES,
+    check_image_count,
+    scaled_pixels,
+)
 from nnbackend.h5safe import dataset, dataset_info, open_untrusted
 
 CAT_FILES = {
@@ -48,8 +53,6 @@ def _locate_cat(path) -> Path:
 
 #: image sides and channels beyond this are not the course's files (64 x 64 x 3)
 MAX_SIDE = 4096
-#: the most bytes the images of one file may declare (the course's: 2.6 MB)
-MAX_CAT_BYTES = 1 << 30
 
 
 def _read_h5(path: Path, x_key: str, y_key: str):
@@ -66,7 +69,15 @@ def _read_h5(path: Path, x_key: str, y_key: str):
                 f"expected {x_key} and {y_key}"
             )
         n = _check_image_shape(path, x_key, dataset_info(path, f, x_key, ValueError)[0])
-        x = dataset(path, f, x_key, ValueError, kinds="biuf", max_bytes=MAX_CAT_BYTES)
+        x = dataset(
+            path,
+            f,
+            x_key,
+            ValueError,
+            kinds="biuf",
+            max_bytes=MAX_PIXEL_BYTES,
+            max_ratio=MAX_IMAGE_RATIO,
+        )
         y = _read_labels(path, f, y_key, n)
         classes = None
         if "list_classes" in f:
@@ -75,7 +86,8 @@ def _read_h5(path: Path, x_key: str, y_key: str):
 
 
 def _check_image_shape(path: Path, x_key: str, shape: tuple) -> int:
-    """The number of images, once ``shape`` is (N, H, W, C) with N > 0 and sane sides."""
+    """The number of images, once ``shape`` is (N, H, W, C) with N > 0, sane sides, and
+    float32 pixels within ``MAX_PIXEL_BYTES``."""
     if len(shape) != 4:
         raise ValueError(f"{path}: {x_key} has shape {shape}, expected (N, H, W, C)")
     if shape[0] == 0:
@@ -84,6 +96,7 @@ def _check_image_shape(path: Path, x_key: str, shape: tuple) -> int:
         raise ValueError(
             f"{path}: {x_key} has shape {shape}; images are (H, W, C) of sides 1..{MAX_SIDE}"
         )
+    check_image_count(shape, path, f"/{x_key}")
     return shape[0]
 
 
@@ -103,10 +116,9 @@ def _cat_images(x: np.ndarray, flatten: bool, src: Path) -> np.ndarray:
     """(N, H, W, C) pixels -> float32 in [0, 1] (0..255 integers divided by 255, floats
     already in [0, 1] kept): flattened in the stored (H, W, C) order (the tutorial's
     rows), or channels-first images (N, C, H, W) as conv layers take them."""
-    X = scaled_pixels(x, src, "images")
     if flatten:
-        return X.reshape(X.shape[0], -1)
-    return np.ascontiguousarray(X.transpose(0, 3, 1, 2))
+        return scaled_pixels(x, src, "images").reshape(x.shape[0], -1)
+    return scaled_pixels(x, src, "images", axes=(0, 3, 1, 2))
 
 
 def load_catvnoncat(path=None, *, flatten: bool = True, return_classes: bool = False):

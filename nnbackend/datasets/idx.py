@@ -18,13 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
+from nnbackend.datasets.pixels import MAX_IMAGE_RATIO
+
 IDX_IMAGES, IDX_LABELS = 0x803, 0x801  # unsigned bytes, 3 and 1 dimensions
 #: the most bytes of data one IDX file may declare (MNIST's largest holds 47 MB)
 MAX_IDX_BYTES = 1 << 30
-#: bytes of data a gzipped IDX file may declare per stored byte. Deflate can reach
-#: ~1032 on constant data, but images compress far less (MNIST's about 5, its labels
-#: 2): a 1 MB file declaring a gigabyte of "images" is refused before it is inflated.
-MAX_GZIP_RATIO = 64
+#: bytes of data a gzipped IDX file may declare per stored byte (images compress far
+#: less than deflate's ~1032 on constant data)
+MAX_GZIP_RATIO = MAX_IMAGE_RATIO
 _CHUNK = 1 << 20
 _GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
 

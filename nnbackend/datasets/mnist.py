@@ -12,7 +12,7 @@ import numpy as np
 
 from nnbackend.datasets.files import DataNotFoundError, looked_in, reject_file, search_dirs
 from nnbackend.datasets.idx import IDX_IMAGES, IDX_LABELS, IdxFile
-from nnbackend.datasets.pixels import scaled_pixels
+from nnbackend.datasets.pixels import MAX_IMAGE_RATIO, check_image_count, scaled_pixels
 from nnbackend.datasets.toy import one_hot
 
 MNIST_FILES = {
@@ -26,7 +26,8 @@ MNIST_NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 MNIST_CLASSES = 10
 #: the most bytes one array of an mnist.npz may hold (MNIST's images: 47 MB)
 MAX_NPZ_BYTES = 1 << 30
-MAX_ZIP_RATIO = 1100  # deflate gives at most ~1032 bytes per stored byte
+#: deflate gives at most ~1032 bytes per stored byte; images get MAX_IMAGE_RATIO
+MAX_ZIP_RATIO = 1100
 
 
 def _not_found(dirs: list[Path]) -> DataNotFoundError:
@@ -93,6 +94,7 @@ def _read_mnist_idx(files: dict[str, Path]) -> list[np.ndarray]:
     for split in ("train", "test"):
         images_src, labels_src = files[f"{split}_images"], files[f"{split}_labels"]
         with IdxFile(images_src, IDX_IMAGES) as images, IdxFile(labels_src, IDX_LABELS) as labels:
+            check_image_count(images.shape, images_src, "its header")
             _check_split(images.shape[0], labels.shape[0], images_src, labels_src)
             arrays += [images.read(), _checked_labels(labels.read(), labels_src)]
     return arrays
@@ -111,7 +113,9 @@ def _read_mnist_npz(path: Path) -> list[np.ndarray]:
                     f"{', '.join(sorted(members)[:10]) or 'none'}); an MNIST .npz needs "
                     f"{', '.join(MNIST_NPZ_KEYS)} (Keras layout)"
                 )
-            arrays = [_npz_member(path, archive, members[k]) for k in MNIST_NPZ_KEYS]
+            arrays = []
+            for split in ("train", "test"):
+                arrays += _npz_split(path, archive, members[f"x_{split}"], members[f"y_{split}"])
     # zipfile answers a broken archive with any of these, depending on where it breaks
     except (
         OSError,
@@ -137,16 +141,33 @@ def _read_mnist_npz(path: Path) -> list[np.ndarray]:
     return arrays
 
 
-def _npz_member(path: Path, archive: zipfile.ZipFile, name: str) -> np.ndarray:
-    """One .npy member: its header read and checked (dtype numeric, size within bounds and
-    equal to what the archive stores) before its data."""
+def _npz_split(path: Path, archive: zipfile.ZipFile, x_name: str, y_name: str) -> list:
+    """[images, labels] of one split; the labels' header must declare no more labels
+    than there are images before their data is read."""
+
+    def images_within_bounds(shape):
+        check_image_count(shape, path, x_name)
+
+    x = _npz_member(path, archive, x_name, images_within_bounds, MAX_IMAGE_RATIO)
+    n = x.shape[0] if x.ndim else 1
+
+    def one_per_image(shape):
+        if math.prod(shape) > n:
+            raise ValueError(f"{path}: {y_name} declares {shape} labels for {n} images")
+
+    return [x, _npz_member(path, archive, y_name, one_per_image, MAX_ZIP_RATIO)]
+
+
+def _npz_member(path: Path, archive: zipfile.ZipFile, name: str, check_shape, max_ratio: int):
+    """One .npy member: its header read and checked (dtype numeric, ``check_shape`` of its
+    shape, size within bounds and equal to what the archive stores) before its data.
+    Its declared size may be at most ``max_ratio`` times what the archive stores."""
     info = archive.getinfo(name)
-    if info.file_size > MAX_NPZ_BYTES or info.file_size > MAX_ZIP_RATIO * max(
-        info.compress_size, 1
-    ):
+    if info.file_size > MAX_NPZ_BYTES or info.file_size > max_ratio * max(info.compress_size, 1):
         raise ValueError(
             f"{path}: member {name} claims {info.file_size} bytes ({info.compress_size} "
-            f"stored), more than an MNIST .npz holds; it is damaged or crafted"
+            f"stored, at most {max_ratio} times that allowed), more than an MNIST .npz "
+            "holds; it is damaged or crafted"
         )
     with archive.open(info) as member:
         try:
@@ -160,6 +181,7 @@ def _npz_member(path: Path, archive: zipfile.ZipFile, name: str) -> np.ndarray:
             raise ValueError(f"{path}: member {name} is not a plain .npy array ({err})") from None
         if dtype.hasobject or dtype.kind not in "biuf":
             raise ValueError(f"{path}: {name} holds {dtype} values; MNIST holds numbers")
+        check_shape(shape)
         count = math.prod(shape)
         if count * dtype.itemsize != info.file_size - member.tell():
             raise ValueError(
