@@ -172,16 +172,19 @@ def leftovers(path) -> list[Path]:
 
 def remove_leftovers(path) -> None:
     """Remove the temporary files that killed saves to ``path`` left: those whose
-    writer no longer holds its lock. A live writer's file is never touched."""
+    writer no longer holds its lock. A live writer's file is never touched, nor
+    anything but a regular file (a FIFO of that name would block a plain open)."""
     if fcntl is None:
         return
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     for temporary in leftovers(path):
         try:
-            fd = os.open(temporary, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            fd = os.open(temporary, flags)
         except OSError:
             continue
         try:
-            if _lock(fd, blocking=False) and _is_still(temporary, fd):
+            regular = stat.S_ISREG(os.fstat(fd).st_mode)
+            if regular and _lock(fd, blocking=False) and _is_still(temporary, fd):
                 _remove_quietly(temporary)
         finally:
             os.close(fd)

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +119,21 @@ def test_a_sweep_never_removes_a_file_that_is_not_a_temporary_one(tmp_path):
         (tmp_path / name).write_text("mine")
     nb.save(model(), path)
     assert files_in(tmp_path) == sorted([*keep, "m.h5"])
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_fifo_named_like_a_leftover_neither_blocks_a_save_nor_is_removed(tmp_path):
+    """Opening a FIFO to read waits for a writer: a save swept it and hung forever."""
+    fifo = tmp_path / ".m.h5.deadbeef.nnbackend-tmp"
+    os.mkfifo(fifo)
+    saving = threading.Thread(target=nb.save, args=(model(), tmp_path / "m.h5"), daemon=True)
+    saving.start()
+    saving.join(10)
+    if saving.is_alive():
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # lets the stuck open return
+        saving.join(10)
+        pytest.fail("nb.save hung opening a FIFO beside its target")
+    assert files_in(tmp_path) == sorted([fifo.name, "m.h5"])
 
 
 # --- a full disk ------------------------------------------------------------------
