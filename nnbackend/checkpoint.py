@@ -22,7 +22,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from nnbackend.h5safe import attribute, dataset, open_untrusted, parse_json
+from nnbackend.h5safe import attribute, dataset, open_untrusted, parse_json, printable
 from nnbackend.registry import LOSSES, MODELS, OPTIMIZERS
 
 FORMAT = "nnbackend"
@@ -118,7 +118,7 @@ def _build_model(path: Path, f: h5py.File, backend, max_params: int):
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
         raise CheckpointError(
             f"{path}: its architecture is not a model's config "
-            f"(a dict with a list of layers): {text[:100]}"
+            f"(a dict with a list of layers): {text[:100]!r}"
         )
     try:
         model = MODELS.build(config, backend=backend, seed=0, build=False)
@@ -338,5 +338,6 @@ def _names(names) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
+    """The exception's text, shortened; it may quote the file (a name in a TypeError)."""
+    text = printable(f"{type(exc).__name__}: {exc}")
     return text if len(text) <= 300 else text[:297] + "..."

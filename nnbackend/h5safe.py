@@ -25,6 +25,9 @@ as files written before those have, is read by a child process that is killed af
 
 Every problem raises ``error`` (a ValueError subclass chosen by the caller) with the
 file's name; the operating system's own errors (missing file, permission) stay OSError.
+Text from the file goes into a message through ``repr`` or ``printable``: a newline or a
+terminal escape in it cannot forge a log line, nor a lone surrogate make the message
+unprintable.
 """
 
 from __future__ import annotations
@@ -73,7 +76,8 @@ def open_untrusted(path, error: type[ValueError] = ValueError, what: str = "file
             f = h5py.File(handle, "r")
         except OSError as exc:
             raise error(
-                f"cannot read {what} {path}: not a readable HDF5 file, or it is truncated ({exc})"
+                f"cannot read {what} {path}: not a readable HDF5 file, or it is truncated "
+                f"({printable(str(exc))})"
             ) from None
         with f:
             try:
@@ -87,7 +91,14 @@ def open_untrusted(path, error: type[ValueError] = ValueError, what: str = "file
                     "machine with more, or crafted to exhaust memory"
                 ) from None
             except (OSError, *DAMAGE) as exc:  # h5py's read errors: damaged data, not the OS
-                raise error(f"{path}: cannot read it, {_read_failure(exc)} ({exc})") from None
+                reason = f"{_read_failure(exc)} ({printable(str(exc))})"
+                raise error(f"{path}: cannot read it, {reason}") from None
+
+
+def printable(text: str) -> str:
+    """``text`` with each character that is not printable (newline, terminal escape,
+    lone surrogate) written as its escape, for a message that may show text of a file."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 def _read_failure(exc: BaseException) -> str:
@@ -369,7 +380,7 @@ def _read_apart(path, obj_name: str, name: str, where: str, error) -> str:
         ) from None
     if done.returncode != 0:
         reason = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise error(f"{path}: cannot read the string {where}, it is damaged ({reason})")
+        raise error(f"{path}: cannot read the string {where}, it is damaged ({printable(reason)})")
     if len(done.stdout) > 8 * MAX_ATTR_BYTES:  # JSON escapes at most 6 characters per one
         raise error(f"{path}: the string {where} is longer than {MAX_ATTR_BYTES} characters")
     return json.loads(done.stdout)
@@ -404,7 +415,7 @@ def parse_json(path, text: str, what: str, error, max_chars: int = MAX_JSON_CHAR
     try:
         return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as exc:
-        raise error(f"{path}: its {what} is not valid JSON ({exc})") from None
+        raise error(f"{path}: its {what} is not valid JSON ({printable(str(exc))})") from None
 
 
 def _refuse_constant(name: str):

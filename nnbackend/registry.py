@@ -82,10 +82,15 @@ class Registry:
             return custom[name]
         if isinstance(name, str) and name in self._classes:
             return self._classes[name]
+        shown = repr(name) if len(repr(name)) <= 100 else repr(name)[:97] + "..."
+        hint = ""
+        if isinstance(name, str) and name.isidentifier():  # a class could bear the name
+            hint = (
+                " If it is your own class, decorate it with @nb.register, or pass "
+                f"custom_objects={{{name!r}: {name}}} to nb.load"
+            )
         raise UnknownTypeError(
-            f"unknown {self.kind} type {name!r}: registered are {', '.join(self._classes)}. "
-            f"If it is your own class, decorate it with @nb.register, or pass "
-            f"custom_objects={{{name!r}: {name if isinstance(name, str) else 'cls'}}} to nb.load"
+            f"unknown {self.kind} type {shown}: registered are {', '.join(self._classes)}.{hint}"
         )
 
     def find(self, name: str) -> type:

@@ -634,6 +634,20 @@ def test_cat_images_declared_but_never_written(tmp_path):
         datasets.load_catvnoncat(tmp_path)
 
 
+def test_names_from_data_files_are_escaped_in_messages(tmp_path):
+    write_tiny_cat(tmp_path)
+    with h5py.File(tmp_path / "train_catvnoncat.h5", "a") as f:
+        f.move("train_set_x", "\x1b[32mOK\r\n")
+    with pytest.raises(ValueError, match="missing dataset") as err:
+        datasets.load_catvnoncat(tmp_path)
+    assert str(err.value).isprintable() and r"has \x1b[32mOK\r\n, list_classes" in str(err.value)
+    with zipfile.ZipFile(tmp_path / "mnist.npz", "w") as archive:
+        archive.writestr("\x1b[2J.npy", b"")
+    with pytest.raises(ValueError, match="missing key") as err:
+        datasets.load_mnist(tmp_path / "mnist.npz")
+    assert str(err.value).isprintable()
+
+
 # Images compress at most 64:1 (MNIST's about 5); deflate's limit, ~1000:1, let a 1.75 MB
 # cat file or a 2 MB mnist.npz make the loaders take 9-10 GiB.
 

@@ -707,6 +707,39 @@ def test_a_chain_of_20000_groups_is_refused_at_once_not_a_crash(good, tmp_path):
     assert f"{path}: the group 'x/a/a/" in done.stdout and "levels deep" in done.stdout
 
 
+# Text from the file in a message: a lone surrogate (valid JSON) made printing the error
+# raise UnicodeEncodeError, and newlines or terminal escapes could forge log lines.
+FAKE = "\r\x1b[2K\x1b[32mOK: checkpoint verified\x1b[0m\n"
+TEXT_IN_MESSAGES = {
+    "layer-type-surrogate": (layer(1, type="\ud800"), r"unknown layer type '\\ud800'"),
+    "layer-type-escapes": (layer(1, type="\x1b[2J\x1b[H"), r"unknown layer type '\\x1b\[2J"),
+    "arch-a-list-on-two-lines": (  # JSON may hold raw CR and LF between its values
+        lambda f, s: write_text(f, "architecture", '[\r\n"OK: checkpoint verified"]'),
+        r"not a model's config \(a dict with a list of layers\): '\[\\r\\n",
+    ),
+    "argument-named-with-escapes": (layer(0, **{FAKE: 1}), "bad arguments for Dense"),
+    "optimizer-surrogate": (
+        json_attr("optimizer", "config", lambda c: c.update(type="\udfff\n")),
+        "unknown optimizer type",
+    ),
+}
+
+
+@pytest.mark.parametrize("case_id", list(TEXT_IN_MESSAGES))
+def test_text_from_the_file_is_escaped_in_messages(case_id, good, secrets, tmp_path):
+    CASES[case_id] = TEXT_IN_MESSAGES[case_id]
+    try:
+        path = crafted(good, secrets, tmp_path, case_id)
+    finally:
+        del CASES[case_id]
+    with pytest.raises(nb.CheckpointError, match=TEXT_IN_MESSAGES[case_id][1]) as err:
+        nb.load(path, with_optimizer=True)
+    message = str(err.value)
+    message.encode("utf-8")  # printable and loggable
+    assert message.isprintable(), ascii(message)
+    assert "custom_objects" not in message  # no class can bear such a name
+
+
 # --- allocation bounds ------------------------------------------------------------
 
 LOAD_UNDER_A_1_GIB_CAP = textwrap.dedent(

@@ -13,7 +13,7 @@ from nnbackend.datasets.pixels import (
     check_image_count,
     scaled_pixels,
 )
-from nnbackend.h5safe import dataset, dataset_info, open_untrusted
+from nnbackend.h5safe import dataset, dataset_info, open_untrusted, printable
 
 CAT_FILES = {
     "train": ("train_catvnoncat.h5", "train_set_x", "train_set_y"),
@@ -65,7 +65,7 @@ def _read_h5(path: Path, x_key: str, y_key: str):
         if missing:
             raise ValueError(
                 f"{path}: missing dataset(s) {', '.join(missing)} "
-                f"(has {', '.join(sorted(f.keys())[:20]) or 'nothing'}); "
+                f"(has {printable(', '.join(sorted(f.keys())[:20])) or 'nothing'}); "
                 f"expected {x_key} and {y_key}"
             )
         n = _check_image_shape(path, x_key, dataset_info(path, f, x_key, ValueError)[0])

@@ -14,6 +14,7 @@ from nnbackend.datasets.files import DataNotFoundError, looked_in, reject_file, 
 from nnbackend.datasets.idx import IDX_IMAGES, IDX_LABELS, IdxFile
 from nnbackend.datasets.pixels import MAX_IMAGE_RATIO, check_image_count, scaled_pixels
 from nnbackend.datasets.toy import one_hot
+from nnbackend.h5safe import printable
 
 MNIST_FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -110,7 +111,7 @@ def _read_mnist_npz(path: Path) -> list[np.ndarray]:
             if missing:
                 raise ValueError(
                     f"{path}: missing key(s) {', '.join(missing)} (has "
-                    f"{', '.join(sorted(members)[:10]) or 'none'}); an MNIST .npz needs "
+                    f"{printable(', '.join(sorted(members)[:10])) or 'none'}); an MNIST .npz needs "
                     f"{', '.join(MNIST_NPZ_KEYS)} (Keras layout)"
                 )
             arrays = []
@@ -128,7 +129,7 @@ def _read_mnist_npz(path: Path) -> list[np.ndarray]:
     ) as err:
         if isinstance(err, FileNotFoundError | PermissionError):
             raise
-        raise ValueError(f"{path}: not a readable .npz file ({err})") from err
+        raise ValueError(f"{path}: not a readable .npz file ({printable(str(err))})") from err
     for i, split in ((0, "train"), (2, "test")):
         x, y = arrays[i], arrays[i + 1]
         if x.ndim != 3 or y.ndim != 1 or 0 in x.shape[1:]:
@@ -178,7 +179,9 @@ def _npz_member(path: Path, archive: zipfile.ZipFile, name: str, check_shape, ma
             }[version]
             shape, fortran, dtype = read_header(member)
         except (ValueError, KeyError) as err:
-            raise ValueError(f"{path}: member {name} is not a plain .npy array ({err})") from None
+            raise ValueError(
+                f"{path}: member {name} is not a plain .npy array ({printable(str(err))})"
+            ) from None
         if dtype.hasobject or dtype.kind not in "biuf":
             raise ValueError(f"{path}: {name} holds {dtype} values; MNIST holds numbers")
         check_shape(shape)
