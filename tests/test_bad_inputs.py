@@ -648,6 +648,29 @@ def test_names_from_data_files_are_escaped_in_messages(tmp_path):
     assert str(err.value).isprintable()
 
 
+@pytest.mark.parametrize(
+    "classes, message",
+    [
+        (np.bytes_(b"cat"), r"list_classes has shape \(\); it should hold the two"),
+        (np.array([[b"non-cat", b"cat"]]), r"list_classes has shape \(1, 2\)"),
+        (np.array([b"non-cat", b"cat", b"dog"]), r"list_classes has shape \(3,\)"),
+        (
+            np.array([b"non-cat", b"\xff\xfe"]),
+            r"list_classes holds \[b'non-cat', b'\\xff\\xfe'\], which is not",
+        ),
+    ],
+)
+def test_cat_class_names_are_two_utf8_strings(tmp_path, classes, message):
+    """A scalar b"cat" came back as ['99', '97', '116']; bytes not UTF-8 as a bare
+    UnicodeDecodeError naming no file."""
+    write_tiny_cat(tmp_path)
+    with h5py.File(tmp_path / "train_catvnoncat.h5", "a") as f:
+        del f["list_classes"]
+        f["list_classes"] = classes
+    with pytest.raises(ValueError, match=f"train_catvnoncat.h5: {message}"):
+        datasets.load_catvnoncat(tmp_path, return_classes=True)
+
+
 # Images compress at most 64:1 (MNIST's about 5); deflate's limit, ~1000:1, let a 1.75 MB
 # cat file or a 2 MB mnist.npz make the loaders take 9-10 GiB.
 

@@ -79,9 +79,7 @@ def _read_h5(path: Path, x_key: str, y_key: str):
             max_ratio=MAX_IMAGE_RATIO,
         )
         y = _read_labels(path, f, y_key, n)
-        classes = None
-        if "list_classes" in f:
-            classes = dataset(path, f, "list_classes", ValueError, kinds="S", max_bytes=4096)
+        classes = _read_classes(path, f) if "list_classes" in f else None
     return x, y, classes
 
 
@@ -110,6 +108,23 @@ def _read_labels(path: Path, f, y_key: str, n: int) -> np.ndarray:
         bad = y[~np.isin(y, (0, 1))][0].item()
         raise ValueError(f"{path}: {y_key} holds {bad!r}; labels are 0 (non-cat) or 1 (cat)")
     return y.astype(np.int64)
+
+
+def _read_classes(path: Path, f) -> list[str]:
+    """The two class names of ``list_classes``, [b'non-cat', b'cat'] in the course's
+    files, as str."""
+    names = dataset(path, f, "list_classes", ValueError, kinds="S", max_bytes=4096)
+    if names.shape != (2,):
+        raise ValueError(
+            f"{path}: list_classes has shape {names.shape}; it should hold the two class "
+            "names, non-cat and cat"
+        )
+    try:
+        return [name.decode("utf-8") for name in names.tolist()]
+    except UnicodeDecodeError:
+        raise ValueError(
+            f"{path}: list_classes holds {names.tolist()!r}, which is not UTF-8 text"
+        ) from None
 
 
 def _cat_images(x: np.ndarray, flatten: bool, src: Path) -> np.ndarray:
@@ -145,5 +160,4 @@ def load_catvnoncat(path=None, *, flatten: bool = True, return_classes: bool = F
         return tuple(splits)
     if classes is None:
         raise ValueError(f"no list_classes dataset in the cat files under {folder}")
-    names = [c.decode() if isinstance(c, bytes) else str(c) for c in classes]
-    return splits[0], splits[1], names
+    return splits[0], splits[1], classes
