@@ -519,6 +519,15 @@ def test_mnist_npz_members_larger_than_the_cap(tmp_path, monkeypatch):
         datasets.load_mnist(write_npz(tmp_path / "mnist.npz"))
 
 
+@pytest.mark.parametrize("shape", [(5, 0, 28), (5, 28, 0)])
+def test_idx_images_without_pixels_are_refused(tmp_path, shape):
+    """They gave X of shape (5, 0), as the .npz reader never did."""
+    write_tiny_mnist(tmp_path, n_train=5, gz=False)
+    write_idx(tmp_path / "train-images-idx3-ubyte", np.zeros(shape, np.uint8))
+    with pytest.raises(ValueError, match=rf"images of {shape[1]} x {shape[2]} pixels; images"):
+        datasets.load_mnist(tmp_path)
+
+
 def test_idx_raw_file_with_extra_bytes(tmp_path):
     write_tiny_mnist(tmp_path, gz=False)
     path = tmp_path / "train-labels-idx1-ubyte"
