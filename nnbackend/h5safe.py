@@ -14,8 +14,11 @@ HDF5's recursive visit crashed the interpreter on a chain of 20,000 groups.
 Then nothing is read before its size is known: ``dataset`` checks the declared
 shape and dtype against what the caller expects and that the file really holds the
 bytes (a tiny file cannot declare a huge, never-written dataset and make the reader
-allocate it); ``attribute`` reads only small scalar attributes; ``parse_json`` bounds
-the text's length and nesting before ``json.loads`` can recurse.
+allocate it): compressed, at most MAX_COMPRESSION times what it stores (deflate's
+limit), or the caller's ``max_ratio`` (64 for images, which compress far less);
+``attribute`` reads only small scalar attributes; ``parse_json`` bounds the text's
+length and nesting before ``json.loads`` can recurse. Running out of memory while
+reading is reported as such, not as damage.
 
 A variable-length string is kept in the file's global heap, and HDF5 reading a
 damaged heap can loop forever (one byte changed is enough, and the loop ignores

@@ -10,6 +10,9 @@
 They take scikit-learn's ``MLPClassifier``/``MLPRegressor`` parameters with the same
 meaning, plus ``backend`` and ``dtype``, and work wherever a scikit-learn estimator
 does: ``Pipeline``, ``GridSearchCV``, ``cross_val_score``, ``clone``, pickle and joblib.
+Unpickling (``pickle.load``, ``joblib.load``) runs whatever code the pickle's maker
+chose: never load one from a source you do not trust. Share a trained net as an
+``nb.save`` checkpoint of ``est.model_`` instead, which is data, read with checks.
 Importing ``nnbackend`` does not import this module (nor scikit-learn): it loads on
 ``import nnbackend.sklearn`` or first use of ``nb.sklearn``.
 """

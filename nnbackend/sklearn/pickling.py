@@ -5,6 +5,10 @@ optimizer state copied to the host), so the pickle loads where CuPy or torch is 
 installed. On loading, the net goes back to the backend it was trained on when that
 backend can run here; otherwise to the current one (``nb.use_backend``/``set_backend``/
 ``$NNBACKEND``, else NumPy), with a warning that says so.
+
+The pickle is for your own processes and files: loading any pickle runs whatever code
+its maker chose, so never load one from a source you do not trust (share an
+``nb.save`` checkpoint instead).
 """
 
 from __future__ import annotations
