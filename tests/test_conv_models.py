@@ -203,6 +203,54 @@ def test_whole_conv_net_gradients_match_numerical_ones(backend64):
     assert max(errors.values()) < 1e-6, errors
 
 
+def small_conv_net(backend):
+    """Conv2D (2 filters, 3x3) on 1x5x5 images, then Dense(18, 3): two weights that L2
+    decays, two biases it leaves alone."""
+    layers = [Conv2D(1, 2, 3), ReLU(), Flatten(), Dense(18, 3)]
+    return nb.Sequential(layers, backend=backend, seed=0, input_shape=(1, 5, 5))
+
+
+X_SMALL = np.random.default_rng(1).normal(size=(4, 1, 5, 5))
+Y_SMALL = np.array([0, 2, 1, 2])
+
+
+def test_l2_decays_the_conv_weights_and_not_their_bias(backend):
+    model = small_conv_net(backend)
+    assert model.decayed_names() == ["0.W", "3.W"]
+
+
+def test_conv_net_gradients_with_l2_match_numerical_ones(backend64):
+    model = small_conv_net(backend64)
+    errors = nb.gradcheck.check_gradients(model, SoftmaxCrossEntropy(), X_SMALL, Y_SMALL, l2=0.5)
+    assert set(errors) == set(model.params)
+    assert max(errors.values()) < 1e-6, errors
+
+
+@pytest.mark.parametrize("flat", [True, False])
+def test_a_step_with_l2_adds_half_lambda_sum_of_squares_of_the_conv_and_dense_weights(
+    backend64, flat
+):
+    """The step's loss is the plain loss + l2/2 (|conv W|^2 + |dense W|^2), and SGD moves
+    each weight by -lr (dL/dW + l2 W), each bias by -lr dL/db alone (by hand, in float64;
+    the flat buffer's one decay call and the per-weight one alike)."""
+    lam, lr = 0.5, 0.1
+    model = small_conv_net(backend64)
+    loss = SoftmaxCrossEntropy()
+    X, y = backend64.asarray(X_SMALL), backend64.asarray(Y_SMALL)
+    before = {k: nb.to_numpy(v).copy() for k, v in model.params.items()}
+    plain = backend64.to_float(loss.forward(model.forward(X, training=True), y))
+    model.backward(loss.backward())
+    grads = {k: nb.to_numpy(v).copy() for k, v in model.grads.items()}
+    step = model.step_function(loss, nb.optim.SGD(lr), nb.losses.L2(lam), flat=flat)
+    value, _ = step(X, y)
+    squares = np.sum(before["0.W"] ** 2) + np.sum(before["3.W"] ** 2)
+    assert backend64.to_float(value) == pytest.approx(plain + lam / 2 * squares, rel=1e-12)
+    for name, W in before.items():
+        decay = lam * W if name.endswith(".W") else 0.0
+        want = W - lr * (grads[name] + decay)
+        np.testing.assert_allclose(nb.to_numpy(model.params[name]), want, rtol=1e-12, atol=1e-15)
+
+
 # --- BatchNorm --------------------------------------------------------------------
 
 
