@@ -16,7 +16,7 @@ import pytest
 
 import nnbackend as nb
 from nnbackend import io
-from nnbackend.layers import Dense, ReLU, Tanh
+from nnbackend.layers import Dense, Layer, ReLU, Tanh
 from nnbackend.losses import SoftmaxCrossEntropy
 from tests.conftest import CPU_BACKEND_NAMES
 
@@ -80,6 +80,43 @@ def test_float64_models_stay_float64(tmp_path):
     model, _ = trained(nb.get_backend("numpy", dtype="float64"))
     nb.save(model, tmp_path / "m.h5")
     assert nb.load(tmp_path / "m.h5", backend="strict").backend.dtype_name == "float64"
+
+
+class RowCounter(Layer):
+    """Passes its input on and counts the rows it trained on, in an int64 state entry
+    (declared in integer_state, so a checkpoint keeps it an integer)."""
+
+    integer_state = frozenset({"rows"})
+
+    def build(self, backend, rng):
+        super().build(backend, rng)
+        self.state["rows"] = backend.xp.zeros((), dtype=backend.xp.int64, device=backend.device)
+
+    def state_shapes(self):
+        return {"rows": ()}
+
+    def forward(self, x, training=True):
+        if training:
+            self.state["rows"] = self.state["rows"] + x.shape[0]
+        return x
+
+    def backward(self, dy, input_grad=True):
+        return dy
+
+
+def test_integer_state_loads_as_an_exact_integer(backend, tmp_path):
+    model = nb.Sequential([Dense(2, 4), RowCounter(), Tanh(), Dense(4, 2)],
+                          backend=backend, seed=0)  # fmt: skip
+    model.fit(X, Y, optimizer=nb.optim.SGD(0.1), epochs=2, **FIT)
+    assert int(backend.to_numpy(model.state["1.rows"])) == 240  # 2 epochs of 120 rows
+    big = 2**53 + 1  # no float holds it: float32 or float64 would round it to 2**53
+    model.layers[1].state["rows"] = backend.asarray(np.asarray(big, dtype=np.int64))
+    nb.save(model, tmp_path / "m.h5")
+    again = nb.load(tmp_path / "m.h5", backend=backend, custom_objects={"RowCounter": RowCounter})
+    rows = again.state["1.rows"]
+    assert backend.owns(rows) and rows.dtype == backend.xp.int64
+    assert int(backend.to_numpy(rows)) == big
+    assert_same_params(host_params(model), host_params(again))
 
 
 def test_readable_with_plain_h5py(tmp_path):
