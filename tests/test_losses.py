@@ -170,20 +170,34 @@ def test_bce_with_logits_of_1e4(backend, z, t, expected):
 
 
 def test_bce_on_probabilities_of_exactly_0_and_1(backend):
+    """Probabilities are clipped to [eps, 1 - eps] (eps of float32): a right row costs
+    -log(1 - eps), a wrong one -log(eps), and the gradient (p - t) / (p (1 - p)) of each
+    row, over the batch of 4, is +-1 / (4 (1 - eps)) when right and +-1 / (4 eps) when
+    wrong."""
     loss = losses.BinaryCrossEntropy()
     p = backend.asarray([[0.0], [1.0], [0.0], [1.0]], dtype="float32")
     t = backend.asarray([0.0, 1.0, 1.0, 0.0], dtype="float32")
     value = loss.forward(p, t)
-    grad = loss.backward()
-    assert _finite(backend, value, grad)
-    # the two wrong rows cost -log(eps) each: large but finite
-    assert backend.to_float(value) == pytest.approx(-np.log(np.finfo(np.float32).eps) / 2, rel=1e-3)
+    grad = backend.to_numpy(loss.backward())
+    eps = float(np.finfo(np.float32).eps)
+    right, wrong = -np.log1p(-eps), -np.log(eps)
+    assert backend.to_float(value) == pytest.approx((2 * right + 2 * wrong) / 4, rel=1e-6)
+    want = np.array([[1 / (1 - eps)], [-1 / (1 - eps)], [-1 / eps], [1 / eps]]) / 4
+    np.testing.assert_allclose(grad, want, rtol=1e-6)
 
 
-def test_ce_on_probabilities_of_exactly_0(backend):
-    loss = losses.SoftmaxCrossEntropy(from_logits=False)
-    value = loss.forward(backend.asarray([[1.0, 0.0]], dtype="float32"), backend.asarray([1]))
-    assert _finite(backend, value, loss.backward())
+@pytest.mark.parametrize("reduction, scale", [("mean", 1 / 2), ("sum", 1.0)])
+def test_ce_on_probabilities_of_exactly_0_costs_log_eps(backend, reduction, scale):
+    """A true class given probability 0 is clipped to eps of float32: it costs -log(eps)
+    and its gradient entry, -1 / p, is -1 / eps; the other row is the plain -log(0.75)."""
+    loss = losses.SoftmaxCrossEntropy(from_logits=False, reduction=reduction)
+    p = backend.asarray([[1.0, 0.0], [0.25, 0.75]], dtype="float32")
+    value = loss.forward(p, backend.asarray([1, 1]))
+    grad = backend.to_numpy(loss.backward())
+    eps = float(np.finfo(np.float32).eps)
+    want = scale * (-np.log(eps) - np.log(0.75))
+    assert backend.to_float(value) == pytest.approx(want, rel=1e-6)
+    np.testing.assert_allclose(grad, scale * np.array([[0, -1 / eps], [0, -1 / 0.75]]), rtol=1e-6)
 
 
 def test_softmax_layer_is_stable_at_1e4(backend):
