@@ -49,6 +49,19 @@ def test_same_seed_same_batches_on_every_backend_and_path(native):
     assert orders.pop() != tuple(range(10))  # and it was shuffled
 
 
+@pytest.mark.parametrize("on_device", [True, False])
+def test_each_pass_draws_a_new_order_from_the_generator(backend, on_device):
+    """Every epoch reshuffles: the first two passes over one Batches are the generator's
+    first two permutations (NumPy's, on the host, from the same seed)."""
+    batches = Batches(X, Y, backend, 4, rng=nb.Generator(7), y_dtype="int64", on_device=on_device)
+    orders = [np.concatenate([yb for _, yb in collect(batches)]) for _ in range(2)]
+    draws = nb.Generator(7).host()
+    for order in orders:
+        np.testing.assert_array_equal(order, draws.permutation(10))
+    assert sorted(orders[0]) == sorted(orders[1]) == list(range(10))
+    assert not np.array_equal(orders[0], orders[1])
+
+
 def test_full_batch_keeps_the_order_and_rows_match_labels(backend):
     [(xb, yb)] = collect(Batches(X, Y, backend, None, rng=nb.Generator(0), y_dtype="int64"))
     np.testing.assert_array_equal(yb, Y)
