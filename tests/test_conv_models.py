@@ -278,11 +278,11 @@ def test_batch_norm_evaluates_with_its_running_statistics(backend):
     np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-6)
 
 
-def test_validation_runs_in_eval_mode():
+def test_validation_runs_in_eval_mode(backend):
     """Validating every epoch changes neither the running statistics nor the masks."""
     runs = []
     for validation in (None, (X_BARS[:16], Y_BARS[:16])):
-        model = conv_net()
+        model = conv_net(backend)
         model.fit(X_BARS, Y_BARS, optimizer=nb.optim.Adam(0.01), epochs=3,
                   validation_data=validation, **FIT)  # fmt: skip
         runs.append({k: nb.to_numpy(v) for k, v in [*model.params.items(), *model.state.items()]})
@@ -300,8 +300,8 @@ def test_to_moves_the_running_statistics(backend):
         np.testing.assert_array_equal(backend.to_numpy(value), before[name])
 
 
-def test_early_stopping_restores_the_running_statistics_with_the_weights():
-    model = conv_net(dropout=0.0)
+def test_early_stopping_restores_the_running_statistics_with_the_weights(backend):
+    model = conv_net(backend, dropout=0.0)
     stop = nb.callbacks.EarlyStopping("loss", patience=2)
     saved = {}
 

@@ -76,10 +76,13 @@ def test_saved_on_one_backend_loads_on_another(source, target, tmp_path):
     assert_same_params(host_params(model), host_params(back))
 
 
-def test_float64_models_stay_float64(tmp_path):
-    model, _ = trained(nb.get_backend("numpy", dtype="float64"))
+@pytest.mark.parametrize("target", CPU_BACKEND_NAMES)
+def test_float64_models_stay_float64(backend64, target, tmp_path):
+    model, _ = trained(backend64)
     nb.save(model, tmp_path / "m.h5")
-    assert nb.load(tmp_path / "m.h5", backend="strict").backend.dtype_name == "float64"
+    again = nb.load(tmp_path / "m.h5", backend=target)  # the name alone: float32 by default
+    assert again.backend.dtype_name == "float64"
+    assert_same_params(host_params(model), host_params(again))
 
 
 class RowCounter(Layer):

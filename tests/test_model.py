@@ -112,12 +112,11 @@ def test_moons_tutorial_net_reaches_97_percent(backend):
 
 
 @pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
-def test_training_matches_torch_autograd_step_for_step():
+def test_training_matches_torch_autograd_step_for_step(backend64):
     import torch
 
-    be = nb.get_backend("numpy", dtype="float64")
-    model = tiny_net(be)
-    start = {k: torch.tensor(v, requires_grad=True) for k, v in model.params.items()}
+    model = tiny_net(backend64)
+    start = {k: torch.tensor(nb.to_numpy(v), requires_grad=True) for k, v in model.params.items()}
     model.fit(
         X_MOONS, Y_MOONS, loss=SoftmaxCrossEntropy(reduction="sum"), optimizer=nb.optim.SGD(0.01),
         l2=0.01, epochs=20, batch_size=None, verbose=0,
@@ -134,7 +133,9 @@ def test_training_matches_torch_autograd_step_for_step():
                 p -= 0.01 * p.grad
                 p.grad = None
     for name, tensor in start.items():
-        np.testing.assert_allclose(model.params[name], tensor.detach().numpy(), rtol=1e-10)
+        np.testing.assert_allclose(
+            nb.to_numpy(model.params[name]), tensor.detach().numpy(), rtol=1e-10
+        )
 
 
 def test_float32_model_stays_float32(backend):
@@ -303,17 +304,17 @@ def test_nan_loss_can_raise(backend):
         diverging_fit(backend, callbacks=[nb.callbacks.TerminateOnNaN(every=1, raise_error=True)])
 
 
-def test_epoch_hook_runs_every_n_epochs_and_at_the_end():
+def test_epoch_hook_runs_every_n_epochs_and_at_the_end(backend):
     seen = []
-    tiny_net("numpy").fit(
+    tiny_net(backend).fit(
         X_MOONS, Y_MOONS, loss=SoftmaxCrossEntropy(), optimizer=nb.optim.SGD(), epochs=25,
         verbose=0, callbacks=[nb.callbacks.LambdaCallback(lambda e, logs, m: seen.append(e), 10)],
     )  # fmt: skip
     assert seen == [0, 10, 20, 24]
 
 
-def test_validation_split_logs_validation_metrics():
-    history = tiny_net("numpy").fit(
+def test_validation_split_logs_validation_metrics(backend):
+    history = tiny_net(backend).fit(
         X_MOONS, Y_MOONS, loss=SoftmaxCrossEntropy(), optimizer=nb.optim.Adam(0.05), epochs=20,
         validation_split=0.25, verbose=0,
     )  # fmt: skip
