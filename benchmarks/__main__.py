@@ -73,10 +73,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--quiet-wait",
         type=float,
-        default=30,
         metavar="SECONDS",
         help="before each run, wait up to this long for other work on the"
-        " machine to stop (0: never wait)",
+        " machine to stop (0: never wait; default 30, and 0 with --quick, which"
+        " times nothing worth waiting for)",
     )
     parser.add_argument(
         "--compile",
@@ -104,6 +104,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         " settings), replacing those run now: a long set recorded in parts",
     )
     args = parser.parse_args(argv)
+    if args.quiet_wait is None:
+        args.quiet_wait = 0 if args.quick else 30
     if args.json is None:
         name = args.backend.replace(":", "-") + ("-quick" if args.quick else "")
         args.json = Path(__file__).resolve().parent / f"results-{name}.json"
