@@ -213,9 +213,10 @@ def check_sample_shape(X, sample_shape: tuple[int, ...] | int | None, what: str 
     if isinstance(sample_shape, int):
         sample_shape = (sample_shape,)
     if sample_shape is not None and tuple(X.shape[1:]) != tuple(sample_shape):
-        wants = f"shape {tuple(sample_shape)}"
         if len(sample_shape) == 1:
             wants = f"{sample_shape[0]} feature{'s' if sample_shape[0] != 1 else ''}"
+        else:
+            wants = f"shape {tuple(sample_shape)}"
         hint = _reshape_hint(X, tuple(sample_shape))
         raise ValueError(
             f"the model takes samples of {wants}, but {what} has shape "
@@ -235,7 +236,7 @@ def _reshape_hint(X, sample_shape) -> str:
         if X.ndim == 1 and sample_shape == (1,):
             return " One feature per sample? Make it a column: X.reshape(-1, 1)."
         return " Flatten images with X.reshape(len(X), -1)." if X.ndim > 2 else ""
-    if channels_last(shape, sample_shape[0]):
+    if channels_last(shape, sample_shape[0], image=sample_shape[1:]):
         return f" {CHANNELS_LAST_HINT}"
     if math.prod(shape[1:]) != math.prod(sample_shape):
         return ""
@@ -257,12 +258,7 @@ def check_targets(
     needs two outputs or more), one-hot rows or ``kind="probabilities"`` targets outside
     [0, 1]. ``loss``: where it takes targets shaped as the outputs
     (``targets_like_outputs``), y's columns must match ``n_outputs``."""
-    if _is_none(y):
-        raise TypeError(
-            f"{what} is None: fit and evaluate need targets {what}, one per sample of X "
-            "(class labels, 0/1 values, or the numbers to fit)"
-        )
-    _check_real(y, what, targets=True)
+    _check_real(y, what, targets=kind)
     if y.ndim == 0 or y.shape[0] != n_samples:
         got = "a single value" if y.ndim == 0 else f"{y.shape[0]} targets"
         raise ValueError(f"{what} has {got} but X has {n_samples} samples: they must match")
@@ -293,7 +289,8 @@ def _check_target_columns(y, n_outputs: int, loss, what: str) -> None:
     shapes, not by the loss at the first step, with a batch's."""
     if (y.ndim == 1 and n_outputs == 1) or (y.ndim == 2 and y.shape[1] == n_outputs):
         return
-    n, columns = y.shape[0], {1: 1, 2: y.shape[-1]}.get(y.ndim)
+    n = y.shape[0]
+    columns = 1 if y.ndim == 1 else y.shape[1] if y.ndim == 2 else None
     fit_y = f"give {what} of shape ({n}, {n_outputs})" if n_outputs > 1 else f"give {what} 1-D"
     fit_model = f"end the model in Dense(..., {columns})" if columns else None
     if loss.target_kind == "probabilities":
@@ -319,9 +316,9 @@ def checked_features(
     ``dtype``'s range where given (the model's: a value past it would be inf)."""
     if not is_foreign(X):
         X = np.asarray(X)
+    _check_real(X, what)
     if X.ndim == 0:
         raise ValueError(f"{what} is a single value; give an array of samples, one per row")
-    _check_real(X, what)
     check_sample_shape(X, sample_shape, what)
     _check_finite(X, what, "predicting")
     if dtype is not None:
@@ -336,9 +333,13 @@ def _is_none(a) -> bool:
     return isinstance(a, np.ndarray) and a.dtype == object and a.ndim == 0 and a.item() is None
 
 
-def _check_real(a, what: str, targets: bool = False) -> None:
+def _check_real(a, what: str, targets: str | None = None) -> None:
     """Complex values would lose their imaginary part; strings or objects must first be
-    made numbers (``targets``: class labels, which nnbackend takes as integers only)."""
+    made numbers. ``targets``: the loss's target kind, for y ("labels": class labels,
+    which nnbackend takes as integer ids only); None for X."""
+    if _is_none(a):
+        needs = f"targets {what}, one per sample of X" if targets else f"the samples {what}"
+        raise TypeError(f"{what} is None: give {needs}, as an array")
     if is_foreign(a):
         xp = namespace_of(a)
         real = xp.isdtype(a.dtype, ("bool", "integral", "real floating"))
@@ -353,16 +354,18 @@ def _check_real(a, what: str, targets: bool = False) -> None:
             f"{what} holds {a.dtype} values; it must hold real numbers (for complex data, "
             "pass the real and imaginary parts as separate features)"
         )
-    if targets:
+    held = f"{what} holds {a.dtype} values (strings or other objects)"
+    if targets == "labels":
         raise TypeError(
-            f"{what} holds {a.dtype} values (strings or other objects), but targets must be "
-            "numbers: encode class labels as integer ids 0..n-1 (classes, y = "
-            "np.unique(y, return_inverse=True)), or use nnbackend.sklearn.MLPClassifier, "
-            "which takes labels of any type"
+            f"{held}, but class labels must be integer ids 0..n-1: encode them (classes, "
+            f"{what} = np.unique({what}, return_inverse=True)), or use "
+            "nnbackend.sklearn.MLPClassifier, which takes labels of any type"
         )
+    if targets:
+        raise TypeError(f"{held}, but targets must be numbers: {what}.astype(float) if they are")
     raise TypeError(
-        f"{what} holds {a.dtype} values (strings or other objects), but features must be "
-        "numbers: encode them as numbers first (categories as one-hot columns, say)"
+        f"{held}, but features must be numbers: encode them as numbers first (categories "
+        "as one-hot columns, say)"
     )
 
 

@@ -183,13 +183,13 @@ class Sequential:
     def predict_proba(self, X, batch_size: int | None = None):
         """Probabilities (batch, outputs): the loss's link (softmax, sigmoid) applied to
         the outputs, or the outputs as they are where the last layer gives [0, 1] (a
-        Sigmoid). A model that ``fit`` did not train has no loss to say which link its
-        raw scores take: set ``model.loss`` to the one it was trained with, or this
-        raises ValueError. Host data in, host NumPy out; the backend's arrays in, its
-        arrays out. X holding NaN or inf raises ValueError: such a row has no meaningful
-        answer."""
-        inputs = self._prediction_input(X, batch_size)
-        link = self._link("predict_proba")
+        Sigmoid or a Softmax). A model that ``fit`` did not train has no loss to say
+        which link its raw scores take: set ``model.loss`` to the one it was trained
+        with, or this raises ValueError. Host data in, host NumPy out; the backend's
+        arrays in, its arrays out. X holding NaN or inf raises ValueError: such a row has
+        no meaningful answer."""
+        inputs = self._prediction_input(X, batch_size)  # the data's errors first
+        link = self._link("predict_proba")  # then this, before the forward pass
         proba = link(self._predict_raw(inputs, batch_size))
         return to_numpy(proba) if is_host(X) else proba
 
@@ -202,14 +202,11 @@ class Sequential:
         ``predict_proba`` does. Host data in, host NumPy out; the backend's arrays in, its
         arrays out. X with NaN or inf raises ValueError, naming one."""
         xp, loss = self.backend.xp, self.loss
-        out = self._predict_raw(self._prediction_input(X, batch_size), batch_size)
-        if loss is not None:
-            proba = loss.link(out)
-        elif out.shape[1] == 1:  # argmax needs no link; one raw output's threshold does
-            threshold = "predict (one output splits at 0 if a logit, 0.5 if a probability)"
-            proba = self._link(threshold)(out)
-        else:
-            proba = out
+        inputs = self._prediction_input(X, batch_size)
+        needs_link = loss is not None or self.n_outputs in (1, None)  # argmax needs none
+        link = self._link("predict") if needs_link else None
+        out = self._predict_raw(inputs, batch_size)
+        proba = out if link is None else link(out)
         if loss is not None and not loss.has_accuracy and not gives_probabilities(self):
             labels = proba
         elif loss is not None and loss.target_kind != "labels" and proba.shape[1] > 1:

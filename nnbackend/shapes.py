@@ -57,15 +57,15 @@ def chain_shapes(layers, shape) -> list:
 def layer_text(layer) -> str:
     """``repr(layer)`` less the arguments left at their defaults, for a summary's line:
     ``Conv2D(in_channels=1, out_channels=30, kernel_size=(5, 5))``, not seven arguments.
-    The defaults are read from a layer built with the required arguments alone, so they
-    compare in the form ``config()`` gives them (a stride of 1 as (1, 1))."""
+    The defaults are read from a twin built with the required arguments alone, so they
+    compare in the form ``config()`` gives them (a stride of 1 as (1, 1)). Only the
+    built-in layers are twinned: a constructor of one's own may do anything."""
+    if not type(layer).__module__.startswith("nnbackend.layers."):
+        return repr(layer)
     config = layer.config()
     parameters = inspect.signature(type(layer)).parameters.values()
     required = [p.name for p in parameters if p.default is p.empty and p.kind != p.VAR_KEYWORD]
-    try:
-        plain = type(layer).from_config({name: config[name] for name in required}).config()
-    except (KeyError, TypeError, ValueError):  # a custom layer's config may not map so
-        return repr(layer)
+    plain = type(layer).from_config({name: config[name] for name in required}).config()
     shown = [
         f"{k}={v!r}"
         for k, v in config.items()
@@ -94,7 +94,10 @@ def summary_table(layers, shapes, input_shape) -> str:
 CHANNELS_LAST_HINT = "Channels last? Use X.transpose(0, 3, 1, 2)."
 
 
-def channels_last(shape: tuple[int, ...], channels: int) -> bool:
+def channels_last(shape: tuple[int, ...], channels: int, image=None) -> bool:
     """Whether a batch of ``shape`` looks like (N, H, W, C) images for a model of
-    (N, C, H, W) with C = ``channels``: its last axis, not its second, is that."""
-    return len(shape) == 4 and shape[3] == channels and shape[1] != channels
+    (N, C, H, W) with C = ``channels``: its last axis, not its second, is that (and its
+    middle two are ``image``'s (H, W), where the model's are known)."""
+    if len(shape) != 4 or shape[3] != channels or shape[1] == channels:
+        return False
+    return image is None or tuple(shape[1:3]) == tuple(image)

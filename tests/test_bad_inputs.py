@@ -106,7 +106,7 @@ def test_labels_that_are_not_numbers_are_told_how_to_encode_them(backend, labels
     before = model.copy_params()
     told = (
         rf"y holds {re.escape(str(labels.dtype))} values \(strings or other objects\), but "
-        r"targets must be numbers: encode class labels as integer ids 0..n-1 \(classes, y = "
+        r"class labels must be integer ids 0..n-1: encode them \(classes, y = "
         r"np.unique\(y, return_inverse=True\)\), or use nnbackend.sklearn.MLPClassifier"
     )
     with pytest.raises(TypeError, match=told):
@@ -122,10 +122,17 @@ def test_labels_that_are_not_numbers_are_told_how_to_encode_them(backend, labels
 
 def test_missing_targets_and_string_features_say_what_is_wrong(backend):
     model = net(backend)
-    with pytest.raises(TypeError, match="y is None: fit and evaluate need targets y, one per"):
+    with pytest.raises(TypeError, match="y is None: give targets y, one per sample of X"):
         fit(model, X, None)
     with pytest.raises(TypeError, match="y is None"):
         model.evaluate(X, None, loss="cross_entropy")
+    for call in (lambda: fit(model, None), lambda: model.predict(None)):
+        with pytest.raises(TypeError, match="X is None: give the samples X, as an array"):
+            call()
+    numbers_as_text = np.array([f"{v:.2f}" for v in Y * 0.5])  # regression targets, as text
+    with pytest.raises(TypeError, match=r"targets must be numbers: y.astype\(float\)") as raised:
+        fit(net(backend, 1), X, numbers_as_text, loss=MSE())
+    assert "class labels" not in str(raised.value)
     told = r"X holds <U1 values \(strings or other objects\), but features must be numbers"
     with pytest.raises(TypeError, match=told) as raised:
         fit(model, np.full((40, 2), "a"))
@@ -319,6 +326,10 @@ def test_channels_last_images_are_told_to_be_transposed(backend, input_shape):
             checking(images)
     assert unchanged(model, before)
     assert len(fit(model, images.transpose(0, 3, 1, 2))) == 1
+    if input_shape is not None:  # transposing (40, 8, 8, 3) would not fit (3, 6, 6)
+        with pytest.raises(ValueError, match=r"has shape \(40, 8, 8, 3\)") as raised:
+            fit(model, np.zeros((40, 8, 8, 3)))
+        assert "transpose" not in str(raised.value)
 
 
 # --- losses called directly -------------------------------------------------------

@@ -146,12 +146,15 @@ def test_a_summary_line_leaves_out_the_arguments_at_their_defaults():
     assert layer_text(MaxPool2D(2)) == "MaxPool2D()" and layer_text(ReLU()) == "ReLU()"
     assert layer_text(MaxPool2D(3, stride=1)) == "MaxPool2D(pool_size=(3, 3), stride=(1, 1))"
 
-    class Scaled(ReLU):  # its config() does not name its constructor's argument
+    built = []
+
+    class Scaled(ReLU):  # a layer of one's own: its constructor is not run again
         def __init__(self, factor):
             super().__init__()
-            self.factor = factor
+            built.append(factor)
 
-    assert layer_text(Scaled(2.0)) == repr(Scaled(2.0))
+    layer = Scaled(2.0)
+    assert layer_text(layer) == repr(layer) and built == [2.0]
 
 
 def test_images_of_the_wrong_shape_get_a_clear_error():

@@ -10,7 +10,7 @@ import pytest
 from sklearn.datasets import make_moons
 
 import nnbackend as nb
-from nnbackend.layers import Dense, ReLU, Sigmoid, Tanh
+from nnbackend.layers import Dense, ReLU, Sigmoid, Softmax, Tanh
 from nnbackend.losses import MSE, BinaryCrossEntropy, SoftmaxCrossEntropy
 from tests.conftest import CPU_BACKEND_NAMES, HAVE_TORCH
 
@@ -630,10 +630,14 @@ def test_predict_proba_without_a_loss_says_to_set_it(backend, tmp_path):
         r"the model has no loss to turn its outputs into probabilities \(it was not trained "
         r"by fit.*model.loss = nb.losses.BinaryCrossEntropy\(from_logits=True\).*or train it"
     )
+    forwards = []
+    model.forward = lambda *args, **kw: forwards.append(args)  # said before any forward
     with pytest.raises(ValueError, match="predict_proba: " + told):
         model.predict_proba(X_MOONS)
-    with pytest.raises(ValueError, match=r"predict \(one output splits at 0 if a logit.*" + told):
+    with pytest.raises(ValueError, match="predict: " + told):
         model.predict(X_MOONS)
+    assert forwards == []
+    del model.forward
     model.loss = loss
     logits = host(backend, model(backend.asarray(X_MOONS)))[:, 0]
     proba = model.predict_proba(X_MOONS)[:, 0]
@@ -658,6 +662,9 @@ def test_without_a_loss_probabilities_and_argmax_need_no_link(backend):
     two = trained_by_hand(backend, [Dense(2, 8), Tanh(), Dense(8, 2)], SoftmaxCrossEntropy(), 5)
     scores = host(backend, two(backend.asarray(X_MOONS)))
     np.testing.assert_array_equal(two.predict(X_MOONS), scores.argmax(axis=1))
+    softmax = nb.Sequential([Dense(2, 8), Tanh(), Dense(8, 2), Softmax()], backend=backend)
+    outputs = host(backend, softmax(backend.asarray(X_MOONS)))
+    np.testing.assert_array_equal(softmax.predict_proba(X_MOONS), outputs)
     with pytest.raises(ValueError, match=r"predict_proba: the model has no loss .* Dense,"):
         two.predict_proba(X_MOONS)
 
