@@ -37,7 +37,7 @@ def parts(wl, data) -> dict:
 
     from benchmarks import references
     from benchmarks.nnbackend_runner import run_nnbackend
-    from nnbackend.data import _check_finite
+    from nnbackend.data_checks import _check_finite
 
     train = references.train_xp if wl.conv is None else references.train_conv_xp
 

@@ -23,7 +23,8 @@ from nnbackend import training
 from nnbackend.backend import Generator, as_generator, dtype_name, get_backend, to_numpy
 from nnbackend.backend.kernels import table
 from nnbackend.checks import positive_int
-from nnbackend.data import as_array, checked_features, is_foreign, is_host
+from nnbackend.data import as_array, is_foreign, is_host
+from nnbackend.data_checks import checked_features
 from nnbackend.flat import FlatModel, unbind
 from nnbackend.history import History
 from nnbackend.layers.base import layer_list

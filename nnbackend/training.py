@@ -29,14 +29,8 @@ from nnbackend.backend.compiling import compile_step
 from nnbackend.backend.replay import CUDA_GRAPH
 from nnbackend.backend.threads import threads_for_step
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int
-from nnbackend.data import (
-    Batches,
-    as_array,
-    check_inputs,
-    check_targets,
-    is_foreign,
-    target_dtype,
-)  # fmt: skip
+from nnbackend.data import Batches, as_array, is_foreign, target_dtype
+from nnbackend.data_checks import check_inputs, check_targets
 from nnbackend.distributed.parallel import DataParallel
 from nnbackend.history import EpochLogs, History
 from nnbackend.io import Checkpoint, CheckpointError, restore_checkpoint

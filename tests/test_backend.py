@@ -386,7 +386,15 @@ def test_info_lists_backends_and_devices():
 # The edges that may talk to an array library directly: the backend seam (and its lean
 # NumPy namespace), the host-side data and file modules (checkpoints and the untrusted-HDF5
 # reader among them), plotting, and the command line.
-EDGE_MODULES = {"data.py", "io.py", "checkpoint.py", "h5safe.py", "plot.py", "__main__.py"}
+EDGE_MODULES = {
+    "data.py",
+    "data_checks.py",
+    "io.py",
+    "checkpoint.py",
+    "h5safe.py",
+    "plot.py",
+    "__main__.py",
+}
 # nnbackend.testing compares host copies of the results with NumPy, as a test does.
 EDGE_PACKAGES = {"backend", "datasets", "testing"}
 

@@ -179,7 +179,7 @@ def test_one_hot_rows_outside_0_1_are_refused(backend):
 def test_every_nan_or_inf_is_found_and_huge_finite_data_passes(backend, shape):
     """The check's first pass is one product of the rows with ones: each bad element,
     wherever it is, still ends in an error; finite data whose sum overflows does not."""
-    from nnbackend.data import _check_finite
+    from nnbackend.data_checks import _check_finite
 
     for bad_value in (np.nan, np.inf, -np.inf):
         for index in np.ndindex(*shape):

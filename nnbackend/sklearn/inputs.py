@@ -15,7 +15,7 @@ from sklearn import get_config
 from sklearn.utils.validation import check_array, check_consistent_length, validate_data
 
 from nnbackend.backend import Backend, BackendMismatchError, backend_of, get_backend, to_numpy
-from nnbackend.data import check_inputs
+from nnbackend.data_checks import check_inputs
 
 #: Float dtypes kept as they come (others become the first), as scikit-learn's MLP does.
 FLOAT_DTYPES = ("float64", "float32")

@@ -1,0 +1,229 @@
+"""What ``fit``, ``evaluate`` and ``predict`` check of X and y before any step, so a
+mistake is said with the data's own shapes and what to do, and nothing trains:
+samples of the wrong shape (with how to reshape them), values that are not real
+numbers, NaN or inf, targets of the wrong length or columns for the loss, labels
+outside the model's classes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nnbackend.backend import namespace_of, to_numpy
+from nnbackend.data import check_in_range, first_index, is_float, is_foreign, not_finite
+from nnbackend.shapes import CHANNELS_LAST_HINT, channels_last
+
+
+def check_inputs(X, sample_shape: tuple[int, ...] | int | None, what: str = "X") -> None:
+    """Raise a clear ValueError for an empty set, a wrong sample shape, values that are
+    not real numbers (complex, strings), or NaN/inf.
+
+    ``sample_shape``: the shape of one sample the model takes ((784,) for rows,
+    (1, 28, 28) for images; an int n means (n,)), or None when it is not known."""
+    _check_real(X, what)
+    if X.ndim == 0 or X.shape[0] == 0:
+        raise ValueError(
+            f"{what} is empty (shape {tuple(X.shape)}): there is nothing to learn from"
+        )
+    check_sample_shape(X, sample_shape, what)
+    _check_finite(X, what)
+
+
+def check_sample_shape(X, sample_shape: tuple[int, ...] | int | None, what: str = "X") -> None:
+    """Raise a ValueError, with how to reshape, unless X's samples have ``sample_shape``
+    (nothing is checked where it is None)."""
+    if isinstance(sample_shape, int):
+        sample_shape = (sample_shape,)
+    if sample_shape is not None and tuple(X.shape[1:]) != tuple(sample_shape):
+        if len(sample_shape) == 1:
+            wants = f"{sample_shape[0]} feature{'s' if sample_shape[0] != 1 else ''}"
+        else:
+            wants = f"shape {tuple(sample_shape)}"
+        hint = _reshape_hint(X, tuple(sample_shape))
+        raise ValueError(
+            f"the model takes samples of {wants}, but {what} has shape "
+            f"{tuple(X.shape)} (samples of shape {tuple(X.shape[1:])}).{hint}"
+        )
+
+
+def _reshape_hint(X, sample_shape) -> str:
+    """How to reshape ``X`` to fit: a single sample into a batch of one; one column of
+    features out of a 1-D array; images flattened for a model of rows; channels-last
+    images transposed, and rows reshaped (or given the channel axis) for a model of
+    images, when the sizes agree."""
+    shape = tuple(X.shape)
+    if shape == sample_shape:
+        return f" A single sample? Give it as a batch of one: {_one_sample(sample_shape)}."
+    if len(sample_shape) == 1:
+        if X.ndim == 1 and sample_shape == (1,):
+            return " One feature per sample? Make it a column: X.reshape(-1, 1)."
+        return " Flatten images with X.reshape(len(X), -1)." if X.ndim > 2 else ""
+    if channels_last(shape, sample_shape[0], image=sample_shape[1:]):
+        return f" {CHANNELS_LAST_HINT}"
+    if math.prod(shape[1:]) != math.prod(sample_shape):
+        return ""
+    return f" Reshape it: X.reshape(len(X), {', '.join(map(str, sample_shape))})."
+
+
+def _one_sample(sample_shape) -> str:
+    """How to make one sample of ``sample_shape`` a batch of one."""
+    if len(sample_shape) == 1:
+        return "X.reshape(1, -1)"
+    return f"X.reshape(1, {', '.join(map(str, sample_shape))})"
+
+
+def check_targets(
+    y, n_samples: int, n_outputs: int | None, kind: str, what: str = "y", loss=None
+) -> None:
+    """Raise a clear ValueError for targets that are missing, of the wrong length, not
+    real, NaN/inf, labels outside ``0 .. n_outputs - 1`` (``kind="labels"``, which also
+    needs two outputs or more), one-hot rows or ``kind="probabilities"`` targets outside
+    [0, 1]. ``loss``: where it takes targets shaped as the outputs
+    (``targets_like_outputs``), y's columns must match ``n_outputs``."""
+    _check_real(y, what, targets=kind)
+    if y.ndim == 0 or y.shape[0] != n_samples:
+        got = "a single value" if y.ndim == 0 else f"{y.shape[0]} targets"
+        raise ValueError(f"{what} has {got} but X has {n_samples} samples: they must match")
+    _check_finite(y, what)
+    if kind == "labels" and n_outputs == 1:
+        raise ValueError(
+            "cross-entropy needs one output per class, but the model has 1 output: end it "
+            "in Dense(..., 2) for two classes (one output per class), or, for 0/1 targets, "
+            "use loss='bce' with a Sigmoid output (or BinaryCrossEntropy(from_logits=True))"
+        )
+    if kind == "labels" and y.ndim == 1 and n_outputs is not None:
+        _check_labels(y, n_outputs, what)
+    elif kind == "labels" and y.ndim == 2 and n_outputs is not None and y.shape[1] != n_outputs:
+        hint = f"; for class labels, pass them 1-D: {what}.reshape(-1)" if y.shape[1] == 1 else ""
+        raise ValueError(
+            f"{what} has shape {tuple(y.shape)}, read as one-hot rows of {y.shape[1]} "
+            f"classes, but the model has {n_outputs} outputs{hint}"
+        )
+    if n_outputs is not None and getattr(loss, "targets_like_outputs", False):
+        _check_target_columns(y, n_outputs, loss, what)
+    if kind == "probabilities" or (kind == "labels" and y.ndim == 2):
+        _check_unit_range(y, what, kind)
+
+
+def _check_target_columns(y, n_outputs: int, loss, what: str) -> None:
+    """Targets for a loss that compares them with the outputs one to one (MSE, binary
+    cross-entropy): (N,) for one output, (N, k) for k. Said here, with the whole data's
+    shapes, not by the loss at the first step, with a batch's."""
+    if (y.ndim == 1 and n_outputs == 1) or (y.ndim == 2 and y.shape[1] == n_outputs):
+        return
+    n = y.shape[0]
+    columns = 1 if y.ndim == 1 else y.shape[1] if y.ndim == 2 else None
+    fit_y = f"give {what} of shape ({n}, {n_outputs})" if n_outputs > 1 else f"give {what} 1-D"
+    fit_model = f"end the model in Dense(..., {columns})" if columns else None
+    if loss.target_kind == "probabilities":
+        rule = "binary cross-entropy takes one output per 0/1 target"
+        if columns == 1:
+            fit_model = "end the model in Dense(..., 1) (+ Sigmoid, or from_logits=True)"
+            fit_y = f"use loss='cross_entropy' for {n_outputs} classes, or {fit_y} for multi-label"
+    else:
+        rule = f"{type(loss).__name__} takes one target column per output"
+    fixes = f"{fit_model}, or {fit_y}" if fit_model else fit_y
+    raise ValueError(
+        f"{what} has shape {tuple(y.shape)}, but the model has {n_outputs} output"
+        f"{'s' if n_outputs > 1 else ''}: {rule}: {fixes}"
+    )
+
+
+def checked_features(
+    X, what: str = "X", dtype: str | None = None, sample_shape: tuple[int, ...] | None = None
+):
+    """``X`` for predicting: host data as a NumPy array, a device array as it is, once
+    its values are real and finite (a NaN row has no meaningful class), its samples of
+    ``sample_shape`` where given (said as ``fit`` says it, not by a layer), and within
+    ``dtype``'s range where given (the model's: a value past it would be inf)."""
+    if not is_foreign(X):
+        X = np.asarray(X)
+    _check_real(X, what)
+    if X.ndim == 0:
+        raise ValueError(f"{what} is a single value; give an array of samples, one per row")
+    check_sample_shape(X, sample_shape, what)
+    _check_finite(X, what, "predicting")
+    if dtype is not None:
+        check_in_range(X, dtype)
+    return X
+
+
+def _is_none(a) -> bool:
+    """Whether ``a`` is None, or what ``np.asarray(None)`` makes of it."""
+    if a is None:
+        return True
+    return isinstance(a, np.ndarray) and a.dtype == object and a.ndim == 0 and a.item() is None
+
+
+def _check_real(a, what: str, targets: str | None = None) -> None:
+    """Complex values would lose their imaginary part; strings or objects must first be
+    made numbers. ``targets``: the loss's target kind, for y ("labels": class labels,
+    which nnbackend takes as integer ids only); None for X."""
+    if _is_none(a):
+        needs = f"targets {what}, one per sample of X" if targets else f"the samples {what}"
+        raise TypeError(f"{what} is None: give {needs}, as an array")
+    if is_foreign(a):
+        xp = namespace_of(a)
+        real = xp.isdtype(a.dtype, ("bool", "integral", "real floating"))
+        complex_ = not real and xp.isdtype(a.dtype, "complex floating")
+    else:
+        kind = np.asarray(a).dtype.kind
+        real, complex_ = kind in "biuf", kind == "c"
+    if real:
+        return
+    if complex_:
+        raise TypeError(
+            f"{what} holds {a.dtype} values; it must hold real numbers (for complex data, "
+            "pass the real and imaginary parts as separate features)"
+        )
+    held = f"{what} holds {a.dtype} values (strings or other objects)"
+    if targets == "labels":
+        raise TypeError(
+            f"{held}, but class labels must be integer ids 0..n-1: encode them (classes, "
+            f"{what} = np.unique({what}, return_inverse=True)), or use "
+            "nnbackend.sklearn.MLPClassifier, which takes labels of any type"
+        )
+    if targets:
+        raise TypeError(f"{held}, but targets must be numbers: {what}.astype(float) if they are")
+    raise TypeError(
+        f"{held}, but features must be numbers: encode them as numbers first (categories "
+        "as one-hot columns, say)"
+    )
+
+
+def _check_unit_range(y, what: str, kind: str) -> None:
+    xp = namespace_of(y)
+    if xp.isdtype(y.dtype, "bool"):
+        return
+    low, high = (float(v) for v in to_numpy(xp.stack([xp.min(y), xp.max(y)])))
+    if low < 0 or high > 1:
+        hint = " Labels -1/+1? Use (y + 1) / 2." if (low, high) == (-1, 1) else ""
+        what_kind = "0/1 labels or probabilities" if kind == "probabilities" else "one-hot rows"
+        raise ValueError(
+            f"{what} holds values from {low:g} to {high:g}, but this loss takes {what_kind} "
+            f"in [0, 1].{hint}"
+        )
+
+
+def _check_labels(y, n_outputs: int, what: str) -> None:
+    xp = namespace_of(y)
+    if is_float(xp, y) and not bool(to_numpy(xp.all(y == xp.round(y)))):
+        raise ValueError(f"{what} must hold integer class labels; found non-integer values")
+    low, high = (float(v) for v in to_numpy(xp.stack([xp.min(y), xp.max(y)])))
+    if low < 0 or high >= n_outputs:
+        hint = " Labels 1..n? Use y - 1." if low >= 1 and high == n_outputs else ""
+        raise ValueError(
+            f"{what} holds labels from {low:g} to {high:g}, but the model has {n_outputs} "
+            f"outputs, so labels must lie in 0..{n_outputs - 1}.{hint}"
+        )
+
+
+def _check_finite(a, what: str, purpose: str = "training") -> None:
+    xp = namespace_of(a)
+    bad = not_finite(xp, a) if is_float(xp, a) else None
+    if bad is not None:
+        raise ValueError(
+            f"{what} holds {int(bad.sum())} NaN or inf values (the first at index "
+            f"{first_index(bad)}): clean or impute them before {purpose}"
+        )
