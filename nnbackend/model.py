@@ -19,17 +19,13 @@ import copy
 import math
 
 from nnbackend import layers as layer_types
-from nnbackend import training
+from nnbackend import prediction, training
 from nnbackend.backend import Generator, as_generator, dtype_name, get_backend, to_numpy
 from nnbackend.backend.kernels import table
-from nnbackend.checks import positive_int
-from nnbackend.data import as_array, is_foreign, is_host
-from nnbackend.data_checks import checked_features
 from nnbackend.flat import FlatModel, unbind
 from nnbackend.history import History
 from nnbackend.layers.base import layer_list
 from nnbackend.losses import L2
-from nnbackend.output_range import gives_probabilities
 from nnbackend.registry import MODELS, register
 from nnbackend.shapes import chain_shapes, sample_shape, summary_table
 from nnbackend.views import ArrayView
@@ -189,10 +185,7 @@ class Sequential:
         with, or this raises ValueError. Host data in, host NumPy out; the backend's
         arrays in, its arrays out. X holding NaN or inf raises ValueError: such a row has
         no meaningful answer."""
-        inputs = self._prediction_input(X, batch_size)  # the data's errors first
-        link = self._link("predict_proba")  # then this, before the forward pass
-        proba = link(self._predict_raw(inputs, batch_size))
-        return to_numpy(proba) if is_host(X) else proba
+        return prediction.probabilities(self, X, batch_size)
 
     def predict(self, X, batch_size: int | None = None):
         """Class labels (batch,) int64: argmax of the outputs, or output > 0.5 for one
@@ -202,21 +195,7 @@ class Sequential:
         threshold (0 for a logit, 0.5 for a probability) and raises ValueError, as
         ``predict_proba`` does. Host data in, host NumPy out; the backend's arrays in, its
         arrays out. X with NaN or inf raises ValueError, naming one."""
-        xp, loss = self.backend.xp, self.loss
-        inputs = self._prediction_input(X, batch_size)
-        needs_link = loss is not None or self.n_outputs in (1, None)  # argmax needs none
-        link = self._link("predict") if needs_link else None
-        out = self._predict_raw(inputs, batch_size)
-        proba = out if link is None else link(out)
-        if loss is not None and not loss.has_accuracy and not gives_probabilities(self):
-            labels = proba
-        elif loss is not None and loss.target_kind != "labels" and proba.shape[1] > 1:
-            labels = xp.astype(proba > 0.5, xp.int64)
-        elif proba.shape[1] == 1:
-            labels = xp.astype(proba[:, 0] > 0.5, xp.int64)
-        else:
-            labels = xp.argmax(proba, axis=1)
-        return to_numpy(labels) if is_host(X) else labels
+        return prediction.labels(self, X, batch_size)
 
     def evaluate(
         self, X, y, loss=None, batch_size: int | None = None, metrics=None
@@ -383,51 +362,6 @@ class Sequential:
                 f"{self.backend.dtype_name}: convert it with backend.asarray(X, "
                 f"dtype={self.backend.dtype_name!r}), or pass host data to fit/predict"
             )
-
-    def _as_input(self, X):
-        """Host data converted to the model's backend and dtype; device arrays checked."""
-        if is_foreign(X):
-            self._check_input(X)
-            return X
-        return self.backend.asarray(X, dtype=self.backend.dtype_name)
-
-    def _link(self, purpose: str):
-        """What turns the outputs into probabilities: the loss's link, or nothing where
-        the last layer gives [0, 1] already. A model that no ``fit`` trained (a loop
-        written by hand, or none yet) has no loss to say whether its raw scores are
-        logits for a softmax, a sigmoid, or no probabilities at all: a ValueError."""
-        if self.loss is not None:
-            return self.loss.link
-        if gives_probabilities(self):
-            return lambda out: out
-        raise ValueError(
-            f"{purpose}: the model has no loss to turn its outputs into probabilities (it "
-            f"was not trained by fit, which sets model.loss), and its last layer, "
-            f"{type(self.layers[-1]).__name__}, gives raw scores. Set model.loss to the loss "
-            "it was trained with (e.g. model.loss = nb.losses.BinaryCrossEntropy("
-            "from_logits=True), or nb.losses.SoftmaxCrossEntropy()), or train it with fit"
-        )
-
-    def _prediction_input(self, X, batch_size):
-        """X checked (real, finite, within the dtype's range, of the model's sample shape)
-        and on the model's backend; ``batch_size`` checked."""
-        if batch_size is not None:
-            positive_int(batch_size, "batch_size (None for all at once)")
-        X = checked_features(
-            as_array(X), dtype=self.backend.dtype_name, sample_shape=self.input_shape
-        )
-        return self._as_input(X)
-
-    def _predict_raw(self, X, batch_size):
-        """The raw outputs for X (from ``_prediction_input``), ``batch_size`` rows at a time."""
-        n = X.shape[0]
-        if batch_size is None or batch_size >= n:
-            return self.forward(X, training=False)
-        parts = [
-            self.forward(X[i : min(i + batch_size, n), ...], training=False)
-            for i in range(0, n, batch_size)
-        ]
-        return self.backend.xp.concat(parts, axis=0)
 
 
 def _unbuilt_copy(layer):

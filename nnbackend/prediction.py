@@ -1,0 +1,82 @@
+"""What ``Sequential.predict`` and ``predict_proba`` do: check X as ``fit`` would, run
+the model in evaluation mode (``batch_size`` rows at a time, if given), and turn its
+raw outputs into probabilities or labels. Host data in, host NumPy out; the backend's
+arrays in, its arrays out."""
+
+from __future__ import annotations
+
+from nnbackend.backend import to_numpy
+from nnbackend.checks import positive_int
+from nnbackend.data import as_array, is_host
+from nnbackend.data_checks import checked_features
+from nnbackend.output_range import gives_probabilities
+
+
+def probabilities(model, X, batch_size: int | None = None):
+    """(batch, outputs): the loss's link (softmax, sigmoid) of the outputs, or the
+    outputs as they are where the last layer gives [0, 1]."""
+    inputs = _inputs(model, X, batch_size)  # the data's errors first
+    link = _link(model, "predict_proba")  # then this, before the forward pass
+    proba = link(_outputs(model, inputs, batch_size))
+    return to_numpy(proba) if is_host(X) else proba
+
+
+def labels(model, X, batch_size: int | None = None):
+    """(batch,) int64 labels, or the outputs themselves for a regression (see
+    ``Sequential.predict``)."""
+    xp, loss = model.backend.xp, model.loss
+    inputs = _inputs(model, X, batch_size)
+    needs_link = loss is not None or model.n_outputs in (1, None)  # argmax needs none
+    link = _link(model, "predict") if needs_link else None
+    out = _outputs(model, inputs, batch_size)
+    proba = out if link is None else link(out)
+    if loss is not None and not loss.has_accuracy and not gives_probabilities(model):
+        found = proba
+    elif loss is not None and loss.target_kind != "labels" and proba.shape[1] > 1:
+        found = xp.astype(proba > 0.5, xp.int64)
+    elif proba.shape[1] == 1:
+        found = xp.astype(proba[:, 0] > 0.5, xp.int64)
+    else:
+        found = xp.argmax(proba, axis=1)
+    return to_numpy(found) if is_host(X) else found
+
+
+def _link(model, purpose: str):
+    """What turns the outputs into probabilities: the loss's link, or nothing where
+    the last layer gives [0, 1] already. A model that no ``fit`` trained (a loop
+    written by hand, or none yet) has no loss to say whether its raw scores are
+    logits for a softmax, a sigmoid, or no probabilities at all: a ValueError."""
+    if model.loss is not None:
+        return model.loss.link
+    if gives_probabilities(model):
+        return lambda out: out
+    raise ValueError(
+        f"{purpose}: the model has no loss to turn its outputs into probabilities (it "
+        f"was not trained by fit, which sets model.loss), and its last layer, "
+        f"{type(model.layers[-1]).__name__}, gives raw scores. Set model.loss to the loss "
+        "it was trained with (e.g. model.loss = nb.losses.BinaryCrossEntropy("
+        "from_logits=True), or nb.losses.SoftmaxCrossEntropy()), or train it with fit"
+    )
+
+
+def _inputs(model, X, batch_size):
+    """X checked (real, finite, within the dtype's range, of the model's sample shape)
+    and on the model's backend (a device array of another backend is refused by
+    ``forward``'s check); ``batch_size`` checked."""
+    if batch_size is not None:
+        positive_int(batch_size, "batch_size (None for all at once)")
+    backend = model.backend
+    X = checked_features(as_array(X), dtype=backend.dtype_name, sample_shape=model.input_shape)
+    return X if not is_host(X) else backend.asarray(X, dtype=backend.dtype_name)
+
+
+def _outputs(model, X, batch_size):
+    """The raw outputs for X, ``batch_size`` rows at a time."""
+    n = X.shape[0]
+    if batch_size is None or batch_size >= n:
+        return model.forward(X, training=False)
+    parts = [
+        model.forward(X[i : min(i + batch_size, n), ...], training=False)
+        for i in range(0, n, batch_size)
+    ]
+    return model.backend.xp.concat(parts, axis=0)
