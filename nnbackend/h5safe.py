@@ -105,10 +105,11 @@ def printable(text: str) -> str:
 
 
 def _read_failure(exc: BaseException) -> str:
-    """What a read error says of the file. HDF5 reports a decompression that ran out
-    of memory as it reports a damaged chunk, as a filter's failure."""
+    """What a read error says of the file. HDF5 reports a damaged compressed chunk (the
+    usual cause) and a decompression that ran out of memory alike, as a filter's
+    failure, so damage is named first."""
     if "filter returned failure" in str(exc):
-        return "it declares more data than fits in memory, or it is damaged"
+        return "it is damaged, or it declares more data than fits in memory"
     return "it is damaged"
 
 

@@ -651,12 +651,13 @@ def test_max_params_bounds_every_copy_of_the_weights(good, tmp_path):
         (MemoryError("Unable to allocate 4.00 GiB"), "more data than fits in memory; it was"),
         (
             OSError("Can't synchronously read data (filter returned failure during read)"),
-            "more data than fits in memory, or it is damaged",
+            "cannot read it, it is damaged, or it declares more data than fits in memory",
         ),
     ],
 )
-def test_running_out_of_memory_is_not_called_damage(good, monkeypatch, failure, said):
-    """HDF5 reports a decompression that ran out of memory as a filter's failure."""
+def test_a_read_that_may_have_run_out_of_memory_says_so(good, monkeypatch, failure, said):
+    """HDF5 reports a damaged compressed chunk (the usual cause) and a decompression
+    that ran out of memory alike, as a filter's failure: damage is named first."""
 
     def fail(backend, host):
         raise failure
