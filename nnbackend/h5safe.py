@@ -8,8 +8,7 @@ would need a plugin (a plugin is code). What remains are datasets stored in the 
 itself, reached by hard links. Each object may have one link only: a second makes
 the reader load the same bytes again (67 links to one compressed weight made a 55 KB
 checkpoint allocate 67 copies) or closes a cycle. Groups may nest MAX_DEPTH deep, and
-a file may hold MAX_LINKS links. The walk goes group by group from a stack of its own:
-HDF5's recursive visit crashed the interpreter on a chain of 20,000 groups.
+a file may hold MAX_LINKS links.
 
 Then nothing is read before its size is known: ``dataset`` checks the declared
 shape and dtype against what the caller expects and that the file really holds the
