@@ -726,6 +726,17 @@ def test_mnist_npz_labels_are_not_read_past_the_images_count(tmp_path):
         datasets.load_mnist(path)
 
 
+@pytest.mark.parametrize("labels", [np.eye(10, dtype=np.uint8)[[1, 2]], np.array(1)])
+def test_mnist_npz_labels_that_are_not_1d_are_named_by_shape(tmp_path, labels):
+    """One-hot (2, 10) labels were refused as '(2, 10) labels for 2 images'."""
+    path = write_npz(tmp_path / "mnist.npz", y_train=labels)
+    shape = re.escape(str(labels.shape))
+    with pytest.raises(
+        ValueError, match=rf"y_train.npy has shape {shape}; labels should be \(N,\)"
+    ):
+        datasets.load_mnist(path)
+
+
 @pytest.mark.parametrize("kind", ["cat", "idx", "npz"])
 def test_images_whose_float32_pixels_pass_the_cap_are_refused_before_reading(
     tmp_path, monkeypatch, kind

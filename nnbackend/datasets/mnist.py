@@ -148,8 +148,9 @@ def _read_mnist_npz(path: Path) -> list[np.ndarray]:
 
 
 def _npz_split(path: Path, archive: zipfile.ZipFile, x_name: str, y_name: str) -> list:
-    """[images, labels] of one split; the labels' header must declare no more labels
-    than there are images before their data is read."""
+    """[images, labels] of one split; the labels' header must declare them 1-D, and no
+    more of them than there are images, before their data is read. 1-D is checked first:
+    one-hot labels (N, 10) are a shape to name, not a count to compare."""
 
     def images_within_bounds(shape):
         check_image_count(shape, path, x_name)
@@ -158,7 +159,12 @@ def _npz_split(path: Path, archive: zipfile.ZipFile, x_name: str, y_name: str) -
     n = x.shape[0] if x.ndim else 1
 
     def one_per_image(shape):
-        if math.prod(shape) > n:
+        if len(shape) != 1:
+            raise ValueError(
+                f"{path}: {y_name} has shape {shape}; labels should be (N,) digits 0..9, "
+                "not one-hot rows"
+            )
+        if shape[0] > n:
             raise ValueError(f"{path}: {y_name} declares {shape} labels for {n} images")
 
     return [x, _npz_member(path, archive, y_name, one_per_image, MAX_ZIP_RATIO)]
