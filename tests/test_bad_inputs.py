@@ -531,11 +531,19 @@ def test_mnist_npz_members_larger_than_the_cap(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("shape", [(5, 0, 28), (5, 28, 0)])
-def test_idx_images_without_pixels_are_refused(tmp_path, shape):
-    """They gave X of shape (5, 0), as the .npz reader never did."""
-    write_tiny_mnist(tmp_path, n_train=5, gz=False)
-    write_idx(tmp_path / "train-images-idx3-ubyte", np.zeros(shape, np.uint8))
-    with pytest.raises(ValueError, match=rf"images of {shape[1]} x {shape[2]} pixels; images"):
+@pytest.mark.parametrize("kind", ["idx", "npz"])
+def test_images_without_pixels_are_refused_alike(tmp_path, shape, kind):
+    """IDX files gave X of shape (5, 0); the two readers now refuse them in one wording."""
+    images = np.zeros(shape, np.uint8)
+    if kind == "idx":
+        write_tiny_mnist(tmp_path, n_train=5, gz=False)
+        write_idx(tmp_path / "train-images-idx3-ubyte", images)
+        shown = "train-images-idx3-ubyte: its header"
+    else:
+        tmp_path = write_npz(tmp_path / "mnist.npz", x_train=images, y_train=np.arange(5))
+        shown = "mnist.npz: x_train.npy"
+    said = rf"{shown} declares {re.escape(str(shape))}: images without pixels; each image"
+    with pytest.raises(ValueError, match=said):
         datasets.load_mnist(tmp_path)
 
 

@@ -95,11 +95,6 @@ def _read_mnist_idx(files: dict[str, Path]) -> list[np.ndarray]:
     for split in ("train", "test"):
         images_src, labels_src = files[f"{split}_images"], files[f"{split}_labels"]
         with IdxFile(images_src, IDX_IMAGES) as images, IdxFile(labels_src, IDX_LABELS) as labels:
-            if 0 in images.shape[1:]:
-                raise ValueError(
-                    f"{images_src}: its header declares images of {images.shape[1]} x "
-                    f"{images.shape[2]} pixels; images have at least one row and column"
-                )
             check_image_count(images.shape, images_src, "its header")
             _check_split(images.shape[0], labels.shape[0], images_src, labels_src)
             arrays += [images.read(), _checked_labels(labels.read(), labels_src)]
@@ -137,7 +132,7 @@ def _read_mnist_npz(path: Path) -> list[np.ndarray]:
         raise ValueError(f"{path}: not a readable .npz file ({printable(str(err))})") from err
     for i, split in ((0, "train"), (2, "test")):
         x, y = arrays[i], arrays[i + 1]
-        if x.ndim != 3 or y.ndim != 1 or 0 in x.shape[1:]:
+        if x.ndim != 3 or y.ndim != 1:
             raise ValueError(
                 f"{path}: x_{split} {x.shape} and y_{split} {y.shape} should be "
                 "(N, rows, cols) images and (N,) labels"

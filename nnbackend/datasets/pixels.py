@@ -21,9 +21,16 @@ MAX_IMAGES = 10_000_000
 
 
 def check_image_count(shape: tuple, src: Path, what: str) -> None:
-    """Refuse images of ``shape`` (N, ...) before they are read if N, or their pixels as
-    float32, are beyond the bounds above. ``what`` names them ("x_train.npy")."""
+    """Refuse images of ``shape`` (N, ...) before they are read if a side is 0 (images
+    without pixels), or if N, or their pixels as float32, are beyond the bounds above.
+    Every loader calls it, so each file format says the same. ``what`` names them
+    ("x_train.npy")."""
     pixels = math.prod(shape)
+    if 0 in shape[1:]:
+        raise ValueError(
+            f"{src}: {what} declares {shape}: images without pixels; each image has at "
+            "least one pixel along every side"
+        )
     if shape and shape[0] > MAX_IMAGES:
         raise ValueError(
             f"{src}: {what} declares {shape}: {shape[0]} images, more than the {MAX_IMAGES} "
