@@ -143,7 +143,7 @@ def _check_copies(path: Path, f: h5py.File, model, max_params: int) -> None:
     """Count the values of the optimizer's slots and the callbacks' arrays before any is
     read: each is checked against the model's shapes, but 64 callbacks could each hold a
     compressed copy of every weight, and a small file make the reader allocate 65 models."""
-    sizes = {n: math.prod(a.shape) for n, a in [*model.params.items(), *model.state.items()]}
+    sizes = {name: math.prod(shape) for name, shape in _array_shapes(model).items()}
     total = sum(sizes.values())
     for top in ("optimizer", "callbacks"):
         for group in _subgroups(f.get(top)):
@@ -156,6 +156,12 @@ def _check_copies(path: Path, f: h5py.File, model, max_params: int) -> None:
             "slots and EarlyStopping's best weights besides them). If you trust the file, "
             f"load it with nb.load(path, max_params={-(-total // MAX_COPIES)})"
         )
+
+
+def _array_shapes(model) -> dict:
+    """{name: shape} of the model's parameters and running state: the arrays that
+    optimizer slots and callbacks may hold copies of, and so name."""
+    return {name: tuple(a.shape) for name, a in [*model.params.items(), *model.state.items()]}
 
 
 def _subgroups(group) -> list:
@@ -244,7 +250,7 @@ def _arrays_like_params(path: Path, parent, name: str, model, backend) -> dict:
     """Arrays named after some of the model's parameters and running state, each of
     that array's shape (EarlyStopping's best weights and BatchNorm statistics)."""
     group = _group(path, parent, name, required=True)
-    shapes = {n: tuple(a.shape) for n, a in [*model.params.items(), *model.state.items()]}
+    shapes = _array_shapes(model)
     unknown = set(group.keys()) - set(shapes)
     if unknown:
         raise CheckpointError(
