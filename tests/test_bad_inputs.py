@@ -763,6 +763,22 @@ def test_images_whose_float32_pixels_pass_the_cap_are_refused_before_reading(
         load(tmp_path)
 
 
+def test_cat_float64_images_are_bounded_as_float32_pixels_only(tmp_path, monkeypatch):
+    """The stored bytes were capped at MAX_PIXEL_BYTES as well, the float32 bound: a
+    float64 file of more than half the allowed pixels was refused though they fit."""
+    write_tiny_cat(tmp_path)
+    pixels = np.linspace(0, 1, 4 * 64 * 64 * 3).reshape(4, 64, 64, 3)  # float64
+    with h5py.File(tmp_path / "train_catvnoncat.h5", "a") as f:
+        del f["train_set_x"]
+        f["train_set_x"] = pixels
+    monkeypatch.setattr(datasets.pixels, "MAX_PIXEL_BYTES", 4 * pixels.size)
+    (X, _), _ = datasets.load_catvnoncat(tmp_path)
+    np.testing.assert_array_equal(X, pixels.astype(np.float32).reshape(4, -1))
+    monkeypatch.setattr(datasets.pixels, "MAX_PIXEL_BYTES", 4 * pixels.size - 1)
+    with pytest.raises(ValueError, match=r"/train_set_x declares \(4, 64, 64, 3\): 49152 pixels"):
+        datasets.load_catvnoncat(tmp_path)
+
+
 def test_pixels_are_scaled_with_no_second_full_size_array():
     """astype, then dividing, then a transposed copy took 12 times the uint8 bytes."""
     import tracemalloc

@@ -7,12 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from nnbackend.datasets.files import DataNotFoundError, looked_in, reject_file, search_dirs
-from nnbackend.datasets.pixels import (
-    MAX_IMAGE_RATIO,
-    MAX_PIXEL_BYTES,
-    check_image_count,
-    scaled_pixels,
-)
+from nnbackend.datasets.pixels import MAX_IMAGE_RATIO, check_image_count, scaled_pixels
 from nnbackend.h5safe import dataset, dataset_info, open_untrusted, printable
 
 CAT_FILES = {
@@ -68,15 +63,12 @@ def _read_h5(path: Path, x_key: str, y_key: str):
                 f"(has {printable(', '.join(sorted(f.keys())[:20])) or 'nothing'}); "
                 f"expected {x_key} and {y_key}"
             )
-        n = _check_image_shape(path, x_key, dataset_info(path, f, x_key, ValueError)[0])
+        shape = dataset_info(path, f, x_key, ValueError)[0]
+        n = _check_image_shape(path, x_key, shape)
+        # The shape checked above bounds the stored bytes too (values of at most 8 bytes,
+        # so at most twice the float32 bound): a second cap on them disagreed with it
         x = dataset(
-            path,
-            f,
-            x_key,
-            ValueError,
-            kinds="biuf",
-            max_bytes=MAX_PIXEL_BYTES,
-            max_ratio=MAX_IMAGE_RATIO,
+            path, f, x_key, ValueError, shape=shape, kinds="biuf", max_ratio=MAX_IMAGE_RATIO
         )
         y = _read_labels(path, f, y_key, n)
         classes = _read_classes(path, f) if "list_classes" in f else None
@@ -85,7 +77,8 @@ def _read_h5(path: Path, x_key: str, y_key: str):
 
 def _check_image_shape(path: Path, x_key: str, shape: tuple) -> int:
     """The number of images, once ``shape`` is (N, H, W, C) with N > 0, sane sides, and
-    float32 pixels within ``MAX_PIXEL_BYTES``."""
+    float32 pixels within ``pixels.MAX_PIXEL_BYTES`` (``check_image_count``), the one
+    bound on them whatever dtype the file stores."""
     if len(shape) != 4:
         raise ValueError(f"{path}: {x_key} has shape {shape}, expected (N, H, W, C)")
     if shape[0] == 0:
