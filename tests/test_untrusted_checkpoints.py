@@ -567,11 +567,12 @@ READS_ANOTHER_FILE = [
 ]
 
 
-def crafted(good, secrets, tmp_path, case_id) -> os.PathLike:
-    """A copy of the good checkpoint, mutated; named after the case."""
+def crafted(good, secrets, tmp_path, case_id, cases=None) -> os.PathLike:
+    """A copy of the good checkpoint, mutated by ``cases[case_id]`` (CASES by default);
+    named after the case. Other tables pass themselves rather than edit CASES."""
     path = tmp_path / f"crafted-{case_id}.h5"
     shutil.copy(good, path)
-    mutate = CASES[case_id][0]
+    mutate = (CASES if cases is None else cases)[case_id][0]
     if getattr(mutate, "raw", False):
         mutate(path)
     else:
@@ -728,11 +729,7 @@ TEXT_IN_MESSAGES = {
 
 @pytest.mark.parametrize("case_id", list(TEXT_IN_MESSAGES))
 def test_text_from_the_file_is_escaped_in_messages(case_id, good, secrets, tmp_path):
-    CASES[case_id] = TEXT_IN_MESSAGES[case_id]
-    try:
-        path = crafted(good, secrets, tmp_path, case_id)
-    finally:
-        del CASES[case_id]
+    path = crafted(good, secrets, tmp_path, case_id, TEXT_IN_MESSAGES)
     with pytest.raises(nb.CheckpointError, match=TEXT_IN_MESSAGES[case_id][1]) as err:
         nb.load(path, with_optimizer=True)
     message = str(err.value)
