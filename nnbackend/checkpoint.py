@@ -37,7 +37,8 @@ under 2 million). All its arrays together (optimizer state, callbacks' arrays) m
 MAX_COPIES = 4
 """A checkpoint's arrays together may hold at most ``MAX_COPIES * max_params`` values:
 the weights (and running state) once, Adam's two slots and EarlyStopping's best
-weights make 4 copies of them."""
+weights make 4 copies of them. A genuine file with more callbacks holding weights (Adam
+and two EarlyStopping make 5) can pass it: its error says which ``max_params`` loads it."""
 MAX_EPOCH = 2**53
 _CALLBACK_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}(\.[0-9]{1,3})?")
 MAX_CALLBACKS = 64
@@ -152,9 +153,10 @@ def _check_copies(path: Path, f: h5py.File, model, max_params: int) -> None:
         raise CheckpointError(
             f"{path}: its arrays (weights, running state, optimizer state, callbacks' "
             f"arrays) hold {total} values, more than {MAX_COPIES} x max_params={max_params}; "
-            f"a checkpoint holds its weights at most {MAX_COPIES} times over (Adam's two "
-            "slots and EarlyStopping's best weights besides them). If you trust the file, "
-            f"load it with nb.load(path, max_params={-(-total // MAX_COPIES)})"
+            f"the weights, Adam's two slots and EarlyStopping's best weights make {MAX_COPIES} "
+            "copies, but a genuine checkpoint with several callbacks holding weights can "
+            "hold more. If you trust the file, load it with "
+            f"nb.load(path, max_params={-(-total // MAX_COPIES)})"
         )
 
 
