@@ -22,7 +22,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from nnbackend.h5safe import attribute, dataset, open_untrusted, parse_json, printable
+from nnbackend.h5safe import dataset, open_untrusted, printable
+from nnbackend.h5text import attribute, parse_json
 from nnbackend.registry import LOSSES, MODELS, OPTIMIZERS
 
 FORMAT = "nnbackend"

@@ -14,16 +14,9 @@ Then nothing is read before its size is known: ``dataset`` checks the declared
 shape and dtype against what the caller expects and that the file really holds the
 bytes (a tiny file cannot declare a huge, never-written dataset and make the reader
 allocate it): compressed, at most MAX_COMPRESSION times what it stores (deflate's
-limit), or the caller's ``max_ratio`` (64 for images, which compress far less);
-``attribute`` reads only small scalar attributes; ``parse_json`` bounds the text's
-length and nesting before ``json.loads`` can recurse. Running out of memory while
-reading is reported as such, not as damage.
-
-A variable-length string is kept in the file's global heap, and HDF5 reading a
-damaged heap can loop forever (one byte changed is enough, and the loop ignores
-Ctrl-C). nnbackend writes fixed-length strings (``write_text``); a variable-length one,
-as files written before those have, is read by a child process that is killed after
-``HEAP_SECONDS``.
+limit), or the caller's ``max_ratio`` (64 for images, which compress far less).
+Running out of memory while reading is reported as such, not as damage. Text in such
+a file (attributes, JSON) is read by ``nnbackend.h5text``.
 
 Every problem raises ``error`` (a ValueError subclass chosen by the caller) with the
 file's name; the operating system's own errors (missing file, permission) stay OSError.
@@ -35,11 +28,7 @@ unprintable.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
@@ -58,11 +47,6 @@ MAX_COMPRESSION = 1100
 MAX_LINKS = 100_000
 #: groups within groups; nnbackend's own files nest 2 deep (/callbacks/<key>)
 MAX_DEPTH = 16
-MAX_JSON_CHARS = 1 << 20
-MAX_JSON_DEPTH = 64
-MAX_ATTR_BYTES = 1 << 20
-#: how long a child process may take to read one variable-length string
-HEAP_SECONDS = 20
 
 _LINK_KINDS = {h5py.h5l.TYPE_SOFT: "a soft link", h5py.h5l.TYPE_EXTERNAL: "an external link"}
 
@@ -313,120 +297,3 @@ def _check_stored_size(path, where, item, nbytes: int, error, max_ratio: int) ->
             f"{path}: {where} declares {nbytes} bytes but the file stores {stored}{compressed}; "
             "it is truncated or was crafted to force a large allocation"
         )
-
-
-# --- attributes and JSON ----------------------------------------------------------
-
-
-def attribute(path, obj, name: str, error, kind: str, *, default=...):
-    """The scalar attribute ``obj.attrs[name]`` as a Python ``str`` or ``int`` (``kind``
-    "str" or "int"). Its shape, type and size are checked before it is read.
-    Missing: ``default`` if one is given, else ``error``."""
-    where = f"{obj.name.rstrip('/')}/@{name}"
-    if name not in obj.attrs:
-        if default is ...:
-            raise error(f"{path}: the attribute {where} is missing")
-        return default
-    attr = h5py.h5a.open(obj.id, name.encode())
-    wanted = h5py.h5t.STRING if kind == "str" else h5py.h5t.INTEGER
-    if attr.shape != () or attr.get_type().get_class() != wanted:
-        raise error(
-            f"{path}: the attribute {where} should be a single {kind}, "
-            f"but is {attr.dtype} of shape {attr.shape}"
-        )
-    if attr.get_storage_size() > MAX_ATTR_BYTES:
-        raise error(f"{path}: the attribute {where} is larger than {MAX_ATTR_BYTES} bytes")
-    if kind == "str" and attr.get_type().is_variable_str():
-        text = _read_apart(path, obj.name, name, where, error)
-    elif kind == "int":
-        return int(obj.attrs[name])
-    else:
-        value = obj.attrs[name]
-        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-    if len(text) > MAX_ATTR_BYTES:
-        raise error(f"{path}: the attribute {where} is longer than {MAX_ATTR_BYTES} characters")
-    return text
-
-
-def write_text(obj, name: str, text: str) -> None:
-    """``obj.attrs[name] = text`` as a fixed-length UTF-8 string, kept in the object's
-    header rather than in the global heap (see the module's docstring)."""
-    obj.attrs[name] = np.bytes_(text.encode("utf-8"))
-
-
-# Runs in a child: reads one attribute, with its address space capped (where it can
-# be), and prints it as JSON. What HDF5 does with a damaged heap stays in the child.
-_READ_ONE = """
-import json, sys
-try:
-    import resource
-    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-except (ImportError, ValueError, OSError):
-    pass
-import h5py
-with h5py.File(sys.argv[1], "r") as f:
-    value = f[sys.argv[2]].attrs[sys.argv[3]]
-text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-sys.stdout.write(json.dumps(text))
-"""
-
-
-def _read_apart(path, obj_name: str, name: str, where: str, error) -> str:
-    """A variable-length string attribute, read in a child process given HEAP_SECONDS."""
-    command = [sys.executable, "-I", "-c", _READ_ONE, str(path), obj_name, name]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=HEAP_SECONDS)
-    except subprocess.TimeoutExpired:
-        raise error(
-            f"{path}: reading the string {where} did not end in {HEAP_SECONDS} s: the "
-            "file's string heap is damaged"
-        ) from None
-    if done.returncode != 0:
-        reason = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise error(f"{path}: cannot read the string {where}, it is damaged ({printable(reason)})")
-    if len(done.stdout) > 8 * MAX_ATTR_BYTES:  # JSON escapes at most 6 characters per one
-        raise error(f"{path}: the string {where} is longer than {MAX_ATTR_BYTES} characters")
-    return json.loads(done.stdout)
-
-
-_STRING_REST = re.compile(r'(?:[^"\\]|\\.)*"', re.S)  # a string after its opening quote
-_BRACKET = re.compile(r"[\[\]{}]")
-
-
-def _nesting(text: str) -> int:
-    """The deepest nesting of brackets outside strings, in one pass over ``text`` (a
-    string left open ends the count: json.loads refuses the text anyway)."""
-    depth = deepest = position = 0
-    while position < len(text) and deepest <= MAX_JSON_DEPTH:
-        quote = text.find('"', position)
-        end = len(text) if quote < 0 else quote
-        for match in _BRACKET.finditer(text, position, end):
-            depth += 1 if match.group() in "[{" else -1
-            deepest = max(deepest, depth)
-        string = None if quote < 0 else _STRING_REST.match(text, quote + 1)
-        position = len(text) if string is None else string.end()
-    return deepest
-
-
-def parse_json(path, text: str, what: str, error, max_chars: int = MAX_JSON_CHARS):
-    """``json.loads(text)`` once its length and nesting depth are within bounds;
-    NaN, Infinity and numbers that overflow to inf are refused."""
-    if len(text) > max_chars:
-        raise error(f"{path}: its {what} is {len(text)} characters long, more than {max_chars}")
-    if _nesting(text) > MAX_JSON_DEPTH:
-        raise error(f"{path}: its {what} is nested deeper than {MAX_JSON_DEPTH} levels")
-    try:
-        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
-    except (ValueError, RecursionError) as exc:
-        raise error(f"{path}: its {what} is not valid JSON ({printable(str(exc))})") from None
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not a number a file may hold")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text} overflows to {value}")
-    return value

@@ -41,7 +41,7 @@ from nnbackend.checkpoint import (
     CheckpointError,
     read,
 )
-from nnbackend.h5safe import write_text
+from nnbackend.h5text import write_text
 from nnbackend.registry import custom_objects as custom_objects_scope
 
 __all__ = [

@@ -392,6 +392,7 @@ EDGE_MODULES = {
     "io.py",
     "checkpoint.py",
     "h5safe.py",
+    "h5text.py",
     "plot.py",
     "__main__.py",
 }

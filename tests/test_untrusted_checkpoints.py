@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import nnbackend as nb
-from nnbackend.h5safe import write_text
+from nnbackend.h5text import write_text
 from nnbackend.layers import Dense, ReLU
 
 ROOT = os.path.dirname(os.path.dirname(__file__))
@@ -881,8 +881,8 @@ def test_a_damaged_string_heap_ends_in_checkpoint_error_not_a_hang(good, tmp_pat
     older.write_bytes(damage_the_string_heap(older.read_bytes()))
     script = textwrap.dedent(f"""
         import nnbackend as nb
-        from nnbackend import h5safe
-        h5safe.HEAP_SECONDS = 5
+        from nnbackend import h5text
+        h5text.HEAP_SECONDS = 5
         try:
             nb.load({str(older)!r})
         except nb.CheckpointError as err:
