@@ -56,7 +56,6 @@ def fit(
         raise ValueError("compile=... captures a single process's step: not with distributed=True")
     loss, optimizer = loss_types.get(loss), optim.get(optimizer)
     metrics = metric_types.for_fit(metrics, loss, model.n_outputs)
-    model.loss, model.optimizer, model.metrics = loss, optimizer, metrics
     if seed is not None:
         model.rng = Generator(seed)
     X, y = as_array(X, "X"), as_array(y, "y")
@@ -87,6 +86,7 @@ def fit(
         validation = batches_for(model, *validation_data, loss, None, shuffle=False)
     check_output_layer(model, loss, X)
     check_last_batch(model, batches)  # distributed: the whole batch, over every rank's share
+    model.loss, model.optimizer, model.metrics = loss, optimizer, metrics  # checks passed
     trainer = Trainer(
         model, loss, optimizer, l2=l2, metrics=metrics, callbacks=callbacks,
         checkpoint=checkpoint, log_every=log_every or max(1, epochs // 20), verbose=verbose,

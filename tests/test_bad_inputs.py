@@ -115,6 +115,7 @@ def test_labels_that_are_not_numbers_are_told_how_to_encode_them(backend, labels
         model.evaluate(X, labels, loss="cross_entropy")
     for name, array in model.params.items():
         np.testing.assert_array_equal(nb.to_numpy(array), nb.to_numpy(before[name]))
+    assert model.loss is None and model.optimizer is None  # a refused fit sets neither
     if labels.dtype != object:  # as told: the ids train
         classes, ids = np.unique(labels, return_inverse=True)
         assert len(fit(model, X, ids)) == 1 and list(classes) == sorted(set(labels))
@@ -321,7 +322,7 @@ def test_channels_last_images_are_told_to_be_transposed(backend, input_shape):
     with pytest.raises(ValueError, match=told) as raised:
         fit(model, images)
     assert "Reshape" not in str(raised.value)
-    for checking in (model.predict, lambda x: model.evaluate(x, Y)):
+    for checking in (model.predict, lambda x: model.evaluate(x, Y, loss="cross_entropy")):
         with pytest.raises(ValueError, match=told):
             checking(images)
     assert unchanged(model, before)
