@@ -73,14 +73,13 @@ def _one_sample(sample_shape) -> str:
     return f"X.reshape(1, {', '.join(map(str, sample_shape))})"
 
 
-def check_targets(
-    y, n_samples: int, n_outputs: int | None, kind: str, what: str = "y", loss=None
-) -> None:
+def check_targets(y, n_samples: int, n_outputs: int | None, loss=None, what: str = "y") -> None:
     """Raise a clear ValueError for targets that are missing, of the wrong length, not
-    real, NaN/inf, labels outside ``0 .. n_outputs - 1`` (``kind="labels"``, which also
-    needs two outputs or more), one-hot rows or ``kind="probabilities"`` targets outside
-    [0, 1]. ``loss``: where it takes targets shaped as the outputs
-    (``targets_like_outputs``), y's columns must match ``n_outputs``."""
+    real, NaN/inf, and, by what ``loss`` takes (its ``target_kind``; none: any numbers):
+    labels outside ``0 .. n_outputs - 1`` ("labels", which also needs two outputs or
+    more), one-hot rows or "probabilities" outside [0, 1], and, where it takes targets
+    shaped as the outputs (``targets_like_outputs``), columns other than ``n_outputs``."""
+    kind = "float" if loss is None else loss.target_kind
     _check_real(y, what, targets=kind)
     if y.ndim == 0 or y.shape[0] != n_samples:
         got = "a single value" if y.ndim == 0 else f"{y.shape[0]} targets"

@@ -180,7 +180,7 @@ def batches_for(model, X, y, loss, batch_size, *, shuffle, on_device="auto") -> 
         if not isinstance(array, backend.array_types) and is_foreign(array):
             backend.check_array(array, what)
     check_inputs(X, model.input_shape)
-    check_targets(y, X.shape[0], model.n_outputs, loss.target_kind, loss=loss)
+    check_targets(y, X.shape[0], model.n_outputs, loss)
     return Batches(
         X, y, backend, batch_size, shuffle=shuffle, rng=model.rng,
         y_dtype=target_dtype(loss, y, backend), on_device=on_device,
@@ -358,7 +358,7 @@ def split_validation(X, y, validation_data, fraction: float):
     if not 0 < fraction < 1:
         raise ValueError(f"validation_split must be between 0 and 1, got {fraction}")
     if X.shape[:1] != y.shape[:1]:  # said before they are cut apart, not of the parts
-        check_targets(y, X.shape[0] if X.ndim else 0, None, "float")
+        check_targets(y, X.shape[0] if X.ndim else 0, None)
     n_train = X.shape[0] - max(1, round(fraction * X.shape[0]))
     if n_train < 1:
         raise ValueError(
