@@ -240,7 +240,7 @@ def test_dense_gradients_written_into_a_buffer_match_its_reference(backend, n_in
         for k, v in {"dx": layer.backward(dy), **layer.grads}.items()
     }
     size = n_in * n_out
-    buffer = backend.xp.zeros((size + n_out,), dtype=backend.dtype)
+    buffer = backend.xp.zeros((size + n_out,), dtype=backend.dtype, device=backend.device)
     W, b = backend.xp.reshape(buffer[:size], (n_in, n_out)), buffer[size:]
     layer.grad_buffers = {"W": W, "b": b}
     got = {"dx": layer.backward(dy), **layer.grads}
