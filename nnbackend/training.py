@@ -26,7 +26,6 @@ from nnbackend import metrics as metric_types
 from nnbackend import optim, output_range
 from nnbackend.backend import Generator, limit_threads
 from nnbackend.backend.compiling import compile_step
-from nnbackend.backend.replay import CUDA_GRAPH
 from nnbackend.backend.threads import threads_for_step
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int
 from nnbackend.data import Batches, as_array, is_foreign, target_dtype
@@ -224,13 +223,11 @@ class Trainer:
         model.stop_training = False  # a callback sets it to end training after an epoch
         self._step = None  # a distributed fit steps through self.parallel instead
         if self.parallel is None:  # looked up once per fit, not once per step
-            # torch.compile's capture has inductor fuse the per-weight updates itself; and
-            # with views into the flat buffer, inductor (torch 2.13) generates code that
-            # fails once a second model's shapes make the step's shapes symbolic. A CUDA
-            # graph records the flat step as it runs.
-            flat = self.compile is False or self.compile == CUDA_GRAPH
-            step = model.step_function(self.loss, self.optimizer, self.l2, flat=flat)
-            self._step = compile_step(step, model, self.optimizer, self.compile)
+
+            def make_step(flat: bool):
+                return model.step_function(self.loss, self.optimizer, self.l2, flat=flat)
+
+            self._step = compile_step(make_step, model, self.optimizer, self.compile)
         for callback in self.callbacks:
             callback.on_train_begin(model, settings)
         if saved is not None:

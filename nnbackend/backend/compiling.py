@@ -24,17 +24,20 @@ from nnbackend.backend.fastpaths import native
 from nnbackend.backend.kernels import table
 
 
-def compile_step(step, model, optimizer, how):
-    """``step`` (``model``'s, updating with ``optimizer``) as ``fit``'s ``compile``
-    option asks: itself for False; recorded and replayed for "cuda-graph"; captured by
+def compile_step(make_step, model, optimizer, how):
+    """The step (``make_step(flat)``: ``model``'s, updating with ``optimizer``) as
+    ``fit``'s ``compile`` option asks: itself for False; recorded and replayed for
+    "cuda-graph", and for True where it can be (torch on CUDA: 3.1-4.5x faster than the
+    eager step on an H200, where inductor's capture took 2x longer); else captured by
     torch.compile for True or a torch.compile backend (its name or the function)."""
     if how is False:
-        return step
+        return make_step(flat=True)
     backend = model.backend
-    if how == replay.CUDA_GRAPH:
+    if how == replay.CUDA_GRAPH or (how is True and replay.records_here(backend, model, optimizer)):
         recorder = replay.recorder_for(backend)
         replay.check_replayable(model, optimizer)
-        return replay.ReplayedStep(step, model, optimizer, recorder)
+        step = make_step(flat=True)  # a graph records the flat step as it runs
+        return replay.ReplayedStep(step, model, optimizer, recorder, chosen=how is True)
     stochastic = any(layer.stochastic for layer in model.layers)
     if not (how is True or isinstance(how, str) or callable(how)):
         raise TypeError(
@@ -63,5 +66,8 @@ def compile_step(step, model, optimizer, how):
     table(backend.xp)  # made now, so the capture only reads it (the same for:)
     native("take", backend.xp)  # the fast paths' library, found once per namespace
     options = {} if how is True else {"backend": how}
-    # shapes and counts (Adam's step) that change become symbolic after one recompile
-    return torch.compile(step, **options)
+    # inductor fuses the per-weight updates itself; and with views into the flat buffer
+    # it (torch 2.13) generates code that fails once a second model's shapes make the
+    # step's shapes symbolic. Shapes and counts (Adam's step) that change become
+    # symbolic after one recompile.
+    return torch.compile(make_step(flat=False), **options)

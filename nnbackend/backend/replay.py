@@ -36,6 +36,7 @@ metrics at once.
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 from nnbackend.backend.kernels import enabled as fused_enabled
 from nnbackend.checks import declared
@@ -65,6 +66,22 @@ def check_replayable(model, optimizer) -> None:
                 "(a layer says draws_on_device = True where it draws with random_bits "
                 "alone): use compile=True, or leave compile off"
             )
+
+
+def records_here(backend, model, optimizer) -> bool:
+    """Whether ``compile=True`` takes the CUDA graph: torch on CUDA with the fused
+    kernels on, and a step that can be replayed."""
+    on_cuda = backend.name.split(":")[0] == "torch" and backend.device.type == "cuda"
+    return on_cuda and fused_enabled() and replayable(model, optimizer)
+
+
+def replayable(model, optimizer) -> bool:
+    """``check_replayable``'s answer, as a bool."""
+    try:
+        check_replayable(model, optimizer)
+    except ValueError:
+        return False
+    return True
 
 
 def recorder_for(backend):
@@ -123,10 +140,12 @@ class ReplayedStep:
     """``step(xb, yb) -> (loss, output)``, replayed from one recording for every batch
     of the recorded shapes. ``recorder``: ``warm``, ``record`` and ``replay``, as
     ``CudaGraph``. The warm-up steps run what the recording will: the step count and
-    the generator's counter on the device."""
+    the generator's counter on the device. ``chosen``: compile=True took the graph,
+    so a step that cannot be replayed warns and goes on eagerly instead of raising."""
 
-    def __init__(self, step, model, optimizer, recorder):
+    def __init__(self, step, model, optimizer, recorder, chosen: bool = False):
         self.step, self.model, self.optimizer, self.recorder = step, model, optimizer, recorder
+        self.chosen, self.eager = chosen, False  # eager: given up, every step eager
         self.warm_up = WARM_UP_STEPS
         self.shapes = None  # (xb's, yb's): the first batch's, the ones recorded
         self.inputs = self.outputs = None  # the recorded batch, and what the step gave
@@ -143,7 +162,7 @@ class ReplayedStep:
         shapes = (tuple(xb.shape), tuple(yb.shape))
         if self.shapes is None:
             self.shapes = shapes
-        if shapes != self.shapes:  # the epoch's last, smaller batch
+        if self.eager or shapes != self.shapes:  # given up; the epoch's last batch
             return self.step(xb, yb)
         if self.outputs is None:
             if self.warm_up > 0:
@@ -153,6 +172,8 @@ class ReplayedStep:
             return self.step(xb, yb)  # the recorded arrays are the data: never written
         else:
             self._replay(xb, yb)
+        if self.eager:  # refused before any update
+            return self.step(xb, yb)
         value, out = self.outputs
         xp = self.model.backend.xp
         return xp.asarray(value, copy=True), out  # the next replay overwrites value
@@ -165,11 +186,12 @@ class ReplayedStep:
         after, first = self._kept(), self.counted is None
         self._counted()
         if not first and not _same_arrays(before, after):  # (the first makes the state)
-            raise ValueError(
-                f"compile={CUDA_GRAPH!r}: the step made a weight, running state or "
-                "optimizer state anew instead of updating it in place, which a recorded "
-                f"step cannot replay (a custom layer, or {self.optimizer!r}?); the model "
-                "has taken the eager warm-up steps. Use compile=True, or leave compile off"
+            self._refuse(
+                "the step made a weight, running state or optimizer state anew instead of "
+                "updating it in place, which a recorded step cannot replay (a custom layer, "
+                f"or {self.optimizer!r}?)",
+                "the model has taken the eager warm-up steps. Use compile=True, or leave "
+                "compile off",
             )
         self.warm_up, self.last, self.kept = self.warm_up - 1, (xb, yb), after
         return outputs
@@ -192,21 +214,20 @@ class ReplayedStep:
             rng.advance(block - rng.counter)
             if not isinstance(exc, RuntimeError):
                 raise
-            raise RuntimeError(
-                f"compile={CUDA_GRAPH!r} could not record the step ({exc}); "
-                "use compile=True, or leave compile off"
-            ) from exc
+            self._refuse(f"the step could not be recorded ({exc})",
+                         "use compile=True, or leave compile off", RuntimeError, exc)  # fmt: skip
+            return
         self.blocks = rng.counter - block  # what one step draws
         self._counted()
 
     def _replay(self, xb, yb) -> None:
         self._take_back()
         if self._settings() != self.settings:
-            raise ValueError(
-                f"compile={CUDA_GRAPH!r}: the optimizer, its state, the model's generator or "
-                "a layer's settings changed during the fit (a callback?), but the recorded "
-                "step keeps what it was recorded with: change them between fits, or leave "
-                "compile off"
+            return self._refuse(
+                "the optimizer, its state, the model's generator or a layer's settings "
+                "changed during the fit (a callback?), but the recorded step keeps what it "
+                "was recorded with",
+                "change them between fits, or leave compile off",
             )
         if not self.whole_set:
             x, y = self.inputs
@@ -217,6 +238,19 @@ class ReplayedStep:
         self.model.rng.advance(self.blocks)
         self.optimizer.iterations = count + 1
         self._counted()
+
+    def _refuse(self, what: str, advice: str, error=ValueError, cause=None) -> None:
+        """Raise ``error``; or, where compile=True chose the graph, warn and take the
+        eager step from now on (the steps so far were eager or replayed: all kept)."""
+        if not self.chosen:
+            raise error(f"compile={CUDA_GRAPH!r}: {what}: {advice}") from cause
+        warnings.warn(
+            f"compile=True recorded the step as a CUDA graph, but {what}: the rest of this "
+            "fit takes the eager step",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        self.eager = True
 
     def _counted_step(self, xb, yb):
         """The step, with the step count added to on the device first."""
