@@ -84,8 +84,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         const=True,
         default=False,
         metavar="BACKEND",
-        help="torch backends: nnbackend's fit(compile=...) captures its step with"
-        " torch.compile (its default compiler, or the torch.compile backend named);"
+        help="torch backends: nnbackend's fit(compile=...) captures its step: as fit's"
+        " compile=True (a CUDA graph on torch:cuda where the step replays, else"
+        " torch.compile), or the torch.compile backend named (inductor, aot_eager);"
         " 'cuda-graph' (torch:cuda) records it as a CUDA graph and replays it",
     )
     parser.add_argument(

@@ -8,10 +8,12 @@
 #   moons     workload 1 on CuPy (20000 tiny steps), added to gpu.json
 #   torch     the benchmark on torch:cuda, eager, workloads 2-6   -> torch-cuda.json
 #   torch-moons  workload 1 on torch:cuda, added to torch-cuda.json
-#   compile   torch:cuda with fit(compile=True) beside the eager fit, workloads 2, 5, 1
-#             (torch by hand and the GEMM floor left out)    -> torch-cuda-compile.json
-#   graph     the same with fit(compile="cuda-graph"), workloads 2, 5, 6, 1
-#                                                            -> torch-cuda-graph.json
+#   graph     torch:cuda with the step recorded as a CUDA graph (fit(compile=True) there)
+#             beside the eager fit, workloads 2, 5, 6 (torch by hand and the GEMM
+#             floor left out)                                 -> torch-cuda-graph.json
+#   graph-moons  the same on workload 1, one run of each     -> torch-cuda-graph-moons.json
+#   inductor  the same with torch.compile's inductor, workloads 2, 5
+#                                                            -> torch-cuda-inductor.json
 #   sklearn   MLPClassifier beside scikit-learn's: NumPy, CuPy, torch:cuda -> sklearn-gpu.json
 #   all       every part above, in that order
 #
@@ -58,22 +60,26 @@ part() {
     torch-moons)
         bench torch-moons.log --backend torch:cuda --workloads 1 --json "$RESULTS/torch-cuda.json" --add
         ;;
-    compile)
-        bench compile.log --backend torch:cuda --compile --skip torch-manual,gemm \
-            --workloads 2,5,1 --json "$RESULTS/torch-cuda-compile.json"
-        ;;
     graph)
         bench graph.log --backend torch:cuda --compile cuda-graph --skip torch-manual,gemm \
-            --workloads 2,5,6,1 --json "$RESULTS/torch-cuda-graph.json"
+            --workloads 2,5,6 --json "$RESULTS/torch-cuda-graph.json"
+        ;;
+    graph-moons)  # 20000 steps: each run of the four takes 2-30 s
+        REPEAT=1 bench graph-moons.log --backend torch:cuda --compile cuda-graph \
+            --skip torch-manual,gemm --workloads 1 --json "$RESULTS/torch-cuda-graph-moons.json"
+        ;;
+    inductor)
+        bench inductor.log --backend torch:cuda --compile inductor --skip torch-manual,gemm \
+            --workloads 2,5 --json "$RESULTS/torch-cuda-inductor.json"
         ;;
     sklearn)
         python -m benchmarks.sklearn_compare --repeat "$REPEAT" --backends numpy,cupy,torch:cuda \
             --json "$RESULTS/sklearn-gpu.json" 2>&1 | tee "$RESULTS/sklearn.log"
         ;;
-    all) for p in tests cupy moons torch torch-moons compile graph sklearn; do part $p; done ;;
+    all) for p in tests cupy moons torch torch-moons graph graph-moons inductor sklearn; do part $p; done ;;
     *)
-        echo "unknown part '$1': tests, cupy, moons, torch, torch-moons, compile, graph, sklearn" \
-            "or all" >&2
+        echo "unknown part '$1': tests, cupy, moons, torch, torch-moons, graph, graph-moons," \
+            "inductor, sklearn or all" >&2
         exit 2
         ;;
     esac

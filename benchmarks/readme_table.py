@@ -75,11 +75,14 @@ def sklearn_caption(report: dict) -> str:
     device = f"{machine['cpu']}, {machine['cores']} cores"
     if machine.get("gpu"):
         device += f", {machine['gpu']}"
+    libraries = [f"scikit-learn {versions['sklearn']}"] + [
+        f"{name} {versions[key]}"
+        for name, key in (("NumPy", "numpy"), ("CuPy", "cupy"), ("torch", "torch"))
+        if versions.get(key)
+    ]
     return (
-        f"{_with_kernels(device, versions)}; scikit-learn {versions['sklearn']}, "
-        f"NumPy {versions['numpy']}"
-        + (f", torch {versions['torch']}" if versions.get("torch") else "")
-        + f"; {machine['threads']} CPU thread{'s' if machine['threads'] != 1 else ''}; "
+        f"{_with_kernels(device, versions)}; {', '.join(libraries)}; "
+        f"{machine['threads']} CPU thread{'s' if machine['threads'] != 1 else ''}; "
         f"{report['date']} (`{report['command']}`):"
     )
 

@@ -275,11 +275,12 @@ class Sequential:
         state, shuffling order and callbacks' state included; a run that EarlyStopping ended trains
         no more); ``on_device``: True, False or "auto" (keep the whole set on the device when it
         fits); ``distributed=True``: under mpiexec, the ranks train this model together, data
-        parallel (``nnbackend.distributed``); ``compile=True`` (torch backends) captures the step
-        with ``torch.compile`` (or the torch.compile backend named, e.g. ``"aot_eager"``); the
-        first steps take the time to compile. ``compile="cuda-graph"`` (torch:cuda) records the
-        step once as a CUDA graph and replays it, with any built-in optimizer, schedule and
-        layer (``nnbackend.backend.replay``).
+        parallel (``nnbackend.distributed``); ``compile=True`` (torch backends) captures the step:
+        on torch:cuda it records the step once as a CUDA graph and replays it, with any
+        built-in optimizer, schedule and layer (``nnbackend.backend.replay``), and elsewhere
+        (or where a step cannot be replayed) it uses ``torch.compile``, whose first steps take
+        the time to compile. ``compile="cuda-graph"`` asks for the graph alone, and a
+        torch.compile backend's name (``"inductor"``, ``"aot_eager"``) for that one.
         """
         return training.fit(self, X, y, loss=loss, optimizer=optimizer, **options)
 

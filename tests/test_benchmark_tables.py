@@ -86,6 +86,51 @@ def test_the_readme_states_the_recorded_scikit_learn_speed_ups():
     assert f"float64 {f64:.2f}x" in text
 
 
+def test_the_readme_states_the_recorded_gpu_scikit_learn_speed_ups():
+    text = " ".join(readme_table.README.read_text().split())
+    report = RECORDED["sklearn-gpu"]
+    gpu = _speed_ups(report, "nnbackend (cupy)", "MNIST")
+    gpu += _speed_ups(report, "nnbackend (torch:cuda)", "MNIST")
+    assert f"trains {min(gpu):.2f}-{max(gpu):.2f}x as fast as scikit-learn on 16 CPU" in text
+    assert report["machine"]["threads"] == 16
+    [numpy] = set(_speed_ups(report, "nnbackend (numpy)", "MNIST"))
+    assert f"and on NumPy at those threads {numpy:.2f}x" in text
+    digits = _speed_ups(report, "nnbackend (cupy)", "digits")
+    digits += _speed_ups(report, "nnbackend (torch:cuda)", "digits")
+    assert f"they run at {min(digits):.2f}-{max(digits):.2f}x scikit-learn's speed" in text
+
+
+def _median(result: dict, name: str) -> float:
+    return result["times"][name]["median"]
+
+
+def test_the_readme_states_the_recorded_cuda_graph_and_cupy_figures():
+    text = " ".join(readme_table.README.read_text().split())
+    graph = RECORDED["torch-cuda-graph"]["results"] + RECORDED["torch-cuda-graph-moons"]["results"]
+    eager = sorted(_median(r, "nnbackend") / _median(r, "nnbackend-eager") for r in graph)
+    autograd = sorted(_median(r, "nnbackend") / _median(r, "torch-autograd") for r in graph)
+    assert (
+        f"a step takes {eager[0]:.2f}-{eager[-1]:.2f}x of the eager step's time, and "
+        f"{autograd[0]:.2f}-{autograd[-1]:.2f}x of torch autograd's"
+    ) in text
+    [moons] = RECORDED["torch-cuda-graph-moons"]["results"]
+    [cpu_moons] = [r for r in RECORDED["cpu"]["results"] if r["workload"] == 1]
+    assert (
+        f"the CPU table's NumPy loop takes {_median(cpu_moons, 'numpy'):.2f} s for them, "
+        f"against the graph's {_median(moons, 'nnbackend'):.2f} s"
+    ) in text
+    [inductor] = RECORDED["torch-cuda-inductor"]["results"]
+    over = _median(inductor, "nnbackend") / _median(inductor, "nnbackend-eager")
+    assert f"took {over:.2f}x the eager time on workload {inductor['workload']}" in text
+    cupy = {r["workload"]: r for r in RECORDED["gpu"]["results"]}
+    for workload, words in ((4, "workload 4 {:.2f}x ({:g} kernels a step against {:g})"),
+                            (6, "the conv net {:.2f}x ({:g} against {:g})")):  # fmt: skip
+        r = cupy[workload]
+        counts = [r["launches"][name]["per_step"] for name in ("nnbackend", "torch-autograd")]
+        ratio = _median(r, "nnbackend") / _median(r, "torch-autograd")
+        assert words.format(ratio, *counts) in text
+
+
 def test_a_speed_up_is_scikit_learns_time_over_the_estimators():
     rows = [
         {"task": "t", "implementation": name, "dtype": "float32", "accuracy": 0.9,
@@ -436,10 +481,9 @@ def _nnbackend_over_autograd(result: dict) -> str:
 def test_the_readme_states_the_recorded_h200_figures():
     """The prose under the H200 tables, and the choice "auto" makes, from their JSON."""
     cupy2, torch2 = _h200("gpu", 2), _h200("torch-cuda", 2)
-    torch6, compiled2 = _h200("torch-cuda", 6), _h200("torch-cuda-compile", 2)
+    torch6 = _h200("torch-cuda", 6)
     launches = {name: f"{c['per_step']:.0f}" for name, c in cupy2["launches"].items()}
     seconds = lambda r: f"{r['times']['nnbackend']['median']:.3f} s"  # noqa: E731
-    eager_runs = torch2["times"]["nnbackend"]["runs"]
     text = " ".join(readme_table.README.read_text().split())
     assert (
         f"On CuPy, nnbackend takes {_nnbackend_over_autograd(cupy2)} torch autograd's time on "
@@ -453,11 +497,6 @@ def test_the_readme_states_the_recorded_h200_figures():
     ) in text
     assert f"the same epoch took {seconds(torch2)} there against {seconds(cupy2)} on CuPy" in text
     assert torch2["times"]["nnbackend"]["median"] < cupy2["times"]["nnbackend"]["median"]
-    assert (
-        f"Compiled, workload 2 launched {compiled2['launches']['nnbackend']['per_step']:.0f} "
-        f"kernels a step and took {seconds(compiled2)}, against {seconds(torch2)} eager "
-        f"(its runs {min(eager_runs):.3f}-{max(eager_runs):.3f} s; one compiled run)"
-    ) in text
     assert f"{cupy2['host_transfers']['count']} in the H200's MNIST epoch" in text
 
 

@@ -1,9 +1,11 @@
-"""Capturing the training step with ``torch.compile`` (``fit(..., compile=True)``).
+"""Capturing the training step (``fit(..., compile=True)``): as a CUDA graph on
+torch:cuda where the step can be replayed (``nnbackend.backend.replay``), else with
+``torch.compile``.
 
 The step (forward, loss, backward, update) has fixed shapes within an epoch, so torch
 can trace it once and run the traced graph after: fewer Python calls and, on a GPU,
 fewer and fused kernels. Only torch tensors can be captured; the other backends say
-so. ``compile=True`` uses torch's default compiler (inductor, which needs a C++
+so. ``compile=True`` uses torch's default compiler there (inductor, which needs a C++
 compiler on a CPU and Triton on a GPU); a string names another torch.compile backend,
 e.g. ``"aot_eager"`` (traced, no code generated: for checking that capture keeps the
 numbers), and a function is used as one. ``"cuda-graph"`` is not torch.compile's: it

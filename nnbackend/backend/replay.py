@@ -1,5 +1,5 @@
 """Recording the training step once as a CUDA graph and replaying it
-(``fit(..., compile="cuda-graph")``, torch on CUDA).
+(``fit(..., compile=True)`` or ``compile="cuda-graph"``, torch on CUDA).
 
 A small net's step is some thirty kernels, each a few microseconds of GPU work behind
 ten or more of host time to launch it. A CUDA graph launches the recorded kernels all
@@ -28,9 +28,10 @@ These are checked before any step, and after the warm-up steps (an array made an
 by a custom layer or optimizer), so a step that cannot be replayed is refused rather
 than trained wrong. Between steps, a weight set by a callback is copied into the
 recorded one, and an optimizer, a generator or a layer's settings changed by one are
-refused. The loss is copied out of
-the graph's memory at each step (the epoch's log keeps it); the output goes to the
-metrics at once.
+refused. Where compile=True chose the graph, a refusal before the first step sends it
+to torch.compile instead, and one after warns and takes the eager step from then on.
+The loss is copied out of the graph's memory at each step (the epoch's log keeps it);
+the output goes to the metrics at once.
 """
 
 from __future__ import annotations
