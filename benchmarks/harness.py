@@ -317,11 +317,11 @@ def count_launches(wl, data, ctx) -> dict:
             why = launches.why_not_counted(ctx)
             if why is not None:
                 raise Unavailable(why)
-            per_step = launches.launches_per_step(PREPARE[impl], wl, data, ctx)
+            per_step, by_name = launches.launches_per_step(PREPARE[impl], wl, data, ctx)
             if per_step <= 0:  # a profiler that missed another library's kernels
                 raise Unavailable("torch's profiler saw no kernels of this run")
             what = "kernels" if ctx.torch_device == "cuda" else "aten operators"
-            return {"per_step": per_step, "what": what}
+            return {"per_step": per_step, "what": what, "by_name": by_name}
 
         value, why = attempt(f"workload {wl.number} {impl} launches", run)
         found[ctx.ref if impl == "ref" else impl] = value if why is None else {"status": why}

@@ -10,16 +10,19 @@ loss) drops out: 2 and 6 batches of one epoch, or 40 and 80 full-batch epochs, w
 Counted: nnbackend and torch autograd where nnbackend runs on torch; on a CuPy run with
 torch's CUDA build beside it, nnbackend on CuPy, the CuPy loop and torch autograd (the
 profiler reads the GPU's own record of the kernels it ran, whichever library launched
-them). The NumPy backend has no such count (n/a).
+them). The NumPy backend has no such count (n/a). The JSON keeps the counts by name too
+(``launches[impl]["by_name"]``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 
 MINI_BATCH_STEPS = (2, 6)
 FULL_BATCH_STEPS = (40, 80)
 IMPLS = ("nnbackend", "torch-autograd")
+NAME_CHARS = 160  # of a kernel's name: C++ templates' run to thousands
 CUPY_IMPLS = ("ref", "nnbackend", "torch-autograd")  # "ref": the CuPy loop
 
 
@@ -45,22 +48,24 @@ def steps_of(wl, steps: int):
     return dataclasses.replace(wl, epochs=1, n_samples=min(wl.n_samples, steps * wl.batch_size))
 
 
-def count_events(profile, cuda: bool) -> int:
-    """CUDA kernels and copies on a GPU; top-level aten operators on a CPU."""
+def counted_events(profile, cuda: bool) -> Counter:
+    """By name: the CUDA kernels and copies on a GPU; top-level aten operators on a CPU."""
     import torch
 
     events = profile.events()
     if cuda:
-        return sum(1 for e in events if e.device_type == torch.autograd.DeviceType.CUDA)
-    return sum(
-        1
-        for e in events
-        if e.name.startswith("aten::")
-        and (e.cpu_parent is None or not e.cpu_parent.name.startswith("aten::"))
-    )
+        names = (e.name for e in events if e.device_type == torch.autograd.DeviceType.CUDA)
+    else:
+        names = (
+            e.name
+            for e in events
+            if e.name.startswith("aten::")
+            and (e.cpu_parent is None or not e.cpu_parent.name.startswith("aten::"))
+        )
+    return Counter(name[:NAME_CHARS] for name in names)
 
 
-def profiled_count(prepare, wl, data, ctx) -> int:
+def profiled_counts(prepare, wl, data, ctx) -> Counter:
     from torch.profiler import ProfilerActivity, profile
 
     cuda = ctx.torch_device == "cuda"
@@ -70,12 +75,17 @@ def profiled_count(prepare, wl, data, ctx) -> int:
     with profile(activities=activities) as prof:
         train()
         ctx.sync()  # CuPy's kernels and torch's both finished inside the profile
-    return count_events(prof, cuda)
+    return counted_events(prof, cuda)
 
 
-def launches_per_step(prepare, wl, data, ctx) -> float:
-    """Operations per step of one implementation (``prepare`` as harness.PREPARE's)."""
+def launches_per_step(prepare, wl, data, ctx) -> tuple[float, dict[str, float]]:
+    """Operations per step of one implementation (``prepare`` as harness.PREPARE's): in
+    all, and by name, most first (which kernels one library launches that another
+    does not)."""
     steps = FULL_BATCH_STEPS if wl.batch_size is None else MINI_BATCH_STEPS
     short, long = (steps_of(wl, n) for n in steps)
-    counts = [profiled_count(prepare, w, data, ctx) for w in (short, long)]
-    return (counts[1] - counts[0]) / (long.steps - short.steps)
+    few, many = (profiled_counts(prepare, w, data, ctx) for w in (short, long))
+    between = long.steps - short.steps
+    by_name = {name: (many[name] - few[name]) / between for name in many | few}
+    by_name = dict(sorted(((k, v) for k, v in by_name.items() if v), key=lambda kv: -kv[1]))
+    return (sum(many.values()) - sum(few.values())) / between, by_name

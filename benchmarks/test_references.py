@@ -131,9 +131,13 @@ def test_launch_counts_are_per_step():
     data = random_data(wl)
     for impl in launches.IMPLS:
         prepare = harness.PREPARE[impl]
-        per_step = launches.launches_per_step(prepare, wl, data, ctx)
+        per_step, by_name = launches.launches_per_step(prepare, wl, data, ctx)
         assert 15 <= per_step <= 100, (impl, per_step)
+        assert sum(by_name.values()) == pytest.approx(per_step)
+        assert all(name.startswith("aten::") for name in by_name)
+        assert list(by_name.values()) == sorted(by_name.values(), reverse=True)
         counts = [
-            launches.profiled_count(prepare, launches.steps_of(wl, n), data, ctx) for n in (40, 120)
+            sum(launches.profiled_counts(prepare, launches.steps_of(wl, n), data, ctx).values())
+            for n in (40, 120)
         ]
         assert abs((counts[1] - counts[0]) / 80 - per_step) <= 1, (impl, counts, per_step)
