@@ -12,6 +12,11 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
+import warnings
+from pathlib import Path
+
+_PACKAGE = str(Path(__file__).resolve().parent)
 
 
 def declared(klass: type, flag: str, methods) -> bool:
@@ -92,3 +97,12 @@ def one_of(value, name: str, choices: tuple):
         if type(value) is type(choice) and value == choice:
             return value
     raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, not {_shown(value)}")
+
+
+def warn_caller(message: str, category: type[Warning]) -> None:
+    """Warn at the first frame outside nnbackend (the user's ``fit`` call, say), however
+    deep in the library the warning starts."""
+    level, frame = 2, sys._getframe(1)  # stacklevel 2: the frame that called this
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, category, stacklevel=level)

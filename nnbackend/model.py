@@ -278,9 +278,10 @@ class Sequential:
         parallel (``nnbackend.distributed``); ``compile=True`` (torch backends) captures the step:
         on torch:cuda it records the step once as a CUDA graph and replays it, with any
         built-in optimizer, schedule and layer (``nnbackend.backend.replay``), and elsewhere
-        (or where a step cannot be replayed) it uses ``torch.compile``, whose first steps take
-        the time to compile. ``compile="cuda-graph"`` asks for the graph alone, and a
-        torch.compile backend's name (``"inductor"``, ``"aot_eager"``) for that one.
+        (or where the step is known not to replay) it uses ``torch.compile``, whose first steps
+        take the time to compile; a step found not to replay after the first goes on eagerly,
+        with a warning. ``compile="cuda-graph"`` asks for the graph alone, and a torch.compile
+        backend's name (``"inductor"``, ``"aot_eager"``) for that one.
         """
         return training.fit(self, X, y, loss=loss, optimizer=optimizer, **options)
 

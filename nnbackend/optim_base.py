@@ -37,7 +37,8 @@ class Optimizer:
     elementwise = False
     #: True where an update uses the same numbers at every step (no step count, as in
     #: Adam's bias correction), so a recorded step may be replayed (``fit``'s
-    #: ``compile="cuda-graph"``). A class that writes one of those methods says it again.
+    #: ``compile=True`` on torch:cuda, or ``"cuda-graph"``). A class that writes one of
+    #: those methods says it again.
     steady = False
     #: True where the update reads the step count through ``step_number()`` alone and
     #: takes it as a 0-d array as well (Adam), so a recorded step may count on the device

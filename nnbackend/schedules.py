@@ -26,7 +26,7 @@ class Schedule:
     registry = SCHEDULES
     #: True where ``__call__`` takes the step as a 0-d float array as well, with array
     #: operations alone, so a step recorded once can work the rate out on the device
-    #: (``fit``'s ``compile="cuda-graph"``); the built-in schedules do. A subclass that
+    #: (``fit``'s ``compile=True`` on torch:cuda); the built-in schedules do. A subclass that
     #: rewrites ``__call__`` says it again
     on_device = False
 

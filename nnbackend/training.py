@@ -193,8 +193,9 @@ class Trainer:
                  checkpoint=None, log_every: int = 1, verbose: int = 1,
                  parallel=None, compile=False):  # fmt: skip
         """``parallel``: this rank's ``DataParallel`` in a distributed fit, else None.
-        ``compile``: True or a torch.compile backend's name captures the step, and
-        "cuda-graph" records it once and replays it (``nnbackend.backend.compiling``)."""
+        ``compile``: True captures the step (a CUDA graph on torch:cuda where it replays,
+        else torch.compile), a torch.compile backend's name with that one, and "cuda-graph"
+        as a graph or not at all (``nnbackend.backend.compiling``)."""
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.compile = compile
         self.parallel = parallel

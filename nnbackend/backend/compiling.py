@@ -15,8 +15,9 @@ torch.compile's own CUDA graphs (``mode="reduce-overhead"``, the "cudagraphs" ba
 do not suit this step: they record a new graph for every value of an integer input,
 and the optimizer's step count is one, which changes at every step.
 
-The capture is torch's, cached on the step's code: later fits, of this model or of
-new ones of the same shapes, run the graphs already made.
+torch.compile's capture is cached on the step's code: later fits, of this model or of
+new ones of the same shapes, run the graphs already made. A CUDA graph is recorded
+again at each fit.
 """
 
 from __future__ import annotations
@@ -29,17 +30,19 @@ from nnbackend.backend.kernels import table
 def compile_step(make_step, model, optimizer, how):
     """The step (``make_step(flat)``: ``model``'s, updating with ``optimizer``) as
     ``fit``'s ``compile`` option asks: itself for False; recorded and replayed for
-    "cuda-graph", and for True where it can be (torch on CUDA: 3.1-4.5x faster than the
-    eager step on an H200, where inductor's capture took 2x longer); else captured by
-    torch.compile for True or a torch.compile backend (its name or the function)."""
+    "cuda-graph", and for True where it can be (torch on CUDA: README's benchmarks show
+    why); else captured by torch.compile for True or a torch.compile backend (its name
+    or the function)."""
     if how is False:
         return make_step(flat=True)
     backend = model.backend
-    if how == replay.CUDA_GRAPH or (how is True and replay.records_here(backend, model, optimizer)):
+    if how == replay.CUDA_GRAPH:
         recorder = replay.recorder_for(backend)
         replay.check_replayable(model, optimizer)
-        step = make_step(flat=True)  # a graph records the flat step as it runs
-        return replay.ReplayedStep(step, model, optimizer, recorder, chosen=how is True)
+        return replay.ReplayedStep(make_step(flat=True), model, optimizer, recorder)
+    if how is True and replay.records_here(backend, model, optimizer):
+        recorder = replay.recorder_for(backend)
+        return replay.ReplayedStep(make_step(flat=True), model, optimizer, recorder, chosen=True)
     stochastic = any(layer.stochastic for layer in model.layers)
     if not (how is True or isinstance(how, str) or callable(how)):
         raise TypeError(

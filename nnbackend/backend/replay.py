@@ -37,10 +37,9 @@ the output goes to the metrics at once.
 from __future__ import annotations
 
 import contextlib
-import warnings
 
 from nnbackend.backend.kernels import enabled as fused_enabled
-from nnbackend.checks import declared
+from nnbackend.checks import declared, warn_caller
 
 #: fit's ``compile`` value that records the step as a CUDA graph
 CUDA_GRAPH = "cuda-graph"
@@ -191,8 +190,8 @@ class ReplayedStep:
                 "the step made a weight, running state or optimizer state anew instead of "
                 "updating it in place, which a recorded step cannot replay (a custom layer, "
                 f"or {self.optimizer!r}?)",
-                "the model has taken the eager warm-up steps. Use compile=True, or leave "
-                "compile off",
+                "the model has taken the eager warm-up steps. Use compile='inductor' "
+                "(torch.compile), or leave compile off",
             )
         self.warm_up, self.last, self.kept = self.warm_up - 1, (xb, yb), after
         return outputs
@@ -215,8 +214,12 @@ class ReplayedStep:
             rng.advance(block - rng.counter)
             if not isinstance(exc, RuntimeError):
                 raise
-            self._refuse(f"the step could not be recorded ({exc})",
-                         "use compile=True, or leave compile off", RuntimeError, exc)  # fmt: skip
+            self._refuse(
+                f"the step could not be recorded ({exc})",
+                "use compile='inductor' (torch.compile), or leave compile off",
+                RuntimeError,
+                exc,
+            )
             return
         self.blocks = rng.counter - block  # what one step draws
         self._counted()
@@ -224,12 +227,13 @@ class ReplayedStep:
     def _replay(self, xb, yb) -> None:
         self._take_back()
         if self._settings() != self.settings:
-            return self._refuse(
+            self._refuse(
                 "the optimizer, its state, the model's generator or a layer's settings "
-                "changed during the fit (a callback?), but the recorded step keeps what it "
-                "was recorded with",
+                "changed during the fit (a callback?), where the recorded step keeps what "
+                "it was recorded with",
                 "change them between fits, or leave compile off",
             )
+            return
         if not self.whole_set:
             x, y = self.inputs
             x[...], y[...] = xb, yb
@@ -245,11 +249,10 @@ class ReplayedStep:
         eager step from now on (the steps so far were eager or replayed: all kept)."""
         if not self.chosen:
             raise error(f"compile={CUDA_GRAPH!r}: {what}: {advice}") from cause
-        warnings.warn(
-            f"compile=True recorded the step as a CUDA graph, but {what}: the rest of this "
-            "fit takes the eager step",
+        warn_caller(
+            f"compile=True chose to record the step as a CUDA graph, but {what}: the rest "
+            "of this fit takes the eager step (compile='inductor' uses torch.compile)",
             RuntimeWarning,
-            stacklevel=2,
         )
         self.eager = True
 
