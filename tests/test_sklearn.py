@@ -14,6 +14,7 @@ import pickletools
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import joblib
 import numpy as np
@@ -27,6 +28,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import nnbackend as nb
+from nnbackend.backend import replay
 from nnbackend.sklearn import MLPClassifier, MLPRegressor, base
 from tests.conftest import HAVE_TORCH
 
@@ -465,6 +467,62 @@ def test_device_trained_pickle_loads_where_its_library_is_missing(digits, tmp_pa
     assert "trained on backend 'torch'" in out[0] and "loaded onto 'numpy'" in out[0]
     assert out[1] == "numpy False"
     np.testing.assert_allclose(np.load(tmp_path / "proba.npy"), est.predict_proba(X), atol=1e-6)
+
+
+# --- on torch:cuda: the step recorded ----------------------------------------------------
+
+
+@pytest.fixture
+def stand_in(monkeypatch):
+    """compile=True's CUDA graph, on every backend: tests/test_replay.py's stand-in."""
+    from tests.test_replay import Rerun
+
+    rerun = Rerun()
+
+    def records_here(backend, model, optimizer):
+        rerun.model, rerun.optimizer = model, optimizer
+        return replay.replayable(model, optimizer)
+
+    monkeypatch.setattr(replay, "records_here", records_here)
+    monkeypatch.setattr(replay, "recorder_for", lambda backend: rerun)
+    return rerun
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_where_the_step_replays_the_estimator_records_it_and_trains_as_eagerly(
+    digits, stand_in, solver
+):
+    """800 digits in batches of 100, 5 epochs: 3 steps warm up, 1 is recorded, 36 replay
+    (Adam's count on the device); the weights and losses are the eager fit's (a count
+    read from the host instead is 1e-3 off: tests/test_replay.py)."""
+    X, y = digits
+    params = dict(hidden_layer_sizes=(16,), max_iter=5, random_state=0, solver=solver,
+                  batch_size=100)  # fmt: skip
+    with nb.backend.fused(False):  # both through the optimizer's update, weight by weight
+        replayed = MLPClassifier(**params).fit(X, y)
+        assert stand_in.calls == {"warm": 3, "record": 1, "replay": 36}
+        monkeypatch = pytest.MonkeyPatch()
+        monkeypatch.setattr(replay, "records_here", lambda backend, model, optimizer: False)
+        eager = MLPClassifier(**params).fit(X, y)
+        monkeypatch.undo()
+    pairs = zip(
+        replayed.coefs_ + replayed.intercepts_, eager.coefs_ + eager.intercepts_, strict=True
+    )
+    for got, want in pairs:  # Adam's rates from the count as a float: an ulp apart
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    assert replayed.loss_curve_ == pytest.approx(eager.loss_curve_, rel=1e-12)
+    assert replayed.n_iter_ == eager.n_iter_ == 5
+
+
+@pytest.mark.parametrize("rate", ["invscaling", "adaptive"])
+def test_a_rate_that_changes_between_epochs_keeps_the_eager_step(digits, stand_in, rate):
+    X, y = digits
+    est = MLPClassifier(hidden_layer_sizes=(16,), max_iter=3, random_state=0, solver="sgd",
+                        learning_rate=rate, batch_size=100)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        est.fit(X, y)
+    assert stand_in.calls == {"warm": 0, "record": 0, "replay": 0}
 
 
 # --- importing ------------------------------------------------------------------------------

@@ -22,18 +22,17 @@ from nnbackend.registry import register
 @register
 class EfficientAdam(optim.Adam):
     """``m = b1 m + (1-b1) dW;  v = b2 v + (1-b2) dW**2;
-    W -= lr sqrt(1 - b2**t) / (1 - b1**t) * m / (sqrt(v) + eps)``."""
+    W -= lr sqrt(1 - b2**t) / (1 - b1**t) * m / (sqrt(v) + eps)``: Adam's update, whose
+    ``sqrt(v) / root`` is ``sqrt(v)`` exactly at root 1."""
 
-    elementwise = True
-
-    def update(self, params, name, grad, lr):
-        m, v = self.moments(name, grad)
-        step, _ = self.kernel_rates(lr, self.iterations + 1)
-        params[name] -= step * m / (namespace_of(grad).sqrt(v) + self.eps)
+    elementwise = counts_on_device = True
 
     def kernel_rates(self, lr, t):
-        """The correction goes into the step; ``sqrt(v)`` is divided by nothing (1)."""
-        return lr * math.sqrt(1 - self.beta2**t) / (1 - self.beta1**t), 1.0
+        """The correction goes into the step; ``sqrt(v)`` is divided by nothing (1).
+        ``t`` may be a 0-d array on the device (a recorded step's count)."""
+        second = 1 - self.beta2**t
+        root = math.sqrt(second) if isinstance(second, float) else namespace_of(second).sqrt(second)
+        return lr * root / (1 - self.beta1**t), 1.0
 
 
 def optimizer_for(est) -> optim.Optimizer:
