@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import sys
 import warnings
-from pathlib import Path
 
-_PACKAGE = str(Path(__file__).resolve().parent)
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep  # as code objects name files
 
 
 def declared(klass: type, flag: str, methods) -> bool:

@@ -219,11 +219,15 @@ class Adam(Optimizer):
 
     def rates(self, lr: float, like) -> tuple:
         """``kernel_rates`` of this step: floats, or, where the step is counted on the
-        device (``count_on_device``), 0-d arrays of ``like``'s dtype."""
+        device (``count_on_device``), 0-d arrays of ``like``'s dtype, but for a rate
+        that is a plain number whatever the count (scikit-learn's root of 1): made an
+        array, it would be copied to the device inside a recorded step."""
         t = self.step_number()
         if isinstance(t, int):
             return self.kernel_rates(lr, t)
-        return tuple(device_rate(r, like) for r in self.kernel_rates(lr, t))
+        return tuple(
+            r if type(r) is float else device_rate(r, like) for r in self.kernel_rates(lr, t)
+        )
 
     def apply(self, kernels, params, name, grad, lr):
         if kernels.adam is None or not self._kernel_form or self._device_count is not None:

@@ -110,8 +110,8 @@ def test_the_readme_states_the_recorded_cuda_graph_and_cupy_figures():
     eager = sorted(_median(r, "nnbackend") / _median(r, "nnbackend-eager") for r in graph)
     autograd = sorted(_median(r, "nnbackend") / _median(r, "torch-autograd") for r in graph)
     assert (
-        f"a step takes {eager[0]:.2f}-{eager[-1]:.2f}x of the eager step's time, and "
-        f"{autograd[0]:.2f}-{autograd[-1]:.2f}x of torch autograd's"
+        f"a fit takes {eager[0]:.2f}-{eager[-1]:.2f}x the eager fit's time, and "
+        f"{autograd[0]:.2f}-{autograd[-1]:.2f}x torch autograd's"
     ) in text
     [moons] = RECORDED["torch-cuda-graph-moons"]["results"]
     [cpu_moons] = [r for r in RECORDED["cpu"]["results"] if r["workload"] == 1]

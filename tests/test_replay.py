@@ -24,6 +24,7 @@ import pytest
 import nnbackend as nb
 from nnbackend.backend import replay
 from nnbackend.layers import BatchNorm, Dense, Dropout
+from nnbackend.sklearn.solvers import EfficientAdam
 from tests.conftest import BACKEND_PARAMS, HAVE_TORCH
 
 N, BATCH, EPOCHS = 70, 16, 3  # 4 full batches and one of 6 an epoch
@@ -651,6 +652,7 @@ EMULATED = {
     "sgd": (lambda: nb.optim.SGD(0.1), tuple, {}, 0),
     "momentum, shuffled": (lambda: nb.optim.Momentum(0.05), tuple, {"shuffle": True}, 0),
     "adam and a schedule": (lambda: nb.optim.Adam(SCHEDULES[1]()), tuple, {}, 1e-6),
+    "scikit-learn's adam": (lambda: EfficientAdam(0.01), tuple, {}, 1e-6),
     "dropout": (lambda: nb.optim.SGD(0.1), lambda: (Dense(3, 8), "relu", Dropout(0.5),
                                                     Dense(8, 2)), {}, 0),
     "batchnorm": (lambda: nb.optim.SGD(0.1), lambda: (Dense(3, 8), BatchNorm(8), "relu",

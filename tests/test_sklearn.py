@@ -514,14 +514,19 @@ def test_where_the_step_replays_the_estimator_records_it_and_trains_as_eagerly(
     assert replayed.n_iter_ == eager.n_iter_ == 5
 
 
-@pytest.mark.parametrize("rate", ["invscaling", "adaptive"])
+@pytest.mark.parametrize("rate", ["invscaling", "adaptive", "partial_fit"])
 def test_a_rate_that_changes_between_epochs_keeps_the_eager_step(digits, stand_in, rate):
+    """And so does a partial_fit call: its few steps would all be warm-up."""
     X, y = digits
     est = MLPClassifier(hidden_layer_sizes=(16,), max_iter=3, random_state=0, solver="sgd",
-                        learning_rate=rate, batch_size=100)  # fmt: skip
+                        learning_rate="constant" if rate == "partial_fit" else rate,
+                        batch_size=100)  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        est.fit(X, y)
+        if rate == "partial_fit":
+            est.partial_fit(X, y, classes=np.arange(10))
+        else:
+            est.fit(X, y)
     assert stand_in.calls == {"warm": 0, "record": 0, "replay": 0}
 
 

@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from nnbackend import layers
 from nnbackend.backend import replay, to_numpy
+from nnbackend.checks import warn_caller
 from nnbackend.model import Sequential
 from nnbackend.sklearn.convergence import Convergence
 from nnbackend.sklearn.heads import loss_for
@@ -190,24 +191,26 @@ class BaseMLP(BaseEstimator):
             verbose=0,
             seed=int(rs.randint(2**31 - 1)),
             on_device=True,
-            compile=self._records(optimizer),
+            compile=self._records(optimizer, incremental),
         )
         self._check_finite_weights()
         if not incremental and not rule.converged and self.n_iter_ == self.max_iter:
-            warnings.warn(
+            warn_caller(
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
                 "the optimization hasn't converged yet.",
                 ConvergenceWarning,
-                stacklevel=3,
             )
 
-    def _records(self, optimizer) -> bool:
+    def _records(self, optimizer, incremental: bool) -> bool:
         """Whether ``fit`` records the step as a CUDA graph (``compile=True`` on torch:cuda,
-        where a step takes a fraction of the eager one's time): where the step can be
-        replayed and the learning rate stays as it is (an "invscaling" or "adaptive" rate
-        is changed between epochs). Elsewhere, the eager step."""
+        where a step takes a fraction of the eager one's time): in a whole fit (a
+        ``partial_fit`` call's few steps would all be warm-up), where the step can be
+        replayed and the learning rate stays as it is (sgd's "invscaling" and "adaptive"
+        rates change between epochs). Elsewhere, the eager step."""
         varying = self.solver == "sgd" and self.learning_rate != "constant"
-        return not varying and replay.records_here(self.model_.backend, self.model_, optimizer)
+        if incremental or varying:
+            return False
+        return replay.records_here(self.model_.backend, self.model_, optimizer)
 
     def _batch_size(self, n: int) -> int:
         if self.batch_size == "auto":
