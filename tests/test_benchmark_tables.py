@@ -113,6 +113,7 @@ def test_the_readme_states_the_recorded_cuda_graph_and_cupy_figures():
         f"a fit takes {eager[0]:.2f}-{eager[-1]:.2f}x the eager fit's time, and "
         f"{autograd[0]:.2f}-{autograd[-1]:.2f}x torch autograd's"
     ) in text
+    assert f"nets took {eager[0]:.2f}-{eager[-1]:.2f}x the time of eager steps" in text
     [moons] = RECORDED["torch-cuda-graph-moons"]["results"]
     [cpu_moons] = [r for r in RECORDED["cpu"]["results"] if r["workload"] == 1]
     assert (
