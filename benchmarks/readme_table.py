@@ -50,11 +50,7 @@ def caption(report: dict) -> str:
         device = machine["gpu"]
     else:
         device = _with_kernels(f"{machine['cpu']}, {machine['cores']} cores", versions)
-    libraries = ", ".join(
-        f"{name} {versions[key]}"
-        for name, key in (("NumPy", "numpy"), ("CuPy", "cupy"), ("torch", "torch"))
-        if versions.get(key)
-    )
+    libraries = ", ".join(_array_libraries(versions))
     options = report["options"]
     command = f"python -m benchmarks --backend {report['backend']} --repeat {options['repeat']}"
     if options.get("compile"):
@@ -75,16 +71,18 @@ def sklearn_caption(report: dict) -> str:
     device = f"{machine['cpu']}, {machine['cores']} cores"
     if machine.get("gpu"):
         device += f", {machine['gpu']}"
-    libraries = [f"scikit-learn {versions['sklearn']}"] + [
-        f"{name} {versions[key]}"
-        for name, key in (("NumPy", "numpy"), ("CuPy", "cupy"), ("torch", "torch"))
-        if versions.get(key)
-    ]
+    libraries = [f"scikit-learn {versions['sklearn']}", *_array_libraries(versions)]
     return (
         f"{_with_kernels(device, versions)}; {', '.join(libraries)}; "
         f"{machine['threads']} CPU thread{'s' if machine['threads'] != 1 else ''}; "
         f"{report['date']} (`{report['command']}`):"
     )
+
+
+def _array_libraries(versions: dict) -> list[str]:
+    """ "NumPy 2.5.2", "CuPy 14.2.0", "torch ...": those the run had."""
+    names = (("NumPy", "numpy"), ("CuPy", "cupy"), ("torch", "torch"))
+    return [f"{name} {versions[key]}" for name, key in names if versions.get(key)]
 
 
 def _with_kernels(device: str, versions: dict) -> str:
