@@ -63,7 +63,8 @@ def build(directory: Path) -> ctypes.CDLL:
     """Every kernel of ELEMENTWISE compiled into one shared library in ``directory``."""
     source = directory / "kernels.c"
     source.write_text(
-        "#include <math.h>\n#include <stddef.h>\ntypedef double T;\ntypedef long long L;\n\n"
+        "#include <math.h>\n#include <stdbool.h>\n#include <stddef.h>\n"
+        "typedef double T;\ntypedef long long L;\n\n"
         + "\n".join(c_function(name) for name in ELEMENTWISE)
     )
     library = directory / "kernels.so"

@@ -69,6 +69,8 @@ def test_losses(as_cupy, reduction):
             )
     for label in (-1, 20):
         checks.test_a_label_out_of_range_is_a_row_of_zeros_as_in_the_reference(as_cupy, label)
+    for ties in (False, True):
+        checks.test_right_rows_counted_with_the_loss_match_the_reference(as_cupy, ties)
     checks.test_sigmoid_bce_matches_its_reference(as_cupy, reduction)
 
 

@@ -152,6 +152,30 @@ def test_a_label_out_of_range_is_a_row_of_zeros_as_in_the_reference(backend, lab
         same(backend, g, w, sums=True)
 
 
+@pytest.mark.parametrize("ties", [False, True])
+def test_right_rows_counted_with_the_loss_match_the_reference(backend, ties):
+    """Where the loss's kernel counts the accuracy's right rows too (CuPy), the count is
+    argmax's: the first of equal largest scores, never a label out of range; the loss
+    and its gradient stay the reference's."""
+    entry(backend, "softmax_xent_counted")
+    rng = np.random.default_rng(4)
+    scores = rng.integers(0, 3, (64, 5)) if ties else rng.normal(size=(64, 5))
+    labels = rng.integers(0, 5, 64)
+    labels[:2] = -1, 5
+    z, target = backend.asarray(scores.astype(float)), backend.asarray(labels)
+    loss = nb.losses.SoftmaxCrossEntropy()
+    got = (loss.forward(z, target), loss.backward(), loss.count_correct(z, target))
+    with fused(False):
+        want = (loss.forward(z, target), loss.backward(), loss.count_correct(z, target))
+    for g, w in zip(got[:2], want[:2], strict=True):
+        same(backend, g, w, sums=True)
+    right = int(np.sum(np.argmax(scores, axis=1) == labels))
+    assert 0 < right < 62 and int(got[2]) == int(want[2]) == right
+    flipped = scores[::-1]  # not the batch the loss saw: counted afresh
+    right = int(np.sum(np.argmax(flipped, axis=1) == labels))
+    assert int(loss.count_correct(backend.asarray(flipped.astype(float)), target)) == right
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_sigmoid_bce_matches_its_reference(backend, reduction):
     entry(backend, "sigmoid_bce")

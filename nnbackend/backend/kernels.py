@@ -20,6 +20,10 @@ offers an entry; ``tests/test_kernels.py`` pins each to the reference.
                                      scale * (softmax(z) - onehot))
     softmax_xent_labels(z, labels, scale)
                                     the same, onehot made from (batch,) integer labels
+    softmax_xent_counted(z, labels, scale)
+                                    (value, grad, correct): the same, and the count of rows
+                                    whose first largest score is the label's (argmax), as
+                                    0-d arrays; an accuracy logged at no extra launch
     sigmoid_bce(z, t, scale)        (scale * sum(BCE of sigmoid(z) against t),
                                      scale * (sigmoid(z) - t))
     sgd(p, g, lr)                   p -= lr * g                          in place
@@ -53,8 +57,9 @@ import array_api_compat
 ENV_VAR = "NNBACKEND_FUSED"
 NAMES = (
     "linear", "dense_act", "sigmoid", "relu", "tanh_backward", "sigmoid_backward",
-    "relu_backward", "softmax_xent", "softmax_xent_labels", "sigmoid_bce", "sgd", "momentum",
-    "adam", "sgd_many", "momentum_many", "adam_many", "matmul_into", "sum_into",
+    "relu_backward", "softmax_xent", "softmax_xent_labels", "softmax_xent_counted",
+    "sigmoid_bce", "sgd", "momentum", "adam", "sgd_many", "momentum_many", "adam_many",
+    "matmul_into", "sum_into",
 )  # fmt: skip
 
 # fused(...)'s choice, innermost last. A plain list, not a ContextVar: torch.compile

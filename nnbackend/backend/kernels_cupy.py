@@ -50,6 +50,21 @@ for (int ky = 0; ky < kh; ++ky) {
 img = sum;
 """
 
+# one element of the labels' softmax cross-entropy (``softmax_xent_counted_tail``);
+# ``rows`` is z again, read across the row
+SOFTMAX_XENT_COUNTED = """
+const ptrdiff_t row = i / classes;
+const int column = i % classes;
+const bool labelled = column == labels[row];
+const T h = labelled ? (T)1 : (T)0;
+grad = scale * (e / total - h);
+part = -scale * h * (z - zmax - log(total));
+hit = (T)(labelled && z == zmax);
+for (int j = 0; hit != (T)0 && j < column; ++j) {
+  if (rows[row * classes + j] == zmax) hit = 0;
+}
+"""
+
 SIZES = ", ".join(f"int32 {n}" for n in ("h", "w", "oh", "ow", "kh", "kw", "sy", "sx", "ph", "pw"))
 
 
@@ -64,16 +79,18 @@ ELEMENTWISE = {
     "bias_tanh": ("T z, T b", "T y", "y = tanh(z + b)"),
     "bias_relu": ("T z, T b", "T y", "T x = z + b; y = x < 0 ? (T)0 : x"),
     "exp_shift": ("T z, T zmax", "T e", "e = exp(z - zmax)"),
-    "softmax_xent_labels_tail": (  # the same, the one-hot entry h made from the labels
-        "T z, T zmax, T e, T total, raw L labels, int32 classes, T scale",
-        "T grad, T part",
-        "const T h = i % classes == labels[i / classes] ? (T)1 : (T)0;"
-        " grad = scale * (e / total - h); part = -scale * h * (z - zmax - log(total))",
-    ),
     "softmax_xent_tail": (
         "T z, T zmax, T e, T total, T h, T scale",
         "T grad, T part",
         "grad = scale * (e / total - h); part = -scale * h * (z - zmax - log(total))",
+    ),
+    # the same, the one-hot entry h made from the labels, and hit = 1 at the label's
+    # entry where it is its row's first largest score (argmax's pick): the loss and the
+    # count of right rows are then one sum
+    "softmax_xent_counted_tail": (
+        "T z, T zmax, T e, T total, raw T rows, raw L labels, int32 classes, T scale",
+        "T grad, T part, T hit",
+        SOFTMAX_XENT_COUNTED,
     ),
     "sigmoid_bce": (
         "T z, T t, T scale",
@@ -135,11 +152,18 @@ def table_from(kernel, lib) -> dict:
         return part.sum(), grad
 
     def softmax_xent_labels(z, labels, scale):
+        value, grad, _ = softmax_xent_counted(z, labels, scale)
+        return value, grad
+
+    def softmax_xent_counted(z, labels, scale):
         zmax, e, total = shifted_exp(z)
-        grad, part = kernel("softmax_xent_labels_tail")(
-            z, zmax, e, total, labels, z.shape[1], scale
+        parts = lib.empty((2, *z.shape), dtype=z.dtype)  # the losses, then the hits
+        grad = lib.empty_like(z)
+        kernel("softmax_xent_counted_tail")(
+            z, zmax, e, total, z, labels, z.shape[1], scale, grad, parts[0], parts[1]
         )
-        return part.sum(), grad
+        sums = lib.reshape(parts, (2, -1)).sum(axis=1)  # one reduction for both
+        return sums[0], grad, sums[1]
 
     def sigmoid_bce(z, t, scale):
         grad, part = bce(z, t, scale)
@@ -153,6 +177,7 @@ def table_from(kernel, lib) -> dict:
         "relu_backward": kernel("relu_backward"),
         "softmax_xent": softmax_xent,
         "softmax_xent_labels": softmax_xent_labels,
+        "softmax_xent_counted": softmax_xent_counted,
         "sigmoid_bce": sigmoid_bce,
         "sgd": lambda p, g, lr: sgd(g, lr, p),
         "momentum": lambda p, v, g, lr, mu: momentum(g, lr, mu, p, v),
