@@ -1,8 +1,8 @@
 """CuPy's kernels run on the host, for machines without a GPU: each body of
 ``nnbackend.backend.kernels_cupy.ELEMENTWISE`` compiled by the C compiler inside the
 loop that a ``cupy.ElementwiseKernel`` runs on the GPU (one index ``i`` per output
-element; a ``raw`` array indexed by hand), with ``T`` = double and ``L`` (labels)
-= int64; ``int32`` parameters are scalars.
+element; a ``raw`` array indexed by hand), with ``T`` = double and ``L`` (labels, the
+offsets max pooling finds) = int64; ``int32`` parameters are scalars.
 
     library = build(tmp_path)               # None where there is no C compiler
     kernel = HostKernel(library, "sgd")
@@ -48,9 +48,9 @@ def c_function(name: str) -> str:
         else:
             args.append(f"const T* {var}_in")
             loads.append(f"const T {var} = {var}_in[i];")
-    for _, _, var in params(outputs):
-        args.append(f"T* {var}_out")
-        loads.append(f"T {var} = {var}_out[i];")
+    for _, kind, var in params(outputs):
+        args.append(f"{kind}* {var}_out")
+        loads.append(f"{kind} {var} = {var}_out[i];")
         stores.append(f"{var}_out[i] = {var};")
     return (
         f"void nnb_{name}({', '.join(args)}) {{\n"
@@ -79,7 +79,8 @@ class HostKernel:
 
     def __init__(self, library: ctypes.CDLL, name: str):
         inputs, outputs, _ = ELEMENTWISE[name]
-        self.inputs, self.n_outputs = params(inputs), len(params(outputs))
+        self.inputs = params(inputs)
+        self.output_types = [ARRAY_TYPES[kind] for _, kind, _ in params(outputs)]
         self.function = getattr(library, f"nnb_{name}")
 
     def __call__(self, *args):
@@ -87,7 +88,7 @@ class HostKernel:
         pairs = zip(self.inputs, given, strict=True)
         spread = [a for (raw, kind, _), a in pairs if kind == "T" and not raw]
         shape = np.broadcast_shapes(*(np.shape(a) for a in spread + outputs))
-        outputs += [np.empty(shape) for _ in range(self.n_outputs - len(outputs))]
+        outputs += [np.empty(shape, dtype) for dtype in self.output_types[len(outputs) :]]
         kept, call = [], [ctypes.c_ssize_t(math.prod(shape))]
         for (raw, kind, _), a in zip(self.inputs, given, strict=True):
             if kind not in ARRAY_TYPES:
@@ -96,8 +97,8 @@ class HostKernel:
             a = a if raw else np.broadcast_to(a, shape)
             kept.append(np.ascontiguousarray(a, ARRAY_TYPES[kind]))
             call.append(ctypes.c_void_p(kept[-1].ctypes.data))
-        for out in outputs:
-            assert out.dtype == np.float64 and out.flags.c_contiguous and out.shape == shape
+        for out, dtype in zip(outputs, self.output_types, strict=True):
+            assert out.dtype == dtype and out.flags.c_contiguous and out.shape == shape
             call.append(ctypes.c_void_p(out.ctypes.data))
         self.function(*call)
         return outputs[0] if len(outputs) == 1 else tuple(outputs)

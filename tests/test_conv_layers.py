@@ -154,11 +154,15 @@ def test_conv_layer_gives_the_same_with_and_without_fast_paths(backend_name):
         np.testing.assert_allclose(fast, standard, rtol=1e-13, atol=1e-13)
 
 
-@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
-@pytest.mark.parametrize("pool_size, stride", [(2, None), (3, 1), ((2, 3), (1, 2))])
-def test_native_max_pool_is_the_standard_one(pool_size, stride):
-    """torch's max_pool2d and its backward against the window slices, ties included."""
-    be = nb.get_backend("torch", dtype="float64")
+POOL_CASES = [(2, None), (3, 1), ((2, 3), (1, 2))]  # pool_size, stride
+
+
+@pytest.mark.parametrize("pool_size, stride", POOL_CASES)
+@pytest.mark.parametrize("backend_name", NATIVE_BACKENDS[1:])
+def test_native_max_pool_is_the_standard_one(backend_name, pool_size, stride):
+    """torch's max_pool2d and CuPy's kernels, with their backward, against the window
+    slices, ties and ragged edges included."""
+    be = nb.get_backend(backend_name, dtype="float64")
     x = be.asarray(np.random.default_rng(0).integers(0, 3, (2, 3, 7, 6)).astype(float))
     results = []
     for enabled in (True, False):
@@ -171,24 +175,6 @@ def test_native_max_pool_is_the_standard_one(pool_size, stride):
     np.testing.assert_array_equal(y, want_y)
     # where windows overlap, an input's parts are added in another order
     np.testing.assert_allclose(dx, want_dx, rtol=1e-13, atol=1e-13)
-
-
-@pytest.mark.parametrize("shape, pool", [((2, 3, 6, 6), (2, 2)), ((2, 2, 7, 5), (2, 2)),
-                                         ((1, 2, 6, 9), (3, 2))])  # fmt: skip
-def test_tiled_max_pool_is_the_standard_one(backend64, shape, pool):
-    """CuPy's max pooling cuts the input into tiles: the standard's functions, fewer of
-    them, so it runs (and is checked) on every backend here, ties and ragged edges
-    included."""
-    x = backend64.asarray(np.random.default_rng(0).integers(0, 3, shape).astype(float))
-    y, where = fastpaths._tiled_max_pool(x, pool, pool)
-    dy = nb.Generator(1).normal(tuple(y.shape), backend=backend64)
-    dx = fastpaths._tiled_max_pool_backward(dy, x, where, pool, pool)
-    with nb.backend.fast_paths(False):
-        layer = L.MaxPool2D(pool)
-        want_y, want_dx = layer.forward(x), layer.backward(dy)
-    np.testing.assert_array_equal(backend64.to_numpy(y), backend64.to_numpy(want_y))
-    np.testing.assert_array_equal(backend64.to_numpy(dx), backend64.to_numpy(want_dx))
-    assert fastpaths._tiled_max_pool(x, pool, (1, 1)) is None  # overlapping: the slices
 
 
 @pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")

@@ -15,7 +15,7 @@ from nnbackend.backend import kernels, kernels_cupy
 from nnbackend.layers import im2col
 from tests import cupy_on_host
 from tests import test_kernels as checks
-from tests.test_conv_layers import WINDOW_CASES
+from tests.test_conv_layers import POOL_CASES, WINDOW_CASES
 
 pytestmark = pytest.mark.skipif(
     cupy_on_host.CC is None, reason="no C compiler (cc) to build CuPy's kernels for the host"
@@ -99,3 +99,32 @@ def test_conv_windows(on_host, shape, kernel, stride, padding):
     dcols = np.random.default_rng(1).normal(size=cols.shape)
     want = im2col.col2im(dcols, shape, kernel, stride, padding, out)
     np.testing.assert_array_equal(scatter(dcols, shape, kernel, stride, padding, out), want)
+
+
+@pytest.mark.parametrize("pool, stride", [*POOL_CASES, ((3, 2), (2, 3))])
+def test_max_pool(on_host, pool, stride):
+    """Ties (integer inputs), overlapping windows and ragged edges, bit for bit."""
+    max_pool, backward = kernels_cupy.pooling_from(on_host, np)
+    x = np.random.default_rng(0).integers(0, 3, (2, 3, 7, 6)).astype(float)
+    layer = nb.layers.MaxPool2D(pool, stride=stride)
+    with nb.backend.fast_paths(False):
+        want_y = layer.forward(x)
+        dy = np.random.default_rng(1).normal(size=want_y.shape)
+        want_dx = layer.backward(dy)
+    y, where = max_pool(x, layer.pool_size, layer.stride)
+    np.testing.assert_array_equal(y, want_y)
+    dx = backward(dy, x, where, layer.pool_size, layer.stride)
+    np.testing.assert_array_equal(dx, want_dx)
+
+
+def test_max_pool_passes_nan_on(on_host):
+    """A window holding NaN gives NaN (as the slices' maximum does), and its gradient
+    goes to the first NaN, as argmax picks it."""
+    max_pool, backward = kernels_cupy.pooling_from(on_host, np)
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    x[0, 0, 0, 1] = x[0, 0, 1, 0] = x[0, 0, 3, 3] = np.nan
+    y, where = max_pool(x, (2, 2), (2, 2))
+    np.testing.assert_array_equal(y[0, 0], [[np.nan, 7.0], [13.0, np.nan]])
+    np.testing.assert_array_equal(where[0, 0], [[1, 3], [3, 3]])
+    dx = backward(np.ones_like(y), x, where, (2, 2), (2, 2))
+    np.testing.assert_array_equal(np.argwhere(dx[0, 0]), [[0, 1], [1, 3], [3, 1], [3, 3]])

@@ -17,10 +17,10 @@ version is pinned to the reference by a test (``tests/test_conv_layers.py``,
     take(a, index, axis)                          torch: index_select (one operator,
                                                   where the standard's take makes four)
     max_pool(x, pool, stride) -> (y, where)       torch: max_pool2d with its indices;
-                                                  CuPy: windows side by side only
-    max_pool_backward(dy, x, where, pool, stride) torch: its backward; CuPy: dy sent to
-                                                  each tile's argmax (a few kernels each,
-                                                  where the window slices take dozens)
+                                                  CuPy: one kernel (kernels_cupy)
+    max_pool_backward(dy, x, where, pool, stride) torch: its backward; CuPy: one kernel,
+                                                  where the window slices take five or
+                                                  six operations per window offset
 
 Turn them off (to time or debug the reference) with ``NNBACKEND_FAST_PATHS=0`` or,
 in code, ``with nb.backend.fast_paths(False): ...``.
@@ -34,7 +34,7 @@ import os
 import array_api_compat
 import numpy as np
 
-from nnbackend.backend.arrays import namespace_of
+from nnbackend.backend.kernels_cupy import pooling as cupy_pooling
 from nnbackend.backend.kernels_cupy import windows as cupy_windows
 
 ENV_VAR = "NNBACKEND_FAST_PATHS"
@@ -112,6 +112,14 @@ def _cupy_col2im(cols, input_shape, kernel, stride, padding, out_shape):
     return cupy_windows()[1](cols, input_shape, kernel, stride, padding, out_shape)
 
 
+def _cupy_max_pool(x, pool, stride):
+    return cupy_pooling()[0](x, pool, stride)
+
+
+def _cupy_max_pool_backward(dy, x, where, pool, stride):
+    return cupy_pooling()[1](dy, x, where, pool, stride)
+
+
 # --- torch -----------------------------------------------------------------------------
 
 
@@ -159,50 +167,6 @@ def _torch_max_pool_backward(dy, x, where, pool, stride):
     )
 
 
-# --- CuPy: the standard's functions, in fewer of them ---------------------------------
-#
-# Max pooling over windows side by side (stride == pool size, as MaxPool2D(2) has) by
-# cutting the input into its tiles: a copy, max and argmax forward; backward one
-# comparison with the argmax, a product and a copy back, where the window slices take
-# five or six operations per window offset. On a GPU each is a kernel launch; on NumPy
-# argmax over a short last axis is slow, so NumPy keeps the slices.
-
-
-def _tiles(x, pool):
-    """(N, C, H, W) -> (N, C, OH, OW, ph*pw): each window's values, in row-major order."""
-    xp = namespace_of(x)
-    (ph, pw), (n, c, h, w) = pool, x.shape
-    oh, ow = h // ph, w // pw
-    tiles = xp.reshape(x[:, :, : oh * ph, : ow * pw], (n, c, oh, ph, ow, pw))
-    return xp.reshape(xp.permute_dims(tiles, (0, 1, 2, 4, 3, 5)), (n, c, oh, ow, ph * pw))
-
-
-def _tiled_max_pool(x, pool, stride):
-    """(y, where) for windows side by side, else None; ``where``: each window's first
-    largest input, as its offset in the window."""
-    if tuple(stride) != tuple(pool):
-        return None
-    xp = namespace_of(x)
-    tiles = _tiles(x, pool)
-    return xp.max(tiles, axis=-1), xp.argmax(tiles, axis=-1)
-
-
-def _tiled_max_pool_backward(dy, x, where, pool, stride):
-    xp = namespace_of(dy)
-    (ph, pw), (n, c, h, w), (oh, ow) = pool, x.shape, dy.shape[2:]
-    hit = xp.expand_dims(where, axis=-1) == xp.arange(ph * pw, device=dy.device)
-    parts = xp.astype(hit, dy.dtype) * xp.expand_dims(dy, axis=-1)
-    parts = xp.permute_dims(xp.reshape(parts, (n, c, oh, ow, ph, pw)), (0, 1, 2, 4, 3, 5))
-    dx = xp.reshape(parts, (n, c, oh * ph, ow * pw))
-    if ow * pw < w:  # the columns and rows no window reached get no gradient
-        zeros = xp.zeros((n, c, oh * ph, w - ow * pw), dtype=dy.dtype, device=dy.device)
-        dx = xp.concat([dx, zeros], axis=3)
-    if oh * ph < h:
-        zeros = xp.zeros((n, c, h - oh * ph, w), dtype=dy.dtype, device=dy.device)
-        dx = xp.concat([dx, zeros], axis=2)
-    return dx
-
-
 _NATIVE = {
     ("im2col", "numpy"): _numpy_im2col,
     ("conv2d", "torch"): _torch_conv2d,
@@ -212,6 +176,6 @@ _NATIVE = {
     ("max_pool_backward", "torch"): _torch_max_pool_backward,
     ("im2col", "cupy"): _cupy_im2col,
     ("col2im", "cupy"): _cupy_col2im,
-    ("max_pool", "cupy"): _tiled_max_pool,
-    ("max_pool_backward", "cupy"): _tiled_max_pool_backward,
+    ("max_pool", "cupy"): _cupy_max_pool,
+    ("max_pool_backward", "cupy"): _cupy_max_pool_backward,
 }

@@ -50,6 +50,53 @@ for (int ky = 0; ky < kh; ++ky) {
 img = sum;
 """
 
+# --- max pooling: one kernel each way, where the standard's window slices take several
+# per window offset. Windows of any size and stride, no padding (as MaxPool2D).
+
+# flat index i of y (N, C, OH, OW) <- its window's largest value, and in ``where`` that
+# value's offset in the window (ky * kw + kx): the first of equal largest ones in
+# row-major order, or the first NaN
+MAX_POOL = """
+const int ox = i % ow;
+const int oy = (i / ow) % oh;
+const ptrdiff_t corner = (i / ((ptrdiff_t)ow * oh) * h + oy * sy) * w + ox * sx;
+T best = img[corner];
+int at = 0;
+for (int ky = 0; ky < kh; ++ky) {
+  for (int kx = 0; kx < kw; ++kx) {
+    const T v = img[corner + ky * w + kx];
+    if (v > best || (v != v && best == best)) {
+      best = v;
+      at = ky * kw + kx;
+    }
+  }
+}
+y = best;
+where = at;
+"""
+
+# flat index i of dx (N, C, H, W) <- the sum of dy over the windows whose largest value
+# this pixel was, added in window-offset order as the reference adds them
+MAX_POOL_BACKWARD = """
+const int x = i % w;
+const int y = (i / w) % h;
+const ptrdiff_t nc = i / ((ptrdiff_t)w * h);
+T sum = 0;
+for (int ky = 0; ky < kh; ++ky) {
+  const int ry = y - ky;
+  if (ry < 0 || ry % sy != 0 || ry / sy >= oh) continue;
+  for (int kx = 0; kx < kw; ++kx) {
+    const int rx = x - kx;
+    if (rx < 0 || rx % sx != 0 || rx / sx >= ow) continue;
+    const ptrdiff_t o = (nc * oh + ry / sy) * ow + rx / sx;
+    if (where[o] == ky * kw + kx) sum += dy[o];
+  }
+}
+dx = sum;
+"""
+
+POOL_SIZES = ", ".join(f"int32 {n}" for n in ("h", "w", "oh", "ow", "kh", "kw", "sy", "sx"))
+
 # one element of the labels' softmax cross-entropy (``softmax_xent_counted_tail``);
 # ``rows`` is z again, read across the row
 SOFTMAX_XENT_COUNTED = """
@@ -109,6 +156,8 @@ ELEMENTWISE = {
     ),
     "im2col": (f"raw T img, {SIZES}", "T col", IM2COL),
     "col2im": (f"raw T col, {SIZES}", "T img", COL2IM),
+    "max_pool": (f"raw T img, {POOL_SIZES}", "T y, L where", MAX_POOL),
+    "max_pool_backward": (f"raw T dy, raw L where, {POOL_SIZES}", "T dx", MAX_POOL_BACKWARD),
 }
 
 
@@ -218,3 +267,37 @@ def windows_from(kernel, lib) -> tuple:
         return kernel("col2im")(lib.ascontiguousarray(cols), *sizes, img)
 
     return im2col, col2im
+
+
+@functools.cache
+def pooling() -> tuple:
+    """(max_pool, max_pool_backward) on CuPy, as ``nnbackend.backend.fastpaths`` has them:
+    one kernel each."""
+    import cupy
+
+    return pooling_from(elementwise, cupy)
+
+
+def pooling_from(kernel, lib) -> tuple:
+    """(max_pool, max_pool_backward) made of ``kernel(name)`` and ``lib``, as ``table_from``."""
+
+    def max_pool(x, pool, stride):
+        """(N, C, H, W) -> (y, where), each (N, C, OH, OW); ``where``: int64 offsets."""
+        n, c, h, w = x.shape
+        (kh, kw), (sy, sx) = pool, stride
+        oh, ow = (h - kh) // sy + 1, (w - kw) // sx + 1
+        y = lib.empty((n, c, oh, ow), dtype=x.dtype)
+        where = lib.empty((n, c, oh, ow), dtype=lib.int64)
+        sizes = (h, w, oh, ow, kh, kw, sy, sx)
+        kernel("max_pool")(lib.ascontiguousarray(x), *sizes, y, where)
+        return y, where
+
+    def max_pool_backward(dy, x, where, pool, stride):
+        """dy (N, C, OH, OW) -> dx (N, C, H, W), dy sent where ``max_pool`` found the largest."""
+        (n, c, h, w), (oh, ow) = x.shape, dy.shape[2:]
+        (kh, kw), (sy, sx) = pool, stride
+        dx = lib.empty((n, c, h, w), dtype=dy.dtype)
+        sizes = (h, w, oh, ow, kh, kw, sy, sx)
+        return kernel("max_pool_backward")(lib.ascontiguousarray(dy), where, *sizes, dx)
+
+    return max_pool, max_pool_backward
