@@ -16,8 +16,11 @@ from tests.conftest import HAVE_CUDA, HAVE_TORCH
 
 NO_TORCH = pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
 NO_CUDA = pytest.mark.skipif(not HAVE_CUDA, reason="no CUDA device answers (CuPy)")
-WINDOW_BACKENDS = ["numpy", pytest.param("cupy", marks=[pytest.mark.gpu, NO_CUDA])]
-NATIVE_BACKENDS = [*WINDOW_BACKENDS, pytest.param("torch", marks=NO_TORCH)]  # torch: conv2d
+NATIVE_BACKENDS = [
+    "numpy",  # im2col
+    pytest.param("cupy", marks=[pytest.mark.gpu, NO_CUDA]),  # convolution, max pooling
+    pytest.param("torch", marks=NO_TORCH),  # conv2d, max_pool2d
+]
 
 
 def torch_tensor(backend, a):
@@ -101,11 +104,9 @@ WINDOW_CASES = [  # input shape, kernel, stride, padding
 
 
 @pytest.mark.parametrize("shape, kernel, stride, padding", WINDOW_CASES)
-@pytest.mark.parametrize("backend_name", WINDOW_BACKENDS)
-def test_native_im2col_and_col2im_are_the_standard_ones(
-    backend_name, shape, kernel, stride, padding
-):
-    be = nb.get_backend(backend_name, dtype="float64")
+def test_native_im2col_is_the_standard_one(shape, kernel, stride, padding):
+    """NumPy's (CuPy's columns, laid out otherwise: tests/test_cupy_sources.py)."""
+    be = nb.get_backend("numpy", dtype="float64")
     x = nb.Generator(0).normal(shape, backend=be)
     sizes = zip(shape[2:], kernel, stride, padding, strict=True)
     out = tuple(im2col.out_size(n, k, s, p) for n, k, s, p in sizes)
@@ -116,10 +117,6 @@ def test_native_im2col_and_col2im_are_the_standard_ones(
     np.testing.assert_array_equal(be.to_numpy(fast), be.to_numpy(cols))
     dcols = nb.Generator(1).normal(tuple(cols.shape), backend=be)
     dx = im2col.col2im(dcols, shape, kernel, stride, padding, out)
-    native = fastpaths.native("col2im", be.xp)
-    if native is not None:
-        got = native(dcols, shape, kernel, stride, padding, out)
-        np.testing.assert_allclose(be.to_numpy(got), be.to_numpy(dx), rtol=1e-13, atol=1e-13)
     # col2im is im2col's transpose: <im2col(x), dcols> == <x, col2im(dcols)>
     lhs = float(be.to_numpy(be.xp.sum(cols * dcols)))
     assert lhs == pytest.approx(float(be.to_numpy(be.xp.sum(x * dx))), rel=1e-12)
@@ -152,6 +149,32 @@ def test_conv_layer_gives_the_same_with_and_without_fast_paths(backend_name):
             assert layer.backward(dy, input_grad=False) is None
     for fast, standard in zip(*results, strict=True):
         np.testing.assert_allclose(fast, standard, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("backend_name", NATIVE_BACKENDS)
+def test_a_conv_net_fit_gives_the_same_with_and_without_fast_paths(backend_name):
+    """The native convolution (with its activation, where CuPy fuses them), pooling and
+    fused kernels in whole fits, against the standard path with nothing fused."""
+    be = nb.get_backend(backend_name, dtype="float64")
+    X = np.random.default_rng(5).normal(size=(40, 2, 9, 9))
+    y = np.random.default_rng(6).integers(0, 3, 40)
+    runs = []
+    for on in (True, False):
+        model = nb.Sequential(
+            [L.Conv2D(2, 4, 3, padding=1), "relu", L.MaxPool2D(2), L.Flatten(),
+             L.Dense(64, 3)],
+            backend=be, seed=0, input_shape=(2, 9, 9),
+        )  # fmt: skip
+        with nb.backend.fused(on), nb.backend.fast_paths(on):
+            history = model.fit(X, y, loss="cross_entropy", optimizer="adam", epochs=3,
+                                batch_size=16, verbose=0, seed=0)  # fmt: skip
+        runs.append((model.copy_params(), history))
+    (fast_weights, fast_log), (weights, log) = runs
+    assert fast_log["accuracy"] == log["accuracy"]
+    np.testing.assert_allclose(fast_log["loss"], log["loss"], rtol=1e-12)
+    for name in weights:
+        got, want = be.to_numpy(fast_weights[name]), be.to_numpy(weights[name])
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
 POOL_CASES = [(2, None), (3, 1), ((2, 3), (1, 2))]  # pool_size, stride

@@ -2,8 +2,9 @@
 ``kernels_cupy.ELEMENTWISE`` is compiled for the host (``tests/cupy_on_host.py``), put
 in the NumPy backend's kernel table in place of NumPy's own entries, and held to the
 standard-only reference by the same checks ``tests/test_kernels.py`` runs on every
-backend; the conv windows by ``tests/test_conv_layers.py``'s cases, bit for bit. On a
-GPU the ``-m gpu`` tests run the same kernels through CuPy itself."""
+backend; the image layers' kernels (``kernels_cupy_images``: convolution, max pooling)
+against the standard layers, the windows and pooling bit for bit. On a GPU the
+``-m gpu`` tests run the same kernels through CuPy itself."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import numpy as np
 import pytest
 
 import nnbackend as nb
-from nnbackend.backend import kernels, kernels_cupy
+from nnbackend.backend import fastpaths, kernels, kernels_cupy, kernels_cupy_images
 from nnbackend.layers import im2col
 from tests import cupy_on_host
+from tests import test_conv_layers as conv_checks
 from tests import test_kernels as checks
 from tests.test_conv_layers import POOL_CASES, WINDOW_CASES
 
@@ -90,21 +92,52 @@ def test_a_whole_fit(as_cupy):
 
 @pytest.mark.parametrize("shape, kernel, stride, padding", WINDOW_CASES)
 def test_conv_windows(on_host, shape, kernel, stride, padding):
-    gather, scatter = kernels_cupy.windows_from(on_host, np)
+    """CuPy's columns, laid out by kernel offset first, hold the reference's, bit for bit."""
     x = np.random.default_rng(0).normal(size=shape)
     sizes = zip(shape[2:], kernel, stride, padding, strict=True)
     out = tuple(im2col.out_size(n, k, s, p) for n, k, s, p in sizes)
-    cols = im2col.im2col(x, kernel, stride, padding)
-    np.testing.assert_array_equal(gather(x, kernel, stride, padding), cols)
+    cols = im2col.im2col(x, kernel, stride, padding)  # (N, C*kh*kw, L)
+    by_offset = np.transpose(cols, (1, 0, 2)).reshape(cols.shape[1], -1)
+    n, c, h, w = shape
+    args = (h, w, *out, *kernel, *stride, *padding, n, c)
+    np.testing.assert_array_equal(on_host("im2col")(x, *args, np.empty_like(by_offset)), by_offset)
     dcols = np.random.default_rng(1).normal(size=cols.shape)
     want = im2col.col2im(dcols, shape, kernel, stride, padding, out)
-    np.testing.assert_array_equal(scatter(dcols, shape, kernel, stride, padding, out), want)
+    dcols = np.ascontiguousarray(np.transpose(dcols, (1, 0, 2)).reshape(by_offset.shape))
+    np.testing.assert_array_equal(on_host("col2im")(dcols, *args, np.empty(shape)), want)
+
+
+@pytest.mark.parametrize("shape, kernel, stride, padding", WINDOW_CASES)
+@pytest.mark.parametrize("activation", ["linear", "relu", "sigmoid", "tanh"])
+def test_convolution(on_host, shape, kernel, stride, padding, activation):
+    """CuPy's convolution and its backward against Conv2D's standard path and the
+    activation's layer; the weight gradients written into the given views."""
+    conv2d, backward = kernels_cupy_images.convolution_from(on_host, np)
+    be = nb.get_backend("numpy", dtype="float64")
+    layer = nb.layers.Conv2D(shape[1], 4, kernel, stride=stride, padding=padding)
+    layer.build(be, nb.Generator(0))
+    layer.params["b"] = np.random.default_rng(2).normal(size=4)
+    act = nb.layers.get(activation)
+    x = np.random.default_rng(0).normal(size=shape)
+    with nb.backend.fast_paths(False):
+        want_y = act.forward(layer.forward(x))
+        dy = np.random.default_rng(1).normal(size=want_y.shape)
+        want = {"dx": layer.backward(act.backward(dy)), **layer.grads}
+    y, saved = conv2d(x, layer.params["W"], layer.params["b"], stride, padding, activation)
+    np.testing.assert_allclose(y, want_y, rtol=1e-13, atol=1e-13)
+    into = {"W": np.empty_like(layer.params["W"]), "b": np.empty(4)}
+    W = layer.params["W"]
+    dx, dW, db = backward(act.backward(dy), saved, W, stride, padding, True, True, into)
+    assert dW is into["W"] and db is into["b"]
+    for name, got in {"dx": dx, "W": dW, "b": db}.items():
+        np.testing.assert_allclose(got, want[name], rtol=1e-13, atol=1e-13)
+    assert backward(dy, saved, W, stride, padding, False, False, {})[::2] == (None, None)
 
 
 @pytest.mark.parametrize("pool, stride", [*POOL_CASES, ((3, 2), (2, 3))])
 def test_max_pool(on_host, pool, stride):
     """Ties (integer inputs), overlapping windows and ragged edges, bit for bit."""
-    max_pool, backward = kernels_cupy.pooling_from(on_host, np)
+    max_pool, backward = kernels_cupy_images.pooling_from(on_host, np)
     x = np.random.default_rng(0).integers(0, 3, (2, 3, 7, 6)).astype(float)
     layer = nb.layers.MaxPool2D(pool, stride=stride)
     with nb.backend.fast_paths(False):
@@ -120,7 +153,7 @@ def test_max_pool(on_host, pool, stride):
 def test_max_pool_passes_nan_on(on_host):
     """A window holding NaN gives NaN (as the slices' maximum does), and its gradient
     goes to the first NaN, as argmax picks it."""
-    max_pool, backward = kernels_cupy.pooling_from(on_host, np)
+    max_pool, backward = kernels_cupy_images.pooling_from(on_host, np)
     x = np.arange(16.0).reshape(1, 1, 4, 4)
     x[0, 0, 0, 1] = x[0, 0, 1, 0] = x[0, 0, 3, 3] = np.nan
     y, where = max_pool(x, (2, 2), (2, 2))
@@ -128,3 +161,19 @@ def test_max_pool_passes_nan_on(on_host):
     np.testing.assert_array_equal(where[0, 0], [[1, 3], [3, 3]])
     dx = backward(np.ones_like(y), x, where, (2, 2), (2, 2))
     np.testing.assert_array_equal(np.argwhere(dx[0, 0]), [[0, 1], [1, 3], [3, 1], [3, 3]])
+
+
+def test_a_conv_net_fit(as_cupy, on_host, monkeypatch):
+    """CuPy's kernels for the image layers in a whole fit (the convolution fused with its
+    ReLU, max pooling, gradients into the flat buffer, the accuracy counted by the
+    loss), against the standard path with nothing fused."""
+    conv2d, conv2d_backward = kernels_cupy_images.convolution_from(on_host, np)
+    max_pool, max_pool_backward = kernels_cupy_images.pooling_from(on_host, np)
+    natives = {
+        "conv2d": conv2d, "conv2d_backward": conv2d_backward, "max_pool": max_pool,
+        "max_pool_backward": max_pool_backward,
+        "conv2d_act": lambda x, W, b, stride, padding, name: conv2d(x, W, b, stride, padding, name),
+    }  # fmt: skip
+    for name, function in natives.items():
+        monkeypatch.setitem(fastpaths._NATIVE, (name, "numpy"), function)
+    conv_checks.test_a_conv_net_fit_gives_the_same_with_and_without_fast_paths("numpy")

@@ -7,17 +7,23 @@ way to the same numbers, this module offers it and the caller takes it. Each nat
 version is pinned to the reference by a test (``tests/test_conv_layers.py``,
 ``tests/test_data.py``) on every backend that has both.
 
-    im2col(x, kernel, stride, padding)            NumPy: sliding_window_view;
-                                                  CuPy: one kernel (kernels_cupy)
-    col2im(cols, input_shape, kernel, stride, padding, out_shape)
-                                                  CuPy: one kernel, where the standard
-                                                  adds a slice per kernel offset
+    im2col(x, kernel, stride, padding)            NumPy: sliding_window_view
     conv2d(x, W, b, stride, padding)              torch: its own convolution (oneDNN,
-                                                  cuDNN), with conv2d_backward
+      -> (y, saved)                               cuDNN); CuPy: columns by kernel
+                                                  offset and one product
+                                                  (kernels_cupy_images); ``saved``:
+                                                  what the backward needs
+    conv2d_act(x, W, b, stride, padding, name)    CuPy: the same with the activation
+      -> (y, saved)                               ``name`` ("relu", ...) in its last
+                                                  kernel (``Conv2D.forward_activated``)
+    conv2d_backward(dy, saved, W, stride,         both: (dx or None, dW, db or None);
+      padding, bias, input_grad, out)             CuPy writes dW and db into ``out``
+                                                  (the flat buffer's views) where it
+                                                  has them
     take(a, index, axis)                          torch: index_select (one operator,
                                                   where the standard's take makes four)
     max_pool(x, pool, stride) -> (y, where)       torch: max_pool2d with its indices;
-                                                  CuPy: one kernel (kernels_cupy)
+                                                  CuPy: one kernel (kernels_cupy_images)
     max_pool_backward(dy, x, where, pool, stride) torch: its backward; CuPy: one kernel,
                                                   where the window slices take five or
                                                   six operations per window offset
@@ -34,8 +40,8 @@ import os
 import array_api_compat
 import numpy as np
 
-from nnbackend.backend.kernels_cupy import pooling as cupy_pooling
-from nnbackend.backend.kernels_cupy import windows as cupy_windows
+from nnbackend.backend.kernels_cupy_images import convolution as cupy_convolution
+from nnbackend.backend.kernels_cupy_images import pooling as cupy_pooling
 
 ENV_VAR = "NNBACKEND_FAST_PATHS"
 
@@ -104,12 +110,16 @@ def _numpy_im2col(x, kernel, stride, padding):
 # --- CuPy ------------------------------------------------------------------------------
 
 
-def _cupy_im2col(x, kernel, stride, padding):
-    return cupy_windows()[0](x, kernel, stride, padding)
+def _cupy_conv2d(x, W, b, stride, padding):
+    return cupy_convolution()[0](x, W, b, stride, padding)
 
 
-def _cupy_col2im(cols, input_shape, kernel, stride, padding, out_shape):
-    return cupy_windows()[1](cols, input_shape, kernel, stride, padding, out_shape)
+def _cupy_conv2d_act(x, W, b, stride, padding, activation):
+    return cupy_convolution()[0](x, W, b, stride, padding, activation)
+
+
+def _cupy_conv2d_backward(dy, saved, W, stride, padding, bias, input_grad, out):
+    return cupy_convolution()[1](dy, saved, W, stride, padding, bias, input_grad, out)
 
 
 def _cupy_max_pool(x, pool, stride):
@@ -125,14 +135,15 @@ def _cupy_max_pool_backward(dy, x, where, pool, stride):
 
 def _torch_conv2d(x, W, b, stride, padding):
     """torch's own convolution (oneDNN on a CPU, cuDNN on a GPU): one operator where
-    im2col, the product and the bias take several."""
+    im2col, the product and the bias take several. The backward needs x."""
     import torch
 
-    return torch.nn.functional.conv2d(x, W, b, stride=stride, padding=padding)
+    return torch.nn.functional.conv2d(x, W, b, stride=stride, padding=padding), x
 
 
-def _torch_conv2d_backward(dy, x, W, stride, padding, bias: bool, input_grad: bool):
-    """(dx or None, dW, db or None) of ``_torch_conv2d``, in one aten operator."""
+def _torch_conv2d_backward(dy, x, W, stride, padding, bias: bool, input_grad: bool, out):
+    """(dx or None, dW, db or None) of ``_torch_conv2d``, in one aten operator, which
+    writes into arrays of its own (``out`` unused)."""
     import torch
 
     no_dilation, no_output_padding, one_group = (1, 1), (0, 0), 1
@@ -174,8 +185,9 @@ _NATIVE = {
     ("take", "torch"): _torch_take,
     ("max_pool", "torch"): _torch_max_pool,
     ("max_pool_backward", "torch"): _torch_max_pool_backward,
-    ("im2col", "cupy"): _cupy_im2col,
-    ("col2im", "cupy"): _cupy_col2im,
+    ("conv2d", "cupy"): _cupy_conv2d,
+    ("conv2d_act", "cupy"): _cupy_conv2d_act,
+    ("conv2d_backward", "cupy"): _cupy_conv2d_backward,
     ("max_pool", "cupy"): _cupy_max_pool,
     ("max_pool_backward", "cupy"): _cupy_max_pool_backward,
 }

@@ -16,86 +16,8 @@ from __future__ import annotations
 
 import functools
 
-# --- the windows of a convolution: each one kernel, where the standard's slices take
-# one launch per kernel offset (25 for 5 x 5). Shapes as ``nnbackend.layers.im2col``.
-
-# flat index i of cols (N, C*kh*kw, OH*OW) -> the input pixel it copies, or 0 (padding)
-IM2COL = """
-ptrdiff_t t = i;
-const int ox = t % ow; t /= ow;
-const int oy = t % oh; t /= oh;
-const int kx = t % kw; t /= kw;
-const int ky = t % kh;
-const ptrdiff_t nc = t / kh;
-const int y = oy * sy + ky - ph, x = ox * sx + kx - pw;
-col = (0 <= y && y < h && 0 <= x && x < w) ? img[(nc * h + y) * w + x] : (T)0;
-"""
-
-# flat index i of the image (N, C, H, W) <- the sum of every column entry that copied
-# it, added in kernel-offset order as the reference adds them
-COL2IM = """
-const int x = i % w;
-const int y = (i / w) % h;
-const ptrdiff_t nc = i / ((ptrdiff_t)w * h);
-T sum = 0;
-for (int ky = 0; ky < kh; ++ky) {
-  const int ry = y + ph - ky;
-  if (ry < 0 || ry % sy != 0 || ry / sy >= oh) continue;
-  for (int kx = 0; kx < kw; ++kx) {
-    const int rx = x + pw - kx;
-    if (rx < 0 || rx % sx != 0 || rx / sx >= ow) continue;
-    sum += col[(((nc * kh + ky) * kw + kx) * oh + ry / sy) * ow + rx / sx];
-  }
-}
-img = sum;
-"""
-
-# --- max pooling: one kernel each way, where the standard's window slices take several
-# per window offset. Windows of any size and stride, no padding (as MaxPool2D).
-
-# flat index i of y (N, C, OH, OW) <- its window's largest value, and in ``where`` that
-# value's offset in the window (ky * kw + kx): the first of equal largest ones in
-# row-major order, or the first NaN
-MAX_POOL = """
-const int ox = i % ow;
-const int oy = (i / ow) % oh;
-const ptrdiff_t corner = (i / ((ptrdiff_t)ow * oh) * h + oy * sy) * w + ox * sx;
-T best = img[corner];
-int at = 0;
-for (int ky = 0; ky < kh; ++ky) {
-  for (int kx = 0; kx < kw; ++kx) {
-    const T v = img[corner + ky * w + kx];
-    if (v > best || (v != v && best == best)) {
-      best = v;
-      at = ky * kw + kx;
-    }
-  }
-}
-y = best;
-where = at;
-"""
-
-# flat index i of dx (N, C, H, W) <- the sum of dy over the windows whose largest value
-# this pixel was, added in window-offset order as the reference adds them
-MAX_POOL_BACKWARD = """
-const int x = i % w;
-const int y = (i / w) % h;
-const ptrdiff_t nc = i / ((ptrdiff_t)w * h);
-T sum = 0;
-for (int ky = 0; ky < kh; ++ky) {
-  const int ry = y - ky;
-  if (ry < 0 || ry % sy != 0 || ry / sy >= oh) continue;
-  for (int kx = 0; kx < kw; ++kx) {
-    const int rx = x - kx;
-    if (rx < 0 || rx % sx != 0 || rx / sx >= ow) continue;
-    const ptrdiff_t o = (nc * oh + ry / sy) * ow + rx / sx;
-    if (where[o] == ky * kw + kx) sum += dy[o];
-  }
-}
-dx = sum;
-"""
-
-POOL_SIZES = ", ".join(f"int32 {n}" for n in ("h", "w", "oh", "ow", "kh", "kw", "sy", "sx"))
+from nnbackend.backend.kernels_cupy_images import ACTIVATIONS
+from nnbackend.backend.kernels_cupy_images import SOURCES as IMAGE_SOURCES
 
 # one element of the labels' softmax cross-entropy (``softmax_xent_counted_tail``);
 # ``rows`` is z again, read across the row
@@ -112,8 +34,6 @@ for (int j = 0; hit != (T)0 && j < column; ++j) {
 }
 """
 
-SIZES = ", ".join(f"int32 {n}" for n in ("h", "w", "oh", "ow", "kh", "kw", "sy", "sx", "ph", "pw"))
-
 
 # name -> (inputs, outputs, body) of each cupy.ElementwiseKernel ("raw": indexed by hand)
 ELEMENTWISE = {
@@ -122,9 +42,11 @@ ELEMENTWISE = {
     "sigmoid_backward": ("T y, T dy", "T dx", "dx = dy * (y * (1 - y))"),
     "relu_backward": ("T y, T dy", "T dx", "dx = dy * (T)(y > 0)"),
     # a Dense layer's bias and the activation after it (the product is cuBLAS's)
-    "bias_sigmoid": ("T z, T b", "T y", "T x = z + b; y = (T)0.5 * tanh((T)0.5 * x) + (T)0.5"),
-    "bias_tanh": ("T z, T b", "T y", "y = tanh(z + b)"),
-    "bias_relu": ("T z, T b", "T y", "T x = z + b; y = x < 0 ? (T)0 : x"),
+    **{
+        f"bias_{name}": ("T z, T b", "T y", f"T x = z + b; {activation}")
+        for name, activation in ACTIVATIONS.items()
+        if name != "linear"
+    },
     "exp_shift": ("T z, T zmax", "T e", "e = exp(z - zmax)"),
     "softmax_xent_tail": (
         "T z, T zmax, T e, T total, T h, T scale",
@@ -154,10 +76,7 @@ ELEMENTWISE = {
         "m = b1 * m + (1 - b1) * g; v = b2 * v + (1 - b2) * g * g;"
         " p -= lr_t * m / (sqrt(v) / root + eps)",
     ),
-    "im2col": (f"raw T img, {SIZES}", "T col", IM2COL),
-    "col2im": (f"raw T col, {SIZES}", "T img", COL2IM),
-    "max_pool": (f"raw T img, {POOL_SIZES}", "T y, L where", MAX_POOL),
-    "max_pool_backward": (f"raw T dy, raw L where, {POOL_SIZES}", "T dx", MAX_POOL_BACKWARD),
+    **IMAGE_SOURCES,  # the image layers' (kernels_cupy_images)
 }
 
 
@@ -236,68 +155,3 @@ def table_from(kernel, lib) -> dict:
         "matmul_into": lambda a, b, out: lib.matmul(a, b, out=out),
         "sum_into": lambda x, axis, out: lib.sum(x, axis=axis, out=out),
     }
-
-
-@functools.cache
-def windows() -> tuple:
-    """(im2col, col2im) on CuPy, as ``nnbackend.layers.im2col`` has them: one kernel each."""
-    import cupy
-
-    return windows_from(elementwise, cupy)
-
-
-def windows_from(kernel, lib) -> tuple:
-    """(im2col, col2im) made of ``kernel(name)`` and ``lib``, as ``table_from``."""
-
-    def im2col(x, kernel_size, stride, padding):
-        """(N, C, H, W) -> columns (N, C*kh*kw, OH*OW), the padding included."""
-        n, c, h, w = x.shape
-        (kh, kw), (sy, sx), (ph, pw) = kernel_size, stride, padding
-        oh, ow = (h + 2 * ph - kh) // sy + 1, (w + 2 * pw - kw) // sx + 1
-        cols = lib.empty((n, c * kh * kw, oh * ow), dtype=x.dtype)
-        sizes = (h, w, oh, ow, kh, kw, sy, sx, ph, pw)
-        return kernel("im2col")(lib.ascontiguousarray(x), *sizes, cols)
-
-    def col2im(cols, input_shape, kernel_size, stride, padding, out_shape):
-        """The transpose of ``im2col``: columns -> (N, C, H, W)."""
-        n, c, h, w = input_shape
-        (kh, kw), (sy, sx), (ph, pw), (oh, ow) = kernel_size, stride, padding, out_shape
-        img = lib.empty((n, c, h, w), dtype=cols.dtype)
-        sizes = (h, w, oh, ow, kh, kw, sy, sx, ph, pw)
-        return kernel("col2im")(lib.ascontiguousarray(cols), *sizes, img)
-
-    return im2col, col2im
-
-
-@functools.cache
-def pooling() -> tuple:
-    """(max_pool, max_pool_backward) on CuPy, as ``nnbackend.backend.fastpaths`` has them:
-    one kernel each."""
-    import cupy
-
-    return pooling_from(elementwise, cupy)
-
-
-def pooling_from(kernel, lib) -> tuple:
-    """(max_pool, max_pool_backward) made of ``kernel(name)`` and ``lib``, as ``table_from``."""
-
-    def max_pool(x, pool, stride):
-        """(N, C, H, W) -> (y, where), each (N, C, OH, OW); ``where``: int64 offsets."""
-        n, c, h, w = x.shape
-        (kh, kw), (sy, sx) = pool, stride
-        oh, ow = (h - kh) // sy + 1, (w - kw) // sx + 1
-        y = lib.empty((n, c, oh, ow), dtype=x.dtype)
-        where = lib.empty((n, c, oh, ow), dtype=lib.int64)
-        sizes = (h, w, oh, ow, kh, kw, sy, sx)
-        kernel("max_pool")(lib.ascontiguousarray(x), *sizes, y, where)
-        return y, where
-
-    def max_pool_backward(dy, x, where, pool, stride):
-        """dy (N, C, OH, OW) -> dx (N, C, H, W), dy sent where ``max_pool`` found the largest."""
-        (n, c, h, w), (oh, ow) = x.shape, dy.shape[2:]
-        (kh, kw), (sy, sx) = pool, stride
-        dx = lib.empty((n, c, h, w), dtype=dy.dtype)
-        sizes = (h, w, oh, ow, kh, kw, sy, sx)
-        return kernel("max_pool_backward")(lib.ascontiguousarray(dy), where, *sizes, dx)
-
-    return max_pool, max_pool_backward

@@ -9,7 +9,14 @@ from nnbackend import init as initializers
 from nnbackend.backend.fastpaths import native
 from nnbackend.backend.kernels import table
 from nnbackend.checks import boolean, positive_int
-from nnbackend.layers.base import Layer, check_built, check_images, image_shape, pair
+from nnbackend.layers.base import (
+    Layer,
+    check_built,
+    check_images,
+    fused_activation_of,
+    image_shape,
+    pair,
+)
 from nnbackend.layers.im2col import col2im, im2col, out_size
 from nnbackend.registry import register
 
@@ -25,7 +32,8 @@ class Conv2D(Layer):
     ``in_channels * kh * kw``. The forward pass gathers every window into columns
     (im2col) and multiplies them by the kernel reshaped to (out_channels, in * kh * kw);
     the columns take ``in_channels * kh * kw`` times the input's memory. On torch the
-    library's own convolution runs instead (oneDNN, cuDNN; ``nnbackend.backend.fastpaths``).
+    library's own convolution runs instead (oneDNN, cuDNN), and on CuPy kernels that lay
+    the columns out for one product over the whole batch (``nnbackend.backend.fastpaths``).
     """
 
     decayed = ("W",)
@@ -88,15 +96,12 @@ class Conv2D(Layer):
         return out_size(h, k[0], s[0], p[0]), out_size(w, k[1], s[1], p[1])
 
     def forward(self, x, training=True):
-        check_built(self)
-        check_images(self, x, self.in_channels)
+        self._check_input(x)
         xp = self.backend.xp
-        self.output_shape(tuple(x.shape[1:]))  # a clear error for a kernel that does not fit
         conv = native("conv2d", xp)
-        self._native = None if conv is None else native("conv2d_backward", xp)
-        if conv is not None:  # the library's own convolution: no columns to keep
-            self._x, self._cols = x, None
-            return conv(x, self.params["W"], self.params.get("b"), self.stride, self.padding)
+        if conv is not None:  # the library's own convolution (torch) or CuPy's kernels
+            return self._forward_natively(conv, x)
+        self._native = None
         gather = native("im2col", xp) or im2col
         cols = gather(x, self.kernel_size, self.stride, self.padding)  # (N, C*kh*kw, L)
         kernel = xp.reshape(self.params["W"], (self.out_channels, -1))
@@ -106,11 +111,35 @@ class Conv2D(Layer):
         self._cols, self._x_shape = cols, tuple(x.shape)
         return xp.reshape(y, (x.shape[0], self.out_channels, *self._out_hw(*x.shape[2:])))
 
+    def forward_activated(self, x, activation):
+        """act(conv(x)) in one call, where the library has one (CuPy: the bias and the
+        activation in the kernel that lays out the product as images), keeping what both
+        layers' ``backward`` need; None where it has none."""
+        conv = native("conv2d_act", self.backend.xp)
+        name = fused_activation_of(activation)
+        if conv is None or name is None:
+            return None
+        self._check_input(x)
+        activation._y = self._forward_natively(lambda *args: conv(*args, name), x)
+        return activation._y
+
+    def _check_input(self, x) -> None:
+        check_built(self)
+        check_images(self, x, self.in_channels)
+        self.output_shape(tuple(x.shape[1:]))  # a clear error for a kernel that does not fit
+
+    def _forward_natively(self, conv, x):
+        self._native = native("conv2d_backward", self.backend.xp)
+        W, b = self.params["W"], self.params.get("b")
+        y, self._saved = conv(x, W, b, self.stride, self.padding)
+        return y
+
     def backward(self, dy, input_grad=True):
         if self._native is not None:
             dx, self.grads["W"], db = self._native(
-                dy, self._x, self.params["W"], self.stride, self.padding, self.bias, input_grad
-            )
+                dy, self._saved, self.params["W"], self.stride, self.padding, self.bias,
+                input_grad, self.grad_buffers,
+            )  # fmt: skip
             if self.bias:
                 self.grads["b"] = db
             return dx
@@ -133,8 +162,7 @@ class Conv2D(Layer):
             return None
         kernel = xp.reshape(self.params["W"], (f, -1))
         dcols = xp.matrix_transpose(kernel) @ dy  # (N, C*kh*kw, L)
-        scatter = native("col2im", xp) or col2im
-        return scatter(dcols, self._x_shape, self.kernel_size, self.stride, self.padding, (oh, ow))
+        return col2im(dcols, self._x_shape, self.kernel_size, self.stride, self.padding, (oh, ow))
 
     def config(self):
         return {
