@@ -1,7 +1,7 @@
 """CuPy's kernels run on the host, for machines without a GPU: each body of
 ``nnbackend.backend.kernels_cupy.ELEMENTWISE`` compiled by the C compiler inside the
 loop that a ``cupy.ElementwiseKernel`` runs on the GPU (one index ``i`` per output
-element; a ``raw`` array indexed by hand), with ``T`` = double and ``L`` (labels, the
+element; a ``raw`` array, input or output, indexed by hand), with ``T`` = double and ``L`` (labels, the
 offsets max pooling finds) = int64; ``int32`` parameters are scalars.
 
     library = build(tmp_path)               # None where there is no C compiler
@@ -46,9 +46,12 @@ def c_function(name: str) -> str:
         elif raw:
             args.append(f"const {kind}* {var}")
         else:
-            args.append(f"const T* {var}_in")
-            loads.append(f"const T {var} = {var}_in[i];")
-    for _, kind, var in params(outputs):
+            args.append(f"const {kind}* {var}_in")
+            loads.append(f"const {kind} {var} = {var}_in[i];")
+    for raw, kind, var in params(outputs):
+        if raw:
+            args.append(f"{kind}* {var}")
+            continue
         args.append(f"{kind}* {var}_out")
         loads.append(f"{kind} {var} = {var}_out[i];")
         stores.append(f"{var}_out[i] = {var};")
@@ -79,16 +82,17 @@ class HostKernel:
 
     def __init__(self, library: ctypes.CDLL, name: str):
         inputs, outputs, _ = ELEMENTWISE[name]
-        self.inputs = params(inputs)
-        self.output_types = [ARRAY_TYPES[kind] for _, kind, _ in params(outputs)]
+        self.inputs, self.outputs = params(inputs), params(outputs)
         self.function = getattr(library, f"nnb_{name}")
 
     def __call__(self, *args):
         given, outputs = args[: len(self.inputs)], list(args[len(self.inputs) :])
-        pairs = zip(self.inputs, given, strict=True)
-        spread = [a for (raw, kind, _), a in pairs if kind == "T" and not raw]
-        shape = np.broadcast_shapes(*(np.shape(a) for a in spread + outputs))
-        outputs += [np.empty(shape, dtype) for dtype in self.output_types[len(outputs) :]]
+        inputs = zip(self.inputs, given, strict=True)
+        spread = [a for (raw, kind, _), a in inputs if kind != "int32" and not raw]
+        spread += [a for (raw, _, _), a in zip(self.outputs, outputs, strict=False) if not raw]
+        shape = np.broadcast_shapes(*(np.shape(a) for a in spread))
+        for _, kind, _ in self.outputs[len(outputs) :]:  # made here where not given
+            outputs.append(np.empty(shape, ARRAY_TYPES[kind]))
         kept, call = [], [ctypes.c_ssize_t(math.prod(shape))]
         for (raw, kind, _), a in zip(self.inputs, given, strict=True):
             if kind not in ARRAY_TYPES:
@@ -97,8 +101,9 @@ class HostKernel:
             a = a if raw else np.broadcast_to(a, shape)
             kept.append(np.ascontiguousarray(a, ARRAY_TYPES[kind]))
             call.append(ctypes.c_void_p(kept[-1].ctypes.data))
-        for out, dtype in zip(outputs, self.output_types, strict=True):
-            assert out.dtype == dtype and out.flags.c_contiguous and out.shape == shape
+        for (raw, kind, _), out in zip(self.outputs, outputs, strict=True):
+            assert out.dtype == ARRAY_TYPES[kind] and out.flags.c_contiguous
+            assert raw or out.shape == shape
             call.append(ctypes.c_void_p(out.ctypes.data))
         self.function(*call)
         return outputs[0] if len(outputs) == 1 else tuple(outputs)

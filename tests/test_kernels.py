@@ -152,16 +152,19 @@ def test_a_label_out_of_range_is_a_row_of_zeros_as_in_the_reference(backend, lab
         same(backend, g, w, sums=True)
 
 
+@pytest.mark.parametrize("classes", [5, 80])  # CuPy: a thread per row, or the row reductions
 @pytest.mark.parametrize("ties", [False, True])
-def test_right_rows_counted_with_the_loss_match_the_reference(backend, ties):
+def test_right_rows_counted_with_the_loss_match_the_reference(backend, ties, classes):
     """Where the loss's kernel counts the accuracy's right rows too (CuPy), the count is
     argmax's: the first of equal largest scores, never a label out of range; the loss
     and its gradient stay the reference's."""
     entry(backend, "softmax_xent_counted")
     rng = np.random.default_rng(4)
-    scores = rng.integers(0, 3, (64, 5)) if ties else rng.normal(size=(64, 5))
-    labels = rng.integers(0, 5, 64)
-    labels[:2] = -1, 5
+    shape = (64, classes)
+    scores = rng.integers(0, 3, shape) if ties else rng.normal(size=shape)
+    labels = rng.integers(0, classes, 64)
+    labels[::2] = np.argmax(scores[::2] + rng.integers(0, 2, shape)[::2], axis=1)  # some right
+    labels[:2] = -1, classes
     z, target = backend.asarray(scores.astype(float)), backend.asarray(labels)
     loss = nb.losses.SoftmaxCrossEntropy()
     got = (loss.forward(z, target), loss.backward(), loss.count_correct(z, target))

@@ -1,8 +1,10 @@
 """The kernel table's CuPy entries (``kernels.py`` lists them): each fused group is
 one ``cupy.ElementwiseKernel``, so a step launches one kernel where the reference
-launches one per operator (each launch costs CuPy 10-20 us on the host). The row
-reductions of the losses stay CuPy's own (``max``, ``sum``); everything elementwise
-around them is fused. The optimizers' kernels update their arrays in place.
+launches one per operator (each launch costs CuPy 10-20 us on the host). Softmax
+cross-entropy over labels is one kernel with a thread per row where the rows are
+short (up to ``ROW_CLASSES``), else CuPy's own row reductions (``max``, ``sum``) with
+everything elementwise around them fused; either way its loss and the accuracy's count
+of right rows come out of one sum. The optimizers' kernels update their arrays in place.
 
 Compiled by NVRTC on first use and cached by CuPy (``~/.cupy/kernel_cache``).
 Results agree with the reference to rounding (the compiler may contract a * b + c
@@ -34,6 +36,30 @@ for (int j = 0; hit != (T)0 && j < column; ++j) {
 }
 """
 
+# one row i of the labels' softmax cross-entropy in one pass (few classes: a thread
+# per row loops over them): the gradient's row, and the row's loss and hit
+SOFTMAX_XENT_ROW = """
+const ptrdiff_t start = i * classes;
+T zmax = z[start];
+int first = 0;
+for (int j = 1; j < classes; ++j) {
+  const T v = z[start + j];
+  if (v > zmax || (v != v && zmax == zmax)) {
+    zmax = v;
+    first = j;
+  }
+}
+T total = 0;
+for (int j = 0; j < classes; ++j) total += exp(z[start + j] - zmax);
+for (int j = 0; j < classes; ++j) {
+  grad[start + j] = scale * (exp(z[start + j] - zmax) / total - (j == label ? (T)1 : (T)0));
+}
+const bool known = 0 <= label && label < classes;
+part = known ? -scale * (z[start + label] - zmax - log(total)) : (T)0;
+hit = (T)(first == label);
+"""
+ROW_CLASSES = 64  # up to this many classes a row's thread does it all; beyond, the tail
+
 
 # name -> (inputs, outputs, body) of each cupy.ElementwiseKernel ("raw": indexed by hand)
 ELEMENTWISE = {
@@ -60,6 +86,11 @@ ELEMENTWISE = {
         "T z, T zmax, T e, T total, raw T rows, raw L labels, int32 classes, T scale",
         "T grad, T part, T hit",
         SOFTMAX_XENT_COUNTED,
+    ),
+    "softmax_xent_row": (
+        "raw T z, L label, int32 classes, T scale",
+        "raw T grad, T part, T hit",
+        SOFTMAX_XENT_ROW,
     ),
     "sigmoid_bce": (
         "T z, T t, T scale",
@@ -124,12 +155,18 @@ def table_from(kernel, lib) -> dict:
         return value, grad
 
     def softmax_xent_counted(z, labels, scale):
-        zmax, e, total = shifted_exp(z)
-        parts = lib.empty((2, *z.shape), dtype=z.dtype)  # the losses, then the hits
+        z = lib.ascontiguousarray(z)  # read by hand across its rows
+        n, classes = z.shape
         grad = lib.empty_like(z)
-        kernel("softmax_xent_counted_tail")(
-            z, zmax, e, total, z, labels, z.shape[1], scale, grad, parts[0], parts[1]
-        )
+        if classes <= ROW_CLASSES:  # one kernel, then one sum
+            parts = lib.empty((2, n), dtype=z.dtype)  # the rows' losses, then their hits
+            kernel("softmax_xent_row")(z, labels, classes, scale, grad, parts[0], parts[1])
+        else:  # the row reductions, one kernel and one sum
+            zmax, e, total = shifted_exp(z)
+            parts = lib.empty((2, n, classes), dtype=z.dtype)
+            kernel("softmax_xent_counted_tail")(
+                z, zmax, e, total, z, labels, classes, scale, grad, parts[0], parts[1]
+            )
         sums = lib.reshape(parts, (2, -1)).sum(axis=1)  # one reduction for both
         return sums[0], grad, sums[1]
 
