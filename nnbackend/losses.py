@@ -30,6 +30,7 @@ class Loss:
     target_kind = "float"
     #: whether ``count_correct`` counts right classifications (fit then logs accuracy)
     has_accuracy = False
+    _counted = None  # (pred, target, count): see _keep_count
     #: True when targets take the outputs' shape ((batch,) fits one output): fit then
     #: checks y's columns against the model's outputs before the first step
     targets_like_outputs = False
@@ -70,6 +71,19 @@ class Loss:
     def count_correct(self, pred, target):
         """How many rows of ``pred`` classify ``target`` right, as a 0-d array."""
         raise NotImplementedError(f"{type(self).__name__} has no notion of accuracy")
+
+    def _keep_count(self, pred, target, count=None) -> None:
+        """Keep the count of right rows that a fused kernel made for this batch in the
+        forward (None: it made none), for ``count_correct`` to give at no launch."""
+        self._counted = None if count is None else (pred, target, count)
+
+    def _kept_count(self, pred, target):
+        """The count ``_keep_count`` kept, where ``pred`` and ``target`` are the very
+        arrays of that forward (the accuracy asks right after it); else None."""
+        kept = self._counted
+        if kept is not None and kept[0] is pred and kept[1] is target:
+            return kept[2]
+        return None
 
     def config(self) -> dict:
         """The constructor's arguments, JSON-ready, with the class name as "type" (a
@@ -142,8 +156,6 @@ class SoftmaxCrossEntropy(Loss):
         "cross_entropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
     )  # fmt: skip
 
-    _counted = None  # (pred, target, count) of a forward whose kernel counted right rows
-
     def __init__(self, from_logits: bool = True, reduction: str = "mean"):
         super().__init__(reduction)
         self.from_logits = boolean(from_logits, "from_logits")
@@ -157,7 +169,7 @@ class SoftmaxCrossEntropy(Loss):
             )
         scale = self._scale(pred.shape[0])
         kernels = table(xp)
-        self._counted = None
+        self._keep_count(pred, target)
         if (
             self.from_logits
             and kernels.softmax_xent_labels is not None
@@ -165,7 +177,7 @@ class SoftmaxCrossEntropy(Loss):
         ):
             if kernels.softmax_xent_counted is not None:  # CuPy: the accuracy's count too
                 value, self._grad, correct = kernels.softmax_xent_counted(pred, target, scale)
-                self._counted = (pred, target, correct)
+                self._keep_count(pred, target, correct)
                 return value
             value, self._grad = kernels.softmax_xent_labels(pred, target, scale)
             return value  # CuPy: no one-hot rows made
@@ -228,9 +240,9 @@ class SoftmaxCrossEntropy(Loss):
         return None if self.from_logits else (0.0, 1.0)
 
     def count_correct(self, pred, target):
-        counted = self._counted  # by the last forward, where its kernel counts
-        if counted is not None and counted[0] is pred and counted[1] is target:
-            return counted[2]
+        kept = self._kept_count(pred, target)
+        if kept is not None:
+            return kept
         xp = namespace_of(pred)
         labels = xp.argmax(target, axis=1) if target.ndim == 2 else target
         return xp.count_nonzero(xp.argmax(pred, axis=1) == labels)
@@ -258,9 +270,16 @@ class BinaryCrossEntropy(Loss):
     def forward(self, pred, target):
         xp = namespace_of(pred, target)
         _check_predictions(xp, pred, "BinaryCrossEntropy")
-        target = _match_shape(xp, pred, target, "BinaryCrossEntropy")
+        given, target = target, _match_shape(xp, pred, target, "BinaryCrossEntropy")
         scale = self._scale(math.prod(pred.shape))
-        fused = table(xp).sigmoid_bce if self.from_logits else None
+        kernels = table(xp)
+        self._keep_count(pred, given)
+        counted = kernels.sigmoid_bce_counted if self.from_logits else None
+        if counted is not None:  # CuPy: the accuracy's count too
+            value, self._grad, correct = counted(pred, target, scale)
+            self._keep_count(pred, given, correct)
+            return value
+        fused = kernels.sigmoid_bce if self.from_logits else None
         if fused is not None:
             value, self._grad = fused(pred, target, scale)
             return value
@@ -288,6 +307,9 @@ class BinaryCrossEntropy(Loss):
     def count_correct(self, pred, target):
         """Right when pred is on target's side of 0.5 (of 0, for logits); with several
         outputs (multi-label) a row counts the share of its outputs that are right."""
+        kept = self._kept_count(pred, target)
+        if kept is not None:
+            return kept
         xp = namespace_of(pred)
         target = _match_shape(xp, pred, target, "BinaryCrossEntropy")
         threshold = 0.0 if self.from_logits else 0.5

@@ -1,8 +1,8 @@
 """CuPy's kernels run on the host, for machines without a GPU: each body of
 ``nnbackend.backend.kernels_cupy.ELEMENTWISE`` compiled by the C compiler inside the
 loop that a ``cupy.ElementwiseKernel`` runs on the GPU (one index ``i`` per output
-element; a ``raw`` array, input or output, indexed by hand), with ``T`` = double and ``L`` (labels, the
-offsets max pooling finds) = int64; ``int32`` parameters are scalars.
+element; a ``raw`` array, input or output, indexed by hand), with ``T`` = double and
+``L`` (labels, the offsets max pooling finds) = int64; ``int32`` parameters are scalars.
 
     library = build(tmp_path)               # None where there is no C compiler
     kernel = HostKernel(library, "sgd")

@@ -75,6 +75,8 @@ def test_losses(as_cupy, reduction):
         for classes in (5, 80):
             checks.test_right_rows_counted_with_the_loss_match_the_reference(as_cupy, ties, classes)
     checks.test_sigmoid_bce_matches_its_reference(as_cupy, reduction)
+    for shape in ((30,), (30, 1), (30, 3)):
+        checks.test_right_outputs_counted_with_bce_match_the_reference(as_cupy, shape)
 
 
 @pytest.mark.parametrize("kernel, make", checks.OPTIMIZER_CASES)

@@ -179,6 +179,28 @@ def test_right_rows_counted_with_the_loss_match_the_reference(backend, ties, cla
     assert int(loss.count_correct(backend.asarray(flipped.astype(float)), target)) == right
 
 
+@pytest.mark.parametrize("shape", [(30,), (30, 1), (30, 3)])  # targets; outputs (30, k)
+def test_right_outputs_counted_with_bce_match_the_reference(backend, shape):
+    """Where the BCE kernel counts the accuracy's right outputs too (CuPy): a logit of 0
+    is no 1, a target of 0.5 no 1 either, a row of several outputs counts their share;
+    a (batch,) target counts as the (batch, 1) it stands for."""
+    entry(backend, "sigmoid_bce_counted")
+    rng = np.random.default_rng(7)
+    logits = rng.normal(size=(30, shape[1] if len(shape) == 2 else 1))
+    logits[:3] = 0.0
+    targets = rng.integers(0, 2, shape).astype(float)
+    targets[3:5] = 0.5
+    z, t = backend.asarray(logits), backend.asarray(targets)
+    loss = nb.losses.BinaryCrossEntropy(from_logits=True)
+    got = (loss.forward(z, t), loss.backward(), loss.count_correct(z, t))
+    with fused(False):
+        want = (loss.forward(z, t), loss.backward(), loss.count_correct(z, t))
+    for g, w in zip(got[:2], want[:2], strict=True):
+        same(backend, g, w, sums=True)
+    right = np.sum((logits > 0) == (targets.reshape(logits.shape) > 0.5)) / logits.shape[1]
+    assert 0 < right < 29 and float(got[2]) == float(want[2]) == right
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_sigmoid_bce_matches_its_reference(backend, reduction):
     entry(backend, "sigmoid_bce")

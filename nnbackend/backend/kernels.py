@@ -26,6 +26,10 @@ offers an entry; ``tests/test_kernels.py`` pins each to the reference.
                                     0-d arrays; an accuracy logged at no extra launch
     sigmoid_bce(z, t, scale)        (scale * sum(BCE of sigmoid(z) against t),
                                      scale * (sigmoid(z) - t))
+    sigmoid_bce_counted(z, t, scale)
+                                    (value, grad, correct): the same, and the count of
+                                    logits on their target's side of 0 (a share of each
+                                    row's outputs where there are several)
     sgd(p, g, lr)                   p -= lr * g                          in place
     momentum(p, v, g, lr, mu)       v = mu v - lr g; p += v              in place
     adam(p, m, v, g, lr_t, b1, b2, eps, root)
@@ -58,8 +62,8 @@ ENV_VAR = "NNBACKEND_FUSED"
 NAMES = (
     "linear", "dense_act", "sigmoid", "relu", "tanh_backward", "sigmoid_backward",
     "relu_backward", "softmax_xent", "softmax_xent_labels", "softmax_xent_counted",
-    "sigmoid_bce", "sgd", "momentum", "adam", "sgd_many", "momentum_many", "adam_many",
-    "matmul_into", "sum_into",
+    "sigmoid_bce", "sigmoid_bce_counted", "sgd", "momentum", "adam", "sgd_many",
+    "momentum_many", "adam_many", "matmul_into", "sum_into",
 )  # fmt: skip
 
 # fused(...)'s choice, innermost last. A plain list, not a ContextVar: torch.compile

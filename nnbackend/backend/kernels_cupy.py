@@ -92,12 +92,13 @@ ELEMENTWISE = {
         "raw T grad, T part, T hit",
         SOFTMAX_XENT_ROW,
     ),
-    "sigmoid_bce": (
+    "sigmoid_bce": (  # hit: the logit on the target's side of 0, as count_correct has it
         "T z, T t, T scale",
-        "T grad, T part",
+        "T grad, T part, T hit",
         "T a = z > 0 ? z : -z;"
         " part = scale * (log1p(exp(-a)) + (z > 0 ? z : (T)0) - z * t);"
-        " grad = scale * ((T)0.5 * tanh((T)0.5 * z) + (T)0.5 - t)",
+        " grad = scale * ((T)0.5 * tanh((T)0.5 * z) + (T)0.5 - t);"
+        " hit = (T)((z > 0) == (t > (T)0.5))",
     ),
     "sgd": ("T g, T lr", "T p", "p -= lr * g"),
     "momentum": ("T g, T lr, T mu", "T p, T v", "v = mu * v - lr * g; p += v"),
@@ -170,9 +171,16 @@ def table_from(kernel, lib) -> dict:
         sums = lib.reshape(parts, (2, -1)).sum(axis=1)  # one reduction for both
         return sums[0], grad, sums[1]
 
+    def sigmoid_bce_counted(z, t, scale):
+        parts = lib.empty((2, *z.shape), dtype=z.dtype)  # the losses, then the hits
+        grad = bce(z, t, scale, lib.empty_like(z), parts[0], parts[1])[0]
+        sums = lib.reshape(parts, (2, -1)).sum(axis=1)  # one reduction for both
+        outputs = z.shape[1] if z.ndim == 2 else 1  # several: the share of right outputs
+        return sums[0], grad, sums[1] if outputs == 1 else sums[1] / outputs
+
     def sigmoid_bce(z, t, scale):
-        grad, part = bce(z, t, scale)
-        return part.sum(), grad
+        value, grad, _ = sigmoid_bce_counted(z, t, scale)
+        return value, grad
 
     return {
         "dense_act": dense_act,
@@ -184,6 +192,7 @@ def table_from(kernel, lib) -> dict:
         "softmax_xent_labels": softmax_xent_labels,
         "softmax_xent_counted": softmax_xent_counted,
         "sigmoid_bce": sigmoid_bce,
+        "sigmoid_bce_counted": sigmoid_bce_counted,
         "sgd": lambda p, g, lr: sgd(g, lr, p),
         "momentum": lambda p, v, g, lr, mu: momentum(g, lr, mu, p, v),
         "adam": lambda p, m, v, g, lr_t, b1, b2, eps, root: adam(
