@@ -69,7 +69,9 @@ class Loss:
         return None
 
     def count_correct(self, pred, target):
-        """How many rows of ``pred`` classify ``target`` right, as a 0-d array."""
+        """How many rows of ``pred`` classify ``target`` right, as a 0-d array. Right
+        after ``forward(pred, target)`` on CuPy, the count its kernel made on the way
+        (once, for those very arrays, unchanged since)."""
         raise NotImplementedError(f"{type(self).__name__} has no notion of accuracy")
 
     def _keep_count(self, pred, target, count=None) -> None:
@@ -78,9 +80,10 @@ class Loss:
         self._counted = None if count is None else (pred, target, count)
 
     def _kept_count(self, pred, target):
-        """The count ``_keep_count`` kept, where ``pred`` and ``target`` are the very
-        arrays of that forward (the accuracy asks right after it); else None."""
-        kept = self._counted
+        """The count ``_keep_count`` kept, handed over once, where ``pred`` and
+        ``target`` are the very arrays of that forward (the accuracy asks right after
+        it); else None."""
+        kept, self._counted = self._counted, None
         if kept is not None and kept[0] is pred and kept[1] is target:
             return kept[2]
         return None
@@ -170,17 +173,14 @@ class SoftmaxCrossEntropy(Loss):
         scale = self._scale(pred.shape[0])
         kernels = table(xp)
         self._keep_count(pred, target)
-        if (
-            self.from_logits
-            and kernels.softmax_xent_labels is not None
-            and _labels(xp, pred, target)
-        ):
-            if kernels.softmax_xent_counted is not None:  # CuPy: the accuracy's count too
-                value, self._grad, correct = kernels.softmax_xent_counted(pred, target, scale)
-                self._keep_count(pred, target, correct)
-                return value
+        labels = self.from_logits and _labels(xp, pred, target)  # no one-hot rows made
+        if labels and kernels.softmax_xent_counted is not None:  # CuPy: the accuracy's too
+            value, self._grad, correct = kernels.softmax_xent_counted(pred, target, scale)
+            self._keep_count(pred, target, correct)
+            return value
+        if labels and kernels.softmax_xent_labels is not None:
             value, self._grad = kernels.softmax_xent_labels(pred, target, scale)
-            return value  # CuPy: no one-hot rows made
+            return value
         onehot = self._one_hot(xp, pred, target)
         fused = kernels.softmax_xent if self.from_logits else None
         if fused is not None:

@@ -49,7 +49,7 @@ def test_the_table_holds_cupys_entries(as_cupy):
     table = kernels.table(as_cupy.xp)
     assert table.relu is None and table.sgd_many is None  # CuPy has none of these
     assert type(table.sigmoid).__name__ == "HostKernel"
-    assert table.softmax_xent_labels is not None  # the losses test takes labels through it
+    assert table.softmax_xent_counted is not None  # the losses test takes labels through it
 
 
 def test_activations(as_cupy, monkeypatch):
@@ -71,9 +71,10 @@ def test_losses(as_cupy, reduction):
             )
     for label in (-1, 20):
         checks.test_a_label_out_of_range_is_a_row_of_zeros_as_in_the_reference(as_cupy, label)
-    for ties in (False, True):
-        for classes in (5, 80):
+    for classes in (5, 80):
+        for ties in (False, True):
             checks.test_right_rows_counted_with_the_loss_match_the_reference(as_cupy, ties, classes)
+        checks.test_counted_rows_at_nan_and_masked_logits(as_cupy, classes)
     checks.test_sigmoid_bce_matches_its_reference(as_cupy, reduction)
     for shape in ((30,), (30, 1), (30, 3)):
         checks.test_right_outputs_counted_with_bce_match_the_reference(as_cupy, shape)
@@ -112,29 +113,36 @@ def test_conv_windows(on_host, shape, kernel, stride, padding):
 
 @pytest.mark.parametrize("shape, kernel, stride, padding", WINDOW_CASES)
 @pytest.mark.parametrize("activation", ["linear", "relu", "sigmoid", "tanh"])
-def test_convolution(on_host, shape, kernel, stride, padding, activation):
+@pytest.mark.parametrize("bias", [True, False])
+def test_convolution(on_host, shape, kernel, stride, padding, activation, bias):
     """CuPy's convolution and its backward against Conv2D's standard path and the
-    activation's layer; the weight gradients written into the given views."""
+    activation's layer; the weight gradients written into the given views, or made."""
     conv2d, backward = kernels_cupy_images.convolution_from(on_host, np)
     be = nb.get_backend("numpy", dtype="float64")
-    layer = nb.layers.Conv2D(shape[1], 4, kernel, stride=stride, padding=padding)
+    layer = nb.layers.Conv2D(shape[1], 4, kernel, stride=stride, padding=padding, bias=bias)
     layer.build(be, nb.Generator(0))
-    layer.params["b"] = np.random.default_rng(2).normal(size=4)
+    if bias:
+        layer.params["b"] = np.random.default_rng(2).normal(size=4)
     act = nb.layers.get(activation)
     x = np.random.default_rng(0).normal(size=shape)
     with nb.backend.fast_paths(False):
         want_y = act.forward(layer.forward(x))
-        dy = np.random.default_rng(1).normal(size=want_y.shape)
-        want = {"dx": layer.backward(act.backward(dy)), **layer.grads}
-    y, saved = conv2d(x, layer.params["W"], layer.params["b"], stride, padding, activation)
+        dy = act.backward(np.random.default_rng(1).normal(size=want_y.shape))
+        want = {"dx": layer.backward(dy), **layer.grads}
+    W, b = layer.params["W"], layer.params.get("b")
+    y, saved = conv2d(x, W, b, stride, padding, activation)
     np.testing.assert_allclose(y, want_y, rtol=1e-13, atol=1e-13)
-    into = {"W": np.empty_like(layer.params["W"]), "b": np.empty(4)}
-    W = layer.params["W"]
-    dx, dW, db = backward(act.backward(dy), saved, W, stride, padding, True, True, into)
-    assert dW is into["W"] and db is into["b"]
-    for name, got in {"dx": dx, "W": dW, "b": db}.items():
-        np.testing.assert_allclose(got, want[name], rtol=1e-13, atol=1e-13)
-    assert backward(dy, saved, W, stride, padding, False, False, {})[::2] == (None, None)
+    views = {"W": np.empty_like(W), **({"b": np.empty(4)} if bias else {})}
+    for out in (views, {}):
+        dx, dW, db = backward(dy, saved, W, stride, padding, bias, True, out)
+        assert dW is out.get("W", dW) and db is out.get("b", db)
+        np.testing.assert_allclose(dx, want["dx"], rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(dW, want["W"], rtol=1e-13, atol=1e-13)
+        if bias:
+            np.testing.assert_allclose(db, want["b"], rtol=1e-13, atol=1e-13)
+        else:
+            assert db is None
+    assert backward(dy, saved, W, stride, padding, bias, False, {})[0] is None
 
 
 @pytest.mark.parametrize("pool, stride", [*POOL_CASES, ((3, 2), (2, 3))])

@@ -45,10 +45,12 @@ def same(backend, got, want, sums: bool = False):
     np.testing.assert_allclose(got, want, rtol=close, atol=close)
 
 
-def entry(backend, name: str):
-    found = getattr(kernels.table(backend.xp), name)
+def entry(backend, *names: str):
+    """The first of ``names`` that the backend's table has (a test skips where none)."""
+    table = kernels.table(backend.xp)
+    found = next((getattr(table, n) for n in names if getattr(table, n) is not None), None)
     if found is None:
-        pytest.skip(f"{backend.name} has no fused {name}")
+        pytest.skip(f"{backend.name} has no fused {' or '.join(names)}")
     return found
 
 
@@ -141,7 +143,7 @@ def test_softmax_cross_entropy_matches_its_reference(backend, reduction, labels,
 def test_a_label_out_of_range_is_a_row_of_zeros_as_in_the_reference(backend, label):
     """The loss itself does not check labels (fit does, once); a fused kernel must then
     not read outside the row, nor wrap -1 around to the last class."""
-    entry(backend, "softmax_xent_labels")
+    entry(backend, "softmax_xent_labels", "softmax_xent_counted")
     z = normal(backend, (5, 20))
     target = backend.asarray(np.array([3, label, 0, 19, 7]))
     loss = nb.losses.SoftmaxCrossEntropy()
@@ -167,16 +169,49 @@ def test_right_rows_counted_with_the_loss_match_the_reference(backend, ties, cla
     labels[:2] = -1, classes
     z, target = backend.asarray(scores.astype(float)), backend.asarray(labels)
     loss = nb.losses.SoftmaxCrossEntropy()
-    got = (loss.forward(z, target), loss.backward(), loss.count_correct(z, target))
+    got = (loss.forward(z, target), loss.backward(), handed_over(loss, z, target))
     with fused(False):
         want = (loss.forward(z, target), loss.backward(), loss.count_correct(z, target))
     for g, w in zip(got[:2], want[:2], strict=True):
         same(backend, g, w, sums=True)
     right = int(np.sum(np.argmax(scores, axis=1) == labels))
     assert 0 < right < 62 and int(got[2]) == int(want[2]) == right
+    loss.forward(z, target)
     flipped = scores[::-1]  # not the batch the loss saw: counted afresh
     right = int(np.sum(np.argmax(flipped, axis=1) == labels))
     assert int(loss.count_correct(backend.asarray(flipped.astype(float)), target)) == right
+
+
+def handed_over(loss, pred, target):
+    """The count of right rows the loss's kernel made in the forward: given to
+    ``count_correct`` once, for those very arrays."""
+    count = loss._kept_count(pred, target)
+    assert count is not None and loss._kept_count(pred, target) is None
+    return count
+
+
+@pytest.mark.parametrize("classes", [5, 80])
+def test_counted_rows_at_nan_and_masked_logits(backend, classes):
+    """A logit of -inf off the label (a masked class) gives the loss of a very low one,
+    not NaN; a row whose first NaN is at its label counts as right, as argmax picks it."""
+    entry(backend, "softmax_xent_counted")
+    rng = np.random.default_rng(8)
+    scores = rng.normal(size=(6, classes))
+    labels = np.argmax(scores, axis=1)
+    scores[0, labels[0] - 1] = -np.inf
+    low = scores.copy()
+    low[0, labels[0] - 1] = -1e30
+    scores[1:3, 2] = scores[2, 1] = np.nan  # row 1: NaN at its label; row 2: before it
+    labels[1:3] = 2
+    loss = nb.losses.SoftmaxCrossEntropy(reduction="sum")
+    masked = loss.forward(backend.asarray(scores[:1]), backend.asarray(labels[:1]))
+    with fused(False):
+        want = loss.forward(backend.asarray(low[:1]), backend.asarray(labels[:1]))
+    same(backend, masked, want, sums=True)
+    z, target = backend.asarray(scores), backend.asarray(labels)
+    loss.forward(z, target)
+    right = int(np.sum(np.argmax(scores, axis=1) == labels))
+    assert right == 5 and int(handed_over(loss, z, target)) == right
 
 
 @pytest.mark.parametrize("shape", [(30,), (30, 1), (30, 3)])  # targets; outputs (30, k)
@@ -192,7 +227,7 @@ def test_right_outputs_counted_with_bce_match_the_reference(backend, shape):
     targets[3:5] = 0.5
     z, t = backend.asarray(logits), backend.asarray(targets)
     loss = nb.losses.BinaryCrossEntropy(from_logits=True)
-    got = (loss.forward(z, t), loss.backward(), loss.count_correct(z, t))
+    got = (loss.forward(z, t), loss.backward(), handed_over(loss, z, t))
     with fused(False):
         want = (loss.forward(z, t), loss.backward(), loss.count_correct(z, t))
     for g, w in zip(got[:2], want[:2], strict=True):
@@ -203,7 +238,7 @@ def test_right_outputs_counted_with_bce_match_the_reference(backend, shape):
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_sigmoid_bce_matches_its_reference(backend, reduction):
-    entry(backend, "sigmoid_bce")
+    entry(backend, "sigmoid_bce", "sigmoid_bce_counted")
     z = normal(backend, (11, 1), scale=20.0)  # far into both tails
     t = backend.asarray(np.random.default_rng(3).integers(0, 2, (11, 1)).astype(float))
     loss = nb.losses.BinaryCrossEntropy(from_logits=True, reduction=reduction)

@@ -22,17 +22,20 @@ from nnbackend.backend.kernels_cupy_images import ACTIVATIONS
 from nnbackend.backend.kernels_cupy_images import SOURCES as IMAGE_SOURCES
 
 # one element of the labels' softmax cross-entropy (``softmax_xent_counted_tail``);
-# ``rows`` is z again, read across the row
+# ``rows`` is z again, read across the row. Only the label's entry adds to the loss (a
+# logit of -inf elsewhere is no NaN), and it is a hit where argmax would pick it: the
+# first of the row's largest, or its first NaN
 SOFTMAX_XENT_COUNTED = """
 const ptrdiff_t row = i / classes;
 const int column = i % classes;
 const bool labelled = column == labels[row];
-const T h = labelled ? (T)1 : (T)0;
-grad = scale * (e / total - h);
-part = -scale * h * (z - zmax - log(total));
-hit = (T)(labelled && z == zmax);
+grad = scale * (e / total - (labelled ? (T)1 : (T)0));
+part = labelled ? -scale * (z - zmax - log(total)) : (T)0;
+const bool nan_row = zmax != zmax;
+hit = (T)(labelled && (nan_row ? z != z : z == zmax));
 for (int j = 0; hit != (T)0 && j < column; ++j) {
-  if (rows[row * classes + j] == zmax) hit = 0;
+  const T v = rows[row * classes + j];
+  if (nan_row ? v != v : v == zmax) hit = 0;
 }
 """
 
@@ -151,10 +154,6 @@ def table_from(kernel, lib) -> dict:
         grad, part = xent_tail(z, zmax, e, total, onehot, scale)
         return part.sum(), grad
 
-    def softmax_xent_labels(z, labels, scale):
-        value, grad, _ = softmax_xent_counted(z, labels, scale)
-        return value, grad
-
     def softmax_xent_counted(z, labels, scale):
         z = lib.ascontiguousarray(z)  # read by hand across its rows
         n, classes = z.shape
@@ -178,10 +177,6 @@ def table_from(kernel, lib) -> dict:
         outputs = z.shape[1] if z.ndim == 2 else 1  # several: the share of right outputs
         return sums[0], grad, sums[1] if outputs == 1 else sums[1] / outputs
 
-    def sigmoid_bce(z, t, scale):
-        value, grad, _ = sigmoid_bce_counted(z, t, scale)
-        return value, grad
-
     return {
         "dense_act": dense_act,
         "sigmoid": kernel("sigmoid"),
@@ -189,9 +184,7 @@ def table_from(kernel, lib) -> dict:
         "sigmoid_backward": kernel("sigmoid_backward"),
         "relu_backward": kernel("relu_backward"),
         "softmax_xent": softmax_xent,
-        "softmax_xent_labels": softmax_xent_labels,
         "softmax_xent_counted": softmax_xent_counted,
-        "sigmoid_bce": sigmoid_bce,
         "sigmoid_bce_counted": sigmoid_bce_counted,
         "sgd": lambda p, g, lr: sgd(g, lr, p),
         "momentum": lambda p, v, g, lr, mu: momentum(g, lr, mu, p, v),

@@ -1,8 +1,10 @@
 """CuPy's kernels for the image layers, as ``nnbackend.backend.fastpaths`` offers them:
 a convolution of three launches forward (the windows, one product, the bias and the
-activation) and three back, and max pooling in one launch each way, where the
-standard's window slices take one or more per window offset. Their sources join
-``kernels_cupy.ELEMENTWISE``, so the host build in the tests checks them too.
+activation) and three back (a transposed copy of dy, the weights' product, the bias's
+sum; two more, a product and col2im, where the input's gradient is wanted), and max
+pooling in one launch each way, where the standard's window slices take one or more
+per window offset. Their sources join ``kernels_cupy.ELEMENTWISE``, so the host build
+in the tests checks them too.
 
 The convolution lays its columns out by kernel offset first, (C*kh*kw, N*OH*OW), so
 that the whole batch is one plain matrix product with the kernel: the batched
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import functools
 
-SIZES = ", ".join(f"int32 {n}" for n in ("h", "w", "oh", "ow", "kh", "kw", "sy", "sx", "ph", "pw"))
+# the int32 parameters that give a convolution's shapes, and the order its calls pass them
+CONV_DIMS = ("h", "w", "oh", "ow", "kh", "kw", "sy", "sx", "ph", "pw", "samples", "channels")
+CONV_DIM_PARAMS = ", ".join(f"int32 {name}" for name in CONV_DIMS)
 
 # flat index i of cols (C*kh*kw, N*OH*OW) -> the input pixel it copies, or 0 (padding)
 IM2COL = """
@@ -53,12 +57,13 @@ img = sum;
 """
 
 # flat index i of y (N, F, OH*OW) <- the product's (F, N*OH*OW) entry, its bias added
-# and the activation applied (``ACTIVATIONS``, which end the body)
+# (where ``biased``) and the activation applied (``ACTIVATIONS``, which end the body)
 CONV_OUTPUT = """
 const ptrdiff_t spot = i % spots;
 const int filter = i / spots % filters;
 const ptrdiff_t sample = i / ((ptrdiff_t)spots * filters);
-const T x = products[(filter * samples + sample) * spots + spot] + b[filter];
+const T x = products[((ptrdiff_t)filter * samples + sample) * spots + spot]
+            + (biased ? b[filter] : (T)0);
 """
 
 # y of x, for a Dense layer's (``kernels_cupy``) and a convolution's bias + activation
@@ -111,22 +116,23 @@ for (int ky = 0; ky < kh; ++ky) {
 dx = sum;
 """
 
-POOL_SIZES = ", ".join(f"int32 {n}" for n in ("h", "w", "oh", "ow", "kh", "kw", "sy", "sx"))
+POOL_DIMS = ("h", "w", "oh", "ow", "kh", "kw", "sy", "sx")
+POOL_DIM_PARAMS = ", ".join(f"int32 {name}" for name in POOL_DIMS)
 
 # name -> (inputs, outputs, body), as kernels_cupy.ELEMENTWISE
 SOURCES = {
-    "im2col": (f"raw T img, {SIZES}, int32 samples, int32 channels", "T col", IM2COL),
-    "col2im": (f"raw T col, {SIZES}, int32 samples, int32 channels", "T img", COL2IM),
+    "im2col": (f"raw T img, {CONV_DIM_PARAMS}", "T col", IM2COL),
+    "col2im": (f"raw T col, {CONV_DIM_PARAMS}", "T img", COL2IM),
     **{
         f"conv_{name}": (
-            "raw T products, raw T b, int32 samples, int32 filters, int32 spots",
+            "raw T products, raw T b, int32 biased, int32 samples, int32 filters, int32 spots",
             "T y",
             f"{CONV_OUTPUT}{activation};",
         )
         for name, activation in ACTIVATIONS.items()
     },
-    "max_pool": (f"raw T img, {POOL_SIZES}", "T y, L where", MAX_POOL),
-    "max_pool_backward": (f"raw T dy, raw L where, {POOL_SIZES}", "T dx", MAX_POOL_BACKWARD),
+    "max_pool": (f"raw T img, {POOL_DIM_PARAMS}", "T y, L where", MAX_POOL),
+    "max_pool_backward": (f"raw T dy, raw L where, {POOL_DIM_PARAMS}", "T dx", MAX_POOL_BACKWARD),
 }
 
 
@@ -158,30 +164,29 @@ def convolution_from(kernel, lib) -> tuple:
         f, _, kh, kw = W.shape
         (sy, sx), (ph, pw) = stride, padding
         oh, ow = (h + 2 * ph - kh) // sy + 1, (w + 2 * pw - kw) // sx + 1
-        sizes = (h, w, oh, ow, kh, kw, sy, sx, ph, pw, n, c)
+        dims = (h, w, oh, ow, kh, kw, sy, sx, ph, pw, n, c)  # CONV_DIMS' order
         cols = lib.empty((c * kh * kw, n * oh * ow), dtype=x.dtype)
-        kernel("im2col")(lib.ascontiguousarray(x), *sizes, cols)
+        kernel("im2col")(lib.ascontiguousarray(x), *dims, cols)
         products = lib.matmul(lib.reshape(W, (f, -1)), cols)  # (F, N*OH*OW)
-        bias = b if b is not None else lib.zeros((f,), dtype=x.dtype)
         y = lib.empty((n, f, oh, ow), dtype=x.dtype)
-        kernel(f"conv_{activation}")(products, bias, n, f, oh * ow, y)
-        return y, (cols, sizes)
+        bias = products if b is None else b  # without one, never read
+        kernel(f"conv_{activation}")(products, bias, int(b is not None), n, f, oh * ow, y)
+        return y, (cols, x.shape, dims)
 
     def conv2d_backward(dy, saved, W, stride, padding, bias, input_grad, out):
-        cols, sizes = saved
-        n, f = dy.shape[:2]
+        cols, (n, c, h, w), dims = saved
+        f = W.shape[0]
         by_filter = lib.transpose(lib.reshape(dy, (n, f, -1)), (1, 0, 2))
-        dy = lib.reshape(lib.ascontiguousarray(by_filter), (f, -1))  # (F, N*OH*OW)
+        dy_rows = lib.reshape(lib.ascontiguousarray(by_filter), (f, -1))  # (F, N*OH*OW)
         into = lib.reshape(out["W"], (f, -1)) if "W" in out else None
-        dW = lib.matmul(dy, cols.T, out=into)
+        dW = lib.matmul(dy_rows, cols.T, out=into)
         dW = out["W"] if "W" in out else lib.reshape(dW, W.shape)
-        db = lib.sum(dy, axis=1, out=out.get("b")) if bias else None
+        db = lib.sum(dy_rows, axis=1, out=out.get("b")) if bias else None
         if not input_grad:
             return None, dW, db
-        h, w, *_, c = sizes
-        dcols = lib.matmul(lib.reshape(W, (f, -1)).T, dy)  # (C*kh*kw, N*OH*OW)
+        dcols = lib.matmul(lib.reshape(W, (f, -1)).T, dy_rows)  # (C*kh*kw, N*OH*OW)
         dx = lib.empty((n, c, h, w), dtype=dy.dtype)
-        return kernel("col2im")(dcols, *sizes, dx), dW, db
+        return kernel("col2im")(dcols, *dims, dx), dW, db
 
     return conv2d, conv2d_backward
 
@@ -201,7 +206,9 @@ def pooling_from(kernel, lib) -> tuple:
     ``convolution_from``: ``max_pool(x, pool, stride) -> (y, where)``, x (N, C, H, W) ->
     y and ``where`` (int64 offsets in the window) (N, C, OH, OW);
     ``max_pool_backward(dy, x, where, pool, stride) -> dx``, dy sent where ``max_pool``
-    found the largest."""
+    found the largest. A window holding NaN gives NaN and sends its gradient to the
+    first NaN, as torch's max pooling does; the standard's window slices send it
+    nowhere (NaN equals nothing)."""
 
     def max_pool(x, pool, stride):
         n, c, h, w = x.shape
@@ -209,15 +216,15 @@ def pooling_from(kernel, lib) -> tuple:
         oh, ow = (h - kh) // sy + 1, (w - kw) // sx + 1
         y = lib.empty((n, c, oh, ow), dtype=x.dtype)
         where = lib.empty((n, c, oh, ow), dtype=lib.int64)
-        sizes = (h, w, oh, ow, kh, kw, sy, sx)
-        kernel("max_pool")(lib.ascontiguousarray(x), *sizes, y, where)
+        dims = (h, w, oh, ow, kh, kw, sy, sx)  # POOL_DIMS' order
+        kernel("max_pool")(lib.ascontiguousarray(x), *dims, y, where)
         return y, where
 
     def max_pool_backward(dy, x, where, pool, stride):
         (n, c, h, w), (oh, ow) = x.shape, dy.shape[2:]
         (kh, kw), (sy, sx) = pool, stride
         dx = lib.empty((n, c, h, w), dtype=dy.dtype)
-        sizes = (h, w, oh, ow, kh, kw, sy, sx)
-        return kernel("max_pool_backward")(lib.ascontiguousarray(dy), where, *sizes, dx)
+        dims = (h, w, oh, ow, kh, kw, sy, sx)
+        return kernel("max_pool_backward")(lib.ascontiguousarray(dy), where, *dims, dx)
 
     return max_pool, max_pool_backward
