@@ -40,8 +40,8 @@ import os
 import array_api_compat
 import numpy as np
 
-from nnbackend.backend.kernels_cupy_images import convolution as cupy_convolution
-from nnbackend.backend.kernels_cupy_images import pooling as cupy_pooling
+from nnbackend.backend.kernels_cupy import convolution as cupy_convolution
+from nnbackend.backend.kernels_cupy import pooling as cupy_pooling
 
 ENV_VAR = "NNBACKEND_FAST_PATHS"
 

@@ -18,7 +18,11 @@ from __future__ import annotations
 
 import functools
 
-from nnbackend.backend.kernels_cupy_images import ACTIVATIONS
+from nnbackend.backend.kernels_cupy_images import (
+    ACTIVATIONS,
+    convolution_from,
+    pooling_from,
+)
 from nnbackend.backend.kernels_cupy_images import SOURCES as IMAGE_SOURCES
 
 # one element of the labels' softmax cross-entropy (``softmax_xent_counted_tail``);
@@ -194,3 +198,20 @@ def table_from(kernel, lib) -> dict:
         "matmul_into": lambda a, b, out: lib.matmul(a, b, out=out),
         "sum_into": lambda x, axis, out: lib.sum(x, axis=axis, out=out),
     }
+
+
+@functools.cache
+def convolution() -> tuple:
+    """(conv2d, conv2d_backward) on CuPy, as ``nnbackend.backend.fastpaths`` has them
+    (``kernels_cupy_images.convolution_from``)."""
+    import cupy
+
+    return convolution_from(elementwise, cupy)
+
+
+@functools.cache
+def pooling() -> tuple:
+    """(max_pool, max_pool_backward) on CuPy (``kernels_cupy_images.pooling_from``)."""
+    import cupy
+
+    return pooling_from(elementwise, cupy)

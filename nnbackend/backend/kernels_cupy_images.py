@@ -4,7 +4,8 @@ activation) and three back (a transposed copy of dy, the weights' product, the b
 sum; two more, a product and col2im, where the input's gradient is wanted), and max
 pooling in one launch each way, where the standard's window slices take one or more
 per window offset. Their sources join ``kernels_cupy.ELEMENTWISE``, so the host build
-in the tests checks them too.
+in the tests checks them too; ``kernels_cupy.convolution()`` and ``pooling()`` are
+these made of CuPy's kernels.
 
 The convolution lays its columns out by kernel offset first, (C*kh*kw, N*OH*OW), so
 that the whole batch is one plain matrix product with the kernel: the batched
@@ -14,8 +15,6 @@ transposed copy of the columns back.
 """
 
 from __future__ import annotations
-
-import functools
 
 # the int32 parameters that give a convolution's shapes, and the order its calls pass them
 CONV_DIMS = ("h", "w", "oh", "ow", "kh", "kw", "sy", "sx", "ph", "pw", "samples", "channels")
@@ -136,16 +135,6 @@ SOURCES = {
 }
 
 
-@functools.cache
-def convolution() -> tuple:
-    """(conv2d, conv2d_backward) on CuPy: ``convolution_from``'s."""
-    import cupy
-
-    from nnbackend.backend.kernels_cupy import elementwise
-
-    return convolution_from(elementwise, cupy)
-
-
 def convolution_from(kernel, lib) -> tuple:
     """(conv2d, conv2d_backward) made of ``kernel(name)`` (a kernel of ``SOURCES``, called
     as a ``cupy.ElementwiseKernel`` is) and the array library ``lib`` (CuPy, or a
@@ -189,16 +178,6 @@ def convolution_from(kernel, lib) -> tuple:
         return kernel("col2im")(dcols, *dims, dx), dW, db
 
     return conv2d, conv2d_backward
-
-
-@functools.cache
-def pooling() -> tuple:
-    """(max_pool, max_pool_backward) on CuPy: ``pooling_from``'s."""
-    import cupy
-
-    from nnbackend.backend.kernels_cupy import elementwise
-
-    return pooling_from(elementwise, cupy)
 
 
 def pooling_from(kernel, lib) -> tuple:
