@@ -65,17 +65,22 @@ class Batches:
             yield self._batch(None)
             return
         order = self.rng.permutation(self.n) if self.shuffle else np.arange(self.n)
-        take = _host_take
+        take, take_rows = _host_take, None
         if self.on_device:
             order = self.backend.asarray(order)
             xp = self.backend.xp
             take = native("take", xp) or xp.take
+            take_rows = native("take_rows", xp) if self._y is not None else None
         for start in range(0, self.n, self.batch_size):
-            yield self._batch(order[start : min(start + self.batch_size, self.n)], take)
+            index = order[start : min(start + self.batch_size, self.n)]
+            yield self._batch(index, take, take_rows)
 
-    def _batch(self, index, take=None):
+    def _batch(self, index, take=None, take_rows=None):
         X, y = self._X, self._y
-        if index is not None:
+        both = None if take_rows is None else take_rows(X, y, index)  # CuPy: one kernel
+        if both is not None:
+            X, y = both
+        elif index is not None:
             X = take(X, index, axis=0)
             y = None if y is None else take(y, index, axis=0)
         if not self.on_device:

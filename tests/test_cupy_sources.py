@@ -16,6 +16,7 @@ from nnbackend.backend import fastpaths, kernels, kernels_cupy, kernels_cupy_ima
 from nnbackend.layers import im2col
 from tests import cupy_on_host
 from tests import test_conv_layers as conv_checks
+from tests import test_data as data_checks
 from tests import test_kernels as checks
 from tests.test_conv_layers import POOL_CASES, WINDOW_CASES
 
@@ -188,3 +189,20 @@ def test_a_conv_net_fit(as_cupy, on_host, monkeypatch):
     for name, function in natives.items():
         monkeypatch.setitem(fastpaths._NATIVE, (name, "numpy"), function)
     conv_checks.test_a_conv_net_fit_gives_the_same_with_and_without_fast_paths("numpy")
+
+
+def test_take_rows(on_host, monkeypatch):
+    """A batch's rows of X and of y in one kernel: labels or float targets, X of any
+    sample shape; refused (None) where y's rows are wider than X's or of a third dtype.
+    Then in Batches, as CuPy takes them."""
+    take_rows = kernels_cupy.rows_from(on_host, np)
+    rng = np.random.default_rng(3)
+    X, index = rng.normal(size=(10, 2, 3)), rng.permutation(10)[:4]
+    for y in (np.arange(10) * 7, rng.normal(size=(10, 2))):
+        xb, yb = take_rows(X, y, index)
+        np.testing.assert_array_equal(xb, X[index])
+        np.testing.assert_array_equal(yb, y[index])
+    assert take_rows(X[:, :1, :1], rng.normal(size=(10, 2)), index) is None
+    assert take_rows(X, np.arange(10, dtype=np.int32), index) is None
+    monkeypatch.setitem(fastpaths._NATIVE, ("take_rows", "numpy"), take_rows)
+    data_checks.test_same_seed_same_batches_on_every_backend_and_path(True)

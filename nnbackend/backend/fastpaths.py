@@ -22,6 +22,9 @@ version is pinned to the reference by a test (``tests/test_conv_layers.py``,
                                                   has them
     take(a, index, axis)                          torch: index_select (one operator,
                                                   where the standard's take makes four)
+    take_rows(X, y, index) -> (X[index], y[index]) or None
+                                                  CuPy: one kernel for both, where the
+                                                  standard's takes launch one each
     max_pool(x, pool, stride) -> (y, where)       torch: max_pool2d with its indices;
                                                   CuPy: one kernel (kernels_cupy_images)
     max_pool_backward(dy, x, where, pool, stride) torch: its backward; CuPy: one kernel,
@@ -42,6 +45,7 @@ import numpy as np
 
 from nnbackend.backend.kernels_cupy import convolution as cupy_convolution
 from nnbackend.backend.kernels_cupy import pooling as cupy_pooling
+from nnbackend.backend.kernels_cupy import take_rows as cupy_take_rows
 
 ENV_VAR = "NNBACKEND_FAST_PATHS"
 
@@ -122,6 +126,10 @@ def _cupy_conv2d_backward(dy, saved, W, stride, padding, bias, input_grad, out):
     return cupy_convolution()[1](dy, saved, W, stride, padding, bias, input_grad, out)
 
 
+def _cupy_take_rows(X, y, index):
+    return cupy_take_rows()(X, y, index)
+
+
 def _cupy_max_pool(x, pool, stride):
     return cupy_pooling()[0](x, pool, stride)
 
@@ -188,6 +196,7 @@ _NATIVE = {
     ("conv2d", "cupy"): _cupy_conv2d,
     ("conv2d_act", "cupy"): _cupy_conv2d_act,
     ("conv2d_backward", "cupy"): _cupy_conv2d_backward,
+    ("take_rows", "cupy"): _cupy_take_rows,
     ("max_pool", "cupy"): _cupy_max_pool,
     ("max_pool_backward", "cupy"): _cupy_max_pool_backward,
 }

@@ -17,6 +17,7 @@ compiler and holds it to the reference.
 from __future__ import annotations
 
 import functools
+import math
 
 from nnbackend.backend.kernels_cupy_images import (
     ACTIVATIONS,
@@ -67,6 +68,16 @@ hit = (T)(first == label);
 """
 ROW_CLASSES = 64  # up to this many classes a row's thread does it all; beyond, the tail
 
+# flat index i of a batch's inputs (rows, xcols) <- row index[i / xcols] of X, and the
+# first ycols of each row's threads copy that row of y too: the batch in one launch
+TAKE_ROWS = """
+const ptrdiff_t row = i / xcols;
+const int column = i % xcols;
+const ptrdiff_t from = index[row];
+xb = X[from * xcols + column];
+if (column < ycols) yb[row * ycols + column] = y[from * ycols + column];
+"""
+
 
 # name -> (inputs, outputs, body) of each cupy.ElementwiseKernel ("raw": indexed by hand)
 ELEMENTWISE = {
@@ -115,6 +126,15 @@ ELEMENTWISE = {
         "m = b1 * m + (1 - b1) * g; v = b2 * v + (1 - b2) * g * g;"
         " p -= lr_t * m / (sqrt(v) / root + eps)",
     ),
+    # a batch's rows of X and of y (labels L, or targets in X's dtype T) in one kernel
+    **{
+        f"take_rows_{kind}": (
+            f"raw T X, raw L index, raw {Y} y, int32 xcols, int32 ycols",
+            f"T xb, raw {Y} yb",
+            TAKE_ROWS,
+        )
+        for kind, Y in (("labels", "L"), ("targets", "T"))
+    },
     **IMAGE_SOURCES,  # the image layers' (kernels_cupy_images)
 }
 
@@ -215,3 +235,34 @@ def pooling() -> tuple:
     import cupy
 
     return pooling_from(elementwise, cupy)
+
+
+@functools.cache
+def take_rows():
+    """``rows_from``'s ``take_rows`` on CuPy, as ``nnbackend.backend.fastpaths`` has it."""
+    import cupy
+
+    return rows_from(elementwise, cupy)
+
+
+def rows_from(kernel, lib):
+    """``take_rows(X, y, index) -> (X[index], y[index])`` in one launch of a kernel of
+    ``kernel(name)`` (``table_from``'s), on the arrays of ``lib``; None, having done
+    nothing, where it cannot: y's rows wider than X's, y neither int64 labels nor of
+    X's dtype, or an index not int64 (the caller then takes each with ``take``)."""
+
+    def take_rows(X, y, index):
+        xcols, ycols = math.prod(X.shape[1:]), math.prod(y.shape[1:])
+        labels = y.dtype == lib.int64
+        if not 0 < ycols <= xcols or not (labels or y.dtype == X.dtype):
+            return None
+        if index.dtype != lib.int64:
+            return None
+        rows = index.shape[0]
+        xb = lib.empty((rows, *X.shape[1:]), dtype=X.dtype)
+        yb = lib.empty((rows, *y.shape[1:]), dtype=y.dtype)
+        name = "take_rows_labels" if labels else "take_rows_targets"
+        kernel(name)(X, index, y, xcols, ycols, xb, yb)
+        return xb, yb
+
+    return take_rows
