@@ -129,11 +129,11 @@ ELEMENTWISE = {
     # a batch's rows of X and of y (labels L, or targets in X's dtype T) in one kernel
     **{
         f"take_rows_{kind}": (
-            f"raw T X, raw L index, raw {Y} y, int32 xcols, int32 ycols",
-            f"T xb, raw {Y} yb",
+            f"raw T X, raw L index, raw {y_type} y, int32 xcols, int32 ycols",
+            f"T xb, raw {y_type} yb",
             TAKE_ROWS,
         )
-        for kind, Y in (("labels", "L"), ("targets", "T"))
+        for kind, y_type in (("labels", "L"), ("targets", "T"))
     },
     **IMAGE_SOURCES,  # the image layers' (kernels_cupy_images)
 }
