@@ -192,17 +192,26 @@ def test_a_conv_net_fit(as_cupy, on_host, monkeypatch):
 
 
 def test_take_rows(on_host, monkeypatch):
-    """A batch's rows of X and of y in one kernel: labels or float targets, X of any
-    sample shape; refused (None) where y's rows are wider than X's or of a third dtype.
-    Then in Batches, as CuPy takes them."""
+    """A batch's rows of X and of y in one kernel: labels or float targets, y as wide as
+    X's rows or wider, X of any sample shape; refused (None) for y of a third dtype.
+    The kernel writes y's rows and nothing past them. Then in Batches, as CuPy takes
+    them: the batches of the two takes, every one from the kernel."""
     take_rows = kernels_cupy.rows_from(on_host, np)
     rng = np.random.default_rng(3)
     X, index = rng.normal(size=(10, 2, 3)), rng.permutation(10)[:4]
-    for y in (np.arange(10) * 7, rng.normal(size=(10, 2))):
+    ys = (np.arange(10) * 7, rng.normal(size=(10, 6)), rng.normal(size=(10, 2, 7)))
+    for y in ys:
         xb, yb = take_rows(X, y, index)
         np.testing.assert_array_equal(xb, X[index])
         np.testing.assert_array_equal(yb, y[index])
-    assert take_rows(X[:, :1, :1], rng.normal(size=(10, 2)), index) is None
     assert take_rows(X, np.arange(10, dtype=np.int32), index) is None
-    monkeypatch.setitem(fastpaths._NATIVE, ("take_rows", "numpy"), take_rows)
+    y = ys[2]
+    guarded = np.full(4 * 14 + 5, np.nan)  # the batch's rows, then 5 that stay NaN
+    on_host("take_rows_targets")(X, index, y, 6, 14, np.empty((4, 2, 3)), guarded)
+    np.testing.assert_array_equal(guarded[:56].reshape(4, 2, 7), y[index])
+    assert np.isnan(guarded[56:]).all()
+    calls = []
+    counted = lambda X, y, index: calls.append(1) or take_rows(X, y, index)  # noqa: E731
+    monkeypatch.setitem(fastpaths._NATIVE, ("take_rows", "numpy"), counted)
     data_checks.test_same_seed_same_batches_on_every_backend_and_path(True)
+    assert len(calls) == 2 * 4  # NumPy's two passes (host arrays are its own) of 4 batches

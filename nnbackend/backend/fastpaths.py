@@ -11,7 +11,7 @@ version is pinned to the reference by a test (``tests/test_conv_layers.py``,
     conv2d(x, W, b, stride, padding)              torch: its own convolution (oneDNN,
       -> (y, saved)                               cuDNN); CuPy: columns by kernel
                                                   offset and one product
-                                                  (kernels_cupy_images); ``saved``:
+                                                  (kernels_cupy.convolution); ``saved``:
                                                   what the backward needs
     conv2d_act(x, W, b, stride, padding, name)    CuPy: the same with the activation
       -> (y, saved)                               ``name`` ("relu", ...) in its last
@@ -25,8 +25,9 @@ version is pinned to the reference by a test (``tests/test_conv_layers.py``,
     take_rows(X, y, index) -> (X[index], y[index]) or None
                                                   CuPy: one kernel for both, where the
                                                   standard's takes launch one each
+                                                  (kernels_cupy.take_rows)
     max_pool(x, pool, stride) -> (y, where)       torch: max_pool2d with its indices;
-                                                  CuPy: one kernel (kernels_cupy_images)
+                                                  CuPy: one kernel (kernels_cupy.pooling)
     max_pool_backward(dy, x, where, pool, stride) torch: its backward; CuPy: one kernel,
                                                   where the window slices take five or
                                                   six operations per window offset
@@ -42,10 +43,6 @@ import os
 
 import array_api_compat
 import numpy as np
-
-from nnbackend.backend.kernels_cupy import convolution as cupy_convolution
-from nnbackend.backend.kernels_cupy import pooling as cupy_pooling
-from nnbackend.backend.kernels_cupy import take_rows as cupy_take_rows
 
 ENV_VAR = "NNBACKEND_FAST_PATHS"
 
@@ -114,28 +111,43 @@ def _numpy_im2col(x, kernel, stride, padding):
 # --- CuPy ------------------------------------------------------------------------------
 
 
+# each made of CuPy's kernels on first use (``kernels_cupy``), as the torch ones import torch
+
+
 def _cupy_conv2d(x, W, b, stride, padding):
-    return cupy_convolution()[0](x, W, b, stride, padding)
+    from nnbackend.backend.kernels_cupy import convolution
+
+    return convolution()[0](x, W, b, stride, padding)
 
 
 def _cupy_conv2d_act(x, W, b, stride, padding, activation):
-    return cupy_convolution()[0](x, W, b, stride, padding, activation)
+    from nnbackend.backend.kernels_cupy import convolution
+
+    return convolution()[0](x, W, b, stride, padding, activation)
 
 
 def _cupy_conv2d_backward(dy, saved, W, stride, padding, bias, input_grad, out):
-    return cupy_convolution()[1](dy, saved, W, stride, padding, bias, input_grad, out)
+    from nnbackend.backend.kernels_cupy import convolution
+
+    return convolution()[1](dy, saved, W, stride, padding, bias, input_grad, out)
 
 
 def _cupy_take_rows(X, y, index):
-    return cupy_take_rows()(X, y, index)
+    from nnbackend.backend.kernels_cupy import take_rows
+
+    return take_rows()(X, y, index)
 
 
 def _cupy_max_pool(x, pool, stride):
-    return cupy_pooling()[0](x, pool, stride)
+    from nnbackend.backend.kernels_cupy import pooling
+
+    return pooling()[0](x, pool, stride)
 
 
 def _cupy_max_pool_backward(dy, x, where, pool, stride):
-    return cupy_pooling()[1](dy, x, where, pool, stride)
+    from nnbackend.backend.kernels_cupy import pooling
+
+    return pooling()[1](dy, x, where, pool, stride)
 
 
 # --- torch -----------------------------------------------------------------------------

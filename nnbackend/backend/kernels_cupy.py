@@ -68,14 +68,14 @@ hit = (T)(first == label);
 """
 ROW_CLASSES = 64  # up to this many classes a row's thread does it all; beyond, the tail
 
-# flat index i of a batch's inputs (rows, xcols) <- row index[i / xcols] of X, and the
-# first ycols of each row's threads copy that row of y too: the batch in one launch
+# flat index i of a batch's inputs (rows, xcols) <- row index[i / xcols] of X; each
+# row's threads copy that row of y too, column by column: the batch in one launch
 TAKE_ROWS = """
 const ptrdiff_t row = i / xcols;
 const int column = i % xcols;
 const ptrdiff_t from = index[row];
 xb = X[from * xcols + column];
-if (column < ycols) yb[row * ycols + column] = y[from * ycols + column];
+for (ptrdiff_t c = column; c < ycols; c += xcols) yb[row * ycols + c] = y[from * ycols + c];
 """
 
 
@@ -126,15 +126,17 @@ ELEMENTWISE = {
         "m = b1 * m + (1 - b1) * g; v = b2 * v + (1 - b2) * g * g;"
         " p -= lr_t * m / (sqrt(v) / root + eps)",
     ),
-    # a batch's rows of X and of y (labels L, or targets in X's dtype T) in one kernel
-    **{
-        f"take_rows_{kind}": (
-            f"raw T X, raw L index, raw {y_type} y, int32 xcols, int32 ycols",
-            f"T xb, raw {y_type} yb",
-            TAKE_ROWS,
-        )
-        for kind, y_type in (("labels", "L"), ("targets", "T"))
-    },
+    # a batch's rows of X and of y, int64 labels (L, as the index) or targets in X's dtype
+    "take_rows_labels": (
+        "raw T X, raw L index, raw L y, int32 xcols, int32 ycols",
+        "T xb, raw L yb",
+        TAKE_ROWS,
+    ),
+    "take_rows_targets": (
+        "raw T X, raw L index, raw T y, int32 xcols, int32 ycols",
+        "T xb, raw T yb",
+        TAKE_ROWS,
+    ),
     **IMAGE_SOURCES,  # the image layers' (kernels_cupy_images)
 }
 
@@ -248,15 +250,14 @@ def take_rows():
 def rows_from(kernel, lib):
     """``take_rows(X, y, index) -> (X[index], y[index])`` in one launch of a kernel of
     ``kernel(name)`` (``table_from``'s), on the arrays of ``lib``; None, having done
-    nothing, where it cannot: y's rows wider than X's, y neither int64 labels nor of
-    X's dtype, or an index not int64 (the caller then takes each with ``take``)."""
+    nothing, where it cannot: y neither int64 labels nor of X's dtype, an index not
+    int64 (the labels' kernel types both as one), or samples of no values (the caller
+    then takes each with ``take``)."""
 
     def take_rows(X, y, index):
         xcols, ycols = math.prod(X.shape[1:]), math.prod(y.shape[1:])
         labels = y.dtype == lib.int64
-        if not 0 < ycols <= xcols or not (labels or y.dtype == X.dtype):
-            return None
-        if index.dtype != lib.int64:
+        if not (labels or y.dtype == X.dtype) or index.dtype != lib.int64 or xcols == 0:
             return None
         rows = index.shape[0]
         xb = lib.empty((rows, *X.shape[1:]), dtype=X.dtype)
