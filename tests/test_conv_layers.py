@@ -169,10 +169,12 @@ def test_a_conv_net_fit_gives_the_same_with_and_without_fast_paths(backend_name)
         with nb.backend.fused(on), nb.backend.fast_paths(on):
             history = model.fit(X, y, loss="cross_entropy", optimizer="momentum", epochs=3,
                                 batch_size=16, verbose=0, seed=0)  # fmt: skip
-        runs.append((model.copy_params(), history))
-    (fast_weights, fast_log), (weights, log) = runs
+            scores = model.predict_proba(X[:7])
+        runs.append((model.copy_params(), history, scores))
+    (fast_weights, fast_log, fast_scores), (weights, log, scores) = runs
     assert fast_log["accuracy"] == log["accuracy"]
     np.testing.assert_allclose(fast_log["loss"], log["loss"], rtol=1e-12)
+    np.testing.assert_allclose(fast_scores, scores, rtol=1e-10, atol=1e-12)
     for name in weights:
         got, want = be.to_numpy(fast_weights[name]), be.to_numpy(weights[name])
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
