@@ -114,13 +114,7 @@ def _numpy_im2col(x, kernel, stride, padding):
 # each made of CuPy's kernels on first use (``kernels_cupy``), as the torch ones import torch
 
 
-def _cupy_conv2d(x, W, b, stride, padding):
-    from nnbackend.backend.kernels_cupy import convolution
-
-    return convolution()[0](x, W, b, stride, padding)
-
-
-def _cupy_conv2d_act(x, W, b, stride, padding, activation):
+def _cupy_conv2d(x, W, b, stride, padding, activation="linear"):
     from nnbackend.backend.kernels_cupy import convolution
 
     return convolution()[0](x, W, b, stride, padding, activation)
@@ -206,7 +200,7 @@ _NATIVE = {
     ("max_pool", "torch"): _torch_max_pool,
     ("max_pool_backward", "torch"): _torch_max_pool_backward,
     ("conv2d", "cupy"): _cupy_conv2d,
-    ("conv2d_act", "cupy"): _cupy_conv2d_act,
+    ("conv2d_act", "cupy"): _cupy_conv2d,  # the same, given an activation
     ("conv2d_backward", "cupy"): _cupy_conv2d_backward,
     ("take_rows", "cupy"): _cupy_take_rows,
     ("max_pool", "cupy"): _cupy_max_pool,
