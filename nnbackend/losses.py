@@ -151,6 +151,8 @@ class SoftmaxCrossEntropy(Loss):
     ``pred``: (batch, classes) logits (or probabilities, with ``from_logits=False``).
     ``target``: (batch,) integer labels, or (batch, classes) one-hot / soft labels.
     ``link`` is softmax, so a model trained with it predicts probabilities.
+    A logit of -inf (a masked class) adds nothing where the target gives its class no
+    weight, and makes the loss inf where it does, on every backend.
     """
 
     target_kind = "labels"
@@ -197,7 +199,9 @@ class SoftmaxCrossEntropy(Loss):
             logp = xp.log(p)
             grad = -onehot / p
         self._grad = _scaled(grad, scale)
-        return _scaled(xp.sum(onehot * logp), -scale)
+        # a class of no weight adds nothing, also at a logit of -inf (masked; 0 * -inf is
+        # NaN): its log p is taken as onehot's 0 there (no scalar made into an array)
+        return _scaled(xp.sum(onehot * xp.where(onehot != 0, logp, onehot)), -scale)
 
     def _one_hot(self, xp, pred, target):
         """(batch, classes) one-hot rows in pred's dtype, from labels (batch,) or one-hot rows."""

@@ -18,6 +18,7 @@ from tests import cupy_on_host
 from tests import test_conv_layers as conv_checks
 from tests import test_data as data_checks
 from tests import test_kernels as checks
+from tests import test_losses as loss_checks
 from tests.test_conv_layers import POOL_CASES, WINDOW_CASES
 
 pytestmark = pytest.mark.skipif(
@@ -76,6 +77,9 @@ def test_losses(as_cupy, reduction):
         for ties in (False, True):
             checks.test_right_rows_counted_with_the_loss_match_the_reference(as_cupy, ties, classes)
         checks.test_counted_rows_at_nan_and_masked_logits(as_cupy, classes)
+        for targets in ("labels", "one-hot"):
+            masked = loss_checks.test_a_masked_class_adds_nothing_to_the_loss
+            masked(as_cupy, classes, targets, fused=True)
     checks.test_sigmoid_bce_matches_its_reference(as_cupy, reduction)
     for shape in ((30,), (30, 1), (30, 3)):
         checks.test_right_outputs_counted_with_bce_match_the_reference(as_cupy, shape)

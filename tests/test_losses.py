@@ -157,6 +157,35 @@ def test_softmax_ce_with_logits_of_1e4(backend):
     np.testing.assert_array_equal(backend.to_numpy(grad), [[1, -1], [0, 0]])
 
 
+@pytest.mark.parametrize("classes", [5, 80])  # NumPy: one-hot rows below 16, picked labels above
+@pytest.mark.parametrize("targets", ["labels", "one-hot"])
+@pytest.mark.parametrize("fused", [True, False])
+def test_a_masked_class_adds_nothing_to_the_loss(backend, classes, targets, fused):
+    """A logit of -inf off the label (a masked class) costs what a very low one costs,
+    not NaN, with the fused kernels and without; at the label it costs inf (the label
+    is impossible), and NaN scores still give NaN."""
+    rng = np.random.default_rng(3)
+    scores = rng.normal(size=(4, classes)).astype(np.float32)
+    scores[:, 0] = -np.inf
+    labels = rng.integers(1, classes, 4)
+    loss = losses.SoftmaxCrossEntropy(reduction="sum")
+
+    def value_and_gradient(z, y):
+        y = y if targets == "labels" else np.eye(classes)[y]
+        with nb.backend.fused(fused):
+            value = loss.forward(backend.asarray(z), backend.asarray(y))
+            return backend.to_float(value), backend.to_numpy(loss.backward())
+
+    masked, grad = value_and_gradient(scores, labels)
+    low, low_grad = value_and_gradient(np.where(np.isinf(scores), -1e30, scores), labels)
+    assert np.isfinite(masked) and masked == pytest.approx(low, rel=1e-6)
+    np.testing.assert_allclose(grad, low_grad, rtol=1e-6, atol=1e-7)
+    assert grad[0, 0] == 0.0
+    assert value_and_gradient(scores, np.array([0, *labels[1:]]))[0] == np.inf
+    scores[1, 2] = np.nan
+    assert np.isnan(value_and_gradient(scores, labels)[0])
+
+
 @pytest.mark.parametrize("z, t, expected", [(1e4, 0.0, 1e4), (-1e4, 1.0, 1e4), (1e4, 1.0, 0.0)])
 def test_bce_with_logits_of_1e4(backend, z, t, expected):
     loss = losses.BinaryCrossEntropy(from_logits=True)

@@ -95,7 +95,8 @@ ELEMENTWISE = {
     "softmax_xent_tail": (
         "T z, T zmax, T e, T total, T h, T scale",
         "T grad, T part",
-        "grad = scale * (e / total - h); part = -scale * h * (z - zmax - log(total))",
+        "grad = scale * (e / total - h);"
+        " part = h == 0 ? (T)0 : -scale * h * (z - zmax - log(total))",  # also at z = -inf
     ),
     # the same, the one-hot entry h made from the labels, and hit = 1 at the label's
     # entry where it is its row's first largest score (argmax's pick): the loss and the

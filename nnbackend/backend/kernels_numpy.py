@@ -30,13 +30,15 @@ def tanh_backward(y, dy):
 
 def softmax_xent(z, onehot, scale: float):
     """(-scale * sum(onehot * log_softmax(z)), scale * (softmax(z) - onehot)); z and
-    onehot (batch, classes) of one float dtype."""
+    onehot (batch, classes) of one float dtype. A class of no weight adds nothing to
+    the loss, also where its logit is -inf (masked), as in the reference."""
     shifted = np.subtract(z, _row_max(z))
     exp = np.exp(shifted)
     total = _row_sum(exp)
     np.subtract(shifted, np.log(total), out=shifted)  # log p
-    np.multiply(onehot, shifted, out=shifted)
-    loss = np.add.reduce(shifted, axis=None)
+    loss = np.vdot(onehot, shifted)  # the BLAS's dot: 0.6 against 1.7 us on 100 x 10
+    if loss != loss:  # 0 * -inf (a masked class), or NaN scores: the weighted ones alone
+        loss = np.vdot(onehot, np.where(onehot == 0, 0, shifted))
     np.divide(exp, total, out=exp)
     np.subtract(exp, onehot, out=exp)
     if scale != 1.0:
@@ -47,9 +49,10 @@ def softmax_xent(z, onehot, scale: float):
 def softmax_xent_labels(z, labels, scale: float):
     """``softmax_xent`` with (batch,) integer labels in place of one-hot rows: from 16
     classes on, the label's entry of each row is picked out rather than a one-hot array
-    made and multiplied in (0.23x the time on 512 x 1000, 0.8x on 200 x 32); below, the
-    one-hot rows cost less than the picking. A label outside 0..classes-1 is a row of
-    zeros, as in the reference."""
+    made and multiplied in (0.56x the time on 512 x 1000, 0.95x on 200 x 32, with the
+    labels' range checked); below, the one-hot rows cost less than the picking (0.8-0.9x
+    on 100 x 2 to 64 x 15). A label outside 0..classes-1 is a row of zeros, as in the
+    reference."""
     n, classes = z.shape
     if classes < 16 or (n and (labels.min() < 0 or labels.max() >= classes)):
         return softmax_xent(z, (labels[:, None] == np.arange(classes)).astype(z.dtype), scale)

@@ -29,7 +29,8 @@ def kernels() -> dict:
     binary_cross_entropy_with_logits = torch.nn.functional.binary_cross_entropy_with_logits
 
     def softmax_xent(z, onehot, scale):
-        loss = torch.sum(onehot * torch.log_softmax(z, dim=1)) * -scale
+        logp = torch.log_softmax(z, dim=1)  # a class of no weight adds nothing, also at -inf
+        loss = torch.sum(onehot * torch.where(onehot != 0, logp, onehot)) * -scale
         grad = torch.softmax(z, dim=1).sub_(onehot)
         return loss, grad.mul_(scale) if scale != 1.0 else grad
 
