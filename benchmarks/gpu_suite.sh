@@ -4,6 +4,9 @@
 #   bash benchmarks/gpu_suite.sh PART [PART...]
 #
 #   tests     pytest -m gpu, then the whole fast suite (CuPy and torch:cuda included)
+#   gpu-tests the GPU tests alone, with the CUDA graph's, the docs' and NVRTC's (minutes)
+#   launches  CuPy's workloads 2, 4 and 6 beside torch autograd: times and kernels per step,
+#             by name (torch by hand and the GEMM floor left out) -> cupy-launches.json
 #   cupy      the benchmark on CuPy, workloads 2-6               -> gpu.json
 #   moons     workload 1 on CuPy (20000 tiny steps), added to gpu.json
 #   torch     the benchmark on torch:cuda, eager, workloads 2-6   -> torch-cuda.json
@@ -31,13 +34,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RESULTS=${RESULTS:-benchmarks/recorded}
 REPEAT=${REPEAT:-3}
+PYTHON=${PYTHON:-python3}
 mkdir -p "$RESULTS"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 
 bench() {  # bench LOG ARGS...: one benchmark run, its output kept in $RESULTS/LOG
     local log=$1
     shift
-    python -m benchmarks --repeat "$REPEAT" --quiet-wait 0 "$@" 2>&1 | tee "$RESULTS/$log"
+    "$PYTHON" -m benchmarks --repeat "$REPEAT" --quiet-wait 0 "$@" 2>&1 | tee "$RESULTS/$log"
 }
 
 part() {
@@ -46,11 +50,23 @@ part() {
         nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$RESULTS/gpu.txt"
         # a failing test is in the log; the measurements after it still run
         local workers=()  # pytest-xdist, where installed: 312 CuPy tests took 45 s on 6
-        python -c "import xdist" 2>/dev/null && workers=(-n 6)
-        python -m pytest -q -p no:cacheprovider "${workers[@]}" -rfE -m gpu 2>&1 |
+        "$PYTHON" -c "import xdist" 2>/dev/null && workers=(-n 6)
+        "$PYTHON" -m pytest -q -p no:cacheprovider "${workers[@]}" -rfE -m gpu 2>&1 |
             tee "$RESULTS/tests-gpu.log" || true
-        python -m pytest -q -p no:cacheprovider "${workers[@]}" -m "not slow" 2>&1 | tail -60 |
+        "$PYTHON" -m pytest -q -p no:cacheprovider "${workers[@]}" -m "not slow" 2>&1 | tail -60 |
             tee "$RESULTS/tests.log" || true
+        ;;
+    gpu-tests)
+        local workers=()
+        "$PYTHON" -c "import xdist" 2>/dev/null && workers=(-n 6)
+        "$PYTHON" -m pytest -q -p no:cacheprovider "${workers[@]}" -rfE --tb=short \
+            -m "gpu and not slow" 2>&1 | tee "$RESULTS/tests-gpu.log" || true
+        "$PYTHON" -m pytest -q -p no:cacheprovider -rfE --tb=short tests/test_replay.py \
+            tests/test_docs.py tests/test_cupy_compiles.py 2>&1 | tee "$RESULTS/tests-more.log" || true
+        ;;
+    launches)
+        bench launches.log --backend cupy --workloads 2,4,6 --skip torch-manual,gemm \
+            --json "$RESULTS/cupy-launches.json"
         ;;
     cupy) bench cupy.log --backend cupy --workloads 2,3,4,5,6 --json "$RESULTS/gpu.json" ;;
     moons) bench moons.log --backend cupy --workloads 1 --json "$RESULTS/gpu.json" --add ;;
@@ -73,13 +89,13 @@ part() {
             --workloads 2,5 --json "$RESULTS/torch-cuda-inductor.json"
         ;;
     sklearn)
-        python -m benchmarks.sklearn_compare --repeat "$REPEAT" --backends numpy,cupy,torch:cuda \
+        "$PYTHON" -m benchmarks.sklearn_compare --repeat "$REPEAT" --backends numpy,cupy,torch:cuda \
             --json "$RESULTS/sklearn-gpu.json" 2>&1 | tee "$RESULTS/sklearn.log"
         ;;
     all) for p in tests cupy moons torch torch-moons graph graph-moons inductor sklearn; do part $p; done ;;
     *)
-        echo "unknown part '$1': tests, cupy, moons, torch, torch-moons, graph, graph-moons," \
-            "inductor, sklearn or all" >&2
+        echo "unknown part '$1': tests, gpu-tests, launches, cupy, moons, torch, torch-moons," \
+            "graph, graph-moons, inductor, sklearn or all" >&2
         exit 2
         ;;
     esac
