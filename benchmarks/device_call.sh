@@ -32,12 +32,21 @@ pack() {
 print('cupy', cupy.__version__, 'torch', torch.__version__, 'numpy', numpy.__version__,
       'array-api-compat', c.__version__)"; } > "$RESULTS/gpu.txt" 2>&1
 pack setup
+failed=0
 for part in "${@:-gpu-tests launches inductor}"; do
     for p in $part; do
         left=$((${BUDGET:-560} - ($(date +%s) - START)))
-        if [ "$left" -lt 20 ]; then echo "$p: no time left" >> "$RESULTS/times.txt"; continue; fi
-        timeout "$left" bash benchmarks/gpu_suite.sh "$p" > "$RESULTS/$p.out" 2>&1
-        echo "$p: exit $?" >> "$RESULTS/times.txt"
+        if [ "$left" -lt 20 ]; then
+            echo "$p: no time left" >> "$RESULTS/times.txt"
+            failed=$((failed + 1))
+            continue
+        fi
+        timeout -k 10 "$left" bash benchmarks/gpu_suite.sh "$p" > "$RESULTS/$p.out" 2>&1
+        status=$?
+        echo "$p: exit $status" >> "$RESULTS/times.txt"
+        [ "$status" -eq 0 ] || failed=$((failed + 1))
         pack "$p"
     done
 done
+pack "all ($failed parts failed or cut short)"
+exit $((failed > 0))
