@@ -89,8 +89,9 @@ class LambdaCallback(Callback):
 
 
 class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs;
-    then put back the best weights seen (``restore_best_weights``).
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+    When training ends, by this stop or otherwise, the best weights seen are put back
+    (``restore_best_weights``).
 
     Its state (best value, epoch and weights, epochs waited) is saved in checkpoints, so
     a run killed and resumed stops where an uninterrupted one would, with the same weights.
@@ -135,8 +136,9 @@ class EarlyStopping(Callback):
             model.stop_training = True
 
     def stopped_for_good(self) -> bool:
-        """Whether this callback ended training: the monitored value stopped improving."""
-        return self.wait >= self.patience
+        """Whether this callback ended training: the monitored value stopped improving
+        (for ``patience`` epochs, and for one at least: patience 0 stops at the first)."""
+        return self.wait >= max(self.patience, 1)
 
     def on_train_end(self, model, history):
         if self.best_arrays is not None and self.wait > 0:
@@ -226,9 +228,13 @@ class TerminateOnNaN(Callback):
 class ModelCheckpoint(Callback):
     """Save model, optimizer state, epoch and the other callbacks' states to ``path``
     (atomically, with ``nb.save``) every ``every`` epochs (default: at each of fit's log
-    points), and when training ends: after the other callbacks' ``on_train_end``, so the
-    last checkpoint holds the weights ``fit`` returns (EarlyStopping's best ones). A
-    model whose loss is NaN or inf is not saved: the last good checkpoint stays.
+    points), and at the last epoch. Where a callback ended the run for good
+    (EarlyStopping), that save comes after the callbacks' ``on_train_end``, so it holds
+    the weights ``fit`` returns (EarlyStopping's best ones); where the run may go on (its
+    epochs ran out, or another callback stopped it), it holds the last epoch's weights,
+    beside EarlyStopping's best in its state, so that a resumed or longer fit carries on
+    exactly as one run would. A model whose loss is NaN or inf is not saved: the last
+    good checkpoint stays.
 
     ``fit`` runs checkpoints after its other callbacks, so each save sees their state
     for the epoch it saves. In a distributed fit only rank 0 writes (every rank holds
@@ -249,14 +255,16 @@ class ModelCheckpoint(Callback):
         self.final = None  # (epoch, its loss is finite) of the epoch that ended training
 
     def on_epoch_end(self, epoch, logs, model):
-        if epoch == self.last_epoch or model.stop_training:
-            self.final = (epoch, math.isfinite(logs["loss"]))  # saved by on_train_end
-        elif epoch % self.every_epochs == 0 and math.isfinite(logs["loss"]):
-            self._save(model, epoch)
+        finite = math.isfinite(logs["loss"])
+        if (epoch == self.last_epoch or model.stop_training) and self._stopped_for_good():
+            self.final = (epoch, finite)  # saved by on_train_end, with what fit returns
+        elif epoch == self.last_epoch or model.stop_training or epoch % self.every_epochs == 0:
+            if finite:  # the training state, before EarlyStopping puts its best back
+                self._save(model, epoch)
 
     def on_train_end(self, model, history):
         if self.final is not None and self.final[1]:
-            self._save(model, self.final[0], stopped=self._stopped_for_good())
+            self._save(model, self.final[0], stopped=True)
 
     def _stopped_for_good(self) -> bool:
         return any(callback.stopped_for_good() for callback in self.callbacks)

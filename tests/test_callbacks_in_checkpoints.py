@@ -79,9 +79,11 @@ def test_resuming_a_stopped_run_trains_no_more(tmp_path):
     assert nb.load(path, with_optimizer=True)[2] == STOP  # and the file was left as it was
 
 
-def test_a_run_another_callback_stopped_resumes_where_it_stopped(tmp_path):
+@pytest.mark.parametrize("k", [10, 19, 22])  # EarlyStopping waiting 0, 2 and 1 epochs
+def test_a_run_another_callback_stopped_resumes_where_it_stopped(tmp_path, k):
     """A stop for another reason (a job's time limit) is not the end of the run: the
-    resumed fit trains the epochs left, as an uninterrupted run does."""
+    resumed fit trains the epochs left, as an uninterrupted run does. The checkpoint
+    holds the last epoch's weights, though fit gave back EarlyStopping's best."""
     path = tmp_path / "run.h5"
 
     def stop_at(k):
@@ -90,15 +92,49 @@ def test_a_run_another_callback_stopped_resumes_where_it_stopped(tmp_path):
 
         return nb.callbacks.LambdaCallback(stop)
 
-    first_model, first = run(path, extra=[stop_at(10)])
-    assert first.epochs[-1] == 10 and first.stop_reason is None
+    last = {}
+    keep = nb.callbacks.LambdaCallback(lambda epoch, logs, model: last.update(host(model)))
+    first_model, first = run(path, extra=[stop_at(k), keep])
+    assert first.epochs[-1] == k and first.stop_reason is None
+    assert same(host(nb.load(path)), last)
+    assert same(host(first_model), last) == (k == 10)  # waiting: the best put back
     with h5py.File(path, "r") as f:
         assert f["training"].attrs["stopped"] == 0
     model, rest = run(path, resume=True)
     straight, history = run()
-    assert rest.epochs == list(range(11, STOP + 1))
+    assert rest.epochs == list(range(k + 1, STOP + 1))
     assert rest.stop_reason == history.stop_reason
     assert same(host(model), host(straight))
+
+
+def test_a_run_whose_epochs_ran_out_goes_on_with_more(tmp_path):
+    """20 epochs (EarlyStopping waiting at the last), then resumed to 80: as 80 at once."""
+    path = tmp_path / "run.h5"
+    model, opt, stopper = fresh()
+    settings = {**FIT, "epochs": 20}
+    first = model.fit(X, Y, optimizer=opt, callbacks=[stopper], checkpoint=path, **settings)
+    assert first.epochs[-1] == 19 and stopper.wait == 2
+    model, rest = run(path, resume=True)
+    straight, history = run()
+    assert rest.epochs == list(range(20, STOP + 1))
+    assert same(host(model), host(straight))
+
+
+@pytest.mark.parametrize("patience", [0, 1])
+def test_patience_stops_at_the_first_epoch_without_improvement(patience):
+    """Patience 0 and 1 alike stop at the first epoch that does not improve; a run
+    whose every epoch improved was not stopped, whatever the patience."""
+    model = nb.Sequential([Dense(2, 4), Tanh(), Dense(4, 2)], seed=0)
+    stopper = nb.callbacks.EarlyStopping(monitor="loss", patience=patience)
+    history = model.fit(
+        X, Y, loss="cross_entropy", optimizer="sgd", epochs=3, verbose=0, callbacks=[stopper]
+    )
+    assert np.all(np.diff(history["loss"]) < 0) and history.stop_reason is None
+    stopper = nb.callbacks.EarlyStopping(monitor="loss", patience=patience, min_delta=10.0)
+    history = model.fit(
+        X, Y, loss="cross_entropy", optimizer="sgd", epochs=5, verbose=0, callbacks=[stopper]
+    )
+    assert history.epochs == [0, 1] and "did not improve" in history.stop_reason
 
 
 KILLED_AND_RESUMED = textwrap.dedent(
