@@ -100,6 +100,7 @@ WINDOW_CASES = [  # input shape, kernel, stride, padding
     ((2, 2, 7, 5), (3, 3), (2, 2), (1, 1)),
     ((1, 1, 5, 8), (2, 3), (1, 2), (1, 0)),
     ((3, 2, 4, 4), (4, 4), (1, 1), (2, 2)),
+    ((0, 2, 5, 5), (3, 3), (1, 1), (1, 1)),  # no rows: a rank's share of a small batch
 ]
 
 
@@ -132,6 +133,23 @@ def test_fast_paths_can_be_turned_off(monkeypatch):
     with nb.backend.fast_paths(True):
         assert fastpaths.native("im2col", xp) is not None
     assert fastpaths.native("im2col", nb.get_backend("strict").xp) is None
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize(
+    "layer, says",
+    [
+        (L.Conv2D(1, 2, 3), r"Conv2D\(.*its \(3, 3\) kernel does not fit in a 2x5 input"),
+        (L.Conv2D(1, 2, (2, 8), padding=(0, 1)), r"kernel does not fit in a 2x5 input padded"),
+        (L.MaxPool2D(3), r"MaxPool2D\(.*its window does not fit in a 2x5 input"),
+        (L.AvgPool2D((1, 6)), r"AvgPool2D\(.*its window does not fit in a 2x5 input"),
+    ],
+)
+def test_an_input_too_small_for_the_window_is_refused(backend, layer, says, fast):
+    """Not an empty output (strict, NumPy's pooling) or the library's own message."""
+    layer.build(backend, nb.Generator(0))
+    with nb.backend.fast_paths(fast), pytest.raises(ValueError, match=says):
+        layer.forward(backend.asarray(np.zeros((2, 1, 2, 5))))
 
 
 @pytest.mark.parametrize("backend_name", NATIVE_BACKENDS)

@@ -165,7 +165,8 @@ def convolution_from(kernel, lib) -> tuple:
     def conv2d_backward(dy, saved, W, stride, padding, bias, input_grad, out):
         cols, (n, c, h, w), dims = saved
         f = W.shape[0]
-        by_filter = lib.transpose(lib.reshape(dy, (n, f, -1)), (1, 0, 2))
+        spots = dy.shape[2] * dy.shape[3]  # not -1: a batch may have no rows (a rank's share)
+        by_filter = lib.transpose(lib.reshape(dy, (n, f, spots)), (1, 0, 2))
         dy_rows = lib.reshape(lib.ascontiguousarray(by_filter), (f, -1))  # (F, N*OH*OW)
         into = lib.reshape(out["W"], (f, -1)) if "W" in out else None
         dW = lib.matmul(dy_rows, cols.T, out=into)
@@ -185,8 +186,8 @@ def pooling_from(kernel, lib) -> tuple:
     ``convolution_from``: ``max_pool(x, pool, stride) -> (y, where)``, x (N, C, H, W) ->
     y and ``where`` (int64 offsets in the window) (N, C, OH, OW);
     ``max_pool_backward(dy, x, where, pool, stride) -> dx``, dy sent where ``max_pool``
-    found the largest. A window holding NaN gives NaN and sends its gradient to the
-    first NaN, as torch's max pooling does; the standard's window slices send it
+    found the largest. A window holding NaN gives NaN and sends its gradient to its
+    first NaN (torch's max pooling, to its last); the standard's window slices send it
     nowhere (NaN equals nothing)."""
 
     def max_pool(x, pool, stride):
