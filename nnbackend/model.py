@@ -307,7 +307,8 @@ class Sequential:
     def copy(self, backend=None, dtype: str | None = None) -> Sequential:
         """An independent copy, on ``backend`` in ``dtype`` (default: this model's): the
         same layers (copied, so unregistered ones too) holding copies of the weights and
-        running state. It shares no array with this model, and has no optimizer."""
+        running state, and a generator in this one's state (it shuffles and drops as this
+        model would). It shares no array with this model, and has no optimizer."""
         backend = self.backend.moved_to(backend or self.backend, dtype)
         layers = [_unbuilt_copy(layer) for layer in self.layers]
         twin = Sequential(layers, backend=backend, input_shape=self._given_shape)
@@ -316,6 +317,7 @@ class Sequential:
                 host = to_numpy(a)
                 store[name] = backend.asarray(host, dtype=_float_or_keep(backend, host))
         twin.loss, twin.metrics = self.loss, self.metrics
+        twin.rng.state = self.rng.state
         return twin
 
     def config(self) -> dict:

@@ -505,6 +505,40 @@ def test_copy_is_independent(backend):
     assert model.optimizer is None and len(model.grads) == 0
 
 
+def test_copies_of_a_seeded_model_train_alike(backend):
+    """A copy takes the model's generator state: its shuffles and Dropout masks are the
+    model's, so two copies trained alike end alike (and as the model would)."""
+    layers = [Dense(2, 16), ReLU(), nb.layers.Dropout(0.3), Dense(16, 2)]
+    model = nb.Sequential(layers, backend=backend, seed=3)
+    twins = [model.copy(), model.copy()]
+    for net in (model, *twins):
+        net.fit(X_MOONS, Y_MOONS, loss="cross_entropy", optimizer="sgd", epochs=3,
+                batch_size=16, verbose=0)  # fmt: skip
+    for twin in twins:
+        for name, value in model.params.items():
+            np.testing.assert_array_equal(nb.to_numpy(twin.params[name]), nb.to_numpy(value))
+
+
+def test_a_copy_or_a_pickle_holds_no_batch(backend):
+    """What the last forward kept for backward (the batch's inputs, the conv's columns,
+    the pooling's outputs) stays behind: a pickle of a trained conv net is about its
+    weights' size, and a copy shares no array with the model."""
+    import pickle
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((200, 1, 12, 12)), rng.integers(0, 3, 200)
+    layers = [nb.layers.Conv2D(1, 4, 3), ReLU(), nb.layers.MaxPool2D(2), nb.layers.Flatten(),
+              Dense(100, 3)]  # fmt: skip
+    model = nb.Sequential(layers, backend=backend, seed=0)
+    model.fit(X, y, loss="cross_entropy", optimizer="sgd", epochs=1, batch_size=200, verbose=0)
+    weights = sum(nb.to_numpy(v).nbytes for v in model.params.values())
+    assert len(pickle.dumps(model)) < 2 * weights + 30_000  # 1.2 MB with the last batch
+    twin = model.copy()
+    held = {id(a) for layer in model.layers for a in vars(layer).values()}
+    assert not any(id(a) in held for layer in twin.layers for a in vars(layer).values()
+                   if isinstance(a, backend.array_types))  # fmt: skip
+
+
 def test_a_float64_model_moved_or_copied_by_name_stays_float64(backend64):
     # a backend named without a dtype took that backend's default, float32: the copy's
     # weights were rounded, against copy's docstring

@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from array_api_compat import is_array_api_obj
+
 from nnbackend.checks import integer
 from nnbackend.registry import LAYERS, construct
 from nnbackend.shapes import CHANNELS_LAST_HINT, channels_last
@@ -121,10 +123,13 @@ class Layer:
         return None
 
     def __getstate__(self) -> dict:
-        # copies (pickle, copy.copy, deepcopy) leave the model's gradient buffer behind
-        state = dict(vars(self))
-        state.pop("grad_buffers", None)
-        return state
+        # copies (pickle, copy.copy, deepcopy) leave behind the model's gradient buffer and
+        # what the last forward kept for backward (private arrays: the last batch's)
+        return {
+            name: value
+            for name, value in vars(self).items()
+            if name != "grad_buffers" and not (name.startswith("_") and _holds_arrays(value))
+        }
 
     def __call__(self, x, training: bool = False):
         return self.forward(x, training=training)
@@ -221,3 +226,8 @@ def check_images(layer: Layer, x, channels: int | None = None) -> None:
         if channels_last(tuple(x.shape), channels):
             message += f". {CHANNELS_LAST_HINT}"
         raise ValueError(message)
+
+
+def _holds_arrays(value) -> bool:
+    """Whether ``value`` is an array, or a tuple holding one."""
+    return any(is_array_api_obj(item) for item in (value if isinstance(value, tuple) else (value,)))
