@@ -107,6 +107,28 @@ def test_a_run_another_callback_stopped_resumes_where_it_stopped(tmp_path, k):
     assert same(host(model), host(straight))
 
 
+def test_batch_norms_running_statistics_resume_too(tmp_path):
+    """Half a run, saved, loaded and run on: BatchNorm's running mean and variance (state,
+    not weights) and the weights end as in one run."""
+    path = tmp_path / "run.h5"
+
+    def fit(epochs, **options):
+        layers = [Dense(2, 16), nb.layers.BatchNorm(16), Tanh(), Dense(16, 2)]
+        model = nb.Sequential(layers, seed=0)
+        settings = {**FIT, "epochs": epochs}
+        model.fit(X, Y, optimizer=nb.optim.Adam(0.05), **settings, **options)
+        return model
+
+    straight = fit(12)
+    fit(6, checkpoint=path)
+    resumed = fit(12, checkpoint=path, resume=True)
+    assert set(resumed.state) == {"1.running_mean", "1.running_var"}
+    for store in ("params", "state"):
+        want, got = getattr(straight, store), getattr(resumed, store)
+        assert same({k: nb.to_numpy(v) for k, v in got.items()},
+                    {k: nb.to_numpy(v) for k, v in want.items()})  # fmt: skip
+
+
 def test_a_run_whose_epochs_ran_out_goes_on_with_more(tmp_path):
     """20 epochs (EarlyStopping waiting at the last), then resumed to 80: as 80 at once."""
     path = tmp_path / "run.h5"
