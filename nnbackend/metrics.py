@@ -70,7 +70,8 @@ class Accuracy(Metric):
 @register
 class TopKAccuracy(Metric):
     """The share of samples whose true class is among the ``k`` highest scores (ties
-    count for the true class). Targets: labels (batch,) or one-hot rows."""
+    count for the true class). Targets: labels (batch,) or one-hot rows (soft rows: the
+    class of the largest weight, as ``Accuracy`` has it)."""
 
     aliases = ("top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy")
 
@@ -89,11 +90,9 @@ class TopKAccuracy(Metric):
 
     def batch(self, out, target, loss):
         xp = namespace_of(out)
-        n, classes = out.shape
-        if target.ndim == 1:
-            ids = xp.arange(classes, device=out.device)
-            target = xp.astype(xp.reshape(target, (n, 1)) == ids, out.dtype)
-        true_score = xp.sum(out * target, axis=1, keepdims=True)
+        labels = xp.argmax(target, axis=1) if target.ndim == 2 else target
+        labels = xp.reshape(xp.astype(labels, xp.int64), (out.shape[0], 1))
+        true_score = xp.take_along_axis(out, labels, axis=1)  # (batch, 1)
         above = xp.sum(xp.astype(out > true_score, xp.int32), axis=1)
         return xp.count_nonzero(above < self.k), 1
 

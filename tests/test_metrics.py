@@ -52,6 +52,23 @@ def test_top_k_takes_one_hot_targets_too(backend):
     assert labels["top_3_accuracy"] == pytest.approx(top_k_by_hand(proba, Y_BLOBS, 3))
 
 
+def test_top_k_of_soft_rows_and_masked_scores_is_that_of_their_labels(backend):
+    """Label-smoothed rows count their largest weight's class, as accuracy does (top-1
+    equals accuracy); a score of -inf off the label (a masked class) is no NaN that
+    counts every row right."""
+    top_1 = nb.metrics.TopKAccuracy(1)
+    scores = np.random.default_rng(4).normal(size=(40, 8))
+    labels = np.random.default_rng(5).integers(0, 8, 40)
+    scores[np.arange(40), (labels + 1) % 8] = -np.inf
+    soft = 0.9 * nb.datasets.one_hot(labels, 8) + 0.1 / 8
+    out = backend.asarray(scores)
+    loss = nb.losses.SoftmaxCrossEntropy()
+    right = int(np.sum(np.argmax(scores, axis=1) == labels))
+    for target in (labels, soft):
+        count, _ = top_1.batch(out, backend.asarray(target), loss)
+        assert int(count) == right == int(loss.count_correct(out, backend.asarray(target)))
+
+
 def test_regression_metrics_match_numpy(backend):
     model = nb.Sequential([Dense(3, 2)], backend=backend, seed=0)
     history = model.fit(
