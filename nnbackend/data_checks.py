@@ -73,7 +73,9 @@ def _one_sample(sample_shape) -> str:
     return f"X.reshape(1, {', '.join(map(str, sample_shape))})"
 
 
-def check_targets(y, n_samples: int, n_outputs: int | None, loss=None, what: str = "y") -> None:
+def check_targets(
+    y, n_samples: int, n_outputs: int | None, loss=None, what: str = "y", inputs: str = "X"
+) -> None:
     """Raise a clear ValueError for targets that are missing, of the wrong length, not
     real, NaN/inf, and, by what ``loss`` takes (its ``target_kind``; none: any numbers):
     labels outside ``0 .. n_outputs - 1`` ("labels", which also needs two outputs or
@@ -83,7 +85,7 @@ def check_targets(y, n_samples: int, n_outputs: int | None, loss=None, what: str
     _check_real(y, what, targets=kind)
     if y.ndim == 0 or y.shape[0] != n_samples:
         got = "a single value" if y.ndim == 0 else f"{y.shape[0]} targets"
-        raise ValueError(f"{what} has {got} but X has {n_samples} samples: they must match")
+        raise ValueError(f"{what} has {got} but {inputs} has {n_samples} samples: they must match")
     _check_finite(y, what)
     if kind == "labels" and n_outputs == 1:
         raise ValueError(
@@ -207,6 +209,8 @@ def _check_unit_range(y, what: str, kind: str) -> None:
 
 def _check_labels(y, n_outputs: int, what: str) -> None:
     xp = namespace_of(y)
+    if xp.isdtype(y.dtype, "bool"):
+        y = xp.astype(y, xp.int8)  # labels 0 and 1; the standard's min and max take no bools
     if is_float(xp, y) and not bool(to_numpy(xp.all(y == xp.round(y)))):
         raise ValueError(f"{what} must hold integer class labels; found non-integer values")
     low, high = (float(v) for v in to_numpy(xp.stack([xp.min(y), xp.max(y)])))

@@ -61,13 +61,13 @@ def _link(model, purpose: str):
 
 def _inputs(model, X, batch_size):
     """X checked (real, finite, within the dtype's range, of the model's sample shape)
-    and on the model's backend (a device array of another backend is refused by
-    ``forward``'s check); ``batch_size`` checked."""
+    and on the model's backend in its dtype, as ``fit`` takes it (a device array of
+    another backend is refused); ``batch_size`` checked."""
     if batch_size is not None:
         positive_int(batch_size, "batch_size (None for all at once)")
     backend = model.backend
     X = checked_features(as_array(X), dtype=backend.dtype_name, sample_shape=model.input_shape)
-    return X if not is_host(X) else backend.asarray(X, dtype=backend.dtype_name)
+    return backend.asarray(X, dtype=backend.dtype_name)
 
 
 def _outputs(model, X, batch_size):

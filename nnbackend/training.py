@@ -82,7 +82,9 @@ def fit(
     batches = batches_for(model, X, y, loss, batch_size, shuffle=shuffle, on_device=on_device)
     validation = None
     if validation_data is not None:
-        validation = batches_for(model, *validation_data, loss, None, shuffle=False)
+        validation = batches_for(
+            model, *validation_data, loss, None, shuffle=False, names=VALIDATION_NAMES
+        )
     check_output_layer(model, loss, X)
     check_last_batch(model, batches)  # distributed: the whole batch, over every rank's share
     model.loss, model.optimizer, model.metrics = loss, optimizer, metrics  # checks passed
@@ -172,14 +174,20 @@ def resume_from(model, checkpoint, optimizer) -> Checkpoint | None:
     return restore_checkpoint(model, checkpoint, optimizer)
 
 
-def batches_for(model, X, y, loss, batch_size, *, shuffle, on_device="auto") -> Batches:
-    """(X, y) checked against ``model`` and ``loss``, then batched on the model's backend."""
+VALIDATION_NAMES = ("validation X", "validation y")
+
+
+def batches_for(
+    model, X, y, loss, batch_size, *, shuffle, on_device="auto", names=("X", "y")
+) -> Batches:
+    """(X, y) checked against ``model`` and ``loss`` (errors call them ``names``), then
+    batched on the model's backend."""
     backend = model.backend
-    for array, what in ((X, "X"), (y, "y")):
+    for array, what in zip((X, y), names, strict=True):
         if not isinstance(array, backend.array_types) and is_foreign(array):
             backend.check_array(array, what)
-    check_inputs(X, model.input_shape)
-    check_targets(y, X.shape[0], model.n_outputs, loss)
+    check_inputs(X, model.input_shape, names[0])
+    check_targets(y, X.shape[0], model.n_outputs, loss, names[1], inputs=names[0])
     return Batches(
         X, y, backend, batch_size, shuffle=shuffle, rng=model.rng,
         y_dtype=target_dtype(loss, y, backend), on_device=on_device,

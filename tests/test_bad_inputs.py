@@ -872,3 +872,35 @@ def test_broken_gzip_inside_the_body(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte.gz: broken gzip data"):
         datasets.load_mnist(tmp_path)
+
+
+def test_validation_data_is_named_as_such_in_errors():
+    """Only the validation pair is wrong: the error says so, not "X" and "y"."""
+    fit = dict(loss="cross_entropy", optimizer="sgd", epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"but validation X has shape \(40, 1\)"):
+        net().fit(X, Y, validation_data=(X[:, :1], Y), **fit)
+    with pytest.raises(ValueError, match="validation y has 5 targets but validation X has 40"):
+        net().fit(X, Y, validation_data=(X, Y[:5]), **fit)
+
+
+def test_predict_takes_the_backends_own_arrays_of_any_real_dtype_as_fit_does(backend):
+    """float64 or integer arrays of the model's backend are cast, as fit casts them (a
+    torch tensor made from float64 NumPy data is float64), not refused."""
+    model = net(backend.name)
+    model.fit(backend.asarray(X, dtype="float64"), Y, loss="cross_entropy", optimizer="sgd",
+              epochs=1, verbose=0)  # fmt: skip
+    want = model.predict(X)
+    for data in (backend.asarray(X, dtype="float64"), backend.asarray(np.round(X * 4), "int64")):
+        got = backend.to_numpy(model.predict(data))
+        assert got.shape == want.shape
+    np.testing.assert_array_equal(
+        backend.to_numpy(model.predict(backend.asarray(X, "float64"))), want
+    )
+
+
+def test_boolean_labels_train_as_0_and_1(backend):
+    """1-D bool labels for cross-entropy: the standard's min and max take no bools."""
+    fit = dict(loss="cross_entropy", optimizer="sgd", epochs=2, verbose=0)
+    on_bools = net(backend.name).fit(X, backend.asarray(Y == 1), **fit)
+    on_ints = net(backend.name).fit(X, backend.asarray(Y.astype("int64")), **fit)
+    assert on_bools["loss"] == on_ints["loss"]
