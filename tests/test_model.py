@@ -237,6 +237,32 @@ def test_predict_and_evaluate_agree(backend):
     assert result["accuracy"] > 0.95 and 0 < result["loss"] < 0.3
 
 
+def test_validation_split_holds_out_the_last_rows_and_trains_on_the_rest(backend64):
+    """The last quarter is scored, never trained on: the weights are those of a fit on
+    the first three quarters alone, and val_loss is evaluate's on the last quarter."""
+    settings = dict(loss="cross_entropy", optimizer="adam", epochs=2, batch_size=30, verbose=0)
+    held, alone = (nb.Sequential([Dense(2, 8), Tanh(), Dense(8, 2)], backend=backend64, seed=0)
+                   for _ in range(2))  # fmt: skip
+    history = held.fit(X_MOONS, Y_MOONS, validation_split=0.25, **settings)
+    alone.fit(X_MOONS[:150], Y_MOONS[:150], **settings)
+    for name, value in alone.params.items():
+        np.testing.assert_array_equal(nb.to_numpy(held.params[name]), nb.to_numpy(value))
+    tail = held.evaluate(X_MOONS[150:], Y_MOONS[150:])
+    assert history["val_loss"][-1] == pytest.approx(tail["loss"], rel=1e-12)
+
+
+def test_a_fits_seed_decides_its_shuffles(backend64):
+    """Two models alike but for their generators' states train alike with one seed."""
+    models = [nb.Sequential([Dense(2, 8), Tanh(), Dense(8, 2)], backend=backend64, seed=0)
+              for _ in range(2)]  # fmt: skip
+    models[1].rng.permutation(10)  # its generator moved on
+    for model in models:
+        model.fit(X_MOONS, Y_MOONS, loss="cross_entropy", optimizer="sgd", epochs=2,
+                  batch_size=20, verbose=0, seed=5)  # fmt: skip
+    for name, value in models[0].params.items():
+        np.testing.assert_array_equal(nb.to_numpy(models[1].params[name]), nb.to_numpy(value))
+
+
 def test_gradients_of_a_whole_model_with_l2(backend64):
     model = nb.Sequential(
         [Dense(2, 5), Tanh(), Dense(5, 4), Sigmoid(), Dense(4, 3)], backend=backend64, seed=2
