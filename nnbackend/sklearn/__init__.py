@@ -18,7 +18,13 @@ Importing ``nnbackend`` does not import this module (nor scikit-learn): it loads
 """
 
 from nnbackend.sklearn.classifier import MLPClassifier
-from nnbackend.sklearn.heads import SquaredErrorOverOutputs, SumOverOutputs
+from nnbackend.sklearn.heads import ClippedLogLoss, SquaredErrorOverOutputs, SumOverOutputs
 from nnbackend.sklearn.regressor import MLPRegressor
 
-__all__ = ["MLPClassifier", "MLPRegressor", "SquaredErrorOverOutputs", "SumOverOutputs"]
+__all__ = [
+    "ClippedLogLoss",
+    "MLPClassifier",
+    "MLPRegressor",
+    "SquaredErrorOverOutputs",
+    "SumOverOutputs",
+]

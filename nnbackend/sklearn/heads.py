@@ -12,6 +12,9 @@ over the outputs while its gradient sums them (``SquaredErrorOverOutputs``), and
 
 from __future__ import annotations
 
+import math
+
+from nnbackend.backend import namespace_of
 from nnbackend.losses import MSE, BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
 from nnbackend.registry import LOSSES, register
 
@@ -26,11 +29,11 @@ LOSS_FOR_LINK = {
 def loss_for(out_activation: str, n_outputs: int) -> Loss:
     """The loss scikit-learn's MLP minimises for this output link and width."""
     loss = LOSS_FOR_LINK[out_activation]()
-    if n_outputs == 1 or out_activation == "softmax":
-        return loss
     if out_activation == "identity":
-        return SquaredErrorOverOutputs(loss)
-    return SumOverOutputs(loss)
+        return loss if n_outputs == 1 else SquaredErrorOverOutputs(loss)
+    if n_outputs > 1 and out_activation == "logistic":
+        loss = SumOverOutputs(loss)
+    return ClippedLogLoss(loss)
 
 
 @register
@@ -75,3 +78,38 @@ class SquaredErrorOverOutputs(SumOverOutputs):
     def forward(self, pred, target):
         self._outputs = pred.shape[1]
         return self.inner.forward(pred, target)
+
+
+@register
+class ClippedLogLoss(SumOverOutputs):
+    """scikit-learn's log loss as its MLP reports it: the value of the probabilities
+    clipped to [eps, 1 - eps] of their dtype (a saturated wrong one costs -log(eps), not
+    its logit's distance), summed over outputs; the gradient ``inner``'s, which is
+    scikit-learn's, unclipped. ``loss_curve_``, ``best_loss_`` and ``tol`` see that
+    value. ``inner``: softmax cross-entropy, or binary over one or more outputs."""
+
+    def forward(self, pred, target):
+        self._outputs = 1  # inner sums over its outputs already, where it has several
+        self.inner.forward(pred, target)  # keeps the gradient
+        xp = namespace_of(pred)
+        p = self.inner.link(pred) if self.target_kind == "labels" else _expit(xp, pred)
+        eps = xp.finfo(p.dtype).eps
+        p = xp.clip(p, min=eps, max=1 - eps)
+        if target.ndim == 1 and self.target_kind == "labels":  # the labels' probabilities
+            rows = xp.reshape(xp.astype(target, xp.int64), (-1, 1))
+            total = xp.sum(xp.log(xp.take_along_axis(p, rows, axis=1)))
+        else:
+            t = xp.reshape(xp.astype(target, p.dtype), p.shape)
+            total = xp.sum(t * xp.log(p))
+            if self.target_kind != "labels":  # binary: the other side of each output too
+                total = total + xp.sum((1 - t) * xp.log(1 - p))
+        n = pred.shape[0]
+        return -total / n if self.reduction == "mean" else -total
+
+
+def _expit(xp, z):
+    """scipy's expit, 1 / (1 + exp(-z)), which scikit-learn's logistic output is: near 1
+    its rounding decides log(1 - p), so the library's tanh form would report another
+    loss. z is first held where exp(-z) stays finite (beyond, p rounds alike)."""
+    bound = math.log(xp.finfo(z.dtype).max) - 1
+    return 1 / (1 + xp.exp(-xp.clip(z, min=-bound, max=bound)))
