@@ -139,6 +139,33 @@ def test_saturated_predictions_cost_what_scikit_learns_clipped_log_loss_says(tas
     assert ours.best_loss_ == pytest.approx(theirs.best_loss_, rel=1e-9)
 
 
+@pytest.mark.parametrize("activation", ["logistic", "tanh", "identity"])
+def test_every_activation_starts_and_steps_as_scikit_learns(digits, activation):
+    """The logistic activation's first weights are drawn from a bound sqrt(2) times
+    wider (scikit-learn's Glorot factor); the others from the same as relu's."""
+    X, y = digits
+    ours, theirs = both("MLPClassifier", hidden_layer_sizes=(16,), activation=activation,
+                        max_iter=2, **SAME_STEPS)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours.fit(X, y)
+        theirs.fit(X, y)
+    assert max_weight_difference(ours, theirs) < 1e-12
+
+
+def test_binary_early_stopping_holds_out_a_stratified_split_as_scikit_learn(digits):
+    X, y = digits
+    ours, theirs = both("MLPClassifier", hidden_layer_sizes=(8,), early_stopping=True,
+                        max_iter=6, **{**SAME_STEPS, "batch_size": 80})  # fmt: skip
+    labels = np.where(y == 3, "three", "other")  # 10 % of one class: a split that shows
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours.fit(X, labels)
+        theirs.fit(X, labels)
+    assert ours.validation_scores_ == theirs.validation_scores_
+    assert max_weight_difference(ours, theirs) < 1e-12
+
+
 def test_multi_output_regression_stops_where_scikit_learns_does(backend):
     """scikit-learn's tol is held to the squared error averaged over the outputs (its
     gradient sums them): 3 outputs stopped 48 epochs later when held to the sum."""
@@ -185,6 +212,89 @@ def test_partial_fit_and_warm_start_go_on_as_scikit_learns(digits):
     assert len(ours.loss_curve_) == len(theirs.loss_curve_) == 5
     assert ours.t_ == theirs.t_ == 3200
     assert max_weight_difference(ours, theirs) < 1e-12
+
+
+def test_a_warm_start_with_another_activation_uses_it_as_scikit_learn_does(digits):
+    """scikit-learn applies a changed activation to the weights it has (a changed
+    hidden_layer_sizes it ignores, as here); to_sklearn then predicts alike too."""
+    X, y = digits
+    ours, theirs = both(
+        "MLPClassifier", hidden_layer_sizes=(16,), warm_start=True, max_iter=3, **SAME_STEPS
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for est in (ours, theirs):
+            est.fit(X, y)
+            est.set_params(activation="tanh").fit(X, y)
+    assert max_weight_difference(ours, theirs) < 1e-12
+    proba = theirs.predict_proba(X)
+    np.testing.assert_allclose(ours.predict_proba(X), proba, rtol=1e-9)
+    np.testing.assert_allclose(ours.to_sklearn().predict_proba(X), proba, rtol=1e-9)
+
+
+def test_partial_fit_takes_classes_by_name_alone(digits):
+    """scikit-learn's third argument is sample_weight: here a third positional one is
+    refused, not read as the classes."""
+    X, y = digits
+    est = MLPClassifier(hidden_layer_sizes=(4,), random_state=0)
+    with pytest.raises(TypeError, match="positional"):
+        est.partial_fit(X, y, np.arange(10))
+    assert list(est.partial_fit(X, y, classes=np.arange(10)).classes_) == list(range(10))
+
+
+def first_call_raises_or_warns(call, est):
+    """What ``call(est)`` raised (its type) or warned (the first warning's class)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            call(est)
+        except Exception as error:  # noqa: BLE001 - the kind of error is the answer
+            return type(error)
+    kinds = [w.category for w in caught if w.category is not ConvergenceWarning]
+    return kinds[0] if kinds else None
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "warm start on fewer classes",
+        "warm partial_fit on fewer classes",
+        "partial_fit with other classes",
+        "batch_size past the samples",
+        "weights that overflow",
+    ],
+)
+def test_the_same_refusals_and_warnings_as_scikit_learn(digits, case):
+    X, y = digits
+    few = y < 5
+    calls = {
+        "warm start on fewer classes": (
+            dict(warm_start=True),
+            lambda est: est.fit(X, y).fit(X[few], y[few]),
+        ),
+        "warm partial_fit on fewer classes": (
+            dict(warm_start=True),
+            lambda est: est.partial_fit(X[few], y[few], classes=np.arange(10)),
+        ),
+        "partial_fit with other classes": (
+            {},
+            lambda est: est.partial_fit(X, y, classes=np.arange(10)).partial_fit(
+                X, y, classes=np.arange(11)
+            ),
+        ),
+        "batch_size past the samples": (dict(batch_size=5000), lambda est: est.fit(X, y)),
+        "weights that overflow": (
+            dict(solver="sgd", learning_rate_init=1e6, momentum=0.0),
+            lambda est: est.fit(X * 1e150, y),
+        ),
+    }
+    params, call = calls[case]
+    ours, theirs = both("MLPClassifier", hidden_layer_sizes=(4,), max_iter=2, random_state=0,
+                        **params)  # fmt: skip
+    with np.errstate(all="ignore"):
+        want = first_call_raises_or_warns(call, theirs)
+        got = first_call_raises_or_warns(call, ours)
+    assert want is not None and got is want
 
 
 def test_partial_fit_wants_classes_first():

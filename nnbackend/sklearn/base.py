@@ -107,6 +107,8 @@ class BaseMLP(BaseEstimator):
         rs = check_random_state(self.random_state)
         if first:
             self._initialize(backend, X.shape[1], n_outputs, rs)
+        else:  # scikit-learn applies a changed activation to the weights it has
+            use_activation(self.model_, self.activation)
         self._fit_input = given
         (X_train, Y_train), validation = self._split(X, targets, y, rs)
         self._train(X_train, Y_train, validation, rs, incremental)
@@ -290,6 +292,15 @@ def build_net(sizes: list[int], activation: str, backend) -> Sequential:
             chain.append(ACTIVATIONS[activation]())
         chain.append(layers.Dense(n_in, n_out))
     return Sequential(chain, backend=backend, seed=0)
+
+
+def use_activation(model, activation: str) -> None:
+    """The hidden activation layers of ``model`` made ``activation``'s; weights kept."""
+    kind = ACTIVATIONS[activation]
+    for i, layer in enumerate(model.layers):
+        if not isinstance(layer, layers.Dense) and type(layer) is not kind:
+            model.layers[i] = kind()
+            model.layers[i].build(model.backend, model.rng)
 
 
 def dense_names(model) -> list[tuple[str, str]]:

@@ -100,9 +100,10 @@ class MLPClassifier(ClassifierMixin, SklearnConversion, BaseMLP):
         a label-indicator matrix (n_samples, n_classes) for multi-label. Returns self."""
         return self._fit(X, y, incremental=False)
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, *, classes=None):
         """One epoch over (X, y), going on from where the last call left the net.
-        ``classes`` (all the labels there will be) is needed on the first call."""
+        ``classes`` (all the labels there will be) is needed on the first call; it is
+        keyword-only, as scikit-learn's third argument is ``sample_weight``."""
         if not hasattr(self, "classes_") and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
         if hasattr(self, "classes_") and classes is not None:
@@ -179,7 +180,7 @@ class MLPClassifier(ClassifierMixin, SklearnConversion, BaseMLP):
 
     def _check_same_classes(self, y, incremental: bool) -> None:
         classes = unique_labels(y)
-        if self.warm_start and not incremental and set(classes) != set(self.classes_):
+        if self.warm_start and set(classes) != set(self.classes_):  # partial_fit's too
             raise ValueError(
                 "warm_start can only be used where `y` has the same classes as in the "
                 f"previous call to fit. Previously got {self.classes_}, `y` has {classes}"
