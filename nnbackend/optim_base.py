@@ -51,6 +51,11 @@ class Optimizer:
     _owner = None
 
     def __init__(self, lr=0.01):
+        if isinstance(lr, type):
+            raise TypeError(
+                f"lr={lr.__name__} is a class; give a schedule made of it, e.g. "
+                f"lr={lr.__name__}(...), or a number"
+            )
         self.lr = lr if callable(lr) else _rate(lr)
         self.iterations = 0
         self.state: dict[str, dict] = {slot: {} for slot in self.slots}
@@ -75,24 +80,23 @@ class Optimizer:
         return lr
 
     def step(self, params, grads) -> None:
-        """One update of every parameter that has a gradient."""
+        """One update of every parameter that has a gradient (one of None: none, as in
+        torch.optim). A gradient of no parameter is refused before anything is updated."""
+        if any(grad is None for grad in grads.values()):
+            grads = {name: grad for name, grad in grads.items() if grad is not None}
+        if not grads.keys() <= params.keys():
+            unknown = next(name for name in grads if name not in params)
+            raise KeyError(f"gradient {unknown!r} has no parameter; parameters: {list(params)}")
         first = next(iter(grads.values()), None)
         lr = self.current_lr(first)
         kernels = None  # the backend's fused kernels, looked up once per step
         if grads:
             kernels = table(namespace_of(first))
-            if grads.keys() <= params.keys() and self.apply_many(kernels, params, grads, lr):
+            if self.apply_many(kernels, params, grads, lr):
                 self.iterations += 1
                 return
         for name, grad in grads.items():
-            try:
-                self.apply(kernels, params, name, grad, lr)
-            except KeyError:
-                if name in params:
-                    raise
-                raise KeyError(
-                    f"gradient {name!r} has no parameter; parameters: {list(params)}"
-                ) from None
+            self.apply(kernels, params, name, grad, lr)
         self.iterations += 1
 
     def updates_flat(self) -> bool:
@@ -201,6 +205,7 @@ class Optimizer:
         model yet; ``load_state_dict`` into one of them takes state over on purpose."""
         owner = self._owner
         inherits = bool(self.slots) or callable(self.lr)
+        self._follow(model.backend)
         if owner is not None and owner() is not model and self.iterations and inherits:
             raise ValueError(
                 f"{self!r} has taken {self.iterations} steps for another model, whose "
@@ -267,6 +272,12 @@ class Optimizer:
             )
         self.iterations = iterations
         self.state = {slot: _copies(state["slots"][slot]) for slot in self.slots}
+
+    def _follow(self, backend) -> None:
+        """State loaded from another backend (``load_state_dict``) moved to ``backend``."""
+        arrays = [a for slot in self.state.values() for a in slot.values()]
+        if any(not isinstance(a, backend.array_types) for a in arrays):
+            self.to(backend)
 
     def to(self, backend) -> Optimizer:
         """Move the state arrays to ``backend`` (through the host). Returns self."""

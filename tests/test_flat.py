@@ -188,3 +188,31 @@ def test_a_tall_narrow_weight_trains_bit_for_bit_alike_flat_or_not(backend64, mo
         runs.append({k: np.array(nb.to_numpy(v)) for k, v in model.params.items()})
     for k in runs[0]:
         np.testing.assert_array_equal(runs[0][k], runs[1][k], err_msg=k)
+
+
+class FrozenBias(nb.layers.Dense):
+    """A Dense layer whose backward leaves its bias without a gradient (frozen)."""
+
+    def backward(self, dy, input_grad=True):
+        dx = super().backward(dy, input_grad)
+        del self.grads["b"]
+        return dx
+
+
+def test_a_weight_left_without_a_gradient_is_not_trained_flat_or_not(backend64, monkeypatch):
+    """A layer may leave a weight out of its gradients: that step then updates weight by
+    weight, and the weight stays as it was, as on the per-weight path."""
+
+    def fit():
+        layers = [FrozenBias(4, 8), "tanh", nb.layers.Dense(8, 3)]
+        model = nb.Sequential(layers, backend=backend64, seed=1)
+        start = np.array(nb.to_numpy(model.params["0.b"]))
+        model.fit(X, Y, loss="cross_entropy", optimizer=nb.optim.Adam(0.05), epochs=2,
+                  batch_size=16, verbose=0, seed=0)  # fmt: skip
+        np.testing.assert_array_equal(nb.to_numpy(model.params["0.b"]), start)
+        return {k: np.array(nb.to_numpy(v)) for k, v in model.params.items()}
+
+    flat = fit()
+    per_weight(monkeypatch)
+    for name, value in fit().items():
+        np.testing.assert_array_equal(flat[name], value, err_msg=name)

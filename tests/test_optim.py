@@ -161,9 +161,53 @@ def test_config_round_trip(name):
     assert scheduled.current_lr() == 0.1 and isinstance(scheduled.lr, optim.StepDecay)
 
 
-def test_gradient_without_a_parameter_is_an_error():
+@pytest.mark.parametrize("make", [optim.SGD, optim.Momentum, optim.Adam])
+def test_a_gradient_without_a_parameter_is_refused_before_any_update(backend, make):
+    """Not half a step: the weight named first is left as it was, no state is made and
+    the step is not counted, so a retry does not update it twice."""
+    opt = make(0.1)
+    w = backend.asarray(np.ones(2))
     with pytest.raises(KeyError, match="gradient 'b' has no parameter"):
-        optim.SGD().step({"w": np.zeros(1)}, {"b": np.zeros(1)})
+        opt.step({"w": w}, {"w": backend.asarray(np.ones(2)), "b": backend.asarray(np.ones(2))})
+    np.testing.assert_array_equal(backend.to_numpy(w), [1.0, 1.0])
+    assert opt.iterations == 0 and all(not slot for slot in opt.state.values())
+
+
+@pytest.mark.parametrize("make", [optim.SGD, optim.Adam])
+def test_a_gradient_of_none_leaves_its_weight_as_torch_does(backend, make):
+    """torch.optim skips a parameter whose grad is None; so does step (the others update)."""
+    opt = make(0.1)
+    frozen, trained = backend.asarray(np.ones(2)), backend.asarray(np.ones(2))
+    opt.step({"frozen": frozen, "w": trained}, {"frozen": None, "w": backend.asarray(np.ones(2))})
+    np.testing.assert_array_equal(backend.to_numpy(frozen), [1.0, 1.0])
+    assert backend.to_numpy(trained)[0] < 1.0 and opt.iterations == 1
+
+
+def test_a_schedule_class_for_a_rate_is_refused_at_once():
+    with pytest.raises(TypeError, match=r"lr=StepDecay is a class; .* lr=StepDecay\(...\)"):
+        optim.SGD(lr=optim.StepDecay)
+
+
+def test_state_loaded_from_another_backend_follows_the_model(backend):
+    """Adam's moments saved on NumPy, loaded into an optimizer for this backend's model:
+    fit moves them, as model.to(..., optimizer=) would, and goes on as on NumPy."""
+    X, y = nb.datasets.make_moons(40, noise=0.2, seed=0)
+
+    def net(on):
+        return nb.Sequential([nb.layers.Dense(2, 4), "tanh", nb.layers.Dense(4, 2)],
+                             backend=on, seed=0)  # fmt: skip
+
+    fit = dict(loss="cross_entropy", epochs=2, batch_size=10, verbose=0, shuffle=False)
+    first, opt = net(nb.get_backend("numpy", dtype=backend.dtype_name)), optim.Adam(0.05)
+    first.fit(X, y, optimizer=opt, **fit)
+    model, moved = net(backend), optim.Adam(0.05)
+    model.set_params({k: backend.asarray(nb.to_numpy(v)) for k, v in first.params.items()})
+    moved.load_state_dict(opt.state_dict())
+    model.fit(X, y, optimizer=moved, **fit)
+    first.fit(X, y, optimizer=opt, **fit)
+    for name, value in first.params.items():
+        np.testing.assert_allclose(backend.to_numpy(model.params[name]), nb.to_numpy(value),
+                                   rtol=1e-5, atol=1e-6)  # fmt: skip
 
 
 def test_learning_rate_must_be_positive():
