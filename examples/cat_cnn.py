@@ -140,10 +140,13 @@ def main(argv=None) -> dict:
     )  # fmt: skip
     parser.add_argument("--dense", action="store_true", help="also train the dense net")
     parser.add_argument("--print-every", type=int, default=5, help="print every N epochs")
-    parser.add_argument("--data", default=None, help="folder with the two cat .h5 files")
+    parser.add_argument(
+        "--data", default=None,
+        help="folder with the two cat .h5 files (or a folder above it, e.g. ../shared/data)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     backend = nb.cli.backend_from_args(args)
-    data = nb.datasets.load_catvnoncat(args.data, flatten=False)
+    data = nb.cli.load_data(nb.datasets.load_catvnoncat, args, flatten=False)
     result = {"backend": backend.name, "flip": args.flip}
     conv = train_conv(data, backend, args)
     low, mean, high = conv["last_test_accuracies"]

@@ -135,7 +135,10 @@ def main(argv=None) -> dict:
         help="move each training image by up to this many pixels, afresh every epoch "
         "(default 2 with --deep, else 0)",
     )  # fmt: skip
-    parser.add_argument("--data", default=None, help="folder with the MNIST IDX files")
+    parser.add_argument(
+        "--data", default=None,
+        help="folder with the MNIST IDX files (or a folder above it, e.g. ../shared/data)",
+    )  # fmt: skip
     parser.add_argument("--digits", action="store_true", help="use the 8x8 digits, not MNIST")
     args = parser.parse_args(argv)
     epochs = nb.cli.max_steps(args.epochs or (12 if args.deep else 10))

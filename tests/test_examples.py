@@ -266,7 +266,9 @@ def test_mnist_falls_back_to_digits_with_a_note(steps, tmp_path, capsys, monkeyp
 def test_a_data_folder_without_the_files_is_an_error_that_names_data(tmp_path):
     """--data that holds nothing: no silent fallback; the error lists the folders
     searched and speaks to a command-line user (--data), not to Python callers."""
-    for script, subdir in [("mnist_two_layer", "mnist"), ("cat_classifier", "catvnoncat")]:
+    scripts = [("mnist_two_layer", "mnist"), ("mnist_cnn", "mnist"),
+               ("cat_classifier", "catvnoncat"), ("cat_cnn", "catvnoncat")]  # fmt: skip
+    for script, subdir in scripts:
         with pytest.raises(SystemExit) as stop:
             example(script).main(["--data", str(tmp_path)])
         message = str(stop.value.code)
