@@ -22,7 +22,8 @@ from nnbackend.io import save
 
 class Callback:
     def on_train_begin(self, model, fit) -> None:
-        """``fit`` holds the run's settings: epochs, log_every, has_validation, ..."""
+        """``fit`` holds the run's settings: epochs, log_every, optimizer, metrics (their
+        names), callbacks, and distributed (whether the ranks of an MPI job train it)."""
 
     def on_epoch_end(self, epoch: int, logs, model) -> None:
         """``logs``: this epoch's metrics by name; set ``model.stop_training`` to stop."""
@@ -238,7 +239,7 @@ class ModelCheckpoint(Callback):
 
     ``fit`` runs checkpoints after its other callbacks, so each save sees their state
     for the epoch it saves. In a distributed fit only rank 0 writes (every rank holds
-    the same model).
+    the same model); a fit of one rank's own writes wherever it runs.
     """
 
     def __init__(self, path, every: int | None = None):
@@ -248,6 +249,7 @@ class ModelCheckpoint(Callback):
     def on_train_begin(self, model, fit):
         self.every_epochs = self.every or fit.log_every
         self.last_epoch = fit.epochs - 1
+        self.distributed = getattr(fit, "distributed", False)
         self.optimizer = fit.optimizer
         if self.optimizer is not None:
             self.optimizer.config()  # one that cannot be saved fails now, not after an epoch
@@ -270,7 +272,7 @@ class ModelCheckpoint(Callback):
         return any(callback.stopped_for_good() for callback in self.callbacks)
 
     def _save(self, model, epoch, stopped=False):
-        if not is_main():
+        if self.distributed and not is_main():  # rank 0 holds the same model, and writes
             return
         states = callback_states(self.callbacks)
         save(

@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import NoReturn
 
 from nnbackend.backend import Backend, BackendUnavailableError, get_backend, set_num_threads
 from nnbackend.datasets import load_digits, load_mnist
 from nnbackend.datasets.files import DATA_ENV_VAR, DataNotFoundError
 from nnbackend.distributed import DistributedError, init, is_main
+from nnbackend.distributed.world import current
 
 BACKEND_HELP = (
     "array library to run on: numpy, cupy, torch, torch:cuda, strict or auto "
@@ -128,7 +130,7 @@ def backend_from_args(args: argparse.Namespace) -> Backend:
     try:
         return get_backend(args.backend, dtype=getattr(args, "dtype", None))
     except (ValueError, BackendUnavailableError) as exc:
-        raise SystemExit(f"error: {exc}") from None
+        stop(f"error: {exc}")
 
 
 def load_data(loader, args: argparse.Namespace, **options):
@@ -137,7 +139,16 @@ def load_data(loader, args: argparse.Namespace, **options):
     try:
         return loader(args.data, **options)
     except DataNotFoundError as exc:
-        raise SystemExit(f"error: {exc.for_command_line()}") from None
+        stop(f"error: {exc.for_command_line()}")
+
+
+def stop(message: str) -> NoReturn:
+    """End the program with ``message``, not a traceback; in an MPI job of several ranks,
+    end every rank (the others would wait for this one until their timeout)."""
+    world = current()
+    if world.size > 1:
+        world.abort(f"rank {world.rank} of {world.size}: {message}")
+    raise SystemExit(message)
 
 
 def mnist_or_digits(args: argparse.Namespace, flatten: bool = True):

@@ -227,7 +227,7 @@ class Trainer:
         names = metric_names(self.metrics, validation is not None)
         settings = SimpleNamespace(
             epochs=epochs.stop, log_every=self.log_every, optimizer=self.optimizer,
-            metrics=names, callbacks=self.callbacks,
+            metrics=names, callbacks=self.callbacks, distributed=self.parallel is not None,
         )  # fmt: skip
         model.stop_training = False  # a callback sets it to end training after an epoch
         self._step = None  # a distributed fit steps through self.parallel instead

@@ -267,13 +267,26 @@ def test_alone_the_manual_pieces_change_nothing(backend):
     assert nb.distributed.my_share(10) == slice(0, 10)
 
 
-def test_only_rank_0_writes_checkpoints(tmp_path, monkeypatch):
-    case = cases.CASES[0]
+def test_the_data_check_sees_rows_in_another_order(backend):
+    """Ranks that each shuffled the data with a seed of their own hold the same rows,
+    whose plain sums agree: the sums by row number tell them apart."""
+    from nnbackend.distributed.parallel import _checksums
+
+    X, y = nb.datasets.make_moons(30, noise=0.2, seed=0)
+    order = np.random.default_rng(1).permutation(30)
+    same = _checksums(backend.asarray(X), backend.asarray(y))
+    moved = _checksums(backend.asarray(X[order]), backend.asarray(y[order]))
+    assert same == _checksums(backend.asarray(X), backend.asarray(y))
+    assert (same[0], same[2]) == (moved[0], moved[2]) and same != moved
+    empty = _checksums(backend.asarray(X[:0]), backend.asarray(y[:0]))
+    assert empty == ("0", "0", "0", "0")
+
+
+def test_a_fit_of_one_ranks_own_writes_its_checkpoint_on_any_rank(tmp_path, monkeypatch):
+    """Only rank 0 writes a distributed fit's checkpoints (the two-rank runs check it);
+    a fit each rank runs by itself (distributed=False) writes its own, and resumes."""
     monkeypatch.setattr(world.current(), "rank", 1)
-    cases.train(case, distributed=False, epochs=2, checkpoint=tmp_path / "ckpt.h5")
-    assert not (tmp_path / "ckpt.h5").exists()
-    monkeypatch.setattr(world.current(), "rank", 0)
-    cases.train(case, distributed=False, epochs=2, checkpoint=tmp_path / "ckpt.h5")
+    cases.train(cases.CASES[0], distributed=False, epochs=2, checkpoint=tmp_path / "ckpt.h5")
     assert nb.load(tmp_path / "ckpt.h5", with_optimizer=True)[2] == 1
 
 
@@ -541,6 +554,28 @@ def test_a_rank_that_exits_midway_ends_every_rank(tmp_path):
     result, seconds = mpiexec("-m", "tests.mpi_worker", "exit", str(tmp_path), timeout=120)
     assert result.returncode != 0 and seconds < 30
     assert "rank 1 of 2 exited in the middle of a distributed fit" in result.stderr
+
+
+ONE_RANK_STOPS = """
+import argparse, nnbackend as nb
+args = argparse.Namespace(distributed=True, backend=None, data="/nonexistent/on/rank/1")
+nb.cli.backend_from_args(args)
+if nb.distributed.rank() == 1:
+    nb.cli.load_data(nb.datasets.load_catvnoncat, args)
+nb.distributed.world.current().allgather(0, "what the others load")
+"""
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_a_command_line_error_on_one_rank_ends_every_rank(monkeypatch):
+    """An example that stops on rank 1 (its --data folder missing there, say) after
+    joining the job: a SystemExit no exception hook sees, so it ends the others itself
+    rather than leaving them to the watchdog (60 s here)."""
+    monkeypatch.setenv("NNBACKEND_TIMEOUT", "60")
+    result, seconds = mpiexec("-c", ONE_RANK_STOPS, timeout=120)
+    assert result.returncode != 0 and seconds < 30
+    assert "rank 1 of 2: error: " in result.stderr and "--data FOLDER" in result.stderr
 
 
 @needs_mpi

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 from pathlib import Path
 
@@ -274,7 +275,7 @@ def describe(model, loss, optimizer, metrics, data, settings: dict) -> dict:
         "samples in X": int(X.shape[0]),
         "shape of a sample": tuple(X.shape[1:]),
         "shape of y": tuple(y.shape),
-        "data (the sums of X and y)": _checksums(X, y),
+        "data (sums of X and y, plain and by row number)": _checksums(X, y),
         "validation data (shape, sums)": None
         if validation is None
         else (tuple(validation[0].shape), _checksums(*validation)),
@@ -333,14 +334,20 @@ def _excerpt(text: str, start: int) -> str:
     return head + text[start : start + SHOWN] + tail
 
 
-def _checksums(X, y) -> tuple[str, str]:
-    """The sums of X and y, to 12 digits: the same data gives the same sums."""
+def _checksums(X, y) -> tuple[str, ...]:
+    """The sums of X and of y, plain and with each row's sum weighted by its number, to
+    12 digits: the same data gives the same sums, and its rows in another order (each
+    rank shuffled by a seed of its own) other weighted ones."""
     sums = []
     for a in (X, y):
         xp = namespace_of(a)
         if xp.isdtype(a.dtype, "bool"):  # the standard sums numbers only
             a = xp.astype(a, xp.int8)
-        sums.append(f"{float(to_numpy(xp.sum(a, dtype=xp.float64))):.12g}")
+        n = a.shape[0]
+        rows = xp.sum(xp.reshape(a, (n, math.prod(a.shape[1:]))), axis=1, dtype=xp.float64)
+        number = xp.arange(1, n + 1, dtype=xp.float64, device=a.device)
+        both = to_numpy(xp.stack([xp.sum(rows), xp.sum(rows * number)]))
+        sums += [f"{float(v):.12g}" for v in both]
     return tuple(sums)
 
 
