@@ -158,7 +158,8 @@ class Sequential:
         layers, i, last = self.layers, 0, len(self.layers) - 1
         while i <= last:
             layer = layers[i]
-            both = layer.forward_activated(x, layers[i + 1]) if fusing and i < last else None
+            fuses = fusing and i < last and layer._fused_forward
+            both = layer.forward_activated(x, layers[i + 1]) if fuses else None
             if both is not None:
                 x, i = both, i + 2
             elif layer.stochastic:  # draws from the model's generator (Dropout)

@@ -188,6 +188,30 @@ def test_dense_fuses_an_activation_only_as_its_own_forward_computes_it(backend64
     )
 
 
+class ScaledDense(L.Dense):
+    """A Dense layer of its own: twice the product, its gradients twice as well."""
+
+    def forward(self, x, training=True):
+        return 2 * super().forward(x, training)
+
+    def backward(self, dy, input_grad=True):
+        return super().backward(2 * dy, input_grad)
+
+
+def test_a_dense_layer_that_rewrites_forward_is_not_fused_by_its_base(backend64):
+    """Dense fuses its own product with the activation after it; a subclass's forward
+    must run (its backward does), fused kernels or not, and its gradients are right."""
+    model = nb.Sequential([ScaledDense(3, 4), L.Tanh(), L.Dense(4, 2)], backend=backend64, seed=0)
+    x = backend64.asarray(np.random.default_rng(0).standard_normal((5, 3)))
+    with nb.backend.fused(False):
+        want = nb.to_numpy(model.forward(x))
+    np.testing.assert_allclose(nb.to_numpy(model.forward(x)), want, rtol=1e-12, atol=1e-15)
+    errors = nb.gradcheck.check_gradients(
+        model, nb.losses.MSE(), np.random.default_rng(1).standard_normal((5, 3)), np.zeros((5, 2))
+    )
+    assert max(errors.values()) < 1e-6
+
+
 @pytest.mark.parametrize(
     "init, std",
     [

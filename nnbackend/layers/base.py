@@ -65,12 +65,17 @@ class Layer:
     whole_batch = None
     registry = LAYERS
     _fuses: str | None = None  # what fused_activation_of gives, set once per class
+    _fused_forward = True  # whether forward_activated may stand in for this forward
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        named_by = next(c for c in cls.__mro__ if "fused_activation" in vars(c))
         runs_forward = next(c for c in cls.__mro__ if "forward" in vars(c))
+        named_by = next(c for c in cls.__mro__ if "fused_activation" in vars(c))
         cls._fuses = cls.fused_activation if named_by is runs_forward else None
+        # a subclass that rewrites forward (a Dense of its own) is not fused by its base
+        fuses_by = next(c for c in cls.__mro__ if "forward_activated" in vars(c))
+        below = runs_forward is not fuses_by and issubclass(runs_forward, fuses_by)
+        cls._fused_forward = not below
 
     def __init__(self):
         self.params: dict = {}
