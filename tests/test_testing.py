@@ -109,6 +109,27 @@ def test_a_float64_constant_in_a_float32_layer_is_caught():
     assert "strict:no_float64" in message  # where float64 does not exist at all
 
 
+class ScaledByK(L.Layer):
+    """y = k x, with the base class's config(), which names the type alone: k is lost."""
+
+    def __init__(self, k: float = 1.0):
+        super().__init__()
+        self.k = k
+
+    def forward(self, x, training=True):
+        return self.k * x
+
+    def backward(self, dy, input_grad=True):
+        return self.k * dy
+
+
+def test_an_argument_that_config_leaves_out_is_caught():
+    """Its config round trip agrees with itself, and no weight shows the loss: the
+    outputs of the loaded layer do."""
+    message = failure(lambda: ScaledByK(3.0), (4, 3))
+    assert "save/load" in message and "output" in message
+
+
 @pytest.mark.filterwarnings("ignore:__array_wrap__:DeprecationWarning")
 def test_a_numpy_call_that_breaks_on_strict_is_caught():
     message = failure(NumpyTanh, (4, 3))

@@ -17,7 +17,9 @@ The checks (each a row of the report, per backend):
 - ``devices``    on array-api-strict's ``device1``, ``device2`` (in ``dtype``) and
                  ``no_float64`` (float32), every array stays on the device;
 - ``config``     ``config()`` is JSON and ``from_config`` gives it back;
-- ``save/load``  a one-layer model saved on each backend loads on the next bit for bit;
+- ``save/load``  a one-layer model saved on each backend loads on the next bit for bit,
+                 and gives the same outputs (to ``ulps``: a constructor argument that
+                 ``config()`` leaves out comes back as its default);
 - ``eval``       (first backend) evaluation changes no state, is deterministic, and
                  its backward matches central differences too.
 """
@@ -251,6 +253,12 @@ class _Case:
             saved = {**to_host(dict(model.params)), **to_host(dict(model.state))}
             loaded = {**to_host(dict(again.params)), **to_host(dict(again.state))}
             compare(report, check, where, loaded, saved, ulps=0)
+            # and computes what it did: an argument config() left out comes back as its
+            # default, which the weights alone do not show
+            want = {"output": to_host(model.forward(x, training=False))}
+            moved = target.asarray(to_host(x), dtype=target.dtype_name)
+            got = {"output": to_host(again.forward(moved, training=False))}
+            compare(report, check, where, got, want, ulps=self.ulps)
 
     def eval_mode(self, report, backend: Backend) -> None:
         """Evaluation: no state changes, the same output twice, gradients right."""
