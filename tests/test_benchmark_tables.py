@@ -397,7 +397,10 @@ def test_the_readme_and_the_gpu_guide_state_the_recorded_host_transfers():
     assert f"{moons} in the {counted[1]['steps']} moons steps" in readme
     guide_path = readme_table.HERE.parent / "docs" / "guide" / "gpu.md"
     guide = " ".join(guide_path.read_text().split())
-    said = f"counts them: {mnist} in a whole MNIST epoch, {moons} in {counted[1]['steps']} full"
+    said = (
+        f"counts them (`transfers.count`): {mnist} in a whole MNIST epoch, {moons} in "
+        f"{counted[1]['steps']} full"
+    )
     assert said in guide
 
 
