@@ -12,9 +12,11 @@ over the outputs while its gradient sums them (``SquaredErrorOverOutputs``), and
 
 from __future__ import annotations
 
+import functools
 import math
 
 from nnbackend.backend import namespace_of
+from nnbackend.data import is_host
 from nnbackend.losses import MSE, BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
 from nnbackend.registry import LOSSES, register
 
@@ -90,7 +92,29 @@ class ClippedLogLoss(SumOverOutputs):
 
     def forward(self, pred, target):
         self._outputs = 1  # inner sums over its outputs already, where it has several
-        self.inner.forward(pred, target)  # keeps the gradient
+        value = self.inner.forward(pred, target)  # keeps the gradient
+        if is_host(pred) and not self._saturated(pred, target):
+            return value  # scikit-learn's to rounding, at a fraction of the clipped one's cost
+        return self._clipped(pred, target)
+
+    def _saturated(self, pred, target) -> bool:
+        """Whether a probability of these host arrays lies where scikit-learn's clip to
+        [eps, 1 - eps], or its rounding near 1, decides its log: a label's logit some 36
+        (float32: 16) below its row's largest, or a logistic output's beyond 8. Elsewhere
+        than on the host the clipped value is always worked out (a check would wait for
+        the device)."""
+        if self.target_kind != "labels":
+            return bool(abs(pred).max() > 8)
+        floor = _log_eps(pred.dtype) + math.log(pred.shape[1])  # log p >= gap - log(k)
+        if pred.min() - pred.max() >= floor:  # no logit is that far below any other
+            return False
+        if target.ndim != 1:
+            return True
+        gap = pred[range(len(target)), target] - pred.max(axis=1)
+        return bool(gap.min() < floor)
+
+    def _clipped(self, pred, target):
+        """The log loss of the probabilities clipped to [eps, 1 - eps], as scikit-learn's."""
         xp = namespace_of(pred)
         p = self.inner.link(pred) if self.target_kind == "labels" else _expit(xp, pred)
         eps = xp.finfo(p.dtype).eps
@@ -113,3 +137,12 @@ def _expit(xp, z):
     loss. z is first held where exp(-z) stays finite (beyond, p rounds alike)."""
     bound = math.log(xp.finfo(z.dtype).max) - 1
     return 1 / (1 + xp.exp(-xp.clip(z, min=-bound, max=bound)))
+
+
+@functools.cache
+def _log_eps(dtype) -> float:
+    """log of the machine epsilon of a host float ``dtype``, as scikit-learn clips by."""
+    return math.log(float(dtype.type(2) ** (1 - _MANTISSA[dtype.itemsize])))
+
+
+_MANTISSA = {4: 24, 8: 53}  # float32, float64: eps = 2 ** (1 - digits)
