@@ -105,7 +105,8 @@ class ClippedLogLoss(SumOverOutputs):
         the device)."""
         if self.target_kind != "labels":
             return bool(abs(pred).max() > 8)
-        floor = _log_eps(pred.dtype) + math.log(pred.shape[1])  # log p >= gap - log(k)
+        # log p >= (its logit - the row's largest) - log(classes)
+        floor = _log_eps(namespace_of(pred), pred.dtype) + math.log(pred.shape[1])
         if pred.min() - pred.max() >= floor:  # no logit is that far below any other
             return False
         if target.ndim != 1:
@@ -140,9 +141,6 @@ def _expit(xp, z):
 
 
 @functools.cache
-def _log_eps(dtype) -> float:
-    """log of the machine epsilon of a host float ``dtype``, as scikit-learn clips by."""
-    return math.log(float(dtype.type(2) ** (1 - _MANTISSA[dtype.itemsize])))
-
-
-_MANTISSA = {4: 24, 8: 53}  # float32, float64: eps = 2 ** (1 - digits)
+def _log_eps(xp, dtype) -> float:
+    """log of the machine epsilon of ``dtype``, by which scikit-learn clips."""
+    return math.log(xp.finfo(dtype).eps)
