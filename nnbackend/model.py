@@ -106,10 +106,9 @@ class Sequential:
         return {name: xp.asarray(a, copy=True) for name, a in self.params.items()}
 
     def set_params(self, values) -> None:
-        """``model.params[name] = array`` for each of ``values``: same shape, dtype, backend."""
-        params = self.params
-        for name, value in values.items():
-            params[name] = value
+        """``model.params[name] = array`` for each of ``values``: same shape, dtype,
+        backend. All or none: a refused value leaves every weight as it was."""
+        self.params.assign(values)
 
     def count_params(self) -> int:
         """How many weights the layers hold: the sum of every params array's size."""

@@ -50,6 +50,17 @@ class ArrayView(MutableMapping):
             value = self._model.backend.xp.asarray(value, copy=True)
         store[key] = value
 
+    def assign(self, values) -> None:
+        """``self[name] = value`` for each of ``values``, all or none: every value is
+        checked (name, shape, dtype, backend) before the first is stored."""
+        values = dict(values)
+        for name, value in values.items():
+            current = self[name]
+            if value is not current:
+                self._check(name, value, current)
+        for name, value in values.items():
+            self[name] = value
+
     def _check(self, name, value, current) -> None:
         self._model.backend.check_array(value, name)
         if current is not None and (value.shape != current.shape or value.dtype != current.dtype):

@@ -58,6 +58,20 @@ def test_params_are_assignable_and_checked(backend):
         model.params["0.W"] = nb.get_backend(other).asarray(np.zeros((2, 3)))
 
 
+def test_set_params_assigns_all_or_none(backend):
+    model = tiny_net(backend)
+    before = {name: nb.to_numpy(a).copy() for name, a in model.params.items()}
+    good = backend.asarray(np.ones((2, 3)))
+    for bad in ({"2.W": backend.asarray(np.ones((2, 3)))}, {"9.W": good}):
+        with pytest.raises((ValueError, KeyError)):
+            model.set_params({"0.W": good, **bad})
+        for name, array in model.params.items():
+            np.testing.assert_array_equal(nb.to_numpy(array), before[name])
+    model.set_params({"0.W": good, "2.b": backend.asarray(np.full(2, 3.0))})
+    np.testing.assert_array_equal(nb.to_numpy(model.params["0.W"]), np.ones((2, 3)))
+    np.testing.assert_array_equal(nb.to_numpy(model.params["2.b"]), [3.0, 3.0])
+
+
 def test_one_seed_gives_the_same_model_on_every_backend():
     weights = {
         name: [nb.to_numpy(a).tobytes() for a in tiny_net(nb.get_backend(name)).params.values()]
