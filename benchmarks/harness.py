@@ -97,12 +97,30 @@ def need_torch(ctx):
     return torch
 
 
+def on_host(a) -> np.ndarray:
+    """A NumPy, CuPy or torch array as host NumPy."""
+    if hasattr(a, "detach"):
+        return a.detach().cpu().numpy()
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+def with_weights(train, weights):
+    """``train``, the timed run, with ``train.weights()``: the [(W, b), ...] it leaves, as
+    host NumPy (benchmarks/test_references.py holds each implementation's to the loop's,
+    so that every one times the same work)."""
+    train.weights = weights
+    return train
+
+
 def prepare_ref(wl, data, ctx):
     xp = ctx.xp
     X, y = xp.asarray(data.X), xp.asarray(data.y)
     params = [(xp.array(W), xp.array(b)) for W, b in data.init]
     train = references.train_xp if wl.conv is None else references.train_conv_xp
-    return lambda: train(wl, X, y, params, xp=xp)
+    return with_weights(
+        lambda: train(wl, X, y, params, xp=xp),
+        lambda: [(on_host(W), on_host(b)) for W, b in params],
+    )
 
 
 def prepare_torch_manual(wl, data, ctx):
@@ -111,14 +129,20 @@ def prepare_torch_manual(wl, data, ctx):
     torch, dev = need_torch(ctx), ctx.torch_device
     X, y = torch.as_tensor(data.X, device=dev), torch.as_tensor(data.y, device=dev)
     params = [(torch.tensor(W, device=dev), torch.tensor(b, device=dev)) for W, b in data.init]
-    return lambda: references.train_torch_manual(wl, X, y, params)
+    return with_weights(
+        lambda: references.train_torch_manual(wl, X, y, params),
+        lambda: [(on_host(W), on_host(b)) for W, b in params],
+    )
 
 
 def prepare_torch_autograd(wl, data, ctx):
     torch, dev = need_torch(ctx), ctx.torch_device
     X, y = torch.as_tensor(data.X, device=dev), torch.as_tensor(data.y, device=dev)
     model = references.build_torch_model(wl, data.init).to(dev)
-    return lambda: references.train_torch_autograd(wl, X, y, model)
+    return with_weights(
+        lambda: references.train_torch_autograd(wl, X, y, model),
+        lambda: references.torch_model_params(model),
+    )
 
 
 def prepare_nnbackend(wl, data, ctx):
@@ -126,7 +150,13 @@ def prepare_nnbackend(wl, data, ctx):
         from benchmarks.nnbackend_runner import run_nnbackend
     except ImportError as exc:
         raise Unavailable(f"nnbackend does not import: {exc}") from None
-    return run_nnbackend(wl, ctx.backend, data, compile=ctx.compile)
+    train = run_nnbackend(wl, ctx.backend, data, compile=ctx.compile)
+
+    def weights():
+        arrays = [on_host(a) for a in train.model.params.values()]  # W, b of each layer
+        return list(zip(arrays[::2], arrays[1::2], strict=True))
+
+    return with_weights(train, weights)
 
 
 def prepare_nnbackend_eager(wl, data, ctx):
@@ -146,7 +176,8 @@ PREPARE = {
 
 
 def time_once(impl, wl, data, ctx) -> tuple[float, float | None]:
-    """Seconds for one training run, and its last loss when it returns one."""
+    """Seconds for one training run, and its last loss when it returns one (the loops:
+    the last batch's; nnbackend: the last epoch's mean, as ``fit`` logs it)."""
     train = PREPARE[impl](wl, data, ctx)
     ctx.sync()
     # the collector's full passes come when enough objects have outlived its young

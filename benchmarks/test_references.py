@@ -1,7 +1,8 @@
-"""The reference loops agree with each other, and learn.
+"""Every timed run does the work the NumPy loop does (the same weights after a few
+steps, each run prepared as the benchmark prepares it), and the loop learns.
 
-Run: PYTHONPATH=$PWD python -m pytest -q benchmarks/test_references.py
-(outside tests/, so the library's suite does not run it). Random data, a few steps.
+Run: PYTHONPATH=$PWD python -m pytest -q benchmarks/test_references.py (the suite runs
+it too; torch's rows skip without torch). Random data, a few steps.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import pytest
 
 from benchmarks import gemm, references
 from benchmarks.workloads import WORKLOADS, Data, init_params, load_moons
-
-torch = pytest.importorskip("torch")
 
 # Each workload's layers with a little random data: (workload, samples, steps).
 SMALL = {
@@ -42,44 +41,33 @@ def random_data(wl, seed=1) -> Data:
     return Data(X, y, init_params(wl.sizes, wl.dtype, wl=wl), "random")
 
 
-def run_numpy(wl, data):
-    params = [(W.copy(), b.copy()) for W, b in data.init]
-    train = references.train_xp if wl.conv is None else references.train_conv_xp
-    train(wl, data.X, data.y, params, xp=np)
-    return params
+def trained(impl, wl, data, backend="numpy"):
+    """The weights one run of ``impl`` leaves, prepared as the benchmark prepares the
+    run it times (harness.PREPARE), on the CPU."""
+    from benchmarks import harness
 
-
-def run_torch_manual(wl, data):
-    if wl.conv is not None:
-        pytest.skip("no hand-written torch conv loop")
-    params = [(torch.tensor(W), torch.tensor(b)) for W, b in data.init]
-    references.train_torch_manual(wl, torch.as_tensor(data.X), torch.as_tensor(data.y), params)
-    return [(W.numpy(), b.numpy()) for W, b in params]
-
-
-def run_torch_autograd(wl, data):
-    model = references.build_torch_model(wl, data.init)
-    references.train_torch_autograd(wl, torch.as_tensor(data.X), torch.as_tensor(data.y), model)
-    return references.torch_model_params(model)
-
-
-def run_nnbackend(wl, data, backend="numpy"):
-    import nnbackend as nb
-    from benchmarks.nnbackend_runner import run_nnbackend as prepare
-
-    train = prepare(wl, backend, data)
+    ctx = harness.Context(backend, np, "cpu", gpu=False)
+    try:
+        train = harness.PREPARE[impl](wl, data, ctx)
+    except harness.Unavailable as exc:
+        pytest.skip(str(exc))
     train()
-    params = [nb.to_numpy(a) for a in train.model.params.values()]
-    return list(zip(params[::2], params[1::2], strict=True))
+    return train.weights()
 
 
 @pytest.mark.parametrize("number", sorted(SMALL))
-@pytest.mark.parametrize("run", [run_torch_manual, run_torch_autograd, run_nnbackend])
-def test_torch_matches_numpy(number, run):
+@pytest.mark.parametrize(
+    "impl, backend",
+    [("torch-manual", "numpy"), ("torch-autograd", "numpy"), ("nnbackend", "numpy"),
+     ("nnbackend", "strict"), ("nnbackend", "torch")],
+)  # fmt: skip
+def test_every_timed_run_matches_the_numpy_loop(number, impl, backend):
+    if "torch" in (impl.split("-")[0], backend):
+        pytest.importorskip("torch")
     wl = small_workload(number)
     data = random_data(wl)
-    expected = run_numpy(wl, data)
-    got = run(wl, data)
+    expected = trained("ref", wl, data)
+    got = trained(impl, wl, data, backend)
     # rtol 1e-4 as float32 allows; atol for the entries that sit near zero (biases start
     # there), where float32 summation order alone gives relative differences of 1e-3.
     for (W0, _), (W, b), (W1, b1) in zip(data.init, expected, got, strict=True):
@@ -124,6 +112,7 @@ def test_launch_counts_are_per_step():
     """Workload 1 on the CPU: about the same operators per step from 40 to 80 steps as
     from 40 to 120 (what a run does once has dropped out; the 20 logs of each run
     gather more scalars in a longer one, worth a fraction of an operator per step)."""
+    pytest.importorskip("torch")
     from benchmarks import harness, launches
 
     ctx = harness.Context("torch", np, "cpu", gpu=False)
