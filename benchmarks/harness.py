@@ -348,11 +348,11 @@ def count_launches(wl, data, ctx) -> dict:
             why = launches.why_not_counted(ctx)
             if why is not None:
                 raise Unavailable(why)
-            per_step, by_name = launches.launches_per_step(PREPARE[impl], wl, data, ctx)
-            if per_step <= 0:  # a profiler that missed another library's kernels
+            counted = launches.launches_per_step(PREPARE[impl], wl, data, ctx)
+            if counted["per_step"] <= 0:  # a profiler that missed another library's kernels
                 raise Unavailable("torch's profiler saw no kernels of this run")
-            what = "kernels" if ctx.torch_device == "cuda" else "aten operators"
-            return {"per_step": per_step, "what": what, "by_name": by_name}
+            what = "kernels" if ctx.torch_device == "cuda" else "computing aten operators"
+            return {**counted, "what": what}
 
         value, why = attempt(f"workload {wl.number} {impl} launches", run)
         found[ctx.ref if impl == "ref" else impl] = value if why is None else {"status": why}

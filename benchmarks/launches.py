@@ -2,6 +2,12 @@
 CUDA kernels (and copies) it ran, on a CPU the aten operators dispatched from Python
 (an operator's own sub-operators not counted again).
 
+On a CPU a view (a transpose, a reshape that copies nothing, a detach) is no work, and
+torch autograd's step holds many: views are counted apart (``views_per_step``), and
+``per_step`` is the operators that compute. Under ``fit(compile=...)``, inductor's
+fused kernels are no aten operators: the count is what the step still dispatches
+outside them (matrix products, the logged accuracy).
+
 Each count is the difference between a long run and a short one, divided by the
 steps between them, so what a fit does once (moving the shuffling order, reading the
 loss) drops out: 2 and 6 batches of one epoch, or 40 and 80 full-batch epochs, which
@@ -48,24 +54,48 @@ def steps_of(wl, steps: int):
     return dataclasses.replace(wl, epochs=1, n_samples=min(wl.n_samples, steps * wl.batch_size))
 
 
-def counted_events(profile, cuda: bool) -> Counter:
-    """By name: the CUDA kernels and copies on a GPU; top-level aten operators on a CPU."""
+# aten operators that make a view of their input: no kernel, no arithmetic
+VIEWS = frozenset(
+    "aten::" + name
+    for name in (
+        "t", "transpose", "permute", "view", "_unsafe_view", "reshape", "_reshape_alias",
+        "flatten", "unflatten", "squeeze", "unsqueeze", "expand", "expand_as", "view_as",
+        "as_strided", "slice", "select", "narrow", "alias", "detach", "lift_fresh",
+        "numpy_T", "unbind", "split", "chunk", "diagonal",
+    )
+)  # fmt: skip
+
+
+def is_view(event) -> bool:
+    """An operator that only made a view: a view's name, and every aten operator it
+    called a view too (a reshape of a strided array calls a copy: that counts)."""
+    return event.name in VIEWS and all(
+        is_view(child) for child in event.cpu_children if child.name.startswith("aten::")
+    )
+
+
+def counted_events(profile, cuda: bool) -> tuple[Counter, Counter]:
+    """By name: the CUDA kernels and copies on a GPU, and no views; on a CPU the
+    top-level aten operators that compute, and apart, those that only made views."""
     import torch
 
     events = profile.events()
     if cuda:
-        names = (e.name for e in events if e.device_type == torch.autograd.DeviceType.CUDA)
-    else:
-        names = (
-            e.name
-            for e in events
-            if e.name.startswith("aten::")
-            and (e.cpu_parent is None or not e.cpu_parent.name.startswith("aten::"))
-        )
-    return Counter(name[:NAME_CHARS] for name in names)
+        kernels = (e.name for e in events if e.device_type == torch.autograd.DeviceType.CUDA)
+        return Counter(name[:NAME_CHARS] for name in kernels), Counter()
+    top = [
+        e
+        for e in events
+        if e.name.startswith("aten::")
+        and (e.cpu_parent is None or not e.cpu_parent.name.startswith("aten::"))
+    ]
+    views = [e for e in top if is_view(e)]
+    computing = Counter(e.name[:NAME_CHARS] for e in top)
+    computing.subtract(e.name[:NAME_CHARS] for e in views)
+    return +computing, Counter(e.name for e in views)
 
 
-def profiled_counts(prepare, wl, data, ctx) -> Counter:
+def profiled_counts(prepare, wl, data, ctx) -> tuple[Counter, Counter]:
     from torch.profiler import ProfilerActivity, profile
 
     cuda = ctx.torch_device == "cuda"
@@ -78,14 +108,20 @@ def profiled_counts(prepare, wl, data, ctx) -> Counter:
     return counted_events(prof, cuda)
 
 
-def launches_per_step(prepare, wl, data, ctx) -> tuple[float, dict[str, float]]:
-    """Operations per step of one implementation (``prepare`` as harness.PREPARE's): in
-    all, and by name, most first (which kernels one library launches that another
-    does not)."""
+def launches_per_step(prepare, wl, data, ctx) -> dict:
+    """Operations per step of one implementation (``prepare`` as harness.PREPARE's):
+    ``per_step`` in all, ``by_name`` most first (which kernels one library launches
+    that another does not), and ``views_per_step`` (a CPU's views, counted apart)."""
     steps = FULL_BATCH_STEPS if wl.batch_size is None else MINI_BATCH_STEPS
     short, long = (steps_of(wl, n) for n in steps)
-    few, many = (profiled_counts(prepare, w, data, ctx) for w in (short, long))
+    (few, few_views), (many, many_views) = (
+        profiled_counts(prepare, w, data, ctx) for w in (short, long)
+    )
     between = long.steps - short.steps
     by_name = {name: (many[name] - few[name]) / between for name in many | few}
     by_name = dict(sorted(((k, v) for k, v in by_name.items() if v), key=lambda kv: -kv[1]))
-    return (sum(many.values()) - sum(few.values())) / between, by_name
+    return {
+        "per_step": (many.total() - few.total()) / between,
+        "by_name": by_name,
+        "views_per_step": (many_views.total() - few_views.total()) / between,
+    }

@@ -169,9 +169,11 @@ def notes(report: dict) -> str:
             )
         for name, launched in result.get("launches", {}).items():
             if "per_step" in launched:
+                views = launched.get("views_per_step")
                 lines.append(
                     f"  - {name}: {launched['per_step']:.1f} {launched['what']} per step"
-                    " (torch profiler)"
+                    + (f", and {views:.1f} views" if views else "")
+                    + " (torch profiler)"
                 )
         for name, peak in result.get("peak_memory", {}).items():
             if "bytes" in peak:

@@ -120,13 +120,32 @@ def test_launch_counts_are_per_step():
     data = random_data(wl)
     for impl in launches.IMPLS:
         prepare = harness.PREPARE[impl]
-        per_step, by_name = launches.launches_per_step(prepare, wl, data, ctx)
+        counted = launches.launches_per_step(prepare, wl, data, ctx)
+        per_step, by_name = counted["per_step"], counted["by_name"]
         assert 15 <= per_step <= 100, (impl, per_step)
+        assert 1 <= counted["views_per_step"] <= 20, (impl, counted)
         assert sum(by_name.values()) == pytest.approx(per_step)
         assert all(name.startswith("aten::") for name in by_name)
+        assert not launches.VIEWS & set(by_name), by_name
         assert list(by_name.values()) == sorted(by_name.values(), reverse=True)
         counts = [
-            sum(launches.profiled_counts(prepare, launches.steps_of(wl, n), data, ctx).values())
+            launches.profiled_counts(prepare, launches.steps_of(wl, n), data, ctx)[0].total()
             for n in (40, 120)
         ]
         assert abs((counts[1] - counts[0]) / 80 - per_step) <= 1, (impl, counts, per_step)
+
+
+def test_a_view_counts_apart_unless_it_copies():
+    torch = pytest.importorskip("torch")
+    from torch.profiler import profile
+
+    from benchmarks import launches
+
+    a = torch.ones(4, 6)
+    with profile() as prof:
+        a.t().reshape(24)  # a transpose, then a reshape that must copy
+        a.reshape(24)  # a view
+        a + 1
+    computing, views = launches.counted_events(prof, cuda=False)
+    assert computing == {"aten::reshape": 1, "aten::add": 1}
+    assert views == {"aten::t": 1, "aten::reshape": 1}
