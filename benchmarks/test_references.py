@@ -149,3 +149,16 @@ def test_a_view_counts_apart_unless_it_copies():
     computing, views = launches.counted_events(prof, cuda=False)
     assert computing == {"aten::reshape": 1, "aten::add": 1}
     assert views == {"aten::t": 1, "aten::reshape": 1}
+
+
+def test_cupys_peak_is_the_most_a_run_held_of_the_pool():
+    from benchmarks.harness import PeakBytes
+
+    peak = PeakBytes()
+    peak.free_postprocess(mem_size=512, mem_ptr=1, pmem_id=1)  # from before the run
+    for size in (1024, 2048):
+        peak.malloc_postprocess(device_id=0, size=size, mem_size=size, mem_ptr=2, pmem_id=2)
+    peak.free_postprocess(mem_size=2048, mem_ptr=2, pmem_id=2)
+    peak.malloc_postprocess(device_id=0, size=512, mem_size=512, mem_ptr=0, pmem_id=0)  # failed
+    peak.malloc_postprocess(device_id=0, size=100, mem_size=512, mem_ptr=3, pmem_id=3)
+    assert (peak.held, peak.peak) == (1024, 2560)
