@@ -191,17 +191,18 @@ def merged(earlier: dict, report: dict) -> dict:
     can be recorded in parts, or one noisy workload run again. Each row's ratios stay
     those of its own run; the date becomes the newest."""
     same = ("backend", "reference", "machine")
-    settings = ("repeat", "threads", "quick", "compile")
+    settings = ("repeat", "threads", "quick", "compile", "skip")  # the caption's command
     differ = [key for key in same if earlier.get(key) != report[key]]
     if earlier.get("environment", {}) != report.get("environment", {}):
         differ.append("environment")
     if _libraries(earlier["versions"]) != _libraries(report["versions"]):
         differ.append("versions")
-    differ += [key for key in settings if earlier["options"].get(key) != report["options"][key]]
+    differ += [key for key in settings if earlier["options"].get(key) != report["options"].get(key)]
     if differ:
         raise ValueError(
             f"cannot add to a run that differs in {', '.join(differ)}: give the same "
-            "--backend, --repeat, --threads, --quick and --compile, on the same machine "
+            "--backend, --repeat, --threads, --quick, --compile and --skip, on the same "
+            "machine "
             f"(with the same {', '.join(ENVIRONMENT)})"
         )
     ran = {r["workload"] for r in report["results"]}

@@ -244,6 +244,10 @@ def test_a_run_with_other_settings_is_not_added():
     other_kernels = {**_run("2026-01-02", {2: 2.0}), "environment": {"OPENBLAS_CORETYPE": "Zen"}}
     with pytest.raises(ValueError, match="differs in environment"):
         merged(_run("2026-01-01", {1: 9.0}), other_kernels)
+    skipping = _run("2026-01-02", {2: 2.0})
+    skipping["options"]["skip"] = ["gemm"]  # the caption's one command would not be true
+    with pytest.raises(ValueError, match="differs in skip"):
+        merged(_run("2026-01-01", {1: 9.0}), skipping)
 
 
 def test_a_run_shows_the_blas_kernels_and_the_environment_it_ran_under():
