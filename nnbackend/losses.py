@@ -157,6 +157,7 @@ class SoftmaxCrossEntropy(Loss):
 
     target_kind = "labels"
     has_accuracy = True
+    _class_ids: dict | None = None  # by library, count and device: see _classes
     aliases = (
         "cross_entropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
     )  # fmt: skip
@@ -164,6 +165,7 @@ class SoftmaxCrossEntropy(Loss):
     def __init__(self, from_logits: bool = True, reduction: str = "mean"):
         super().__init__(reduction)
         self.from_logits = boolean(from_logits, "from_logits")
+        self._class_ids = {}  # made here: a compiled step then finds the same attributes
 
     def forward(self, pred, target):
         xp = namespace_of(pred, target)
@@ -228,7 +230,9 @@ class SoftmaxCrossEntropy(Loss):
         and kept: a recorded step (a CUDA graph) reads the one it was recorded with,
         while a copy of the model on another backend may share this loss."""
         key = (xp.__name__, pred.shape[1], str(pred.device))  # a name: models pickle
-        made = vars(self).setdefault("_class_ids", {})
+        made = self._class_ids
+        if made is None:  # unpickled from before it was made in __init__
+            made = self._class_ids = {}
         if key not in made:
             made[key] = xp.arange(pred.shape[1], device=pred.device)
         return made[key]

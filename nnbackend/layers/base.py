@@ -29,6 +29,11 @@ from nnbackend.checks import integer
 from nnbackend.registry import LAYERS, construct
 from nnbackend.shapes import CHANNELS_LAST_HINT, channels_last
 
+#: a layer's ``grad_buffers`` where no fit has bound it: ask ``is NO_GRAD_BUFFERS``, as
+#: torch.compile before 2.13 cuts the step at any use of a mapping proxy once a dict
+#: has changed (each layer's backward changes its grads)
+NO_GRAD_BUFFERS: Mapping = MappingProxyType({})
+
 
 class Layer:
     """Base class. ``decayed`` names the params that L2 weight decay applies to;
@@ -45,8 +50,8 @@ class Layer:
     #: subclass that rewrites ``forward`` says it again
     draws_on_device: bool = False
     #: key -> where backward may write that gradient in place, set by ``nnbackend.flat``
-    #: while a fit binds the model; the class's empty default otherwise
-    grad_buffers: Mapping = MappingProxyType({})
+    #: while a fit binds the model; ``NO_GRAD_BUFFERS`` (empty) otherwise
+    grad_buffers: Mapping = NO_GRAD_BUFFERS
     #: an activation's name in the kernel table's ``dense_act`` ("relu", ...): a Dense
     #: layer right before it then computes both in one call (``Sequential``), where the
     #: class that names it is the one whose ``forward`` runs (``fused_activation_of``)

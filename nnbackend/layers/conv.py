@@ -10,6 +10,7 @@ from nnbackend.backend.fastpaths import native
 from nnbackend.backend.kernels import table
 from nnbackend.checks import boolean, positive_int
 from nnbackend.layers.base import (
+    NO_GRAD_BUFFERS,
     Layer,
     check_built,
     check_images,
@@ -148,7 +149,7 @@ class Conv2D(Layer):
         dy = xp.reshape(dy, (n, f, oh * ow))
         per_sample = dy @ xp.matrix_transpose(self._cols)  # (N, F, C*kh*kw)
         out = self.grad_buffers  # the flat buffer's views, when a fit binds one
-        kernels = table(xp) if len(out) else None  # len: torch.compile misreads its truth
+        kernels = None if out is NO_GRAD_BUFFERS or not out else table(xp)
         if kernels is not None and kernels.sum_into is not None:
             kernels.sum_into(per_sample, 0, xp.reshape(out["W"], (f, -1)))  # a view of it
             self.grads["W"] = out["W"]

@@ -7,7 +7,7 @@ import math
 from nnbackend import init as initializers
 from nnbackend.backend.kernels import table
 from nnbackend.checks import boolean, positive_int
-from nnbackend.layers.base import Layer, check_built, fused_activation_of
+from nnbackend.layers.base import NO_GRAD_BUFFERS, Layer, check_built, fused_activation_of
 from nnbackend.registry import register
 
 
@@ -88,14 +88,13 @@ class Dense(Layer):
         self._x = x
 
     def backward(self, dy, input_grad=True):
-        xp, out = self.backend.xp, self.grad_buffers  # out: the flat buffer's, when bound
-        kernels = table(xp)
+        xp, kernels = self.backend.xp, table(self.backend.xp)
         if kernels.matmul_into is None:
             self.grads["W"] = self._x.T @ dy
             if self.bias:
                 self.grads["b"] = xp.sum(dy, axis=0)
-        else:  # bound or not, the same kernels: the same numbers either way
-            into = out if len(out) else {}  # len: torch.compile misreads its truth
+        else:  # bound to the flat buffer or not, the same kernels: the same numbers
+            into = {} if self.grad_buffers is NO_GRAD_BUFFERS else self.grad_buffers
             self.grads["W"] = kernels.matmul_into(self._x.T, dy, into.get("W"))
             if self.bias:
                 self.grads["b"] = kernels.sum_into(dy, 0, into.get("b"))
