@@ -56,13 +56,17 @@ part() {
         "$PYTHON" -m pytest -q -p no:cacheprovider "${workers[@]}" -m "not slow" 2>&1 | tail -60 |
             tee "$RESULTS/tests.log" || true
         ;;
-    gpu-tests)
-        local workers=()
-        "$PYTHON" -c "import xdist" 2>/dev/null && workers=(-n 6)
-        "$PYTHON" -m pytest -q -p no:cacheprovider "${workers[@]}" -rfE --tb=short \
-            -m "gpu and not slow" 2>&1 | tee "$RESULTS/tests-gpu.log" || true
-        "$PYTHON" -m pytest -q -p no:cacheprovider -rfE --tb=short tests/test_replay.py \
-            tests/test_docs.py tests/test_cupy_compiles.py 2>&1 | tee "$RESULTS/tests-more.log" || true
+    gpu-tests) # both runs, and the part fails where either failed
+        local options=(-q -p no:cacheprovider -rfEs --tb=short) failed=0
+        "$PYTHON" -c "import xdist" 2>/dev/null && options+=(-n 6)
+        "$PYTHON" -c "import pytest_timeout" 2>/dev/null && options+=(--timeout 120)
+        "$PYTHON" -m pytest "${options[@]}" -m "gpu and not slow" 2>&1 |
+            tee "$RESULTS/tests-gpu.log" || failed=1
+        # the GPU's doc blocks, NVRTC's check, and the step's capture on this torch
+        "$PYTHON" -m pytest "${options[@]}" tests/test_docs.py -k python_block \
+            tests/test_cupy_compiles.py tests/test_compile.py 2>&1 |
+            tee "$RESULTS/tests-more.log" || failed=1
+        return $failed
         ;;
     launches)
         bench launches.log --backend cupy --workloads 2,4,6 --skip torch-manual,gemm \
@@ -77,15 +81,15 @@ part() {
         bench torch-moons.log --backend torch:cuda --workloads 1 --json "$RESULTS/torch-cuda.json" --add
         ;;
     graph)
-        bench graph.log --backend torch:cuda --compile cuda-graph --skip torch-manual,gemm \
+        TORCH_LOGS=graph_breaks,recompiles bench graph.log --backend torch:cuda --compile cuda-graph --skip torch-manual,gemm \
             --workloads 2,5,6 --json "$RESULTS/torch-cuda-graph.json"
         ;;
     graph-moons)  # 20000 steps: each run of the four takes 2-30 s
         REPEAT=1 bench graph-moons.log --backend torch:cuda --compile cuda-graph \
             --skip torch-manual,gemm --workloads 1 --json "$RESULTS/torch-cuda-graph-moons.json"
         ;;
-    inductor)
-        bench inductor.log --backend torch:cuda --compile inductor --skip torch-manual,gemm \
+    inductor) # the log says where the capture breaks or recompiles, if it does
+        TORCH_LOGS=graph_breaks,recompiles bench inductor.log --backend torch:cuda --compile inductor --skip torch-manual,gemm \
             --workloads 2,5 --json "$RESULTS/torch-cuda-inductor.json"
         ;;
     sklearn)
