@@ -194,16 +194,26 @@ def _check_real(a, what: str, targets: str | None = None) -> None:
 
 
 def _check_unit_range(y, what: str, kind: str) -> None:
+    """Values in [0, 1]; for cross-entropy's rows ("labels"), rows that sum to 1."""
     xp = namespace_of(y)
-    if xp.isdtype(y.dtype, "bool"):
-        return
-    low, high = (float(v) for v in to_numpy(xp.stack([xp.min(y), xp.max(y)])))
+    if not is_float(xp, y):  # bools (no min or max in the standard) and integer rows
+        y = xp.astype(y, xp.float32)
+    stats = [xp.min(y), xp.max(y)]
+    if kind == "labels":  # the largest distance of a row's sum from 1
+        stats.append(xp.max(xp.abs(xp.sum(y, axis=1) - 1)))
+    low, high, *off = (float(v) for v in to_numpy(xp.stack(stats)))
     if low < 0 or high > 1:
         hint = " Labels -1/+1? Use (y + 1) / 2." if (low, high) == (-1, 1) else ""
         what_kind = "0/1 labels or probabilities" if kind == "probabilities" else "one-hot rows"
         raise ValueError(
             f"{what} holds values from {low:g} to {high:g}, but this loss takes {what_kind} "
             f"in [0, 1].{hint}"
+        )
+    if off and off[0] > 1e-3:
+        raise ValueError(
+            f"{what} holds rows that do not sum to 1 (one is {off[0]:g} off): softmax "
+            "cross-entropy takes one-hot or soft rows, one distribution a sample; for "
+            "several labels a sample, use loss='bce' with from_logits=True, one output a label"
         )
 
 

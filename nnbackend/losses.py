@@ -5,8 +5,10 @@ from logits: finite loss and gradients for any finite logits (±1e4 included). T
 from-probabilities forms clip to [eps, 1 - eps], so probabilities of exactly 0 or 1
 give finite values too.
 
-``reduction="mean"`` averages over samples (rows); ``"sum"`` adds them up, which is
-what the classic tutorials differentiate (their learning rates assume it).
+``reduction="mean"`` averages over samples (rows) for softmax cross-entropy and over
+every element for MSE and binary cross-entropy (as torch does: their (batch, k)
+outputs are k numbers a sample); ``"sum"`` adds them up, which is what the classic
+tutorials differentiate (their learning rates assume it).
 """
 
 from __future__ import annotations
@@ -43,6 +45,12 @@ class Loss:
 
     def __call__(self, pred, target):
         return self.forward(pred, target)
+
+    def __getstate__(self) -> dict:
+        # copies (pickle, copy, deepcopy) leave out what the last batch left behind (its
+        # gradient, count and differences, from which its targets could be read back) and
+        # arrays made once on a device: every private attribute; the settings are public
+        return {name: value for name, value in vars(self).items() if not name.startswith("_")}
 
     def forward(self, pred, target):
         """The loss of ``pred`` (the model's output, ``(batch, outputs)``) against
@@ -149,7 +157,9 @@ class SoftmaxCrossEntropy(Loss):
     """Cross-entropy of softmax(pred) against the true classes.
 
     ``pred``: (batch, classes) logits (or probabilities, with ``from_logits=False``).
-    ``target``: (batch,) integer labels, or (batch, classes) one-hot / soft labels.
+    ``target``: (batch,) integer labels, or (batch, classes) one-hot / soft labels,
+    each row summing to 1 (the gradient, softmax - target, takes it so; ``fit`` refuses
+    other rows: several labels a sample are BinaryCrossEntropy's).
     ``link`` is softmax, so a model trained with it predicts probabilities.
     A logit of -inf (a masked class) adds nothing where the target gives its class no
     weight, and makes the loss inf where it does, on every backend.
@@ -262,8 +272,10 @@ class SoftmaxCrossEntropy(Loss):
 @register
 class BinaryCrossEntropy(Loss):
     """Binary cross-entropy of probabilities (``from_logits=False``, after a Sigmoid
-    layer, as the tutorials do) or of logits (``from_logits=True``: fused, exact in
-    the tails). ``pred``: (batch, 1) or (batch,); ``target``: 0/1 of the same length.
+    layer, as the tutorials do) or of logits (``from_logits=True``: fused, and exact in
+    the tails, but on torch, whose own operator it takes there: that one rounds a loss
+    below about 1e-13 to 0). ``pred``: (batch, 1) or (batch,); ``target``: 0/1 of the
+    same length. ``"mean"`` divides by every element, ``(batch, k)`` outputs' too.
     """
 
     has_accuracy = True
@@ -340,14 +352,15 @@ class L2:
         return f"L2({self.reg_lambda!r})"
 
     def penalty(self, weights):
-        """``reg_lambda / 2 * sum of squares`` of the arrays in ``weights`` (0-d array)."""
+        """``reg_lambda / 2 * sum of squares`` of the arrays in ``weights`` (0-d array; 0.0
+        where there are none: a model of no decayed weights, such as BatchNorm alone)."""
         total = None
         for w in weights:
             xp = namespace_of(w)
             flat = xp.reshape(w, (-1,))
             square = flat @ flat  # a dot product: one pass, no temporary
             total = square if total is None else total + square
-        return (self.reg_lambda / 2) * total
+        return 0.0 if total is None else (self.reg_lambda / 2) * total
 
     def add_to_gradients(self, weights: dict, grads) -> None:
         """``grads[name] += reg_lambda * W`` for each ``name: W`` of ``weights``."""

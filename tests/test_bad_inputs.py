@@ -176,6 +176,18 @@ def test_one_hot_rows_outside_0_1_are_refused(backend):
         fit(net(backend), X, onehot)
 
 
+@pytest.mark.parametrize("rows", ["several labels", "no label"])
+def test_cross_entropy_rows_must_sum_to_1(backend, rows):
+    # softmax - target is the gradient of rows that sum to 1 only: a multi-hot or empty
+    # row trained 0.23 off the numerical gradient
+    onehot = np.eye(2)[Y]
+    onehot[3] = [1, 1] if rows == "several labels" else [0, 0]
+    with pytest.raises(ValueError, match=r"rows that do not sum to 1 \(one is 1 off\).*'bce'"):
+        fit(net(backend), X, onehot)
+    for good in (np.where(np.eye(2)[Y] == 1, 0.9, 0.1), np.eye(2, dtype=bool)[Y]):
+        fit(net(backend), X, good)  # soft rows and boolean one-hot rows train
+
+
 @pytest.mark.parametrize("shape", [(6, 5), (3, 2, 4, 4)])
 def test_every_nan_or_inf_is_found_and_huge_finite_data_passes(backend, shape):
     """The check's first pass is one product of the rows with ones: each bad element,

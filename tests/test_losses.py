@@ -51,6 +51,12 @@ def _binary_logits_case(backend):
     return z, backend.asarray([1.0, 0.0, 1.0, 1.0, 0.0], dtype=backend.dtype_name)
 
 
+def _multi_binary_case(backend):  # three labels a sample: "mean" divides by 15, not 5
+    z = nb.Generator(9).normal((5, 3), std=3.0, backend=backend)
+    t = np.array([[1, 0, 1], [0, 0, 1], [1, 1, 1], [0, 1, 0], [0, 0, 0]], dtype=float)
+    return z, backend.asarray(t, dtype=backend.dtype_name)
+
+
 def _regression_case(backend):
     gen = nb.Generator(8)
     return gen.normal((5, 2), backend=backend), gen.normal((5, 2), backend=backend)
@@ -76,6 +82,8 @@ CASES = {
                           lambda p, t: _bce(p, t).mean()),
     "bce-logits": (losses.BinaryCrossEntropy(from_logits=True), _binary_logits_case,
                    lambda z, t: _bce(host_sigmoid(z), t).mean()),
+    "bce-logits-3-outputs": (losses.BinaryCrossEntropy(from_logits=True), _multi_binary_case,
+                             lambda z, t: _bce(host_sigmoid(z), t).mean()),
     "mse-mean": (losses.MSE(), _regression_case, lambda p, t: ((p - t) ** 2).mean()),
     "mse-half-sum": (losses.MSE(reduction="sum", half=True), _regression_case,
                      lambda p, t: 0.5 * ((p - t) ** 2).sum()),
@@ -124,6 +132,7 @@ def test_value_and_gradient_match_torch(name, backend64):
         "ce-from-probabilities": lambda: tf.nll_loss(torch.log(tp), tt),
         "bce-probabilities": lambda: tf.binary_cross_entropy(tp, tt.reshape(tp.shape)),
         "bce-logits": lambda: tf.binary_cross_entropy_with_logits(tp, tt.reshape(tp.shape)),
+        "bce-logits-3-outputs": lambda: tf.binary_cross_entropy_with_logits(tp, tt),
         "mse-mean": lambda: tf.mse_loss(tp, tt),
         "mse-half-sum": lambda: 0.5 * tf.mse_loss(tp, tt, reduction="sum"),
     }[name]()
@@ -288,3 +297,33 @@ def test_l2_penalty_and_gradient(backend64):
     grads = {"W": backend64.xp.zeros_like(W)}
     l2.add_to_gradients({"W": W}, grads)
     np.testing.assert_allclose(backend64.to_numpy(grads["W"]), 0.1 * backend64.to_numpy(W))
+
+
+def test_l2_of_no_weights_is_0(backend):
+    # a model with no decayed weights (BatchNorm alone) fits with l2 as without it
+    assert losses.L2(0.1).penalty([]) == 0.0
+    X = np.random.default_rng(0).normal(size=(16, 3))
+    runs = [
+        nb.Sequential([nb.layers.BatchNorm(3)], backend=backend, seed=0).fit(
+            X, X[:, ::-1].copy(), loss="mse", optimizer="sgd", l2=l2, epochs=2, verbose=0
+        )["loss"]
+        for l2 in (None, 0.1)
+    ]
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_a_copy_of_a_loss_leaves_the_last_batch_behind(name, backend):
+    """A pickled or copied model held its loss's last gradient (its labels could be read
+    back from it: argmin of softmax - onehot) and a trained model pickled 200 times
+    larger; copies keep the settings and compute the same."""
+    import copy
+    import pickle
+
+    loss, make, _ = CASES[name]
+    pred, target = make(backend)
+    value = backend.to_float(loss.forward(pred, target))
+    for copied in (pickle.loads(pickle.dumps(loss)), copy.deepcopy(loss), copy.copy(loss)):
+        assert [key for key in vars(copied) if key.startswith("_")] == []
+        assert copied.config() == loss.config()
+        assert backend.to_float(copied.forward(pred, target)) == value
