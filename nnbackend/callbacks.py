@@ -85,14 +85,18 @@ class LambdaCallback(Callback):
         self.last_epoch = fit.epochs - 1
 
     def on_epoch_end(self, epoch, logs, model):
-        if epoch % self.every == 0 or epoch == self.last_epoch:
-            self.fn(epoch, logs, model)
+        if epoch % self.every == 0 or epoch == self.last_epoch or model.stop_training:
+            self.fn(epoch, logs, model)  # (a stop set by a later callback is not seen yet)
 
 
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
     When training ends, by this stop or otherwise, the best weights seen are put back
     (``restore_best_weights``).
+
+    ``mode`` "min" or "max": whether ``monitor`` should fall or rise; "auto" takes "max"
+    for a name that holds "acc" (the accuracies) and "min" for the rest (losses and
+    errors): give it for another metric that rises.
 
     Its state (best value, epoch and weights, epochs waited) is saved in checkpoints, so
     a run killed and resumed stops where an uninterrupted one would, with the same weights.
@@ -111,7 +115,7 @@ class EarlyStopping(Callback):
         self.monitor = monitor
         self.patience = integer(patience, "patience", low=0)
         self.min_delta = finite_float(min_delta, "min_delta", low=0)
-        if mode == "auto":
+        if mode == "auto":  # the accuracies rise; the losses and errors fall
             mode = "max" if "acc" in monitor else "min"
         self.mode = one_of(mode, "mode", ("min", "max", "auto"))
         self.sign = 1.0 if mode == "min" else -1.0
@@ -146,7 +150,7 @@ class EarlyStopping(Callback):
             for name, value in self.best_arrays.items():
                 store = model.state if name in model.state else model.params
                 store[name] = value
-        if self.stopped_for_good():
+        if self.stopped_for_good() and history.stop_reason is None:  # NaN's says more
             history.stop_reason = (
                 f"early stop: {self.monitor} did not improve for {self.patience} epochs; "
                 f"best was epoch {self.best_epoch}"
@@ -182,6 +186,15 @@ class EarlyStopping(Callback):
         self.best_arrays = dict(arrays) if arrays and self.restore_best_weights else None
 
 
+def _all_finite(model) -> bool:
+    """Whether every float array of the model (weights, running state) is finite: one
+    transfer from the device."""
+    xp = model.backend.xp
+    arrays = [*model.params.values(), *model.state.values()]
+    checks = [xp.all(xp.isfinite(a)) for a in arrays if xp.isdtype(a.dtype, "real floating")]
+    return not checks or bool(model.backend.to_numpy(xp.all(xp.stack(checks))))
+
+
 def _copy_state(model) -> dict:
     xp = model.backend.xp
     return {name: xp.asarray(a, copy=True) for name, a in model.state.items()}
@@ -201,7 +214,7 @@ class TerminateOnNaN(Callback):
     def on_train_begin(self, model, fit):
         self.every_epochs = self.every or fit.log_every
         self.last_epoch = fit.epochs - 1
-        self.lr = fit.optimizer.current_lr()
+        self.optimizer = fit.optimizer
         self.message = None
 
     def on_epoch_end(self, epoch, logs, model):
@@ -212,7 +225,7 @@ class TerminateOnNaN(Callback):
             return
         message = (
             f"training loss became {loss} by epoch {epoch}; training stopped. "
-            f"Try a smaller learning rate (it was {self.lr:g}), check the inputs for NaN/inf "
+            f"Try a smaller learning rate (it is {self._rate()}), check the inputs for NaN/inf "
             "and their scale, or use a loss computed from logits (from_logits=True)."
         )
         if self.raise_error:
@@ -220,6 +233,12 @@ class TerminateOnNaN(Callback):
         warnings.warn(message, RuntimeWarning, stacklevel=2)
         self.message = message
         model.stop_training = True
+
+    def _rate(self) -> str:
+        try:
+            return f"{self.optimizer.current_lr():g}"
+        except ValueError as exc:  # a rate gone NaN or inf itself
+            return str(exc)
 
     def on_train_end(self, model, history):
         if self.message:
@@ -234,8 +253,9 @@ class ModelCheckpoint(Callback):
     the weights ``fit`` returns (EarlyStopping's best ones); where the run may go on (its
     epochs ran out, or another callback stopped it), it holds the last epoch's weights,
     beside EarlyStopping's best in its state, so that a resumed or longer fit carries on
-    exactly as one run would. A model whose loss is NaN or inf is not saved: the last
-    good checkpoint stays.
+    exactly as one run would. A model whose loss, or any weight, is NaN or inf is not
+    saved (the epoch's last update can blow the weights up after its loss was
+    measured): the last good checkpoint stays, and a warning says so.
 
     ``fit`` runs checkpoints after its other callbacks, so each save sees their state
     for the epoch it saves. In a distributed fit only rank 0 writes (every rank holds
@@ -254,25 +274,38 @@ class ModelCheckpoint(Callback):
         if self.optimizer is not None:
             self.optimizer.config()  # one that cannot be saved fails now, not after an epoch
         self.callbacks = getattr(fit, "callbacks", ())
-        self.final = None  # (epoch, its loss is finite) of the epoch that ended training
+        self.final = None  # the epoch that ended training for good, saved at the end
 
     def on_epoch_end(self, epoch, logs, model):
-        finite = math.isfinite(logs["loss"])
         if (epoch == self.last_epoch or model.stop_training) and self._stopped_for_good():
-            self.final = (epoch, finite)  # saved by on_train_end, with what fit returns
+            self.final = epoch  # saved by on_train_end, with what fit returns
         elif epoch == self.last_epoch or model.stop_training or epoch % self.every_epochs == 0:
-            if finite:  # the training state, before EarlyStopping puts its best back
+            # the training state, before EarlyStopping puts its best back; the loss is
+            # read only here (a sync on a GPU)
+            if math.isfinite(logs["loss"]) or self._refuse(epoch, f"loss {logs['loss']}"):
                 self._save(model, epoch)
 
     def on_train_end(self, model, history):
-        if self.final is not None and self.final[1]:
-            self._save(model, self.final[0], stopped=True)
+        if self.final is not None:  # EarlyStopping's best weights: no epoch's loss is theirs
+            self._save(model, self.final, stopped=True)
 
     def _stopped_for_good(self) -> bool:
         return any(callback.stopped_for_good() for callback in self.callbacks)
 
+    def _refuse(self, epoch: int, what: str) -> bool:
+        warnings.warn(
+            f"ModelCheckpoint: epoch {epoch} not saved, its {what}; {self.path} keeps "
+            "the last good checkpoint",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return False
+
     def _save(self, model, epoch, stopped=False):
         if self.distributed and not is_main():  # rank 0 holds the same model, and writes
+            return
+        if not _all_finite(model):
+            self._refuse(epoch, "weights hold NaN or inf")
             return
         states = callback_states(self.callbacks)
         save(

@@ -132,6 +132,13 @@ def checked_callbacks(callbacks) -> list:
         return []
     if isinstance(callbacks, str | bytes) or not hasattr(callbacks, "__iter__"):
         raise TypeError(f"callbacks is a list of callbacks, not {callbacks!r}")
+    for callback in callbacks:
+        if not isinstance(callback, cb.Callback):
+            hint = " (a class: make one, Name(...))" if isinstance(callback, type) else ""
+            raise TypeError(
+                f"callbacks holds {callback!r}{hint}, which is no nnbackend Callback; a "
+                "function to call each epoch goes in nb.callbacks.LambdaCallback(fn)"
+            )
     return list(callbacks)
 
 

@@ -268,3 +268,41 @@ def test_callback_state_round_trip():
     again.set_state(json.loads(json.dumps(stopper.get_state())))
     assert (again.best, again.best_epoch, again.wait, again.best_arrays) == (-0.75, 4, 2, None)
     assert nb.callbacks.Callback().get_state() is None
+
+
+def test_weights_gone_nan_after_the_loss_was_measured_are_not_saved(backend, tmp_path):
+    """The logged loss is measured before each update, and other callbacks run before
+    the checkpoint: the weights saved can be NaN while the epoch's loss is finite (an
+    epoch's last update at too high a rate). That epoch is not saved: the good file
+    stays, a warning says so, and resume goes on from it."""
+    path = tmp_path / "run.h5"
+
+    def spoil(epoch, logs, model):
+        if epoch == 3:
+            model.params["0.W"] = model.backend.xp.full_like(model.params["0.W"], float("nan"))
+
+    model, opt, _ = fresh(backend)
+    with pytest.warns(RuntimeWarning, match="epoch 3 not saved, its weights hold NaN"):
+        model.fit(X, Y, loss="cross_entropy", optimizer=nb.optim.SGD(0.1), epochs=4,
+                  batch_size=None, verbose=0, log_every=1, checkpoint=path,
+                  callbacks=[nb.callbacks.LambdaCallback(spoil)])  # fmt: skip
+    assert nb.load(path, with_optimizer=True)[2] == 2
+    resumed, opt, _ = fresh(backend)
+    history = resumed.fit(X, Y, loss="cross_entropy", optimizer=nb.optim.SGD(0.1), epochs=6,
+                          batch_size=None, verbose=0, checkpoint=path, resume=True)  # fmt: skip
+    assert history.epochs == [3, 4, 5]
+
+
+def test_a_checkpoint_reads_the_loss_only_when_it_saves(backend, tmp_path, monkeypatch):
+    saves = []
+    monkeypatch.setattr(nb.callbacks.ModelCheckpoint, "_save", lambda *a, **k: saves.append(a))
+
+    def transfers(**options):
+        model, opt, _ = fresh(backend)
+        with nb.count_host_transfers() as counted:
+            model.fit(X, Y, loss="cross_entropy", optimizer=opt, epochs=40, batch_size=None,
+                      verbose=0, log_every=10, **options)  # fmt: skip
+        return counted.count
+
+    assert transfers(checkpoint=tmp_path / "run.h5") == transfers()  # not one a epoch
+    assert len(saves) == 5  # epochs 0, 10, 20, 30 and 39

@@ -331,11 +331,27 @@ QUIET_OVERFLOW = pytest.mark.filterwarnings(
 @QUIET_OVERFLOW
 def test_nan_loss_stops_training_with_advice(backend):
     with pytest.warns(
-        RuntimeWarning, match=r"loss became (nan|inf).*smaller learning rate \(it was 5\)"
+        RuntimeWarning, match=r"loss became (nan|inf).*smaller learning rate \(it is 5\)"
     ):
         history = diverging_fit(backend)
     assert len(history) < 400
     assert "training stopped" in history.stop_reason
+
+
+def test_nan_advice_gives_the_rate_in_use_and_outranks_early_stopping(backend):
+    """The rate in the advice is the one in use when the loss went NaN; EarlyStopping,
+    which stops on the same epoch, leaves the reason to TerminateOnNaN's."""
+    jump = nb.callbacks.LambdaCallback(
+        lambda epoch, logs, m: setattr(m.optimizer, "lr", 1e30) if epoch == 3 else None
+    )
+    stopper = nb.callbacks.EarlyStopping(monitor="loss", patience=0)
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning, match=r"it is 1e\+30\)"):
+        history = tiny_net(backend).fit(
+            X_MOONS, X_MOONS, loss="mse", optimizer=nb.optim.SGD(0.01), epochs=40,
+            batch_size=None, verbose=0,
+            callbacks=[nb.callbacks.TerminateOnNaN(every=1), stopper, jump],
+        )  # fmt: skip
+    assert history.stop_reason.startswith("training loss became"), history.stop_reason
 
 
 @QUIET_OVERFLOW
@@ -351,6 +367,31 @@ def test_epoch_hook_runs_every_n_epochs_and_at_the_end(backend):
         verbose=0, callbacks=[nb.callbacks.LambdaCallback(lambda e, logs, m: seen.append(e), 10)],
     )  # fmt: skip
     assert seen == [0, 10, 20, 24]
+
+
+def test_epoch_hook_runs_at_the_epoch_a_callback_stopped(backend):
+    seen = []
+    stop_at_13 = nb.callbacks.LambdaCallback(
+        lambda epoch, logs, m: setattr(m, "stop_training", epoch == 13)
+    )
+    tiny_net(backend).fit(
+        X_MOONS, Y_MOONS, loss=SoftmaxCrossEntropy(), optimizer=nb.optim.SGD(), epochs=25,
+        verbose=0,
+        callbacks=[stop_at_13, nb.callbacks.LambdaCallback(lambda e, logs, m: seen.append(e), 10)],
+    )  # fmt: skip
+    assert seen == [0, 10, 13]
+
+
+def test_callbacks_must_be_callbacks():
+    for wrong, message in [
+        (lambda e, logs, m: None, "LambdaCallback"),
+        (nb.callbacks.EarlyStopping, r"a class: make one"),
+    ]:
+        with pytest.raises(TypeError, match=message):
+            tiny_net(nb.get_backend("numpy")).fit(
+                X_MOONS, Y_MOONS, loss="cross_entropy", optimizer="sgd", verbose=0,
+                callbacks=[wrong],
+            )  # fmt: skip
 
 
 def test_validation_split_logs_validation_metrics(backend):
