@@ -136,8 +136,9 @@ def test_inductor_with_dropout_on_a_cpu_is_refused_and_aot_eager_is_not():
     layers = [nb.layers.Dense(2, 8), nb.layers.Dropout(0.2), nb.layers.Dense(8, 2)]
     model = nb.Sequential(layers, backend="torch", seed=0)
     fit = dict(loss="cross_entropy", optimizer="sgd", batch_size=16, verbose=0)
-    with pytest.raises(ValueError, match="compile='aot_eager' captures the same step"):
-        model.fit(X, y, compile=True, **fit)
+    for inductor in (True, "inductor"):  # the default, and by name
+        with pytest.raises(ValueError, match="compile='aot_eager' captures the same step"):
+            model.fit(X, y, compile=inductor, **fit)
     captured = model.fit(X, y, compile="aot_eager", **fit)
     assert np.isfinite(captured["loss"][-1])
 
@@ -203,3 +204,30 @@ def test_compiled_step_updates_batchnorm_s_running_averages_as_eager_does():
         assert not np.allclose(want, 0 if "mean" in name else 1)  # they moved
     for name, want in eager.params.items():
         np.testing.assert_array_equal(nb.to_numpy(compiled.params[name]), nb.to_numpy(want))
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_every_kind_of_model_keeps_its_captured_step():
+    """torch keeps at most 8 captures on one code object: with one step code for every
+    model, the fifth kind of model (of 12 here) ran eagerly, silently."""
+    torch = pytest.importorskip("torch")
+    if not hasattr(torch, "compile"):
+        pytest.skip(f"torch {torch.__version__} has no torch.compile")
+    captured_runs = []
+
+    def counting(graph, example_inputs):  # a torch.compile backend: runs the graph as is
+        def run(*args):
+            captured_runs.append(1)
+            return graph.forward(*args)
+
+        return run
+
+    X, y = moons_like(24)
+    for activation in ("tanh", "relu", "sigmoid"):
+        for optimizer in ("sgd", "momentum", "adam", "rmsprop"):
+            layers = [nb.layers.Dense(2, 4), activation, nb.layers.Dense(4, 2)]
+            model = nb.Sequential(layers, backend="torch", seed=0)
+            captured_runs.clear()
+            model.fit(X, y, loss="cross_entropy", optimizer=optimizer, epochs=2,
+                      batch_size=16, verbose=0, compile=counting)  # fmt: skip
+            assert len(captured_runs) >= 4, (activation, optimizer)  # 2 epochs of 2 steps

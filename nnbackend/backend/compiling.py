@@ -16,11 +16,13 @@ do not suit this step: they record a new graph for every value of an integer inp
 and the optimizer's step count is one, which changes at every step.
 
 torch.compile's capture is cached on the step's code: later fits, of this model or of
-new ones of the same shapes, run the graphs already made. A CUDA graph is recorded
+new ones of the same kind, run the graphs already made. A CUDA graph is recorded
 again at each fit.
 """
 
 from __future__ import annotations
+
+import types
 
 from nnbackend.backend import replay
 from nnbackend.backend.fastpaths import native
@@ -55,9 +57,9 @@ def compile_step(make_step, model, optimizer, how):
             f"build the model on the torch backend (backend='torch' or 'torch:cuda'), "
             f"not {backend.name!r}, or leave compile off"
         )
-    if how is True and stochastic and backend.device.type == "cpu":
+    if how in (True, "inductor") and stochastic and backend.device.type == "cpu":
         raise ValueError(
-            "compile=True with a layer that draws random numbers (Dropout): torch's "
+            f"compile={how!r} with a layer that draws random numbers (Dropout): torch's "
             "inductor did not finish compiling the counter-based draws on a CPU (still "
             "at it after 14 minutes, torch 2.13). compile='aot_eager' captures the same "
             "step and keeps its numbers; or leave compile off"
@@ -75,4 +77,25 @@ def compile_step(make_step, model, optimizer, how):
     # it (torch 2.13) generates code that fails once a second model's shapes make the
     # step's shapes symbolic. Shapes and counts (Adam's step) that change become
     # symbolic after one recompile.
-    return torch.compile(make_step(flat=False), **options)
+    step = make_step(flat=False)
+    return torch.compile(_with_code_of_its_kind(step, _kind(model, optimizer)), **options)
+
+
+# torch.compile keeps its captures on the code object, at most
+# torch._dynamo.config.recompile_limit (8) of them, and every model's step has the same
+# code: past about four kinds of model (layers, loss, optimizer), later fits ran eagerly
+# with no word but a log line. Each kind's steps get a code object of their own.
+_CODE_OF_KIND: dict = {}
+
+
+def _kind(model, optimizer) -> tuple:
+    layers = tuple(type(layer) for layer in model.layers)
+    return model.backend.name, layers, type(getattr(model, "loss", None)), type(optimizer)
+
+
+def _with_code_of_its_kind(step, kind):
+    """``step`` as a function whose code object is the one of its ``kind``."""
+    code = _CODE_OF_KIND.setdefault(kind, step.__code__.replace())
+    return types.FunctionType(
+        code, step.__globals__, step.__name__, step.__defaults__, step.__closure__
+    )
