@@ -36,7 +36,9 @@ FUNCTIONS = {
 
 def main(argv=None) -> dict:
     parser = nb.cli.example_parser(__doc__)
-    parser.add_argument("--points", type=int, default=401, help="points in [-10, 10] (401)")
+    parser.add_argument(
+        "--points", type=nb.cli.at_least(2), default=401, help="points in [-10, 10] (401)"
+    )
     args = parser.parse_args(argv)
     backend = nb.cli.backend_from_args(args)
     # the points are made on the host, so every backend gets exactly the same ones

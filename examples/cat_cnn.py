@@ -133,13 +133,17 @@ def main(argv=None) -> dict:
     parser.add_argument(
         "--decay", type=float, default=0.95, help="learning rate factor per epoch (default 0.95)"
     )
-    parser.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
+    parser.add_argument(
+        "--batch-size", type=nb.cli.at_least(1), default=32, help="batch size (default 32)"
+    )
     parser.add_argument(
         "--flip", action=argparse.BooleanOptionalAction, default=True,
         help="add mirrored training images (default on)",
     )  # fmt: skip
     parser.add_argument("--dense", action="store_true", help="also train the dense net")
-    parser.add_argument("--print-every", type=int, default=5, help="print every N epochs")
+    parser.add_argument(
+        "--print-every", type=nb.cli.at_least(1), default=5, help="print every N epochs"
+    )
     parser.add_argument(
         "--data", default=None,
         help="folder with the two cat .h5 files (or a folder above it, e.g. ../shared/data)",

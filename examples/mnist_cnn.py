@@ -122,16 +122,21 @@ def main(argv=None) -> dict:
     parser = nb.cli.example_parser(__doc__, epochs=None, distributed=True)
     parser.add_argument("--deep", action="store_true", help="the deeper net (BatchNorm, Dropout)")
     parser.add_argument(
-        "--epochs", type=int, default=None, help="training epochs (default 10; 12 with --deep)"
+        "--epochs",
+        type=nb.cli.at_least(1),
+        default=None,
+        help="training epochs (default 10; 12 with --deep)",
     )
-    parser.add_argument("--batch-size", type=int, default=100, help="batch size (default 100)")
+    parser.add_argument(
+        "--batch-size", type=nb.cli.at_least(1), default=100, help="batch size (default 100)"
+    )
     parser.add_argument("--lr", type=float, default=0.001, help="Adam's first learning rate")
     parser.add_argument(
         "--decay", type=float, default=None,
         help="learning rate factor per epoch (default 0.7; 0.8 with --deep)",
     )  # fmt: skip
     parser.add_argument(
-        "--shift", type=int, default=None,
+        "--shift", type=nb.cli.at_least(0), default=None,
         help="move each training image by up to this many pixels, afresh every epoch "
         "(default 2 with --deep, else 0)",
     )  # fmt: skip

@@ -167,7 +167,7 @@ def main(argv=None) -> dict:
     )
     parser.add_argument(
         "--epochs",
-        type=int,
+        type=nb.cli.at_least(1),
         default=None,
         help=f"training epochs (default: the tutorial's {ITERATIONS} iterations in whole "
         "epochs: 17 on MNIST, 667 on the digits)",
@@ -178,9 +178,15 @@ def main(argv=None) -> dict:
         default="backprop",
         help="how to get the gradients (default backprop)",
     )
-    parser.add_argument("--steps", type=int, default=3, help="numerical steps (default 3)")
-    parser.add_argument("--hidden", type=int, default=50, help="hidden units (default 50)")
-    parser.add_argument("--batch-size", type=int, default=100, help="batch size (default 100)")
+    parser.add_argument(
+        "--steps", type=nb.cli.at_least(1), default=3, help="numerical steps (default 3)"
+    )
+    parser.add_argument(
+        "--hidden", type=nb.cli.at_least(1), default=50, help="hidden units (default 50)"
+    )
+    parser.add_argument(
+        "--batch-size", type=nb.cli.at_least(1), default=100, help="batch size (default 100)"
+    )
     parser.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")
     parser.add_argument("--digits", action="store_true", help="use the 8x8 digits, not MNIST")
     args = parser.parse_args(argv)

@@ -71,10 +71,14 @@ def logistic_regression_accuracy(X, y) -> float:
 
 def main(argv=None) -> dict:
     parser = nb.cli.example_parser(__doc__, epochs=20000, dtype="float64")
-    parser.add_argument("--hidden", type=int, default=3, help="hidden units (default 3)")
+    parser.add_argument(
+        "--hidden", type=nb.cli.at_least(1), default=3, help="hidden units (default 3)"
+    )
     parser.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
     parser.add_argument("--reg-lambda", type=float, default=0.01, help="L2 strength (0.01)")
-    parser.add_argument("--samples", type=int, default=200, help="points (default 200)")
+    parser.add_argument(
+        "--samples", type=nb.cli.at_least(2), default=200, help="points (default 200)"
+    )
     parser.add_argument(
         "--grid", action="store_true", help=f"also train H in {GRID_SIZES} and plot them"
     )

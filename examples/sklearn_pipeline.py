@@ -35,7 +35,9 @@ GRID = {
 def main(argv=None) -> dict:
     parser = nb.cli.example_parser(__doc__, epochs=200)
     parser.add_argument("--jobs", type=int, default=1, help="GridSearchCV n_jobs (default 1)")
-    parser.add_argument("--cv", type=int, default=5, help="cross-validation folds (default 5)")
+    parser.add_argument(
+        "--cv", type=nb.cli.at_least(2), default=5, help="cross-validation folds (default 5)"
+    )
     args = parser.parse_args(argv)
     backend = nb.cli.backend_from_args(args)
 

@@ -64,11 +64,14 @@ def example_parser(
         help="CPU threads for NumPy's BLAS and torch: a number, or auto (the default: "
         "one thread while training a small net)",
     )
-    parser.add_argument("--seed", type=int, default=seed, help=f"random seed (default {seed})")
+    parser.add_argument(
+        "--seed", type=at_least(0), default=seed, help=f"random seed (default {seed})"
+    )
     if epochs is not None:
         parser.add_argument(
-            "--epochs", type=int, default=epochs, help=f"training epochs (default {epochs})"
-        )
+            "--epochs", type=at_least(1), default=epochs,
+            help=f"training epochs (default {epochs})",
+        )  # fmt: skip
     parser.add_argument(
         "--out", type=plot_folder, default=None, help="folder for PNG plots (default: no plots)"
     )
@@ -88,6 +91,22 @@ def example_parser(
             "(mpiexec -n 4 python SCRIPT --distributed); in a plain process, as usual",
         )
     return parser
+
+
+def at_least(low: int):
+    """An argument type: a whole number >= ``low``."""
+
+    def whole_number(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            n = low - 1
+        if n < low:
+            raise argparse.ArgumentTypeError(f"a whole number >= {low}, not {text!r}")
+        return n
+
+    whole_number.__name__ = f"whole number >= {low}"  # what argparse's errors name
+    return whole_number
 
 
 def thread_count(text: str) -> int | str:
@@ -112,7 +131,14 @@ def plot_folder(text: str) -> Path:
         raise argparse.ArgumentTypeError(
             "plots need matplotlib: pip install 'nnbackend[plot]' (or leave out --out)"
         )
-    return Path(text)
+    folder = Path(text)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file of that name, or no right to write there
+        raise argparse.ArgumentTypeError(
+            f"cannot make the folder {text!r} for the plots: {exc.strerror or exc}"
+        ) from None
+    return folder
 
 
 def backend_from_args(args: argparse.Namespace) -> Backend:

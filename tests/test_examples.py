@@ -371,6 +371,28 @@ def test_plots_without_matplotlib_fail_before_training(monkeypatch, capsys):
     assert "plots need matplotlib: pip install 'nnbackend[plot]'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--seed", "-1"], "--seed: a whole number >= 0, not '-1'"),
+        (["--epochs", "0"], "--epochs: a whole number >= 1, not '0'"),
+        (["--epochs", "2.5"], "--epochs: a whole number >= 1, not '2.5'"),
+        (["--out", "{file}"], "--out: cannot make the folder '{file}' for the plots"),
+    ],
+)
+def test_a_bad_flag_stops_the_example_before_it_trains(args, message, capsys, tmp_path):
+    import nnbackend as nb
+
+    if "--out" in args:
+        pytest.importorskip("matplotlib")  # without it, --out says to install it
+    file = tmp_path / "a-file"
+    file.write_text("")
+    with pytest.raises(SystemExit) as stop:
+        nb.cli.example_parser("x", epochs=3).parse_args([a.format(file=file) for a in args])
+    assert stop.value.code == 2
+    assert message.format(file=file) in capsys.readouterr().err
+
+
 # 5. scikit-learn: a Pipeline in GridSearchCV
 
 
