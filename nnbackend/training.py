@@ -268,6 +268,10 @@ class Trainer:
                     break
         for callback in self.callbacks:
             callback.on_train_end(model, history)
+        if saved is not None and not epochs:  # said, not silent: the History is empty
+            history.stop_reason = history.stop_reason or _nothing_left(saved, epochs.stop)
+            if self.verbose:
+                print(history.stop_reason)
         return history
 
     def _epoch_end(self, epoch: int, logs) -> None:
@@ -390,3 +394,14 @@ def _validation_pair(data) -> tuple:
 
 def _prefixed(prefix: str, metrics: dict) -> dict:
     return {prefix + k: v for k, v in metrics.items()}
+
+
+def _nothing_left(saved: Checkpoint, epochs: int) -> str:
+    """Why a resumed fit trained no epoch."""
+    if saved.stopped:
+        why = f"a callback (EarlyStopping) ended its run at epoch {saved.epoch}"
+        way = "resume=False starts afresh"
+    else:
+        why = f"it holds epoch {saved.epoch}, the last of epochs={epochs}"
+        way = "a larger epochs= goes on from it"
+    return f"nothing left to train: {saved.path}: {why} ({way})"

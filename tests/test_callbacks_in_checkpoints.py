@@ -77,6 +77,20 @@ def test_resuming_a_stopped_run_trains_no_more(tmp_path):
     assert history.epochs == [] and history.stop_reason == first.stop_reason
     assert same(host(model), host(finished))
     assert nb.load(path, with_optimizer=True)[2] == STOP  # and the file was left as it was
+    model, opt, _ = fresh()  # without its EarlyStopping, the reason is still given
+    history = model.fit(X, Y, optimizer=opt, checkpoint=path, resume=True, **FIT)
+    assert history.stop_reason.startswith(f"nothing left to train: {path}: a callback")
+
+
+def test_resuming_a_run_whose_epochs_ran_out_says_so(tmp_path, capsys):
+    path = tmp_path / "run.h5"
+    fit = {**FIT, "epochs": 3, "validation_data": None}
+    model, opt, _ = fresh()
+    model.fit(X, Y, optimizer=opt, checkpoint=path, **fit)
+    model, opt, _ = fresh()
+    history = model.fit(X, Y, optimizer=opt, checkpoint=path, resume=True, **{**fit, "verbose": 1})
+    assert history.epochs == []
+    assert "it holds epoch 2, the last of epochs=3 (a larger epochs=" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("k", [10, 19, 22])  # EarlyStopping waiting 0, 2 and 1 epochs
