@@ -109,6 +109,7 @@ def curves(
     accuracies (every key, or the ylabel, names one) to 0-1, so that noise between
     0.08 and 0.12 does not fill the plot and look like learning. Returns the Axes."""
     data = history_or_dict.history if hasattr(history_or_dict, "history") else history_or_dict
+    epochs = getattr(history_or_dict, "epochs", None)  # a History's: a resumed fit counts on
     if isinstance(keys, str):
         keys = (keys,)
     drawn = [k for k in keys if k in data]
@@ -121,7 +122,7 @@ def curves(
         if isinstance(values, tuple) and len(values) == 2:
             xs, values = values
         else:
-            xs = range(len(values))
+            xs = epochs if epochs is not None else range(len(values))
         ax.plot(list(xs), list(values), label=key)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel or (drawn[0] if len(drawn) == 1 else "value"))

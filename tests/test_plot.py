@@ -65,6 +65,19 @@ def test_curves_from_a_history_and_from_a_dict(moons_model, tmp_path):
     assert plot.save(fig, tmp_path, "curves").read_bytes()[:8] == PNG
 
 
+def test_a_resumed_fits_curves_start_at_its_first_epoch(tmp_path):
+    X, y = nb.datasets.make_moons(40, seed=0)
+    path = tmp_path / "run.h5"
+    fit = dict(loss="cross_entropy", optimizer="adam", batch_size=None, verbose=0,
+               checkpoint=path)  # fmt: skip
+    nb.Sequential([nb.layers.Dense(2, 2)], seed=0).fit(X, y, epochs=6, **fit)
+    resumed = nb.Sequential([nb.layers.Dense(2, 2)], seed=0).fit(
+        X, y, epochs=10, resume=True, **fit
+    )
+    ax = plot.curves(resumed, keys="loss")
+    assert list(ax.get_lines()[0].get_xdata()) == [6, 7, 8, 9]
+
+
 def test_accuracy_curves_sit_on_a_fixed_0_to_1_axis():
     """Chance on the digits (0.078 to 0.117) filled an auto-scaled axis and looked like
     learning; accuracies now get the whole 0-1 range, other curves their own."""
