@@ -416,3 +416,27 @@ def test_core_modules_import_no_array_library():
                 f"{path.name}: {n}" for n in names if n.split(".")[0] in {"numpy", "cupy", "torch"}
             ]
     assert not offenders, offenders
+
+
+def test_a_gpu_that_is_not_there_is_named_with_the_ones_that_are(monkeypatch):
+    """CUDA fails only at the first array, and torch's dtype probe then found none:
+    'torch:cuda:7' on a one-GPU machine said it had no float32."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(nb.BackendUnavailableError, match=r"asks for GPU 7, but this machine has 1"):
+        nb.get_backend("torch:cuda:7")
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("numpy:gpu", "the numpy backend has only the device 'cpu'"),
+        ("torch:meta", "nnbackend runs torch on 'cpu' or 'cuda', not 'meta'"),
+    ],
+)
+def test_a_device_the_library_does_not_run_on_is_refused(name, message):
+    if name.startswith("torch"):
+        pytest.importorskip("torch")
+    with pytest.raises(ValueError, match=message):
+        nb.get_backend(name)

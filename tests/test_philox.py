@@ -207,3 +207,33 @@ def test_seeds_give_different_streams():
     a = nb.to_numpy(nb.Generator(0).random_bits((8,), backend="numpy"))
     b = nb.to_numpy(nb.Generator(1).random_bits((8,), backend="numpy"))
     assert not np.array_equal(a, b)
+
+
+def test_a_shape_must_be_whole_numbers_of_no_negative_size():
+    # (-5, 4) drew nothing and moved the counter back; (2.7,) drew 2 words
+    rng = nb.Generator(0)
+    with pytest.raises(ValueError, match="no negative size"):
+        rng.random_bits((-5, 4))
+    with pytest.raises(TypeError, match="whole numbers"):
+        rng.random_bits((2.7,))
+    assert rng.counter == 0
+    assert rng.random_bits(np.int64(3)).shape == (3,)
+
+
+@pytest.mark.parametrize(
+    "philox",
+    [{"key": [1], "counter": 0}, {"key": [1, 2**32], "counter": 0},
+     {"key": [1, 2], "counter": 2**62 + 1}, {"key": [1, 2], "counter": 1.5}],
+)  # fmt: skip
+def test_a_refused_state_changes_nothing(philox):
+    rng, other = nb.Generator(0), nb.Generator(1)
+    with pytest.raises(ValueError, match="philox part needs"):
+        rng.state = {**other.state, "philox": philox}
+    assert rng.state == nb.Generator(0).state  # the host stream too
+
+
+def test_float32_uniform_draws_stay_below_high():
+    # a float64 draw just below high rounds to it in float32: 40 % of these did
+    draws = nb.Generator(0).uniform(1000, 1.0, 1.0 + 1e-7, backend="numpy", dtype="float32")
+    assert draws.dtype == np.float32
+    assert (draws >= np.float32(1.0)).all() and (draws < np.float32(1.0 + 1e-7)).all()

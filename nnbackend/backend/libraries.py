@@ -93,6 +93,8 @@ def make_torch(device):
         )
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
+    if device.type == "cuda":
+        check_gpu_number(name, device.index, torch.cuda.device_count())
     return xp, device, (torch.Tensor,), lambda a: a.detach().cpu().numpy()
 
 
@@ -113,7 +115,18 @@ def make_cupy(device):
         index = int(device)
     except ValueError:
         raise ValueError(f"a CuPy device is a GPU number ('cupy:1'), not {device!r}") from None
+    check_gpu_number(f"cupy:{device}", index, cupy.cuda.runtime.getDeviceCount())
     return xp, cupy.cuda.Device(index), (cupy.ndarray,), cupy.asnumpy
+
+
+def check_gpu_number(name: str, index: int, count: int) -> None:
+    """Refuse a GPU that is not there: CUDA itself fails only at the first array, and
+    torch's dtypes probe then finds none (a missing float32 was the message)."""
+    if not 0 <= index < count:
+        raise BackendUnavailableError(
+            f"backend {name!r} asks for GPU {index}, but this machine has {count} "
+            f"(numbered 0 to {count - 1}); nnbackend info lists them"
+        )
 
 
 def cupy_unusable_reason(cupy) -> str | None:

@@ -6,11 +6,15 @@ run on the device itself. Either way one seed gives the same numbers everywhere.
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
 from nnbackend.backend.core import get_backend
 from nnbackend.backend.philox import MASK32, blocks_for, random_words
+
+# a loaded counter's bound: the blocks a stream can still draw keep far below int64's
+MAX_COUNTER = 2**62
 
 
 class Generator:
@@ -45,7 +49,13 @@ class Generator:
 
     def uniform(self, shape, low: float = 0.0, high: float = 1.0, *, backend=None, dtype=None):
         """Uniform draws in [low, high) of ``shape`` on ``backend`` in ``dtype``."""
-        return self._place(self._host.uniform(low, high, shape), backend, dtype)
+        backend = get_backend(backend)
+        dtype = np.dtype(dtype or backend.dtype_name)
+        draws = self._host.uniform(low, high, shape).astype(dtype)
+        if high > low:  # a float64 draw just below high can round to it in float32
+            below = np.nextafter(dtype.type(high), dtype.type(low))
+            draws = np.minimum(draws, below, out=draws if draws.ndim else None)
+        return self._place(draws, backend, dtype.name)
 
     def random_bits(self, shape, *, backend=None):
         """Uniform 32-bit words of ``shape`` drawn on ``backend``'s device: int64 values
@@ -119,15 +129,22 @@ class Generator:
     def state(self, value: dict) -> None:
         value = dict(value)
         device = value.pop("philox", None)  # absent from states saved before it existed
+        if device is not None:  # checked first: a refused state changes nothing
+            key, counter = device["key"], device["counter"]
+            if not (
+                len(key) == 2
+                and all(_is_int(k) and 0 <= k <= MASK32 for k in key)
+                and _is_int(counter)
+                and 0 <= counter <= MAX_COUNTER
+            ):
+                raise ValueError(
+                    "a generator state's philox part needs a key of two numbers in "
+                    f"0..2**32-1 and a counter in 0..2**62, got key {key!r} and counter "
+                    f"{counter!r}"
+                )
         self._host.bit_generator.state = value
         if device is not None:
-            key, counter = device["key"], device["counter"]
-            if len(key) != 2 or isinstance(counter, bool) or not 0 <= counter < 2**63:
-                raise ValueError(
-                    "a generator state's philox part needs a key of two numbers and a "
-                    f"counter in 0..2**63-1, got key {key!r} and counter {counter!r}"
-                )
-            self._key = tuple(int(k) & MASK32 for k in key)
+            self._key = (int(key[0]), int(key[1]))
             self._counter = int(counter)
 
     @staticmethod
@@ -145,4 +162,18 @@ def as_generator(seed_or_rng) -> Generator:
 
 def _shape(shape) -> tuple[int, ...]:
     """A shape given as NumPy takes one (an int, or a sequence of ints) as a tuple."""
-    return (int(shape),) if isinstance(shape, int) else tuple(int(n) for n in shape)
+    try:
+        dims = (
+            (operator.index(shape),)
+            if not hasattr(shape, "__iter__")
+            else tuple(operator.index(n) for n in shape)
+        )
+    except TypeError:
+        raise TypeError(f"a shape is whole numbers, not {shape!r}") from None
+    if any(n < 0 for n in dims):
+        raise ValueError(f"a shape has no negative size: {shape!r}")
+    return dims
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
