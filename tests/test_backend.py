@@ -335,6 +335,8 @@ def test_many_scalars_come_to_the_host_in_one_transfer(backend):
         got = backend.to_floats(scalars)
     assert got == [2.25, 2.0, -1.25, 3.0, 3.0] and transfers.count == 1
     assert backend.to_floats([]) == []
+    big = xp.asarray(2**24 + 1, dtype=xp.int64)  # a count past float32's whole numbers
+    assert backend.to_floats([xp.sum(x), big])[1] == 2**24 + 1
 
 
 # --- seeded draws -----------------------------------------------------------------

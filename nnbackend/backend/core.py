@@ -153,7 +153,10 @@ class Backend:
         by_dtype: dict = {}
         for value in arrays:
             by_dtype.setdefault(value.dtype, []).append(value)
-        stacked = [xp.astype(xp.stack(group), self.dtype) for group in by_dtype.values()]
+        # one dtype for the one transfer: float64 where there is one, which holds counts
+        # past 2**24 (and float32 losses) exactly
+        common = xp.float64 if self.supports("float64") else self.dtype
+        stacked = [xp.astype(xp.stack(group), common) for group in by_dtype.values()]
         host = self.to_numpy(xp.concat(stacked) if len(stacked) > 1 else stacked[0]).tolist()
         columns, start = {}, 0
         for dtype, group in by_dtype.items():
@@ -204,8 +207,19 @@ def dtype_name(xp, dtype) -> str:
     raise ValueError(f"{dtype!r} is not a dtype of the Array API standard")
 
 
+_DEVICE_DTYPES: dict = {}  # (library, device) -> its dtypes
+
+
 def device_dtypes(xp, device) -> dict:
-    return xp.__array_namespace_info__().dtypes(device=device)
+    """The dtypes ``device`` has, asked once per library and device (torch answers by
+    making an array of each dtype there)."""
+    key = (xp.__name__, str(device))
+    if key not in _DEVICE_DTYPES:
+        found = xp.__array_namespace_info__().dtypes(device=device)
+        if not found:  # a device that made no array: not kept, it may answer later
+            return found
+        _DEVICE_DTYPES[key] = found
+    return _DEVICE_DTYPES[key]
 
 
 def is_device_array(data) -> bool:

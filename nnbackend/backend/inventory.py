@@ -34,7 +34,7 @@ def describe_backends() -> list[dict]:
         try:
             backend = _resolve(name, DEFAULT_DTYPE)
         except (BackendUnavailableError, ValueError) as exc:
-            row.update(available=False, reason=str(exc).split(". ")[0])
+            row.update(available=False, reason=str(exc))  # what is wrong, and what to do
         else:
             row.update(
                 available=True,

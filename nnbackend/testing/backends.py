@@ -124,7 +124,9 @@ def no_host_sync():
     """Fail when nnbackend copies an array to the host inside the block (on a GPU each
     such copy waits for the device). It counts the seam's transfers, ``to_numpy`` and
     ``to_float`` on every backend; a ``float(x)`` or ``x.get()`` of your own goes
-    around the seam and is not seen.
+    around the seam and is not seen. On NumPy, ``nb.to_numpy`` of an array cannot tell
+    the model's arrays from host data and is not counted (``backend.to_numpy`` is): run
+    such a check on "strict" or "torch", where every array is the backend's.
 
         with nb.testing.no_host_sync():
             model.train_step(xb, yb, loss, optimizer)
