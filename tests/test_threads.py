@@ -3,6 +3,10 @@ intra-op pool; under "auto", fit runs small steps on one thread and puts things 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import threadpoolctl
 
@@ -90,3 +94,20 @@ def test_every_example_takes_threads(two_threads, capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["--threads", "0"])
     assert "a number of threads >= 1, or auto, not '0'" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_a_count_set_before_torch_is_imported_reaches_torch():
+    """nb.set_num_threads(1) before any torch backend: making one applies it to torch
+    (outside fit, which sets it again, nothing else would). A process of its own: this
+    one has torch loaded."""
+    script = (
+        "import sys; import nnbackend as nb; nb.set_num_threads(1); "
+        "assert 'torch' not in sys.modules; nb.get_backend('torch'); "
+        "import torch; print(torch.get_num_threads())"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "1"
