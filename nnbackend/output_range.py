@@ -22,6 +22,13 @@ def output_layer_fits(model, loss) -> bool:
     False when only its outputs can tell (see ``check_outputs``)."""
     wanted = loss.input_range
     last = model.layers[-1] if getattr(model, "layers", None) else None
+    if wanted is not None and getattr(last, "stochastic", False):
+        raise ValueError(
+            f"the model ends in {last!r}, which scales what it keeps by 1 / (1 - rate) in "
+            f"training, so its outputs leave [{wanted[0]:g}, {wanted[1]:g}], which "
+            f"{type(loss).__name__} takes (a probe in evaluation, where it passes all, "
+            "cannot see it): put it before the last Dense layer"
+        )
     have = getattr(last, "output_range", None)
     if wanted is not None and have is not None and not _within(have, wanted):
         problem = f"the model ends in {last!r}, whose outputs {_range_words(have)}"

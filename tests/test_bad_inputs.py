@@ -170,6 +170,15 @@ def test_bce_soft_targets_in_0_1_still_train(backend):
     assert all(v > 0 for v in history["loss"])  # the loss of soft targets stays positive
 
 
+def test_dropout_after_the_probabilities_is_refused(backend):
+    # its training outputs reached 1.17, clipped with gradients of 1 / eps: losses of 4.2
+    # where the net without it had 0.33
+    layers = [Dense(2, 8), Tanh(), Dense(8, 1), nb.layers.Sigmoid(), nb.layers.Dropout(0.5)]
+    model = nb.Sequential(layers, backend=backend, seed=0)
+    with pytest.raises(ValueError, match=r"ends in Dropout.*leave \[0, 1\].*before the last"):
+        fit(model, X, Y, loss=BinaryCrossEntropy())
+
+
 def test_one_hot_rows_outside_0_1_are_refused(backend):
     onehot = np.eye(2)[Y] * 2
     with pytest.raises(ValueError, match="from 0 to 2, but this loss takes one-hot rows"):
