@@ -66,3 +66,10 @@ def test_check_layer_checks_dropout_with_the_same_masks(backend64):
     layer.build(backend64, nb.Generator(0))
     x = backend64.asarray(np.random.default_rng(0).standard_normal((4, 5)))
     assert check_layer(layer, x)["x"] < 1e-9  # it raised: Dropout draws from a generator
+
+
+def test_check_gradients_checks_a_model_with_dropout(backend):
+    # each evaluation draws the masks of the first: without that, every error was 1.0
+    layers = [Dense(2, 8), Tanh(), nb.layers.Dropout(0.5), Dense(8, 2)]
+    model = nb.Sequential(layers, backend=backend, seed=0)
+    assert max(check_gradients(model, "cross_entropy", X, Y).values()) < 1e-7

@@ -229,6 +229,20 @@ def test_initialisers_have_their_spread(init, std):
     assert abs(W.mean()) < 0.01 * std
 
 
+@pytest.mark.parametrize(
+    "init, std",
+    [("lecun", 1 / np.sqrt(16 * 9)), ("xavier", np.sqrt(2 / (16 * 9 + 32 * 9))),
+     ("he", np.sqrt(2 / (16 * 9)))],
+)  # fmt: skip
+def test_a_kernels_fans_hold_its_window(init, std):
+    """A conv kernel (32, 16, 3, 3) feeds each output from 16 * 9 inputs and each input
+    to 32 * 9 outputs: those are its fans, not its first two sizes."""
+    layer = L.Conv2D(16, 32, 3, init=init)
+    layer.build(nb.get_backend("numpy"), nb.Generator(0))
+    W = layer.params["W"]
+    assert abs(W.std() / std - 1) < 0.02
+
+
 def test_dense_says_what_shape_it_wanted():
     layer = built("Dense", nb.get_backend("numpy"))
     with pytest.raises(
