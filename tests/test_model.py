@@ -382,6 +382,18 @@ def test_epoch_hook_runs_at_the_epoch_a_callback_stopped(backend):
     assert seen == [0, 10, 13]
 
 
+def test_a_fit_after_an_early_stopped_one_runs_its_epochs(backend):
+    model = tiny_net(backend)
+    fit = dict(loss="cross_entropy", batch_size=None, verbose=0)
+    stopper = nb.callbacks.EarlyStopping(monitor="loss", patience=2)
+    # a rate too small to move float32 weights: the loss stays put, and an equal loss is
+    # no improvement
+    stopped = model.fit(X_MOONS, Y_MOONS, optimizer=nb.optim.SGD(1e-30), epochs=50,
+                        callbacks=[stopper], **fit)  # fmt: skip
+    assert len(stopped) == 3 and stopped.stop_reason.startswith("early stop")
+    assert len(model.fit(X_MOONS, Y_MOONS, optimizer=nb.optim.SGD(0.1), epochs=5, **fit)) == 5
+
+
 def test_callbacks_must_be_callbacks():
     for wrong, message in [
         (lambda e, logs, m: None, "LambdaCallback"),
