@@ -6,20 +6,30 @@ with the very tensors it read and wrote. A replay runs those operators again on 
 tensors and none of the step's Python: Python numbers stay as recorded, an operator
 that wrote in place writes again, and one that made a new tensor has its result
 copied into the recorded one, as a graph writes into the memory it was recorded with.
-Operators that would wait for the GPU (``item``, ``bool`` of a tensor) or copy host
-data to it (a tensor made from a Python number) while recording are noted, since a
-real recording refuses them."""
+Operators that would wait for the GPU (``item``, ``bool`` of a tensor, ``nonzero``
+and the others whose output size the data decides) or copy host data to it (a tensor
+made from a Python number) while recording are noted, since a real recording refuses
+them; so are reads of a tensor as NumPy (``numpy()``, ``tolist()``, ``__array__``),
+which on the CPU go through no operator."""
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-#: operators that read a device value on the host: a sync, refused while recording
-SYNCS = {"aten::_local_scalar_dense", "aten::item", "aten::is_nonzero"}
+#: operators that read a device value on the host: a sync, refused while recording (the
+#: last ones size their output by the data, which the host must wait to learn)
+SYNCS = {
+    "aten::_local_scalar_dense", "aten::item", "aten::is_nonzero", "aten::equal",
+    "aten::nonzero", "aten::masked_select", "aten::_unique2", "aten::unique_dim",
+    "aten::unique_consecutive", "aten::repeat_interleave",
+}  # fmt: skip
+#: Tensor methods that hand its data to the host without an operator on a CPU
+HOST_READS = ("numpy", "tolist", "__array__")
 #: operators that make a tensor from host data: a copy to the GPU while recording
 FROM_HOST = {"aten::lift_fresh", "aten::lift_fresh_copy", "aten::lift", "aten::scalar_tensor"}
 
@@ -56,6 +66,27 @@ class _Operators(TorchDispatchMode):
         return out
 
 
+@contextlib.contextmanager
+def _noting_host_reads(refused: list):
+    """``HOST_READS`` noted in ``refused`` (and done) while the block runs."""
+    originals = {name: getattr(torch.Tensor, name) for name in HOST_READS}
+
+    def noting(name, original):
+        def read(self, *args, **kwargs):
+            refused.append((f"Tensor.{name}", "".join(traceback.format_stack(limit=10)[:-1])))
+            return original(self, *args, **kwargs)
+
+        return read
+
+    for name, original in originals.items():
+        setattr(torch.Tensor, name, noting(name, original))
+    try:
+        yield
+    finally:
+        for name, original in originals.items():
+            setattr(torch.Tensor, name, original)
+
+
 class AtenRecording:
     """``warm``, ``record`` and ``replay`` as ``nnbackend.backend.replay.CudaGraph``
     has them; ``refused``: the syncs and host copies seen while recording."""
@@ -72,7 +103,7 @@ class AtenRecording:
     def record(self, step, xb, yb):
         self.calls["record"] += 1
         self._operators = _Operators()
-        with self._operators:
+        with self._operators, _noting_host_reads(self._operators.refused):
             outputs = step(xb, yb)
         self.refused = self._operators.refused
         return outputs

@@ -686,6 +686,40 @@ def test_replays_of_the_operators_alone_equal_eager_with_no_host_traffic(monkeyp
                                        rtol=tolerance, atol=tolerance)  # fmt: skip
 
 
+class _ReadsOnTheHost(nb.layers.Layer):
+    """An identity whose forward asks the host something of its input."""
+
+    def __init__(self, how: str):
+        super().__init__()
+        self.how = how
+
+    def forward(self, x, training=False):
+        xp = self.backend.xp
+        {"to_numpy": lambda: nb.to_numpy(x), "if": lambda: bool(xp.any(x > 100)),
+         "nonzero": lambda: xp.nonzero(x > 0)}[self.how]()  # fmt: skip
+        return x
+
+    def backward(self, dy, input_grad=True):
+        return dy
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+@pytest.mark.parametrize("how", ["to_numpy", "if", "nonzero"])
+def test_the_emulation_notes_what_a_real_recording_refuses(monkeypatch, how):
+    """A GPU's recording fails at each of these (each waits for the device); on the
+    CPU the emulation must say so, or the test above could not see one in a step."""
+    from tests.graph_emulation import AtenRecording
+
+    recording = AtenRecording()
+    monkeypatch.setattr(replay, "recorder_for", lambda backend: recording)
+    layers = (Dense(3, 8), _ReadsOnTheHost(how), Dense(8, 2))
+    try:
+        train("torch", "cuda-graph", nb.optim.SGD(0.1), layers=layers)
+    except RuntimeError:  # a replay of nonzero's recorded size may not fit the next batch
+        pass
+    assert recording.refused, how
+
+
 @pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
 def test_why_the_fused_kernels_must_be_on_the_standard_relu_copies_its_zero(monkeypatch):
     """What ``recorder_for`` refuses: with them off, a recording would copy host data."""
