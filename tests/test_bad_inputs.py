@@ -199,7 +199,7 @@ def test_cross_entropy_rows_must_sum_to_1(backend, rows):
 
 @pytest.mark.parametrize("shape", [(6, 5), (3, 2, 4, 4)])
 def test_every_nan_or_inf_is_found_and_huge_finite_data_passes(backend, shape):
-    """The check's first pass is one product of the rows with ones: each bad element,
+    """The check's first pass is one sum of every element: each bad element,
     wherever it is, still ends in an error; finite data whose sum overflows does not."""
     from nnbackend.data_checks import _check_finite
 
