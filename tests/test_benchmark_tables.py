@@ -379,11 +379,17 @@ def test_the_readme_states_the_recorded_operator_counts():
         ours, torchs = (r["launches"][impl]["per_step"] for impl in ("nnbackend", "torch-autograd"))
         (fewer if ours < torchs else same if ours == torchs else more).append(r["workload"])
     text = " ".join(readme_table.README.read_text().split())
-    clauses = [f"fewer operators per step than torch autograd on workloads {_spoken(fewer)}"]
-    clauses += [f"the same on {_plural(same)}"] if same else []
-    clauses += [f"more on {_plural(more)}"] if more else []
+    clauses = [f"{word} on {_plural(numbers)}" for word, numbers in
+               (("more", more), ("the same", same), ("fewer", fewer)) if numbers]  # fmt: skip
+    first, *rest = clauses
+    word, where = first.split(" on ", 1)
+    clauses = [f"{word} computing operators per step than torch autograd on {where}", *rest]
     said = ", ".join(clauses[:-1]) + ", and " + clauses[-1] if len(clauses) > 1 else clauses[0]
     assert said in text
+    views = {impl: [r["launches"][impl]["views_per_step"] for r in RECORDED["torch-cpu"]["results"]]
+             for impl in ("nnbackend", "torch-autograd")}  # fmt: skip
+    ours, torchs = (f"{min(v):.0f}-{max(v):.0f}" for v in views.values())
+    assert f"{ours} a step for nnbackend, {torchs} for torch autograd" in text
 
 
 def _plural(numbers: list[int]) -> str:
