@@ -2,7 +2,7 @@
 mistake is said with the data's own shapes and what to do, and nothing trains:
 samples of the wrong shape (with how to reshape them), values that are not real
 numbers, NaN or inf, targets of the wrong length or columns for the loss, labels
-outside the model's classes."""
+outside the model's classes; and the validation data split off or given beside."""
 
 from __future__ import annotations
 
@@ -11,7 +11,14 @@ import math
 import numpy as np
 
 from nnbackend.backend import namespace_of, to_numpy
-from nnbackend.data import check_in_range, first_index, is_float, is_foreign, not_finite
+from nnbackend.data import (
+    as_array,
+    check_in_range,
+    first_index,
+    is_float,
+    is_foreign,
+    not_finite,
+)
 from nnbackend.shapes import CHANNELS_LAST_HINT, channels_last
 
 
@@ -240,3 +247,35 @@ def _check_finite(a, what: str, purpose: str = "training") -> None:
             f"{what} holds {int(bad.sum())} NaN or inf values (the first at index "
             f"{first_index(bad)}): clean or impute them before {purpose}"
         )
+
+
+# --- validation data ---------------------------------------------------------------
+
+
+def split_validation(X, y, validation_data, fraction: float):
+    """Hold out the last ``fraction`` of the samples (as given, before any shuffling:
+    the same split on every run, resumed runs included)."""
+    if validation_data is not None:
+        validation_data = _validation_pair(validation_data)
+    if not fraction:
+        return X, y, validation_data
+    if validation_data is not None:
+        raise ValueError("give validation_data or validation_split, not both")
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation_split must be between 0 and 1, got {fraction}")
+    if X.shape[:1] != y.shape[:1]:  # said before they are cut apart, not of the parts
+        check_targets(y, X.shape[0] if X.ndim else 0, None)
+    n_train = X.shape[0] - max(1, round(fraction * X.shape[0]))
+    if n_train < 1:
+        raise ValueError(
+            f"validation_split={fraction} of {X.shape[0]} samples leaves none to train on"
+        )
+    return X[:n_train, ...], y[:n_train, ...], (X[n_train:, ...], y[n_train:, ...])
+
+
+def _validation_pair(data) -> tuple:
+    """``validation_data`` as (X, y) arrays, lists taken as ``fit`` takes them."""
+    if not isinstance(data, tuple | list) or len(data) != 2:
+        got = f"{len(data)} items" if isinstance(data, tuple | list) else type(data).__name__
+        raise ValueError(f"validation_data is a pair (X_val, y_val), got {got}")
+    return as_array(data[0], "validation X"), as_array(data[1], "validation y")

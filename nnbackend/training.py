@@ -29,7 +29,7 @@ from nnbackend.backend.compiling import compile_step
 from nnbackend.backend.threads import threads_for_step
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int
 from nnbackend.data import Batches, as_array, is_foreign, target_dtype
-from nnbackend.data_checks import check_inputs, check_targets
+from nnbackend.data_checks import check_inputs, check_targets, split_validation
 from nnbackend.distributed.parallel import DataParallel
 from nnbackend.history import EpochLogs, History
 from nnbackend.io import Checkpoint, CheckpointError, restore_checkpoint
@@ -361,35 +361,6 @@ def check_last_batch(model, batches) -> None:
             f"{need}: choose a batch_size that leaves none or {need} and more, or drop "
             f"{last} sample(s)"
         )
-
-
-def split_validation(X, y, validation_data, fraction: float):
-    """Hold out the last ``fraction`` of the samples (as given, before any shuffling:
-    the same split on every run, resumed runs included)."""
-    if validation_data is not None:
-        validation_data = _validation_pair(validation_data)
-    if not fraction:
-        return X, y, validation_data
-    if validation_data is not None:
-        raise ValueError("give validation_data or validation_split, not both")
-    if not 0 < fraction < 1:
-        raise ValueError(f"validation_split must be between 0 and 1, got {fraction}")
-    if X.shape[:1] != y.shape[:1]:  # said before they are cut apart, not of the parts
-        check_targets(y, X.shape[0] if X.ndim else 0, None)
-    n_train = X.shape[0] - max(1, round(fraction * X.shape[0]))
-    if n_train < 1:
-        raise ValueError(
-            f"validation_split={fraction} of {X.shape[0]} samples leaves none to train on"
-        )
-    return X[:n_train, ...], y[:n_train, ...], (X[n_train:, ...], y[n_train:, ...])
-
-
-def _validation_pair(data) -> tuple:
-    """``validation_data`` as (X, y) arrays, lists taken as ``fit`` takes them."""
-    if not isinstance(data, tuple | list) or len(data) != 2:
-        got = f"{len(data)} items" if isinstance(data, tuple | list) else type(data).__name__
-        raise ValueError(f"validation_data is a pair (X_val, y_val), got {got}")
-    return as_array(data[0], "validation X"), as_array(data[1], "validation y")
 
 
 def _prefixed(prefix: str, metrics: dict) -> dict:

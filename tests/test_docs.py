@@ -184,7 +184,7 @@ def test_every_public_name_has_an_entry_in_the_api_reference(site):
             missing.append(f"{module}.{name}")
     assert not missing, f"give these a docstring and a page (docs/api/): {missing}"
     members = [f"nnbackend.layers.Layer.{m}" for m in ("forward", "backward", "config")]
-    members += [f"nnbackend.losses.Loss.{m}" for m in ("forward", "backward", "link", "config")]
+    members += [f"nnbackend.loss_base.Loss.{m}" for m in ("forward", "backward", "link", "config")]
     members += [f"nnbackend.Sequential.{m}" for m in ("count_params", "copy_params", "set_params")]
     members += ["nnbackend.History.history", "nnbackend.init.Initializer.std",
                 "nnbackend.optim_base.Optimizer.current_lr"]  # fmt: skip
