@@ -5,6 +5,7 @@ keeps, and the settings that ``fit`` reads (target kind, input range).
 
 from __future__ import annotations
 
+from nnbackend.layers.base import _holds_arrays
 from nnbackend.registry import LOSSES, construct
 
 REDUCTIONS = ("mean", "sum")
@@ -35,8 +36,14 @@ class Loss:
     def __getstate__(self) -> dict:
         # copies (pickle, copy, deepcopy) leave out what the last batch left behind (its
         # gradient, count and differences, from which its targets could be read back) and
-        # arrays made once on a device: every private attribute; the settings are public
-        return {name: value for name, value in vars(self).items() if not name.startswith("_")}
+        # arrays made once on a device: private attributes that hold arrays (a subclass's
+        # private settings stay)
+        return {
+            name: value
+            for name, value in vars(self).items()
+            if name not in ("_counted", "_class_ids")
+            and not (name.startswith("_") and _holds_arrays(value))
+        }
 
     def forward(self, pred, target):
         """The loss of ``pred`` (the model's output, ``(batch, outputs)``) against

@@ -22,7 +22,7 @@ def output_layer_fits(model, loss) -> bool:
     False when only its outputs can tell (see ``check_outputs``)."""
     wanted = loss.input_range
     last = model.layers[-1] if getattr(model, "layers", None) else None
-    if wanted is not None and getattr(last, "stochastic", False):
+    if wanted is not None and getattr(last, "stochastic", False) and getattr(last, "rate", 1):
         raise ValueError(
             f"the model ends in {last!r}, which scales what it keeps by 1 / (1 - rate) in "
             f"training, so its outputs leave [{wanted[0]:g}, {wanted[1]:g}], which "

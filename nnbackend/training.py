@@ -373,6 +373,6 @@ def _nothing_left(saved: Checkpoint, epochs: int) -> str:
         why = f"a callback (EarlyStopping) ended its run at epoch {saved.epoch}"
         way = "resume=False starts afresh"
     else:
-        why = f"it holds epoch {saved.epoch}, the last of epochs={epochs}"
-        way = "a larger epochs= goes on from it"
+        why = f"it holds epoch {saved.epoch}, the last of epochs={saved.epoch + 1}"
+        way = f"epochs above {saved.epoch + 1} go on from it (this fit asked for {epochs})"
     return f"nothing left to train: {saved.path}: {why} ({way})"

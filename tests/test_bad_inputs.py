@@ -177,6 +177,10 @@ def test_dropout_after_the_probabilities_is_refused(backend):
     model = nb.Sequential(layers, backend=backend, seed=0)
     with pytest.raises(ValueError, match=r"ends in Dropout.*leave \[0, 1\].*before the last"):
         fit(model, X, Y, loss=BinaryCrossEntropy())
+    layers = [Dense(2, 8), Tanh(), Dense(8, 1), nb.layers.Sigmoid(), nb.layers.Dropout(0.0)]
+    fit(
+        nb.Sequential(layers, backend=backend, seed=0), X, Y, loss=BinaryCrossEntropy()
+    )  # passes all
 
 
 def test_one_hot_rows_outside_0_1_are_refused(backend):

@@ -237,3 +237,8 @@ def test_float32_uniform_draws_stay_below_high():
     draws = nb.Generator(0).uniform(1000, 1.0, 1.0 + 1e-7, backend="numpy", dtype="float32")
     assert draws.dtype == np.float32
     assert (draws >= np.float32(1.0)).all() and (draws < np.float32(1.0 + 1e-7)).all()
+
+
+def test_uniform_takes_a_backend_s_own_dtype(backend):
+    draws = nb.Generator(0).uniform((3,), backend=backend, dtype=backend.xp.float64)
+    assert draws.dtype == backend.xp.float64

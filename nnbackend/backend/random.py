@@ -10,7 +10,7 @@ import operator
 
 import numpy as np
 
-from nnbackend.backend.core import get_backend
+from nnbackend.backend.core import dtype_name, get_backend
 from nnbackend.backend.philox import MASK32, blocks_for, random_words
 
 # a loaded counter's bound: the blocks a stream can still draw keep far below int64's
@@ -50,7 +50,8 @@ class Generator:
     def uniform(self, shape, low: float = 0.0, high: float = 1.0, *, backend=None, dtype=None):
         """Uniform draws in [low, high) of ``shape`` on ``backend`` in ``dtype``."""
         backend = get_backend(backend)
-        dtype = np.dtype(dtype or backend.dtype_name)
+        name = backend.dtype_name if dtype is None else dtype
+        dtype = np.dtype(name if isinstance(name, str) else dtype_name(backend.xp, name))
         draws = self._host.uniform(low, high, shape).astype(dtype)
         if high > low:  # a float64 draw just below high can round to it in float32
             below = np.nextafter(dtype.type(high), dtype.type(low))
