@@ -5,7 +5,7 @@ keeps, and the settings that ``fit`` reads (target kind, input range).
 
 from __future__ import annotations
 
-from nnbackend.layers.base import _holds_arrays
+from nnbackend.backend.arrays import holds_arrays
 from nnbackend.registry import LOSSES, construct
 
 REDUCTIONS = ("mean", "sum")
@@ -42,7 +42,7 @@ class Loss:
             name: value
             for name, value in vars(self).items()
             if name not in ("_counted", "_class_ids")
-            and not (name.startswith("_") and _holds_arrays(value))
+            and not (name.startswith("_") and holds_arrays(value))
         }
 
     def forward(self, pred, target):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
 from nnbackend.backend.core import Backend, dtype_name, get_backend
@@ -38,8 +39,6 @@ def _find_namespace(array):
         from nnbackend.backend.numpy_fast import namespace
 
         return namespace
-    import array_api_compat
-
     try:
         return array_api_compat.array_namespace(array)
     except TypeError:
@@ -87,3 +86,10 @@ def host_memory(array) -> np.ndarray | None:
     if type(array).__module__.split(".")[0] == "torch" and array.device.type == "cpu":
         return array.detach().numpy()
     return None
+
+
+def holds_arrays(value) -> bool:
+    """Whether ``value`` is an array, or a tuple holding one (what a layer or a loss
+    kept of its last batch, which copies leave out)."""
+    items = value if isinstance(value, tuple) else (value,)
+    return any(array_api_compat.is_array_api_obj(item) for item in items)

@@ -23,8 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from array_api_compat import is_array_api_obj
-
+from nnbackend.backend.arrays import holds_arrays
 from nnbackend.checks import integer
 from nnbackend.registry import LAYERS, construct
 from nnbackend.shapes import CHANNELS_LAST_HINT, channels_last
@@ -138,7 +137,7 @@ class Layer:
         return {
             name: value
             for name, value in vars(self).items()
-            if name != "grad_buffers" and not (name.startswith("_") and _holds_arrays(value))
+            if name != "grad_buffers" and not (name.startswith("_") and holds_arrays(value))
         }
 
     def __call__(self, x, training: bool = False):
@@ -236,8 +235,3 @@ def check_images(layer: Layer, x, channels: int | None = None) -> None:
         if channels_last(tuple(x.shape), channels):
             message += f". {CHANNELS_LAST_HINT}"
         raise ValueError(message)
-
-
-def _holds_arrays(value) -> bool:
-    """Whether ``value`` is an array, or a tuple holding one."""
-    return any(is_array_api_obj(item) for item in (value if isinstance(value, tuple) else (value,)))
