@@ -243,7 +243,8 @@ class Trainer:
             def make_step(flat: bool):
                 return model.step_function(self.loss, self.optimizer, self.l2, flat=flat)
 
-            self._step = compile_step(make_step, model, self.optimizer, self.compile)
+            self._step = compile_step(make_step, model, self.optimizer, self.compile,
+                                      loss=self.loss, l2=self.l2)  # fmt: skip
         for callback in self.callbacks:
             callback.on_train_begin(model, settings)
         if saved is not None:

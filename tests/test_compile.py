@@ -231,3 +231,46 @@ def test_every_kind_of_model_keeps_its_captured_step():
             model.fit(X, y, loss="cross_entropy", optimizer=optimizer, epochs=2,
                       batch_size=16, verbose=0, compile=counting)  # fmt: skip
             assert len(captured_runs) >= 4, (activation, optimizer)  # 2 epochs of 2 steps
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_models_of_one_kind_with_other_settings_keep_their_captured_step():
+    """The capture is specialised on settings as well as types: a dtype, L2 on or off, a
+    loss's reduction, a bias or none, a convolution's kernel and stride. Sharing one code
+    object, the ninth such model ran eagerly."""
+    torch = pytest.importorskip("torch")
+    if not hasattr(torch, "compile"):
+        pytest.skip(f"torch {torch.__version__} has no torch.compile")
+    captured_runs = []
+
+    def counting(graph, example_inputs):  # a torch.compile backend: runs the graph as is
+        def run(*args):
+            captured_runs.append(1)
+            return graph.forward(*args)
+
+        return run
+
+    def fit(model, X, y, **options):
+        captured_runs.clear()
+        model.fit(X, y, optimizer="sgd", epochs=2, batch_size=16, verbose=0,
+                  compile=counting, **options)  # fmt: skip
+        return len(captured_runs)
+
+    X, y = moons_like(24)
+    for dtype in ("float32", "float64"):
+        for l2 in (None, 0.01):
+            for reduction in ("mean", "sum"):
+                for bias in (True, False):
+                    layers = [nb.layers.Dense(2, 4, bias=bias), "tanh", nb.layers.Dense(4, 2)]
+                    model = nb.Sequential(layers, backend="torch", seed=0, dtype=dtype)
+                    loss = nb.losses.SoftmaxCrossEntropy(reduction=reduction)
+                    settings = (dtype, l2, reduction, bias)
+                    assert fit(model, X, y, loss=loss, l2=l2) >= 4, settings  # 2 epochs of 2
+    images = np.random.default_rng(0).normal(size=(24, 1, 6, 6))
+    for kernel in (1, 2, 3):
+        for stride in (1, 2, 3):
+            side = (6 - kernel) // stride + 1
+            layers = [nb.layers.Conv2D(1, 2, kernel, stride=stride), "relu",
+                      nb.layers.Flatten(), nb.layers.Dense(2 * side * side, 2)]  # fmt: skip
+            model = nb.Sequential(layers, backend="torch", seed=0)
+            assert fit(model, images, y, loss="cross_entropy") >= 4, (kernel, stride)

@@ -29,12 +29,12 @@ from nnbackend.backend.fastpaths import native
 from nnbackend.backend.kernels import table
 
 
-def compile_step(make_step, model, optimizer, how):
-    """The step (``make_step(flat)``: ``model``'s, updating with ``optimizer``) as
-    ``fit``'s ``compile`` option asks: itself for False; recorded and replayed for
-    "cuda-graph", and for True where it can be (torch on CUDA: README's benchmarks show
-    why); else captured by torch.compile for True or a torch.compile backend (its name
-    or the function)."""
+def compile_step(make_step, model, optimizer, how, *, loss=None, l2=None):
+    """The step (``make_step(flat)``: ``model``'s with ``loss`` and ``l2``, updating
+    with ``optimizer``) as ``fit``'s ``compile`` option asks: itself for False; recorded
+    and replayed for "cuda-graph", and for True where it can be (torch on CUDA: README's
+    benchmarks show why); else captured by torch.compile for True or a torch.compile
+    backend (its name or the function)."""
     if how is False:
         return make_step(flat=True)
     backend = model.backend
@@ -78,19 +78,41 @@ def compile_step(make_step, model, optimizer, how):
     # step's shapes symbolic. Shapes and counts (Adam's step) that change become
     # symbolic after one recompile.
     step = make_step(flat=False)
-    return torch.compile(_with_code_of_its_kind(step, _kind(model, optimizer)), **options)
+    return torch.compile(_with_code_of_its_kind(step, _kind(model, loss, optimizer, l2)), **options)
 
 
 # torch.compile keeps its captures on the code object, at most
 # torch._dynamo.config.recompile_limit (8) of them, and every model's step has the same
-# code: past about four kinds of model (layers, loss, optimizer), later fits ran eagerly
-# with no word but a log line. Each kind's steps get a code object of their own.
+# code: past about four kinds of model, later fits ran eagerly with no word but a log
+# line. Each kind's steps get a code object of their own. A kind is what the capture is
+# specialised on: the layers, loss and optimizer with their settings (a conv layer's
+# stride, a loss's reduction, a bias or none), the dtype, L2 on or off. Floats (rates,
+# L2's strength) and array shapes are not: torch keeps them as inputs.
 _CODE_OF_KIND: dict = {}
 
 
-def _kind(model, optimizer) -> tuple:
-    layers = tuple(type(layer) for layer in model.layers)
-    return model.backend.name, layers, type(getattr(model, "loss", None)), type(optimizer)
+def _kind(model, loss, optimizer, l2) -> tuple:
+    layers = tuple(_settings(layer) for layer in model.layers)
+    backend = model.backend
+    return (backend.name, backend.dtype_name, layers, _settings(loss), _settings(optimizer),
+            l2 is None)  # fmt: skip
+
+
+def _settings(part) -> tuple:
+    """``part``'s type and its config's values less its floats, hashable."""
+    try:
+        config = part.config() if hasattr(part, "config") else {}
+    except TypeError:  # an optimizer whose rate is a plain function has no config
+        config = {}
+    return type(part), _frozen({k: v for k, v in config.items() if not isinstance(v, float)})
+
+
+def _frozen(value):
+    if isinstance(value, dict):
+        return tuple(sorted((key, _frozen(v)) for key, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    return value
 
 
 def _with_code_of_its_kind(step, kind):
