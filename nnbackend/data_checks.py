@@ -203,11 +203,16 @@ def _check_real(a, what: str, targets: str | None = None) -> None:
 def _check_unit_range(y, what: str, kind: str) -> None:
     """Values in [0, 1]; for cross-entropy's rows ("labels"), rows that sum to 1."""
     xp = namespace_of(y)
-    if not is_float(xp, y):  # bools (no min or max in the standard) and integer rows
-        y = xp.astype(y, xp.float32)
+    if xp.isdtype(y.dtype, "bool"):
+        y = xp.astype(y, xp.int8)  # the standard's min and max take no bools
+    # integer rows stay integers (no float copy of a large y); their stats are stacked as
+    # int64, in which the sums of unsigned rows do not wrap below 1
+    common = y.dtype if is_float(xp, y) else xp.int64
     stats = [xp.min(y), xp.max(y)]
     if kind == "labels":  # the largest distance of a row's sum from 1
-        stats.append(xp.max(xp.abs(xp.sum(y, axis=1) - 1)))
+        sums = xp.astype(xp.sum(y, axis=1), common, copy=False)
+        stats.append(xp.max(xp.abs(sums - 1)))
+    stats = [xp.astype(v, common, copy=False) for v in stats]
     low, high, *off = (float(v) for v in to_numpy(xp.stack(stats)))
     if low < 0 or high > 1:
         hint = " Labels -1/+1? Use (y + 1) / 2." if (low, high) == (-1, 1) else ""

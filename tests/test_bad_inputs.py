@@ -197,8 +197,12 @@ def test_cross_entropy_rows_must_sum_to_1(backend, rows):
     onehot[3] = [1, 1] if rows == "several labels" else [0, 0]
     with pytest.raises(ValueError, match=r"rows that do not sum to 1 \(one is 1 off\).*'bce'"):
         fit(net(backend), X, onehot)
-    for good in (np.where(np.eye(2)[Y] == 1, 0.9, 0.1), np.eye(2, dtype=bool)[Y]):
-        fit(net(backend), X, good)  # soft rows and boolean one-hot rows train
+    unsigned = onehot.astype(np.uint8)  # an empty row's sum less 1 wraps in uint8/uint64
+    with pytest.raises(ValueError, match=r"rows that do not sum to 1 \(one is 1 off\)"):
+        fit(net(backend), X, unsigned)
+    soft = np.where(np.eye(2)[Y] == 1, 0.9, 0.1)
+    for good in (soft, np.eye(2, dtype=bool)[Y], np.eye(2, dtype=np.uint8)[Y]):
+        fit(net(backend), X, good)  # soft rows and boolean or integer one-hot rows train
 
 
 @pytest.mark.parametrize("shape", [(6, 5), (3, 2, 4, 4)])
