@@ -48,7 +48,16 @@ print('cupy', cupy.__version__, 'torch', torch.__version__, 'numpy', numpy.__ver
       'array-api-compat', c.__version__)"; } > "$RESULTS/gpu.txt" 2>&1
 cat "$RESULTS/gpu.txt"
 done_with setup
-(while sleep 20; do pack; done) &
+# the packer ends between packs when told (a kill mid-tar left a stray results-<pid>.tgz)
+(
+    trap 'stop=1' TERM
+    stop=
+    while [ -z "$stop" ]; do
+        sleep 20 &
+        wait $!
+        [ -n "$stop" ] || pack
+    done
+) &
 packer=$!
 
 failed=0
@@ -71,5 +80,6 @@ for part in "${@:-gpu-tests launches inductor}"; do
     done
 done
 kill "$packer" 2> /dev/null
+wait "$packer"
 done_with "all ($failed parts failed or cut short)"
 exit $((failed > 0))
