@@ -305,7 +305,7 @@ class ModelCheckpoint(Callback):
         if self.distributed and not is_main():  # rank 0 holds the same model, and writes
             return
         if not _all_finite(model):
-            self._refuse(epoch, "weights hold NaN or inf")
+            self._refuse(epoch, "weights or running state hold NaN or inf")
             return
         states = callback_states(self.callbacks)
         save(

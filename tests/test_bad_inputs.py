@@ -197,6 +197,10 @@ def test_cross_entropy_rows_must_sum_to_1(backend, rows):
     onehot[3] = [1, 1] if rows == "several labels" else [0, 0]
     with pytest.raises(ValueError, match=r"rows that do not sum to 1 \(one is 1 off\).*'bce'"):
         fit(net(backend), X, onehot)
+    slightly_off = np.eye(2)[Y]
+    slightly_off[3] = [0.5, 0.51]  # the check takes rows within 1e-3 of 1 (float16 sums)
+    with pytest.raises(ValueError, match=r"rows that do not sum to 1 \(one is 0.01 off\)"):
+        fit(net(backend), X, slightly_off)
     unsigned = onehot.astype(np.uint8)  # an empty row's sum less 1 wraps in uint8/uint64
     with pytest.raises(ValueError, match=r"rows that do not sum to 1 \(one is 1 off\)"):
         fit(net(backend), X, unsigned)

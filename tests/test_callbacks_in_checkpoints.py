@@ -296,7 +296,7 @@ def test_weights_gone_nan_after_the_loss_was_measured_are_not_saved(backend, tmp
             model.params["0.W"] = model.backend.xp.full_like(model.params["0.W"], float("nan"))
 
     model, opt, _ = fresh(backend)
-    with pytest.warns(RuntimeWarning, match="epoch 3 not saved, its weights hold NaN"):
+    with pytest.warns(RuntimeWarning, match="epoch 3 not saved, its weights or running state hold"):
         model.fit(X, Y, loss="cross_entropy", optimizer=nb.optim.SGD(0.1), epochs=4,
                   batch_size=None, verbose=0, log_every=1, checkpoint=path,
                   callbacks=[nb.callbacks.LambdaCallback(spoil)])  # fmt: skip
@@ -305,6 +305,25 @@ def test_weights_gone_nan_after_the_loss_was_measured_are_not_saved(backend, tmp
     history = resumed.fit(X, Y, loss="cross_entropy", optimizer=nb.optim.SGD(0.1), epochs=6,
                           batch_size=None, verbose=0, checkpoint=path, resume=True)  # fmt: skip
     assert history.epochs == [3, 4, 5]
+
+
+def test_running_statistics_gone_nan_are_not_saved(backend, tmp_path):
+    """BatchNorm's running variance is state, not a weight: NaN there alone (weights and
+    loss finite) would make every prediction of the saved model NaN."""
+    path = tmp_path / "run.h5"
+
+    def spoil(epoch, logs, model):
+        if epoch == 2:
+            var = model.layers[1].state["running_var"]
+            model.layers[1].state["running_var"] = model.backend.xp.full_like(var, float("nan"))
+
+    layers = [Dense(2, 8), nb.layers.BatchNorm(8), Tanh(), Dense(8, 2)]
+    model = nb.Sequential(layers, backend=backend, seed=0)
+    with pytest.warns(RuntimeWarning, match="epoch 2 not saved, its weights or running state hold"):
+        model.fit(X, Y, loss="cross_entropy", optimizer=nb.optim.SGD(0.1), epochs=3,
+                  batch_size=None, verbose=0, log_every=1, checkpoint=path,
+                  callbacks=[nb.callbacks.LambdaCallback(spoil)])  # fmt: skip
+    assert nb.load(path, with_optimizer=True)[2] == 1
 
 
 def test_a_checkpoint_reads_the_loss_only_when_it_saves(backend, tmp_path, monkeypatch):
