@@ -187,4 +187,4 @@ def plot_curves(history, dense, out):
 
 
 if __name__ == "__main__":
-    main()
+    nb.cli.run(main)

@@ -205,4 +205,4 @@ def plots(model, curves, out, title) -> list:
 
 
 if __name__ == "__main__":
-    main()
+    nb.cli.run(main)

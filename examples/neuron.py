@@ -111,4 +111,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    nb.cli.run(main)

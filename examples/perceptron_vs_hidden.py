@@ -110,4 +110,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    nb.cli.run(main)

@@ -89,4 +89,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    nb.cli.run(main)

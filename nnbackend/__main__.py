@@ -9,6 +9,7 @@ import sys
 from nnbackend.backend import describe_backends, get_backend
 from nnbackend.backend.blas import blas_advice, describe_blas
 from nnbackend.backend.threads import describe_threads
+from nnbackend.cli import quiet_broken_pipe
 
 
 def _name_or_why(name: str | None) -> str:
@@ -84,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         "versions, devices and default dtypes, the CPU threads in use, and the BLAS's kernels",
     )
     parser.add_argument("--version", action="version", version=f"nnbackend {_version()}")
-    parser.parse_args(argv)
-    print(info())
+    with quiet_broken_pipe():  # `nnbackend info | head -3`
+        parser.parse_args(argv)
+        print(info())
     return 0
 
 

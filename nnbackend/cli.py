@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -166,6 +169,26 @@ def load_data(loader, args: argparse.Namespace, **options):
         return loader(args.data, **options)
     except DataNotFoundError as exc:
         stop(f"error: {exc.for_command_line()}")
+
+
+def run(main: Callable[[], object]) -> None:
+    """Run an example's ``main()``, ending quietly where its reader stopped early
+    (``python examples/quickstart.py | head -1``)."""
+    with quiet_broken_pipe():
+        main()
+
+
+@contextmanager
+def quiet_broken_pipe():
+    """Output piped to a reader that has gone ends the program with status 1, as Unix
+    tools end, not in a BrokenPipeError traceback."""
+    try:
+        yield
+        sys.stdout.flush()  # what is still buffered fails here, not in exit's flush
+    except BrokenPipeError:
+        # Python's advice: the flush at exit must find no pipe to fail on again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(1) from None
 
 
 def stop(message: str) -> NoReturn:

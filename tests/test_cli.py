@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import nnbackend as nb
 from nnbackend.__main__ import main
@@ -35,3 +36,20 @@ def test_python_dash_m_gives_the_same():
         [sys.executable, "-m", "nnbackend", "--version"], capture_output=True, text=True
     )
     assert out.returncode == 0 and out.stdout == f"nnbackend {nb.__version__}\n"
+
+
+def test_a_reader_that_stops_early_ends_the_output_quietly():
+    """``nnbackend info | head -1`` and ``python examples/quickstart.py | head -1``: the
+    closed pipe ends the program with status 1, as Unix tools end, not a traceback."""
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    for command in (
+        ["-m", "nnbackend", "info"],
+        [str(examples / "quickstart.py"), "--epochs", "1"],
+    ):
+        run = subprocess.Popen(
+            [sys.executable, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        run.stdout.close()  # the reader has gone before the first line
+        errors = run.stderr.read().decode()
+        assert run.wait() == 1, (command, errors)
+        assert errors == "", command
