@@ -158,7 +158,7 @@ def fit(n_in, hidden, activation, n, batch, compile):
     return {k: nb.to_numpy(v).tolist() for k, v in model.params.items()}
 
 fit(2, 3, "tanh", 20, None, True)  # the first capture; the next one's shapes are symbolic
-print(json.dumps([fit(6, 5, "sigmoid", 30, 10, how) for how in (True, False)]))
+print(json.dumps([fit(2, 3, "tanh", 30, 8, how) for how in (True, False)]))
 """
 
 
@@ -166,9 +166,10 @@ print(json.dumps([fit(6, 5, "sigmoid", 30, 10, how) for how in (True, False)]))
 @pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
 def test_inductor_compiles_a_second_model_of_other_shapes(tmp_path):
     """torch's inductor (its default compiler, which generates C++) on a second model
-    whose shapes differ from the first's: torch then makes the shapes symbolic, which
-    views into the flat buffer broke (generated code naming an undefined size). A
-    captured step does without the buffer. In a child process: the capture is global."""
+    of the same kind whose batches differ from the first's (and whose last batch is
+    smaller): torch then makes the shapes symbolic, which views into the flat buffer
+    broke (generated code naming an undefined size). A captured step does without the
+    buffer. In a child process: the capture is global."""
     torch = pytest.importorskip("torch")
     if not hasattr(torch, "compile"):
         pytest.skip(f"torch {torch.__version__} has no torch.compile")

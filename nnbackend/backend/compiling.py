@@ -86,8 +86,8 @@ def compile_step(make_step, model, optimizer, how, *, loss=None, l2=None):
 # code: past about four kinds of model, later fits ran eagerly with no word but a log
 # line. Each kind's steps get a code object of their own. A kind is what the capture is
 # specialised on: the layers, loss and optimizer with their settings (a conv layer's
-# stride, a loss's reduction, a bias or none), the dtype, L2 on or off. Floats (rates,
-# L2's strength) and array shapes are not: torch keeps them as inputs.
+# stride, a loss's reduction, a bias or none, the widths), the dtype, L2 on or off.
+# Floats (rates, L2's strength) are not: torch keeps them as inputs.
 _CODE_OF_KIND: dict = {}
 
 
@@ -99,17 +99,18 @@ def _kind(model, loss, optimizer, l2) -> tuple:
 
 
 def _settings(part) -> tuple:
-    """``part``'s type and its config's values less its floats, hashable."""
+    """``part``'s type and its config less its floats, hashable."""
     try:
         config = part.config() if hasattr(part, "config") else {}
     except TypeError:  # an optimizer whose rate is a plain function has no config
         config = {}
-    return type(part), _frozen({k: v for k, v in config.items() if not isinstance(v, float)})
+    return type(part), _frozen(config)
 
 
 def _frozen(value):
-    if isinstance(value, dict):
-        return tuple(sorted((key, _frozen(v)) for key, v in value.items()))
+    if isinstance(value, dict):  # a schedule's config is a dict within the optimizer's
+        items = ((key, v) for key, v in value.items() if not isinstance(v, float))
+        return tuple(sorted((key, _frozen(v)) for key, v in items))
     if isinstance(value, (list, tuple)):
         return tuple(_frozen(v) for v in value)
     return value
