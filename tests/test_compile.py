@@ -207,31 +207,36 @@ def test_compiled_step_updates_batchnorm_s_running_averages_as_eager_does():
         np.testing.assert_array_equal(nb.to_numpy(compiled.params[name]), nb.to_numpy(want))
 
 
-@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
-def test_every_kind_of_model_keeps_its_captured_step():
-    """torch keeps at most 8 captures on one code object: with one step code for every
-    model, the fifth kind of model (of 12 here) ran eagerly, silently."""
+def captured_runs(model, X, y, optimizer="sgd", **options) -> int:
+    """How many steps of a 2-epoch fit (batches of 16) ran a captured graph."""
     torch = pytest.importorskip("torch")
     if not hasattr(torch, "compile"):
         pytest.skip(f"torch {torch.__version__} has no torch.compile")
-    captured_runs = []
+    runs = []
 
     def counting(graph, example_inputs):  # a torch.compile backend: runs the graph as is
         def run(*args):
-            captured_runs.append(1)
+            runs.append(1)
             return graph.forward(*args)
 
         return run
 
+    model.fit(X, y, optimizer=optimizer, epochs=2, batch_size=16, verbose=0,
+              compile=counting, **options)  # fmt: skip
+    return len(runs)
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_every_kind_of_model_keeps_its_captured_step():
+    """torch keeps at most 8 captures on one code object: with one step code for every
+    model, the fifth kind of model (of 12 here) ran eagerly, silently."""
     X, y = moons_like(24)
     for activation in ("tanh", "relu", "sigmoid"):
         for optimizer in ("sgd", "momentum", "adam", "rmsprop"):
             layers = [nb.layers.Dense(2, 4), activation, nb.layers.Dense(4, 2)]
             model = nb.Sequential(layers, backend="torch", seed=0)
-            captured_runs.clear()
-            model.fit(X, y, loss="cross_entropy", optimizer=optimizer, epochs=2,
-                      batch_size=16, verbose=0, compile=counting)  # fmt: skip
-            assert len(captured_runs) >= 4, (activation, optimizer)  # 2 epochs of 2 steps
+            runs = captured_runs(model, X, y, loss="cross_entropy", optimizer=optimizer)
+            assert runs >= 4, (activation, optimizer)  # 2 epochs of 2 steps
 
 
 @pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
@@ -239,24 +244,6 @@ def test_models_of_one_kind_with_other_settings_keep_their_captured_step():
     """The capture is specialised on settings as well as types: a dtype, L2 on or off, a
     loss's reduction, a bias or none, a convolution's kernel and stride. Sharing one code
     object, the ninth such model ran eagerly."""
-    torch = pytest.importorskip("torch")
-    if not hasattr(torch, "compile"):
-        pytest.skip(f"torch {torch.__version__} has no torch.compile")
-    captured_runs = []
-
-    def counting(graph, example_inputs):  # a torch.compile backend: runs the graph as is
-        def run(*args):
-            captured_runs.append(1)
-            return graph.forward(*args)
-
-        return run
-
-    def fit(model, X, y, **options):
-        captured_runs.clear()
-        model.fit(X, y, optimizer="sgd", epochs=2, batch_size=16, verbose=0,
-                  compile=counting, **options)  # fmt: skip
-        return len(captured_runs)
-
     X, y = moons_like(24)
     for dtype in ("float32", "float64"):
         for l2 in (None, 0.01):
@@ -266,7 +253,7 @@ def test_models_of_one_kind_with_other_settings_keep_their_captured_step():
                     model = nb.Sequential(layers, backend="torch", seed=0, dtype=dtype)
                     loss = nb.losses.SoftmaxCrossEntropy(reduction=reduction)
                     settings = (dtype, l2, reduction, bias)
-                    assert fit(model, X, y, loss=loss, l2=l2) >= 4, settings  # 2 epochs of 2
+                    assert captured_runs(model, X, y, loss=loss, l2=l2) >= 4, settings
     images = np.random.default_rng(0).normal(size=(24, 1, 6, 6))
     for kernel in (1, 2, 3):
         for stride in (1, 2, 3):
@@ -274,4 +261,4 @@ def test_models_of_one_kind_with_other_settings_keep_their_captured_step():
             layers = [nb.layers.Conv2D(1, 2, kernel, stride=stride), "relu",
                       nb.layers.Flatten(), nb.layers.Dense(2 * side * side, 2)]  # fmt: skip
             model = nb.Sequential(layers, backend="torch", seed=0)
-            assert fit(model, images, y, loss="cross_entropy") >= 4, (kernel, stride)
+            assert captured_runs(model, images, y, loss="cross_entropy") >= 4, (kernel, stride)
