@@ -119,24 +119,30 @@ def test_stopping_rules_are_scikit_learns(digits, early_stopping, solver, learni
 
 
 @pytest.mark.parametrize("task, rate", [("multiclass", 0.5), ("binary", 2.0), ("multilabel", 2.0)])
-def test_saturated_predictions_cost_what_scikit_learns_clipped_log_loss_says(task, rate):
+def test_saturated_predictions_cost_what_scikit_learns_clipped_log_loss_says(backend, task, rate):
     """At a high rate some predictions saturate, and scikit-learn's log loss clips them
     to [eps, 1 - eps]: its loss_curve_ and best_loss_ (and so tol's verdicts) are those
     of the clipped probabilities, not of the logits (0.1 to 150 apart here), and of its
-    logistic output's rounding near 1 (the tanh form of sigmoid: 1e-4 apart)."""
+    logistic output's rounding near 1 (the tanh form of sigmoid: 1e-4 apart). NumPy's
+    and torch's CPU arrays work the clipped value out only where a batch saturates;
+    the others, always."""
     X, y = make_classification(n_samples=250, n_features=8, n_informative=5, n_classes=3,
                                random_state=0)  # fmt: skip
     y = {"multiclass": y, "binary": y > 0, "multilabel": np.stack([y > 0, y < 2], axis=1)}[task]
     steps = {**SAME_STEPS, "batch_size": 50, "alpha": 0.0}
     ours, theirs = both("MLPClassifier", hidden_layer_sizes=(10,), max_iter=100, solver="sgd",
-                        learning_rate="invscaling", learning_rate_init=rate, **steps)  # fmt: skip
+                        learning_rate="invscaling", learning_rate_init=rate,
+                        backend=backend.name, **steps)  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ours.fit(X, y)
         theirs.fit(X, y)
-    assert max_weight_difference(ours, theirs) < 1e-9
-    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)
-    assert ours.best_loss_ == pytest.approx(theirs.best_loss_, rel=1e-9)
+    # multilabel gradients p - t of outputs saturated near 1 keep ulps of p that torch's
+    # and the standard's sigmoid round otherwise than scipy's: 1e-6 apart after 100 epochs
+    close = 1e-9 if backend.name == "numpy" or task != "multilabel" else 1e-5
+    assert max_weight_difference(ours, theirs) < close
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=close)
+    assert ours.best_loss_ == pytest.approx(theirs.best_loss_, rel=close)
 
 
 @pytest.mark.parametrize("activation", ["logistic", "tanh", "identity"])

@@ -15,8 +15,7 @@ from __future__ import annotations
 import functools
 import math
 
-from nnbackend.backend import namespace_of
-from nnbackend.data import is_host
+from nnbackend.backend import host_memory, namespace_of
 from nnbackend.losses import MSE, BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
 from nnbackend.registry import LOSSES, register
 
@@ -93,16 +92,17 @@ class ClippedLogLoss(SumOverOutputs):
     def forward(self, pred, target):
         self._outputs = 1  # inner sums over its outputs already, where it has several
         value = self.inner.forward(pred, target)  # keeps the gradient
-        if is_host(pred) and not self._saturated(pred, target):
+        on_host = host_memory(pred), host_memory(target)  # NumPy's, torch's on the CPU
+        if all(a is not None for a in on_host) and not self._saturated(*on_host):
             return value  # scikit-learn's to rounding, at a fraction of the clipped one's cost
         return self._clipped(pred, target)
 
     def _saturated(self, pred, target) -> bool:
-        """Whether a probability of these host arrays lies where scikit-learn's clip to
+        """Whether a probability of these NumPy arrays lies where scikit-learn's clip to
         [eps, 1 - eps], or its rounding near 1, decides its log: a label's logit some 36
-        (float32: 16) below its row's largest, or a logistic output's beyond 8. Elsewhere
-        than on the host the clipped value is always worked out (a check would wait for
-        the device)."""
+        (float32: 16) below its row's largest, or a logistic output's beyond 8. Arrays
+        with no memory on the host (a GPU's, array-api-strict's) always take the clipped
+        value (a check would wait for the device)."""
         if self.target_kind != "labels":
             return bool(abs(pred).max() > 8)
         # log p >= (its logit - the row's largest) - log(classes)
