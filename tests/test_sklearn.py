@@ -377,6 +377,41 @@ def test_multilabel_and_multioutput_shapes(backend, digits):
     assert reg.fit(X, X[:, 10]).predict(X).shape == (800,)
 
 
+def test_one_class_is_predicted_back(backend, digits):
+    """y of one class trains one logistic output, as scikit-learn's; predict maps
+    p > 0.5 to the only class there is (index 1 of one class was an IndexError)."""
+    X, _ = digits
+    y = np.full(len(X), 7)
+    est = MLPClassifier((10,), max_iter=5, random_state=0, backend=backend.name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    proba = nb.to_numpy(est.predict_proba(X))
+    assert proba.shape == (len(X), 2) and (proba[:, 1] > 0.5).any()  # the case in question
+    assert set(est.predict(X).tolist()) == {7}
+
+
+@pytest.mark.parametrize("half", ["float16", "bfloat16"])
+def test_torch_half_precision_X_trains_as_host_float16_does(digits, half):
+    """Half floats are no dtypes of the standard: finding X's backend asked for their
+    name and failed. Host float16 trains in float64, as in scikit-learn; torch's too."""
+    torch = pytest.importorskip("torch")
+    X, y = digits
+    X_half = torch.tensor(X).to(getattr(torch, half))
+    X_host = X_half.to(torch.float32).numpy().astype(np.float16)  # the same values
+    options = dict(hidden_layer_sizes=(16,), max_iter=5, random_state=0, shuffle=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        on_torch = MLPClassifier(**options).fit(X_half, torch.tensor(y))
+        on_host = MLPClassifier(**options).fit(X_host, y)
+        as_float32 = MLPClassifier(dtype="float32", **options).fit(X_half, torch.tensor(y))
+    assert on_torch.model_.backend.dtype_name == "float64"
+    assert as_float32.model_.backend.dtype_name == "float32"
+    np.testing.assert_allclose(
+        nb.to_numpy(on_torch.predict_proba(X_half)), on_host.predict_proba(X_host), atol=1e-12
+    )
+
+
 def test_device_arrays_in_give_device_arrays_out(backend, digits):
     X, y = digits
     xp = backend.xp
@@ -512,8 +547,13 @@ def test_an_early_stopped_net_goes_on_training_in_scikit_learn(digits):
     X, y = digits
     ours = MLPClassifier((8,), early_stopping=True, max_iter=4, random_state=0).fit(X, y)
     theirs = ours.to_sklearn().set_params(warm_start=True, max_iter=2)
-    theirs.fit(X, y)  # scikit-learn reads the best weights it kept: given here
+    # a score its next epochs cannot beat: at the end scikit-learn puts back the best
+    # weights it kept, which are the ones to_sklearn gave (else an AttributeError)
+    theirs.best_validation_score_ = 2.0
+    theirs.fit(X, y)
     assert theirs.n_iter_ == 2 and len(theirs.validation_scores_) == 6
+    for mine, kept in zip(ours.coefs_, theirs.coefs_, strict=True):
+        np.testing.assert_array_equal(kept, mine)  # the best of ours, put back
 
 
 def test_from_sklearn_predicts_the_same(backend, digits):

@@ -8,7 +8,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from nnbackend.backend.core import Backend, dtype_name, get_backend
+from nnbackend.backend.core import Backend, get_backend
 from nnbackend.backend.errors import BackendMismatchError, type_name
 
 _namespace_by_type: dict[type, Any] = {}
@@ -64,9 +64,10 @@ def backend_of(array, dtype: str | None = None) -> Backend:
         name = f"cupy:{array.device.id}"
     else:
         raise BackendMismatchError(f"{type_name(array)} is not an array of a known backend")
-    if dtype is None:
-        own = dtype_name(namespace_of(array), array.dtype)
-        dtype = own if own in ("float32", "float64") else None
+    if dtype is None:  # float16 and bfloat16 (no dtypes of the standard) take the default
+        xp = namespace_of(array)
+        own = [name for name in ("float32", "float64") if array.dtype == getattr(xp, name)]
+        dtype = own[0] if own else None
     return get_backend(name, dtype=dtype)
 
 
