@@ -83,9 +83,11 @@ def leaky_relu_grad(x, alpha: float = 0.01):
 
 
 def logsumexp(x, axis: int = -1, keepdims: bool = False):
-    """log(sum(exp(x))) along ``axis``, shifted by the max so it never overflows."""
+    """log(sum(exp(x))) along ``axis``, shifted by the max so it never overflows; -inf
+    for a row of -inf (every class masked), inf where one is inf."""
     xp = namespace_of(x)
     shift = xp.max(x, axis=axis, keepdims=True)
+    shift = xp.where(xp.isfinite(shift), shift, xp.zeros_like(shift))  # -inf - -inf is NaN
     out = xp.log(xp.sum(xp.exp(x - shift), axis=axis, keepdims=True)) + shift
     return out if keepdims else xp.squeeze(out, axis=axis)
 
