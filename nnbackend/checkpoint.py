@@ -249,21 +249,32 @@ def _read_optimizer(path: Path, f, model, backend):
     return optimizer
 
 
-def _arrays_like_params(path: Path, parent, name: str, model, backend) -> dict:
+def _arrays_like_params(path: Path, parent, name: str, model, backend, whole=False) -> dict:
     """Arrays named after some of the model's parameters and running state, each of
-    that array's shape (EarlyStopping's best weights and BatchNorm statistics)."""
+    that array's shape and kind (EarlyStopping's best weights and BatchNorm statistics,
+    a counter's integers). ``whole``: a copy of every parameter or none, and of all the
+    running state or none (a part would put weights of two epochs together)."""
     group = _group(path, parent, name, required=True)
     shapes = _array_shapes(model)
-    unknown = set(group.keys()) - set(shapes)
-    if unknown:
+    saved = set(group.keys())
+    if saved - set(shapes):
         raise CheckpointError(
             f"{path}: {group.name} names arrays the model does not have: "
-            f"{_names(unknown)} (it has {_names(shapes)})"
+            f"{_names(saved - set(shapes))} (it has {_names(shapes)})"
         )
+    for part in (model.params, model.state) if whole else ():
+        if saved & set(part) and not set(part) <= saved:
+            raise CheckpointError(
+                f"{path}: {group.name} holds some of the model's arrays, not all: "
+                f"{_names(set(part) - saved)} missing"
+            )
+    integers = {f"{i}.{key}" for i, layer in enumerate(model.layers) for key in layer.integer_state}
     return {
-        n: _to_backend(backend, _array(path, group, n, shape, f"parameter {n}"))
+        n: _to_backend(
+            backend, _array(path, group, n, shape, f"parameter {n}", "iu" if n in integers else "f")
+        )
         for n, shape in shapes.items()
-        if n in group
+        if n in saved
     }
 
 
@@ -306,7 +317,8 @@ def _read_callbacks(path: Path, f, model, backend) -> dict:
         state = parse_json(path, text, f"callback {key}'s state", CheckpointError)
         if not isinstance(state, dict):
             raise CheckpointError(f"{path}: callback {key}'s state is not a JSON object")
-        states[key] = {**state, "arrays": _arrays_like_params(path, group, key, model, backend)}
+        arrays = _arrays_like_params(path, group, key, model, backend, whole=True)
+        states[key] = {**state, "arrays": arrays}
     return states
 
 

@@ -78,7 +78,9 @@ class Registry:
     def get(self, name) -> type:
         """The class registered as ``name`` (or passed in ``custom_objects``)."""
         custom = _custom.get() or {}
-        if isinstance(name, str) and name in custom:
+        # a custom class answers for its own kind only: a file naming a layer where an
+        # optimizer or a schedule goes must not make one of it
+        if isinstance(name, str) and getattr(custom.get(name), "registry", None) is self:
             return custom[name]
         if isinstance(name, str) and name in self._classes:
             return self._classes[name]

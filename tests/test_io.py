@@ -122,6 +122,43 @@ def test_integer_state_loads_as_an_exact_integer(backend, tmp_path):
     assert_same_params(host_params(model), host_params(again))
 
 
+def test_integer_state_in_early_stopping_s_best_weights_resumes(backend, tmp_path, monkeypatch):
+    """EarlyStopping keeps the running state beside the weights: a counter's integers
+    there were read as floats and the checkpoint fit wrote refused to load."""
+    monkeypatch.setattr(nb.registry.LAYERS, "_classes", dict(nb.registry.LAYERS._classes))
+    nb.register(RowCounter)  # resume builds the saved architecture to compare
+    path = tmp_path / "run.h5"
+
+    def run(epochs, **options):
+        model = nb.Sequential([Dense(2, 4), RowCounter(), Tanh(), Dense(4, 2)],
+                              backend=backend, seed=0)  # fmt: skip
+        stopper = nb.callbacks.EarlyStopping(patience=5)
+        model.fit(X, Y, optimizer=nb.optim.SGD(0.1), epochs=epochs, validation_split=0.25,
+                  callbacks=[stopper], checkpoint=path, **{**FIT, **options})  # fmt: skip
+        return stopper
+
+    run(2)
+    loaded = nb.load(path, backend=backend)
+    assert int(backend.to_numpy(loaded.state["1.rows"])) == 180  # 2 epochs of 90 rows
+    kept = run(4, resume=True).best_arrays["1.rows"]  # the best epoch's count, resumed
+    assert kept.dtype == backend.xp.int64 and int(backend.to_numpy(kept)) % 90 == 0
+
+
+def test_early_stopping_s_best_weights_load_whole_or_not_at_all(tmp_path):
+    """A file holding some of the best weights would have put back a mix of two epochs
+    at the end of a resumed fit."""
+    path = tmp_path / "run.h5"
+    model = nb.Sequential([Dense(2, 4), Tanh(), Dense(4, 2)], seed=0)
+    stopper = nb.callbacks.EarlyStopping(patience=5)
+    model.fit(X, Y, optimizer=nb.optim.SGD(0.1), epochs=2, validation_split=0.25,
+              callbacks=[stopper], checkpoint=path, **FIT)  # fmt: skip
+    nb.load(path)  # whole, it loads
+    with h5py.File(path, "r+") as f:
+        del f["callbacks/EarlyStopping/2.W"]
+    with pytest.raises(nb.CheckpointError, match=r"some of the model's arrays, not all: '2.W'"):
+        nb.load(path)
+
+
 def test_readable_with_plain_h5py(tmp_path):
     model, opt = trained()
     nb.save(model, tmp_path / "m.h5", optimizer=opt, epoch=7)

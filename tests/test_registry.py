@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import h5py
 import numpy as np
 import pytest
 
@@ -47,6 +50,26 @@ def test_custom_objects_load_an_unregistered_layer(tmp_path):
         np.testing.assert_array_equal(nb.to_numpy(again.params[name]), nb.to_numpy(value))
     with pytest.raises(nb.CheckpointError, match="unknown layer type 'Swish'"):
         nb.load(tmp_path / "swish.h5")  # only inside that one load
+
+
+@pytest.mark.parametrize("slot", ["optimizer", "schedule"])
+def test_a_custom_layer_is_no_optimizer_or_schedule_whatever_the_file_says(tmp_path, slot):
+    """custom_objects answered for every kind: a file naming the user's layer as its
+    optimizer failed deep inside, and as its schedule trained with the layer as the
+    learning rate (growing each step) without a word."""
+    model = nb.Sequential([Dense(2, 3), Swish(), Dense(3, 1)], seed=0)
+    optimizer = nb.optim.SGD(nb.schedules.StepDecay(0.1, 10))
+    optimizer.train_for(model)
+    nb.save(model, tmp_path / "evil.h5", optimizer=optimizer)
+    with h5py.File(tmp_path / "evil.h5", "r+") as f:
+        config = json.loads(f["optimizer"].attrs["config"])
+        if slot == "optimizer":
+            config["type"] = "Swish"
+        else:
+            config["lr"] = {"type": "Swish"}
+        f["optimizer"].attrs["config"] = json.dumps(config)
+    with pytest.raises(nb.CheckpointError, match=f"unknown {slot} type 'Swish'"):
+        nb.load(tmp_path / "evil.h5", custom_objects={"Swish": Swish}, with_optimizer=True)
 
 
 def test_register_makes_a_user_layer_loadable(tmp_path, monkeypatch):
