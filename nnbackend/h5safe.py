@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import stat
 from pathlib import Path
 
 import h5py
@@ -51,13 +53,27 @@ MAX_DEPTH = 16
 _LINK_KINDS = {h5py.h5l.TYPE_SOFT: "a soft link", h5py.h5l.TYPE_EXTERNAL: "an external link"}
 
 
+def _open_regular(path: Path, error: type[ValueError], what: str):
+    """``path`` opened for reading if it is a regular file. Opened without blocking: a
+    FIFO named like a checkpoint would wait for a writer for ever. FileNotFoundError,
+    PermissionError, ... stay as they are."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise error(
+            f"cannot read {what} {path}: it is not a regular file (a folder, pipe or device)"
+        )
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
 @contextlib.contextmanager
 def open_untrusted(path, error: type[ValueError] = ValueError, what: str = "file"):
     """``h5py.File`` of ``path``, read-only, once every link and dataset in it has been
     checked (see the module's docstring). OS errors stay OSError; anything else that is
     wrong with the file raises ``error``. ``what`` names the file in messages."""
     path = Path(path)
-    with open(path, "rb") as handle:  # FileNotFoundError, PermissionError, ... as they are
+    with _open_regular(path, error, what) as handle:
         try:
             f = h5py.File(handle, "r")
         except OSError as exc:

@@ -119,9 +119,18 @@ def check_options(*, epochs, batch_size, shuffle, l2, validation_split, verbose,
 
 
 def check_checkpoint_folder(checkpoint) -> None:
-    """Refuse a checkpoint path whose folder does not exist."""
-    if checkpoint is not None and not Path(checkpoint).parent.is_dir():
+    """Refuse, before training, a checkpoint path whose folder does not exist, or that
+    names something other than a file (the first save would fail after an epoch)."""
+    if checkpoint is None:
+        return
+    path = Path(checkpoint)
+    if not path.parent.is_dir():
         raise FileNotFoundError(f"checkpoint={str(checkpoint)!r}: its folder does not exist")
+    if path.exists() and not path.is_file():
+        raise ValueError(
+            f"checkpoint={str(checkpoint)!r} is a folder or other non-file: name a file in "
+            "it, e.g. checkpoint='run/model.h5'"
+        )
 
 
 def checked_callbacks(callbacks) -> list:

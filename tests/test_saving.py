@@ -136,6 +136,29 @@ def test_a_fifo_named_like_a_leftover_neither_blocks_a_save_nor_is_removed(tmp_p
     assert files_in(tmp_path) == sorted([fifo.name, "m.h5"])
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_fifo_or_folder_at_the_checkpoint_is_refused_not_waited_on(tmp_path):
+    """nb.load and a resumed fit opened a FIFO at the path, waiting for a writer for
+    ever; a folder there trained an epoch before its save failed."""
+    fifo = tmp_path / "run.h5"
+    os.mkfifo(fifo)
+    loading = threading.Thread(target=lambda: pytest.raises(nb.CheckpointError, nb.load, fifo))
+    loading.start()
+    loading.join(10)
+    if loading.is_alive():
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # lets the stuck open return
+        loading.join(10)
+        pytest.fail("nb.load hung opening a FIFO")
+    with pytest.raises(nb.CheckpointError, match="run.h5: it is not a regular file"):
+        nb.load(fifo)
+    trained = model()
+    before = nb.to_numpy(trained.params["0.W"]).copy()
+    with pytest.raises(ValueError, match="is a folder or other non-file: name a file in it"):
+        trained.fit(np.zeros((4, 2)), np.zeros(4, dtype=int), loss="cross_entropy",
+                    optimizer="sgd", epochs=1, verbose=0, checkpoint=tmp_path)  # fmt: skip
+    np.testing.assert_array_equal(nb.to_numpy(trained.params["0.W"]), before)  # no epoch ran
+
+
 # --- a full disk ------------------------------------------------------------------
 
 
