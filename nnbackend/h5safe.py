@@ -28,6 +28,7 @@ unprintable.
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import stat
@@ -58,11 +59,12 @@ def _open_regular(path: Path, error: type[ValueError], what: str):
     FIFO named like a checkpoint would wait for a writer for ever. FileNotFoundError,
     PermissionError, ... stay as they are."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
         os.close(fd)
-        raise error(
-            f"cannot read {what} {path}: it is not a regular file (a folder, pipe or device)"
-        )
+        if stat.S_ISDIR(mode):  # an OS error, as open() gives it
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        raise error(f"cannot read {what} {path}: it is not a regular file (a pipe or a device)")
     os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
 
