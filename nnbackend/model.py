@@ -241,11 +241,13 @@ class Sequential:
                 if key in found:
                     grads[name] = found[key]
             if l2 is not None:
-                weights = {}
+                weights, moving = {}, {}  # a weight with no gradient (frozen) is not moved
                 for name in decayed:
                     weights[name] = params[name]
+                    if name in grads:
+                        moving[name] = params[name]
                 value = value + l2.penalty(weights.values())
-                l2.add_to_gradients(weights, grads)
+                l2.add_to_gradients(moving, grads)
             optimizer.step(params, grads)
             for name, store, found, key in slots:
                 if params[name] is not store[key]:  # checked and copied, as any assignment

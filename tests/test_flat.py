@@ -199,6 +199,27 @@ class FrozenBias(nb.layers.Dense):
         return dx
 
 
+class FrozenKernel(nb.layers.Dense):
+    """A Dense layer whose backward leaves its decayed weight W without a gradient."""
+
+    def backward(self, dy, input_grad=True):
+        dx = super().backward(dy, input_grad)
+        del self.grads["W"]
+        return dx
+
+
+def test_l2_leaves_a_frozen_weight_alone(backend64):
+    """L2 added its gradient to every decayed weight's: one with none was a KeyError.
+    The frozen weight still counts in the penalty, which is the loss's."""
+    layers = [FrozenKernel(4, 8), "tanh", nb.layers.Dense(8, 3)]
+    model = nb.Sequential(layers, backend=backend64, seed=1)
+    start = {k: np.array(nb.to_numpy(v)) for k, v in model.params.items()}
+    model.fit(X, Y, loss="cross_entropy", optimizer=nb.optim.SGD(0.1), epochs=1,
+              batch_size=None, verbose=0, l2=0.5)  # fmt: skip
+    np.testing.assert_array_equal(nb.to_numpy(model.params["0.W"]), start["0.W"])
+    assert not np.array_equal(nb.to_numpy(model.params["2.W"]), start["2.W"])
+
+
 def test_a_weight_left_without_a_gradient_is_not_trained_flat_or_not(backend64, monkeypatch):
     """A layer may leave a weight out of its gradients: that step then updates weight by
     weight, and the weight stays as it was, as on the per-weight path."""
