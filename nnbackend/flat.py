@@ -22,6 +22,12 @@ import math
 from nnbackend.backend import namespace_of
 from nnbackend.backend.kernels import enabled as fused_enabled
 
+#: each view starts at a multiple of 16 elements (64 bytes of float32): torch's CPU
+#: products written with out= into a view at an odd float64 offset round otherwise
+#: than into a fresh array, and the flat path promises the per-weight path's bits.
+#: The gaps stay zero: no gradient moves them and L2 adds nothing for them.
+ALIGN = 16
+
 
 class FlatArrays:
     """Named arrays of one dtype as views into one contiguous 1-D ``buffer``:
@@ -33,18 +39,19 @@ class FlatArrays:
     def __init__(self, xp, shapes: dict, dtype, device, front=(), spare: int = 0):
         self.shapes, self.front = dict(shapes), tuple(front)
         sizes = {name: math.prod(shape) for name, shape in shapes.items()}
-        size = sum(sizes.values())
+        starts, ends, start = {}, {}, 0
+        for name in [*self.front, *(n for n in shapes if n not in self.front)]:
+            starts[name], ends[name] = start, start + sizes[name]
+            start = -(-ends[name] // ALIGN) * ALIGN
+        size = max(ends.values(), default=0)
         self.whole = xp.zeros((size + spare,), dtype=dtype, device=device)
         self.buffer = self.whole[:size] if spare else self.whole
         self.spare = self.whole[size:]
-        starts, start = {}, 0
-        for name in [*self.front, *(n for n in shapes if n not in self.front)]:
-            starts[name], start = start, start + sizes[name]
         self.views = {
-            name: xp.reshape(self.buffer[starts[name] : starts[name] + sizes[name]], shape)
+            name: xp.reshape(self.buffer[starts[name] : ends[name]], shape)
             for name, shape in shapes.items()
         }
-        self.front_size = sum(sizes[name] for name in self.front)
+        self.front_size = max((ends[name] for name in self.front), default=0)
 
     def like(self) -> FlatArrays:
         """Zeros laid out as these arrays."""
