@@ -138,6 +138,24 @@ def test_forward_and_gradients_match_torch_autograd(name, backend64):
         np.testing.assert_allclose(got, param.grad.numpy(), rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+@pytest.mark.parametrize("name", ["ReLU", "LeakyReLU"])
+def test_the_kink_at_zero_has_torch_s_gradient(name, backend64):
+    """Exact zeros reach activations (after padding, or a ReLU before): at 0 torch's
+    gradient is relu's 0 and leaky_relu's alpha, the left side's."""
+    import torch
+
+    x = np.array([[-1.0, 0.0, 1.0]])
+    layer = {"ReLU": L.ReLU(), "LeakyReLU": L.LeakyReLU(0.1)}[name]
+    layer.build(backend64, nb.Generator(0))
+    layer.forward(backend64.asarray(x))
+    dx = backend64.to_numpy(layer.backward(backend64.asarray(np.ones_like(x))))
+    tx = torch.tensor(x, requires_grad=True)
+    activation = torch.nn.functional.relu if name == "ReLU" else torch.nn.functional.leaky_relu
+    (activation(tx) if name == "ReLU" else activation(tx, 0.1)).sum().backward()
+    np.testing.assert_array_equal(dx, tx.grad.numpy())
+
+
 def test_dense_layout_and_default_init(backend):
     layer = built("Dense", backend)
     assert tuple(layer.params["W"].shape) == (N_IN, 3)  # rows are samples: x @ W
