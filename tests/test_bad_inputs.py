@@ -495,6 +495,20 @@ def write_npz(path, **arrays):
     return path
 
 
+@pytest.mark.parametrize("key", ["test_set_x", "test_set_y"])
+@pytest.mark.parametrize("kind", [bool, np.complex64, "S1"])
+def test_cat_pixels_and_labels_of_no_number_type_are_named(tmp_path, key, kind):
+    """Their dtype's kind was looked up in a table without it: 'damaged ('b')'."""
+    write_tiny_cat(tmp_path)
+    write_cat(tmp_path / "test_catvnoncat.h5", "test", n=4)
+    with h5py.File(tmp_path / "test_catvnoncat.h5", "a") as f:
+        shape = f[key].shape
+        del f[key]
+        f[key] = np.zeros(shape, dtype=kind)
+    with pytest.raises(ValueError, match=f"{key} holds .* values, but integers or floats are"):
+        datasets.load_catvnoncat(tmp_path)
+
+
 @pytest.mark.parametrize(
     "labels, message",
     [
@@ -555,6 +569,15 @@ def test_mnist_npz_with_a_header_larger_than_its_data(tmp_path):
     with pytest.raises(
         ValueError, match=r"x_train.npy declares \(100000, 28, 28\) uint8 but stores 64 bytes"
     ):
+        datasets.load_mnist(path)
+
+
+@pytest.mark.parametrize("shape", [(-1, -1, 1), (-2, -1, 64), (True, 8, 8)])
+def test_mnist_npz_header_dimensions_must_be_counts(tmp_path, shape):
+    """numpy reads any integers in a header: two negative ones multiply to a size that
+    passed the check, and reshaping failed without the file's name."""
+    path = npz_with_a_lying_header(tmp_path / "mnist.npz", shape)
+    with pytest.raises(ValueError, match=r"mnist.npz: x_train.npy declares the shape .*damaged"):
         datasets.load_mnist(path)
 
 

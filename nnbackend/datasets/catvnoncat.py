@@ -68,7 +68,7 @@ def _read_h5(path: Path, x_key: str, y_key: str):
         # The shape checked above bounds the stored bytes too (values of at most 8 bytes,
         # so at most twice the float32 bound): a second cap on them disagreed with it
         x = dataset(
-            path, f, x_key, ValueError, shape=shape, kinds="biuf", max_ratio=MAX_IMAGE_RATIO
+            path, f, x_key, ValueError, shape=shape, kinds="iuf", max_ratio=MAX_IMAGE_RATIO
         )
         y = _read_labels(path, f, y_key, n)
         classes = _read_classes(path, f) if "list_classes" in f else None
@@ -96,7 +96,7 @@ def _read_labels(path: Path, f, y_key: str, n: int) -> np.ndarray:
     shape = dataset_info(path, f, y_key, ValueError)[0]
     if shape not in {(n,), (n, 1), (1, n)}:
         raise ValueError(f"{path}: {y_key} has shape {shape}, expected ({n},) for {n} images")
-    y = dataset(path, f, y_key, ValueError, kinds="biuf", shape=shape).reshape(n)
+    y = dataset(path, f, y_key, ValueError, kinds="iuf", shape=shape).reshape(n)
     if not np.isin(y, (0, 1)).all():
         bad = y[~np.isin(y, (0, 1))][0].item()
         raise ValueError(f"{path}: {y_key} holds {bad!r}; labels are 0 (non-cat) or 1 (cat)")

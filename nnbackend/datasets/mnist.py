@@ -190,6 +190,8 @@ def _npz_member(path: Path, archive: zipfile.ZipFile, name: str, check_shape, ma
             ) from None
         if dtype.hasobject or dtype.kind not in "biuf":
             raise ValueError(f"{path}: {name} holds {dtype} values; MNIST holds numbers")
+        if not all(type(n) is int and n >= 0 for n in shape):  # numpy takes any in a header
+            raise ValueError(f"{path}: {name} declares the shape {shape!r}; it is damaged")
         check_shape(shape)
         count = math.prod(shape)
         if count * dtype.itemsize != info.file_size - member.tell():
