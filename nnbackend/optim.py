@@ -179,8 +179,12 @@ class RMSProp(Optimizer):
 
 @register
 class Adam(Optimizer):
-    """Kingma & Ba (2015), with bias correction:
-    ``m = b1 m + (1-b1) dW;  v = b2 v + (1-b2) dW**2;  W -= lr_t m / (sqrt(v) + eps)``."""
+    """Kingma & Ba (2015), with bias correction, eps added as torch.optim.Adam adds it
+    (to the corrected root, not the paper's raw one):
+    ``m = b1 m + (1-b1) dW;  v = b2 v + (1-b2) dW**2;``
+    ``W -= lr / (1 - b1**t) * m / (sqrt(v) / sqrt(1 - b2**t) + eps)``.
+    The step count ``t`` is the optimizer's (every weight of a fit moves every step);
+    torch counts each weight's own steps, which differ for a weight frozen at first."""
 
     elementwise = counts_on_device = True
 

@@ -67,9 +67,7 @@ def _read_h5(path: Path, x_key: str, y_key: str):
         n = _check_image_shape(path, x_key, shape)
         # The shape checked above bounds the stored bytes too (values of at most 8 bytes,
         # so at most twice the float32 bound): a second cap on them disagreed with it
-        x = dataset(
-            path, f, x_key, ValueError, shape=shape, kinds="iuf", max_ratio=MAX_IMAGE_RATIO
-        )
+        x = dataset(path, f, x_key, ValueError, shape=shape, kinds="iuf", max_ratio=MAX_IMAGE_RATIO)
         y = _read_labels(path, f, y_key, n)
         classes = _read_classes(path, f) if "list_classes" in f else None
     return x, y, classes
