@@ -274,9 +274,15 @@ class Optimizer:
         self.state = {slot: _copies(state["slots"][slot]) for slot in self.slots}
 
     def _follow(self, backend) -> None:
-        """State loaded from another backend (``load_state_dict``) moved to ``backend``."""
-        arrays = [a for slot in self.state.values() for a in slot.values()]
-        if any(not isinstance(a, backend.array_types) for a in arrays):
+        """State loaded from another backend or float dtype (``load_state_dict``) moved
+        to ``backend`` and its dtype, as the weights it updates are."""
+
+        def elsewhere(a) -> bool:
+            if not isinstance(a, backend.array_types):
+                return True
+            return backend.xp.isdtype(a.dtype, "real floating") and a.dtype != backend.dtype
+
+        if any(elsewhere(a) for slot in self.state.values() for a in slot.values()):
             self.to(backend)
 
     def to(self, backend) -> Optimizer:

@@ -45,6 +45,26 @@ def test_a_loaded_state_is_a_copy(backend64, fused):
             assert not np.array_equal(nb.to_numpy(second.state[slot][name]), before[slot][name])
 
 
+@pytest.mark.parametrize("fused", [True, False])
+def test_a_float64_state_loaded_for_a_float32_model_takes_its_dtype(backend, fused):
+    """The state was moved only where its library differed: strict then failed with
+    float32 weights minus float64 moments, and the other backends kept float64 state
+    on one path and made it float32 on the flat one."""
+    wide = nb.Sequential(
+        [Dense(6, 8), "tanh", Dense(8, 3)], backend=backend.name, dtype="float64", seed=1
+    )
+    first = nb.optim.Adam(0.01)
+    wide.fit(X, LABELS, optimizer=first, **FIT)
+    second = nb.optim.Adam(0.01)
+    second.load_state_dict(first.state_dict())
+    narrow = wide.copy(dtype="float32")
+    with nb.backend.fused(fused):
+        narrow.fit(X, LABELS, optimizer=second, **FIT)
+    for slot in second.slots:
+        for name, a in second.state[slot].items():
+            assert a.dtype == narrow.backend.xp.float32, (slot, name)
+
+
 @pytest.mark.parametrize("flat", [True, False])
 def test_state_of_a_weight_of_another_shape_is_refused(backend64, flat):
     """An optimizer stepped for one model, then for one whose "2.W" has another shape,
