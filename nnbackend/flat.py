@@ -80,6 +80,7 @@ class FlatModel:
         bound = getattr(model, "_flat", None)
         room = None if bound is None else bound.grads.spare.shape[0]
         if bound is not None and bound.in_place(model) and spare in (0, room):  # 0: any room
+            bound.attach()
             return bound
         slots = _slots(model)
         if not slots or len({str(store[key].dtype) for _, _, store, key in slots}) > 1:
@@ -94,18 +95,29 @@ class FlatModel:
         self.params = FlatArrays(xp, shapes, first.dtype, first.device, front=decayed)
         self.grads = FlatArrays(xp, shapes, first.dtype, first.device, decayed, spare)
         self._slots = []  # (layer's params, layer's grads, key, param view, grad view)
-        buffers: dict = {}  # layer -> {key: grad view}
+        self._buffers: dict = {}  # layer -> {key: grad view}
         for name, layer, store, key in slots:
             view, grad = self.params.views[name], self.grads.views[name]
             view[...] = store[key]
             store[key] = view
-            buffers.setdefault(layer, {})[key] = grad
+            self._buffers.setdefault(layer, {})[key] = grad
             self._slots.append((store, layer.grads, key, view, grad))
-        for layer, grads in buffers.items():
-            layer.grad_buffers = grads
+        self.attach()
         n = self.params.front_size
         self.decayed = self.params.buffer[:n] if n else None
         self.decayed_grads = self.grads.buffer[:n] if n else None
+
+    def attach(self) -> None:
+        """The layers write their gradients into the buffer's views (``grad_buffers``)."""
+        for layer, grads in self._buffers.items():
+            layer.grad_buffers = grads
+
+    def detach(self) -> None:
+        """The layers write new gradient arrays again, as they did before a fit: a
+        gradient kept from one backward is not overwritten by the next. The weights
+        stay views, and the next fit attaches the binding again."""
+        for layer in self._buffers:
+            vars(layer).pop("grad_buffers", None)
 
     def __reduce__(self):
         # a copy of the model (pickle, deepcopy) has arrays of its own, no longer views

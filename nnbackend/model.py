@@ -209,7 +209,11 @@ class Sequential:
     def train_step(self, xb, yb, loss, optimizer, l2: L2 | None = None):
         """One step: forward, loss, backward, update. Returns (loss value, outputs) on device."""
         self._check_input(xb)
-        return self.step_function(loss, optimizer, l2)(xb, yb)
+        try:
+            return self.step_function(loss, optimizer, l2)(xb, yb)
+        finally:  # a backward of the user's own makes new gradient arrays (nnbackend.flat)
+            if getattr(self, "_flat", None) is not None:
+                self._flat.detach()
 
     def step_function(self, loss, optimizer, l2: L2 | None = None, flat: bool = True):
         """``train_step`` as a function of (xb, yb) alone, for the steps of one ``fit``:

@@ -96,7 +96,11 @@ def fit(
     step_threads = threads_for_step if parallel is None else parallel.threads
     session = contextlib.nullcontext() if parallel is None else parallel.session()
     with limit_threads(step_threads(model.count_params(), batches.batch_size)), session:
-        return trainer.run(batches, validation, range(start, epochs), saved)
+        try:
+            return trainer.run(batches, validation, range(start, epochs), saved)
+        finally:  # a backward after the fit makes new gradient arrays, as before it
+            if getattr(model, "_flat", None) is not None:
+                model._flat.detach()
 
 
 def check_options(*, epochs, batch_size, shuffle, l2, validation_split, verbose, log_every,

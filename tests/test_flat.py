@@ -206,6 +206,27 @@ class FrozenBias(nb.layers.Dense):
         return dx
 
 
+def test_gradients_kept_after_a_fit_are_not_overwritten_by_the_next_backward(backend):
+    """The binding outlived the fit: each backward wrote into the same buffer views, so
+    a hand-written loop that kept a batch's gradients saw them change."""
+    model, loss = small_net(backend), nb.losses.SoftmaxCrossEntropy()
+    for trained in (False, True):
+        if trained:
+            model.fit(X, Y, loss=loss, optimizer="adam", epochs=1, verbose=0)
+            xb, yb = backend.asarray(X[:8]), backend.asarray(Y[:8])
+            model.train_step(xb, yb, loss, model.optimizer)
+        kept = []
+        for rows in (slice(0, 8), slice(8, 16)):
+            loss.forward(model.forward(backend.asarray(X[rows])), backend.asarray(Y[rows]))
+            model.backward(loss.backward())
+            kept.append(dict(model.grads))
+            if rows.start == 0:
+                first = {k: np.array(nb.to_numpy(v)) for k, v in kept[0].items()}
+        assert all(kept[0][k] is not kept[1][k] for k in first), trained
+        for k, v in first.items():
+            np.testing.assert_array_equal(nb.to_numpy(kept[0][k]), v, err_msg=k)
+
+
 class FrozenKernel(nb.layers.Dense):
     """A Dense layer whose backward leaves its decayed weight W without a gradient."""
 
