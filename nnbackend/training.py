@@ -35,6 +35,7 @@ from nnbackend.history import EpochLogs, History
 from nnbackend.io import Checkpoint, CheckpointError, restore_checkpoint
 from nnbackend.losses import L2
 from nnbackend.progress import Progress
+from nnbackend.shapes import chain_shapes
 
 
 def fit(
@@ -86,7 +87,8 @@ def fit(
             model, *validation_data, loss, None, shuffle=False, names=VALIDATION_NAMES
         )
     check_output_layer(model, loss, X)
-    check_last_batch(model, batches)  # distributed: the whole batch, over every rank's share
+    # distributed: the whole batch, over every rank's share
+    check_last_batch(model, batches, tuple(X.shape[1:]))
     model.loss, model.optimizer, model.metrics = loss, optimizer, metrics  # checks passed
     trainer = Trainer(
         model, loss, optimizer, l2=l2, metrics=metrics, callbacks=callbacks,
@@ -362,13 +364,17 @@ def metric_names(metrics, has_validation: bool) -> list[str]:
     return names + [f"val_{n}" for n in names] if has_validation else names
 
 
-def check_last_batch(model, batches) -> None:
+def check_last_batch(model, batches, sample_shape: tuple) -> None:
     """Refuse, before any step, an epoch whose last batch is too small for a layer
-    (one row, for BatchNorm): it would fail only after the rest of the epoch trained."""
-    need = max((layer.min_batch for layer in model.layers), default=1)
+    (one row of features, for BatchNorm): it would fail only after the rest of the
+    epoch trained. ``sample_shape``: one input sample's."""
+    shapes = [sample_shape, *chain_shapes(model.layers, sample_shape)[:-1]]
+    needs = {x: x.min_batch(shape) for x, shape in zip(model.layers, shapes, strict=True)}
+    layer = max(needs, key=needs.get, default=None)
+    need = needs.get(layer, 1)
     last = batches.n % batches.batch_size or batches.batch_size
     if last < need:
-        layer = next(type(x).__name__ for x in model.layers if x.min_batch == need)
+        layer = type(layer).__name__
         raise ValueError(
             f"the last batch of each epoch would hold {last} row(s) ({batches.n} samples, "
             f"batch_size={batches.batch_size}), but {layer} needs batches of at least "

@@ -811,6 +811,25 @@ def test_a_last_batch_too_small_for_batchnorm_is_refused_before_any_step(backend
     model.fit(X, y, loss="cross_entropy", optimizer="sgd", batch_size=11, verbose=0)
 
 
+def test_batchnorm_over_images_trains_a_last_batch_of_one_image(backend):
+    """Over images the statistics are over rows and pixels: one 4x4 image has 16
+    values a channel (torch's BatchNorm2d takes it); only rows of features need 2."""
+    images = np.random.default_rng(0).normal(size=(33, 1, 6, 6))
+    labels = np.arange(33) % 2
+    layers = [nb.layers.Conv2D(1, 2, 3), nb.layers.BatchNorm(2), ReLU(),
+              nb.layers.Flatten(), Dense(32, 2)]  # fmt: skip
+    model = nb.Sequential(layers, backend=backend, seed=0)
+    history = model.fit(images, labels, loss="cross_entropy", optimizer="sgd",
+                        batch_size=32, epochs=2, verbose=0)  # fmt: skip
+    assert len(history) == 2 and all(np.isfinite(history["loss"]))
+    one_pixel = [nb.layers.Conv2D(1, 2, 6), nb.layers.BatchNorm(2), ReLU(),
+                 nb.layers.Flatten(), Dense(2, 2)]  # fmt: skip
+    with pytest.raises(ValueError, match=r"hold 1 row\(s\).*BatchNorm needs batches of at least 2"):
+        nb.Sequential(one_pixel, backend=backend, seed=0).fit(
+            images, labels, loss="cross_entropy", optimizer="sgd", batch_size=32, verbose=0
+        )
+
+
 def test_float64_values_past_float32s_range_are_refused(backend):
     X, y = make_moons(40, random_state=0)
     X[5, 0] = 1e39  # finite in float64, inf once cast

@@ -58,8 +58,6 @@ class Layer:
     #: running-state names kept in integers (counts); the rest of ``state`` are floats
     #: of the model's dtype, and a checkpoint must hold them as floats
     integer_state: frozenset[str] = frozenset()
-    #: the fewest rows a training batch may have (BatchNorm's variance needs 2)
-    min_batch: int = 1
     #: True for layers whose training forward reduces over the batch's rows (BatchNorm):
     #: a data-parallel step then sets ``whole_batch`` for its length, and they take
     #: their statistics over every rank's rows (``nnbackend.distributed.whole_batch``)
@@ -142,6 +140,12 @@ class Layer:
 
     def __call__(self, x, training: bool = False):
         return self.forward(x, training=training)
+
+    def min_batch(self, sample_shape: tuple) -> int:
+        """The fewest rows a training batch may have, for input samples of
+        ``sample_shape`` (no batch axis): 1, or 2 where a statistic over the batch needs
+        them (BatchNorm's variance over rows alone)."""
+        return 1
 
     def config(self) -> dict:
         """The constructor's arguments, JSON-ready, with the class name as "type"."""

@@ -23,7 +23,6 @@ class BatchNorm(Layer):
     """
 
     output_range = (-math.inf, math.inf)
-    min_batch = 2  # a variance over one row is 0: the outputs would all be beta
     batch_statistics = True  # a distributed fit's step: over every rank's rows
 
     def __init__(self, num_features: int, momentum: float = 0.9, eps: float = 1e-5):
@@ -31,6 +30,11 @@ class BatchNorm(Layer):
         self.num_features = positive_int(num_features, "BatchNorm num_features")
         self.momentum = finite_float(momentum, "BatchNorm momentum", low=0, high=1, high_open=True)
         self.eps = finite_float(eps, "BatchNorm eps", low=0, low_open=True)
+
+    def min_batch(self, sample_shape: tuple) -> int:
+        """2 for rows of features (a variance over one row is 0: every output would be
+        beta); 1 for images of several pixels, whose variance is over rows and pixels."""
+        return 2 if math.prod(sample_shape[1:]) < 2 else 1
 
     def param_shapes(self):
         return {"gamma": (self.num_features,), "beta": (self.num_features,)}
