@@ -9,10 +9,12 @@ import json
 import math
 import os
 import re
+import struct
 import subprocess
 import sys
 import textwrap
 import zipfile
+import zlib
 
 import h5py
 import numpy as np
@@ -768,6 +770,51 @@ def test_cat_images_compressed_more_than_images_compress(tmp_path):
         assert f["train_set_x"].id.get_storage_size() * 64 < 16 * 64 * 64 * 3
     with pytest.raises(ValueError, match=r"stores \d+ \(compressed, at most 64 times that\)"):
         datasets.load_catvnoncat(tmp_path)
+
+
+def test_cat_chunks_that_all_name_one_stored_chunk_are_refused(tmp_path):
+    """The chunk index may point every entry at one compressed chunk: HDF5 then sums
+    their sizes as stored, and a 0.3 MB file passed the 64:1 bound for 245 MB. What
+    is stored is taken to be at most the file's size."""
+    write_tiny_cat(tmp_path)
+    path, chunk = tmp_path / "train_catvnoncat.h5", (100, 64, 64, 3)
+    n = 2000  # 24.6 MB of pixels in 20 chunks; 20 x 1/64 of that declared stored
+    claim = math.prod((n, 64, 64, 3)) // 64 // (n // 100) + 1
+    payload = zlib.compress(bytes(math.prod(chunk)), 9)
+    payload += bytes(claim - len(payload))  # zlib ignores what follows its stream's end
+    with h5py.File(path, "w", libver="earliest") as f:
+        x = f.create_dataset("train_set_x", (n, 64, 64, 3), "u1", chunks=chunk, compression="gzip")
+        f["train_set_y"], f["list_classes"] = np.zeros(n, "i8"), np.array([b"non-cat", b"cat"])
+        for i in range(n // 100):  # written last: the chunks are the file's tail
+            x.id.write_direct_chunk((i * 100, 0, 0, 0), payload)
+    with h5py.File(path, "r") as f:
+        x = f["train_set_x"]
+        offsets = [x.id.get_chunk_info(i).byte_offset for i in range(x.id.get_num_chunks())]
+    data = bytearray(path.read_bytes())
+    for offset in offsets[1:]:  # the index precedes the chunks: every entry names the first
+        at = data.find(struct.pack("<Q", offset), 0, min(offsets))
+        data[at : at + 8] = struct.pack("<Q", offsets[0])
+    end = offsets[0] + len(payload)
+    data = data[:end]  # the file ends after the one chunk; superblock 0's end address too
+    data[40:48] = struct.pack("<Q", end)
+    path.write_bytes(bytes(data))
+    with h5py.File(path, "r") as f:
+        assert f["train_set_x"].id.get_storage_size() * 64 >= f["train_set_x"].size  # the lie
+    with pytest.raises(ValueError, match=r"train_set_x declares \d+ bytes but the file stores"):
+        datasets.load_catvnoncat(tmp_path)
+
+
+def test_npz_members_compressed_otherwise_than_numpy_writes_are_refused(tmp_path):
+    """bzip2 and lzma members: a zip directory may declare any stored size for them,
+    which the 64:1 bound took at its word (a 1 kB file read 940 MB)."""
+    path = write_npz(tmp_path / "mnist.npz")
+    with zipfile.ZipFile(path) as plain:
+        members = {name: plain.read(name) for name in plain.namelist()}
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_BZIP2) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with pytest.raises(ValueError, match="x_train.npy is compressed otherwise than numpy writes"):
+        datasets.load_mnist(path)
 
 
 def test_mnist_npz_images_compressed_more_than_images_compress(tmp_path):

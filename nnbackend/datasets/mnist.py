@@ -170,9 +170,13 @@ def _npz_member(path: Path, archive: zipfile.ZipFile, name: str, check_shape, ma
     shape, size within bounds and equal to what the archive stores) before its data.
     Its declared size may be at most ``max_ratio`` times what the archive stores."""
     info = archive.getinfo(name)
-    if info.file_size > MAX_NPZ_BYTES or info.file_size > max_ratio * max(info.compress_size, 1):
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):  # numpy's two
+        raise ValueError(f"{path}: member {name} is compressed otherwise than numpy writes")
+    # what the archive's directory says is stored is trusted no further than the file
+    stored = min(info.compress_size, Path(path).stat().st_size)
+    if info.file_size > MAX_NPZ_BYTES or info.file_size > max_ratio * max(stored, 1):
         raise ValueError(
-            f"{path}: member {name} claims {info.file_size} bytes ({info.compress_size} "
+            f"{path}: member {name} claims {info.file_size} bytes ({stored} "
             f"stored, at most {max_ratio} times that allowed), more than an MNIST .npz "
             "holds; it is damaged or crafted"
         )
