@@ -75,7 +75,12 @@ try:
     resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 except (ImportError, ValueError, OSError):
     pass
-import h5py
+sys.path[:0] = json.loads(sys.argv[4])  # where the parent found h5py (-I drops PYTHONPATH)
+try:
+    import h5py
+except ImportError as exc:
+    sys.stderr.write(f"{type(exc).__name__}: {exc}")
+    sys.exit(3)
 with h5py.File(sys.argv[1], "r") as f:
     value = f[sys.argv[2]].attrs[sys.argv[3]]
 text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
@@ -85,7 +90,8 @@ sys.stdout.write(json.dumps(text))
 
 def _read_apart(path, obj_name: str, name: str, where: str, error) -> str:
     """A variable-length string attribute, read in a child process given HEAP_SECONDS."""
-    command = [sys.executable, "-I", "-c", _READ_ONE, str(path), obj_name, name]
+    found = json.dumps([entry for entry in sys.path if entry])  # not the working folder
+    command = [sys.executable, "-I", "-c", _READ_ONE, str(path), obj_name, name, found]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=HEAP_SECONDS)
     except subprocess.TimeoutExpired:
@@ -93,9 +99,11 @@ def _read_apart(path, obj_name: str, name: str, where: str, error) -> str:
             f"{path}: reading the string {where} did not end in {HEAP_SECONDS} s: the "
             "file's string heap is damaged"
         ) from None
+    reason = printable((done.stderr.strip().splitlines() or ["no message"])[-1])
+    if done.returncode == 3:  # the file is not to blame
+        raise error(f"{path}: the process that reads its string {where} did not start ({reason})")
     if done.returncode != 0:
-        reason = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise error(f"{path}: cannot read the string {where}, it is damaged ({printable(reason)})")
+        raise error(f"{path}: cannot read the string {where}, it is damaged ({reason})")
     if len(done.stdout) > 8 * MAX_ATTR_BYTES:  # JSON escapes at most 6 characters per one
         raise error(f"{path}: the string {where} is longer than {MAX_ATTR_BYTES} characters")
     return json.loads(done.stdout)

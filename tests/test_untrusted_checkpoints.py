@@ -864,6 +864,22 @@ def test_an_older_file_with_variable_length_strings_loads_the_same(good, tmp_pat
         np.testing.assert_array_equal(nb.to_numpy(model.params[name]), nb.to_numpy(W))
 
 
+def test_an_older_file_loads_where_h5py_is_found_through_pythonpath(good, tmp_path):
+    """Its strings are read in a child started with -I, which drops PYTHONPATH: where
+    h5py came from there (module systems, HPC), every older file was called damaged."""
+    base = getattr(sys, "_base_executable", sys.executable)
+    bare = subprocess.run([base, "-I", "-c", "import h5py"], capture_output=True)
+    if bare.returncode == 0:
+        pytest.skip("the base Python finds h5py itself: nothing to show")
+    older = as_older_file(good, tmp_path / "older.h5")
+    found = os.pathsep.join(entry for entry in sys.path if entry)
+    script = f"import nnbackend as nb; print(nb.load({str(older)!r}).count_params())"
+    done = subprocess.run([base, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": found})  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout) == nb.load(good).count_params()
+
+
 def damage_the_string_heap(data: bytes) -> bytes:
     """Set the size of the global heap's free-space object to 0: HDF5 then loops
     forever reading any variable-length string of the file (and ignores Ctrl-C)."""
