@@ -69,7 +69,6 @@ class Sequential:
         self.stop_training = False
         self._flat = None  # the weights' and gradients' one buffer each (nnbackend.flat)
         self._views = {kind: ArrayView(self, kind) for kind in ("params", "grads", "state")}
-        self._decayed = [f"{i}.{k}" for i, layer in enumerate(self.layers) for k in layer.decayed]
         self._given_shape = None if input_shape is None else sample_shape(input_shape)
         # checked before any weight is drawn
         self._shapes = chain_shapes(self.layers, self._given_shape)
@@ -98,7 +97,7 @@ class Sequential:
 
     def decayed_names(self) -> list[str]:
         """The names of the weights that L2 decay applies to (not biases)."""
-        return list(self._decayed)
+        return [f"{i}.{k}" for i, layer in enumerate(self.layers) for k in layer.decayed]
 
     def copy_params(self) -> dict:
         """name -> a copy of that weight (its shape, dtype and backend), for ``set_params``."""
@@ -229,7 +228,7 @@ class Sequential:
             for i, layer in enumerate(self.layers)
             for key in layer.params
         ]
-        decayed = self._decayed
+        decayed = self.decayed_names()
 
         def step(xb, yb):  # xb: checked by the caller (fit: the whole X, once)
             out = self._through_layers(xb, True)

@@ -4,6 +4,7 @@ arrays."""
 
 from __future__ import annotations
 
+import operator
 from collections.abc import MutableMapping
 
 
@@ -16,25 +17,32 @@ class ArrayView(MutableMapping):
 
     def __init__(self, model, kind: str):
         self._model, self._kind = model, kind
-        self._index: dict = {}  # name -> (the layer's dict, key)
+        self._index: dict = {}  # name -> (layer's place, the layer's dict, key)
+        self._stores: list = []  # the layers' dicts the index was built from
 
     def _names(self) -> dict:
         """The index, rebuilt when the layers' names change (a layer's grads appear at
-        its first backward)."""
+        its first backward) or a layer was replaced (``model.layers[i] = ...``)."""
         stores = [getattr(layer, self._kind) for layer in self._model.layers]
-        if len(self._index) != sum(map(len, stores)):
+        same = len(stores) == len(self._stores) and all(map(operator.is_, stores, self._stores))
+        if not same or len(self._index) != sum(map(len, stores)):
             self._index = {
-                f"{i}.{key}": (store, key) for i, store in enumerate(stores) for key in store
+                f"{i}.{key}": (i, store, key) for i, store in enumerate(stores) for key in store
             }
+            self._stores = stores
         return self._index
 
     def _locate(self, name):
-        try:
-            return self._index[name]
-        except KeyError:
-            if name not in self._names():
-                raise KeyError(f"no array named {name!r}; the names are {list(self)}") from None
-            return self._index[name]
+        """(the layer's dict, key) of ``name``, checked to be the layer's still."""
+        found = self._index.get(name)
+        if found is not None:
+            i, store, key = found
+            layers = self._model.layers
+            if i < len(layers) and getattr(layers[i], self._kind) is store and key in store:
+                return store, key
+        if name not in self._names():
+            raise KeyError(f"no array named {name!r}; the names are {list(self)}")
+        return self._index[name][1:]
 
     def __getitem__(self, name):
         store, key = self._locate(name)
@@ -80,7 +88,7 @@ class ArrayView(MutableMapping):
 
     def items(self):
         """(name, array) pairs, in layer order (one pass, no lookups by name)."""
-        return [(name, store[key]) for name, (store, key) in self._names().items()]
+        return [(name, store[key]) for name, (_, store, key) in self._names().items()]
 
     def __repr__(self) -> str:
         return "{" + ", ".join(f"{k!r}: {tuple(v.shape)}" for k, v in self.items()) + "}"

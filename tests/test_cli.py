@@ -46,10 +46,10 @@ def test_a_reader_that_stops_early_ends_the_output_quietly():
         ["-m", "nnbackend", "info"],
         [str(examples / "quickstart.py"), "--epochs", "1"],
     ):
-        run = subprocess.Popen(
+        with subprocess.Popen(
             [sys.executable, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        run.stdout.close()  # the reader has gone before the first line
-        errors = run.stderr.read().decode()
-        assert run.wait() == 1, (command, errors)
+        ) as run:
+            run.stdout.close()  # the reader has gone before the first line
+            errors = run.stderr.read().decode()
+            assert run.wait() == 1, (command, errors)
         assert errors == "", command

@@ -811,6 +811,27 @@ def test_a_last_batch_too_small_for_batchnorm_is_refused_before_any_step(backend
     model.fit(X, y, loss="cross_entropy", optimizer="sgd", batch_size=11, verbose=0)
 
 
+def test_a_replaced_layer_s_weights_are_the_ones_model_params_names(backend, tmp_path):
+    """model.params kept its index of the old layer's arrays (rebuilt only when the
+    count changed): nb.save wrote the old weights, and L2 skipped an appended layer."""
+    X, y = make_moons(40, random_state=0)
+    model = nb.Sequential([Dense(2, 8), ReLU(), Dense(8, 2)], backend=backend, seed=0)
+    fit = dict(loss="cross_entropy", optimizer="sgd", epochs=2, verbose=0)
+    model.fit(X, y, **fit)
+    assert len(model.params) == 4  # the index is built
+    new = Dense(8, 2)
+    new.build(model.backend, model.rng)
+    model.layers[2] = new
+    model.fit(X, y, **fit)
+    assert model.params["2.W"] is new.params["W"]
+    nb.save(model, tmp_path / "m.h5")
+    again = nb.load(tmp_path / "m.h5", backend=backend)
+    np.testing.assert_array_equal(nb.to_numpy(again.predict(X)), nb.to_numpy(model.predict(X)))
+    model.layers.append(Dense(2, 2))
+    model.layers[-1].build(model.backend, model.rng)
+    assert model.decayed_names() == ["0.W", "2.W", "3.W"]
+
+
 def test_batchnorm_over_images_trains_a_last_batch_of_one_image(backend):
     """Over images the statistics are over rows and pixels: one 4x4 image has 16
     values a channel (torch's BatchNorm2d takes it); only rows of features need 2."""
