@@ -19,7 +19,7 @@ from nnbackend.data import (
     is_foreign,
     not_finite,
 )
-from nnbackend.shapes import CHANNELS_LAST_HINT, channels_last
+from nnbackend.shapes import CHANNELS_LAST_HINT, chain_shapes, channels_last
 
 
 def check_inputs(X, sample_shape: tuple[int, ...] | int | None, what: str = "X") -> None:
@@ -251,6 +251,28 @@ def _check_finite(a, what: str, purpose: str = "training") -> None:
         raise ValueError(
             f"{what} holds {int(bad.sum())} NaN or inf values (the first at index "
             f"{first_index(bad)}): clean or impute them before {purpose}"
+        )
+
+
+def check_last_batch(model, batches, sample_shape: tuple) -> None:
+    """Refuse, before any step, an epoch whose last batch is too small for a layer
+    (one row of features, for BatchNorm): it would fail only after the rest of the
+    epoch trained. ``sample_shape``: one input sample's."""
+    try:
+        shapes = [sample_shape, *chain_shapes(model.layers, sample_shape)[:-1]]
+    except ValueError:  # X does not fit: the first step's input check says how, in full
+        return
+    needs = {x: x.min_batch(shape) for x, shape in zip(model.layers, shapes, strict=True)}
+    layer = max(needs, key=needs.get, default=None)
+    need = needs.get(layer, 1)
+    last = batches.n % batches.batch_size or batches.batch_size
+    if last < need:
+        layer = type(layer).__name__
+        raise ValueError(
+            f"the last batch of each epoch would hold {last} row(s) ({batches.n} samples, "
+            f"batch_size={batches.batch_size}), but {layer} needs batches of at least "
+            f"{need}: choose a batch_size that leaves none or {need} and more, or drop "
+            f"{last} sample(s)"
         )
 
 

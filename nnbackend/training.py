@@ -29,13 +29,12 @@ from nnbackend.backend.compiling import compile_step
 from nnbackend.backend.threads import threads_for_step
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int
 from nnbackend.data import Batches, as_array, is_foreign, target_dtype
-from nnbackend.data_checks import check_inputs, check_targets, split_validation
+from nnbackend.data_checks import check_inputs, check_last_batch, check_targets, split_validation
 from nnbackend.distributed.parallel import DataParallel
 from nnbackend.history import EpochLogs, History
 from nnbackend.io import Checkpoint, CheckpointError, restore_checkpoint
 from nnbackend.losses import L2
 from nnbackend.progress import Progress
-from nnbackend.shapes import chain_shapes
 
 
 def fit(
@@ -362,25 +361,6 @@ class Totals:
 def metric_names(metrics, has_validation: bool) -> list[str]:
     names = ["loss", *(m.name for m in metrics)]
     return names + [f"val_{n}" for n in names] if has_validation else names
-
-
-def check_last_batch(model, batches, sample_shape: tuple) -> None:
-    """Refuse, before any step, an epoch whose last batch is too small for a layer
-    (one row of features, for BatchNorm): it would fail only after the rest of the
-    epoch trained. ``sample_shape``: one input sample's."""
-    shapes = [sample_shape, *chain_shapes(model.layers, sample_shape)[:-1]]
-    needs = {x: x.min_batch(shape) for x, shape in zip(model.layers, shapes, strict=True)}
-    layer = max(needs, key=needs.get, default=None)
-    need = needs.get(layer, 1)
-    last = batches.n % batches.batch_size or batches.batch_size
-    if last < need:
-        layer = type(layer).__name__
-        raise ValueError(
-            f"the last batch of each epoch would hold {last} row(s) ({batches.n} samples, "
-            f"batch_size={batches.batch_size}), but {layer} needs batches of at least "
-            f"{need}: choose a batch_size that leaves none or {need} and more, or drop "
-            f"{last} sample(s)"
-        )
 
 
 def _prefixed(prefix: str, metrics: dict) -> dict:
