@@ -735,6 +735,18 @@ def test_names_from_data_files_are_escaped_in_messages(tmp_path):
     assert str(err.value).isprintable()
 
 
+def test_cat_class_names_may_not_declare_more_than_a_few_bytes(tmp_path):
+    """Two names of 1 MB each, compressed to nearly nothing, were read whole before
+    their shape was checked."""
+    write_tiny_cat(tmp_path)
+    with h5py.File(tmp_path / "train_catvnoncat.h5", "a") as f:
+        del f["list_classes"]
+        names = np.array([b"non-cat" * 150_000, b"cat"], dtype="S1050000")
+        f.create_dataset("list_classes", data=names, compression=9)
+    with pytest.raises(ValueError, match=r"list_classes declares \(2,\) \|S1050000 .*4096 bytes"):
+        datasets.load_catvnoncat(tmp_path)
+
+
 @pytest.mark.parametrize(
     "classes, message",
     [

@@ -822,8 +822,10 @@ def test_a_replaced_layer_s_weights_are_the_ones_model_params_names(backend, tmp
     new = Dense(8, 2)
     new.build(model.backend, model.rng)
     model.layers[2] = new
+    drawn = nb.to_numpy(new.params["W"]).copy()
     model.fit(X, y, **fit)
     assert model.params["2.W"] is new.params["W"]
+    assert not np.array_equal(nb.to_numpy(new.params["W"]), drawn)  # the new one trained
     nb.save(model, tmp_path / "m.h5")
     again = nb.load(tmp_path / "m.h5", backend=backend)
     np.testing.assert_array_equal(nb.to_numpy(again.predict(X)), nb.to_numpy(model.predict(X)))

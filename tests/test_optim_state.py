@@ -3,6 +3,7 @@ model the state belongs to."""
 
 from __future__ import annotations
 
+import copy
 import pickle
 
 import numpy as np
@@ -43,6 +44,26 @@ def test_a_loaded_state_is_a_copy(backend64, fused):
             assert np.array_equal(loaded[slot][name], before[slot][name])
             assert np.array_equal(after[slot][name], before[slot][name])
             assert not np.array_equal(nb.to_numpy(second.state[slot][name]), before[slot][name])
+
+
+def test_an_optimizer_given_back_its_saved_state_goes_on_from_it(backend):
+    """Going back to a saved point with the same optimizer object (set_params and
+    load_state_dict, as a search over rates might) trains as a fresh optimizer given
+    that state: the flat step must see that its state buffers were replaced."""
+    fit = dict(FIT, epochs=1, seed=0)
+    model, optimizer = net(backend), nb.optim.Adam(0.01)
+    model.fit(X, LABELS, optimizer=optimizer, **fit)
+    weights, state = model.copy_params(), copy.deepcopy(optimizer.state_dict())
+    model.fit(X, LABELS, optimizer=optimizer, **fit)  # on past the saved point
+    model.set_params(weights)
+    optimizer.load_state_dict(state)
+    model.fit(X, LABELS, optimizer=optimizer, **fit)
+    fresh, fresh_optimizer = net(backend), nb.optim.Adam(0.01)
+    fresh.set_params(weights)
+    fresh_optimizer.load_state_dict(state)
+    fresh.fit(X, LABELS, optimizer=fresh_optimizer, **fit)
+    for name, W in fresh.params.items():
+        np.testing.assert_array_equal(nb.to_numpy(model.params[name]), nb.to_numpy(W), name)
 
 
 @pytest.mark.parametrize("fused", [True, False])

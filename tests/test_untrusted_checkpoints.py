@@ -692,6 +692,17 @@ def test_os_errors_stay_os_errors(good, tmp_path):
             nb.load(locked)
 
 
+def test_a_fixed_length_attribute_past_the_cap_is_refused_before_it_is_read(good, tmp_path):
+    """Fixed-length text is read whole into memory: its stored size is checked first
+    (variable-length text is read in a child and measured there)."""
+    path = tmp_path / "big-attribute.h5"
+    shutil.copy(good, path)
+    with h5py.File(path, "r+", libver="latest") as f:  # dense storage: past 64 kB
+        f.attrs["architecture"] = np.bytes_(b" " * (2 << 20))
+    with pytest.raises(nb.CheckpointError, match=r"/@architecture is larger than 1048576 bytes"):
+        nb.load(path)  # read, it would be "longer than 1048576 characters"
+
+
 def test_a_chain_of_20000_groups_is_refused_at_once_not_a_crash(good, tmp_path):
     """HDF5's recursive link walk overflowed the C stack on it (the interpreter died),
     and 10,000 levels took 53 s; the walk now stops at the 17th level."""
