@@ -14,15 +14,18 @@ REDUCTIONS = ("mean", "sum")
 class Loss:
     """Base class. ``link`` maps the model's raw output to what ``predict_proba`` gives."""
 
-    #: "labels" when 1-D integer class labels are accepted (fit keeps them integer);
-    #: "probabilities" when targets must lie in [0, 1]; "float" for any real values
     target_kind = "float"
-    #: whether ``count_correct`` counts right classifications (fit then logs accuracy)
+    """"labels" when 1-D integer class labels are accepted (fit keeps them integer);
+    "probabilities" when targets must lie in [0, 1]; "float" for any real values"""
+
     has_accuracy = False
+    """whether ``count_correct`` counts right classifications (fit then logs accuracy)"""
+
     _counted = None  # (pred, target, count): see _keep_count
-    #: True when targets take the outputs' shape ((batch,) fits one output): fit then
-    #: checks y's columns against the model's outputs before the first step
     targets_like_outputs = False
+    """True when targets take the outputs' shape ((batch,) fits one output): fit then
+    checks y's columns against the model's outputs before the first step"""
+
     registry = LOSSES
 
     def __init__(self, reduction: str = "mean"):

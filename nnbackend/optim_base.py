@@ -29,26 +29,31 @@ UPDATE_METHODS = frozenset({"update", "apply", "moments", "kernel_rates"})
 class Optimizer:
     """Base class: subclasses write ``update(params, name, grad, lr)``."""
 
-    #: names of the per-parameter state arrays, e.g. ("m", "v") for Adam
     slots: tuple[str, ...] = ()
-    #: True where an update of a weight reads that weight's own elements and scalars
-    #: alone, so every weight may be updated as one flat array (``step_flat``). A class
-    #: that writes ``update``, ``apply``, ``moments`` or ``kernel_rates`` says it again.
+    """names of the per-parameter state arrays, e.g. ("m", "v") for Adam"""
+
     elementwise = False
-    #: True where an update uses the same numbers at every step (no step count, as in
-    #: Adam's bias correction), so a recorded step may be replayed (``fit``'s
-    #: ``compile=True`` on torch:cuda, or ``"cuda-graph"``). A class that writes one of
-    #: those methods says it again.
+    """True where an update of a weight reads that weight's own elements and scalars
+    alone, so every weight may be updated as one flat array (``step_flat``). A class
+    that writes ``update``, ``apply``, ``moments`` or ``kernel_rates`` says it again."""
+
     steady = False
-    #: True where the update reads the step count through ``step_number()`` alone and
-    #: takes it as a 0-d array as well (Adam), so a recorded step may count on the device
-    #: (``nnbackend.backend.replay``). A class that writes one of those methods says it again.
+    """True where an update uses the same numbers at every step (no step count, as in
+    Adam's bias correction), so a recorded step may be replayed (``fit``'s
+    ``compile=True`` on torch:cuda, or ``"cuda-graph"``). A class that writes one of
+    those methods says it again."""
+
     counts_on_device = False
+    """True where the update reads the step count through ``step_number()`` alone and
+    takes it as a 0-d array as well (Adam), so a recorded step may count on the device
+    (``nnbackend.backend.replay``). A class that writes one of those methods says it again."""
+
     registry = OPTIMIZERS
-    #: the step count on the weights' device, while a recorded step reads it from there
     _device_count = None
-    #: a weak reference to the model ``fit`` last trained with this optimizer, or None
+    """the step count on the weights' device, while a recorded step reads it from there"""
+
     _owner = None
+    """a weak reference to the model ``fit`` last trained with this optimizer, or None"""
 
     def __init__(self, lr=0.01):
         if isinstance(lr, type):

@@ -24,11 +24,11 @@ class Schedule:
     """A learning rate as a function of the step count (0 on the first step)."""
 
     registry = SCHEDULES
-    #: True where ``__call__`` takes the step as a 0-d float array as well, with array
-    #: operations alone, so a step recorded once can work the rate out on the device
-    #: (``fit``'s ``compile=True`` on torch:cuda); the built-in schedules do. A subclass that
-    #: rewrites ``__call__`` says it again
     on_device = False
+    """True where ``__call__`` takes the step as a 0-d float array as well, with array
+    operations alone, so a step recorded once can work the rate out on the device
+    (``fit``'s ``compile=True`` on torch:cuda); the built-in schedules do. A subclass that
+    rewrites ``__call__`` says it again"""
 
     def __call__(self, step: int) -> float:
         raise NotImplementedError

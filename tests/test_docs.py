@@ -188,4 +188,14 @@ def test_every_public_name_has_an_entry_in_the_api_reference(site):
     members += [f"nnbackend.Sequential.{m}" for m in ("count_params", "copy_params", "set_params")]
     members += ["nnbackend.History.history", "nnbackend.init.Initializer.std",
                 "nnbackend.optim_base.Optimizer.current_lr"]  # fmt: skip
-    assert not set(members) - ids, "what a subclass writes, or a user calls, has an entry"
+    # what the guide tells a subclass to set: documented in docstrings after them (the
+    # reference drops #: comments without a word)
+    set_by_subclasses = ("stochastic", "draws_on_device", "grad_buffers", "integer_state")
+    members += [f"nnbackend.layers.Layer.{m}" for m in set_by_subclasses]
+    members += [f"nnbackend.optim_base.Optimizer.{m}"
+                for m in ("slots", "elementwise", "steady", "counts_on_device")]  # fmt: skip
+    members += ["nnbackend.loss_base.Loss.target_kind", "nnbackend.loss_base.Loss.has_accuracy"]
+    assert not set(members) - ids, (
+        "what a subclass writes or sets, or a user calls, has an entry",
+        set(members) - ids,
+    )

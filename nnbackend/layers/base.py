@@ -41,30 +41,37 @@ class Layer:
 
     decayed: tuple[str, ...] = ()
     output_range: tuple[float, float] | None = None
-    #: True for layers whose training forward draws random numbers: ``Sequential``
-    #: then passes its generator, ``forward(x, training, rng=model.rng)``.
     stochastic: bool = False
-    #: True for such layers that draw with the generator's ``random_bits`` alone (on the
-    #: device, from its counter), so a recorded step draws anew at every replay. A
-    #: subclass that rewrites ``forward`` says it again
+    """True for layers whose training forward draws random numbers: ``Sequential``
+    then passes its generator, ``forward(x, training, rng=model.rng)``."""
+
     draws_on_device: bool = False
-    #: key -> where backward may write that gradient in place, set by ``nnbackend.flat``
-    #: while a fit binds the model; ``NO_GRAD_BUFFERS`` (empty) otherwise
+    """True for such layers that draw with the generator's ``random_bits`` alone (on the
+    device, from its counter), so a recorded step draws anew at every replay. A
+    subclass that rewrites ``forward`` says it again"""
+
     grad_buffers: Mapping = NO_GRAD_BUFFERS
-    #: an activation's name in the kernel table's ``dense_act`` ("relu", ...): a Dense
-    #: layer right before it then computes both in one call (``Sequential``), where the
-    #: class that names it is the one whose ``forward`` runs (``fused_activation_of``)
+    """key -> where backward may write that gradient in place, set by ``nnbackend.flat``
+    while a fit binds the model; ``NO_GRAD_BUFFERS`` (empty) otherwise"""
+
     fused_activation: str | None = None
-    #: running-state names kept in integers (counts); the rest of ``state`` are floats
-    #: of the model's dtype, and a checkpoint must hold them as floats
+    """an activation's name in the kernel table's ``dense_act`` ("relu", ...): a Dense
+    layer right before it then computes both in one call (``Sequential``), where the
+    class that names it is the one whose ``forward`` runs (``fused_activation_of``)"""
+
     integer_state: frozenset[str] = frozenset()
-    #: True for layers whose training forward reduces over the batch's rows (BatchNorm):
-    #: a data-parallel step then sets ``whole_batch`` for its length, and they take
-    #: their statistics over every rank's rows (``nnbackend.distributed.whole_batch``)
+    """running-state names kept in integers (counts); the rest of ``state`` are floats
+    of the model's dtype, and a checkpoint must hold them as floats"""
+
     batch_statistics: bool = False
-    #: while such a step runs: ``.rows`` (the global batch's) and ``.sum(arrays)``
-    #: (summed over the ranks); None otherwise
+    """True for layers whose training forward reduces over the batch's rows (BatchNorm):
+    a data-parallel step then sets ``whole_batch`` for its length, and they take
+    their statistics over every rank's rows (``nnbackend.distributed.whole_batch``)"""
+
     whole_batch = None
+    """while such a step runs: ``.rows`` (the global batch's) and ``.sum(arrays)``
+    (summed over the ranks); None otherwise"""
+
     registry = LAYERS
     _fuses: str | None = None  # what fused_activation_of gives, set once per class
     _fused_forward = True  # whether forward_activated may stand in for this forward
