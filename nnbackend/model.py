@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
+import weakref
 
 from nnbackend import layers as layer_types
 from nnbackend import prediction, training
@@ -56,6 +57,8 @@ class Sequential:
         """``build=False`` draws no weights: the layers get the backend only, and their
         ``params`` stay empty until filled (how ``nb.load`` builds a model)."""
         self.layers = layer_list(layers)
+        for layer in self.layers:
+            layer._owner = weakref.ref(self)
         if not self.layers:
             raise ValueError(
                 "Sequential got no layers: a model needs at least one, e.g. "

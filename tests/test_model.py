@@ -98,6 +98,21 @@ def test_one_layer_object_stands_in_one_place_only():
         nb.Sequential([dense, "tanh", dense])
 
 
+def test_a_weightless_layer_of_a_live_model_is_refused_in_another(backend):
+    """A shared Tanh kept the last forward's output of either model: interleaved, one
+    model's backward took the other's (weights 0.69 off); a shared Dropout took the
+    second model's backend. Once the first model is gone, the layer is free."""
+    tanh = Tanh()
+    first = nb.Sequential([Dense(2, 3), tanh, Dense(3, 2)], backend=backend, seed=0)
+    with pytest.raises(ValueError, match=r"layer 1 \(Tanh\(\)\) is in another model already"):
+        nb.Sequential([Dense(2, 3), tanh, Dense(3, 2)], backend=backend, seed=1)
+    twin = first.copy()  # copies its layers: no clash
+    assert twin.layers[1] is not tanh
+    del first, twin
+    gc.collect()
+    nb.Sequential([Dense(2, 3), tanh, Dense(3, 2)], backend=backend, seed=1)
+
+
 def test_a_layer_of_another_model_is_not_built_again():
     # building it redrew the first model's weights, in silence
     trained = tiny_net("numpy")

@@ -137,12 +137,14 @@ class Layer:
         return None
 
     def __getstate__(self) -> dict:
-        # copies (pickle, copy.copy, deepcopy) leave behind the model's gradient buffer and
-        # what the last forward kept for backward (private arrays: the last batch's)
+        # copies (pickle, copy.copy, deepcopy) leave behind the model's gradient buffer,
+        # the model that holds the layer, and what the last forward kept for backward
+        # (private arrays: the last batch's)
         return {
             name: value
             for name, value in vars(self).items()
-            if name != "grad_buffers" and not (name.startswith("_") and holds_arrays(value))
+            if name not in ("grad_buffers", "_owner")
+            and not (name.startswith("_") and holds_arrays(value))
         }
 
     def __call__(self, x, training: bool = False):
@@ -187,9 +189,10 @@ def fused_activation_of(layer: Layer) -> str | None:
 
 def layer_list(layers) -> list[Layer]:
     """``layers`` as Layer objects (names, configs and classes made into layers), each
-    object in one place only: a layer keeps one forward's input for its backward, so the
-    same object twice would hand its first place the second's gradients. A layer that
-    already has weights belongs to another model, whose weights building it would redraw."""
+    object in one place of one model only: a layer keeps one forward's input for its
+    backward, so the same object twice would hand its first place the second's
+    gradients. A layer that already has weights belongs to another model, whose weights
+    building it would redraw."""
     made = [get(layer) if isinstance(layer, str | dict | type) else layer for layer in layers]
     places: dict[int, int] = {}
     for i, layer in enumerate(made):
@@ -204,6 +207,13 @@ def layer_list(layers) -> list[Layer]:
                 f"layer {i} ({layer!r}) already has weights, another model's, which "
                 "building it here would redraw: make a new layer, and to start from the "
                 "old weights copy them across (new.params['0.W'] = old.params['0.W'])"
+            )
+        owner = getattr(layer, "_owner", None)  # a weak reference, set by Sequential
+        if owner is not None and owner() is not None:
+            raise ValueError(
+                f"layer {i} ({layer!r}) is in another model already: it keeps one batch's "
+                "input for its backward, so two models would mix their gradients; make a "
+                "new layer for each model (model.copy() copies a whole model)"
             )
     return made
 
