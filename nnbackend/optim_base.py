@@ -258,15 +258,18 @@ class Optimizer:
         return construct(cls, config)
 
     def state_dict(self) -> dict:
-        """``{"iterations": n, "slots": {slot: {param name: array}}}``: the optimizer's
-        own arrays, which its next step changes (``load_state_dict`` takes copies)."""
-        return {"iterations": self.iterations, "slots": self.state}
+        """``{"type": class name, "iterations": n, "slots": {slot: {param name: array}}}``:
+        the optimizer's own arrays, which its next step changes (``load_state_dict``
+        takes copies)."""
+        return {"type": type(self).__name__, "iterations": self.iterations, "slots": self.state}
 
     def load_state_dict(self, state: dict) -> None:
         """Take ``state_dict()``'s output: every slot of this optimizer, no other. The
         arrays are copied, so the two optimizers then train apart."""
         iterations = integer(state["iterations"], "iterations", low=0, high=MAX_ITERATIONS)
         name = type(self).__name__
+        if state.get("type", name) != name:  # AdaGrad's h (a sum) is no RMSProp's h (a mean)
+            raise ValueError(f"the state is {state['type']}'s; {name} cannot take it")
         missing = set(self.slots) - set(state["slots"])
         if missing:
             raise ValueError(f"{name} state lacks the slots {sorted(missing)}")

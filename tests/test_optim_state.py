@@ -46,6 +46,16 @@ def test_a_loaded_state_is_a_copy(backend64, fused):
             assert not np.array_equal(nb.to_numpy(second.state[slot][name]), before[slot][name])
 
 
+def test_state_of_another_kind_with_the_same_slot_names_is_refused(backend):
+    """AdaGrad's h is a running sum, RMSProp's an average: the names matched, so one
+    loaded into the other and trained on without a word."""
+    model, adagrad = net(backend), nb.optim.AdaGrad(0.01)
+    model.fit(X, LABELS, optimizer=adagrad, **FIT)
+    with pytest.raises(ValueError, match="the state is AdaGrad's; RMSProp cannot take it"):
+        nb.optim.RMSProp(0.01).load_state_dict(adagrad.state_dict())
+    nb.optim.AdaGrad(0.01).load_state_dict(adagrad.state_dict())  # its own kind takes it
+
+
 def test_an_optimizer_given_back_its_saved_state_goes_on_from_it(backend):
     """Going back to a saved point with the same optimizer object (set_params and
     load_state_dict, as a search over rates might) trains as a fresh optimizer given
