@@ -58,14 +58,16 @@ def _open_regular(path: Path, error: type[ValueError], what: str):
     """``path`` opened for reading if it is a regular file. Opened without blocking: a
     FIFO named like a checkpoint would wait for a writer for ever. FileNotFoundError,
     PermissionError, ... stay as they are."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    nonblocking = getattr(os, "O_NONBLOCK", 0)  # POSIX; Windows has no FIFOs to fear
+    fd = os.open(path, os.O_RDONLY | nonblocking | getattr(os, "O_BINARY", 0))
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
         if stat.S_ISDIR(mode):  # an OS error, as open() gives it
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
         raise error(f"cannot read {what} {path}: it is not a regular file (a pipe or a device)")
-    os.set_blocking(fd, True)
+    if nonblocking:
+        os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
 
 
