@@ -267,11 +267,10 @@ def check_last_batch(model, batches, sample_shape: tuple) -> None:
     need = needs.get(layer, 1)
     last = batches.n % batches.batch_size or batches.batch_size
     if last < need:
-        layer = type(layer).__name__
         raise ValueError(
             f"the last batch of each epoch would hold {last} row(s) ({batches.n} samples, "
-            f"batch_size={batches.batch_size}), but {layer} needs batches of at least "
-            f"{need}: choose a batch_size that leaves none or {need} and more, or drop "
+            f"batch_size={batches.batch_size}), but {type(layer).__name__} needs batches "
+            f"of at least {need}: choose a batch_size that leaves none or {need} and more, or drop "
             f"{last} sample(s)"
         )
 

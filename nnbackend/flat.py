@@ -169,6 +169,13 @@ def unbind(model) -> None:
         vars(layer).pop("grad_buffers", None)
 
 
+def release(model) -> None:
+    """After a fit or a step: ``model``'s layers (where a binding has them) write new
+    gradient arrays again (``FlatModel.detach``); the binding stays for the next fit."""
+    if getattr(model, "_flat", None) is not None:
+        model._flat.detach()
+
+
 def _unbound() -> None:
     return None
 

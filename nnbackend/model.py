@@ -23,7 +23,7 @@ from nnbackend import layers as layer_types
 from nnbackend import prediction, training
 from nnbackend.backend import Generator, as_generator, dtype_name, get_backend, to_numpy
 from nnbackend.backend.kernels import table
-from nnbackend.flat import FlatModel, unbind
+from nnbackend.flat import FlatModel, release, unbind
 from nnbackend.history import History
 from nnbackend.layers.base import layer_list
 from nnbackend.losses import L2
@@ -213,9 +213,8 @@ class Sequential:
         self._check_input(xb)
         try:
             return self.step_function(loss, optimizer, l2)(xb, yb)
-        finally:  # a backward of the user's own makes new gradient arrays (nnbackend.flat)
-            if getattr(self, "_flat", None) is not None:
-                self._flat.detach()
+        finally:  # a backward of the user's own makes new gradient arrays
+            release(self)
 
     def step_function(self, loss, optimizer, l2: L2 | None = None, flat: bool = True):
         """``train_step`` as a function of (xb, yb) alone, for the steps of one ``fit``:

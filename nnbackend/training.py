@@ -31,6 +31,7 @@ from nnbackend.checks import boolean, finite_float, integer, one_of, positive_in
 from nnbackend.data import Batches, as_array, is_foreign, target_dtype
 from nnbackend.data_checks import check_inputs, check_last_batch, check_targets, split_validation
 from nnbackend.distributed.parallel import DataParallel
+from nnbackend.flat import release
 from nnbackend.history import EpochLogs, History
 from nnbackend.io import Checkpoint, CheckpointError, restore_checkpoint
 from nnbackend.losses import L2
@@ -100,8 +101,7 @@ def fit(
         try:
             return trainer.run(batches, validation, range(start, epochs), saved)
         finally:  # a backward after the fit makes new gradient arrays, as before it
-            if getattr(model, "_flat", None) is not None:
-                model._flat.detach()
+            release(model)
 
 
 def check_options(*, epochs, batch_size, shuffle, l2, validation_split, verbose, log_every,
