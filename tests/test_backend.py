@@ -435,10 +435,15 @@ def test_a_gpu_that_is_not_there_is_named_with_the_ones_that_are(monkeypatch):
     [
         ("numpy:gpu", "the numpy backend has only the device 'cpu'"),
         ("torch:meta", "nnbackend runs torch on 'cpu' or 'cuda', not 'meta'"),
+        ("strict:cpu_device", r"no device 'cpu_device' \(names keep their case\).*'CPU_DEVICE'"),
+        ("auto:junk", r"'auto' takes a GPU's number \('auto:1'\), not 'junk'"),
     ],
 )
 def test_a_device_the_library_does_not_run_on_is_refused(name, message):
-    if name.startswith("torch"):
-        pytest.importorskip("torch")
+    """Each names what it takes: 'auto:junk' ran NumPy without a word, and strict's own
+    error did not say which devices it has."""
+    package = {"torch": "torch", "strict": "array_api_strict"}.get(name.split(":")[0])
+    if package:
+        pytest.importorskip(package)
     with pytest.raises(ValueError, match=message):
         nb.get_backend(name)

@@ -61,7 +61,14 @@ def make_numpy(device):
 
 def make_strict(device):
     strict = import_package("strict")
-    device = strict.Device(device or "CPU_DEVICE")
+    try:
+        device = strict.Device(device or "CPU_DEVICE")
+    except ValueError:
+        devices = ", ".join(map(repr, strict.__array_namespace_info__().devices()))
+        raise ValueError(
+            f"array-api-strict has no device {device!r} (names keep their case): it has "
+            f"{devices}; leave the device out for its CPU_DEVICE"
+        ) from None
     cpu = strict.Device("CPU_DEVICE")
     return strict, device, (strict._array_object.Array,), lambda a: np.asarray(a.to_device(cpu))
 
