@@ -50,14 +50,14 @@ def fit(
     check_options(epochs=epochs, batch_size=batch_size, shuffle=shuffle, l2=l2,
                   validation_split=validation_split, verbose=verbose, log_every=log_every,
                   seed=seed, resume=resume, on_device=on_device)  # fmt: skip
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs checkpoint=<path> to resume from")
     callbacks = checked_callbacks(callbacks)
     boolean(distributed, "distributed")
     if compile is not False and distributed:
         raise ValueError("compile=... captures a single process's step: not with distributed=True")
     loss, optimizer = loss_types.get(loss), optim.get(optimizer)
     metrics = metric_types.for_fit(metrics, loss, model.n_outputs)
-    if seed is not None:
-        model.rng = Generator(seed)
     X, y = as_array(X, "X"), as_array(y, "y")
     X, y, validation_data = split_validation(X, y, validation_data, validation_split)
     optimizer.train_for(model)  # before the ranks meet: each rank refuses alike
@@ -68,28 +68,29 @@ def fit(
         parallel = DataParallel.join(
             model, loss, optimizer, metrics, l2, (X, y, validation_data), settings
         )  # None in a world of one
-    if parallel is None:  # checked before the first epoch, not after it
-        check_checkpoint_folder(checkpoint)
-    else:  # rank 0 alone writes it; every rank raises what its check raised
-        parallel.world.on_main(
-            lambda: check_checkpoint_folder(checkpoint), "check the checkpoint's folder"
-        )
-    read = (lambda: resume_from(model, checkpoint, optimizer)) if resume else (lambda: None)
-    saved = read() if parallel is None else parallel.start(read)
-    start = 0 if saved is None or saved.epoch is None else saved.epoch + 1
+    # What rests on the file and the weights rank 0 gives the others, rank 0 checks;
+    # every rank raises what it raised
+    on_main = (lambda check, what: check()) if parallel is None else parallel.world.on_main
+    on_main(lambda: check_checkpoint_folder(checkpoint), "check the checkpoint's folder")
     if parallel is not None:
         validation_data = parallel.validation_share(validation_data)
         verbose = verbose if parallel.is_main else 0
-    batches = batches_for(model, X, y, loss, batch_size, shuffle=shuffle, on_device=on_device)
+    rng = model.rng if seed is None else Generator(seed)
+    batches = batches_for(
+        model, X, y, loss, batch_size, shuffle=shuffle, on_device=on_device, rng=rng
+    )
     validation = None
     if validation_data is not None:
         validation = batches_for(
             model, *validation_data, loss, None, shuffle=False, names=VALIDATION_NAMES
         )
-    check_output_layer(model, loss, X)
+    on_main(lambda: check_output_layer(model, loss, X), "probe the model's outputs")
     # distributed: the whole batch, over every rank's share
     check_last_batch(model, batches, tuple(X.shape[1:]))
-    model.loss, model.optimizer, model.metrics = loss, optimizer, metrics  # checks passed
+    # Every check passed: the model changes from here on (a refused fit leaves it alone)
+    saved = start_from(model, rng, checkpoint if resume else None, optimizer, parallel)
+    start = 0 if saved is None or saved.epoch is None else saved.epoch + 1
+    model.loss, model.optimizer, model.metrics = loss, optimizer, metrics
     trainer = Trainer(
         model, loss, optimizer, l2=l2, metrics=metrics, callbacks=callbacks,
         checkpoint=checkpoint, log_every=log_every or max(1, epochs // 20), verbose=verbose,
@@ -185,11 +186,25 @@ def check_output_layer(model, loss, X) -> None:
         output_range.check_outputs(model, loss, X)
 
 
-def resume_from(model, checkpoint, optimizer) -> Checkpoint | None:
+def start_from(model, rng, resume_path, optimizer, parallel) -> Checkpoint | None:
+    """Give ``model`` the generator ``rng`` (fit's ``seed``) and the state of the
+    checkpoint at ``resume_path``, if any (rank 0's to every rank in a distributed fit);
+    returns what the checkpoint held, or None. Where the checkpoint is refused, the model
+    keeps its generator (the restore itself is all or nothing)."""
+    read = (
+        (lambda: None) if resume_path is None else (lambda: _resume(model, resume_path, optimizer))
+    )
+    kept, model.rng = model.rng, rng
+    try:
+        return read() if parallel is None else parallel.start(read)
+    except BaseException:
+        model.rng = kept
+        raise
+
+
+def _resume(model, checkpoint, optimizer) -> Checkpoint | None:
     """What ``checkpoint`` holds, restored into ``model`` and ``optimizer``; None if
     there is no such file yet."""
-    if checkpoint is None:
-        raise ValueError("resume=True needs checkpoint=<path> to resume from")
     if not Path(checkpoint).exists():
         return None
     return restore_checkpoint(model, checkpoint, optimizer)
@@ -199,10 +214,10 @@ VALIDATION_NAMES = ("validation X", "validation y")
 
 
 def batches_for(
-    model, X, y, loss, batch_size, *, shuffle, on_device="auto", names=("X", "y")
+    model, X, y, loss, batch_size, *, shuffle, on_device="auto", names=("X", "y"), rng=None
 ) -> Batches:
     """(X, y) checked against ``model`` and ``loss`` (errors call them ``names``), then
-    batched on the model's backend."""
+    batched on the model's backend, shuffled by ``rng`` (else the model's generator)."""
     backend = model.backend
     for array, what in zip((X, y), names, strict=True):
         if not isinstance(array, backend.array_types) and is_foreign(array):
@@ -210,7 +225,7 @@ def batches_for(
     check_inputs(X, model.input_shape, names[0])
     check_targets(y, X.shape[0], model.n_outputs, loss, names[1], inputs=names[0])
     return Batches(
-        X, y, backend, batch_size, shuffle=shuffle, rng=model.rng,
+        X, y, backend, batch_size, shuffle=shuffle, rng=rng or model.rng,
         y_dtype=target_dtype(loss, y, backend), on_device=on_device,
     )  # fmt: skip
 

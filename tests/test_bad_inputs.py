@@ -310,6 +310,22 @@ def test_cross_entropy_on_one_output_says_to_give_one_per_class(backend):
     assert unchanged(model, before)
 
 
+def test_a_refused_fit_leaves_the_model_as_it_was(backend, tmp_path):
+    """Given a seed, a refused fit had already reseeded the model's generator; resumed,
+    it had already loaded the checkpoint's weights (the data is checked first now)."""
+    path = tmp_path / "run.h5"
+    trained = net(backend)
+    fit(trained, checkpoint=path, seed=1)  # a checkpoint of other weights
+    model = net(backend)
+    before, draws = model.copy_params(), model.rng.state
+    with pytest.raises(ValueError, match=r"y has shape \(40, 3\)"):
+        fit(model, y=np.eye(3)[Y], seed=5, checkpoint=path, resume=True)
+    assert unchanged(model, before)
+    assert model.rng.state == draws
+    fit(model, checkpoint=path, resume=True)  # the one epoch is done: its weights loaded
+    assert unchanged(model, trained.copy_params())
+
+
 def test_an_empty_model_is_refused():
     with pytest.raises(ValueError, match=r"Sequential got no layers: a model needs at least one"):
         nb.Sequential([])
