@@ -23,7 +23,9 @@ from nnbackend.io import save
 class Callback:
     def on_train_begin(self, model, fit) -> None:
         """``fit`` holds the run's settings: epochs, log_every, optimizer, metrics (their
-        names), callbacks, and distributed (whether the ranks of an MPI job train it)."""
+        names), rises (name -> whether it rises as the model improves, None where its
+        metric does not say), callbacks, and distributed (whether the ranks of an MPI
+        job train it)."""
 
     def on_epoch_end(self, epoch: int, logs, model) -> None:
         """``logs``: this epoch's metrics by name; set ``model.stop_training`` to stop."""
@@ -94,9 +96,9 @@ class EarlyStopping(Callback):
     When training ends, by this stop or otherwise, the best weights seen are put back
     (``restore_best_weights``).
 
-    ``mode`` "min" or "max": whether ``monitor`` should fall or rise; "auto" takes "max"
-    for a name that holds "acc" (the accuracies) and "min" for the rest (losses and
-    errors): give it for another metric that rises.
+    ``mode`` "min" or "max": whether ``monitor`` should fall or rise; "auto" asks the
+    metric (``Metric.greater_is_better``: the accuracies rise, the losses and errors
+    fall), and refuses to guess for a metric that does not say.
 
     Its state (best value, epoch and weights, epochs waited) is saved in checkpoints, so
     a run killed and resumed stops where an uninterrupted one would, with the same weights.
@@ -115,10 +117,8 @@ class EarlyStopping(Callback):
         self.monitor = monitor
         self.patience = integer(patience, "patience", low=0)
         self.min_delta = finite_float(min_delta, "min_delta", low=0)
-        if mode == "auto":  # the accuracies rise; the losses and errors fall
-            mode = "max" if "acc" in monitor else "min"
         self.mode = one_of(mode, "mode", ("min", "max", "auto"))
-        self.sign = 1.0 if mode == "min" else -1.0
+        self.direction = None if mode == "auto" else mode  # "auto": the fit's metric says
         self.restore_best_weights = boolean(restore_best_weights, "restore_best_weights")
 
     def on_train_begin(self, model, fit):
@@ -127,7 +127,20 @@ class EarlyStopping(Callback):
                 f"EarlyStopping monitors {self.monitor!r}, but this fit records only "
                 f"{list(fit.metrics)}; for 'val_*' pass validation_data or validation_split"
             )
+        if self.mode == "auto":
+            self.direction = self._direction_of(fit.rises)
+        self.sign = 1.0 if self.direction == "min" else -1.0
         self.best, self.best_epoch, self.wait, self.best_arrays = math.inf, None, 0, None
+
+    def _direction_of(self, rises: dict) -> str:
+        """Which way the monitored metric says it improves: "max" or "min"."""
+        if rises[self.monitor] is None:
+            raise ValueError(
+                f"EarlyStopping(mode='auto') cannot tell whether {self.monitor!r} improves "
+                "as it rises or as it falls: give mode='max' or mode='min', or say so in "
+                "the metric's class (greater_is_better = True or False)"
+            )
+        return "max" if rises[self.monitor] else "min"
 
     def on_epoch_end(self, epoch, logs, model):
         score = self.sign * logs[self.monitor]
@@ -159,7 +172,7 @@ class EarlyStopping(Callback):
     def get_state(self):
         state = {
             "monitor": self.monitor,
-            "mode": self.mode,
+            "mode": self.direction,
             "best": self.best if math.isfinite(self.best) else None,
             "best_epoch": self.best_epoch,
             "wait": self.wait,
@@ -169,10 +182,10 @@ class EarlyStopping(Callback):
         return state
 
     def set_state(self, state):
-        if (state.get("monitor"), state.get("mode")) != (self.monitor, self.mode):
+        if (state.get("monitor"), state.get("mode")) != (self.monitor, self.direction):
             warnings.warn(
                 f"the checkpoint's EarlyStopping watched {state.get('monitor')!r} "
-                f"({state.get('mode')}), this one {self.monitor!r} ({self.mode}): it starts "
+                f"({state.get('mode')}), this one {self.monitor!r} ({self.direction}): it starts "
                 "afresh",
                 RuntimeWarning,
                 stacklevel=2,

@@ -27,6 +27,13 @@ class Metric:
     and model?), ``batch`` (one batch's value and weight, on the device)."""
 
     name = "metric"
+    """The key of its values in the History ("val_" + name for the validation data)."""
+
+    greater_is_better: bool | None = None
+    """True for a metric that rises as the model improves (the accuracies), False for
+    one that falls (the errors). ``EarlyStopping(mode="auto")`` goes by it, and asks for
+    a mode where it is None."""
+
     registry = METRICS
 
     def check(self, loss, n_outputs: int | None) -> None:
@@ -55,6 +62,7 @@ class Accuracy(Metric):
 
     name = "accuracy"
     aliases = ("acc",)
+    greater_is_better = True
 
     def check(self, loss, n_outputs):
         if not loss.has_accuracy:
@@ -74,6 +82,7 @@ class TopKAccuracy(Metric):
     class of the largest weight, as ``Accuracy`` has it)."""
 
     aliases = ("top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy")
+    greater_is_better = True
 
     def __init__(self, k: int = 5):
         self.k = positive_int(k, "TopKAccuracy k")
@@ -103,6 +112,8 @@ class TopKAccuracy(Metric):
 class _Error(Metric):
     """An error of the predictions (``loss.link`` of the outputs: probabilities after
     a fused loss) against float targets of the same shape; (batch,) fits (batch, 1)."""
+
+    greater_is_better = False
 
     def check(self, loss, n_outputs):
         if loss.target_kind == "labels":

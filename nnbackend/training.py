@@ -260,10 +260,12 @@ class Trainer:
         that a callback had stopped trains no further."""
         model = self.model
         history = History(model.backend)
-        names = metric_names(self.metrics, validation is not None)
+        rises = metric_rises(self.metrics, validation is not None)
+        names = list(rises)
         settings = SimpleNamespace(
             epochs=epochs.stop, log_every=self.log_every, optimizer=self.optimizer,
-            metrics=names, callbacks=self.callbacks, distributed=self.parallel is not None,
+            metrics=names, rises=rises, callbacks=self.callbacks,
+            distributed=self.parallel is not None,
         )  # fmt: skip
         model.stop_training = False  # a callback sets it to end training after an epoch
         self._step = None  # a distributed fit steps through self.parallel instead
@@ -373,9 +375,11 @@ class Totals:
         return {name: (tuple(parts), n) for name, parts in self.parts.items()}
 
 
-def metric_names(metrics, has_validation: bool) -> list[str]:
-    names = ["loss", *(m.name for m in metrics)]
-    return names + [f"val_{n}" for n in names] if has_validation else names
+def metric_rises(metrics, has_validation: bool) -> dict[str, bool | None]:
+    """Each name the History will hold -> whether its metric rises as the model
+    improves (``Metric.greater_is_better``; the loss falls)."""
+    rises = {"loss": False, **{m.name: m.greater_is_better for m in metrics}}
+    return {**rises, **{f"val_{n}": r for n, r in rises.items()}} if has_validation else rises
 
 
 def _prefixed(prefix: str, metrics: dict) -> dict:

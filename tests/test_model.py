@@ -332,6 +332,46 @@ def test_early_stopping_needs_what_it_monitors():
         )  # fmt: skip
 
 
+class Hits(nb.metrics.Metric):
+    """Accuracy under a name without "acc" in it: EarlyStopping once took "min" for it."""
+
+    name = "hits"
+    greater_is_better = True
+
+    def batch(self, out, target, loss):
+        return loss.count_correct(out, target), 1
+
+
+class Unsaid(Hits):
+    name = "unsaid"
+    greater_is_better = None
+
+
+def test_early_stopping_asks_the_metric_which_way_it_improves(backend):
+    model = tiny_net(backend, hidden=8)
+    fit = dict(loss=SoftmaxCrossEntropy(), optimizer=nb.optim.Adam(0.05), verbose=0)
+    model.fit(X_MOONS, Y_MOONS, epochs=30, **fit)
+    history = model.fit(
+        X_MOONS, Y_MOONS, validation_data=(X_MOONS, 1 - Y_MOONS),  # learning makes this worse
+        epochs=50, metrics=[Hits()], callbacks=[nb.callbacks.EarlyStopping("val_hits", 2)],
+        log_every=1, **fit,
+    )  # fmt: skip
+    best = int(np.argmax(history["val_hits"]))
+    assert history.stop_reason.endswith(
+        f"val_hits did not improve for 2 epochs; best was epoch {best}"
+    )
+    told = r"cannot tell whether 'val_unsaid' improves .* give mode='max' or mode='min'"
+    with pytest.raises(ValueError, match=told):
+        model.fit(
+            X_MOONS, Y_MOONS, validation_data=(X_MOONS, Y_MOONS), metrics=[Unsaid()],
+            callbacks=[nb.callbacks.EarlyStopping("val_unsaid")], **fit,
+        )  # fmt: skip
+    stopper = nb.callbacks.EarlyStopping("val_unsaid", mode="max")
+    model.fit(X_MOONS, Y_MOONS, validation_data=(X_MOONS, Y_MOONS), metrics=[Unsaid()],
+              callbacks=[stopper], **fit)  # fmt: skip
+    assert stopper.direction == "max"
+
+
 def diverging_fit(backend, **kwargs):
     model = nb.Sequential([Dense(2, 16), Dense(16, 1)], backend=backend, seed=0)
     return model.fit(X_MOONS, X_MOONS[:, :1] * 50, loss=MSE(), optimizer=nb.optim.SGD(lr=5.0),
