@@ -87,15 +87,16 @@ def fit(
     on_main(lambda: check_output_layer(model, loss, X), "probe the model's outputs")
     # distributed: the whole batch, over every rank's share
     check_last_batch(model, batches, tuple(X.shape[1:]))
-    # Every check passed: the model changes from here on (a refused fit leaves it alone)
-    saved = start_from(model, rng, checkpoint if resume else None, optimizer, parallel)
-    start = 0 if saved is None or saved.epoch is None else saved.epoch + 1
-    model.loss, model.optimizer, model.metrics = loss, optimizer, metrics
     trainer = Trainer(
         model, loss, optimizer, l2=l2, metrics=metrics, callbacks=callbacks,
         checkpoint=checkpoint, log_every=log_every or max(1, epochs // 20), verbose=verbose,
         parallel=parallel, compile=compile,
     )  # fmt: skip
+    trainer.begin(epochs, has_validation=validation is not None)  # the callbacks' checks
+    # Every check passed: the model changes from here on (a refused fit leaves it alone)
+    saved = start_from(model, rng, checkpoint if resume else None, optimizer, parallel)
+    start = 0 if saved is None or saved.epoch is None else saved.epoch + 1
+    model.loss, model.optimizer, model.metrics = loss, optimizer, metrics
     step_threads = threads_for_step if parallel is None else parallel.threads
     session = contextlib.nullcontext() if parallel is None else parallel.session()
     with limit_threads(step_threads(model.count_params(), batches.batch_size)), session:
@@ -254,20 +255,18 @@ class Trainer:
         self.first_saving = len(self.callbacks) - len(saving)
         self.log_every, self.verbose = log_every, verbose
 
-    def run(self, batches, validation, epochs: range, saved: Checkpoint | None = None) -> History:
-        """Train over ``epochs`` (absolute numbers, so a resumed fit counts on). ``saved``:
-        the checkpoint resumed from; its callbacks' states are given back, and a run
-        that a callback had stopped trains no further."""
+    def begin(self, epochs: int, has_validation: bool) -> None:
+        """The step (compiled where ``compile`` asks) and the callbacks'
+        ``on_train_begin``, for a fit until epoch ``epochs``: what may refuse the fit,
+        before the model is seeded or resumed."""
         model = self.model
-        history = History(model.backend)
-        rises = metric_rises(self.metrics, validation is not None)
-        names = list(rises)
+        rises = metric_rises(self.metrics, has_validation)
+        self.names = list(rises)
         settings = SimpleNamespace(
-            epochs=epochs.stop, log_every=self.log_every, optimizer=self.optimizer,
-            metrics=names, rises=rises, callbacks=self.callbacks,
+            epochs=epochs, log_every=self.log_every, optimizer=self.optimizer,
+            metrics=self.names, rises=rises, callbacks=self.callbacks,
             distributed=self.parallel is not None,
         )  # fmt: skip
-        model.stop_training = False  # a callback sets it to end training after an epoch
         self._step = None  # a distributed fit steps through self.parallel instead
         if self.parallel is None:  # looked up once per fit, not once per step
 
@@ -278,10 +277,18 @@ class Trainer:
                                       loss=self.loss, l2=self.l2)  # fmt: skip
         for callback in self.callbacks:
             callback.on_train_begin(model, settings)
+
+    def run(self, batches, validation, epochs: range, saved: Checkpoint | None = None) -> History:
+        """Train over ``epochs`` (absolute numbers, so a resumed fit counts on), after
+        ``begin``. ``saved``: the checkpoint resumed from; its callbacks' states are
+        given back, and a run that a callback had stopped trains no further."""
+        model = self.model
+        history = History(model.backend)
+        model.stop_training = False  # a callback sets it to end training after an epoch
         if saved is not None:
             self._give_back(saved)
             epochs = epochs[:0] if saved.stopped else epochs
-        with Progress(len(epochs) * len(batches), self.verbose, names) as progress:
+        with Progress(len(epochs) * len(batches), self.verbose, self.names) as progress:
             for epoch in epochs:
                 progress.epoch(epoch)
                 metrics = self.train_epoch(batches, progress)

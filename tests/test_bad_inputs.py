@@ -312,7 +312,8 @@ def test_cross_entropy_on_one_output_says_to_give_one_per_class(backend):
 
 def test_a_refused_fit_leaves_the_model_as_it_was(backend, tmp_path):
     """Given a seed, a refused fit had already reseeded the model's generator; resumed,
-    it had already loaded the checkpoint's weights (the data is checked first now)."""
+    it had already loaded the checkpoint's weights (the data and the callbacks are
+    checked first now)."""
     path = tmp_path / "run.h5"
     trained = net(backend)
     fit(trained, checkpoint=path, seed=1)  # a checkpoint of other weights
@@ -320,6 +321,8 @@ def test_a_refused_fit_leaves_the_model_as_it_was(backend, tmp_path):
     before, draws = model.copy_params(), model.rng.state
     with pytest.raises(ValueError, match=r"y has shape \(40, 3\)"):
         fit(model, y=np.eye(3)[Y], seed=5, checkpoint=path, resume=True)
+    with pytest.raises(ValueError, match="EarlyStopping monitors 'val_loss'"):  # a callback's
+        fit(model, seed=5, checkpoint=path, resume=True, callbacks=nb.callbacks.EarlyStopping())
     assert unchanged(model, before)
     assert model.rng.state == draws
     fit(model, checkpoint=path, resume=True)  # the one epoch is done: its weights loaded
