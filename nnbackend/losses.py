@@ -223,6 +223,11 @@ class BinaryCrossEntropy(Loss):
     def input_range(self):
         return None if self.from_logits else (0.0, 1.0)
 
+    @property
+    def threshold(self) -> float:
+        """The output above which a label is 1: 0 for a logit, 0.5 for a probability."""
+        return 0.0 if self.from_logits else 0.5
+
     def count_correct(self, pred, target):
         """Right when pred is on target's side of 0.5 (of 0, for logits); with several
         outputs (multi-label) a row counts the share of its outputs that are right."""
@@ -231,8 +236,7 @@ class BinaryCrossEntropy(Loss):
             return kept
         xp = namespace_of(pred)
         target = _match_shape(xp, pred, target, "BinaryCrossEntropy")
-        threshold = 0.0 if self.from_logits else 0.5
-        right = xp.count_nonzero((pred > threshold) == (target > 0.5))
+        right = xp.count_nonzero((pred > self.threshold) == (target > 0.5))
         outputs = pred.shape[1] if pred.ndim == 2 else 1
         return right if outputs == 1 else xp.astype(right, pred.dtype) / outputs
 

@@ -29,16 +29,23 @@ def labels(model, X, batch_size: int | None = None):
     needs_link = loss is not None or model.n_outputs in (1, None)  # argmax needs none
     link = _link(model, "predict") if needs_link else None
     out = _outputs(model, inputs, batch_size)
-    proba = out if link is None else link(out)
     if loss is not None and not loss.has_accuracy and not gives_probabilities(model):
-        found = proba
-    elif loss is not None and loss.target_kind != "labels" and proba.shape[1] > 1:
-        found = xp.astype(proba > 0.5, xp.int64)
-    elif proba.shape[1] == 1:
-        found = xp.astype(proba[:, 0] > 0.5, xp.int64)
+        found = out if link is None else link(out)
+    elif (loss is None or loss.target_kind == "labels") and out.shape[1] > 1:
+        found = xp.argmax(out, axis=1)  # the softmax keeps the order: as the accuracy counts
     else:
-        found = xp.argmax(proba, axis=1)
+        found = xp.astype(_above_threshold(out, loss, link), xp.int64)
+        found = found[:, 0] if found.shape[1] == 1 else found  # several: multi-label
     return to_numpy(found) if is_host(X) else found
+
+
+def _above_threshold(out, loss, link):
+    """Which outputs say 1: on the side of ``loss.threshold`` that its accuracy counts
+    (a logit above 0: a float32 sigmoid rounds 1e-8 to 0.5), else a probability above 0.5."""
+    threshold = getattr(loss, "threshold", None)
+    if threshold is None:
+        return (out if link is None else link(out)) > 0.5
+    return out > threshold
 
 
 def _link(model, purpose: str):

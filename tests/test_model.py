@@ -782,6 +782,23 @@ def test_multilabel_accuracy_is_the_share_of_outputs_right(backend):
     assert 0 < history["accuracy"][-1] <= 1
 
 
+@pytest.mark.parametrize(
+    "loss, bias",
+    [(BinaryCrossEntropy(from_logits=True), [1e-8]), (SoftmaxCrossEntropy(), [0.0, 1e-8])],
+)
+def test_predict_decides_as_the_accuracy_counts(backend, loss, bias):
+    """A logit of 1e-8 is class 1 to the accuracy (above 0, the largest), but its float32
+    sigmoid is 0.5 and its softmax row [0.5, 0.5]: predict said 0 from those."""
+    model = nb.Sequential([Dense(2, len(bias))], backend=backend)
+    xp = model.backend.xp
+    model.params["0.W"] = xp.zeros_like(model.params["0.W"])
+    model.params["0.b"] = model.backend.asarray(np.array(bias, dtype=np.float32))
+    model.loss = loss
+    ones = np.ones(4, dtype=np.int64)
+    assert model.evaluate(X_MOONS[:4], ones)["accuracy"] == 1.0
+    np.testing.assert_array_equal(model.predict(X_MOONS[:4]), ones)
+
+
 def test_a_regression_predicts_its_outputs(backend):
     X, Y = multilabel_data()
     model = nb.Sequential([Dense(4, 8), Tanh(), Dense(8, 1)], backend=backend, seed=0)
