@@ -317,7 +317,9 @@ def _read_callbacks(path: Path, f, model, backend) -> dict:
         state = parse_json(path, text, f"callback {key}'s state", CheckpointError)
         if not isinstance(state, dict):
             raise CheckpointError(f"{path}: callback {key}'s state is not a JSON object")
-        arrays = _arrays_like_params(path, group, key, model, backend, whole=True)
+        # EarlyStopping's best weights are a whole copy; another callback may keep some
+        whole = key.split(".")[0] == "EarlyStopping"
+        arrays = _arrays_like_params(path, group, key, model, backend, whole=whole)
         states[key] = {**state, "arrays": arrays}
     return states
 

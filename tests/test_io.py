@@ -159,6 +159,36 @@ def test_early_stopping_s_best_weights_load_whole_or_not_at_all(tmp_path):
         nb.load(path)
 
 
+class KeepLastLayer(nb.callbacks.Callback):
+    """A callback of the user's own that keeps some weights (the last layer's)."""
+
+    def on_train_begin(self, model, fit):
+        self.kept = None
+
+    def on_epoch_end(self, epoch, logs, model):
+        self.kept = {"2.W": model.backend.to_numpy(model.params["2.W"]).copy()}
+
+    def get_state(self):
+        return {"arrays": self.kept}
+
+    def set_state(self, state):
+        self.kept = {k: nb.to_numpy(v) for k, v in state["arrays"].items()}
+
+
+def test_a_callback_s_own_arrays_may_be_some_of_the_weights(tmp_path):
+    """Only EarlyStopping's are a whole copy: a checkpoint with this callback's last
+    layer was refused by nb.load and resume alike."""
+    path = tmp_path / "run.h5"
+    model = nb.Sequential([Dense(2, 4), Tanh(), Dense(4, 2)], seed=0)
+    model.fit(X, Y, optimizer=nb.optim.SGD(0.1), epochs=2, callbacks=[KeepLastLayer()],
+              checkpoint=path, **FIT)  # fmt: skip
+    assert nb.load(path).count_params() == model.count_params()
+    resumed = KeepLastLayer()
+    model.fit(X, Y, optimizer=nb.optim.SGD(0.1), epochs=2, callbacks=[resumed],
+              checkpoint=path, resume=True, **FIT)  # fmt: skip
+    np.testing.assert_array_equal(resumed.kept["2.W"], nb.to_numpy(model.params["2.W"]))
+
+
 def test_readable_with_plain_h5py(tmp_path):
     model, opt = trained()
     nb.save(model, tmp_path / "m.h5", optimizer=opt, epoch=7)
