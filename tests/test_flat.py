@@ -248,6 +248,26 @@ def test_l2_leaves_a_frozen_weight_alone(backend64):
     assert not np.array_equal(nb.to_numpy(model.params["2.W"]), start["2.W"])
 
 
+def test_a_data_parallel_step_leaves_a_frozen_weight_alone(backend64, monkeypatch):
+    """The distributed step adds L2 itself (the gradients lie apart with a frozen weight):
+    it too was a KeyError. A world of one, whose sum is the message itself."""
+    from nnbackend.distributed import parallel, world
+
+    class Alone:
+        def allreduce(self, message):
+            return message
+
+    monkeypatch.setattr(parallel, "engine_for", lambda world, backend: Alone())
+    model = nb.Sequential([FrozenKernel(4, 8), "tanh", nb.layers.Dense(8, 3)],
+                          backend=backend64, seed=1)  # fmt: skip
+    start = {k: np.array(nb.to_numpy(v)) for k, v in model.params.items()}
+    loss = nb.losses.SoftmaxCrossEntropy()
+    step = parallel.DataParallel(world.World(), model, loss, nb.optim.SGD(0.1), [], 0.5)
+    step.train_step(backend64.asarray(X), backend64.asarray(Y))
+    np.testing.assert_array_equal(nb.to_numpy(model.params["0.W"]), start["0.W"])
+    assert not np.array_equal(nb.to_numpy(model.params["2.W"]), start["2.W"])
+
+
 def test_a_weight_left_without_a_gradient_is_not_trained_flat_or_not(backend64, monkeypatch):
     """A layer may leave a weight out of its gradients: that step then updates weight by
     weight, and the weight stays as it was, as on the per-weight path."""

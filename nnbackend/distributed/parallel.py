@@ -167,7 +167,8 @@ class DataParallel:
         if self.l2 is not None:  # as in Sequential.train_step: L2 joins the whole gradient
             decayed = {name: model.params[name] for name in model.decayed_names()}
             value = value + self.l2.penalty(decayed.values())
-            self.l2.add_to_gradients(decayed, grads)
+            moving = {name: w for name, w in decayed.items() if name in grads}  # not frozen
+            self.l2.add_to_gradients(moving, grads)
         self.optimizer.step(model.params, grads)
         return sums, value
 
