@@ -262,7 +262,7 @@ def check_last_batch(model, batches, sample_shape: tuple) -> None:
         shapes = [sample_shape, *chain_shapes(model.layers, sample_shape)[:-1]]
     except ValueError:  # X does not fit: the first step's input check says how, in full
         return
-    needs = {x: x.min_batch(shape) for x, shape in zip(model.layers, shapes, strict=True)}
+    needs = {x: _min_batch(x, shape) for x, shape in zip(model.layers, shapes, strict=True)}
     layer = max(needs, key=needs.get, default=None)
     need = needs.get(layer, 1)
     last = batches.n % batches.batch_size or batches.batch_size
@@ -273,6 +273,13 @@ def check_last_batch(model, batches, sample_shape: tuple) -> None:
             f"of at least {need}: choose a batch_size that leaves none or {need} and more, or drop "
             f"{last} sample(s)"
         )
+
+
+def _min_batch(layer, sample_shape: tuple) -> int:
+    """``layer.min_batch(sample_shape)``; a number where a layer of the user's own sets
+    ``min_batch = 2`` in its class, as it was once written."""
+    need = layer.min_batch
+    return need(sample_shape) if callable(need) else need
 
 
 # --- validation data ---------------------------------------------------------------

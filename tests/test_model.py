@@ -883,6 +883,22 @@ def test_a_last_batch_too_small_for_batchnorm_is_refused_before_any_step(backend
     model.fit(X, y, loss="cross_entropy", optimizer="sgd", batch_size=11, verbose=0)
 
 
+class PairwiseTanh(Tanh):
+    """A layer of the user's own written when min_batch was a number in the class:
+    the check failed with "'int' object is not callable"."""
+
+    min_batch = 2
+
+
+def test_a_layer_s_min_batch_may_still_be_a_number():
+    X, y = make_moons(33, random_state=0)
+    model = nb.Sequential([Dense(2, 8), PairwiseTanh(), Dense(8, 2)], seed=0)
+    with pytest.raises(
+        ValueError, match=r"hold 1 row\(s\).*PairwiseTanh needs batches of at least 2"
+    ):
+        model.fit(X, y, loss="cross_entropy", optimizer="sgd", batch_size=32, verbose=0)
+
+
 def test_a_replaced_layer_s_weights_are_the_ones_model_params_names(backend, tmp_path):
     """model.params kept its index of the old layer's arrays (rebuilt only when the
     count changed): nb.save wrote the old weights, and L2 skipped an appended layer."""
