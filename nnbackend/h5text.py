@@ -90,7 +90,8 @@ sys.stdout.write(json.dumps(text))
 
 def _read_apart(path, obj_name: str, name: str, where: str, error) -> str:
     """A variable-length string attribute, read in a child process given HEAP_SECONDS."""
-    found = json.dumps([entry for entry in sys.path if entry])  # not the working folder
+    # not the working folder (""); and strings only, as import reads them
+    found = json.dumps([entry for entry in sys.path if entry and isinstance(entry, str)])
     command = [sys.executable, "-I", "-c", _READ_ONE, str(path), obj_name, name, found]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=HEAP_SECONDS)

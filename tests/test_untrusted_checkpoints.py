@@ -891,6 +891,14 @@ def test_an_older_file_loads_where_h5py_is_found_through_pythonpath(good, tmp_pa
     assert int(done.stdout) == nb.load(good).count_params()
 
 
+def test_an_older_file_loads_beside_a_path_object_in_sys_path(good, tmp_path, monkeypatch):
+    """Import passes over entries of sys.path that are not strings; the list handed to
+    the child went through JSON, which refused one, and the file was called damaged."""
+    monkeypatch.setattr(sys, "path", [*sys.path, tmp_path])
+    older = as_older_file(good, tmp_path / "older.h5")
+    assert nb.load(older).count_params() == nb.load(good).count_params()
+
+
 def damage_the_string_heap(data: bytes) -> bytes:
     """Set the size of the global heap's free-space object to 0: HDF5 then loops
     forever reading any variable-length string of the file (and ignores Ctrl-C)."""
