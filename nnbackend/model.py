@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import math
-import weakref
 
 from nnbackend import layers as layer_types
 from nnbackend import prediction, training
@@ -25,7 +24,7 @@ from nnbackend.backend import Generator, as_generator, dtype_name, get_backend, 
 from nnbackend.backend.kernels import table
 from nnbackend.flat import FlatModel, release, unbind
 from nnbackend.history import History
-from nnbackend.layers.base import layer_list
+from nnbackend.layers.base import claim, layer_list
 from nnbackend.losses import L2
 from nnbackend.registry import MODELS, register
 from nnbackend.shapes import chain_shapes, sample_shape, summary_table
@@ -57,8 +56,7 @@ class Sequential:
         """``build=False`` draws no weights: the layers get the backend only, and their
         ``params`` stay empty until filled (how ``nb.load`` builds a model)."""
         self.layers = layer_list(layers)
-        for layer in self.layers:
-            layer._owner = weakref.ref(self)
+        claim(self.layers, self)
         if not self.layers:
             raise ValueError(
                 "Sequential got no layers: a model needs at least one, e.g. "
@@ -211,6 +209,7 @@ class Sequential:
     def train_step(self, xb, yb, loss, optimizer, l2: L2 | None = None):
         """One step: forward, loss, backward, update. Returns (loss value, outputs) on device."""
         self._check_input(xb)
+        claim(self.layers, self)  # one put in by model.layers[i] = ... (a fit claims too)
         try:
             return self.step_function(loss, optimizer, l2)(xb, yb)
         finally:  # a backward of the user's own makes new gradient arrays
@@ -312,6 +311,12 @@ class Sequential:
         for opt in {id(o): o for o in (optimizer, self.optimizer) if o is not None}.values():
             opt.to(backend)
         return self
+
+    def __setstate__(self, state: dict) -> None:
+        """An unpickled or deep-copied model: its layers' marks of whose they are were
+        not copied with them."""
+        self.__dict__.update(state)
+        claim(self.layers, self)
 
     def copy(self, backend=None, dtype: str | None = None) -> Sequential:
         """An independent copy, on ``backend`` in ``dtype`` (default: this model's): the

@@ -34,6 +34,7 @@ from nnbackend.distributed.parallel import DataParallel
 from nnbackend.flat import release
 from nnbackend.history import EpochLogs, History
 from nnbackend.io import Checkpoint, CheckpointError, restore_checkpoint
+from nnbackend.layers.base import claim
 from nnbackend.losses import L2
 from nnbackend.progress import Progress
 
@@ -87,6 +88,7 @@ def fit(
     on_main(lambda: check_output_layer(model, loss, X), "probe the model's outputs")
     # distributed: the whole batch, over every rank's share
     check_last_batch(model, batches, tuple(X.shape[1:]))
+    claim(model.layers, model)  # one put in by model.layers[i] = ...
     trainer = Trainer(
         model, loss, optimizer, l2=l2, metrics=metrics, callbacks=callbacks,
         checkpoint=checkpoint, log_every=log_every or max(1, epochs // 20), verbose=verbose,

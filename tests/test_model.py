@@ -3,7 +3,9 @@ host syncs, and clear errors."""
 
 from __future__ import annotations
 
+import copy
 import gc
+import pickle
 
 import numpy as np
 import pytest
@@ -111,6 +113,29 @@ def test_a_weightless_layer_of_a_live_model_is_refused_in_another(backend):
     del first, twin
     gc.collect()
     nb.Sequential([Dense(2, 3), tanh, Dense(3, 2)], backend=backend, seed=1)
+
+
+def test_copied_and_replaced_layers_are_claimed_by_their_model(backend):
+    """A deep copy's or an unpickled model's layers, and a layer put in by
+    model.layers[i] = ..., were no model's: another could take them in."""
+    first = nb.Sequential([Dense(2, 3), Tanh(), Dense(3, 2)], backend=backend, seed=0)
+    told = r"layer 1 \(Tanh\(\)\) is in another model already"
+    for twin in (copy.deepcopy(first), pickle.loads(pickle.dumps(first))):
+        with pytest.raises(ValueError, match=told):
+            nb.Sequential([Dense(2, 3), twin.layers[1], Dense(3, 2)], backend=backend)
+    second = nb.Sequential([Dense(2, 3), Tanh(), Dense(3, 2)], backend=backend, seed=1)
+    second.layers[1] = first.layers[1]  # still the first's
+    X = make_moons(20, random_state=0)[0]
+    with pytest.raises(ValueError, match=told):
+        second.fit(X, np.arange(20) % 2, loss="cross_entropy", optimizer="sgd", verbose=0)
+    loss, sgd = SoftmaxCrossEntropy(), nb.optim.SGD()
+    xb, yb = second.backend.asarray(X), second.backend.asarray(np.arange(20) % 2)
+    with pytest.raises(ValueError, match=told):
+        second.train_step(xb, yb, loss, sgd)
+    second.layers[1] = free = Tanh()
+    second.train_step(xb, yb, loss, sgd)  # claims it
+    with pytest.raises(ValueError, match=told):
+        nb.Sequential([Dense(2, 3), free, Dense(3, 2)], backend=backend)
 
 
 def test_a_layer_of_another_model_is_not_built_again():

@@ -20,6 +20,7 @@ take the model's generator: ``forward(x, training, rng=...)``.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -208,14 +209,23 @@ def layer_list(layers) -> list[Layer]:
                 "building it here would redraw: make a new layer, and to start from the "
                 "old weights copy them across (new.params['0.W'] = old.params['0.W'])"
             )
-        owner = getattr(layer, "_owner", None)  # a weak reference, set by Sequential
-        if owner is not None and owner() is not None:
+    return made
+
+
+def claim(layers, model) -> None:
+    """Mark each of ``layers`` as ``model``'s (a weak reference), refusing one that
+    another live model holds: a layer keeps one batch's input for its backward, so two
+    models would mix their gradients. Sequential claims its layers when made, unpickled
+    or copied, and at each fit and train_step (a layer put in by ``model.layers[i] = ...``)."""
+    for i, layer in enumerate(layers):
+        owner = getattr(layer, "_owner", None)
+        if owner is not None and owner() not in (None, model):
             raise ValueError(
                 f"layer {i} ({layer!r}) is in another model already: it keeps one batch's "
                 "input for its backward, so two models would mix their gradients; make a "
                 "new layer for each model (model.copy() copies a whole model)"
             )
-    return made
+        layer._owner = weakref.ref(model)
 
 
 def check_built(layer: Layer, name: str = "W") -> None:
