@@ -207,7 +207,10 @@ class Sequential:
     # --- training -------------------------------------------------------------
 
     def train_step(self, xb, yb, loss, optimizer, l2: L2 | None = None):
-        """One step: forward, loss, backward, update. Returns (loss value, outputs) on device."""
+        """One step: forward, loss, backward, update. Returns (loss value, outputs) on
+        device. The gradients it leaves in ``model.grads`` may be written over by the
+        next ``train_step`` or ``fit`` (views into one buffer, ``nnbackend.flat``): copy
+        them to keep them; a ``backward`` of your own makes new arrays."""
         self._check_input(xb)
         claim(self.layers, self)  # one put in by model.layers[i] = ... (a fit claims too)
         try:
