@@ -863,6 +863,26 @@ def test_mnist_npz_images_compressed_more_than_images_compress(tmp_path):
         datasets.load_mnist(path)
 
 
+def test_an_npz_directory_claiming_more_stored_than_the_file_holds_is_refused(tmp_path):
+    """The zip directory's stored size of a member is trusted no further than the file's
+    size: claimed 16 MB, the 64:1 bound passed images a 1 kB file inflates 160-fold."""
+    path = tmp_path / "mnist.npz"
+    np.savez_compressed(path, x_train=np.zeros((200, 28, 28), np.uint8),
+                        y_train=np.zeros(200, np.uint8), x_test=np.zeros((1, 28, 28), np.uint8),
+                        y_test=np.zeros(1, np.uint8))  # fmt: skip
+    data = bytearray(path.read_bytes())
+    entry = data.index(b"PK\x01\x02")  # the central directory's entries
+    while data[entry + 46 : entry + 46 + len(b"x_train.npy")] != b"x_train.npy":
+        entry = data.index(b"PK\x01\x02", entry + 4)
+    data[entry + 20 : entry + 24] = struct.pack("<I", 16 << 20)  # its compressed size
+    path.write_bytes(bytes(data))
+    with zipfile.ZipFile(path) as archive:
+        assert archive.getinfo("x_train.npy").compress_size == 16 << 20  # the lie
+    told = rf"x_train.npy claims 156928 bytes \({len(data)} stored, at most 64"
+    with pytest.raises(ValueError, match=told):
+        datasets.load_mnist(path)
+
+
 def test_mnist_npz_labels_are_not_read_past_the_images_count(tmp_path):
     path = write_npz(tmp_path / "mnist.npz", y_train=np.zeros(5, np.uint8))
     with pytest.raises(ValueError, match=r"y_train.npy declares \(5,\) labels for 2 images"):

@@ -935,6 +935,7 @@ def test_a_replaced_layer_s_weights_are_the_ones_model_params_names(backend, tmp
     new = Dense(8, 2)
     new.build(model.backend, model.rng)
     model.layers[2] = new
+    assert model.params["2.W"] is new.params["W"]  # at once, before any fit
     drawn = nb.to_numpy(new.params["W"]).copy()
     model.fit(X, y, **fit)
     assert model.params["2.W"] is new.params["W"]
