@@ -239,6 +239,31 @@ def test_every_kind_of_model_keeps_its_captured_step():
             assert runs >= 4, (activation, optimizer)  # 2 epochs of 2 steps
 
 
+def test_a_kind_of_model_leaves_out_rates_and_strengths():
+    """torch keeps floats as the capture's inputs: a code object per learning rate or
+    L2 strength would pile up one per run, with nothing to gain. (The tests through fit
+    make a torch.compile backend per fit, which splits every fit: they cannot see it.)"""
+    from nnbackend.backend import compiling
+
+    model = nb.Sequential([nb.layers.Dense(2, 4), "tanh", nb.layers.Dense(4, 2)], seed=0)
+    loss = nb.losses.SoftmaxCrossEntropy()
+
+    def kind(optimizer, l2=None, loss=loss):
+        return compiling._kind(model, loss, optimizer, l2)
+
+    schedule = nb.schedules.ExponentialDecay(0.1, 0.5, 10)
+    assert kind(nb.optim.Adam(0.1)) == kind(nb.optim.Adam(0.001, beta1=0.8))
+    assert kind(nb.optim.SGD(schedule)) == kind(
+        nb.optim.SGD(nb.schedules.ExponentialDecay(0.2, 0.9, 10))
+    )
+    assert kind(nb.optim.SGD(), nb.losses.L2(0.1)) == kind(nb.optim.SGD(), nb.losses.L2(0.5))
+    assert kind(nb.optim.SGD(), nb.losses.L2(0.1)) != kind(nb.optim.SGD())
+    assert kind(nb.optim.SGD()) != kind(nb.optim.Adam())
+    assert kind(nb.optim.SGD()) != kind(
+        nb.optim.SGD(), loss=nb.losses.SoftmaxCrossEntropy(reduction="sum")
+    )
+
+
 @pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
 def test_models_of_one_kind_with_other_settings_keep_their_captured_step():
     """The capture is specialised on settings as well as types: a dtype, L2 on or off, a
