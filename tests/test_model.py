@@ -418,6 +418,28 @@ def test_nan_loss_stops_training_with_advice(backend):
     assert "training stopped" in history.stop_reason
 
 
+class NaNFromStep(Tanh):
+    """A Tanh whose training forward gives NaN from its ``step``-th call on."""
+
+    def __init__(self, step: int):
+        super().__init__()
+        self.step, self.calls = step, 0
+
+    def forward(self, x, training=False):
+        self.calls += training
+        out = super().forward(x, training)
+        return out * float("nan") if self.calls >= self.step else out
+
+
+def test_a_loss_gone_nan_in_the_last_epoch_is_told_between_log_points(backend):
+    """Epoch 4 of 5 is no log point of log_every=3: the check at the last epoch tells."""
+    model = nb.Sequential([Dense(2, 4), NaNFromStep(5), Dense(4, 2)], backend=backend, seed=0)
+    with pytest.warns(RuntimeWarning, match="training loss became nan by epoch 4"):
+        history = model.fit(X_MOONS, Y_MOONS, loss=SoftmaxCrossEntropy(), optimizer="sgd",
+                            epochs=5, batch_size=None, log_every=3, verbose=0)  # fmt: skip
+    assert history.stop_reason.startswith("training loss became nan by epoch 4")
+
+
 def test_nan_advice_gives_the_rate_in_use_and_outranks_early_stopping(backend):
     """The rate in the advice is the one in use when the loss went NaN; EarlyStopping,
     which stops on the same epoch, leaves the reason to TerminateOnNaN's."""
