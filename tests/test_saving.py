@@ -8,6 +8,7 @@ import errno
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import textwrap
@@ -188,6 +189,28 @@ def test_full_disk_mid_write_keeps_the_previous_file(tmp_path, monkeypatch):
     assert "No space left on device" in str(err.value) and str(path) in str(err.value)
     assert path.read_bytes() == before and weights(nb.load(path)) == weights(old)
     assert files_in(tmp_path) == ["m.h5"]
+
+
+def test_the_bytes_reach_the_disk_before_the_rename_and_the_rename_after(tmp_path, monkeypatch):
+    """A power cut must leave the old file or the whole new one: the new file is
+    flushed before it is renamed over the old, and the folder (the rename) after."""
+    events = []
+    fsync, replace = os.fsync, os.replace
+
+    def flushing(fd):
+        kind = "folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file"
+        events.append(f"fsync {kind} {os.fstat(fd).st_size if kind == 'file' else ''}".strip())
+        fsync(fd)
+
+    def renaming(source, target):
+        events.append("rename")
+        replace(source, target)
+
+    monkeypatch.setattr(atomic.os, "fsync", flushing)
+    monkeypatch.setattr(atomic.os, "replace", renaming)
+    data = b"x" * 5000
+    atomic.atomic_write(tmp_path / "m.bin", data)
+    assert events == ["fsync file 5000", "rename", "fsync folder"]
 
 
 def test_a_failing_cleanup_never_hides_the_original_error(tmp_path, monkeypatch):
