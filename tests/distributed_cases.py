@@ -45,6 +45,12 @@ def cases_on(backends) -> list[Case]:
 
 CASES = cases_on(BACKENDS)
 GPU_CASES = cases_on(["cupy"])
+#: fits of a loss summed over each batch's rows (``train_summed``): the flat buffer's
+#: step (numpy) and the packed one (strict), each with its L2 penalty
+SUMMED_CASES = [Case("numpy", "float64", "sgd", 0.01), Case("strict", "float64", "sgd", 0.01)]
+#: the fit ``early_stopping`` watches: its val_loss is best at epoch 3 and worse at 4, 5;
+#: on strict, where the best weights rank 1 is told must become the backend's arrays
+STOPPING_CASE = Case("strict", "float64", "sgd", None)
 
 
 def data():
@@ -75,6 +81,19 @@ def train(case: Case, distributed: bool, **options):
     )  # fmt: skip
     history = net.fit(X, y, **{**settings, **options})
     return net, history
+
+
+def train_summed(case: Case, distributed: bool):
+    """``train`` with the cross-entropy summed over each batch's rows (reduction="sum"),
+    not averaged: each rank's share adds its rows' gradients unscaled."""
+    loss = nb.losses.SoftmaxCrossEntropy(reduction="sum")
+    return train(case, distributed, loss=loss, optimizer=nb.optim.SGD(lr=0.05))
+
+
+def early_stopping() -> nb.callbacks.EarlyStopping:
+    """EarlyStopping on val_loss, patience 2: on STOPPING_CASE a fit to 8 epochs stops
+    after epoch 5 and puts back epoch 3's weights."""
+    return nb.callbacks.EarlyStopping("val_loss", patience=2)
 
 
 def weights(net) -> dict:

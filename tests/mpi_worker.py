@@ -1,8 +1,9 @@
 """What each rank runs when tests/test_distributed.py launches ``mpiexec -n 2``:
 
     python -m tests.mpi_worker train OUT    every case of distributed_cases, the resumed
-                                            fit, the manual loop and ranks that disagree;
-                                            each rank writes OUT/rank<r>.npz and .json
+                                            fits, the summed losses, the manual loop and
+                                            ranks that disagree; each rank writes
+                                            OUT/rank<r>.npz and .json
     python -m tests.mpi_worker gpu OUT      the cases on CuPy, one GPU per rank (NCCL)
     python -m tests.mpi_worker fault OUT    rank 1 raises in the middle of epoch 3
     python -m tests.mpi_worker hang OUT     rank 1 stops answering in the middle of epoch 3
@@ -39,6 +40,14 @@ def train(out: Path, on_gpu: bool = False) -> None:
         arrays.update({f"manual/{k}": v for k, v in cases.manual_loop(distributed=True).items()})
         arrays.update({f"documented/{k}": v for k, v in cases.documented_loop().items()})
         report["disagreement"] = disagree()
+        report["other settings"] = disagree_on_settings()
+        stopped, report["early stopping"] = resume_early_stopping(out)
+        arrays.update({f"early stopping/{k}": v for k, v in stopped.items()})
+        for case in cases.SUMMED_CASES:
+            net, history = cases.train_summed(case, distributed=True)
+            arrays.update({f"summed {case.name}/{k}": v for k, v in cases.weights(net).items()})
+            report[f"summed {case.name}"] = history.history
+        report["read after fit"] = read_after_fit(out)
         report["bad checkpoint"] = resume_from_garbage(out)
         report["missing folder"] = checkpoint_in_missing_folder(out)
         for layers in cases.WHOLE_BATCH_LAYERS:
@@ -73,6 +82,58 @@ def disagree() -> str:
     except nb.distributed.DistributedError as exc:
         return str(exc)
     return "no error"
+
+
+def disagree_on_settings() -> str:
+    """Rank 1 asks for an L2 penalty, 3 epochs and a summed loss, rank 0 for none, 2
+    and a mean: both ranks raise alike, naming each (not compared, the ranks would
+    train apart, and rank 0 would wait for rank 1's third epoch)."""
+    (X, y), _ = cases.data()
+    other = nb.distributed.rank() == 1
+    loss = nb.losses.SoftmaxCrossEntropy(reduction="sum" if other else "mean")
+    try:
+        cases.model(cases.CASES[0]).fit(X, y, loss=loss, optimizer="sgd", batch_size=11,
+                                        epochs=3 if other else 2, l2=0.01 if other else None,
+                                        verbose=0, distributed=True)  # fmt: skip
+    except nb.distributed.DistributedError as exc:
+        return str(exc)
+    return "no error"
+
+
+def resume_early_stopping(out: Path) -> tuple[dict, dict]:
+    """4 epochs with a checkpoint and EarlyStopping (best epoch 3), then resumed to 8 in
+    a model of other weights: rank 0 reads EarlyStopping's state and tells rank 1 (its
+    path never existed). The weights fit returned, and what the resumed fit did."""
+    case = cases.STOPPING_CASE
+    path = out / ("stopping.h5" if nb.distributed.is_main() else "no-such-folder/stopping.h5")
+    cases.train(case, distributed=True, epochs=4, checkpoint=path,
+                callbacks=[cases.early_stopping()])  # fmt: skip
+    net, history = cases.train(case, distributed=True, epochs=8, checkpoint=path, resume=True,
+                               model_seed=99, callbacks=[cases.early_stopping()])  # fmt: skip
+    return cases.weights(net), {"epochs": len(history["loss"]), "stop reason": history.stop_reason}
+
+
+class SlowCheckpoint(nb.callbacks.ModelCheckpoint):
+    """A checkpoint whose last save, on rank 0, starts 0.5 s late (a slow disk)."""
+
+    def on_epoch_end(self, epoch, logs, model):
+        if epoch == self.last_epoch and nb.distributed.is_main():
+            time.sleep(0.5)
+        super().on_epoch_end(epoch, logs, model)
+
+
+def read_after_fit(out: Path) -> dict:
+    """Rank 0 saves to a path every rank can read (one disk), its last save slow; each
+    rank reads the file as soon as fit returns: which epoch it holds, and whether its
+    weights are those fit returned."""
+    path = out / "read-after-fit.h5"
+    net, _ = cases.train(cases.CASES[0], distributed=True, epochs=2,
+                         callbacks=[SlowCheckpoint(path)])  # fmt: skip
+    saved, _, epoch = nb.load(path, with_optimizer=True)
+    same = all(
+        np.array_equal(nb.to_numpy(saved.params[k]), w) for k, w in cases.weights(net).items()
+    )
+    return {"saved epoch": epoch, "saved what fit returned": same}
 
 
 def resume_from_garbage(out: Path) -> str:

@@ -386,16 +386,30 @@ def test_two_gpus_train_as_one(two_gpus, case):
     check_as_one_process(two_gpus, case)
 
 
-def check_as_one_process(ranks, case):
+def check_as_one_process(ranks, case, key=None, train=cases.train):
+    """The weights and history the ranks reported under ``key`` (default: the case's
+    name) against ``train(case)`` in one process."""
     (weights0, report0), (weights1, _) = ranks
-    alone, history = cases.train(case, distributed=False)
-    mine = {k.split("/", 1)[1]: v for k, v in weights0.items() if k.startswith(case.name + "/")}
+    key = key or case.name
+    alone, history = train(case, distributed=False)
+    mine = {k.split("/", 1)[1]: v for k, v in weights0.items() if k.startswith(key + "/")}
+    assert mine.keys() == cases.weights(alone).keys()
     assert_close(mine, cases.weights(alone), case.dtype)
     assert all(np.array_equal(weights0[k], weights1[k]) for k in weights0)
     tolerance = 1e-12 if case.dtype == "float64" else 1e-6
-    assert report0[case.name].keys() == history.history.keys()
+    assert report0[key].keys() == history.history.keys()
     for name, values in history.history.items():
-        np.testing.assert_allclose(report0[case.name][name], values, rtol=0, atol=tolerance)
+        np.testing.assert_allclose(report0[key][name], values, rtol=0, atol=tolerance)
+
+
+@needs_mpi
+@pytest.mark.mpi
+@pytest.mark.parametrize("case", cases.SUMMED_CASES, ids=lambda c: c.name)
+def test_two_ranks_train_a_summed_loss_as_one_process(two_ranks, case):
+    """A loss summed over the batch's rows (reduction="sum"): each rank's share adds
+    its rows' gradients as they are, and the ranks' sum is the batch's. Scaled by its
+    part of the batch, as a mean's share is, the step was about half of one process's."""
+    check_as_one_process(two_ranks, case, f"summed {case.name}", cases.train_summed)
 
 
 @pytest.mark.gpu
@@ -428,6 +442,28 @@ def test_a_resumed_distributed_run_is_the_uninterrupted_one(two_ranks):
     resumed = {k.split("/", 1)[1]: v for k, v in weights0.items() if k.startswith("resumed/")}
     assert_close(resumed, cases.weights(alone), "float64")
     assert all(np.array_equal(weights0[k], weights1[k]) for k in weights0 if "resumed" in k)
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_a_resumed_run_gives_every_rank_early_stoppings_state(two_ranks):
+    """4 epochs with EarlyStopping (best val_loss at epoch 3), resumed to 8: rank 0 read
+    its state and told rank 1, so both stop after epoch 5, with epoch 3's weights, as
+    one uninterrupted process. Told nothing, rank 1's EarlyStopping started afresh:
+    epoch 4 its best, it put back epoch 4's weights and gave no stop reason."""
+    (weights0, report0), (weights1, report1) = two_ranks
+    alone, history = cases.train(
+        cases.STOPPING_CASE, distributed=False, epochs=8, callbacks=[cases.early_stopping()]
+    )
+    reason = "early stop: val_loss did not improve for 2 epochs; best was epoch 3"
+    assert len(history["loss"]) == 6 and history.stop_reason == reason
+    key = "early stopping/"
+    resumed = {k.removeprefix(key): v for k, v in weights0.items() if k.startswith(key)}
+    assert resumed.keys() == cases.weights(alone).keys()
+    assert_close(resumed, cases.weights(alone), "float64")
+    assert all(np.array_equal(weights0[k], weights1[k]) for k in weights0 if k.startswith(key))
+    expected = {"epochs": 2, "stop reason": reason}
+    assert report0["early stopping"] == report1["early stopping"] == expected
 
 
 @needs_mpi
@@ -482,6 +518,21 @@ def test_ranks_that_disagree_are_told_which_and_how(two_ranks):
 
 @needs_mpi
 @pytest.mark.mpi
+def test_ranks_that_disagree_on_l2_epochs_or_loss_are_refused_alike(two_ranks):
+    """Rank 1 asked for an L2 penalty, 3 epochs and a summed loss: each is named, on
+    both ranks. Not compared, the ranks trained apart (each its own penalty and loss
+    on the summed gradients), and rank 0 left rank 1 waiting in its third epoch."""
+    (_, report0), (_, report1) = two_ranks
+    said = report0["other settings"]
+    assert said == report1["other settings"]
+    assert said.startswith("the ranks do not run the same fit: loss: rank 0 has ")
+    assert "'reduction': 'mean'" in said and "'reduction': 'sum'" in said
+    assert "epochs: rank 0 has 2, rank 1 has 3" in said
+    assert "l2: rank 0 has None, rank 1 has 0.01" in said
+
+
+@needs_mpi
+@pytest.mark.mpi
 def test_a_checkpoint_rank_0_cannot_read_is_an_error_on_every_rank(two_ranks):
     (_, report0), (_, report1) = two_ranks
     assert report0["bad checkpoint"] == report1["bad checkpoint"]
@@ -511,6 +562,17 @@ def test_a_stop_on_one_rank_has_rank_0_save_the_last_epoch(two_ranks):
     (_, report0), _ = two_ranks
     expected = {"epochs": 3, "saved epoch": 2, "saved what fit returned": True}
     assert report0["stopped on rank 1"] == expected
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_every_rank_reads_the_last_checkpoint_as_fit_returns(two_ranks):
+    """Rank 0's last save starts 0.5 s late; every rank reads the file as soon as fit
+    returns (one disk) and finds the last epoch, with the weights fit returned: fit
+    waits for rank 0's last save. Without that wait, rank 1 read epoch 0's file."""
+    (_, report0), (_, report1) = two_ranks
+    expected = {"saved epoch": 1, "saved what fit returned": True}
+    assert report0["read after fit"] == report1["read after fit"] == expected
 
 
 @needs_mpi
