@@ -100,6 +100,7 @@ WINDOW_CASES = [  # input shape, kernel, stride, padding
     ((2, 2, 7, 5), (3, 3), (2, 2), (1, 1)),
     ((1, 1, 5, 8), (2, 3), (1, 2), (1, 0)),
     ((3, 2, 4, 4), (4, 4), (1, 1), (2, 2)),
+    ((1, 2, 5, 7), (3, 2), (2, 1), (0, 2)),  # columns of zeros alone
     ((0, 2, 5, 5), (3, 3), (1, 1), (1, 1)),  # no rows: a rank's share of a small batch
 ]
 
@@ -150,6 +151,21 @@ def test_an_input_too_small_for_the_window_is_refused(backend, layer, says, fast
     layer.build(backend, nb.Generator(0))
     with nb.backend.fast_paths(fast), pytest.raises(ValueError, match=says):
         layer.forward(backend.asarray(np.zeros((2, 1, 2, 5))))
+
+
+def test_window_sizes_take_numpys_integers_and_refuse_the_rest():
+    """Sizes worked out with NumPy (np.int64) are ints; strings, floats and triples are not."""
+    conv = L.Conv2D(2, 3, np.int64(3), stride=(np.int64(1), np.int64(2)), padding=(np.int32(1), 0))
+    assert (conv.kernel_size, conv.stride, conv.padding) == ((3, 3), (1, 2), (1, 0))
+    assert all(type(v) is int for v in conv.kernel_size + conv.stride + conv.padding)
+    with pytest.raises(TypeError, match="kernel_size must be an integer, not '3'"):
+        L.Conv2D(2, 3, "3")
+    with pytest.raises(TypeError, match="stride must be an integer, not 1.5"):
+        L.Conv2D(2, 3, 3, stride=1.5)
+    with pytest.raises(
+        TypeError, match=r"pool_size must be an int or a pair of ints, not \(2, 2, 2\)"
+    ):
+        L.MaxPool2D((2, 2, 2))
 
 
 @pytest.mark.parametrize("backend_name", NATIVE_BACKENDS)

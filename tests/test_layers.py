@@ -35,6 +35,10 @@ LAYERS = {
         lambda: L.Conv2D(2, 2, (2, 3), stride=(1, 2), padding=(1, 0)),
         (2, 2, 4, 7),
     ),
+    "Conv2D-width-padding": (
+        lambda: L.Conv2D(2, 2, (3, 2), stride=(2, 1), padding=(0, 2)),
+        (1, 2, 5, 7),
+    ),
     "Conv2D-one-channel-batch-1": (lambda: L.Conv2D(1, 2, 3), (1, 1, 5, 4)),
     "Conv2D-no-bias-xavier": (lambda: L.Conv2D(2, 2, 2, bias=False, init="xavier"), (2, 2, 3, 3)),
     # 2x2 windows do not divide 5x5: the last row and column are left out
@@ -88,6 +92,7 @@ TORCH = {
     "Conv2D": torch_conv(),
     "Conv2D-stride-2-padding-1": torch_conv(stride=2, padding=1),
     "Conv2D-non-square": torch_conv(stride=(1, 2), padding=(1, 0)),
+    "Conv2D-width-padding": torch_conv(stride=(2, 1), padding=(0, 2)),
     "Conv2D-one-channel-batch-1": torch_conv(),
     "Conv2D-no-bias-xavier": torch_conv(),
     "MaxPool2D": torch_pool("max_pool2d", 2),

@@ -240,8 +240,8 @@ def check_built(layer: Layer, name: str = "W") -> None:
 
 def pair(value, what: str) -> tuple[int, int]:
     """An int or a pair of ints (kernel sizes, strides, paddings) as a pair of ints."""
-    values = (value, value) if isinstance(value, int) else value
-    if not isinstance(values, list | tuple) or len(values) != 2:
+    values = value if isinstance(value, list | tuple) else (value, value)
+    if len(values) != 2:
         raise TypeError(f"{what} must be an int or a pair of ints, not {value!r}")
     return tuple(integer(v, what) for v in values)
 

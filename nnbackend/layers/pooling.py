@@ -61,7 +61,9 @@ class Pool2D(Layer):
 @register
 class MaxPool2D(Pool2D):
     """The largest value of each window. Its gradient goes to that one input (the first
-    of equal largest ones, in row-major order, as in PyTorch)."""
+    of equal largest ones, in row-major order, as in PyTorch). A window holding NaN
+    gives NaN; where its gradient goes then is the backend's (nowhere on the standard
+    path, to a NaN on torch and CuPy): the loss is NaN by then, and fit stops on it."""
 
     def forward(self, x, training=True):
         xp = namespace_of(x)
