@@ -27,10 +27,11 @@ from nnbackend import optim, output_range
 from nnbackend.backend import Generator, limit_threads
 from nnbackend.backend.compiling import compile_step
 from nnbackend.backend.threads import threads_for_step
-from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int
+from nnbackend.checks import boolean
 from nnbackend.data import Batches, as_array, is_foreign, target_dtype
 from nnbackend.data_checks import check_inputs, check_last_batch, check_targets, split_validation
 from nnbackend.distributed.parallel import DataParallel
+from nnbackend.fit_options import check_checkpoint_folder, check_options, checked_callbacks
 from nnbackend.flat import release
 from nnbackend.history import EpochLogs, History
 from nnbackend.io import Checkpoint, CheckpointError, restore_checkpoint
@@ -106,58 +107,6 @@ def fit(
             return trainer.run(batches, validation, range(start, epochs), saved)
         finally:  # a backward after the fit makes new gradient arrays, as before it
             release(model)
-
-
-def check_options(*, epochs, batch_size, shuffle, l2, validation_split, verbose, log_every,
-                  seed, resume, on_device) -> None:  # fmt: skip
-    """Raise a clear TypeError/ValueError for a ``fit`` option of the wrong kind or value."""
-    integer(epochs, "epochs", low=0)
-    if batch_size is not None:
-        positive_int(batch_size, "batch_size (None for full batch)")
-    boolean(shuffle, "shuffle")
-    if l2 is not None:
-        finite_float(l2, "l2", low=0)
-    finite_float(validation_split, "validation_split", low=0, high=1, high_open=True)
-    integer(verbose, "verbose", low=0, high=2)
-    if log_every is not None:
-        positive_int(log_every, "log_every")
-    if seed is not None:
-        integer(seed, "seed", low=0)
-    boolean(resume, "resume")
-    one_of(on_device, "on_device", (True, False, "auto"))
-
-
-def check_checkpoint_folder(checkpoint) -> None:
-    """Refuse, before training, a checkpoint path whose folder does not exist, or that
-    names something other than a file (the first save would fail after an epoch)."""
-    if checkpoint is None:
-        return
-    path = Path(checkpoint)
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"checkpoint={str(checkpoint)!r}: its folder does not exist")
-    if path.exists() and not path.is_file():
-        raise ValueError(
-            f"checkpoint={str(checkpoint)!r} is a folder or other non-file: name a file in "
-            "it, e.g. checkpoint='run/model.h5'"
-        )
-
-
-def checked_callbacks(callbacks) -> list:
-    """``callbacks`` as a list; one callback alone is taken as a list of one, None as none."""
-    if isinstance(callbacks, cb.Callback):
-        return [callbacks]
-    if callbacks is None:
-        return []
-    if isinstance(callbacks, str | bytes) or not hasattr(callbacks, "__iter__"):
-        raise TypeError(f"callbacks is a list of callbacks, not {callbacks!r}")
-    for callback in callbacks:
-        if not isinstance(callback, cb.Callback):
-            hint = " (a class: make one, Name(...))" if isinstance(callback, type) else ""
-            raise TypeError(
-                f"callbacks holds {callback!r}{hint}, which is no nnbackend Callback; a "
-                "function to call each epoch goes in nb.callbacks.LambdaCallback(fn)"
-            )
-    return list(callbacks)
 
 
 def evaluate(

@@ -1,0 +1,62 @@
+"""What ``fit`` checks of its options before it touches the model: numbers of the
+right kind and range, a checkpoint path it can write to, callbacks that are Callbacks.
+Each raises a TypeError or ValueError that names the option and what it takes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nnbackend import callbacks as cb
+from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int
+
+
+def check_options(*, epochs, batch_size, shuffle, l2, validation_split, verbose, log_every,
+                  seed, resume, on_device) -> None:  # fmt: skip
+    """Raise a clear TypeError/ValueError for a ``fit`` option of the wrong kind or value."""
+    integer(epochs, "epochs", low=0)
+    if batch_size is not None:
+        positive_int(batch_size, "batch_size (None for full batch)")
+    boolean(shuffle, "shuffle")
+    if l2 is not None:
+        finite_float(l2, "l2", low=0)
+    finite_float(validation_split, "validation_split", low=0, high=1, high_open=True)
+    integer(verbose, "verbose", low=0, high=2)
+    if log_every is not None:
+        positive_int(log_every, "log_every")
+    if seed is not None:
+        integer(seed, "seed", low=0)
+    boolean(resume, "resume")
+    one_of(on_device, "on_device", (True, False, "auto"))
+
+
+def check_checkpoint_folder(checkpoint) -> None:
+    """Refuse, before training, a checkpoint path whose folder does not exist, or that
+    names something other than a file (the first save would fail after an epoch)."""
+    if checkpoint is None:
+        return
+    path = Path(checkpoint)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"checkpoint={str(checkpoint)!r}: its folder does not exist")
+    if path.exists() and not path.is_file():
+        raise ValueError(
+            f"checkpoint={str(checkpoint)!r} is a folder or other non-file: name a file in "
+            "it, e.g. checkpoint='run/model.h5'"
+        )
+
+
+def checked_callbacks(callbacks) -> list:
+    """``callbacks`` as a list; one callback alone is taken as a list of one, None as none."""
+    if isinstance(callbacks, cb.Callback):
+        return [callbacks]
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, str | bytes) or not hasattr(callbacks, "__iter__"):
+        raise TypeError(f"callbacks is a list of callbacks, not {callbacks!r}")
+    for callback in callbacks:
+        if not isinstance(callback, cb.Callback):
+            hint = " (a class: make one, Name(...))" if isinstance(callback, type) else ""
+            raise TypeError(
+                f"callbacks holds {callback!r}{hint}, which is no nnbackend Callback; a "
+                "function to call each epoch goes in nb.callbacks.LambdaCallback(fn)"
+            )
+    return list(callbacks)
