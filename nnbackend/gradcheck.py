@@ -19,6 +19,7 @@ from nnbackend import losses as loss_types
 from nnbackend import output_range
 from nnbackend.backend import Generator, backend_of, dtype_name, namespace_of, to_numpy
 from nnbackend.data import as_array, target_dtype
+from nnbackend.data_checks import check_inputs, check_targets
 from nnbackend.losses import L2
 
 FLOAT32_WARNING = (
@@ -72,14 +73,18 @@ def check_gradients(
     name. The check runs on a copy of ``model`` in ``dtype`` (float64: float32 is too
     coarse to tell), so ``model`` itself is left untouched; ``dtype=None`` checks a
     copy in the model's own dtype. Where the backend has no float64 it warns and checks
-    in float32. A loss that cannot take the model's outputs (probabilities from a
-    ``Dense`` layer) is an error, as in ``fit``. Returns ``{parameter name: relative error}``.
+    in float32. Data that ``fit`` would refuse (labels outside the classes, NaN, a
+    loss that cannot take the model's outputs) is refused here with its words, not
+    reported as a wrong gradient. Returns ``{parameter name: relative error}``.
     Every evaluation draws the same dropout masks (the generator is set back before
     each), so Dropout layers can be checked.
     """
     loss = loss_types.get(loss)
+    X, y = as_array(X, "X"), as_array(y, "y")
+    check_inputs(X, model.input_shape)
+    check_targets(y, X.shape[0], model.n_outputs, loss)
     if not output_range.output_layer_fits(model, loss):
-        output_range.check_outputs(model, loss, as_array(X))
+        output_range.check_outputs(model, loss, X)
     model = model.copy(dtype=_checking_dtype(model.backend, dtype))
     backend = model.backend
     X = backend.asarray(X, dtype=backend.dtype_name)

@@ -73,3 +73,21 @@ def test_check_gradients_checks_a_model_with_dropout(backend):
     layers = [Dense(2, 8), Tanh(), nb.layers.Dropout(0.5), Dense(8, 2)]
     model = nb.Sequential(layers, backend=backend, seed=0)
     assert max(check_gradients(model, "cross_entropy", X, Y).values()) < 1e-7
+
+
+@pytest.mark.parametrize(
+    "labels, outputs, says",
+    [
+        ([0, 1, 2, 3, 1, 0], 3, r"y holds labels from 0 to 3, but the model has 3 outputs"),
+        ([0, 1, 0, 1, 1, 0], 1, r"cross-entropy needs one output per class"),
+        ([0, 1, 2], 3, r"y has 3 targets but X has 6 samples"),
+    ],
+)
+def test_targets_fit_would_refuse_are_refused_not_reported_as_a_bug(backend, labels, outputs, says):
+    """Labels past the last class gave errors of 0.1-0.3 and one output for
+    cross-entropy 1.0: a wrong gradient by the module's own measure, for wrong data."""
+    model = nb.Sequential([Dense(2, 4), Tanh(), Dense(4, outputs)], backend=backend, seed=0)
+    with pytest.raises(ValueError, match=says):
+        check_gradients(model, "cross_entropy", X, np.array(labels))
+    with pytest.raises(ValueError, match=r"y holds 1 NaN or inf values"):
+        check_gradients(net(backend), "bce", X, np.where(np.arange(6) == 2, np.nan, Y))
