@@ -178,6 +178,24 @@ def test_the_loss_list_names_the_aliases_too():
         assert name in str(err.value)
 
 
+@pytest.mark.parametrize(
+    "layers, says",
+    [
+        ([Dense(2, 2), np.tanh], r"layer 1 is <ufunc 'tanh'>, no nnbackend Layer: .*by name"),
+        ([Dense(2, 2), nb.losses.MSE()], r"layer 1 is MSE\(.*a loss goes to fit\(loss=...\)"),
+        ([Dense(2, 2), None], r"layer 1 is None, no nnbackend Layer$"),
+        ([nb.Sequential([Dense(2, 2)])], r"layer 0 is Sequential\(.*models do not nest"),
+        (Dense(2, 2), r"the layers are a list, not Dense\(.*a list of one for one layer"),
+        ("tanh", r"the layers are a list, not 'tanh'"),
+    ],
+)
+def test_what_is_no_layer_is_refused_by_its_place(layers, says):
+    """Each raised AttributeError ('... has no attribute params'), or for a model in a
+    model its weights; a string was read letter by letter as layer names."""
+    with pytest.raises(TypeError, match=says):
+        nb.Sequential(layers)
+
+
 def test_a_class_where_an_object_belongs_says_so():
     with pytest.raises(TypeError, match=r"give a layer object, Tanh\(...\), not the class"):
         nb.Sequential([Dense(2, 2), Tanh])

@@ -194,9 +194,16 @@ def layer_list(layers) -> list[Layer]:
     backward, so the same object twice would hand its first place the second's
     gradients. A layer that already has weights belongs to another model, whose weights
     building it would redraw."""
+    if isinstance(layers, Layer | str | dict) or not hasattr(layers, "__iter__"):
+        raise TypeError(
+            f"the layers are a list, not {layers!r}: nb.Sequential([Dense(2, 16), "
+            "'tanh', Dense(16, 2)]), a list of one for one layer"
+        )
     made = [get(layer) if isinstance(layer, str | dict | type) else layer for layer in layers]
     places: dict[int, int] = {}
     for i, layer in enumerate(made):
+        if not isinstance(layer, Layer):
+            raise TypeError(f"layer {i} is {layer!r}, no nnbackend Layer{_not_a_layer(layer)}")
         first = places.setdefault(id(layer), i)
         if first != i:
             raise ValueError(
@@ -210,6 +217,20 @@ def layer_list(layers) -> list[Layer]:
                 "old weights copy them across (new.params['0.W'] = old.params['0.W'])"
             )
     return made
+
+
+def _not_a_layer(thing) -> str:
+    """What to give instead of ``thing`` in a list of layers."""
+    if type(thing).__name__ == "Sequential":
+        return ": models do not nest; list new layers in its place"
+    if hasattr(thing, "forward") and hasattr(thing, "backward"):
+        return ": a loss goes to fit(loss=...), not among the layers"
+    if callable(thing):
+        return (
+            ": functions and other libraries' modules do not go in; an activation goes by "
+            "name ('tanh') or as a layer (Tanh()), the rest as nnbackend.layers (Dense, ...)"
+        )
+    return ""
 
 
 def claim(layers, model) -> None:
