@@ -55,6 +55,9 @@ def test_a_bad_env_var_is_named_in_the_error(monkeypatch):
     with pytest.raises(ValueError, match=r"unknown backend 'gpu'.*named by \$NNBACKEND='gpu'"):
         nb.get_backend()
     assert nb.get_backend("numpy").name == "numpy"  # a backend named in the call is read alone
+    monkeypatch.setenv("NNBACKEND", "strict")
+    with pytest.raises(ValueError, match=r"not 'float8'$"):  # the caller's, not the variable's
+        nb.get_backend(dtype="float8")
 
 
 def test_dtypes_as_numpy_types_are_taken():

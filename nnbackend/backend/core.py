@@ -331,6 +331,7 @@ def _from_environment(dtype: str | None) -> Backend:
     """The backend ``$NNBACKEND`` names; an error about it says where the name came from
     (the user may have named no backend at all)."""
     value = os.environ[ENV_VAR]
+    dtype = _float_dtype_name(dtype)  # the caller's mistake, not the variable's
     try:
         return _resolve(value, dtype)
     except (ValueError, BackendUnavailableError) as exc:
