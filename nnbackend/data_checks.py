@@ -151,7 +151,7 @@ def checked_features(
     if X.ndim == 0:
         raise ValueError(f"{what} is a single value; give an array of samples, one per row")
     check_sample_shape(X, sample_shape, what)
-    _check_finite(X, what, "predicting")
+    _check_finite(X, what)
     if dtype is not None:
         check_in_range(X, dtype)
     return X
@@ -244,13 +244,13 @@ def _check_labels(y, n_outputs: int, what: str) -> None:
         )
 
 
-def _check_finite(a, what: str, purpose: str = "training") -> None:
+def _check_finite(a, what: str) -> None:
     xp = namespace_of(a)
     bad = not_finite(xp, a) if is_float(xp, a) else None
     if bad is not None:
         raise ValueError(
             f"{what} holds {int(bad.sum())} NaN or inf values (the first at index "
-            f"{first_index(bad)}): clean or impute them before {purpose}"
+            f"{first_index(bad)}): clean or impute them first"
         )
 
 

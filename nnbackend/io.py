@@ -41,7 +41,9 @@ from nnbackend.checkpoint import (
     CheckpointError,
     read,
 )
+from nnbackend.checks import integer
 from nnbackend.h5text import write_text
+from nnbackend.optim_base import Optimizer
 from nnbackend.registry import custom_objects as custom_objects_scope
 
 __all__ = [
@@ -69,6 +71,13 @@ def save(model, path, optimizer=None, epoch: int | None = None, *, callbacks=Non
     ``stopped``: a callback ended the run, so resuming it has nothing left to train.
     A symbolic link at ``path`` is replaced by the file, its target left untouched.
     """
+    if optimizer is not None and not isinstance(optimizer, Optimizer):
+        raise TypeError(
+            f"optimizer is the Optimizer whose state to save (model.optimizer after a fit), "
+            f"not {optimizer!r}"
+        )
+    if epoch is not None:
+        integer(epoch, "epoch (the last one trained, from 0)", low=0)
     buffer = io.BytesIO()
     with h5py.File(buffer, "w", libver=("v110", "latest")) as f:  # attributes over 64 KiB
         _write(f, model, optimizer, epoch, stopped)

@@ -61,9 +61,19 @@ def _fraction(value, name: str) -> float:
 
 @register
 class SGD(Optimizer):
-    """``W -= lr * dW``."""
+    """``W -= lr * dW``. ``momentum`` and ``nesterov``, which torch's and Keras's SGD
+    take, are refused (but for 0 and False): here those are ``Momentum`` and ``Nesterov``."""
 
     elementwise = steady = True
+
+    def __init__(self, lr=0.01, *, momentum=None, nesterov=None):
+        if momentum or nesterov:
+            kind = "Nesterov" if nesterov else "Momentum"
+            raise TypeError(
+                f"SGD here is plain SGD, with no momentum: nb.optim.{kind}(lr={lr!r}, "
+                f"momentum={momentum if momentum is not None else 0.9}) is SGD with it"
+            )
+        super().__init__(lr)
 
     def update(self, params, name, grad, lr):
         params[name] -= lr * grad

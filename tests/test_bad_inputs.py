@@ -230,7 +230,7 @@ def test_predict_on_nan_rows_is_an_error_not_class_0(backend):
     model = net(backend)
     bad = X.copy()
     bad[7, 1] = np.nan
-    with pytest.raises(ValueError, match=r"X holds 1 NaN or inf .*\(7, 1\).*before predicting"):
+    with pytest.raises(ValueError, match=r"X holds 1 NaN or inf .*\(7, 1\).*impute them first"):
         model.predict(bad)
     with pytest.raises(ValueError, match="X holds 1 NaN or inf"):
         model.predict_proba(backend.asarray(bad))

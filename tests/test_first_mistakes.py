@@ -1,0 +1,50 @@
+"""Mistakes a newcomer makes on a first day, each said plainly with what to do: an
+optimizer's name where its object goes, a batch axis in ``input_shape``, torch's
+``SGD(momentum=...)``, a backward with no forward before it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend.layers import Dense, Flatten, Tanh
+
+
+def test_save_takes_an_optimizer_object_and_a_whole_epoch(tmp_path):
+    """A name gave "'str' object has no attribute 'config'"; epoch 2.7 was saved as 2."""
+    model = nb.Sequential([Dense(2, 3)], seed=0)
+    path = tmp_path / "model.h5"
+    with pytest.raises(TypeError, match=r"optimizer is the Optimizer .* not 'adam'"):
+        nb.save(model, path, optimizer="adam")
+    for epoch in ["abc", 2.7]:
+        with pytest.raises(TypeError, match=r"epoch \(the last one trained, from 0\) must be"):
+            nb.save(model, path, epoch=epoch)
+    assert not path.exists()
+    nb.save(model, path, optimizer=nb.optim.Adam(), epoch=np.int64(2))
+    assert nb.load(path, with_optimizer=True)[2] == 2
+
+
+@pytest.mark.parametrize("nesterov", [None, True])
+def test_sgd_with_momentum_points_to_momentum_and_nesterov(nesterov):
+    kind = "Nesterov" if nesterov else "Momentum"
+    with pytest.raises(TypeError, match=rf"nb.optim.{kind}\(lr=0.1, momentum=0.8\) is SGD with"):
+        nb.optim.SGD(lr=0.1, momentum=0.8, nesterov=nesterov)
+    assert nb.optim.SGD(0.1, momentum=0, nesterov=False).config() == {"type": "SGD", "lr": 0.1}
+
+
+def test_a_batch_axis_in_input_shape_is_named():
+    with pytest.raises(ValueError, match=r"without the batch axis: \(1, 4\), not \(None, 1, 4\)"):
+        nb.Sequential([Flatten(), Dense(4, 2)], input_shape=(None, 1, 4))
+
+
+def test_a_backward_before_any_forward_says_so(backend):
+    """It was "'Dense' object has no attribute '_x'"."""
+    model = nb.Sequential([Dense(2, 3), Tanh()], backend=backend, seed=0)
+    dy = backend.asarray(np.ones((4, 3)), dtype=backend.dtype_name)
+    with pytest.raises(AttributeError, match=r"Tanh has no _y yet, .* call forward\(x\) before"):
+        model.backward(dy)
+    with pytest.raises(AttributeError, match=r"Dense has no _x yet"):
+        model.layers[0].backward(dy)
+    with pytest.raises(AttributeError, match=r"'Dense' object has no attribute 'weights'"):
+        model.layers[0].weights  # noqa: B018 - a public name keeps Python's words
