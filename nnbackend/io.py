@@ -151,9 +151,18 @@ def restore(model, path, optimizer=None, custom_objects=None,
     return restore_checkpoint(model, path, optimizer, custom_objects, max_params).epoch
 
 
-def restore_checkpoint(model, path, optimizer=None, custom_objects=None,
-                       max_params: int = DEFAULT_MAX_PARAMS) -> Checkpoint:  # fmt: skip
-    """``restore``, returning all that was read (epoch, stopped, callbacks' states)."""
+def restore_checkpoint(
+    model,
+    path,
+    optimizer=None,
+    custom_objects=None,
+    max_params: int = DEFAULT_MAX_PARAMS,
+    *,
+    accept=None,
+) -> Checkpoint:
+    """``restore``, returning all that was read (epoch, stopped, callbacks' states).
+    ``accept(saved)``, if given, runs once the file has passed every check and before
+    the model changes: what it raises leaves the model as it was."""
     saved = _read(path, model.backend, custom_objects, max_params)
     if saved.model.config() != model.config():
         raise CheckpointError(
@@ -166,6 +175,8 @@ def restore_checkpoint(model, path, optimizer=None, custom_objects=None,
             f"{path} holds the state of {saved.optimizer!r}, which {optimizer!r} "
             f"cannot take up: give fit a {kind} to resume with, or train anew"
         )
+    if accept is not None:
+        accept(saved)
     model.set_params(dict(saved.model.params))
     for name, value in saved.model.state.items():
         model.state[name] = value

@@ -97,7 +97,8 @@ def fit(
     )  # fmt: skip
     trainer.begin(epochs, has_validation=validation is not None)  # the callbacks' checks
     # Every check passed: the model changes from here on (a refused fit leaves it alone)
-    saved = start_from(model, rng, checkpoint if resume else None, optimizer, parallel)
+    resume_path = checkpoint if resume else None
+    saved = start_from(model, rng, resume_path, optimizer, parallel, trainer.give_back)
     start = 0 if saved is None or saved.epoch is None else saved.epoch + 1
     model.loss, model.optimizer, model.metrics = loss, optimizer, metrics
     step_threads = threads_for_step if parallel is None else parallel.threads
@@ -138,28 +139,29 @@ def check_output_layer(model, loss, X) -> None:
         output_range.check_outputs(model, loss, X)
 
 
-def start_from(model, rng, resume_path, optimizer, parallel) -> Checkpoint | None:
+def start_from(model, rng, resume_path, optimizer, parallel, give_back) -> Checkpoint | None:
     """Give ``model`` the generator ``rng`` (fit's ``seed``) and the state of the
     checkpoint at ``resume_path``, if any (rank 0's to every rank in a distributed fit);
-    returns what the checkpoint held, or None. Where the checkpoint is refused, the model
-    keeps its generator (the restore itself is all or nothing)."""
-    read = (
-        (lambda: None) if resume_path is None else (lambda: _resume(model, resume_path, optimizer))
-    )
+    returns what the checkpoint held, or None. ``give_back(saved)`` hands the callbacks
+    their saved states before the model changes: where the checkpoint or a callback's
+    state is refused, the model keeps its weights and its generator."""
+
+    def read():
+        if resume_path is None or not Path(resume_path).exists():
+            return None
+        return restore_checkpoint(model, resume_path, optimizer, accept=give_back)
+
     kept, model.rng = model.rng, rng
     try:
-        return read() if parallel is None else parallel.start(read)
+        if parallel is None:
+            return read()
+        saved = parallel.start(read)  # rank 0 reads, and gives its callbacks their states
+        if saved is not None and not parallel.is_main:
+            give_back(saved)
+        return saved
     except BaseException:
         model.rng = kept
         raise
-
-
-def _resume(model, checkpoint, optimizer) -> Checkpoint | None:
-    """What ``checkpoint`` holds, restored into ``model`` and ``optimizer``; None if
-    there is no such file yet."""
-    if not Path(checkpoint).exists():
-        return None
-    return restore_checkpoint(model, checkpoint, optimizer)
 
 
 VALIDATION_NAMES = ("validation X", "validation y")
@@ -231,14 +233,13 @@ class Trainer:
 
     def run(self, batches, validation, epochs: range, saved: Checkpoint | None = None) -> History:
         """Train over ``epochs`` (absolute numbers, so a resumed fit counts on), after
-        ``begin``. ``saved``: the checkpoint resumed from; its callbacks' states are
-        given back, and a run that a callback had stopped trains no further."""
+        ``begin``. ``saved``: the checkpoint resumed from (``start_from`` gave the
+        callbacks their states); a run that a callback had stopped trains no further."""
         model = self.model
         history = History(model.backend)
         model.stop_training = False  # a callback sets it to end training after an epoch
-        if saved is not None:
-            self._give_back(saved)
-            epochs = epochs[:0] if saved.stopped else epochs
+        if saved is not None and saved.stopped:
+            epochs = epochs[:0]
         with Progress(len(epochs) * len(batches), self.verbose, self.names) as progress:
             for epoch in epochs:
                 progress.epoch(epoch)
@@ -276,7 +277,8 @@ class Trainer:
         for callback in self.callbacks[saving:]:
             callback.on_epoch_end(epoch, logs, model)
 
-    def _give_back(self, saved: Checkpoint) -> None:
+    def give_back(self, saved: Checkpoint) -> None:
+        """Hand each callback its state from the checkpoint ``saved``."""
         try:
             cb.set_callback_states(self.callbacks, saved.callbacks)
         except (TypeError, ValueError) as exc:

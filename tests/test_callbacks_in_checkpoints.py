@@ -246,8 +246,13 @@ def test_a_saved_state_that_makes_no_sense_is_a_checkpoint_error(tmp_path):
         f["training"].attrs["stopped"] = 0
         state = json.loads(f["callbacks/EarlyStopping"].attrs["state"])
         f["callbacks/EarlyStopping"].attrs["state"] = json.dumps({**state, "wait": -1})
+    model, opt, stopper = fresh()
+    before, state = host(model), model.rng.state
     with pytest.raises(nb.CheckpointError, match=r"run.h5: a callback's saved state .*wait"):
-        run(path, resume=True)
+        model.fit(X, Y, optimizer=opt, callbacks=[stopper], checkpoint=path, resume=True, **FIT)
+    # refused before the weights were read in: the model is as it was, its generator too
+    assert same(host(model), before) and model.rng.state == state
+    assert opt.iterations == 0 and not opt.state["m"]
 
 
 def test_another_monitor_starts_afresh_with_a_warning(tmp_path):
