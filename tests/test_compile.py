@@ -183,6 +183,36 @@ def test_inductor_compiles_a_second_model_of_other_shapes(tmp_path):
         np.testing.assert_allclose(compiled[name], want, rtol=1e-4, atol=1e-5)
 
 
+A_FIRST_FIT = """
+import numpy as np
+import nnbackend as nb
+
+X = np.random.default_rng(0).normal(size=(64, 2))
+y = (X[:, 0] * X[:, 1] > 0).astype(np.int64)
+model = nb.Sequential([nb.layers.Dense(2, 5), "relu", nb.layers.Dense(5, 2)], backend="torch")
+model.fit(X, y, loss="cross_entropy", optimizer="adam", epochs=2, batch_size=16, verbose=0,
+          compile="aot_eager")
+"""
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_a_compiled_fit_warns_of_nothing(tmp_path):
+    """torch.compile warns at each functools.lru_cache it traces, and array_api_compat
+    finds a namespace through five of them: a fit looks its namespace up before the
+    capture. In a child process, as a newcomer's first fit: both nnbackend's lookup and
+    torch's warnings happen once a process. Its stderr has warnings and torch's log."""
+    torch = pytest.importorskip("torch")
+    if not hasattr(torch, "compile"):
+        pytest.skip(f"torch {torch.__version__} has no torch.compile")
+    script = tmp_path / "first_fit.py"
+    script.write_text(A_FIRST_FIT)
+    command = [sys.executable, "-W", "default", str(script)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr == ""
+
+
 @pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
 def test_compiled_step_updates_batchnorm_s_running_averages_as_eager_does():
     """The averages change in place inside the captured step: torch must carry that."""

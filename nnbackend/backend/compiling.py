@@ -25,6 +25,7 @@ from __future__ import annotations
 import types
 
 from nnbackend.backend import replay
+from nnbackend.backend.arrays import namespace_of
 from nnbackend.backend.fastpaths import native
 from nnbackend.backend.kernels import table
 
@@ -72,6 +73,9 @@ def compile_step(make_step, model, optimizer, how, *, loss=None, l2=None):
         )
     table(backend.xp)  # made now, so the capture only reads it (the same for:)
     native("take", backend.xp)  # the fast paths' library, found once per namespace
+    # namespace_of's cache too: array_api_compat finds a namespace through lru_caches,
+    # and torch.compile warns at each one it traces
+    namespace_of(backend.asarray(0.0))
     options = {} if how is True else {"backend": how}
     # inductor fuses the per-weight updates itself; and with views into the flat buffer
     # it (torch 2.13) generates code that fails once a second model's shapes make the
