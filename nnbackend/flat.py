@@ -94,14 +94,14 @@ class FlatModel:
         decayed = model.decayed_names()
         self.params = FlatArrays(xp, shapes, first.dtype, first.device, front=decayed)
         self.grads = FlatArrays(xp, shapes, first.dtype, first.device, decayed, spare)
-        self._slots = []  # (layer's params, layer's grads, key, param view, grad view)
+        self._slots = []  # (layer's params, layer, key, param view, grad view)
         self._buffers: dict = {}  # layer -> {key: grad view}
         for name, layer, store, key in slots:
             view, grad = self.params.views[name], self.grads.views[name]
             view[...] = store[key]
             store[key] = view
             self._buffers.setdefault(layer, {})[key] = grad
-            self._slots.append((store, layer.grads, key, view, grad))
+            self._slots.append((store, layer, key, view, grad))
         self.attach()
         n = self.params.front_size
         self.decayed = self.params.buffer[:n] if n else None
@@ -147,10 +147,11 @@ class FlatModel:
         wrote its own array is copied in, and then holds the view), and every weight
         replaced since (a callback's assignment) copied into the weight buffer. False
         when a weight has no gradient: that step then updates weight by weight."""
-        for params, grads, key, view, grad_view in self._slots:
+        for params, layer, key, view, grad_view in self._slots:
             if params[key] is not view:
                 view[...] = params[key]
                 params[key] = view
+            grads = layer.grads  # a backward may have given its layer a new dict
             grad = grads.get(key)
             if grad is not grad_view:
                 if grad is None:

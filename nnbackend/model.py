@@ -227,8 +227,8 @@ class Sequential:
         arrays, and an update that rebinds a name (rather than writing in place) is
         stored back into its layer, and the layers write their gradients where they will."""
         bound = FlatModel.bind(self, optimizer) if flat else unbind(self)
-        slots = [
-            (f"{i}.{key}", layer.params, layer.grads, key)
+        slots = [  # grads read each step: a backward may give its layer a new dict
+            (f"{i}.{key}", layer.params, layer, key)
             for i, layer in enumerate(self.layers)
             for key in layer.params
         ]
@@ -243,10 +243,10 @@ class Sequential:
                 optimizer.step_flat(bound.params, bound.grads)
                 return value, out
             params, grads = {}, {}  # loops, not comprehensions: torch.compile traces these
-            for name, store, found, key in slots:
+            for name, store, layer, key in slots:
                 params[name] = store[key]
-                if key in found:
-                    grads[name] = found[key]
+                if key in layer.grads:
+                    grads[name] = layer.grads[key]
             if l2 is not None:
                 weights, moving = {}, {}  # a weight with no gradient (frozen) is not moved
                 for name in decayed:
@@ -256,11 +256,11 @@ class Sequential:
                 value = value + l2.penalty(weights.values())
                 l2.add_to_gradients(moving, grads)
             optimizer.step(params, grads)
-            for name, store, found, key in slots:
+            for name, store, layer, key in slots:
                 if params[name] is not store[key]:  # checked and copied, as any assignment
                     self.params[name] = params[name]
-                if key in found and grads[name] is not found[key]:
-                    found[key] = grads[name]
+                if key in layer.grads and grads[name] is not layer.grads[key]:
+                    layer.grads[key] = grads[name]
             return value, out
 
         return step

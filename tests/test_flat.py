@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import nnbackend as nb
-from nnbackend.backend import fused
+from nnbackend.backend import fused, namespace_of
 from nnbackend.flat import ALIGN, FlatModel
 
 OPTIMIZERS = {
@@ -137,6 +137,41 @@ def test_layers_that_keep_their_own_gradients_are_copied_in(backend64, monkeypat
         runs.append({k: np.array(nb.to_numpy(v)) for k, v in model.params.items()})
     for k in runs[0]:
         np.testing.assert_array_equal(runs[0][k], runs[1][k], err_msg=k)
+
+
+class OwnGradsDense(nb.layers.Dense):
+    """A Dense whose backward makes its own gradient arrays, put into ``grads``."""
+
+    def backward(self, dy, input_grad=True):
+        grads = {"W": self._x.T @ dy, "b": namespace_of(dy).sum(dy, axis=0)}
+        self.grads.update(grads)
+        return dy @ self.params["W"].T
+
+
+class NewGradsDense(OwnGradsDense):
+    """The same, handing its layer a new ``grads`` dict each time."""
+
+    def backward(self, dy, input_grad=True):
+        self.grads = {}
+        return super().backward(dy, input_grad)
+
+
+@pytest.mark.parametrize("flat", [True, False])
+def test_a_layer_that_gives_itself_a_new_grads_dict_trains(backend64, monkeypatch, flat):
+    """A step looked each layer's grads dict up once per fit, so a backward that made
+    a new one left its weights untrained (as if frozen) weight by weight, and in the
+    flat buffer the gradients of the backward before the fit stood in for every step's."""
+    if not flat:
+        per_weight(monkeypatch)
+    runs = []
+    for dense in (OwnGradsDense, NewGradsDense):
+        model = nb.Sequential([dense(4, 5), "tanh", dense(5, 3)], backend=backend64, seed=1)
+        model.backward(model.forward(backend64.asarray(X[:4])))  # grads of one's own, first
+        model.fit(X, Y, loss="cross_entropy", optimizer="adam", epochs=2, batch_size=16,
+                  verbose=0, seed=0)  # fmt: skip
+        runs.append({k: np.array(nb.to_numpy(v)) for k, v in model.params.items()})
+    for k in runs[0]:
+        np.testing.assert_array_equal(runs[1][k], runs[0][k], err_msg=k)
 
 
 def test_optimizers_that_may_read_across_weights_update_weight_by_weight(backend):
