@@ -76,6 +76,24 @@ class NumpyTanh(L.Tanh):
         return self._y
 
 
+class FirstLayerDense(L.Dense):
+    """Leaves grads alone when asked for no dx, which fit asks of the first layer."""
+
+    def backward(self, dy, input_grad=True):
+        return super().backward(dy) if input_grad else None
+
+
+class SummingDense(L.Dense):
+    """Adds each backward's gradients to the last ones', as torch's .grad does."""
+
+    def backward(self, dy, input_grad=True):
+        last = dict(self.grads)
+        dx = super().backward(dy, input_grad)
+        for key, grad in last.items():
+            self.grads[key] = self.grads[key] + grad
+        return dx
+
+
 def failure(make_layer, input_shape) -> str:
     with pytest.raises(CheckFailed) as caught:
         check_layer(make_layer, input_shape)
@@ -94,6 +112,19 @@ def test_a_transposed_gradient_is_caught():
     assert "d/dW" in message and "the analytic gradient is the right one transposed" in message
     message = failure(lambda: TransposedDense(4, 3), (5, 4))  # not square: the shape says it
     assert "grads['W'] has shape (3, 4), not (4, 3) (transposed?)" in message
+
+
+def test_a_backward_that_skips_or_sums_gradients_is_caught():
+    """Both passed every row: one backward, with input_grad=True, gave the right
+    gradients. In fit the first trained nothing in its first layer, the second's
+    steps grew with every batch."""
+    message = failure(lambda: FirstLayerDense(3, 2), (4, 3))
+    assert "no grads['W'] with input_grad=False; no grads['b'] with input_grad=False" in message
+    assert "each backward sets every grads[key] anew" in message
+    message = failure(lambda: SummingDense(3, 2), (4, 3))
+    assert "grads['W'] differs with input_grad=True" in message
+    report = check_layer(lambda: L.Dense(3, 2), (4, 3), backends=["numpy"])
+    assert ("repeat", "numpy") in {(row.check, row.backend) for row in report.rows}
 
 
 def test_a_mutated_argument_is_caught():

@@ -9,6 +9,9 @@ The checks (each a row of the report, per backend):
                  shapes ``output_shape`` promises; ``grads`` has the keys and shapes of
                  ``params`` (a transposed gradient shows here when not square);
 - ``unchanged``  forward leaves ``x`` alone, backward leaves ``dy`` alone;
+- ``repeat``     a second backward from the same ``dy``, and one with
+                 ``input_grad=False`` (what ``fit`` asks of the first layer), give the
+                 same ``grads``: none added to the last ones, none left out;
 - ``gradient``   backward against central differences, for ``x`` and every parameter
                  (relative error below 1e-6 in float64), in training mode;
 - ``float32``    a float32 layer keeps everything float32;
@@ -157,6 +160,8 @@ class _Case:
             f"changed its argument {', '.join(run.moved)}; work on a copy" if run.moved else None
         )
         report.add("unchanged", backend.name, moved)
+        with report.checking("repeat", backend.name):
+            report.add("repeat", backend.name, self.repeat_problems(run))
         if gradient:
             with report.checking("gradient", backend.name):
                 self.gradient(report, run, backend, training=True)
@@ -173,6 +178,26 @@ class _Case:
                 problem += " (a float64 constant leaks in: make constants in the input's dtype)"
             report.add("float32", backend.name, problem)
         return run
+
+    def repeat_problems(self, run: Run) -> str | None:
+        """Where a second backward from the same ``dy`` (onto the first's ``grads``: one
+        that adds to them shows), or one with ``input_grad=False`` (into empty ``grads``:
+        one that skips them shows), gives ``grads`` other than the first backward's."""
+        problems = []
+        for input_grad in (True, False):
+            if not input_grad:
+                run.layer.grads.clear()
+            run.layer.backward(run.dy, input_grad=input_grad)
+            for key in run.layer.params:
+                first = run.results.get(f"grads[{key!r}]")
+                again = run.layer.grads.get(key)
+                if again is None:
+                    problems.append(f"no grads[{key!r}] with input_grad={input_grad}")
+                elif first is None or not _close(to_host(again), first):
+                    problems.append(f"grads[{key!r}] differs with input_grad={input_grad}")
+        run.layer.backward(run.dy)  # grads as the first backward left them, for what follows
+        fix = "each backward sets every grads[key] anew, whatever input_grad"
+        return f"{'; '.join(problems)}: {fix}" if problems else None
 
     def array_problems(self, run: Run, backend: Backend) -> str | None:
         """What is wrong with the arrays of ``run`` (type, device, dtype, shape)."""
@@ -310,3 +335,9 @@ def gradient_problems(name: str, analytic, numerical, dtype: str) -> list[str]:
 
 def _same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def _close(a, b) -> bool:
+    """Equal but for the order of a sum (a GPU's atomic adds): within 1e-6 of the
+    largest entry. What this finds, a gradient added twice or left out, is far off."""
+    return a.shape == b.shape and np.allclose(a, b, rtol=0, atol=1e-6 * np.abs(b).max(initial=0))
