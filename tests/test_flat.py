@@ -23,6 +23,21 @@ OPTIMIZERS = {
     "rmsprop": lambda: nb.optim.RMSProp(lr=0.01),
     "adam": lambda: nb.optim.Adam(lr=0.01),
 }
+
+
+class RebindingMomentum(nb.optim.Optimizer):
+    """Momentum as one first writes it, rebinding names (``W = W + v``), not in place."""
+
+    slots = ("v",)
+    elementwise = True
+
+    def update(self, params, name, grad, lr):
+        v = self._slot("v", name, grad)
+        v[name] = 0.9 * v[name] - lr * grad
+        params[name] = params[name] + v[name]
+
+
+OPTIMIZERS["rebinding"] = lambda: RebindingMomentum(lr=0.05)
 X = np.random.default_rng(0).normal(size=(60, 4))
 Y = np.arange(60) % 3
 
