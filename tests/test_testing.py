@@ -225,6 +225,41 @@ def test_check_optimizer_catches_a_step_that_is_not_the_formula():
         check_optimizer(lambda: nb.optim.Adam(0.01), without_bias_correction, backends=["numpy"])
 
 
+class NormalizedSGD(nb.optim.Optimizer):
+    """W -= lr * dW / |dW|: the norm is of each weight, so not element-wise."""
+
+    elementwise = True  # wrongly: the flat step takes the norm of every weight at once
+
+    def update(self, params, name, grad, lr):
+        xp = namespace_of(grad)
+        params[name] -= lr * grad / xp.sqrt(xp.sum(grad * grad))
+
+
+def normalized_sgd(w, g, state, t, lr=0.1):
+    return w - lr * g / np.sqrt(np.sum(g * g))
+
+
+def test_check_optimizer_runs_the_flat_step_of_an_elementwise_one():
+    """Weight by weight the formula held; fit's one update of every weight did not."""
+    with pytest.raises(CheckFailed) as caught:
+        check_optimizer(lambda: NormalizedSGD(0.1), normalized_sgd, backends=["numpy", "strict"])
+    message = str(caught.value)
+    assert "flat   numpy step 1  FAILED  0.W: differs by" in message
+    assert "(a norm, a mean) is not elementwise: leave it unset" in message
+    assert "strict" not in message  # no views: weight by weight there, as in fit
+    NormalizedSGD.elementwise = False
+    try:
+        check_optimizer(lambda: NormalizedSGD(0.1), normalized_sgd, backends=["numpy", "strict"])
+    finally:
+        NormalizedSGD.elementwise = True
+    report = check_optimizer(lambda: nb.optim.Adam(0.01), adam_reference, backends=["numpy"])
+    assert [r.backend for r in report.rows if r.check == "flat"] == [
+        "numpy step 1",
+        "numpy step 2",
+        "numpy step 3",
+    ]
+
+
 # --- parity and host syncs --------------------------------------------------------------
 
 

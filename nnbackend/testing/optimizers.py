@@ -9,7 +9,9 @@ The formula is yours, in NumPy, one parameter at a time:
 
 Rows: ``formula`` (``steps`` steps from the same weights and gradients match the
 formula, to ``ulps`` units in the last place of each weight's largest value),
-``unchanged`` (the gradients are left alone), ``float32`` (weights and state stay
+``unchanged`` (the gradients are left alone), ``flat`` (where the optimizer says it
+is ``elementwise``, and the backend has views: the same steps as one update of every
+weight at once, as ``fit`` runs them, still the formula's), ``float32`` (weights and state stay
 float32 on the backend), ``moves`` (after ``model.to``, on the next backend, all
 state is there and the next step is still the formula's), ``save/load`` (the state
 and step count come back bit for bit, and the next step is the same bit for bit),
@@ -24,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from nnbackend.backend import Backend, Generator
+from nnbackend.flat import FlatArrays
 from nnbackend.io import load, save
 from nnbackend.layers import Dense
 from nnbackend.model import Sequential
@@ -55,6 +58,8 @@ def check_optimizer(
     for backend in chosen:
         with report.checking("formula", backend.name):
             _formula(report, make_optimizer, backend, expected, steps, ulps)
+        with report.checking("flat", backend.name):
+            _flat_formula(report, make_optimizer, backend, expected, steps, ulps)
         with report.checking("float32", backend.name):
             _formula(report, make_optimizer, backend.with_dtype("float32"), expected, 1, ulps)
     for backend, target in zip(chosen, chosen[1:] + chosen[:1], strict=True):
@@ -110,6 +115,31 @@ def _formula(report, make_optimizer, backend: Backend, expected, steps: int, ulp
     if check == "formula":
         moved = f"changed the gradients {sorted(set(changed))}" if changed else None
         report.add("unchanged", backend.name, moved)
+
+
+def _flat_formula(report, make_optimizer, backend: Backend, expected, steps: int, ulps):
+    """The steps of ``_formula`` as ``step_flat`` takes them, every weight one buffer,
+    where the optimizer says it may (an update that reads a whole weight, a norm,
+    shows here, as one that rebinds its arrays would have)."""
+    optimizer = make_optimizer()
+    if not (backend.has_views and optimizer.updates_flat()):
+        return
+    first = backend.asarray(_weights(0)["0.W"])
+    params = FlatArrays(backend.xp, SHAPES, first.dtype, first.device)
+    grads = params.like()
+    for k, w in _weights(0).items():
+        params.views[k][...] = backend.asarray(w)
+    failed = len(report.failures)
+    for t in range(1, steps + 1):
+        for k, g in _gradients(0, t).items():
+            grads.views[k][...] = backend.asarray(g)
+        optimizer.step_flat(params, grads)
+        got = to_host(params.views)
+        compare(report, "flat", f"{backend.name} step {t}", got, expected[t - 1], ulps)
+    if len(report.failures) > failed:
+        why = "the steps of every weight at once differ from the formula's: an update that "
+        why += "reads more than each element (a norm, a mean) is not elementwise: leave it unset"
+        report.add("flat", backend.name, why)
 
 
 def _moves_and_saves(report, make_optimizer, backend, target, expected, ulps) -> None:
