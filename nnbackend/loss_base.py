@@ -6,7 +6,7 @@ keeps, and the settings that ``fit`` reads (target kind, input range).
 from __future__ import annotations
 
 from nnbackend.backend.arrays import holds_arrays
-from nnbackend.registry import LOSSES, construct
+from nnbackend.registry import LOSSES, construct, type_name
 
 REDUCTIONS = ("mean", "sum")
 
@@ -95,7 +95,7 @@ class Loss:
     def config(self) -> dict:
         """The constructor's arguments, JSON-ready, with the class name as "type" (a
         subclass adds its own: ``{**super().config(), "half": self.half}``)."""
-        return {"type": type(self).__name__, "reduction": self.reduction}
+        return {"type": type_name(self), "reduction": self.reduction}
 
     @classmethod
     def from_config(cls, config: dict) -> Loss:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from nnbackend.backend import namespace_of
 from nnbackend.checks import positive_int
-from nnbackend.registry import METRICS, construct, register
+from nnbackend.registry import METRICS, construct, register, type_name
 
 
 class Metric:
@@ -44,7 +44,7 @@ class Metric:
         raise NotImplementedError
 
     def config(self) -> dict:
-        return {"type": type(self).__name__}
+        return {"type": type_name(self)}
 
     @classmethod
     def from_config(cls, config: dict) -> Metric:

@@ -12,7 +12,7 @@ import weakref
 from nnbackend.backend import namespace_of, to_numpy
 from nnbackend.backend.kernels import table
 from nnbackend.checks import declared, integer
-from nnbackend.registry import OPTIMIZERS, SCHEDULES, construct
+from nnbackend.registry import OPTIMIZERS, SCHEDULES, construct, type_name
 from nnbackend.schedules import Schedule
 from nnbackend.schedules import rate as _rate
 
@@ -251,7 +251,7 @@ class Optimizer:
             )
         else:
             lr = self.lr
-        return {"type": type(self).__name__, "lr": lr, **self._hyper()}
+        return {"type": type_name(self), "lr": lr, **self._hyper()}
 
     def _hyper(self) -> dict:
         return {}
@@ -268,13 +268,13 @@ class Optimizer:
         """``{"type": class name, "iterations": n, "slots": {slot: {param name: array}}}``:
         the optimizer's own arrays, which its next step changes (``load_state_dict``
         takes copies)."""
-        return {"type": type(self).__name__, "iterations": self.iterations, "slots": self.state}
+        return {"type": type_name(self), "iterations": self.iterations, "slots": self.state}
 
     def load_state_dict(self, state: dict) -> None:
         """Take ``state_dict()``'s output: every slot of this optimizer, no other. The
         arrays are copied, so the two optimizers then train apart."""
         iterations = integer(state["iterations"], "iterations", low=0, high=MAX_ITERATIONS)
-        name = type(self).__name__
+        name = type_name(self)
         if state.get("type", name) != name:  # AdaGrad's h (a sum) is no RMSProp's h (a mean)
             raise ValueError(f"the state is {state['type']}'s; {name} cannot take it")
         missing = set(self.slots) - set(state["slots"])

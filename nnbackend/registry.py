@@ -75,6 +75,14 @@ class Registry:
                 self._aliases[_normalised(alias)] = (alias, name)
         return cls
 
+    def name_of(self, cls: type) -> str:
+        """The name ``cls`` is saved under: its class name, or the name it was registered
+        under (``@nb.register(name="...")``) where that is another."""
+        default = self.default_name(cls)
+        if self._classes.get(default) is cls:
+            return default
+        return next((name for name, held in self._classes.items() if held is cls), default)
+
     def get(self, name) -> type:
         """The class registered as ``name`` (or passed in ``custom_objects``)."""
         custom = _custom.get() or {}
@@ -139,6 +147,12 @@ class Registry:
         config = dict(config)
         cls = self.get(config.pop(self.key, None))
         return cls.from_config(config, **kwargs)
+
+
+def type_name(obj) -> str:
+    """What ``obj.config()`` writes as its "type": the name its class is registered
+    under (``Registry.name_of``), the class name where it is not registered."""
+    return type(obj).registry.name_of(type(obj))
 
 
 def construct(cls: type, config: dict):

@@ -7,7 +7,7 @@ optimizer takes in place of a number (also as ``nb.optim.StepDecay``, ...).
 from __future__ import annotations
 
 from nnbackend.checks import finite_float, positive_int
-from nnbackend.registry import SCHEDULES, construct, register
+from nnbackend.registry import SCHEDULES, construct, register, type_name
 
 
 def rate(lr) -> float:
@@ -34,7 +34,7 @@ class Schedule:
         raise NotImplementedError
 
     def config(self) -> dict:
-        return {"type": type(self).__name__, **vars(self)}
+        return {"type": type_name(self), **vars(self)}
 
     @classmethod
     def from_config(cls, config: dict) -> Schedule:

@@ -94,6 +94,34 @@ def test_a_second_class_of_the_same_name_is_refused(monkeypatch):
     assert nb.register(name="MyDense")(Dense) is Dense
 
 
+def test_a_class_registered_under_another_name_saves_and_loads_by_it(tmp_path, monkeypatch):
+    """What the clash's message advises: the config wrote the class name, which no
+    registry held, so nb.load refused the file and asked for @nb.register again."""
+    for kind in (registry.LAYERS, registry.OPTIMIZERS, registry.LOSSES):
+        monkeypatch.setattr(kind, "_classes", dict(kind._classes))
+
+    @nb.register(name="MyTanh")
+    class Tanh2(Tanh):
+        pass
+
+    @nb.register(name="MySGD")
+    class SGD(nb.optim.SGD):  # a built-in's name, as in a user's own module
+        pass
+
+    @nb.register(name="MyMSE")
+    class MSE(nb.losses.MSE):
+        pass
+
+    model = nb.Sequential([Dense(2, 2), Tanh2()], seed=0)
+    model.loss = MSE()
+    assert model.config()["layers"][1] == {"type": "MyTanh"}
+    assert (SGD(0.1).config()["type"], model.loss.config()["type"]) == ("MySGD", "MyMSE")
+    nb.save(model, tmp_path / "m.h5", optimizer=SGD(0.1))
+    again, optimizer, _ = nb.load(tmp_path / "m.h5", with_optimizer=True)
+    assert isinstance(again.layers[1], Tanh2) and type(optimizer) is SGD
+    assert type(again.loss) is MSE
+
+
 def test_only_the_known_kinds_register():
     with pytest.raises(TypeError, match="subclass one of nb.layers.Layer"):
         nb.register(dict)

@@ -26,7 +26,7 @@ from types import MappingProxyType
 
 from nnbackend.backend.arrays import holds_arrays
 from nnbackend.checks import integer
-from nnbackend.registry import LAYERS, construct
+from nnbackend.registry import LAYERS, construct, type_name
 from nnbackend.shapes import CHANNELS_LAST_HINT, channels_last
 
 #: a layer's ``grad_buffers`` where no fit has bound it: ask ``is NO_GRAD_BUFFERS``, as
@@ -169,7 +169,7 @@ class Layer:
 
     def config(self) -> dict:
         """The constructor's arguments, JSON-ready, with the class name as "type"."""
-        return {"type": type(self).__name__}
+        return {"type": type_name(self)}
 
     @classmethod
     def from_config(cls, config: dict) -> Layer:

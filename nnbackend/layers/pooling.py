@@ -10,7 +10,7 @@ from nnbackend.backend import namespace_of
 from nnbackend.backend.fastpaths import native
 from nnbackend.layers.base import Layer, check_images, image_shape, pair
 from nnbackend.layers.im2col import add_windows, out_size, window_views
-from nnbackend.registry import register
+from nnbackend.registry import register, type_name
 
 
 class Pool2D(Layer):
@@ -55,7 +55,7 @@ class Pool2D(Layer):
         return add_windows(parts, shape, self.pool_size, self.stride, xp)
 
     def config(self):
-        return {"type": type(self).__name__, "pool_size": self.pool_size, "stride": self.stride}
+        return {"type": type_name(self), "pool_size": self.pool_size, "stride": self.stride}
 
 
 @register

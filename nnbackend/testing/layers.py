@@ -49,7 +49,7 @@ from nnbackend.testing.backends import (
     resolve,
     to_host,
 )
-from nnbackend.testing.report import ULPS, Report, config_round_trip
+from nnbackend.testing.report import ULPS, Report, config_round_trip, custom_for
 
 GRADIENT_TOL = {"float64": 1e-6, "float32": 2e-2}
 DEVICE_HINT = (
@@ -274,7 +274,7 @@ class _Case:
             )
             model.forward(x, training=True)  # running state moves (BatchNorm)
             path = save(model, Path(folder) / "layer.h5")
-            again = load(path, target, custom_objects={type(layer).__name__: type(layer)})
+            again = load(path, target, custom_objects=custom_for(layer))
             saved = {**to_host(dict(model.params)), **to_host(dict(model.state))}
             loaded = {**to_host(dict(again.params)), **to_host(dict(again.state))}
             compare(report, check, where, loaded, saved, ulps=0)

@@ -33,7 +33,7 @@ from nnbackend.model import Sequential
 from nnbackend.registry import OPTIMIZERS
 from nnbackend.testing.backends import compare, resolve, to_host
 from nnbackend.testing.layers import array_problem
-from nnbackend.testing.report import ULPS, Report, config_round_trip
+from nnbackend.testing.report import ULPS, Report, config_round_trip, custom_for
 
 SHAPES = {"0.W": (4, 3), "0.b": (3,)}  # a Dense(4, 3)'s weights, as in a model
 
@@ -158,7 +158,7 @@ def _moves_and_saves(report, make_optimizer, backend, target, expected, ulps) ->
     compare(report, "moves: next step", where, to_host(dict(model.params)), want, ulps)
     with tempfile.TemporaryDirectory() as folder:
         path = save(model, Path(folder) / "model.h5", optimizer=optimizer)
-        custom = {type(optimizer).__name__: type(optimizer)}
+        custom = custom_for(optimizer)
         again, loaded, _ = load(path, target, with_optimizer=True, custom_objects=custom)
     same = {"iterations": np.asarray(optimizer.iterations), **to_host(_state_arrays(optimizer))}
     got = {"iterations": np.asarray(loaded.iterations), **to_host(_state_arrays(loaded))}

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nnbackend.registry import type_name
+
 ULPS = 100
 """The default agreement between backends, in units in the last place (see ``close``)."""
 
@@ -108,24 +110,27 @@ def close(got: np.ndarray, want: np.ndarray, ulps: float = ULPS) -> str | None:
 
 
 def config_round_trip(report: Report, obj, registry) -> None:
-    """A "config" row: ``config()`` is JSON, names the class, and ``from_config`` gives it
-    back; the detail says whether ``registry`` knows the class (else ``nb.load`` needs
-    ``custom_objects``)."""
+    """A "config" row: ``config()`` is JSON, names the class as it is registered, and
+    ``from_config`` gives it back; the detail says whether ``registry`` knows the class
+    (else ``nb.load`` needs ``custom_objects``)."""
     with report.checking("config", "-"):
         config = json.loads(json.dumps(obj.config()))
-        name = type(obj).__name__
+        name = registry.name_of(type(obj))
         again = type(obj).from_config({k: v for k, v in config.items() if k != "type"})
         problem = None
         if config.get("type") != name:
             problem = f"config()['type'] is {config.get('type')!r}, not {name!r}"
         elif json.loads(json.dumps(again.config())) != config:
             problem = f"from_config(config()) has config {again.config()}, not {config}"
-        known = (
-            "registered"
-            if name in registry.names()
-            else "not registered: nb.load needs custom_objects"
-        )
+        known = "not registered: nb.load needs custom_objects" if custom_for(obj) else "registered"
         report.add("config", "-", problem, known)
+
+
+def custom_for(obj) -> dict:
+    """The ``custom_objects`` that ``nb.load`` needs for ``obj``'s class: none where it
+    is registered under the name its config writes, so a load goes through the registry."""
+    cls, name = type(obj), type_name(obj)
+    return {} if name in cls.registry and cls.registry.get(name) is cls else {name: cls}
 
 
 def _first_line(exc: Exception) -> str:
