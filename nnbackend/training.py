@@ -38,6 +38,7 @@ from nnbackend.io import Checkpoint, CheckpointError, restore_checkpoint
 from nnbackend.layers.base import claim
 from nnbackend.losses import L2
 from nnbackend.progress import Progress
+from nnbackend.registry import Registry, custom_objects, type_name
 
 
 def fit(
@@ -97,8 +98,7 @@ def fit(
     )  # fmt: skip
     trainer.begin(epochs, has_validation=validation is not None)  # the callbacks' checks
     # Every check passed: the model changes from here on (a refused fit leaves it alone)
-    resume_path = checkpoint if resume else None
-    saved = start_from(model, rng, resume_path, optimizer, parallel, trainer.give_back)
+    saved = trainer.start_from(rng, checkpoint if resume else None)
     start = 0 if saved is None or saved.epoch is None else saved.epoch + 1
     model.loss, model.optimizer, model.metrics = loss, optimizer, metrics
     step_threads = threads_for_step if parallel is None else parallel.threads
@@ -137,31 +137,6 @@ def check_output_layer(model, loss, X) -> None:
     layer): by the last layer's range, else by one probe of the first samples."""
     if not output_range.output_layer_fits(model, loss):
         output_range.check_outputs(model, loss, X)
-
-
-def start_from(model, rng, resume_path, optimizer, parallel, give_back) -> Checkpoint | None:
-    """Give ``model`` the generator ``rng`` (fit's ``seed``) and the state of the
-    checkpoint at ``resume_path``, if any (rank 0's to every rank in a distributed fit);
-    returns what the checkpoint held, or None. ``give_back(saved)`` hands the callbacks
-    their saved states before the model changes: where the checkpoint or a callback's
-    state is refused, the model keeps its weights and its generator."""
-
-    def read():
-        if resume_path is None or not Path(resume_path).exists():
-            return None
-        return restore_checkpoint(model, resume_path, optimizer, accept=give_back)
-
-    kept, model.rng = model.rng, rng
-    try:
-        if parallel is None:
-            return read()
-        saved = parallel.start(read)  # rank 0 reads, and gives its callbacks their states
-        if saved is not None and not parallel.is_main:
-            give_back(saved)
-        return saved
-    except BaseException:
-        model.rng = kept
-        raise
 
 
 VALIDATION_NAMES = ("validation X", "validation y")
@@ -230,6 +205,42 @@ class Trainer:
                                       loss=self.loss, l2=self.l2)  # fmt: skip
         for callback in self.callbacks:
             callback.on_train_begin(model, settings)
+
+    def start_from(self, rng, resume_path) -> Checkpoint | None:
+        """Give the model the generator ``rng`` (fit's ``seed``) and the state of the
+        checkpoint at ``resume_path``, if any (rank 0's to every rank in a distributed
+        fit), the callbacks theirs before the model changes; returns what the checkpoint
+        held, or None. Where the file or a callback's state is refused, the model keeps
+        its weights and generator. The file may name the fit's own classes, registered
+        or not: the model is built of them already."""
+        model, parallel = self.model, self.parallel
+
+        def read():
+            if resume_path is None or not Path(resume_path).exists():
+                return None
+            with custom_objects(self.own_classes()):
+                return restore_checkpoint(model, resume_path, self.optimizer, accept=self.give_back)
+
+        kept, model.rng = model.rng, rng
+        try:
+            if parallel is None:
+                return read()
+            saved = parallel.start(read)  # rank 0 reads, and gives its callbacks their states
+            if saved is not None and not parallel.is_main:
+                self.give_back(saved)
+            return saved
+        except BaseException:
+            model.rng = kept
+            raise
+
+    def own_classes(self) -> dict:
+        """name -> class of the fit's layers, loss, optimizer and schedule."""
+        parts = [*self.model.layers, self.loss, self.optimizer, self.optimizer.lr]
+        return {
+            type_name(p): type(p)
+            for p in parts
+            if isinstance(getattr(p, "registry", None), Registry)
+        }
 
     def run(self, batches, validation, epochs: range, saved: Checkpoint | None = None) -> History:
         """Train over ``epochs`` (absolute numbers, so a resumed fit counts on), after

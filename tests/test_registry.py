@@ -52,6 +52,38 @@ def test_custom_objects_load_an_unregistered_layer(tmp_path):
         nb.load(tmp_path / "swish.h5")  # only inside that one load
 
 
+class HalfSGD(nb.optim.SGD):
+    """W -= lr / 2 * dW, a user's optimizer (not registered)."""
+
+    def update(self, params, name, grad, lr):
+        params[name] -= 0.5 * lr * grad
+
+
+class HalfMSE(nb.losses.MSE):
+    """A user's loss (not registered)."""
+
+
+def test_a_fit_resumes_from_a_file_of_its_own_unregistered_classes(tmp_path):
+    """The model is built of them, so the file naming them is read with them: the
+    resume said to pass custom_objects to nb.load, which fit does not take."""
+    X, y = nb.datasets.make_moons(30, seed=0)
+    path, options = tmp_path / "run.h5", dict(loss=HalfMSE(), batch_size=8, verbose=0)
+
+    def fit(epochs, **more):
+        model = nb.Sequential([Dense(2, 3), Swish(), Dense(3, 1)], seed=0)
+        history = model.fit(X, y[:, None], optimizer=HalfSGD(0.1), epochs=epochs, **options, **more)
+        return model, history
+
+    whole, _ = fit(4)
+    fit(2, checkpoint=path)
+    resumed, history = fit(4, checkpoint=path, resume=True)
+    assert len(history["loss"]) == 2
+    for name, value in whole.params.items():
+        np.testing.assert_array_equal(nb.to_numpy(resumed.params[name]), nb.to_numpy(value))
+    with pytest.raises(nb.CheckpointError, match="unknown layer type 'Swish'"):
+        nb.load(path)  # the fit's classes answered inside its resume only
+
+
 @pytest.mark.parametrize("slot", ["optimizer", "schedule"])
 def test_a_custom_layer_is_no_optimizer_or_schedule_whatever_the_file_says(tmp_path, slot):
     """custom_objects answered for every kind: a file naming the user's layer as its
