@@ -229,6 +229,7 @@ class TerminateOnNaN(Callback):
         self.last_epoch = fit.epochs - 1
         self.optimizer = fit.optimizer
         self.message = None
+        self.says = not getattr(fit, "distributed", False) or is_main()  # one warning a job
 
     def on_epoch_end(self, epoch, logs, model):
         if epoch % self.every_epochs and epoch != self.last_epoch:
@@ -243,7 +244,8 @@ class TerminateOnNaN(Callback):
         )
         if self.raise_error:
             raise FloatingPointError(message)
-        warnings.warn(message, RuntimeWarning, stacklevel=2)
+        if self.says:
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
         self.message = message
         model.stop_training = True
 
@@ -282,7 +284,7 @@ class ModelCheckpoint(Callback):
     def on_train_begin(self, model, fit):
         self.every_epochs = self.every or fit.log_every
         self.last_epoch = fit.epochs - 1
-        self.distributed = getattr(fit, "distributed", False)
+        self.writes = not getattr(fit, "distributed", False) or is_main()  # rank 0 alone
         self.optimizer = fit.optimizer
         if self.optimizer is not None:
             self.optimizer.config()  # one that cannot be saved fails now, not after an epoch
@@ -290,6 +292,8 @@ class ModelCheckpoint(Callback):
         self.final = None  # the epoch that ended training for good, saved at the end
 
     def on_epoch_end(self, epoch, logs, model):
+        if not self.writes:  # rank 0 holds the same model: it saves, or says why not
+            return
         if (epoch == self.last_epoch or model.stop_training) and self._stopped_for_good():
             self.final = epoch  # saved by on_train_end, with what fit returns
         elif epoch == self.last_epoch or model.stop_training or epoch % self.every_epochs == 0:
@@ -315,7 +319,7 @@ class ModelCheckpoint(Callback):
         return False
 
     def _save(self, model, epoch, stopped=False):
-        if self.distributed and not is_main():  # rank 0 holds the same model, and writes
+        if not self.writes:
             return
         if not _all_finite(model):
             self._refuse(epoch, "weights or running state hold NaN or inf")

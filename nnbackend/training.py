@@ -76,6 +76,8 @@ def fit(
     on_main = (lambda check, what: check()) if parallel is None else parallel.world.on_main
     on_main(lambda: check_checkpoint_folder(checkpoint), "check the checkpoint's folder")
     if parallel is not None:
+        if validation_data is not None:  # whole: a rank's share alone would refuse alone
+            check_data(model, *validation_data, loss, VALIDATION_NAMES)
         validation_data = parallel.validation_share(validation_data)
         verbose = verbose if parallel.is_main else 0
     rng = model.rng if seed is None else Generator(seed)
@@ -142,17 +144,23 @@ def check_output_layer(model, loss, X) -> None:
 VALIDATION_NAMES = ("validation X", "validation y")
 
 
-def batches_for(
-    model, X, y, loss, batch_size, *, shuffle, on_device="auto", names=("X", "y"), rng=None
-) -> Batches:
-    """(X, y) checked against ``model`` and ``loss`` (errors call them ``names``), then
-    batched on the model's backend, shuffled by ``rng`` (else the model's generator)."""
+def check_data(model, X, y, loss, names=("X", "y")) -> None:
+    """Refuse (X, y) that ``model`` and ``loss`` cannot take; errors call them ``names``."""
     backend = model.backend
     for array, what in zip((X, y), names, strict=True):
         if not isinstance(array, backend.array_types) and is_foreign(array):
             backend.check_array(array, what)
     check_inputs(X, model.input_shape, names[0])
     check_targets(y, X.shape[0], model.n_outputs, loss, names[1], inputs=names[0])
+
+
+def batches_for(
+    model, X, y, loss, batch_size, *, shuffle, on_device="auto", names=("X", "y"), rng=None
+) -> Batches:
+    """(X, y) checked (``check_data``), then batched on the model's backend, shuffled by
+    ``rng`` (else the model's generator)."""
+    check_data(model, X, y, loss, names)
+    backend = model.backend
     return Batches(
         X, y, backend, batch_size, shuffle=shuffle, rng=rng or model.rng,
         y_dtype=target_dtype(loss, y, backend), on_device=on_device,

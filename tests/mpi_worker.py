@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,9 @@ def train(out: Path, on_gpu: bool = False) -> None:
         arrays.update({f"documented/{k}": v for k, v in cases.documented_loop().items()})
         report["disagreement"] = disagree()
         report["other settings"] = disagree_on_settings()
+        report["fused on one rank"] = fused_on_one_rank()
+        report["bad validation row"] = bad_validation_row()
+        report["warnings of a NaN fit"] = warnings_of_a_nan_fit(out)
         stopped, report["early stopping"] = resume_early_stopping(out)
         arrays.update({f"early stopping/{k}": v for k, v in stopped.items()})
         for case in cases.SUMMED_CASES:
@@ -98,6 +102,47 @@ def disagree_on_settings() -> str:
     except nb.distributed.DistributedError as exc:
         return str(exc)
     return "no error"
+
+
+def fused_on_one_rank() -> str:
+    """Rank 1 turns the fused kernels off (NNBACKEND_FUSED=0): no flat buffer there, so
+    its gradients travel packed, of another length than rank 0's buffer."""
+    (X, y), _ = cases.data()
+    with nb.backend.fused(nb.distributed.rank() == 0):
+        try:
+            cases.model(cases.CASES[0]).fit(X, y, loss="cross_entropy", optimizer="sgd",
+                                            verbose=0, distributed=True)  # fmt: skip
+        except nb.distributed.DistributedError as exc:
+            return str(exc)
+    return "no error"
+
+
+def bad_validation_row() -> str:
+    """Row 25 of the validation targets (rank 1's share) is NaN on every rank."""
+    (X, y), (X_val, y_val) = cases.data()
+    y_val = y_val.astype(float)
+    y_val[25] = np.nan
+    try:
+        cases.model(cases.CASES[0]).fit(X, y, loss="cross_entropy", optimizer="sgd",
+                                        validation_data=(X_val, y_val), verbose=0,
+                                        distributed=True)  # fmt: skip
+    except ValueError as exc:
+        return str(exc)
+    return "no error"
+
+
+def warnings_of_a_nan_fit(out: Path) -> dict:
+    """A fit whose loss turns NaN at once, with a checkpoint: the warnings this rank
+    gave (rank 0 alone speaks for the job), and the reason its history gives."""
+    (X, y), _ = cases.data()
+    with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
+        warnings.simplefilter("always")
+        history = cases.model(cases.CASES[0]).fit(
+            X, np.eye(3)[y], loss="mse", optimizer=nb.optim.SGD(1e300), verbose=0,
+            checkpoint=out / "nan.h5", distributed=True,
+        )  # fmt: skip
+    said = [str(w.message).split(";")[0] for w in caught if w.category is RuntimeWarning]
+    return {"warnings": said, "stop reason": history.stop_reason.split(";")[0]}
 
 
 def resume_early_stopping(out: Path) -> tuple[dict, dict]:

@@ -533,6 +533,41 @@ def test_ranks_that_disagree_on_l2_epochs_or_loss_are_refused_alike(two_ranks):
 
 @needs_mpi
 @pytest.mark.mpi
+def test_fused_kernels_on_one_rank_only_are_named(two_ranks):
+    """It was MPI's "Message truncated": the flat buffer against packed gradients."""
+    (_, report0), (_, report1) = two_ranks
+    said = report0["fused on one rank"]
+    assert said == report1["fused on one rank"]
+    assert "fused kernels (NNBACKEND_FUSED): rank 0 has True, rank 1 has False" in said
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_bad_validation_data_is_refused_alike_by_its_own_row(two_ranks):
+    """Each rank checked its own share: rank 1 alone raised, of its row 10, and rank 0
+    trained on, waiting for it."""
+    (_, report0), (_, report1) = two_ranks
+    said = "validation y holds 1 NaN or inf values (the first at index (25,))"
+    assert report0["bad validation row"].startswith(said)
+    assert report1["bad validation row"] == report0["bad validation row"]
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_a_nan_fit_warns_once_for_the_job(two_ranks):
+    """Rank 0 says the loss went NaN and that the checkpoint was not written; rank 1,
+    which writes nothing, said both again. Both stop, and for the same reason."""
+    (_, report0), (_, report1) = two_ranks
+    stopped = "training loss became nan by epoch 0"
+    assert report0["warnings of a NaN fit"] == {
+        "warnings": [stopped, "ModelCheckpoint: epoch 0 not saved, its loss nan"],
+        "stop reason": stopped,
+    }
+    assert report1["warnings of a NaN fit"] == {"warnings": [], "stop reason": stopped}
+
+
+@needs_mpi
+@pytest.mark.mpi
 def test_a_checkpoint_rank_0_cannot_read_is_an_error_on_every_rank(two_ranks):
     (_, report0), (_, report1) = two_ranks
     assert report0["bad checkpoint"] == report1["bad checkpoint"]

@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 
 from nnbackend.backend import namespace_of, to_numpy
+from nnbackend.backend.kernels import enabled as fused_enabled
 from nnbackend.backend.threads import threads_for_step
 from nnbackend.distributed.collectives import allreduce, broadcast, engine_for
 from nnbackend.distributed.whole_batch import whole_batch
@@ -269,6 +270,7 @@ def describe(model, loss, optimizer, metrics, data, settings: dict) -> dict:
     return {
         "backend": model.backend.name.split(":")[0],
         "float dtype": model.backend.dtype_name,
+        "fused kernels (NNBACKEND_FUSED)": fused_enabled(),  # the flat buffer's or not
         "model": model.config(),
         "loss": loss.config(),
         "optimizer": _optimizer_text(optimizer),
