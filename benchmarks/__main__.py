@@ -97,7 +97,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="leave these out of the run, comma-separated (torch-manual, torch-autograd,"
         " gemm; shown as n/a): to spare a GPU's time",
     )
-    parser.add_argument("--json", type=Path, help="default: benchmarks/results-<backend>.json")
+    parser.add_argument("--json", type=Path, help="default: results-<backend>[-quick].json")
     parser.add_argument(
         "--add",
         action="store_true",

@@ -117,7 +117,7 @@ def main(argv=None) -> None:
     parser.add_argument("--cores", type=int, default=os.cpu_count(), help="cores to share")
     parser.add_argument("--epochs", type=int, default=1, help="timed epochs per run")
     parser.add_argument("--repeat", type=int, default=3, help="runs per rank count (median)")
-    parser.add_argument("--backend", default="numpy", help="numpy (default) or torch")
+    parser.add_argument("--backend", default="numpy", help="numpy (default), torch, cupy, ...")
     parser.add_argument("--launcher", default=DEFAULT_LAUNCHER, help="the mpiexec command")
     parser.add_argument("--json", type=Path, default=RESULTS, help="where the results go")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
