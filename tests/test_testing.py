@@ -260,6 +260,29 @@ def test_check_optimizer_runs_the_flat_step_of_an_elementwise_one():
     ]
 
 
+class HalvedSGD(nb.optim.Optimizer):
+    """W -= lr * dW * 0.5, its 0.5 made with no device: on the default one."""
+
+    def update(self, params, name, grad, lr):
+        params[name] -= lr * grad * namespace_of(grad).asarray(0.5, dtype=grad.dtype)
+
+
+def test_check_optimizer_keeps_every_array_on_strict_s_devices():
+    """It passed on the default device, then failed in a fit on any other."""
+    halved = lambda w, g, state, t: w - 0.05 * g  # noqa: E731
+    with pytest.raises(CheckFailed) as caught:
+        check_optimizer(lambda: HalvedSGD(0.1), halved, backends=["numpy", "strict"])
+    message = str(caught.value)
+    for where in (
+        "formula  strict:device1",
+        "formula  strict:device2",
+        "float32  strict:no_float64",
+    ):
+        assert where in message
+    assert "Arrays from two different devices" in message and "device=x.device" in message
+    assert "strict step 1" not in message  # the default device takes it
+
+
 # --- parity and host syncs --------------------------------------------------------------
 
 

@@ -9,13 +9,14 @@ The formula is yours, in NumPy, one parameter at a time:
 
 Rows: ``formula`` (``steps`` steps from the same weights and gradients match the
 formula, to ``ulps`` units in the last place of each weight's largest value),
-``unchanged`` (the gradients are left alone), ``flat`` (where the optimizer says it
-is ``elementwise``, and the backend has views: the same steps as one update of every
-weight at once, as ``fit`` runs them, still the formula's), ``float32`` (weights and state stay
-float32 on the backend), ``moves`` (after ``model.to``, on the next backend, all
-state is there and the next step is still the formula's), ``save/load`` (the state
-and step count come back bit for bit, and the next step is the same bit for bit),
-and ``config``.
+``unchanged`` (the gradients are left alone), ``flat`` (where the optimizer says it is
+``elementwise`` and the backend has views: the same steps as one update of every
+weight at once, as ``fit`` runs them), ``float32`` (weights and state stay float32 on
+the backend), the formula again on array-api-strict's ``device1`` and ``device2`` and
+float32 on its ``no_float64`` (every array stays on its device), ``moves`` (after
+``model.to``, on the next backend, all state is there and the next step is still the
+formula's), ``save/load`` (the state and step count come back bit for bit, and the
+next step is the same bit for bit), and ``config``.
 """
 
 from __future__ import annotations
@@ -25,14 +26,21 @@ from pathlib import Path
 
 import numpy as np
 
-from nnbackend.backend import Backend, Generator
+from nnbackend.backend import Backend, Generator, get_backend
 from nnbackend.flat import FlatArrays
 from nnbackend.io import load, save
 from nnbackend.layers import Dense
 from nnbackend.model import Sequential
 from nnbackend.registry import OPTIMIZERS
-from nnbackend.testing.backends import compare, resolve, to_host
-from nnbackend.testing.layers import array_problem
+from nnbackend.testing.backends import (
+    STRICT_DEVICES,
+    STRICT_NO_FLOAT64,
+    compare,
+    has_strict,
+    resolve,
+    to_host,
+)
+from nnbackend.testing.layers import DEVICE_HINT, array_problem
 from nnbackend.testing.report import ULPS, Report, config_round_trip, custom_for
 
 SHAPES = {"0.W": (4, 3), "0.b": (3,)}  # a Dense(4, 3)'s weights, as in a model
@@ -62,6 +70,13 @@ def check_optimizer(
             _flat_formula(report, make_optimizer, backend, expected, steps, ulps)
         with report.checking("float32", backend.name):
             _formula(report, make_optimizer, backend.with_dtype("float32"), expected, 1, ulps)
+    if has_strict(chosen):  # array-api-strict's devices: every array stays on its own
+        for backend in [get_backend(name, dtype) for name in STRICT_DEVICES]:
+            with report.checking("formula", backend.name, DEVICE_HINT):
+                _formula(report, make_optimizer, backend, expected, steps, ulps)
+        no_float64 = get_backend(STRICT_NO_FLOAT64)
+        with report.checking("float32", no_float64.name, DEVICE_HINT):
+            _formula(report, make_optimizer, no_float64, expected, 1, ulps)
     for backend, target in zip(chosen, chosen[1:] + chosen[:1], strict=True):
         where = f"{backend.name} -> {target.name}"
         with report.checking("moves", where):
