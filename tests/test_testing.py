@@ -269,16 +269,15 @@ class HalvedSGD(nb.optim.Optimizer):
 
 def test_check_optimizer_keeps_every_array_on_strict_s_devices():
     """It passed on the default device, then failed in a fit on any other."""
-    halved = lambda w, g, state, t: w - 0.05 * g  # noqa: E731
+
+    def halved(w, g, state, t):
+        return w - 0.05 * g
+
     with pytest.raises(CheckFailed) as caught:
         check_optimizer(lambda: HalvedSGD(0.1), halved, backends=["numpy", "strict"])
     message = str(caught.value)
-    for where in (
-        "formula  strict:device1",
-        "formula  strict:device2",
-        "float32  strict:no_float64",
-    ):
-        assert where in message
+    places = ["formula  strict:device1", "formula  strict:device2", "float32  strict:no_float64"]
+    assert all(place in message for place in places)
     assert "Arrays from two different devices" in message and "device=x.device" in message
     assert "strict step 1" not in message  # the default device takes it
 
