@@ -141,16 +141,16 @@ class Optimizer:
         state slot is kept in FlatArrays of that layout too, whose views are the arrays
         ``state`` holds by name, so a checkpoint sees no difference."""
         lr = self.current_lr(grads.buffer)
-        buffers = {slot: self._flat_slot(slot, params) for slot in self.slots}
-        self._whole = {slot: {EVERY: buffer} for slot, buffer in buffers.items()}
+        self._whole = {slot: {EVERY: self._flat_slot(slot, params)} for slot in self.slots}
         weights = {EVERY: params.buffer}
         self.apply(table(namespace_of(params.buffer)), weights, EVERY, grads.buffer, lr)
         # an update that rebinds (W = W - ...) rather than writing in place made new arrays
-        kept = [(weights, params.buffer)]
-        kept += [(self._whole[slot], buffer) for slot, buffer in buffers.items()]
-        for arrays, buffer in kept:
-            if arrays[EVERY] is not buffer:
-                buffer[...] = arrays[EVERY]
+        if weights[EVERY] is not params.buffer:
+            params.buffer[...] = weights[EVERY]
+        for slot in self.slots:
+            kept, new = self._flats[slot].buffer, self._whole[slot][EVERY]
+            if new is not kept:
+                kept[...] = new
         self.iterations += 1
 
     def _flat_slot(self, slot: str, params):

@@ -93,16 +93,6 @@ class Layer:
         self.state: dict = {}
         self.backend = None
 
-    def __getattr__(self, name):
-        # reached only for an attribute not set: a private one is most often what
-        # forward keeps for backward (Dense's _x, Tanh's _y)
-        if name.startswith("_") and not name.startswith("__"):
-            raise AttributeError(
-                f"{type(self).__name__} has no {name} yet, which its forward keeps for "
-                "backward: call forward(x) before backward(dy)"
-            )
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
     def build(self, backend, rng) -> None:
         """Create the weights on ``backend``, drawing from ``rng``."""
         self.backend = backend
