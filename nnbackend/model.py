@@ -24,7 +24,7 @@ from nnbackend.backend import Generator, as_generator, dtype_name, get_backend, 
 from nnbackend.backend.kernels import table
 from nnbackend.flat import FlatModel, release, unbind
 from nnbackend.history import History
-from nnbackend.layers.base import Layer, claim, layer_list
+from nnbackend.layers.base import claim, forward_missed, layer_list
 from nnbackend.losses import L2
 from nnbackend.registry import MODELS, register
 from nnbackend.shapes import chain_shapes, sample_shape, summary_table
@@ -171,18 +171,13 @@ class Sequential:
         return self.forward(x, training=False)
 
     def backward(self, dy, input_grad: bool = True):
-        """dL/d(output) -> dL/d(input); fills every layer's grads. Training passes
-        ``input_grad=False``: the input's gradient is then not computed (None)."""
+        """dL/d(output) -> dL/d(input), filling each layer's grads (None: input_grad=False)."""
         try:
             for i in range(len(self.layers) - 1, -1, -1):
                 dy = self.layers[i].backward(dy, input_grad=input_grad or i > 0)
-        except AttributeError as exc:  # a private attribute: what forward keeps (Dense's _x)
-            if not (isinstance(exc.obj, Layer) and str(exc.name).startswith("_")):
-                raise
-            raise AttributeError(
-                f"{type(exc.obj).__name__} has no {exc.name} yet, which its forward keeps "
-                "for backward: call forward(x) before backward(dy)"
-            ) from exc
+        except AttributeError as exc:
+            forward_missed(exc)  # raises the clearer error where a forward did not run
+            raise
         return dy
 
     def predict_proba(self, X, batch_size: int | None = None):

@@ -233,6 +233,16 @@ def _not_a_layer(thing) -> str:
     return ""
 
 
+def forward_missed(exc: AttributeError) -> None:
+    """Where ``exc`` is a layer's private attribute missing in its backward (what its
+    forward keeps, Dense's ``_x``), raise the error that says to call forward first."""
+    if isinstance(exc.obj, Layer) and str(exc.name).startswith("_"):
+        raise AttributeError(
+            f"{type(exc.obj).__name__} has no {exc.name} yet, which its forward keeps for "
+            "backward: call forward(x) before backward(dy)"
+        ) from exc
+
+
 def claim(layers, model) -> None:
     """Mark each of ``layers`` as ``model``'s (a weak reference), refusing one that
     another live model holds: a layer keeps one batch's input for its backward, so two
