@@ -131,6 +131,7 @@ class EarlyStopping(Callback):
             self.direction = self._direction_of(fit.rises)
         self.sign = 1.0 if self.direction == "min" else -1.0
         self.best, self.best_epoch, self.wait, self.best_arrays = math.inf, None, 0, None
+        self._parts = [set(model.params), set(model.state)]  # a best copy holds each whole
 
     def _direction_of(self, rises: dict) -> str:
         """Which way the monitored metric says it improves: "max" or "min"."""
@@ -196,6 +197,10 @@ class EarlyStopping(Callback):
         self.best_epoch = None if epoch is None else integer(epoch, "best_epoch", low=0)
         self.wait = integer(state.get("wait"), "EarlyStopping wait", low=0)
         arrays = state.get("arrays") or None
+        for part in self._parts if arrays else ():  # some of two epochs' would mix them
+            if set(arrays) & part and not part <= set(arrays):
+                missing = sorted(part - set(arrays))
+                raise ValueError(f"its best weights hold some of the model's, not {missing}")
         self.best_arrays = dict(arrays) if arrays and self.restore_best_weights else None
 
 

@@ -98,9 +98,13 @@ def fit(
         checkpoint=checkpoint, log_every=log_every or max(1, epochs // 20), verbose=verbose,
         parallel=parallel, compile=compile,
     )  # fmt: skip
-    trainer.begin(epochs, has_validation=validation is not None)  # the callbacks' checks
-    # Every check passed: the model changes from here on (a refused fit leaves it alone)
-    saved = trainer.start_from(rng, checkpoint if resume else None)
+    try:  # the step binds the flat buffer: a refusal here lets the layers go again
+        trainer.begin(epochs, has_validation=validation is not None)  # the callbacks' checks
+        # Every check passed: the model changes from here on (a refused fit leaves it alone)
+        saved = trainer.start_from(rng, checkpoint if resume else None)
+    except BaseException:
+        release(model)
+        raise
     start = 0 if saved is None or saved.epoch is None else saved.epoch + 1
     model.loss, model.optimizer, model.metrics = loss, optimizer, metrics
     step_threads = threads_for_step if parallel is None else parallel.threads

@@ -440,6 +440,7 @@ def test_a_gpu_that_is_not_there_is_named_with_the_ones_that_are(monkeypatch):
         ("torch:meta", "nnbackend runs torch on 'cpu' or 'cuda', not 'meta'"),
         ("strict:cpu_device", r"no device 'cpu_device' \(names keep their case\).*'CPU_DEVICE'"),
         ("auto:junk", r"'auto' takes a GPU's number \('auto:1'\), not 'junk'"),
+        ("auto:²", r"'auto' takes a GPU's number \('auto:1'\), not '²'"),  # isdigit() said yes
     ],
 )
 def test_a_device_the_library_does_not_run_on_is_refused(name, message):

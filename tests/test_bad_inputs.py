@@ -325,6 +325,8 @@ def test_a_refused_fit_leaves_the_model_as_it_was(backend, tmp_path):
         fit(model, seed=5, checkpoint=path, resume=True, callbacks=nb.callbacks.EarlyStopping())
     assert unchanged(model, before)
     assert model.rng.state == draws
+    # the step made for the refused fit had bound the layers to its gradient buffer
+    assert not any("grad_buffers" in vars(layer) for layer in model.layers)
     fit(model, checkpoint=path, resume=True)  # the one epoch is done: its weights loaded
     assert unchanged(model, trained.copy_params())
 

@@ -239,6 +239,24 @@ def test_a_checkpoint_passed_among_the_callbacks_saves_after_the_others(tmp_path
     )
 
 
+class MyStop(nb.callbacks.EarlyStopping):
+    """Saved under its own name, not "EarlyStopping"."""
+
+
+def test_a_subclass_of_early_stopping_takes_only_whole_best_weights(tmp_path):
+    """The file's reader asks for a whole copy by the key "EarlyStopping": a subclass's
+    best weights with one array missing were taken, and put two epochs together."""
+    path = tmp_path / "run.h5"
+    model, opt, _ = fresh()
+    model.fit(X, Y, optimizer=opt, callbacks=[MyStop(patience=4)], checkpoint=path, **FIT)
+    with h5py.File(path, "r+") as f:
+        del f["callbacks/MyStop/2.W"]
+    model, opt, _ = fresh()
+    with pytest.raises(nb.CheckpointError, match=r"best weights hold some .*not \['2.W'\]"):
+        model.fit(X, Y, optimizer=opt, callbacks=[MyStop(patience=4)], checkpoint=path,
+                  resume=True, **{**FIT, "epochs": FIT["epochs"] + 5})  # fmt: skip
+
+
 def test_a_saved_state_that_makes_no_sense_is_a_checkpoint_error(tmp_path):
     path = tmp_path / "run.h5"
     run(path, extra=[nb.callbacks.LambdaCallback(lambda e, logs, m: None)])

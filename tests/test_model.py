@@ -138,6 +138,24 @@ def test_copied_and_replaced_layers_are_claimed_by_their_model(backend):
         nb.Sequential([Dense(2, 3), free, Dense(3, 2)], backend=backend)
 
 
+def test_a_layer_no_other_model_holds_is_taken(backend):
+    """Swapped between two live models, or taken from a model let go of (models are
+    reference cycles: alive until the collector runs), a layer is in one model only;
+    fit refused it as another's, or not, by when the collector had last run."""
+
+    def net(seed):
+        return nb.Sequential([Dense(2, 3), Tanh(), Dense(3, 2)], backend=backend, seed=seed)
+
+    X, y = make_moons(20, random_state=0)
+    a, b = net(0), net(1)
+    a.layers[1], b.layers[1] = b.layers[1], a.layers[1]
+    old, new = net(2), net(3)
+    new.layers[1] = old.layers[1]
+    del old
+    for model in (a, b, new):
+        model.fit(X, y, loss="cross_entropy", optimizer="sgd", verbose=0)
+
+
 def test_a_layer_of_another_model_is_not_built_again():
     # building it redrew the first model's weights, in silence
     trained = tiny_net("numpy")

@@ -272,7 +272,7 @@ def _auto(device: str | None) -> tuple[str, str | None]:
     ran faster there than on CuPy in every workload measured, with as many kernels:
     torch spends less host time on each), else CuPy where a CUDA device answers, else
     NumPy. ``device``: the GPU's number, as in "auto:1"."""
-    if device is not None and not device.isdigit():
+    if device is not None and not (device.isascii() and device.isdigit()):
         raise ValueError(f"'auto' takes a GPU's number ('auto:1'), not {device!r}")
     if torch_cuda_available():
         return "torch", "cuda" if device is None else f"cuda:{device}"

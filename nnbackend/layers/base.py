@@ -20,6 +20,7 @@ take the model's generator: ``forward(x, training, rng=...)``.
 
 from __future__ import annotations
 
+import gc
 import weakref
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -249,14 +250,22 @@ def claim(layers, model) -> None:
     models would mix their gradients. Sequential claims its layers when made, unpickled
     or copied, and at each fit and train_step (a layer put in by ``model.layers[i] = ...``)."""
     for i, layer in enumerate(layers):
-        owner = getattr(layer, "_owner", None)
-        if owner is not None and owner() not in (None, model):
+        if _held_elsewhere(layer, model):
+            gc.collect()  # a model let go of but not yet collected (models are cycles)
+        if _held_elsewhere(layer, model):
             raise ValueError(
                 f"layer {i} ({layer!r}) is in another model already: it keeps one batch's "
                 "input for its backward, so two models would mix their gradients; make a "
                 "new layer for each model (model.copy() copies a whole model)"
             )
         layer._owner = weakref.ref(model)
+
+
+def _held_elsewhere(layer, model) -> bool:
+    """Whether another live model than ``model`` still has ``layer`` among its layers."""
+    owner = getattr(layer, "_owner", None)
+    other = None if owner is None else owner()
+    return other is not None and other is not model and any(x is layer for x in other.layers)
 
 
 def check_built(layer: Layer, name: str = "W") -> None:
