@@ -407,3 +407,27 @@ def test_the_plugin_gives_a_strange_project_the_backend_fixture(tmp_path):
         assert f"test_doubles[{name}] PASSED" in out
         assert f"test_in_float64[{name}] PASSED" in out
     assert "test_doubles[cupy] SKIPPED" in out or "test_doubles[cupy] PASSED" in out
+
+
+class ForgetfulScale(L.Layer):
+    """y = 2x; its backward lets go of the input it kept, as a layer may to save memory."""
+
+    def forward(self, x, training=True):
+        self._x = x
+        return 2 * x
+
+    def backward(self, dy, input_grad=True):
+        x, self._x = self._x, None
+        return 2 * dy + 0 * x  # reads what forward kept
+
+
+def test_a_layer_that_lets_go_of_its_input_in_backward_passes():
+    """The repeat row ran backward three times after one forward: it failed such a layer."""
+    assert check_layer(ForgetfulScale, (4, 3), backends=["numpy", "strict"]).ok
+
+
+def test_check_optimizer_draws_with_its_seed():
+    """The formula's steps took the seed, the optimizer's weights and gradients seed 0."""
+    for seed in (0, 1):
+        check_optimizer(lambda: nb.optim.SGD(0.1), lambda w, g, s, t: w - 0.1 * g,
+                        backends=["numpy", "strict"], seed=seed)  # fmt: skip

@@ -187,6 +187,7 @@ class _Case:
         for input_grad in (True, False):
             if not input_grad:
                 run.layer.grads.clear()
+            self.forward(run.layer, run.x, True)  # a backward may let go of what it kept
             run.layer.backward(run.dy, input_grad=input_grad)
             for key in run.layer.params:
                 first = run.results.get(f"grads[{key!r}]")
@@ -195,6 +196,7 @@ class _Case:
                     problems.append(f"no grads[{key!r}] with input_grad={input_grad}")
                 elif first is None or not _close(to_host(again), first):
                     problems.append(f"grads[{key!r}] differs with input_grad={input_grad}")
+        self.forward(run.layer, run.x, True)
         run.layer.backward(run.dy)  # grads as the first backward left them, for what follows
         fix = "each backward sets every grads[key] anew, whatever input_grad"
         return f"{'; '.join(problems)}: {fix}" if problems else None

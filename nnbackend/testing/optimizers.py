@@ -65,22 +65,22 @@ def check_optimizer(
     expected = _reference_steps(reference, seed, steps + 2)
     for backend in chosen:
         with report.checking("formula", backend.name):
-            _formula(report, make_optimizer, backend, expected, steps, ulps)
+            _formula(report, make_optimizer, backend, expected, steps, ulps, seed)
         with report.checking("flat", backend.name):
-            _flat_formula(report, make_optimizer, backend, expected, steps, ulps)
+            _flat_formula(report, make_optimizer, backend, expected, steps, ulps, seed)
         with report.checking("float32", backend.name):
-            _formula(report, make_optimizer, backend.with_dtype("float32"), expected, 1, ulps)
+            _formula(report, make_optimizer, backend.with_dtype("float32"), expected, 1, ulps, seed)
     if has_strict(chosen):  # array-api-strict's devices: every array stays on its own
         for backend in [get_backend(name, dtype) for name in STRICT_DEVICES]:
             with report.checking("formula", backend.name, DEVICE_HINT):
-                _formula(report, make_optimizer, backend, expected, steps, ulps)
+                _formula(report, make_optimizer, backend, expected, steps, ulps, seed)
         no_float64 = get_backend(STRICT_NO_FLOAT64)
         with report.checking("float32", no_float64.name, DEVICE_HINT):
-            _formula(report, make_optimizer, no_float64, expected, 1, ulps)
+            _formula(report, make_optimizer, no_float64, expected, 1, ulps, seed)
     for backend, target in zip(chosen, chosen[1:] + chosen[:1], strict=True):
         where = f"{backend.name} -> {target.name}"
         with report.checking("moves", where):
-            _moves_and_saves(report, make_optimizer, backend, target, expected, ulps)
+            _moves_and_saves(report, make_optimizer, backend, target, expected, ulps, seed)
     config_round_trip(report, make_optimizer(), OPTIMIZERS)
     return report.raise_if_failed()
 
@@ -115,13 +115,13 @@ def _step(optimizer, params: dict, backend: Backend, seed: int, t: int) -> list[
     return [k for k, g in to_host(grads).items() if not np.array_equal(g, before[k])]
 
 
-def _formula(report, make_optimizer, backend: Backend, expected, steps: int, ulps) -> None:
+def _formula(report, make_optimizer, backend: Backend, expected, steps: int, ulps, seed) -> None:
     optimizer = make_optimizer()
-    params = {k: backend.asarray(w) for k, w in _weights(0).items()}
+    params = {k: backend.asarray(w) for k, w in _weights(seed).items()}
     check = "float32" if backend.dtype_name == "float32" else "formula"
     changed = []
     for t in range(1, steps + 1):
-        changed += _step(optimizer, params, backend, 0, t)
+        changed += _step(optimizer, params, backend, seed, t)
         want = {k: w.astype(backend.dtype_name) for k, w in expected[t - 1].items()}
         compare(report, check, f"{backend.name} step {t}", to_host(params), want, ulps)
     arrays = {**{f"params[{k!r}]": v for k, v in params.items()}, **_state_arrays(optimizer)}
@@ -132,21 +132,21 @@ def _formula(report, make_optimizer, backend: Backend, expected, steps: int, ulp
         report.add("unchanged", backend.name, moved)
 
 
-def _flat_formula(report, make_optimizer, backend: Backend, expected, steps: int, ulps):
+def _flat_formula(report, make_optimizer, backend: Backend, expected, steps: int, ulps, seed):
     """The steps of ``_formula`` as ``step_flat`` takes them, every weight one buffer,
     where the optimizer says it may (an update that reads a whole weight, a norm,
     shows here, as one that rebinds its arrays would have)."""
     optimizer = make_optimizer()
     if not (backend.has_views and optimizer.updates_flat()):
         return
-    first = backend.asarray(_weights(0)["0.W"])
+    first = backend.asarray(_weights(seed)["0.W"])
     params = FlatArrays(backend.xp, SHAPES, first.dtype, first.device)
     grads = params.like()
-    for k, w in _weights(0).items():
+    for k, w in _weights(seed).items():
         params.views[k][...] = backend.asarray(w)
     failed = len(report.failures)
     for t in range(1, steps + 1):
-        for k, g in _gradients(0, t).items():
+        for k, g in _gradients(seed, t).items():
             grads.views[k][...] = backend.asarray(g)
         optimizer.step_flat(params, grads)
         got = to_host(params.views)
@@ -157,18 +157,18 @@ def _flat_formula(report, make_optimizer, backend: Backend, expected, steps: int
         report.add("flat", backend.name, why)
 
 
-def _moves_and_saves(report, make_optimizer, backend, target, expected, ulps) -> None:
+def _moves_and_saves(report, make_optimizer, backend, target, expected, ulps, seed) -> None:
     """One step on ``backend``, ``model.to(target)``, a step there, save, load, a step."""
     where = f"{backend.name} -> {target.name}"
     model = Sequential([Dense(4, 3)], backend=backend, seed=0)
-    model.set_params({k: backend.asarray(w) for k, w in _weights(0).items()})
+    model.set_params({k: backend.asarray(w) for k, w in _weights(seed).items()})
     optimizer = make_optimizer()
-    _step(optimizer, model.params, backend, 0, 1)
+    _step(optimizer, model.params, backend, seed, 1)
     model.to(target, optimizer=optimizer)
     state = _state_arrays(optimizer)
     problems = [p for k, a in state.items() if (p := array_problem(k, a, None, target))]
     report.add("moves", where, "; ".join(problems) or None, f"{len(state)} state arrays")
-    _step(optimizer, model.params, target, 0, 2)
+    _step(optimizer, model.params, target, seed, 2)
     want = {k: w.astype(target.dtype_name) for k, w in expected[1].items()}
     compare(report, "moves: next step", where, to_host(dict(model.params)), want, ulps)
     with tempfile.TemporaryDirectory() as folder:
@@ -178,8 +178,8 @@ def _moves_and_saves(report, make_optimizer, backend, target, expected, ulps) ->
     same = {"iterations": np.asarray(optimizer.iterations), **to_host(_state_arrays(optimizer))}
     got = {"iterations": np.asarray(loaded.iterations), **to_host(_state_arrays(loaded))}
     compare(report, "save/load", target.name, got, same, ulps=0)
-    _step(optimizer, model.params, target, 0, 3)
-    _step(loaded, again.params, target, 0, 3)
+    _step(optimizer, model.params, target, seed, 3)
+    _step(loaded, again.params, target, seed, 3)
     got, want = to_host(dict(again.params)), to_host(dict(model.params))
     compare(report, "save/load: next step", target.name, got, want, ulps=0)
 
