@@ -48,3 +48,16 @@ def test_a_backward_before_any_forward_says_so(backend):
     del model.layers[0]._x  # as a layer whose forward never ran
     with pytest.raises(AttributeError, match=r"Dense has no _x yet"):
         model.backward(dy)
+
+
+class _Misspelt(Tanh):
+    def backward(self, dy, input_grad=True):
+        return dy * (1 - self._yy**2)  # the typo of a layer's author, not a missed forward
+
+
+def test_a_typo_in_a_backward_keeps_pythons_error(backend):
+    """The forward-first message is for what the layer's code keeps, not for every name."""
+    model = nb.Sequential([Dense(2, 3), _Misspelt()], backend=backend, seed=0)
+    model.forward(backend.asarray(np.ones((4, 2)), dtype=backend.dtype_name))
+    with pytest.raises(AttributeError, match=r"'_Misspelt' object has no attribute '_yy'"):
+        model.backward(backend.asarray(np.ones((4, 3)), dtype=backend.dtype_name))

@@ -20,6 +20,7 @@ take the model's generator: ``forward(x, training, rng=...)``.
 
 from __future__ import annotations
 
+import dis
 import gc
 import weakref
 from collections.abc import Mapping
@@ -235,13 +236,27 @@ def _not_a_layer(thing) -> str:
 
 
 def forward_missed(exc: AttributeError) -> None:
-    """Where ``exc`` is a layer's private attribute missing in its backward (what its
-    forward keeps, Dense's ``_x``), raise the error that says to call forward first."""
-    if isinstance(exc.obj, Layer) and str(exc.name).startswith("_"):
+    """Where ``exc`` is a layer's private attribute missing in its backward, one its own
+    code keeps (Dense's forward keeps ``_x``), raise the error that says to call forward
+    first; a typo or a missing helper in a backward keeps Python's own error."""
+    layer = exc.obj
+    if isinstance(layer, Layer) and str(exc.name).startswith("_") and _kept(layer, exc.name):
         raise AttributeError(
             f"{type(exc.obj).__name__} has no {exc.name} yet, which its forward keeps for "
             "backward: call forward(x) before backward(dy)"
         ) from exc
+
+
+def _kept(layer, name: str) -> bool:
+    """Whether a method of ``layer``'s class (or a base's) sets ``self.<name>``."""
+    for cls in type(layer).__mro__:
+        for member in vars(cls).values():
+            code = getattr(member, "__code__", None)
+            if code is not None and any(
+                op.opname == "STORE_ATTR" and op.argval == name for op in dis.get_instructions(code)
+            ):
+                return True
+    return False
 
 
 def claim(layers, model) -> None:
