@@ -275,7 +275,9 @@ class Optimizer:
         arrays are copied, so the two optimizers then train apart."""
         iterations = integer(state["iterations"], "iterations", low=0, high=MAX_ITERATIONS)
         name = type_name(self)
-        if state.get("type", name) != name:  # AdaGrad's h (a sum) is no RMSProp's h (a mean)
+        # AdaGrad's h (a sum) is no RMSProp's h (a mean). Older states of a class
+        # registered under another name hold its class's name.
+        if state.get("type", name) not in (name, type(self).__name__):
             raise ValueError(f"the state is {state['type']}'s; {name} cannot take it")
         missing = set(self.slots) - set(state["slots"])
         if missing:

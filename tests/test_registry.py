@@ -154,6 +154,26 @@ def test_a_class_registered_under_another_name_saves_and_loads_by_it(tmp_path, m
     assert type(again.loss) is MSE
 
 
+def test_an_older_state_of_a_class_registered_under_another_name_loads(monkeypatch):
+    """States saved before configs wrote the registered name hold the class's name."""
+    monkeypatch.setattr(registry.OPTIMIZERS, "_classes", dict(registry.OPTIMIZERS._classes))
+
+    @nb.register(name="MyAdam")
+    class Adam(nb.optim.Adam):
+        pass
+
+    first = Adam(0.01)
+    first.step({"w": np.ones(3)}, {"w": np.full(3, 0.5)})
+    state = first.state_dict()
+    assert state["type"] == "MyAdam"
+    second = Adam(0.01)
+    second.load_state_dict(dict(state, type="Adam"))  # as an older file has it
+    assert second.iterations == 1
+    assert np.array_equal(second.state["m"]["w"], first.state["m"]["w"])
+    with pytest.raises(ValueError, match="the state is RMSProp's; MyAdam cannot take it"):
+        second.load_state_dict(dict(state, type="RMSProp"))
+
+
 def test_only_the_known_kinds_register():
     with pytest.raises(TypeError, match="subclass one of nb.layers.Layer"):
         nb.register(dict)
