@@ -18,9 +18,10 @@ def sample_shape(shape) -> tuple[int, ...]:
             f"input_shape must be the shape of one sample, e.g. (1, 28, 28), not {shape!r}"
         )
     if shape and shape[0] is None:
+        sample = tuple(shape[1:]) if len(shape) > 1 else "(features,) such as (4,)"
         raise ValueError(
             f"input_shape is one sample's shape, without the batch axis: "
-            f"{tuple(shape[1:])}, not {tuple(shape)}"
+            f"{sample}, not {tuple(shape)}"
         )
     shape = tuple(integer(n, "input_shape") for n in shape)
     if not shape or min(shape) < 1:

@@ -158,6 +158,9 @@ def test_window_sizes_take_numpys_integers_and_refuse_the_rest():
     conv = L.Conv2D(2, 3, np.int64(3), stride=(np.int64(1), np.int64(2)), padding=(np.int32(1), 0))
     assert (conv.kernel_size, conv.stride, conv.padding) == ((3, 3), (1, 2), (1, 0))
     assert all(type(v) is int for v in conv.kernel_size + conv.stride + conv.padding)
+    pool = L.MaxPool2D(np.array([2, 3]), stride=np.int64(1))  # a pair, and one size
+    assert (pool.pool_size, pool.stride) == ((2, 3), (1, 1))
+    assert all(type(v) is int for v in pool.pool_size + pool.stride)
     with pytest.raises(TypeError, match="kernel_size must be an integer, not '3'"):
         L.Conv2D(2, 3, "3")
     with pytest.raises(TypeError, match="stride must be an integer, not 1.5"):

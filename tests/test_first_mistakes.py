@@ -36,6 +36,8 @@ def test_sgd_with_momentum_points_to_momentum_and_nesterov(nesterov):
 def test_a_batch_axis_in_input_shape_is_named():
     with pytest.raises(ValueError, match=r"without the batch axis: \(1, 4\), not \(None, 1, 4\)"):
         nb.Sequential([Flatten(), Dense(4, 2)], input_shape=(None, 1, 4))
+    with pytest.raises(ValueError, match=r"axis: \(features,\) such as \(4,\), not \(None,\)"):
+        nb.Sequential([Dense(4, 2)], input_shape=(None,))
 
 
 def test_a_backward_before_any_forward_says_so(backend):

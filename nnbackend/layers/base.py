@@ -295,7 +295,10 @@ def check_built(layer: Layer, name: str = "W") -> None:
 
 def pair(value, what: str) -> tuple[int, int]:
     """An int or a pair of ints (kernel sizes, strides, paddings) as a pair of ints."""
-    values = value if isinstance(value, list | tuple) else (value, value)
+    try:  # a list, a tuple, a NumPy array of two; or one number for both axes
+        values = (value, value) if isinstance(value, str) else tuple(value)
+    except TypeError:
+        values = (value, value)
     if len(values) != 2:
         raise TypeError(f"{what} must be an int or a pair of ints, not {value!r}")
     return tuple(integer(v, what) for v in values)
