@@ -4,6 +4,8 @@ Each raises a TypeError or ValueError that names the option and what it takes.""
 
 from __future__ import annotations
 
+import difflib
+import inspect
 from pathlib import Path
 
 from nnbackend import callbacks as cb
@@ -60,3 +62,18 @@ def checked_callbacks(callbacks) -> list:
                 "function to call each epoch goes in nb.callbacks.LambdaCallback(fn)"
             )
     return list(callbacks)
+
+
+def check_option_names(options, fit) -> None:
+    """A TypeError for an option ``fit`` does not take, saying what was likely meant."""
+    known = [name for name in inspect.signature(fit).parameters if name not in ("model", "X", "y")]
+    for name in options:
+        if name in known:
+            continue
+        if name in ("lr", "learning_rate"):
+            rate = options[name]
+            hint = f"the learning rate is the optimizer's: optimizer=nb.optim.SGD(lr={rate!r})"
+        else:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]}=?" if close else f"it takes {', '.join(known)}"
+        raise TypeError(f"fit() takes no option {name}=; {hint}")

@@ -22,6 +22,7 @@ from nnbackend import layers as layer_types
 from nnbackend import prediction, training
 from nnbackend.backend import Generator, as_generator, dtype_name, get_backend, to_numpy
 from nnbackend.backend.kernels import table
+from nnbackend.fit_options import check_option_names
 from nnbackend.flat import FlatModel, release, unbind
 from nnbackend.history import History
 from nnbackend.layers.base import claim, forward_missed, layer_list
@@ -279,24 +280,24 @@ class Sequential:
         (X, y) held out; ``l2``: adds ``l2/2 * sum(W**2)`` of the weights to each step's loss (the
         history's "loss" is the steps' losses, penalty included, per sample: with a summed loss
         each batch's sum plus the penalty, over n, as the moons tutorial prints it); ``metrics``:
-        names or ``nb.metrics``
-        objects ("accuracy", "top_k_accuracy", "mse", "mae"; default: accuracy when the loss
-        classifies); ``callbacks``; ``verbose``: 0 silent, 1 a line per logged epoch and, on a
-        terminal, a progress bar, 2 the lines only; ``log_every``: metrics come to the host every
-        that many epochs (default: about 20 times per fit); ``seed`` reseeds the shuffling
-        generator; ``checkpoint``: a path saved to at every log and at the end, and with
-        ``resume=True`` a fit starts from the epoch after the one saved there (weights, optimizer
-        state, shuffling order and callbacks' state included; a run that EarlyStopping ended trains
-        no more); ``on_device``: True, False or "auto" (keep the whole set on the device when it
-        fits); ``distributed=True``: under mpiexec, the ranks train this model together, data
-        parallel (``nnbackend.distributed``); ``compile=True`` (torch backends) captures the step:
-        on torch:cuda it records the step once as a CUDA graph and replays it, with any
-        built-in optimizer, schedule and layer (``nnbackend.backend.replay``), and elsewhere
-        (or where the step is known not to replay) it uses ``torch.compile``, whose first steps
-        take the time to compile; a step found not to replay after the first goes on eagerly,
+        names or ``nb.metrics`` objects ("accuracy", "top_k_accuracy", "mse", "mae"; default:
+        accuracy when the loss classifies); ``callbacks``; ``verbose``: 0 silent, 1 a line per
+        logged epoch and, on a terminal, a progress bar, 2 the lines only; ``log_every``: metrics
+        come to the host every that many epochs (default: about 20 times per fit); ``seed`` reseeds
+        the shuffling generator; ``checkpoint``: a path saved to at every log and at the end, and
+        with ``resume=True`` a fit starts from the epoch after the one saved there (weights,
+        optimizer state, shuffling order and callbacks' state included; a run that EarlyStopping
+        ended trains no more); ``on_device``: True, False or "auto" (keep the whole set on the
+        device when it fits); ``distributed=True``: under mpiexec, the ranks train this model
+        together, data parallel (``nnbackend.distributed``); ``compile=True`` (torch backends)
+        captures the step: on torch:cuda it records the step once as a CUDA graph and replays it,
+        with any built-in optimizer, schedule and layer (``nnbackend.backend.replay``), and
+        elsewhere (or where the step is known not to replay) it uses ``torch.compile``, whose first
+        steps take the time to compile; a step found not to replay after the first goes on eagerly,
         with a warning. ``compile="cuda-graph"`` asks for the graph alone, and a torch.compile
         backend's name (``"inductor"``, ``"aot_eager"``) for that one.
         """
+        check_option_names(options, training.fit)  # lr=, epoch=: Python's error says less
         return training.fit(self, X, y, loss=loss, optimizer=optimizer, **options)
 
     # --- moving and describing ------------------------------------------------
@@ -381,9 +382,8 @@ class Sequential:
             )
         if x.dtype != self.backend.dtype:
             raise TypeError(
-                f"model input has dtype {dtype_name(self.backend.xp, x.dtype)}, "
-                "but the model computes in "
-                f"{self.backend.dtype_name}: convert it with backend.asarray(X, "
+                f"model input has dtype {dtype_name(self.backend.xp, x.dtype)}, but the model "
+                f"computes in {self.backend.dtype_name}: convert it with backend.asarray(X, "
                 f"dtype={self.backend.dtype_name!r}), or pass host data to fit/predict"
             )
 

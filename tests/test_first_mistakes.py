@@ -25,6 +25,27 @@ def test_save_takes_an_optimizer_object_and_a_whole_epoch(tmp_path):
     assert nb.load(path, with_optimizer=True)[2] == 2
 
 
+@pytest.mark.parametrize(
+    ("option", "says"),
+    [
+        (
+            {"lr": 0.1},
+            r"lr=; the learning rate is the optimizer's: optimizer=nb.optim.SGD\(lr=0.1\)",
+        ),
+        ({"epoch": 3}, r"epoch=; did you mean epochs=\?"),
+        ({"validation": 0.2}, r"validation=; did you mean validation_data=\?"),
+        ({"zzz": 1}, r"zzz=; it takes loss, optimizer, epochs, batch_size, .*, compile$"),
+    ],
+)
+def test_an_option_fit_does_not_take_says_what_was_meant(option, says):
+    """Python's own "unexpected keyword argument 'lr'" left out where the rate goes."""
+    model = nb.Sequential([Dense(2, 3)], seed=0)
+    with pytest.raises(TypeError, match=rf"fit\(\) takes no option {says}"):
+        model.fit(np.ones((4, 2)), np.array([0, 1, 2, 0]), loss="cross_entropy",
+                  optimizer="sgd", **option)  # fmt: skip
+    assert model.optimizer is None  # refused before anything began
+
+
 @pytest.mark.parametrize("nesterov", [None, True])
 def test_sgd_with_momentum_points_to_momentum_and_nesterov(nesterov):
     kind = "Nesterov" if nesterov else "Momentum"
