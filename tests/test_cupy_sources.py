@@ -81,6 +81,7 @@ def test_losses(as_cupy, reduction):
             masked = loss_checks.test_a_masked_class_adds_nothing_to_the_loss
             masked(as_cupy, classes, targets, fused=True)
     checks.test_sigmoid_bce_matches_its_reference(as_cupy, reduction)
+    checks.test_sigmoid_bce_keeps_a_confident_right_answer(as_cupy)
     for shape in ((30,), (30, 1), (30, 3)):
         checks.test_right_outputs_counted_with_bce_match_the_reference(as_cupy, shape)
 

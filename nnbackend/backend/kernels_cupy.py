@@ -115,7 +115,7 @@ ELEMENTWISE = {
         "T z, T t, T scale",
         "T grad, T part, T hit",
         "T a = z > 0 ? z : -z;"
-        " part = scale * (log1p(exp(-a)) + (z > 0 ? z : (T)0) - z * t);"
+        " part = scale * (((z > 0 ? z : (T)0) - z * t) + log1p(exp(-a)));"
         " grad = scale * ((T)0.5 * tanh((T)0.5 * z) + (T)0.5 - t);"
         " hit = (T)((z > 0) == (t > (T)0.5))",
     ),

@@ -85,14 +85,16 @@ def _row_sum(z):
 
 
 def sigmoid_bce(z, t, scale: float):
-    """(scale * sum(log1p(exp(-|z|)) + max(z, 0) - z t), scale * (sigmoid(z) - t)),
-    sigmoid(z) as 0.5 tanh(z / 2) + 0.5; z and t of one shape and float dtype."""
-    losses = np.abs(z)
-    np.negative(losses, out=losses)
-    np.exp(losses, out=losses)
-    np.log1p(losses, out=losses)
-    np.add(losses, np.maximum(z, 0.0), out=losses)
+    """(scale * sum((max(z, 0) - z t) + log1p(exp(-|z|))), scale * (sigmoid(z) - t)),
+    sigmoid(z) as 0.5 tanh(z / 2) + 0.5; z and t of one shape and float dtype. The small
+    term is added last: where z t cancels max(z, 0), it is the whole loss."""
+    losses = np.maximum(z, 0.0)
     np.subtract(losses, np.multiply(z, t), out=losses)
+    tail = np.abs(z)
+    np.negative(tail, out=tail)
+    np.exp(tail, out=tail)
+    np.log1p(tail, out=tail)
+    np.add(losses, tail, out=losses)
     grad = np.multiply(0.5, z)
     np.tanh(grad, out=grad)
     np.multiply(0.5, grad, out=grad)
