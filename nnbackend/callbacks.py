@@ -21,6 +21,10 @@ from nnbackend.io import save
 
 
 class Callback:
+    """What ``fit`` calls as it trains; every hook does nothing until a subclass writes
+    it. A callback that keeps a state a resumed fit needs writes ``get_state`` and
+    ``set_state``; the guide's Extending page shows one."""
+
     def on_train_begin(self, model, fit) -> None:
         """``fit`` holds the run's settings: epochs, log_every, optimizer, metrics (their
         names), rises (name -> whether it rises as the model improves, None where its
@@ -31,7 +35,7 @@ class Callback:
         """``logs``: this epoch's metrics by name; set ``model.stop_training`` to stop."""
 
     def on_train_end(self, model, history) -> None:
-        pass
+        """After the last epoch (or a stop), before ``fit`` returns ``history``."""
 
     def stopped_for_good(self) -> bool:
         """Whether this callback ended training so that resuming has nothing left to do

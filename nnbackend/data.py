@@ -208,8 +208,10 @@ def not_finite(xp, a) -> np.ndarray | None:
 
 
 def first_index(mask: np.ndarray) -> tuple[int, ...]:
+    """The index of the first True entry of ``mask``, for an error to point at."""
     return tuple(int(i) for i in np.argwhere(mask)[0])
 
 
 def is_float(xp, a) -> bool:
+    """Whether ``a`` holds real floating-point numbers."""
     return xp.isdtype(a.dtype, "real floating")

@@ -23,8 +23,8 @@ from nnbackend.shapes import CHANNELS_LAST_HINT, chain_shapes, channels_last
 
 
 def check_inputs(X, sample_shape: tuple[int, ...] | int | None, what: str = "X") -> None:
-    """Raise a clear ValueError for an empty set, a wrong sample shape, values that are
-    not real numbers (complex, strings), or NaN/inf.
+    """Raise a clear ValueError for an empty set, a wrong sample shape or NaN/inf, and a
+    TypeError for values that are not real numbers (complex, strings).
 
     ``sample_shape``: the shape of one sample the model takes ((784,) for rows,
     (1, 28, 28) for images; an int n means (n,)), or None when it is not known."""
@@ -83,11 +83,12 @@ def _one_sample(sample_shape) -> str:
 def check_targets(
     y, n_samples: int, n_outputs: int | None, loss=None, what: str = "y", inputs: str = "X"
 ) -> None:
-    """Raise a clear ValueError for targets that are missing, of the wrong length, not
-    real, NaN/inf, and, by what ``loss`` takes (its ``target_kind``; none: any numbers):
-    labels outside ``0 .. n_outputs - 1`` ("labels", which also needs two outputs or
-    more), one-hot rows or "probabilities" outside [0, 1], and, where it takes targets
-    shaped as the outputs (``targets_like_outputs``), columns other than ``n_outputs``."""
+    """Raise a clear TypeError for targets that are not real numbers, and a ValueError
+    for targets that are missing, of the wrong length, NaN/inf, and, by what ``loss``
+    takes (its ``target_kind``; none: any numbers): labels outside ``0 .. n_outputs - 1``
+    ("labels", which also needs two outputs or more), one-hot rows or "probabilities"
+    outside [0, 1], and, where it takes targets shaped as the outputs
+    (``targets_like_outputs``), columns other than ``n_outputs``."""
     kind = "float" if loss is None else loss.target_kind
     _check_real(y, what, targets=kind)
     if y.ndim == 0 or y.shape[0] != n_samples:

@@ -7,7 +7,7 @@ pyplot, so nothing opens a window and no global figure state is kept: draw, then
     fig, ax = nb.plot.figure()
     nb.plot.decision_boundary(model, X, y, ax=ax, title="hidden layer of 3")
     nb.plot.save(fig, "out", "moons")          # -> out/moons.png
-    nb.plot.image_grid(model.params["0.W"][:, 0])  # a conv layer's filters
+    nb.plot.image_grid(model.params["0.W"][:, 0, ...])  # a conv layer's filters
 
 This module is an edge of the library, like the data loaders: it works on host NumPy
 arrays and brings the model's outputs back with ``nb.to_numpy``.
