@@ -29,7 +29,7 @@ from sklearn.preprocessing import StandardScaler
 
 import nnbackend as nb
 from nnbackend.backend import replay
-from nnbackend.sklearn import MLPClassifier, MLPRegressor, base
+from nnbackend.sklearn import MLPClassifier, MLPRegressor, base, convergence
 from tests.conftest import HAVE_TORCH
 
 # One training step per 100 samples: every batch full, so alpha / batch_size is exactly
@@ -236,6 +236,59 @@ def test_a_warm_start_with_another_activation_uses_it_as_scikit_learn_does(digit
     proba = theirs.predict_proba(X)
     np.testing.assert_allclose(ours.predict_proba(X), proba, rtol=1e-9)
     np.testing.assert_allclose(ours.to_sklearn().predict_proba(X), proba, rtol=1e-9)
+
+
+def test_a_warm_start_after_set_params_trains_where_backend_and_dtype_say(digits):
+    """Changed by set_params, they were left unread: training went on in float64 on NumPy.
+    The optimizer's state moves with the weights, as a copy moved by hand trains."""
+    X, y = digits
+    est = MLPClassifier((8,), max_iter=2, random_state=0, warm_start=True).fit(X, y)
+    by_hand = pickle.loads(pickle.dumps(est))
+    by_hand.model_.to("strict", dtype="float32", optimizer=by_hand.model_.optimizer)
+    est.set_params(backend="strict", dtype="float32")
+    for each in (est, by_hand):
+        each.partial_fit(X, y)
+    assert (est.model_.backend.name, est.model_.backend.dtype_name) == ("strict", "float32")
+    assert est.predict_proba(X).dtype == np.float32
+    np.testing.assert_array_equal(est.coefs_[0], by_hand.coefs_[0])
+    est.set_params(backend=None, dtype=None).fit(X, y)  # None keeps the model where it is
+    assert est.model_.backend.name == "strict" and est.coefs_[0].dtype == np.float32
+
+
+def test_a_batch_larger_than_the_data_is_said_at_the_callers_line(digits):
+    X, y = digits
+    with pytest.warns(UserWarning, match="larger than sample size") as record:
+        MLPClassifier((4,), batch_size=5000, max_iter=1, random_state=0).fit(X, y)
+    assert record[0].filename == __file__
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_ctrl_c_in_fit_leaves_a_fitted_estimator_as_scikit_learns(
+    monkeypatch, digits, early_stopping
+):
+    """scikit-learn's warns "Training interrupted by user." and keeps what the finished
+    epochs made (the best weights, with early_stopping); ours raised KeyboardInterrupt."""
+    X, y = digits
+    epoch_end, kept = convergence.Convergence.on_epoch_end, {}
+
+    def interrupted(rule, epoch, logs, model):
+        epoch_end(rule, epoch, logs, model)
+        kept["best"] = getattr(rule, "best_params", None)
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(convergence.Convergence, "on_epoch_end", interrupted)
+    est = MLPClassifier((8,), max_iter=10, random_state=0, early_stopping=early_stopping)
+    with pytest.warns(UserWarning, match="Training interrupted by user.") as record:
+        try:
+            est.fit(X, y)
+        except KeyboardInterrupt:  # would stop the whole test run
+            pytest.fail("fit let the KeyboardInterrupt through")
+    assert record[0].filename == __file__
+    assert est.n_iter_ == len(est.loss_curve_) == 3
+    assert est.predict(X).shape == y.shape
+    if early_stopping:
+        np.testing.assert_array_equal(est.coefs_[0], nb.to_numpy(kept["best"]["0.W"]))
 
 
 def test_partial_fit_takes_classes_by_name_alone(digits):
@@ -572,6 +625,8 @@ def test_from_sklearn_predicts_the_same(backend, digits):
     poisson = sk.MLPRegressor(hidden_layer_sizes=(2,), loss="poisson", max_iter=1).fit(X, y)
     with pytest.raises(ValueError, match="output 'exp'"):
         MLPRegressor.from_sklearn(poisson)
+    with pytest.raises(TypeError, match="takes a fitted sklearn.neural_network.MLPRegressor, not"):
+        MLPRegressor.from_sklearn(theirs)  # it predicted probabilities as its values
 
 
 # --- pickles ------------------------------------------------------------------------------

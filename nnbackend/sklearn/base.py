@@ -11,7 +11,6 @@ numbers as ``sklearn.neural_network``.
 from __future__ import annotations
 
 import math
-import warnings
 from itertools import pairwise
 from numbers import Integral, Real
 
@@ -100,7 +99,7 @@ class BaseMLP(BaseEstimator):
             X,
             y,
             reset=first,
-            backend=None if first else self.model_.backend,
+            backend=None if first else self._moved_as_set(),
             y_numeric=self._numeric_targets,
         )
         targets, n_outputs = self._targets(y, first=first, incremental=incremental, classes=classes)
@@ -168,6 +167,16 @@ class BaseMLP(BaseEstimator):
         X_val = take(X, backend.asarray(val), axis=0)
         return (X_train, backend.asarray(targets[train], dtype=dtype)), (X_val, y[val])
 
+    def _moved_as_set(self):
+        """The fitted model's backend, for a warm start or ``partial_fit``: first the model
+        and its optimizer's state move where ``backend`` and ``dtype`` say now (changed by
+        ``set_params`` since the last fit); None for either keeps the model's."""
+        model = self.model_
+        wanted = model.backend.moved_to(self.backend or model.backend, self.dtype)
+        if wanted is not model.backend:
+            model.to(wanted, optimizer=model.optimizer)
+        return model.backend
+
     def _stratify_split(self) -> bool:
         return False
 
@@ -179,22 +188,26 @@ class BaseMLP(BaseEstimator):
         optimizer = model.optimizer if incremental and model.optimizer else optimizer_for(self)
         rule = Convergence(self, n, validation)
         self.n_iter_ = 0  # epochs of this call, as scikit-learn counts them
-        model.fit(
-            X,
-            Y,
-            loss=model.loss,
-            optimizer=optimizer,
-            epochs=1 if incremental else self.max_iter,
-            batch_size=batch_size,
-            shuffle=self.shuffle,
-            l2=self.alpha / batch_size or None,
-            callbacks=[rule],
-            metrics=[],  # scikit-learn keeps the loss alone (and scores validation itself)
-            verbose=0,
-            seed=int(rs.randint(2**31 - 1)),
-            on_device=True,
-            compile=self._records(optimizer, incremental),
-        )
+        try:
+            model.fit(
+                X,
+                Y,
+                loss=model.loss,
+                optimizer=optimizer,
+                epochs=1 if incremental else self.max_iter,
+                batch_size=batch_size,
+                shuffle=self.shuffle,
+                l2=self.alpha / batch_size or None,
+                callbacks=[rule],
+                metrics=[],  # scikit-learn keeps the loss alone (and scores validation itself)
+                verbose=0,
+                seed=int(rs.randint(2**31 - 1)),
+                on_device=True,
+                compile=self._records(optimizer, incremental),
+            )
+        except KeyboardInterrupt:  # Ctrl-C, as scikit-learn's: a fitted estimator all the same
+            warn_caller("Training interrupted by user.", UserWarning)
+            rule.on_train_end(model, None)  # the best weights back, with early_stopping
         self._check_finite_weights()
         if not incremental and not rule.converged and self.n_iter_ == self.max_iter:
             warn_caller(
@@ -218,10 +231,10 @@ class BaseMLP(BaseEstimator):
         if self.batch_size == "auto":
             return min(AUTO_BATCH, n)
         if self.batch_size > n:
-            warnings.warn(
+            warn_caller(
                 "Got `batch_size` less than 1 or larger than sample size. "
                 "It is going to be clipped",
-                stacklevel=4,
+                UserWarning,
             )
         return min(self.batch_size, n)
 

@@ -24,10 +24,16 @@ class MLPClassifier(ClassifierMixin, SklearnConversion, BaseMLP):
     backend : str or None, default=None
         Where to train: "numpy", "cupy", "torch", "torch:cuda", "strict", "auto"; None
         takes the current nnbackend backend (``nb.use_backend``, ``nb.set_backend``,
-        ``$NNBACKEND``, else NumPy). Arrays of a device library train where they live.
+        ``$NNBACKEND``, else NumPy) where ``fit`` runs: in the worker processes of
+        ``GridSearchCV(n_jobs=2)`` that is ``$NNBACKEND`` or NumPy, so name it for a
+        parallel search. Arrays of a device library train where they live.
     dtype : {"float32", "float64"} or None, default=None
         The float type it computes in; None follows X, as scikit-learn does
-        (float32 stays float32, everything else becomes float64).
+        (float32 stays float32, everything else becomes float64). A model fitted in
+        float32 computes in float32 whatever X's dtype later (scikit-learn's follows X).
+
+    A warm start or ``partial_fit`` after ``set_params(backend=..., dtype=...)`` first
+    moves the model and its optimizer's state there.
 
     Host data in gives NumPy arrays out; CuPy or torch arrays in give arrays of that
     library out, computed on its device. ``sample_weight`` is not supported.

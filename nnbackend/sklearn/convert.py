@@ -58,6 +58,12 @@ class SklearnConversion:
         on ``backend`` (default: the current one) in ``dtype`` (default: the weights').
         A net trained with solver="lbfgs" comes over with solver="adam", which matters
         only if training goes on."""
+        kind = getattr(sk, cls.__name__)
+        if not isinstance(est, kind):
+            raise TypeError(
+                f"{cls.__name__}.from_sklearn takes a fitted sklearn.neural_network."
+                f"{kind.__name__}, not {type(est).__name__}"
+            )
         check_is_fitted(est)
         if est.out_activation_ not in LOSS_FOR_LINK:
             raise ValueError(
