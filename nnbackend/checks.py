@@ -64,7 +64,10 @@ def finite_float(
     """``value`` as a finite float within its bounds (open at an end where asked)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, not {_shown(value)}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int past float's range, 10**400
+        value = math.inf
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)
     if not math.isfinite(value) or too_low or too_high:

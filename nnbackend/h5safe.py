@@ -80,7 +80,7 @@ def open_untrusted(path, error: type[ValueError] = ValueError, what: str = "file
     with _open_regular(path, error, what) as handle:
         try:
             f = h5py.File(handle, "r")
-        except OSError as exc:
+        except (OSError, *DAMAGE) as exc:  # h5py's reader of a file object raises ValueError too
             raise error(
                 f"cannot read {what} {path}: not a readable HDF5 file, or it is truncated "
                 f"({printable(str(exc))})"

@@ -346,6 +346,35 @@ def test_not_an_hdf5_file(tmp_path):
         nb.load(path)
 
 
+def test_a_superblock_address_past_any_offset_is_a_bad_file(tmp_path):
+    """h5py's reader of a file object raised a bare "cannot fit 'int' into an
+    offset-sized integer" ValueError for it."""
+    path = tmp_path / "odd.h5"
+    with h5py.File(path, "w") as f:
+        f["x"] = np.zeros(3)
+    raw = bytearray(path.read_bytes())
+    assert raw[48:56] == b"\xff" * 8  # superblock v0: the driver block's address, undefined
+    raw[48] = 0x3E
+    path.write_bytes(bytes(raw))
+    with pytest.raises(nb.CheckpointError, match=r"odd.h5: not a readable HDF5 file"):
+        nb.load(path)
+
+
+def test_a_callback_state_past_floats_range_is_refused_by_name(tmp_path):
+    """EarlyStopping's best of 10**400 (valid JSON) ended a resume in OverflowError."""
+    path = tmp_path / "run.h5"
+    model = nb.Sequential([Dense(2, 4), Tanh(), Dense(4, 2)], seed=0)
+    fit = dict(optimizer=nb.optim.SGD(0.1), epochs=2, validation_split=0.25, **FIT)
+    model.fit(X, Y, callbacks=[nb.callbacks.EarlyStopping(patience=5)], checkpoint=path, **fit)
+    with h5py.File(path, "r+") as f:
+        group = f["callbacks/EarlyStopping"]
+        state = json.loads(group.attrs["state"])
+        group.attrs["state"] = json.dumps(dict(state, best=10**400))
+    with pytest.raises(nb.CheckpointError, match="EarlyStopping best must be a finite number"):
+        model.fit(X, Y, callbacks=[nb.callbacks.EarlyStopping(patience=5)], checkpoint=path,
+                  resume=True, **fit)  # fmt: skip
+
+
 def test_truncated_file(tmp_path):
     model, opt = trained()
     path = nb.save(model, tmp_path / "m.h5", optimizer=opt)
