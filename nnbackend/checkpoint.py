@@ -209,7 +209,8 @@ def _fill(path: Path, f, kind: str, model, expected: dict, backend) -> None:
         index, key = name.split(".", 1)
         layer = model.layers[int(index)]
         floats = kind == "params" or key not in layer.integer_state
-        host = _array(path, group, name, shape, "the architecture", "f" if floats else "iu")
+        kinds = "f" if floats else "iu"
+        host = _array(path, group, name, shape, "the architecture", kinds, backend.dtype_name)
         getattr(layer, kind)[key] = _to_backend(backend, host)
 
 
@@ -269,13 +270,13 @@ def _arrays_like_params(path: Path, parent, name: str, model, backend, whole=Fal
                 f"{_names(set(part) - saved)} missing"
             )
     integers = {f"{i}.{key}" for i, layer in enumerate(model.layers) for key in layer.integer_state}
-    return {
-        n: _to_backend(
-            backend, _array(path, group, n, shape, f"parameter {n}", "iu" if n in integers else "f")
-        )
-        for n, shape in shapes.items()
-        if n in saved
-    }
+    arrays = {}
+    for n, shape in shapes.items():
+        if n in saved:
+            kinds = "iu" if n in integers else "f"
+            host = _array(path, group, n, shape, f"parameter {n}", kinds, backend.dtype_name)
+            arrays[n] = _to_backend(backend, host)
+    return arrays
 
 
 def _read_training(path: Path, f, model) -> tuple[int | None, bool]:
@@ -337,14 +338,18 @@ def _group(path: Path, parent, name: str, *, required: bool):
     return parent[name]
 
 
-def _array(path: Path, group, name: str, shape, needs: str, kinds: str = "f") -> np.ndarray:
-    """``group[name]``: its shape, dtype and stored size checked, then read, then its
-    values checked to be finite."""
+def _array(path: Path, group, name: str, shape, needs: str, kinds: str, into: str) -> np.ndarray:
+    """``group[name]``: its shape, dtype and stored size checked, then read, floats cast
+    to ``into`` (the model's dtype), then its values checked to be finite there (1e300
+    saved as float64 is inf in float32)."""
     host = dataset(path, group, name, CheckpointError, shape=shape, kinds=kinds, needs=needs)
+    if host.dtype.kind == "f":
+        with np.errstate(over="ignore"):
+            host = host.astype(into, copy=False)
     if host.dtype.kind == "f" and not np.isfinite(host).all():
         bad = int((~np.isfinite(host)).sum())
         raise CheckpointError(
-            f"{path}: {group.name}/{name} holds {bad} NaN or infinite values; "
+            f"{path}: {group.name}/{name} holds {bad} NaN or infinite values in {into}; "
             "a model that diverged is not worth loading"
         )
     return host

@@ -375,6 +375,21 @@ def test_a_callback_state_past_floats_range_is_refused_by_name(tmp_path):
                   resume=True, **fit)  # fmt: skip
 
 
+def test_weights_past_the_models_float_range_are_refused(tmp_path):
+    """1e300 saved as float64 was checked finite, then loaded into float32 as inf."""
+    path = tmp_path / "wide.h5"
+    model = nb.Sequential([Dense(2, 3)], backend=nb.get_backend("numpy", dtype="float32"), seed=0)
+    nb.save(model, path)
+    with h5py.File(path, "r+") as f:
+        del f["weights/0.W"]
+        f["weights/0.W"] = np.full((2, 3), 1e300)
+    with pytest.raises(nb.CheckpointError, match=r"0.W holds 6 NaN or infinite values in float32"):
+        nb.load(path)
+    with h5py.File(path, "r+") as f:
+        f["weights/0.W"][...] = 1e30  # within float32's range: it loads
+    assert np.all(nb.load(path).params["0.W"] == np.float32(1e30))
+
+
 def test_truncated_file(tmp_path):
     model, opt = trained()
     path = nb.save(model, tmp_path / "m.h5", optimizer=opt)
