@@ -604,6 +604,45 @@ def test_mnist_npz_header_dimensions_must_be_counts(tmp_path, shape):
         datasets.load_mnist(path)
 
 
+def test_mnist_npz_header_that_nests_past_the_parser_is_refused(tmp_path):
+    """numpy parses a header with ast.literal_eval: 7000 minus signs before a dimension
+    raised a bare MemoryError from the parser."""
+    text = "{'descr': '|u1', 'fortran_order': False, 'shape': (" + "-" * 7000 + "1, 28, 28), }"
+    header = text.encode("latin1") + b"\n"
+    member = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + bytes(784)
+    path = write_npz(tmp_path / "mnist.npz")
+    with zipfile.ZipFile(path) as plain:
+        members = {name: plain.read(name) for name in plain.namelist()}
+    members["x_train.npy"] = member
+    with zipfile.ZipFile(path, "w") as archive:  # stored: the header is within its bounds
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with pytest.raises(ValueError, match=r"mnist.npz: member x_train.npy is not a plain .npy"):
+        datasets.load_mnist(path)
+
+
+def test_mnist_npz_member_whose_stream_ends_early_is_refused(tmp_path):
+    """A deflated member 100 bytes short, its CRC that of the short data and the zip's
+    sizes claiming the full length: zipfile returns the short data without a word, and
+    reshaping it failed without the file's name."""
+    path = write_npz(tmp_path / "mnist.npz")
+    with zipfile.ZipFile(path) as plain:
+        members = {name: plain.read(name) for name in plain.namelist()}
+    full = len(members["x_train.npy"])
+    members["x_train.npy"] = members["x_train.npy"][:-100]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+        offset = archive.getinfo("x_train.npy").header_offset
+    data = bytearray(path.read_bytes())
+    entry = data.index(b"PK\x01\x02")  # x_train.npy's central directory entry comes first
+    for size_at in (offset + 22, entry + 24):  # its uncompressed size, local and central
+        data[size_at : size_at + 4] = struct.pack("<I", full)
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=rf"x_train.npy stores {full - 100 - 128} of the "):
+        datasets.load_mnist(path)
+
+
 def test_mnist_npz_members_larger_than_the_cap(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets.mnist, "MAX_NPZ_BYTES", 1000)
     with pytest.raises(ValueError, match=r"member x_train.npy claims 1696 bytes"):

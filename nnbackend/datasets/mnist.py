@@ -188,9 +188,12 @@ def _npz_member(path: Path, archive: zipfile.ZipFile, name: str, check_shape, ma
                 (2, 0): np.lib.format.read_array_header_2_0,
             }[version]
             shape, fortran, dtype = read_header(member)
-        except (ValueError, KeyError) as err:
+        # numpy parses the header with ast.literal_eval, which a crafted one (thousands
+        # of nested signs or brackets) sends past its parser's limits
+        except (ValueError, KeyError, SyntaxError, MemoryError, RecursionError) as err:
             raise ValueError(
-                f"{path}: member {name} is not a plain .npy array ({printable(str(err))})"
+                f"{path}: member {name} is not a plain .npy array "
+                f"({printable(str(err) or type(err).__name__)})"
             ) from None
         if dtype.hasobject or dtype.kind not in "biuf":
             raise ValueError(f"{path}: {name} holds {dtype} values; MNIST holds numbers")
@@ -204,6 +207,11 @@ def _npz_member(path: Path, archive: zipfile.ZipFile, name: str, check_shape, ma
                 f"{info.file_size - member.tell()} bytes; it is damaged"
             )
         data = member.read(count * dtype.itemsize)
+    if len(data) != count * dtype.itemsize:  # a stream that ends early, its CRC still matching
+        raise ValueError(
+            f"{path}: {name} stores {len(data)} of the {count * dtype.itemsize} bytes "
+            "its header declares; the file is truncated or damaged"
+        )
     return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
 
 
