@@ -128,6 +128,10 @@ def _build_model(path: Path, f: h5py.File, backend, max_params: int):
         raise CheckpointError(f"{path}: its architecture cannot be built: {_reason(exc)}") from exc
     shapes = _declared_shapes(path, model)
     count = sum(math.prod(shape) for kind in shapes.values() for shape in kind.values())
+    if count >= 2**63:  # past any array's size: no max_params to offer
+        raise CheckpointError(
+            f"{path}: its architecture declares 2**63 weights or more; it is damaged or crafted"
+        )
     if count > max_params:
         raise CheckpointError(
             f"{path}: its architecture declares {count} weights, more than "

@@ -32,6 +32,8 @@ def declared(klass: type, flag: str, methods) -> bool:
 
 
 def _shown(value) -> str:
+    if isinstance(value, int) and value.bit_length() > 256:  # str() refuses past 4300 digits
+        return f"{'a negative' if value < 0 else 'an'} integer of {value.bit_length()} bits"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -43,7 +45,7 @@ def integer(value, name: str, *, low: int | None = None, high: int | None = None
     value = int(value)
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = f"at least {low}" if high is None else f"between {low} and {high}"
-        raise ValueError(f"{name} must be {bounds}, got {value}")
+        raise ValueError(f"{name} must be {bounds}, got {_shown(value)}")
     return value
 
 

@@ -25,6 +25,7 @@ from nnbackend.h5safe import printable
 
 MAX_JSON_CHARS = 1 << 20
 MAX_JSON_DEPTH = 64
+MAX_INT_DIGITS = 100  # a 128-bit generator state has 39; no size, count or seed has more
 MAX_ATTR_BYTES = 1 << 20
 #: how long a child process may take to read one variable-length string
 HEAP_SECONDS = 20
@@ -84,6 +85,8 @@ except ImportError as exc:
 with h5py.File(sys.argv[1], "r") as f:
     value = f[sys.argv[2]].attrs[sys.argv[3]]
 text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+if len(text) > int(sys.argv[5]):
+    sys.exit(4)  # said by its code: the parent need not take in what it refuses
 sys.stdout.write(json.dumps(text))
 """
 
@@ -93,6 +96,7 @@ def _read_apart(path, obj_name: str, name: str, where: str, error) -> str:
     # not the working folder (""); and strings only, as import reads them
     found = json.dumps([entry for entry in sys.path if entry and isinstance(entry, str)])
     command = [sys.executable, "-I", "-c", _READ_ONE, str(path), obj_name, name, found]
+    command.append(str(MAX_ATTR_BYTES))
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=HEAP_SECONDS)
     except subprocess.TimeoutExpired:
@@ -103,9 +107,9 @@ def _read_apart(path, obj_name: str, name: str, where: str, error) -> str:
     reason = printable((done.stderr.strip().splitlines() or ["no message"])[-1])
     if done.returncode == 3:  # the file is not to blame
         raise error(f"{path}: the process that reads its string {where} did not start ({reason})")
-    if done.returncode != 0:
+    if done.returncode != 0 and done.returncode != 4:
         raise error(f"{path}: cannot read the string {where}, it is damaged ({reason})")
-    if len(done.stdout) > 8 * MAX_ATTR_BYTES:  # JSON escapes at most 6 characters per one
+    if done.returncode == 4 or len(done.stdout) > 8 * MAX_ATTR_BYTES:  # JSON: 6 per character
         raise error(f"{path}: the string {where} is longer than {MAX_ATTR_BYTES} characters")
     return json.loads(done.stdout)
 
@@ -137,13 +141,24 @@ def parse_json(path, text: str, what: str, error, max_chars: int = MAX_JSON_CHAR
     if _nesting(text) > MAX_JSON_DEPTH:
         raise error(f"{path}: its {what} is nested deeper than {MAX_JSON_DEPTH} levels")
     try:
-        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        return json.loads(
+            text, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_short_int
+        )
     except (ValueError, RecursionError) as exc:
         raise error(f"{path}: its {what} is not valid JSON ({printable(str(exc))})") from None
 
 
 def _refuse_constant(name: str):
     raise ValueError(f"{name} is not a number a file may hold")
+
+
+def _short_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:  # before Python's own limit, whose message offers to raise it
+        raise ValueError(
+            f"an integer of {digits} digits; a file's numbers have at most {MAX_INT_DIGITS}"
+        )
+    return int(text)
 
 
 def _finite_float(text: str) -> float:

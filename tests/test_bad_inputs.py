@@ -65,6 +65,14 @@ def fit(model, X=X, y=Y, loss=None, **options):
         ("verbose", 5, ValueError, "verbose must be between 0 and 2"),
         ("log_every", 0, ValueError, "log_every must be at least 1"),
         ("seed", -1, ValueError, "seed must be at least 0"),
+        # str() of it raised Python's 4300-digit limit in place of the message
+        pytest.param(
+            "seed",
+            -(10**5000),
+            ValueError,
+            "must be at least 0, got a negative integer of",
+            id="seed-of-5000-digits",
+        ),
         ("resume", "yes", TypeError, "resume must be True or False"),
         ("shuffle", "no", TypeError, "shuffle must be True or False"),
     ],
