@@ -40,6 +40,12 @@ MAX_COPIES = 4
 the weights (and running state) once, Adam's two slots and EarlyStopping's best
 weights make 4 copies of them. A genuine file with more callbacks holding weights (Adam
 and two EarlyStopping make 5) can pass it: its error says which ``max_params`` loads it."""
+MAX_EXPANSION = 64
+"""``nb.save`` writes arrays uncompressed, and weights (random bits in their low digits)
+hardly compress: a file's arrays may declare at most ``MAX_EXPANSION`` times the file's
+size, or ``FREE_BYTES``, whichever is more, unless ``max_params`` is given (the caller
+then trusts the file). Compressed to deflate's limit, a 3 MB file declared 3.9 GB."""
+FREE_BYTES = 64 << 20
 MAX_EPOCH = 2**53
 _CALLBACK_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}(\.[0-9]{1,3})?")
 MAX_CALLBACKS = 64
@@ -63,17 +69,20 @@ class Checkpoint:
     path: Path | None = None
 
 
-def read(path, backend, *, max_params: int = DEFAULT_MAX_PARAMS) -> Checkpoint:
+def read(path, backend, *, max_params: int | None = None) -> Checkpoint:
     """The checkpoint at ``path`` on ``backend`` (a Backend, or a function of the saved
-    dtype name that gives one)."""
+    dtype name that gives one). ``max_params`` given: the caller trusts the file's
+    compression (see ``MAX_EXPANSION``)."""
     path = Path(path)
+    trusted = max_params is not None
+    max_params = DEFAULT_MAX_PARAMS if max_params is None else max_params
     try:
         opened = open_untrusted(path, CheckpointError, what="checkpoint")
         with opened as f:
             dtype = _check_header(path, f)
             backend = backend(dtype) if callable(backend) else backend
             model = _build_model(path, f, backend, max_params)
-            _check_copies(path, f, model, max_params)
+            _check_copies(path, f, model, max_params, trusted)
             return Checkpoint(
                 model,
                 _read_optimizer(path, f, model, backend),
@@ -145,7 +154,7 @@ def _build_model(path: Path, f: h5py.File, backend, max_params: int):
     return model
 
 
-def _check_copies(path: Path, f: h5py.File, model, max_params: int) -> None:
+def _check_copies(path: Path, f: h5py.File, model, max_params: int, trusted: bool) -> None:
     """Count the values of the optimizer's slots and the callbacks' arrays before any is
     read: each is checked against the model's shapes, but 64 callbacks could each hold a
     compressed copy of every weight, and a small file make the reader allocate 65 models."""
@@ -162,6 +171,15 @@ def _check_copies(path: Path, f: h5py.File, model, max_params: int) -> None:
             "copies, but a genuine checkpoint with several callbacks holding weights can "
             "hold more. If you trust the file, load it with "
             f"nb.load(path, max_params={-(-total // MAX_COPIES)})"
+        )
+    nbytes = total * np.dtype(model.backend.dtype_name).itemsize
+    size = f.id.get_filesize()
+    if not trusted and nbytes > max(MAX_EXPANSION * size, FREE_BYTES):
+        raise CheckpointError(
+            f"{path}: its arrays declare {nbytes} bytes, {nbytes // size} times the file's "
+            f"{size}; nb.save does not compress, and weights compress little. If you trust "
+            f"the file, give a cap yourself, which lifts this one: "
+            f"nb.load(path, max_params={max_params})"
         )
 
 

@@ -127,13 +127,14 @@ def _write_arrays(group: h5py.Group, arrays) -> None:
 
 
 def load(path, backend=None, *, with_optimizer: bool = False, custom_objects=None,
-         max_params: int = DEFAULT_MAX_PARAMS):  # fmt: skip
+         max_params: int | None = None):  # fmt: skip
     """The model saved at ``path``, on ``backend`` (default: the current one) in the
     saved dtype. With ``with_optimizer=True``, ``(model, optimizer or None, epoch or None)``.
 
     ``custom_objects``: {name: class} for classes of your own not registered with
     ``@nb.register``. ``max_params``: the most weights the file may declare (default
-    100 million); raise it for a larger model from a source you trust.
+    100 million, the arrays then at most 64 times the file's size: ``nb.save`` does not
+    compress); give it for a larger or compressed model from a source you trust.
     Any problem with the file raises ``CheckpointError`` naming it.
     """
     saved = _read(path, backend, custom_objects, max_params)
@@ -144,7 +145,7 @@ def load(path, backend=None, *, with_optimizer: bool = False, custom_objects=Non
 
 
 def restore(model, path, optimizer=None, custom_objects=None,
-            max_params: int = DEFAULT_MAX_PARAMS) -> int | None:  # fmt: skip
+            max_params: int | None = None) -> int | None:  # fmt: skip
     """Load the weights, state, optimizer state and generator state saved at ``path``
     into an existing ``model`` (and ``optimizer``) of the same architecture.
     Returns the saved epoch (None if none was saved)."""
@@ -156,7 +157,7 @@ def restore_checkpoint(
     path,
     optimizer=None,
     custom_objects=None,
-    max_params: int = DEFAULT_MAX_PARAMS,
+    max_params: int | None = None,
     *,
     accept=None,
 ) -> Checkpoint:

@@ -361,7 +361,8 @@ def test_a_superblock_address_past_any_offset_is_a_bad_file(tmp_path):
 
 
 def test_a_callback_state_past_floats_range_is_refused_by_name(tmp_path):
-    """EarlyStopping's best of 10**400 (valid JSON) ended a resume in OverflowError."""
+    """EarlyStopping's best of 10**400 (valid JSON) ended a resume in OverflowError; the
+    same number given in code is named too."""
     path = tmp_path / "run.h5"
     model = nb.Sequential([Dense(2, 4), Tanh(), Dense(4, 2)], seed=0)
     fit = dict(optimizer=nb.optim.SGD(0.1), epochs=2, validation_split=0.25, **FIT)
@@ -370,9 +371,11 @@ def test_a_callback_state_past_floats_range_is_refused_by_name(tmp_path):
         group = f["callbacks/EarlyStopping"]
         state = json.loads(group.attrs["state"])
         group.attrs["state"] = json.dumps(dict(state, best=10**400))
-    with pytest.raises(nb.CheckpointError, match="EarlyStopping best must be a finite number"):
+    with pytest.raises(nb.CheckpointError, match="EarlyStopping's state .*integer of 401 digits"):
         model.fit(X, Y, callbacks=[nb.callbacks.EarlyStopping(patience=5)], checkpoint=path,
                   resume=True, **fit)  # fmt: skip
+    with pytest.raises(ValueError, match="learning rate must be a finite number above 0, got inf"):
+        nb.optim.SGD(10**400)
 
 
 def test_weights_past_the_models_float_range_are_refused(tmp_path):

@@ -853,6 +853,33 @@ def test_huge_declarations_end_in_checkpoint_error_under_a_1_gib_cap(good, secre
     assert "declares 1600000000 bytes but the file stores 0" in outcomes[-1]
 
 
+def test_arrays_compressed_far_past_weights_need_a_cap_given(tmp_path, monkeypatch):
+    """Deflate's 1100:1 let a 3 MB file declare 3.9 GB within max_params; nb.save writes
+    arrays uncompressed, so the arrays may declare 64 times the file's size (past the
+    FREE_BYTES any file may declare, made 0 here to test it on a small file)."""
+    monkeypatch.setattr(nb.checkpoint, "FREE_BYTES", 0)
+    model = nb.Sequential([Dense(1000, 1000), ReLU(), Dense(1000, 2)], seed=0)
+    plain, packed = tmp_path / "plain.h5", tmp_path / "packed.h5"
+    nb.save(model, plain)
+    with h5py.File(plain, "r") as source, h5py.File(packed, "w") as f:
+        f.attrs.update(source.attrs)
+        for name in source:
+            if name != "weights":
+                source.copy(name, f)
+        for name in source["weights"]:
+            if name != "0.W":
+                source.copy(f"weights/{name}", f.require_group("weights"))
+        zeros = np.zeros((1000, 1000), "f4")  # a million of them, deflated to a few kB
+        f["weights"].create_dataset("0.W", data=zeros, compression=9)
+    assert packed.stat().st_size * 64 < 4 * 1002 * 1000 + 8 * 1000 < plain.stat().st_size * 64
+    loaded = nb.load(plain)  # what nb.save writes passes
+    np.testing.assert_array_equal(loaded.params["0.W"], model.params["0.W"])
+    told = r"packed.h5: its arrays declare 4012008 bytes, \d+ times the file's \d+; nb.save does"
+    with pytest.raises(nb.CheckpointError, match=told + r" not compress.*max_params=10+\)"):
+        nb.load(packed)
+    assert not nb.load(packed, max_params=10**8).params["0.W"].any()  # a cap given: trusted
+
+
 # --- strings: fixed-length now, variable-length (a heap HDF5 can loop on) read apart ---
 
 
