@@ -3,18 +3,16 @@
 Order matters: the file's links and storage (``h5safe.open_untrusted``), then the
 header, then the architecture (JSON bounded in size and depth, known types, valid
 arguments, a parameter count under ``max_params``: the model is built without drawing
-or allocating a weight), then each dataset's shape and dtype against what the
-architecture says, and only then its bytes. Optimizer state must name the
-optimizer's own slots and the model's parameters, with their shapes; all the arrays
-together, callbacks' included, may hold ``MAX_COPIES`` times ``max_params`` values. Weights,
-hyper-parameters and counters must be finite. Every problem is a ``CheckpointError``
-that names the file.
+or allocating a weight), then the count of every array's values (``checkpoint_sizes``),
+then each dataset's shape and dtype against what the architecture says, and only then
+its bytes. Optimizer state must name the optimizer's own slots and the model's
+parameters, with their shapes. Weights, hyper-parameters and counters must be finite,
+and variances and sums of squares (``nonnegative_state``, ``nonnegative_slots``) at
+least 0. Every problem is a ``CheckpointError`` that names the file.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from nnbackend.checkpoint_sizes import (
+    DEFAULT_MAX_PARAMS,
+    array_shapes,
+    check_copies,
+    check_count,
+    declared_shapes,
+)
 from nnbackend.h5safe import dataset, open_untrusted, printable
 from nnbackend.h5text import attribute, parse_json
 from nnbackend.registry import LOSSES, MODELS, OPTIMIZERS
@@ -30,22 +35,6 @@ FORMAT = "nnbackend"
 """The ``format`` attribute of a checkpoint file; ``load`` refuses a file without it."""
 FORMAT_VERSION = 1
 """The checkpoint layout this release writes; a file of a later one asks for an upgrade."""
-DEFAULT_MAX_PARAMS = 10**8
-"""The most weights (plus running state) a checkpoint may declare unless ``max_params``
-says otherwise: 100 million, 400 MB in float32 (the largest nets of the tutorials have
-under 2 million). All its arrays together (optimizer state, callbacks' arrays) may hold
-``MAX_COPIES`` times as many."""
-MAX_COPIES = 4
-"""A checkpoint's arrays together may hold at most ``MAX_COPIES * max_params`` values:
-the weights (and running state) once, Adam's two slots and EarlyStopping's best
-weights make 4 copies of them. A genuine file with more callbacks holding weights (Adam
-and two EarlyStopping make 5) can pass it: its error says which ``max_params`` loads it."""
-MAX_EXPANSION = 64
-"""``nb.save`` writes arrays uncompressed, and weights (random bits in their low digits)
-hardly compress: a file's arrays may declare at most ``MAX_EXPANSION`` times the file's
-size, or ``FREE_BYTES``, whichever is more, unless ``max_params`` is given (the caller
-then trusts the file). Compressed to deflate's limit, a 3 MB file declared 3.9 GB."""
-FREE_BYTES = 64 << 20
 MAX_EPOCH = 2**53
 _CALLBACK_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}(\.[0-9]{1,3})?")
 MAX_CALLBACKS = 64
@@ -72,7 +61,7 @@ class Checkpoint:
 def read(path, backend, *, max_params: int | None = None) -> Checkpoint:
     """The checkpoint at ``path`` on ``backend`` (a Backend, or a function of the saved
     dtype name that gives one). ``max_params`` given: the caller trusts the file's
-    compression (see ``MAX_EXPANSION``)."""
+    compression (see ``checkpoint_sizes.MAX_EXPANSION``)."""
     path = Path(path)
     trusted = max_params is not None
     max_params = DEFAULT_MAX_PARAMS if max_params is None else max_params
@@ -82,7 +71,8 @@ def read(path, backend, *, max_params: int | None = None) -> Checkpoint:
             dtype = _check_header(path, f)
             backend = backend(dtype) if callable(backend) else backend
             model = _build_model(path, f, backend, max_params)
-            _check_copies(path, f, model, max_params, trusted)
+            itemsize = np.dtype(dtype).itemsize
+            check_copies(path, f, model, max_params, trusted, itemsize, CheckpointError)
             return Checkpoint(
                 model,
                 _read_optimizer(path, f, model, backend),
@@ -135,80 +125,13 @@ def _build_model(path: Path, f: h5py.File, backend, max_params: int):
         model = MODELS.build(config, backend=backend, seed=0, build=False)
     except Exception as exc:  # a user's class may raise anything: all of it is a bad file
         raise CheckpointError(f"{path}: its architecture cannot be built: {_reason(exc)}") from exc
-    shapes = _declared_shapes(path, model)
-    count = sum(math.prod(shape) for kind in shapes.values() for shape in kind.values())
-    if count >= 2**63:  # past any array's size: no max_params to offer
-        raise CheckpointError(
-            f"{path}: its architecture declares 2**63 weights or more; it is damaged or crafted"
-        )
-    if count > max_params:
-        raise CheckpointError(
-            f"{path}: its architecture declares {count} weights, more than "
-            f"max_params={max_params}. If you trust the file, load it with "
-            f"nb.load(path, max_params={count})"
-        )
+    shapes = declared_shapes(path, model, CheckpointError)
+    check_count(path, shapes, max_params, CheckpointError)
     for kind in ("params", "state"):
         _fill(path, f, kind, model, shapes[kind], backend)
     if "loss" in f.attrs:
         model.loss = _build(path, f, "loss", "loss", LOSSES)
     return model
-
-
-def _check_copies(path: Path, f: h5py.File, model, max_params: int, trusted: bool) -> None:
-    """Count the values of the optimizer's slots and the callbacks' arrays before any is
-    read: each is checked against the model's shapes, but 64 callbacks could each hold a
-    compressed copy of every weight, and a small file make the reader allocate 65 models."""
-    sizes = {name: math.prod(shape) for name, shape in _array_shapes(model).items()}
-    total = sum(sizes.values())
-    for top in ("optimizer", "callbacks"):
-        for group in _subgroups(f.get(top)):
-            total += sum(sizes.get(name, 0) for name in group)
-    if total > MAX_COPIES * max_params:
-        raise CheckpointError(
-            f"{path}: its arrays (weights, running state, optimizer state, callbacks' "
-            f"arrays) hold {total} values, more than {MAX_COPIES} x max_params={max_params}; "
-            f"the weights, Adam's two slots and EarlyStopping's best weights make {MAX_COPIES} "
-            "copies, but a genuine checkpoint with several callbacks holding weights can "
-            "hold more. If you trust the file, load it with "
-            f"nb.load(path, max_params={-(-total // MAX_COPIES)})"
-        )
-    nbytes = total * np.dtype(model.backend.dtype_name).itemsize
-    size = f.id.get_filesize()
-    if not trusted and nbytes > max(MAX_EXPANSION * size, FREE_BYTES):
-        raise CheckpointError(
-            f"{path}: its arrays declare {nbytes} bytes, {nbytes // size} times the file's "
-            f"{size}; nb.save does not compress, and weights compress little. If you trust "
-            f"the file, give a cap yourself, which lifts this one: "
-            f"nb.load(path, max_params={max_params})"
-        )
-
-
-def _array_shapes(model) -> dict:
-    """{name: shape} of the model's parameters and running state: the arrays that
-    optimizer slots and callbacks may hold copies of, and so name."""
-    return {name: tuple(a.shape) for name, a in [*model.params.items(), *model.state.items()]}
-
-
-def _subgroups(group) -> list:
-    """The groups directly in ``group`` (none if it is not a group)."""
-    if not isinstance(group, h5py.Group):
-        return []
-    return [item for item in group.values() if isinstance(item, h5py.Group)]
-
-
-def _declared_shapes(path: Path, model) -> dict:
-    """{"params": {name: shape}, "state": {name: shape}} as the layers declare them."""
-    shapes = {"params": {}, "state": {}}
-    for i, layer in enumerate(model.layers):
-        for kind, declared in (("params", layer.param_shapes()), ("state", layer.state_shapes())):
-            for key, shape in declared.items():
-                if not all(isinstance(n, numbers.Integral) and n >= 0 for n in shape):
-                    raise CheckpointError(
-                        f"{path}: layer {i} ({type(layer).__name__}) "
-                        f"declares the shape {shape!r} for {key}"
-                    )
-                shapes[kind][f"{i}.{key}"] = tuple(shape)
-    return shapes
 
 
 def _fill(path: Path, f, kind: str, model, expected: dict, backend) -> None:
@@ -233,6 +156,8 @@ def _fill(path: Path, f, kind: str, model, expected: dict, backend) -> None:
         floats = kind == "params" or key not in layer.integer_state
         kinds = "f" if floats else "iu"
         host = _array(path, group, name, shape, "the architecture", kinds, backend.dtype_name)
+        if kind == "state" and key in layer.nonnegative_state:
+            _check_sign(path, group, name, host)
         getattr(layer, kind)[key] = _to_backend(backend, host)
 
 
@@ -266,19 +191,25 @@ def _read_optimizer(path: Path, f, model, backend):
             f"{_names(group.keys())}"
         )
     slots = {
-        slot: _arrays_like_params(path, group, slot, model, backend) for slot in optimizer.slots
+        slot: _arrays_like_params(
+            path, group, slot, model, backend, nonnegative=slot in optimizer.nonnegative_slots
+        )
+        for slot in optimizer.slots
     }
     optimizer.load_state_dict({"iterations": iterations, "slots": slots})
     return optimizer
 
 
-def _arrays_like_params(path: Path, parent, name: str, model, backend, whole=False) -> dict:
+def _arrays_like_params(
+    path: Path, parent, name: str, model, backend, whole=False, nonnegative=False
+) -> dict:
     """Arrays named after some of the model's parameters and running state, each of
-    that array's shape and kind (EarlyStopping's best weights and BatchNorm statistics,
-    a counter's integers). ``whole``: a copy of every parameter or none, and of all the
-    running state or none (a part would put weights of two epochs together)."""
+    that array's shape, kind and sign (EarlyStopping's best weights and BatchNorm
+    statistics, a counter's integers). ``whole``: a copy of every parameter or none, and
+    of all the running state or none (a part would put weights of two epochs together).
+    ``nonnegative``: every array at least 0 (Adam's ``v``)."""
     group = _group(path, parent, name, required=True)
-    shapes = _array_shapes(model)
+    shapes = array_shapes(model)
     saved = set(group.keys())
     if saved - set(shapes):
         raise CheckpointError(
@@ -292,11 +223,14 @@ def _arrays_like_params(path: Path, parent, name: str, model, backend, whole=Fal
                 f"{_names(set(part) - saved)} missing"
             )
     integers = {f"{i}.{key}" for i, layer in enumerate(model.layers) for key in layer.integer_state}
+    signed = {f"{i}.{k}" for i, layer in enumerate(model.layers) for k in layer.nonnegative_state}
     arrays = {}
     for n, shape in shapes.items():
         if n in saved:
             kinds = "iu" if n in integers else "f"
             host = _array(path, group, n, shape, f"parameter {n}", kinds, backend.dtype_name)
+            if nonnegative or n in signed:
+                _check_sign(path, group, n, host)
             arrays[n] = _to_backend(backend, host)
     return arrays
 
@@ -375,6 +309,14 @@ def _array(path: Path, group, name: str, shape, needs: str, kinds: str, into: st
             "a model that diverged is not worth loading"
         )
     return host
+
+
+def _check_sign(path: Path, group, name: str, host: np.ndarray) -> None:
+    if (host < 0).any():  # a variance or a sum of squares: its square root would be NaN
+        raise CheckpointError(
+            f"{path}: {group.name}/{name} holds {int((host < 0).sum())} negative values; "
+            "it keeps squares (a variance), so the file is damaged or crafted"
+        )
 
 
 def _to_backend(backend, host: np.ndarray):

@@ -149,7 +149,7 @@ class AdaGrad(Optimizer):
 
     elementwise = steady = True
 
-    slots = ("h",)
+    slots = nonnegative_slots = ("h",)
 
     def __init__(self, lr=0.01, eps: float = 1e-7):
         super().__init__(lr)
@@ -170,7 +170,7 @@ class RMSProp(Optimizer):
 
     elementwise = steady = True
 
-    slots = ("h",)
+    slots = nonnegative_slots = ("h",)
 
     def __init__(self, lr=0.001, rho: float = 0.9, eps: float = 1e-7):
         super().__init__(lr)
@@ -199,6 +199,7 @@ class Adam(Optimizer):
     elementwise = counts_on_device = True
 
     slots = ("m", "v")
+    nonnegative_slots = ("v",)
 
     def __init__(self, lr=0.001, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
         super().__init__(lr)

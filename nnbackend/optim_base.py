@@ -32,6 +32,10 @@ class Optimizer:
     slots: tuple[str, ...] = ()
     """names of the per-parameter state arrays, e.g. ("m", "v") for Adam"""
 
+    nonnegative_slots: tuple[str, ...] = ()
+    """those of them that cannot be below 0 (sums of squares, as Adam's ``v``): a
+    checkpoint holding a negative one is refused, as its square root would be NaN"""
+
     elementwise = False
     """True where an update of a weight reads that weight's own elements and scalars
     alone, so every weight may be updated as one flat array (``step_flat``). A class

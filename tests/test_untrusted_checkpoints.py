@@ -441,6 +441,10 @@ CASES = {
     ),
     "opt-slot-huge": (replace("optimizer/v/0.W", **HUGE), r"has shape \(20000, 20000\)"),
     "opt-slot-nan": (replace("optimizer/v/2.b", np.array([np.nan, 0], "f4")), "1 NaN"),
+    "opt-slot-v-negative": (  # its square root was NaN at the next step
+        replace("optimizer/v/2.b", np.array([-1e-3, 0], "f4")),
+        "optimizer/v/2.b holds 1 negative values; it keeps squares",
+    ),
     "opt-slot-a-dataset": (replace("optimizer/m", np.zeros(2)), "/optimizer/m is not a group"),
     # schedules
     "schedule-unknown": (
@@ -853,11 +857,33 @@ def test_huge_declarations_end_in_checkpoint_error_under_a_1_gib_cap(good, secre
     assert "declares 1600000000 bytes but the file stores 0" in outcomes[-1]
 
 
+@pytest.mark.parametrize(
+    "where",
+    ["state/1.running_var", "callbacks/EarlyStopping/1.running_var", "optimizer/h/0.W"],
+)
+def test_squares_saved_negative_are_refused(tmp_path, where):
+    """A negative running variance loaded silently and made every prediction NaN; a
+    negative sum of squares (AdaGrad's h, RMSProp's, Adam's v) made the next step's."""
+    path = tmp_path / "run.h5"
+    X, y = nb.datasets.make_moons(40, noise=0.2, seed=0)
+    model = nb.Sequential([Dense(2, 4), nb.layers.BatchNorm(4), ReLU(), Dense(4, 2)], seed=0)
+    fit = dict(loss=nb.losses.SoftmaxCrossEntropy(), epochs=2, batch_size=20, verbose=0)
+    model.fit(X, y, optimizer=nb.optim.AdaGrad(0.1), validation_split=0.25, checkpoint=path,
+              callbacks=[nb.callbacks.EarlyStopping(patience=5)], **fit)  # fmt: skip
+    nb.load(path)  # as saved: m, velocities and means may be negative; these are not
+    with h5py.File(path, "r+") as f:
+        flipped = -np.abs(f[where][()]) - 1e-3
+        del f[where]
+        f[where] = flipped
+    with pytest.raises(nb.CheckpointError, match=rf"{where} holds \d+ negative values"):
+        nb.load(path)
+
+
 def test_arrays_compressed_far_past_weights_need_a_cap_given(tmp_path, monkeypatch):
     """Deflate's 1100:1 let a 3 MB file declare 3.9 GB within max_params; nb.save writes
     arrays uncompressed, so the arrays may declare 64 times the file's size (past the
     FREE_BYTES any file may declare, made 0 here to test it on a small file)."""
-    monkeypatch.setattr(nb.checkpoint, "FREE_BYTES", 0)
+    monkeypatch.setattr(nb.checkpoint_sizes, "FREE_BYTES", 0)
     model = nb.Sequential([Dense(1000, 1000), ReLU(), Dense(1000, 2)], seed=0)
     plain, packed = tmp_path / "plain.h5", tmp_path / "packed.h5"
     nb.save(model, plain)

@@ -66,6 +66,10 @@ class Layer:
     """running-state names kept in integers (counts); the rest of ``state`` are floats
     of the model's dtype, and a checkpoint must hold them as floats"""
 
+    nonnegative_state: frozenset[str] = frozenset()
+    """running-state names that cannot be below 0 (a variance); a checkpoint holding a
+    negative one is refused, as its square root would be NaN"""
+
     batch_statistics: bool = False
     """True for layers whose training forward reduces over the batch's rows (BatchNorm):
     a data-parallel step then sets ``whole_batch`` for its length, and they take

@@ -24,6 +24,7 @@ class BatchNorm(Layer):
 
     output_range = (-math.inf, math.inf)
     batch_statistics = True  # a distributed fit's step: over every rank's rows
+    nonnegative_state = frozenset({"running_var"})
 
     def __init__(self, num_features: int, momentum: float = 0.9, eps: float = 1e-5):
         super().__init__()

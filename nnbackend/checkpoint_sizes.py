@@ -1,0 +1,107 @@
+"""How much a checkpoint may declare, counted before any array is read or made.
+
+The architecture's weights (and running state) may number ``max_params``; all the
+file's arrays together ``MAX_COPIES`` times that; and, unless the caller gave
+``max_params`` (and so trusts the file), they may declare at most ``MAX_EXPANSION``
+times the file's size. Problems raise the caller's ``error`` naming the file.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from pathlib import Path
+
+import h5py
+
+DEFAULT_MAX_PARAMS = 10**8
+"""The most weights (plus running state) a checkpoint may declare unless ``max_params``
+says otherwise: 100 million, 400 MB in float32 (the largest nets of the tutorials have
+under 2 million). All its arrays together (optimizer state, callbacks' arrays) may hold
+``MAX_COPIES`` times as many."""
+MAX_COPIES = 4
+"""A checkpoint's arrays together may hold at most ``MAX_COPIES * max_params`` values:
+the weights (and running state) once, Adam's two slots and EarlyStopping's best
+weights make 4 copies of them. A genuine file with more callbacks holding weights (Adam
+and two EarlyStopping make 5) can pass it: its error says which ``max_params`` loads it."""
+MAX_EXPANSION = 64
+"""``nb.save`` writes arrays uncompressed, and weights (random bits in their low digits)
+hardly compress: a file's arrays may declare at most ``MAX_EXPANSION`` times the file's
+size, or ``FREE_BYTES``, whichever is more, unless ``max_params`` is given (the caller
+then trusts the file). Compressed to deflate's limit, a 3 MB file declared 3.9 GB."""
+FREE_BYTES = 64 << 20
+
+
+def declared_shapes(path: Path, model, error) -> dict:
+    """{"params": {name: shape}, "state": {name: shape}} as the layers declare them."""
+    shapes = {"params": {}, "state": {}}
+    for i, layer in enumerate(model.layers):
+        for kind, declared in (("params", layer.param_shapes()), ("state", layer.state_shapes())):
+            for key, shape in declared.items():
+                if not all(isinstance(n, numbers.Integral) and n >= 0 for n in shape):
+                    raise error(
+                        f"{path}: layer {i} ({type(layer).__name__}) "
+                        f"declares the shape {shape!r} for {key}"
+                    )
+                shapes[kind][f"{i}.{key}"] = tuple(shape)
+    return shapes
+
+
+def check_count(path: Path, shapes: dict, max_params: int, error) -> None:
+    """The weights and running state of ``shapes`` (``declared_shapes``) number at most
+    ``max_params``."""
+    count = sum(math.prod(shape) for kind in shapes.values() for shape in kind.values())
+    if count >= 2**63:  # past any array's size: no max_params to offer
+        raise error(
+            f"{path}: its architecture declares 2**63 weights or more; it is damaged or crafted"
+        )
+    if count > max_params:
+        raise error(
+            f"{path}: its architecture declares {count} weights, more than "
+            f"max_params={max_params}. If you trust the file, load it with "
+            f"nb.load(path, max_params={count})"
+        )
+
+
+def check_copies(
+    path: Path, f: h5py.File, model, max_params: int, trusted: bool, itemsize: int, error
+) -> None:
+    """Count the values of the optimizer's slots and the callbacks' arrays before any is
+    read: each is checked against the model's shapes, but 64 callbacks could each hold a
+    compressed copy of every weight, and a small file make the reader allocate 65 models.
+    ``itemsize``: the bytes of one value in the model's dtype."""
+    sizes = {name: math.prod(shape) for name, shape in array_shapes(model).items()}
+    total = sum(sizes.values())
+    for top in ("optimizer", "callbacks"):
+        for group in _subgroups(f.get(top)):
+            total += sum(sizes.get(name, 0) for name in group)
+    if total > MAX_COPIES * max_params:
+        raise error(
+            f"{path}: its arrays (weights, running state, optimizer state, callbacks' "
+            f"arrays) hold {total} values, more than {MAX_COPIES} x max_params={max_params}; "
+            f"the weights, Adam's two slots and EarlyStopping's best weights make {MAX_COPIES} "
+            "copies, but a genuine checkpoint with several callbacks holding weights can "
+            "hold more. If you trust the file, load it with "
+            f"nb.load(path, max_params={-(-total // MAX_COPIES)})"
+        )
+    nbytes, size = total * itemsize, f.id.get_filesize()
+    if not trusted and nbytes > max(MAX_EXPANSION * size, FREE_BYTES):
+        raise error(
+            f"{path}: its arrays declare {nbytes} bytes, {nbytes // size} times the file's "
+            f"{size}; nb.save does not compress, and weights compress little. If you trust "
+            f"the file, give a cap yourself, which lifts this one: "
+            f"nb.load(path, max_params={max_params})"
+        )
+
+
+def array_shapes(model) -> dict:
+    """{name: shape} of the model's parameters and running state: the arrays that
+    optimizer slots and callbacks may hold copies of, and so name."""
+    return {name: tuple(a.shape) for name, a in [*model.params.items(), *model.state.items()]}
+
+
+def _subgroups(group) -> list:
+    """The groups directly in ``group`` (none if it is not a group)."""
+    if not isinstance(group, h5py.Group):
+        return []
+    return [item for item in group.values() if isinstance(item, h5py.Group)]
