@@ -255,6 +255,33 @@ def test_a_warm_start_after_set_params_trains_where_backend_and_dtype_say(digits
     assert est.model_.backend.name == "strict" and est.coefs_[0].dtype == np.float32
 
 
+def test_a_refused_partial_fit_leaves_the_model_where_it_was(digits):
+    """The model moved where set_params said before the data was checked."""
+    X, y = digits
+    est = MLPClassifier((8,), random_state=0).partial_fit(X, y, classes=np.unique(y))
+    est.set_params(dtype="float32")
+    with pytest.raises(ValueError, match="features"):
+        est.partial_fit(X[:, :10], y)
+    assert est.model_.backend.dtype_name == "float64"
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+@pytest.mark.parametrize("incremental", [False, True])
+def test_a_warm_start_on_device_data_stays_where_auto_put_it(digits, incremental):
+    """backend="auto" was resolved anew at the second fit (to NumPy on a CPU), the model
+    moved there, and then the torch X was refused."""
+    import torch
+
+    X, y = digits
+    X = torch.asarray(X)
+    est = MLPClassifier((8,), max_iter=2, random_state=0, backend="auto", warm_start=True)
+    again = est.partial_fit if incremental else est.fit
+    again(X, y, **({"classes": np.unique(y)} if incremental else {}))
+    again(X, y)
+    assert est.model_.backend.name == "torch"
+    assert isinstance(est.predict(X), torch.Tensor)
+
+
 def test_a_batch_larger_than_the_data_is_said_at_the_callers_line(digits):
     X, y = digits
     with pytest.warns(UserWarning, match="larger than sample size") as record:
@@ -627,6 +654,22 @@ def test_from_sklearn_predicts_the_same(backend, digits):
         MLPRegressor.from_sklearn(poisson)
     with pytest.raises(TypeError, match="takes a fitted sklearn.neural_network.MLPRegressor, not"):
         MLPRegressor.from_sklearn(theirs)  # it predicted probabilities as its values
+
+
+class TunedClassifier(MLPClassifier):
+    """An estimator of one's own: scikit-learn has no class of its name."""
+
+
+def test_a_subclass_converts_as_the_estimator_it_derives_from(digits):
+    """Both ways looked scikit-learn's class up by the subclass's name (AttributeError)."""
+    X, y = digits
+    theirs = sk.MLPClassifier((8,), max_iter=5, random_state=0).fit(X, y)
+    ours = TunedClassifier.from_sklearn(theirs)
+    assert type(ours) is TunedClassifier
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-12)
+    back = ours.to_sklearn()
+    assert type(back) is sk.MLPClassifier
+    np.testing.assert_array_equal(back.predict(X), theirs.predict(X))
 
 
 # --- pickles ------------------------------------------------------------------------------

@@ -99,7 +99,7 @@ class BaseMLP(BaseEstimator):
             X,
             y,
             reset=first,
-            backend=None if first else self._moved_as_set(),
+            backend=None if first else self._backend_as_set(),
             y_numeric=self._numeric_targets,
         )
         targets, n_outputs = self._targets(y, first=first, incremental=incremental, classes=classes)
@@ -107,6 +107,8 @@ class BaseMLP(BaseEstimator):
         if first:
             self._initialize(backend, X.shape[1], n_outputs, rs)
         else:  # scikit-learn applies a changed activation to the weights it has
+            if backend is not self.model_.backend:  # once the data is accepted
+                self.model_.to(backend, optimizer=self.model_.optimizer)
             use_activation(self.model_, self.activation)
         self._fit_input = given
         (X_train, Y_train), validation = self._split(X, targets, y, rs)
@@ -167,15 +169,13 @@ class BaseMLP(BaseEstimator):
         X_val = take(X, backend.asarray(val), axis=0)
         return (X_train, backend.asarray(targets[train], dtype=dtype)), (X_val, y[val])
 
-    def _moved_as_set(self):
-        """The fitted model's backend, for a warm start or ``partial_fit``: first the model
-        and its optimizer's state move where ``backend`` and ``dtype`` say now (changed by
-        ``set_params`` since the last fit); None for either keeps the model's."""
+    def _backend_as_set(self):
+        """Where a warm start or ``partial_fit`` trains: where ``backend`` and ``dtype``
+        say now (changed by ``set_params`` since the last fit); None for either, or
+        "auto" (resolved at the first fit, by the data), keeps the model's."""
         model = self.model_
-        wanted = model.backend.moved_to(self.backend or model.backend, self.dtype)
-        if wanted is not model.backend:
-            model.to(wanted, optimizer=model.optimizer)
-        return model.backend
+        name = model.backend if self.backend in (None, "auto") else self.backend
+        return model.backend.moved_to(name, self.dtype)
 
     def _stratify_split(self) -> bool:
         return False

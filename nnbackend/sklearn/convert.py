@@ -44,7 +44,7 @@ class SklearnConversion:
         this model's dtype), with the same parameters less ``backend`` and ``dtype``."""
         check_is_fitted(self)
         params = {k: v for k, v in self.get_params().items() if k not in ("backend", "dtype")}
-        est = getattr(sk, type(self).__name__)(**params)
+        est = _sklearn_kind(type(self))(**params)
         _copy_fitted(self, est)
         est.coefs_, est.intercepts_ = self.coefs_, self.intercepts_
         if self.early_stopping:  # the weights kept are the best: scikit-learn's copy of them
@@ -58,7 +58,7 @@ class SklearnConversion:
         on ``backend`` (default: the current one) in ``dtype`` (default: the weights').
         A net trained with solver="lbfgs" comes over with solver="adam", which matters
         only if training goes on."""
-        kind = getattr(sk, cls.__name__)
+        kind = _sklearn_kind(cls)
         if not isinstance(est, kind):
             raise TypeError(
                 f"{cls.__name__}.from_sklearn takes a fitted sklearn.neural_network."
@@ -98,3 +98,9 @@ def _copy_fitted(source, target) -> None:
     for name in FITTED:
         if hasattr(source, name):
             setattr(target, name, copy.deepcopy(getattr(source, name)))
+
+
+def _sklearn_kind(cls: type) -> type:
+    """scikit-learn's class of the same name as ``cls`` or, for a subclass of one's
+    own, as the estimator it derives from."""
+    return next(getattr(sk, c.__name__) for c in cls.__mro__ if hasattr(sk, c.__name__))
