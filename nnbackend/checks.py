@@ -69,7 +69,7 @@ def finite_float(
     try:
         value = float(value)
     except OverflowError:  # an int past float's range, 10**400
-        value = math.inf
+        value = math.inf if value > 0 else -math.inf
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)
     if not math.isfinite(value) or too_low or too_high:

@@ -169,6 +169,9 @@ def test_window_sizes_take_numpys_integers_and_refuse_the_rest():
         TypeError, match=r"pool_size must be an int or a pair of ints, not \(2, 2, 2\)"
     ):
         L.MaxPool2D((2, 2, 2))
+    for taken_apart in (b"\x02\x03", {2: "a", 3: "b"}, range(2, 4)):  # were (2, 3)
+        with pytest.raises(TypeError, match="pool_size must be an integer, not "):
+            L.MaxPool2D(taken_apart)
 
 
 @pytest.mark.parametrize("backend_name", NATIVE_BACKENDS)

@@ -376,6 +376,8 @@ def test_a_callback_state_past_floats_range_is_refused_by_name(tmp_path):
                   resume=True, **fit)  # fmt: skip
     with pytest.raises(ValueError, match="learning rate must be a finite number above 0, got inf"):
         nb.optim.SGD(10**400)
+    with pytest.raises(ValueError, match="momentum must be .*, got -inf"):  # was +inf
+        nb.optim.Momentum(0.1, momentum=-(10**400))
 
 
 def test_weights_past_the_models_float_range_are_refused(tmp_path):

@@ -24,7 +24,7 @@ import dis
 import gc
 import weakref
 from collections.abc import Mapping
-from types import MappingProxyType
+from types import CodeType, FunctionType, MappingProxyType
 
 from nnbackend.backend.arrays import holds_arrays
 from nnbackend.checks import integer
@@ -252,15 +252,40 @@ def forward_missed(exc: AttributeError) -> None:
 
 
 def _kept(layer, name: str) -> bool:
-    """Whether a method of ``layer``'s class (or a base's) sets ``self.<name>``."""
+    """Whether ``layer``'s class (or a base) sets ``self.<name>``: in a method (decorated,
+    static, a property's), a function nested in one, or a module function one calls."""
     for cls in type(layer).__mro__:
         for member in vars(cls).values():
-            code = getattr(member, "__code__", None)
-            if code is not None and any(
-                op.opname == "STORE_ATTR" and op.argval == name for op in dis.get_instructions(code)
-            ):
+            if any(_sets(f.__code__, name, f.__globals__) for f in _functions(member)):
                 return True
     return False
+
+
+def _functions(member) -> list:
+    """The plain functions behind a class member, unwrapped from their decorators."""
+    found, stack = [], [member]
+    while stack and len(found) < 16:
+        f = stack.pop()
+        if isinstance(getattr(f, "__code__", None), CodeType):
+            found.append(f)
+        stack += [getattr(f, a, None) for a in ("__wrapped__", "__func__", "fget", "fset")]
+        stack = [g for g in stack if g is not None]
+    return found
+
+
+def _sets(code, name: str, module: dict, calls: bool = True) -> bool:
+    """Whether ``code`` stores ``.<name>`` (or names it as a string, for setattr), it
+    or a function nested in it, or (``calls``) a function of ``module`` it names."""
+    if any(
+        op.argval == name and op.opname in ("STORE_ATTR", "LOAD_CONST")
+        for op in dis.get_instructions(code)
+    ):
+        return True
+    nested = (c for c in code.co_consts if isinstance(c, CodeType))
+    if any(_sets(c, name, module, calls) for c in nested):
+        return True
+    called = (module.get(n) for n in code.co_names) if calls else ()
+    return any(isinstance(f, FunctionType) and _sets(f.__code__, name, {}, False) for f in called)
 
 
 def claim(layers, model) -> None:
@@ -299,10 +324,10 @@ def check_built(layer: Layer, name: str = "W") -> None:
 
 def pair(value, what: str) -> tuple[int, int]:
     """An int or a pair of ints (kernel sizes, strides, paddings) as a pair of ints."""
-    try:  # a list, a tuple, a NumPy array of two; or one number for both axes
-        values = (value, value) if isinstance(value, str) else tuple(value)
-    except TypeError:
-        values = (value, value)
+    # a list, a tuple, a 1-d (NumPy) array of two; else one number for both axes (bytes,
+    # a dict or a range are not taken apart: integer() refuses them by name)
+    two = isinstance(value, list | tuple) or getattr(value, "ndim", None) == 1
+    values = tuple(value) if two else (value, value)
     if len(values) != 2:
         raise TypeError(f"{what} must be an int or a pair of ints, not {value!r}")
     return tuple(integer(v, what) for v in values)
