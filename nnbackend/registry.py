@@ -173,12 +173,19 @@ def _qualified(cls: type) -> str:
 
 
 LAYERS = Registry("layer")
+"""Layer classes by name (``LAYERS.names()`` lists them); ``nb.layers.get`` reads it."""
 LOSSES = Registry("loss")
+"""Loss classes by name and alias; ``nb.losses.get`` and ``fit(loss=...)`` read it."""
 OPTIMIZERS = Registry("optimizer")
+"""Optimizer classes by name; ``nb.optim.get`` and ``fit(optimizer=...)`` read it."""
 SCHEDULES = Registry("schedule")
+"""Learning-rate schedules by name, as an optimizer's saved config names them."""
 INITIALIZERS = Registry("initialiser", key="name", default_name=lambda cls: cls.name)
+"""Initialisers by their ``name`` ("he", "glorot"); ``nb.init.get`` reads it."""
 MODELS = Registry("model")
+"""Model classes (``Sequential``) by name, as a checkpoint's architecture names them."""
 METRICS = Registry("metric")
+"""Metrics by name and alias; ``nb.metrics.get`` and ``fit(metrics=...)`` read it."""
 
 
 def register(cls: type | None = None, *, name: str | None = None):
