@@ -31,7 +31,7 @@ def sigmoid(x):
     """1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2: the same function, with
     no overflow for any x and half the passes of the branch-on-sign form. Exact to
     an absolute eps/2; far left-tail values (below eps, x < -17 in float32) are 0 to
-    that precision (``BinaryCrossEntropy(from_logits=True)`` keeps them exact)."""
+    that precision (``BinaryCrossEntropy(from_logits=True)`` keeps its loss exact there)."""
     return 0.5 * namespace_of(x).tanh(0.5 * x) + 0.5
 
 

@@ -62,6 +62,9 @@ class SoftmaxCrossEntropy(Loss):
     ``link`` is softmax, so a model trained with it predicts probabilities.
     A logit of -inf (a masked class) adds nothing where the target gives its class no
     weight, and makes the loss inf where it does, on every backend.
+    ``fit`` checks the targets once; a loss called directly does not (that check waits
+    on the device): there a label outside ``0 .. classes - 1`` adds nothing to the loss.
+    A loop of one's own checks its data first with ``nb.data_checks.check_targets``.
     """
 
     target_kind = "labels"
@@ -171,10 +174,13 @@ class SoftmaxCrossEntropy(Loss):
 @register
 class BinaryCrossEntropy(Loss):
     """Binary cross-entropy of probabilities (``from_logits=False``, after a Sigmoid
-    layer, as the tutorials do) or of logits (``from_logits=True``: fused, and exact in
-    the tails, but on torch, whose own operator it takes there: that one rounds a loss
-    below about 1e-13 to 0). ``pred``: (batch, 1) or (batch,); ``target``: 0/1 of the
+    layer, as the tutorials do) or of logits (``from_logits=True``: fused, and its loss
+    exact in the tails, but on torch, whose own operator it takes there: that one rounds
+    a loss below about 1e-13 to 0; the gradient ``sigmoid(z) - t`` is within eps/2 of
+    exact, as ``F.sigmoid`` is). ``pred``: (batch, 1) or (batch,); ``target``: 0/1 of the
     same length. ``"mean"`` divides by every element, ``(batch, k)`` outputs' too.
+    Probabilities are clipped to [eps, 1 - eps]; targets outside [0, 1] are refused by
+    ``fit`` (``nb.data_checks.check_targets``), not by a direct call.
     """
 
     has_accuracy = True
@@ -210,7 +216,7 @@ class BinaryCrossEntropy(Loss):
         else:
             eps = xp.finfo(pred.dtype).eps
             p = xp.clip(pred, min=eps, max=1.0 - eps)
-            losses = -(target * xp.log(p) + (1 - target) * xp.log(1 - p))
+            losses = -(target * xp.log(p) + (1 - target) * xp.log1p(-p))  # log1p: p of 1e-6
             self._grad = scale * (p - target) / (p * (1 - p))
         return scale * xp.sum(losses)
 

@@ -92,7 +92,9 @@ class SGD(Optimizer):
 
 @register
 class Momentum(Optimizer):
-    """``v = momentum * v - lr * dW; W += v``."""
+    """``v = momentum * v - lr * dW; W += v``. With a fixed rate this is torch's
+    ``SGD(momentum=)``; with a schedule it is not: ``v`` keeps the rates it was made
+    with, where torch scales its whole buffer by each step's rate."""
 
     elementwise = steady = True
 
