@@ -8,6 +8,7 @@
     python -m tests.mpi_worker fault OUT    rank 1 raises in the middle of epoch 3
     python -m tests.mpi_worker hang OUT     rank 1 stops answering in the middle of epoch 3
     python -m tests.mpi_worker exit OUT     rank 1 calls sys.exit(0) in the middle of epoch 3
+    python -m tests.mpi_worker caught OUT   rank 1 raises there, catches it and exits
 
 One launch runs many checks: each launch costs seconds.
 """
@@ -59,6 +60,7 @@ def train(out: Path, on_gpu: bool = False) -> None:
             arrays.update({f"{layers}/{k}": v for k, v in trained.items()})
         report["stopped on rank 1"] = stop_on_rank_1(out)
         report["optimizers"] = optimizers()
+        report["early stopping on rank 0"] = early_stopping_on_rank_0_only()
     np.savez(out / f"rank{rank}.npz", **arrays)
     (out / f"rank{rank}.json").write_text(json.dumps(report))
 
@@ -219,6 +221,17 @@ def stop_on_rank_1(out: Path) -> dict:
     return {"epochs": len(history["loss"]), "saved epoch": epoch, "saved what fit returned": same}
 
 
+def early_stopping_on_rank_0_only() -> str:
+    """EarlyStopping, which puts epoch 3's weights back, on rank 0 alone: the ranks end
+    with different weights, which the end of fit finds."""
+    callbacks = [cases.early_stopping()] if nb.distributed.is_main() else []
+    try:
+        cases.train(cases.STOPPING_CASE, distributed=True, epochs=8, callbacks=callbacks)
+    except nb.distributed.DistributedError as exc:
+        return str(exc)
+    return "no error"
+
+
 def halved_rate(step: int) -> float:
     return 0.1 / (1 + step)
 
@@ -274,6 +287,12 @@ def main(argv) -> None:
         fail_midway(out, lambda: time.sleep(600))
     elif scenario == "exit":
         fail_midway(out, lambda: sys.exit(0))
+    elif scenario == "caught":  # the script's own handler, on rank 1 alone
+        try:
+            fail_midway(out, boom)
+        except RuntimeError as exc:
+            print(f"rank {nb.distributed.rank()} caught {exc}", flush=True)
+            sys.exit(1)
     else:
         raise SystemExit(f"unknown scenario {scenario!r}")
 

@@ -274,7 +274,8 @@ def test_alone_the_manual_pieces_change_nothing(backend):
 
 def test_the_data_check_sees_rows_in_another_order(backend):
     """Ranks that each shuffled the data with a seed of their own hold the same rows,
-    whose plain sums agree: the sums by row number tell them apart."""
+    whose plain sums agree: the sums by row number tell them apart; the sums by column
+    number tell features (or one-hot classes) in another order apart."""
     from nnbackend.distributed.parallel import _checksums
 
     X, y = nb.datasets.make_moons(30, noise=0.2, seed=0)
@@ -282,9 +283,15 @@ def test_the_data_check_sees_rows_in_another_order(backend):
     same = _checksums(backend.asarray(X), backend.asarray(y))
     moved = _checksums(backend.asarray(X[order]), backend.asarray(y[order]))
     assert same == _checksums(backend.asarray(X), backend.asarray(y))
-    assert (same[0], same[2]) == (moved[0], moved[2]) and same != moved
+    assert (same[0], same[3]) == (moved[0], moved[3]) and same != moved
+    swapped = _checksums(backend.asarray(X[:, ::-1]), backend.asarray(y))  # features' order
+    assert swapped[:2] == same[:2] and swapped[2] != same[2]
+    one_hot = np.eye(3)[np.minimum(np.arange(30) // 8, 2)]  # 8, 8 and 14 of the classes
+    flipped = _checksums(backend.asarray(X), backend.asarray(one_hot[:, ::-1]))
+    assert flipped[3:5] == _checksums(backend.asarray(X), backend.asarray(one_hot))[3:5]
+    assert flipped != _checksums(backend.asarray(X), backend.asarray(one_hot))
     empty = _checksums(backend.asarray(X[:0]), backend.asarray(y[:0]))
-    assert empty == ("0", "0", "0", "0")
+    assert empty == ("0",) * 6
 
 
 def test_a_fit_of_one_ranks_own_writes_its_checkpoint_on_any_rank(tmp_path, monkeypatch):
@@ -508,6 +515,18 @@ def test_dropout_and_batchnorm_on_two_ranks_train_as_one_process(two_ranks, laye
 
 @needs_mpi
 @pytest.mark.mpi
+def test_ranks_that_end_with_different_weights_are_told(two_ranks):
+    """EarlyStopping on rank 0 alone put its best weights back there only: the ranks
+    went on with different models, and nothing said so."""
+    (_, report0), (_, report1) = two_ranks
+    said = report0["early stopping on rank 0"]
+    assert said == report1["early stopping on rank 0"]
+    assert said.startswith("the ranks end the fit with different weights: a digest of the ")
+    assert "rank 0 has" in said and "rank 1 has" in said and "must run on every rank" in said
+
+
+@needs_mpi
+@pytest.mark.mpi
 def test_ranks_that_disagree_are_told_which_and_how(two_ranks):
     (_, report0), (_, report1) = two_ranks
     said = report0["disagreement"]
@@ -656,6 +675,38 @@ def test_a_rank_that_exits_midway_ends_every_rank(tmp_path):
     result, seconds = mpiexec("-m", "tests.mpi_worker", "exit", str(tmp_path), timeout=120)
     assert result.returncode != 0 and seconds < 30
     assert "rank 1 of 2 exited in the middle of a distributed fit" in result.stderr
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_a_rank_that_catches_its_own_error_and_exits_ends_every_rank(tmp_path):
+    """try: fit(...) except Exception: sys.exit(1), the error on rank 1 alone: the fit
+    forgot it was running on any exception, and rank 0 waited for the watchdog (60 s)."""
+    result, seconds = mpiexec("-m", "tests.mpi_worker", "caught", str(tmp_path), timeout=120)
+    assert result.returncode != 0 and seconds < 30
+    assert "rank 1 caught a failure on rank 1 only" in result.stdout
+    assert "rank 1 of 2 exited in the middle of a distributed fit" in result.stderr
+
+
+FAILS_BEFORE_JOINING = """
+import os, nnbackend as nb
+if os.environ.get("PMI_RANK") == "1":
+    raise RuntimeError("rank 1 cannot read its data")
+X, y = nb.datasets.make_moons(40, noise=0.2, seed=0)
+model = nb.Sequential([nb.layers.Dense(2, 2)], seed=0)
+model.fit(X, y, loss="cross_entropy", optimizer="sgd", verbose=0, distributed=True)
+"""
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_a_rank_that_fails_before_joining_ends_every_rank():
+    """Rank 1 raised before fit joined the job; rank 0 waited in MPI's start for ever
+    (the watchdog starts after it)."""
+    result, seconds = mpiexec("-c", FAILS_BEFORE_JOINING, timeout=120)
+    assert result.returncode != 0 and seconds < 30
+    assert "RuntimeError: rank 1 cannot read its data" in result.stderr
+    assert "rank 1 of 2 ended with RuntimeError (above) before joining the job" in result.stderr
 
 
 ONE_RANK_STOPS = """

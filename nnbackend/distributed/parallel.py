@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import math
 import os
 from pathlib import Path
@@ -209,18 +210,28 @@ class DataParallel:
 
     @contextlib.contextmanager
     def session(self):
-        """Around the epochs. A rank that leaves it by ``sys.exit`` aborts the job as
-        it exits (the others would wait for it); an exception goes on its way (an
-        uncaught one aborts the job; one that every rank raised strands none). At the
-        end every rank waits for the others: fit returns after rank 0's last save."""
+        """Around the epochs. A rank that leaves it by ``sys.exit``, or by an exception
+        of its own that it catches, aborts the job as it exits (the others would wait
+        for it); an uncaught exception aborts the job at once; one that every rank
+        raised strands none. At the end the ranks compare their weights (a callback
+        on some ranks alone may have changed them), which waits for all: fit returns
+        after rank 0's last save."""
         self.world.busy = True
         try:
             yield
-        except Exception:
-            self.world.busy = False
+        except Exception as exc:
+            self.world.busy = not getattr(exc, "every_rank", False)
             raise
-        self.world.barrier()
+        digests = self.world.allgather(_digest(self.model), "a digest of the weights")
         self.world.busy = False
+        if len(set(digests)) > 1:
+            raise DistributedError(
+                "the ranks end the fit with different weights: "
+                + disagreement("a digest of the weights and running state", digests)
+                + ". A callback that changes the model or the optimizer (EarlyStopping's "
+                "best weights put back, a learning rate) must run on every rank.",
+                every_rank=True,
+            )
 
 
 # --- the pieces, for a loop of one's own -----------------------------------------
@@ -278,7 +289,7 @@ def describe(model, loss, optimizer, metrics, data, settings: dict) -> dict:
         "samples in X": int(X.shape[0]),
         "shape of a sample": tuple(X.shape[1:]),
         "shape of y": tuple(y.shape),
-        "data (sums of X and y, plain and by row number)": _checksums(X, y),
+        "data (sums of X and y: plain, by row and by column number)": _checksums(X, y),
         "validation data (shape, sums)": None
         if validation is None
         else (tuple(validation[0].shape), _checksums(*validation)),
@@ -338,20 +349,32 @@ def _excerpt(text: str, start: int) -> str:
 
 
 def _checksums(X, y) -> tuple[str, ...]:
-    """The sums of X and of y, plain and with each row's sum weighted by its number, to
-    12 digits: the same data gives the same sums, and its rows in another order (each
-    rank shuffled by a seed of its own) other weighted ones."""
+    """The sums of X and of y: plain, with each row's sum weighted by its number, and
+    each column's by its number, to 12 digits. The same data gives the same sums; its
+    rows in another order (each rank shuffled by a seed of its own), or its columns
+    (features listed from a set), other weighted ones."""
     sums = []
     for a in (X, y):
         xp = namespace_of(a)
         if xp.isdtype(a.dtype, "bool"):  # the standard sums numbers only
             a = xp.astype(a, xp.int8)
-        n = a.shape[0]
-        rows = xp.sum(xp.reshape(a, (n, math.prod(a.shape[1:]))), axis=1, dtype=xp.float64)
-        number = xp.arange(1, n + 1, dtype=xp.float64, device=a.device)
-        both = to_numpy(xp.stack([xp.sum(rows), xp.sum(rows * number)]))
-        sums += [f"{float(v):.12g}" for v in both]
+        n, m = a.shape[0], math.prod(a.shape[1:])
+        table = xp.reshape(a, (n, m))
+        rows = xp.sum(table, axis=1, dtype=xp.float64)
+        columns = xp.sum(table, axis=0, dtype=xp.float64)
+        row_number = xp.arange(1, n + 1, dtype=xp.float64, device=a.device)
+        column_number = xp.arange(1, m + 1, dtype=xp.float64, device=a.device)
+        three = [xp.sum(rows), xp.sum(rows * row_number), xp.sum(columns * column_number)]
+        sums += [f"{float(v):.12g}" for v in to_numpy(xp.stack(three))]
     return tuple(sums)
+
+
+def _digest(model) -> str:
+    """A hash of the model's weights and running state, bit for bit."""
+    found = hashlib.sha256()
+    for _, array in sorted([*model.params.items(), *model.state.items()]):
+        found.update(to_numpy(array).tobytes())
+    return found.hexdigest()[:16]
 
 
 def _portable(saved) -> dict | None:

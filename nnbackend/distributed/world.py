@@ -18,7 +18,9 @@ Failures, once ``init`` has joined a job of several ranks:
   callback) aborts the job as it exits;
 - a watchdog thread ends the job when this rank has waited longer than ``timeout``
   seconds for the others in one collective: one of them has hung, or died unseen.
-A process killed outright is the launcher's to see: mpiexec ends the others.
+A rank launched as one of several that fails before ``init`` joins the job then, to
+end the others (they wait in MPI's start for every rank). A process killed outright is
+the launcher's to see: mpiexec ends the others.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import contextlib
 import importlib.util
 import os
 import pickle
+import signal
 import sys
 import threading
 import time
@@ -45,6 +48,8 @@ FORCE_VARIABLE = "NNBACKEND_MPI"
 TIMEOUT_VARIABLE = "NNBACKEND_TIMEOUT"
 #: seconds one rank may wait for the others in one collective before the job is ended
 DEFAULT_TIMEOUT = 300.0
+#: how long a rank that failed before joining waits to join, to end the others
+JOIN_SECONDS = 10
 #: how CuPy arrays are summed: NCCL; CUDA-aware MPI; or MPI on a host copy
 GPU_COLLECTIVES = ("nccl", "mpi", "host")
 
@@ -305,3 +310,36 @@ def _install_failure_handlers(world: World) -> None:
 
     sys.excepthook = abort_on_exception
     atexit.register(abort_if_busy)
+
+
+def _end_all_on_failure_before_joining() -> None:
+    """A rank launched as one of several that fails before ``init`` (loading its data,
+    say) would leave the others in MPI's start, which waits for every rank: it joins
+    then, and ends them all. Where the others never join, it leaves after JOIN_SECONDS."""
+    previous = sys.excepthook
+
+    def join_to_end_all(kind, exc, tb):
+        previous(kind, exc, tb)
+        if _joined:  # init's own hook, which calls this one, ends the job
+            return
+        # MPI's start holds the interpreter: a signal's default action, not a thread,
+        # ends the wait where the others never join (SIGALRM's ends the process)
+        alarm = getattr(signal, "alarm", lambda seconds: None)
+        alarm(JOIN_SECONDS)
+        try:
+            world = init()
+        except Exception:  # mpi4py missing, a bad $NNBACKEND_TIMEOUT: nothing to end
+            return
+        finally:
+            alarm(0)
+        if world.size > 1:
+            world.abort(
+                f"rank {world.rank} of {world.size} ended with {kind.__name__} (above) "
+                f"before joining the job: ending all {world.size} ranks."
+            )
+
+    sys.excepthook = join_to_end_all
+
+
+if launched():
+    _end_all_on_failure_before_joining()
