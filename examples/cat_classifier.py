@@ -90,7 +90,7 @@ def main(argv=None) -> dict:
         help="initial weights: normal (x0.01), lecun or he, or all three "
         "one after the other (default lecun)",
     )
-    parser.add_argument("--lr", type=float, default=0.0075, help="learning rate (0.0075)")
+    parser.add_argument("--lr", type=nb.cli.positive, default=0.0075, help="learning rate (0.0075)")
     args = parser.parse_args(argv)
     backend = nb.cli.backend_from_args(args)
     data = nb.cli.load_data(nb.datasets.load_catvnoncat, args)

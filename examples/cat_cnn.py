@@ -129,9 +129,14 @@ def rows(images):
 
 def main(argv=None) -> dict:
     parser = nb.cli.example_parser(__doc__, epochs=40)
-    parser.add_argument("--lr", type=float, default=0.001, help="Adam's first learning rate")
     parser.add_argument(
-        "--decay", type=float, default=0.95, help="learning rate factor per epoch (default 0.95)"
+        "--lr", type=nb.cli.positive, default=0.001, help="Adam's first learning rate"
+    )
+    parser.add_argument(
+        "--decay",
+        type=nb.cli.positive,
+        default=0.95,
+        help="learning rate factor per epoch (default 0.95)",
     )
     parser.add_argument(
         "--batch-size", type=nb.cli.at_least(1), default=32, help="batch size (default 32)"

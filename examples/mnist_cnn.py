@@ -130,9 +130,11 @@ def main(argv=None) -> dict:
     parser.add_argument(
         "--batch-size", type=nb.cli.at_least(1), default=100, help="batch size (default 100)"
     )
-    parser.add_argument("--lr", type=float, default=0.001, help="Adam's first learning rate")
     parser.add_argument(
-        "--decay", type=float, default=None,
+        "--lr", type=nb.cli.positive, default=0.001, help="Adam's first learning rate"
+    )
+    parser.add_argument(
+        "--decay", type=nb.cli.positive, default=None,
         help="learning rate factor per epoch (default 0.7; 0.8 with --deep)",
     )  # fmt: skip
     parser.add_argument(

@@ -187,7 +187,9 @@ def main(argv=None) -> dict:
     parser.add_argument(
         "--batch-size", type=nb.cli.at_least(1), default=100, help="batch size (default 100)"
     )
-    parser.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")
+    parser.add_argument(
+        "--lr", type=nb.cli.positive, default=0.1, help="learning rate (default 0.1)"
+    )
     parser.add_argument("--digits", action="store_true", help="use the 8x8 digits, not MNIST")
     args = parser.parse_args(argv)
     if args.distributed and args.grad == "numerical":

@@ -74,8 +74,12 @@ def main(argv=None) -> dict:
     parser.add_argument(
         "--hidden", type=nb.cli.at_least(1), default=3, help="hidden units (default 3)"
     )
-    parser.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
-    parser.add_argument("--reg-lambda", type=float, default=0.01, help="L2 strength (0.01)")
+    parser.add_argument(
+        "--lr", type=nb.cli.positive, default=0.01, help="learning rate (default 0.01)"
+    )
+    parser.add_argument(
+        "--reg-lambda", type=nb.cli.non_negative, default=0.01, help="L2 strength (0.01)"
+    )
     parser.add_argument(
         "--samples", type=nb.cli.at_least(2), default=200, help="points (default 200)"
     )

@@ -56,7 +56,9 @@ def fixed_weights(backend) -> dict:
 
 def main(argv=None) -> dict:
     parser = nb.cli.example_parser(__doc__, epochs=1000, dtype="float64")
-    parser.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")
+    parser.add_argument(
+        "--lr", type=nb.cli.positive, default=0.1, help="learning rate (default 0.1)"
+    )
     args = parser.parse_args(argv)
     backend = nb.cli.backend_from_args(args)
     result = fixed_weights(backend)

@@ -73,7 +73,9 @@ def train(model, X, target, args) -> dict:
 
 def main(argv=None) -> dict:
     parser = nb.cli.example_parser(__doc__, epochs=10000, dtype="float64")
-    parser.add_argument("--lr", type=float, default=0.5, help="learning rate (default 0.5)")
+    parser.add_argument(
+        "--lr", type=nb.cli.positive, default=0.5, help="learning rate (default 0.5)"
+    )
     parser.add_argument("--bias", action="store_true", help="give both nets biases")
     args = parser.parse_args(argv)
     backend = nb.cli.backend_from_args(args)

@@ -34,7 +34,9 @@ GRID = {
 
 def main(argv=None) -> dict:
     parser = nb.cli.example_parser(__doc__, epochs=200)
-    parser.add_argument("--jobs", type=int, default=1, help="GridSearchCV n_jobs (default 1)")
+    parser.add_argument(
+        "--jobs", type=nb.cli.at_least(1), default=1, help="GridSearchCV n_jobs (default 1)"
+    )
     parser.add_argument(
         "--cv", type=nb.cli.at_least(2), default=5, help="cross-validation folds (default 5)"
     )

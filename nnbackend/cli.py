@@ -10,6 +10,7 @@ backend = nb.cli.backend_from_args(args)     # --backend > $NNBACKEND > numpy; -
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -68,7 +69,7 @@ def example_parser(
         "one thread while training a small net)",
     )
     parser.add_argument(
-        "--seed", type=at_least(0), default=seed, help=f"random seed (default {seed})"
+        "--seed", type=at_least(0, 2**32 - 1), default=seed, help=f"random seed (default {seed})"
     )
     if epochs is not None:
         parser.add_argument(
@@ -96,20 +97,41 @@ def example_parser(
     return parser
 
 
-def at_least(low: int):
-    """An argument type: a whole number >= ``low``."""
+def at_least(low: int, high: int | None = None):
+    """An argument type: a whole number >= ``low`` (and <= ``high``, where given)."""
+    wanted = f"a whole number >= {low}" if high is None else f"a whole number {low}..{high}"
 
     def whole_number(text: str) -> int:
         try:
             n = int(text)
         except ValueError:
             n = low - 1
-        if n < low:
-            raise argparse.ArgumentTypeError(f"a whole number >= {low}, not {text!r}")
+        if n < low or (high is not None and n > high):
+            raise argparse.ArgumentTypeError(f"{wanted}, not {text!r}")
         return n
 
-    whole_number.__name__ = f"whole number >= {low}"  # what argparse's errors name
+    whole_number.__name__ = wanted.removeprefix("a ")  # what argparse's errors name
     return whole_number
+
+
+def positive(text: str) -> float:
+    """An argument type: a finite number > 0 (a learning rate, a decay factor)."""
+    return _number(text, strictly=True)
+
+
+def non_negative(text: str) -> float:
+    """An argument type: a finite number >= 0 (a penalty's strength)."""
+    return _number(text, strictly=False)
+
+
+def _number(text: str, strictly: bool) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        x = math.nan
+    if not math.isfinite(x) or x < 0 or (strictly and x == 0):
+        raise argparse.ArgumentTypeError(f"a number {'>' if strictly else '>='} 0, not {text!r}")
+    return x
 
 
 def thread_count(text: str) -> int | str:
@@ -154,7 +176,7 @@ def backend_from_args(args: argparse.Namespace) -> Backend:
     if getattr(args, "distributed", False):
         try:
             init()
-        except DistributedError as exc:
+        except (DistributedError, ValueError) as exc:  # ValueError: a bad $NNBACKEND_TIMEOUT
             raise SystemExit(f"error: {exc}") from None
     try:
         return get_backend(args.backend, dtype=getattr(args, "dtype", None))
@@ -164,11 +186,14 @@ def backend_from_args(args: argparse.Namespace) -> Backend:
 
 def load_data(loader, args: argparse.Namespace, **options):
     """``loader(args.data, **options)``; when the files are not found, the program ends
-    with the loader's message, worded for the command line (``--data FOLDER``)."""
+    with the loader's message, worded for the command line (``--data FOLDER``), and
+    when they cannot be read (damaged, not data, no right to read), with its own."""
     try:
         return loader(args.data, **options)
     except DataNotFoundError as exc:
         stop(f"error: {exc.for_command_line()}")
+    except (ValueError, OSError) as exc:
+        stop(f"error: {exc}")
 
 
 def run(main: Callable[[], object]) -> None:
@@ -211,6 +236,8 @@ def mnist_or_digits(args: argparse.Namespace, flatten: bool = True):
         return load_data(load_mnist, args, flatten=flatten), "MNIST"
     try:
         return load_mnist(flatten=flatten), "MNIST"
+    except (ValueError, PermissionError) as exc:  # damaged files under $NNBACKEND_DATA
+        stop(f"error: {exc}")
     except DataNotFoundError as exc:
         if is_main():
             print(

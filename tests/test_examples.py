@@ -374,7 +374,8 @@ def test_plots_without_matplotlib_fail_before_training(monkeypatch, capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--seed", "-1"], "--seed: a whole number >= 0, not '-1'"),
+        (["--seed", "-1"], "--seed: a whole number 0..4294967295, not '-1'"),
+        (["--seed", "4294967296"], "--seed: a whole number 0..4294967295"),  # scikit-learn's
         (["--epochs", "0"], "--epochs: a whole number >= 1, not '0'"),
         (["--epochs", "2.5"], "--epochs: a whole number >= 1, not '2.5'"),
         (["--out", "{file}"], "--out: cannot make the folder '{file}' for the plots"),
@@ -391,6 +392,43 @@ def test_a_bad_flag_stops_the_example_before_it_trains(args, message, capsys, tm
         nb.cli.example_parser("x", epochs=3).parse_args([a.format(file=file) for a in args])
     assert stop.value.code == 2
     assert message.format(file=file) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "script, args, message",
+    [
+        ("mnist_two_layer", ["--lr", "nan"], "--lr: a number > 0, not 'nan'"),
+        ("cat_classifier", ["--lr", "-1"], "--lr: a number > 0, not '-1'"),
+        ("mnist_cnn", ["--decay", "0"], "--decay: a number > 0, not '0'"),
+        ("moons_softmax", ["--reg-lambda", "-1"], "--reg-lambda: a number >= 0, not '-1'"),
+        ("sklearn_pipeline", ["--jobs", "0"], "--jobs: a whole number >= 1, not '0'"),
+    ],
+)
+def test_an_examples_own_numbers_are_checked_as_flags(script, args, message, capsys):
+    """They were plain float/int: a traceback from the optimizer or joblib at the start."""
+    with pytest.raises(SystemExit) as stop:
+        example(script).main(args)
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_damaged_data_ends_an_example_with_its_message(tmp_path, monkeypatch):
+    """Not-found files were a message; damaged ones, with --data or $NNBACKEND_DATA, and
+    a bad $NNBACKEND_TIMEOUT with --distributed, were tracebacks."""
+    (tmp_path / "mnist.npz").write_text("junk")
+    (tmp_path / "train_catvnoncat.h5").write_text("junk")
+    (tmp_path / "test_catvnoncat.h5").write_text("junk")
+    for script, says in (("mnist_two_layer", "not a readable .npz"),
+                         ("cat_classifier", "not a readable HDF5 file")):  # fmt: skip
+        with pytest.raises(SystemExit) as stop:
+            example(script).main(["--data", str(tmp_path)])
+        assert stop.value.code.startswith("error: ") and says in stop.value.code
+        assert str(tmp_path) in stop.value.code
+    monkeypatch.setenv("NNBACKEND_DATA", str(tmp_path))
+    with pytest.raises(SystemExit, match="not a readable .npz"):
+        example("mnist_two_layer").main([])
+    monkeypatch.setenv("NNBACKEND_TIMEOUT", "abc")
+    with pytest.raises(SystemExit, match=r"TIMEOUT must be a number of seconds, not 'abc'"):
+        example("mnist_two_layer").main(["--digits", "--distributed"])
 
 
 # 5. scikit-learn: a Pipeline in GridSearchCV
