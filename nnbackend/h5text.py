@@ -25,7 +25,7 @@ from nnbackend.h5safe import printable
 
 MAX_JSON_CHARS = 1 << 20
 MAX_JSON_DEPTH = 64
-MAX_INT_DIGITS = 100  # a 128-bit generator state has 39; no size, count or seed has more
+MAX_INT_DIGITS = 4000  # just short of Python's own limit, whose message offers to lift it
 MAX_ATTR_BYTES = 1 << 20
 #: how long a child process may take to read one variable-length string
 HEAP_SECONDS = 20
@@ -154,7 +154,7 @@ def _refuse_constant(name: str):
 
 def _short_int(text: str) -> int:
     digits = len(text.lstrip("-"))
-    if digits > MAX_INT_DIGITS:  # before Python's own limit, whose message offers to raise it
+    if digits > MAX_INT_DIGITS:
         raise ValueError(
             f"an integer of {digits} digits; a file's numbers have at most {MAX_INT_DIGITS}"
         )

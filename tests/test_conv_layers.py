@@ -4,6 +4,9 @@ and the native window code pinned to the standard-only one."""
 
 from __future__ import annotations
 
+import array
+import collections
+
 import numpy as np
 import pytest
 
@@ -170,8 +173,10 @@ def test_window_sizes_take_numpys_integers_and_refuse_the_rest():
     ):
         L.MaxPool2D((2, 2, 2))
     for taken_apart in (b"\x02\x03", {2: "a", 3: "b"}, range(2, 4)):  # were (2, 3)
-        with pytest.raises(TypeError, match="pool_size must be an integer, not "):
+        with pytest.raises(TypeError, match="pool_size must be an int or a pair of ints, not "):
             L.MaxPool2D(taken_apart)
+    for two in (collections.deque([2, 3]), array.array("i", [2, 3])):  # sequences of two
+        assert L.MaxPool2D(two).pool_size == (2, 3)
 
 
 @pytest.mark.parametrize("backend_name", NATIVE_BACKENDS)

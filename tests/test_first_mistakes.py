@@ -5,6 +5,7 @@ optimizer's name where its object goes, a batch axis in ``input_shape``, torch's
 from __future__ import annotations
 
 import functools
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -136,6 +137,40 @@ def test_a_backward_before_forward_says_so_however_forward_keeps_its_input(kind)
     model = nb.Sequential([Dense(2, 3), kind()], seed=0)
     with pytest.raises(AttributeError, match=rf"{kind.__name__} has no _x yet"):
         model.backward(np.ones((4, 3)))
+
+
+class _WithAMock(_UsesInput):
+    hook = mock.Mock()  # makes up fget, __wrapped__, ... for ever
+
+    def forward(self, x, training=False):
+        self._x = x
+        return x
+
+
+def test_a_mock_among_a_layers_attributes_does_not_hang_the_message():
+    """The search for what forward keeps followed the Mock's made-up attributes without
+    end (memory growing)."""
+    model = nb.Sequential([Dense(2, 3), _WithAMock()], seed=0)
+    with pytest.raises(AttributeError, match=r"_WithAMock has no _x yet"):
+        model.backward(np.ones((4, 3)))
+
+
+class _ReadByName(Tanh):
+    def forward(self, x, training=False):
+        self._saved = x
+        return x
+
+    def backward(self, dy, input_grad=True):
+        return dy * getattr(self, "_save")  # noqa: B009 (the typo, by name)
+
+
+def test_a_typo_read_by_getattr_keeps_pythons_error():
+    """A string constant counted as setting the attribute: the typo was told to call
+    forward first, after forward had run."""
+    model = nb.Sequential([Dense(2, 3), _ReadByName()], seed=0)
+    model.forward(np.ones((4, 2), np.float32))
+    with pytest.raises(AttributeError, match=r"'_ReadByName' object has no attribute '_save'"):
+        model.backward(np.ones((4, 3), np.float32))
 
 
 class _Misspelt(Tanh):

@@ -371,13 +371,38 @@ def test_a_callback_state_past_floats_range_is_refused_by_name(tmp_path):
         group = f["callbacks/EarlyStopping"]
         state = json.loads(group.attrs["state"])
         group.attrs["state"] = json.dumps(dict(state, best=10**400))
-    with pytest.raises(nb.CheckpointError, match="EarlyStopping's state .*integer of 401 digits"):
+    with pytest.raises(nb.CheckpointError, match="EarlyStopping best must be a finite number"):
         model.fit(X, Y, callbacks=[nb.callbacks.EarlyStopping(patience=5)], checkpoint=path,
                   resume=True, **fit)  # fmt: skip
     with pytest.raises(ValueError, match="learning rate must be a finite number above 0, got inf"):
         nb.optim.SGD(10**400)
     with pytest.raises(ValueError, match="momentum must be .*, got -inf"):  # was +inf
         nb.optim.Momentum(0.1, momentum=-(10**400))
+
+
+@nb.register
+class Keyed(Layer):
+    """A layer of one's own whose config holds a 157-digit integer (a Mersenne prime)."""
+
+    def __init__(self, modulus: int = 2**521 - 1):
+        super().__init__()
+        self.modulus = modulus
+
+    def forward(self, x, training=False):
+        return x
+
+    def backward(self, dy, input_grad=True):
+        return dy
+
+    def config(self):
+        return {**super().config(), "modulus": self.modulus}
+
+
+def test_a_config_holding_a_large_integer_loads_as_saved(tmp_path):
+    """A 100-digit bound on a file's integers refused what nb.save wrote."""
+    model = nb.Sequential([Dense(2, 3), Keyed()], seed=0)
+    nb.save(model, tmp_path / "keyed.h5")
+    assert nb.load(tmp_path / "keyed.h5").layers[1].modulus == 2**521 - 1
 
 
 def test_weights_past_the_models_float_range_are_refused(tmp_path):

@@ -657,7 +657,12 @@ def test_from_sklearn_predicts_the_same(backend, digits):
 
 
 class TunedClassifier(MLPClassifier):
-    """An estimator of one's own: scikit-learn has no class of its name."""
+    """An estimator of one's own, with a parameter of its own: scikit-learn has no class
+    of its name, nor that parameter."""
+
+    def __init__(self, hidden_layer_sizes=(100,), label_smoothing=0.0, **params):
+        super().__init__(hidden_layer_sizes, **params)
+        self.label_smoothing = label_smoothing
 
 
 def test_a_subclass_converts_as_the_estimator_it_derives_from(digits):

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dis
 import gc
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import CodeType, FunctionType, MappingProxyType
 
 from nnbackend.backend.arrays import holds_arrays
@@ -263,23 +263,23 @@ def _kept(layer, name: str) -> bool:
 
 def _functions(member) -> list:
     """The plain functions behind a class member, unwrapped from their decorators."""
-    found, stack = [], [member]
-    while stack and len(found) < 16:
+    found, stack, seen = [], [member], set()
+    while stack and len(seen) < 64:  # a Mock makes up a new fget for ever
         f = stack.pop()
+        if f is None or id(f) in seen:
+            continue
+        seen.add(id(f))
         if isinstance(getattr(f, "__code__", None), CodeType):
             found.append(f)
         stack += [getattr(f, a, None) for a in ("__wrapped__", "__func__", "fget", "fset")]
-        stack = [g for g in stack if g is not None]
     return found
 
 
 def _sets(code, name: str, module: dict, calls: bool = True) -> bool:
     """Whether ``code`` stores ``.<name>`` (or names it as a string, for setattr), it
     or a function nested in it, or (``calls``) a function of ``module`` it names."""
-    if any(
-        op.argval == name and op.opname in ("STORE_ATTR", "LOAD_CONST")
-        for op in dis.get_instructions(code)
-    ):
+    stores = ("STORE_ATTR", "LOAD_CONST") if "setattr" in code.co_names else ("STORE_ATTR",)
+    if any(op.argval == name and op.opname in stores for op in dis.get_instructions(code)):
         return True
     nested = (c for c in code.co_consts if isinstance(c, CodeType))
     if any(_sets(c, name, module, calls) for c in nested):
@@ -324,10 +324,15 @@ def check_built(layer: Layer, name: str = "W") -> None:
 
 def pair(value, what: str) -> tuple[int, int]:
     """An int or a pair of ints (kernel sizes, strides, paddings) as a pair of ints."""
-    # a list, a tuple, a 1-d (NumPy) array of two; else one number for both axes (bytes,
-    # a dict or a range are not taken apart: integer() refuses them by name)
-    two = isinstance(value, list | tuple) or getattr(value, "ndim", None) == 1
-    values = tuple(value) if two else (value, value)
+    # a sequence or a 1-d array of two; not text, bytes or a range, whose items are not
+    # sizes one wrote down
+    two = isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray | range)
+    if two or getattr(value, "ndim", None) == 1:
+        values = tuple(value)
+    elif hasattr(value, "__iter__") and not isinstance(value, str):
+        values = ()  # a dict, a set, an iterator: refused below, as what it is
+    else:
+        values = (value, value)
     if len(values) != 2:
         raise TypeError(f"{what} must be an int or a pair of ints, not {value!r}")
     return tuple(integer(v, what) for v in values)

@@ -41,10 +41,12 @@ class SklearnConversion:
 
     def to_sklearn(self):
         """scikit-learn's own fitted estimator of the same net (host NumPy weights in
-        this model's dtype), with the same parameters less ``backend`` and ``dtype``."""
+        this model's dtype), with the same parameters less ``backend``, ``dtype`` and
+        any a subclass of one's own adds."""
         check_is_fitted(self)
-        params = {k: v for k, v in self.get_params().items() if k not in ("backend", "dtype")}
-        est = _sklearn_kind(type(self))(**params)
+        kind = _sklearn_kind(type(self))
+        theirs = kind().get_params()  # not backend, dtype or a subclass's own
+        est = kind(**{k: v for k, v in self.get_params().items() if k in theirs})
         _copy_fitted(self, est)
         est.coefs_, est.intercepts_ = self.coefs_, self.intercepts_
         if self.early_stopping:  # the weights kept are the best: scikit-learn's copy of them
