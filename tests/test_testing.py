@@ -156,9 +156,73 @@ class ScaledByK(L.Layer):
 
 def test_an_argument_that_config_leaves_out_is_caught():
     """Its config round trip agrees with itself, and no weight shows the loss: the
-    outputs of the loaded layer do."""
+    outputs of the loaded layer do, and the config row names the setting lost."""
     message = failure(lambda: ScaledByK(3.0), (4, 3))
     assert "save/load" in message and "output" in message
+    assert "nb.load builds the layer from config() and fills params and state" in message
+    assert "from_config(config()) has k: 3.0 -> 1.0: config() (an optimizer's _hyper())" in message
+
+
+class KeepsAnArrayAside(L.Layer):
+    """A fixed array made in build() and kept as an attribute, which nb.load never makes."""
+
+    def build(self, backend, rng):
+        super().build(backend, rng)
+        self.P = backend.xp.ones((3,), dtype=backend.dtype, device=backend.device)
+
+    def forward(self, x, training=True):
+        return x * self.P
+
+    def backward(self, dy, input_grad=True):
+        return dy * self.P
+
+
+def test_an_array_kept_outside_params_and_state_is_told_where_to_go():
+    """save/load raised AttributeError: no attribute 'P', and no more."""
+    message = failure(KeepsAnArrayAside, (4, 3))
+    assert "raised AttributeError" in message and "keep arrays in params or state" in message
+
+
+class DropoutInTrainingOnly(L.Layer):
+    """A setting used in training alone, left out of config(): no output shows it."""
+
+    def __init__(self, momentum: float = 0.9):
+        super().__init__()
+        self.momentum = momentum
+
+    def forward(self, x, training=True):
+        return x
+
+    def backward(self, dy, input_grad=True):
+        return dy
+
+
+class FocalWithoutGamma(nb.losses.MSE):
+    """A loss whose config() leaves out its own argument (nb.load gave gamma=2.0)."""
+
+    def __init__(self, gamma: float = 2.0, reduction: str = "mean", half: bool = False):
+        super().__init__(reduction=reduction, half=half)
+        self.gamma = gamma
+
+
+class DecayedSGD(nb.optim.SGD):
+    """An optimizer whose _hyper() leaves out weight_decay."""
+
+    def __init__(self, lr=0.1, weight_decay: float = 0.01):
+        super().__init__(lr)
+        self.weight_decay = weight_decay
+
+
+def test_a_setting_that_config_leaves_out_is_named_for_each_kind():
+    """Settings no output shows (used in training alone, by a loss's or an optimizer's
+    step) came back from a checkpoint as their defaults, and no check said so."""
+    with pytest.raises(CheckFailed, match=r"has momentum: 0.5 -> 0.9: config\(\)"):
+        check_layer(lambda: DropoutInTrainingOnly(0.5), (4, 3), backends=["numpy"])
+    with pytest.raises(CheckFailed, match=r"has gamma: 3.0 -> 2.0: config\(\)"):
+        check_loss(lambda: FocalWithoutGamma(3.0), (5, 1), np.arange(5.0), backends=["numpy"])
+    with pytest.raises(CheckFailed, match=r"has weight_decay: 0.1 -> 0.01: config\(\)"):
+        check_optimizer(lambda: DecayedSGD(0.1, 0.1), lambda w, g, s, t: w - 0.1 * g,
+                        backends=["numpy"])  # fmt: skip
 
 
 @pytest.mark.filterwarnings("ignore:__array_wrap__:DeprecationWarning")
@@ -202,6 +266,33 @@ def test_check_loss_passes_a_right_loss_and_catches_a_wrong_gradient():
         check_loss(HalfGradientMSE, (5, 1), np.arange(5.0), backends=["numpy"])
 
 
+class AlwaysMeanGradient(nb.losses.MSE):
+    """backward divides by the batch whatever ``reduction`` says."""
+
+    def backward(self):
+        grad = super().backward()
+        return grad / grad.shape[0] if self.reduction == "sum" else grad
+
+
+class AlwaysMeanValue(nb.losses.MSE):
+    """forward averages whatever ``reduction`` says (its gradient follows it)."""
+
+    def forward(self, pred, target):
+        value = super().forward(pred, target)
+        return value / pred.shape[0] if self.reduction == "sum" else value
+
+
+def test_a_loss_that_does_not_read_its_reduction_is_caught():
+    """With the default reduction every row passed; the other one was never run."""
+    labels = np.arange(5.0)
+    with pytest.raises(
+        CheckFailed, match=r"reduction +numpy +FAILED +d/dpred.*0.2 times the right one"
+    ):
+        check_loss(AlwaysMeanGradient, (5, 1), labels, backends=["numpy"])
+    with pytest.raises(CheckFailed, match=r"reduction +numpy +FAILED +.*with either reduction"):
+        check_loss(AlwaysMeanValue, (5, 1), labels, backends=["numpy"])
+
+
 def adam_reference(w, g, state, t, lr=0.01, b1=0.9, b2=0.999, eps=1e-8):
     state["m"] = b1 * state.get("m", 0.0) + (1 - b1) * g
     state["v"] = b2 * state.get("v", 0.0) + (1 - b2) * g * g
@@ -223,6 +314,29 @@ def test_check_optimizer_catches_a_step_that_is_not_the_formula():
 
     with pytest.raises(CheckFailed, match=r"formula +numpy step 1 +FAILED +0.W: differs by"):
         check_optimizer(lambda: nb.optim.Adam(0.01), without_bias_correction, backends=["numpy"])
+
+
+def test_a_wrong_formula_is_not_blamed_on_the_elementwise_flag():
+    """SGD is elementwise; checked against another formula, the flat rows fail too, and
+    they told the user to unset the flag, the wrong fix."""
+    with pytest.raises(CheckFailed) as caught:
+        check_optimizer(lambda: nb.optim.SGD(0.1), lambda w, g, s, t: w + 0.1 * g,
+                        backends=["numpy"])  # fmt: skip
+    message = str(caught.value)
+    assert "formula" in message and "flat" in message and "not elementwise" not in message
+
+
+class OwnRateSGD(nb.optim.Optimizer):
+    """W -= self.lr * dW: right at a constant rate, deaf to a schedule's."""
+
+    def update(self, params, name, grad, lr):
+        params[name] -= self.lr * grad
+
+
+def test_an_optimizer_that_ignores_the_rate_it_is_given_is_caught():
+    with pytest.raises(CheckFailed, match=r"lr +numpy +FAILED +at a rate of 0 the step moved"):
+        check_optimizer(lambda: OwnRateSGD(0.1), lambda w, g, s, t: w - 0.1 * g,
+                        backends=["numpy"])  # fmt: skip
 
 
 class NormalizedSGD(nb.optim.Optimizer):

@@ -80,12 +80,16 @@ def flatten(result, prefix: str = "result") -> dict[str, np.ndarray]:
     return {name: a for key, v in items.items() for name, a in flatten(v, key).items()}
 
 
-def compare(report: Report, check: str, backend: str, got: dict, want: dict, ulps) -> None:
-    """One row: every array of ``got`` against ``want`` (flattened results)."""
+def compare(
+    report: Report, check: str, backend: str, got: dict, want: dict, ulps, hint: str = ""
+) -> None:
+    """One row: every array of ``got`` against ``want`` (flattened results); ``hint``,
+    the likely cause, joins a failure's detail."""
     if set(got) != set(want):
         report.add(check, backend, f"gives {sorted(got)} where the reference gives {sorted(want)}")
         return
     problems = [f"{k}: {p}" for k in want if (p := close(got[k], want[k], ulps)) is not None]
+    problems += [hint] if problems and hint else []
     report.add(check, backend, "; ".join(problems) or None, f"within {ulps} ulps")
 
 

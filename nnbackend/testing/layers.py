@@ -57,6 +57,10 @@ DEVICE_HINT = (
     "only the Array API standard, never numpy"
 )
 STANDARD_HINT = "call only the Array API standard, through xp = namespace_of(x), never numpy"
+LOAD_HINT = (
+    "nb.load builds the layer from config() and fills params and state, without build(): "
+    "give config() every argument, and keep arrays in params or state"
+)
 
 
 @dataclass
@@ -266,7 +270,7 @@ class _Case:
 
     def save_load(self, report, backend: Backend, target: Backend) -> None:
         check, where = "save/load", f"{backend.name} -> {target.name}"
-        with report.checking(check, where), tempfile.TemporaryDirectory() as folder:
+        with report.checking(check, where, LOAD_HINT), tempfile.TemporaryDirectory() as folder:
             layer = self.make_layer()
             model = Sequential(
                 [layer], backend=backend, seed=self.seed, input_shape=self.input_shape[1:]
@@ -285,7 +289,7 @@ class _Case:
             want = {"output": to_host(model.forward(x, training=False))}
             moved = target.asarray(to_host(x), dtype=target.dtype_name)
             got = {"output": to_host(again.forward(moved, training=False))}
-            compare(report, check, where, got, want, ulps=self.ulps)
+            compare(report, check, where, got, want, ulps=self.ulps, hint=LOAD_HINT)
 
     def eval_mode(self, report, backend: Backend) -> None:
         """Evaluation: no state changes, the same output twice, gradients right."""

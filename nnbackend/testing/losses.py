@@ -5,11 +5,14 @@
 Rows: ``arrays`` (a 0-d value and a gradient of ``pred``'s shape, on the backend, in
 its dtype), ``unchanged`` (pred and target left alone), ``gradient`` (backward against
 central differences), ``float32``, ``parity`` (value and gradient as on the first
-backend), ``devices`` (array-api-strict's device1, device2, no_float64) and ``config``.
+backend), ``devices`` (array-api-strict's device1, device2, no_float64), ``reduction``
+(the other reduction's gradient against central differences, and its value another
+than the first's) and ``config``.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -64,8 +67,33 @@ def check_loss(
         for name in (*STRICT_DEVICES, STRICT_NO_FLOAT64):
             device = get_backend(name, dtype=dtype if name in STRICT_DEVICES else "float32")
             _checked(report, make_loss, pred, target, device, False, DEVICE_HINT)
+    with report.checking("reduction", chosen[0].name):
+        _other_reduction(report, make_loss(), pred, target, chosen[0])
     config_round_trip(report, make_loss(), LOSSES)
     return report.raise_if_failed()
+
+
+def _other_reduction(report, loss, pred, target, backend: Backend) -> None:
+    """The loss with its other ``reduction`` ("sum" for "mean"): its gradient against
+    central differences, and a value other than the first's (a forward or backward
+    that never reads ``reduction`` passes every other row)."""
+    config = {k: v for k, v in loss.config().items() if k != "type"}
+    if config.get("reduction") not in ("mean", "sum") or pred.shape[0] < 2:
+        return
+    other = type(loss).from_config({**config, "reduction": {"mean": "sum", "sum": "mean"}[
+        config["reduction"]]})  # fmt: skip
+    P = backend.asarray(pred)
+    T = backend.asarray(target, dtype=target_dtype(loss, target, backend))
+    values = [float(to_host(each.forward(P, T))) for each in (loss, other)]
+    dpred = other.backward()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        numerical = numerical_gradient(lambda p: other.forward(p, T), P)
+    problems = gradient_problems("pred", dpred, numerical, backend.dtype_name)
+    if values[0] != 0 and math.isclose(values[0], values[1], rel_tol=1e-9):  # not N times
+        problems.append(f"the value is {values[0]:.6g} with either reduction")
+    where = f"reduction={other.reduction!r}"
+    report.add("reduction", backend.name, "; ".join(problems) or None, where)
 
 
 def _checked(report, make_loss, pred, target, backend: Backend, gradient, hint=STANDARD_HINT):

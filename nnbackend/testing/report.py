@@ -122,8 +122,25 @@ def config_round_trip(report: Report, obj, registry) -> None:
             problem = f"config()['type'] is {config.get('type')!r}, not {name!r}"
         elif json.loads(json.dumps(again.config())) != config:
             problem = f"from_config(config()) has config {again.config()}, not {config}"
+        elif lost := _settings_lost(obj, again):
+            problem = (
+                f"from_config(config()) has {lost}: config() (an optimizer's _hyper()) "
+                "leaves out an argument, which nb.load would set to its default"
+            )
         known = "not registered: nb.load needs custom_objects" if custom_for(obj) else "registered"
         report.add("config", "-", problem, known)
+
+
+def _settings_lost(obj, again) -> str | None:
+    """The first plain setting (a number, a flag, a name) of ``obj`` that ``again``, made
+    from its config, holds otherwise, as "gamma: 3.0 -> 2.0"; None where all agree."""
+    plain = (int, float, str, bool, type(None))
+    for key, value in vars(obj).items():
+        kept = getattr(again, key, "(missing)")
+        same = kept == value or (value != value and kept != kept)  # NaN
+        if not key.startswith("_") and isinstance(value, plain) and not same:
+            return f"{key}: {value!r} -> {kept!r}"
+    return None
 
 
 def custom_for(obj) -> dict:
