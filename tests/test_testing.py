@@ -163,6 +163,20 @@ def test_an_argument_that_config_leaves_out_is_caught():
     assert "from_config(config()) has k: 3.0 -> 1.0: config() (an optimizer's _hyper())" in message
 
 
+class BiasByTheMean(L.Dense):
+    """db = mean(dy) over the batch where the sum is right: right at a batch of 1."""
+
+    def backward(self, dy, input_grad=True):
+        dx = super().backward(dy, input_grad)
+        self.grads["b"] = namespace_of(dy).mean(dy, axis=0)
+        return dx
+
+
+def test_a_gradient_right_only_for_one_row_is_caught_at_a_batch_of_1():
+    with pytest.raises(CheckFailed, match=r"gradient batch 2 +numpy +FAILED +d/db"):
+        check_layer(lambda: BiasByTheMean(3, 2), (1, 3), backends=["numpy"])
+
+
 class KeepsAnArrayAside(L.Layer):
     """A fixed array made in build() and kept as an attribute, which nb.load never makes."""
 

@@ -19,19 +19,22 @@ The checks (each a row of the report, per backend):
                  ``ulps`` units in the last place of each array's largest value;
 - ``devices``    on array-api-strict's ``device1``, ``device2`` (in ``dtype``) and
                  ``no_float64`` (float32), every array stays on the device;
-- ``config``     ``config()`` is JSON and ``from_config`` gives it back;
+- ``config``     ``config()`` is JSON and ``from_config`` gives it back, with every
+                 number, flag and name the layer keeps;
 - ``save/load``  a one-layer model saved on each backend loads on the next bit for bit,
                  and gives the same outputs (to ``ulps``: a constructor argument that
                  ``config()`` leaves out comes back as its default);
 - ``eval``       (first backend) evaluation changes no state, is deterministic, and
-                 its backward matches central differences too.
+                 its backward matches central differences too;
+- ``gradient batch 2``  (first backend, for a batch of 1) the gradient on two rows: on
+                 one, a mean over the batch is its sum.
 """
 
 from __future__ import annotations
 
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +115,7 @@ def check_layer(
     for backend, target in zip(chosen, chosen[1:] + chosen[:1], strict=True):
         case.save_load(report, backend, target)
     case.eval_mode(report, chosen[0])
+    case.batch_of_two(report, chosen[0])
     return report.raise_if_failed()
 
 
@@ -223,7 +227,7 @@ class _Case:
         ]
         return "; ".join(problems) or None
 
-    def gradient(self, report, run: Run, backend: Backend, training: bool) -> None:
+    def gradient(self, report, run: Run, backend: Backend, training: bool, check=None) -> None:
         """Central differences of sum(forward(x) * dy) against backward, per array."""
         layer, x = run.layer, run.x
         xp = backend.xp
@@ -239,9 +243,18 @@ class _Case:
             for name, value in wanted.items():
                 numerical = numerical_gradient(objective, value)
                 problems += gradient_problems(name, grads[name], numerical, backend.dtype_name)
-        check = "gradient" if training else "eval gradient"
+        check = check or ("gradient" if training else "eval gradient")
         worst = f"relative errors below {GRADIENT_TOL[backend.dtype_name]:g}"
         report.add(check, backend.name, "; ".join(problems) or None, worst)
+
+    def batch_of_two(self, report, backend: Backend) -> None:
+        """At a batch of 1 a sum over the batch is its mean, so a backward that averages
+        where it should sum passes: the gradient again on a batch of 2."""
+        if self.input_shape[0] != 1:
+            return
+        two = replace(self, input_shape=(2, *self.input_shape[1:]))
+        with report.checking("gradient batch 2", backend.name):
+            two.gradient(report, two.run(backend), backend, True, check="gradient batch 2")
 
     def parity(self, report, runs: dict, reference: str, check: str = "parity") -> None:
         if runs.get(reference) is None:
