@@ -307,6 +307,19 @@ def test_a_loss_that_does_not_read_its_reduction_is_caught():
         check_loss(AlwaysMeanValue, (5, 1), labels, backends=["numpy"])
 
 
+class Float64GradientMSE(nb.losses.MSE):
+    """Its gradient scaled by a float64 array: a float32 model's gradient turns float64."""
+
+    def backward(self):
+        grad = super().backward()
+        return grad * namespace_of(grad).asarray(1.0, dtype=namespace_of(grad).float64)
+
+
+def test_a_float64_constant_in_a_loss_is_named_as_in_a_layer():
+    with pytest.raises(CheckFailed, match=r"float32 +numpy +FAILED .*a float64 constant leaks in"):
+        check_loss(Float64GradientMSE, (5, 1), np.arange(5.0), backends=["numpy"])
+
+
 def adam_reference(w, g, state, t, lr=0.01, b1=0.9, b2=0.999, eps=1e-8):
     state["m"] = b1 * state.get("m", 0.0) + (1 - b1) * g
     state["v"] = b2 * state.get("v", 0.0) + (1 - b2) * g * g

@@ -60,6 +60,7 @@ DEVICE_HINT = (
     "only the Array API standard, never numpy"
 )
 STANDARD_HINT = "call only the Array API standard, through xp = namespace_of(x), never numpy"
+FLOAT64_HINT = "a float64 constant leaks in: make constants in the input's dtype"
 LOAD_HINT = (
     "nb.load builds the layer from config() and fills params and state, without build(): "
     "give config() every argument, and keep arrays in params or state"
@@ -183,7 +184,7 @@ class _Case:
         if run is not None:
             problem = self.array_problems(run, backend)
             if problem and "float64" in problem:
-                problem += " (a float64 constant leaks in: make constants in the input's dtype)"
+                problem += f" ({FLOAT64_HINT})"
             report.add("float32", backend.name, problem)
         return run
 

@@ -29,7 +29,13 @@ from nnbackend.testing.backends import (
     resolve,
     to_host,
 )
-from nnbackend.testing.layers import DEVICE_HINT, STANDARD_HINT, array_problem, gradient_problems
+from nnbackend.testing.layers import (
+    DEVICE_HINT,
+    FLOAT64_HINT,
+    STANDARD_HINT,
+    array_problem,
+    gradient_problems,
+)
 from nnbackend.testing.report import ULPS, Report, config_round_trip
 
 
@@ -115,6 +121,8 @@ def _checked(report, make_loss, pred, target, backend: Backend, gradient, hint=S
             array_problem("backward()", dpred, pred.shape, backend),
         ]
         problem = "; ".join(p for p in problems if p) or None
+        if check == "float32" and problem and "float64" in problem:
+            problem += f" ({FLOAT64_HINT})"
         report.add("float32" if check == "float32" else "arrays", where, problem)
         if check != "float32":
             changed = f"changed its argument {', '.join(moved)}; work on a copy" if moved else None
