@@ -212,10 +212,9 @@ class DataParallel:
     def session(self):
         """Around the epochs. A rank that leaves it by ``sys.exit``, or by an exception
         of its own that it catches, aborts the job as it exits (the others would wait
-        for it); an uncaught exception aborts the job at once; one that every rank
-        raised strands none. At the end the ranks compare their weights (a callback
-        on some ranks alone may have changed them), which waits for all: fit returns
-        after rank 0's last save."""
+        for it); an uncaught one aborts it at once; one every rank raised strands none.
+        At the end the ranks compare their weights (a callback on some ranks alone may
+        have changed them), which waits for all: fit returns after rank 0's last save."""
         self.world.busy = True
         try:
             yield
@@ -372,8 +371,9 @@ def _checksums(X, y) -> tuple[str, ...]:
 def _digest(model) -> str:
     """A hash of the model's weights and running state, bit for bit."""
     found = hashlib.sha256()
-    for _, array in sorted([*model.params.items(), *model.state.items()]):
-        found.update(to_numpy(array).tobytes())
+    for part in (model.params, model.state):
+        for name in sorted(part):
+            found.update(to_numpy(part[name]).tobytes())
     return found.hexdigest()[:16]
 
 
