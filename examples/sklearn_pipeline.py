@@ -14,6 +14,7 @@ scikit-learn's own MLPClassifier with ``to_sklearn()``, which predicts the same.
 
 from __future__ import annotations
 
+import argparse
 import time
 import warnings
 
@@ -32,10 +33,20 @@ GRID = {
 }
 
 
+def job_count(text: str) -> int:
+    """``--jobs``' type: joblib's n_jobs, a whole number >= 1 or -1 (every core)."""
+    if text.strip() == "-1":
+        return -1
+    try:
+        return nb.cli.at_least(1)(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"a whole number >= 1, or -1, not {text!r}") from None
+
+
 def main(argv=None) -> dict:
     parser = nb.cli.example_parser(__doc__, epochs=200)
     parser.add_argument(
-        "--jobs", type=nb.cli.at_least(1), default=1, help="GridSearchCV n_jobs (default 1)"
+        "--jobs", type=job_count, default=1, help="GridSearchCV n_jobs (default 1; -1: all cores)"
     )
     parser.add_argument(
         "--cv", type=nb.cli.at_least(2), default=5, help="cross-validation folds (default 5)"

@@ -25,7 +25,6 @@ from nnbackend.h5safe import printable
 
 MAX_JSON_CHARS = 1 << 20
 MAX_JSON_DEPTH = 64
-MAX_INT_DIGITS = 4000  # just short of Python's own limit, whose message offers to lift it
 MAX_ATTR_BYTES = 1 << 20
 #: how long a child process may take to read one variable-length string
 HEAP_SECONDS = 20
@@ -153,11 +152,11 @@ def _refuse_constant(name: str):
 
 
 def _short_int(text: str) -> int:
-    digits = len(text.lstrip("-"))
-    if digits > MAX_INT_DIGITS:
-        raise ValueError(
-            f"an integer of {digits} digits; a file's numbers have at most {MAX_INT_DIGITS}"
-        )
+    """``int(text)``, or a ValueError naming the digits past Python's limit (which
+    ``json.dumps`` holds to as well: ``nb.save`` cannot write more)."""
+    digits, limit = len(text.lstrip("-")), sys.get_int_max_str_digits()
+    if limit and digits > limit:
+        raise ValueError(f"an integer of {digits} digits, past Python's limit of {limit}")
     return int(text)
 
 

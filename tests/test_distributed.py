@@ -709,6 +709,35 @@ def test_a_rank_that_fails_before_joining_ends_every_rank():
     assert "rank 1 of 2 ended with RuntimeError (above) before joining the job" in result.stderr
 
 
+@pytest.mark.parametrize("case", ["repl", "ctrl-c"])
+def test_the_hook_that_ends_a_job_leaves_a_repl_and_ctrl_c_alone(monkeypatch, case):
+    """Under mpiexec, an error before joining joins the job to end it: a typo at a
+    REPL (python -i) took the session down after 10 s, and Ctrl-C, which mpiexec passes
+    to every rank, printed an abort on each."""
+    from nnbackend.distributed import world
+
+    seen = []
+    monkeypatch.setattr(sys, "excepthook", lambda *args: seen.append(args[0]))
+    monkeypatch.setattr(world, "init", lambda: pytest.fail("joined the job"))
+    world._end_all_on_failure_before_joining()
+    kind = ZeroDivisionError if case == "repl" else KeyboardInterrupt
+    if case == "repl":
+        monkeypatch.setattr(sys, "ps1", ">>> ", raising=False)
+    sys.excepthook(kind, kind(), None)
+    assert seen == [kind]  # printed as before, and no join
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_an_error_before_joining_in_a_script_with_its_own_alarm_handler_ends():
+    """A SIGALRM handler of the script's own cannot run while MPI's start holds the
+    interpreter: the rank waited for ever where the others never join."""
+    own_alarm = "import os, signal, nnbackend\nsignal.signal(signal.SIGALRM, lambda *a: None)\n"
+    own_alarm += "if os.environ.get('PMI_RANK') == '1':\n    raise RuntimeError('plain')\n"
+    result, seconds = mpiexec("-c", own_alarm, timeout=60)
+    assert result.returncode != 0 and seconds < 30  # JOIN_SECONDS, then SIGALRM's default
+
+
 ONE_RANK_STOPS = """
 import argparse, nnbackend as nb
 args = argparse.Namespace(distributed=True, backend=None, data="/nonexistent/on/rank/1")

@@ -401,7 +401,7 @@ def test_a_bad_flag_stops_the_example_before_it_trains(args, message, capsys, tm
         ("cat_classifier", ["--lr", "-1"], "--lr: a number > 0, not '-1'"),
         ("mnist_cnn", ["--decay", "0"], "--decay: a number > 0, not '0'"),
         ("moons_softmax", ["--reg-lambda", "-1"], "--reg-lambda: a number >= 0, not '-1'"),
-        ("sklearn_pipeline", ["--jobs", "0"], "--jobs: a whole number >= 1, not '0'"),
+        ("sklearn_pipeline", ["--jobs", "0"], "--jobs: a whole number >= 1, or -1, not '0'"),
     ],
 )
 def test_an_examples_own_numbers_are_checked_as_flags(script, args, message, capsys):
@@ -409,6 +409,10 @@ def test_an_examples_own_numbers_are_checked_as_flags(script, args, message, cap
     with pytest.raises(SystemExit) as stop:
         example(script).main(args)
     assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_jobs_takes_joblibs_minus_1_for_every_core():
+    assert example("sklearn_pipeline").job_count("-1") == -1
 
 
 def test_damaged_data_ends_an_example_with_its_message(tmp_path, monkeypatch):

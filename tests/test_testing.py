@@ -177,6 +177,27 @@ def test_a_gradient_right_only_for_one_row_is_caught_at_a_batch_of_1():
         check_layer(lambda: BiasByTheMean(3, 2), (1, 3), backends=["numpy"])
 
 
+class ScaledByNaN(ScaledByK):
+    """A NaN in config(): nb.save refuses it, before any load."""
+
+    def __init__(self, k: float = float("nan")):
+        super().__init__(k)
+
+    def config(self):
+        return {**super().config(), "k": self.k}
+
+
+def test_the_load_hint_is_for_what_fails_after_a_save():
+    message = failure(ScaledByNaN, (4, 3))
+    assert "save/load" in message and "Out of range float" in message
+    assert "nb.load builds the layer" not in message
+
+
+def test_the_batch_of_2_gradient_is_checked_in_float64():
+    """In float32 its central differences failed a right layer (1.04 times)."""
+    assert check_layer(L.GlobalAvgPool2D, (1, 2, 3, 3), dtype="float32", backends=["numpy"]).ok
+
+
 class KeepsAnArrayAside(L.Layer):
     """A fixed array made in build() and kept as an attribute, which nb.load never makes."""
 

@@ -273,7 +273,7 @@ CASES = {
     "arch-2-mib": (attr("/", "architecture", " " * (2 << 20)), "longer than 1048576"),
     "arch-huge-integer": (  # named before Python's 4300-digit limit, which offers to lift it
         architecture_text('"n_out": 8', '"n_out": ' + "9" * 5000),
-        "not valid JSON .an integer of 5000 digits; a file's numbers have at most 4000",
+        "not valid JSON .an integer of 5000 digits, past Python's limit of 4300",
     ),
     "arch-nan": (attr("/", "architecture", '{"layers": [], "x": NaN}'), "not valid JSON"),
     "arch-overflowing-float": (

@@ -322,9 +322,14 @@ def _end_all_on_failure_before_joining() -> None:
         previous(kind, exc, tb)
         if _joined:  # init's own hook, which calls this one, ends the job
             return
-        # MPI's start holds the interpreter: a signal's default action, not a thread,
-        # ends the wait where the others never join (SIGALRM's ends the process)
-        alarm = getattr(signal, "alarm", lambda seconds: None)
+        if hasattr(sys, "ps1") or sys.flags.interactive or issubclass(kind, KeyboardInterrupt):
+            return  # a REPL goes on after an error; mpiexec passes Ctrl-C to every rank
+        # MPI's start holds the interpreter: a signal's default action, not a thread or
+        # a handler, ends the wait where the others never join (SIGALRM's ends the process)
+        alarm = getattr(signal, "alarm", None)
+        if alarm is None:  # not Unix: no way to leave MPI's start
+            return
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
         alarm(JOIN_SECONDS)
         try:
             world = init()
