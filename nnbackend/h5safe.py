@@ -47,6 +47,9 @@ DAMAGE = (KeyError, RuntimeError, TypeError, ValueError)
 #: deflate gives at most ~1032:1; a chunked dataset declaring more than this many
 #: bytes per stored byte cannot be genuine
 MAX_COMPRESSION = 1100
+#: HDF5 allocates ~4 KB to read each chunk: 1-value chunks made a 2 MB file take 1.9 GB
+MAX_SMALL_CHUNKS = 1024
+MIN_CHUNK_BYTES = 4096
 MAX_LINKS = 100_000
 #: groups within groups; nnbackend's own files nest 2 deep (/callbacks/<key>)
 MAX_DEPTH = 16
@@ -300,6 +303,12 @@ def _check_stored_size(path, where, item, nbytes: int, error, max_ratio: int) ->
         if chunk > max(nbytes, 1 << 20):
             raise error(f"{path}: {where} has chunks of {chunk} bytes for {nbytes} bytes of data")
         chunks = math.prod(-(-n // c) for n, c in zip(item.shape, item.chunks, strict=True))
+        if chunks > max(MAX_SMALL_CHUNKS, nbytes // MIN_CHUNK_BYTES):
+            raise error(
+                f"{path}: {where} is stored in {chunks} chunks of {chunk} bytes; HDF5 takes "
+                f"kilobytes to read each, so at most {MAX_SMALL_CHUNKS} chunks, or one per "
+                f"{MIN_CHUNK_BYTES} bytes, are read"
+            )
         if item.id.get_num_chunks() < chunks:  # the rest would be the fill value, unread
             raise error(
                 f"{path}: {where} stores {item.id.get_num_chunks()} of its {chunks} chunks; "

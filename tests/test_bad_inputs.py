@@ -629,6 +629,46 @@ def test_mnist_npz_header_that_nests_past_the_parser_is_refused(tmp_path):
         datasets.load_mnist(path)
 
 
+def _npz_with_member(path, member: bytes, *, name: str = "x_train.npy"):
+    """write_npz's arrays, x_train's member replaced by ``member`` (stored)."""
+    write_npz(path)
+    with zipfile.ZipFile(path) as plain:
+        members = {n: plain.read(n) for n in plain.namelist()}
+    members["x_train.npy"] = member
+    with zipfile.ZipFile(path, "w") as archive:
+        for n, data in members.items():
+            archive.writestr(name if n == "x_train.npy" else n, data)
+    return path
+
+
+@pytest.mark.parametrize(
+    "member, says",
+    [  # numpy read and decoded all a header declared (1 GiB) before its 10,000-byte limit
+        (b"\x93NUMPY\x02\x00" + struct.pack("<I", 20_000) + b" " * 20_000,
+         "a header of 20000 bytes .at most 10000."),
+        (b"\x93NUMPY\x03\x00" + struct.pack("<I", 10) + b" " * 10,  # was numpy's KeyError
+         ".npy format version 3.0 is not read here"),
+    ],
+    ids=["a-header-of-20000-bytes", "version-3"],
+)  # fmt: skip
+def test_mnist_npz_headers_numpy_reads_unbounded_or_not_at_all_are_named(tmp_path, member, says):
+    path = _npz_with_member(tmp_path / "mnist.npz", member)
+    with pytest.raises(ValueError, match=rf"x_train.npy is not a plain .npy array \({says}"):
+        datasets.load_mnist(path)
+
+
+def test_an_npz_member_name_flagged_utf8_that_is_not_is_a_bad_file(tmp_path):
+    """zipfile's UnicodeDecodeError came out bare, without the file's name."""
+    path = write_npz(tmp_path / "mnist.npz")
+    data = bytearray(path.read_bytes())
+    entry = data.index(b"PK\x01\x02")
+    data[entry + 9] |= 0x08  # the general-purpose flags' UTF-8 bit (0x800, high byte)
+    data[entry + 46] = 0xFF  # the name's first byte
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"mnist.npz: not a readable .npz file \('utf-8' codec"):
+        datasets.load_mnist(path)
+
+
 def test_mnist_npz_member_whose_stream_ends_early_is_refused(tmp_path):
     """A deflated member 100 bytes short, its CRC that of the short data and the zip's
     sizes claiming the full length: zipfile returns the short data without a word, and

@@ -879,6 +879,23 @@ def test_squares_saved_negative_are_refused(tmp_path, where):
         nb.load(path)
 
 
+def test_a_weight_in_one_value_chunks_is_refused_before_it_is_read(tmp_path):
+    """HDF5 takes ~4 KB to read each chunk: a 2 MB checkpoint of a Dense(700, 700) in
+    1-value chunks took 1.9 GB to load."""
+    path = tmp_path / "tiny-chunks.h5"
+    nb.save(nb.Sequential([Dense(40, 40)], seed=0), path)
+    with h5py.File(path, "r+", libver="latest") as f:
+        W = f["weights/0.W"][()]
+        del f["weights/0.W"]
+        f["weights"].create_dataset("0.W", data=W, chunks=(1, 1))
+    with pytest.raises(nb.CheckpointError, match=r"0.W is stored in 1600 chunks of 4 bytes"):
+        nb.load(path)
+    with h5py.File(path, "r+", libver="latest") as f:  # chunks of 10 values: 160 of them
+        del f["weights/0.W"]
+        f["weights"].create_dataset("0.W", data=W, chunks=(10, 1))
+    np.testing.assert_array_equal(nb.load(path).params["0.W"], W)
+
+
 def test_arrays_compressed_far_past_weights_need_a_cap_given(tmp_path, monkeypatch):
     """Deflate's 1100:1 let a 3 MB file declare 3.9 GB within max_params; nb.save writes
     arrays uncompressed, so the arrays may declare 64 times the file's size (past the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import tokenize
 import zipfile
@@ -29,6 +30,7 @@ MNIST_CLASSES = 10
 MAX_NPZ_BYTES = 1 << 30
 #: deflate gives at most ~1032 bytes per stored byte; images get MAX_IMAGE_RATIO
 MAX_ZIP_RATIO = 1100
+MAX_NPY_HEADER = 10_000  # numpy's own limit on a header it parses
 
 
 def _not_found(dirs: list[Path]) -> DataNotFoundError:
@@ -126,6 +128,7 @@ def _read_mnist_npz(path: Path) -> list[np.ndarray]:
         NotImplementedError,
         RuntimeError,  # a member flagged as encrypted
         tokenize.TokenError,  # an .npy header whose brackets do not close
+        UnicodeDecodeError,  # a member's name flagged UTF-8 that is not
     ) as err:
         if isinstance(err, FileNotFoundError | PermissionError):
             raise
@@ -182,15 +185,10 @@ def _npz_member(path: Path, archive: zipfile.ZipFile, name: str, check_shape, ma
         )
     with archive.open(info) as member:
         try:
-            version = np.lib.format.read_magic(member)
-            read_header = {
-                (1, 0): np.lib.format.read_array_header_1_0,
-                (2, 0): np.lib.format.read_array_header_2_0,
-            }[version]
-            shape, fortran, dtype = read_header(member)
+            shape, fortran, dtype = _npy_header(member)
         # numpy parses the header with ast.literal_eval, which a crafted one (thousands
         # of nested signs or brackets) sends past its parser's limits
-        except (ValueError, KeyError, SyntaxError, MemoryError, RecursionError) as err:
+        except (ValueError, SyntaxError, MemoryError, RecursionError) as err:
             raise ValueError(
                 f"{path}: member {name} is not a plain .npy array "
                 f"({printable(str(err) or type(err).__name__)})"
@@ -213,6 +211,24 @@ def _npz_member(path: Path, archive: zipfile.ZipFile, name: str, check_shape, ma
             "its header declares; the file is truncated or damaged"
         )
     return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+
+
+def _npy_header(member) -> tuple:
+    """(shape, fortran_order, dtype) of the .npy file ``member``, versions 1.0 and 2.0.
+    The header's length is checked before the header is read: numpy reads and decodes
+    all it declares (a gigabyte) before its own limit of 10,000 bytes."""
+    version = np.lib.format.read_magic(member)
+    if version not in ((1, 0), (2, 0)):
+        raise ValueError(f".npy format version {version[0]}.{version[1]} is not read here")
+    size = member.read(2 if version == (1, 0) else 4)
+    if len(size) < 2 or int.from_bytes(size, "little") > MAX_NPY_HEADER:
+        raise ValueError(
+            f"a header of {int.from_bytes(size, 'little')} bytes (at most {MAX_NPY_HEADER})"
+        )
+    header = io.BytesIO(size + member.read(int.from_bytes(size, "little")))
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(header)
+    return np.lib.format.read_array_header_2_0(header)
 
 
 def _checked_labels(labels: np.ndarray, src: Path, what: str = "labels") -> np.ndarray:
