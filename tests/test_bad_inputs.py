@@ -924,6 +924,19 @@ def test_cat_chunks_that_all_name_one_stored_chunk_are_refused(tmp_path):
         datasets.load_catvnoncat(tmp_path)
 
 
+def test_h5pys_own_value_error_in_a_cat_file_names_the_file(tmp_path, monkeypatch):
+    """A damaged object header makes h5py raise a ValueError of its own ("incorrect
+    metadata checksum"): the cat loader let it out bare, without the file's name."""
+    write_tiny_cat(tmp_path)
+
+    def damaged(*args, **kwargs):
+        raise ValueError("Unable to synchronously open group (incorrect metadata checksum)")
+
+    monkeypatch.setattr(datasets.catvnoncat, "dataset_info", damaged)
+    with pytest.raises(ValueError, match=r"train_catvnoncat.h5: .*incorrect metadata checksum"):
+        datasets.load_catvnoncat(tmp_path)
+
+
 def test_npz_members_compressed_otherwise_than_numpy_writes_are_refused(tmp_path):
     """bzip2 and lzma members: a zip directory may declare any stored size for them,
     which the 64:1 bound took at its word (a 1 kB file read 940 MB)."""
@@ -1104,7 +1117,7 @@ def test_small_files_cannot_force_huge_allocations(tmp_path):
     assert outcomes[1].startswith(
         f"ValueError: {npz / 'mnist.npz'}: x_train.npy declares (1000000000,)"
     )
-    assert outcomes[2].startswith(f"ValueError: {cat / 'train_catvnoncat.h5'}: /train_set_x")
+    assert outcomes[2].startswith(f"CatFileError: {cat / 'train_catvnoncat.h5'}: /train_set_x")
 
 
 def test_broken_gzip_inside_the_body(tmp_path):

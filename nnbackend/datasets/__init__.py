@@ -12,7 +12,7 @@ MNIST and cat-vs-non-cat are read from files you already have, by one rule: pass
 that holds the files directly or in ``mnist/`` / ``catvnoncat/``. Nothing is downloaded.
 """
 
-from nnbackend.datasets.catvnoncat import load_catvnoncat
+from nnbackend.datasets.catvnoncat import CatFileError, load_catvnoncat
 from nnbackend.datasets.files import DATA_ENV_VAR, DataNotFoundError
 from nnbackend.datasets.mnist import load_mnist
 from nnbackend.datasets.toy import (
@@ -27,6 +27,7 @@ from nnbackend.datasets.toy import (
 )
 
 __all__ = [
+    "CatFileError",
     "DATA_ENV_VAR",
     "DataNotFoundError",
     "load_catvnoncat",

@@ -46,6 +46,11 @@ def _locate_cat(path) -> Path:
     raise _not_found(dirs)
 
 
+class CatFileError(ValueError):
+    """A cat file's problem: its own class, so that h5py's ValueErrors, which name no
+    file, are told apart and reported with the file's name (``h5safe``)."""
+
+
 #: image sides and channels beyond this are not the course's files (64 x 64 x 3)
 MAX_SIDE = 4096
 
@@ -55,19 +60,21 @@ def _read_h5(path: Path, x_key: str, y_key: str):
 
     Read as untrusted input (``nnbackend.h5safe``): no other file is followed, and every
     shape is checked before its data is read."""
-    with open_untrusted(path, ValueError, what="data file") as f:
+    with open_untrusted(path, CatFileError, what="data file") as f:
         missing = [k for k in (x_key, y_key) if k not in f]
         if missing:
-            raise ValueError(
+            raise CatFileError(
                 f"{path}: missing dataset(s) {', '.join(missing)} "
                 f"(has {printable(', '.join(sorted(f.keys())[:20])) or 'nothing'}); "
                 f"expected {x_key} and {y_key}"
             )
-        shape = dataset_info(path, f, x_key, ValueError)[0]
+        shape = dataset_info(path, f, x_key, CatFileError)[0]
         n = _check_image_shape(path, x_key, shape)
         # The shape checked above bounds the stored bytes too (values of at most 8 bytes,
         # so at most twice the float32 bound): a second cap on them disagreed with it
-        x = dataset(path, f, x_key, ValueError, shape=shape, kinds="iuf", max_ratio=MAX_IMAGE_RATIO)
+        x = dataset(
+            path, f, x_key, CatFileError, shape=shape, kinds="iuf", max_ratio=MAX_IMAGE_RATIO
+        )
         y = _read_labels(path, f, y_key, n)
         classes = _read_classes(path, f) if "list_classes" in f else None
     return x, y, classes
@@ -78,42 +85,42 @@ def _check_image_shape(path: Path, x_key: str, shape: tuple) -> int:
     float32 pixels within ``pixels.MAX_PIXEL_BYTES`` (``check_image_count``), the one
     bound on them whatever dtype the file stores."""
     if len(shape) != 4:
-        raise ValueError(f"{path}: {x_key} has shape {shape}, expected (N, H, W, C)")
+        raise CatFileError(f"{path}: {x_key} has shape {shape}, expected (N, H, W, C)")
     if shape[0] == 0:
-        raise ValueError(f"{path}: the dataset is empty (0 images)")
+        raise CatFileError(f"{path}: the dataset is empty (0 images)")
     if not all(1 <= side <= MAX_SIDE for side in shape[1:]):
-        raise ValueError(
+        raise CatFileError(
             f"{path}: {x_key} has shape {shape}; images are (H, W, C) of sides 1..{MAX_SIDE}"
         )
-    check_image_count(shape, path, f"/{x_key}")
+    check_image_count(shape, path, f"/{x_key}", CatFileError)
     return shape[0]
 
 
 def _read_labels(path: Path, f, y_key: str, n: int) -> np.ndarray:
     """Labels (n,), (n, 1) or (1, n) of 0 (non-cat) and 1 (cat), as int64 (n,)."""
-    shape = dataset_info(path, f, y_key, ValueError)[0]
+    shape = dataset_info(path, f, y_key, CatFileError)[0]
     if shape not in {(n,), (n, 1), (1, n)}:
-        raise ValueError(f"{path}: {y_key} has shape {shape}, expected ({n},) for {n} images")
-    y = dataset(path, f, y_key, ValueError, kinds="iuf", shape=shape).reshape(n)
+        raise CatFileError(f"{path}: {y_key} has shape {shape}, expected ({n},) for {n} images")
+    y = dataset(path, f, y_key, CatFileError, kinds="iuf", shape=shape).reshape(n)
     if not np.isin(y, (0, 1)).all():
         bad = y[~np.isin(y, (0, 1))][0].item()
-        raise ValueError(f"{path}: {y_key} holds {bad!r}; labels are 0 (non-cat) or 1 (cat)")
+        raise CatFileError(f"{path}: {y_key} holds {bad!r}; labels are 0 (non-cat) or 1 (cat)")
     return y.astype(np.int64)
 
 
 def _read_classes(path: Path, f) -> list[str]:
     """The two class names of ``list_classes``, [b'non-cat', b'cat'] in the course's
     files, as str."""
-    names = dataset(path, f, "list_classes", ValueError, kinds="S", max_bytes=4096)
+    names = dataset(path, f, "list_classes", CatFileError, kinds="S", max_bytes=4096)
     if names.shape != (2,):
-        raise ValueError(
+        raise CatFileError(
             f"{path}: list_classes has shape {names.shape}; it should hold the two class "
             "names, non-cat and cat"
         )
     try:
         return [name.decode("utf-8") for name in names.tolist()]
     except UnicodeDecodeError:
-        raise ValueError(
+        raise CatFileError(
             f"{path}: list_classes holds {names.tolist()!r}, which is not UTF-8 text"
         ) from None
 

@@ -20,24 +20,24 @@ MAX_IMAGE_RATIO = 64
 MAX_IMAGES = 10_000_000
 
 
-def check_image_count(shape: tuple, src: Path, what: str) -> None:
+def check_image_count(shape: tuple, src: Path, what: str, error=ValueError) -> None:
     """Refuse images of ``shape`` (N, ...) before they are read if a side is 0 (images
     without pixels), or if N, or their pixels as float32, are beyond the bounds above.
     Every loader calls it, so each file format says the same. ``what`` names them
-    ("x_train.npy")."""
+    ("x_train.npy"); ``error`` is the ValueError class raised."""
     pixels = math.prod(shape)
     if 0 in shape[1:]:
-        raise ValueError(
+        raise error(
             f"{src}: {what} declares {shape}: images without pixels; each image has at "
             "least one pixel along every side"
         )
     if shape and shape[0] > MAX_IMAGES:
-        raise ValueError(
+        raise error(
             f"{src}: {what} declares {shape}: {shape[0]} images, more than the {MAX_IMAGES} "
             "a data file may hold here; it is damaged or crafted"
         )
     if 4 * pixels > MAX_PIXEL_BYTES:
-        raise ValueError(
+        raise error(
             f"{src}: {what} declares {shape}: {pixels} pixels, {4 * pixels} bytes as "
             f"float32, more than the {MAX_PIXEL_BYTES} allowed; it is damaged or crafted"
         )
