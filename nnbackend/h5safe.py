@@ -283,7 +283,10 @@ def _plain_dtype(path, where, item, kinds: str, error) -> np.dtype:
     dtype = item.dtype
     plain = cls in classes or fixed_string
     if not plain or dtype.kind not in kinds or dtype.itemsize > 8 and dtype.kind != "S":
-        raise error(f"{path}: {where} holds {dtype} values, but {_kind_names(kinds)} are expected")
+        held = f"{dtype} values"
+        if cls == h5py.h5t.ENUM and dtype.kind in "iu":  # h5py shows it as its integers
+            held = f"HDF5 enum values (of {dtype})"
+        raise error(f"{path}: {where} holds {held}, but {_kind_names(kinds)} are expected")
     return dtype
 
 

@@ -352,6 +352,10 @@ CASES = {
         replace("weights/0.b", np.zeros(8, dtype=[("a", "f4"), ("b", "f4")])),
         "values, but floats",
     ),
+    "weight-enum": (  # h5py shows it as uint8: "holds uint8 values" named no enum
+        replace("weights/0.b", shape=(8,), dtype=h5py.enum_dtype({"a": 0}, basetype="u1")),
+        r"/weights/0.b holds HDF5 enum values \(of uint8\), but floats are expected",
+    ),
     "weight-long-double": (
         replace("weights/0.b", np.zeros(8, np.longdouble)),
         "values, but floats",
