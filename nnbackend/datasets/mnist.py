@@ -221,11 +221,10 @@ def _npy_header(member) -> tuple:
     if version not in ((1, 0), (2, 0)):
         raise ValueError(f".npy format version {version[0]}.{version[1]} is not read here")
     size = member.read(2 if version == (1, 0) else 4)
-    if len(size) < 2 or int.from_bytes(size, "little") > MAX_NPY_HEADER:
-        raise ValueError(
-            f"a header of {int.from_bytes(size, 'little')} bytes (at most {MAX_NPY_HEADER})"
-        )
-    header = io.BytesIO(size + member.read(int.from_bytes(size, "little")))
+    length = int.from_bytes(size, "little")
+    if len(size) < 2 or length > MAX_NPY_HEADER:
+        raise ValueError(f"a header of {length} bytes (at most {MAX_NPY_HEADER})")
+    header = io.BytesIO(size + member.read(length))
     if version == (1, 0):
         return np.lib.format.read_array_header_1_0(header)
     return np.lib.format.read_array_header_2_0(header)

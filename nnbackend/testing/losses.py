@@ -86,8 +86,8 @@ def _other_reduction(report, loss, pred, target, backend: Backend) -> None:
     config = {k: v for k, v in loss.config().items() if k != "type"}
     if config.get("reduction") not in ("mean", "sum") or pred.shape[0] < 2:
         return
-    other = type(loss).from_config({**config, "reduction": {"mean": "sum", "sum": "mean"}[
-        config["reduction"]]})  # fmt: skip
+    flipped = {"mean": "sum", "sum": "mean"}[config["reduction"]]
+    other = type(loss).from_config({**config, "reduction": flipped})
     P = backend.asarray(pred)
     T = backend.asarray(target, dtype=target_dtype(loss, target, backend))
     values = [float(to_host(each.forward(P, T))) for each in (loss, other)]
