@@ -7,6 +7,7 @@ import importlib.machinery
 import subprocess
 import sys
 import types
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -296,6 +297,19 @@ def test_asarray_gives_floats_the_backends_dtype(backend):
     assert backend.asarray(x) is x  # already there: no copy
     assert backend.asarray(np.arange(3)).dtype == backend.xp.int64
     assert backend.asarray(x, dtype="float64").dtype == backend.xp.float64
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_reversed_and_read_only_host_arrays_are_taken_as_they_read(backend, dtype):
+    """torch refuses NumPy's negative strides and warns of read-only memory (a memmap)."""
+    be = backend.with_dtype(dtype)
+    host = np.arange(12.0).reshape(4, 3)
+    frozen = host.copy()
+    frozen.setflags(write=False)
+    for odd in (host[::-1], np.flip(host), host[:, ::-2], frozen, np.arange(5)[::-1]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert be.to_numpy(be.asarray(odd)).tolist() == odd.tolist()
 
 
 @pytest.mark.parametrize(

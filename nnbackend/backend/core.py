@@ -123,6 +123,10 @@ class Backend:
             dtype = self.dtype_name
         if dtype is not None:
             host = host.astype(dtype_name(self.xp, self.get_dtype(dtype)), copy=False)
+        if self.name.startswith("torch") and (
+            not host.flags.writeable or any(step < 0 for step in host.strides)
+        ):
+            host = np.array(host)  # torch refuses reversed strides and warns on read-only memory
         return self.xp.asarray(host, device=self.device)
 
     def to_numpy(self, array) -> np.ndarray:
