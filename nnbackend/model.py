@@ -277,7 +277,7 @@ class Sequential:
         name ("sgd", "adam", ...; default learning rate). Options (``nnbackend.training.fit`` takes
         the same): ``epochs=1``; ``batch_size=32`` (``None``: full-batch gradient descent);
         ``shuffle=True``; ``validation_data=(X, y)`` or ``validation_split``: the last fraction of
-        (X, y) held out; ``l2``: adds ``l2/2 * sum(W**2)`` of the weights to each step's loss (the
+        (X, y) held out, measured ``batch_size`` rows at a time; ``l2``: adds ``l2/2 * sum(W**2)`` of the weights to each step's loss (the
         history's "loss" is the steps' losses, penalty included, per sample: with a summed loss
         each batch's sum plus the penalty, over n, as the moons tutorial prints it); ``metrics``:
         names or ``nb.metrics`` objects ("accuracy", "top_k_accuracy", "mse", "mae"; default:

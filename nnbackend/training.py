@@ -86,8 +86,8 @@ def fit(
     )
     validation = None
     if validation_data is not None:
-        validation = batches_for(
-            model, *validation_data, loss, None, shuffle=False, names=VALIDATION_NAMES
+        validation = batches_for(  # batch_size rows at a time: no more memory than a step
+            model, *validation_data, loss, batch_size, shuffle=False, names=VALIDATION_NAMES
         )
     on_main(lambda: check_output_layer(model, loss, X), "probe the model's outputs")
     # distributed: the whole batch, over every rank's share

@@ -323,6 +323,26 @@ def test_validation_split_holds_out_the_last_rows_and_trains_on_the_rest(backend
     assert history["val_loss"][-1] == pytest.approx(tail["loss"], rel=1e-12)
 
 
+def test_validation_is_measured_a_batch_at_a_time(backend):
+    """Validation takes no more rows at once than a step: a conv net's whole validation
+    set in one pass took 30 times a step's memory."""
+    model = tiny_net(backend)
+    seen = []
+    forward = model.forward
+
+    def counting_forward(X, training=True):
+        seen.append((int(X.shape[0]), training))
+        return forward(X, training=training)
+
+    model.forward = counting_forward
+    history = model.fit(X_MOONS, Y_MOONS, loss="cross_entropy", optimizer="sgd", epochs=1,
+                        batch_size=16, validation_split=0.25, verbose=0)  # fmt: skip
+    assert [n for n, training in seen if not training] == [16, 16, 16, 2]
+    whole = model.evaluate(X_MOONS[150:], Y_MOONS[150:])
+    assert history["val_loss"][-1] == pytest.approx(whole["loss"], rel=1e-6)
+    assert history["val_accuracy"][-1] == whole["accuracy"]
+
+
 def test_a_fits_seed_decides_its_shuffles(backend64):
     """Two models alike but for their generators' states train alike with one seed."""
     models = [nb.Sequential([Dense(2, 8), Tanh(), Dense(8, 2)], backend=backend64, seed=0)
