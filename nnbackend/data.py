@@ -10,6 +10,7 @@ batches on every backend. What is checked of X and y before that: ``nnbackend.da
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Set
 
 import array_api_compat
 import numpy as np
@@ -44,6 +45,12 @@ class Batches:
         on_device="auto",
     ):
         self.n = int(X.shape[0])
+        if self.n == 0:
+            raise ValueError(f"X is empty (shape {tuple(X.shape)}): there are no rows to batch")
+        if y is not None and int(y.shape[0]) != self.n:
+            raise ValueError(
+                f"X has {self.n} rows but y has {int(y.shape[0])}: give one target per sample"
+            )
         self.backend = backend
         if batch_size is not None:
             batch_size = positive_int(batch_size, "batch_size (None for full batch)")
@@ -176,6 +183,11 @@ def as_array(data, what: str = "X"):
     torch refused the products written with ``out=`` on it."""
     if isinstance(data, np.ndarray) or array_api_compat.is_array_api_obj(data):
         return data.detach() if getattr(data, "requires_grad", False) else data
+    if isinstance(data, Iterator | Set):  # NumPy makes one object of it, not rows
+        raise TypeError(
+            f"{what} is a {type(data).__name__}, which has no rows in order to index: "
+            f"give all of it at once as an array or a list (np.asarray(list(...)), say)"
+        )
     try:
         return np.asarray(data)
     except (ValueError, TypeError) as exc:

@@ -31,7 +31,7 @@ def check_inputs(X, sample_shape: tuple[int, ...] | int | None, what: str = "X")
     _check_real(X, what)
     if X.ndim == 0 or X.shape[0] == 0:
         raise ValueError(
-            f"{what} is empty (shape {tuple(X.shape)}): there is nothing to learn from"
+            f"{what} is empty (shape {tuple(X.shape)}): it holds no samples"
         )
     check_sample_shape(X, sample_shape, what)
     _check_finite(X, what)

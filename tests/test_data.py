@@ -86,3 +86,15 @@ def test_arrays_already_on_the_device_are_used_as_they_are(backend):
 def test_batch_size_must_be_positive():
     with pytest.raises(ValueError, match=r"batch_size \(None for full batch\) must be at least 1"):
         Batches(X, Y, nb.get_backend("numpy"), 0)
+
+
+def test_rows_and_targets_must_match_and_be_there(backend):
+    """Batches used by hand (the guide's loop) has no fit to check: a short y had its
+    extra targets dropped in silence, and no rows gave a ZeroDivisionError."""
+    with pytest.raises(ValueError, match="X has 3 rows but y has 5: give one target per"):
+        Batches(X[:3], Y[:5], backend, 2, rng=nb.Generator(0))
+    with pytest.raises(ValueError, match="X has 10 rows but y has 4"):
+        Batches(X, Y[:4], backend, None)
+    with pytest.raises(ValueError, match=r"X is empty \(shape \(0, 3\)\): there are no rows"):
+        Batches(X[:0], Y[:0], backend, 4)
+    assert len(Batches(X[:3], None, backend, 2)) == 2  # no targets: nothing to match

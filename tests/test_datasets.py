@@ -184,6 +184,8 @@ def test_train_val_split_sizes_pairs_and_seed():
         (np.zeros((4, 2)), np.zeros(3), 0.2, "4 samples but y has 3"),
         (np.zeros((4, 2)), np.zeros(4), 1.0, r"\[0, 1\)"),
         (np.zeros((0, 2)), np.zeros(0), 0.2, "empty"),
+        (np.zeros((40, 2)), np.zeros(40), 0.01, "0.01 of 40 samples leaves none to validate on"),
+        (np.zeros((1, 2)), np.zeros(1), 0.6, "0.6 of 1 samples leaves none to train on"),
     ],
 )
 def test_train_val_split_rejects(X, y, fraction, message):

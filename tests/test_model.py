@@ -710,6 +710,12 @@ def test_lists_go_in_wherever_arrays_do(backend):
     assert isinstance(labels, np.ndarray) and labels.dtype == np.int64 and labels.shape == (40,)
     with pytest.raises(ValueError, match="X cannot be read as an array"):
         model.fit([[1.0, 2.0], [3.0]], [0, 1], loss="cross_entropy", optimizer="sgd")
+    # NumPy makes one object of a generator or a set: the error spoke of strings
+    for rows in ((row for row in X), iter(X), map(list, X)):
+        with pytest.raises(TypeError, match=r"X is a \w+, which has no rows in order"):
+            model.fit(rows, y, loss="cross_entropy", optimizer="sgd")
+    with pytest.raises(TypeError, match=r"X is a set, which has no rows in order"):
+        model.predict({1.0, 2.0})
 
 
 def test_host_in_host_out_device_in_device_out(backend):

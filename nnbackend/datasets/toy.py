@@ -120,6 +120,12 @@ def train_val_split(X, y, val_fraction: float = 0.2, seed: int = 0):
     if n == 0:
         raise ValueError("cannot split an empty dataset (0 samples)")
     n_val = round(n * val_fraction)
+    if val_fraction > 0 and n_val in (0, n):
+        raise ValueError(
+            f"val_fraction={val_fraction} of {n} samples leaves "
+            f"{'none to validate on' if n_val == 0 else 'none to train on'}: "
+            "give a larger fraction, more samples, or 0 for no split"
+        )
     order = Generator(seed).permutation(n)
     val, train = order[:n_val], order[n_val:]
     return (X[train], y[train]), (X[val], y[val])
