@@ -170,7 +170,8 @@ class EarlyStopping(Callback):
                 store[name] = value
         if self.stopped_for_good() and history.stop_reason is None:  # NaN's says more
             history.stop_reason = (
-                f"early stop: {self.monitor} did not improve for {self.patience} epochs; "
+                f"early stop: {self.monitor} did not improve for {self.wait} "
+                f"epoch{'s' * (self.wait != 1)}; "
                 f"best was epoch {self.best_epoch}"
             )
 

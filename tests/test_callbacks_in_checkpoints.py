@@ -170,7 +170,22 @@ def test_patience_stops_at_the_first_epoch_without_improvement(patience):
     history = model.fit(
         X, Y, loss="cross_entropy", optimizer="sgd", epochs=5, verbose=0, callbacks=[stopper]
     )
-    assert history.epochs == [0, 1] and "did not improve" in history.stop_reason
+    assert history.epochs == [0, 1]
+    # patience 0 stopped after one epoch that did not improve, and said 0
+    assert history.stop_reason == "early stop: loss did not improve for 1 epoch; best was epoch 0"
+
+
+def test_two_callbacks_of_one_class_get_their_own_states_back():
+    first = nb.callbacks.EarlyStopping(patience=3, monitor="loss")
+    second = nb.callbacks.EarlyStopping(patience=5, mode="max", monitor="val_accuracy")
+    first.best, first.best_epoch, first.wait = 0.5, 2, 1
+    second.best, second.best_epoch, second.wait = -0.75, 4, 3
+    first.best_arrays = second.best_arrays = None
+    states = json.loads(json.dumps(nb.callbacks.callback_states([first, second])))
+    again = [nb.callbacks.EarlyStopping(patience=3, monitor="loss"),
+             nb.callbacks.EarlyStopping(patience=5, mode="max", monitor="val_accuracy")]  # fmt: skip
+    nb.callbacks.set_callback_states(again, states)
+    assert [(c.best, c.best_epoch, c.wait) for c in again] == [(0.5, 2, 1), (-0.75, 4, 3)]
 
 
 KILLED_AND_RESUMED = textwrap.dedent(
