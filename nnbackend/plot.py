@@ -15,12 +15,15 @@ arrays and brings the model's outputs back with ``nb.to_numpy``.
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
 import numpy as np
 
+from nnbackend.atomic import atomic_write
 from nnbackend.backend import to_numpy
+from nnbackend.data import is_host
 
 INSTALL_HINT = (
     "plotting needs matplotlib: pip install 'nnbackend[plot]' (or pip install matplotlib)"
@@ -49,37 +52,29 @@ def figure(nrows: int = 1, ncols: int = 1, *, size: tuple[float, float] | None =
 
 
 def decision_boundary(model, X, y, ax=None, title: str | None = None, resolution: int = 300):
-    """Colour the plane by ``model.predict`` and scatter the points (X, y) over it.
+    """Colour the plane by ``model.predict`` and scatter the points (X, y) over it, each
+    class in one colour, its region a paler one.
 
-    ``X``: host (n, 2) inputs; ``y``: (n,) class labels. The grid spans X with a
-    margin, goes to the model's backend through ``model.predict`` (which takes host
-    data) and comes back with ``nb.to_numpy``. Returns the Axes.
+    ``X``: host (n, 2) inputs; ``y``: (n,) integer class labels (or one-hot rows). The
+    grid spans X with a margin of 15 % of its extent, goes to the model's backend through
+    ``model.predict`` (which takes host data) and comes back with ``nb.to_numpy``.
+    Returns the Axes.
     """
-    X = np.asarray(to_numpy(X))
-    y = np.asarray(to_numpy(y)).reshape(-1)
-    if X.ndim != 2 or X.shape[1] != 2:
-        raise ValueError(f"decision_boundary draws 2-D inputs, got X of shape {X.shape}")
+    X, y = _points(X, y)
     if ax is None:
         _, ax = figure()
-    pad = 0.5
-    (x0, y0), (x1, y1) = X.min(axis=0) - pad, X.max(axis=0) + pad
+    (x0, y0), (x1, y1) = _span(X)
     gx, gy = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
     grid = np.column_stack([gx.ravel(), gy.ravel()])
     labels = to_numpy(model.predict(grid)).reshape(gx.shape)
     classes = np.unique(np.concatenate([np.unique(labels), np.unique(y)]))
-    levels = np.concatenate([classes - 0.5, [classes[-1] + 0.5]])
-    ax.contourf(gx, gy, labels, levels=levels, cmap="coolwarm", alpha=0.35)
-    for k, colour in zip(classes, _class_colours(len(classes)), strict=True):
+    colours = _class_colours(len(classes))
+    levels = np.concatenate([classes - 0.5, [classes[-1] + 0.5]])  # one band per class
+    ax.contourf(gx, gy, labels, levels=levels, colors=colours, alpha=0.35)
+    for k, colour in zip(classes, colours, strict=True):
         mine = y == k
-        ax.scatter(
-            X[mine, 0],
-            X[mine, 1],
-            s=14,
-            color=colour,
-            edgecolor="k",
-            linewidth=0.4,
-            label=f"class {int(k)}",
-        )
+        ax.scatter(X[mine, 0], X[mine, 1], s=14, color=colour, edgecolor="k", linewidth=0.4,
+                   label=f"class {int(k)}")  # fmt: skip
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_xlabel("$x_1$")
@@ -88,6 +83,34 @@ def decision_boundary(model, X, y, ax=None, title: str | None = None, resolution
     if title:
         ax.set_title(title)
     return ax
+
+
+def _points(X, y) -> tuple[np.ndarray, np.ndarray]:
+    """(X, y) as host arrays: X (n, 2) of finite numbers, y (n,) int64 labels."""
+    X, y = (np.asarray(a) if is_host(a) else to_numpy(a) for a in (X, y))
+    if X.ndim != 2 or X.shape[1] != 2:
+        raise ValueError(f"decision_boundary draws 2-D inputs, got X of shape {X.shape}")
+    if X.dtype.kind not in "biuf" or not np.isfinite(X).all():
+        raise ValueError("X must hold finite numbers: a plane cannot span NaN or inf")
+    if y.ndim == 2 and y.shape[1] > 1:
+        y = y.argmax(axis=1)  # one-hot rows, as fit takes them
+    y = y.reshape(-1)
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} points but y has {y.shape[0]} labels")
+    if y.dtype.kind not in "biuf" or not np.array_equal(y, np.round(y)):
+        raise ValueError(
+            f"y must hold integer class labels, as predict gives them (it holds {y.dtype}): "
+            "encode other labels as 0..k-1 first"
+        )
+    return X, y.astype(np.int64)
+
+
+def _span(X) -> tuple[np.ndarray, np.ndarray]:
+    """The lower-left and upper-right corners of the plane drawn: X's extent and 15 % of
+    it on each side (0.5 along an axis where every point has one value)."""
+    low, high = X.min(axis=0), X.max(axis=0)
+    margin = np.where(high > low, 0.15 * (high - low), 0.5)
+    return low - margin, high + margin
 
 
 def curves(
@@ -146,6 +169,11 @@ def image_grid(images, ncols: int | None = None, *, title: str | None = None, cm
     conv layer's filters ``W[:, 0]`` (grey, each scaled to its own range) or (n, h, w, 3)
     colour images in [0, 1]. Returns the figure."""
     images = np.asarray(to_numpy(images))
+    if images.ndim not in (3, 4) or images.shape[0] == 0:
+        raise ValueError(
+            f"image_grid draws images of shape (n, h, w) or (n, h, w, 3), n at least 1; "
+            f"got shape {images.shape}"
+        )
     n = images.shape[0]
     ncols = ncols or math.ceil(math.sqrt(n))
     nrows = math.ceil(n / ncols)
@@ -160,13 +188,15 @@ def image_grid(images, ncols: int | None = None, *, title: str | None = None, cm
 
 
 def save(fig, out_dir, name: str, dpi: int = 110) -> Path:
-    """Write ``fig`` to ``out_dir/name.png`` (creating the folder); returns the path."""
+    """Write ``fig`` to ``out_dir/name.png`` (creating the folder); returns the path.
+    The file is replaced whole or not at all: a full disk leaves the previous plot."""
     _matplotlib()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / (name if name.endswith(".png") else f"{name}.png")
-    fig.savefig(path, dpi=dpi)
-    return path
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=dpi)
+    return atomic_write(path, png.getbuffer())
 
 
 def _class_colours(n: int):

@@ -53,6 +53,68 @@ def test_decision_boundary_needs_two_features():
         plot.decision_boundary(model, np.zeros((5, 3)), np.zeros(5))
 
 
+def test_each_class_has_one_colour_for_its_points_and_its_region():
+    """The regions took a colour map of their own: with three classes, red points sat
+    on grey and green ones on red (two classes happened to match)."""
+    X, y = nb.datasets.make_blobs(90, centers=3, seed=0)
+    model = nb.Sequential([Dense(2, 3)], seed=0)
+    model.fit(X, y, loss="cross_entropy", optimizer=nb.optim.Adam(0.1), epochs=100,
+              batch_size=None, verbose=0)  # fmt: skip
+    assert (model.predict(X) == y).mean() > 0.9
+    ax = plot.decision_boundary(model, X, y, resolution=40)
+    regions = [ax.collections[0].get_facecolor()[k][:3] for k in range(3)]
+    points = [c.get_facecolor()[0][:3] for c in ax.collections[1:]]
+    np.testing.assert_array_equal(regions, points)
+    assert len({tuple(p) for p in points}) == 3
+
+
+def test_the_plane_spans_the_data_at_any_scale():
+    """A margin of 0.5 in the data's units left data of extent 0.03 a thin stripe."""
+    X, y = nb.datasets.make_moons(40, seed=0)
+    model = nb.Sequential([Dense(2, 2)], seed=0)
+    for scale in (0.01, 1.0, 100.0):
+        ax = plot.decision_boundary(model, X * scale, y, resolution=10)
+        extent = np.ptp(X[:, 0] * scale)
+        assert ax.get_xlim() == pytest.approx(
+            (X[:, 0].min() * scale - 0.15 * extent, X[:, 0].max() * scale + 0.15 * extent)
+        )
+    flat = plot.decision_boundary(model, np.ones((3, 2)), [0, 1, 0], resolution=10)
+    assert flat.get_xlim() == (0.5, 1.5)
+
+
+def test_the_points_are_checked_before_the_grid():
+    model = nb.Sequential([Dense(2, 2)], seed=0)
+    X, y = nb.datasets.make_moons(20, seed=0)
+    with pytest.raises(ValueError, match="X must hold finite numbers"):  # it named the grid's
+        plot.decision_boundary(model, np.where(X == X[3, 1], np.nan, X), y)
+    one_hot = nb.datasets.one_hot(y, 2)  # as fit takes them: an IndexError
+    ax = plot.decision_boundary(model, X, one_hot, resolution=10)
+    assert [len(c.get_offsets()) for c in ax.collections[1:]] == [10, 10]
+    with pytest.raises(ValueError, match="X has 20 points but y has 19 labels"):
+        plot.decision_boundary(model, X, y[:19])
+    with pytest.raises(ValueError, match="y must hold integer class labels.*<U1"):
+        plot.decision_boundary(model, X, np.array(list("ab") * 10))
+    with pytest.raises(ValueError, match=r"n at least 1; got shape \(0, 3, 3\)"):
+        plot.image_grid(np.zeros((0, 3, 3)))
+
+
+def test_a_failed_save_leaves_the_previous_plot(tmp_path, monkeypatch):
+    fig, _ = plot.figure()
+    path = plot.save(fig, tmp_path, "kept")
+    before = path.read_bytes()
+    fig2, ax = plot.figure()
+    ax.plot([0, 1], [1, 0])
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("nnbackend.atomic._write_all", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        plot.save(fig2, tmp_path, "kept")
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.png"]
+
+
 def test_curves_from_a_history_and_from_a_dict(moons_model, tmp_path):
     _, _, _, history = moons_model
     fig, (left, right) = plot.figure(1, 2)
