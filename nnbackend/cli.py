@@ -13,6 +13,7 @@ import argparse
 import math
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -159,9 +160,10 @@ def plot_folder(text: str) -> Path:
     folder = Path(text)
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()  # a folder that is there may refuse files
     except OSError as exc:  # a file of that name, or no right to write there
         raise argparse.ArgumentTypeError(
-            f"cannot make the folder {text!r} for the plots: {exc.strerror or exc}"
+            f"cannot write plots into the folder {text!r}: {exc.strerror or exc}"
         ) from None
     return folder
 
