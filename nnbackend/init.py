@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from nnbackend.checks import finite_float
-from nnbackend.registry import INITIALIZERS, construct, register
+from nnbackend.registry import INITIALIZERS, construct, register, type_name
 
 
 class Initializer:
@@ -31,12 +31,17 @@ class Initializer:
         raise NotImplementedError
 
     def __call__(self, shape: tuple[int, ...], rng, backend, fans: tuple[int, int] | None = None):
+        if fans is None and len(shape) != 2:
+            raise ValueError(
+                f"a weight of shape {tuple(shape)} has no fan-in and fan-out of its own: give "
+                "fans=(fan_in, fan_out) (a Conv2D's (out, in, kh, kw): in*kh*kw, out*kh*kw)"
+            )
         fan_in, fan_out = shape if fans is None else fans
         return rng.normal(shape, std=self.std(fan_in, fan_out), backend=backend)
 
     def config(self) -> dict:
         """The initialiser by name, JSON-ready, with its arguments (``Normal``: std)."""
-        return {"name": self.name}
+        return {"name": type_name(self)}
 
     @classmethod
     def from_config(cls, config: dict) -> Initializer:
@@ -62,7 +67,7 @@ class Normal(Initializer):
         return self.std_value
 
     def config(self):
-        return {"name": self.name, "std": self.std_value}
+        return {"name": type_name(self), "std": self.std_value}
 
 
 @register

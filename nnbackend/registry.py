@@ -81,7 +81,12 @@ class Registry:
         default = self.default_name(cls)
         if self._classes.get(default) is cls:
             return default
-        return next((name for name, held in self._classes.items() if held is cls), default)
+        for same in (lambda held: held is cls, lambda held: _qualified(held) == _qualified(cls)):
+            # the second: an object made before its module was reloaded
+            name = next((name for name, held in self._classes.items() if same(held)), None)
+            if name is not None:
+                return name
+        return default
 
     def get(self, name) -> type:
         """The class registered as ``name`` (or passed in ``custom_objects``)."""
@@ -180,7 +185,9 @@ OPTIMIZERS = Registry("optimizer")
 """Optimizer classes by name; ``nb.optim.get`` and ``fit(optimizer=...)`` read it."""
 SCHEDULES = Registry("schedule")
 """Learning-rate schedules by name, as an optimizer's saved config names them."""
-INITIALIZERS = Registry("initialiser", key="name", default_name=lambda cls: cls.name)
+INITIALIZERS = Registry(
+    "initialiser", key="name", default_name=lambda cls: cls.__dict__.get("name", cls.__name__)
+)
 """Initialisers by their ``name`` ("he", "glorot"); ``nb.init.get`` reads it."""
 MODELS = Registry("model")
 """Model classes (``Sequential``) by name, as a checkpoint's architecture names them."""
@@ -193,12 +200,16 @@ def register(cls: type | None = None, *, name: str | None = None):
     ``@nb.register(name="MyLayer")``). The kind comes from its base class."""
 
     def add(cls: type) -> type:
+        if isinstance(cls, str):
+            raise TypeError(f"@nb.register takes a name as a keyword: @nb.register(name={cls!r})")
         registry = getattr(cls, "registry", None)
-        if not isinstance(registry, Registry):
+        if not isinstance(cls, type) and isinstance(registry, Registry):
+            raise TypeError(f"@nb.register takes a class, not an object of one: {cls!r}")
+        if not isinstance(cls, type) or not isinstance(registry, Registry):
             raise TypeError(
-                f"{cls.__name__} is not a layer, loss, optimizer, schedule, initialiser, "
-                "metric or model: subclass one of nb.layers.Layer, nb.losses.Loss, "
-                "nb.optim.Optimizer, nb.optim.Schedule, nb.init.Initializer, "
+                f"{getattr(cls, '__name__', repr(cls))} is not a layer, loss, optimizer, "
+                "schedule, initialiser, metric or model: subclass one of nb.layers.Layer, "
+                "nb.losses.Loss, nb.optim.Optimizer, nb.optim.Schedule, nb.init.Initializer, "
                 "nb.metrics.Metric before registering it"
             )
         return registry.add(cls, name)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
 
 import h5py
 import numpy as np
@@ -177,6 +179,67 @@ def test_an_older_state_of_a_class_registered_under_another_name_loads(monkeypat
 def test_only_the_known_kinds_register():
     with pytest.raises(TypeError, match="subclass one of nb.layers.Layer"):
         nb.register(dict)
+    with pytest.raises(TypeError, match="len is not a layer, loss"):
+        nb.register(len)
+    # 'str' object has no attribute '__name__', for a slip Keras users make
+    with pytest.raises(TypeError, match=r"a name as a keyword: @nb.register\(name='Swish'\)"):
+        nb.register("Swish")
+    with pytest.raises(TypeError, match=r"takes a class, not an object of one: Dense\("):
+        nb.register(Dense(2, 2))
+
+
+def test_a_custom_initialiser_is_saved_and_built_as_itself(monkeypatch):
+    """It wrote its base's name ('he') and came back as He, its weights 10 times smaller;
+    one with no name of its own was 'initializer', which a second such class clashed with."""
+    monkeypatch.setattr(registry.INITIALIZERS, "_classes", dict(registry.INITIALIZERS._classes))
+
+    @nb.register(name="scaled_he")
+    class ScaledHe(nb.init.He):
+        def std(self, fan_in, fan_out):
+            return 10 * super().std(fan_in, fan_out)
+
+    @nb.register
+    class Tiny(nb.init.Initializer):
+        def std(self, fan_in, fan_out):
+            return 1e-3
+
+    model = nb.Sequential([Dense(40, 30, init=ScaledHe()), Dense(30, 2, init=Tiny())], seed=0)
+    assert [layer["init"] for layer in model.config()["layers"]] == [
+        {"name": "scaled_he"},
+        {"name": "Tiny"},
+    ]
+    again = nb.Sequential.from_config(json.loads(json.dumps(model.config())), seed=0)
+    assert [type(layer.init) for layer in again.layers] == [ScaledHe, Tiny]
+    for name, value in model.params.items():
+        np.testing.assert_array_equal(nb.to_numpy(again.params[name]), nb.to_numpy(value))
+    assert nb.init.He().config() == {"name": "he"}  # the built-ins keep their names
+
+
+def test_an_object_made_before_its_module_was_reloaded_saves_by_its_registered_name(
+    tmp_path, monkeypatch
+):
+    """After importlib.reload the registry holds the new class; the save of an old
+    object wrote its class name, which nb.load then refused."""
+    monkeypatch.setattr(registry.LAYERS, "_classes", dict(registry.LAYERS._classes))
+    module = tmp_path / "mylayers.py"
+    module.write_text(
+        "import nnbackend as nb\n"
+        "@nb.register(name='Scaled')\n"
+        "class Scale(nb.layers.Tanh):\n"
+        "    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        mylayers = importlib.import_module("mylayers")
+        old = mylayers.Scale()
+        importlib.reload(mylayers)
+    finally:
+        sys.modules.pop("mylayers", None)
+    assert registry.LAYERS.get("Scaled") is not type(old)  # the new class holds the name
+    model = nb.Sequential([Dense(2, 2), old], seed=0)
+    assert model.config()["layers"][1] == {"type": "Scaled"}
+    nb.save(model, tmp_path / "m.h5")
+    assert type(nb.load(tmp_path / "m.h5").layers[1]).__name__ == "Scale"
 
 
 # --- the strings users write: one registry per kind turns them into objects -----------
