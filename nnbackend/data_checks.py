@@ -30,9 +30,7 @@ def check_inputs(X, sample_shape: tuple[int, ...] | int | None, what: str = "X")
     (1, 28, 28) for images; an int n means (n,)), or None when it is not known."""
     _check_real(X, what)
     if X.ndim == 0 or X.shape[0] == 0:
-        raise ValueError(
-            f"{what} is empty (shape {tuple(X.shape)}): it holds no samples"
-        )
+        raise ValueError(f"{what} is empty (shape {tuple(X.shape)}): it holds no samples")
     check_sample_shape(X, sample_shape, what)
     _check_finite(X, what)
 

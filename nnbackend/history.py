@@ -109,6 +109,13 @@ class History:
     def __contains__(self, name: str) -> bool:
         return name in self._names()
 
+    def __iter__(self):
+        # without it, Python iterated by history[0], history[1], ...: KeyError: 0
+        raise TypeError(
+            "a History is read by metric name (history['loss']), or whole as a dict "
+            f"(history.history); its metrics are {self._names()}"
+        )
+
     def __len__(self) -> int:
         return len(self._epochs)
 

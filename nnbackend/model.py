@@ -28,7 +28,7 @@ from nnbackend.history import History
 from nnbackend.layers.base import claim, forward_missed, layer_list
 from nnbackend.losses import L2
 from nnbackend.registry import MODELS, register
-from nnbackend.shapes import chain_shapes, sample_shape, summary_table
+from nnbackend.shapes import chain_shapes, sample_shape, summary_table, total_text
 from nnbackend.views import ArrayView
 
 
@@ -277,19 +277,19 @@ class Sequential:
         name ("sgd", "adam", ...; default learning rate). Options (``nnbackend.training.fit`` takes
         the same): ``epochs=1``; ``batch_size=32`` (``None``: full-batch gradient descent);
         ``shuffle=True``; ``validation_data=(X, y)`` or ``validation_split``: the last fraction of
-        (X, y) held out, measured ``batch_size`` rows at a time; ``l2``: adds ``l2/2 * sum(W**2)`` of the weights to each step's loss (the
-        history's "loss" is the steps' losses, penalty included, per sample: with a summed loss
-        each batch's sum plus the penalty, over n, as the moons tutorial prints it); ``metrics``:
-        names or ``nb.metrics`` objects ("accuracy", "top_k_accuracy", "mse", "mae"; default:
-        accuracy when the loss classifies); ``callbacks``; ``verbose``: 0 silent, 1 a line per
-        logged epoch and, on a terminal, a progress bar, 2 the lines only; ``log_every``: metrics
-        come to the host every that many epochs (default: about 20 times per fit); ``seed`` reseeds
-        the shuffling generator; ``checkpoint``: a path saved to at every log and at the end, and
-        with ``resume=True`` a fit starts from the epoch after the one saved there (weights,
-        optimizer state, shuffling order and callbacks' state included; a run that EarlyStopping
-        ended trains no more); ``on_device``: True, False or "auto" (keep the whole set on the
-        device when it fits); ``distributed=True``: under mpiexec, the ranks train this model
-        together, data parallel (``nnbackend.distributed``); ``compile=True`` (torch backends)
+        (X, y) held out, scored ``batch_size`` rows at a time; ``l2``: adds ``l2/2 * sum(W**2)`` of
+        the weights to each step's loss (the history's "loss" is per sample, penalty included: with
+        a summed loss, each batch's sum plus the penalty over n, as in the moons tutorial);
+        ``metrics``: names or ``nb.metrics`` objects ("accuracy", "top_k_accuracy", "mse", "mae";
+        default: accuracy when the loss classifies); ``callbacks``; ``verbose``: 0 silent, 1 a line
+        per logged epoch and, on a terminal, a progress bar, 2 the lines only; ``log_every``:
+        metrics come to the host every that many epochs (default: about 20 times per fit); ``seed``
+        reseeds the shuffling generator; ``checkpoint``: a path saved to at every log and at the
+        end, and with ``resume=True`` a fit starts from the epoch after the one saved there
+        (weights, optimizer state, shuffling order and callbacks' state included; a run that
+        EarlyStopping ended trains no more); ``on_device``: True, False or "auto" (keep the whole
+        set on the device when it fits); ``distributed=True``: under mpiexec, the ranks train this
+        model together, data parallel (``nnbackend.distributed``); ``compile=True`` (torch backends)
         captures the step: on torch:cuda it records the step once as a CUDA graph and replays it,
         with any built-in optimizer, schedule and layer (``nnbackend.backend.replay``), and
         elsewhere (or where the step is known not to replay) it uses ``torch.compile``, whose first
@@ -364,7 +364,7 @@ class Sequential:
         defaults), the shape of one sample after each, and their parameter counts;
         columns widen to fit the longest entry."""
         table = summary_table(self.layers, self._shapes, self.input_shape)
-        return f"{table}\ntotal {self.count_params()} parameters on {self.backend}"
+        return f"{table}\n{total_text(self.layers, self.count_params())} on {self.backend}"
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)

@@ -87,13 +87,25 @@ def summary_table(layers, shapes, input_shape) -> str:
     if input_shape is not None:
         rows.append(("", "input", shape_text(input_shape), ""))
     for i, (layer, shape) in enumerate(zip(layers, shapes, strict=True)):
-        count = sum(math.prod(s) for s in layer.param_shapes().values())
-        rows.append((str(i), layer_text(layer), shape_text(shape), str(count)))
+        rows.append((str(i), layer_text(layer), shape_text(shape), str(_planned(layer))))
     widths = [max(len(row[k]) for row in rows) for k in range(4)]
     return "\n".join(
         f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:<{widths[2]}}  {d:>{widths[3]}}".rstrip()
         for a, b, c, d in rows
     )
+
+
+def total_text(layers, count: int) -> str:
+    """The summary's last line: the ``count`` of weights held, or, before the layers are
+    built (``build=False``), the count their rows add up to."""
+    if count == 0 and any(_planned(layer) for layer in layers):
+        return f"total {sum(_planned(layer) for layer in layers)} parameters (once built)"
+    return f"total {count} parameters"
+
+
+def _planned(layer) -> int:
+    """The weights ``layer`` holds once built, by its ``param_shapes()``."""
+    return sum(math.prod(s) for s in layer.param_shapes().values())
 
 
 #: what to do with images of shape (N, H, W, C) given to a layer that takes (N, C, H, W)

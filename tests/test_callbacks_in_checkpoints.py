@@ -182,8 +182,10 @@ def test_two_callbacks_of_one_class_get_their_own_states_back():
     second.best, second.best_epoch, second.wait = -0.75, 4, 3
     first.best_arrays = second.best_arrays = None
     states = json.loads(json.dumps(nb.callbacks.callback_states([first, second])))
-    again = [nb.callbacks.EarlyStopping(patience=3, monitor="loss"),
-             nb.callbacks.EarlyStopping(patience=5, mode="max", monitor="val_accuracy")]  # fmt: skip
+    again = [
+        nb.callbacks.EarlyStopping(patience=3, monitor="loss"),
+        nb.callbacks.EarlyStopping(patience=5, mode="max", monitor="val_accuracy"),
+    ]
     nb.callbacks.set_callback_states(again, states)
     assert [(c.best, c.best_epoch, c.wait) for c in again] == [(0.5, 2, 1), (-0.75, 4, 3)]
 

@@ -266,6 +266,14 @@ def test_a_kernels_fans_hold_its_window(init, std):
     assert abs(W.std() / std - 1) < 0.02
 
 
+def test_an_initialiser_called_on_a_kernel_asks_for_its_fans():
+    he = nb.init.He()
+    with pytest.raises(ValueError, match=r"shape \(8, 3, 3, 3\) has no fan-in .* give fans="):
+        he((8, 3, 3, 3), nb.Generator(0), nb.get_backend("numpy"))  # "too many values to unpack"
+    kernel = he((8, 3, 3, 3), nb.Generator(0), nb.get_backend("numpy"), fans=(27, 72))
+    assert abs(kernel.std() / np.sqrt(2 / 27) - 1) < 0.2
+
+
 def test_dense_says_what_shape_it_wanted():
     layer = built("Dense", nb.get_backend("numpy"))
     with pytest.raises(

@@ -39,6 +39,9 @@ def test_parameter_names_are_dotted_and_ordered(backend):
     assert model.decayed_names() == ["0.W", "2.W"]
     assert model.count_params() == 2 * 3 + 3 + 3 * 2 + 2
     assert model.summary().splitlines()[-1].startswith("total 17 parameters on Backend(")
+    unbuilt = nb.Sequential([Dense(2, 3), Tanh(), Dense(3, 2)], build=False)
+    assert unbuilt.count_params() == 0  # its rows add up to 17: the total said 0
+    assert unbuilt.summary().splitlines()[-1].startswith("total 17 parameters (once built) on")
     model.forward(backend.asarray(X_MOONS))
     model.backward(backend.asarray(np.ones((200, 2))))
     assert list(model.grads) == list(model.params)
@@ -283,6 +286,14 @@ def test_a_long_fit_leaves_no_object_per_epoch_for_the_garbage_collector(backend
     gc.collect()
     assert len(gc.get_objects()) - before < 100  # not one (or more) for each epoch
     assert len(history["loss"]) == 300 and history.epochs == list(range(300))
+
+
+def test_a_history_is_read_by_name_not_iterated():
+    history = tiny_net("numpy").fit(X_MOONS, Y_MOONS, loss="cross_entropy", optimizer="sgd",
+                                    epochs=2, verbose=0)  # fmt: skip
+    assert len(history) == 2 and "loss" in history and "val_loss" not in history
+    with pytest.raises(TypeError, match=r"read by metric name .*metrics are \['loss', 'acc"):
+        list(history)  # it iterated history[0], history[1]: KeyError: 0
 
 
 def test_binary_classifier_with_sigmoid_output(backend):
