@@ -175,6 +175,20 @@ def test_patience_stops_at_the_first_epoch_without_improvement(patience):
     assert history.stop_reason == "early stop: loss did not improve for 1 epoch; best was epoch 0"
 
 
+def test_without_restoring_the_stopped_run_keeps_its_last_weights():
+    """restore_best_weights=False: the run stops where the restoring one does, with the
+    weights of its last epoch, those of a run of that many epochs and no callback."""
+    model, opt, _ = fresh()
+    stopper = nb.callbacks.EarlyStopping(patience=4, restore_best_weights=False)
+    history = model.fit(X, Y, optimizer=opt, callbacks=[stopper], **FIT)
+    assert history.epochs[-1] == STOP and stopper.best_epoch < STOP
+    plain, opt, _ = fresh()
+    plain.fit(X, Y, optimizer=opt, **{**FIT, "epochs": STOP + 1})
+    assert same(host(model), host(plain))
+    best, _ = run()
+    assert not same(host(model), host(best))
+
+
 def test_two_callbacks_of_one_class_get_their_own_states_back():
     first = nb.callbacks.EarlyStopping(patience=3, monitor="loss")
     second = nb.callbacks.EarlyStopping(patience=5, mode="max", monitor="val_accuracy")
