@@ -101,7 +101,7 @@ def row(result: dict, reference: str, launches: str | None = None, shown=reports
         cells.append("n/a" if median is None else f"{median / ref:.2f}x")
     if launches is not None:
         counts = [result.get("launches", {}).get(name, {}) for name in LAUNCHES]
-        shown = [f"{c['per_step']:.0f}" if "per_step" in c else "n/a" for c in counts]
+        shown = [f"{c['per_step']:g}" if "per_step" in c else "n/a" for c in counts]
         cells.append(" / ".join(shown))
     return "| " + " | ".join(cells) + " |"
 
