@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from benchmarks import gemm, references
+from benchmarks import gemm, references, report
 from benchmarks.cpuload import OtherLoad, wait_until_quiet
 from benchmarks.workloads import warmup
 
@@ -175,9 +175,10 @@ PREPARE = {
 # --- timing ------------------------------------------------------------------------
 
 
-def time_once(impl, wl, data, ctx) -> tuple[float, float | None]:
+def time_once(impl, wl, data, ctx, trained: dict | None = None) -> tuple[float, float | None]:
     """Seconds for one training run, and its last loss when it returns one (the loops:
-    the last batch's; nnbackend: the last epoch's mean, as ``fit`` logs it)."""
+    the last batch's; nnbackend: the last epoch's mean, as ``fit`` logs it). The weights
+    it ends with go into ``trained[impl]``, read after the clock stops."""
     train = PREPARE[impl](wl, data, ctx)
     ctx.sync()
     # the collector's full passes come when enough objects have outlived its young
@@ -188,6 +189,8 @@ def time_once(impl, wl, data, ctx) -> tuple[float, float | None]:
     out = train()
     ctx.sync()
     seconds = time.perf_counter() - start
+    if trained is not None:
+        trained[impl] = train.weights()
     try:
         return seconds, float(out)
     except (TypeError, ValueError):
@@ -213,7 +216,7 @@ def gemm_asarray(ctx):
     return ctx.xp.asarray
 
 
-def measure(impl, wl, data, ctx, quick: bool) -> dict:
+def measure(impl, wl, data, ctx, quick: bool, trained: dict | None = None) -> dict:
     """One timed run of impl: its seconds and how much of the machine other work took
     meanwhile, plus the last loss or the GEMM detail."""
     with OtherLoad() as load:
@@ -221,7 +224,7 @@ def measure(impl, wl, data, ctx, quick: bool) -> dict:
             detail = gemm.gemm_floor(wl, gemm_asarray(ctx), ctx.sync, 0.01 if quick else 0.1)
             out = {"seconds": detail["seconds"], "detail": detail}
         else:
-            seconds, loss = time_once(impl, wl, data, ctx)
+            seconds, loss = time_once(impl, wl, data, ctx, trained)
             out = {"seconds": seconds, "loss": loss}
     return out | {"others_share": load.share}
 
@@ -234,6 +237,7 @@ def time_workload(wl, data, ctx, repeat: int, quick: bool, quiet_wait: float) ->
     for impl in ctx.skip:
         results[impl]["status"] = "n/a: left out of this run (--skip)"
     small = warmup(wl)
+    trained: dict = {}  # each implementation's weights after its last timed run
     for impl in impls_for(ctx):
         if results[impl]["status"] is not None:
             continue
@@ -247,7 +251,9 @@ def time_workload(wl, data, ctx, repeat: int, quick: bool, quiet_wait: float) ->
                 continue
             what = f"workload {wl.number} {impl}"
             wait_until_quiet(quiet_wait)
-            value, entry["status"] = attempt(what, lambda i=impl: measure(i, wl, data, ctx, quick))
+            value, entry["status"] = attempt(
+                what, lambda i=impl: measure(i, wl, data, ctx, quick, trained)
+            )
             if value is not None:
                 entry["runs"].append(value.pop("seconds"))
                 entry.setdefault("others_share", []).append(value.pop("others_share"))
@@ -257,7 +263,23 @@ def time_workload(wl, data, ctx, repeat: int, quick: bool, quiet_wait: float) ->
                 progress(f"  run {r + 1}/{repeat} {impl}: {entry['runs'][-1]:.3f} s{busy}")
     for entry in results.values():
         entry["median"] = statistics.median(entry["runs"]) if entry["runs"] else None
+    for impl, weights in trained.items():
+        if impl != "ref" and "ref" in trained:
+            results[impl]["weights_off_by"] = weights_off_by(weights, trained["ref"])
+            progress(f"  {impl}'s weights off the loop's by {results[impl]['weights_off_by']:.1e}")
     return results
+
+
+def weights_off_by(weights, reference) -> float:
+    """How far a run's final weights are from the loop's: the largest difference in any
+    array, over that array's largest entry (a faster run that trained something else
+    shows here; float32 runs of some hundred steps agree to about 1e-5)."""
+    worst = 0.0
+    for mine, theirs in zip(weights, reference, strict=True):
+        for a, b in zip(mine, theirs, strict=True):
+            scale = float(np.max(np.abs(b))) or 1.0
+            worst = max(worst, float(np.max(np.abs(a.astype(np.float64) - b))) / scale)
+    return worst
 
 
 def progress(text):
@@ -388,6 +410,7 @@ def run_workload(wl, data, ctx, repeat: int, quick: bool, quiet_wait: float = 0)
         "batch_size": wl.batch_size,
         "n_samples": wl.n_samples,
         "steps": wl.steps,
+        "commit": report.commit(),  # per row: a recorded set may gather rows of several
         "times": time_workload(wl, data, ctx, repeat, quick, quiet_wait),
     }
     result["times"][ctx.ref] = result["times"].pop("ref")

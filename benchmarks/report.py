@@ -6,6 +6,7 @@ import importlib
 import json
 import os
 import platform
+import subprocess
 from pathlib import Path
 
 COLUMNS = ("torch-manual", "torch-autograd", "gemm", "nnbackend")
@@ -98,6 +99,20 @@ def versions() -> dict:
     except ImportError:
         pass
     return found
+
+
+def commit() -> str | None:
+    """The checkout's git commit (with "+changes" where its files differ from it), so
+    that a figure can be tied to the code that made it; None outside a checkout."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=here,
+                              capture_output=True, text=True, timeout=10, check=True)  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=here, capture_output=True, text=True, timeout=10)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
 def cell(times: dict, name: str, ref_seconds: float | None) -> str:

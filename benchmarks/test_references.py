@@ -162,3 +162,25 @@ def test_cupys_peak_is_the_most_a_run_held_of_the_pool():
     peak.malloc_postprocess(device_id=0, size=512, mem_size=512, mem_ptr=0, pmem_id=0)  # failed
     peak.malloc_postprocess(device_id=0, size=100, mem_size=512, mem_ptr=3, pmem_id=3)
     assert (peak.held, peak.peak) == (1024, 2560)
+
+
+def test_a_timed_run_records_how_far_its_weights_are_from_the_loops(monkeypatch):
+    """The benchmark's own check that a run trained what the loop trained: a faster
+    run that did less would show here, in the JSON, beside its time."""
+    from benchmarks import harness
+
+    wl = small_workload(2)
+    data = random_data(wl)
+    lazy = harness.PREPARE["nnbackend"]
+
+    def does_nothing(wl, data, ctx):  # prepared as nnbackend is, and never trained
+        train = lazy(wl, data, ctx)
+        return harness.with_weights(lambda: None, train.weights)
+
+    monkeypatch.setitem(harness.PREPARE, "torch-manual", does_nothing)
+    monkeypatch.setattr(harness, "wait_until_quiet", lambda seconds: None)
+    ctx = harness.Context("numpy", np, "cpu", gpu=False, skip=("torch-autograd", "gemm"))
+    times = harness.time_workload(wl, data, ctx, 1, quick=True, quiet_wait=0)
+    assert times["nnbackend"]["weights_off_by"] < 1e-4
+    assert times["torch-manual"]["weights_off_by"] > 1e-2
+    assert "weights_off_by" not in times["ref"]
