@@ -24,7 +24,7 @@ def pool(architecture: str, **extra) -> dict:
 @pytest.mark.parametrize(
     "architecture, flags, coretype",
     [
-        ("Haswell", AVX512 | AVX2 | BASIC, "SkylakeX"),  # Zen 5 under OpenBLAS 0.3.31
+        ("Haswell", AVX512 | AVX2 | BASIC, "SkylakeX"),  # a Zen 4 EPYC held to Haswell kernels
         ("Zen", AVX512 | AVX2, "SkylakeX"),
         ("Prescott", AVX2 | BASIC, "Haswell"),  # an AMD it does not know at all
         ("Sandybridge", AVX2, "Haswell"),
