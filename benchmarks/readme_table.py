@@ -58,6 +58,8 @@ def caption(report: dict) -> str:
         command += " --compile" + ("" if compiler is True else f" {compiler}")
     if options.get("skip"):
         command += " --skip " + ",".join(options["skip"])
+    if options.get("quiet_wait") not in (None, 30):  # the default on a full run
+        command += f" --quiet-wait {options['quiet_wait']:g}"
     command = reports.as_command(report.get("environment", {}), command)
     return (
         f"{device}; {libraries}; "
@@ -95,10 +97,12 @@ def row(result: dict, reference: str, launches: str | None = None, shown=reports
     """``shown``: the implementations in the table's columns, after the loop's seconds."""
     times = result["times"]
     ref = times[reference]["median"]
-    cells = [f"{result['workload']}. {result['title']}", f"{ref:.3f} s"]
+    mark = "*" if reports.busy(times[reference]) else ""
+    cells = [f"{result['workload']}. {result['title']}", f"{ref:.3f} s{mark}"]
     for name in shown:
         median = times.get(name, {}).get("median")
-        cells.append("n/a" if median is None else f"{median / ref:.2f}x")
+        mark = "*" if reports.busy(times.get(name, {})) else ""
+        cells.append("n/a" if median is None else f"{median / ref:.2f}x{mark}")
     if launches is not None:
         counts = [result.get("launches", {}).get(name, {}) for name in LAUNCHES]
         shown = [f"{c['per_step']:g}" if "per_step" in c else "n/a" for c in counts]
@@ -129,6 +133,11 @@ def render(report: dict) -> str:
         head.append(f"{launches} per step ({' / '.join(LAUNCHES.values())})")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += [row(result, report["reference"], launches, shown) for result in report["results"]]
+    if any("*" in line for line in lines[2:]):
+        lines.append(
+            f"\n\\* other work took more than {reports.BUSY:.0%} of the CPUs during one of "
+            "its runs (the JSON has each run's share)"
+        )
     return caption(report) + "\n\n" + "\n".join(lines)
 
 

@@ -324,6 +324,26 @@ def test_a_compiled_run_shows_the_eager_fit_of_the_same_run_beside_it():
     assert line == "| 2. t | 2.000 s | n/a | 0.50x | n/a | 0.25x | 0.40x |"
 
 
+def test_a_busy_run_is_marked_in_the_readme_as_in_the_printed_table():
+    """The README's tables dropped the * that the printed table gives a run during which
+    other work took the CPUs (one of workload 1's runs: 21 s against 3)."""
+    times = {"numpy": (2.0, [0.0, 0.0]), "torch-autograd": (1.0, [0.0, 0.42]),
+             "nnbackend": (0.5, [0.01, 0.0])}  # fmt: skip
+    result = {
+        "workload": 1, "title": "t",
+        "times": {n: {"median": t, "others_share": s} for n, (t, s) in times.items()},
+    }  # fmt: skip
+    report = {
+        "reference": "numpy", "backend": "numpy", "date": "2026-01-01", "results": [result],
+        "machine": {"gpu": None, "cpu": "x", "cores": 2}, "versions": {"numpy": "2"},
+        "options": {"repeat": 2, "threads": 2, "quiet_wait": 5, "skip": ["torch-manual", "gemm"]},
+    }  # fmt: skip
+    caption, _, _, _, line, _, note = readme_table.render(report).splitlines()
+    assert caption.endswith("--repeat 2 --skip torch-manual,gemm --quiet-wait 5`):")
+    assert line == "| 1. t | 2.000 s | n/a | 0.50x* | n/a | 0.25x |"
+    assert note.startswith("\\* other work took more than 5% of the CPUs")
+
+
 def test_a_run_leaves_out_what_skip_names_and_times_the_eager_fit_when_compiled(monkeypatch):
     """Neither warmed up nor timed: only the loop, torch autograd and both fits run."""
     import numpy as np
