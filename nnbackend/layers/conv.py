@@ -32,7 +32,8 @@ class Conv2D(Layer):
     int or a (rows, columns) pair. ``init`` as for Dense, "he" by default, with fan-in
     ``in_channels * kh * kw``. The forward pass gathers every window into columns
     (im2col) and multiplies them by the kernel reshaped to (out_channels, in * kh * kw);
-    the columns take ``in_channels * kh * kw`` times the input's memory. On torch the
+    the columns take ``kh * kw * OH * OW / (H * W)`` (about ``kh * kw``) times the input's
+    memory. On torch the
     library's own convolution runs instead (oneDNN, cuDNN), and on CuPy kernels that lay
     the columns out for one product over the whole batch (``nnbackend.backend.fastpaths``).
     """
