@@ -6,8 +6,6 @@ outside the model's classes; and the validation data split off or given beside."
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from nnbackend.backend import namespace_of, to_numpy
@@ -19,7 +17,7 @@ from nnbackend.data import (
     is_foreign,
     not_finite,
 )
-from nnbackend.shapes import CHANNELS_LAST_HINT, chain_shapes, channels_last
+from nnbackend.shapes import CHANNELS_LAST_HINT, chain_shapes, reshape_hint
 
 
 def check_inputs(X, sample_shape: tuple[int, ...] | int | None, what: str = "X") -> None:
@@ -45,37 +43,11 @@ def check_sample_shape(X, sample_shape: tuple[int, ...] | int | None, what: str 
             wants = f"{sample_shape[0]} feature{'s' if sample_shape[0] != 1 else ''}"
         else:
             wants = f"shape {tuple(sample_shape)}"
-        hint = _reshape_hint(X, tuple(sample_shape))
+        hint = reshape_hint(X, tuple(sample_shape))
         raise ValueError(
             f"the model takes samples of {wants}, but {what} has shape "
             f"{tuple(X.shape)} (samples of shape {tuple(X.shape[1:])}).{hint}"
         )
-
-
-def _reshape_hint(X, sample_shape) -> str:
-    """How to reshape ``X`` to fit: a single sample into a batch of one; one column of
-    features out of a 1-D array; images flattened for a model of rows; channels-last
-    images transposed, and rows reshaped (or given the channel axis) for a model of
-    images, when the sizes agree."""
-    shape = tuple(X.shape)
-    if shape == sample_shape:
-        return f" A single sample? Give it as a batch of one: {_one_sample(sample_shape)}."
-    if len(sample_shape) == 1:
-        if X.ndim == 1 and sample_shape == (1,):
-            return " One feature per sample? Make it a column: X.reshape(-1, 1)."
-        return " Flatten images with X.reshape(len(X), -1)." if X.ndim > 2 else ""
-    if channels_last(shape, sample_shape[0], image=sample_shape[1:]):
-        return f" {CHANNELS_LAST_HINT}"
-    if math.prod(shape[1:]) != math.prod(sample_shape):
-        return ""
-    return f" Reshape it: X.reshape(len(X), {', '.join(map(str, sample_shape))})."
-
-
-def _one_sample(sample_shape) -> str:
-    """How to make one sample of ``sample_shape`` a batch of one."""
-    if len(sample_shape) == 1:
-        return "X.reshape(1, -1)"
-    return f"X.reshape(1, {', '.join(map(str, sample_shape))})"
 
 
 def check_targets(
@@ -251,6 +223,33 @@ def _check_finite(a, what: str) -> None:
             f"{what} holds {int(bad.sum())} NaN or inf values (the first at index "
             f"{first_index(bad)}): clean or impute them first"
         )
+
+
+def check_layers_take(model, X, what: str = "X") -> None:
+    """Where the model does not fix its input (no ``input_shape``, a conv layer first),
+    refuse X whose samples some layer cannot take, naming the layer, before any step:
+    the step would fail inside that layer, which knows nothing of X."""
+    if model.input_shape is None and X.ndim > 1:
+        given = f"{what} (samples of shape {tuple(X.shape[1:])})"
+        try:
+            chain_shapes(model.layers, tuple(X.shape[1:]), given=given)
+        except ValueError as exc:
+            message = (
+                str(exc)
+                if str(exc).startswith(given)
+                else f"{given} does not go through the model: {exc}"
+            )
+            if X.ndim == 4 and _layers_take(model, (X.shape[3], *X.shape[1:3])):
+                message += f". {CHANNELS_LAST_HINT}"
+            raise ValueError(message) from None
+
+
+def _layers_take(model, sample_shape) -> bool:
+    try:
+        chain_shapes(model.layers, tuple(sample_shape))
+    except ValueError:
+        return False
+    return True
 
 
 def check_last_batch(model, batches, sample_shape: tuple) -> None:

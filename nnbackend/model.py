@@ -28,7 +28,7 @@ from nnbackend.history import History
 from nnbackend.layers.base import claim, forward_missed, layer_list
 from nnbackend.losses import L2
 from nnbackend.registry import MODELS, register
-from nnbackend.shapes import chain_shapes, sample_shape, summary_table, total_text
+from nnbackend.shapes import chain_shapes, reshape_hint, sample_shape, summary_table, total_text
 from nnbackend.views import ArrayView
 
 
@@ -378,7 +378,7 @@ class Sequential:
         if shape is not None and tuple(x.shape[1:]) != shape:
             raise ValueError(
                 f"the model takes samples of shape {shape} (input_shape), but its input "
-                f"has shape {tuple(x.shape)}"
+                f"has shape {tuple(x.shape)}.{reshape_hint(x, shape)}"
             )
         if x.dtype != self.backend.dtype:
             raise TypeError(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from nnbackend.backend import to_numpy
 from nnbackend.checks import positive_int
 from nnbackend.data import as_array, is_host
-from nnbackend.data_checks import checked_features
+from nnbackend.data_checks import check_layers_take, checked_features
 from nnbackend.output_range import gives_probabilities
 
 
@@ -74,6 +74,7 @@ def _inputs(model, X, batch_size):
         positive_int(batch_size, "batch_size (None for all at once)")
     backend = model.backend
     X = checked_features(as_array(X), dtype=backend.dtype_name, sample_shape=model.input_shape)
+    check_layers_take(model, X)
     return backend.asarray(X, dtype=backend.dtype_name)
 
 

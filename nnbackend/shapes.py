@@ -37,11 +37,11 @@ def shape_words(shape) -> str:
     return f"{shape[0]} features" if len(shape) == 1 else f"samples of shape {shape}"
 
 
-def chain_shapes(layers, shape) -> list:
+def chain_shapes(layers, shape, given: str = "input_shape") -> list:
     """Each layer's output sample shape, checked along the chain from ``shape`` (one
     sample's input shape, or None); None where it is not known yet (before the first
     layer that fixes its own, a Dense). A layer that cannot take what the one before
-    gives is a ValueError."""
+    gives is a ValueError (``given`` names the shape for layer 0's)."""
     shapes = []
     for i, layer in enumerate(layers):
         if shape is None:
@@ -51,7 +51,7 @@ def chain_shapes(layers, shape) -> list:
                 shape = layer.output_shape(shape)
             except ValueError as exc:
                 if i == 0:
-                    raise ValueError(f"input_shape does not fit layer 0: {exc}") from None
+                    raise ValueError(f"{given} does not fit layer 0: {exc}") from None
                 raise ValueError(
                     f"layer {i - 1}, {layers[i - 1]!r}, gives {shape_words(shape)} "
                     f"but the next, {exc} (layer {i})"
@@ -119,3 +119,30 @@ def channels_last(shape: tuple[int, ...], channels: int, image=None) -> bool:
     if len(shape) != 4 or shape[3] != channels or shape[1] == channels:
         return False
     return image is None or tuple(shape[1:3]) == tuple(image)
+
+
+def reshape_hint(X, sample_shape) -> str:
+    """How to reshape ``X`` to fit: a single sample into a batch of one; one column of
+    features out of a 1-D array; images flattened for a model of rows; channels-last
+    images transposed, and rows reshaped (or given the channel axis) for a model of
+    images, when the sizes agree."""
+    shape = tuple(X.shape)
+    one = len(shape) <= len(sample_shape) and math.prod(shape) == math.prod(sample_shape)
+    if shape == sample_shape or one:  # one (28, 28) image for a model of (1, 28, 28)
+        return f" A single sample? Give it as a batch of one: {_one_sample(sample_shape)}."
+    if len(sample_shape) == 1:
+        if X.ndim == 1 and sample_shape == (1,):
+            return " One feature per sample? Make it a column: X.reshape(-1, 1)."
+        return " Flatten images with X.reshape(len(X), -1)." if X.ndim > 2 else ""
+    if channels_last(shape, sample_shape[0], image=sample_shape[1:]):
+        return f" {CHANNELS_LAST_HINT}"
+    if math.prod(shape[1:]) != math.prod(sample_shape):
+        return ""
+    return f" Reshape it: X.reshape(len(X), {', '.join(map(str, sample_shape))})."
+
+
+def _one_sample(sample_shape) -> str:
+    """How to make one sample of ``sample_shape`` a batch of one."""
+    if len(sample_shape) == 1:
+        return "X.reshape(1, -1)"
+    return f"X.reshape(1, {', '.join(map(str, sample_shape))})"

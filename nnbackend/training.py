@@ -29,7 +29,13 @@ from nnbackend.backend.compiling import compile_step
 from nnbackend.backend.threads import threads_for_step
 from nnbackend.checks import boolean
 from nnbackend.data import Batches, as_array, is_foreign, target_dtype
-from nnbackend.data_checks import check_inputs, check_last_batch, check_targets, split_validation
+from nnbackend.data_checks import (
+    check_inputs,
+    check_last_batch,
+    check_layers_take,
+    check_targets,
+    split_validation,
+)
 from nnbackend.distributed.parallel import DataParallel
 from nnbackend.fit_options import check_checkpoint_folder, check_options, checked_callbacks
 from nnbackend.flat import release
@@ -155,6 +161,7 @@ def check_data(model, X, y, loss, names=("X", "y")) -> None:
         if not isinstance(array, backend.array_types) and is_foreign(array):
             backend.check_array(array, what)
     check_inputs(X, model.input_shape, names[0])
+    check_layers_take(model, X, names[0])
     check_targets(y, X.shape[0], model.n_outputs, loss, names[1], inputs=names[0])
 
 

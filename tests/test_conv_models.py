@@ -172,6 +172,35 @@ def test_images_of_the_wrong_shape_get_a_clear_error():
         layer.forward(np.zeros((2, 1, 5, 5), np.float32))
 
 
+def test_images_a_model_without_input_shape_cannot_take_are_named_before_a_step():
+    """A conv net whose Dense fixes its input only at the end: 20x20 images where 16x16
+    were meant failed at the first step, in Dense, with no word of the images."""
+    model = nb.Sequential([Conv2D(3, 4, 3), ReLU(), MaxPool2D(2), Flatten(), Dense(196, 2)])
+    assert model.input_shape is None
+    fit = dict(loss="cross_entropy", optimizer="sgd", verbose=0)
+    y = np.zeros(8, dtype=int)
+    with pytest.raises(ValueError, match=r"X \(samples of shape \(3, 20, 20\)\) does not go "
+                       r"through the model: layer 3, Flatten\(\), gives 324 features"):  # fmt: skip
+        model.fit(np.zeros((8, 3, 20, 20)), y, **fit)
+    with pytest.raises(ValueError, match=r"X \(samples of shape \(1, 16, 16\)\) does not fit "
+                       r"layer 0: Conv2D.* takes 3 channels"):  # fmt: skip
+        model.predict(np.zeros((2, 1, 16, 16)))
+    with pytest.raises(ValueError, match=r"validation X \(samples of shape \(3, 3, 3\)\)"):
+        model.fit(np.zeros((8, 3, 16, 16)), y, validation_data=(np.zeros((2, 3, 3, 3)), y[:2]),
+                  **fit)  # fmt: skip
+    assert model.fit(np.zeros((8, 3, 16, 16)), y, **fit)["loss"][0] > 0
+
+
+def test_one_image_and_channels_last_get_their_hints_everywhere():
+    model = nb.Sequential([Conv2D(1, 2, 3), Flatten(), Dense(2 * 26 * 26, 2)],
+                          input_shape=(1, 28, 28))  # fmt: skip
+    with pytest.raises(ValueError, match=r"A single sample\? .* X.reshape\(1, 1, 28, 28\)"):
+        model.predict(np.zeros((28, 28)))  # one MNIST image as it comes
+    with pytest.raises(ValueError, match=r"\(input_shape\), but its input has shape "
+                       r"\(4, 28, 28, 1\)\. Channels last\? Use X.transpose"):  # fmt: skip
+        model.forward(model.backend.asarray(np.zeros((4, 28, 28, 1))))
+
+
 # --- training ---------------------------------------------------------------------
 
 
