@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -123,11 +124,21 @@ class Backend:
             dtype = self.dtype_name
         if dtype is not None:
             host = host.astype(dtype_name(self.xp, self.get_dtype(dtype)), copy=False)
-        if self.name.startswith("torch") and (
-            not host.flags.writeable or any(step < 0 for step in host.strides)
-        ):
-            host = np.array(host)  # torch refuses reversed strides and warns on read-only memory
+        if not host.dtype.isnative:  # a file's big-endian integers: strict and torch refuse
+            host = host.astype(host.dtype.newbyteorder("="))
+        if self.name.startswith("torch"):
+            return self._torch_from_host(host)
         return self.xp.asarray(host, device=self.device)
+
+    def _torch_from_host(self, host: np.ndarray):
+        """torch refuses NumPy's reversed strides (X[::-1]), which are copied; read-only
+        memory (a memmap) it shares, warning of writes that nnbackend never makes into
+        its data."""
+        if any(step < 0 for step in host.strides):
+            host = np.ascontiguousarray(host)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "The given NumPy array is not writable")
+            return self.xp.asarray(host, device=self.device)
 
     def to_numpy(self, array) -> np.ndarray:
         """``array`` as a NumPy array on the host (may share memory on CPU backends).
