@@ -10,7 +10,6 @@ batches on every backend. What is checked of X and y before that: ``nnbackend.da
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Set
 
 import array_api_compat
 import numpy as np
@@ -45,6 +44,7 @@ class Batches:
         on_device="auto",
     ):
         self.n = int(X.shape[0])
+        y = None if y is None else as_array(y, "y")  # a list, as fit takes it
         if self.n == 0:
             raise ValueError(f"X is empty (shape {tuple(X.shape)}): there are no rows to batch")
         if y is not None and int(y.shape[0]) != self.n:
@@ -183,15 +183,16 @@ def as_array(data, what: str = "X"):
     torch refused the products written with ``out=`` on it."""
     if isinstance(data, np.ndarray) or array_api_compat.is_array_api_obj(data):
         return data.detach() if getattr(data, "requires_grad", False) else data
-    if isinstance(data, Iterator | Set):  # NumPy makes one object of it, not rows
-        raise TypeError(
-            f"{what} is a {type(data).__name__}, which has no rows in order to index: "
-            f"give all of it at once as an array or a list (np.asarray(list(...)), say)"
-        )
     try:
-        return np.asarray(data)
+        array = np.asarray(data)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{what} cannot be read as an array ({exc})") from None
+    if array.ndim == 0 and array.dtype == object:  # a generator, a set, a dict's values
+        raise TypeError(
+            f"{what} is a {type(data).__name__}, which NumPy cannot read as rows: give all "
+            f"of it at once as an array or a list (np.asarray(list(...)), say)"
+        )
+    return array
 
 
 def is_host(X) -> bool:

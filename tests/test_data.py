@@ -98,3 +98,5 @@ def test_rows_and_targets_must_match_and_be_there(backend):
     with pytest.raises(ValueError, match=r"X is empty \(shape \(0, 3\)\): there are no rows"):
         Batches(X[:0], Y[:0], backend, 4)
     assert len(Batches(X[:3], None, backend, 2)) == 2  # no targets: nothing to match
+    as_list = collect(Batches(X, Y.tolist(), backend, 4, shuffle=False, y_dtype="int64"))
+    assert [yb.tolist() for _, yb in as_list] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
