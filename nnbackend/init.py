@@ -41,7 +41,7 @@ class Initializer:
 
     def config(self) -> dict:
         """The initialiser by name, JSON-ready, with its arguments (``Normal``: std)."""
-        return {"name": type_name(self)}
+        return {"name": saved_name(self)}
 
     @classmethod
     def from_config(cls, config: dict) -> Initializer:
@@ -67,7 +67,7 @@ class Normal(Initializer):
         return self.std_value
 
     def config(self):
-        return {"name": type_name(self), "std": self.std_value}
+        return {"name": saved_name(self), "std": self.std_value}
 
 
 @register
@@ -114,6 +114,18 @@ class Zeros(Initializer):
 
 
 INITIALIZERS.add(Xavier, "glorot")
+
+
+def saved_name(init: Initializer) -> str:
+    """The name ``init`` is saved under: the one its class is registered under, else its
+    nearest registered base's. An initialiser draws only the first weights, which a
+    checkpoint holds: a subclass of He that no one registered loads as He, where a file
+    naming the subclass could not be loaded at all."""
+    for cls in type(init).__mro__:
+        name = INITIALIZERS.name_of(cls)
+        if name in INITIALIZERS and issubclass(type(init), INITIALIZERS.get(name)):
+            return name
+    return type_name(init)
 
 
 def get(spec) -> Initializer:

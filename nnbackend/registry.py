@@ -81,8 +81,7 @@ class Registry:
         default = self.default_name(cls)
         if self._classes.get(default) is cls:
             return default
-        for same in (lambda held: held is cls, lambda held: _qualified(held) == _qualified(cls)):
-            # the second: an object made before its module was reloaded
+        for same in (lambda held: held is cls, lambda held: _reloaded(held, cls)):
             name = next((name for name, held in self._classes.items() if same(held)), None)
             if name is not None:
                 return name
@@ -175,6 +174,12 @@ def _normalised(name: str) -> str:
 
 def _qualified(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _reloaded(held: type, cls: type) -> bool:
+    """Whether ``cls`` is an older copy of ``held``, left by a reload of their module: the
+    same module and name (classes made by one function share theirs: never those)."""
+    return "<locals>" not in cls.__qualname__ and _qualified(held) == _qualified(cls)
 
 
 LAYERS = Registry("layer")

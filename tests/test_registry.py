@@ -214,6 +214,15 @@ def test_a_custom_initialiser_is_saved_and_built_as_itself(monkeypatch):
         np.testing.assert_array_equal(nb.to_numpy(again.params[name]), nb.to_numpy(value))
     assert nb.init.He().config() == {"name": "he"}  # the built-ins keep their names
 
+    class Unregistered(nb.init.He):  # used to build, never registered: saved as He
+        def std(self, fan_in, fan_out):
+            return 2 * super().std(fan_in, fan_out)
+
+    assert Unregistered().config() == {"name": "he"}
+    built = nb.Sequential([Dense(4, 3, init=Unregistered())], seed=0)
+    again = nb.Sequential.from_config(json.loads(json.dumps(built.config())), seed=0)
+    assert type(again.layers[0].init) is nb.init.He
+
 
 def test_an_object_made_before_its_module_was_reloaded_saves_by_its_registered_name(
     tmp_path, monkeypatch
@@ -240,6 +249,23 @@ def test_an_object_made_before_its_module_was_reloaded_saves_by_its_registered_n
     assert model.config()["layers"][1] == {"type": "Scaled"}
     nb.save(model, tmp_path / "m.h5")
     assert type(nb.load(tmp_path / "m.h5").layers[1]).__name__ == "Scale"
+
+
+def test_classes_one_function_makes_are_never_taken_for_each_other(monkeypatch):
+    """They share module and qualified name: the reload rule saved the second, which
+    was never registered, under the first one's name (and it came back as the first)."""
+    monkeypatch.setattr(registry.LAYERS, "_classes", dict(registry.LAYERS._classes))
+
+    def make():
+        class Scaled(Tanh):
+            pass
+
+        return Scaled
+
+    first, second = make(), make()
+    nb.register(name="Scaled2")(first)
+    assert registry.LAYERS.name_of(first) == "Scaled2"
+    assert registry.LAYERS.name_of(second) == "Scaled"
 
 
 # --- the strings users write: one registry per kind turns them into objects -----------
