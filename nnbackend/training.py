@@ -91,9 +91,12 @@ def fit(
         model, X, y, loss, batch_size, shuffle=shuffle, on_device=on_device, rng=rng
     )
     validation = None
-    if validation_data is not None:
-        validation = batches_for(  # batch_size rows at a time: no more memory than a step
-            model, *validation_data, loss, batch_size, shuffle=False, names=VALIDATION_NAMES
+    if validation_data is not None:  # a step's rows at a time: no more memory than a step
+        rows = batch_size
+        if parallel is not None and batch_size is not None:  # each rank steps on its share
+            rows = -(-batch_size // parallel.world.size)
+        validation = batches_for(
+            model, *validation_data, loss, rows, shuffle=False, names=VALIDATION_NAMES
         )
     on_main(lambda: check_output_layer(model, loss, X), "probe the model's outputs")
     # distributed: the whole batch, over every rank's share
