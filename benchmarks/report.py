@@ -101,15 +101,17 @@ def versions() -> dict:
     return found
 
 
-def commit() -> str | None:
-    """The checkout's git commit (with "+changes" where its files differ from it), so
+def commit(root: Path | None = None) -> str | None:
+    """The checkout's git commit (with "+changes" where the code differs from it: the
+    library's and the benchmark's, not the recorded JSON or README a run rewrites), so
     that a figure can be tied to the code that made it; None outside a checkout."""
-    here = Path(__file__).resolve().parent
+    root = root or Path(__file__).resolve().parent.parent
+    status = ["git", "status", "--porcelain", "--untracked-files=no", "--", "nnbackend",
+              "benchmarks/*.py"]  # fmt: skip
     try:
-        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=here,
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root,
                               capture_output=True, text=True, timeout=10, check=True)  # fmt: skip
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=here, capture_output=True, text=True, timeout=10)  # fmt: skip
+        dirty = subprocess.run(status, cwd=root, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
     return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")

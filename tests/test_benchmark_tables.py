@@ -573,3 +573,24 @@ def test_each_row_records_the_commit_that_made_it():
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("not a git checkout")
     assert report.commit().split("+")[0] == head
+
+
+def test_a_rewritten_table_or_json_is_no_change_of_code(tmp_path):
+    """A run rewrites recorded/*.json and README.md as it goes: its rows were all marked
+    "+changes" though the code was the commit's."""
+    from benchmarks import report
+
+    (tmp_path / "nnbackend").mkdir()
+    (tmp_path / "benchmarks" / "recorded").mkdir(parents=True)
+    files = ["nnbackend/x.py", "benchmarks/run.py", "benchmarks/recorded/cpu.json", "README.md"]
+    for name in files:
+        (tmp_path / name).write_text("1\n")
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    for command in (["init", "-q"], ["add", "."], ["commit", "-qm", "start"]):
+        if subprocess.run(git + command, capture_output=True).returncode:
+            pytest.skip("git cannot make a repository here")
+    for name in ("README.md", "benchmarks/recorded/cpu.json"):
+        (tmp_path / name).write_text("2\n")
+    assert not report.commit(tmp_path).endswith("+changes")
+    (tmp_path / "benchmarks/run.py").write_text("2\n")
+    assert report.commit(tmp_path).endswith("+changes")
