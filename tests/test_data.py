@@ -100,3 +100,49 @@ def test_rows_and_targets_must_match_and_be_there(backend):
     assert len(Batches(X[:3], None, backend, 2)) == 2  # no targets: nothing to match
     as_list = collect(Batches(X, Y.tolist(), backend, 4, shuffle=False, y_dtype="int64"))
     assert [yb.tolist() for _, yb in as_list] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+@pytest.mark.parametrize("on_device", [True, False])
+def test_unshuffled_batches_come_in_order_of_batch_size(backend, on_device):
+    batches = Batches(X, Y, backend, 4, shuffle=False, y_dtype="int64", on_device=on_device)
+    assert batches.on_device is (on_device or backend.owns(X))  # NumPy's X is NumPy's
+    assert [yb.tolist() for _, yb in collect(batches)] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+def test_auto_keeps_the_data_on_the_device_while_it_takes_under_half_its_free_memory(
+    backend, monkeypatch
+):
+    """A CPU backend's device is the host: always there. On a GPU X and y go whole to
+    the device only while they take less than half of its free memory (here X is
+    10 x 3 float32, 120 bytes, and y 80 bytes of int64)."""
+    assert Batches(X, Y, backend, 4).on_device is True
+    b32 = backend.with_dtype("float32")
+    if b32.owns(X):
+        pytest.skip("NumPy's arrays are on its device already")
+    for free, y, fits in [(401, Y, True), (400, Y, False), (241, None, True), (240, None, False)]:
+        monkeypatch.setattr(type(b32), "free_memory", lambda self, free=free: free)
+        assert Batches(X, y, b32, 4).on_device is fits, (free, y)
+
+
+@pytest.mark.parametrize("on_device", [True, False])
+@pytest.mark.parametrize("big", [[[1e39]], [[0.0, 1.0], [2.0, 1e39]], [[0.0, 1.0], [-1e39, 2.0]]])
+def test_float64_values_past_float32_range_are_refused_on_either_path(backend, on_device, big):
+    """They would become inf in a float32 model; on the host path each batch is cast on
+    its way, so the range is checked before the first one."""
+    X64 = np.asarray(big, dtype=np.float64)
+    with pytest.raises(ValueError, match=r"X holds values beyond float32's range \(the first at"):
+        Batches(X64, None, backend.with_dtype("float32"), 1, on_device=on_device)
+    edge = np.full((2, 2), float(np.finfo(np.float32).max))  # the largest float32 is no overflow
+    assert Batches(-edge, None, backend.with_dtype("float32"), 1, on_device=on_device).n == 2
+
+
+def test_float_targets_of_one_output_stay_floats(backend):
+    """1-D targets are class labels (int64) for a loss that takes labels only; a
+    regression's (batch,) targets keep their fractions."""
+    y = np.array([0.25, 1.5, -2.75])
+    assert nb.data.target_dtype(nb.losses.MSE(), y, backend) == backend.dtype_name
+    assert nb.data.target_dtype(nb.losses.SoftmaxCrossEntropy(), Y, backend) == "int64"
+    model = nb.Sequential([nb.layers.Dense(3, 1)], backend=backend, seed=0)
+    model.loss = nb.losses.MSE()
+    got = model.evaluate(X[:3], y)["loss"]
+    assert got == pytest.approx(np.mean((model.predict_proba(X[:3])[:, 0] - y) ** 2), rel=1e-5)

@@ -91,3 +91,32 @@ def test_targets_fit_would_refuse_are_refused_not_reported_as_a_bug(backend, lab
         check_gradients(model, "cross_entropy", X, np.array(labels))
     with pytest.raises(ValueError, match=r"y holds 1 NaN or inf values"):
         check_gradients(net(backend), "bce", X, np.where(np.arange(6) == 2, np.nan, Y))
+
+
+class SeenDropout(nb.layers.Dropout):
+    """Dropout that notes the mode of every forward (in a list its copies share)."""
+
+    modes: list = []
+
+    def forward(self, x, training=True, rng=None):
+        self.modes.append(training)
+        return super().forward(x, training=training, rng=rng)
+
+
+class SeenTanh(Tanh):
+    def forward(self, x, training=True):
+        SeenDropout.modes.append(training)
+        return super().forward(x, training=training)
+
+
+def test_the_checks_run_the_training_forward_that_backward_differentiates(backend64):
+    """Dropout's masks and BatchNorm's batch statistics are in the training forward
+    alone: a check in inference mode checked a function no fit differentiates."""
+    SeenDropout.modes.clear()
+    x = backend64.asarray(np.random.default_rng(0).standard_normal((4, 5)))
+    for layer in (SeenDropout(0.5), SeenTanh()):
+        layer.build(backend64, nb.Generator(0))
+        check_layer(layer, x)
+    model = nb.Sequential([Dense(2, 4), SeenDropout(0.5), Dense(4, 2)], backend=backend64)
+    check_gradients(model, "cross_entropy", X, Y)
+    assert len(SeenDropout.modes) > 40 and set(SeenDropout.modes) == {True}

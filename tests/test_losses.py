@@ -371,3 +371,47 @@ def test_a_copy_of_a_loss_keeps_a_subclass_s_private_settings():
     loss, pred = Weighted(), np.ones((3, 1))
     loss.forward(pred, pred * 0)
     assert float(copy.deepcopy(loss).forward(pred, pred * 0)) == 2.0
+
+
+def test_a_fused_count_is_handed_over_once_and_only_for_its_own_arrays(backend):
+    """The count a fused kernel made in the forward (CuPy's) stands for that very batch:
+    asked about other arrays, or a second time, there is none (a stale count would be
+    another batch's accuracy)."""
+    loss = losses.SoftmaxCrossEntropy()
+    pred, target = backend.asarray(np.zeros((2, 3))), backend.asarray(np.array([0, 1]))
+    other = backend.asarray(np.array([0, 1]))
+    for asked in [(other, target), (pred, other), (target, target), (pred, pred)]:
+        loss._keep_count(pred, target, 7)
+        assert loss._kept_count(*asked) is None
+    loss._keep_count(pred, target, 7)
+    assert loss._kept_count(pred, target) == 7
+    assert loss._kept_count(pred, target) is None
+    loss._keep_count(pred, target)  # a forward that made no count
+    assert loss._kept_count(pred, target) is None
+
+
+@pytest.mark.parametrize("batch_size", [None, 16, 7])
+def test_an_epochs_loss_is_a_per_sample_mean_with_either_reduction(backend, batch_size):
+    """A batch's mean is weighted by its size, a batch's sum by 1, and the total divided
+    by the number of samples, uneven last batch or not: "mean" gives the mean square
+    over every output, "sum" the squared errors of a sample, on average."""
+    X = np.random.default_rng(0).normal(size=(50, 3))
+    y = X @ np.array([[1.0, -1.0], [2.0, 0.0], [0.5, 1.0]]) + 0.3
+    model = nb.Sequential([nb.layers.Dense(3, 2)], backend=backend, seed=0)
+    model.loss = losses.MSE()
+    error = model.predict_proba(X) - y
+    by_mean = model.evaluate(X, y, batch_size=batch_size)["loss"]
+    by_sum = model.evaluate(X, y, loss=losses.MSE(reduction="sum"), batch_size=batch_size)
+    assert by_mean == pytest.approx(np.mean(error**2), rel=1e-5)
+    assert by_sum["loss"] == pytest.approx(np.sum(error**2) / 50, rel=1e-5)
+
+
+def test_a_loss_shows_its_arguments_and_comes_back_from_its_config():
+    shown = {
+        losses.MSE(reduction="sum"): "MSE(reduction='sum', half=False)",
+        losses.BinaryCrossEntropy(): "BinaryCrossEntropy(reduction='mean', ",
+    }
+    for loss, starts in shown.items():
+        assert repr(loss).startswith(starts)
+        again = losses.get(loss.config())
+        assert type(again) is type(loss) and again.config() == loss.config()

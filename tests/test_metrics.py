@@ -120,3 +120,33 @@ def test_metrics_that_do_not_apply_say_so():
         model.fit(X_BLOBS, Y_BLOBS, loss="cross_entropy", metrics=["f1"], **fit)
     with pytest.raises(ValueError, match="distinct names"):
         model.fit(X_BLOBS, Y_BLOBS, loss="cross_entropy", metrics=["acc", "accuracy"], **fit)
+
+
+def test_early_stopping_in_auto_mode_maximises_accuracies_and_minimises_errors():
+    """EarlyStopping(mode="auto") goes by each built-in metric's greater_is_better."""
+    fit = dict(optimizer="sgd", epochs=1, verbose=0)
+    rising = [nb.callbacks.EarlyStopping(m) for m in ("val_accuracy", "val_top_2_accuracy")]
+    classifier("numpy").fit(X_BLOBS, Y_BLOBS, loss="cross_entropy", validation_split=0.25,
+                            metrics=["accuracy", nb.metrics.TopKAccuracy(2)], callbacks=rising,
+                            **fit)  # fmt: skip
+    falling = [nb.callbacks.EarlyStopping(m) for m in ("val_mae", "val_mse")]
+    nb.Sequential([Dense(3, 2)]).fit(X_LINE, Y_LINE, loss="mse", validation_split=0.25,
+                                     metrics=["mae", "mse"], callbacks=falling, **fit)  # fmt: skip
+    assert [s.direction for s in rising + falling] == ["max", "max", "min", "min"]
+
+
+@pytest.mark.parametrize(
+    ("metric", "shown"),
+    [
+        (nb.metrics.Accuracy(), "Accuracy()"),
+        (nb.metrics.TopKAccuracy(3), "TopKAccuracy(k=3)"),
+        (nb.metrics.MeanSquaredError(), "MeanSquaredError()"),
+        (nb.metrics.MeanAbsoluteError(), "MeanAbsoluteError()"),
+    ],
+)
+def test_a_metric_comes_back_from_its_config_and_shows_its_arguments(metric, shown):
+    """The config is what the MPI ranks rebuild a fit's metrics from."""
+    again = nb.metrics.get(metric.config())
+    assert type(again) is type(metric) and again.name == metric.name
+    assert again.config() == metric.config()
+    assert repr(metric) == repr(again) == shown

@@ -296,6 +296,58 @@ def test_a_history_is_read_by_name_not_iterated():
         list(history)  # it iterated history[0], history[1]: KeyError: 0
 
 
+def test_a_history_hands_out_copies():
+    history = tiny_net("numpy").fit(X_MOONS, Y_MOONS, loss="cross_entropy", optimizer="sgd",
+                                    epochs=2, verbose=0)  # fmt: skip
+    history["loss"].append(9.0)
+    history.history["accuracy"].clear()
+    history.epochs.append(9)
+    assert len(history["loss"]) == len(history.history["accuracy"]) == 2
+    assert history.epochs == [0, 1]
+
+
+class StopAfter(nb.callbacks.Callback):
+    """Stops the fit after epoch ``last`` without reading the logs; keeps what they
+    showed then (their length and repr) and the logs themselves."""
+
+    def __init__(self, last):
+        self.last, self.seen = last, []
+
+    def on_epoch_end(self, epoch, logs, model):
+        self.seen.append((len(logs), repr(logs), logs))
+        model.stop_training = epoch == self.last
+
+
+def test_epochs_stopped_between_log_points_come_to_the_host_in_one_transfer(backend):
+    """Epochs 1-6 stay on the device (no log point, no callback read them) until the
+    History is read: then with one transfer. Their logs say so until then."""
+    stopper = StopAfter(6)
+    history = tiny_net(backend).fit(
+        X_MOONS, Y_MOONS, loss="cross_entropy", optimizer="sgd", epochs=50, log_every=20,
+        callbacks=[stopper], verbose=0,
+    )  # fmt: skip
+    assert stopper.seen[1][:2] == (2, "EpochLogs(epoch=1, (on device))")
+    with nb.count_host_transfers() as transfers:
+        losses = history["loss"]
+    assert transfers.count == 1 and len(losses) == 7 and history.epochs == list(range(7))
+    logs = stopper.seen[1][2]
+    assert len(logs) == 2 and sorted(logs) == ["accuracy", "loss"] and logs["loss"] == losses[1]
+    assert repr(logs) == f"EpochLogs(epoch=1, {dict(logs)})"
+
+
+def test_a_history_names_its_metrics_before_they_come_to_the_host(backend):
+    """An epoch's value is sum(weight * value) / samples, and its names are known
+    before any of it came over (a resumed fit stopped before its first log point)."""
+    from nnbackend.history import EpochLogs, History
+
+    history = History(backend)
+    parts = [(backend.asarray(3.0), 2), (backend.asarray(1.0), 2)]
+    history.append(EpochLogs(5, {"loss": (parts, 4)}, backend))
+    assert "loss" in history and "accuracy" not in history and len(history) == 1
+    assert repr(history) == "History(1 epochs, metrics=['loss'], stop_reason=None)"
+    assert history["loss"] == [2.0] and history.epochs == [5]
+
+
 def test_binary_classifier_with_sigmoid_output(backend):
     model = nb.Sequential([Dense(2, 8), ReLU(), Dense(8, 1), Sigmoid()], backend=backend, seed=1)
     model.fit(X_MOONS, Y_MOONS, loss=BinaryCrossEntropy(), optimizer=nb.optim.Adam(0.05),
