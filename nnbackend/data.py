@@ -187,7 +187,7 @@ def as_array(data, what: str = "X"):
         array = np.asarray(data)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{what} cannot be read as an array ({exc})") from None
-    if array.ndim == 0 and array.dtype == object:  # a generator, a set, a dict's values
+    if array.ndim == 0 and array.dtype == object and data is not None:  # a generator, a set
         raise TypeError(
             f"{what} is a {type(data).__name__}, which NumPy cannot read as rows: give all "
             f"of it at once as an array or a list (np.asarray(list(...)), say)"
