@@ -317,6 +317,21 @@ def test_reversed_and_read_only_host_arrays_are_taken_as_they_read(backend, dtyp
         assert be.asarray(frozen).data_ptr() == frozen.ctypes.data
 
 
+def test_taking_host_data_leaves_pythons_warn_once_memory_alone(backend):
+    """catch_warnings around every torch transfer reset it: a warning meant to show once
+    came again after each epoch."""
+
+    def warn():
+        warnings.warn("once from here", UserWarning, stacklevel=1)
+
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("default")
+        for _ in range(3):
+            warn()
+            backend.asarray(np.arange(6.0))
+    assert [str(w.message) for w in shown] == ["once from here"]
+
+
 @pytest.mark.parametrize(
     "call",
     [

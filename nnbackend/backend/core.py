@@ -136,6 +136,8 @@ class Backend:
         its data."""
         if any(step < 0 for step in host.strides):
             host = np.ascontiguousarray(host)
+        if host.flags.writeable:  # catch_warnings would reset Python's warn-once memory
+            return self.xp.asarray(host, device=self.device)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "The given NumPy array is not writable")
             return self.xp.asarray(host, device=self.device)
