@@ -17,6 +17,7 @@ from nnbackend.data import (
     is_foreign,
     not_finite,
 )
+from nnbackend.layers.base import Layer
 from nnbackend.shapes import CHANNELS_LAST_HINT, chain_shapes, reshape_hint
 
 
@@ -232,7 +233,7 @@ def check_layers_take(model, X, what: str = "X") -> None:
     if model.input_shape is None and X.ndim > 1:
         given = f"{what} (samples of shape {tuple(X.shape[1:])})"
         try:
-            chain_shapes(model.layers, tuple(X.shape[1:]), given=given)
+            chain_shapes(_known_shapes(model.layers), tuple(X.shape[1:]), given=given)
         except ValueError as exc:
             message = (
                 str(exc)
@@ -244,9 +245,21 @@ def check_layers_take(model, X, what: str = "X") -> None:
             raise ValueError(message) from None
 
 
+def _known_shapes(layers) -> list:
+    """The layers up to the first whose output shape is unknown: a layer of one's own
+    that keeps ``Layer.output_shape`` (the same shape) may well change it."""
+    known = []
+    for layer in layers:
+        own = type(layer).output_shape is not Layer.output_shape
+        if not (own or type(layer).__module__.startswith("nnbackend.layers.")):
+            break
+        known.append(layer)
+    return known
+
+
 def _layers_take(model, sample_shape) -> bool:
     try:
-        chain_shapes(model.layers, tuple(sample_shape))
+        chain_shapes(_known_shapes(model.layers), tuple(sample_shape))
     except ValueError:
         return False
     return True

@@ -191,11 +191,35 @@ def test_images_a_model_without_input_shape_cannot_take_are_named_before_a_step(
     assert model.fit(np.zeros((8, 3, 16, 16)), y, **fit)["loss"][0] > 0
 
 
+def test_a_layer_of_ones_own_that_says_no_shape_stops_the_walk():
+    """It keeps Layer.output_shape (the same shape) and flattens: the walk took it at its
+    word and refused a model that trains."""
+
+    class MyFlatten(nb.layers.Layer):
+        def forward(self, x, training=True):
+            self.shape = x.shape
+            return nb.backend.namespace_of(x).reshape(x, (x.shape[0], -1))
+
+        def backward(self, dy, input_grad=True):
+            return nb.backend.namespace_of(dy).reshape(dy, self.shape)
+
+    model = nb.Sequential([Conv2D(1, 2, 3), ReLU(), MyFlatten(), Dense(72, 2)], seed=0)
+    X, y = np.random.default_rng(0).normal(size=(6, 1, 8, 8)), np.array([0, 1] * 3)
+    history = model.fit(X, y, loss="cross_entropy", optimizer="sgd", verbose=0)
+    assert np.isfinite(history["loss"][0]) and model.predict(X).shape == (6,)
+    with pytest.raises(ValueError, match=r"X \(samples of shape \(3, 8, 8\)\) does not fit "
+                       "layer 0"):  # fmt: skip
+        model.predict(np.zeros((2, 3, 8, 8)))  # the layers before it are still walked
+
+
 def test_one_image_and_channels_last_get_their_hints_everywhere():
     model = nb.Sequential([Conv2D(1, 2, 3), Flatten(), Dense(2 * 26 * 26, 2)],
                           input_shape=(1, 28, 28))  # fmt: skip
     with pytest.raises(ValueError, match=r"A single sample\? .* X.reshape\(1, 1, 28, 28\)"):
         model.predict(np.zeros((28, 28)))  # one MNIST image as it comes
+    colour = nb.Sequential([Conv2D(3, 2, 3), Flatten(), Dense(72, 2)], input_shape=(3, 8, 8))
+    with pytest.raises(ValueError, match=r"channels-last image\? Use X.transpose\(2, 0, 1\)"):
+        colour.predict(np.zeros((8, 8, 3)))  # "X.reshape(1, 3, 8, 8)" scrambled its pixels
     with pytest.raises(ValueError, match=r"\(input_shape\), but its input has shape "
                        r"\(4, 28, 28, 1\)\. Channels last\? Use X.transpose"):  # fmt: skip
         model.forward(model.backend.asarray(np.zeros((4, 28, 28, 1))))
