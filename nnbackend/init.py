@@ -122,8 +122,8 @@ def saved_name(init: Initializer) -> str:
     checkpoint holds: a subclass of He that no one registered loads as He, where a file
     naming the subclass could not be loaded at all."""
     for cls in type(init).__mro__:
-        name = INITIALIZERS.name_of(cls)
-        if name in INITIALIZERS and issubclass(type(init), INITIALIZERS.get(name)):
+        name = INITIALIZERS.registered_name(cls)
+        if name is not None:
             return name
     return type_name(init)
 

@@ -78,6 +78,11 @@ class Registry:
     def name_of(self, cls: type) -> str:
         """The name ``cls`` is saved under: its class name, or the name it was registered
         under (``@nb.register(name="...")``) where that is another."""
+        return self.registered_name(cls) or self.default_name(cls)
+
+    def registered_name(self, cls: type) -> str | None:
+        """The name ``cls`` is registered under (or, for a class a reload of its module
+        left behind, the name its new copy is), else None."""
         default = self.default_name(cls)
         if self._classes.get(default) is cls:
             return default
@@ -85,7 +90,7 @@ class Registry:
             name = next((name for name, held in self._classes.items() if same(held)), None)
             if name is not None:
                 return name
-        return default
+        return None
 
     def get(self, name) -> type:
         """The class registered as ``name`` (or passed in ``custom_objects``)."""

@@ -251,6 +251,21 @@ def test_an_object_made_before_its_module_was_reloaded_saves_by_its_registered_n
     assert type(nb.load(tmp_path / "m.h5").layers[1]).__name__ == "Scale"
 
 
+def test_an_initialiser_made_before_a_reload_saves_by_its_registered_name(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry.INITIALIZERS, "_classes", dict(registry.INITIALIZERS._classes))
+    (tmp_path / "myinits.py").write_text(
+        "import nnbackend as nb\n@nb.register\nclass MyHe(nb.init.He):\n    name = 'my_he'\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        myinits = importlib.import_module("myinits")
+        old = myinits.MyHe()
+        importlib.reload(myinits)
+    finally:
+        sys.modules.pop("myinits", None)
+    assert old.config() == {"name": "my_he"}  # it fell through to its base's, 'he'
+
+
 def test_classes_one_function_makes_are_never_taken_for_each_other(monkeypatch):
     """They share module and qualified name: the reload rule saved the second, which
     was never registered, under the first one's name (and it came back as the first)."""
