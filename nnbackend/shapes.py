@@ -127,9 +127,10 @@ def reshape_hint(X, sample_shape) -> str:
     images transposed, and rows reshaped (or given the channel axis) for a model of
     images, when the sizes agree."""
     shape = tuple(X.shape)
-    one = len(shape) <= len(sample_shape) and math.prod(shape) == math.prod(sample_shape)
-    if shape == sample_shape or one:  # one (28, 28) image for a model of (1, 28, 28)
+    if _without_ones(shape) == _without_ones(sample_shape):  # one (28, 28) image, say
         return f" A single sample? Give it as a batch of one: {_one_sample(sample_shape)}."
+    if len(sample_shape) == 3 and shape == (*sample_shape[1:], sample_shape[0]):
+        return " A single channels-last image? Use X.transpose(2, 0, 1)[None]."
     if len(sample_shape) == 1:
         if X.ndim == 1 and sample_shape == (1,):
             return " One feature per sample? Make it a column: X.reshape(-1, 1)."
@@ -139,6 +140,10 @@ def reshape_hint(X, sample_shape) -> str:
     if math.prod(shape[1:]) != math.prod(sample_shape):
         return ""
     return f" Reshape it: X.reshape(len(X), {', '.join(map(str, sample_shape))})."
+
+
+def _without_ones(shape) -> tuple[int, ...]:
+    return tuple(size for size in shape if size != 1)
 
 
 def _one_sample(sample_shape) -> str:
