@@ -224,26 +224,27 @@ def test_a_custom_initialiser_is_saved_and_built_as_itself(monkeypatch):
     assert type(again.layers[0].init) is nb.init.He
 
 
+def made_before_a_reload(tmp_path, monkeypatch, module: str, source: str, class_name: str):
+    """An object of ``module``'s class ``class_name``, made before the module was
+    reloaded: the registry then holds the new class, the object the old one."""
+    (tmp_path / f"{module}.py").write_text("import nnbackend as nb\n" + source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        loaded = importlib.import_module(module)
+        old = getattr(loaded, class_name)()
+        importlib.reload(loaded)
+    finally:
+        sys.modules.pop(module, None)
+    return old
+
+
 def test_an_object_made_before_its_module_was_reloaded_saves_by_its_registered_name(
     tmp_path, monkeypatch
 ):
-    """After importlib.reload the registry holds the new class; the save of an old
-    object wrote its class name, which nb.load then refused."""
+    """The save of an old object wrote its class name, which nb.load then refused."""
     monkeypatch.setattr(registry.LAYERS, "_classes", dict(registry.LAYERS._classes))
-    module = tmp_path / "mylayers.py"
-    module.write_text(
-        "import nnbackend as nb\n"
-        "@nb.register(name='Scaled')\n"
-        "class Scale(nb.layers.Tanh):\n"
-        "    pass\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    try:
-        mylayers = importlib.import_module("mylayers")
-        old = mylayers.Scale()
-        importlib.reload(mylayers)
-    finally:
-        sys.modules.pop("mylayers", None)
+    source = "@nb.register(name='Scaled')\nclass Scale(nb.layers.Tanh):\n    pass\n"
+    old = made_before_a_reload(tmp_path, monkeypatch, "mylayers", source, "Scale")
     assert registry.LAYERS.get("Scaled") is not type(old)  # the new class holds the name
     model = nb.Sequential([Dense(2, 2), old], seed=0)
     assert model.config()["layers"][1] == {"type": "Scaled"}
@@ -253,16 +254,8 @@ def test_an_object_made_before_its_module_was_reloaded_saves_by_its_registered_n
 
 def test_an_initialiser_made_before_a_reload_saves_by_its_registered_name(tmp_path, monkeypatch):
     monkeypatch.setattr(registry.INITIALIZERS, "_classes", dict(registry.INITIALIZERS._classes))
-    (tmp_path / "myinits.py").write_text(
-        "import nnbackend as nb\n@nb.register\nclass MyHe(nb.init.He):\n    name = 'my_he'\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    try:
-        myinits = importlib.import_module("myinits")
-        old = myinits.MyHe()
-        importlib.reload(myinits)
-    finally:
-        sys.modules.pop("myinits", None)
+    source = "@nb.register\nclass MyHe(nb.init.He):\n    name = 'my_he'\n"
+    old = made_before_a_reload(tmp_path, monkeypatch, "myinits", source, "MyHe")
     assert old.config() == {"name": "my_he"}  # it fell through to its base's, 'he'
 
 
