@@ -183,6 +183,23 @@ def test_a_gradient_of_none_leaves_its_weight_as_torch_does(backend, make):
     assert backend.to_numpy(trained)[0] < 1.0 and opt.iterations == 1
 
 
+@pytest.mark.parametrize("make", [optim.SGD, optim.Adam])
+def test_a_step_whose_every_gradient_is_none_changes_nothing(backend, make):
+    opt = make(0.1)
+    w = backend.asarray(np.ones(2))
+    opt.step({"w": w}, {"w": None})  # a mutation that kept the Nones failed in the update
+    np.testing.assert_array_equal(backend.to_numpy(w), [1.0, 1.0])
+
+
+def test_a_state_saved_before_any_step_loads_and_to_returns_the_optimizer(backend):
+    """An optimizer saved before its first step has 0 iterations: a bound of 1 refused it."""
+    fresh = optim.Adam(0.01).state_dict()
+    assert fresh["iterations"] == 0
+    again = optim.Adam(0.01)
+    again.load_state_dict(fresh)
+    assert again.iterations == 0 and again.to(backend) is again
+
+
 def test_a_schedule_class_for_a_rate_is_refused_at_once():
     with pytest.raises(TypeError, match=r"lr=StepDecay is a class; .* lr=StepDecay\(...\)"):
         optim.SGD(lr=optim.StepDecay)
