@@ -12,8 +12,8 @@ from nnbackend import callbacks as cb
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int
 
 
-def check_options(*, epochs, batch_size, shuffle, l2, validation_split, verbose, log_every,
-                  seed, resume, on_device) -> None:  # fmt: skip
+def check_options(*, epochs, batch_size, shuffle, l2, validation_split, validation_batch_size,
+                  verbose, log_every, seed, resume, on_device) -> None:  # fmt: skip
     """Raise a clear TypeError/ValueError for a ``fit`` option of the wrong kind or value."""
     integer(epochs, "epochs", low=0)
     if batch_size is not None:
@@ -22,6 +22,8 @@ def check_options(*, epochs, batch_size, shuffle, l2, validation_split, verbose,
     if l2 is not None:
         finite_float(l2, "l2", low=0)
     finite_float(validation_split, "validation_split", low=0, high=1, high_open=True)
+    if validation_batch_size is not None:
+        positive_int(validation_batch_size, "validation_batch_size (None: batch_size)")
     integer(verbose, "verbose", low=0, high=2)
     if log_every is not None:
         positive_int(log_every, "log_every")

@@ -277,9 +277,9 @@ class Sequential:
         name ("sgd", "adam", ...; default learning rate). Options (``nnbackend.training.fit`` takes
         the same): ``epochs=1``; ``batch_size=32`` (``None``: full-batch gradient descent);
         ``shuffle=True``; ``validation_data=(X, y)`` or ``validation_split``: the last fraction of
-        (X, y) held out, scored ``batch_size`` rows at a time; ``l2``: adds ``l2/2 * sum(W**2)`` of
-        the weights to each step's loss (the history's "loss" is per sample, penalty included: with
-        a summed loss, each batch's sum plus the penalty over n, as in the moons tutorial);
+        (X, y) held out, scored ``validation_batch_size`` rows at a time (default: ``batch_size``);
+        ``l2``: adds ``l2/2 * sum(W**2)`` of the weights to each step's loss (the history's "loss"
+        is per sample, penalty included: with a summed loss, each batch's sum plus it over n);
         ``metrics``: names or ``nb.metrics`` objects ("accuracy", "top_k_accuracy", "mse", "mae";
         default: accuracy when the loss classifies); ``callbacks``; ``verbose``: 0 silent, 1 a line
         per logged epoch and, on a terminal, a progress bar, 2 the lines only; ``log_every``:

@@ -50,15 +50,17 @@ from nnbackend.registry import Registry, custom_objects, type_name
 def fit(
     model, X, y, *, loss, optimizer, epochs: int = 1, batch_size: int | None = 32,
     shuffle: bool = True, validation_data=None, validation_split: float = 0.0,
-    l2: float | None = None, metrics=None, callbacks=(), verbose: int = 1,
-    log_every: int | None = None, seed: int | None = None, checkpoint=None,
-    resume: bool = False, on_device="auto", distributed: bool = False, compile=False,
+    validation_batch_size: int | None = None, l2: float | None = None, metrics=None,
+    callbacks=(), verbose: int = 1, log_every: int | None = None, seed: int | None = None,
+    checkpoint=None, resume: bool = False, on_device="auto", distributed: bool = False,
+    compile=False,
 ) -> History:  # fmt: skip
     """Train ``model`` until epoch ``epochs``; returns the History of the epochs run.
     ``Sequential.fit`` documents the arguments."""
     check_options(epochs=epochs, batch_size=batch_size, shuffle=shuffle, l2=l2,
-                  validation_split=validation_split, verbose=verbose, log_every=log_every,
-                  seed=seed, resume=resume, on_device=on_device)  # fmt: skip
+                  validation_split=validation_split, validation_batch_size=validation_batch_size,
+                  verbose=verbose, log_every=log_every, seed=seed, resume=resume,
+                  on_device=on_device)  # fmt: skip
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=<path> to resume from")
     callbacks = checked_callbacks(callbacks)
@@ -91,10 +93,10 @@ def fit(
         model, X, y, loss, batch_size, shuffle=shuffle, on_device=on_device, rng=rng
     )
     validation = None
-    if validation_data is not None:  # a step's rows at a time: no more memory than a step
-        rows = batch_size
-        if parallel is not None and batch_size is not None:  # each rank steps on its share
-            rows = -(-batch_size // parallel.world.size)
+    if validation_data is not None:  # by default a step's rows: no more memory than a step
+        rows = validation_batch_size or batch_size
+        if parallel is not None and rows is not None:  # each rank measures its share
+            rows = -(-rows // parallel.world.size)
         validation = batches_for(
             model, *validation_data, loss, rows, shuffle=False, names=VALIDATION_NAMES
         )

@@ -62,6 +62,7 @@ def fit(model, X=X, y=Y, loss=None, **options):
         ("epochs", -1, ValueError, "epochs must be at least 0"),
         ("epochs", 2.0, TypeError, "epochs must be an integer"),
         ("validation_split", 1.5, ValueError, r"validation_split must be .* in \[0, 1\)"),
+        ("validation_batch_size", 0, ValueError, r"validation_batch_size \(None: batch_size\)"),
         ("verbose", 5, ValueError, "verbose must be between 0 and 2"),
         ("log_every", 0, ValueError, "log_every must be at least 1"),
         ("seed", -1, ValueError, "seed must be at least 0"),

@@ -387,8 +387,9 @@ def test_validation_split_holds_out_the_last_rows_and_trains_on_the_rest(backend
 
 
 def test_validation_is_measured_a_batch_at_a_time(backend):
-    """Validation takes no more rows at once than a step: a conv net's whole validation
-    set in one pass took 30 times a step's memory."""
+    """Validation takes no more rows at once than a step, unless validation_batch_size
+    says otherwise: a conv net's whole validation set in one pass took 30 times a step's
+    memory."""
     model = tiny_net(backend)
     seen = []
     forward = model.forward
@@ -404,6 +405,13 @@ def test_validation_is_measured_a_batch_at_a_time(backend):
     whole = model.evaluate(X_MOONS[150:], Y_MOONS[150:])
     assert history["val_loss"][-1] == pytest.approx(whole["loss"], rel=1e-6)
     assert history["val_accuracy"][-1] == whole["accuracy"]
+    seen.clear()  # a dense net's few forwards may take more rows each
+    again = model.fit(X_MOONS, Y_MOONS, loss="cross_entropy", optimizer="sgd", epochs=1,
+                      batch_size=16, validation_split=0.25, validation_batch_size=50,
+                      verbose=0)  # fmt: skip
+    assert [n for n, training in seen if not training] == [50]
+    whole = model.evaluate(X_MOONS[150:], Y_MOONS[150:])
+    assert again["val_loss"][-1] == pytest.approx(whole["loss"], rel=1e-6)
 
 
 def test_a_fits_seed_decides_its_shuffles(backend64):
