@@ -235,11 +235,9 @@ def check_layers_take(model, X, what: str = "X") -> None:
         try:
             chain_shapes(_known_shapes(model.layers), tuple(X.shape[1:]), given=given)
         except ValueError as exc:
-            message = (
-                str(exc)
-                if str(exc).startswith(given)
-                else f"{given} does not go through the model: {exc}"
-            )
+            message = str(exc)  # layer 0's names X itself; a later layer's says where
+            if not message.startswith(given):
+                message = f"{given} does not go through the model: {message}"
             if X.ndim == 4 and _layers_take(model, (X.shape[3], *X.shape[1:3])):
                 message += f". {CHANNELS_LAST_HINT}"
             raise ValueError(message) from None

@@ -215,7 +215,7 @@ def register(cls: type | None = None, *, name: str | None = None):
         registry = getattr(cls, "registry", None)
         if not isinstance(cls, type) and isinstance(registry, Registry):
             raise TypeError(f"@nb.register takes a class, not an object of one: {cls!r}")
-        if not isinstance(cls, type) or not isinstance(registry, Registry):
+        if not isinstance(registry, Registry):
             raise TypeError(
                 f"{getattr(cls, '__name__', repr(cls))} is not a layer, loss, optimizer, "
                 "schedule, initialiser, metric or model: subclass one of nb.layers.Layer, "
