@@ -6,6 +6,7 @@ arrays in, its arrays out."""
 from __future__ import annotations
 
 from nnbackend.backend import to_numpy
+from nnbackend.backend.threads import apply_in_this_thread
 from nnbackend.checks import positive_int
 from nnbackend.data import as_array, is_host
 from nnbackend.data_checks import check_layers_take, checked_features
@@ -80,6 +81,7 @@ def _inputs(model, X, batch_size):
 
 def _outputs(model, X, batch_size):
     """The raw outputs for X, ``batch_size`` rows at a time."""
+    apply_in_this_thread()  # torch's thread count is the calling thread's own
     n = X.shape[0]
     if batch_size is None or batch_size >= n:
         return model.forward(X, training=False)

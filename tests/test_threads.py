@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 import threadpoolctl
@@ -111,3 +112,92 @@ def test_a_count_set_before_torch_is_imported_reaches_torch():
                           env=env, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[-1] == "1"
+
+
+def blas_threads() -> set[int]:
+    return {p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"}
+
+
+def test_limits_closed_out_of_order_give_back_the_count_from_before(two_threads):
+    """Two fits in two threads: BLAS's count is the process's, so the one that ends
+    first must not undo the other's limit, and the last must not keep the first's."""
+    before = blas_threads()
+    first, second = threads.limit_threads(1), threads.limit_threads(1)
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert blas_threads() == {1}  # the second fit still runs
+    second.__exit__(None, None, None)
+    assert blas_threads() == before  # was {1}: the second had saved the first's limit
+    with threads.limit_threads(1):
+        with threads.limit_threads(2):
+            assert blas_threads() <= {2}
+        assert blas_threads() == {1}
+    assert blas_threads() == before
+
+
+def test_two_fits_in_two_threads_leave_blas_as_they_found_it(two_threads):
+    """The first to start ends first: the second had saved the first's limit as the
+    count to give back, and gave it back last."""
+    threadpoolctl.OpenBLASController.clear_controlling_thread(force=True)  # none set yet
+    before = blas_threads()
+    first_in, second_in, first_done = threading.Event(), threading.Event(), threading.Event()
+
+    def fit(on_epoch):
+        model = nb.Sequential([Dense(2, 4), Dense(4, 2)], seed=0)
+        spy = nb.callbacks.LambdaCallback(lambda epoch, logs, m: on_epoch())
+        model.fit(X, Y, loss="cross_entropy", optimizer="sgd", callbacks=[spy], verbose=0)
+
+    first = threading.Thread(target=fit, args=(lambda: (first_in.set(), second_in.wait()),))
+    second = threading.Thread(target=fit, args=(lambda: (second_in.set(), first_done.wait()),))
+    first.start()
+    first_in.wait()
+    second.start()
+    first.join()
+    first_done.set()
+    second.join()
+    assert blas_threads() == before
+
+
+def test_a_setting_undone_while_the_thread_that_made_it_lives_is_undone(two_threads):
+    """threadpoolctl lets the first thread that set OpenBLAS's count keep that right
+    while it lives: set_num_threads(1) in a worker, then "auto" in the main thread,
+    left BLAS at 1."""
+    threadpoolctl.OpenBLASController.clear_controlling_thread(force=True)
+    before, done, finish = blas_threads(), threading.Event(), threading.Event()
+
+    def worker():
+        nb.set_num_threads(1)
+        done.set()
+        finish.wait()
+
+    alive = threading.Thread(target=worker)
+    alive.start()
+    done.wait()
+    try:
+        assert blas_threads() == {1}
+        nb.set_num_threads("auto")
+        assert blas_threads() == before
+    finally:
+        finish.set()
+        alive.join()
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_predict_in_another_thread_uses_the_count_set(two_threads):
+    """torch keeps a thread count per thread: a predict in a worker ran at torch's default."""
+    import torch
+
+    model = nb.Sequential([Dense(2, 4), Dense(4, 2)], backend="torch", seed=0)
+    nb.set_num_threads(1)
+    seen = []
+
+    def predict():
+        torch.set_num_threads(2)  # as a new thread may start (its default: the cores)
+        model.predict(X)
+        seen.append(torch.get_num_threads())
+
+    worker = threading.Thread(target=predict)
+    worker.start()
+    worker.join()
+    assert seen == [1]

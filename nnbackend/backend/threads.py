@@ -22,12 +22,21 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 
 #: Steps smaller than this (multiply-adds, estimated as weights x batch) run on one
 #: thread under "auto": about 10 ms on one core, too short to share out.
 SMALL_STEP = 10_000_000
 
 _setting: dict = {"threads": "auto", "limiter": None, "torch": None}
+
+# BLAS's thread count belongs to the process, torch's to each thread. The limit_threads
+# blocks open now, in any thread and in the order opened: the last one's count holds,
+# and the count from before the first comes back when the last one closes, whichever
+# order two fits in two threads end in.
+_open_blocks: list = []
+_blocks_lock = threading.Lock()
+_before_blocks: dict = {}
 
 
 def set_num_threads(n: int | str | None) -> None:
@@ -80,12 +89,21 @@ def limit_threads(n: int | None):
         yield
         return
     previous_torch = _torch_threads()  # before threadpoolctl touches torch's OpenMP
-    with _blas_limits(n):
-        _set_torch_threads(n)
-        try:
-            yield
-        finally:
-            _set_torch_threads(previous_torch)
+    block = _open_block(n)
+    _set_torch_threads(n)
+    try:
+        yield
+    finally:
+        _set_torch_threads(previous_torch)
+        _close_block(block)
+
+
+def apply_in_this_thread() -> None:
+    """Give torch, in the calling thread, the count ``set_num_threads`` chose: torch
+    keeps one count per thread, and ``predict`` may run in a thread of its own."""
+    chosen = _setting["threads"]
+    if chosen != "auto":
+        _set_torch_threads(chosen)
 
 
 def apply_to_torch() -> None:
@@ -105,12 +123,49 @@ def _checked(n):
     return n
 
 
+def _open_block(n: int) -> list:
+    block = [n]  # a new list each time: closing finds its own by identity
+    with _blocks_lock:
+        limiter = _blas_limits(n)
+        if not _open_blocks:
+            _before_blocks["limiter"] = limiter
+        _open_blocks.append(block)
+    return block
+
+
+def _close_block(block: list) -> None:
+    with _blocks_lock:
+        _open_blocks[:] = [b for b in _open_blocks if b is not block]
+        if _open_blocks:
+            _blas_limits(_open_blocks[-1][0])
+        else:
+            _restore_blas(_before_blocks.pop("limiter"))
+
+
 def _blas_limits(n: int):
     """threadpoolctl's limit on every BLAS and OpenMP pool loaded now; the returned
-    object restores them (``restore_original_limits``, or leaving its ``with``)."""
+    object, given to ``_restore_blas``, puts back the counts from before."""
     from threadpoolctl import threadpool_limits
 
+    _take_blas_control()
     return threadpool_limits(limits=n)
+
+
+def _restore_blas(limiter) -> None:
+    _take_blas_control()
+    limiter.restore_original_limits()
+
+
+def _take_blas_control() -> None:
+    """threadpoolctl (3.8 on) lets only the first thread that set OpenBLAS's count, the
+    process's, set it again while that thread lives, and silently ignores the others:
+    a fit in a worker thread would make the main thread's limits do nothing. Every
+    change made here comes from this module, so the calling thread takes the control."""
+    from threadpoolctl import OpenBLASController
+
+    clear = getattr(OpenBLASController, "clear_controlling_thread", None)
+    if clear is not None:
+        clear(force=True)
 
 
 def _torch_threads() -> int | None:
@@ -129,5 +184,5 @@ def _restore_libraries() -> None:
     limiter, torch_threads = _setting["limiter"], _setting["torch"]
     _set_torch_threads(torch_threads)
     if limiter is not None:
-        limiter.restore_original_limits()
+        _restore_blas(limiter)
     _setting.update(limiter=None, torch=None)
