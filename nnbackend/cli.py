@@ -253,5 +253,9 @@ def mnist_or_digits(args: argparse.Namespace, flatten: bool = True):
 
 def max_steps(default: int) -> int:
     """``default``, capped by ``$NNBACKEND_MAX_STEPS`` (how tests and CI run examples fast)."""
-    cap = os.environ.get("NNBACKEND_MAX_STEPS")
-    return min(default, int(cap)) if cap else default
+    text = os.environ.get("NNBACKEND_MAX_STEPS", "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        stop(f"error: $NNBACKEND_MAX_STEPS is {text!r}: set it to a whole number >= 1, or unset it")
+    return min(default, int(text))

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 import nnbackend as nb
 from nnbackend.__main__ import main
@@ -53,3 +56,15 @@ def test_a_reader_that_stops_early_ends_the_output_quietly():
             errors = run.stderr.read().decode()
             assert run.wait() == 1, (command, errors)
         assert errors == "", command
+
+
+def test_max_steps_caps_and_refuses_what_is_not_a_count(monkeypatch):
+    monkeypatch.setenv("NNBACKEND_MAX_STEPS", "3")
+    assert (nb.cli.max_steps(10), nb.cli.max_steps(2)) == (3, 2)
+    monkeypatch.setenv("NNBACKEND_MAX_STEPS", "")
+    assert nb.cli.max_steps(10) == 10
+    for text in ("x", "-1", "0", "2.5"):  # "x": int()'s message; "-1": epochs=-1's
+        monkeypatch.setenv("NNBACKEND_MAX_STEPS", text)
+        said = f"error: $NNBACKEND_MAX_STEPS is '{text}': set it to a whole number >= 1"
+        with pytest.raises(SystemExit, match=re.escape(said)):
+            nb.cli.max_steps(10)

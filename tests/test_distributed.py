@@ -64,6 +64,17 @@ def test_a_plain_process_is_a_world_of_one(monkeypatch):
     assert world.launched()
 
 
+def test_nnbackend_mpi_reads_as_on_or_off(monkeypatch):
+    for name in world.LAUNCH_SIZE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for text, joins in (("1", True), ("yes", True), ("0", False), ("false", False), ("", False)):
+        monkeypatch.setenv(world.FORCE_VARIABLE, text)
+        assert world.launched() is joins, text  # "false" joined MPI: anything but "0" did
+    monkeypatch.setenv(world.FORCE_VARIABLE, "please")
+    with pytest.raises(ValueError, match=r"\$NNBACKEND_MPI is 'please'"):
+        world.launched()
+
+
 def test_a_launch_without_mpi4py_says_what_to_install(monkeypatch):
     monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "4")
     real = importlib.util.find_spec
@@ -78,9 +89,11 @@ def test_a_launch_without_mpi4py_says_what_to_install(monkeypatch):
 def test_a_bad_timeout_is_refused(monkeypatch):
     with pytest.raises(ValueError, match="positive number of seconds"):
         nb.distributed.init(timeout=0)
-    monkeypatch.setenv(world.TIMEOUT_VARIABLE, "soon")
-    with pytest.raises(ValueError, match="NNBACKEND_TIMEOUT must be a number of seconds"):
-        nb.distributed.init()
+    for text in ("soon", "0", "-5"):  # 0 and -5 named no variable
+        monkeypatch.setenv(world.TIMEOUT_VARIABLE, text)
+        said = f"NNBACKEND_TIMEOUT must be a positive number of seconds, not '{text}'"
+        with pytest.raises(ValueError, match=said):
+            nb.distributed.init()
     with pytest.raises(ValueError, match="gpu_collectives must be one of"):
         nb.distributed.init(timeout=10, gpu_collectives="gloo")
 

@@ -435,7 +435,8 @@ def test_damaged_data_ends_an_example_with_its_message(tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match="not a readable .npz"):
         example("mnist_two_layer").main([])
     monkeypatch.setenv("NNBACKEND_TIMEOUT", "abc")
-    with pytest.raises(SystemExit, match=r"TIMEOUT must be a number of seconds, not 'abc'"):
+    said = r"TIMEOUT must be a positive number of seconds, not 'abc'"
+    with pytest.raises(SystemExit, match=said):
         example("mnist_two_layer").main(["--digits", "--distributed"])
 
 

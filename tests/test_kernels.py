@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import nnbackend as nb
-from nnbackend.backend import fused, kernels
+from nnbackend.backend import fastpaths, fused, kernels
 from nnbackend.sklearn.solvers import EfficientAdam
 
 
@@ -65,6 +65,30 @@ def test_fused_kernels_can_be_turned_off(backend):
         assert all(getattr(kernels.table(backend.xp), n) is None for n in kernels.NAMES)
     if backend.name == "numpy":
         assert kernels.table(backend.xp).softmax_xent is not None
+
+
+WORDS = [("0", False), ("false", False), ("OFF", False), ("no", False),
+         ("1", True), ("True", True), ("on", True), ("", True)]  # fmt: skip
+
+
+@pytest.mark.parametrize("text, on", WORDS)
+def test_the_environment_turns_them_on_or_off_by_any_usual_word(monkeypatch, text, on):
+    monkeypatch.setenv(kernels.ENV_VAR, text)
+    monkeypatch.setattr(kernels, "_environment", [])  # read again
+    assert kernels.enabled() is on
+    monkeypatch.setenv(fastpaths.ENV_VAR, text)
+    assert fastpaths.enabled() is on
+
+
+def test_a_word_that_says_neither_is_refused_by_name(monkeypatch):
+    """ "false" and "off" meant on: anything but "0" did."""
+    monkeypatch.setenv(kernels.ENV_VAR, "maybe")
+    monkeypatch.setattr(kernels, "_environment", [])
+    with pytest.raises(ValueError, match=r"\$NNBACKEND_FUSED is 'maybe': set it to 1 \(on\) or 0"):
+        kernels.enabled()
+    monkeypatch.setenv(fastpaths.ENV_VAR, "yes please")
+    with pytest.raises(ValueError, match=r"\$NNBACKEND_FAST_PATHS is 'yes please'"):
+        fastpaths.enabled()
 
 
 def test_dense_forward_matches_its_reference(backend):

@@ -39,10 +39,11 @@ in code, ``with nb.backend.fast_paths(False): ...``.
 from __future__ import annotations
 
 import contextlib
-import os
 
 import array_api_compat
 import numpy as np
+
+from nnbackend.backend.environment import switch
 
 ENV_VAR = "NNBACKEND_FAST_PATHS"
 
@@ -64,8 +65,8 @@ def fast_paths(enabled: bool):
 
 def enabled() -> bool:
     """Whether native versions are used: ``fast_paths(...)``, else $NNBACKEND_FAST_PATHS
-    (anything but "0" is on), else on."""
-    return _forced[-1] if _forced else os.environ.get(ENV_VAR, "1") != "0"
+    (1 or 0, true or false, on or off), else on."""
+    return _forced[-1] if _forced else switch(ENV_VAR)
 
 
 def native(name: str, xp):

@@ -53,10 +53,11 @@ dictionary read: the layers, losses and optimizers ask for it at each call, so a
 from __future__ import annotations
 
 import contextlib
-import os
 from types import SimpleNamespace
 
 import array_api_compat
+
+from nnbackend.backend.environment import switch
 
 ENV_VAR = "NNBACKEND_FUSED"
 NAMES = (
@@ -84,14 +85,14 @@ def fused(enabled: bool):
 
 
 def enabled() -> bool:
-    """``fused(...)``, else $NNBACKEND_FUSED (anything but "0" is on; read once, at the
-    first use), else on."""
+    """``fused(...)``, else $NNBACKEND_FUSED (1 or 0, true or false, on or off; read
+    once, at the first use), else on."""
     return _forced[-1] if _forced else _from_environment()
 
 
 def _from_environment() -> bool:
     if not _environment:
-        _environment.append(os.environ.get(ENV_VAR, "1") != "0")
+        _environment.append(switch(ENV_VAR))
     return _environment[0]
 
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nnbackend.backend import cuda
+from nnbackend.backend.environment import switch
 
 #: variables by which launchers tell a process how many ranks its job has
 LAUNCH_SIZE_VARIABLES = (
@@ -210,7 +211,7 @@ def init(*, timeout: float | None = None, gpu_collectives: str | None = None) ->
 def launched() -> bool:
     """Whether a launcher started this process as one of several (or ``$NNBACKEND_MPI``
     asks to join MPI anyway)."""
-    if os.environ.get(FORCE_VARIABLE, "") not in ("", "0"):
+    if switch(FORCE_VARIABLE, default=False):
         return True
     for name in LAUNCH_SIZE_VARIABLES:
         try:
@@ -278,9 +279,11 @@ def _checked_timeout(timeout) -> float:
         try:
             timeout = float(text)
         except ValueError:
+            timeout = None
+        if timeout is None or not timeout > 0:
             raise ValueError(
-                f"${TIMEOUT_VARIABLE} must be a number of seconds, not {text!r}"
-            ) from None
+                f"${TIMEOUT_VARIABLE} must be a positive number of seconds, not {text!r}"
+            )
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
     return float(timeout)
