@@ -211,6 +211,18 @@ def test_standardize_uses_training_statistics():
         datasets.standardize(X, mean=mean)
 
 
+def test_standardize_float32_columns_of_many_rows_far_from_zero():
+    """NumPy adds a column of a matrix one row after another: in float32, half a
+    million years (1990-2020) came out with mean 1999.6 and std 10.45."""
+    years = np.random.default_rng(0).integers(1990, 2021, (500_000, 2)).astype(np.float32)
+    Z, mean, std = datasets.standardize(years)
+    assert Z.dtype == mean.dtype == np.float32
+    true = years.astype(np.float64)
+    np.testing.assert_allclose(mean, true.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(std, true.std(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(Z.astype(np.float64).mean(axis=0), 0.0, atol=1e-4)
+
+
 # --- real MNIST ------------------------------------------------------------------------
 # The big arrays are compared with np.array_equal: assert_array_equal takes seconds on them.
 

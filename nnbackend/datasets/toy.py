@@ -147,7 +147,9 @@ def standardize(X, mean=None, std=None):
     if mean is None:
         if X.shape[0] == 0:
             raise ValueError("cannot standardize an empty dataset (0 samples)")
-        mean, std = X.mean(axis=0), X.std(axis=0)
+        # in float64: NumPy adds a column's rows one after another, and in float32 the
+        # sum of half a million years drifts by years
+        mean, std = X.mean(axis=0, dtype=np.float64), X.std(axis=0, dtype=np.float64)
     mean = np.asarray(mean, dtype=X.dtype)
     std = np.asarray(std, dtype=X.dtype)
     std = np.where(std == 0, np.ones_like(std), std)
