@@ -69,6 +69,33 @@ def test_batch_norm_statistics_and_eval_match_torch(shape, backend64):
         np.testing.assert_allclose(backend64.to_numpy(layer.grads[key]), param.grad, **close)
 
 
+@pytest.mark.parametrize("shape", [(65536, 2), (64, 2, 32, 32)])
+def test_batch_norm_in_float32_holds_many_values_far_from_zero(backend, shape):
+    """A full batch of raw features near 10^4: NumPy adds a column's rows one after
+    another, and a one-pass float32 mean of 65536 of them was off by 0.95 of a standard
+    deviation (the output's mean -0.95, its std 0.32)."""
+    layer = L.BatchNorm(2)
+    layer.build(backend, nb.Generator(0))
+    x = nb.Generator(1).normal(shape, backend=backend) + 10_000.0
+    out = backend.to_numpy(layer.forward(x, training=True)).astype(np.float64)
+    axes = (0,) if len(shape) == 2 else (0, 2, 3)
+    np.testing.assert_allclose(out.mean(axis=axes), 0.0, atol=1e-3)
+    np.testing.assert_allclose(out.std(axis=axes), 1.0, atol=1e-3)
+    assert float(backend.xp.min(layer.state["running_var"])) >= 0.0
+
+
+def test_a_constant_channel_has_a_variance_of_zero_not_below(backend):
+    """Values of a channel all alike: its variance is 0 (in one pass, the first mean's
+    error made it look like a spread), and rounding does not take it below."""
+    layer = L.BatchNorm(4, momentum=0.0)  # the running variance is the batch's
+    layer.build(backend, nb.Generator(0))
+    channels = [6317.07108243, -9945.2299966, 7148.08553175, -9328.28849389]
+    x = backend.asarray(np.full((1680, 4), channels))
+    out = backend.to_numpy(layer.forward(x, training=True))
+    assert np.all(np.abs(out) < 1e-3)
+    assert float(backend.xp.min(layer.state["running_var"])) >= 0.0
+
+
 def test_batch_norm_eval_backward_matches_numerical_gradient(backend64):
     layer = L.BatchNorm(2)
     layer.build(backend64, nb.Generator(0))

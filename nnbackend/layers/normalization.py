@@ -93,16 +93,20 @@ class BatchNorm(Layer):
                 f"{self!r} needs more than one value per channel to train on, got input of "
                 f"shape {tuple(x.shape)}{rows}: use batches of 2 or more"
             )
-        if whole is None:
-            mean = xp.mean(x, axis=axes)
-            centred = x - xp.reshape(mean, shape)
-            var = xp.mean(centred * centred, axis=axes)
-        else:  # two sums over the ranks: the mean, then the squares about it
-            (total,) = whole.sum([xp.sum(x, axis=axes)])
-            mean = total / count
-            centred = x - xp.reshape(mean, shape)
-            (squares,) = whole.sum([xp.sum(centred * centred, axis=axes)])
-            var = squares / count
+
+        # Two passes, the second corrected by what the first missed: NumPy adds a column's
+        # rows one after another, and in float32 a first mean of 10^6 rows near 1000 is
+        # off by 9, many standard deviations. In a distributed step, the sums are the ranks'.
+        def summed(*parts):
+            return parts if whole is None else whole.sum(list(parts))
+
+        (total,) = summed(xp.sum(x, axis=axes))
+        first = total / count
+        centred = x - xp.reshape(first, shape)
+        residual, squares = summed(xp.sum(centred, axis=axes), xp.sum(centred * centred, axis=axes))
+        correction = residual / count
+        mean = first + correction
+        var = xp.clip(squares / count - correction * correction, min=0.0)  # >= 0 in rounding too
         m, running = self.momentum, self.state
         # in place, as the weights are updated: a step recorded once (a CUDA graph) then
         # updates the same arrays at every replay
