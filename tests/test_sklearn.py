@@ -492,6 +492,30 @@ def test_torch_half_precision_X_trains_as_host_float16_does(digits, half):
     )
 
 
+@pytest.mark.parametrize("cls", [MLPClassifier, MLPRegressor])
+def test_float64_values_past_float32_s_range_are_named_not_made_inf(backend, digits, cls):
+    """A float32 estimator cast them to inf: fit then blamed "NaN or inf" in X, and a
+    fitted one's predictions were NaN (Sequential refused both by name)."""
+    X, y = digits
+    X = X[:200]
+    y = y[:200] if cls is MLPClassifier else regression_targets(X)
+    big = X.copy()
+    big[3, 5] = 1e39
+    said = r"X holds values beyond float32's range \(the first at index \(3, 5\)\)"
+    est = cls(hidden_layer_sizes=(8,), max_iter=2, dtype="float32", backend=backend.name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.raises(ValueError, match=said):
+            est.fit(big, y)
+        est.fit(X, y)
+    with pytest.raises(ValueError, match=said):
+        est.predict(big)
+    if backend.name != "numpy":  # the same, as the backend's own float64 array
+        device = nb.get_backend(backend.name, dtype="float64").asarray(big)
+        with pytest.raises(ValueError, match=said):
+            est.predict(device)
+
+
 def test_device_arrays_in_give_device_arrays_out(backend, digits):
     X, y = digits
     xp = backend.xp

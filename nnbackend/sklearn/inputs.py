@@ -15,6 +15,7 @@ from sklearn import get_config
 from sklearn.utils.validation import check_array, check_consistent_length, validate_data
 
 from nnbackend.backend import Backend, BackendMismatchError, backend_of, get_backend, to_numpy
+from nnbackend.data import check_in_range
 from nnbackend.data_checks import check_inputs
 
 #: Float dtypes kept as they come (others become the first), as scikit-learn's MLP does.
@@ -52,6 +53,7 @@ def fit_inputs(est, X, y, *, reset: bool, backend: Backend | None, y_numeric: bo
         est, X, y, reset=reset, multi_output=True, y_numeric=y_numeric, dtype=FLOAT_DTYPES
     )
     backend = backend or get_backend(est.backend, dtype=est.dtype or X.dtype.name)
+    check_in_range(X, backend.dtype_name)  # 1e39 into float32: inf, then "NaN or inf in X"
     return backend.asarray(X, dtype=backend.dtype_name), y, backend
 
 
@@ -62,6 +64,7 @@ def predict_input(est, X, method: str):
     if is_device(X):
         return device_X(est, X, backend, reset=False)
     X = validate_data(est, X, reset=False, dtype=FLOAT_DTYPES)
+    check_in_range(X, backend.dtype_name)  # else inf, and NaN predictions
     return backend.asarray(X, dtype=backend.dtype_name)
 
 
@@ -92,6 +95,7 @@ def device_X(est, X, backend: Backend, *, reset: bool):
             f"{est.n_features_in_} features as input."
         )
     if X.dtype != backend.dtype:
+        check_in_range(X, backend.dtype_name)
         X = xp.astype(X, backend.dtype)
     check_inputs(X, None)
     return X
