@@ -191,9 +191,16 @@ def _read(path, backend, custom_objects, max_params) -> Checkpoint:
     if isinstance(backend, Backend):
         choose = backend
     else:
+        get_backend(backend)  # an unknown or missing backend: its own error, not "damaged"
 
         def choose(dtype):
-            return get_backend(backend, dtype=dtype)
+            try:
+                return get_backend(backend, dtype=dtype)
+            except ValueError as exc:  # a device without float64
+                raise CheckpointError(
+                    f"{path} holds {dtype} weights: {exc}. To load them converted, pass "
+                    f"backend=nb.get_backend({backend!r}, dtype=...)"
+                ) from None
 
     with custom_objects_scope(custom_objects):
         return read(Path(path), choose, max_params=max_params)

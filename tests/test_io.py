@@ -85,6 +85,21 @@ def test_float64_models_stay_float64(backend64, target, tmp_path):
     assert_same_params(host_params(model), host_params(again))
 
 
+def test_a_backend_that_cannot_take_the_file_is_not_called_damage(tmp_path):
+    """An unknown backend, and float64 weights for a device without float64, were
+    "cannot read it, it is damaged"; the advice then (dtype=) was no argument of load."""
+    model, _ = trained(nb.get_backend("numpy", dtype="float64"))
+    nb.save(model, tmp_path / "m.h5")
+    with pytest.raises(ValueError, match="unknown backend 'numpyy': choose one of"):
+        nb.load(tmp_path / "m.h5", backend="numpyy")
+    said = r"m.h5 holds float64 weights: .*no float64.*backend=nb.get_backend\('strict:no_float64'"
+    with pytest.raises(nb.CheckpointError, match=said) as refused:
+        nb.load(tmp_path / "m.h5", backend="strict:no_float64")
+    assert "damaged" not in str(refused.value)
+    converted = nb.load(tmp_path / "m.h5", backend=nb.get_backend("strict:no_float64"))
+    assert converted.backend.dtype_name == "float32"
+
+
 class RowCounter(Layer):
     """Passes its input on and counts the rows it trained on, in an int64 state entry
     (declared in integer_state, so a checkpoint keeps it an integer)."""
