@@ -14,7 +14,8 @@ such leftovers (and only those).
 
 A symbolic link at the target is replaced by the new file; the file it pointed to is
 left as it was (so a link planted in a shared folder cannot redirect a save). To
-write through a link, pass ``Path(path).resolve()``.
+write through a link, pass ``Path(path).resolve()``. A device, FIFO or socket at the
+target is refused, never replaced (a save as root to /dev/null would replace it).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import errno
 import os
 import secrets
 import stat
+import tempfile
 from pathlib import Path
 
 try:
@@ -39,7 +41,7 @@ def atomic_write(path, data) -> Path:
     """Write ``data`` (bytes-like) to ``path`` atomically; returns the path. Errors of
     the operating system (full disk, permission) are raised as OSError naming ``path``,
     with the previous file intact and no temporary file left behind."""
-    path = Path(path)
+    path = _file_path(path)
     mode = _previous_mode(path)
     fd, temporary = _create_temporary(path, 0o666 if mode is None else mode)
     try:
@@ -57,6 +59,50 @@ def atomic_write(path, data) -> Path:
     os.close(fd)  # the lock goes with it, after the rename
     _sync_folder(path.parent)
     remove_leftovers(path)
+    return path
+
+
+def check_can_write(path, name: str) -> None:
+    """Refuse, before any work, a ``path`` that a save could not write: no file's name,
+    a folder that does not exist or takes no new file, a folder or device at the path.
+    ``name`` says where the path was given, e.g. "checkpoint"."""
+    try:
+        target = _file_path(path)
+    except TypeError:
+        raise TypeError(f"{name} must be a file's path (str or Path), not {path!r}") from None
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+    shown = f"{name}={str(path)!r}"
+    try:
+        missing, folder = not target.parent.is_dir(), target.is_dir()
+        if not (missing or folder):
+            tempfile.TemporaryFile(dir=target.parent).close()  # a folder may refuse new files
+    except OSError as exc:  # no right to look into the folder, or to add to it
+        raise type(exc)(f"{shown}: cannot write in its folder: {exc.strerror or exc}") from None
+    if missing:
+        raise FileNotFoundError(f"{shown}: its folder does not exist")
+    if folder:
+        raise ValueError(f"{shown} is a folder or other non-file: name a file in it, e.g. "
+                         "'run/model.h5'")  # fmt: skip
+
+
+def _file_path(path) -> Path:
+    """``path`` as a Path, refused where it names no file that a save may replace: ""
+    or ".", a name ending in "/" (Path drops it, and a file "ckdir" would appear), or
+    a device, FIFO or socket (a save as root would replace /dev/null)."""
+    text = os.fspath(path)
+    if Path(text).name in ("", ".", "..") or text.endswith(("/", os.sep)):
+        raise ValueError(f"{text!r} names no file: give a file's path, e.g. 'run/model.h5'")
+    path = Path(text)
+    try:
+        mode = os.stat(path, follow_symlinks=False).st_mode
+    except OSError:
+        return path
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode) or stat.S_ISDIR(mode)):
+        raise ValueError(
+            f"{text!r} is a device, FIFO or socket, not a file: a save replaces only a "
+            "file (or a link); name a file, e.g. 'run/model.h5'"
+        )
     return path
 
 
@@ -78,10 +124,18 @@ def _create_temporary(path: Path, mode: int = 0o666) -> tuple[int, Path]:
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         except FileExistsError:
             continue
+        except PermissionError as exc:  # the folder's right, not the file's
+            where = f"cannot create a file in {str(path.parent)!r}, as a save does"
+            raise _naming(exc, path, where) from exc
         except OSError as exc:
             raise _naming(exc, path) from exc
-        if _lock(fd, blocking=True) and _is_still(temporary, fd):
-            return fd, temporary
+        try:
+            if _lock(fd, blocking=True) and _is_still(temporary, fd):
+                return fd, temporary
+        except BaseException:  # Ctrl-C while waiting for the lock: no file left open
+            os.close(fd)
+            _remove_quietly(temporary)
+            raise
         os.close(fd)  # a sweep removed it between creation and lock: try another name
     raise FileExistsError(errno.EEXIST, "cannot create a temporary file beside it", str(path))
 
@@ -105,10 +159,10 @@ def _write_some(fd: int, data) -> int:
     return os.write(fd, data)
 
 
-def _naming(exc: OSError, path: Path) -> OSError:
+def _naming(exc: OSError, path: Path, where: str = "") -> OSError:
     """``exc`` again, as the same OSError type, with the target's path and its
     reason; the previous file is untouched."""
-    reason = exc.strerror or str(exc)
+    reason = (exc.strerror or str(exc)) + (f": {where}" if where else "")
     return type(exc)(
         exc.errno,
         f"{reason}; the save failed and the previous file, if any, is unchanged",

@@ -12,9 +12,11 @@ callback that reads every epoch costs a sync per epoch; ``every=`` spaces them o
 from __future__ import annotations
 
 import math
+import os
 import re
 import warnings
 
+from nnbackend.atomic import check_can_write
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int
 from nnbackend.distributed.world import is_main
 from nnbackend.io import save
@@ -288,6 +290,8 @@ class ModelCheckpoint(Callback):
     """
 
     def __init__(self, path, every: int | None = None):
+        if not isinstance(path, str | os.PathLike):
+            raise TypeError(f"ModelCheckpoint's path must be a str or Path, not {path!r}")
         self.path = path
         self.every = None if every is None else positive_int(every, "ModelCheckpoint every")
 
@@ -295,6 +299,8 @@ class ModelCheckpoint(Callback):
         self.every_epochs = self.every or fit.log_every
         self.last_epoch = fit.epochs - 1
         self.writes = not getattr(fit, "distributed", False) or is_main()  # rank 0 alone
+        if self.writes:
+            check_can_write(self.path, "ModelCheckpoint path")  # now, not after an epoch
         self.optimizer = fit.optimizer
         if self.optimizer is not None:
             self.optimizer.config()  # one that cannot be saved fails now, not after an epoch

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from pathlib import Path
 
 from nnbackend import callbacks as cb
+from nnbackend.atomic import check_can_write
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int
 
 
@@ -34,18 +34,10 @@ def check_options(*, epochs, batch_size, shuffle, l2, validation_split, validati
 
 
 def check_checkpoint_folder(checkpoint) -> None:
-    """Refuse, before training, a checkpoint path whose folder does not exist, or that
-    names something other than a file (the first save would fail after an epoch)."""
-    if checkpoint is None:
-        return
-    path = Path(checkpoint)
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"checkpoint={str(checkpoint)!r}: its folder does not exist")
-    if path.exists() and not path.is_file():
-        raise ValueError(
-            f"checkpoint={str(checkpoint)!r} is a folder or other non-file: name a file in "
-            "it, e.g. checkpoint='run/model.h5'"
-        )
+    """Refuse, before training, a checkpoint path a save could not write (the first
+    save would fail after an epoch)."""
+    if checkpoint is not None:
+        check_can_write(checkpoint, "checkpoint")
 
 
 def checked_callbacks(callbacks) -> list:

@@ -7,10 +7,12 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 from pathlib import Path
@@ -160,6 +162,86 @@ def test_a_fifo_or_folder_at_the_checkpoint_is_refused_not_waited_on(tmp_path):
     np.testing.assert_array_equal(nb.to_numpy(trained.params["0.W"]), before)  # no epoch ran
 
 
+def test_a_save_never_replaces_a_fifo_or_device(tmp_path):
+    """nb.save renamed its file over them: as root, nb.save(model, "/dev/null") would
+    have replaced the system's null device."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="'.*pipe' is a device, FIFO or socket, not a file"):
+        nb.save(model(), fifo)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and files_in(tmp_path) == ["pipe"]
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "ckdir/"])
+def test_a_path_that_names_no_file_is_refused(tmp_path, monkeypatch, name):
+    """ "" and "." were "has an empty name", ".." a busy device, and "ckdir/" made a
+    file named ckdir."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=f"'{re.escape(name)}' names no file: give a file's"):
+        nb.save(model(), name)
+    with pytest.raises(ValueError, match="names no file"):
+        nb.callbacks.ModelCheckpoint(name).on_train_begin(model(), fit_of(epochs=1))
+    assert files_in(tmp_path) == []
+
+
+def fit_of(**options):
+    return type("Fit", (), {"log_every": 1, "optimizer": None, "callbacks": (), **options})
+
+
+def test_model_checkpoint_refuses_a_path_it_cannot_write_before_training(tmp_path):
+    """fit(checkpoint=) was checked first, ModelCheckpoint's path only at its first
+    save, after an epoch."""
+    trained, X, y = model(), np.zeros((4, 2)), np.zeros(4, dtype=int)
+    before = nb.to_numpy(trained.params["0.W"]).copy()
+    for path, error, said in ((tmp_path / "no" / "m.h5", FileNotFoundError, "does not exist"),
+                              (tmp_path, ValueError, "is a folder or other non-file")):  # fmt: skip
+        with pytest.raises(error, match=f"ModelCheckpoint path=.*{said}"):
+            trained.fit(X, y, loss="cross_entropy", optimizer="sgd", verbose=0,
+                        callbacks=[nb.callbacks.ModelCheckpoint(path)])  # fmt: skip
+    np.testing.assert_array_equal(nb.to_numpy(trained.params["0.W"]), before)  # no epoch ran
+    with pytest.raises(TypeError, match="ModelCheckpoint's path must be a str or Path, not None"):
+        nb.callbacks.ModelCheckpoint(None)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become another user")
+def test_a_folder_that_takes_no_new_file_is_named(tmp_path):
+    """As a user who may write the file but not its folder: the save's error named the
+    file alone, and fit(checkpoint=) trained an epoch before it."""
+    reachable = Path(tempfile.mkdtemp())  # in /tmp: pytest's folders are its user's alone
+    os.chmod(reachable, 0o755)
+    folder = reachable / "ro"
+    folder.mkdir()
+    nb.save(model(seed=1), folder / "m.h5")
+    os.chmod(folder / "m.h5", 0o666)
+    script = textwrap.dedent(f"""
+        import os
+        import numpy as np, nnbackend as nb
+        from nnbackend.layers import Dense
+        m = nb.Sequential([Dense(2, 2)], seed=0)
+        m.fit(np.zeros((4, 2)), np.zeros(4, dtype=int), loss="cross_entropy", optimizer="sgd",
+              verbose=0)  # every module a fit imports, imported while this is root
+        os.setgid(65534); os.setuid(65534)  # nobody: may write the file, not its folder
+        for save in (lambda: nb.save(m, {str(folder / "m.h5")!r}),
+                     lambda: m.fit(np.zeros((4, 2)), np.zeros(4, dtype=int), verbose=0,
+                                   loss="cross_entropy", optimizer="sgd",
+                                   checkpoint={str(folder / "m.h5")!r})):
+            try:
+                save()
+            except PermissionError as exc:
+                print(exc)
+        """)  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd="/", env={**ENV, "PYTHONPATH": ROOT}, timeout=300)  # fmt: skip
+    shutil.rmtree(reachable)
+    said = done.stdout.splitlines()
+    assert len(said) == 2, done.stdout + done.stderr[-2000:]
+    assert f"cannot create a file in {str(folder)!r}" in said[0]
+    assert (
+        said[1] == f"checkpoint={str(folder / 'm.h5')!r}: cannot write in its folder: "
+        "Permission denied"
+    )
+
+
 # --- a full disk ------------------------------------------------------------------
 
 
@@ -239,6 +321,27 @@ def test_an_interrupt_mid_write_leaves_nothing_behind(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         nb.save(model(seed=2), path)
     assert path.read_bytes() == before and files_in(tmp_path) == ["m.h5"]
+
+
+def test_an_interrupt_while_taking_the_lock_leaves_nothing_open(tmp_path, monkeypatch):
+    """Ctrl-C between creating the temporary file and locking it left the file, and
+    its descriptor open (and locked) for the life of the process."""
+    path = tmp_path / "m.h5"
+    nb.save(model(seed=1), path)
+    opened = {}
+    real_lock = atomic._lock
+
+    def interrupted(fd, blocking):
+        opened["fd"] = fd
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(atomic, "_lock", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        nb.save(model(seed=2), path)
+    assert files_in(tmp_path) == ["m.h5"]
+    with pytest.raises(OSError, match="Bad file descriptor"):
+        os.fstat(opened["fd"])
+    monkeypatch.setattr(atomic, "_lock", real_lock)
 
 
 SAVE_ON_A_TINY_TMPFS = textwrap.dedent(
