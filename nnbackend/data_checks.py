@@ -62,6 +62,7 @@ def check_targets(
     (``targets_like_outputs``), columns other than ``n_outputs``."""
     kind = "float" if loss is None else loss.target_kind
     _check_real(y, what, targets=kind)
+    y = _reducible(y)
     if y.ndim == 0 or y.shape[0] != n_samples:
         got = "a single value" if y.ndim == 0 else f"{y.shape[0]} targets"
         raise ValueError(f"{what} has {got} but {inputs} has {n_samples} samples: they must match")
@@ -84,6 +85,17 @@ def check_targets(
         _check_target_columns(y, n_outputs, loss, what)
     if kind == "probabilities" or (kind == "labels" and y.ndim == 2):
         _check_unit_range(y, what, kind)
+
+
+def _reducible(y):
+    """y in a dtype that every library reduces and brings to the host (torch has no min
+    of uint16 to uint64, NumPy no bfloat16): a copy where it is another."""
+    xp = namespace_of(y)
+    if is_float(xp, y) and y.dtype not in (xp.float32, xp.float64):
+        return xp.astype(y, xp.float32)
+    if xp.isdtype(y.dtype, "integral") and y.dtype != xp.int64:
+        return xp.astype(y, xp.int64)
+    return y
 
 
 def _check_target_columns(y, n_outputs: int, loss, what: str) -> None:
@@ -167,8 +179,8 @@ def _check_real(a, what: str, targets: str | None = None) -> None:
     if targets:
         raise TypeError(f"{held}, but targets must be numbers: {what}.astype(float) if they are")
     raise TypeError(
-        f"{held}, but features must be numbers: encode them as numbers first (categories "
-        "as one-hot columns, say)"
+        f"{held}, but features must be numbers: {what}.astype(float) if they are, else "
+        "encode them as numbers first (categories as one-hot columns, say)"
     )
 
 

@@ -151,6 +151,10 @@ def test_missing_targets_and_string_features_say_what_is_wrong(backend):
     assert "sklearn" not in str(raised.value)
     with pytest.raises(TypeError, match=told):
         model.predict(np.full((40, 2), "a"))
+    numbers_as_objects = X.astype(object)  # as told, .astype(float) is all they need
+    with pytest.raises(TypeError, match=r"features must be numbers: X.astype\(float\) if they"):
+        fit(model, numbers_as_objects)
+    assert len(fit(model, numbers_as_objects.astype(float))) == 1
     with pytest.raises(TypeError, match=r"y holds complex128 .*\(for complex data, pass the real"):
         fit(model, X, Y + 0j, loss=MSE())
 
@@ -179,6 +183,25 @@ def test_bce_soft_targets_in_0_1_still_train(backend):
         epochs=3,
     )
     assert all(v > 0 for v in history["loss"])  # the loss of soft targets stays positive
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "uint32", "uint64", "int8", "bfloat16"])
+def test_torch_labels_of_any_number_type_train_as_int64_ones_do(dtype):
+    """The target checks took torch's min of uint16-64 (torch has none) and NumPy's
+    copy of bfloat16 (NumPy has none): both failed inside the check."""
+    import torch
+
+    X_torch = torch.asarray(X, dtype=torch.float32)
+    for loss, n_out in ((SoftmaxCrossEntropy(), 2), (BinaryCrossEntropy(from_logits=True), 1)):
+        labels = Y if n_out == 2 else Y[:, None]
+        weights = []
+        for y in (torch.asarray(labels), torch.asarray(labels).to(getattr(torch, dtype))):
+            model = net("torch", n_out)
+            fit(model, X_torch, y, loss=loss, epochs=2)
+            weights.append({k: nb.to_numpy(v).copy() for k, v in model.params.items()})
+        for name, w in weights[0].items():
+            np.testing.assert_array_equal(weights[1][name], w)
 
 
 def test_dropout_after_the_probabilities_is_refused(backend):
