@@ -9,7 +9,7 @@ import math
 import operator
 import weakref
 
-from nnbackend.backend import namespace_of, to_numpy
+from nnbackend.backend import backend_of, namespace_of, to_numpy
 from nnbackend.backend.kernels import table
 from nnbackend.checks import declared, integer
 from nnbackend.registry import OPTIMIZERS, SCHEDULES, construct, type_name
@@ -100,6 +100,7 @@ class Optimizer:
         lr = self.current_lr(first)
         kernels = None  # the backend's fused kernels, looked up once per step
         if grads:
+            self._follow_gradient(first)
             kernels = table(namespace_of(first))
             if self.apply_many(kernels, params, grads, lr):
                 self.iterations += 1
@@ -305,6 +306,15 @@ class Optimizer:
 
         if any(elsewhere(a) for slot in self.state.values() for a in slot.values()):
             self.to(backend)
+
+    def _follow_gradient(self, grad) -> None:
+        """A loop written by hand may move the model (``model.to``) without its
+        optimizer: the state follows the gradients' library and dtype (one array looked at)."""
+        for slot in self.state.values():
+            for a in slot.values():
+                if type(a) is not type(grad) or a.dtype != grad.dtype:
+                    self._follow(backend_of(grad))
+                return
 
     def to(self, backend) -> Optimizer:
         """Move the state arrays to ``backend`` (through the host). Returns self."""

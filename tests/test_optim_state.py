@@ -172,3 +172,31 @@ def test_a_learning_rate_function_cannot_be_saved(tmp_path):
         np.testing.assert_array_equal(v, before[k])
     model.fit(X, LABELS, optimizer=opt, **FIT)  # without a checkpoint, as before
     assert opt.iterations == 4
+
+
+@pytest.mark.parametrize("target", ["float64", "torch"])
+def test_a_hand_loop_s_state_follows_a_model_moved_without_it(backend, target):
+    """model.to(...) without optimizer= left Adam's moments behind: float32 beside
+    float64 weights (strict refused to add them), or arrays of the old library."""
+    if target == "torch":
+        pytest.importorskip("torch")
+    where, dtype = (backend, "float64") if target == "float64" else (target, None)
+
+    def loop(move_optimizer: bool):
+        model, opt = net(backend), nb.optim.Adam(0.01)
+        loss = nb.losses.SoftmaxCrossEntropy()
+        for epoch in range(2):
+            if epoch == 1:
+                model.to(where, dtype, optimizer=opt if move_optimizer else None)
+            for xb, yb in nb.data.Batches(X, LABELS, model.backend, batch_size=16, rng=model.rng):
+                loss.forward(model.forward(xb), yb)
+                model.backward(loss.backward())
+                opt.step(model.params, model.grads)
+        return model, opt
+
+    moved, moved_opt = loop(move_optimizer=True)
+    left, left_opt = loop(move_optimizer=False)
+    for name, w in moved.params.items():
+        np.testing.assert_array_equal(nb.to_numpy(left.params[name]), nb.to_numpy(w))
+    state = left_opt.state["m"]["0.W"]
+    assert nb.backend.backend_of(state) == left.backend and state.dtype == left.backend.dtype
