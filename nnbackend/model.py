@@ -326,10 +326,10 @@ class Sequential:
         claim(self.layers, self)
 
     def copy(self, backend=None, dtype: str | None = None) -> Sequential:
-        """An independent copy, on ``backend`` in ``dtype`` (default: this model's): the
-        same layers (copied, so unregistered ones too) holding copies of the weights and
-        running state, and a generator in this one's state (it shuffles and drops as this
-        model would). It shares no array with this model, and has no optimizer."""
+        """An independent copy on ``backend`` in ``dtype`` (default: this model's; a Backend
+        object brings its own dtype): the same layers (copied, so unregistered ones too) with
+        copies of the weights and running state, and a generator in this one's state (it
+        shuffles and drops as this model would). It shares no array, and has no optimizer."""
         backend = self.backend.moved_to(backend or self.backend, dtype)
         layers = [_unbuilt_copy(layer) for layer in self.layers]
         twin = Sequential(layers, backend=backend, input_shape=self._given_shape)
