@@ -21,6 +21,7 @@ from pathlib import Path
 
 from benchmarks import report as reports
 from benchmarks import sklearn_compare
+from nnbackend.atomic import atomic_write
 
 HERE = Path(__file__).resolve().parent
 RECORDED = HERE / "recorded"
@@ -170,7 +171,7 @@ def main(argv=None) -> None:
             raise SystemExit("README.md does not show benchmarks/recorded/: run without --check")
         print("README.md shows benchmarks/recorded/")
         return
-    README.write_text(with_tables(text, tables))
+    atomic_write(README, with_tables(text, tables).encode())  # whole or not at all
     print(f"wrote the tables of {', '.join(tables)} into {README}")
 
 

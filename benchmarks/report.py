@@ -9,6 +9,8 @@ import platform
 import subprocess
 from pathlib import Path
 
+from nnbackend.atomic import atomic_write
+
 COLUMNS = ("torch-manual", "torch-autograd", "gemm", "nnbackend")
 EAGER = "nnbackend-eager"  # a compiled run's fit without the capture
 SKIPPABLE = ("torch-manual", "torch-autograd", "gemm")  # --skip: to spare a GPU's time
@@ -238,4 +240,4 @@ def _libraries(versions: dict) -> dict:
 
 def write_json(report: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=1) + "\n")
+    atomic_write(path, (json.dumps(report, indent=1) + "\n").encode())  # whole or not at all

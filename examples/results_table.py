@@ -36,6 +36,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from nnbackend.atomic import atomic_write
+
 HERE = Path(__file__).resolve().parent
 README = HERE.parent / "README.md"
 RESULTS = HERE / "results.json"
@@ -521,6 +523,11 @@ def wall_time(script: str, argv: list[str]) -> float:
     return time.perf_counter() - start
 
 
+def write(path: Path, text: str) -> None:
+    """Whole or not at all: a full disk mid-write left README.md cut short."""
+    atomic_write(path, text.encode())
+
+
 def load_recorded() -> dict:
     return json.loads(RESULTS.read_text()) if RESULTS.exists() else {"results": {}, "times": {}}
 
@@ -553,14 +560,14 @@ def main(argv=None) -> dict:
         print(f"== {run}: {RUNS[run][0]}.py {' '.join(RUNS[run][1])}", flush=True)
         fresh[run] = run_main(run)
         recorded["results"][run] = without_timings(fresh[run])
-        RESULTS.write_text(json.dumps(recorded, indent=1) + "\n")  # a long rerun keeps what it has
+        write(RESULTS, json.dumps(recorded, indent=1) + "\n")  # a long rerun keeps what it has
     if args.times:
         walls = {run: wall_time(*command) for run, command in {**RUNS, **TIMED_ONLY}.items()}
         for row in ROWS:
             if row.time is not None:
                 recorded["times"][row.key] = row.time(walls, fresh)
-    RESULTS.write_text(json.dumps(recorded, indent=1) + "\n")
-    README.write_text(with_tables(README.read_text(), render_tables(recorded)))
+    write(RESULTS, json.dumps(recorded, indent=1) + "\n")
+    write(README, with_tables(README.read_text(), render_tables(recorded)))
     print(f"wrote {RESULTS} and the tables in {README}")
     return recorded
 

@@ -5,10 +5,13 @@ is which, and why)."""
 
 from __future__ import annotations
 
+import errno
 import re
+import shutil
 
 import pytest
 
+from nnbackend import atomic
 from tests.conftest import DATA_DIR
 from tests.example_runs import full_run, results_table
 
@@ -89,3 +92,20 @@ def test_the_examples_still_give_the_recorded_numbers(run, monkeypatch):
         )
     ]
     assert not problems, "\n".join(problems)
+
+
+def test_a_failed_write_leaves_the_readme_and_results_whole(tmp_path, monkeypatch):
+    """Both were written in place: a full disk mid-write left README.md cut short."""
+    for name in ("README", "RESULTS"):
+        copy = tmp_path / getattr(TABLE, name).name
+        shutil.copy(getattr(TABLE, name), copy)
+        monkeypatch.setattr(TABLE, name, copy)
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+
+    def disk_full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic, "_write_some", disk_full)
+    with pytest.raises(OSError, match="No space left on device"):
+        TABLE.main(["--render"])
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == before
