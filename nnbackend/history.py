@@ -121,7 +121,7 @@ class History:
 
     def __repr__(self) -> str:
         return (
-            f"History({len(self)} epochs, metrics={self._names()}, "
+            f"History({len(self)} epoch{'' if len(self) == 1 else 's'}, metrics={self._names()}, "
             f"stop_reason={self.stop_reason!r})"
         )
 

@@ -344,7 +344,7 @@ def test_a_history_names_its_metrics_before_they_come_to_the_host(backend):
     parts = [(backend.asarray(3.0), 2), (backend.asarray(1.0), 2)]
     history.append(EpochLogs(5, {"loss": (parts, 4)}, backend))
     assert "loss" in history and "accuracy" not in history and len(history) == 1
-    assert repr(history) == "History(1 epochs, metrics=['loss'], stop_reason=None)"
+    assert repr(history) == "History(1 epoch, metrics=['loss'], stop_reason=None)"
     assert history["loss"] == [2.0] and history.epochs == [5]
 
 
