@@ -10,6 +10,7 @@ import operator
 import weakref
 
 from nnbackend.backend import backend_of, namespace_of, to_numpy
+from nnbackend.backend.arrays import compact
 from nnbackend.backend.kernels import table
 from nnbackend.checks import declared, integer
 from nnbackend.registry import OPTIMIZERS, SCHEDULES, construct, type_name
@@ -238,6 +239,10 @@ class Optimizer:
         state.pop("_flats", None)
         state.pop("_whole", None)
         state.pop("_owner", None)  # a copy belongs to no model until a fit takes it
+        state["state"] = {
+            slot: {name: compact(a) for name, a in arrays.items()}
+            for slot, arrays in self.state.items()
+        }  # arrays of their own, not views of a flat buffer (torch would pickle it whole)
         return state
 
     # saving and moving

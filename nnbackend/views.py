@@ -20,6 +20,10 @@ class ArrayView(MutableMapping):
         self._index: dict = {}  # name -> (layer's place, the layer's dict, key)
         self._stores: list = []  # the layers' dicts the index was built from
 
+    def __getstate__(self) -> dict:
+        # the index holds the layers' dicts; a copy's layers have dicts of their own
+        return {**vars(self), "_index": {}, "_stores": []}
+
     def _names(self) -> dict:
         """The index, rebuilt when the layers' names change (a layer's grads appear at
         its first backward) or a layer was replaced (``model.layers[i] = ...``)."""

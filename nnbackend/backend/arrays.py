@@ -94,3 +94,12 @@ def holds_arrays(value) -> bool:
     kept of its last batch, which copies leave out)."""
     items = value if isinstance(value, tuple) else (value,)
     return any(array_api_compat.is_array_api_obj(item) for item in items)
+
+
+def compact(array):
+    """``array``, or a copy of it where a pickle of it would hold more: torch pickles a
+    view's whole storage, so each weight viewing a flat buffer wrote all of them."""
+    storage = getattr(array, "untyped_storage", None)
+    if storage is not None and storage().nbytes() > array.numel() * array.element_size():
+        return array.clone()
+    return array

@@ -26,7 +26,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from types import CodeType, FunctionType, MappingProxyType
 
-from nnbackend.backend.arrays import holds_arrays
+from nnbackend.backend.arrays import compact, holds_arrays
 from nnbackend.checks import integer
 from nnbackend.registry import LAYERS, construct, type_name
 from nnbackend.shapes import CHANNELS_LAST_HINT, channels_last
@@ -144,15 +144,22 @@ class Layer:
         return None
 
     def __getstate__(self) -> dict:
-        # copies (pickle, copy.copy, deepcopy) leave behind the model's gradient buffer,
-        # the model that holds the layer, and what the last forward kept for backward
-        # (private arrays: the last batch's)
-        return {
+        # copies (pickle, copy.copy, deepcopy) leave behind the gradients, the model's
+        # gradient buffer, the model that holds the layer, and what the last forward kept
+        # for backward (private arrays: the last batch's); the weights and state are
+        # arrays of their own, not views of the model's flat buffer
+        state = {
             name: value
             for name, value in vars(self).items()
             if name not in ("grad_buffers", "_owner")
             and not (name.startswith("_") and holds_arrays(value))
         }
+        for kind in ("params", "state"):
+            if kind in state:
+                state[kind] = {key: compact(a) for key, a in state[kind].items()}
+        if "grads" in state:
+            state["grads"] = {}
+        return state
 
     def __call__(self, x, training: bool = False):
         return self.forward(x, training=training)
