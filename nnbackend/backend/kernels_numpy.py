@@ -158,7 +158,13 @@ def _rows(size: int, dtype, shape=None) -> tuple[np.ndarray, np.ndarray]:
 def relu(x):
     """maximum(x, 0), against an array of zeros: NumPy compares with a scalar 0 one
     element at a time, and with an array in SIMD lanes, 2.5-4x sooner."""
-    return np.maximum(x, _kept("zeros", x.size, x.dtype).reshape(x.shape))
+    return np.maximum(x, _zeros_like(x))
+
+
+def _zeros_like(x):
+    """Zeros of x's shape cut from the kept row, or a scalar 0 past ``MAX_KEPT``: a
+    predict of a whole set would otherwise keep a row of its size for good."""
+    return 0 if x.size > MAX_KEPT else _kept("zeros", x.size, x.dtype).reshape(x.shape)
 
 
 def dense_act(x, W, b, name: str):
@@ -166,7 +172,7 @@ def dense_act(x, W, b, name: str):
     y = np.matmul(x, W)
     y += b
     if name == "relu":
-        return np.maximum(y, _kept("zeros", y.size, y.dtype).reshape(y.shape), out=y)
+        return np.maximum(y, _zeros_like(y), out=y)
     if name == "tanh":
         return np.tanh(y, out=y)
     np.multiply(0.5, y, out=y)  # sigmoid, as F.sigmoid: 0.5 tanh(y / 2) + 0.5
@@ -184,6 +190,7 @@ def sum_into(x, axis, out):
 
 
 _constant_rows: dict = {}  # (fill, dtype) -> a read-only row; read-only: threads share it
+MAX_KEPT = 1 << 22  # elements: the longest row kept (16 MiB of float32)
 
 
 def _kept(fill: str, size: int, dtype) -> np.ndarray:
