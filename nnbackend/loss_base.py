@@ -48,6 +48,14 @@ class Loss:
             and not (name.startswith("_") and holds_arrays(value))
         }
 
+    def forget_last_batch(self) -> None:
+        """Drop what the last batch left behind (as copies do): after ``evaluate``, a
+        whole set's gradient and count were held until the next forward."""
+        self._counted = None
+        for name in [name for name in vars(self) if name.startswith("_")]:
+            if name != "_counted" and holds_arrays(getattr(self, name)):
+                delattr(self, name)
+
     def forward(self, pred, target):
         """The loss of ``pred`` (the model's output, ``(batch, outputs)``) against
         ``target`` (``pred``'s shape; ``(batch,)`` fits ``(batch, 1)``, and is class

@@ -10,6 +10,7 @@ from nnbackend.backend.threads import apply_in_this_thread
 from nnbackend.checks import positive_int
 from nnbackend.data import as_array, is_host
 from nnbackend.data_checks import check_layers_take, checked_features
+from nnbackend.layers.base import forget_last_batch
 from nnbackend.output_range import gives_probabilities
 
 
@@ -76,17 +77,21 @@ def _inputs(model, X, batch_size):
     backend = model.backend
     X = checked_features(as_array(X), dtype=backend.dtype_name, sample_shape=model.input_shape)
     check_layers_take(model, X)
+    if batch_size is not None and is_host(X):
+        return X  # cast a batch at a time: a float64 set is not copied whole
     return backend.asarray(X, dtype=backend.dtype_name)
 
 
 def _outputs(model, X, batch_size):
-    """The raw outputs for X, ``batch_size`` rows at a time."""
+    """The raw outputs for X, ``batch_size`` rows at a time (host rows cast to the
+    model's backend and dtype a batch at a time); the layers keep none of it after."""
     apply_in_this_thread()  # torch's thread count is the calling thread's own
-    n = X.shape[0]
-    if batch_size is None or batch_size >= n:
-        return model.forward(X, training=False)
+    n, backend = X.shape[0], model.backend
+    size = n if batch_size is None else min(batch_size, n)
+    starts = range(0, n, size) if n else [0]  # no rows: one pass, of none
     parts = [
-        model.forward(X[i : min(i + batch_size, n), ...], training=False)
-        for i in range(0, n, batch_size)
+        model.forward(backend.asarray(X[i : i + size, ...], dtype=backend.dtype_name), False)
+        for i in starts
     ]
-    return model.backend.xp.concat(parts, axis=0)
+    forget_last_batch(model.layers)
+    return parts[0] if len(parts) == 1 else backend.xp.concat(parts, axis=0)

@@ -41,7 +41,7 @@ from nnbackend.fit_options import check_checkpoint_folder, check_options, checke
 from nnbackend.flat import release
 from nnbackend.history import EpochLogs, History
 from nnbackend.io import Checkpoint, CheckpointError, restore_checkpoint
-from nnbackend.layers.base import claim
+from nnbackend.layers.base import claim, forget_last_batch
 from nnbackend.losses import L2
 from nnbackend.progress import Progress
 from nnbackend.registry import Registry, custom_objects, type_name
@@ -142,11 +142,15 @@ def evaluate(
         metrics = getattr(model, "metrics", None)
     metrics = metric_types.for_fit(metrics, loss, model.n_outputs)
     X, y = as_array(X, "X"), as_array(y, "y")
-    batches = batches_for(model, X, y, loss, batch_size, shuffle=False)
+    # one pass: host rows go over a batch at a time, not copied (cast) whole first
+    batches = batches_for(model, X, y, loss, batch_size, shuffle=False, on_device=False)
     check_output_layer(model, loss, X)
     with limit_threads(threads_for_step(model.count_params(), batches.batch_size)):
         totals = measure(model, batches, loss, metrics)
-    return dict(EpochLogs(0, totals, model.backend))
+    logs = dict(EpochLogs(0, totals, model.backend))
+    forget_last_batch(model.layers)  # a whole set's activations, held for no backward
+    loss.forget_last_batch()
+    return logs
 
 
 def check_output_layer(model, loss, X) -> None:
