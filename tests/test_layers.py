@@ -41,14 +41,19 @@ LAYERS = {
     ),
     "Conv2D-one-channel-batch-1": (lambda: L.Conv2D(1, 2, 3), (1, 1, 5, 4)),
     "Conv2D-no-bias-xavier": (lambda: L.Conv2D(2, 2, 2, bias=False, init="xavier"), (2, 2, 3, 3)),
+    "Conv2D-1x1": (lambda: L.Conv2D(3, 4, 1), (2, 3, 4, 5)),
+    "Conv2D-to-1x1": (lambda: L.Conv2D(2, 3, 4), (2, 2, 4, 4)),
     # 2x2 windows do not divide 5x5: the last row and column are left out
     "MaxPool2D": (lambda: L.MaxPool2D(2), (2, 2, 5, 5)),
     "MaxPool2D-overlapping": (lambda: L.MaxPool2D(3, stride=2), (2, 2, 7, 6)),
     "MaxPool2D-non-square-batch-1": (lambda: L.MaxPool2D((2, 3)), (1, 1, 4, 7)),
     "AvgPool2D": (lambda: L.AvgPool2D(2), (2, 2, 5, 5)),
     "AvgPool2D-overlapping": (lambda: L.AvgPool2D((3, 2), stride=(1, 2)), (2, 1, 5, 5)),
+    "MaxPool2D-to-1x1": (lambda: L.MaxPool2D(2), (2, 3, 2, 2)),
+    "AvgPool2D-to-1x1": (lambda: L.AvgPool2D(2), (2, 3, 2, 2)),
     "GlobalAvgPool2D": (L.GlobalAvgPool2D, (2, 3, 3, 4)),
     "Flatten": (L.Flatten, (2, 3, 2, 2)),
+    "Flatten-rows-already": (L.Flatten, (3, 4)),
     "BatchNorm-rows": (lambda: L.BatchNorm(4), (6, 4)),
     "BatchNorm-images": (lambda: L.BatchNorm(2), (3, 2, 3, 3)),
     "BatchNorm-images-batch-1": (lambda: L.BatchNorm(2), (1, 2, 2, 3)),
@@ -95,6 +100,11 @@ TORCH = {
     "Conv2D-width-padding": torch_conv(stride=(2, 1), padding=(0, 2)),
     "Conv2D-one-channel-batch-1": torch_conv(),
     "Conv2D-no-bias-xavier": torch_conv(),
+    "Conv2D-1x1": torch_conv(),
+    "Conv2D-to-1x1": torch_conv(),
+    "MaxPool2D-to-1x1": torch_pool("max_pool2d", 2),
+    "AvgPool2D-to-1x1": torch_pool("avg_pool2d", 2),
+    "Flatten-rows-already": lambda t, x, p: x.flatten(1),
     "MaxPool2D": torch_pool("max_pool2d", 2),
     "MaxPool2D-overlapping": torch_pool("max_pool2d", 3, stride=2),
     "MaxPool2D-non-square-batch-1": torch_pool("max_pool2d", (2, 3)),
@@ -305,3 +315,49 @@ def test_unbuilt_layers_say_how_to_build_them(layer, shape):
 def test_unknown_layer_config_is_refused():
     with pytest.raises(ValueError, match="unknown layer type 'Conv9D'"):
         L.from_config({"type": "Conv9D"})
+
+
+# --- the edges of what the layers take (each was a change no test caught) ------------
+
+
+@pytest.mark.parametrize(
+    "make, said",
+    [
+        (lambda: L.Conv2D(1, 1, 0), "Conv2D needs kernel_size and stride of at least 1"),
+        (lambda: L.Conv2D(1, 1, 3, stride=0), "got kernel_size=3, stride=0"),
+        (lambda: L.MaxPool2D(0), "MaxPool2D needs pool_size and stride of at least 1"),
+        (lambda: L.AvgPool2D(2, stride=0), "got pool_size=2, stride=0"),
+        (lambda: L.BatchNorm(3, momentum=1.0), r"momentum must be a finite number in \[0, 1\)"),
+        (lambda: L.BatchNorm(3, eps=0.0), "eps must be a finite number above 0, got 0.0"),
+    ],
+)
+def test_settings_just_outside_their_range_are_refused(make, said):
+    """momentum=1 never moved the running averages; eps=0 gave NaN on a constant
+    channel; a window or stride of 0 divided by zero."""
+    with pytest.raises(ValueError, match=said):
+        make()
+
+
+@pytest.mark.parametrize("shape", [(4, 5), (4, 1, 2, 2), (4, 3, 5)])
+def test_batch_norm_names_an_input_of_the_wrong_channels(backend, shape):
+    """(4, 1, 2, 2) into BatchNorm(3) broadcast to a (4, 3, 2, 2) output."""
+    layer = L.BatchNorm(3)
+    layer.build(backend, nb.Generator(0))
+    with pytest.raises(ValueError, match=r"expects input of shape \(batch, 3\) or"):
+        layer.forward(backend.asarray(np.ones(shape)))
+
+
+def test_batch_norm_trains_on_two_values_a_channel(backend):
+    """What min_batch asks for: two rows give -1 and 1 in every channel."""
+    layer = L.BatchNorm(3)
+    layer.build(backend, nb.Generator(0))
+    out = backend.to_numpy(layer.forward(backend.asarray([[1.0, 2.0, 3.0], [3.0, 6.0, 9.0]])))
+    np.testing.assert_allclose(out, [[-1, -1, -1], [1, 1, 1]], atol=1e-4)
+
+
+def test_dropout_as_its_message_says_to_call_it_alone(backend):
+    """Unbuilt, with a generator of one's own; training by default; rate 0 needs none."""
+    x = backend.asarray(np.ones((100, 10)))
+    kept = backend.to_numpy(L.Dropout(0.5).forward(x, rng=nb.Generator(0)))
+    assert set(np.unique(kept)) == {0.0, 2.0} and 0.4 < (kept == 0).mean() < 0.6
+    np.testing.assert_array_equal(backend.to_numpy(L.Dropout(0.0).forward(x)), 1.0)
