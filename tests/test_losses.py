@@ -306,6 +306,37 @@ def test_target_of_the_wrong_shape(backend):
         losses.MSE().forward(logits(backend), logits(backend)[:, :2])
 
 
+def test_labels_as_many_as_the_classes_but_not_the_rows_are_refused(backend):
+    """3 labels for 4 rows of 3 classes: the rows are what the labels must match."""
+    scores = backend.asarray(np.zeros((4, 3)))
+    with pytest.raises(ValueError, match=r"target of shape \(3,\) does not fit scores \(4, 3\)"):
+        losses.SoftmaxCrossEntropy().forward(scores, backend.asarray([0, 2, 1]))
+    with pytest.raises(ValueError, match=r"wants \(batch, classes\) scores, got \(4,\)"):
+        losses.SoftmaxCrossEntropy().forward(backend.asarray(np.zeros(4)), backend.asarray([0] * 4))
+
+
+def test_bce_counts_right_rows_of_one_output_and_ties_as_predict_does(backend):
+    """A (batch, 1) output counts a row each; a probability of exactly 0.5 (a logit of
+    0: a model of zero weights) is class 0, as predict says."""
+    probabilities = backend.asarray([[0.9], [0.2], [0.6]])
+    right = losses.BinaryCrossEntropy().count_correct(probabilities, backend.asarray([1.0] * 3))
+    assert float(right) == 2.0
+    for from_logits, tie in ((False, 0.5), (True, 0.0)):
+        loss = losses.BinaryCrossEntropy(from_logits=from_logits)
+        ties = backend.asarray(np.full((4, 1), tie))
+        assert float(loss.count_correct(ties, backend.asarray([0.0, 0.0, 0.0, 1.0]))) == 3.0
+
+
+def test_one_loss_for_heads_of_other_class_counts(backend):
+    """Its class ids are kept by count as well as by batch size: 3 classes, then 5."""
+    loss, rng = losses.SoftmaxCrossEntropy(), np.random.default_rng(0)
+    three, five = rng.normal(size=(4, 3)), rng.normal(size=(4, 5))
+    loss.forward(backend.asarray(three), backend.asarray([0, 1, 2, 0]))
+    got = float(loss.forward(backend.asarray(five), backend.asarray([4, 3, 2, 1])))
+    fresh = losses.SoftmaxCrossEntropy()
+    assert got == float(fresh.forward(backend.asarray(five), backend.asarray([4, 3, 2, 1])))
+
+
 def test_unknown_reduction():
     with pytest.raises(ValueError, match="reduction must be one of"):
         losses.MSE(reduction="average")
