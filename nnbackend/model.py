@@ -216,7 +216,7 @@ class Sequential:
         next ``train_step`` or ``fit`` (views into one buffer, ``nnbackend.flat``): copy
         them to keep them; a ``backward`` of your own makes new arrays."""
         self._check_input(xb)
-        claim(self.layers, self)  # one put in by model.layers[i] = ... (a fit claims too)
+        claim(self.layers, self, build_new=True)  # one put in by model.layers[i] = ...
         try:
             return self.step_function(loss, optimizer, l2)(xb, yb)
         finally:  # a backward of the user's own makes new gradient arrays

@@ -103,7 +103,7 @@ def fit(
     on_main(lambda: check_output_layer(model, loss, X), "probe the model's outputs")
     # distributed: the whole batch, over every rank's share
     check_last_batch(model, batches, tuple(X.shape[1:]))
-    claim(model.layers, model)  # one put in by model.layers[i] = ...
+    claim(model.layers, model, build_new=True)  # one put in by model.layers[i] = ...
     trainer = Trainer(
         model, loss, optimizer, l2=l2, metrics=metrics, callbacks=callbacks,
         checkpoint=checkpoint, log_every=log_every or max(1, epochs // 20), verbose=verbose,

@@ -141,6 +141,29 @@ def test_copied_and_replaced_layers_are_claimed_by_their_model(backend):
         nb.Sequential([Dense(2, 3), free, Dense(3, 2)], backend=backend)
 
 
+@pytest.mark.parametrize("fused", [True, False])
+def test_a_new_layer_put_in_place_of_one_is_built_by_the_next_fit(backend, fused):
+    """A fresh head for a trained model: the next fit gave KeyError '2.W' (fused) or
+    told to put the layer in a Sequential, which it was in. It is built as the model
+    builds its layers, from the model's generator."""
+    X, y = make_moons(40, random_state=0)
+    model = nb.Sequential([Dense(2, 8), Tanh(), Dense(8, 2)], backend=backend, seed=0)
+    fit = dict(loss="cross_entropy", optimizer="sgd", verbose=0)
+    with nb.backend.fused(fused):
+        model.fit(X, y, **fit)
+        body = nb.to_numpy(model.params["0.W"]).copy()
+        model.layers[2] = Dense(8, 2)
+        twin = Dense(8, 2)
+        twin.build(model.backend, copy.deepcopy(model.rng))
+        model.fit(X, y, epochs=0, **fit)  # builds it, trains nothing
+        np.testing.assert_array_equal(
+            host(backend, model.params["2.W"]), host(backend, twin.params["W"])
+        )
+        np.testing.assert_array_equal(host(backend, model.params["0.W"]), body)
+        history = model.fit(X, y, epochs=5, **fit)
+    assert history["loss"][-1] < history["loss"][0]
+
+
 def test_a_layer_no_other_model_holds_is_taken(backend):
     """Swapped between two live models, or taken from a model let go of (models are
     reference cycles: alive until the collector runs), a layer is in one model only;

@@ -307,12 +307,15 @@ def _sets(code, name: str, module: dict, calls: bool = True) -> bool:
     return any(isinstance(f, FunctionType) and _sets(f.__code__, name, {}, False) for f in called)
 
 
-def claim(layers, model) -> None:
+def claim(layers, model, build_new: bool = False) -> None:
     """Mark each of ``layers`` as ``model``'s (a weak reference), refusing one that
     another live model holds: a layer keeps one batch's input for its backward, so two
     models would mix their gradients. Sequential claims its layers when made, unpickled
-    or copied, and at each fit and train_step (a layer put in by ``model.layers[i] = ...``)."""
+    or copied, and at each fit and train_step (a layer put in by ``model.layers[i] = ...``,
+    which ``build_new`` builds where it has no backend yet)."""
     for i, layer in enumerate(layers):
+        if build_new and _new(layer):  # put in place of one: built as Sequential does
+            layer.build(model.backend, model.rng)
         if _held_elsewhere(layer, model):
             gc.collect()  # a model let go of but not yet collected (models are cycles)
         if _held_elsewhere(layer, model):
@@ -322,6 +325,11 @@ def claim(layers, model) -> None:
                 "new layer for each model (model.copy() copies a whole model)"
             )
         layer._owner = weakref.ref(model)
+
+
+def _new(layer) -> bool:
+    """Never built: no backend, and nothing that a build of its own may have made."""
+    return getattr(layer, "backend", None) is None and not layer.params and not layer.state
 
 
 def _held_elsewhere(layer, model) -> bool:
