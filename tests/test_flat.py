@@ -337,3 +337,39 @@ def test_a_weight_left_without_a_gradient_is_not_trained_flat_or_not(backend64, 
     per_weight(monkeypatch)
     for name, value in fit().items():
         np.testing.assert_array_equal(flat[name], value, err_msg=name)
+
+
+class UndecayedDense(nb.layers.Dense):
+    decayed = ()  # weights that L2 leaves alone
+
+
+@pytest.mark.parametrize(
+    "layers, outputs, l2",
+    [
+        (lambda: [nb.layers.Dense(3, 2, bias=False)], 2, None),  # one weight
+        (lambda: [UndecayedDense(3, 2)], 2, 1.0),  # l2, but no weight it decays
+        (lambda: [nb.layers.Dense(3, 4), nb.layers.BatchNorm(4)], 4, 0.1),  # BatchNorm's last
+        (lambda: ["relu"], 3, None),  # no weights at all
+    ],
+    ids=["one-weight", "nothing-decayed", "batchnorm-last", "no-weights"],
+)
+def test_models_at_the_ends_of_the_layout_train_flat_as_weight_by_weight(
+    backend64, monkeypatch, layers, outputs, l2
+):
+    """The first or last weight, an empty decayed prefix, no weight at all."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(32, 3)), rng.normal(size=(32, outputs))
+
+    def fit():
+        model = nb.Sequential(layers(), backend=backend64, seed=0, input_shape=(3,))
+        model.fit(X, Y, loss="mse", optimizer=nb.optim.SGD(0.1), epochs=2, batch_size=8,
+                  l2=l2, verbose=0, seed=0)  # fmt: skip
+        return model, {k: nb.to_numpy(v).copy() for k, v in model.params.items()}
+
+    model, flat = fit()
+    assert (model._flat is not None) == (backend64.has_views and bool(flat))
+    per_weight(monkeypatch)
+    _, want = fit()
+    assert list(flat) == list(want)
+    for k in want:
+        np.testing.assert_array_equal(flat[k], want[k], err_msg=k)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import gc
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -1187,3 +1188,72 @@ def test_labels_in_a_column_are_told_to_be_one_dimensional(backend):
     told = r"shape \(40, 1\), read as one-hot rows .* pass them 1-D: y.reshape\(-1\)"
     with pytest.raises(ValueError, match=told):
         model.fit(X, y.reshape(-1, 1), loss="cross_entropy", optimizer="sgd", verbose=0)
+
+
+# --- what predict, evaluate and fit's checks give at their edges ----------------------
+
+
+def test_predict_in_batches_smaller_than_the_features_gives_every_row(backend):
+    """Rows were counted along the wrong axis of X: 100 rows of 3 features in batches of 2
+    came back as 3 labels."""
+    X, y = make_moons(100, random_state=0)
+    X = np.hstack([X, X[:, :1]])  # 3 features
+    model = nb.Sequential([Dense(3, 4), Tanh(), Dense(4, 2)], backend=backend, seed=0)
+    model.fit(X, y, loss="cross_entropy", optimizer="adam", verbose=0)
+    np.testing.assert_array_equal(model.predict(X, batch_size=2), model.predict(X))
+    np.testing.assert_allclose(model.predict_proba(X, batch_size=7), model.predict_proba(X),
+                               rtol=1e-6)  # fmt: skip
+
+
+def test_a_logit_of_exactly_0_is_class_0_for_predict_and_the_accuracy(backend):
+    """A model of zero weights: every logit is 0, which neither side of 0 claims but
+    the accuracy counts as 0; predict must say the same."""
+    X, y = make_moons(20, random_state=0)
+    model = nb.Sequential([Dense(2, 1, init="zeros")], backend=backend, seed=0)
+    model.loss = BinaryCrossEntropy(from_logits=True)
+    np.testing.assert_array_equal(model.predict(X), np.zeros(20))
+    accuracy = model.evaluate(X, y.astype(float), metrics=["accuracy"])["accuracy"]
+    assert accuracy == float(np.mean(y == 0))
+
+
+def test_fit_takes_no_callbacks_and_evaluate_the_fit_s_metrics(backend):
+    X, y = make_moons(20, random_state=0)
+    model = nb.Sequential([Dense(2, 2)], backend=backend, seed=0)
+    model.fit(X, y, loss="cross_entropy", optimizer="sgd", verbose=0, callbacks=None)
+    Y = np.stack([X[:, 0], X[:, 1] * 2], axis=1)
+    model.fit(X, Y, loss="mse", optimizer="sgd", verbose=0, metrics=["mae"])
+    assert sorted(model.evaluate(X, Y)) == ["loss", "mae"]
+
+
+class HardSigmoid(nb.layers.Layer):
+    """clip(x / 4 + 0.5, 0, 1), with no output_range of its own: fit probes it."""
+
+    def forward(self, x, training=False):
+        self._inside = (x > -2) & (x < 2)
+        return self.backend.xp.clip(x / 4 + 0.5, 0.0, 1.0)
+
+    def backward(self, dy, input_grad=True):
+        return dy * self.backend.xp.astype(self._inside, dy.dtype) / 4
+
+    def output_shape(self, input_shape):
+        return input_shape
+
+
+def test_what_fit_says_of_the_last_layer_against_a_loss_of_probabilities(backend):
+    """Tanh's [-1, 1] is refused before training; probed outputs that reach exactly 1.0
+    are probabilities; the probe changes no running statistic; MSE warns of nothing."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 3)), rng.integers(0, 2, (64, 1)).astype(float)
+    bce, fit = BinaryCrossEntropy(), dict(optimizer="sgd", verbose=0)
+    tanh_end = nb.Sequential([Dense(3, 1), Tanh()], backend=backend, seed=0)
+    with pytest.raises(ValueError, match=r"takes probabilities in \[0, 1\]"):
+        tanh_end.fit(X, y, loss=bce, **fit)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        saturated = nb.Sequential([Dense(3, 1), HardSigmoid()], backend=backend, seed=0)
+        saturated.fit(100 * X, y, loss=bce, **fit)  # outputs of exactly 0 and 1
+        nb.Sequential([Dense(3, 1)], backend=backend, seed=0).fit(X, y, loss="mse", **fit)
+        probed = nb.Sequential([Dense(3, 4), nb.layers.BatchNorm(4), Dense(4, 1), HardSigmoid()],
+                               backend=backend, seed=0)  # fmt: skip
+        probed.fit(X, y, loss=bce, epochs=0, **fit)
+    assert float(backend.xp.max(backend.xp.abs(probed.state["1.running_mean"]))) == 0.0

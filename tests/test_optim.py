@@ -349,3 +349,23 @@ def test_a_learning_rate_function_is_checked_at_each_step(backend, lr):
         opt.step(params, {"w": backend.asarray(np.ones(2))})
     assert opt.iterations == 2
     np.testing.assert_array_equal(nb.to_numpy(params["w"]), 0.5)
+
+
+class DecoupledAdam(nb.optim.Adam):
+    """AdamW's decay written into ``update`` alone, as the extending guide shows."""
+
+    def update(self, params, name, grad, lr):
+        params[name] -= 0.1 * params[name]
+        super().update(params, name, grad, lr)
+
+
+def test_an_update_of_one_s_own_runs_with_the_fused_kernels_on_or_off(backend):
+    """The fused Adam kernel knows nothing of a subclass's update: it must not stand in."""
+    results = []
+    for on in (True, False):
+        with nb.backend.fused(on):
+            params = {"w": backend.asarray(np.ones(3))}
+            DecoupledAdam(lr=0.01).step(params, {"w": backend.asarray(np.full(3, 0.5))})
+        results.append(nb.to_numpy(params["w"]))
+    np.testing.assert_allclose(results[0], 0.9 - 0.01, rtol=1e-5)  # decayed, then Adam's 0.01
+    np.testing.assert_array_equal(results[0], results[1])

@@ -652,6 +652,9 @@ EMULATED = {
     "sgd": (lambda: nb.optim.SGD(0.1), tuple, {}, 0),
     "momentum, shuffled": (lambda: nb.optim.Momentum(0.05), tuple, {"shuffle": True}, 0),
     "adam and a schedule": (lambda: nb.optim.Adam(SCHEDULES[1]()), tuple, {}, 1e-6),
+    # fused kernels on: a rate worked out on the device must reach SGD's and Momentum's
+    "sgd and a schedule": (lambda: nb.optim.SGD(SCHEDULES[1]()), tuple, {}, 1e-6),
+    "momentum and a schedule": (lambda: nb.optim.Momentum(SCHEDULES[0](), 0.5), tuple, {}, 1e-6),
     "scikit-learn's adam": (lambda: EfficientAdam(0.01), tuple, {}, 1e-6),
     "dropout": (lambda: nb.optim.SGD(0.1), lambda: (Dense(3, 8), "relu", Dropout(0.5),
                                                     Dense(8, 2)), {}, 0),
