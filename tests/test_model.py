@@ -1257,3 +1257,18 @@ def test_what_fit_says_of_the_last_layer_against_a_loss_of_probabilities(backend
                                backend=backend, seed=0)  # fmt: skip
         probed.fit(X, y, loss=bce, epochs=0, **fit)
     assert float(backend.xp.max(backend.xp.abs(probed.state["1.running_mean"]))) == 0.0
+
+
+@pytest.mark.parametrize(
+    "features, length, advice",
+    [
+        (1, 10, "Make it a column: X.reshape(-1, 1)."),
+        (4, 4, "a batch of one: X.reshape(1, -1)."),
+        (4, 10, "(samples of shape ())."),
+    ],  # fmt: skip
+)
+def test_one_dimensional_X_gets_the_advice_that_fits_its_length(features, length, advice):
+    """10 values for a model of 4 features are neither a column nor one sample."""
+    with pytest.raises(ValueError) as refused:
+        nb.Sequential([Dense(features, 1)]).predict(np.zeros(length))
+    assert str(refused.value).endswith(advice)

@@ -68,3 +68,13 @@ def test_on_a_terminal_the_bar_keeps_its_width(columns, capsys):
     assert len(bar) >= 20  # the bar itself, not squeezed to one character
     lines = capsys.readouterr().out.splitlines()
     assert lines == [f"epoch {e}: " + ", ".join(f"{n} 0.1235" for n in names) for e in range(3)]
+
+
+def test_a_fit_s_bar_counts_every_step_of_every_epoch(monkeypatch, capsys):
+    """3 epochs of 4 steps: the bar ends at 12/12 (its total is the fit's steps)."""
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    fit(verbose=1, epochs=3)
+    frames = [f for f in re.split(r"[\r\n]", terminal.getvalue()) if "step" in f]
+    assert frames and "| 12/12 [" in frames[-1] and frames[-1].startswith("epoch 2: 100%|")
+    capsys.readouterr()
