@@ -201,3 +201,31 @@ def test_predict_in_another_thread_uses_the_count_set(two_threads):
     worker.start()
     worker.join()
     assert seen == [1]
+
+
+def test_after_a_fit_other_threads_limits_take_hold(two_threads):
+    """The fit took threadpoolctl's control of OpenBLAS and kept it: a worker's own
+    threadpool_limits (joblib's, scikit-learn's) then did nothing."""
+    model = nb.Sequential([Dense(2, 4), Dense(4, 2)], seed=0)
+    model.fit(X, Y, loss="cross_entropy", optimizer="sgd", verbose=0)
+    seen = []
+
+    def worker():
+        with threadpoolctl.threadpool_limits(1, user_api="blas"):
+            seen.append(blas_threads())
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen == [{1}]
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_predict_inside_a_limit_keeps_the_limit(two_threads):
+    import torch
+
+    model = nb.Sequential([Dense(2, 4), Dense(4, 2)], backend="torch", seed=0)
+    nb.set_num_threads(2)
+    with nb.limit_threads(1):
+        model.predict(X)
+        assert torch.get_num_threads() == 1

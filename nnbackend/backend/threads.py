@@ -37,6 +37,7 @@ _setting: dict = {"threads": "auto", "limiter": None, "torch": None}
 _open_blocks: list = []
 _blocks_lock = threading.Lock()
 _before_blocks: dict = {}
+_this_thread = threading.local()  # .blocks: the limit_threads blocks open in it
 
 
 def set_num_threads(n: int | str | None) -> None:
@@ -91,18 +92,21 @@ def limit_threads(n: int | None):
     previous_torch = _torch_threads()  # before threadpoolctl touches torch's OpenMP
     block = _open_block(n)
     _set_torch_threads(n)
+    _this_thread.blocks = getattr(_this_thread, "blocks", 0) + 1
     try:
         yield
     finally:
+        _this_thread.blocks -= 1
         _set_torch_threads(previous_torch)
         _close_block(block)
 
 
 def apply_in_this_thread() -> None:
     """Give torch, in the calling thread, the count ``set_num_threads`` chose: torch
-    keeps one count per thread, and ``predict`` may run in a thread of its own."""
+    keeps one count per thread, and ``predict`` may run in a thread of its own. Inside
+    a ``limit_threads`` block of this thread, the block's count holds."""
     chosen = _setting["threads"]
-    if chosen != "auto":
+    if chosen != "auto" and not getattr(_this_thread, "blocks", 0):
         _set_torch_threads(chosen)
 
 
@@ -147,25 +151,31 @@ def _blas_limits(n: int):
     object, given to ``_restore_blas``, puts back the counts from before."""
     from threadpoolctl import threadpool_limits
 
-    _take_blas_control()
-    return threadpool_limits(limits=n)
+    with _blas_control():
+        return threadpool_limits(limits=n)
 
 
 def _restore_blas(limiter) -> None:
-    _take_blas_control()
-    limiter.restore_original_limits()
+    with _blas_control():
+        limiter.restore_original_limits()
 
 
-def _take_blas_control() -> None:
+@contextlib.contextmanager
+def _blas_control():
     """threadpoolctl (3.8 on) lets only the first thread that set OpenBLAS's count, the
     process's, set it again while that thread lives, and silently ignores the others:
-    a fit in a worker thread would make the main thread's limits do nothing. Every
-    change made here comes from this module, so the calling thread takes the control."""
+    a fit in a worker thread made the main thread's limits do nothing. Each change made
+    here takes the control and gives it back, so that others' limits still hold."""
     from threadpoolctl import OpenBLASController
 
     clear = getattr(OpenBLASController, "clear_controlling_thread", None)
     if clear is not None:
         clear(force=True)
+    try:
+        yield
+    finally:
+        if clear is not None:
+            clear()
 
 
 def _torch_threads() -> int | None:
