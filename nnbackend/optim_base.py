@@ -305,7 +305,7 @@ class Optimizer:
         to ``backend`` and its dtype, as the weights it updates are."""
 
         def elsewhere(a) -> bool:
-            if not isinstance(a, backend.array_types):
+            if not isinstance(a, backend.array_types) or a.device != backend.device:
                 return True
             return backend.xp.isdtype(a.dtype, "real floating") and a.dtype != backend.dtype
 
@@ -314,10 +314,11 @@ class Optimizer:
 
     def _follow_gradient(self, grad) -> None:
         """A loop written by hand may move the model (``model.to``) without its
-        optimizer: the state follows the gradients' library and dtype (one array looked at)."""
+        optimizer: the state follows the gradients' library, device and dtype (one array
+        looked at)."""
         for slot in self.state.values():
             for a in slot.values():
-                if type(a) is not type(grad) or a.dtype != grad.dtype:
+                if type(a) is not type(grad) or (a.dtype, a.device) != (grad.dtype, grad.device):
                     self._follow(backend_of(grad))
                 return
 
