@@ -106,7 +106,8 @@ class BatchNorm(Layer):
         residual, squares = summed(xp.sum(centred, axis=axes), xp.sum(centred * centred, axis=axes))
         correction = residual / count
         mean = first + correction
-        var = xp.clip(squares / count - correction * correction, min=0.0)  # >= 0 in rounding too
+        var = squares / count - correction * correction
+        var = xp.where(var > 0, var, xp.zeros_like(var))  # >= 0 in rounding too; no sync
         m, running = self.momentum, self.state
         # in place, as the weights are updated: a step recorded once (a CUDA graph) then
         # updates the same arrays at every replay
