@@ -58,7 +58,8 @@ class Batches:
         one_of(on_device, "on_device", (True, False, "auto"))
         self.shuffle = shuffle and self.batch_size < self.n
         self.rng = rng if rng is not None else Generator()
-        if backend.owns(X) and X.dtype == backend.dtype:  # already there: nothing to decide
+        # there already (a host array only in the model's dtype: else on_device decides)
+        if backend.owns(X) and (X.dtype == backend.dtype or not is_host(X)):
             on_device = True
         self.on_device = _fits_on_device(backend, X, y) if on_device == "auto" else on_device
         self._X, self._y = _place(backend, X, y, y_dtype, self.on_device)

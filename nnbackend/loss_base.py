@@ -5,7 +5,7 @@ keeps, and the settings that ``fit`` reads (target kind, input range).
 
 from __future__ import annotations
 
-from nnbackend.backend.arrays import holds_arrays
+from nnbackend.kept import private_arrays
 from nnbackend.registry import LOSSES, construct, type_name
 
 REDUCTIONS = ("mean", "sum")
@@ -41,20 +41,8 @@ class Loss:
         # gradient, count and differences, from which its targets could be read back) and
         # arrays made once on a device: private attributes that hold arrays (a subclass's
         # private settings stay)
-        return {
-            name: value
-            for name, value in vars(self).items()
-            if name not in ("_counted", "_class_ids")
-            and not (name.startswith("_") and holds_arrays(value))
-        }
-
-    def forget_last_batch(self) -> None:
-        """Drop what the last batch left behind (as copies do): after ``evaluate``, a
-        whole set's gradient and count were held until the next forward."""
-        self._counted = None
-        for name in [name for name in vars(self) if name.startswith("_")]:
-            if name != "_counted" and holds_arrays(getattr(self, name)):
-                delattr(self, name)
+        left = {"_counted", "_class_ids", *private_arrays(self)}
+        return {name: value for name, value in vars(self).items() if name not in left}
 
     def forward(self, pred, target):
         """The loss of ``pred`` (the model's output, ``(batch, outputs)``) against

@@ -25,7 +25,7 @@ from nnbackend.backend.kernels import table
 from nnbackend.fit_options import check_option_names
 from nnbackend.flat import FlatModel, release, unbind
 from nnbackend.history import History
-from nnbackend.layers.base import claim, forward_missed, layer_list
+from nnbackend.layers.base import build_layer, claim, forward_missed, layer_list
 from nnbackend.losses import L2
 from nnbackend.registry import MODELS, register
 from nnbackend.shapes import chain_shapes, reshape_hint, sample_shape, summary_table, total_text
@@ -76,7 +76,7 @@ class Sequential:
         self._shapes = chain_shapes(self.layers, self._given_shape)
         for layer in self.layers:
             if build:
-                layer.build(self.backend, self.rng)
+                build_layer(layer, self.backend, self.rng)
             else:
                 layer.backend = self.backend
 

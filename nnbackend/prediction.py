@@ -10,7 +10,7 @@ from nnbackend.backend.threads import apply_in_this_thread
 from nnbackend.checks import positive_int
 from nnbackend.data import as_array, is_host
 from nnbackend.data_checks import check_layers_take, checked_features
-from nnbackend.layers.base import forget_last_batch
+from nnbackend.kept import batch_arrays, forget_last_batch
 from nnbackend.output_range import gives_probabilities
 
 
@@ -86,12 +86,12 @@ def _outputs(model, X, batch_size):
     """The raw outputs for X, ``batch_size`` rows at a time (host rows cast to the
     model's backend and dtype a batch at a time); the layers keep none of it after."""
     apply_in_this_thread()  # torch's thread count is the calling thread's own
-    n, backend = X.shape[0], model.backend
+    n, backend, kept = X.shape[0], model.backend, batch_arrays(model.layers)
     size = n if batch_size is None else min(batch_size, n)
     starts = range(0, n, size) if n else [0]  # no rows: one pass, of none
     parts = [
         model.forward(backend.asarray(X[i : i + size, ...], dtype=backend.dtype_name), False)
         for i in starts
     ]
-    forget_last_batch(model.layers)
+    forget_last_batch(model.layers, kept)
     return parts[0] if len(parts) == 1 else backend.xp.concat(parts, axis=0)

@@ -41,7 +41,8 @@ from nnbackend.fit_options import check_checkpoint_folder, check_options, checke
 from nnbackend.flat import release
 from nnbackend.history import EpochLogs, History
 from nnbackend.io import Checkpoint, CheckpointError, restore_checkpoint
-from nnbackend.layers.base import claim, forget_last_batch
+from nnbackend.kept import batch_arrays, forget_last_batch
+from nnbackend.layers.base import claim
 from nnbackend.losses import L2
 from nnbackend.progress import Progress
 from nnbackend.registry import Registry, custom_objects, type_name
@@ -100,10 +101,10 @@ def fit(
         validation = batches_for(
             model, *validation_data, loss, rows, shuffle=False, names=VALIDATION_NAMES
         )
+    claim(model.layers, model, build_new=True)  # one put in by model.layers[i] = ...
     on_main(lambda: check_output_layer(model, loss, X), "probe the model's outputs")
     # distributed: the whole batch, over every rank's share
     check_last_batch(model, batches, tuple(X.shape[1:]))
-    claim(model.layers, model, build_new=True)  # one put in by model.layers[i] = ...
     trainer = Trainer(
         model, loss, optimizer, l2=l2, metrics=metrics, callbacks=callbacks,
         checkpoint=checkpoint, log_every=log_every or max(1, epochs // 20), verbose=verbose,
@@ -145,11 +146,11 @@ def evaluate(
     # one pass: host rows go over a batch at a time, not copied (cast) whole first
     batches = batches_for(model, X, y, loss, batch_size, shuffle=False, on_device=False)
     check_output_layer(model, loss, X)
+    kept = batch_arrays([*model.layers, loss])
     with limit_threads(threads_for_step(model.count_params(), batches.batch_size)):
         totals = measure(model, batches, loss, metrics)
     logs = dict(EpochLogs(0, totals, model.backend))
-    forget_last_batch(model.layers)  # a whole set's activations, held for no backward
-    loss.forget_last_batch()
+    forget_last_batch([*model.layers, loss], kept)  # a whole set's, held for no backward
     return logs
 
 

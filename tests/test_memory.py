@@ -78,3 +78,47 @@ def test_numpy_s_relu_keeps_no_row_as_long_as_a_whole_set():
     small = big[:1000].reshape(10, 100)
     np.testing.assert_array_equal(kernels_numpy.relu(small), np.maximum(small, 0))
     assert all(row.size <= kernels_numpy.MAX_KEPT for row in kernels_numpy._constant_rows.values())
+
+
+class Scaled(nb.layers.Layer):
+    """Multiplies by a constant it makes once, in its build, and keeps privately."""
+
+    def build(self, backend, rng):
+        super().build(backend, rng)
+        self._factor = backend.asarray(np.full((1, 10), 2.0), dtype=backend.dtype_name)
+
+    def forward(self, x, training=False):
+        return x * self._factor
+
+    def backward(self, dy, input_grad=True):
+        return dy * self._factor
+
+
+def test_what_a_layer_made_in_its_build_outlives_a_predict(backend):
+    """Only what the pass itself left is dropped: a constant from the build stays."""
+    model = nb.Sequential([Dense(FEATURES, 10), Scaled()], backend=backend.name, seed=0)
+    first = model.predict(X[:5])
+    np.testing.assert_array_equal(model.predict(X[:5]), first)
+    assert "_factor" in vars(model.layers[1])
+
+
+def test_the_estimators_predict_keeps_no_activations(backend):
+    from nnbackend.sklearn import MLPClassifier
+
+    est = MLPClassifier((32,), max_iter=2, backend=backend.name, random_state=0)
+    with pytest.warns(Warning):  # not converged in 2 iterations
+        est.fit(X[:200], Y[:200])
+    est.predict(X)
+    assert [private_arrays(layer) for layer in est.model_.layers] == [[], [], []]
+
+
+def test_device_rows_of_another_dtype_go_in_batches_on_the_device():
+    """float64 rows on a device, into a float32 model, with on_device=False or a batch
+    for evaluate: they were taken by NumPy's take, which cannot read a device's array."""
+    device = nb.get_backend("strict:device1", dtype="float64")
+    model = nb.Sequential([Dense(FEATURES, 10)], backend="strict:device1", seed=0)
+    X_dev, Y_dev = device.asarray(X[:64]), device.asarray(Y[:64])
+    model.fit(X_dev, Y_dev, loss="cross_entropy", optimizer="sgd", batch_size=8, verbose=0,
+              on_device=False)  # fmt: skip
+    whole = model.evaluate(X_dev, Y_dev)
+    assert model.evaluate(X_dev, Y_dev, batch_size=8) == pytest.approx(whole, rel=1e-6)

@@ -1272,3 +1272,42 @@ def test_one_dimensional_X_gets_the_advice_that_fits_its_length(features, length
     with pytest.raises(ValueError) as refused:
         nb.Sequential([Dense(features, 1)]).predict(np.zeros(length))
     assert str(refused.value).endswith(advice)
+
+
+class Projection(nb.layers.Layer):
+    """A fixed random projection drawn in a build that does not call super().build()."""
+
+    builds = 0
+
+    def build(self, backend, rng):
+        Projection.builds += 1
+        self._P = rng.normal((2, 2), backend=backend)
+
+    def forward(self, x, training=False):
+        return x @ self._P
+
+    def backward(self, dy, input_grad=True):
+        return dy @ self._P.T
+
+
+def test_a_layer_whose_build_skips_super_is_built_once(backend):
+    """Looked unbuilt (no backend) to the check for new layers, it was built again,
+    with new draws, at every fit and train_step."""
+    Projection.builds = 0
+    model = nb.Sequential([Projection(), Dense(2, 2)], backend=backend, seed=0)
+    drawn = host(backend, model.layers[0]._P).copy()
+    X, y = make_moons(20, random_state=0)
+    model.fit(X, y, loss="cross_entropy", optimizer="sgd", verbose=0)
+    model.train_step(model.backend.asarray(X, dtype=model.backend.dtype_name),
+                     model.backend.asarray(y), SoftmaxCrossEntropy(), nb.optim.SGD())  # fmt: skip
+    assert Projection.builds == 1
+    np.testing.assert_array_equal(host(backend, model.layers[0]._P), drawn)
+
+
+def test_a_new_layer_is_built_before_fit_probes_the_outputs(backend):
+    """A layer of unknown output range last: fit's probe ran the new, unbuilt layer."""
+    X, y = make_moons(20, random_state=0)
+    model = nb.Sequential([Dense(2, 4), Tanh(), Dense(4, 1), HardSigmoid()], backend=backend)
+    model.layers[2] = Dense(4, 1)
+    model.fit(X, y.astype(float), loss=BinaryCrossEntropy(), optimizer="sgd", verbose=0)
+    assert model.params["2.W"].shape == (4, 1)

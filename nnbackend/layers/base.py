@@ -26,8 +26,9 @@ import weakref
 from collections.abc import Mapping, Sequence
 from types import CodeType, FunctionType, MappingProxyType
 
-from nnbackend.backend.arrays import compact, holds_arrays
+from nnbackend.backend.arrays import compact
 from nnbackend.checks import integer
+from nnbackend.kept import private_arrays
 from nnbackend.registry import LAYERS, construct, type_name
 from nnbackend.shapes import CHANNELS_LAST_HINT, channels_last
 
@@ -148,12 +149,8 @@ class Layer:
         # gradient buffer, the model that holds the layer, and what the last forward kept
         # for backward (private arrays: the last batch's); the weights and state are
         # arrays of their own, not views of the model's flat buffer
-        state = {
-            name: value
-            for name, value in vars(self).items()
-            if name not in ("grad_buffers", "_owner")
-            and not (name.startswith("_") and holds_arrays(value))
-        }
+        left = {"grad_buffers", "_owner", *private_arrays(self)}
+        state = {name: value for name, value in vars(self).items() if name not in left}
         for kind in ("params", "state"):
             if kind in state:
                 state[kind] = {key: compact(a) for key, a in state[kind].items()}
@@ -246,18 +243,6 @@ def _not_a_layer(thing) -> str:
     return ""
 
 
-def forget_last_batch(layers) -> None:
-    """Drop what each layer's last forward kept for its backward (its private arrays,
-    which copies leave out too): ``predict`` and ``evaluate`` need no backward, and a
-    whole set's activations stayed held until the next forward (293 MiB for 19 MiB of
-    input through a small dense net). A backward then says to call forward first."""
-    for layer in layers:
-        kept = [name for name, value in vars(layer).items() if name.startswith("_")]
-        for name in kept:
-            if holds_arrays(getattr(layer, name)):
-                delattr(layer, name)
-
-
 def forward_missed(exc: AttributeError) -> None:
     """Where ``exc`` is a layer's private attribute missing in its backward, one its own
     code keeps (Dense's forward keeps ``_x``), raise the error that says to call forward
@@ -315,7 +300,7 @@ def claim(layers, model, build_new: bool = False) -> None:
     which ``build_new`` builds where it has no backend yet)."""
     for i, layer in enumerate(layers):
         if build_new and _new(layer):  # put in place of one: built as Sequential does
-            layer.build(model.backend, model.rng)
+            build_layer(layer, model.backend, model.rng)
         if _held_elsewhere(layer, model):
             gc.collect()  # a model let go of but not yet collected (models are cycles)
         if _held_elsewhere(layer, model):
@@ -327,8 +312,15 @@ def claim(layers, model, build_new: bool = False) -> None:
         layer._owner = weakref.ref(model)
 
 
+def build_layer(layer, backend, rng) -> None:
+    """``layer.build``, the layer then marked as built on ``backend`` (a build of one's
+    own that skips ``super().build()`` would leave it looking new)."""
+    layer.build(backend, rng)
+    layer.backend = backend
+
+
 def _new(layer) -> bool:
-    """Never built: no backend, and nothing that a build of its own may have made."""
+    """Never built by a model: no backend, and no weights or state made some other way."""
     return getattr(layer, "backend", None) is None and not layer.params and not layer.state
 
 

@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 from nnbackend import layers
 from nnbackend.backend import replay, to_numpy
 from nnbackend.checks import warn_caller
+from nnbackend.kept import batch_arrays, forget_last_batch
 from nnbackend.model import Sequential
 from nnbackend.sklearn.convergence import Convergence
 from nnbackend.sklearn.heads import loss_for
@@ -257,7 +258,11 @@ class BaseMLP(BaseEstimator):
         check_is_fitted(self)
         if check_input:
             X = predict_input(self, X, method)
-        return self.model_.loss.link(self.model_.forward(X, training=False))
+        layers = self.model_.layers
+        kept = batch_arrays(layers)
+        outputs = self.model_.forward(X, training=False)
+        forget_last_batch(layers, kept)  # a whole set's activations, held for no backward
+        return self.model_.loss.link(outputs)
 
     @property
     def coefs_(self) -> list:
