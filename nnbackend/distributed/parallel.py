@@ -141,10 +141,9 @@ class DataParallel:
 
     @functools.cached_property
     def flat(self):
-        """The model's weights and gradients in one buffer each (``nnbackend.flat``),
-        with room after the gradients for a batch's sums; None where there is no such
-        buffer (strict, a per-weight optimizer). Bound at the first step, after
-        ``start`` has given this rank rank 0's weights."""
+        """The weights and gradients in one buffer each (``nnbackend.flat``), with room
+        after the gradients for a batch's sums; None where there is none (strict, a
+        per-weight optimizer). Bound at the first step, once ``start`` gave rank 0's weights."""
         return FlatModel.bind(self.model, self.optimizer, spare=1 + len(self.metrics))
 
     def _sum_in_place(self, flat, local):
@@ -191,11 +190,12 @@ class DataParallel:
     # --- each epoch -------------------------------------------------------------
 
     def validation_totals(self, measured: dict) -> dict:
-        """The validation totals of every rank's block, summed (``measure``'s form:
-        name -> ([(value, weight), ...], rows)); as they were when not split."""
+        """The validation totals of every rank's block, summed in float64 where the device
+        has it (``measure``'s form: name -> ([(value, weight), ...], rows))."""
         if not self.splits_validation:
             return measured
-        xp, dtype = self.model.backend.xp, self.model.backend.dtype
+        xp, backend = self.model.backend.xp, self.model.backend
+        dtype = xp.float64 if backend.supports("float64") else backend.dtype
         local = [
             sum(xp.astype(value, dtype) * weight for value, weight in parts)
             for parts, _ in measured.values()
