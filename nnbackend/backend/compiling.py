@@ -16,12 +16,13 @@ do not suit this step: they record a new graph for every value of an integer inp
 and the optimizer's step count is one, which changes at every step.
 
 torch.compile's capture is cached on the step's code: later fits, of this model or of
-new ones of the same kind, run the graphs already made. A CUDA graph is recorded
+new ones of the same kind and rates, run the graphs already made. A CUDA graph is recorded
 again at each fit.
 """
 
 from __future__ import annotations
 
+import collections
 import types
 
 from nnbackend.backend import replay
@@ -90,20 +91,23 @@ def compile_step(make_step, model, optimizer, how, *, loss=None, l2=None):
 # code: past about four kinds of model, later fits ran eagerly with no word but a log
 # line. Each kind's steps get a code object of their own. A kind is what the capture is
 # specialised on: the layers, loss and optimizer with their settings (a conv layer's
-# stride, a loss's reduction, a bias or none, the widths), the dtype, L2 on or off.
-# Floats (rates, L2's strength) are not: torch keeps them as inputs.
-_CODE_OF_KIND: dict = {}
+# stride, a loss's reduction, a bias or none, the widths), the dtype, L2 on or off, and
+# the floats among them (rates, L2's strength): torch's compilers (aot_eager, inductor)
+# check a float read off an object as the number it is, so a grid search's rates each
+# make captures of their own. The last KINDS_KEPT kinds keep theirs.
+KINDS_KEPT = 64
+_CODE_OF_KIND: collections.OrderedDict = collections.OrderedDict()
 
 
 def _kind(model, loss, optimizer, l2) -> tuple:
     layers = tuple(_settings(layer) for layer in model.layers)
     backend = model.backend
     return (backend.name, backend.dtype_name, layers, _settings(loss), _settings(optimizer),
-            l2 is None)  # fmt: skip
+            None if l2 is None else l2.reg_lambda)  # fmt: skip
 
 
 def _settings(part) -> tuple:
-    """``part``'s type and its config less its floats, hashable."""
+    """``part``'s type and its config, hashable."""
     try:
         config = part.config() if hasattr(part, "config") else {}
     except TypeError:  # an optimizer whose rate is a plain function has no config
@@ -113,8 +117,7 @@ def _settings(part) -> tuple:
 
 def _frozen(value):
     if isinstance(value, dict):  # a schedule's config is a dict within the optimizer's
-        items = ((key, v) for key, v in value.items() if not isinstance(v, float))
-        return tuple(sorted((key, _frozen(v)) for key, v in items))
+        return tuple(sorted((key, _frozen(v)) for key, v in value.items()))
     if isinstance(value, (list, tuple)):
         return tuple(_frozen(v) for v in value)
     return value
@@ -122,7 +125,10 @@ def _frozen(value):
 
 def _with_code_of_its_kind(step, kind):
     """``step`` as a function whose code object is the one of its ``kind``."""
-    code = _CODE_OF_KIND.setdefault(kind, step.__code__.replace())
+    code = _CODE_OF_KIND.pop(kind, None) or step.__code__.replace()
+    _CODE_OF_KIND[kind] = code  # the most recent last
+    if len(_CODE_OF_KIND) > KINDS_KEPT:  # a forgotten code object frees its captures
+        _CODE_OF_KIND.popitem(last=False)
     return types.FunctionType(
         code, step.__globals__, step.__name__, step.__defaults__, step.__closure__
     )
