@@ -135,8 +135,11 @@ class FlatModel:
 
     def in_place(self, model) -> bool:
         """Whether every weight of ``model`` is still this binding's view (an assignment,
-        ``model.params[name] = W``, or a move to another backend replaces it)."""
+        ``model.params[name] = W``, or a move to another backend replaces it), with L2's
+        weights first as they were."""
         slots = _slots(model)
+        if tuple(model.decayed_names()) != self.params.front:  # a layer's decayed changed
+            return False
         return len(slots) == len(self._slots) and all(
             store[key] is mine[3]
             for (_, _, store, key), mine in zip(slots, self._slots, strict=True)

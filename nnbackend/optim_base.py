@@ -24,7 +24,7 @@ EVERY = "*"
 #: what to do about state kept for another model
 _ONE_EACH = "Give each model an optimizer of its own (a new nb.optim.{}(...))"
 #: the methods whose rewriting may make an update read more than its own weight's elements
-UPDATE_METHODS = frozenset({"update", "apply", "moments", "kernel_rates"})
+UPDATE_METHODS = frozenset({"update", "apply", "apply_many", "moments", "kernel_rates", "step"})
 
 
 class Optimizer:
@@ -40,7 +40,9 @@ class Optimizer:
     elementwise = False
     """True where an update of a weight reads that weight's own elements and scalars
     alone, so every weight may be updated as one flat array (``step_flat``). A class
-    that writes ``update``, ``apply``, ``moments`` or ``kernel_rates`` says it again."""
+    that writes ``update``, ``apply``, ``apply_many``, ``moments``, ``kernel_rates`` or
+    ``step`` says it again; one that writes ``step`` writes ``step_flat`` too, else its
+    ``step`` is what updates (the flat step would go around it)."""
 
     steady = False
     """True where an update uses the same numbers at every step (no step count, as in
@@ -112,8 +114,13 @@ class Optimizer:
 
     def updates_flat(self) -> bool:
         """Whether ``step_flat`` may update every weight as one array: the class that
-        last wrote one of ``UPDATE_METHODS`` set ``elementwise = True`` in its body."""
-        return self._declared("elementwise")
+        last wrote one of ``UPDATE_METHODS`` set ``elementwise = True`` in its body, and
+        no class wrote ``step`` after the last that wrote ``step_flat``."""
+        mro = type(self).__mro__
+        last = {
+            m: next(i for i, k in enumerate(mro) if m in vars(k)) for m in ("step", "step_flat")
+        }
+        return self._declared("elementwise") and last["step_flat"] <= last["step"]
 
     def replays(self) -> bool:
         """Whether a step recorded once may be replayed for every step: a fixed learning
@@ -146,6 +153,7 @@ class Optimizer:
         ``params`` and ``grads`` are ``nnbackend.flat.FlatArrays`` of one layout. Each
         state slot is kept in FlatArrays of that layout too, whose views are the arrays
         ``state`` holds by name, so a checkpoint sees no difference."""
+        self._follow_gradient(grads.buffer)
         lr = self.current_lr(grads.buffer)
         self._whole = {slot: {EVERY: self._flat_slot(slot, params)} for slot in self.slots}
         weights = {EVERY: params.buffer}
@@ -166,7 +174,8 @@ class Optimizer:
         flat, arrays = kept.get(slot), self.state[slot]
         if (
             flat is None
-            or flat.shapes != params.shapes
+            or list(flat.shapes.items()) != list(params.shapes.items())
+            or flat.front != params.front  # L2's weights lie first: another layout
             or not all(map(operator.is_, map(arrays.get, flat.views), flat.views.values()))
         ):
             flat = kept[slot] = params.like()

@@ -14,6 +14,7 @@ import pytest
 import nnbackend as nb
 from nnbackend.backend import fused, namespace_of
 from nnbackend.flat import ALIGN, FlatModel
+from tests.conftest import HAVE_TORCH
 
 OPTIMIZERS = {
     "sgd": lambda: nb.optim.SGD(lr=0.1),
@@ -373,3 +374,78 @@ def test_models_at_the_ends_of_the_layout_train_flat_as_weight_by_weight(
     assert list(flat) == list(want)
     for k in want:
         np.testing.assert_array_equal(flat[k], want[k], err_msg=k)
+
+
+def fit_twice(backend, optimizer, between=lambda model: None, **options):
+    """Two fits of ``small_net`` with one optimizer, ``between`` done to the model
+    between them; the weights after."""
+    model = small_net(backend)
+    fit = dict(loss="cross_entropy", optimizer=optimizer, epochs=2, batch_size=16,
+               verbose=0, seed=0, **options)  # fmt: skip
+    model.fit(X, Y, **fit)
+    between(model)
+    model.fit(X, Y, **fit)
+    return {k: nb.to_numpy(v).copy() for k, v in model.params.items()}
+
+
+def assert_same_weights(got, want):
+    assert list(got) == list(want)
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+
+
+def test_an_optimizer_that_rewrites_step_is_stepped_through_it(backend64, monkeypatch):
+    """The flat step went around a subclass's own step (clipping the gradients, here)."""
+    calls = []
+
+    class ClippedSGD(nb.optim.SGD):
+        def step(self, params, grads):
+            calls.append(1)
+            xp = namespace_of(next(iter(grads.values())))
+            super().step(params, {k: xp.clip(g, -0.01, 0.01) for k, g in grads.items()})
+
+    assert not ClippedSGD().updates_flat()
+    got = fit_twice(backend64, ClippedSGD(1.0))
+    assert len(calls) == 2 * 2 * 4  # 2 fits of 2 epochs of 4 batches
+    per_weight(monkeypatch)
+    assert_same_weights(got, fit_twice(backend64, ClippedSGD(1.0)))
+
+
+def test_a_layer_l2_stops_decaying_trains_as_weight_by_weight(backend64, monkeypatch):
+    """The binding and the optimizer's flat state kept the layout of the first fit,
+    whose decayed weights lie first: L2 went on decaying the layer, and the momentum
+    of one weight was added to another."""
+
+    def stop_decaying(model):
+        model.layers[2].decayed = ()
+
+    got = fit_twice(backend64, nb.optim.Momentum(0.05), stop_decaying, l2=0.1)
+    per_weight(monkeypatch)
+    assert_same_weights(got, fit_twice(backend64, nb.optim.Momentum(0.05), stop_decaying, l2=0.1))
+
+
+@pytest.mark.parametrize("target", ["numpy", "torch"])
+def test_a_hand_loop_s_flat_state_follows_the_model_it_moved(target, monkeypatch):
+    """``model.to`` without the optimizer: the flat step kept the state where it was,
+    float32 beside float64 weights (or NumPy's beside torch's: an error)."""
+    if target == "torch" and not HAVE_TORCH:
+        pytest.skip("torch is not installed")
+    loss = nb.losses.SoftmaxCrossEntropy()
+
+    def run():
+        model = nb.Sequential([nb.layers.Dense(4, 8), "tanh", nb.layers.Dense(8, 3)],
+                              backend="numpy", dtype="float32", seed=0)  # fmt: skip
+        optimizer = nb.optim.Momentum(0.1)
+        for dtype in ("float32", "float64"):
+            model.to(target if dtype == "float64" else "numpy", dtype=dtype)
+            xb, yb = model.backend.asarray(X), model.backend.asarray(Y)
+            for _ in range(2):
+                model.train_step(xb, yb, loss, optimizer)
+        velocity = optimizer.state["v"]["0.W"]
+        assert type(velocity) is type(model.params["0.W"])
+        assert velocity.dtype == model.params["0.W"].dtype
+        return {k: nb.to_numpy(v).copy() for k, v in model.params.items()}
+
+    got = run()
+    per_weight(monkeypatch)
+    assert_same_weights(got, run())
