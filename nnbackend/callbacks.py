@@ -17,6 +17,7 @@ import re
 import warnings
 
 from nnbackend.atomic import check_can_write
+from nnbackend.checkpoint_sizes import check_declared
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int
 from nnbackend.distributed.world import is_main
 from nnbackend.io import save
@@ -25,7 +26,7 @@ from nnbackend.io import save
 class Callback:
     """What ``fit`` calls as it trains; every hook does nothing until a subclass writes
     it. A callback that keeps a state a resumed fit needs writes ``get_state`` and
-    ``set_state``; the guide's Extending page shows one."""
+    ``set_state``; the guide's Extending page shows one (HalveOnPlateau)."""
 
     def on_train_begin(self, model, fit) -> None:
         """``fit`` holds the run's settings: epochs, log_every, optimizer, metrics (their
@@ -301,6 +302,7 @@ class ModelCheckpoint(Callback):
         self.writes = not getattr(fit, "distributed", False) or is_main()  # rank 0 alone
         if self.writes:
             check_can_write(self.path, "ModelCheckpoint path")  # now, not after an epoch
+            check_declared(model)
         self.optimizer = fit.optimizer
         if self.optimizer is not None:
             self.optimizer.config()  # one that cannot be saved fails now, not after an epoch

@@ -141,8 +141,9 @@ def _fill(path: Path, f, kind: str, model, expected: dict, backend) -> None:
     group = _group(path, f, what, required=kind == "params")
     saved = set() if group is None else set(group.keys())
     if saved != set(expected):
+        method = "param_shapes" if kind == "params" else "state_shapes"
         hint = (
-            " (a layer of your own with weights must give their shapes in param_shapes())"
+            f" (a layer of your own must give the shapes of its {what} in {method}())"
             if saved - set(expected)
             else ""
         )

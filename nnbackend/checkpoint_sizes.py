@@ -47,6 +47,30 @@ def declared_shapes(path: Path, model, error) -> dict:
     return shapes
 
 
+def check_declared(model) -> None:
+    """Refuse, before a save, a model that no load could build again: a layer whose
+    weights or running state are not what its ``param_shapes()`` or ``state_shapes()``
+    declare (a load reads the file against those)."""
+    for i, layer in enumerate(model.layers):
+        for what, method, arrays in (
+            ("weights", "param_shapes", layer.params),
+            ("running state", "state_shapes", layer.state),
+        ):
+            held = {key: tuple(a.shape) for key, a in arrays.items()}
+            declared = {key: tuple(shape) for key, shape in getattr(layer, method)().items()}
+            if held != declared:
+                raise ValueError(
+                    f"layer {i} ({type(layer).__name__}) holds {what} {_listed(held)}, but "
+                    f"its {method}() declares {_listed(declared)}: nb.load could not read "
+                    f"a checkpoint of it back. Have {method}() give each array's shape from "
+                    "the constructor's arguments, as Dense's does"
+                )
+
+
+def _listed(shapes: dict) -> str:
+    return ", ".join(f"{key!r} {shape}" for key, shape in shapes.items()) or "none"
+
+
 def check_count(path: Path, shapes: dict, max_params: int, error) -> None:
     """The weights and running state of ``shapes`` (``declared_shapes``) number at most
     ``max_params``."""

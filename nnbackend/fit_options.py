@@ -9,6 +9,7 @@ import inspect
 
 from nnbackend import callbacks as cb
 from nnbackend.atomic import check_can_write
+from nnbackend.checkpoint_sizes import check_declared
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int
 
 
@@ -33,11 +34,12 @@ def check_options(*, epochs, batch_size, shuffle, l2, validation_split, validati
     one_of(on_device, "on_device", (True, False, "auto"))
 
 
-def check_checkpoint_folder(checkpoint) -> None:
-    """Refuse, before training, a checkpoint path a save could not write (the first
-    save would fail after an epoch)."""
+def check_checkpoint_folder(checkpoint, model) -> None:
+    """Refuse, before training, a checkpoint path a save could not write, or a model
+    whose checkpoint no load could read (the first save would fail after an epoch)."""
     if checkpoint is not None:
         check_can_write(checkpoint, "checkpoint")
+        check_declared(model)
 
 
 def checked_callbacks(callbacks) -> list:

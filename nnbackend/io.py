@@ -41,6 +41,7 @@ from nnbackend.checkpoint import (
     CheckpointError,
     read,
 )
+from nnbackend.checkpoint_sizes import check_declared
 from nnbackend.checks import integer
 from nnbackend.h5text import write_text
 from nnbackend.optim_base import Optimizer
@@ -78,6 +79,7 @@ def save(model, path, optimizer=None, epoch: int | None = None, *, callbacks=Non
         )
     if epoch is not None:
         integer(epoch, "epoch (the last one trained, from 0)", low=0)
+    check_declared(model)
     buffer = io.BytesIO()
     with h5py.File(buffer, "w", libver=("v110", "latest")) as f:  # attributes over 64 KiB
         _write(f, model, optimizer, epoch, stopped)
@@ -147,7 +149,8 @@ def load(path, backend=None, *, with_optimizer: bool = False, custom_objects=Non
 def restore(model, path, optimizer=None, custom_objects=None,
             max_params: int | None = None) -> int | None:  # fmt: skip
     """Load the weights, state, optimizer state and generator state saved at ``path``
-    into an existing ``model`` (and ``optimizer``) of the same architecture.
+    into an existing ``model`` (and ``optimizer``: its state, step count, learning rate
+    and settings) of the same architecture.
     Returns the saved epoch (None if none was saved)."""
     return restore_checkpoint(model, path, optimizer, custom_objects, max_params).epoch
 
@@ -184,7 +187,16 @@ def restore_checkpoint(
     model.rng.state = saved.model.rng.state
     if takes_state:
         optimizer.load_state_dict(saved.optimizer.state_dict())
+        _take_settings(optimizer, saved.optimizer)
     return saved
+
+
+def _take_settings(optimizer, saved) -> None:
+    """The saved learning rate and settings (``config()``'s), which a callback may have
+    changed in the run being resumed."""
+    optimizer.lr = saved.lr
+    for key, value in saved._hyper().items():
+        setattr(optimizer, key, value)
 
 
 def _read(path, backend, custom_objects, max_params) -> Checkpoint:

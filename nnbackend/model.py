@@ -72,8 +72,7 @@ class Sequential:
         self._flat = None  # the weights' and gradients' one buffer each (nnbackend.flat)
         self._views = {kind: ArrayView(self, kind) for kind in ("params", "grads", "state")}
         self._given_shape = None if input_shape is None else sample_shape(input_shape)
-        # checked before any weight is drawn
-        self._shapes = chain_shapes(self.layers, self._given_shape)
+        chain_shapes(self.layers, self._given_shape)  # checked before any weight is drawn
         for layer in self.layers:
             if build:
                 build_layer(layer, self.backend, self.rng)
@@ -127,8 +126,9 @@ class Sequential:
 
     @property
     def output_shape(self) -> tuple[int, ...] | None:
-        """The shape of one output sample, where the chain's shapes are known."""
-        return self._shapes[-1] if self._shapes else self.input_shape
+        """The shape of one output sample, where the chain's shapes are known (now)."""
+        shapes = chain_shapes(self.layers, self._given_shape)
+        return shapes[-1] if shapes else self.input_shape
 
     @property
     def n_inputs(self) -> int | None:
@@ -216,7 +216,7 @@ class Sequential:
         next ``train_step`` or ``fit`` (views into one buffer, ``nnbackend.flat``): copy
         them to keep them; a ``backward`` of your own makes new arrays."""
         self._check_input(xb)
-        claim(self.layers, self, build_new=True)  # one put in by model.layers[i] = ...
+        optimizer.forget(claim(self.layers, self, build_new=True))  # model.layers[i] = ...
         try:
             return self.step_function(loss, optimizer, l2)(xb, yb)
         finally:  # a backward of the user's own makes new gradient arrays
@@ -286,7 +286,7 @@ class Sequential:
         metrics come to the host every that many epochs (default: about 20 times per fit); ``seed``
         reseeds the shuffling generator; ``checkpoint``: a path saved to at every log and at the
         end, and with ``resume=True`` a fit starts from the epoch after the one saved there
-        (weights, optimizer state, shuffling order and callbacks' state included; a run that
+        (weights, optimizer state and settings, shuffling order, callbacks' state; a run that
         EarlyStopping ended trains no more); ``on_device``: True, False or "auto" (keep the whole
         set on the device when it fits); ``distributed=True``: under mpiexec, the ranks train this
         model together, data parallel (``nnbackend.distributed``); ``compile=True`` (torch backends)
@@ -355,15 +355,15 @@ class Sequential:
         layers = config.get("layers")
         if config.get("type", "Sequential") != "Sequential" or not isinstance(layers, list):
             raise ValueError(f"not a Sequential model's config: {str(config)[:200]}")
-        layers = [layer_types.from_config(c) for c in layers]
-        shape = config.get("input_shape")
+        layers, shape = [layer_types.from_config(c) for c in layers], config.get("input_shape")
         return cls(layers, backend=backend, seed=seed, input_shape=shape, build=build)
 
     def summary(self) -> str:
         """A table of the layers (each with the arguments it does not leave at their
         defaults), the shape of one sample after each, and their parameter counts;
         columns widen to fit the longest entry."""
-        table = summary_table(self.layers, self._shapes, self.input_shape)
+        shapes = chain_shapes(self.layers, self._given_shape)  # model.layers[i] = ... counts
+        table = summary_table(self.layers, shapes, self.input_shape)
         return f"{table}\n{total_text(self.layers, self.count_params())} on {self.backend}"
 
     def __repr__(self) -> str:

@@ -63,14 +63,29 @@ class Optimizer:
     """a weak reference to the model ``fit`` last trained with this optimizer, or None"""
 
     def __init__(self, lr=0.01):
+        self.lr = lr
+        self.iterations = 0
+        self.state: dict[str, dict] = {slot: {} for slot in self.slots}
+
+    @property
+    def lr(self):
+        """The learning rate: a number above 0, a schedule, or a function of the step
+        count; checked when set (a callback's ``model.optimizer.lr = ...`` too)."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, lr) -> None:
         if isinstance(lr, type):
             raise TypeError(
                 f"lr={lr.__name__} is a class; give a schedule made of it, e.g. "
                 f"lr={lr.__name__}(...), or a number"
             )
-        self.lr = lr if callable(lr) else _rate(lr)
-        self.iterations = 0
-        self.state: dict[str, dict] = {slot: {} for slot in self.slots}
+        self._lr = lr if callable(lr) else _rate(lr)
+
+    def __setstate__(self, state: dict) -> None:
+        if "lr" in state:  # pickled when the rate was a plain attribute
+            state["_lr"] = state.pop("lr")
+        self.__dict__.update(state)
 
     def current_lr(self, like=None) -> float:
         """The next step's learning rate: ``lr``, or what it gives for ``iterations``
@@ -166,6 +181,14 @@ class Optimizer:
             if new is not kept:
                 kept[...] = new
         self.iterations += 1
+
+    def forget(self, layers) -> None:
+        """Drop the state kept for the weights of ``layers`` (indices): layers put in
+        place of others (``model.layers[i] = ...``) start afresh, as with a new optimizer."""
+        prefixes = tuple(f"{i}." for i in layers)
+        for arrays in self.state.values() if prefixes else ():
+            for name in [name for name in arrays if name.startswith(prefixes)]:
+                del arrays[name]
 
     def _flat_slot(self, slot: str, params):
         """The one buffer of state ``slot`` laid out as ``params``, made (zeros, with what

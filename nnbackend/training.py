@@ -73,6 +73,7 @@ def fit(
     X, y = as_array(X, "X"), as_array(y, "y")
     X, y, validation_data = split_validation(X, y, validation_data, validation_split)
     optimizer.train_for(model)  # before the ranks meet: each rank refuses alike
+    optimizer.forget(claim(model.layers, model, build_new=True))  # model.layers[i] = ...
     parallel = None  # data parallel over the ranks of an MPI job (nnbackend.distributed)
     if distributed:
         settings = dict(epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
@@ -83,7 +84,7 @@ def fit(
     # What rests on the file and the weights rank 0 gives the others, rank 0 checks;
     # every rank raises what it raised
     on_main = (lambda check, what: check()) if parallel is None else parallel.world.on_main
-    on_main(lambda: check_checkpoint_folder(checkpoint), "check the checkpoint's folder")
+    on_main(lambda: check_checkpoint_folder(checkpoint, model), "check the checkpoint")
     if parallel is not None:
         if validation_data is not None:  # whole: a rank's share alone would refuse alone
             check_data(model, *validation_data, loss, VALIDATION_NAMES)
@@ -101,7 +102,6 @@ def fit(
         validation = batches_for(
             model, *validation_data, loss, rows, shuffle=False, names=VALIDATION_NAMES
         )
-    claim(model.layers, model, build_new=True)  # one put in by model.layers[i] = ...
     on_main(lambda: check_output_layer(model, loss, X), "probe the model's outputs")
     # distributed: the whole batch, over every rank's share
     check_last_batch(model, batches, tuple(X.shape[1:]))

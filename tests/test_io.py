@@ -278,6 +278,86 @@ def test_resume_with_another_optimizer_names_the_one_saved(tmp_path):
     assert_same_params(before, host_params(model))
 
 
+class LowerTheRate(nb.callbacks.Callback):
+    """Lowers the learning rate after epoch 1: a setting the checkpoint holds, in no
+    callback's state."""
+
+    def on_epoch_end(self, epoch, logs, model):
+        if epoch == 1:
+            model.optimizer.lr = 0.001
+            model.optimizer.beta1 = 0.5
+
+
+def test_resume_goes_on_at_the_rate_a_callback_set(backend, tmp_path):
+    """Resuming took the step count and the slots from the file, and the rate (set
+    by a callback after epoch 1) from the optimizer fit was given."""
+    path = tmp_path / "run.h5"
+
+    def fresh():
+        model = nb.Sequential([Dense(2, 8), ReLU(), Dense(8, 2)], backend=backend, seed=0)
+        return model, nb.optim.Adam(0.05)
+
+    straight, opt = fresh()
+    straight.fit(X, Y, optimizer=opt, epochs=4, callbacks=[LowerTheRate()], **FIT)
+    model, _ = fresh()
+    model.fit(X, Y, optimizer=nb.optim.Adam(0.05), epochs=3, checkpoint=path, log_every=1,
+              callbacks=[LowerTheRate()], **FIT)  # fmt: skip  # "crashes" after epoch 2
+    model, resumed = fresh()
+    model.fit(X, Y, optimizer=resumed, epochs=4, checkpoint=path, resume=True,
+              callbacks=[LowerTheRate()], **FIT)  # fmt: skip
+    assert (resumed.lr, resumed.beta1) == (0.001, 0.5)
+    assert_same_params(host_params(straight), host_params(model))
+
+
+class Scale(Layer):
+    """A layer of one's own whose weight and running mean are not declared (no
+    param_shapes, no state_shapes): a checkpoint of it could not be read back."""
+
+    def __init__(self, n: int, declare: bool = False):
+        super().__init__()
+        self.n, self.declare = n, declare
+
+    def build(self, backend, rng):
+        super().build(backend, rng)
+        self.params["s"] = backend.xp.ones((self.n,), dtype=backend.dtype)
+        self.state["mean"] = backend.xp.zeros((self.n,), dtype=backend.dtype)
+
+    def param_shapes(self):
+        return {"s": (self.n,)} if self.declare else {}
+
+    def state_shapes(self):
+        return {"mean": (self.n,)} if self.declare else {}
+
+    def forward(self, x, training=True):
+        self._x = x
+        return x * self.params["s"]
+
+    def backward(self, dy, input_grad=True):
+        self.grads["s"] = nb.backend.namespace_of(dy).sum(dy * self._x, axis=0)
+        return dy * self.params["s"]
+
+    def config(self):
+        return {**super().config(), "n": self.n, "declare": self.declare}
+
+
+def test_a_layer_that_does_not_declare_its_arrays_is_refused_before_a_save(tmp_path):
+    """fit(checkpoint=) wrote at every log a file no load could read ("the weights
+    saved do not match the architecture's"), and named param_shapes for state too."""
+    path = tmp_path / "run.h5"
+    model = nb.Sequential([Dense(2, 4), Scale(4), Dense(4, 2)], seed=0)
+    with pytest.raises(ValueError, match=r"layer 1 \(Scale\) holds weights 's' .*param_shapes"):
+        model.fit(X, Y, optimizer="sgd", epochs=1, checkpoint=path, **FIT)
+    model.layers[1].declare = "params only"  # declares the weight, not the state
+    model.layers[1].state_shapes = lambda: {}
+    with pytest.raises(ValueError, match=r"\(Scale\) holds running state 'mean' .*state_shapes"):
+        nb.save(model, path)
+    assert not path.exists()
+    declared = nb.Sequential([Dense(2, 4), Scale(4, declare=True), Dense(4, 2)], seed=0)
+    declared.fit(X, Y, optimizer="sgd", epochs=1, checkpoint=path, **FIT)
+    again = nb.load(path, custom_objects={"Scale": Scale})
+    np.testing.assert_array_equal(again.predict(X), declared.predict(X))
+
+
 # --- saves that fail lose nothing -------------------------------------------------
 
 

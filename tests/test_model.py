@@ -1109,6 +1109,53 @@ def test_a_replaced_layer_s_weights_are_the_ones_model_params_names(backend, tmp
     assert model.decayed_names() == ["0.W", "2.W", "3.W"]
 
 
+def test_a_replaced_last_layer_gives_the_model_its_outputs_at_once(backend):
+    """The chain's shapes were worked out once, when the model was made: after
+    ``model.layers[2] = Dense(8, 3)`` it still said 2 outputs, and fit refused labels 0-2."""
+    X, y = make_moons(30, random_state=0)
+    model = nb.Sequential([Dense(2, 8), ReLU(), Dense(8, 2)], backend=backend, seed=0)
+    model.fit(X, y, loss="cross_entropy", optimizer="sgd", verbose=0)
+    model.layers[2] = Dense(8, 3)
+    assert (model.n_outputs, model.output_shape) == (3, (3,))
+    assert "(3,)" in model.summary().splitlines()[-2]  # the last layer's line
+    model.fit(X, np.arange(30) % 3, loss="cross_entropy", optimizer="sgd", verbose=0)
+    assert nb.to_numpy(model.predict_proba(X)).shape == (30, 3)
+    model.layers[2] = Dense(5, 3)
+    with pytest.raises(ValueError, match=r"layer 1, ReLU\(\), gives 8 features but the next"):
+        _ = model.output_shape
+
+
+@pytest.mark.parametrize("how", ["fit", "train_step"])
+def test_a_replaced_layer_starts_without_the_old_one_s_optimizer_state(backend, how):
+    """Adam's moments are kept by name: a new layer at index 2 took up the moments of
+    the one it replaced, as if it had trained with them."""
+    X, y = make_moons(30, random_state=0)
+    loss = SoftmaxCrossEntropy()
+
+    def replaced(forget_by_hand):
+        model = nb.Sequential([Dense(2, 8), ReLU(), Dense(8, 2)], backend=backend, seed=0)
+        optimizer = nb.optim.Adam(0.01)
+        model.fit(X, y, loss=loss, optimizer=optimizer, epochs=2, verbose=0)
+        new = Dense(8, 2)
+        new.build(model.backend, nb.Generator(5))
+        model.layers[2] = new
+        if forget_by_hand:  # what a new optimizer of the same step count would hold
+            for arrays in optimizer.state.values():
+                del arrays["2.W"], arrays["2.b"]
+        if how == "fit":
+            model.fit(X, y, loss=loss, optimizer=optimizer, batch_size=None, shuffle=False,
+                      verbose=0)  # fmt: skip
+        else:
+            xb = model.backend.asarray(X, dtype=model.backend.dtype_name)
+            model.train_step(xb, model.backend.asarray(y), loss, optimizer)
+        assert optimizer.state["m"]["2.W"].shape == (8, 2)  # made anew for the new layer
+        return {k: nb.to_numpy(v).copy() for k, v in model.params.items()}
+
+    got, want = replaced(False), replaced(True)
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+
+
 def test_batchnorm_over_images_trains_a_last_batch_of_one_image(backend):
     """Over images the statistics are over rows and pixels: one 4x4 image has 16
     values a channel (torch's BatchNorm2d takes it); only rows of features need 2."""

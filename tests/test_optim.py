@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -203,6 +205,28 @@ def test_a_state_saved_before_any_step_loads_and_to_returns_the_optimizer(backen
 def test_a_schedule_class_for_a_rate_is_refused_at_once():
     with pytest.raises(TypeError, match=r"lr=StepDecay is a class; .* lr=StepDecay\(...\)"):
         optim.SGD(lr=optim.StepDecay)
+
+
+def test_a_rate_set_by_a_callback_is_checked_as_one_given_at_first():
+    """``opt.lr = -0.05`` in a callback climbed the loss, silently, to 15.7."""
+    X, y = nb.datasets.make_moons(40, noise=0.2, seed=0)
+
+    class Negative(nb.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs, model):
+            model.optimizer.lr = -0.05
+
+    model = nb.Sequential([nb.layers.Dense(2, 4), "tanh", nb.layers.Dense(4, 2)], seed=0)
+    with pytest.raises(ValueError, match="learning rate must be .*above 0.*-0.05"):
+        model.fit(X, y, loss="cross_entropy", optimizer="adam", epochs=2, verbose=0,
+                  callbacks=[Negative()])  # fmt: skip
+    opt = optim.SGD(0.1)
+    with pytest.raises(TypeError, match="is a class"):
+        opt.lr = optim.StepDecay
+    opt.lr = 0.5
+    assert opt.lr == 0.5 and opt.config()["lr"] == 0.5
+    old = pickle.loads(pickle.dumps(opt))  # as pickled when lr was a plain attribute
+    old.__dict__["lr"] = old.__dict__.pop("_lr")
+    assert pickle.loads(pickle.dumps(old)).lr == 0.5
 
 
 def test_state_loaded_from_another_backend_follows_the_model(backend):
