@@ -113,12 +113,12 @@ def _place(backend, X, y, y_dtype, on_device):
     return X, y
 
 
-def check_in_range(X, dtype: str) -> None:
+def check_in_range(X, dtype: str, name: str = "X") -> None:
     """Refuse floats wider than ``dtype`` with values it cannot hold (they would become
     inf): the cast, to say where, only once two reductions have found one."""
     if _wider_float(X, dtype) and _past_range(X, dtype):
         with np.errstate(over="ignore"):
-            _without_overflow(to_numpy(X).astype(dtype), dtype)
+            _without_overflow(to_numpy(X).astype(dtype), dtype, name)
 
 
 def _past_range(X, dtype: str) -> bool:
@@ -145,13 +145,13 @@ def _wider_float(X, dtype: str) -> bool:
     return is_float(xp, X) and xp.finfo(X.dtype).bits > np.finfo(dtype).bits
 
 
-def _without_overflow(X, dtype: str):
+def _without_overflow(X, dtype: str, name: str = "X"):
     """X, just cast to ``dtype`` from finite data (an inf now is a value past its range),
     returned as it is if none is."""
     bad = not_finite(namespace_of(X), X)
     if bad is not None:
         raise ValueError(
-            f"X holds values beyond {dtype}'s range (the first at index {first_index(bad)}): "
+            f"{name} holds values beyond {dtype}'s range (the first at index {first_index(bad)}): "
             "scale them, or build the model in float64"
         )
     return X

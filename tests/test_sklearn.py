@@ -534,6 +534,50 @@ def test_device_arrays_in_give_device_arrays_out(backend, digits):
     np.testing.assert_array_equal(host, nb.to_numpy(predicted))
 
 
+def test_float_labels_come_back_as_they_were_on_a_device(backend, digits):
+    """Float labels went to the device in the model's float32: 16777217.0 came back as
+    16777216.0, a label y never had, and early stopping scored the held-out rows so."""
+    X, y = digits
+    y = y[:400] % 3
+    labels = np.array([1.0, 2.0, 16777217.0])[y]  # in the order of y's classes
+    X_dev = backend.asarray(X[:400], dtype="float32")
+    est = MLPClassifier((8,), max_iter=5, random_state=0, dtype="float32")
+    est.fit(X_dev, labels)
+    predicted = nb.to_numpy(est.predict(X_dev))
+    assert set(predicted) <= set(est.classes_) and 16777217.0 in set(predicted)
+    np.testing.assert_array_equal(predicted, est.predict(nb.to_numpy(X_dev)))
+    scores = []
+    for y_fit in (labels, y):  # early stopping scores alike with float labels or ints
+        kept = MLPClassifier((8,), max_iter=5, random_state=0, dtype="float32",
+                             early_stopping=True, backend=backend.name)  # fmt: skip
+        scores.append(kept.fit(X[:400], y_fit).validation_scores_)
+    np.testing.assert_array_equal(scores[0], scores[1])
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_early_stopping_switched_between_fits_goes_on(digits, first):
+    """A warm start or partial_fit with early_stopping switched since the first fit met
+    counters that fit had not made: a TypeError after an epoch had changed the weights."""
+    X, y = digits
+    est = MLPClassifier((5,), max_iter=3, random_state=0, early_stopping=first,
+                        warm_start=True).fit(X, y)  # fmt: skip
+    est.set_params(early_stopping=not first)
+    if first:  # partial_fit refuses early_stopping=True
+        est.partial_fit(X, y)
+    est.fit(X, y)
+    assert len(est.loss_curve_) == 3 + first + 3  # fit, partial_fit's one epoch, fit
+    if not first:
+        assert len(est.validation_scores_) >= 1 and est.best_validation_score_ is not None
+    else:
+        assert est.best_loss_ is not None
+
+
+def test_regression_targets_past_float32_are_named(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match=r"y .*float32"):
+        MLPRegressor(hidden_layer_sizes=(5,), max_iter=3, dtype="float32").fit(X, y * 1e39)
+
+
 @pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
 def test_device_arrays_of_another_backend_are_refused(digits):
     import torch

@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 from nnbackend import layers
 from nnbackend.backend import replay, to_numpy
 from nnbackend.checks import warn_caller
+from nnbackend.data import check_in_range
 from nnbackend.kept import batch_arrays, forget_last_batch
 from nnbackend.model import Sequential
 from nnbackend.sklearn.convergence import Convergence
@@ -111,6 +112,7 @@ class BaseMLP(BaseEstimator):
             if backend is not self.model_.backend:  # once the data is accepted
                 self.model_.to(backend, optimizer=self.model_.optimizer)
             use_activation(self.model_, self.activation)
+            self._follow_early_stopping()
         self._fit_input = given
         (X_train, Y_train), validation = self._split(X, targets, y, rs)
         self._train(X_train, Y_train, validation, rs, incremental)
@@ -137,6 +139,14 @@ class BaseMLP(BaseEstimator):
             self.validation_scores_, self.best_validation_score_ = None, None
             self.best_loss_ = math.inf
 
+    def _follow_early_stopping(self) -> None:
+        """A warm start or ``partial_fit`` after ``early_stopping`` was switched: the
+        counters the first fit did not make, made as a first fit makes them."""
+        if self.early_stopping and self.validation_scores_ is None:
+            self.validation_scores_, self.best_validation_score_ = [], -math.inf
+        elif not self.early_stopping and self.best_loss_ is None:
+            self.best_loss_ = math.inf
+
     def _hidden_sizes(self) -> list[int]:
         sizes = self.hidden_layer_sizes
         sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
@@ -151,6 +161,7 @@ class BaseMLP(BaseEstimator):
         device, y_val as given) when ``early_stopping`` — split as scikit-learn splits."""
         backend = self.model_.backend
         dtype = "int64" if targets.ndim == 1 else backend.dtype_name
+        check_in_range(targets, backend.dtype_name, "y")  # 1e39: not "NaN or inf in y"
         if not self.early_stopping:
             return (X, backend.asarray(targets, dtype=dtype)), None
         stratify = targets if self._stratify_split() else None

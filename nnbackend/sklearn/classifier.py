@@ -24,9 +24,9 @@ class MLPClassifier(ClassifierMixin, SklearnConversion, BaseMLP):
     backend : str or None, default=None
         Where to train: "numpy", "cupy", "torch", "torch:cuda", "strict", "auto"; None
         takes the current nnbackend backend (``nb.use_backend``, ``nb.set_backend``,
-        ``$NNBACKEND``, else NumPy) where ``fit`` runs: in the worker processes of
-        ``GridSearchCV(n_jobs=2)`` that is ``$NNBACKEND`` or NumPy, so name it for a
-        parallel search. Arrays of a device library train where they live.
+        ``$NNBACKEND``, else NumPy) where ``fit`` runs: in the worker processes (and
+        threads) of ``GridSearchCV(n_jobs=2)`` that is ``$NNBACKEND`` or NumPy, so name
+        it for a parallel search. Arrays of a device library train where they live.
     dtype : {"float32", "float64"} or None, default=None
         The float type it computes in; None follows X, as scikit-learn does
         (float32 stays float32, everything else becomes float64). A model fitted in
@@ -137,7 +137,9 @@ class MLPClassifier(ClassifierMixin, SklearnConversion, BaseMLP):
         else:  # binary: the second class where p > 0.5 (the only one, if y had one)
             index = xp.astype(proba[:, 0] > 0.5, xp.int64) * int(len(self.classes_) > 1)
         if is_device(X) and self.classes_.dtype.kind in "biuf":
-            return xp.take(self.model_.backend.asarray(self.classes_), index)
+            # float labels in float64, not the model's float32: 16777217.0 stays itself
+            floats = "float64" if self.classes_.dtype.kind == "f" else None
+            return xp.take(self.model_.backend.asarray(self.classes_, dtype=floats), index)
         return self.classes_[to_numpy(index)]
 
     def predict_proba(self, X):
