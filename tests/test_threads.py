@@ -64,6 +64,24 @@ def test_fit_runs_small_steps_on_one_thread_and_restores(backend, two_threads):
     assert pools() == two_threads
 
 
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_every_fit_gives_torch_s_own_pool_one_thread(two_threads, monkeypatch):
+    """threadpoolctl's OpenMP limit makes torch report 1 thread already, so the second
+    fit of a process never told torch's pool, which the first fit's end had put back at
+    2: 7x to 90x slower with another process on the other core."""
+    import torch
+
+    told = []
+    set_num_threads = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (told.append(n), set_num_threads(n)))
+    for _ in range(2):
+        told.clear()
+        model = nb.Sequential([Dense(2, 8), Tanh(), Dense(8, 2)], backend="torch", seed=0)
+        model.fit(X, Y, loss="cross_entropy", optimizer="sgd", epochs=1, verbose=0)
+        assert told == [1, 2]  # one thread for the fit, the count from before after it
+    assert pools() == two_threads
+
+
 def test_large_steps_and_explicit_settings(two_threads, monkeypatch):
     """Under "auto" a step of SMALL_STEP multiply-adds or more keeps the libraries'
     threads; a number set with set_num_threads holds inside fit whatever the size."""

@@ -91,14 +91,16 @@ def limit_threads(n: int | None):
         return
     previous_torch = _torch_threads()  # before threadpoolctl touches torch's OpenMP
     block = _open_block(n)
-    _set_torch_threads(n)
+    # always: once threadpoolctl has limited OpenMP, torch reports n already, though
+    # its own pool may still be at the count an earlier block put back (2x-90x slower)
+    _set_torch_threads(n, always=True)
     _this_thread.blocks = getattr(_this_thread, "blocks", 0) + 1
     try:
         yield
     finally:
         _this_thread.blocks -= 1
-        _set_torch_threads(previous_torch)
         _close_block(block)
+        _set_torch_threads(previous_torch, always=True)
 
 
 def apply_in_this_thread() -> None:
@@ -184,9 +186,9 @@ def _torch_threads() -> int | None:
     return None if torch is None else torch.get_num_threads()
 
 
-def _set_torch_threads(n: int | None) -> None:
+def _set_torch_threads(n: int | None, always: bool = False) -> None:
     torch = sys.modules.get("torch")
-    if n is not None and torch is not None and torch.get_num_threads() != n:
+    if n is not None and torch is not None and (always or torch.get_num_threads() != n):
         torch.set_num_threads(n)
 
 
