@@ -134,7 +134,7 @@ def main(argv=None) -> dict:
     )
     parser.add_argument(
         "--decay",
-        type=nb.cli.positive,
+        type=nb.cli.decay,
         default=0.95,
         help="learning rate factor per epoch (default 0.95)",
     )

@@ -134,7 +134,7 @@ def main(argv=None) -> dict:
         "--lr", type=nb.cli.positive, default=0.001, help="Adam's first learning rate"
     )
     parser.add_argument(
-        "--decay", type=nb.cli.positive, default=None,
+        "--decay", type=nb.cli.decay, default=None,
         help="learning rate factor per epoch (default 0.7; 0.8 with --deep)",
     )  # fmt: skip
     parser.add_argument(

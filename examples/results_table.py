@@ -485,6 +485,8 @@ def numbers_of(run: str) -> list[Number]:
 def run_main(run: str) -> dict:
     """RUNS[run]'s example, run through its main() here; its result, JSON-ready."""
     script, argv = RUNS[run]
+    if run in NEEDS_DATA:  # a folder without the files: an error, not the digits
+        argv = [*argv, "--data", os.environ["NNBACKEND_DATA"]]
     spec = importlib.util.spec_from_file_location(f"results_{script}", HERE / f"{script}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -555,8 +557,14 @@ def main(argv=None) -> dict:
     os.environ.pop("NNBACKEND_MAX_STEPS", None)
     if args.times and (args.only or args.render):
         parser.error("--times runs every example: leave out --only and --render")
+    runs = [] if args.render else args.only or list(RUNS)
+    if NEEDS_DATA.intersection(runs) and not os.environ.get("NNBACKEND_DATA"):
+        parser.error(  # else the MNIST runs would record the 8x8 digits' numbers as MNIST's
+            f"{', '.join(sorted(NEEDS_DATA.intersection(runs)))} need the real data: give "
+            "--data FOLDER (holding mnist/ and catvnoncat/) or set NNBACKEND_DATA"
+        )
     fresh = {}
-    for run in [] if args.render else args.only or RUNS:
+    for run in runs:
         print(f"== {run}: {RUNS[run][0]}.py {' '.join(RUNS[run][1])}", flush=True)
         fresh[run] = run_main(run)
         recorded["results"][run] = without_timings(fresh[run])

@@ -19,11 +19,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
-from nnbackend.backend import Backend, BackendUnavailableError, get_backend, set_num_threads
+from nnbackend.backend import (
+    Backend,
+    BackendUnavailableError,
+    fastpaths,
+    get_backend,
+    kernels,
+    set_num_threads,
+)
+from nnbackend.backend.environment import switch
 from nnbackend.datasets import load_digits, load_mnist
 from nnbackend.datasets.files import DATA_ENV_VAR, DataNotFoundError
 from nnbackend.distributed import DistributedError, init, is_main
-from nnbackend.distributed.world import current
+from nnbackend.distributed.world import FORCE_VARIABLE, current
+
+#: the on/off variables, with their defaults
+SWITCHES = ((kernels.ENV_VAR, True), (fastpaths.ENV_VAR, True), (FORCE_VARIABLE, False))
 
 BACKEND_HELP = (
     "array library to run on: numpy, cupy, torch, torch:cuda, strict or auto "
@@ -120,6 +131,14 @@ def positive(text: str) -> float:
     return _number(text, strictly=True)
 
 
+def decay(text: str) -> float:
+    """An argument type: a number in (0, 1] (a learning rate's decay per epoch)."""
+    x = _number(text, strictly=True)
+    if x > 1:
+        raise argparse.ArgumentTypeError(f"a number in (0, 1], not {text!r} (above 1 grows)")
+    return x
+
+
 def non_negative(text: str) -> float:
     """An argument type: a finite number >= 0 (a penalty's strength)."""
     return _number(text, strictly=False)
@@ -172,7 +191,13 @@ def backend_from_args(args: argparse.Namespace) -> Backend:
     """The backend named by ``--backend``/``--dtype``, falling back to ``$NNBACKEND``;
     also sets the CPU threads when ``--threads`` was given (``nb.set_num_threads``), and
     with ``--distributed`` joins the MPI job first (so that "cupy" is this rank's GPU).
-    A bad name or a missing package ends the program with the message, not a traceback."""
+    A bad name or a missing package ends the program with the message, not a traceback,
+    as does a bad on/off variable ($NNBACKEND_FUSED: else read inside the first fit)."""
+    for variable, default in SWITCHES:
+        try:
+            switch(variable, default)
+        except ValueError as exc:
+            stop(f"error: {exc}")
     if getattr(args, "threads", None) is not None:
         set_num_threads(args.threads)
     if getattr(args, "distributed", False):

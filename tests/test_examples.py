@@ -404,7 +404,10 @@ def test_a_bad_flag_stops_the_example_before_it_trains(args, message, capsys, tm
         ("mnist_two_layer", ["--lr", "nan"], "--lr: a number > 0, not 'nan'"),
         ("cat_classifier", ["--lr", "-1"], "--lr: a number > 0, not '-1'"),
         ("mnist_cnn", ["--decay", "0"], "--decay: a number > 0, not '0'"),
+        ("mnist_cnn", ["--decay", "1.5"], "--decay: a number in (0, 1], not '1.5'"),
+        ("cat_cnn", ["--decay", "2"], "--decay: a number in (0, 1], not '2'"),
         ("moons_softmax", ["--reg-lambda", "-1"], "--reg-lambda: a number >= 0, not '-1'"),
+        ("moons_softmax", ["--samples", "5"], "--samples: a whole number >= 10, not '5'"),
         ("sklearn_pipeline", ["--jobs", "0"], "--jobs: a whole number >= 1, or -1, not '0'"),
     ],
 )
@@ -413,6 +416,30 @@ def test_an_examples_own_numbers_are_checked_as_flags(script, args, message, cap
     with pytest.raises(SystemExit) as stop:
         example(script).main(args)
     assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("variable", ["NNBACKEND_FUSED", "NNBACKEND_FAST_PATHS", "NNBACKEND_MPI"])
+def test_a_bad_switch_ends_an_example_with_its_message(variable, monkeypatch, capsys):
+    """It was read inside the first fit: a traceback 20 frames deep."""
+    monkeypatch.setenv(variable, "maybe")
+    with pytest.raises(SystemExit) as stop:
+        example("quickstart").main(["--epochs", "1"])
+    assert f"${variable} is 'maybe': set it to 1 (on) or 0 (off)" in str(stop.value.code)
+
+
+def test_one_epoch_of_moons_prints_its_one_loss(monkeypatch, capsys):
+    """The summary unpacked the last two passes' losses: one epoch was a ValueError."""
+    monkeypatch.setenv("NNBACKEND_MAX_STEPS", "1")
+    result = example("moons_softmax").main(["--epochs", "1"])
+    (loss,) = result["alternates_between"]
+    assert f"the last two passes' losses: {loss:f} (mean {loss:f})" in capsys.readouterr().out
+
+
+def test_activations_print_each_function_at_zero_for_any_count(capsys):
+    """f(0) was the value at the middle point, 10/3 for ReLU with 4 points."""
+    example("activations").main(["--points", "4", "--backend", "numpy"])
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()}
+    assert float(rows["ReLU"][2]) == 0.0 and float(rows["sigmoid"][2]) == 0.5
 
 
 def test_jobs_takes_joblibs_minus_1_for_every_core():
