@@ -52,11 +52,17 @@ def check_declared(model) -> None:
     weights or running state are not what its ``param_shapes()`` or ``state_shapes()``
     declare (a load reads the file against those)."""
     for i, layer in enumerate(model.layers):
+        if not layer.params and not layer.state and (layer.param_shapes() or layer.state_shapes()):
+            raise ValueError(
+                f"layer {i} ({type(layer).__name__}) has no weights yet: it was put in after "
+                "the model was built; a fit or train_step builds it (or layer.build(model."
+                "backend, model.rng))"
+            )
         for what, method, arrays in (
             ("weights", "param_shapes", layer.params),
             ("running state", "state_shapes", layer.state),
         ):
-            held = {key: tuple(a.shape) for key, a in arrays.items()}
+            held = {key: tuple(getattr(a, "shape", ())) for key, a in arrays.items()}
             declared = {key: tuple(shape) for key, shape in getattr(layer, method)().items()}
             if held != declared:
                 raise ValueError(

@@ -193,10 +193,12 @@ def restore_checkpoint(
 
 def _take_settings(optimizer, saved) -> None:
     """The saved learning rate and settings (``config()``'s), which a callback may have
-    changed in the run being resumed."""
+    changed in the run being resumed: those an optimizer of one's own keeps as plain
+    attributes of the same names (no property, nothing worked out from them)."""
     optimizer.lr = saved.lr
     for key, value in saved._hyper().items():
-        setattr(optimizer, key, value)
+        if key in vars(optimizer):
+            setattr(optimizer, key, value)
 
 
 def _read(path, backend, custom_objects, max_params) -> Checkpoint:

@@ -216,7 +216,8 @@ class Sequential:
         next ``train_step`` or ``fit`` (views into one buffer, ``nnbackend.flat``): copy
         them to keep them; a ``backward`` of your own makes new arrays."""
         self._check_input(xb)
-        optimizer.forget(claim(self.layers, self, build_new=True))  # model.layers[i] = ...
+        claim(self.layers, self, build_new=True)  # one put in by model.layers[i] = ...
+        optimizer.follow_layers(self)
         try:
             return self.step_function(loss, optimizer, l2)(xb, yb)
         finally:  # a backward of the user's own makes new gradient arrays
@@ -337,8 +338,7 @@ class Sequential:
             for name, a in values.items():
                 host = to_numpy(a)
                 store[name] = backend.asarray(host, dtype=_float_or_keep(backend, host))
-        twin.loss, twin.metrics = self.loss, self.metrics
-        twin.rng.state = self.rng.state
+        twin.loss, twin.metrics, twin.rng.state = self.loss, self.metrics, self.rng.state
         return twin
 
     def config(self) -> dict:
@@ -362,8 +362,7 @@ class Sequential:
         """A table of the layers (each with the arguments it does not leave at their
         defaults), the shape of one sample after each, and their parameter counts;
         columns widen to fit the longest entry."""
-        shapes = chain_shapes(self.layers, self._given_shape)  # model.layers[i] = ... counts
-        table = summary_table(self.layers, shapes, self.input_shape)
+        table = summary_table(self.layers, self._given_shape, self.input_shape)
         return f"{table}\n{total_text(self.layers, self.count_params())} on {self.backend}"
 
     def __repr__(self) -> str:

@@ -12,7 +12,7 @@ import weakref
 from nnbackend.backend import backend_of, namespace_of, to_numpy
 from nnbackend.backend.arrays import compact
 from nnbackend.backend.kernels import table
-from nnbackend.checks import declared, integer
+from nnbackend.checks import declared, finite_float, integer
 from nnbackend.registry import OPTIMIZERS, SCHEDULES, construct, type_name
 from nnbackend.schedules import Schedule
 from nnbackend.schedules import rate as _rate
@@ -63,14 +63,15 @@ class Optimizer:
     """a weak reference to the model ``fit`` last trained with this optimizer, or None"""
 
     def __init__(self, lr=0.01):
-        self.lr = lr
+        self.lr = lr if callable(lr) or isinstance(lr, type) else _rate(lr)  # above 0
         self.iterations = 0
         self.state: dict[str, dict] = {slot: {} for slot in self.slots}
 
     @property
     def lr(self):
-        """The learning rate: a number above 0, a schedule, or a function of the step
-        count; checked when set (a callback's ``model.optimizer.lr = ...`` too)."""
+        """The learning rate: a number above 0 (set later, 0 too: a decay that has run
+        out), a schedule, or a function of the step count; checked when set (a
+        callback's ``model.optimizer.lr = ...`` too)."""
         return self._lr
 
     @lr.setter
@@ -80,10 +81,11 @@ class Optimizer:
                 f"lr={lr.__name__} is a class; give a schedule made of it, e.g. "
                 f"lr={lr.__name__}(...), or a number"
             )
-        self._lr = lr if callable(lr) else _rate(lr)
+        self._lr = lr if callable(lr) else finite_float(lr, "learning rate", low=0)
 
     def __setstate__(self, state: dict) -> None:
-        if "lr" in state:  # pickled when the rate was a plain attribute
+        # pickled when the rate was a plain attribute (unless a subclass made it one)
+        if "lr" in state and isinstance(getattr(type(self), "lr", None), property):
             state["_lr"] = state.pop("lr")
         self.__dict__.update(state)
 
@@ -182,13 +184,23 @@ class Optimizer:
                 kept[...] = new
         self.iterations += 1
 
-    def forget(self, layers) -> None:
-        """Drop the state kept for the weights of ``layers`` (indices): layers put in
-        place of others (``model.layers[i] = ...``) start afresh, as with a new optimizer."""
-        prefixes = tuple(f"{i}." for i in layers)
-        for arrays in self.state.values() if prefixes else ():
-            for name in [name for name in arrays if name.startswith(prefixes)]:
-                del arrays[name]
+    def follow_layers(self, model) -> None:
+        """Drop the state of weights whose layer is not the one this optimizer last
+        stepped at that index (put in by ``model.layers[i] = ...``, inserted, moved), or
+        that ``model`` no longer has: they start afresh, as with a new optimizer. One
+        that has not stepped since it was made, copied or loaded keeps what it holds."""
+        seen = self.__dict__.get("_layers")
+        if seen is not None:
+            changed = tuple(
+                f"{i}."
+                for i, layer in enumerate(model.layers)
+                if i >= len(seen) or seen[i]() is not layer
+            )
+            names = set(model.params)
+            for arrays in self.state.values():
+                for name in [n for n in arrays if n.startswith(changed) or n not in names]:
+                    del arrays[name]
+        self._layers = [weakref.ref(layer) for layer in model.layers]
 
     def _flat_slot(self, slot: str, params):
         """The one buffer of state ``slot`` laid out as ``params``, made (zeros, with what
@@ -271,6 +283,7 @@ class Optimizer:
         state.pop("_flats", None)
         state.pop("_whole", None)
         state.pop("_owner", None)  # a copy belongs to no model until a fit takes it
+        state.pop("_layers", None)
         state["state"] = {
             slot: {name: compact(a) for name, a in arrays.items()}
             for slot, arrays in self.state.items()

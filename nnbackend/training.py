@@ -73,7 +73,8 @@ def fit(
     X, y = as_array(X, "X"), as_array(y, "y")
     X, y, validation_data = split_validation(X, y, validation_data, validation_split)
     optimizer.train_for(model)  # before the ranks meet: each rank refuses alike
-    optimizer.forget(claim(model.layers, model, build_new=True))  # model.layers[i] = ...
+    claim(model.layers, model, build_new=True)  # one put in by model.layers[i] = ...
+    optimizer.follow_layers(model)
     parallel = None  # data parallel over the ranks of an MPI job (nnbackend.distributed)
     if distributed:
         settings = dict(epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,

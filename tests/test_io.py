@@ -309,6 +309,37 @@ def test_resume_goes_on_at_the_rate_a_callback_set(backend, tmp_path):
     assert_same_params(host_params(straight), host_params(model))
 
 
+class ScaledSGD(nb.optim.SGD):
+    """A setting kept behind a property, and one under another name: resuming takes
+    the rate and leaves these as the constructor made them."""
+
+    def __init__(self, lr=0.01, scale=1.0):
+        super().__init__(lr)
+        self._scale, self.factor = scale, scale
+
+    @property
+    def scale(self):
+        return self._scale
+
+    def update(self, params, name, grad, lr):
+        params[name] -= self.factor * lr * grad
+
+    def _hyper(self):
+        return {"scale": self._scale}
+
+
+def test_resume_of_an_optimizer_of_one_s_own_keeps_its_settings(tmp_path):
+    """Resuming set every setting by name: a property's raised AttributeError after the
+    weights had been put back."""
+    path = tmp_path / "run.h5"
+    model, _ = trained(epochs=0)
+    fit = dict(epochs=2, checkpoint=path, **FIT)
+    model.fit(X, Y, optimizer=ScaledSGD(0.1, scale=0.5), **fit)
+    resumed = ScaledSGD(0.2, scale=0.5)
+    model.fit(X, Y, optimizer=resumed, resume=True, **{**fit, "epochs": 3})
+    assert (resumed.lr, resumed.scale, resumed.factor) == (0.1, 0.5, 0.5)
+
+
 class Scale(Layer):
     """A layer of one's own whose weight and running mean are not declared (no
     param_shapes, no state_shapes): a checkpoint of it could not be read back."""

@@ -1143,6 +1143,8 @@ def test_a_replaced_layer_starts_without_the_old_one_s_optimizer_state(backend, 
             for arrays in optimizer.state.values():
                 del arrays["2.W"], arrays["2.b"]
         if how == "fit":
+            with pytest.raises(ValueError, match="labels"):  # refused, with another optimizer
+                model.fit(X, y + 5, loss=loss, optimizer="sgd", verbose=0)
             model.fit(X, y, loss=loss, optimizer=optimizer, batch_size=None, shuffle=False,
                       verbose=0)  # fmt: skip
         else:
@@ -1154,6 +1156,31 @@ def test_a_replaced_layer_starts_without_the_old_one_s_optimizer_state(backend, 
     got, want = replaced(False), replaced(True)
     for k in want:
         np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+
+
+def test_a_layer_put_in_between_leaves_a_checkpoint_that_loads(backend, tmp_path):
+    """The optimizer's state is kept by index: after an insert it named weights the
+    model no longer had, and the checkpoint was refused on load."""
+    X, y = make_moons(30, random_state=0)
+    model = nb.Sequential([Dense(2, 8), Dense(8, 2)], backend=backend, seed=0)
+    optimizer = nb.optim.Momentum(0.1)
+    model.fit(X, y, loss="cross_entropy", optimizer=optimizer, verbose=0)
+    model.layers.insert(1, Tanh())
+    model.fit(X, y, loss="cross_entropy", optimizer=optimizer, verbose=0,
+              checkpoint=tmp_path / "m.h5")  # fmt: skip
+    again, loaded, _ = nb.load(tmp_path / "m.h5", backend=backend, with_optimizer=True)
+    assert list(loaded.state["v"]) == ["0.W", "0.b", "2.W", "2.b"]
+    np.testing.assert_array_equal(nb.to_numpy(again.predict(X)), nb.to_numpy(model.predict(X)))
+
+
+def test_a_summary_shows_a_broken_chain_up_to_its_break(backend, tmp_path):
+    model = nb.Sequential([Dense(2, 6), Tanh(), Dense(6, 2)], backend=backend, seed=0)
+    model.layers[2] = Dense(5, 2)
+    rows = model.summary().splitlines()
+    assert rows[3].split()[-2:] == ["(6,)", "0"] and rows[4].split()[-2:] == ["?", "12"]
+    with pytest.raises(ValueError, match="has no weights yet: it was put in after"):
+        nb.save(model, tmp_path / "never.h5")
+    assert not (tmp_path / "never.h5").exists()
 
 
 def test_batchnorm_over_images_trains_a_last_batch_of_one_image(backend):

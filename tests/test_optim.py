@@ -207,6 +207,13 @@ def test_a_schedule_class_for_a_rate_is_refused_at_once():
         optim.SGD(lr=optim.StepDecay)
 
 
+class FixedRate(optim.SGD):
+    lr = 0.25  # a rate of its own, a class attribute over the property
+
+    def __init__(self):
+        self.iterations, self.state = 0, {}
+
+
 def test_a_rate_set_by_a_callback_is_checked_as_one_given_at_first():
     """``opt.lr = -0.05`` in a callback climbed the loss, silently, to 15.7."""
     X, y = nb.datasets.make_moons(40, noise=0.2, seed=0)
@@ -216,14 +223,18 @@ def test_a_rate_set_by_a_callback_is_checked_as_one_given_at_first():
             model.optimizer.lr = -0.05
 
     model = nb.Sequential([nb.layers.Dense(2, 4), "tanh", nb.layers.Dense(4, 2)], seed=0)
-    with pytest.raises(ValueError, match="learning rate must be .*above 0.*-0.05"):
+    with pytest.raises(ValueError, match="rate must be a finite number at least 0, got -0.05"):
         model.fit(X, y, loss="cross_entropy", optimizer="adam", epochs=2, verbose=0,
                   callbacks=[Negative()])  # fmt: skip
     opt = optim.SGD(0.1)
     with pytest.raises(TypeError, match="is a class"):
         opt.lr = optim.StepDecay
+    opt.lr = 0.0  # a decay run out, set by a callback: the weights stay
+    with pytest.raises(ValueError, match="above 0"):
+        optim.SGD(0.0)  # given at first: a mistake
     opt.lr = 0.5
     assert opt.lr == 0.5 and opt.config()["lr"] == 0.5
+    assert pickle.loads(pickle.dumps(FixedRate())).lr == 0.25
     old = pickle.loads(pickle.dumps(opt))  # as pickled when lr was a plain attribute
     old.__dict__["lr"] = old.__dict__.pop("_lr")
     assert pickle.loads(pickle.dumps(old)).lr == 0.5

@@ -292,18 +292,13 @@ def _sets(code, name: str, module: dict, calls: bool = True) -> bool:
     return any(isinstance(f, FunctionType) and _sets(f.__code__, name, {}, False) for f in called)
 
 
-def claim(layers, model, build_new: bool = False) -> list[int]:
+def claim(layers, model, build_new: bool = False) -> None:
     """Mark each of ``layers`` as ``model``'s (a weak reference), refusing one that
     another live model holds: a layer keeps one batch's input for its backward, so two
     models would mix their gradients. Sequential claims its layers when made, unpickled
     or copied, and at each fit and train_step (a layer put in by ``model.layers[i] = ...``,
-    which ``build_new`` builds where it has no backend yet). Returns the indices of the
-    layers that were not ``model``'s before."""
-    new = []
+    which ``build_new`` builds where it has no backend yet)."""
     for i, layer in enumerate(layers):
-        owner = getattr(layer, "_owner", None)
-        if owner is None or owner() is not model:
-            new.append(i)
         if build_new and _new(layer):  # put in place of one: built as Sequential does
             build_layer(layer, model.backend, model.rng)
         if _held_elsewhere(layer, model):
@@ -315,7 +310,6 @@ def claim(layers, model, build_new: bool = False) -> list[int]:
                 "new layer for each model (model.copy() copies a whole model)"
             )
         layer._owner = weakref.ref(model)
-    return new
 
 
 def build_layer(layer, backend, rng) -> None:
