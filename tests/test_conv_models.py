@@ -73,7 +73,7 @@ def test_shapes_follow_the_chain():
          GlobalAvgPool2D(), Dense(8, 4)],
         input_shape=(3, 9, 10),
     )  # fmt: skip
-    assert [deep._shapes[i] for i in range(5)] == [
+    assert nb.shapes.chain_shapes(deep.layers, deep.input_shape) == [
         (8, 5, 5), (8, 5, 5), (8, 3, 3), (8,), (4,)
     ]  # fmt: skip
 
