@@ -34,7 +34,7 @@ def check_options(*, epochs, batch_size, shuffle, l2, validation_split, validati
     one_of(on_device, "on_device", (True, False, "auto"))
 
 
-def check_checkpoint_folder(checkpoint, model) -> None:
+def check_checkpoint(checkpoint, model) -> None:
     """Refuse, before training, a checkpoint path a save could not write, or a model
     whose checkpoint no load could read (the first save would fail after an epoch)."""
     if checkpoint is not None:

@@ -84,12 +84,14 @@ def summary_table(layers, given_shape, input_shape) -> str:
     """The layers, the sample shape after each (from ``given_shape``, the model's
     ``input_shape=``) and their parameter counts, as aligned text columns. A chain that
     breaks (a layer put in that does not fit) shows "?" from the break on."""
-    shapes = [None] * len(layers)
-    for i in range(len(layers)):  # the longest start of the chain that fits
+    shapes, shape = [], given_shape
+    for layer in layers:  # up to the break
         try:
-            shapes[: i + 1] = chain_shapes(layers[: i + 1], given_shape)
+            (shape,) = chain_shapes([layer], shape)
         except ValueError:
             break
+        shapes.append(shape)
+    shapes += [None] * (len(layers) - len(shapes))
     rows = [("#", "layer", "output shape", "params")]
     if input_shape is not None:
         rows.append(("", "input", shape_text(input_shape), ""))
