@@ -161,8 +161,9 @@ def main(argv=None) -> dict:
     low, mean, high = conv["last_test_accuracies"]
     print(
         f"conv net on {backend.name}: train accuracy {conv['train_accuracy']:.3f}, test accuracy "
-        f"{conv['test_accuracy']:.3f} after {conv['epochs']} epochs (over the last ten: "
-        f"{low:.2f} to {high:.2f}, mean {mean:.3f}), {conv['seconds_per_epoch']:.2f} s per epoch"
+        f"{conv['test_accuracy']:.3f} after {conv['epochs']} epochs (over the last "
+        f"{min(conv['epochs'], 10)}: {low:.2f} to {high:.2f}, mean {mean:.3f}), "
+        f"{conv['seconds_per_epoch']:.2f} s per epoch"
     )
     result["conv"] = conv
     if args.dense:

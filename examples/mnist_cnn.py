@@ -155,6 +155,10 @@ def main(argv=None) -> dict:
         args.decay = 0.8 if args.deep else 0.7
     backend = nb.cli.backend_from_args(args)
     ((X_train, y_train), (X_test, y_test)), name = nb.cli.mnist_or_digits(args, flatten=False)
+    height, width = X_train.shape[2:]
+    if args.shift >= min(height, width):  # every pixel could leave the image
+        parser.error(f"--shift: at most {min(height, width) - 1} pixels for "
+                     f"{height}x{width} images, not '{args.shift}'")  # fmt: skip
     X_train, y_train = capped(X_train, y_train, args.batch_size)
     X_test, y_test = capped(X_test, y_test, args.batch_size)
     input_shape = tuple(X_train.shape[1:])

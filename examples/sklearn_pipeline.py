@@ -18,6 +18,7 @@ import argparse
 import time
 import warnings
 
+import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, train_test_split
@@ -58,6 +59,10 @@ def main(argv=None) -> dict:
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.2, stratify=y, random_state=args.seed
     )
+    fewest = min(np.bincount(y_train))  # each fold needs a digit of every class
+    if args.cv > fewest:
+        parser.error(f"--cv: at most {fewest} folds (the rarest digit's training count), "
+                     f"not '{args.cv}'")  # fmt: skip
     mlp = MLPClassifier(
         max_iter=nb.cli.max_steps(args.epochs),
         random_state=args.seed,
@@ -98,6 +103,7 @@ def main(argv=None) -> dict:
         plot.curves({"training loss": net.loss_curve_}, ["training loss"], ax,
                     title=f"best of the grid, on {net.model_.backend.name}")  # fmt: skip
         result["plots"] = [str(plot.save(fig, args.out, "sklearn_pipeline_loss"))]
+        print(f"saved {result['plots'][0]}")
     return result
 
 

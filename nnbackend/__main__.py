@@ -62,7 +62,7 @@ PyTorch, array-api-strict).
 
 EPILOG = """\
 Choose a backend with --backend on any example, $NNBACKEND, or nb.set_backend(...);
-the number of CPU threads with --threads or nb.set_num_threads(n).
+the number of CPU threads with --threads on any example, or nb.set_num_threads(n).
 """
 
 

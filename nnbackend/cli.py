@@ -15,7 +15,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import NoReturn
 
@@ -168,8 +168,10 @@ def thread_count(text: str) -> int | str:
 
 
 def plot_folder(text: str) -> Path:
-    """``--out``'s type: a folder, accepted only where matplotlib is installed, so that a
-    run fails at its start rather than after training."""
+    """``--out``'s type: a folder, accepted only where matplotlib is installed and a
+    file can be written into it, so that a run fails at its start rather than after
+    training. Folders made for the check are taken away again (a run refused later, for
+    its backend say, leaves none behind); ``plot.save`` makes them when it writes."""
     import importlib.util
 
     if importlib.util.find_spec("matplotlib") is None:
@@ -177,6 +179,7 @@ def plot_folder(text: str) -> Path:
             "plots need matplotlib: pip install 'nnbackend[plot]' (or leave out --out)"
         )
     folder = Path(text)
+    missing = [p for p in (folder, *folder.parents) if not (p.exists() or p.is_symlink())]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=folder).close()  # a folder that is there may refuse files
@@ -184,6 +187,10 @@ def plot_folder(text: str) -> Path:
         raise argparse.ArgumentTypeError(
             f"cannot write plots into the folder {text!r}: {exc.strerror or exc}"
         ) from None
+    finally:
+        for made in missing:  # the deepest first
+            with suppress(OSError):  # another program may have put a file there since
+                made.rmdir()
     return folder
 
 

@@ -398,6 +398,16 @@ def test_a_bad_flag_stops_the_example_before_it_trains(args, message, capsys, tm
     assert message.format(file=file) in capsys.readouterr().err
 
 
+def test_a_refused_run_leaves_no_plot_folder_behind(tmp_path):
+    """--out's check made the folder; a run then refused for its backend left it empty."""
+    pytest.importorskip("matplotlib")
+    folder = tmp_path / "new" / "plots"
+    with pytest.raises(SystemExit) as stop:
+        example("quickstart").main(["--out", str(folder), "--backend", "bogus"])
+    assert "unknown backend 'bogus'" in str(stop.value.code)
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     "script, args, message",
     [
@@ -409,6 +419,9 @@ def test_a_bad_flag_stops_the_example_before_it_trains(args, message, capsys, tm
         ("moons_softmax", ["--reg-lambda", "-1"], "--reg-lambda: a number >= 0, not '-1'"),
         ("moons_softmax", ["--samples", "5"], "--samples: a whole number >= 10, not '5'"),
         ("sklearn_pipeline", ["--jobs", "0"], "--jobs: a whole number >= 1, or -1, not '0'"),
+        # scikit-learn's own error, after the split; a blank image, every epoch
+        ("sklearn_pipeline", ["--cv", "140"], "--cv: at most 139 folds (the rarest digit's"),
+        ("mnist_cnn", ["--digits", "--shift", "8"], "--shift: at most 7 pixels for 8x8 images"),
     ],
 )
 def test_an_examples_own_numbers_are_checked_as_flags(script, args, message, capsys):
@@ -547,12 +560,14 @@ def test_cat_cnn_on_every_backend_ends_where_numpy_does(backend, data_dir, monke
         assert_same_accuracy(result["dense"][key], numpy["dense"][key], samples)
 
 
-def test_cat_cnn_learns(steps, data_dir, tmp_path):
+def test_cat_cnn_learns(steps, data_dir, tmp_path, capsys):
     steps(3)  # 3 epochs of 3 batches, at a rate that learns in so few steps
     args = ["--data", str(data_dir / "catvnoncat"), "--out", str(tmp_path), "--no-flip",
             "--lr", "0.005", "--decay", "1"]  # fmt: skip
     result = example("cat_cnn").main(args)
     conv = result["conv"]
     assert conv["epochs"] == 3 and not result["flip"]
+    low, _, high = conv["last_test_accuracies"]
+    assert f"(over the last 3: {low:.2f} to {high:.2f}" in capsys.readouterr().out  # not "ten"
     assert conv["history"]["loss"][-1] < 0.8 * conv["history"]["loss"][0]
     assert_pngs(result, 1)
