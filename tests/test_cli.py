@@ -23,7 +23,7 @@ def test_help_names_the_command_and_has_no_markup(capsys):
     assert out.startswith("usage: nnbackend [-h] [--version] [command]")
     assert "python -m" not in out and "``" not in out
     assert "info (the default): which backends work on this machine" in out
-    assert "--threads or nb.set_num_threads(n)" in out
+    assert "--threads on any example, or nb.set_num_threads(n)" in out
 
 
 def test_version(capsys):
