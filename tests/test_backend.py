@@ -16,7 +16,7 @@ import pytest
 import nnbackend as nb
 from nnbackend import backend as backend_module
 from nnbackend.backend import core as backend_core
-from tests.conftest import CPU_BACKEND_NAMES, CPU_BACKENDS, HAVE_TORCH
+from tests.conftest import CPU_BACKEND_NAMES, CPU_BACKENDS, HAVE_CUDA, HAVE_TORCH
 
 # --- choosing ---------------------------------------------------------------------
 
@@ -226,6 +226,40 @@ def test_cupy_without_a_device_fails_up_front(monkeypatch, error, reason):
     monkeypatch.setattr(backend_core, "torch_cuda_available", lambda: False)
     assert nb.get_backend("auto").name == "numpy"
     assert "cupy" not in nb.available_backends()
+
+
+def test_a_numbered_cupy_gpu_is_made_current(monkeypatch):
+    """CuPy makes arrays and runs kernels on its current GPU, not on the device an
+    array is asked for: 'cupy:1' had the flat buffers and kernel outputs on GPU 0."""
+    pytest.importorskip("array_api_compat.cupy")  # CuPy installed; no GPU needed
+    from nnbackend.backend import libraries
+
+    current = []
+    cupy = types.ModuleType("cupy")
+    cupy.ndarray, cupy.asnumpy = object, None
+    runtime = types.SimpleNamespace(getDeviceCount=lambda: 2, setDevice=current.append)
+    cupy.cuda = types.SimpleNamespace(runtime=runtime, Device=lambda index=None: index)
+    monkeypatch.setattr(libraries, "import_package", lambda name: cupy)
+    monkeypatch.setattr(libraries, "cupy_unusable_reason", lambda _: None)
+    assert libraries.make_cupy("1")[1] == 1 and current == [1]
+    with pytest.raises(nb.BackendUnavailableError, match="asks for GPU 2, but this machine has 2"):
+        libraries.make_cupy("2")
+    assert current == [1]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not HAVE_CUDA, reason="no CUDA device answers (CuPy)")
+def test_a_model_on_the_second_gpu_keeps_everything_there():
+    import cupy
+
+    if cupy.cuda.runtime.getDeviceCount() < 2:
+        pytest.skip("one GPU here")
+    X = np.random.default_rng(0).normal(size=(64, 4))
+    y = (X[:, 0] > 0).astype(np.int64)
+    model = nb.Sequential([nb.layers.Dense(4, 8), "relu", nb.layers.Dense(8, 2)], "cupy:1")
+    model.fit(X, y, loss="softmax_cross_entropy", optimizer=nb.optim.Adam(0.01), epochs=2)
+    arrays = [*model.params.values(), *model.grads.values()]
+    assert {a.device.id for a in arrays} == {1}
 
 
 def test_torch_cuda_without_a_gpu_says_so():

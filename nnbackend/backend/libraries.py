@@ -123,6 +123,9 @@ def make_cupy(device):
     except ValueError:
         raise ValueError(f"a CuPy device is a GPU number ('cupy:1'), not {device!r}") from None
     check_gpu_number(f"cupy:{device}", index, cupy.cuda.runtime.getDeviceCount())
+    # CuPy makes arrays (zeros, empty: the flat buffers, the kernels' outputs) and runs
+    # kernels on its current GPU, whatever device= says: "cupy:1" makes GPU 1 current
+    cupy.cuda.runtime.setDevice(index)
     return xp, cupy.cuda.Device(index), (cupy.ndarray,), cupy.asnumpy
 
 
