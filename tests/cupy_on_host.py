@@ -87,6 +87,7 @@ class HostKernel:
 
     def __call__(self, *args):
         given, outputs = args[: len(self.inputs)], list(args[len(self.inputs) :])
+        self.check_as_cupy_would(given, outputs)
         inputs = zip(self.inputs, given, strict=True)
         spread = [a for (raw, kind, _), a in inputs if kind != "int32" and not raw]
         spread += [a for (raw, _, _), a in zip(self.outputs, outputs, strict=False) if not raw]
@@ -107,3 +108,18 @@ class HostKernel:
             call.append(ctypes.c_void_p(out.ctypes.data))
         self.function(*call)
         return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+    def check_as_cupy_would(self, given, outputs) -> None:
+        """What CuPy's ElementwiseKernel refuses and this host run would take: some of
+        the outputs, arrays of one placeholder in two dtypes (float32 weights with a
+        float64 gradient), an int32 parameter past int32."""
+        assert len(outputs) in (0, len(self.outputs)), "CuPy takes every output or none"
+        dtypes: dict[str, set] = {}
+        named = [*self.inputs, *self.outputs]
+        for (_, kind, var), a in zip(named, [*given, *outputs], strict=False):  # or no outputs
+            if kind == "int32":
+                assert -(2**31) <= a < 2**31, f"{var}={a} is past int32"
+            elif isinstance(a, np.ndarray):
+                dtypes.setdefault(kind, set()).add(a.dtype)
+        for kind, found in dtypes.items():
+            assert len(found) == 1, f"{kind} given as {sorted(map(str, found))}: CuPy refuses"
