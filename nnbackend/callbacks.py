@@ -19,7 +19,7 @@ import warnings
 from nnbackend.atomic import check_can_write
 from nnbackend.checkpoint_sizes import check_declared
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int
-from nnbackend.distributed.world import is_main
+from nnbackend.distributed.world import current, is_main
 from nnbackend.io import save
 
 
@@ -242,7 +242,8 @@ class TerminateOnNaN(Callback):
         self.last_epoch = fit.epochs - 1
         self.optimizer = fit.optimizer
         self.message = None
-        self.says = not getattr(fit, "distributed", False) or is_main()  # one warning a job
+        self.distributed = getattr(fit, "distributed", False)
+        self.says = not self.distributed or is_main()  # one warning a job
 
     def on_epoch_end(self, epoch, logs, model):
         if epoch % self.every_epochs and epoch != self.last_epoch:
@@ -256,7 +257,9 @@ class TerminateOnNaN(Callback):
             "and their scale, or use a loss computed from logits (from_logits=True)."
         )
         if self.raise_error:
-            raise FloatingPointError(message)
+            error = FloatingPointError(message)
+            error.every_rank = self.distributed  # each rank judged the same global loss
+            raise error
         if self.says:
             warnings.warn(message, RuntimeWarning, stacklevel=2)
         self.message = message
@@ -299,10 +302,14 @@ class ModelCheckpoint(Callback):
     def on_train_begin(self, model, fit):
         self.every_epochs = self.every or fit.log_every
         self.last_epoch = fit.epochs - 1
-        self.writes = not getattr(fit, "distributed", False) or is_main()  # rank 0 alone
-        if self.writes:
-            check_can_write(self.path, "ModelCheckpoint path")  # now, not after an epoch
+        self.distributed = getattr(fit, "distributed", False)
+        self.writes = not self.distributed or is_main()  # rank 0 alone
+
+        def check():  # now, not after an epoch
+            check_can_write(self.path, "ModelCheckpoint path")
             check_declared(model)
+
+        self._on_main(check, f"write the checkpoint {self.path}")
         self.optimizer = fit.optimizer
         if self.optimizer is not None:
             self.optimizer.config()  # one that cannot be saved fails now, not after an epoch
@@ -310,8 +317,8 @@ class ModelCheckpoint(Callback):
         self.final = None  # the epoch that ended training for good, saved at the end
 
     def on_epoch_end(self, epoch, logs, model):
-        if not self.writes:  # rank 0 holds the same model: it saves, or says why not
-            return
+        # every rank takes the same path (the same loss, weights and callbacks' states)
+        # to each save, which rank 0 alone makes
         if (epoch == self.last_epoch or model.stop_training) and self._stopped_for_good():
             self.final = epoch  # saved by on_train_end, with what fit returns
         elif epoch == self.last_epoch or model.stop_training or epoch % self.every_epochs == 0:
@@ -328,26 +335,30 @@ class ModelCheckpoint(Callback):
         return any(callback.stopped_for_good() for callback in self.callbacks)
 
     def _refuse(self, epoch: int, what: str) -> bool:
-        warnings.warn(
-            f"ModelCheckpoint: epoch {epoch} not saved, its {what}; {self.path} keeps "
-            "the last good checkpoint",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+        if self.writes:  # one warning a job
+            warnings.warn(
+                f"ModelCheckpoint: epoch {epoch} not saved, its {what}; {self.path} keeps "
+                "the last good checkpoint",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         return False
 
     def _save(self, model, epoch, stopped=False):
-        if not self.writes:
-            return
-        if not _all_finite(model):
-            self._refuse(epoch, "weights or running state hold NaN or inf")
-            return
-        states = callback_states(self.callbacks)
-        save(
-            model,
-            self.path,
-            optimizer=self.optimizer,
-            epoch=epoch,
-            callbacks=states,
-            stopped=stopped,
-        )
+        def write():
+            if not _all_finite(model):
+                self._refuse(epoch, "weights or running state hold NaN or inf")
+                return
+            states = callback_states(self.callbacks)
+            save(model, self.path, optimizer=self.optimizer, epoch=epoch, callbacks=states,
+                 stopped=stopped)  # fmt: skip
+
+        self._on_main(write, f"save the checkpoint {self.path}")
+
+    def _on_main(self, fn, what: str) -> None:
+        """``fn()`` where this process writes; in a distributed fit on rank 0, and what
+        it raises raised on every rank (the others would wait for it in the next step)."""
+        if self.distributed:
+            current().on_main(fn, what)
+        else:
+            fn()

@@ -187,18 +187,40 @@ def restore_checkpoint(
     model.rng.state = saved.model.rng.state
     if takes_state:
         optimizer.load_state_dict(saved.optimizer.state_dict())
-        _take_settings(optimizer, saved.optimizer)
+        take_settings(optimizer, settings_of(saved.optimizer))
     return saved
 
 
-def _take_settings(optimizer, saved) -> None:
-    """The saved learning rate and settings (``config()``'s), which a callback may have
-    changed in the run being resumed: those an optimizer of one's own keeps as plain
-    attributes of the same names (no property, nothing worked out from them)."""
-    optimizer.lr = saved.lr
-    for key, value in saved._hyper().items():
-        if key in vars(optimizer):
+def settings_of(optimizer) -> dict:
+    """The learning rate and ``config()``'s settings: what a callback may change in a
+    run, which a resume takes from the checkpoint (and a distributed one from rank 0)."""
+    return {"lr": optimizer.lr, **optimizer._hyper()}
+
+
+def take_settings(optimizer, settings: dict) -> None:
+    """``settings_of``'s dict put into ``optimizer``: the learning rate, and the settings
+    an optimizer of one's own keeps as plain attributes of the same names (no property,
+    nothing worked out from them)."""
+    optimizer.lr = settings["lr"]
+    for key, value in settings.items():
+        if key != "lr" and key in vars(optimizer):
             setattr(optimizer, key, value)
+
+
+def for_other_ranks(saved: Checkpoint, optimizer) -> dict | None:
+    """What a distributed fit's other ranks need of the checkpoint rank 0 restored into
+    the model and ``optimizer``, besides the weights they are sent: plain values and
+    host arrays."""
+    if saved is None:
+        return None
+    callbacks = {
+        key: {**state, "arrays": {n: to_numpy(a) for n, a in (state.get("arrays") or {}).items()}}
+        for key, state in saved.callbacks.items()
+    }
+    took = optimizer is not None and saved.optimizer is not None
+    return {"epoch": saved.epoch, "stopped": saved.stopped, "callbacks": callbacks,
+            "path": str(saved.path),
+            "settings": settings_of(optimizer) if took else None}  # fmt: skip
 
 
 def _read(path, backend, custom_objects, max_params) -> Checkpoint:

@@ -55,6 +55,9 @@ def train(out: Path, on_gpu: bool = False) -> None:
         report["read after fit"] = read_after_fit(out)
         report["bad checkpoint"] = resume_from_garbage(out)
         report["missing folder"] = checkpoint_in_missing_folder(out)
+        rated, report["saved rate"] = resume_at_the_saved_rate(out)
+        arrays.update({f"saved rate/{k}": v for k, v in rated.items()})
+        report["checkpoints that fail, caught"] = checkpoints_that_fail_caught(out)
         for layers in cases.WHOLE_BATCH_LAYERS:
             trained, report[layers] = cases.train_whole_batch(layers, distributed=True)
             arrays.update({f"{layers}/{k}": v for k, v in trained.items()})
@@ -201,6 +204,42 @@ def checkpoint_in_missing_folder(out: Path) -> str:
     except FileNotFoundError as exc:
         return f"{type(exc).__name__}: {exc}"
     return "no error"
+
+
+def resume_at_the_saved_rate(out: Path) -> tuple[dict, str]:
+    """2 epochs of SGD at 0.5 with a checkpoint, resumed to 5 by an SGD at 0.05: every
+    rank takes the saved rate (rank 0 reads it from the file; rank 1's path never
+    existed). The weights, and the error the ranks' differing rates gave."""
+    case = cases.Case("numpy", "float64", "sgd", None)
+    path = out / ("rate.h5" if nb.distributed.is_main() else "no-such-folder/rate.h5")
+    cases.train(case, distributed=True, epochs=2, checkpoint=path)
+    try:
+        net, _ = cases.train(case, distributed=True, checkpoint=path, resume=True,
+                             optimizer=nb.optim.SGD(0.05))  # fmt: skip
+    except nb.distributed.DistributedError as exc:
+        return {}, str(exc)
+    return cases.weights(net), "none"
+
+
+def checkpoints_that_fail_caught(out: Path) -> list[str]:
+    """Rank 0's ModelCheckpoint cannot write, at the start (its folder is missing) and
+    at epoch 0's save (a callback took the folder away): each rank catches what it
+    raises, and the script fits again. What each rank caught, then how the fit went."""
+    main, caught = nb.distributed.is_main(), []
+    missing = out / ("no-such-folder" if main else "") / "mc.h5"
+    vanishing = out / "vanishing"
+    vanishing.mkdir(exist_ok=True)
+    take_away = nb.callbacks.LambdaCallback(
+        lambda epoch, logs, model: main and epoch == 0 and vanishing.rmdir()
+    )
+    saving = nb.callbacks.ModelCheckpoint(vanishing / "mc.h5", every=1)
+    for callbacks in ([nb.callbacks.ModelCheckpoint(missing)], [take_away, saving]):
+        try:
+            cases.train(cases.CASES[0], distributed=True, epochs=2, callbacks=callbacks)
+        except OSError as exc:
+            caught.append(f"{type(exc).__name__}: {exc}")
+    _, history = cases.train(cases.CASES[0], distributed=True, epochs=1)
+    return [*caught, f"then {len(history)} epoch"]
 
 
 def stop_on_rank_1(out: Path) -> dict:

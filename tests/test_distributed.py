@@ -307,6 +307,18 @@ def test_the_data_check_sees_rows_in_another_order(backend):
     assert empty == ("0",) * 6
 
 
+def test_a_nan_loss_raised_in_a_distributed_fit_is_every_ranks():
+    """TerminateOnNaN judges the global batch's loss, so every rank raises: marked so,
+    none is left waiting (unmarked, a script that caught it ended the job, status 1)."""
+    fit = SimpleNamespace(distributed=True, epochs=2, log_every=1, optimizer=nb.optim.SGD(0.1))
+    for distributed in (True, False):
+        stop = nb.callbacks.TerminateOnNaN(raise_error=True)
+        stop.on_train_begin(None, SimpleNamespace(**{**vars(fit), "distributed": distributed}))
+        with pytest.raises(FloatingPointError, match="loss became nan") as raised:
+            stop.on_epoch_end(0, {"loss": math.nan}, None)
+        assert raised.value.every_rank is distributed
+
+
 def test_a_fit_of_one_ranks_own_writes_its_checkpoint_on_any_rank(tmp_path, monkeypatch):
     """Only rank 0 writes a distributed fit's checkpoints (the two-rank runs check it);
     a fit each rank runs by itself (distributed=False) writes its own, and resumes."""
@@ -618,6 +630,34 @@ def test_only_rank_0_checks_the_checkpoint_folder_and_every_rank_hears(two_ranks
         r"FileNotFoundError: checkpoint='.*/no-such-folder/ckpt.h5': its folder does not exist",
         report0["missing folder"],
     )
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_a_resume_gives_every_rank_the_saved_rate(two_ranks):
+    """Resumed by an SGD at 0.05 from a checkpoint of SGD at 0.5: rank 1 kept 0.05 while
+    rank 0 took the saved rate, and the end of fit blamed a callback."""
+    (weights0, report0), (weights1, report1) = two_ranks
+    assert report0["saved rate"] == report1["saved rate"] == "none"
+    alone, _ = cases.train(cases.Case("numpy", "float64", "sgd", None), distributed=False)
+    resumed = {k.split("/", 1)[1]: v for k, v in weights0.items() if k.startswith("saved rate/")}
+    assert_close(resumed, cases.weights(alone), "float64")
+    assert all(np.array_equal(weights0[k], weights1[k]) for k in weights0 if "saved rate" in k)
+
+
+@needs_mpi
+@pytest.mark.mpi
+def test_a_model_checkpoint_that_fails_on_rank_0_fails_on_every_rank(two_ranks):
+    """Its checks and saves ran on rank 0 alone: a script that caught the error left
+    rank 1 waiting in the next collective until the watchdog ended the job."""
+    (_, report0), (_, report1) = two_ranks
+    caught = report0["checkpoints that fail, caught"]
+    assert caught == report1["checkpoints that fail, caught"]
+    start, save, then = caught
+    assert re.fullmatch(r"FileNotFoundError: .*no-such-folder/mc.h5.*", start)
+    assert start.count("its folder does not exist") == 1
+    assert save.startswith("FileNotFoundError: ") and "vanishing" in save
+    assert then == "then 1 epoch"
 
 
 @needs_mpi

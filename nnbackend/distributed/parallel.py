@@ -29,7 +29,7 @@ from nnbackend.distributed.collectives import allreduce, broadcast, engine_for
 from nnbackend.distributed.whole_batch import whole_batch
 from nnbackend.distributed.world import DistributedError, World, init
 from nnbackend.flat import FlatModel
-from nnbackend.io import Checkpoint
+from nnbackend.io import Checkpoint, for_other_ranks, take_settings
 from nnbackend.losses import L2
 from nnbackend.schedules import Schedule
 
@@ -90,9 +90,11 @@ class DataParallel:
         that cache), and the others then hold its state bit for bit."""
         saved = self.world.on_main(read, "read the checkpoint to resume from")
         broadcast_state(self.world, self.model, self.optimizer)
-        told = self.world.bcast(_portable(saved), "what the checkpoint said")
+        told = self.world.bcast(for_other_ranks(saved, self.optimizer), "what the checkpoint said")
         if self.is_main or told is None:
             return saved
+        if told["settings"] is not None:  # the saved rate, which rank 0 took up
+            take_settings(self.optimizer, told["settings"])
         backend = self.model.backend
         callbacks = {
             key: {**state, "arrays": {n: backend.asarray(a) for n, a in state["arrays"].items()}}
@@ -375,18 +377,6 @@ def _digest(model) -> str:
         for name in sorted(part):
             found.update(to_numpy(part[name]).tobytes())
     return found.hexdigest()[:16]
-
-
-def _portable(saved) -> dict | None:
-    """What fit needs of a restored checkpoint besides the model, in host arrays."""
-    if saved is None:
-        return None
-    callbacks = {
-        key: {**state, "arrays": {n: to_numpy(a) for n, a in (state.get("arrays") or {}).items()}}
-        for key, state in saved.callbacks.items()
-    }
-    return {"epoch": saved.epoch, "stopped": saved.stopped, "callbacks": callbacks,
-            "path": str(saved.path)}  # fmt: skip
 
 
 def _cores(ranks_here: int) -> int:
