@@ -104,6 +104,27 @@ def one_of(value, name: str, choices: tuple):
     raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, not {_shown(value)}")
 
 
+def check_gradients(params, grads) -> None:
+    """Refuse, before a step updates anything: no gradients at all (a step before the
+    first ``backward``), a gradient of no parameter, or one whose shape is not its
+    parameter's (it would be broadcast into the weight)."""
+    if not grads and params:
+        raise ValueError("no gradients to step with: call model.backward(dy) before the step")
+    for name, grad in grads.items():
+        try:
+            weight = params[name]
+        except KeyError:
+            raise KeyError(
+                f"gradient {name!r} has no parameter; parameters: {list(params)}"
+            ) from None
+        if grad is not None and grad.shape != weight.shape:
+            raise ValueError(
+                f"the gradient of {name!r} has shape {tuple(grad.shape)}, its parameter "
+                f"{tuple(weight.shape)}: a layer's backward gives each weight's gradient in "
+                "its shape (nb.testing.check_layer(layer) says what a layer gets wrong)"
+            )
+
+
 def warn_caller(message: str, category: type[Warning]) -> None:
     """Warn at the first frame outside nnbackend (the user's ``fit`` call, say), however
     deep in the library the warning starts."""

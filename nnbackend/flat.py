@@ -157,8 +157,8 @@ class FlatModel:
             grads = layer.grads  # a backward may have given its layer a new dict
             grad = grads.get(key)
             if grad is not grad_view:
-                if grad is None:
-                    return False
+                if grad is None or grad.shape != grad_view.shape:
+                    return False  # the step by weight then takes it, or says what is wrong
                 grad_view[...] = grad
                 grads[key] = grad_view
         return True

@@ -27,6 +27,7 @@ class Loss:
     checks y's columns against the model's outputs before the first step"""
 
     registry = LOSSES
+    _grad = None  # dL/dpred of the last forward, where a loss keeps it (None before one)
 
     def __init__(self, reduction: str = "mean"):
         if reduction not in REDUCTIONS:
@@ -114,3 +115,11 @@ class Loss:
                 "no loss to compute"
             )
         return 1.0 / n if self.reduction == "mean" else 1.0
+
+
+def forward_first(loss: Loss) -> AttributeError:
+    """The error of a ``backward`` called before its loss's first ``forward``."""
+    return AttributeError(
+        f"{type(loss).__name__} has no forward to differentiate: call "
+        "loss.forward(pred, target) before loss.backward() (a copy or pickle keeps none)"
+    )

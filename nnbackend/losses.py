@@ -19,7 +19,7 @@ from nnbackend import functional as F
 from nnbackend.backend import namespace_of
 from nnbackend.backend.kernels import table
 from nnbackend.checks import boolean, finite_float
-from nnbackend.loss_base import Loss
+from nnbackend.loss_base import Loss, forward_first
 from nnbackend.registry import LOSSES, register
 
 
@@ -30,6 +30,7 @@ class MSE(Loss):
 
     aliases = ("mean_squared_error",)
     targets_like_outputs = True
+    _diff = None  # pred - target of the last forward
 
     def __init__(self, reduction: str = "mean", half: bool = False):
         super().__init__(reduction)
@@ -45,6 +46,8 @@ class MSE(Loss):
         return factor * xp.sum(self._diff * self._diff)
 
     def backward(self):
+        if self._diff is None:
+            raise forward_first(self)
         return (2.0 * self._factor) * self._diff
 
     def config(self):
@@ -63,8 +66,10 @@ class SoftmaxCrossEntropy(Loss):
     A logit of -inf (a masked class) adds nothing where the target gives its class no
     weight, and makes the loss inf where it does, on every backend.
     ``fit`` checks the targets once; a loss called directly does not (that check waits
-    on the device): there a label outside ``0 .. classes - 1`` adds nothing to the loss.
-    A loop of one's own checks its data first with ``nb.data_checks.check_targets``.
+    on the device): there a label outside ``0 .. classes - 1`` adds nothing to the loss,
+    and with ``from_logits=False`` logits are taken as probabilities (clipped, not
+    refused: ``fit`` checks the last layer's range). A loop of one's own checks its
+    data first with ``nb.data_checks.check_targets``.
     """
 
     target_kind = "labels"
@@ -150,6 +155,8 @@ class SoftmaxCrossEntropy(Loss):
         return made[key]
 
     def backward(self):
+        if self._grad is None:
+            raise forward_first(self)
         return self._grad
 
     def link(self, pred):
@@ -179,8 +186,9 @@ class BinaryCrossEntropy(Loss):
     a loss below about 1e-13 to 0; the gradient ``sigmoid(z) - t`` is within eps/2 of
     exact, as ``F.sigmoid`` is). ``pred``: (batch, 1) or (batch,); ``target``: 0/1 of the
     same length. ``"mean"`` divides by every element, ``(batch, k)`` outputs' too.
-    Probabilities are clipped to [eps, 1 - eps]; targets outside [0, 1] are refused by
-    ``fit`` (``nb.data_checks.check_targets``), not by a direct call.
+    Probabilities are clipped to [eps, 1 - eps]; targets outside [0, 1], and logits
+    where probabilities go, are refused by ``fit`` (``nb.data_checks.check_targets``,
+    the last layer's range), not by a direct call, which clips them.
     """
 
     has_accuracy = True
@@ -221,6 +229,8 @@ class BinaryCrossEntropy(Loss):
         return scale * xp.sum(losses)
 
     def backward(self):
+        if self._grad is None:
+            raise forward_first(self)
         return self._grad
 
     def link(self, pred):

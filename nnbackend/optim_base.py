@@ -12,7 +12,7 @@ import weakref
 from nnbackend.backend import backend_of, namespace_of, to_numpy
 from nnbackend.backend.arrays import compact
 from nnbackend.backend.kernels import table
-from nnbackend.checks import declared, finite_float, integer
+from nnbackend.checks import check_gradients, declared, finite_float, integer
 from nnbackend.registry import OPTIMIZERS, SCHEDULES, construct, type_name
 from nnbackend.schedules import Schedule
 from nnbackend.schedules import rate as _rate
@@ -110,23 +110,23 @@ class Optimizer:
 
     def step(self, params, grads) -> None:
         """One update of every parameter that has a gradient (one of None: none, as in
-        torch.optim). A gradient of no parameter is refused before anything is updated."""
+        torch.optim; a step with none is not counted). Refused before any update: bad
+        gradients (``check_gradients``), another model's state (``train_for``)."""
+        check_gradients(params, grads)
+        model = getattr(params, "_model", None)  # model.params: its optimizer's own model?
+        if model is not None and (self._owner is None or self._owner() is not model):
+            self.train_for(model)
         if any(grad is None for grad in grads.values()):
             grads = {name: grad for name, grad in grads.items() if grad is not None}
-        if not grads.keys() <= params.keys():
-            unknown = next(name for name in grads if name not in params)
-            raise KeyError(f"gradient {unknown!r} has no parameter; parameters: {list(params)}")
-        first = next(iter(grads.values()), None)
+        if not grads:  # every weight frozen (or none there): nothing stepped
+            return
+        first = next(iter(grads.values()))
         lr = self.current_lr(first)
-        kernels = None  # the backend's fused kernels, looked up once per step
-        if grads:
-            self._follow_gradient(first)
-            kernels = table(namespace_of(first))
-            if self.apply_many(kernels, params, grads, lr):
-                self.iterations += 1
-                return
-        for name, grad in grads.items():
-            self.apply(kernels, params, name, grad, lr)
+        self._follow_gradient(first)
+        kernels = table(namespace_of(first))  # the backend's fused kernels, once per step
+        if not self.apply_many(kernels, params, grads, lr):
+            for name, grad in grads.items():
+                self.apply(kernels, params, name, grad, lr)
         self.iterations += 1
 
     def updates_flat(self) -> bool:

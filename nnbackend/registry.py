@@ -166,7 +166,12 @@ def type_name(obj) -> str:
 
 def construct(cls: type, config: dict):
     """``cls(**config)``, with arguments that do not fit reported as a ValueError
-    (the default ``from_config`` of every registered kind)."""
+    (the default ``from_config`` of every registered kind). The whole ``config()``
+    is taken too: the name of ``cls`` under its kind's key ("type") is left out
+    (``nb.optim.Adam.from_config(adam.config())``)."""
+    registry = getattr(cls, "registry", None)
+    if isinstance(registry, Registry) and config.get(registry.key) == registry.name_of(cls):
+        config = {k: v for k, v in config.items() if k != registry.key}
     try:
         return cls(**config)
     except TypeError as exc:

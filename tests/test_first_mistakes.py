@@ -68,12 +68,22 @@ def test_a_backward_before_any_forward_says_so(backend):
     """It was "'Dense' object has no attribute '_x'"."""
     model = nb.Sequential([Dense(2, 3), Tanh()], backend=backend, seed=0)
     dy = backend.asarray(np.ones((4, 3)), dtype=backend.dtype_name)
-    with pytest.raises(AttributeError, match=r"Tanh has no _y yet, .* call forward\(x\) before"):
+    with pytest.raises(AttributeError, match=r"Tanh has no _y, .* call forward\(x\) before"):
         model.backward(dy)
     model.forward(backend.asarray(np.ones((4, 2)), dtype=backend.dtype_name))
     del model.layers[0]._x  # as a layer whose forward never ran
-    with pytest.raises(AttributeError, match=r"Dense has no _x yet"):
+    with pytest.raises(AttributeError, match=r"Dense has no _x, which its forward keeps"):
         model.backward(dy)
+
+
+@pytest.mark.parametrize(
+    "loss", [nb.losses.MSE(), nb.losses.SoftmaxCrossEntropy(), nb.losses.BinaryCrossEntropy()]
+)
+def test_a_loss_backward_before_its_forward_says_so(loss):
+    """It was "'SoftmaxCrossEntropy' object has no attribute '_grad'"."""
+    name = type(loss).__name__
+    with pytest.raises(AttributeError, match=rf"{name} has no forward to differentiate: call "):
+        loss.backward()
 
 
 def _keep_input(layer, x):
@@ -135,7 +145,7 @@ class _ByStaticMethod(_UsesInput):
 def test_a_backward_before_forward_says_so_however_forward_keeps_its_input(kind):
     """Only a STORE_ATTR in a method's own code was found: these five lost the message."""
     model = nb.Sequential([Dense(2, 3), kind()], seed=0)
-    with pytest.raises(AttributeError, match=rf"{kind.__name__} has no _x yet"):
+    with pytest.raises(AttributeError, match=rf"{kind.__name__} has no _x, which its forward"):
         model.backward(np.ones((4, 3)))
 
 
@@ -151,7 +161,7 @@ def test_a_mock_among_a_layers_attributes_does_not_hang_the_message():
     """The search for what forward keeps followed the Mock's made-up attributes without
     end (memory growing)."""
     model = nb.Sequential([Dense(2, 3), _WithAMock()], seed=0)
-    with pytest.raises(AttributeError, match=r"_WithAMock has no _x yet"):
+    with pytest.raises(AttributeError, match=r"_WithAMock has no _x, which its forward keeps"):
         model.backward(np.ones((4, 3)))
 
 

@@ -163,6 +163,19 @@ def test_config_round_trip(name):
     assert scheduled.current_lr() == 0.1 and isinstance(scheduled.lr, optim.StepDecay)
 
 
+def test_a_class_takes_its_own_whole_config():
+    """``Adam.from_config(adam.config())`` said "unexpected keyword argument 'type'"."""
+    adam = optim.Adam(0.02, beta1=0.8)
+    assert optim.Adam.from_config(adam.config()).config() == adam.config()
+    decay = optim.StepDecay(0.1, 5)
+    assert optim.StepDecay.from_config(decay.config()).config() == decay.config()
+    dense, mse = nb.layers.Dense(2, 3), nb.losses.MSE(half=True)
+    assert nb.layers.Dense.from_config(dense.config()).config() == dense.config()
+    assert nb.losses.MSE.from_config(mse.config()).config() == mse.config()
+    with pytest.raises(ValueError, match=r"bad arguments for SGD: .*'type': 'Adam'"):
+        optim.SGD.from_config(adam.config())  # another class's: not taken as this one's
+
+
 @pytest.mark.parametrize("make", [optim.SGD, optim.Momentum, optim.Adam])
 def test_a_gradient_without_a_parameter_is_refused_before_any_update(backend, make):
     """Not half a step: the weight named first is left as it was, no state is made and
@@ -191,6 +204,78 @@ def test_a_step_whose_every_gradient_is_none_changes_nothing(backend, make):
     w = backend.asarray(np.ones(2))
     opt.step({"w": w}, {"w": None})  # a mutation that kept the Nones failed in the update
     np.testing.assert_array_equal(backend.to_numpy(w), [1.0, 1.0])
+    assert opt.iterations == 0  # nothing stepped: Adam's bias correction would move on
+
+
+@pytest.mark.parametrize("make", [optim.SGD, optim.Momentum, optim.Adam])
+def test_a_gradient_of_another_shape_is_refused_before_any_update(backend, make):
+    """It was broadcast into the weight: a 0-d gradient moved every element alike."""
+    opt = make(0.1)
+    w, b = backend.asarray(np.ones((3, 2))), backend.asarray(np.ones(2))
+    grads = {"b": backend.asarray(np.ones(2)), "w": backend.asarray(np.ones(2))}
+    with pytest.raises(
+        ValueError, match=r"gradient of 'w' has shape \(2,\), its parameter \(3, 2\)"
+    ):
+        opt.step({"w": w, "b": b}, grads)
+    np.testing.assert_array_equal(backend.to_numpy(b), [1.0, 1.0])
+    assert opt.iterations == 0 and all(not slot for slot in opt.state.values())
+
+
+def test_a_step_before_any_backward_is_refused(backend):
+    """model.grads is empty until the first backward: the step did nothing, and counted."""
+    model = nb.Sequential([nb.layers.Dense(2, 3)], backend=backend, seed=0)
+    opt = optim.Adam(0.1)
+    with pytest.raises(ValueError, match=r"no gradients to step with: call model.backward"):
+        opt.step(model.params, model.grads)
+    assert opt.iterations == 0
+
+
+def test_one_optimizer_stepping_two_models_by_hand_is_refused(backend):
+    """Its state is kept by name: the second model's "0.W" took up the first's moments.
+    fit refused this; a loop of one's own did not."""
+    X = backend.asarray(np.random.default_rng(0).normal(size=(4, 2)))
+    models = [nb.Sequential([nb.layers.Dense(2, 3)], backend=backend, seed=s) for s in (0, 1)]
+    opt = optim.Momentum(0.1)
+    for model in models:
+        model.backward(model.forward(X))
+    opt.step(models[0].params, models[0].grads)
+    before = backend.to_numpy(models[1].params["0.W"])
+    with pytest.raises(ValueError, match=r"has taken 1 steps for another model"):
+        opt.step(models[1].params, models[1].grads)
+    np.testing.assert_array_equal(backend.to_numpy(models[1].params["0.W"]), before)
+    opt.step(models[0].params, models[0].grads)  # its own model goes on
+    assert opt.iterations == 2
+
+
+def test_a_layer_whose_backward_gives_a_wrong_shape_is_named_in_fit(backend):
+    """A layer of one's own whose gradient is a 0-d sum: the flat buffer took it in
+    broadcast (every weight moved alike), with no error."""
+
+    class Scale(nb.layers.Layer):
+        def __init__(self, n):
+            super().__init__()
+            self.n = n
+
+        def param_shapes(self):
+            return {"w": (self.n,)}
+
+        def build(self, backend, rng):
+            super().build(backend, rng)
+            self.params["w"] = backend.asarray(np.ones(self.n))
+
+        def forward(self, x, training=True):
+            self._x = x
+            return x * self.params["w"]
+
+        def backward(self, dy, input_grad=True):
+            xp = self.backend.xp
+            self.grads["w"] = xp.sum(dy * self._x)  # should keep the features' axis
+            return dy * self.params["w"]
+
+    X = np.random.default_rng(0).normal(size=(8, 2))
+    model = nb.Sequential([Scale(2), nb.layers.Dense(2, 1)], backend=backend, seed=0)
+    with pytest.raises(ValueError, match=r"gradient of '0.w' has shape \(\), its parameter \(2,\)"):
+        model.fit(X, X[:, :1], loss="mse", optimizer=optim.Momentum(0.1), epochs=1, verbose=0)
 
 
 def test_a_state_saved_before_any_step_loads_and_to_returns_the_optimizer(backend):

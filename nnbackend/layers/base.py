@@ -250,8 +250,9 @@ def forward_missed(exc: AttributeError) -> None:
     layer = exc.obj
     if isinstance(layer, Layer) and str(exc.name).startswith("_") and _kept(layer, exc.name):
         raise AttributeError(
-            f"{type(exc.obj).__name__} has no {exc.name} yet, which its forward keeps for "
-            "backward: call forward(x) before backward(dy)"
+            f"{type(exc.obj).__name__} has no {exc.name}, which its forward keeps for "
+            "backward: call forward(x) before backward(dy) (predict and evaluate, which "
+            "need no backward, let go of it)"
         ) from exc
 
 
