@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import array_api_strict
 import pytest
 
 import nnbackend as nb
@@ -27,6 +28,15 @@ DATA_DIR = Path(
 )
 
 HAVE_CUDA = cuda_available()
+
+# array-api-strict at its strictest: the 2024.12 standard (what array-api-compat gives
+# NumPy, CuPy and torch), without the parts a library may lack (shapes that depend on
+# the data, as nonzero's; indexing by a boolean mask; the linalg and fft extensions)
+STRICT_FLAGS = dict(
+    api_version="2024.12", boolean_indexing=False, data_dependent_shapes=False,
+    enabled_extensions=(),
+)  # fmt: skip
+array_api_strict.set_array_api_strict_flags(**STRICT_FLAGS)
 
 
 def pytest_configure(config):

@@ -262,6 +262,20 @@ def test_a_model_on_the_second_gpu_keeps_everything_there():
     assert {a.device.id for a in arrays} == {1}
 
 
+def test_strict_runs_without_the_standards_optional_parts():
+    """Every strict test runs so (conftest): nnbackend leans on no data-dependent shape,
+    boolean mask or extension, and on nothing past the 2024.12 standard."""
+    import array_api_strict as strict
+
+    from tests.conftest import STRICT_FLAGS
+
+    flags = strict.get_array_api_strict_flags()
+    assert flags == {**STRICT_FLAGS, "enabled_extensions": ()}
+    x = strict.asarray([1.0, -1.0])
+    with pytest.raises(RuntimeError, match="data-dependent shapes"):
+        strict.nonzero(x > 0)
+
+
 def test_torch_cuda_without_a_gpu_says_so():
     pytest.importorskip("torch")
     import torch
