@@ -18,7 +18,7 @@ import warnings
 
 from nnbackend.atomic import check_can_write
 from nnbackend.checkpoint_sizes import check_declared
-from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int
+from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int, warn_caller
 from nnbackend.distributed.world import current, is_main
 from nnbackend.io import save
 
@@ -336,11 +336,10 @@ class ModelCheckpoint(Callback):
 
     def _refuse(self, epoch: int, what: str) -> bool:
         if self.writes:  # one warning a job
-            warnings.warn(
+            warn_caller(
                 f"ModelCheckpoint: epoch {epoch} not saved, its {what}; {self.path} keeps "
                 "the last good checkpoint",
                 RuntimeWarning,
-                stacklevel=3,
             )
         return False
 

@@ -105,11 +105,8 @@ def one_of(value, name: str, choices: tuple):
 
 
 def check_gradients(params, grads) -> None:
-    """Refuse, before a step updates anything: no gradients at all (a step before the
-    first ``backward``), a gradient of no parameter, or one whose shape is not its
-    parameter's (it would be broadcast into the weight)."""
-    if not grads and params:
-        raise ValueError("no gradients to step with: call model.backward(dy) before the step")
+    """Refuse, before a step updates anything, a gradient of no parameter or one whose
+    shape is not its parameter's (it would be broadcast into the weight)."""
     for name, grad in grads.items():
         try:
             weight = params[name]

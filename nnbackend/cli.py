@@ -178,19 +178,24 @@ def plot_folder(text: str) -> Path:
         raise argparse.ArgumentTypeError(
             "plots need matplotlib: pip install 'nnbackend[plot]' (or leave out --out)"
         )
-    folder = Path(text)
-    missing = [p for p in (folder, *folder.parents) if not (p.exists() or p.is_symlink())]
+    folder, made = Path(text), []
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        for part in [*reversed(folder.parents), folder]:  # from the top: those this makes
+            try:
+                part.mkdir()
+                made.append(part)
+            except FileExistsError:
+                if part == folder and not folder.is_dir():
+                    raise
         tempfile.TemporaryFile(dir=folder).close()  # a folder that is there may refuse files
-    except OSError as exc:  # a file of that name, or no right to write there
+    except OSError as exc:  # a file of that name, no right to write there, a long name
         raise argparse.ArgumentTypeError(
             f"cannot write plots into the folder {text!r}: {exc.strerror or exc}"
         ) from None
     finally:
-        for made in missing:  # the deepest first
+        for part in reversed(made):  # the deepest first
             with suppress(OSError):  # another program may have put a file there since
-                made.rmdir()
+                part.rmdir()
     return folder
 
 

@@ -118,7 +118,7 @@ class Optimizer:
             self.train_for(model)
         if any(grad is None for grad in grads.values()):
             grads = {name: grad for name, grad in grads.items() if grad is not None}
-        if not grads:  # every weight frozen (or none there): nothing stepped
+        if not grads:  # every weight frozen, or no backward yet: nothing stepped
             return
         first = next(iter(grads.values()))
         lr = self.current_lr(first)

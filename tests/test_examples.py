@@ -381,6 +381,8 @@ def test_plots_without_matplotlib_fail_before_training(monkeypatch, capsys):
         (["--out", "{file}"], "--out: cannot write plots into the folder '{file}': File exists"),
         # a folder that is there but takes no files: the run failed after training
         (["--out", "/sys"], "--out: cannot write plots into the folder '/sys'"),
+        # a name past the system's limit: a traceback from the check of what is there
+        (["--out", "{file}x" + "x" * 300 + "/plots"], "File name too long"),
     ],
 )
 def test_a_bad_flag_stops_the_example_before_it_trains(args, message, capsys, tmp_path):
