@@ -1,0 +1,127 @@
+"""Edges of Sequential, its flat buffer, prediction and the schedules that a mutation
+run of model.py, flat.py, prediction.py and schedules.py found no test holding: each
+test fails under a mutant that the rest of the suite let pass."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend.flat import FlatArrays
+from nnbackend.layers import Conv2D, Dense, Dropout
+
+X = np.random.default_rng(0).normal(size=(16, 3))
+Y = (X[:, 0] > 0).astype(np.int64)
+
+
+def host(a) -> np.ndarray:
+    return nb.to_numpy(a)
+
+
+def test_the_model_says_its_inputs_and_outputs_where_a_dense_layer_fixes_them():
+    dense = nb.Sequential([Dense(3, 4), "relu", Dense(4, 2)], seed=0)
+    assert (dense.n_inputs, dense.n_outputs) == (3, 2)
+    conv = nb.Sequential([Conv2D(1, 2, 3)], input_shape=(1, 5, 5), seed=0)
+    assert (conv.n_inputs, conv.n_outputs) == (None, None)  # images: no one width
+    activation = nb.Sequential(["relu"], seed=0)  # takes any width: no shape at all
+    assert (activation.n_inputs, activation.n_outputs) == (None, None)
+
+
+def test_forward_trains_unless_told_not_to(backend):
+    model = nb.Sequential([Dense(4, 4), Dropout(0.5)], backend=backend, seed=0)
+    x = backend.asarray(np.ones((8, 4)))
+    assert (host(model.forward(x)) == 0).any()  # Dropout drops, by default
+    assert not (host(model.forward(x, training=False)) == 0).any()
+
+
+def test_backward_gives_the_inputs_gradient(backend64):
+    """dL/dx of L = sum(out), against central differences; fit asks for none."""
+    model = nb.Sequential([Dense(3, 4), "tanh", Dense(4, 2)], backend=backend64, seed=0)
+    x = X[:5]
+    out = model.forward(backend64.asarray(x))
+    dx = host(model.backward(backend64.xp.ones_like(out)))
+    h, numerical = 1e-6, np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[index] = h
+        up, down = (host(model(backend64.asarray(x + s))).sum() for s in (step, -step))
+        numerical[index] = (up - down) / (2 * h)
+    np.testing.assert_allclose(dx, numerical, atol=1e-8)
+
+
+def test_train_step_checks_its_batch_and_builds_a_put_in_layer(backend):
+    loss, opt = nb.losses.SoftmaxCrossEntropy(), nb.optim.SGD(0.1)
+    model = nb.Sequential([Dense(3, 2)], backend=backend, seed=0)
+    wrong = backend.with_dtype("float64").asarray(X)  # a float32 model's batch in float64
+    with pytest.raises(TypeError, match="float64"):
+        model.train_step(wrong, backend.asarray(Y), loss, opt)
+    model.layers[0] = Dense(3, 2)
+    model.train_step(backend.asarray(X), backend.asarray(Y), loss, opt)
+    assert sorted(model.params) == ["0.W", "0.b"]
+
+
+def test_a_move_leaves_the_old_backends_gradients_behind():
+    model = nb.Sequential([Dense(3, 2)], seed=0)
+    out = model.forward(model.backend.asarray(X))
+    model.backward(model.backend.xp.ones_like(out))
+    assert len(model.grads) == 2
+    model.to("strict")
+    assert len(model.grads) == 0
+
+
+def test_from_config_builds_and_refuses_what_is_no_sequential():
+    config = nb.Sequential([Dense(3, 2)], seed=0).config()
+    assert nb.Sequential.from_config(config).count_params() == 8
+    with pytest.raises(ValueError):
+        nb.Sequential.from_config({**config, "type": "Other"})
+    with pytest.raises(ValueError):
+        nb.Sequential.from_config({"type": "Sequential", "layers": None})
+
+
+def test_flat_arrays_keep_the_spare_room_after_the_buffer():
+    flat = FlatArrays(np, {"a": (2, 3)}, np.float32, "cpu", spare=5)
+    assert (flat.buffer.shape[0], flat.spare.shape[0], flat.whole.shape[0]) == (6, 5, 11)
+
+
+def test_weights_of_two_dtypes_keep_theirs_through_a_fit():
+    """The flat buffer, of one dtype, is not laid over weights of two."""
+    model = nb.Sequential([Dense(3, 4), "tanh", Dense(4, 2)], seed=0)
+    model.layers[2].params["b"] = np.zeros(2, dtype=np.float64)
+    model.fit(X, Y, loss="cross_entropy", optimizer="sgd", epochs=1, verbose=0)
+    assert {name: str(a.dtype) for name, a in model.params.items()} == {
+        "0.W": "float32", "0.b": "float32", "2.W": "float32", "2.b": "float64",
+    }  # fmt: skip
+
+
+def test_the_next_fit_keeps_the_flat_buffer_and_its_views(backend):
+    model = nb.Sequential([Dense(3, 4), "tanh", Dense(4, 2)], backend=backend, seed=0)
+    fit = dict(loss="cross_entropy", optimizer=nb.optim.Adam(0.01), epochs=1, verbose=0)
+    model.fit(X, Y, **fit)
+    weight = model.params["0.W"]
+    model.fit(X, Y, **fit)
+    assert model.params["0.W"] is weight  # bound once: not laid out again
+
+
+def test_a_probability_of_one_half_is_not_above_the_threshold(backend):
+    model = nb.Sequential([Dense(3, 1), "sigmoid"], backend=backend, seed=0)
+    model.params["0.W"] = backend.xp.zeros((3, 1), dtype=backend.dtype)
+    model.params["0.b"] = backend.xp.zeros((1,), dtype=backend.dtype)
+    assert host(model.predict(X)).tolist() == [0] * len(X)
+
+
+def test_predictions_run_in_evaluation_mode_and_in_batches(backend):
+    model = nb.Sequential([Dense(3, 8), Dropout(0.5), Dense(8, 2)], backend=backend, seed=0)
+    model.loss = nb.losses.SoftmaxCrossEntropy()
+    logits = host(model(backend.asarray(X)))
+    softmax = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(host(model.predict_proba(X)), softmax, rtol=1e-5)
+    whole = host(model.predict(X[:6]))
+    np.testing.assert_array_equal(host(model.predict(X[:6], batch_size=4)), whole)
+    assert whole.shape == (6,)
+
+
+def test_the_schedules_defaults():
+    assert nb.optim.StepDecay(1.0, 10)(10) == pytest.approx(0.1)  # factor 0.1
+    assert nb.optim.ExponentialDecay(1.0, 0.5)(1) == pytest.approx(0.5)  # every step
+    assert nb.optim.InverseTimeDecay(1.0, 1.0)(1) == pytest.approx(0.5)  # every step
