@@ -10,7 +10,8 @@ that does not say is probed once, on a few samples, at the start of ``fit``.
 from __future__ import annotations
 
 import math
-import warnings
+
+from nnbackend.checks import warn_caller
 
 PROBE_SAMPLES = 256
 
@@ -34,12 +35,11 @@ def output_layer_fits(model, loss) -> bool:
         problem = f"the model ends in {last!r}, whose outputs {_range_words(have)}"
         raise ValueError(_raw_scores_message(loss, problem))
     if wanted is None and getattr(loss, "from_logits", False) and have == (0.0, 1.0):
-        warnings.warn(
+        warn_caller(
             f"{loss!r} takes raw scores (logits) and applies the {_link_name(loss)} itself, "
             f"but the model already ends in {last!r}: drop that layer, or pass "
             "from_logits=False",
             UserWarning,
-            stacklevel=5,  # the caller of model.fit
         )
     return wanted is None or have is not None
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 
 from nnbackend.checks import integer
 
 
 def sample_shape(shape) -> tuple[int, ...]:
     """``input_shape`` as a tuple of positive ints, or a ValueError."""
-    if isinstance(shape, int):
+    if isinstance(shape, numbers.Integral):  # np.prod((2, 2)) too
         shape = (shape,)
     if not isinstance(shape, list | tuple):
         raise TypeError(
