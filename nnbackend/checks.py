@@ -122,6 +122,17 @@ def check_gradients(params, grads) -> None:
             )
 
 
+def check_output_gradient(dy, shape: tuple | None) -> None:
+    """Refuse a ``dy`` of another shape than the last forward's output (``shape``; None
+    where no forward ran): broadcast through the layers, it gives wrong gradients."""
+    if shape is not None and tuple(dy.shape) != shape:
+        raise ValueError(
+            f"backward takes dL/d(output) in the shape of the last forward's output, "
+            f"{shape}, but dy has shape {tuple(dy.shape)}: dy[i, j] is how the loss "
+            "changes with output[i, j] (a loss's backward() gives it)"
+        )
+
+
 def warn_caller(message: str, category: type[Warning]) -> None:
     """Warn at the first frame outside nnbackend (the user's ``fit`` call, say), however
     deep in the library the warning starts."""

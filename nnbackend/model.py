@@ -15,17 +15,17 @@ does); the backend's arrays in, the backend's arrays out (no copy back from the 
 
 from __future__ import annotations
 
-import copy
 import math
 
 from nnbackend import layers as layer_types
 from nnbackend import prediction, training
 from nnbackend.backend import Generator, as_generator, dtype_name, get_backend, to_numpy
 from nnbackend.backend.kernels import table
+from nnbackend.checks import check_output_gradient
 from nnbackend.fit_options import check_option_names
 from nnbackend.flat import FlatModel, release, unbind
 from nnbackend.history import History
-from nnbackend.layers.base import build_layer, claim, forward_missed, layer_list
+from nnbackend.layers.base import build_layer, claim, forward_missed, layer_list, unbuilt_copy
 from nnbackend.losses import L2
 from nnbackend.registry import MODELS, register
 from nnbackend.shapes import chain_shapes, reshape_hint, sample_shape, summary_table, total_text
@@ -148,7 +148,9 @@ class Sequential:
         takes them). ``training`` reaches every layer: BatchNorm and Dropout behave as in
         training only when it is True."""
         self._check_input(x)
-        return self._through_layers(x, training)
+        out = self._through_layers(x, training)
+        self._out_shape = tuple(out.shape)  # what backward's dy must match
+        return out
 
     def _through_layers(self, x, training: bool):
         """``forward`` without the input check: for the steps of a ``fit``, whose
@@ -172,7 +174,13 @@ class Sequential:
         return self.forward(x, training=False)
 
     def backward(self, dy, input_grad: bool = True):
-        """dL/d(output) -> dL/d(input), filling each layer's grads (None: input_grad=False)."""
+        """dL/d(output) (the last ``forward``'s output shape) -> dL/d(input), filling each
+        layer's grads (None: input_grad=False)."""
+        check_output_gradient(dy, getattr(self, "_out_shape", None))
+        return self._backward(dy, input_grad)
+
+    def _backward(self, dy, input_grad: bool):
+        """``backward`` for fit's steps, whose dy is the loss's (no forward set its shape)."""
         try:
             for i in range(len(self.layers) - 1, -1, -1):
                 dy = self.layers[i].backward(dy, input_grad=input_grad or i > 0)
@@ -224,13 +232,11 @@ class Sequential:
             release(self)
 
     def step_function(self, loss, optimizer, l2: L2 | None = None, flat: bool = True):
-        """``train_step`` as a function of (xb, yb) alone, for the steps of one ``fit``:
-        where each parameter and gradient lives is looked up once here, not on every
-        step through ``model.params``. Where it helps (``nnbackend.flat``), and unless
-        ``flat=False``, the weights and gradients become views into one buffer each,
-        updated in one call; otherwise the optimizer gets plain dicts of this step's
-        arrays, and an update that rebinds a name (rather than writing in place) is
-        stored back into its layer, and the layers write their gradients where they will."""
+        """``train_step`` as a function of (xb, yb), for one ``fit``'s steps: where each
+        weight and gradient lives is looked up once. Unless ``flat=False``, where it helps
+        the weights and gradients are views into one buffer each (``nnbackend.flat``), one
+        update; else the optimizer gets dicts of the step's arrays, and a name it rebinds
+        is stored back into its layer."""
         bound = FlatModel.bind(self, optimizer) if flat else unbind(self)
         slots = [  # grads read each step: a backward may give its layer a new dict
             (f"{i}.{key}", layer.params, layer, key)
@@ -242,7 +248,7 @@ class Sequential:
         def step(xb, yb):  # xb: checked by the caller (fit: the whole X, once)
             out = self._through_layers(xb, True)
             value = loss.forward(out, yb)
-            self.backward(loss.backward(), input_grad=False)
+            self._backward(loss.backward(), input_grad=False)
             if bound is not None and bound.gather():
                 value = bound.decay(l2, value)
                 optimizer.step_flat(bound.params, bound.grads)
@@ -311,8 +317,7 @@ class Sequential:
         for layer in self.layers:
             for store in (layer.params, layer.state):
                 for name, a in store.items():
-                    host = to_numpy(a)
-                    store[name] = backend.asarray(host, dtype=_float_or_keep(backend, host))
+                    store[name] = _moved(backend, a)
             layer.grads.clear()
             layer.backend = backend
         self.backend = backend
@@ -332,12 +337,11 @@ class Sequential:
         copies of the weights and running state, and a generator in this one's state (it
         shuffles and drops as this model would). It shares no array, and has no optimizer."""
         backend = self.backend.moved_to(backend or self.backend, dtype)
-        layers = [_unbuilt_copy(layer) for layer in self.layers]
+        layers = [unbuilt_copy(layer) for layer in self.layers]
         twin = Sequential(layers, backend=backend, input_shape=self._given_shape)
         for values, store in ((self.params, twin.params), (self.state, twin.state)):
             for name, a in values.items():
-                host = to_numpy(a)
-                store[name] = backend.asarray(host, dtype=_float_or_keep(backend, host))
+                store[name] = _moved(backend, a)
         twin.loss, twin.metrics, twin.rng.state = self.loss, self.metrics, self.rng.state
         return twin
 
@@ -387,13 +391,7 @@ class Sequential:
             )
 
 
-def _unbuilt_copy(layer):
-    """A shallow copy of ``layer`` with empty weight stores of its own, to be built anew."""
-    twin = copy.copy(layer)
-    twin.params, twin.grads, twin.state = {}, {}, {}
-    return twin
-
-
-def _float_or_keep(backend, host) -> str | None:
-    """Float arrays take the backend's float dtype; others keep theirs."""
-    return backend.dtype_name if host.dtype.kind == "f" else None
+def _moved(backend, a):
+    """``a`` on ``backend`` through the host: in its float dtype if float, else as it is."""
+    host = to_numpy(a)
+    return backend.asarray(host, dtype=backend.dtype_name if host.dtype.kind == "f" else None)

@@ -4,6 +4,8 @@ test fails under a mutant that the rest of the suite let pass."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -48,6 +50,22 @@ def test_backward_gives_the_inputs_gradient(backend64):
         up, down = (host(model(backend64.asarray(x + s))).sum() for s in (step, -step))
         numerical[index] = (up - down) / (2 * h)
     np.testing.assert_allclose(dx, numerical, atol=1e-8)
+
+
+@pytest.mark.parametrize("shape", [(5, 1), (2,), (1, 2), (5, 2, 1)])
+def test_backward_refuses_a_dy_not_of_the_outputs_shape(backend, shape):
+    """A (5, 1), (2,) or (1, 2) dy for (5, 2) outputs broadcast through the layers into
+    wrong gradients, with no error; the refusal comes before any gradient is written."""
+    model = nb.Sequential([Dense(3, 4), "sigmoid", Dense(4, 2)], backend=backend, seed=0)
+    out = model.forward(backend.asarray(X[:5]))
+    model.backward(backend.xp.ones_like(out))
+    before = {name: host(g).copy() for name, g in model.grads.items()}
+    with pytest.raises(
+        ValueError, match=rf"output, \(5, 2\), but dy has shape {re.escape(str(shape))}"
+    ):
+        model.backward(backend.asarray(np.ones(shape)))
+    for name, g in model.grads.items():
+        np.testing.assert_array_equal(host(g), before[name])
 
 
 def test_train_step_checks_its_batch_and_builds_a_put_in_layer(backend):

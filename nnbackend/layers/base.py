@@ -20,6 +20,7 @@ take the model's generator: ``forward(x, training, rng=...)``.
 
 from __future__ import annotations
 
+import copy
 import dis
 import gc
 import weakref
@@ -318,6 +319,13 @@ def build_layer(layer, backend, rng) -> None:
     own that skips ``super().build()`` would leave it looking new)."""
     layer.build(backend, rng)
     layer.backend = backend
+
+
+def unbuilt_copy(layer):
+    """A shallow copy of ``layer`` with empty weight stores of its own, to be built anew."""
+    twin = copy.copy(layer)
+    twin.params, twin.grads, twin.state = {}, {}, {}
+    return twin
 
 
 def _new(layer) -> bool:
