@@ -593,3 +593,40 @@ def test_check_optimizer_draws_with_its_seed():
     for seed in (0, 1):
         check_optimizer(lambda: nb.optim.SGD(0.1), lambda w, g, s, t: w - 0.1 * g,
                         backends=["numpy", "strict"], seed=seed)  # fmt: skip
+
+
+# --- dtype="float32": a float32 project's checks ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make_layer", "shape"),
+    [(L.Tanh, (5, 3)), (lambda: L.BatchNorm(4), (5, 4)), (lambda: L.Conv2D(2, 3, 3), (2, 2, 5, 5))],
+)
+def test_built_in_layers_pass_check_layer_in_float32(make_layer, shape):
+    """The gradient row took float32 central differences (h = 1e-5): a right Tanh was
+    2.6e-2 off, BatchNorm 4e-2, past the 2e-2 allowed. It runs in float64 now."""
+    report = check_layer(make_layer, shape, backends=["numpy", "strict"], dtype="float32")
+    assert {r.backend for r in report.rows if r.check == "gradient"} == {"numpy", "strict"}
+
+
+def test_a_float32_check_layer_still_catches_a_wrong_factor():
+    with pytest.raises(CheckFailed, match="the analytic gradient is 2 times the right one"):
+        check_layer(DoubledTanh, (4, 3), backends=["numpy"], dtype="float32")
+
+
+def test_check_loss_passes_softmax_cross_entropy_in_float32_and_catches_a_half_gradient():
+    labels = np.array([0, 2, 1, 1, 0, 2])
+    check_loss(nb.losses.SoftmaxCrossEntropy, (6, 3), labels, backends=["numpy"], dtype="float32")
+    with pytest.raises(CheckFailed, match="the analytic gradient is 0.5 times the right one"):
+        check_loss(HalfGradientMSE, (5, 1), np.arange(5.0), backends=["numpy"], dtype="float32")
+
+
+@pytest.mark.parametrize("backends", [["numpy"], ["strict"], ["torch"]])
+def test_check_optimizer_in_float32_holds_sgd_and_adam_to_their_formulas(backends):
+    """The flat row compared float32 weights with the float64 formula's and blamed the
+    elementwise flag, for the built-in SGD itself."""
+    if backends == ["torch"]:
+        pytest.importorskip("torch")
+    check_optimizer(lambda: nb.optim.SGD(0.1), lambda w, g, s, t: w - 0.1 * g,
+                    backends=backends, dtype="float32")  # fmt: skip
+    check_optimizer(lambda: nb.optim.Adam(0.01), adam_reference, backends=backends, dtype="float32")
