@@ -17,7 +17,7 @@ import re
 import warnings
 
 from nnbackend.atomic import check_can_write
-from nnbackend.checkpoint_sizes import check_declared
+from nnbackend.checkpoint_sizes import check_declared, check_rebuilds
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int, warn_caller
 from nnbackend.distributed.world import current, is_main
 from nnbackend.io import save
@@ -305,14 +305,14 @@ class ModelCheckpoint(Callback):
         self.distributed = getattr(fit, "distributed", False)
         self.writes = not self.distributed or is_main()  # rank 0 alone
 
+        self.optimizer = fit.optimizer
+
         def check():  # now, not after an epoch
             check_can_write(self.path, "ModelCheckpoint path")
             check_declared(model)
+            check_rebuilds(model, getattr(fit, "loss", None), self.optimizer)
 
         self._on_main(check, f"write the checkpoint {self.path}")
-        self.optimizer = fit.optimizer
-        if self.optimizer is not None:
-            self.optimizer.config()  # one that cannot be saved fails now, not after an epoch
         self.callbacks = getattr(fit, "callbacks", ())
         self.final = None  # the epoch that ended training for good, saved at the end
 

@@ -4,15 +4,28 @@ The architecture's weights (and running state) may number ``max_params``; all th
 file's arrays together ``MAX_COPIES`` times that; and, unless the caller gave
 ``max_params`` (and so trusts the file), they may declare at most ``MAX_EXPANSION``
 times the file's size. Problems raise the caller's ``error`` naming the file.
+
+Before a save, ``check_declared`` and ``check_rebuilds`` refuse what no load could build
+again, so that a fit learns it at its start, not at its first save or at a resume.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 from pathlib import Path
 
 import h5py
+
+from nnbackend.registry import (
+    LOSSES,
+    MODELS,
+    OPTIMIZERS,
+    UnknownTypeError,
+    custom_objects,
+    type_name,
+)
 
 DEFAULT_MAX_PARAMS = 10**8
 """The most weights (plus running state) a checkpoint may declare unless ``max_params``
@@ -71,6 +84,32 @@ def check_declared(model) -> None:
                     f"a checkpoint of it back. Have {method}() give each array's shape from "
                     "the constructor's arguments, as Dense's does"
                 )
+
+
+def check_rebuilds(model, loss=None, optimizer=None) -> None:
+    """Refuse, before a save, a model, loss or optimizer that its ``config()`` does not
+    build again as ``nb.load`` builds it: the file would be written, then refused at the
+    load (a constructor argument left out, an attribute worked out from them put in)."""
+    parts = [("the model", MODELS, model.config(), {"backend": model.backend, "build": False})]
+    parts += [("the loss", LOSSES, loss.config(), {})] if loss is not None else []
+    parts += (
+        [("the optimizer", OPTIMIZERS, optimizer.config(), {})] if optimizer is not None else []
+    )
+    objects = [*model.layers, loss, optimizer, getattr(optimizer, "lr", None)]
+    own = {type_name(o): type(o) for o in objects if hasattr(type(o), "registry")}
+    for what, registry, config, options in parts:
+        config = json.loads(json.dumps(config))  # in the types the file gives back
+        try:
+            with custom_objects(own):  # not registered: the load takes custom_objects
+                registry.build(config, **options)
+        except UnknownTypeError:
+            continue  # a class nested deeper, not registered: custom_objects at the load
+        except Exception as exc:
+            raise ValueError(
+                f"{what} could not be loaded from the file: its config() does not build it "
+                f"again ({type(exc).__name__}: {exc}). A config() gives the constructor's "
+                "arguments, each under its name, and nothing else"
+            ) from exc
 
 
 def _listed(shapes: dict) -> str:

@@ -9,7 +9,7 @@ import inspect
 
 from nnbackend import callbacks as cb
 from nnbackend.atomic import check_can_write
-from nnbackend.checkpoint_sizes import check_declared
+from nnbackend.checkpoint_sizes import check_declared, check_rebuilds
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int
 
 
@@ -34,12 +34,13 @@ def check_options(*, epochs, batch_size, shuffle, l2, validation_split, validati
     one_of(on_device, "on_device", (True, False, "auto"))
 
 
-def check_checkpoint(checkpoint, model) -> None:
+def check_checkpoint(checkpoint, model, loss=None, optimizer=None) -> None:
     """Refuse, before training, a checkpoint path a save could not write, or a model
     whose checkpoint no load could read (the first save would fail after an epoch)."""
     if checkpoint is not None:
         check_can_write(checkpoint, "checkpoint")
         check_declared(model)
+        check_rebuilds(model, loss, optimizer)
 
 
 def checked_callbacks(callbacks) -> list:

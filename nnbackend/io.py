@@ -41,7 +41,7 @@ from nnbackend.checkpoint import (
     CheckpointError,
     read,
 )
-from nnbackend.checkpoint_sizes import check_declared
+from nnbackend.checkpoint_sizes import check_declared, check_rebuilds
 from nnbackend.checks import integer
 from nnbackend.h5text import write_text
 from nnbackend.optim_base import Optimizer
@@ -80,6 +80,7 @@ def save(model, path, optimizer=None, epoch: int | None = None, *, callbacks=Non
     if epoch is not None:
         integer(epoch, "epoch (the last one trained, from 0)", low=0)
     check_declared(model)
+    check_rebuilds(model, model.loss, optimizer)
     buffer = io.BytesIO()
     with h5py.File(buffer, "w", libver=("v110", "latest")) as f:  # attributes over 64 KiB
         _write(f, model, optimizer, epoch, stopped)
@@ -116,7 +117,15 @@ def _write_callbacks(f: h5py.File, states: dict) -> None:
     for key, state in states.items():
         sub = group.create_group(key)
         plain = {k: v for k, v in state.items() if k != "arrays"}
-        write_text(sub, "state", json.dumps(plain, allow_nan=False))
+        try:
+            text = json.dumps(plain, allow_nan=False)
+        except (TypeError, ValueError) as exc:  # a NumPy scalar; inf or NaN
+            hint = "float(x) makes a NumPy scalar a number" if isinstance(exc, TypeError) else ""
+            raise type(exc)(
+                f"callback {key!r}: get_state() must give JSON (Python numbers, strings, "
+                f"lists, dicts; arrays under 'arrays'): {exc}. {hint}".rstrip()
+            ) from None
+        write_text(sub, "state", text)
         _write_arrays(sub, state.get("arrays") or {})
 
 

@@ -6,6 +6,8 @@ optimizer takes in place of a number (also as ``nb.optim.StepDecay``, ...).
 
 from __future__ import annotations
 
+import inspect
+
 from nnbackend.checks import finite_float, positive_int
 from nnbackend.registry import SCHEDULES, construct, register, type_name
 
@@ -34,14 +36,19 @@ class Schedule:
         raise NotImplementedError
 
     def config(self) -> dict:
-        return {"type": type_name(self), **vars(self)}
+        """The type and the constructor's arguments, read from the attributes of their
+        names (one worked out from them is left out); a class that keeps an argument
+        under another name writes its own."""
+        arguments = inspect.signature(type(self)).parameters
+        return {"type": type_name(self), **{k: v for k, v in vars(self).items() if k in arguments}}
 
     @classmethod
     def from_config(cls, config: dict) -> Schedule:
         return construct(cls, config)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")
+        return f"{type(self).__name__}({args})"
 
 
 @register

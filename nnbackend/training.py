@@ -85,7 +85,7 @@ def fit(
     # What rests on the file and the weights rank 0 gives the others, rank 0 checks;
     # every rank raises what it raised
     on_main = (lambda check, what: check()) if parallel is None else parallel.world.on_main
-    on_main(lambda: check_checkpoint(checkpoint, model), "check the checkpoint")
+    on_main(lambda: check_checkpoint(checkpoint, model, loss, optimizer), "check the checkpoint")
     if parallel is not None:
         if validation_data is not None:  # whole: a rank's share alone would refuse alone
             check_data(model, *validation_data, loss, VALIDATION_NAMES)

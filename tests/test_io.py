@@ -389,6 +389,81 @@ def test_a_layer_that_does_not_declare_its_arrays_is_refused_before_a_save(tmp_p
     np.testing.assert_array_equal(again.predict(X), declared.predict(X))
 
 
+class Warmup(nb.optim.Schedule):
+    """A schedule of one's own that keeps a number worked out from its arguments."""
+
+    def __init__(self, lr: float, steps: int):
+        self.lr, self.steps = lr, steps
+        self.slope = lr / steps  # not an argument: config() left it in, load refused it
+
+    def __call__(self, step):
+        return min(self.lr, self.slope * (step + 1))
+
+
+class Halved(Layer):
+    """A layer of one's own whose config() leaves out its constructor's argument."""
+
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x, training=True):
+        return x * self.factor
+
+    def backward(self, dy, input_grad=True):
+        return dy * self.factor
+
+
+def test_a_schedule_saves_its_arguments_and_not_what_it_works_out(tmp_path):
+    """Its config() was every attribute: the file was written, and the load (or a
+    resume) refused it ("unexpected keyword argument 'slope'")."""
+    path, schedule = tmp_path / "run.h5", Warmup(0.2, 4)
+    assert schedule.config() == {"type": "Warmup", "lr": 0.2, "steps": 4}
+    model = nb.Sequential([Dense(2, 4), Tanh(), Dense(4, 2)], seed=0)
+    model.fit(X, Y, optimizer=nb.optim.SGD(schedule), epochs=2, checkpoint=path, **FIT)
+    _, optimizer, _ = nb.load(path, with_optimizer=True, custom_objects={"Warmup": Warmup})
+    assert (optimizer.lr.lr, optimizer.lr.steps, optimizer.lr.slope) == (0.2, 4, 0.05)
+
+
+def test_what_its_config_cannot_build_again_is_refused_before_any_save(tmp_path):
+    """A layer whose config() leaves out an argument was saved, and the file refused at
+    the load: now fit refuses it at its start, ModelCheckpoint too, and nb.save."""
+    path = tmp_path / "run.h5"
+    model = nb.Sequential([Dense(2, 2), Halved(0.5)], seed=0)
+    before = host_params(model)
+    refused = r"the model could not be loaded from the file: .*Halved.*'factor'"
+    with pytest.raises(ValueError, match=refused):
+        model.fit(X, Y, optimizer="sgd", epochs=1, checkpoint=path, **FIT)
+    assert_same_params(host_params(model), before)  # refused before the first step
+    with pytest.raises(ValueError, match=refused):
+        checkpoint = nb.callbacks.ModelCheckpoint(path)
+        model.fit(X, Y, optimizer="sgd", epochs=1, callbacks=[checkpoint], **FIT)
+    with pytest.raises(ValueError, match=refused):
+        nb.save(model, path)
+    assert not path.exists()
+    renamed = nb.optim.SGD(nb.optim.StepDecay(0.1, 5))
+    renamed.lr.step_size = "five"  # a config the constructor refuses
+    with pytest.raises(ValueError, match=r"the optimizer could not be loaded .*step_size"):
+        nb.save(nb.Sequential([Dense(2, 2)], seed=0), path, optimizer=renamed)
+
+
+def test_a_callback_state_that_is_not_json_is_named(tmp_path):
+    """A NumPy scalar in get_state() ended fit with json's bare "Object of type float32
+    is not JSON serializable", after the first epoch."""
+
+    class Best(nb.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs, model):
+            self.best = np.float32(logs["loss"])
+
+        def get_state(self):
+            return {"best": getattr(self, "best", None)}
+
+    model = nb.Sequential([Dense(2, 2)], seed=0)
+    with pytest.raises(TypeError, match=r"callback 'Best': get_state\(\) must give JSON"):
+        model.fit(X, Y, optimizer="sgd", epochs=2, checkpoint=tmp_path / "r.h5",
+                  callbacks=[Best()], **FIT)  # fmt: skip
+
+
 # --- saves that fail lose nothing -------------------------------------------------
 
 
