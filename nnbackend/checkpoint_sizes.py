@@ -89,19 +89,18 @@ def check_declared(model) -> None:
 def check_rebuilds(model, loss=None, optimizer=None) -> None:
     """Refuse, before a save, a model, loss or optimizer that its ``config()`` does not
     build again as ``nb.load`` builds it: the file would be written, then refused at the
-    load (a constructor argument left out, an attribute worked out from them put in)."""
-    parts = [("the model", MODELS, model.config(), {"backend": model.backend, "build": False})]
-    parts += [("the loss", LOSSES, loss.config(), {})] if loss is not None else []
-    parts += (
-        [("the optimizer", OPTIMIZERS, optimizer.config(), {})] if optimizer is not None else []
-    )
-    objects = [*model.layers, loss, optimizer, getattr(optimizer, "lr", None)]
-    own = {type_name(o): type(o) for o in objects if hasattr(type(o), "registry")}
-    for what, registry, config, options in parts:
-        config = json.loads(json.dumps(config))  # in the types the file gives back
+    load (a constructor argument left out, an attribute worked out from them put in), or
+    loaded as another class (a subclass whose config() names its base)."""
+    parts = [("the model", MODELS, model, {"backend": model.backend, "build": False})]
+    parts += [("the loss", LOSSES, loss, {}), ("the optimizer", OPTIMIZERS, optimizer, {})]
+    own = {type_name(o): type(o) for o in _parts_of(model, loss, optimizer)}
+    for what, registry, thing, options in parts:
+        if thing is None:
+            continue
+        config = json.loads(json.dumps(thing.config()))  # in the types the file gives back
         try:
             with custom_objects(own):  # not registered: the load takes custom_objects
-                registry.build(config, **options)
+                again = registry.build(config, **options)
         except UnknownTypeError:
             continue  # a class nested deeper, not registered: custom_objects at the load
         except Exception as exc:
@@ -110,6 +109,26 @@ def check_rebuilds(model, loss=None, optimizer=None) -> None:
                 f"again ({type(exc).__name__}: {exc}). A config() gives the constructor's "
                 "arguments, each under its name, and nothing else"
             ) from exc
+        for mine, built in zip(_parts_of(thing), _parts_of(again), strict=False):
+            if type(built) is not type(mine):
+                raise ValueError(
+                    f"{what} would load {type(mine).__name__} as {type(built).__name__}: its "
+                    f"config() names {type_name(built)!r}; let it write the type as the base "
+                    "classes' config() does ({**super().config(), ...}, or nb.registry."
+                    "type_name(self))"
+                )
+
+
+def _parts_of(*things) -> list:
+    """The objects a checkpoint names by their class: a model's layers, a loss, an
+    optimizer and its schedule."""
+    parts = []
+    for thing in things:
+        if hasattr(thing, "layers"):
+            parts += thing.layers
+        elif thing is not None:
+            parts += [thing, *([thing.lr] if hasattr(getattr(thing, "lr", None), "config") else [])]
+    return parts
 
 
 def _listed(shapes: dict) -> str:

@@ -106,7 +106,7 @@ class TopKAccuracy(Metric):
         return xp.count_nonzero(above < self.k), 1
 
     def config(self):
-        return {"type": "TopKAccuracy", "k": self.k}
+        return {"type": type_name(self), "k": self.k}
 
 
 class _Error(Metric):

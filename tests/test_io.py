@@ -447,6 +447,36 @@ def test_what_its_config_cannot_build_again_is_refused_before_any_save(tmp_path)
         nb.save(nb.Sequential([Dense(2, 2)], seed=0), path, optimizer=renamed)
 
 
+@pytest.mark.parametrize(
+    ("base", "args"),
+    [(Dense, (4, 2)), (nb.layers.Conv2D, (1, 2, 1)), (nb.layers.BatchNorm, (1,)),
+     (nb.layers.Dropout, (0.1,)), (nb.layers.LeakyReLU, (0.2,))],
+)  # fmt: skip
+def test_a_subclass_of_a_built_in_layer_loads_as_itself(tmp_path, base, args):
+    """Dense, Conv2D, BatchNorm, Dropout and LeakyReLU wrote their own class name into
+    config(): a subclass of one was saved, and loaded, as the base class (its forward of
+    its own gone, without a word)."""
+    subclass = type(f"My{base.__name__}", (base,), {})
+    shape = (4,) if base is Dense else (1, 2, 2)
+    model = nb.Sequential([subclass(*args)], input_shape=shape, seed=0)
+    assert model.config()["layers"][0]["type"] == subclass.__name__
+    nb.save(model, tmp_path / "m.h5")
+    again = nb.load(tmp_path / "m.h5", custom_objects={subclass.__name__: subclass})
+    assert type(again.layers[0]) is subclass
+
+
+class NamesItsBase(Tanh):
+    def config(self):
+        return {"type": "Tanh"}
+
+
+def test_a_config_that_names_another_class_is_refused_before_a_save(tmp_path):
+    model = nb.Sequential([Dense(2, 2), NamesItsBase()], seed=0)
+    with pytest.raises(ValueError, match=r"would load NamesItsBase as Tanh: its config\(\)"):
+        nb.save(model, tmp_path / "m.h5")
+    assert not (tmp_path / "m.h5").exists()
+
+
 def test_a_callback_state_that_is_not_json_is_named(tmp_path):
     """A NumPy scalar in get_state() ended fit with json's bare "Object of type float32
     is not JSON serializable", after the first epoch."""

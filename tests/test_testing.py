@@ -260,6 +260,31 @@ def test_a_setting_that_config_leaves_out_is_named_for_each_kind():
                         backends=["numpy"])  # fmt: skip
 
 
+class WeightedMSE(nb.losses.MSE):
+    """A tuple argument that config() leaves out (nb.load gave (1.0, 1.0))."""
+
+    def __init__(self, weights=(1.0, 1.0), reduction: str = "mean", half: bool = False):
+        super().__init__(reduction=reduction, half=half)
+        self.weights = tuple(weights)
+
+
+class DenseWithoutInit(L.Dense):
+    """An initialiser that config() leaves out (nb.load gave lecun)."""
+
+    def config(self):
+        return {k: v for k, v in super().config().items() if k != "init"}
+
+
+def test_a_tuple_or_an_initialiser_that_config_leaves_out_is_named():
+    """Only plain settings (numbers, flags, names) were compared: a tuple or an object
+    with a config() of its own came back as its default, and every row passed."""
+    with pytest.raises(CheckFailed, match=r"has weights: \(1.0, 5.0\) -> \(1.0, 1.0\)"):
+        check_loss(lambda: WeightedMSE((1.0, 5.0)), (5, 2), np.ones((5, 2)), backends=["numpy"])
+    with pytest.raises(CheckFailed, match=r"has init: Normal\(std=0.3\) -> LeCun\(\)"):
+        check_layer(lambda: DenseWithoutInit(3, 2, init=nb.init.Normal(0.3)), (4, 3),
+                    backends=["numpy"])  # fmt: skip
+
+
 @pytest.mark.filterwarnings("ignore:__array_wrap__:DeprecationWarning")
 def test_a_numpy_call_that_breaks_on_strict_is_caught():
     message = failure(NumpyTanh, (4, 3))

@@ -16,7 +16,7 @@ from nnbackend.backend import namespace_of
 from nnbackend.backend.kernels import table
 from nnbackend.checks import finite_float
 from nnbackend.layers.base import Layer
-from nnbackend.registry import register
+from nnbackend.registry import register, type_name
 
 
 @register
@@ -110,7 +110,7 @@ class LeakyReLU(Layer):
         return xp.where(self._x > 0, dy, self.alpha * dy)
 
     def config(self):
-        return {"type": "LeakyReLU", "alpha": self.alpha}
+        return {"type": type_name(self), "alpha": self.alpha}
 
 
 @register

@@ -19,7 +19,7 @@ from nnbackend.layers.base import (
     pair,
 )
 from nnbackend.layers.im2col import col2im, im2col, out_size
-from nnbackend.registry import register
+from nnbackend.registry import register, type_name
 
 
 @register
@@ -168,7 +168,7 @@ class Conv2D(Layer):
 
     def config(self):
         return {
-            "type": "Conv2D",
+            "type": type_name(self),
             "in_channels": self.in_channels,
             "out_channels": self.out_channels,
             "kernel_size": self.kernel_size,

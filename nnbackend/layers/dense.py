@@ -8,7 +8,7 @@ from nnbackend import init as initializers
 from nnbackend.backend.kernels import table
 from nnbackend.checks import boolean, positive_int
 from nnbackend.layers.base import NO_GRAD_BUFFERS, Layer, check_built, fused_activation_of
-from nnbackend.registry import register
+from nnbackend.registry import register, type_name
 
 
 @register
@@ -102,7 +102,7 @@ class Dense(Layer):
 
     def config(self):
         return {
-            "type": "Dense",
+            "type": type_name(self),
             "n_in": self.n_in,
             "n_out": self.n_out,
             "bias": self.bias,

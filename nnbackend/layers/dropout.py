@@ -5,7 +5,7 @@ from __future__ import annotations
 from nnbackend.backend import backend_of
 from nnbackend.checks import finite_float
 from nnbackend.layers.base import Layer
-from nnbackend.registry import register
+from nnbackend.registry import register, type_name
 
 
 @register
@@ -50,4 +50,4 @@ class Dropout(Layer):
         return dy if self._mask is None else dy * self._mask
 
     def config(self):
-        return {"type": "Dropout", "rate": self.rate}
+        return {"type": type_name(self), "rate": self.rate}

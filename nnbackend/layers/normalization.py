@@ -7,7 +7,7 @@ import math
 
 from nnbackend.checks import finite_float, positive_int
 from nnbackend.layers.base import Layer, check_built
-from nnbackend.registry import register
+from nnbackend.registry import register, type_name
 
 
 @register
@@ -142,7 +142,7 @@ class BatchNorm(Layer):
 
     def config(self):
         return {
-            "type": "BatchNorm",
+            "type": type_name(self),
             "num_features": self.num_features,
             "momentum": self.momentum,
             "eps": self.eps,

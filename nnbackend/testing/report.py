@@ -132,15 +132,36 @@ def config_round_trip(report: Report, obj, registry) -> None:
 
 
 def _settings_lost(obj, again) -> str | None:
-    """The first plain setting (a number, a flag, a name) of ``obj`` that ``again``, made
-    from its config, holds otherwise, as "gamma: 3.0 -> 2.0"; None where all agree."""
-    plain = (int, float, str, bool, type(None))
+    """The first setting of ``obj`` (a number, a flag, a name, a tuple or list of them,
+    an object with a ``config()``: an initialiser, a schedule) that ``again``, made from
+    its config, holds otherwise, as "gamma: 3.0 -> 2.0"; None where all agree."""
     for key, value in vars(obj).items():
+        setting = _setting(value)
+        if key.startswith("_") or setting is _NOT_A_SETTING:
+            continue
         kept = getattr(again, key, "(missing)")
-        same = kept == value or (value != value and kept != kept)  # NaN
-        if not key.startswith("_") and isinstance(value, plain) and not same:
+        if _setting(kept) != setting and not (value != value and kept != kept):  # NaN
             return f"{key}: {value!r} -> {kept!r}"
     return None
+
+
+_NOT_A_SETTING = object()
+
+
+def _setting(value):
+    """``value`` in a form to compare: plain values as they are, tuples and lists of
+    them as tuples, an object by its ``config()``; anything else is no setting."""
+    if isinstance(value, int | float | str | bool | type(None)):
+        return value
+    if isinstance(value, tuple | list):
+        items = tuple(_setting(item) for item in value)
+        return _NOT_A_SETTING if any(i is _NOT_A_SETTING for i in items) else items
+    if not isinstance(value, type) and callable(getattr(value, "config", None)):
+        try:
+            return json.dumps(value.config(), sort_keys=True)
+        except Exception:  # a config that is no JSON says so in the "config" row
+            return _NOT_A_SETTING
+    return _NOT_A_SETTING
 
 
 def custom_for(obj) -> dict:
