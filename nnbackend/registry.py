@@ -63,17 +63,35 @@ class Registry:
         class again (a reloaded module) replaces it; another class of the same name
         is an error."""
         name = name or self.default_name(cls)
-        held = self._classes.get(name)
-        if held is not None and _qualified(held) != _qualified(cls):
-            raise ValueError(
-                f"a {self.kind} named {name!r} is already registered ({_qualified(held)}); "
-                f"register {_qualified(cls)} under another name: @nb.register(name='...')"
-            )
+        own = name == self.default_name(cls)  # not a second name of the same class
+        aliases = cls.__dict__.get("aliases", ()) if own else ()  # its own, not a base's
+        for wanted in (name, *aliases):
+            holder = self._holder(wanted)
+            if holder is not None and holder is not cls and not _reloaded(holder, cls):
+                how = (
+                    "" if wanted in self._classes else " (or one that reads the same, or an alias)"
+                )
+                raise ValueError(
+                    f"a {self.kind} named {wanted!r}{how} is already registered "
+                    f"({_qualified(holder)}); register {_qualified(cls)} under another name, "
+                    "@nb.register(name='...'), with aliases of its own"
+                )
         self._classes[name] = cls
-        if name == self.default_name(cls):  # not for a second name of the same class
-            for alias in cls.__dict__.get("aliases", ()):  # its own, not a base class's
-                self._aliases[_normalised(alias)] = (alias, name)
+        for alias in aliases:
+            self._aliases[_normalised(alias)] = (alias, name)
         return cls
+
+    def _holder(self, name: str) -> type | None:
+        """The class that ``name`` already stands for: registered under it or a name
+        that reads the same whatever its case and underscores, or by an alias."""
+        if name in self._classes:
+            return self._classes[name]
+        wanted = _normalised(name)
+        for registered, cls in self._classes.items():
+            if _normalised(registered) == wanted:
+                return cls
+        alias = self._aliases.get(wanted)
+        return self._classes.get(alias[1]) if alias else None
 
     def name_of(self, cls: type) -> str:
         """The name ``cls`` is saved under: its class name, or the name it was registered

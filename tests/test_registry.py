@@ -276,6 +276,44 @@ def test_classes_one_function_makes_are_never_taken_for_each_other(monkeypatch):
     assert registry.LAYERS.name_of(second) == "Scaled"
 
 
+def test_classes_one_function_makes_do_not_replace_each_other(monkeypatch):
+    """Registering the second took it for a reload of the first: a model of the first
+    saved, then loaded as the second (3.0 where 2.0 was saved)."""
+    monkeypatch.setattr(registry.LAYERS, "_classes", dict(registry.LAYERS._classes))
+
+    def make():
+        class Scaled(Tanh):
+            pass
+
+        return Scaled
+
+    first, second = make(), make()
+    nb.register(first)
+    with pytest.raises(ValueError, match=r"a layer named 'Scaled' is already registered"):
+        nb.register(second)
+    assert registry.LAYERS.get("Scaled") is first
+
+
+@pytest.mark.parametrize(
+    ("name", "aliases", "taken_by"),
+    [
+        ("CrossEntropy", (), nb.losses.SoftmaxCrossEntropy),  # the alias cross_entropy
+        ("Mse", (), nb.losses.MSE),  # MSE, whatever its case
+        ("MyMSE", ("mean_squared_error",), nb.losses.MSE),  # MSE's alias
+    ],
+)
+def test_a_name_or_alias_that_reads_as_one_taken_is_refused(monkeypatch, name, aliases, taken_by):
+    """A loss registered as CrossEntropy took the string "cross_entropy" from
+    SoftmaxCrossEntropy, and an alias of one's own overwrote a built-in's, silently."""
+    monkeypatch.setattr(registry.LOSSES, "_classes", dict(registry.LOSSES._classes))
+    monkeypatch.setattr(registry.LOSSES, "_aliases", dict(registry.LOSSES._aliases))
+    loss = type(name, (nb.losses.MSE,), {"aliases": aliases})
+    with pytest.raises(ValueError, match=rf"reads the same, or an alias\) .*{taken_by.__name__}"):
+        nb.register(loss)
+    assert nb.losses.get("cross_entropy").__class__ is nb.losses.SoftmaxCrossEntropy
+    assert nb.losses.get("mean_squared_error").__class__ is nb.losses.MSE
+
+
 # --- the strings users write: one registry per kind turns them into objects -----------
 
 
