@@ -4,6 +4,7 @@ loads on another backend and resumes bit for bit."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -397,6 +398,38 @@ def test_a_wrong_formula_is_not_blamed_on_the_elementwise_flag():
                         backends=["numpy"])  # fmt: skip
     message = str(caught.value)
     assert "formula" in message and "flat" in message and "not elementwise" not in message
+
+
+class VelocityOutsideSlots(nb.optim.Optimizer):
+    """Momentum kept in a dict of its own: model.to and a checkpoint leave it behind."""
+
+    def __init__(self, lr=0.1, momentum=0.9):
+        super().__init__(lr)
+        self.momentum, self._v = float(momentum), {}
+
+    def update(self, params, name, grad, lr):
+        v = self._v.get(name, 0 * grad)
+        self._v[name] = self.momentum * v - lr * grad
+        params[name] = params[name] + self._v[name]
+
+    def _hyper(self):
+        return {"momentum": self.momentum}
+
+
+def momentum_reference(w, g, state, t, lr=0.1, mu=0.9):
+    state["v"] = mu * state.get("v", 0.0) - lr * g
+    return w + state["v"]
+
+
+def test_state_kept_outside_the_slots_is_told_where_to_go():
+    """The save/load row said only "differs by 3e+14 ulps", and on another backend
+    the moves row was a bare TypeError."""
+    for backends, row in ((["numpy", "strict"], "moves"), (["numpy"], "save/load: next step")):
+        with pytest.raises(CheckFailed) as caught:
+            check_optimizer(VelocityOutsideSlots, momentum_reference, backends=backends)
+        message = str(caught.value)
+        assert "formula" not in message  # the steps are right: only the state goes astray
+        assert re.search(rf"{re.escape(row)} .*FAILED .*keep what an update carries", message)
 
 
 class OwnRateSGD(nb.optim.Optimizer):

@@ -45,6 +45,11 @@ from nnbackend.testing.layers import DEVICE_HINT, array_problem
 from nnbackend.testing.report import ULPS, Report, config_round_trip, custom_for
 
 SHAPES = {"0.W": (4, 3), "0.b": (3,)}  # a Dense(4, 3)'s weights, as in a model
+STATE_HINT = (
+    "keep what an update carries from step to step per weight in slots "
+    "(self._slot(slot, name, grad)) and the step count in iterations: model.to moves, "
+    "and a checkpoint saves, those alone"
+)
 
 
 def check_optimizer(
@@ -82,7 +87,7 @@ def check_optimizer(
         _reads_its_rate(report, make_optimizer(), chosen[0], seed)
     for backend, target in zip(chosen, chosen[1:] + chosen[:1], strict=True):
         where = f"{backend.name} -> {target.name}"
-        with report.checking("moves", where):
+        with report.checking("moves", where, STATE_HINT):
             _moves_and_saves(report, make_optimizer, backend, target, expected, ulps, seed)
     config_round_trip(report, make_optimizer(), OPTIMIZERS)
     return report.raise_if_failed()
@@ -194,7 +199,8 @@ def _moves_and_saves(report, make_optimizer, backend, target, expected, ulps, se
     report.add("moves", where, "; ".join(problems) or None, f"{len(state)} state arrays")
     _step(optimizer, model.params, target, seed, 2)
     want = {k: w.astype(target.dtype_name) for k, w in expected[1].items()}
-    compare(report, "moves: next step", where, to_host(dict(model.params)), want, ulps)
+    got = to_host(dict(model.params))
+    compare(report, "moves: next step", where, got, want, ulps, hint=STATE_HINT)
     with tempfile.TemporaryDirectory() as folder:
         path = save(model, Path(folder) / "model.h5", optimizer=optimizer)
         custom = custom_for(optimizer)
@@ -205,7 +211,7 @@ def _moves_and_saves(report, make_optimizer, backend, target, expected, ulps, se
     _step(optimizer, model.params, target, seed, 3)
     _step(loaded, again.params, target, seed, 3)
     got, want = to_host(dict(again.params)), to_host(dict(model.params))
-    compare(report, "save/load: next step", target.name, got, want, ulps=0)
+    compare(report, "save/load: next step", target.name, got, want, ulps=0, hint=STATE_HINT)
 
 
 def _state_arrays(optimizer) -> dict:
