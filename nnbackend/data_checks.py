@@ -252,6 +252,8 @@ def check_layers_take(model, X, what: str = "X") -> None:
                 message = f"{given} does not go through the model: {message}"
             if X.ndim == 4 and _layers_take(model, (X.shape[3], *X.shape[1:3])):
                 message += f". {CHANNELS_LAST_HINT}"
+            elif _layers_take(model, tuple(X.shape)):  # one (3, 8, 8) image, say
+                message += f". A single sample? Give it as a batch of one: {what}[None]"
             raise ValueError(message) from None
 
 

@@ -152,6 +152,17 @@ def reshape_hint(X, sample_shape) -> str:
     return f" Reshape it: X.reshape(len(X), {', '.join(map(str, sample_shape))})."
 
 
+def rows_to_images_hint(channels: int | None, sample_shape) -> str:
+    """How samples of ``sample_shape`` (rows of pixels) become (channels, height,
+    width) images: with the sizes worked out where they are square, say."""
+    if len(sample_shape) == 2 and channels in (None, 1):
+        return "images of one channel need that axis: X[:, None]"
+    size, c = math.prod(sample_shape), channels or "channels"
+    side = math.isqrt(size // channels) if channels and size % channels == 0 else 0
+    h_w = f"{side}, {side}" if side and side * side * channels == size else "height, width"
+    return f"rows of pixels need a reshape such as X.reshape(len(X), {c}, {h_w})"
+
+
 def _without_ones(shape) -> tuple[int, ...]:
     return tuple(size for size in shape if size != 1)
 

@@ -212,6 +212,38 @@ def test_a_layer_of_ones_own_that_says_no_shape_stops_the_walk():
         model.predict(np.zeros((2, 3, 8, 8)))  # the layers before it are still walked
 
 
+@pytest.mark.parametrize(
+    ("X", "hint"),
+    [
+        (np.zeros((3, 8, 8)), r"X.reshape\(len\(X\), 3, height, width\)\. A single sample\? "
+                              r"Give it as a batch of one: X\[None\]"),
+        (np.zeros((5, 192)), r"X.reshape\(len\(X\), 3, 8, 8\)$"),
+        (np.zeros((5, 8, 8)), r"X.reshape\(len\(X\), 3, height, width\)$"),
+    ],
+)  # fmt: skip
+def test_images_a_model_cannot_place_get_the_layers_own_channels(X, hint):
+    """Without input_shape the hint was always X.reshape(len(X), 1, 28, 28): MNIST's,
+    whatever the layer's channels, and nothing for one image without its batch axis."""
+    model = nb.Sequential([Conv2D(3, 4, 5), ReLU(), Flatten(), Dense(64, 2)], seed=0)
+    with pytest.raises(ValueError, match=hint):
+        model.predict(X)
+    gray = nb.Sequential([Conv2D(1, 4, 5), Flatten()], seed=0)
+    with pytest.raises(ValueError, match=r"X.reshape\(len\(X\), 1, 28, 28\)$"):
+        gray.predict(np.zeros((5, 784)))
+    with pytest.raises(ValueError, match=r"images of one channel need that axis: X\[:, None\]$"):
+        gray.predict(np.zeros((5, 28, 28)))
+
+
+def test_global_average_pooling_refuses_an_image_of_no_pixels():
+    """An image of 0 rows gave NaN outputs and a NaN loss, with NumPy's warning alone."""
+    model = nb.Sequential([GlobalAvgPool2D(), Dense(3, 2)], seed=0)
+    with pytest.raises(ValueError, match=r"GlobalAvgPool2D\(\): an image of 0x5 pixels has no"):
+        model.fit(np.zeros((2, 3, 0, 5)), np.array([0, 1]), loss="cross_entropy",
+                  optimizer="sgd", verbose=0)  # fmt: skip
+    with pytest.raises(ValueError, match=r"an image of 4x0 pixels has no mean"):
+        model.forward(model.backend.asarray(np.zeros((2, 3, 4, 0))))
+
+
 def test_one_image_and_channels_last_get_their_hints_everywhere():
     model = nb.Sequential([Conv2D(1, 2, 3), Flatten(), Dense(2 * 26 * 26, 2)],
                           input_shape=(1, 28, 28))  # fmt: skip

@@ -31,7 +31,7 @@ from nnbackend.backend.arrays import compact
 from nnbackend.checks import integer
 from nnbackend.kept import private_arrays
 from nnbackend.registry import LAYERS, construct, type_name
-from nnbackend.shapes import CHANNELS_LAST_HINT, channels_last
+from nnbackend.shapes import CHANNELS_LAST_HINT, channels_last, rows_to_images_hint
 
 #: a layer's ``grad_buffers`` where no fit has bound it: ask ``is NO_GRAD_BUFFERS``, as
 #: torch.compile before 2.13 cuts the step at any use of a mapping proxy once a dict
@@ -371,8 +371,8 @@ def image_shape(layer: Layer, input_shape) -> tuple[int, int, int]:
     if len(input_shape) != 3:
         raise ValueError(
             f"{layer!r} takes images, samples of shape (channels, height, width), not "
-            f"{tuple(input_shape)}; rows of pixels need a reshape such as "
-            "X.reshape(len(X), 1, 28, 28)"
+            f"{tuple(input_shape)}; "
+            f"{rows_to_images_hint(getattr(layer, 'in_channels', None), input_shape)}"
         )
     return tuple(int(n) for n in input_shape)
 

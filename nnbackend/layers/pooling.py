@@ -118,12 +118,19 @@ class GlobalAvgPool2D(Layer):
     """The mean of each channel over the whole image: (batch, C, H, W) -> (batch, C)."""
 
     def output_shape(self, input_shape):
-        return image_shape(self, input_shape)[:1]
+        channels, height, width = image_shape(self, input_shape)
+        self._check_area(height, width)
+        return (channels,)
 
     def forward(self, x, training=True):
         check_images(self, x)
+        self._check_area(x.shape[2], x.shape[3])
         self._x_shape = tuple(x.shape)
         return namespace_of(x).mean(x, axis=(2, 3))
+
+    def _check_area(self, height: int, width: int) -> None:
+        if height * width == 0:  # the mean of no pixels: NaN, with no error
+            raise ValueError(f"{self!r}: an image of {height}x{width} pixels has no mean")
 
     def backward(self, dy, input_grad=True):
         xp = namespace_of(dy)
