@@ -18,12 +18,14 @@ from pathlib import Path
 
 import h5py
 
+from nnbackend.checks import warn_caller
 from nnbackend.registry import (
     LOSSES,
     MODELS,
     OPTIMIZERS,
     UnknownTypeError,
     custom_objects,
+    lost_setting,
     type_name,
 )
 
@@ -109,14 +111,33 @@ def check_rebuilds(model, loss=None, optimizer=None) -> None:
                 f"again ({type(exc).__name__}: {exc}). A config() gives the constructor's "
                 "arguments, each under its name, and nothing else"
             ) from exc
-        for mine, built in zip(_parts_of(thing), _parts_of(again), strict=False):
-            if type(built) is not type(mine):
-                raise ValueError(
-                    f"{what} would load {type(mine).__name__} as {type(built).__name__}: its "
-                    f"config() names {type_name(built)!r}; let it write the type as the base "
-                    "classes' config() does ({**super().config(), ...}, or nb.registry."
-                    "type_name(self))"
-                )
+        _check_alike(what, thing, again)
+
+
+def _check_alike(what: str, thing, again) -> None:
+    """``again``, built from ``thing``'s config, must be of the same classes (a subclass
+    whose config() names its base loads as the base); a setting of a layer or a loss
+    that it holds otherwise, config() left out: a warning, once (a public attribute
+    may also be a count the object keeps, such as an optimizer's iterations)."""
+    for mine, built in zip(_parts_of(thing), _parts_of(again), strict=False):
+        if type(built) is not type(mine):
+            raise ValueError(
+                f"{what} would load {type(mine).__name__} as {type(built).__name__}: its "
+                f"config() names {type_name(built)!r}; let it write the type as the base "
+                "classes' config() does ({**super().config(), ...}, or nb.registry."
+                "type_name(self))"
+            )
+        lost = None if what == "the optimizer" else lost_setting(mine, built, missing_ok=True)
+        if lost and (type(mine), lost) not in _WARNED:
+            _WARNED.add((type(mine), lost))
+            warn_caller(
+                f"{what}: {type(mine).__name__}'s config() leaves out a setting, which "
+                f"nb.load would give its default ({lost}): add it to config()",
+                UserWarning,
+            )
+
+
+_WARNED: set = set()  # (class, setting) pairs warned of: each once, not at every save
 
 
 def _parts_of(*things) -> list:

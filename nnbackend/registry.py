@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import json
 
 
 class UnknownTypeError(ValueError):
@@ -194,6 +195,43 @@ def construct(cls: type, config: dict):
         return cls(**config)
     except TypeError as exc:
         raise ValueError(f"bad arguments for {cls.__name__}: {config} ({exc})") from None
+
+
+def lost_setting(obj, again, missing_ok: bool = False) -> str | None:
+    """The first setting of ``obj`` (a number, a flag, a name, a tuple or list of them,
+    an object with a ``config()``: an initialiser, a schedule) that ``again``, made from
+    its config, holds otherwise, as "gamma: 3.0 -> 2.0"; None where all agree. With
+    ``missing_ok``, what ``again`` lacks is passed over (a built layer's own from its
+    ``build``, which a rebuilt one has not run)."""
+    for key, value in vars(obj).items():
+        setting = _setting(value)
+        if key.startswith("_") or setting is _NOT_A_SETTING:
+            continue
+        kept = getattr(again, key, "(missing)")
+        if missing_ok and not hasattr(again, key):
+            continue
+        if _setting(kept) != setting and not (value != value and kept != kept):  # NaN
+            return f"{key}: {value!r} -> {kept!r}"
+    return None
+
+
+_NOT_A_SETTING = object()
+
+
+def _setting(value):
+    """``value`` in a form to compare: plain values as they are, tuples and lists of
+    them as tuples, an object by its ``config()``; anything else is no setting."""
+    if isinstance(value, int | float | str | bool | type(None)):
+        return value
+    if isinstance(value, tuple | list):
+        items = tuple(_setting(item) for item in value)
+        return _NOT_A_SETTING if any(i is _NOT_A_SETTING for i in items) else items
+    if not isinstance(value, type) and callable(getattr(value, "config", None)):
+        try:
+            return json.dumps(value.config(), sort_keys=True)
+        except Exception:  # a config that is no JSON says so in the "config" row
+            return _NOT_A_SETTING
+    return _NOT_A_SETTING
 
 
 def _normalised(name: str) -> str:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import h5py
 import numpy as np
@@ -475,6 +476,34 @@ def test_a_config_that_names_another_class_is_refused_before_a_save(tmp_path):
     with pytest.raises(ValueError, match=r"would load NamesItsBase as Tanh: its config\(\)"):
         nb.save(model, tmp_path / "m.h5")
     assert not (tmp_path / "m.h5").exists()
+
+
+class Tripled(Layer):
+    """A layer whose config() leaves out an argument that has a default."""
+
+    def __init__(self, k: float = 1.0):
+        super().__init__()
+        self.k = k
+
+    def forward(self, x, training=True):
+        return self.k * x
+
+    def backward(self, dy, input_grad=True):
+        return self.k * dy
+
+
+def test_a_setting_config_leaves_out_is_warned_of_once(tmp_path):
+    """Tripled(3.0) was saved, and loaded as Tripled(1.0), without a word."""
+    model = nb.Sequential([Dense(2, 2), Tripled(3.0)], seed=0)
+    with pytest.warns(UserWarning, match=r"Tripled's config\(\) leaves out .*\(k: 3.0 -> 1.0\)"):
+        nb.save(model, tmp_path / "m.h5")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once: not again at each of a fit's saves
+        model.fit(X, Y, optimizer="adam", epochs=3, log_every=1, checkpoint=tmp_path / "r.h5",
+                  **FIT)  # fmt: skip
+        again = nb.Sequential([Dense(2, 4), nb.layers.BatchNorm(4), Tanh(), Dense(4, 2)], seed=0)
+        adam = nb.optim.Adam(nb.optim.StepDecay(0.1, 2))  # its step count changes: no setting
+        again.fit(X, Y, optimizer=adam, epochs=3, log_every=1, checkpoint=tmp_path / "b.h5", **FIT)
 
 
 def test_a_callback_state_that_is_not_json_is_named(tmp_path):

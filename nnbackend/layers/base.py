@@ -169,7 +169,8 @@ class Layer:
         return 1
 
     def config(self) -> dict:
-        """The constructor's arguments, JSON-ready, with the class name as "type"."""
+        """The constructor's arguments, JSON-ready, with the class name as "type" (a
+        subclass adds its own: ``{**super().config(), "beta": self.beta}``)."""
         return {"type": type_name(self)}
 
     @classmethod

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnbackend.registry import type_name
+from nnbackend.registry import lost_setting, type_name
 
 ULPS = 100
 """The default agreement between backends, in units in the last place (see ``close``)."""
@@ -122,46 +122,13 @@ def config_round_trip(report: Report, obj, registry) -> None:
             problem = f"config()['type'] is {config.get('type')!r}, not {name!r}"
         elif json.loads(json.dumps(again.config())) != config:
             problem = f"from_config(config()) has config {again.config()}, not {config}"
-        elif lost := _settings_lost(obj, again):
+        elif lost := lost_setting(obj, again):
             problem = (
                 f"from_config(config()) has {lost}: config() (an optimizer's _hyper()) "
                 "leaves out an argument, which nb.load would set to its default"
             )
         known = "not registered: nb.load needs custom_objects" if custom_for(obj) else "registered"
         report.add("config", "-", problem, known)
-
-
-def _settings_lost(obj, again) -> str | None:
-    """The first setting of ``obj`` (a number, a flag, a name, a tuple or list of them,
-    an object with a ``config()``: an initialiser, a schedule) that ``again``, made from
-    its config, holds otherwise, as "gamma: 3.0 -> 2.0"; None where all agree."""
-    for key, value in vars(obj).items():
-        setting = _setting(value)
-        if key.startswith("_") or setting is _NOT_A_SETTING:
-            continue
-        kept = getattr(again, key, "(missing)")
-        if _setting(kept) != setting and not (value != value and kept != kept):  # NaN
-            return f"{key}: {value!r} -> {kept!r}"
-    return None
-
-
-_NOT_A_SETTING = object()
-
-
-def _setting(value):
-    """``value`` in a form to compare: plain values as they are, tuples and lists of
-    them as tuples, an object by its ``config()``; anything else is no setting."""
-    if isinstance(value, int | float | str | bool | type(None)):
-        return value
-    if isinstance(value, tuple | list):
-        items = tuple(_setting(item) for item in value)
-        return _NOT_A_SETTING if any(i is _NOT_A_SETTING for i in items) else items
-    if not isinstance(value, type) and callable(getattr(value, "config", None)):
-        try:
-            return json.dumps(value.config(), sort_keys=True)
-        except Exception:  # a config that is no JSON says so in the "config" row
-            return _NOT_A_SETTING
-    return _NOT_A_SETTING
 
 
 def custom_for(obj) -> dict:
