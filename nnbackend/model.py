@@ -138,6 +138,7 @@ class Sequential:
 
     @property
     def n_outputs(self) -> int | None:
+        """Outputs per sample, where the last layer gives rows (None for images)."""
         shape = self.output_shape
         return shape[0] if shape is not None and len(shape) == 1 else None
 

@@ -186,6 +186,8 @@ def test_every_public_name_has_an_entry_in_the_api_reference(site):
     members = [f"nnbackend.layers.Layer.{m}" for m in ("forward", "backward", "config")]
     members += [f"nnbackend.loss_base.Loss.{m}" for m in ("forward", "backward", "link", "config")]
     members += [f"nnbackend.Sequential.{m}" for m in ("count_params", "copy_params", "set_params")]
+    members += ["nnbackend.Sequential.n_inputs", "nnbackend.Sequential.n_outputs"]
+    members += [f"nnbackend.testing.report.Report.{m}" for m in ("rows", "failures", "ok", "table")]
     members += ["nnbackend.History.history", "nnbackend.init.Initializer.std",
                 "nnbackend.optim_base.Optimizer.current_lr"]  # fmt: skip
     # what the guide tells a subclass to set: documented in docstrings after them (the

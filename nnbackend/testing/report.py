@@ -34,6 +34,7 @@ class Report:
 
     subject: str
     rows: list[Row] = field(default_factory=list)
+    """Every check's row, in the order run: ``Row(check, backend, ok, detail)``."""
 
     def add(self, check: str, backend: str, problem: str | None, detail: str = "") -> bool:
         """Record ``problem`` (None: passed, with ``detail``); returns whether it passed."""
@@ -51,13 +52,16 @@ class Report:
 
     @property
     def failures(self) -> list[Row]:
+        """The rows that failed."""
         return [row for row in self.rows if not row.ok]
 
     @property
     def ok(self) -> bool:
+        """Whether every row passed."""
         return not self.failures
 
     def table(self, rows: list[Row] | None = None) -> str:
+        """``rows`` (default: all) as a text table: check, backend, result, detail."""
         rows = self.rows if rows is None else rows
         header = ("check", "backend", "result", "detail")
         lines = [(r.check, r.backend, "ok" if r.ok else "FAILED", r.detail) for r in rows]
