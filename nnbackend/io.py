@@ -9,7 +9,8 @@ fixed-length UTF-8 strings:
 
     /                attrs: format="nnbackend", format_version, architecture (JSON),
                             loss (JSON), dtype, saved_from (backend name)
-    /weights/<name>  one dataset per parameter, e.g. "0.W", "2.b"
+    /weights/<name>  one dataset per parameter, e.g. "0.W", "2.b" (every array with a
+                     fletcher32 checksum, in chunks of whole rows up to 1 MiB)
     /state/<name>    running state of layers that keep one
     /optimizer       attrs: config (JSON), iterations;  /optimizer/<slot>/<name> arrays
     /training        attrs: epoch, stopped (a callback ended the run), generator (JSON
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from pathlib import Path
 
 import h5py
@@ -46,6 +48,8 @@ from nnbackend.checks import integer
 from nnbackend.h5text import write_text
 from nnbackend.optim_base import Optimizer
 from nnbackend.registry import custom_objects as custom_objects_scope
+
+CHUNK_BYTES = 1 << 20
 
 __all__ = [
     "DEFAULT_MAX_PARAMS",
@@ -130,8 +134,17 @@ def _write_callbacks(f: h5py.File, states: dict) -> None:
 
 
 def _write_arrays(group: h5py.Group, arrays) -> None:
+    """Each array with a checksum (fletcher32), so a flipped bit in its data makes the
+    load fail, not give other weights (a 0-d array, which has no chunks, goes without)."""
     for name, array in arrays.items():
-        group.create_dataset(name, data=to_numpy(array))
+        host = to_numpy(array)
+        if host.ndim == 0:
+            group.create_dataset(name, data=host)
+        else:  # chunks of whole rows, up to 1 MiB (h5py's own are 8-32 KiB, each slower)
+            row = math.prod(host.shape[1:]) * host.itemsize
+            chunks = (max(1, min(host.shape[0], CHUNK_BYTES // max(row, 1))), *host.shape[1:])
+            chunks = chunks if row <= CHUNK_BYTES and host.size else True
+            group.create_dataset(name, data=host, fletcher32=True, chunks=chunks)
 
 
 # --- loading ----------------------------------------------------------------------

@@ -916,6 +916,21 @@ def test_cat_images_compressed_more_than_images_compress(tmp_path):
         datasets.load_catvnoncat(tmp_path)
 
 
+def test_a_cat_chunk_that_inflates_past_its_size_is_refused(tmp_path):
+    """HDF5's deflate inflates a chunk's whole stream before it keeps a chunk's worth:
+    a 1 MB file's chunk of 1 GiB of zeros took 14 s and 1 GiB (16 MiB here)."""
+    write_tiny_cat(tmp_path)
+    zeros = zlib.compressobj(9)
+    bomb = zeros.compress(bytes(16 << 20)) + zeros.flush()
+    with h5py.File(tmp_path / "train_catvnoncat.h5", "a") as f:
+        del f["train_set_x"]
+        x = f.create_dataset("train_set_x", (16, 64, 64, 3), "u1", chunks=(16, 64, 64, 3),
+                             compression="gzip")  # fmt: skip
+        x.id.write_direct_chunk((0, 0, 0, 0), bomb)
+    with pytest.raises(ValueError, match=r"train_set_x has a compressed chunk that inflates past"):
+        datasets.load_catvnoncat(tmp_path)
+
+
 def test_cat_chunks_that_all_name_one_stored_chunk_are_refused(tmp_path):
     """The chunk index may point every entry at one compressed chunk: HDF5 then sums
     their sizes as stored, and a 0.3 MB file passed the 64:1 bound for 245 MB. What

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import zlib
 
 import h5py
 import numpy as np
@@ -230,6 +231,21 @@ def plugin_filter(f, secrets):
     )
 
 
+def deflate_bomb(f, secrets):
+    """A 64-byte weight whose one chunk's stream inflates to 16 MiB: HDF5 inflated all of
+    it (1 GiB from a 1 MB file) before it kept the chunk's 64 bytes."""
+    zeros = zlib.compressobj(9)
+    bomb = zeros.compress(bytes(16 << 20)) + zeros.flush()
+    del f["weights/0.W"]
+    packed = f.create_dataset("weights/0.W", (2, 8), "f4", chunks=(2, 8), compression="gzip")
+    packed.id.write_direct_chunk((0, 0), bomb)
+
+
+def lzf(f, secrets):
+    del f["weights/0.W"]
+    f.create_dataset("weights/0.W", data=SECRET, chunks=(1, 8), compression="lzf")
+
+
 FILE_TRICKS = {
     "external-storage": (external_storage, "keeps its bytes in another file"),
     "external-link": (external_link, "is an external link"),
@@ -238,6 +254,8 @@ FILE_TRICKS = {
     "virtual-dataset-elsewhere": (virtual_elsewhere, "is virtual"),
     "soft-link": (soft_link, "is a soft link"),
     "plugin-filter": (plugin_filter, "filter 32004, which would need a plugin"),
+    "deflate-bomb": (deflate_bomb, "a compressed chunk that inflates past its size of 68 bytes"),
+    "lzf": (lzf, "filter 32000, h5py's lzf, whose decoder a crafted chunk keeps busy"),
 }
 
 HUGE = dict(shape=(20000, 20000), dtype="f4")  # 1.6 GB declared, nothing written
@@ -955,6 +973,25 @@ def as_older_file(good, path):
             f[name].attrs[key] = f[name].attrs[key].decode()
     assert all(string_attributes(path).values())
     return path
+
+
+@pytest.mark.parametrize("where", ["weights/0.W", "state/1.running_var", "optimizer/v/0.W"])
+def test_a_flipped_bit_in_an_array_is_damage_not_other_weights(tmp_path, where):
+    """The arrays were written without a checksum: of 2,500 single-bit flips of a
+    checkpoint, 137 loaded as other weights, optimizer state or running state."""
+    model = nb.Sequential([Dense(4, 3), nb.layers.BatchNorm(3)], seed=0)
+    adam = nb.optim.Adam(0.01)
+    model.fit(np.ones((8, 4)), np.arange(8) % 3, loss="cross_entropy", optimizer=adam, verbose=0)
+    path = tmp_path / "m.h5"
+    nb.save(model, path, optimizer=adam)
+    with h5py.File(path, "r") as f:
+        assert f[where].fletcher32
+        offset = f[where].id.get_chunk_info(0).byte_offset
+    data = bytearray(path.read_bytes())
+    data[offset + 1] ^= 0x40
+    path.write_bytes(bytes(data))
+    with pytest.raises(nb.CheckpointError, match="it is damaged"):
+        nb.load(path, with_optimizer=True)
 
 
 def test_save_writes_no_variable_length_string(good):
