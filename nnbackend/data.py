@@ -15,6 +15,7 @@ import array_api_compat
 import numpy as np
 
 from nnbackend.backend import Backend, Generator, namespace_of, to_numpy
+from nnbackend.backend.core import detached
 from nnbackend.backend.fastpaths import native
 from nnbackend.checks import one_of, positive_int
 
@@ -43,8 +44,9 @@ class Batches:
         y_dtype: str | None = None,
         on_device="auto",
     ):
+        X = as_array(X, "X")  # a list, as fit takes it; a tracked tensor, detached
+        y = None if y is None else as_array(y, "y")
         self.n = int(X.shape[0])
-        y = None if y is None else as_array(y, "y")  # a list, as fit takes it
         if self.n == 0:
             raise ValueError(f"X is empty (shape {tuple(X.shape)}): there are no rows to batch")
         if y is not None and int(y.shape[0]) != self.n:
@@ -183,7 +185,7 @@ def as_array(data, what: str = "X"):
     tensor that autograd tracks comes detached: nnbackend makes its own gradients, and
     torch refused the products written with ``out=`` on it."""
     if isinstance(data, np.ndarray) or array_api_compat.is_array_api_obj(data):
-        return data.detach() if getattr(data, "requires_grad", False) else data
+        return detached(data)
     try:
         array = np.asarray(data)
     except (ValueError, TypeError) as exc:

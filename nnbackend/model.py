@@ -20,6 +20,7 @@ import math
 from nnbackend import layers as layer_types
 from nnbackend import prediction, training
 from nnbackend.backend import Generator, as_generator, dtype_name, get_backend, to_numpy
+from nnbackend.backend.core import detached
 from nnbackend.backend.kernels import table
 from nnbackend.checks import check_output_gradient
 from nnbackend.fit_options import check_option_names
@@ -149,7 +150,7 @@ class Sequential:
         takes them). ``training`` reaches every layer: BatchNorm and Dropout behave as in
         training only when it is True."""
         self._check_input(x)
-        out = self._through_layers(x, training)
+        out = self._through_layers(detached(x), training)
         self._out_shape = tuple(out.shape)  # what backward's dy must match
         return out
 

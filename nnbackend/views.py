@@ -7,6 +7,8 @@ from __future__ import annotations
 import operator
 from collections.abc import MutableMapping
 
+from nnbackend.backend.core import detached
+
 
 class ArrayView(MutableMapping):
     """The model's arrays of one kind ("params", "grads", "state") by dotted name.
@@ -59,7 +61,7 @@ class ArrayView(MutableMapping):
             self._check(name, value, current)
             # a copy: training updates weights in place, and must not write into the
             # caller's array (on NumPy, backend.asarray(W) is W itself)
-            value = self._model.backend.xp.asarray(value, copy=True)
+            value = self._model.backend.xp.asarray(detached(value), copy=True)
         store[key] = value
 
     def assign(self, values) -> None:

@@ -672,6 +672,46 @@ def test_tensors_that_autograd_tracks_are_taken_detached():
     assert not out.requires_grad and torch.equal(out, plain.predict_proba(X))
 
 
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_a_hand_loop_and_the_other_ways_in_take_tracked_tensors_detached():
+    """Batches, forward, backend.asarray and set_params passed a tensor that requires
+    grad on: torch then tracked every weight it met (memory growing each step), and a
+    later fit refused the in-place update of "a leaf Variable that requires grad"."""
+    import torch
+
+    X, y = torch.tensor(X_MOONS, dtype=torch.float32), torch.tensor(Y_MOONS)
+    loss, plain, tracked = nb.losses.SoftmaxCrossEntropy(), tiny_net("torch"), tiny_net("torch")
+    for model, inputs in ((plain, X), (tracked, X.clone().requires_grad_(True))):
+        opt = nb.optim.SGD(0.1)
+        for xb, yb in nb.data.Batches(inputs, y, model.backend, batch_size=50, rng=model.rng):
+            out = model.forward(xb)
+            loss.forward(out, yb)
+            model.backward(loss.backward())
+            opt.step(model.params, model.grads)
+    for name, w in plain.params.items():
+        assert not tracked.params[name].requires_grad and torch.equal(tracked.params[name], w)
+    assert not tracked.forward(X.clone().requires_grad_(True)).requires_grad
+    assert not tracked.backend.asarray(X.clone().requires_grad_(True)).requires_grad
+    linear = torch.nn.Linear(2, 3)  # its weights are Parameters, which require grad
+    tracked.set_params({"0.W": linear.weight.T, "0.b": linear.bias})
+    tracked.fit(X, Y_MOONS, loss="cross_entropy", optimizer="sgd", verbose=0)
+    assert linear.weight.grad is None and not tracked.params["0.W"].requires_grad
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_bfloat16_tensors_come_to_the_host_as_float32():
+    """NumPy has no bfloat16: to_numpy, and with it fit's check of X for NaN, raised
+    "Got unsupported ScalarType BFloat16" instead of naming the NaN."""
+    import torch
+
+    values = torch.tensor([[1.5, -2.25], [0.0, 3.0]], dtype=torch.bfloat16)
+    host = nb.to_numpy(values)
+    assert host.dtype == np.float32 and host.tolist() == [[1.5, -2.25], [0.0, 3.0]]
+    values[0, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"X holds 1 NaN or inf values \(the first at index"):
+        tiny_net("torch").fit(values, [0, 1], loss="cross_entropy", optimizer="sgd", verbose=0)
+
+
 def test_validation_split_speaks_of_the_data_given():
     # it cut X and y apart first: "y has 0 targets but X has 2 samples", "X is empty"
     fit = dict(loss="cross_entropy", optimizer="sgd", verbose=0)

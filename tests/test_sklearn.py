@@ -590,6 +590,22 @@ def test_device_arrays_of_another_backend_are_refused(digits):
         est.predict(torch.asarray(X))
 
 
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+def test_tensors_that_autograd_tracks_give_plain_predictions(digits):
+    """predict_proba of a tensor that requires grad gave one with a grad_fn, which
+    .numpy() refused; the fit and the predictions are those of the plain tensor."""
+    import torch
+
+    X, y = torch.asarray(digits[0][:200], dtype=torch.float32), torch.asarray(digits[1][:200])
+    tracked = X.clone().requires_grad_(True)
+    estimators = [MLPClassifier((8,), max_iter=3, random_state=0) for _ in range(2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        plain, followed = estimators[0].fit(X, y), estimators[1].fit(tracked, y)
+    proba = followed.predict_proba(tracked)
+    assert not proba.requires_grad and torch.equal(proba, plain.predict_proba(X))
+
+
 def test_sample_weight_is_refused_by_name(digits):
     X, y = digits
     with pytest.raises(TypeError, match="sample_weight"):

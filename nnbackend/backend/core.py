@@ -114,6 +114,7 @@ class Backend:
         """
         if isinstance(data, self.array_types) or is_device_array(data):
             self.check_array(data, "the data")
+            data = detached(data)
             if dtype is None and self.xp.isdtype(data.dtype, "real floating"):
                 dtype = self.dtype
             return (
@@ -214,6 +215,13 @@ class Backend:
     def supports(self, dtype: str) -> bool:
         """Whether this backend's device has the dtype named (e.g. "float64")."""
         return dtype in device_dtypes(self.xp, self.device)
+
+
+def detached(array):
+    """``array`` out of autograd's sight (a torch tensor that requires grad; any other
+    as it is): nnbackend makes its own gradients, and a tracked input made torch track
+    every weight it met (memory growing each step) and refuse the in-place updates."""
+    return array.detach() if getattr(array, "requires_grad", False) else array
 
 
 def dtype_name(xp, dtype) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import sys
 
 import numpy as np
 
@@ -102,7 +103,13 @@ def make_torch(device):
         device = torch.device("cuda", torch.cuda.current_device())
     if device.type == "cuda":
         check_gpu_number(name, device.index, torch.cuda.device_count())
-    return xp, device, (torch.Tensor,), lambda a: a.detach().cpu().numpy()
+    return xp, device, (torch.Tensor,), _torch_to_host
+
+
+def _torch_to_host(a):
+    """A tensor as NumPy; bfloat16, which NumPy lacks, as float32 (which holds it exactly)."""
+    a = a.detach().cpu()
+    return (a.float() if a.dtype == sys.modules["torch"].bfloat16 else a).numpy()
 
 
 def make_cupy(device):

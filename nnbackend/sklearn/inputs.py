@@ -15,6 +15,7 @@ from sklearn import get_config
 from sklearn.utils.validation import check_array, check_consistent_length, validate_data
 
 from nnbackend.backend import Backend, BackendMismatchError, backend_of, get_backend, to_numpy
+from nnbackend.backend.core import detached
 from nnbackend.data import check_in_range
 from nnbackend.data_checks import check_inputs
 
@@ -77,6 +78,7 @@ def output(result, X):
 def device_X(est, X, backend: Backend, *, reset: bool):
     """A device array checked as ``validate_data`` checks host data, in the backend's dtype."""
     backend.check_array(X, "X")
+    X = detached(X)  # predictions that autograd tracked could not become NumPy
     xp = backend.xp
     if X.ndim != 2:
         raise ValueError(
