@@ -13,7 +13,7 @@ import pytest
 from sklearn.datasets import make_moons
 
 import nnbackend as nb
-from nnbackend.layers import Dense, ReLU, Sigmoid, Softmax, Tanh
+from nnbackend.layers import BatchNorm, Dense, ReLU, Sigmoid, Softmax, Tanh
 from nnbackend.losses import MSE, BinaryCrossEntropy, SoftmaxCrossEntropy
 from tests.conftest import CPU_BACKEND_NAMES, HAVE_TORCH
 
@@ -696,6 +696,34 @@ def test_a_hand_loop_and_the_other_ways_in_take_tracked_tensors_detached():
     tracked.set_params({"0.W": linear.weight.T, "0.b": linear.bias})
     tracked.fit(X, Y_MOONS, loss="cross_entropy", optimizer="sgd", verbose=0)
     assert linear.weight.grad is None and not tracked.params["0.W"].requires_grad
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_a_model_loaded_or_fitted_in_inference_mode_trains_outside_it(tmp_path, optimizer):
+    """Its weights, running state, optimizer state and flat buffers were inference
+    tensors: the next fit ended in "Inplace update to inference tensor outside
+    InferenceMode is not allowed"."""
+    import torch
+
+    def net():
+        return nb.Sequential([Dense(2, 4), BatchNorm(4), Tanh(), Dense(4, 2)], backend="torch",
+                             seed=0)  # fmt: skip
+
+    fit = dict(loss="cross_entropy", optimizer=optimizer, verbose=0)
+    inside, outside = net(), net()
+    with torch.inference_mode():
+        inside.fit(X_MOONS, Y_MOONS, **fit)
+    outside.fit(X_MOONS, Y_MOONS, **fit)
+    inside.fit(X_MOONS, Y_MOONS, **fit)
+    outside.fit(X_MOONS, Y_MOONS, **fit)
+    for name, w in outside.params.items():
+        assert torch.equal(inside.params[name], w), name
+    nb.save(outside, tmp_path / "m.h5")
+    with torch.inference_mode():
+        loaded = nb.load(tmp_path / "m.h5", backend="torch")
+    loaded.fit(X_MOONS, Y_MOONS, **fit)
+    assert not any(w.is_inference() for w in [*loaded.params.values(), *loaded.state.values()])
 
 
 @pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")

@@ -3,6 +3,7 @@ way any of them comes back to the host."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import array_api_compat
@@ -103,3 +104,11 @@ def compact(array):
     if storage is not None and storage().nbytes() > array.numel() * array.element_size():
         return array.clone()
     return array
+
+
+def made_in_inference_mode(array) -> bool:
+    """Whether ``array`` is a tensor torch made inside ``torch.inference_mode()``, and
+    the code now runs outside it, where torch refuses to update it in place."""
+    if not getattr(array, "is_inference", lambda: False)():
+        return False
+    return not sys.modules["torch"].is_inference_mode_enabled()

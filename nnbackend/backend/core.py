@@ -85,6 +85,12 @@ class Backend:
         it open, and array-api-strict does not promise it."""
         return self.name.split(":")[0] in ("numpy", "cupy", "torch")
 
+    @property
+    def has_inference_mode(self) -> bool:
+        """Whether arrays made inside the library's inference mode refuse in-place
+        updates outside it (torch's ``torch.inference_mode()``)."""
+        return self.name.split(":")[0] == "torch"
+
     def get_dtype(self, dtype=None):
         """``dtype`` as this backend's dtype object; ``None`` gives the default float."""
         if dtype is None:
