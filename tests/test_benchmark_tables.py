@@ -90,6 +90,13 @@ def test_the_readme_states_the_recorded_scikit_learn_speed_ups():
     text = " ".join(readme_table.README.read_text().split())
     mnist = _speed_ups(RECORDED["sklearn"], "nnbackend (numpy)", "MNIST")
     assert f"is {mnist[0]:.2f}-{mnist[-1]:.2f}x on MNIST" in text
+    step = {  # ms a step: a fit's seconds over its 10 epochs of 300 batches
+        row["implementation"]: row["fit_seconds"] / 3000 * 1000
+        for row in RECORDED["sklearn"]["rows"]
+        if row["task"].startswith("MNIST") and row["dtype"] == "float32"
+    }
+    mine, theirs = step["nnbackend (numpy)"], step["scikit-learn"]
+    assert f"takes nnbackend {mine:.1f} ms and scikit-learn {theirs:.1f}," in text
     torch = _speed_ups(RECORDED["sklearn"], "nnbackend (torch)")
     assert f"the same estimator is {torch[0]:.2f}-{torch[-1]:.2f}x as fast as" in text
     avx512 = RECORDED["sklearn-avx512"]  # the same run with OpenBLAS's AVX-512 kernels
