@@ -91,7 +91,8 @@ def _range(low, high, low_open, high_open) -> str:
 
 def boolean(value, name: str) -> bool:
     """True or False (NumPy's bools too); strings such as "yes" or "false" are refused."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    kind = type(value)
+    if isinstance(value, bool) or kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_"):
         return bool(value)
     raise TypeError(f"{name} must be True or False, not {_shown(value)}")
 

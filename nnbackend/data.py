@@ -134,11 +134,10 @@ def _past_range(X, dtype: str) -> bool:
 
 def _narrowed(backend, X):
     """X cast to the backend's dtype where it is: on the host (no transfer, and fewer
-    bytes to move after), or on the device. Overflow is reported by the caller."""
-    if not is_host(X):
-        return backend.asarray(X, dtype=backend.dtype_name)
+    bytes to move after), or on the device. Overflow is reported by the caller (and
+    not warned of by NumPy, here or under array-api-strict)."""
     with np.errstate(over="ignore"):
-        return X.astype(backend.dtype_name)
+        return X.astype(backend.dtype_name) if is_host(X) else backend.asarray(X, backend.dtype)
 
 
 def _wider_float(X, dtype: str) -> bool:
