@@ -25,6 +25,7 @@ from nnbackend.registry import (
     OPTIMIZERS,
     UnknownTypeError,
     custom_objects,
+    init_parameters,
     lost_setting,
     type_name,
 )
@@ -116,9 +117,8 @@ def check_rebuilds(model, loss=None, optimizer=None) -> None:
 
 def _check_alike(what: str, thing, again) -> None:
     """``again``, built from ``thing``'s config, must be of the same classes (a subclass
-    whose config() names its base loads as the base); a setting of a layer or a loss
-    that it holds otherwise, config() left out: a warning, once (a public attribute
-    may also be a count the object keeps, such as an optimizer's iterations)."""
+    whose config() names its base loads as the base); a constructor's argument that it
+    holds otherwise, config() left out: a warning, once."""
     for mine, built in zip(_parts_of(thing), _parts_of(again), strict=False):
         if type(built) is not type(mine):
             raise ValueError(
@@ -127,7 +127,8 @@ def _check_alike(what: str, thing, again) -> None:
                 "classes' config() does ({**super().config(), ...}, or nb.registry."
                 "type_name(self))"
             )
-        lost = None if what == "the optimizer" else lost_setting(mine, built, missing_ok=True)
+        # the constructor's arguments alone: a count (iterations), a flag build sets
+        lost = lost_setting(mine, built, missing_ok=True, only=init_parameters(type(mine)))
         if lost and (type(mine), lost) not in _WARNED:
             _WARNED.add((type(mine), lost))
             warn_caller(

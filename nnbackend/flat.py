@@ -76,7 +76,6 @@ class FlatModel:
         backend without views (array-api-strict), an optimizer that updates weight by
         weight (``Optimizer.updates_flat``), no weights, or weights of several dtypes.
         ``spare``: elements to keep after the gradients (``FlatArrays.spare``)."""
-        thaw(model, optimizer)
         if not (fused_enabled() and model.backend.has_views and optimizer.updates_flat()):
             return None
         bound = getattr(model, "_flat", None)
@@ -166,18 +165,19 @@ class FlatModel:
         return True
 
 
-def thaw(model, optimizer) -> None:
+def thaw(model, optimizer=None) -> None:
     """Weights, running state and optimizer state that torch made inside
     ``torch.inference_mode()`` (a load, a fit there), copied into ordinary tensors:
     outside it torch refuses the in-place updates of a step."""
     if not model.backend.has_inference_mode:
         return
     stores = [store for layer in model.layers for store in (layer.params, layer.state)]
-    stores += list(optimizer.state.values())
+    stores += list(optimizer.state.values()) if optimizer is not None else []
     if not any(made_in_inference_mode(a) for store in stores for a in store.values()):
         return
     unbind(model)  # its buffers were made there too
-    optimizer.__dict__.pop("_flats", None)
+    if optimizer is not None:
+        optimizer.__dict__.pop("_flats", None)
     for store in stores:
         for key, array in store.items():
             if made_in_inference_mode(array):

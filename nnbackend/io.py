@@ -140,9 +140,11 @@ def _write_arrays(group: h5py.Group, arrays) -> None:
         host = to_numpy(array)
         if host.ndim == 0:
             group.create_dataset(name, data=host)
-        else:  # chunks of whole rows, up to 1 MiB (h5py's own are 8-32 KiB, each slower)
+        else:  # chunks of whole rows, up to 1 MiB (h5py's own are 8-32 KiB, each slower),
+            # the rows split evenly: HDF5 stores the last chunk whole, however few it holds
             row = math.prod(host.shape[1:]) * host.itemsize
-            chunks = (max(1, min(host.shape[0], CHUNK_BYTES // max(row, 1))), *host.shape[1:])
+            parts = -(-host.nbytes // CHUNK_BYTES)
+            chunks = (-(-host.shape[0] // max(parts, 1)), *host.shape[1:])
             chunks = chunks if row <= CHUNK_BYTES and host.size else True
             group.create_dataset(name, data=host, fletcher32=True, chunks=chunks)
 

@@ -19,12 +19,13 @@ import math
 
 from nnbackend import layers as layer_types
 from nnbackend import prediction, training
-from nnbackend.backend import Generator, as_generator, dtype_name, get_backend, to_numpy
+from nnbackend.backend import Generator, as_generator, dtype_name, get_backend
+from nnbackend.backend.arrays import carried
 from nnbackend.backend.core import detached
 from nnbackend.backend.kernels import table
 from nnbackend.checks import check_output_gradient
 from nnbackend.fit_options import check_option_names
-from nnbackend.flat import FlatModel, release, unbind
+from nnbackend.flat import FlatModel, release, thaw, unbind
 from nnbackend.history import History
 from nnbackend.layers.base import build_layer, claim, forward_missed, layer_list, unbuilt_copy
 from nnbackend.losses import L2
@@ -150,6 +151,8 @@ class Sequential:
         takes them). ``training`` reaches every layer: BatchNorm and Dropout behave as in
         training only when it is True."""
         self._check_input(x)
+        if training:  # a hand loop's step updates in place what torch's inference mode made
+            thaw(self)
         out = self._through_layers(detached(x), training)
         self._out_shape = tuple(out.shape)  # what backward's dy must match
         return out
@@ -239,6 +242,7 @@ class Sequential:
         the weights and gradients are views into one buffer each (``nnbackend.flat``), one
         update; else the optimizer gets dicts of the step's arrays, and a name it rebinds
         is stored back into its layer."""
+        thaw(self, optimizer)  # what torch's inference mode made, a step cannot update
         bound = FlatModel.bind(self, optimizer) if flat else unbind(self)
         slots = [  # grads read each step: a backward may give its layer a new dict
             (f"{i}.{key}", layer.params, layer, key)
@@ -319,7 +323,7 @@ class Sequential:
         for layer in self.layers:
             for store in (layer.params, layer.state):
                 for name, a in store.items():
-                    store[name] = _moved(backend, a)
+                    store[name] = carried(a, backend)
             layer.grads.clear()
             layer.backend = backend
         self.backend = backend
@@ -343,7 +347,7 @@ class Sequential:
         twin = Sequential(layers, backend=backend, input_shape=self._given_shape)
         for values, store in ((self.params, twin.params), (self.state, twin.state)):
             for name, a in values.items():
-                store[name] = _moved(backend, a)
+                store[name] = carried(a, backend)
         twin.loss, twin.metrics, twin.rng.state = self.loss, self.metrics, self.rng.state
         return twin
 
@@ -391,9 +395,3 @@ class Sequential:
                 f"computes in {self.backend.dtype_name}: convert it with backend.asarray(X, "
                 f"dtype={self.backend.dtype_name!r}), or pass host data to fit/predict"
             )
-
-
-def _moved(backend, a):
-    """``a`` on ``backend`` through the host: in its float dtype if float, else as it is."""
-    host = to_numpy(a)
-    return backend.asarray(host, dtype=backend.dtype_name if host.dtype.kind == "f" else None)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import inspect
 import json
 
 
@@ -197,15 +198,26 @@ def construct(cls: type, config: dict):
         raise ValueError(f"bad arguments for {cls.__name__}: {config} ({exc})") from None
 
 
-def lost_setting(obj, again, missing_ok: bool = False) -> str | None:
+def init_parameters(cls: type) -> set[str]:
+    """The names the constructors of ``cls`` take, its bases' too (a subclass that
+    passes ``**kwargs`` on to its base takes the base's names)."""
+    names = set()
+    for klass in cls.__mro__[:-1]:  # not object's
+        if "__init__" in vars(klass):
+            parameters = inspect.signature(vars(klass)["__init__"]).parameters.values()
+            names |= {p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    return names - {"self"}
+
+
+def lost_setting(obj, again, missing_ok: bool = False, only=None) -> str | None:
     """The first setting of ``obj`` (a number, a flag, a name, a tuple or list of them,
     an object with a ``config()``: an initialiser, a schedule) that ``again``, made from
     its config, holds otherwise, as "gamma: 3.0 -> 2.0"; None where all agree. With
     ``missing_ok``, what ``again`` lacks is passed over (a built layer's own from its
-    ``build``, which a rebuilt one has not run)."""
+    ``build``, which a rebuilt one has not run); ``only``: the names to compare."""
     for key, value in vars(obj).items():
         setting = _setting(value)
-        if key.startswith("_") or setting is _NOT_A_SETTING:
+        if key.startswith("_") or setting is _NOT_A_SETTING or only is not None and key not in only:
             continue
         kept = getattr(again, key, "(missing)")
         if missing_ok and not hasattr(again, key):

@@ -6,10 +6,8 @@ optimizer takes in place of a number (also as ``nb.optim.StepDecay``, ...).
 
 from __future__ import annotations
 
-import inspect
-
 from nnbackend.checks import finite_float, positive_int
-from nnbackend.registry import SCHEDULES, construct, register, type_name
+from nnbackend.registry import SCHEDULES, construct, init_parameters, register, type_name
 
 
 def rate(lr) -> float:
@@ -36,10 +34,11 @@ class Schedule:
         raise NotImplementedError
 
     def config(self) -> dict:
-        """The type and the constructor's arguments, read from the attributes of their
-        names (one worked out from them is left out); a class that keeps an argument
-        under another name writes its own."""
-        arguments = inspect.signature(type(self)).parameters
+        """The type and the constructor's arguments (its bases' too, where it passes
+        ``**kwargs`` on), read from the attributes of their names (one worked out from
+        them is left out); a class that keeps an argument under another name writes
+        its own."""
+        arguments = init_parameters(type(self))
         return {"type": type_name(self), **{k: v for k, v in vars(self).items() if k in arguments}}
 
     @classmethod

@@ -426,6 +426,65 @@ def test_a_schedule_saves_its_arguments_and_not_what_it_works_out(tmp_path):
     assert (optimizer.lr.lr, optimizer.lr.steps, optimizer.lr.slope) == (0.2, 4, 0.05)
 
 
+class HeldWarmup(Warmup):
+    """A subclass that passes its base's arguments on through **kwargs."""
+
+    def __init__(self, hold: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.hold = hold
+
+
+def test_a_schedule_that_passes_kwargs_on_saves_its_bases_arguments_too(tmp_path):
+    """Its config() was the arguments its own signature names: "kwargs", not lr and
+    steps, which came back as the defaults (or a refusal where they had none)."""
+    schedule = HeldWarmup(hold=2, lr=0.5, steps=5)
+    assert schedule.config() == {"type": "HeldWarmup", "lr": 0.5, "steps": 5, "hold": 2}
+    model = nb.Sequential([Dense(2, 2)], seed=0)
+    model.fit(X, Y, optimizer=nb.optim.SGD(schedule), epochs=1, checkpoint=tmp_path / "r.h5",
+              **FIT)  # fmt: skip
+    _, again, _ = nb.load(tmp_path / "r.h5", with_optimizer=True,
+                          custom_objects={"HeldWarmup": HeldWarmup})  # fmt: skip
+    assert again.lr.config() == schedule.config()
+
+
+class BuiltFlag(Layer):
+    """A Keras-style layer: a public flag its build sets, which is no argument."""
+
+    def __init__(self, k: float = 1.0):
+        super().__init__()
+        self.k, self.built = k, False
+
+    def build(self, backend, rng):
+        super().build(backend, rng)
+        self.built = True
+
+    def forward(self, x, training=True):
+        return self.k * x
+
+    def backward(self, dy, input_grad=True):
+        return self.k * dy
+
+    def config(self):
+        return {**super().config(), "k": self.k}
+
+
+def test_an_attribute_that_is_no_argument_is_not_warned_of(tmp_path):
+    """The warning compared every public attribute: built (True, False after a load)
+    was named as a setting config() leaves out, and adding it made the save refuse."""
+    model = nb.Sequential([Dense(2, 2), BuiltFlag(3.0)], seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nb.save(model, tmp_path / "m.h5")
+    assert nb.load(tmp_path / "m.h5", custom_objects={"BuiltFlag": BuiltFlag}).layers[1].k == 3.0
+
+
+def test_a_save_pads_no_chunk(tmp_path):
+    """263 rows of 4000 bytes went into chunks of 262 rows: HDF5 stores the last
+    chunk whole, and the file was twice the weights' size (2.1 MB for 1.06)."""
+    nb.save(nb.Sequential([Dense(263, 1000)], seed=0), tmp_path / "m.h5")
+    assert (tmp_path / "m.h5").stat().st_size < 4 * (263 * 1000 + 1000) + 16_000
+
+
 def test_what_its_config_cannot_build_again_is_refused_before_any_save(tmp_path):
     """A layer whose config() leaves out an argument was saved, and the file refused at
     the load: now fit refuses it at its start, ModelCheckpoint too, and nb.save."""
@@ -504,6 +563,24 @@ def test_a_setting_config_leaves_out_is_warned_of_once(tmp_path):
         again = nb.Sequential([Dense(2, 4), nb.layers.BatchNorm(4), Tanh(), Dense(4, 2)], seed=0)
         adam = nb.optim.Adam(nb.optim.StepDecay(0.1, 2))  # its step count changes: no setting
         again.fit(X, Y, optimizer=adam, epochs=3, log_every=1, checkpoint=tmp_path / "b.h5", **FIT)
+
+
+class DecayedSGD(nb.optim.SGD):
+    """An optimizer whose config() (its _hyper()) leaves out weight_decay."""
+
+    def __init__(self, lr=0.1, weight_decay: float = 0.01):
+        super().__init__(lr)
+        self.weight_decay = weight_decay
+
+
+def test_an_optimizer_setting_config_leaves_out_is_warned_of(tmp_path):
+    """Its step count changes at every step and is saved apart: only its constructor's
+    arguments are compared, and weight_decay would have come back as 0.01."""
+    model = nb.Sequential([Dense(2, 2)], seed=0)
+    with pytest.warns(
+        UserWarning, match=r"DecayedSGD's config\(\) .*\(weight_decay: 0.5 -> 0.01\)"
+    ):
+        nb.save(model, tmp_path / "m.h5", optimizer=DecayedSGD(0.1, 0.5))
 
 
 def test_a_callback_state_that_is_not_json_is_named(tmp_path):

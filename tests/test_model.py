@@ -724,6 +724,12 @@ def test_a_model_loaded_or_fitted_in_inference_mode_trains_outside_it(tmp_path, 
         loaded = nb.load(tmp_path / "m.h5", backend="torch")
     loaded.fit(X_MOONS, Y_MOONS, **fit)
     assert not any(w.is_inference() for w in [*loaded.params.values(), *loaded.state.values()])
+    with torch.inference_mode():  # a hand loop's forward and step, and a compiled fit
+        by_hand, compiled = (nb.load(tmp_path / "m.h5", backend="torch") for _ in range(2))
+    out = by_hand.forward(by_hand.backend.asarray(X_MOONS[:8]))  # BatchNorm's state moves
+    by_hand.backward(by_hand.backend.xp.ones_like(out))
+    nb.optim.SGD(0.1).step(by_hand.params, by_hand.grads)
+    compiled.fit(X_MOONS, Y_MOONS, compile="aot_eager", **fit)
 
 
 @pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")

@@ -112,3 +112,10 @@ def made_in_inference_mode(array) -> bool:
     if not getattr(array, "is_inference", lambda: False)():
         return False
     return not sys.modules["torch"].is_inference_mode_enabled()
+
+
+def carried(array, backend: Backend):
+    """``array`` (of any backend) on ``backend``, through the host: in its float dtype
+    if float, else in its own."""
+    host = to_numpy(array)
+    return backend.asarray(host, dtype=backend.dtype_name if host.dtype.kind == "f" else None)

@@ -28,7 +28,7 @@ from nnbackend.backend.threads import threads_for_step
 from nnbackend.distributed.collectives import allreduce, broadcast, engine_for
 from nnbackend.distributed.whole_batch import whole_batch
 from nnbackend.distributed.world import DistributedError, World, init
-from nnbackend.flat import FlatModel
+from nnbackend.flat import FlatModel, thaw
 from nnbackend.io import Checkpoint, for_other_ranks, take_settings
 from nnbackend.losses import L2
 from nnbackend.schedules import Schedule
@@ -146,6 +146,7 @@ class DataParallel:
         """The weights and gradients in one buffer each (``nnbackend.flat``), with room
         after the gradients for a batch's sums; None where there is none (strict, a
         per-weight optimizer). Bound at the first step, once ``start`` gave rank 0's weights."""
+        thaw(self.model, self.optimizer)  # what torch's inference mode made
         return FlatModel.bind(self.model, self.optimizer, spare=1 + len(self.metrics))
 
     def _sum_in_place(self, flat, local):
