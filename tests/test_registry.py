@@ -259,18 +259,20 @@ def test_an_initialiser_made_before_a_reload_saves_by_its_registered_name(tmp_pa
     assert old.config() == {"name": "my_he"}  # it fell through to its base's, 'he'
 
 
+def make_scaled():
+    """A class of the same module and qualified name at every call."""
+
+    class Scaled(Tanh):
+        pass
+
+    return Scaled
+
+
 def test_classes_one_function_makes_are_never_taken_for_each_other(monkeypatch):
     """They share module and qualified name: the reload rule saved the second, which
     was never registered, under the first one's name (and it came back as the first)."""
     monkeypatch.setattr(registry.LAYERS, "_classes", dict(registry.LAYERS._classes))
-
-    def make():
-        class Scaled(Tanh):
-            pass
-
-        return Scaled
-
-    first, second = make(), make()
+    first, second = make_scaled(), make_scaled()
     nb.register(name="Scaled2")(first)
     assert registry.LAYERS.name_of(first) == "Scaled2"
     assert registry.LAYERS.name_of(second) == "Scaled"
@@ -280,14 +282,7 @@ def test_classes_one_function_makes_do_not_replace_each_other(monkeypatch):
     """Registering the second took it for a reload of the first: a model of the first
     saved, then loaded as the second (3.0 where 2.0 was saved)."""
     monkeypatch.setattr(registry.LAYERS, "_classes", dict(registry.LAYERS._classes))
-
-    def make():
-        class Scaled(Tanh):
-            pass
-
-        return Scaled
-
-    first, second = make(), make()
+    first, second = make_scaled(), make_scaled()
     nb.register(first)
     with pytest.raises(ValueError, match=r"a layer named 'Scaled' is already registered"):
         nb.register(second)
