@@ -28,7 +28,9 @@ def check_inputs(X, sample_shape: tuple[int, ...] | int | None, what: str = "X")
     ``sample_shape``: the shape of one sample the model takes ((784,) for rows,
     (1, 28, 28) for images; an int n means (n,)), or None when it is not known."""
     _check_real(X, what)
-    if X.ndim == 0 or X.shape[0] == 0:
+    if X.ndim == 0:
+        raise ValueError(f"{what} is a single value; give an array of samples, one per row")
+    if X.shape[0] == 0:
         raise ValueError(f"{what} is empty (shape {tuple(X.shape)}): it holds no samples")
     check_sample_shape(X, sample_shape, what)
     _check_finite(X, what)

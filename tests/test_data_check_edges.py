@@ -1,0 +1,187 @@
+"""Edges of fit's data checks (nnbackend.data_checks) that a mutation run of
+data_checks.py and fit_options.py found no test holding: each test fails under a
+mutant the rest of the suite let pass (the comments name them)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend.data_checks import (
+    check_inputs,
+    check_targets,
+    checked_features,
+    split_validation,
+)
+from nnbackend.layers import Dense, Tanh
+
+X, Y = nb.datasets.make_moons(12, noise=0.2, seed=0)
+
+
+def net(backend="numpy", n_out=2):
+    return nb.Sequential([Dense(2, 4), Tanh(), Dense(4, n_out)], backend=backend, seed=0)
+
+
+def fit(model, X=X, y=Y, loss="cross_entropy", **options):
+    options = {"optimizer": nb.optim.SGD(0.1), "verbose": 0, **options}
+    return model.fit(X, y, loss=loss, **options)
+
+
+def test_a_single_value_for_x_or_y_is_refused_by_name(backend):
+    """A 0-d X or y is refused with fit's own words, not an IndexError of shape[0] (an
+    X of one value was called empty: now in predict's words)."""
+    # kills data_checks 4 (X.ndim == 0 dropped) and 38 (y.ndim == 0 dropped)
+    with pytest.raises(ValueError, match=r"X is a single value; give an array of samples"):
+        fit(net(backend), backend.asarray(np.array(3.0)), Y[:1])
+    with pytest.raises(ValueError, match="y has a single value but X has 12 samples"):
+        fit(net(backend), backend.asarray(X), backend.asarray(np.array(1)))
+
+
+def test_check_inputs_reads_an_int_sample_shape_as_n_features():
+    """The documented ``sample_shape=n`` means (n,): 3 features taken, 2 refused."""
+    # kills data_checks 14 (the int left an int: tuple(3) raised a TypeError)
+    check_inputs(np.ones((4, 3)), 3)
+    with pytest.raises(ValueError, match=r"takes samples of 3 features, but X has shape \(4, 2\)"):
+        check_inputs(np.ones((4, 2)), 3)
+    with pytest.raises(ValueError, match=r"takes samples of 1 feature, but X has shape \(4, 2\)"):
+        check_inputs(np.ones((4, 2)), 1)
+
+
+def test_checked_features_gives_host_data_as_numpy_and_arrays_as_they_are(backend):
+    """``checked_features`` (public) takes a list as NumPy rows; a backend's array comes
+    back as the same object, not a copy."""
+    # kills data_checks 178 (the list kept: its .ndim raised an AttributeError)
+    got = checked_features([[1.0, 2.0], [3.0, 4.0]], sample_shape=(2,))
+    assert isinstance(got, np.ndarray)
+    np.testing.assert_array_equal(got, [[1.0, 2.0], [3.0, 4.0]])
+    array = backend.asarray(np.ones((3, 2)))
+    assert checked_features(array, sample_shape=(2,)) is array
+
+
+def test_none_given_straight_to_the_checks_is_a_type_error_naming_it():
+    """fit makes None an object array first; the public checks take None itself too."""
+    # kills data_checks 189, 190, 191 (_is_none(None) false: an AttributeError of .dtype)
+    with pytest.raises(TypeError, match="X is None: give the samples X, as an array"):
+        check_inputs(None, None)
+    with pytest.raises(TypeError, match="y is None: give targets y, one per sample of X"):
+        check_targets(None, 3, 2)
+
+
+def test_soft_rows_within_1e_3_of_a_sum_of_1_pass_and_further_are_refused(backend):
+    """Cross-entropy rows may sum to 1 within 1e-3 (float16 sums), no further."""
+    # kills data_checks 273 (the tolerance doubled to 2e-3)
+    rows = np.eye(2)[Y]
+    rows[3] = [0.5, 0.5 + 2**-11]  # 4.9e-4 off (exact in float32): taken
+    fit(net(backend), y=backend.asarray(rows))
+    rows[3] = [0.5, 0.5 + 2**-9]  # 1.95e-3 off: refused
+    with pytest.raises(ValueError, match=r"rows that do not sum to 1 \(one is 0.00195312 off\)"):
+        fit(net(backend), y=backend.asarray(rows))
+
+
+def test_float_labels_of_whole_numbers_train_as_integer_ones(backend):
+    """Labels 0., 1. as floats are class ids: they train to the int64 labels' weights."""
+    # kills data_checks 279, 280 (every float y refused as non-integer labels)
+    weights = []
+    for labels in (Y, Y.astype(np.float64)):
+        model = net(backend)
+        fit(model, backend.asarray(X), backend.asarray(labels), epochs=2)
+        weights.append({k: nb.to_numpy(v).copy() for k, v in model.params.items()})
+    for name, w in weights[0].items():
+        np.testing.assert_array_equal(weights[1][name], w)
+    with pytest.raises(ValueError, match="y must hold integer class labels; found non-integer"):
+        fit(net(backend), y=backend.asarray(Y + 0.5))
+
+
+def test_negative_labels_are_refused(backend):
+    """A label -1 (say, -1/+1 targets) lies outside 0..n-1 as one of n does."""
+    # kills data_checks 289 (only the top label checked)
+    with pytest.raises(ValueError, match=r"y holds labels from -1 to 1, but the model has 2 "):
+        fit(net(backend), y=backend.asarray(2 * Y - 1))
+
+
+@pytest.mark.parametrize(
+    ("labels", "hinted"),
+    [((1, 2), True), ((0, 2), False), ((3, 5), False), ((2, 3), False)],
+)
+def test_the_labels_1_to_n_hint_is_given_for_labels_1_to_n_alone(labels, hinted):
+    """ "Use y - 1" is said where the labels run 1..n, not for any label past n - 1."""
+    # kills data_checks 298, 299, 300, 304 (the hint's condition loosened)
+    low, high = labels
+    y = np.where(Y == 1, high, low)
+    with pytest.raises(ValueError, match=rf"labels from {low} to {high}, but") as refused:
+        fit(net(), y=y)
+    assert ("Labels 1..n? Use y - 1." in str(refused.value)) is hinted
+
+
+def test_check_targets_without_a_loss_takes_any_numbers_of_the_right_length():
+    """No loss: no kind of target, no columns to match the outputs; the length still."""
+    # kills data_checks 89 (the columns checked for loss=None: an AttributeError)
+    check_targets(np.zeros(4), 4, 3)
+    check_targets(np.full((4, 5), 7.5), 4, 3)
+    with pytest.raises(ValueError, match="y has 4 targets but X has 5 samples: they must match"):
+        check_targets(np.zeros(4), 5, 3)
+
+
+def test_a_complex_array_of_any_backend_is_refused_as_complex(backend):
+    """A complex X, NumPy's, strict's or torch's, is a TypeError saying so."""
+    # kills data_checks 207 (complex_ unset: a NameError), 211 (a complex array of a
+    # backend's called "strings or other objects")
+    complex_X = backend.xp.asarray(np.ones((4, 2)) + 1j)
+    with pytest.raises(TypeError, match=r"X holds \S*complex128 values; it must hold real"):
+        check_inputs(complex_X, 2)
+    with pytest.raises(TypeError, match=r"X holds \S*complex128 values; it must hold real"):
+        fit(net(backend), complex_X, Y[:4])
+
+
+def test_boolean_targets_of_any_backend_are_checked_as_0_and_1(backend):
+    """Boolean one-hot rows and boolean labels train: the standard's min and max take no
+    bools, so the checks count them as 0 and 1."""
+    # kills data_checks 228 (bool rows' min on strict), 277 (bool labels' min on strict)
+    rows = backend.xp.asarray(np.eye(2, dtype=bool)[Y])
+    fit(net(backend), backend.asarray(X), rows)
+    labels = backend.xp.asarray(Y.astype(bool))
+    fit(net(backend), backend.asarray(X), labels)
+
+
+def test_validation_data_and_validation_split_together_are_refused():
+    """Both given: one would be dropped without a word; fit refuses before any step."""
+    # kills data_checks 392 (the split taken, the validation_data given dropped)
+    model = net()
+    before = {k: nb.to_numpy(v).copy() for k, v in model.params.items()}
+    with pytest.raises(ValueError, match="give validation_data or validation_split, not both"):
+        fit(model, validation_data=(X[:4], Y[:4]), validation_split=0.25)
+    for name, w in model.params.items():
+        np.testing.assert_array_equal(nb.to_numpy(w), before[name])
+
+
+@pytest.mark.parametrize(
+    ("n", "fraction", "n_validation"), [(12, 0.01, 1), (12, 0.1, 1), (12, 0.25, 3), (2, 0.5, 1)]
+)
+def test_validation_split_holds_out_the_last_rounded_share_one_row_at_least(
+    n, fraction, n_validation
+):
+    """round(fraction * n) rows, at least one, from the end; one row left to train on
+    is enough."""
+    # kills data_checks 415 (two rows at least), 416 (none at least), 420, 422 (a split
+    # that leaves one row to train on refused)
+    Xn, yn = X[:n], Y[:n]
+    X_train, y_train, (X_val, y_val) = split_validation(Xn, yn, None, fraction)
+    np.testing.assert_array_equal(X_train, Xn[: n - n_validation])
+    np.testing.assert_array_equal(y_train, yn[: n - n_validation])
+    np.testing.assert_array_equal(X_val, Xn[n - n_validation :])
+    np.testing.assert_array_equal(y_val, yn[n - n_validation :])
+    with pytest.raises(ValueError, match="validation_split=0.5 of 1 samples leaves none"):
+        split_validation(X[:1], Y[:1], None, 0.5)
+
+
+def test_validation_data_must_be_a_pair_not_any_two_rows():
+    """An array of two rows is no (X_val, y_val) pair: refused, not split in two."""
+    # kills data_checks 429 (any sequence of length 2 taken)
+    with pytest.raises(ValueError, match="validation_data is a pair .*, got ndarray"):
+        split_validation(X, Y, np.ones((2, 2)), 0.0)
+    with pytest.raises(ValueError, match=r"validation_data is a pair .*, got 3 items"):
+        split_validation(X, Y, (X, Y, Y), 0.0)
+    _, _, (X_val, y_val) = split_validation(X, Y, [X[:3].tolist(), Y[:3].tolist()], 0.0)
+    np.testing.assert_array_equal(X_val, X[:3])
+    np.testing.assert_array_equal(y_val, Y[:3])
