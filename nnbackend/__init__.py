@@ -46,7 +46,7 @@ from nnbackend.backend import (
     use_backend,
 )
 from nnbackend.history import History
-from nnbackend.io import CheckpointError, load, restore, save
+from nnbackend.io import CheckpointError, NotFiniteError, load, restore, save
 from nnbackend.model import Sequential
 from nnbackend.registry import register
 
@@ -69,6 +69,7 @@ __all__ = [
     "CheckpointError",
     "Generator",
     "History",
+    "NotFiniteError",
     "Sequential",
     "available_backends",
     "callbacks",

@@ -20,7 +20,7 @@ from nnbackend.atomic import check_can_write
 from nnbackend.checkpoint_sizes import check_declared, check_rebuilds
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int, warn_caller
 from nnbackend.distributed.world import current, is_main
-from nnbackend.io import save
+from nnbackend.io import NotFiniteError, save
 
 
 class Callback:
@@ -212,15 +212,6 @@ class EarlyStopping(Callback):
         self.best_arrays = dict(arrays) if arrays and self.restore_best_weights else None
 
 
-def _all_finite(model) -> bool:
-    """Whether every float array of the model (weights, running state) is finite: one
-    transfer from the device."""
-    xp = model.backend.xp
-    arrays = [*model.params.values(), *model.state.values()]
-    checks = [xp.all(xp.isfinite(a)) for a in arrays if xp.isdtype(a.dtype, "real floating")]
-    return not checks or bool(model.backend.to_numpy(xp.all(xp.stack(checks))))
-
-
 def _copy_state(model) -> dict:
     xp = model.backend.xp
     return {name: xp.asarray(a, copy=True) for name, a in model.state.items()}
@@ -284,9 +275,9 @@ class ModelCheckpoint(Callback):
     the weights ``fit`` returns (EarlyStopping's best ones); where the run may go on (its
     epochs ran out, or another callback stopped it), it holds the last epoch's weights,
     beside EarlyStopping's best in its state, so that a resumed or longer fit carries on
-    exactly as one run would. A model whose loss, or any weight, is NaN or inf is not
-    saved (the epoch's last update can blow the weights up after its loss was
-    measured): the last good checkpoint stays, and a warning says so.
+    exactly as one run would. A model whose loss, or any weight or optimizer state, is
+    NaN or inf is not saved (the epoch's last update can blow the weights up after its
+    loss was measured): the last good checkpoint stays, and a warning says so.
 
     ``fit`` runs checkpoints after its other callbacks, so each save sees their state
     for the epoch it saves. In a distributed fit only rank 0 writes (every rank holds
@@ -324,7 +315,7 @@ class ModelCheckpoint(Callback):
         elif epoch == self.last_epoch or model.stop_training or epoch % self.every_epochs == 0:
             # the training state, before EarlyStopping puts its best back; the loss is
             # read only here (a sync on a GPU)
-            if math.isfinite(logs["loss"]) or self._refuse(epoch, f"loss {logs['loss']}"):
+            if math.isfinite(logs["loss"]) or self._refuse(epoch, f"its loss is {logs['loss']}"):
                 self._save(model, epoch)
 
     def on_train_end(self, model, history):
@@ -337,7 +328,7 @@ class ModelCheckpoint(Callback):
     def _refuse(self, epoch: int, what: str) -> bool:
         if self.writes:  # one warning a job
             warn_caller(
-                f"ModelCheckpoint: epoch {epoch} not saved, its {what}; {self.path} keeps "
+                f"ModelCheckpoint: epoch {epoch} not saved: {what}; {self.path} keeps "
                 "the last good checkpoint",
                 RuntimeWarning,
             )
@@ -345,12 +336,12 @@ class ModelCheckpoint(Callback):
 
     def _save(self, model, epoch, stopped=False):
         def write():
-            if not _all_finite(model):
-                self._refuse(epoch, "weights or running state hold NaN or inf")
-                return
             states = callback_states(self.callbacks)
-            save(model, self.path, optimizer=self.optimizer, epoch=epoch, callbacks=states,
-                 stopped=stopped)  # fmt: skip
+            try:  # nb.save checks every array it writes, the optimizer's state too
+                save(model, self.path, optimizer=self.optimizer, epoch=epoch,
+                     callbacks=states, stopped=stopped)  # fmt: skip
+            except NotFiniteError as exc:
+                self._refuse(epoch, exc.reason)
 
         self._on_main(write, f"save the checkpoint {self.path}")
 

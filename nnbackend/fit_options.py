@@ -1,6 +1,8 @@
 """What ``fit`` checks of its options before it touches the model: numbers of the
-right kind and range, a checkpoint path it can write to, callbacks that are Callbacks.
-Each raises a TypeError or ValueError that names the option and what it takes."""
+right kind and range, a checkpoint path it can write to, callbacks that are Callbacks,
+an optimizer whose state its steps can go on from. Each raises a TypeError or
+ValueError that names the option and what it takes. Also what ``fit`` says of a
+resume that had nothing left to train."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import inspect
 from nnbackend import callbacks as cb
 from nnbackend.atomic import check_can_write
 from nnbackend.checkpoint_sizes import check_declared, check_rebuilds
-from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int
+from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int, warn_caller
 
 
 def check_options(*, epochs, batch_size, shuffle, l2, validation_split, validation_batch_size,
@@ -43,6 +45,29 @@ def check_checkpoint(checkpoint, model, loss=None, optimizer=None) -> None:
         check_rebuilds(model, loss, optimizer)
 
 
+def check_optimizer_state(optimizer, backend) -> None:
+    """Refuse an optimizer whose state holds NaN or inf, which its first step would
+    spread into the weights: a run whose loss went NaN leaves it so, and EarlyStopping
+    puts the best weights back, not the optimizer's state. One transfer from the device."""
+    xp = backend.xp
+    named = [
+        (f"{slot}[{name!r}]", array)
+        for slot, arrays in optimizer.state.items()
+        for name, array in arrays.items()
+        if xp.isdtype(array.dtype, "real floating")
+    ]
+    if not named:
+        return
+    finite = backend.to_numpy(xp.stack([xp.all(xp.isfinite(a)) for _, a in named]))
+    bad = [what for (what, _), ok in zip(named, finite.tolist(), strict=True) if not ok]
+    if bad:
+        raise ValueError(
+            f"{optimizer!r}'s state holds NaN or inf ({', '.join(bad[:4])}), left by a run "
+            "that diverged; its first step would make the weights so. Train on with a new "
+            f"optimizer, {type(optimizer).__name__}(...), or resume=True from a checkpoint"
+        )
+
+
 def checked_callbacks(callbacks) -> list:
     """``callbacks`` as a list; one callback alone is taken as a list of one, None as none."""
     if isinstance(callbacks, cb.Callback):
@@ -58,7 +83,22 @@ def checked_callbacks(callbacks) -> list:
                 f"callbacks holds {callback!r}{hint}, which is no nnbackend Callback; a "
                 "function to call each epoch goes in nb.callbacks.LambdaCallback(fn)"
             )
+        _warn_of_unknown_hooks(callback)
     return list(callbacks)
+
+
+HOOKS = tuple(name for name in vars(cb.Callback) if name.startswith("on_"))
+
+
+def _warn_of_unknown_hooks(callback) -> None:
+    """Keras's ``on_batch_end`` and the like, written in a callback, would never run."""
+    unknown = [n for n in dir(type(callback)) if n.startswith("on_") and n not in HOOKS]
+    if unknown:
+        warn_caller(
+            f"{type(callback).__name__}.{unknown[0]} is never called: fit calls only "
+            f"{', '.join(HOOKS)}",
+            UserWarning,
+        )
 
 
 def check_option_names(options, fit) -> None:
@@ -74,3 +114,14 @@ def check_option_names(options, fit) -> None:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"did you mean {close[0]}=?" if close else f"it takes {', '.join(known)}"
         raise TypeError(f"fit() takes no option {name}=; {hint}")
+
+
+def nothing_left(saved, epochs: int) -> str:
+    """Why a resumed fit trained no epoch: ``saved`` is the Checkpoint it resumed from."""
+    if saved.stopped:
+        why = f"a callback (EarlyStopping) ended its run at epoch {saved.epoch}"
+        way = "resume=False starts afresh"
+    else:
+        why = f"it holds epoch {saved.epoch}, the last of epochs={saved.epoch + 1}"
+        way = f"epochs above {saved.epoch + 1} go on from it (this fit asked for {epochs})"
+    return f"nothing left to train: {saved.path}: {why} ({way})"

@@ -32,6 +32,7 @@ import math
 from pathlib import Path
 
 import h5py
+import numpy as np
 
 from nnbackend.atomic import atomic_write
 from nnbackend.backend import Backend, get_backend, to_numpy
@@ -57,6 +58,7 @@ __all__ = [
     "FORMAT_VERSION",
     "Checkpoint",
     "CheckpointError",
+    "NotFiniteError",
     "load",
     "restore",
     "restore_checkpoint",
@@ -65,6 +67,16 @@ __all__ = [
 
 
 # --- saving -----------------------------------------------------------------------
+
+
+class NotFiniteError(ValueError):
+    """An array ``save`` would write holds NaN or inf, which ``load`` refuses; ``reason``
+    names it. Nothing is written: a file at the path is left as it was."""
+
+    def __init__(self, reason: str, path=None):
+        where = "" if path is None else f"{path} not saved (a file there is left as it was): "
+        super().__init__(where + reason)
+        self.reason = reason
 
 
 def save(model, path, optimizer=None, epoch: int | None = None, *, callbacks=None,
@@ -86,9 +98,12 @@ def save(model, path, optimizer=None, epoch: int | None = None, *, callbacks=Non
     check_declared(model)
     check_rebuilds(model, model.loss, optimizer)
     buffer = io.BytesIO()
-    with h5py.File(buffer, "w", libver=("v110", "latest")) as f:  # attributes over 64 KiB
-        _write(f, model, optimizer, epoch, stopped)
-        _write_callbacks(f, callbacks or {})
+    try:
+        with h5py.File(buffer, "w", libver=("v110", "latest")) as f:  # attributes over 64 KiB
+            _write(f, model, optimizer, epoch, stopped)
+            _write_callbacks(f, callbacks or {})
+    except NotFiniteError as exc:
+        raise NotFiniteError(exc.reason, path) from None
     return atomic_write(path, buffer.getbuffer())
 
 
@@ -138,6 +153,12 @@ def _write_arrays(group: h5py.Group, arrays) -> None:
     load fail, not give other weights (a 0-d array, which has no chunks, goes without)."""
     for name, array in arrays.items():
         host = to_numpy(array)
+        if host.dtype.kind == "f" and not np.isfinite(host).all():
+            bad = int(host.size - np.isfinite(host).sum())
+            raise NotFiniteError(
+                f"{group.name}/{name} holds {bad} NaN or infinite values, which nb.load "
+                "refuses (a model or optimizer that diverged)"
+            )
         if host.ndim == 0:
             group.create_dataset(name, data=host)
         else:  # chunks of whole rows, up to 1 MiB (h5py's own are 8-32 KiB, each slower),

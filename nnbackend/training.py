@@ -37,7 +37,13 @@ from nnbackend.data_checks import (
     split_validation,
 )
 from nnbackend.distributed.parallel import DataParallel
-from nnbackend.fit_options import check_checkpoint, check_options, checked_callbacks
+from nnbackend.fit_options import (
+    check_checkpoint,
+    check_optimizer_state,
+    check_options,
+    checked_callbacks,
+    nothing_left,
+)
 from nnbackend.flat import release
 from nnbackend.history import EpochLogs, History
 from nnbackend.io import Checkpoint, CheckpointError, restore_checkpoint
@@ -248,6 +254,7 @@ class Trainer:
 
         def read():
             if resume_path is None or not Path(resume_path).exists():
+                check_optimizer_state(self.optimizer, model.backend)  # the steps go on from it
                 return None
             with custom_objects(self.own_classes()):
                 return restore_checkpoint(model, resume_path, self.optimizer, accept=self.give_back)
@@ -290,7 +297,7 @@ class Trainer:
                     measured = measure(model, validation, self.loss, self.metrics)
                     if self.parallel is not None:  # every rank measured its block
                         measured = self.parallel.validation_totals(measured)
-                    metrics.update(_prefixed("val_", measured))
+                    metrics.update({f"val_{name}": v for name, v in measured.items()})
                 logs = EpochLogs(epoch, metrics, model.backend)
                 history.append(logs)
                 if epoch % self.log_every == 0 or epoch == epochs.stop - 1:
@@ -302,7 +309,7 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_train_end(model, history)
         if saved is not None and not epochs:  # said, not silent: the History is empty
-            history.stop_reason = history.stop_reason or _nothing_left(saved, epochs.stop)
+            history.stop_reason = history.stop_reason or nothing_left(saved, epochs.stop)
             if self.verbose:
                 print(history.stop_reason)
         return history
@@ -382,18 +389,3 @@ def metric_rises(metrics, has_validation: bool) -> dict[str, bool | None]:
     improves (``Metric.greater_is_better``; the loss falls)."""
     rises = {"loss": False, **{m.name: m.greater_is_better for m in metrics}}
     return {**rises, **{f"val_{n}": r for n, r in rises.items()}} if has_validation else rises
-
-
-def _prefixed(prefix: str, metrics: dict) -> dict:
-    return {prefix + k: v for k, v in metrics.items()}
-
-
-def _nothing_left(saved: Checkpoint, epochs: int) -> str:
-    """Why a resumed fit trained no epoch."""
-    if saved.stopped:
-        why = f"a callback (EarlyStopping) ended its run at epoch {saved.epoch}"
-        way = "resume=False starts afresh"
-    else:
-        why = f"it holds epoch {saved.epoch}, the last of epochs={saved.epoch + 1}"
-        way = f"epochs above {saved.epoch + 1} go on from it (this fit asked for {epochs})"
-    return f"nothing left to train: {saved.path}: {why} ({way})"

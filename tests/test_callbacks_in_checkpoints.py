@@ -5,10 +5,12 @@ exactly (bit for bit, on NumPy) where an uninterrupted one does."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import h5py
 import numpy as np
@@ -350,7 +352,8 @@ def test_weights_gone_nan_after_the_loss_was_measured_are_not_saved(backend, tmp
             model.params["0.W"] = model.backend.xp.full_like(model.params["0.W"], float("nan"))
 
     model, opt, _ = fresh(backend)
-    with pytest.warns(RuntimeWarning, match="epoch 3 not saved, its weights or running state hold"):
+    size = math.prod(model.params["0.W"].shape)  # every entry NaN
+    with pytest.warns(RuntimeWarning, match=f"epoch 3 not saved: /weights/0.W holds {size} NaN"):
         model.fit(X, Y, loss="cross_entropy", optimizer=nb.optim.SGD(0.1), epochs=4,
                   batch_size=None, verbose=0, log_every=1, checkpoint=path,
                   callbacks=[nb.callbacks.LambdaCallback(spoil)])  # fmt: skip
@@ -373,11 +376,80 @@ def test_running_statistics_gone_nan_are_not_saved(backend, tmp_path):
 
     layers = [Dense(2, 8), nb.layers.BatchNorm(8), Tanh(), Dense(8, 2)]
     model = nb.Sequential(layers, backend=backend, seed=0)
-    with pytest.warns(RuntimeWarning, match="epoch 2 not saved, its weights or running state hold"):
+    with pytest.warns(
+        RuntimeWarning, match="epoch 2 not saved: /state/1.running_var holds 8 NaN or infinite"
+    ):
         model.fit(X, Y, loss="cross_entropy", optimizer=nb.optim.SGD(0.1), epochs=3,
                   batch_size=None, verbose=0, log_every=1, checkpoint=path,
                   callbacks=[nb.callbacks.LambdaCallback(spoil)])  # fmt: skip
     assert nb.load(path, with_optimizer=True)[2] == 1
+
+
+def diverged_run(backend, path):
+    """A fit at far too high a rate whose loss is NaN by its second epoch, which ends
+    there (NaN loss and EarlyStopping at once): its weights are EarlyStopping's best,
+    finite, its optimizer's velocities NaN."""
+    X, Y = nb.datasets.make_moons(200, noise=0.2, seed=0)
+    layers = [Dense(2, 64), "relu", Dense(64, 64), "relu", Dense(64, 2)]
+    model = nb.Sequential(layers, backend=backend, seed=0)
+    optimizer = nb.optim.Momentum(30.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = model.fit(
+            X, Y, loss="cross_entropy", optimizer=optimizer, epochs=20, verbose=0,
+            validation_split=0.2, log_every=1, checkpoint=path,
+            callbacks=[nb.callbacks.EarlyStopping(patience=1)],
+        )  # fmt: skip
+    said = [str(w.message) for w in caught]
+    return model, optimizer, history, said
+
+
+def test_an_optimizer_state_gone_nan_is_not_saved(backend, tmp_path):
+    """EarlyStopping puts the best weights back after a NaN loss, but the optimizer's
+    velocities stay NaN: that stopped save is refused (nb.load would refuse the file),
+    and the last good checkpoint stays loadable."""
+    path = tmp_path / "run.h5"
+    model, optimizer, history, said = diverged_run(backend, path)
+    last = len(history.epochs) - 1
+    assert not math.isfinite(history["loss"][-1]) and last >= 1
+    refused = [s for s in said if s.startswith(f"ModelCheckpoint: epoch {last} not saved")]
+    assert refused and "/optimizer/v/0.W holds" in refused[0], said
+    loaded, _, epoch = nb.load(path, with_optimizer=True)
+    assert epoch == last - 1
+    assert all(np.isfinite(nb.to_numpy(v)).all() for v in loaded.params.values())
+
+
+def test_a_diverged_optimizer_is_refused_by_the_next_fit(backend, tmp_path):
+    """The next fit with the same optimizer would turn the restored weights NaN at its
+    first step: it is refused, the weights left alone; a new optimizer is taken."""
+    model, optimizer, _, _ = diverged_run(backend, tmp_path / "run.h5")
+    before = host(model)
+    assert all(np.isfinite(w).all() for w in before.values())
+    with pytest.raises(ValueError, match=r"state holds NaN or inf \(v\['0.W'\], .*new optimizer"):
+        model.fit(X, Y, loss="cross_entropy", optimizer=optimizer, epochs=1, verbose=0)
+    assert same(host(model), before)
+    with warnings.catch_warnings():  # its weights are huge: the loss may be NaN again
+        warnings.simplefilter("ignore")
+        history = model.fit(X, Y, loss="cross_entropy", optimizer=nb.optim.SGD(1e-9), verbose=0)
+    assert history.epochs == [0]
+
+
+def test_save_refuses_what_load_would_refuse_and_keeps_the_old_file(backend, tmp_path):
+    """nb.save of a NaN weight or an infinite optimizer slot raises NotFiniteError
+    naming the array, and writes nothing over the file already there."""
+    path = tmp_path / "model.h5"
+    model, optimizer, _ = fresh(backend)
+    model.fit(X, Y, loss="cross_entropy", optimizer=optimizer, epochs=1, verbose=0)
+    nb.save(model, path, optimizer=optimizer)
+    good = path.read_bytes()
+    optimizer.state["v"]["2.b"][1] = float("inf")
+    with pytest.raises(nb.NotFiniteError, match=r"not saved .*/optimizer/v/2.b holds 1 NaN"):
+        nb.save(model, path, optimizer=optimizer)
+    nb.save(model, tmp_path / "weights only.h5")  # without the optimizer, nothing is wrong
+    model.params["0.W"] = model.backend.xp.full_like(model.params["0.W"], float("nan"))
+    with pytest.raises(nb.NotFiniteError, match=r"/weights/0.W holds 64 NaN"):
+        nb.save(model, path)
+    assert path.read_bytes() == good
 
 
 def test_a_checkpoint_reads_the_loss_only_when_it_saves(backend, tmp_path, monkeypatch):

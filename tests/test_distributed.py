@@ -611,7 +611,7 @@ def test_a_nan_fit_warns_once_for_the_job(two_ranks):
     (_, report0), (_, report1) = two_ranks
     stopped = "training loss became nan by epoch 0"
     assert report0["warnings of a NaN fit"] == {
-        "warnings": [stopped, "ModelCheckpoint: epoch 0 not saved, its loss nan"],
+        "warnings": [stopped, "ModelCheckpoint: epoch 0 not saved: its loss is nan"],
         "stop reason": stopped,
     }
     assert report1["warnings of a NaN fit"] == {"warnings": [], "stop reason": stopped}

@@ -194,3 +194,20 @@ def test_a_typo_in_a_backward_keeps_pythons_error(backend):
     model.forward(backend.asarray(np.ones((4, 2)), dtype=backend.dtype_name))
     with pytest.raises(AttributeError, match=r"'_Misspelt' object has no attribute '_yy'"):
         model.backward(backend.asarray(np.ones((4, 3)), dtype=backend.dtype_name))
+
+
+def test_a_keras_hook_that_fit_never_calls_is_named(backend):
+    """A callback written with Keras's on_batch_end would silently do nothing: fit
+    warns, naming the method and the hooks it does call, and trains as asked."""
+
+    class StopOnBigLoss(nb.callbacks.Callback):
+        def on_batch_end(self, batch, logs=None):
+            raise AssertionError("never called")
+
+    X, y = nb.datasets.make_moons(20, seed=0)
+    model = nb.Sequential([Dense(2, 2)], backend=backend, seed=0)
+    with pytest.warns(UserWarning, match=r"StopOnBigLoss.on_batch_end is never called: fit "
+                      r"calls only on_train_begin, on_epoch_end, on_train_end"):  # fmt: skip
+        history = model.fit(X, y, loss="cross_entropy", optimizer="sgd", epochs=2, verbose=0,
+                            callbacks=[StopOnBigLoss()])  # fmt: skip
+    assert history.epochs == [0, 1]

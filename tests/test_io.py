@@ -662,7 +662,7 @@ def test_a_diverged_model_does_not_overwrite_the_checkpoint(tmp_path):
     model = nb.Sequential([Dense(2, 16), Dense(16, 1)], seed=0)
     with (
         pytest.warns(RuntimeWarning, match="loss became"),
-        pytest.warns(RuntimeWarning, match="not saved, its loss nan; .*keeps the last good"),
+        pytest.warns(RuntimeWarning, match="not saved: its loss is nan; .*keeps the last good"),
     ):
         model.fit(X, X[:, :1] * 50, loss=nb.losses.MSE(), optimizer=nb.optim.SGD(lr=5.0),
                   epochs=400, batch_size=None, verbose=0, checkpoint=path)  # fmt: skip
