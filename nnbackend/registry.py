@@ -123,7 +123,7 @@ class Registry:
             return self._classes[name]
         shown = repr(name) if len(repr(name)) <= 100 else repr(name)[:97] + "..."
         hint = ""
-        if isinstance(name, str) and name.isidentifier():  # a class could bear the name
+        if isinstance(name, str) and name.isidentifier() and len(repr(name)) <= 100:
             hint = (
                 " If it is your own class, decorate it with @nb.register, or pass "
                 f"custom_objects={{{name!r}: {name}}} to nb.load"
