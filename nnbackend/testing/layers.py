@@ -188,7 +188,7 @@ class _Case:
             run = self.run(backend)
         if run is not None:
             problem = self.array_problems(run, backend)
-            if problem and "float64" in problem:
+            if problem and " is float64, not " in problem:  # not a device named no_float64
                 problem += f" ({FLOAT64_HINT})"
             report.add("float32", backend.name, problem)
         return run
@@ -259,7 +259,8 @@ class _Case:
         if self.input_shape[0] != 1:
             return
         two = replace(self, input_shape=(2, *self.input_shape[1:]))
-        backend = backend.with_dtype("float64")  # float32's central differences are coarse
+        if backend.supports("float64"):  # float32's central differences are coarse
+            backend = backend.with_dtype("float64")
         with report.checking("gradient batch 2", backend.name):
             two.gradient(report, two.run(backend), backend, True, check="gradient batch 2")
 
@@ -361,7 +362,7 @@ def gradient_problems(name: str, analytic, numerical, dtype: str) -> list[str]:
     a, n = to_host(analytic), to_host(numerical)
     text = f"d/d{name}: analytic vs numerical relative error {error:.2g}"
     ratio = float(np.sum(a * n) / np.sum(n * n)) if np.any(n) else 0.0
-    if np.any(n) and relative_error(a, ratio * n) < GRADIENT_TOL[dtype]:
+    if abs(ratio - 1) > 1e-3 and relative_error(a, ratio * n) < GRADIENT_TOL[dtype]:
         return [f"{text}: the analytic gradient is {ratio:.3g} times the right one"]
     if a.ndim == 2 and a.shape[0] == a.shape[1] and relative_error(a.T, n) < GRADIENT_TOL[dtype]:
         return [f"{text}: the analytic gradient is the right one transposed"]
