@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import re
 
 from nnbackend import callbacks as cb
 from nnbackend.atomic import check_can_write
 from nnbackend.checkpoint_sizes import check_declared, check_rebuilds
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int, warn_caller
+from nnbackend.distributed.world import is_main
 
 
 def check_options(*, epochs, batch_size, shuffle, l2, validation_split, validation_batch_size,
@@ -62,9 +64,10 @@ def check_optimizer_state(optimizer, backend) -> None:
     bad = [what for (what, _), ok in zip(named, finite.tolist(), strict=True) if not ok]
     if bad:
         raise ValueError(
-            f"{optimizer!r}'s state holds NaN or inf ({', '.join(bad[:4])}), left by a run "
-            "that diverged; its first step would make the weights so. Train on with a new "
-            f"optimizer, {type(optimizer).__name__}(...), or resume=True from a checkpoint"
+            f"{optimizer!r}'s state holds NaN or inf ({', '.join(bad[:4])}), as a run that "
+            "diverged leaves it; its steps would spread it into the weights (and nb.save "
+            f"refuses it). Train on with a new optimizer, {type(optimizer).__name__}(...), "
+            "or resume=True from a checkpoint that holds an optimizer's state"
         )
 
 
@@ -88,15 +91,24 @@ def checked_callbacks(callbacks) -> list:
 
 
 HOOKS = tuple(name for name in vars(cb.Callback) if name.startswith("on_"))
+# Keras's and Lightning's hooks that fit has no counterpart of
+OTHER_HOOKS = re.compile(
+    r"on_((train_|test_|predict_|validation_)?(batch|epoch)|step|test|predict)_(begin|start|end)"
+)
 
 
 def _warn_of_unknown_hooks(callback) -> None:
     """Keras's ``on_batch_end`` and the like, written in a callback, would never run."""
-    unknown = [n for n in dir(type(callback)) if n.startswith("on_") and n not in HOOKS]
-    if unknown:
+    unknown = [
+        name
+        for name in dir(type(callback))
+        if OTHER_HOOKS.fullmatch(name) and name not in HOOKS
+        and inspect.isfunction(inspect.getattr_static(type(callback), name))
+    ]  # fmt: skip
+    if unknown and is_main():  # one warning a job
         warn_caller(
-            f"{type(callback).__name__}.{unknown[0]} is never called: fit calls only "
-            f"{', '.join(HOOKS)}",
+            f"{type(callback).__name__} has {', '.join(unknown)}, which fit never calls: "
+            f"its hooks are {', '.join(HOOKS)}",
             UserWarning,
         )
 

@@ -257,7 +257,12 @@ class Trainer:
                 check_optimizer_state(self.optimizer, model.backend)  # the steps go on from it
                 return None
             with custom_objects(self.own_classes()):
-                return restore_checkpoint(model, resume_path, self.optimizer, accept=self.give_back)
+                return restore_checkpoint(model, resume_path, self.optimizer, accept=accept)
+
+        def accept(saved: Checkpoint) -> None:
+            if saved.optimizer is None:  # a file without one: the steps go on from ours
+                check_optimizer_state(self.optimizer, model.backend)
+            self.give_back(saved)
 
         kept, model.rng = model.rng, rng
         try:

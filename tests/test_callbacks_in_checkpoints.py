@@ -428,6 +428,16 @@ def test_a_diverged_optimizer_is_refused_by_the_next_fit(backend, tmp_path):
     with pytest.raises(ValueError, match=r"state holds NaN or inf \(v\['0.W'\], .*new optimizer"):
         model.fit(X, Y, loss="cross_entropy", optimizer=optimizer, epochs=1, verbose=0)
     assert same(host(model), before)
+    nb.save(model, tmp_path / "weights.h5", epoch=0)  # no optimizer's state to take up
+    with pytest.raises(ValueError, match=r"state holds NaN or inf \(v\['0.W'\]"):
+        model.fit(X, Y, loss="cross_entropy", optimizer=optimizer, epochs=2, verbose=0,
+                  checkpoint=tmp_path / "weights.h5", resume=True)  # fmt: skip
+    assert same(host(model), before)
+    with warnings.catch_warnings():  # the run's own file replaces the state: taken
+        warnings.simplefilter("ignore")  # (at its saved rate, 30, it diverges again)
+        resumed = model.fit(X, Y, loss="cross_entropy", optimizer=optimizer, epochs=2,
+                            verbose=0, checkpoint=tmp_path / "run.h5", resume=True)  # fmt: skip
+    assert resumed.epochs == [1]
     with warnings.catch_warnings():  # its weights are huge: the loss may be NaN again
         warnings.simplefilter("ignore")
         history = model.fit(X, Y, loss="cross_entropy", optimizer=nb.optim.SGD(1e-9), verbose=0)

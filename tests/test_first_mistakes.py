@@ -198,16 +198,37 @@ def test_a_typo_in_a_backward_keeps_pythons_error(backend):
 
 def test_a_keras_hook_that_fit_never_calls_is_named(backend):
     """A callback written with Keras's on_batch_end would silently do nothing: fit
-    warns, naming the method and the hooks it does call, and trains as asked."""
+    warns, naming every such method and the hooks it does call, and trains as asked.
+    Other on_ names (a helper, a property, a setting) are no hooks: nothing is said."""
 
     class StopOnBigLoss(nb.callbacks.Callback):
+        on_error = "raise"
+
         def on_batch_end(self, batch, logs=None):
             raise AssertionError("never called")
 
+        def on_train_epoch_start(self, trainer, module):
+            raise AssertionError("never called")
+
+        def on_log(self, logs):  # its own helper
+            self.seen = logs
+
+        @property
+        def on_device(self):
+            return True
+
+        def on_epoch_end(self, epoch, logs, model):
+            self.on_log(logs)
+
     X, y = nb.datasets.make_moons(20, seed=0)
     model = nb.Sequential([Dense(2, 2)], backend=backend, seed=0)
-    with pytest.warns(UserWarning, match=r"StopOnBigLoss.on_batch_end is never called: fit "
-                      r"calls only on_train_begin, on_epoch_end, on_train_end"):  # fmt: skip
+    callback = StopOnBigLoss()
+    with pytest.warns(UserWarning) as caught:
         history = model.fit(X, y, loss="cross_entropy", optimizer="sgd", epochs=2, verbose=0,
-                            callbacks=[StopOnBigLoss()])  # fmt: skip
-    assert history.epochs == [0, 1]
+                            callbacks=[callback])  # fmt: skip
+    assert [str(w.message) for w in caught] == [
+        "StopOnBigLoss has on_batch_end, on_train_epoch_start, which fit never calls: its "
+        "hooks are on_train_begin, on_epoch_end, on_train_end"
+    ]
+    assert caught[0].filename == __file__
+    assert history.epochs == [0, 1] and set(callback.seen) == {"loss", "accuracy"}

@@ -220,6 +220,20 @@ def test_partial_fit_and_warm_start_go_on_as_scikit_learns(digits):
     assert max_weight_difference(ours, theirs) < 1e-12
 
 
+def test_a_fit_that_diverges_says_so_in_scikit_learns_words_at_every_call(backend):
+    """A far too high rate on unscaled targets: fit raises scikit-learn's "non-finite
+    parameter weights", and so does each partial_fit after it (the optimizer's state,
+    NaN, is refused before a step, in the same words)."""
+    X, y = make_regression(n_samples=64, n_features=4, noise=1.0, random_state=0)
+    est = MLPRegressor(hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=10.0,
+                       max_iter=10, backend=backend.name)  # fmt: skip
+    said = r"^Solver produced non-finite parameter weights\. The input data may contain large"
+    for call in (est.fit, est.partial_fit, est.partial_fit):
+        with pytest.raises(ValueError, match=said), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the NaN loss's own warning
+            call(X, y * 1e10)
+
+
 def test_a_warm_start_with_another_activation_uses_it_as_scikit_learn_does(digits):
     """scikit-learn applies a changed activation to the weights it has (a changed
     hidden_layer_sizes it ignores, as here); to_sklearn then predicts alike too."""

@@ -25,6 +25,7 @@ from nnbackend import layers
 from nnbackend.backend import replay, to_numpy
 from nnbackend.checks import warn_caller
 from nnbackend.data import check_in_range
+from nnbackend.fit_options import check_optimizer_state
 from nnbackend.kept import batch_arrays, forget_last_batch
 from nnbackend.model import Sequential
 from nnbackend.sklearn.convergence import Convergence
@@ -32,6 +33,12 @@ from nnbackend.sklearn.heads import loss_for
 from nnbackend.sklearn.inputs import fit_inputs, input_kind, predict_input
 from nnbackend.sklearn.pickling import rebuild, snapshot
 from nnbackend.sklearn.solvers import optimizer_for
+
+NON_FINITE = (  # scikit-learn's MLP's words
+    "Solver produced non-finite parameter weights. The input data may contain large values "
+    "and need to be preprocessed (e.g. with StandardScaler), or learning_rate_init may be "
+    "too large."
+)
 
 ACTIVATIONS = {
     "relu": layers.ReLU,
@@ -198,6 +205,10 @@ class BaseMLP(BaseEstimator):
         n = X.shape[0]
         batch_size = self._batch_size(n)
         optimizer = model.optimizer if incremental and model.optimizer else optimizer_for(self)
+        try:  # partial_fit after a fit that diverged: scikit-learn's words, not fit's advice
+            check_optimizer_state(optimizer, model.backend)
+        except ValueError:
+            raise ValueError(NON_FINITE) from None
         rule = Convergence(self, n, validation)
         self.n_iter_ = 0  # epochs of this call, as scikit-learn counts them
         try:
@@ -254,11 +265,7 @@ class BaseMLP(BaseEstimator):
         xp = self.model_.backend.xp
         finite = [xp.all(xp.isfinite(W)) for W in self.model_.params.values()]
         if not bool(to_numpy(xp.all(xp.stack(finite)))):
-            raise ValueError(
-                "Solver produced non-finite parameter weights. The input data may contain "
-                "large values and need to be preprocessed (e.g. with StandardScaler), or "
-                "learning_rate_init may be too large."
-            )
+            raise ValueError(NON_FINITE)
 
     # --- using the net ----------------------------------------------------------------
 
