@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import importlib
 import inspect
 import json
 
@@ -41,8 +42,10 @@ class Registry:
     """Classes of one kind by name. ``key`` is the config field that holds the name;
     ``default_name(cls)`` the name a class gets when none is given."""
 
-    def __init__(self, kind: str, key: str = "type", default_name=lambda cls: cls.__name__):
+    def __init__(self, kind: str, key: str = "type", default_name=lambda cls: cls.__name__,
+                 elsewhere: dict[str, str] | None = None):  # fmt: skip
         self.kind, self.key, self.default_name = kind, key, default_name
+        self.elsewhere = elsewhere or {}  # name -> the module that registers it when imported
         self._classes: dict[str, type] = {}
         self._aliases: dict[str, tuple[str, str]] = {}  # normalised -> (alias, class name)
 
@@ -121,6 +124,9 @@ class Registry:
             return custom[name]
         if isinstance(name, str) and name in self._classes:
             return self._classes[name]
+        if isinstance(name, str) and name in self.elsewhere:  # not imported yet: import it
+            importlib.import_module(self.elsewhere[name])
+            return self._classes[name]
         shown = repr(name) if len(repr(name)) <= 100 else repr(name)[:97] + "..."
         hint = ""
         if isinstance(name, str) and name.isidentifier() and len(repr(name)) <= 100:
@@ -135,7 +141,7 @@ class Registry:
     def find(self, name: str) -> type:
         """The class a user's string names: exactly, else whatever its case and
         underscores, else by an alias. Unknown names get the list of known ones."""
-        if name in self._classes:
+        if name in self._classes or name in self.elsewhere:
             return self.get(name)
         wanted = _normalised(name)
         for registered in self._classes:
@@ -262,7 +268,12 @@ def _reloaded(held: type, cls: type) -> bool:
 
 LAYERS = Registry("layer")
 """Layer classes by name (``LAYERS.names()`` lists them); ``nb.layers.get`` reads it."""
-LOSSES = Registry("loss")
+LOSSES = Registry(
+    "loss",  # the estimators' losses, saved with their nets, load without nb.sklearn first
+    elsewhere=dict.fromkeys(
+        ("SumOverOutputs", "SquaredErrorOverOutputs", "ClippedLogLoss"), "nnbackend.sklearn.heads"
+    ),
+)
 """Loss classes by name and alias; ``nb.losses.get`` and ``fit(loss=...)`` read it."""
 OPTIMIZERS = Registry("optimizer")
 """Optimizer classes by name; ``nb.optim.get`` and ``fit(optimizer=...)`` read it."""

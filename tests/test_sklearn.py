@@ -234,6 +234,31 @@ def test_a_fit_that_diverges_says_so_in_scikit_learns_words_at_every_call(backen
             call(X, y * 1e10)
 
 
+def test_a_classifiers_net_loads_in_a_process_that_never_imported_the_estimators(tmp_path):
+    """nb.save(est.model_) names the estimators' own loss (ClippedLogLoss): nb.load in
+    a fresh process finds it without `import nnbackend.sklearn` first, and the loaded
+    net answers as the fitted one."""
+    X, y = make_classification(n_samples=40, n_features=3, n_informative=2, n_redundant=0,
+                               random_state=0)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(X, y)
+    nb.save(est.model_, tmp_path / "net.h5")
+    np.save(tmp_path / "X.npy", X)
+    code = textwrap.dedent(f"""
+        import sys, numpy as np, nnbackend as nb
+        model = nb.load({str(tmp_path / "net.h5")!r})
+        out = nb.to_numpy(model.predict(np.load({str(tmp_path / "X.npy")!r})))
+        np.save({str(tmp_path / "out.npy")!r}, out)
+        print(type(model.loss).__name__)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["ClippedLogLoss"]
+    expected = nb.to_numpy(est.model_.predict(X))
+    assert np.load(tmp_path / "out.npy").tobytes() == expected.tobytes()
+
+
 def test_a_warm_start_with_another_activation_uses_it_as_scikit_learn_does(digits):
     """scikit-learn applies a changed activation to the weights it has (a changed
     hidden_layer_sizes it ignores, as here); to_sklearn then predicts alike too."""
