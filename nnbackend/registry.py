@@ -40,12 +40,13 @@ _custom: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
 
 class Registry:
     """Classes of one kind by name. ``key`` is the config field that holds the name;
-    ``default_name(cls)`` the name a class gets when none is given."""
+    ``default_name(cls)`` the name a class gets when none is given; ``elsewhere``: name
+    -> the module that registers it, imported when the name is first looked up."""
 
     def __init__(self, kind: str, key: str = "type", default_name=lambda cls: cls.__name__,
                  elsewhere: dict[str, str] | None = None):  # fmt: skip
         self.kind, self.key, self.default_name = kind, key, default_name
-        self.elsewhere = elsewhere or {}  # name -> the module that registers it when imported
+        self.elsewhere = elsewhere or {}
         self._classes: dict[str, type] = {}
         self._aliases: dict[str, tuple[str, str]] = {}  # normalised -> (alias, class name)
 
