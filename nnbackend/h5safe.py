@@ -341,23 +341,43 @@ def _check_stored_size(path, where, item, nbytes: int, error, max_ratio: int) ->
 
 
 def _check_chunks_inflate(path, where, item, error) -> None:
-    """Each compressed chunk must inflate to its own size and no more. HDF5's deflate
-    inflates a chunk's whole stream, however long, before it keeps a chunk's worth: one
-    1 MB chunk of zeros took 1 GiB. Each is inflated here first, stopped past its size."""
+    """Each filtered chunk must come back to its own size, no more and no less; HDF5
+    checks neither. Its deflate inflates a chunk's whole stream, however long, before it
+    keeps a chunk's worth (one 1 MB chunk of zeros took 1 GiB), and a chunk that comes
+    back short leaves the rest of its buffer as the memory held it (read as weights).
+    A deflated chunk is inflated here first, stopped past its size; the others' lengths
+    are the chunk index's (shuffle keeps a length, fletcher32 adds its checksum)."""
     plist = item.id.get_create_plist()
     filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
-    if h5py.h5z.FILTER_DEFLATE not in filters or plist.get_layout() != h5py.h5d.CHUNKED:
+    if not filters or plist.get_layout() != h5py.h5d.CHUNKED:
         return
     size = math.prod(item.chunks) * item.dtype.itemsize
     for index in range(item.id.get_num_chunks()):
-        mask, data = item.id.read_direct_chunk(item.id.get_chunk_info(index).chunk_offset)
-        for i in reversed(range(len(filters))):  # the read undoes the filters last first
-            if mask & (1 << i):  # this filter was skipped for this chunk
-                continue
-            if filters[i] == h5py.h5z.FILTER_FLETCHER32:
-                data = data[:-CHECKSUM_BYTES]
-            elif filters[i] == h5py.h5z.FILTER_DEFLATE:
-                data = _inflated(path, where, data, size + CHECKSUM_BYTES * len(filters), error)
+        info = item.id.get_chunk_info(index)
+        done = [f for i, f in enumerate(filters) if not info.filter_mask & (1 << i)]
+        if h5py.h5z.FILTER_DEFLATE in done:
+            length = len(_unfiltered(path, where, item, info.chunk_offset, filters, size, error))
+        else:
+            length = info.size - CHECKSUM_BYTES * done.count(h5py.h5z.FILTER_FLETCHER32)
+        if length != size:
+            raise error(
+                f"{path}: {where} has a chunk of {length} bytes where its size is {size}; "
+                "it is damaged or crafted (HDF5 would fill the rest from stale memory)"
+            )
+
+
+def _unfiltered(path, where, item, offset, filters, size: int, error) -> bytes:
+    """The chunk at ``offset`` with its filters undone, inflated no further than its
+    size (and the checksums a filter after deflate may have added)."""
+    mask, data = item.id.read_direct_chunk(offset)
+    for i in reversed(range(len(filters))):  # the read undoes the filters last first
+        if mask & (1 << i):  # this filter was skipped for this chunk
+            continue
+        if filters[i] == h5py.h5z.FILTER_FLETCHER32:
+            data = data[:-CHECKSUM_BYTES]
+        elif filters[i] == h5py.h5z.FILTER_DEFLATE:
+            data = _inflated(path, where, data, size + CHECKSUM_BYTES * len(filters), error)
+    return data
 
 
 def _inflated(path, where, data: bytes, limit: int, error) -> bytes:
