@@ -241,11 +241,11 @@ def _checked_labels(labels: np.ndarray, src: Path, what: str = "labels") -> np.n
     return labels.astype(np.int64)
 
 
-def _mnist_images(images: np.ndarray, flatten: bool, src: Path) -> np.ndarray:
+def _mnist_images(images: np.ndarray, flatten: bool, src: Path, what: str) -> np.ndarray:
     """(N, rows, cols) pixels -> float32 in [0, 1]: (N, rows*cols) when flattened, else
     channels-first images of one channel, (N, 1, rows, cols). Integers are 0..255 and
     divided by 255; floats must already lie in [0, 1]."""
-    X = scaled_pixels(images, src, "images")
+    X = scaled_pixels(images, src, what)
     return X.reshape(X.shape[0], -1) if flatten else X[:, None, :, :]
 
 
@@ -268,10 +268,11 @@ def load_mnist(path=None, *, flatten: bool = True, one_hot: bool = False):
     found = _locate_mnist(path)
     arrays = _read_mnist_npz(found) if isinstance(found, Path) else _read_mnist_idx(found)
     x_train, y_train, x_test, y_test = arrays
-    sources = (
-        (found, found) if isinstance(found, Path) else (found["train_images"], found["test_images"])
-    )
+    if isinstance(found, Path):  # errors name the .npz's member
+        train, test = (found, "pixels of x_train"), (found, "pixels of x_test")
+    else:
+        train, test = (found["train_images"], "images"), (found["test_images"], "images")
     return (
-        (_mnist_images(x_train, flatten, sources[0]), _mnist_labels(y_train, one_hot)),
-        (_mnist_images(x_test, flatten, sources[1]), _mnist_labels(y_test, one_hot)),
+        (_mnist_images(x_train, flatten, *train), _mnist_labels(y_train, one_hot)),
+        (_mnist_images(x_test, flatten, *test), _mnist_labels(y_test, one_hot)),
     )

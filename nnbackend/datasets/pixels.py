@@ -47,8 +47,13 @@ def scaled_pixels(x: np.ndarray, src: Path, what: str, axes=None) -> np.ndarray:
     """float32 pixels in [0, 1]: integers (0..255) are divided by 255, floats must
     already lie in [0, 1] and are kept as they are (never divided a second time).
     ``axes``: the result is ``x.transpose(axes)``, written in that order at once (no
-    second full-size copy)."""
-    if x.dtype.kind in "biu":
+    second full-size copy). Booleans are refused: True is neither 1 nor 255 for sure."""
+    if x.dtype.kind == "b":
+        raise ValueError(
+            f"{src}: {what} hold booleans; save pixels as integers 0..255 or as floats "
+            "in [0, 1] (a binarised image: x.astype('uint8') * 255)"
+        )
+    if x.dtype.kind in "iu":
         if x.size and (x.min() < 0 or x.max() > 255):
             raise ValueError(
                 f"{src}: {what} hold integers from {x.min()} to {x.max()}; pixels are 0..255"
