@@ -100,7 +100,7 @@ def check_rebuilds(model, loss=None, optimizer=None) -> None:
     for what, registry, thing, options in parts:
         if thing is None:
             continue
-        config = json.loads(json.dumps(thing.config()))  # in the types the file gives back
+        config = json.loads(_as_json(what, thing.config()))  # in the types a load gives
         try:
             with custom_objects(own):  # not registered: the load takes custom_objects
                 again = registry.build(config, **options)
@@ -113,6 +113,38 @@ def check_rebuilds(model, loss=None, optimizer=None) -> None:
                 "arguments, each under its name, and nothing else"
             ) from exc
         _check_alike(what, thing, again)
+
+
+def _as_json(what: str, config: dict) -> str:
+    """``config`` as the file's JSON; an error naming the setting JSON cannot hold."""
+    try:
+        return json.dumps(config, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        key, value = _unwritable(config)
+        hint = (
+            "a file holds no inf or NaN setting (None can stand for no limit)"
+            if isinstance(value, float)
+            else "a config() gives Python numbers, strings, lists and dicts (float(x) "
+            "makes a NumPy scalar a number)"
+        )
+        raise type(exc)(
+            f"{what} cannot be saved: its config() sets {key} to {value!r}; {hint}"
+        ) from None
+
+
+def _unwritable(value, at: str = "config"):
+    """The first (place, value) in a config that JSON cannot hold, else (at, value)."""
+    items = value.items() if isinstance(value, dict) else None
+    if isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    if items is None:
+        return at, value
+    for key, item in items:
+        try:
+            json.dumps(item, allow_nan=False)
+        except (TypeError, ValueError):
+            return _unwritable(item, f"{at}[{key!r}]")
+    return at, value
 
 
 def _check_alike(what: str, thing, again) -> None:

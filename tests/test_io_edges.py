@@ -1,0 +1,309 @@
+"""Edges of nb.save and nb.load (nnbackend.io) that a mutation run of io.py and
+atomic.py found no test holding: each test fails under a mutant the rest of the suite
+let pass (the comments name them)."""
+
+from __future__ import annotations
+
+import os
+
+import h5py
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend import atomic
+from nnbackend.layers import Dense, Layer
+
+
+def host(a) -> np.ndarray:
+    return nb.to_numpy(a)
+
+
+def files_in(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def open_descriptors() -> int:
+    """How many files this process holds open (0 where there is no /proc to count)."""
+    return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
+
+
+class Scaled(Layer):
+    """A layer of one's own with one float setting, k."""
+
+    def __init__(self, k: float = 1.0):
+        super().__init__()
+        self.k = k
+
+    def forward(self, x, training=False):
+        return self.k * x
+
+    def backward(self, dy, input_grad=True):
+        return self.k * dy
+
+    def config(self):
+        return {**super().config(), "k": self.k}
+
+
+class WeightedMSE(nb.losses.MSE):
+    """A loss of one's own with one float setting, weight."""
+
+    def __init__(self, weight: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.weight = weight
+
+    def config(self):
+        return {**super().config(), "weight": self.weight}
+
+
+class CappedSGD(nb.optim.SGD):
+    """An optimizer of one's own with one float setting, cap."""
+
+    def __init__(self, lr=0.1, cap: float = 1.0):
+        super().__init__(lr)
+        self.cap = cap
+
+    def _hyper(self):
+        return {**super()._hyper(), "cap": self.cap}
+
+
+class Rows(Layer):
+    """A layer whose weights W have ``n`` rows of 3, zero rows allowed."""
+
+    def __init__(self, n: int = 0):
+        super().__init__()
+        self.n = n
+
+    def build(self, backend, rng):
+        super().build(backend, rng)
+        self.params["W"] = backend.asarray(np.arange(self.n * 3.0).reshape(self.n, 3))
+        self.grads["W"] = backend.asarray(np.zeros((self.n, 3)))
+
+    def param_shapes(self):
+        return {"W": (self.n, 3)}
+
+    def forward(self, x, training=False):
+        return x
+
+    def backward(self, dy, input_grad=True):
+        return dy
+
+    def config(self):
+        return {**super().config(), "n": self.n}
+
+
+OWN = {"Scaled": Scaled, "WeightedMSE": WeightedMSE, "CappedSGD": CappedSGD, "Rows": Rows}
+
+
+def test_a_save_without_an_epoch_loads_with_none(tmp_path):
+    """No epoch given, none comes back (not 0, which would skip epoch 0 of a resume)."""
+    # kills io 53 (the missing epoch written as 0, not -1)
+    model = nb.Sequential([Dense(2, 2)], seed=0)
+    path = nb.save(model, tmp_path / "m.h5", optimizer=nb.optim.SGD(0.1))
+    loaded, optimizer, epoch = nb.load(path, with_optimizer=True)
+    assert epoch is None and isinstance(optimizer, nb.optim.SGD)
+    assert nb.restore(model, path) is None
+
+
+def test_an_optimizer_that_is_not_one_is_refused_by_name(tmp_path):
+    """A name such as "adam" for the optimizer is refused in save's words, before any
+    file is written (it ended in "type object 'str' has no attribute 'registry'")."""
+    # kills io 18 (the TypeError dropped)
+    model = nb.Sequential([Dense(2, 2)], seed=0)
+    with pytest.raises(TypeError, match="optimizer is the Optimizer whose state to save"):
+        nb.save(model, tmp_path / "m.h5", optimizer="adam")
+    assert list(tmp_path.iterdir()) == []
+
+
+SETTING_OF = {
+    "layer": r"the model cannot be saved: its config\(\) sets config\['layers'\]\[1\]\['k'\]",
+    "loss": r"the loss cannot be saved: its config\(\) sets config\['weight'\]",
+    "optimizer": r"the optimizer cannot be saved: its config\(\) sets config\['cap'\]",
+}
+
+
+@pytest.mark.parametrize("part", ["layer", "loss", "optimizer"])
+def test_a_setting_json_cannot_hold_keeps_the_old_file(tmp_path, part):
+    """An infinite setting in a layer's, the loss's or the optimizer's config is
+    refused before the write, naming the setting: the file there stays as it was,
+    and loads."""
+    # kills io 35, 40, 47 (allow_nan=True: Infinity written over the old file, which
+    # nb.load then refused as "not valid JSON"), with check_rebuilds' JSON check undone
+    path = tmp_path / "m.h5"
+    nb.save(nb.Sequential([Dense(2, 2), Scaled(2.0)], seed=0), path)
+    before = path.read_bytes()
+    inf = float("inf")
+    model = nb.Sequential([Dense(2, 2), Scaled(inf if part == "layer" else 3.0)], seed=1)
+    model.loss = WeightedMSE(inf if part == "loss" else 1.0)
+    optimizer = CappedSGD(0.1, inf if part == "optimizer" else 1.0)
+    with pytest.raises(ValueError, match=SETTING_OF[part] + " to inf; a file holds no inf"):
+        nb.save(model, path, optimizer=optimizer)
+    assert path.read_bytes() == before
+    assert nb.load(path, custom_objects=OWN).layers[1].k == 2.0
+
+
+def test_a_numpy_scalar_setting_is_named_with_the_way_to_mend_it(tmp_path):
+    """np.float32(2.0) in a layer's config is no JSON: the save names the setting and
+    says float(x), before anything is written."""
+    model = nb.Sequential([Dense(2, 2), Scaled(np.float32(2.0))], seed=0)
+    said = SETTING_OF["layer"] + r" to np.float32\(2.0\); .*float\(x\) makes a NumPy scalar"
+    with pytest.raises(TypeError, match=said):
+        nb.save(model, tmp_path / "m.h5")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_callback_state_without_arrays_saves_and_loads(tmp_path):
+    """A callback's state need not hold "arrays": it comes back with none."""
+    # kills io 72 (None.items() where "arrays" is missing)
+    model = nb.Sequential([Dense(2, 2)], seed=0)
+    path = nb.save(model, tmp_path / "m.h5", callbacks={"Counter": {"count": 3}})
+    saved = nb.io.restore_checkpoint(model, path)
+    assert saved.callbacks == {"Counter": {"count": 3, "arrays": {}}}
+
+
+def test_weights_with_no_rows_save_and_load(backend, tmp_path):
+    """A (0, 3) weight of a layer of one's own is saved (with no chunks: HDF5 takes no
+    chunk of 0 rows) and loads as (0, 3), beside the others' values."""
+    # kills io 100 (max(parts, 0): a division by zero), 103-106 (chunks of 0 rows)
+    model = nb.Sequential([Dense(2, 3), Rows(0)], backend=backend, seed=0)
+    path = nb.save(model, tmp_path / "m.h5")
+    loaded = nb.load(path, backend=backend, custom_objects=OWN)
+    assert host(loaded.params["1.W"]).shape == (0, 3)
+    np.testing.assert_array_equal(host(loaded.params["0.W"]), host(model.params["0.W"]))
+
+
+def test_weights_whose_rows_pass_a_mebibyte_save_and_load(backend, tmp_path):
+    """W of Dense(2, 300000), float32: rows of 1.2 MB, more than a chunk of whole rows
+    may hold, go in HDF5's own chunks, and load exactly."""
+    # kills io 110 (chunks=False with fletcher32: "Chunked format required")
+    model = nb.Sequential([Dense(2, 300_000)], backend=backend, seed=0)
+    path = nb.save(model, tmp_path / "m.h5")
+    loaded = nb.load(path, backend=backend)
+    w = host(loaded.params["0.W"])
+    assert w.shape == (2, 300_000) and w.dtype == np.float32
+    assert w.tobytes() == host(model.params["0.W"]).tobytes()
+
+
+def test_a_flipped_bit_in_the_weights_fails_the_load(tmp_path):
+    """Every array carries a checksum: one bit flipped in 0.W's stored data makes the
+    load fail, not give other weights."""
+    # kills io 112 (fletcher32=False: the damaged file loaded)
+    path = nb.save(nb.Sequential([Dense(4, 8)], seed=0), tmp_path / "m.h5")
+    with h5py.File(path, "r") as f:
+        start = f["weights/0.W"].id.get_chunk_info(0).byte_offset
+    data = bytearray(path.read_bytes())
+    data[start + 5] ^= 0x10
+    path.write_bytes(bytes(data))
+    with pytest.raises(nb.CheckpointError, match="damaged"):
+        nb.load(path)
+
+
+def test_an_unknown_backend_is_named_not_blamed_on_the_file(tmp_path):
+    """nb.load(backend="nosuch") gives the backend's own error, not a CheckpointError
+    saying the file "holds float32 weights"."""
+    # kills io 174 (the backend checked only once the file was read)
+    path = nb.save(nb.Sequential([Dense(2, 2)], seed=0), tmp_path / "m.h5")
+    with pytest.raises(ValueError, match="unknown backend 'nosuch'") as err:
+        nb.load(path, backend="nosuch")
+    assert not isinstance(err.value, nb.CheckpointError)
+
+
+# --- atomic.py: the checks before a save, and the write itself --------------------
+
+
+def test_a_checkpoint_that_is_no_path_is_refused_by_name():
+    """fit(checkpoint=123) is refused in fit's words before training, not with an
+    UnboundLocalError from the path check."""
+    # kills atomic 35 (the TypeError of check_can_write dropped)
+    X, Y = nb.datasets.make_moons(12, noise=0.2, seed=0)
+    model = nb.Sequential([Dense(2, 2)], seed=0)
+    before = host(model.params["0.W"]).copy()
+    with pytest.raises(
+        TypeError, match=r"checkpoint must be a file's path \(str or Path\), not 123"
+    ):
+        model.fit(X, Y, loss="cross_entropy", optimizer="sgd", epochs=1, verbose=0, checkpoint=123)
+    np.testing.assert_array_equal(host(model.params["0.W"]), before)  # nothing trained
+
+
+def test_a_temporary_file_swept_before_its_lock_is_replaced_by_another(tmp_path, monkeypatch):
+    """A second save's sweep may remove a new temporary file before its writer locks
+    it: the writer then takes another name, and its save goes through."""
+    # kills atomic 80, 81 (the lock alone trusted) and 132 (a vanished file taken as
+    # still there): the bytes went to the unlinked file and the rename failed; and
+    # atomic 89 (the swept file's descriptor left open)
+    path, swept, real_lock = tmp_path / "m.h5", [], atomic._lock
+
+    def swept_first(fd, blocking):
+        if blocking and not swept:
+            swept.extend(atomic.leftovers(path))
+            for temporary in swept:
+                temporary.unlink()
+        return real_lock(fd, blocking)
+
+    monkeypatch.setattr(atomic, "_lock", swept_first)
+    model = nb.Sequential([Dense(2, 2)], seed=3)
+    before = open_descriptors()
+    nb.save(model, path)
+    assert len(swept) == 1 and files_in(tmp_path) == ["m.h5"]
+    assert open_descriptors() == before  # the swept file's descriptor closed too
+    assert host(nb.load(path).params["0.W"]).tobytes() == host(model.params["0.W"]).tobytes()
+
+
+def test_a_save_sweeps_only_its_own_paths_leftovers(tmp_path):
+    """A save to m.h5 removes a killed save's leftover of m.h5, not that of m.x.h5."""
+    # kills atomic 136 (rsplit(".", 3): the prefix ".m." took in m.x.h5's leftovers)
+    # and 158 (the leftover's descriptor left open)
+    own, other = ".m.h5.0123abcd.nnbackend-tmp", ".m.x.h5.0123abcd.nnbackend-tmp"
+    for name in (own, other):
+        (tmp_path / name).write_bytes(b"left by a killed save")
+    before = open_descriptors()
+    nb.save(nb.Sequential([Dense(2, 2)], seed=0), tmp_path / "m.h5")
+    assert files_in(tmp_path) == sorted(["m.h5", other])
+    assert open_descriptors() == before  # the leftover, opened to test its lock, closed
+
+
+def test_a_folder_that_cannot_be_listed_still_takes_a_save(tmp_path, monkeypatch):
+    """A folder one may write in but not list (mode -wx): the sweep finds nothing to
+    remove, and the save stands."""
+
+    # kills atomic 140 (leftovers gave None, and the sweep a TypeError after the write)
+    def refused(folder):
+        raise PermissionError(13, "Permission denied", str(folder))
+
+    path = tmp_path / "m.h5"
+    monkeypatch.setattr(atomic.os, "listdir", refused)
+    model = nb.Sequential([Dense(2, 2)], seed=4)
+    assert nb.save(model, path) == path
+    assert atomic.leftovers(path) == []
+    monkeypatch.undo()
+    assert host(nb.load(path).params["0.W"]).tobytes() == host(model.params["0.W"]).tobytes()
+
+
+def test_a_link_at_the_target_lends_the_new_file_none_of_its_targets_permissions(tmp_path):
+    """A link planted at the path, to a world-writable file, is replaced by a file of
+    the usual permissions (0o666 less the umask), not the link target's 0o777."""
+    # kills atomic 66 (the mode read through the link: the checkpoint came out 0o777)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    elsewhere = tmp_path / "open.txt"
+    elsewhere.write_text("anyone's")
+    elsewhere.chmod(0o777)
+    link = tmp_path / "m.h5"
+    link.symlink_to(elsewhere)
+    nb.save(nb.Sequential([Dense(2, 2)], seed=0), link)
+    assert not link.is_symlink() and link.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert elsewhere.read_text() == "anyone's" and elsewhere.stat().st_mode & 0o777 == 0o777
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_link_to_a_fifo_at_the_target_is_replaced_like_any_link(tmp_path):
+    """The refusal of a FIFO looks at the path itself: a link there to a FIFO is a link,
+    replaced by the file, the FIFO left as it was."""
+    # kills atomic 59 (the stat followed the link, and the save was refused)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    link = tmp_path / "m.h5"
+    link.symlink_to(fifo)
+    nb.save(nb.Sequential([Dense(2, 2)], seed=0), link)
+    assert not link.is_symlink() and nb.load(link).config()["layers"][0]["n_in"] == 2
+    assert fifo.is_fifo()
