@@ -102,7 +102,8 @@ class Momentum(Optimizer):
 
     def __init__(self, lr=0.01, momentum: float = 0.9):
         super().__init__(lr)
-        self.momentum = _fraction(momentum, "momentum")
+        # 1 (no forgetting) is allowed, as torch's and scikit-learn's SGD allow it
+        self.momentum = finite_float(momentum, "momentum", low=0, high=1)
 
     def update(self, params, name, grad, lr):
         v = self._slot("v", name, grad)

@@ -100,6 +100,19 @@ def test_update_rule_matches_the_textbook(name, backend64):
     np.testing.assert_allclose(backend64.to_numpy(params["w"]), expected, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize(
+    ("make", "textbook"), [(optim.Momentum, textbook_momentum), (optim.Nesterov, textbook_nesterov)]
+)
+def test_momentum_of_one_never_forgets_as_torchs_does(make, textbook, backend64):
+    """momentum=1, which torch's and scikit-learn's SGD take: v sums every step's
+    -lr dW; 1 + a hair is refused."""
+    params = run(make(lr=LR, momentum=1.0), backend64, host_grads())
+    expected = textbook(host_start(), host_grads(), mu=1.0)
+    np.testing.assert_allclose(backend64.to_numpy(params["w"]), expected, rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match=r"momentum must be a finite number in \[0, 1\], got 1.01"):
+        make(momentum=1.01)
+
+
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_state_is_keyed_by_name_and_lives_with_the_params(name, backend):
     opt = OPTIMIZERS[name][0]()
