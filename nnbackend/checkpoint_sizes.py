@@ -120,31 +120,30 @@ def _as_json(what: str, config: dict) -> str:
     try:
         return json.dumps(config, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        key, value = _unwritable(config)
-        hint = (
-            "a file holds no inf or NaN setting (None can stand for no limit)"
-            if isinstance(value, float)
-            else "a config() gives Python numbers, strings, lists and dicts (float(x) "
-            "makes a NumPy scalar a number)"
+        raise type(exc)(f"{what} cannot be saved: its config() {_unwritable(config)}") from None
+
+
+def _unwritable(value, at: str = "config", within: frozenset = frozenset()) -> str:
+    """What JSON cannot hold in ``value`` (at ``at``), and how to mend it."""
+    if isinstance(value, float):  # only inf and NaN fail
+        return f"sets {at} to {value!r}; a file holds no inf or NaN (None can mean no limit)"
+    if not isinstance(value, (dict, list, tuple)):
+        return (
+            f"sets {at} to {value!r}; a config() gives Python numbers, strings, lists and "
+            "dicts (float(x) makes a NumPy scalar a number)"
         )
-        raise type(exc)(
-            f"{what} cannot be saved: its config() sets {key} to {value!r}; {hint}"
-        ) from None
-
-
-def _unwritable(value, at: str = "config"):
-    """The first (place, value) in a config that JSON cannot hold, else (at, value)."""
-    items = value.items() if isinstance(value, dict) else None
-    if isinstance(value, (list, tuple)):
-        items = enumerate(value)
-    if items is None:
-        return at, value
-    for key, item in items:
+    if id(value) in within:
+        return f"holds {at} inside itself; a config() gives plain values, not references"
+    if isinstance(value, dict):
+        odd = [k for k in value if not isinstance(k, (str, int, float, bool, type(None)))]
+        if odd:
+            return f"has the key {odd[0]!r} in {at}; a config()'s keys are strings"
+    for key, item in value.items() if isinstance(value, dict) else enumerate(value):
         try:
             json.dumps(item, allow_nan=False)
         except (TypeError, ValueError):
-            return _unwritable(item, f"{at}[{key!r}]")
-    return at, value
+            return _unwritable(item, f"{at}[{key!r}]", within | {id(value)})
+    return f"sets {at} to {value!r}, which JSON cannot hold"
 
 
 def _check_alike(what: str, thing, again) -> None:

@@ -4,6 +4,7 @@ over a crafted file must keep, and descriptors a save must give back."""
 
 from __future__ import annotations
 
+import gc
 import os
 
 import h5py
@@ -130,8 +131,12 @@ def test_json_nested_past_the_limit_behind_closed_lists_is_refused():
         parse_json("x.h5", text, "config", ValueError)
 
 
-def open_descriptors() -> int:
-    return len(os.listdir("/proc/self/fd"))
+def open_descriptors() -> set[str]:
+    """The files this process holds open (none where there is no /proc to list), after
+    a collection: a file another test left to the garbage collector closes now, not in
+    the middle of a count."""
+    gc.collect()
+    return set(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else set()
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="no /proc here")
@@ -140,7 +145,7 @@ def test_saves_give_back_every_descriptor(tmp_path, monkeypatch):
     before = open_descriptors()
     for _ in range(20):
         nb.save(model, path, optimizer=optimizer)
-    assert open_descriptors() == before
+    assert open_descriptors() <= before
 
     def disk_full(fd, data):
         raise OSError(28, "No space left on device")
@@ -149,4 +154,4 @@ def test_saves_give_back_every_descriptor(tmp_path, monkeypatch):
     for _ in range(20):
         with pytest.raises(OSError):
             nb.save(model, path, optimizer=optimizer)
-    assert open_descriptors() == before
+    assert open_descriptors() <= before

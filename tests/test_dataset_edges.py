@@ -18,6 +18,7 @@ from nnbackend import datasets
 from nnbackend.datasets import idx
 from nnbackend.datasets.idx import IDX_LABELS, IdxFile
 from nnbackend.datasets.pixels import check_image_count
+from tests.test_bad_inputs import write_npz
 from tests.test_datasets import write_cat, write_idx, write_tiny_cat, write_tiny_mnist
 
 LABELS_MAGIC = (0x801).to_bytes(4, "big")
@@ -28,18 +29,6 @@ IMAGES_MAGIC = (0x803).to_bytes(4, "big")
 def _no_data_env(monkeypatch):
     """A user's $NNBACKEND_DATA must not change what these tests find."""
     monkeypatch.delenv(datasets.DATA_ENV_VAR, raising=False)
-
-
-def write_npz(path, **arrays):
-    """A Keras-layout mnist.npz of two and one blank images, with ``arrays`` replaced."""
-    base = {
-        "x_train": np.zeros((2, 28, 28), np.uint8),
-        "y_train": np.array([1, 2]),
-        "x_test": np.zeros((1, 28, 28), np.uint8),
-        "y_test": np.array([3]),
-    }
-    np.savez(path, **{**base, **arrays})
-    return path
 
 
 # --- IDX files -------------------------------------------------------------------------

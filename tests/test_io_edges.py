@@ -13,6 +13,7 @@ import pytest
 import nnbackend as nb
 from nnbackend import atomic
 from nnbackend.layers import Dense, Layer
+from tests.test_checkpoint_edges import open_descriptors
 
 
 def host(a) -> np.ndarray:
@@ -21,11 +22,6 @@ def host(a) -> np.ndarray:
 
 def files_in(folder) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
-
-
-def open_descriptors() -> int:
-    """How many files this process holds open (0 where there is no /proc to count)."""
-    return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
 
 
 class Scaled(Layer):
@@ -105,16 +101,6 @@ def test_a_save_without_an_epoch_loads_with_none(tmp_path):
     assert nb.restore(model, path) is None
 
 
-def test_an_optimizer_that_is_not_one_is_refused_by_name(tmp_path):
-    """A name such as "adam" for the optimizer is refused in save's words, before any
-    file is written (it ended in "type object 'str' has no attribute 'registry'")."""
-    # kills io 18 (the TypeError dropped)
-    model = nb.Sequential([Dense(2, 2)], seed=0)
-    with pytest.raises(TypeError, match="optimizer is the Optimizer whose state to save"):
-        nb.save(model, tmp_path / "m.h5", optimizer="adam")
-    assert list(tmp_path.iterdir()) == []
-
-
 SETTING_OF = {
     "layer": r"the model cannot be saved: its config\(\) sets config\['layers'\]\[1\]\['k'\]",
     "loss": r"the loss cannot be saved: its config\(\) sets config\['weight'\]",
@@ -136,7 +122,7 @@ def test_a_setting_json_cannot_hold_keeps_the_old_file(tmp_path, part):
     model = nb.Sequential([Dense(2, 2), Scaled(inf if part == "layer" else 3.0)], seed=1)
     model.loss = WeightedMSE(inf if part == "loss" else 1.0)
     optimizer = CappedSGD(0.1, inf if part == "optimizer" else 1.0)
-    with pytest.raises(ValueError, match=SETTING_OF[part] + " to inf; a file holds no inf"):
+    with pytest.raises(ValueError, match=SETTING_OF[part] + " to inf; a file holds no inf or NaN"):
         nb.save(model, path, optimizer=optimizer)
     assert path.read_bytes() == before
     assert nb.load(path, custom_objects=OWN).layers[1].k == 2.0
@@ -149,6 +135,23 @@ def test_a_numpy_scalar_setting_is_named_with_the_way_to_mend_it(tmp_path):
     said = SETTING_OF["layer"] + r" to np.float32\(2.0\); .*float\(x\) makes a NumPy scalar"
     with pytest.raises(TypeError, match=said):
         nb.save(model, tmp_path / "m.h5")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_setting_that_holds_itself_or_an_odd_key_is_named(tmp_path):
+    """A list holding itself is named where it holds itself (the search for the bad
+    setting went round it to a RecursionError); a dict key of a NumPy integer is named
+    as a key, not its whole dict as a value."""
+    itself = [1.0]
+    itself.append(itself)
+    keyed = {"a": 1, np.int64(0): "x"}
+    cases = [
+        (itself, r"holds config\['layers'\]\[1\]\['k'\]\[1\] inside itself", ValueError),
+        (keyed, r"has the key np.int64\(0\) in config\['layers'\]\[1\]\['k'\]", TypeError),
+    ]
+    for k, says, error in cases:
+        with pytest.raises(error, match="the model cannot be saved: its config\\(\\) " + says):
+            nb.save(nb.Sequential([Dense(2, 2), Scaled(k)], seed=0), tmp_path / "m.h5")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -245,7 +248,7 @@ def test_a_temporary_file_swept_before_its_lock_is_replaced_by_another(tmp_path,
     before = open_descriptors()
     nb.save(model, path)
     assert len(swept) == 1 and files_in(tmp_path) == ["m.h5"]
-    assert open_descriptors() == before  # the swept file's descriptor closed too
+    assert open_descriptors() <= before  # the swept file's descriptor closed too
     assert host(nb.load(path).params["0.W"]).tobytes() == host(model.params["0.W"]).tobytes()
 
 
@@ -259,7 +262,7 @@ def test_a_save_sweeps_only_its_own_paths_leftovers(tmp_path):
     before = open_descriptors()
     nb.save(nb.Sequential([Dense(2, 2)], seed=0), tmp_path / "m.h5")
     assert files_in(tmp_path) == sorted(["m.h5", other])
-    assert open_descriptors() == before  # the leftover, opened to test its lock, closed
+    assert open_descriptors() <= before  # the leftover, opened to test its lock, closed
 
 
 def test_a_folder_that_cannot_be_listed_still_takes_a_save(tmp_path, monkeypatch):
