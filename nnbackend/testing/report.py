@@ -98,16 +98,25 @@ class CheckFailed(AssertionError):
 def close(got: np.ndarray, want: np.ndarray, ulps: float = ULPS) -> str | None:
     """None when ``got`` is ``want`` to ``ulps`` units in the last place of the largest
     value of ``want`` (``ulps * eps(dtype) * max|want|``, plus ``ulps * eps`` of each
-    element), else what differs. Shapes and dtypes must match exactly."""
+    element), else what differs. Shapes and dtypes must match exactly; where ``want``
+    holds inf or NaN, ``got`` must hold the same (the rest is scaled without them)."""
     got, want = np.asarray(got), np.asarray(want)
     if got.shape != want.shape or got.dtype != want.dtype:
         return f"{got.dtype}{list(got.shape)} where {want.dtype}{list(want.shape)} was expected"
     if got.size == 0 or not np.issubdtype(want.dtype, np.floating):
         return None if np.array_equal(got, want) else "differs"
+    finite = np.isfinite(want)
+    if not np.array_equal(got[~finite], want[~finite], equal_nan=True):
+        return "differs where the reference holds inf or NaN"
+    got, want = got[finite], want[finite]
+    if not np.all(np.isfinite(got)):
+        return "holds inf or NaN where the reference holds numbers"
+    if want.size == 0:
+        return None
     eps = np.finfo(want.dtype).eps
     scale = float(np.max(np.abs(want)))
     diff = np.abs(got.astype(np.float64) - want)
-    if np.all(diff <= ulps * eps * (scale + np.abs(want))) and np.all(np.isfinite(got)):
+    if np.all(diff <= ulps * eps * (scale + np.abs(want))):
         return None
     worst = float(np.max(diff)) / (eps * max(scale, np.finfo(want.dtype).tiny))
     return f"differs by {worst:.3g} ulps of max|value| = {scale:.3g} (allowed: {ulps})"
