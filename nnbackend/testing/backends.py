@@ -99,8 +99,9 @@ def assert_backend_parity(
     """Run ``fn(*args)`` on every backend, the host (NumPy) arguments moved there first
     (floats in ``dtype``), and compare the results (arrays, numbers, or lists, tuples
     and dicts of them) with the first backend's, to ``ulps`` units in the last place of
-    each array's largest value. Raises ``CheckFailed`` with a table of what differed
-    where; returns {backend name: result on the host}.
+    each array's largest finite value (inf and NaN must be in the same places). Raises
+    ``CheckFailed`` with a table of what differed where; returns {backend name: result
+    on the host}.
     """
     chosen = resolve(backends, dtype)
     report = Report(f"assert_backend_parity({getattr(fn, '__name__', fn)})")
