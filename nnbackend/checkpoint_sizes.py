@@ -19,6 +19,7 @@ from pathlib import Path
 import h5py
 
 from nnbackend.checks import warn_caller
+from nnbackend.h5text import MAX_JSON_DEPTH, parse_json
 from nnbackend.registry import (
     LOSSES,
     MODELS,
@@ -116,11 +117,35 @@ def check_rebuilds(model, loss=None, optimizer=None) -> None:
 
 
 def _as_json(what: str, config: dict) -> str:
-    """``config`` as the file's JSON; an error naming the setting JSON cannot hold."""
+    """``config`` as the file's JSON, held to the load's limits (length, nesting); an
+    error naming the setting JSON cannot hold."""
     try:
-        return json.dumps(config, allow_nan=False)
+        text = json.dumps(config, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"{what} cannot be saved: its config() {_unwritable(config)}") from None
+    except RecursionError:  # past Python's own limit: well past the load's
+        text = "[" * (MAX_JSON_DEPTH + 1)
+    parse_json(f"{what} cannot be saved", text, "config()", ValueError)
+    if (odd := _odd_key(config)) is not None:
+        raise TypeError(f"{what} cannot be saved: its config() {odd}")
+    return text
+
+
+def _odd_key(value, at: str = "config") -> str | None:
+    """A dict key that is not a string (JSON writes 1 as "1": it would load as another
+    key), and where, in a config JSON holds."""
+    if isinstance(value, dict):
+        if odd := [k for k in value if not isinstance(k, str)]:
+            return f"has the key {odd[0]!r} in {at}; a config()'s keys are strings"
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        if (odd := _odd_key(item, f"{at}[{key!r}]")) is not None:
+            return odd
+    return None
 
 
 def _unwritable(value, at: str = "config", within: frozenset = frozenset()) -> str:
@@ -134,10 +159,8 @@ def _unwritable(value, at: str = "config", within: frozenset = frozenset()) -> s
         )
     if id(value) in within:
         return f"holds {at} inside itself; a config() gives plain values, not references"
-    if isinstance(value, dict):
-        odd = [k for k in value if not isinstance(k, (str, int, float, bool, type(None)))]
-        if odd:
-            return f"has the key {odd[0]!r} in {at}; a config()'s keys are strings"
+    if isinstance(value, dict) and (odd := [k for k in value if not isinstance(k, str)]):
+        return f"has the key {odd[0]!r} in {at}; a config()'s keys are strings"
     for key, item in value.items() if isinstance(value, dict) else enumerate(value):
         try:
             json.dumps(item, allow_nan=False)

@@ -46,7 +46,7 @@ from nnbackend.checkpoint import (
 )
 from nnbackend.checkpoint_sizes import check_declared, check_rebuilds
 from nnbackend.checks import integer
-from nnbackend.h5text import write_text
+from nnbackend.h5text import parse_json, write_text
 from nnbackend.optim_base import Optimizer
 from nnbackend.registry import custom_objects as custom_objects_scope
 
@@ -144,6 +144,7 @@ def _write_callbacks(f: h5py.File, states: dict) -> None:
                 f"callback {key!r}: get_state() must give JSON (Python numbers, strings, "
                 f"lists, dicts; arrays under 'arrays'): {exc}. {hint}".rstrip()
             ) from None
+        parse_json(f"callback {key!r} cannot be saved", text, "get_state()", ValueError)
         write_text(sub, "state", text)
         _write_arrays(sub, state.get("arrays") or {})
 

@@ -155,6 +155,30 @@ def test_a_setting_that_holds_itself_or_an_odd_key_is_named(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_setting_no_load_would_read_is_refused_at_the_save(tmp_path):
+    """Nested 70 deep, 2 MB long, or with an int key (which JSON writes as "0", to
+    load as another key): each was saved, to be refused or changed at the load."""
+    deep = 1.0
+    for _ in range(70):
+        deep = [deep]
+    cases = [
+        (deep, ValueError, r"its config\(\) is nested deeper than 64 levels"),
+        ("x" * 2_000_000, ValueError, r"its config\(\) is \d+ characters long, more than"),
+        ({0: 2.0}, TypeError, r"its config\(\) has the key 0 in config\['layers'\]\[1\]\['k'\];"),
+    ]
+    for k, error, says in cases:
+        with pytest.raises(error, match="the model cannot be saved: " + says):
+            nb.save(nb.Sequential([Dense(2, 2), Scaled(k)], seed=0), tmp_path / "m.h5")
+    with pytest.raises(ValueError, match=r"callback 'Deep' cannot be saved: its get_state\(\) is"):
+        nb.save(
+            nb.Sequential([Dense(2, 2)], seed=0), tmp_path / "m.h5", callbacks={"Deep": {"v": deep}}
+        )
+    assert list(tmp_path.iterdir()) == []
+    shallow = [[[1.0]]]  # and what a load reads is saved as before
+    path = nb.save(nb.Sequential([Dense(2, 2), Scaled(shallow)], seed=0), tmp_path / "m.h5")
+    assert nb.load(path, custom_objects=OWN).layers[1].k == shallow
+
+
 def test_a_callback_state_without_arrays_saves_and_loads(tmp_path):
     """A callback's state need not hold "arrays": it comes back with none."""
     # kills io 72 (None.items() where "arrays" is missing)
