@@ -11,6 +11,7 @@ import re
 import numpy as np
 import pytest
 
+import nnbackend as nb
 from nnbackend.backend import namespace_of
 from nnbackend.layers import Layer, Tanh
 from nnbackend.progress import Progress
@@ -21,6 +22,8 @@ from nnbackend.testing import (
     Report,
     assert_backend_parity,
     available_names,
+    check_layer,
+    check_loss,
 )
 from nnbackend.testing import backends as testing_backends
 from nnbackend.testing.report import Row, close, config_round_trip, custom_for
@@ -113,6 +116,62 @@ def test_close_holds_inf_and_nan_to_the_same_places_and_scales_without_them():
         assert close(np.array(got), want) == "differs where the reference holds inf or NaN"
     said = "holds inf or NaN where the reference holds numbers"
     assert close(np.array([nan, 1.0]), np.array([1.0, 1.0])) == said
+
+
+def test_close_keeps_its_bound_finite_near_the_top_of_the_range():
+    """3e38 + 3e38 is inf in float32: the bound was inf, and -3e38 passed for 3e38."""
+    assert close(np.float32([3e38]), np.float32([3e38])) is None
+    assert close(np.float32([-3e38]), np.float32([3e38])) is not None
+    assert close(np.float32([2e38, 1]), np.float32([3e38, 1])) is not None
+    assert close(np.array([-1.5e308]), np.array([1.5e308])) is not None
+    assert close(np.array([1.5e308]), np.array([1.5e308])) is None
+
+
+class SoftmaxWithoutTheMax(Layer):
+    """exp(x) / sum(exp(x)): right in float64, inf / inf = NaN in float32 past x = 88."""
+
+    def forward(self, x, training=False):
+        xp = namespace_of(x)
+        e = xp.exp(x)
+        self.y = e / xp.sum(e, axis=-1, keepdims=True)
+        return self.y
+
+    def backward(self, dy, input_grad=True):
+        xp = namespace_of(dy)
+        return self.y * (dy - xp.sum(dy * self.y, axis=-1, keepdims=True))
+
+
+class CrossEntropyWithoutTheMax(nb.losses.SoftmaxCrossEntropy):
+    """The same softmax inside a cross-entropy: NaN in float32 for logits past 88."""
+
+    def forward(self, pred, target):
+        xp = namespace_of(pred)
+        e = xp.exp(pred)
+        self.p = e / xp.sum(e, axis=-1, keepdims=True)
+        self.target = target
+        picked = xp.take_along_axis(self.p, xp.reshape(target, (-1, 1)), axis=-1)
+        total = -xp.sum(xp.log(picked))
+        return total / pred.shape[0] if self.reduction == "mean" else total
+
+    def backward(self):
+        xp = namespace_of(self.p)
+        classes = xp.arange(self.p.shape[-1], device=self.p.device)
+        one_hot = xp.astype(self.target[:, None] == classes, self.p.dtype)
+        return (self.p - one_hot) / (self.p.shape[0] if self.reduction == "mean" else 1)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_float32_overflow_fails_the_float32_row_on_every_backend(backend):
+    """float64 holds exp(400); float32 gives NaN on every backend alike, which parity
+    (NaN where NaN) now passes: the float32 row says so instead."""
+    said = rf"float32 +{backend.name} +FAILED +y, dx hold inf or NaN in float32: an overflow"
+    with pytest.raises(CheckFailed, match=said):
+        check_layer(SoftmaxWithoutTheMax, (4, 3), input_std=200, backends=[backend.name])
+    pred = np.array([[100.0, 95.0, 120.0], [110.0, 90.0, 99.0]])
+    said = rf"float32 +{backend.name} +FAILED +value, backward\(\) hold inf or NaN in float32"
+    with pytest.raises(CheckFailed, match=said):
+        check_loss(CrossEntropyWithoutTheMax, pred, np.array([2, 0]), backends=[backend.name])
+    check_loss(CrossEntropyWithoutTheMax, pred / 100, np.array([2, 0]), backends=[backend.name])
 
 
 @pytest.mark.filterwarnings("ignore:divide by zero encountered in log:RuntimeWarning")

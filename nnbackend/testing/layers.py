@@ -53,7 +53,13 @@ from nnbackend.testing.backends import (
     resolve,
     to_host,
 )
-from nnbackend.testing.report import ULPS, Report, config_round_trip, custom_for
+from nnbackend.testing.report import (
+    ULPS,
+    Report,
+    config_round_trip,
+    custom_for,
+    not_finite,
+)
 
 GRADIENT_TOL = {"float64": 1e-6, "float32": 2e-2}
 DEVICE_HINT = (
@@ -190,7 +196,7 @@ class _Case:
             problem = self.array_problems(run, backend)
             if problem and " is float64, not " in problem:  # not a device named no_float64
                 problem += f" ({FLOAT64_HINT})"
-            report.add("float32", backend.name, problem)
+            report.add("float32", backend.name, problem or not_finite(run.results))
         return run
 
     def repeat_problems(self, run: Run) -> str | None:

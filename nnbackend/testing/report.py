@@ -113,13 +113,31 @@ def close(got: np.ndarray, want: np.ndarray, ulps: float = ULPS) -> str | None:
         return "holds inf or NaN where the reference holds numbers"
     if want.size == 0:
         return None
-    eps = np.finfo(want.dtype).eps
+    eps = float(np.finfo(want.dtype).eps)
     scale = float(np.max(np.abs(want)))
-    diff = np.abs(got.astype(np.float64) - want)
-    if np.all(diff <= ulps * eps * (scale + np.abs(want))):
+    with np.errstate(over="ignore"):  # float64 values of opposite signs near the top
+        diff = np.abs(got.astype(np.float64) - want)
+    # each term apart, in float64: their sum past float32's (or float64's) range is inf
+    if np.all(diff <= ulps * eps * scale + ulps * eps * np.abs(want.astype(np.float64))):
         return None
     worst = float(np.max(diff)) / (eps * max(scale, np.finfo(want.dtype).tiny))
     return f"differs by {worst:.3g} ulps of max|value| = {scale:.3g} (allowed: {ulps})"
+
+
+def not_finite(results: dict) -> str | None:
+    """Which float arrays of ``results`` (name -> host array) hold inf or NaN: in a
+    float32 run where inputs are a few units, an overflow (float64 hides it)."""
+    bad = [
+        name
+        for name, a in results.items()
+        if np.issubdtype(np.asarray(a).dtype, np.floating) and not np.all(np.isfinite(a))
+    ]
+    if not bad:
+        return None
+    return (
+        f"{', '.join(bad)} hold inf or NaN in float32: an overflow? Compute in a form that "
+        "stays in range (subtract the max before exp, as softmax does)"
+    )
 
 
 def config_round_trip(report: Report, obj, registry) -> None:
