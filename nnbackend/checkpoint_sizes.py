@@ -101,7 +101,7 @@ def check_rebuilds(model, loss=None, optimizer=None) -> None:
     for what, registry, thing, options in parts:
         if thing is None:
             continue
-        config = json.loads(_as_json(what, thing.config()))  # in the types a load gives
+        config = json.loads(as_json(what, thing.config()))  # in the types a load gives
         try:
             with custom_objects(own):  # not registered: the load takes custom_objects
                 again = registry.build(config, **options)
@@ -116,27 +116,30 @@ def check_rebuilds(model, loss=None, optimizer=None) -> None:
         _check_alike(what, thing, again)
 
 
-def _as_json(what: str, config: dict) -> str:
-    """``config`` as the file's JSON, held to the load's limits (length, nesting); an
-    error naming the setting JSON cannot hold."""
+def as_json(what: str, value, method: str = "config()") -> str:
+    """``value`` (what ``method`` gave) as the file's JSON, held to the load's limits
+    (length, nesting, string keys); else an error naming the place JSON cannot hold."""
+    root = "state" if method == "get_state()" else "config"
     try:
-        text = json.dumps(config, allow_nan=False)
+        text = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise type(exc)(f"{what} cannot be saved: its config() {_unwritable(config)}") from None
+        raise type(exc)(
+            f"{what} cannot be saved: its {method} {_unwritable(value, root)}"
+        ) from None
     except RecursionError:  # past Python's own limit: well past the load's
         text = "[" * (MAX_JSON_DEPTH + 1)
-    parse_json(f"{what} cannot be saved", text, "config()", ValueError)
-    if (odd := _odd_key(config)) is not None:
-        raise TypeError(f"{what} cannot be saved: its config() {odd}")
+    parse_json(f"{what} cannot be saved", text, method, ValueError)
+    if (odd := _odd_key(value, root)) is not None:
+        raise TypeError(f"{what} cannot be saved: its {method} {odd}")
     return text
 
 
-def _odd_key(value, at: str = "config") -> str | None:
+def _odd_key(value, at: str) -> str | None:
     """A dict key that is not a string (JSON writes 1 as "1": it would load as another
-    key), and where, in a config JSON holds."""
+    key), and where, in a value JSON holds."""
     if isinstance(value, dict):
         if odd := [k for k in value if not isinstance(k, str)]:
-            return f"has the key {odd[0]!r} in {at}; a config()'s keys are strings"
+            return f"has the key {odd[0]!r} in {at}; JSON's keys are strings"
         items = value.items()
     elif isinstance(value, (list, tuple)):
         items = enumerate(value)
@@ -148,19 +151,20 @@ def _odd_key(value, at: str = "config") -> str | None:
     return None
 
 
-def _unwritable(value, at: str = "config", within: frozenset = frozenset()) -> str:
+def _unwritable(value, at: str, within: frozenset = frozenset()) -> str:
     """What JSON cannot hold in ``value`` (at ``at``), and how to mend it."""
     if isinstance(value, float):  # only inf and NaN fail
         return f"sets {at} to {value!r}; a file holds no inf or NaN (None can mean no limit)"
     if not isinstance(value, (dict, list, tuple)):
         return (
-            f"sets {at} to {value!r}; a config() gives Python numbers, strings, lists and "
-            "dicts (float(x) makes a NumPy scalar a number)"
+            f"sets {at} to {value!r}; JSON holds Python numbers, strings, lists and dicts "
+            "(float(x) makes a NumPy scalar a number; a callback's arrays go under its "
+            "state's 'arrays')"
         )
     if id(value) in within:
-        return f"holds {at} inside itself; a config() gives plain values, not references"
+        return f"holds {at} inside itself; JSON holds plain values, not references"
     if isinstance(value, dict) and (odd := [k for k in value if not isinstance(k, str)]):
-        return f"has the key {odd[0]!r} in {at}; a config()'s keys are strings"
+        return f"has the key {odd[0]!r} in {at}; JSON's keys are strings"
     for key, item in value.items() if isinstance(value, dict) else enumerate(value):
         try:
             json.dumps(item, allow_nan=False)

@@ -44,9 +44,9 @@ from nnbackend.checkpoint import (
     CheckpointError,
     read,
 )
-from nnbackend.checkpoint_sizes import check_declared, check_rebuilds
+from nnbackend.checkpoint_sizes import as_json, check_declared, check_rebuilds
 from nnbackend.checks import integer
-from nnbackend.h5text import parse_json, write_text
+from nnbackend.h5text import write_text
 from nnbackend.optim_base import Optimizer
 from nnbackend.registry import custom_objects as custom_objects_scope
 
@@ -136,16 +136,7 @@ def _write_callbacks(f: h5py.File, states: dict) -> None:
     for key, state in states.items():
         sub = group.create_group(key)
         plain = {k: v for k, v in state.items() if k != "arrays"}
-        try:
-            text = json.dumps(plain, allow_nan=False)
-        except (TypeError, ValueError) as exc:  # a NumPy scalar; inf or NaN
-            hint = "float(x) makes a NumPy scalar a number" if isinstance(exc, TypeError) else ""
-            raise type(exc)(
-                f"callback {key!r}: get_state() must give JSON (Python numbers, strings, "
-                f"lists, dicts; arrays under 'arrays'): {exc}. {hint}".rstrip()
-            ) from None
-        parse_json(f"callback {key!r} cannot be saved", text, "get_state()", ValueError)
-        write_text(sub, "state", text)
+        write_text(sub, "state", as_json(f"callback {key!r}", plain, "get_state()"))
         _write_arrays(sub, state.get("arrays") or {})
 
 

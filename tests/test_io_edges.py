@@ -157,7 +157,8 @@ def test_a_setting_that_holds_itself_or_an_odd_key_is_named(tmp_path):
 
 def test_a_setting_no_load_would_read_is_refused_at_the_save(tmp_path):
     """Nested 70 deep, 2 MB long, or with an int key (which JSON writes as "0", to
-    load as another key): each was saved, to be refused or changed at the load."""
+    load as another key): each was saved, to be refused or changed at the load; a
+    callback's state alike (nested past Python's own limit, a RecursionError)."""
     deep = 1.0
     for _ in range(70):
         deep = [deep]
@@ -169,10 +170,19 @@ def test_a_setting_no_load_would_read_is_refused_at_the_save(tmp_path):
     for k, error, says in cases:
         with pytest.raises(error, match="the model cannot be saved: " + says):
             nb.save(nb.Sequential([Dense(2, 2), Scaled(k)], seed=0), tmp_path / "m.h5")
-    with pytest.raises(ValueError, match=r"callback 'Deep' cannot be saved: its get_state\(\) is"):
-        nb.save(
-            nb.Sequential([Dense(2, 2)], seed=0), tmp_path / "m.h5", callbacks={"Deep": {"v": deep}}
-        )
+    deepest = 1.0
+    for _ in range(5000):  # past Python's recursion limit
+        deepest = [deepest]
+    model = nb.Sequential([Dense(2, 2)], seed=0)
+    for state, error, says in [
+        ({"v": deep}, ValueError, r"is nested deeper than 64 levels"),
+        ({"v": deepest}, ValueError, r"is nested deeper than 64 levels"),
+        ({"v": {0: 1}}, TypeError, r"has the key 0 in state\['v'\]; JSON's keys are strings"),
+    ]:
+        with pytest.raises(
+            error, match=r"callback 'Own' cannot be saved: its get_state\(\) " + says
+        ):
+            nb.save(model, tmp_path / "m.h5", callbacks={"Own": state})
     assert list(tmp_path.iterdir()) == []
     shallow = [[[1.0]]]  # and what a load reads is saved as before
     path = nb.save(nb.Sequential([Dense(2, 2), Scaled(shallow)], seed=0), tmp_path / "m.h5")

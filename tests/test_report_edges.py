@@ -164,7 +164,7 @@ class CrossEntropyWithoutTheMax(nb.losses.SoftmaxCrossEntropy):
 def test_a_float32_overflow_fails_the_float32_row_on_every_backend(backend):
     """float64 holds exp(400); float32 gives NaN on every backend alike, which parity
     (NaN where NaN) now passes: the float32 row says so instead."""
-    said = rf"float32 +{backend.name} +FAILED +y, dx hold inf or NaN in float32: an overflow"
+    said = rf"float32 +{backend.name} +FAILED +y, dx hold inf or NaN in float32: keep what"
     with pytest.raises(CheckFailed, match=said):
         check_layer(SoftmaxWithoutTheMax, (4, 3), input_std=200, backends=[backend.name])
     pred = np.array([[100.0, 95.0, 120.0], [110.0, 90.0, 99.0]])
@@ -172,6 +172,23 @@ def test_a_float32_overflow_fails_the_float32_row_on_every_backend(backend):
     with pytest.raises(CheckFailed, match=said):
         check_loss(CrossEntropyWithoutTheMax, pred, np.array([2, 0]), backends=[backend.name])
     check_loss(CrossEntropyWithoutTheMax, pred / 100, np.array([2, 0]), backends=[backend.name])
+
+
+class ForgetsToReturn(nb.losses.MSE):
+    """A backward() that works the gradient out and returns nothing."""
+
+    def backward(self):
+        super().backward()
+
+
+def test_a_backward_that_returns_nothing_is_named_in_the_arrays_rows(backend):
+    """The float32 row's finiteness check must not take a None to the host first (it
+    raised, and the rows naming the mistake went missing)."""
+    with pytest.raises(CheckFailed) as caught:
+        check_loss(ForgetsToReturn, (4, 2), np.ones((4, 2)), backends=[backend.name])
+    for check in ("arrays", "float32"):
+        said = rf"{check} +{backend.name} +FAILED +backward\(\) is a builtins.NoneType, not an"
+        assert re.search(said, str(caught.value)), check
 
 
 @pytest.mark.filterwarnings("ignore:divide by zero encountered in log:RuntimeWarning")

@@ -125,13 +125,13 @@ def _checked(report, make_loss, pred, target, backend: Backend, gradient, hint=S
         problem = "; ".join(p for p in problems if p) or None
         if check == "float32" and problem and "float64" in problem:
             problem += f" ({FLOAT64_HINT})"
-        found = to_host({"value": value, "backward()": dpred})
-        if check == "float32" and not problem:
-            problem = not_finite(found)
+        if check == "float32" and not problem:  # arrays, then: on the host at once
+            problem = not_finite(to_host({"value": value, "backward()": dpred}))
         report.add("float32" if check == "float32" else "arrays", where, problem)
         if check != "float32":
             changed = f"changed its argument {', '.join(moved)}; work on a copy" if moved else None
             report.add("unchanged", where, changed)
+        found = to_host({"value": value, "backward()": dpred})
         if gradient and problem is None:
             if backend.dtype_name == "float32" and backend.supports("float64"):
                 backend = backend.with_dtype("float64")  # float32's differences are coarse

@@ -135,8 +135,9 @@ def not_finite(results: dict) -> str | None:
     if not bad:
         return None
     return (
-        f"{', '.join(bad)} hold inf or NaN in float32: an overflow? Compute in a form that "
-        "stays in range (subtract the max before exp, as softmax does)"
+        f"{', '.join(bad)} {'hold' if len(bad) > 1 else 'holds'} inf or NaN in float32: "
+        "keep what is computed within float32's range (exp overflows past 88: a softmax "
+        "subtracts the max first)"
     )
 
 
