@@ -44,7 +44,7 @@ from nnbackend.checkpoint import (
     CheckpointError,
     read,
 )
-from nnbackend.checkpoint_sizes import as_json, check_declared, check_rebuilds
+from nnbackend.checkpoint_sizes import array_shapes, as_json, check_declared, check_rebuilds
 from nnbackend.checks import integer
 from nnbackend.h5text import write_text
 from nnbackend.optim_base import Optimizer
@@ -101,7 +101,7 @@ def save(model, path, optimizer=None, epoch: int | None = None, *, callbacks=Non
     try:
         with h5py.File(buffer, "w", libver=("v110", "latest")) as f:  # attributes over 64 KiB
             _write(f, model, optimizer, epoch, stopped)
-            _write_callbacks(f, callbacks or {})
+            _write_callbacks(f, callbacks or {}, array_shapes(model))
     except NotFiniteError as exc:
         raise NotFiniteError(exc.reason, path) from None
     return atomic_write(path, buffer.getbuffer())
@@ -129,15 +129,39 @@ def _write(f: h5py.File, model, optimizer, epoch, stopped) -> None:
     write_text(training, "generator", json.dumps(model.rng.state))
 
 
-def _write_callbacks(f: h5py.File, states: dict) -> None:
+def _write_callbacks(f: h5py.File, states: dict, shapes: dict) -> None:
+    """Each callback's state: its JSON, and its copies of the model's arrays (of
+    ``shapes``, {name: shape}: a resume reads no others)."""
     if not states:
         return
     group = f.create_group("callbacks")
     for key, state in states.items():
+        what = f"callback {key!r} cannot be saved: its get_state()"
+        if not isinstance(state, dict):
+            raise TypeError(f"{what} gives a {type(state).__name__}, not a dict")
+        plain = {k: v for k, v in state.items() if k != "arrays"} if "arrays" in state else state
+        arrays = state.get("arrays") or {}
+        _check_copies(what, arrays, shapes)
         sub = group.create_group(key)
-        plain = {k: v for k, v in state.items() if k != "arrays"}
         write_text(sub, "state", as_json(f"callback {key!r}", plain, "get_state()"))
-        _write_arrays(sub, state.get("arrays") or {})
+        _write_arrays(sub, arrays)
+
+
+def _check_copies(what: str, arrays, shapes: dict) -> None:
+    """``arrays`` must map the model's array names to arrays of their shapes."""
+    if not isinstance(arrays, dict):
+        raise TypeError(f"{what}['arrays'] is a {type(arrays).__name__}, not a dict")
+    for name, a in arrays.items():
+        if name not in shapes:
+            raise ValueError(
+                f"{what}['arrays'] names {name!r}, which the model does not have: a resume "
+                f"reads copies of its parameters and state only ({', '.join(shapes)})"
+            )
+        if tuple(getattr(a, "shape", ())) != shapes[name]:
+            raise ValueError(
+                f"{what}['arrays'][{name!r}] has the shape {tuple(getattr(a, 'shape', ()))}, "
+                f"where {name} has {shapes[name]}"
+            )
 
 
 def _write_arrays(group: h5py.Group, arrays) -> None:

@@ -189,6 +189,36 @@ def test_a_setting_no_load_would_read_is_refused_at_the_save(tmp_path):
     assert nb.load(path, custom_objects=OWN).layers[1].k == shallow
 
 
+def test_a_callback_state_a_resume_would_refuse_is_refused_at_the_save(tmp_path):
+    """Copies under "arrays" of arrays the model does not have, or of other shapes,
+    were written, then refused by the resume; a state or "arrays" that is no dict gave
+    a bare AttributeError. A state that holds itself is named where it does."""
+    path = nb.save(nb.Sequential([Dense(2, 2)], seed=0), tmp_path / "m.h5")
+    before = path.read_bytes()
+    model = nb.Sequential([Dense(2, 2)], seed=1)
+    itself = {"a": 1}
+    itself["me"] = itself
+    what = r"callback 'Own' cannot be saved: its get_state\(\)"
+    for state, error, says in [
+        ({"arrays": {"w": np.ones(2)}}, ValueError, r"\['arrays'\] names 'w', which the model"),
+        (
+            {"arrays": {"0.W": np.ones(3)}},
+            ValueError,
+            r"\['arrays'\]\['0.W'\] has the shape \(3,\), where 0.W has \(2, 2\)",
+        ),
+        ({"arrays": [1, 2]}, TypeError, r"\['arrays'\] is a list, not a dict"),
+        ([1, 2], TypeError, r" gives a list, not a dict"),
+        (itself, ValueError, r" holds state\['me'\] inside itself"),
+    ]:
+        with pytest.raises(error, match=what + says):
+            nb.save(model, path, callbacks={"Own": state})
+        assert path.read_bytes() == before
+    copies = {"arrays": {"0.b": np.full(2, 0.5)}, "count": 3}
+    nb.save(model, path, callbacks={"Own": copies})
+    saved = nb.io.restore_checkpoint(model, path).callbacks["Own"]
+    assert saved["count"] == 3 and host(saved["arrays"]["0.b"]).tolist() == [0.5, 0.5]
+
+
 def test_a_callback_state_without_arrays_saves_and_loads(tmp_path):
     """A callback's state need not hold "arrays": it comes back with none."""
     # kills io 72 (None.items() where "arrays" is missing)
