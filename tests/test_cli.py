@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -41,16 +42,22 @@ def test_python_dash_m_gives_the_same():
     assert out.returncode == 0 and out.stdout == f"nnbackend {nb.__version__}\n"
 
 
-def test_a_reader_that_stops_early_ends_the_output_quietly():
+@pytest.mark.parametrize("buffered", [True, False])
+def test_a_reader_that_stops_early_ends_the_output_quietly(buffered):
     """``nnbackend info | head -1`` and ``python examples/quickstart.py | head -1``: the
-    closed pipe ends the program with status 1, as Unix tools end, not a traceback."""
+    closed pipe ends the program with status 1, as Unix tools end, not a traceback; with
+    stdout block-buffered, as in a plain shell, the output left in the buffer at exit
+    too (under $PYTHONUNBUFFERED every line was written at once: nothing was left)."""
     examples = Path(__file__).resolve().parent.parent / "examples"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    env.update({} if buffered else {"PYTHONUNBUFFERED": "1"})
     for command in (
         ["-m", "nnbackend", "info"],
         [str(examples / "quickstart.py"), "--epochs", "1"],
+        ["-c", "import nnbackend as nb\nnb.cli.run(lambda: print('a short line'))"],
     ):
         with subprocess.Popen(
-            [sys.executable, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            [sys.executable, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
         ) as run:
             run.stdout.close()  # the reader has gone before the first line
             errors = run.stderr.read().decode()
