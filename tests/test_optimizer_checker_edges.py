@@ -60,11 +60,8 @@ def test_a_float32_step_that_turns_the_weights_float64_is_caught(backend):
     assert "0.W: float64[4, 3] where float32[4, 3] was expected" in str(caught.value)
 
 
-class Float64Velocity(nb.optim.Optimizer):
-    """Momentum kept in float64 whatever the weights' dtype, each step cast back: the
-    float32 weights are right, the state is not float32."""
-
-    slots = ("v",)
+class WithMomentum(nb.optim.Optimizer):
+    """The constructor and settings of the momentum optimizers below."""
 
     def __init__(self, lr=0.1, momentum: float = 0.9):
         super().__init__(lr)
@@ -72,6 +69,13 @@ class Float64Velocity(nb.optim.Optimizer):
 
     def _hyper(self):
         return {"momentum": self.momentum}
+
+
+class Float64Velocity(WithMomentum):
+    """Momentum kept in float64 whatever the weights' dtype, each step cast back: the
+    float32 weights are right, the state is not float32."""
+
+    slots = ("v",)
 
     def update(self, params, name, grad, lr):
         xp = namespace_of(grad)
@@ -92,19 +96,12 @@ def test_state_kept_in_float64_under_float32_weights_is_caught(backend):
     assert row.detail.endswith("float64, not float32")
 
 
-class InPlaceMomentum(nb.optim.Optimizer):
+class InPlaceMomentum(WithMomentum):
     """torch's momentum buffer, b = mu b + dW and W - lr b (nb.optim.Momentum's v is
     -lr b), summed into the caller's gradient array: at step 1 b is 0 and the
     gradient keeps its values; from step 2 on it does not."""
 
     slots = ("b",)
-
-    def __init__(self, lr=0.1, momentum: float = 0.9):
-        super().__init__(lr)
-        self.momentum = momentum
-
-    def _hyper(self):
-        return {"momentum": self.momentum}
 
     def update(self, params, name, grad, lr):
         b = self._slot("b", name, grad)
