@@ -14,6 +14,7 @@ import nnbackend as nb
 from nnbackend import atomic
 from nnbackend.layers import Dense, Layer
 from tests.test_checkpoint_edges import open_descriptors
+from tests.test_testing import ScaledByK
 
 
 def host(a) -> np.ndarray:
@@ -24,18 +25,8 @@ def files_in(folder) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
 
-class Scaled(Layer):
-    """A layer of one's own with one float setting, k."""
-
-    def __init__(self, k: float = 1.0):
-        super().__init__()
-        self.k = k
-
-    def forward(self, x, training=False):
-        return self.k * x
-
-    def backward(self, dy, input_grad=True):
-        return self.k * dy
+class Scaled(ScaledByK):
+    """A layer of one's own with one float setting, k, which its config() holds."""
 
     def config(self):
         return {**super().config(), "k": self.k}
