@@ -25,6 +25,7 @@ from nnbackend.testing import (
     check_optimizer,
     no_host_sync,
 )
+from tests.test_io import RowCounter
 
 # --- deliberately wrong layers -------------------------------------------------------
 
@@ -365,6 +366,85 @@ class Float64GradientMSE(nb.losses.MSE):
 def test_a_float64_constant_in_a_loss_is_named_as_in_a_layer():
     with pytest.raises(CheckFailed, match=r"float32 +numpy +FAILED .*a float64 constant leaks in"):
         check_loss(Float64GradientMSE, (5, 1), np.arange(5.0), backends=["numpy"])
+
+
+class IntegerGradientMSE(nb.losses.MSE):
+    """Its gradient rounded to integers: an int64 array where floats belong."""
+
+    def backward(self):
+        grad = super().backward()
+        xp = namespace_of(grad)
+        return xp.astype(xp.round(100 * grad), xp.int64)
+
+
+class NoSumGradientMSE(nb.losses.MSE):
+    """backward gives None with reduction="sum", the row that checks the other one."""
+
+    def backward(self):
+        return None if self.reduction == "sum" else super().backward()
+
+
+def dtype_name(backend, name: str) -> str:
+    """How ``backend`` prints its dtype ``name``: array_api_strict.int64 on strict."""
+    return f"array_api_strict.{name}" if backend.name.startswith("strict") else name
+
+
+def test_an_integer_or_missing_loss_gradient_is_named(backend):
+    """An int64 gradient passed the arrays row (only float dtypes were compared) and a
+    None from the other reduction failed that row as AttributeError: 'shape'."""
+    labels = np.arange(5.0)
+    with pytest.raises(CheckFailed) as caught:
+        check_loss(IntegerGradientMSE, (5, 1), labels, backends=[backend.name])
+    rows = {(r.check, r.backend): r.detail for r in caught.value.report.failures}
+    int64 = dtype_name(backend, "int64")
+    assert rows[("arrays", backend.name)] == f"backward() is {int64}, not float64"
+    assert rows[("float32", backend.name)] == f"backward() is {int64}, not float32"
+    with pytest.raises(CheckFailed) as caught:
+        check_loss(NoSumGradientMSE, (5, 1), labels, backends=[backend.name])
+    [row] = caught.value.report.failures
+    assert (row.check, row.backend) == ("reduction", backend.name)
+    assert row.detail.startswith("backward() is a builtins.NoneType, not an array of ")
+
+
+class IntegerGradientTanh(L.Tanh):
+    """dx rounded to integers: a gradient no float model can step with."""
+
+    def backward(self, dy, input_grad=True):
+        dx = super().backward(dy, input_grad)
+        xp = namespace_of(dx)
+        return xp.astype(xp.round(100 * dx), xp.int64)
+
+
+class FloatRowCounter(RowCounter):
+    """Counts in floats what its integer_state says are integers: nb.load refuses it."""
+
+    def build(self, backend, rng):
+        super().build(backend, rng)
+        self.state["rows"] = backend.xp.zeros((), dtype=backend.dtype, device=backend.device)
+
+
+class UndeclaredRowCounter(RowCounter):
+    """Counts in integers without naming them in integer_state: nb.load refuses it."""
+
+    integer_state = frozenset()
+
+
+def test_a_layer_s_integer_arrays_are_checked_against_integer_state(backend):
+    """Integer arrays passed every arrays row: dx, and counts in state whether or not
+    integer_state named them (a save's load then failed)."""
+    check_layer(RowCounter, (3, 4), backends=[backend.name])  # passes: its count is declared
+    int64, float64 = dtype_name(backend, "int64"), dtype_name(backend, "float64")
+    wanted = {
+        IntegerGradientTanh: f"dx is {int64}, not float64",
+        FloatRowCounter: f"state['rows'] is {float64}, not integers, as integer_state says",
+        UndeclaredRowCounter: f"state['rows'] is {int64}, not float64 (a count is kept as "
+        "integers where integer_state names 'rows')",
+    }
+    for make_layer, detail in wanted.items():
+        with pytest.raises(CheckFailed) as caught:
+            check_layer(make_layer, (3, 4), backends=[backend.name])
+        rows = {(r.check, r.backend): r.detail for r in caught.value.report.failures}
+        assert rows[("arrays", backend.name)] == detail
 
 
 def adam_reference(w, g, state, t, lr=0.01, b1=0.9, b2=0.999, eps=1e-8):

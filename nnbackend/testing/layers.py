@@ -7,7 +7,8 @@ The checks (each a row of the report, per backend):
 
 - ``arrays``     forward and backward give arrays of the backend, in its dtype, of the
                  shapes ``output_shape`` promises; ``grads`` has the keys and shapes of
-                 ``params`` (a transposed gradient shows here when not square);
+                 ``params`` (a transposed gradient shows here when not square); state
+                 is in the dtype too, but integers where ``integer_state`` names it;
 - ``unchanged``  forward leaves ``x`` alone, backward leaves ``dy`` alone;
 - ``repeat``     a second backward from the same ``dy``, and one with
                  ``input_grad=False`` (what ``fit`` asks of the first layer), give the
@@ -226,18 +227,19 @@ class _Case:
         layer = run.layer
         sample = layer.output_shape(self.input_shape[1:])
         arrays = {"y": (run.y, (self.input_shape[0], *sample)), "dx": (run.dx, self.input_shape)}
-        for kind in ("params", "state"):
-            arrays.update({f"{kind}[{k!r}]": (v, None) for k, v in getattr(layer, kind).items()})
+        arrays.update({f"params[{k!r}]": (v, None) for k, v in layer.params.items()})
         if set(layer.grads) != set(layer.params):
             return f"grads has keys {sorted(layer.grads)}, params {sorted(layer.params)}"
         for k, grad in layer.grads.items():
             arrays[f"grads[{k!r}]"] = (grad, tuple(layer.params[k].shape))
-        problems = [
-            p
-            for name, (a, shape) in arrays.items()
-            if (p := array_problem(name, a, shape, backend))
-        ]
-        return "; ".join(problems) or None
+        problems = [array_problem(name, a, shape, backend) for name, (a, shape) in arrays.items()]
+        for k, v in layer.state.items():
+            integer = k in layer.integer_state
+            problem = array_problem(f"state[{k!r}]", v, None, backend, integer=integer)
+            if problem and not integer and backend.xp.isdtype(v.dtype, "integral"):
+                problem += f" (a count is kept as integers where integer_state names {k!r})"
+            problems.append(problem)
+        return "; ".join(p for p in problems if p) or None
 
     def gradient(self, report, run: Run, backend: Backend, training: bool, check=None) -> None:
         """Central differences of sum(forward(x) * dy) against backward, per array."""
@@ -343,19 +345,28 @@ class _Case:
                 self.gradient(report, run, backend.with_dtype("float64"), training=False)
 
 
-def array_problem(name: str, a, shape, backend: Backend) -> str | None:
+def array_problem(name: str, a, shape, backend: Backend, *, integer=False) -> str | None:
+    """What is wrong with array ``a`` (None: nothing): it must be of ``backend``'s array
+    type, device and dtype (an integer one where ``integer``: a count a layer names in
+    ``integer_state``), and of ``shape`` unless that is None."""
     if not isinstance(a, backend.array_types):
         return (
             f"{name} is a {type(a).__module__}.{type(a).__name__}, not an array of {backend.name}"
         )
     if a.device != backend.device:
         return f"{name} is on device {a.device!r}, not {backend.device!r}"
-    if a.dtype != backend.dtype and backend.xp.isdtype(a.dtype, "real floating"):
-        return f"{name} is {a.dtype}, not {backend.dtype_name}".replace("torch.", "")
+    if integer and not backend.xp.isdtype(a.dtype, "integral"):
+        return f"{name} is {_dtype(a)}, not integers, as integer_state says"
+    if not integer and a.dtype != backend.dtype:
+        return f"{name} is {_dtype(a)}, not {backend.dtype_name}"
     if shape is not None and tuple(a.shape) != tuple(shape):
         turned = " (transposed?)" if tuple(a.shape) == tuple(shape)[::-1] else ""
         return f"{name} has shape {tuple(a.shape)}, not {tuple(shape)}{turned}"
     return None
+
+
+def _dtype(a) -> str:
+    return str(a.dtype).replace("torch.", "")
 
 
 def gradient_problems(name: str, analytic, numerical, dtype: str) -> list[str]:

@@ -94,10 +94,13 @@ def _other_reduction(report, loss, pred, target, backend: Backend) -> None:
     T = backend.asarray(target, dtype=target_dtype(loss, target, backend))
     values = [float(to_host(each.forward(P, T))) for each in (loss, other)]
     dpred = other.backward()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        numerical = numerical_gradient(lambda p: other.forward(p, T), P)
-    problems = gradient_problems("pred", dpred, numerical, backend.dtype_name)
+    if wrong := array_problem("backward()", dpred, pred.shape, backend):
+        problems = [wrong]
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            numerical = numerical_gradient(lambda p: other.forward(p, T), P)
+        problems = gradient_problems("pred", dpred, numerical, backend.dtype_name)
     if values[0] != 0 and math.isclose(values[0], values[1], rel_tol=1e-9):  # not N times
         problems.append(f"the value is {values[0]:.6g} with either reduction")
     where = f"reduction={other.reduction!r}"
