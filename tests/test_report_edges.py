@@ -103,6 +103,15 @@ def test_close_says_by_how_many_ulps_of_the_largest_value_it_differs():
     assert close(got, want) == "differs by 1e+03 ulps of max|value| = 2 (allowed: 100)"
 
 
+def test_close_against_a_reference_of_zeros_says_by_how_much():
+    """Against zeros no ulps can be counted: it said "differs by 4.5e+304 ulps of
+    max|value| = 0", a count of float64's smallest normal."""
+    assert close(np.array([0.0, 1e-3]), np.zeros(2)) == (
+        "differs by up to 0.001 where every value is 0"
+    )
+    assert close(np.array([0.0, -0.0]), np.zeros(2)) is None
+
+
 def test_close_holds_inf_and_nan_to_the_same_places_and_scales_without_them():
     """A reference inf made every finite value pass (an inf scale), and equal infs or
     NaNs fail (inf - inf is NaN): now they must match, and the rest is scaled by its
