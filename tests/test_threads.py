@@ -16,6 +16,9 @@ from nnbackend.backend import threads
 from nnbackend.layers import Dense, Tanh
 from tests.conftest import HAVE_TORCH
 
+if HAVE_TORCH:
+    import torch
+
 X, Y = nb.datasets.make_moons(64, seed=0)  # scikit-learn's own pools load here, not mid-test
 
 
@@ -23,8 +26,6 @@ def pools() -> dict[str, int]:
     """Threads of every BLAS/OpenMP pool loaded, and torch's when it is."""
     counts = {p["filepath"]: p["num_threads"] for p in threadpoolctl.threadpool_info()}
     if HAVE_TORCH:
-        import torch
-
         counts["torch"] = torch.get_num_threads()
     return counts
 
@@ -34,8 +35,6 @@ def two_threads():
     """Every pool at 2 threads (whatever OPENBLAS_NUM_THREADS the run has), and the
     setting back at "auto" afterwards."""
     if HAVE_TORCH:
-        import torch
-
         previous_torch = torch.get_num_threads()
         torch.set_num_threads(2)
     with threadpoolctl.threadpool_limits(2):
@@ -43,6 +42,18 @@ def two_threads():
     nb.set_num_threads("auto")
     if HAVE_TORCH:
         torch.set_num_threads(previous_torch)
+
+
+@pytest.fixture
+def told(monkeypatch):
+    """The counts given to torch.set_num_threads, in order."""
+    counts = []
+    real = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (counts.append(n), real(n)))
+    return counts
+
+
+needs_torch = pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
 
 
 def test_set_num_threads_limits_blas_and_torch_until_auto(two_threads):
@@ -64,21 +75,28 @@ def test_fit_runs_small_steps_on_one_thread_and_restores(backend, two_threads):
     assert pools() == two_threads
 
 
-@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
-def test_every_fit_gives_torch_s_own_pool_one_thread(two_threads, monkeypatch):
+@needs_torch
+def test_every_fit_gives_torch_s_own_pool_one_thread(two_threads, told):
     """threadpoolctl's OpenMP limit makes torch report 1 thread already, so the second
     fit of a process never told torch's pool, which the first fit's end had put back at
     2: 7x to 90x slower with another process on the other core."""
-    import torch
-
-    told = []
-    set_num_threads = torch.set_num_threads
-    monkeypatch.setattr(torch, "set_num_threads", lambda n: (told.append(n), set_num_threads(n)))
     for _ in range(2):
         told.clear()
         model = nb.Sequential([Dense(2, 8), Tanh(), Dense(8, 2)], backend="torch", seed=0)
         model.fit(X, Y, loss="cross_entropy", optimizer="sgd", epochs=1, verbose=0)
         assert told == [1, 2]  # one thread for the fit, the count from before after it
+    assert pools() == two_threads
+
+
+@needs_torch
+def test_a_count_set_reaches_torch_s_own_pool(two_threads, told):
+    """threadpoolctl's OpenMP limit makes torch report 1 thread while its own pool stays
+    at 2: set_num_threads(1) never told it, and torch's products ran at 2 threads (5x to
+    20x slower with another process on the other core)."""
+    nb.set_num_threads(1)
+    assert told == [1]
+    nb.set_num_threads("auto")
+    assert told == [1, 2]  # the count from before, given back
     assert pools() == two_threads
 
 
@@ -201,11 +219,9 @@ def test_a_setting_undone_while_the_thread_that_made_it_lives_is_undone(two_thre
         alive.join()
 
 
-@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+@needs_torch
 def test_predict_in_another_thread_uses_the_count_set(two_threads):
     """torch keeps a thread count per thread: a predict in a worker ran at torch's default."""
-    import torch
-
     model = nb.Sequential([Dense(2, 4), Dense(4, 2)], backend="torch", seed=0)
     nb.set_num_threads(1)
     seen = []
@@ -238,12 +254,138 @@ def test_after_a_fit_other_threads_limits_take_hold(two_threads):
     assert seen == [{1}]
 
 
-@pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
+@needs_torch
 def test_predict_inside_a_limit_keeps_the_limit(two_threads):
-    import torch
-
     model = nb.Sequential([Dense(2, 4), Dense(4, 2)], backend="torch", seed=0)
     nb.set_num_threads(2)
     with nb.limit_threads(1):
         model.predict(X)
         assert torch.get_num_threads() == 1
+
+
+# --- edges a mutation run of threads.py found no test holding (the comments name the
+# mutants each test kills)
+
+
+def test_a_step_of_exactly_small_step_multiply_adds_is_not_small():
+    """Under "auto" a step *under* SMALL_STEP (10 million) runs on one thread."""
+    # kills threads 1 and 27 (10 million counted small) and 2 (9,999,999 not small)
+    assert threads.threads_for_step(n_weights=1_000, batch_size=10_000) is None
+    assert threads.threads_for_step(n_weights=9_999_999, batch_size=1) == 1
+
+
+def test_none_sets_auto_as_the_word_does(two_threads):
+    """set_num_threads(None) is "auto": documented, not refused."""
+    # kills threads 72 (None refused as a bad count)
+    nb.set_num_threads(1)
+    nb.set_num_threads(None)
+    assert nb.get_num_threads() == "auto"
+
+
+def test_describe_threads_names_the_setting_and_every_pool(two_threads):
+    """The setting, then each pool's count sorted by name, torch's last: for a count
+    of 1, "1 (openblas 1, ..., torch 1)"."""
+    # kills threads 14 to 18 (the pools or torch's count left out, or None returned)
+    nb.set_num_threads(1)
+    text = threads.describe_threads()
+    assert text.startswith("1 (") and text.endswith(")")
+    pools = text[3:-1].split(", ")
+    names = sorted(p["internal_api"] for p in threadpoolctl.threadpool_info())
+    assert pools == [f"{name} 1" for name in names] + ["torch 1"] * HAVE_TORCH
+    assert "openblas 1" in pools
+
+
+@needs_torch
+def test_set_num_threads_gives_torch_its_count_back_once(two_threads, told):
+    """torch runs on 1 thread under set_num_threads(1); "auto" gives back the 2 it had,
+    once: a count set by hand after that stays at the next "auto"."""
+    # kills threads 10 (torch's count before never kept), 124 (not given back) and 127
+    # (given back again at the next "auto")
+    nb.set_num_threads(1)
+    assert torch.get_num_threads() == 1
+    nb.set_num_threads("auto")
+    assert told[-1:] == [2] and torch.get_num_threads() == 2
+    torch.set_num_threads(3)
+    told.clear()
+    nb.set_num_threads("auto")
+    assert told == [] and torch.get_num_threads() == 3
+
+
+@needs_torch
+def test_a_count_set_before_torch_loaded_is_given_back_to_torch(two_threads, told, monkeypatch):
+    """When torch loads after set_num_threads(1), it is told 1, and "auto" gives back
+    its own count (3 here), however many torch backends are made meanwhile."""
+    # kills threads 67 (torch's own count never kept) and 62 (the second backend kept 1)
+    with monkeypatch.context() as hidden:
+        hidden.delitem(sys.modules, "torch")
+        nb.set_num_threads(1)  # torch "not loaded": not told
+    torch.set_num_threads(3)  # torch's own count as it loads
+    told.clear()
+    threads.apply_to_torch()  # as the first torch backend does
+    threads.apply_to_torch()  # and the next
+    nb.set_num_threads("auto")
+    assert told == [1, 3]
+
+
+@needs_torch
+def test_only_a_limit_s_own_thread_keeps_its_count_against_the_setting(two_threads):
+    """Inside a limit_threads block the block's count holds for torch; once it is closed
+    (nested or not) the count set with set_num_threads does again; under "auto" torch
+    is left alone."""
+    # kills threads 41, 51 (the block not counted), 38-40, 43-46 (not counted off when
+    # closed) and 54 (torch told "auto")
+    torch.set_num_threads(3)
+    threads.apply_in_this_thread()
+    assert torch.get_num_threads() == 3  # "auto"
+    nb.set_num_threads(2)
+    with nb.limit_threads(1):
+        with nb.limit_threads(1):
+            pass
+        threads.apply_in_this_thread()
+        assert torch.get_num_threads() == 1
+    torch.set_num_threads(3)
+    threads.apply_in_this_thread()
+    assert torch.get_num_threads() == 2
+
+
+def test_a_block_of_none_leaves_blas_to_the_blocks_around_it(two_threads):
+    """limit_threads(None) changes nothing, and a limit closed inside it gives back the
+    count from before; the count of the block still open holds after an inner one."""
+    # kills threads 31 (a None block counted as open: the inner close kept 1) and 97
+    # (the first block's count put back instead of the last one's)
+    before = blas_threads()
+    with threads.limit_threads(None):
+        with threads.limit_threads(1):
+            assert blas_threads() == {1}
+        assert blas_threads() == before
+    with threads.limit_threads(1):
+        with threads.limit_threads(2):
+            middle = blas_threads()
+            with threads.limit_threads(1):
+                pass
+            assert blas_threads() == middle
+    assert blas_threads() == before
+
+
+def test_a_setting_holds_while_another_thread_holds_a_blas_limit(two_threads):
+    """threadpoolctl lets one thread at a time set OpenBLAS's count: a worker inside
+    its own threadpool_limits made set_num_threads(1) do nothing, silently."""
+    # kills threads 103 to 105 (control not taken from the worker)
+    threadpoolctl.OpenBLASController.clear_controlling_thread(force=True)
+    inside, finish = threading.Event(), threading.Event()
+
+    def worker():
+        with threadpoolctl.threadpool_limits(2, user_api="blas"):
+            inside.set()
+            finish.wait()
+
+    alive = threading.Thread(target=worker)
+    alive.start()
+    inside.wait()
+    try:
+        nb.set_num_threads(1)
+        assert blas_threads() == {1}
+    finally:
+        nb.set_num_threads("auto")
+        finish.set()
+        alive.join()

@@ -52,7 +52,7 @@ def set_num_threads(n: int | str | None) -> None:
     if n != "auto":
         _setting["torch"] = _torch_threads()  # before threadpoolctl touches torch's OpenMP
         _setting["limiter"] = _blas_limits(n)
-        _set_torch_threads(n)
+        _set_torch_threads(n, always=True)  # torch reports n already: see limit_threads
 
 
 def get_num_threads() -> int | str:
@@ -194,7 +194,7 @@ def _set_torch_threads(n: int | None, always: bool = False) -> None:
 
 def _restore_libraries() -> None:
     limiter, torch_threads = _setting["limiter"], _setting["torch"]
-    _set_torch_threads(torch_threads)
+    _set_torch_threads(torch_threads, always=True)
     if limiter is not None:
         _restore_blas(limiter)
     _setting.update(limiter=None, torch=None)
