@@ -110,6 +110,9 @@ def test_close_against_a_reference_of_zeros_says_by_how_much():
         "differs by up to 0.001 where every value is 0"
     )
     assert close(np.array([0.0, -0.0]), np.zeros(2)) is None
+    assert close(np.array([1.0, np.inf]), np.array([0.0, np.inf])) == (
+        "differs by up to 1 where every finite value is 0"
+    )
 
 
 def test_close_holds_inf_and_nan_to_the_same_places_and_scales_without_them():

@@ -140,6 +140,11 @@ def test_a_float64_constant_in_a_float32_layer_is_caught():
     assert "y is float64, not float32" in message
     assert "a float64 constant leaks in" in message
     assert "strict:no_float64" in message  # where float64 does not exist at all
+    with pytest.raises(CheckFailed) as caught:
+        check_layer(Float64Scale, (4, 3), backends=["strict"], dtype="float32")
+    float32 = next(r for r in caught.value.report.failures if r.check == "float32")
+    assert float32.detail.startswith("y is float64, not float32")  # as on numpy and torch
+    assert "a float64 constant leaks in" in float32.detail
 
 
 class ScaledByK(L.Layer):
@@ -384,11 +389,6 @@ class NoSumGradientMSE(nb.losses.MSE):
         return None if self.reduction == "sum" else super().backward()
 
 
-def dtype_name(backend, name: str) -> str:
-    """How ``backend`` prints its dtype ``name``: array_api_strict.int64 on strict."""
-    return f"array_api_strict.{name}" if backend.name.startswith("strict") else name
-
-
 def test_an_integer_or_missing_loss_gradient_is_named(backend):
     """An int64 gradient passed the arrays row (only float dtypes were compared) and a
     None from the other reduction failed that row as AttributeError: 'shape'."""
@@ -396,9 +396,8 @@ def test_an_integer_or_missing_loss_gradient_is_named(backend):
     with pytest.raises(CheckFailed) as caught:
         check_loss(IntegerGradientMSE, (5, 1), labels, backends=[backend.name])
     rows = {(r.check, r.backend): r.detail for r in caught.value.report.failures}
-    int64 = dtype_name(backend, "int64")
-    assert rows[("arrays", backend.name)] == f"backward() is {int64}, not float64"
-    assert rows[("float32", backend.name)] == f"backward() is {int64}, not float32"
+    assert rows[("arrays", backend.name)] == "backward() is int64, not float64"
+    assert rows[("float32", backend.name)] == "backward() is int64, not float32"
     with pytest.raises(CheckFailed) as caught:
         check_loss(NoSumGradientMSE, (5, 1), labels, backends=[backend.name])
     [row] = caught.value.report.failures
@@ -429,17 +428,37 @@ class UndeclaredRowCounter(RowCounter):
     integer_state = frozenset()
 
 
+class PlainIntRowCounter(RowCounter):
+    """Counts in a Python int: no array at all."""
+
+    def build(self, backend, rng):
+        super().build(backend, rng)
+        self.state["rows"] = 0
+
+
+class HostRowCounter(RowCounter):
+    """Counts on the host whatever the backend (a NumPy scalar after one forward)."""
+
+    def build(self, backend, rng):
+        super().build(backend, rng)
+        self.state["rows"] = np.zeros((), dtype=np.int64)
+
+
 def test_a_layer_s_integer_arrays_are_checked_against_integer_state(backend):
     """Integer arrays passed every arrays row: dx, and counts in state whether or not
-    integer_state named them (a save's load then failed)."""
+    integer_state named them (a save's load then failed); a count that is no array of
+    the backend is named as such, not a crash of the checker."""
     check_layer(RowCounter, (3, 4), backends=[backend.name])  # passes: its count is declared
-    int64, float64 = dtype_name(backend, "int64"), dtype_name(backend, "float64")
     wanted = {
-        IntegerGradientTanh: f"dx is {int64}, not float64",
-        FloatRowCounter: f"state['rows'] is {float64}, not integers, as integer_state says",
-        UndeclaredRowCounter: f"state['rows'] is {int64}, not float64 (a count is kept as "
+        IntegerGradientTanh: "dx is int64, not float64",
+        FloatRowCounter: "state['rows'] is float64, not integers, as integer_state says",
+        UndeclaredRowCounter: "state['rows'] is int64, not float64 (a count is kept as "
         "integers where integer_state names 'rows')",
+        PlainIntRowCounter: f"state['rows'] is a builtins.int, not an array of {backend.name}",
+        HostRowCounter: "state['rows'] is a numpy.int64, not an array of strict",
     }
+    if backend.name != "strict":  # a NumPy array is one of numpy's and torch's
+        del wanted[HostRowCounter]
     for make_layer, detail in wanted.items():
         with pytest.raises(CheckFailed) as caught:
             check_layer(make_layer, (3, 4), backends=[backend.name])

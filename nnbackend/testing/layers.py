@@ -236,7 +236,7 @@ class _Case:
         for k, v in layer.state.items():
             integer = k in layer.integer_state
             problem = array_problem(f"state[{k!r}]", v, None, backend, integer=integer)
-            if problem and not integer and backend.xp.isdtype(v.dtype, "integral"):
+            if problem and not integer and _is_integral(v, backend):
                 problem += f" (a count is kept as integers where integer_state names {k!r})"
             problems.append(problem)
         return "; ".join(p for p in problems if p) or None
@@ -366,7 +366,11 @@ def array_problem(name: str, a, shape, backend: Backend, *, integer=False) -> st
 
 
 def _dtype(a) -> str:
-    return str(a.dtype).replace("torch.", "")
+    return str(a.dtype).replace("torch.", "").replace("array_api_strict.", "")
+
+
+def _is_integral(a, backend: Backend) -> bool:
+    return isinstance(a, backend.array_types) and backend.xp.isdtype(a.dtype, "integral")
 
 
 def gradient_problems(name: str, analytic, numerical, dtype: str) -> list[str]:

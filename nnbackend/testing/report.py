@@ -121,7 +121,8 @@ def close(got: np.ndarray, want: np.ndarray, ulps: float = ULPS) -> str | None:
     if np.all(diff <= ulps * eps * scale + ulps * eps * np.abs(want.astype(np.float64))):
         return None
     if scale == 0:  # no ulps to count in
-        return f"differs by up to {float(np.max(diff)):.3g} where every value is 0"
+        every = "every value" if finite.all() else "every finite value"
+        return f"differs by up to {float(np.max(diff)):.3g} where {every} is 0"
     worst = float(np.max(diff)) / (eps * max(scale, np.finfo(want.dtype).tiny))
     return f"differs by {worst:.3g} ulps of max|value| = {scale:.3g} (allowed: {ulps})"
 
