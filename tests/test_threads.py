@@ -3,6 +3,7 @@ intra-op pool; under "auto", fit runs small steps on one thread and puts things 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -199,21 +200,31 @@ def test_a_setting_undone_while_the_thread_that_made_it_lives_is_undone(two_thre
     """threadpoolctl lets the first thread that set OpenBLAS's count keep that right
     while it lives: set_num_threads(1) in a worker, then "auto" in the main thread,
     left BLAS at 1."""
-    threadpoolctl.OpenBLASController.clear_controlling_thread(force=True)
-    before, done, finish = blas_threads(), threading.Event(), threading.Event()
-
-    def worker():
-        nb.set_num_threads(1)
-        done.set()
-        finish.wait()
-
-    alive = threading.Thread(target=worker)
-    alive.start()
-    done.wait()
-    try:
+    before = blas_threads()
+    with a_live_worker_that(lambda: nb.set_num_threads(1)):
         assert blas_threads() == {1}
         nb.set_num_threads("auto")
         assert blas_threads() == before
+
+
+@contextlib.contextmanager
+def a_live_worker_that(start):
+    """A thread that runs ``start()`` (entering it, where it gives a context manager)
+    and lives, holding what it set, until the block ends. threadpoolctl's control of
+    OpenBLAS, which the first thread to set it keeps, is free before it starts."""
+    threadpoolctl.OpenBLASController.clear_controlling_thread(force=True)
+    started, finish = threading.Event(), threading.Event()
+
+    def worker():
+        with start() or contextlib.nullcontext():
+            started.set()
+            finish.wait()
+
+    alive = threading.Thread(target=worker)
+    alive.start()
+    started.wait()
+    try:
+        yield
     finally:
         finish.set()
         alive.join()
@@ -371,21 +382,9 @@ def test_a_setting_holds_while_another_thread_holds_a_blas_limit(two_threads):
     """threadpoolctl lets one thread at a time set OpenBLAS's count: a worker inside
     its own threadpool_limits made set_num_threads(1) do nothing, silently."""
     # kills threads 103 to 105 (control not taken from the worker)
-    threadpoolctl.OpenBLASController.clear_controlling_thread(force=True)
-    inside, finish = threading.Event(), threading.Event()
-
-    def worker():
-        with threadpoolctl.threadpool_limits(2, user_api="blas"):
-            inside.set()
-            finish.wait()
-
-    alive = threading.Thread(target=worker)
-    alive.start()
-    inside.wait()
-    try:
-        nb.set_num_threads(1)
-        assert blas_threads() == {1}
-    finally:
-        nb.set_num_threads("auto")
-        finish.set()
-        alive.join()
+    with a_live_worker_that(lambda: threadpoolctl.threadpool_limits(2, user_api="blas")):
+        try:
+            nb.set_num_threads(1)
+            assert blas_threads() == {1}
+        finally:
+            nb.set_num_threads("auto")
