@@ -163,14 +163,14 @@ class Backend:
         return float(self.to_numpy(array))
 
     def to_floats(self, arrays: list) -> list[float]:
-        """Many 0-d arrays as Python floats, in order, with one host transfer: on a
-        device they are stacked per dtype (losses are floats, counts integers), so the
-        kernels launched are a few per dtype, not one per array. NumPy's are read one
-        by one, which there is no transfer and 15x faster than stacking."""
+        """Many 0-d arrays as Python floats, in order, with one host transfer: on a device
+        they are stacked per dtype (losses are floats, counts integers), a few kernels per
+        dtype; NumPy's are read one by one (no transfer, 15x faster than stacking)."""
+        for value in arrays:
+            self.check_array(value)
         if not arrays:
             return []
         if self.name == "numpy":
-            self.check_array(arrays[0])
             count_transfer()
             return [float(a) for a in arrays]
         xp = self.xp

@@ -1,0 +1,130 @@
+"""Edges of the backend seam (nnbackend.backend.core) that a mutation run of core.py
+found no test holding: each test fails under a mutant the rest of the suite let pass
+(the comments name them)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+
+
+def test_a_backend_reads_as_its_name_dtype_and_device():
+    """repr names the backend, its float dtype and its device (a repr of None is a
+    TypeError in every print and error message that shows a backend)."""
+    # kills core 7 (__repr__ gave None)
+    assert repr(nb.get_backend("numpy", "float64")) == (
+        "Backend('numpy', dtype='float64', device='cpu')"
+    )
+
+
+def test_get_dtype_gives_the_backends_dtype_objects(backend):
+    """No dtype is the backend's float dtype, not NumPy's default float64; a name or a
+    NumPy dtype is the backend's dtype object of that name."""
+    # kills core 17 (get_dtype(None) fell through to np.dtype(None), float64)
+    xp = backend.xp
+    assert backend.get_dtype() == xp.float32
+    assert backend.with_dtype("float64").get_dtype() == xp.float64
+    assert backend.get_dtype("int64") == xp.int64
+    assert backend.get_dtype(np.float64) == xp.float64
+    assert backend.get_dtype(np.dtype("uint8")) == xp.uint8
+
+
+def test_only_libraries_whose_slices_are_views_say_they_have_them(backend):
+    """NumPy, torch and CuPy share a reshaped slice's memory, so a fit there trains
+    through the flat buffer; array-api-strict promises no views and trains weight by
+    weight (test_flat reads has_views for its expectations, so holds neither value)."""
+    # kills core 10 (has_views gave None), 11 (in -> not in) and 12 (split(':')[1])
+    expected = backend.name.split(":")[0] != "strict"
+    assert backend.has_views is expected
+    model = nb.Sequential([nb.layers.Dense(3, 1)], backend=backend, seed=0)
+    X, y = np.ones((4, 3)), np.ones((4, 1))
+    model.fit(X, y, loss="mse", optimizer=nb.optim.SGD(lr=0.1), epochs=1, verbose=0)
+    assert (model._flat is not None) is expected
+
+
+def test_only_torch_has_an_inference_mode(backend):
+    """torch's inference_mode makes arrays that refuse in-place updates outside it."""
+    # kills core 13 (has_inference_mode gave None), 14 (== -> !=) and 15 (split(':')[1])
+    assert backend.has_inference_mode is backend.name.startswith("torch")
+
+
+def test_a_model_moved_to_a_backend_object_takes_its_dtype(backend):
+    """Moved by name a float64 model stays float64; moved to a Backend object it takes
+    that Backend's dtype, as to() and copy() say, not the model's."""
+    # kills core 28 (and -> or) and 29 (only "dtype is None" kept): the object's
+    # float32 was overridden by the model's float64; 30 (only the isinstance kept): a
+    # dtype named with the name was overridden too; 31-33: by name it became float32
+    model = nb.Sequential([nb.layers.Dense(2, 1)], backend=backend, dtype="float64", seed=0)
+    assert model.copy(backend.name).backend.dtype_name == "float64"
+    assert model.copy(backend).backend.dtype_name == "float32"
+    assert model.copy(backend.name, dtype="float32").backend.dtype_name == "float32"
+    assert model.to(backend).backend is backend
+    assert model.params["0.W"].dtype == backend.xp.float32
+
+
+def test_bringing_another_backends_array_home_is_refused():
+    """to_numpy and to_floats take only this backend's arrays, each of them: NumPy's
+    would read a strict array silently, hiding a model on the wrong backend, and
+    strict's stack would fail in its own words."""
+    # kills core 79 (to_numpy's check_array dropped) and 88 (to_floats' check on NumPy)
+    numpy_backend, strict = nb.get_backend("numpy"), nb.get_backend("strict")
+    foreign = strict.asarray(np.array(1.5))
+    with pytest.raises(nb.backend.BackendMismatchError, match="Move it first"):
+        numpy_backend.to_numpy(foreign)
+    for values in ([foreign], [np.float32(0.5), foreign]):
+        with pytest.raises(nb.backend.BackendMismatchError, match="Move it first"):
+            numpy_backend.to_floats(values)
+    for values in ([np.float32(0.5)], [strict.asarray(np.array(0.5)), np.float32(0.5)]):
+        with pytest.raises(nb.backend.BackendMismatchError, match="a numpy.float32"):
+            strict.to_floats(values)
+
+
+def test_scalars_of_one_dtype_come_to_the_host_in_order(backend):
+    """Floats alone (one dtype, one stack) come back as they were, in their order."""
+    # kills core 103 (the one stack read as stacked[1]: an IndexError off NumPy)
+    x = backend.asarray(np.array([0.5, -1.25, 3.0]))
+    xp = backend.xp
+    assert backend.to_floats([xp.sum(x), x[1], x[0]]) == [2.25, -1.25, 0.5]
+
+
+def test_a_backend_owns_only_its_own_arrays_on_its_own_device():
+    """owns (what fit and the scikit-learn heads ask before taking data as it is) is
+    true of this library's arrays on this device only, and false of host lists."""
+    # kills core 112 (owns gave None), 113 (and -> or: a list has no .device), 114 (the
+    # device not compared) and 115 (the type not checked), 116 (== -> !=)
+    numpy_backend, strict = nb.get_backend("numpy"), nb.get_backend("strict")
+    other_device = nb.get_backend("strict:device1")
+    x = strict.asarray(np.ones(2))
+    assert strict.owns(x) is True
+    assert other_device.owns(x) is False
+    assert numpy_backend.owns(x) is False
+    assert strict.owns(np.ones(2)) is False
+    assert strict.owns([1.0, 2.0]) is False
+
+
+def test_cpu_backends_report_no_free_device_memory(backend):
+    """free_memory is a GPU's free bytes; on the CPU it is None (host memory)."""
+    # kills core 122 (base not read: NameError), 123 (split(':')[1]) and 124 (== -> !=:
+    # NumPy's device read as a CuPy device)
+    if backend.name in ("cupy", "torch:cuda"):
+        assert backend.free_memory() > 0
+    else:
+        assert backend.free_memory() is None
+
+
+def test_host_floats_take_the_dtype_asked_for(backend):
+    """A dtype named in asarray wins over the backend's float32 for host floats too."""
+    # kills core 55 (the float test alone kept: float64 asked for, float32 given)
+    assert backend.asarray(np.array([1.5]), dtype="float64").dtype == backend.xp.float64
+    assert backend.asarray([1.5, 2.5], dtype="float64").dtype == backend.xp.float64
+
+
+def test_a_tensor_that_requires_grad_is_taken_out_of_autograds_sight():
+    """A torch input that requires grad comes in detached: a tracked one made torch
+    track every weight it met."""
+    # kills core 41 (detached dropped)
+    torch = pytest.importorskip("torch")
+    x = nb.get_backend("torch").asarray(torch.ones(2, requires_grad=True))
+    assert x.requires_grad is False
