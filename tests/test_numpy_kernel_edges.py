@@ -122,6 +122,19 @@ def test_the_lean_numpy_count_nonzero_counts_along_the_axis_asked(axis, keepdims
     np.testing.assert_array_equal(got, by_hand)
 
 
+@pytest.mark.parametrize("kind", [["real floating"], ("integral", ["bool"])])
+def test_the_lean_numpy_isdtype_refuses_a_kind_it_cannot_hash(kind):
+    """A kind the cache cannot hold (a list) goes to array-api-compat's isdtype, which
+    refuses it: a TypeError, not a silent None."""
+    # kills numpy_fast 29 (None for an unhashable kind)
+    xp = nb.get_backend("numpy").xp
+    with pytest.raises(TypeError, match="kind argument") as ours:
+        xp.isdtype(np.dtype(np.float32), kind)
+    with pytest.raises(TypeError) as theirs:
+        compat.isdtype(np.dtype(np.float32), kind)
+    assert str(ours.value) == str(theirs.value)
+
+
 def test_the_blas_pools_are_the_blas_ones_alone():
     """threadpoolctl lists OpenMP's pools too; the BLAS line describes the BLAS ones,
     and NumPy's (loaded here) is among them."""
