@@ -90,6 +90,8 @@ def _points(X, y) -> tuple[np.ndarray, np.ndarray]:
     X, y = (np.asarray(a) if is_host(a) else to_numpy(a) for a in (X, y))
     if X.ndim != 2 or X.shape[1] != 2:
         raise ValueError(f"decision_boundary draws 2-D inputs, got X of shape {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError("decision_boundary needs at least one point to span a plane: X has none")
     if X.dtype.kind not in "biuf" or not np.isfinite(X).all():
         raise ValueError("X must hold finite numbers: a plane cannot span NaN or inf")
     if y.ndim == 2 and y.shape[1] > 1:
@@ -102,7 +104,7 @@ def _points(X, y) -> tuple[np.ndarray, np.ndarray]:
             f"y must hold integer class labels, as predict gives them (it holds {y.dtype}): "
             "encode other labels as 0..k-1 first"
         )
-    return X, y.astype(np.int64)
+    return X.astype(np.float64), y.astype(np.int64)  # booleans cannot be subtracted
 
 
 def _span(X) -> tuple[np.ndarray, np.ndarray]:
@@ -142,8 +144,8 @@ def curves(
         _, ax = figure()
     for key in drawn:
         values = data[key]
-        if isinstance(values, tuple) and len(values) == 2:
-            xs, values = values
+        if isinstance(values, tuple) and len(values) == 2 and np.ndim(values[0]) == 1:
+            xs, values = values  # (steps, values); a tuple of two numbers is two epochs
         else:
             xs = epochs if epochs is not None else range(len(values))
         ax.plot(list(xs), list(values), label=key)
@@ -168,7 +170,7 @@ def image_grid(images, ncols: int | None = None, *, title: str | None = None, cm
     """A figure of small images side by side, without axes: ``images`` (n, h, w), e.g. a
     conv layer's filters ``W[:, 0]`` (grey, each scaled to its own range) or (n, h, w, 3)
     colour images in [0, 1]. Returns the figure."""
-    images = np.asarray(to_numpy(images))
+    images = np.asarray(images if is_host(images) else to_numpy(images))
     if images.ndim not in (3, 4) or images.shape[0] == 0:
         raise ValueError(
             f"image_grid draws images of shape (n, h, w) or (n, h, w, 3), n at least 1; "

@@ -1,0 +1,265 @@
+"""Edges of nnbackend.plot that a mutation run of plot.py found no test holding: what
+is drawn (the grid, the regions, the points, the axes and their labels), the figure's
+and the saved file's size, and the errors for bad input. Each test fails under a
+mutant that the rest of the suite let pass; they read back the Figure and Axes objects
+rather than compare images."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend import plot
+from nnbackend.layers import Dense
+
+pytest.importorskip("matplotlib")
+
+# Four points, two a side of x1 = 0: x1 spans -2..2 (margin 0.6), x2 spans -1..1 (0.3).
+X = np.array([[-2.0, -1.0], [2.0, 1.0], [-1.0, 0.0], [1.0, 0.5]])
+Y = np.array([1, 0, 1, 0])
+
+
+def sign_model(backend=None):
+    """Dense(2, 2) with logits (x1, -x1): class 0 right of x1 = 0, class 1 left of it."""
+    model = nb.Sequential([Dense(2, 2)], backend=backend, seed=0)
+    xp, dtype = model.backend.xp, model.params["0.W"].dtype
+    model.set_params({
+        "0.W": xp.asarray(np.array([[1.0, -1.0], [0.0, 0.0]]), dtype=dtype),
+        "0.b": xp.asarray(np.zeros(2), dtype=dtype),
+    })  # fmt: skip
+    return model
+
+
+class Recorder:
+    """A model whose predict says whether x2 > 0, and keeps the grid it was given."""
+
+    def __init__(self):
+        self.grids = []
+
+    def predict(self, grid):
+        self.grids.append(np.array(grid))
+        return (grid[:, 1] > 0).astype(np.int64)
+
+
+def png_size(path) -> tuple[int, int]:
+    """(width, height) in pixels, read from the PNG's IHDR chunk."""
+    return struct.unpack(">II", path.read_bytes()[16:24])
+
+
+def test_figure_gives_each_axes_4_5_by_4_inches():
+    """The default size grows with the grid of axes; ``size`` overrides it."""
+    fig, axes = plot.figure(2, 3)
+    assert axes.shape == (2, 3)
+    assert tuple(fig.get_size_inches()) == (13.5, 8.0)
+    fig, ax = plot.figure(size=(3.0, 2.0))
+    assert tuple(fig.get_size_inches()) == (3.0, 2.0)
+    assert ax in fig.axes
+
+
+def test_decision_boundary_draws_the_models_regions_and_the_points(backend):
+    """Each class's region holds the plane where predict gives it, the points are
+    scattered by class, and the axes span the data with a margin of 15 %."""
+    ax = plot.decision_boundary(sign_model(backend), X, Y, title="sign", resolution=30)
+    regions = ax.collections[0]
+    np.testing.assert_array_equal(regions.levels, [-0.5, 0.5, 1.5])  # a band per class
+    class0, class1 = regions.get_paths()
+    assert class0.contains_point((1.5, 0.0)) and not class0.contains_point((-1.5, 0.0))
+    assert class1.contains_point((-1.5, 0.0)) and not class1.contains_point((1.5, 0.0))
+    points = [c.get_offsets().tolist() for c in ax.collections[1:]]
+    assert points == [[[2.0, 1.0], [1.0, 0.5]], [[-2.0, -1.0], [-1.0, 0.0]]]
+    assert ax.get_xlim() == pytest.approx((-2.6, 2.6))
+    assert ax.get_ylim() == pytest.approx((-1.3, 1.3))
+    assert (ax.get_xlabel(), ax.get_ylabel(), ax.get_title()) == ("$x_1$", "$x_2$", "sign")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["class 0", "class 1"]
+
+
+def test_decision_boundary_asks_predict_for_a_300_by_300_grid_over_the_span():
+    """By default the grid is 300 x 300 points from the lower-left corner of the span to
+    its upper-right one, x1 running fastest; without a title none is set."""
+    model = Recorder()
+    ax = plot.decision_boundary(model, X, Y)
+    (grid,) = model.grids
+    assert grid.shape == (90_000, 2)
+    np.testing.assert_allclose(grid[0], [-2.6, -1.3])
+    np.testing.assert_allclose(grid[1], [-2.6 + 5.2 / 299, -1.3])
+    np.testing.assert_allclose(grid[-1], [2.6, 1.3])
+    below, above = ax.collections[0].get_paths()  # predict: class 1 where x2 > 0
+    assert below.contains_point((0.0, -1.0)) and above.contains_point((0.0, 1.0))
+    assert ax.get_title() == ""
+
+
+def test_classes_predicted_but_not_in_y_get_a_band_and_a_legend_entry():
+    """The bands cover every class that predict or y names (here 0, 1 and 2)."""
+    model = Recorder()
+    ax = plot.decision_boundary(model, X, np.array([2, 2, 2, 2]), resolution=10)
+    np.testing.assert_array_equal(ax.collections[0].levels, [-0.5, 0.5, 1.5, 2.5])
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["class 0", "class 1", "class 2"]
+    assert [len(c.get_offsets()) for c in ax.collections[1:]] == [0, 0, 4]
+
+
+def test_decision_boundary_refuses_inputs_that_are_not_n_by_2():
+    """X of shape (n,), (n, 2, 2) or (n, 1) is refused with the shape it has."""
+    model = Recorder()
+    for bad in (np.zeros(4), np.zeros((4, 2, 2)), np.zeros((4, 1))):
+        with pytest.raises(ValueError, match=r"2-D inputs, got X of shape \(4"):
+            plot.decision_boundary(model, bad, Y)
+    assert model.grids == []
+
+
+def test_decision_boundary_refuses_non_numbers_and_inf():
+    """Strings or an inf in X, and fractional labels in y, are each a clear error."""
+    model = Recorder()
+    with pytest.raises(ValueError, match="X must hold finite numbers"):
+        plot.decision_boundary(model, np.array([["a", "b"]] * 4), Y)
+    with pytest.raises(ValueError, match="X must hold finite numbers"):
+        plot.decision_boundary(model, np.where(X == 2.0, np.inf, X), Y)
+    with pytest.raises(ValueError, match="y must hold integer class labels"):
+        plot.decision_boundary(model, X, Y + 0.5)
+    with pytest.raises(ValueError, match="at least one point to span a plane: X has none"):
+        plot.decision_boundary(model, np.zeros((0, 2)), np.zeros(0))
+    assert model.grids == []
+
+
+def test_decision_boundary_draws_boolean_inputs_as_0_and_1():
+    """Boolean features span 0..1 (each side 15 % wider) and their points sit at 0 or 1."""
+    ax = plot.decision_boundary(Recorder(), X > 0, Y, resolution=10)
+    assert ax.get_xlim() == pytest.approx((-0.15, 1.15))
+    points = [c.get_offsets().tolist() for c in ax.collections[1:]]
+    assert points == [[[1.0, 1.0], [1.0, 1.0]], [[0.0, 0.0], [0.0, 0.0]]]
+
+
+def test_decision_boundary_reads_labels_given_as_a_column_or_one_hot_rows():
+    """y of shape (n, 1), or one-hot (n, k), or floats 0.0/1.0, draws as its classes."""
+    for labels in (Y[:, None], np.eye(2)[Y], Y.astype(float)):
+        ax = plot.decision_boundary(Recorder(), X, labels, resolution=10)
+        points = [c.get_offsets().tolist() for c in ax.collections[1:]]
+        assert points == [[[2.0, 1.0], [1.0, 0.5]], [[-2.0, -1.0], [-1.0, 0.0]]]
+
+
+def test_the_span_of_points_that_share_a_value_along_one_axis():
+    """Along an axis with one value the span is that value +- 0.5, along the other one
+    15 % of the extent."""
+    ax = plot.decision_boundary(Recorder(), [[0.0, 3.0], [10.0, 3.0]], [0, 1], resolution=5)
+    assert ax.get_xlim() == pytest.approx((-1.5, 11.5))
+    assert ax.get_ylim() == pytest.approx((2.5, 3.5))
+
+
+def test_curves_label_the_axes_and_number_the_epochs_from_0():
+    """A dict's values are drawn at 0, 1, 2, ... against the epoch; the y label is the
+    one key's name, or "value" for several (with a legend); the y scale is linear, the
+    grid on, and the title absent unless given."""
+    one = plot.curves({"loss": [3.0, 2.0, 1.5]})
+    (line,) = one.get_lines()
+    assert line.get_xdata().tolist() == [0, 1, 2] and line.get_ydata().tolist() == [3, 2, 1.5]
+    assert (one.get_xlabel(), one.get_ylabel(), one.get_title()) == ("epoch", "loss", "")
+    assert one.get_yscale() == "linear" and one.get_legend() is None
+    assert all(g.get_visible() for g in one.xaxis.get_gridlines())
+    two = plot.curves({"a": [1.0, 2.0], "b": [2.0, 1.0]}, keys=("a", "b"), xlabel="step")
+    assert (two.get_xlabel(), two.get_ylabel()) == ("step", "value")
+    assert [t.get_text() for t in two.get_legend().get_texts()] == ["a", "b"]
+    assert plot.curves({"a": [1.0, 2.0]}, keys="a", ylabel="cost").get_ylabel() == "cost"
+    assert plot.curves({"a": [1.0, 2.0]}, keys="a", title="run 1").get_title() == "run 1"
+
+
+def test_curves_take_a_tuple_of_values_or_a_pair_of_steps_and_values():
+    """A tuple of three values is three epochs; a pair (xs, values) sets the x values."""
+    ax = plot.curves({"loss": (3.0, 2.0, 1.5)})
+    assert ax.get_lines()[0].get_xydata().tolist() == [[0, 3.0], [1, 2.0], [2, 1.5]]
+    ax = plot.curves({"loss": ([10, 20], [3.0, 2.0])})
+    assert ax.get_lines()[0].get_xydata().tolist() == [[10, 3.0], [20, 2.0]]
+    ax = plot.curves({"loss": (0.7, 0.5)})  # two numbers are two epochs, not (xs, values)
+    assert ax.get_lines()[0].get_xydata().tolist() == [[0, 0.7], [1, 0.5]]
+
+
+def test_curves_of_a_history_draw_every_metric_at_its_epoch():
+    """A History's metrics are drawn against its epochs, one line per key asked for
+    that it has; a fixed ylim is applied as given."""
+    X2, y2 = nb.datasets.make_moons(20, seed=0)
+    history = nb.Sequential([Dense(2, 2)], seed=0).fit(
+        X2, y2, loss="cross_entropy", optimizer="adam", epochs=3, batch_size=None, verbose=0
+    )
+    ax = plot.curves(history, keys=("loss", "nothing"), ylim=(-1.0, 5.0))
+    (line,) = ax.get_lines()
+    assert line.get_xdata().tolist() == [0, 1, 2]
+    np.testing.assert_allclose(line.get_ydata(), history.history["loss"])
+    assert ax.get_ylim() == (-1.0, 5.0)
+
+
+def test_a_loss_named_with_accuracy_alongside_is_not_fixed_to_0_1():
+    """Only when every key (or the y label) names an accuracy is the axis 0 to 1: a loss
+    of 3 drawn next to an accuracy keeps its own range."""
+    data = {"loss": [3.0, 2.5], "accuracy": [0.1, 0.2]}
+    ax = plot.curves(data, keys=("loss", "accuracy"))
+    assert ax.get_ylim()[1] > 2.9
+    ax = plot.curves(data, keys=("loss", "accuracy"), ylabel="cost")
+    assert ax.get_ylim()[1] > 2.9
+
+
+def test_image_grid_lays_images_out_in_a_near_square_grid():
+    """Five images go in a 2 x 3 grid (the last axes empty), every axes hidden, the
+    figure 1.1 inches a cell plus 0.4 for the title; ncols fixes the columns."""
+    images = np.arange(5 * 4 * 3, dtype=float).reshape(5, 4, 3)
+    fig = plot.image_grid(images, title="filters")
+    assert len(fig.axes) == 6
+    assert tuple(fig.get_size_inches()) == pytest.approx((3.3, 2.6))
+    assert fig.get_suptitle() == "filters"
+    assert not any(ax.axison for ax in fig.axes)
+    shown = [ax.get_images() for ax in fig.axes]
+    assert [len(s) for s in shown] == [1, 1, 1, 1, 1, 0]
+    for k in range(5):
+        np.testing.assert_array_equal(shown[k][0].get_array(), images[k])
+        assert shown[k][0].get_cmap().name == "gray"
+    wide = plot.image_grid(images, ncols=5)
+    assert len(wide.axes) == 5 and wide.get_suptitle() == ""
+    assert tuple(wide.get_size_inches()) == pytest.approx((5.5, 1.5))
+    one = plot.image_grid(images[:1])  # one axes, still in a grid of its own
+    assert len(one.axes) == 1 and len(one.axes[0].get_images()) == 1
+    listed = plot.image_grid(list(images[:2]))  # a list of (h, w) arrays
+    np.testing.assert_array_equal(listed.axes[1].get_images()[0].get_array(), images[1])
+
+
+def test_image_grid_draws_a_conv_layers_filters_from_any_backend(backend):
+    """The docstring's example: a conv layer's weights, on the model's backend, come
+    to the host and are drawn one filter an axes."""
+    model = nb.Sequential(
+        [nb.layers.Conv2D(1, 3, 2)], input_shape=(1, 4, 4), backend=backend, seed=0
+    )
+    fig = plot.image_grid(model.params["0.W"][:, 0, ...])
+    filters = nb.to_numpy(model.params["0.W"])[:, 0]
+    for k, ax in enumerate(fig.axes[:3]):
+        np.testing.assert_array_equal(ax.get_images()[0].get_array(), filters[k])
+
+
+def test_image_grid_refuses_a_stack_that_is_not_of_images():
+    """A single (h, w) image or a 5-D array is refused with its shape."""
+    for shape in [(3, 3), (1, 2, 2, 3, 1)]:
+        with pytest.raises(ValueError, match=r"shape \(n, h, w\) or \(n, h, w, 3\)"):
+            plot.image_grid(np.zeros(shape))
+    assert len(plot.image_grid(np.zeros((2, 2, 2, 3))).axes) == 2  # colour images
+
+
+def test_save_writes_the_figure_at_110_dpi(tmp_path):
+    """A 4.5 x 4 inch figure is saved as 495 x 440 pixels by default; dpi sets that."""
+    fig, _ = plot.figure()
+    assert png_size(plot.save(fig, tmp_path, "default")) == (495, 440)
+    assert png_size(plot.save(fig, tmp_path, "small", dpi=20)) == (90, 80)
+
+
+def test_save_takes_the_folder_as_a_string(tmp_path):
+    """As the module's docstring does: ``save(fig, "out", "moons")``."""
+    fig, _ = plot.figure()
+    path = plot.save(fig, str(tmp_path / "out"), "moons")
+    assert path == tmp_path / "out" / "moons.png" and path.is_file()
+
+
+def test_seven_classes_reuse_the_first_colour():
+    """The palette has six colours: the seventh class takes the first again."""
+    model = Recorder()
+    X7 = np.column_stack([np.arange(7.0), np.arange(7.0)])
+    ax = plot.decision_boundary(model, X7, np.arange(7), resolution=5)
+    colours = [tuple(c.get_facecolor()[0]) for c in ax.collections[1:]]
+    assert len(set(colours[:6])) == 6 and colours[6] == colours[0]
