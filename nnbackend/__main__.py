@@ -36,7 +36,7 @@ def info() -> str:
         if row["available"]:
             dtype = row["dtype"] + ("" if row["float64"] else " (no float64)")
             lines.append(
-                f"{row['backend']:<12}{package:<18}{'available':<11}{dtype:<15}{row['device']}"
+                f"{row['backend']:<12}{package:<18}{'available':<11}{dtype:<13}  {row['device']}"
             )
         else:
             lines.append(f"{row['backend']:<12}{package:<18}{'-':<11}{'-':<15}{row['reason']}")

@@ -79,6 +79,7 @@ def checked_callbacks(callbacks) -> list:
         return []
     if isinstance(callbacks, str | bytes) or not hasattr(callbacks, "__iter__"):
         raise TypeError(f"callbacks is a list of callbacks, not {callbacks!r}")
+    callbacks = list(callbacks)  # a generator is read once
     for callback in callbacks:
         if not isinstance(callback, cb.Callback):
             hint = " (a class: make one, Name(...))" if isinstance(callback, type) else ""
@@ -87,7 +88,7 @@ def checked_callbacks(callbacks) -> list:
                 "function to call each epoch goes in nb.callbacks.LambdaCallback(fn)"
             )
         _warn_of_unknown_hooks(callback)
-    return list(callbacks)
+    return callbacks
 
 
 HOOKS = tuple(name for name in vars(cb.Callback) if name.startswith("on_"))
