@@ -19,7 +19,7 @@ import math
 
 from nnbackend import layers as layer_types
 from nnbackend import prediction, training
-from nnbackend.backend import Generator, as_generator, dtype_name, get_backend
+from nnbackend.backend import Generator, as_generator, get_backend
 from nnbackend.backend.arrays import carried
 from nnbackend.backend.core import detached
 from nnbackend.backend.kernels import table
@@ -391,7 +391,7 @@ class Sequential:
             )
         if x.dtype != self.backend.dtype:
             raise TypeError(
-                f"model input has dtype {dtype_name(self.backend.xp, x.dtype)}, but the model "
+                f"model input has dtype {str(x.dtype).rsplit('.', 1)[-1]}, but the model "
                 f"computes in {self.backend.dtype_name}: convert it with backend.asarray(X, "
                 f"dtype={self.backend.dtype_name!r}), or pass host data to fit/predict"
             )

@@ -1,13 +1,19 @@
-"""Edges of the backend seam (nnbackend.backend.core) that a mutation run of core.py
-found no test holding: each test fails under a mutant the rest of the suite let pass
-(the comments name them)."""
+"""Edges of the backend seam (nnbackend.backend.core) and of the GPU description of
+``nnbackend info`` (backend/inventory.py) that a mutation run of the two found no test
+holding: each test fails under a mutant the rest of the suite let pass (the comments
+name them)."""
 
 from __future__ import annotations
+
+import sys
+import types
 
 import numpy as np
 import pytest
 
 import nnbackend as nb
+from nnbackend.backend import core as backend_core
+from nnbackend.backend.inventory import _device_description
 
 
 def test_a_backend_reads_as_its_name_dtype_and_device():
@@ -128,3 +134,119 @@ def test_a_tensor_that_requires_grad_is_taken_out_of_autograds_sight():
     torch = pytest.importorskip("torch")
     x = nb.get_backend("torch").asarray(torch.ones(2, requires_grad=True))
     assert x.requires_grad is False
+
+
+# --- choosing a backend and its dtype, a device's dtypes, a GPU described ---------
+
+
+class Info:
+    """A namespace's inspection object whose dtypes answer in turn from ``answers``."""
+
+    def __init__(self, answers):
+        self.answers = answers
+
+    def dtypes(self, device=None):
+        return self.answers.pop(0)
+
+
+class Namespace:
+    """A stand-in array library: only a name and an inspection object."""
+
+    __name__ = "fake_namespace"
+
+    def __init__(self, answers):
+        self.info = Info(answers)
+
+    def __array_namespace_info__(self):
+        return self.info
+
+
+def test_a_dtype_outside_the_standard_is_refused_not_taken_as_the_default():
+    """with_dtype(np.float16) is an error: the standard has no float16, and a name of
+    None made the backend's default float32 without a word."""
+    # kills core 145 (dtype_name's raise dropped: it gave None)
+    numpy_backend = nb.get_backend("numpy")
+    with pytest.raises(ValueError, match="is not a dtype of the Array API standard"):
+        numpy_backend.with_dtype(np.float16)
+    with pytest.raises(ValueError, match="is not a dtype of the Array API standard"):
+        backend_core.dtype_name(numpy_backend.xp, np.dtype("float16"))
+
+
+def test_a_devices_dtypes_are_asked_once_unless_it_gave_none(monkeypatch):
+    """An empty answer (a device that made no array) is passed on but not kept, so the
+    next call asks again; a real answer is kept, and the device is not asked again."""
+    # kills core 150 (not dropped: the empty answer kept), 151 (the empty answer kept),
+    # 152 (None for the empty answer) and 153 (nothing kept: asked every time)
+    monkeypatch.setattr(backend_core, "_DEVICE_DTYPES", {})
+    float32_only = {"float32": "f4"}
+    xp = Namespace([{}, float32_only, {"float64": "f8"}])
+    assert backend_core.device_dtypes(xp, "gpu0") == {}
+    assert backend_core.device_dtypes(xp, "gpu0") == float32_only
+    assert backend_core.device_dtypes(xp, "gpu0") == float32_only
+    assert xp.info.answers == [{"float64": "f8"}]
+
+
+def test_a_dtype_asked_for_without_a_backend_is_taken():
+    """get_backend(dtype="float64") with no backend chosen anywhere is NumPy in
+    float64, not NumPy in its default float32."""
+    # kills core 238 (and <-> or) and 240 (only the chosen dtype, always None, kept)
+    backend = nb.get_backend(dtype="float64")
+    assert backend.name == "numpy"
+    assert backend.dtype_name == "float64"
+    assert backend.asarray([0.5]).dtype == np.float64
+
+
+def test_a_backend_named_by_something_else_than_a_string_is_a_type_error():
+    """A number as the name is told how backends are named, not that an int has no
+    attribute strip."""
+    # kills core 166 (_parse's type check dropped)
+    with pytest.raises(TypeError, match="a backend is named by a string such as 'numpy'"):
+        nb.get_backend(42)
+    with pytest.raises(TypeError, match="not 42"):
+        nb.set_backend(42)
+    assert nb.get_backend().name == "numpy"
+
+
+def test_a_dtype_given_as_the_backends_own_dtype_object_is_taken(backend):
+    """dtype=torch.float64 (or strict's, or NumPy's float64 type) names float64 as well
+    as the string does: torch's and strict's read as "torch.float64", whose last part
+    is the name."""
+    # kills core 212 (rsplit(".", 0): the whole "torch.float64" read as the name) and
+    # 214 ([0]: "torch" read as the name)
+    for dtype in (backend.xp.float64, backend.xp.float32):
+        chosen = nb.get_backend(backend.name, dtype=dtype)
+        assert chosen is backend.with_dtype(dtype)
+        assert chosen.dtype == dtype
+    assert nb.get_backend(backend.name, dtype=backend.xp.float64).dtype_name == "float64"
+
+
+def test_info_describes_a_gpu_by_its_number_name_and_memory(monkeypatch):
+    """python -m nnbackend info names a CuPy GPU's number, name (bytes from CUDA) and
+    memory, and a torch GPU's device, name and memory (stand-ins here: no GPU needed)."""
+    # kills inventory 20-25 (the CuPy branch: skipped, or its name, memory or text lost)
+    # and 32-34 (the torch branch: skipped, its properties lost, or None)
+    props = {"name": b"Fake GPU"}
+    runtime = types.SimpleNamespace(getDeviceProperties=lambda number: props)
+    monkeypatch.setitem(
+        sys.modules, "cupy", types.SimpleNamespace(cuda=types.SimpleNamespace(runtime=runtime))
+    )
+    device = types.SimpleNamespace(id=1, mem_info=(2 * 2**30, 8 * 2**30))
+    cupy_backend = backend_core.Backend("cupy:1", None, device, None, (), None)
+    assert _device_description(cupy_backend) == "cuda:1 Fake GPU, 8.0 GiB (2.0 free)"
+    torch = pytest.importorskip("torch")
+    gpu = types.SimpleNamespace(name="Fake H100", total_memory=16 * 2**30)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: gpu)
+    torch_backend = backend_core.Backend("torch:cuda", None, torch.device("cuda:0"), None, (), None)
+    assert _device_description(torch_backend) == "cuda:0 Fake H100, 16.0 GiB"
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float64"])
+def test_an_input_of_another_float_dtype_is_told_how_to_convert(backend, dtype):
+    """float16 (no dtype of the standard) gets the same error as float64: the dtype it
+    has and how to convert it, not that float16 is outside the standard."""
+    if not hasattr(backend.xp, dtype):
+        pytest.skip(f"{backend.name} has no {dtype}")
+    model = nb.Sequential([nb.layers.Dense(2, 1)], backend=backend, seed=0)
+    x = backend.xp.ones((3, 2), dtype=getattr(backend.xp, dtype))
+    with pytest.raises(TypeError, match=f"input has dtype {dtype}, but the model computes"):
+        model.forward(x)

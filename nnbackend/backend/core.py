@@ -336,7 +336,7 @@ def _build(base: str, device, dtype: str) -> Backend:
 
 # --- choosing the backend ---------------------------------------------------------
 
-_chosen: list[tuple[str, str | None]] = []  # set_backend's choice: at most one entry
+_chosen: list[Backend] = []  # set_backend's choice: at most one entry
 _scoped: contextvars.ContextVar[tuple] = contextvars.ContextVar("nnbackend_scoped", default=())
 
 
@@ -349,12 +349,11 @@ def get_backend(name: str | Backend | None = None, dtype: str | None = None) -> 
     if isinstance(name, Backend):
         return name if dtype is None else name.with_dtype(dtype)
     if name is None:
-        name, chosen_dtype = _current_choice()
+        name = _current_choice()
         if isinstance(name, Backend):
             return get_backend(name, dtype)
         if name is _ENVIRONMENT:
             return _from_environment(dtype)
-        dtype = dtype or chosen_dtype
     return _resolve(name, dtype)
 
 
@@ -369,18 +368,19 @@ def _from_environment(dtype: str | None) -> Backend:
         raise type(exc)(f"{exc} (the backend was named by ${ENV_VAR}={value!r})") from exc
 
 
-def _current_choice() -> tuple:
+def _current_choice():
+    """The innermost ``use_backend``'s Backend, else ``set_backend``'s, else where to look."""
     if _scoped.get():
         return _scoped.get()[-1]
     if _chosen:
         return _chosen[0]
-    return (_ENVIRONMENT if os.environ.get(ENV_VAR) else DEFAULT_BACKEND), None
+    return _ENVIRONMENT if os.environ.get(ENV_VAR) else DEFAULT_BACKEND
 
 
 def set_backend(name: str | Backend, dtype: str | None = None) -> Backend:
     """Make ``name`` (or a ``Backend``) the one for code that does not name one. Returns it."""
     backend = get_backend(name, dtype)  # fail now, not at first use
-    _chosen[:] = [(backend, None)]
+    _chosen[:] = [backend]
     return backend
 
 
@@ -393,7 +393,7 @@ def reset_backend() -> None:
 def use_backend(name: str | Backend, dtype: str | None = None):
     """Use ``name`` (or a ``Backend``) inside a ``with`` block, then restore what was there."""
     backend = get_backend(name, dtype)
-    token = _scoped.set(_scoped.get() + ((backend, None),))
+    token = _scoped.set(_scoped.get() + (backend,))
     try:
         yield backend
     finally:
