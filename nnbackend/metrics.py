@@ -55,6 +55,23 @@ class Metric:
         return f"{type(self).__name__}({args})"
 
 
+def check_batch_value(metric: Metric, part, out) -> None:
+    """Refuse, by the metric's name, a ``batch`` result other than (0-d array of the
+    outputs' library and device, weight): the host sums them after one transfer."""
+    value = part[0] if isinstance(part, tuple) and len(part) == 2 else None
+    library = type(out).__module__.split(".")[0]
+    if (
+        type(value).__module__.split(".")[0] != library
+        or getattr(value, "ndim", None) != 0
+        or value.device != out.device
+    ):
+        raise TypeError(
+            f"{type(metric).__name__}.batch returned {part!r}: it returns (value, weight), "
+            f"the value a 0-d array of the outputs' library and device (e.g. xp.mean(...)), "
+            f"not a Python number"
+        )
+
+
 @register
 class Accuracy(Metric):
     """The share of samples classified right, as the loss decides it (argmax of the

@@ -374,7 +374,10 @@ class Totals:
     def add(self, value, out, target) -> None:
         self.parts["loss"].append((value, self.loss.per_batch_weight(out.shape[0])))
         for metric in self.metric_list:
-            self.parts[metric.name].append(metric.batch(out, target, self.loss))
+            part = metric.batch(out, target, self.loss)
+            if not self.parts[metric.name]:  # an epoch's first batch: say whose mistake
+                metric_types.check_batch_value(metric, part, out)
+            self.parts[metric.name].append(part)
 
     def add_parts(self, parts) -> None:
         """One batch's (value, weight) of the loss, then of each metric, in order."""

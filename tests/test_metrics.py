@@ -122,6 +122,38 @@ def test_metrics_that_do_not_apply_say_so():
         model.fit(X_BLOBS, Y_BLOBS, loss="cross_entropy", metrics=["acc", "accuracy"], **fit)
 
 
+class Largest(nb.metrics.Metric):
+    """A metric of one's own: the largest output, as whatever ``make`` turns it into."""
+
+    name = "largest"
+
+    def __init__(self, make):
+        self.make = make
+
+    def batch(self, out, target, loss):
+        return self.make(out), 1
+
+
+def test_a_metric_that_returns_no_array_of_the_outputs_is_named_in_the_first_epoch(backend):
+    """A Python float, a 1-element row or another library's scalar is refused by the
+    metric's class name before the epoch ends; the backend's own 0-d array is taken."""
+    seen = []
+    stop = nb.callbacks.LambdaCallback(lambda epoch, logs, model: seen.append(epoch))
+    fit = dict(loss="cross_entropy", optimizer="sgd", epochs=2, verbose=0, callbacks=[stop])
+    xp = backend.xp
+    wrong = [
+        lambda out: float(nb.to_numpy(xp.max(out))),
+        lambda out: xp.reshape(xp.max(out), (1,)),
+        lambda out: np.float32(nb.to_numpy(xp.max(out))),
+    ]
+    for make in wrong[:2] if backend.name == "numpy" else wrong:
+        with pytest.raises(TypeError, match=r"^Largest.batch returned \(.*0-d array of the"):
+            classifier(backend).fit(X_BLOBS, Y_BLOBS, metrics=[Largest(make)], **fit)
+        assert seen == []
+    history = classifier(backend).fit(X_BLOBS, Y_BLOBS, metrics=[Largest(xp.max)], **fit)
+    assert seen == [0, 1] and len(history.history["largest"]) == 2
+
+
 def test_early_stopping_in_auto_mode_maximises_accuracies_and_minimises_errors():
     """EarlyStopping(mode="auto") goes by each built-in metric's greater_is_better."""
     fit = dict(optimizer="sgd", epochs=1, verbose=0)
