@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import math
+import numbers
 from pathlib import Path
 
 import numpy as np
@@ -144,7 +145,7 @@ def curves(
         _, ax = figure()
     for key in drawn:
         values = data[key]
-        if isinstance(values, tuple) and len(values) == 2 and np.ndim(values[0]) == 1:
+        if isinstance(values, tuple) and len(values) == 2 and not _is_number(values[0]):
             xs, values = values  # (steps, values); a tuple of two numbers is two epochs
         else:
             xs = epochs if epochs is not None else range(len(values))
@@ -199,6 +200,11 @@ def save(fig, out_dir, name: str, dpi: int = 110) -> Path:
     png = io.BytesIO()
     fig.savefig(png, format="png", dpi=dpi)
     return atomic_write(path, png.getbuffer())
+
+
+def _is_number(value) -> bool:
+    """A Python or NumPy number, or a 0-d array of any library."""
+    return isinstance(value, numbers.Number) or getattr(value, "ndim", None) == 0
 
 
 def _class_colours(n: int):

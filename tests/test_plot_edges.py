@@ -173,6 +173,12 @@ def test_curves_take_a_tuple_of_values_or_a_pair_of_steps_and_values():
     assert ax.get_lines()[0].get_xydata().tolist() == [[10, 3.0], [20, 2.0]]
     ax = plot.curves({"loss": (0.7, 0.5)})  # two numbers are two epochs, not (xs, values)
     assert ax.get_lines()[0].get_xydata().tolist() == [[0, 0.7], [1, 0.5]]
+    ax = plot.curves({"loss": (np.float32(0.5), np.array(0.25))})
+    assert ax.get_lines()[0].get_xydata().tolist() == [[0, 0.5], [1, 0.25]]
+    steps = {0: 0.9, 100: 0.5}
+    for xs in (steps.keys(), (s for s in steps), map(int, steps)):  # steps of any iterable
+        ax = plot.curves({"loss": (xs, steps.values())})
+        assert ax.get_lines()[0].get_xydata().tolist() == [[0, 0.9], [100, 0.5]]
 
 
 def test_curves_of_a_history_draw_every_metric_at_its_epoch():
