@@ -6,6 +6,7 @@ name them). Expected values are worked out here with plain NumPy, not by the ker
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import array_api_compat.numpy as compat
 import numpy as np
@@ -147,7 +148,7 @@ def test_the_blas_pools_are_the_blas_ones_alone():
 def test_the_cpu_flags_are_those_of_proc_cpuinfo():
     """cpu_flags reads the first "flags" line of /proc/cpuinfo, split on spaces."""
     # kills blas 34, 35, 36, 39 (no flags, or the wrong part of the line)
-    lines = open("/proc/cpuinfo").read().splitlines()
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
     first = next(line for line in lines if line.startswith("flags"))
     assert blas.cpu_flags() == set(first.split(":", 1)[1].split())
 
