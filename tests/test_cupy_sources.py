@@ -220,3 +220,60 @@ def test_take_rows(on_host, monkeypatch):
     monkeypatch.setitem(fastpaths._NATIVE, ("take_rows", "numpy"), counted)
     data_checks.test_same_seed_same_batches_on_every_backend_and_path(True)
     assert len(calls) == 2 * 4  # NumPy's two passes (host arrays are its own) of 4 batches
+
+
+# --- edges a mutation run of kernels_cupy.py found open ---------------------------------
+
+
+def test_take_rows_refuses_samples_of_no_values(on_host):
+    """X with no values per sample is refused (None), so that the caller takes y itself:
+    the kernel's threads run one per value of X, and none would copy y's rows."""
+    take_rows = kernels_cupy.rows_from(on_host, np)
+    rng = np.random.default_rng(0)
+    index = rng.permutation(10)[:4]
+    for y in (np.arange(10) * 3, rng.normal(size=(10, 2))):
+        assert take_rows(np.empty((10, 0)), y, index) is None
+        assert take_rows(np.empty((10, 3, 0)), y, index) is None
+
+
+def test_take_rows_takes_samples_of_one_value(on_host):
+    """X of one value per sample (one thread per row) still goes through the kernel, y
+    of any width copied whole by that one thread."""
+    take_rows = kernels_cupy.rows_from(on_host, np)
+    rng = np.random.default_rng(1)
+    X, index = rng.normal(size=(10, 1)), rng.permutation(10)[:5]
+    for y in (np.arange(10) * 3, rng.normal(size=(10, 4)), rng.normal(size=(10, 1))):
+        taken = take_rows(X, y, index)
+        assert taken is not None
+        np.testing.assert_array_equal(taken[0], X[index])
+        np.testing.assert_array_equal(taken[1], y[index])
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
+def test_dense_act_returns_the_activated_layer(on_host, activation):
+    """``dense_act`` itself gives act(x @ W + b) (a Dense layer that gets None back falls
+    back to its unfused path, so a model's outputs alone cannot tell)."""
+    dense_act = kernels_cupy.table_from(on_host, np)["dense_act"]
+    rng = np.random.default_rng(2)
+    x, W, b = rng.normal(size=(7, 5)), rng.normal(size=(5, 4)), rng.normal(size=4)
+    z = x @ W + b
+    want = {"sigmoid": 1 / (1 + np.exp(-z)), "tanh": np.tanh(z), "relu": np.maximum(z, 0)}
+    got = dense_act(x, W, b, activation)
+    assert got is not None
+    np.testing.assert_allclose(got, want[activation], rtol=1e-13, atol=1e-15)
+
+
+def test_bce_counts_every_output_of_a_one_dimensional_batch(on_host):
+    """(batch,) logits: each output is a row of its own, so the count is of right
+    outputs, as the loss's standard ``count_correct`` has it; the loss and gradient too."""
+    counted = kernels_cupy.table_from(on_host, np)["sigmoid_bce_counted"]
+    rng = np.random.default_rng(4)
+    z, t = rng.normal(size=30), rng.integers(0, 2, 30).astype(float)
+    loss, grad, right = counted(z, t, 0.5)
+    want = np.sum((z > 0) == (t > 0.5))
+    assert 0 < want < 30 and float(right) == want
+    reference = nb.losses.BinaryCrossEntropy(from_logits=True)
+    assert float(reference.count_correct(z, t)) == want
+    losses = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
+    np.testing.assert_allclose(loss, 0.5 * losses.sum(), rtol=1e-13)
+    np.testing.assert_allclose(grad, 0.5 * (1 / (1 + np.exp(-z)) - t), rtol=1e-13, atol=1e-15)
