@@ -177,7 +177,16 @@ def _check_alike(what: str, thing, again) -> None:
     """``again``, built from ``thing``'s config, must be of the same classes (a subclass
     whose config() names its base loads as the base); a constructor's argument that it
     holds otherwise, config() left out: a warning, once."""
-    for mine, built in zip(_parts_of(thing), _parts_of(again), strict=False):
+    parts, rebuilt = _parts_of(thing), _parts_of(again)
+    if len(rebuilt) < len(parts) and (type(thing), "part") not in _WARNED:
+        _WARNED.add((type(thing), "part"))  # an optimizer's schedule, left out
+        warn_caller(
+            f"{what}: {type(thing).__name__}'s config() leaves out its "
+            f"{type(parts[len(rebuilt)]).__name__}, which nb.load would not rebuild: add "
+            "its config to config() as the base classes' does ({**super().config(), ...})",
+            UserWarning,
+        )
+    for mine, built in zip(parts, rebuilt, strict=False):
         if type(built) is not type(mine):
             raise ValueError(
                 f"{what} would load {type(mine).__name__} as {type(built).__name__}: its "
