@@ -187,6 +187,28 @@ def test_a_data_parallel_step_sends_one_message(backend, monkeypatch, optimizer)
         assert np.array_equal(cases.weights(net)[name], w), name
 
 
+class PythonMax(nb.metrics.Metric):
+    """A metric of one's own that returns a Python float, not a 0-d array."""
+
+    name = "python_max"
+
+    def batch(self, out, target, loss):
+        return float(nb.to_numpy(out).max()), 1
+
+
+def test_a_data_parallel_step_names_a_metric_that_returns_a_python_number(backend, monkeypatch):
+    """The step refuses, by the metric's class name, what one process refuses at its
+    first batch (not the stack's own error in the backend's words)."""
+    case = cases.Case(backend.name, "float64", "sgd", 0.01)
+    monkeypatch.setattr(parallel, "engine_for", lambda world, backend: KeepingEngine())
+    (X, y), _ = cases.data()
+    net, loss = cases.model(case), nb.losses.SoftmaxCrossEntropy()
+    step = parallel.DataParallel(world.World(), net, loss, cases.optimizer(case), [PythonMax()], 0)
+    xb, yb = net.backend.asarray(X[:10]), net.backend.asarray(y[:10])
+    with pytest.raises(TypeError, match=r"^PythonMax.batch returned \(.*0-d array of the"):
+        step.train_step(xb, yb)
+
+
 def test_a_disagreement_names_each_rank_and_what_it_has():
     assert parallel.disagreement("batch_size", [32, 32, 32]) is None
     said = parallel.disagreement("batch_size", [32, 64, 32, 16])

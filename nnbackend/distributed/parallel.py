@@ -31,6 +31,7 @@ from nnbackend.distributed.world import DistributedError, World, init
 from nnbackend.flat import FlatModel, thaw
 from nnbackend.io import Checkpoint, for_other_ranks, take_settings
 from nnbackend.losses import L2
+from nnbackend.metrics import check_batch_value
 from nnbackend.schedules import Schedule
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -187,7 +188,9 @@ class DataParallel:
         else:  # a batch of fewer rows than ranks: this share is empty and adds zeros
             value = xp.zeros((), dtype=out.dtype, device=out.device)
             self.model.backward(xp.zeros_like(out), input_grad=False)
-        parts = (metric.batch(out, y, loss) for metric in self.metrics)
+        parts = [metric.batch(out, y, loss) for metric in self.metrics]
+        for metric, part in zip(self.metrics, parts, strict=True):
+            check_batch_value(metric, part, out)  # a few attribute reads: every step
         return xp.stack([value, *(xp.astype(v, out.dtype) * w for v, w in parts)])
 
     # --- each epoch -------------------------------------------------------------
