@@ -132,8 +132,9 @@ def curves(
     ``keys`` names the curves to draw (missing ones are skipped).
 
     ``ylim``: (low, high), or None for matplotlib's choice; "auto" (the default) fixes
-    accuracies (every key, or the ylabel, names one) to 0-1, so that noise between
-    0.08 and 0.12 does not fill the plot and look like learning. Returns the Axes."""
+    accuracies (every key, or the ylabel, names one) to 0-1 on a linear axis, so that
+    noise between 0.08 and 0.12 does not fill the plot and look like learning. Returns
+    the Axes."""
     data = history_or_dict.history if hasattr(history_or_dict, "history") else history_or_dict
     epochs = getattr(history_or_dict, "epochs", None)  # a History's: a resumed fit counts on
     if isinstance(keys, str):
@@ -156,7 +157,7 @@ def curves(
         ax.set_yscale("log")
     if ylim == "auto":
         accuracies = all("accuracy" in k for k in drawn) or "accuracy" in (ylabel or "")
-        ylim = (0.0, 1.0) if accuracies else None
+        ylim = (0.0, 1.0) if accuracies and not logy else None  # a log axis has no 0
     if ylim is not None:
         ax.set_ylim(*ylim)
     if len(drawn) > 1:

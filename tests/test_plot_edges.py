@@ -7,6 +7,7 @@ rather than compare images."""
 from __future__ import annotations
 
 import struct
+import warnings
 
 import numpy as np
 import pytest
@@ -203,6 +204,16 @@ def test_a_loss_named_with_accuracy_alongside_is_not_fixed_to_0_1():
     assert ax.get_ylim()[1] > 2.9
     ax = plot.curves(data, keys=("loss", "accuracy"), ylabel="cost")
     assert ax.get_ylim()[1] > 2.9
+
+
+def test_accuracies_on_a_log_axis_keep_matplotlibs_limits():
+    """logy=True leaves out the 0-1 fix (a log axis has no 0: matplotlib warned and
+    ignored the lower limit); the axis spans the values drawn."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ax = plot.curves({"accuracy": [0.01, 0.1, 0.5]}, keys="accuracy", logy=True)
+    low, high = ax.get_ylim()
+    assert ax.get_yscale() == "log" and 0 < low <= 0.01 and 0.5 <= high < 1.0
 
 
 def test_image_grid_lays_images_out_in_a_near_square_grid():
