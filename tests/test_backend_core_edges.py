@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 import types
 
+import array_api_strict
 import numpy as np
 import pytest
 
@@ -166,10 +167,21 @@ def test_a_dtype_outside_the_standard_is_refused_not_taken_as_the_default():
     None made the backend's default float32 without a word."""
     # kills core 145 (dtype_name's raise dropped: it gave None)
     numpy_backend = nb.get_backend("numpy")
-    with pytest.raises(ValueError, match="is not a dtype of the Array API standard"):
+    with pytest.raises(ValueError, match="^dtype must be 'float32' or 'float64', not <class"):
         numpy_backend.with_dtype(np.float16)
     with pytest.raises(ValueError, match="is not a dtype of the Array API standard"):
         backend_core.dtype_name(numpy_backend.xp, np.dtype("float16"))
+
+
+def test_with_dtype_takes_the_float_dtypes_of_any_library(backend):
+    """A Backend object with NumPy's, strict's or its own float64 (as get_backend by name
+    takes them): the model built on it is float64; it once said that NumPy's float64
+    "is not a dtype of the Array API standard" on strict and torch."""
+    for dtype in (np.float64, np.dtype("float64"), array_api_strict.float64, backend.xp.float64):
+        assert backend.with_dtype(dtype) is nb.get_backend(backend.name, dtype="float64")
+        model = nb.Sequential([nb.layers.Dense(2, 2)], backend=backend, dtype=dtype)
+        assert model.params["0.W"].dtype == backend.xp.float64
+    assert backend.with_dtype(np.float32).dtype == backend.xp.float32
 
 
 def test_a_devices_dtypes_are_asked_once_unless_it_gave_none(monkeypatch):

@@ -100,9 +100,9 @@ class Backend:
         return getattr(self.xp, np.dtype(dtype).name) if _is_numpy_dtype(dtype) else dtype
 
     def with_dtype(self, dtype) -> Backend:
-        """This backend with another default float dtype ("float32" or "float64")."""
-        name = dtype if isinstance(dtype, str) else dtype_name(self.xp, dtype)
-        return get_backend(self.name, dtype=name)
+        """This backend with another default float dtype ("float32" or "float64", or
+        that dtype of any library: ``np.float64``, ``torch.float64``)."""
+        return get_backend(self.name, dtype=_float_dtype_name(dtype))
 
     def moved_to(self, backend, dtype=None) -> Backend:
         """The backend ``backend`` names, in ``dtype``; by default a Backend's own dtype,
