@@ -184,6 +184,30 @@ def test_with_dtype_takes_the_float_dtypes_of_any_library(backend):
     assert backend.with_dtype(np.float32).dtype == backend.xp.float32
 
 
+class TorchDtype:
+    """A dtype object known by its text, as torch's are (``str(torch.int64)`` is
+    "torch.int64"), without torch, which CI does not install."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def __repr__(self):
+        return self.text
+
+
+def test_asarray_takes_any_librarys_dtype_object_and_names_one_outside_the_standard(backend):
+    """asarray(data, dtype=torch.int64 or strict's int64) on any backend is that dtype
+    (torch's and strict's objects were said to be outside the standard on NumPy, and
+    strict's compared against NumPy's with a warning); bfloat16 is outside it."""
+    int64s = (np.int64, np.dtype("int64"), array_api_strict.int64, TorchDtype("torch.int64"))
+    for dtype in int64s:
+        assert backend.asarray([1, 2], dtype=dtype).dtype == backend.xp.int64
+    ones = backend.asarray(np.ones(2), dtype=TorchDtype("torch.float64"))
+    assert ones.dtype == backend.xp.float64
+    with pytest.raises(ValueError, match=r"^torch.bfloat16 is not a dtype of the Array API"):
+        backend.asarray([1.0], dtype=TorchDtype("torch.bfloat16"))
+
+
 def test_a_devices_dtypes_are_asked_once_unless_it_gave_none(monkeypatch):
     """An empty answer (a device that made no array) is passed on but not kept, so the
     next call asks again; a real answer is kept, and the device is not asked again."""

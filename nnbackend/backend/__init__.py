@@ -4,6 +4,7 @@ Every other module speaks only the Array API standard. What the standard leaves 
 is filled here, once:
 
     core.py        Backend (library + device + float dtype) and choosing one at run time
+    dtypes.py      dtypes by the standard's names, from any library's dtype objects
     libraries.py   importing NumPy, array-api-strict, torch, CuPy; what to install
     arrays.py      the namespace and backend of an array; any array back to the host
     transfers.py   device-to-host copies, counted
@@ -21,15 +22,14 @@ is filled here, once:
 from nnbackend.backend.arrays import backend_of, host_memory, namespace_of, to_numpy
 from nnbackend.backend.core import (
     BACKEND_NAMES,
-    DEFAULT_DTYPE,
     ENV_VAR,
     Backend,
-    dtype_name,
     get_backend,
     reset_backend,
     set_backend,
     use_backend,
 )
+from nnbackend.backend.dtypes import DEFAULT_DTYPE, dtype_name
 from nnbackend.backend.errors import BackendMismatchError, BackendUnavailableError
 from nnbackend.backend.fastpaths import fast_paths
 from nnbackend.backend.inventory import available_backends, describe_backends

@@ -25,6 +25,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from nnbackend.backend.dtypes import dtype_name, float_dtype_name, standard_name
 from nnbackend.backend.errors import (
     BackendMismatchError,
     BackendUnavailableError,
@@ -36,18 +37,10 @@ from nnbackend.backend.transfers import count_transfer
 
 BACKEND_NAMES = ("numpy", "strict", "torch", "cupy", "auto")
 """The backends ``get_backend`` knows by name (``"torch:cuda"``: torch on a device)."""
-FLOAT_DTYPES = ("float32", "float64")
 ENV_VAR = "NNBACKEND"
 """The environment variable that names the backend of code that names none."""
 _ENVIRONMENT = object()  # what _current_choice gives when $NNBACKEND names the backend
 DEFAULT_BACKEND = "numpy"
-DEFAULT_DTYPE = "float32"
-"""The float dtype of a backend asked for without one."""
-
-_STANDARD_DTYPES = (
-    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-    "float32", "float64", "complex64", "complex128",
-)  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,17 +85,14 @@ class Backend:
         return self.name.split(":")[0] == "torch"
 
     def get_dtype(self, dtype=None):
-        """``dtype`` as this backend's dtype object; ``None`` gives the default float."""
-        if dtype is None:
-            return self.dtype
-        if isinstance(dtype, str):
-            return getattr(self.xp, dtype)
-        return getattr(self.xp, np.dtype(dtype).name) if _is_numpy_dtype(dtype) else dtype
+        """``dtype`` (a name, or any library's dtype object: ``np.int64``, ``torch.int64``)
+        as this backend's dtype object; ``None`` gives the default float."""
+        return self.dtype if dtype is None else getattr(self.xp, standard_name(dtype))
 
     def with_dtype(self, dtype) -> Backend:
         """This backend with another default float dtype ("float32" or "float64", or
         that dtype of any library: ``np.float64``, ``torch.float64``)."""
-        return get_backend(self.name, dtype=_float_dtype_name(dtype))
+        return get_backend(self.name, dtype=float_dtype_name(dtype))
 
     def moved_to(self, backend, dtype=None) -> Backend:
         """The backend ``backend`` names, in ``dtype``; by default a Backend's own dtype,
@@ -230,14 +220,6 @@ def detached(array):
     return array.detach() if getattr(array, "requires_grad", False) else array
 
 
-def dtype_name(xp, dtype) -> str:
-    """The standard's name of an ``xp`` dtype object ("float32", "int64", ...)."""
-    for name in _STANDARD_DTYPES:
-        if getattr(xp, name, None) == dtype:
-            return name
-    raise ValueError(f"{dtype!r} is not a dtype of the Array API standard")
-
-
 _DEVICE_DTYPES: dict = {}  # (library, device) -> its dtypes
 
 
@@ -257,14 +239,6 @@ def is_device_array(data) -> bool:
     """An array of some library other than NumPy (which ``asarray`` must not copy
     silently). A torch tensor is one, though it has no ``__array_namespace__``."""
     return array_api_compat.is_array_api_obj(data) and not isinstance(data, np.ndarray | np.generic)
-
-
-def _is_numpy_dtype(dtype) -> bool:
-    try:
-        np.dtype(dtype)
-    except TypeError:
-        return False
-    return True
 
 
 # --- making backends --------------------------------------------------------------
@@ -291,7 +265,7 @@ def _resolve(name: str, dtype: str | None) -> Backend:
     base, device = _parse(name)
     if base == "auto":
         base, device = _auto(device)
-    dtype = _float_dtype_name(dtype)
+    dtype = float_dtype_name(dtype)
     key = (base, device, dtype)
     if key not in _cache:
         _cache[key] = _build(base, device, dtype)
@@ -310,18 +284,6 @@ def _auto(device: str | None) -> tuple[str, str | None]:
     if cuda_available():
         return "cupy", device
     return "numpy", None
-
-
-def _float_dtype_name(dtype) -> str:
-    """The name, "float32" or "float64", of a dtype given by name or as a dtype object."""
-    if dtype is None:
-        return DEFAULT_DTYPE
-    name = dtype if isinstance(dtype, str) else getattr(dtype, "name", None)
-    name = name or getattr(dtype, "__name__", None) or str(dtype)  # np.float64, torch's
-    name = name.rsplit(".", 1)[-1]  # "torch.float64" -> "float64"
-    if name not in FLOAT_DTYPES:
-        raise ValueError(f"dtype must be 'float32' or 'float64', not {dtype!r}")
-    return name
 
 
 def _build(base: str, device, dtype: str) -> Backend:
@@ -361,7 +323,7 @@ def _from_environment(dtype: str | None) -> Backend:
     """The backend ``$NNBACKEND`` names; an error about it says where the name came from
     (the user may have named no backend at all)."""
     value = os.environ[ENV_VAR]
-    dtype = _float_dtype_name(dtype)  # the caller's mistake, not the variable's
+    dtype = float_dtype_name(dtype)  # the caller's mistake, not the variable's
     try:
         return _resolve(value, dtype)
     except (ValueError, BackendUnavailableError) as exc:

@@ -3,7 +3,8 @@ their versions and devices (``python -m nnbackend info``)."""
 
 from __future__ import annotations
 
-from nnbackend.backend.core import DEFAULT_DTYPE, Backend, _resolve
+from nnbackend.backend.core import Backend, _resolve
+from nnbackend.backend.dtypes import DEFAULT_DTYPE
 from nnbackend.backend.errors import BackendUnavailableError
 from nnbackend.backend.libraries import package_version
 

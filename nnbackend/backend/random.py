@@ -10,7 +10,8 @@ import operator
 
 import numpy as np
 
-from nnbackend.backend.core import dtype_name, get_backend
+from nnbackend.backend.core import get_backend
+from nnbackend.backend.dtypes import dtype_name
 from nnbackend.backend.philox import MASK32, blocks_for, random_words
 
 # a loaded counter's bound: the blocks a stream can still draw keep far below int64's
