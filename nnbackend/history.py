@@ -53,13 +53,31 @@ def to_floats(logs: list[EpochLogs], backend) -> None:
     ]
     if not scalars:
         return
-    floats = iter(backend.to_floats(scalars))
+    try:
+        floats = iter(backend.to_floats(scalars))
+    except TypeError as exc:  # a metric's later batch gave what its first did not
+        raise TypeError(f"{_first_stray(pending, backend)}: {exc}") from exc
     for entry in pending:
         entry._floats = {
             name: sum(weight * next(floats) for _, weight in parts) / n
             for name, (parts, n) in entry._values.items()
         }
         entry._values = None  # let the device scalars go
+
+
+def _first_stray(pending: list[EpochLogs], backend) -> str:
+    """Which value of which epoch ``to_floats`` refused, and whose it was."""
+    for entry in pending:
+        for name, (parts, _) in entry._values.items():
+            for i, (value, _) in enumerate(parts):
+                try:
+                    backend.check_array(value)
+                except TypeError:
+                    return (
+                        f"{name!r} of epoch {entry.epoch}, batch {i}, is {value!r} (a "
+                        "metric's batch returns a 0-d array of the outputs' at every batch)"
+                    )
+    return "a value of the epoch's logs"
 
 
 class History:

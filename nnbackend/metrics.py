@@ -5,9 +5,9 @@
     model.fit(X, y, loss="mse", optimizer="adam", metrics=["mae"])    # regression
 
 Left out, ``metrics`` is accuracy for a loss that classifies, nothing else for the rest.
-Each metric gives, per batch, a 0-d array on the device and a weight; the epoch's value
-is ``sum(weight * value) / samples``, added up on the host after the one transfer that
-brings the loss there too. So a metric costs a few kernels per step and no sync.
+Each metric gives, per batch, a 0-d array on the device and a weight (a Python number);
+the epoch's value is ``sum(weight * value) / samples``, added up on the host after the
+one transfer that brings the loss there too. So a metric costs a few kernels per step and no sync.
 
 Names (``nb.metrics.get``): "accuracy" ("acc"), "top_k_accuracy" (k = 5;
 ``TopKAccuracy(k)`` for another k), "mse" ("mean_squared_error"), "mae"
@@ -17,7 +17,10 @@ Names (``nb.metrics.get``): "accuracy" ("acc"), "top_k_accuracy" (k = 5;
 
 from __future__ import annotations
 
+import numbers
+
 from nnbackend.backend import namespace_of
+from nnbackend.backend.errors import class_name
 from nnbackend.checks import positive_int
 from nnbackend.registry import METRICS, construct, register, type_name
 
@@ -40,7 +43,9 @@ class Metric:
         """Raise ValueError when this metric means nothing for ``loss``."""
 
     def batch(self, out, target, loss):
-        """``(0-d array, weight)`` for one batch of raw outputs ``out`` (batch, outputs)."""
+        """``(0-d array, weight)`` for one batch of raw outputs ``out`` (batch, outputs):
+        the array of ``out``'s library and device, the weight a Python number (the rows
+        the value stands for, or 1 where the value is their sum)."""
         raise NotImplementedError
 
     def config(self) -> dict:
@@ -57,19 +62,31 @@ class Metric:
 
 def check_batch_value(metric: Metric, part, out) -> None:
     """Refuse, by the metric's name, a ``batch`` result other than (0-d array of the
-    outputs' library and device, weight): the host sums them after one transfer."""
-    value = part[0] if isinstance(part, tuple) and len(part) == 2 else None
+    outputs' library and device, a number): the host sums them after one transfer."""
+    if (problem := _batch_problem(part, out)) is not None:
+        raise TypeError(f"{type(metric).__name__}.batch returned {part!r}: {problem}")
+
+
+def _batch_problem(part, out) -> str | None:
+    if not (isinstance(part, tuple | list) and len(part) == 2):
+        return "it returns a pair (value, weight)"
+    value, weight = part
     library = type(out).__module__.split(".")[0]
-    if (
-        type(value).__module__.split(".")[0] != library
-        or getattr(value, "ndim", None) != 0
-        or value.device != out.device
-    ):
-        raise TypeError(
-            f"{type(metric).__name__}.batch returned {part!r}: it returns (value, weight), "
-            f"the value a 0-d array of the outputs' library and device (e.g. xp.mean(...)), "
-            f"not a Python number"
+    if type(value).__module__.split(".")[0] != library:
+        return (
+            f"its value is a {class_name(type(value))}, not a 0-d array of the outputs' "
+            f"library ({library}): return xp.mean(...) or xp.sum(...), not a Python number"
         )
+    if getattr(value, "ndim", None) != 0:
+        return f"its value has shape {tuple(value.shape)}: return a 0-d array, the batch's"
+    if value.device != out.device:
+        return f"its value is on {value.device}, the outputs on {out.device}"
+    if not isinstance(weight, numbers.Real):
+        return (
+            f"its weight is a {class_name(type(weight))}: a Python number, the rows the "
+            "value stands for (out.shape[0]), or 1 where the value is their sum"
+        )
+    return None
 
 
 @register

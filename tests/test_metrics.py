@@ -123,35 +123,64 @@ def test_metrics_that_do_not_apply_say_so():
 
 
 class Largest(nb.metrics.Metric):
-    """A metric of one's own: the largest output, as whatever ``make`` turns it into."""
+    """A metric of one's own: the largest output, returned as ``give`` makes it."""
 
     name = "largest"
 
-    def __init__(self, make):
-        self.make = make
+    def __init__(self, give):
+        self.give = give
 
     def batch(self, out, target, loss):
-        return self.make(out), 1
+        return self.give(out)
 
 
 def test_a_metric_that_returns_no_array_of_the_outputs_is_named_in_the_first_epoch(backend):
-    """A Python float, a 1-element row or another library's scalar is refused by the
-    metric's class name before the epoch ends; the backend's own 0-d array is taken."""
+    """A Python float, a 1-element row, another library's scalar, no weight or a weight
+    that is an array is refused by the metric's class name before the epoch ends, with
+    what was wrong; the backend's own 0-d array with a number is taken, as a list too."""
     seen = []
     stop = nb.callbacks.LambdaCallback(lambda epoch, logs, model: seen.append(epoch))
     fit = dict(loss="cross_entropy", optimizer="sgd", epochs=2, verbose=0, callbacks=[stop])
     xp = backend.xp
-    wrong = [
-        lambda out: float(nb.to_numpy(xp.max(out))),
-        lambda out: xp.reshape(xp.max(out), (1,)),
-        lambda out: np.float32(nb.to_numpy(xp.max(out))),
-    ]
-    for make in wrong[:2] if backend.name == "numpy" else wrong:
-        with pytest.raises(TypeError, match=r"^Largest.batch returned \(.*0-d array of the"):
-            classifier(backend).fit(X_BLOBS, Y_BLOBS, metrics=[Largest(make)], **fit)
+
+    def host(out):
+        return nb.to_numpy(xp.max(out))
+
+    wrong = {
+        "its value is a builtins.float, not a 0-d array of the outputs' library": lambda out: (
+            float(host(out)), 1,
+        ),
+        r"its value has shape \(1,\): return a 0-d array": lambda out: (
+            xp.reshape(xp.max(out), (1,)), 1,
+        ),
+        r"it returns a pair \(value, weight\)$": xp.max,
+        "its weight is a [a-z_]+\\.[A-Za-z]+: a Python number": lambda out: (
+            xp.max(out), xp.asarray(out.shape[0]),
+        ),
+    }  # fmt: skip
+    if backend.name != "numpy":
+        wrong["its value is a numpy.float32, not"] = lambda out: (np.float32(host(out)), 1)
+    for said, give in wrong.items():
+        with pytest.raises(TypeError, match=rf"^Largest.batch returned .*: {said}"):
+            classifier(backend).fit(X_BLOBS, Y_BLOBS, metrics=[Largest(give)], **fit)
         assert seen == []
-    history = classifier(backend).fit(X_BLOBS, Y_BLOBS, metrics=[Largest(xp.max)], **fit)
-    assert seen == [0, 1] and len(history.history["largest"]) == 2
+    right = (lambda out: (xp.max(out), 1), lambda out: [xp.max(out), np.int64(out.shape[0])])
+    for give in right:
+        history = classifier(backend).fit(X_BLOBS, Y_BLOBS, metrics=[Largest(give)], **fit)
+        assert len(history.history["largest"]) == 2
+    assert seen == [0, 1, 0, 1]
+
+
+def test_a_metric_that_strays_after_its_first_batch_is_named_by_its_key_and_batch(backend):
+    """A metric whose short last batch gives a Python 0.0 (the first batch was checked)
+    is named with its epoch and batch when the epoch's values come to the host."""
+    xp = backend.xp
+    short = Largest(lambda out: (xp.max(out), 1) if out.shape[0] == 48 else (0.0, 0))
+    fit = dict(loss="cross_entropy", optimizer="sgd", batch_size=48, verbose=0)
+    last = X_BLOBS.shape[0] // 48
+    assert X_BLOBS.shape[0] % 48  # the last batch is short
+    with pytest.raises(TypeError, match=rf"^'largest' of epoch 0, batch {last}, is 0.0 \(a metric"):
+        classifier(backend).fit(X_BLOBS, Y_BLOBS, metrics=[short], **fit)
 
 
 def test_early_stopping_in_auto_mode_maximises_accuracies_and_minimises_errors():
