@@ -150,7 +150,10 @@ def curves(
             xs, values = values  # (steps, values); a tuple of two numbers is two epochs
         else:
             xs = epochs if epochs is not None else range(len(values))
-        ax.plot(list(xs), list(values), label=key)
+        xs, values = list(xs), list(values)
+        if len(xs) != len(values):
+            raise ValueError(f"curves: {key!r} has {len(xs)} steps but {len(values)} values")
+        ax.plot(xs, values, label=key)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel or (drawn[0] if len(drawn) == 1 else "value"))
     if logy:
@@ -204,8 +207,8 @@ def save(fig, out_dir, name: str, dpi: int = 110) -> Path:
 
 
 def _is_number(value) -> bool:
-    """A Python or NumPy number, or a 0-d array of any library."""
-    return isinstance(value, numbers.Number) or getattr(value, "ndim", None) == 0
+    """A Python or NumPy number, None (a gap in a curve), or a 0-d array of any library."""
+    return value is None or isinstance(value, numbers.Number) or getattr(value, "ndim", None) == 0
 
 
 def _class_colours(n: int):

@@ -206,6 +206,18 @@ def test_a_loss_named_with_accuracy_alongside_is_not_fixed_to_0_1():
     assert ax.get_ylim()[1] > 2.9
 
 
+def test_curves_name_a_curve_whose_steps_and_values_differ_in_length():
+    """(steps, values) of unequal lengths: the curve's key and both counts, not
+    matplotlib's shapes; (None, 0.5) is two epochs, the first a gap."""
+    with pytest.raises(ValueError, match=r"^curves: 'val_loss' has 3 steps but 2 values$"):
+        plot.curves(
+            {"loss": [1.0, 0.5], "val_loss": ([1, 2, 3], [0.5, 0.25])}, keys=("loss", "val_loss")
+        )
+    ax = plot.curves({"loss": (None, 0.5)})
+    xs, ys = ax.lines[0].get_data()
+    assert list(xs) == [0, 1] and list(ys) == [None, 0.5]
+
+
 def test_accuracies_on_a_log_axis_keep_matplotlibs_limits():
     """logy=True leaves out the 0-1 fix (a log axis has no 0: matplotlib warned and
     ignored the lower limit); the axis spans the values drawn."""
