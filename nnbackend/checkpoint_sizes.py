@@ -175,17 +175,9 @@ def _unwritable(value, at: str, within: frozenset = frozenset()) -> str:
 
 def _check_alike(what: str, thing, again) -> None:
     """``again``, built from ``thing``'s config, must be of the same classes (a subclass
-    whose config() names its base loads as the base); a constructor's argument that it
-    holds otherwise, config() left out: a warning, once."""
+    whose config() names its base loads as the base); a part or a constructor's argument
+    that config() left out (an optimizer's schedule, its rate): a warning, once."""
     parts, rebuilt = _parts_of(thing), _parts_of(again)
-    if len(rebuilt) < len(parts) and (type(thing), "part") not in _WARNED:
-        _WARNED.add((type(thing), "part"))  # an optimizer's schedule, left out
-        warn_caller(
-            f"{what}: {type(thing).__name__}'s config() leaves out its "
-            f"{type(parts[len(rebuilt)]).__name__}, which nb.load would not rebuild: add "
-            "its config to config() as the base classes' does ({**super().config(), ...})",
-            UserWarning,
-        )
     for mine, built in zip(parts, rebuilt, strict=False):
         if type(built) is not type(mine):
             raise ValueError(
@@ -194,15 +186,31 @@ def _check_alike(what: str, thing, again) -> None:
                 "classes' config() does ({**super().config(), ...}, or nb.registry."
                 "type_name(self))"
             )
+    if len(rebuilt) < len(parts):  # an optimizer's schedule, left out
+        _warn_once(
+            (type(thing), "part"),
+            f"{what}: {type(thing).__name__}'s config() leaves out its "
+            f"{type(parts[len(rebuilt)]).__name__}, which nb.load would not rebuild: add "
+            "its config to config() as the base classes' does ({**super().config(), ...})",
+        )
+        return
+    for mine, built in zip(parts, rebuilt, strict=True):
         # the constructor's arguments alone: a count (iterations), a flag build sets
-        lost = lost_setting(mine, built, missing_ok=True, only=init_parameters(type(mine)))
-        if lost and (type(mine), lost) not in _WARNED:
-            _WARNED.add((type(mine), lost))
-            warn_caller(
+        if lost := lost_setting(mine, built, missing_ok=True, only=init_parameters(type(mine))):
+            _warn_once(
+                (type(mine), lost),
                 f"{what}: {type(mine).__name__}'s config() leaves out a setting, which "
                 f"nb.load would give its default ({lost}): add it to config()",
-                UserWarning,
             )
+            return  # the first part's: a schedule it holds may differ for the same reason
+
+
+def _warn_once(key: tuple, message: str) -> None:
+    """Warn of ``key`` once a process (not at every save); a warning raised as an error
+    is raised again at the next save."""
+    if key not in _WARNED:
+        warn_caller(message, UserWarning)
+        _WARNED.add(key)
 
 
 _WARNED: set = set()  # (class, setting) pairs warned of: each once, not at every save

@@ -221,8 +221,10 @@ def lost_setting(obj, again, missing_ok: bool = False, only=None) -> str | None:
     an object with a ``config()``: an initialiser, a schedule) that ``again``, made from
     its config, holds otherwise, as "gamma: 3.0 -> 2.0"; None where all agree. With
     ``missing_ok``, what ``again`` lacks is passed over (a built layer's own from its
-    ``build``, which a rebuilt one has not run); ``only``: the names to compare."""
-    for key, value in vars(obj).items():
+    ``build``, which a rebuilt one has not run); ``only``: the names to compare, read as
+    attributes (an optimizer's ``lr`` is a property over ``_lr``)."""
+    named = vars(obj) if only is None else {k: getattr(obj, k) for k in only if hasattr(obj, k)}
+    for key, value in named.items():
         setting = _setting(value)
         if key.startswith("_") or setting is _NOT_A_SETTING or only is not None and key not in only:
             continue

@@ -145,6 +145,51 @@ def test_an_optimizer_whose_config_leaves_out_its_schedule_is_warned_of(tmp_path
     assert optimizer.lr == 0.1  # what the warning is about
 
 
+class ClippedSGD(nb.optim.SGD):
+    """An optimizer of one's own whose config() leaves out its plain-number rate."""
+
+    def __init__(self, lr=0.01, clip: float = 1.0):
+        super().__init__(lr)
+        self.clip = clip
+
+    def config(self):
+        return {"type": "ClippedSGD", "clip": self.clip}
+
+
+def test_an_optimizer_whose_config_leaves_out_its_rate_is_warned_of_once(tmp_path):
+    """The rate is kept as ``_lr`` behind the ``lr`` property, which the comparison of
+    settings passed over: saved at 0.5, it loaded at 0.01 without a word. A warning
+    made an error is raised at the next save too (it was marked as given first)."""
+    model = nb.Sequential([nb.layers.Dense(2, 2)], seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(2):
+            with pytest.raises(UserWarning, match=r"ClippedSGD's config\(\) .*\(lr: 0.5 -> 0.01\)"):
+                nb.save(model, tmp_path / "m.h5", optimizer=ClippedSGD(0.5))
+    assert not (tmp_path / "m.h5").exists()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            nb.save(model, tmp_path / "m.h5", optimizer=ClippedSGD(0.5))
+    assert [str(w.message).count("lr: 0.5 -> 0.01") for w in caught] == [1]
+
+
+def test_a_schedule_config_pins_is_told_once_as_the_optimizers(tmp_path):
+    """A config() that writes another StepDecay than the one held: one warning, naming
+    the optimizer's config(), not a second for the schedule's own settings."""
+
+    class PinnedRate(nb.optim.SGD):
+        def config(self):
+            return {"type": "PinnedRate", "lr": StepDecay(0.1, step_size=10).config()}
+
+    model = nb.Sequential([nb.layers.Dense(2, 2)], seed=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        nb.save(model, tmp_path / "m.h5", optimizer=PinnedRate(StepDecay(0.5, step_size=3)))
+    said = [str(w.message) for w in caught]
+    assert len(said) == 1 and "PinnedRate's config() leaves out a setting" in said[0], said
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_a_backends_array_trains_in_its_own_float_dtype(backend):
     """With dtype=None, float32 X trains in float32 and float64 X in float64; integer
