@@ -214,6 +214,24 @@ def test_a_setting_config_leaves_out_is_one_config_row_and_no_warning():
     assert failed_rows(caught) == {("config", "-")}
 
 
+class RateFreeSGD(nb.optim.SGD):
+    """A config() that leaves out the rate, kept as _lr behind the lr property."""
+
+    def config(self):
+        return {"type": type_name(self)}
+
+
+def test_a_rate_config_leaves_out_is_named_by_the_config_row(backend):
+    """The config row names "lr: 0.3 -> 0.01" (it compared public attributes alone, and
+    the rate is a property); the save/load row sees the steps differ."""
+    with pytest.raises(CheckFailed) as caught:
+        check_optimizer(
+            lambda: RateFreeSGD(0.3), lambda *a: sgd(*a, lr=0.3), backends=[backend.name]
+        )
+    config = [r.detail for r in caught.value.report.failures if r.check == "config"]
+    assert len(config) == 1 and config[0].startswith("from_config(config()) has lr: 0.3 -> 0.01:")
+
+
 # --- check_loss -------------------------------------------------------------------------
 
 
