@@ -129,14 +129,14 @@ class Registry:
             importlib.import_module(self.elsewhere[name])
             return self._classes[name]
         shown = repr(name) if len(repr(name)) <= 100 else repr(name)[:97] + "..."
-        hint = ""
+        hint = ""  # before the list, which a load's message cuts short
         if isinstance(name, str) and name.isidentifier() and len(repr(name)) <= 100:
             hint = (
-                " If it is your own class, decorate it with @nb.register, or pass "
+                f"; if it is your own class, decorate it with @nb.register, or pass "
                 f"custom_objects={{{name!r}: {name}}} to nb.load"
             )
         raise UnknownTypeError(
-            f"unknown {self.kind} type {shown}: registered are {', '.join(self._classes)}.{hint}"
+            f"unknown {self.kind} type {shown}{hint}; registered: {', '.join(self._classes)}"
         )
 
     def find(self, name: str) -> type:

@@ -52,9 +52,9 @@ def test_a_type_that_is_no_string_is_an_unknown_type(name):
     # kills registry 65, 72 (list and dict: unhashable), 87, 89 (isidentifier of None)
     with pytest.raises(UnknownTypeError) as err:
         registry.LAYERS.get(name)
-    assert str(err.value).startswith(f"unknown layer type {name!r}: registered are Identity, ")
+    assert str(err.value).startswith(f"unknown layer type {name!r}; registered: Identity, ")
     assert "custom_objects" not in str(err.value)
-    with pytest.raises(UnknownTypeError, match=r"^unknown layer type None: registered are"):
+    with pytest.raises(UnknownTypeError, match=r"^unknown layer type None; registered: "):
         nb.layers.get({"n_in": 2, "n_out": 3})  # a config dict without its "type"
 
 
@@ -65,15 +65,17 @@ def test_an_unknown_name_is_shown_whole_up_to_100_characters_then_cut():
     # kills registry 77-84 (the cut: its test, bound and length) and 85, 88 (the hint)
     with pytest.raises(UnknownTypeError) as err:
         registry.LAYERS.get("-" * 98)  # repr: 100 characters
-    assert str(err.value).startswith("unknown layer type '" + "-" * 98 + "': registered are")
+    assert str(err.value).startswith("unknown layer type '" + "-" * 98 + "'; registered: ")
     assert "custom_objects" not in str(err.value)
     with pytest.raises(UnknownTypeError) as err:
         registry.LAYERS.get("-" * 99)  # repr: 101 characters -> 97 of them and "..."
-    assert str(err.value).startswith("unknown layer type '" + "-" * 96 + "...: registered are")
+    assert str(err.value).startswith("unknown layer type '" + "-" * 96 + "...; registered: ")
     with pytest.raises(UnknownTypeError) as err:
         registry.LAYERS.get("Swish")  # a short identifier: whole, with the hint
-    assert str(err.value).startswith("unknown layer type 'Swish': registered are")
-    assert str(err.value).endswith("pass custom_objects={'Swish': Swish} to nb.load")
+    assert str(err.value).startswith(
+        "unknown layer type 'Swish'; if it is your own class, decorate it with @nb.register, "
+        "or pass custom_objects={'Swish': Swish} to nb.load; registered: Identity, "
+    )
     with pytest.raises(UnknownTypeError) as err:
         registry.LAYERS.get("A" * 10_000)  # an identifier too long to show: no hint either
     assert "custom_objects" not in str(err.value) and len(str(err.value)) < 1000
