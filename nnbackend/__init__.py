@@ -54,11 +54,12 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    """``nb.sklearn`` loads on first use: importing nnbackend does not import scikit-learn."""
-    if name == "sklearn":
+    """``nb.sklearn`` and ``nb.testing`` load on first use: importing nnbackend does not
+    import scikit-learn, nor the checkers."""
+    if name in ("sklearn", "testing"):
         import importlib
 
-        return importlib.import_module("nnbackend.sklearn")
+        return importlib.import_module(f"nnbackend.{name}")
     raise AttributeError(f"module 'nnbackend' has no attribute {name!r}")
 
 

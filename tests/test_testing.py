@@ -787,3 +787,14 @@ def test_check_optimizer_in_float32_holds_sgd_and_adam_to_their_formulas(backend
     check_optimizer(lambda: nb.optim.SGD(0.1), lambda w, g, s, t: w - 0.1 * g,
                     backends=backends, dtype="float32")  # fmt: skip
     check_optimizer(lambda: nb.optim.Adam(0.01), adam_reference, backends=backends, dtype="float32")
+
+
+def test_nb_testing_loads_on_first_use():
+    """``nb.testing.check_layer``, as the docs and an error message write it, after a
+    plain ``import nnbackend as nb`` (it was an AttributeError)."""
+    code = (
+        "import sys, nnbackend as nb; print('nnbackend.testing' in sys.modules); "
+        "print(nb.testing.check_layer is nb.testing.layers.check_layer)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
