@@ -327,9 +327,11 @@ class ModelCheckpoint(Callback):
 
     def _refuse(self, epoch: int, what: str) -> bool:
         if self.writes:  # one warning a job
+            kept = (
+                "keeps the last good checkpoint" if os.path.exists(self.path) else "is not written"
+            )
             warn_caller(
-                f"ModelCheckpoint: epoch {epoch} not saved: {what}; {self.path} keeps "
-                "the last good checkpoint",
+                f"ModelCheckpoint: epoch {epoch} not saved: {what}; {self.path} {kept}",
                 RuntimeWarning,
             )
         return False

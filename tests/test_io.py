@@ -674,6 +674,23 @@ def test_a_diverged_model_does_not_overwrite_the_checkpoint(tmp_path):
     assert saved[2] == 0  # the last finite epoch that was due for a save
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered", "ignore:invalid value encountered")
+def test_a_model_diverged_before_its_first_save_is_said_to_have_no_checkpoint(tmp_path):
+    """inf at the first epoch due for a save: the warning says the file is not written,
+    not that it "keeps the last good checkpoint" (there was none)."""
+    path = tmp_path / "first.h5"
+    model = nb.Sequential([Dense(2, 16), Dense(16, 1)], seed=0)
+    with (
+        pytest.warns(RuntimeWarning, match="loss became"),
+        pytest.warns(
+            RuntimeWarning, match=r"epoch 0 not saved: its loss is inf; .*first.h5 is not written$"
+        ),
+    ):
+        model.fit(X * 1e20, X[:, :1] * 1e20, loss="mse", optimizer=nb.optim.SGD(lr=1e10),
+                  epochs=2, log_every=1, batch_size=None, verbose=0, checkpoint=path)  # fmt: skip
+    assert not path.exists()
+
+
 # --- bad files --------------------------------------------------------------------
 
 
