@@ -150,8 +150,9 @@ def main(argv=None) -> dict:
         "--print-every", type=nb.cli.at_least(1), default=5, help="print every N epochs"
     )
     parser.add_argument(
-        "--data", default=None,
-        help="folder with the two cat .h5 files (or a folder above it, e.g. ../shared/data)",
+        "--data", default=None, metavar="FOLDER",
+        help="folder with the two cat .h5 files (or a folder above it, e.g. ../shared/data; "
+        "default: $NNBACKEND_DATA)",
     )  # fmt: skip
     args = parser.parse_args(argv)
     backend = nb.cli.backend_from_args(args)

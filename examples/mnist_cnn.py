@@ -143,8 +143,9 @@ def main(argv=None) -> dict:
         "(default 2 with --deep, else 0)",
     )  # fmt: skip
     parser.add_argument(
-        "--data", default=None,
-        help="folder with the MNIST IDX files (or a folder above it, e.g. ../shared/data)",
+        "--data", default=None, metavar="FOLDER",
+        help="folder with the MNIST IDX files (or a folder above it, e.g. ../shared/data; "
+        "default: $NNBACKEND_DATA)",
     )  # fmt: skip
     parser.add_argument("--digits", action="store_true", help="use the 8x8 digits, not MNIST")
     args = parser.parse_args(argv)

@@ -80,7 +80,8 @@ def check_can_write(path, name: str) -> None:
     except OSError as exc:  # no right to look into the folder, or to add to it
         raise type(exc)(f"{shown}: cannot write in its folder: {exc.strerror or exc}") from None
     if missing:
-        raise FileNotFoundError(f"{shown}: its folder does not exist")
+        kind = "is a file, not a folder" if target.parent.exists() else "does not exist"
+        raise FileNotFoundError(f"{shown}: its folder {kind}")
     if folder:
         raise ValueError(f"{shown} is a folder or other non-file: name a file in it, e.g. "
                          "'run/model.h5'")  # fmt: skip

@@ -65,6 +65,14 @@ def test_a_checkpoint_in_no_folder_is_refused_by_the_options_name(tmp_path):
         net().fit(X, Y, optimizer="sgd", checkpoint=path, **FIT)
 
 
+def test_a_checkpoint_under_a_file_says_the_folder_is_a_file(tmp_path):
+    """checkpoint="notes.txt/run.h5" where notes.txt is a file: its "folder" is a file,
+    not missing (it said the folder does not exist)."""
+    (tmp_path / "notes.txt").write_text("")
+    with pytest.raises(FileNotFoundError, match=r"^checkpoint='.*': its folder is a file, not a"):
+        net().fit(X, Y, optimizer="sgd", checkpoint=tmp_path / "notes.txt" / "run.h5", **FIT)
+
+
 def test_callbacks_given_as_a_generator_or_an_iterator_all_run():
     """(c for c in [record]) and iter([record]) are as good as [record]: the callback
     sees every epoch (the check once used the generator up, and none ran)."""
