@@ -797,8 +797,6 @@ def test_the_hook_that_ends_a_job_leaves_a_repl_and_ctrl_c_alone(monkeypatch, ca
 
     seen = []
     monkeypatch.setattr(sys, "excepthook", lambda *args: seen.append(args[0]))
-    monkeypatch.setattr(sys, "exit", sys.exit)  # put back after: the hook wraps it
-    monkeypatch.setattr(world.atexit, "register", lambda fn: None)
     monkeypatch.setattr(world, "init", lambda: pytest.fail("joined the job"))
     world._end_all_on_failure_before_joining()
     kind = ZeroDivisionError if case == "repl" else KeyboardInterrupt
@@ -806,40 +804,6 @@ def test_the_hook_that_ends_a_job_leaves_a_repl_and_ctrl_c_alone(monkeypatch, ca
         monkeypatch.setattr(sys, "ps1", ">>> ", raising=False)
     sys.excepthook(kind, kind(), None)
     assert seen == [kind]  # printed as before, and no join
-
-
-def test_an_exit_with_an_error_status_before_joining_joins_to_end_the_job(monkeypatch):
-    """sys.exit("message") before init reaches no exception hook: the hook notes the
-    status, and at exit an error status joins the job to end it (the others waited in
-    MPI's start for ever); sys.exit(0) and None leave it alone."""
-    at_exit, statuses, joined = [], [], []
-    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
-    monkeypatch.setattr(sys, "exit", statuses.append)  # the real exit, stood in for
-    monkeypatch.setattr(world.atexit, "register", at_exit.append)
-    monkeypatch.setattr(world, "init", lambda: joined.append(True) or world.World())
-    world._end_all_on_failure_before_joining()
-    for status, joins in ((0, False), (None, False), ("no data on rank 1", True), (2, True)):
-        joined.clear()
-        sys.exit(status)
-        at_exit[0]()
-        assert statuses[-1] == status and joined == ([True] if joins else []), status
-
-
-SYS_EXIT_BEFORE_JOINING = FAILS_BEFORE_JOINING.replace(
-    'raise RuntimeError("rank 1 cannot read its data")', 'sys.exit("rank 1 has no data")'
-).replace("import os,", "import os, sys,")
-
-
-@needs_mpi
-@pytest.mark.mpi
-def test_a_rank_that_calls_sys_exit_before_joining_ends_every_rank():
-    """sys.exit with a message on rank 1 before fit joined: rank 0 waited in MPI's start
-    for ever (no exception hook sees an exit)."""
-    result, seconds = mpiexec("-c", SYS_EXIT_BEFORE_JOINING, timeout=120)
-    assert result.returncode != 0 and seconds < 30
-    assert "rank 1 of 2 ended with sys.exit('rank 1 has no data') before joining the job" in (
-        result.stderr
-    )
 
 
 @needs_mpi

@@ -317,51 +317,37 @@ def _install_failure_handlers(world: World) -> None:
 
 def _end_all_on_failure_before_joining() -> None:
     """A rank launched as one of several that fails before ``init`` (loading its data,
-    say: an exception, or ``sys.exit`` with an error status) would leave the others in
-    MPI's start, which waits for every rank: it joins then, and ends them all. Where the
-    others never join, it leaves after JOIN_SECONDS."""
-    previous, exit_now, exit_status = sys.excepthook, sys.exit, []
+    say) would leave the others in MPI's start, which waits for every rank: it joins
+    then, and ends them all. Where the others never join, it leaves after JOIN_SECONDS.
+    No hook sees ``sys.exit``, nor whether a script caught it: that is left alone."""
+    previous = sys.excepthook
 
     def join_to_end_all(kind, exc, tb):
         previous(kind, exc, tb)
-        if not issubclass(kind, KeyboardInterrupt):  # mpiexec passes Ctrl-C to every rank
-            _join_to_end_all(f"{kind.__name__} (above)")
+        if _joined:  # init's own hook, which calls this one, ends the job
+            return
+        if hasattr(sys, "ps1") or sys.flags.interactive or issubclass(kind, KeyboardInterrupt):
+            return  # a REPL goes on after an error; mpiexec passes Ctrl-C to every rank
+        # MPI's start holds the interpreter: a signal's default action, not a thread or
+        # a handler, ends the wait where the others never join (SIGALRM's ends the process)
+        alarm = getattr(signal, "alarm", None)
+        if alarm is None:  # not Unix: no way to leave MPI's start
+            return
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        alarm(JOIN_SECONDS)
+        try:
+            world = init()
+        except Exception:  # mpi4py missing, a bad $NNBACKEND_TIMEOUT: nothing to end
+            return
+        finally:
+            alarm(0)
+        if world.size > 1:
+            world.abort(
+                f"rank {world.rank} of {world.size} ended with {kind.__name__} (above) "
+                f"before joining the job: ending all {world.size} ranks."
+            )
 
-    def noting_exit(status=None):  # atexit cannot see the status sys.exit was given
-        exit_status[:] = [status]
-        exit_now(status)
-
-    def join_if_exit_failed():
-        if exit_status and exit_status[0] not in (None, 0):
-            _join_to_end_all(f"sys.exit({exit_status[0]!r})")
-
-    sys.excepthook, sys.exit = join_to_end_all, noting_exit
-    atexit.register(join_if_exit_failed)
-
-
-def _join_to_end_all(what: str) -> None:
-    if _joined:  # init's own hooks end the job
-        return
-    if hasattr(sys, "ps1") or sys.flags.interactive:
-        return  # a REPL goes on after an error
-    # MPI's start holds the interpreter: a signal's default action, not a thread or
-    # a handler, ends the wait where the others never join (SIGALRM's ends the process)
-    alarm = getattr(signal, "alarm", None)
-    if alarm is None:  # not Unix: no way to leave MPI's start
-        return
-    signal.signal(signal.SIGALRM, signal.SIG_DFL)
-    alarm(JOIN_SECONDS)
-    try:
-        world = init()
-    except Exception:  # mpi4py missing, a bad $NNBACKEND_TIMEOUT: nothing to end
-        return
-    finally:
-        alarm(0)
-    if world.size > 1:
-        world.abort(
-            f"rank {world.rank} of {world.size} ended with {what} before joining the "
-            f"job: ending all {world.size} ranks."
-        )
+    sys.excepthook = join_to_end_all
 
 
 if launched():
