@@ -223,20 +223,30 @@ def lost_setting(obj, again, missing_ok: bool = False, only=None) -> str | None:
     ``missing_ok``, what ``again`` lacks is passed over (a built layer's own from its
     ``build``, which a rebuilt one has not run); ``only``: the names to compare, read as
     attributes (an optimizer's ``lr`` is a property over ``_lr``)."""
-    named = vars(obj) if only is None else {k: getattr(obj, k) for k in only if hasattr(obj, k)}
+    named = vars(obj) if only is None else {k: _attribute(obj, k) for k in only}
     for key, value in named.items():
         setting = _setting(value)
         if key.startswith("_") or setting is _NOT_A_SETTING or only is not None and key not in only:
             continue
-        kept = getattr(again, key, "(missing)")
-        if missing_ok and not hasattr(again, key):
+        kept = _attribute(again, key)
+        if missing_ok and kept is _NOT_A_SETTING:
             continue
+        kept = "(missing)" if kept is _NOT_A_SETTING else kept
         if _setting(kept) != setting and not (value != value and kept != kept):  # NaN
             return f"{key}: {value!r} -> {kept!r}"
     return None
 
 
 _NOT_A_SETTING = object()
+
+
+def _attribute(obj, name: str):
+    """``obj.name``, or _NOT_A_SETTING where it has none or cannot give it (a property
+    that needs the layer built)."""
+    try:
+        return getattr(obj, name)
+    except Exception:
+        return _NOT_A_SETTING
 
 
 def _setting(value):

@@ -123,6 +123,45 @@ def test_a_setting_only_a_build_makes_is_not_warned_of(tmp_path):
     assert again.layers[1]._k == 3.0
 
 
+class UnitsOnceBuilt(Layer):
+    """A layer whose ``units`` property, named like its constructor's argument, raises
+    until the layer is built (a rebuilt one is not)."""
+
+    def __init__(self, units: int = 2):
+        super().__init__()
+        self._units = units
+
+    @property
+    def units(self):
+        if not hasattr(self, "_built_units"):
+            raise RuntimeError("UnitsOnceBuilt.units: build the layer first")
+        return self._built_units
+
+    def build(self, backend, rng):
+        super().build(backend, rng)
+        self._built_units = self._units
+
+    def forward(self, x, training=True):
+        return x
+
+    def backward(self, dy, input_grad=True):
+        return dy
+
+    def config(self):
+        return {**super().config(), "units": self._units}
+
+
+def test_a_setting_a_property_cannot_give_is_passed_over(tmp_path):
+    """The save's comparison reads the constructor's names as attributes: a property
+    that raises on the rebuilt, unbuilt layer is passed over (the save raised it)."""
+    model = nb.Sequential([nb.layers.Dense(2, 2), UnitsOnceBuilt(2)], seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nb.save(model, tmp_path / "m.h5", optimizer=nb.optim.SGD(0.1))
+    again = nb.load(tmp_path / "m.h5", custom_objects={"UnitsOnceBuilt": UnitsOnceBuilt})
+    assert again.layers[1]._units == 2
+
+
 class FixedRate(nb.optim.SGD):
     """An optimizer of one's own whose config() names a number where a schedule was."""
 
