@@ -11,6 +11,7 @@ when they are logged or read.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 
 
@@ -48,36 +49,47 @@ class EpochLogs(Mapping):
 def to_floats(logs: list[EpochLogs], backend) -> None:
     """Convert the metrics of every ``logs`` entry with one device-to-host transfer."""
     pending = [entry for entry in logs if entry._floats is None]
-    scalars = [
-        value for entry in pending for parts, _ in entry._values.values() for value, _ in parts
-    ]
-    if not scalars:
+    if not pending:
         return
     try:
+        scalars = [value for e in pending for parts, _ in e._values.values() for value, _ in parts]
         floats = iter(backend.to_floats(scalars))
-    except TypeError as exc:  # a metric's later batch gave what its first did not
-        raise TypeError(f"{_first_stray(pending, backend)}: {exc}") from exc
-    for entry in pending:
-        entry._floats = {
-            name: sum(weight * next(floats) for _, weight in parts) / n
-            for name, (parts, n) in entry._values.items()
-        }
-        entry._values = None  # let the device scalars go
+        converted = [
+            {
+                name: sum(_number(weight) * next(floats) for _, weight in parts) / n
+                for name, (parts, n) in entry._values.items()
+            }
+            for entry in pending
+        ]
+    except Exception as exc:  # a metric's later batch gave what its first did not
+        if (stray := _first_stray(pending, backend)) is None:
+            raise
+        raise TypeError(stray) from exc
+    for entry, values in zip(pending, converted, strict=True):
+        entry._floats, entry._values = values, None  # let the device scalars go
 
 
-def _first_stray(pending: list[EpochLogs], backend) -> str:
-    """Which value of which epoch ``to_floats`` refused, and whose it was."""
+def _number(weight) -> float:
+    if not isinstance(weight, numbers.Real):  # a 0-d array: float() would sync each one
+        raise TypeError(f"a weight of {weight!r}")
+    return float(weight)
+
+
+def _first_stray(pending: list[EpochLogs], backend) -> str | None:
+    """Which batch's part of which epoch is no (0-d array, number), and whose it was."""
     for entry in pending:
         for name, (parts, _) in entry._values.items():
-            for i, (value, _) in enumerate(parts):
-                try:
-                    backend.check_array(value)
-                except TypeError:
-                    return (
-                        f"{name!r} of epoch {entry.epoch}, batch {i}, is {value!r} (a "
-                        "metric's batch returns a 0-d array of the outputs' at every batch)"
-                    )
-    return "a value of the epoch's logs"
+            for i, part in enumerate(parts):
+                if isinstance(part, tuple | list) and len(part) == 2:
+                    value, weight = part
+                    scalar = backend.owns(value) and value.ndim == 0
+                    if scalar and isinstance(weight, numbers.Real):
+                        continue
+                return (
+                    f"{name!r} of epoch {entry.epoch}, batch {i}, is {part!r}: a metric's "
+                    "batch returns (0-d array of the outputs', a number) at every batch"
+                )
+    return None
 
 
 class History:

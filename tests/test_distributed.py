@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 
 import nnbackend as nb
+from nnbackend.backend import namespace_of
 from nnbackend.distributed import collectives, parallel, world
 from nnbackend.flat import ALIGN
 from nnbackend.layers import BatchNorm, Dense
@@ -207,6 +208,28 @@ def test_a_data_parallel_step_names_a_metric_that_returns_a_python_number(backen
     xb, yb = net.backend.asarray(X[:10]), net.backend.asarray(y[:10])
     with pytest.raises(TypeError, match=r"^PythonMax.batch returned \(.*0-d array of the"):
         step.train_step(xb, yb)
+
+
+def test_a_data_parallel_step_takes_a_metrics_numpy_number_weight(backend, monkeypatch):
+    """A weight of np.int64 (a number, as one process takes it) is summed as a Python
+    number: strict refused to multiply its arrays by a NumPy scalar."""
+
+    class RowsMax(nb.metrics.Metric):
+        name = "rows_max"
+
+        def batch(self, out, target, loss):
+            return [namespace_of(out).max(out), np.int64(out.shape[0])]
+
+    case = cases.Case(backend.name, "float64", "sgd", 0.01)
+    monkeypatch.setattr(parallel, "engine_for", lambda world, backend: KeepingEngine())
+    (X, y), _ = cases.data()
+    net, loss = cases.model(case), nb.losses.SoftmaxCrossEntropy()
+    step = parallel.DataParallel(world.World(), net, loss, cases.optimizer(case), [RowsMax()], 0)
+    xb, yb = net.backend.asarray(X[:10]), net.backend.asarray(y[:10])
+    out = net.forward(xb, training=False)
+    (_, weight), (rows_max, one) = step.train_step(xb, yb)
+    assert float(rows_max) == pytest.approx(10 * float(nb.to_numpy(out).max()), rel=1e-12)
+    assert one == 1 and weight == 10
 
 
 def test_a_disagreement_names_each_rank_and_what_it_has():

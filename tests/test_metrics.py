@@ -172,15 +172,36 @@ def test_a_metric_that_returns_no_array_of_the_outputs_is_named_in_the_first_epo
 
 
 def test_a_metric_that_strays_after_its_first_batch_is_named_by_its_key_and_batch(backend):
-    """A metric whose short last batch gives a Python 0.0 (the first batch was checked)
-    is named with its epoch and batch when the epoch's values come to the host."""
+    """A metric whose short last batch gives a Python 0.0, a row, no pair or an array as
+    its weight (the first batch was checked) is named with its epoch and batch when the
+    epoch's values come to the host: not the backend's own error, nor a History of
+    tensors that JSON cannot write."""
     xp = backend.xp
-    short = Largest(lambda out: (xp.max(out), 1) if out.shape[0] == 48 else (0.0, 0))
+    strays = {
+        r"\(0.0, 0\)": lambda out: (0.0, 0),
+        r"\(.*\)": lambda out: (xp.reshape(xp.max(out), (1,)), 1),
+        r".*": xp.max,
+        r"\(.*, .*\)": lambda out: (xp.max(out), xp.asarray(out.shape[0])),
+    }
     fit = dict(loss="cross_entropy", optimizer="sgd", batch_size=48, verbose=0)
     last = X_BLOBS.shape[0] // 48
     assert X_BLOBS.shape[0] % 48  # the last batch is short
-    with pytest.raises(TypeError, match=rf"^'largest' of epoch 0, batch {last}, is 0.0 \(a metric"):
-        classifier(backend).fit(X_BLOBS, Y_BLOBS, metrics=[short], **fit)
+    for shown, stray in strays.items():
+        short = Largest(lambda out, s=stray: (xp.max(out), 1) if out.shape[0] == 48 else s(out))
+        said = rf"^'largest' of epoch 0, batch {last}, is {shown}: a metric's batch returns"
+        with pytest.raises(TypeError, match=said):
+            classifier(backend).fit(X_BLOBS, Y_BLOBS, metrics=[short], **fit)
+
+
+def test_a_metrics_numpy_number_weight_is_summed_as_a_python_float(backend):
+    """np.float32 weights are numbers: the History holds Python floats, summed in
+    float64 (it held np.float32 values)."""
+    xp = backend.xp
+    history = classifier(backend).fit(
+        X_BLOBS, Y_BLOBS, loss="cross_entropy", optimizer="sgd", epochs=1, verbose=0,
+        metrics=[Largest(lambda out: (xp.max(out), np.float32(out.shape[0])))],
+    )  # fmt: skip
+    assert type(history["largest"][0]) is float
 
 
 def test_early_stopping_in_auto_mode_maximises_accuracies_and_minimises_errors():

@@ -191,7 +191,7 @@ class DataParallel:
         parts = [metric.batch(out, y, loss) for metric in self.metrics]
         for metric, part in zip(self.metrics, parts, strict=True):
             check_batch_value(metric, part, out)  # a few attribute reads: every step
-        return xp.stack([value, *(xp.astype(v, out.dtype) * w for v, w in parts)])
+        return xp.stack([value, *(xp.astype(v, out.dtype) * float(w) for v, w in parts)])
 
     # --- each epoch -------------------------------------------------------------
 
@@ -203,7 +203,7 @@ class DataParallel:
         xp, backend = self.model.backend.xp, self.model.backend
         dtype = xp.float64 if backend.supports("float64") else backend.dtype
         local = [
-            sum(xp.astype(value, dtype) * weight for value, weight in parts)
+            sum(xp.astype(value, dtype) * float(weight) for value, weight in parts)
             for parts, _ in measured.values()
         ]
         (sums,) = allreduce(self.engine, [xp.stack(local)])
