@@ -331,6 +331,7 @@ def _names(names) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    """The exception's text, shortened; it may quote the file (a name in a TypeError)."""
+    """The exception's text, shortened; it may quote the file (a name in a TypeError).
+    600 characters hold an unknown type's remedy, its name shown up to 100 thrice."""
     text = printable(f"{type(exc).__name__}: {exc}")
-    return text if len(text) <= 300 else text[:297] + "..."
+    return text if len(text) <= 600 else text[:597] + "..."

@@ -43,11 +43,19 @@ def test_an_unknown_type_says_how_to_register_it(tmp_path):
     class SwishOfOneself(Swish):
         pass
 
+    class SwishOfOneselfWithANameAsLongAsTheLongestAClassNeedsToBeItsOwnToo(Swish):
+        pass
+
     model = nb.Sequential([Dense(2, 3), SwishOfOneself(), Dense(3, 1)], seed=0)
     nb.save(model, tmp_path / "swish.h5")
     said = r"'SwishOfOneself'.*custom_objects=\{'SwishOfOneself': SwishOfOneself\} to nb.load"
     with pytest.raises(nb.CheckpointError, match=rf"unknown layer type {said}"):
         nb.load(tmp_path / "swish.h5")
+    long = SwishOfOneselfWithANameAsLongAsTheLongestAClassNeedsToBeItsOwnToo
+    nb.save(nb.Sequential([Dense(2, 3), long(), Dense(3, 1)], seed=0), tmp_path / "long.h5")
+    said = rf"custom_objects=\{{'{long.__name__}': {long.__name__}\}} to nb.load; registered"
+    with pytest.raises(nb.CheckpointError, match=said):
+        nb.load(tmp_path / "long.h5")
 
 
 def test_custom_objects_load_an_unregistered_layer(tmp_path):
