@@ -24,6 +24,7 @@ import numpy as np
 
 from nnbackend.atomic import atomic_write
 from nnbackend.backend import to_numpy
+from nnbackend.checks import integer, positive_int
 from nnbackend.data import is_host
 
 INSTALL_HINT = (
@@ -62,6 +63,7 @@ def decision_boundary(model, X, y, ax=None, title: str | None = None, resolution
     Returns the Axes.
     """
     X, y = _points(X, y)
+    resolution = integer(resolution, "decision_boundary resolution", low=2, high=4000)
     if ax is None:
         _, ax = figure()
     (x0, y0), (x1, y1) = _span(X)
@@ -173,16 +175,23 @@ def curves(
 
 def image_grid(images, ncols: int | None = None, *, title: str | None = None, cmap="gray"):
     """A figure of small images side by side, without axes: ``images`` (n, h, w), e.g. a
-    conv layer's filters ``W[:, 0]`` (grey, each scaled to its own range) or (n, h, w, 3)
-    colour images in [0, 1]. Returns the figure."""
+    conv layer's filters ``W[:, 0]`` (grey, each scaled to its own range), or colour
+    images in [0, 1], (n, h, w, 3) or as the conv layers take them, (n, 3, h, w) (and
+    (n, 1, h, w) grey). ``ncols``: images a row (at most n; by default a near square).
+    Returns the figure."""
     images = np.asarray(images if is_host(images) else to_numpy(images))
-    if images.ndim not in (3, 4) or images.shape[0] == 0:
+    if images.ndim == 4 and images.shape[1] in (1, 3) and images.shape[-1] not in (1, 3):
+        images = np.moveaxis(images, 1, -1)  # channels first, as the conv layers take them
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    colour = images.ndim == 4 and images.shape[-1] == 3
+    if not (images.ndim == 3 or colour) or images.shape[0] == 0:
         raise ValueError(
-            f"image_grid draws images of shape (n, h, w) or (n, h, w, 3), n at least 1; "
-            f"got shape {images.shape}"
+            "image_grid draws images of shape (n, h, w), (n, h, w, 3) or (n, 3, h, w), n at "
+            f"least 1; got shape {images.shape}"
         )
     n = images.shape[0]
-    ncols = ncols or math.ceil(math.sqrt(n))
+    ncols = math.ceil(math.sqrt(n)) if ncols is None else min(positive_int(ncols, "ncols"), n)
     nrows = math.ceil(n / ncols)
     fig, axes = figure(nrows, ncols, size=(1.1 * ncols, 1.1 * nrows + 0.4), squeeze=False)
     for i, ax in enumerate(axes.ravel()):

@@ -266,9 +266,42 @@ def test_image_grid_draws_a_conv_layers_filters_from_any_backend(backend):
 def test_image_grid_refuses_a_stack_that_is_not_of_images():
     """A single (h, w) image or a 5-D array is refused with its shape."""
     for shape in [(3, 3), (1, 2, 2, 3, 1)]:
-        with pytest.raises(ValueError, match=r"shape \(n, h, w\) or \(n, h, w, 3\)"):
+        with pytest.raises(
+            ValueError, match=r"shape \(n, h, w\), \(n, h, w, 3\) or \(n, 3, h, w\)"
+        ):
             plot.image_grid(np.zeros(shape))
     assert len(plot.image_grid(np.zeros((2, 2, 2, 3))).axes) == 2  # colour images
+
+
+def test_image_grid_draws_images_as_the_conv_layers_take_them():
+    """(n, 3, h, w) colour and (n, 1, h, w) grey images, the datasets' flatten=False
+    layout, are drawn as (h, w, 3) and (h, w) (matplotlib refused their shape)."""
+    colour = np.random.default_rng(0).uniform(size=(2, 3, 4, 5))
+    fig = plot.image_grid(colour)
+    np.testing.assert_array_equal(
+        fig.axes[1].get_images()[0].get_array(), colour[1].transpose(1, 2, 0)
+    )
+    grey = colour[:, :1]
+    fig = plot.image_grid(grey)
+    np.testing.assert_array_equal(fig.axes[0].get_images()[0].get_array(), grey[0, 0])
+    with pytest.raises(ValueError, match=r"got shape \(2, 2, 4, 5\)"):
+        plot.image_grid(np.zeros((2, 2, 4, 5)))
+
+
+def test_image_grid_and_decision_boundary_check_their_sizes():
+    """ncols is a whole number of at least 1 (0 was taken as "choose"), at most n;
+    the boundary's resolution a whole number from 2 to 4000 (matplotlib's or NumPy's
+    errors, or a grid of 10**12 points, otherwise)."""
+    images = np.zeros((3, 2, 2))
+    for bad, error in ((0, ValueError), ("3", TypeError), (2.0, TypeError)):
+        with pytest.raises(error, match="ncols must be"):
+            plot.image_grid(images, ncols=bad)
+    assert len(plot.image_grid(images, ncols=10).axes) == 3
+    for bad, error in ((1, ValueError), (True, TypeError), (2.5, TypeError), (10**12, ValueError)):
+        with pytest.raises(error, match="decision_boundary resolution must be"):
+            plot.decision_boundary(sign_model(), X, Y, resolution=bad)
+    ax = plot.decision_boundary(sign_model(), X, Y, resolution=2)
+    assert ax is not None
 
 
 def test_save_writes_the_figure_at_110_dpi(tmp_path):
