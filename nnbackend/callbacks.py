@@ -11,6 +11,7 @@ callback that reads every epoch costs a sync per epoch; ``every=`` spaces them o
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import re
@@ -83,12 +84,29 @@ def _keyed(callbacks):
         yield (name if count == 0 else f"{name}.{count}"), callback
 
 
+def _takes_three(fn):
+    """``fn``, refused now unless it can be called as fn(epoch, logs, model) (Keras's
+    LambdaCallback hands two: it failed after the first epoch had trained)."""
+    if not callable(fn):
+        raise TypeError(f"LambdaCallback takes a function fn(epoch, logs, model), not {fn!r}")
+    try:
+        inspect.signature(fn).bind(0, {}, None)
+    except TypeError:
+        raise TypeError(
+            f"LambdaCallback calls fn(epoch, logs, model), which {fn!r} cannot take: "
+            "give it three parameters (lambda epoch, logs, model: ...)"
+        ) from None
+    except ValueError:  # a builtin without a signature: called as it is
+        pass
+    return fn
+
+
 class LambdaCallback(Callback):
     """Calls ``fn(epoch, logs, model)`` on every ``every``-th epoch (0, every, 2*every, ...)
     and on the last one."""
 
     def __init__(self, fn, every: int = 1):
-        self.fn, self.every = fn, positive_int(every, "LambdaCallback every")
+        self.fn, self.every = _takes_three(fn), positive_int(every, "LambdaCallback every")
 
     def on_train_begin(self, model, fit):
         self.last_epoch = fit.epochs - 1

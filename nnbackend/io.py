@@ -45,7 +45,7 @@ from nnbackend.checkpoint import (
     read,
 )
 from nnbackend.checkpoint_sizes import array_shapes, as_json, check_declared, check_rebuilds
-from nnbackend.checks import integer
+from nnbackend.checks import boolean, integer, positive_int
 from nnbackend.h5text import write_text
 from nnbackend.optim_base import Optimizer
 from nnbackend.registry import custom_objects as custom_objects_scope
@@ -88,11 +88,19 @@ def save(model, path, optimizer=None, epoch: int | None = None, *, callbacks=Non
     ``stopped``: a callback ended the run, so resuming it has nothing left to train.
     A symbolic link at ``path`` is replaced by the file, its target left untouched.
     """
+    if not hasattr(model, "layers") or not hasattr(model, "params"):
+        raise TypeError(f"nb.save(model, path) saves a model, not {model!r}")
     if optimizer is not None and not isinstance(optimizer, Optimizer):
         raise TypeError(
             f"optimizer is the Optimizer whose state to save (model.optimizer after a fit), "
             f"not {optimizer!r}"
         )
+    if callbacks is not None and not isinstance(callbacks, dict):
+        raise TypeError(
+            "callbacks is {key: state} of the callbacks that keep one (fit passes them; "
+            f"ModelCheckpoint saves them for you), not {callbacks!r}"
+        )
+    boolean(stopped, "stopped")
     if epoch is not None:
         integer(epoch, "epoch (the last one trained, from 0)", low=0)
     check_declared(model)
@@ -200,6 +208,7 @@ def load(path, backend=None, *, with_optimizer: bool = False, custom_objects=Non
     compress); give it for a larger or compressed model from a source you trust.
     Any problem with the file raises ``CheckpointError`` naming it.
     """
+    boolean(with_optimizer, "with_optimizer")
     saved = _read(path, backend, custom_objects, max_params)
     saved.model.optimizer = saved.optimizer
     if with_optimizer:
@@ -285,6 +294,8 @@ def for_other_ranks(saved: Checkpoint, optimizer) -> dict | None:
 
 
 def _read(path, backend, custom_objects, max_params) -> Checkpoint:
+    if max_params is not None:  # a NaN bound would let any size through
+        positive_int(max_params, "max_params (the most weights the file may declare)")
     if isinstance(backend, Backend):
         choose = backend
     else:

@@ -18,6 +18,7 @@ Names (``nb.metrics.get``): "accuracy" ("acc"), "top_k_accuracy" (k = 5;
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterable
 
 from nnbackend.backend import namespace_of
 from nnbackend.backend.errors import class_name
@@ -202,8 +203,10 @@ def for_fit(metrics, loss, n_outputs: int | None) -> list[Metric]:
     ``loss``; left out (None), accuracy for a loss that classifies."""
     if metrics is None:
         return [Accuracy()] if loss.has_accuracy else []
-    if isinstance(metrics, str | Metric):
+    if isinstance(metrics, str | Metric | type):
         metrics = [metrics]
+    if not isinstance(metrics, Iterable):
+        raise TypeError(f"metrics must be a list of names or Metric objects, not {metrics!r}")
     made = [get(m) for m in metrics]
     for metric in made:
         metric.check(loss, n_outputs)

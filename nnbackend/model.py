@@ -29,6 +29,7 @@ from nnbackend.flat import FlatModel, release, thaw, unbind
 from nnbackend.history import History
 from nnbackend.layers.base import build_layer, claim, forward_missed, layer_list, unbuilt_copy
 from nnbackend.losses import L2
+from nnbackend.optim_base import Optimizer
 from nnbackend.registry import MODELS, register
 from nnbackend.shapes import chain_shapes, reshape_hint, sample_shape, summary_table, total_text
 from nnbackend.views import ArrayView
@@ -318,6 +319,8 @@ class Sequential:
     def to(self, backend, dtype: str | None = None, optimizer=None) -> Sequential:
         """Move the weights, state and optimizer state to ``backend`` (through the host),
         in ``dtype`` (default: a Backend's own, else this model's). Returns the model."""
+        if optimizer is not None and not isinstance(optimizer, Optimizer):
+            raise TypeError(f"to(optimizer=) takes the Optimizer that trains it, not {optimizer!r}")
         backend = self.backend.moved_to(backend, dtype)
         unbind(self)
         for layer in self.layers:

@@ -488,11 +488,78 @@ def test_integer_predictions_are_a_clear_error(backend, loss):
         (lambda: nb.callbacks.ModelCheckpoint("x.h5", every=0), ValueError, "every must be"),
         (lambda: nb.callbacks.LambdaCallback(print, every=0.5), TypeError, "every must be an int"),
         (lambda: nb.callbacks.TerminateOnNaN(raise_error="yes"), TypeError, "raise_error must be"),
+        (lambda: nb.callbacks.LambdaCallback(0), TypeError, r"takes a function fn\(epoch, logs, m"),
+        (
+            lambda: nb.callbacks.LambdaCallback(lambda epoch, logs: None),
+            TypeError,
+            r"calls fn\(epoch, logs, model\), which .* cannot take: give it three parameters",
+        ),
+        (lambda: net().__class__([Dense(2, 2)], seed="0"), TypeError, "seed must be a whole"),
+        (lambda: nb.Sequential([Dense(2, 2)], seed=-1), ValueError, "seed must be a whole"),
+        (lambda: nb.Sequential([Dense(2, 2)], seed=True), TypeError, "seed must be a whole"),
+        (lambda: nb.Generator(2.0), TypeError, "seed must be a whole number of at least 0"),
+        (lambda: datasets.one_hot([0, 1, 2], n_classes=2.5), TypeError, "n_classes must be an"),
+        (lambda: datasets.load_digits(test_fraction="0.2"), TypeError, "test_fraction must be"),
+        (lambda: datasets.load_digits(flatten="no"), TypeError, "flatten must be True or False"),
+        (
+            lambda: datasets.train_val_split(np.zeros((5, 2)), np.zeros(5), val_fraction=None),
+            TypeError,
+            "val_fraction must be a real number, not None",
+        ),
+        (lambda: datasets.load_mnist("/nowhere", one_hot="no"), TypeError, "one_hot must be"),
+        (lambda: datasets.load_catvnoncat("/nowhere", flatten=0), TypeError, "flatten must be"),
     ],
 )
 def test_bad_arguments_are_refused_when_given(make, error, message):
     with pytest.raises(error, match=message):
         make()
+
+
+def test_a_fits_metrics_and_verbose_are_checked_or_taken(tmp_path):
+    """metrics=0 or the Accuracy class itself get the library's words (not "'int' object
+    is not iterable"); verbose=True and False are Keras's and scikit-learn's 1 and 0."""
+    with pytest.raises(TypeError, match="metrics must be a list of names or Metric objects, not 0"):
+        net().fit(X, Y, loss="cross_entropy", optimizer="sgd", verbose=0, metrics=0)
+    with pytest.raises(TypeError, match="give a metric object"):
+        net().fit(
+            X, Y, loss="cross_entropy", optimizer="sgd", verbose=0, metrics=nb.metrics.Accuracy
+        )
+    for verbose in (True, False):
+        assert (
+            len(net().fit(X, Y, loss="cross_entropy", optimizer="sgd", verbose=verbose)["loss"])
+            == 1
+        )
+
+
+def test_a_move_with_a_wrong_optimizer_is_refused_before_the_weights_move():
+    """model.to(..., optimizer="adam") moved the weights, then failed on the string."""
+    model = net()
+    with pytest.raises(TypeError, match=r"to\(optimizer=\) takes the Optimizer that trains it"):
+        model.to("strict", optimizer="adam")
+    assert model.backend.name == "numpy"
+
+
+def test_save_and_load_check_their_arguments(tmp_path):
+    """The model first (arguments swapped), callbacks' states as a dict, flags as bools,
+    max_params a whole number: a string was blamed on the file ("damaged"), and NaN
+    turned the size guard off."""
+    path, model = tmp_path / "m.h5", net()
+    with pytest.raises(TypeError, match=r"nb.save\(model, path\) saves a model, not '"):
+        nb.save(str(path), model)
+    with pytest.raises(TypeError, match=r"callbacks is \{key: state\}"):
+        nb.save(model, path, callbacks=[nb.callbacks.EarlyStopping()])
+    with pytest.raises(TypeError, match="stopped must be True or False"):
+        nb.save(model, path, stopped="no")
+    assert not path.exists()
+    nb.save(model, path)
+    for bad in ("1000000", math.nan, 0):
+        with pytest.raises((TypeError, ValueError), match=r"^max_params \(the most weights"):
+            nb.load(path, max_params=bad)
+        with pytest.raises((TypeError, ValueError), match=r"^max_params \(the most weights"):
+            nb.restore(net(), path, max_params=bad)
+    with pytest.raises(TypeError, match="with_optimizer must be True or False"):
+        nb.load(path, with_optimizer="no")
+    assert nb.load(path, max_params=np.int64(100)).config() == model.config()
 
 
 @pytest.mark.parametrize("iterations", [-1, 2.5, "3", 2**60])

@@ -6,6 +6,7 @@ run on the device itself. Either way one seed gives the same numbers everywhere.
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 
 import numpy as np
@@ -33,6 +34,10 @@ class Generator:
     """
 
     def __init__(self, seed: int | None = None):
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+            raise TypeError(f"seed must be a whole number of at least 0, or None, not {seed!r}")
+        if seed is not None and seed < 0:
+            raise ValueError(f"seed must be a whole number of at least 0, or None, not {seed!r}")
         self.seed = seed
         sequence = np.random.SeedSequence(seed)
         self._host = np.random.default_rng(sequence)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnbackend.checks import boolean
 from nnbackend.datasets.files import DataNotFoundError, looked_in, reject_file, search_dirs
 from nnbackend.datasets.pixels import MAX_IMAGE_RATIO, check_image_count, scaled_pixels
 from nnbackend.h5safe import dataset, dataset_info, open_untrusted, printable
@@ -147,6 +148,8 @@ def load_catvnoncat(path=None, *, flatten: bool = True, return_classes: bool = F
     With ``return_classes=True`` a third element holds the class names,
     ``['non-cat', 'cat']``.
     """
+    flatten = boolean(flatten, "flatten")
+    return_classes = boolean(return_classes, "return_classes")
     folder = _locate_cat(path)
     splits, classes = [], None
     for name, x_key, y_key in CAT_FILES.values():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnbackend.checks import boolean
 from nnbackend.datasets.files import DataNotFoundError, looked_in, reject_file, search_dirs
 from nnbackend.datasets.idx import IDX_IMAGES, IDX_LABELS, IdxFile
 from nnbackend.datasets.pixels import MAX_IMAGE_RATIO, check_image_count, scaled_pixels
@@ -265,6 +266,7 @@ def load_mnist(path=None, *, flatten: bool = True, one_hot: bool = False):
     or (N, 1, 28, 28) with ``flatten=False``; y int64 (N,), or float32 (N, 10) with
     ``one_hot=True``. N is 60000 for train and 10000 for test.
     """
+    flatten, one_hot = boolean(flatten, "flatten"), boolean(one_hot, "one_hot")
     found = _locate_mnist(path)
     arrays = _read_mnist_npz(found) if isinstance(found, Path) else _read_mnist_idx(found)
     x_train, y_train, x_test, y_test = arrays

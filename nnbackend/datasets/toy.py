@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnbackend.backend import Generator
+from nnbackend.checks import boolean, finite_float, integer
 
 
 def make_moons(n_samples: int = 200, noise: float = 0.2, seed: int = 0):
@@ -69,6 +70,8 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0, flatten: bool = True)
     """
     from sklearn import datasets as sk
 
+    flatten = boolean(flatten, "load_digits flatten")
+    finite_float(test_fraction, "load_digits test_fraction", low=0, high=1, high_open=True)
     digits = sk.load_digits()
     X = (digits.images / 16.0).astype(np.float32)  # pixels are 0..16
     X = X.reshape(X.shape[0], -1) if flatten else X[:, None, :, :]
@@ -97,6 +100,7 @@ def one_hot(y, n_classes: int | None = None, dtype="float32") -> np.ndarray:
         raise ValueError(f"one_hot: labels must be >= 0, found {y.min()}")
     if n_classes is None:
         n_classes = int(y.max()) + 1 if y.size else 0
+    n_classes = integer(n_classes, "one_hot n_classes", low=0)
     if y.size and y.max() >= n_classes:
         raise ValueError(
             f"one_hot: label {y.max()} is out of range for n_classes={n_classes} "
@@ -115,8 +119,7 @@ def train_val_split(X, y, val_fraction: float = 0.2, seed: int = 0):
     n = X.shape[0]
     if y.shape[0] != n:
         raise ValueError(f"X has {n} samples but y has {y.shape[0]}")
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    val_fraction = finite_float(val_fraction, "val_fraction", low=0, high=1, high_open=True)
     if n == 0:
         raise ValueError("cannot split an empty dataset (0 samples)")
     n_val = round(n * val_fraction)
