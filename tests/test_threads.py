@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 
+import numpy as np
 import pytest
 import threadpoolctl
 
@@ -116,10 +117,24 @@ def test_large_steps_and_explicit_settings(two_threads, monkeypatch):
     assert threads.threads_for_step(n_weights=200_000, batch_size=100) == 1
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, "two", True])
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "two", True, 10**12, {}])
 def test_a_bad_thread_count_says_what_is_allowed(bad):
-    with pytest.raises(ValueError, match=r"a whole number >= 1 or 'auto', not"):
+    """set_num_threads and limit_threads alike (10**12 was taken, and torch's own
+    backend failed later to unpack it; limit_threads checked nothing)."""
+    with pytest.raises(ValueError, match=r"a whole number from 1 to 32768 or 'auto', not"):
         nb.set_num_threads(bad)
+    with pytest.raises(ValueError, match=r"a whole number from 1 to 32768 or 'auto', not"):
+        with nb.limit_threads(bad):
+            pass
+
+
+def test_a_numpy_integer_is_a_thread_count(two_threads):
+    """np.int64(2) is a whole number (it was refused), in a block too."""
+    nb.set_num_threads(np.int64(1))
+    assert nb.get_num_threads() == 1 and type(nb.get_num_threads()) is int
+    nb.set_num_threads("auto")
+    with nb.limit_threads(np.int64(1)):
+        assert set(pools().values()) == {1}
 
 
 def test_every_example_takes_threads(two_threads, capsys):

@@ -21,12 +21,14 @@ setting when they return. CuPy is not concerned: a GPU has no such threads.
 from __future__ import annotations
 
 import contextlib
+import numbers
 import sys
 import threading
 
 #: Steps smaller than this (multiply-adds, estimated as weights x batch) run on one
 #: thread under "auto": about 10 ms on one core, too short to share out.
 SMALL_STEP = 10_000_000
+MAX_THREADS = 2**15  # torch keeps its count in a C int; no machine has more
 
 _setting: dict = {"threads": "auto", "limiter": None, "torch": None}
 
@@ -86,7 +88,7 @@ def threads_for_step(n_weights: int, batch_size: int) -> int | None:
 @contextlib.contextmanager
 def limit_threads(n: int | None):
     """Inside the block, BLAS and torch use ``n`` threads (None: leave them as they are)."""
-    if n is None:
+    if (n := _checked(n)) == "auto":
         yield
         return
     previous_torch = _torch_threads()  # before threadpoolctl touches torch's OpenMP
@@ -122,11 +124,13 @@ def apply_to_torch() -> None:
 
 
 def _checked(n):
-    if n is None or n == "auto":
+    if n is None or isinstance(n, str) and n == "auto":
         return "auto"
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"the number of threads is a whole number >= 1 or 'auto', not {n!r}")
-    return n
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 1 <= n <= MAX_THREADS:
+        raise ValueError(
+            f"the number of threads is a whole number from 1 to {MAX_THREADS} or 'auto', not {n!r}"
+        )
+    return int(n)
 
 
 def _open_block(n: int) -> list:
