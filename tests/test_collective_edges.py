@@ -372,6 +372,8 @@ def test_init_in_a_plain_process_keeps_the_settings_it_was_given(monkeypatch):
     assert (joined.timeout, joined.gpu_collectives) == (12.0, "host")
     assert world.init() is fresh and (fresh.timeout, fresh.gpu_collectives) == (12.0, "host")
     assert world.init(timeout=0.5).timeout == 0.5  # under a second is a limit too
+    assert world.init(timeout=np.float32(30)).timeout == 30.0  # NumPy's numbers are numbers
+    assert world.init(timeout=np.int64(7)).timeout == 7.0
     monkeypatch.setenv(world.TIMEOUT_VARIABLE, "0.25")
     assert world.init().timeout == 0.25
 

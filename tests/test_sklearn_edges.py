@@ -224,3 +224,17 @@ def test_one_hot_rows_cost_what_their_labels_cost_when_clipped(backend64):
     assert value(loss, backend64, pred, np.array([0, 0])) == pytest.approx(want, rel=1e-12)
     one_hot = np.array([[1.0, 0.0], [1.0, 0.0]])
     assert value(loss, backend64, pred, one_hot) == pytest.approx(want, rel=1e-12)
+
+
+def test_a_numpy_validation_fraction_is_a_fraction():
+    """validation_fraction=np.float32(0.1), as scikit-learn's MLP takes it (its
+    train_test_split refused the NumPy scalar as test_size)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    y = (X[:, 0] > 0).astype(np.int64)
+    est = MLPClassifier((4,), max_iter=3, early_stopping=True, n_iter_no_change=5,
+                        validation_fraction=np.float32(0.1), random_state=0)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    assert len(est.validation_scores_) == 3

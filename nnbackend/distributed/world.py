@@ -28,6 +28,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import importlib.util
+import numbers
 import os
 import pickle
 import signal
@@ -284,7 +285,7 @@ def _checked_timeout(timeout) -> float:
             raise ValueError(
                 f"${TIMEOUT_VARIABLE} must be a positive number of seconds, not {text!r}"
             )
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
     return float(timeout)
 

@@ -175,7 +175,7 @@ class BaseMLP(BaseEstimator):
         train, val = train_test_split(
             list(range(X.shape[0])),
             random_state=rs,
-            test_size=self.validation_fraction,
+            test_size=float(self.validation_fraction),  # scikit-learn refuses np.float32
             stratify=stratify,
         )
         if len(val) < 2:
