@@ -508,6 +508,15 @@ def test_integer_predictions_are_a_clear_error(backend, loss):
         ),
         (lambda: datasets.load_mnist("/nowhere", one_hot="no"), TypeError, "one_hot must be"),
         (lambda: datasets.load_catvnoncat("/nowhere", flatten=0), TypeError, "flatten must be"),
+        (lambda: datasets.make_moons(True), TypeError, "n_samples must be an integer, not True"),
+        (lambda: datasets.make_moons(10**12), ValueError, "n_samples must be between 1 and"),
+        (lambda: datasets.make_circles(seed="0"), TypeError, "seed must be an integer, not '0'"),
+        (lambda: datasets.make_blobs(cluster_std=math.nan), ValueError, "cluster_std must be"),
+        (
+            lambda: datasets.standardize(np.ones((3, 2)), np.zeros(2), -np.ones(2)),
+            ValueError,
+            "standardize's mean and std must be finite, and std at least 0",
+        ),
     ],
 )
 def test_bad_arguments_are_refused_when_given(make, error, message):

@@ -17,6 +17,7 @@ def make_moons(n_samples: int = 200, noise: float = 0.2, seed: int = 0):
     """Two interleaving half circles: X (n, 2) float64, y (n,) int64 in {0, 1}."""
     from sklearn import datasets as sk
 
+    _check_draw(n_samples, noise, seed)
     X, y = sk.make_moons(n_samples=n_samples, noise=noise, random_state=seed)
     return X.astype(np.float64), y.astype(np.int64)
 
@@ -25,6 +26,7 @@ def make_circles(n_samples: int = 200, noise: float = 0.1, factor: float = 0.5, 
     """A small circle inside a large one: X (n, 2) float64, y (n,) int64 in {0, 1}."""
     from sklearn import datasets as sk
 
+    _check_draw(n_samples, noise, seed)
     X, y = sk.make_circles(n_samples=n_samples, noise=noise, factor=factor, random_state=seed)
     return X.astype(np.float64), y.astype(np.int64)
 
@@ -39,6 +41,7 @@ def make_blobs(
     """Gaussian blobs: X (n, n_features) float64, y (n,) int64 in [0, centers)."""
     from sklearn import datasets as sk
 
+    _check_draw(n_samples, cluster_std, seed, spread="cluster_std")
     X, y = sk.make_blobs(
         n_samples=n_samples,
         centers=centers,
@@ -47,6 +50,14 @@ def make_blobs(
         random_state=seed,
     )
     return X.astype(np.float64), y.astype(np.int64)
+
+
+def _check_draw(n_samples, noise, seed, spread: str = "noise") -> None:
+    """The library's words for what scikit-learn would refuse as ``random_state``, and
+    no draw of 10**12 samples before a MemoryError."""
+    integer(n_samples, "n_samples", low=1, high=10**8)
+    finite_float(noise, spread, low=0)
+    integer(seed, "seed", low=0, high=2**32 - 1)  # random_state takes no more
 
 
 def load_people():
@@ -153,6 +164,8 @@ def standardize(X, mean=None, std=None):
         # in float64: NumPy adds a column's rows one after another, and in float32 the
         # sum of half a million years drifts by years
         mean, std = X.mean(axis=0, dtype=np.float64), X.std(axis=0, dtype=np.float64)
+    elif not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std)) and np.all(std >= 0)):
+        raise ValueError("standardize's mean and std must be finite, and std at least 0")
     mean = np.asarray(mean, dtype=X.dtype)
     std = np.asarray(std, dtype=X.dtype)
     std = np.where(std == 0, np.ones_like(std), std)
