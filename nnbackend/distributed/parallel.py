@@ -186,8 +186,9 @@ class DataParallel:
             scale = loss.per_batch_weight(rows) / loss.per_batch_weight(total)
             self.model.backward(loss.backward() * scale, input_grad=False)
         else:  # a batch of fewer rows than ranks: this share is empty and adds zeros
-            value = xp.zeros((), dtype=out.dtype, device=out.device)
+            zero = xp.zeros((), dtype=out.dtype, device=out.device)
             self.model.backward(xp.zeros_like(out), input_grad=False)
+            return xp.stack([zero] * (1 + len(self.metrics)))  # no metric asked of no rows
         parts = [metric.batch(out, y, loss) for metric in self.metrics]
         for metric, part in zip(self.metrics, parts, strict=True):
             check_batch_value(metric, part, out)  # a few attribute reads: every step
