@@ -197,15 +197,20 @@ class PythonMax(nb.metrics.Metric):
         return float(nb.to_numpy(out).max()), 1
 
 
-def test_a_data_parallel_step_names_a_metric_that_returns_a_python_number(backend, monkeypatch):
-    """The step refuses, by the metric's class name, what one process refuses at its
-    first batch (not the stack's own error in the backend's words)."""
+def step_of_ten_rows(backend, monkeypatch, metric):
+    """A world of one's DataParallel step with ``metric``, and a batch of ten rows."""
     case = cases.Case(backend.name, "float64", "sgd", 0.01)
     monkeypatch.setattr(parallel, "engine_for", lambda world, backend: KeepingEngine())
     (X, y), _ = cases.data()
     net, loss = cases.model(case), nb.losses.SoftmaxCrossEntropy()
-    step = parallel.DataParallel(world.World(), net, loss, cases.optimizer(case), [PythonMax()], 0)
-    xb, yb = net.backend.asarray(X[:10]), net.backend.asarray(y[:10])
+    step = parallel.DataParallel(world.World(), net, loss, cases.optimizer(case), [metric], 0)
+    return step, net, net.backend.asarray(X[:10]), net.backend.asarray(y[:10])
+
+
+def test_a_data_parallel_step_names_a_metric_that_returns_a_python_number(backend, monkeypatch):
+    """The step refuses, by the metric's class name, what one process refuses at its
+    first batch (not the stack's own error in the backend's words)."""
+    step, net, xb, yb = step_of_ten_rows(backend, monkeypatch, PythonMax())
     with pytest.raises(TypeError, match=r"^PythonMax.batch returned \(.*0-d array of the"):
         step.train_step(xb, yb)
 
@@ -220,12 +225,7 @@ def test_a_data_parallel_step_takes_a_metrics_numpy_number_weight(backend, monke
         def batch(self, out, target, loss):
             return [namespace_of(out).max(out), np.int64(out.shape[0])]
 
-    case = cases.Case(backend.name, "float64", "sgd", 0.01)
-    monkeypatch.setattr(parallel, "engine_for", lambda world, backend: KeepingEngine())
-    (X, y), _ = cases.data()
-    net, loss = cases.model(case), nb.losses.SoftmaxCrossEntropy()
-    step = parallel.DataParallel(world.World(), net, loss, cases.optimizer(case), [RowsMax()], 0)
-    xb, yb = net.backend.asarray(X[:10]), net.backend.asarray(y[:10])
+    step, net, xb, yb = step_of_ten_rows(backend, monkeypatch, RowsMax())
     out = net.forward(xb, training=False)
     (_, weight), (rows_max, one) = step.train_step(xb, yb)
     assert float(rows_max) == pytest.approx(10 * float(nb.to_numpy(out).max()), rel=1e-12)
