@@ -90,7 +90,7 @@ def _takes_three(fn):
     if not callable(fn):
         raise TypeError(f"LambdaCallback takes a function fn(epoch, logs, model), not {fn!r}")
     try:
-        inspect.signature(fn).bind(0, {}, None)
+        inspect.signature(fn, follow_wrapped=False).bind(0, {}, None)  # what is called
     except TypeError:
         raise TypeError(
             f"LambdaCallback calls fn(epoch, logs, model), which {fn!r} cannot take: "

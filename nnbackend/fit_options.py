@@ -29,7 +29,9 @@ def check_options(*, epochs, batch_size, shuffle, l2, validation_split, validati
     finite_float(validation_split, "validation_split", low=0, high=1, high_open=True)
     if validation_batch_size is not None:
         positive_int(validation_batch_size, "validation_batch_size (None: batch_size)")
-    if not isinstance(verbose, bool):  # Keras's and scikit-learn's True and False: 1 and 0
+    try:  # Keras's and scikit-learn's True and False: 1 and 0
+        boolean(verbose, "verbose")
+    except TypeError:
         integer(verbose, "verbose", low=0, high=2)
     if log_every is not None:
         positive_int(log_every, "log_every")

@@ -295,7 +295,7 @@ def for_other_ranks(saved: Checkpoint, optimizer) -> dict | None:
 
 def _read(path, backend, custom_objects, max_params) -> Checkpoint:
     if max_params is not None:  # a NaN bound would let any size through
-        positive_int(max_params, "max_params (the most weights the file may declare)")
+        max_params = positive_int(max_params, "max_params (the most weights the file may declare)")
     if isinstance(backend, Backend):
         choose = backend
     else:

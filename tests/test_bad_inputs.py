@@ -3,6 +3,7 @@ hardening review), each now with a clear error or a documented result."""
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import json
@@ -522,6 +523,42 @@ def test_integer_predictions_are_a_clear_error(backend, loss):
 def test_bad_arguments_are_refused_when_given(make, error, message):
     with pytest.raises(error, match=message):
         make()
+
+
+def test_good_arguments_near_the_checks_are_taken():
+    """What scikit-learn, NumPy and Python take stays taken: a seed of None, a
+    RandomState or a list of whole numbers; counts and spreads per class; a mean and
+    std as lists; a decorated three-parameter callback; a large NumPy max_params."""
+    assert datasets.make_moons(10, seed=None)[0].shape == (10, 2)
+    assert datasets.make_moons(10, seed=np.random.RandomState(0))[0].shape == (10, 2)
+    assert datasets.make_circles((5, 7), seed=0)[0].shape == (12, 2)
+    assert datasets.make_blobs([5, 7, 3], centers=None, seed=0)[0].shape == (15, 2)
+    assert datasets.make_blobs(30, centers=3, cluster_std=[1.0, 2.0, 0.5])[0].shape == (30, 2)
+    rows = np.arange(6, dtype=np.float32).reshape(2, 3)
+    scaled, mean, std = datasets.standardize(rows, [0.0, 0, 0], (1.0, 2, 1))
+    assert scaled.tolist() == [[0.0, 0.5, 2.0], [3.0, 2.0, 5.0]] and std.dtype == np.float32
+    expected = np.random.default_rng(np.random.SeedSequence([1, 2, 3])).permutation(5)
+    np.testing.assert_array_equal(nb.Generator([1, 2, 3]).permutation(5), expected)
+
+    def epoch_only(fn):
+        @functools.wraps(fn)
+        def called(epoch, logs, model):
+            return fn(epoch, logs)
+
+        return called
+
+    seen = []
+    report = epoch_only(lambda epoch, logs: seen.append(epoch))
+    net().fit(X, Y, loss="cross_entropy", optimizer="sgd", verbose=np.bool_(False),
+              callbacks=[nb.callbacks.LambdaCallback(report)])  # fmt: skip
+    assert seen == [0]
+
+
+def test_a_large_numpy_max_params_is_a_whole_number(tmp_path):
+    """max_params=np.int64(2**62): 4 x it overflowed NumPy's int64 and refused a file
+    of 6 weights."""
+    nb.save(net(), tmp_path / "m.h5")
+    assert nb.load(tmp_path / "m.h5", max_params=np.int64(2**62)).config() == net().config()
 
 
 def test_a_fits_metrics_and_verbose_are_checked_or_taken(tmp_path):

@@ -34,10 +34,7 @@ class Generator:
     """
 
     def __init__(self, seed: int | None = None):
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-            raise TypeError(f"seed must be a whole number of at least 0, or None, not {seed!r}")
-        if seed is not None and seed < 0:
-            raise ValueError(f"seed must be a whole number of at least 0, or None, not {seed!r}")
+        _check_seed(seed)
         self.seed = seed
         sequence = np.random.SeedSequence(seed)
         self._host = np.random.default_rng(sequence)
@@ -158,6 +155,18 @@ class Generator:
     def _place(host: np.ndarray, backend, dtype):
         backend = get_backend(backend)
         return backend.asarray(host, dtype=dtype or backend.dtype_name)
+
+
+def _check_seed(seed) -> None:
+    """None, a whole number >= 0, or a list of them (NumPy's SeedSequence takes both)."""
+    if seed is None:
+        return
+    said = f"seed must be a whole number of at least 0 (or a list of them), not {seed!r}"
+    parts = seed if isinstance(seed, list | tuple) and seed else [seed]
+    if any(isinstance(s, bool) or not isinstance(s, numbers.Integral) for s in parts):
+        raise TypeError(said)
+    if any(s < 0 for s in parts):
+        raise ValueError(said)
 
 
 def as_generator(seed_or_rng) -> Generator:

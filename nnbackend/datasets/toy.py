@@ -7,6 +7,8 @@ to import, and the file loaders do not need it.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from nnbackend.backend import Generator
@@ -53,11 +55,15 @@ def make_blobs(
 
 
 def _check_draw(n_samples, noise, seed, spread: str = "noise") -> None:
-    """The library's words for what scikit-learn would refuse as ``random_state``, and
-    no draw of 10**12 samples before a MemoryError."""
-    integer(n_samples, "n_samples", low=1, high=10**8)
-    finite_float(noise, spread, low=0)
-    integer(seed, "seed", low=0, high=2**32 - 1)  # random_state takes no more
+    """The library's words for a number scikit-learn would refuse (as ``random_state``),
+    and no draw of 10**12 samples before a MemoryError; a count or spread per class
+    (a list), a seed of None or a RandomState go to scikit-learn as they are."""
+    if isinstance(n_samples, numbers.Number):
+        integer(n_samples, "n_samples", low=1, high=10**8)
+    if isinstance(noise, numbers.Number):
+        finite_float(noise, spread, low=0)
+    if seed is not None and not isinstance(seed, np.random.RandomState):
+        integer(seed, "seed", low=0, high=2**32 - 1)  # random_state takes no more
 
 
 def load_people():
@@ -164,9 +170,9 @@ def standardize(X, mean=None, std=None):
         # in float64: NumPy adds a column's rows one after another, and in float32 the
         # sum of half a million years drifts by years
         mean, std = X.mean(axis=0, dtype=np.float64), X.std(axis=0, dtype=np.float64)
-    elif not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std)) and np.all(std >= 0)):
+    mean, std = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std)) and np.all(std >= 0)):
         raise ValueError("standardize's mean and std must be finite, and std at least 0")
-    mean = np.asarray(mean, dtype=X.dtype)
-    std = np.asarray(std, dtype=X.dtype)
+    mean, std = mean.astype(X.dtype), std.astype(X.dtype)
     std = np.where(std == 0, np.ones_like(std), std)
     return (X - mean) / std, mean, std
