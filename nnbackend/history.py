@@ -87,7 +87,7 @@ def _first_stray(pending: list[EpochLogs], backend) -> str | None:
                         continue
                 return (
                     f"{name!r} of epoch {entry.epoch}, batch {i}, is {part!r}: a metric's "
-                    "batch returns (0-d array of the outputs', a number) at every batch"
+                    "batch returns (a 0-d array of the outputs' library, a number) at every batch"
                 )
     return None
 
