@@ -84,7 +84,8 @@ def fit(
     parallel = None  # data parallel over the ranks of an MPI job (nnbackend.distributed)
     if distributed:
         settings = dict(epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
-                        l2=l2, resume=resume, checkpoint=checkpoint is not None)  # fmt: skip
+                        l2=l2, resume=resume, checkpoints=(checkpoint is not None)
+                        + sum(isinstance(c, cb.ModelCheckpoint) for c in callbacks))  # fmt: skip
         parallel = DataParallel.join(
             model, loss, optimizer, metrics, l2, (X, y, validation_data), settings
         )  # None in a world of one

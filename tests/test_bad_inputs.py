@@ -516,7 +516,27 @@ def test_integer_predictions_are_a_clear_error(backend, loss):
         (
             lambda: datasets.standardize(np.ones((3, 2)), np.zeros(2), -np.ones(2)),
             ValueError,
-            "standardize's mean and std must be finite, and std at least 0",
+            "standardize's mean and std must be finite in float64, and std at least 0",
+        ),
+        (
+            lambda: datasets.standardize(np.ones((3, 2), np.float32), [1e300, 0], [1, 1]),
+            ValueError,
+            "must be finite in float32",
+        ),
+        (
+            lambda: datasets.standardize(np.ones((4, 3)), np.zeros((4, 1)), np.ones((4, 1))),
+            ValueError,
+            r"standardize's mean has shape \(4, 1\), X's samples \(3,\): give the training",
+        ),
+        (
+            lambda: datasets.make_blobs(30, cluster_std=[1.0, np.nan, 1.0]),
+            ValueError,
+            r"cluster_std must be finite numbers of at least 0, got \[1.0, nan, 1.0\]",
+        ),
+        (
+            lambda: datasets.make_moons((10**12, 1)),
+            ValueError,
+            "n_samples must add up to at most 100000000",
         ),
     ],
 )

@@ -630,16 +630,20 @@ def test_a_metric_of_ones_own_adds_up_over_the_blocks_and_skips_an_empty_one(on_
     assert all(np.isfinite(history["no_empty_share"]))
 
 
-def test_a_checkpoint_given_on_one_rank_only_is_a_disagreement(on_ranks, tmp_path):
-    """checkpoint= on rank 0 alone: every rank names it at the start (rank 1 took rank
-    0's on_main None for the saved state and failed in Python's words)."""
+@pytest.mark.parametrize("how", ["checkpoint=", "callbacks="])
+def test_a_checkpoint_given_on_one_rank_only_is_a_disagreement(on_ranks, tmp_path, how):
+    """checkpoint= or a ModelCheckpoint on rank 0 alone: every rank names it at the
+    start (the ranks' collectives crossed: rank 1 took rank 0's on_main None for the
+    saved state and failed in Python's words, or waited for ever)."""
     case, path = cases.Case("numpy", "float64", "sgd", 0.01), tmp_path / "ckpt.h5"
+    given = {"checkpoint=": dict(checkpoint=path),
+             "callbacks=": dict(callbacks=[nb.callbacks.ModelCheckpoint(path)])}[how]  # fmt: skip
 
     def rank(r):
         with pytest.raises(world.DistributedError) as raised:
-            cases.train(case, True, checkpoint=path if r == 0 else None)
+            cases.train(case, True, **(given if r == 0 else {}))
         return str(raised.value)
 
     for said in succeeded(on_ranks(2, rank)):
-        assert "checkpoint: rank 0 has True, rank 1 has False" in said
+        assert "checkpoints: rank 0 has 1, rank 1 has 0" in said
     assert not path.exists()

@@ -56,14 +56,35 @@ def make_blobs(
 
 def _check_draw(n_samples, noise, seed, spread: str = "noise") -> None:
     """The library's words for a number scikit-learn would refuse (as ``random_state``),
-    and no draw of 10**12 samples before a MemoryError; a count or spread per class
-    (a list), a seed of None or a RandomState go to scikit-learn as they are."""
+    and no draw of 10**12 samples before a MemoryError; a count or spread may be given
+    per class (a list), a seed as None or a RandomState, as scikit-learn takes them."""
     if isinstance(n_samples, numbers.Number):
         integer(n_samples, "n_samples", low=1, high=10**8)
+    elif np.sum(n_samples) > 10**8:
+        raise ValueError(f"n_samples must add up to at most 100000000, got {np.sum(n_samples)}")
     if isinstance(noise, numbers.Number):
         finite_float(noise, spread, low=0)
+    elif not (np.all(np.isfinite(np.asarray(noise, float))) and np.all(np.asarray(noise) >= 0)):
+        raise ValueError(f"{spread} must be finite numbers of at least 0, got {noise!r}")
     if seed is not None and not isinstance(seed, np.random.RandomState):
         integer(seed, "seed", low=0, high=2**32 - 1)  # random_state takes no more
+
+
+def _given_scale(mean, std, X):
+    """The training set's mean and std, held to X's features and to X's dtype's range."""
+    with np.errstate(over="ignore"):  # past float32's range: inf, refused below
+        mean, std = np.asarray(mean, dtype=X.dtype), np.asarray(std, dtype=X.dtype)
+    for name, values in (("mean", mean), ("std", std)):
+        if values.shape not in ((), X.shape[1:]):
+            raise ValueError(
+                f"standardize's {name} has shape {values.shape}, X's samples {X.shape[1:]}: "
+                "give the training set's, one value per feature"
+            )
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std)) and np.all(std >= 0)):
+        raise ValueError(
+            f"standardize's mean and std must be finite in {X.dtype}, and std at least 0"
+        )
+    return mean, std
 
 
 def load_people():
@@ -170,9 +191,8 @@ def standardize(X, mean=None, std=None):
         # in float64: NumPy adds a column's rows one after another, and in float32 the
         # sum of half a million years drifts by years
         mean, std = X.mean(axis=0, dtype=np.float64), X.std(axis=0, dtype=np.float64)
-    mean, std = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
-    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std)) and np.all(std >= 0)):
-        raise ValueError("standardize's mean and std must be finite, and std at least 0")
-    mean, std = mean.astype(X.dtype), std.astype(X.dtype)
+    else:
+        mean, std = _given_scale(mean, std, X)
+    mean, std = np.asarray(mean, dtype=X.dtype), np.asarray(std, dtype=X.dtype)
     std = np.where(std == 0, np.ones_like(std), std)
     return (X - mean) / std, mean, std
