@@ -132,7 +132,7 @@ class Registry:
         hint = ""  # before the list, which a load's message cuts short
         if isinstance(name, str) and name.isidentifier() and len(repr(name)) <= 100:
             hint = (
-                f"; if it is your own class, decorate it with @nb.register, or pass "
+                "; if it is your own class, decorate it with @nb.register, or pass "
                 f"custom_objects={{{name!r}: {name}}} to nb.load"
             )
         raise UnknownTypeError(
