@@ -691,6 +691,20 @@ def test_a_model_diverged_before_its_first_save_is_said_to_have_no_checkpoint(tm
     assert not path.exists()
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_an_infinite_loss_with_finite_weights_is_not_saved(tmp_path):
+    """A rate of 1e-300 keeps the weights finite while the loss overflows to inf: the
+    checkpoint goes by the loss, not by the weights a save would refuse anyway."""
+    path = tmp_path / "inf.h5"
+    model = nb.Sequential([Dense(2, 1)], seed=0, dtype="float64")
+    said = r"epoch 0 not saved: its loss is inf; .*is not written"
+    with pytest.warns(RuntimeWarning, match="loss became inf"), pytest.warns(match=said):
+        model.fit(X, X[:, :1] * 1e200, loss="mse", optimizer=nb.optim.SGD(lr=1e-300), epochs=2,
+                  log_every=1, batch_size=None, verbose=0, checkpoint=path)  # fmt: skip
+    assert not path.exists()
+    assert all(np.isfinite(w).all() for w in host_params(model).values())
+
+
 # --- bad files --------------------------------------------------------------------
 
 
