@@ -345,7 +345,7 @@ class Sequential:
         object brings its own dtype): the same layers (copied, so unregistered ones too) with
         copies of the weights and running state, and a generator in this one's state (it
         shuffles and drops as this model would). It shares no array, and has no optimizer."""
-        backend = self.backend.moved_to(backend or self.backend, dtype)
+        backend = self.backend.moved_to(self.backend if backend is None else backend, dtype)
         layers = [unbuilt_copy(layer) for layer in self.layers]
         twin = Sequential(layers, backend=backend, input_shape=self._given_shape)
         for values, store in ((self.params, twin.params), (self.state, twin.state)):

@@ -605,6 +605,15 @@ def test_a_move_with_a_wrong_optimizer_is_refused_before_the_weights_move():
     assert model.backend.name == "numpy"
 
 
+def test_a_copy_to_a_backend_named_by_a_falsy_non_string_is_refused():
+    """model.copy(backend=0) was read as no backend (``or``) and copied to this one."""
+    model = net()
+    for backend in (0, False, ""):
+        with pytest.raises((TypeError, ValueError), match="backend"):
+            model.copy(backend=backend)
+    assert model.copy(backend=None).backend is model.backend
+
+
 def test_save_and_load_check_their_arguments(tmp_path):
     """The model first (arguments swapped), callbacks' states as a dict, flags as bools,
     max_params a whole number: a string was blamed on the file ("damaged"), and NaN
