@@ -11,6 +11,7 @@ when they are logged or read.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Mapping
 
@@ -69,26 +70,40 @@ def to_floats(logs: list[EpochLogs], backend) -> None:
         entry._floats, entry._values = values, None  # let the device scalars go
 
 
+def is_weight(weight) -> bool:
+    """Whether a metric's batch weight is a number >= 0, not NaN or inf (a 0-d array
+    is not: float() would sync each one, and torch's History could not be saved)."""
+    return isinstance(weight, numbers.Real) and math.isfinite(weight) and weight >= 0
+
+
 def _number(weight) -> float:
-    if not isinstance(weight, numbers.Real):  # a 0-d array: float() would sync each one
+    if not is_weight(weight):
         raise TypeError(f"a weight of {weight!r}")
     return float(weight)
+
+
+def check_parts(name: str, parts, backend, where: str) -> None:
+    """Refuse the first of ``parts`` that is no (0-d array, weight), naming it by
+    ``name``, ``where`` it was measured (e.g. "of epoch 3") and its batch."""
+    for i, part in enumerate(parts):
+        if isinstance(part, tuple | list) and len(part) == 2:
+            value, weight = part
+            if backend.owns(value) and value.ndim == 0 and is_weight(weight):
+                continue
+        raise TypeError(
+            f"{name!r} {where}, batch {i}, is {part!r}: a metric's batch returns (a 0-d "
+            "array of the outputs' library, a number >= 0) at every batch"
+        )
 
 
 def _first_stray(pending: list[EpochLogs], backend) -> str | None:
     """Which batch's part of which epoch is no (0-d array, number), and whose it was."""
     for entry in pending:
         for name, (parts, _) in entry._values.items():
-            for i, part in enumerate(parts):
-                if isinstance(part, tuple | list) and len(part) == 2:
-                    value, weight = part
-                    scalar = backend.owns(value) and value.ndim == 0
-                    if scalar and isinstance(weight, numbers.Real):
-                        continue
-                return (
-                    f"{name!r} of epoch {entry.epoch}, batch {i}, is {part!r}: a metric's "
-                    "batch returns (a 0-d array of the outputs' library, a number) at every batch"
-                )
+            try:
+                check_parts(name, parts, backend, f"of epoch {entry.epoch}")
+            except TypeError as exc:
+                return str(exc)
     return None
 
 

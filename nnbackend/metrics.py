@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from nnbackend.backend import namespace_of
 from nnbackend.backend.errors import class_name
 from nnbackend.checks import positive_int
+from nnbackend.history import is_weight
 from nnbackend.registry import METRICS, construct, register, type_name
 
 
@@ -87,6 +88,8 @@ def _batch_problem(part, out) -> str | None:
             f"its weight is a {class_name(type(weight))}: a Python number, the rows the "
             "value stands for (out.shape[0]), or 1 where the value is their sum"
         )
+    if not is_weight(weight):
+        return f"its weight is {weight!r}: the rows the value stands for, a number >= 0"
     return None
 
 

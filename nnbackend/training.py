@@ -302,7 +302,7 @@ class Trainer:
                 if validation is not None:
                     measured = measure(model, validation, self.loss, self.metrics)
                     if self.parallel is not None:  # every rank measured its block
-                        measured = self.parallel.validation_totals(measured)
+                        measured = self.parallel.validation_totals(measured, epoch)
                     metrics.update({f"val_{name}": v for name, v in measured.items()})
                 logs = EpochLogs(epoch, metrics, model.backend)
                 history.append(logs)

@@ -4,6 +4,8 @@ each test here holds a line that a mutant changed without a test failing."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 import nnbackend as nb
@@ -64,6 +66,23 @@ def test_a_later_batch_part_of_three_is_named_by_its_key_and_batch(backend):
     parts = [(xp.asarray(2.0), 1), (xp.asarray(4.0), 1, 0)]
     with pytest.raises(TypeError, match=r"^'acc' of epoch 3, batch 1, is \("):
         to_floats([EpochLogs(3, {"acc": (parts, 2)}, backend)], backend)
+
+
+@pytest.mark.parametrize("weight", [math.nan, math.inf, -1, -0.5])
+def test_a_weight_not_finite_or_below_0_is_refused_at_any_batch(backend, weight):
+    """A NaN weight made the epoch's value NaN, a negative one flipped its sign, both
+    without a word; a weight of 0 (a batch that counts nothing) is taken."""
+    from nnbackend.history import EpochLogs, to_floats
+
+    xp = backend.xp
+    out = xp.asarray([[1.0, 2.0]])
+    with pytest.raises(TypeError, match=r"^Accuracy\.batch returned .*: its weight is "):
+        check_batch_value(nb.metrics.Accuracy(), (xp.max(out), weight), out)
+    parts = [(xp.asarray(2.0), 1), (xp.asarray(4.0), weight)]
+    with pytest.raises(TypeError, match=r"^'acc' of epoch 1, batch 1, is \("):
+        to_floats([EpochLogs(1, {"acc": (parts, 2)}, backend)], backend)
+    logs = EpochLogs(1, {"acc": ([(xp.asarray(2.0), 1), (xp.asarray(4.0), 0)], 1)}, backend)
+    assert dict(logs) == {"acc": 2.0}
 
 
 @pytest.mark.parametrize(

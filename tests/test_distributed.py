@@ -915,7 +915,7 @@ def test_validation_totals_add_up_in_float64_where_the_device_has_it(backend):
     ranks.world = SimpleNamespace(size=2)
     one = model.backend.asarray(1.0)
     small = model.backend.asarray(1e-8)
-    totals = ranks.validation_totals({"loss": ([(one, 1)] + [(small, 1)] * 2000, 4000)})
+    totals = ranks.validation_totals({"loss": ([(one, 1)] + [(small, 1)] * 2000, 4000)}, 0)
     ((value, weight),) = totals["loss"][0]
     float64 = backend.supports("float64")
     assert float(value) == pytest.approx(2 * (1 + 2000e-8), rel=1e-12 if float64 else 1e-6)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import math
 import pickle
 import re
 import threading
@@ -647,3 +648,64 @@ def test_a_checkpoint_given_on_one_rank_only_is_a_disagreement(on_ranks, tmp_pat
     for said in succeeded(on_ranks(2, rank)):
         assert "checkpoints: rank 0 has 1, rank 1 has 0" in said
     assert not path.exists()
+
+
+class TrackedScale(nb.metrics.Metric):
+    """A metric holding a torch weight that tracks gradients (a module of one's own):
+    its value is tracked too."""
+
+    name = "tracked"
+
+    def __init__(self):
+        torch = pytest.importorskip("torch")
+        self.scale = torch.ones((), dtype=torch.float64, requires_grad=True)
+
+    def batch(self, out, target, loss):
+        xp = nb.backend.namespace_of(out)
+        return xp.mean(xp.abs(out)) * self.scale, out.shape[0]
+
+
+def test_a_tracked_metric_value_trains_on_thread_ranks_as_one_process(on_ranks):
+    """The ranks' step put the tracked value in the gradient buffer's spare room, under
+    autograd: the next step's matmul(out=...) was refused on every rank."""
+    case = cases.Case("torch", "float64", "sgd", None)
+    options = dict(metrics=[TrackedScale()], validation_data=None, batch_size=12)
+    alone, history = cases.train(case, distributed=False, **options)
+    results = on_ranks(2, lambda r: cases.train(case, distributed=True, **options))
+    assert_as_one_process(succeeded(results), alone, history)
+
+
+class StrayAtThreeRows(nb.metrics.Metric):
+    """A metric whose batch of 3 rows (a block's last, in validation) gives ``stray``."""
+
+    name = "stray"
+
+    def __init__(self, stray):
+        self.stray = stray
+
+    def batch(self, out, target, loss):
+        xp = nb.backend.namespace_of(out)
+        value = xp.mean(xp.abs(out))
+        if out.shape[0] == 3:
+            return self.stray(xp, value)
+        return value, out.shape[0]
+
+
+@pytest.mark.parametrize(
+    "stray",
+    [lambda xp, v: (0.5, 3), lambda xp, v: (v, xp.asarray(3)), lambda xp, v: (v, math.nan)],
+    ids=["python-number", "array-weight", "nan-weight"],
+)
+def test_a_stray_in_a_later_validation_batch_is_named_on_every_rank(on_ranks, stray):
+    """Each rank's 15 validation rows go in batches of 6, 6 and 3: what the third gave
+    failed in NumPy's words (a float has no astype), or an array weight went through."""
+    case = cases.Case("numpy", "float64", "sgd", None)
+    options = dict(metrics=[StrayAtThreeRows(stray)], batch_size=12, epochs=1)
+
+    def rank(r):
+        with pytest.raises(TypeError) as raised:
+            cases.train(case, distributed=True, **options)
+        return str(raised.value)
+
+    for said in succeeded(on_ranks(2, rank)):
+        assert said.startswith("'val_stray' of epoch 0, batch 2, is (")

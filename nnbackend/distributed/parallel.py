@@ -23,12 +23,14 @@ import os
 from pathlib import Path
 
 from nnbackend.backend import namespace_of, to_numpy
+from nnbackend.backend.core import detached
 from nnbackend.backend.kernels import enabled as fused_enabled
 from nnbackend.backend.threads import threads_for_step
 from nnbackend.distributed.collectives import allreduce, broadcast, engine_for
 from nnbackend.distributed.whole_batch import whole_batch
 from nnbackend.distributed.world import DistributedError, World, init
 from nnbackend.flat import FlatModel, thaw
+from nnbackend.history import check_parts
 from nnbackend.io import Checkpoint, for_other_ranks, take_settings
 from nnbackend.losses import L2
 from nnbackend.metrics import check_batch_value
@@ -192,16 +194,19 @@ class DataParallel:
         parts = [metric.batch(out, y, loss) for metric in self.metrics]
         for metric, part in zip(self.metrics, parts, strict=True):
             check_batch_value(metric, part, out)  # a few attribute reads: every step
-        return xp.stack([value, *(xp.astype(v, out.dtype) * float(w) for v, w in parts)])
+        # a tracked value (a metric's torch module) put the gradient buffer under autograd
+        return xp.stack([value, *(xp.astype(detached(v), out.dtype) * float(w) for v, w in parts)])
 
     # --- each epoch -------------------------------------------------------------
 
-    def validation_totals(self, measured: dict) -> dict:
+    def validation_totals(self, measured: dict, epoch: int) -> dict:
         """The validation totals of every rank's block, summed in float64 where the device
         has it (``measure``'s form: name -> ([(value, weight), ...], rows))."""
         if not self.splits_validation:
             return measured
         xp, backend = self.model.backend.xp, self.model.backend
+        for name, (parts, _) in measured.items():  # a metric's first batch alone was checked
+            check_parts(f"val_{name}", parts, backend, f"of epoch {epoch}")
         dtype = xp.float64 if backend.supports("float64") else backend.dtype
         local = [
             sum(xp.astype(value, dtype) * float(weight) for value, weight in parts)
