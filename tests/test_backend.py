@@ -287,8 +287,26 @@ def test_torch_cuda_without_a_gpu_says_so():
 
 
 def test_dtype_other_than_float32_or_64_is_refused():
-    with pytest.raises(ValueError, match="'float32' or 'float64'"):
-        nb.get_backend("numpy", dtype="float16")
+    """float16, and a name with text before the dot, which was cut off and taken."""
+    for dtype in ("float16", "x.float64", "numpy.float64", np.float16, int):
+        with pytest.raises(ValueError, match="'float32' or 'float64'"):
+            nb.get_backend("numpy", dtype=dtype)
+
+
+def test_python_float_is_float64_as_asarray_has_it(backend):
+    """dtype=float was refused by the backend and the model, taken by asarray."""
+    assert nb.get_backend(backend.name, dtype=float).dtype_name == "float64"
+    assert backend.asarray([1.0], dtype=float).dtype == backend.xp.float64
+
+
+def test_uniform_draws_take_any_librarys_dtype_object(backend):
+    """Generator.uniform took NumPy's float64 on NumPy alone (normal took it anywhere)."""
+    xs = pytest.importorskip("array_api_strict")
+    for dtype in (np.float64, np.dtype("float64"), xs.float64, "float64"):
+        draws = nb.Generator(0).uniform((3,), backend=backend, dtype=dtype)
+        assert draws.dtype == backend.xp.float64
+        host = nb.Generator(0).uniform((3,), backend="numpy", dtype="float64")
+        assert nb.to_numpy(draws).tolist() == host.tolist()
 
 
 def test_device_without_float64_says_so():

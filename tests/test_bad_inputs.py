@@ -534,10 +534,22 @@ def test_integer_predictions_are_a_clear_error(backend, loss):
             r"cluster_std must be finite numbers of at least 0, got \[1.0, nan, 1.0\]",
         ),
         (
-            lambda: datasets.make_moons((10**12, 1)),
+            lambda: datasets.make_moons((10**7, 10**8)),
             ValueError,
-            "n_samples must add up to at most 100000000",
+            "n_samples must add up to 1 to 100000000, got 110000000",
         ),
+        (  # one by one: the sum alone let these through
+            lambda: datasets.make_moons((10**12, 5 - 10**12)),
+            ValueError,
+            "each of n_samples must be between 0 and 100000000, got 1000000000000",
+        ),
+        (
+            lambda: datasets.make_moons((-5, 10)),
+            ValueError,
+            "each of n_samples must be between 0 and 100000000, got -5",
+        ),
+        (lambda: datasets.make_moons((0, 0)), ValueError, "must add up to 1 to 100000000, got 0"),
+        (lambda: datasets.make_moons(None), TypeError, "^n_samples must be an integer, not None"),
     ],
 )
 def test_bad_arguments_are_refused_when_given(make, error, message):
@@ -553,6 +565,7 @@ def test_good_arguments_near_the_checks_are_taken():
     assert datasets.make_moons(10, seed=np.random.RandomState(0))[0].shape == (10, 2)
     assert datasets.make_circles((5, 7), seed=0)[0].shape == (12, 2)
     assert datasets.make_blobs([5, 7, 3], centers=None, seed=0)[0].shape == (15, 2)
+    assert datasets.make_blobs(np.array([5, 0]), centers=None, seed=0)[1].tolist() == [0] * 5
     assert datasets.make_blobs(30, centers=3, cluster_std=[1.0, 2.0, 0.5])[0].shape == (30, 2)
     rows = np.arange(6, dtype=np.float32).reshape(2, 3)
     scaled, mean, std = datasets.standardize(rows, [0.0, 0, 0], (1.0, 2, 1))

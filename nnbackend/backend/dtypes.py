@@ -38,9 +38,10 @@ def float_dtype_name(dtype) -> str:
     """The name, "float32" or "float64", of a dtype given by name or as a dtype object."""
     if dtype is None:
         return DEFAULT_DTYPE
-    name = dtype if isinstance(dtype, str) else getattr(dtype, "name", None)
-    name = name or getattr(dtype, "__name__", None) or str(dtype)  # np.float64, torch's
-    name = name.rsplit(".", 1)[-1]  # "torch.float64" -> "float64"
+    try:
+        name = standard_name(dtype)  # Python's float is NumPy's float64, as in asarray
+    except ValueError:
+        name = None
     if name not in FLOAT_DTYPES:
         raise ValueError(f"dtype must be 'float32' or 'float64', not {dtype!r}")
     return name
@@ -49,6 +50,6 @@ def float_dtype_name(dtype) -> str:
 def _is_numpy_dtype(dtype) -> bool:
     try:
         np.dtype(dtype)
-    except TypeError:
+    except (TypeError, ValueError):  # torch's, strict's; a dict or set
         return False
     return True

@@ -58,10 +58,13 @@ def _check_draw(n_samples, noise, seed, spread: str = "noise") -> None:
     """The library's words for a number scikit-learn would refuse (as ``random_state``),
     and no draw of 10**12 samples before a MemoryError; a count or spread may be given
     per class (a list), a seed as None or a RandomState, as scikit-learn takes them."""
-    if isinstance(n_samples, numbers.Number):
+    per_class = isinstance(n_samples, tuple | list | np.ndarray)
+    if isinstance(n_samples, numbers.Number) or not per_class:
         integer(n_samples, "n_samples", low=1, high=10**8)
-    elif np.sum(n_samples) > 10**8:
-        raise ValueError(f"n_samples must add up to at most 100000000, got {np.sum(n_samples)}")
+    else:  # per class: each a count, together one draw's
+        counts = [integer(n, "each of n_samples", low=0, high=10**8) for n in n_samples]
+        if not 1 <= sum(counts) <= 10**8:
+            raise ValueError(f"n_samples must add up to 1 to 100000000, got {sum(counts)}")
     if isinstance(noise, numbers.Number):
         finite_float(noise, spread, low=0)
     elif not (np.all(np.isfinite(np.asarray(noise, float))) and np.all(np.asarray(noise) >= 0)):
