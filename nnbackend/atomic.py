@@ -42,8 +42,10 @@ def atomic_write(path, data) -> Path:
     the operating system (full disk, permission) are raised as OSError naming ``path``,
     with the previous file intact and no temporary file left behind."""
     path = _file_path(path)
-    mode = _previous_mode(path)
-    fd, temporary = _create_temporary(path, 0o666 if mode is None else mode)
+    mode, start = _previous_mode(path), 0o666
+    if mode is None and path.is_symlink():  # no more open than the file linked to was
+        start &= _previous_mode(path, follow=True) or 0o666
+    fd, temporary = _create_temporary(path, start if mode is None else mode)
     try:
         if mode is not None and hasattr(os, "fchmod"):
             os.fchmod(fd, mode)  # exactly the old bits: os.open's were cut by the umask
@@ -70,8 +72,8 @@ def check_can_write(path, name: str) -> None:
         target = _file_path(path)
     except TypeError:
         raise TypeError(f"{name} must be a file's path (str or Path), not {path!r}") from None
-    except ValueError as exc:
-        raise ValueError(f"{name}: {exc}") from None
+    except (ValueError, PermissionError) as exc:
+        raise type(exc)(f"{name}: {exc}") from None
     shown = f"{name}={str(path)!r}"
     try:
         missing, folder = not target.parent.is_dir(), target.is_dir()
@@ -92,13 +94,19 @@ def _file_path(path) -> Path:
     or ".", a name ending in "/" (Path drops it, and a file "ckdir" would appear), or
     a device, FIFO or socket (a save as root would replace /dev/null)."""
     text = os.fspath(path)
-    if Path(text).name in ("", ".", "..") or text.endswith(("/", os.sep)):
+    last = os.path.basename(text)  # Path drops a last "." ("ckdir/." is "ckdir")
+    if Path(text).name in ("", ".", "..") or last in ("", ".", ".."):
         raise ValueError(f"{text!r} names no file: give a file's path, e.g. 'run/model.h5'")
     path = Path(text)
     try:
         mode = os.stat(path, follow_symlinks=False).st_mode
     except OSError:
         return path
+    if stat.S_ISREG(mode) and not mode & 0o222:  # a rename would replace it all the same
+        raise PermissionError(
+            f"{text!r} is write-protected (mode {oct(stat.S_IMODE(mode))}): make it "
+            "writable (chmod u+w) to replace it, or name another file"
+        )
     if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode) or stat.S_ISDIR(mode)):
         raise ValueError(
             f"{text!r} is a device, FIFO or socket, not a file: a save replaces only a "
@@ -107,11 +115,12 @@ def _file_path(path) -> Path:
     return path
 
 
-def _previous_mode(path: Path) -> int | None:
+def _previous_mode(path: Path, follow: bool = False) -> int | None:
     """The permission bits of the file ``path`` replaces (a private checkpoint stays
-    private, from the first byte written); None where there is no such regular file."""
+    private, from the first byte written); None where there is no such regular file.
+    ``follow``: of the file a link at ``path`` points to."""
     try:
-        mode = os.stat(path, follow_symlinks=False).st_mode
+        mode = os.stat(path, follow_symlinks=follow).st_mode
     except OSError:
         return None
     return stat.S_IMODE(mode) if stat.S_ISREG(mode) else None

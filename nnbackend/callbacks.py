@@ -17,7 +17,7 @@ import os
 import re
 import warnings
 
-from nnbackend.atomic import check_can_write
+from nnbackend.checkpoint import check_can_save
 from nnbackend.checkpoint_sizes import check_declared, check_rebuilds
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int, warn_caller
 from nnbackend.distributed.world import current, is_main
@@ -317,7 +317,7 @@ class ModelCheckpoint(Callback):
         self.optimizer = fit.optimizer
 
         def check():  # now, not after an epoch
-            check_can_write(self.path, "ModelCheckpoint path")
+            check_can_save(self.path, "ModelCheckpoint path")
             check_declared(model)
             check_rebuilds(model, getattr(fit, "loss", None), self.optimizer)
 

@@ -13,13 +13,16 @@ least 0. Every problem is a ``CheckpointError`` that names the file.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from nnbackend.atomic import check_can_write
 from nnbackend.checkpoint_sizes import (
     DEFAULT_MAX_PARAMS,
     array_shapes,
@@ -56,6 +59,33 @@ class Checkpoint:
     #: callback key -> its saved state, arrays under "arrays"
     callbacks: dict = field(default_factory=dict)
     path: Path | None = None
+
+
+def check_can_save(path, name: str) -> None:
+    """Refuse, before any work, a ``path`` a save could not write (``check_can_write``)
+    or should not replace: a file that is not an nnbackend checkpoint (a data set, notes:
+    a mistyped path, or a fit given no ``resume=True``, lost it for good). An empty
+    file, a link (the save replaces the link, not its target) or no file may be replaced.
+    ``name`` says where the path was given, e.g. "checkpoint"."""
+    check_can_write(path, name)
+    try:
+        info = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return
+    if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
+        return
+    what = "not an HDF5 file, or a damaged one"
+    try:
+        with open_untrusted(path, CheckpointError, what="file") as f:
+            what = "an HDF5 file of other data"
+            if attribute(path, f, "format", CheckpointError, "str", default=None) == FORMAT:
+                return
+    except (CheckpointError, OSError):  # OSError: one this user may not read
+        pass
+    raise FileExistsError(
+        f"{name}={str(path)!r} holds a file that is not an nnbackend checkpoint ({what}), "
+        "which a save would replace: name another file, or remove that one first"
+    )
 
 
 def read(path, backend, *, max_params: int | None = None) -> Checkpoint:

@@ -11,7 +11,7 @@ import inspect
 import re
 
 from nnbackend import callbacks as cb
-from nnbackend.atomic import check_can_write
+from nnbackend.checkpoint import check_can_save
 from nnbackend.checkpoint_sizes import check_declared, check_rebuilds
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int, warn_caller
 from nnbackend.distributed.world import is_main
@@ -45,7 +45,7 @@ def check_checkpoint(checkpoint, model, loss=None, optimizer=None) -> None:
     """Refuse, before training, a checkpoint path a save could not write, or a model
     whose checkpoint no load could read (the first save would fail after an epoch)."""
     if checkpoint is not None:
-        check_can_write(checkpoint, "checkpoint")
+        check_can_save(checkpoint, "checkpoint")
         check_declared(model)
         check_rebuilds(model, loss, optimizer)
 

@@ -42,6 +42,7 @@ from nnbackend.checkpoint import (
     FORMAT_VERSION,
     Checkpoint,
     CheckpointError,
+    check_can_save,
     read,
 )
 from nnbackend.checkpoint_sizes import array_shapes, as_json, check_declared, check_rebuilds
@@ -86,7 +87,8 @@ def save(model, path, optimizer=None, epoch: int | None = None, *, callbacks=Non
 
     ``callbacks``: {key: state} of callbacks that keep a state (``fit`` passes them);
     ``stopped``: a callback ended the run, so resuming it has nothing left to train.
-    A symbolic link at ``path`` is replaced by the file, its target left untouched.
+    A symbolic link at ``path`` is replaced by the file, its target left untouched; a
+    file there that is not a checkpoint, or that is write-protected, is refused.
     """
     if not hasattr(model, "layers") or not hasattr(model, "params"):
         raise TypeError(f"nb.save(model, path) saves a model, not {model!r}")
@@ -103,6 +105,7 @@ def save(model, path, optimizer=None, epoch: int | None = None, *, callbacks=Non
     boolean(stopped, "stopped")
     if epoch is not None:
         integer(epoch, "epoch (the last one trained, from 0)", low=0)
+    check_can_save(path, "path")  # before the file is built
     check_declared(model)
     check_rebuilds(model, model.loss, optimizer)
     buffer = io.BytesIO()

@@ -1,0 +1,149 @@
+"""What a save may replace: a checkpoint, an empty file or a link, and nothing else.
+
+A fit given a checkpoint path and no ``resume=True`` replaced whatever was there (a
+data set, notes, a write-protected best model) without a word: the save renames its
+file over the path, which needs no right to the old file."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import h5py
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend.layers import Dense
+
+X, Y = nb.datasets.make_moons(40, seed=0)
+
+
+def net() -> nb.Sequential:
+    return nb.Sequential([Dense(2, 4), "tanh", Dense(4, 2)], seed=0)
+
+
+def fit_with(path, how: str) -> None:
+    """Save ``net()`` to ``path`` by ``how``: nb.save, fit's checkpoint= or a callback."""
+    if how == "nb.save":
+        nb.save(net(), path)
+        return
+    given = {"checkpoint=": dict(checkpoint=path),
+             "callbacks=": dict(callbacks=[nb.callbacks.ModelCheckpoint(path)])}[how]  # fmt: skip
+    net().fit(X, Y, loss="cross_entropy", optimizer="sgd", epochs=1, verbose=0, **given)
+
+
+def digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+HOWS = ["nb.save", "checkpoint=", "callbacks="]
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_a_file_that_is_no_checkpoint_is_not_replaced(tmp_path, how):
+    """A data set in HDF5 and a text file are refused by name, left byte for byte, and
+    no temporary file stays beside them."""
+    data, notes = tmp_path / "moons.h5", tmp_path / "notes.txt"
+    with h5py.File(data, "w") as f:
+        f["X"] = X
+    notes.write_text("my notes\n")
+    before = {p: digest(p) for p in (data, notes)}
+    for path, what in ((data, "an HDF5 file of other data"), (notes, "not an HDF5 file")):
+        with pytest.raises(
+            FileExistsError, match=rf"holds a file that is not an nnbackend checkpoint \({what}"
+        ):
+            fit_with(path, how)
+    assert {p: digest(p) for p in (data, notes)} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["moons.h5", "notes.txt"]
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_a_checkpoint_an_empty_file_or_a_link_is_replaced(tmp_path, how):
+    """What a save may replace: its own kind, an empty file, a link (its target, here
+    notes, left as it was)."""
+    old, empty, link, notes = (tmp_path / n for n in ("old.h5", "empty.h5", "link.h5", "n.txt"))
+    nb.save(nb.Sequential([Dense(2, 3)], seed=1), old)
+    empty.touch()
+    notes.write_text("my notes\n")
+    link.symlink_to(notes)
+    for path in (old, empty, link):
+        fit_with(path, how)
+        assert nb.load(path).config() == net().config() and not path.is_symlink()
+    assert notes.read_text() == "my notes\n"
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_a_write_protected_file_is_not_replaced(tmp_path, how):
+    """chmod 444 keeps a checkpoint: the rename needed only the folder's right, so a
+    save replaced it (even as another user than root)."""
+    best = tmp_path / "best.h5"
+    nb.save(net(), best)
+    best.chmod(0o444)
+    before = digest(best)
+    with pytest.raises(
+        PermissionError, match=r"'.*best\.h5' is write-protected \(mode 0o444\): make it writable"
+    ):
+        fit_with(best, how)
+    assert digest(best) == before and best.stat().st_mode & 0o777 == 0o444
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_a_path_ending_in_a_dot_names_no_file(tmp_path, how):
+    """ "ckdir/." was read as "ckdir" (pathlib drops the dot) and a file took the folder's
+    name once the folder was gone; as "ckdir/" it was refused."""
+    folder = tmp_path / "ckdir"
+    folder.mkdir()
+    for text in (f"{folder}/.", f"{folder}/.."):
+        with pytest.raises(ValueError, match=r"names no file: give a file's path"):
+            fit_with(text, how)
+    assert folder.is_dir() and not list(folder.iterdir())
+
+
+def test_a_link_to_a_private_file_gives_a_private_checkpoint(tmp_path):
+    """A save through a link to a 0o600 file wrote a 0o644 one (the umask's default); a
+    link to a world-writable file still gives no more than the default."""
+    umask = os.umask(0o022)
+    try:
+        for target_mode, expected in ((0o600, 0o600), (0o777, 0o644)):
+            target, link = tmp_path / f"{target_mode:o}.h5", tmp_path / f"link{target_mode:o}.h5"
+            target.write_bytes(b"")
+            target.chmod(target_mode)
+            link.symlink_to(target)
+            nb.save(net(), link)
+            assert link.stat().st_mode & 0o777 == expected, oct(target_mode)
+    finally:
+        os.umask(umask)
+
+
+@pytest.mark.parametrize(
+    "path, error, message",
+    [
+        ("missing/m.h5", FileNotFoundError, r"^path='.*missing/m\.h5': its folder does not exist"),
+        (b"m.h5", TypeError, r"^path must be a file's path \(str or Path\), not b'm\.h5'"),
+        (None, TypeError, r"^path must be a file's path \(str or Path\), not None"),
+        (".", ValueError, r"^path: '\.' names no file"),
+    ],
+)
+def test_nb_save_says_what_is_wrong_with_its_path_as_fit_does(
+    tmp_path, monkeypatch, path, error, message
+):
+    """nb.save gave the OS's words (Errno 2, Errno 21 after building the whole file) or
+    pathlib's for a bytes path; it names the argument as fit names checkpoint=."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(error, match=message):
+        nb.save(net(), path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_refusal_keeps_the_resume_that_would_go_on(tmp_path):
+    """A checkpoint is still resumed from and written on: the check reads its format tag."""
+    path = tmp_path / "run.h5"
+    fit_with(path, "checkpoint=")
+    model = net()
+    model.fit(X, Y, loss="cross_entropy", optimizer="sgd", epochs=2, verbose=0,
+              checkpoint=path, resume=True)  # fmt: skip
+    assert nb.load(path, with_optimizer=True)[2] == 1
+    assert np.array_equal(
+        nb.to_numpy(nb.load(path).params["0.W"]), nb.to_numpy(model.params["0.W"])
+    )
