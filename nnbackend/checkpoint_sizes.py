@@ -11,9 +11,11 @@ again, so that a fit learns it at its start, not at its first save or at a resum
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import numbers
+import warnings
 from pathlib import Path
 
 import h5py
@@ -214,6 +216,21 @@ def _warn_once(key: tuple, message: str) -> None:
 
 
 _WARNED: set = set()  # (class, setting) pairs warned of: each once, not at every save
+
+
+@contextlib.contextmanager
+def settings_unwarned():
+    """Saves inside warn of no setting ``config()`` leaves out, and use up no warning:
+    the checkers (``nb.testing``) say so in their config row, and the user's own save
+    after them must still warn."""
+    warned = set(_WARNED)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            yield
+    finally:
+        _WARNED.clear()
+        _WARNED.update(warned)
 
 
 def _parts_of(*things) -> list:

@@ -90,10 +90,14 @@ def check_parts(name: str, parts, backend, where: str) -> None:
             value, weight = part
             if backend.owns(value) and value.ndim == 0 and is_weight(weight):
                 continue
-        raise TypeError(
-            f"{name!r} {where}, batch {i}, is {part!r}: a metric's batch returns (a 0-d "
-            "array of the outputs' library, a number >= 0) at every batch"
+        rule = (
+            "a loss's forward returns a 0-d array of the outputs' library (xp.sum(...) / n), "
+            "not a Python number"
+            if name in ("loss", "val_loss")  # the loss's value, and fit's weight
+            else "a metric's batch returns (a 0-d array of the outputs' library, a number "
+            ">= 0) at every batch"
         )
+        raise TypeError(f"{name!r} {where}, batch {i}, is {part!r}: {rule}")
 
 
 def _first_stray(pending: list[EpochLogs], backend) -> str | None:

@@ -131,3 +131,23 @@ def test_a_toy_draw_is_held_to_10_to_the_8_samples():
         nb.datasets.make_blobs(10**8 + 1, cluster_std=-1.0, seed=0)
     with pytest.raises(ValueError, match="^cluster_std must be a finite number at least 0"):
         nb.datasets.make_blobs(9**8 + 1, cluster_std=-1.0, seed=0)
+
+
+class FloatMSE(nb.losses.MSE):
+    """A loss of one's own whose forward gives a Python float (float(...) of the sum)."""
+
+    def forward(self, pred, target):
+        return float(super().forward(pred, target))
+
+
+def test_a_loss_giving_a_python_number_is_told_of_its_forward(backend):
+    """The loss's value was blamed on "a metric's batch" in fit and evaluate."""
+    import numpy as np
+
+    X = np.linspace(-1, 1, 12).reshape(6, 2)
+    model = nb.Sequential([nb.layers.Dense(2, 1)], backend=backend, seed=0)
+    said = r"^'loss' of epoch 0, batch 0, is \(.*: a loss's forward returns a 0-d array"
+    with pytest.raises(TypeError, match=said):
+        model.fit(X, X[:, :1], loss=FloatMSE(), optimizer="sgd", verbose=0)
+    with pytest.raises(TypeError, match=said):
+        model.evaluate(X, X[:, :1], loss=FloatMSE())

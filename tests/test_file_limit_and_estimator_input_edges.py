@@ -213,6 +213,24 @@ def test_an_optimizer_whose_config_leaves_out_its_rate_is_warned_of_once(tmp_pat
     assert [str(w.message).count("lr: 0.5 -> 0.01") for w in caught] == [1]
 
 
+def test_the_checkers_use_up_no_warning_of_a_lost_setting(tmp_path):
+    """check_optimizer's own save was warned of, silenced, and marked as told: the
+    user's save after it said nothing of the rate it loses."""
+
+    class LostRate(ClippedSGD):
+        def config(self):
+            return {"type": "LostRate", "clip": self.clip}
+
+    def sgd(w, g, state, t):
+        return w - 0.5 * g
+
+    with pytest.raises(nb.testing.CheckFailed, match="config"):
+        nb.testing.check_optimizer(lambda: LostRate(0.5), sgd, backends=["numpy"])
+    model = nb.Sequential([nb.layers.Dense(2, 2)], seed=0)
+    with pytest.warns(UserWarning, match=r"LostRate's config\(\) .*\(lr: 0.5 -> 0.01\)"):
+        nb.save(model, tmp_path / "m.h5", optimizer=LostRate(0.5))
+
+
 def test_a_schedule_config_pins_is_told_once_as_the_optimizers(tmp_path):
     """A config() that writes another StepDecay than the one held: one warning, naming
     the optimizer's config(), not a second for the schedule's own settings."""

@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from nnbackend.backend import Backend, Generator, get_backend
+from nnbackend.checkpoint_sizes import settings_unwarned
 from nnbackend.gradcheck import numerical_gradient, relative_error
 from nnbackend.io import load, save
 from nnbackend.model import Sequential
@@ -308,8 +309,7 @@ class _Case:
                 self.input_shape, std=self.input_std, backend=backend
             )
             model.forward(x, training=True)  # running state moves (BatchNorm)
-            with warnings.catch_warnings():  # a setting config() leaves out: the config row
-                warnings.simplefilter("ignore", UserWarning)
+            with settings_unwarned():  # a setting config() leaves out: the config row
                 path = save(model, Path(folder) / "layer.h5")
             with report.checking(check, where, LOAD_HINT):  # what fails from here on
                 self.loaded_alike(report, model, x, layer, path, target)

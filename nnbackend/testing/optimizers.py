@@ -23,12 +23,12 @@ update takes the rate it is given), and ``config``.
 from __future__ import annotations
 
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from nnbackend.backend import Backend, Generator, get_backend
+from nnbackend.checkpoint_sizes import settings_unwarned
 from nnbackend.flat import FlatArrays
 from nnbackend.io import load, save
 from nnbackend.layers import Dense
@@ -203,8 +203,7 @@ def _moves_and_saves(report, make_optimizer, backend, target, expected, ulps, se
     got = to_host(dict(model.params))
     compare(report, "moves: next step", where, got, want, ulps, hint=STATE_HINT)
     with tempfile.TemporaryDirectory() as folder:
-        with warnings.catch_warnings():  # a setting config() leaves out: the config row
-            warnings.simplefilter("ignore", UserWarning)
+        with settings_unwarned():  # a setting config() leaves out: the config row
             path = save(model, Path(folder) / "model.h5", optimizer=optimizer)
         custom = custom_for(optimizer)
         again, loaded, _ = load(path, target, with_optimizer=True, custom_objects=custom)
