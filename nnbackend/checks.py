@@ -123,6 +123,18 @@ def check_gradients(params, grads) -> None:
             )
 
 
+def check_input_gradient(layer, index: int, dx, rows: int) -> None:
+    """Refuse a layer's dL/dx of another batch size than the step's ``rows``: the layers
+    below would broadcast it into every row's gradient (a sum over the batch kept as a
+    row trained on, wrong)."""
+    if dx is not None and dx.shape[0] != rows:
+        raise ValueError(
+            f"layer {index}, {layer!r}: its backward returned dL/dx of shape "
+            f"{tuple(dx.shape)} for a batch of {rows} rows: it returns the gradient of "
+            "its input, in the input's shape (nb.testing.check_layer(layer) says more)"
+        )
+
+
 def check_output_gradient(dy, shape: tuple | None) -> None:
     """Refuse a ``dy`` of another shape than the last forward's output (``shape``; None
     where no forward ran): broadcast through the layers, it gives wrong gradients."""

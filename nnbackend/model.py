@@ -1,16 +1,14 @@
 """``Sequential``: layers in a chain, with fit/predict/evaluate around them.
 
     model = nb.Sequential([Dense(2, 3), "tanh", Dense(3, 2)], seed=0)
-    history = model.fit(X, y, loss="cross_entropy", optimizer=nb.optim.SGD(lr=0.01),
-                        epochs=100, batch_size=None)
+    history = model.fit(X, y, loss="cross_entropy", optimizer="sgd", epochs=100)
     model.predict(X)                # class labels: host NumPy for host X
 
 The model lives on the backend it was built on (``backend=``, else the current one), in
 its float dtype (``dtype="float64"``, else the backend's); ``model.to("cupy")`` moves
-it. ``forward``/``backward`` take arrays of that backend only.
-``fit``/``predict``/``evaluate`` also take host data (NumPy arrays, lists) and move it.
-What comes out follows what went in: host data in, host NumPy out (as scikit-learn
-does); the backend's arrays in, the backend's arrays out (no copy back from the GPU).
+it. ``forward``/``backward`` take arrays of that backend only; ``fit``/``predict``/
+``evaluate`` host data too (NumPy arrays, lists), and give back what they got: host
+NumPy for host data (as scikit-learn does), else the backend's arrays (no copy back).
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ from nnbackend.backend import Generator, as_generator, get_backend
 from nnbackend.backend.arrays import carried
 from nnbackend.backend.core import detached
 from nnbackend.backend.kernels import table
-from nnbackend.checks import check_output_gradient
+from nnbackend.checks import check_input_gradient, check_output_gradient
 from nnbackend.fit_options import check_option_names
 from nnbackend.flat import FlatModel, release, thaw, unbind
 from nnbackend.history import History
@@ -187,9 +185,11 @@ class Sequential:
 
     def _backward(self, dy, input_grad: bool):
         """``backward`` for fit's steps, whose dy is the loss's (no forward set its shape)."""
+        rows = dy.shape[0]
         try:
             for i in range(len(self.layers) - 1, -1, -1):
                 dy = self.layers[i].backward(dy, input_grad=input_grad or i > 0)
+                check_input_gradient(self.layers[i], i, dy, rows)
         except AttributeError as exc:
             forward_missed(exc)  # raises the clearer error where a forward did not run
             raise

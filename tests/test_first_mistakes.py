@@ -232,3 +232,32 @@ def test_a_keras_hook_that_fit_never_calls_is_named(backend):
     ]
     assert caught[0].filename == __file__
     assert history.epochs == [0, 1] and set(callback.seen) == {"loss", "accuracy"}
+
+
+class _SummedOverTheBatch(Tanh):
+    """A backward that sums its gradient over the batch, keeping the axis: (1, n)."""
+
+    def backward(self, dy, input_grad=True):
+        xp = nb.backend.namespace_of(dy)
+        return xp.sum(super().backward(dy, input_grad), axis=0, keepdims=True)
+
+
+def test_a_backward_giving_one_row_for_the_batch_is_named_at_the_first_step(backend):
+    """The layers below broadcast the (1, n) row into every row's gradient: the fit
+    trained on, wrong, with no error (or failed in a Dense's matmul, naming no layer)."""
+    X = np.linspace(-1, 1, 24).reshape(8, 3)
+    for layers in (
+        [Dense(3, 4), "tanh", _SummedOverTheBatch()],
+        [Dense(3, 4), _SummedOverTheBatch()],
+    ):
+        model = nb.Sequential([*layers, Dense(4, 1)], backend=backend, seed=0)
+        before = {k: nb.to_numpy(v).copy() for k, v in model.params.items()}
+        index = len(layers) - 1
+        said = (
+            rf"^layer {index}, _SummedOverTheBatch\(\): its backward returned dL/dx of "
+            r"shape \(1, 4\) for a batch of 8 rows"
+        )
+        with pytest.raises(ValueError, match=said):
+            model.fit(X, X[:, :1], loss="mse", optimizer="sgd", verbose=0)
+        for k, v in model.params.items():  # refused before the step
+            np.testing.assert_array_equal(nb.to_numpy(v), before[k])
