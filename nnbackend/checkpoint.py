@@ -74,15 +74,14 @@ def check_can_save(path, name: str) -> None:
         return
     if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
         return
-    what = "not an HDF5 file, or a damaged one"
     try:
         with open_untrusted(path, CheckpointError, what="file") as f:
-            what = "an HDF5 file of other data"
+            what = "it is an HDF5 file of other data"
             if attribute(path, f, "format", CheckpointError, "str", default=None) == FORMAT:
                 return
-    except (CheckpointError, OSError):  # OSError: one this user may not read
-        pass
-    raise FileExistsError(
+    except (CheckpointError, OSError) as exc:  # OSError: one this user may not read
+        what = printable(str(exc))
+    raise CheckpointError(
         f"{name}={str(path)!r} holds a file that is not an nnbackend checkpoint ({what}), "
         "which a save would replace: name another file, or remove that one first"
     )

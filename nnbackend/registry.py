@@ -44,9 +44,11 @@ class Registry:
     -> the module that registers it, imported when the name is first looked up."""
 
     def __init__(self, kind: str, key: str = "type", default_name=lambda cls: cls.__name__,
-                 elsewhere: dict[str, str] | None = None):  # fmt: skip
+                 elsewhere: dict[str, str] | None = None,
+                 set_by_base: str | None = None):  # fmt: skip
         self.kind, self.key, self.default_name = kind, key, default_name
         self.elsewhere = elsewhere or {}
+        self.set_by_base = set_by_base  # an attribute the base class's __init__ sets
         self._classes: dict[str, type] = {}
         self._aliases: dict[str, tuple[str, str]] = {}  # normalised -> (alias, class name)
 
@@ -168,6 +170,7 @@ class Registry:
         if isinstance(spec, dict):
             return self.build(spec)
         if getattr(type(spec), "registry", None) is self:
+            check_base_init(spec, self.set_by_base)
             return spec
         if isinstance(spec, type) and getattr(spec, "registry", None) is self:
             raise TypeError(f"give {self.article} object, {spec.__name__}(...), not the class")
@@ -183,6 +186,17 @@ class Registry:
         config = dict(config)
         cls = self.get(config.pop(self.key, None))
         return cls.from_config(config, **kwargs)
+
+
+def check_base_init(obj, attribute: str | None) -> None:
+    """Refuse an object whose ``__init__`` did not call its base class's (which sets
+    ``attribute``): Python's AttributeError came at first use, saying nothing of it."""
+    if attribute is not None and not hasattr(obj, attribute):
+        base = type(obj).__mro__[-2].__name__  # the library's base, below object
+        raise TypeError(
+            f"{type(obj).__name__} has no {attribute}: its __init__ must call "
+            f"super().__init__(...) first ({base}'s sets {attribute})"
+        )
 
 
 def type_name(obj) -> str:
@@ -286,9 +300,10 @@ LOSSES = Registry(
     elsewhere=dict.fromkeys(
         ("SumOverOutputs", "SquaredErrorOverOutputs", "ClippedLogLoss"), "nnbackend.sklearn.heads"
     ),
+    set_by_base="reduction",
 )
 """Loss classes by name and alias; ``nb.losses.get`` and ``fit(loss=...)`` read it."""
-OPTIMIZERS = Registry("optimizer")
+OPTIMIZERS = Registry("optimizer", set_by_base="state")
 """Optimizer classes by name; ``nb.optim.get`` and ``fit(optimizer=...)`` read it."""
 SCHEDULES = Registry("schedule")
 """Learning-rate schedules by name, as an optimizer's saved config names them."""

@@ -261,3 +261,40 @@ def test_a_backward_giving_one_row_for_the_batch_is_named_at_the_first_step(back
             model.fit(X, X[:, :1], loss="mse", optimizer="sgd", verbose=0)
         for k, v in model.params.items():  # refused before the step
             np.testing.assert_array_equal(nb.to_numpy(v), before[k])
+
+
+class _NoSuperLayer(nb.layers.Layer):
+    def __init__(self, a=1.0):  # no super().__init__(): no params, grads or state
+        self.a = a
+
+
+class _NoSuperLoss(nb.losses.MSE):
+    def __init__(self, delta=1.0):  # no reduction
+        self.delta = delta
+
+
+class _NoSuperOptimizer(nb.optim.SGD):
+    def __init__(self, lr=0.01):  # a rate, but no state
+        self.lr = lr
+
+
+def test_a_class_whose_init_skips_its_bases_is_told_to_call_it(backend):
+    """Python's AttributeError ('params', 'reduction', 'state') came at first use, and
+    check_layer blamed numpy for it in every row."""
+    said = r"has no {}: its __init__ must call super\(\)\.__init__\(\.\.\.\) first \({}'s sets"
+    X = np.linspace(-1, 1, 12).reshape(6, 2)
+    with pytest.raises(TypeError, match="^_NoSuperLayer " + said.format("params", "Layer")):
+        nb.Sequential([Dense(2, 2), _NoSuperLayer()], backend=backend)
+    with pytest.raises(TypeError, match="^_NoSuperLayer " + said.format("params", "Layer")):
+        nb.testing.check_layer(_NoSuperLayer, (3, 2), backends=[backend.name])
+    model = nb.Sequential([Dense(2, 1)], backend=backend, seed=0)
+    for loss, optimizer, what, base in [
+        (_NoSuperLoss(), "sgd", "reduction", "Loss"),
+        ("mse", _NoSuperOptimizer(), "state", "Optimizer"),
+    ]:
+        with pytest.raises(TypeError, match=said.format(what, base)):
+            model.fit(X, X[:, :1], loss=loss, optimizer=optimizer, verbose=0)
+    with pytest.raises(TypeError, match="^_NoSuperLoss " + said.format("reduction", "Loss")):
+        nb.testing.check_loss(_NoSuperLoss, (4, 1), np.zeros((4, 1)), backends=[backend.name])
+    with pytest.raises(TypeError, match="^_NoSuperOptimizer " + said.format("state", "Optimizer")):
+        nb.testing.check_optimizer(_NoSuperOptimizer, lambda w, g, s, t: w - 0.01 * g)

@@ -49,9 +49,9 @@ def test_a_file_that_is_no_checkpoint_is_not_replaced(tmp_path, how):
         f["X"] = X
     notes.write_text("my notes\n")
     before = {p: digest(p) for p in (data, notes)}
-    for path, what in ((data, "an HDF5 file of other data"), (notes, "not an HDF5 file")):
+    for path, what in ((data, "it is an HDF5 file of other data"), (notes, "cannot read file")):
         with pytest.raises(
-            FileExistsError, match=rf"holds a file that is not an nnbackend checkpoint \({what}"
+            nb.CheckpointError, match=rf"holds a file that is not an nnbackend checkpoint \({what}"
         ):
             fit_with(path, how)
     assert {p: digest(p) for p in (data, notes)} == before

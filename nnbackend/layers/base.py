@@ -30,7 +30,7 @@ from types import CodeType, FunctionType, MappingProxyType
 from nnbackend.backend.arrays import compact
 from nnbackend.checks import integer
 from nnbackend.kept import private_arrays
-from nnbackend.registry import LAYERS, construct, type_name
+from nnbackend.registry import LAYERS, check_base_init, construct, type_name
 from nnbackend.shapes import CHANNELS_LAST_HINT, channels_last, rows_to_images_hint
 
 #: a layer's ``grad_buffers`` where no fit has bound it: ask ``is NO_GRAD_BUFFERS``, as
@@ -222,6 +222,7 @@ def layer_list(layers) -> list[Layer]:
                 f"layer {i} is layer {first} again ({layer!r}): one layer object can stand "
                 "in one place only; make a new layer for each place"
             )
+        check_base_init(layer, "params")
         if layer.params:
             raise ValueError(
                 f"layer {i} ({layer!r}) already has weights, another model's, which "

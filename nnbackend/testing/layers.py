@@ -46,7 +46,7 @@ from nnbackend.checkpoint_sizes import settings_unwarned
 from nnbackend.gradcheck import numerical_gradient, relative_error
 from nnbackend.io import load, save
 from nnbackend.model import Sequential
-from nnbackend.registry import LAYERS
+from nnbackend.registry import LAYERS, check_base_init
 from nnbackend.testing.backends import (
     STRICT_DEVICES,
     STRICT_NO_FLOAT64,
@@ -103,13 +103,12 @@ def check_layer(
     """Check the layer that ``make_layer()`` makes, on inputs of ``input_shape``
     (batch axis first), on every backend of ``backends`` ("available": numpy, strict,
     torch where installed, cupy and torch:cuda where a GPU answers; or a list of names).
-
     Weights are drawn by ``Generator(seed)``, inputs from a normal of ``input_std``.
     Returns the ``Report``; raises ``CheckFailed`` (an AssertionError) with a table of
-    what failed where. The module's docstring lists the checks.
-    """
-    chosen = resolve(backends, dtype)
-    report = Report(f"check_layer({make_layer()!r}, input_shape={tuple(input_shape)})")
+    what failed where. The module's docstring lists the checks."""
+    chosen, layer = resolve(backends, dtype), make_layer()
+    check_base_init(layer, "params")  # else every row fails in Python's words
+    report = Report(f"check_layer({layer!r}, input_shape={tuple(input_shape)})")
     case = _Case(make_layer, tuple(input_shape), seed, input_std, ulps)
     runs, runs32 = {}, {}
     for backend in chosen:
