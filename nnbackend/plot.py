@@ -177,10 +177,11 @@ def image_grid(images, ncols: int | None = None, *, title: str | None = None, cm
     """A figure of small images side by side, without axes: ``images`` (n, h, w), e.g. a
     conv layer's filters ``W[:, 0]`` (grey, each scaled to its own range), or colour
     images in [0, 1], (n, h, w, 3) or as the conv layers take them, (n, 3, h, w) (and
-    (n, 1, h, w) grey). ``ncols``: images a row (at most n; by default a near square).
-    Returns the figure."""
+    (n, 1, h, w) grey): a second axis of 1 or 3 is read as channels, as in a conv
+    layer's filters ``W`` (k, 3, 3, 3) or (k, 1, 3, 3). ``ncols``: images a row (at
+    most n; by default a near square). Returns the figure."""
     images = np.asarray(images if is_host(images) else to_numpy(images))
-    if images.ndim == 4 and images.shape[1] in (1, 3) and images.shape[-1] not in (1, 3):
+    if images.ndim == 4 and images.shape[1] in (1, 3):
         images = np.moveaxis(images, 1, -1)  # channels first, as the conv layers take them
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]

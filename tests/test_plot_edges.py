@@ -288,6 +288,19 @@ def test_image_grid_draws_images_as_the_conv_layers_take_them():
         plot.image_grid(np.zeros((2, 2, 4, 5)))
 
 
+def test_image_grid_reads_a_conv_layers_filters_as_channels_first():
+    """W of Conv2D(1, 8, 3), (8, 1, 3, 3), was drawn as (1, 3) colour strips, and W of
+    Conv2D(3, 4, 3), (4, 3, 3, 3), with its channel and width axes swapped."""
+    rng = np.random.default_rng(0)
+    grey, colour = rng.uniform(size=(8, 1, 3, 3)), rng.uniform(size=(4, 3, 3, 3))
+    drawn = [ax.get_images()[0].get_array() for ax in plot.image_grid(grey).axes[:8]]
+    for k in range(8):
+        np.testing.assert_array_equal(drawn[k], grey[k, 0])
+    drawn = [ax.get_images()[0].get_array() for ax in plot.image_grid(colour).axes]
+    for k in range(4):
+        np.testing.assert_array_equal(drawn[k], colour[k].transpose(1, 2, 0))
+
+
 def test_image_grid_and_decision_boundary_check_their_sizes():
     """ncols is a whole number of at least 1 (0 was taken as "choose"), at most n;
     the boundary's resolution a whole number from 2 to 4000 (matplotlib's or NumPy's
