@@ -55,10 +55,24 @@ def chain_shapes(layers, shape, given: str = "input_shape") -> list:
                     raise ValueError(f"{given} does not fit layer 0: {exc}") from None
                 raise ValueError(
                     f"layer {i - 1}, {layers[i - 1]!r}, gives {shape_words(shape)} "
-                    f"but the next, {exc} (layer {i})"
+                    f"but the next, {exc} (layer {i}){_default_shape_hint(layers[i - 1])}"
                 ) from None
         shapes.append(shape)
     return shapes
+
+
+def _default_shape_hint(layer) -> str:
+    """Where ``layer`` is one's own and keeps Layer's ``output_shape`` (what it takes, it
+    gives), that the shape named may be that default's, not what its forward gives."""
+    owner = next(c for c in type(layer).__mro__ if "output_shape" in vars(c))
+    built_in = type(layer).__module__.startswith("nnbackend.")
+    if built_in or owner.__module__ != "nnbackend.layers.base":
+        return ""
+    return (
+        f"; {type(layer).__name__} keeps Layer's default output_shape, which gives the "
+        "shape it takes: a layer that changes its samples' shape says how in "
+        "output_shape(input_shape)"
+    )
 
 
 def layer_text(layer) -> str:

@@ -298,3 +298,27 @@ def test_a_class_whose_init_skips_its_bases_is_told_to_call_it(backend):
         nb.testing.check_loss(_NoSuperLoss, (4, 1), np.zeros((4, 1)), backends=[backend.name])
     with pytest.raises(TypeError, match="^_NoSuperOptimizer " + said.format("state", "Optimizer")):
         nb.testing.check_optimizer(_NoSuperOptimizer, lambda w, g, s, t: w - 0.01 * g)
+
+
+class _HalvesTheFeatures(nb.layers.Layer):
+    """A gated unit, x[:, :h] * sigmoid(x[:, h:]), that keeps Layer's output_shape."""
+
+    def forward(self, x, training=True):
+        h = x.shape[1] // 2
+        return x[:, :h] * nb.functional.sigmoid(x[:, h:])
+
+
+class _SaysItHalves(_HalvesTheFeatures):
+    def output_shape(self, input_shape):
+        return (input_shape[0] // 2,)
+
+
+def test_a_shape_change_left_out_of_output_shape_is_named_with_the_mismatch(backend):
+    """The mismatch named the features Layer's default gives (8), not what the forward
+    gives (4): "Dense(8, 1)", as it suggested, failed at fit."""
+    with pytest.raises(ValueError, match=r"_HalvesTheFeatures keeps Layer's default output_shape"):
+        nb.Sequential([Dense(4, 8), _HalvesTheFeatures(), Dense(4, 1)], backend=backend)
+    model = nb.Sequential([Dense(4, 8), _SaysItHalves(), Dense(4, 1)], backend=backend)
+    assert model.output_shape == (1,)
+    with pytest.raises(ValueError, match=r"takes 4 features, not 8 \(layer 2\)$"):
+        nb.Sequential([Dense(4, 8), Tanh(), Dense(4, 1)], backend=backend)  # built-in: no hint

@@ -167,7 +167,7 @@ def test_an_argument_that_config_leaves_out_is_caught():
     message = failure(lambda: ScaledByK(3.0), (4, 3))
     assert "save/load" in message and "output" in message
     assert "nb.load builds the layer from config() and fills params and state" in message
-    assert "from_config(config()) has k: 3.0 -> 1.0: config() (an optimizer's _hyper())" in message
+    assert "from_config(config()) has k: 3.0 -> 1.0: config() leaves out an argument" in message
 
 
 class BiasByTheMean(L.Dense):
@@ -262,7 +262,9 @@ def test_a_setting_that_config_leaves_out_is_named_for_each_kind():
         check_layer(lambda: DropoutInTrainingOnly(0.5), (4, 3), backends=["numpy"])
     with pytest.raises(CheckFailed, match=r"has gamma: 3.0 -> 2.0: config\(\)"):
         check_loss(lambda: FocalWithoutGamma(3.0), (5, 1), np.arange(5.0), backends=["numpy"])
-    with pytest.raises(CheckFailed, match=r"has weight_decay: 0.1 -> 0.01: config\(\)"):
+    with pytest.raises(
+        CheckFailed, match=r"has weight_decay: 0.1 -> 0.01: config\(\) \(its _hyper"
+    ):
         check_optimizer(lambda: DecayedSGD(0.1, 0.1), lambda w, g, s, t: w - 0.1 * g,
                         backends=["numpy"])  # fmt: skip
 

@@ -162,9 +162,10 @@ def config_round_trip(report: Report, obj, registry) -> None:
             again,
             only=init_parameters(type(obj)),  # an optimizer's lr: a property
         ):
+            where = "config() (its _hyper())" if registry.kind == "optimizer" else "config()"
             problem = (
-                f"from_config(config()) has {lost}: config() (an optimizer's _hyper()) "
-                "leaves out an argument, which nb.load would set to its default"
+                f"from_config(config()) has {lost}: {where} leaves out an argument, which "
+                "nb.load would set to its default"
             )
         known = "not registered: nb.load needs custom_objects" if custom_for(obj) else "registered"
         report.add("config", "-", problem, known)
