@@ -243,7 +243,9 @@ def restore_checkpoint(
     saved = _read(path, model.backend, custom_objects, max_params)
     if saved.model.config() != model.config():
         raise CheckpointError(
-            f"{path}: its architecture {saved.model!r} differs from the model's {model!r}"
+            f"{path} holds another architecture than the model's: "
+            f"{_difference(saved.model.config(), model.config())}; build the model as "
+            "saved (nb.load(path) gives it), or save to another file"
         )
     takes_state = optimizer is not None and saved.optimizer is not None
     if takes_state and type(optimizer) is not type(saved.optimizer):
@@ -294,6 +296,22 @@ def for_other_ranks(saved: Checkpoint, optimizer) -> dict | None:
     return {"epoch": saved.epoch, "stopped": saved.stopped, "callbacks": callbacks,
             "path": str(saved.path),
             "settings": settings_of(optimizer) if took else None}  # fmt: skip
+
+
+def _difference(saved: dict, mine: dict) -> str:
+    """The first place where the architecture ``saved`` differs from ``mine``."""
+    layers, own = saved.get("layers", []), mine.get("layers", [])
+    if len(layers) != len(own):
+        return f"it has {len(layers)} layers, the model {len(own)}"
+    for i, (theirs, ours) in enumerate(zip(layers, own, strict=True)):
+        if theirs != ours:
+            keys = [k for k in {**theirs, **ours} if theirs.get(k) != ours.get(k)]
+            shown = ", ".join(
+                f"{k} {theirs.get(k)!r} where the model has {ours.get(k)!r}" for k in keys
+            )
+            return f"its layer {i} has {shown}"
+    keys = [k for k in {**saved, **mine} if k != "layers" and saved.get(k) != mine.get(k)]
+    return ", ".join(f"its {k} is {saved.get(k)!r}, the model's {mine.get(k)!r}" for k in keys)
 
 
 def _read(path, backend, custom_objects, max_params) -> Checkpoint:
