@@ -45,10 +45,11 @@ class Registry:
 
     def __init__(self, kind: str, key: str = "type", default_name=lambda cls: cls.__name__,
                  elsewhere: dict[str, str] | None = None,
-                 set_by_base: str | None = None):  # fmt: skip
+                 set_by_base: str | None = None, shown_as: str | None = None):  # fmt: skip
         self.kind, self.key, self.default_name = kind, key, default_name
         self.elsewhere = elsewhere or {}
         self.set_by_base = set_by_base  # an attribute the base class's __init__ sets
+        self.shown_as = shown_as  # a class attribute naming it elsewhere, taken as an alias
         self._classes: dict[str, type] = {}
         self._aliases: dict[str, tuple[str, str]] = {}  # normalised -> (alias, class name)
 
@@ -73,6 +74,10 @@ class Registry:
         name = name or self.default_name(cls)
         own = name == self.default_name(cls)  # not a second name of the same class
         aliases = cls.__dict__.get("aliases", ()) if own else ()  # its own, not a base's
+        shown = cls.__dict__.get(self.shown_as) if self.shown_as and own else None
+        if isinstance(shown, str) and self._holder(shown) in (None, cls):  # not another's
+            if _normalised(shown) != _normalised(name) and shown not in aliases:
+                aliases = (*aliases, shown)  # the key of its History rows: metrics=["worst"]
         for wanted in (name, *aliases):
             holder = self._holder(wanted)
             if holder is not None and holder is not cls and not _reloaded(holder, cls):
@@ -313,7 +318,7 @@ INITIALIZERS = Registry(
 """Initialisers by their ``name`` ("he", "glorot"); ``nb.init.get`` reads it."""
 MODELS = Registry("model")
 """Model classes (``Sequential``) by name, as a checkpoint's architecture names them."""
-METRICS = Registry("metric")
+METRICS = Registry("metric", shown_as="name")
 """Metrics by name and alias; ``nb.metrics.get`` and ``fit(metrics=...)`` read it."""
 
 

@@ -232,3 +232,34 @@ def test_a_metric_comes_back_from_its_config_and_shows_its_arguments(metric, sho
     assert type(again) is type(metric) and again.name == metric.name
     assert again.config() == metric.config()
     assert repr(metric) == repr(again) == shown
+
+
+def test_a_registered_metric_is_found_by_the_name_its_history_rows_get(backend):
+    """metrics=["worst"] was an unknown metric though the History's key, and the name
+    EarlyStopping monitors, is "worst"; a name another class holds stays that one's."""
+
+    @nb.register
+    class WorstAbsError(nb.metrics.Metric):
+        name = "worst"
+
+        def batch(self, out, target, loss):
+            xp = nb.backend.namespace_of(out)
+            return xp.max(xp.abs(out - xp.reshape(target, out.shape))), 1
+
+    @nb.register
+    class MyAccuracy(nb.metrics.Accuracy):
+        name = "accuracy"  # Accuracy's: not taken from it
+
+    try:
+        assert type(nb.metrics.get("worst")) is WorstAbsError
+        assert type(nb.metrics.get("accuracy")) is nb.metrics.Accuracy
+        X = np.linspace(-1, 1, 8).reshape(4, 2)
+        model = nb.Sequential([nb.layers.Dense(2, 1)], backend=backend, seed=0)
+        history = model.fit(X, X[:, :1], loss="mse", optimizer="sgd", metrics=["worst"], verbose=0)
+        assert list(history.history) == ["loss", "worst"]
+    finally:
+        from nnbackend.registry import METRICS
+
+        for name in ("WorstAbsError", "MyAccuracy"):
+            METRICS._classes.pop(name)
+        METRICS._aliases.pop("worst")
