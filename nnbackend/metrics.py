@@ -215,5 +215,8 @@ def for_fit(metrics, loss, n_outputs: int | None) -> list[Metric]:
         metric.check(loss, n_outputs)
     names = [m.name for m in made]
     if len(set(names)) != len(names) or "loss" in names:
-        raise ValueError(f"metrics must have distinct names other than 'loss', got {names}")
+        raise ValueError(
+            f"metrics must have distinct names other than 'loss', got {names}: name each "
+            "once, and give a metric of one's own a name of its own (name = '...' in its class)"
+        )
     return made

@@ -222,6 +222,12 @@ def test_a_metric_may_not_take_the_loss_s_name():
 
     with pytest.raises(ValueError, match="metrics must have distinct names other than 'loss'"):
         nb.metrics.for_fit([Named()], nb.losses.MSE(), 1)
+
+    class Unnamed(nb.metrics.Metric):
+        pass
+
+    with pytest.raises(ValueError, match=r"\['metric', 'metric'\]: .*a name of its own \(name ="):
+        nb.metrics.for_fit([Unnamed(), Unnamed()], nb.losses.MSE(), 1)
     with pytest.raises(ValueError, match=r"distinct names .*\['mae', 'mae'\]"):
         nb.metrics.for_fit(["mae", "mean_absolute_error"], nb.losses.MSE(), 1)
 
