@@ -235,11 +235,9 @@ def test_a_folder_that_takes_no_new_file_is_named(tmp_path):
     shutil.rmtree(reachable)
     said = done.stdout.splitlines()
     assert len(said) == 2, done.stdout + done.stderr[-2000:]
-    assert f"cannot create a file in {str(folder)!r}" in said[0]
-    assert (
-        said[1] == f"checkpoint={str(folder / 'm.h5')!r}: cannot write in its folder: "
-        "Permission denied"
-    )
+    for what, line in zip(("path", "checkpoint"), said, strict=True):
+        shown = f"{what}={str(folder / 'm.h5')!r}"
+        assert line == f"{shown}: cannot write in its folder: Permission denied"
 
 
 # --- a full disk ------------------------------------------------------------------
@@ -433,14 +431,15 @@ def test_names_at_the_255_byte_limit(tmp_path, name):
     assert weights(nb.load(tmp_path / name)) == weights(saved)
 
 
-def test_os_errors_name_the_path_and_leave_nothing(tmp_path):
+def test_a_path_no_save_can_write_is_named_before_any_work_and_leaves_nothing(tmp_path):
+    """A folder at the path, or no folder for it, is named as fit names its checkpoint
+    path (nb.save built the whole file first, then gave the OS's Errno 21 or 2)."""
     (tmp_path / "a-folder.h5").mkdir()
-    with pytest.raises(IsADirectoryError) as err:
-        nb.save(model(), tmp_path / "a-folder.h5")
-    assert err.value.filename == str(tmp_path / "a-folder.h5")
-    with pytest.raises(FileNotFoundError) as err:
-        nb.save(model(), tmp_path / "no" / "such" / "m.h5")
-    assert err.value.filename == str(tmp_path / "no" / "such" / "m.h5")
+    folder, missing = tmp_path / "a-folder.h5", tmp_path / "no" / "such" / "m.h5"
+    with pytest.raises(ValueError, match=rf"^path={re.escape(repr(str(folder)))} is a folder"):
+        nb.save(model(), folder)
+    with pytest.raises(FileNotFoundError, match=r"m\.h5': its folder does not exist$"):
+        nb.save(model(), missing)
     assert files_in(tmp_path) == ["a-folder.h5"]
 
 
