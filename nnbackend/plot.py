@@ -102,7 +102,7 @@ def _points(X, y) -> tuple[np.ndarray, np.ndarray]:
     y = y.reshape(-1)
     if y.shape[0] != X.shape[0]:
         raise ValueError(f"X has {X.shape[0]} points but y has {y.shape[0]} labels")
-    if y.dtype.kind not in "biuf" or not np.array_equal(y, np.round(y)):
+    if y.dtype.kind not in "biuf" or not (np.isfinite(y).all() and np.array_equal(y, np.round(y))):
         raise ValueError(
             f"y must hold integer class labels, as predict gives them (it holds {y.dtype}): "
             "encode other labels as 0..k-1 first"
@@ -160,7 +160,7 @@ def curves(
     ax.set_ylabel(ylabel or (drawn[0] if len(drawn) == 1 else "value"))
     if logy:
         ax.set_yscale("log")
-    if ylim == "auto":
+    if isinstance(ylim, str) and ylim == "auto":  # not an array's elementwise ==
         accuracies = all("accuracy" in k for k in drawn) or "accuracy" in (ylabel or "")
         ylim = (0.0, 1.0) if accuracies and not logy else None  # a log axis has no 0
     if ylim is not None:

@@ -43,7 +43,9 @@ def make_blobs(
     """Gaussian blobs: X (n, n_features) float64, y (n,) int64 in [0, centers)."""
     from sklearn import datasets as sk
 
-    _check_draw(n_samples, cluster_std, seed, spread="cluster_std")
+    _check_draw(n_samples, cluster_std, seed, spread="cluster_std", features=n_features)
+    if isinstance(centers, numbers.Number):  # else the centres themselves, checked there
+        integer(centers, "centers", low=1, high=10**6)
     X, y = sk.make_blobs(
         n_samples=n_samples,
         centers=centers,
@@ -54,19 +56,25 @@ def make_blobs(
     return X.astype(np.float64), y.astype(np.int64)
 
 
-def _check_draw(n_samples, noise, seed, spread: str = "noise") -> None:
+def _check_draw(n_samples, noise, seed, spread: str = "noise", features: int = 2) -> None:
     """The library's words for a number scikit-learn would refuse (as ``random_state``),
-    and no draw of 10**12 samples before a MemoryError; a count or spread may be given
-    per class (a list), a seed as None or a RandomState, as scikit-learn takes them."""
-    per_class = isinstance(n_samples, tuple | list | np.ndarray)
-    if isinstance(n_samples, numbers.Number) or not per_class:
-        integer(n_samples, "n_samples", low=1, high=10**8)
+    and no draw of 10**12 values before a MemoryError; a count or spread may be given
+    per class (a list), a seed as None or a RandomState, a noise as None (none), as
+    scikit-learn takes them."""
+    if not isinstance(n_samples, tuple | list) and np.ndim(n_samples) != 1:
+        total = integer(n_samples, "n_samples", low=1, high=10**8)
     else:  # per class: each a count, together one draw's
         counts = [integer(n, "each of n_samples", low=0, high=10**8) for n in n_samples]
-        if not 1 <= sum(counts) <= 10**8:
-            raise ValueError(f"n_samples must add up to 1 to 100000000, got {sum(counts)}")
+        if not 1 <= (total := sum(counts)) <= 10**8:
+            raise ValueError(f"n_samples must add up to 1 to 100000000, got {total}")
+    if total * (features := integer(features, "n_features", low=1)) > 2 * 10**8:
+        raise ValueError(
+            f"n_samples x n_features may be at most 200000000 values, got {total} x {features}"
+        )
     if isinstance(noise, numbers.Number):
         finite_float(noise, spread, low=0)
+    elif noise is None and spread == "noise":  # scikit-learn's: no noise
+        pass
     elif not (np.all(np.isfinite(np.asarray(noise, float))) and np.all(np.asarray(noise) >= 0)):
         raise ValueError(f"{spread} must be finite numbers of at least 0, got {noise!r}")
     if seed is not None and not isinstance(seed, np.random.RandomState):
