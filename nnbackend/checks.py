@@ -123,15 +123,19 @@ def check_gradients(params, grads) -> None:
             )
 
 
-def check_input_gradient(layer, index: int, dx, rows: int) -> None:
-    """Refuse a layer's dL/dx of another batch size than the step's ``rows``: the layers
-    below would broadcast it into every row's gradient (a sum over the batch kept as a
-    row trained on, wrong)."""
-    if dx is not None and dx.shape[0] != rows:
+def check_input_gradient(layer, index: int, dx, shapes) -> None:
+    """Refuse a dL/dx from layer ``index`` of another shape than the input its last
+    forward took (``shapes[index]``): the layers below would broadcast it (a sum over
+    the batch kept as a row made every row's gradient, and the fit trained on, wrong)."""
+    if dx is None or index >= len(shapes):
+        return
+    shape = getattr(dx, "shape", None)
+    if shape != shapes[index]:  # tuples, or torch.Size: compared without a copy
+        what = f"a {type(dx).__name__}" if shape is None else f"shape {tuple(shape)}"
         raise ValueError(
-            f"layer {index}, {layer!r}: its backward returned dL/dx of shape "
-            f"{tuple(dx.shape)} for a batch of {rows} rows: it returns the gradient of "
-            "its input, in the input's shape (nb.testing.check_layer(layer) says more)"
+            f"layer {index}, {layer!r}: its backward returned dL/dx of {what}, its input "
+            f"had shape {tuple(shapes[index])}: it returns the gradient of its input, in "
+            "the input's shape (nb.testing.check_layer(layer) says more)"
         )
 
 

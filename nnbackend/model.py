@@ -29,7 +29,13 @@ from nnbackend.layers.base import build_layer, claim, forward_missed, layer_list
 from nnbackend.losses import L2
 from nnbackend.optim_base import Optimizer
 from nnbackend.registry import MODELS, register
-from nnbackend.shapes import chain_shapes, reshape_hint, sample_shape, summary_table, total_text
+from nnbackend.shapes import (
+    chain_shapes,
+    check_model_input,
+    sample_shape,
+    summary_table,
+    total_text,
+)
 from nnbackend.views import ArrayView
 
 
@@ -149,7 +155,7 @@ class Sequential:
         """(batch, *input_shape) -> (batch, *output_shape): raw outputs (logits, if the loss
         takes them). ``training`` reaches every layer: BatchNorm and Dropout behave as in
         training only when it is True."""
-        self._check_input(x)
+        check_model_input(self.backend, self._given_shape, x)
         if training:  # a hand loop's step updates in place what torch's inference mode made
             thaw(self)
         out = self._through_layers(detached(x), training)
@@ -162,11 +168,14 @@ class Sequential:
         with the activation after it, the two run as one call (``forward_activated``)."""
         fusing = table(self.backend.xp).dense_act is not None
         layers, i, last = self.layers, 0, len(self.layers) - 1
+        self._in_shapes = shapes = []  # each layer's input's: its dL/dx's in backward
         while i <= last:
             layer = layers[i]
+            shapes.append(x.shape)
             fuses = fusing and i < last and layer._fused_forward
             both = layer.forward_activated(x, layers[i + 1]) if fuses else None
             if both is not None:
+                shapes.append(both.shape)  # the activation's input, Dense's output
                 x, i = both, i + 2
             elif layer.stochastic:  # draws from the model's generator (Dropout)
                 x, i = layer.forward(x, training, rng=self.rng), i + 1
@@ -185,11 +194,11 @@ class Sequential:
 
     def _backward(self, dy, input_grad: bool):
         """``backward`` for fit's steps, whose dy is the loss's (no forward set its shape)."""
-        rows = dy.shape[0]
+        shapes = getattr(self, "_in_shapes", ())
         try:
             for i in range(len(self.layers) - 1, -1, -1):
                 dy = self.layers[i].backward(dy, input_grad=input_grad or i > 0)
-                check_input_gradient(self.layers[i], i, dy, rows)
+                check_input_gradient(self.layers[i], i, dy, shapes)
         except AttributeError as exc:
             forward_missed(exc)  # raises the clearer error where a forward did not run
             raise
@@ -229,7 +238,7 @@ class Sequential:
         device. The gradients it leaves in ``model.grads`` may be written over by the
         next ``train_step`` or ``fit`` (views into one buffer, ``nnbackend.flat``): copy
         them to keep them; a ``backward`` of your own makes new arrays."""
-        self._check_input(xb)
+        check_model_input(self.backend, self._given_shape, xb)
         claim(self.layers, self, build_new=True)  # one put in by model.layers[i] = ...
         optimizer.follow_layers(self)
         try:
@@ -381,20 +390,3 @@ class Sequential:
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
         return f"Sequential([{inner}], backend={self.backend.name!r})"
-
-    # --- helpers --------------------------------------------------------------
-
-    def _check_input(self, x) -> None:
-        self.backend.check_array(x, "model input")
-        shape = self._given_shape
-        if shape is not None and tuple(x.shape[1:]) != shape:
-            raise ValueError(
-                f"the model takes samples of shape {shape} (input_shape), but its input "
-                f"has shape {tuple(x.shape)}.{reshape_hint(x, shape)}"
-            )
-        if x.dtype != self.backend.dtype:
-            raise TypeError(
-                f"model input has dtype {str(x.dtype).rsplit('.', 1)[-1]}, but the model "
-                f"computes in {self.backend.dtype_name}: convert it with backend.asarray(X, "
-                f"dtype={self.backend.dtype_name!r}), or pass host data to fit/predict"
-            )

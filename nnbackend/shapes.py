@@ -30,6 +30,23 @@ def sample_shape(shape) -> tuple[int, ...]:
     return shape
 
 
+def check_model_input(backend, given_shape, x) -> None:
+    """Refuse a model's input ``x`` of another backend, sample shape (where the model
+    was given ``input_shape``) or dtype than the model's."""
+    backend.check_array(x, "model input")
+    if given_shape is not None and tuple(x.shape[1:]) != given_shape:
+        raise ValueError(
+            f"the model takes samples of shape {given_shape} (input_shape), but its input "
+            f"has shape {tuple(x.shape)}.{reshape_hint(x, given_shape)}"
+        )
+    if x.dtype != backend.dtype:
+        raise TypeError(
+            f"model input has dtype {str(x.dtype).rsplit('.', 1)[-1]}, but the model "
+            f"computes in {backend.dtype_name}: convert it with backend.asarray(X, "
+            f"dtype={backend.dtype_name!r}), or pass host data to fit/predict"
+        )
+
+
 def shape_text(shape) -> str:
     return "?" if shape is None else str(tuple(shape))
 

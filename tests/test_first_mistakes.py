@@ -242,6 +242,49 @@ class _SummedOverTheBatch(Tanh):
         return xp.sum(super().backward(dy, input_grad), axis=0, keepdims=True)
 
 
+class _Fold(nb.layers.Layer):
+    """(N, T, F) -> (N * T, F): the steps of a sequence as rows of their own."""
+
+    def forward(self, x, training=True):
+        self._n = x.shape[0]
+        return nb.backend.namespace_of(x).reshape(x, (-1, x.shape[2]))
+
+    def backward(self, dy, input_grad=True):
+        return nb.backend.namespace_of(dy).reshape(dy, (self._n, -1, dy.shape[1]))
+
+    def output_shape(self, input_shape):
+        return (input_shape[1],)
+
+
+class _Unfold(_Fold):
+    """(N * T, F) -> (N, T * F), T steps a sample."""
+
+    def __init__(self, steps=3):
+        super().__init__()
+        self.steps = steps
+
+    def forward(self, x, training=True):
+        self._shape = x.shape
+        return nb.backend.namespace_of(x).reshape(x, (-1, self.steps * x.shape[1]))
+
+    def backward(self, dy, input_grad=True):
+        return nb.backend.namespace_of(dy).reshape(dy, self._shape)
+
+    def output_shape(self, input_shape):
+        return (self.steps * input_shape[0],)
+
+
+def test_layers_that_fold_steps_into_rows_train_with_their_own_batch_sizes(backend):
+    """A layer's dL/dx is held to its own input's shape, not to the batch's rows: a step
+    folded into rows and unfolded again was refused."""
+    X = np.linspace(-1, 1, 4 * 3 * 2).reshape(4, 3, 2)
+    model = nb.Sequential(
+        [_Fold(), Dense(2, 5), "tanh", _Unfold(3), Dense(15, 1)], backend=backend, seed=0
+    )
+    history = model.fit(X, X[:, 0, :1], loss="mse", optimizer="sgd", epochs=3, verbose=0)
+    assert history["loss"][-1] < history["loss"][0]
+
+
 def test_a_backward_giving_one_row_for_the_batch_is_named_at_the_first_step(backend):
     """The layers below broadcast the (1, n) row into every row's gradient: the fit
     trained on, wrong, with no error (or failed in a Dense's matmul, naming no layer)."""
@@ -255,7 +298,7 @@ def test_a_backward_giving_one_row_for_the_batch_is_named_at_the_first_step(back
         index = len(layers) - 1
         said = (
             rf"^layer {index}, _SummedOverTheBatch\(\): its backward returned dL/dx of "
-            r"shape \(1, 4\) for a batch of 8 rows"
+            r"shape \(1, 4\), its input had shape \(8, 4\)"
         )
         with pytest.raises(ValueError, match=said):
             model.fit(X, X[:, :1], loss="mse", optimizer="sgd", verbose=0)
@@ -322,3 +365,16 @@ def test_a_shape_change_left_out_of_output_shape_is_named_with_the_mismatch(back
     assert model.output_shape == (1,)
     with pytest.raises(ValueError, match=r"takes 4 features, not 8 \(layer 2\)$"):
         nb.Sequential([Dense(4, 8), Tanh(), Dense(4, 1)], backend=backend)  # built-in: no hint
+
+
+class _GivesANumber(Tanh):
+    def backward(self, dy, input_grad=True):
+        return 0.0
+
+
+def test_a_backward_giving_no_array_is_named(backend):
+    """A float from a backward was Python's "'float' object has no attribute 'shape'"."""
+    X = np.linspace(-1, 1, 8).reshape(4, 2)
+    model = nb.Sequential([Dense(2, 2), _GivesANumber(), Dense(2, 1)], backend=backend)
+    with pytest.raises(ValueError, match=r"^layer 1, _GivesANumber\(\): .* dL/dx of a float, its"):
+        model.fit(X, X[:, :1], loss="mse", optimizer="sgd", verbose=0)
