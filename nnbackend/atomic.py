@@ -43,8 +43,8 @@ def atomic_write(path, data) -> Path:
     with the previous file intact and no temporary file left behind."""
     path = _file_path(path)
     mode, start = _previous_mode(path), 0o666
-    if mode is None and path.is_symlink():  # no more open than the file linked to was
-        start &= _previous_mode(path, follow=True) or 0o666
+    if mode is None and (linked := _previous_mode(path, follow=True)) is not None:
+        start &= linked | 0o600  # no more open than the file linked to, and the owner's own
     fd, temporary = _create_temporary(path, start if mode is None else mode)
     try:
         if mode is not None and hasattr(os, "fchmod"):

@@ -241,11 +241,12 @@ def restore_checkpoint(
     ``accept(saved)``, if given, runs once the file has passed every check and before
     the model changes: what it raises leaves the model as it was."""
     saved = _read(path, model.backend, custom_objects, max_params)
-    if saved.model.config() != model.config():
+    theirs, ours = _as_saved(saved.model.config()), _as_saved(model.config())
+    if theirs != ours:
         raise CheckpointError(
             f"{path} holds another architecture than the model's: "
-            f"{_difference(saved.model.config(), model.config())}; build the model as "
-            "saved (nb.load(path) gives it), or save to another file"
+            f"{_difference(theirs, ours)}; build the model as saved (nb.load(path) gives "
+            "it), or save to another file"
         )
     takes_state = optimizer is not None and saved.optimizer is not None
     if takes_state and type(optimizer) is not type(saved.optimizer):
@@ -296,6 +297,14 @@ def for_other_ranks(saved: Checkpoint, optimizer) -> dict | None:
     return {"epoch": saved.epoch, "stopped": saved.stopped, "callbacks": callbacks,
             "path": str(saved.path),
             "settings": settings_of(optimizer) if took else None}  # fmt: skip
+
+
+def _as_saved(config: dict) -> dict:
+    """``config`` as a file gives it back (a tuple as a list), where JSON can hold it."""
+    try:
+        return json.loads(json.dumps(config))
+    except (TypeError, ValueError):  # a save would refuse it; compared as it is
+        return config
 
 
 def _difference(saved: dict, mine: dict) -> str:

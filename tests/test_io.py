@@ -845,6 +845,40 @@ def test_missing_file(tmp_path):
         nb.load(tmp_path / "nothing.h5")
 
 
+@nb.register
+class ScaledBy(Layer):
+    """A layer of one's own whose config() holds a tuple, as JSON gives back a list."""
+
+    def __init__(self, factors=(1.0,)):
+        super().__init__()
+        self.factors = factors  # as given: a tuple here, a list from a file
+
+    def forward(self, x, training=True):
+        return self.factors[0] * x
+
+    def backward(self, dy, input_grad=True):
+        return self.factors[0] * dy
+
+    def config(self):
+        return {**super().config(), "factors": self.factors}
+
+
+def test_a_model_whose_config_holds_a_tuple_resumes_from_its_own_checkpoint(tmp_path):
+    """The file's (0.5,) came back as [0.5], and the same model was refused as another
+    architecture at every resume."""
+    path = tmp_path / "m.h5"
+
+    def run(epochs, resume=False):
+        model = nb.Sequential([Dense(2, 3), ScaledBy((0.5,)), Dense(3, 2)], seed=0)
+        model.fit(X, Y, optimizer="sgd", epochs=epochs, checkpoint=path, resume=resume, **FIT)
+        return host_params(model)
+
+    straight = run(3)
+    run(2)
+    for name, w in run(3, resume=True).items():
+        np.testing.assert_array_equal(w, straight[name])
+
+
 def test_restore_refuses_another_architecture_naming_where_it_differs(tmp_path):
     """The message held both models' whole reprs (930 characters for six layers) and
     said nothing of where they differ or what to do."""

@@ -102,16 +102,23 @@ def test_a_path_ending_in_a_dot_names_no_file(tmp_path, how):
 
 def test_a_link_to_a_private_file_gives_a_private_checkpoint(tmp_path):
     """A save through a link to a 0o600 file wrote a 0o644 one (the umask's default); a
-    link to a world-writable file still gives no more than the default."""
+    link to a world-writable file still gives no more than the default, and one to a
+    read-only file (or one of mode 0) a file its owner may read and write again."""
     umask = os.umask(0o022)
     try:
-        for target_mode, expected in ((0o600, 0o600), (0o777, 0o644)):
+        for target_mode, expected in (
+            (0o600, 0o600),
+            (0o777, 0o644),
+            (0o000, 0o600),
+            (0o444, 0o644),
+        ):
             target, link = tmp_path / f"{target_mode:o}.h5", tmp_path / f"link{target_mode:o}.h5"
             target.write_bytes(b"")
             target.chmod(target_mode)
             link.symlink_to(target)
             nb.save(net(), link)
             assert link.stat().st_mode & 0o777 == expected, oct(target_mode)
+            nb.save(net(), link)  # its own file now, and the owner's to write again
     finally:
         os.umask(umask)
 
