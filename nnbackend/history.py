@@ -73,7 +73,7 @@ def to_floats(logs: list[EpochLogs], backend) -> None:
 def is_weight(weight) -> bool:
     """Whether a metric's batch weight is a number >= 0, not NaN or inf (a 0-d array
     is not: float() would sync each one, and torch's History could not be saved)."""
-    return isinstance(weight, numbers.Real) and math.isfinite(weight) and weight >= 0
+    return isinstance(weight, numbers.Real) and 0 <= weight < math.inf  # NaN fails both
 
 
 def _number(weight) -> float:

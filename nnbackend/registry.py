@@ -49,7 +49,8 @@ class Registry:
         self.kind, self.key, self.default_name = kind, key, default_name
         self.elsewhere = elsewhere or {}
         self.set_by_base = set_by_base  # an attribute the base class's __init__ sets
-        self.shown_as = shown_as  # a class attribute naming it elsewhere, taken as an alias
+        self.shown_as = shown_as  # a class attribute naming it elsewhere: a weak alias
+        self._shown: dict[str, str] = {}  # normalised shown name -> class name
         self._classes: dict[str, type] = {}
         self._aliases: dict[str, tuple[str, str]] = {}  # normalised -> (alias, class name)
 
@@ -74,10 +75,6 @@ class Registry:
         name = name or self.default_name(cls)
         own = name == self.default_name(cls)  # not a second name of the same class
         aliases = cls.__dict__.get("aliases", ()) if own else ()  # its own, not a base's
-        shown = cls.__dict__.get(self.shown_as) if self.shown_as and own else None
-        if isinstance(shown, str) and self._holder(shown) in (None, cls):  # not another's
-            if _normalised(shown) != _normalised(name) and shown not in aliases:
-                aliases = (*aliases, shown)  # the key of its History rows: metrics=["worst"]
         for wanted in (name, *aliases):
             holder = self._holder(wanted)
             if holder is not None and holder is not cls and not _reloaded(holder, cls):
@@ -92,6 +89,11 @@ class Registry:
         self._classes[name] = cls
         for alias in aliases:
             self._aliases[_normalised(alias)] = (alias, name)
+        for taken in (name, *aliases):  # a class's own names outrank another's shown one
+            self._shown.pop(_normalised(taken), None)
+        shown = cls.__dict__.get(self.shown_as) if self.shown_as and own else None
+        if isinstance(shown, str) and self._holder(shown) in (None, cls):
+            self._shown.setdefault(_normalised(shown), name)  # metrics=["worst"]: its rows' key
         return cls
 
     def _holder(self, name: str) -> type | None:
@@ -157,6 +159,8 @@ class Registry:
                 return self._classes[registered]
         if wanted in self._aliases:
             return self._classes[self._aliases[wanted][1]]
+        if wanted in self._shown:
+            return self._classes[self._shown[wanted]]
         raise UnknownTypeError(f"unknown {self.kind} {name!r}: known are {self._known()}")
 
     def _known(self) -> str:
@@ -197,7 +201,8 @@ def check_base_init(obj, attribute: str | None) -> None:
     """Refuse an object whose ``__init__`` did not call its base class's (which sets
     ``attribute``): Python's AttributeError came at first use, saying nothing of it."""
     if attribute is not None and not hasattr(obj, attribute):
-        base = type(obj).__mro__[-2].__name__  # the library's base, below object
+        ours = [c for c in type(obj).__mro__ if c.__module__.startswith("nnbackend.")]
+        base = ours[-1].__name__ if ours else "its base"  # Layer, Loss, Optimizer
         raise TypeError(
             f"{type(obj).__name__} has no {attribute}: its __init__ must call "
             f"super().__init__(...) first ({base}'s sets {attribute})"

@@ -378,3 +378,18 @@ def test_a_backward_giving_no_array_is_named(backend):
     model = nb.Sequential([Dense(2, 2), _GivesANumber(), Dense(2, 1)], backend=backend)
     with pytest.raises(ValueError, match=r"^layer 1, _GivesANumber\(\): .* dL/dx of a float, its"):
         model.fit(X, X[:, :1], loss="mse", optimizer="sgd", verbose=0)
+
+
+class _Named:
+    """A mixin of one's own, after the library's base in the class's bases."""
+
+
+class _NoSuperMixedLayer(nb.layers.Layer, _Named):
+    def __init__(self):  # no super().__init__()
+        pass
+
+
+def test_the_base_named_for_a_skipped_init_is_the_librarys():
+    """With a mixin after Layer, the message named the mixin as the class that sets params."""
+    with pytest.raises(TypeError, match=r"first \(Layer's sets params\)"):
+        nb.Sequential([_NoSuperMixedLayer()])

@@ -250,9 +250,18 @@ def test_a_registered_metric_is_found_by_the_name_its_history_rows_get(backend):
     class MyAccuracy(nb.metrics.Accuracy):
         name = "accuracy"  # Accuracy's: not taken from it
 
+    @nb.register
+    class FirstOfTwo(WorstAbsError):
+        name = "second_of_two"
+
+    @nb.register
+    class SecondOfTwo(WorstAbsError):  # its own name outranks the other's shown one
+        pass
+
     try:
         assert type(nb.metrics.get("worst")) is WorstAbsError
         assert type(nb.metrics.get("accuracy")) is nb.metrics.Accuracy
+        assert type(nb.metrics.get("second_of_two")) is SecondOfTwo
         X = np.linspace(-1, 1, 8).reshape(4, 2)
         model = nb.Sequential([nb.layers.Dense(2, 1)], backend=backend, seed=0)
         history = model.fit(X, X[:, :1], loss="mse", optimizer="sgd", metrics=["worst"], verbose=0)
@@ -260,6 +269,6 @@ def test_a_registered_metric_is_found_by_the_name_its_history_rows_get(backend):
     finally:
         from nnbackend.registry import METRICS
 
-        for name in ("WorstAbsError", "MyAccuracy"):
+        for name in ("WorstAbsError", "MyAccuracy", "FirstOfTwo", "SecondOfTwo"):
             METRICS._classes.pop(name)
-        METRICS._aliases.pop("worst")
+        METRICS._shown.pop("worst")

@@ -187,3 +187,7 @@ def test_blobs_bound_their_features_and_centres_before_drawing():
         datasets.make_blobs(10, centers=10**7)
     X, y = datasets.make_blobs(10, centers=np.zeros((2, 3)), seed=0)  # centres given
     assert X.shape == (10, 3) and set(y.tolist()) == {0, 1}
+    with pytest.raises(ValueError, match=r"values, got 100000 x 10000$"):  # their width
+        datasets.make_blobs(10**5, centers=np.zeros((2, 10**4)))
+    X, _ = datasets.make_blobs(10**5, n_features=10**4, centers=np.zeros((2, 2)), seed=0)
+    assert X.shape == (10**5, 2)

@@ -43,9 +43,12 @@ def make_blobs(
     """Gaussian blobs: X (n, n_features) float64, y (n,) int64 in [0, centers)."""
     from sklearn import datasets as sk
 
-    _check_draw(n_samples, cluster_std, seed, spread="cluster_std", features=n_features)
-    if isinstance(centers, numbers.Number):  # else the centres themselves, checked there
+    features = n_features
+    if isinstance(centers, numbers.Number):
         integer(centers, "centers", low=1, high=10**6)
+    elif np.ndim(centers) == 2:  # the centres themselves: as many features as they have
+        features = np.shape(centers)[1]
+    _check_draw(n_samples, cluster_std, seed, spread="cluster_std", features=features)
     X, y = sk.make_blobs(
         n_samples=n_samples,
         centers=centers,
