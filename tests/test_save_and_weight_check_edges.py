@@ -205,7 +205,7 @@ def test_settings_unwarned_hides_its_warnings_and_uses_none_up():
 
     from nnbackend import checkpoint_sizes
 
-    key, earlier = ("test_session_28_edges", "a setting"), ("test_session_28_edges", "seen")
+    key, earlier = ("test_settings_unwarned", "a setting"), ("test_settings_unwarned", "seen")
     try:
         with warnings.catch_warnings(record=True):
             warnings.simplefilter("always")
