@@ -21,7 +21,7 @@ from nnbackend.backend import Generator, as_generator, get_backend
 from nnbackend.backend.arrays import carried
 from nnbackend.backend.core import detached
 from nnbackend.backend.kernels import table
-from nnbackend.checks import check_input_gradient, check_output_gradient
+from nnbackend.checks import boolean, check_input_gradient, check_output_gradient
 from nnbackend.fit_options import check_option_names
 from nnbackend.flat import FlatModel, release, thaw, unbind
 from nnbackend.history import History
@@ -63,6 +63,7 @@ class Sequential:
     ):
         """``build=False`` draws no weights: the layers get the backend only, and their
         ``params`` stay empty until filled (how ``nb.load`` builds a model)."""
+        build = boolean(build, "build")  # "no" would be true
         self.layers = layer_list(layers)
         claim(self.layers, self)
         if not self.layers:

@@ -137,6 +137,7 @@ def curves(
     accuracies (every key, or the ylabel, names one) to 0-1 on a linear axis, so that
     noise between 0.08 and 0.12 does not fill the plot and look like learning. Returns
     the Axes."""
+    _check_limits(ylim)
     data = history_or_dict.history if hasattr(history_or_dict, "history") else history_or_dict
     epochs = getattr(history_or_dict, "epochs", None)  # a History's: a resumed fit counts on
     if isinstance(keys, str):
@@ -171,6 +172,18 @@ def curves(
     if title:
         ax.set_title(title)
     return ax
+
+
+def _check_limits(ylim) -> None:
+    """``curves``' ylim: "auto", None, or (low, high) as two finite numbers."""
+    if ylim is None or (isinstance(ylim, str) and ylim == "auto"):
+        return
+    try:
+        pair = None if isinstance(ylim, str) else np.asarray(ylim, dtype=float)
+    except (TypeError, ValueError):
+        pair = None
+    if pair is None or pair.shape != (2,) or not np.isfinite(pair).all():
+        raise ValueError(f"ylim is (low, high) as finite numbers, None or 'auto', not {ylim!r}")
 
 
 def image_grid(images, ncols: int | None = None, *, title: str | None = None, cmap="gray"):

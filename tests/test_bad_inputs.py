@@ -618,6 +618,15 @@ def test_a_move_with_a_wrong_optimizer_is_refused_before_the_weights_move():
     assert model.backend.name == "numpy"
 
 
+def test_sequential_takes_build_as_a_flag():
+    """build="no" was read as true and drew the weights; NumPy's bool is a flag."""
+    for build in ("no", 0, None):
+        with pytest.raises(TypeError, match="^build must be True or False"):
+            nb.Sequential([nb.layers.Dense(2, 2)], build=build)
+    assert not nb.Sequential([nb.layers.Dense(2, 2)], build=np.bool_(False)).params
+    assert len(nb.Sequential([nb.layers.Dense(2, 2)], build=True).params) == 2
+
+
 def test_a_copy_to_a_backend_named_by_a_falsy_non_string_is_refused():
     """model.copy(backend=0) was read as no backend (``or``) and copied to this one."""
     model = net()

@@ -165,6 +165,14 @@ def test_curves_take_limits_as_an_array():
     assert ax.get_ylim() == (0.0, 3.0)
 
 
+def test_curves_refuse_limits_that_are_no_pair_of_numbers_before_drawing():
+    """ "Auto", (0, nan) and (0,) failed in matplotlib's words after the curves were drawn."""
+    for ylim in ("Auto", (0.0, float("nan")), (0.0,), ("a", "b"), {"low": 0}):
+        with pytest.raises(ValueError, match=r"^ylim is \(low, high\) as finite numbers"):
+            plot.curves({"loss": [1.0, 2.0]}, ylim=ylim)
+    assert plot.curves({"loss": [1.0, 2.0]}, ylim=(0, 5)).get_ylim() == (0.0, 5.0)
+
+
 def test_moons_and_circles_take_no_noise_as_scikit_learn_does():
     """noise=None, scikit-learn's "no noise", was refused as not finite."""
     for make in (datasets.make_moons, datasets.make_circles):
