@@ -104,6 +104,7 @@ def check_rebuilds(model, loss=None, optimizer=None) -> None:
         if thing is None:
             continue
         config = json.loads(as_json(what, thing.config()))  # in the types a load gives
+        _check_typed(what, thing, config)
         try:
             with custom_objects(own):  # not registered: the load takes custom_objects
                 again = registry.build(config, **options)
@@ -116,6 +117,20 @@ def check_rebuilds(model, loss=None, optimizer=None) -> None:
                 "arguments, each under its name, and nothing else"
             ) from exc
         _check_alike(what, thing, again)
+
+
+def _check_typed(what: str, thing, config: dict) -> None:
+    """Refuse a config() without its "type" (one of one's own that left out
+    ``super().config()``): the load's "unknown layer type None", which the build in
+    ``check_rebuilds`` would take for a class not registered, and no custom_objects mends."""
+    layers = zip(getattr(thing, "layers", ()), config.get("layers", ()), strict=False)
+    parts = [(thing, config), *layers]  # a model's layers' configs: its own
+    for part, part_config in parts:
+        if isinstance(part_config, dict) and not isinstance(part_config.get("type"), str):
+            raise ValueError(
+                f"{what} could not be loaded from the file: {type(part).__name__}.config() "
+                'gives no "type"; a config() of one\'s own returns {**super().config(), ...}'
+            )
 
 
 def as_json(what: str, value, method: str = "config()") -> str:

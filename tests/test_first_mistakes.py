@@ -393,3 +393,35 @@ def test_the_base_named_for_a_skipped_init_is_the_librarys():
     """With a mixin after Layer, the message named the mixin as the class that sets params."""
     with pytest.raises(TypeError, match=r"first \(Layer's sets params\)"):
         nb.Sequential([_NoSuperMixedLayer()])
+
+
+@nb.register
+class _UntypedDense(Dense):
+    def config(self):  # {**super().config(), ...} left out: no "type"
+        return {"n_in": self.n_in, "n_out": self.n_out}
+
+
+@nb.register
+class _UntypedSGD(nb.optim.SGD):
+    def config(self):
+        return {"lr": self.lr}
+
+
+@pytest.mark.parametrize("untyped", ["layer", "optimizer"])
+def test_a_config_without_its_type_is_refused_before_training(backend, tmp_path, untyped):
+    """A config() that leaves out super().config()'s "type": the fit trained and wrote
+    checkpoints no load reads ("unknown layer type None"), which no custom_objects mends."""
+    X, y = nb.datasets.make_moons(20, seed=0)
+    layer = _UntypedDense(2, 2) if untyped == "layer" else Dense(2, 2)
+    optimizer = _UntypedSGD(0.1) if untyped == "optimizer" else nb.optim.SGD(0.1)
+    model = nb.Sequential([layer], backend=backend, seed=0)
+    path = tmp_path / "model.h5"
+    untyped_class = type(layer if untyped == "layer" else optimizer).__name__
+    says = rf'{untyped_class}\.config\(\) gives no "type"'
+    with pytest.raises(ValueError, match=says):
+        model.fit(X, y, loss="cross_entropy", optimizer=optimizer, epochs=1, verbose=0,
+                  checkpoint=path)  # fmt: skip
+    if untyped == "layer":
+        with pytest.raises(ValueError, match=says):
+            nb.save(model, path)
+    assert not path.exists()
