@@ -49,6 +49,8 @@ def atomic_write(path, data) -> Path:
     try:
         if mode is not None and hasattr(os, "fchmod"):
             os.fchmod(fd, mode)  # exactly the old bits: os.open's were cut by the umask
+        elif hasattr(os, "fchmod"):  # a umask of 0o222: else the next save refuses it
+            os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) | 0o600)
         _write_all(fd, memoryview(data).cast("B"))
         os.fsync(fd)
         os.replace(temporary, path)

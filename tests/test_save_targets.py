@@ -154,3 +154,24 @@ def test_the_refusal_keeps_the_resume_that_would_go_on(tmp_path):
     assert np.array_equal(
         nb.to_numpy(nb.load(path).params["0.W"]), nb.to_numpy(model.params["0.W"])
     )
+
+
+@pytest.mark.parametrize("how", HOWS)
+def test_a_save_under_a_umask_without_write_bits_can_replace_its_own_file(tmp_path, how):
+    """A umask of 0o222 made the first save's file 0o444, which the next save refused as
+    write-protected: a fit saving every epoch failed after its first."""
+    path = tmp_path / "model.h5"
+    old = os.umask(0o222)
+    try:
+        fit_with(path, how)
+        fit_with(path, how)
+        model = net()
+        epochs = model.fit(X, Y, loss="cross_entropy", optimizer="sgd", epochs=3, verbose=0,
+                           callbacks=[nb.callbacks.ModelCheckpoint(path, every=1)])  # fmt: skip
+    finally:
+        os.umask(old)
+    assert len(epochs.history["loss"]) == 3
+    assert os.stat(path).st_mode & 0o777 == 0o644  # the owner's read and write added
+    np.testing.assert_array_equal(
+        nb.to_numpy(nb.load(path).params["0.W"]), nb.to_numpy(model.params["0.W"])
+    )
