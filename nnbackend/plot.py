@@ -178,11 +178,12 @@ def _check_limits(ylim) -> None:
     """``curves``' ylim: "auto", None, or (low, high) as two finite numbers."""
     if ylim is None or (isinstance(ylim, str) and ylim == "auto"):
         return
-    try:
-        pair = None if isinstance(ylim, str) else np.asarray(ylim, dtype=float)
+    try:  # a side of None is matplotlib's own choice: (0, None) fixes the bottom alone
+        sides = list(ylim) if isinstance(ylim, tuple | list | np.ndarray) else None
+        pair = None if sides is None else [v if v is None else float(v) for v in sides]
     except (TypeError, ValueError):
         pair = None
-    if pair is None or pair.shape != (2,) or not np.isfinite(pair).all():
+    if pair is None or len(pair) != 2 or not all(v is None or np.isfinite(v) for v in pair):
         raise ValueError(f"ylim is (low, high) as finite numbers, None or 'auto', not {ylim!r}")
 
 

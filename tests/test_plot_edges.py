@@ -338,3 +338,17 @@ def test_seven_classes_reuse_the_first_colour():
     ax = plot.decision_boundary(model, X7, np.arange(7), resolution=5)
     colours = [tuple(c.get_facecolor()[0]) for c in ax.collections[1:]]
     assert len(set(colours[:6])) == 6 and colours[6] == colours[0]
+
+
+def test_curves_leave_a_side_given_as_none_to_matplotlib():
+    """ylim=(0, None), matplotlib's own way to fix the bottom alone, was refused as not
+    two finite numbers; a side of NaN is still refused."""
+    history = {"loss": [2.0, 1.0, 0.5]}
+    low, high = plot.curves(history, ylim=(0, None)).get_ylim()
+    assert low == 0.0 and high > 2.0  # the top is matplotlib's, above the curve
+    low, high = plot.curves(history, ylim=[None, 1.5]).get_ylim()
+    assert high == 1.5 and low < 0.5
+    with pytest.raises(ValueError, match=r"^ylim is \(low, high\)"):
+        plot.curves(history, ylim=(None, float("nan")))
+    with pytest.raises(ValueError, match=r"^ylim is \(low, high\)"):
+        plot.curves(history, ylim=(None,))
