@@ -93,7 +93,7 @@ class Registry:
             self._shown.pop(_normalised(taken), None)
         shown = cls.__dict__.get(self.shown_as) if self.shown_as and own else None
         if isinstance(shown, str) and self._holder(shown) in (None, cls):
-            self._shown.setdefault(_normalised(shown), name)  # metrics=["worst"]: its rows' key
+            self._shown[_normalised(shown)] = name  # the latest definition: a re-run cell
         return cls
 
     def _holder(self, name: str) -> type | None:

@@ -272,3 +272,39 @@ def test_a_registered_metric_is_found_by_the_name_its_history_rows_get(backend):
         for name in ("WorstAbsError", "MyAccuracy", "FirstOfTwo", "SecondOfTwo"):
             METRICS._classes.pop(name)
         METRICS._shown.pop("worst")
+
+
+def test_a_metric_defined_again_under_another_class_name_takes_its_name(backend):
+    """A notebook cell edited and run again (the class renamed, its `name` kept): the
+    name found the first class, and the History showed the replaced code's numbers."""
+    from nnbackend.registry import METRICS
+
+    @nb.register
+    class MaxError(nb.metrics.Metric):
+        name = "max_err"
+
+        def batch(self, out, target, loss):
+            xp = nb.backend.namespace_of(out)
+            return xp.max(xp.abs(out - xp.reshape(target, out.shape))), out.shape[0]
+
+    @nb.register
+    class DoubledMaxError(MaxError):
+        name = "max_err"
+
+        def batch(self, out, target, loss):
+            value, rows = super().batch(out, target, loss)
+            return 2 * value, rows
+
+    try:
+        assert type(nb.metrics.get("max_err")) is DoubledMaxError
+        X = np.linspace(-1, 1, 8).reshape(4, 2)
+        model = nb.Sequential([nb.layers.Dense(2, 1)], backend=backend, seed=0)
+        out = nb.to_numpy(model.forward(model.backend.asarray(X, dtype=model.backend.dtype_name)))
+        history = model.fit(X, X[:, :1], loss="mse", optimizer="sgd", epochs=1, verbose=0,
+                            shuffle=False, metrics=["max_err"])  # fmt: skip
+        want = 2 * np.max(np.abs(out - X[:, :1]))  # the metric sees the step's forward
+        np.testing.assert_allclose(history.history["max_err"][0], want, rtol=1e-6)
+    finally:
+        for name in ("MaxError", "DoubledMaxError"):
+            METRICS._classes.pop(name)
+        METRICS._shown.pop("maxerr")
