@@ -131,3 +131,15 @@ def test_as_generator_keeps_a_generator_and_seeds_the_rest():
     assert as_generator(rng) is rng
     assert as_generator(3).key == nb.Generator(3).key
     assert as_generator(None).seed is None
+
+
+@pytest.mark.parametrize("dtype", [int, "int64", "bool"])
+def test_draws_in_an_integer_dtype_are_refused_by_name(backend, dtype):
+    """uniform's int dtype failed in NumPy's casting words, and normal cut its draws to
+    integers ([0, 0, 3] for a std of 5) without a word."""
+    rng = nb.Generator(0)
+    with pytest.raises(ValueError, match=r"dtype must be 'float32' or 'float64'"):
+        rng.uniform((3,), 0.0, 10.0, backend=backend, dtype=dtype)
+    with pytest.raises(ValueError, match=r"dtype must be 'float32' or 'float64'"):
+        rng.normal((3,), 5.0, backend=backend, dtype=dtype)
+    assert host(rng.uniform((3,), backend=backend, dtype=float)).dtype == np.float64

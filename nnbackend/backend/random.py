@@ -12,7 +12,7 @@ import operator
 import numpy as np
 
 from nnbackend.backend.core import get_backend
-from nnbackend.backend.dtypes import standard_name
+from nnbackend.backend.dtypes import float_dtype_name
 from nnbackend.backend.philox import MASK32, blocks_for, random_words
 
 # a loaded counter's bound: the blocks a stream can still draw keep far below int64's
@@ -54,7 +54,7 @@ class Generator:
         """Uniform draws in [low, high) of ``shape`` on ``backend`` in ``dtype``."""
         backend = get_backend(backend)
         name = backend.dtype_name if dtype is None else dtype
-        dtype = np.dtype(standard_name(name))  # a name, or any library's dtype object
+        dtype = np.dtype(float_dtype_name(name))  # a name, or any library's dtype object
         draws = self._host.uniform(low, high, shape).astype(dtype)
         if high > low:  # a float64 draw just below high can round to it in float32
             below = np.nextafter(dtype.type(high), dtype.type(low))
@@ -154,7 +154,7 @@ class Generator:
     @staticmethod
     def _place(host: np.ndarray, backend, dtype):
         backend = get_backend(backend)
-        return backend.asarray(host, dtype=dtype or backend.dtype_name)
+        return backend.asarray(host, dtype=float_dtype_name(dtype or backend.dtype_name))
 
 
 def _check_seed(seed) -> None:
