@@ -133,10 +133,10 @@ def curves(
     ``{name: list of values}`` (or ``{name: (xs, values)}`` for values at chosen steps).
     ``keys`` names the curves to draw (missing ones are skipped).
 
-    ``ylim``: (low, high), or None for matplotlib's choice; "auto" (the default) fixes
-    accuracies (every key, or the ylabel, names one) to 0-1 on a linear axis, so that
-    noise between 0.08 and 0.12 does not fill the plot and look like learning. Returns
-    the Axes."""
+    ``ylim``: (low, high), or None for matplotlib's choice (of both sides, or of one
+    given as None: (0, None)); "auto" (the default) fixes accuracies (every key, or the
+    ylabel, names one) to 0-1 on a linear axis, so that noise between 0.08 and 0.12 does
+    not fill the plot and look like learning. Returns the Axes."""
     _check_limits(ylim)
     data = history_or_dict.history if hasattr(history_or_dict, "history") else history_or_dict
     epochs = getattr(history_or_dict, "epochs", None)  # a History's: a resumed fit counts on
@@ -175,16 +175,25 @@ def curves(
 
 
 def _check_limits(ylim) -> None:
-    """``curves``' ylim: "auto", None, or (low, high) as two finite numbers."""
+    """``curves``' ylim: "auto", None, or (low, high) as finite numbers or None."""
     if ylim is None or (isinstance(ylim, str) and ylim == "auto"):
         return
     try:  # a side of None is matplotlib's own choice: (0, None) fixes the bottom alone
         sides = list(ylim) if isinstance(ylim, tuple | list | np.ndarray) else None
-        pair = None if sides is None else [v if v is None else float(v) for v in sides]
+        pair = None if sides is None else [v if v is None else _number(v) for v in sides]
     except (TypeError, ValueError):
         pair = None
     if pair is None or len(pair) != 2 or not all(v is None or np.isfinite(v) for v in pair):
-        raise ValueError(f"ylim is (low, high) as finite numbers, None or 'auto', not {ylim!r}")
+        raise ValueError(
+            f"ylim is (low, high) as finite numbers (a side None for matplotlib's choice), "
+            f"None or 'auto', not {ylim!r}"
+        )
+
+
+def _number(value) -> float:
+    if isinstance(value, str | bytes):  # float("1") would take it, matplotlib would not
+        raise TypeError(f"{value!r} is no number")
+    return float(value)
 
 
 def image_grid(images, ncols: int | None = None, *, title: str | None = None, cmap="gray"):

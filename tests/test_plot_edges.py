@@ -350,5 +350,6 @@ def test_curves_leave_a_side_given_as_none_to_matplotlib():
     assert high == 1.5 and low < 0.5
     with pytest.raises(ValueError, match=r"^ylim is \(low, high\)"):
         plot.curves(history, ylim=(None, float("nan")))
-    with pytest.raises(ValueError, match=r"^ylim is \(low, high\)"):
-        plot.curves(history, ylim=(None,))
+    for bad in [(None,), ("0", "1")]:  # strings: matplotlib's TypeError after the drawing
+        with pytest.raises(ValueError, match=r"^ylim is \(low, high\)"):
+            plot.curves(history, ylim=bad)
