@@ -61,24 +61,24 @@ class Checkpoint:
     path: Path | None = None
 
 
-def check_can_save(path, name: str) -> None:
+def check_can_save(path, name: str) -> bool:
     """Refuse, before any work, a ``path`` a save could not write (``check_can_write``)
     or should not replace: a file that is not an nnbackend checkpoint (a data set, notes:
-    a mistyped path, or a fit given no ``resume=True``, lost it for good). An empty
-    file, a link (the save replaces the link, not its target) or no file may be replaced.
-    ``name`` says where the path was given, e.g. "checkpoint"."""
+    a mistyped path lost them for good). An empty file, a link (the save replaces the
+    link, not its target) or no file may be replaced; so may a checkpoint, and then this
+    says True. ``name`` says where the path was given, e.g. "checkpoint"."""
     check_can_write(path, name)
     try:
         info = os.stat(path, follow_symlinks=False)
     except OSError:
-        return
+        return False
     if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
-        return
+        return False
     try:
         with open_untrusted(path, CheckpointError, what="file") as f:
             what = "it is an HDF5 file of other data"
             if attribute(path, f, "format", CheckpointError, "str", default=None) == FORMAT:
-                return
+                return True
     except (CheckpointError, OSError) as exc:  # OSError: one this user may not read
         what = printable(str(exc))
     raise CheckpointError(

@@ -183,11 +183,31 @@ def as_array(data, what: str = "X"):
     tuples and other array-likes (a pandas DataFrame) as host NumPy arrays. A torch
     tensor that autograd tracks comes detached: nnbackend makes its own gradients, and
     torch refused the products written with ``out=`` on it."""
+    if isinstance(data, np.ndarray) and type(data) is not np.ndarray:
+        # np.matrix (scipy.sparse's .todense()) keeps every product 2-D, a masked
+        # array its mask: both broke the kernels' out= products
+        if np.ma.is_masked(data):
+            raise ValueError(
+                f"{what} is a masked array with masked entries: fill them "
+                f"({what}.filled(value)) or drop those samples first"
+            )
+        data = np.asarray(data)
     if isinstance(data, np.ndarray) or array_api_compat.is_array_api_obj(data):
         return detached(data)
+    if hasattr(data, "toarray") and hasattr(data, "nnz"):  # scipy.sparse
+        raise TypeError(
+            f"{what} is a sparse {type(data).__name__}: give it dense, {what}.toarray()"
+        )
     try:
         array = np.asarray(data)
     except (ValueError, TypeError) as exc:
+        parts = data if isinstance(data, tuple | list) else ()
+        if parts and all(hasattr(part, "shape") for part in parts):  # a function's whole result
+            shapes = ", ".join(str(tuple(part.shape)) for part in parts)
+            raise ValueError(
+                f"{what} is a {type(data).__name__} of {len(parts)} arrays (shapes {shapes}), "
+                "not one array: unpack it first, as in X, mean, std = nb.datasets.standardize(X)"
+            ) from None
         raise ValueError(f"{what} cannot be read as an array ({exc})") from None
     if array.ndim == 0 and array.dtype == object and data is not None:  # a generator, a set
         raise TypeError(

@@ -67,7 +67,11 @@ def check_targets(
     y = _reducible(y)
     if y.ndim == 0 or y.shape[0] != n_samples:
         got = "a single value" if y.ndim == 0 else f"{y.shape[0]} targets"
-        raise ValueError(f"{what} has {got} but {inputs} has {n_samples} samples: they must match")
+        row = y.ndim == 2 and y.shape[0] == 1 and y.shape[1] == n_samples
+        hint = f"; a row of {n_samples} targets? Pass it 1-D: {what}.reshape(-1)" if row else ""
+        raise ValueError(
+            f"{what} has {got} but {inputs} has {n_samples} samples: they must match{hint}"
+        )
     _check_finite(y, what)
     if kind == "labels" and n_outputs == 1:
         raise ValueError(

@@ -41,11 +41,19 @@ def check_options(*, epochs, batch_size, shuffle, l2, validation_split, validati
     one_of(on_device, "on_device", (True, False, "auto"))
 
 
-def check_checkpoint(checkpoint, model, loss=None, optimizer=None) -> None:
+def check_checkpoint(checkpoint, model, loss=None, optimizer=None, *, resume=False) -> None:
     """Refuse, before training, a checkpoint path a save could not write, or a model
-    whose checkpoint no load could read (the first save would fail after an epoch)."""
+    whose checkpoint no load could read (the first save would fail after an epoch); warn
+    where a fit not resuming will replace an earlier run's checkpoint."""
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs checkpoint=<path> to resume from")
     if checkpoint is not None:
-        check_can_save(checkpoint, "checkpoint")
+        if check_can_save(checkpoint, "checkpoint") and not resume:
+            warn_caller(
+                f"checkpoint={str(checkpoint)!r} holds an earlier run's checkpoint, which "
+                "this fit replaces at its first save: pass resume=True to go on from it",
+                UserWarning,
+            )
         check_declared(model)
         check_rebuilds(model, loss, optimizer)
 

@@ -153,6 +153,10 @@ class History:
 
     def __getitem__(self, name: str) -> list[float]:
         self.flush()
+        if name not in self._columns:  # history["val_loss"] of a fit given no validation
+            validation = isinstance(name, str) and name.startswith("val_")
+            hint = "; for 'val_*' pass validation_data or validation_split" if validation else ""
+            raise KeyError(f"{name!r}: this fit recorded {list(self._columns)}{hint}")
         return list(self._columns[name])
 
     def __contains__(self, name: str) -> bool:

@@ -47,6 +47,17 @@ def check_model_input(backend, given_shape, x) -> None:
         )
 
 
+def _input_shape_hint(layer, shape) -> str:
+    """How a Keras-style input_shape, (H, W, C) or (H, W), is written channels first."""
+    channels, shape = getattr(layer, "in_channels", None), tuple(shape)
+    if channels is None or len(shape) not in (2, 3):
+        return ""
+    if len(shape) == 3 and (shape[-1] != channels or shape[0] == channels):
+        return ""
+    first = (channels, *shape[:2])
+    return f". input_shape is one sample's (channels, height, width): input_shape={first}"
+
+
 def shape_text(shape) -> str:
     return "?" if shape is None else str(tuple(shape))
 
@@ -69,7 +80,8 @@ def chain_shapes(layers, shape, given: str = "input_shape") -> list:
                 shape = layer.output_shape(shape)
             except ValueError as exc:
                 if i == 0:
-                    raise ValueError(f"{given} does not fit layer 0: {exc}") from None
+                    hint = _input_shape_hint(layer, shape) if given == "input_shape" else ""
+                    raise ValueError(f"{given} does not fit layer 0: {exc}{hint}") from None
                 raise ValueError(
                     f"layer {i - 1}, {layers[i - 1]!r}, gives {shape_words(shape)} "
                     f"but the next, {exc} (layer {i}){_default_shape_hint(layers[i - 1])}"
@@ -175,6 +187,8 @@ def reshape_hint(X, sample_shape) -> str:
     if len(sample_shape) == 1:
         if X.ndim == 1 and sample_shape == (1,):
             return " One feature per sample? Make it a column: X.reshape(-1, 1)."
+        if X.ndim == 2 and shape[0] == sample_shape[0]:
+            return " Samples as columns (features x samples)? Samples are rows here: pass X.T."
         return " Flatten images with X.reshape(len(X), -1)." if X.ndim > 2 else ""
     if channels_last(shape, sample_shape[0], image=sample_shape[1:]):
         return f" {CHANNELS_LAST_HINT}"

@@ -68,8 +68,6 @@ def fit(
                   validation_split=validation_split, validation_batch_size=validation_batch_size,
                   verbose=verbose, log_every=log_every, seed=seed, resume=resume,
                   on_device=on_device)  # fmt: skip
-    if resume and checkpoint is None:
-        raise ValueError("resume=True needs checkpoint=<path> to resume from")
     callbacks = checked_callbacks(callbacks)
     boolean(distributed, "distributed")
     if compile is not False and distributed:
@@ -92,7 +90,8 @@ def fit(
     # What rests on the file and the weights rank 0 gives the others, rank 0 checks;
     # every rank raises what it raised
     on_main = (lambda check, what: check()) if parallel is None else parallel.world.on_main
-    on_main(lambda: check_checkpoint(checkpoint, model, loss, optimizer), "check the checkpoint")
+    on_main(lambda: check_checkpoint(checkpoint, model, loss, optimizer, resume=resume),
+            "check the checkpoint")  # fmt: skip
     if parallel is not None:
         if validation_data is not None:  # whole: a rank's share alone would refuse alone
             check_data(model, *validation_data, loss, VALIDATION_NAMES)

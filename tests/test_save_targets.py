@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 
 import h5py
 import numpy as np
@@ -23,14 +24,19 @@ def net() -> nb.Sequential:
     return nb.Sequential([Dense(2, 4), "tanh", Dense(4, 2)], seed=0)
 
 
-def fit_with(path, how: str) -> None:
-    """Save ``net()`` to ``path`` by ``how``: nb.save, fit's checkpoint= or a callback."""
-    if how == "nb.save":
-        nb.save(net(), path)
-        return
-    given = {"checkpoint=": dict(checkpoint=path),
-             "callbacks=": dict(callbacks=[nb.callbacks.ModelCheckpoint(path)])}[how]  # fmt: skip
-    net().fit(X, Y, loss="cross_entropy", optimizer="sgd", epochs=1, verbose=0, **given)
+def fit_with(path, how: str) -> list[str]:
+    """Save ``net()`` to ``path`` by ``how``: nb.save, fit's checkpoint= or a callback;
+    returns the warnings (a fit not resuming warns of a checkpoint it replaces)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if how == "nb.save":
+            nb.save(net(), path)
+        else:
+            saving = nb.callbacks.ModelCheckpoint(path)
+            given = {"checkpoint=": dict(checkpoint=path), "callbacks=": dict(callbacks=[saving])}
+            given = given[how]
+            net().fit(X, Y, loss="cross_entropy", optimizer="sgd", epochs=1, verbose=0, **given)
+    return [str(w.message) for w in caught]
 
 
 def digest(path) -> str:
@@ -68,8 +74,10 @@ def test_a_checkpoint_an_empty_file_or_a_link_is_replaced(tmp_path, how):
     notes.write_text("my notes\n")
     link.symlink_to(notes)
     for path in (old, empty, link):
-        fit_with(path, how)
+        said = fit_with(path, how)
         assert nb.load(path).config() == net().config() and not path.is_symlink()
+        replaced = how == "checkpoint=" and path == old  # fit's resume file: it says so
+        assert ["earlier run's checkpoint" in message for message in said] == [True] * replaced
     assert notes.read_text() == "my notes\n"
 
 

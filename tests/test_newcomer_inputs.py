@@ -1,0 +1,120 @@
+"""What a newcomer hands the library in the first hour, from a walk through the README
+and the guides: data in the forms other tools give it (np.matrix from ``.todense()``, a
+masked array, a sparse matrix, a function's whole tuple, the course's samples-as-columns
+layout, a Keras input_shape), a History read by a name the fit did not record, and a
+script run again without ``resume=True``. Each got NumPy's words, or none, before."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import nnbackend as nb
+from nnbackend.layers import Conv2D, Dense, Flatten, Sigmoid, Tanh
+
+X, Y = nb.datasets.make_moons(64, noise=0.2, seed=0)
+
+
+def net(backend) -> nb.Sequential:
+    return nb.Sequential([Dense(2, 4), Tanh(), Dense(4, 2)], backend=backend, seed=0)
+
+
+def fit(model, X, y, **options) -> nb.History:
+    options = dict(loss="cross_entropy", optimizer="adam", epochs=1, verbose=0) | options
+    return model.fit(X, y, **options)
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+@pytest.mark.parametrize("kind", ["matrix", "masked"])
+def test_ndarray_subclasses_train_as_plain_arrays(backend, kind):
+    """np.matrix and a masked array with nothing masked trained on strict but failed in
+    the loss on NumPy: 'operands could not be broadcast together with shapes (32,2)
+    (1,32) (32,2)' (a matrix keeps every product 2-D)."""
+    data = np.asmatrix(X) if kind == "matrix" else np.ma.masked_array(X)
+    runs = []
+    for inputs in (X, data):
+        model = net(backend)
+        history = fit(model, inputs, Y, epochs=2, batch_size=16)
+        runs.append((history["loss"], model.evaluate(inputs, Y)["loss"]))
+    assert runs[1] == runs[0]
+
+
+def test_masked_entries_and_sparse_input_are_named(backend):
+    """A masked entry trained on its hidden value without a word; a sparse matrix was
+    told to go through np.asarray(list(...)), which gave an object array."""
+    masked = np.ma.masked_array(X)
+    masked[3, 0] = np.ma.masked
+    with pytest.raises(ValueError, match=r"X is a masked array with masked entries: fill"):
+        fit(net(backend), masked, Y)
+    with pytest.raises(TypeError, match=r"X is a sparse csr_matrix: .* X\.toarray\(\)"):
+        fit(net(backend), sp.csr_matrix(X), Y)
+
+
+def test_a_tuple_of_arrays_given_as_x_is_told_to_unpack(backend):
+    """X = standardize(X) keeps the mean and std too: NumPy's 'inhomogeneous shape'."""
+    whole = nb.datasets.standardize(X)
+    model = net(backend)
+    said = r"X is a tuple of 3 arrays \(shapes \(64, 2\), \(2,\), \(2,\)\), not one.*unpack it"
+    with pytest.raises(ValueError, match=said):
+        fit(model, whole, Y)
+    with pytest.raises(ValueError, match=said):
+        model.predict(whole)
+    assert model.predict(whole[0]).shape == (64,)
+
+
+def test_samples_laid_out_as_columns_are_told_to_transpose(backend):
+    """The course's layout, X (features, samples) and Y (1, samples), was refused with
+    no word of what to do."""
+    model = nb.Sequential([Dense(2, 1), Sigmoid()], backend=backend, seed=0)
+    with pytest.raises(ValueError, match=r"has shape \(2, 64\).*pass X\.T"):
+        fit(model, X.T, Y, loss="bce", optimizer="sgd")
+    with pytest.raises(ValueError, match=r"has shape \(2, 64\).*pass X\.T"):
+        model.predict(X.T)
+    row = Y.reshape(1, -1)
+    with pytest.raises(ValueError, match=r"y has 1 targets .*Pass it 1-D: y\.reshape\(-1\)"):
+        fit(model, X, row, loss="bce", optimizer="sgd")
+    history = fit(model, X, row.reshape(-1), loss="bce", optimizer="sgd")
+    assert len(history["loss"]) == 1 and np.isfinite(history["loss"][0])
+
+
+@pytest.mark.parametrize("shape", [(8, 8, 3), (8, 8)])
+def test_a_keras_style_input_shape_is_told_its_channels_first_form(backend, shape):
+    """input_shape=(28, 28, 1) was 'takes 1 channels, not samples of shape (28, 28, 1)';
+    (28, 28) was told to give X an axis the user never passed."""
+    channels = shape[2] if len(shape) == 3 else 1
+    layers = [Conv2D(channels, 4, 3), Flatten(), Dense(4 * 6 * 6, 2)]
+    with pytest.raises(ValueError, match=rf"input_shape=\({channels}, 8, 8\)$"):
+        nb.Sequential(layers, input_shape=shape, backend=backend, seed=0)
+    model = nb.Sequential(layers, input_shape=(channels, 8, 8), backend=backend, seed=0)
+    params = 4 * channels * 9 + 4 + 144 * 2 + 2
+    assert model.count_params() == params
+
+
+def test_a_metric_the_fit_did_not_record_is_named_with_those_it_did(backend):
+    """history["val_loss"] of a fit without validation, or Keras's old "acc", was a bare
+    KeyError; EarlyStopping's and curves' same mistake was explained."""
+    history = fit(net(backend), X, Y, epochs=2)
+    assert len(history["loss"]) == 2
+    recorded = r"this fit recorded \['loss', 'accuracy'\]"
+    with pytest.raises(KeyError, match=rf"'val_loss': {recorded}; for 'val_\*' pass validation"):
+        history["val_loss"]
+    with pytest.raises(KeyError, match=rf"'acc': {recorded}\"$"):
+        history["acc"]
+
+
+def test_a_fit_without_resume_warns_that_it_replaces_an_earlier_runs_checkpoint(backend, tmp_path):
+    """A script run again without resume=True replaced the earlier run's checkpoint at
+    its first save, without a word (the guide said such a fit lost nothing)."""
+    path = tmp_path / "run.h5"
+    fit(net(backend), X, Y, epochs=3, checkpoint=path)
+    assert nb.load(path, with_optimizer=True)[2] == 2
+    with pytest.warns(UserWarning, match=r"holds an earlier run's checkpoint.*resume=True"):
+        fit(net(backend), X, Y, epochs=1, checkpoint=path)
+    assert nb.load(path, with_optimizer=True)[2] == 0  # replaced, as the warning said
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a resume replaces nothing it does not go on from
+        fit(net(backend), X, Y, epochs=2, checkpoint=path, resume=True)
+    assert nb.load(path, with_optimizer=True)[2] == 1
