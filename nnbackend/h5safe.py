@@ -32,11 +32,12 @@ import errno
 import math
 import os
 import stat
-import zlib
 from pathlib import Path
 
 import h5py
 import numpy as np
+
+from nnbackend.h5chunks import check_chunks_inflate
 
 #: filters HDF5 carries built in: deflate (gzip), shuffle, fletcher32. Not h5py's lzf:
 #: its decoder retries with a buffer grown step by step (a 0.76 MB file took 26 s)
@@ -44,8 +45,6 @@ SAFE_FILTERS = {h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTE
 #: those of them that compress (shuffle reorders bytes, fletcher32 adds a checksum)
 COMPRESSING = {h5py.h5z.FILTER_DEFLATE}
 LZF = 32000
-#: the bytes fletcher32 adds to a chunk
-CHECKSUM_BYTES = 4
 #: what h5py raises for a damaged file, besides OSError (an address past the end of
 #: the file, a dataspace that contradicts itself, a name that is not UTF-8)
 DAMAGE = (KeyError, RuntimeError, TypeError, ValueError)
@@ -67,7 +66,12 @@ def _open_regular(path: Path, error: type[ValueError], what: str):
     FIFO named like a checkpoint would wait for a writer for ever. FileNotFoundError,
     PermissionError, ... stay as they are."""
     nonblocking = getattr(os, "O_NONBLOCK", 0)  # POSIX; Windows has no FIFOs to fear
-    fd = os.open(path, os.O_RDONLY | nonblocking | getattr(os, "O_BINARY", 0))
+    try:
+        fd = os.open(path, os.O_RDONLY | nonblocking | getattr(os, "O_BINARY", 0))
+    except OSError as exc:  # a socket cannot be opened: "No such device or address"
+        if exc.errno == errno.ENXIO and _is_socket(path):
+            raise error(f"cannot read {what} {path}: it is not a regular file (a socket)") from None
+        raise
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
@@ -77,6 +81,13 @@ def _open_regular(path: Path, error: type[ValueError], what: str):
     if nonblocking:
         os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
+
+
+def _is_socket(path) -> bool:
+    try:
+        return stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager
@@ -261,7 +272,7 @@ def dataset(
             f"than the {max_bytes} bytes allowed"
         )
     _check_stored_size(path, where, item, nbytes, error, max_ratio)
-    _check_chunks_inflate(path, where, item, error)
+    check_chunks_inflate(path, where, item, error)
     return item[()]
 
 
@@ -338,59 +349,3 @@ def _check_stored_size(path, where, item, nbytes: int, error, max_ratio: int) ->
             f"{path}: {where} declares {nbytes} bytes but the file stores {stored}{compressed}; "
             "it is truncated or was crafted to force a large allocation"
         )
-
-
-def _check_chunks_inflate(path, where, item, error) -> None:
-    """Each filtered chunk must come back to its own size, no more and no less; HDF5
-    checks neither. Its deflate inflates a chunk's whole stream, however long, before it
-    keeps a chunk's worth (one 1 MB chunk of zeros took 1 GiB), and a chunk that comes
-    back short leaves the rest of its buffer as the memory held it (read as weights).
-    A deflated chunk is inflated here first, stopped past its size; the others' lengths
-    are the chunk index's (shuffle keeps a length, fletcher32 adds its checksum)."""
-    plist = item.id.get_create_plist()
-    filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
-    if not filters or plist.get_layout() != h5py.h5d.CHUNKED:
-        return
-    size = math.prod(item.chunks) * item.dtype.itemsize
-    for index in range(item.id.get_num_chunks()):
-        info = item.id.get_chunk_info(index)
-        done = [f for i, f in enumerate(filters) if not info.filter_mask & (1 << i)]
-        if h5py.h5z.FILTER_DEFLATE in done:
-            length = len(_unfiltered(path, where, item, info.chunk_offset, filters, size, error))
-        else:
-            length = info.size - CHECKSUM_BYTES * done.count(h5py.h5z.FILTER_FLETCHER32)
-        if length != size:
-            raise error(
-                f"{path}: {where} has a chunk of {length} bytes where its size is {size}; "
-                "it is damaged or crafted (HDF5 would fill the rest from stale memory)"
-            )
-
-
-def _unfiltered(path, where, item, offset, filters, size: int, error) -> bytes:
-    """The chunk at ``offset`` with its filters undone, inflated no further than its
-    size (and the checksums a filter after deflate may have added)."""
-    mask, data = item.id.read_direct_chunk(offset)
-    for i in reversed(range(len(filters))):  # the read undoes the filters last first
-        if mask & (1 << i):  # this filter was skipped for this chunk
-            continue
-        if filters[i] == h5py.h5z.FILTER_FLETCHER32:
-            data = data[:-CHECKSUM_BYTES]
-        elif filters[i] == h5py.h5z.FILTER_DEFLATE:
-            data = _inflated(path, where, data, size + CHECKSUM_BYTES * len(filters), error)
-    return data
-
-
-def _inflated(path, where, data: bytes, limit: int, error) -> bytes:
-    inflate = zlib.decompressobj()
-    try:
-        out = inflate.decompress(data, limit + 1)
-    except zlib.error as exc:
-        raise error(f"{path}: {where} is damaged: a chunk does not inflate ({exc})") from None
-    if len(out) > limit:
-        raise error(
-            f"{path}: {where} has a compressed chunk that inflates past its size of {limit} "
-            "bytes; it was crafted to make the reader inflate far more than the file holds"
-        )
-    if not inflate.eof:
-        raise error(f"{path}: {where} is damaged: a compressed chunk ends too soon")
-    return out

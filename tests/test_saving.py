@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -160,6 +161,20 @@ def test_a_fifo_or_folder_at_the_checkpoint_is_refused_not_waited_on(tmp_path):
         trained.fit(np.zeros((4, 2)), np.zeros(4, dtype=int), loss="cross_entropy",
                     optimizer="sgd", epochs=1, verbose=0, checkpoint=tmp_path)  # fmt: skip
     np.testing.assert_array_equal(nb.to_numpy(trained.params["0.W"]), before)  # no epoch ran
+
+
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="Unix sockets are POSIX")
+def test_a_socket_at_the_checkpoint_is_refused_as_no_regular_file(tmp_path):
+    """A FIFO or a device got the library's error; a socket got the OS's 'No such
+    device or address' (an OSError), as if nothing were there."""
+    path = tmp_path / "run.h5"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(path))
+        for read in (nb.load, lambda p: nb.restore(model(), p)):
+            with pytest.raises(
+                nb.CheckpointError, match=r"run\.h5: it is not a regular file \(a socket\)"
+            ):
+                read(path)
 
 
 def test_a_save_never_replaces_a_fifo_or_device(tmp_path):

@@ -241,6 +241,16 @@ def deflate_bomb(f, secrets):
     packed.id.write_direct_chunk((0, 0), bomb)
 
 
+def deflate_bomb_in_the_last_chunk(f, secrets):
+    """The bomb in the last of 16 chunks: every chunk is checked, in one walk of the
+    chunk index (asking for each by its number walked it from the start each time)."""
+    zeros = zlib.compressobj(9)
+    bomb = zeros.compress(bytes(16 << 20)) + zeros.flush()
+    del f["weights/0.W"]
+    packed = f.create_dataset("weights/0.W", data=SECRET, chunks=(1, 1), compression="gzip")
+    packed.id.write_direct_chunk((1, 7), bomb)
+
+
 def lzf(f, secrets):
     del f["weights/0.W"]
     f.create_dataset("weights/0.W", data=SECRET, chunks=(1, 8), compression="lzf")
@@ -255,6 +265,7 @@ FILE_TRICKS = {
     "soft-link": (soft_link, "is a soft link"),
     "plugin-filter": (plugin_filter, "filter 32004, which would need a plugin"),
     "deflate-bomb": (deflate_bomb, "a compressed chunk that inflates past its size of 68 bytes"),
+    "deflate-bomb-last": (deflate_bomb_in_the_last_chunk, "inflates past its size of 8 bytes"),
     "lzf": (lzf, "filter 32000, h5py's lzf, whose decoder a crafted chunk keeps busy"),
 }
 
