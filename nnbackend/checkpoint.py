@@ -87,6 +87,16 @@ def check_can_save(path, name: str) -> bool:
     )
 
 
+def nothing_saved_at(path) -> bool:
+    """No file at ``path``, or an empty one (``touch``, ``mkstemp``): a save writes there
+    without loss, and a resume from it starts at epoch 0."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:  # a dangling link too
+        return True
+    return stat.S_ISREG(info.st_mode) and info.st_size == 0
+
+
 def read(path, backend, *, max_params: int | None = None) -> Checkpoint:
     """The checkpoint at ``path`` on ``backend`` (a Backend, or a function of the saved
     dtype name that gives one). ``max_params`` given: the caller trusts the file's

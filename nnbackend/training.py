@@ -17,7 +17,6 @@ With ``distributed=True`` the ranks of an MPI job train one model together:
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 from types import SimpleNamespace
 
 from nnbackend import callbacks as cb
@@ -27,6 +26,7 @@ from nnbackend import optim, output_range
 from nnbackend.backend import Generator, limit_threads
 from nnbackend.backend.compiling import compile_step
 from nnbackend.backend.threads import threads_for_step
+from nnbackend.checkpoint import nothing_saved_at
 from nnbackend.checks import boolean
 from nnbackend.data import Batches, as_array, is_foreign, target_dtype
 from nnbackend.data_checks import (
@@ -253,7 +253,7 @@ class Trainer:
         model, parallel = self.model, self.parallel
 
         def read():
-            if resume_path is None or not Path(resume_path).exists():
+            if resume_path is None or nothing_saved_at(resume_path):  # no file, or empty
                 check_optimizer_state(self.optimizer, model.backend)  # the steps go on from it
                 return None
             with custom_objects(self.own_classes()):

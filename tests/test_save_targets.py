@@ -183,3 +183,16 @@ def test_a_save_under_a_umask_without_write_bits_can_replace_its_own_file(tmp_pa
     np.testing.assert_array_equal(
         nb.to_numpy(nb.load(path).params["0.W"]), nb.to_numpy(model.params["0.W"])
     )
+
+
+def test_a_resume_from_an_empty_file_starts_at_epoch_zero(backend, tmp_path):
+    """An empty file is no checkpoint (a save replaces it): a fit given resume=True on
+    every run, as the guide has it, failed at its first on a file from ``touch`` or
+    ``mkstemp`` ("not a readable HDF5 file, or it is truncated")."""
+    path = tmp_path / "run.h5"
+    path.touch()
+    model = nb.Sequential([Dense(2, 4), "tanh", Dense(4, 2)], backend=backend, seed=0)
+    history = model.fit(X, Y, loss="cross_entropy", optimizer="sgd", epochs=2, verbose=0,
+                        checkpoint=path, resume=True)  # fmt: skip
+    assert history.epochs == [0, 1]
+    assert nb.load(path, backend=backend, with_optimizer=True)[2] == 1
