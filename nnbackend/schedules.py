@@ -43,7 +43,22 @@ class Schedule:
 
     @classmethod
     def from_config(cls, config: dict) -> Schedule:
-        return construct(cls, config)
+        try:
+            return construct(cls, config)
+        except ValueError as exc:
+            refused = exc
+        # older files saved every attribute, those worked out from the arguments too:
+        # build from the arguments, and take it where it works the rest out the same
+        arguments = init_parameters(cls) | {"type"}
+        worked_out = {k: v for k, v in config.items() if k not in arguments}
+        if worked_out:
+            try:
+                schedule = construct(cls, {k: v for k, v in config.items() if k in arguments})
+            except ValueError:
+                raise refused from None
+            if all(getattr(schedule, k, refused) == v for k, v in worked_out.items()):
+                return schedule
+        raise refused
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")

@@ -5,6 +5,7 @@ over a crafted file must keep, and descriptors a save must give back."""
 from __future__ import annotations
 
 import gc
+import json
 import os
 
 import h5py
@@ -13,7 +14,7 @@ import pytest
 
 import nnbackend as nb
 from nnbackend import atomic, h5safe
-from nnbackend.h5text import MAX_JSON_DEPTH, parse_json
+from nnbackend.h5text import MAX_JSON_DEPTH, parse_json, write_text
 from nnbackend.io import CheckpointError
 from nnbackend.layers import Dense, ReLU
 
@@ -155,3 +156,48 @@ def test_saves_give_back_every_descriptor(tmp_path, monkeypatch):
         with pytest.raises(OSError):
             nb.save(model, path, optimizer=optimizer)
     assert open_descriptors() <= before
+
+
+@nb.register
+class _WarmupRate(nb.schedules.Schedule):
+    """A schedule of one's own that keeps an attribute worked out from its arguments."""
+
+    def __init__(self, lr, warmup=4):
+        self.lr, self.warmup = lr, warmup
+        self.slope = lr / warmup
+
+    def __call__(self, step):
+        return self.slope * min(step + 1, self.warmup)
+
+
+def _with_saved_schedule_attribute(path, **attributes) -> None:
+    """The file as older versions wrote it: their config() saved every attribute."""
+    with h5py.File(path, "a") as f:
+        config = parse_json(path, f["optimizer"].attrs["config"].decode(), "optimizer", ValueError)
+        config["lr"].update(attributes)
+        write_text(f["optimizer"], "config", json.dumps(config))
+
+
+@pytest.mark.parametrize("slope, loads", [(0.008, True), (0.5, False)])
+def test_a_schedule_saved_with_an_attribute_worked_out_from_its_arguments(
+    backend, tmp_path, slope, loads
+):
+    """Such a file was refused whole, its weights too ("unexpected keyword argument
+    'slope'"); it loads where the arguments work the attribute out to the saved value,
+    and stays refused where they do not (the file says something else)."""
+    model = nb.Sequential([Dense(2, 2)], backend=backend, seed=0)
+    optimizer = nb.optim.Adam(_WarmupRate(0.08, warmup=10))
+    model.fit(X, Y, loss="cross_entropy", optimizer=optimizer, epochs=2, batch_size=10, verbose=0)
+    path = tmp_path / "run.h5"
+    nb.save(model, path, optimizer=optimizer, epoch=1)
+    _with_saved_schedule_attribute(path, slope=slope)
+    if not loads:
+        with pytest.raises(CheckpointError, match=r"unexpected keyword argument 'slope'"):
+            nb.load(path, backend=backend)
+        return
+    again, optimizer_again, epoch = nb.load(path, backend=backend, with_optimizer=True)
+    assert (epoch, optimizer_again.iterations, optimizer_again.lr.warmup) == (1, 8, 10)
+    assert optimizer_again.current_lr() == optimizer.current_lr() == 0.08 / 10 * 9
+    np.testing.assert_array_equal(
+        nb.to_numpy(again.params["0.W"]), nb.to_numpy(model.params["0.W"])
+    )
