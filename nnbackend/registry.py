@@ -91,7 +91,7 @@ class Registry:
             self._aliases[_normalised(alias)] = (alias, name)
         for taken in (name, *aliases):  # a class's own names outrank another's shown one
             self._shown.pop(_normalised(taken), None)
-        shown = cls.__dict__.get(self.shown_as) if self.shown_as and own else None
+        shown = cls.__dict__.get(self.shown_as) if self.shown_as else None  # name=... too
         if isinstance(shown, str) and self._holder(shown) in (None, cls):
             self._shown[_normalised(shown)] = name  # the latest definition: a re-run cell
         return cls

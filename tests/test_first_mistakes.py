@@ -425,3 +425,19 @@ def test_a_config_without_its_type_is_refused_before_training(backend, tmp_path,
         with pytest.raises(ValueError, match=says):
             nb.save(model, path)
     assert not path.exists()
+
+
+def test_a_backward_through_layers_that_keep_no_cache_needs_no_forward_first(backend):
+    """Layers that keep nothing from their forward may be run backward at once; the
+    dL/dx shape check has no forward's shapes to hold them to then."""
+
+    class Double(nb.layers.Layer):
+        def forward(self, x, training=True):
+            return 2 * x
+
+        def backward(self, dy, input_grad=True):
+            return 2 * dy
+
+    model = nb.Sequential([Double()], backend=backend, input_shape=(2,))
+    dx = model.backward(backend.asarray(np.ones((3, 2))))
+    np.testing.assert_array_equal(nb.to_numpy(dx), np.full((3, 2), 2.0))

@@ -308,3 +308,31 @@ def test_a_metric_defined_again_under_another_class_name_takes_its_name(backend)
         for name in ("MaxError", "DoubledMaxError"):
             METRICS._classes.pop(name)
         METRICS._shown.pop("maxerr")
+
+
+def test_a_metric_registered_under_a_name_of_its_own_is_found_by_its_history_key(backend):
+    """@nb.register(name="my_worst") lost the `name` its History rows and EarlyStopping's
+    monitor use: metrics=["worst"] was an unknown metric."""
+    from nnbackend.registry import METRICS
+
+    @nb.register(name="my_worst")
+    class WorstAbsError(nb.metrics.Metric):
+        name = "worst"
+
+        def batch(self, out, target, loss):
+            xp = nb.backend.namespace_of(out)
+            return xp.max(xp.abs(out - xp.reshape(target, out.shape))), out.shape[0]
+
+    try:
+        assert type(nb.metrics.get("my_worst")) is type(nb.metrics.get("worst")) is WorstAbsError
+        X = np.linspace(-1, 1, 8).reshape(4, 2)
+        model = nb.Sequential([nb.layers.Dense(2, 1)], backend=backend, seed=0)
+        out = nb.to_numpy(model.forward(model.backend.asarray(X, dtype=model.backend.dtype_name)))
+        history = model.fit(X, X[:, :1], loss="mse", optimizer="sgd", epochs=1, verbose=0,
+                            shuffle=False, metrics=["worst"])  # fmt: skip
+        assert list(history.history) == ["loss", "worst"]
+        want = np.max(np.abs(out - X[:, :1]))
+        np.testing.assert_allclose(history.history["worst"][0], want, rtol=1e-6)
+    finally:
+        METRICS._classes.pop("my_worst")
+        METRICS._shown.pop("worst")
