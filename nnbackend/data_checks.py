@@ -166,8 +166,13 @@ def _check_real(a, what: str, targets: str | None = None) -> None:
         real = xp.isdtype(a.dtype, ("bool", "integral", "real floating"))
         complex_ = not real and xp.isdtype(a.dtype, "complex floating")
     else:
-        kind = np.asarray(a).dtype.kind
-        real, complex_ = kind in "biuf", kind == "c"
+        dtype = np.asarray(a).dtype
+        if dtype.names:  # np.genfromtxt(..., names=True), an HDF5 compound dataset
+            raise TypeError(
+                f"{what} is a structured array (fields {', '.join(dtype.names)}): give its "
+                f"columns as one array, numpy.lib.recfunctions.structured_to_unstructured({what})"
+            )
+        real, complex_ = dtype.kind in "biuf", dtype.kind == "c"
     if real:
         return
     if complex_:

@@ -89,8 +89,9 @@ def _outputs(model, X, batch_size):
     n, backend, kept = X.shape[0], model.backend, batch_arrays(model.layers)
     size = n if batch_size is None else min(batch_size, n)
     starts = range(0, n, size) if n else [0]  # no rows: one pass, of none
+    dtype = backend.dtype_name  # a stop past the end: array-api-strict refuses it
     parts = [
-        model.forward(backend.asarray(X[i : i + size, ...], dtype=backend.dtype_name), False)
+        model.forward(backend.asarray(X[i : min(i + size, n), ...], dtype=dtype), False)
         for i in starts
     ]
     forget_last_batch(model.layers, kept)

@@ -486,3 +486,14 @@ def test_cat_labels_of_the_wrong_length(tmp_path):
         f["test_set_y"] = np.zeros(3, np.int64)
     with pytest.raises(ValueError, match=r"test_set_y has shape \(3,\), expected \(2,\)"):
         datasets.load_catvnoncat(tmp_path)
+
+
+def test_standardize_leaves_a_constant_feature_of_inexact_values_unscaled():
+    """Ten 0.1s have a float64 std of about 1e-17, not 0: the column became all 1.0 and
+    a test value 0.1 away was scaled to 7e15 (scikit-learn's scaler gives 0.1)."""
+    X = np.column_stack([np.arange(10.0), np.full(10, 0.1)])
+    Z, mean, std = datasets.standardize(X)
+    assert std[1] == 1.0
+    np.testing.assert_allclose(Z[:, 1], 0.0, atol=1e-15)
+    scaled, _, _ = datasets.standardize(np.array([[4.5, 0.2]]), mean, std)
+    np.testing.assert_allclose(scaled, [[0.0, 0.1]], atol=1e-15)

@@ -334,7 +334,7 @@ def test_the_data_check_sees_rows_in_another_order(backend):
     """Ranks that each shuffled the data with a seed of their own hold the same rows,
     whose plain sums agree: the sums by row number tell them apart; the sums by column
     number tell features (or one-hot classes) in another order apart."""
-    from nnbackend.distributed.parallel import _checksums
+    from nnbackend.distributed.fingerprints import checksums as _checksums
 
     X, y = nb.datasets.make_moons(30, noise=0.2, seed=0)
     order = np.random.default_rng(1).permutation(30)

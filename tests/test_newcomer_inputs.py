@@ -118,3 +118,19 @@ def test_a_fit_without_resume_warns_that_it_replaces_an_earlier_runs_checkpoint(
         warnings.simplefilter("error")  # a resume replaces nothing it does not go on from
         fit(net(backend), X, Y, epochs=2, checkpoint=path, resume=True)
     assert nb.load(path, with_optimizer=True)[2] == 1
+
+
+def test_a_structured_array_is_told_how_to_become_columns(backend):
+    """np.genfromtxt(..., names=True) gives one: it was called strings, and the advised
+    X.astype(float) fails on it."""
+    from numpy.lib.recfunctions import structured_to_unstructured
+
+    table = np.zeros(len(X), dtype=[("x1", "f8"), ("x2", "f8")])
+    table["x1"], table["x2"] = X[:, 0], X[:, 1]
+    said = r"X is a structured array \(fields x1, x2\).*structured_to_unstructured\(X\)"
+    with pytest.raises(TypeError, match=said):
+        fit(net(backend), table, Y)
+    with pytest.raises(TypeError, match=said):
+        net(backend).predict(table)
+    columns = fit(net(backend), structured_to_unstructured(table), Y)["loss"]
+    assert columns == fit(net(backend), X, Y)["loss"]

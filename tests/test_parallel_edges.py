@@ -21,7 +21,7 @@ import pytest
 
 import nnbackend as nb
 from nnbackend.backend import threads
-from nnbackend.distributed import parallel, world
+from nnbackend.distributed import fingerprints, parallel, world
 from nnbackend.layers import BatchNorm, Dense
 from tests import distributed_cases as cases
 
@@ -141,7 +141,7 @@ def assert_as_one_process(results, alone, history, rtol=1e-10):
         assert got.history.keys() == history.history.keys()
         for key, values in history.history.items():
             np.testing.assert_allclose(got.history[key], values, rtol=rtol, atol=1e-12)
-    digests = {parallel._digest(net) for net, _ in results}
+    digests = {fingerprints.digest(net) for net, _ in results}
     assert len(digests) == 1  # and every rank the very same bits
 
 
@@ -382,7 +382,7 @@ def test_a_stop_on_one_rank_stops_every_rank(on_ranks):
 
     results = succeeded(on_ranks(3, rank))
     assert [len(got["loss"]) for _, got in results] == [3, 3, 3]
-    assert len({parallel._digest(net) for net, _ in results}) == 1
+    assert len({fingerprints.digest(net) for net, _ in results}) == 1
 
 
 def test_ranks_that_end_with_different_weights_are_told_alike(on_ranks):
@@ -550,12 +550,12 @@ def test_the_data_check_sums_bool_arrays_and_sees_fractions(backend):
     is told apart."""
     X = np.arange(12.0).reshape(4, 3)
     flags = np.array([True, False, True, True])
-    as_bool = parallel._checksums(backend.asarray(X), backend.asarray(flags))
-    as_int = parallel._checksums(backend.asarray(X), backend.asarray(flags.astype(np.int8)))
+    as_bool = fingerprints.checksums(backend.asarray(X), backend.asarray(flags))
+    as_int = fingerprints.checksums(backend.asarray(X), backend.asarray(flags.astype(np.int8)))
     assert as_bool == as_int and as_bool[3:] == ("3", "8", "3")
     moved = X.copy()
     moved[2, 1] += 0.25
-    assert parallel._checksums(backend.asarray(moved), backend.asarray(flags))[:3] != as_bool[:3]
+    assert fingerprints.checksums(backend.asarray(moved), backend.asarray(flags))[:3] != as_bool[:3]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")
@@ -709,3 +709,51 @@ def test_a_stray_in_a_later_validation_batch_is_named_on_every_rank(on_ranks, st
 
     for said in succeeded(on_ranks(2, rank)):
         assert said.startswith("'val_stray' of epoch 0, batch 2, is (")
+
+
+@pytest.mark.parametrize(
+    ("bad", "said"),
+    [
+        ("strings", r"^y holds <U3 values .*class labels must be integer ids"),
+        ("none", r"^y is None: give targets y"),
+        ("validation strings", r"^validation y holds <U3 values .*class labels must be integer"),
+    ],
+)
+def test_bad_data_on_thread_ranks_is_refused_in_the_words_of_one_process(
+    backend, on_ranks, bad, said
+):
+    """The ranks summed X and y to compare them before fit's own checks ran: labels as
+    strings or y=None failed in NumPy's words (or an IndexError of parallel.py)."""
+    X, y = nb.datasets.make_moons(40, noise=0.2, seed=0)
+    words = np.array(["no", "yes"])[y]
+    options = {"validation_data": (X, words)} if bad == "validation strings" else {}
+    targets = {"strings": words, "none": None}.get(bad, y)
+
+    def fit(rank):
+        net = nb.Sequential([Dense(2, 4), "tanh", Dense(4, 2)], backend=backend, seed=0)
+        try:
+            net.fit(X, targets, loss="cross_entropy", optimizer="adam", epochs=1, verbose=0,
+                    distributed=True, **options)  # fmt: skip
+        except Exception as exc:  # each rank's own: the other is not aborted
+            return exc
+
+    for result in on_ranks(2, fit):
+        assert isinstance(result, TypeError) and re.search(said, str(result)), repr(result)
+
+
+def test_labels_as_strings_on_one_rank_only_are_a_disagreement_on_every_rank(on_ranks):
+    """Rank 1 failed in NumPy's words before the first collective, and rank 0 waited."""
+    X, y = nb.datasets.make_moons(40, noise=0.2, seed=0)
+
+    def fit(rank):
+        targets = np.array(["no", "yes"])[y] if rank == 1 else y
+        net = nb.Sequential([Dense(2, 4), "tanh", Dense(4, 2)], seed=0)
+        try:
+            net.fit(X, targets, loss="cross_entropy", optimizer="adam", epochs=1, verbose=0,
+                    distributed=True)  # fmt: skip
+        except Exception as exc:
+            return exc
+
+    for result in on_ranks(2, fit):
+        assert isinstance(result, nb.distributed.DistributedError), repr(result)
+        assert "rank 1 has" in str(result) and "<U3 of shape (40,)" in str(result)

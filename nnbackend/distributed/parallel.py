@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
-import math
 import os
 from pathlib import Path
 
-from nnbackend.backend import namespace_of, to_numpy
+from nnbackend.backend import namespace_of
 from nnbackend.backend.core import detached
 from nnbackend.backend.kernels import enabled as fused_enabled
 from nnbackend.backend.threads import threads_for_step
 from nnbackend.distributed.collectives import allreduce, broadcast, engine_for
+from nnbackend.distributed.fingerprints import checksums, digest
 from nnbackend.distributed.whole_batch import whole_batch
 from nnbackend.distributed.world import DistributedError, World, init
 from nnbackend.flat import FlatModel, thaw
@@ -233,7 +232,7 @@ class DataParallel:
         except Exception as exc:
             self.world.busy = not getattr(exc, "every_rank", False)
             raise
-        digests = self.world.allgather(_digest(self.model), "a digest of the weights")
+        digests = self.world.allgather(digest(self.model), "a digest of the weights")
         self.world.busy = False
         if len(set(digests)) > 1:
             raise DistributedError(
@@ -297,13 +296,13 @@ def describe(model, loss, optimizer, metrics, data, settings: dict) -> dict:
         "loss": loss.config(),
         "optimizer": _optimizer_text(optimizer),
         "metrics": [m.config() for m in metrics],
-        "samples in X": int(X.shape[0]),
+        "samples in X": int(X.shape[0]) if X.ndim else None,
         "shape of a sample": tuple(X.shape[1:]),
         "shape of y": tuple(y.shape),
-        "data (sums of X and y: plain, by row and by column number)": _checksums(X, y),
+        "data (sums of X and y: plain, by row and by column number)": checksums(X, y),
         "validation data (shape, sums)": None
         if validation is None
-        else (tuple(validation[0].shape), _checksums(*validation)),
+        else (tuple(validation[0].shape), checksums(*validation)),
         **settings,
     }
 
@@ -357,36 +356,6 @@ def _excerpt(text: str, start: int) -> str:
     head = "..." if start else ""
     tail = "..." if start + SHOWN < len(text) else ""
     return head + text[start : start + SHOWN] + tail
-
-
-def _checksums(X, y) -> tuple[str, ...]:
-    """The sums of X and of y: plain, with each row's sum weighted by its number, and
-    each column's by its number, to 12 digits. The same data gives the same sums; its
-    rows in another order (each rank shuffled by a seed of its own), or its columns
-    (features listed from a set), other weighted ones."""
-    sums = []
-    for a in (X, y):
-        xp = namespace_of(a)
-        if xp.isdtype(a.dtype, "bool"):  # the standard sums numbers only
-            a = xp.astype(a, xp.int8)
-        n, m = a.shape[0], math.prod(a.shape[1:])
-        table = xp.reshape(a, (n, m))
-        rows = xp.sum(table, axis=1, dtype=xp.float64)
-        columns = xp.sum(table, axis=0, dtype=xp.float64)
-        row_number = xp.arange(1, n + 1, dtype=xp.float64, device=a.device)
-        column_number = xp.arange(1, m + 1, dtype=xp.float64, device=a.device)
-        three = [xp.sum(rows), xp.sum(rows * row_number), xp.sum(columns * column_number)]
-        sums += [f"{float(v):.12g}" for v in to_numpy(xp.stack(three))]
-    return tuple(sums)
-
-
-def _digest(model) -> str:
-    """A hash of the model's weights and running state, bit for bit."""
-    found = hashlib.sha256()
-    for part in (model.params, model.state):
-        for name in sorted(part):
-            found.update(to_numpy(part[name]).tobytes())
-    return found.hexdigest()[:16]
 
 
 def _cores(ranks_here: int) -> int:

@@ -1,0 +1,43 @@
+"""What the ranks of a data-parallel fit compare before and after it: sums of their
+data (the same data in the same order gives the same sums) and a hash of the weights."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+from nnbackend.backend import namespace_of, to_numpy
+
+
+def checksums(X, y) -> tuple[str, ...]:
+    """The sums of X and of y: plain, with each row's sum weighted by its number, and
+    each column's by its number, to 12 digits. The same data gives the same sums; its
+    rows in another order (each rank shuffled by a seed of its own), or its columns
+    (features listed from a set), other weighted ones."""
+    sums = []
+    for a in (X, y):
+        xp = namespace_of(a)
+        if a.ndim == 0 or not xp.isdtype(a.dtype, ("bool", "integral", "real floating")):
+            # None, strings, complex: compared as such; fit's checks then say what is wrong
+            sums.append(f"{a.dtype} of shape {tuple(a.shape)}")
+            continue
+        if xp.isdtype(a.dtype, "bool"):  # the standard sums numbers only
+            a = xp.astype(a, xp.int8)
+        n, m = a.shape[0], math.prod(a.shape[1:])
+        table = xp.reshape(a, (n, m))
+        rows = xp.sum(table, axis=1, dtype=xp.float64)
+        columns = xp.sum(table, axis=0, dtype=xp.float64)
+        row_number = xp.arange(1, n + 1, dtype=xp.float64, device=a.device)
+        column_number = xp.arange(1, m + 1, dtype=xp.float64, device=a.device)
+        three = [xp.sum(rows), xp.sum(rows * row_number), xp.sum(columns * column_number)]
+        sums += [f"{float(v):.12g}" for v in to_numpy(xp.stack(three))]
+    return tuple(sums)
+
+
+def digest(model) -> str:
+    """A hash of the model's weights and running state, bit for bit."""
+    found = hashlib.sha256()
+    for part in (model.params, model.state):
+        for name in sorted(part):
+            found.update(to_numpy(part[name]).tobytes())
+    return found.hexdigest()[:16]
