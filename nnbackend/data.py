@@ -178,6 +178,25 @@ def target_dtype(loss, y, backend) -> str:
     return backend.dtype_name
 
 
+def _not_one_array(parts, what: str, exc: Exception) -> str:
+    """Why a list or tuple of arrays is no array: samples of differing shapes (one file
+    gave another number of features), or a function's whole result (standardize's)."""
+    shapes = [tuple(part.shape) for part in parts]
+    odd = next((i for i, shape in enumerate(shapes) if shape != shapes[0]), None)
+    if odd is None:  # one shape, but not NumPy's arrays (a GPU's)
+        return f"{what} cannot be read as an array ({exc})"
+    if len({len(shape) for shape in shapes}) == 1:
+        return (
+            f"{what}'s samples differ in shape: {what}[0] has shape {shapes[0]}, {what}[{odd}] "
+            f"has {shapes[odd]}; every sample needs the same shape"
+        )
+    shown = ", ".join(map(str, shapes[:4])) + (", ..." if len(shapes) > 4 else "")
+    return (
+        f"{what} is a {type(parts).__name__} of {len(parts)} arrays (shapes {shown}), not one "
+        "array: unpack it first, as in X, mean, std = nb.datasets.standardize(X)"
+    )
+
+
 def as_array(data, what: str = "X"):
     """``data`` as an array: arrays (host NumPy or a backend's) as they are; lists,
     tuples and other array-likes (a pandas DataFrame) as host NumPy arrays. A torch
@@ -202,12 +221,8 @@ def as_array(data, what: str = "X"):
         array = np.asarray(data)
     except (ValueError, TypeError) as exc:
         parts = data if isinstance(data, tuple | list) else ()
-        if parts and all(hasattr(part, "shape") for part in parts):  # a function's whole result
-            shapes = ", ".join(str(tuple(part.shape)) for part in parts)
-            raise ValueError(
-                f"{what} is a {type(data).__name__} of {len(parts)} arrays (shapes {shapes}), "
-                "not one array: unpack it first, as in X, mean, std = nb.datasets.standardize(X)"
-            ) from None
+        if parts and all(hasattr(part, "shape") for part in parts):
+            raise ValueError(_not_one_array(parts, what, exc)) from None
         raise ValueError(f"{what} cannot be read as an array ({exc})") from None
     if array.ndim == 0 and array.dtype == object and data is not None:  # a generator, a set
         raise TypeError(

@@ -51,7 +51,8 @@ def check_checkpoint(checkpoint, model, loss=None, optimizer=None, *, resume=Fal
         if check_can_save(checkpoint, "checkpoint") and not resume:
             warn_caller(
                 f"checkpoint={str(checkpoint)!r} holds an earlier run's checkpoint, which "
-                "this fit replaces at its first save: pass resume=True to go on from it",
+                "this fit replaces at its first save: pass resume=True to go on from it, or "
+                "name another file to keep it",
                 UserWarning,
             )
         check_declared(model)

@@ -134,3 +134,38 @@ def test_a_structured_array_is_told_how_to_become_columns(backend):
         net(backend).predict(table)
     columns = fit(net(backend), structured_to_unstructured(table), Y)["loss"]
     assert columns == fit(net(backend), X, Y)["loss"]
+
+
+def test_samples_of_differing_shapes_are_named_not_taken_for_a_functions_tuple(backend):
+    """A list of samples with one of another length was told to 'unpack' it, in a
+    message listing every sample's shape (6 KB for 1000 samples)."""
+    rows = [np.asarray(x) for x in X]
+    rows[40] = rows[40][:1]
+    said = r"^X's samples differ in shape: X\[0\] has shape \(2,\), X\[40\] has \(1,\); every"
+    with pytest.raises(ValueError, match=said) as caught:
+        fit(net(backend), rows, Y)
+    assert len(str(caught.value)) < 120
+
+
+def test_a_fit_replacing_a_stopped_runs_checkpoint_is_told_how_to_keep_it(backend, tmp_path):
+    """A resume of a run EarlyStopping ended says resume=False starts afresh; that fit's
+    warning then said only 'pass resume=True', which trains nothing."""
+    path = tmp_path / "run.h5"
+    stop = nb.callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=10.0)
+    fit(net(backend), X, Y, epochs=20, checkpoint=path, callbacks=[stop])
+    resumed = fit(net(backend), X, Y, epochs=20, checkpoint=path, resume=True)
+    assert len(resumed) == 0 and "resume=False starts afresh" in resumed.stop_reason
+    with pytest.warns(UserWarning, match="replaces at its first save: .*name another file to keep"):
+        history = fit(net(backend), X, Y, epochs=2, checkpoint=path)
+    assert len(history["loss"]) == 2
+
+
+def test_a_history_of_no_epochs_says_so_rather_than_ask_for_validation(backend, tmp_path):
+    """A finished run resumed (the guide's always-resume=True restart) returns a History
+    of no epochs; its "val_loss" asked for the validation data the fit was given."""
+    path = tmp_path / "run.h5"
+    first = fit(net(backend), X, Y, epochs=2, validation_split=0.25, checkpoint=path)
+    assert len(first["val_loss"]) == 2
+    again = fit(net(backend), X, Y, epochs=2, validation_split=0.25, checkpoint=path, resume=True)
+    with pytest.raises(KeyError, match=r"'val_loss': this fit ran no epochs \(nothing left"):
+        again["val_loss"]
