@@ -138,8 +138,10 @@ def test_saturated_predictions_cost_what_scikit_learns_clipped_log_loss_says(bac
         ours.fit(X, y)
         theirs.fit(X, y)
     # multilabel gradients p - t of outputs saturated near 1 keep ulps of p that torch's
-    # and the standard's sigmoid round otherwise than scipy's: 1e-6 apart after 100 epochs
-    close = 1e-9 if backend.name == "numpy" or task != "multilabel" else 1e-5
+    # and the standard's sigmoid round otherwise than scipy's, and that OpenBLAS's kernels
+    # for another CPU (Haswell's, Sandybridge's against SkylakeX's) make otherwise in the
+    # products before them: up to 4e-6 apart after 100 epochs
+    close = 1e-9 if task != "multilabel" else 1e-5
     assert max_weight_difference(ours, theirs) < close
     np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=close)
     assert ours.best_loss_ == pytest.approx(theirs.best_loss_, rel=close)
