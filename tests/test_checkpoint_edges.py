@@ -201,3 +201,10 @@ def test_a_schedule_saved_with_an_attribute_worked_out_from_its_arguments(
     np.testing.assert_array_equal(
         nb.to_numpy(again.params["0.W"]), nb.to_numpy(model.params["0.W"])
     )
+
+
+def test_an_older_schedule_config_with_a_bad_argument_is_still_refused_as_such():
+    """The retry without the worked-out keys fails too: the first refusal is raised."""
+    config = {"type": "StepDecay", "lr": "fast", "step_size": 2, "gamma": 0.5, "worked": 1}
+    with pytest.raises(ValueError, match=r"unexpected keyword argument 'worked'"):
+        nb.schedules.StepDecay.from_config(config)

@@ -169,3 +169,25 @@ def test_a_history_of_no_epochs_says_so_rather_than_ask_for_validation(backend, 
     again = fit(net(backend), X, Y, epochs=2, validation_split=0.25, checkpoint=path, resume=True)
     with pytest.raises(KeyError, match=r"'val_loss': this fit ran no epochs \(nothing left"):
         again["val_loss"]
+
+
+def test_resume_without_a_checkpoint_path_is_refused_before_training(backend):
+    """resume=True with no checkpoint= would retrain from epoch 0 and save nothing."""
+    model = net(backend)
+    before = {name: nb.to_numpy(w).copy() for name, w in model.params.items()}
+    with pytest.raises(ValueError, match=r"^resume=True needs checkpoint=<path> to resume from"):
+        fit(model, X, Y, epochs=2, resume=True)
+    for name, w in model.params.items():
+        np.testing.assert_array_equal(nb.to_numpy(w), before[name])
+
+
+def test_an_input_shape_that_is_not_keras_style_gets_no_channels_first_hint(backend):
+    """The hint is for (H, W, C) and (H, W) only: a channels-first shape of the wrong
+    channel count, or a Dense model's, is told what its layer takes, nothing more."""
+    layers = [Conv2D(3, 4, 3), Flatten(), Dense(4 * 6 * 6, 2)]
+    with pytest.raises(ValueError, match=r"^input_shape does not fit layer 0: .*\)$") as caught:
+        nb.Sequential(layers, input_shape=(4, 8, 8), backend=backend, seed=0)
+    assert "input_shape=(" not in str(caught.value)
+    said = r"takes 2 features, not samples of shape \(3, 5\) \(put a Flatten\(\) before it\)$"
+    with pytest.raises(ValueError, match=said):
+        nb.Sequential([Dense(2, 4), Dense(4, 2)], input_shape=(3, 5), backend=backend, seed=0)
