@@ -21,22 +21,23 @@ from nnbackend.layers.base import Layer
 from nnbackend.shapes import CHANNELS_LAST_HINT, chain_shapes, reshape_hint
 
 
-def check_inputs(X, sample_shape: tuple[int, ...] | int | None, what: str = "X") -> None:
+def check_inputs(X, sample_shape: tuple[int, ...] | int | None, what: str = "X", n_targets=None):
     """Raise a clear ValueError for an empty set, a wrong sample shape or NaN/inf, and a
     TypeError for values that are not real numbers (complex, strings).
 
     ``sample_shape``: the shape of one sample the model takes ((784,) for rows,
-    (1, 28, 28) for images; an int n means (n,)), or None when it is not known."""
+    (1, 28, 28) for images; an int n means (n,)), or None when it is not known.
+    ``n_targets``: y's length, where there is a y (its hints then fit it)."""
     _check_real(X, what)
     if X.ndim == 0:
         raise ValueError(f"{what} is a single value; give an array of samples, one per row")
     if X.shape[0] == 0:
         raise ValueError(f"{what} is empty (shape {tuple(X.shape)}): it holds no samples")
-    check_sample_shape(X, sample_shape, what)
+    check_sample_shape(X, sample_shape, what, n_targets)
     _check_finite(X, what)
 
 
-def check_sample_shape(X, sample_shape: tuple[int, ...] | int | None, what: str = "X") -> None:
+def check_sample_shape(X, sample_shape, what: str = "X", n_targets: int | None = None) -> None:
     """Raise a ValueError, with how to reshape, unless X's samples have ``sample_shape``
     (nothing is checked where it is None)."""
     if isinstance(sample_shape, int):
@@ -46,7 +47,7 @@ def check_sample_shape(X, sample_shape: tuple[int, ...] | int | None, what: str 
             wants = f"{sample_shape[0]} feature{'s' if sample_shape[0] != 1 else ''}"
         else:
             wants = f"shape {tuple(sample_shape)}"
-        hint = reshape_hint(X, tuple(sample_shape))
+        hint = reshape_hint(X, tuple(sample_shape), n_targets)
         raise ValueError(
             f"the model takes samples of {wants}, but {what} has shape "
             f"{tuple(X.shape)} (samples of shape {tuple(X.shape[1:])}).{hint}"

@@ -174,11 +174,12 @@ def channels_last(shape: tuple[int, ...], channels: int, image=None) -> bool:
     return image is None or tuple(shape[1:3]) == tuple(image)
 
 
-def reshape_hint(X, sample_shape) -> str:
+def reshape_hint(X, sample_shape, n_targets: int | None = None) -> str:
     """How to reshape ``X`` to fit: a single sample into a batch of one; one column of
     features out of a 1-D array; images flattened for a model of rows; channels-last
     images transposed, and rows reshaped (or given the channel axis) for a model of
-    images, when the sizes agree."""
+    images, when the sizes agree; samples laid out as columns transposed, unless y's
+    length (``n_targets``) says the rows are the samples."""
     shape = tuple(X.shape)
     if _without_ones(shape) == _without_ones(sample_shape):  # one (28, 28) image, say
         return f" A single sample? Give it as a batch of one: {_one_sample(sample_shape)}."
@@ -187,7 +188,7 @@ def reshape_hint(X, sample_shape) -> str:
     if len(sample_shape) == 1:
         if X.ndim == 1 and sample_shape == (1,):
             return " One feature per sample? Make it a column: X.reshape(-1, 1)."
-        if X.ndim == 2 and shape[0] == sample_shape[0]:
+        if X.ndim == 2 and shape[0] == sample_shape[0] and n_targets in (None, shape[1]):
             return " Samples as columns (features x samples)? Samples are rows here: pass X.T."
         return " Flatten images with X.reshape(len(X), -1)." if X.ndim > 2 else ""
     if channels_last(shape, sample_shape[0], image=sample_shape[1:]):

@@ -191,3 +191,15 @@ def test_an_input_shape_that_is_not_keras_style_gets_no_channels_first_hint(back
     said = r"takes 2 features, not samples of shape \(3, 5\) \(put a Flatten\(\) before it\)$"
     with pytest.raises(ValueError, match=said):
         nb.Sequential([Dense(2, 4), Dense(4, 2)], input_shape=(3, 5), backend=backend, seed=0)
+
+
+def test_no_transpose_hint_where_y_counts_the_rows(backend):
+    """Three samples of five features for a model of three: X.T was advised, which y's
+    three targets then refused; the model's width is what is wrong."""
+    X3, y3 = np.arange(15.0).reshape(3, 5), np.zeros(3)
+    model = nb.Sequential([Dense(3, 4), Tanh(), Dense(4, 1)], backend=backend, seed=0)
+    with pytest.raises(ValueError, match=r"takes samples of 3 features") as caught:
+        fit(model, X3, y3, loss="mse", optimizer="sgd")
+    assert "X.T" not in str(caught.value)
+    with pytest.raises(ValueError, match=r"pass X\.T\.$"):  # five samples as columns
+        fit(model, X3, np.zeros(5), loss="mse", optimizer="sgd")
