@@ -179,22 +179,30 @@ def target_dtype(loss, y, backend) -> str:
 
 
 def _not_one_array(parts, what: str, exc: Exception) -> str:
-    """Why a list or tuple of arrays is no array: samples of differing shapes (one file
-    gave another number of features), or a function's whole result (standardize's)."""
-    shapes = [tuple(part.shape) for part in parts]
+    """Why a list or tuple of arrays or rows is no array: samples of differing shapes (a
+    short CSV row, one grey image among colour ones), or a function's whole result, a
+    few arrays (standardize's (X, mean, std), a loader's (X, y))."""
+    shapes = [_shape_of(part) for part in parts]
     odd = next((i for i, shape in enumerate(shapes) if shape != shapes[0]), None)
-    if odd is None:  # one shape, but not NumPy's arrays (a GPU's)
+    if None in shapes or odd is None:  # ragged deeper down, or not NumPy's arrays (a GPU's)
         return f"{what} cannot be read as an array ({exc})"
-    if len({len(shape) for shape in shapes}) == 1:
+    if len(parts) > 4 or any(isinstance(part, list) for part in parts):
         return (
             f"{what}'s samples differ in shape: {what}[0] has shape {shapes[0]}, {what}[{odd}] "
             f"has {shapes[odd]}; every sample needs the same shape"
         )
-    shown = ", ".join(map(str, shapes[:4])) + (", ..." if len(shapes) > 4 else "")
     return (
-        f"{what} is a {type(parts).__name__} of {len(parts)} arrays (shapes {shown}), not one "
-        "array: unpack it first, as in X, mean, std = nb.datasets.standardize(X)"
+        f"{what} is a {type(parts).__name__} of {len(parts)} arrays (shapes "
+        f"{', '.join(map(str, shapes))}), not one array: unpack it first, as in "
+        "X, mean, std = nb.datasets.standardize(X)"
     )
+
+
+def _shape_of(part) -> tuple | None:
+    try:
+        return tuple(part.shape) if hasattr(part, "shape") else np.shape(part)
+    except ValueError:  # a ragged row of rows
+        return None
 
 
 def as_array(data, what: str = "X"):
@@ -219,9 +227,9 @@ def as_array(data, what: str = "X"):
         )
     try:
         array = np.asarray(data)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RuntimeError) as exc:  # Runtime: torch's, strict's devices
         parts = data if isinstance(data, tuple | list) else ()
-        if parts and all(hasattr(part, "shape") for part in parts):
+        if parts and all(hasattr(part, "shape") or isinstance(part, list) for part in parts):
             raise ValueError(_not_one_array(parts, what, exc)) from None
         raise ValueError(f"{what} cannot be read as an array ({exc})") from None
     if array.ndim == 0 and array.dtype == object and data is not None:  # a generator, a set

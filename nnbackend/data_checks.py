@@ -171,7 +171,8 @@ def _check_real(a, what: str, targets: str | None = None) -> None:
         if dtype.names:  # np.genfromtxt(..., names=True), an HDF5 compound dataset
             raise TypeError(
                 f"{what} is a structured array (fields {', '.join(dtype.names)}): give its "
-                f"columns as one array, numpy.lib.recfunctions.structured_to_unstructured({what})"
+                "columns as one array, numpy.lib.recfunctions.structured_to_unstructured("
+                f"np.asarray({what}))"
             )
         real, complex_ = dtype.kind in "biuf", dtype.kind == "c"
     if real:

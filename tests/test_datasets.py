@@ -497,3 +497,15 @@ def test_standardize_leaves_a_constant_feature_of_inexact_values_unscaled():
     np.testing.assert_allclose(Z[:, 1], 0.0, atol=1e-15)
     scaled, _, _ = datasets.standardize(np.array([[4.5, 0.2]]), mean, std)
     np.testing.assert_allclose(scaled, [[0.0, 0.1]], atol=1e-15)
+
+
+def test_standardize_leaves_a_column_constant_up_to_rounding_unscaled():
+    """0.3 and 0.1 * 3 differ in their last place: a std of 4e-17, which scaled a test
+    value 0.1 away to 2.5e15; a real spread, however small, is still scaled."""
+    X = np.column_stack([np.arange(10.0), [0.3, 0.1 * 3] * 5])
+    _, mean, std = datasets.standardize(X)
+    assert std[1] == 1.0
+    scaled, _, _ = datasets.standardize(np.array([[4.5, 0.4]]), mean, std)
+    np.testing.assert_allclose(scaled, [[0.0, 0.1]], atol=1e-12)
+    spread = np.column_stack([np.arange(10.0), 1.7e9 + np.arange(10) * 1e-3])
+    assert 0 < datasets.standardize(spread)[2][1] < 1

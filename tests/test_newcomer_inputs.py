@@ -127,7 +127,9 @@ def test_a_structured_array_is_told_how_to_become_columns(backend):
 
     table = np.zeros(len(X), dtype=[("x1", "f8"), ("x2", "f8")])
     table["x1"], table["x2"] = X[:, 0], X[:, 1]
-    said = r"X is a structured array \(fields x1, x2\).*structured_to_unstructured\(X\)"
+    said = (
+        r"X is a structured array \(fields x1, x2\).*structured_to_unstructured\(np\.asarray\(X\)\)"
+    )
     with pytest.raises(TypeError, match=said):
         fit(net(backend), table, Y)
     with pytest.raises(TypeError, match=said):
@@ -203,3 +205,64 @@ def test_no_transpose_hint_where_y_counts_the_rows(backend):
     assert "X.T" not in str(caught.value)
     with pytest.raises(ValueError, match=r"pass X\.T\.$"):  # five samples as columns
         fit(model, X3, np.zeros(5), loss="mse", optimizer="sgd")
+
+
+def test_a_grey_image_among_colour_ones_is_named_and_a_pair_is_told_to_unpack(backend):
+    """Parts of differing ndim were all taken for a function's tuple (one grey image
+    among five colour ones was told to unpack standardize's result), and parts of one
+    ndim for samples (a loader's (X, one-hot y) pair)."""
+    images = [np.zeros((8, 8, 3))] * 5 + [np.zeros((8, 8))]
+    with pytest.raises(ValueError, match=r"^X's samples differ in shape: .*X\[5\] has \(8, 8\)"):
+        fit(net(backend), images, Y[:6])
+    pair = (X, nb.datasets.one_hot(Y, 3))
+    with pytest.raises(
+        ValueError, match=r"tuple of 2 arrays \(shapes \(64, 2\), \(64, 3\)\).*unpack"
+    ):
+        fit(net(backend), pair, Y)
+
+
+def test_a_list_of_rows_with_one_short_names_it(backend):
+    """A CSV row missing a field got NumPy's 'inhomogeneous shape after 1 dimensions'."""
+    rows = X.tolist()
+    rows[40] = rows[40][:1]
+    said = r"^X's samples differ in shape: X\[0\] has shape \(2,\), X\[40\] has \(1,\)"
+    with pytest.raises(ValueError, match=said):
+        fit(net(backend), rows, Y)
+
+
+def test_an_hdf5_compound_dataset_is_given_advice_that_works_on_it(backend, tmp_path):
+    """structured_to_unstructured(X) fails on an h5py Dataset (it has no .view)."""
+    import h5py
+    from numpy.lib.recfunctions import structured_to_unstructured
+
+    table = np.zeros(len(X), dtype=[("x1", "f8"), ("x2", "f8")])
+    table["x1"], table["x2"] = X[:, 0], X[:, 1]
+    with h5py.File(tmp_path / "table.h5", "w") as f:
+        dataset = f.create_dataset("X", data=table)
+        with pytest.raises(TypeError, match=r"structured_to_unstructured\(np\.asarray\(X\)\)"):
+            fit(net(backend), dataset, Y)
+        np.testing.assert_array_equal(structured_to_unstructured(np.asarray(dataset)), X)
+
+
+class _DeviceRow:
+    """A sample on a GPU as CuPy's arrays are: a shape, and no implicit copy to NumPy."""
+
+    shape = (2,)
+
+    def __len__(self):
+        return 2
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed")
+
+
+def test_a_list_of_samples_numpy_cannot_fetch_is_named_in_the_librarys_words(backend):
+    """One shape, but not NumPy's to read: a list of GPU arrays (a TypeError), or of
+    array-api-strict's second device (a RuntimeError, which escaped in its own words)."""
+    with pytest.raises(ValueError, match=r"^X cannot be read as an array \(Implicit conversion"):
+        fit(net(backend), [_DeviceRow() for _ in range(4)], Y[:4])
+    import array_api_strict as xs
+
+    rows = [xs.asarray(x, device=xs.Device("device1")) for x in X[:8]]
+    with pytest.raises(ValueError, match=r"^X cannot be read as an array \(.*device1"):
+        fit(net(backend), rows, Y[:8])

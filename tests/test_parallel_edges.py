@@ -757,3 +757,48 @@ def test_labels_as_strings_on_one_rank_only_are_a_disagreement_on_every_rank(on_
     for result in on_ranks(2, fit):
         assert isinstance(result, nb.distributed.DistributedError), repr(result)
         assert "rank 1 has" in str(result) and "<U3 of shape (40,)" in str(result)
+
+
+def test_a_record_array_on_thread_ranks_is_named_as_in_one_process(backend, on_ranks):
+    """np.isdtype refused a record dtype in the ranks' data sums: NumPy's words."""
+    X, y = nb.datasets.make_moons(40, noise=0.2, seed=0)
+    table = np.rec.fromarrays([X[:, 0], X[:, 1]], names="x1,x2")
+
+    def fit(rank):
+        net = nb.Sequential([Dense(2, 4), "tanh", Dense(4, 2)], backend=backend, seed=0)
+        try:
+            net.fit(table, y, loss="cross_entropy", optimizer="adam", epochs=1, verbose=0,
+                    distributed=True)  # fmt: skip
+        except Exception as exc:
+            return exc
+
+    for result in on_ranks(2, fit):
+        assert isinstance(result, TypeError), repr(result)
+        assert str(result).startswith("X is a structured array (fields x1, x2)"), str(result)
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        ("scalar X", r"^X is a single value; give an array of samples, one per row$"),
+        ("scalar y", r"^y has a single value but X has 40 samples: they must match$"),
+    ],
+)
+def test_a_single_value_on_thread_ranks_is_refused_in_the_words_of_one_process(
+    backend, on_ranks, data, said
+):
+    """The ranks' data sums indexed a 0-d array's first axis: an IndexError of
+    parallel.py on every rank."""
+    X, y = nb.datasets.make_moons(40, noise=0.2, seed=0)
+    X, y = (np.float64(1.0), y) if data == "scalar X" else (X, 1)
+
+    def fit(rank):
+        net = nb.Sequential([Dense(2, 4), "tanh", Dense(4, 2)], backend=backend, seed=0)
+        try:
+            net.fit(X, y, loss="cross_entropy", optimizer="adam", epochs=1, verbose=0,
+                    distributed=True)  # fmt: skip
+        except Exception as exc:
+            return exc
+
+    for result in on_ranks(2, fit):
+        assert isinstance(result, ValueError) and re.search(said, str(result)), repr(result)

@@ -205,8 +205,10 @@ def standardize(X, mean=None, std=None):
         # in float64: NumPy adds a column's rows one after another, and in float32 the
         # sum of half a million years drifts by years
         mean, std = X.mean(axis=0, dtype=np.float64), X.std(axis=0, dtype=np.float64)
-        # a constant column's std rounds to ~1e-17, not 0 (ten 0.1s): it is constant
-        std = np.where(np.ptp(X, axis=0) == 0, 0.0, std)
+        # a column constant to a few units in its last place has a std of rounding
+        # (ten 0.1s: 1e-17), which would scale a test value 0.1 away to 7e15
+        spacing = np.spacing(np.max(np.abs(X), axis=0))
+        std = np.where(np.ptp(X, axis=0) <= 4 * spacing, 0.0, std)
     else:
         mean, std = _given_scale(mean, std, X)
     mean, std = np.asarray(mean, dtype=X.dtype), np.asarray(std, dtype=X.dtype)

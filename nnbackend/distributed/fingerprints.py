@@ -17,7 +17,12 @@ def checksums(X, y) -> tuple[str, ...]:
     sums = []
     for a in (X, y):
         xp = namespace_of(a)
-        if a.ndim == 0 or not xp.isdtype(a.dtype, ("bool", "integral", "real floating")):
+        structured = getattr(a.dtype, "names", None)  # a record array's: isdtype refuses it
+        if (
+            a.ndim == 0
+            or structured
+            or not xp.isdtype(a.dtype, ("bool", "integral", "real floating"))
+        ):
             # None, strings, complex: compared as such; fit's checks then say what is wrong
             sums.append(f"{a.dtype} of shape {tuple(a.shape)}")
             continue
