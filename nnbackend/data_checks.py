@@ -21,20 +21,28 @@ from nnbackend.layers.base import Layer
 from nnbackend.shapes import CHANNELS_LAST_HINT, chain_shapes, reshape_hint
 
 
-def check_inputs(X, sample_shape: tuple[int, ...] | int | None, what: str = "X", n_targets=None):
+def check_inputs(X, sample_shape: tuple[int, ...] | int | None, what: str = "X", y=None) -> None:
     """Raise a clear ValueError for an empty set, a wrong sample shape or NaN/inf, and a
     TypeError for values that are not real numbers (complex, strings).
 
     ``sample_shape``: the shape of one sample the model takes ((784,) for rows,
     (1, 28, 28) for images; an int n means (n,)), or None when it is not known.
-    ``n_targets``: y's length, where there is a y (its hints then fit it)."""
+    ``y``: the targets, where there are any (the hints then fit their count)."""
     _check_real(X, what)
     if X.ndim == 0:
         raise ValueError(f"{what} is a single value; give an array of samples, one per row")
     if X.shape[0] == 0:
         raise ValueError(f"{what} is empty (shape {tuple(X.shape)}): it holds no samples")
-    check_sample_shape(X, sample_shape, what, n_targets)
+    check_sample_shape(X, sample_shape, what, _samples_in(y))
     _check_finite(X, what)
+
+
+def _samples_in(y) -> int | None:
+    """The samples y stands for: its length, or a (1, samples) row's columns (the
+    course's layout); None without a y."""
+    if getattr(y, "ndim", 0) == 0:
+        return None
+    return y.shape[1] if y.ndim == 2 and y.shape[0] == 1 else y.shape[0]
 
 
 def check_sample_shape(X, sample_shape, what: str = "X", n_targets: int | None = None) -> None:

@@ -178,7 +178,7 @@ def check_data(model, X, y, loss, names=("X", "y")) -> None:
     for array, what in zip((X, y), names, strict=True):
         if not isinstance(array, backend.array_types) and is_foreign(array):
             backend.check_array(array, what)
-    check_inputs(X, model.input_shape, names[0], y.shape[0] if getattr(y, "ndim", 0) else None)
+    check_inputs(X, model.input_shape, names[0], y)
     check_layers_take(model, X, names[0])
     check_targets(y, X.shape[0], model.n_outputs, loss, names[1], inputs=names[0])
 

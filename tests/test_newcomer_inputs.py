@@ -266,3 +266,22 @@ def test_a_list_of_samples_numpy_cannot_fetch_is_named_in_the_librarys_words(bac
     rows = [xs.asarray(x, device=xs.Device("device1")) for x in X[:8]]
     with pytest.raises(ValueError, match=r"^X cannot be read as an array \(.*device1"):
         fit(net(backend), rows, Y[:8])
+
+
+def test_the_course_layout_with_y_as_a_row_is_told_to_transpose(backend):
+    """X (features, samples) with Y (1, samples): y's length, 1, was read as its number
+    of samples, and the X.T hint held back."""
+    model = nb.Sequential([Dense(2, 1), Sigmoid()], backend=backend, seed=0)
+    with pytest.raises(ValueError, match=r"has shape \(2, 64\).*pass X\.T\.$"):
+        fit(model, X.T, Y.reshape(1, -1), loss="bce", optimizer="sgd")
+
+
+def test_a_list_of_a_few_differing_samples_is_not_told_to_unpack(backend):
+    """A list (no function returns one) of three images, one grey, was told to unpack
+    it as standardize's (X, mean, std)."""
+    images = [np.zeros((3, 8, 8)), np.zeros((3, 8, 8)), np.zeros((1, 8, 8))]
+    layers = [Conv2D(3, 2, 3), Flatten(), Dense(72, 2)]
+    model = nb.Sequential(layers, input_shape=(3, 8, 8), backend=backend, seed=0)
+    said = r"^X's samples differ in shape: X\[0\] has shape \(3, 8, 8\), X\[2\] has \(1, 8, 8\)"
+    with pytest.raises(ValueError, match=said):
+        model.predict(images)
