@@ -711,6 +711,25 @@ def test_a_stray_in_a_later_validation_batch_is_named_on_every_rank(on_ranks, st
         assert said.startswith("'val_stray' of epoch 0, batch 2, is (")
 
 
+def errors_on_ranks(on_ranks, backend, data_of_rank, **options) -> list:
+    """What each of two thread ranks raised from a distributed fit of a small net on
+    ``data_of_rank(rank)``, (X, y): caught by each rank, so neither aborts the other."""
+
+    def fit(rank):
+        net = nb.Sequential([Dense(2, 4), "tanh", Dense(4, 2)], backend=backend, seed=0)
+        try:
+            net.fit(*data_of_rank(rank), loss="cross_entropy", optimizer="adam", epochs=1,
+                    verbose=0, distributed=True, **options)  # fmt: skip
+        except Exception as exc:
+            return exc
+
+    return on_ranks(2, fit)
+
+
+MOONS_40 = nb.datasets.make_moons(40, noise=0.2, seed=0)
+WORDS_40 = np.array(["no", "yes"])[MOONS_40[1]]
+
+
 @pytest.mark.parametrize(
     ("bad", "said"),
     [
@@ -724,55 +743,30 @@ def test_bad_data_on_thread_ranks_is_refused_in_the_words_of_one_process(
 ):
     """The ranks summed X and y to compare them before fit's own checks ran: labels as
     strings or y=None failed in NumPy's words (or an IndexError of parallel.py)."""
-    X, y = nb.datasets.make_moons(40, noise=0.2, seed=0)
-    words = np.array(["no", "yes"])[y]
-    options = {"validation_data": (X, words)} if bad == "validation strings" else {}
-    targets = {"strings": words, "none": None}.get(bad, y)
-
-    def fit(rank):
-        net = nb.Sequential([Dense(2, 4), "tanh", Dense(4, 2)], backend=backend, seed=0)
-        try:
-            net.fit(X, targets, loss="cross_entropy", optimizer="adam", epochs=1, verbose=0,
-                    distributed=True, **options)  # fmt: skip
-        except Exception as exc:  # each rank's own: the other is not aborted
-            return exc
-
-    for result in on_ranks(2, fit):
+    X, y = MOONS_40
+    options = {"validation_data": (X, WORDS_40)} if bad == "validation strings" else {}
+    targets = {"strings": WORDS_40, "none": None}.get(bad, y)
+    for result in errors_on_ranks(on_ranks, backend, lambda rank: (X, targets), **options):
         assert isinstance(result, TypeError) and re.search(said, str(result)), repr(result)
 
 
-def test_labels_as_strings_on_one_rank_only_are_a_disagreement_on_every_rank(on_ranks):
+def test_labels_as_strings_on_one_rank_only_are_a_disagreement_on_every_rank(backend, on_ranks):
     """Rank 1 failed in NumPy's words before the first collective, and rank 0 waited."""
-    X, y = nb.datasets.make_moons(40, noise=0.2, seed=0)
+    X, y = MOONS_40
 
-    def fit(rank):
-        targets = np.array(["no", "yes"])[y] if rank == 1 else y
-        net = nb.Sequential([Dense(2, 4), "tanh", Dense(4, 2)], seed=0)
-        try:
-            net.fit(X, targets, loss="cross_entropy", optimizer="adam", epochs=1, verbose=0,
-                    distributed=True)  # fmt: skip
-        except Exception as exc:
-            return exc
+    def data(rank):
+        return X, (WORDS_40 if rank == 1 else y)
 
-    for result in on_ranks(2, fit):
+    for result in errors_on_ranks(on_ranks, backend, data):
         assert isinstance(result, nb.distributed.DistributedError), repr(result)
         assert "rank 1 has" in str(result) and "<U3 of shape (40,)" in str(result)
 
 
 def test_a_record_array_on_thread_ranks_is_named_as_in_one_process(backend, on_ranks):
     """np.isdtype refused a record dtype in the ranks' data sums: NumPy's words."""
-    X, y = nb.datasets.make_moons(40, noise=0.2, seed=0)
+    X, y = MOONS_40
     table = np.rec.fromarrays([X[:, 0], X[:, 1]], names="x1,x2")
-
-    def fit(rank):
-        net = nb.Sequential([Dense(2, 4), "tanh", Dense(4, 2)], backend=backend, seed=0)
-        try:
-            net.fit(table, y, loss="cross_entropy", optimizer="adam", epochs=1, verbose=0,
-                    distributed=True)  # fmt: skip
-        except Exception as exc:
-            return exc
-
-    for result in on_ranks(2, fit):
+    for result in errors_on_ranks(on_ranks, backend, lambda rank: (table, y)):
         assert isinstance(result, TypeError), repr(result)
         assert str(result).startswith("X is a structured array (fields x1, x2)"), str(result)
 
@@ -789,16 +783,7 @@ def test_a_single_value_on_thread_ranks_is_refused_in_the_words_of_one_process(
 ):
     """The ranks' data sums indexed a 0-d array's first axis: an IndexError of
     parallel.py on every rank."""
-    X, y = nb.datasets.make_moons(40, noise=0.2, seed=0)
+    X, y = MOONS_40
     X, y = (np.float64(1.0), y) if data == "scalar X" else (X, 1)
-
-    def fit(rank):
-        net = nb.Sequential([Dense(2, 4), "tanh", Dense(4, 2)], backend=backend, seed=0)
-        try:
-            net.fit(X, y, loss="cross_entropy", optimizer="adam", epochs=1, verbose=0,
-                    distributed=True)  # fmt: skip
-        except Exception as exc:
-            return exc
-
-    for result in on_ranks(2, fit):
+    for result in errors_on_ranks(on_ranks, backend, lambda rank: (X, y)):
         assert isinstance(result, ValueError) and re.search(said, str(result)), repr(result)
