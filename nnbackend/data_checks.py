@@ -76,7 +76,7 @@ def check_targets(
     y = _reducible(y)
     if y.ndim == 0 or y.shape[0] != n_samples:
         got = "a single value" if y.ndim == 0 else f"{y.shape[0]} targets"
-        row = y.ndim == 2 and y.shape[0] == 1 and y.shape[1] == n_samples
+        row = _samples_in(y) == n_samples  # a (1, samples) row: its length is not it
         hint = f"; a row of {n_samples} targets? Pass it 1-D: {what}.reshape(-1)" if row else ""
         raise ValueError(
             f"{what} has {got} but {inputs} has {n_samples} samples: they must match{hint}"

@@ -153,10 +153,12 @@ class History:
 
     def __getitem__(self, name: str) -> list[float]:
         self.flush()
-        if name not in self._columns and not self._epochs:  # a resume with nothing left
-            raise KeyError(f"{name!r}: this fit ran no epochs ({self.stop_reason or 'epochs=0'})")
-        if name not in self._columns:  # history["val_loss"] of a fit given no validation
-            validation = isinstance(name, str) and name.startswith("val_")
+        if name not in self._columns:
+            if not self._epochs:  # a resume with nothing left
+                raise KeyError(
+                    f"{name!r}: this fit ran no epochs ({self.stop_reason or 'epochs=0'})"
+                )
+            validation = isinstance(name, str) and name.startswith("val_")  # none was given
             hint = "; for 'val_*' pass validation_data or validation_split" if validation else ""
             raise KeyError(f"{name!r}: this fit recorded {list(self._columns)}{hint}")
         return list(self._columns[name])

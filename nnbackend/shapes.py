@@ -52,7 +52,7 @@ def _input_shape_hint(layer, shape) -> str:
     channels, shape = getattr(layer, "in_channels", None), tuple(shape)
     if channels is None or len(shape) not in (2, 3):
         return ""
-    if len(shape) == 3 and (shape[-1] != channels or shape[0] == channels):
+    if len(shape) == 3 and not channels_last((1, *shape), channels):  # as a batch of one
         return ""
     first = (channels, *shape[:2])
     return f". input_shape is one sample's (channels, height, width): input_shape={first}"
