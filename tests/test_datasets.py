@@ -509,3 +509,25 @@ def test_standardize_leaves_a_column_constant_up_to_rounding_unscaled():
     np.testing.assert_allclose(scaled, [[0.0, 0.1]], atol=1e-12)
     spread = np.column_stack([np.arange(10.0), 1.7e9 + np.arange(10) * 1e-3])
     assert 0 < datasets.standardize(spread)[2][1] < 1
+
+
+def test_standardize_finds_the_constant_columns_scikit_learn_finds():
+    """A spread of a few float32 units in the last place at 1e8 (8 apart: a std of 11)
+    was left unscaled as constant, and so were timestamps 128 s apart; the bound on
+    rounding is StandardScaler's, so the two scale the same columns."""
+    from sklearn.preprocessing import StandardScaler
+
+    steps = np.arange(10) % 5  # five values, the last four units apart
+    columns = {
+        "at 1e8, 8 apart": 1e8 + steps * 8,
+        "timestamps 128 s apart": 1.7e9 + steps * 128,
+        "one unit in the last place apart": 0.3 + steps % 2 * float(np.spacing(np.float32(0.3))),
+        "ten 0.1s": np.full(10, 0.1),
+    }
+    for name, column in columns.items():
+        X = np.column_stack([np.arange(10), column]).astype(np.float32)
+        _, _, std = datasets.standardize(X)
+        reference = StandardScaler().fit(X).scale_
+        np.testing.assert_allclose(std, reference, rtol=1e-6, err_msg=name)
+    Z, _, _ = datasets.standardize(columns["at 1e8, 8 apart"][:, None].astype(np.float32))
+    assert np.std(Z.astype(np.float64)) == pytest.approx(1.0, rel=1e-5)

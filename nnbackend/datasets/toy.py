@@ -190,8 +190,8 @@ def standardize(X, mean=None, std=None):
     """Scale each feature (column) to zero mean and unit standard deviation.
 
     X is (N, features). With ``mean`` and ``std`` left out they are computed from X;
-    pass the training set's to scale a validation or test set the same way. A
-    feature with zero std is left unscaled (std taken as 1).
+    pass the training set's to scale a validation or test set the same way. A feature
+    constant up to rounding (StandardScaler's bound) is left unscaled (std taken as 1).
     Returns ``(X_scaled, mean, std)``; mean and std have shape (features,).
     """
     X = np.asarray(X)
@@ -205,10 +205,12 @@ def standardize(X, mean=None, std=None):
         # in float64: NumPy adds a column's rows one after another, and in float32 the
         # sum of half a million years drifts by years
         mean, std = X.mean(axis=0, dtype=np.float64), X.std(axis=0, dtype=np.float64)
-        # a column constant to a few units in its last place has a std of rounding
-        # (ten 0.1s: 1e-17), which would scale a test value 0.1 away to 7e15
-        spacing = np.spacing(np.max(np.abs(X), axis=0))
-        std = np.where(np.ptp(X, axis=0) <= 4 * spacing, 0.0, std)
+        # a column constant up to rounding has a std of rounding (ten 0.1s: 1e-17),
+        # which would scale a test value 0.1 away to 7e15; the bound on a float64
+        # variance's rounding is scikit-learn's (StandardScaler's constant features)
+        n, eps = X.shape[0], np.finfo(np.float64).eps
+        var = std**2
+        std = np.where(var <= n * eps * var + (n * mean * eps) ** 2, 0.0, std)
     else:
         mean, std = _given_scale(mean, std, X)
     mean, std = np.asarray(mean, dtype=X.dtype), np.asarray(std, dtype=X.dtype)
