@@ -85,8 +85,7 @@ def check_gradients(
     X, y = as_array(X, "X"), as_array(y, "y")
     check_inputs(X, model.input_shape)
     check_targets(y, X.shape[0], model.n_outputs, loss)
-    if not output_range.output_layer_fits(model, loss):
-        output_range.check_outputs(model, loss, X)
+    output_range.check_output_layer(model, loss, X)
     model = model.copy(dtype=_checking_dtype(model.backend, dtype))
     backend = model.backend
     X = backend.asarray(X, dtype=backend.dtype_name)

@@ -50,6 +50,13 @@ def gives_probabilities(model) -> bool:
     return have is not None and _within(have, (0.0, 1.0))
 
 
+def check_output_layer(model, loss, X) -> None:
+    """Refuse a loss that cannot take the model's outputs (probabilities from a Dense
+    layer): by the last layer's range, else by one probe of the first samples of ``X``."""
+    if not output_layer_fits(model, loss):
+        check_outputs(model, loss, X)
+
+
 def check_outputs(model, loss, X) -> None:
     """Run the model on the first samples of ``X`` (one host transfer) and raise
     ValueError when its outputs leave the range ``loss`` takes."""

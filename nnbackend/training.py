@@ -109,7 +109,7 @@ def fit(
         validation = batches_for(
             model, *validation_data, loss, rows, shuffle=False, names=VALIDATION_NAMES
         )
-    on_main(lambda: check_output_layer(model, loss, X), "probe the model's outputs")
+    on_main(lambda: output_range.check_output_layer(model, loss, X), "probe the model's outputs")
     # distributed: the whole batch, over every rank's share
     check_last_batch(model, batches, tuple(X.shape[1:]))
     trainer = Trainer(
@@ -152,7 +152,7 @@ def evaluate(
     X, y = as_array(X, "X"), as_array(y, "y")
     # one pass: host rows go over a batch at a time, not copied (cast) whole first
     batches = batches_for(model, X, y, loss, batch_size, shuffle=False, on_device=False)
-    check_output_layer(model, loss, X)
+    output_range.check_output_layer(model, loss, X)
     kept = batch_arrays([*model.layers, loss])
     with limit_threads(threads_for_step(model.count_params(), batches.batch_size)):
         totals = measure(model, batches, loss, metrics)
@@ -160,13 +160,6 @@ def evaluate(
     forget_last_batch([*model.layers, loss], kept)  # a whole set's, held for no backward
     model._out_shape = None
     return logs
-
-
-def check_output_layer(model, loss, X) -> None:
-    """Refuse a loss that cannot take the model's outputs (probabilities from a Dense
-    layer): by the last layer's range, else by one probe of the first samples."""
-    if not output_range.output_layer_fits(model, loss):
-        output_range.check_outputs(model, loss, X)
 
 
 VALIDATION_NAMES = ("validation X", "validation y")
