@@ -97,6 +97,15 @@ def nothing_saved_at(path) -> bool:
     return stat.S_ISREG(info.st_mode) and info.st_size == 0
 
 
+def saved_epoch(path) -> tuple[int | None, bool]:
+    """(the last epoch trained, whether a callback ended the run) of the checkpoint at
+    ``path``; (None, False) for one saved outside a fit."""
+    path = Path(path)
+    with open_untrusted(path, CheckpointError, what="checkpoint") as f:
+        group = _group(path, f, "training", required=False)
+        return (None, False) if group is None else _epoch_and_stopped(path, group)
+
+
 def read(path, backend, *, max_params: int | None = None) -> Checkpoint:
     """The checkpoint at ``path`` on ``backend`` (a Backend, or a function of the saved
     dtype name that gives one). ``max_params`` given: the caller trusts the file's
@@ -280,12 +289,7 @@ def _read_training(path: Path, f, model) -> tuple[int | None, bool]:
     group = _group(path, f, "training", required=False)
     if group is None:
         return None, False
-    epoch = attribute(path, group, "epoch", CheckpointError, "int")
-    stopped = attribute(path, group, "stopped", CheckpointError, "int", default=0)
-    if not -1 <= epoch <= MAX_EPOCH:
-        raise CheckpointError(f"{path}: the saved epoch {epoch} is not between -1 and {MAX_EPOCH}")
-    if stopped not in (0, 1):
-        raise CheckpointError(f"{path}: /training/@stopped is {stopped}, not 0 or 1")
+    epoch, stopped = _epoch_and_stopped(path, group)
     text = attribute(path, group, "generator", CheckpointError, "str")
     state = parse_json(path, text, "generator state", CheckpointError)
     try:
@@ -294,6 +298,16 @@ def _read_training(path: Path, f, model) -> tuple[int | None, bool]:
         raise CheckpointError(
             f"{path}: its generator state cannot be restored: {_reason(exc)}"
         ) from None
+    return epoch, stopped
+
+
+def _epoch_and_stopped(path: Path, group) -> tuple[int | None, bool]:
+    epoch = attribute(path, group, "epoch", CheckpointError, "int")
+    stopped = attribute(path, group, "stopped", CheckpointError, "int", default=0)
+    if not -1 <= epoch <= MAX_EPOCH:
+        raise CheckpointError(f"{path}: the saved epoch {epoch} is not between -1 and {MAX_EPOCH}")
+    if stopped not in (0, 1):
+        raise CheckpointError(f"{path}: /training/@stopped is {stopped}, not 0 or 1")
     return (None if epoch < 0 else epoch), bool(stopped)
 
 

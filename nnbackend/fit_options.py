@@ -15,6 +15,7 @@ from nnbackend.checkpoint import check_can_save
 from nnbackend.checkpoint_sizes import check_declared, check_rebuilds
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int, warn_caller
 from nnbackend.distributed.world import is_main
+from nnbackend.saved_files import replace_warning
 
 
 def check_options(*, epochs, batch_size, shuffle, l2, validation_split, validation_batch_size,
@@ -41,22 +42,20 @@ def check_options(*, epochs, batch_size, shuffle, l2, validation_split, validati
     one_of(on_device, "on_device", (True, False, "auto"))
 
 
-def check_checkpoint(checkpoint, model, loss=None, optimizer=None, *, resume=False) -> None:
+def check_checkpoint(checkpoint, model, loss=None, optimizer=None, *, resume=False,
+                     epochs=1) -> str | None:  # fmt: skip
     """Refuse, before training, a checkpoint path a save could not write, or a model
-    whose checkpoint no load could read (the first save would fail after an epoch); warn
-    where a fit not resuming will replace an earlier run's checkpoint."""
+    whose checkpoint no load could read (the first save would fail after an epoch).
+    Returns the warning to give once every check has passed, where a fit not resuming
+    will replace an earlier run's checkpoint; else None."""
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=<path> to resume from")
-    if checkpoint is not None:
-        if check_can_save(checkpoint, "checkpoint") and not resume:
-            warn_caller(
-                f"checkpoint={str(checkpoint)!r} holds an earlier run's checkpoint, which "
-                "this fit replaces at its first save: pass resume=True to go on from it, or "
-                "name another file to keep it",
-                UserWarning,
-            )
-        check_declared(model)
-        check_rebuilds(model, loss, optimizer)
+    if checkpoint is None:
+        return None
+    replaces = check_can_save(checkpoint, "checkpoint") and not resume and epochs > 0
+    check_declared(model)
+    check_rebuilds(model, loss, optimizer)
+    return replace_warning(checkpoint, model) if replaces else None
 
 
 def check_optimizer_state(optimizer, backend) -> None:

@@ -50,6 +50,7 @@ from nnbackend.checks import boolean, integer, positive_int
 from nnbackend.h5text import write_text
 from nnbackend.optim_base import Optimizer
 from nnbackend.registry import custom_objects as custom_objects_scope
+from nnbackend.saved_files import remember_save
 
 CHUNK_BYTES = 1 << 20
 
@@ -115,7 +116,9 @@ def save(model, path, optimizer=None, epoch: int | None = None, *, callbacks=Non
             _write_callbacks(f, callbacks or {}, array_shapes(model))
     except NotFiniteError as exc:
         raise NotFiniteError(exc.reason, path) from None
-    return atomic_write(path, buffer.getbuffer())
+    written = atomic_write(path, buffer.getbuffer())
+    remember_save(model, written)
+    return written
 
 
 def _write(f: h5py.File, model, optimizer, epoch, stopped) -> None:

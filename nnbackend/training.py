@@ -27,7 +27,7 @@ from nnbackend.backend import Generator, limit_threads
 from nnbackend.backend.compiling import compile_step
 from nnbackend.backend.threads import threads_for_step
 from nnbackend.checkpoint import nothing_saved_at
-from nnbackend.checks import boolean
+from nnbackend.checks import boolean, warn_caller
 from nnbackend.data import Batches, as_array, is_foreign, target_dtype
 from nnbackend.data_checks import (
     check_inputs,
@@ -90,8 +90,9 @@ def fit(
     # What rests on the file and the weights rank 0 gives the others, rank 0 checks;
     # every rank raises what it raised
     on_main = (lambda check, what: check()) if parallel is None else parallel.world.on_main
-    on_main(lambda: check_checkpoint(checkpoint, model, loss, optimizer, resume=resume),
-            "check the checkpoint")  # fmt: skip
+    replaced = on_main(lambda: check_checkpoint(checkpoint, model, loss, optimizer,
+                                                resume=resume, epochs=epochs),
+                       "check the checkpoint")  # fmt: skip
     if parallel is not None:
         if validation_data is not None:  # whole: a rank's share alone would refuse alone
             check_data(model, *validation_data, loss, VALIDATION_NAMES)
@@ -125,6 +126,8 @@ def fit(
         release(model)
         raise
     start = 0 if saved is None or saved.epoch is None else saved.epoch + 1
+    if replaced is not None:  # every check passed: this fit will save over it
+        warn_caller(replaced, UserWarning)
     model.loss, model.optimizer, model.metrics = loss, optimizer, metrics
     step_threads = threads_for_step if parallel is None else parallel.threads
     session = contextlib.nullcontext() if parallel is None else parallel.session()

@@ -874,7 +874,7 @@ def test_a_model_whose_config_holds_a_tuple_resumes_from_its_own_checkpoint(tmp_
         return host_params(model)
 
     straight = run(3)
-    with pytest.warns(UserWarning, match="holds an earlier run's checkpoint"):
+    with pytest.warns(UserWarning, match="holds epoch 2 of an earlier run"):
         run(2)  # starts over: the 3-epoch run's file is replaced
     for name, w in run(3, resume=True).items():
         np.testing.assert_array_equal(w, straight[name])

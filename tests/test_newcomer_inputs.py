@@ -111,13 +111,61 @@ def test_a_fit_without_resume_warns_that_it_replaces_an_earlier_runs_checkpoint(
     path = tmp_path / "run.h5"
     fit(net(backend), X, Y, epochs=3, checkpoint=path)
     assert nb.load(path, with_optimizer=True)[2] == 2
-    with pytest.warns(UserWarning, match=r"holds an earlier run's checkpoint.*resume=True"):
+    advice = r"holds epoch 2 of an earlier run, .*resume=True with epochs above 3 to go on"
+    with pytest.warns(UserWarning, match=advice):
         fit(net(backend), X, Y, epochs=1, checkpoint=path)
     assert nb.load(path, with_optimizer=True)[2] == 0  # replaced, as the warning said
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a resume replaces nothing it does not go on from
         fit(net(backend), X, Y, epochs=2, checkpoint=path, resume=True)
     assert nb.load(path, with_optimizer=True)[2] == 1
+
+
+def test_the_replace_warnings_advice_goes_on_from_the_checkpoint(backend, tmp_path):
+    """It said "pass resume=True to go on from it", and the same call with resume=True
+    trained nothing: the file held the last of its epochs."""
+    path = tmp_path / "run.h5"
+    fit(net(backend), X, Y, epochs=2, checkpoint=path)
+    with pytest.warns(UserWarning, match="resume=True with epochs above 2") as caught:
+        fit(net(backend), X, Y, epochs=2, checkpoint=path)
+    assert caught[0].filename == __file__
+    resumed = fit(net(backend), X, Y, epochs=3, checkpoint=path, resume=True)  # the advice
+    assert len(resumed["loss"]) == 1 and nb.load(path, with_optimizer=True)[2] == 2
+    nb.save(net(backend), path)  # saved outside a fit: no epoch to go on from
+    with pytest.warns(UserWarning, match=r"holds an earlier checkpoint, .* keep it$"):
+        fit(net(backend), X, Y, checkpoint=path)
+
+
+def test_a_model_fitted_again_replaces_its_own_checkpoint_without_a_warning(backend, tmp_path):
+    """Fitting the same model again (Keras's way to train on) warned that it replaced
+    an earlier run's checkpoint: the file was its own last save, which it holds."""
+    path, model = tmp_path / "run.h5", net(backend)
+    fit(model, X, Y, epochs=2, checkpoint=path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit(model, X, Y, epochs=2, checkpoint=path)
+        nb.save(model, path)
+        fit(model, X, Y, checkpoint=path)
+    fit(net(backend), X, Y, checkpoint=tmp_path / "other.h5")
+    (tmp_path / "other.h5").replace(path)  # another model's file now
+    with pytest.warns(UserWarning, match="holds epoch 0 of an earlier run"):
+        fit(model, X, Y, checkpoint=path)
+
+
+def test_a_fit_that_saves_nothing_does_not_warn_it_replaces_a_checkpoint(backend, tmp_path):
+    """A fit refused for its data, or of no epochs, warned that it replaced the file it
+    then left alone."""
+    path = tmp_path / "run.h5"
+    fit(net(backend), X, Y, checkpoint=path)
+    before = path.read_bytes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="NaN"):
+            fit(net(backend), np.full_like(X, np.nan), Y, checkpoint=path)
+        with pytest.raises(ValueError, match="class labels"):
+            fit(net(backend), X, Y + 0.5, checkpoint=path)
+        fit(net(backend), X, Y, epochs=0, checkpoint=path)
+    assert path.read_bytes() == before
 
 
 def test_a_structured_array_is_told_how_to_become_columns(backend):

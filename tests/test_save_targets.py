@@ -77,7 +77,7 @@ def test_a_checkpoint_an_empty_file_or_a_link_is_replaced(tmp_path, how):
         said = fit_with(path, how)
         assert nb.load(path).config() == net().config() and not path.is_symlink()
         replaced = how == "checkpoint=" and path == old  # fit's resume file: it says so
-        assert ["earlier run's checkpoint" in message for message in said] == [True] * replaced
+        assert ["holds an earlier checkpoint" in message for message in said] == [True] * replaced
     assert notes.read_text() == "my notes\n"
 
 

@@ -1,0 +1,59 @@
+"""Which model saved a file last, and what a fit says of an earlier run's checkpoint
+it is about to replace.
+
+A script run again without ``resume=True`` starts over and replaces the earlier run's
+checkpoint at its first save: ``fit`` warns, naming the epoch the file holds and how
+to go on from it. A model fitted again in the same process replaces its own last save
+without a word: it holds what that file held, and goes on from there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import weakref
+
+from nnbackend.checkpoint import CheckpointError, saved_epoch
+
+# Each model's last save, by the file's identity then
+_last_saves: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _identity(path) -> tuple:
+    info = os.stat(path)
+    return info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size
+
+
+def remember_save(model, path) -> None:
+    """Note that ``model`` was just saved to ``path`` (see ``saved_last_by``)."""
+    with contextlib.suppress(OSError, TypeError):  # TypeError: a model of no weak refs
+        _last_saves[model] = _identity(path)
+
+
+def saved_last_by(model, path) -> bool:
+    """Whether the file at ``path`` is ``model``'s last save, unchanged since."""
+    try:
+        return _last_saves.get(model) == _identity(path)
+    except (OSError, TypeError):
+        return False
+
+
+def replace_warning(checkpoint, model) -> str | None:
+    """What a fit not resuming says of the checkpoint at ``checkpoint``, which its
+    first save replaces; None where that file is ``model``'s own last save."""
+    if saved_last_by(model, checkpoint):
+        return None
+    try:
+        epoch, stopped = saved_epoch(checkpoint)
+    except (CheckpointError, OSError):
+        epoch, stopped = None, True
+    start = f"checkpoint={str(checkpoint)!r} holds"
+    replaced = "which this fit replaces at its first save: name another file to keep it"
+    if epoch is None:
+        return f"{start} an earlier checkpoint, {replaced}"
+    if stopped:
+        return f"{start} a run a callback ended at epoch {epoch}, {replaced}"
+    return (
+        f"{start} epoch {epoch} of an earlier run, {replaced}, or pass resume=True with "
+        f"epochs above {epoch + 1} to go on from it"
+    )
