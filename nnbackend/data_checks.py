@@ -77,7 +77,7 @@ def check_targets(
     if y.ndim == 0 or y.shape[0] != n_samples:
         got = "a single value" if y.ndim == 0 else f"{y.shape[0]} targets"
         row = _samples_in(y) == n_samples  # a (1, samples) row: its length is not it
-        hint = f"; a row of {n_samples} targets? Pass it 1-D: {what}.reshape(-1)" if row else ""
+        hint = f"; a row of {n_samples} targets? Pass it 1-D: {_flat(y, what)}" if row else ""
         raise ValueError(
             f"{what} has {got} but {inputs} has {n_samples} samples: they must match{hint}"
         )
@@ -91,7 +91,7 @@ def check_targets(
     if kind == "labels" and y.ndim == 1 and n_outputs is not None:
         _check_labels(y, n_outputs, what)
     elif kind == "labels" and y.ndim == 2 and n_outputs is not None and y.shape[1] != n_outputs:
-        hint = f"; for class labels, pass them 1-D: {what}.reshape(-1)" if y.shape[1] == 1 else ""
+        hint = f"; for class labels, pass them 1-D: {_flat(y, what)}" if y.shape[1] == 1 else ""
         raise ValueError(
             f"{what} has shape {tuple(y.shape)}, read as one-hot rows of {y.shape[1]} "
             f"classes, but the model has {n_outputs} outputs{hint}"
@@ -100,6 +100,14 @@ def check_targets(
         _check_target_columns(y, n_outputs, loss, what)
     if kind == "probabilities" or (kind == "labels" and y.ndim == 2):
         _check_unit_range(y, what, kind)
+
+
+def _flat(y, what: str) -> str:
+    """How to make ``y`` 1-D in its own library: strict arrays have no ``reshape``
+    method, and a matrix's (``np.matrix``) keeps it a row."""
+    if type(y).__module__.partition(".")[0] in ("cupy", "torch"):
+        return f"{what}.reshape(-1)"  # on its device
+    return f"np.ravel({what})"
 
 
 def _reducible(y):

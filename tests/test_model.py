@@ -1333,7 +1333,7 @@ def test_predicting_no_rows_gives_no_labels(backend):
 def test_labels_in_a_column_are_told_to_be_one_dimensional(backend):
     X, y = make_moons(40, random_state=0)
     model = tiny_net(backend)
-    told = r"shape \(40, 1\), read as one-hot rows .* pass them 1-D: y.reshape\(-1\)"
+    told = r"shape \(40, 1\), read as one-hot rows .* pass them 1-D: np\.ravel\(y\)"
     with pytest.raises(ValueError, match=told):
         model.fit(X, y.reshape(-1, 1), loss="cross_entropy", optimizer="sgd", verbose=0)
 

@@ -73,10 +73,24 @@ def test_samples_laid_out_as_columns_are_told_to_transpose(backend):
         fit(model, X.T, Y, loss="bce", optimizer="sgd")
     with pytest.raises(ValueError, match=r"has shape \(2, 64\).*pass X\.T"):
         model.predict(X.T)
-    row = Y.reshape(1, -1)
-    with pytest.raises(ValueError, match=r"y has 1 targets .*Pass it 1-D: y\.reshape\(-1\)"):
+    with pytest.raises(ValueError, match=r"y has 1 targets .*Pass it 1-D: np\.ravel\(y\)"):
+        fit(model, X, Y.reshape(1, -1), loss="bce", optimizer="sgd")
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+@pytest.mark.parametrize("form", ["ndarray", "matrix", "list", "backend's own"])
+def test_the_row_of_targets_hint_makes_each_form_of_row_1d(backend, form):
+    """It said y.reshape(-1): strict arrays have no such method, a matrix stays a row
+    after it, and a list has neither."""
+    model = nb.Sequential([Dense(2, 1), Sigmoid()], backend=backend, seed=0)
+    row = {"ndarray": Y.reshape(1, -1), "matrix": np.matrix(Y), "list": [Y.tolist()]}.get(
+        form, backend.asarray(Y.reshape(1, -1), dtype=backend.dtype_name)
+    )
+    with pytest.raises(ValueError, match=r"a row of 64 targets\? Pass it 1-D: ") as info:
         fit(model, X, row, loss="bce", optimizer="sgd")
-    history = fit(model, X, row.reshape(-1), loss="bce", optimizer="sgd")
+    advice = str(info.value).rpartition("Pass it 1-D: ")[2]
+    flat = eval(advice, {"np": np, "y": row})  # what the message says to do
+    history = fit(model, X, flat, loss="bce", optimizer="sgd")
     assert len(history["loss"]) == 1 and np.isfinite(history["loss"][0])
 
 
