@@ -54,8 +54,10 @@ def _input_shape_hint(layer, shape) -> str:
         return ""
     if len(shape) == 3 and not channels_last((1, *shape), channels):  # as a batch of one
         return ""
-    first = (channels, *shape[:2])
-    return f". input_shape is one sample's (channels, height, width): input_shape={first}"
+    form = ". input_shape is one sample's (channels, height, width)"
+    if len(shape) == 2 and shape[0] == channels != shape[1]:  # channels first already
+        return f"{form}: {shape} has no width"
+    return f"{form}: input_shape={(channels, *shape[:2])}"
 
 
 def shape_text(shape) -> str:
@@ -81,7 +83,8 @@ def chain_shapes(layers, shape, given: str = "input_shape") -> list:
             except ValueError as exc:
                 if i == 0:
                     hint = _input_shape_hint(layer, shape) if given == "input_shape" else ""
-                    raise ValueError(f"{given} does not fit layer 0: {exc}{hint}") from None
+                    said = getattr(exc, "without_hint", exc) if hint else exc
+                    raise ValueError(f"{given} does not fit layer 0: {said}{hint}") from None
                 raise ValueError(
                     f"layer {i - 1}, {layers[i - 1]!r}, gives {shape_words(shape)} "
                     f"but the next, {exc} (layer {i}){_default_shape_hint(layers[i - 1])}"

@@ -107,6 +107,18 @@ def test_a_keras_style_input_shape_is_told_its_channels_first_form(backend, shap
     assert model.count_params() == params
 
 
+def test_an_input_shape_error_tells_no_fix_for_data_and_sees_a_missing_width(backend):
+    """input_shape=(28, 28) was told X[:, None] (of data no one had passed) beside the
+    input_shape fix; a channels-first (3, 32) was told input_shape=(3, 3, 32)."""
+    with pytest.raises(ValueError, match=r"not \(8, 8\)\. input_shape is .*\(1, 8, 8\)$") as caught:
+        nb.Sequential([Conv2D(1, 4, 3)], input_shape=(8, 8), backend=backend, seed=0)
+    assert "X[" not in str(caught.value) and "X.reshape" not in str(caught.value)
+    with pytest.raises(ValueError, match=r"\(channels, height, width\): \(3, 32\) has no width$"):
+        nb.Sequential([Conv2D(3, 4, 3)], input_shape=(3, 32), backend=backend, seed=0)
+    with pytest.raises(ValueError, match=r"images of one channel need that axis: X\[:, None\]$"):
+        nb.Sequential([Conv2D(1, 4, 3)], backend=backend, seed=0).predict(np.zeros((2, 8, 8)))
+
+
 def test_a_metric_the_fit_did_not_record_is_named_with_those_it_did(backend):
     """history["val_loss"] of a fit without validation, or Keras's old "acc", was a bare
     KeyError; EarlyStopping's and curves' same mistake was explained."""

@@ -371,11 +371,15 @@ def pair(value, what: str) -> tuple[int, int]:
 def image_shape(layer: Layer, input_shape) -> tuple[int, int, int]:
     """``input_shape`` as (channels, height, width), or a ValueError naming ``layer``."""
     if len(input_shape) != 3:
-        raise ValueError(
+        refused = (
             f"{layer!r} takes images, samples of shape (channels, height, width), not "
-            f"{tuple(input_shape)}; "
-            f"{rows_to_images_hint(getattr(layer, 'in_channels', None), input_shape)}"
+            f"{tuple(input_shape)}"
         )
+        error = ValueError(
+            f"{refused}; {rows_to_images_hint(getattr(layer, 'in_channels', None), input_shape)}"
+        )
+        error.without_hint = refused  # an input_shape's error: X is not the fault
+        raise error
     return tuple(int(n) for n in input_shape)
 
 
