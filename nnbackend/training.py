@@ -115,7 +115,7 @@ def fit(
     check_last_batch(model, batches, tuple(X.shape[1:]))
     trainer = Trainer(
         model, loss, optimizer, l2=l2, metrics=metrics, callbacks=callbacks,
-        checkpoint=checkpoint, log_every=log_every or max(1, epochs // 20), verbose=verbose,
+        checkpoint=checkpoint, log_every=log_every or max(1, -(-epochs // 20)), verbose=verbose,
         parallel=parallel, compile=compile,
     )  # fmt: skip
     try:  # the step binds the flat buffer: a refusal here lets the layers go again

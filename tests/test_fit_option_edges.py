@@ -333,3 +333,13 @@ def test_the_command_prints_info_and_returns_0(argv, capsys):
     assert nb_main.main(argv) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"nnbackend {nb.__version__}  (python ") and "\nBLAS: " in out
+
+
+@pytest.mark.parametrize(("epochs", "logged"), [(10, 10), (39, 20), (40, 21), (301, 20)])
+def test_a_fit_brings_its_metrics_over_about_20_times(backend, epochs, logged):
+    """Logging every epochs // 20 epochs brought a 39-epoch fit's metrics over 39 times
+    (each a wait for the GPU), where the guide says about 20 per fit."""
+    model = net(backend)
+    with nb.count_host_transfers() as transfers:
+        history = model.fit(X, Y, optimizer="sgd", epochs=epochs, batch_size=None, **FIT)
+    assert transfers.count == logged and len(history["loss"]) == epochs
