@@ -229,6 +229,7 @@ class Trainer:
             distributed=self.parallel is not None,
         )  # fmt: skip
         self._step = None  # a distributed fit steps through self.parallel instead
+        self.stopped_by = None  # what a callback that set model.stop_training says
         if self.parallel is None:  # looked up once per fit, not once per step
 
             def make_step(flat: bool):
@@ -309,6 +310,7 @@ class Trainer:
                     break
         for callback in self.callbacks:
             callback.on_train_end(model, history)
+        history.stop_reason = history.stop_reason or self.stopped_by  # theirs say more
         if saved is not None and not epochs:  # said, not silent: the History is empty
             history.stop_reason = history.stop_reason or nothing_left(saved, epochs.stop)
             if self.verbose:
@@ -322,6 +324,8 @@ class Trainer:
         model, saving = self.model, self.first_saving
         for callback in self.callbacks[:saving]:
             callback.on_epoch_end(epoch, logs, model)
+            if model.stop_training and self.stopped_by is None:
+                self.stopped_by = f"{type(callback).__name__} stopped the fit at epoch {epoch}"
         if self.parallel is not None:
             model.stop_training = self.parallel.stop_together(model.stop_training)
         for callback in self.callbacks[saving:]:
