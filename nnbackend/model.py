@@ -47,6 +47,11 @@ class Sequential:
     ``nb.layers.get``); one at least. ``backend``: a name or a Backend (default: the
     current one); ``dtype``: "float32" or "float64" (default: the backend's); ``seed``
     draws the initial weights and, later, the shuffling order.
+
+    Attributes: ``layers`` (the list, ``model.layers[1]``), ``backend`` (its ``xp`` and
+    ``asarray``), ``rng`` (the generator of the weights and the shuffling), and, from
+    the last ``fit``, ``loss``, ``optimizer`` and ``metrics``; a callback sets
+    ``stop_training = True`` to end a fit after the epoch.
     """
 
     registry = MODELS
