@@ -4,8 +4,12 @@ Each works on any Array API array and returns one of the same shape, dtype and
 device. ``*_grad(x)`` is the derivative with respect to ``x``, elementwise, so a
 user can plot the pair or write a training loop by hand:
 
-    >>> x = xp.linspace(-10, 10, 201)
+    >>> import numpy as np
+    >>> from nnbackend.functional import sigmoid, sigmoid_grad
+    >>> x = np.linspace(-10, 10, 201)
     >>> y, dy = sigmoid(x), sigmoid_grad(x)
+    >>> float(y[100]), float(dy.max())           # at x = 0
+    (0.5, 0.25)
 
 The layers of ``nnbackend.layers`` use these; where a derivative is cheaper from the
 output than the input (sigmoid, tanh), the layers use the ``*_grad_from_output`` form.

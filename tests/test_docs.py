@@ -14,6 +14,8 @@ A ``text`` block right after a python block is what that block prints, exactly.
 from __future__ import annotations
 
 import contextlib
+import doctest
+import importlib
 import importlib.util
 import inspect
 import io
@@ -101,6 +103,21 @@ def test_every_python_block_runs_as_written(page, tmp_path, monkeypatch):
                 )
     if skipped:
         pytest.skip(f"ran the rest; skipped {'; '.join(skipped)}")
+
+
+WITH_EXAMPLES = sorted(
+    path for path in (ROOT / "nnbackend").rglob("*.py") if ">>> " in path.read_text()
+)
+
+
+@pytest.mark.parametrize("path", WITH_EXAMPLES, ids=[p.name for p in WITH_EXAMPLES])
+def test_every_docstring_example_runs_as_written(path):
+    """functional.py's example used an ``xp`` it never made: the API page showed code
+    that raised NameError."""
+    name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
 
 
 def test_the_readme_loop_runs_on_float64_host_data():
