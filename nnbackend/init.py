@@ -97,7 +97,7 @@ class He(Initializer):
     """He et al. (2015): std = sqrt(2 / fan_in), for ReLU layers."""
 
     name = "he"
-    aliases = ("he_normal",)
+    aliases = ("he_normal", "kaiming_normal")
 
     def std(self, fan_in, fan_out):
         return math.sqrt(2.0 / fan_in)

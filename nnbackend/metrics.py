@@ -99,7 +99,7 @@ class Accuracy(Metric):
     scores; the 0.5 side of a probability, the 0 side of a logit)."""
 
     name = "accuracy"
-    aliases = ("acc",)
+    aliases = ("acc", "categorical_accuracy", "sparse_categorical_accuracy", "binary_accuracy")
     greater_is_better = True
 
     def check(self, loss, n_outputs):

@@ -115,7 +115,8 @@ def test_metrics_that_do_not_apply_say_so():
     with pytest.raises(ValueError, match="mae compares outputs with targets of the same shape"):
         model.fit(X_BLOBS, Y_BLOBS, loss="cross_entropy", metrics="mae", **fit)
     with pytest.raises(
-        ValueError, match=r"unknown metric 'f1': known are Accuracy \(acc\), TopKAcc"
+        ValueError,
+        match=r"unknown metric 'f1': known are Accuracy \(acc, categorical_acc.*\), TopK",
     ):
         model.fit(X_BLOBS, Y_BLOBS, loss="cross_entropy", metrics=["f1"], **fit)
     with pytest.raises(ValueError, match="distinct names"):
@@ -336,3 +337,19 @@ def test_a_metric_registered_under_a_name_of_its_own_is_found_by_its_history_key
     finally:
         METRICS._classes.pop("my_worst")
         METRICS._shown.pop("worst")
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("sparse_categorical_accuracy", nb.metrics.Accuracy),
+        ("categorical_accuracy", nb.metrics.Accuracy),
+        ("binary_accuracy", nb.metrics.Accuracy),
+        ("top_k_categorical_accuracy", nb.metrics.TopKAccuracy),
+    ],
+)
+def test_keras_metric_names_are_known(name, kind):
+    """The guide said the names other libraries use work; Keras's accuracy names were
+    refused as unknown."""
+    assert type(nb.metrics.get(name)) is kind
+    assert type(nb.init.get("kaiming_normal")) is nb.init.He  # torch's name for He
