@@ -10,12 +10,13 @@ backend = nb.cli.backend_from_args(args)     # --backend > $NNBACKEND > numpy; -
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import os
 import sys
 import tempfile
 from collections.abc import Callable
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -169,33 +170,29 @@ def thread_count(text: str) -> int | str:
 
 def plot_folder(text: str) -> Path:
     """``--out``'s type: a folder, accepted only where matplotlib is installed and a
-    file can be written into it, so that a run fails at its start rather than after
-    training. Folders made for the check are taken away again (a run refused later, for
-    its backend say, leaves none behind); ``plot.save`` makes them when it writes."""
+    file can be written into it (or, where it is not there yet, into the deepest folder
+    above it that is), so that a run fails at its start rather than after training.
+    Nothing is made: ``plot.save`` makes the folder when it writes (ranks of an MPI job
+    check at once, and one's probe folder taken away by another refused it)."""
     import importlib.util
 
     if importlib.util.find_spec("matplotlib") is None:
         raise argparse.ArgumentTypeError(
             "plots need matplotlib: pip install 'nnbackend[plot]' (or leave out --out)"
         )
-    folder, made = Path(text), []
+    if not text.strip():  # --out "$OUT" with OUT unset: the plots went to the working folder
+        raise argparse.ArgumentTypeError("an empty folder name: name a folder, or leave out --out")
+    folder = Path(text)
     try:
-        for part in [*reversed(folder.parents), folder]:  # from the top: those this makes
-            try:
-                part.mkdir()
-                made.append(part)
-            except FileExistsError:
-                if part == folder and not folder.is_dir():
-                    raise
-        tempfile.TemporaryFile(dir=folder).close()  # a folder that is there may refuse files
+        there = next(part for part in (folder, *folder.parents) if part.exists())
+        if not there.is_dir():
+            missing = errno.EEXIST if there == folder else errno.ENOTDIR
+            raise OSError(missing, os.strerror(missing))
+        tempfile.TemporaryFile(dir=there).close()  # a folder that is there may refuse files
     except OSError as exc:  # a file of that name, no right to write there, a long name
         raise argparse.ArgumentTypeError(
             f"cannot write plots into the folder {text!r}: {exc.strerror or exc}"
         ) from None
-    finally:
-        for part in reversed(made):  # the deepest first
-            with suppress(OSError):  # another program may have put a file there since
-                part.rmdir()
     return folder
 
 

@@ -5,6 +5,7 @@ pass (the comments name them)."""
 from __future__ import annotations
 
 import argparse
+import threading
 
 import pytest
 
@@ -92,7 +93,7 @@ def test_threads_that_are_not_a_number_are_refused():
 
 def test_out_takes_a_folder_that_is_there_and_leaves_a_new_one_unmade(tmp_path):
     """--out gives the folder as a Path; one that is there stays, one that is not (and
-    its parents) is made for the check only."""
+    its parents) is not made by the check."""
     # kills cli 105/107/110 (a folder that is there refused) and 116 (--out read as None)
     pytest.importorskip("matplotlib")
     parser = cli.example_parser("x")
@@ -186,3 +187,36 @@ def test_max_steps_takes_one_and_spaces(monkeypatch):
     assert cli.max_steps(10) == 1
     monkeypatch.setenv("NNBACKEND_MAX_STEPS", " 4 ")
     assert cli.max_steps(10) == 4
+
+
+def test_out_checked_by_ranks_at_once_accepts_a_new_folder(tmp_path):
+    """mpiexec -n 4 ... --out NEW: each rank made the folder for its check and took it
+    away again, so a rank could find its probe folder gone, be refused and leave the
+    others waiting in MPI's start for good."""
+    pytest.importorskip("matplotlib")
+    refused = []
+
+    def rank(folder, barrier):
+        barrier.wait()
+        try:
+            cli.plot_folder(str(folder))
+        except argparse.ArgumentTypeError as exc:
+            refused.append(str(exc))
+
+    for trial in range(20):
+        barrier = threading.Barrier(4)
+        folder = tmp_path / f"run{trial}" / "plots"
+        ranks = [threading.Thread(target=rank, args=(folder, barrier)) for _ in range(4)]
+        for thread in ranks:
+            thread.start()
+        for thread in ranks:
+            thread.join()
+    assert refused == []
+
+
+def test_an_empty_out_is_refused(tmp_path, monkeypatch):
+    """--out "$OUT" with OUT unset wrote the plots into the working folder."""
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(argparse.ArgumentTypeError, match="an empty folder name"):
+        cli.plot_folder("")
