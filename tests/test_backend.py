@@ -551,3 +551,26 @@ def test_a_device_the_library_does_not_run_on_is_refused(name, message):
         pytest.importorskip(package)
     with pytest.raises(ValueError, match=message):
         nb.get_backend(name)
+
+
+def test_a_backend_package_that_fails_to_load_is_unavailable_not_a_crash(monkeypatch):
+    """torch installed but missing a CUDA library raises OSError on import: that came
+    as a traceback from `nnbackend info` and --backend torch, the command meant to say
+    which backends work printing nothing."""
+    import importlib
+
+    from nnbackend.__main__ import info
+
+    real_import = importlib.import_module
+
+    def broken(name, *args):
+        if name.partition(".")[0] == "torch":
+            raise OSError("libcudnn.so.9: cannot open shared object file")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", broken)
+    monkeypatch.setattr(backend_core, "_cache", {})
+    with pytest.raises(nb.BackendUnavailableError, match="installed but failed to import"):
+        nb.get_backend("torch")
+    text = info()
+    assert "numpy" in text and "libcudnn.so.9" in text

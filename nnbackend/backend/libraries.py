@@ -50,6 +50,11 @@ def import_package(backend: str):
             f"backend {backend!r} needs the package {module!r}, which is not installed "
             f"({exc}). Install it with: {how}"
         ) from None
+    except Exception as exc:  # there, but it cannot load: a CUDA library or DLL missing
+        raise BackendUnavailableError(
+            f"backend {backend!r} needs the package {module!r}, which is installed but "
+            f"failed to import ({type(exc).__name__}: {exc}). Reinstall it with: {how}"
+        ) from exc
 
 
 def make_numpy(device):
