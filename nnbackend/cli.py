@@ -267,6 +267,8 @@ def mnist_or_digits(args: argparse.Namespace, flatten: bool = True):
     without MNIST ends the program with where it looked; with neither ``--data`` nor
     files under ``$NNBACKEND_DATA``, the digits stand in after a note (on rank 0)."""
     if getattr(args, "digits", False):
+        if getattr(args, "data", None) is not None:
+            stop("error: --digits takes scikit-learn's digits, not a --data folder: give one")
         return load_digits(flatten=flatten), "8x8 digits"
     if args.data is not None:
         return load_data(load_mnist, args, flatten=flatten), "MNIST"
@@ -278,8 +280,9 @@ def mnist_or_digits(args: argparse.Namespace, flatten: bool = True):
         if is_main():
             print(
                 "note: no MNIST files found, so scikit-learn's 8x8 digits stand in.\n"
-                f"Looked in:\n{exc.looked}\nGive --data FOLDER, or set {DATA_ENV_VAR}, "
-                "to use MNIST.",
+                f"Looked in:\n{exc.looked}\nGive --data FOLDER, or "
+                f"{'point' if os.environ.get(DATA_ENV_VAR) else 'set'} {DATA_ENV_VAR} at "
+                "the folder that holds them, to use MNIST.",
                 flush=True,
             )
     return load_digits(flatten=flatten), "8x8 digits"

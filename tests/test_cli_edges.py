@@ -180,6 +180,21 @@ def test_mnist_or_digits_flattens_unless_told_and_reads_no_digits_flag_as_off(mo
     assert capsys.readouterr().out.startswith("note: no MNIST files found")
 
 
+def test_a_data_setting_that_names_a_file_is_told_so(monkeypatch, capsys, tmp_path):
+    """$NNBACKEND_DATA set to a file was said not to exist; --digits beside --data left
+    the folder unread without a word; the note told to set a variable that was set."""
+    notes = tmp_path / "README.md"
+    notes.write_text("the data's notes\n")
+    monkeypatch.setenv("NNBACKEND_DATA", str(notes))
+    with pytest.raises(nb.datasets.DataNotFoundError) as missing:
+        nb.datasets.load_catvnoncat()
+    assert f"{notes}: is a file, not a folder" in str(missing.value)
+    ((X, _), _), name = cli.mnist_or_digits(argparse.Namespace(data=None))
+    assert name == "8x8 digits" and "or point NNBACKEND_DATA at" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="--digits takes scikit-learn's digits, not a --data"):
+        cli.mnist_or_digits(argparse.Namespace(digits=True, data=str(tmp_path)))
+
+
 def test_max_steps_takes_one_and_spaces(monkeypatch):
     """$NNBACKEND_MAX_STEPS=1 caps at one step; " 4 " is read as 4."""
     # kills cli 168/170 (1 refused) and 159 (the spaces kept: " 4 " refused)

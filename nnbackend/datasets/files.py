@@ -57,7 +57,10 @@ def looked_in(dirs: list[Path], missing_in) -> str:
         return f"  nowhere: no folder was given and ${DATA_ENV_VAR} is not set"
     lines = []
     for d in dirs:
-        what = "does not exist" if not d.is_dir() else "missing " + ", ".join(missing_in(d))
+        if d.is_dir():
+            what = "missing " + ", ".join(missing_in(d))
+        else:
+            what = "is a file, not a folder" if d.exists() else "does not exist"
         lines.append(f"  {d}: {what}")
     return "\n".join(lines)
 
