@@ -29,6 +29,7 @@ from nnbackend.backend import (
     set_num_threads,
 )
 from nnbackend.backend.environment import switch
+from nnbackend.backend.threads import MAX_THREADS
 from nnbackend.datasets import load_digits, load_mnist
 from nnbackend.datasets.files import DATA_ENV_VAR, DataNotFoundError
 from nnbackend.distributed import DistributedError, init, is_main
@@ -163,8 +164,10 @@ def thread_count(text: str) -> int | str:
         n = int(text)
     except ValueError:
         n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"a number of threads >= 1, or auto, not {text!r}")
+    if not 1 <= n <= MAX_THREADS:
+        raise argparse.ArgumentTypeError(
+            f"a number of threads from 1 to {MAX_THREADS}, or auto, not {text!r}"
+        )
     return n
 
 

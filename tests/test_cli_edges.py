@@ -87,8 +87,12 @@ def test_threads_that_are_not_a_number_are_refused():
     """--threads two: the argparse error, not a NameError or one thread taken."""
     # kills cli 90 (n unbound) and 91 (a word taken as 1 thread)
     assert cli.thread_count("3") == 3 and cli.thread_count("auto") == "auto"
-    with pytest.raises(argparse.ArgumentTypeError, match="threads >= 1, or auto, not 'two'"):
+    with pytest.raises(argparse.ArgumentTypeError, match="from 1 to 32768, or auto, not 'two'"):
         cli.thread_count("two")
+    # past the library's limit: argparse's error, not a traceback after the parse
+    assert cli.thread_count("32768") == 32768
+    with pytest.raises(argparse.ArgumentTypeError, match="not '40000'"):
+        cli.thread_count("40000")
 
 
 def test_out_takes_a_folder_that_is_there_and_leaves_a_new_one_unmade(tmp_path):

@@ -146,7 +146,7 @@ def test_every_example_takes_threads(two_threads, capsys):
     assert parser.parse_args([]).threads is None  # leaves the setting alone
     with pytest.raises(SystemExit):
         parser.parse_args(["--threads", "0"])
-    assert "a number of threads >= 1, or auto, not '0'" in capsys.readouterr().err
+    assert "a number of threads from 1 to 32768, or auto, not '0'" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
