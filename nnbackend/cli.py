@@ -64,13 +64,14 @@ def example_parser(
     epochs: int | None = None,
     dtype: str | None = "float32",
     dtype_help: str | None = None,
-    seed: int = 0,
+    seed: int | None = 0,
     data: str | None = None,
     distributed: bool = False,
 ) -> argparse.ArgumentParser:
-    """A parser with --backend, --dtype, --threads, --seed, --out, and --epochs (when
-    given a default), --data (when given the dataset's subfolder name, "mnist") and
-    --distributed (``distributed=True``: pass ``args.distributed`` on to ``fit``)."""
+    """A parser with --backend, --dtype, --threads, --seed (unless ``seed=None``), --out,
+    and --epochs (when given a default), --data (when given the dataset's subfolder name,
+    "mnist") and --distributed (``distributed=True``: pass ``args.distributed`` on to
+    ``fit``)."""
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -82,9 +83,11 @@ def example_parser(
         help="CPU threads for NumPy's BLAS and torch: a number, or auto (the default: "
         "one thread while training a small net)",
     )
-    parser.add_argument(
-        "--seed", type=at_least(0, 2**32 - 1), default=seed, help=f"random seed (default {seed})"
-    )
+    if seed is not None:  # None: the program draws nothing
+        parser.add_argument(
+            "--seed", type=at_least(0, 2**32 - 1), default=seed,
+            help=f"random seed (default {seed})",
+        )  # fmt: skip
     if epochs is not None:
         parser.add_argument(
             "--epochs", type=at_least(1), default=epochs,

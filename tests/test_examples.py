@@ -452,9 +452,14 @@ def test_one_epoch_of_moons_prints_its_one_loss(monkeypatch, capsys):
 
 def test_activations_print_each_function_at_zero_for_any_count(capsys):
     """f(0) was the value at the middle point, 10/3 for ReLU with 4 points."""
-    example("activations").main(["--points", "4", "--backend", "numpy"])
+    result = example("activations").main(["--points", "4", "--backend", "numpy"])
     rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()}
     assert float(rows["ReLU"][2]) == 0.0 and float(rows["sigmoid"][2]) == 0.5
+    # the steepest slope is at 0 too: it was the grid's, 0.0333 for sigmoid at 4 points
+    assert float(rows["sigmoid"][4]) == 0.25 and float(rows["tanh"][4]) == 1.0
+    assert result["max_slope"]["sigmoid"] == 0.25
+    with pytest.raises(SystemExit):  # nothing is drawn: no --seed to be ignored
+        example("activations").main(["--seed", "1"])
 
 
 def test_jobs_takes_joblibs_minus_1_for_every_core():
