@@ -194,6 +194,8 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     if args.distributed and args.grad == "numerical":
         parser.error("--distributed trains with backpropagation: leave out --grad numerical")
+    if args.epochs is not None and args.grad == "numerical":
+        parser.error("--grad numerical takes --steps, not --epochs")
     if args.dtype is None:
         args.dtype = "float64" if args.grad == "numerical" else "float32"
     backend = nb.cli.backend_from_args(args)
@@ -208,6 +210,8 @@ def main(argv=None) -> dict:
     optimizer = nb.optim.SGD(lr=args.lr)
     result = {"backend": backend.name, "data": name, "grad": args.grad}
     if args.grad == "numerical":
+        if args.batch_size > len(X_train):
+            parser.error(f"--batch-size: at most the {len(X_train)} training images of {name}")
         result.update(numerical_steps(model, loss, optimizer, X_train, y_train, args))
         return result
 

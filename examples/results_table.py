@@ -544,7 +544,7 @@ def main(argv=None) -> dict:
     parser.add_argument(
         "--render", action="store_true", help="only rewrite README.md's tables from results.json"
     )
-    parser.add_argument("--only", nargs="*", choices=list(RUNS), help="rerun these runs only")
+    parser.add_argument("--only", nargs="+", choices=list(RUNS), help="rerun these runs only")
     args = parser.parse_args(argv)
     recorded = load_recorded()
     if args.check:

@@ -316,6 +316,20 @@ def test_the_numerical_gradient_says_what_it_is_doing(tmp_path, capsys):
     assert_pngs(result, 1)
 
 
+@pytest.mark.parametrize(
+    ("extra", "told"),
+    [
+        (["--batch-size", "5000"], "--batch-size: at most the 1438 training images"),  # numpy's
+        (["--epochs", "50"], "--grad numerical takes --steps, not --epochs"),  # ignored
+    ],
+)
+def test_the_numerical_gradients_flags_are_checked(extra, told, capsys):
+    args = ["--grad", "numerical", "--digits", "--hidden", "3", "--steps", "1", *extra]
+    with pytest.raises(SystemExit) as stop:
+        example("mnist_two_layer").main(args)
+    assert stop.value.code == 2 and told in capsys.readouterr().err
+
+
 # 5. perceptron against a hidden layer
 
 

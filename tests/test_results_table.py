@@ -127,3 +127,12 @@ def test_a_failed_write_leaves_the_readme_and_results_whole(tmp_path, monkeypatc
     with pytest.raises(OSError, match="No space left on device"):
         TABLE.main(["--render"])
     assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == before
+
+
+def test_only_with_no_names_is_refused(capsys):
+    """--only with nothing after it read as every run: tens of minutes of conv nets, and
+    the README rewritten."""
+    with pytest.raises(SystemExit) as stop:
+        TABLE.main(["--only"])
+    told = capsys.readouterr().err
+    assert stop.value.code == 2 and "--only: expected at least one argument" in told
