@@ -14,6 +14,8 @@ import os
 import sys
 from pathlib import Path
 
+from benchmarks.options import count, results_file
+
 BACKENDS = ("numpy", "cupy", "torch", "torch:cuda", "strict")
 THREAD_VARIABLES = (
     "OMP_NUM_THREADS",
@@ -67,9 +69,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         " reference loop on CuPy and torch on the GPU",
     )
     parser.add_argument("--workloads", type=workload_list, default=[1, 2, 3, 4, 5, 6])
-    parser.add_argument("--repeat", type=int, default=3, help="runs each; the median is shown")
+    parser.add_argument("--repeat", type=count, default=3, help="runs each; the median is shown")
     parser.add_argument("--quick", action="store_true", help="every workload ~20x smaller")
-    parser.add_argument("--threads", type=int, default=all_cores(), help="CPU threads")
+    parser.add_argument("--threads", type=count, default=all_cores(), help="CPU threads")
     parser.add_argument(
         "--quiet-wait",
         type=float,
@@ -97,7 +99,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="leave these out of the run, comma-separated (torch-manual, torch-autograd,"
         " gemm; shown as n/a): to spare a GPU's time",
     )
-    parser.add_argument("--json", type=Path, help="default: results-<backend>[-quick].json")
+    parser.add_argument("--json", type=results_file, help="default: results-<backend>[-quick].json")
     parser.add_argument(
         "--add",
         action="store_true",
@@ -105,6 +107,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         " settings), replacing those run now: a long set recorded in parts",
     )
     args = parser.parse_args(argv)
+    if args.compile is not False and not args.backend.startswith("torch"):
+        parser.error("--compile captures torch's step: with --backend torch or torch:cuda")
     if args.quiet_wait is None:
         args.quiet_wait = 0 if args.quick else 30
     if args.json is None:

@@ -22,11 +22,14 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from benchmarks.options import count, counts, results_file
 
 WORKLOAD = 4
 DEFAULT_LAUNCHER = "mpiexec -n {ranks} -bind-to core:{threads}"
@@ -113,20 +116,25 @@ def table(runs: list[dict]) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ranks", default="1,2,4,8", help="rank counts (default 1,2,4,8)")
-    parser.add_argument("--cores", type=int, default=os.cpu_count(), help="cores to share")
-    parser.add_argument("--epochs", type=int, default=1, help="timed epochs per run")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per rank count (median)")
+    parser.add_argument(
+        "--ranks", type=counts, default=[1, 2, 4, 8], help="rank counts (default 1,2,4,8)"
+    )
+    parser.add_argument("--cores", type=count, default=os.cpu_count(), help="cores to share")
+    parser.add_argument("--epochs", type=count, default=1, help="timed epochs per run")
+    parser.add_argument("--repeat", type=count, default=3, help="runs per rank count (median)")
     parser.add_argument("--backend", default="numpy", help="numpy (default), torch, cupy, ...")
     parser.add_argument("--launcher", default=DEFAULT_LAUNCHER, help="the mpiexec command")
-    parser.add_argument("--json", type=Path, default=RESULTS, help="where the results go")
+    parser.add_argument("--json", type=results_file, default=RESULTS, help="where the results go")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=count, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         return worker(args)
+    program = shlex.split(args.launcher)[0]
+    if shutil.which(program) is None:
+        parser.error(f"--launcher: no {program!r} here (pip install mpi4py mpich gives mpiexec)")
     runs = []
-    for ranks in (int(r) for r in args.ranks.split(",")):
+    for ranks in args.ranks:
         runs.append(launch(ranks, max(1, args.cores // ranks), args))
         print(json.dumps(runs[-1]), flush=True)
     print(table(runs))

@@ -14,11 +14,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.options import count, counts
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.load_checks", description=__doc__)
-    parser.add_argument("--chunks", default="2048,4096,8192,16384", help="chunk counts")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each, best taken")
+    parser.add_argument(
+        "--chunks", type=counts, default=[2048, 4096, 8192, 16384], help="chunk counts"
+    )
+    parser.add_argument("--repeat", type=count, default=3, help="runs of each, best taken")
     return parser.parse_args(argv)
 
 
@@ -59,7 +63,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     print(f"{'chunks':>7} {'h5py read s':>12} {'nb.load s':>10} {'ratio':>7}")
     with tempfile.TemporaryDirectory() as folder:
-        for n_chunks in (int(n) for n in args.chunks.split(",")):
+        for n_chunks in args.chunks:
             path = Path(folder) / f"chunky-{n_chunks}.h5"
             name = chunky_checkpoint(path, n_chunks)
 

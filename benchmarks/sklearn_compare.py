@@ -28,7 +28,13 @@ import time
 from pathlib import Path
 
 from benchmarks import report
-from benchmarks.__main__ import all_cores, set_threads_after_import, set_threads_before_import
+from benchmarks.__main__ import (
+    BACKENDS,
+    all_cores,
+    set_threads_after_import,
+    set_threads_before_import,
+)
+from benchmarks.options import count, results_file
 
 DEFAULT_DATA = Path(
     os.environ.get("NNBACKEND_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -41,15 +47,21 @@ def parse_args(argv=None) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--threads", type=int, default=all_cores(), help="CPU threads, both")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each; median shown")
+    parser.add_argument("--threads", type=count, default=all_cores(), help="CPU threads, both")
+    parser.add_argument("--repeat", type=count, default=3, help="runs of each; median shown")
     parser.add_argument(
         "--backends", default="numpy", help="nnbackend backends, comma-separated (numpy,torch,cupy)"
     )
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding mnist/")
     parser.add_argument("--quick", action="store_true", help="10000 MNIST images, 2 epochs")
-    parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results-sklearn.json")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--json", type=results_file, default=Path(__file__).parent / "results-sklearn.json"
+    )
+    args = parser.parse_args(argv)
+    names = [name for name in args.backends.split(",") if name]
+    if not names or any(name not in BACKENDS for name in names):
+        parser.error(f"--backends: comma-separated names of {', '.join(BACKENDS)}")
+    return args
 
 
 def implementations(backends: list[str], **params) -> dict:

@@ -1,0 +1,45 @@
+"""argparse types the benchmark commands share, so that a bad option stops a run at its
+start rather than after minutes of timing (or hours of a GPU's): counts of at least
+one, lists of them, and a results file that can be written. Free of NumPy and
+nnbackend: ``python -m benchmarks`` sets the thread variables before either loads."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+
+def count(text: str) -> int:
+    """A whole number >= 1: runs, threads, epochs, cores."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"a whole number >= 1, not {text!r}")
+    return n
+
+
+def counts(text: str) -> list[int]:
+    """Comma-separated whole numbers >= 1 (``--ranks 1,2,4``), one at least."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not parts:
+        raise argparse.ArgumentTypeError(f"comma-separated whole numbers >= 1, not {text!r}")
+    return [count(part) for part in parts]
+
+
+def results_file(text: str) -> Path:
+    """A file the results can be written to: not a folder, in a folder there is and this
+    user may write into."""
+    path = Path(text)
+    folder = path.parent
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder: name the results file in it")
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(
+            f"cannot write {text!r}: {str(folder)!r} is not a folder this user can write into"
+        )
+    if path.exists() and not os.access(path, os.W_OK):
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: it is write-protected")
+    return path

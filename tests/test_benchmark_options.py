@@ -1,0 +1,53 @@
+"""The benchmark commands refuse a bad option before any timing: --repeat 0 printed a
+table of errors and exited 0 (replacing the results file), --threads 0 and a --json
+folder ended in tracebacks, the latter after the whole run."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from benchmarks import options
+
+
+@pytest.mark.parametrize(
+    ("module", "argv", "told"),
+    [
+        ("benchmarks.__main__", ["--repeat", "0"], "--repeat: a whole number >= 1, not '0'"),
+        ("benchmarks.__main__", ["--threads", "-3"], "--threads: a whole number >= 1"),
+        ("benchmarks.__main__", ["--json", "{tmp}"], "is a folder: name the results file"),
+        ("benchmarks.__main__", ["--compile"], "--compile captures torch's step"),
+        ("benchmarks.sklearn_compare", ["--repeat", "0"], "--repeat: a whole number >= 1"),
+        ("benchmarks.sklearn_compare", ["--backends", "nope"], "--backends: comma-separated"),
+        ("benchmarks.fit_parts", ["--repeat", "0"], "--repeat: a whole number >= 1"),
+        ("benchmarks.load_checks", ["--chunks", "8,0"], "--chunks: a whole number >= 1"),
+        ("benchmarks.fit_parts", ["--json", "{tmp}/none/r.json"], "is not a folder this user"),
+    ],
+)
+def test_a_bad_option_stops_the_command_at_its_start(module, argv, told, tmp_path, capsys):
+    parse_args = importlib.import_module(module).parse_args
+    with pytest.raises(SystemExit) as stop:
+        parse_args([arg.format(tmp=tmp_path) for arg in argv])
+    assert stop.value.code == 2 and told in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "told"),
+    [
+        (["--epochs", "0"], "--epochs: a whole number >= 1"),
+        (["--ranks", "x"], "--ranks: a whole number >= 1, not 'x'"),
+        (["--launcher", "no-such-mpiexec -n {ranks}"], "no 'no-such-mpiexec' here"),
+    ],
+)
+def test_the_distributed_benchmark_checks_its_options_before_launching(argv, told, capsys):
+    from benchmarks import distributed
+
+    with pytest.raises(SystemExit) as stop:
+        distributed.main(argv)
+    assert stop.value.code == 2 and told in capsys.readouterr().err
+
+
+def test_the_option_types_take_what_they_should(tmp_path):
+    assert options.count("3") == 3 and options.counts("1, 2,4") == [1, 2, 4]
+    assert options.results_file(str(tmp_path / "r.json")) == tmp_path / "r.json"
