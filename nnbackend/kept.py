@@ -1,6 +1,7 @@
 """What layers and losses keep of their last batch: their private attributes that hold
 arrays (a layer's input for its backward, a loss's gradient). Copies leave them out,
-and ``predict`` and ``evaluate``, which need no backward, drop what their pass left."""
+and ``predict`` and ``evaluate``, which need no backward, drop what their pass left
+(from several threads at once too: a model served from a thread pool)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from nnbackend.backend.arrays import holds_arrays
 
 def private_arrays(thing) -> dict:
     """``thing``'s private attributes that hold arrays, by name."""
-    private = ((name, value) for name, value in vars(thing).items() if name.startswith("_"))
-    return {name: value for name, value in private if holds_arrays(value)}
+    items = list(vars(thing).items())  # a copy: a predict in another thread adds and drops
+    return {name: value for name, value in items if name.startswith("_") and holds_arrays(value)}
 
 
 def batch_arrays(things) -> list[dict]:
@@ -27,4 +28,4 @@ def forget_last_batch(things, before: list[dict]) -> None:
     for thing, held in zip(things, before, strict=True):
         for name, value in private_arrays(thing).items():
             if held.get(name) is not value:
-                delattr(thing, name)
+                vars(thing).pop(name, None)  # gone already where another thread dropped it

@@ -403,3 +403,32 @@ def test_a_setting_holds_while_another_thread_holds_a_blas_limit(two_threads):
             assert blas_threads() == {1}
         finally:
             nb.set_num_threads("auto")
+
+
+def test_one_model_predicts_from_two_threads_at_once(backend):
+    """A model served from a thread pool: each predict drops the arrays its pass left
+    on the layers while the other's pass writes them ("dictionary changed size during
+    iteration", "'Dense' object has no attribute '_x'")."""
+    model = nb.Sequential([Dense(4, 16), "tanh", Dense(16, 3)], backend=backend, seed=0)
+    inputs = [np.random.default_rng(n).normal(size=(n, 4)) for n in (5, 17)]
+    expected = [nb.to_numpy(model.predict(X)) for X in inputs]
+    failures, interval = [], sys.getswitchinterval()
+
+    def serve(X, want):
+        try:
+            for _ in range(300):
+                np.testing.assert_array_equal(nb.to_numpy(model.predict(X)), want)
+        except Exception as exc:  # any failure is the finding
+            failures.append(repr(exc))
+
+    sys.setswitchinterval(1e-6)  # threads switch often: the passes interleave
+    try:
+        pairs = zip(inputs, expected, strict=True)
+        threads = [threading.Thread(target=serve, args=pair) for pair in pairs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert failures == []
