@@ -13,6 +13,7 @@ NumPy for host data (as scikit-learn does), else the backend's arrays (no copy b
 
 from __future__ import annotations
 
+import copy
 import math
 
 from nnbackend import layers as layer_types
@@ -358,15 +359,16 @@ class Sequential:
     def copy(self, backend=None, dtype: str | None = None) -> Sequential:
         """An independent copy on ``backend`` in ``dtype`` (default: this model's; a Backend
         object brings its own dtype): the same layers (copied, so unregistered ones too) with
-        copies of the weights and running state, and a generator in this one's state (it
-        shuffles and drops as this model would). It shares no array, and has no optimizer."""
+        copies of the weights, running state, loss and metrics, and a generator in this one's
+        state (it shuffles and drops as this model would). It shares nothing; no optimizer."""
         backend = self.backend.moved_to(self.backend if backend is None else backend, dtype)
         layers = [unbuilt_copy(layer) for layer in self.layers]
         twin = Sequential(layers, backend=backend, input_shape=self._given_shape)
         for values, store in ((self.params, twin.params), (self.state, twin.state)):
             for name, a in values.items():
                 store[name] = carried(a, backend)
-        twin.loss, twin.metrics, twin.rng.state = self.loss, self.metrics, self.rng.state
+        twin.loss, twin.metrics = copy.deepcopy((self.loss, self.metrics))  # holding no batch
+        twin.rng.state = self.rng.state
         return twin
 
     def config(self) -> dict:

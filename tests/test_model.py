@@ -945,6 +945,11 @@ def test_a_copy_or_a_pickle_holds_no_batch(backend):
     held = {id(a) for layer in model.layers for a in vars(layer).values()}
     assert not any(id(a) in held for layer in twin.layers for a in vars(layer).values()
                    if isinstance(a, backend.array_types))  # fmt: skip
+    # nor its loss, which keeps the last batch's gradient for backward (a copy trained
+    # in another thread took the model's), nor the list of its metrics
+    assert type(twin.loss) is type(model.loss) and twin.loss is not model.loss
+    assert not vars(twin.loss).keys() - vars(nb.losses.SoftmaxCrossEntropy()).keys()
+    assert twin.metrics is not model.metrics and len(twin.metrics) == len(model.metrics)
 
 
 def test_a_float64_model_moved_or_copied_by_name_stays_float64(backend64):
