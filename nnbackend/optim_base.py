@@ -280,10 +280,8 @@ class Optimizer:
     def __getstate__(self) -> dict:
         # copies keep the state by name; a flat step lays it out again
         state = dict(vars(self))
-        state.pop("_flats", None)
-        state.pop("_whole", None)
-        state.pop("_owner", None)  # a copy belongs to no model until a fit takes it
-        state.pop("_layers", None)
+        for laid_out in ("_flats", "_whole", "_owner", "_layers"):  # a copy is no model's
+            state.pop(laid_out, None)  # until a fit takes it
         state["state"] = {
             slot: {name: compact(a) for name, a in arrays.items()}
             for slot, arrays in self.state.items()
@@ -368,7 +366,12 @@ class Optimizer:
                 return
 
     def to(self, backend) -> Optimizer:
-        """Move the state arrays to ``backend`` (through the host). Returns self."""
+        """Move the state arrays to ``backend``, a Backend, in its float dtype; returns self."""
+        if not hasattr(backend, "dtype_name"):
+            raise TypeError(
+                f"Optimizer.to takes a Backend, not {backend!r}: model.to({backend!r}, "
+                "optimizer=opt) moves a model with its optimizer"
+            )
         for arrays in self.state.values():
             for name, a in arrays.items():
                 arrays[name] = backend.asarray(to_numpy(a))

@@ -203,3 +203,12 @@ def test_a_hand_loop_s_state_follows_a_model_moved_without_it(backend, target):
         np.testing.assert_array_equal(nb.to_numpy(left.params[name]), nb.to_numpy(w))
     state = left_opt.state["m"]["0.W"]
     assert nb.backend.backend_of(state) == left.backend and state.dtype == left.backend.dtype
+
+
+def test_an_optimizer_moved_by_name_is_told_to_move_with_its_model():
+    """optimizer.to("strict") raised AttributeError: 'str' object has no attribute
+    'asarray'."""
+    optimizer = nb.optim.Adam()
+    with pytest.raises(TypeError, match=r"takes a Backend, not 'strict': model\.to\('strict', "):
+        optimizer.to("strict")
+    assert optimizer.to(nb.get_backend("strict")) is optimizer
