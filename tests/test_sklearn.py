@@ -236,6 +236,19 @@ def test_a_fit_that_diverges_says_so_in_scikit_learns_words_at_every_call(backen
             call(X, y * 1e10)
 
 
+def test_a_fit_whose_loss_went_inf_with_finite_weights_is_refused(backend):
+    """Two outputs at a rate of 0.5: the loss overflowed while the weights were still
+    finite, the fit stopped there, and the estimator answered 1e200 as fitted."""
+    X = np.random.RandomState(0).randn(100, 4)
+    y = X @ np.array([1.0, 2.0, 3.0, 4.0])
+    settings = dict(solver="sgd", learning_rate_init=0.5, max_iter=60, shuffle=False)
+    est = MLPRegressor(hidden_layer_sizes=(6,), random_state=1, backend=backend.name, **settings)
+    with pytest.raises(ValueError, match=r"^Solver produced non-finite parameter weights"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the inf loss's own warning
+            est.fit(X, np.column_stack([y, -y]))
+
+
 def test_a_classifiers_net_loads_in_a_process_that_never_imported_the_estimators(tmp_path):
     """nb.save(est.model_) names the estimators' own loss (ClippedLogLoss): nb.load in
     a fresh process finds it without `import nnbackend.sklearn` first, and the loaded

@@ -262,9 +262,12 @@ class BaseMLP(BaseEstimator):
         return min(self.batch_size, n)
 
     def _check_finite_weights(self) -> None:
+        """scikit-learn's error where the weights went NaN or inf, or the loss did: the
+        fit stops there, its weights finite but of no use (predictions of 1e200)."""
         xp = self.model_.backend.xp
         finite = [xp.all(xp.isfinite(W)) for W in self.model_.params.values()]
-        if not bool(to_numpy(xp.all(xp.stack(finite)))):
+        lost = not math.isfinite(getattr(self, "loss_", None) or 0.0)
+        if lost or not bool(to_numpy(xp.all(xp.stack(finite)))):
             raise ValueError(NON_FINITE)
 
     # --- using the net ----------------------------------------------------------------
