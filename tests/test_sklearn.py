@@ -960,3 +960,17 @@ def test_importing_nnbackend_does_not_import_scikit_learn():
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout.split()
     assert out == ["False", "True"]
+
+
+def test_alpha_trains_as_scikit_learns_where_the_samples_fill_whole_batches(digits):
+    """What the README says of alpha: the same loss curve where every batch is full,
+    a different one, at a large alpha, where the last batch holds one row (its penalty
+    divided by 200 here, by 1 in scikit-learn)."""
+    X, y = digits
+    settings = dict(hidden_layer_sizes=(8,), alpha=3.0, max_iter=3, batch_size=200,
+                    shuffle=False, random_state=0)  # fmt: skip
+    for rows, alike in ((600, True), (601, False)):
+        ours = MLPClassifier(**settings).fit(X[:rows], y[:rows]).loss_curve_
+        theirs = sk.MLPClassifier(**settings).fit(X[:rows], y[:rows]).loss_curve_
+        gap = max(abs(a - b) for a, b in zip(ours, theirs, strict=True))
+        assert (gap < 1e-9) if alike else (gap > 1e-3), (rows, gap)

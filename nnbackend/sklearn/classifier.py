@@ -45,7 +45,9 @@ class MLPClassifier(ClassifierMixin, SklearnConversion, BaseMLP):
     plus ``model_``, the trained ``nb.Sequential``.
 
     ``alpha`` is divided by the batch size, as in scikit-learn; for the last, smaller
-    batch of an epoch scikit-learn divides by that batch's own size instead.
+    batch of an epoch scikit-learn divides by that batch's own size instead (with a
+    large ``alpha`` and a last batch of a few rows, a different net: a ``batch_size``
+    that divides the training set trains as scikit-learn's).
     """
 
     def __init__(
