@@ -574,3 +574,12 @@ def test_a_backend_package_that_fails_to_load_is_unavailable_not_a_crash(monkeyp
         nb.get_backend("torch")
     text = info()
     assert "numpy" in text and "libcudnn.so.9" in text
+
+
+@pytest.mark.skipif(HAVE_CUDA, reason="a CUDA device answers here")
+def test_cupy_without_a_gpu_says_what_to_ask_for_in_code_and_on_the_command_line():
+    """It said "Use --backend numpy" to an estimator's backend="cupy" too."""
+    pytest.importorskip("cupy")
+    with pytest.raises(nb.BackendUnavailableError, match=r"no CUDA device answers") as told:
+        nb.get_backend("cupy")
+    assert "backend='auto', --backend auto" in str(told.value)

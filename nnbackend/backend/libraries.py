@@ -123,8 +123,9 @@ def make_cupy(device):
     if reason:
         raise BackendUnavailableError(
             f"backend 'cupy' asked for, but no CUDA device answers: {reason}. "
-            "Use --backend numpy (or 'auto', which falls back to NumPy), or check the GPU "
-            "driver with nvidia-smi and that the cupy-cudaXXx wheel matches its CUDA version."
+            "Ask for 'numpy' (or 'auto', which falls back to it: backend='auto', "
+            "--backend auto), or check the GPU driver with nvidia-smi and that the "
+            "cupy-cudaXXx wheel matches its CUDA version."
         )
     import array_api_compat.cupy as xp
 
