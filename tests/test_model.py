@@ -952,6 +952,26 @@ def test_a_copy_or_a_pickle_holds_no_batch(backend):
     assert twin.metrics is not model.metrics and len(twin.metrics) == len(model.metrics)
 
 
+def test_a_copy_takes_a_loss_of_ones_own_that_deepcopy_cannot_copy(backend):
+    """A loss holding a module (self.xp = np) made copy() raise "cannot pickle 'module'
+    object", and with it check_gradients of a model fitted with it: the copy's loss is
+    a shallow copy, its settings shared, its last batch's arrays left behind."""
+
+    class ModuleHoldingMSE(nb.losses.MSE):
+        def __init__(self):
+            super().__init__()
+            self.library = np
+
+    model = nb.Sequential([Dense(2, 1)], backend=backend, seed=0)
+    y = X_MOONS[:, :1]
+    model.fit(X_MOONS, y, loss=ModuleHoldingMSE(), optimizer="sgd", verbose=0)
+    twin = model.copy()
+    assert twin.loss is not model.loss and twin.loss.library is np
+    assert twin.evaluate(X_MOONS, y) == model.evaluate(X_MOONS, y)
+    errors = nb.gradcheck.check_gradients(model, "mse", X_MOONS[:8], y[:8])
+    assert max(errors.values()) < 1e-6
+
+
 def test_a_float64_model_moved_or_copied_by_name_stays_float64(backend64):
     # a backend named without a dtype took that backend's default, float32: the copy's
     # weights were rounded, against copy's docstring
