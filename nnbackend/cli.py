@@ -189,17 +189,25 @@ def plot_folder(text: str) -> Path:
     if not text.strip():  # --out "$OUT" with OUT unset: the plots went to the working folder
         raise argparse.ArgumentTypeError("an empty folder name: name a folder, or leave out --out")
     folder = Path(text)
+    parts = [folder, *folder.parents]
     try:
-        there = next(part for part in (folder, *folder.parents) if part.exists())
-        if not there.is_dir():
-            missing = errno.EEXIST if there == folder else errno.ENOTDIR
-            raise OSError(missing, os.strerror(missing))
+        depth = next(i for i, part in enumerate(parts) if os.path.lexists(part))
+        there, new = parts[depth], parts[:depth]  # what is there, and what save makes
+        if not there.is_dir():  # a file, or a link to nothing
+            _refuse(errno.EEXIST if depth == 0 else errno.ENOTDIR)
+        longest = os.pathconf(there, "PC_NAME_MAX") if hasattr(os, "pathconf") else 255
+        if any(len(os.fsencode(part.name)) > longest for part in new):
+            _refuse(errno.ENAMETOOLONG)
         tempfile.TemporaryFile(dir=there).close()  # a folder that is there may refuse files
     except OSError as exc:  # a file of that name, no right to write there, a long name
         raise argparse.ArgumentTypeError(
             f"cannot write plots into the folder {text!r}: {exc.strerror or exc}"
         ) from None
     return folder
+
+
+def _refuse(number: int) -> NoReturn:
+    raise OSError(number, os.strerror(number))
 
 
 def backend_from_args(args: argparse.Namespace) -> Backend:

@@ -233,6 +233,19 @@ def test_out_checked_by_ranks_at_once_accepts_a_new_folder(tmp_path):
     assert refused == []
 
 
+def test_an_out_that_save_could_not_make_is_refused_at_the_parse(tmp_path):
+    """A link to nothing, and a name too long below a folder not there yet, were taken
+    (only what is there was looked at), and the run failed after training."""
+    pytest.importorskip("matplotlib")
+    dangling = tmp_path / "plots"
+    dangling.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(argparse.ArgumentTypeError, match="plots': File exists"):
+        cli.plot_folder(str(dangling))
+    with pytest.raises(argparse.ArgumentTypeError, match="File name too long"):
+        cli.plot_folder(str(tmp_path / "new" / ("y" * 300)))
+    assert cli.plot_folder(str(tmp_path / "new" / "plots")) == tmp_path / "new" / "plots"
+
+
 def test_an_empty_out_is_refused(tmp_path, monkeypatch):
     """--out "$OUT" with OUT unset wrote the plots into the working folder."""
     pytest.importorskip("matplotlib")
