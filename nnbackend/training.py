@@ -28,12 +28,12 @@ from nnbackend.backend.compiling import compile_step
 from nnbackend.backend.threads import threads_for_step
 from nnbackend.checkpoint import nothing_saved_at
 from nnbackend.checks import boolean, warn_caller
-from nnbackend.data import Batches, as_array, is_foreign, target_dtype
+from nnbackend.data import as_array
 from nnbackend.data_checks import (
-    check_inputs,
+    VALIDATION_NAMES,
+    batches_for,
+    check_data,
     check_last_batch,
-    check_layers_take,
-    check_targets,
     split_validation,
 )
 from nnbackend.distributed.parallel import DataParallel
@@ -163,33 +163,6 @@ def evaluate(
     forget_last_batch([*model.layers, loss], kept)  # a whole set's, held for no backward
     model._out_shape = None
     return logs
-
-
-VALIDATION_NAMES = ("validation X", "validation y")
-
-
-def check_data(model, X, y, loss, names=("X", "y")) -> None:
-    """Refuse (X, y) that ``model`` and ``loss`` cannot take; errors call them ``names``."""
-    backend = model.backend
-    for array, what in zip((X, y), names, strict=True):
-        if not isinstance(array, backend.array_types) and is_foreign(array):
-            backend.check_array(array, what)
-    check_inputs(X, model.input_shape, names[0], y)
-    check_layers_take(model, X, names[0])
-    check_targets(y, X.shape[0], model.n_outputs, loss, names[1], inputs=names[0])
-
-
-def batches_for(
-    model, X, y, loss, batch_size, *, shuffle, on_device="auto", names=("X", "y"), rng=None
-) -> Batches:
-    """(X, y) checked (``check_data``), then batched on the model's backend, shuffled by
-    ``rng`` (else the model's generator)."""
-    check_data(model, X, y, loss, names)
-    backend = model.backend
-    return Batches(
-        X, y, backend, batch_size, shuffle=shuffle, rng=rng or model.rng,
-        y_dtype=target_dtype(loss, y, backend), on_device=on_device,
-    )  # fmt: skip
 
 
 class Trainer:
