@@ -202,7 +202,7 @@ class Trainer:
             distributed=self.parallel is not None,
         )  # fmt: skip
         self._step = None  # a distributed fit steps through self.parallel instead
-        self.stopped_by = None  # what a callback that set model.stop_training says
+        self.stopped_by = None  # the class of the callback that set model.stop_training
         if self.parallel is None:  # looked up once per fit, not once per step
 
             def make_step(flat: bool):
@@ -261,7 +261,7 @@ class Trainer:
         callbacks their states); a run that a callback had stopped trains no further."""
         model = self.model
         history = History(model.backend)
-        model.stop_training = False  # a callback sets it to end training after an epoch
+        model.stop_training, stopped = False, None  # a callback ends training after an epoch
         if saved is not None and saved.stopped:
             epochs = epochs[:0]
         with Progress(len(epochs) * len(batches), self.verbose, self.names) as progress:
@@ -280,10 +280,13 @@ class Trainer:
                     progress.log(epoch, logs)
                 self._epoch_end(epoch, logs)
                 if model.stop_training:
+                    by = self.stopped_by or "a callback on another rank"
+                    early = epoch < epochs.stop - 1  # at the last epoch it ended nothing early
+                    stopped = f"{by} stopped the fit at epoch {epoch}" if early else None
                     break
         for callback in self.callbacks:
             callback.on_train_end(model, history)
-        history.stop_reason = history.stop_reason or self.stopped_by  # theirs say more
+        history.stop_reason = history.stop_reason or stopped  # the callbacks' own say more
         if saved is not None and not epochs:  # said, not silent: the History is empty
             history.stop_reason = history.stop_reason or nothing_left(saved, epochs.stop)
             if self.verbose:
@@ -298,7 +301,7 @@ class Trainer:
         for callback in self.callbacks[:saving]:
             callback.on_epoch_end(epoch, logs, model)
             if model.stop_training and self.stopped_by is None:
-                self.stopped_by = f"{type(callback).__name__} stopped the fit at epoch {epoch}"
+                self.stopped_by = type(callback).__name__
         if self.parallel is not None:
             model.stop_training = self.parallel.stop_together(model.stop_training)
         for callback in self.callbacks[saving:]:

@@ -343,3 +343,15 @@ def test_a_fit_brings_its_metrics_over_about_20_times(backend, epochs, logged):
     with nb.count_host_transfers() as transfers:
         history = model.fit(X, Y, optimizer="sgd", epochs=epochs, batch_size=None, **FIT)
     assert transfers.count == logged and len(history["loss"]) == epochs
+
+
+def test_a_callback_that_stops_at_the_last_epoch_ends_nothing_early(backend):
+    """History.stop_reason is None where every epoch ran: a stop asked at the last one
+    was named as if it had ended the fit early."""
+    stop = nb.callbacks.LambdaCallback(
+        lambda epoch, logs, model: setattr(model, "stop_training", epoch >= 2)
+    )
+    history = net(backend).fit(X, Y, optimizer="sgd", epochs=3, callbacks=[stop], **FIT)
+    assert len(history["loss"]) == 3 and history.stop_reason is None
+    history = net(backend).fit(X, Y, optimizer="sgd", epochs=4, callbacks=[stop], **FIT)
+    assert history.stop_reason == "LambdaCallback stopped the fit at epoch 2"

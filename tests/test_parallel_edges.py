@@ -383,6 +383,10 @@ def test_a_stop_on_one_rank_stops_every_rank(on_ranks):
     results = succeeded(on_ranks(3, rank))
     assert [len(got["loss"]) for _, got in results] == [3, 3, 3]
     assert len({fingerprints.digest(net) for net, _ in results}) == 1
+    # and every rank says why: rank 0, which prints and saves, said nothing
+    said = [got.stop_reason for _, got in results]
+    elsewhere = "a callback on another rank stopped the fit at epoch 2"
+    assert said == [elsewhere, "LambdaCallback stopped the fit at epoch 2", elsewhere]
 
 
 def test_ranks_that_end_with_different_weights_are_told_alike(on_ranks):
