@@ -180,15 +180,13 @@ def target_dtype(loss, y, backend) -> str:
 
 def _not_one_array(parts, what: str, exc: Exception) -> str:
     """Why a list or tuple of arrays or rows is no array: samples of differing shapes (a
-    short CSV row, one grey image among colour ones: a list, many, or rows alone), or a
-    function's whole result, a tuple of a few arrays (standardize's (X, mean, std), a
-    loader's (X, y))."""
+    short CSV row, one grey image among colour ones: a list, or many), or a function's
+    whole result, a tuple of a few arrays (standardize's (X, mean, std), a loader's (X, y))."""
     shapes = [_shape_of(part) for part in parts]
     odd = next((i for i, shape in enumerate(shapes) if shape != shapes[0]), None)
     if None in shapes or odd is None:  # ragged deeper down, or not NumPy's arrays (a GPU's)
         return f"{what} cannot be read as an array ({exc})"
-    rows = all(len(shape) == 1 for shape in shapes)  # X, y = zip(*records): a tuple of rows
-    if isinstance(parts, list) or len(parts) > 4 or rows or any(isinstance(p, list) for p in parts):
+    if isinstance(parts, list) or len(parts) > 4 or any(isinstance(p, list) for p in parts):
         return (
             f"{what}'s samples differ in shape: {what}[0] has shape {shapes[0]}, {what}[{odd}] "
             f"has {shapes[odd]}; every sample needs the same shape"
