@@ -574,6 +574,14 @@ def test_a_backend_package_that_fails_to_load_is_unavailable_not_a_crash(monkeyp
         nb.get_backend("torch")
     text = info()
     assert "numpy" in text and "libcudnn.so.9" in text
+    # CuPy without its CUDA runtime raises ImportError: installed too, not missing
+
+    def no_cuda_runtime(name, *args):
+        raise ImportError("libcudart.so.12: cannot open shared object file")
+
+    monkeypatch.setattr(importlib, "import_module", no_cuda_runtime)
+    with pytest.raises(nb.BackendUnavailableError, match="installed but failed.*libcudart"):
+        backend_module.libraries.import_package("cupy")
 
 
 @pytest.mark.skipif(HAVE_CUDA, reason="a CUDA device answers here")

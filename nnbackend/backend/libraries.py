@@ -45,12 +45,13 @@ def import_package(backend: str):
     module, how = PACKAGES[backend]
     try:
         return importlib.import_module(module)
-    except ImportError as exc:
-        raise BackendUnavailableError(
-            f"backend {backend!r} needs the package {module!r}, which is not installed "
-            f"({exc}). Install it with: {how}"
-        ) from None
-    except Exception as exc:  # there, but it cannot load: a CUDA library or DLL missing
+    except Exception as exc:
+        if isinstance(exc, ModuleNotFoundError) and exc.name == module:
+            raise BackendUnavailableError(
+                f"backend {backend!r} needs the package {module!r}, which is not installed "
+                f"({exc}). Install it with: {how}"
+            ) from None
+        # there, but it cannot load: a CUDA library or DLL missing (CuPy: an ImportError)
         raise BackendUnavailableError(
             f"backend {backend!r} needs the package {module!r}, which is installed but "
             f"failed to import ({type(exc).__name__}: {exc}). Reinstall it with: {how}"
