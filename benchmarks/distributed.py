@@ -29,6 +29,7 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks import report
 from benchmarks.options import count, counts, results_file
 
 WORKLOAD = 4
@@ -138,7 +139,7 @@ def main(argv=None) -> None:
         runs.append(launch(ranks, max(1, args.cores // ranks), args))
         print(json.dumps(runs[-1]), flush=True)
     print(table(runs))
-    args.json.write_text(json.dumps({"cores": args.cores, "runs": runs}, indent=1) + "\n")
+    report.write_json({"cores": args.cores, "runs": runs}, args.json)  # its folders made
     print(f"wrote {args.json}")
 
 

@@ -30,15 +30,15 @@ def counts(text: str) -> list[int]:
 
 
 def results_file(text: str) -> Path:
-    """A file the results can be written to: not a folder, in a folder there is and this
-    user may write into."""
+    """A file the results can be written to: not a folder, below the deepest folder of
+    its path that is there (the writer makes the rest), which this user may write into."""
     path = Path(text)
-    folder = path.parent
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r} is a folder: name the results file in it")
-    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+    there = next(part for part in path.parents if os.path.lexists(part))
+    if not there.is_dir() or not os.access(there, os.W_OK | os.X_OK):
         raise argparse.ArgumentTypeError(
-            f"cannot write {text!r}: {str(folder)!r} is not a folder this user can write into"
+            f"cannot write {text!r}: {str(there)!r} is not a folder this user can write into"
         )
     if path.exists() and not os.access(path, os.W_OK):
         raise argparse.ArgumentTypeError(f"cannot write {text!r}: it is write-protected")

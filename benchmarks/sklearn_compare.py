@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import statistics
 import sys
@@ -58,9 +57,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--json", type=results_file, default=Path(__file__).parent / "results-sklearn.json"
     )
     args = parser.parse_args(argv)
-    names = [name for name in args.backends.split(",") if name]
-    if not names or any(name not in BACKENDS for name in names):
-        parser.error(f"--backends: comma-separated names of {', '.join(BACKENDS)}")
+    names = [name.partition(":")[0] for name in args.backends.split(",") if name]
+    if not names or any(name not in (*BACKENDS, "auto") for name in names):
+        parser.error(  # a device may follow: torch:cpu, cupy:1
+            f"--backends: comma-separated backends, of {', '.join(BACKENDS)} or auto"
+        )
     return args
 
 
@@ -197,7 +198,7 @@ def main(argv=None) -> int:
         "versions": report.versions(),
         "rows": rows,
     }  # fmt: skip
-    args.json.write_text(json.dumps(out, indent=2))
+    report.write_json(out, args.json)  # whole or not at all, its folders made
     print(f"\nwrote {args.json}", file=sys.stderr)
     return 0
 

@@ -22,10 +22,11 @@ from benchmarks import options
         ("benchmarks.sklearn_compare", ["--backends", "nope"], "--backends: comma-separated"),
         ("benchmarks.fit_parts", ["--repeat", "0"], "--repeat: a whole number >= 1"),
         ("benchmarks.load_checks", ["--chunks", "8,0"], "--chunks: a whole number >= 1"),
-        ("benchmarks.fit_parts", ["--json", "{tmp}/none/r.json"], "is not a folder this user"),
+        ("benchmarks.fit_parts", ["--json", "{tmp}/a-file/r.json"], "a-file' is not a folder"),
     ],
 )
 def test_a_bad_option_stops_the_command_at_its_start(module, argv, told, tmp_path, capsys):
+    (tmp_path / "a-file").write_text("")
     parse_args = importlib.import_module(module).parse_args
     with pytest.raises(SystemExit) as stop:
         parse_args([arg.format(tmp=tmp_path) for arg in argv])
@@ -51,3 +52,9 @@ def test_the_distributed_benchmark_checks_its_options_before_launching(argv, tol
 def test_the_option_types_take_what_they_should(tmp_path):
     assert options.count("3") == 3 and options.counts("1, 2,4") == [1, 2, 4]
     assert options.results_file(str(tmp_path / "r.json")) == tmp_path / "r.json"
+    new = tmp_path / "new" / "sub" / "r.json"  # the writer makes the folders
+    assert options.results_file(str(new)) == new
+    from benchmarks import sklearn_compare
+
+    for names in ("auto", "torch:cpu,numpy", "cupy:1"):  # a device after the name
+        assert sklearn_compare.parse_args(["--backends", names]).backends == names
