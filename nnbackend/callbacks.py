@@ -22,6 +22,7 @@ from nnbackend.checkpoint_sizes import check_declared, check_rebuilds
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int, warn_caller
 from nnbackend.distributed.world import current, is_main
 from nnbackend.io import NotFiniteError, save
+from nnbackend.registry import METRICS, UnknownTypeError
 
 
 class Callback:
@@ -150,7 +151,7 @@ class EarlyStopping(Callback):
         if self.monitor not in fit.metrics:
             raise ValueError(
                 f"EarlyStopping monitors {self.monitor!r}, but this fit records only "
-                f"{list(fit.metrics)}; for 'val_*' pass validation_data or validation_split"
+                f"{list(fit.metrics)}{_monitor_hint(self.monitor, fit.metrics)}"
             )
         if self.mode == "auto":
             self.direction = self._direction_of(fit.rises)
@@ -283,6 +284,21 @@ class TerminateOnNaN(Callback):
     def on_train_end(self, model, history):
         if self.message:
             history.stop_reason = self.message
+
+
+def _monitor_hint(monitor: str, recorded) -> str:
+    """What to monitor instead: a metric named by an alias ("val_acc") is recorded by
+    its own name ("val_accuracy"); "val_*" needs validation data."""
+    prefix, name = ("val_", monitor[4:]) if monitor.startswith("val_") else ("", monitor)
+    try:
+        own = getattr(METRICS.find(name), "name", None)
+    except UnknownTypeError:
+        own = None
+    if isinstance(own, str) and prefix + own in recorded:
+        return f": {name!r} is recorded by its own name, so monitor={prefix + own!r}"
+    if prefix and not any(key.startswith(prefix) for key in recorded):
+        return "; for 'val_*' pass validation_data or validation_split"
+    return ""
 
 
 class ModelCheckpoint(Callback):

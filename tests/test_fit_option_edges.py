@@ -355,3 +355,21 @@ def test_a_callback_that_stops_at_the_last_epoch_ends_nothing_early(backend):
     assert len(history["loss"]) == 3 and history.stop_reason is None
     history = net(backend).fit(X, Y, optimizer="sgd", epochs=4, callbacks=[stop], **FIT)
     assert history.stop_reason == "LambdaCallback stopped the fit at epoch 2"
+
+
+def test_early_stopping_on_a_metrics_other_name_is_told_its_own(backend):
+    """metrics=["acc"] (or Keras's "sparse_categorical_accuracy") records "accuracy":
+    monitoring "val_acc" was told to pass validation data the fit already had."""
+    split = dict(optimizer="sgd", epochs=2, validation_split=0.25, metrics=["acc"], **FIT)
+    for alias in ("val_acc", "val_sparse_categorical_accuracy"):
+        stop = nb.callbacks.EarlyStopping(monitor=alias)
+        with pytest.raises(
+            ValueError, match=r"recorded by its own name, so monitor='val_accuracy'"
+        ):
+            net(backend).fit(X, Y, callbacks=[stop], **split)
+    stop = nb.callbacks.EarlyStopping(monitor="val_loss")
+    with pytest.raises(ValueError, match=r"for 'val_\*' pass validation_data or validation_split"):
+        net(backend).fit(X, Y, optimizer="sgd", callbacks=[stop], **FIT)
+    stop = nb.callbacks.EarlyStopping(monitor="val_f1")  # no such metric: no hint
+    with pytest.raises(ValueError, match=r"records only \[.*'val_accuracy'\]$"):
+        net(backend).fit(X, Y, callbacks=[stop], **split)
