@@ -191,7 +191,7 @@ def reshape_hint(X, sample_shape, n_targets: int | None = None) -> str:
     if len(sample_shape) == 1:
         if X.ndim == 1 and sample_shape == (1,):
             return " One feature per sample? Make it a column: X.reshape(-1, 1)."
-        if X.ndim == 2 and shape[0] == sample_shape[0] and n_targets in (None, shape[1]):
+        if X.ndim == 2 and shape[0] == sample_shape[0] and n_targets != shape[0]:
             return " Samples as columns (features x samples)? Samples are rows here: pass X.T."
         return " Flatten images with X.reshape(len(X), -1)." if X.ndim > 2 else ""
     if channels_last(shape, sample_shape[0], image=sample_shape[1:]):

@@ -75,6 +75,10 @@ def test_samples_laid_out_as_columns_are_told_to_transpose(backend):
         model.predict(X.T)
     with pytest.raises(ValueError, match=r"y has 1 targets .*Pass it 1-D: np\.ravel\(y\)"):
         fit(model, X, Y.reshape(1, -1), loss="bce", optimizer="sgd")
+    # the course's softmax layout, one-hot Y as (classes, samples), was told nothing
+    softmax = nb.Sequential([Dense(2, 3)], backend=backend, seed=0)
+    with pytest.raises(ValueError, match=r"has shape \(2, 64\).*pass X\.T\.$"):
+        fit(softmax, X.T, nb.datasets.one_hot(Y, 3).T)
 
 
 @pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
