@@ -531,3 +531,12 @@ def test_standardize_finds_the_constant_columns_scikit_learn_finds():
         np.testing.assert_allclose(std, reference, rtol=1e-6, err_msg=name)
     Z, _, _ = datasets.standardize(columns["at 1e8, 8 apart"][:, None].astype(np.float32))
     assert np.std(Z.astype(np.float64)) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_standardize_judges_each_column_by_its_own_magnitude():
+    """Nanometres beside metres (1e9 nm) and a feature varying by 1e-9 around 1.0 are
+    data, each scaled to unit variance: rounding is a column's own, not the largest's."""
+    X = np.array([[1e9, 0.0, 1.0], [2e9, 1e-9, 1.0 + 1e-9], [3e9, 2e-9, 1.0 + 2e-9]])
+    scaled, _, std = datasets.standardize(X)
+    assert np.all(std > 0)
+    np.testing.assert_allclose(scaled.std(axis=0), 1.0, rtol=1e-6)
