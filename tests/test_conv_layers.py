@@ -291,3 +291,22 @@ def test_max_pool_sends_the_gradient_to_the_first_of_equal_largest(pool_size, st
     ty.backward(torch.tensor(backend64.to_numpy(dy)))
     np.testing.assert_array_equal(backend64.to_numpy(y), ty.detach().numpy())
     np.testing.assert_allclose(backend64.to_numpy(dx), tx.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["numpy", "strict"])
+def test_batch_norm_running_statistics_follow_the_documented_rule(name):
+    """running = momentum * running + (1 - momentum) * batch, with the unbiased variance
+    (BatchNorm's docstring): held without torch too, whose test alone checked it (a
+    swapped momentum or a biased variance passed every other)."""
+    backend = nb.get_backend(name, dtype="float64")
+    layer = nb.layers.BatchNorm(3, momentum=0.8)
+    layer.build(backend, nb.Generator(0))
+    rng = np.random.default_rng(1)
+    mean, var = np.zeros(3), np.ones(3)
+    for _ in range(2):
+        x = rng.normal(2.0, 3.0, size=(4, 3, 2, 5))
+        layer.forward(backend.asarray(x), training=True)
+        mean = 0.8 * mean + 0.2 * x.mean(axis=(0, 2, 3))
+        var = 0.8 * var + 0.2 * x.var(axis=(0, 2, 3), ddof=1)
+    np.testing.assert_allclose(nb.to_numpy(layer.state["running_mean"]), mean, rtol=1e-12)
+    np.testing.assert_allclose(nb.to_numpy(layer.state["running_var"]), var, rtol=1e-12)
