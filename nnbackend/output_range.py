@@ -23,6 +23,7 @@ def output_layer_fits(model, loss) -> bool:
     False when only its outputs can tell (see ``check_outputs``)."""
     wanted = loss.input_range
     last = model.layers[-1] if getattr(model, "layers", None) else None
+    source = _range_source(model)
     if wanted is not None and getattr(last, "stochastic", False) and getattr(last, "rate", 1):
         raise ValueError(
             f"the model ends in {last!r}, which scales what it keeps by 1 / (1 - rate) in "
@@ -30,23 +31,33 @@ def output_layer_fits(model, loss) -> bool:
             f"{type(loss).__name__} takes (a probe in evaluation, where it passes all, "
             "cannot see it): put it before the last Dense layer"
         )
-    have = getattr(last, "output_range", None)
+    have = getattr(source, "output_range", None)
+    ends = f"ends in {last!r}" if source is last else f"ends in {source!r} and {last!r}"
     if wanted is not None and have is not None and not _within(have, wanted):
-        problem = f"the model ends in {last!r}, whose outputs {_range_words(have)}"
+        problem = f"the model {ends}, whose outputs {_range_words(have)}"
         raise ValueError(_raw_scores_message(loss, problem))
     if wanted is None and getattr(loss, "from_logits", False) and have == (0.0, 1.0):
         warn_caller(
             f"{loss!r} takes raw scores (logits) and applies the {_link_name(loss)} itself, "
-            f"but the model already ends in {last!r}: drop that layer, or pass "
-            "from_logits=False",
+            f"but the model already {ends}: drop {source!r}, or pass from_logits=False",
             UserWarning,
         )
     return wanted is None or have is not None
 
 
+def _range_source(model):
+    """The last layer that sets the outputs' range: the last one, or the one before the
+    layers at the end that keep their input's (pooling, Flatten); None for no layers."""
+    layers = list(getattr(model, "layers", None) or [])
+    while len(layers) > 1 and getattr(layers[-1], "keeps_range", False):
+        layers.pop()
+    return layers[-1] if layers else None
+
+
 def gives_probabilities(model) -> bool:
-    """Whether ``model``'s last layer says its outputs lie in [0, 1] (a sigmoid)."""
-    have = getattr(model.layers[-1], "output_range", None) if model.layers else None
+    """Whether ``model``'s outputs lie in [0, 1] by its layers' word (a sigmoid last,
+    or before pooling)."""
+    have = getattr(_range_source(model), "output_range", None)
     return have is not None and _within(have, (0.0, 1.0))
 
 

@@ -556,3 +556,23 @@ def test_resume_with_dropout_and_batch_norm_is_bit_for_bit(backend, tmp_path):
     for name, value in host_arrays(model).items():
         assert value.tobytes() == expected[name].tobytes(), name
     assert model.rng.state == straight.rng.state
+
+
+def test_a_sigmoid_before_pooling_and_flatten_is_seen_as_the_outputs_range(backend):
+    """Pooling and Flatten keep their input's range, but only the last layer was asked:
+    a logits loss after Sigmoid -> GlobalAvgPool2D trained without the warning a final
+    Sigmoid gets (and to chance), and predict_proba took its probabilities for scores."""
+    X = np.random.default_rng(0).normal(size=(8, 1, 4, 4))
+    pooled = nb.Sequential([nb.layers.Conv2D(1, 1, 1), nb.layers.Sigmoid(),
+                            nb.layers.GlobalAvgPool2D()], backend=backend, seed=0)  # fmt: skip
+    with pytest.warns(UserWarning, match=r"already ends in Sigmoid\(\) and GlobalAvgPool2D"):
+        pooled.fit(X, np.arange(8) % 2, loss=nb.losses.BinaryCrossEntropy(from_logits=True),
+                   optimizer="sgd", verbose=0)  # fmt: skip
+    flat = nb.Sequential([nb.layers.Conv2D(1, 1, 1), nb.layers.Sigmoid(), nb.layers.MaxPool2D(2),
+                          nb.layers.Flatten()], backend=backend, seed=0)  # fmt: skip
+    proba = nb.to_numpy(flat.predict_proba(X[:3]))
+    assert proba.shape == (3, 4) and 0 <= proba.min() and proba.max() <= 1
+    raw = nb.Sequential([nb.layers.Conv2D(1, 1, 1), nb.layers.MaxPool2D(2), nb.layers.Flatten()],
+                        backend=backend, seed=0)  # fmt: skip
+    with pytest.raises(ValueError, match=r"ends in Conv2D\(.*\) and Flatten\(\), whose outputs"):
+        raw.fit(X, np.zeros((8, 4)), loss="bce", optimizer="sgd", verbose=0)

@@ -42,10 +42,12 @@ NO_GRAD_BUFFERS: Mapping = MappingProxyType({})
 class Layer:
     """Base class. ``decayed`` names the params that L2 weight decay applies to;
     ``output_range`` is the (low, high) its outputs can take, None when unknown (a
-    loss that wants probabilities checks the model's last layer with it)."""
+    loss that wants probabilities checks the model's last layer with it, or, past
+    layers that ``keeps_range`` (pooling, Flatten), the last that changes values)."""
 
     decayed: tuple[str, ...] = ()
     output_range: tuple[float, float] | None = None
+    keeps_range: bool = False
     stochastic: bool = False
     """True for layers whose training forward draws random numbers: ``Sequential``
     then passes its generator, ``forward(x, training, rng=model.rng)``."""

@@ -18,6 +18,8 @@ class Pool2D(Layer):
     ``OH = (H - pool_h) // stride_h + 1``. ``stride`` defaults to ``pool_size``
     (windows side by side)."""
 
+    keeps_range = True  # a maximum or a mean of values stays within their range
+
     def __init__(self, pool_size=2, stride=None):
         super().__init__()
         self.pool_size = pair(pool_size, "pool_size")
@@ -116,6 +118,8 @@ class AvgPool2D(Pool2D):
 @register
 class GlobalAvgPool2D(Layer):
     """The mean of each channel over the whole image: (batch, C, H, W) -> (batch, C)."""
+
+    keeps_range = True
 
     def output_shape(self, input_shape):
         channels, height, width = image_shape(self, input_shape)

@@ -14,6 +14,8 @@ class Flatten(Layer):
     """(batch, d1, d2, ...) -> (batch, d1 * d2 * ...), in C order: channel by channel,
     row by row (as PyTorch's ``flatten(1)``)."""
 
+    keeps_range = True
+
     def output_shape(self, input_shape):
         return (math.prod(input_shape),)
 
