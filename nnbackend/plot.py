@@ -199,10 +199,11 @@ def _number(value) -> float:
 def image_grid(images, ncols: int | None = None, *, title: str | None = None, cmap="gray"):
     """A figure of small images side by side, without axes: ``images`` (n, h, w), e.g. a
     conv layer's filters ``W[:, 0]`` (grey, each scaled to its own range), or colour
-    images in [0, 1], (n, h, w, 3) or as the conv layers take them, (n, 3, h, w) (and
-    (n, 1, h, w) grey): a second axis of 1 or 3 is read as channels, as in a conv
-    layer's filters ``W`` (k, 3, 3, 3) or (k, 1, 3, 3). ``ncols``: images a row (at
-    most n; by default a near square). Returns the figure."""
+    images, (n, h, w, 3) or as the conv layers take them, (n, 3, h, w) (and (n, 1, h, w)
+    grey): a second axis of 1 or 3 is read as channels, as in a conv layer's filters
+    ``W`` (k, 3, 3, 3) or (k, 1, 3, 3). Colour floats in [0, 1] and integers are drawn as
+    they are, other floats (filters) each scaled to its own range. ``ncols``: images a
+    row (at most n; by default a near square). Returns the figure."""
     images = np.asarray(images if is_host(images) else to_numpy(images))
     if images.ndim == 4 and images.shape[1] in (1, 3):
         images = np.moveaxis(images, 1, -1)  # channels first, as the conv layers take them
@@ -221,10 +222,19 @@ def image_grid(images, ncols: int | None = None, *, title: str | None = None, cm
     for i, ax in enumerate(axes.ravel()):
         ax.set_axis_off()
         if i < n:
-            ax.imshow(images[i], cmap=cmap, interpolation="nearest")
+            ax.imshow(_drawable(images[i], colour), cmap=cmap, interpolation="nearest")
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _drawable(image, colour: bool):
+    """A colour float image outside [0, 1] (a filter's weights) scaled to its own range,
+    which matplotlib would clip; the rest as they are (it scales grey ones itself)."""
+    low, high = image.min(), image.max()
+    if not colour or image.dtype.kind != "f" or (low >= 0 and high <= 1):
+        return image
+    return (image - low) / (high - low if high > low else 1)
 
 
 def save(fig, out_dir, name: str, dpi: int = 110) -> Path:

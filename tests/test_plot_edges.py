@@ -263,6 +263,22 @@ def test_image_grid_draws_a_conv_layers_filters_from_any_backend(backend):
         np.testing.assert_array_equal(ax.get_images()[0].get_array(), filters[k])
 
 
+def test_image_grid_scales_colour_filters_and_draws_colour_images_as_they_are():
+    """A Conv2D(3, k)'s filters, the docstring's example, went to matplotlib as they
+    were: half their weights clipped to black or white, a warning a filter."""
+    W = np.random.default_rng(0).normal(0, 0.5, size=(4, 3, 3, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's "Clipping input data" is a log line
+        drawn = [ax.get_images()[0].get_array() for ax in plot.image_grid(W).axes[:4]]
+    for k, image in enumerate(drawn):
+        filt = np.moveaxis(W[k], 0, -1)
+        span = filt.max() - filt.min()
+        np.testing.assert_allclose(image, (filt - filt.min()) / span, rtol=1e-12)
+    photos = np.random.default_rng(1).random((2, 4, 4, 3))  # in [0, 1]: as given
+    shown = plot.image_grid(photos).axes[1].get_images()[0].get_array()
+    np.testing.assert_array_equal(shown, photos[1])
+
+
 def test_image_grid_refuses_a_stack_that_is_not_of_images():
     """A single (h, w) image or a 5-D array is refused with its shape."""
     for shape in [(3, 3), (1, 2, 2, 3, 1)]:
