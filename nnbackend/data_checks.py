@@ -21,7 +21,7 @@ from nnbackend.data import (
     target_dtype,
 )
 from nnbackend.layers.base import Layer
-from nnbackend.shapes import CHANNELS_LAST_HINT, chain_shapes, reshape_hint
+from nnbackend.shapes import CHANNELS_LAST_HINT, chain_shapes, check_target_samples, reshape_hint
 
 
 def check_inputs(X, sample_shape: tuple[int, ...] | int | None, what: str = "X", y=None) -> None:
@@ -381,6 +381,8 @@ def check_data(model, X, y, loss, names=("X", "y")) -> None:
     check_inputs(X, model.input_shape, names[0], y)
     check_layers_take(model, X, names[0])
     check_targets(y, X.shape[0], model.n_outputs, loss, names[1], inputs=names[0])
+    if model.n_outputs is None and getattr(loss, "targets_like_outputs", False):
+        check_target_samples(y, model.output_shape, names[1])  # images out: a denoiser's
 
 
 def batches_for(

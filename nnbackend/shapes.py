@@ -201,6 +201,24 @@ def reshape_hint(X, sample_shape, n_targets: int | None = None) -> str:
     return f" Reshape it: X.reshape(len(X), {', '.join(map(str, sample_shape))})."
 
 
+def check_target_samples(y, output_shape, what: str = "y") -> None:
+    """Refuse targets whose samples are not of the model's output shape, where it gives
+    more than rows (images): said with the data's shapes, not a batch's at the first
+    step, and with the reshape where the sizes agree."""
+    have = tuple(y.shape[1:])
+    if output_shape is None or have == tuple(output_shape):
+        return
+    dims = ", ".join(map(str, output_shape))
+    fix = (
+        f": {what}.reshape(len({what}), {dims})"
+        if math.prod(have) == math.prod(output_shape)
+        else ""
+    )
+    raise ValueError(
+        f"{what} has samples of shape {have}, but the model gives {tuple(output_shape)}{fix}"
+    )
+
+
 def rows_to_images_hint(channels: int | None, sample_shape) -> str:
     """How samples of ``sample_shape`` (rows of pixels) become (channels, height,
     width) images: with the sizes worked out where they are square, say."""

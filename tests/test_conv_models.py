@@ -576,3 +576,18 @@ def test_a_sigmoid_before_pooling_and_flatten_is_seen_as_the_outputs_range(backe
                         backend=backend, seed=0)  # fmt: skip
     with pytest.raises(ValueError, match=r"ends in Conv2D\(.*\) and Flatten\(\), whose outputs"):
         raw.fit(X, np.zeros((8, 4)), loss="bce", optimizer="sgd", verbose=0)
+
+
+def test_image_targets_that_do_not_fit_are_named_with_the_datas_shapes(backend):
+    """A model of image outputs (a denoiser) given (N, 8, 8) targets for (N, 1, 8, 8)
+    outputs failed at the first step, with a batch's shapes and no way out."""
+    model = nb.Sequential([nb.layers.Conv2D(1, 1, 3, padding=1)], input_shape=(1, 8, 8),
+                          backend=backend, seed=0)  # fmt: skip
+    X = np.random.default_rng(0).normal(size=(64, 1, 8, 8))
+    said = r"^y has samples of shape \(8, 8\), but the model gives \(1, 8, 8\): y\.reshape\(len"
+    with pytest.raises(ValueError, match=said):
+        model.fit(X, X[:, 0], loss="mse", optimizer="sgd", batch_size=10, verbose=0)
+    with pytest.raises(ValueError, match=r"shape \(\), but the model gives \(1, 8, 8\)$"):
+        model.fit(X, np.zeros(64), loss="mse", optimizer="sgd", batch_size=10, verbose=0)
+    history = model.fit(X, X, loss="mse", optimizer="sgd", batch_size=10, verbose=0)
+    assert np.isfinite(history["loss"][0])
