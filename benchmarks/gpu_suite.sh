@@ -18,7 +18,8 @@
 #   inductor  the same with torch.compile's inductor, workloads 2, 5
 #                                                            -> torch-cuda-inductor.json
 #   sklearn   MLPClassifier beside scikit-learn's: NumPy, CuPy, torch:cuda -> sklearn-gpu.json
-#   all       every part above, in that order
+#   all       every part above but gpu-tests and launches (the tests part holds the GPU
+#             tests; launches is a study of its own), in the order listed
 #
 # Results go to $RESULTS (default benchmarks/recorded), logs beside them. A part that
 # adds to gpu.json reads the one already there, so `cupy` and `moons` may run in
