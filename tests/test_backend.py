@@ -310,7 +310,8 @@ def test_uniform_draws_take_any_librarys_dtype_object(backend):
 
 
 def test_device_without_float64_says_so():
-    with pytest.raises(ValueError, match="has no float64: use dtype='float32'"):
+    said = r"has no float64: use float32 \(dtype='float32'; --dtype float32 on the command"
+    with pytest.raises(ValueError, match=said):
         nb.get_backend("strict:no_float64", dtype="float64")
     assert not nb.get_backend("strict:no_float64").supports("float64")
 

@@ -291,7 +291,8 @@ def _build(base: str, device, dtype: str) -> Backend:
     name = base if device is None else f"{base}:{device}"
     if dtype not in device_dtypes(xp, device_obj):
         raise ValueError(
-            f"backend {name!r} on device {device_obj!r} has no {dtype}: use dtype='float32'"
+            f"backend {name!r} on device {device_obj!r} has no {dtype}: use float32 "
+            "(dtype='float32'; --dtype float32 on the command line)"
         )
     return Backend(name, xp, device_obj, getattr(xp, dtype), array_types, to_host)
 
