@@ -974,3 +974,17 @@ def test_alpha_trains_as_scikit_learns_where_the_samples_fill_whole_batches(digi
         theirs = sk.MLPClassifier(**settings).fit(X[:rows], y[:rows]).loss_curve_
         gap = max(abs(a - b) for a, b in zip(ours, theirs, strict=True))
         assert (gap < 1e-9) if alike else (gap > 1e-3), (rows, gap)
+
+
+def test_coefs_and_intercepts_are_assigned_as_in_scikit_learn(digits):
+    """est.coefs_ = [...] (pruning, one's own start) raised "property has no setter"."""
+    X, y = digits
+    est = MLPClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit(X, y)
+    est.coefs_ = [np.zeros_like(W) for W in est.coefs_]
+    est.intercepts_ = [np.zeros_like(b) for b in est.intercepts_]
+    assert not any(W.any() for W in est.coefs_)
+    np.testing.assert_allclose(est.predict_proba(X[:2]), 0.1)  # ten classes, all alike
+    with pytest.raises(ValueError, match=r"0\.W is float64 \(64, 8\); cannot assign"):
+        est.coefs_ = [np.zeros((3, 3)), np.zeros((8, 10))]
+    with pytest.raises(ValueError, match="intercepts_ takes 2 arrays, one a layer, not 1"):
+        est.intercepts_ = [np.zeros(8)]

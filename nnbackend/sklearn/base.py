@@ -295,6 +295,26 @@ class BaseMLP(BaseEstimator):
         """The bias vectors, layer by layer, as host NumPy arrays (n_out,) (copies)."""
         return [to_numpy(b).copy() for _, b in self._dense_params()]
 
+    @coefs_.setter
+    def coefs_(self, values) -> None:
+        self._set_dense(values, 0, "coefs_")
+
+    @intercepts_.setter
+    def intercepts_(self, values) -> None:
+        self._set_dense(values, 1, "intercepts_")
+
+    def _set_dense(self, values, part: int, what: str) -> None:
+        """scikit-learn's ``est.coefs_ = [...]``: one array a layer, each of the shape it
+        replaces, all or none (``set_params`` refuses the rest)."""
+        check_is_fitted(self)
+        names = [pair[part] for pair in dense_names(self.model_)]
+        values = list(values)
+        if len(values) != len(names):
+            raise ValueError(f"{what} takes {len(names)} arrays, one a layer, not {len(values)}")
+        backend = self.model_.backend
+        cast = [backend.asarray(v, dtype=backend.dtype_name) for v in values]
+        self.model_.set_params(dict(zip(names, cast, strict=True)))
+
     def _dense_params(self) -> list[tuple]:
         check_is_fitted(self)
         params = self.model_.params

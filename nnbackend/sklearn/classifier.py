@@ -41,8 +41,8 @@ class MLPClassifier(ClassifierMixin, SklearnConversion, BaseMLP):
     Attributes are scikit-learn's (``classes_``, ``n_features_in_``,
     ``feature_names_in_``, ``n_iter_``, ``loss_``, ``loss_curve_``, ``best_loss_``,
     ``validation_scores_``, ``best_validation_score_``, ``t_``, ``n_layers_``,
-    ``n_outputs_``, ``out_activation_``; ``coefs_`` and ``intercepts_`` as host copies),
-    plus ``model_``, the trained ``nb.Sequential``.
+    ``n_outputs_``, ``out_activation_``; ``coefs_`` and ``intercepts_`` as host copies,
+    assignable as a whole), plus ``model_``, the trained ``nb.Sequential``.
 
     ``alpha`` is divided by the batch size, as in scikit-learn; for the last, smaller
     batch of an epoch scikit-learn divides by that batch's own size instead (with a
