@@ -54,10 +54,11 @@ def _range_source(model):
     return layers[-1] if layers else None
 
 
-def gives_probabilities(model) -> bool:
+def gives_probabilities(model, last_layer: bool = False) -> bool:
     """Whether ``model``'s outputs lie in [0, 1] by its layers' word (a sigmoid last,
-    or before pooling)."""
-    have = getattr(_range_source(model), "output_range", None)
+    or before pooling; ``last_layer``: the last layer itself says so)."""
+    layers = getattr(model, "layers", None) or [None]
+    have = getattr(layers[-1] if last_layer else _range_source(model), "output_range", None)
     return have is not None and _within(have, (0.0, 1.0))
 
 

@@ -31,7 +31,8 @@ def labels(model, X, batch_size: int | None = None):
     needs_link = loss is not None or model.n_outputs in (1, None)  # argmax needs none
     link = _link(model, "predict") if needs_link else None
     out = _outputs(model, inputs, batch_size)
-    if loss is not None and not loss.has_accuracy and not gives_probabilities(model):
+    # under MSE, labels only from a model that ends in probabilities (not pooled ones)
+    if loss is not None and not loss.has_accuracy and not gives_probabilities(model, True):
         found = out if link is None else link(out)
     elif (loss is None or loss.target_kind == "labels") and out.shape[1] > 1:
         found = xp.argmax(out, axis=1)  # the softmax keeps the order: as the accuracy counts

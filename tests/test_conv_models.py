@@ -572,6 +572,11 @@ def test_a_sigmoid_before_pooling_and_flatten_is_seen_as_the_outputs_range(backe
                           nb.layers.Flatten()], backend=backend, seed=0)  # fmt: skip
     proba = nb.to_numpy(flat.predict_proba(X[:3]))
     assert proba.shape == (3, 4) and 0 <= proba.min() and proba.max() <= 1
+    # trained with MSE (an autoencoder), predict gives the values, as for a Dense model:
+    # labels come only from a model whose last layer gives probabilities
+    flat.fit(X, np.random.default_rng(1).random((8, 4)), loss="mse", optimizer="sgd", verbose=0)
+    values = nb.to_numpy(flat.predict(X[:2]))
+    assert values.dtype == flat.backend.dtype_name and values.shape == (2, 4)
     raw = nb.Sequential([nb.layers.Conv2D(1, 1, 1), nb.layers.MaxPool2D(2), nb.layers.Flatten()],
                         backend=backend, seed=0)  # fmt: skip
     with pytest.raises(ValueError, match=r"ends in Conv2D\(.*\) and Flatten\(\), whose outputs"):
