@@ -204,16 +204,16 @@ def reshape_hint(X, sample_shape, n_targets: int | None = None) -> str:
 def check_target_samples(y, output_shape, what: str = "y") -> None:
     """Refuse targets whose samples are not of the model's output shape, where it gives
     more than rows (images): said with the data's shapes, not a batch's at the first
-    step, and with the reshape where the sizes agree."""
-    have = tuple(y.shape[1:])
-    if output_shape is None or have == tuple(output_shape):
+    step; channels-last targets are told to transpose, and targets that differ by an
+    axis of 1 (a channel) to reshape."""
+    have, output_shape = tuple(y.shape[1:]), tuple(output_shape)
+    if have == output_shape:
         return
-    dims = ", ".join(map(str, output_shape))
-    fix = (
-        f": {what}.reshape(len({what}), {dims})"
-        if math.prod(have) == math.prod(output_shape)
-        else ""
-    )
+    fix = ""
+    if len(output_shape) == 3 and channels_last((1, *have), output_shape[0], output_shape[1:]):
+        fix = f". {CHANNELS_LAST_HINT.replace('X', what)}"
+    elif _without_ones(have) == _without_ones(output_shape):  # only an axis of 1 apart
+        fix = f": {what}.reshape(len({what}), {', '.join(map(str, output_shape))})"
     raise ValueError(
         f"{what} has samples of shape {have}, but the model gives {tuple(output_shape)}{fix}"
     )

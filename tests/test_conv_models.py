@@ -596,3 +596,10 @@ def test_image_targets_that_do_not_fit_are_named_with_the_datas_shapes(backend):
         model.fit(X, np.zeros(64), loss="mse", optimizer="sgd", batch_size=10, verbose=0)
     history = model.fit(X, X, loss="mse", optimizer="sgd", batch_size=10, verbose=0)
     assert np.isfinite(history["loss"][0])
+    # a model not given input_shape works its output shape out from X's; colour targets
+    # laid out channels last are told to transpose (a reshape would scramble them)
+    colour = nb.Sequential([nb.layers.Conv2D(3, 3, 3, padding=1)], backend=backend, seed=0)
+    X3 = np.random.default_rng(1).normal(size=(20, 3, 8, 8))
+    told = r"gives \(3, 8, 8\)\. Channels last\? Use y\.transpose\(0, 3, 1, 2\)\.$"
+    with pytest.raises(ValueError, match=told):
+        colour.fit(X3, X3.transpose(0, 2, 3, 1), loss="mse", optimizer="sgd", verbose=0)
