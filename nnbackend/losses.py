@@ -247,14 +247,15 @@ class BinaryCrossEntropy(Loss):
 
     def count_correct(self, pred, target):
         """Right when pred is on target's side of 0.5 (of 0, for logits); with several
-        outputs (multi-label) a row counts the share of its outputs that are right."""
+        outputs (multi-label, or an image's pixels) a sample counts the share of its
+        outputs that are right."""
         kept = self._kept_count(pred, target)
         if kept is not None:
             return kept
         xp = namespace_of(pred)
         target = _match_shape(xp, pred, target, "BinaryCrossEntropy")
         right = xp.count_nonzero((pred > self.threshold) == (target > 0.5))
-        outputs = pred.shape[1] if pred.ndim == 2 else 1
+        outputs = math.prod(pred.shape[1:])  # a row's outputs, an image's pixels
         return right if outputs == 1 else xp.astype(right, pred.dtype) / outputs
 
     def config(self):

@@ -603,3 +603,15 @@ def test_image_targets_that_do_not_fit_are_named_with_the_datas_shapes(backend):
     told = r"gives \(3, 8, 8\)\. Channels last\? Use y\.transpose\(0, 3, 1, 2\)\.$"
     with pytest.raises(ValueError, match=told):
         colour.fit(X3, X3.transpose(0, 2, 3, 1), loss="mse", optimizer="sgd", verbose=0)
+
+
+def test_binary_accuracy_of_image_outputs_is_the_share_of_right_pixels(backend):
+    """A sigmoid per pixel under BCE (a mask): the accuracy was the count of right pixels
+    a sample (25.9 of 64), where it is the share, as for several outputs of a row."""
+    X = np.random.default_rng(0).normal(size=(16, 1, 8, 8))
+    mask = (X > 0).astype(np.float64)
+    model = nb.Sequential([nb.layers.Conv2D(1, 1, 3, padding=1), nb.layers.Sigmoid()],
+                          backend=backend, seed=0)  # fmt: skip
+    model.fit(X, mask, loss="bce", optimizer="sgd", verbose=0)
+    right = (nb.to_numpy(model.forward(model.backend.asarray(X), False)) > 0.5) == (mask > 0.5)
+    assert model.evaluate(X, mask)["accuracy"] == pytest.approx(right.mean(), rel=1e-6)

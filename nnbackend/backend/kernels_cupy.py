@@ -201,7 +201,7 @@ def table_from(kernel, lib) -> dict:
         parts = lib.empty((2, *z.shape), dtype=z.dtype)  # the losses, then the hits
         grad = bce(z, t, scale, lib.empty_like(z), parts[0], parts[1])[0]
         sums = lib.reshape(parts, (2, -1)).sum(axis=1)  # one reduction for both
-        outputs = z.shape[1] if z.ndim == 2 else 1  # several: the share of right outputs
+        outputs = math.prod(z.shape[1:])  # several (an image's pixels): the share right
         return sums[0], grad, sums[1] if outputs == 1 else sums[1] / outputs
 
     return {
