@@ -23,8 +23,11 @@ def output_layer_fits(model, loss) -> bool:
     False when only its outputs can tell (see ``check_outputs``)."""
     wanted = loss.input_range
     last = model.layers[-1] if getattr(model, "layers", None) else None
-    source = _range_source(model)
-    if wanted is not None and getattr(last, "stochastic", False) and getattr(last, "rate", 1):
+    tail = _range_tail(model)
+    source = tail[0] if tail else None
+    stochastic = [layer for layer in tail if getattr(layer, "stochastic", False)]
+    if wanted is not None and stochastic and getattr(stochastic[0], "rate", 1):
+        last = stochastic[0]  # Dropout, then pooling or Flatten at most
         raise ValueError(
             f"the model ends in {last!r}, which scales what it keeps by 1 / (1 - rate) in "
             f"training, so its outputs leave [{wanted[0]:g}, {wanted[1]:g}], which "
@@ -45,20 +48,21 @@ def output_layer_fits(model, loss) -> bool:
     return wanted is None or have is not None
 
 
-def _range_source(model):
-    """The last layer that sets the outputs' range: the last one, or the one before the
-    layers at the end that keep their input's (pooling, Flatten); None for no layers."""
+def _range_tail(model) -> list:
+    """The last layer that sets the outputs' range, then those after it that keep their
+    input's (pooling, Flatten); [] for a model of no layers."""
     layers = list(getattr(model, "layers", None) or [])
-    while len(layers) > 1 and getattr(layers[-1], "keeps_range", False):
-        layers.pop()
-    return layers[-1] if layers else None
+    start = len(layers) - 1
+    while start > 0 and getattr(layers[start], "keeps_range", False):
+        start -= 1
+    return layers[max(start, 0) :]
 
 
 def gives_probabilities(model, last_layer: bool = False) -> bool:
     """Whether ``model``'s outputs lie in [0, 1] by its layers' word (a sigmoid last,
     or before pooling; ``last_layer``: the last layer itself says so)."""
-    layers = getattr(model, "layers", None) or [None]
-    have = getattr(layers[-1] if last_layer else _range_source(model), "output_range", None)
+    layers = (getattr(model, "layers", None) if last_layer else _range_tail(model)) or [None]
+    have = getattr(layers[-1 if last_layer else 0], "output_range", None)
     return have is not None and _within(have, (0.0, 1.0))
 
 
