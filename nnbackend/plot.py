@@ -231,8 +231,10 @@ def image_grid(images, ncols: int | None = None, *, title: str | None = None, cm
 def _drawable(image, colour: bool):
     """A colour float image outside [0, 1] (a filter's weights) scaled to its own range,
     which matplotlib would clip; the rest as they are (it scales grey ones itself)."""
-    low, high = image.min(), image.max()
-    if not colour or image.dtype.kind != "f" or (low >= 0 and high <= 1):
+    if not colour or image.dtype.kind != "f" or np.isnan(image).all():
+        return image
+    low, high = np.nanmin(image), np.nanmax(image)  # a NaN pixel stays one, the rest drawn
+    if low >= 0 and high <= 1:
         return image
     return (image - low) / (high - low if high > low else 1)
 
