@@ -5,6 +5,8 @@ and ``predict`` and ``evaluate``, which need no backward, drop what their pass l
 
 from __future__ import annotations
 
+import copy
+
 from nnbackend.backend.arrays import holds_arrays
 
 
@@ -29,3 +31,13 @@ def forget_last_batch(things, before: list[dict]) -> None:
         for name, value in private_arrays(thing).items():
             if held.get(name) is not value:
                 vars(thing).pop(name, None)  # gone already where another thread dropped it
+
+
+def own_copy(thing):
+    """A copy of ``thing`` (a loss, a list of metrics) that shares nothing it can help
+    (``copy.deepcopy``: its last batch left behind), else one that shares its settings
+    (``copy.copy``: a module or a lock in it cannot be deep-copied)."""
+    try:
+        return copy.deepcopy(thing)
+    except Exception:  # whatever deepcopy raises, a shallow copy will do
+        return copy.copy(thing)

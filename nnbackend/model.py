@@ -13,7 +13,6 @@ NumPy for host data (as scikit-learn does), else the backend's arrays (no copy b
 
 from __future__ import annotations
 
-import copy
 import math
 
 from nnbackend import layers as layer_types
@@ -26,6 +25,7 @@ from nnbackend.checks import boolean, check_input_gradient, check_output_gradien
 from nnbackend.fit_options import check_option_names
 from nnbackend.flat import FlatModel, release, thaw, unbind
 from nnbackend.history import History
+from nnbackend.kept import own_copy
 from nnbackend.layers.base import build_layer, claim, forward_missed, layer_list, unbuilt_copy
 from nnbackend.losses import L2
 from nnbackend.optim_base import Optimizer
@@ -359,15 +359,15 @@ class Sequential:
     def copy(self, backend=None, dtype: str | None = None) -> Sequential:
         """An independent copy on ``backend`` in ``dtype`` (default: this model's; a Backend
         object brings its own dtype): the same layers (copied, so unregistered ones too) with
-        copies of the weights, running state, loss and metrics, and a generator in this one's
-        state (it shuffles and drops as this model would). It shares nothing; no optimizer."""
+        copies of the weights, running state, loss and metrics (``kept.own_copy``), and a
+        generator in this one's state (it shuffles and drops as this model would). No optimizer."""
         backend = self.backend.moved_to(self.backend if backend is None else backend, dtype)
         layers = [unbuilt_copy(layer) for layer in self.layers]
         twin = Sequential(layers, backend=backend, input_shape=self._given_shape)
         for values, store in ((self.params, twin.params), (self.state, twin.state)):
             for name, a in values.items():
                 store[name] = carried(a, backend)
-        twin.loss, twin.metrics = copy.copy(self.loss), copy.copy(self.metrics)  # no batch
+        twin.loss, twin.metrics = own_copy(self.loss), own_copy(self.metrics)
         twin.rng.state = self.rng.state
         return twin
 

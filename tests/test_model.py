@@ -968,6 +968,12 @@ def test_a_copy_takes_a_loss_of_ones_own_that_deepcopy_cannot_copy(backend):
     twin = model.copy()
     assert twin.loss is not model.loss and twin.loss.library is np
     assert twin.evaluate(X_MOONS, y) == model.evaluate(X_MOONS, y)
+    # a loss that can be deep-copied is, its settings too: the copy's changes stay its own
+    weighted = nb.losses.MSE()
+    weighted.weights = np.ones(2)
+    model.fit(X_MOONS, y, loss=weighted, optimizer="sgd", verbose=0)
+    model.copy().loss.weights[0] = 99.0
+    assert weighted.weights.tolist() == [1.0, 1.0]
     errors = nb.gradcheck.check_gradients(model, "mse", X_MOONS[:8], y[:8])
     assert max(errors.values()) < 1e-6
 
