@@ -280,9 +280,9 @@ class Trainer:
                     progress.log(epoch, logs)
                 self._epoch_end(epoch, logs)
                 if model.stop_training:
-                    by = self.stopped_by or "a callback on another rank"
+                    by = self.stopped_by or self._stopped_elsewhere()
                     early = epoch < epochs.stop - 1  # at the last epoch it ended nothing early
-                    stopped = f"{by} stopped the fit at epoch {epoch}" if early else None
+                    stopped = f"{by} at epoch {epoch}" if early else None
                     break
         for callback in self.callbacks:
             callback.on_train_end(model, history)
@@ -293,15 +293,21 @@ class Trainer:
                 print(history.stop_reason)
         return history
 
+    def _stopped_elsewhere(self) -> str:
+        if self.parallel is not None:
+            return "a callback on another rank stopped the fit"
+        return "model.stop_training was set"
+
     def _epoch_end(self, epoch: int, logs) -> None:
         """The callbacks' ``on_epoch_end``. In a distributed fit, whether to stop is
         settled over the ranks before the checkpoints' turn: a stop decided on one rank
         alone then has rank 0 save the epoch that ends training, as one process would."""
         model, saving = self.model, self.first_saving
         for callback in self.callbacks[:saving]:
+            before = model.stop_training  # set elsewhere (a thread, a signal): not its
             callback.on_epoch_end(epoch, logs, model)
-            if model.stop_training and self.stopped_by is None:
-                self.stopped_by = type(callback).__name__
+            if model.stop_training and not before and self.stopped_by is None:
+                self.stopped_by = f"{type(callback).__name__} stopped the fit"
         if self.parallel is not None:
             model.stop_training = self.parallel.stop_together(model.stop_training)
         for callback in self.callbacks[saving:]:

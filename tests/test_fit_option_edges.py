@@ -373,3 +373,22 @@ def test_early_stopping_on_a_metrics_other_name_is_told_its_own(backend):
     stop = nb.callbacks.EarlyStopping(monitor="val_f1")  # no such metric: no hint
     with pytest.raises(ValueError, match=r"records only \[.*'val_accuracy'\]$"):
         net(backend).fit(X, Y, callbacks=[stop], **split)
+
+
+def test_a_stop_set_outside_the_callbacks_blames_none_of_them(backend, monkeypatch):
+    """A Stop button's thread sets model.stop_training mid-epoch: the first callback to
+    look, TerminateOnNaN, was named as having stopped the fit."""
+    from nnbackend import training
+
+    train_epoch = training.Trainer.train_epoch
+
+    def stop_after_the_second(self, batches, progress):  # as the thread would, meanwhile
+        metrics = train_epoch(self, batches, progress)
+        self.model.stop_training = self.model.stop_training or len(epochs_run) == 1
+        epochs_run.append(1)
+        return metrics
+
+    epochs_run = []
+    monkeypatch.setattr(training.Trainer, "train_epoch", stop_after_the_second)
+    history = net(backend).fit(X, Y, optimizer="sgd", epochs=5, **FIT)
+    assert history.stop_reason == "model.stop_training was set at epoch 1"
