@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from benchmarks.options import count, results_file
+from benchmarks.options import count, results_file, threads
 
 BACKENDS = ("numpy", "cupy", "torch", "torch:cuda", "strict")
 THREAD_VARIABLES = (
@@ -71,7 +71,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--workloads", type=workload_list, default=[1, 2, 3, 4, 5, 6])
     parser.add_argument("--repeat", type=count, default=3, help="runs each; the median is shown")
     parser.add_argument("--quick", action="store_true", help="every workload ~20x smaller")
-    parser.add_argument("--threads", type=count, default=all_cores(), help="CPU threads")
+    parser.add_argument("--threads", type=threads, default=all_cores(), help="CPU threads")
     parser.add_argument(
         "--quiet-wait",
         type=float,

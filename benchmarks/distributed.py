@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from benchmarks import report
-from benchmarks.options import count, counts, results_file
+from benchmarks.options import count, counts, results_file, threads
 
 WORKLOAD = 4
 DEFAULT_LAUNCHER = "mpiexec -n {ranks} -bind-to core:{threads}"
@@ -127,7 +127,7 @@ def main(argv=None) -> None:
     parser.add_argument("--launcher", default=DEFAULT_LAUNCHER, help="the mpiexec command")
     parser.add_argument("--json", type=results_file, default=RESULTS, help="where the results go")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--threads", type=count, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=threads, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         return worker(args)

@@ -19,13 +19,13 @@ from pathlib import Path
 
 from benchmarks import report
 from benchmarks.__main__ import all_cores, set_threads_after_import, set_threads_before_import
-from benchmarks.options import count, results_file
+from benchmarks.options import count, results_file, threads
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.fit_parts", description=__doc__)
     parser.add_argument("--workload", type=int, default=2, choices=range(1, 7))
-    parser.add_argument("--threads", type=count, default=all_cores())
+    parser.add_argument("--threads", type=threads, default=all_cores())
     parser.add_argument("--repeat", type=count, default=9, help="runs of each part")
     default = Path(__file__).resolve().parent / "results-fit-parts.json"
     parser.add_argument("--json", type=results_file, default=default)

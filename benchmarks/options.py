@@ -9,15 +9,25 @@ import argparse
 import os
 from pathlib import Path
 
+MAX_THREADS = 2**15  # nnbackend's limit (backend/threads.py), not imported: it loads NumPy
+
 
 def count(text: str) -> int:
-    """A whole number >= 1: runs, threads, epochs, cores."""
+    """A whole number >= 1: runs, epochs, cores."""
     try:
         n = int(text)
     except ValueError:
         n = 0
     if n < 1:
         raise argparse.ArgumentTypeError(f"a whole number >= 1, not {text!r}")
+    return n
+
+
+def threads(text: str) -> int:
+    """A number of threads, 1 to nnbackend's limit (``nb.set_num_threads`` refuses more)."""
+    n = count(text)
+    if n > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_THREADS} threads, not {text!r}")
     return n
 
 

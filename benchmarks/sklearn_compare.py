@@ -33,7 +33,7 @@ from benchmarks.__main__ import (
     set_threads_after_import,
     set_threads_before_import,
 )
-from benchmarks.options import count, results_file
+from benchmarks.options import count, results_file, threads
 
 DEFAULT_DATA = Path(
     os.environ.get("NNBACKEND_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -46,7 +46,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--threads", type=count, default=all_cores(), help="CPU threads, both")
+    parser.add_argument("--threads", type=threads, default=all_cores(), help="CPU threads, both")
     parser.add_argument("--repeat", type=count, default=3, help="runs of each; median shown")
     parser.add_argument(
         "--backends", default="numpy", help="nnbackend backends, comma-separated (numpy,torch,cupy)"

@@ -19,6 +19,7 @@ from benchmarks import options
         ("benchmarks.__main__", ["--json", "{tmp}"], "is a folder: name the results file"),
         ("benchmarks.__main__", ["--compile"], "--compile captures torch's step"),
         ("benchmarks.sklearn_compare", ["--repeat", "0"], "--repeat: a whole number >= 1"),
+        ("benchmarks.fit_parts", ["--threads", "40000"], "at most 32768 threads, not '40000'"),
         ("benchmarks.sklearn_compare", ["--backends", "nope"], "--backends: comma-separated"),
         ("benchmarks.fit_parts", ["--repeat", "0"], "--repeat: a whole number >= 1"),
         ("benchmarks.load_checks", ["--chunks", "8,0"], "--chunks: a whole number >= 1"),

@@ -246,6 +246,14 @@ def test_an_out_that_save_could_not_make_is_refused_at_the_parse(tmp_path):
     assert cli.plot_folder(str(tmp_path / "new" / "plots")) == tmp_path / "new" / "plots"
 
 
+def test_out_expands_a_home_folder(tmp_path, monkeypatch):
+    """--out=~/plots reaches the program as it is (no shell expands a ~ after =): the
+    plots went to a folder named ~ in the working folder."""
+    pytest.importorskip("matplotlib")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert cli.plot_folder("~/plots") == tmp_path / "plots"
+
+
 def test_an_empty_out_is_refused(tmp_path, monkeypatch):
     """--out "$OUT" with OUT unset wrote the plots into the working folder."""
     pytest.importorskip("matplotlib")
