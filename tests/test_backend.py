@@ -592,3 +592,37 @@ def test_cupy_without_a_gpu_says_what_to_ask_for_in_code_and_on_the_command_line
     with pytest.raises(nb.BackendUnavailableError, match=r"no CUDA device answers") as told:
         nb.get_backend("cupy")
     assert "backend='auto', --backend auto" in str(told.value)
+
+
+# A backend's package that is installed but whose own import fails for a module it needs
+# (ModuleNotFoundError naming that other module, as torch raises for a missing
+# 'typing_extensions') is said to be installed but failing to import, with the missing
+# module named, not said to be missing itself.
+
+
+def test_a_missing_dependency_is_not_called_a_missing_package(monkeypatch):
+    real_import = importlib.import_module
+
+    def broken(name, *args):
+        if name.partition(".")[0] == "array_api_strict":
+            raise ModuleNotFoundError("No module named 'its_dependency'", name="its_dependency")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", broken)
+    with pytest.raises(nb.BackendUnavailableError, match="installed but failed to import") as e:
+        backend_module.libraries.import_package("strict")
+    assert "its_dependency" in str(e.value) and "not installed" not in str(e.value)
+
+
+def test_the_package_itself_missing_is_called_not_installed(monkeypatch):
+    real_import = importlib.import_module
+    module = backend_module.libraries.PACKAGES["strict"][0]
+
+    def missing(name, *args):
+        if name == module:
+            raise ModuleNotFoundError(f"No module named {module!r}", name=module)
+        return real_import(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", missing)
+    with pytest.raises(nb.BackendUnavailableError, match="which is not installed"):
+        backend_module.libraries.import_package("strict")

@@ -4,7 +4,9 @@ folder ended in tracebacks, the latter after the whole run."""
 
 from __future__ import annotations
 
+import argparse
 import importlib
+import os
 
 import pytest
 
@@ -59,3 +61,63 @@ def test_the_option_types_take_what_they_should(tmp_path):
 
     for names in ("auto", "torch:cpu,numpy", "cupy:1"):  # a device after the name
         assert sklearn_compare.parse_args(["--backends", names]).backends == names
+
+
+# The benchmarks' option types: a list of counts takes a trailing or doubled comma
+# (empty items dropped) but refuses a list with no count at all; a results file below a
+# link to nothing is refused at the parse (the writer could not make its folder), and a
+# write-protected results file is refused where this user is held to its mode.
+
+
+def test_counts_drop_empty_items_and_refuse_none_at_all():
+    assert options.counts("1,2,") == [1, 2]
+    assert options.counts("4,,8") == [4, 8]
+    for empty in ("", " , ", ","):
+        with pytest.raises(argparse.ArgumentTypeError, match="comma-separated whole numbers"):
+            options.counts(empty)
+
+
+def test_count_takes_one():
+    assert options.count("1") == 1
+    with pytest.raises(argparse.ArgumentTypeError, match=">= 1, not '0'"):
+        options.count("0")
+
+
+def test_a_results_file_below_a_link_to_nothing_is_refused(tmp_path):
+    (tmp_path / "out").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(argparse.ArgumentTypeError, match="is not a folder"):
+        options.results_file(str(tmp_path / "out" / "r.json"))
+
+
+def test_a_folder_named_as_the_results_file_is_refused(tmp_path):
+    with pytest.raises(argparse.ArgumentTypeError, match="is a folder"):
+        options.results_file(str(tmp_path))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes whatever its mode says")
+def test_a_write_protected_results_file_is_refused(tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text("{}")
+    path.chmod(0o444)
+    with pytest.raises(argparse.ArgumentTypeError, match="write-protected"):
+        options.results_file(str(path))
+
+
+def test_a_results_file_below_an_executable_file_is_refused(tmp_path):
+    script = tmp_path / "run.sh"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    with pytest.raises(argparse.ArgumentTypeError, match="is not a folder"):
+        options.results_file(str(script / "r.json"))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes whatever its mode says")
+def test_a_results_file_in_a_folder_this_user_cannot_write_into_is_refused(tmp_path):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o500)  # read and search, no write
+    try:
+        with pytest.raises(argparse.ArgumentTypeError, match="this user can write into"):
+            options.results_file(str(folder / "r.json"))
+    finally:
+        folder.chmod(0o700)

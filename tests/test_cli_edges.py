@@ -5,12 +5,14 @@ pass (the comments name them)."""
 from __future__ import annotations
 
 import argparse
+import os
 import threading
 
 import pytest
 
 import nnbackend as nb
 from nnbackend import cli
+from nnbackend.backend.threads import MAX_THREADS
 from nnbackend.distributed import world
 
 
@@ -260,3 +262,48 @@ def test_an_empty_out_is_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(argparse.ArgumentTypeError, match="an empty folder name"):
         cli.plot_folder("")
+
+
+# --threads takes every count from 1 up to the library's most, MAX_THREADS itself
+# included; --out refuses a folder name of spaces alone (an unset variable's quoting
+# gone wrong) as it refuses an empty one.
+
+
+def test_threads_take_the_most_the_library_allows():
+    assert cli.thread_count(str(MAX_THREADS)) == MAX_THREADS
+    assert cli.thread_count("1") == 1
+    with pytest.raises(argparse.ArgumentTypeError, match=f"from 1 to {MAX_THREADS}"):
+        cli.thread_count(str(MAX_THREADS + 1))
+
+
+def test_an_out_of_spaces_alone_is_refused():
+    pytest.importorskip("matplotlib")
+    with pytest.raises(argparse.ArgumentTypeError, match="an empty folder name"):
+        cli.plot_folder("   ")
+
+
+def test_an_out_naming_a_file_is_refused_as_a_file_that_is_there(tmp_path):
+    pytest.importorskip("matplotlib")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine\n")
+    with pytest.raises(argparse.ArgumentTypeError, match="notes.txt': File exists"):
+        cli.plot_folder(str(notes))
+    assert notes.read_text() == "mine\n"
+
+
+def test_an_out_name_one_byte_too_long_is_refused(tmp_path):
+    pytest.importorskip("matplotlib")
+    import os
+
+    longest = os.pathconf(tmp_path, "PC_NAME_MAX")
+    with pytest.raises(argparse.ArgumentTypeError, match="File name too long"):
+        cli.plot_folder(str(tmp_path / ("y" * (longest + 1))))
+    assert cli.plot_folder(str(tmp_path / ("y" * longest))) == tmp_path / ("y" * longest)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_an_out_in_a_folder_that_takes_no_files_is_refused():
+    """/proc takes no new files, not even root's: the probe file is what tells."""
+    pytest.importorskip("matplotlib")
+    with pytest.raises(argparse.ArgumentTypeError, match="cannot write plots into"):
+        cli.plot_folder("/proc/nnbackend-plots")

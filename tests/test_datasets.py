@@ -12,6 +12,7 @@ import pytest
 from sklearn.datasets import load_digits as sk_load_digits
 
 from nnbackend import datasets
+from nnbackend.datasets import standardize
 from tests.conftest import DATA_DIR
 
 MNIST_NAMES = [
@@ -540,3 +541,26 @@ def test_standardize_judges_each_column_by_its_own_magnitude():
     scaled, _, std = datasets.standardize(X)
     assert np.all(std > 0)
     np.testing.assert_allclose(scaled.std(axis=0), 1.0, rtol=1e-6)
+
+
+# standardize's rule for a constant feature is scikit-learn's StandardScaler bound (var
+# <= n*eps*var + (n*mean*eps)**2, float64 eps): a column that varies only by a few units
+# in its last place over n rows is constant (std taken as 1), while a column whose
+# spread is small but well above that bound is scaled by its own std.
+
+
+def test_a_column_of_a_few_ulps_of_spread_is_left_unscaled():
+    base = 0.1
+    column = base + np.arange(-4, 5) * np.spacing(base)  # 9 rows, +-4 ulps
+    assert np.std(column) > base * np.finfo(np.float64).eps  # above one eps, below n eps
+    scaled, _, std = standardize(column[:, None])
+    assert std[0] == 1.0
+    assert np.abs(scaled).max() < 1e-15
+
+
+def test_a_small_but_real_spread_is_scaled_by_its_own_std():
+    for base, step in ((1.0, 1e-14), (1000.0, 1e-4)):
+        column = base + step * np.arange(10)
+        scaled, _, std = standardize(column[:, None])
+        np.testing.assert_allclose(std[0], np.std(column), rtol=1e-6)
+        np.testing.assert_allclose(np.std(scaled), 1.0, rtol=1e-3)  # a unit spread

@@ -9,8 +9,12 @@ import numpy as np
 import pytest
 
 import nnbackend as nb
+from nnbackend.backend import namespace_of
 from nnbackend.data import as_array
-from nnbackend.layers import Conv2D, Dense, Flatten
+from nnbackend.data_checks import _flat
+from nnbackend.layers import Conv2D, Dense, Flatten, Layer
+from nnbackend.loss_base import Loss
+from nnbackend.plot import _drawable
 
 
 def test_a_ragged_first_sample_is_not_reported_as_shape_none():
@@ -156,3 +160,157 @@ def test_an_input_shape_with_its_channels_at_both_ends_gets_no_keras_hint(backen
     with pytest.raises(ValueError, match=r"^input_shape does not fit layer 0") as caught:
         nb.Sequential(layers, input_shape=(3, 8, 3), backend=backend, seed=0)
     assert "input_shape=(" not in str(caught.value)
+
+
+# How the targets' error tells a user to make y 1-D depends on y's library: NumPy,
+# array-api-strict and np.matrix are told np.ravel(y) (strict arrays have no reshape
+# method; a matrix stays a row), while torch and CuPy arrays are told y.reshape(-1),
+# which keeps them on their device. Only the class's module is read, so stand-in classes
+# named as those libraries' are enough here.
+
+
+def _named(module: str):
+    return type("Tensor", (), {"__module__": module})()
+
+
+@pytest.mark.parametrize("module", ["torch", "cupy", "cupy._core.core", "torch.nn"])
+def test_device_arrays_are_told_their_own_reshape(module):
+    assert _flat(_named(module), "y") == "y.reshape(-1)"
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+@pytest.mark.parametrize("array", [np.zeros((1, 3)), np.asmatrix(np.zeros((1, 3)))])
+def test_host_arrays_are_told_np_ravel(array):
+    assert _flat(array, "y") == "np.ravel(y)"
+    assert _flat(_named("array_api_strict._array_object"), "y") == "np.ravel(y)"
+
+
+# A loss of one's own that does not take targets of the outputs' shape (its
+# ``targets_like_outputs`` left False) trains a model of image outputs on targets of
+# another shape: here one number a sample against the mean of a conv layer's map. Only
+# the built-in losses whose targets are the outputs' shape (MSE, BCE) have y's samples
+# checked against the model's output shape.
+
+
+class MeanOfMap(Loss):
+    """Squared error of each sample's mean output against one number a sample."""
+
+    def forward(self, pred, target):
+        xp = namespace_of(pred)
+        n = pred.shape[0]
+        flat = xp.reshape(pred, (n, -1))
+        self._size = flat.shape[1]
+        self._shape = pred.shape
+        diff = xp.mean(flat, axis=1) - target
+        self._diff, self._xp = diff, xp
+        return xp.mean(diff**2)
+
+    def backward(self):
+        xp, diff = self._xp, self._diff
+        n = diff.shape[0]
+        grad = 2 * diff / (n * self._size)
+        return xp.broadcast_to(xp.reshape(grad, (n, 1, 1, 1)), self._shape) * 1
+
+
+def test_an_own_loss_takes_targets_of_another_shape_than_image_outputs():
+    model = nb.Sequential([nb.layers.Conv2D(1, 1, 3, padding=1)], input_shape=(1, 8, 8),
+                          backend="numpy", seed=0)  # fmt: skip
+    X = np.random.default_rng(0).normal(size=(32, 1, 8, 8))
+    y = X.mean(axis=(1, 2, 3))
+    history = model.fit(X, y, loss=MeanOfMap(), optimizer="sgd", batch_size=8, verbose=0)
+    assert np.isfinite(history["loss"][-1])
+
+
+# A Conv2D of c input channels given a 2-D input_shape: (c, w) with w != c reads as
+# channels first with no width ("(3, 32) has no width"), while a square (c, c) is as
+# likely a c x c image without its channels and is told the whole (channels, height,
+# width) input_shape, (c, c, c).
+
+
+def test_a_square_input_shape_is_told_the_full_input_shape():
+    with pytest.raises(ValueError, match=r"input_shape=\(3, 3, 3\)$") as caught:
+        nb.Sequential([Conv2D(3, 4, 3)], input_shape=(3, 3), backend="numpy", seed=0)
+    assert "has no width" not in str(caught.value)
+
+
+def test_channels_first_without_width_is_said_so():
+    with pytest.raises(ValueError, match=r"\(3, 32\) has no width$"):
+        nb.Sequential([Conv2D(3, 4, 3)], input_shape=(3, 32), backend="numpy", seed=0)
+
+
+# What predict drops after its pass is a layer's private arrays (its last batch), never
+# a public array attribute of a layer of one's own (a fixed mask, or the outputs it
+# records for the user to look at). And image_grid draws colour images as they are when
+# they are integers (0..255) and scales a constant float image outside [0, 1] to zeros,
+# not to NaN.
+
+
+class Masked(Layer):
+    """Multiplies by a fixed public mask."""
+
+    def __init__(self):
+        super().__init__()
+        self.mask = np.array([1.0, 0.0])
+
+    def forward(self, x, training=True):
+        self._x = x
+        self.activations = x * self.mask  # public: kept for the user to look at
+        return self.activations
+
+    def backward(self, dy, input_grad=True):
+        return dy * self.mask
+
+
+def test_predict_keeps_a_layers_public_arrays():
+    model = nb.Sequential([Dense(2, 2), Masked()], backend="numpy", seed=0)
+    model.predict(np.ones((3, 2)))
+    assert isinstance(model.layers[1].mask, np.ndarray)
+    assert model.layers[1].activations.shape == (3, 2)
+    assert not hasattr(model.layers[1], "_x")  # the batch it kept is dropped
+
+
+def test_integer_colour_images_are_drawn_as_they_are():
+    image = np.arange(12, dtype=np.uint8).reshape(2, 2, 3) * 20
+    np.testing.assert_array_equal(_drawable(image, True), image)
+
+
+def test_a_constant_float_colour_image_outside_unit_range_is_drawn_as_zeros():
+    drawn = _drawable(np.full((2, 2, 3), 2.5), True)
+    assert np.isfinite(drawn).all() and (drawn == 0).all()
+
+
+# Advice names the right thing. A logits loss after Sigmoid -> pooling is told to drop
+# the Sigmoid (the layer that squashes), not the pooling layer at the end. EarlyStopping
+# monitoring a 'val_*' name the fit does not record, in a fit that has validation data,
+# is not told to pass validation data (it has some: the name is what is wrong).
+
+
+def test_a_logits_loss_after_sigmoid_and_pooling_is_told_to_drop_the_sigmoid():
+    X = np.random.default_rng(0).normal(size=(8, 1, 4, 4))
+    pooled = nb.Sequential([nb.layers.Conv2D(1, 1, 1), nb.layers.Sigmoid(),
+                            nb.layers.GlobalAvgPool2D()], backend="numpy", seed=0)  # fmt: skip
+    with pytest.warns(UserWarning, match=r"drop Sigmoid\(\), or pass from_logits=False"):
+        pooled.fit(X, np.arange(8) % 2, loss=nb.losses.BinaryCrossEntropy(from_logits=True),
+                   optimizer="sgd", verbose=0)  # fmt: skip
+
+
+def test_an_unrecorded_val_name_with_validation_data_is_not_told_to_add_validation():
+    X, y = nb.datasets.make_moons(64, noise=0.2, seed=0)
+    model = nb.Sequential([nb.layers.Dense(2, 2)], backend="numpy", seed=0)
+    stop = nb.callbacks.EarlyStopping(monitor="val_no_such_metric")
+    with pytest.raises(ValueError, match="val_no_such_metric") as caught:
+        model.fit(X, y, loss="cross_entropy", optimizer="sgd", epochs=2, verbose=0,
+                  validation_split=0.25, callbacks=[stop])  # fmt: skip
+    assert "validation_data" not in str(caught.value)
+
+
+def test_a_val_alias_without_validation_data_is_told_to_add_validation():
+    """'val_acc' names accuracy by an alias, but with no validation data even its own
+    name, 'val_accuracy', is not recorded: the fix is the validation data."""
+    X, y = nb.datasets.make_moons(64, noise=0.2, seed=0)
+    model = nb.Sequential([nb.layers.Dense(2, 2)], backend="numpy", seed=0)
+    stop = nb.callbacks.EarlyStopping(monitor="val_acc")
+    with pytest.raises(ValueError, match="pass validation_data or validation_split") as caught:
+        model.fit(X, y, loss="cross_entropy", optimizer="sgd", epochs=2, verbose=0,
+                  callbacks=[stop])  # fmt: skip
+    assert "monitor='val_accuracy'" not in str(caught.value)

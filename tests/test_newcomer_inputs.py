@@ -6,8 +6,10 @@ script run again without ``resume=True``. Each got NumPy's words, or none, befor
 
 from __future__ import annotations
 
+import os
 import warnings
 
+import h5py
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -365,3 +367,39 @@ def test_a_list_of_a_few_differing_samples_is_not_told_to_unpack(backend):
     said = r"^X's samples differ in shape: X\[0\] has shape \(3, 8, 8\), X\[2\] has \(1, 8, 8\)"
     with pytest.raises(ValueError, match=said):
         model.predict(images)
+
+
+def test_a_checkpoint_rewritten_in_place_by_another_run_is_warned_of(backend, tmp_path):
+    """Another run's file copied over the model's own last save in place (cp keeps the
+    inode; here of the very same size) is no longer that save: the fit warns."""
+    path = tmp_path / "run.h5"
+    model = net(backend)
+    fit(model, X, Y, checkpoint=path)
+    for seed in range(1, 40):  # another run's file of the very same size
+        other = tmp_path / f"other{seed}.h5"
+        fit(nb.Sequential([Dense(2, 4), Tanh(), Dense(4, 2)], backend=backend, seed=seed),
+            X, Y, checkpoint=other)  # fmt: skip
+        if other.stat().st_size == path.stat().st_size:
+            break
+    assert other.stat().st_size == path.stat().st_size
+    inode = os.stat(path).st_ino
+    with open(path, "r+b") as file:  # in place: the same inode
+        file.write(other.read_bytes())
+        file.truncate()
+    assert os.stat(path).st_ino == inode
+    with pytest.warns(UserWarning, match="holds epoch 0 of an earlier run"):
+        fit(model, X, Y, checkpoint=path)
+
+
+def test_a_checkpoint_of_an_unreadable_epoch_is_called_an_earlier_checkpoint(backend, tmp_path):
+    """A damaged /training (stopped = 7) is "an earlier checkpoint": no resume=True from
+    an epoch the file does not hold (a resume from it would be refused)."""
+    path = tmp_path / "run.h5"
+    fit(net(backend), X, Y, checkpoint=path)
+    with h5py.File(path, "r+") as f:
+        f["training"].attrs["stopped"] = 7  # neither 0 nor 1: damaged
+    with pytest.warns(UserWarning) as caught:
+        fit(net(backend), X, Y, checkpoint=path)
+    said = [str(w.message) for w in caught]
+    assert any("holds an earlier checkpoint" in m for m in said), said
+    assert not any("resume=True" in m for m in said), said
