@@ -27,9 +27,8 @@ def output_layer_fits(model, loss) -> bool:
     source = tail[0] if tail else None
     stochastic = [layer for layer in tail if getattr(layer, "stochastic", False)]
     if wanted is not None and stochastic and getattr(stochastic[0], "rate", 1):
-        last = stochastic[0]  # Dropout, then pooling or Flatten at most
-        raise ValueError(
-            f"the model ends in {last!r}, which scales what it keeps by 1 / (1 - rate) in "
+        raise ValueError(  # a Dropout last, or before pooling or Flatten at the end
+            f"the model ends in {stochastic[0]!r}, which scales what it keeps by 1 / (1 - rate) in "
             f"training, so its outputs leave [{wanted[0]:g}, {wanted[1]:g}], which "
             f"{type(loss).__name__} takes (a probe in evaluation, where it passes all, "
             "cannot see it): put it before the last Dense layer"
@@ -61,8 +60,9 @@ def _range_tail(model) -> list:
 def gives_probabilities(model, last_layer: bool = False) -> bool:
     """Whether ``model``'s outputs lie in [0, 1] by its layers' word (a sigmoid last,
     or before pooling; ``last_layer``: the last layer itself says so)."""
-    layers = (getattr(model, "layers", None) if last_layer else _range_tail(model)) or [None]
-    have = getattr(layers[-1 if last_layer else 0], "output_range", None)
+    layers = getattr(model, "layers", None) or [None]
+    layer = layers[-1] if last_layer else (_range_tail(model) or [None])[0]
+    have = getattr(layer, "output_range", None)
     return have is not None and _within(have, (0.0, 1.0))
 
 
