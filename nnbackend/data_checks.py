@@ -3,7 +3,7 @@ mistake is said with the data's own shapes and what to do, and nothing trains:
 samples of the wrong shape (with how to reshape them), values that are not real
 numbers, NaN or inf, targets of the wrong length or columns for the loss, labels
 outside the model's classes; and the validation data split off or given beside.
-``batches_for`` checks (X, y) for a model and loss and batches them on its backend."""
+``fit_data`` puts them together for a model and a loss."""
 
 from __future__ import annotations
 
@@ -11,17 +11,15 @@ import numpy as np
 
 from nnbackend.backend import namespace_of, to_numpy
 from nnbackend.data import (
-    Batches,
     as_array,
     check_in_range,
     first_index,
     is_float,
     is_foreign,
     not_finite,
-    target_dtype,
 )
 from nnbackend.layers.base import Layer
-from nnbackend.shapes import CHANNELS_LAST_HINT, chain_shapes, check_target_samples, reshape_hint
+from nnbackend.shapes import CHANNELS_LAST_HINT, chain_shapes, reshape_hint
 
 
 def check_inputs(X, sample_shape: tuple[int, ...] | int | None, what: str = "X", y=None) -> None:
@@ -277,7 +275,7 @@ def check_layers_take(model, X, what: str = "X") -> None:
     if model.input_shape is None and X.ndim > 1:
         given = f"{what} (samples of shape {tuple(X.shape[1:])})"
         try:
-            chain_shapes(_known_shapes(model.layers), tuple(X.shape[1:]), given=given)
+            chain_shapes(known_shapes(model.layers), tuple(X.shape[1:]), given=given)
         except ValueError as exc:
             message = str(exc)  # layer 0's names X itself; a later layer's says where
             if not message.startswith(given):
@@ -289,7 +287,7 @@ def check_layers_take(model, X, what: str = "X") -> None:
             raise ValueError(message) from None
 
 
-def _known_shapes(layers) -> list:
+def known_shapes(layers) -> list:
     """The layers up to the first whose output shape is unknown: a layer of one's own
     that keeps ``Layer.output_shape`` (the same shape) may well change it."""
     known = []
@@ -303,7 +301,7 @@ def _known_shapes(layers) -> list:
 
 def _layers_take(model, sample_shape) -> bool:
     try:
-        chain_shapes(_known_shapes(model.layers), tuple(sample_shape))
+        chain_shapes(known_shapes(model.layers), tuple(sample_shape))
     except ValueError:
         return False
     return True
@@ -367,34 +365,3 @@ def _validation_pair(data) -> tuple:
         got = f"{len(data)} items" if isinstance(data, tuple | list) else type(data).__name__
         raise ValueError(f"validation_data is a pair (X_val, y_val), got {got}")
     return as_array(data[0], "validation X"), as_array(data[1], "validation y")
-
-
-VALIDATION_NAMES = ("validation X", "validation y")
-
-
-def check_data(model, X, y, loss, names=("X", "y")) -> None:
-    """Refuse (X, y) that ``model`` and ``loss`` cannot take; errors call them ``names``."""
-    backend = model.backend
-    for array, what in zip((X, y), names, strict=True):
-        if not isinstance(array, backend.array_types) and is_foreign(array):
-            backend.check_array(array, what)
-    check_inputs(X, model.input_shape, names[0], y)
-    check_layers_take(model, X, names[0])
-    check_targets(y, X.shape[0], model.n_outputs, loss, names[1], inputs=names[0])
-    if model.n_outputs is None and getattr(loss, "targets_like_outputs", False):
-        gives = chain_shapes(model.layers, tuple(X.shape[1:]))[-1]  # unbuilt: from X's
-        if len(gives) > 1:  # images out: a denoiser's
-            check_target_samples(y, gives, names[1])
-
-
-def batches_for(
-    model, X, y, loss, batch_size, *, shuffle, on_device="auto", names=("X", "y"), rng=None
-) -> Batches:
-    """(X, y) checked (``check_data``), then batched on the model's backend, shuffled by
-    ``rng`` (else the model's generator)."""
-    check_data(model, X, y, loss, names)
-    backend = model.backend
-    return Batches(
-        X, y, backend, batch_size, shuffle=shuffle, rng=rng or model.rng,
-        y_dtype=target_dtype(loss, y, backend), on_device=on_device,
-    )  # fmt: skip

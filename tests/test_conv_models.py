@@ -619,3 +619,24 @@ def test_binary_accuracy_of_image_outputs_is_the_share_of_right_pixels(backend):
     model.fit(X, mask, loss="bce", optimizer="sgd", verbose=0)
     right = (nb.to_numpy(model.forward(model.backend.asarray(X), False)) > 0.5) == (mask > 0.5)
     assert model.evaluate(X, mask)["accuracy"] == pytest.approx(right.mean(), rel=1e-6)
+
+
+class FlattenOfOnesOwn(nb.layers.Layer):
+    """Flattens, and keeps Layer's default output_shape (the guide allows it)."""
+
+    def forward(self, x, training=True):
+        self._shape = tuple(x.shape)
+        return nb.backend.namespace_of(x).reshape(x, (x.shape[0], -1))
+
+    def backward(self, dy, input_grad=True):
+        return nb.backend.namespace_of(dy).reshape(dy, self._shape)
+
+
+def test_targets_are_not_held_to_a_shape_a_layer_of_ones_own_may_change(backend):
+    """A reshaping last layer of one's own that keeps Layer.output_shape: the targets
+    were held to the shape before it, and right ones refused."""
+    model = nb.Sequential([nb.layers.Conv2D(1, 1, 3, padding=1), FlattenOfOnesOwn()],
+                          backend=backend, seed=0)  # fmt: skip
+    X = np.random.default_rng(0).normal(size=(16, 1, 8, 8))
+    history = model.fit(X, X.reshape(16, 64), loss="mse", optimizer="sgd", verbose=0)
+    assert np.isfinite(history["loss"][0])
