@@ -596,6 +596,8 @@ def test_image_targets_that_do_not_fit_are_named_with_the_datas_shapes(backend):
     said = r"^y has samples of shape \(8, 8\), but the model gives \(1, 8, 8\): y\.reshape\(len"
     with pytest.raises(ValueError, match=said):
         model.fit(X, X[:, 0], loss="mse", optimizer="sgd", batch_size=10, verbose=0)
+    with pytest.raises(ValueError, match=r"\(64,\), but the model gives \(1, 8, 8\): y\.reshape"):
+        model.fit(X, X.reshape(64, 64), loss="mse", optimizer="sgd", batch_size=10, verbose=0)
     with pytest.raises(ValueError, match=r"shape \(\), but the model gives \(1, 8, 8\)$"):
         model.fit(X, np.zeros(64), loss="mse", optimizer="sgd", batch_size=10, verbose=0)
     history = model.fit(X, X, loss="mse", optimizer="sgd", batch_size=10, verbose=0)
