@@ -188,7 +188,10 @@ def plot_folder(text: str) -> Path:
         )
     if not text.strip():  # --out "$OUT" with OUT unset: the plots went to the working folder
         raise argparse.ArgumentTypeError("an empty folder name: name a folder, or leave out --out")
-    folder = Path(text).expanduser()  # --out=~/plots: no shell expands that ~
+    try:
+        folder = Path(text).expanduser()  # --out=~/plots: no shell expands that ~
+    except RuntimeError as exc:  # ~someone who is not a user here
+        raise argparse.ArgumentTypeError(f"cannot write plots into {text!r}: {exc}") from None
     parts = [folder, *folder.parents]
     try:
         depth = next(i for i, part in enumerate(parts) if os.path.lexists(part))

@@ -231,9 +231,11 @@ def image_grid(images, ncols: int | None = None, *, title: str | None = None, cm
 def _drawable(image, colour: bool):
     """A colour float image outside [0, 1] (a filter's weights) scaled to its own range,
     which matplotlib would clip; the rest as they are (it scales grey ones itself)."""
-    if not colour or image.dtype.kind != "f" or np.isnan(image).all():
+    finite = np.isfinite(image) if image.dtype.kind == "f" else None
+    if not colour or finite is None or not finite.any():
         return image
-    low, high = np.nanmin(image), np.nanmax(image)  # a NaN pixel stays one, the rest drawn
+    low, high = image[finite].min(), image[finite].max()  # a NaN or inf pixel is lost alone
+    image = np.where(finite, image, np.nan)
     if low >= 0 and high <= 1:
         return image
     return (image - low) / (high - low if high > low else 1)

@@ -38,7 +38,8 @@ def labels(model, X, batch_size: int | None = None):
         found = xp.argmax(out, axis=1)  # the softmax keeps the order: as the accuracy counts
     else:
         found = xp.astype(_above_threshold(out, loss, link), xp.int64)
-        found = found[:, 0] if found.shape[1] == 1 else found  # several: multi-label
+        one = found.ndim == 2 and found.shape[1] == 1  # several: multi-label; or an image's
+        found = found[:, 0] if one else found
     return to_numpy(found) if is_host(X) else found
 
 

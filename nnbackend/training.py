@@ -289,7 +289,7 @@ class Trainer:
         return history
 
     def _stopped_elsewhere(self) -> str:
-        if self.parallel is not None:
+        if self.parallel is not None and not self.set_here:
             return "a callback on another rank stopped the fit"
         return "model.stop_training was set"
 
@@ -303,6 +303,7 @@ class Trainer:
             callback.on_epoch_end(epoch, logs, model)
             if model.stop_training and not before and self.stopped_by is None:
                 self.stopped_by = f"{type(callback).__name__} stopped the fit"
+        self.set_here = model.stop_training  # by this rank, before the ranks settle it
         if self.parallel is not None:
             model.stop_training = self.parallel.stop_together(model.stop_training)
         for callback in self.callbacks[saving:]:

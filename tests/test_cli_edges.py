@@ -307,3 +307,10 @@ def test_an_out_in_a_folder_that_takes_no_files_is_refused():
     pytest.importorskip("matplotlib")
     with pytest.raises(argparse.ArgumentTypeError, match="cannot write plots into"):
         cli.plot_folder("/proc/nnbackend-plots")
+
+
+def test_an_out_of_an_unknown_users_home_is_refused_at_the_parse():
+    """--out=~nobody-here/plots: expanduser's RuntimeError escaped as a traceback."""
+    pytest.importorskip("matplotlib")
+    with pytest.raises(argparse.ArgumentTypeError, match="cannot write plots into '~no_such"):
+        cli.plot_folder("~no_such_user_here_at_all/plots")

@@ -642,3 +642,13 @@ def test_targets_are_not_held_to_a_shape_a_layer_of_ones_own_may_change(backend)
     X = np.random.default_rng(0).normal(size=(16, 1, 8, 8))
     history = model.fit(X, X.reshape(16, 64), loss="mse", optimizer="sgd", verbose=0)
     assert np.isfinite(history["loss"][0])
+
+
+def test_a_sigmoid_denoiser_under_mse_predicts_in_its_output_shape(backend):
+    """Conv2D -> Sigmoid trained with MSE: predict's threshold dropped the channel axis
+    meant for a (batch, 1) row (NumPy), or raised IndexError (strict)."""
+    X = np.random.default_rng(0).random((8, 1, 8, 8))
+    model = nb.Sequential([nb.layers.Conv2D(1, 1, 3, padding=1), nb.layers.Sigmoid()],
+                          backend=backend, seed=0)  # fmt: skip
+    model.fit(X, X, loss="mse", optimizer="sgd", verbose=0)
+    assert nb.to_numpy(model.predict(X[:2])).shape == (2, 1, 8, 8)

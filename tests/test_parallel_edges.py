@@ -791,3 +791,26 @@ def test_a_single_value_on_thread_ranks_is_refused_in_the_words_of_one_process(
     X, y = (np.float64(1.0), y) if data == "scalar X" else (X, 1)
     for result in errors_on_ranks(on_ranks, backend, lambda rank: (X, y)):
         assert isinstance(result, ValueError) and re.search(said, str(result)), repr(result)
+
+
+def test_a_stop_set_on_one_rank_outside_the_callbacks_is_named_there(on_ranks, monkeypatch):
+    """A Stop button's thread on rank 0 alone: rank 0, which prints and saves, blamed a
+    callback on another rank."""
+    from nnbackend import training
+
+    train_epoch = training.Trainer.train_epoch
+
+    def stop_on_rank_0(self, batches, progress):
+        metrics = train_epoch(self, batches, progress)
+        if self.parallel.is_main and len(seen) >= 1:  # the first epoch over, somewhere
+            self.model.stop_training = True
+        seen.append(1)
+        return metrics
+
+    seen = []
+    monkeypatch.setattr(training.Trainer, "train_epoch", stop_on_rank_0)
+    case = cases.Case("numpy", "float64", "sgd", None)
+    results = succeeded(on_ranks(2, lambda r: cases.train(case, distributed=True)))
+    said = [got.stop_reason for _, got in results]
+    assert said[0].startswith("model.stop_training was set at epoch")
+    assert said[1].startswith("a callback on another rank stopped the fit at epoch")

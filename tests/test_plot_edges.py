@@ -370,3 +370,13 @@ def test_curves_leave_a_side_given_as_none_to_matplotlib():
     for bad in [(None,), ("0", "1")]:  # strings: matplotlib's TypeError after the drawing
         with pytest.raises(ValueError, match=r"^ylim is \(low, high\)"):
             plot.curves(history, ylim=bad)
+
+
+def test_image_grid_loses_only_an_infinite_pixel_of_a_colour_filter():
+    """A diverged weight of inf blackened the whole filter (-inf blanked it): the range
+    is the finite pixels'."""
+    image = np.random.default_rng(0).normal(size=(4, 4, 3))
+    for bad in (np.inf, -np.inf):
+        image[0, 0, 0] = bad
+        drawn = plot._drawable(image, True).reshape(-1)
+        assert np.isnan(drawn[0]) and np.isfinite(drawn[1:]).all() and drawn[1:].std() > 0
