@@ -7,6 +7,8 @@ outside the model's classes; and the validation data split off or given beside.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from nnbackend.backend import namespace_of, to_numpy
@@ -284,7 +286,14 @@ def check_layers_take(model, X, what: str = "X") -> None:
                 message += f". {CHANNELS_LAST_HINT}"
             elif _layers_take(model, tuple(X.shape)):  # one (3, 8, 8) image, say
                 message += f". A single sample? Give it as a batch of one: {what}[None]"
+            elif X.ndim == 2 and not _square(X.shape[1]) and _layers_take(model, (1, *X.shape)):
+                # one (28, 28) digit: its rows are no square image's pixels, rows of 784 are
+                message += f". A single grey image? Give it as a batch of one: {what}[None, None]"
             raise ValueError(message) from None
+
+
+def _square(n: int) -> bool:
+    return math.isqrt(n) ** 2 == n
 
 
 def known_shapes(layers) -> list:

@@ -652,3 +652,13 @@ def test_a_sigmoid_denoiser_under_mse_predicts_in_its_output_shape(backend):
                           backend=backend, seed=0)  # fmt: skip
     model.fit(X, X, loss="mse", optimizer="sgd", verbose=0)
     assert nb.to_numpy(model.predict(X[:2])).shape == (2, 1, 8, 8)
+
+
+def test_a_single_grey_image_is_told_to_become_a_batch_of_one(backend):
+    """predict(X[0, 0]), one 28 x 28 digit, was told to reshape 28 rows of 28 pixels
+    into images; rows of 784 pixels are still told that."""
+    model = nb.Sequential([nb.layers.Conv2D(1, 2, 3), nb.layers.Flatten()], backend=backend)
+    with pytest.raises(ValueError, match=r"A single grey image\? .*: X\[None, None\]$"):
+        model.predict(np.zeros((28, 28)))
+    with pytest.raises(ValueError, match=r"X\.reshape\(len\(X\), 1, 28, 28\)$"):
+        model.predict(np.zeros((5, 784)))
