@@ -27,11 +27,14 @@ def output_layer_fits(model, loss) -> bool:
     source = tail[0] if tail else None
     stochastic = [layer for layer in tail if getattr(layer, "stochastic", False)]
     if wanted is not None and stochastic and getattr(stochastic[0], "rate", 1):
-        raise ValueError(  # a Dropout last, or before pooling or Flatten at the end
-            f"the model ends in {stochastic[0]!r}, which scales what it keeps by 1 / (1 - rate) in "
+        after = tail[tail.index(stochastic[0]) + 1 :]  # pooling or Flatten at the end
+        ends = " then ".join(repr(layer) for layer in [stochastic[0], *after])
+        raise ValueError(
+            f"the model ends in {ends}, which scales what it keeps by 1 / (1 - rate) in "
             f"training, so its outputs leave [{wanted[0]:g}, {wanted[1]:g}], which "
             f"{type(loss).__name__} takes (a probe in evaluation, where it passes all, "
-            "cannot see it): put it before the last Dense layer"
+            "cannot see it): put it before the layer that computes the outputs (the last "
+            "Dense or Conv2D)"
         )
     have = getattr(source, "output_range", None)
     ends = f"ends in {last!r}" if source is last else f"ends in {source!r} and {last!r}"
