@@ -313,7 +313,7 @@ class Sequential:
         ``metrics``: names or ``nb.metrics`` objects ("accuracy", "top_k_accuracy", "mse", "mae";
         default: accuracy when the loss classifies); ``callbacks``; ``verbose``: 0 silent, 1 a line
         per logged epoch and, on a terminal, a progress bar, 2 the lines only; ``log_every``:
-        metrics come to the host every that many epochs (default: about 20 times per fit); ``seed``
+        metrics come to the host every that many epochs (default: every ceil(epochs / 20)); ``seed``
         reseeds the shuffling generator; ``checkpoint``: a path saved to at every log and at the
         end, and with ``resume=True`` a fit starts from the epoch after the one saved there
         (weights, optimizer state and settings, shuffling order, callbacks' state; a run that
