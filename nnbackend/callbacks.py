@@ -158,7 +158,6 @@ class EarlyStopping(Callback):
         self.sign = 1.0 if self.direction == "min" else -1.0
         self.best, self.best_epoch, self.wait, self.best_arrays = math.inf, None, 0, None
         self._parts = [set(model.params), set(model.state)]  # a best copy holds each whole
-        self.last_epoch = fit.epochs - 1
 
     def _direction_of(self, rises: dict) -> str:
         """Which way the monitored metric says it improves: "max" or "min"."""
@@ -191,8 +190,7 @@ class EarlyStopping(Callback):
             for name, value in self.best_arrays.items():
                 store = model.state if name in model.state else model.params
                 store[name] = value
-        early = not history.epochs or history.epochs[-1] < self.last_epoch  # at the last: none
-        if self.stopped_for_good() and early and history.stop_reason is None:  # NaN's says more
+        if self.stopped_for_good() and history.stop_reason is None:  # NaN's says more
             history.stop_reason = (
                 f"early stop: {self.monitor} did not improve for {self.wait} "
                 f"epoch{'s' * (self.wait != 1)}; "

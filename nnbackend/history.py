@@ -113,8 +113,9 @@ def _first_stray(pending: list[EpochLogs], backend) -> str | None:
 
 class History:
     """What ``fit`` returns: every epoch's metrics (``history["loss"]``, by epoch in
-    ``epochs``), and why training stopped early (``stop_reason``; None where it ran
-    every epoch).
+    ``epochs``), and why training stopped (``stop_reason``; None where it ran every
+    epoch and no callback ended the run: EarlyStopping's patience running out at the
+    last epoch says so, as its checkpoint marks the run ended).
 
     Epochs brought to the host are kept as a list of floats per metric, and their
     ``EpochLogs`` let go: a long fit's tens of thousands of small objects would

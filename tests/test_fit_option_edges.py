@@ -392,14 +392,3 @@ def test_a_stop_set_outside_the_callbacks_blames_none_of_them(backend, monkeypat
     monkeypatch.setattr(training.Trainer, "train_epoch", stop_after_the_second)
     history = net(backend).fit(X, Y, optimizer="sgd", epochs=5, **FIT)
     assert history.stop_reason == "model.stop_training was set at epoch 1"
-
-
-def test_early_stopping_at_the_last_epoch_ended_nothing_early(backend):
-    """EarlyStopping whose patience ran out at the last epoch named an early stop, where
-    History.stop_reason is None for a fit that ran every epoch."""
-    stop = nb.callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=10.0)
-    history = net(backend).fit(X, Y, optimizer="sgd", epochs=2, callbacks=[stop], **FIT)
-    assert history.epochs == [0, 1] and history.stop_reason is None
-    stop = nb.callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=10.0)
-    history = net(backend).fit(X, Y, optimizer="sgd", epochs=3, callbacks=[stop], **FIT)
-    assert history.epochs == [0, 1] and history.stop_reason.startswith("early stop: loss")
