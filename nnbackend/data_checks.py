@@ -286,14 +286,15 @@ def check_layers_take(model, X, what: str = "X") -> None:
                 message += f". {CHANNELS_LAST_HINT}"
             elif _layers_take(model, tuple(X.shape)):  # one (3, 8, 8) image, say
                 message += f". A single sample? Give it as a batch of one: {what}[None]"
-            elif X.ndim == 2 and not _square(X.shape[1]) and _layers_take(model, (1, *X.shape)):
-                # one (28, 28) digit: its rows are no square image's pixels, rows of 784 are
+            elif X.ndim == 2 and _one_image(X.shape) and _layers_take(model, (1, *X.shape)):
                 message += f". A single grey image? Give it as a batch of one: {what}[None, None]"
             raise ValueError(message) from None
 
 
-def _square(n: int) -> bool:
-    return math.isqrt(n) ** 2 == n
+def _one_image(shape) -> bool:
+    """Whether a 2-D X reads as one grey image rather than rows of pixels: square, as a
+    (64, 64) image, or rows no square image's pixels fill (28 rows of 28; 784 fill one)."""
+    return shape[0] == shape[1] or math.isqrt(shape[1]) ** 2 != shape[1]
 
 
 def known_shapes(layers) -> list:

@@ -212,9 +212,9 @@ def check_target_samples(y, output_shape, what: str = "y") -> None:
     fix = ""
     if len(output_shape) == 3 and channels_last((1, *have), output_shape[0], output_shape[1:]):
         fix = f". {CHANNELS_LAST_HINT.replace('X', what)}"
-    elif _without_ones(have) == _without_ones(output_shape) or (  # an axis of 1 apart,
-        len(have) == 1 and have[0] == math.prod(output_shape)  # or flattened (row-major)
-    ):
+    elif _without_ones(have) == _without_ones(output_shape) or (  # an axis of 1 apart, or
+        len(have) == 1 and have[0] == math.prod(output_shape) and output_shape[0] == 1
+    ):  # flattened grey images (colour ones may have been flattened channels last)
         fix = f": {what}.reshape(len({what}), {', '.join(map(str, output_shape))})"
     raise ValueError(
         f"{what} has samples of shape {have}, but the model gives {tuple(output_shape)}{fix}"

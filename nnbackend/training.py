@@ -290,7 +290,7 @@ class Trainer:
 
     def _stopped_elsewhere(self) -> str:
         if self.parallel is not None and not self.set_here:
-            return "a callback on another rank stopped the fit"
+            return "the fit was stopped on another rank"
         return "model.stop_training was set"
 
     def _epoch_end(self, epoch: int, logs) -> None:

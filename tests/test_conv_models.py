@@ -659,7 +659,17 @@ def test_a_single_grey_image_is_told_to_become_a_batch_of_one(backend):
     """predict(X[0, 0]), one 28 x 28 digit, was told to reshape 28 rows of 28 pixels
     into images; rows of 784 pixels are still told that."""
     model = nb.Sequential([nb.layers.Conv2D(1, 2, 3), nb.layers.Flatten()], backend=backend)
-    with pytest.raises(ValueError, match=r"A single grey image\? .*: X\[None, None\]$"):
-        model.predict(np.zeros((28, 28)))
+    for side in (28, 16, 64):  # 16 and 64 rows of pixels would also fill square images
+        with pytest.raises(ValueError, match=r"A single grey image\? .*: X\[None, None\]$"):
+            model.predict(np.zeros((side, side)))
     with pytest.raises(ValueError, match=r"X\.reshape\(len\(X\), 1, 28, 28\)$"):
         model.predict(np.zeros((5, 784)))
+
+
+def test_flattened_colour_targets_are_told_no_reshape_that_may_scramble_them(backend):
+    """Rows of 192 for (3, 8, 8) outputs may have been flattened channels last (PIL's,
+    TensorFlow's): the channels-first reshape offered would scramble those silently."""
+    model = nb.Sequential([nb.layers.Conv2D(3, 3, 3, padding=1)], backend=backend, seed=0)
+    X = np.random.default_rng(0).normal(size=(16, 3, 8, 8))
+    with pytest.raises(ValueError, match=r"\(192,\), but the model gives \(3, 8, 8\)$"):
+        model.fit(X, X.transpose(0, 2, 3, 1).reshape(16, -1), loss="mse", optimizer="sgd")

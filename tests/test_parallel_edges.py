@@ -385,7 +385,7 @@ def test_a_stop_on_one_rank_stops_every_rank(on_ranks):
     assert len({fingerprints.digest(net) for net, _ in results}) == 1
     # and every rank says why: rank 0, which prints and saves, said nothing
     said = [got.stop_reason for _, got in results]
-    elsewhere = "a callback on another rank stopped the fit at epoch 2"
+    elsewhere = "the fit was stopped on another rank at epoch 2"
     assert said == [elsewhere, "LambdaCallback stopped the fit at epoch 2", elsewhere]
 
 
@@ -813,4 +813,4 @@ def test_a_stop_set_on_one_rank_outside_the_callbacks_is_named_there(on_ranks, m
     results = succeeded(on_ranks(2, lambda r: cases.train(case, distributed=True)))
     said = [got.stop_reason for _, got in results]
     assert said[0].startswith("model.stop_training was set at epoch")
-    assert said[1].startswith("a callback on another rank stopped the fit at epoch")
+    assert said[1].startswith("the fit was stopped on another rank at epoch")
