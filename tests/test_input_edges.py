@@ -179,8 +179,9 @@ def test_device_arrays_are_told_their_own_reshape(module):
 
 
 @pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
-@pytest.mark.parametrize("array", [np.zeros((1, 3)), np.asmatrix(np.zeros((1, 3)))])
-def test_host_arrays_are_told_np_ravel(array):
+@pytest.mark.parametrize("make", [np.asarray, np.asmatrix])  # made in the test, whose
+def test_host_arrays_are_told_np_ravel(make):  # filter then hides the matrix's warning
+    array = make(np.zeros((1, 3)))
     assert _flat(array, "y") == "np.ravel(y)"
     assert _flat(_named("array_api_strict._array_object"), "y") == "np.ravel(y)"
 
