@@ -279,16 +279,29 @@ def check_layers_take(model, X, what: str = "X") -> None:
         try:
             chain_shapes(known_shapes(model.layers), tuple(X.shape[1:]), given=given)
         except ValueError as exc:
+            one = _single_image_hint(model, tuple(X.shape), what)
+            if one:  # the layer's hint, for rows of pixels, would not apply
+                shape = tuple(X.shape)
+                message = f"{what} of shape {shape} does not go through the model. {one}"
+                raise ValueError(message) from None
             message = str(exc)  # layer 0's names X itself; a later layer's says where
             if not message.startswith(given):
                 message = f"{given} does not go through the model: {message}"
             if X.ndim == 4 and _layers_take(model, (X.shape[3], *X.shape[1:3])):
                 message += f". {CHANNELS_LAST_HINT}"
-            elif _layers_take(model, tuple(X.shape)):  # one (3, 8, 8) image, say
-                message += f". A single sample? Give it as a batch of one: {what}[None]"
-            elif X.ndim == 2 and _one_image(X.shape) and _layers_take(model, (1, *X.shape)):
-                message += f". A single grey image? Give it as a batch of one: {what}[None, None]"
             raise ValueError(message) from None
+
+
+def _single_image_hint(model, shape: tuple, what: str) -> str:
+    """How X of ``shape``, one image without its batch axis, becomes a batch of one that
+    the model takes: as it is, (C, H, W); channels last, (H, W, C); or grey, (H, W)."""
+    if _layers_take(model, shape):  # one (3, 8, 8) image, say
+        return f"A single sample? Give it as a batch of one: {what}[None]"
+    if len(shape) == 3 and _layers_take(model, (shape[2], *shape[:2])):
+        return f"A single channels-last image? Use {what}.transpose(2, 0, 1)[None]"
+    if len(shape) == 2 and _one_image(shape) and _layers_take(model, (1, *shape)):
+        return f"A single grey image? Give it as a batch of one: {what}[None, None]"
+    return ""
 
 
 def _one_image(shape) -> bool:

@@ -215,8 +215,7 @@ def test_a_layer_of_ones_own_that_says_no_shape_stops_the_walk():
 @pytest.mark.parametrize(
     ("X", "hint"),
     [
-        (np.zeros((3, 8, 8)), r"X.reshape\(len\(X\), 3, height, width\)\. A single sample\? "
-                              r"Give it as a batch of one: X\[None\]"),
+        (np.zeros((3, 8, 8)), r"through the model\. A single sample\? .*: X\[None\]$"),
         (np.zeros((5, 192)), r"X.reshape\(len\(X\), 3, 8, 8\)$"),
         (np.zeros((5, 8, 8)), r"X.reshape\(len\(X\), 3, height, width\)$"),
     ],
@@ -664,6 +663,22 @@ def test_a_single_grey_image_is_told_to_become_a_batch_of_one(backend):
             model.predict(np.zeros((side, side)))
     with pytest.raises(ValueError, match=r"X\.reshape\(len\(X\), 1, 28, 28\)$"):
         model.predict(np.zeros((5, 784)))
+
+
+@pytest.mark.parametrize("shape", [(64, 64, 3), (28, 28, 1), (8, 8, 3)])
+def test_a_single_channels_last_image_is_told_to_transpose_into_a_batch_of_one(shape, backend):
+    """predict(image) of one (H, W, C) photo, as PIL and Keras give it, was told to
+    reshape rows of pixels into images (X.reshape(len(X), 3, 8, 8) for 64 rows of 3),
+    or to add a channel axis, X[:, None]: either way a batch that is not the image."""
+    model = nb.Sequential([nb.layers.Conv2D(shape[2], 2, 3), nb.layers.Flatten()], backend=backend)
+    model.loss = nb.losses.MSE()  # a regression: predict gives the outputs as they are
+    image = np.random.default_rng(0).random(shape)
+    with pytest.raises(
+        ValueError, match=r"channels-last image\? Use X\.transpose\(2, 0, 1\)\[None\]$"
+    ):
+        model.predict(image)
+    batch = model.predict(image.transpose(2, 0, 1)[None])  # the hint, followed, is taken
+    assert nb.to_numpy(batch).shape == (1, 2 * (shape[0] - 2) * (shape[1] - 2))
 
 
 def test_flattened_colour_targets_are_told_no_reshape_that_may_scramble_them(backend):
