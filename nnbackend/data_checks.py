@@ -21,7 +21,7 @@ from nnbackend.data import (
     not_finite,
 )
 from nnbackend.layers.base import Layer
-from nnbackend.shapes import CHANNELS_LAST_HINT, chain_shapes, reshape_hint
+from nnbackend.shapes import CHANNELS_LAST_HINT, chain_shapes, code_name, reshape_hint
 
 
 def check_inputs(X, sample_shape: tuple[int, ...] | int | None, what: str = "X", y=None) -> None:
@@ -58,7 +58,7 @@ def check_sample_shape(X, sample_shape, what: str = "X", n_targets: int | None =
             wants = f"{sample_shape[0]} feature{'s' if sample_shape[0] != 1 else ''}"
         else:
             wants = f"shape {tuple(sample_shape)}"
-        hint = reshape_hint(X, tuple(sample_shape), n_targets)
+        hint = reshape_hint(X, tuple(sample_shape), n_targets).replace("X", code_name(what))
         raise ValueError(
             f"the model takes samples of {wants}, but {what} has shape "
             f"{tuple(X.shape)} (samples of shape {tuple(X.shape[1:])}).{hint}"
@@ -109,8 +109,8 @@ def _flat(y, what: str) -> str:
     """How to make ``y`` 1-D in its own library: strict arrays have no ``reshape``
     method, and a matrix's (``np.matrix``) keeps it a row."""
     if type(y).__module__.partition(".")[0] in ("cupy", "torch"):
-        return f"{what}.reshape(-1)"  # on its device
-    return f"np.ravel({what})"
+        return f"{code_name(what)}.reshape(-1)"  # on its device
+    return f"np.ravel({code_name(what)})"
 
 
 def _reducible(y):
@@ -288,13 +288,14 @@ def check_layers_take(model, X, what: str = "X") -> None:
             if not message.startswith(given):
                 message = f"{given} does not go through the model: {message}"
             if X.ndim == 4 and _layers_take(model, (X.shape[3], *X.shape[1:3])):
-                message += f". {CHANNELS_LAST_HINT}"
+                message += f". {CHANNELS_LAST_HINT.replace('X', code_name(what))}"
             raise ValueError(message) from None
 
 
 def _single_image_hint(model, shape: tuple, what: str) -> str:
     """How X of ``shape``, one image without its batch axis, becomes a batch of one that
     the model takes: as it is, (C, H, W); channels last, (H, W, C); or grey, (H, W)."""
+    what = code_name(what)
     if _layers_take(model, shape):  # one (3, 8, 8) image, say
         return f"A single sample? Give it as a batch of one: {what}[None]"
     if len(shape) == 3 and _layers_take(model, (shape[2], *shape[:2])):

@@ -168,6 +168,12 @@ def _planned(layer) -> int:
 CHANNELS_LAST_HINT = "Channels last? Use X.transpose(0, 3, 1, 2)."
 
 
+def code_name(what: str) -> str:
+    """How a hint writes in code the array that ``what`` names in words: fit's
+    validation data as ``X_val`` and ``y_val``, where "validation y" would not run."""
+    return {"validation X": "X_val", "validation y": "y_val"}.get(what, what)
+
+
 def channels_last(shape: tuple[int, ...], channels: int, image=None) -> bool:
     """Whether a batch of ``shape`` looks like (N, H, W, C) images for a model of
     (N, C, H, W) with C = ``channels``: its last axis, not its second, is that (and its
@@ -211,11 +217,12 @@ def check_target_samples(y, output_shape, what: str = "y") -> None:
         return
     fix = ""
     if len(output_shape) == 3 and channels_last((1, *have), output_shape[0], output_shape[1:]):
-        fix = f". {CHANNELS_LAST_HINT.replace('X', what)}"
+        fix = f". {CHANNELS_LAST_HINT.replace('X', code_name(what))}"
     elif _without_ones(have) == _without_ones(output_shape) or (  # an axis of 1 apart, or
         len(have) == 1 and have[0] == math.prod(output_shape) and output_shape[0] == 1
     ):  # flattened grey images (colour ones may have been flattened channels last)
-        fix = f": {what}.reshape(len({what}), {', '.join(map(str, output_shape))})"
+        name = code_name(what)
+        fix = f": {name}.reshape(len({name}), {', '.join(map(str, output_shape))})"
     raise ValueError(
         f"{what} has samples of shape {have}, but the model gives {tuple(output_shape)}{fix}"
     )

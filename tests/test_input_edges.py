@@ -315,3 +315,25 @@ def test_a_val_alias_without_validation_data_is_told_to_add_validation():
         model.fit(X, y, loss="cross_entropy", optimizer="sgd", epochs=2, verbose=0,
                   callbacks=[stop])  # fmt: skip
     assert "monitor='val_accuracy'" not in str(caught.value)
+
+
+def test_hints_for_validation_data_write_it_as_code(backend):
+    """fit's validation data is named "validation X" and "validation y" in words; the
+    hints wrote code of those words too (np.ravel(validation y), validation X[None]),
+    or told the training data's X.T and X.transpose(0, 3, 1, 2)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 4)), rng.integers(0, 2, 20)
+    dense = nb.Sequential([Dense(4, 2)], backend=backend, seed=0)
+    images = rng.normal(size=(6, 3, 8, 8))
+    conv = nb.Sequential([Conv2D(3, 3, 3, padding=1)], backend=backend, seed=0)
+    cases = [
+        (dense, X, y, (X, y[None]), r"np\.ravel\(y_val\)$"),
+        (dense, X, y, (X.T, y), r"pass X_val\.T\.$"),
+        (conv, images, images, (images.transpose(0, 2, 3, 1), images), r"Use X_val\.transpose"),
+        (conv, images, images, (images, images.transpose(0, 2, 3, 1)), r"Use y_val\.transpose"),
+        (conv, images, images, (images[0], images[:1]), r"batch of one: X_val\[None\]$"),
+    ]
+    for model, X_fit, y_fit, validation, hint in cases:
+        loss = "cross_entropy" if model is dense else "mse"
+        with pytest.raises(ValueError, match=hint):
+            model.fit(X_fit, y_fit, loss=loss, optimizer="sgd", validation_data=validation)
