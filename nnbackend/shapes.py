@@ -199,11 +199,15 @@ def reshape_hint(X, sample_shape, n_targets: int | None = None) -> str:
             return " One feature per sample? Make it a column: X.reshape(-1, 1)."
         if X.ndim == 2 and shape[0] == sample_shape[0] and n_targets != shape[0]:
             return " Samples as columns (features x samples)? Samples are rows here: pass X.T."
+        if X.ndim > 1 and math.prod(shape) == sample_shape[0]:  # one (64, 64, 3) photo
+            return " A single image? Give it as one row: X.reshape(1, -1)."
         return " Flatten images with X.reshape(len(X), -1)." if X.ndim > 2 else ""
     if channels_last(shape, sample_shape[0], image=sample_shape[1:]):
         return f" {CHANNELS_LAST_HINT}"
     if math.prod(shape[1:]) != math.prod(sample_shape):
         return ""
+    if X.ndim == 2:
+        return f" Rows of pixels? {_rows_to_images(*sample_shape)}."
     return f" Reshape it: X.reshape(len(X), {', '.join(map(str, sample_shape))})."
 
 
@@ -235,8 +239,22 @@ def rows_to_images_hint(channels: int | None, sample_shape) -> str:
         return "images of one channel need that axis: X[:, None]"
     size, c = math.prod(sample_shape), channels or "channels"
     side = math.isqrt(size // channels) if channels and size % channels == 0 else 0
-    h_w = f"{side}, {side}" if side and side * side * channels == size else "height, width"
-    return f"rows of pixels need a reshape such as X.reshape(len(X), {c}, {h_w})"
+    if side and side * side * channels == size:
+        return f"rows of pixels? {_rows_to_images(channels, side, side)}"
+    return f"rows of pixels need a reshape such as X.reshape(len(X), {c}, height, width)"
+
+
+def _rows_to_images(channels, height, width) -> str:
+    """How rows of pixels become (channels, height, width) images: colour ones by the
+    order they were flattened in, which the rows do not tell."""
+    first = f"X.reshape(len(X), {channels}, {height}, {width})"
+    if channels == 1:
+        return f"Reshape them: {first}"
+    return (
+        f"Flattened channels last (as load_catvnoncat and image files give them), "
+        f"X.reshape(len(X), {height}, {width}, {channels}).transpose(0, 3, 1, 2); "
+        f"flattened channels first, {first}"
+    )
 
 
 def _without_ones(shape) -> tuple[int, ...]:

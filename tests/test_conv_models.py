@@ -162,7 +162,7 @@ def test_images_of_the_wrong_shape_get_a_clear_error():
     loss, opt = SoftmaxCrossEntropy(), nb.optim.SGD()
     with pytest.raises(ValueError, match=r"Reshape it: X.reshape\(len\(X\), 1, 6, 6\)"):
         model.fit(X_BARS[:, 0], Y_BARS, loss=loss, optimizer=opt, verbose=0)
-    with pytest.raises(ValueError, match=r"Reshape it: X.reshape\(len\(X\), 1, 6, 6\)"):
+    with pytest.raises(ValueError, match=r"Reshape them: X.reshape\(len\(X\), 1, 6, 6\)\.$"):
         model.fit(X_BARS.reshape(48, -1), Y_BARS, loss=loss, optimizer=opt, verbose=0)
     with pytest.raises(ValueError, match=r"takes samples of shape \(1, 6, 6\) \(input_shape\)"):
         model.forward(np.zeros((2, 1, 5, 5), np.float32))
@@ -216,7 +216,7 @@ def test_a_layer_of_ones_own_that_says_no_shape_stops_the_walk():
     ("X", "hint"),
     [
         (np.zeros((3, 8, 8)), r"through the model\. A single sample\? .*: X\[None\]$"),
-        (np.zeros((5, 192)), r"X.reshape\(len\(X\), 3, 8, 8\)$"),
+        (np.zeros((5, 192)), r"transpose\(0, 3, 1, 2\); .* X.reshape\(len\(X\), 3, 8, 8\)$"),
         (np.zeros((5, 8, 8)), r"X.reshape\(len\(X\), 3, height, width\)$"),
     ],
 )  # fmt: skip
@@ -688,3 +688,26 @@ def test_flattened_colour_targets_are_told_no_reshape_that_may_scramble_them(bac
     X = np.random.default_rng(0).normal(size=(16, 3, 8, 8))
     with pytest.raises(ValueError, match=r"\(192,\), but the model gives \(3, 8, 8\)$"):
         model.fit(X, X.transpose(0, 2, 3, 1).reshape(16, -1), loss="mse", optimizer="sgd")
+
+
+@pytest.mark.parametrize("input_shape", [(3, 8, 8), None])
+def test_rows_of_colour_pixels_are_told_both_orders_they_may_have_been_flattened_in(
+    input_shape, backend
+):
+    """Rows of 192 for (3, 8, 8) images were told X.reshape(len(X), 3, 8, 8): rows
+    flattened channels last, as load_catvnoncat() gives them, came out scrambled and
+    trained without a word. The hint now says both orders; each, followed, is exact."""
+    model = nb.Sequential([Conv2D(3, 2, 3), Flatten()], input_shape=input_shape, backend=backend)
+    model.loss = nb.losses.MSE()
+    images = np.random.default_rng(0).random((5, 3, 8, 8))
+    last, first = images.transpose(0, 2, 3, 1).reshape(5, -1), images.reshape(5, -1)
+    with pytest.raises(ValueError) as told:
+        model.predict(last)
+    hint = str(told.value)
+    assert "X.reshape(len(X), 8, 8, 3).transpose(0, 3, 1, 2)" in hint
+    assert hint.endswith("X.reshape(len(X), 3, 8, 8)" + ("." if input_shape else ""))
+    expected = nb.to_numpy(model.predict(images))
+    np.testing.assert_array_equal(
+        nb.to_numpy(model.predict(last.reshape(5, 8, 8, 3).transpose(0, 3, 1, 2))), expected
+    )
+    np.testing.assert_array_equal(nb.to_numpy(model.predict(first.reshape(5, 3, 8, 8))), expected)

@@ -337,3 +337,16 @@ def test_hints_for_validation_data_write_it_as_code(backend):
         loss = "cross_entropy" if model is dense else "mse"
         with pytest.raises(ValueError, match=hint):
             model.fit(X_fit, y_fit, loss=loss, optimizer="sgd", validation_data=validation)
+
+
+@pytest.mark.parametrize("shape", [(28, 28), (28, 28, 1), (14, 14, 4)])
+def test_one_image_for_a_model_of_rows_is_told_to_become_one_row(shape, backend):
+    """One picture for a net of 784 inputs was told X.reshape(len(X), -1), which makes
+    28 rows of 28 and fails again, or nothing at all for a grey (28, 28)."""
+    model = nb.Sequential([Dense(784, 3)], backend=backend, seed=0)
+    image = np.random.default_rng(0).random(shape)
+    with pytest.raises(
+        ValueError, match=r"A single image\? Give it as one row: X\.reshape\(1, -1\)\.$"
+    ):
+        model.predict(image)
+    assert nb.to_numpy(model.predict(image.reshape(1, -1))).shape == (1,)
