@@ -343,10 +343,21 @@ def check_last_batch(model, batches, sample_shape: tuple) -> None:
     layer = max(needs, key=needs.get, default=None)
     need = needs.get(layer, 1)
     last = batches.n % batches.batch_size or batches.batch_size
+    name = type(layer).__name__
+    if batches.n < need:
+        raise ValueError(
+            f"X holds {batches.n} sample(s), but {name} needs batches of at least {need}: "
+            f"train on {need} samples or more"
+        )
+    if batches.batch_size < need:
+        raise ValueError(
+            f"batch_size={batches.batch_size} gives batches of {batches.batch_size} row(s), "
+            f"but {name} needs batches of at least {need}: choose batch_size={need} or more"
+        )
     if last < need:
         raise ValueError(
             f"the last batch of each epoch would hold {last} row(s) ({batches.n} samples, "
-            f"batch_size={batches.batch_size}), but {type(layer).__name__} needs batches "
+            f"batch_size={batches.batch_size}), but {name} needs batches "
             f"of at least {need}: choose a batch_size that leaves none or {need} and more, or drop "
             f"{last} sample(s)"
         )

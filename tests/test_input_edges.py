@@ -350,3 +350,21 @@ def test_one_image_for_a_model_of_rows_is_told_to_become_one_row(shape, backend)
     ):
         model.predict(image)
     assert nb.to_numpy(model.predict(image.reshape(1, -1))).shape == (1,)
+
+
+@pytest.mark.parametrize(
+    ("n", "batch_size", "said"),
+    [
+        (4, 1, r"^batch_size=1 gives batches of 1 row\(s\), .* choose batch_size=2 or more$"),
+        (1, None, r"^X holds 1 sample\(s\), .* train on 2 samples or more$"),
+    ],
+)
+def test_batchnorm_told_of_batches_all_too_small_is_not_told_to_drop_samples(
+    n, batch_size, said, backend
+):
+    """With batch_size=1, or one sample, every batch holds one row: the hint, "drop 1
+    sample(s)" from "the last batch", left one-row batches (or no data) behind."""
+    model = nb.Sequential([Dense(2, 4), nb.layers.BatchNorm(4), Dense(4, 2)], backend=backend)
+    X, y = np.random.default_rng(0).normal(size=(n, 2)), np.arange(n) % 2
+    with pytest.raises(ValueError, match=said):
+        model.fit(X, y, loss="cross_entropy", optimizer="sgd", batch_size=batch_size, verbose=0)
