@@ -321,6 +321,11 @@ class ModelCheckpoint(Callback):
     def __init__(self, path, every: int | None = None):
         if not isinstance(path, str | os.PathLike):
             raise TypeError(f"ModelCheckpoint's path must be a str or Path, not {path!r}")
+        if re.search(r"\{\w+(:[^{}]*)?\}", os.fsdecode(path)):  # Keras's {epoch:02d}
+            raise ValueError(
+                f"ModelCheckpoint path {os.fsdecode(path)!r} holds a template field: it keeps "
+                "one file, rewritten each time, and fills nothing in; give a plain path"
+            )
         self.path = path
         self.every = None if every is None else positive_int(every, "ModelCheckpoint every")
 

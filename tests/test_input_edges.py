@@ -368,3 +368,17 @@ def test_batchnorm_told_of_batches_all_too_small_is_not_told_to_drop_samples(
     X, y = np.random.default_rng(0).normal(size=(n, 2)), np.arange(n) % 2
     with pytest.raises(ValueError, match=said):
         model.fit(X, y, loss="cross_entropy", optimizer="sgd", batch_size=batch_size, verbose=0)
+
+
+@pytest.mark.parametrize("path", ["ck_{epoch:02d}.h5", "best_{val_loss:.2f}.h5", "run_{epoch}.h5"])
+def test_a_keras_template_for_a_checkpoint_path_is_refused(path, tmp_path, backend):
+    """ModelCheckpoint("ck_{epoch:02d}.h5"), Keras's way to keep each epoch's, wrote one
+    file named with the braces: nothing said the template was not filled in."""
+    model = nb.Sequential([Dense(2, 2)], backend=backend, seed=0)
+    X, y = np.zeros((4, 2)), np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match=r"holds a template field: it keeps one file"):
+        model.fit(X, y, loss="cross_entropy", optimizer="sgd", checkpoint=tmp_path / path)
+    with pytest.raises(ValueError, match=r"template field"):
+        nb.callbacks.ModelCheckpoint(str(tmp_path / path))
+    assert list(tmp_path.iterdir()) == []
+    nb.callbacks.ModelCheckpoint(tmp_path / "{a b}.h5")  # braces as a name's own are kept
