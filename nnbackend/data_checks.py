@@ -21,7 +21,14 @@ from nnbackend.data import (
     not_finite,
 )
 from nnbackend.layers.base import Layer
-from nnbackend.shapes import CHANNELS_LAST_HINT, chain_shapes, code_name, reshape_hint
+from nnbackend.shapes import (
+    batch_of_one,
+    chain_shapes,
+    channels_last_hint,
+    code_name,
+    reshape_hint,
+    transposed,
+)
 
 
 def check_inputs(X, sample_shape: tuple[int, ...] | int | None, what: str = "X", y=None) -> None:
@@ -279,29 +286,31 @@ def check_layers_take(model, X, what: str = "X") -> None:
         try:
             chain_shapes(known_shapes(model.layers), tuple(X.shape[1:]), given=given)
         except ValueError as exc:
-            one = _single_image_hint(model, tuple(X.shape), what)
-            if one:  # the layer's hint, for rows of pixels, would not apply
-                shape = tuple(X.shape)
-                message = f"{what} of shape {shape} does not go through the model. {one}"
-                raise ValueError(message) from None
+            one = _single_image_hint(model, X, what)
+            if one and X.ndim == 3:  # the layer's hint, for rows of pixels, would not apply
+                message = f"{what} of shape {tuple(X.shape)} does not go through the model"
+                raise ValueError(f"{message}. {one}") from None
             message = str(exc)  # layer 0's names X itself; a later layer's says where
             if not message.startswith(given):
                 message = f"{given} does not go through the model: {message}"
             if X.ndim == 4 and _layers_take(model, (X.shape[3], *X.shape[1:3])):
-                message += f". {CHANNELS_LAST_HINT.replace('X', code_name(what))}"
+                message += f". {channels_last_hint(X, code_name(what))}"
+            elif one:  # (64, 64): 64 rows of 8 x 8 pixels, or one grey image
+                message += f". {one}"
             raise ValueError(message) from None
 
 
-def _single_image_hint(model, shape: tuple, what: str) -> str:
-    """How X of ``shape``, one image without its batch axis, becomes a batch of one that
-    the model takes: as it is, (C, H, W); channels last, (H, W, C); or grey, (H, W)."""
-    what = code_name(what)
+def _single_image_hint(model, X, what: str) -> str:
+    """How X, one image without its batch axis, becomes a batch of one that the model
+    takes: as it is, (C, H, W); channels last, (H, W, C); or grey, (H, W)."""
+    shape, name = tuple(X.shape), code_name(what)
     if _layers_take(model, shape):  # one (3, 8, 8) image, say
-        return f"A single sample? Give it as a batch of one: {what}[None]"
+        return f"A single sample? Give it as a batch of one: {batch_of_one(X, name)}"
     if len(shape) == 3 and _layers_take(model, (shape[2], *shape[:2])):
-        return f"A single channels-last image? Use {what}.transpose(2, 0, 1)[None]"
+        image = batch_of_one(X, transposed(X, name, (2, 0, 1)))
+        return f"A single channels-last image? Use {image}"
     if len(shape) == 2 and _one_image(shape) and _layers_take(model, (1, *shape)):
-        return f"A single grey image? Give it as a batch of one: {what}[None, None]"
+        return f"A single grey image? Give it as a batch of one: {batch_of_one(X, name, 2)}"
     return ""
 
 
@@ -329,45 +338,6 @@ def _layers_take(model, sample_shape) -> bool:
     except ValueError:
         return False
     return True
-
-
-def check_last_batch(model, batches, sample_shape: tuple) -> None:
-    """Refuse, before any step, an epoch whose last batch is too small for a layer
-    (one row of features, for BatchNorm): it would fail only after the rest of the
-    epoch trained. ``sample_shape``: one input sample's."""
-    try:
-        shapes = [sample_shape, *chain_shapes(model.layers, sample_shape)[:-1]]
-    except ValueError:  # X does not fit: the first step's input check says how, in full
-        return
-    needs = {x: _min_batch(x, shape) for x, shape in zip(model.layers, shapes, strict=True)}
-    layer = max(needs, key=needs.get, default=None)
-    need = needs.get(layer, 1)
-    last = batches.n % batches.batch_size or batches.batch_size
-    name = type(layer).__name__
-    if batches.n < need:
-        raise ValueError(
-            f"X holds {batches.n} sample(s), but {name} needs batches of at least {need}: "
-            f"train on {need} samples or more"
-        )
-    if batches.batch_size < need:
-        raise ValueError(
-            f"batch_size={batches.batch_size} gives batches of {batches.batch_size} row(s), "
-            f"but {name} needs batches of at least {need}: choose batch_size={need} or more"
-        )
-    if last < need:
-        raise ValueError(
-            f"the last batch of each epoch would hold {last} row(s) ({batches.n} samples, "
-            f"batch_size={batches.batch_size}), but {name} needs batches "
-            f"of at least {need}: choose a batch_size that leaves none or {need} and more, or drop "
-            f"{last} sample(s)"
-        )
-
-
-def _min_batch(layer, sample_shape: tuple) -> int:
-    """``layer.min_batch(sample_shape)``; a number where a layer of the user's own sets
-    ``min_batch = 2`` in its class, as it was once written."""
-    need = layer.min_batch
-    return need(sample_shape) if callable(need) else need
 
 
 # --- validation data ---------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The data a ``fit`` or ``evaluate`` takes: (X, y) checked against the model and the
 loss (``check_data``, with ``data_checks``' checks), then batched on the model's
-backend (``batches_for``)."""
+backend (``batches_for``), with every batch one that the layers take
+(``check_last_batch``)."""
 
 from __future__ import annotations
 
@@ -51,3 +52,42 @@ def batches_for(
         X, y, backend, batch_size, shuffle=shuffle, rng=rng or model.rng,
         y_dtype=target_dtype(loss, y, backend), on_device=on_device,
     )  # fmt: skip
+
+
+def check_last_batch(model, batches, sample_shape: tuple) -> None:
+    """Refuse, before any step, an epoch whose last batch is too small for a layer
+    (one row of features, for BatchNorm): it would fail only after the rest of the
+    epoch trained. ``sample_shape``: one input sample's."""
+    try:
+        shapes = [sample_shape, *chain_shapes(model.layers, sample_shape)[:-1]]
+    except ValueError:  # X does not fit: the first step's input check says how, in full
+        return
+    needs = {x: _min_batch(x, shape) for x, shape in zip(model.layers, shapes, strict=True)}
+    layer = max(needs, key=needs.get, default=None)
+    need = needs.get(layer, 1)
+    last = batches.n % batches.batch_size or batches.batch_size
+    name = type(layer).__name__
+    if batches.n < need:
+        raise ValueError(
+            f"X holds {batches.n} sample(s), but {name} needs batches of at least {need}: "
+            f"train on {need} samples or more"
+        )
+    if batches.batch_size < need:
+        raise ValueError(
+            f"batch_size={batches.batch_size} gives batches of {batches.batch_size} row(s), "
+            f"but {name} needs batches of at least {need}: choose batch_size={need} or more"
+        )
+    if last < need:
+        raise ValueError(
+            f"the last batch of each epoch would hold {last} row(s) ({batches.n} samples, "
+            f"batch_size={batches.batch_size}), but {name} needs batches "
+            f"of at least {need}: choose a batch_size that leaves none or {need} and more, or drop "
+            f"{last} sample(s)"
+        )
+
+
+def _min_batch(layer, sample_shape: tuple) -> int:
+    """``layer.min_batch(sample_shape)``; a number where a layer of the user's own sets
+    ``min_batch = 2`` in its class, as it was once written."""
+    need = layer.min_batch
+    return need(sample_shape) if callable(need) else need

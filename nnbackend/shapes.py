@@ -164,8 +164,42 @@ def _planned(layer) -> int:
     return sum(math.prod(s) for s in layer.param_shapes().values())
 
 
-#: what to do with images of shape (N, H, W, C) given to a layer that takes (N, C, H, W)
-CHANNELS_LAST_HINT = "Channels last? Use X.transpose(0, 3, 1, 2)."
+def _methods(array) -> bool:
+    """Whether hints may write ``array``'s own methods, ``X.reshape(len(X), ...)`` and
+    ``X[None]``: NumPy's, CuPy's and torch's arrays (and None, where no array is at
+    hand); the standard's have no reshape method, no len, and index all axes or ``...``."""
+    return array is None or type(array).__module__.partition(".")[0] in ("numpy", "cupy", "torch")
+
+
+def transposed(array, name: str, axes: tuple) -> str:
+    """Code for ``name`` (``array``) with its axes in the order ``axes``: torch's
+    ``transpose`` swaps two axes, its ``permute`` orders them all."""
+    if type(array).__module__.partition(".")[0] == "torch":
+        return f"{name}.permute{axes}"
+    return f"{name}.transpose{axes}" if _methods(array) else f"np.transpose({name}, {axes})"
+
+
+def reshaped(array, name: str, dims: str, batch: bool = True) -> str:
+    """Code for ``name`` (``array``) reshaped to ``dims``, after its batch axis where
+    ``batch``: ``X.reshape(len(X), 1, 28, 28)``, or ``np.reshape(...)`` for arrays
+    without the method."""
+    if _methods(array):
+        return f"{name}.reshape(len({name}), {dims})" if batch else f"{name}.reshape({dims})"
+    return (
+        f"np.reshape({name}, ({name}.shape[0], {dims}))"
+        if batch
+        else f"np.reshape({name}, ({dims}))"
+    )
+
+
+def batch_of_one(array, code: str, axes: int = 1) -> str:
+    """``code`` (of ``array``) with ``axes`` new axes in front: ``X[None]``."""
+    return f"{code}[{', '.join(['None'] * axes)}{'' if _methods(array) else ', ...'}]"
+
+
+def channels_last_hint(array, name: str = "X") -> str:
+    """What to do with images of shape (N, H, W, C) given to a layer that takes (N, C, H, W)."""
+    return f"Channels last? Use {transposed(array, name, (0, 3, 1, 2))}."
 
 
 def code_name(what: str) -> str:
@@ -191,24 +225,25 @@ def reshape_hint(X, sample_shape, n_targets: int | None = None) -> str:
     length (``n_targets``) says the rows are the samples."""
     shape = tuple(X.shape)
     if _without_ones(shape) == _without_ones(sample_shape):  # one (28, 28) image, say
-        return f" A single sample? Give it as a batch of one: {_one_sample(sample_shape)}."
+        return f" A single sample? Give it as a batch of one: {_one_sample(X, sample_shape)}."
     if len(sample_shape) == 3 and shape == (*sample_shape[1:], sample_shape[0]):
-        return " A single channels-last image? Use X.transpose(2, 0, 1)[None]."
+        image = batch_of_one(X, transposed(X, "X", (2, 0, 1)))
+        return f" A single channels-last image? Use {image}."
     if len(sample_shape) == 1:
         if X.ndim == 1 and sample_shape == (1,):
-            return " One feature per sample? Make it a column: X.reshape(-1, 1)."
+            return f" One feature per sample? Make it a column: {reshaped(X, 'X', '-1, 1', False)}."
         if X.ndim == 2 and shape[0] == sample_shape[0] and n_targets != shape[0]:
             return " Samples as columns (features x samples)? Samples are rows here: pass X.T."
         if X.ndim > 1 and math.prod(shape) == sample_shape[0]:  # one (64, 64, 3) photo
-            return " A single image? Give it as one row: X.reshape(1, -1)."
-        return " Flatten images with X.reshape(len(X), -1)." if X.ndim > 2 else ""
+            return f" A single image? Give it as one row: {reshaped(X, 'X', '1, -1', False)}."
+        return f" Flatten images with {reshaped(X, 'X', '-1')}." if X.ndim > 2 else ""
     if channels_last(shape, sample_shape[0], image=sample_shape[1:]):
-        return f" {CHANNELS_LAST_HINT}"
+        return f" {channels_last_hint(X)}"
     if math.prod(shape[1:]) != math.prod(sample_shape):
         return ""
     if X.ndim == 2:
-        return f" Rows of pixels? {_rows_to_images(*sample_shape)}."
-    return f" Reshape it: X.reshape(len(X), {', '.join(map(str, sample_shape))})."
+        return f" Rows of pixels? {_rows_to_images(X, *sample_shape)}."
+    return f" Reshape it: {reshaped(X, 'X', ', '.join(map(str, sample_shape)))}."
 
 
 def check_target_samples(y, output_shape, what: str = "y") -> None:
@@ -221,12 +256,11 @@ def check_target_samples(y, output_shape, what: str = "y") -> None:
         return
     fix = ""
     if len(output_shape) == 3 and channels_last((1, *have), output_shape[0], output_shape[1:]):
-        fix = f". {CHANNELS_LAST_HINT.replace('X', code_name(what))}"
+        fix = f". {channels_last_hint(y, code_name(what))}"
     elif _without_ones(have) == _without_ones(output_shape) or (  # an axis of 1 apart, or
         len(have) == 1 and have[0] == math.prod(output_shape) and output_shape[0] == 1
     ):  # flattened grey images (colour ones may have been flattened channels last)
-        name = code_name(what)
-        fix = f": {name}.reshape(len({name}), {', '.join(map(str, output_shape))})"
+        fix = f": {reshaped(y, code_name(what), ', '.join(map(str, output_shape)))}"
     raise ValueError(
         f"{what} has samples of shape {have}, but the model gives {tuple(output_shape)}{fix}"
     )
@@ -240,19 +274,19 @@ def rows_to_images_hint(channels: int | None, sample_shape) -> str:
     size, c = math.prod(sample_shape), channels or "channels"
     side = math.isqrt(size // channels) if channels and size % channels == 0 else 0
     if side and side * side * channels == size:
-        return f"rows of pixels? {_rows_to_images(channels, side, side)}"
+        return f"rows of pixels? {_rows_to_images(None, channels, side, side)}"
     return f"rows of pixels need a reshape such as X.reshape(len(X), {c}, height, width)"
 
 
-def _rows_to_images(channels, height, width) -> str:
-    """How rows of pixels become (channels, height, width) images: colour ones by the
-    order they were flattened in, which the rows do not tell."""
-    first = f"X.reshape(len(X), {channels}, {height}, {width})"
+def _rows_to_images(X, channels, height, width) -> str:
+    """How rows of pixels (``X``) become (channels, height, width) images: colour ones by
+    the order they were flattened in, which the rows do not tell."""
+    first = reshaped(X, "X", f"{channels}, {height}, {width}")
     if channels == 1:
         return f"Reshape them: {first}"
+    last = transposed(X, reshaped(X, "X", f"{height}, {width}, {channels}"), (0, 3, 1, 2))
     return (
-        f"Flattened channels last (as load_catvnoncat and image files give them), "
-        f"X.reshape(len(X), {height}, {width}, {channels}).transpose(0, 3, 1, 2); "
+        f"Flattened channels last (as load_catvnoncat and image files give them), {last}; "
         f"flattened channels first, {first}"
     )
 
@@ -261,8 +295,8 @@ def _without_ones(shape) -> tuple[int, ...]:
     return tuple(size for size in shape if size != 1)
 
 
-def _one_sample(sample_shape) -> str:
+def _one_sample(X, sample_shape) -> str:
     """How to make one sample of ``sample_shape`` a batch of one."""
     if len(sample_shape) == 1:
-        return "X.reshape(1, -1)"
-    return f"X.reshape(1, {', '.join(map(str, sample_shape))})"
+        return reshaped(X, "X", "1, -1", False)
+    return reshaped(X, "X", f"1, {', '.join(map(str, sample_shape))}", False)

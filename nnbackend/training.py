@@ -29,9 +29,9 @@ from nnbackend.backend.threads import threads_for_step
 from nnbackend.checkpoint import nothing_saved_at
 from nnbackend.checks import boolean, warn_caller
 from nnbackend.data import as_array
-from nnbackend.data_checks import check_last_batch, split_validation
+from nnbackend.data_checks import split_validation
 from nnbackend.distributed.parallel import DataParallel
-from nnbackend.fit_data import VALIDATION_NAMES, batches_for, check_data
+from nnbackend.fit_data import VALIDATION_NAMES, batches_for, check_data, check_last_batch
 from nnbackend.fit_options import (
     check_checkpoint,
     check_optimizer_state,

@@ -711,3 +711,50 @@ def test_rows_of_colour_pixels_are_told_both_orders_they_may_have_been_flattened
         nb.to_numpy(model.predict(last.reshape(5, 8, 8, 3).transpose(0, 3, 1, 2))), expected
     )
     np.testing.assert_array_equal(nb.to_numpy(model.predict(first.reshape(5, 3, 8, 8))), expected)
+
+
+def _told_code(error) -> str:
+    """The code a hint ends with: after its last "Use " or ": "."""
+    text = str(error.value).rstrip(".")
+    at = max(text.rfind("Use ") + len("Use "), text.rfind(": ") + len(": "))
+    return text[at:]
+
+
+@pytest.mark.parametrize("shape", [(28, 28), (8, 8, 3), (3, 8, 8)])
+def test_a_single_images_hint_runs_as_written_on_its_own_library(shape, backend):
+    """X[None] and X[None, None] are index errors on array-api-strict (all axes or
+    ..., it asks), which has no transpose method either; torch's transpose swaps two
+    axes, where X.transpose(2, 0, 1) was told."""
+    channels = 1 if len(shape) == 2 else 3
+    model = nb.Sequential([Conv2D(channels, 2, 3), Flatten()], backend=backend)
+    model.loss = nb.losses.MSE()
+    X = backend.asarray(np.random.default_rng(0).random(shape).astype(np.float32))
+    with pytest.raises(ValueError, match="A single") as told:
+        model.predict(X)
+    batch = eval(_told_code(told), {"np": np, "X": X})  # noqa: S307 - the library's own hint
+    side = shape[1] - 2  # a 3 x 3 kernel's output
+    assert nb.to_numpy(model.predict(batch)).shape == (1, 2 * side * side)
+
+
+def test_a_batch_of_square_rows_is_told_the_rows_reshape_beside_the_single_image():
+    """64 digits of 8 x 8, flattened: (64, 64), were told only that they might be one
+    grey image, X[None, None], which then predicts one label for the 64."""
+    model = nb.Sequential([Conv2D(1, 2, 3), Flatten()], seed=0)
+    with pytest.raises(ValueError) as told:
+        model.predict(np.zeros((64, 64)))
+    assert "Reshape them: X.reshape(len(X), 1, 8, 8). A single grey image?" in str(told.value)
+
+
+def test_an_image_targets_reshape_hint_runs_as_written(backend):
+    """y.reshape(len(y), 1, 6, 6) was told for strict targets, which have no reshape
+    method and no len."""
+    X = np.random.default_rng(0).random((4, 1, 6, 6)).astype(np.float32)
+    model = nb.Sequential(
+        [Conv2D(1, 1, 3, padding=1), nb.layers.Sigmoid()], backend=backend, seed=0
+    )
+    y = backend.asarray(X[:, 0])
+    with pytest.raises(ValueError, match=r"but the model gives \(1, 6, 6\): ") as told:
+        model.fit(X, y, loss="mse", optimizer="sgd", verbose=0)
+    fixed = eval(_told_code(told), {"np": np, "y": y})  # noqa: S307 - the library's own hint
+    assert tuple(fixed.shape) == X.shape
+    model.fit(X, fixed, loss="mse", optimizer="sgd", verbose=0)

@@ -31,7 +31,7 @@ from nnbackend.backend.arrays import compact
 from nnbackend.checks import integer
 from nnbackend.kept import private_arrays
 from nnbackend.registry import LAYERS, check_base_init, construct, type_name
-from nnbackend.shapes import CHANNELS_LAST_HINT, channels_last, rows_to_images_hint
+from nnbackend.shapes import channels_last, channels_last_hint, rows_to_images_hint
 
 #: a layer's ``grad_buffers`` where no fit has bound it: ask ``is NO_GRAD_BUFFERS``, as
 #: torch.compile before 2.13 cuts the step at any use of a mapping proxy once a dict
@@ -392,5 +392,5 @@ def check_images(layer: Layer, x, channels: int | None = None) -> None:
         want = f"(batch, {channels}, height, width)" if channels else "(batch, C, H, W)"
         message = f"{layer!r} expects input of shape {want}, got {tuple(x.shape)}"
         if channels_last(tuple(x.shape), channels):
-            message += f". {CHANNELS_LAST_HINT}"
+            message += f". {channels_last_hint(x)}"
         raise ValueError(message)
