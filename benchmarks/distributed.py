@@ -131,9 +131,11 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.worker:
         return worker(args)
-    program = shlex.split(args.launcher)[0]
-    if shutil.which(program) is None:
+    program, *rest = shlex.split(args.launcher)
+    found = shutil.which(program) or shutil.which(program, path=str(Path(sys.executable).parent))
+    if found is None:  # the environment's own, where it is not activated, is found above
         parser.error(f"--launcher: no {program!r} here (pip install mpi4py mpich gives mpiexec)")
+    args.launcher = shlex.join([found, *rest])
     runs = []
     for ranks in args.ranks:
         runs.append(launch(ranks, max(1, args.cores // ranks), args))

@@ -42,7 +42,10 @@ def counts(text: str) -> list[int]:
 def results_file(text: str) -> Path:
     """A file the results can be written to: not a folder, below the deepest folder of
     its path that is there (the writer makes the rest), which this user may write into."""
-    path = Path(text)
+    try:
+        path = Path(text).expanduser()  # --json=~/r.json: no shell expands that ~
+    except RuntimeError as exc:  # ~someone who is not a user here
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: {exc}") from None
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r} is a folder: name the results file in it")
     there = next(part for part in path.parents if os.path.lexists(part))

@@ -121,3 +121,34 @@ def test_a_results_file_in_a_folder_this_user_cannot_write_into_is_refused(tmp_p
             options.results_file(str(folder / "r.json"))
     finally:
         folder.chmod(0o700)
+
+
+def test_a_results_file_under_home_is_expanded(monkeypatch, tmp_path):
+    """--json=~/r.json (no shell expands that ~) wrote into a folder named ~ here."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert options.results_file("~/out/r.json") == tmp_path / "out" / "r.json"
+    with pytest.raises(argparse.ArgumentTypeError, match=r"cannot write '~no-such-user-here/r"):
+        options.results_file("~no-such-user-here/r.json")
+
+
+def test_the_distributed_benchmark_finds_the_launcher_beside_python(monkeypatch, tmp_path):
+    """The environment's own mpiexec (the mpich wheel's), where the environment is not
+    activated, was refused as not installed: PATH alone was searched."""
+    from benchmarks import distributed
+
+    fake = tmp_path / "bin" / "mpiexec"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(distributed.sys, "executable", str(fake.parent / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    launched = []
+
+    def launch(ranks, threads, args):
+        launched.append(args.launcher.format(ranks=ranks, threads=threads))
+        return {"ranks": ranks, "threads": threads, "seconds_per_epoch": 1.0,
+                "allreduce_seconds": 0.0, "steps_per_epoch": 1}  # fmt: skip
+
+    monkeypatch.setattr(distributed, "launch", launch)
+    distributed.main(["--ranks", "1", "--json", str(tmp_path / "r.json")])
+    assert launched and launched[0].split()[0] == str(fake)
