@@ -297,7 +297,9 @@ def _monitor_hint(monitor: str, recorded) -> str:
     if isinstance(own, str) and prefix + own in recorded:
         return f": {name!r} is recorded by its own name, so monitor={prefix + own!r}"
     if prefix and not any(key.startswith(prefix) for key in recorded):
-        return "; for 'val_*' pass validation_data or validation_split"
+        alias = isinstance(own, str) and own != name and own in recorded  # "acc", recorded
+        named = f", and monitor={prefix + own!r}" if alias else ""
+        return f"; for 'val_*' pass validation_data or validation_split{named}"
     return ""
 
 

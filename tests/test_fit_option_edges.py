@@ -373,6 +373,10 @@ def test_early_stopping_on_a_metrics_other_name_is_told_its_own(backend):
     stop = nb.callbacks.EarlyStopping(monitor="val_f1")  # no such metric: no hint
     with pytest.raises(ValueError, match=r"records only \[.*'val_accuracy'\]$"):
         net(backend).fit(X, Y, callbacks=[stop], **split)
+    stop = nb.callbacks.EarlyStopping(monitor="val_acc")  # both fixes, said at once
+    unsplit = dict(optimizer="sgd", metrics=["acc"], **FIT)
+    with pytest.raises(ValueError, match=r"validation_split, and monitor='val_accuracy'$"):
+        net(backend).fit(X, Y, callbacks=[stop], **unsplit)
 
 
 def test_a_stop_set_outside_the_callbacks_blames_none_of_them(backend, monkeypatch):
