@@ -14,7 +14,7 @@ from nnbackend import callbacks as cb
 from nnbackend.checkpoint import check_can_save
 from nnbackend.checkpoint_sizes import check_declared, check_rebuilds
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int, warn_caller
-from nnbackend.distributed.world import is_main
+from nnbackend.distributed.world import current
 from nnbackend.saved_files import replace_warning
 
 
@@ -117,7 +117,7 @@ def _warn_of_unknown_hooks(callback) -> None:
         if OTHER_HOOKS.fullmatch(name) and name not in HOOKS
         and inspect.isfunction(inspect.getattr_static(type(callback), name))
     ]  # fmt: skip
-    if unknown and is_main():  # one warning a job
+    if unknown and current().rank == 0:  # one warning a job (a fit of its own joins none)
         warn_caller(
             f"{type(callback).__name__} has {', '.join(unknown)}, which fit never calls: "
             f"its hooks are {', '.join(HOOKS)}",

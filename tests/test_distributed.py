@@ -87,6 +87,34 @@ def test_a_launch_without_mpi4py_says_what_to_install(monkeypatch):
         nb.distributed.init()
 
 
+def test_allreduce_grads_before_backward_says_so():
+    """Called before backward, allreduce_grads passed in a plain process and failed to
+    unpack an empty dict under mpiexec: the mistake showed only there, and unsaid."""
+    model = nb.Sequential([Dense(2, 4), Dense(4, 2)], seed=0)
+    with pytest.raises(ValueError, match=r"no gradients yet: call it after model\.backward"):
+        nb.distributed.allreduce_grads(model, rows=4)
+    X, y = np.zeros((4, 2)), np.array([0, 1, 0, 1])
+    model.fit(X, y, loss="cross_entropy", optimizer="sgd", epochs=1, verbose=0)
+    nb.distributed.allreduce_grads(model, rows=4)  # after a backward: a world of one's no-op
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None, reason="needs mpi4py")
+def test_a_launch_that_mpi_sees_as_one_process_is_refused():
+    """srun, or Open MPI's mpirun, starting the mpich wheel's mpi4py: each process saw a
+    world of one and trained the whole job alone as rank 0, writing the same files."""
+    env = {
+        key: value for key, value in os.environ.items() if key not in world.LAUNCH_SIZE_VARIABLES
+    }
+    env.update(SLURM_STEP_NUM_TASKS="2", SLURM_PROCID="1", PYTHONPATH=str(ROOT))
+    code = "import nnbackend as nb; w = nb.distributed.init(); print(w.rank, w.size)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert out.returncode != 0 and out.stdout == ""
+    assert "(SLURM_STEP_NUM_TASKS=2), but mpi4py's MPI" in out.stderr
+    assert "sees a world of one: every rank would train alone" in out.stderr
+
+
 def test_a_bad_timeout_is_refused(monkeypatch):
     with pytest.raises(ValueError, match="positive number of seconds"):
         nb.distributed.init(timeout=0)
@@ -401,6 +429,48 @@ def mpiexec(*args: str, timeout: float = 300) -> tuple[subprocess.CompletedProce
         pytest.fail(f"mpiexec ran past {timeout} s: {' '.join(args)}\n{err[-3000:]}")
     seconds = time.monotonic() - start
     return subprocess.CompletedProcess(command, launch.returncode, out, err), seconds
+
+
+@needs_mpi
+def test_rank_and_is_main_before_init_answer_for_the_job():
+    """A script guarding its prints or saves with is_main() before fit(distributed=True)
+    joined the job got True on every rank, each "rank 0 of 1"."""
+    code = "import nnbackend as nb; print(nb.distributed.is_main(), nb.distributed.rank())"
+    result, _ = mpiexec("-c", code, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(result.stdout.splitlines()) == ["False 1", "True 0"]
+
+
+RETRY_AFTER_ONE_RANKS_ERROR = """
+import nnbackend as nb
+X, y = nb.datasets.make_moons(64, noise=0.2, seed=0)
+model = nb.Sequential([nb.layers.Dense(2, 2)], seed=0)
+def fail(epoch, logs, m):
+    if nb.distributed.rank() == 1 and not fail.done:
+        fail.done = True
+        raise RuntimeError("once on rank 1")
+fail.done = False
+for attempt in range(2):
+    try:
+        model.fit(X, y, loss="cross_entropy", optimizer="sgd", epochs=3, verbose=0,
+                  distributed=True, callbacks=[nb.callbacks.LambdaCallback(fail)])
+        break
+    except RuntimeError:
+        pass
+"""
+
+
+@needs_mpi
+def test_a_rank_fitting_again_after_its_own_error_ends_the_job_naming_it(monkeypatch):
+    """Rank 1 caught an error of its own and fitted again while rank 0 was still in the
+    first fit: their messages crossed (TypeError: 'bool' object is not subscriptable),
+    or rank 0 waited out the watchdog, not knowing why."""
+    monkeypatch.setenv("NNBACKEND_TIMEOUT", "100")
+    result, seconds = mpiexec("-c", RETRY_AFTER_ONE_RANKS_ERROR, timeout=200)
+    assert result.returncode != 0 and seconds < 90, result.stderr[-3000:]
+    assert "not subscriptable" not in result.stderr
+    assert "rank 1 of 2 fits again after leaving a distributed fit by an error of its own " \
+        "(RuntimeError: once on rank 1)" in result.stderr  # fmt: skip
 
 
 def ranks_trained(scenario: str, out: Path) -> list:

@@ -174,7 +174,11 @@ def launch(monkeypatch):
         log.append(("Dup",))
         return dup
 
-    mpi = SimpleNamespace(COMM_WORLD=SimpleNamespace(Dup=Dup), COMM_TYPE_SHARED="shared")
+    mpi = SimpleNamespace(
+        COMM_WORLD=SimpleNamespace(Dup=Dup),
+        COMM_TYPE_SHARED="shared",
+        Get_library_version=lambda: "Open MPI v5.0.3, package: Open MPI\n",
+    )
     monkeypatch.setenv("PMI_SIZE", "4")
     monkeypatch.delenv(world.TIMEOUT_VARIABLE, raising=False)
     monkeypatch.setattr(world, "_world", world.World())
@@ -209,15 +213,29 @@ def test_init_joins_a_job_of_several_once(launch, size):
     assert world.init() is joined and launch.log == []
 
 
-def test_init_in_a_world_of_one_under_mpi_sets_up_no_failure_handling(launch):
+def test_init_in_a_world_of_one_under_mpi_sets_up_no_failure_handling(launch, monkeypatch):
     """A job of one rank (NNBACKEND_MPI=1 under a launcher of one): joined, but nothing
     to end on failure and no watchdog (there is no other rank to wait for)."""
+    monkeypatch.setenv("PMI_SIZE", "1")
+    monkeypatch.setenv(world.FORCE_VARIABLE, "1")
     launch.dup.rank, launch.dup.size = 0, 1
     launch.local.rank, launch.local.size = 0, 1
     joined = world.init()
     assert (joined.rank, joined.size, joined.comm) == (0, 1, launch.dup)
     assert joined.watchdog is None
     assert launch.log == [("Dup",), ("Split_type", "shared"), ("Free", 0, 1)]
+
+
+def test_a_launch_of_four_that_mpi_sees_as_one_is_refused_before_joining(launch):
+    """mpi4py of another MPI than the launcher's: each process saw a world of one, and
+    trained the whole job as rank 0 of 1, writing the same files as the others."""
+    launch.dup.rank, launch.dup.size = 0, 1
+    launch.local.rank, launch.local.size = 0, 1
+    said = r"\(PMI_SIZE=4\), but mpi4py's MPI \(Open MPI v5\.0\.3,\) sees a world of one"
+    with pytest.raises(world.DistributedError, match=said):
+        world.init()
+    assert not world._joined and world._world == world.World()  # nothing of it kept
+    assert launch.log == [("Dup",)]
 
 
 # --- the hooks that end every rank --------------------------------------------------

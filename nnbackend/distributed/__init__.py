@@ -68,6 +68,11 @@ def allreduce_grads(model, rows: int | None = None) -> None:
     a loss averaged over the rows (the default ``reduction="mean"``). A no-op in a
     world of one. Call it between ``backward`` and the optimizer's step.
     """
+    if model.params and not model.grads:  # said in a plain process too, not only under mpiexec
+        raise ValueError(
+            "allreduce_grads: the model has no gradients yet: call it after "
+            "model.backward(...), before the optimizer's step"
+        )
     world = current()
     if world.size == 1:
         return

@@ -60,6 +60,12 @@ class DataParallel:
         world = init()
         if world.size == 1:
             return None
+        if world.busy:  # the others may still be in the fit this rank's error left
+            world.abort(
+                f"rank {world.rank} of {world.size} fits again after leaving a distributed "
+                f"fit by an error of its own ({world.left_by}), which the other ranks may "
+                f"still be in: ending all {world.size} ranks."
+            )
         check_alike(world, describe(model, loss, optimizer, metrics, data, settings))
         parallel = cls(world, model, loss, optimizer, metrics, l2)
         validation = data[2]
@@ -231,6 +237,7 @@ class DataParallel:
             yield
         except Exception as exc:
             self.world.busy = not getattr(exc, "every_rank", False)
+            self.world.left_by = f"{type(exc).__name__}: {exc}"
             raise
         digests = self.world.allgather(digest(self.model), "a digest of the weights")
         self.world.busy = False

@@ -79,6 +79,7 @@ class World:
     gpu_collectives: str = "nccl"
     #: a distributed fit is under way: a rank leaving now would strand the others
     busy: bool = False
+    left_by: str = ""  # the error that left the last distributed fit, if any
     watchdog: Watchdog | None = None
     engines: dict = field(default_factory=dict)  # backend name -> collectives engine
 
@@ -197,6 +198,7 @@ def init(*, timeout: float | None = None, gpu_collectives: str | None = None) ->
         return world
     MPI = _import_mpi()
     comm = MPI.COMM_WORLD.Dup()
+    _check_world_of_one(comm.Get_size(), MPI)
     local = comm.Split_type(MPI.COMM_TYPE_SHARED)
     world.rank, world.size, world.comm = comm.Get_rank(), comm.Get_size(), comm
     world.local_rank, world.local_size = local.Get_rank(), local.Get_size()
@@ -209,18 +211,35 @@ def init(*, timeout: float | None = None, gpu_collectives: str | None = None) ->
     return world
 
 
+def _check_world_of_one(size: int, MPI) -> None:
+    """Refuse a world of one where the launcher started several ranks: its MPI is not
+    mpi4py's (srun, or Open MPI's mpirun, with the mpich wheel's mpi4py), and each rank
+    would train alone, as rank 0, and write the same files."""
+    said = [f"{name}={os.environ[name]}" for name in LAUNCH_SIZE_VARIABLES if _size(name) > 1]
+    if size == 1 and said:
+        raise DistributedError(
+            f"the launcher started this process as one rank of several ({', '.join(said)}), "
+            f"but mpi4py's MPI ({' '.join(MPI.Get_library_version().split()[:3])}) sees a "
+            "world of one: every rank would train alone. Launch with that MPI's own mpiexec "
+            f"(the mpich wheel's: {os.path.join(os.path.dirname(sys.executable), 'mpiexec')}), "
+            "or build mpi4py against the launcher's MPI: pip install --no-binary mpi4py mpi4py"
+        )
+
+
+def _size(name: str) -> int:
+    """The number of ranks the launcher variable ``name`` says (1 where it is not one)."""
+    try:
+        return int(os.environ.get(name, "1"))
+    except ValueError:
+        return 1
+
+
 def launched() -> bool:
     """Whether a launcher started this process as one of several (or ``$NNBACKEND_MPI``
     asks to join MPI anyway)."""
     if switch(FORCE_VARIABLE, default=False):
         return True
-    for name in LAUNCH_SIZE_VARIABLES:
-        try:
-            if int(os.environ.get(name, "1")) > 1:
-                return True
-        except ValueError:
-            continue
-    return False
+    return any(_size(name) > 1 for name in LAUNCH_SIZE_VARIABLES)
 
 
 def current() -> World:
@@ -228,24 +247,30 @@ def current() -> World:
     return _world
 
 
+def _joined_world() -> World:
+    """The world, joined first where a launcher started this process as one of several
+    (as ``fit(distributed=True)`` would): before that, every rank would answer rank 0."""
+    return init() if launched() and not _joined else _world
+
+
 def rank() -> int:
     """This process's rank: 0 .. world_size() - 1 (0 in a plain process)."""
-    return _world.rank
+    return _joined_world().rank
 
 
 def world_size() -> int:
-    """How many ranks the job has (1 in a plain process, or before ``init``)."""
-    return _world.size
+    """How many ranks the job has (1 in a plain process)."""
+    return _joined_world().size
 
 
 def local_rank() -> int:
     """This process's rank among those on its machine (which GPU it takes)."""
-    return _world.local_rank
+    return _joined_world().local_rank
 
 
 def is_main() -> bool:
     """Whether this is rank 0: the one that prints, shows progress and saves checkpoints."""
-    return _world.rank == 0
+    return _joined_world().rank == 0
 
 
 def _portable_exception(exc: Exception | None, context: str):
