@@ -473,6 +473,22 @@ def test_a_rank_fitting_again_after_its_own_error_ends_the_job_naming_it(monkeyp
         "(RuntimeError: once on rank 1)" in result.stderr  # fmt: skip
 
 
+@needs_mpi
+def test_broadcast_between_other_models_names_them():
+    """The loop of one's own: broadcast(model) where ranks built other models ended in
+    MPICH's "message sizes do not match across processes", after rank 0 went on."""
+    code = (
+        "import nnbackend as nb; nb.distributed.init(); "
+        "width = 4 + 4 * nb.distributed.rank(); "
+        "nb.distributed.broadcast(nb.Sequential([nb.layers.Dense(2, width)], seed=0)); "
+        "print('went on', flush=True)"
+    )
+    result, _ = mpiexec("-c", code, timeout=120)
+    assert result.returncode != 0 and "went on" not in result.stdout
+    assert "the ranks do not run the same broadcast: model: rank 0 has " in result.stderr
+    assert "Every rank must build the same model before broadcast." in result.stderr
+
+
 def ranks_trained(scenario: str, out: Path) -> list:
     """``mpi_worker SCENARIO`` run once: each rank's weights and report."""
     result, _ = mpiexec("-m", "tests.mpi_worker", scenario, str(out))

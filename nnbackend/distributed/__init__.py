@@ -33,7 +33,7 @@ Importing nnbackend never imports mpi4py: ``init`` does, and only under a launch
 from __future__ import annotations
 
 from nnbackend.distributed.collectives import allreduce, engine_for, pack, unpack
-from nnbackend.distributed.parallel import DataParallel, broadcast_state, share
+from nnbackend.distributed.parallel import DataParallel, broadcast_state, check_alike, share
 from nnbackend.distributed.world import (
     DistributedError,
     current,
@@ -53,8 +53,13 @@ def my_share(rows: int) -> slice:
 
 def broadcast(model, optimizer=None) -> None:
     """Give every rank rank 0's weights, running state, shuffling generator and (when
-    given) optimizer state. A no-op in a world of one."""
-    broadcast_state(current(), model, optimizer)
+    given) optimizer state. A no-op in a world of one. Ranks that built other models
+    are told which (MPI would end them with a size mismatch of its own words)."""
+    world = current()
+    if world.size > 1:
+        mine = {"backend": model.backend.name.split(":")[0], "model": model.config()}
+        check_alike(world, {**mine, "float dtype": model.backend.dtype_name}, "broadcast")
+    broadcast_state(world, model, optimizer)
 
 
 def allreduce_grads(model, rows: int | None = None) -> None:

@@ -314,16 +314,21 @@ def describe(model, loss, optimizer, metrics, data, settings: dict) -> dict:
     }
 
 
-def check_alike(world: World, mine: dict) -> None:
+def check_alike(world: World, mine: dict, task: str = "fit") -> None:
     """Raise, on every rank alike, a DistributedError naming what the ranks disagree
-    on and which rank has what."""
+    on and which rank has what (for a ``task`` other than fit: "broadcast")."""
     everyone = world.allgather(mine, "what each rank trains")
     problems = [d for d in (disagreement(key, [r[key] for r in everyone]) for key in mine) if d]
     if problems:
-        raise DistributedError(
-            "the ranks do not run the same fit: " + "; ".join(problems) + ". Every rank must "
+        advice = (
             "build the same model and pass fit the same data and options: each takes its "
-            "share of every batch.",
+            "share of every batch"
+            if task == "fit"
+            else f"build the same model before {task}"
+        )
+        raise DistributedError(
+            f"the ranks do not run the same {task}: {'; '.join(problems)}. Every rank must "
+            f"{advice}.",
             every_rank=True,
         )
 
