@@ -211,13 +211,13 @@ class EarlyStopping(Callback):
 
     def set_state(self, state):
         if (state.get("monitor"), state.get("mode")) != (self.monitor, self.direction):
-            warnings.warn(
-                f"the checkpoint's EarlyStopping watched {state.get('monitor')!r} "
-                f"({state.get('mode')}), this one {self.monitor!r} ({self.direction}): it starts "
-                "afresh",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+            if current().rank == 0:  # one warning a distributed job, at the user's fit
+                warn_caller(
+                    f"the checkpoint's EarlyStopping watched {state.get('monitor')!r} "
+                    f"({state.get('mode')}), this one {self.monitor!r} ({self.direction}): "
+                    "it starts afresh",
+                    RuntimeWarning,
+                )
             return
         best, epoch = state.get("best"), state.get("best_epoch")
         self.best = math.inf if best is None else finite_float(best, "EarlyStopping best")

@@ -319,7 +319,7 @@ def test_another_monitor_starts_afresh_with_a_warning(tmp_path):
         callbacks=[nb.callbacks.EarlyStopping(monitor="val_accuracy")],
     )
     model, opt, stopper = fresh()
-    with pytest.warns(RuntimeWarning, match="watched 'val_accuracy'.*starts afresh"):
+    with pytest.warns(RuntimeWarning, match="watched 'val_accuracy'.*starts afresh") as said:
         model.fit(
             X,
             Y,
@@ -330,6 +330,7 @@ def test_another_monitor_starts_afresh_with_a_warning(tmp_path):
             **{**FIT, "epochs": 7},
         )
     assert stopper.best_epoch == 6  # only the epoch run here counted
+    assert [w.filename for w in said] == [__file__]  # at this fit: not inside the library
 
 
 def test_callback_state_round_trip():
@@ -476,3 +477,17 @@ def test_a_checkpoint_reads_the_loss_only_when_it_saves(backend, tmp_path, monke
 
     assert transfers(checkpoint=tmp_path / "run.h5") == transfers()  # not one a epoch
     assert len(saves) == 5  # epochs 0, 10, 20, 30 and 39
+
+
+def test_another_monitor_is_warned_of_once_a_distributed_job(monkeypatch):
+    """Each rank of a distributed resume warned that EarlyStopping starts afresh."""
+    from nnbackend.distributed import world
+
+    saved = {"monitor": "val_accuracy", "mode": "max", "best": 0.5, "best_epoch": 1, "wait": 0}
+    monkeypatch.setattr(nb.callbacks, "current", lambda: world.World(rank=1, size=2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nb.callbacks.EarlyStopping(monitor="loss").set_state(saved)  # rank 1: no warning
+    monkeypatch.setattr(nb.callbacks, "current", lambda: world.World(rank=0, size=2))
+    with pytest.warns(RuntimeWarning, match="starts afresh"):
+        nb.callbacks.EarlyStopping(monitor="loss").set_state(saved)
