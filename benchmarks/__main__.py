@@ -190,7 +190,15 @@ def main(argv=None) -> int:
     print()
     print(report.notes(whole))
     print(f"\nwrote {args.json}", file=sys.stderr)
-    return 0
+    failed = [
+        f"workload {result['workload']} {name}"
+        for result in out["results"]
+        for name, entry in result["times"].items()
+        if entry["median"] is None and not (entry.get("status") or "").startswith("n/a")
+    ]
+    if failed:  # the others' times are kept; a script or CI still sees the run failed
+        print(f"failed (the errors are above): {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

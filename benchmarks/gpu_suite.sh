@@ -42,7 +42,9 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 bench() {  # bench LOG ARGS...: one benchmark run, its output kept in $RESULTS/LOG
     local log=$1
     shift
-    "$PYTHON" -m benchmarks --repeat "$REPEAT" --quiet-wait 0 "$@" 2>&1 | tee "$RESULTS/$log"
+    # a failed implementation exits 1 with the others' times kept: the part goes on
+    "$PYTHON" -m benchmarks --repeat "$REPEAT" --quiet-wait 0 "$@" 2>&1 | tee "$RESULTS/$log" ||
+        echo "gpu_suite: a run failed (its errors are in $RESULTS/$log)" >&2
 }
 
 part() {

@@ -523,6 +523,40 @@ def test_a_run_stopped_part_way_keeps_the_workloads_it_finished(tmp_path, monkey
     assert [r["workload"] for r in recorded["results"]] == [3, 2]
 
 
+@pytest.mark.parametrize(
+    ("status", "code"), [("RuntimeError: out of memory", 1), ("n/a: no GPU", 0)]
+)
+def test_a_run_with_a_failed_implementation_exits_1_keeping_the_others(
+    status, code, tmp_path, monkeypatch, capsys
+):
+    """An implementation's error was printed as "error" in the table and the run exited
+    0: a script or CI running the benchmarks saw it pass. n/a (not installed, --skip) is
+    no failure."""
+    from benchmarks import __main__ as bench
+    from benchmarks import harness, report
+
+    def run_workload(wl, data, ctx, repeat, quick, quiet_wait=0):
+        times = {
+            "ref": {"median": 1.0, "runs": [1.0], "status": None},
+            "nnbackend": {"median": None, "runs": [], "status": status},
+        }
+        return {"workload": wl.number, "title": wl.title, "times": times}
+
+    monkeypatch.setattr(harness, "run_workload", run_workload)
+    monkeypatch.setattr(bench, "set_threads_before_import", lambda threads: None)
+    monkeypatch.setattr(bench, "set_threads_after_import", lambda threads: None)
+    monkeypatch.setattr("benchmarks.workloads.load", lambda wl: None)
+    monkeypatch.setattr(report, "table", lambda whole: "table")
+    monkeypatch.setattr(report, "notes", lambda whole: "notes")
+    out = tmp_path / "run.json"
+    assert bench.main(["--quick", "--workloads", "3,2", "--json", str(out)]) == code
+    said = capsys.readouterr().err
+    assert (
+        "failed (the errors are above): workload 3 nnbackend, workload 2 nnbackend" in said
+    ) == bool(code)
+    assert [r["workload"] for r in json.loads(out.read_text())["results"]] == [3, 2]
+
+
 def _h200(name: str, workload: int) -> dict:
     return next(r for r in RECORDED[name]["results"] if r["workload"] == workload)
 
