@@ -88,6 +88,8 @@ def check_targets(
         got = "a single value" if y.ndim == 0 else f"{y.shape[0]} targets"
         row = _samples_in(y) == n_samples  # a (1, samples) row: its length is not it
         hint = f"; a row of {n_samples} targets? Pass it 1-D: {_flat(y, what)}" if row else ""
+        if not row and y.ndim == 2 and y.shape[1] == n_samples:  # one-hot as (classes, m)
+            hint = f"; samples as columns (outputs x samples)? Pass {code_name(what)}.T"
         raise ValueError(
             f"{what} has {got} but {inputs} has {n_samples} samples: they must match{hint}"
         )
@@ -277,16 +279,19 @@ def _check_finite(a, what: str) -> None:
         )
 
 
-def check_layers_take(model, X, what: str = "X") -> None:
+def check_layers_take(model, X, what: str = "X", y=None) -> None:
     """Where the model does not fix its input (no ``input_shape``, a conv layer first),
     refuse X whose samples some layer cannot take, naming the layer, before any step:
-    the step would fail inside that layer, which knows nothing of X."""
+    the step would fail inside that layer, which knows nothing of X. A target for each
+    row of X (``y``) says X is no single image."""
     if model.input_shape is None and X.ndim > 1:
         given = f"{what} (samples of shape {tuple(X.shape[1:])})"
         try:
-            chain_shapes(known_shapes(model.layers), tuple(X.shape[1:]), given=given)
+            data = (X, code_name(what))
+            chain_shapes(known_shapes(model.layers), tuple(X.shape[1:]), given=given, data=data)
         except ValueError as exc:
-            one = _single_image_hint(model, X, what)
+            rows = _samples_in(y) == X.shape[0] > 1
+            one = "" if rows else _single_image_hint(model, X, what)
             if one and X.ndim == 3:  # the layer's hint, for rows of pixels, would not apply
                 message = f"{what} of shape {tuple(X.shape)} does not go through the model"
                 raise ValueError(f"{message}. {one}") from None

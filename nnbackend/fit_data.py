@@ -24,7 +24,7 @@ def check_data(model, X, y, loss, names=("X", "y")) -> None:
         if not isinstance(array, backend.array_types) and is_foreign(array):
             backend.check_array(array, what)
     check_inputs(X, model.input_shape, names[0], y)
-    check_layers_take(model, X, names[0])
+    check_layers_take(model, X, names[0], y)
     check_targets(y, X.shape[0], model.n_outputs, loss, names[1], inputs=names[0])
     if model.n_outputs is None and getattr(loss, "targets_like_outputs", False):
         _check_image_targets(model, X, y, names[1])

@@ -68,11 +68,12 @@ def shape_words(shape) -> str:
     return f"{shape[0]} features" if len(shape) == 1 else f"samples of shape {shape}"
 
 
-def chain_shapes(layers, shape, given: str = "input_shape") -> list:
+def chain_shapes(layers, shape, given: str = "input_shape", data=None) -> list:
     """Each layer's output sample shape, checked along the chain from ``shape`` (one
     sample's input shape, or None); None where it is not known yet (before the first
     layer that fixes its own, a Dense). A layer that cannot take what the one before
-    gives is a ValueError (``given`` names the shape for layer 0's)."""
+    gives is a ValueError (``given`` names the shape for layer 0's; ``data``, the array
+    and its name in code, writes layer 0's hint for rows of pixels in their words)."""
     shapes = []
     for i, layer in enumerate(layers):
         if shape is None:
@@ -84,6 +85,9 @@ def chain_shapes(layers, shape, given: str = "input_shape") -> list:
                 if i == 0:
                     hint = _input_shape_hint(layer, shape) if given == "input_shape" else ""
                     said = getattr(exc, "without_hint", exc) if hint else exc
+                    if data is not None and hasattr(exc, "without_hint"):
+                        channels = getattr(layer, "in_channels", None)
+                        said = f"{said.without_hint}; {rows_to_images_hint(channels, shape, *data)}"
                     raise ValueError(f"{given} does not fit layer 0: {said}{hint}") from None
                 raise ValueError(
                     f"layer {i - 1}, {layers[i - 1]!r}, gives {shape_words(shape)} "
@@ -212,9 +216,11 @@ def channels_last(shape: tuple[int, ...], channels: int, image=None) -> bool:
     """Whether a batch of ``shape`` looks like (N, H, W, C) images for a model of
     (N, C, H, W) with C = ``channels``: its last axis, not its second, is that (and its
     middle two are ``image``'s (H, W), where the model's are known)."""
-    if len(shape) != 4 or shape[3] != channels or shape[1] == channels:
+    if len(shape) != 4 or shape[3] != channels:
         return False
-    return image is None or tuple(shape[1:3]) == tuple(image)
+    if image is None:  # by the channels alone: (N, C, H, C) reads as channels first
+        return shape[1] != channels
+    return tuple(shape[1:3]) == tuple(image)
 
 
 def reshape_hint(X, sample_shape, n_targets: int | None = None) -> str:
@@ -226,6 +232,14 @@ def reshape_hint(X, sample_shape, n_targets: int | None = None) -> str:
     shape = tuple(X.shape)
     if _without_ones(shape) == _without_ones(sample_shape):  # one (28, 28) image, say
         return f" A single sample? Give it as a batch of one: {_one_sample(X, sample_shape)}."
+    if (
+        X.ndim == 1
+        and len(sample_shape) == 3
+        and sample_shape[0] == 1
+        and (shape[0] == math.prod(sample_shape))
+    ):  # one grey image, flattened (a colour one's order is not known)
+        one = reshaped(X, "X", ", ".join(map(str, (1, *sample_shape))), False)
+        return f" A single flattened image? Give it as a batch of one: {one}."
     if len(sample_shape) == 3 and shape == (*sample_shape[1:], sample_shape[0]):
         image = batch_of_one(X, transposed(X, "X", (2, 0, 1)))
         return f" A single channels-last image? Use {image}."
@@ -266,25 +280,28 @@ def check_target_samples(y, output_shape, what: str = "y") -> None:
     )
 
 
-def rows_to_images_hint(channels: int | None, sample_shape) -> str:
+def rows_to_images_hint(channels: int | None, sample_shape, X=None, name: str = "X") -> str:
     """How samples of ``sample_shape`` (rows of pixels) become (channels, height,
-    width) images: with the sizes worked out where they are square, say."""
+    width) images: with the sizes worked out where they are square, say; in the words
+    of ``X``'s library, where it is at hand, and its ``name``."""
     if len(sample_shape) == 2 and channels in (None, 1):
-        return "images of one channel need that axis: X[:, None]"
+        return (
+            f"images of one channel need that axis: {name}[:, None{'' if _methods(X) else ', ...'}]"
+        )
     size, c = math.prod(sample_shape), channels or "channels"
     side = math.isqrt(size // channels) if channels and size % channels == 0 else 0
     if side and side * side * channels == size:
-        return f"rows of pixels? {_rows_to_images(None, channels, side, side)}"
-    return f"rows of pixels need a reshape such as X.reshape(len(X), {c}, height, width)"
+        return f"rows of pixels? {_rows_to_images(X, channels, side, side, name)}"
+    return f"rows of pixels need a reshape such as {reshaped(X, name, f'{c}, height, width')}"
 
 
-def _rows_to_images(X, channels, height, width) -> str:
+def _rows_to_images(X, channels, height, width, name: str = "X") -> str:
     """How rows of pixels (``X``) become (channels, height, width) images: colour ones by
     the order they were flattened in, which the rows do not tell."""
-    first = reshaped(X, "X", f"{channels}, {height}, {width}")
+    first = reshaped(X, name, f"{channels}, {height}, {width}")
     if channels == 1:
         return f"Reshape them: {first}"
-    last = transposed(X, reshaped(X, "X", f"{height}, {width}, {channels}"), (0, 3, 1, 2))
+    last = transposed(X, reshaped(X, name, f"{height}, {width}, {channels}"), (0, 3, 1, 2))
     return (
         f"Flattened channels last (as load_catvnoncat and image files give them), {last}; "
         f"flattened channels first, {first}"

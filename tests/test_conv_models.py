@@ -758,3 +758,70 @@ def test_an_image_targets_reshape_hint_runs_as_written(backend):
     fixed = eval(_told_code(told), {"np": np, "y": y})  # noqa: S307 - the library's own hint
     assert tuple(fixed.shape) == X.shape
     model.fit(X, fixed, loss="mse", optimizer="sgd", verbose=0)
+
+
+def test_a_channels_last_batch_whose_height_is_its_channels_is_told_to_transpose(backend):
+    """(5, 3, 4, 3) for (3, 3, 4) images: read as channels first by its second axis, it
+    was told X.reshape(len(X), 3, 3, 4), which the model takes, its pixels scrambled."""
+    model = nb.Sequential([Conv2D(3, 2, 3, padding=1), Flatten(), Dense(24, 2)],
+                          input_shape=(3, 3, 4), backend=backend, seed=0)  # fmt: skip
+    images = np.random.default_rng(0).normal(size=(5, 3, 3, 4))
+    with pytest.raises(ValueError, match=r"Use X\.transpose\(0, 3, 1, 2\)\.$"):
+        model.fit(
+            images.transpose(0, 2, 3, 1),
+            np.zeros(5, int),
+            loss="cross_entropy",
+            optimizer="sgd",
+            verbose=0,
+        )
+    target = nb.Sequential([Conv2D(3, 3, 3, padding=1)], backend=backend, seed=0)
+    with pytest.raises(ValueError, match=r"Use y\.transpose\(0, 3, 1, 2\)\.$"):
+        target.fit(images, images.transpose(0, 2, 3, 1), loss="mse", optimizer="sgd")
+
+
+@pytest.mark.parametrize("shape", [(6, 25), (6, 5, 5)])
+def test_layer_0s_rows_hint_is_written_for_the_array_and_its_name(shape, backend):
+    """Without input_shape, layer 0's hint for rows of pixels said X, in NumPy's words:
+    of validation data it told the training data's fix, and on array-api-strict its
+    X.reshape and X[:, None] fail."""
+    model = nb.Sequential([Conv2D(1, 2, 3, padding=1), GlobalAvgPool2D(), Dense(2, 2)],
+                          backend=backend, seed=0)  # fmt: skip
+    images = np.arange(150.0).reshape(6, 1, 5, 5)
+    X = backend.asarray(images.reshape(shape))
+    with pytest.raises(ValueError) as told:
+        model.fit(X, np.zeros(6, int), loss="cross_entropy", optimizer="sgd", verbose=0)
+    fixed = eval(_told_code(told), {"np": np, "X": X})  # noqa: S307 - the library's own hint
+    np.testing.assert_array_equal(nb.to_numpy(fixed), images)
+    with pytest.raises(ValueError, match=r"X_val(\.reshape\(len\(X_val\), 1, 5, 5\)|\[:, None\])$"):
+        model.fit(
+            images,
+            np.zeros(6, int),
+            validation_data=(images.reshape(shape), np.zeros(6, int)),
+            loss="cross_entropy",
+            optimizer="sgd",
+            verbose=0,
+        )
+
+
+def test_a_fit_with_a_target_a_row_is_not_told_x_is_one_image(backend):
+    """Rows of 20 pixels and a label each: fit offered X[None, None], one grey image,
+    which the labels then refute."""
+    model = nb.Sequential([Conv2D(1, 2, 3, padding=1), GlobalAvgPool2D(), Dense(2, 2)],
+                          backend=backend, seed=0)  # fmt: skip
+    with pytest.raises(ValueError) as told:
+        model.fit(
+            np.zeros((8, 20)), np.zeros(8, int), loss="cross_entropy", optimizer="sgd", verbose=0
+        )
+    assert "A single" not in str(told.value)
+    model.loss = nb.losses.SoftmaxCrossEntropy()
+    with pytest.raises(ValueError, match=r"A single grey image\?"):
+        model.predict(np.zeros((8, 20)))  # no labels: it may be one image
+
+
+def test_one_flattened_grey_image_is_told_its_reshape(backend):
+    model = nb.Sequential([Conv2D(1, 2, 3, padding=1), Flatten(), Dense(72, 2)],
+                          input_shape=(1, 6, 6), backend=backend, seed=0)  # fmt: skip
+    model.loss = nb.losses.SoftmaxCrossEntropy()
+    with pytest.raises(ValueError, match=r"flattened image\? .*: X\.reshape\(1, 1, 6, 6\)\.$"):
+        model.predict(np.zeros(36))
+    assert model.predict(np.zeros(36).reshape(1, 1, 6, 6)).shape == (1,)

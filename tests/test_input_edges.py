@@ -384,3 +384,16 @@ def test_a_keras_template_for_a_checkpoint_path_is_refused(path, tmp_path, backe
         nb.callbacks.ModelCheckpoint(str(tmp_path / path))
     assert list(tmp_path.iterdir()) == []
     nb.callbacks.ModelCheckpoint(tmp_path / "{a b}.h5")  # braces as a name's own are kept
+
+
+def test_one_hot_targets_as_columns_are_told_to_transpose(backend):
+    """The course's one-hot Y of (classes, samples) was told only that its 3 targets do
+    not match 6 samples; X laid out so is told X.T."""
+    model = nb.Sequential([Dense(4, 5), Dense(5, 3)], backend=backend, seed=0)
+    X, Y = np.zeros((6, 4)), np.eye(3)[[0, 1, 2, 0, 1, 2]]
+    fit = dict(loss="cross_entropy", optimizer="sgd", verbose=0)
+    with pytest.raises(ValueError, match=r"samples as columns \(outputs x samples\)\? Pass y\.T$"):
+        model.fit(X, Y.T, **fit)
+    with pytest.raises(ValueError, match=r"Pass y_val\.T$"):
+        model.fit(X, Y, validation_data=(X, Y.T), **fit)
+    model.fit(X, Y.T.T, **fit)
