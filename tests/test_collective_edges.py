@@ -46,9 +46,9 @@ class RankOne:
         self.log.append(("bcast", root, obj))
         return self.told
 
-    def allgather(self, obj):
+    def allgather(self, obj):  # World sends (what, left_by, value): rank 0 is at the same
         self.log.append(("allgather", obj))
-        return ["rank 0's", obj]
+        return [(obj[0], "", "rank 0's"), obj] if isinstance(obj, tuple) else ["rank 0's", obj]
 
     def Barrier(self):
         self.log.append(("Barrier",))
@@ -303,7 +303,7 @@ def test_a_rank_of_two_hears_rank_0_and_its_waits_are_watched():
     assert ranks.bcast("mine", "the plan") == "rank 0's"
     assert ranks.allgather("mine", "the digests") == ["rank 0's", "mine"]
     ranks.barrier()
-    assert log == [("bcast", 0, "mine"), ("allgather", "mine"), ("Barrier",)]
+    assert log == [("bcast", 0, "mine"), ("allgather", ("the digests", "", "mine")), ("Barrier",)]
     assert waits == ["a broadcast of the plan", "an allgather of the digests", "a barrier"]
 
 

@@ -814,3 +814,61 @@ def test_a_stop_set_on_one_rank_outside_the_callbacks_is_named_there(on_ranks, m
     said = [got.stop_reason for _, got in results]
     assert said[0].startswith("model.stop_training was set at epoch")
     assert said[1].startswith("the fit was stopped on another rank at epoch")
+
+
+class Pruned(Exception):
+    """A pruning callback's: Optuna's TrialPruned, say, raised on every rank alike."""
+
+
+def test_an_error_every_rank_raises_in_a_callback_lets_the_next_fit_go_on(on_ranks):
+    """A trial pruned by a callback on every rank, then the next trial's fit: the next
+    fit was taken for a rank fitting again while the others were in the last."""
+
+    def prune(epoch, logs, model):
+        raise Pruned("pruned")
+
+    def rank(r):
+        with pytest.raises(Pruned):
+            cases.train(cases.STOPPING_CASE, distributed=True,
+                        callbacks=[nb.callbacks.LambdaCallback(prune)])  # fmt: skip
+        return cases.train(cases.STOPPING_CASE, distributed=True)
+
+    alone = cases.train(cases.STOPPING_CASE, distributed=False)
+    assert_as_one_process(succeeded(on_ranks(2, rank)), *alone)
+
+
+def test_ranks_in_allgathers_of_different_things_end_the_job_saying_where(on_ranks, monkeypatch):
+    """Rank 1 left a fit by its own error and fits again while rank 0 votes on stopping:
+    the vote read rank 1's description of its fit, and rank 1 the vote (TypeError)."""
+    said = []
+    monkeypatch.setattr(world.World, "abort", lambda self, message: said.append(message))
+
+    def rank(r):
+        w = world._world.get()
+        w.left_by = "RuntimeError: once" if r == 1 else ""
+        return w.allgather(r, "whether to stop" if r == 0 else "what each rank trains")
+
+    on_ranks(2, rank)
+    assert said[0] == said[1] and said[0].startswith(
+        "the ranks are at different points of the job: rank 0 in an allgather of whether to "
+        "stop; rank 1 in an allgather of what each rank trains (it left its last distributed "
+        "fit by RuntimeError: once). A rank that leaves"
+    )
+
+
+def test_a_model_without_weights_is_broadcast_and_fitted_on_ranks(on_ranks):
+    """Sequential(["sigmoid"]) fitted in one process; on ranks, packing no arrays for the
+    broadcast and the sums raised IndexError."""
+    X = np.random.default_rng(0).normal(size=(8, 2))
+
+    def rank(r):
+        net = nb.Sequential(["sigmoid"], seed=0)
+        nb.distributed.broadcast(net)
+        history = net.fit(X, (X > 0) * 1.0, loss="mse", optimizer="sgd", epochs=1,
+                          verbose=0, distributed=True)  # fmt: skip
+        return history["loss"][0]
+
+    alone = nb.Sequential(["sigmoid"], seed=0).fit(
+        X, (X > 0) * 1.0, loss="mse", optimizer="sgd", epochs=1, verbose=0
+    )
+    assert succeeded(on_ranks(2, rank)) == pytest.approx([alone["loss"][0]] * 2)

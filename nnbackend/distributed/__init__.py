@@ -79,7 +79,7 @@ def allreduce_grads(model, rows: int | None = None) -> None:
             "model.backward(...), before the optimizer's step"
         )
     world = current()
-    if world.size == 1:
+    if world.size == 1 or not model.grads:  # one rank, or a model without weights
         return
     names, grads = zip(*model.grads.items(), strict=True)
     engine = engine_for(world, model.backend)

@@ -31,7 +31,10 @@ from nnbackend.distributed.world import DistributedError, World
 def pack(arrays) -> tuple[dict, list]:
     """The arrays (all of one backend) as one flat 1-D buffer per dtype, and the layout
     that ``unpack`` needs: ``({dtype name: buffer}, [(dtype name, start, shape), ...])``.
-    The one place that knows how arrays become buffers."""
+    The one place that knows how arrays become buffers (none: no buffers, a model
+    without weights)."""
+    if not arrays:
+        return {}, []
     xp = namespace_of(*arrays)
     pieces: dict[str, list] = {}
     ends: dict[str, int] = {}
@@ -47,6 +50,8 @@ def pack(arrays) -> tuple[dict, list]:
 
 def unpack(flats: dict, layout: list) -> list:
     """The arrays ``pack`` took, as views (where the library has them) of ``flats``."""
+    if not layout:
+        return []
     xp = namespace_of(*flats.values())
     return [
         xp.reshape(flats[key][start : start + math.prod(shape)], shape)

@@ -60,12 +60,6 @@ class DataParallel:
         world = init()
         if world.size == 1:
             return None
-        if world.busy:  # the others may still be in the fit this rank's error left
-            world.abort(
-                f"rank {world.rank} of {world.size} fits again after leaving a distributed "
-                f"fit by an error of its own ({world.left_by}), which the other ranks may "
-                f"still be in: ending all {world.size} ranks."
-            )
         check_alike(world, describe(model, loss, optimizer, metrics, data, settings))
         parallel = cls(world, model, loss, optimizer, metrics, l2)
         validation = data[2]
@@ -172,7 +166,7 @@ class DataParallel:
         """The step where the gradients lie apart: packed into one message per dtype
         with the sums, summed, updated by name. Returns (the sums, the loss)."""
         model = self.model
-        names, grads = zip(*model.grads.items(), strict=True)
+        names, grads = list(model.grads), list(model.grads.values())  # none: no weights
         *grads, sums = allreduce(self.engine, [*grads, local])
         grads = dict(zip(names, grads, strict=True))
         value = sums[0] / weight
@@ -232,7 +226,7 @@ class DataParallel:
         for it); an uncaught one aborts it at once; one every rank raised strands none.
         At the end the ranks compare their weights (a callback on some ranks alone may
         have changed them), which waits for all: fit returns after rank 0's last save."""
-        self.world.busy = True
+        self.world.busy, self.world.left_by = True, ""
         try:
             yield
         except Exception as exc:

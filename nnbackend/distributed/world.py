@@ -79,7 +79,7 @@ class World:
     gpu_collectives: str = "nccl"
     #: a distributed fit is under way: a rank leaving now would strand the others
     busy: bool = False
-    left_by: str = ""  # the error that left the last distributed fit, if any
+    left_by: str = ""  # the error this rank left its last distributed fit by, if any
     watchdog: Watchdog | None = None
     engines: dict = field(default_factory=dict)  # backend name -> collectives engine
 
@@ -95,11 +95,16 @@ class World:
             return self.comm.bcast(obj, root=0)
 
     def allgather(self, obj, what: str = "the ranks' settings") -> list:
-        """[``obj`` of rank 0, of rank 1, ...] (picklable values), on every rank."""
+        """[``obj`` of rank 0, of rank 1, ...] (picklable values), on every rank. Ranks
+        in allgathers of different things (one fits again after leaving a fit by an
+        error of its own, while the others are still in it) end the job, saying so."""
         if self.size == 1:
             return [obj]
         with self.waiting(f"an allgather of {what}"):
-            return self.comm.allgather(obj)
+            everyone = self.comm.allgather((what, self.left_by, obj))
+        if len({at for at, _, _ in everyone}) > 1:
+            self.abort(_crossed(everyone))
+        return [value for _, _, value in everyone]
 
     def barrier(self) -> None:
         if self.size > 1:
@@ -129,6 +134,20 @@ class World:
         sys.stderr.write(f"nnbackend.distributed: {message}\n")
         sys.stderr.flush()
         self.comm.Abort(1)
+
+
+def _crossed(everyone: list) -> str:
+    """Where each rank was, from allgathers of (what, left_by, value) that did not match."""
+    where = "; ".join(
+        f"rank {rank} in an allgather of {what}"
+        + (f" (it left its last distributed fit by {left})" if left else "")
+        for rank, (what, left, _) in enumerate(everyone)
+    )
+    return (
+        f"the ranks are at different points of the job: {where}. A rank that leaves a "
+        "distributed fit by an error of its own must not fit again while the others are "
+        f"still in it: ending all {len(everyone)} ranks."
+    )
 
 
 class Watchdog:
