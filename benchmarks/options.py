@@ -41,17 +41,32 @@ def counts(text: str) -> list[int]:
 
 def results_file(text: str) -> Path:
     """A file the results can be written to: not a folder, below the deepest folder of
-    its path that is there (the writer makes the rest), which this user may write into."""
+    its path that is there (the writer makes the rest), which this user may write into,
+    with no name in it too long for that file system."""
     try:
         path = Path(text).expanduser()  # --json=~/r.json: no shell expands that ~
     except RuntimeError as exc:  # ~someone who is not a user here
         raise argparse.ArgumentTypeError(f"cannot write {text!r}: {exc}") from None
+    try:
+        return _writable(path, text)
+    except OSError as exc:  # a name too long for is_dir to look it up, say
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: {exc.strerror or exc}") from None
+
+
+def _writable(path: Path, text: str) -> Path:
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r} is a folder: name the results file in it")
-    there = next(part for part in path.parents if os.path.lexists(part))
+    parts = [path, *path.parents]
+    depth = next(i for i, part in enumerate(parts) if i and os.path.lexists(part))
+    there = parts[depth]
     if not there.is_dir() or not os.access(there, os.W_OK | os.X_OK):
         raise argparse.ArgumentTypeError(
             f"cannot write {text!r}: {str(there)!r} is not a folder this user can write into"
+        )
+    longest = os.pathconf(there, "PC_NAME_MAX") if hasattr(os, "pathconf") else 255
+    if any(len(os.fsencode(part.name)) > longest for part in parts[:depth]):
+        raise argparse.ArgumentTypeError(
+            f"cannot write {text!r}: a name in it is too long (at most {longest} bytes)"
         )
     if path.exists() and not os.access(path, os.W_OK):
         raise argparse.ArgumentTypeError(f"cannot write {text!r}: it is write-protected")

@@ -152,3 +152,21 @@ def test_the_distributed_benchmark_finds_the_launcher_beside_python(monkeypatch,
     monkeypatch.setattr(distributed, "launch", launch)
     distributed.main(["--ranks", "1", "--json", str(tmp_path / "r.json")])
     assert launched and launched[0].split()[0] == str(fake)
+
+
+def test_the_most_threads_are_accepted():
+    assert options.threads(str(options.MAX_THREADS)) == options.MAX_THREADS
+
+
+def test_an_existing_results_file_is_taken(tmp_path):
+    """--add reads the results file there and writes it again."""
+    (tmp_path / "r.json").write_text("{}")
+    assert options.results_file(str(tmp_path / "r.json")) == tmp_path / "r.json"
+
+
+@pytest.mark.parametrize("name", ["r" * 300 + ".json", "new/" + "r" * 300 + "/x.json"])
+def test_a_results_file_name_too_long_is_refused_at_the_parse(tmp_path, name):
+    """In a folder there, is_dir raised OSError past argparse (a traceback); in one to be
+    made, the name was taken and the write failed after the whole run."""
+    with pytest.raises(argparse.ArgumentTypeError, match="too long"):
+        options.results_file(str(tmp_path / name))
