@@ -1,0 +1,101 @@
+"""The wording of fit's refusals and hints where a mutation of the code showed no test
+held it: hints that must not show (a 1-D hint for targets of another length, a
+transpose for other images' targets, a resume for a run a callback ended), hints
+written as code of the whole shape and of the array's name, and a refusal that names
+its subject once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend.layers import BatchNorm, Conv2D, Dense, Dropout, Flatten, Sigmoid
+
+GREY = np.random.default_rng(0).normal(size=(6, 1, 8, 8))
+SGD = dict(optimizer="sgd", verbose=0)
+
+
+def test_foreign_data_is_named_as_x():
+    import array_api_strict as xs
+
+    model = nb.Sequential([Dense(4, 2)], backend="numpy", seed=0)
+    X = xs.asarray(np.ones((8, 4), dtype=np.float32))
+    with pytest.raises(nb.BackendMismatchError, match=r"^X is a"):
+        model.fit(X, np.zeros(8, dtype=np.int64), loss="cross_entropy", **SGD)
+
+
+@pytest.mark.parametrize("shape", [(28, 30), (480, 640)])
+def test_a_single_grey_image_not_square_is_told_a_batch_of_one(shape, backend):
+    model = nb.Sequential([Conv2D(1, 2, 3), Flatten()], backend=backend)
+    model.loss = nb.losses.MSE()
+    with pytest.raises(ValueError, match=r"A single grey image\? .*: X\[None, None"):
+        model.predict(np.zeros(shape))
+
+
+def test_targets_of_another_length_get_no_one_d_hint(backend):
+    X, y = nb.datasets.make_moons(40, noise=0.2, seed=0)
+    two = nb.Sequential([Dense(2, 2)], backend=backend, seed=0)
+    with pytest.raises(ValueError, match=r"must match$"):
+        two.fit(X, y[None, :30], loss="cross_entropy", **SGD)
+    three = nb.Sequential([Dense(2, 3)], backend=backend, seed=0)
+    with pytest.raises(ValueError, match=r"the model has 3 outputs$"):
+        three.fit(X, np.eye(2)[y], loss="cross_entropy", **SGD)
+
+
+def test_image_target_reshape_hints_are_code_of_the_whole_shape(backend):
+    denoiser = nb.Sequential([Conv2D(1, 1, 3, padding=1)], backend=backend, seed=0)
+    with pytest.raises(ValueError, match=r": y_val\.reshape\(len\(y_val\), 1, 8, 8\)$"):
+        denoiser.fit(GREY, GREY, loss="mse", validation_data=(GREY, GREY[:, 0]), **SGD)
+    with pytest.raises(ValueError, match=r"gives \(1, 8, 8\)$"):  # 100 values fill no (1, 8, 8)
+        denoiser.fit(GREY, np.zeros((6, 100)), loss="mse", **SGD)
+
+
+def test_channels_last_targets_of_other_images_are_not_told_to_transpose(backend):
+    X = np.random.default_rng(1).normal(size=(20, 3, 8, 8))
+    colour = nb.Sequential([Conv2D(3, 3, 3, padding=1)], backend=backend, seed=0)
+    with pytest.raises(ValueError, match=r"\(4, 4, 3\), but the model gives \(3, 8, 8\)$"):
+        colour.fit(X, np.zeros((20, 4, 4, 3)), loss="mse", **SGD)
+
+
+def test_targets_of_two_axes_are_checked_against_the_outputs(backend):
+    """Said with the data's shapes, not a batch's at the first step."""
+    X = np.random.default_rng(0).random((16, 4, 5))
+    model = nb.Sequential([Sigmoid()], backend=backend, seed=0)
+    with pytest.raises(ValueError, match=r"^y has samples of shape \(5, 4\), .* gives \(4, 5\)$"):
+        model.fit(X, X.transpose(0, 2, 1), loss="mse", **SGD)
+
+
+def test_monitor_hints_name_the_metric_without_its_prefix(backend):
+    X, y = nb.datasets.make_moons(40, noise=0.2, seed=0)
+    fit = dict(loss="cross_entropy", epochs=2, metrics=["acc"], **SGD)
+    stop = nb.callbacks.EarlyStopping(monitor="val_acc")
+    with pytest.raises(ValueError, match=r": 'acc' is recorded by its own name"):
+        nb.Sequential([Dense(2, 2)], backend=backend, seed=0).fit(
+            X, y, callbacks=[stop], validation_split=0.25, **fit
+        )
+
+
+def test_a_run_a_callback_ended_is_not_offered_a_resume(tmp_path, backend):
+    """A resume of it would train nothing: the file holds the run's end."""
+    X, y = nb.datasets.make_moons(40, noise=0.2, seed=0)
+    fit = dict(loss="cross_entropy", epochs=5, checkpoint=tmp_path / "run.h5", **SGD)
+    stop = nb.callbacks.EarlyStopping(monitor="loss", patience=1, min_delta=1e9)
+    nb.Sequential([Dense(2, 2)], backend=backend, seed=0).fit(X, y, callbacks=[stop], **fit)
+    with pytest.warns(UserWarning, match=r"holds a run a callback ended at epoch 1, .*keep it$"):
+        nb.Sequential([Dense(2, 2)], backend=backend, seed=0).fit(X, y, **fit)
+
+
+def test_a_layer_that_cannot_take_x_is_said_once(backend):
+    X = np.random.default_rng(0).random((16, 4, 5))
+    model = nb.Sequential([BatchNorm(4), Sigmoid()], backend=backend, seed=0)
+    with pytest.raises(
+        ValueError, match=r"^X \(samples of shape \(4, 5\)\) does not fit layer 0: "
+    ):
+        model.fit(X, X, loss="mse", **SGD)
+
+
+def test_a_dropout_of_rate_zero_after_the_sigmoid_is_accepted(backend):
+    X, y = nb.datasets.make_moons(40, noise=0.2, seed=0)
+    model = nb.Sequential([Dense(2, 1), Sigmoid(), Dropout(0.0)], backend=backend, seed=0)
+    assert np.isfinite(model.fit(X, y, loss="bce", epochs=1, **SGD)["loss"][0])
