@@ -85,7 +85,9 @@ def check_targets(
     _check_real(y, what, targets=kind)
     y = _reducible(y)
     if y.ndim == 0 or y.shape[0] != n_samples:
-        got = "a single value" if y.ndim == 0 else f"{y.shape[0]} targets"
+        got = "a single value" if y.ndim == 0 else f"{y.shape[0]} target{'s' * (y.shape[0] != 1)}"
+        if y.ndim == 2 and y.shape[0] == 1:  # the course's (1, samples): not "1 targets"
+            got = f"one row of {y.shape[1]} targets"
         row = _samples_in(y) == n_samples  # a (1, samples) row: its length is not it
         hint = f"; a row of {n_samples} targets? Pass it 1-D: {_flat(y, what)}" if row else ""
         if not row and y.ndim == 2 and y.shape[1] == n_samples:  # one-hot as (classes, m)

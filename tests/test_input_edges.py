@@ -116,7 +116,8 @@ def test_only_a_row_of_as_many_targets_as_samples_is_told_to_reshape(backend, sh
     from nnbackend.layers import Dense
 
     model = nb.Sequential([Dense(2, 1)], backend=backend, seed=0)
-    with pytest.raises(ValueError, match=rf"y has {shape[0]} targets but X has 64") as caught:
+    said = f"{shape[0]} targets" if shape[0] > 1 else f"one row of {shape[1]} targets"
+    with pytest.raises(ValueError, match=rf"y has {said} but X has 64") as caught:
         _fit(model, np.zeros((64, 2)), np.zeros(shape))
     assert "reshape(-1)" not in str(caught.value)
 
