@@ -28,6 +28,8 @@ import importlib
 import inspect
 import json
 
+from nnbackend.checks import warn_caller
+
 
 class UnknownTypeError(ValueError):
     """A saved config names a class that no registry holds."""
@@ -94,6 +96,13 @@ class Registry:
         shown = cls.__dict__.get(self.shown_as) if self.shown_as else None  # name=... too
         if isinstance(shown, str) and self._holder(shown) in (None, cls):
             self._shown[_normalised(shown)] = name  # the latest definition: a re-run cell
+        elif isinstance(shown, str):  # a registered name is its class's: said, not silent
+            holder = _qualified(self._holder(shown))
+            warn_caller(
+                f"{self.shown_as}={shown!r} of {cls.__name__} names {holder} already, and goes "
+                f"on naming it: give {cls.__name__} a {self.shown_as} of its own to use it by name",
+                UserWarning,
+            )
         return cls
 
     def _holder(self, name: str) -> type | None:

@@ -247,9 +247,11 @@ def test_a_registered_metric_is_found_by_the_name_its_history_rows_get(backend):
             xp = nb.backend.namespace_of(out)
             return xp.max(xp.abs(out - xp.reshape(target, out.shape))), 1
 
-    @nb.register
-    class MyAccuracy(nb.metrics.Accuracy):
-        name = "accuracy"  # Accuracy's: not taken from it
+    with pytest.warns(UserWarning, match=r"name='accuracy' of MyAccuracy names nnbackend\.metrics"):
+
+        @nb.register
+        class MyAccuracy(nb.metrics.Accuracy):
+            name = "accuracy"  # Accuracy's: not taken from it, and said so
 
     @nb.register
     class FirstOfTwo(WorstAbsError):
@@ -353,3 +355,20 @@ def test_keras_metric_names_are_known(name, kind):
     refused as unknown."""
     assert type(nb.metrics.get(name)) is kind
     assert type(nb.init.get("kaiming_normal")) is nb.init.He  # torch's name for He
+
+
+def test_a_metric_named_as_a_built_in_is_told_fit_keeps_the_built_in():
+    """@nb.register class MyMAE(Metric): name = "mae" was registered without a word, and
+    metrics=["mae"] went on taking nnbackend's mean absolute error."""
+    from nnbackend.registry import METRICS
+
+    with pytest.warns(UserWarning, match=r"name='mae' of MyMAE names .*of its own to use"):
+
+        @nb.register
+        class MyMAE(nb.metrics.Metric):
+            name = "mae"
+
+    try:
+        assert type(nb.metrics.get("mae")) is not MyMAE
+    finally:
+        METRICS._classes.pop("MyMAE")
