@@ -100,6 +100,14 @@ def check_rebuilds(model, loss=None, optimizer=None) -> None:
     parts = [("the model", MODELS, model, {"backend": model.backend, "build": False})]
     parts += [("the loss", LOSSES, loss, {}), ("the optimizer", OPTIMIZERS, optimizer, {})]
     own = {type_name(o): type(o) for o in _parts_of(model, loss, optimizer)}
+    for name, cls in own.items():
+        registry = cls.registry
+        if registry.registered_name(cls) is None and name in registry:
+            raise ValueError(
+                f"{cls.__name__} is not registered, and {name!r} names "
+                f"{registry.get(name).__module__}.{name}: nb.load would build that one. "
+                f"Register yours under a name of its own: @nb.register(name='My{name}')"
+            )
     for what, registry, thing, options in parts:
         if thing is None:
             continue

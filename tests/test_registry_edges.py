@@ -230,3 +230,28 @@ def test_declared_shapes_take_whole_numbers_of_0_and_more_only(shape, ok):
     else:
         with pytest.raises(nb.CheckpointError, match=r"^run.h5: layer 1 \(Declaring\) declares "):
             declared_shapes("run.h5", model, nb.CheckpointError)
+
+
+class Tanh(nb.layers.Layer):
+    """Not registered, and named as the built-in: a scaled tanh of one's own."""
+
+    def forward(self, x, training=True):
+        self.y = nb.backend.namespace_of(x).tanh(x)
+        return 2 * self.y
+
+    def backward(self, dy, input_grad=True):
+        return 2 * dy * (1 - self.y**2)
+
+
+def test_a_class_of_ones_own_named_as_a_built_in_is_refused_at_the_save(tmp_path, backend):
+    """It was saved, and loaded back as nnbackend's Tanh without a word: other outputs."""
+    model = nb.Sequential([nb.layers.Dense(2, 2), Tanh()], backend=backend, seed=0)
+    path = tmp_path / "model.h5"
+    with pytest.raises(
+        ValueError, match=r"^Tanh is not registered, .*@nb\.register\(name='MyTanh'\)"
+    ):
+        nb.save(model, path)
+    assert not path.exists()
+    X, y = np.zeros((4, 2)), np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match=r"nb\.load would build that one"):
+        model.fit(X, y, loss="cross_entropy", optimizer="sgd", checkpoint=path, verbose=0)
