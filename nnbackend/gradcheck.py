@@ -59,7 +59,13 @@ def relative_error(analytic, numerical, floor: float = 1e-4) -> float:
     has a true gradient of zero, and rounding noise over itself is 1.0. Central
     differences in float64 with h = 1e-5 round by about 1e-11 an element, so with this
     floor such a gradient shows a few 1e-7 at most (a conv net's bias before BatchNorm
-    on torch: 1.6e-7), and an error under 1e-6 still tells right from wrong at any size."""
+    on torch: 1.6e-7), and an error under 1e-6 still tells right from wrong at any size.
+    Gradients of other shapes are a ValueError: broadcast, a (1, 3) one passed for (3,)."""
+    if tuple(analytic.shape) != tuple(numerical.shape):
+        raise ValueError(
+            f"the gradient has shape {tuple(analytic.shape)}, but what it is the gradient of "
+            f"has {tuple(numerical.shape)}: backward must give each its own shape"
+        )
     xp = namespace_of(analytic, numerical)
     diff = xp.sqrt(xp.sum((analytic - numerical) ** 2))
     scale = xp.sqrt(xp.sum(analytic**2)) + xp.sqrt(xp.sum(numerical**2))

@@ -120,3 +120,14 @@ def test_the_checks_run_the_training_forward_that_backward_differentiates(backen
     model = nb.Sequential([Dense(2, 4), SeenDropout(0.5), Dense(4, 2)], backend=backend64)
     check_gradients(model, "cross_entropy", X, Y)
     assert len(SeenDropout.modes) > 40 and set(SeenDropout.modes) == {True}
+
+
+def test_a_gradient_of_another_shape_is_refused_not_broadcast(backend64):
+    """A (1, 3) gradient for a (3,) weight broadcast against the numerical one: the check
+    said 1e-11, and fit then refused the same layer."""
+    from nnbackend.gradcheck import relative_error
+
+    a, n = backend64.asarray(np.ones((1, 3))), backend64.asarray(np.ones(3))
+    with pytest.raises(ValueError, match=r"shape \(1, 3\), but .* has \(3,\)"):
+        relative_error(a, n)
+    assert relative_error(n, n) == 0.0
