@@ -120,9 +120,9 @@ def check_rebuilds(model, loss=None, optimizer=None) -> None:
             continue  # a class nested deeper, not registered: custom_objects at the load
         except Exception as exc:
             raise ValueError(
-                f"{what} could not be loaded from the file: its config() does not build it "
-                f"again ({type(exc).__name__}: {exc}). A config() gives the constructor's "
-                "arguments, each under its name, and nothing else"
+                f"{what} cannot be saved (nothing was written): its config() does not build "
+                f"it again as nb.load would ({type(exc).__name__}: {exc}). A config() gives "
+                "the constructor's arguments, each under its name, and nothing else"
             ) from exc
         _check_alike(what, thing, again)
 
@@ -136,7 +136,7 @@ def _check_typed(what: str, thing, config: dict) -> None:
     for part, part_config in parts:
         if isinstance(part_config, dict) and not isinstance(part_config.get("type"), str):
             raise ValueError(
-                f"{what} could not be loaded from the file: {type(part).__name__}.config() "
+                f"{what} cannot be saved (nothing was written): {type(part).__name__}.config() "
                 'gives no "type"; a config() of one\'s own returns {**super().config(), ...}'
             )
 
