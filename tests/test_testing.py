@@ -800,3 +800,49 @@ def test_nb_testing_loads_on_first_use():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
+
+
+class Typo(nb.layers.Layer):
+    def forward(self, x, training=True):
+        return x * self.scale  # no such attribute
+
+    def backward(self, dy, input_grad=True):
+        return dy
+
+
+def test_an_error_on_numpy_is_not_blamed_on_numpy():
+    """Every error was told to call the standard, never numpy, on numpy itself too."""
+    with pytest.raises(AssertionError) as told:
+        nb.testing.check_layer(Typo, (2, 3), backends=["numpy", "strict"])
+    rows = [line.split() for line in str(told.value).splitlines() if "'scale'" in line]
+    on_numpy = [" ".join(row) for row in rows if row[0] == "runs" and row[1] == "numpy"]
+    on_strict = [" ".join(row) for row in rows if row[0] == "runs" and row[1] == "strict"]
+    assert on_numpy and not any("never numpy" in row for row in on_numpy)
+    assert on_strict and all("never numpy" in row for row in on_strict)
+
+
+class Mutating(nb.losses.MSE):
+    def forward(self, pred, target):
+        pred -= 1.0
+        return super().forward(pred, target)
+
+
+def test_check_loss_and_parity_leave_the_callers_arrays_alone():
+    """On numpy, the backend's array was the caller's own: a loss that changes its
+    argument changed the caller's pred, and the next backend's run saw it changed (a
+    parity failure of 1e17 ulps that was not one)."""
+    pred = np.linspace(-1, 1, 6).reshape(6, 1)
+    before = pred.copy()
+    with pytest.raises(AssertionError) as told:
+        nb.testing.check_loss(Mutating, pred, np.zeros(6), backends=["numpy", "strict"])
+    np.testing.assert_array_equal(pred, before)
+    assert "parity" not in str(told.value)
+
+    def doubled(x):
+        x *= 2
+        return x
+
+    X = np.ones((2, 2))
+    results = nb.testing.assert_backend_parity(doubled, X, backends=["numpy", "strict"])
+    np.testing.assert_array_equal(X, np.ones((2, 2)))
+    np.testing.assert_array_equal(results["strict"], 2 * np.ones((2, 2)))

@@ -56,6 +56,7 @@ from nnbackend.testing.backends import (
     to_host,
 )
 from nnbackend.testing.report import (
+    STANDARD_HINT,
     ULPS,
     Report,
     config_round_trip,
@@ -68,7 +69,6 @@ DEVICE_HINT = (
     "make new arrays on the input's device (xp.asarray(c, device=x.device)) and call "
     "only the Array API standard, never numpy"
 )
-STANDARD_HINT = "call only the Array API standard, through xp = namespace_of(x), never numpy"
 FLOAT64_HINT = "a float64 constant leaks in: make constants in the input's dtype"
 LOAD_HINT = (
     "nb.load builds the layer from config() and fills params and state, without build(): "

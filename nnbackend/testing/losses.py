@@ -92,8 +92,7 @@ def _other_reduction(report, loss, pred, target, backend: Backend) -> None:
         return
     flipped = {"mean": "sum", "sum": "mean"}[config["reduction"]]
     other = type(loss).from_config({**config, "reduction": flipped})
-    P = backend.asarray(pred)
-    T = backend.asarray(target, dtype=target_dtype(loss, target, backend))
+    P, T = _arrays(loss, pred, target, backend)
     values = [float(to_host(each.forward(P, T))) for each in (loss, other)]
     dpred = other.backward()
     if wrong := array_problem("backward()", dpred, pred.shape, backend):
@@ -116,8 +115,7 @@ def _checked(report, make_loss, pred, target, backend: Backend, gradient, hint=S
     found = None
     with report.checking(check, where, hint):
         loss = make_loss()
-        P = backend.asarray(pred)
-        T = backend.asarray(target, dtype=target_dtype(loss, target, backend))
+        P, T = _arrays(loss, pred, target, backend)
         before = to_host([P, T])
         value = loss.forward(P, T)
         dpred = loss.backward()
@@ -140,8 +138,8 @@ def _checked(report, make_loss, pred, target, backend: Backend, gradient, hint=S
         if gradient and problem is None:
             if backend.dtype_name == "float32" and backend.supports("float64"):
                 backend = backend.with_dtype("float64")  # float32's differences are coarse
-                loss, P = make_loss(), backend.asarray(pred)
-                T = backend.asarray(target, dtype=target_dtype(loss, target, backend))
+                loss = make_loss()
+                P, T = _arrays(loss, pred, target, backend)
                 loss.forward(P, T)
                 dpred = loss.backward()
             with warnings.catch_warnings():
@@ -150,3 +148,10 @@ def _checked(report, make_loss, pred, target, backend: Backend, gradient, hint=S
             wrong = gradient_problems("pred", dpred, numerical, backend.dtype_name)
             report.add("gradient", where, "; ".join(wrong) or None)
     return found
+
+
+def _arrays(loss, pred, target, backend: Backend) -> tuple:
+    """pred and target on ``backend``, copies of the caller's: on NumPy its arrays would
+    be the caller's own, changed by a loss that changes its argument, for every run."""
+    dtype = target_dtype(loss, target, backend)
+    return backend.asarray(np.array(pred)), backend.asarray(np.array(target), dtype=dtype)
