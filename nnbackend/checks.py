@@ -126,7 +126,13 @@ def check_gradients(params, grads) -> None:
 def check_input_gradient(layer, index: int, dx, shapes) -> None:
     """Refuse a dL/dx from layer ``index`` of another shape than the input its last
     forward took (``shapes[index]``): the layers below would broadcast it (a sum over
-    the batch kept as a row made every row's gradient, and the fit trained on, wrong)."""
+    the batch kept as a row made every row's gradient, and the fit trained on, wrong).
+    None from a layer past the first (a backward without its return) is refused too."""
+    if dx is None and 0 < index < len(shapes):  # the first's may be: input_grad=False
+        raise ValueError(
+            f"layer {index}, {layer!r}: its backward returned None (a missing return?): it "
+            "returns dL/dx, the gradient of its input, for the layers below it"
+        )
     if dx is None or index >= len(shapes):
         return
     shape = getattr(dx, "shape", None)

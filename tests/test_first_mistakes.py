@@ -441,3 +441,22 @@ def test_a_backward_through_layers_that_keep_no_cache_needs_no_forward_first(bac
     model = nb.Sequential([Double()], backend=backend, input_shape=(2,))
     dx = model.backward(backend.asarray(np.ones((3, 2))))
     np.testing.assert_array_equal(nb.to_numpy(dx), np.full((3, 2), 2.0))
+
+
+class NoReturn(nb.layers.Layer):
+    def forward(self, x, training=True):
+        return 2 * x
+
+    def backward(self, dy, input_grad=True):
+        dy * 2  # noqa: B018 - the return forgotten
+
+
+def test_a_backward_without_its_return_in_the_middle_is_named(backend):
+    """A layer past the first whose backward forgot its return: the None reached the
+    next layer down, and NumPy's matmul of an object array raised from inside."""
+    X = np.random.default_rng(0).normal(size=(8, 3))
+    model = nb.Sequential([Dense(3, 3), NoReturn(), Dense(3, 2)], backend=backend, seed=0)
+    with pytest.raises(ValueError, match=r"^layer 1, NoReturn\(\): its backward returned None"):
+        model.fit(X, (X[:, 0] > 0) * 1, loss="cross_entropy", optimizer="sgd", verbose=0)
+    first = nb.Sequential([NoReturn(), Dense(3, 2)], backend=backend, seed=0)  # dx unneeded
+    first.fit(X, (X[:, 0] > 0) * 1, loss="cross_entropy", optimizer="sgd", verbose=0)
