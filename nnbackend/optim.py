@@ -33,7 +33,6 @@ from nnbackend.optim_base import (  # noqa: F401  (nb.optim.Optimizer: the base'
     MAX_ITERATIONS,
     UPDATE_METHODS,
     Optimizer,
-    _rewritten,
     device_rate,
 )
 from nnbackend.registry import OPTIMIZERS, register
@@ -43,6 +42,12 @@ from nnbackend.schedules import (  # noqa: F401  (nb.optim.StepDecay, ...: their
     Schedule,
     StepDecay,
 )
+
+
+def _rewritten(optimizer, base, *methods: str) -> bool:
+    """Whether ``optimizer``'s class rewrites any of ``base``'s ``methods``: a subclass
+    that rewrites ``update`` or ``apply`` keeps them, one parameter at a time."""
+    return any(getattr(type(optimizer), m) is not getattr(base, m) for m in methods)
 
 
 def _on_device(lr) -> bool:

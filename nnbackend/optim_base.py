@@ -241,9 +241,14 @@ class Optimizer:
     def _slot(self, slot: str, name: str, like):
         """The arrays of state ``slot``, by parameter name, with ``name``'s made (zeros)
         if new. Returned as the dict, so ``v[name] *= c`` updates in place or rebinds."""
-        if name == EVERY:  # a flat step: the slot's one buffer
-            return self._whole[slot]
-        arrays = self.state[slot]
+        arrays = (self._whole if name == EVERY else self.state).get(slot)
+        if arrays is None:  # EVERY: a flat step, the slot's one buffer
+            raise TypeError(
+                f"{type(self).__name__} keeps state {slot!r}, which its slots do not name: "
+                f"add slots = {(*self.slots, slot)!r} to the class"
+            )
+        if name == EVERY:
+            return arrays
         if name not in arrays:
             arrays[name] = namespace_of(like).zeros_like(like)
         elif arrays[name].shape != like.shape:
@@ -380,12 +385,6 @@ class Optimizer:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in {"lr": self.lr, **self._hyper()}.items())
         return f"{type(self).__name__}({args})"
-
-
-def _rewritten(optimizer, base, *methods: str) -> bool:
-    """Whether ``optimizer``'s class rewrites any of ``base``'s ``methods``: a subclass
-    that rewrites ``update`` or ``apply`` keeps them, one parameter at a time."""
-    return any(getattr(type(optimizer), m) is not getattr(base, m) for m in methods)
 
 
 def _copies(arrays: dict) -> dict:

@@ -460,3 +460,20 @@ def test_a_backward_without_its_return_in_the_middle_is_named(backend):
         model.fit(X, (X[:, 0] > 0) * 1, loss="cross_entropy", optimizer="sgd", verbose=0)
     first = nb.Sequential([NoReturn(), Dense(3, 2)], backend=backend, seed=0)  # dx unneeded
     first.fit(X, (X[:, 0] > 0) * 1, loss="cross_entropy", optimizer="sgd", verbose=0)
+
+
+class Mom(nb.optim.Optimizer):
+    """Momentum of one's own that forgot slots = ("v",)."""
+
+    def update(self, params, name, grad, lr):
+        v = self._slot("v", name, grad)
+        v[name] = 0.9 * v[name] + grad
+        params[name] = params[name] - lr * v[name]
+
+
+def test_state_in_a_slot_the_optimizer_does_not_name_is_told_to_declare_it(backend):
+    """A raw KeyError: 'v' from inside the step (13 of them in check_optimizer)."""
+    X = np.random.default_rng(0).normal(size=(8, 3))
+    model = nb.Sequential([Dense(3, 2)], backend=backend, seed=0)
+    with pytest.raises(TypeError, match=r"^Mom keeps state 'v', .*add slots = \('v',\) to the"):
+        model.fit(X, (X[:, 0] > 0) * 1, loss="cross_entropy", optimizer=Mom(0.1), verbose=0)
