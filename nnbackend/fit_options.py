@@ -105,22 +105,34 @@ def checked_callbacks(callbacks) -> list:
 HOOKS = tuple(name for name in vars(cb.Callback) if name.startswith("on_"))
 # Keras's and Lightning's hooks that fit has no counterpart of
 OTHER_HOOKS = re.compile(
-    r"on_((train_|test_|predict_|validation_)?(batch|epoch)|step|test|predict)_(begin|start|end)"
+    r"on_((train_|test_|predict_|validation_)?(batch|epoch)|step|test|predict|train|fit)"
+    r"_(begin|start|end)"
 )
 
 
 def _warn_of_unknown_hooks(callback) -> None:
-    """Keras's ``on_batch_end`` and the like, written in a callback, would never run."""
+    """Keras's ``on_batch_end``, Lightning's ``on_train_start``, a misspelt hook
+    (``on_epoch_ends``), written in a callback, would never run; a state kept by
+    ``get_state`` without a ``set_state`` would not come back at a resume."""
+    kind = type(callback)
     unknown = [
         name
-        for name in dir(type(callback))
-        if OTHER_HOOKS.fullmatch(name) and name not in HOOKS
-        and inspect.isfunction(inspect.getattr_static(type(callback), name))
+        for name in dir(kind)
+        if (OTHER_HOOKS.fullmatch(name) or difflib.get_close_matches(name, HOOKS, 1, 0.85))
+        and name not in HOOKS and inspect.isfunction(inspect.getattr_static(kind, name))
     ]  # fmt: skip
-    if unknown and current().rank == 0:  # one warning a job (a fit of its own joins none)
+    if current().rank != 0:  # one warning a job (a fit of its own joins none)
+        return
+    if unknown:
         warn_caller(
-            f"{type(callback).__name__} has {', '.join(unknown)}, which fit never calls: "
-            f"its hooks are {', '.join(HOOKS)}",
+            f"{kind.__name__} has {', '.join(unknown)}, which fit never calls: its hooks "
+            f"are {', '.join(HOOKS)}",
+            UserWarning,
+        )
+    if kind.get_state is not cb.Callback.get_state and kind.set_state is cb.Callback.set_state:
+        warn_caller(
+            f"{kind.__name__} keeps a state (get_state) but has no set_state: a resume "
+            "would not give it back",
             UserWarning,
         )
 

@@ -477,3 +477,34 @@ def test_state_in_a_slot_the_optimizer_does_not_name_is_told_to_declare_it(backe
     model = nb.Sequential([Dense(3, 2)], backend=backend, seed=0)
     with pytest.raises(TypeError, match=r"^Mom keeps state 'v', .*add slots = \('v',\) to the"):
         model.fit(X, (X[:, 0] > 0) * 1, loss="cross_entropy", optimizer=Mom(0.1), verbose=0)
+
+
+@pytest.mark.parametrize("hook", ["on_train_start", "on_epoch_ends", "on_fit_end"])
+def test_a_hook_fit_never_calls_is_warned_of(hook, backend):
+    """Lightning's on_train_start and a misspelt on_epoch_ends ran silently never."""
+    callback = type("Timer", (nb.callbacks.Callback,), {hook: lambda self, *a: None})()
+    X = np.random.default_rng(0).normal(size=(8, 3))
+    model = nb.Sequential([Dense(3, 2)], backend=backend, seed=0)
+    with pytest.warns(UserWarning, match=rf"^Timer has {hook}, which fit never calls"):
+        model.fit(X, (X[:, 0] > 0) * 1, loss="cross_entropy", optimizer="sgd", verbose=0,
+                  callbacks=[callback])  # fmt: skip
+
+
+class Counter(nb.callbacks.Callback):
+    def __init__(self):
+        self.epochs = 0
+
+    def on_epoch_end(self, epoch, logs, model):
+        self.epochs += 1
+
+    def get_state(self):
+        return {"epochs": self.epochs}
+
+
+def test_a_callback_with_get_state_but_no_set_state_is_warned_of(backend):
+    """Its state was saved in each checkpoint and given back to nothing at a resume."""
+    X = np.random.default_rng(0).normal(size=(8, 3))
+    model = nb.Sequential([Dense(3, 2)], backend=backend, seed=0)
+    with pytest.warns(UserWarning, match=r"^Counter keeps a state \(get_state\) but has no set"):
+        model.fit(X, (X[:, 0] > 0) * 1, loss="cross_entropy", optimizer="sgd", verbose=0,
+                  callbacks=[Counter()])  # fmt: skip
