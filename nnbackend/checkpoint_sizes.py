@@ -77,9 +77,9 @@ def check_declared(model) -> None:
                 "the model was built; a fit or train_step builds it (or layer.build(model."
                 "backend, model.rng))"
             )
-        for what, method, arrays in (
-            ("weights", "param_shapes", layer.params),
-            ("running state", "state_shapes", layer.state),
+        for what, method, arrays, example in (
+            ("weights", "param_shapes", layer.params, "Dense"),
+            ("running state", "state_shapes", layer.state, "BatchNorm"),
         ):
             held = {key: tuple(getattr(a, "shape", ())) for key, a in arrays.items()}
             declared = {key: tuple(shape) for key, shape in getattr(layer, method)().items()}
@@ -88,7 +88,7 @@ def check_declared(model) -> None:
                     f"layer {i} ({type(layer).__name__}) holds {what} {_listed(held)}, but "
                     f"its {method}() declares {_listed(declared)}: nb.load could not read "
                     f"a checkpoint of it back. Have {method}() give each array's shape from "
-                    "the constructor's arguments, as Dense's does"
+                    f"the constructor's arguments, as {example}'s does"
                 )
 
 

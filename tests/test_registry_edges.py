@@ -255,3 +255,27 @@ def test_a_class_of_ones_own_named_as_a_built_in_is_refused_at_the_save(tmp_path
     X, y = np.zeros((4, 2)), np.array([0, 1, 0, 1])
     with pytest.raises(ValueError, match=r"nb\.load would build that one"):
         model.fit(X, y, loss="cross_entropy", optimizer="sgd", checkpoint=path, verbose=0)
+
+
+class Counted(nb.layers.Layer):
+    """Keeps a running count it does not declare in state_shapes()."""
+
+    def build(self, backend, rng):
+        super().build(backend, rng)
+        self.state["seen"] = backend.xp.zeros((1,))
+
+    def forward(self, x, training=True):
+        return x
+
+    def backward(self, dy, input_grad=True):
+        return dy
+
+
+def test_running_state_not_declared_is_pointed_to_a_layer_that_has_one(tmp_path, backend):
+    """The error named Dense's param_shapes() as the example for state_shapes(): Dense
+    keeps no running state."""
+    model = nb.Sequential([nb.layers.Dense(2, 2), Counted()], backend=backend, seed=0)
+    with pytest.raises(
+        ValueError, match=r"state_shapes\(\) declares none: .* as BatchNorm's does$"
+    ):
+        nb.save(model, tmp_path / "m.h5")
