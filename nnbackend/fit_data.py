@@ -12,7 +12,7 @@ from nnbackend.data_checks import (
     check_targets,
     known_shapes,
 )
-from nnbackend.shapes import chain_shapes, check_target_samples
+from nnbackend.shapes import chain_shapes, check_target_samples, default_shape_hint
 
 VALIDATION_NAMES = ("validation X", "validation y")
 
@@ -25,7 +25,13 @@ def check_data(model, X, y, loss, names=("X", "y")) -> None:
             backend.check_array(array, what)
     check_inputs(X, model.input_shape, names[0], y)
     check_layers_take(model, X, names[0], y)
-    check_targets(y, X.shape[0], model.n_outputs, loss, names[1], inputs=names[0])
+    try:
+        check_targets(y, X.shape[0], model.n_outputs, loss, names[1], inputs=names[0])
+    except ValueError as exc:  # the outputs counted through a layer that may change them
+        doubt = next(filter(None, map(default_shape_hint, model.layers)), "")
+        if not doubt or "output" not in str(exc):
+            raise
+        raise ValueError(f"{exc}{doubt}") from None
     if model.n_outputs is None and getattr(loss, "targets_like_outputs", False):
         _check_image_targets(model, X, y, names[1])
 

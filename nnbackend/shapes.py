@@ -91,13 +91,13 @@ def chain_shapes(layers, shape, given: str = "input_shape", data=None) -> list:
                     raise ValueError(f"{given} does not fit layer 0: {said}{hint}") from None
                 raise ValueError(
                     f"layer {i - 1}, {layers[i - 1]!r}, gives {shape_words(shape)} "
-                    f"but the next, {exc} (layer {i}){_default_shape_hint(layers[i - 1])}"
+                    f"but the next, {exc} (layer {i}){default_shape_hint(layers[i - 1])}"
                 ) from None
         shapes.append(shape)
     return shapes
 
 
-def _default_shape_hint(layer) -> str:
+def default_shape_hint(layer) -> str:
     """Where ``layer`` is one's own and keeps Layer's ``output_shape`` (what it takes, it
     gives), that the shape named may be that default's, not what its forward gives."""
     owner = next(c for c in type(layer).__mro__ if "output_shape" in vars(c))

@@ -508,3 +508,26 @@ def test_a_callback_with_get_state_but_no_set_state_is_warned_of(backend):
     with pytest.warns(UserWarning, match=r"^Counter keeps a state \(get_state\) but has no set"):
         model.fit(X, (X[:, 0] > 0) * 1, loss="cross_entropy", optimizer="sgd", verbose=0,
                   callbacks=[Counter()])  # fmt: skip
+
+
+class PairSum(nb.layers.Layer):
+    """(batch, 2k) -> (batch, k), keeping Layer's default output_shape (which says 2k)."""
+
+    def forward(self, x, training=True):
+        xp = nb.backend.namespace_of(x)
+        return xp.sum(xp.reshape(x, (x.shape[0], -1, 2)), axis=2)
+
+    def backward(self, dy, input_grad=True):
+        xp = nb.backend.namespace_of(dy)
+        return xp.reshape(xp.stack([dy, dy], axis=2), (dy.shape[0], -1))
+
+
+def test_outputs_counted_through_a_layer_keeping_the_default_output_shape_say_so(backend):
+    """Dense(3, 2) -> PairSum gives one output, but fit counted 2 by the default
+    output_shape and told y, right for the model, to become two columns."""
+    X = np.random.default_rng(0).normal(size=(8, 3))
+    model = nb.Sequential([Dense(3, 2), PairSum()], backend=backend, seed=0)
+    with pytest.raises(
+        ValueError, match=r"2 outputs.*; PairSum keeps Layer's default output_shape"
+    ):
+        model.fit(X, X[:, :1], loss="mse", optimizer="sgd", verbose=0)
