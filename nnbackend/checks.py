@@ -163,3 +163,18 @@ def warn_caller(message: str, category: type[Warning]) -> None:
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
         level, frame = level + 1, frame.f_back
     warnings.warn(message, category, stacklevel=level)
+
+
+def own_array(x, layers, i: int, backend):
+    """``x``, the output of ``layers[i - 1]`` (the model's input where ``i`` is 0), where
+    it is an array of ``backend``; else a TypeError naming that layer: one that called
+    NumPy on strict or torch arrays gave the next layer, or the loss, another library's."""
+    if i and not isinstance(x, backend.array_types):
+        kind = type(x)
+        raise TypeError(
+            f"layer {i - 1}, {layers[i - 1]!r}: its forward gave a {kind.__module__}."
+            f"{kind.__name__}, not an array of the model's backend ({backend.name}): a layer "
+            "calls only the Array API standard, through xp = namespace_of(x), never numpy "
+            "(nb.testing.check_layer(layer) says more)"
+        )
+    return x

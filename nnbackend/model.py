@@ -21,7 +21,7 @@ from nnbackend.backend import Generator, as_generator, get_backend
 from nnbackend.backend.arrays import carried
 from nnbackend.backend.core import detached
 from nnbackend.backend.kernels import table
-from nnbackend.checks import boolean, check_input_gradient, check_output_gradient
+from nnbackend.checks import boolean, check_input_gradient, check_output_gradient, own_array
 from nnbackend.fit_options import check_option_names
 from nnbackend.flat import FlatModel, release, thaw, unbind
 from nnbackend.history import History
@@ -178,7 +178,7 @@ class Sequential:
         self._in_shapes = shapes = []  # each layer's input's: its dL/dx's in backward
         while i <= last:
             layer = layers[i]
-            shapes.append(x.shape)
+            shapes.append(own_array(x, layers, i, self.backend).shape)
             fuses = fusing and i < last and layer._fused_forward
             both = layer.forward_activated(x, layers[i + 1]) if fuses else None
             if both is not None:
@@ -188,7 +188,7 @@ class Sequential:
                 x, i = layer.forward(x, training, rng=self.rng), i + 1
             else:
                 x, i = layer.forward(x, training), i + 1
-        return x
+        return own_array(x, layers, i, self.backend)
 
     def __call__(self, x):
         return self.forward(x, training=False)

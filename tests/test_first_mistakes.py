@@ -531,3 +531,30 @@ def test_outputs_counted_through_a_layer_keeping_the_default_output_shape_say_so
         ValueError, match=r"2 outputs.*; PairSum keeps Layer's default output_shape"
     ):
         model.fit(X, X[:, :1], loss="mse", optimizer="sgd", verbose=0)
+
+
+class NpTanh(nb.layers.Layer):
+    """Calls NumPy, not the standard: right on NumPy alone."""
+
+    def forward(self, x, training=True):
+        self.y = np.tanh(x)
+        return self.y
+
+    def backward(self, dy, input_grad=True):
+        return dy * (1 - self.y**2)
+
+
+def test_a_layer_that_calls_numpy_on_another_backend_is_named():
+    """On strict, fit said arrays of two backends met in the loss (put both on one
+    backend), and predict raised array-api-strict's TypeError from inside."""
+    X = np.random.default_rng(0).normal(size=(8, 3))
+    model = nb.Sequential([Dense(3, 3), NpTanh(), Dense(3, 2)], backend="strict", seed=0)
+    said = r"^layer 1, NpTanh\(\): its forward gave a numpy\.ndarray, not an array of the model"
+    with pytest.raises(TypeError, match=said):
+        model.fit(X, (X[:, 0] > 0) * 1, loss="cross_entropy", optimizer="sgd", verbose=0)
+    last = nb.Sequential([Dense(3, 2), NpTanh()], backend="strict", seed=0)
+    last.loss = nb.losses.MSE()
+    with pytest.raises(TypeError, match=r"^layer 1, NpTanh\(\): its forward gave a numpy"):
+        last.predict(X)
+    numpy = nb.Sequential([Dense(3, 3), NpTanh(), Dense(3, 2)], backend="numpy", seed=0)
+    numpy.fit(X, (X[:, 0] > 0) * 1, loss="cross_entropy", optimizer="sgd", verbose=0)
