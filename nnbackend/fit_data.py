@@ -75,8 +75,8 @@ def check_last_batch(model, batches, sample_shape: tuple) -> None:
     name = type(layer).__name__
     if batches.n < need:
         raise ValueError(
-            f"X holds {batches.n} sample(s), but {name} needs batches of at least {need}: "
-            f"train on {need} samples or more"
+            f"the fit trains on {batches.n} sample(s) (X's, less any validation_split), but "
+            f"{name} needs batches of at least {need}: train on {need} samples or more"
         )
     if batches.batch_size < need:
         raise ValueError(

@@ -248,7 +248,7 @@ def reshape_hint(X, sample_shape, n_targets: int | None = None) -> str:
             return f" One feature per sample? Make it a column: {reshaped(X, 'X', '-1, 1', False)}."
         if X.ndim == 2 and shape[0] == sample_shape[0] and n_targets != shape[0]:
             return " Samples as columns (features x samples)? Samples are rows here: pass X.T."
-        if X.ndim > 1 and math.prod(shape) == sample_shape[0]:  # one (64, 64, 3) photo
+        if X.ndim > 1 and math.prod(shape) == sample_shape[0] and n_targets != shape[0]:
             return f" A single image? Give it as one row: {reshaped(X, 'X', '1, -1', False)}."
         return f" Flatten images with {reshaped(X, 'X', '-1')}." if X.ndim > 2 else ""
     if channels_last(shape, sample_shape[0], image=sample_shape[1:]):

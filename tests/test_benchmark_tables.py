@@ -524,10 +524,12 @@ def test_a_run_stopped_part_way_keeps_the_workloads_it_finished(tmp_path, monkey
 
 
 @pytest.mark.parametrize(
-    ("status", "code"), [("RuntimeError: out of memory", 1), ("n/a: no GPU", 0)]
-)
+    ("status", "runs", "code"),
+    [("RuntimeError: out of memory", [], 1), ("n/a: no GPU", [], 0),
+     ("error: RuntimeError: out of memory", [1.0], 1)],  # failed after its first run
+)  # fmt: skip
 def test_a_run_with_a_failed_implementation_exits_1_keeping_the_others(
-    status, code, tmp_path, monkeypatch, capsys
+    status, runs, code, tmp_path, monkeypatch, capsys
 ):
     """An implementation's error was printed as "error" in the table and the run exited
     0: a script or CI running the benchmarks saw it pass. n/a (not installed, --skip) is
@@ -538,7 +540,7 @@ def test_a_run_with_a_failed_implementation_exits_1_keeping_the_others(
     def run_workload(wl, data, ctx, repeat, quick, quiet_wait=0):
         times = {
             "ref": {"median": 1.0, "runs": [1.0], "status": None},
-            "nnbackend": {"median": None, "runs": [], "status": status},
+            "nnbackend": {"median": runs[0] if runs else None, "runs": runs, "status": status},
         }
         return {"workload": wl.number, "title": wl.title, "times": times}
 

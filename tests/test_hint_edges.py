@@ -99,3 +99,51 @@ def test_a_dropout_of_rate_zero_after_the_sigmoid_is_accepted(backend):
     X, y = nb.datasets.make_moons(40, noise=0.2, seed=0)
     model = nb.Sequential([Dense(2, 1), Sigmoid(), Dropout(0.0)], backend=backend, seed=0)
     assert np.isfinite(model.fit(X, y, loss="bce", epochs=1, **SGD)["loss"][0])
+
+
+@pytest.mark.parametrize(("shape", "n"), [((3, 6, 6), 108), ((1, 6, 6), 40)])
+def test_a_1d_x_of_colour_or_of_another_length_is_told_no_reshape(shape, n, backend):
+    """One flattened grey image is told its reshape; a colour one's order is not known,
+    and 40 values fill no (1, 6, 6)."""
+    model = nb.Sequential([Conv2D(shape[0], 2, 3, padding=1), Flatten(), Dense(72, 2)],
+                          input_shape=shape, backend=backend, seed=0)  # fmt: skip
+    model.loss = nb.losses.SoftmaxCrossEntropy()
+    with pytest.raises(ValueError, match=r"\(samples of shape \(\)\)\.$"):
+        model.predict(np.zeros(n))
+
+
+def test_rows_that_fill_no_square_colour_image_are_not_given_sizes(backend):
+    model = nb.Sequential([Conv2D(3, 4, 3)], backend=backend, seed=0)
+    model.loss = nb.losses.MSE()
+    with pytest.raises(ValueError, match=r"such as X\.reshape\(len\(X\), 3, height, width\)$"):
+        model.predict(np.zeros((10, 150)))  # 150 = 3 * 50: no side
+
+
+def test_targets_of_another_column_count_are_not_told_to_transpose(backend):
+    X, y = np.zeros((20, 4)), np.zeros((3, 25))
+    model = nb.Sequential([Dense(4, 3)], backend=backend, seed=0)
+    with pytest.raises(ValueError, match=r"has 20 samples: they must match$"):
+        model.fit(X, y, loss="mse", **SGD)
+
+
+def test_a_val_alias_without_its_metric_is_not_told_the_metrics_name(backend):
+    X, y = np.zeros((20, 4)), np.arange(20) % 2
+    stop = nb.callbacks.EarlyStopping(monitor="val_acc")
+    model = nb.Sequential([Dense(4, 2)], backend=backend, seed=0)
+    with pytest.raises(ValueError, match=r"pass validation_data or validation_split$"):
+        model.fit(X, y, loss="cross_entropy", metrics=[], callbacks=[stop], **SGD)
+
+
+def test_rows_with_a_target_each_are_not_told_they_are_one_image(backend):
+    """Three rows of 2 for a net of 6 inputs: "A single image? X.reshape(1, -1)", which
+    the 3 targets then refute."""
+    model = nb.Sequential([Dense(6, 2)], backend=backend, seed=0)
+    with pytest.raises(ValueError, match=r"\(samples of shape \(2,\)\)\.$"):
+        model.fit(np.zeros((3, 2)), np.array([0, 1, 0]), loss="cross_entropy", **SGD)
+
+
+def test_too_few_rows_left_by_validation_split_are_not_said_to_be_all_of_x(backend):
+    X, y = np.random.default_rng(0).normal(size=(3, 4)), np.array([0, 1, 0])
+    model = nb.Sequential([Dense(4, 3), BatchNorm(3), Dense(3, 2)], backend=backend, seed=0)
+    with pytest.raises(ValueError, match=r"^the fit trains on 1 sample\(s\) \(X's, less any "):
+        model.fit(X, y, loss="cross_entropy", validation_split=0.5, **SGD)

@@ -359,7 +359,11 @@ def test_one_image_for_a_model_of_rows_is_told_to_become_one_row(shape, backend)
     ("n", "batch_size", "said"),
     [
         (4, 1, r"^batch_size=1 gives batches of 1 row\(s\), .* choose batch_size=2 or more$"),
-        (1, None, r"^X holds 1 sample\(s\), .* train on 2 samples or more$"),
+        (
+            1,
+            None,
+            r"^the fit trains on 1 sample\(s\) \(X's, less any validation_split\), .* or more$",
+        ),
     ],
 )
 def test_batchnorm_told_of_batches_all_too_small_is_not_told_to_drop_samples(

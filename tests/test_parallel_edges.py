@@ -872,3 +872,76 @@ def test_a_model_without_weights_is_broadcast_and_fitted_on_ranks(on_ranks):
         X, (X > 0) * 1.0, loss="mse", optimizer="sgd", epochs=1, verbose=0
     )
     assert succeeded(on_ranks(2, rank)) == pytest.approx([alone["loss"][0]] * 2)
+
+
+def test_broadcast_between_models_of_other_float_dtypes_names_it(on_ranks):
+    def rank(r):
+        net = nb.Sequential([Dense(2, 1)], seed=0, dtype="float64" if r else "float32")
+        nb.distributed.broadcast(net)
+
+    said = [str(e) for e in on_ranks(2, rank) if isinstance(e, nb.distributed.DistributedError)]
+    assert said and said[0] == (
+        "the ranks do not run the same broadcast: float dtype: rank 0 has 'float32', rank 1 "
+        "has 'float64'. Every rank must build the same model before broadcast."
+    )
+
+
+def test_broadcast_between_ranks_on_their_own_gpus_goes_on(on_ranks):
+    """Each rank of a two-GPU job is on its own device: "cupy:0", "cupy:1"."""
+    import dataclasses
+
+    def rank(r):
+        net = nb.Sequential([Dense(2, 1)], seed=r)
+        net.backend = dataclasses.replace(net.backend, name=f"numpy:{r}")  # as "cupy:<rank>"
+        nb.distributed.broadcast(net)
+        return nb.to_numpy(net.params["0.W"]).tolist()
+
+    first, second = succeeded(on_ranks(2, rank))
+    assert first == second
+
+
+def test_allreduce_grads_of_a_model_without_weights_on_ranks_is_a_no_op(on_ranks):
+    def rank(r):
+        nb.distributed.allreduce_grads(nb.Sequential(["sigmoid"], seed=0), rows=4)
+        return "done"
+
+    assert on_ranks(2, rank) == ["done", "done"]
+
+
+def test_a_fit_that_ends_well_forgets_the_error_an_earlier_one_left_by(on_ranks):
+    X = np.random.default_rng(0).normal(size=(8, 2))
+
+    def rank(r):
+        w = world._world.get()
+        w.left_by = "RuntimeError: once" if r == 1 else ""
+        net = nb.Sequential([Dense(2, 1)], seed=0)
+        net.fit(X, X[:, :1], loss="mse", optimizer="sgd", epochs=1, verbose=0, distributed=True)
+        return w.left_by
+
+    assert on_ranks(2, rank) == ["", ""]
+
+
+def test_a_broadcast_on_rank_0_alone_meeting_a_fit_ends_the_job_saying_where(on_ranks, monkeypatch):
+    """`if is_main(): broadcast(model)`, then fit on every rank: the broadcast's check
+    met the fit's under the same label, and the fit read the broadcast's (KeyError)."""
+    said = []
+
+    def abort(self, message):
+        said.append(message)
+        raise SystemExit(1)
+
+    monkeypatch.setattr(world.World, "abort", abort)
+    X = np.random.default_rng(0).normal(size=(8, 2))
+
+    def rank(r):
+        net = nb.Sequential([Dense(2, 1)], seed=0)
+        if r == 0:
+            nb.distributed.broadcast(net)
+        net.fit(X, X[:, :1], loss="mse", optimizer="sgd", epochs=1, verbose=0, distributed=True)
+
+    on_ranks(2, rank)
+    assert said and said[0] == (
+        "the ranks are at different points of the job: rank 0 in an allgather of the model "
+        "each rank broadcasts; rank 1 in an allgather of what each rank trains. Every rank "
+        "calls fit, broadcast and the other collective steps alike, in order: ending all 2 ranks."
+    )

@@ -368,3 +368,13 @@ def test_the_hook_is_installed_at_import_only_under_a_launcher(size):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ("join_to_end_all" if size == "2" else "excepthook")
+
+
+def test_a_launch_size_that_is_no_number_is_no_launch(monkeypatch):
+    for name in world.LAUNCH_SIZE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv(world.FORCE_VARIABLE, raising=False)
+    monkeypatch.setenv("PMI_SIZE", "")
+    assert world.launched() is False
+    monkeypatch.setenv("PMI_SIZE", "two")
+    assert world.launched() is False

@@ -311,7 +311,8 @@ def describe(model, loss, optimizer, metrics, data, settings: dict) -> dict:
 def check_alike(world: World, mine: dict, task: str = "fit") -> None:
     """Raise, on every rank alike, a DistributedError naming what the ranks disagree
     on and which rank has what (for a ``task`` other than fit: "broadcast")."""
-    everyone = world.allgather(mine, "what each rank trains")
+    label = "what each rank trains" if task == "fit" else f"the model each rank {task}s"
+    everyone = world.allgather(mine, label)  # another label: ranks at other steps
     problems = [d for d in (disagreement(key, [r[key] for r in everyone]) for key in mine) if d]
     if problems:
         advice = (

@@ -143,11 +143,14 @@ def _crossed(everyone: list) -> str:
         + (f" (it left its last distributed fit by {left})" if left else "")
         for rank, (what, left, _) in enumerate(everyone)
     )
-    return (
-        f"the ranks are at different points of the job: {where}. A rank that leaves a "
-        "distributed fit by an error of its own must not fit again while the others are "
-        f"still in it: ending all {len(everyone)} ranks."
+    why = (
+        "A rank that leaves a distributed fit by an error of its own must not fit again "
+        "while the others are still in it"
+        if any(left for _, left, _ in everyone)
+        else "Every rank calls fit, broadcast and the other collective steps alike, in order"
     )
+    ending = f"ending all {len(everyone)} ranks"
+    return f"the ranks are at different points of the job: {where}. {why}: {ending}."
 
 
 class Watchdog:
