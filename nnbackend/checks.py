@@ -170,11 +170,15 @@ def own_array(x, layers, i: int, backend):
     it is an array of ``backend``; else a TypeError naming that layer: one that called
     NumPy on strict or torch arrays gave the next layer, or the loss, another library's."""
     if i and not isinstance(x, backend.array_types):
-        kind = type(x)
+        where, kind = f"layer {i - 1}, {layers[i - 1]!r}: its forward", type(x)
+        if x is None:
+            raise TypeError(f"{where} returned None (a missing return?): it returns its output")
+        if isinstance(x, tuple | list):  # the course's (out, cache)
+            raise TypeError(f"{where} returned a {kind.__name__}: it returns one array, its "
+                            "output, and keeps what backward needs on self")  # fmt: skip
         raise TypeError(
-            f"layer {i - 1}, {layers[i - 1]!r}: its forward gave a {kind.__module__}."
-            f"{kind.__name__}, not an array of the model's backend ({backend.name}): a layer "
-            "calls only the Array API standard, through xp = namespace_of(x), never numpy "
-            "(nb.testing.check_layer(layer) says more)"
+            f"{where} gave a {kind.__module__}.{kind.__name__}, not an array of the model's "
+            f"backend ({backend.name}): a layer calls only the Array API standard, through "
+            "xp = namespace_of(x), never numpy (nb.testing.check_layer(layer) says more)"
         )
     return x

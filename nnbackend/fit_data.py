@@ -12,6 +12,7 @@ from nnbackend.data_checks import (
     check_targets,
     known_shapes,
 )
+from nnbackend.layers.base import Layer
 from nnbackend.shapes import chain_shapes, check_target_samples, default_shape_hint
 
 VALIDATION_NAMES = ("validation X", "validation y")
@@ -28,12 +29,22 @@ def check_data(model, X, y, loss, names=("X", "y")) -> None:
     try:
         check_targets(y, X.shape[0], model.n_outputs, loss, names[1], inputs=names[0])
     except ValueError as exc:  # the outputs counted through a layer that may change them
-        doubt = next(filter(None, map(default_shape_hint, model.layers)), "")
+        doubt = _doubted_outputs(model.layers)
         if not doubt or "output" not in str(exc):
             raise
         raise ValueError(f"{exc}{doubt}") from None
     if model.n_outputs is None and getattr(loss, "targets_like_outputs", False):
         _check_image_targets(model, X, y, names[1])
+
+
+def _doubted_outputs(layers) -> str:
+    """The hint of the last layer of one's own that keeps Layer's default output_shape,
+    where no layer after it sets its own (a Dense after a Swish of one's own does)."""
+    for layer in reversed(layers):
+        hint = default_shape_hint(layer)
+        if hint or type(layer).output_shape is not Layer.output_shape:
+            return hint
+    return ""
 
 
 def _check_image_targets(model, X, y, what: str) -> None:

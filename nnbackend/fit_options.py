@@ -118,7 +118,8 @@ def _warn_of_unknown_hooks(callback) -> None:
     unknown = [
         name
         for name in dir(kind)
-        if (OTHER_HOOKS.fullmatch(name) or difflib.get_close_matches(name, HOOKS, 1, 0.85))
+        if (OTHER_HOOKS.fullmatch(name) or name.startswith("on_")  # not a helper, _on_...
+            and difflib.get_close_matches(name, HOOKS, 1, 0.85))
         and name not in HOOKS and inspect.isfunction(inspect.getattr_static(kind, name))
     ]  # fmt: skip
     if current().rank != 0:  # one warning a job (a fit of its own joins none)

@@ -53,18 +53,20 @@ def numerical_gradient(f, x, h: float = 1e-5, progress=None):
     return grad
 
 
-def relative_error(analytic, numerical, floor: float = 1e-4) -> float:
+def relative_error(analytic, numerical, floor: float = 1e-4, name: str = "") -> float:
     """‖a − n‖ / max(‖a‖ + ‖n‖, floor). Gradients whose norms add up to less than
     ``floor`` are compared by their difference over ``floor``: a bias before BatchNorm
     has a true gradient of zero, and rounding noise over itself is 1.0. Central
     differences in float64 with h = 1e-5 round by about 1e-11 an element, so with this
     floor such a gradient shows a few 1e-7 at most (a conv net's bias before BatchNorm
     on torch: 1.6e-7), and an error under 1e-6 still tells right from wrong at any size.
-    Gradients of other shapes are a ValueError: broadcast, a (1, 3) one passed for (3,)."""
+    Gradients of other shapes are a ValueError (broadcast, a (1, 3) one passed for (3,)),
+    naming what they are the gradients of (``name``)."""
     if tuple(analytic.shape) != tuple(numerical.shape):
+        of = name or "what it is the gradient of"
         raise ValueError(
-            f"the gradient has shape {tuple(analytic.shape)}, but what it is the gradient of "
-            f"has {tuple(numerical.shape)}: backward must give each its own shape"
+            f"the gradient of {of} has shape {tuple(analytic.shape)}, but {of} has "
+            f"{tuple(numerical.shape)}: backward must give each its own shape"
         )
     xp = namespace_of(analytic, numerical)
     diff = xp.sqrt(xp.sum((analytic - numerical) ** 2))
@@ -112,7 +114,7 @@ def check_gradients(
     if penalty is not None:
         penalty.add_to_gradients({n: model.params[n] for n in model.decayed_names()}, grads)
     return {
-        name: relative_error(grads[name], numerical_gradient(objective, param, h))
+        name: relative_error(grads[name], numerical_gradient(objective, param, h), name=name)
         for name, param in model.params.items()
     }
 
@@ -137,10 +139,12 @@ def check_layer(layer, x, seed: int = 0, h: float = 1e-5) -> dict:
         return xp.sum(forward() * weights)
 
     objective()
-    errors = {"x": relative_error(layer.backward(weights), numerical_gradient(objective, x, h))}
+    dx = layer.backward(weights)
+    errors = {"x": relative_error(dx, numerical_gradient(objective, x, h), name="x")}
     grads = dict(layer.grads)
     for name, param in layer.params.items():
-        errors[name] = relative_error(grads[name], numerical_gradient(objective, param, h))
+        numerical = numerical_gradient(objective, param, h)
+        errors[name] = relative_error(grads[name], numerical, name=name)
     return errors
 
 

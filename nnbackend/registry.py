@@ -96,7 +96,7 @@ class Registry:
         shown = cls.__dict__.get(self.shown_as) if self.shown_as else None  # name=... too
         if isinstance(shown, str) and self._holder(shown) in (None, cls):
             self._shown[_normalised(shown)] = name  # the latest definition: a re-run cell
-        elif isinstance(shown, str):  # a registered name is its class's: said, not silent
+        elif isinstance(shown, str) and not _restated(cls, self._holder(shown), self.shown_as):
             holder = _qualified(self._holder(shown))
             warn_caller(
                 f"{self.shown_as}={shown!r} of {cls.__name__} names {holder} already, and goes "
@@ -216,6 +216,12 @@ def check_base_init(obj, attribute: str | None) -> None:
             f"{type(obj).__name__} has no {attribute}: its __init__ must call "
             f"super().__init__(...) first ({base}'s sets {attribute})"
         )
+
+
+def _restated(cls: type, holder: type, attribute: str) -> bool:
+    """Whether ``cls`` restates the name its base ``holder`` shows (a WeightedMAE's "mae"):
+    as inheriting it, no other class's name taken."""
+    return issubclass(cls, holder) and getattr(holder, attribute, None) == getattr(cls, attribute)
 
 
 def type_name(obj) -> str:

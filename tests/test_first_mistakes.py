@@ -5,6 +5,7 @@ optimizer's name where its object goes, a batch axis in ``input_shape``, torch's
 from __future__ import annotations
 
 import functools
+import warnings
 from unittest import mock
 
 import numpy as np
@@ -558,3 +559,94 @@ def test_a_layer_that_calls_numpy_on_another_backend_is_named():
         last.predict(X)
     numpy = nb.Sequential([Dense(3, 3), NpTanh(), Dense(3, 2)], backend="numpy", seed=0)
     numpy.fit(X, (X[:, 0] > 0) * 1, loss="cross_entropy", optimizer="sgd", verbose=0)
+
+
+class Forgetful(nb.layers.Layer):
+    def forward(self, x, training=True):
+        self.out = 2 * x  # the return forgotten
+
+    def backward(self, dy, input_grad=True):
+        return 2 * dy
+
+
+class Cached(nb.layers.Layer):
+    def forward(self, x, training=True):
+        return 2 * x, x  # the course's (out, cache)
+
+    def backward(self, dy, input_grad=True):
+        return 2 * dy
+
+
+@pytest.mark.parametrize(
+    ("layer", "said"),
+    [(Forgetful, r"returned None \(a missing return\?\)"), (Cached, r"returned a tuple: it")],
+)
+def test_a_forward_returning_none_or_a_pair_is_told_so_not_to_stop_calling_numpy(
+    layer, said, backend
+):
+    X = np.random.default_rng(0).normal(size=(8, 4))
+    model = nb.Sequential([Dense(4, 4), layer(), Dense(4, 1)], backend=backend, seed=0)
+    with pytest.raises(TypeError, match=rf"^layer 1, {layer.__name__}\(\): its forward {said}"):
+        model.fit(X, X[:, :1], loss="mse", optimizer="sgd", verbose=0)
+
+
+class Swish(nb.layers.Layer):
+    """An activation of one's own: its default output_shape is right."""
+
+    def forward(self, x, training=True):
+        self.x = x
+        return x / (1 + nb.backend.namespace_of(x).exp(-x))
+
+    def backward(self, dy, input_grad=True):
+        xp = nb.backend.namespace_of(dy)
+        s = 1 / (1 + xp.exp(-self.x))
+        return dy * (s + self.x * s * (1 - s))
+
+
+def test_no_default_output_shape_hint_for_a_layer_before_the_last_dense(backend):
+    X = np.random.default_rng(0).normal(size=(20, 4))
+    model = nb.Sequential([Dense(4, 8), Swish(), Dense(8, 3)], backend=backend, seed=0)
+    with pytest.raises(ValueError, match="3 outputs") as told:
+        model.fit(X, X[:, :2], loss="mse", optimizer="sgd", verbose=0)
+    assert "Swish keeps" not in str(told.value)
+
+
+def test_a_private_helper_of_a_callback_is_not_warned_of_as_a_hook(backend):
+    class Logger(nb.callbacks.Callback):
+        def _on_epoch_end(self, epoch):
+            pass
+
+        def on_epoch_end(self, epoch, logs, model):
+            self._on_epoch_end(epoch)
+
+    X = np.random.default_rng(0).normal(size=(8, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nb.Sequential([Dense(4, 1)], backend=backend, seed=0).fit(
+            X, X[:, :1], loss="mse", optimizer="sgd", verbose=0, callbacks=[Logger()]
+        )
+
+
+class RowBias(nb.layers.Layer):
+    """A bias whose backward keeps the batch axis: a (1, 4) gradient for a (4,) weight."""
+
+    def param_shapes(self):
+        return {"b": (4,)}
+
+    def build(self, backend, rng):
+        super().build(backend, rng)
+        self.params["b"] = backend.xp.zeros((4,), dtype=backend.dtype)
+
+    def forward(self, x, training=True):
+        return x + self.params["b"]
+
+    def backward(self, dy, input_grad=True):
+        self.grads["b"] = nb.backend.namespace_of(dy).sum(dy, axis=0, keepdims=True)
+        return dy
+
+
+def test_check_gradients_names_the_weight_whose_gradient_has_another_shape(backend64):
+    X = np.random.default_rng(0).normal(size=(6, 4))
+    model = nb.Sequential([Dense(4, 4), RowBias(), Dense(4, 1)], backend=backend64, seed=0)
+    with pytest.raises(ValueError, match=r"^the gradient of 1\.b has shape \(1, 4\), but 1\.b has"):
+        nb.gradcheck.check_gradients(model, "mse", X, X[:, :1])

@@ -3,6 +3,8 @@ device with the loss and brought to the host with it (no sync per step)."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -247,11 +249,12 @@ def test_a_registered_metric_is_found_by_the_name_its_history_rows_get(backend):
             xp = nb.backend.namespace_of(out)
             return xp.max(xp.abs(out - xp.reshape(target, out.shape))), 1
 
-    with pytest.warns(UserWarning, match=r"name='accuracy' of MyAccuracy names nnbackend\.metrics"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # its base's name, restated: nothing taken
 
         @nb.register
         class MyAccuracy(nb.metrics.Accuracy):
-            name = "accuracy"  # Accuracy's: not taken from it, and said so
+            name = "accuracy"  # Accuracy's: not taken from it
 
     @nb.register
     class FirstOfTwo(WorstAbsError):
@@ -372,3 +375,18 @@ def test_a_metric_named_as_a_built_in_is_told_fit_keeps_the_built_in():
         assert type(nb.metrics.get("mae")) is not MyMAE
     finally:
         METRICS._classes.pop("MyMAE")
+
+
+def test_a_metric_restating_its_parents_name_is_not_warned():
+    """A subclass that writes its base's name (so the History's key stays "mae") behaves
+    as one that inherits it: nothing is taken from another class."""
+    from nnbackend.registry import METRICS
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+
+        @nb.register
+        class WeightedMAE(nb.metrics.MeanAbsoluteError):
+            name = "mae"
+
+    METRICS._classes.pop("WeightedMAE")
