@@ -595,6 +595,9 @@ def test_a_callback_state_that_is_not_json_is_named(tmp_path):
         def get_state(self):
             return {"best": getattr(self, "best", None)}
 
+        def set_state(self, state):
+            self.best = state["best"]
+
     model = nb.Sequential([Dense(2, 2)], seed=0)
     with pytest.raises(
         TypeError,
