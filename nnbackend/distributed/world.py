@@ -234,9 +234,8 @@ def init(*, timeout: float | None = None, gpu_collectives: str | None = None) ->
 
 
 def _check_world_of_one(size: int, MPI) -> None:
-    """Refuse a world of one where the launcher started several ranks: its MPI is not
-    mpi4py's (srun, or Open MPI's mpirun, with the mpich wheel's mpi4py), and each rank
-    would train alone, as rank 0, and write the same files."""
+    """Refuse a world of one where the launcher started several ranks (srun, or Open MPI's
+    mpirun, with the mpich wheel's mpi4py): each would train alone, as rank 0."""
     said = [f"{name}={os.environ[name]}" for name in LAUNCH_SIZE_VARIABLES if _size(name) > 1]
     if size == 1 and said:
         raise DistributedError(
@@ -250,10 +249,8 @@ def _check_world_of_one(size: int, MPI) -> None:
 
 def _size(name: str) -> int:
     """The number of ranks the launcher variable ``name`` says (1 where it is not one)."""
-    try:
-        return int(os.environ.get(name, "1"))
-    except ValueError:
-        return 1
+    text = os.environ.get(name, "1").strip()
+    return int(text) if text.lstrip("+-").isdigit() else 1
 
 
 def launched() -> bool:
