@@ -198,7 +198,12 @@ def reshaped(array, name: str, dims: str, batch: bool = True) -> str:
 
 def batch_of_one(array, code: str, axes: int = 1) -> str:
     """``code`` (of ``array``) with ``axes`` new axes in front: ``X[None]``."""
-    return f"{code}[{', '.join(['None'] * axes)}{'' if _methods(array) else ', ...'}]"
+    return f"{code}[{', '.join(['None'] * axes)}{_rest(array)}]"
+
+
+def _rest(array) -> str:
+    """What ends an index of new axes: nothing, or ``, ...`` for the standard's arrays."""
+    return "" if _methods(array) else ", ..."
 
 
 def channels_last_hint(array, name: str = "X") -> str:
@@ -232,12 +237,8 @@ def reshape_hint(X, sample_shape, n_targets: int | None = None) -> str:
     shape = tuple(X.shape)
     if _without_ones(shape) == _without_ones(sample_shape):  # one (28, 28) image, say
         return f" A single sample? Give it as a batch of one: {_one_sample(X, sample_shape)}."
-    if (
-        X.ndim == 1
-        and len(sample_shape) == 3
-        and sample_shape[0] == 1
-        and (shape[0] == math.prod(sample_shape))
-    ):  # one grey image, flattened (a colour one's order is not known)
+    grey = len(sample_shape) == 3 and sample_shape[0] == 1  # a colour one's order: unknown
+    if X.ndim == 1 and grey and shape[0] == math.prod(sample_shape):  # one, flattened
         one = reshaped(X, "X", ", ".join(map(str, (1, *sample_shape))), False)
         return f" A single flattened image? Give it as a batch of one: {one}."
     if len(sample_shape) == 3 and shape == (*sample_shape[1:], sample_shape[0]):
@@ -285,9 +286,7 @@ def rows_to_images_hint(channels: int | None, sample_shape, X=None, name: str = 
     width) images: with the sizes worked out where they are square, say; in the words
     of ``X``'s library, where it is at hand, and its ``name``."""
     if len(sample_shape) == 2 and channels in (None, 1):
-        return (
-            f"images of one channel need that axis: {name}[:, None{'' if _methods(X) else ', ...'}]"
-        )
+        return f"images of one channel need that axis: {name}[:, None{_rest(X)}]"
     size, c = math.prod(sample_shape), channels or "channels"
     side = math.isqrt(size // channels) if channels and size % channels == 0 else 0
     if side and side * side * channels == size:
