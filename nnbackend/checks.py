@@ -174,8 +174,10 @@ def own_array(x, layers, i: int, backend):
         if x is None:
             raise TypeError(f"{where} returned None (a missing return?): it returns its output")
         if isinstance(x, tuple | list):  # the course's (out, cache)
-            raise TypeError(f"{where} returned a {kind.__name__}: it returns one array, its "
-                            "output, and keeps what backward needs on self")  # fmt: skip
+            raise TypeError(
+                f"{where} returned a {kind.__name__}: it returns one array, its output, and "
+                "keeps what backward needs on self"
+            )
         raise TypeError(
             f"{where} gave a {kind.__module__}.{kind.__name__}, not an array of the model's "
             f"backend ({backend.name}): a layer calls only the Array API standard, through "
