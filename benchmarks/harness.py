@@ -201,7 +201,7 @@ def attempt(what, fn):
     """fn()'s value and None, or None and why it did not run."""
     try:
         return fn(), None
-    except (Unavailable, NotImplementedError) as exc:
+    except Unavailable as exc:  # not installed, not written: a method left out is an error
         return None, f"n/a: {exc}"
     except Exception as exc:
         print(f"{what} failed:", file=sys.stderr)

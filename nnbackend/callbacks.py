@@ -23,6 +23,7 @@ from nnbackend.checks import boolean, finite_float, integer, one_of, positive_in
 from nnbackend.distributed.world import current, is_main
 from nnbackend.io import NotFiniteError, save
 from nnbackend.registry import METRICS, UnknownTypeError
+from nnbackend.saved_files import check_no_template
 
 
 class Callback:
@@ -296,11 +297,13 @@ def _monitor_hint(monitor: str, recorded) -> str:
         own = None
     if isinstance(own, str) and prefix + own in recorded:
         return f": {name!r} is recorded by its own name, so monitor={prefix + own!r}"
+    unasked = isinstance(own, str) and own not in recorded  # "mae", not in metrics=
+    ask = f"metrics=[{own!r}]" if unasked else ""
     if prefix and not any(key.startswith(prefix) for key in recorded):
         alias = isinstance(own, str) and own != name and own in recorded  # "acc", recorded
-        named = f", and monitor={prefix + own!r}" if alias else ""
+        named = f", and monitor={prefix + own!r}" if alias else f", and {ask}" if ask else ""
         return f"; for 'val_*' pass validation_data or validation_split{named}"
-    return ""
+    return f"; pass {ask}" if ask else ""
 
 
 class ModelCheckpoint(Callback):
@@ -323,11 +326,7 @@ class ModelCheckpoint(Callback):
     def __init__(self, path, every: int | None = None):
         if not isinstance(path, str | os.PathLike):
             raise TypeError(f"ModelCheckpoint's path must be a str or Path, not {path!r}")
-        if re.search(r"\{\w+(:[^{}]*)?\}", os.fsdecode(path)):  # Keras's {epoch:02d}
-            raise ValueError(
-                f"ModelCheckpoint path {os.fsdecode(path)!r} holds a template field: it keeps "
-                "one file, rewritten each time, and fills nothing in; give a plain path"
-            )
+        check_no_template(path, "ModelCheckpoint path")
         self.path = path
         self.every = None if every is None else positive_int(every, "ModelCheckpoint every")
 

@@ -29,10 +29,10 @@ def check_data(model, X, y, loss, names=("X", "y")) -> None:
     try:
         check_targets(y, X.shape[0], model.n_outputs, loss, names[1], inputs=names[0])
     except ValueError as exc:  # the outputs counted through a layer that may change them
-        doubt = _doubted_outputs(model.layers)
-        if not doubt or "output" not in str(exc):
+        doubt, said = _doubted_outputs(model.layers), str(exc)
+        if not doubt or "output" not in said or "Labels 1..n?" in said:  # that fix is y's
             raise
-        raise ValueError(f"{exc}{doubt}") from None
+        raise ValueError(f"{said.rstrip('.')}{doubt}") from None
     if model.n_outputs is None and getattr(loss, "targets_like_outputs", False):
         _check_image_targets(model, X, y, names[1])
 

@@ -15,7 +15,7 @@ from nnbackend.checkpoint import check_can_save
 from nnbackend.checkpoint_sizes import check_declared, check_rebuilds
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int, warn_caller
 from nnbackend.distributed.world import current
-from nnbackend.saved_files import replace_warning
+from nnbackend.saved_files import check_no_template, replace_warning
 
 
 def check_options(*, epochs, batch_size, shuffle, l2, validation_split, validation_batch_size,
@@ -52,6 +52,7 @@ def check_checkpoint(checkpoint, model, loss=None, optimizer=None, *, resume=Fal
         raise ValueError("resume=True needs checkpoint=<path> to resume from")
     if checkpoint is None:
         return None
+    check_no_template(checkpoint, "checkpoint")
     replaces = check_can_save(checkpoint, "checkpoint") and not resume and epochs > 0
     check_declared(model)
     check_rebuilds(model, loss, optimizer)

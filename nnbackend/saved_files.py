@@ -1,5 +1,5 @@
-"""Which model saved a file last, and what a fit says of an earlier run's checkpoint
-it is about to replace.
+"""Which model saved a file last, what a fit says of an earlier run's checkpoint it is
+about to replace, and the checkpoint paths a fit refuses (Keras's templates).
 
 A script run again without ``resume=True`` starts over and replaces the earlier run's
 checkpoint at its first save: ``fit`` warns, naming the epoch the file holds and how
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import weakref
 
 from nnbackend.checkpoint import CheckpointError, saved_epoch
@@ -57,3 +58,16 @@ def replace_warning(checkpoint, model) -> str | None:
         f"{start} epoch {epoch} of an earlier run, {replaced}, or pass resume=True with "
         f"epochs above {epoch + 1} to go on from it"
     )
+
+
+def check_no_template(path, name: str) -> None:
+    """Refuse a Keras template path (``ck_{epoch:02d}.h5``) for a fit's checkpoint: the
+    file is one, rewritten at each save, and its name is not filled in."""
+    if not isinstance(path, str | os.PathLike):
+        return  # check_can_write names the type
+    text = os.fsdecode(path)
+    if re.search(r"\{\w+(:[^{}]*)?\}", text):
+        raise ValueError(
+            f"{name}={text!r} holds a template field: a fit keeps one checkpoint file, "
+            "rewritten each time, and fills nothing in; give a plain path"
+        )

@@ -637,3 +637,16 @@ def test_a_rewritten_table_or_json_is_no_change_of_code(tmp_path):
     assert not report.commit(tmp_path).endswith("+changes")
     (tmp_path / "benchmarks/run.py").write_text("2\n")
     assert report.commit(tmp_path).endswith("+changes")
+
+
+def test_an_implementation_raising_not_implemented_is_an_error_not_n_a():
+    """A method a base class leaves out raises NotImplementedError: it was filed as n/a,
+    with an empty reason, and the run exited 0."""
+    from benchmarks import harness
+
+    def broken():
+        raise NotImplementedError
+
+    value, status = harness.attempt("workload 1 nnbackend", broken)
+    assert value is None and status.startswith("error: NotImplementedError")
+    assert harness.attempt("x", lambda: 1) == (1, None)

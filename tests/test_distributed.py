@@ -490,6 +490,21 @@ def test_broadcast_between_other_models_names_them():
     assert "Every rank must build the same model before broadcast." in result.stderr
 
 
+@needs_mpi
+def test_broadcast_before_init_joins_the_job():
+    """rank() and my_share() join the job under mpiexec; broadcast and allreduce_grads
+    answered for a world of one before init(), so each rank kept its own weights."""
+    code = (
+        "import os, nnbackend as nb; "
+        "m = nb.Sequential([nb.layers.Dense(2, 2)], seed=int(os.environ['PMI_RANK'])); "
+        "nb.distributed.broadcast(m); print('W=%r;' % float(nb.to_numpy(m.params['0.W']).sum()))"
+    )
+    result, _ = mpiexec("-c", code, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    first, second = re.findall(r"W=(.*?);", result.stdout)
+    assert first == second
+
+
 def ranks_trained(scenario: str, out: Path) -> list:
     """``mpi_worker SCENARIO`` run once: each rank's weights and report."""
     result, _ = mpiexec("-m", "tests.mpi_worker", scenario, str(out))

@@ -126,12 +126,43 @@ def test_targets_of_another_column_count_are_not_told_to_transpose(backend):
         model.fit(X, y, loss="mse", **SGD)
 
 
-def test_a_val_alias_without_its_metric_is_not_told_the_metrics_name(backend):
+def test_a_val_alias_without_its_metric_is_told_to_ask_for_the_metric(backend):
+    """metrics=[] records no accuracy: the fix is the metric, not the monitor's name."""
     X, y = np.zeros((20, 4)), np.arange(20) % 2
     stop = nb.callbacks.EarlyStopping(monitor="val_acc")
     model = nb.Sequential([Dense(4, 2)], backend=backend, seed=0)
-    with pytest.raises(ValueError, match=r"pass validation_data or validation_split$"):
+    with pytest.raises(ValueError, match=r"validation_split, and metrics=\['accuracy'\]$"):
         model.fit(X, y, loss="cross_entropy", metrics=[], callbacks=[stop], **SGD)
+
+
+def test_a_val_metric_not_asked_for_is_told_metrics(backend):
+    """EarlyStopping(monitor="val_mae") was told validation data, then refused again
+    with no word of the metric the fit did not record."""
+    X, y = np.random.default_rng(0).random((20, 3)), np.random.default_rng(1).random((20, 1))
+    model = nb.Sequential([Dense(3, 1)], backend=backend, seed=0)
+    stop = nb.callbacks.EarlyStopping(monitor="val_mae")
+    with pytest.raises(ValueError, match=r"validation_split, and metrics=\['mae'\]$"):
+        model.fit(X, y, loss="mse", callbacks=[stop], **SGD)
+    with pytest.raises(ValueError, match=r"\['loss', 'val_loss'\]; pass metrics=\['mae'\]$"):
+        model.fit(X, y, loss="mse", callbacks=[stop], validation_split=0.25, **SGD)
+
+
+class Swish(nb.layers.Layer):
+    def forward(self, x, training=True):
+        return x / (1 + nb.backend.namespace_of(x).exp(-x))
+
+    def backward(self, dy, input_grad=True):
+        return dy
+
+
+def test_the_output_count_doubt_follows_no_full_stop_nor_a_fix_of_y(backend):
+    X = np.random.default_rng(0).random((10, 4))
+    model = nb.Sequential([Dense(4, 2), Swish()], backend=backend, seed=0)
+    with pytest.raises(ValueError, match=r"lie in 0\.\.1; Swish keeps Layer's default") as told:
+        model.fit(X, np.arange(10) % 5, loss="cross_entropy", **SGD)
+    with pytest.raises(ValueError, match=r"Labels 1\.\.n\? Use y - 1\.$"):
+        model.fit(X, np.arange(10) % 2 + 1, loss="cross_entropy", **SGD)
+    assert ".;" not in str(told.value)
 
 
 def test_rows_with_a_target_each_are_not_told_they_are_one_image(backend):

@@ -383,9 +383,10 @@ def test_a_keras_template_for_a_checkpoint_path_is_refused(path, tmp_path, backe
     file named with the braces: nothing said the template was not filled in."""
     model = nb.Sequential([Dense(2, 2)], backend=backend, seed=0)
     X, y = np.zeros((4, 2)), np.array([0, 1, 0, 1])
-    with pytest.raises(ValueError, match=r"holds a template field: it keeps one file"):
+    said = r"=.* holds a template field: a fit keeps one checkpoint file"
+    with pytest.raises(ValueError, match="^checkpoint" + said):  # fit's own option named
         model.fit(X, y, loss="cross_entropy", optimizer="sgd", checkpoint=tmp_path / path)
-    with pytest.raises(ValueError, match=r"template field"):
+    with pytest.raises(ValueError, match="^ModelCheckpoint path" + said):
         nb.callbacks.ModelCheckpoint(str(tmp_path / path))
     assert list(tmp_path.iterdir()) == []
     nb.callbacks.ModelCheckpoint(tmp_path / "{a b}.h5")  # braces as a name's own are kept

@@ -231,7 +231,7 @@ def test_a_launch_of_four_that_mpi_sees_as_one_is_refused_before_joining(launch)
     trained the whole job as rank 0 of 1, writing the same files as the others."""
     launch.dup.rank, launch.dup.size = 0, 1
     launch.local.rank, launch.local.size = 0, 1
-    said = r"\(PMI_SIZE=4\), but mpi4py's MPI \(Open MPI v5\.0\.3,\) sees a world of one"
+    said = r"\(PMI_SIZE=4\), but mpi4py's MPI \(Open MPI v5\.0\.3\) sees a world of one"
     with pytest.raises(world.DistributedError, match=said):
         world.init()
     assert not world._joined and world._world == world.World()  # nothing of it kept
@@ -378,3 +378,19 @@ def test_a_launch_size_that_is_no_number_is_no_launch(monkeypatch):
     assert world.launched() is False
     monkeypatch.setenv("PMI_SIZE", "two")
     assert world.launched() is False
+
+
+@pytest.mark.parametrize(
+    ("version", "wheel"),
+    [("Open MPI v4.1.6, package: Open MPI", False), ("MPICH Version:\t5.0.2\nMPICH Release", True)],
+)
+def test_a_world_of_one_names_the_mpich_wheels_mpiexec_only_for_mpich(version, wheel, monkeypatch):
+    """Under another MPI it pointed to "the mpich wheel's" mpiexec all the same."""
+    mpi = SimpleNamespace(Get_library_version=lambda: version)
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "4")
+    monkeypatch.setattr(world.os.path, "exists", lambda path: True)
+    with pytest.raises(world.DistributedError) as raised:
+        world._check_world_of_one(1, mpi)
+    said = str(raised.value)
+    assert ("mpiexec (" in said) == wheel and "sees a world of one" in said
+    assert f"mpi4py's MPI ({'MPICH Version: 5.0.2' if wheel else 'Open MPI v4.1.6'})" in said

@@ -39,6 +39,7 @@ from nnbackend.distributed.world import (
     current,
     init,
     is_main,
+    joined_world,
     local_rank,
     rank,
     world_size,
@@ -55,7 +56,7 @@ def broadcast(model, optimizer=None) -> None:
     """Give every rank rank 0's weights, running state, shuffling generator and (when
     given) optimizer state. A no-op in a world of one. Ranks that built other models
     are told which (MPI would end them with a size mismatch of its own words)."""
-    world = current()
+    world = joined_world()  # under a launcher, as rank() and my_share() do
     if world.size > 1:
         mine = {"backend": model.backend.name.split(":")[0], "model": model.config()}
         check_alike(world, {**mine, "float dtype": model.backend.dtype_name}, "broadcast")
@@ -78,7 +79,7 @@ def allreduce_grads(model, rows: int | None = None) -> None:
             "allreduce_grads: the model has no gradients yet: call it after "
             "model.backward(...), before the optimizer's step"
         )
-    world = current()
+    world = joined_world()
     if world.size == 1 or not model.grads:  # one rank, or a model without weights
         return
     names, grads = zip(*model.grads.items(), strict=True)

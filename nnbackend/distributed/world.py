@@ -238,12 +238,14 @@ def _check_world_of_one(size: int, MPI) -> None:
     mpirun, with the mpich wheel's mpi4py): each would train alone, as rank 0."""
     said = [f"{name}={os.environ[name]}" for name in LAUNCH_SIZE_VARIABLES if _size(name) > 1]
     if size == 1 and said:
+        library = " ".join(MPI.Get_library_version().split(",")[0].split("\n")[0].split())
+        wheel = os.path.join(os.path.dirname(sys.executable), "mpiexec")  # the mpich wheel's
+        own = f" ({wheel})" if library.startswith("MPICH") and os.path.exists(wheel) else ""
         raise DistributedError(
             f"the launcher started this process as one rank of several ({', '.join(said)}), "
-            f"but mpi4py's MPI ({' '.join(MPI.Get_library_version().split()[:3])}) sees a "
-            "world of one: every rank would train alone. Launch with that MPI's own mpiexec "
-            f"(the mpich wheel's: {os.path.join(os.path.dirname(sys.executable), 'mpiexec')}), "
-            "or build mpi4py against the launcher's MPI: pip install --no-binary mpi4py mpi4py"
+            f"but mpi4py's MPI ({library}) sees a world of one: every rank "
+            f"would train alone. Launch with that MPI's own mpiexec{own}, or build mpi4py "
+            "against the launcher's MPI: pip install --no-binary mpi4py mpi4py"
         )
 
 
@@ -266,30 +268,29 @@ def current() -> World:
     return _world
 
 
-def _joined_world() -> World:
-    """The world, joined first where a launcher started this process as one of several
-    (as ``fit(distributed=True)`` would): before that, every rank would answer rank 0."""
+def joined_world() -> World:
+    """The world, joined first under a launcher, as ``fit(distributed=True)`` joins it."""
     return init() if launched() and not _joined else _world
 
 
 def rank() -> int:
     """This process's rank: 0 .. world_size() - 1 (0 in a plain process)."""
-    return _joined_world().rank
+    return joined_world().rank
 
 
 def world_size() -> int:
     """How many ranks the job has (1 in a plain process)."""
-    return _joined_world().size
+    return joined_world().size
 
 
 def local_rank() -> int:
     """This process's rank among those on its machine (which GPU it takes)."""
-    return _joined_world().local_rank
+    return joined_world().local_rank
 
 
 def is_main() -> bool:
     """Whether this is rank 0: the one that prints, shows progress and saves checkpoints."""
-    return _joined_world().rank == 0
+    return joined_world().rank == 0
 
 
 def _portable_exception(exc: Exception | None, context: str):
