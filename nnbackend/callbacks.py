@@ -291,9 +291,9 @@ def _monitor_hint(monitor: str, recorded) -> str:
     """What to monitor instead: a metric named by an alias ("val_acc") is recorded by
     its own name ("val_accuracy"); "val_*" needs validation data."""
     prefix, name = ("val_", monitor[4:]) if monitor.startswith("val_") else ("", monitor)
-    try:
-        own = getattr(METRICS.find(name), "name", None)
-    except UnknownTypeError:
+    try:  # an instance's: TopKAccuracy's name is made in __init__ ("top_5_accuracy")
+        own = getattr(METRICS.create(name), "name", None)
+    except (UnknownTypeError, TypeError, ValueError):  # no such metric, or one of arguments
         own = None
     if isinstance(own, str) and prefix + own in recorded:
         return f": {name!r} is recorded by its own name, so monitor={prefix + own!r}"

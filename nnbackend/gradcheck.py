@@ -63,9 +63,9 @@ def relative_error(analytic, numerical, floor: float = 1e-4, name: str = "") -> 
     Gradients of other shapes are a ValueError (broadcast, a (1, 3) one passed for (3,)),
     naming what they are the gradients of (``name``)."""
     if tuple(analytic.shape) != tuple(numerical.shape):
-        of = name or "what it is the gradient of"
+        of, what = (f" of {name}", name) if name else ("", "what it is the gradient of")
         raise ValueError(
-            f"the gradient of {of} has shape {tuple(analytic.shape)}, but {of} has "
+            f"the gradient{of} has shape {tuple(analytic.shape)}, but {what} has "
             f"{tuple(numerical.shape)}: backward must give each its own shape"
         )
     xp = namespace_of(analytic, numerical)
@@ -154,7 +154,8 @@ def check_loss(loss, pred, target, h: float = 1e-5) -> float:
     _warn_if_float32(namespace_of(pred), pred)
     loss.forward(pred, target)
     analytic = loss.backward()
-    return relative_error(analytic, numerical_gradient(lambda p: loss.forward(p, target), pred, h))
+    numerical = numerical_gradient(lambda p: loss.forward(p, target), pred, h)
+    return relative_error(analytic, numerical, name="pred")
 
 
 def _checking_dtype(backend, dtype: str | None) -> str:

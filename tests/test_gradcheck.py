@@ -131,3 +131,21 @@ def test_a_gradient_of_another_shape_is_refused_not_broadcast(backend64):
     with pytest.raises(ValueError, match=r"shape \(1, 3\), but .* has \(3,\)"):
         relative_error(a, n)
     assert relative_error(n, n) == 0.0
+
+
+class SquaredError:
+    """A loss whose backward forgets the (n, 1) shape of its predictions."""
+
+    def forward(self, pred, target):
+        self.d = pred - target
+        return nb.backend.namespace_of(pred).sum(self.d**2)
+
+    def backward(self):
+        return 2 * self.d[:, 0]
+
+
+def test_check_loss_names_pred_in_a_gradient_of_another_shape(backend64):
+    """The message read "the gradient of what it is the gradient of has shape ..."."""
+    pred = backend64.asarray(np.ones((4, 1)))
+    with pytest.raises(ValueError, match=r"^the gradient of pred has shape \(4,\), but pred has"):
+        check_loss(SquaredError(), pred, backend64.asarray(np.zeros((4, 1))))

@@ -178,3 +178,21 @@ def test_too_few_rows_left_by_validation_split_are_not_said_to_be_all_of_x(backe
     model = nb.Sequential([Dense(4, 3), BatchNorm(3), Dense(3, 2)], backend=backend, seed=0)
     with pytest.raises(ValueError, match=r"^the fit trains on 1 sample\(s\) \(X's, less any "):
         model.fit(X, y, loss="cross_entropy", validation_split=0.5, **SGD)
+
+
+def test_a_monitor_on_top_k_is_told_the_name_fit_records_not_metrics_metric(backend):
+    """TopKAccuracy's name is made in __init__: the class's, "metric", was offered as
+    metrics=['metric'], an unknown metric."""
+    X, y = np.random.default_rng(0).normal(size=(40, 4)), np.arange(40) % 8
+    stop = nb.callbacks.EarlyStopping(monitor="top_k_accuracy")
+    model = nb.Sequential([Dense(4, 8)], backend=backend, seed=0)
+    with pytest.raises(ValueError, match=r"by its own name, so monitor='top_5_accuracy'$"):
+        model.fit(X, y, loss="cross_entropy", metrics=["top_k_accuracy"], callbacks=[stop], **SGD)
+
+
+def test_a_checkpoint_of_the_wrong_type_is_named_as_fits_option(backend):
+    model = nb.Sequential([Dense(4, 3)], backend=backend, seed=0)
+    for wrong in (5, True, b"ck_{epoch}.h5"):
+        with pytest.raises(TypeError, match=r"^checkpoint must be a file's path"):
+            model.fit(np.ones((8, 4)), np.arange(8) % 3, loss="cross_entropy", checkpoint=wrong,
+                      **SGD)  # fmt: skip
