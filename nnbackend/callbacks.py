@@ -299,6 +299,7 @@ def _monitor_hint(monitor: str, recorded) -> str:
         return f": {name!r} is recorded by its own name, so monitor={prefix + own!r}"
     unasked = isinstance(own, str) and own not in recorded  # "mae", not in metrics=
     ask = f"metrics=[{own!r}]" if unasked else ""
+    ask += f" and monitor={prefix + own!r}" if unasked and own != name else ""  # "acc"
     if prefix and not any(key.startswith(prefix) for key in recorded):
         alias = isinstance(own, str) and own != name and own in recorded  # "acc", recorded
         named = f", and monitor={prefix + own!r}" if alias else f", and {ask}" if ask else ""

@@ -505,6 +505,21 @@ def test_broadcast_before_init_joins_the_job():
     assert first == second
 
 
+@needs_mpi
+def test_allreduce_grads_before_init_joins_the_job():
+    code = (
+        "import os, numpy as np, nnbackend as nb; r = int(os.environ['PMI_RANK']); "
+        "m = nb.Sequential([nb.layers.Dense(2, 2)], seed=0); "
+        "m.forward(m.backend.asarray(np.full((3, 2), r + 1.0))); "
+        "m.backward(m.backend.asarray(np.ones((3, 2)))); nb.distributed.allreduce_grads(m); "
+        "print('G=%r;' % float(nb.to_numpy(m.grads['0.W']).sum()))"
+    )
+    result, _ = mpiexec("-c", code, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    first, second = re.findall(r"G=(.*?);", result.stdout)
+    assert first == second == "18.0"
+
+
 def ranks_trained(scenario: str, out: Path) -> list:
     """``mpi_worker SCENARIO`` run once: each rank's weights and report."""
     result, _ = mpiexec("-m", "tests.mpi_worker", scenario, str(out))

@@ -149,3 +149,17 @@ def test_check_loss_names_pred_in_a_gradient_of_another_shape(backend64):
     pred = backend64.asarray(np.ones((4, 1)))
     with pytest.raises(ValueError, match=r"^the gradient of pred has shape \(4,\), but pred has"):
         check_loss(SquaredError(), pred, backend64.asarray(np.zeros((4, 1))))
+
+
+class Transposed(Dense):
+    def backward(self, dy, input_grad=True):
+        dx = super().backward(dy, input_grad)
+        self.grads["W"] = self.grads["W"].T
+        return dx
+
+
+def test_check_layer_names_the_weight_of_a_gradient_of_another_shape(backend64):
+    layer = Transposed(3, 2)
+    layer.build(backend64, nb.Generator(0))
+    with pytest.raises(ValueError, match=r"^the gradient of W has shape \(2, 3\), but W has"):
+        check_layer(layer, backend64.asarray(np.ones((4, 3))))

@@ -131,7 +131,8 @@ def test_a_val_alias_without_its_metric_is_told_to_ask_for_the_metric(backend):
     X, y = np.zeros((20, 4)), np.arange(20) % 2
     stop = nb.callbacks.EarlyStopping(monitor="val_acc")
     model = nb.Sequential([Dense(4, 2)], backend=backend, seed=0)
-    with pytest.raises(ValueError, match=r"validation_split, and metrics=\['accuracy'\]$"):
+    said = r"validation_split, and metrics=\['accuracy'\] and monitor='val_accuracy'$"
+    with pytest.raises(ValueError, match=said):
         model.fit(X, y, loss="cross_entropy", metrics=[], callbacks=[stop], **SGD)
 
 
@@ -196,3 +197,54 @@ def test_a_checkpoint_of_the_wrong_type_is_named_as_fits_option(backend):
         with pytest.raises(TypeError, match=r"^checkpoint must be a file's path"):
             model.fit(np.ones((8, 4)), np.arange(8) % 3, loss="cross_entropy", checkpoint=wrong,
                       **SGD)  # fmt: skip
+
+
+def test_a_monitor_by_an_alias_of_a_metric_not_asked_for_is_told_both_fixes(backend):
+    """monitor="acc" with metrics=[] was told metrics=['accuracy'] alone, and then,
+    that done, to monitor 'accuracy'."""
+    X, y = np.zeros((20, 4)), np.arange(20) % 2
+    stop = nb.callbacks.EarlyStopping(monitor="acc")
+    model = nb.Sequential([Dense(4, 2)], backend=backend, seed=0)
+    with pytest.raises(ValueError, match=r"; pass metrics=\['accuracy'\] and monitor='accuracy'$"):
+        model.fit(X, y, loss="cross_entropy", metrics=[], callbacks=[stop], **SGD)
+
+
+class Same(nb.layers.Layer):
+    def forward(self, x, training=True):
+        return x
+
+    def backward(self, dy, input_grad=True):
+        return dy
+
+
+def test_the_output_doubt_is_not_added_to_other_target_errors(backend):
+    X, y = nb.datasets.make_moons(20, noise=0.2, seed=0)
+    model = nb.Sequential([Dense(2, 2), Same()], backend=backend, seed=0)
+    for targets in (y[:19], y + 0.5):  # a count that differs, labels that are not integers
+        with pytest.raises(ValueError) as told:
+            model.fit(X, targets, loss="cross_entropy", **SGD)
+        assert "output_shape" not in str(told.value)
+
+
+def test_a_forward_returning_a_list_is_told_so(backend):
+    class Pair(Same):
+        def forward(self, x, training=True):
+            return [x, x]
+
+    model = nb.Sequential([Dense(2, 2), Pair(), Dense(2, 2)], backend=backend, seed=0)
+    model.loss = nb.losses.SoftmaxCrossEntropy()
+    with pytest.raises(TypeError, match=r"^layer 1, Pair\(\): its forward returned a list: it"):
+        model.predict(np.zeros((4, 2)))
+
+
+def test_restating_a_bases_alias_as_its_own_name_is_warned():
+    """A subclass named "acc", Accuracy's alias, takes no name of its base's own."""
+    from nnbackend.registry import METRICS
+
+    with pytest.warns(UserWarning, match=r"name='acc' of MyAcc names nnbackend\.metrics\.Accuracy"):
+
+        @nb.register
+        class MyAcc(nb.metrics.Accuracy):
+            name = "acc"
+
+    METRICS._classes.pop("MyAcc")
