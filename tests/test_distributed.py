@@ -490,34 +490,36 @@ def test_broadcast_between_other_models_names_them():
     assert "Every rank must build the same model before broadcast." in result.stderr
 
 
-@needs_mpi
-def test_broadcast_before_init_joins_the_job():
-    """rank() and my_share() join the job under mpiexec; broadcast and allreduce_grads
-    answered for a world of one before init(), so each rank kept its own weights."""
-    code = (
-        "import os, nnbackend as nb; "
-        "m = nb.Sequential([nb.layers.Dense(2, 2)], seed=int(os.environ['PMI_RANK'])); "
-        "nb.distributed.broadcast(m); print('W=%r;' % float(nb.to_numpy(m.params['0.W']).sum()))"
-    )
-    result, _ = mpiexec("-c", code, timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-    first, second = re.findall(r"W=(.*?);", result.stdout)
-    assert first == second
-
-
-@needs_mpi
-def test_allreduce_grads_before_init_joins_the_job():
-    code = (
-        "import os, numpy as np, nnbackend as nb; r = int(os.environ['PMI_RANK']); "
+# Before init(), under mpiexec: each rank's sum of the array the call makes alike. The
+# ranks' prints may interleave on one line, hence the "S=...;" markers.
+BEFORE_INIT = {
+    "broadcast": (
+        "m = nb.Sequential([nb.layers.Dense(2, 2)], seed=r); nb.distributed.broadcast(m); "
+        "s = m.params['0.W']"
+    ),
+    "allreduce_grads": (
         "m = nb.Sequential([nb.layers.Dense(2, 2)], seed=0); "
         "m.forward(m.backend.asarray(np.full((3, 2), r + 1.0))); "
         "m.backward(m.backend.asarray(np.ones((3, 2)))); nb.distributed.allreduce_grads(m); "
-        "print('G=%r;' % float(nb.to_numpy(m.grads['0.W']).sum()))"
+        "s = m.grads['0.W']"
+    ),
+}
+
+
+@needs_mpi
+@pytest.mark.parametrize("call", sorted(BEFORE_INIT))
+def test_a_collective_call_before_init_joins_the_job(call):
+    """rank() and my_share() joined the job under mpiexec, but broadcast and
+    allreduce_grads answered for a world of one before init(): each rank kept its own
+    weights, or its own gradients."""
+    code = (
+        "import os, numpy as np, nnbackend as nb; r = int(os.environ['PMI_RANK']); "
+        f"{BEFORE_INIT[call]}; print('S=%r;' % float(nb.to_numpy(s).sum()))"
     )
     result, _ = mpiexec("-c", code, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
-    first, second = re.findall(r"G=(.*?);", result.stdout)
-    assert first == second == "18.0"
+    first, second = re.findall(r"S=(.*?);", result.stdout)
+    assert first == second and (call == "broadcast" or first == "18.0")
 
 
 def ranks_trained(scenario: str, out: Path) -> list:
