@@ -298,7 +298,7 @@ def _monitor_hint(monitor: str, recorded) -> str:
     if isinstance(own, str) and prefix + own in recorded:
         return f": {name!r} is recorded by its own name, so monitor={prefix + own!r}"
     unasked = isinstance(own, str) and own not in recorded  # "mae", not in metrics=
-    ask = f"metrics=[{own!r}]" if unasked else ""
+    ask = f"metrics=[{name!r}]" if unasked else ""  # a string fit takes: made the metric
     ask += f" and monitor={prefix + own!r}" if unasked and own != name else ""  # "acc"
     if prefix and not any(key.startswith(prefix) for key in recorded):
         alias = isinstance(own, str) and own != name and own in recorded  # "acc", recorded

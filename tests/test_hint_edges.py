@@ -131,7 +131,7 @@ def test_a_val_alias_without_its_metric_is_told_to_ask_for_the_metric(backend):
     X, y = np.zeros((20, 4)), np.arange(20) % 2
     stop = nb.callbacks.EarlyStopping(monitor="val_acc")
     model = nb.Sequential([Dense(4, 2)], backend=backend, seed=0)
-    said = r"validation_split, and metrics=\['accuracy'\] and monitor='val_accuracy'$"
+    said = r"validation_split, and metrics=\['acc'\] and monitor='val_accuracy'$"
     with pytest.raises(ValueError, match=said):
         model.fit(X, y, loss="cross_entropy", metrics=[], callbacks=[stop], **SGD)
 
@@ -205,7 +205,7 @@ def test_a_monitor_by_an_alias_of_a_metric_not_asked_for_is_told_both_fixes(back
     X, y = np.zeros((20, 4)), np.arange(20) % 2
     stop = nb.callbacks.EarlyStopping(monitor="acc")
     model = nb.Sequential([Dense(4, 2)], backend=backend, seed=0)
-    with pytest.raises(ValueError, match=r"; pass metrics=\['accuracy'\] and monitor='accuracy'$"):
+    with pytest.raises(ValueError, match=r"; pass metrics=\['acc'\] and monitor='accuracy'$"):
         model.fit(X, y, loss="cross_entropy", metrics=[], callbacks=[stop], **SGD)
 
 
@@ -248,3 +248,15 @@ def test_restating_a_bases_alias_as_its_own_name_is_warned():
             name = "acc"
 
     METRICS._classes.pop("MyAcc")
+
+
+def test_a_monitor_on_a_top_k_fit_does_not_record_is_told_a_metric_string_fit_takes(backend):
+    """The advice was metrics=['top_5_accuracy'], an instance's name that fit refuses."""
+    X, y = np.random.default_rng(0).normal(size=(40, 4)), np.arange(40) % 8
+    stop = nb.callbacks.EarlyStopping(monitor="top_k_accuracy")
+    model = nb.Sequential([Dense(4, 8)], backend=backend, seed=0)
+    said = r"; pass metrics=\['top_k_accuracy'\] and monitor='top_5_accuracy'$"
+    with pytest.raises(ValueError, match=said):
+        model.fit(X, y, loss="cross_entropy", metrics=[], callbacks=[stop], **SGD)
+    stop = nb.callbacks.EarlyStopping(monitor="top_5_accuracy")
+    model.fit(X, y, loss="cross_entropy", metrics=["top_k_accuracy"], callbacks=[stop], **SGD)
