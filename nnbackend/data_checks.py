@@ -65,7 +65,7 @@ def check_sample_shape(X, sample_shape, what: str = "X", n_targets: int | None =
             wants = f"{sample_shape[0]} feature{'s' if sample_shape[0] != 1 else ''}"
         else:
             wants = f"shape {tuple(sample_shape)}"
-        hint = reshape_hint(X, tuple(sample_shape), n_targets).replace("X", code_name(what))
+        hint = reshape_hint(X, tuple(sample_shape), n_targets, code_name(what))
         raise ValueError(
             f"the model takes samples of {wants}, but {what} has shape "
             f"{tuple(X.shape)} (samples of shape {tuple(X.shape[1:])}).{hint}"

@@ -228,37 +228,41 @@ def channels_last(shape: tuple[int, ...], channels: int, image=None) -> bool:
     return tuple(shape[1:3]) == tuple(image)
 
 
-def reshape_hint(X, sample_shape, n_targets: int | None = None) -> str:
+def reshape_hint(X, sample_shape, n_targets: int | None = None, name: str = "X") -> str:
     """How to reshape ``X`` to fit: a single sample into a batch of one; one column of
     features out of a 1-D array; images flattened for a model of rows; channels-last
     images transposed, and rows reshaped (or given the channel axis) for a model of
     images, when the sizes agree; samples laid out as columns transposed, unless y's
-    length (``n_targets``) says the rows are the samples."""
+    length (``n_targets``) says the rows are the samples. The code names X ``name``."""
     shape = tuple(X.shape)
     if _without_ones(shape) == _without_ones(sample_shape):  # one (28, 28) image, say
-        return f" A single sample? Give it as a batch of one: {_one_sample(X, sample_shape)}."
+        return f" A single sample? Give it as a batch of one: {_one_sample(X, sample_shape, name)}."
     grey = len(sample_shape) == 3 and sample_shape[0] == 1  # a colour one's order: unknown
     if X.ndim == 1 and grey and shape[0] == math.prod(sample_shape):  # one, flattened
-        one = reshaped(X, "X", ", ".join(map(str, (1, *sample_shape))), False)
+        one = reshaped(X, name, ", ".join(map(str, (1, *sample_shape))), False)
         return f" A single flattened image? Give it as a batch of one: {one}."
     if len(sample_shape) == 3 and shape == (*sample_shape[1:], sample_shape[0]):
-        image = batch_of_one(X, transposed(X, "X", (2, 0, 1)))
+        image = batch_of_one(X, transposed(X, name, (2, 0, 1)))
         return f" A single channels-last image? Use {image}."
     if len(sample_shape) == 1:
         if X.ndim == 1 and sample_shape == (1,):
-            return f" One feature per sample? Make it a column: {reshaped(X, 'X', '-1, 1', False)}."
+            return (
+                f" One feature per sample? Make it a column: {reshaped(X, name, '-1, 1', False)}."
+            )
         if X.ndim == 2 and shape[0] == sample_shape[0] and n_targets != shape[0]:
-            return " Samples as columns (features x samples)? Samples are rows here: pass X.T."
+            return (
+                f" Samples as columns (features x samples)? Samples are rows here: pass {name}.T."
+            )
         if X.ndim > 1 and math.prod(shape) == sample_shape[0] and n_targets != shape[0]:
-            return f" A single image? Give it as one row: {reshaped(X, 'X', '1, -1', False)}."
-        return f" Flatten images with {reshaped(X, 'X', '-1')}." if X.ndim > 2 else ""
+            return f" A single image? Give it as one row: {reshaped(X, name, '1, -1', False)}."
+        return f" Flatten images with {reshaped(X, name, '-1')}." if X.ndim > 2 else ""
     if channels_last(shape, sample_shape[0], image=sample_shape[1:]):
-        return f" {channels_last_hint(X)}"
+        return f" {channels_last_hint(X, name)}"
     if math.prod(shape[1:]) != math.prod(sample_shape):
         return ""
     if X.ndim == 2:
-        return f" Rows of pixels? {_rows_to_images(X, *sample_shape)}."
-    return f" Reshape it: {reshaped(X, 'X', ', '.join(map(str, sample_shape)))}."
+        return f" Rows of pixels? {_rows_to_images(X, *sample_shape, name)}."
+    return f" Reshape it: {reshaped(X, name, ', '.join(map(str, sample_shape)))}."
 
 
 def check_target_samples(y, output_shape, what: str = "y") -> None:
@@ -311,8 +315,8 @@ def _without_ones(shape) -> tuple[int, ...]:
     return tuple(size for size in shape if size != 1)
 
 
-def _one_sample(X, sample_shape) -> str:
+def _one_sample(X, sample_shape, name: str = "X") -> str:
     """How to make one sample of ``sample_shape`` a batch of one."""
     if len(sample_shape) == 1:
-        return reshaped(X, "X", "1, -1", False)
-    return reshaped(X, "X", f"1, {', '.join(map(str, sample_shape))}", False)
+        return reshaped(X, name, "1, -1", False)
+    return reshaped(X, name, f"1, {', '.join(map(str, sample_shape))}", False)
