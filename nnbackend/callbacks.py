@@ -32,8 +32,8 @@ class Callback:
     ``set_state``; the guide's Extending page shows one (HalveOnPlateau)."""
 
     def on_train_begin(self, model, fit) -> None:
-        """``fit`` holds the run's settings: epochs, log_every, optimizer, metrics (their
-        names), rises (name -> whether it rises as the model improves, None where its
+        """``fit`` holds the run's settings: epochs, log_every, optimizer, loss, metrics
+        (their names), rises (name -> whether it rises as the model improves, None where its
         metric does not say), callbacks, and distributed (whether the ranks of an MPI
         job train it)."""
 

@@ -192,7 +192,7 @@ class Trainer:
         rises = metric_rises(self.metrics, has_validation)
         self.names = list(rises)
         settings = SimpleNamespace(
-            epochs=epochs, log_every=self.log_every, optimizer=self.optimizer,
+            epochs=epochs, log_every=self.log_every, optimizer=self.optimizer, loss=self.loss,
             metrics=self.names, rises=rises, callbacks=self.callbacks,
             distributed=self.parallel is not None,
         )  # fmt: skip

@@ -508,6 +508,26 @@ def test_what_its_config_cannot_build_again_is_refused_before_any_save(tmp_path)
         nb.save(nb.Sequential([Dense(2, 2)], seed=0), path, optimizer=renamed)
 
 
+class Smoothed(SoftmaxCrossEntropy):
+    def __init__(self, smoothing=0.1):  # kept under another name: config() cannot say it
+        super().__init__()
+        self.eps = smoothing
+
+
+@pytest.mark.parametrize("backend", CPU_BACKEND_NAMES)
+def test_modelcheckpoint_refuses_a_loss_it_cannot_save_before_the_first_step(tmp_path, backend):
+    """fit(checkpoint=) refused such a loss at its start, but ModelCheckpoint was never
+    given the loss: the first epoch trained, and the fit failed at its first save."""
+    path = tmp_path / "run.h5"
+    model = nb.Sequential([Dense(2, 2)], seed=0, backend=backend)
+    before = host_params(model)
+    with pytest.raises(ValueError, match=r"the loss cannot be saved \(nothing was written\)"):
+        model.fit(X, Y, loss=Smoothed(), optimizer="sgd", epochs=2, batch_size=20, verbose=0,
+                  callbacks=[nb.callbacks.ModelCheckpoint(path)])  # fmt: skip
+    assert_same_params(host_params(model), before)
+    assert not path.exists()
+
+
 @pytest.mark.parametrize(
     ("base", "args"),
     [(Dense, (4, 2)), (nb.layers.Conv2D, (1, 2, 1)), (nb.layers.BatchNorm, (1,)),
