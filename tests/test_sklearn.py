@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import io
+import math
 import pickle
 import pickletools
 import subprocess
@@ -249,6 +250,22 @@ def test_a_fit_whose_loss_went_inf_with_finite_weights_is_refused(backend):
             est.fit(X, np.column_stack([y, -y]))
 
 
+def test_early_stopping_keeps_its_best_epoch_past_a_diverging_one_as_scikit_learn(backend):
+    """Validation predictions went inf in a later epoch: r2_score refused them ("Input
+    contains infinity"), and then the inf loss did, where scikit-learn scores that epoch
+    NaN and returns the best epoch's weights (a grid search lost its large rates)."""
+    X, y = make_regression(200, 5, noise=1, random_state=0)
+    params = dict(hidden_layer_sizes=(20,), solver="sgd", learning_rate_init=0.01,
+                  max_iter=50, early_stopping=True, random_state=0)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", (ConvergenceWarning, RuntimeWarning))  # overflows
+        theirs = sk.MLPRegressor(**params).fit(X, y)
+        ours = MLPRegressor(backend=backend.name, **params).fit(X, y)
+    assert ours.best_validation_score_ == pytest.approx(theirs.best_validation_score_, rel=1e-9)
+    assert ours.score(X, y) == pytest.approx(theirs.score(X, y), rel=1e-9)
+    assert math.isnan(ours.validation_scores_[-1])
+
+
 def test_a_classifiers_net_loads_in_a_process_that_never_imported_the_estimators(tmp_path):
     """nb.save(est.model_) names the estimators' own loss (ClippedLogLoss): nb.load in
     a fresh process finds it without `import nnbackend.sklearn` first, and the loaded
@@ -275,8 +292,8 @@ def test_a_classifiers_net_loads_in_a_process_that_never_imported_the_estimators
 
 
 def test_a_warm_start_with_another_activation_uses_it_as_scikit_learn_does(digits):
-    """scikit-learn applies a changed activation to the weights it has (a changed
-    hidden_layer_sizes it ignores, as here); to_sklearn then predicts alike too."""
+    """scikit-learn applies a changed activation to the weights it has; to_sklearn then
+    predicts alike too."""
     X, y = digits
     ours, theirs = both(
         "MLPClassifier", hidden_layer_sizes=(16,), warm_start=True, max_iter=3, **SAME_STEPS
@@ -290,6 +307,28 @@ def test_a_warm_start_with_another_activation_uses_it_as_scikit_learn_does(digit
     proba = theirs.predict_proba(X)
     np.testing.assert_allclose(ours.predict_proba(X), proba, rtol=1e-9)
     np.testing.assert_allclose(ours.to_sklearn().predict_proba(X), proba, rtol=1e-9)
+
+
+@pytest.mark.parametrize("incremental", [False, True], ids=["warm_start", "partial_fit"])
+def test_new_hidden_layer_sizes_are_refused_where_the_fitted_net_trains_on(backend, incremental):
+    """A warm start after set_params(hidden_layer_sizes=...) trained the old net on,
+    while get_params() reported the new sizes (scikit-learn ignores a change of the
+    same depth, and fails on another with "'NoneType' object has no attribute")."""
+    X = np.random.RandomState(0).randn(60, 4)
+    y = (X[:, 0] > 0).astype(int)
+    est = MLPClassifier((5,), max_iter=2, random_state=0, warm_start=True, backend=backend.name)
+    go_on = est.partial_fit if incremental else est.fit
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+        before = [W.copy() for W in est.coefs_]
+        for sizes in [(50, 20), (7,)]:
+            with pytest.raises(ValueError, match=r"hidden_layer_sizes is .*fitted with \(5,\)"):
+                est.set_params(hidden_layer_sizes=sizes)
+                go_on(X, y)
+            assert all(np.array_equal(a, b) for a, b in zip(est.coefs_, before, strict=True))
+        est.set_params(hidden_layer_sizes=5).partial_fit(X, y)  # the same, as one number
+    assert not np.array_equal(est.coefs_[0], before[0])
 
 
 def test_a_warm_start_after_set_params_trains_where_backend_and_dtype_say(digits):
@@ -849,6 +888,33 @@ def pickle_globals(data: bytes) -> set[str]:
         elif op.name == "GLOBAL":
             found.add(arg.split(" ")[0].split(".")[0])
     return found
+
+
+@pytest.mark.parametrize("landing", ["numpy", "strict"])
+def test_a_pickle_loaded_off_its_gpu_goes_on_training_where_it_loaded(digits, landing):
+    """An estimator fitted with backend="cupy", unpickled where no GPU answers, loaded
+    onto NumPy and predicted, but its partial_fit asked for CuPy again and failed; the
+    warning's advice (nb.use_backend around the load, est.model_.to) did not help."""
+    try:
+        nb.backend.get_backend("cupy")
+        pytest.skip("CuPy runs here")
+    except nb.BackendUnavailableError:
+        pass
+    X, y = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPClassifier((8,), max_iter=2, random_state=0).fit(X, y)
+    state = est.__getstate__()
+    state["backend"] = state["model_"]["backend"] = "cupy"  # as a GPU machine pickles it
+    loaded = MLPClassifier.__new__(MLPClassifier)
+    with nb.use_backend(landing), pytest.warns(UserWarning, match="loaded onto .*partial_fit"):
+        loaded.__setstate__(state)
+    assert loaded.get_params()["backend"] is None
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+    loaded.partial_fit(X, y)
+    est.partial_fit(X, y)
+    assert loaded.model_.backend.name == landing
+    np.testing.assert_allclose(loaded.coefs_[0], est.coefs_[0], rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")

@@ -31,7 +31,7 @@ from nnbackend.model import Sequential
 from nnbackend.sklearn.convergence import Convergence
 from nnbackend.sklearn.heads import loss_for
 from nnbackend.sklearn.inputs import fit_inputs, input_kind, predict_input
-from nnbackend.sklearn.pickling import rebuild, snapshot
+from nnbackend.sklearn.pickling import restored, snapshot
 from nnbackend.sklearn.solvers import optimizer_for
 
 NON_FINITE = (  # scikit-learn's MLP's words
@@ -116,6 +116,7 @@ class BaseMLP(BaseEstimator):
         if first:
             self._initialize(backend, X.shape[1], n_outputs, rs)
         else:  # scikit-learn applies a changed activation to the weights it has
+            self._check_fitted_sizes()
             if backend is not self.model_.backend:  # once the data is accepted
                 self.model_.to(backend, optimizer=self.model_.optimizer)
             use_activation(self.model_, self.activation)
@@ -153,6 +154,16 @@ class BaseMLP(BaseEstimator):
             self.validation_scores_, self.best_validation_score_ = [], -math.inf
         elif not self.early_stopping and self.best_loss_ is None:
             self.best_loss_ = math.inf
+
+    def _check_fitted_sizes(self) -> None:
+        """New hidden_layer_sizes are refused where the fitted net trains on."""
+        fitted = [W.shape[1] for name, W in self.model_.params.items() if name.endswith(".W")]
+        if self._hidden_sizes() != fitted[:-1]:
+            raise ValueError(
+                f"hidden_layer_sizes is {self.hidden_layer_sizes!r}, but this "
+                f"{type(self).__name__} was fitted with {tuple(fitted[:-1])}: a warm start or "
+                "partial_fit trains the fitted net on; fit with warm_start=False for a new one"
+            )
 
     def _hidden_sizes(self) -> list[int]:
         sizes = self.hidden_layer_sizes
@@ -231,7 +242,7 @@ class BaseMLP(BaseEstimator):
         except KeyboardInterrupt:  # Ctrl-C, as scikit-learn's: a fitted estimator all the same
             warn_caller("Training interrupted by user.", UserWarning)
             rule.on_train_end(model, None)  # the best weights back, with early_stopping
-        self._check_finite_weights()
+        self._check_finite_weights(restored=getattr(rule, "best_params", None) is not None)
         if not incremental and not rule.converged and self.n_iter_ == self.max_iter:
             warn_caller(
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
@@ -261,12 +272,14 @@ class BaseMLP(BaseEstimator):
             )
         return min(self.batch_size, n)
 
-    def _check_finite_weights(self) -> None:
+    def _check_finite_weights(self, restored: bool = False) -> None:
         """scikit-learn's error where the weights went NaN or inf, or the loss did: the
-        fit stops there, its weights finite but of no use (predictions of 1e200)."""
+        fit stops there, its weights finite but of no use (predictions of 1e200).
+        ``restored``: early stopping put the best epoch's weights back, whatever the
+        last epoch's loss."""
         xp = self.model_.backend.xp
         finite = [xp.all(xp.isfinite(W)) for W in self.model_.params.values()]
-        lost = not math.isfinite(getattr(self, "loss_", None) or 0.0)
+        lost = not restored and not math.isfinite(getattr(self, "loss_", None) or 0.0)
         if lost or not bool(to_numpy(xp.all(xp.stack(finite)))):
             raise ValueError(NON_FINITE)
 
@@ -338,7 +351,7 @@ class BaseMLP(BaseEstimator):
 
     def __setstate__(self, state):
         if isinstance(state.get("model_"), dict):
-            state = dict(state, model_=rebuild(state["model_"]))
+            state = restored(state)
             state["model_"].loss = loss_for(state["out_activation_"], state["n_outputs_"])
         super().__setstate__(state)
 

@@ -4,7 +4,8 @@ A model trained on a GPU pickles into plain data (its architecture, its weights 
 optimizer state copied to the host), so the pickle loads where CuPy or torch is not
 installed. On loading, the net goes back to the backend it was trained on when that
 backend can run here; otherwise to the current one (``nb.use_backend``/``set_backend``/
-``$NNBACKEND``, else NumPy), with a warning that says so.
+``$NNBACKEND``, else NumPy), with a warning that says so, and a ``backend`` parameter
+naming the other becomes None: a warm start or ``partial_fit`` trains where it loaded.
 
 The pickle is for your own processes and files: loading any pickle runs whatever code
 its maker chose, so never load one from a source you do not trust (share an
@@ -41,6 +42,17 @@ def snapshot(model: Sequential) -> dict:
     }
 
 
+def restored(state: dict) -> dict:
+    """An estimator's pickled state with its net rebuilt (``rebuild``); a ``backend``
+    parameter that named the backend which cannot run here is None now (else the next
+    warm start or ``partial_fit`` would ask for it again, and fail)."""
+    saved = state["model_"]
+    state = dict(state, model_=rebuild(saved))
+    if state["model_"].backend.name != saved["backend"] and state.get("backend") != "auto":
+        state["backend"] = None
+    return state
+
+
 def rebuild(saved: dict) -> Sequential:
     """The model ``snapshot`` described, on its own backend if it runs here."""
     backend = _backend_for(saved["backend"], saved["dtype"])
@@ -67,9 +79,10 @@ def _backend_for(name: str, dtype: str):
         fallback = get_backend(None, dtype=dtype)
         warnings.warn(
             f"this estimator was trained on backend {name!r}, which cannot run here ({exc}); "
-            f"it was loaded onto {fallback.name!r}. Use nb.use_backend(...) around the "
-            "loading to choose another, or est.model_.to(...) to move it.",
+            f"it was loaded onto {fallback.name!r}, where a warm start or partial_fit "
+            "trains it too. Use nb.use_backend(...) around the loading to choose another, "
+            "or est.model_.to(...) to move it.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
         return fallback

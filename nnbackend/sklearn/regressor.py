@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from sklearn.base import RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import StrOptions
@@ -114,6 +116,8 @@ class MLPRegressor(RegressorMixin, SklearnConversion, BaseMLP):
     def _score_arrays(self, X, y, sample_weight=None, check_input: bool = True) -> float:
         y_pred = self._predict(X, check_input)
         y, y_pred = (to_numpy(a) if is_device(a) else a for a in (y, y_pred))
+        if not check_input and not _finite(y_pred):  # an epoch's held-out score: as
+            return math.nan  # scikit-learn's, NaN where r2_score would refuse the input
         return float(r2_score(y, y_pred, sample_weight=sample_weight))
 
     def _targets(self, y, *, first, incremental, classes=None):
@@ -133,3 +137,8 @@ class MLPRegressor(RegressorMixin, SklearnConversion, BaseMLP):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+
+def _finite(values) -> bool:
+    """Whether a NumPy array holds no NaN or inf (its min and max carry either)."""
+    return values.size == 0 or (math.isfinite(values.min()) and math.isfinite(values.max()))
