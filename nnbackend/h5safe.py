@@ -37,7 +37,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from nnbackend.h5child import printable
 from nnbackend.h5chunks import check_chunks_inflate
+from nnbackend.h5walk import walk_apart
 
 #: filters HDF5 carries built in: deflate (gzip), shuffle, fletcher32. Not h5py's lzf:
 #: its decoder retries with a buffer grown step by step (a 0.76 MB file took 26 s)
@@ -97,6 +99,7 @@ def open_untrusted(path, error: type[ValueError] = ValueError, what: str = "file
     wrong with the file raises ``error``. ``what`` names the file in messages."""
     path = Path(path)
     with _open_regular(path, error, what) as handle:
+        walk_apart(path, handle.fileno(), error, what, MAX_LINKS, MAX_DEPTH)  # see h5walk
         try:
             f = h5py.File(handle, "r")
         except (OSError, *DAMAGE) as exc:  # h5py's reader of a file object raises ValueError too
@@ -118,12 +121,6 @@ def open_untrusted(path, error: type[ValueError] = ValueError, what: str = "file
             except (OSError, *DAMAGE) as exc:  # h5py's read errors: damaged data, not the OS
                 reason = f"{_read_failure(exc)} ({printable(str(exc))})"
                 raise error(f"{path}: cannot read it, {reason}") from None
-
-
-def printable(text: str) -> str:
-    """``text`` with each character that is not printable (newline, terminal escape,
-    lone surrogate) written as its escape, for a message that may show text of a file."""
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 def _read_failure(exc: BaseException) -> str:

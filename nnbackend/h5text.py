@@ -21,7 +21,7 @@ import sys
 import h5py
 import numpy as np
 
-from nnbackend.h5safe import printable
+from nnbackend.h5child import last_words, printable, run_child
 
 MAX_JSON_CHARS = 1 << 20
 MAX_JSON_DEPTH = 64
@@ -66,25 +66,14 @@ def write_text(obj, name: str, text: str) -> None:
     obj.attrs[name] = np.bytes_(text.encode("utf-8"))
 
 
-# Runs in a child: reads one attribute, with its address space capped (where it can
-# be), and prints it as JSON. What HDF5 does with a damaged heap stays in the child.
+# Runs in a child (``h5child``): reads one attribute and prints it as JSON. What HDF5
+# does with a damaged heap stays in the child.
 _READ_ONE = """
-import json, sys
-try:
-    import resource
-    resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-except (ImportError, ValueError, OSError):
-    pass
-sys.path[:0] = json.loads(sys.argv[4])  # where the parent found h5py (-I drops PYTHONPATH)
-try:
-    import h5py
-except ImportError as exc:
-    sys.stderr.write(f"{type(exc).__name__}: {exc}")
-    sys.exit(3)
-with h5py.File(sys.argv[1], "r") as f:
-    value = f[sys.argv[2]].attrs[sys.argv[3]]
+path, obj_name, name, max_chars = ARGS
+with h5py.File(path, "r") as f:
+    value = f[obj_name].attrs[name]
 text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-if len(text) > int(sys.argv[5]):
+if len(text) > int(max_chars):
     sys.exit(4)  # said by its code: the parent need not take in what it refuses
 sys.stdout.write(json.dumps(text))
 """
@@ -92,25 +81,21 @@ sys.stdout.write(json.dumps(text))
 
 def _read_apart(path, obj_name: str, name: str, where: str, error) -> str:
     """A variable-length string attribute, read in a child process given HEAP_SECONDS."""
-    # not the working folder (""); and strings only, as import reads them
-    found = json.dumps([entry for entry in sys.path if entry and isinstance(entry, str)])
-    command = [sys.executable, "-I", "-c", _READ_ONE, str(path), obj_name, name, found]
-    command.append(str(MAX_ATTR_BYTES))
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=HEAP_SECONDS)
+        done = run_child(_READ_ONE, [str(path), obj_name, name, str(MAX_ATTR_BYTES)], HEAP_SECONDS)
     except subprocess.TimeoutExpired:
         raise error(
             f"{path}: reading the string {where} did not end in {HEAP_SECONDS} s: the "
             "file's string heap is damaged"
         ) from None
-    reason = printable((done.stderr.strip().splitlines() or ["no message"])[-1])
+    reason = last_words(done)
     if done.returncode == 3:  # the file is not to blame
         raise error(f"{path}: the process that reads its string {where} did not start ({reason})")
     if done.returncode != 0 and done.returncode != 4:
         raise error(f"{path}: cannot read the string {where}, it is damaged ({reason})")
     if done.returncode == 4 or len(done.stdout) > 8 * MAX_ATTR_BYTES:  # JSON: 6 per character
         raise error(f"{path}: the string {where} is longer than {MAX_ATTR_BYTES} characters")
-    return json.loads(done.stdout)
+    return json.loads(done.stdout.decode())
 
 
 _STRING_REST = re.compile(r'(?:[^"\\]|\\.)*"', re.S)  # a string after its opening quote

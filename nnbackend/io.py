@@ -29,6 +29,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 from pathlib import Path
 
 import h5py
@@ -48,6 +49,7 @@ from nnbackend.checkpoint import (
 from nnbackend.checkpoint_sizes import array_shapes, as_json, check_declared, check_rebuilds
 from nnbackend.checks import boolean, integer, positive_int
 from nnbackend.h5text import write_text
+from nnbackend.h5walk import identity, known_harmless
 from nnbackend.optim_base import Optimizer
 from nnbackend.registry import custom_objects as custom_objects_scope
 from nnbackend.saved_files import remember_save
@@ -117,6 +119,7 @@ def save(model, path, optimizer=None, epoch: int | None = None, *, callbacks=Non
     except NotFiniteError as exc:
         raise NotFiniteError(exc.reason, path) from None
     written = atomic_write(path, buffer.getbuffer())
+    known_harmless(identity(os.stat(written, follow_symlinks=False)))  # not walked at a load
     remember_save(model, written)
     return written
 

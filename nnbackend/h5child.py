@@ -1,0 +1,58 @@
+"""Reading an untrusted HDF5 file's risky parts in a child process: HDF5's C code can
+loop for ever, crash (SIGSEGV) or take all memory on a crafted file, and none of that
+can be caught in the process it happens in. ``run_child`` runs the code of
+``h5walk`` and ``h5text`` after ``CHILD_START``; ``printable`` writes any text of the
+file that goes into a message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+#: a child's address space: h5py's import takes about 300 MB of it
+CHILD_BYTES = 1 << 30
+
+#: the start of a child's code: its address space capped (where the OS allows), the
+#: parent's import path, h5py (exit status 3 where it cannot be imported). The code
+#: after it finds its own arguments in ``ARGS``.
+CHILD_START = """
+import json, sys
+try:
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[1]), int(sys.argv[1])))
+except (ImportError, ValueError, OSError):
+    pass
+sys.path[:0] = json.loads(sys.argv[2])  # where the parent found h5py (-I drops PYTHONPATH)
+try:
+    import h5py
+except ImportError as exc:
+    sys.stderr.write(f"{type(exc).__name__}: {exc}")
+    sys.exit(3)
+ARGS = sys.argv[3:]
+"""
+
+
+def run_child(code: str, args: list[str], seconds: float) -> subprocess.CompletedProcess:
+    """``CHILD_START + code`` in an isolated Python (``-I``), with ``args`` as its
+    ``ARGS`` and one BLAS thread (its buffers would take the capped space); output as
+    bytes. ``subprocess.TimeoutExpired`` past ``seconds``, the child killed."""
+    found = json.dumps([entry for entry in sys.path if entry and isinstance(entry, str)])
+    command = [sys.executable, "-I", "-c", CHILD_START + code, str(CHILD_BYTES), found, *args]
+    quiet = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    env = {**os.environ, **quiet}
+    return subprocess.run(command, capture_output=True, timeout=seconds, env=env)
+
+
+def last_words(done: subprocess.CompletedProcess) -> str:
+    """The last line a child wrote to stderr, printable, or "no message"."""
+    lines = done.stderr.decode(errors="replace").strip().splitlines()
+    return printable(lines[-1] if lines else "no message")
+
+
+def printable(text: str) -> str:
+    """``text`` with each character that is not printable (newline, terminal escape,
+    lone surrogate) written as its escape, for a message that may show text of a file."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)

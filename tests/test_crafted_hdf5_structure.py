@@ -1,0 +1,136 @@
+"""Files whose HDF5 structure harms the process that walks it (nnbackend.h5walk).
+
+A crafted B-tree or heap hurts HDF5's C code itself: a SIGSEGV or all of memory,
+nothing Python can catch. Each load runs in a subprocess here, so that a regression
+fails the test instead of killing the test run.
+"""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+
+import h5py
+import pytest
+
+import nnbackend as nb
+from nnbackend import h5walk
+
+resource = pytest.importorskip("resource")  # the memory cap: POSIX
+
+
+def oldest_format_copy(tmp_path, name: str):
+    """A genuine checkpoint rewritten in HDF5's oldest format (v1 B-trees and local
+    heaps, as the course's cat files are: no checksums), and its bytes to change."""
+    saved, path = tmp_path / "saved.h5", tmp_path / name
+    nb.save(nb.Sequential([nb.layers.Dense(2, 2)], seed=0), saved)
+    with h5py.File(saved, "r") as src, h5py.File(path, "w", libver="earliest") as dst:
+        for key, value in src.attrs.items():
+            dst.attrs[key] = value
+        for key in src:
+            src.copy(src[key], dst, name=key)
+    return path, bytearray(path.read_bytes())
+
+
+def looping_btree(tmp_path, name="cyclic.h5"):
+    path, data = oldest_format_copy(tmp_path, name)
+    node = data.index(b"TREE")  # the root group's B-tree node
+    data[node + 5] = 1  # level 1: its children are nodes, and the first ...
+    struct.pack_into("<Q", data, node + 32, node)  # ... is the node itself
+    path.write_bytes(bytes(data))
+    return path
+
+
+def looping_heap(tmp_path, name="looping.h5"):
+    path, data = oldest_format_copy(tmp_path, name)
+    heap = data.index(b"HEAP")  # the root group's local heap (its links' names)
+    free, start = struct.unpack_from("<QQ", data, heap + 16)  # free list head, data address
+    struct.pack_into("<Q", data, start + free, free)  # the free block's "next" is itself
+    path.write_bytes(bytes(data))
+    return path
+
+
+def apart(call: str) -> tuple[subprocess.CompletedProcess, str, int]:
+    """``call`` run in a fresh process capped at 3 GiB: the result, the error's message
+    (or "no error") and the process's peak memory in MB."""
+    code = (
+        "import resource\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
+        "import nnbackend as nb\n"
+        f"try:\n    {call}\n    said = 'no error'\n"
+        "except (nb.CheckpointError, ValueError) as exc:\n    said = str(exc)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\nprint(said)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"the load killed its process ({done.returncode}): {done.stderr}"
+    megabytes, said = done.stdout.split("\n", 1)
+    return done, said.strip(), int(megabytes)
+
+
+def test_a_group_btree_that_points_at_itself_is_refused_not_a_crash(tmp_path):
+    """HDF5 recursed through the node until the C stack overflowed: nb.load died of
+    SIGSEGV, with no error to catch."""
+    path = looping_btree(tmp_path)
+    _, said, _ = apart(f"nb.load({str(path)!r})")
+    assert said == (
+        f"cannot read checkpoint {path}: HDF5 crashed walking its structure (signal 11); "
+        "it is damaged or crafted (a B-tree that loops)"
+    )
+
+
+def test_a_save_over_such_a_file_and_a_fit_that_checkpoints_there_are_refused(tmp_path):
+    """check_can_save opens the file a save would replace: it crashed as a load did."""
+    path = looping_btree(tmp_path)
+    model = "nb.Sequential([nb.layers.Dense(2, 2)], seed=0)"
+    _, said, _ = apart(f"nb.save({model}, {str(path)!r})")
+    assert said.startswith(f"path={str(path)!r} holds a file that is not an nnbackend checkpoint")
+    assert "HDF5 crashed walking its structure" in said
+    data = "*nb.datasets.make_moons(20, seed=0)"
+    fit = f"loss='cross_entropy', optimizer='sgd', epochs=1, verbose=0, checkpoint={str(path)!r}"
+    _, said, _ = apart(f"{model}.fit({data}, {fit})")
+    assert "HDF5 crashed walking its structure" in said
+
+
+def test_a_cat_file_with_such_a_btree_is_refused_not_a_crash(tmp_path):
+    """The course's cat files are in the oldest format: load_catvnoncat crashed too."""
+    looping_btree(tmp_path, "train_catvnoncat.h5")
+    (tmp_path / "test_catvnoncat.h5").write_bytes((tmp_path / "saved.h5").read_bytes())
+    _, said, _ = apart(f"nb.datasets.load_catvnoncat(path={str(tmp_path)!r})")
+    assert said.startswith(f"cannot read data file {tmp_path / 'train_catvnoncat.h5'}: HDF5")
+
+
+def test_a_local_heap_free_list_that_loops_is_refused_in_bounded_memory(tmp_path):
+    """HDF5 allocated free-list entries until memory ran out (3.8 GB in 6 s under a
+    4 GB cap; the machine's all, without one)."""
+    path = looping_heap(tmp_path)
+    _, said, megabytes = apart(f"nb.load({str(path)!r})")
+    assert said.startswith(f"{path}: walking its structure took more than 1024 MB")
+    assert megabytes < 500
+
+
+def test_a_file_is_walked_apart_once_while_it_stays_the_same(tmp_path, monkeypatch):
+    """The walk costs a process start: a file nb.save wrote, or one walked already, is
+    not walked again; the same path holding other bytes is."""
+    children = []
+    run = subprocess.run
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: children.append(a) or run(*a, **k))
+    model = nb.Sequential([nb.layers.Dense(2, 2)], seed=0)
+    nb.save(model, tmp_path / "ours.h5")
+    nb.load(tmp_path / "ours.h5")
+    assert children == []
+    path, _ = oldest_format_copy(tmp_path, "theirs.h5")
+    for _ in range(2):
+        nb.load(path)
+    assert len(children) == 1
+    path.write_bytes(looping_btree(tmp_path, "cyclic.h5").read_bytes())
+    with pytest.raises(nb.CheckpointError, match="HDF5 crashed walking its structure"):
+        nb.load(path)
+    assert len(children) == 2
+
+
+def test_a_walk_that_does_not_end_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(h5walk, "WALK_SECONDS", 0.001)
+    path, _ = oldest_format_copy(tmp_path, "slow.h5")
+    with pytest.raises(nb.CheckpointError, match=r"walking its structure did not end in 0.001 s"):
+        nb.load(path)
