@@ -118,9 +118,8 @@ def read(path, backend, *, max_params: int | None = None) -> Checkpoint:
         with opened as f:
             dtype = _check_header(path, f)
             backend = backend(dtype) if callable(backend) else backend
-            model = _build_model(path, f, backend, max_params)
             itemsize = np.dtype(dtype).itemsize
-            check_copies(path, f, model, max_params, trusted, itemsize, CheckpointError)
+            model = _build_model(path, f, backend, (max_params, trusted, itemsize))
             return Checkpoint(
                 model,
                 _read_optimizer(path, f, model, backend),
@@ -161,7 +160,10 @@ def _check_header(path: Path, f: h5py.File) -> str:
 # --- the model --------------------------------------------------------------------
 
 
-def _build_model(path: Path, f: h5py.File, backend, max_params: int):
+def _build_model(path: Path, f: h5py.File, backend, limits: tuple):
+    """The model the architecture describes, its weights and running state read once
+    the arrays of the whole file are counted (``limits``: max_params, whether the
+    caller trusts the file's compression, the bytes of a saved value)."""
     text = attribute(path, f, "architecture", CheckpointError, "str")
     config = parse_json(path, text, "architecture", CheckpointError)
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
@@ -174,7 +176,10 @@ def _build_model(path: Path, f: h5py.File, backend, max_params: int):
     except Exception as exc:  # a user's class may raise anything: all of it is a bad file
         raise CheckpointError(f"{path}: its architecture cannot be built: {_reason(exc)}") from exc
     shapes = declared_shapes(path, model, CheckpointError)
+    max_params, trusted, itemsize = limits
     check_count(path, shapes, max_params, CheckpointError)
+    own = {**shapes["params"], **shapes["state"]}  # what slots and callbacks may copy
+    check_copies(path, f, own, max_params, trusted, itemsize, CheckpointError)
     for kind in ("params", "state"):
         _fill(path, f, kind, model, shapes[kind], backend)
     if "loss" in f.attrs:

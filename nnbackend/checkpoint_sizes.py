@@ -289,13 +289,13 @@ def check_count(path: Path, shapes: dict, max_params: int, error) -> None:
 
 
 def check_copies(
-    path: Path, f: h5py.File, model, max_params: int, trusted: bool, itemsize: int, error
+    path: Path, f: h5py.File, shapes: dict, max_params: int, trusted: bool, itemsize: int, error
 ) -> None:
-    """Count the values of the optimizer's slots and the callbacks' arrays before any is
-    read: each is checked against the model's shapes, but 64 callbacks could each hold a
-    compressed copy of every weight, and a small file make the reader allocate 65 models.
-    ``itemsize``: the bytes of one value in the model's dtype."""
-    sizes = {name: math.prod(shape) for name, shape in array_shapes(model).items()}
+    """Count the values of the weights, the optimizer's slots and the callbacks' arrays
+    before any is read: each is checked against the model's ``shapes`` ({name: shape}),
+    but 64 callbacks could each hold a compressed copy of every weight, and a small file
+    make the reader allocate 65 models. ``itemsize``: the bytes of one saved value."""
+    sizes = {name: math.prod(shape) for name, shape in shapes.items()}
     total = sum(sizes.values())
     for top in ("optimizer", "callbacks"):
         for group in _subgroups(f.get(top)):

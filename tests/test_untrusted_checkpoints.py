@@ -932,7 +932,9 @@ def test_a_weight_in_one_value_chunks_is_refused_before_it_is_read(tmp_path):
 def test_arrays_compressed_far_past_weights_need_a_cap_given(tmp_path, monkeypatch):
     """Deflate's 1100:1 let a 3 MB file declare 3.9 GB within max_params; nb.save writes
     arrays uncompressed, so the arrays may declare 64 times the file's size (past the
-    FREE_BYTES any file may declare, made 0 here to test it on a small file)."""
+    FREE_BYTES any file may declare, made 0 here to test it on a small file). The count
+    comes before any weight is read: it came after, once each was inflated (1.6 GB for
+    a 0.8 MB file of one 9999 x 9999 Dense)."""
     monkeypatch.setattr(nb.checkpoint_sizes, "FREE_BYTES", 0)
     model = nb.Sequential([Dense(1000, 1000), ReLU(), Dense(1000, 2)], seed=0)
     plain, packed = tmp_path / "plain.h5", tmp_path / "packed.h5"
@@ -951,8 +953,12 @@ def test_arrays_compressed_far_past_weights_need_a_cap_given(tmp_path, monkeypat
     loaded = nb.load(plain)  # what nb.save writes passes
     np.testing.assert_array_equal(loaded.params["0.W"], model.params["0.W"])
     told = r"packed.h5: its arrays declare 4012008 bytes, \d+ times the file's \d+; nb.save does"
+    read = []
+    monkeypatch.setattr(nb.checkpoint, "dataset", lambda *args, **kw: read.append(args[2]))
     with pytest.raises(nb.CheckpointError, match=told + r" not compress.*max_params=10+\)"):
         nb.load(packed)
+    assert read == []
+    monkeypatch.undo()
     assert not nb.load(packed, max_params=10**8).params["0.W"].any()  # a cap given: trusted
 
 
