@@ -106,13 +106,14 @@ def saved_epoch(path) -> tuple[int | None, bool]:
         return (None, False) if group is None else _epoch_and_stopped(path, group)
 
 
-def read(path, backend, *, max_params: int | None = None) -> Checkpoint:
+def read(path, backend, *, max_params: int | None = None, own: int = 0) -> Checkpoint:
     """The checkpoint at ``path`` on ``backend`` (a Backend, or a function of the saved
     dtype name that gives one). ``max_params`` given: the caller trusts the file's
-    compression (see ``checkpoint_sizes.MAX_EXPANSION``)."""
+    compression (see ``checkpoint_sizes.MAX_EXPANSION``); else the cap is the default,
+    or ``own``, the values of the model a restore fills, where that is more."""
     path = Path(path)
     trusted = max_params is not None
-    max_params = DEFAULT_MAX_PARAMS if max_params is None else max_params
+    max_params = max(DEFAULT_MAX_PARAMS, own) if max_params is None else max_params
     try:
         opened = open_untrusted(path, CheckpointError, what="checkpoint")
         with opened as f:

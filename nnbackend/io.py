@@ -246,7 +246,8 @@ def restore_checkpoint(
     """``restore``, returning all that was read (epoch, stopped, callbacks' states).
     ``accept(saved)``, if given, runs once the file has passed every check and before
     the model changes: what it raises leaves the model as it was."""
-    saved = _read(path, model.backend, custom_objects, max_params)
+    own = sum(math.prod(shape) for shape in array_shapes(model).values())  # its own size
+    saved = _read(path, model.backend, custom_objects, max_params, own)
     theirs, ours = _as_saved(saved.model.config()), _as_saved(model.config())
     if theirs != ours:
         raise CheckpointError(
@@ -329,7 +330,7 @@ def _difference(saved: dict, mine: dict) -> str:
     return ", ".join(f"its {k} is {saved.get(k)!r}, the model's {mine.get(k)!r}" for k in keys)
 
 
-def _read(path, backend, custom_objects, max_params) -> Checkpoint:
+def _read(path, backend, custom_objects, max_params, own: int = 0) -> Checkpoint:
     if max_params is not None:  # a NaN bound would let any size through
         max_params = positive_int(max_params, "max_params (the most weights the file may declare)")
     if isinstance(backend, Backend):
@@ -347,4 +348,4 @@ def _read(path, backend, custom_objects, max_params) -> Checkpoint:
                 ) from None
 
     with custom_objects_scope(custom_objects):
-        return read(Path(path), choose, max_params=max_params)
+        return read(Path(path), choose, max_params=max_params, own=own)

@@ -24,6 +24,7 @@ import pytest
 import nnbackend as nb
 from nnbackend.h5text import write_text
 from nnbackend.layers import Dense, ReLU
+from tests.conftest import CPU_BACKEND_NAMES
 
 ROOT = os.path.dirname(os.path.dirname(__file__))
 # float32 values a checkpoint would happily take as weights: if a load followed the
@@ -662,6 +663,29 @@ def test_max_params_can_be_raised_for_a_trusted_file(tmp_path):
     np.testing.assert_array_equal(
         nb.to_numpy(again.params["0.W"]), nb.to_numpy(model.params["0.W"])
     )
+
+
+@pytest.mark.parametrize("backend", CPU_BACKEND_NAMES)
+def test_a_model_past_the_default_cap_resumes_and_restores_its_own_checkpoint(
+    tmp_path, monkeypatch, backend
+):
+    """fit(resume=True) has no max_params to give: a model of more than the default cap
+    saved its checkpoints and could not resume from them, told of an nb.load argument."""
+    monkeypatch.setattr(nb.checkpoint, "DEFAULT_MAX_PARAMS", 20)  # as 10**8: 22 weights
+    X, y = nb.datasets.make_moons(16, seed=0)
+    path = tmp_path / "run.h5"
+    model = nb.Sequential([Dense(2, 4), "tanh", Dense(4, 2)], seed=0, backend=backend)
+    fit = dict(loss="cross_entropy", optimizer="adam", checkpoint=path, verbose=0)
+    model.fit(X, y, epochs=1, **fit)
+    history = model.fit(X, y, epochs=3, resume=True, **fit)
+    assert len(history.history["loss"]) == 2  # epochs 1 and 2, after the saved epoch 0
+    other = nb.Sequential([Dense(2, 4), "tanh", Dense(4, 2)], seed=1, backend=backend)
+    nb.restore(other, path)
+    np.testing.assert_array_equal(
+        nb.to_numpy(other.params["0.W"]), nb.to_numpy(model.params["0.W"])
+    )
+    with pytest.raises(nb.CheckpointError, match=r"declares 22 weights, more than max_params=20"):
+        nb.load(path)  # a model of the file's own: the default cap, as before
 
 
 def test_max_params_bounds_every_copy_of_the_weights(good, tmp_path):
