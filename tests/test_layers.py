@@ -325,6 +325,8 @@ def test_unknown_layer_config_is_refused():
     [
         (lambda: L.Conv2D(1, 1, 0), "Conv2D needs kernel_size and stride of at least 1"),
         (lambda: L.Conv2D(1, 1, 3, stride=0), "got kernel_size=3, stride=0"),
+        (lambda: L.Conv2D(1, 1, (3, 2), padding=(3, 3)), r"padding from 0 to kernel_size, got"),
+        (lambda: L.Conv2D(1, 1, 3, padding=-1), r"got kernel_size=3, stride=1, padding=-1"),
         (lambda: L.MaxPool2D(0), "MaxPool2D needs pool_size and stride of at least 1"),
         (lambda: L.AvgPool2D(2, stride=0), "got pool_size=2, stride=0"),
         (lambda: L.BatchNorm(3, momentum=1.0), r"momentum must be a finite number in \[0, 1\)"),
@@ -333,7 +335,9 @@ def test_unknown_layer_config_is_refused():
 )
 def test_settings_just_outside_their_range_are_refused(make, said):
     """momentum=1 never moved the running averages; eps=0 gave NaN on a constant
-    channel; a window or stride of 0 divided by zero."""
+    channel; a window or stride of 0 divided by zero; a border of zeros wider than the
+    kernel adds outputs of zeros alone (a 2 KB checkpoint of padding 100000 asked for
+    149 GiB at its first forward)."""
     with pytest.raises(ValueError, match=said):
         make()
 

@@ -665,6 +665,20 @@ def test_max_params_can_be_raised_for_a_trusted_file(tmp_path):
     )
 
 
+def test_a_conv_border_wider_than_its_kernel_is_refused_at_the_load(tmp_path):
+    """Padding adds no weights, so no count saw it: a 2 KB file of padding 100000 loaded,
+    and its first forward on one 8 x 8 image asked for 149 GiB."""
+    path = nb.save(
+        nb.Sequential([nb.layers.Conv2D(1, 1, 1)], input_shape=(1, 8, 8)), tmp_path / "c.h5"
+    )
+    with h5py.File(path, "r+") as f:
+        config = json.loads(f.attrs["architecture"])
+        config["layers"][0]["padding"] = [10**5, 10**5]
+        write_text(f, "architecture", json.dumps(config))
+    with pytest.raises(nb.CheckpointError, match=r"padding from 0 to kernel_size, got .*100000"):
+        nb.load(path)
+
+
 @pytest.mark.parametrize("backend", CPU_BACKEND_NAMES)
 def test_a_model_past_the_default_cap_resumes_and_restores_its_own_checkpoint(
     tmp_path, monkeypatch, backend

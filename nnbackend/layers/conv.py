@@ -57,10 +57,11 @@ class Conv2D(Layer):
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride = pair(stride, "stride")
         self.padding = pair(padding, "padding")
-        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0:
-            raise ValueError(
-                f"Conv2D needs kernel_size and stride of at least 1 and padding of at least 0, "
-                f"got kernel_size={kernel_size}, stride={stride}, padding={padding}"
+        too_wide = any(p > k for p, k in zip(self.padding, self.kernel_size, strict=True))
+        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0 or too_wide:
+            raise ValueError(  # a wider border adds outputs of zeros alone (and memory)
+                "Conv2D needs kernel_size and stride of at least 1 and padding from 0 to "
+                f"kernel_size, got kernel_size={kernel_size}, stride={stride}, padding={padding}"
             )
         self.bias = boolean(bias, "Conv2D bias")
         self.init = initializers.get(init)
