@@ -13,7 +13,7 @@ import array_api_strict
 import pytest
 
 import nnbackend as nb
-from nnbackend.backend import cuda_available
+from nnbackend.backend import cuda_available, kernels
 from nnbackend.testing import pytest_plugin
 from nnbackend.testing.pytest_plugin import (  # noqa: F401 - the tests import them from here
     BACKEND_PARAMS,
@@ -27,6 +27,11 @@ DATA_DIR = Path(
     os.environ.get("NNBACKEND_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
 )
 
+#: what a user may have exported, that tests of the defaults must not see
+USERS_SWITCHES = (
+    "NNBACKEND", "NNBACKEND_FUSED", "NNBACKEND_FAST_PATHS", "NNBACKEND_MPI",
+    "NNBACKEND_TIMEOUT", "NNBACKEND_MAX_STEPS",
+)  # fmt: skip
 HAVE_CUDA = cuda_available()
 
 # array-api-strict at its strictest: the 2024.12 standard (what array-api-compat gives
@@ -48,8 +53,12 @@ def pytest_configure(config):
 
 @pytest.fixture(autouse=True)
 def _clean_backend_choice(monkeypatch):
-    """No test sees another's set_backend or a stray $NNBACKEND."""
-    monkeypatch.delenv("NNBACKEND", raising=False)
+    """No test sees another's set_backend, nor a user's switches: $NNBACKEND, and those
+    the README tells of (NNBACKEND_FUSED=0 failed every flat-buffer test), with the
+    fused kernels' switch read afresh."""
+    for name in USERS_SWITCHES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(kernels, "_environment", [])
     nb.reset_backend()
     yield
     nb.reset_backend()

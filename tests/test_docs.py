@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+import nnbackend as nb
 from nnbackend import registry
 from tests.conftest import DATA_DIR, HAVE_CUDA
 
@@ -55,12 +56,30 @@ def printed(page: Path) -> dict[int, str]:
 @contextlib.contextmanager
 def registries_as_they_were():
     """The pages register example classes: keep them out of the other tests."""
-    saved = [(r, dict(r._classes), dict(r._aliases)) for r in REGISTRIES]
+    saved = [(r, dict(r._classes), dict(r._aliases), dict(r._shown)) for r in REGISTRIES]
     try:
         yield
     finally:
-        for r, classes, aliases in saved:
-            r._classes, r._aliases = classes, aliases
+        for r, classes, aliases, shown in saved:
+            r._classes, r._aliases, r._shown = classes, aliases, shown
+
+
+def test_the_pages_leave_the_registries_as_they_found_them():
+    """The extending page's MaxError stayed in the metrics' shown names, its class gone:
+    a later metrics=["max_error"] raised a bare KeyError, not "unknown metric"."""
+    before = [dict(r._shown) for r in REGISTRIES]
+    with registries_as_they_were():
+
+        @nb.register
+        class PageMetric(nb.metrics.Metric):
+            name = "page_metric"
+
+            def batch(self, out, target, loss):
+                return 0.0, 1
+
+    assert [dict(r._shown) for r in REGISTRIES] == before
+    with pytest.raises(registry.UnknownTypeError):
+        nb.metrics.get("page_metric")
 
 
 def unmet(needs: str | None) -> str | None:

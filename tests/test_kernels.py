@@ -9,6 +9,10 @@ own way."""
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -65,6 +69,22 @@ def test_fused_kernels_can_be_turned_off(backend):
         assert all(getattr(kernels.table(backend.xp), n) is None for n in kernels.NAMES)
     if backend.name == "numpy":
         assert kernels.table(backend.xp).softmax_xent is not None
+
+
+def test_a_users_switches_do_not_reach_the_tests():
+    """The README tells of NNBACKEND_FUSED=0 and NNBACKEND_FAST_PATHS=0: exported in the
+    shell, they failed every test of the defaults (the flat buffer's, the native
+    im2col's), the fused kernels' switch read once for the whole run."""
+    env = {**os.environ, "NNBACKEND_FUSED": "0", "NNBACKEND_FAST_PATHS": "0"}
+    tests = [
+        "tests/test_kernels.py::test_fused_kernels_can_be_turned_off",
+        "tests/test_fastpath_edges.py::test_numpy_and_cupy_are_known_by_their_plain_namespaces",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
+        cwd=Path(__file__).parent.parent, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:]
 
 
 WORDS = [("0", False), ("false", False), ("OFF", False), ("no", False),
