@@ -90,6 +90,11 @@ def known_harmless(key: tuple) -> None:
     _harmless.add(key)
 
 
+def forget_harmless() -> None:
+    """Walk every file again, as a first load does (what benchmarks time)."""
+    _harmless.clear()
+
+
 def walk_apart(path, fd: int, error: type[ValueError], what: str, max_links: int, max_depth: int):
     """Walk ``path``, open as ``fd``, in a child (see the module's docstring); ``error``
     if the child died, ran out of its memory or time, or could not say why it failed."""
