@@ -46,7 +46,13 @@ from nnbackend.checkpoint import (
     check_can_save,
     read,
 )
-from nnbackend.checkpoint_sizes import array_shapes, as_json, check_declared, check_rebuilds
+from nnbackend.checkpoint_sizes import (
+    MAX_COPIES,
+    array_shapes,
+    as_json,
+    check_declared,
+    check_rebuilds,
+)
 from nnbackend.checks import boolean, integer, positive_int
 from nnbackend.h5text import write_text
 from nnbackend.h5walk import identity, known_harmless
@@ -242,11 +248,15 @@ def restore_checkpoint(
     max_params: int | None = None,
     *,
     accept=None,
+    copies: int = MAX_COPIES,
 ) -> Checkpoint:
     """``restore``, returning all that was read (epoch, stopped, callbacks' states).
     ``accept(saved)``, if given, runs once the file has passed every check and before
-    the model changes: what it raises leaves the model as it was."""
-    own = sum(math.prod(shape) for shape in array_shapes(model).values())  # its own size
+    the model changes: what it raises leaves the model as it was. The file may hold the
+    model's size of weights, and ``copies`` times it in all (a fit's optimizer slots
+    and callbacks' states), where the default caps allow less."""
+    own = sum(math.prod(shape) for shape in array_shapes(model).values())
+    own = max(own, -(-own * copies // MAX_COPIES))  # MAX_COPIES times this in all
     saved = _read(path, model.backend, custom_objects, max_params, own)
     theirs, ours = _as_saved(saved.model.config()), _as_saved(model.config())
     if theirs != ours:

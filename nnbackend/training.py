@@ -221,8 +221,11 @@ class Trainer:
             if resume_path is None or nothing_saved_at(resume_path):  # no file, or empty
                 check_optimizer_state(self.optimizer, model.backend)  # the steps go on from it
                 return None
+            copies = 1 + len(self.optimizer.slots) + len(self.callbacks)  # what the fit saves
             with custom_objects(self.own_classes()):
-                return restore_checkpoint(model, resume_path, self.optimizer, accept=accept)
+                return restore_checkpoint(
+                    model, resume_path, self.optimizer, accept=accept, copies=copies
+                )
 
         def accept(saved: Checkpoint) -> None:
             if saved.optimizer is None:  # a file without one: the steps go on from ours

@@ -702,6 +702,29 @@ def test_a_model_past_the_default_cap_resumes_and_restores_its_own_checkpoint(
         nb.load(path)  # a model of the file's own: the default cap, as before
 
 
+@pytest.mark.parametrize("backend", CPU_BACKEND_NAMES)
+def test_a_fit_resumes_its_checkpoint_of_more_copies_than_the_default_allows(
+    tmp_path, monkeypatch, backend
+):
+    """Adam's two slots and two EarlyStoppings' best weights: five copies of a model past
+    a quarter of the cap, which the fit saved and then refused to resume, told of
+    nb.load(path, max_params=...), an argument fit does not have."""
+    monkeypatch.setattr(nb.checkpoint, "DEFAULT_MAX_PARAMS", 1000)  # as 10**8: 1474 weights
+    X = np.random.default_rng(0).normal(size=(64, 20))
+    y = (X[:, 0] > 0).astype(np.int64)
+    path = tmp_path / "run.h5"
+    model = nb.Sequential([Dense(20, 64), ReLU(), Dense(64, 2)], seed=0, backend=backend)
+
+    def fit(epochs, resume):
+        stops = [nb.callbacks.EarlyStopping(m, patience=50) for m in ("val_loss", "val_accuracy")]
+        return model.fit(X, y, loss="cross_entropy", optimizer="adam", epochs=epochs,
+                         checkpoint=path, resume=resume, validation_split=0.25,
+                         metrics=["accuracy"], callbacks=stops, verbose=0)  # fmt: skip
+
+    fit(2, False)
+    assert len(fit(4, True).history["loss"]) == 2
+
+
 def test_max_params_bounds_every_copy_of_the_weights(good, tmp_path):
     """42 weights: Adam's two slots and EarlyStopping's best weights make 4 copies, which
     max_params=42 allows; a second callback holding the weights again is a fifth. With
