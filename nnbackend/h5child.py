@@ -1,8 +1,9 @@
 """Reading an untrusted HDF5 file's risky parts in a child process: HDF5's C code can
 loop for ever, crash (SIGSEGV) or take all memory on a crafted file, and none of that
 can be caught in the process it happens in. ``run_child`` runs the code of
-``h5walk`` and ``h5text`` after ``CHILD_START``; ``printable`` writes any text of the
-file that goes into a message.
+``h5walk`` and ``h5text`` after ``CHILD_START``, and tells a child that started from a
+``sys.executable`` that is no Python (``NoChild``); ``printable`` writes any text of
+the file that goes into a message.
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ import sys
 #: a child's address space: h5py's import takes about 300 MB of it
 CHILD_BYTES = 1 << 30
 
+#: what a child writes first, once h5py is imported: a program that is not this
+#: Python (a frozen app, uWSGI as sys.executable) never writes it
+STARTED = b"nnbackend child started"
+
 #: the start of a child's code: its address space capped (where the OS allows), the
-#: parent's import path, h5py (exit status 3 where it cannot be imported). The code
-#: after it finds its own arguments in ``ARGS``.
-CHILD_START = """
+#: parent's import path, h5py, then STARTED on stderr. The code after it finds its
+#: own arguments in ``ARGS``.
+CHILD_START = f"""
 import json, sys
 try:
     import resource
@@ -26,29 +31,45 @@ try:
 except (ImportError, ValueError, OSError):
     pass
 sys.path[:0] = json.loads(sys.argv[2])  # where the parent found h5py (-I drops PYTHONPATH)
-try:
-    import h5py
-except ImportError as exc:
-    sys.stderr.write(f"{type(exc).__name__}: {exc}")
-    sys.exit(3)
+import h5py
+sys.stderr.write("{STARTED.decode()}" + chr(10))
+sys.stderr.flush()
 ARGS = sys.argv[3:]
 """
+
+
+class NoChild(Exception):
+    """No child Python could be started, or it did not start as one: the reason."""
 
 
 def run_child(code: str, args: list[str], seconds: float) -> subprocess.CompletedProcess:
     """``CHILD_START + code`` in an isolated Python (``-I``), with ``args`` as its
     ``ARGS`` and one BLAS thread (its buffers would take the capped space); output as
-    bytes. ``subprocess.TimeoutExpired`` past ``seconds``, the child killed."""
+    bytes. ``subprocess.TimeoutExpired`` past ``seconds`` (the child killed) once it
+    started; ``NoChild`` where it never did."""
+    if getattr(sys, "frozen", False) or not sys.executable:  # no Python to run -c with
+        raise NoChild("this program has no Python of its own to run")
     found = json.dumps([entry for entry in sys.path if entry and isinstance(entry, str)])
     command = [sys.executable, "-I", "-c", CHILD_START + code, str(CHILD_BYTES), found, *args]
     quiet = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     env = {**os.environ, **quiet}
-    return subprocess.run(command, capture_output=True, timeout=seconds, env=env)
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=seconds, env=env)
+    except OSError as exc:
+        raise NoChild(str(exc)) from None
+    except subprocess.TimeoutExpired as exc:
+        if STARTED not in (exc.stderr or b""):
+            raise NoChild(f"no answer in {seconds} s") from None
+        raise
+    if STARTED not in done.stderr:  # not a Python, or one without h5py: its last words
+        raise NoChild(last_words(done))
+    return done
 
 
 def last_words(done: subprocess.CompletedProcess) -> str:
     """The last line a child wrote to stderr, printable, or "no message"."""
     lines = done.stderr.decode(errors="replace").strip().splitlines()
+    lines = [line for line in lines if line != STARTED.decode()]
     return printable(lines[-1] if lines else "no message")
 
 

@@ -99,7 +99,7 @@ def open_untrusted(path, error: type[ValueError] = ValueError, what: str = "file
     wrong with the file raises ``error``. ``what`` names the file in messages."""
     path = Path(path)
     with _open_regular(path, error, what) as handle:
-        walk_apart(path, handle.fileno(), error, what, MAX_LINKS, MAX_DEPTH)  # see h5walk
+        walked = walk_apart(path, handle.fileno(), error, what, MAX_LINKS, MAX_DEPTH)
         try:
             f = h5py.File(handle, "r")
         except (OSError, *DAMAGE) as exc:  # h5py's reader of a file object raises ValueError too
@@ -107,6 +107,9 @@ def open_untrusted(path, error: type[ValueError] = ValueError, what: str = "file
                 f"cannot read {what} {path}: not a readable HDF5 file, or it is truncated "
                 f"({printable(str(exc))})"
             ) from None
+        if not walked:  # HDF5 opened it here, not in the child: no walk vouches for it
+            f.close()
+            raise error(f"cannot read {what} {path}: it could not be walked apart first")
         with f:
             try:
                 check_structure(path, f, error)
@@ -145,8 +148,9 @@ def check_structure(path: Path, f: h5py.File, error) -> None:
     while pending:
         parent, name, where, depth = pending.pop()
         group = h5py.h5g.open(parent, name)
-        links = _own_links(group, MAX_LINKS - count)
-        count += len(links)
+        room = MAX_LINKS - count  # a group's count of links is known before they are listed
+        links = _own_links(group, room) if len(group) <= room else None
+        count += len(group) if links is None else len(links)
         if count > MAX_LINKS:
             raise error(
                 f"{path} holds more than {MAX_LINKS} links; no nnbackend file has that many"

@@ -21,7 +21,7 @@ import sys
 import h5py
 import numpy as np
 
-from nnbackend.h5child import last_words, printable, run_child
+from nnbackend.h5child import NoChild, last_words, printable, run_child
 
 MAX_JSON_CHARS = 1 << 20
 MAX_JSON_DEPTH = 64
@@ -70,7 +70,7 @@ def write_text(obj, name: str, text: str) -> None:
 # does with a damaged heap stays in the child.
 _READ_ONE = """
 path, obj_name, name, max_chars = ARGS
-with h5py.File(path, "r") as f:
+with h5py.File(path, "r", locking=False) as f:
     value = f[obj_name].attrs[name]
 text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 if len(text) > int(max_chars):
@@ -83,14 +83,15 @@ def _read_apart(path, obj_name: str, name: str, where: str, error) -> str:
     """A variable-length string attribute, read in a child process given HEAP_SECONDS."""
     try:
         done = run_child(_READ_ONE, [str(path), obj_name, name, str(MAX_ATTR_BYTES)], HEAP_SECONDS)
+    except NoChild as exc:
+        said = f"{path}: the process that reads its string {where} did not start ({exc})"
+        raise error(said) from None
     except subprocess.TimeoutExpired:
         raise error(
             f"{path}: reading the string {where} did not end in {HEAP_SECONDS} s: the "
             "file's string heap is damaged"
         ) from None
     reason = last_words(done)
-    if done.returncode == 3:  # the file is not to blame
-        raise error(f"{path}: the process that reads its string {where} did not start ({reason})")
     if done.returncode != 0 and done.returncode != 4:
         raise error(f"{path}: cannot read the string {where}, it is damaged ({reason})")
     if done.returncode == 4 or len(done.stdout) > 8 * MAX_ATTR_BYTES:  # JSON: 6 per character

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+import warnings
 
-from nnbackend.h5child import CHILD_BYTES, last_words, run_child
+from nnbackend.h5child import CHILD_BYTES, NoChild, last_words, run_child
 
 #: how long the child may walk (100,000 links take about 10 s)
 WALK_SECONDS = 60
@@ -31,10 +33,11 @@ _MAX_KNOWN = 4096
 
 # Runs in a child (``h5child``): exit status 0 walked, 4 not HDF5 (left to the caller's
 # open), 5 out of its memory, 1 another error, negative a signal (HDF5 crashed).
+# It leaves what check_structure refuses by count (links, depth) to the caller.
 _WALK = """
 path, max_links, max_depth = ARGS[0], int(ARGS[1]), int(ARGS[2])
-try:
-    f = h5py.File(path, "r")
+try:  # no lock: another process's (a writer's, or a crafter's) must not skip the walk
+    f = h5py.File(path, "r", locking=False)
 except Exception:
     sys.exit(4)  # not HDF5, or truncated: the caller's open says so in its words
 
@@ -44,6 +47,8 @@ def walk():
     while pending and count <= max_links:
         parent, name, depth = pending.pop()
         group = h5py.h5g.open(parent, name)
+        if count + len(group) > max_links:
+            return  # the caller's walk refuses so many, by their count
         links = []
         group.links.iterate(lambda n, i: links.append((n, i.type)) or None, info=True)
         count += len(links)
@@ -97,33 +102,51 @@ def forget_harmless() -> None:
 
 def walk_apart(path, fd: int, error: type[ValueError], what: str, max_links: int, max_depth: int):
     """Walk ``path``, open as ``fd``, in a child (see the module's docstring); ``error``
-    if the child died, ran out of its memory or time, or could not say why it failed."""
+    if the child died, ran out of its memory or time, or could not say why it failed.
+    False where the child could not open the file as HDF5 (the caller's open will say
+    why: if it opens the file all the same, it must refuse it, not walked); else True.
+    Where no child Python can start, a warning says so once, and True."""
     key = identity(os.fstat(fd))
     if key in _harmless:
-        return
+        return True
     try:
         done = run_child(_WALK, [str(path), str(max_links), str(max_depth)], WALK_SECONDS)
+    except NoChild as exc:
+        _warn_once(exc)
+        return True
     except subprocess.TimeoutExpired:
         raise error(
             f"cannot read {what} {path}: walking its structure did not end in "
             f"{WALK_SECONDS} s; it is damaged or crafted (a loop in its B-trees or heaps)"
         ) from None
-    if done.returncode == 0:
-        known_harmless(key)
-        return
+    if done.returncode in (0, 4):
+        if done.returncode == 0:
+            known_harmless(key)
+        return done.returncode == 0
     if done.returncode < 0:
         raise error(
             f"cannot read {what} {path}: HDF5 crashed walking its structure (signal "
             f"{-done.returncode}); it is damaged or crafted (a B-tree that loops)"
         )
     reason = last_words(done)
-    if done.returncode == 4:  # it does not open: the caller's open says why
-        return
-    if done.returncode == 3:  # the file is not to blame
-        raise error(f"cannot read {what} {path}: the process to walk it did not start ({reason})")
     if done.returncode == 5:
         raise error(
             f"{path}: walking its structure took more than {CHILD_BYTES >> 20} MB; it is "
             f"damaged or crafted (a heap whose free list loops) ({reason})"
         )
     raise error(f"{path}: cannot read it, it is damaged ({reason})")
+
+
+_warned: list[bool] = []
+
+
+def _warn_once(exc: NoChild) -> None:
+    if not _warned:
+        _warned.append(True)
+        warnings.warn(
+            f"nnbackend cannot start a child Python ({sys.executable!r}) to walk untrusted "
+            f"HDF5 files first ({exc}): they are walked in this process, where a crafted "
+            "file can crash it or exhaust its memory. Load files only from sources you trust.",
+            RuntimeWarning,
+            stacklevel=4,
+        )

@@ -15,7 +15,7 @@ import h5py
 import pytest
 
 import nnbackend as nb
-from nnbackend import h5walk
+from nnbackend import h5safe, h5walk
 
 resource = pytest.importorskip("resource")  # the memory cap: POSIX
 
@@ -130,7 +130,59 @@ def test_a_file_is_walked_apart_once_while_it_stays_the_same(tmp_path, monkeypat
 
 
 def test_a_walk_that_does_not_end_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(h5walk, "WALK_SECONDS", 0.001)
+    monkeypatch.setattr(h5walk, "WALK_SECONDS", 2)
+    monkeypatch.setattr(h5walk, "_WALK", "import time\ntime.sleep(60)\n")  # started, then stuck
     path, _ = oldest_format_copy(tmp_path, "slow.h5")
-    with pytest.raises(nb.CheckpointError, match=r"walking its structure did not end in 0.001 s"):
+    with pytest.raises(nb.CheckpointError, match=r"walking its structure did not end in 2 s"):
         nb.load(path)
+
+
+@pytest.mark.parametrize("executable", ["", "/bin/sh", "/bin/true"])
+def test_no_python_to_walk_with_is_warned_of_not_blamed_on_the_file(
+    tmp_path, monkeypatch, executable
+):
+    """sys.executable is no Python under uWSGI, or a frozen app (or None): the walk's
+    child never started, and every genuine file was called damaged ("/bin/true" even
+    passed the walk unwalked). Now the file is walked in this process, with a warning."""
+    path = nb.save(nb.Sequential([nb.layers.Dense(2, 2)], seed=0), tmp_path / "m.h5")
+    path.write_bytes(path.read_bytes())  # another file now: not one saved here
+    monkeypatch.setattr(sys, "executable", executable)
+    monkeypatch.setattr(h5walk, "_warned", [])
+    with pytest.warns(RuntimeWarning, match="cannot start a child Python .* walked in this"):
+        assert nb.load(path).layers[0].n_out == 2
+    nb.load(path)  # warned once a process
+
+
+def test_a_crafted_file_locked_by_another_process_is_still_walked_apart(tmp_path):
+    """The child opened the file with HDF5's lock: a lock held elsewhere (a writer's, or
+    the crafter's own) failed that open, the walk was skipped, and the load crashed."""
+    fcntl = pytest.importorskip("fcntl")
+    path = looping_btree(tmp_path)
+    with open(path, "rb") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        _, said, _ = apart(f"nb.load({str(path)!r})")
+    assert "HDF5 crashed walking its structure" in said
+
+
+def test_a_file_the_walk_cannot_open_but_the_reader_can_is_refused(tmp_path, monkeypatch):
+    """Whatever made the child's open fail (its memory cap, a lock), a file no walk
+    vouched for is not read."""
+    monkeypatch.setattr(h5walk, "_WALK", "import sys\nsys.exit(4)\n")
+    path, _ = oldest_format_copy(tmp_path, "unwalked.h5")
+    with pytest.raises(nb.CheckpointError, match="it could not be walked apart first"):
+        nb.load(path)
+
+
+def test_a_group_of_too_many_links_is_refused_by_its_count(tmp_path, monkeypatch):
+    """The child listed every link of a group before counting them: 7 million took the
+    whole minute and were told "a loop in its B-trees", not their number."""
+    monkeypatch.setattr(h5safe, "MAX_LINKS", 50)
+    path = tmp_path / "many.h5"
+    with h5py.File(path, "w", libver="latest") as f:
+        for i in range(60):
+            f.create_group(f"g{i}")
+    listed = []
+    monkeypatch.setattr(h5safe, "_own_links", lambda group, room: listed.append(room) or [])
+    with pytest.raises(nb.CheckpointError, match="holds more than 50 links"):
+        nb.load(path)
+    assert listed == []  # refused by the root group's count, before listing it
