@@ -60,6 +60,31 @@ MAX_LINKS = 100_000
 #: groups within groups; nnbackend's own files nest 2 deep (/callbacks/<key>)
 MAX_DEPTH = 16
 
+#: HDF5 type classes that hold no other type. h5py's dtype of a type that nests others
+#: (variable-length of variable-length of ...) takes memory growing with the square of
+#: its depth: 14 GB for an attribute of a 77 KB file. Only types nested at most
+#: MAX_TYPE_DEPTH deep (a complex number is a compound of two floats) become one.
+FLAT_TYPES = {
+    h5py.h5t.INTEGER, h5py.h5t.FLOAT, h5py.h5t.STRING, h5py.h5t.BITFIELD, h5py.h5t.OPAQUE,
+    h5py.h5t.ENUM, h5py.h5t.TIME, h5py.h5t.REFERENCE,
+}  # fmt: skip
+MAX_TYPE_DEPTH = 3
+NESTED = f"a type nested more than {MAX_TYPE_DEPTH} deep"
+
+
+def shallow(type_id, room: int = MAX_TYPE_DEPTH) -> bool:
+    """Whether the HDF5 type ``type_id`` nests other types at most ``room`` deep."""
+    cls = type_id.get_class()
+    if cls in FLAT_TYPES:
+        return True
+    if room == 0:
+        return False
+    if cls == h5py.h5t.COMPOUND:
+        members = range(type_id.get_nmembers())
+        return all(shallow(type_id.get_member_type(i), room - 1) for i in members)
+    return cls in (h5py.h5t.ARRAY, h5py.h5t.VLEN) and shallow(type_id.get_super(), room - 1)
+
+
 _LINK_KINDS = {h5py.h5l.TYPE_SOFT: "a soft link", h5py.h5l.TYPE_EXTERNAL: "an external link"}
 
 
@@ -283,6 +308,8 @@ def dataset_info(path, group: h5py.Group, name: str, error) -> tuple[tuple, np.d
     item = _hard_item(path, group, name, where, error)
     if not isinstance(item, h5py.Dataset) or item.shape is None:
         raise error(f"{path}: {where} is not a dataset with data")
+    if not shallow(item.id.get_type()):
+        raise error(f"{path}: {where} holds values of {NESTED}")
     return tuple(int(n) for n in item.shape), item.dtype
 
 
@@ -299,6 +326,9 @@ def _plain_dtype(path, where, item, kinds: str, error) -> np.dtype:
     classes = {h5py.h5t.INTEGER, h5py.h5t.FLOAT}
     type_id = item.id.get_type()
     cls = type_id.get_class()
+    expected = f"but {_kind_names(kinds)} are expected"
+    if not shallow(type_id):  # before h5py makes its dtype
+        raise error(f"{path}: {where} holds values of {NESTED}, {expected}")
     fixed_string = cls == h5py.h5t.STRING and not type_id.is_variable_str()
     dtype = item.dtype
     plain = cls in classes or fixed_string
@@ -306,7 +336,7 @@ def _plain_dtype(path, where, item, kinds: str, error) -> np.dtype:
         held = f"{dtype} values"
         if cls == h5py.h5t.ENUM and dtype.kind in "iu":  # h5py shows it as its integers
             held = f"HDF5 enum values (of {dtype})"
-        raise error(f"{path}: {where} holds {held}, but {_kind_names(kinds)} are expected")
+        raise error(f"{path}: {where} holds {held}, {expected}")
     return dtype
 
 

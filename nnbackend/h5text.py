@@ -22,6 +22,7 @@ import h5py
 import numpy as np
 
 from nnbackend.h5child import NoChild, last_words, printable, run_child
+from nnbackend.h5safe import NESTED, shallow
 
 MAX_JSON_CHARS = 1 << 20
 MAX_JSON_DEPTH = 64
@@ -42,9 +43,10 @@ def attribute(path, obj, name: str, error, kind: str, *, default=...):
     attr = h5py.h5a.open(obj.id, name.encode())
     wanted = h5py.h5t.STRING if kind == "str" else h5py.h5t.INTEGER
     if attr.shape != () or attr.get_type().get_class() != wanted:
+        held = attr.dtype if shallow(attr.get_type()) else NESTED
         raise error(
             f"{path}: the attribute {where} should be a single {kind}, "
-            f"but is {attr.dtype} of shape {attr.shape}"
+            f"but is {held} of shape {attr.shape}"
         )
     if attr.get_storage_size() > MAX_ATTR_BYTES:
         raise error(f"{path}: the attribute {where} is larger than {MAX_ATTR_BYTES} bytes")

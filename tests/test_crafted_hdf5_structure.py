@@ -186,3 +186,34 @@ def test_a_group_of_too_many_links_is_refused_by_its_count(tmp_path, monkeypatch
     with pytest.raises(nb.CheckpointError, match="holds more than 50 links"):
         nb.load(path)
     assert listed == []  # refused by the root group's count, before listing it
+
+
+def nested_type(depth: int):
+    """A variable-length type of a variable-length type of ... (``depth`` deep) of bytes."""
+    vlen, uint8 = bytes.fromhex("1900000010000000"), bytes.fromhex("100000000100000000000800")
+    return h5py.h5t.decode(b"\x03\x00" + vlen * depth + uint8)
+
+
+def test_an_attribute_of_a_deeply_nested_type_is_refused_in_bounded_memory(tmp_path):
+    """h5py's dtype of it, made for the message, took memory growing with the square of
+    its depth: 8,100 levels in a 77 KB file, 14 GB and 80 s (the walk makes no dtype)."""
+    path = nb.save(nb.Sequential([nb.layers.Dense(2, 2)], seed=0), tmp_path / "nested.h5")
+    with h5py.File(path, "r+", libver=("v110", "latest")) as f:
+        del f.attrs["format"]
+        h5py.h5a.create(f.id, b"format", nested_type(1500), h5py.h5s.create(h5py.h5s.SCALAR))
+    _, said, megabytes = apart(f"nb.load({str(path)!r})")
+    assert said.endswith(
+        "/@format should be a single str, but is a type nested more than 3 deep of shape ()"
+    )
+    assert megabytes < 300
+
+
+def test_a_cat_file_of_a_deeply_nested_type_is_refused_in_bounded_memory(tmp_path):
+    for split in ("train", "test"):
+        with h5py.File(tmp_path / f"{split}_catvnoncat.h5", "w") as f:
+            space = h5py.h5s.create_simple((3, 64, 64, 3))
+            h5py.h5d.create(f.id, f"{split}_set_x".encode(), nested_type(1500), space)
+            f[f"{split}_set_y"] = [0, 1, 0]
+    _, said, megabytes = apart(f"nb.datasets.load_catvnoncat(path={str(tmp_path)!r})")
+    assert said.endswith("/train_set_x holds values of a type nested more than 3 deep")
+    assert megabytes < 300
