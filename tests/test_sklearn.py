@@ -30,7 +30,7 @@ from sklearn.preprocessing import StandardScaler
 
 import nnbackend as nb
 from nnbackend.backend import replay
-from nnbackend.sklearn import MLPClassifier, MLPRegressor, base, convergence
+from nnbackend.sklearn import MLPClassifier, MLPRegressor, base, convergence, regressor
 from tests.conftest import HAVE_TORCH
 
 # One training step per 100 samples: every batch full, so alpha / batch_size is exactly
@@ -264,6 +264,9 @@ def test_early_stopping_keeps_its_best_epoch_past_a_diverging_one_as_scikit_lear
     assert ours.best_validation_score_ == pytest.approx(theirs.best_validation_score_, rel=1e-9)
     assert ours.score(X, y) == pytest.approx(theirs.score(X, y), rel=1e-9)
     assert math.isnan(ours.validation_scores_[-1])
+    finite = regressor._finite
+    assert finite(np.array([-1.0, 2.0])) and finite(np.array([]))
+    assert not any(finite(np.array([1.0, v])) for v in (np.inf, -np.inf, np.nan))
 
 
 def test_a_classifiers_net_loads_in_a_process_that_never_imported_the_estimators(tmp_path):
@@ -322,7 +325,7 @@ def test_new_hidden_layer_sizes_are_refused_where_the_fitted_net_trains_on(backe
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, y)
         before = [W.copy() for W in est.coefs_]
-        for sizes in [(50, 20), (7,)]:
+        for sizes in [(50, 20), (7,), (5, 3)]:  # a later layer of its own too
             with pytest.raises(ValueError, match=r"hidden_layer_sizes is .*fitted with \(5,\)"):
                 est.set_params(hidden_layer_sizes=sizes)
                 go_on(X, y)
@@ -910,6 +913,10 @@ def test_a_pickle_loaded_off_its_gpu_goes_on_training_where_it_loaded(digits, la
     with nb.use_backend(landing), pytest.warns(UserWarning, match="loaded onto .*partial_fit"):
         loaded.__setstate__(state)
     assert loaded.get_params()["backend"] is None
+    auto = MLPClassifier.__new__(MLPClassifier)
+    with pytest.warns(UserWarning, match="loaded onto") as said:
+        auto.__setstate__({**state, "backend": "auto"})  # "auto" chose CuPy: it chooses again
+    assert auto.get_params()["backend"] == "auto" and said[0].filename == __file__
     np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
     loaded.partial_fit(X, y)
     est.partial_fit(X, y)

@@ -725,6 +725,21 @@ def test_a_fit_resumes_its_checkpoint_of_more_copies_than_the_default_allows(
     assert len(fit(4, True).history["loss"]) == 2
 
 
+def test_the_copies_bound_counts_the_running_state_too(tmp_path):
+    """BatchNorm's running mean and variance are copied by EarlyStopping's best arrays as
+    the weights are: 29 values a copy, five copies past 4 x max_params=29."""
+    X, y = nb.datasets.make_moons(40, seed=0)
+    path = tmp_path / "bn.h5"
+    model = nb.Sequential([Dense(2, 3), nb.layers.BatchNorm(3), Dense(3, 2)], seed=0)
+    model.fit(X, y, loss="cross_entropy", optimizer="sgd", epochs=1, verbose=0,
+              callbacks=[nb.callbacks.EarlyStopping(monitor="loss")], checkpoint=path)  # fmt: skip
+    with h5py.File(path, "r+") as f:
+        for i in (1, 2, 3):
+            f.copy(f["callbacks/EarlyStopping"], f"callbacks/EarlyStopping.{i}")
+    with pytest.raises(nb.CheckpointError, match=r"hold 145 values, more than 4 x max_params=29"):
+        nb.load(path, max_params=29)
+
+
 def test_max_params_bounds_every_copy_of_the_weights(good, tmp_path):
     """42 weights: Adam's two slots and EarlyStopping's best weights make 4 copies, which
     max_params=42 allows; a second callback holding the weights again is a fifth. With
