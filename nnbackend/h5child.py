@@ -42,11 +42,13 @@ class NoChild(Exception):
     """No child Python could be started, or it did not start as one: the reason."""
 
 
-def run_child(code: str, args: list[str], seconds: float) -> subprocess.CompletedProcess:
+def run_child(
+    code: str, args: list[str], seconds: float, pass_fds: tuple = ()
+) -> subprocess.CompletedProcess:
     """``CHILD_START + code`` in an isolated Python (``-I``), with ``args`` as its
-    ``ARGS`` and one BLAS thread (its buffers would take the capped space); output as
-    bytes. ``subprocess.TimeoutExpired`` past ``seconds`` (the child killed) once it
-    started; ``NoChild`` where it never did."""
+    ``ARGS``, the file descriptors ``pass_fds`` open in it, and one BLAS thread (its
+    buffers would take the capped space); output as bytes. ``subprocess.TimeoutExpired``
+    past ``seconds`` (the child killed) once it started; ``NoChild`` where it never did."""
     if getattr(sys, "frozen", False) or not sys.executable:  # no Python to run -c with
         raise NoChild("this program has no Python of its own to run")
     found = json.dumps([entry for entry in sys.path if entry and isinstance(entry, str)])
@@ -54,7 +56,9 @@ def run_child(code: str, args: list[str], seconds: float) -> subprocess.Complete
     quiet = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     env = {**os.environ, **quiet}
     try:
-        done = subprocess.run(command, capture_output=True, timeout=seconds, env=env)
+        done = subprocess.run(
+            command, capture_output=True, timeout=seconds, env=env, pass_fds=pass_fds
+        )
     except OSError as exc:
         raise NoChild(str(exc)) from None
     except subprocess.TimeoutExpired as exc:

@@ -4,10 +4,11 @@ HDF5's C code follows a file's B-trees and heaps as they say. In a crafted file 
 group's B-tree node can name itself as its child (HDF5 recurses until the C stack
 overflows: the process dies of SIGSEGV, no exception to catch), or a heap's free list
 can loop (HDF5 allocates until memory runs out). ``walk_apart`` lets a child, its
-address space capped, touch what the reader will touch (each group's links, each
-object's header and attributes, each chunk index) before the caller opens the file:
-a crash, a memory bomb or a walk that does not end stays in the child and becomes
-the caller's error. The child stops where ``h5safe.check_structure`` refuses (more
+address space capped and the caller's open file handed to it (not the name, which
+may name another file by then), touch what the reader will touch (each group's
+links, each object's header and attributes, each chunk index) before the caller
+reads the file: a crash, a memory bomb or a walk that does not end stays in the
+child and becomes the caller's error. The child stops where ``h5safe.check_structure`` refuses (more
 than MAX_LINKS links, groups past MAX_DEPTH), leaving that refusal, and its message,
 to the caller's own walk.
 
@@ -35,9 +36,12 @@ _MAX_KNOWN = 4096
 # open), 5 out of its memory, 1 another error, negative a signal (HDF5 crashed).
 # It leaves what check_structure refuses by count (links, depth) to the caller.
 _WALK = """
-path, max_links, max_depth = ARGS[0], int(ARGS[1]), int(ARGS[2])
+source, max_links, max_depth = ARGS[0], int(ARGS[1]), int(ARGS[2])
+if source.startswith("fd:"):  # the caller's open file: not a name that may name another now
+    import os
+    source = os.fdopen(int(source[3:]), "rb", closefd=False)
 try:  # no lock: another process's (a writer's, or a crafter's) must not skip the walk
-    f = h5py.File(path, "r", locking=False)
+    f = h5py.File(source, "r", locking=False)
 except Exception:
     sys.exit(4)  # not HDF5, or truncated: the caller's open says so in its words
 
@@ -109,8 +113,12 @@ def walk_apart(path, fd: int, error: type[ValueError], what: str, max_links: int
     key = identity(os.fstat(fd))
     if key in _harmless:
         return True
+    shared = os.name == "posix"  # Windows passes no file descriptor: there, the path
+    source = f"fd:{fd}" if shared else str(path)
     try:
-        done = run_child(_WALK, [str(path), str(max_links), str(max_depth)], WALK_SECONDS)
+        done = run_child(
+            _WALK, [source, str(max_links), str(max_depth)], WALK_SECONDS, (fd,) if shared else ()
+        )
     except NoChild as exc:
         _warn_once(exc)
         return True

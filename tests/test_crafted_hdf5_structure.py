@@ -178,6 +178,20 @@ def test_a_crafted_file_locked_by_another_process_is_still_walked_apart(tmp_path
     assert "HDF5 crashed walking its structure" in said
 
 
+def test_the_walk_is_of_the_file_the_reader_opened_not_of_its_name(tmp_path):
+    """The child opened the path again: a file put in its place after the reader opened
+    the crafted one was walked instead, and the reader crashed on what it had opened."""
+    path = looping_btree(tmp_path)
+    genuine = nb.save(nb.Sequential([nb.layers.Dense(2, 2)], seed=0), tmp_path / "genuine.h5")
+    swap = f"os.replace({str(genuine)!r}, {str(path)!r})"  # once the reader has it open
+    call = (
+        "import os; from nnbackend import h5walk; run = h5walk.run_child; "
+        f"h5walk.run_child = lambda *args: ({swap}, run(*args))[1]; nb.load({str(path)!r})"
+    )
+    _, said, _ = apart(call)
+    assert "HDF5 crashed walking its structure" in said
+
+
 def test_a_file_the_walk_cannot_open_but_the_reader_can_is_refused(tmp_path, monkeypatch):
     """Whatever made the child's open fail (its memory cap, a lock), a file no walk
     vouched for is not read."""
