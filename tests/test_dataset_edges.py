@@ -48,20 +48,39 @@ def test_an_idx_header_may_declare_up_to_max_idx_bytes_and_no_more(tmp_path):
         IdxFile(path, IDX_LABELS)
 
 
-def test_a_gzipped_idx_file_may_declare_64_times_its_size_and_no_more(tmp_path):
-    """A 100-byte .gz (deflate's output padded with zeros, which gzip skips) may declare
-    6400 bytes of labels, which read back; 6401 are refused before any is inflated."""
-    # kills idx 79 (> made >=: exactly 64 times was refused)
-    labels = np.arange(6400) % 10
-    path = tmp_path / "labels.gz"
-    packed = gzip.compress(LABELS_MAGIC + (6400).to_bytes(4, "big") + bytes(labels.tolist()))
+def padded_gz(magic: bytes, dims: tuple, body: bytes = b"") -> bytes:
+    """An IDX file of ``dims`` gzipped, padded with zeros (which gzip skips) to 100 bytes."""
+    packed = gzip.compress(magic + b"".join(n.to_bytes(4, "big") for n in dims) + body)
     assert len(packed) < 100
-    path.write_bytes(packed + bytes(100 - len(packed)))
+    return packed + bytes(100 - len(packed))
+
+
+def test_a_gzipped_idx_file_may_declare_64_times_its_size_and_no_more(tmp_path):
+    """A 100-byte .gz of images may declare 6400 bytes of pixels, which read back; 6401
+    are refused before any is inflated."""
+    # kills idx 79 (> made >=: exactly 64 times was refused)
+    path = tmp_path / "images.gz"
+    pixels = bytes(np.arange(6400, dtype=np.uint8) % 7)
+    path.write_bytes(padded_gz(IMAGES_MAGIC, (1, 80, 80), pixels))
+    with IdxFile(path, idx.IDX_IMAGES) as f:
+        np.testing.assert_array_equal(f.read().ravel(), np.frombuffer(pixels, np.uint8))
+    path.write_bytes(padded_gz(IMAGES_MAGIC, (1, 6401, 1)))
+    with pytest.raises(ValueError, match="6401 bytes of data, over 64 times the 100 bytes"):
+        IdxFile(path, idx.IDX_IMAGES)
+
+
+def test_labels_sorted_by_class_load_gzipped(tmp_path):
+    """10,000 labels in runs of one digit gzip to 69 bytes, past the images' 64 times:
+    a per-class subset of MNIST was refused as "images do not compress that well".
+    Labels may declare deflate's bound, 1100 times."""
+    labels = np.repeat(np.arange(10, dtype=np.uint8), 1000)
+    path = tmp_path / "labels.gz"
+    path.write_bytes(gzip.compress(LABELS_MAGIC + (10_000).to_bytes(4, "big") + labels.tobytes()))
+    assert path.stat().st_size * 64 < 10_000
     with IdxFile(path, IDX_LABELS) as f:
         np.testing.assert_array_equal(f.read(), labels)
-    packed = gzip.compress(LABELS_MAGIC + (6401).to_bytes(4, "big") + bytes(6401))
-    path.write_bytes(packed + bytes(100 - len(packed)))
-    with pytest.raises(ValueError, match="6401 bytes of data, over 64 times the 100 bytes"):
+    path.write_bytes(padded_gz(LABELS_MAGIC, (110_001,)))
+    with pytest.raises(ValueError, match="110001 bytes of data, over 1100 times the 100 bytes"):
         IdxFile(path, IDX_LABELS)
 
 

@@ -2,7 +2,7 @@
 
 The header (magic number, dimensions) is read and checked first; the size it
 declares is checked against the file's length (raw) or MAX_GZIP_RATIO times it
-(gzip), and against ``MAX_IDX_BYTES``; only then is the
+(gzip; labels MAX_LABELS_GZIP_RATIO), and against ``MAX_IDX_BYTES``; only then is the
 body read, streamed into an array of exactly that size. A gzip stream holding more
 than the header declares is refused as soon as the extra byte appears, so a small
 file cannot make the reader decompress gigabytes.
@@ -23,9 +23,10 @@ from nnbackend.datasets.pixels import MAX_IMAGE_RATIO
 IDX_IMAGES, IDX_LABELS = 0x803, 0x801  # unsigned bytes, 3 and 1 dimensions
 #: the most bytes of data one IDX file may declare (MNIST's largest holds 47 MB)
 MAX_IDX_BYTES = 1 << 30
-#: bytes of data a gzipped IDX file may declare per stored byte (images compress far
-#: less than deflate's ~1032 on constant data)
+#: bytes of data a gzipped IDX file may declare per stored byte: images compress far
+#: less than deflate's ~1032 on constant data; labels sorted by class come near it
 MAX_GZIP_RATIO = MAX_IMAGE_RATIO
+MAX_LABELS_GZIP_RATIO = 1100
 _CHUNK = 1 << 20
 _GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
 
@@ -71,10 +72,12 @@ class IdxFile:
         ndim = magic & 0xFF  # the low byte is the number of dimensions
         raw = self._exactly(4 * ndim, "header")
         shape = tuple(int.from_bytes(raw[i : i + 4], "big") for i in range(0, 4 * ndim, 4))
-        self._check_size(shape, 4 + 4 * ndim, compressed)
+        ratio = MAX_LABELS_GZIP_RATIO if magic == IDX_LABELS else MAX_GZIP_RATIO
+        self._check_size(shape, 4 + 4 * ndim, compressed, ratio)
         return shape
 
-    def _check_size(self, shape, header: int, compressed: int | None) -> None:
+    def _check_size(self, shape, header: int, compressed: int | None, ratio: int) -> None:
+        """The declared size against the file's (raw), or ``ratio`` times it (gzip)."""
         declared = math.prod(shape)
         if declared > MAX_IDX_BYTES:
             raise ValueError(
@@ -88,10 +91,11 @@ class IdxFile:
                     f"{self.path}: header promises {shape} = {declared} bytes of data but "
                     f"the file holds {held}; the file is truncated or damaged, download it again"
                 )
-        elif declared > MAX_GZIP_RATIO * compressed:
+        elif declared > ratio * compressed:
+            what = "images do not" if ratio == MAX_GZIP_RATIO else "no data does"
             raise ValueError(
                 f"{self.path}: header promises {shape} = {declared} bytes of data, over "
-                f"{MAX_GZIP_RATIO} times the {compressed} bytes of the gzip file; images do not "
+                f"{ratio} times the {compressed} bytes of the gzip file; {what} "
                 "compress that well, so it is damaged or crafted"
             )
 
