@@ -10,6 +10,7 @@ kind (a string where a number goes), ``ValueError`` for one out of range.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import os
@@ -17,6 +18,7 @@ import sys
 import warnings
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep  # as code objects name files
+_PASSED_OVER = (_PACKAGE, contextlib.__file__)
 
 
 def declared(klass: type, flag: str, methods) -> bool:
@@ -158,9 +160,10 @@ def check_output_gradient(dy, shape: tuple | None) -> None:
 
 def warn_caller(message: str, category: type[Warning]) -> None:
     """Warn at the first frame outside nnbackend (the user's ``fit`` call, say), however
-    deep in the library the warning starts."""
+    deep in the library the warning starts; contextlib's frames (a ``with`` the library
+    opened) are passed over too."""
     level, frame = 2, sys._getframe(1)  # stacklevel 2: the frame that called this
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+    while frame is not None and frame.f_code.co_filename.startswith(_PASSED_OVER):
         level, frame = level + 1, frame.f_back
     warnings.warn(message, category, stacklevel=level)
 

@@ -13,6 +13,8 @@ import os
 import subprocess
 import sys
 
+from nnbackend.checks import warn_caller
+
 #: a child's address space: h5py's import takes about 300 MB of it
 CHILD_BYTES = 1 << 30
 
@@ -22,7 +24,7 @@ STARTED = b"nnbackend child started"
 
 #: the start of a child's code: its address space capped (where the OS allows), the
 #: parent's import path, h5py, then STARTED on stderr. The code after it finds its
-#: own arguments in ``ARGS``.
+#: own arguments in ``ARGS``, and opens a file it is handed with ``opened``.
 CHILD_START = f"""
 import json, sys
 try:
@@ -35,7 +37,23 @@ import h5py
 sys.stderr.write("{STARTED.decode()}" + chr(10))
 sys.stderr.flush()
 ARGS = sys.argv[3:]
+
+
+def opened(source):
+    if source.startswith("fd:"):  # the parent's open file: not a name that may name another
+        import os
+        return os.fdopen(int(source[3:]), "rb", closefd=False)
+    return source
 """
+
+
+def handed(path, fd: int | None) -> tuple[str, tuple]:
+    """(the child's argument for the file, the descriptors to pass): the caller's open
+    file ``fd`` where it has one and the OS passes descriptors (not Windows), else the
+    path; the child's ``opened(argument)`` gives what ``h5py.File`` takes."""
+    if fd is None or os.name != "posix":
+        return str(path), ()
+    return f"fd:{fd}", (fd,)
 
 
 class NoChild(Exception):
@@ -68,6 +86,21 @@ def run_child(
     if STARTED not in done.stderr:  # not a Python, or one without h5py: its last words
         raise NoChild(last_words(done))
     return done
+
+
+_warned: list[bool] = []
+
+
+def warn_no_child(exc: NoChild) -> None:
+    """Say once a process that the risky reads run in it, no child to take the harm."""
+    if not _warned:
+        _warned.append(True)
+        warn_caller(
+            f"nnbackend cannot start a child Python ({sys.executable!r}) to walk untrusted "
+            f"HDF5 files first ({exc}): they are read in this process, where a crafted "
+            "file can crash it or exhaust its memory. Load files only from sources you trust.",
+            RuntimeWarning,
+        )
 
 
 def last_words(done: subprocess.CompletedProcess) -> str:

@@ -117,6 +117,11 @@ def _is_socket(path) -> bool:
         return False
 
 
+#: the HDF5 file id of each file ``open_untrusted`` holds open -> its file descriptor,
+#: for a child of ``h5text`` to read the very file, not its name again
+OPEN_FILES: dict[int, int] = {}
+
+
 @contextlib.contextmanager
 def open_untrusted(path, error: type[ValueError] = ValueError, what: str = "file"):
     """``h5py.File`` of ``path``, read-only, once every link and dataset in it has been
@@ -135,6 +140,8 @@ def open_untrusted(path, error: type[ValueError] = ValueError, what: str = "file
         if not walked:  # HDF5 opened it here, not in the child: no walk vouches for it
             f.close()
             raise error(f"cannot read {what} {path}: it could not be walked apart first")
+        key = f.id.id
+        OPEN_FILES[key] = handle.fileno()
         with f:
             try:
                 check_structure(path, f, error)
@@ -149,6 +156,8 @@ def open_untrusted(path, error: type[ValueError] = ValueError, what: str = "file
             except (OSError, *DAMAGE) as exc:  # h5py's read errors: damaged data, not the OS
                 reason = f"{_read_failure(exc)} ({printable(str(exc))})"
                 raise error(f"{path}: cannot read it, {reason}") from None
+            finally:
+                OPEN_FILES.pop(key, None)
 
 
 def _read_failure(exc: BaseException) -> str:

@@ -21,8 +21,8 @@ import sys
 import h5py
 import numpy as np
 
-from nnbackend.h5child import NoChild, last_words, printable, run_child
-from nnbackend.h5safe import NESTED, shallow
+from nnbackend.h5child import NoChild, handed, last_words, printable, run_child, warn_no_child
+from nnbackend.h5safe import NESTED, OPEN_FILES, shallow
 
 MAX_JSON_CHARS = 1 << 20
 MAX_JSON_DEPTH = 64
@@ -50,11 +50,12 @@ def attribute(path, obj, name: str, error, kind: str, *, default=...):
         )
     if attr.get_storage_size() > MAX_ATTR_BYTES:
         raise error(f"{path}: the attribute {where} is larger than {MAX_ATTR_BYTES} bytes")
-    if kind == "str" and attr.get_type().is_variable_str():
-        text = _read_apart(path, obj.name, name, where, error)
-    elif kind == "int":
+    if kind == "int":
         return int(obj.attrs[name])
-    else:
+    text = None
+    if attr.get_type().is_variable_str():
+        text = _read_apart(path, obj, name, where, error)  # None: no child to read it
+    if text is None:
         value = obj.attrs[name]
         text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
     if len(text) > MAX_ATTR_BYTES:
@@ -71,8 +72,8 @@ def write_text(obj, name: str, text: str) -> None:
 # Runs in a child (``h5child``): reads one attribute and prints it as JSON. What HDF5
 # does with a damaged heap stays in the child.
 _READ_ONE = """
-path, obj_name, name, max_chars = ARGS
-with h5py.File(path, "r", locking=False) as f:
+source, obj_name, name, max_chars = ARGS
+with h5py.File(opened(source), "r", locking=False) as f:
     value = f[obj_name].attrs[name]
 text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 if len(text) > int(max_chars):
@@ -81,13 +82,17 @@ sys.stdout.write(json.dumps(text))
 """
 
 
-def _read_apart(path, obj_name: str, name: str, where: str, error) -> str:
-    """A variable-length string attribute, read in a child process given HEAP_SECONDS."""
+def _read_apart(path, obj, name: str, where: str, error) -> str | None:
+    """A variable-length string attribute, read in a child process given HEAP_SECONDS
+    (of the file ``open_untrusted`` opened, where it did); None, warned of, where no
+    child can start."""
+    source, fds = handed(path, OPEN_FILES.get(obj.file.id.id))
+    args = [source, obj.name, name, str(MAX_ATTR_BYTES)]
     try:
-        done = run_child(_READ_ONE, [str(path), obj_name, name, str(MAX_ATTR_BYTES)], HEAP_SECONDS)
+        done = run_child(_READ_ONE, args, HEAP_SECONDS, fds)
     except NoChild as exc:
-        said = f"{path}: the process that reads its string {where} did not start ({exc})"
-        raise error(said) from None
+        warn_no_child(exc)
+        return None
     except subprocess.TimeoutExpired:
         raise error(
             f"{path}: reading the string {where} did not end in {HEAP_SECONDS} s: the "

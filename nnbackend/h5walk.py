@@ -21,10 +21,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import warnings
 
-from nnbackend.h5child import CHILD_BYTES, NoChild, last_words, run_child
+from nnbackend.h5child import (
+    CHILD_BYTES,
+    NoChild,
+    handed,
+    last_words,
+    run_child,
+    warn_no_child,
+)
 
 #: how long the child may walk (100,000 links take about 10 s)
 WALK_SECONDS = 60
@@ -37,16 +42,14 @@ _MAX_KNOWN = 4096
 # It leaves what check_structure refuses by count (links, depth) to the caller.
 _WALK = """
 source, max_links, max_depth = ARGS[0], int(ARGS[1]), int(ARGS[2])
-if source.startswith("fd:"):  # the caller's open file: not a name that may name another now
-    import os
-    source = os.fdopen(int(source[3:]), "rb", closefd=False)
 try:  # no lock: another process's (a writer's, or a crafter's) must not skip the walk
-    f = h5py.File(source, "r", locking=False)
+    f = h5py.File(opened(source), "r", locking=False)
 except Exception:
     sys.exit(4)  # not HDF5, or truncated: the caller's open says so in its words
 
 
 def walk():
+    h5py.h5a.iterate(h5py.h5g.open(f.id, b"."), lambda n, i: None, info=True)  # the root's
     count, pending = 0, [(f.id, b".", 0)]
     while pending and count <= max_links:
         parent, name, depth = pending.pop()
@@ -113,14 +116,11 @@ def walk_apart(path, fd: int, error: type[ValueError], what: str, max_links: int
     key = identity(os.fstat(fd))
     if key in _harmless:
         return True
-    shared = os.name == "posix"  # Windows passes no file descriptor: there, the path
-    source = f"fd:{fd}" if shared else str(path)
+    source, fds = handed(path, fd)
     try:
-        done = run_child(
-            _WALK, [source, str(max_links), str(max_depth)], WALK_SECONDS, (fd,) if shared else ()
-        )
+        done = run_child(_WALK, [source, str(max_links), str(max_depth)], WALK_SECONDS, fds)
     except NoChild as exc:
-        _warn_once(exc)
+        warn_no_child(exc)
         return True
     except subprocess.TimeoutExpired:
         raise error(
@@ -143,18 +143,3 @@ def walk_apart(path, fd: int, error: type[ValueError], what: str, max_links: int
             f"damaged or crafted (a heap whose free list loops) ({reason})"
         )
     raise error(f"{path}: cannot read it, it is damaged ({reason})")
-
-
-_warned: list[bool] = []
-
-
-def _warn_once(exc: NoChild) -> None:
-    if not _warned:
-        _warned.append(True)
-        warnings.warn(
-            f"nnbackend cannot start a child Python ({sys.executable!r}) to walk untrusted "
-            f"HDF5 files first ({exc}): they are walked in this process, where a crafted "
-            "file can crash it or exhaust its memory. Load files only from sources you trust.",
-            RuntimeWarning,
-            stacklevel=4,
-        )

@@ -16,7 +16,7 @@ import h5py
 import pytest
 
 import nnbackend as nb
-from nnbackend import h5safe, h5walk
+from nnbackend import h5child, h5safe, h5walk
 
 resource = pytest.importorskip("resource")  # the memory cap: POSIX
 if not os.path.exists("/proc/self/status"):  # the peak memory: Linux's
@@ -161,9 +161,10 @@ def test_no_python_to_walk_with_is_warned_of_not_blamed_on_the_file(
         monkeypatch.syspath_prepend(str(broken.parent))
     else:
         monkeypatch.setattr(sys, "executable", executable)
-    monkeypatch.setattr(h5walk, "_warned", [])
-    with pytest.warns(RuntimeWarning, match="cannot start a child Python .* walked in this"):
+    monkeypatch.setattr(h5child, "_warned", [])
+    with pytest.warns(RuntimeWarning, match="cannot start a child Python .* read in this") as said:
         assert nb.load(path).layers[0].n_out == 2
+    assert said[0].filename == __file__  # the user's line, not contextlib's
     nb.load(path)  # warned once a process
 
 
@@ -245,3 +246,16 @@ def test_a_cat_file_of_a_deeply_nested_type_is_refused_in_bounded_memory(tmp_pat
     _, said, megabytes = apart(f"nb.datasets.load_catvnoncat(path={str(tmp_path)!r})")
     assert said.endswith("/train_set_x holds values of a type nested more than 3 deep")
     assert megabytes < 300
+
+
+def test_the_walk_goes_through_the_roots_own_attributes(tmp_path, monkeypatch):
+    """The child listed the attributes of every object a link reaches, not the root's:
+    the ones the reader reads first (format, architecture), which a large architecture
+    keeps in HDF5's dense storage, a heap and a B-tree of their own."""
+    path = nb.save(nb.Sequential([nb.layers.Dense(2, 2)], seed=0), tmp_path / "m.h5")
+    seen, iterate = [], h5py.h5a.iterate
+    monkeypatch.setattr(h5py.h5a, "iterate", lambda obj, *a, **k: seen.append(
+        h5py.h5i.get_name(obj)) or iterate(obj, *a, **k))  # fmt: skip
+    child = {"ARGS": [str(path), "100000", "16"], "h5py": h5py, "sys": sys, "opened": str}
+    exec(h5walk._WALK, child)  # the child's code, here, after CHILD_START's names
+    assert seen[0] == b"/" and b"/weights" in seen
