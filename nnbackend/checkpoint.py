@@ -39,7 +39,7 @@ FORMAT = "nnbackend"
 FORMAT_VERSION = 1
 """The checkpoint layout this release writes; a file of a later one asks for an upgrade."""
 MAX_EPOCH = 2**53
-_CALLBACK_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}(\.[0-9]{1,3})?")
+CALLBACK_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}(\.[0-9]{1,3})?")
 MAX_CALLBACKS = 64
 
 
@@ -322,7 +322,7 @@ def _read_callbacks(path: Path, f, model, backend) -> dict:
     if group is None:
         return {}
     keys = list(group.keys())
-    if len(keys) > MAX_CALLBACKS or not all(_CALLBACK_KEY.fullmatch(k) for k in keys):
+    if len(keys) > MAX_CALLBACKS or not all(CALLBACK_KEY.fullmatch(k) for k in keys):
         raise CheckpointError(
             f"{path}: /callbacks holds {len(keys)} entries named {_names(keys)}; at most "
             f"{MAX_CALLBACKS} callbacks are saved, under their class names"

@@ -38,9 +38,11 @@ import numpy as np
 from nnbackend.atomic import atomic_write
 from nnbackend.backend import Backend, get_backend, to_numpy
 from nnbackend.checkpoint import (
+    CALLBACK_KEY,
     DEFAULT_MAX_PARAMS,
     FORMAT,
     FORMAT_VERSION,
+    MAX_CALLBACKS,
     Checkpoint,
     CheckpointError,
     check_can_save,
@@ -157,6 +159,14 @@ def _write_callbacks(f: h5py.File, states: dict, shapes: dict) -> None:
     ``shapes``, {name: shape}: a resume reads no others)."""
     if not states:
         return
+    keys = list(states)
+    named = all(isinstance(k, str) and CALLBACK_KEY.fullmatch(k) for k in keys)
+    if len(keys) > MAX_CALLBACKS or not named:
+        raise ValueError(
+            f"callbacks' states are saved under their class names (a second of a class "
+            f"as 'Name.1'), {MAX_CALLBACKS} at most, which a load reads back; got "
+            f"{len(keys)} named {keys[:5]}"
+        )
     group = f.create_group("callbacks")
     for key, state in states.items():
         what = f"callback {key!r} cannot be saved: its get_state()"

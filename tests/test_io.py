@@ -508,6 +508,20 @@ def test_what_its_config_cannot_build_again_is_refused_before_any_save(tmp_path)
         nb.save(nb.Sequential([Dense(2, 2)], seed=0), path, optimizer=renamed)
 
 
+@pytest.mark.parametrize(
+    "states", [{"early-stop": {"best": 0.5}}, {f"Stop.{i}": {} for i in range(65)}]
+)
+def test_callback_states_a_load_would_refuse_are_refused_at_the_save(tmp_path, states):
+    """A key that is no class name, or 65 callbacks: nb.save wrote, over a good
+    checkpoint, a file every load refused ("at most 64 callbacks are saved")."""
+    model = nb.Sequential([Dense(2, 4)], seed=0)
+    path = nb.save(model, tmp_path / "ck.h5")
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match="saved under their class names .* 64 at most"):
+        nb.save(model, path, callbacks=states)
+    assert path.read_bytes() == before
+
+
 class Smoothed(SoftmaxCrossEntropy):
     def __init__(self, smoothing=0.1):  # kept under another name: config() cannot say it
         super().__init__()
