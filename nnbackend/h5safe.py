@@ -4,10 +4,11 @@ HDF5 can keep a dataset's bytes in another file (external storage), link a name 
 another file (external links), point at another name (soft links) or map a dataset
 onto other files (virtual datasets). ``open_untrusted`` walks every link of the file
 before a byte of data is read and refuses all of these, as it refuses filters that
-would need a plugin (a plugin is code). What remains are datasets stored in the file
-itself, reached by hard links. Each object may have one link only: a second makes
-the reader load the same bytes again (67 links to one compressed weight made a 55 KB
-checkpoint allocate 67 copies) or closes a cycle. Groups may nest MAX_DEPTH deep, and
+would need a plugin (a plugin is code), and HDF5's own that nnbackend does not read.
+What remains are datasets stored in the file itself, reached by hard links. Each
+object may have one link only: a second makes the reader load the same bytes again
+(67 links to one compressed weight made a 55 KB checkpoint allocate 67 copies) or
+closes a cycle. Groups may nest MAX_DEPTH deep, and
 a file may hold MAX_LINKS links.
 
 Then nothing is read before its size is known: ``dataset`` checks the declared
@@ -47,6 +48,12 @@ SAFE_FILTERS = {h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTE
 #: those of them that compress (shuffle reorders bytes, fletcher32 adds a checksum)
 COMPRESSING = {h5py.h5z.FILTER_DEFLATE}
 LZF = 32000
+#: HDF5's own filters that nnbackend does not read (no nnbackend file uses them)
+BUILT_IN_FILTERS = {
+    h5py.h5z.FILTER_SZIP: "HDF5's szip, which nnbackend does not read",
+    h5py.h5z.FILTER_NBIT: "HDF5's nbit, which nnbackend does not read",
+    h5py.h5z.FILTER_SCALEOFFSET: "HDF5's scaleoffset, which nnbackend does not read",
+}  # fmt: skip
 #: what h5py raises for a damaged file, besides OSError (an address past the end of
 #: the file, a dataspace that contradicts itself, a name that is not UTF-8)
 DAMAGE = (KeyError, RuntimeError, TypeError, ValueError)
@@ -262,7 +269,7 @@ def _check_storage(path: Path, name: str, dataset, error) -> None:
         code = plist.get_filter(i)[0]
         if code not in SAFE_FILTERS:
             why = "h5py's lzf, whose decoder a crafted chunk keeps busy for minutes"
-            why = why if code == LZF else "which would need a plugin"
+            why = why if code == LZF else BUILT_IN_FILTERS.get(code, "which would need a plugin")
             raise error(
                 f"{path}: dataset {name!r} uses HDF5 filter {code}, {why}; only gzip, "
                 "shuffle and fletcher32 are read"

@@ -257,6 +257,12 @@ def lzf(f, secrets):
     f.create_dataset("weights/0.W", data=SECRET, chunks=(1, 8), compression="lzf")
 
 
+def scaleoffset(f, secrets):
+    """HDF5's own filter, built in: it was said to need a plugin."""
+    del f["weights/0.W"]
+    f.create_dataset("weights/0.W", data=SECRET, chunks=(1, 8), scaleoffset=2)
+
+
 FILE_TRICKS = {
     "external-storage": (external_storage, "keeps its bytes in another file"),
     "external-link": (external_link, "is an external link"),
@@ -265,6 +271,7 @@ FILE_TRICKS = {
     "virtual-dataset-elsewhere": (virtual_elsewhere, "is virtual"),
     "soft-link": (soft_link, "is a soft link"),
     "plugin-filter": (plugin_filter, "filter 32004, which would need a plugin"),
+    "scaleoffset": (scaleoffset, "filter 6, HDF5's scaleoffset, which nnbackend does not read"),
     "deflate-bomb": (deflate_bomb, "a compressed chunk that inflates past its size of 68 bytes"),
     "deflate-bomb-last": (deflate_bomb_in_the_last_chunk, "inflates past its size of 8 bytes"),
     "lzf": (lzf, "filter 32000, h5py's lzf, whose decoder a crafted chunk keeps busy"),
