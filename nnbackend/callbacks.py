@@ -33,9 +33,9 @@ class Callback:
 
     def on_train_begin(self, model, fit) -> None:
         """``fit`` holds the run's settings: epochs, log_every, optimizer, loss, metrics
-        (their names), rises (name -> whether it rises as the model improves, None where its
-        metric does not say), callbacks, and distributed (whether the ranks of an MPI
-        job train it)."""
+        (their names), rises (name -> whether it rises as the model improves, None where
+        its metric does not say), callbacks, and distributed (whether the ranks of an
+        MPI job train it)."""
 
     def on_epoch_end(self, epoch: int, logs, model) -> None:
         """``logs``: this epoch's metrics by name; set ``model.stop_training`` to stop."""

@@ -8,8 +8,9 @@ would need a plugin (a plugin is code), and HDF5's own that nnbackend does not r
 What remains are datasets stored in the file itself, reached by hard links. Each
 object may have one link only: a second makes the reader load the same bytes again
 (67 links to one compressed weight made a 55 KB checkpoint allocate 67 copies) or
-closes a cycle. Groups may nest MAX_DEPTH deep, and
-a file may hold MAX_LINKS links.
+closes a cycle. Groups may nest MAX_DEPTH deep, and a file may hold MAX_LINKS links.
+That walk runs first in a child process (``h5walk``), where HDF5's own crashes on a
+crafted file stay.
 
 Then nothing is read before its size is known: ``dataset`` checks the declared
 shape and dtype against what the caller expects and that the file really holds the

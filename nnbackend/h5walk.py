@@ -8,9 +8,9 @@ address space capped and the caller's open file handed to it (not the name, whic
 may name another file by then), touch what the reader will touch (each group's
 links, each object's header and attributes, each chunk index) before the caller
 reads the file: a crash, a memory bomb or a walk that does not end stays in the
-child and becomes the caller's error. The child stops where ``h5safe.check_structure`` refuses (more
-than MAX_LINKS links, groups past MAX_DEPTH), leaving that refusal, and its message,
-to the caller's own walk.
+child and becomes the caller's error. The child stops where
+``h5safe.check_structure`` refuses (more than MAX_LINKS links, groups past
+MAX_DEPTH), leaving that refusal, and its message, to the caller's own walk.
 
 A file walked without harm, or written by this process's ``nb.save``, is not walked
 again while it stays the same file (its device, inode, size and change times): the
@@ -107,7 +107,9 @@ def forget_harmless() -> None:
     _harmless.clear()
 
 
-def walk_apart(path, fd: int, error: type[ValueError], what: str, max_links: int, max_depth: int):
+def walk_apart(
+    path, fd: int, error: type[ValueError], what: str, max_links: int, max_depth: int
+) -> bool:
     """Walk ``path``, open as ``fd``, in a child (see the module's docstring); ``error``
     if the child died, ran out of its memory or time, or could not say why it failed.
     False where the child could not open the file as HDF5 (the caller's open will say
