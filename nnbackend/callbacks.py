@@ -80,7 +80,7 @@ def set_callback_states(callbacks, states: dict) -> None:
 def _keyed(callbacks):
     seen: dict[str, int] = {}
     for callback in callbacks:
-        name = re.sub(r"[^A-Za-z0-9_]", "_", type(callback).__name__)[:100]
+        name = re.sub(r"^(?=[0-9])|[^A-Za-z0-9_]", "_", type(callback).__name__)[:100]
         count = seen.get(name, 0)
         seen[name] = count + 1
         yield (name if count == 0 else f"{name}.{count}"), callback

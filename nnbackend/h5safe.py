@@ -40,6 +40,11 @@ import h5py
 import numpy as np
 
 from nnbackend.h5child import printable
+
+try:
+    import fcntl
+except ImportError:  # Windows, which passes no descriptor to a child (h5child.handed)
+    fcntl = None
 from nnbackend.h5chunks import check_chunks_inflate
 from nnbackend.h5walk import walk_apart
 
@@ -107,6 +112,9 @@ def _open_regular(path: Path, error: type[ValueError], what: str):
         if exc.errno == errno.ENXIO and _is_socket(path):
             raise error(f"cannot read {what} {path}: it is not a regular file (a socket)") from None
         raise
+    if fd <= 2 and fcntl is not None:  # stdout or stderr closed: a child's pipes take 1, 2
+        fd, low = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3), fd
+        os.close(low)
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)

@@ -207,6 +207,18 @@ def test_two_callbacks_of_one_class_get_their_own_states_back():
     assert [(c.best, c.best_epoch, c.wait) for c in again] == [(0.5, 2, 1), (-0.75, 4, 3)]
 
 
+def test_a_callback_class_named_from_a_digit_saves_and_resumes(tmp_path):
+    """type("3Phase", ...) made the key "3Phase", which every load refuses: a fit of it
+    trained an epoch, and its save refused the name."""
+    kept = type("3Phase", (nb.callbacks.EarlyStopping,), {})(monitor="loss", patience=9)
+    X, y = nb.datasets.make_moons(32, seed=0)
+    model = nb.Sequential([nb.layers.Dense(2, 2)], seed=0)
+    fit = dict(loss="cross_entropy", optimizer="sgd", verbose=0, checkpoint=tmp_path / "c.h5")
+    model.fit(X, y, epochs=1, callbacks=[kept], **fit)
+    assert list(nb.callbacks.callback_states([kept])) == ["_3Phase"]
+    assert len(model.fit(X, y, epochs=2, resume=True, callbacks=[kept], **fit).history["loss"]) == 1
+
+
 KILLED_AND_RESUMED = textwrap.dedent(
     """
     import json, os, signal, sys

@@ -259,3 +259,16 @@ def test_the_walk_goes_through_the_roots_own_attributes(tmp_path, monkeypatch):
     child = {"ARGS": [str(path), "100000", "16"], "h5py": h5py, "sys": sys, "opened": str}
     exec(h5walk._WALK, child)  # the child's code, here, after CHILD_START's names
     assert seen[0] == b"/" and b"/weights" in seen
+
+
+@pytest.mark.parametrize("closed", [1, 2])
+def test_a_file_loads_in_a_process_whose_stdout_or_stderr_is_closed(tmp_path, closed):
+    """The file took descriptor 1 or 2, which the walk's child has as its output pipe:
+    the child walked its own stdout, and every load was refused (a daemon run >&-)."""
+    path = nb.save(nb.Sequential([nb.layers.Dense(2, 3)], seed=0), tmp_path / "m.h5")
+    code = (
+        f"import os, sys, nnbackend as nb; os.close({closed}); "
+        f"sys.exit(0 if nb.load({str(path)!r}).layers[0].n_out == 3 else 9)"
+    )  # a fresh process: one that saved the file would not walk it
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
