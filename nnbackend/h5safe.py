@@ -61,8 +61,9 @@ BUILT_IN_FILTERS = {
     h5py.h5z.FILTER_SCALEOFFSET: "HDF5's scaleoffset, which nnbackend does not read",
 }  # fmt: skip
 #: what h5py raises for a damaged file, besides OSError (an address past the end of
-#: the file, a dataspace that contradicts itself, a name that is not UTF-8)
-DAMAGE = (KeyError, RuntimeError, TypeError, ValueError)
+#: the file, or past any a seek takes; a dataspace that contradicts itself, a name that
+#: is not UTF-8)
+DAMAGE = (KeyError, RuntimeError, TypeError, ValueError, OverflowError)
 #: deflate gives at most ~1032:1; a chunked dataset declaring more than this many
 #: bytes per stored byte cannot be genuine
 MAX_COMPRESSION = 1100
@@ -123,7 +124,9 @@ def _open_regular(path: Path, error: type[ValueError], what: str):
         raise error(f"cannot read {what} {path}: it is not a regular file (a pipe or a device)")
     if nonblocking:
         os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
+    # unbuffered: h5py seeks before each read, and a child handed this descriptor
+    # (h5text's) moves the offset a buffer would take as still its own
+    return os.fdopen(fd, "rb", buffering=0)
 
 
 def _is_socket(path) -> bool:

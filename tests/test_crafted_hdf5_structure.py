@@ -11,8 +11,10 @@ import os
 import struct
 import subprocess
 import sys
+import warnings
 
 import h5py
+import numpy as np
 import pytest
 
 import nnbackend as nb
@@ -272,3 +274,47 @@ def test_a_file_loads_in_a_process_whose_stdout_or_stderr_is_closed(tmp_path, cl
     )  # a fresh process: one that saved the file would not walk it
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_file_no_walk_vouched_for_is_refused_every_time(tmp_path, monkeypatch):
+    """Not remembered as harmless: a second load would read it unwalked."""
+    monkeypatch.setattr(h5walk, "_WALK", "import sys\nsys.exit(4)\n")
+    path = nb.save(nb.Sequential([nb.layers.Dense(2, 2)], seed=0), tmp_path / "m.h5")
+    path.write_bytes(path.read_bytes())  # not one saved here
+    for _ in range(2):
+        with pytest.raises(nb.CheckpointError, match="could not be walked apart first"):
+            nb.load(path)
+
+
+def test_a_program_that_never_starts_a_child_is_no_crafted_file(tmp_path, monkeypatch):
+    """A sys.executable that neither starts Python nor ends: no child, not a walk that
+    did not end (which would call a genuine file crafted)."""
+    hangs = tmp_path / "hangs"
+    hangs.write_text("#!/bin/sh\nexec sleep 5\n")
+    hangs.chmod(0o755)
+    path = nb.save(nb.Sequential([nb.layers.Dense(2, 2)], seed=0), tmp_path / "m.h5")
+    path.write_bytes(path.read_bytes())
+    monkeypatch.setattr(h5walk, "WALK_SECONDS", 1)
+    monkeypatch.setattr(sys, "executable", str(hangs))
+    monkeypatch.setattr(h5child, "_warned", [])
+    with pytest.warns(RuntimeWarning, match="no answer in 1 s"):
+        assert nb.load(path).layers[0].n_out == 2
+    other = tmp_path / "other.h5"
+    other.write_bytes(path.read_bytes())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said once a process
+        nb.load(other)
+
+
+def test_an_nbit_dataset_is_named_as_hdf5s_own_filter(tmp_path):
+    path = tmp_path / "nbit.h5"
+    with h5py.File(path, "w") as f:
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_chunk((4,))
+        dcpl.set_filter(h5py.h5z.FILTER_NBIT)
+        space = h5py.h5s.create_simple((8,))
+        data = h5py.h5d.create(f.id, b"x", h5py.h5t.STD_I32LE, space, dcpl=dcpl)
+        data.write(h5py.h5s.ALL, h5py.h5s.ALL, np.arange(8, dtype="<i4"))
+    with pytest.raises(ValueError, match="filter 5, HDF5's nbit, which nnbackend does not"):
+        with h5safe.open_untrusted(path):
+            pass

@@ -509,7 +509,7 @@ def test_what_its_config_cannot_build_again_is_refused_before_any_save(tmp_path)
 
 
 @pytest.mark.parametrize(
-    "states", [{"early-stop": {"best": 0.5}}, {f"Stop.{i}": {} for i in range(65)}]
+    "states", [{"early-stop": {"best": 0.5}}, {f"Stop.{i}": {} for i in range(65)}, {1: {}}]
 )
 def test_callback_states_a_load_would_refuse_are_refused_at_the_save(tmp_path, states):
     """A key that is no class name, or 65 callbacks: nb.save wrote, over a good
