@@ -46,6 +46,7 @@ try:
 except ImportError:  # Windows, which passes no descriptor to a child (h5child.handed)
     fcntl = None
 from nnbackend.h5chunks import check_chunks_inflate
+from nnbackend.h5types import NESTED, plain_dtype, shallow
 from nnbackend.h5walk import walk_apart
 
 #: filters HDF5 carries built in: deflate (gzip), shuffle, fletcher32. Not h5py's lzf:
@@ -73,31 +74,6 @@ MIN_CHUNK_BYTES = 4096
 MAX_LINKS = 100_000
 #: groups within groups; nnbackend's own files nest 2 deep (/callbacks/<key>)
 MAX_DEPTH = 16
-
-#: HDF5 type classes that hold no other type. h5py's dtype of a type that nests others
-#: (variable-length of variable-length of ...) takes memory growing with the square of
-#: its depth: 14 GB for an attribute of a 77 KB file. Only types nested at most
-#: MAX_TYPE_DEPTH deep (a complex number is a compound of two floats) become one.
-FLAT_TYPES = {
-    h5py.h5t.INTEGER, h5py.h5t.FLOAT, h5py.h5t.STRING, h5py.h5t.BITFIELD, h5py.h5t.OPAQUE,
-    h5py.h5t.ENUM, h5py.h5t.TIME, h5py.h5t.REFERENCE,
-}  # fmt: skip
-MAX_TYPE_DEPTH = 3
-NESTED = f"a type nested more than {MAX_TYPE_DEPTH} deep"
-
-
-def shallow(type_id, room: int = MAX_TYPE_DEPTH) -> bool:
-    """Whether the HDF5 type ``type_id`` nests other types at most ``room`` deep."""
-    cls = type_id.get_class()
-    if cls in FLAT_TYPES:
-        return True
-    if room == 0:
-        return False
-    if cls == h5py.h5t.COMPOUND:
-        members = range(type_id.get_nmembers())
-        return all(shallow(type_id.get_member_type(i), room - 1) for i in members)
-    return cls in (h5py.h5t.ARRAY, h5py.h5t.VLEN) and shallow(type_id.get_super(), room - 1)
-
 
 _LINK_KINDS = {h5py.h5l.TYPE_SOFT: "a soft link", h5py.h5l.TYPE_EXTERNAL: "an external link"}
 
@@ -313,7 +289,7 @@ def dataset(
     item = _hard_item(path, group, name, where, error)
     if not isinstance(item, h5py.Dataset):
         raise error(f"{path}: {where} is a group, not a dataset")
-    dtype = _plain_dtype(path, where, item, kinds, error)
+    dtype = plain_dtype(path, where, item, kinds, error)
     declared = tuple(int(n) for n in item.shape) if item.shape is not None else None
     if declared is None:
         raise error(f"{path}: {where} has no data (an empty dataspace)")
@@ -348,29 +324,6 @@ def _hard_item(path, group, name, where, error):
     if not isinstance(link, h5py.HardLink):  # check_structure refused these already
         raise error(f"{path}: {where} is not stored in the file itself")
     return group[name]
-
-
-def _plain_dtype(path, where, item, kinds: str, error) -> np.dtype:
-    classes = {h5py.h5t.INTEGER, h5py.h5t.FLOAT}
-    type_id = item.id.get_type()
-    cls = type_id.get_class()
-    expected = f"but {_kind_names(kinds)} are expected"
-    if not shallow(type_id):  # before h5py makes its dtype
-        raise error(f"{path}: {where} holds values of {NESTED}, {expected}")
-    fixed_string = cls == h5py.h5t.STRING and not type_id.is_variable_str()
-    dtype = item.dtype
-    plain = cls in classes or fixed_string
-    if not plain or dtype.kind not in kinds or dtype.itemsize > 8 and dtype.kind != "S":
-        held = f"{dtype} values"
-        if cls == h5py.h5t.ENUM and dtype.kind in "iu":  # h5py shows it as its integers
-            held = f"HDF5 enum values (of {dtype})"
-        raise error(f"{path}: {where} holds {held}, {expected}")
-    return dtype
-
-
-def _kind_names(kinds: str) -> str:
-    names = {"f": "floats", "i": "integers", "u": "integers", "S": "strings"}
-    return " or ".join(dict.fromkeys(names[k] for k in kinds))
 
 
 def _check_stored_size(path, where, item, nbytes: int, error, max_ratio: int) -> None:

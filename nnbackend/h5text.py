@@ -22,7 +22,8 @@ import h5py
 import numpy as np
 
 from nnbackend.h5child import NoChild, handed, last_words, printable, run_child, warn_no_child
-from nnbackend.h5safe import NESTED, OPEN_FILES, shallow
+from nnbackend.h5safe import OPEN_FILES
+from nnbackend.h5types import NESTED, shallow
 
 MAX_JSON_CHARS = 1 << 20
 MAX_JSON_DEPTH = 64
