@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import math
 import os
 import stat
@@ -100,9 +101,23 @@ def _open_regular(path: Path, error: type[ValueError], what: str):
         raise error(f"cannot read {what} {path}: it is not a regular file (a pipe or a device)")
     if nonblocking:
         os.set_blocking(fd, True)
-    # unbuffered: h5py seeks before each read, and a child handed this descriptor
-    # (h5text's) moves the offset a buffer would take as still its own
-    return os.fdopen(fd, "rb", buffering=0)
+    return _WholeReads(fd, "r")
+
+
+class _WholeReads(io.FileIO):
+    """A file read unbuffered (a child handed its descriptor, h5text's, moves the offset
+    a buffer would count as its own), each read filled whole: h5py's driver takes a
+    short read (one ``read`` gives at most 2 GiB on Linux) as the file's end and zeroes
+    the rest, as a buffered reader's loop did not let it."""
+
+    def readinto(self, buffer) -> int:
+        view, done = memoryview(buffer).cast("B"), 0
+        while done < len(view):
+            got = super().readinto(view[done:])
+            if not got:
+                break
+            done += got
+        return done
 
 
 def _is_socket(path) -> bool:

@@ -394,3 +394,31 @@ def test_a_program_without_a_child_python_loads_an_older_checkpoint(tmp_path, mo
         model = nb.load(path)
     assert model.layers[0].n_out == 3
     nb.save(model, path)
+
+
+def test_the_readers_handle_fills_each_read_whole(tmp_path):
+    """An unbuffered read may come back short (a pipe, a network file system, 2 GiB on
+    Linux), and h5py's driver zeroes the rest of what it asked for: the handle asks on."""
+    import threading
+
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"abc")
+    later = threading.Timer(0.2, lambda: (os.write(write_end, b"def"), os.close(write_end)))
+    later.start()
+    handle = h5safe._WholeReads(read_end, "r")
+    buffer = bytearray(8)
+    assert handle.readinto(buffer) == 6 and bytes(buffer[:6]) == b"abcdef"  # then its end
+    handle.close()
+    later.join()
+
+
+@pytest.mark.slow
+def test_a_contiguous_dataset_past_2_gib_is_read_whole(tmp_path):
+    """One read(2) gives at most 2 GiB - 4 KiB on Linux: the unbuffered handle's short
+    read became zeros at the end of a 2 GiB cat file's images, without an error."""
+    path = tmp_path / "big.h5"
+    with h5py.File(path, "w") as f:  # sparse: only the last byte is written
+        f.create_dataset("x", shape=(2**31,), dtype="u1")[-1] = 7
+    with h5safe.open_untrusted(path) as f:
+        x = h5safe.dataset(path, f, "x", ValueError, kinds="u", shape=(2**31,))
+    assert x[-1] == 7
