@@ -63,7 +63,7 @@ def main(argv=None) -> None:
     import nnbackend as nb
 
     args = parse_args(argv)
-    from nnbackend import h5walk
+    from nnbackend import h5safe, h5walk
 
     def first_load(path):
         h5walk.forget_harmless()
@@ -72,7 +72,8 @@ def main(argv=None) -> None:
     def walk(path):
         h5walk.forget_harmless()
         with open(path, "rb") as handle:
-            h5walk.walk_apart(path, handle.fileno(), ValueError, "file", 10**5, 16)
+            limits = (h5safe.MAX_LINKS, h5safe.MAX_DEPTH)  # the reader's own
+            h5walk.walk_apart(path, handle.fileno(), ValueError, "file", *limits)
 
     print(f"{'chunks':>7} {'h5py read s':>12} {'nb.load s':>10} {'walk s':>7} {'ratio':>7}")
     with tempfile.TemporaryDirectory() as folder:

@@ -41,14 +41,14 @@ import h5py
 import numpy as np
 
 from nnbackend.h5child import printable
+from nnbackend.h5chunks import check_chunks_inflate
+from nnbackend.h5types import NESTED, plain_dtype, shallow
+from nnbackend.h5walk import walk_apart
 
 try:
     import fcntl
 except ImportError:  # Windows, which passes no descriptor to a child (h5child.handed)
     fcntl = None
-from nnbackend.h5chunks import check_chunks_inflate
-from nnbackend.h5types import NESTED, plain_dtype, shallow
-from nnbackend.h5walk import walk_apart
 
 #: filters HDF5 carries built in: deflate (gzip), shuffle, fletcher32. Not h5py's lzf:
 #: its decoder retries with a buffer grown step by step (a 0.76 MB file took 26 s)
@@ -108,7 +108,7 @@ class _WholeReads(io.FileIO):
     """A file read unbuffered (a child handed its descriptor, h5text's, moves the offset
     a buffer would count as its own), each read filled whole: h5py's driver takes a
     short read (one ``read`` gives at most 2 GiB on Linux) as the file's end and zeroes
-    the rest, as a buffered reader's loop did not let it."""
+    the rest, where a buffered reader had asked on, as this does."""
 
     def readinto(self, buffer) -> int:
         view, done = memoryview(buffer).cast("B"), 0
