@@ -337,6 +337,25 @@ def test_mnist_found_through_the_environment_variable(tmp_path, monkeypatch, whe
     np.testing.assert_array_equal(y_test, written[3])
 
 
+def test_a_leading_tilde_is_the_home_folder(tmp_path, monkeypatch):
+    """--data=~/data and NNBACKEND_DATA="~/data" reach the loaders unexpanded (no shell
+    expands them): they were reported missing as "~/data: does not exist"."""
+    written = write_tiny_mnist(tmp_path / "data" / "mnist")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (X_train, _), _ = datasets.load_mnist("~/data")
+    np.testing.assert_array_equal(X_train * 255, written[0].reshape(3, -1))
+    monkeypatch.setenv(datasets.DATA_ENV_VAR, "~/data/mnist")
+    (_, y_train), _ = datasets.load_mnist()
+    np.testing.assert_array_equal(y_train, written[1])
+    images = written[0]
+    np.savez(tmp_path / "mnist.npz", x_train=images, y_train=[3, 4, 5], x_test=images[:1],
+             y_test=[6])  # fmt: skip
+    (_, y_train), _ = datasets.load_mnist("~/mnist.npz")
+    assert y_train.tolist() == [3, 4, 5]
+    with pytest.raises(FileNotFoundError, match="~nobody-here-at-all/data: does not exist"):
+        datasets.load_mnist("~nobody-here-at-all/data")
+
+
 def test_mnist_npz_found_in_a_folder(tmp_path):
     images = np.arange(2 * 28 * 28).reshape(2, 28, 28).astype(np.uint8)
     np.savez(tmp_path / "mnist.npz", x_train=images, y_train=[3, 4], x_test=images, y_test=[5, 6])

@@ -48,7 +48,18 @@ def search_dirs(path, subdir: str) -> list[Path]:
     base = path if path is not None else os.environ.get(DATA_ENV_VAR)
     if not base:
         return []
-    return [Path(base), Path(base) / subdir]
+    folder = expanded(base)
+    return [folder, folder / subdir]
+
+
+def expanded(path) -> Path:
+    """``path`` with a leading ``~`` made the home folder (no shell expands the ``~`` of
+    ``--data=~/data`` or of ``NNBACKEND_DATA="~/data"``); ``~someone`` who is no user
+    here stays as written, to be reported missing."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        return Path(path)
 
 
 def looked_in(dirs: list[Path], missing_in) -> str:
@@ -67,5 +78,5 @@ def looked_in(dirs: list[Path], missing_in) -> str:
 
 def reject_file(path, what: str) -> None:
     """``path`` must name a folder: a data file passed by mistake gets a clear error."""
-    if path is not None and Path(path).is_file():
+    if path is not None and expanded(path).is_file():
         raise ValueError(f"{path} is a file; for {what} pass the folder that holds the files")

@@ -12,7 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from nnbackend.checks import boolean
-from nnbackend.datasets.files import DataNotFoundError, looked_in, reject_file, search_dirs
+from nnbackend.datasets.files import (
+    DataNotFoundError,
+    expanded,
+    looked_in,
+    reject_file,
+    search_dirs,
+)
 from nnbackend.datasets.idx import IDX_IMAGES, IDX_LABELS, IdxFile
 from nnbackend.datasets.pixels import MAX_IMAGE_RATIO, check_image_count, scaled_pixels
 from nnbackend.datasets.toy import one_hot
@@ -67,8 +73,8 @@ def _missing_idx(folder: Path) -> list[str]:
 
 def _locate_mnist(path):
     """The .npz file, or a dict of the four IDX paths, or FileNotFoundError."""
-    if path is not None and Path(path).suffix == ".npz" and Path(path).is_file():
-        return Path(path)
+    if path is not None and Path(path).suffix == ".npz" and expanded(path).is_file():
+        return expanded(path)
     reject_file(path, "MNIST (other than an .npz)")
     dirs = search_dirs(path, "mnist")
     for folder in dirs:
