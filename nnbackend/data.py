@@ -29,7 +29,8 @@ class Batches:
 
     ``X``: (n, ...) samples; ``y``: (n, ...) targets, or None. ``batch_size=None``
     gives one batch of everything (full-batch gradient descent; no shuffling needed).
-    ``on_device``: True, False, or "auto" (on the device when it fits).
+    ``on_device``: True, False, or "auto" (on the device when it fits). ``names``: what
+    errors call X and y ("validation X", say).
     """
 
     def __init__(
@@ -43,15 +44,20 @@ class Batches:
         rng: Generator | None = None,
         y_dtype: str | None = None,
         on_device="auto",
+        names: tuple[str, str] = ("X", "y"),
     ):
-        X = as_array(X, "X")  # a list, as fit takes it; a tracked tensor, detached
-        y = None if y is None else as_array(y, "y")
+        x_name, y_name = names
+        X = as_array(X, x_name)  # a list, as fit takes it; a tracked tensor, detached
+        y = None if y is None else as_array(y, y_name)
         self.n = int(X.shape[0])
         if self.n == 0:
-            raise ValueError(f"X is empty (shape {tuple(X.shape)}): there are no rows to batch")
+            raise ValueError(
+                f"{x_name} is empty (shape {tuple(X.shape)}): there are no rows to batch"
+            )
         if y is not None and int(y.shape[0]) != self.n:
             raise ValueError(
-                f"X has {self.n} rows but y has {int(y.shape[0])}: give one target per sample"
+                f"{x_name} has {self.n} rows but {y_name} has {int(y.shape[0])}: give one "
+                "target per sample"
             )
         self.backend = backend
         if batch_size is not None:
@@ -64,7 +70,7 @@ class Batches:
         if backend.owns(X) and (X.dtype == backend.dtype or not is_host(X)):
             on_device = True
         self.on_device = _fits_on_device(backend, X, y) if on_device == "auto" else on_device
-        self._X, self._y = _place(backend, X, y, y_dtype, self.on_device)
+        self._X, self._y = _place(backend, X, y, y_dtype, self.on_device, x_name)
         self._y_dtype = y_dtype
 
     def __len__(self) -> int:
@@ -103,15 +109,15 @@ def _host_take(a, index, axis=0):
     return np.take(a, index, axis=axis)
 
 
-def _place(backend, X, y, y_dtype, on_device):
+def _place(backend, X, y, y_dtype, on_device, x_name: str):
     """X (and y) as the batches will slice them: on the device, or left on the host."""
     if on_device:
         if _wider_float(X, backend.dtype_name):  # float64 data, a float32 model
-            X = _without_overflow(_narrowed(backend, X), backend.dtype_name)
+            X = _without_overflow(_narrowed(backend, X), backend.dtype_name, x_name)
         X = backend.asarray(X, dtype=backend.dtype_name)
         y = None if y is None else backend.asarray(y, dtype=y_dtype)
     else:  # each batch is cast on its way
-        check_in_range(X, backend.dtype_name)
+        check_in_range(X, backend.dtype_name, x_name)
     return X, y
 
 

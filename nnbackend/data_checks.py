@@ -350,9 +350,10 @@ def _layers_take(model, sample_shape) -> bool:
 # --- validation data ---------------------------------------------------------------
 
 
-def split_validation(X, y, validation_data, fraction: float):
+def split_validation(X, y, validation_data, fraction: float, dtype: str = "float64"):
     """Hold out the last ``fraction`` of the samples (as given, before any shuffling:
-    the same split on every run, resumed runs included)."""
+    the same split on every run, resumed runs included). A NaN, or a value past
+    ``dtype``'s range, is refused first, at its index in the arrays as given."""
     if validation_data is not None:
         validation_data = _validation_pair(validation_data)
     if not fraction:
@@ -363,6 +364,9 @@ def split_validation(X, y, validation_data, fraction: float):
         raise ValueError(f"validation_split must be between 0 and 1, got {fraction}")
     if X.shape[:1] != y.shape[:1]:  # said before they are cut apart, not of the parts
         check_targets(y, X.shape[0] if X.ndim else 0, None)
+    _check_finite(X, "X")
+    _check_finite(y, "y")
+    check_in_range(X, dtype)
     n_train = X.shape[0] - max(1, round(fraction * X.shape[0]))
     if n_train < 1:
         raise ValueError(

@@ -67,7 +67,7 @@ def batches_for(
     backend = model.backend
     return Batches(
         X, y, backend, batch_size, shuffle=shuffle, rng=rng or model.rng,
-        y_dtype=target_dtype(loss, y, backend), on_device=on_device,
+        y_dtype=target_dtype(loss, y, backend), on_device=on_device, names=names,
     )  # fmt: skip
 
 

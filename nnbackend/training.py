@@ -70,7 +70,9 @@ def fit(
     loss, optimizer = loss_types.get(loss), optim.get(optimizer)
     metrics = metric_types.for_fit(metrics, loss, model.n_outputs)
     X, y = as_array(X, "X"), as_array(y, "y")
-    X, y, validation_data = split_validation(X, y, validation_data, validation_split)
+    X, y, validation_data = split_validation(
+        X, y, validation_data, validation_split, model.backend.dtype_name
+    )
     optimizer.train_for(model)  # before the ranks meet: each rank refuses alike
     claim(model.layers, model, build_new=True)  # one put in by model.layers[i] = ...
     optimizer.follow_layers(model)

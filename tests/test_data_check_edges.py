@@ -185,3 +185,20 @@ def test_validation_data_must_be_a_pair_not_any_two_rows():
     _, _, (X_val, y_val) = split_validation(X, Y, [X[:3].tolist(), Y[:3].tolist()], 0.0)
     np.testing.assert_array_equal(X_val, X[:3])
     np.testing.assert_array_equal(y_val, Y[:3])
+
+
+@pytest.mark.parametrize("value, said", [(1e300, "beyond float32's range"), (np.nan, "NaN")])
+def test_a_bad_value_in_the_validation_rows_is_found_where_the_user_put_it(value, said):
+    """validation_split: a value in the held-out rows was reported at its index in the
+    held-out slice ((1, 1) for row 11: a training row, and fine); validation_data: one
+    past float32's range was blamed on X, which was clean."""
+    Xbad = X.copy()
+    Xbad[11, 1] = value
+    with pytest.raises(ValueError, match=rf"X holds .*{said}.* \(the first at index \(11, 1\)"):
+        fit(net(), Xbad, validation_split=0.25)
+    with pytest.raises(ValueError, match=rf"^validation X holds .*{said}.*index \(11, 1\)"):
+        fit(net(), validation_data=(Xbad, Y))
+    Ybad = Y.astype(np.float64)
+    Ybad[10] = np.nan
+    with pytest.raises(ValueError, match=r"^y holds 1 NaN .* \(the first at index \(10,\)\)"):
+        fit(net(n_out=1), y=Ybad, loss="mse", validation_split=0.25)
