@@ -235,15 +235,35 @@ def as_array(data, what: str = "X"):
         array = np.asarray(data)
     except (ValueError, TypeError, RuntimeError) as exc:  # Runtime: torch's, strict's devices
         parts = data if isinstance(data, tuple | list) else ()
+        if parts and all(_is_batch(part) for part in parts):
+            raise ValueError(
+                f"{what} is a {type(data).__name__} of {len(parts)} (x, y) batches: fit takes "
+                f"whole arrays; join the batches first: {_JOIN_BATCHES}"
+            ) from None
         if parts and all(hasattr(part, "shape") or isinstance(part, list) for part in parts):
             raise ValueError(_not_one_array(parts, what, exc)) from None
         raise ValueError(f"{what} cannot be read as an array ({exc})") from None
     if array.ndim == 0 and array.dtype == object and data is not None:  # a generator, a set
         raise TypeError(
             f"{what} is a {type(data).__name__}, which NumPy cannot read as rows: give all "
-            f"of it at once as an array or a list (np.asarray(list(...)), say)"
+            f"of it at once as an array or a list (np.asarray(list(...)), say); for one of "
+            f"(x, y) batches: batches = list(...); {_JOIN_BATCHES}"
         )
     return array
+
+
+_JOIN_BATCHES = (
+    "X = np.concatenate([xb for xb, _ in batches]); y = np.concatenate([yb for _, yb in batches])"
+)
+
+
+def _is_batch(part) -> bool:
+    """An (x, y) pair of arrays: a batch, as a Keras or PyTorch loader yields them."""
+    return (
+        isinstance(part, tuple | list)
+        and len(part) == 2
+        and all(hasattr(half, "shape") and len(half.shape) > 0 for half in part)
+    )
 
 
 def is_host(X) -> bool:

@@ -5,6 +5,8 @@ or a name it never recorded, the Keras input_shape hint where its channels do no
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -137,6 +139,31 @@ def test_none_and_a_number_are_left_to_the_checks_that_name_them_and_a_generator
     assert as_array(None).dtype == object and as_array(5.0).shape == ()
     with pytest.raises(TypeError, match=r"^X is a generator, which NumPy cannot read as rows"):
         as_array(x for x in range(3))
+
+
+def test_batches_of_x_and_y_are_told_how_to_join_them_and_the_told_way_trains():
+    """A loader's (x, y) batches, as Keras and PyTorch users pass them: the generator's
+    hint (np.asarray(list(...))) failed on them with NumPy's "inhomogeneous shape", and
+    their list got NumPy's words alone."""
+    X, y = nb.datasets.make_moons(20, seed=0)
+
+    def loader():
+        return ((X[i : i + 5], y[i : i + 5]) for i in range(0, 20, 5))
+
+    model = nb.Sequential([Dense(2, 2)], seed=0)
+    fit = functools.partial(model.fit, loss="cross_entropy", optimizer="sgd", verbose=0)
+    told = r"np.concatenate\(\[xb for xb, _ in batches\]\); y = np.concatenate"
+    with pytest.raises(TypeError, match=rf"for one of \(x, y\) batches: .*{told}"):
+        fit(loader(), None)
+    with pytest.raises(
+        ValueError, match=rf"^X is a list of 4 \(x, y\) batches: fit takes .*{told}"
+    ):
+        fit(list(loader()), None)
+    batches = list(loader())
+    X_joined = np.concatenate([xb for xb, _ in batches])
+    y_joined = np.concatenate([yb for _, yb in batches])
+    np.testing.assert_array_equal(X_joined, X)
+    assert len(fit(X_joined, y_joined, epochs=1).history["loss"]) == 1
 
 
 @pytest.mark.parametrize("backend", ["numpy", "strict"])
