@@ -150,6 +150,9 @@ def test_one_hot_values_and_argmax_round_trip():
     assert Y.dtype == np.float32
     assert datasets.one_hot(y, 5, dtype="float64").shape == (4, 5)
     np.testing.assert_array_equal(datasets.one_hot(np.array([1.0, 0.0])), [[0, 1], [1, 0]])
+    # bool labels, which fit takes as 0 and 1, were refused as "dtype bool"
+    np.testing.assert_array_equal(datasets.one_hot(np.array([True, False])), [[0, 1], [1, 0]])
+    assert datasets.one_hot(np.array([False]), 2).tolist() == [[1, 0]]
 
 
 @pytest.mark.parametrize(

@@ -138,9 +138,11 @@ def one_hot(y, n_classes: int | None = None, dtype="float32") -> np.ndarray:
     """Integer labels (N,) -> one-hot rows (N, n_classes) on the host.
 
     ``n_classes`` defaults to ``max(y) + 1``. Float labels are accepted when they hold
-    whole numbers (1.0, not 1.5).
+    whole numbers (1.0, not 1.5); bools are 0 and 1, as ``fit`` takes them.
     """
     y = np.asarray(y)
+    if y.dtype.kind == "b":
+        y = y.astype(np.int64)
     if y.ndim != 1:
         raise ValueError(f"one_hot expects labels of shape (N,), got {y.shape}; pass y.reshape(-1)")
     if y.dtype.kind == "f":
