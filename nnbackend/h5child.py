@@ -9,7 +9,10 @@ the file that goes into a message.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
+import signal
 import subprocess
 import sys
 
@@ -21,18 +24,29 @@ CHILD_BYTES = 1 << 30
 #: what a child writes first, once h5py is imported: a program that is not this
 #: Python (a frozen app, uWSGI as sys.executable) never writes it
 STARTED = b"nnbackend child started"
+#: what a child writes last, before its exit status: a process that ignores SIGCHLD (a
+#: shell's ``trap "" CHLD``, inherited) has its children reaped by the OS, and Python
+#: then reads every child's status, a crash's too, as 0
+ENDED = b"nnbackend child ended "
 
-#: the start of a child's code: its address space capped (where the OS allows), the
-#: parent's import path, h5py, then STARTED on stderr. The code after it finds its
-#: own arguments in ``ARGS``, and opens a file it is handed with ``opened``.
+#: the start of a child's code: its address space and CPU time capped (where the OS
+#: allows: a child left behind by a killed parent ends), the parent's import path (on
+#: stdin: one argument holds 128 KiB at most), h5py, then STARTED on stderr. The code
+#: after it finds its own arguments in ``ARGS``, opens a file it is handed with
+#: ``opened``, and ends with ``finish(status)``, its one way out.
 CHILD_START = f"""
 import json, sys
 try:
     import resource
-    resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[1]), int(sys.argv[1])))
-except (ImportError, ValueError, OSError):
-    pass
-sys.path[:0] = json.loads(sys.argv[2])  # where the parent found h5py (-I drops PYTHONPATH)
+except ImportError:  # not on Windows
+    resource = None
+for limit, value in (("RLIMIT_AS", sys.argv[1]), ("RLIMIT_CPU", sys.argv[2])):
+    try:
+        resource.setrlimit(getattr(resource, limit), (int(value), int(value)))
+    except (AttributeError, ValueError, OSError):
+        pass
+# where the parent found h5py (-I leaves out PYTHONPATH and the user's site-packages)
+sys.path[:0] = json.loads(sys.stdin.readline())
 import h5py
 sys.stderr.write("{STARTED.decode()}" + chr(10))
 sys.stderr.flush()
@@ -44,6 +58,14 @@ def opened(source):
         import os
         return os.fdopen(int(source[3:]), "rb", closefd=False)
     return source
+
+
+def finish(status):  # said, then gone: nothing of HDF5's runs after the word
+    sys.stdout.flush()
+    sys.stderr.write(chr(10) + "{ENDED.decode()}" + str(status))
+    sys.stderr.flush()
+    import os
+    os._exit(status)
 """
 
 
@@ -60,32 +82,57 @@ class NoChild(Exception):
     """No child Python could be started, or it did not start as one: the reason."""
 
 
+class ChildDied(Exception):
+    """The child started but never finished: killed, or crashed (a signal, where known)."""
+
+
 def run_child(
     code: str, args: list[str], seconds: float, pass_fds: tuple = ()
 ) -> subprocess.CompletedProcess:
     """``CHILD_START + code`` in an isolated Python (``-I``), with ``args`` as its
     ``ARGS``, the file descriptors ``pass_fds`` open in it, and one BLAS thread (its
-    buffers would take the capped space); output as bytes. ``subprocess.TimeoutExpired``
-    past ``seconds`` (the child killed) once it started; ``NoChild`` where it never did."""
+    buffers would take the capped space); output as bytes, ``returncode`` the status it
+    finished with. ``subprocess.TimeoutExpired`` past ``seconds`` (the child killed)
+    once it started; ``NoChild`` where it never did; ``ChildDied`` where it never
+    finished. The child has a session of its own: a Ctrl-C at the terminal (that the
+    program catches, or that reaches a load in a thread) does not kill it mid-walk."""
     if getattr(sys, "frozen", False) or not sys.executable:  # no Python to run -c with
         raise NoChild("this program has no Python of its own to run")
     found = json.dumps([entry for entry in sys.path if entry and isinstance(entry, str)])
-    command = [sys.executable, "-I", "-c", CHILD_START + code, str(CHILD_BYTES), found, *args]
-    quiet = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    env = {**os.environ, **quiet}
-    try:
-        done = subprocess.run(
-            command, capture_output=True, timeout=seconds, env=env, pass_fds=pass_fds
+    cpu_seconds = str(math.ceil(seconds) + 1)
+    command = [sys.executable, "-I", "-c", CHILD_START + code, str(CHILD_BYTES), cpu_seconds]
+    done = _run(command + list(args), found, seconds, pass_fds)
+    if STARTED not in done.stderr and done.returncode == -signal.SIGINT:
+        done = _run(command + list(args), found, seconds, pass_fds)  # hit before its setsid
+    if STARTED not in done.stderr:  # not a Python, or one without h5py: its last words
+        raise NoChild(last_words(done))
+    ended = _FINISHED.search(done.stderr)
+    if ended is None or done.returncode < 0:
+        raise ChildDied(
+            f"signal {-done.returncode}" if done.returncode < 0 else "it ended without a word"
         )
+    done.returncode = int(ended[1])
+    return done
+
+
+def _run(command: list[str], found: str, seconds: float, pass_fds: tuple):
+    """One child: ``command``, the import path ``found`` on its stdin, in a session of
+    its own."""
+    quiet = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    try:
+        return subprocess.run(
+            command, input=found.encode() + b"\n", capture_output=True, timeout=seconds,
+            env={**os.environ, **quiet}, pass_fds=pass_fds, start_new_session=True,
+        )  # fmt: skip
     except OSError as exc:
         raise NoChild(str(exc)) from None
     except subprocess.TimeoutExpired as exc:
         if STARTED not in (exc.stderr or b""):
             raise NoChild(f"no answer in {seconds} s") from None
         raise
-    if STARTED not in done.stderr:  # not a Python, or one without h5py: its last words
-        raise NoChild(last_words(done))
-    return done
+
+
+_FINISHED = re.compile(re.escape(ENDED) + rb"(\d+)\Z")
 
 
 _warned: list[bool] = []
@@ -107,6 +154,7 @@ def last_words(done: subprocess.CompletedProcess) -> str:
     """The last line a child wrote to stderr, printable, or "no message"."""
     lines = done.stderr.decode(errors="replace").strip().splitlines()
     lines = [line for line in lines if line != STARTED.decode()]
+    lines = [line for line in lines if not line.startswith(ENDED.decode())]
     return printable(lines[-1] if lines else "no message")
 
 

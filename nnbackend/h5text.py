@@ -21,7 +21,15 @@ import sys
 import h5py
 import numpy as np
 
-from nnbackend.h5child import NoChild, handed, last_words, printable, run_child, warn_no_child
+from nnbackend.h5child import (
+    ChildDied,
+    NoChild,
+    handed,
+    last_words,
+    printable,
+    run_child,
+    warn_no_child,
+)
 from nnbackend.h5safe import OPEN_FILES
 from nnbackend.h5types import NESTED, shallow
 
@@ -74,12 +82,17 @@ def write_text(obj, name: str, text: str) -> None:
 # does with a damaged heap stays in the child.
 _READ_ONE = """
 source, obj_name, name, max_chars = ARGS
-with h5py.File(opened(source), "r", locking=False) as f:
-    value = f[obj_name].attrs[name]
+try:
+    with h5py.File(opened(source), "r", locking=False) as f:
+        value = f[obj_name].attrs[name]
+except Exception as exc:
+    sys.stderr.write(type(exc).__name__ + ": " + " ".join(str(exc).split()))
+    finish(1)
 text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 if len(text) > int(max_chars):
-    sys.exit(4)  # said by its code: the parent need not take in what it refuses
+    finish(4)  # said by its code: the parent need not take in what it refuses
 sys.stdout.write(json.dumps(text))
+finish(0)
 """
 
 
@@ -99,6 +112,8 @@ def _read_apart(path, obj, name: str, where: str, error) -> str | None:
             f"{path}: reading the string {where} did not end in {HEAP_SECONDS} s: the "
             "file's string heap is damaged"
         ) from None
+    except ChildDied as exc:
+        raise error(f"{path}: cannot read the string {where}, it is damaged ({exc})") from None
     reason = last_words(done)
     if done.returncode != 0 and done.returncode != 4:
         raise error(f"{path}: cannot read the string {where}, it is damaged ({reason})")

@@ -24,6 +24,7 @@ import subprocess
 
 from nnbackend.h5child import (
     CHILD_BYTES,
+    ChildDied,
     NoChild,
     handed,
     last_words,
@@ -37,15 +38,16 @@ WALK_SECONDS = 60
 _harmless: set[tuple] = set()
 _MAX_KNOWN = 4096
 
-# Runs in a child (``h5child``): exit status 0 walked, 4 not HDF5 (left to the caller's
-# open), 5 out of its memory, 1 another error, negative a signal (HDF5 crashed).
-# It leaves what check_structure refuses by count (links, depth) to the caller.
+# Runs in a child (``h5child``): it finishes with 0 walked, 4 not HDF5 (left to the
+# caller's open), 5 out of its memory, 1 another error; one that does not finish died
+# (HDF5 crashed). It leaves what check_structure refuses by count (links, depth) to
+# the caller.
 _WALK = """
 source, max_links, max_depth = ARGS[0], int(ARGS[1]), int(ARGS[2])
 try:  # no lock: another process's (a writer's, or a crafter's) must not skip the walk
     f = h5py.File(opened(source), "r", locking=False)
 except Exception:
-    sys.exit(4)  # not HDF5, or truncated: the caller's open says so in its words
+    finish(4)  # not HDF5, or truncated: the caller's open says so in its words
 
 
 def walk():
@@ -83,9 +85,10 @@ def visit(group, link, depth, pending):
 
 try:
     walk()
-except BaseException as exc:
+except Exception as exc:
     sys.stderr.write(" ".join(str(exc).split()))
-    sys.exit(5 if isinstance(exc, MemoryError) or "memory allocation" in str(exc) else 1)
+    finish(5 if isinstance(exc, MemoryError) or "memory allocation" in str(exc) else 1)
+finish(0)
 """
 
 
@@ -129,15 +132,15 @@ def walk_apart(
             f"cannot read {what} {path}: walking its structure did not end in "
             f"{WALK_SECONDS} s; it is damaged or crafted (a loop in its B-trees or heaps)"
         ) from None
+    except ChildDied as exc:
+        raise error(
+            f"cannot read {what} {path}: HDF5 crashed walking its structure ({exc}); it is "
+            "damaged or crafted (a B-tree that loops)"
+        ) from None
     if done.returncode in (0, 4):
         if done.returncode == 0:
             known_harmless(key)
         return done.returncode == 0
-    if done.returncode < 0:
-        raise error(
-            f"cannot read {what} {path}: HDF5 crashed walking its structure (signal "
-            f"{-done.returncode}); it is damaged or crafted (a B-tree that loops)"
-        )
     reason = last_words(done)
     if done.returncode == 5:
         raise error(

@@ -198,7 +198,7 @@ def test_the_walk_is_of_the_file_the_reader_opened_not_of_its_name(tmp_path):
 def test_a_file_the_walk_cannot_open_but_the_reader_can_is_refused(tmp_path, monkeypatch):
     """Whatever made the child's open fail (its memory cap, a lock), a file no walk
     vouched for is not read."""
-    monkeypatch.setattr(h5walk, "_WALK", "import sys\nsys.exit(4)\n")
+    monkeypatch.setattr(h5walk, "_WALK", "finish(4)\n")
     path, _ = oldest_format_copy(tmp_path, "unwalked.h5")
     with pytest.raises(nb.CheckpointError, match="it could not be walked apart first"):
         nb.load(path)
@@ -258,9 +258,12 @@ def test_the_walk_goes_through_the_roots_own_attributes(tmp_path, monkeypatch):
     seen, iterate = [], h5py.h5a.iterate
     monkeypatch.setattr(h5py.h5a, "iterate", lambda obj, *a, **k: seen.append(
         h5py.h5i.get_name(obj)) or iterate(obj, *a, **k))  # fmt: skip
-    child = {"ARGS": [str(path), "100000", "16"], "h5py": h5py, "sys": sys, "opened": str}
+    finished = []
+    child = {"ARGS": [str(path), "100000", "16"], "h5py": h5py, "sys": sys, "opened": str,
+             "finish": finished.append}  # fmt: skip
     exec(h5walk._WALK, child)  # the child's code, here, after CHILD_START's names
     assert seen[0] == b"/" and b"/weights" in seen
+    assert finished == [0]
 
 
 @pytest.mark.parametrize("closed", [1, 2])
@@ -278,12 +281,78 @@ def test_a_file_loads_in_a_process_whose_stdout_or_stderr_is_closed(tmp_path, cl
 
 def test_a_file_no_walk_vouched_for_is_refused_every_time(tmp_path, monkeypatch):
     """Not remembered as harmless: a second load would read it unwalked."""
-    monkeypatch.setattr(h5walk, "_WALK", "import sys\nsys.exit(4)\n")
+    monkeypatch.setattr(h5walk, "_WALK", "finish(4)\n")
     path = nb.save(nb.Sequential([nb.layers.Dense(2, 2)], seed=0), tmp_path / "m.h5")
     path.write_bytes(path.read_bytes())  # not one saved here
     for _ in range(2):
         with pytest.raises(nb.CheckpointError, match="could not be walked apart first"):
             nb.load(path)
+
+
+def test_a_crash_of_the_walk_is_seen_where_sigchld_is_ignored(tmp_path):
+    """Where SIGCHLD is ignored (a shell's trap "" CHLD, inherited), the OS reaps the
+    child and Python reads its status as 0: the walk's crash was taken for a clean walk,
+    and the reader then crashed on the file itself."""
+    path = looping_btree(tmp_path)
+    ignored = "import signal; signal.signal(signal.SIGCHLD, signal.SIG_IGN); "
+    _, said, _ = apart(ignored + f"nb.load({str(path)!r})")
+    assert "HDF5 crashed walking its structure (it ended without a word)" in said
+    genuine = nb.save(nb.Sequential([nb.layers.Dense(2, 5)], seed=0), tmp_path / "m.h5")
+    _, said, _ = apart(ignored + f"assert nb.load({str(genuine)!r}).layers[0].n_out == 5")
+    assert said == "no error"
+
+
+def test_a_walk_that_does_not_finish_is_no_clean_walk(tmp_path, monkeypatch):
+    """The child's word, not its exit status, says how it finished."""
+    monkeypatch.setattr(h5walk, "_WALK", "import os\nos._exit(0)\n")
+    path = nb.save(nb.Sequential([nb.layers.Dense(2, 2)], seed=0), tmp_path / "m.h5")
+    path.write_bytes(path.read_bytes())  # not one saved here
+    with pytest.raises(nb.CheckpointError, match=r"crashed .* \(it ended without a word\)"):
+        nb.load(path)
+
+
+def test_a_ctrl_c_that_the_program_catches_leaves_the_walk_alone(tmp_path):
+    """The child was in the caller's process group: a Ctrl-C at the terminal killed it
+    too, and where the program caught SIGINT itself (to stop after this epoch), or the
+    load ran in a thread, a genuine file was called crafted ("HDF5 crashed walking its
+    structure (signal 2)"), or read unwalked after a warning."""
+    path = nb.save(nb.Sequential([nb.layers.Dense(2, 2)], seed=0), tmp_path / "m.h5")
+    code = f"""
+import os, signal, time, warnings
+signal.signal(signal.SIGINT, lambda *args: None)
+if os.fork() == 0:  # the terminal: Ctrl-C to the whole group, again and again
+    for _ in range(40):
+        time.sleep(0.05)
+        os.killpg(0, signal.SIGINT)
+    os._exit(0)
+warnings.simplefilter("error")
+import nnbackend as nb
+from nnbackend import h5walk
+for _ in range(12):
+    h5walk.forget_harmless()
+    nb.load({str(path)!r})
+os.wait()
+print("all loaded")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+        start_new_session=True,
+    )  # fmt: skip
+    assert "all loaded" in done.stdout, done.stderr[-2000:]
+
+
+def test_a_long_import_path_still_walks_in_a_child(tmp_path, monkeypatch):
+    """sys.path went to the child as one argument, which Linux caps at 128 KiB: a path
+    of 1,200 long entries (a Bazel or pex layout) failed every start, and every file was
+    read unwalked after a warning."""
+    path = nb.save(nb.Sequential([nb.layers.Dense(2, 2)], seed=0), tmp_path / "m.h5")
+    path.write_bytes(path.read_bytes())  # not one saved here
+    long = [str(tmp_path / ("x" * 120) / str(i)) for i in range(1200)]
+    monkeypatch.setattr(sys, "path", sys.path + long)
+    monkeypatch.setattr(h5child, "_warned", [])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert nb.load(path).layers[0].n_out == 2
 
 
 def test_a_program_that_never_starts_a_child_is_no_crafted_file(tmp_path, monkeypatch):
