@@ -1,5 +1,6 @@
 """Text in an HDF5 file that anyone may have written: small scalar attributes
-(``attribute``), nnbackend's own fixed-length strings (``write_text``), and JSON
+(``attribute``), a few variable-length strings stored as a dataset (``strings``),
+nnbackend's own fixed-length strings (``write_text``), and JSON
 bounded in length and nesting before ``json.loads`` can recurse (``parse_json``).
 
 A variable-length string is kept in the file's global heap, and HDF5 reading a
@@ -65,8 +66,7 @@ def attribute(path, obj, name: str, error, kind: str, *, default=...):
     if attr.get_type().is_variable_str():
         text = _read_apart(path, obj, name, where, error)  # None: no child to read it
     if text is None:
-        value = obj.attrs[name]
-        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+        text = _text(obj.attrs[name])
     if len(text) > MAX_ATTR_BYTES:
         raise error(f"{path}: the attribute {where} is longer than {MAX_ATTR_BYTES} characters")
     return text
@@ -78,30 +78,44 @@ def write_text(obj, name: str, text: str) -> None:
     obj.attrs[name] = np.bytes_(text.encode("utf-8"))
 
 
-# Runs in a child (``h5child``): reads one attribute and prints it as JSON. What HDF5
-# does with a damaged heap stays in the child.
+def strings(path, f, name: str, error, max_chars: int) -> list[str]:
+    """The variable-length strings of the dataset ``f[name]`` (a few: the caller checks
+    its shape), read as a string attribute is: they too are kept in the global heap."""
+    texts = _read_apart(path, f[name], "", f[name].name, error, max_chars)
+    if texts is None:  # no child to read them
+        texts = [_text(value) for value in f[name][()].tolist()]
+    return texts
+
+
+def _text(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+# Runs in a child (``h5child``): reads one attribute, or a dataset's strings (``name``
+# empty), and prints it as JSON. What HDF5 does with a damaged heap stays in the child.
 _READ_ONE = """
 source, obj_name, name, max_chars = ARGS
 try:
     with h5py.File(opened(source), "r", locking=False) as f:
-        value = f[obj_name].attrs[name]
+        value = f[obj_name].attrs[name] if name else f[obj_name][()].tolist()
 except Exception as exc:
     sys.stderr.write(type(exc).__name__ + ": " + " ".join(str(exc).split()))
     finish(1)
-text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-if len(text) > int(max_chars):
+text = lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+value = [text(v) for v in value] if isinstance(value, list) else text(value)
+if sum(map(len, value)) > int(max_chars):  # characters, of a string or of each
     finish(4)  # said by its code: the parent need not take in what it refuses
-sys.stdout.write(json.dumps(text))
+sys.stdout.write(json.dumps(value))
 finish(0)
 """
 
 
-def _read_apart(path, obj, name: str, where: str, error) -> str | None:
-    """A variable-length string attribute, read in a child process given HEAP_SECONDS
-    (of the file ``open_untrusted`` opened, where it did); None, warned of, where no
-    child can start."""
+def _read_apart(path, obj, name: str, where: str, error, max_chars=MAX_ATTR_BYTES):
+    """A variable-length string attribute of ``obj`` (or its strings, where ``name`` is
+    empty), read in a child process given HEAP_SECONDS (of the file ``open_untrusted``
+    opened, where it did); None, warned of, where no child can start."""
     source, fds = handed(path, OPEN_FILES.get(obj.file.id.id))
-    args = [source, obj.name, name, str(MAX_ATTR_BYTES)]
+    args = [source, obj.name, name, str(max_chars)]
     try:
         done = run_child(_READ_ONE, args, HEAP_SECONDS, fds)
     except NoChild as exc:
@@ -117,8 +131,8 @@ def _read_apart(path, obj, name: str, where: str, error) -> str | None:
     reason = last_words(done)
     if done.returncode != 0 and done.returncode != 4:
         raise error(f"{path}: cannot read the string {where}, it is damaged ({reason})")
-    if done.returncode == 4 or len(done.stdout) > 8 * MAX_ATTR_BYTES:  # JSON: 6 per character
-        raise error(f"{path}: the string {where} is longer than {MAX_ATTR_BYTES} characters")
+    if done.returncode == 4 or len(done.stdout) > 8 * max_chars + 64:  # JSON: 6 per character
+        raise error(f"{path}: the string {where} is longer than {max_chars} characters")
     return json.loads(done.stdout.decode())
 
 

@@ -56,3 +56,8 @@ def plain_dtype(path, where, item, kinds: str, error):
 def _kind_names(kinds: str) -> str:
     names = {"f": "floats", "i": "integers", "u": "integers", "S": "strings"}
     return " or ".join(dict.fromkeys(names[k] for k in kinds))
+
+
+def variable_string(type_id) -> bool:
+    """Whether ``type_id`` is a variable-length string's (kept in the global heap)."""
+    return type_id.get_class() == h5py.h5t.STRING and type_id.is_variable_str()

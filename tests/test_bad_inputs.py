@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import nnbackend as nb
-from nnbackend import datasets
+from nnbackend import datasets, h5child
 from nnbackend.datasets.idx import MAX_IDX_BYTES
 from nnbackend.layers import Dense, LeakyReLU, Tanh
 from nnbackend.losses import MSE, BinaryCrossEntropy, SoftmaxCrossEntropy
@@ -1042,7 +1042,9 @@ def test_cat_class_names_may_not_declare_more_than_a_few_bytes(tmp_path):
         names = np.array([b"non-cat" * 150_000, b"cat"], dtype="S1050000")
         f.create_dataset("list_classes", data=names, compression=9)
     with pytest.raises(ValueError, match=r"list_classes declares \(2,\) \|S1050000 .*4096 bytes"):
-        datasets.load_catvnoncat(tmp_path)
+        datasets.load_catvnoncat(tmp_path, return_classes=True)
+    (X, _), _ = datasets.load_catvnoncat(tmp_path)  # names not asked for are not read
+    assert X.shape[1] == 12288
 
 
 @pytest.mark.parametrize(
@@ -1065,6 +1067,28 @@ def test_cat_class_names_are_two_utf8_strings(tmp_path, classes, message):
         del f["list_classes"]
         f["list_classes"] = classes
     with pytest.raises(ValueError, match=f"train_catvnoncat.h5: {message}"):
+        datasets.load_catvnoncat(tmp_path, return_classes=True)
+
+
+def test_cat_class_names_as_variable_length_strings_are_read_apart(tmp_path, monkeypatch):
+    """h5py writes a list of str as variable-length strings (kept in the global heap):
+    the names were refused as "object values, but strings are expected", and with them
+    the whole file, class names asked for or not. They are read in the heap's child."""
+    write_tiny_cat(tmp_path)
+    with h5py.File(tmp_path / "train_catvnoncat.h5", "a") as f:
+        del f["list_classes"]
+        f.create_dataset("list_classes", data=["non-cat", "cät"], dtype=h5py.string_dtype())
+    *_, classes = datasets.load_catvnoncat(tmp_path, return_classes=True)
+    assert classes == ["non-cat", "cät"]
+    monkeypatch.setattr(sys, "executable", "")  # no child: read here, after a warning
+    monkeypatch.setattr(h5child, "_warned", [])
+    with pytest.warns(RuntimeWarning, match="cannot start a child Python"):
+        assert datasets.load_catvnoncat(tmp_path, return_classes=True)[2] == classes
+    with h5py.File(tmp_path / "train_catvnoncat.h5", "a") as f:
+        del f["list_classes"]
+        f.create_dataset("list_classes", data=["non-cat", "c" * 5000], dtype=h5py.string_dtype())
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match=r"string /list_classes is longer than 4096 characters"):
         datasets.load_catvnoncat(tmp_path, return_classes=True)
 
 

@@ -10,6 +10,8 @@ from nnbackend.checks import boolean
 from nnbackend.datasets.files import DataNotFoundError, looked_in, reject_file, search_dirs
 from nnbackend.datasets.pixels import MAX_IMAGE_RATIO, check_image_count, scaled_pixels
 from nnbackend.h5safe import dataset, dataset_info, open_untrusted, printable
+from nnbackend.h5text import strings
+from nnbackend.h5types import variable_string
 
 CAT_FILES = {
     "train": ("train_catvnoncat.h5", "train_set_x", "train_set_y"),
@@ -56,8 +58,9 @@ class CatFileError(ValueError):
 MAX_SIDE = 4096
 
 
-def _read_h5(path: Path, x_key: str, y_key: str):
-    """One cat file -> (x (N, H, W, C), y (N,) int64 of 0/1, class names or None).
+def _read_h5(path: Path, x_key: str, y_key: str, with_classes: bool):
+    """One cat file -> (x (N, H, W, C), y (N,) int64 of 0/1, class names or None: read
+    ``with_classes`` only).
 
     Read as untrusted input (``nnbackend.h5safe``): no other file is followed, and every
     shape is checked before its data is read."""
@@ -77,7 +80,7 @@ def _read_h5(path: Path, x_key: str, y_key: str):
             path, f, x_key, CatFileError, shape=shape, kinds="iuf", max_ratio=MAX_IMAGE_RATIO
         )
         y = _read_labels(path, f, y_key, n)
-        classes = _read_classes(path, f) if "list_classes" in f else None
+        classes = _read_classes(path, f) if with_classes and "list_classes" in f else None
     return x, y, classes
 
 
@@ -111,13 +114,16 @@ def _read_labels(path: Path, f, y_key: str, n: int) -> np.ndarray:
 
 def _read_classes(path: Path, f) -> list[str]:
     """The two class names of ``list_classes``, [b'non-cat', b'cat'] in the course's
-    files, as str."""
-    names = dataset(path, f, "list_classes", CatFileError, kinds="S", max_bytes=4096)
-    if names.shape != (2,):
+    files (or variable-length strings, as h5py writes a list of str), as str."""
+    shape = dataset_info(path, f, "list_classes", CatFileError)[0]
+    if shape != (2,):
         raise CatFileError(
-            f"{path}: list_classes has shape {names.shape}; it should hold the two class "
+            f"{path}: list_classes has shape {shape}; it should hold the two class "
             "names, non-cat and cat"
         )
+    if variable_string(f["list_classes"].id.get_type()):
+        return strings(path, f, "list_classes", CatFileError, max_chars=4096)
+    names = dataset(path, f, "list_classes", CatFileError, kinds="S", max_bytes=4096)
     try:
         return [name.decode("utf-8") for name in names.tolist()]
     except UnicodeDecodeError:
@@ -153,7 +159,7 @@ def load_catvnoncat(path=None, *, flatten: bool = True, return_classes: bool = F
     folder = _locate_cat(path)
     splits, classes = [], None
     for name, x_key, y_key in CAT_FILES.values():
-        x, y, file_classes = _read_h5(folder / name, x_key, y_key)
+        x, y, file_classes = _read_h5(folder / name, x_key, y_key, return_classes and not classes)
         splits.append((_cat_images(x, flatten, folder / name), y))
         if classes is None:
             classes = file_classes
