@@ -5,7 +5,10 @@ name them)."""
 
 from __future__ import annotations
 
+import re
 import sys
+import threading
+import time
 import types
 
 import array_api_strict
@@ -286,3 +289,59 @@ def test_an_input_of_another_float_dtype_is_told_how_to_convert(backend, dtype):
     x = backend.xp.ones((3, 2), dtype=getattr(backend.xp, dtype))
     with pytest.raises(TypeError, match=f"input has dtype {dtype}, but the model computes"):
         model.forward(x)
+
+
+def _hint(error: Exception) -> str:
+    """The call a BackendMismatchError tells the user to make, as written."""
+    return re.search(r"(?:e\.g\. |Move it with )(.*?), or ", str(error))[1]
+
+
+def test_the_mismatch_hints_run_as_written_and_the_model_takes_what_they_give():
+    """The other library's hint made a float32 array, which a float64 model refused; the
+    other device's named x.to_device, which torch tensors and CuPy arrays lack."""
+    import array_api_compat  # noqa: F401  (the device hint's)
+
+    model = nb.Sequential([nb.layers.Dense(2, 3)], seed=0, dtype="float64")
+    x = array_api_strict.asarray(np.ones((4, 2)))
+    with pytest.raises(
+        nb.backend.BackendMismatchError, match="is an array_api_strict.Array"
+    ) as info:
+        model.forward(x)
+    moved = eval(_hint(info.value), {"nb": nb, "x": x})
+    assert model.forward(moved).shape == (4, 3)
+    model = nb.Sequential([nb.layers.Dense(2, 3)], seed=0, backend="strict")
+    x = array_api_strict.asarray(
+        np.ones((4, 2), np.float32), device=array_api_strict.Device("device1")
+    )
+    with pytest.raises(nb.backend.BackendMismatchError, match="on device") as info:
+        model.forward(x)
+    assert "x.to_device" not in str(info.value)
+    moved = eval(_hint(info.value), {"nb": nb, "x": x, "array_api_compat": array_api_compat})
+    assert model.forward(moved).shape == (4, 3)
+
+
+def test_threads_asking_first_for_a_backend_get_the_same_one(monkeypatch):
+    """The cache was checked, then filled, with no lock: each thread built its own
+    Backend, and `model.backend is strict` failed for models built in them."""
+    make = backend_core.MAKERS["numpy"]
+    slow = lambda device: (time.sleep(0.05), make(device))[1]  # noqa: E731
+    monkeypatch.setitem(backend_core.MAKERS, "numpy", slow)
+    monkeypatch.setattr(backend_core, "_cache", {})
+    barrier, got = threading.Barrier(4), []
+
+    def ask():
+        barrier.wait()
+        got.append(nb.get_backend("numpy"))
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(got) == 4 and all(backend is nb.get_backend("numpy") for backend in got)
+
+
+def test_a_blank_nnbackend_is_unset_as_an_empty_one_is(monkeypatch):
+    monkeypatch.setattr(backend_core, "_chosen", [])
+    monkeypatch.setenv("NNBACKEND", "  ")
+    assert nb.get_backend().name == "numpy"

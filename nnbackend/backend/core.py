@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -184,17 +185,20 @@ class Backend:
     def check_array(self, array, what: str = "array") -> None:
         """Raise a clear error unless ``array`` lives on this backend and device."""
         if not isinstance(array, self.array_types):
+            given = type_name(array)
             raise BackendMismatchError(
-                f"{what} is a {type_name(array)}, but this works on the {self.name!r} backend "
-                f"({class_name(self.array_types[0])}). Move it first, e.g. "
-                f"nb.get_backend({self.name!r}).asarray(nb.to_numpy(x)), or pass host NumPy "
-                f"data to fit/predict/evaluate, which move it for you."
+                f"{what} is {'an' if given[0] in 'aeiou' else 'a'} {given}, but this works on "
+                f"the {self.name!r} backend ({class_name(self.array_types[0])}). Move it "
+                f"first, e.g. nb.get_backend({self.name!r}, dtype={self.dtype_name!r})"
+                ".asarray(nb.to_numpy(x)), or pass host NumPy data to fit/predict/evaluate, "
+                "which move it for you."
             )
         device = array.device
-        if device != self.device:
+        if device != self.device:  # to_device is the standard's; torch and CuPy lack it
             raise BackendMismatchError(
                 f"{what} is on device {device!r}, but this works on {self.device!r} "
-                f"(backend {self.name!r}). Move it with x.to_device(...) or build the model there."
+                f"(backend {self.name!r}). Move it with array_api_compat.to_device(x, "
+                f"nb.get_backend({self.name!r}).device), or build the model there."
             )
 
     def free_memory(self) -> int | None:
@@ -244,6 +248,7 @@ def is_device_array(data) -> bool:
 # --- making backends --------------------------------------------------------------
 
 _cache: dict[tuple, Backend] = {}
+_building = threading.RLock()
 
 
 def _parse(name: str) -> tuple[str, str | None]:
@@ -268,7 +273,9 @@ def _resolve(name: str, dtype: str | None) -> Backend:
     dtype = float_dtype_name(dtype)
     key = (base, device, dtype)
     if key not in _cache:
-        _cache[key] = _build(base, device, dtype)
+        with _building:  # threads asking first get one Backend, as the cache promises
+            if key not in _cache:
+                _cache[key] = _build(base, device, dtype)
     return _cache[key]
 
 
@@ -337,7 +344,7 @@ def _current_choice():
         return _scoped.get()[-1]
     if _chosen:
         return _chosen[0]
-    return _ENVIRONMENT if os.environ.get(ENV_VAR) else DEFAULT_BACKEND
+    return _ENVIRONMENT if os.environ.get(ENV_VAR, "").strip() else DEFAULT_BACKEND
 
 
 def set_backend(name: str | Backend, dtype: str | None = None) -> Backend:
