@@ -30,6 +30,8 @@ from nnbackend.data import is_host
 INSTALL_HINT = (
     "plotting needs matplotlib: pip install 'nnbackend[plot]' (or pip install matplotlib)"
 )
+#: the most classes decision_boundary colours: more are continuous predictions
+MAX_CLASSES = 64
 
 
 def _matplotlib():
@@ -69,7 +71,7 @@ def decision_boundary(model, X, y, ax=None, title: str | None = None, resolution
     (x0, y0), (x1, y1) = _span(X)
     gx, gy = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
     grid = np.column_stack([gx.ravel(), gy.ravel()])
-    labels = to_numpy(model.predict(grid)).reshape(gx.shape)
+    labels = _class_labels(to_numpy(model.predict(grid))).reshape(gx.shape)
     classes = np.unique(np.concatenate([np.unique(labels), np.unique(y)]))
     colours = _class_colours(len(classes))
     levels = np.concatenate([classes - 0.5, [classes[-1] + 0.5]])  # one band per class
@@ -86,6 +88,20 @@ def decision_boundary(model, X, y, ax=None, title: str | None = None, resolution
     if title:
         ax.set_title(title)
     return ax
+
+
+def _class_labels(predicted: np.ndarray) -> np.ndarray:
+    """``model.predict``'s classes, refused where they are continuous values: each one
+    would be a class of its own (90,000 contours and scatters at the default grid)."""
+    whole = predicted.dtype.kind in "biu" or np.array_equal(predicted, np.round(predicted))
+    if not whole or np.unique(predicted).size > MAX_CLASSES:
+        raise ValueError(
+            "decision_boundary colours the classes model.predict gives, but this model "
+            "predicts continuous values (a regression loss, such as MSE): train it with a "
+            "classifying loss, or give an object whose predict thresholds them, e.g. "
+            "types.SimpleNamespace(predict=lambda X: model.predict(X) > 0.5)"
+        )
+    return predicted
 
 
 def _points(X, y) -> tuple[np.ndarray, np.ndarray]:

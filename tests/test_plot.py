@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -45,6 +47,20 @@ def test_decision_boundary_of_a_single_sigmoid_output(tmp_path):
               optimizer=nb.optim.SGD(0.5), epochs=20, batch_size=None, verbose=0)  # fmt: skip
     ax = plot.decision_boundary(model, X, y, resolution=40)
     assert plot.save(ax.figure, tmp_path, "sigmoid.png").name == "sigmoid.png"
+
+
+def test_decision_boundary_of_continuous_predictions_is_refused_and_the_told_way_draws():
+    """A regression model's predict gives floats: each was drawn as a class of its own
+    (one contour band and one scatter each: past 10 minutes at the default grid)."""
+    X, y = nb.datasets.make_moons(40, noise=0.2, seed=0)
+    model = nb.Sequential([Dense(2, 4), Tanh(), Dense(4, 1)], seed=0)
+    model.fit(X, y.astype(float), loss="mse", optimizer="adam", epochs=2, verbose=0)
+    with pytest.raises(ValueError, match="predicts continuous values") as info:
+        plot.decision_boundary(model, X, y, resolution=20)
+    told = re.search(r"e\.g\. (types\.SimpleNamespace\(.*\))$", str(info.value))[1]
+    thresholded = eval(told, {"types": types, "model": model})
+    ax = plot.decision_boundary(thresholded, X, y, resolution=20)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["class 0", "class 1"]
 
 
 def test_decision_boundary_needs_two_features():
