@@ -252,6 +252,7 @@ class TerminateOnNaN(Callback):
         self.every_epochs = self.every or fit.log_every
         self.last_epoch = fit.epochs - 1
         self.optimizer = fit.optimizer
+        self.from_probabilities = getattr(fit.loss, "from_logits", True) is False
         self.message = None
         self.distributed = getattr(fit, "distributed", False)
         self.says = not self.distributed or is_main()  # one warning a job
@@ -262,10 +263,11 @@ class TerminateOnNaN(Callback):
         loss = logs["loss"]
         if math.isfinite(loss):
             return
+        logits = ", or a loss computed from logits (from_logits=True)" * self.from_probabilities
         message = (
             f"training loss became {loss} by epoch {epoch}; training stopped. "
             f"Try a smaller learning rate (it is {self._rate()}), check the inputs for NaN/inf "
-            "and their scale, or use a loss computed from logits (from_logits=True)."
+            f"and their scale{logits}."
         )
         if self.raise_error:
             error = FloatingPointError(message)

@@ -549,6 +549,20 @@ def test_nan_loss_stops_training_with_advice(backend):
         history = diverging_fit(backend)
     assert len(history) < 400
     assert "training stopped" in history.stop_reason
+    assert "from_logits" not in history.stop_reason  # MSE has none to set
+
+
+def test_nan_advice_names_from_logits_only_to_a_loss_of_probabilities(backend):
+    """The advice told every loss to compute from logits (from_logits=True): MSE has no
+    such option, and cross-entropy computes from logits by default."""
+    for loss, told in ((SoftmaxCrossEntropy(), False), (SoftmaxCrossEntropy(False), True)):
+        ends = [nb.layers.Softmax()] if told else []
+        layers = [Dense(2, 4), NaNFromStep(2), Dense(4, 2), *ends]
+        model = nb.Sequential(layers, backend=backend, seed=0)
+        with pytest.warns(RuntimeWarning, match="loss became nan"):
+            history = model.fit(X_MOONS, Y_MOONS, loss=loss, optimizer="sgd", epochs=3,
+                                batch_size=None, verbose=0)  # fmt: skip
+        assert ("from_logits=True" in history.stop_reason) is told, history.stop_reason
 
 
 class NaNFromStep(Tanh):
@@ -809,7 +823,7 @@ def test_fit_and_evaluate_name_the_array_of_another_backend(which):
     strict = nb.get_backend("strict")
     X = strict.asarray(X_MOONS) if which == "X" else X_MOONS
     y = strict.asarray(Y_MOONS) if which == "y" else Y_MOONS
-    match = f"^{which} is a array_api_strict"
+    match = f"^{which} is an array_api_strict"
     with pytest.raises(nb.BackendMismatchError, match=match):
         model.fit(X, y, loss="cross_entropy", optimizer="sgd", epochs=1, verbose=0)
     with pytest.raises(nb.BackendMismatchError, match=match):
