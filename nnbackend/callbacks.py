@@ -22,7 +22,7 @@ from nnbackend.checkpoint_sizes import check_declared, check_rebuilds
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int, warn_caller
 from nnbackend.distributed.world import current, is_main
 from nnbackend.io import NotFiniteError, save
-from nnbackend.registry import METRICS, UnknownTypeError
+from nnbackend.metrics import monitor_hint
 from nnbackend.saved_files import check_no_template
 
 
@@ -152,7 +152,7 @@ class EarlyStopping(Callback):
         if self.monitor not in fit.metrics:
             raise ValueError(
                 f"EarlyStopping monitors {self.monitor!r}, but this fit records only "
-                f"{list(fit.metrics)}{_monitor_hint(self.monitor, fit.metrics)}"
+                f"{list(fit.metrics)}{monitor_hint(self.monitor, fit, model.n_outputs)}"
             )
         if self.mode == "auto":
             self.direction = self._direction_of(fit.rises)
@@ -287,26 +287,6 @@ class TerminateOnNaN(Callback):
     def on_train_end(self, model, history):
         if self.message:
             history.stop_reason = self.message
-
-
-def _monitor_hint(monitor: str, recorded) -> str:
-    """What to monitor instead: a metric named by an alias ("val_acc") is recorded by
-    its own name ("val_accuracy"); "val_*" needs validation data."""
-    prefix, name = ("val_", monitor[4:]) if monitor.startswith("val_") else ("", monitor)
-    try:  # an instance's: TopKAccuracy's name is made in __init__ ("top_5_accuracy")
-        own = getattr(METRICS.create(name), "name", None)
-    except (UnknownTypeError, TypeError, ValueError):  # no such metric, or one of arguments
-        own = None
-    if isinstance(own, str) and prefix + own in recorded:
-        return f": {name!r} is recorded by its own name, so monitor={prefix + own!r}"
-    unasked = isinstance(own, str) and own not in recorded  # "mae", not in metrics=
-    ask = f"metrics=[{name!r}]" if unasked else ""  # a string fit takes: made the metric
-    ask += f" and monitor={prefix + own!r}" if unasked and own != name else ""  # "acc"
-    if prefix and not any(key.startswith(prefix) for key in recorded):
-        alias = isinstance(own, str) and own != name and own in recorded  # "acc", recorded
-        named = f", and monitor={prefix + own!r}" if alias else f", and {ask}" if ask else ""
-        return f"; for 'val_*' pass validation_data or validation_split{named}"
-    return f"; pass {ask}" if ask else ""
 
 
 class ModelCheckpoint(Callback):

@@ -24,7 +24,7 @@ from nnbackend.backend import namespace_of
 from nnbackend.backend.errors import class_name
 from nnbackend.checks import positive_int
 from nnbackend.history import is_weight
-from nnbackend.registry import METRICS, construct, register, type_name
+from nnbackend.registry import METRICS, UnknownTypeError, construct, register, type_name
 
 
 class Metric:
@@ -129,7 +129,7 @@ class TopKAccuracy(Metric):
     def check(self, loss, n_outputs):
         if loss.target_kind != "labels":
             raise ValueError(f"{self.name} needs class scores (SoftmaxCrossEntropy), not {loss!r}")
-        if n_outputs is not None and n_outputs <= self.k:
+        if n_outputs is not None and 1 < n_outputs <= self.k:  # 1: the data check says why
             raise ValueError(
                 f"{self.name} of a model with {n_outputs} classes is always 1: choose k < "
                 f"{n_outputs}, e.g. nb.metrics.TopKAccuracy(k={max(1, n_outputs // 2)})"
@@ -206,7 +206,7 @@ def for_fit(metrics, loss, n_outputs: int | None) -> list[Metric]:
     ``loss``; left out (None), accuracy for a loss that classifies."""
     if metrics is None:
         return [Accuracy()] if loss.has_accuracy else []
-    if isinstance(metrics, str | Metric | type):
+    if isinstance(metrics, str | dict | Metric | type):  # one metric, not a list of them
         metrics = [metrics]
     if not isinstance(metrics, Iterable):
         raise TypeError(f"metrics must be a list of names or Metric objects, not {metrics!r}")
@@ -220,3 +220,32 @@ def for_fit(metrics, loss, n_outputs: int | None) -> list[Metric]:
             "once, and give a metric of one's own a name of its own (name = '...' in its class)"
         )
     return made
+
+
+def monitor_hint(monitor: str, fit, n_outputs: int | None) -> str:
+    """What to monitor instead, where ``fit`` (its ``metrics`` and ``loss``) does not
+    record ``monitor``: a metric named by an alias ("val_acc") is recorded by its own
+    name ("val_accuracy"); "val_*" needs validation data; one the loss cannot take is
+    not suggested."""
+    recorded = fit.metrics
+    prefix, name = ("val_", monitor[4:]) if monitor.startswith("val_") else ("", monitor)
+    try:  # an instance's: TopKAccuracy's name is made in __init__ ("top_5_accuracy")
+        metric = METRICS.create(name)
+        own = getattr(metric, "name", None)
+    except (UnknownTypeError, TypeError, ValueError):  # no such metric, or one of arguments
+        own = None
+    if isinstance(own, str) and prefix + own in recorded:
+        return f": {name!r} is recorded by its own name, so monitor={prefix + own!r}"
+    unasked = isinstance(own, str) and own not in recorded  # "mae", not in metrics=
+    if unasked:
+        try:
+            metric.check(fit.loss, n_outputs)
+        except ValueError as exc:  # accuracy of a regression: its own words say why
+            return f"; and {exc}"
+    ask = f"metrics=[{name!r}]" if unasked else ""  # a string fit takes: made the metric
+    ask += f" and monitor={prefix + own!r}" if unasked and own != name else ""  # "acc"
+    if prefix and not any(key.startswith(prefix) for key in recorded):
+        alias = isinstance(own, str) and own != name and own in recorded  # "acc", recorded
+        named = f", and monitor={prefix + own!r}" if alias else f", and {ask}" if ask else ""
+        return f"; for 'val_*' pass validation_data or validation_split{named}"
+    return f"; pass {ask}" if ask else ""

@@ -185,8 +185,8 @@ class Registry:
         name ("adam", "cross_entropy"; made with its default arguments), or a config dict."""
         if isinstance(spec, str):
             return construct(self.find(spec), {})
-        if isinstance(spec, dict):
-            return self.build(spec)
+        if isinstance(spec, dict):  # a user's: its class named as a name string is
+            return self.build({**spec, self.key: self._named(spec)})
         if getattr(type(spec), "registry", None) is self:
             check_base_init(spec, self.set_by_base)
             return spec
@@ -196,6 +196,24 @@ class Registry:
             f"{self.article} is given as an object, a name ({', '.join(self._classes)}) or a "
             f"config dict, not {spec!r}"
         )
+
+    def _named(self, config: dict) -> str:
+        """The registered name of the class a user's config dict names, in any case."""
+        name = config.get(self.key)
+        if not isinstance(name, str):
+            example = {self.key: next(iter(self._classes), "...")}
+            raise UnknownTypeError(
+                f"{self.article} config dict names its class under {self.key!r}, as in "
+                f"{example}, not as {name!r} (it has {', '.join(map(repr, config))})"
+            )
+        try:
+            self.get(name)  # exactly, or one of a load's custom_objects
+            return name
+        except UnknownTypeError as exact:
+            try:
+                return self.name_of(self.find(name))
+            except UnknownTypeError:
+                raise exact from None
 
     def build(self, config, **kwargs):
         """An object from its ``config()`` (a dict naming its class under ``key``)."""

@@ -390,3 +390,28 @@ def test_a_metric_restating_its_parents_name_is_not_warned():
             name = "mae"
 
     METRICS._classes.pop("WeightedMAE")
+
+
+def test_one_metric_as_a_config_dict_is_a_list_of_one():
+    """metrics={"type": "TopKAccuracy", "k": 1} was read as its keys: "unknown metric 'type'"."""
+    model = nb.Sequential([Dense(2, 3)], seed=0)
+    X, y = nb.datasets.make_blobs(30, centers=3, seed=0)
+    history = model.fit(X, y, loss="cross_entropy", optimizer="sgd", verbose=0,
+                        metrics={"type": "TopKAccuracy", "k": 1})  # fmt: skip
+    assert list(history.history) == ["loss", "top_1_accuracy"]
+
+
+def test_hints_for_a_metric_the_loss_cannot_take_do_not_suggest_it():
+    """EarlyStopping("accuracy") on an MSE fit was told metrics=['accuracy'], which the
+    fit then refused; top-k accuracy on one output was told "choose k < 1"."""
+    X, y = nb.datasets.make_moons(20, seed=0)
+    regression = nb.Sequential([Dense(2, 1)], seed=0)
+    with pytest.raises(
+        ValueError, match=r"only \['loss'\]; and accuracy needs a loss that"
+    ) as info:
+        regression.fit(X, y.astype(float), loss="mse", optimizer="sgd", verbose=0,
+                       callbacks=[nb.callbacks.EarlyStopping("accuracy")])  # fmt: skip
+    assert "metrics=['accuracy']" not in str(info.value)
+    with pytest.raises(ValueError, match="cross-entropy needs one output per class"):
+        regression.fit(X, y, loss="cross_entropy", optimizer="sgd", verbose=0,
+                       metrics=["top_k_accuracy"])  # fmt: skip

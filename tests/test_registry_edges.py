@@ -54,7 +54,7 @@ def test_a_type_that_is_no_string_is_an_unknown_type(name):
         registry.LAYERS.get(name)
     assert str(err.value).startswith(f"unknown layer type {name!r}; registered: Identity, ")
     assert "custom_objects" not in str(err.value)
-    with pytest.raises(UnknownTypeError, match=r"^unknown layer type None; registered: "):
+    with pytest.raises(UnknownTypeError, match=r"^a layer config dict names its class under"):
         nb.layers.get({"n_in": 2, "n_out": 3})  # a config dict without its "type"
 
 
@@ -279,3 +279,15 @@ def test_running_state_not_declared_is_pointed_to_a_layer_that_has_one(tmp_path,
         ValueError, match=r"state_shapes\(\) declares none: .* as BatchNorm's does$"
     ):
         nb.save(model, tmp_path / "m.h5")
+
+
+def test_a_users_config_dict_names_a_built_in_in_any_case_and_needs_its_type():
+    """{"type": "adam"} (names match whatever their case elsewhere) was told to register
+    its class or pass custom_objects to nb.load; a dict without "type" was "type None"."""
+    opt = nb.optim.get({"type": "adam", "lr": 0.01})
+    assert type(opt) is nb.optim.Adam and opt.lr == 0.01
+    assert type(nb.layers.get({"type": "DENSE", "n_in": 2, "n_out": 3})) is nb.layers.Dense
+    with pytest.raises(ValueError, match=r"names its class under 'type', as in \{'type': 'SGD'\}"):
+        nb.optim.get({"lr": 0.1})
+    with pytest.raises(UnknownTypeError, match=r"unknown optimizer type 'nope'.*registered: SGD"):
+        nb.optim.get({"type": "nope"})
