@@ -15,6 +15,8 @@ from nnbackend.checkpoint import check_can_save
 from nnbackend.checkpoint_sizes import check_declared, check_rebuilds
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int, warn_caller
 from nnbackend.distributed.world import current
+from nnbackend.optim_base import Optimizer
+from nnbackend.registry import OPTIMIZERS
 from nnbackend.saved_files import check_no_template, replace_warning
 
 
@@ -89,6 +91,10 @@ def checked_callbacks(callbacks) -> list:
         return [callbacks]
     if callbacks is None:
         return []
+    if isinstance(callbacks, type) and issubclass(callbacks, cb.Callback):
+        raise TypeError(
+            f"callbacks holds {callbacks.__name__}, a class: make one, {callbacks.__name__}(...)"
+        )
     if isinstance(callbacks, str | bytes) or not hasattr(callbacks, "__iter__"):
         raise TypeError(f"callbacks is a list of callbacks, not {callbacks!r}")
     callbacks = list(callbacks)  # a generator is read once
@@ -139,19 +145,34 @@ def _warn_of_unknown_hooks(callback) -> None:
         )
 
 
-def check_option_names(options, fit) -> None:
-    """A TypeError for an option ``fit`` does not take, saying what was likely meant."""
+def check_option_names(options, fit, optimizer=None) -> None:
+    """A TypeError for an option ``fit`` does not take, saying what was likely meant
+    (``lr=``: the rate of the ``optimizer`` fit was given, of its own class)."""
     known = [name for name in inspect.signature(fit).parameters if name not in ("model", "X", "y")]
     for name in options:
         if name in known:
             continue
         if name in ("lr", "learning_rate"):
-            rate = options[name]
-            hint = f"the learning rate is the optimizer's: optimizer=nb.optim.SGD(lr={rate!r})"
+            kind, rate = _optimizer_class(optimizer), options[name]
+            hint = f"the learning rate is the optimizer's: optimizer={kind}(lr={rate!r})"
         else:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"did you mean {close[0]}=?" if close else f"it takes {', '.join(known)}"
         raise TypeError(f"fit() takes no option {name}=; {hint}")
+
+
+def _optimizer_class(optimizer) -> str:
+    """The class of the optimizer ``fit`` was given, as code names it ("adam":
+    nb.optim.Adam; one's own by its name); nb.optim.SGD where it is none."""
+    if isinstance(optimizer, str | dict):
+        try:
+            optimizer = OPTIMIZERS.create(optimizer)
+        except (ValueError, TypeError):  # its own error comes next, said in full
+            optimizer = None
+    kind = type(optimizer) if isinstance(optimizer, Optimizer) else OPTIMIZERS.get("SGD")
+    return (
+        f"nb.optim.{kind.__name__}" if kind.__module__.startswith("nnbackend.") else kind.__name__
+    )
 
 
 def nothing_left(saved, epochs: int) -> str:

@@ -327,7 +327,7 @@ class Sequential:
         with a warning. ``compile="cuda-graph"`` asks for the graph alone, and a torch.compile
         backend's name (``"inductor"``, ``"aot_eager"``) for that one.
         """
-        check_option_names(options, training.fit)  # lr=, epoch=: Python's error says less
+        check_option_names(options, training.fit, optimizer)  # lr=, epoch=: Python's says less
         return training.fit(self, X, y, loss=loss, optimizer=optimizer, **options)
 
     # --- moving and describing ------------------------------------------------

@@ -33,7 +33,6 @@ from nnbackend.optim_base import (  # noqa: F401  (nb.optim.Optimizer: the base'
     MAX_ITERATIONS,
     UPDATE_METHODS,
     Optimizer,
-    device_rate,
 )
 from nnbackend.registry import OPTIMIZERS, register
 from nnbackend.schedules import (  # noqa: F401  (nb.optim.StepDecay, ...: their old home)
@@ -41,6 +40,7 @@ from nnbackend.schedules import (  # noqa: F401  (nb.optim.StepDecay, ...: their
     InverseTimeDecay,
     Schedule,
     StepDecay,
+    device_rate,
 )
 
 
@@ -73,6 +73,8 @@ class SGD(Optimizer):
 
     def __init__(self, lr=0.01, *, momentum=None, nesterov=None):
         if momentum or nesterov:
+            if momentum is not None:  # the hint's call must take it
+                finite_float(momentum, "momentum", low=0, high=1)
             kind = "Nesterov" if nesterov else "Momentum"
             raise TypeError(
                 f"SGD here is plain SGD, with no momentum: nb.optim.{kind}(lr={lr!r}, "

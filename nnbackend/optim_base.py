@@ -5,7 +5,6 @@ and saving, loading and moving the state.
 
 from __future__ import annotations
 
-import math
 import operator
 import weakref
 
@@ -14,7 +13,7 @@ from nnbackend.backend.arrays import compact
 from nnbackend.backend.kernels import table
 from nnbackend.checks import check_gradients, declared, finite_float, integer
 from nnbackend.registry import OPTIMIZERS, SCHEDULES, construct, type_name
-from nnbackend.schedules import Schedule
+from nnbackend.schedules import Schedule, device_rate, given_rate
 from nnbackend.schedules import rate as _rate
 
 #: the most steps an optimizer's counter may hold (beyond it, float rates lose meaning)
@@ -100,13 +99,7 @@ class Optimizer:
             return self.lr
         if self._device_count is not None:  # replays() let only such schedules through
             return device_rate(self.lr(self._device_count - 1), like)
-        lr = self.lr(self.iterations)
-        if not 0 <= lr < math.inf:  # NaN fails both
-            raise ValueError(
-                f"the learning rate {self.lr!r} gave {lr!r} at step {self.iterations}: a "
-                "learning rate must be finite and at least 0 (a negative one climbs the loss)"
-            )
-        return lr
+        return given_rate(self.lr, self.iterations)
 
     def step(self, params, grads) -> None:
         """One update of every parameter that has a gradient (one of None: none, as in
@@ -331,8 +324,14 @@ class Optimizer:
     def load_state_dict(self, state: dict) -> None:
         """Take ``state_dict()``'s output: every slot of this optimizer, no other. The
         arrays are copied, so the two optimizers then train apart."""
-        iterations = integer(state["iterations"], "iterations", low=0, high=MAX_ITERATIONS)
         name = type_name(self)
+        if not isinstance(state, dict) or not {"iterations", "slots"} <= state.keys():
+            given = f"a dict of {sorted(map(str, state))}" if isinstance(state, dict) else state
+            raise ValueError(
+                f"{name}.load_state_dict takes what another optimizer's state_dict() gives "
+                f"(old.state_dict(): its type, iterations and slots), not {given}"
+            )
+        iterations = integer(state["iterations"], "iterations", low=0, high=MAX_ITERATIONS)
         # AdaGrad's h (a sum) is no RMSProp's h (a mean). Older states of a class
         # registered under another name hold its class's name.
         if state.get("type", name) not in (name, type(self).__name__):
@@ -390,10 +389,3 @@ class Optimizer:
 def _copies(arrays: dict) -> dict:
     """``arrays`` (name -> array) with each array copied, in its own namespace."""
     return {name: namespace_of(a).asarray(a, copy=True) for name, a in arrays.items()}
-
-
-def device_rate(value, like):
-    """A rate worked out from the step count on the device (a 0-d array, or a NumPy
-    scalar on NumPy) as a 0-d array in ``like``'s dtype, as a Python number is taken."""
-    xp = namespace_of(like)
-    return xp.astype(xp.asarray(value), like.dtype)

@@ -6,6 +6,9 @@ optimizer takes in place of a number (also as ``nb.optim.StepDecay``, ...).
 
 from __future__ import annotations
 
+import math
+
+from nnbackend.backend import namespace_of
 from nnbackend.checks import finite_float, positive_int
 from nnbackend.registry import SCHEDULES, construct, init_parameters, register, type_name
 
@@ -13,6 +16,29 @@ from nnbackend.registry import SCHEDULES, construct, init_parameters, register, 
 def rate(lr) -> float:
     """A learning rate: a finite number above 0."""
     return finite_float(lr, "learning rate", low=0, low_open=True)
+
+
+def given_rate(schedule, step: int):
+    """What ``schedule`` (a Schedule, or a function of the step count) gives at
+    ``step``, once it is a learning rate: a finite number, at least 0."""
+    lr = schedule(step)
+    try:
+        valid = 0 <= lr < math.inf  # NaN fails both
+    except (TypeError, ValueError):  # None, a string, an array of many
+        valid = False
+    if not valid:
+        raise ValueError(
+            f"the learning rate {schedule!r} gave {lr!r} at step {step}: a learning rate "
+            "must be a finite number, at least 0 (a negative one climbs the loss)"
+        )
+    return lr
+
+
+def device_rate(value, like):
+    """A rate worked out from the step count on the device (a 0-d array, or a NumPy
+    scalar on NumPy) as a 0-d array in ``like``'s dtype, as a Python number is taken."""
+    xp = namespace_of(like)
+    return xp.astype(xp.asarray(value), like.dtype)
 
 
 def _decay(value, name: str) -> float:

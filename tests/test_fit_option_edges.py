@@ -396,3 +396,20 @@ def test_a_stop_set_outside_the_callbacks_blames_none_of_them(backend, monkeypat
     monkeypatch.setattr(training.Trainer, "train_epoch", stop_after_the_second)
     history = net(backend).fit(X, Y, optimizer="sgd", epochs=5, **FIT)
     assert history.stop_reason == "model.stop_training was set at epoch 1"
+
+
+@pytest.mark.parametrize(
+    "optimizer, told",
+    [("adam", "nb.optim.Adam"), (nb.optim.RMSProp(), "nb.optim.RMSProp"), ("nope", "nb.optim.SGD")],
+)
+def test_the_learning_rate_hint_keeps_the_optimizer_given(optimizer, told):
+    """fit(optimizer="adam", lr=0.001) was told optimizer=nb.optim.SGD(lr=0.001): followed,
+    the fit trained with another optimizer, far slower."""
+    with pytest.raises(TypeError, match=rf"optimizer={told}\(lr=0.001\)$"):
+        net().fit(X, Y, optimizer=optimizer, lr=0.001, **FIT)
+
+
+def test_callbacks_given_a_callback_class_are_told_to_make_one():
+    """A class in a list was told "make one, Name(...)"; a class alone was not."""
+    with pytest.raises(TypeError, match=r"holds TerminateOnNaN, a class: make one, TerminateOnNaN"):
+        net().fit(X, Y, optimizer="sgd", callbacks=nb.callbacks.TerminateOnNaN, **FIT)

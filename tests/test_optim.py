@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -491,8 +492,8 @@ def test_a_learning_rate_function_is_checked_at_each_step(backend, lr):
     for _ in range(2):
         opt.step(params, {"w": backend.asarray(np.ones(2))})
     np.testing.assert_array_equal(nb.to_numpy(params["w"]), 0.5)
-    with pytest.raises(ValueError, match=r"gave .* at step 2: a learning rate must be finite "
-                                         r"and at least 0"):  # fmt: skip
+    with pytest.raises(ValueError, match=r"gave .* at step 2: a learning rate must be a finite "
+                                         r"number, at least 0"):  # fmt: skip
         opt.step(params, {"w": backend.asarray(np.ones(2))})
     assert opt.iterations == 2
     np.testing.assert_array_equal(nb.to_numpy(params["w"]), 0.5)
@@ -516,3 +517,32 @@ def test_an_update_of_one_s_own_runs_with_the_fused_kernels_on_or_off(backend):
         results.append(nb.to_numpy(params["w"]))
     np.testing.assert_allclose(results[0], 0.9 - 0.01, rtol=1e-5)  # decayed, then Adam's 0.01
     np.testing.assert_array_equal(results[0], results[1])
+
+
+@pytest.mark.parametrize("gives", [None, "0.1", [0.1, 0.2]])
+def test_a_schedule_that_gives_no_number_is_named_with_its_step(gives):
+    """A function giving None or a string failed inside a comparison, naming neither
+    the learning rate nor the step."""
+    X, y = nb.datasets.make_moons(20, seed=0)
+    model = nb.Sequential([nb.layers.Dense(2, 2)], seed=0)
+    opt = optim.SGD(lambda step: gives)
+    with pytest.raises(ValueError, match=rf"gave {re.escape(repr(gives))} at step 0: a learning"):
+        model.fit(X, y, loss="cross_entropy", optimizer=opt, verbose=0)
+
+
+def test_sgd_hints_momentum_only_where_momentum_takes_it():
+    """SGD(momentum=-0.5) was told Momentum(lr=0.1, momentum=-0.5), which refuses it."""
+    with pytest.raises(ValueError, match=r"momentum must be a finite number in \[0, 1\], got -0.5"):
+        optim.SGD(0.1, momentum=-0.5)
+    with pytest.raises(TypeError, match=r"nb.optim.Momentum\(lr=0.1, momentum=0.5\)") as info:
+        optim.SGD(0.1, momentum=0.5)
+    told = str(info.value).split("with no momentum: ")[1].split(" is SGD")[0]
+    assert isinstance(eval(told, {"nb": nb}), optim.Momentum)
+
+
+@pytest.mark.parametrize("state", [optim.Adam(), {}, {"iterations": 0}])
+def test_load_state_dict_of_no_state_dict_says_what_it_takes(state):
+    """new.load_state_dict(old) (not old.state_dict()) raised "'Adam' object is not
+    subscriptable"; a dict without its keys a bare KeyError."""
+    with pytest.raises(ValueError, match=r"takes what another optimizer's state_dict\(\) gives"):
+        optim.Adam().load_state_dict(state)
