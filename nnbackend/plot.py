@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import math
 import numbers
+import os
 from pathlib import Path
 
 import numpy as np
@@ -261,7 +262,7 @@ def save(fig, out_dir, name: str, dpi: int = 110) -> Path:
     """Write ``fig`` to ``out_dir/name.png`` (creating the folder); returns the path.
     The file is replaced whole or not at all: a full disk leaves the previous plot."""
     _matplotlib()
-    out_dir = Path(out_dir)
+    out_dir, name = Path(out_dir), os.fspath(name)  # a Path as the name too
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / (name if name.endswith(".png") else f"{name}.png")
     png = io.BytesIO()

@@ -84,7 +84,7 @@ class Registry:
                     "" if wanted in self._classes else " (or one that reads the same, or an alias)"
                 )
                 raise ValueError(
-                    f"a {self.kind} named {wanted!r}{how} is already registered "
+                    f"{self.article} named {wanted!r}{how} is already registered "
                     f"({_qualified(holder)}); register {_qualified(cls)} under another name, "
                     "@nb.register(name='...'), with aliases of its own"
                 )
@@ -218,7 +218,7 @@ class Registry:
     def build(self, config, **kwargs):
         """An object from its ``config()`` (a dict naming its class under ``key``)."""
         if not isinstance(config, dict):
-            raise ValueError(f"a {self.kind} config must be a dict, not {type(config).__name__}")
+            raise ValueError(f"{self.article} config must be a dict, not {type(config).__name__}")
         config = dict(config)
         cls = self.get(config.pop(self.key, None))
         return cls.from_config(config, **kwargs)

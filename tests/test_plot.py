@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 import re
 import sys
 import types
@@ -38,6 +39,8 @@ def test_decision_boundary_on_every_backend(moons_model, tmp_path):
     path = plot.save(fig, tmp_path / "new" / "folder", "boundary")
     assert path == tmp_path / "new" / "folder" / "boundary.png"
     assert path.read_bytes()[:8] == PNG
+    # a Path as the name, too: its .endswith was an AttributeError
+    assert plot.save(fig, tmp_path, pathlib.Path("again.png")) == tmp_path / "again.png"
 
 
 def test_decision_boundary_of_a_single_sigmoid_output(tmp_path):

@@ -141,6 +141,13 @@ def test_a_second_class_of_the_same_name_is_refused(monkeypatch):
     with pytest.raises(ValueError, match="a layer named 'Dense' is already registered"):
         nb.register(Dense)
     assert nb.register(name="MyDense")(Dense) is Dense
+    monkeypatch.setattr(registry.OPTIMIZERS, "_classes", dict(registry.OPTIMIZERS._classes))
+
+    class Adam(nb.optim.Optimizer):
+        pass
+
+    with pytest.raises(ValueError, match="^an optimizer named 'Adam' is already"):  # not "a"
+        nb.register(Adam)
 
 
 def test_a_class_registered_under_another_name_saves_and_loads_by_it(tmp_path, monkeypatch):
