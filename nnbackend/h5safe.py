@@ -187,7 +187,7 @@ def check_structure(path: Path, f: h5py.File, error) -> None:
     The walk goes group by group, each one's own links, from a stack: HDF5's own
     recursive visit overflowed the C stack on a 20,000-deep chain of groups (a crash,
     not an error), and looking each full path up from the root took quadratic time."""
-    count = 0
+    count, seen = 0, {h5py.h5o.get_info(f.id).addr}  # objects met, by address: the root's
     pending = [(f.id, b".", "", 0)]  # groups to read: (parent, name, shown path, depth)
     while pending:
         parent, name, where, depth = pending.pop()
@@ -201,7 +201,7 @@ def check_structure(path: Path, f: h5py.File, error) -> None:
             )
         for link, kind in links:
             shown = _link_name(path, link, where, error)
-            target = _hard_target(path, group, link, kind, shown, error)
+            target = _hard_target(path, group, link, kind, shown, error, seen)
             if target == h5py.h5o.TYPE_DATASET:
                 _check_storage(path, shown, h5py.h5d.open(group, link), error)
             elif target != h5py.h5o.TYPE_GROUP:
@@ -237,9 +237,11 @@ def _link_name(path: Path, name: bytes, where: str, error) -> str:
     return shown
 
 
-def _hard_target(path: Path, group, name: bytes, kind: int, shown: str, error) -> int:
+def _hard_target(path: Path, group, name: bytes, kind: int, shown: str, error, seen) -> int:
     """The type of the object the link ``name`` in ``group`` leads to, once the link is
-    a hard link (to this file) and the object has no other link."""
+    a hard link (to this file) and the object has no other link: by its header's count,
+    and by its address, not in ``seen`` (the count of a header without a checksum can
+    be edited to 1)."""
     if kind != h5py.h5l.TYPE_HARD:
         what = _LINK_KINDS.get(kind, "a user-defined link")
         raise error(
@@ -247,12 +249,13 @@ def _hard_target(path: Path, group, name: bytes, kind: int, shown: str, error) -
             "only objects stored in the file itself are read"
         )
     info = h5py.h5o.get_info(group, name)
-    if info.rc > 1:  # nb.save links each object once; more could make it read one many times
+    if info.rc > 1 or info.addr in seen:  # nb.save links each object once
         raise error(
-            f"{path}: {shown!r} is reached by {info.rc} hard links; nnbackend files link "
-            "each object once (several links could make the reader load one array many "
-            "times, or walk a cycle)"
+            f"{path}: {shown!r} is reached by {max(info.rc, 2)} hard links; nnbackend files "
+            "link each object once (several links could make the reader load one array "
+            "many times, or walk a cycle)"
         )
+    seen.add(info.addr)
     return info.type
 
 

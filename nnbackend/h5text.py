@@ -131,7 +131,7 @@ def _read_apart(path, obj, name: str, where: str, error, max_chars=MAX_ATTR_BYTE
     reason = last_words(done)
     if done.returncode != 0 and done.returncode != 4:
         raise error(f"{path}: cannot read the string {where}, it is damaged ({reason})")
-    if done.returncode == 4 or len(done.stdout) > 8 * max_chars + 64:  # JSON: 6 per character
+    if done.returncode == 4 or len(done.stdout) > 12 * max_chars + 64:  # JSON: 12 a character
         raise error(f"{path}: the string {where} is longer than {max_chars} characters")
     return json.loads(done.stdout.decode())
 

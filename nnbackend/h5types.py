@@ -49,12 +49,14 @@ def plain_dtype(path, where, item, kinds: str, error):
         held = f"{dtype} values"
         if cls == h5py.h5t.ENUM and dtype.kind in "iu":  # h5py shows it as its integers
             held = f"HDF5 enum values (of {dtype})"
+        elif variable_string(type_id):  # h5py's dtype of them: object
+            held = "variable-length strings (as h5py writes a list of str)"
         raise error(f"{path}: {where} holds {held}, {expected}")
     return dtype
 
 
 def _kind_names(kinds: str) -> str:
-    names = {"f": "floats", "i": "integers", "u": "integers", "S": "strings"}
+    names = {"f": "floats", "i": "integers", "u": "integers", "S": "fixed-length strings"}
     return " or ".join(dict.fromkeys(names[k] for k in kinds))
 
 
