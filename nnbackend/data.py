@@ -235,11 +235,8 @@ def as_array(data, what: str = "X"):
         array = np.asarray(data)
     except (ValueError, TypeError, RuntimeError) as exc:  # Runtime: torch's, strict's devices
         parts = data if isinstance(data, tuple | list) else ()
-        if parts and all(_is_batch(part) for part in parts):
-            raise ValueError(
-                f"{what} is a {type(data).__name__} of {len(parts)} (x, y) batches: fit takes "
-                f"whole arrays; join the batches first: {_JOIN_BATCHES}"
-            ) from None
+        if parts and all(_is_pair(part) for part in parts):
+            raise ValueError(_pairs_hint(data, what)) from None
         if parts and all(hasattr(part, "shape") or isinstance(part, list) for part in parts):
             raise ValueError(_not_one_array(parts, what, exc)) from None
         raise ValueError(f"{what} cannot be read as an array ({exc})") from None
@@ -257,12 +254,28 @@ _JOIN_BATCHES = (
 )
 
 
-def _is_batch(part) -> bool:
-    """An (x, y) pair of arrays: a batch, as a Keras or PyTorch loader yields them."""
+def _is_pair(part) -> bool:
+    """An (x, y) pair: a batch or a sample, as a Keras or PyTorch loader yields them."""
+    return isinstance(part, tuple | list) and len(part) == 2 and hasattr(part[0], "shape")
+
+
+def _pairs_hint(pairs, what: str) -> str:
+    """How to make whole X and y of (x, y) pairs: batches (as many rows in x as in y)
+    joined, samples stacked; two batches may be a loader's (train, test) sets."""
+    shapes = [(tuple(x.shape), tuple(getattr(t, "shape", np.shape(t)))) for x, t in pairs]
+    given = f"{what} is a {type(pairs).__name__} of {len(pairs)} (x, y)"
+    if all(len(xs) > 1 and ts and xs[0] == ts[0] for xs, ts in shapes):  # rows of samples
+        two = len(pairs) == 2  # ((X_train, y_train), (X_test, y_test)), say
+        split = (
+            "; or, for a loader's (train, test) sets, unpack them: (X, y), (X_test, y_test) = ..."
+        )
+        return (
+            f"{given} batches: nnbackend takes whole arrays, X and y; join the batches "
+            f"first: {_JOIN_BATCHES}{split * two}"
+        )
     return (
-        isinstance(part, tuple | list)
-        and len(part) == 2
-        and all(hasattr(half, "shape") and len(half.shape) > 0 for half in part)
+        f"{given} samples: nnbackend takes whole arrays, X and y; stack them first: "
+        "X = np.stack([x for x, _ in pairs]); y = np.stack([t for _, t in pairs])"
     )
 
 

@@ -156,7 +156,7 @@ def test_batches_of_x_and_y_are_told_how_to_join_them_and_the_told_way_trains():
     with pytest.raises(TypeError, match=rf"for one of \(x, y\) batches: .*{told}"):
         fit(loader(), None)
     with pytest.raises(
-        ValueError, match=rf"^X is a list of 4 \(x, y\) batches: fit takes .*{told}"
+        ValueError, match=rf"^X is a list of 4 \(x, y\) batches: nnbackend takes .*{told}"
     ):
         fit(list(loader()), None)
     batches = list(loader())
@@ -164,6 +164,21 @@ def test_batches_of_x_and_y_are_told_how_to_join_them_and_the_told_way_trains():
     y_joined = np.concatenate([yb for _, yb in batches])
     np.testing.assert_array_equal(X_joined, X)
     assert len(fit(X_joined, y_joined, epochs=1).history["loss"]) == 1
+
+
+def test_pairs_that_are_samples_or_a_loaders_two_sets_are_told_so():
+    """Every pair of arrays was called a batch: samples (x of 4 features, y of 2
+    targets) were told to concatenate, which flattened them, and a loader's whole
+    ((X_train, y_train), (X_test, y_test)) to join the test set into training."""
+    pairs = [(np.full(4, i, dtype=float), np.full(2, i, dtype=float)) for i in range(6)]
+    with pytest.raises(ValueError, match=r"6 \(x, y\) samples: .*stack them first") as info:
+        as_array(pairs)
+    told = str(info.value).split("stack them first: ")[1]
+    X, y = (eval(line.split(" = ")[1], {"np": np, "pairs": pairs}) for line in told.split("; "))
+    assert X.shape == (6, 4) and y.shape == (6, 2) and X[5, 0] == y[5, 1] == 5
+    data = ((np.zeros((9, 3)), np.zeros(9)), (np.zeros((4, 3)), np.zeros(4)))
+    with pytest.raises(ValueError, match=r"for a loader's \(train, test\) sets, unpack them"):
+        nb.Sequential([Dense(3, 2)], seed=0).predict(data)
 
 
 @pytest.mark.parametrize("backend", ["numpy", "strict"])
