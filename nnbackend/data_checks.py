@@ -362,6 +362,8 @@ def split_validation(X, y, validation_data, fraction: float, dtype: str = "float
         raise ValueError("give validation_data or validation_split, not both")
     if not 0 < fraction < 1:
         raise ValueError(f"validation_split must be between 0 and 1, got {fraction}")
+    if X.ndim == 0:
+        raise ValueError("X is a single value; give an array of samples, one per row")
     if X.shape[:1] != y.shape[:1]:  # said before they are cut apart, not of the parts
         check_targets(y, X.shape[0] if X.ndim else 0, None)
     _check_finite(X, "X")

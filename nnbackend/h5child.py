@@ -30,7 +30,8 @@ STARTED = b"nnbackend child started"
 ENDED = b"nnbackend child ended "
 
 #: the start of a child's code: its address space and CPU time capped (where the OS
-#: allows: a child left behind by a killed parent ends), the parent's import path (on
+#: allows: a child left behind by a killed parent ends), no core file written (a crash
+#: on a crafted file left one in the user's folder), the parent's import path (on
 #: stdin: one argument holds 128 KiB at most), h5py, then STARTED on stderr. The code
 #: after it finds its own arguments in ``ARGS``, opens a file it is handed with
 #: ``opened``, and ends with ``finish(status)``, its one way out.
@@ -40,7 +41,7 @@ try:
     import resource
 except ImportError:  # not on Windows
     resource = None
-for limit, value in (("RLIMIT_AS", sys.argv[1]), ("RLIMIT_CPU", sys.argv[2])):
+for limit, value in (("RLIMIT_AS", sys.argv[1]), ("RLIMIT_CPU", sys.argv[2]), ("RLIMIT_CORE", 0)):
     try:
         resource.setrlimit(getattr(resource, limit), (int(value), int(value)))
     except (AttributeError, ValueError, OSError):

@@ -84,6 +84,8 @@ def strings(path, f, name: str, error, max_chars: int) -> list[str]:
     texts = _read_apart(path, f[name], "", f[name].name, error, max_chars)
     if texts is None:  # no child to read them
         texts = [_text(value) for value in f[name][()].tolist()]
+        if sum(map(len, texts)) > max_chars:
+            raise error(f"{path}: the string {f[name].name} is longer than {max_chars} characters")
     return texts
 
 
@@ -92,8 +94,10 @@ def _text(value) -> str:
 
 
 # Runs in a child (``h5child``): reads one attribute, or a dataset's strings (``name``
-# empty), and prints it as JSON. What HDF5 does with a damaged heap stays in the child.
-_READ_ONE = """
+# empty), and prints it as JSON after RESULT. What HDF5 does with a damaged heap stays
+# in the child.
+RESULT = b"nnbackend result "
+_READ_ONE = f"""
 source, obj_name, name, max_chars = ARGS
 try:
     with h5py.File(opened(source), "r", locking=False) as f:
@@ -105,7 +109,7 @@ text = lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v
 value = [text(v) for v in value] if isinstance(value, list) else text(value)
 if sum(map(len, value)) > int(max_chars):  # characters, of a string or of each
     finish(4)  # said by its code: the parent need not take in what it refuses
-sys.stdout.write(json.dumps(value))
+sys.stdout.write(chr(10) + "{RESULT.decode()}" + json.dumps(value))
 finish(0)
 """
 
@@ -131,9 +135,12 @@ def _read_apart(path, obj, name: str, where: str, error, max_chars=MAX_ATTR_BYTE
     reason = last_words(done)
     if done.returncode != 0 and done.returncode != 4:
         raise error(f"{path}: cannot read the string {where}, it is damaged ({reason})")
-    if done.returncode == 4 or len(done.stdout) > 12 * max_chars + 64:  # JSON: 12 a character
+    said = done.stdout.rpartition(RESULT)[2]  # after what a sitecustomize may print
+    if done.returncode == 4 or len(said) > 12 * max_chars + 64:  # JSON: 12 a character
         raise error(f"{path}: the string {where} is longer than {max_chars} characters")
-    return json.loads(done.stdout.decode())
+    if RESULT not in done.stdout:
+        raise error(f"{path}: cannot read the string {where}, it is damaged (no result)")
+    return json.loads(said.decode())
 
 
 _STRING_REST = re.compile(r'(?:[^"\\]|\\.)*"', re.S)  # a string after its opening quote

@@ -202,3 +202,9 @@ def test_a_bad_value_in_the_validation_rows_is_found_where_the_user_put_it(value
     Ybad[10] = np.nan
     with pytest.raises(ValueError, match=r"^y holds 1 NaN .* \(the first at index \(10,\)\)"):
         fit(net(n_out=1), y=Ybad, loss="mse", validation_split=0.25)
+
+
+def test_a_single_value_with_a_validation_split_is_refused_by_name():
+    """X of one value with validation_split raised an IndexError of shape[0]."""
+    with pytest.raises(ValueError, match="^X is a single value; give an array of samples"):
+        fit(net(), np.array(1.0), Y[:1], validation_split=0.2)

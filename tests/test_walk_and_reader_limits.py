@@ -11,9 +11,11 @@ import subprocess
 import sys
 
 import h5py
+import numpy as np
 import pytest
 
 from nnbackend import h5child, h5safe, h5text, h5types, h5walk
+from nnbackend.datasets import load_catvnoncat
 
 
 class Finished(Exception):
@@ -207,3 +209,43 @@ def test_a_dataset_of_strings_is_refused_by_what_it_holds(tmp_path):
             h5safe.dataset(path, f, "nested", ValueError, kinds="S", max_bytes=4096)
         with pytest.raises(ValueError, match="holds variable-length strings .* fixed-length"):
             h5safe.dataset(path, f, "names", ValueError, kinds="S", max_bytes=4096)
+
+
+def test_a_child_writes_no_core_file():
+    """With core files allowed (ulimit -c unlimited), each crafted file that crashed the
+    walk left a core of up to 1 GiB in the user's working folder."""
+    resource = pytest.importorskip("resource")
+    before = resource.getrlimit(resource.RLIMIT_CORE)
+    resource.setrlimit(resource.RLIMIT_CORE, (before[1], before[1]))
+    try:
+        code = "import resource\nprint(resource.getrlimit(resource.RLIMIT_CORE)[0])\nfinish(0)\n"
+        done = h5child.run_child(code, [], 60)
+    finally:
+        resource.setrlimit(resource.RLIMIT_CORE, before)
+    assert done.stdout.split() == [b"0"]
+
+
+def cat_files(folder, classes) -> None:
+    """Two small cat files whose class names h5py writes as variable-length strings."""
+    for split in ("train", "test"):
+        with h5py.File(folder / f"{split}_catvnoncat.h5", "w") as f:
+            f[f"{split}_set_x"] = np.zeros((2, 4, 4, 3), dtype=np.uint8)
+            f[f"{split}_set_y"] = np.array([0, 1])
+            f.create_dataset("list_classes", data=classes, dtype=h5py.string_dtype())
+
+
+def test_class_names_read_without_a_child_keep_the_cap(tmp_path, monkeypatch):
+    """Where no child starts (a frozen app), 10 million characters came back."""
+    cat_files(tmp_path, ["x" * 5000, "cat"])
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(h5child, "_warned", [True])
+    with pytest.raises(ValueError, match="list_classes is longer than 4096 characters"):
+        load_catvnoncat(tmp_path, return_classes=True)
+
+
+def test_what_a_sitecustomize_prints_in_the_child_is_no_damage(tmp_path, monkeypatch):
+    """The child's whole output was parsed as JSON: a sitecustomize's banner (it runs
+    under -I) made every variable-length string a damaged file's."""
+    monkeypatch.setattr(h5text, "_READ_ONE", "print('site banner')\n" + h5text._READ_ONE)
+    cat_files(tmp_path, ["non-cat", "cat"])
+    assert load_catvnoncat(tmp_path, return_classes=True)[2] == ["non-cat", "cat"]
