@@ -383,7 +383,8 @@ def test_the_data_check_sees_rows_in_another_order(backend):
 def test_a_nan_loss_raised_in_a_distributed_fit_is_every_ranks():
     """TerminateOnNaN judges the global batch's loss, so every rank raises: marked so,
     none is left waiting (unmarked, a script that caught it ended the job, status 1)."""
-    fit = SimpleNamespace(distributed=True, epochs=2, log_every=1, optimizer=nb.optim.SGD(0.1))
+    fit = SimpleNamespace(distributed=True, epochs=2, log_every=1, optimizer=nb.optim.SGD(0.1),
+                          loss=nb.losses.MSE())  # fmt: skip
     for distributed in (True, False):
         stop = nb.callbacks.TerminateOnNaN(raise_error=True)
         stop.on_train_begin(None, SimpleNamespace(**{**vars(fit), "distributed": distributed}))
