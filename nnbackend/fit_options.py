@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import numbers
 import re
 
 from nnbackend import callbacks as cb
+from nnbackend import losses as loss_types
 from nnbackend.checkpoint import check_can_save
 from nnbackend.checkpoint_sizes import check_declared, check_rebuilds
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int, warn_caller
 from nnbackend.distributed.world import current
+from nnbackend.losses import L2
 from nnbackend.optim_base import Optimizer
 from nnbackend.registry import OPTIMIZERS
 from nnbackend.saved_files import check_no_template, replace_warning
@@ -173,6 +176,21 @@ def _optimizer_class(optimizer) -> str:
     return (
         f"nb.optim.{kind.__name__}" if kind.__module__.startswith("nnbackend.") else kind.__name__
     )
+
+
+def step_arguments(loss, optimizer, l2):
+    """``train_step``'s loss and l2 as ``fit`` takes them (a loss's name; l2 a number);
+    an optimizer named is refused: made at every step, it would keep no state."""
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(
+            f"train_step takes an optimizer made once, before the loop: opt = "
+            f"nb.optim.get({optimizer!r}), not {optimizer!r} (made at each step, it would "
+            "keep no state)"
+        )
+    if isinstance(l2, numbers.Real) and not isinstance(l2, bool):
+        finite_float(l2, "l2", low=0)
+        l2 = L2(l2) if l2 else None
+    return loss_types.get(loss), l2
 
 
 def nothing_left(saved, epochs: int) -> str:

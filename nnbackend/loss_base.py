@@ -121,5 +121,6 @@ def forward_first(loss: Loss) -> AttributeError:
     """The error of a ``backward`` called before its loss's first ``forward``."""
     return AttributeError(
         f"{type(loss).__name__} has no forward to differentiate: call "
-        "loss.forward(pred, target) before loss.backward() (a copy or pickle keeps none)"
+        "loss.forward(pred, target) before loss.backward() (a copy or pickle keeps none, "
+        "and an evaluate with this loss between them leaves none: evaluate after the step)"
     )

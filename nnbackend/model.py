@@ -22,7 +22,7 @@ from nnbackend.backend.arrays import carried
 from nnbackend.backend.core import detached
 from nnbackend.backend.kernels import table
 from nnbackend.checks import boolean, check_input_gradient, check_output_gradient, own_array
-from nnbackend.fit_options import check_option_names
+from nnbackend.fit_options import check_option_names, step_arguments
 from nnbackend.flat import FlatModel, release, thaw, unbind
 from nnbackend.history import History
 from nnbackend.kept import own_copy
@@ -240,12 +240,12 @@ class Sequential:
 
     # --- training -------------------------------------------------------------
 
-    def train_step(self, xb, yb, loss, optimizer, l2: L2 | None = None):
-        """One step: forward, loss, backward, update. Returns (loss value, outputs) on
-        device. The gradients it leaves in ``model.grads`` may be written over by the
-        next ``train_step`` or ``fit`` (views into one buffer, ``nnbackend.flat``): copy
-        them to keep them; a ``backward`` of your own makes new arrays."""
+    def train_step(self, xb, yb, loss, optimizer, l2: L2 | float | None = None):
+        """One step: forward, loss, backward, update; returns (loss value, outputs) on
+        device. The gradients it leaves in ``model.grads`` may be written over by the next
+        ``train_step`` or ``fit`` (views into one buffer): copy them to keep them."""
         check_model_input(self.backend, self._given_shape, xb)
+        loss, l2 = step_arguments(loss, optimizer, l2)  # "cross_entropy", l2=0.01
         claim(self.layers, self, build_new=True)  # one put in by model.layers[i] = ...
         optimizer.follow_layers(self)
         try:

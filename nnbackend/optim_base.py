@@ -105,6 +105,11 @@ class Optimizer:
         """One update of every parameter that has a gradient (one of None: none, as in
         torch.optim; a step with none is not counted). Refused before any update: bad
         gradients (``check_gradients``), another model's state (``train_for``)."""
+        kinds = getattr(params, "_kind", "params"), getattr(grads, "_kind", "grads")
+        if kinds != ("params", "grads"):  # model.grads given first: the weights never moved
+            raise TypeError(
+                "step(params, grads) takes the weights first: opt.step(model.params, model.grads)"
+            )
         check_gradients(params, grads)
         model = getattr(params, "_model", None)  # model.params: its optimizer's own model?
         if model is not None and (self._owner is None or self._owner() is not model):
@@ -181,7 +186,10 @@ class Optimizer:
         """Drop the state of weights whose layer is not the one this optimizer last
         stepped at that index (put in by ``model.layers[i] = ...``, inserted, moved), or
         that ``model`` no longer has: they start afresh, as with a new optimizer. One
-        that has not stepped since it was made, copied or loaded keeps what it holds."""
+        that has not stepped since it was made, copied or loaded keeps what it holds.
+        An optimizer that stepped for another model is refused first (``train_for``)."""
+        if self._owner is None or self._owner() is not model:  # train_step's first step
+            self.train_for(model)
         seen = self.__dict__.get("_layers")
         if seen is not None:
             changed = tuple(

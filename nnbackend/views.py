@@ -76,6 +76,12 @@ class ArrayView(MutableMapping):
             self[name] = value
 
     def _check(self, name, value, current) -> None:
+        if value is None and self._kind == "grads":  # torch's way to leave a weight alone
+            raise TypeError(
+                f"model.grads[{name!r}] cannot be None; to leave {name} alone at a step, give "
+                f"step a dict without it: opt.step(model.params, {{k: g for k, g in "
+                f"model.grads.items() if k != {name!r}}})"
+            )
         self._model.backend.check_array(value, name)
         if current is not None and (value.shape != current.shape or value.dtype != current.dtype):
             raise ValueError(

@@ -157,3 +157,82 @@ def test_predict_in_batches_that_do_not_divide_the_backends_own_rows(backend):
     np.testing.assert_allclose(in_fours, whole, rtol=10 * np.finfo(whole.dtype).eps)
     labels = nb.to_numpy(model.predict(rows, batch_size=4))
     np.testing.assert_array_equal(labels, nb.to_numpy(model.predict(rows)))
+
+
+# --- loops written by hand ------------------------------------------------------------
+
+
+def hand_batch(backend):
+    return backend.asarray(X[:8]), backend.asarray(Y[:8])
+
+
+def test_train_step_refuses_an_optimizer_that_stepped_another_model(backend):
+    """train_step never asked whose the optimizer was (fit and step do): a second model
+    went on with the first's Adam step count, its first step 0.074 where a fresh Adam's
+    is 0.1, and a hand step on a third model took the first's moments by name."""
+    xb, yb = hand_batch(backend)
+    a, b, c = (nb.Sequential([Dense(3, 2)], backend=backend, seed=s) for s in (0, 1, 2))
+    loss, opt = nb.losses.SoftmaxCrossEntropy(), nb.optim.Adam(0.1)
+    a.train_step(xb, yb, loss, opt)
+    with pytest.raises(ValueError, match=r"has taken 1 steps for another model"):
+        b.train_step(xb, yb, loss, opt)
+    loss.forward(c.forward(xb, training=True), yb)
+    c.backward(loss.backward())
+    with pytest.raises(ValueError, match=r"has taken 1 steps for another model"):
+        opt.step(c.params, c.grads)
+
+
+def test_a_step_given_the_gradients_first_is_refused_and_counts_nothing(backend):
+    """opt.step(model.grads, model.params) "updated" the gradients from the weights: a
+    hundred steps, and the loss never moved."""
+    xb, yb = hand_batch(backend)
+    model = nb.Sequential([Dense(3, 2)], backend=backend, seed=0)
+    loss, opt = nb.losses.SoftmaxCrossEntropy(), nb.optim.SGD(0.1)
+    loss.forward(model.forward(xb, training=True), yb)
+    model.backward(loss.backward())
+    with pytest.raises(TypeError, match=r"takes the weights first: opt.step\(model.params, model"):
+        opt.step(model.grads, model.params)
+    assert opt.iterations == 0
+
+
+def test_train_step_takes_a_losss_name_and_a_number_for_l2_as_fit_does(backend):
+    """A loss's name was "'str' object has no attribute 'forward'", l2=0.01 "'float'
+    object has no attribute 'penalty'"; the step equals fit's."""
+    xb, yb = backend.asarray(X[:8], dtype="float64"), backend.asarray(Y[:8])
+    by_hand = nb.Sequential([Dense(3, 2)], backend=backend, seed=0, dtype="float64")
+    by_fit = nb.Sequential([Dense(3, 2)], backend=backend, seed=0, dtype="float64")
+    by_hand.train_step(xb, yb, "cross_entropy", nb.optim.SGD(0.1), l2=0.01)
+    by_fit.fit(X[:8], Y[:8], loss="cross_entropy", optimizer=nb.optim.SGD(0.1), l2=0.01,
+               batch_size=None, verbose=0)  # fmt: skip
+    np.testing.assert_allclose(host(by_hand.params["0.W"]), host(by_fit.params["0.W"]), rtol=1e-12)
+    with pytest.raises(TypeError, match=r"an optimizer made once, before the loop: opt = nb.optim"):
+        by_hand.train_step(xb, yb, "cross_entropy", "sgd")
+
+
+def test_the_move_hint_for_a_list_runs_and_a_gradient_of_none_is_told_how_to_skip(backend):
+    """A list was told nb.to_numpy(x), which refuses lists; model.grads[name] = None (to
+    freeze a weight, as in torch) was told to "move it" to the backend."""
+    model = nb.Sequential([Dense(2, 2)], backend=backend, seed=0)
+    x = [[0.5, -0.5], [1.0, 2.0]]
+    with pytest.raises(nb.backend.BackendMismatchError, match="is a builtins.list") as told:
+        model.forward(x)
+    hint = re.search(r"e\.g\. (.+?), or pass", str(told.value))[1]
+    assert model.forward(eval(hint, {"nb": nb, "x": x})).shape == (2, 2)
+    xb, yb = backend.asarray(np.asarray(x)), backend.asarray(np.array([0, 1]))
+    model.train_step(xb, yb, "cross_entropy", nb.optim.SGD(0.1))
+    with pytest.raises(TypeError, match=r"cannot be None; to leave 0.W alone") as told:
+        model.grads["0.W"] = None
+    before = host(model.params["0.W"]).copy()
+    rest = eval(re.search(r"opt.step\(model.params, (.+)\)$", str(told.value))[1], {"model": model})
+    nb.optim.SGD(0.1).step(model.params, rest)
+    np.testing.assert_array_equal(host(model.params["0.W"]), before)
+
+
+def test_a_backward_after_an_evaluate_with_the_same_loss_says_so(backend):
+    xb, yb = hand_batch(backend)
+    model = nb.Sequential([Dense(3, 2)], backend=backend, seed=0)
+    loss = nb.losses.SoftmaxCrossEntropy()
+    loss.forward(model.forward(xb, training=True), yb)
+    model.evaluate(X[:8], Y[:8], loss=loss)
+    with pytest.raises(AttributeError, match="an evaluate with this loss between them"):
+        model.backward(loss.backward())

@@ -184,14 +184,18 @@ class Backend:
 
     def check_array(self, array, what: str = "array") -> None:
         """Raise a clear error unless ``array`` lives on this backend and device."""
+        if array is None:
+            raise BackendMismatchError(f"{what} is None, not an array")
         if not isinstance(array, self.array_types):
             given = type_name(array)
+            # another library's array comes through the host; a list or a number as it is
+            x = "nb.to_numpy(x)" if array_api_compat.is_array_api_obj(array) else "x"
             raise BackendMismatchError(
                 f"{what} is {'an' if given[0] in 'aeiou' else 'a'} {given}, but this works on "
                 f"the {self.name!r} backend ({class_name(self.array_types[0])}). Move it "
                 f"first, e.g. nb.get_backend({self.name!r}, dtype={self.dtype_name!r})"
-                ".asarray(nb.to_numpy(x)), or pass host NumPy data to fit/predict/evaluate, "
-                "which move it for you."
+                f".asarray({x}), or pass host NumPy data to fit/predict/evaluate, which "
+                "move it for you."
             )
         device = array.device
         if device != self.device:  # to_device is the standard's; torch and CuPy lack it
