@@ -80,12 +80,21 @@ def write_text(obj, name: str, text: str) -> None:
 
 def strings(path, f, name: str, error, max_chars: int) -> list[str]:
     """The variable-length strings of the dataset ``f[name]`` (a few: the caller checks
-    its shape), read as a string attribute is: they too are kept in the global heap."""
-    texts = _read_apart(path, f[name], "", f[name].name, error, max_chars)
+    its shape), read as a string attribute is (they too are kept in the global heap);
+    refused past ``max_chars`` characters together, or where they are no UTF-8 text (as
+    fixed-length names are)."""
+    where = f[name].name
+    texts = _read_apart(path, f[name], "", where, error, max_chars)
     if texts is None:  # no child to read them
-        texts = [_text(value) for value in f[name][()].tolist()]
+        values = f[name][()].tolist()
+        try:
+            texts = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
+        except UnicodeDecodeError:
+            raise error(
+                f"{path}: {where} holds {printable(repr(values)[:200])}, which is not UTF-8 text"
+            ) from None
         if sum(map(len, texts)) > max_chars:
-            raise error(f"{path}: the string {f[name].name} is longer than {max_chars} characters")
+            raise error(f"{path}: the strings of {where} are longer than {max_chars} characters")
     return texts
 
 
@@ -105,8 +114,13 @@ try:
 except Exception as exc:
     sys.stderr.write(type(exc).__name__ + ": " + " ".join(str(exc).split()))
     finish(1)
-text = lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-value = [text(v) for v in value] if isinstance(value, list) else text(value)
+errors = "replace" if name else "strict"  # a dataset's names: no UTF-8, refused
+try:
+    text = lambda v: v.decode("utf-8", errors) if isinstance(v, bytes) else str(v)
+    value = [text(v) for v in value] if isinstance(value, list) else text(value)
+except UnicodeDecodeError:
+    sys.stderr.write(repr(value)[:200])
+    finish(6)
 if sum(map(len, value)) > int(max_chars):  # characters, of a string or of each
     finish(4)  # said by its code: the parent need not take in what it refuses
 sys.stdout.write(chr(10) + "{RESULT.decode()}" + json.dumps(value))
@@ -133,11 +147,14 @@ def _read_apart(path, obj, name: str, where: str, error, max_chars=MAX_ATTR_BYTE
     except ChildDied as exc:
         raise error(f"{path}: cannot read the string {where}, it is damaged ({exc})") from None
     reason = last_words(done)
+    if done.returncode == 6:
+        raise error(f"{path}: {where} holds {reason}, which is not UTF-8 text")
     if done.returncode != 0 and done.returncode != 4:
         raise error(f"{path}: cannot read the string {where}, it is damaged ({reason})")
     said = done.stdout.rpartition(RESULT)[2]  # after what a sitecustomize may print
     if done.returncode == 4 or len(said) > 12 * max_chars + 64:  # JSON: 12 a character
-        raise error(f"{path}: the string {where} is longer than {max_chars} characters")
+        longer = f"the string {where} is" if name else f"the strings of {where} are"
+        raise error(f"{path}: {longer} longer than {max_chars} characters")
     if RESULT not in done.stdout:
         raise error(f"{path}: cannot read the string {where}, it is damaged (no result)")
     return json.loads(said.decode())

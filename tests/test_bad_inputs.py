@@ -1088,7 +1088,7 @@ def test_cat_class_names_as_variable_length_strings_are_read_apart(tmp_path, mon
         del f["list_classes"]
         f.create_dataset("list_classes", data=["non-cat", "c" * 5000], dtype=h5py.string_dtype())
     monkeypatch.undo()
-    with pytest.raises(ValueError, match=r"string /list_classes is longer than 4096 characters"):
+    with pytest.raises(ValueError, match=r"strings of /list_classes are longer than 4096"):
         datasets.load_catvnoncat(tmp_path, return_classes=True)
 
 

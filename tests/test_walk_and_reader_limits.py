@@ -239,7 +239,9 @@ def test_class_names_read_without_a_child_keep_the_cap(tmp_path, monkeypatch):
     cat_files(tmp_path, ["x" * 5000, "cat"])
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.setattr(h5child, "_warned", [True])
-    with pytest.raises(ValueError, match="list_classes is longer than 4096 characters"):
+    with pytest.raises(
+        ValueError, match="strings of /list_classes are longer than 4096 characters"
+    ):
         load_catvnoncat(tmp_path, return_classes=True)
 
 
@@ -249,3 +251,28 @@ def test_what_a_sitecustomize_prints_in_the_child_is_no_damage(tmp_path, monkeyp
     monkeypatch.setattr(h5text, "_READ_ONE", "print('site banner')\n" + h5text._READ_ONE)
     cat_files(tmp_path, ["non-cat", "cat"])
     assert load_catvnoncat(tmp_path, return_classes=True)[2] == ["non-cat", "cat"]
+
+
+@pytest.mark.parametrize("child", [True, False])
+def test_class_names_that_are_no_utf8_are_refused_as_fixed_length_ones_are(
+    tmp_path, monkeypatch, child
+):
+    """Read apart, they came back with U+FFFD in them; fixed-length ones are refused."""
+    for split in ("train", "test"):
+        with h5py.File(tmp_path / f"{split}_catvnoncat.h5", "w") as f:
+            f[f"{split}_set_x"] = np.zeros((2, 4, 4, 3), dtype=np.uint8)
+            f[f"{split}_set_y"] = np.array([0, 1])
+            names = [b"\xff\xfenon-cat", b"cat"]
+            f.create_dataset("list_classes", data=names, dtype=h5py.string_dtype("utf-8"))
+    if not child:
+        monkeypatch.setattr(sys, "frozen", True, raising=False)
+        monkeypatch.setattr(h5child, "_warned", [True])
+    said = r"/list_classes holds \[b'\\xff\\xfenon-cat', b'cat'\], which is not UTF-8 text"
+    with pytest.raises(ValueError, match=said):
+        load_catvnoncat(tmp_path, return_classes=True)
+
+
+def test_two_names_under_the_cap_each_are_not_called_one_long_string(tmp_path):
+    cat_files(tmp_path, ["a" * 3000, "b" * 3000])
+    with pytest.raises(ValueError, match="the strings of /list_classes are longer than 4096"):
+        load_catvnoncat(tmp_path, return_classes=True)
