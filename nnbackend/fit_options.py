@@ -182,14 +182,17 @@ def step_arguments(loss, optimizer, l2):
     """``train_step``'s loss and l2 as ``fit`` takes them (a loss's name; l2 a number);
     an optimizer named is refused: made at every step, it would keep no state."""
     if not isinstance(optimizer, Optimizer):
+        made = f"nb.optim.get({optimizer!r})" if isinstance(optimizer, str | dict) else None
         raise TypeError(
             f"train_step takes an optimizer made once, before the loop: opt = "
-            f"nb.optim.get({optimizer!r}), not {optimizer!r} (made at each step, it would "
-            "keep no state)"
+            f"{made or 'nb.optim.Adam(0.01)'}, say, not {optimizer!r}"
+            + " (made at each step, it would keep no state)"
+            * bool(made)
         )
     if isinstance(l2, numbers.Real) and not isinstance(l2, bool):
-        finite_float(l2, "l2", low=0)
-        l2 = L2(l2) if l2 else None
+        l2 = L2(finite_float(l2, "l2", low=0)) if l2 else None
+    elif l2 is not None and not isinstance(l2, L2):
+        raise TypeError(f"l2 is a number (as fit takes it) or an nb.losses.L2, not {l2!r}")
     return loss_types.get(loss), l2
 
 

@@ -151,11 +151,12 @@ def _read_apart(path, obj, name: str, where: str, error, max_chars=MAX_ATTR_BYTE
         raise error(f"{path}: {where} holds {reason}, which is not UTF-8 text")
     if done.returncode != 0 and done.returncode != 4:
         raise error(f"{path}: cannot read the string {where}, it is damaged ({reason})")
-    said = done.stdout.rpartition(RESULT)[2]  # after what a sitecustomize may print
+    mark = b"\n" + RESULT  # JSON (ASCII) holds no newline: a string holding RESULT is no mark
+    said = done.stdout.rpartition(mark)[2]  # after what a sitecustomize may print
     if done.returncode == 4 or len(said) > 12 * max_chars + 64:  # JSON: 12 a character
         longer = f"the string {where} is" if name else f"the strings of {where} are"
         raise error(f"{path}: {longer} longer than {max_chars} characters")
-    if RESULT not in done.stdout:
+    if mark not in done.stdout:
         raise error(f"{path}: cannot read the string {where}, it is damaged (no result)")
     return json.loads(said.decode())
 

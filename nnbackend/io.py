@@ -291,6 +291,7 @@ def restore_checkpoint(
     if takes_state:
         optimizer.load_state_dict(saved.optimizer.state_dict())
         take_settings(optimizer, settings_of(saved.optimizer))
+        optimizer.train_for(model, take_over=True)  # model's now: a train_step goes on
     return saved
 
 

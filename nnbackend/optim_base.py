@@ -265,22 +265,23 @@ class Optimizer:
                 f"optimizer's state is another model's. {_ONE_EACH.format(type(self).__name__)}"
             )
 
-    def train_for(self, model) -> None:
-        """Take note that this optimizer's state is ``model``'s (``fit`` calls this before
-        its first step); refuse an optimizer that has stepped for another model, where
-        ``model`` would inherit its state or its place in a schedule (plain SGD at a
-        fixed rate has neither). A fresh optimizer, and a copy of one, belong to no
-        model yet; ``load_state_dict`` into one of them takes state over on purpose."""
-        owner = self._owner
-        inherits = bool(self.slots) or callable(self.lr)
-        self._follow(model.backend)
-        if owner is not None and owner() is not model and self.iterations and inherits:
+    def train_for(self, model, take_over: bool = False) -> None:
+        """Take note that this optimizer's state is ``model``'s (before ``fit``'s first
+        step, and ``train_step``'s); refuse, changing nothing, one that stepped for
+        another model, where ``model`` would inherit its state or its place in a schedule
+        (plain SGD at a fixed rate has neither). A fresh optimizer, or a copy, belongs to
+        no model yet; ``take_over``: the state was loaded for ``model`` (``nb.restore``)."""
+        owner, inherits = self._owner, bool(self.slots) or callable(self.lr)
+        if take_over:  # its weights' state by name is model's, whatever layers it last saw
+            self.__dict__.pop("_layers", None)
+        elif owner is not None and owner() is not model and self.iterations and inherits:
             raise ValueError(
                 f"{self!r} has taken {self.iterations} steps for another model, whose "
                 f"state and step count this model would inherit. "
                 f"{_ONE_EACH.format(type(self).__name__)}; to go on from that state on "
                 "purpose, load it into a new one: new.load_state_dict(old.state_dict())"
             )
+        self._follow(model.backend)
         self._owner = weakref.ref(model)
 
     def __getstate__(self) -> dict:

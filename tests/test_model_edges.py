@@ -236,3 +236,52 @@ def test_a_backward_after_an_evaluate_with_the_same_loss_says_so(backend):
     model.evaluate(X[:8], Y[:8], loss=loss)
     with pytest.raises(AttributeError, match="an evaluate with this loss between them"):
         model.backward(loss.backward())
+
+
+def test_an_optimizer_restored_into_a_new_model_trains_it_by_hand(tmp_path):
+    """nb.restore loaded the state for the new model but left the optimizer the old
+    one's: train_step was refused, with a hint to do what restore had just done (and
+    before that refusal, the restored state was dropped as another model's)."""
+    xb, yb = X[:8], Y[:8]
+    old, opt = nb.Sequential([Dense(3, 2)], seed=0), nb.optim.Adam(0.01)
+    old.train_step(xb.astype(np.float32), yb, "cross_entropy", opt)
+    path = nb.save(old, tmp_path / "c.h5", optimizer=opt, epoch=0)
+    again, again_opt, _ = nb.load(path, with_optimizer=True)
+    again.train_step(xb.astype(np.float32), yb, "cross_entropy", again_opt)
+    new = nb.Sequential([Dense(3, 2)], seed=1)
+    nb.restore(new, path, opt)
+    new.train_step(xb.astype(np.float32), yb, "cross_entropy", opt)
+    for name in again.params:
+        np.testing.assert_array_equal(host(new.params[name]), host(again.params[name]))
+
+
+def test_a_refused_train_step_leaves_the_optimizers_state_alone():
+    """The refusal came after the state was cast to the refused model's dtype: a float64
+    run's Adam came back rounded to float32."""
+    a = nb.Sequential([Dense(3, 2)], seed=0, dtype="float64")
+    b = nb.Sequential([Dense(3, 2)], seed=1)
+    opt = nb.optim.Adam(0.01)
+    a.train_step(X[:8], Y[:8], "cross_entropy", opt)
+    before = {name: host(v).copy() for name, v in opt.state["v"].items()}
+    with pytest.raises(ValueError, match="another model"):
+        b.train_step(X[:8].astype(np.float32), Y[:8], "cross_entropy", opt)
+    for name, v in opt.state["v"].items():
+        assert v.dtype == np.float64 and np.array_equal(host(v), before[name])
+
+
+@pytest.mark.parametrize("given", [None, nb.optim.Adam, "adam"])
+def test_train_steps_optimizer_hint_runs_as_written(given):
+    model = nb.Sequential([Dense(3, 2)], seed=0)
+    with pytest.raises(TypeError, match="made once, before the loop") as info:
+        model.train_step(X[:8].astype(np.float32), Y[:8], "cross_entropy", given)
+    made = eval(re.search(r"opt = (.+?), say", str(info.value))[1], {"nb": nb})
+    assert isinstance(made, nb.optim.Optimizer)
+
+
+@pytest.mark.parametrize("l2", [True, "0.01", nb.losses.L2])
+def test_train_step_refuses_an_l2_that_is_no_number_before_the_step(l2):
+    """A bool, a string or the class went through to a bare AttributeError or TypeError
+    after the forward and backward had run."""
+    model = nb.Sequential([Dense(3, 2)], seed=0)
+    with pytest.raises(TypeError, match=r"l2 is a number .* or an nb.losses.L2, not"):
+        model.train_step(X[:8].astype(np.float32), Y[:8], "cross_entropy", nb.optim.SGD(0.1), l2=l2)

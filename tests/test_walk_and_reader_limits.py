@@ -276,3 +276,13 @@ def test_two_names_under_the_cap_each_are_not_called_one_long_string(tmp_path):
     cat_files(tmp_path, ["a" * 3000, "b" * 3000])
     with pytest.raises(ValueError, match="the strings of /list_classes are longer than 4096"):
         load_catvnoncat(tmp_path, return_classes=True)
+
+
+def test_a_name_holding_the_result_mark_is_read_as_it_is(tmp_path):
+    """The mark was looked for anywhere in the output: a name holding its words cut the
+    JSON short, and a genuine file was called damaged."""
+    cat_files(tmp_path, ["non-cat", "cat (nnbackend result 2)"])
+    assert load_catvnoncat(tmp_path, return_classes=True)[2] == [
+        "non-cat",
+        "cat (nnbackend result 2)",
+    ]
