@@ -102,6 +102,10 @@ def checked_callbacks(callbacks) -> list:
         raise TypeError(f"callbacks is a list of callbacks, not {callbacks!r}")
     callbacks = list(callbacks)  # a generator is read once
     for callback in callbacks:
+        if isinstance(callback, type) and issubclass(callback, cb.Callback):
+            raise TypeError(
+                f"callbacks holds {callback.__name__}, a class: make one, {callback.__name__}(...)"
+            )
         if not isinstance(callback, cb.Callback):
             hint = " (a class: make one, Name(...))" if isinstance(callback, type) else ""
             raise TypeError(
@@ -167,12 +171,13 @@ def check_option_names(options, fit, optimizer=None) -> None:
 def _optimizer_class(optimizer) -> str:
     """The class of the optimizer ``fit`` was given, as code names it ("adam":
     nb.optim.Adam; one's own by its name); nb.optim.SGD where it is none."""
-    if isinstance(optimizer, str | dict):
-        try:
-            optimizer = OPTIMIZERS.create(optimizer)
-        except (ValueError, TypeError):  # its own error comes next, said in full
-            optimizer = None
-    kind = type(optimizer) if isinstance(optimizer, Optimizer) else OPTIMIZERS.get("SGD")
+    name = optimizer.get("type") if isinstance(optimizer, dict) else optimizer
+    try:  # a name, a config dict's, a class or an object
+        kind = OPTIMIZERS.find(name) if isinstance(name, str) else name
+    except ValueError:  # its own error comes next, said in full
+        kind = None
+    kind = kind if isinstance(kind, type) else type(kind)
+    kind = kind if issubclass(kind, Optimizer) else OPTIMIZERS.get("SGD")
     return (
         f"nb.optim.{kind.__name__}" if kind.__module__.startswith("nnbackend.") else kind.__name__
     )

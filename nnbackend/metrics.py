@@ -18,6 +18,7 @@ Names (``nb.metrics.get``): "accuracy" ("acc"), "top_k_accuracy" (k = 5;
 from __future__ import annotations
 
 import numbers
+import re
 from collections.abc import Iterable
 
 from nnbackend.backend import namespace_of
@@ -229,8 +230,9 @@ def monitor_hint(monitor: str, fit, n_outputs: int | None) -> str:
     not suggested."""
     recorded = fit.metrics
     prefix, name = ("val_", monitor[4:]) if monitor.startswith("val_") else ("", monitor)
+    top_k = re.fullmatch(r"top_(\d+)_accuracy", name)  # TopKAccuracy(k)'s own name
     try:  # an instance's: TopKAccuracy's name is made in __init__ ("top_5_accuracy")
-        metric = METRICS.create(name)
+        metric = TopKAccuracy(int(top_k[1])) if top_k else METRICS.create(name)
         own = getattr(metric, "name", None)
     except (UnknownTypeError, TypeError, ValueError):  # no such metric, or one of arguments
         own = None
@@ -242,7 +244,8 @@ def monitor_hint(monitor: str, fit, n_outputs: int | None) -> str:
             metric.check(fit.loss, n_outputs)
         except ValueError as exc:  # accuracy of a regression: its own words say why
             return f"; and {exc}"
-    ask = f"metrics=[{name!r}]" if unasked else ""  # a string fit takes: made the metric
+    made = f"nb.metrics.TopKAccuracy(k={top_k[1]})" if top_k else repr(name)  # what fit takes
+    ask = f"metrics=[{made}]" if unasked else ""
     ask += f" and monitor={prefix + own!r}" if unasked and own != name else ""  # "acc"
     if prefix and not any(key.startswith(prefix) for key in recorded):
         alias = isinstance(own, str) and own != name and own in recorded  # "acc", recorded

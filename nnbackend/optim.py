@@ -42,6 +42,7 @@ from nnbackend.schedules import (  # noqa: F401  (nb.optim.StepDecay, ...: their
     StepDecay,
     device_rate,
 )
+from nnbackend.schedules import rate as check_rate
 
 
 def _rewritten(optimizer, base, *methods: str) -> bool:
@@ -72,8 +73,10 @@ class SGD(Optimizer):
     elementwise = steady = True
 
     def __init__(self, lr=0.01, *, momentum=None, nesterov=None):
-        if momentum or nesterov:
-            if momentum is not None:  # the hint's call must take it
+        if momentum or nesterov:  # the hint's call must take the rate and the momentum
+            if not callable(lr):
+                check_rate(lr)
+            if momentum is not None:
                 finite_float(momentum, "momentum", low=0, high=1)
             kind = "Nesterov" if nesterov else "Momentum"
             raise TypeError(

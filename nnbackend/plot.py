@@ -95,7 +95,12 @@ def _class_labels(predicted: np.ndarray) -> np.ndarray:
     """``model.predict``'s classes, refused where they are continuous values: each one
     would be a class of its own (90,000 contours and scatters at the default grid)."""
     whole = predicted.dtype.kind in "biu" or np.array_equal(predicted, np.round(predicted))
-    if not whole or np.unique(predicted).size > MAX_CLASSES:
+    if whole and np.unique(predicted).size > MAX_CLASSES:
+        raise ValueError(
+            f"model.predict gives {np.unique(predicted).size} classes over the plane; "
+            f"decision_boundary colours at most {MAX_CLASSES}"
+        )
+    if not whole:
         raise ValueError(
             "decision_boundary colours the classes model.predict gives, but this model "
             "predicts continuous values (a regression loss, such as MSE): train it with a "

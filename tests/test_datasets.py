@@ -357,6 +357,9 @@ def test_a_leading_tilde_is_the_home_folder(tmp_path, monkeypatch):
     assert y_train.tolist() == [3, 4, 5]
     with pytest.raises(FileNotFoundError, match="~nobody-here-at-all/data: does not exist"):
         datasets.load_mnist("~nobody-here-at-all/data")
+    write_tiny_cat(tmp_path)  # a file named under ~ is a file, not a folder looked in
+    with pytest.raises(ValueError, match="train_catvnoncat.h5 is a file"):
+        datasets.load_catvnoncat("~/train_catvnoncat.h5")
 
 
 def test_mnist_npz_found_in_a_folder(tmp_path):

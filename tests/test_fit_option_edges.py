@@ -88,7 +88,7 @@ def test_a_callback_class_not_made_is_told_to_be_made():
     """[EarlyStopping] (the class) is refused with "make one"; an instance's wrong
     type (a function) without it."""
     fit = dict(X=X, y=Y, optimizer="sgd", **FIT)
-    with pytest.raises(TypeError, match=r"EarlyStopping'>\ \(a class: make one, Name\(\.\.\.\)\)"):
+    with pytest.raises(TypeError, match=r"holds EarlyStopping, a class: make one, EarlyStopping\("):
         net().fit(callbacks=[nb.callbacks.EarlyStopping], **fit)
     with pytest.raises(TypeError, match=r"callbacks holds <function .*>, which is no nnbackend"):
         net().fit(callbacks=[lambda epoch, logs, model: None], **fit)
@@ -413,3 +413,27 @@ def test_callbacks_given_a_callback_class_are_told_to_make_one():
     """A class in a list was told "make one, Name(...)"; a class alone was not."""
     with pytest.raises(TypeError, match=r"holds TerminateOnNaN, a class: make one, TerminateOnNaN"):
         net().fit(X, Y, optimizer="sgd", callbacks=nb.callbacks.TerminateOnNaN, **FIT)
+
+
+@pytest.mark.parametrize(
+    "optimizer, told",
+    [(nb.optim.Adam, "nb.optim.Adam"), ({"type": "adam"}, "nb.optim.Adam"),
+     ({"type": "adam", "lr": "0.1"}, "nb.optim.Adam")],
+)  # fmt: skip
+def test_the_learning_rate_hint_keeps_an_optimizer_class_or_config_given(optimizer, told):
+    """A class, or a config dict that does not build, fell back to SGD."""
+    with pytest.raises(TypeError, match=rf"optimizer={told}\(lr=0.01\)$"):
+        net().fit(X, Y, optimizer=optimizer, lr=0.01, **FIT)
+
+
+def test_the_learning_rate_hint_names_ones_own_optimizer_by_its_name(monkeypatch):
+    from nnbackend import registry
+
+    monkeypatch.setattr(registry.OPTIMIZERS, "_classes", dict(registry.OPTIMIZERS._classes))
+
+    @nb.register
+    class MySGD(nb.optim.SGD):
+        pass
+
+    with pytest.raises(TypeError, match=r"optimizer=MySGD\(lr=0.01\)$"):  # no nb.optim.MySGD
+        net().fit(X, Y, optimizer=MySGD(0.1), lr=0.01, **FIT)

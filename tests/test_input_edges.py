@@ -181,6 +181,17 @@ def test_pairs_that_are_samples_or_a_loaders_two_sets_are_told_so():
         nb.Sequential([Dense(3, 2)], seed=0).predict(data)
 
 
+def test_an_image_and_its_label_are_samples_and_triples_no_pairs():
+    """x with rows of its own beside a label is a sample (stack); (x, y, weight) triples
+    are no pairs (the pairs' hint unpacks two)."""
+    pairs = [(np.zeros((28, 28)), 3), (np.zeros((28, 28)), 5), (np.zeros((28, 28)), 1)]
+    with pytest.raises(ValueError, match="stack them first"):
+        as_array(pairs, "X")
+    triples = [(np.zeros((n, 2)), np.zeros(n), np.ones(n)) for n in (4, 3)]
+    with pytest.raises(ValueError, match="cannot be read as an array"):
+        as_array(triples, "X")
+
+
 @pytest.mark.parametrize("backend", ["numpy", "strict"])
 def test_a_history_of_epochs_0_says_so_and_odd_keys_get_no_validation_hint(backend):
     X, y = np.zeros((4, 2)), np.zeros(4)

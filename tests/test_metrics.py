@@ -415,3 +415,14 @@ def test_hints_for_a_metric_the_loss_cannot_take_do_not_suggest_it():
     with pytest.raises(ValueError, match="cross-entropy needs one output per class"):
         regression.fit(X, y, loss="cross_entropy", optimizer="sgd", verbose=0,
                        metrics=["top_k_accuracy"])  # fmt: skip
+
+
+def test_monitoring_a_top_k_accuracy_is_told_how_to_record_it():
+    """ "val_top_5_accuracy" was told to pass validation data, then nothing more."""
+    X, y = nb.datasets.make_blobs(60, centers=10, seed=0)
+    stop = nb.callbacks.EarlyStopping(monitor="val_top_5_accuracy")
+    for options in ({}, {"validation_split": 0.2}):
+        with pytest.raises(ValueError, match=r"metrics=\[nb.metrics.TopKAccuracy\(k=5\)\]"):
+            nb.Sequential([Dense(2, 10)], seed=0).fit(
+                X, y, loss="cross_entropy", optimizer="sgd", verbose=0, callbacks=[stop], **options
+            )

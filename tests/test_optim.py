@@ -546,3 +546,15 @@ def test_load_state_dict_of_no_state_dict_says_what_it_takes(state):
     subscriptable"; a dict without its keys a bare KeyError."""
     with pytest.raises(ValueError, match=r"takes what another optimizer's state_dict\(\) gives"):
         optim.Adam().load_state_dict(state)
+
+
+def test_sgd_with_momentum_checks_the_rate_its_hint_passes_on():
+    """SGD(lr=-1, momentum=0.9) was told Momentum(lr=-1, momentum=0.9), which refuses it."""
+    with pytest.raises(ValueError, match="learning rate must be a finite number above 0"):
+        optim.SGD(lr=-1, momentum=0.9)
+
+
+def test_a_schedule_giving_many_rates_names_the_rate():
+    opt = optim.SGD(lr=lambda step: np.array([0.1, 0.2]))
+    with pytest.raises(ValueError, match="at step 0: a learning rate must be"):
+        opt.current_lr()

@@ -66,6 +66,16 @@ def test_decision_boundary_of_continuous_predictions_is_refused_and_the_told_way
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["class 0", "class 1"]
 
 
+def test_decision_boundary_of_many_whole_classes_says_how_many_not_continuous():
+    """80 classes (whole numbers) were called a regression's continuous values, and told
+    to threshold them at 0.5."""
+    X = np.random.default_rng(0).random((300, 2))
+    many = types.SimpleNamespace(predict=lambda G: (np.asarray(G)[:, 0] * 80).astype(np.int64))
+    with pytest.raises(ValueError, match=r"gives \d+ classes over the plane; .* most 64") as info:
+        plot.decision_boundary(many, X, (X[:, 0] * 80).astype(np.int64))
+    assert "continuous" not in str(info.value)
+
+
 def test_decision_boundary_needs_two_features():
     model = nb.Sequential([Dense(3, 2)], seed=0)
     with pytest.raises(ValueError, match="2-D inputs"):

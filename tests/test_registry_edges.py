@@ -291,3 +291,9 @@ def test_a_users_config_dict_names_a_built_in_in_any_case_and_needs_its_type():
         nb.optim.get({"lr": 0.1})
     with pytest.raises(UnknownTypeError, match=r"unknown optimizer type 'nope'.*registered: SGD"):
         nb.optim.get({"type": "nope"})
+
+
+def test_a_config_dict_naming_its_class_by_no_string_says_so():
+    """{"type": Adam} (the class) was an AttributeError of 'lower'."""
+    with pytest.raises(ValueError, match="names its class under 'type'"):
+        nb.optim.get({"type": nb.optim.Adam})

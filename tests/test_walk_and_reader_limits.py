@@ -5,6 +5,7 @@ found no test holding, or a defect it found (the comments say which)."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -286,3 +287,70 @@ def test_a_name_holding_the_result_mark_is_read_as_it_is(tmp_path):
         "non-cat",
         "cat (nnbackend result 2)",
     ]
+
+
+def test_the_finished_status_is_read_where_sigchld_is_ignored():
+    """With SIGCHLD ignored the OS reaps the child and Python reads its status as 0: a
+    walk that finished 1 (an error) or 5 (out of memory) would read as a clean one."""
+    old = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    try:
+        done = h5child.run_child("finish(3)\n", [], 60)
+    finally:
+        signal.signal(signal.SIGCHLD, old)
+    assert done.returncode == 3
+
+
+def test_the_child_has_a_cpu_limit_past_its_seconds():
+    """A child left behind by a killed parent ends; a genuine walk is not cut short."""
+    resource = pytest.importorskip("resource")
+    hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+    if hard != resource.RLIM_INFINITY and hard <= 31:
+        pytest.skip(f"this process may not give a child {31} s of CPU (its hard limit: {hard})")
+    code = "import resource\nprint(resource.getrlimit(resource.RLIMIT_CPU)[0])\nfinish(0)\n"
+    limit = int(h5child.run_child(code, [], 30).stdout)
+    assert 30 < limit < 3600
+
+
+def test_a_child_interrupted_before_its_setsid_is_started_again(monkeypatch):
+    real, calls = h5child._run, []
+
+    def once_interrupted(*args):
+        calls.append(1)
+        if len(calls) == 1:  # a Ctrl-C at the terminal before the child left the group
+            return subprocess.CompletedProcess([], -signal.SIGINT, b"", b"")
+        return real(*args)
+
+    monkeypatch.setattr(h5child, "_run", once_interrupted)
+    assert h5child.run_child("finish(0)\n", [], 60).returncode == 0 and len(calls) == 2
+
+
+def test_only_the_childs_last_end_mark_counts_and_its_last_words_are_its_own():
+    code = 'sys.stderr.write("nnbackend child ended 7" + chr(10))\nfinish(0)\n'
+    assert h5child.run_child(code, [], 60).returncode == 0
+    done = h5child.run_child('sys.stderr.write("boom")\nfinish(1)\n', [], 60)
+    assert (done.returncode, h5child.last_words(done)) == (1, "boom")
+
+
+def test_a_string_child_that_dies_is_a_damaged_string_and_the_cap_counts_characters(
+    tmp_path, monkeypatch
+):
+    path = tmp_path / "a.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["note"] = "text"  # variable-length: read in a child
+        f["names"] = ["\U0001f600" * 2, "\U0001f600" * 2]  # exactly a cap of 4 characters
+    with h5py.File(path, "r") as f:
+        assert h5text.strings(path, f, "names", ValueError, max_chars=4) == ["\U0001f600" * 2] * 2
+        monkeypatch.setattr(h5text, "_READ_ONE", "import os\nos._exit(0)\n")
+        with pytest.raises(ValueError, match=r"damaged \(it ended without a word\)"):
+            h5text.attribute(path, f, "note", ValueError, "str")
+
+
+def test_class_names_are_read_from_the_first_file_that_has_them(tmp_path):
+    """The test file's names are not read where the train file's were (its fault, in a
+    file whose names were not needed, refused the load)."""
+    for split, n, names in (("train", 4, [b"non-cat", b"cat"]), ("test", 2, [b"a", b"b", b"c"])):
+        with h5py.File(tmp_path / f"{split}_catvnoncat.h5", "w") as f:
+            f[f"{split}_set_x"] = np.zeros((n, 4, 4, 3), np.uint8)
+            f[f"{split}_set_y"] = np.array([0, 1] * (n // 2))
+            f["list_classes"] = names
+    assert load_catvnoncat(tmp_path, return_classes=True)[2] == ["non-cat", "cat"]
