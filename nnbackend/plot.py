@@ -31,8 +31,8 @@ from nnbackend.data import is_host
 INSTALL_HINT = (
     "plotting needs matplotlib: pip install 'nnbackend[plot]' (or pip install matplotlib)"
 )
-#: the most classes decision_boundary colours: more are continuous predictions
-MAX_CLASSES = 64
+#: the most classes decision_boundary colours (a plot of more would not end soon)
+MAX_CLASSES = 256
 
 
 def _matplotlib():

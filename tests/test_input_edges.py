@@ -192,6 +192,16 @@ def test_an_image_and_its_label_are_samples_and_triples_no_pairs():
         as_array(triples, "X")
 
 
+def test_pairs_whose_x_and_y_share_a_shape_get_the_pairs_hint():
+    """NumPy stacks x and y of one shape (a feature and its target, an autoencoder's
+    (x, x)): the pairs became a 4-D X, told to flatten images."""
+    X = np.arange(64.0).reshape(64, 1)
+    with pytest.raises(ValueError, match="join the batches first"):
+        as_array([(X[i : i + 16], 2 * X[i : i + 16]) for i in range(0, 64, 16)])
+    with pytest.raises(ValueError, match="stack them first"):
+        as_array([(x, x) for x in np.zeros((8, 3))])
+
+
 @pytest.mark.parametrize("backend", ["numpy", "strict"])
 def test_a_history_of_epochs_0_says_so_and_odd_keys_get_no_validation_hint(backend):
     X, y = np.zeros((4, 2)), np.zeros(4)

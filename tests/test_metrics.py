@@ -426,3 +426,14 @@ def test_monitoring_a_top_k_accuracy_is_told_how_to_record_it():
             nb.Sequential([Dense(2, 10)], seed=0).fit(
                 X, y, loss="cross_entropy", optimizer="sgd", verbose=0, callbacks=[stop], **options
             )
+
+
+def test_a_monitored_metric_the_loss_refuses_is_told_to_monitor_another():
+    """ "val_accuracy" on a regression was told metrics=['mae'], and again once followed."""
+    X, y = nb.datasets.make_moons(64, seed=0)
+    stop = nb.callbacks.EarlyStopping(monitor="val_accuracy")
+    with pytest.raises(ValueError, match=r"; monitor another, e.g. monitor='val_loss'$"):
+        nb.Sequential([Dense(2, 1)], seed=0).fit(
+            X, y.astype(float), loss="mse", optimizer="sgd", metrics=["mae"],
+            validation_split=0.2, callbacks=[stop], verbose=0,
+        )  # fmt: skip

@@ -66,13 +66,21 @@ def test_decision_boundary_of_continuous_predictions_is_refused_and_the_told_way
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["class 0", "class 1"]
 
 
-def test_decision_boundary_of_many_whole_classes_says_how_many_not_continuous():
+def test_decision_boundary_of_many_whole_classes_draws_them_or_says_how_many():
     """80 classes (whole numbers) were called a regression's continuous values, and told
-    to threshold them at 0.5."""
-    X = np.random.default_rng(0).random((300, 2))
-    many = types.SimpleNamespace(predict=lambda G: (np.asarray(G)[:, 0] * 80).astype(np.int64))
-    with pytest.raises(ValueError, match=r"gives \d+ classes over the plane; .* most 64") as info:
-        plot.decision_boundary(many, X, (X[:, 0] * 80).astype(np.int64))
+    to threshold them at 0.5; past 256, it says how many it cannot colour."""
+    X = np.random.default_rng(0).uniform(-1, 1, (200, 2))
+
+    def classes(n):
+        return lambda A: np.clip(np.floor((np.asarray(A)[:, 0] + 1) * n / 2), 0, n - 1).astype(int)
+
+    eighty = types.SimpleNamespace(predict=classes(80))
+    ax = plot.decision_boundary(eighty, X, eighty.predict(X), resolution=100)
+    assert len(ax.get_legend().get_texts()) == 80
+    cells = lambda A: classes(20)(A) * 20 + classes(20)(A[:, ::-1])  # noqa: E731 (400 of them)
+    many = types.SimpleNamespace(predict=cells)
+    with pytest.raises(ValueError, match=r"gives \d+ classes over the plane; .* most 256") as info:
+        plot.decision_boundary(many, X, many.predict(X), resolution=100)
     assert "continuous" not in str(info.value)
 
 
