@@ -94,10 +94,8 @@ def checked_callbacks(callbacks) -> list:
         return [callbacks]
     if callbacks is None:
         return []
-    if isinstance(callbacks, type) and issubclass(callbacks, cb.Callback):
-        raise TypeError(
-            f"callbacks holds {callbacks.__name__}, a class: make one, {callbacks.__name__}(...)"
-        )
+    if isinstance(callbacks, type):  # one class alone: told below to make one
+        callbacks = [callbacks]
     if isinstance(callbacks, str | bytes) or not hasattr(callbacks, "__iter__"):
         raise TypeError(f"callbacks is a list of callbacks, not {callbacks!r}")
     callbacks = list(callbacks)  # a generator is read once
@@ -187,12 +185,12 @@ def step_arguments(loss, optimizer, l2):
     """``train_step``'s loss and l2 as ``fit`` takes them (a loss's name; l2 a number);
     an optimizer named is refused: made at every step, it would keep no state."""
     if not isinstance(optimizer, Optimizer):
-        made = f"nb.optim.get({optimizer!r})" if isinstance(optimizer, str | dict) else None
+        named = isinstance(optimizer, str | dict)
+        made = f"nb.optim.get({optimizer!r})" if named else "nb.optim.Adam(0.01)"
+        why = " (made at each step, it would keep no state)" if named else ""
         raise TypeError(
-            f"train_step takes an optimizer made once, before the loop: opt = "
-            f"{made or 'nb.optim.Adam(0.01)'}, say, not {optimizer!r}"
-            + " (made at each step, it would keep no state)"
-            * bool(made)
+            f"train_step takes an optimizer made once, before the loop: opt = {made}, say, "
+            f"not {optimizer!r}{why}"
         )
     if isinstance(l2, numbers.Real) and not isinstance(l2, bool):
         l2 = L2(finite_float(l2, "l2", low=0)) if l2 else None
