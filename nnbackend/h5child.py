@@ -8,6 +8,7 @@ the file that goes into a message.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -103,8 +104,6 @@ def run_child(
     cpu_seconds = str(math.ceil(seconds) + 1)
     command = [sys.executable, "-I", "-c", CHILD_START + code, str(CHILD_BYTES), cpu_seconds]
     done = _run(command + list(args), found, seconds, pass_fds)
-    if STARTED not in done.stderr and done.returncode == -signal.SIGINT:
-        done = _run(command + list(args), found, seconds, pass_fds)  # hit before its setsid
     if STARTED not in done.stderr:  # not a Python, or one without h5py: its last words
         raise NoChild(last_words(done))
     ended = _FINISHED.search(done.stderr)
@@ -118,19 +117,41 @@ def run_child(
 
 def _run(command: list[str], found: str, seconds: float, pass_fds: tuple):
     """One child: ``command``, the import path ``found`` on its stdin, in a session of
-    its own."""
+    its own (a Ctrl-C held while it is made: one before its ``setsid`` killed it)."""
     quiet = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     try:
-        return subprocess.run(
-            command, input=found.encode() + b"\n", capture_output=True, timeout=seconds,
-            env={**os.environ, **quiet}, pass_fds=pass_fds, start_new_session=True,
-        )  # fmt: skip
+        with _ctrl_c_held():
+            child = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                env={**os.environ, **quiet}, pass_fds=pass_fds, start_new_session=True,
+            )  # fmt: skip
     except OSError as exc:
         raise NoChild(str(exc)) from None
-    except subprocess.TimeoutExpired as exc:
-        if STARTED not in (exc.stderr or b""):
-            raise NoChild(f"no answer in {seconds} s") from None
-        raise
+    with child:
+        try:
+            out, err = child.communicate(found.encode() + b"\n", timeout=seconds)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            if STARTED not in child.communicate()[1]:
+                raise NoChild(f"no answer in {seconds} s") from None
+            raise
+        except BaseException:  # a Ctrl-C of the caller's own: the child goes too
+            child.kill()
+            raise
+    return subprocess.CompletedProcess(command, child.returncode, out, err)
+
+
+@contextlib.contextmanager
+def _ctrl_c_held():
+    """SIGINT blocked in this thread (where the OS allows), and delivered after."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 _FINISHED = re.compile(re.escape(ENDED) + rb"(\d+)\Z")

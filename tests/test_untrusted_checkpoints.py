@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import nnbackend as nb
+from nnbackend import h5child
 from nnbackend.h5text import write_text
 from nnbackend.layers import Dense, ReLU
 from tests.conftest import CPU_BACKEND_NAMES
@@ -833,14 +834,14 @@ def test_a_variable_length_attribute_past_the_cap_is_refused_in_its_child(
     with h5py.File(path, "r+", libver="latest") as f:
         f.attrs["architecture"] = " " * (2 << 20)  # variable-length, as older files hold
     sent = []
-    run = subprocess.run
+    run = h5child._run
 
     def recording(*args, **kwargs):
         done = run(*args, **kwargs)
         sent.append(len(done.stdout))
         return done
 
-    monkeypatch.setattr(subprocess, "run", recording)
+    monkeypatch.setattr(h5child, "_run", recording)
     with pytest.raises(nb.CheckpointError, match=r"/@architecture is longer than 1048576"):
         nb.load(path)
     assert sent == [0, 0]  # the structure's walk, then the string's reader: neither sent it
