@@ -187,6 +187,8 @@ def step_arguments(loss, optimizer, l2):
     if not isinstance(optimizer, Optimizer):
         named = isinstance(optimizer, str | dict)
         made = f"nb.optim.get({optimizer!r})" if named else "nb.optim.Adam(0.01)"
+        if isinstance(optimizer, type) and issubclass(optimizer, Optimizer):
+            made = f"{_optimizer_class(optimizer)}()"  # every built-in has a default rate
         why = " (made at each step, it would keep no state)" if named else ""
         raise TypeError(
             f"train_step takes an optimizer made once, before the loop: opt = {made}, say, "

@@ -244,7 +244,7 @@ def monitor_hint(monitor: str, fit, n_outputs: int | None) -> str:
             metric.check(fit.loss, n_outputs)
         except ValueError as exc:  # accuracy of a regression: its own words say why
             return f"; and {exc}; monitor another, e.g. monitor={prefix + 'loss'!r}"
-    made = f"nb.metrics.TopKAccuracy(k={top_k[1]})" if top_k else repr(name)  # what fit takes
+    made = f"nb.metrics.TopKAccuracy(k={int(top_k[1])})" if top_k else repr(name)  # fit takes
     ask = f"metrics=[{made}]" if unasked else ""
     ask += f" and monitor={prefix + own!r}" if unasked and own != name else ""  # "acc"
     if prefix and not any(key.startswith(prefix) for key in recorded):

@@ -466,3 +466,10 @@ def test_one_hot_targets_as_columns_are_told_to_transpose(backend):
     with pytest.raises(ValueError, match=r"Pass y_val\.T$"):
         model.fit(X, Y, validation_data=(X, Y.T), **fit)
     model.fit(X, Y.T.T, **fit)
+
+
+def test_rows_zipped_from_numpy_columns_are_features_not_xy_pairs():
+    """list(zip(a, b)) of two NumPy columns holds rows of NumPy scalars (each has a
+    shape, ()): the pairs' pre-check called them (x, y) samples, where fit trained."""
+    a = np.arange(5.0)
+    assert as_array(list(zip(a, -a, strict=True))).shape == (5, 2)

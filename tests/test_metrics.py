@@ -3,6 +3,7 @@ device with the loss and brought to the host with it (no sync per step)."""
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -437,3 +438,15 @@ def test_a_monitored_metric_the_loss_refuses_is_told_to_monitor_another():
             X, y.astype(float), loss="mse", optimizer="sgd", metrics=["mae"],
             validation_split=0.2, callbacks=[stop], verbose=0,
         )  # fmt: skip
+
+
+def test_the_top_k_hint_with_a_leading_zero_runs():
+    from types import SimpleNamespace
+
+    from nnbackend.metrics import monitor_hint
+
+    fit = SimpleNamespace(
+        metrics={"loss": [], "accuracy": []}, loss=nb.losses.SoftmaxCrossEntropy()
+    )
+    made = re.search(r"metrics=\[(.+?)\]", monitor_hint("top_03_accuracy", fit, 6))[1]
+    assert eval(made, {"nb": nb}).name == "top_3_accuracy"  # k=03 was a SyntaxError

@@ -285,3 +285,33 @@ def test_train_step_refuses_an_l2_that_is_no_number_before_the_step(l2):
     model = nb.Sequential([Dense(3, 2)], seed=0)
     with pytest.raises(TypeError, match=r"l2 is a number .* or an nb.losses.L2, not"):
         model.train_step(X[:8].astype(np.float32), Y[:8], "cross_entropy", nb.optim.SGD(0.1), l2=l2)
+
+
+def test_a_step_given_the_weights_for_gradients_is_refused():
+    """opt.step(model.params, model.params) (a typo) would do W -= lr * W in silence."""
+    model = nb.Sequential([Dense(3, 2)], seed=0)
+    before = host(model.params["0.W"]).copy()
+    with pytest.raises(TypeError, match="takes the weights first"):
+        nb.optim.SGD(0.1).step(model.params, model.params)
+    np.testing.assert_array_equal(host(model.params["0.W"]), before)
+
+
+def test_train_steps_hint_makes_the_optimizer_a_class_or_a_config_names():
+    """A class was told nb.optim.Adam(0.01), another algorithm; only a name or a config,
+    made at each step, is told it would keep no state."""
+    model = nb.Sequential([Dense(3, 2)], seed=0)
+    xb, yb = X[:8].astype(np.float32), Y[:8]
+    cases = ((nb.optim.SGD, nb.optim.SGD), ({"type": "rmsprop", "lr": 0.1}, nb.optim.RMSProp))
+    for given, kind in cases:
+        with pytest.raises(TypeError, match="made once, before the loop") as info:
+            model.train_step(xb, yb, "cross_entropy", given)
+        assert type(eval(re.search(r"opt = (.+?), say", str(info.value))[1], {"nb": nb})) is kind
+        assert ("made at each step" in str(info.value)) is isinstance(given, dict)
+
+
+def test_none_given_as_a_weight_or_an_input_is_called_none():
+    model = nb.Sequential([Dense(3, 2)], seed=0)
+    with pytest.raises(nb.backend.BackendMismatchError, match=r"^0.W is None, not an array$"):
+        model.params["0.W"] = None
+    with pytest.raises(nb.backend.BackendMismatchError, match=r"is None, not an array$"):
+        model.forward(None)

@@ -200,3 +200,11 @@ def test_missing_matplotlib_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ImportError, match=r"pip install 'nnbackend\[plot\]'"):
         plot.figure()
+
+
+def test_decision_boundary_takes_exactly_max_classes():
+    from nnbackend.plot import MAX_CLASSES, _class_labels
+
+    assert _class_labels(np.arange(MAX_CLASSES)).size == MAX_CLASSES
+    with pytest.raises(ValueError, match=f"colours at most {MAX_CLASSES}"):
+        _class_labels(np.arange(MAX_CLASSES + 1))
