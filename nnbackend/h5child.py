@@ -117,28 +117,44 @@ def run_child(
 
 def _run(command: list[str], found: str, seconds: float, pass_fds: tuple):
     """One child: ``command``, the import path ``found`` on its stdin, in a session of
-    its own (a Ctrl-C held while it is made: one before its ``setsid`` killed it)."""
+    its own (a Ctrl-C held while it is made: one before its ``setsid`` killed it).
+    Whatever ends the wait (its time, the caller's Ctrl-C) ends the child's session."""
     quiet = {name: "1" for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    child = None
     try:
-        with _ctrl_c_held():
+        with _ctrl_c_held():  # a Ctrl-C held here comes as it ends: child is made by then
             child = subprocess.Popen(
                 command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 env={**os.environ, **quiet}, pass_fds=pass_fds, start_new_session=True,
             )  # fmt: skip
+        out, err = child.communicate(found.encode() + b"\n", timeout=seconds)
     except OSError as exc:
-        raise NoChild(str(exc)) from None
-    with child:
-        try:
-            out, err = child.communicate(found.encode() + b"\n", timeout=seconds)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            if STARTED not in child.communicate()[1]:
-                raise NoChild(f"no answer in {seconds} s") from None
-            raise
-        except BaseException:  # a Ctrl-C of the caller's own: the child goes too
-            child.kill()
-            raise
+        if child is None:
+            raise NoChild(str(exc)) from None
+        _end(child)
+        raise
+    except subprocess.TimeoutExpired as exc:
+        _end(child)
+        if STARTED not in (exc.stderr or b""):
+            raise NoChild(f"no answer in {seconds} s") from None
+        raise
+    except BaseException:
+        if child is not None:
+            _end(child)
+        raise
     return subprocess.CompletedProcess(command, child.returncode, out, err)
+
+
+def _end(child: subprocess.Popen) -> None:
+    """``child`` and whatever it started (its session's group) killed, and reaped: a
+    wrapper that does not exec left its own child holding the pipes."""
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except (OSError, AttributeError):  # gone already, or no process groups (Windows)
+        child.kill()
+    child.wait()
+    for stream in (child.stdin, child.stdout, child.stderr):
+        stream.close()
 
 
 @contextlib.contextmanager

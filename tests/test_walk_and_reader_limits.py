@@ -10,6 +10,8 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
+import time
 
 import h5py
 import numpy as np
@@ -366,3 +368,51 @@ def test_class_names_are_read_from_the_first_file_that_has_them(tmp_path):
             f[f"{split}_set_y"] = np.array([0, 1] * (n // 2))
             f["list_classes"] = names
     assert load_catvnoncat(tmp_path, return_classes=True)[2] == ["non-cat", "cat"]
+
+
+@pytest.fixture
+def children_made(monkeypatch):
+    """The Popen objects h5child makes, for a test to look at."""
+    made, real = [], subprocess.Popen
+
+    def popen(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(h5child.subprocess, "Popen", popen)
+    return made
+
+
+def test_a_ctrl_c_held_while_the_child_is_made_ends_the_child(monkeypatch, children_made):
+    """The held SIGINT came as the mask was restored, before the wait that kills the
+    child on any exception: it was left waiting on its stdin."""
+    real = h5child.subprocess.Popen
+
+    def interrupted(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # held until the child is made
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(h5child.subprocess, "Popen", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        h5child.run_child("finish(0)\n", [], 30)
+    assert children_made[0].returncode is not None  # killed and reaped
+
+
+def test_a_ctrl_c_mid_walk_kills_and_reaps_the_child(children_made):
+    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
+    with pytest.raises(KeyboardInterrupt):
+        h5child.run_child("import time\ntime.sleep(30)\nfinish(0)\n", [], 20)
+    assert children_made[0].returncode is not None  # no zombie left
+
+
+def test_the_timeout_holds_when_the_child_left_a_process_on_its_pipes(tmp_path, monkeypatch):
+    """A sys.executable that does not exec (a wrapper) left its own child holding the
+    pipes: the wait for their end outlasted the timeout by as long as it lived."""
+    script = tmp_path / "python"
+    script.write_text("#!/bin/sh\nsleep 8\n")
+    script.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(script))
+    start = time.monotonic()
+    with pytest.raises(h5child.NoChild, match="no answer in 1 s"):
+        h5child.run_child("finish(0)\n", [], 1)
+    assert time.monotonic() - start < 5
