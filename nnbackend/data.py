@@ -231,10 +231,6 @@ def as_array(data, what: str = "X"):
         raise TypeError(
             f"{what} is a sparse {type(data).__name__}: give it dense, {what}.toarray()"
         )
-    if isinstance(data, tuple | list) and data and all(type(p) is tuple for p in data):
-        if all(_is_pair(part) and np.ndim(part[0]) for part in data):  # NumPy would stack
-            # x and y of one shape; rows of NumPy scalars (zip of two columns) are features
-            raise ValueError(_pairs_hint(data, what))
     try:
         array = np.asarray(data)
     except (ValueError, TypeError, RuntimeError) as exc:  # Runtime: torch's, strict's devices

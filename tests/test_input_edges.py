@@ -192,14 +192,15 @@ def test_an_image_and_its_label_are_samples_and_triples_no_pairs():
         as_array(triples, "X")
 
 
-def test_pairs_whose_x_and_y_share_a_shape_get_the_pairs_hint():
-    """NumPy stacks x and y of one shape (a feature and its target, an autoencoder's
-    (x, x)): the pairs became a 4-D X, told to flatten images."""
-    X = np.arange(64.0).reshape(64, 1)
-    with pytest.raises(ValueError, match="join the batches first"):
-        as_array([(X[i : i + 16], 2 * X[i : i + 16]) for i in range(0, 64, 16)])
-    with pytest.raises(ValueError, match="stack them first"):
-        as_array([(x, x) for x in np.zeros((8, 3))])
+def test_rows_of_two_channels_with_their_own_y_are_features():
+    """Tuples of two arrays of one shape are a sample's channels where y is given apart
+    (zip of two arrays of rows): NumPy stacks them, and fit trains (a pre-check that
+    took them for (x, y) pairs refused them, told to overwrite y)."""
+    rng = np.random.default_rng(0)
+    X = list(zip(rng.random((8, 3)), rng.random((8, 3)), strict=True))
+    assert as_array(X).shape == (8, 2, 3)
+    model = nb.Sequential([Flatten(), Dense(6, 2)], seed=0)
+    model.fit(X, np.arange(8) % 2, loss="cross_entropy", optimizer="adam", verbose=0)
 
 
 @pytest.mark.parametrize("backend", ["numpy", "strict"])
