@@ -187,8 +187,12 @@ def step_arguments(loss, optimizer, l2):
     if not isinstance(optimizer, Optimizer):
         named = isinstance(optimizer, str | dict)
         made = f"nb.optim.get({optimizer!r})" if named else "nb.optim.Adam(0.01)"
-        if isinstance(optimizer, type) and issubclass(optimizer, Optimizer):
-            made = f"{_optimizer_class(optimizer)}()"  # every built-in has a default rate
+        if (
+            isinstance(optimizer, type)
+            and issubclass(optimizer, Optimizer)
+            and optimizer is not Optimizer
+        ):
+            made = f"{_optimizer_class(optimizer)}({'' if _has_defaults(optimizer) else '...'})"
         why = " (made at each step, it would keep no state)" if named else ""
         raise TypeError(
             f"train_step takes an optimizer made once, before the loop: opt = {made}, say, "
@@ -199,6 +203,13 @@ def step_arguments(loss, optimizer, l2):
     elif l2 is not None and not isinstance(l2, L2):
         raise TypeError(f"l2 is a number (as fit takes it) or an nb.losses.L2, not {l2!r}")
     return loss_types.get(loss), l2
+
+
+def _has_defaults(kind: type) -> bool:
+    """Whether ``kind()`` makes one: every argument has a default (the built-ins' do)."""
+    free = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    arguments = inspect.signature(kind).parameters.values()
+    return all(p.default is not p.empty or p.kind in free for p in arguments)
 
 
 def nothing_left(saved, epochs: int) -> str:

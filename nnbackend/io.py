@@ -265,6 +265,10 @@ def restore_checkpoint(
     the model changes: what it raises leaves the model as it was. The file may hold the
     model's size of weights, and ``copies`` times it in all (a fit's optimizer slots
     and callbacks' states), where the default caps allow less."""
+    if not hasattr(model, "layers") or not hasattr(model, "params"):
+        raise TypeError(f"nb.restore(model, path) restores into a model, not {model!r}")
+    if optimizer is not None and not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer is the Optimizer to restore the state into, not {optimizer!r}")
     own = sum(math.prod(shape) for shape in array_shapes(model).values())
     own = max(own, -(-own * copies // MAX_COPIES))  # MAX_COPIES times this in all
     saved = _read(path, model.backend, custom_objects, max_params, own)

@@ -299,6 +299,20 @@ def get(spec) -> Loss:
     return LOSSES.create(spec)
 
 
+class LossSlot:
+    """A model's ``loss`` (what ``predict_proba`` and ``evaluate`` use): a Loss, or None
+    before a ``fit``; one set by hand by its name (``model.loss = "bce"``) is made into
+    its Loss, as ``fit`` takes it. A model pickled before kept it as plain ``loss``."""
+
+    def __get__(self, model, owner=None):
+        if model is None:
+            return self
+        return model.__dict__.get("_loss", model.__dict__.get("loss"))
+
+    def __set__(self, model, loss) -> None:
+        model.__dict__["_loss"] = None if loss is None else get(loss)
+
+
 def _scaled(x, scale: float):
     """``scale * x``, skipping the multiplication when scale is 1 (summed losses)."""
     return x if scale == 1.0 else scale * x

@@ -27,7 +27,7 @@ from nnbackend.flat import FlatModel, release, thaw, unbind
 from nnbackend.history import History
 from nnbackend.kept import own_copy
 from nnbackend.layers.base import build_layer, claim, forward_missed, layer_list, unbuilt_copy
-from nnbackend.losses import L2
+from nnbackend.losses import L2, LossSlot
 from nnbackend.optim_base import Optimizer
 from nnbackend.registry import MODELS, register
 from nnbackend.shapes import (
@@ -55,6 +55,7 @@ class Sequential:
     ``stop_training = True`` to end a fit after the epoch.
     """
 
+    loss = LossSlot()  # a name set by hand becomes its Loss
     registry = MODELS
 
     def __init__(
@@ -79,7 +80,6 @@ class Sequential:
             )
         self.backend = get_backend(backend, dtype=dtype)
         self.rng = as_generator(seed)
-        self.loss = None
         self.optimizer = None
         self.metrics = None
         self.stop_training = False

@@ -57,16 +57,23 @@ def _link(model, purpose: str):
     the last layer gives [0, 1] already. A model that no ``fit`` trained (a loop
     written by hand, or none yet) has no loss to say whether its raw scores are
     logits for a softmax, a sigmoid, or no probabilities at all: a ValueError."""
+    one = model.n_outputs == 1
+    if model.loss is not None and one and model.loss.target_kind == "labels":  # as fit
+        raise ValueError(
+            f"{purpose}: model.loss is {model.loss!r}, which needs one output per class, "
+            "but the model has 1 output: set model.loss = nb.losses.BinaryCrossEntropy("
+            "from_logits=True) for one logit"
+        )
     if model.loss is not None:
         return model.loss.link
     if gives_probabilities(model):
         return lambda out: out
+    fits = "BinaryCrossEntropy(from_logits=True)" if one else "SoftmaxCrossEntropy()"
     raise ValueError(
         f"{purpose}: the model has no loss to turn its outputs into probabilities (it "
         f"was not trained by fit, which sets model.loss), and its last layer, "
         f"{type(model.layers[-1]).__name__}, gives raw scores. Set model.loss to the loss "
-        "it was trained with (e.g. model.loss = nb.losses.BinaryCrossEntropy("
-        "from_logits=True), or nb.losses.SoftmaxCrossEntropy()), or train it with fit"
+        f"it was trained with (e.g. model.loss = nb.losses.{fits}), or train it with fit"
     )
 
 

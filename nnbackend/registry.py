@@ -27,6 +27,7 @@ import contextvars
 import importlib
 import inspect
 import json
+from collections.abc import Mapping
 
 from nnbackend.checks import warn_caller
 
@@ -385,6 +386,10 @@ def register(cls: type | None = None, *, name: str | None = None):
 @contextlib.contextmanager
 def custom_objects(objects: dict | None):
     """Inside the block, ``objects`` (name -> class) are found before the registries."""
+    if objects is not None and not isinstance(objects, Mapping):  # Keras's list of classes
+        raise TypeError(
+            f"custom_objects is {{name: class}}, e.g. {{'MyLayer': MyLayer}}, not {objects!r}"
+        )
     token = _custom.set({**(_custom.get() or {}), **(objects or {})})
     try:
         yield

@@ -930,3 +930,36 @@ def test_restore_refuses_another_architecture_naming_where_it_differs(tmp_path):
         said = re.escape(f"holds another architecture than the model's: {where}")
         with pytest.raises(nb.CheckpointError, match=said + ".*; build the model as saved"):
             nb.restore(nb.Sequential(layers), path)
+
+
+def test_restore_with_its_arguments_swapped_or_a_list_of_custom_objects_says_so(tmp_path):
+    """nb.restore(path, model) was "'str' object has no attribute 'params'" from deep
+    inside; custom_objects=[Dense] (Keras's habit) "'list' object is not a mapping"."""
+    model = nb.Sequential([Dense(2, 2)], seed=0)
+    path = nb.save(model, tmp_path / "m.h5")
+    with pytest.raises(TypeError, match=r"nb.restore\(model, path\) restores into a model"):
+        nb.restore(str(path), model)
+    with pytest.raises(TypeError, match="optimizer is the Optimizer to restore the state into"):
+        nb.restore(model, path, "adam")
+    with pytest.raises(TypeError, match=r"custom_objects is \{name: class\}"):
+        nb.load(path, custom_objects=[Dense])
+
+
+def test_a_loss_set_by_name_is_its_loss_and_one_output_is_told_bce():
+    """model.loss = "cross_entropy" crashed predict and evaluate ("'str' object has no
+    attribute 'link'"); a 1-output model told SoftmaxCrossEntropy() gave probability 1
+    for every row."""
+    X = np.random.default_rng(0).random((3, 2))
+    model = nb.Sequential([Dense(2, 2)], seed=0)
+    model.loss = SoftmaxCrossEntropy()
+    want = model.predict_proba(X)
+    model.loss = "cross_entropy"
+    assert isinstance(model.loss, SoftmaxCrossEntropy)
+    np.testing.assert_allclose(model.predict_proba(X), want)
+    assert model.evaluate(X, np.array([0, 1, 0]))["loss"] > 0
+    one = nb.Sequential([Dense(2, 1)], seed=0)
+    with pytest.raises(ValueError, match=r"model.loss = nb.losses.BinaryCrossEntropy\(from_logits"):
+        one.predict_proba(X)
+    one.loss = SoftmaxCrossEntropy()
+    with pytest.raises(ValueError, match="needs one output per class, but the model has 1"):
+        one.predict_proba(X)

@@ -365,3 +365,11 @@ def test_dropout_as_its_message_says_to_call_it_alone(backend):
     kept = backend.to_numpy(L.Dropout(0.5).forward(x, rng=nb.Generator(0)))
     assert set(np.unique(kept)) == {0.0, 2.0} and 0.4 < (kept == 0).mean() < 0.6
     np.testing.assert_array_equal(backend.to_numpy(L.Dropout(0.0).forward(x)), 1.0)
+
+
+@pytest.mark.parametrize("padding, told", [("same", r"padding=\(1, 1\)"), ("VALID", "padding=0")])
+def test_conv_padding_by_keras_word_is_told_the_number(padding, told):
+    """ "same" and "valid" were "padding must be an int or a pair", with no way forward."""
+    with pytest.raises(TypeError, match=f"zeros added on each side: {told}"):
+        L.Conv2D(1, 8, 3, padding=padding)
+    assert L.Conv2D(1, 8, 3, padding=1).padding == (1, 1)

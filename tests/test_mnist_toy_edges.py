@@ -259,3 +259,19 @@ def test_standardize_takes_one_sample_and_refuses_none():
     np.testing.assert_array_equal(std, [1.0, 1.0])
     with pytest.raises(ValueError, match=r"cannot standardize an empty dataset \(0 samples\)"):
         datasets.standardize(np.zeros((0, 2)))
+
+
+@pytest.mark.parametrize("y", [None, 3])
+def test_train_val_split_of_no_y_says_so(y):
+    """y=None (scikit-learn's train_test_split takes X alone) was an IndexError."""
+    with pytest.raises(ValueError, match=f"X and y of N rows each; y is {y!r}"):
+        datasets.train_val_split(np.zeros((10, 2)), y)
+    with pytest.raises(ValueError, match="standardize takes X of N rows"):
+        datasets.standardize(3.0)
+
+
+def test_make_blobs_of_per_class_counts_draws_one_blob_each():
+    """make_blobs([3, 4]) was refused by scikit-learn for the default centers=3."""
+    X, y = datasets.make_blobs([3, 4], seed=0)
+    assert np.bincount(y).tolist() == [3, 4] and X.shape == (7, 2)
+    assert np.bincount(datasets.make_blobs(30, seed=0)[1]).tolist() == [10, 10, 10]

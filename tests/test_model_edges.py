@@ -315,3 +315,15 @@ def test_none_given_as_a_weight_or_an_input_is_called_none():
         model.params["0.W"] = None
     with pytest.raises(nb.backend.BackendMismatchError, match=r"is None, not an array$"):
         model.forward(None)
+
+
+def test_train_steps_hint_for_a_class_needing_arguments_is_a_call_that_works():
+    from nnbackend.fit_options import step_arguments
+
+    class Mine(nb.optim.SGD):
+        def __init__(self, lr, decay):
+            super().__init__(lr)
+
+    for kind, told in ((Mine, "opt = Mine(...)"), (nb.optim.Optimizer, "nb.optim.Adam(0.01)")):
+        with pytest.raises(TypeError, match=re.escape(told)):
+            step_arguments("mse", kind, None)

@@ -35,12 +35,14 @@ def make_circles(n_samples: int = 200, noise: float = 0.1, factor: float = 0.5, 
 
 def make_blobs(
     n_samples: int = 200,
-    centers: int = 3,
+    centers: int | None = None,
     n_features: int = 2,
     cluster_std: float = 1.0,
     seed: int = 0,
 ):
-    """Gaussian blobs: X (n, n_features) float64, y (n,) int64 in [0, centers)."""
+    """Gaussian blobs: X (n, n_features) float64, y (n,) int64 in [0, centers).
+    ``centers``: how many (3 where ``n_samples`` is a number), or their coordinates;
+    ``n_samples`` a list of counts draws one blob of each."""
     from sklearn import datasets as sk
 
     features = n_features
@@ -169,6 +171,9 @@ def train_val_split(X, y, val_fraction: float = 0.2, seed: int = 0):
     Returns ``((X_train, y_train), (X_val, y_val))``, rows taken along axis 0.
     The same seed gives the same split on every machine.
     """
+    for given, name in ((X, "X"), (y, "y")):
+        if np.ndim(given) == 0:  # y=None (train_test_split's X alone), or one value
+            raise ValueError(f"train_val_split takes X and y of N rows each; {name} is {given!r}")
     X, y = np.asarray(X), np.asarray(y)
     n = X.shape[0]
     if y.shape[0] != n:
@@ -196,6 +201,8 @@ def standardize(X, mean=None, std=None):
     constant up to rounding (StandardScaler's bound) is left unscaled (std taken as 1).
     Returns ``(X_scaled, mean, std)``; mean and std have shape (features,).
     """
+    if np.ndim(X) == 0:
+        raise ValueError(f"standardize takes X of N rows, not one value ({X!r})")
     X = np.asarray(X)
     if X.dtype.kind != "f":
         X = X.astype(np.float64)

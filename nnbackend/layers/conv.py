@@ -56,6 +56,10 @@ class Conv2D(Layer):
         self.out_channels = positive_int(out_channels, "Conv2D out_channels")
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride = pair(stride, "stride")
+        if isinstance(padding, str) and padding.lower() in ("same", "valid"):  # Keras's words
+            same = tuple((k - 1) // 2 for k in self.kernel_size)
+            told = "padding=0" if padding.lower() == "valid" else f"padding={same} (at stride 1)"
+            raise TypeError(f"Conv2D's padding is the zeros added on each side: {told}")
         self.padding = pair(padding, "padding")
         too_wide = any(p > k for p, k in zip(self.padding, self.kernel_size, strict=True))
         if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.padding) < 0 or too_wide:
