@@ -312,6 +312,9 @@ class LossSlot:
     def __set__(self, model, loss) -> None:
         model.__dict__["_loss"] = None if loss is None else get(loss)
 
+    def __delete__(self, model) -> None:
+        model.__dict__["_loss"] = None
+
 
 def _scaled(x, scale: float):
     """``scale * x``, skipping the multiplication when scale is 1 (summed losses)."""

@@ -11,7 +11,7 @@ from nnbackend.checks import positive_int
 from nnbackend.data import as_array, is_host
 from nnbackend.data_checks import check_layers_take, checked_features
 from nnbackend.kept import batch_arrays, forget_last_batch
-from nnbackend.output_range import gives_probabilities
+from nnbackend.output_range import gives_probabilities, output_layer_fits
 
 
 def probabilities(model, X, batch_size: int | None = None):
@@ -57,18 +57,20 @@ def _link(model, purpose: str):
     the last layer gives [0, 1] already. A model that no ``fit`` trained (a loop
     written by hand, or none yet) has no loss to say whether its raw scores are
     logits for a softmax, a sigmoid, or no probabilities at all: a ValueError."""
-    one = model.n_outputs == 1
+    one, probabilities = model.n_outputs == 1, gives_probabilities(model)
+    bce = "BinaryCrossEntropy()" if probabilities else "BinaryCrossEntropy(from_logits=True)"
     if model.loss is not None and one and model.loss.target_kind == "labels":  # as fit
         raise ValueError(
             f"{purpose}: model.loss is {model.loss!r}, which needs one output per class, "
-            "but the model has 1 output: set model.loss = nb.losses.BinaryCrossEntropy("
-            "from_logits=True) for one logit"
+            f"but the model has 1 output: set model.loss = nb.losses.{bce}"
         )
     if model.loss is not None:
+        if model.loss.input_range is not None:  # one set by hand: as fit refuses it
+            output_layer_fits(model, model.loss)
         return model.loss.link
-    if gives_probabilities(model):
+    if probabilities:
         return lambda out: out
-    fits = "BinaryCrossEntropy(from_logits=True)" if one else "SoftmaxCrossEntropy()"
+    fits = bce if one else "SoftmaxCrossEntropy() (classes), or nb.losses." + bce + " (labels)"
     raise ValueError(
         f"{purpose}: the model has no loss to turn its outputs into probabilities (it "
         f"was not trained by fit, which sets model.loss), and its last layer, "

@@ -963,3 +963,20 @@ def test_a_loss_set_by_name_is_its_loss_and_one_output_is_told_bce():
     one.loss = SoftmaxCrossEntropy()
     with pytest.raises(ValueError, match="needs one output per class, but the model has 1"):
         one.predict_proba(X)
+
+
+def test_a_loss_of_probabilities_set_by_hand_on_raw_scores_is_refused_as_fit_refuses_it():
+    """model.loss = "bce" (from_logits=False) on a model ending in Dense gave raw scores
+    as probabilities, negative ones; a 1-output model ending in Sigmoid was told the
+    loss from logits, which applied the sigmoid twice; del model.loss was "__delete__"."""
+    X = np.random.default_rng(0).random((4, 3))
+    raw = nb.Sequential([Dense(3, 1)], seed=0)
+    raw.loss = "bce"
+    with pytest.raises(ValueError, match=r"takes probabilities in \[0, 1\], but the model ends in"):
+        raw.predict_proba(X)
+    sigmoid = nb.Sequential([Dense(3, 1), nb.layers.Sigmoid()], seed=0)
+    sigmoid.loss = "cross_entropy"
+    with pytest.raises(ValueError, match=r"set model.loss = nb.losses.BinaryCrossEntropy\(\)$"):
+        sigmoid.predict_proba(X)
+    del sigmoid.loss
+    assert sigmoid.loss is None and sigmoid.predict_proba(X).shape == (4, 1)

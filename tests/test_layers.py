@@ -373,3 +373,5 @@ def test_conv_padding_by_keras_word_is_told_the_number(padding, told):
     with pytest.raises(TypeError, match=f"zeros added on each side: {told}"):
         L.Conv2D(1, 8, 3, padding=padding)
     assert L.Conv2D(1, 8, 3, padding=1).padding == (1, 1)
+    with pytest.raises(TypeError, match="at stride 1: an even kernel loses a row or column"):
+        L.Conv2D(1, 8, 4, padding="same")  # (1, 1) turns 8 x 8 into 7 x 7

@@ -58,7 +58,9 @@ class Conv2D(Layer):
         self.stride = pair(stride, "stride")
         if isinstance(padding, str) and padding.lower() in ("same", "valid"):  # Keras's words
             same = tuple((k - 1) // 2 for k in self.kernel_size)
-            told = "padding=0" if padding.lower() == "valid" else f"padding={same} (at stride 1)"
+            even = any(k % 2 == 0 for k in self.kernel_size)  # a border on one side only
+            told = f"padding={same} (at stride 1{': an even kernel loses a row or column' * even})"
+            told = "padding=0" if padding.lower() == "valid" else told
             raise TypeError(f"Conv2D's padding is the zeros added on each side: {told}")
         self.padding = pair(padding, "padding")
         too_wide = any(p > k for p, k in zip(self.padding, self.kernel_size, strict=True))
