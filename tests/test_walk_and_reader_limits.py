@@ -389,7 +389,9 @@ def test_a_ctrl_c_held_while_the_child_is_made_ends_the_child(monkeypatch, child
     real = h5child.subprocess.Popen
 
     def interrupted(*args, **kwargs):
-        os.kill(os.getpid(), signal.SIGINT)  # held until the child is made
+        # to this thread, held until the child is made (one to the process may go to
+        # another thread of the test run, and come at once)
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(h5child.subprocess, "Popen", interrupted)
