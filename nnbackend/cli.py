@@ -99,6 +99,7 @@ def example_parser(
     if data is not None:
         parser.add_argument(
             "--data",
+            type=data_folder,
             default=None,
             metavar="FOLDER",
             help=f"a folder holding the data files, directly or in {data}/ "
@@ -172,6 +173,14 @@ def thread_count(text: str) -> int | str:
             f"a number of threads from 1 to {MAX_THREADS}, or auto, not {text!r}"
         )
     return n
+
+
+def data_folder(text: str) -> str:
+    """``--data``'s folder, refused blank (``--data "$DATA"`` with DATA unset skipped
+    $NNBACKEND_DATA, and was told it was not set)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty folder name: name a folder, or leave out --data")
+    return text
 
 
 def plot_folder(text: str) -> Path:

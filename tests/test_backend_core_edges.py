@@ -345,3 +345,14 @@ def test_a_blank_nnbackend_is_unset_as_an_empty_one_is(monkeypatch):
     monkeypatch.setattr(backend_core, "_chosen", [])
     monkeypatch.setenv("NNBACKEND", "  ")
     assert nb.get_backend().name == "numpy"
+
+
+def test_a_device_without_int64_is_refused_up_front():
+    """array-api-strict's no_x64 device was taken, and every fit and predict then
+    stopped in its int64 labels; its float64 hint (--dtype float32) led to the same."""
+    try:
+        array_api_strict.Device("no_x64")
+    except ValueError:
+        pytest.skip("this array-api-strict has no no_x64 device")
+    with pytest.raises(ValueError, match="has no int64, which nnbackend's labels and indices"):
+        nb.Sequential([nb.layers.Dense(2, 2)], backend="strict:no_x64", seed=0)

@@ -264,6 +264,15 @@ def test_an_empty_out_is_refused(tmp_path, monkeypatch):
         cli.plot_folder("")
 
 
+def test_an_empty_data_folder_is_refused():
+    """--data "$DATA" with DATA unset skipped $NNBACKEND_DATA, and the error then said
+    it was not set."""
+    for blank in ("", "  "):
+        with pytest.raises(argparse.ArgumentTypeError, match="an empty folder name"):
+            cli.data_folder(blank)
+    assert cli.data_folder("~/data") == "~/data"  # expanded by the loaders
+
+
 # --threads takes every count from 1 up to the library's most, MAX_THREADS itself
 # included; --out refuses a folder name of spaces alone (an unset variable's quoting
 # gone wrong) as it refuses an empty one.

@@ -589,3 +589,10 @@ def test_a_small_but_real_spread_is_scaled_by_its_own_std():
         scaled, _, std = standardize(column[:, None])
         np.testing.assert_allclose(std[0], np.std(column), rtol=1e-6)
         np.testing.assert_allclose(np.std(scaled), 1.0, rtol=1e-3)  # a unit spread
+
+
+def test_a_blank_data_variable_is_unset(monkeypatch):
+    """NNBACKEND_DATA=" " was searched as the folder " " (a blank NNBACKEND is unset)."""
+    monkeypatch.setenv(datasets.DATA_ENV_VAR, " ")
+    with pytest.raises(FileNotFoundError, match="is not set"):
+        datasets.load_mnist()

@@ -300,7 +300,13 @@ def _auto(device: str | None) -> tuple[str, str | None]:
 def _build(base: str, device, dtype: str) -> Backend:
     xp, device_obj, array_types, to_host = MAKERS[base](device)
     name = base if device is None else f"{base}:{device}"
-    if dtype not in device_dtypes(xp, device_obj):
+    has = device_dtypes(xp, device_obj)
+    if "int64" not in has and "float32" in has:  # array-api-strict's no_x64
+        raise ValueError(
+            f"backend {name!r} on device {device_obj!r} has no int64, which nnbackend's "
+            f"labels and indices take: use another device ({base!r} alone, say)"
+        )
+    if dtype not in has:
         raise ValueError(
             f"backend {name!r} on device {device_obj!r} has no {dtype}: use float32 "
             "(dtype='float32'; --dtype float32 on the command line)"

@@ -45,8 +45,8 @@ class DataNotFoundError(FileNotFoundError):
 
 def search_dirs(path, subdir: str) -> list[Path]:
     """Where to look: ``path`` (else $NNBACKEND_DATA), then its ``subdir``."""
-    base = path if path is not None else os.environ.get(DATA_ENV_VAR)
-    if not base:
+    base = path if path is not None else os.environ.get(DATA_ENV_VAR, "").strip()
+    if not base:  # a blank $NNBACKEND_DATA is none, as a blank $NNBACKEND is
         return []
     folder = expanded(base)
     return [folder, folder / subdir]
