@@ -186,23 +186,28 @@ def step_arguments(loss, optimizer, l2):
     an optimizer named is refused: made at every step, it would keep no state."""
     if not isinstance(optimizer, Optimizer):
         named = isinstance(optimizer, str | dict)
-        made = f"nb.optim.get({optimizer!r})" if named else "nb.optim.Adam(0.01)"
-        if (
-            isinstance(optimizer, type)
-            and issubclass(optimizer, Optimizer)
-            and optimizer is not Optimizer
-        ):
-            made = f"{_optimizer_class(optimizer)}({'' if _has_defaults(optimizer) else '...'})"
         why = " (made at each step, it would keep no state)" if named else ""
         raise TypeError(
-            f"train_step takes an optimizer made once, before the loop: opt = {made}, say, "
-            f"not {optimizer!r}{why}"
+            f"train_step takes an optimizer made once, before the loop: opt = "
+            f"{_making(optimizer)}, say, not {optimizer!r}{why}"
         )
     if isinstance(l2, numbers.Real) and not isinstance(l2, bool):
         l2 = L2(finite_float(l2, "l2", low=0)) if l2 else None
     elif l2 is not None and not isinstance(l2, L2):
         raise TypeError(f"l2 is a number (as fit takes it) or an nb.losses.L2, not {l2!r}")
     return loss_types.get(loss), l2
+
+
+def _making(optimizer) -> str:
+    """The call that makes an optimizer of the name, config or class given (Adam where
+    it is none, or the base class, which steps nothing)."""
+    if isinstance(optimizer, str | dict):
+        return f"nb.optim.get({optimizer!r})"
+    if not isinstance(optimizer, type) or not issubclass(optimizer, Optimizer):
+        return "nb.optim.Adam(0.01)"
+    if optimizer is Optimizer:
+        return "nb.optim.Adam(0.01)"
+    return f"{_optimizer_class(optimizer)}({'' if _has_defaults(optimizer) else '...'})"
 
 
 def _has_defaults(kind: type) -> bool:
