@@ -114,21 +114,28 @@ def default_shape_hint(layer) -> str:
 def layer_text(layer) -> str:
     """``repr(layer)`` less the arguments left at their defaults, for a summary's line:
     ``Conv2D(in_channels=1, out_channels=30, kernel_size=(5, 5))``, not seven arguments.
-    The defaults are read from a twin built with the required arguments alone, so they
-    compare in the form ``config()`` gives them (a stride of 1 as (1, 1)). Only the
-    built-in layers are twinned: a constructor of one's own may do anything."""
+    An argument's default is read from a twin built without it, so that it compares in
+    the form ``config()`` gives it (a stride of 1 as (1, 1)) and as the others make it
+    (a pool's stride is its pool size). Only the built-in layers are twinned: a
+    constructor of one's own may do anything."""
     if not type(layer).__module__.startswith("nnbackend.layers."):
         return repr(layer)
-    config = layer.config()
+    config = {k: v for k, v in layer.config().items() if k != "type"}
     parameters = inspect.signature(type(layer)).parameters.values()
     required = [p.name for p in parameters if p.default is p.empty and p.kind != p.VAR_KEYWORD]
-    plain = type(layer).from_config({name: config[name] for name in required}).config()
     shown = [
-        f"{k}={v!r}"
-        for k, v in config.items()
-        if k != "type" and (k in required or k not in plain or plain[k] != v)
+        f"{k}={v!r}" for k, v in config.items() if k in required or _default(layer, config, k) != v
     ]
     return f"{type(layer).__name__}({', '.join(shown)})"
+
+
+def _default(layer, config: dict, name: str):
+    """What ``layer``'s ``name`` argument is when left out and the others are as given."""
+    twin = type(layer).from_config({k: v for k, v in config.items() if k != name})
+    return twin.config().get(name, _NO_DEFAULT)
+
+
+_NO_DEFAULT = object()
 
 
 def summary_table(layers, given_shape, input_shape) -> str:

@@ -145,6 +145,9 @@ def test_a_summary_line_leaves_out_the_arguments_at_their_defaults():
     )
     assert layer_text(MaxPool2D(2)) == "MaxPool2D()" and layer_text(ReLU()) == "ReLU()"
     assert layer_text(MaxPool2D(3, stride=1)) == "MaxPool2D(pool_size=(3, 3), stride=(1, 1))"
+    # a pool's default stride is its pool size: 2 is shown beside 3, 3 is not
+    assert layer_text(MaxPool2D(3, stride=2)) == "MaxPool2D(pool_size=(3, 3), stride=(2, 2))"
+    assert layer_text(AvgPool2D(3, stride=3)) == "AvgPool2D(pool_size=(3, 3))"
 
     built = []
 
