@@ -66,10 +66,12 @@ class SoftmaxCrossEntropy(Loss):
     A logit of -inf (a masked class) adds nothing where the target gives its class no
     weight, and makes the loss inf where it does, on every backend.
     ``fit`` checks the targets once; a loss called directly does not (that check waits
-    on the device): there a label outside ``0 .. classes - 1`` adds nothing to the loss,
-    and with ``from_logits=False`` logits are taken as probabilities (clipped, not
-    refused: ``fit`` checks the last layer's range). A loop of one's own checks its
-    data first with ``nb.data_checks.check_targets``.
+    on the device): there a label outside ``0 .. classes - 1`` (a -1 to skip a row) is
+    a row of zeros, which adds nothing to the loss but still gets softmax's gradient:
+    such rows are trained, not skipped (leave them out of the batch). With
+    ``from_logits=False`` logits are taken as probabilities (clipped, not refused:
+    ``fit`` checks the last layer's range). A loop of one's own checks its data first
+    with ``nb.data_checks.check_targets``.
     """
 
     target_kind = "labels"
@@ -188,7 +190,9 @@ class BinaryCrossEntropy(Loss):
     same length. ``"mean"`` divides by every element, ``(batch, k)`` outputs' too.
     Probabilities are clipped to [eps, 1 - eps]; targets outside [0, 1], and logits
     where probabilities go, are refused by ``fit`` (``nb.data_checks.check_targets``,
-    the last layer's range), not by a direct call, which clips them.
+    the last layer's range), not by a direct call, which clips the logits as
+    probabilities and takes the targets as given (-1/+1 labels give a loss that means
+    nothing, negative at times: make them 0/1).
     """
 
     has_accuracy = True

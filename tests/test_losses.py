@@ -197,6 +197,22 @@ def test_a_masked_class_adds_nothing_to_the_loss(backend, classes, targets, fuse
     assert np.isnan(value_and_gradient(scores, labels)[0])
 
 
+@pytest.mark.parametrize("classes", [5, 80])  # NumPy: one-hot rows below 16, picked labels above
+@pytest.mark.parametrize("fused", [True, False])
+def test_a_label_outside_the_classes_is_trained_not_skipped(backend, classes, fused):
+    """A direct call's label of -1 adds nothing to the loss, but its row still gets
+    softmax's gradient (the docstring says so: such rows are not skipped)."""
+    scores = np.random.default_rng(4).normal(size=(2, classes))
+    loss = losses.SoftmaxCrossEntropy(reduction="sum")
+    with nb.backend.fused(fused):
+        value = loss.forward(backend.asarray(scores), backend.asarray(np.array([0, -1])))
+        grad = backend.to_numpy(loss.backward())
+        alone = loss.forward(backend.asarray(scores[:1]), backend.asarray(np.array([0])))
+    softmax = np.exp(scores[1] - scores[1].max()) / np.exp(scores[1] - scores[1].max()).sum()
+    assert backend.to_float(value) == pytest.approx(backend.to_float(alone), rel=1e-6)
+    np.testing.assert_allclose(grad[1], softmax, rtol=1e-5, atol=1e-7)
+
+
 @pytest.mark.parametrize("z, t, expected", [(1e4, 0.0, 1e4), (-1e4, 1.0, 1e4), (1e4, 1.0, 0.0)])
 def test_bce_with_logits_of_1e4(backend, z, t, expected):
     loss = losses.BinaryCrossEntropy(from_logits=True)
