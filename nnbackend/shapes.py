@@ -296,6 +296,8 @@ def rows_to_images_hint(channels: int | None, sample_shape, X=None, name: str = 
     """How samples of ``sample_shape`` (rows of pixels) become (channels, height,
     width) images: with the sizes worked out where they are square, say; in the words
     of ``X``'s library, where it is at hand, and its ``name``."""
+    if len(sample_shape) > 3:
+        return _batch_axis_hint(channels, tuple(sample_shape), X, name)
     if len(sample_shape) == 2 and channels in (None, 1):
         return f"images of one channel need that axis: {name}[:, None{_rest(X)}]"
     size, c = math.prod(sample_shape), channels or "channels"
@@ -303,6 +305,21 @@ def rows_to_images_hint(channels: int | None, sample_shape, X=None, name: str = 
     if side and side * side * channels == size:
         return f"rows of pixels? {_rows_to_images(X, channels, side, side, name)}"
     return f"rows of pixels need a reshape such as {reshaped(X, name, f'{c}, height, width')}"
+
+
+def _batch_axis_hint(channels: int | None, sample_shape: tuple, X, name: str) -> str:
+    """For samples of more than three axes: a batch axis in ``input_shape``, or (``X``
+    given) batches stacked in one array, where the last three axes are images."""
+    c, h, w = sample_shape[-3:]
+    last = channels is not None and channels == w != c  # (..., height, width, channels)
+    if channels not in (None, c) and not last:
+        return f"images are samples of shape ({channels}, height, width)"
+    image = ", ".join(map(str, (w, c, h) if last else (c, h, w)))
+    if X is None:
+        return f"input_shape is one sample's shape, without the batch axis: ({image})"
+    joined = reshaped(X, name, f"-1, {c}, {h}, {w}", False)
+    joined = transposed(X, joined, (0, 3, 1, 2)) if last else joined
+    return f"batches stacked in one array? Join them: {joined} (and y's batches, if given)"
 
 
 def _rows_to_images(X, channels, height, width, name: str = "X") -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 
 import h5py
 import numpy as np
@@ -192,6 +193,32 @@ def test_images_a_model_without_input_shape_cannot_take_are_named_before_a_step(
         model.fit(np.zeros((8, 3, 16, 16)), y, validation_data=(np.zeros((2, 3, 3, 3)), y[:2]),
                   **fit)  # fmt: skip
     assert model.fit(np.zeros((8, 3, 16, 16)), y, **fit)["loss"][0] > 0
+
+
+@pytest.mark.parametrize("stacked", [(3, 4, 1, 8, 8), (3, 4, 8, 8, 1)])
+def test_batches_stacked_in_one_array_are_told_to_join_them(stacked):
+    """(batches, batch, C, H, W): the rows-of-pixels hint said X.reshape(len(X), 1,
+    16, 48), mosaics the model then took without a word."""
+    model = nb.Sequential([Conv2D(1, 2, 3), ReLU(), GlobalAvgPool2D(), Dense(2, 2)], seed=0)
+    X = np.random.default_rng(0).normal(size=stacked)
+    with pytest.raises(ValueError, match="batches stacked in one array") as info:
+        model.predict(X)
+    code = str(info.value).split("Join them: ")[1].split(" (and y")[0]
+    joined = eval(code)
+    images = (
+        X.reshape(12, 1, 8, 8) if stacked[2] == 1 else X.reshape(12, 8, 8, 1).transpose(0, 3, 1, 2)
+    )
+    assert np.array_equal(joined, images) and model.predict(joined).shape == (12,)
+
+
+@pytest.mark.parametrize(
+    "given, sample", [((100, 1, 28, 28), (1, 28, 28)), ((9, 28, 28, 3), (3, 28, 28))]
+)
+def test_an_input_shape_with_its_batch_axis_is_told_to_drop_it(given, sample):
+    layers = [Conv2D(sample[0], 2, 3), Flatten(), Dense(2 * 26 * 26, 2)]
+    with pytest.raises(ValueError, match=re.escape(f"without the batch axis: {sample}")):
+        nb.Sequential(layers, input_shape=given)
+    assert nb.Sequential(layers, input_shape=sample).input_shape == sample
 
 
 def test_a_layer_of_ones_own_that_says_no_shape_stops_the_walk():
