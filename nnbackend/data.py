@@ -18,6 +18,7 @@ from nnbackend.backend import Backend, Generator, namespace_of, to_numpy
 from nnbackend.backend.core import detached
 from nnbackend.backend.fastpaths import native
 from nnbackend.checks import one_of, positive_int
+from nnbackend.shapes import read_from
 
 #: On a GPU, keep the whole training set on the device when it takes less than this
 #: share of the free device memory.
@@ -232,7 +233,7 @@ def as_array(data, what: str = "X"):
             f"{what} is a sparse {type(data).__name__}: give it dense, {what}.toarray()"
         )
     try:
-        array = np.asarray(data)
+        array = read_from(data, np.asarray(data))
     except (ValueError, TypeError, RuntimeError) as exc:  # Runtime: torch's, strict's devices
         parts = data if isinstance(data, tuple | list) else ()
         if parts and all(_is_pair(part) for part in parts):

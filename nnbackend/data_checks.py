@@ -27,6 +27,7 @@ from nnbackend.shapes import (
     channels_last_hint,
     code_name,
     reshape_hint,
+    subject,
     transposed,
 )
 
@@ -91,7 +92,7 @@ def check_targets(
         row = _samples_in(y) == n_samples  # a (1, samples) row: its length is not it
         hint = f"; a row of {n_samples} targets? Pass it 1-D: {_flat(y, what)}" if row else ""
         if not row and y.ndim == 2 and y.shape[1] == n_samples:  # one-hot as (classes, m)
-            hint = f"; samples as columns (outputs x samples)? Pass {code_name(what)}.T"
+            hint = f"; samples as columns (outputs x samples)? Pass {subject(y, code_name(what))}.T"
         raise ValueError(
             f"{what} has {got} but {inputs} has {n_samples} samples: they must match{hint}"
         )

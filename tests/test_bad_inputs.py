@@ -382,7 +382,11 @@ def test_one_sample_is_told_to_become_a_batch_of_one(backend):
         told = (
             r"the model takes samples of 2 features, but X has shape \(2,\) \(samples of shape "
             r"\(\)\)\. A single sample\? Give it as a batch of one: "
-            + (r"np\.reshape\(X, \(1, -1\)\)\.$" if strict else r"X.reshape\(1, -1\)\.$")
+            + (
+                r"array_api_strict\.reshape\(X, \(1, -1\)\)\.$"
+                if strict
+                else r"X.reshape\(1, -1\)\.$"
+            )
         )
         for predicting in (model.predict, model.predict_proba):
             with pytest.raises(ValueError, match=told):

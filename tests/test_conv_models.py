@@ -7,6 +7,7 @@ import functools
 import json
 import re
 
+import array_api_strict
 import h5py
 import numpy as np
 import pytest
@@ -761,9 +762,47 @@ def test_a_single_images_hint_runs_as_written_on_its_own_library(shape, backend)
     X = backend.asarray(np.random.default_rng(0).random(shape).astype(np.float32))
     with pytest.raises(ValueError, match="A single") as told:
         model.predict(X)
-    batch = eval(_told_code(told), {"np": np, "X": X})  # noqa: S307 - the library's own hint
+    batch = eval(_told_code(told), {"np": np, "array_api_strict": array_api_strict, "X": X})  # noqa: S307 - the library's own hint
     side = shape[1] - 2  # a 3 x 3 kernel's output
     assert nb.to_numpy(model.predict(batch)).shape == (1, 2 * side * side)
+
+
+@pytest.mark.parametrize("given", ["list", "hdf5"])
+def test_hints_for_a_list_or_an_hdf5_dataset_run_on_it(given, tmp_path):
+    """NumPy reads them before the checks, and the hints wrote that array's methods:
+    X.transpose(0, 3, 1, 2) and X[None], which a list and an h5py dataset lack."""
+    images = np.random.default_rng(0).random((6, 8, 8, 3)).astype(np.float32)
+    file = h5py.File(tmp_path / "images.h5", "w")
+    file["X"], file["one"] = images, images[0]
+    X, one = (images.tolist(), images[0].tolist()) if given == "list" else (file["X"], file["one"])
+    model = nb.Sequential([Conv2D(3, 2, 3), ReLU(), GlobalAvgPool2D(), Dense(2, 2)], seed=0)
+    y = np.array([0, 1] * 3)
+    with pytest.raises(ValueError, match="Channels last") as told:
+        model.fit(X, y, loss="cross_entropy", optimizer="sgd", verbose=0)
+    fixed = eval(_told_code(told), {"np": np, "X": X})  # noqa: S307 - the library's own hint
+    np.testing.assert_array_equal(fixed, images.transpose(0, 3, 1, 2))
+    with pytest.raises(ValueError, match="A single channels-last image") as told:
+        model.predict(one)
+    batch = eval(_told_code(told), {"np": np, "X": one})  # noqa: S307 - the library's own hint
+    assert model.predict(batch).shape == (1,)
+    with pytest.raises(ValueError, match=r"Pass np\.asarray\(y\)\.T$") as told:
+        nb.Sequential([Dense(4, 2)]).fit(
+            np.zeros((3, 4)), np.eye(2, 3).tolist(), loss="cross_entropy", optimizer="sgd"
+        )
+
+
+def test_a_forward_channels_last_hint_gives_what_forward_takes(backend):
+    """On array-api-strict, np.transpose(X, ...) was told: a NumPy array, which the
+    model's forward then refuses."""
+    model = nb.Sequential([Conv2D(3, 2, 3), Flatten()], backend=backend, seed=0)
+    images = np.random.default_rng(0).random((2, 3, 5, 5)).astype(np.float32)
+    X = backend.asarray(images.transpose(0, 2, 3, 1))
+    with pytest.raises(ValueError, match="Channels last") as told:
+        model.forward(X)
+    names = {"np": np, "array_api_strict": array_api_strict, "X": X}
+    fixed = eval(_told_code(told), names)  # noqa: S307 - the library's own hint
+    np.testing.assert_array_equal(nb.to_numpy(fixed), images)
+    assert tuple(model.forward(fixed).shape) == (2, 18)
 
 
 def test_a_batch_of_square_rows_is_told_the_rows_reshape_beside_the_single_image():
@@ -785,7 +824,7 @@ def test_an_image_targets_reshape_hint_runs_as_written(backend):
     y = backend.asarray(X[:, 0])
     with pytest.raises(ValueError, match=r"but the model gives \(1, 6, 6\): ") as told:
         model.fit(X, y, loss="mse", optimizer="sgd", verbose=0)
-    fixed = eval(_told_code(told), {"np": np, "y": y})  # noqa: S307 - the library's own hint
+    fixed = eval(_told_code(told), {"np": np, "array_api_strict": array_api_strict, "y": y})  # noqa: S307 - the library's own hint
     assert tuple(fixed.shape) == X.shape
     model.fit(X, fixed, loss="mse", optimizer="sgd", verbose=0)
 
@@ -820,7 +859,7 @@ def test_layer_0s_rows_hint_is_written_for_the_array_and_its_name(shape, backend
     X = backend.asarray(images.reshape(shape))
     with pytest.raises(ValueError) as told:
         model.fit(X, np.zeros(6, int), loss="cross_entropy", optimizer="sgd", verbose=0)
-    fixed = eval(_told_code(told), {"np": np, "X": X})  # noqa: S307 - the library's own hint
+    fixed = eval(_told_code(told), {"np": np, "array_api_strict": array_api_strict, "X": X})  # noqa: S307 - the library's own hint
     np.testing.assert_array_equal(nb.to_numpy(fixed), images)
     with pytest.raises(ValueError, match=r"X_val(\.reshape\(len\(X_val\), 1, 5, 5\)|\[:, None\])$"):
         model.fit(
