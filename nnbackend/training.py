@@ -30,7 +30,7 @@ from nnbackend.checkpoint import nothing_saved_at
 from nnbackend.checks import boolean, warn_caller
 from nnbackend.data import as_array
 from nnbackend.data_checks import split_validation
-from nnbackend.distributed.parallel import DataParallel
+from nnbackend.distributed.parallel import DataParallel, refused_before_meeting
 from nnbackend.fit_data import VALIDATION_NAMES, batches_for, check_data, check_last_batch
 from nnbackend.fit_options import (
     check_checkpoint,
@@ -59,28 +59,36 @@ def fit(
 ) -> History:  # fmt: skip
     """Train ``model`` until epoch ``epochs``; returns the History of the epochs run.
     ``Sequential.fit`` documents the arguments."""
-    check_options(epochs=epochs, batch_size=batch_size, shuffle=shuffle, l2=l2,
-                  validation_split=validation_split, validation_batch_size=validation_batch_size,
-                  verbose=verbose, log_every=log_every, seed=seed, resume=resume,
-                  on_device=on_device)  # fmt: skip
-    callbacks = checked_callbacks(callbacks)
-    boolean(distributed, "distributed")
-    if compile is not False and distributed:
-        raise ValueError("compile=... captures a single process's step: not with distributed=True")
-    loss, optimizer = loss_types.get(loss), optim.get(optimizer)
-    metrics = metric_types.for_fit(metrics, loss, model.n_outputs)
-    X, y = as_array(X, "X"), as_array(y, "y")
-    X, y, validation_data = split_validation(
-        X, y, validation_data, validation_split, model.backend.dtype_name
-    )
-    optimizer.train_for(model)  # before the ranks meet: each rank refuses alike
-    claim(model.layers, model, build_new=True)  # one put in by model.layers[i] = ...
-    optimizer.follow_layers(model)
+    try:  # before the ranks meet: a rank refusing alone tells the others, not to strand them
+        check_options(epochs=epochs, batch_size=batch_size, shuffle=shuffle, l2=l2,
+                      validation_split=validation_split, verbose=verbose,
+                      validation_batch_size=validation_batch_size, log_every=log_every,
+                      seed=seed, resume=resume, on_device=on_device)  # fmt: skip
+        log_every = log_every or max(1, -(-epochs // 20))
+        callbacks = checked_callbacks(callbacks)
+        boolean(distributed, "distributed")
+        if compile is not False and distributed:
+            raise ValueError("compile=... captures one process's step: not with distributed=True")
+        loss, optimizer = loss_types.get(loss), optim.get(optimizer)
+        metrics = metric_types.for_fit(metrics, loss, model.n_outputs)
+        X, y = as_array(X, "X"), as_array(y, "y")
+        X, y, validation_data = split_validation(
+            X, y, validation_data, validation_split, model.backend.dtype_name
+        )
+        optimizer.train_for(model)
+        claim(model.layers, model, build_new=True)  # one put in by model.layers[i] = ...
+        optimizer.follow_layers(model)
+    except Exception as exc:
+        if distributed is True:
+            refused_before_meeting(exc)
+        raise
     parallel = None  # data parallel over the ranks of an MPI job (nnbackend.distributed)
     if distributed:
         settings = dict(epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
-                        l2=l2, resume=resume, checkpoints=(checkpoint is not None)
-                        + sum(isinstance(c, cb.ModelCheckpoint) for c in callbacks))  # fmt: skip
+                        l2=l2, resume=resume)  # fmt: skip
+        settings["checkpoints (epochs between saves)"] = save_schedule(
+            checkpoint, callbacks, log_every
+        )
         parallel = DataParallel.join(
             model, loss, optimizer, metrics, l2, (X, y, validation_data), settings
         )  # None in a world of one
@@ -112,7 +120,7 @@ def fit(
     check_last_batch(model, batches, tuple(X.shape[1:]))
     trainer = Trainer(
         model, loss, optimizer, l2=l2, metrics=metrics, callbacks=callbacks,
-        checkpoint=checkpoint, log_every=log_every or max(1, -(-epochs // 20)), verbose=verbose,
+        checkpoint=checkpoint, log_every=log_every, verbose=verbose,
         parallel=parallel, compile=compile,
     )  # fmt: skip
     try:  # the step binds the flat buffer: a refusal here lets the layers go again
@@ -160,6 +168,13 @@ def evaluate(
     forget_last_batch([*model.layers, loss], kept)  # a whole set's, held for no backward
     model._out_shape = None
     return logs
+
+
+def save_schedule(checkpoint, callbacks, log_every: int) -> list[int]:
+    """The epochs between a fit's saves, each checkpoint's: ranks saving on other
+    epochs would meet in each other's collectives."""
+    every = [c.every or log_every for c in callbacks if isinstance(c, cb.ModelCheckpoint)]
+    return ([log_every] if checkpoint is not None else []) + every
 
 
 class Trainer:

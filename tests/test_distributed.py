@@ -127,6 +127,21 @@ def test_a_bad_timeout_is_refused(monkeypatch):
         nb.distributed.init(timeout=10, gpu_collectives="gloo")
 
 
+def test_a_distributed_fit_keeps_the_timeout_init_was_given(monkeypatch):
+    """fit called init() again, which read $NNBACKEND_TIMEOUT over init(timeout=20): a
+    hung rank was waited on 600 s, or a longer wait chosen for slow saves cut short."""
+    monkeypatch.setattr(world, "_world", world.World())
+    for name in (*world.LAUNCH_SIZE_VARIABLES, world.FORCE_VARIABLE):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(world.TIMEOUT_VARIABLE, "600")
+    nb.distributed.init(timeout=20)
+    X, y = nb.datasets.make_moons(40, seed=0)
+    nb.Sequential([nb.layers.Dense(2, 2)], seed=0).fit(
+        X, y, loss="cross_entropy", optimizer="sgd", verbose=0, distributed=True
+    )
+    assert nb.distributed.current().timeout == 20.0
+
+
 def test_fit_distributed_in_a_plain_process_is_the_ordinary_fit(backend):
     case = cases.Case(backend.name, "float32", "adam", 0.01)
     alone, history = cases.train(case, distributed=False)

@@ -33,7 +33,13 @@ Importing nnbackend never imports mpi4py: ``init`` does, and only under a launch
 from __future__ import annotations
 
 from nnbackend.distributed.collectives import allreduce, engine_for, pack, unpack
-from nnbackend.distributed.parallel import DataParallel, broadcast_state, check_alike, share
+from nnbackend.distributed.parallel import (
+    DataParallel,
+    broadcast_state,
+    check_alike,
+    optimizer_text,
+    share,
+)
 from nnbackend.distributed.world import (
     DistributedError,
     current,
@@ -59,6 +65,7 @@ def broadcast(model, optimizer=None) -> None:
     world = joined_world()  # under a launcher, as rank() and my_share() do
     if world.size > 1:
         mine = {"backend": model.backend.name.split(":")[0], "model": model.config()}
+        mine["optimizer"] = None if optimizer is None else optimizer_text(optimizer)
         check_alike(world, {**mine, "float dtype": model.backend.dtype_name}, "broadcast")
     broadcast_state(world, model, optimizer)
 

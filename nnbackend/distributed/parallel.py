@@ -27,7 +27,7 @@ from nnbackend.backend.threads import threads_for_step
 from nnbackend.distributed.collectives import allreduce, broadcast, engine_for
 from nnbackend.distributed.fingerprints import checksums, digest
 from nnbackend.distributed.whole_batch import whole_batch
-from nnbackend.distributed.world import DistributedError, World, init
+from nnbackend.distributed.world import DistributedError, World, joined_world
 from nnbackend.flat import FlatModel, thaw
 from nnbackend.history import check_parts
 from nnbackend.io import Checkpoint, for_other_ranks, take_settings
@@ -36,6 +36,8 @@ from nnbackend.metrics import check_batch_value
 from nnbackend.schedules import Schedule
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+FIT_LABEL = "what each rank trains"  # the allgather where the ranks compare their fits
+REFUSED = "refused before the ranks met"  # a rank's only key there, where its fit was
 #: characters of a long value a disagreement shows, from this many before the first
 #: character where the ranks' values differ
 SHOWN, SHOWN_BEFORE = 200, 60
@@ -57,7 +59,7 @@ class DataParallel:
         """The DataParallel of this rank, once every rank has checked that all run the
         same fit; None in a world of one (fit then runs as it always does).
         ``data``: (X, y, validation data or None); ``settings``: fit's other options."""
-        world = init()
+        world = joined_world()  # init() would read $NNBACKEND_TIMEOUT over init's own
         if world.size == 1:
             return None
         check_alike(world, describe(model, loss, optimizer, metrics, data, settings))
@@ -295,7 +297,7 @@ def describe(model, loss, optimizer, metrics, data, settings: dict) -> dict:
         "fused kernels (NNBACKEND_FUSED)": fused_enabled(),  # the flat buffer's or not
         "model": model.config(),
         "loss": loss.config(),
-        "optimizer": _optimizer_text(optimizer),
+        "optimizer": optimizer_text(optimizer),
         "metrics": [m.config() for m in metrics],
         "samples in X": int(X.shape[0]) if X.ndim else None,
         "shape of a sample": tuple(X.shape[1:]),
@@ -308,11 +310,26 @@ def describe(model, loss, optimizer, metrics, data, settings: dict) -> dict:
     }
 
 
+def refused_before_meeting(error: Exception) -> None:
+    """Where this rank's ``fit(distributed=True)`` was refused before the ranks compare
+    their fits (its own data's NaN, say), tell the others there, so that each raises
+    rather than wait for it until the watchdog ends the job."""
+    world = joined_world()
+    if world.size > 1:
+        with contextlib.suppress(Exception):  # this rank's own error is the one to raise
+            world.allgather({REFUSED: f"{type(error).__name__}: {error}"}, FIT_LABEL)
+
+
 def check_alike(world: World, mine: dict, task: str = "fit") -> None:
     """Raise, on every rank alike, a DistributedError naming what the ranks disagree
     on and which rank has what (for a ``task`` other than fit: "broadcast")."""
-    label = "what each rank trains" if task == "fit" else f"the model each rank {task}s"
+    label = FIT_LABEL if task == "fit" else f"the model each rank {task}s"
     everyone = world.allgather(mine, label)  # another label: ranks at other steps
+    refused = [f"on rank {r}, {d[REFUSED]}" for r, d in enumerate(everyone) if REFUSED in d]
+    if refused:
+        raise DistributedError(
+            f"the fit was refused {'; '.join(refused)}: every rank stops", every_rank=True
+        )
     problems = [d for d in (disagreement(key, [r[key] for r in everyone]) for key in mine) if d]
     if problems:
         advice = (
@@ -346,7 +363,7 @@ def disagreement(what: str, values: list) -> str | None:
     return f"{what}: {', '.join(held)}"
 
 
-def _optimizer_text(optimizer) -> dict | str:
+def optimizer_text(optimizer) -> dict | str:
     """``optimizer.config()``; where the learning rate is a plain function, which has
     none, its repr with the function named (an address differs from rank to rank)."""
     lr = optimizer.lr
