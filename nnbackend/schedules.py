@@ -20,10 +20,11 @@ def rate(lr) -> float:
 
 def given_rate(schedule, step: int):
     """What ``schedule`` (a Schedule, or a function of the step count) gives at
-    ``step``, once it is a learning rate: a finite number, at least 0."""
+    ``step``, once it is a learning rate: a finite number, at least 0, as a Python float
+    (a function's NumPy scalar, ``0.1 * np.exp(-step / 100)``, is no array of strict's)."""
     lr = schedule(step)
     try:
-        valid = 0 <= lr < math.inf  # NaN fails both
+        valid = getattr(lr, "ndim", 0) == 0 and 0 <= lr < math.inf  # NaN fails both
     except (TypeError, ValueError):  # None, a string, an array of many
         valid = False
     if not valid:
@@ -31,7 +32,7 @@ def given_rate(schedule, step: int):
             f"the learning rate {schedule!r} gave {lr!r} at step {step}: a learning rate "
             "must be a finite number, at least 0 (a negative one climbs the loss)"
         )
-    return lr
+    return float(lr)
 
 
 def device_rate(value, like):

@@ -558,3 +558,23 @@ def test_a_schedule_giving_many_rates_names_the_rate():
     opt = optim.SGD(lr=lambda step: np.array([0.1, 0.2]))
     with pytest.raises(ValueError, match="at step 0: a learning rate must be"):
         opt.current_lr()
+
+
+@pytest.mark.parametrize("gives", [np.float64(0.05), np.float32(0.05), np.asarray(0.05)])
+def test_a_schedule_of_numpy_numbers_trains_on_every_backend(backend, gives):
+    """0.1 * np.exp(-step / 100) is a NumPy scalar: array-api-strict refused it in the
+    update ("Expected Array or Python scalar"), naming no learning rate."""
+    X, y = nb.datasets.make_moons(20, seed=0)
+    rates = []
+    for lr in (lambda step: gives, 0.05):
+        model = nb.Sequential([nb.layers.Dense(2, 2)], seed=0, backend=backend)
+        model.fit(X, y, loss="cross_entropy", optimizer=optim.SGD(lr), epochs=2, verbose=0)
+        rates.append(nb.to_numpy(model.params["0.W"]))
+    np.testing.assert_array_equal(rates[0], rates[1])
+    assert type(optim.SGD(lambda step: gives).current_lr()) is float
+
+
+def test_a_schedule_giving_one_rate_in_an_array_is_refused():
+    """np.asarray([0.1]) passed the check and broadcast every update into its shape."""
+    with pytest.raises(ValueError, match=r"gave array\(\[0.1\]\) at step 0: a learning rate"):
+        optim.SGD(lr=lambda step: np.asarray([0.1])).current_lr()
