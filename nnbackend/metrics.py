@@ -243,7 +243,10 @@ def monitor_hint(monitor: str, fit, n_outputs: int | None) -> str:
         try:
             metric.check(fit.loss, n_outputs)
         except ValueError as exc:  # accuracy of a regression: its own words say why
-            return f"; and {exc}; monitor another, e.g. monitor={prefix + 'loss'!r}"
+            other = f"monitor={prefix + 'loss'!r}"
+            if prefix and not any(key.startswith(prefix) for key in recorded):
+                other = f"monitor='loss' (or {other}, with validation_data or validation_split)"
+            return f"; and {exc}; monitor another, e.g. {other}"
     made = f"nb.metrics.TopKAccuracy(k={int(top_k[1])})" if top_k else repr(name)  # fit takes
     ask = f"metrics=[{made}]" if unasked else ""
     ask += f" and monitor={prefix + own!r}" if unasked and own != name else ""  # "acc"

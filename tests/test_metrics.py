@@ -438,6 +438,12 @@ def test_a_monitored_metric_the_loss_refuses_is_told_to_monitor_another():
             X, y.astype(float), loss="mse", optimizer="sgd", metrics=["mae"],
             validation_split=0.2, callbacks=[stop], verbose=0,
         )  # fmt: skip
+    fit = dict(loss="mse", optimizer="sgd", epochs=2, verbose=0)  # no validation data:
+    with pytest.raises(ValueError, match=r"monitor another, e.g. monitor='loss' \(or ") as told:
+        nb.Sequential([Dense(2, 1)], seed=0).fit(X, y.astype(float), callbacks=[stop], **fit)
+    hint = str(told.value).split("e.g. ")[1].split(" (or")[0]  # monitor='val_loss' failed
+    stop = eval(f"nb.callbacks.EarlyStopping({hint})", {"nb": nb})  # noqa: S307 - its hint
+    nb.Sequential([Dense(2, 1)], seed=0).fit(X, y.astype(float), callbacks=[stop], **fit)
 
 
 def test_the_top_k_hint_with_a_leading_zero_runs():
