@@ -197,7 +197,10 @@ class Trainer:
             saving.append(cb.ModelCheckpoint(checkpoint))
         # checkpoints last: each save then holds the other callbacks' state of its epoch
         others = [c for c in callbacks if not isinstance(c, cb.ModelCheckpoint)]
-        self.callbacks = [cb.TerminateOnNaN(), *others, *saving]
+        nan_check = (
+            [] if any(isinstance(c, cb.TerminateOnNaN) for c in others) else [cb.TerminateOnNaN()]
+        )
+        self.callbacks = [*nan_check, *others, *saving]  # one's own, else the default's
         self.first_saving = len(self.callbacks) - len(saving)
         self.log_every, self.verbose = log_every, verbose
 

@@ -609,6 +609,22 @@ def test_nan_loss_can_raise(backend):
         diverging_fit(backend, callbacks=[nb.callbacks.TerminateOnNaN(every=1, raise_error=True)])
 
 
+@QUIET_OVERFLOW
+@pytest.mark.parametrize("raise_error", [False, True])
+def test_ones_own_terminate_on_nan_stands_in_for_the_default(backend, raise_error):
+    """The default check ran beside one's own: its warning came twice, and before the
+    error that raise_error=True asked for instead."""
+    own = nb.callbacks.TerminateOnNaN(every=1, raise_error=raise_error)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            history = diverging_fit(backend, log_every=1, callbacks=[own])
+        except FloatingPointError:
+            history = None
+    said = [w for w in caught if "training loss became" in str(w.message)]
+    assert (history is None) is raise_error and len(said) == 1 - raise_error
+
+
 def test_epoch_hook_runs_every_n_epochs_and_at_the_end(backend):
     seen = []
     tiny_net(backend).fit(
