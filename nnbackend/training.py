@@ -84,11 +84,10 @@ def fit(
         raise
     parallel = None  # data parallel over the ranks of an MPI job (nnbackend.distributed)
     if distributed:
-        settings = dict(epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
-                        l2=l2, resume=resume)  # fmt: skip
-        settings["checkpoints (epochs between saves)"] = save_schedule(
-            checkpoint, callbacks, log_every
-        )
+        settings = {"epochs": epochs, "batch_size": batch_size, "shuffle": shuffle, "seed": seed,
+                    "l2": l2, "resume": resume,  # and when each rank saves, as well as what:
+                    "checkpoints (epochs between saves)": save_schedule(checkpoint, callbacks,
+                                                                        log_every)}  # fmt: skip
         parallel = DataParallel.join(
             model, loss, optimizer, metrics, l2, (X, y, validation_data), settings
         )  # None in a world of one
@@ -197,10 +196,8 @@ class Trainer:
             saving.append(cb.ModelCheckpoint(checkpoint))
         # checkpoints last: each save then holds the other callbacks' state of its epoch
         others = [c for c in callbacks if not isinstance(c, cb.ModelCheckpoint)]
-        nan_check = (
-            [] if any(isinstance(c, cb.TerminateOnNaN) for c in others) else [cb.TerminateOnNaN()]
-        )
-        self.callbacks = [*nan_check, *others, *saving]  # one's own, else the default's
+        own_nan_check = any(isinstance(c, cb.TerminateOnNaN) for c in others)
+        self.callbacks = [*[cb.TerminateOnNaN()] * (not own_nan_check), *others, *saving]
         self.first_saving = len(self.callbacks) - len(saving)
         self.log_every, self.verbose = log_every, verbose
 
@@ -301,14 +298,17 @@ class Trainer:
                     by = self.stopped_by or self._stopped_elsewhere()
                     early = epoch < epochs.stop - 1  # at the last epoch it ended nothing early
                     stopped = f"{by} at epoch {epoch}" if early else None
+                    if early and epoch % self.log_every and self.verbose:  # shown last
+                        history.flush()
+                        progress.log(epoch, logs)
                     break
         for callback in self.callbacks:
             callback.on_train_end(model, history)
         history.stop_reason = history.stop_reason or stopped  # the callbacks' own say more
         if saved is not None and not epochs:  # said, not silent: the History is empty
             history.stop_reason = history.stop_reason or nothing_left(saved, epochs.stop)
-            if self.verbose:
-                print(history.stop_reason)
+        if self.verbose and (stopped or not epochs) and history.stop_reason:
+            print(history.stop_reason)  # why the lines end early
         return history
 
     def _stopped_elsewhere(self) -> str:

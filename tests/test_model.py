@@ -793,6 +793,19 @@ def test_verbose_2_prints_a_line_per_log(capsys):
     assert "loss" in lines[0] and "accuracy" in lines[0]
 
 
+def test_verbose_shows_the_epoch_that_ended_a_stopped_fit_and_why(capsys):
+    """An early stop at epoch 6 of log_every=20: the lines stopped at epoch 0, and the
+    stop was not said."""
+    history = tiny_net("numpy").fit(
+        X_MOONS, Y_MOONS, loss="cross_entropy", optimizer="sgd", epochs=50, log_every=20,
+        callbacks=[StopAfter(6)], verbose=2,
+    )  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["epoch 0", "epoch 6", history.stop_reason]
+    assert history.stop_reason == "StopAfter stopped the fit at epoch 6"
+    assert lines[1].startswith(f"epoch 6: loss {history['loss'][6]:.4f}, accuracy ")
+
+
 # --- moving between backends ------------------------------------------------------
 
 
