@@ -27,6 +27,7 @@ from nnbackend.shapes import (
     channels_last_hint,
     code_name,
     reshape_hint,
+    same_source,
     subject,
     transposed,
 )
@@ -84,7 +85,7 @@ def check_targets(
     (``targets_like_outputs``), columns other than ``n_outputs``."""
     kind = "float" if loss is None else loss.target_kind
     _check_real(y, what, targets=kind)
-    y = _reducible(y)
+    y = same_source(_reducible(y), y)
     if y.ndim == 0 or y.shape[0] != n_samples:
         got = "a single value" if y.ndim == 0 else f"{y.shape[0]} target{'s' * (y.shape[0] != 1)}"
         if y.ndim == 2 and y.shape[0] == 1:  # the course's (1, samples): not "1 targets"
@@ -375,7 +376,10 @@ def split_validation(X, y, validation_data, fraction: float, dtype: str = "float
         raise ValueError(
             f"validation_split={fraction} of {X.shape[0]} samples leaves none to train on"
         )
-    return X[:n_train, ...], y[:n_train, ...], (X[n_train:, ...], y[n_train:, ...])
+    train, held_out = slice(None, n_train), slice(n_train, None)
+    X_train, X_val = (same_source(X[rows, ...], X) for rows in (train, held_out))
+    y_train, y_val = (same_source(y[rows, ...], y) for rows in (train, held_out))
+    return X_train, y_train, (X_val, y_val)
 
 
 def _validation_pair(data) -> tuple:

@@ -22,6 +22,7 @@ from nnbackend.backend import Generator, backend_of, dtype_name, namespace_of, t
 from nnbackend.data import as_array, target_dtype
 from nnbackend.data_checks import check_inputs, check_targets
 from nnbackend.losses import L2
+from nnbackend.shapes import same_source
 
 FLOAT32_WARNING = (
     "gradient check in float32: central differences are too coarse to tell a bug from "
@@ -96,7 +97,7 @@ def check_gradients(
     output_range.check_output_layer(model, loss, X)
     model = model.copy(dtype=_checking_dtype(model.backend, dtype))
     backend = model.backend
-    X = backend.asarray(X, dtype=backend.dtype_name)
+    X = same_source(backend.asarray(X, dtype=backend.dtype_name), X)
     y = backend.asarray(y, dtype=target_dtype(loss, y, backend))
     penalty = L2(l2) if l2 else None
     start = model.rng.state

@@ -191,6 +191,14 @@ def read_from(data, array):
     return array
 
 
+def same_source(new, old):
+    """``new``, a part or a copy of ``old``, with hints written for what ``old`` was
+    read from (the rows ``validation_split`` keeps of a list are still a list's)."""
+    if new is not old and _read_from_other(old):
+        _READ_FROM_OTHERS[id(new)] = new
+    return new
+
+
 def _library(array) -> str:
     """The array library of ``array``'s type: "numpy", "cupy", "torch", or ""."""
     top = type(array).__module__.partition(".")[0]

@@ -791,6 +791,25 @@ def test_hints_for_a_list_or_an_hdf5_dataset_run_on_it(given, tmp_path):
         )
 
 
+def test_hints_for_a_list_hold_once_the_list_is_split_or_cast():
+    """The rows validation_split keeps, integer targets cast to int64 and check_gradients'
+    copy were no longer the list's: X.transpose(0, 3, 1, 2) and y.T were told again."""
+    from nnbackend.gradcheck import check_gradients
+
+    rng = np.random.default_rng(0)
+    images = rng.random((10, 8, 8, 3)).tolist()
+    net = nb.Sequential([Conv2D(3, 2, 3), Flatten(), Dense(72, 2)], seed=0)
+    fit = dict(loss="cross_entropy", optimizer="sgd", epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"Use np\.transpose\(X, \(0, 3, 1, 2\)\)\.$"):
+        net.fit(images, [0, 1] * 5, validation_split=0.2, **fit)
+    columns = list(np.eye(3, dtype=np.uint8)[np.arange(10) % 3].T)  # (classes, samples)
+    with pytest.raises(ValueError, match=r"Pass np\.asarray\(y\)\.T$"):
+        nb.Sequential([Dense(4, 3)], seed=0).fit(rng.random((10, 4)), columns, **fit)
+    integers = rng.integers(0, 5, (4, 8, 8, 3)).tolist()
+    with pytest.raises(ValueError, match=r"Use np\.transpose\(X, \(0, 3, 1, 2\)\)\.$"):
+        check_gradients(net, "cross_entropy", integers, [0, 1, 0, 1])
+
+
 def test_a_forward_channels_last_hint_gives_what_forward_takes(backend):
     """On array-api-strict, np.transpose(X, ...) was told: a NumPy array, which the
     model's forward then refuses."""

@@ -507,7 +507,7 @@ def test_broadcast_between_other_models_names_them():
     result, _ = mpiexec("-c", code, timeout=120)
     assert result.returncode != 0 and "went on" not in result.stdout
     assert "the ranks do not run the same broadcast: model: rank 0 has " in result.stderr
-    assert "Every rank must build the same model before broadcast." in result.stderr
+    assert "Every rank must build the same model and give it the same optimizer" in result.stderr
 
 
 # Before init(), under mpiexec: each rank's sum of the array the call makes alike. The

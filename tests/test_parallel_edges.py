@@ -917,7 +917,8 @@ def test_broadcast_between_models_of_other_float_dtypes_names_it(on_ranks):
     said = [str(e) for e in on_ranks(2, rank) if isinstance(e, nb.distributed.DistributedError)]
     assert said and said[0] == (
         "the ranks do not run the same broadcast: float dtype: rank 0 has 'float32', rank 1 "
-        "has 'float64'. Every rank must build the same model before broadcast."
+        "has 'float64'. Every rank must build the same model and give it the same optimizer "
+        "(or none) to broadcast."
     )
 
 

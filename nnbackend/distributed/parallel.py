@@ -336,7 +336,7 @@ def check_alike(world: World, mine: dict, task: str = "fit") -> None:
             "build the same model and pass fit the same data and options: each takes its "
             "share of every batch"
             if task == "fit"
-            else f"build the same model before {task}"
+            else f"build the same model and give it the same optimizer (or none) to {task}"
         )
         raise DistributedError(
             f"the ranks do not run the same {task}: {'; '.join(problems)}. Every rank must "
