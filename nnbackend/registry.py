@@ -147,13 +147,16 @@ class Registry:
         if isinstance(name, str) and name in self.elsewhere:  # not imported yet: import it
             importlib.import_module(self.elsewhere[name])
             return self._classes[name]
+        for given in custom.values():  # {"Quarter": Quarter}: an initialiser saved as "quarter"
+            if getattr(given, "registry", None) is self and self.default_name(given) == name:
+                return given
         shown = repr(name) if len(repr(name)) <= 100 else repr(name)[:97] + "..."
         hint = ""  # before the list, which a load's message cuts short
         if isinstance(name, str) and name.isidentifier() and len(repr(name)) <= 100:
-            hint = (
-                "; if it is your own class, decorate it with @nb.register, or pass "
-                f"custom_objects={{{name!r}: {name}}} to nb.load"
-            )
+            given = f"{{{name!r}: {name}}}" if self.key == "type" else "{'Yours': Yours}"
+            whose = "" if self.key == "type" else f" (Yours.{self.key} == {name!r})"
+            hint = "; if it is your own class, decorate it with @nb.register, or pass "
+            hint += f"custom_objects={given} to nb.load{whose}"
         raise UnknownTypeError(
             f"unknown {self.kind} type {shown}{hint}; registered: {', '.join(self._classes)}"
         )

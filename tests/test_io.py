@@ -391,6 +391,31 @@ def test_a_layer_that_does_not_declare_its_arrays_is_refused_before_a_save(tmp_p
     np.testing.assert_array_equal(again.predict(X), declared.predict(X))
 
 
+class Quarter(nb.init.Initializer):
+    """An initialiser of one's own: saved by its ``name``, not its class's."""
+
+    name = "quarter"
+
+    def std(self, fan_in, fan_out):
+        return 0.25
+
+
+def test_an_initialiser_of_ones_own_loads_by_its_class_as_custom_objects_says(tmp_path):
+    """It was told custom_objects={'quarter': quarter}, no such thing, and the form the
+    docs give, {'Quarter': Quarter}, was refused the same."""
+    model = nb.Sequential([Dense(2, 3, init=Quarter())], seed=0)
+    nb.save(model, tmp_path / "m.h5")
+    with pytest.raises(nb.CheckpointError) as refused:
+        nb.load(tmp_path / "m.h5")
+    told = "custom_objects={'Yours': Yours} to nb.load (Yours.name == 'quarter')"
+    assert told in str(refused.value)
+    again = nb.load(tmp_path / "m.h5", custom_objects={"Quarter": Quarter})
+    assert isinstance(again.layers[0].init, Quarter)
+    np.testing.assert_array_equal(
+        nb.to_numpy(again.params["0.W"]), nb.to_numpy(model.params["0.W"])
+    )
+
+
 class Warmup(nb.optim.Schedule):
     """A schedule of one's own that keeps a number worked out from its arguments."""
 
