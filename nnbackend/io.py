@@ -43,6 +43,7 @@ from nnbackend.checkpoint import (
     FORMAT,
     FORMAT_VERSION,
     MAX_CALLBACKS,
+    MAX_EPOCH,
     Checkpoint,
     CheckpointError,
     check_can_save,
@@ -115,7 +116,7 @@ def save(model, path, optimizer=None, epoch: int | None = None, *, callbacks=Non
         )
     boolean(stopped, "stopped")
     if epoch is not None:
-        integer(epoch, "epoch (the last one trained, from 0)", low=0)
+        integer(epoch, "epoch (the last one trained, from 0)", low=0, high=MAX_EPOCH)
     check_can_save(path, "path")  # before the file is built
     check_declared(model)
     check_rebuilds(model, model.loss, optimizer)
@@ -224,8 +225,10 @@ def _write_arrays(group: h5py.Group, arrays) -> None:
 
 def load(path, backend=None, *, with_optimizer: bool = False, custom_objects=None,
          max_params: int | None = None):  # fmt: skip
-    """The model saved at ``path``, on ``backend`` (default: the current one) in the
-    saved dtype. With ``with_optimizer=True``, ``(model, optimizer or None, epoch or None)``.
+    """The model saved at ``path``, on ``backend`` (default: the current one; a name such
+    as "numpy"): in the saved dtype, or in a Backend object's own, the weights converted
+    (``nb.get_backend("numpy")`` is float32). With ``with_optimizer=True``, ``(model,
+    optimizer or None, epoch or None)``.
 
     ``custom_objects``: {name: class} for classes of your own not registered with
     ``@nb.register``. ``max_params``: the most weights the file may declare (default

@@ -1005,3 +1005,14 @@ def test_a_loss_of_probabilities_set_by_hand_on_raw_scores_is_refused_as_fit_ref
         sigmoid.predict_proba(X)
     del sigmoid.loss
     assert sigmoid.loss is None and sigmoid.predict_proba(X).shape == (4, 1)
+
+
+def test_save_refuses_an_epoch_that_load_refuses_and_keeps_the_file(tmp_path):
+    """An epoch of 2**60 was saved over a good checkpoint, which then never loaded."""
+    model = nb.Sequential([Dense(2, 2)], seed=0)
+    nb.save(model, tmp_path / "m.h5", epoch=1)
+    with pytest.raises(ValueError, match="epoch"):
+        nb.save(model, tmp_path / "m.h5", epoch=2**60)
+    assert nb.load(tmp_path / "m.h5", with_optimizer=True)[2] == 1
+    nb.save(model, tmp_path / "m.h5", epoch=2**53)  # the most a load takes
+    assert nb.load(tmp_path / "m.h5", with_optimizer=True)[2] == 2**53
