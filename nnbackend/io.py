@@ -56,7 +56,7 @@ from nnbackend.checkpoint_sizes import (
     check_declared,
     check_rebuilds,
 )
-from nnbackend.checks import boolean, integer, positive_int
+from nnbackend.checks import boolean, integer, positive_int, warn_caller
 from nnbackend.h5text import write_text
 from nnbackend.h5walk import identity, known_harmless
 from nnbackend.optim_base import Optimizer
@@ -286,11 +286,18 @@ def restore_checkpoint(
     if takes_state and type(optimizer) is not type(saved.optimizer):
         kind = type(saved.optimizer).__name__
         raise CheckpointError(
-            f"{path} holds the state of {saved.optimizer!r}, which {optimizer!r} "
-            f"cannot take up: give fit a {kind} to resume with, or train anew"
+            f"{path} holds the state of {saved.optimizer!r}, which {optimizer!r} cannot "
+            f"take up: restore or resume with {'an' if kind[0] in 'AEIOU' else 'a'} {kind}, "
+            "or train anew"
         )
     if accept is not None:
         accept(saved)
+    if optimizer is not None and saved.optimizer is None:
+        warn_caller(
+            f"{path} holds no optimizer state (it was saved without optimizer=): "
+            f"{optimizer!r} starts afresh",
+            UserWarning,
+        )
     model.set_params(dict(saved.model.params))
     for name, value in saved.model.state.items():
         model.state[name] = value

@@ -274,7 +274,9 @@ def test_resume_with_another_optimizer_names_the_one_saved(tmp_path):
     nb.save(model, path, optimizer=opt, epoch=1)
     model.fit(X, Y, optimizer=opt, epochs=1, **FIT)
     before = host_params(model)
-    with pytest.raises(io.CheckpointError, match=r"Adam\(lr=0.01.*give fit a Adam"):
+    with pytest.raises(
+        io.CheckpointError, match=r"Adam\(lr=0.01.*restore or resume with an Adam, or train anew"
+    ):
         model.fit(X, Y, optimizer=nb.optim.Momentum(0.1), epochs=3, checkpoint=path,
                   resume=True, **FIT)  # fmt: skip
     assert_same_params(before, host_params(model))
@@ -1016,3 +1018,16 @@ def test_save_refuses_an_epoch_that_load_refuses_and_keeps_the_file(tmp_path):
     assert nb.load(tmp_path / "m.h5", with_optimizer=True)[2] == 1
     nb.save(model, tmp_path / "m.h5", epoch=2**53)  # the most a load takes
     assert nb.load(tmp_path / "m.h5", with_optimizer=True)[2] == 2**53
+
+
+def test_restore_into_an_optimizer_from_a_file_without_its_state_says_so(tmp_path):
+    """The optimizer kept its rate and step count, and nothing was said."""
+    model = nb.Sequential([Dense(2, 2)], seed=0)
+    nb.save(model, tmp_path / "m.h5")
+    with pytest.warns(
+        UserWarning, match=r"holds no optimizer state .*Adam\(lr=0.5.* starts afresh"
+    ):
+        nb.restore(model, tmp_path / "m.h5", nb.optim.Adam(0.5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nb.restore(model, tmp_path / "m.h5")  # no optimizer asked for: nothing to say

@@ -161,12 +161,14 @@ def test_save_refuses_a_thing_with_layers_or_params_but_not_both(tmp_path, thing
 
 def test_restore_with_an_optimizer_from_a_file_of_no_optimizer_takes_the_weights(tmp_path):
     """A file saved without an optimizer has no state to give: restore(model, path,
-    optimizer) takes the weights and leaves the optimizer as it was, no refusal."""
+    optimizer) takes the weights and leaves the optimizer as it was, no refusal, but a
+    warning that it starts afresh."""
     saved = nb.Sequential([Dense(2, 2)], seed=0)
     path = nb.save(saved, tmp_path / "weights.h5", epoch=4)
     model = nb.Sequential([Dense(2, 2)], seed=1)
     optimizer = nb.optim.SGD(lr=0.25)
-    assert nb.restore(model, path, optimizer) == 4
+    with pytest.warns(UserWarning, match="holds no optimizer state"):
+        assert nb.restore(model, path, optimizer) == 4
     for name, value in saved.params.items():
         assert (nb.to_numpy(model.params[name]) == nb.to_numpy(value)).all()
     assert optimizer.lr == 0.25
