@@ -366,6 +366,10 @@ def _difference(saved: dict, mine: dict) -> str:
 
 
 def _read(path, backend, custom_objects, max_params, own: int = 0) -> Checkpoint:
+    if not isinstance(path, str | os.PathLike) or isinstance(os.fspath(path), bytes):
+        raise TypeError(f"path must be a file's path (str or Path), not {path!r}")
+    if os.path.basename(os.fspath(path)) in ("", ".", ".."):  # Path("") is the folder "."
+        raise ValueError(f"{os.fspath(path)!r} names no file: give a checkpoint's path")
     if max_params is not None:  # a NaN bound would let any size through
         max_params = positive_int(max_params, "max_params (the most weights the file may declare)")
     if isinstance(backend, Backend):

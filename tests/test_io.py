@@ -1031,3 +1031,16 @@ def test_restore_into_an_optimizer_from_a_file_without_its_state_says_so(tmp_pat
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         nb.restore(model, tmp_path / "m.h5")  # no optimizer asked for: nothing to say
+
+
+@pytest.mark.parametrize("path", ["", ".", "run/"])
+def test_load_of_a_path_that_names_no_file_says_so(path):
+    """nb.load("") said IsADirectoryError: '.', where nb.save("") says it names no file."""
+    with pytest.raises(ValueError, match=rf"^{re.escape(repr(path))} names no file"):
+        nb.load(path)
+
+
+@pytest.mark.parametrize("path", [b"m.h5", 3])
+def test_load_of_a_path_of_another_type_names_the_types_it_takes(path):
+    with pytest.raises(TypeError, match=r"path must be a file's path \(str or Path\)"):
+        nb.restore(nb.Sequential([Dense(2, 2)]), path)
