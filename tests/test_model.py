@@ -875,7 +875,10 @@ def test_input_of_another_dtype_is_refused(backend):
          r"X holds 1 NaN or inf values \(the first at index \(16, 1\)\)"),
         (X_MOONS[:0], Y_MOONS[:0], "X is empty"),
         (np.ones((200, 3)), Y_MOONS, r"takes samples of 2 features, but X has shape \(200, 3\)"),
-        (np.ones((200, 2, 2)), Y_MOONS, r"Flatten images with X.reshape\(len\(X\), -1\)"),
+        (np.ones((200, 1, 2)), Y_MOONS, r"Flatten images with X.reshape\(len\(X\), -1\)"),
+        (np.ones((200, 2, 2)), Y_MOONS, r"\(2, 2\)\)\. Or, if X is as meant, make the model's "
+         r"first layer take 4\.$"),  # flattened, no more fit
+        (np.ones((200, 3)), Y_MOONS, r"X has shape \(200, 3\) .* first layer take 3\.$"),
         (X_MOONS, Y_MOONS + 0.5, "integer class labels"),
     ],
 )  # fmt: skip
