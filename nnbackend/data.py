@@ -18,7 +18,7 @@ from nnbackend.backend import Backend, Generator, namespace_of, to_numpy
 from nnbackend.backend.core import detached
 from nnbackend.backend.fastpaths import native
 from nnbackend.checks import one_of, positive_int
-from nnbackend.shapes import read_from
+from nnbackend.hint_code import read_from
 
 #: On a GPU, keep the whole training set on the device when it takes less than this
 #: share of the free device memory.

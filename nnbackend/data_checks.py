@@ -20,17 +20,9 @@ from nnbackend.data import (
     is_foreign,
     not_finite,
 )
+from nnbackend.hint_code import batch_of_one, code_name, same_source, subject, transposed
 from nnbackend.layers.base import Layer
-from nnbackend.shapes import (
-    batch_of_one,
-    chain_shapes,
-    channels_last_hint,
-    code_name,
-    reshape_hint,
-    same_source,
-    subject,
-    transposed,
-)
+from nnbackend.shapes import chain_shapes, channels_last_hint, reshape_hint
 
 
 def check_inputs(X, sample_shape: tuple[int, ...] | int | None, what: str = "X", y=None) -> None:

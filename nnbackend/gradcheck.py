@@ -21,8 +21,8 @@ from nnbackend import output_range
 from nnbackend.backend import Generator, backend_of, dtype_name, namespace_of, to_numpy
 from nnbackend.data import as_array, target_dtype
 from nnbackend.data_checks import check_inputs, check_targets
+from nnbackend.hint_code import same_source
 from nnbackend.losses import L2
-from nnbackend.shapes import same_source
 
 FLOAT32_WARNING = (
     "gradient check in float32: central differences are too coarse to tell a bug from "

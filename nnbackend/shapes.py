@@ -6,15 +6,16 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
-import weakref
-
-import array_api_compat
 
 from nnbackend.checks import integer
-
-# NumPy arrays read from what has no array methods (a list, an h5py dataset), by id:
-# hints about them write the functions that take the user's object itself
-_READ_FROM_OTHERS = weakref.WeakValueDictionary()
+from nnbackend.hint_code import (
+    batch_of_one,
+    code_name,
+    reshaped,
+    rest_of_index,
+    subject,
+    transposed,
+)
 
 
 def sample_shape(shape) -> tuple[int, ...]:
@@ -182,99 +183,9 @@ def _planned(layer) -> int:
     return sum(math.prod(s) for s in layer.param_shapes().values())
 
 
-def read_from(data, array):
-    """``array``, NumPy's reading of ``data``; where ``data`` has no array methods (a
-    list, an h5py dataset), hints about ``array`` are written for ``data``:
-    ``np.transpose(X, ...)``, not ``X.transpose(...)``."""
-    if array is not data and not _library(data):
-        _READ_FROM_OTHERS[id(array)] = array
-    return array
-
-
-def same_source(new, old):
-    """``new``, a part or a copy of ``old``, with hints written for what ``old`` was
-    read from (the rows ``validation_split`` keeps of a list are still a list's)."""
-    if new is not old and _read_from_other(old):
-        _READ_FROM_OTHERS[id(new)] = new
-    return new
-
-
-def _library(array) -> str:
-    """The array library of ``array``'s type: "numpy", "cupy", "torch", or ""."""
-    top = type(array).__module__.partition(".")[0]
-    return top if top in ("numpy", "cupy", "torch") else ""
-
-
-def _read_from_other(array) -> bool:
-    return _READ_FROM_OTHERS.get(id(array)) is array
-
-
-def _methods(array) -> bool:
-    """Whether hints may write ``array``'s own methods, ``X.reshape(len(X), ...)`` and
-    ``X[None]``: NumPy's, CuPy's and torch's arrays (and None, where no array is at
-    hand), unless read from a list; the standard's have no reshape method, no len, and
-    index all axes or ``...``."""
-    return array is None or (bool(_library(array)) and not _read_from_other(array))
-
-
-def _functions(array) -> str:
-    """The module whose functions hints write for ``array`` without methods: NumPy's
-    for what NumPy read, the array's own namespace for the standard's (a permuted
-    strict array stays one, as a model's forward wants it)."""
-    if _read_from_other(array):
-        return "np"
-    try:
-        return array_api_compat.array_namespace(array).__name__
-    except TypeError:
-        return "np"
-
-
-def subject(array, name: str) -> str:
-    """``name`` as code that indexes and has ``.T``: ``np.asarray(X)`` for a list."""
-    return f"np.asarray({name})" if _read_from_other(array) and name.isidentifier() else name
-
-
-def transposed(array, name: str, axes: tuple) -> str:
-    """Code for ``name`` (``array``) with its axes in the order ``axes``: torch's
-    ``transpose`` swaps two axes, its ``permute`` orders them all."""
-    if _methods(array):
-        method = "permute" if _library(array) == "torch" else "transpose"
-        return f"{name}.{method}{axes}"
-    if _read_from_other(array):
-        return f"np.transpose({name}, {axes})"
-    return f"{_functions(array)}.permute_dims({name}, {axes})"
-
-
-def reshaped(array, name: str, dims: str, batch: bool = True) -> str:
-    """Code for ``name`` (``array``) reshaped to ``dims``, after its batch axis where
-    ``batch``: ``X.reshape(len(X), 1, 28, 28)``, or ``np.reshape(...)`` for arrays
-    without the method."""
-    if _methods(array):
-        return f"{name}.reshape(len({name}), {dims})" if batch else f"{name}.reshape({dims})"
-    length = f"len({name})" if _read_from_other(array) else f"{name}.shape[0]"
-    shape = f"({length}, {dims})" if batch else f"({dims})"
-    return f"{_functions(array)}.reshape({name}, {shape})"
-
-
-def batch_of_one(array, code: str, axes: int = 1) -> str:
-    """``code`` (of ``array``) with ``axes`` new axes in front: ``X[None]``."""
-    return f"{subject(array, code)}[{', '.join(['None'] * axes)}{_rest(array)}]"
-
-
-def _rest(array) -> str:
-    """What ends an index of new axes: nothing, or ``, ...`` for the standard's arrays."""
-    return "" if _methods(array) or _read_from_other(array) else ", ..."
-
-
 def channels_last_hint(array, name: str = "X") -> str:
     """What to do with images of shape (N, H, W, C) given to a layer that takes (N, C, H, W)."""
     return f"Channels last? Use {transposed(array, name, (0, 3, 1, 2))}."
-
-
-def code_name(what: str) -> str:
-    """How a hint writes in code the array that ``what`` names in words: fit's
-    validation data as ``X_val`` and ``y_val``, where "validation y" would not run."""
-    return {"validation X": "X_val", "validation y": "y_val"}.get(what, what)
 
 
 def channels_last(shape: tuple[int, ...], channels: int, image=None) -> bool:
@@ -358,7 +269,9 @@ def rows_to_images_hint(channels: int | None, sample_shape, X=None, name: str = 
     if len(sample_shape) > 3:
         return _batch_axis_hint(channels, tuple(sample_shape), X, name)
     if len(sample_shape) == 2 and channels in (None, 1):
-        return f"images of one channel need that axis: {subject(X, name)}[:, None{_rest(X)}]"
+        return (
+            f"images of one channel need that axis: {subject(X, name)}[:, None{rest_of_index(X)}]"
+        )
     size, c = math.prod(sample_shape), channels or "channels"
     side = math.isqrt(size // channels) if channels and size % channels == 0 else 0
     if side and side * side * channels == size:
