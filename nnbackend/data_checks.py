@@ -196,7 +196,7 @@ def _check_real(a, what: str, targets: str | None = None) -> None:
             raise TypeError(
                 f"{what} is a structured array (fields {', '.join(dtype.names)}): give its "
                 "columns as one array, numpy.lib.recfunctions.structured_to_unstructured("
-                f"np.asarray({what}))"
+                f"np.asarray({code_name(what)}))"
             )
         real, complex_ = dtype.kind in "biuf", dtype.kind == "c"
     if real:
@@ -206,17 +206,23 @@ def _check_real(a, what: str, targets: str | None = None) -> None:
             f"{what} holds {a.dtype} values; it must hold real numbers (for complex data, "
             "pass the real and imaginary parts as separate features)"
         )
-    held = f"{what} holds {a.dtype} values (strings or other objects)"
+    held, name = f"{what} holds {a.dtype} values (strings or other objects)", code_name(what)
+    if a.ndim and a.size and isinstance(np.asarray(a).flat[0], dict):  # records
+        raise TypeError(
+            f"{what} holds dicts (records); give rows of numbers: {name} = "
+            f"np.array([list(row.values()) for row in {name}], dtype=float)"
+        )
     if targets == "labels":
         raise TypeError(
             f"{held}, but class labels must be integer ids 0..n-1: encode them (classes, "
-            f"{what} = np.unique({what}, return_inverse=True)), or use "
+            f"{name} = np.unique({name}, return_inverse=True)), or use "
             "nnbackend.sklearn.MLPClassifier, which takes labels of any type"
         )
+    floats = f"{subject(a, name)}.astype(float)"
     if targets:
-        raise TypeError(f"{held}, but targets must be numbers: {what}.astype(float) if they are")
+        raise TypeError(f"{held}, but targets must be numbers: {floats} if they are")
     raise TypeError(
-        f"{held}, but features must be numbers: {what}.astype(float) if they are, else "
+        f"{held}, but features must be numbers: {floats} if they are, else "
         "encode them as numbers first (categories as one-hot columns, say)"
     )
 

@@ -404,3 +404,28 @@ def test_a_checkpoint_of_an_unreadable_epoch_is_called_an_earlier_checkpoint(bac
     said = [str(w.message) for w in caught]
     assert any("holds an earlier checkpoint" in m for m in said), said
     assert not any("resume=True" in m for m in said), said
+
+
+def test_the_hints_for_values_that_are_not_numbers_run_as_written(backend):
+    """A list was told X.astype(float), validation data "validation y = np.unique(...)",
+    which is no Python, and a list of dicts (records) a cast that fails on dicts."""
+    X, y = nb.datasets.make_moons(8, seed=0)
+    strings = [[str(a), str(b)] for a, b in X]
+    records = [{"x1": a, "x2": b} for a, b in X]
+    cases = [
+        (dict(X=strings), r"np\.asarray\(X\)\.astype\(float\) if they are"),
+        (
+            dict(X=records),
+            r"X = np\.array\(\[list\(row\.values\(\)\) for row in X\], dtype=float\)",
+        ),
+        (dict(validation_data=(X, y.astype(str))), r"classes, y_val = np\.unique\(y_val, "),
+        (dict(validation_data=(X.astype(str), y)), r"X_val\.astype\(float\) if they are"),
+    ]
+    for given, told in cases:
+        data = given.pop("X", X)
+        with pytest.raises(TypeError, match=told) as refused:
+            fit(net(backend), data, y, **given)
+        if "validation_data" not in given:  # the fix, run on the list as given
+            code = str(refused.value).split(": ")[-1].split(" if they are")[0]
+            fixed = eval(code.split(" = ")[-1], {"np": np, "X": data})  # noqa: S307
+            assert fit(net(backend), fixed, y)["loss"][0] > 0
