@@ -50,7 +50,7 @@ def check_model_input(backend, given_shape, x) -> None:
     if x.dtype != backend.dtype:
         raise TypeError(
             f"model input has dtype {str(x.dtype).rsplit('.', 1)[-1]}, but the model "
-            f"computes in {backend.dtype_name}: convert it with backend.asarray(X, "
+            f"computes in {backend.dtype_name}: convert it with model.backend.asarray(X, "
             f"dtype={backend.dtype_name!r}), or pass host data to fit/predict"
         )
 

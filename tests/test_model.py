@@ -862,8 +862,11 @@ def test_fit_and_evaluate_name_the_array_of_another_backend(which):
 def test_input_of_another_dtype_is_refused(backend):
     model = tiny_net(backend)
     x64 = backend.xp.asarray(X_MOONS, device=backend.device)  # float64, not the model's float32
-    with pytest.raises(TypeError, match="dtype float64.*model computes in float32"):
+    with pytest.raises(TypeError, match="dtype float64.*model computes in float32") as refused:
         model.forward(x64)
+    code = str(refused.value).split("convert it with ")[1].split(", or pass")[0]
+    X = eval(code, {"model": model, "X": x64})  # noqa: S307 - the hint, as written
+    assert tuple(model.forward(X).shape) == (len(X_MOONS), 2)  # it named an unbound backend
 
 
 @pytest.mark.parametrize(
