@@ -264,7 +264,12 @@ def _check_labels(y, n_outputs: int, what: str) -> None:
         raise ValueError(f"{what} must hold integer class labels; found non-integer values")
     low, high = (float(v) for v in to_numpy(xp.stack([xp.min(y), xp.max(y)])))
     if low < 0 or high >= n_outputs:
-        hint = " Labels 1..n? Use y - 1." if low >= 1 and high == n_outputs else ""
+        name = code_name(what)
+        hint = f" Labels 1..n? Use {name} - 1." if low >= 1 and high == n_outputs else ""
+        if (low, high) == (-1, 1) and n_outputs == 2:  # the course's -1/+1 labels
+            hint = f" Labels -1 and +1? Use ({name} + 1) // 2."
+        elif low == 0:  # more classes than outputs: a last layer too narrow
+            hint = f" {high + 1:g} classes? End the model in Dense(..., {high + 1:g})."
         raise ValueError(
             f"{what} holds labels from {low:g} to {high:g}, but the model has {n_outputs} "
             f"outputs, so labels must lie in 0..{n_outputs - 1}.{hint}"

@@ -208,3 +208,21 @@ def test_a_single_value_with_a_validation_split_is_refused_by_name():
     """X of one value with validation_split raised an IndexError of shape[0]."""
     with pytest.raises(ValueError, match="^X is a single value; give an array of samples"):
         fit(net(), np.array(1.0), Y[:1], validation_split=0.2)
+
+
+@pytest.mark.parametrize(
+    ("labels", "told"),
+    [((0, 2), " 3 classes? End the model in Dense(..., 3)."),
+     ((-1, 1), " Labels -1 and +1? Use (y + 1) // 2."),
+     ((2, 3), "so labels must lie in 0..1.")],
+)  # fmt: skip
+def test_labels_past_the_outputs_are_told_the_fix_that_fits_them(labels, told):
+    """Classes 0..2 for 2 outputs (a last layer too narrow) and -1/+1 labels were told
+    only the range the labels must lie in."""
+    low, high = labels
+    with pytest.raises(ValueError) as refused:
+        fit(net(), y=np.where(Y == 1, high, low))
+    assert str(refused.value).endswith(told)
+    if labels == (-1, 1):  # the fix, as written, trains
+        y = np.where(Y == 1, high, low)
+        assert fit(net(), y=eval(told.split("Use ")[1].rstrip("."), {"y": y}))  # noqa: S307
