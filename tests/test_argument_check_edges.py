@@ -91,7 +91,7 @@ def test_a_weight_not_finite_or_below_0_is_refused_at_any_batch(backend, weight)
 )
 def test_a_seed_list_is_checked_entry_by_entry(seed, error):
     """An empty seed list, or one with a single bad entry among good ones, is refused."""
-    with pytest.raises(error, match=r"^seed must be a whole number of at least 0 \(or a list"):
+    with pytest.raises(error, match=r"^seed must be an int of at least 0 \(or a list"):
         nb.Generator(seed)
 
 

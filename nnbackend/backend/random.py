@@ -161,7 +161,7 @@ def _check_seed(seed) -> None:
     """None, a whole number >= 0, or a list of them (NumPy's SeedSequence takes both)."""
     if seed is None:
         return
-    said = f"seed must be a whole number of at least 0 (or a list of them), not {seed!r}"
+    said = f"seed must be an int of at least 0 (or a list of them), not {seed!r}"
     parts = seed if isinstance(seed, list | tuple) and seed else [seed]
     if any(isinstance(s, bool) or not isinstance(s, numbers.Integral) for s in parts):
         raise TypeError(said)
