@@ -993,3 +993,25 @@ def test_a_broadcast_on_rank_0_alone_meeting_a_fit_ends_the_job_saying_where(on_
         "each rank broadcasts; rank 1 in an allgather of what each rank trains. Every rank "
         "calls fit, broadcast and the other collective steps alike, in order: ending all 2 ranks."
     )
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_whole_batch_hands_the_layers_back_to_one_process(fails):
+    """After a data-parallel step (or one that raised), BatchNorm takes one process's
+    statistics again: a later single-process training step must not call the ranks'
+    sum (which would hang, or sum over a batch of the wrong size)."""
+    from nnbackend.distributed.whole_batch import whole_batch
+
+    class NoRanks:  # an engine that must not be called after the step
+        def allreduce(self, flat):
+            raise AssertionError("summed over the ranks outside a distributed step")
+
+    model = nb.Sequential([nb.layers.Dense(3, 4), nb.layers.BatchNorm(4)], backend="numpy", seed=0)
+    rng = model.rng
+    with pytest.raises(RuntimeError) if fails else contextlib.nullcontext():
+        with whole_batch(model, slice(0, 2), 4, NoRanks()):
+            if fails:
+                raise RuntimeError("a step that failed")
+    assert model.rng is rng
+    assert all(layer.whole_batch is None for layer in model.layers)
+    model.forward(np.ones((8, 3), np.float32), training=True)  # one process's statistics: no sum
