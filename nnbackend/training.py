@@ -170,8 +170,7 @@ def evaluate(
 
 
 def save_schedule(checkpoint, callbacks, log_every: int) -> list[int]:
-    """The epochs between a fit's saves, each checkpoint's: ranks saving on other
-    epochs would meet in each other's collectives."""
+    """The epochs between each checkpoint's saves (ranks saving apart would cross)."""
     every = [c.every or log_every for c in callbacks if isinstance(c, cb.ModelCheckpoint)]
     return ([log_every] if checkpoint is not None else []) + every
 
@@ -197,7 +196,8 @@ class Trainer:
         # checkpoints last: each save then holds the other callbacks' state of its epoch
         others = [c for c in callbacks if not isinstance(c, cb.ModelCheckpoint)]
         own_nan_check = any(isinstance(c, cb.TerminateOnNaN) for c in others)
-        self.callbacks = [*[cb.TerminateOnNaN()] * (not own_nan_check), *others, *saving]
+        default = [] if own_nan_check else [cb.TerminateOnNaN()]  # one's own replaces it
+        self.callbacks = [*default, *others, *saving]
         self.first_saving = len(self.callbacks) - len(saving)
         self.log_every, self.verbose = log_every, verbose
 
