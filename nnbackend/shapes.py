@@ -227,12 +227,8 @@ def reshape_hint(X, sample_shape, n_targets: int | None = None, name: str = "X")
             )
         if X.ndim > 1 and math.prod(shape) == sample_shape[0] and n_targets != shape[0]:
             return f" A single image? Give it as one row: {reshaped(X, name, '1, -1', False)}."
-        if X.ndim > 2 and math.prod(shape[1:]) == sample_shape[0]:
-            return f" Flatten images with {reshaped(X, name, '-1')}."
-        if X.ndim == 1:  # neither a column nor one sample
-            return ""
-        features = math.prod(shape[1:])  # X as meant, the model not: its first layer's n_in
-        return f" Or, if {name} is as meant, make the model's first layer take {features}."
+        fits = X.ndim > 2 and math.prod(shape[1:]) == sample_shape[0]  # flattened, it fits
+        return f" Flatten images with {reshaped(X, name, '-1')}." if fits else ""
     if channels_last(shape, sample_shape[0], image=sample_shape[1:]):
         return f" {channels_last_hint(X, name)}"
     if math.prod(shape[1:]) != math.prod(sample_shape):

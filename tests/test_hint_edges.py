@@ -159,7 +159,8 @@ class Swish(nb.layers.Layer):
 def test_the_output_count_doubt_follows_no_full_stop_nor_a_fix_of_y(backend):
     X = np.random.default_rng(0).random((10, 4))
     model = nb.Sequential([Dense(4, 2), Swish()], backend=backend, seed=0)
-    with pytest.raises(ValueError, match=r"lie in 0\.\.1; Swish keeps Layer's default") as told:
+    doubt = r"lie in 0\.\.1\. 5 classes\? End the model in Dense\(\.\.\., 5\); Swish keeps Layer's"
+    with pytest.raises(ValueError, match=doubt) as told:
         model.fit(X, np.arange(10) % 5, loss="cross_entropy", **SGD)
     with pytest.raises(ValueError, match=r"Labels 1\.\.n\? Use y - 1\.$"):
         model.fit(X, np.arange(10) % 2 + 1, loss="cross_entropy", **SGD)
