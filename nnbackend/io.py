@@ -117,6 +117,8 @@ def save(model, path, optimizer=None, epoch: int | None = None, *, callbacks=Non
     boolean(stopped, "stopped")
     if epoch is not None:
         integer(epoch, "epoch (the last one trained, from 0)", low=0, high=MAX_EPOCH)
+    if optimizer is not None:  # as a load takes it
+        integer(optimizer.iterations, "the optimizer's step count", low=0, high=MAX_EPOCH)
     check_can_save(path, "path")  # before the file is built
     check_declared(model)
     check_rebuilds(model, model.loss, optimizer)
@@ -248,7 +250,8 @@ def restore(model, path, optimizer=None, custom_objects=None,
             max_params: int | None = None) -> int | None:  # fmt: skip
     """Load the weights, state, optimizer state and generator state saved at ``path``
     into an existing ``model`` (and ``optimizer``: its state, step count, learning rate
-    and settings) of the same architecture.
+    and settings) of the same architecture; from a file saved without an optimizer, the
+    optimizer keeps what it holds, with a warning.
     Returns the saved epoch (None if none was saved)."""
     return restore_checkpoint(model, path, optimizer, custom_objects, max_params).epoch
 
@@ -293,9 +296,11 @@ def restore_checkpoint(
     if accept is not None:
         accept(saved)
     if optimizer is not None and saved.optimizer is None:
+        steps = optimizer.iterations
+        goes_on = f"keeps its own state ({steps} steps)" if steps else "starts afresh"
         warn_caller(
             f"{path} holds no optimizer state (it was saved without optimizer=): "
-            f"{optimizer!r} starts afresh",
+            f"{optimizer!r} {goes_on}",
             UserWarning,
         )
     model.set_params(dict(saved.model.params))

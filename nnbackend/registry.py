@@ -138,8 +138,7 @@ class Registry:
     def get(self, name) -> type:
         """The class registered as ``name`` (or passed in ``custom_objects``)."""
         custom = _custom.get() or {}
-        # a custom class answers for its own kind only: a file naming a layer where an
-        # optimizer or a schedule goes must not make one of it
+        # a custom class answers for its own kind only (a layer's name makes no optimizer)
         if isinstance(name, str) and getattr(custom.get(name), "registry", None) is self:
             return custom[name]
         if isinstance(name, str) and name in self._classes:
@@ -148,13 +147,14 @@ class Registry:
             importlib.import_module(self.elsewhere[name])
             return self._classes[name]
         for given in custom.values():  # {"Quarter": Quarter}: an initialiser saved as "quarter"
-            if getattr(given, "registry", None) is self and self.default_name(given) == name:
+            mine = isinstance(given, type) and getattr(given, "registry", None) is self
+            if mine and self.default_name(given) == name:
                 return given
         shown = repr(name) if len(repr(name)) <= 100 else repr(name)[:97] + "..."
         hint = ""  # before the list, which a load's message cuts short
         if isinstance(name, str) and name.isidentifier() and len(repr(name)) <= 100:
-            given = f"{{{name!r}: {name}}}" if self.key == "type" else "{'Yours': Yours}"
             whose = "" if self.key == "type" else f" (Yours.{self.key} == {name!r})"
+            given = f"{{{name!r}: {name}}}" if self.key == "type" else "{'Yours': Yours}"
             hint = "; if it is your own class, decorate it with @nb.register, or pass "
             hint += f"custom_objects={given} to nb.load{whose}"
         raise UnknownTypeError(

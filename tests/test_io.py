@@ -1044,3 +1044,30 @@ def test_load_of_a_path_that_names_no_file_says_so(path):
 def test_load_of_a_path_of_another_type_names_the_types_it_takes(path):
     with pytest.raises(TypeError, match=r"path must be a file's path \(str or Path\)"):
         nb.restore(nb.Sequential([Dense(2, 2)]), path)
+
+
+def test_restore_says_a_stepped_optimizer_keeps_its_state_where_the_file_has_none(tmp_path):
+    """It said "starts afresh" of an Adam that kept its 3 steps and moments."""
+    X, y = nb.datasets.make_moons(20, seed=0)
+    model, optimizer = nb.Sequential([Dense(2, 2)], seed=0), nb.optim.Adam(0.01)
+    model.fit(X, y, loss="cross_entropy", optimizer=optimizer, epochs=3, batch_size=None, verbose=0)
+    nb.save(model, tmp_path / "m.h5")
+    with pytest.warns(UserWarning, match=r"Adam\(lr=0.01.*\) keeps its own state \(3 steps\)$"):
+        nb.restore(model, tmp_path / "m.h5", optimizer)
+    assert optimizer.iterations == 3
+
+
+def test_save_refuses_an_optimizer_step_count_load_refuses(tmp_path):
+    model, optimizer = nb.Sequential([Dense(2, 2)], seed=0), nb.optim.SGD(0.1)
+    nb.save(model, tmp_path / "m.h5", optimizer=optimizer)
+    optimizer.iterations = 2**53 + 2
+    with pytest.raises(ValueError, match="the optimizer's step count"):
+        nb.save(model, tmp_path / "m.h5", optimizer=optimizer)
+    assert nb.load(tmp_path / "m.h5", with_optimizer=True)[1].iterations == 0  # kept
+
+
+def test_an_object_in_custom_objects_gets_the_unknown_type_error(tmp_path):
+    """An instance where a class goes crashed the lookup in AttributeError's words."""
+    nb.save(nb.Sequential([Dense(2, 3, init=Quarter())], seed=0), tmp_path / "m.h5")
+    with pytest.raises(nb.CheckpointError, match="unknown initialiser type 'quarter'"):
+        nb.load(tmp_path / "m.h5", custom_objects={"Quarter": Quarter()})
