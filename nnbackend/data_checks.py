@@ -242,7 +242,8 @@ def _check_unit_range(y, what: str, kind: str) -> None:
     stats = [xp.astype(v, common, copy=False) for v in stats]
     low, high, *off = (float(v) for v in to_numpy(xp.stack(stats)))
     if low < 0 or high > 1:
-        hint = " Labels -1/+1? Use (y + 1) / 2." if (low, high) == (-1, 1) else ""
+        name = subject(y, code_name(what))
+        hint = f" Labels -1/+1? Use ({name} + 1) / 2." if (low, high) == (-1, 1) else ""
         what_kind = "0/1 labels or probabilities" if kind == "probabilities" else "one-hot rows"
         raise ValueError(
             f"{what} holds values from {low:g} to {high:g}, but this loss takes {what_kind} "
@@ -264,7 +265,7 @@ def _check_labels(y, n_outputs: int, what: str) -> None:
         raise ValueError(f"{what} must hold integer class labels; found non-integer values")
     low, high = (float(v) for v in to_numpy(xp.stack([xp.min(y), xp.max(y)])))
     if low < 0 or high >= n_outputs:
-        name = code_name(what)
+        name = subject(y, code_name(what))  # np.asarray(y) for a list
         hint = f" Labels 1..n? Use {name} - 1." if low >= 1 and high == n_outputs else ""
         if (low, high) == (-1, 1) and n_outputs == 2:  # the course's -1/+1 labels
             hint = f" Labels -1 and +1? Use ({name} + 1) // 2."

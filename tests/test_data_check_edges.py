@@ -4,6 +4,8 @@ mutant the rest of the suite let pass (the comments name them)."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -226,3 +228,24 @@ def test_labels_past_the_outputs_are_told_the_fix_that_fits_them(labels, told):
     if labels == (-1, 1):  # the fix, as written, trains
         y = np.where(Y == 1, high, low)
         assert fit(net(), y=eval(told.split("Use ")[1].rstrip("."), {"y": y}))  # noqa: S307
+
+
+@pytest.mark.parametrize(
+    ("labels", "loss", "outputs"),
+    [((-1, 1), "cross_entropy", 2), ((1, 2), "cross_entropy", 2), ((-1, 1), "bce", 1)],
+)
+def test_the_label_hints_run_on_a_list_of_labels(labels, loss, outputs):
+    """(y + 1) // 2 and y - 1 were told for a list, which takes neither."""
+    y = [labels[1] if v else labels[0] for v in Y]
+    last = [Dense(4, 2)] if outputs == 2 else [Dense(4, 1), nb.layers.Sigmoid()]
+    model = nb.Sequential([Dense(2, 4), nb.layers.Tanh(), *last], seed=0)
+    with pytest.raises(ValueError, match=r"\? Use .*np\.asarray\(y\)") as refused:
+        model.fit(X, y, loss=loss, optimizer="sgd", epochs=1, verbose=0)
+    fixed = eval(str(refused.value).split("? Use ")[1].rstrip("."), {"np": np, "y": y})  # noqa: S307
+    np.testing.assert_array_equal(np.asarray(fixed).ravel(), Y)
+
+
+def test_bces_label_hint_names_the_validation_targets():
+    model = nb.Sequential([Dense(2, 1), nb.layers.Sigmoid()], seed=0)
+    with pytest.raises(ValueError, match=re.escape("Use (y_val + 1) / 2.")):
+        model.fit(X, Y, validation_data=(X, 2 * Y - 1), loss="bce", optimizer="sgd", verbose=0)
