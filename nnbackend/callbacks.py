@@ -242,6 +242,7 @@ class TerminateOnNaN(Callback):
 
     It looks at the epochs ``fit`` logs anyway (every ``log_every``), so it adds no
     device sync; ``every=1`` checks each epoch. ``raise_error=True`` raises instead.
+    ``fit`` runs one always; one given in ``callbacks=`` replaces it.
     """
 
     def __init__(self, every: int | None = None, raise_error: bool = False):

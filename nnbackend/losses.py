@@ -67,8 +67,9 @@ class SoftmaxCrossEntropy(Loss):
     weight, and makes the loss inf where it does, on every backend.
     ``fit`` checks the targets once; a loss called directly does not (that check waits
     on the device): there a label outside ``0 .. classes - 1`` (a -1 to skip a row) is
-    a row of zeros, which adds nothing to the loss but still gets softmax's gradient:
-    such rows are trained, not skipped (leave them out of the batch). With
+    a row of zeros, which adds nothing to the loss but still counts in its mean and,
+    from logits, gets softmax's gradient: such rows are not skipped (leave them out of
+    the batch). With
     ``from_logits=False`` logits are taken as probabilities (clipped, not refused:
     ``fit`` checks the last layer's range). A loop of one's own checks its data first
     with ``nb.data_checks.check_targets``.

@@ -28,9 +28,10 @@ def given_rate(schedule, step: int):
     except (TypeError, ValueError):  # None, a string, an array of many
         valid = False
     if not valid:
+        many = f" (one, not an array of shape {tuple(lr.shape)})" if getattr(lr, "ndim", 0) else ""
         raise ValueError(
             f"the learning rate {schedule!r} gave {lr!r} at step {step}: a learning rate "
-            "must be a finite number, at least 0 (a negative one climbs the loss)"
+            f"must be a finite number{many}, at least 0 (a negative one climbs the loss)"
         )
     return float(lr)
 

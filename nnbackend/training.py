@@ -84,10 +84,9 @@ def fit(
         raise
     parallel = None  # data parallel over the ranks of an MPI job (nnbackend.distributed)
     if distributed:
-        settings = {"epochs": epochs, "batch_size": batch_size, "shuffle": shuffle, "seed": seed,
-                    "l2": l2, "resume": resume,  # and when each rank saves, as well as what:
-                    "checkpoints (epochs between saves)": save_schedule(checkpoint, callbacks,
-                                                                        log_every)}  # fmt: skip
+        saves = save_schedule(checkpoint, callbacks, log_every)  # when each rank saves
+        settings = dict(epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                        l2=l2, resume=resume, **saves)  # fmt: skip
         parallel = DataParallel.join(
             model, loss, optimizer, metrics, l2, (X, y, validation_data), settings
         )  # None in a world of one
@@ -169,10 +168,10 @@ def evaluate(
     return logs
 
 
-def save_schedule(checkpoint, callbacks, log_every: int) -> list[int]:
+def save_schedule(checkpoint, callbacks, log_every: int) -> dict:
     """The epochs between each checkpoint's saves (ranks saving apart would cross)."""
     every = [c.every or log_every for c in callbacks if isinstance(c, cb.ModelCheckpoint)]
-    return ([log_every] if checkpoint is not None else []) + every
+    return {"checkpoints (epochs between saves)": [log_every] * (checkpoint is not None) + every}
 
 
 class Trainer:
@@ -307,8 +306,9 @@ class Trainer:
         history.stop_reason = history.stop_reason or stopped  # the callbacks' own say more
         if saved is not None and not epochs:  # said, not silent: the History is empty
             history.stop_reason = history.stop_reason or nothing_left(saved, epochs.stop)
-        if self.verbose and (stopped or not epochs) and history.stop_reason:
-            print(history.stop_reason)  # why the lines end early
+        warned = any(getattr(c, "message", None) == history.stop_reason for c in self.callbacks)
+        if self.verbose and (stopped or not epochs) and history.stop_reason and not warned:
+            print(history.stop_reason)  # why the lines end early (TerminateOnNaN's warns)
         return history
 
     def _stopped_elsewhere(self) -> str:

@@ -60,8 +60,9 @@ def my_share(rows: int) -> slice:
 
 def broadcast(model, optimizer=None) -> None:
     """Give every rank rank 0's weights, running state, shuffling generator and (when
-    given) optimizer state. A no-op in a world of one. Ranks that built other models
-    are told which (MPI would end them with a size mismatch of its own words)."""
+    given) optimizer state. A no-op in a world of one. Ranks that built other models,
+    or hold other optimizers (or one rank none), are told which, on every rank (MPI
+    would end them with a size mismatch of its own words)."""
     world = joined_world()  # under a launcher, as rank() and my_share() do
     if world.size > 1:
         mine = {"backend": model.backend.name.split(":")[0], "model": model.config()}
