@@ -810,6 +810,23 @@ def test_hints_for_a_list_hold_once_the_list_is_split_or_cast():
         check_gradients(net, "cross_entropy", integers, [0, 1, 0, 1])
 
 
+def test_hints_for_rows_or_one_image_in_a_list_run_on_the_list():
+    """np.reshape(X, (X.shape[0], ...)) and X[None] fail on a list, which has neither."""
+    model = nb.Sequential([Conv2D(1, 2, 3), Flatten()], seed=0)
+    with pytest.raises(ValueError, match=r"Reshape them: np\.reshape\(X, \(len\(X\), 1, 8, 8\)\)"):
+        model.predict(np.zeros((4, 64)).tolist())
+    colour = nb.Sequential([Conv2D(3, 2, 3), Flatten()], seed=0)
+    with pytest.raises(ValueError, match=r"batch of one: np\.asarray\(X\)\[None\]$"):
+        colour.predict(np.zeros((3, 8, 8)).tolist())
+
+
+def test_channels_last_targets_in_a_list_keep_the_lists_hint_after_validation_split():
+    model = nb.Sequential([Conv2D(1, 2, 3, padding=1)], input_shape=(1, 8, 8), seed=0)
+    with pytest.raises(ValueError, match=r"np\.transpose\(y, \(0, 3, 1, 2\)\)"):
+        model.fit(np.zeros((10, 1, 8, 8)), np.zeros((10, 8, 8, 2)).tolist(), loss="mse",
+                  optimizer="sgd", epochs=1, verbose=0, validation_split=0.2)  # fmt: skip
+
+
 def test_a_forward_channels_last_hint_gives_what_forward_takes(backend):
     """On array-api-strict, np.transpose(X, ...) was told: a NumPy array, which the
     model's forward then refuses."""

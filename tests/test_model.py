@@ -625,6 +625,20 @@ def test_ones_own_terminate_on_nan_stands_in_for_the_default(backend, raise_erro
     assert (history is None) is raise_error and len(said) == 1 - raise_error
 
 
+def test_a_stop_at_a_log_point_shows_its_epoch_once(capsys):
+    history = tiny_net("numpy").fit(
+        X_MOONS, Y_MOONS, loss="cross_entropy", optimizer="sgd", epochs=10, log_every=2,
+        callbacks=[StopAfter(4)], verbose=2,
+    )  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "epoch 0",
+        "epoch 2",
+        "epoch 4",
+        history.stop_reason,
+    ]
+
+
 @QUIET_OVERFLOW
 def test_a_nan_stop_is_said_once_with_verbose_on(capsys):
     """Its warning says why; the stop's reason printed after the lines said it again."""
