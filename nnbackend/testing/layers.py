@@ -43,7 +43,7 @@ import numpy as np
 
 from nnbackend.backend import Backend, Generator, get_backend
 from nnbackend.checkpoint_sizes import settings_unwarned
-from nnbackend.gradcheck import numerical_gradient, relative_error
+from nnbackend.gradcheck import from_state, numerical_gradient, relative_error
 from nnbackend.io import load, save
 from nnbackend.model import Sequential
 from nnbackend.registry import LAYERS, check_base_init
@@ -244,10 +244,10 @@ class _Case:
 
     def gradient(self, report, run: Run, backend: Backend, training: bool, check=None) -> None:
         """Central differences of sum(forward(x) * dy) against backward, per array."""
-        layer, x = run.layer, run.x
-        xp = backend.xp
+        layer, x, xp = run.layer, run.x, backend.xp
 
-        def objective(_=None):
+        @from_state(layer, {k: backend.asarray(v) for k, v in run.state_before.items()})
+        def objective(_=None):  # each time from the state the run's forward began with
             return xp.sum(self.forward(layer, x, training) * run.dy)
 
         grads = {"x": run.dx, **layer.grads}
