@@ -99,7 +99,7 @@ def check_rebuilds(model, loss=None, optimizer=None) -> None:
     loaded as another class (a subclass whose config() names its base)."""
     parts = [("the model", MODELS, model, {"backend": model.backend, "build": False})]
     parts += [("the loss", LOSSES, loss, {}), ("the optimizer", OPTIMIZERS, optimizer, {})]
-    own = {type_name(o): type(o) for o in _parts_of(model, loss, optimizer)}
+    own = own_classes(model, loss, optimizer)
     for name, cls in own.items():
         registry = cls.registry
         if registry.registered_name(cls) is None and name in registry:
@@ -256,13 +256,21 @@ def settings_unwarned():
         _WARNED.update(warned)
 
 
+def own_classes(model, loss=None, optimizer=None) -> dict:
+    """name -> class of what a checkpoint of these names by its class (``_parts_of``):
+    a fit's resume reads with them, as ``custom_objects``."""
+    parts = _parts_of(model, loss, optimizer)
+    return {type_name(part): type(part) for part in parts if hasattr(part, "registry")}
+
+
 def _parts_of(*things) -> list:
-    """The objects a checkpoint names by their class: a model's layers, a loss, an
-    optimizer and its schedule."""
+    """The objects a checkpoint names by their class: a model's layers and their
+    initialisers, a loss, an optimizer and its schedule."""
     parts = []
     for thing in things:
         if hasattr(thing, "layers"):
-            parts += thing.layers
+            inits = (getattr(layer, "init", None) for layer in thing.layers)
+            parts += [*thing.layers, *(init for init in inits if init is not None)]
         elif thing is not None:
             parts += [thing, *([thing.lr] if hasattr(getattr(thing, "lr", None), "config") else [])]
     return parts

@@ -27,6 +27,7 @@ from nnbackend.backend import Generator, limit_threads
 from nnbackend.backend.compiling import compile_step
 from nnbackend.backend.threads import threads_for_step
 from nnbackend.checkpoint import nothing_saved_at
+from nnbackend.checkpoint_sizes import own_classes
 from nnbackend.checks import boolean, warn_caller
 from nnbackend.data import as_array
 from nnbackend.data_checks import split_validation
@@ -46,7 +47,7 @@ from nnbackend.kept import batch_arrays, forget_last_batch
 from nnbackend.layers.base import claim
 from nnbackend.losses import L2
 from nnbackend.progress import Progress
-from nnbackend.registry import Registry, custom_objects, type_name
+from nnbackend.registry import custom_objects
 
 
 def fit(
@@ -238,7 +239,7 @@ class Trainer:
                 check_optimizer_state(self.optimizer, model.backend)  # the steps go on from it
                 return None
             copies = 1 + len(self.optimizer.slots) + len(self.callbacks)  # what the fit saves
-            with custom_objects(self.own_classes()):
+            with custom_objects(own_classes(model, self.loss, self.optimizer)):
                 return restore_checkpoint(
                     model, resume_path, self.optimizer, accept=accept, copies=copies
                 )
@@ -259,15 +260,6 @@ class Trainer:
         except BaseException:
             model.rng = kept
             raise
-
-    def own_classes(self) -> dict:
-        """name -> class of the fit's layers, loss, optimizer and schedule."""
-        parts = [*self.model.layers, self.loss, self.optimizer, self.optimizer.lr]
-        return {
-            type_name(p): type(p)
-            for p in parts
-            if isinstance(getattr(p, "registry", None), Registry)
-        }
 
     def run(self, batches, validation, epochs: range, saved: Checkpoint | None = None) -> History:
         """Train over ``epochs`` (absolute numbers, so a resumed fit counts on), after

@@ -1071,3 +1071,26 @@ def test_an_object_in_custom_objects_gets_the_unknown_type_error(tmp_path):
     nb.save(nb.Sequential([Dense(2, 3, init=Quarter())], seed=0), tmp_path / "m.h5")
     with pytest.raises(nb.CheckpointError, match="unknown initialiser type 'quarter'"):
         nb.load(tmp_path / "m.h5", custom_objects={"Quarter": Quarter()})
+
+
+class PlainInit(nb.init.Initializer):
+    """An initialiser of one's own, not registered."""
+
+    def std(self, fan_in, fan_out):
+        return 0.3
+
+
+def test_a_resume_takes_an_initialiser_of_ones_own_without_custom_objects(tmp_path):
+    """The guide says a resume needs no custom_objects: one with an unregistered
+    initialiser was refused, told to pass custom_objects to nb.load, which fit lacks."""
+    X = np.random.default_rng(0).normal(size=(16, 3))
+
+    def run(epochs, resume, path):
+        model = nb.Sequential([Dense(3, 1, init=PlainInit())], seed=0)
+        fit = dict(loss="mse", optimizer="sgd", epochs=epochs, verbose=0, batch_size=None)
+        model.fit(X, X[:, 0], checkpoint=tmp_path / path, resume=resume, **fit)
+        return nb.to_numpy(model.params["0.W"])
+
+    run(1, False, "run.h5")
+    resumed = run(3, True, "run.h5")
+    np.testing.assert_array_equal(resumed, run(3, False, "straight.h5"))
