@@ -26,6 +26,7 @@ from nnbackend.registry import (
     LOSSES,
     MODELS,
     OPTIMIZERS,
+    SCHEDULES,
     UnknownTypeError,
     custom_objects,
     init_parameters,
@@ -221,13 +222,27 @@ def _check_alike(what: str, thing, again) -> None:
         return
     for mine, built in zip(parts, rebuilt, strict=True):
         # the constructor's arguments alone: a count (iterations), a flag build sets
-        if lost := lost_setting(mine, built, missing_ok=True, only=init_parameters(type(mine))):
+        lost = lost_setting(mine, built, missing_ok=True, only=init_parameters(type(mine)))
+        if lost is None and type(mine).registry is SCHEDULES:  # an argument kept otherwise
+            lost = _other_rate(mine, built)
+        if lost:
             _warn_once(
                 (type(mine), lost),
                 f"{what}: {type(mine).__name__}'s config() leaves out a setting, which "
                 f"nb.load would give its default ({lost}): add it to config()",
             )
             return  # the first part's: a schedule it holds may differ for the same reason
+
+
+def _other_rate(schedule, again) -> str | None:
+    """The first of a few steps where ``again``, built from ``schedule``'s config, gives
+    another rate (an argument kept under another name, which config() does not read)."""
+    for step in (0, 1, 10, 1000):
+        with contextlib.suppress(Exception):  # a schedule's own refusal is said elsewhere
+            mine, theirs = schedule(step), again(step)
+            if mine != theirs:
+                return f"the rate at step {step}: {mine!r} -> {theirs!r}"
+    return None
 
 
 def _warn_once(key: tuple, message: str) -> None:

@@ -1094,3 +1094,21 @@ def test_a_resume_takes_an_initialiser_of_ones_own_without_custom_objects(tmp_pa
     run(1, False, "run.h5")
     resumed = run(3, True, "run.h5")
     np.testing.assert_array_equal(resumed, run(3, False, "straight.h5"))
+
+
+class KeptAsBase(nb.optim.Schedule):
+    """A schedule that keeps its rate under another name than its argument's."""
+
+    def __init__(self, lr=0.1, k=0.5):
+        self.base, self.k = float(lr), float(k)
+
+    def __call__(self, step):
+        return self.base / (1 + self.k * step)
+
+
+def test_a_schedule_keeping_an_argument_under_another_name_is_warned_at_the_save(tmp_path):
+    """Its config() left lr out without a word: the load, and a resume, took 0.1."""
+    model = nb.Sequential([Dense(2, 2)], seed=0)
+    with pytest.warns(UserWarning, match=r"KeptAsBase's config\(\) leaves out a setting, .*"
+                      r"\(the rate at step 0: 0.5 -> 0.1\)"):  # fmt: skip
+        nb.save(model, tmp_path / "m.h5", optimizer=nb.optim.SGD(KeptAsBase(0.5, 2.0)))
