@@ -130,3 +130,17 @@ def test_weights_made_infinite_by_the_last_step_are_refused_with_a_finite_loss()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             est.fit(X, TARGETS * 1e10)
+
+
+def test_early_stopping_with_no_validation_fraction_names_it():
+    """train_test_split's own error named its test_size, which the user never passed."""
+    est = MLPClassifier((3,), max_iter=2, early_stopping=True, validation_fraction=0.0)
+    with pytest.raises(ValueError, match="Increase 'validation_fraction'"):
+        est.fit(X, LABELS)
+
+
+def test_a_device_array_without_features_gets_scikit_learns_error():
+    import array_api_strict as xps
+
+    with pytest.raises(ValueError, match=r"Found array with 0 feature\(s\) \(shape=\(60, 0\)\)"):
+        MLPClassifier((3,), max_iter=2, backend="strict").fit(xps.asarray(X[:, :0]), LABELS)

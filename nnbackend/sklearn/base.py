@@ -183,17 +183,19 @@ class BaseMLP(BaseEstimator):
         if not self.early_stopping:
             return (X, backend.asarray(targets, dtype=dtype)), None
         stratify = targets if self._stratify_split() else None
+        # train_test_split holds out ceil(fraction * rows): said before it, which would
+        # name its own test_size for a fraction of 0
+        if math.ceil(float(self.validation_fraction) * X.shape[0]) < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' "
+                "or the size of your dataset."
+            )
         train, val = train_test_split(
             list(range(X.shape[0])),
             random_state=rs,
             test_size=float(self.validation_fraction),  # scikit-learn refuses np.float32
             stratify=stratify,
         )
-        if len(val) < 2:
-            raise ValueError(
-                "The validation set is too small. Increase 'validation_fraction' "
-                "or the size of your dataset."
-            )
         take = backend.xp.take
         X_train = take(X, backend.asarray(train), axis=0)
         X_val = take(X, backend.asarray(val), axis=0)

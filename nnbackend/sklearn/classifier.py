@@ -19,7 +19,7 @@ class MLPClassifier(ClassifierMixin, SklearnConversion, BaseMLP):
     trained on any nnbackend backend (NumPy, CuPy, torch, array-api-strict).
 
     Parameters are scikit-learn's ``MLPClassifier``'s, with the same meaning
-    (``solver`` is "adam" or "sgd"; "lbfgs" is not offered), plus:
+    (``solver`` is "adam" or "sgd"; "lbfgs", and its ``max_fun``, are not offered), plus:
 
     backend : str or None, default=None
         Where to train: "numpy", "cupy", "torch", "torch:cuda", "strict", "auto"; None

@@ -88,6 +88,12 @@ def device_X(est, X, backend: Backend, *, reset: bool):
         )
     if not xp.isdtype(X.dtype, ("real floating", "integral", "bool")):
         raise ValueError(f"Complex data not supported: X has dtype {X.dtype}")
+    for count, what in ((X.shape[0], "sample"), (X.shape[1], "feature")):
+        if count < 1:  # in check_array's words, as host data is told
+            raise ValueError(
+                f"Found array with 0 {what}(s) (shape={tuple(X.shape)}) while a minimum "
+                f"of 1 is required by {type(est).__name__}."
+            )
     if reset:
         est.n_features_in_ = X.shape[1]
         est.__dict__.pop("feature_names_in_", None)

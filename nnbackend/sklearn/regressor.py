@@ -20,9 +20,9 @@ class MLPRegressor(RegressorMixin, SklearnConversion, BaseMLP):
     trained on any nnbackend backend (NumPy, CuPy, torch, array-api-strict).
 
     Parameters are scikit-learn's ``MLPRegressor``'s, with the same meaning (``loss``
-    is "squared_error" only; ``solver`` is "adam" or "sgd"), plus ``backend`` and
-    ``dtype`` as in ``nnbackend.sklearn.MLPClassifier``. Targets may have several
-    columns (multi-output). ``sample_weight`` is not supported.
+    is "squared_error" only; ``solver`` is "adam" or "sgd", without lbfgs's ``max_fun``),
+    plus ``backend`` and ``dtype`` as in ``nnbackend.sklearn.MLPClassifier``. Targets may
+    have several columns (multi-output). ``sample_weight`` is not supported.
 
     As scikit-learn's, it trains on half the squared error summed over the outputs and
     reports (``loss_curve_``, and what ``tol`` is held to) the error averaged over them.
