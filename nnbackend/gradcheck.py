@@ -156,13 +156,13 @@ def from_state(holder, state=None):
     """A decorator: the function runs each time from the running state ``holder`` (a
     layer or a model) holds now (or from ``state``), so that a statistic a training
     forward moves does not drift into a gradient check's differences (and fail it)."""
-    held = {name: _copy(a) for name, a in (holder.state if state is None else state).items()}
+    held = {name: copied(a) for name, a in (holder.state if state is None else state).items()}
 
     def wrap(fn):
         @functools.wraps(fn)
         def from_held(*args):
             for name, a in held.items():
-                holder.state[name] = _copy(a)
+                holder.state[name] = copied(a)
             return fn(*args)
 
         return from_held
@@ -170,8 +170,13 @@ def from_state(holder, state=None):
     return wrap
 
 
-def _copy(a):
-    return namespace_of(a).asarray(a, copy=True)
+def copied(a):
+    """A copy of ``a``, of its own library (a state a forward may change in place); a
+    Python number as it is (a layer's mistake, which ``check_layer`` names)."""
+    try:
+        return namespace_of(a).asarray(a, copy=True)
+    except TypeError:
+        return a
 
 
 def check_loss(loss, pred, target, h: float = 1e-5) -> float:

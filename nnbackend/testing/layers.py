@@ -43,7 +43,7 @@ import numpy as np
 
 from nnbackend.backend import Backend, Generator, get_backend
 from nnbackend.checkpoint_sizes import settings_unwarned
-from nnbackend.gradcheck import from_state, numerical_gradient, relative_error
+from nnbackend.gradcheck import copied, from_state, numerical_gradient, relative_error
 from nnbackend.io import load, save
 from nnbackend.model import Sequential
 from nnbackend.registry import LAYERS, check_base_init
@@ -86,7 +86,7 @@ class Run:
     dy: object
     dx: object
     moved: list[str]  # the arguments that forward or backward changed
-    state_before: dict  # the layer's state (host) as built, before forward
+    state_before: dict  # copies of the layer's state as built, before forward
     results: dict  # y, dx, grads and state on the host, right after backward
 
 
@@ -142,7 +142,7 @@ class _Case:
         layer.build(backend, Generator(self.seed))
         x = Generator(self.seed + 1).normal(self.input_shape, std=self.input_std, backend=backend)
         x_before = np.array(backend.to_numpy(x))
-        state_before = to_host(dict(layer.state))
+        state_before = {k: copied(v) for k, v in layer.state.items()}
         y = self.forward(layer, x, training)
         dy = Generator(self.seed + 2).normal(tuple(y.shape), backend=backend)
         dy_before = np.array(backend.to_numpy(dy))
@@ -155,8 +155,7 @@ class _Case:
             )
             if not np.array_equal(backend.to_numpy(a), before)
         ]
-        results = {"y": y, "dx": dx}
-        results.update({f"grads[{k!r}]": v for k, v in layer.grads.items()})
+        results = {"y": y, "dx": dx, **{f"grads[{k!r}]": v for k, v in layer.grads.items()}}
         results.update({f"state[{k!r}]": v for k, v in layer.state.items()})
         return Run(layer, x, y, dy, dx, moved, state_before, to_host(results))
 
@@ -205,11 +204,13 @@ class _Case:
         """Where a second backward from the same ``dy`` (onto the first's ``grads``: one
         that adds to them shows), or one with ``input_grad=False`` (into empty ``grads``:
         one that skips them shows), gives ``grads`` other than the first backward's."""
-        problems = []
+        problems = []  # each forward from the run's first state, as the first backward's
+        layer = run.layer
+        forward = from_state(layer, run.state_before)(lambda: self.forward(layer, run.x, True))
         for input_grad in (True, False):
             if not input_grad:
                 run.layer.grads.clear()
-            self.forward(run.layer, run.x, True)  # a backward may let go of what it kept
+            forward()  # a backward may let go of what it kept
             run.layer.backward(run.dy, input_grad=input_grad)
             for key in run.layer.params:
                 first = run.results.get(f"grads[{key!r}]")
@@ -218,7 +219,7 @@ class _Case:
                     problems.append(f"no grads[{key!r}] with input_grad={input_grad}")
                 elif first is None or not _close(to_host(again), first):
                     problems.append(f"grads[{key!r}] differs with input_grad={input_grad}")
-        self.forward(run.layer, run.x, True)
+        forward()
         run.layer.backward(run.dy)  # grads as the first backward left them, for what follows
         fix = "each backward sets every grads[key] anew, whatever input_grad"
         return f"{'; '.join(problems)}: {fix}" if problems else None
@@ -246,12 +247,11 @@ class _Case:
         """Central differences of sum(forward(x) * dy) against backward, per array."""
         layer, x, xp = run.layer, run.x, backend.xp
 
-        @from_state(layer, {k: backend.asarray(v) for k, v in run.state_before.items()})
-        def objective(_=None):  # each time from the state the run's forward began with
+        @from_state(layer, run.state_before)  # each time from where the run's forward began
+        def objective(_=None):
             return xp.sum(self.forward(layer, x, training) * run.dy)
 
-        grads = {"x": run.dx, **layer.grads}
-        wanted = {"x": x, **layer.params}
+        grads, wanted = {"x": run.dx, **layer.grads}, {"x": x, **layer.params}
         problems = []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # float32 is coarse: said below
@@ -335,7 +335,7 @@ class _Case:
             run = self.run(backend, training=False)
             again = to_host(self.forward(run.layer, run.x, training=False))
             problems = []
-            if not _same(run.state_before, to_host(dict(run.layer.state))):
+            if not _same(to_host(run.state_before), to_host(dict(run.layer.state))):
                 problems.append("evaluation changed the layer's state")
             if not np.array_equal(again, to_host(run.y)):
                 problems.append("two evaluations of one input differ")
