@@ -12,6 +12,7 @@ again, so that a fit learns it at its start, not at its first save or at a resum
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 import numbers
@@ -22,7 +23,9 @@ import h5py
 
 from nnbackend.checks import warn_caller
 from nnbackend.h5text import MAX_JSON_DEPTH, parse_json
+from nnbackend.init import saved_name
 from nnbackend.registry import (
+    INITIALIZERS,
     LOSSES,
     MODELS,
     OPTIMIZERS,
@@ -205,7 +208,7 @@ def _check_alike(what: str, thing, again) -> None:
     that config() left out (an optimizer's schedule, its rate): a warning, once."""
     parts, rebuilt = _parts_of(thing), _parts_of(again)
     for mine, built in zip(parts, rebuilt, strict=False):
-        if type(built) is not type(mine):
+        if type(built) is not type(mine) and not _saved_as_base(mine, built):
             raise ValueError(
                 f"{what} would load {type(mine).__name__} as {type(built).__name__}: its "
                 f"config() names {type_name(built)!r}; let it write the type as the base "
@@ -227,7 +230,7 @@ def _check_alike(what: str, thing, again) -> None:
             lost = _other_rate(mine, built)
         if lost:
             _warn_once(
-                (type(mine), lost),
+                (type(mine), lost.split(":")[0]),  # the setting, not its values
                 f"{what}: {type(mine).__name__}'s config() leaves out a setting, which "
                 f"nb.load would give its default ({lost}): add it to config()",
             )
@@ -236,12 +239,16 @@ def _check_alike(what: str, thing, again) -> None:
 
 def _other_rate(schedule, again) -> str | None:
     """The first of a few steps where ``again``, built from ``schedule``'s config, gives
-    another rate (an argument kept under another name, which config() does not read)."""
+    another rate (an argument kept under another name, which config() does not read).
+    A copy is asked, twice, with its warnings held: the user's own keeps its state, and
+    a step whose rate differs from itself (a random one) or is NaN tells nothing."""
+    mine = copy.deepcopy(schedule)
     for step in (0, 1, 10, 1000):
-        with contextlib.suppress(Exception):  # a schedule's own refusal is said elsewhere
-            mine, theirs = schedule(step), again(step)
-            if mine != theirs:
-                return f"the rate at step {step}: {mine!r} -> {theirs!r}"
+        with contextlib.suppress(Exception), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rate, theirs = mine(step), again(step)
+            if rate == mine(step) and rate != theirs and theirs == theirs:
+                return f"the rate at step {step}: {rate!r} -> {theirs!r}"
     return None
 
 
@@ -274,8 +281,16 @@ def settings_unwarned():
 def own_classes(model, loss=None, optimizer=None) -> dict:
     """name -> class of what a checkpoint of these names by its class (``_parts_of``):
     a fit's resume reads with them, as ``custom_objects``."""
-    parts = _parts_of(model, loss, optimizer)
+    parts = [p for p in _parts_of(model, loss, optimizer) if not _saved_as_base(p, p)]
     return {type_name(part): type(part) for part in parts if hasattr(part, "registry")}
+
+
+def _saved_as_base(mine, built) -> bool:
+    """Whether ``mine`` is an initialiser saved under a registered base's name, which
+    loads as that base (``init.saved_name``): ``built`` then is one of that base."""
+    if type(mine).registry is not INITIALIZERS or saved_name(mine) == type_name(mine):
+        return False
+    return isinstance(mine, type(built))
 
 
 def _parts_of(*things) -> list:

@@ -299,8 +299,8 @@ class Trainer:
         if saved is not None and not epochs:  # said, not silent: the History is empty
             history.stop_reason = history.stop_reason or nothing_left(saved, epochs.stop)
         warned = any(getattr(c, "message", None) == history.stop_reason for c in self.callbacks)
-        if self.verbose and (stopped or not epochs) and history.stop_reason and not warned:
-            print(history.stop_reason)  # why the lines end early (TerminateOnNaN's warns)
+        if self.verbose and (stopped or not epochs) and history.stop_reason:  # why lines end
+            print(stopped if warned and stopped else history.stop_reason)  # a warning says more
         return history
 
     def _stopped_elsewhere(self) -> str:

@@ -1112,3 +1112,55 @@ def test_a_schedule_keeping_an_argument_under_another_name_is_warned_at_the_save
     with pytest.warns(UserWarning, match=r"KeptAsBase's config\(\) leaves out a setting, .*"
                       r"\(the rate at step 0: 0.5 -> 0.1\)"):  # fmt: skip
         nb.save(model, tmp_path / "m.h5", optimizer=nb.optim.SGD(KeptAsBase(0.5, 2.0)))
+
+
+class HalfHe(nb.init.He):
+    """An unregistered subclass of a built-in initialiser: saved, and loaded, as He."""
+
+    def std(self, fan_in, fan_out):
+        return 0.5 * super().std(fan_in, fan_out)
+
+
+def test_an_unregistered_initialiser_subclass_saves_as_its_base_and_resumes(tmp_path):
+    """Its save was refused ("would load HalfHe as He"), with advice it already follows."""
+    model = nb.Sequential([Dense(2, 3, init=HalfHe()), Dense(3, 1)], seed=0)
+    nb.save(model, tmp_path / "m.h5")
+    assert type(nb.load(tmp_path / "m.h5").layers[0].init) is nb.init.He
+    X = np.random.default_rng(0).normal(size=(8, 2))
+    fit = dict(loss="mse", optimizer="sgd", verbose=0, checkpoint=tmp_path / "run.h5")
+    model.fit(X, X[:, :1], epochs=1, **fit)
+    model.fit(X, X[:, :1], epochs=2, resume=True, **fit)
+
+
+class Jittered(nb.optim.Schedule):
+    """A rate with noise, its config complete: it differs from any copy of itself."""
+
+    def __init__(self, lr=0.1):
+        self.lr, self.calls = float(lr), []
+
+    def __call__(self, step):
+        self.calls.append(step)
+        return self.lr * (1 + 0.01 * np.random.default_rng().normal())
+
+
+class RunsOut(nb.optim.Schedule):
+    """A polynomial decay meant for its 100 steps alone: NaN past them."""
+
+    def __init__(self, lr=0.1, total=100):
+        self.lr, self.total = float(lr), int(total)
+
+    def __call__(self, step):
+        return self.lr * np.float64(1 - step / self.total) ** 0.5
+
+
+@pytest.mark.parametrize("schedule", [Jittered, RunsOut])
+def test_a_schedule_with_its_whole_config_is_not_warned_nor_called_at_the_save(schedule, tmp_path):
+    """Compared with its rebuilt copy, a random rate or NaN past the end was warned of
+    at every save ("add it to config()", which cannot help), and the user's own
+    schedule was called four times a save."""
+    model, given = nb.Sequential([Dense(2, 2)], seed=0), schedule()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(2):
+            nb.save(model, tmp_path / "m.h5", optimizer=nb.optim.SGD(given))
+    assert getattr(given, "calls", []) == []

@@ -648,7 +648,15 @@ def test_a_nan_stop_is_said_once_with_verbose_on(capsys):
             epochs=400, batch_size=None, verbose=2,
         )  # fmt: skip
     assert len([w for w in said if "training loss became" in str(w.message)]) == 1
-    assert "training loss became" not in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "training loss became" not in out and "TerminateOnNaN stopped the fit at epoch" in out
+    with warnings.catch_warnings():  # silenced, or said once already: the line still says it
+        warnings.simplefilter("ignore", RuntimeWarning)
+        nb.Sequential([Dense(2, 16), Dense(16, 1)], seed=0).fit(
+            X_MOONS, X_MOONS[:, :1] * 50, loss=MSE(), optimizer=nb.optim.SGD(lr=5.0),
+            epochs=400, batch_size=None, verbose=2,
+        )  # fmt: skip
+    assert "TerminateOnNaN stopped the fit at epoch" in capsys.readouterr().out
 
 
 def test_epoch_hook_runs_every_n_epochs_and_at_the_end(backend):
