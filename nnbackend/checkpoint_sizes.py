@@ -208,7 +208,7 @@ def _check_alike(what: str, thing, again) -> None:
     that config() left out (an optimizer's schedule, its rate): a warning, once."""
     parts, rebuilt = _parts_of(thing), _parts_of(again)
     for mine, built in zip(parts, rebuilt, strict=False):
-        if type(built) is not type(mine) and not _saved_as_base(mine, built):
+        if type(built) is not type(mine):
             raise ValueError(
                 f"{what} would load {type(mine).__name__} as {type(built).__name__}: its "
                 f"config() names {type_name(built)!r}; let it write the type as the base "
@@ -279,28 +279,26 @@ def settings_unwarned():
 
 
 def own_classes(model, loss=None, optimizer=None) -> dict:
-    """name -> class of what a checkpoint of these names by its class (``_parts_of``):
-    a fit's resume reads with them, as ``custom_objects``."""
-    parts = [p for p in _parts_of(model, loss, optimizer) if not _saved_as_base(p, p)]
-    return {type_name(part): type(part) for part in parts if hasattr(part, "registry")}
+    """name -> class of what a checkpoint of these names by its class (``_parts_of``,
+    and the layers' initialisers): a fit's resume reads with them, as ``custom_objects``."""
+    inits = [getattr(layer, "init", None) for layer in getattr(model, "layers", ())]
+    parts = [p for p in [*_parts_of(model, loss, optimizer), *inits] if hasattr(p, "registry")]
+    return {type_name(p): type(p) for p in parts if not _saved_as_base(p)}
 
 
-def _saved_as_base(mine, built) -> bool:
-    """Whether ``mine`` is an initialiser saved under a registered base's name, which
-    loads as that base (``init.saved_name``): ``built`` then is one of that base."""
-    if type(mine).registry is not INITIALIZERS or saved_name(mine) == type_name(mine):
-        return False
-    return isinstance(mine, type(built))
+def _saved_as_base(part) -> bool:
+    """Whether ``part`` is an initialiser saved under a registered base's name, which
+    loads as that base (``init.saved_name``): no class of its own to read it with."""
+    return type(part).registry is INITIALIZERS and saved_name(part) != type_name(part)
 
 
 def _parts_of(*things) -> list:
-    """The objects a checkpoint names by their class: a model's layers and their
-    initialisers, a loss, an optimizer and its schedule."""
+    """The objects a checkpoint names by their class: a model's layers, a loss, an
+    optimizer and its schedule (a layer's initialiser is its constructor's argument)."""
     parts = []
     for thing in things:
         if hasattr(thing, "layers"):
-            inits = (getattr(layer, "init", None) for layer in thing.layers)
-            parts += [*thing.layers, *(init for init in inits if init is not None)]
+            parts += thing.layers
         elif thing is not None:
             parts += [thing, *([thing.lr] if hasattr(getattr(thing, "lr", None), "config") else [])]
     return parts

@@ -297,7 +297,9 @@ def restore_checkpoint(
         accept(saved)
     if optimizer is not None and saved.optimizer is None:
         steps = optimizer.iterations
-        goes_on = f"keeps its own state ({steps} steps)" if steps else "starts afresh"
+        goes_on = (
+            f"keeps its own state ({steps} step{'s' * (steps != 1)})" if steps else "starts afresh"
+        )
         warn_caller(
             f"{path} holds no optimizer state (it was saved without optimizer=): "
             f"{optimizer!r} {goes_on}",

@@ -144,3 +144,19 @@ def test_a_device_array_without_features_gets_scikit_learns_error():
 
     with pytest.raises(ValueError, match=r"Found array with 0 feature\(s\) \(shape=\(60, 0\)\)"):
         MLPClassifier((3,), max_iter=2, backend="strict").fit(xps.asarray(X[:, :0]), LABELS)
+
+
+def test_early_stopping_holds_out_the_ceiling_of_the_fraction():
+    """0.1 of 11 rows holds out 2, as scikit-learn's train_test_split: not too small."""
+    X11 = X[:11]
+    est = MLPRegressor(hidden_layer_sizes=(3,), max_iter=2, early_stopping=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert len(est.fit(X11, TARGETS[:11]).validation_scores_) == 2
+
+
+def test_a_device_array_without_samples_gets_scikit_learns_error():
+    import array_api_strict as xps
+
+    with pytest.raises(ValueError, match=r"Found array with 0 sample\(s\) \(shape=\(0, 3\)\)"):
+        MLPClassifier((3,), max_iter=2, backend="strict").fit(xps.asarray(X[:0]), LABELS[:0])

@@ -218,3 +218,32 @@ def test_the_gradient_checks_hold_a_running_state_fixed(backend64):
     layer.build(backend64, nb.Generator(0))
     assert max(check_layer(layer, backend64.asarray(X)).values()) < 1e-6
     check_layer_everywhere(lambda: RunningCentre(3), (5, 3), backends=[backend64.name])
+
+
+class CentredInPlace(nb.layers.Layer):
+    """x - m, where a training forward moves m in place: a held state must be a copy."""
+
+    def build(self, backend, rng):
+        super().build(backend, rng)
+        self.state["m"] = backend.xp.zeros((3,), dtype=backend.dtype)
+
+    def state_shapes(self):
+        return {"m": (3,)}
+
+    def forward(self, x, training=True):
+        self._training = training
+        if training:
+            m = self.state["m"]
+            m[...] = 0.9 * m + 0.1 * np.mean(x, axis=0)
+        return x - self.state["m"]
+
+    def backward(self, dy, input_grad=True):
+        return dy - 0.1 * np.mean(dy, axis=0) if self._training else dy
+
+
+def test_a_state_moved_in_place_is_held_fixed_too():
+    backend = nb.get_backend("numpy", dtype="float64")
+    layer = CentredInPlace()
+    layer.build(backend, nb.Generator(0))
+    x = backend.asarray(np.random.default_rng(0).normal(size=(5, 3)))
+    assert max(check_layer(layer, x).values()) < 1e-6

@@ -579,3 +579,9 @@ def test_a_schedule_giving_one_rate_in_an_array_is_refused():
     with pytest.raises(ValueError, match=r"gave array\(\[0.1\]\) at step 0: .* number \(one, "
                        r"not an array of shape \(1,\)\)"):  # fmt: skip
         optim.SGD(lr=lambda step: np.asarray([0.1])).current_lr()
+
+
+def test_a_negative_numpy_scalar_rate_is_not_called_an_array():
+    with pytest.raises(ValueError, match="at least 0") as refused:
+        optim.SGD(lr=lambda step: np.float64(-0.1)).current_lr()
+    assert "not an array" not in str(refused.value)
