@@ -141,7 +141,9 @@ class TopKAccuracy(Metric):
         labels = xp.argmax(target, axis=1) if target.ndim == 2 else target
         labels = xp.reshape(xp.astype(labels, xp.int64), (out.shape[0], 1))
         true_score = xp.take_along_axis(out, labels, axis=1)  # (batch, 1)
-        above = xp.sum(xp.astype(out > true_score, xp.int32), axis=1)
+        # not "out > true_score": every comparison with NaN is False, and NaN scores
+        # (weights gone NaN) made every row right
+        above = xp.sum(xp.astype(xp.logical_not(out <= true_score), xp.int32), axis=1)
         return xp.count_nonzero(above < self.k), 1
 
     def config(self):

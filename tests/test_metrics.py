@@ -456,3 +456,15 @@ def test_the_top_k_hint_with_a_leading_zero_runs():
     )
     made = re.search(r"metrics=\[(.+?)\]", monitor_hint("top_03_accuracy", fit, 6))[1]
     assert eval(made, {"nb": nb}).name == "top_3_accuracy"  # k=03 was a SyntaxError
+
+
+def test_top_k_of_nan_scores_counts_no_row_right(backend):
+    """x > NaN is False: rows of NaN scores had no class above their true one, and a
+    model whose weights went NaN scored top-k 1.0 (EarlyStopping kept its epoch)."""
+    scores = np.full((4, 6), np.nan)
+    scores[1, 2] = 0.5
+    scores[2] = np.arange(6.0)  # a clean row: label 5 is the top class
+    out = backend.asarray(scores)
+    labels = backend.asarray(np.array([0, 1, 5, 3]))
+    count, _ = nb.metrics.TopKAccuracy(2).batch(out, labels, nb.losses.SoftmaxCrossEntropy())
+    assert int(backend.to_float(count)) == 1
