@@ -1166,30 +1166,19 @@ def test_a_schedule_with_its_whole_config_is_not_warned_nor_called_at_the_save(s
     assert getattr(given, "calls", []) == []
 
 
-class ScaleByName(Layer):
-    """y = x * w, keeping its initialiser by the name it was given, as a string."""
+class ScaleByName(Scale):
+    """A declared Scale whose weight an initialiser draws, kept by the name it was given."""
 
     def __init__(self, n=2, init="lecun"):
-        super().__init__()
-        self.n, self.init = n, init
+        super().__init__(n, declare=True)
+        self.init = init
 
     def build(self, backend, rng):
         super().build(backend, rng)
-        self.params["w"] = nb.init.get(self.init)((1, self.n), rng, backend)[0]
-
-    def param_shapes(self):
-        return {"w": (self.n,)}
-
-    def forward(self, x, training=True):
-        self._x = x
-        return x * self.params["w"]
-
-    def backward(self, dy, input_grad=True):
-        self.grads["w"] = nb.backend.namespace_of(dy).sum(dy * self._x, axis=0)
-        return dy * self.params["w"]
+        self.params["s"] = nb.init.get(self.init)((1, self.n), rng, backend)[0]
 
     def config(self):
-        return {**super().config(), "n": self.n, "init": self.init}
+        return {**Layer.config(self), "n": self.n, "init": self.init}
 
 
 class ScaleForgettingInit(ScaleByName):
