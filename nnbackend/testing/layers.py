@@ -209,18 +209,18 @@ class _Case:
         forward = from_state(layer, run.state_before)(lambda: self.forward(layer, run.x, True))
         for input_grad in (True, False):
             if not input_grad:
-                run.layer.grads.clear()
+                layer.grads.clear()
             forward()  # a backward may let go of what it kept
-            run.layer.backward(run.dy, input_grad=input_grad)
-            for key in run.layer.params:
+            layer.backward(run.dy, input_grad=input_grad)
+            for key in layer.params:
                 first = run.results.get(f"grads[{key!r}]")
-                again = run.layer.grads.get(key)
+                again = layer.grads.get(key)
                 if again is None:
                     problems.append(f"no grads[{key!r}] with input_grad={input_grad}")
                 elif first is None or not _close(to_host(again), first):
                     problems.append(f"grads[{key!r}] differs with input_grad={input_grad}")
         forward()
-        run.layer.backward(run.dy)  # grads as the first backward left them, for what follows
+        layer.backward(run.dy)  # grads as the first backward left them, for what follows
         fix = "each backward sets every grads[key] anew, whatever input_grad"
         return f"{'; '.join(problems)}: {fix}" if problems else None
 
