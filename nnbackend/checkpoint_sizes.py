@@ -242,7 +242,10 @@ def _other_rate(schedule, again) -> str | None:
     another rate (an argument kept under another name, which config() does not read).
     A copy is asked, twice, with its warnings held: the user's own keeps its state, and
     a step whose rate differs from itself (a random one) or is NaN tells nothing."""
-    mine = copy.deepcopy(schedule)
+    try:
+        mine = copy.deepcopy(schedule)
+    except Exception:  # a lock, a generator: nothing to ask without asking the user's own
+        return None
     for step in (0, 1, 10, 1000):
         with contextlib.suppress(Exception), warnings.catch_warnings():
             warnings.simplefilter("ignore")

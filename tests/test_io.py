@@ -1244,3 +1244,19 @@ def test_restores_warning_counts_one_step_and_save_refuses_a_negative_count(tmp_
     with pytest.raises(ValueError, match="the optimizer's step count"):
         nb.save(model, tmp_path / "n.h5", optimizer=optimizer)
     assert not (tmp_path / "n.h5").exists()
+
+
+class HoldsALock(DecayKeptApart):
+    """A schedule no deep copy can make (it holds a lock)."""
+
+    def __init__(self, lr=0.1, k=0.0):
+        super().__init__(lr, k)
+        import threading
+
+        self.lock = threading.Lock()
+
+
+def test_a_schedule_that_cannot_be_copied_saves_without_the_rate_comparison(tmp_path):
+    model = nb.Sequential([Dense(2, 2)], seed=0)
+    nb.save(model, tmp_path / "m.h5", optimizer=nb.optim.SGD(HoldsALock(0.1, 0.5)))
+    assert nb.load(tmp_path / "m.h5", custom_objects={"HoldsALock": HoldsALock})
