@@ -175,7 +175,8 @@ class SoftmaxCrossEntropy(Loss):
             return kept
         xp = namespace_of(pred)
         labels = xp.argmax(target, axis=1) if target.ndim == 2 else target
-        return xp.count_nonzero(xp.argmax(pred, axis=1) == labels)
+        clean = xp.all(pred == pred, axis=1)  # argmax picks a NaN: no row of them is right
+        return xp.count_nonzero(xp.logical_and(xp.argmax(pred, axis=1) == labels, clean))
 
     def config(self):
         return {**super().config(), "from_logits": self.from_logits}
@@ -259,7 +260,8 @@ class BinaryCrossEntropy(Loss):
             return kept
         xp = namespace_of(pred)
         target = _match_shape(xp, pred, target, "BinaryCrossEntropy")
-        right = xp.count_nonzero((pred > self.threshold) == (target > 0.5))
+        sides = (pred > self.threshold) == (target > 0.5)  # NaN is on neither side
+        right = xp.count_nonzero(xp.logical_and(sides, pred == pred))
         outputs = math.prod(pred.shape[1:])  # a row's outputs, an image's pixels
         return right if outputs == 1 else xp.astype(right, pred.dtype) / outputs
 

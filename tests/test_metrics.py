@@ -468,3 +468,17 @@ def test_top_k_of_nan_scores_counts_no_row_right(backend):
     labels = backend.asarray(np.array([0, 1, 5, 3]))
     count, _ = nb.metrics.TopKAccuracy(2).batch(out, labels, nb.losses.SoftmaxCrossEntropy())
     assert int(backend.to_float(count)) == 1
+
+
+@pytest.mark.parametrize("loss", [nb.losses.SoftmaxCrossEntropy(), nb.losses.BinaryCrossEntropy()])
+def test_accuracy_of_nan_scores_counts_no_row_right(backend, loss):
+    """argmax of a row of NaN is 0, and NaN > 0.5 is False: a model gone NaN scored the
+    share of class 0, and EarlyStopping kept its NaN epoch as the best."""
+    width = 3 if isinstance(loss, nb.losses.SoftmaxCrossEntropy) else 1
+    scores = np.full((4, width), np.nan)
+    scores[3] = [0.0, 1.0, 0.0][:width] if width == 3 else [0.9]  # a clean row, right
+    out, labels = backend.asarray(scores), backend.asarray(np.array([0, 0, 0, 1]))
+    if width == 1:
+        labels = backend.asarray(np.array([[0.0], [0.0], [0.0], [1.0]]))
+    count, _ = nb.metrics.get("accuracy").batch(out, labels, loss)
+    assert int(backend.to_float(count)) == 1

@@ -28,19 +28,17 @@ from nnbackend.backend.kernels_cupy_images import SOURCES as IMAGE_SOURCES
 
 # one element of the labels' softmax cross-entropy (``softmax_xent_counted_tail``);
 # ``rows`` is z again, read across the row. Only the label's entry adds to the loss (a
-# logit of -inf elsewhere is no NaN), and it is a hit where argmax would pick it: the
-# first of the row's largest, or its first NaN
+# logit of -inf elsewhere is no NaN), and it is a hit where argmax would pick it, the
+# first of the row's largest, in a row without NaN (whose maximum is NaN)
 SOFTMAX_XENT_COUNTED = """
 const ptrdiff_t row = i / classes;
 const int column = i % classes;
 const bool labelled = column == labels[row];
 grad = scale * (e / total - (labelled ? (T)1 : (T)0));
 part = labelled ? -scale * (z - zmax - log(total)) : (T)0;
-const bool nan_row = zmax != zmax;
-hit = (T)(labelled && (nan_row ? z != z : z == zmax));
+hit = (T)(labelled && z == zmax);
 for (int j = 0; hit != (T)0 && j < column; ++j) {
-  const T v = rows[row * classes + j];
-  if (nan_row ? v != v : v == zmax) hit = 0;
+  if (rows[row * classes + j] == zmax) hit = 0;
 }
 """
 
@@ -64,7 +62,7 @@ for (int j = 0; j < classes; ++j) {
 }
 const bool known = 0 <= label && label < classes;
 part = known ? -scale * (z[start + label] - zmax - log(total)) : (T)0;
-hit = (T)(first == label);
+hit = (T)(first == label && zmax == zmax);
 """
 ROW_CLASSES = 64  # up to this many classes a row's thread does it all; beyond, the tail
 
@@ -99,8 +97,8 @@ ELEMENTWISE = {
         " part = h == 0 ? (T)0 : -scale * h * (z - zmax - log(total))",  # also at z = -inf
     ),
     # the same, the one-hot entry h made from the labels, and hit = 1 at the label's
-    # entry where it is its row's first largest score (argmax's pick): the loss and the
-    # count of right rows are then one sum
+    # entry where it is its row's first largest score (argmax's pick) and the row has no
+    # NaN: the loss and the count of right rows are then one sum
     "softmax_xent_counted_tail": (
         "T z, T zmax, T e, T total, raw T rows, raw L labels, int32 classes, T scale",
         "T grad, T part, T hit",
@@ -117,7 +115,7 @@ ELEMENTWISE = {
         "T a = z > 0 ? z : -z;"
         " part = scale * (((z > 0 ? z : (T)0) - z * t) + log1p(exp(-a)));"
         " grad = scale * ((T)0.5 * tanh((T)0.5 * z) + (T)0.5 - t);"
-        " hit = (T)((z > 0) == (t > (T)0.5))",
+        " hit = (T)(z == z && (z > 0) == (t > (T)0.5))",
     ),
     "sgd": ("T g, T lr", "T p", "p -= lr * g"),
     "momentum": ("T g, T lr, T mu", "T p, T v", "v = mu * v - lr * g; p += v"),
