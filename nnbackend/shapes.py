@@ -231,6 +231,9 @@ def reshape_hint(X, sample_shape, n_targets: int | None = None, name: str = "X")
         return f" Flatten images with {reshaped(X, name, '-1')}." if fits else ""
     if channels_last(shape, sample_shape[0], image=sample_shape[1:]):
         return f" {channels_last_hint(X, name)}"
+    if X.ndim > len(sample_shape) + 1 and shape[-len(sample_shape) :] == tuple(sample_shape):
+        joined = reshaped(X, name, ", ".join(map(str, (-1, *sample_shape))), False)
+        return f" Batches stacked in one array? Join them: {joined} (and y's batches, if given)."
     if math.prod(shape[1:]) != math.prod(sample_shape):
         return ""
     if X.ndim == 2:

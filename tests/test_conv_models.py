@@ -212,6 +212,17 @@ def test_batches_stacked_in_one_array_are_told_to_join_them(stacked):
     assert np.array_equal(joined, images) and model.predict(joined).shape == (12,)
 
 
+def test_stacked_batches_are_told_to_join_where_the_model_has_input_shape():
+    """The README's CNN is built with input_shape: its check gave no hint at all."""
+    model = nb.Sequential([Conv2D(1, 2, 3), Flatten(), Dense(2 * 26 * 26, 2)],
+                          input_shape=(1, 28, 28), seed=0)  # fmt: skip
+    X = np.zeros((4, 10, 1, 28, 28))
+    with pytest.raises(ValueError, match=r"Join them: X\.reshape\(-1, 1, 28, 28\) \(and y") as told:
+        model.predict(X)
+    joined = eval(str(told.value).split("Join them: ")[1].split(" (and")[0])  # noqa: S307
+    assert model.predict(joined).shape == (40,)
+
+
 @pytest.mark.parametrize(
     "given, sample", [((100, 1, 28, 28), (1, 28, 28)), ((9, 28, 28, 3), (3, 28, 28))]
 )
