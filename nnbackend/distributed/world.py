@@ -201,12 +201,11 @@ def init(*, timeout: float | None = None, gpu_collectives: str | None = None) ->
 
     ``timeout``: seconds a rank may wait for the others in one collective before the job
     is ended (default: ``$NNBACKEND_TIMEOUT`` as each call finds it, else the one set
-    before, at first 300; ``fit`` keeps the one set). ``gpu_collectives``: how CuPy
-    arrays are summed: "nccl" (the default), "mpi" (CUDA-aware MPI: only where the MPI
-    library says it reads GPU memory) or "host" (MPI on a copy in host memory). With
-    several ranks on a machine, each takes the GPU of its local rank (CuPy's current
-    device, which backend "cupy" then means): call ``init`` before building a model on
-    "cupy".
+    before, at first 300). ``gpu_collectives``: how CuPy arrays are summed: "nccl" (the
+    default), "mpi" (CUDA-aware MPI: only where the MPI library says it reads GPU
+    memory) or "host" (MPI on a copy in host memory). With several ranks on a machine,
+    each takes the GPU of its local rank (CuPy's current device, which backend "cupy"
+    then means): call ``init`` before building a model on "cupy".
     """
     global _joined
     world = _world
