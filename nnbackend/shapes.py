@@ -227,18 +227,32 @@ def reshape_hint(X, sample_shape, n_targets: int | None = None, name: str = "X")
             )
         if X.ndim > 1 and math.prod(shape) == sample_shape[0] and n_targets != shape[0]:
             return f" A single image? Give it as one row: {reshaped(X, name, '1, -1', False)}."
+        if _stacked(shape, sample_shape):
+            return _stacked_hint(X, sample_shape, name)
         fits = X.ndim > 2 and math.prod(shape[1:]) == sample_shape[0]  # flattened, it fits
         return f" Flatten images with {reshaped(X, name, '-1')}." if fits else ""
     if channels_last(shape, sample_shape[0], image=sample_shape[1:]):
         return f" {channels_last_hint(X, name)}"
-    if X.ndim > len(sample_shape) + 1 and shape[-len(sample_shape) :] == tuple(sample_shape):
-        joined = reshaped(X, name, ", ".join(map(str, (-1, *sample_shape))), False)
-        return f" Batches stacked in one array? Join them: {joined} (and y's batches, if given)."
+    if _stacked(shape, sample_shape):
+        return _stacked_hint(X, sample_shape, name)
     if math.prod(shape[1:]) != math.prod(sample_shape):
         return ""
     if X.ndim == 2:
         return f" Rows of pixels? {_rows_to_images(X, *sample_shape, name)}."
     return f" Reshape it: {reshaped(X, name, ', '.join(map(str, sample_shape)))}."
+
+
+def _stacked(shape: tuple, sample_shape) -> bool:
+    """Whether ``shape`` is batches of samples stacked on one axis more: (5, 100, 4) for
+    rows of 4. Axes of 4 or fewer between are channels, not batches: (6, 3, 28, 28)
+    for (28, 28) is colour images, not 18 grey ones."""
+    cut = len(shape) - len(sample_shape)  # where a sample's axes begin
+    return math.prod(shape[1:cut]) > 4 and shape[cut:] == tuple(sample_shape)
+
+
+def _stacked_hint(X, sample_shape, name: str) -> str:
+    joined = reshaped(X, name, ", ".join(map(str, (-1, *sample_shape))), False)
+    return f" Batches stacked in one array? Join them: {joined} (and y's batches, if given)."
 
 
 def check_target_samples(y, output_shape, what: str = "y") -> None:

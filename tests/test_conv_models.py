@@ -212,6 +212,19 @@ def test_batches_stacked_in_one_array_are_told_to_join_them(stacked):
     assert np.array_equal(joined, images) and model.predict(joined).shape == (12,)
 
 
+def test_a_channel_axis_is_no_stack_of_batches_and_rows_stack_too():
+    """(6, 1, 28, 28) and (6, 3, 28, 28) for samples of (28, 28) were told to join into
+    6 and 18 samples; stacked rows, (5, 10, 4) for rows of 4, were told nothing."""
+    model = nb.Sequential([Flatten(), Dense(784, 10)], input_shape=(28, 28), seed=0)
+    with pytest.raises(ValueError, match=r"Reshape it: X\.reshape\(len\(X\), 28, 28\)\.$"):
+        model.predict(np.zeros((6, 1, 28, 28)))
+    with pytest.raises(ValueError, match=r"\(samples of shape \(3, 28, 28\)\)\.$"):
+        model.predict(np.zeros((6, 3, 28, 28)))
+    rows = nb.Sequential([Dense(4, 3)], input_shape=(4,), seed=0)
+    with pytest.raises(ValueError, match=r"Join them: X\.reshape\(-1, 4\) \(and y"):
+        rows.predict(np.zeros((5, 10, 4)))
+
+
 def test_stacked_batches_are_told_to_join_where_the_model_has_input_shape():
     """The README's CNN is built with input_shape: its check gave no hint at all."""
     model = nb.Sequential([Conv2D(1, 2, 3), Flatten(), Dense(2 * 26 * 26, 2)],
