@@ -244,10 +244,11 @@ def reshape_hint(X, sample_shape, n_targets: int | None = None, name: str = "X")
 
 def _stacked(shape: tuple, sample_shape) -> bool:
     """Whether ``shape`` is batches of samples stacked on one axis more: (5, 100, 4) for
-    rows of 4. Axes of 4 or fewer between are channels, not batches: (6, 3, 28, 28)
-    for (28, 28) is colour images, not 18 grey ones."""
+    rows of 4. Before samples without a channel axis, axes of 4 or fewer are channels,
+    not batches: (6, 3, 28, 28) for (28, 28) is colour images, not 18 grey ones."""
     cut = len(shape) - len(sample_shape)  # where a sample's axes begin
-    return math.prod(shape[1:cut]) > 4 and shape[cut:] == tuple(sample_shape)
+    whole = len(sample_shape) == 3 and cut > 1  # with its channels: an axis more is batches
+    return (whole or math.prod(shape[1:cut]) > 4) and shape[cut:] == tuple(sample_shape)
 
 
 def _stacked_hint(X, sample_shape, name: str) -> str:

@@ -225,6 +225,29 @@ def test_a_channel_axis_is_no_stack_of_batches_and_rows_stack_too():
         rows.predict(np.zeros((5, 10, 4)))
 
 
+def test_stacks_are_told_apart_from_channels_by_the_samples_shape():
+    """Four images a stack, (3, 4, 1, 8, 8), for samples of (1, 8, 8) were told to join
+    only without input_shape; four channels before (28, 28) samples are RGBA images, five
+    rows a stack are a stack; samples of another shape are not told to join."""
+    X = np.zeros((3, 4, 1, 8, 8))
+    for kw in ({}, {"input_shape": (1, 8, 8)}):
+        model = nb.Sequential(
+            [Conv2D(1, 2, 3), ReLU(), GlobalAvgPool2D(), Dense(2, 2)], seed=0, **kw
+        )
+        with pytest.raises(ValueError, match=r"Join them: X\.reshape\(-1, 1, 8, 8\)"):
+            model.predict(X)
+    grey = nb.Sequential([Flatten(), Dense(784, 10)], input_shape=(28, 28), seed=0)
+    with pytest.raises(ValueError, match=r"\(samples of shape \(4, 28, 28\)\)\.$"):
+        grey.predict(np.zeros((6, 4, 28, 28)))
+    with pytest.raises(ValueError, match=r"Join them: X\.reshape\(-1, 28, 28\)"):
+        grey.predict(np.zeros((6, 5, 28, 28)))
+    colour = nb.Sequential([Conv2D(1, 2, 3), Flatten(), Dense(2 * 26 * 26, 2)],
+                           input_shape=(1, 28, 28), seed=0)  # fmt: skip
+    with pytest.raises(ValueError) as told:
+        colour.predict(np.zeros((4, 10, 2, 28, 28)))
+    assert "Join them" not in str(told.value)
+
+
 def test_stacked_batches_are_told_to_join_where_the_model_has_input_shape():
     """The README's CNN is built with input_shape: its check gave no hint at all."""
     model = nb.Sequential([Conv2D(1, 2, 3), Flatten(), Dense(2 * 26 * 26, 2)],
