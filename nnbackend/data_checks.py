@@ -267,8 +267,10 @@ def _check_labels(y, n_outputs: int, what: str) -> None:
     if low < 0 or high >= n_outputs:
         name = subject(y, code_name(what))  # np.asarray(y) for a list
         hint = f" Labels 1..n? Use {name} - 1." if low >= 1 and high == n_outputs else ""
-        if (low, high) == (-1, 1) and n_outputs == 2:  # the course's -1/+1 labels
+        if (low, high) == (-1, 1) and n_outputs == 2:  # the course's -1/+1, or -1/0/1
             hint = f" Labels -1 and +1? Use ({name} + 1) // 2."
+            if bool(to_numpy(xp.any(y == 0))):  # refused already: a sync costs nothing
+                hint = f" 3 classes? Use {name} + 1, and end the model in Dense(..., 3)."
         elif low == 0:  # more classes than outputs: a last layer too narrow
             hint = f" {high + 1:g} classes? End the model in Dense(..., {high + 1:g})."
         raise ValueError(

@@ -249,3 +249,10 @@ def test_bces_label_hint_names_the_validation_targets():
     model = nb.Sequential([Dense(2, 1), nb.layers.Sigmoid()], seed=0)
     with pytest.raises(ValueError, match=re.escape("Use (y_val + 1) / 2.")):
         model.fit(X, Y, validation_data=(X, 2 * Y - 1), loss="bce", optimizer="sgd", verbose=0)
+
+
+def test_labels_minus_one_zero_one_are_not_told_to_halve():
+    """(y + 1) // 2 made classes -1 and 0 one class, and the fit trained on it unsaid."""
+    y = np.where(Y == 1, 1, -1) * (np.arange(len(Y)) % 3 > 0)  # -1, 0 and 1
+    with pytest.raises(ValueError, match=r" 3 classes\? Use y \+ 1, and end the model in Dense"):
+        fit(net(), y=y)
