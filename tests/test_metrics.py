@@ -464,8 +464,9 @@ def test_top_k_of_nan_scores_counts_no_row_right(backend):
     scores = np.full((4, 6), np.nan)
     scores[1, 2] = 0.5
     scores[2] = np.arange(6.0)  # a clean row: label 5 is the top class
+    scores[3] = [np.nan, 1.0, 2, 3, 4, 5]  # NaN at its label alone
     out = backend.asarray(scores)
-    labels = backend.asarray(np.array([0, 1, 5, 3]))
+    labels = backend.asarray(np.array([0, 1, 5, 0]))
     count, _ = nb.metrics.TopKAccuracy(2).batch(out, labels, nb.losses.SoftmaxCrossEntropy())
     assert int(backend.to_float(count)) == 1
 
@@ -477,7 +478,8 @@ def test_accuracy_of_nan_scores_counts_no_row_right(backend, loss):
     width = 3 if isinstance(loss, nb.losses.SoftmaxCrossEntropy) else 1
     scores = np.full((4, width), np.nan)
     scores[3] = [0.0, 1.0, 0.0][:width] if width == 3 else [0.9]  # a clean row, right
-    out, labels = backend.asarray(scores), backend.asarray(np.array([0, 0, 0, 1]))
+    scores[2] = [0.1, 0.2, np.nan][:width] if width == 3 else [np.nan]  # NaN at its label
+    out, labels = backend.asarray(scores), backend.asarray(np.array([0, 0, 2, 1]))
     if width == 1:
         labels = backend.asarray(np.array([[0.0], [0.0], [0.0], [1.0]]))
     count, _ = nb.metrics.get("accuracy").batch(out, labels, loss)
