@@ -253,7 +253,13 @@ def _stacked(shape: tuple, sample_shape) -> bool:
 
 def _stacked_hint(X, sample_shape, name: str) -> str:
     joined = reshaped(X, name, ", ".join(map(str, (-1, *sample_shape))), False)
-    return f" Batches stacked in one array? Join them: {joined} (and y's batches, if given)."
+    said = _join(joined)
+    return f" {said[0].upper()}{said[1:]}."
+
+
+def _join(joined: str) -> str:
+    """The stacked batches' advice, ``joined`` the code that joins them."""
+    return f"batches stacked in one array? Join them: {joined} (and y's batches, if given)"
 
 
 def check_target_samples(y, output_shape, what: str = "y") -> None:
@@ -305,7 +311,7 @@ def _batch_axis_hint(channels: int | None, sample_shape: tuple, X, name: str) ->
         return f"input_shape is one sample's shape, without the batch axis: ({image})"
     joined = reshaped(X, name, f"-1, {c}, {h}, {w}", False)
     joined = transposed(X, joined, (0, 3, 1, 2)) if last else joined
-    return f"batches stacked in one array? Join them: {joined} (and y's batches, if given)"
+    return _join(joined)
 
 
 def _rows_to_images(X, channels, height, width, name: str = "X") -> str:
