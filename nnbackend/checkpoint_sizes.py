@@ -322,9 +322,16 @@ def check_count(path: Path, shapes: dict, max_params: int, error) -> None:
     if count > max_params:
         raise error(
             f"{path}: its architecture declares {count} weights, more than "
-            f"max_params={max_params}. If you trust the file, load it with "
-            f"nb.load(path, max_params={count})"
+            f"max_params={max_params}. If you trust the file, {_trusted(count)}"
         )
+
+
+def _trusted(max_params: int) -> str:
+    """How to read a file past the caps, by ``nb.load`` or ``nb.restore``."""
+    return (
+        f"load it with nb.load(path, max_params={max_params}) "
+        f"or nb.restore(model, path, max_params={max_params})"
+    )
 
 
 def check_copies(
@@ -345,16 +352,14 @@ def check_copies(
             f"arrays) hold {total} values, more than {MAX_COPIES} x max_params={max_params}; "
             f"the weights, Adam's two slots and EarlyStopping's best weights make {MAX_COPIES} "
             "copies, but a genuine checkpoint with several callbacks holding weights can "
-            "hold more. If you trust the file, load it with "
-            f"nb.load(path, max_params={-(-total // MAX_COPIES)})"
+            f"hold more. If you trust the file, {_trusted(-(-total // MAX_COPIES))}"
         )
     nbytes, size = total * itemsize, f.id.get_filesize()
     if not trusted and nbytes > max(MAX_EXPANSION * size, FREE_BYTES):
         raise error(
             f"{path}: its arrays declare {nbytes} bytes, {nbytes // size} times the file's "
             f"{size}; nb.save does not compress, and weights compress little. If you trust "
-            f"the file, give a cap yourself, which lifts this one: "
-            f"nb.load(path, max_params={max_params})"
+            f"the file, give a cap yourself, which lifts this one: {_trusted(max_params)}"
         )
 
 

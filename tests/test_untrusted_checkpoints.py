@@ -768,6 +768,23 @@ def test_max_params_bounds_every_copy_of_the_weights(good, tmp_path):
     nb.load(path, with_optimizer=True, max_params=53)
 
 
+def test_a_refused_restore_is_told_the_restore_that_reads_the_file(good, tmp_path):
+    """The caps' hint named only nb.load, which builds a model of its own: one restoring
+    into theirs is shown nb.restore with the cap, and following it fills the model."""
+    path = tmp_path / "copies.h5"
+    shutil.copy(good, path)
+    with h5py.File(path, "r+") as f:
+        f.copy(f["callbacks/EarlyStopping"], "callbacks/EarlyStopping.1")
+    model = nb.Sequential([Dense(2, 8), ReLU(), Dense(8, 2)], seed=1)
+    with pytest.raises(nb.CheckpointError) as err:
+        nb.restore(model, path, max_params=42)
+    assert "or nb.restore(model, path, max_params=53)" in str(err.value)
+    assert nb.restore(model, path, max_params=53) == nb.load(good, with_optimizer=True)[2]
+    np.testing.assert_array_equal(
+        nb.to_numpy(model.params["0.W"]), nb.to_numpy(nb.load(path).params["0.W"])
+    )
+
+
 @pytest.mark.parametrize(
     "failure, said",
     [
