@@ -276,6 +276,10 @@ DIFFERENCES = {  # what rank 1 of three does otherwise -> the words the error na
         "loss: ranks 0, 2 have {",
     ),
     "rows": (dict(rows=slice(None, None, -1)), "data (sums of X and y: plain, by row and"),
+    "X's dtype": (
+        dict(X_dtype="float32"),
+        "dtypes of X and y: ranks 0, 2 have ('float64', 'int64'), rank 1 has ('float32', 'int64')",
+    ),
     "samples": (dict(rows=slice(0, 99)), "samples in X: ranks 0, 2 have 100, rank 1 has 99"),
     "validation": (dict(validation_data=None), "validation data (shape, sums): ranks 0, 2 have (("),
     "dtype": (
@@ -295,7 +299,7 @@ def test_ranks_that_differ_in_one_thing_are_told_alike(on_ranks, what):
 
     def rank(r):
         options = dict(differs) if r == 1 else {}
-        rows = options.pop("rows", slice(None))
+        rows, X_dtype = options.pop("rows", slice(None)), options.pop("X_dtype", "float64")
         case = cases.Case(options.pop("backend", "numpy"), options.pop("dtype", "float64"),
                           "sgd", 0.01)  # fmt: skip
         settings = dict(
@@ -306,7 +310,7 @@ def test_ranks_that_differ_in_one_thing_are_told_alike(on_ranks, what):
         net = cases.model(case)
         before = cases.weights(net)
         with pytest.raises(nb.distributed.DistributedError) as raised:
-            net.fit(X[rows], y[rows], **{**settings, **options})
+            net.fit(X[rows].astype(X_dtype), y[rows], **{**settings, **options})
         assert all(np.array_equal(w, before[k]) for k, w in cases.weights(net).items())
         return str(raised.value), raised.value.every_rank
 

@@ -38,6 +38,7 @@ from nnbackend.schedules import Schedule
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 FIT_LABEL = "what each rank trains"  # the allgather where the ranks compare their fits
 REFUSED = "refused before the ranks met"  # a rank's only key there, where its fit was
+DATA, DTYPES = "data (sums of X and y: plain, by row and by column number)", "dtypes of X and y"
 #: characters of a long value a disagreement shows, from this many before the first
 #: character where the ranks' values differ
 SHOWN, SHOWN_BEFORE = 200, 60
@@ -302,7 +303,8 @@ def describe(model, loss, optimizer, metrics, data, settings: dict) -> dict:
         "samples in X": int(X.shape[0]) if X.ndim else None,
         "shape of a sample": tuple(X.shape[1:]),
         "shape of y": tuple(y.shape),
-        "data (sums of X and y: plain, by row and by column number)": checksums(X, y),
+        DATA: checksums(X, y),
+        DTYPES: (str(X.dtype), str(y.dtype)),  # named where the sums differ, not compared
         "validation data (shape, sums)": None
         if validation is None
         else (tuple(validation[0].shape), checksums(*validation)),
@@ -330,7 +332,10 @@ def check_alike(world: World, mine: dict, task: str = "fit") -> None:
         raise DistributedError(
             f"the fit was refused {'; '.join(refused)}: every rank stops", every_rank=True
         )
-    problems = [d for d in (disagreement(key, [r[key] for r in everyone]) for key in mine) if d]
+    compared = [key for key in mine if key != DTYPES]  # equal values cast alike
+    problems = [d for d in (disagreement(k, [r[k] for r in everyone]) for k in compared) if d]
+    if any(p.startswith(DATA) for p in problems):  # float32 data is float64's rounded
+        problems += filter(None, [disagreement(DTYPES, [r.get(DTYPES) for r in everyone])])
     if problems:
         advice = (
             "build the same model and pass fit the same data and options: each takes its "
