@@ -17,6 +17,7 @@ With ``distributed=True`` the ranks of an MPI job train one model together:
 from __future__ import annotations
 
 import contextlib
+import functools
 from types import SimpleNamespace
 
 from nnbackend import callbacks as cb
@@ -31,7 +32,8 @@ from nnbackend.checkpoint_sizes import own_classes
 from nnbackend.checks import boolean, warn_caller
 from nnbackend.data import as_array
 from nnbackend.data_checks import split_validation
-from nnbackend.distributed.parallel import DataParallel, refused_before_meeting
+from nnbackend.distributed.alike import on_every_rank, refused_before_meeting
+from nnbackend.distributed.parallel import DataParallel
 from nnbackend.fit_data import VALIDATION_NAMES, batches_for, check_data, check_last_batch
 from nnbackend.fit_options import (
     check_checkpoint,
@@ -123,7 +125,11 @@ def fit(
         parallel=parallel, compile=compile,
     )  # fmt: skip
     try:  # the step binds the flat buffer: a refusal here lets the layers go again
-        trainer.begin(epochs, has_validation=validation is not None)  # the callbacks' checks
+        begin = functools.partial(trainer.begin, epochs, has_validation=validation is not None)
+        if parallel is None:  # the step and the callbacks' checks
+            begin()
+        else:  # a callback of one rank's own may refuse there alone
+            on_every_rank(parallel.world, begin, "begin the fit")
         # Every check passed: the model changes from here on (a refused fit leaves it alone)
         saved = trainer.start_from(rng, checkpoint if resume else None)
     except BaseException:

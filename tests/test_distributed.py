@@ -27,7 +27,7 @@ import pytest
 
 import nnbackend as nb
 from nnbackend.backend import namespace_of
-from nnbackend.distributed import collectives, parallel, world
+from nnbackend.distributed import alike, collectives, parallel, world
 from nnbackend.flat import ALIGN
 from nnbackend.layers import BatchNorm, Dense
 from tests import distributed_cases as cases
@@ -276,8 +276,8 @@ def test_a_data_parallel_step_takes_a_metrics_numpy_number_weight(backend, monke
 
 
 def test_a_disagreement_names_each_rank_and_what_it_has():
-    assert parallel.disagreement("batch_size", [32, 32, 32]) is None
-    said = parallel.disagreement("batch_size", [32, 64, 32, 16])
+    assert alike.disagreement("batch_size", [32, 32, 32]) is None
+    said = alike.disagreement("batch_size", [32, 64, 32, 16])
     assert said == "batch_size: ranks 0, 2 have 32, rank 1 has 64, rank 3 has 16"
 
 
@@ -292,14 +292,14 @@ def test_values_that_differ_far_into_their_text_disagree_and_show_where():
     tanh, relu = config("tanh"), config("relu")
     differ_at = len(os.path.commonprefix([repr(tanh), repr(relu)]))
     assert differ_at > 300
-    said = parallel.disagreement("model", [tanh, relu, tanh])
+    said = alike.disagreement("model", [tanh, relu, tanh])
     window = slice(differ_at - 60, None)  # to the end: fewer than 200 characters are left
     assert said == (
         f"model: ranks 0, 2 have ...{repr(tanh)[window]}, rank 1 has ...{repr(relu)[window]}"
     )
     assert "{'type': 'Tanh'}, {'type': 'Dense', 'n_in': 8, 'n_out': 2" in said
     assert "{'type': 'ReLU'}, {'type': 'Dense', 'n_in': 8, 'n_out': 2" in said
-    early = parallel.disagreement("model", [config("tanh"), {"short": 1}])
+    early = alike.disagreement("model", [config("tanh"), {"short": 1}])
     assert early == f"model: rank 0 has {repr(tanh)[:200]}..., rank 1 has {{'short': 1}}"
 
 

@@ -21,7 +21,7 @@ import pytest
 
 import nnbackend as nb
 from nnbackend.backend import threads
-from nnbackend.distributed import fingerprints, parallel, world
+from nnbackend.distributed import alike, fingerprints, parallel, world
 from nnbackend.layers import BatchNorm, Dense
 from tests import distributed_cases as cases
 
@@ -102,6 +102,7 @@ def on_ranks(monkeypatch):
     worlds = ThreadWorlds()
     monkeypatch.setattr(world, "_world", worlds)
     monkeypatch.setattr(parallel, "joined_world", worlds.get)
+    monkeypatch.setattr(alike, "joined_world", worlds.get)
     monkeypatch.setattr(parallel, "engine_for", ThreadEngine)
 
     def run(size: int, fn) -> list:
@@ -448,11 +449,11 @@ def test_a_session_leaves_the_world_busy_only_after_one_ranks_own_error(monkeypa
 def test_an_optimizers_rate_function_is_told_by_its_name():
     """A plain function as the rate (no config) is compared by its module and name, not
     its address, which differs from rank to rank; a Schedule and a number by config()."""
-    text = parallel.optimizer_text(nb.optim.SGD(halved_rate))
+    text = alike.optimizer_text(nb.optim.SGD(halved_rate))
     assert text == "SGD(lr=tests.test_parallel_edges.halved_rate)"
     schedule = nb.schedules.StepDecay(0.1, 10, 0.5)
-    assert parallel.optimizer_text(nb.optim.SGD(schedule)) == nb.optim.SGD(schedule).config()
-    assert parallel.optimizer_text(nb.optim.Adam(0.01)) == nb.optim.Adam(0.01).config()
+    assert alike.optimizer_text(nb.optim.SGD(schedule)) == nb.optim.SGD(schedule).config()
+    assert alike.optimizer_text(nb.optim.Adam(0.01)) == nb.optim.Adam(0.01).config()
 
 
 @pytest.fixture
@@ -543,13 +544,11 @@ def test_a_short_value_is_shown_whole_and_a_cut_one_says_where():
     a longer one is cut to 200 from 60 before the first difference, with "..." on each
     side where text was left out (none after a window that reaches the end)."""
     short = ["a" * 100 + "b", "a" * 100 + "c"]  # part at 101: the window would start at 41
-    assert (
-        parallel.disagreement("x", short) == f"x: rank 0 has '{short[0]}', rank 1 has '{short[1]}'"
-    )
-    assert parallel._excerpt("z" * 200, 41) == "z" * 200
-    assert parallel._excerpt("z" * 201, 1) == "..." + "z" * 200
-    assert parallel._excerpt("z" * 202, 1) == "..." + "z" * 200 + "..."
-    assert parallel._excerpt("z" * 201, 0) == "z" * 200 + "..."
+    assert alike.disagreement("x", short) == f"x: rank 0 has '{short[0]}', rank 1 has '{short[1]}'"
+    assert alike._excerpt("z" * 200, 41) == "z" * 200
+    assert alike._excerpt("z" * 201, 1) == "..." + "z" * 200
+    assert alike._excerpt("z" * 202, 1) == "..." + "z" * 200 + "..."
+    assert alike._excerpt("z" * 201, 0) == "z" * 200 + "..."
 
 
 def test_the_data_check_sums_bool_arrays_and_sees_fractions(backend):
@@ -691,6 +690,37 @@ def test_a_fit_refused_on_one_rank_before_the_ranks_meet_stops_every_rank(on_ran
     assert isinstance(second, ValueError) and "NaN" in str(second)  # its own error
     assert isinstance(first, world.DistributedError) and first.every_rank
     assert str(first).startswith("the fit was refused on rank 1, ValueError: X holds 1 NaN")
+
+
+class RefusesOnRankOne(nb.callbacks.Callback):
+    """A callback of one rank's own that refuses the fit there, once the ranks have met."""
+
+    def on_train_begin(self, model, settings):
+        if nb.distributed.rank() == 1:
+            raise ValueError("this rank's log folder is missing")
+
+
+def test_a_fit_refused_by_a_callback_on_one_rank_stops_every_rank(on_ranks):
+    """The ranks had met and compared their fits: rank 0 went on to read the checkpoint
+    and waited for rank 1, which had left, until the watchdog ended the job."""
+    case = cases.Case("numpy", "float64", "sgd", 0.01)
+    (X, y), _ = cases.data()
+
+    def rank(r):
+        net = cases.model(case, 1)
+        before = cases.weights(net)
+        with pytest.raises(Exception) as raised:  # caught here: the harness breaks no wait
+            net.fit(X, y, loss="cross_entropy", optimizer="sgd", epochs=2, verbose=0,
+                    callbacks=[RefusesOnRankOne()], distributed=True)  # fmt: skip
+        assert all(np.array_equal(w, before[k]) for k, w in cases.weights(net).items())
+        return raised.value
+
+    first, second = on_ranks(2, rank)  # the errors each caught
+    assert isinstance(second, ValueError) and second.every_rank  # its own error
+    assert isinstance(first, world.DistributedError) and first.every_rank
+    assert str(first) == (
+        "could not begin the fit: on rank 1, ValueError: this rank's log folder is missing"
+    )
 
 
 class TrackedScale(nb.metrics.Metric):

@@ -32,14 +32,9 @@ Importing nnbackend never imports mpi4py: ``init`` does, and only under a launch
 
 from __future__ import annotations
 
+from nnbackend.distributed.alike import check_alike, optimizer_text
 from nnbackend.distributed.collectives import allreduce, engine_for, pack, unpack
-from nnbackend.distributed.parallel import (
-    DataParallel,
-    broadcast_state,
-    check_alike,
-    optimizer_text,
-    share,
-)
+from nnbackend.distributed.parallel import DataParallel, broadcast_state, share
 from nnbackend.distributed.world import (
     DistributedError,
     current,
