@@ -293,6 +293,8 @@ def test_cat_image_sides_of_1_to_4096_are_taken(tmp_path, shape):
     x = np.full(shape, 255, np.uint8)
     x.reshape(-1)[0] = 51
     rewrite_cat_test_file(tmp_path, x, np.array([1]))
+    with h5py.File(tmp_path / "train_catvnoncat.h5", "w") as f:  # of the same size
+        f["train_set_x"], f["train_set_y"] = x, np.array([1])
     _, (X, y) = datasets.load_catvnoncat(tmp_path)
     assert X.shape == (1, 4096) and y.tolist() == [1]
     assert X[0, 0] == np.float32(0.2) and (X[0, 1:] == 1.0).all()
@@ -323,7 +325,7 @@ def test_a_cat_label_out_of_range_is_the_one_named(tmp_path):
     """The first label not 0 or 1 is named, not the first label that is not 0."""
     # kills catvnoncat 69 (the first label other than 0 was named: 1)
     write_tiny_cat(tmp_path)
-    rewrite_cat_test_file(tmp_path, np.zeros((4, 2, 2, 3), np.uint8), np.array([0, 1, 7, 0]))
+    rewrite_cat_test_file(tmp_path, np.zeros((4, 64, 64, 3), np.uint8), np.array([0, 1, 7, 0]))
     with pytest.raises(ValueError, match=r"test_set_y holds 7; labels are 0 \(non-cat\) or 1"):
         datasets.load_catvnoncat(tmp_path)
 
@@ -340,3 +342,86 @@ def test_class_names_asked_of_cat_files_without_them_are_an_error(tmp_path):
         datasets.load_catvnoncat(tmp_path, return_classes=True)
     (X, _), (X_test, _) = datasets.load_catvnoncat(tmp_path)
     assert (len(X), len(X_test)) == (4, 2)
+
+
+# --- the two splits, files that are not files, what a refusal says ------------------
+
+
+def test_mnist_test_images_of_another_size_than_the_training_ones_are_refused(tmp_path):
+    """20 x 20 test images beside 28 x 28 training ones loaded, and the model trained on
+    one refused the other at evaluate, naming no file; refused from the header."""
+    write_tiny_mnist(tmp_path)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((2, 20, 20)), gz=True)
+    said = r"t10k-images-idx3-ubyte.gz holds images of \(20, 20\) pixels but .*train-images"
+    with pytest.raises(ValueError, match=said + r".* of \(28, 28\); the two do not belong"):
+        datasets.load_mnist(tmp_path)
+    path = write_npz(tmp_path / "mnist.npz", x_test=np.zeros((1, 20, 20), np.uint8))
+    with pytest.raises(ValueError, match=r"mnist.npz: x_test holds images of \(20, 20\) pixels"):
+        datasets.load_mnist(path)
+
+
+def test_cat_test_images_of_another_size_than_the_training_ones_are_refused(tmp_path):
+    write_tiny_cat(tmp_path)
+    rewrite_cat_test_file(tmp_path, np.zeros((2, 32, 32, 3), np.uint8), np.array([0, 1]))
+    said = r"test_catvnoncat.h5: test_set_x holds images of \(32, 32, 3\) but the training"
+    with pytest.raises(datasets.CatFileError, match=said + r" file's are \(64, 64, 3\)"):
+        datasets.load_catvnoncat(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"])
+def test_a_folder_named_like_a_data_file_is_called_a_folder_not_missing(tmp_path, name):
+    """Some downloads unpack each file into a folder of its name: the user saw the name
+    and was told it was missing."""
+    write_tiny_mnist(tmp_path)
+    (tmp_path / "train-images-idx3-ubyte.gz").unlink()
+    (tmp_path / name).mkdir()
+    said = rf"missing train-images-idx3-ubyte\[.gz\] \({re.escape(name)} is a folder, not a file"
+    with pytest.raises(datasets.DataNotFoundError, match=said):
+        datasets.load_mnist(tmp_path)
+    write_tiny_cat(tmp_path / "cat")
+    (tmp_path / "cat" / "test_catvnoncat.h5").unlink()
+    (tmp_path / "cat" / "test_catvnoncat.h5").mkdir()
+    with pytest.raises(datasets.DataNotFoundError, match=r"\(test_catvnoncat.h5 is a folder"):
+        datasets.load_catvnoncat(tmp_path / "cat")
+
+
+def test_boolean_labels_in_an_mnist_npz_are_refused(tmp_path):
+    """A mask saved as y_train became the digits 0 and 1; boolean pixels were refused."""
+    path = write_npz(tmp_path / "mnist.npz", y_train=np.array([True, False]))
+    with pytest.raises(ValueError, match="mnist.npz: y_train hold booleans; labels must be digits"):
+        datasets.load_mnist(path)
+
+
+def test_a_refusal_names_the_value_it_found(tmp_path):
+    """Labels of 2.5 were told "fractions such as 3.7", a pixel of 1.0000001 "from 0.5
+    to 1" (past 1), and the split's count named the .npz twice, not its members."""
+    path = write_npz(tmp_path / "mnist.npz", y_train=np.array([1.0, 2.5]))
+    with pytest.raises(ValueError, match=r"y_train hold fractions such as 2.5; labels must"):
+        datasets.load_mnist(path)
+    x = np.full((2, 28, 28), 0.5, np.float32)
+    x[0, 0, 0] = np.nextafter(np.float32(1), np.float32(2))
+    with pytest.raises(ValueError, match=r"are floats from 0.5 to 1.0000001; float pixels"):
+        datasets.load_mnist(write_npz(tmp_path / "mnist.npz", x_train=x))
+    path = write_npz(tmp_path / "mnist.npz", y_train=np.array([1]))
+    with pytest.raises(ValueError, match=r"mnist.npz: x_train holds 2 images but y_train holds 1"):
+        datasets.load_mnist(path)
+
+
+def test_a_cat_file_of_bad_pixels_raises_the_cat_file_error(tmp_path):
+    """Pixels of 300 were a plain ValueError, which `except CatFileError` let through."""
+    write_tiny_cat(tmp_path)
+    rewrite_cat_test_file(tmp_path, np.full((2, 64, 64, 3), 300, np.int16), np.array([0, 1]))
+    with pytest.raises(datasets.CatFileError, match=r"images hold integers from 300 to 300"):
+        datasets.load_catvnoncat(tmp_path)
+
+
+def test_an_idx_file_memory_cannot_hold_is_named(tmp_path, monkeypatch):
+    """Bounded files may still outsize the free memory: NumPy's MemoryError named no file."""
+    write_tiny_mnist(tmp_path)
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(idx.np, "empty", no_memory)
+    with pytest.raises(MemoryError, match=r"train-images-idx3-ubyte.gz: its header declares"):
+        datasets.load_mnist(tmp_path)

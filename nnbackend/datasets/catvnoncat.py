@@ -7,7 +7,13 @@ from pathlib import Path
 import numpy as np
 
 from nnbackend.checks import boolean
-from nnbackend.datasets.files import DataNotFoundError, looked_in, reject_file, search_dirs
+from nnbackend.datasets.files import (
+    DataNotFoundError,
+    looked_in,
+    not_a_file,
+    reject_file,
+    search_dirs,
+)
 from nnbackend.datasets.pixels import MAX_IMAGE_RATIO, check_image_count, scaled_pixels
 from nnbackend.h5safe import dataset, dataset_info, open_untrusted, printable
 from nnbackend.h5text import strings
@@ -23,7 +29,7 @@ def _not_found(dirs: list[Path]) -> DataNotFoundError:
     names = [name for name, _, _ in CAT_FILES.values()]
 
     def missing(folder):
-        return [n for n in names if not (folder / n).is_file()]
+        return [f"{n}{not_a_file(folder, n)}" for n in names if not (folder / n).is_file()]
 
     return DataNotFoundError(
         "cat-vs-non-cat",
@@ -58,9 +64,10 @@ class CatFileError(ValueError):
 MAX_SIDE = 4096
 
 
-def _read_h5(path: Path, x_key: str, y_key: str, with_classes: bool):
+def _read_h5(path: Path, x_key: str, y_key: str, with_classes: bool, sides: tuple | None):
     """One cat file -> (x (N, H, W, C), y (N,) int64 of 0/1, class names or None: read
-    ``with_classes`` only).
+    ``with_classes`` only). ``sides``: the (H, W, C) the images must have (the training
+    file's), if any.
 
     Read as untrusted input (``nnbackend.h5safe``): no other file is followed, and every
     shape is checked before its data is read."""
@@ -74,6 +81,11 @@ def _read_h5(path: Path, x_key: str, y_key: str, with_classes: bool):
             )
         shape = dataset_info(path, f, x_key, CatFileError)[0]
         n = _check_image_shape(path, x_key, shape)
+        if sides is not None and tuple(shape[1:]) != sides:
+            raise CatFileError(
+                f"{path}: {x_key} holds images of {tuple(shape[1:])} but the training "
+                f"file's are {sides}; the two do not belong together"
+            )
         # The shape checked above bounds the stored bytes too (values of at most 8 bytes,
         # so at most twice the float32 bound): a second cap on them disagreed with it
         x = dataset(
@@ -137,8 +149,8 @@ def _cat_images(x: np.ndarray, flatten: bool, src: Path) -> np.ndarray:
     already in [0, 1] kept): flattened in the stored (H, W, C) order (the tutorial's
     rows), or channels-first images (N, C, H, W) as conv layers take them."""
     if flatten:
-        return scaled_pixels(x, src, "images").reshape(x.shape[0], -1)
-    return scaled_pixels(x, src, "images", axes=(0, 3, 1, 2))
+        return scaled_pixels(x, src, "images", error=CatFileError).reshape(x.shape[0], -1)
+    return scaled_pixels(x, src, "images", axes=(0, 3, 1, 2), error=CatFileError)
 
 
 def load_catvnoncat(path=None, *, flatten: bool = True, return_classes: bool = False):
@@ -157,9 +169,11 @@ def load_catvnoncat(path=None, *, flatten: bool = True, return_classes: bool = F
     flatten = boolean(flatten, "flatten")
     return_classes = boolean(return_classes, "return_classes")
     folder = _locate_cat(path)
-    splits, classes = [], None
+    splits, classes, sides = [], None, None
     for name, x_key, y_key in CAT_FILES.values():
-        x, y, file_classes = _read_h5(folder / name, x_key, y_key, return_classes and not classes)
+        with_classes = return_classes and not classes
+        x, y, file_classes = _read_h5(folder / name, x_key, y_key, with_classes, sides)
+        sides = tuple(x.shape[1:])
         splits.append((_cat_images(x, flatten, folder / name), y))
         if classes is None:
             classes = file_classes

@@ -76,6 +76,22 @@ def looked_in(dirs: list[Path], missing_in) -> str:
     return "\n".join(lines)
 
 
+def not_a_file(folder: Path, *names: str) -> str:
+    """For a "missing" line: what stands at the first of ``names`` in ``folder`` that is
+    there but is no regular file (a folder, as some downloads unpack each file into one
+    of its name); '' where none is."""
+    for name in names:
+        path = folder / name
+        if path.is_dir():
+            return (
+                f" ({name} is a folder, not a file: some downloads unpack each file into a "
+                "folder of its name; move the file out of it)"
+            )
+        if path.exists() or path.is_symlink():
+            return f" ({name} is there but is not a regular file)"
+    return ""
+
+
 def reject_file(path, what: str) -> None:
     """``path`` must name a folder: a data file passed by mistake gets a clear error."""
     if path is not None and expanded(path).is_file():

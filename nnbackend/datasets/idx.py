@@ -101,7 +101,13 @@ class IdxFile:
 
     def read(self) -> np.ndarray:
         """The body as uint8 of ``shape``; ValueError if the file holds less or more."""
-        out = np.empty(self.shape, dtype=np.uint8)
+        try:
+            out = np.empty(self.shape, dtype=np.uint8)
+        except MemoryError:
+            raise MemoryError(
+                f"{self.path}: its header declares {self.shape} = {math.prod(self.shape)} "
+                "bytes, more than this machine has free now"
+            ) from None
         view = memoryview(out.reshape(-1))
         done = 0
         while done < len(view):

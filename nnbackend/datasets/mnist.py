@@ -16,6 +16,7 @@ from nnbackend.datasets.files import (
     DataNotFoundError,
     expanded,
     looked_in,
+    not_a_file,
     reject_file,
     search_dirs,
 )
@@ -68,7 +69,11 @@ def _find_idx(folder: Path, name: str) -> Path | None:
 
 
 def _missing_idx(folder: Path) -> list[str]:
-    return [f"{n}[.gz]" for n in MNIST_FILES.values() if _find_idx(folder, n) is None]
+    return [
+        f"{n}[.gz]{not_a_file(folder, n, f'{n}.gz')}"
+        for n in MNIST_FILES.values()
+        if _find_idx(folder, n) is None
+    ]
 
 
 def _locate_mnist(path):
@@ -97,6 +102,15 @@ def _check_split(n_images: int, n_labels: int, images_src: Path, labels_src: Pat
         raise ValueError(f"{images_src}: the dataset is empty (0 images)")
 
 
+def _check_sides(shape: tuple, src, train_shape: tuple, train_src) -> None:
+    """The test images are of the training images' size: a model takes one."""
+    if shape[1:] != train_shape[1:]:
+        raise ValueError(
+            f"{src} holds images of {shape[1:]} pixels but {train_src} of "
+            f"{train_shape[1:]}; the two do not belong together"
+        )
+
+
 def _read_mnist_idx(files: dict[str, Path]) -> list[np.ndarray]:
     """Four IDX paths -> [train_images, train_labels, test_images, test_labels] (uint8).
     Both headers of a split are checked against each other before either body is read."""
@@ -106,6 +120,8 @@ def _read_mnist_idx(files: dict[str, Path]) -> list[np.ndarray]:
         with IdxFile(images_src, IDX_IMAGES) as images, IdxFile(labels_src, IDX_LABELS) as labels:
             check_image_count(images.shape, images_src, "its header")
             _check_split(images.shape[0], labels.shape[0], images_src, labels_src)
+            if arrays:
+                _check_sides(images.shape, images_src, arrays[0].shape, files["train_images"])
             arrays += [images.read(), _checked_labels(labels.read(), labels_src)]
     return arrays
 
@@ -147,8 +163,9 @@ def _read_mnist_npz(path: Path) -> list[np.ndarray]:
                 f"{path}: x_{split} {x.shape} and y_{split} {y.shape} should be "
                 "(N, rows, cols) images and (N,) labels"
             )
-        _check_split(x.shape[0], y.shape[0], path, path)
+        _check_split(x.shape[0], y.shape[0], f"{path}: x_{split}", f"y_{split}")
         arrays[i + 1] = _checked_labels(y, path, f"y_{split}")
+    _check_sides(arrays[2].shape, f"{path}: x_test", arrays[0].shape, "x_train's")
     return arrays
 
 
@@ -241,8 +258,13 @@ def _checked_labels(labels: np.ndarray, src: Path, what: str = "labels") -> np.n
     """Labels as int64 digits 0..9: integers, or floats that are whole numbers."""
     if labels.dtype.kind == "f" and not np.isfinite(labels).all():
         raise ValueError(f"{src}: {what} hold NaN or infinite values; labels must be digits 0..9")
-    if labels.dtype.kind == "f" and not (labels == np.round(labels)).all():
-        raise ValueError(f"{src}: {what} hold fractions such as 3.7; labels must be digits 0..9")
+    if labels.dtype.kind == "b":  # True is not a digit one means for sure
+        raise ValueError(f"{src}: {what} hold booleans; labels must be digits 0..9")
+    fractions = labels[labels != np.round(labels)] if labels.dtype.kind == "f" else []
+    if len(fractions):
+        raise ValueError(
+            f"{src}: {what} hold fractions such as {fractions[0]}; labels must be digits 0..9"
+        )
     if labels.size and (labels.min() < 0 or labels.max() >= MNIST_CLASSES):
         raise ValueError(f"{src}: {what} must be digits 0..9, found {labels.min()}..{labels.max()}")
     return labels.astype(np.int64)

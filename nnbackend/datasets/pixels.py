@@ -43,32 +43,39 @@ def check_image_count(shape: tuple, src: Path, what: str, error=ValueError) -> N
         )
 
 
-def scaled_pixels(x: np.ndarray, src: Path, what: str, axes=None) -> np.ndarray:
+def scaled_pixels(x: np.ndarray, src: Path, what: str, axes=None, error=ValueError) -> np.ndarray:
     """float32 pixels in [0, 1]: integers (0..255) are divided by 255, floats must
     already lie in [0, 1] and are kept as they are (never divided a second time).
     ``axes``: the result is ``x.transpose(axes)``, written in that order at once (no
-    second full-size copy). Booleans are refused: True is neither 1 nor 255 for sure."""
+    second full-size copy). Booleans are refused: True is neither 1 nor 255 for sure.
+    ``error``: the exception class a refusal raises (the loader's own)."""
     if x.dtype.kind == "b":
-        raise ValueError(
+        raise error(
             f"{src}: {what} hold booleans; save pixels as integers 0..255 or as floats "
             "in [0, 1] (a binarised image: x.astype('uint8') * 255)"
         )
     if x.dtype.kind in "iu":
         if x.size and (x.min() < 0 or x.max() > 255):
-            raise ValueError(
+            raise error(
                 f"{src}: {what} hold integers from {x.min()} to {x.max()}; pixels are 0..255"
             )
         return _into_float32(x, axes, np.float32(255))
     if x.dtype.kind != "f":
-        raise ValueError(f"{src}: {what} hold {x.dtype} values; pixels are numbers")
+        raise error(f"{src}: {what} hold {x.dtype} values; pixels are numbers")
     if not np.isfinite(x).all():
-        raise ValueError(f"{src}: {what} hold NaN or infinite values")
+        raise error(f"{src}: {what} hold NaN or infinite values")
     if x.size and (x.min() < 0 or x.max() > 1):
-        raise ValueError(
-            f"{src}: {what} are floats from {x.min():g} to {x.max():g}; float pixels must "
-            "already lie in [0, 1] (divide 0..255 values by 255 before saving)"
+        raise error(
+            f"{src}: {what} are floats from {_shown(x.min())} to {_shown(x.max())}; float "
+            "pixels must already lie in [0, 1] (divide 0..255 values by 255 before saving)"
         )
     return _into_float32(x, axes, None)
+
+
+def _shown(value) -> str:
+    """A float as short as it can be written and read back the same: 1.0000001 is not
+    1 (``:g`` showed it as 1, in the message that said it was past 1)."""
+    return np.format_float_positional(value, trim="-")
 
 
 def _into_float32(x: np.ndarray, axes, divisor) -> np.ndarray:
