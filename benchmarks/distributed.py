@@ -116,7 +116,9 @@ def table(runs: list[dict]) -> str:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.distributed", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument(
         "--ranks", type=counts, default=[1, 2, 4, 8], help="rank counts (default 1,2,4,8)"
     )
@@ -131,6 +133,12 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.worker:
         return worker(args)
+    import nnbackend as nb  # in the function, as the worker's: after its thread settings
+
+    try:  # here, not in each rank launched: a typo is a usage error, not a worker's traceback
+        nb.get_backend(args.backend)
+    except (ValueError, nb.BackendUnavailableError) as exc:
+        parser.error(f"--backend: {exc}")
     program, *rest = shlex.split(args.launcher)
     found = shutil.which(program) or shutil.which(program, path=str(Path(sys.executable).parent))
     if found is None:  # the environment's own, where it is not activated, is found above

@@ -23,7 +23,11 @@ from benchmarks.options import count, results_file, threads
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.fit_parts", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.fit_parts",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--workload", type=int, default=2, choices=range(1, 7))
     parser.add_argument("--threads", type=threads, default=all_cores())
     parser.add_argument("--repeat", type=count, default=9, help="runs of each part")

@@ -20,7 +20,11 @@ from benchmarks.options import count, counts
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.load_checks", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.load_checks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--chunks", type=counts, default=[2048, 4096, 8192, 16384], help="chunk counts"
     )

@@ -123,7 +123,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--deep", action="store_true", help="the deeper net (BatchNorm, Dropout)")
     parser.add_argument(
         "--epochs",
-        type=nb.cli.at_least(1),
+        type=nb.cli.epoch_count,
         default=None,
         help="training epochs (default 10; 12 with --deep)",
     )
@@ -162,6 +162,10 @@ def main(argv=None) -> dict:
                      f"{height}x{width} images, not '{args.shift}'")  # fmt: skip
     X_train, y_train = capped(X_train, y_train, args.batch_size)
     X_test, y_test = capped(X_test, y_test, args.batch_size)
+    if args.deep and 1 in (args.batch_size, X_train.shape[0] % args.batch_size):
+        parser.error(f"--batch-size: the deep net's BatchNorm needs batches of 2 or more "
+                     f"images, and {X_train.shape[0]} in batches of {args.batch_size} leave "
+                     "one of 1; choose another")  # fmt: skip
     input_shape = tuple(X_train.shape[1:])
     layers = deep_net(input_shape) if args.deep else simple_net(input_shape)
     model = nb.Sequential(layers, backend=backend, seed=args.seed, input_shape=input_shape)

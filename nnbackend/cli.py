@@ -30,6 +30,7 @@ from nnbackend.backend import (
 )
 from nnbackend.backend.environment import switch
 from nnbackend.backend.threads import MAX_THREADS
+from nnbackend.checkpoint import MAX_EPOCH
 from nnbackend.datasets import load_digits, load_mnist
 from nnbackend.datasets.files import DATA_ENV_VAR, DataNotFoundError
 from nnbackend.distributed import DistributedError, init, is_main
@@ -90,7 +91,7 @@ def example_parser(
         )  # fmt: skip
     if epochs is not None:
         parser.add_argument(
-            "--epochs", type=at_least(1), default=epochs,
+            "--epochs", type=epoch_count, default=epochs,
             help=f"training epochs (default {epochs})",
         )  # fmt: skip
     parser.add_argument(
@@ -130,6 +131,14 @@ def at_least(low: int, high: int | None = None):
 
     whole_number.__name__ = wanted.removeprefix("a ")  # what argparse's errors name
     return whole_number
+
+
+def epoch_count(text: str) -> int:
+    """An argument type: a whole number of epochs, 1 to fit's bound (a checkpoint's)."""
+    n = at_least(1)(text)
+    if n > MAX_EPOCH:
+        raise argparse.ArgumentTypeError(f"at most {MAX_EPOCH} epochs, not {text!r}")
+    return n
 
 
 def positive(text: str) -> float:
@@ -260,9 +269,14 @@ def load_data(loader, args: argparse.Namespace, **options):
 
 def run(main: Callable[[], object]) -> None:
     """Run an example's ``main()``, ending quietly where its reader stopped early
-    (``python examples/quickstart.py | head -1``)."""
-    with quiet_broken_pipe():
-        main()
+    (``python examples/quickstart.py | head -1``) or Ctrl-C stopped it (status 130, as
+    a shell reports an interrupted command, without a traceback)."""
+    try:
+        with quiet_broken_pipe():
+            main()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
 
 
 @contextmanager
@@ -271,7 +285,8 @@ def quiet_broken_pipe():
     tools end, not in a BrokenPipeError traceback."""
     try:
         yield
-        sys.stdout.flush()  # what is still buffered fails here, not in exit's flush
+        if sys.stdout is not None:  # None where it was closed (``>&-``): print does nothing
+            sys.stdout.flush()  # what is still buffered fails here, not in exit's flush
     except BrokenPipeError:
         # Python's advice: the flush at exit must find no pipe to fail on again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -13,7 +13,7 @@ import re
 
 from nnbackend import callbacks as cb
 from nnbackend import losses as loss_types
-from nnbackend.checkpoint import check_can_save
+from nnbackend.checkpoint import MAX_EPOCH, check_can_save
 from nnbackend.checkpoint_sizes import check_declared, check_rebuilds
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int, warn_caller
 from nnbackend.distributed.world import current
@@ -26,7 +26,7 @@ from nnbackend.saved_files import check_no_template, replace_warning
 def check_options(*, epochs, batch_size, shuffle, l2, validation_split, validation_batch_size,
                   verbose, log_every, seed, resume, on_device) -> None:  # fmt: skip
     """Raise a clear TypeError/ValueError for a ``fit`` option of the wrong kind or value."""
-    integer(epochs, "epochs", low=0)
+    integer(epochs, "epochs", low=0, high=MAX_EPOCH)  # a checkpoint's epoch is bound so
     if batch_size is not None:
         positive_int(batch_size, "batch_size (None for full batch)")
     boolean(shuffle, "shuffle")

@@ -42,6 +42,7 @@ def test_a_bad_option_stops_the_command_at_its_start(module, argv, told, tmp_pat
         (["--epochs", "0"], "--epochs: a whole number >= 1"),
         (["--ranks", "x"], "--ranks: a whole number >= 1, not 'x'"),
         (["--launcher", "no-such-mpiexec -n {ranks}"], "no 'no-such-mpiexec' here"),
+        (["--backend", "jax", "--launcher", "true"], "--backend: unknown backend 'jax'"),
     ],
 )
 def test_the_distributed_benchmark_checks_its_options_before_launching(argv, told, capsys):
@@ -50,6 +51,15 @@ def test_the_distributed_benchmark_checks_its_options_before_launching(argv, tol
     with pytest.raises(SystemExit) as stop:
         distributed.main(argv)
     assert stop.value.code == 2 and told in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", ["fit_parts", "load_checks"])
+def test_a_benchmark_help_keeps_its_usage_line_apart_from_its_text(module, capsys):
+    """argparse's default formatter ran the usage line into the docstring's first words."""
+    with pytest.raises(SystemExit):
+        importlib.import_module(f"benchmarks.{module}").parse_args(["--help"])
+    first = importlib.import_module(f"benchmarks.{module}").__doc__.splitlines()[0]
+    assert f"\n\n{first}\n" in capsys.readouterr().out
 
 
 def test_the_option_types_take_what_they_should(tmp_path):

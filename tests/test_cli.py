@@ -65,6 +65,29 @@ def test_a_reader_that_stops_early_ends_the_output_quietly(buffered):
         assert errors == "", command
 
 
+def test_ctrl_c_ends_an_example_with_status_130_and_no_traceback(capsys):
+    """Every example printed 30 lines of the library's insides when stopped by Ctrl-C."""
+
+    def main():
+        raise KeyboardInterrupt
+
+    try:
+        nb.cli.run(main)
+    except BaseException as exc:  # caught here: a KeyboardInterrupt would end pytest's run
+        stop = exc
+    assert isinstance(stop, SystemExit) and stop.code == 130
+    assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_an_example_whose_output_was_closed_ends_well(monkeypatch):
+    """``python examples/neuron.py >&-``: sys.stdout is None, print does nothing, and the
+    flush after main() raised AttributeError once the work was done."""
+    monkeypatch.setattr(sys, "stdout", None)
+    ran = []
+    nb.cli.run(lambda: ran.append(print("lost")))
+    assert ran == [None]
+
+
 def test_max_steps_caps_and_refuses_what_is_not_a_count(monkeypatch):
     monkeypatch.setenv("NNBACKEND_MAX_STEPS", "3")
     assert (nb.cli.max_steps(10), nb.cli.max_steps(2)) == (3, 2)

@@ -438,6 +438,14 @@ def test_a_refused_run_leaves_no_plot_folder_behind(tmp_path):
         # scikit-learn's own error, after the split; a blank image, every epoch
         ("sklearn_pipeline", ["--cv", "140"], "--cv: at most 139 folds (the rarest digit's"),
         ("mnist_cnn", ["--digits", "--shift", "8"], "--shift: at most 7 pixels for 8x8 images"),
+        # the deep net's BatchNorm: a batch of 1 was fit's traceback, naming batch_size=
+        ("mnist_cnn", ["--digits", "--deep", "--batch-size", "1"], "--batch-size: the deep net"),
+        ("mnist_cnn", ["--digits", "--deep", "--batch-size", "1437"], "1437 leave one of 1"),
+        (
+            "quickstart",
+            ["--epochs", str(2**63)],
+            "--epochs: at most 9007199254740992 epochs, not '9223372036854775808'",
+        ),
     ],
 )
 def test_an_examples_own_numbers_are_checked_as_flags(script, args, message, capsys):
