@@ -171,6 +171,60 @@ def test_the_kink_at_zero_has_torch_s_gradient(name, backend64):
     np.testing.assert_array_equal(dx, tx.grad.numpy())
 
 
+def test_the_kink_at_zero_takes_the_left_side_s_gradient(backend64):
+    """torch's values, written out: the test above needs torch, which CI lacks."""
+    x = backend64.asarray(np.array([[-1.0, 0.0, 1.0]]))
+    for layer, expected in ((L.ReLU(), [[0.0, 0.0, 1.0]]), (L.LeakyReLU(0.1), [[0.1, 0.1, 1.0]])):
+        layer.build(backend64, nb.Generator(0))
+        layer.forward(x)
+        dx = layer.backward(backend64.asarray(np.ones((1, 3))))
+        np.testing.assert_array_equal(backend64.to_numpy(dx), expected)
+
+
+def test_softmax_is_over_the_last_axis_of_any_rank(backend64):
+    layer = L.Softmax()
+    layer.build(backend64, nb.Generator(0))
+    x = np.random.default_rng(0).normal(size=(2, 3, 4))
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    y = backend64.to_numpy(layer.forward(backend64.asarray(x)))
+    np.testing.assert_allclose(y, e / e.sum(axis=-1, keepdims=True), rtol=1e-12)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_s_input_gradient_holds_gamma(backend64, training):
+    """check_layer checks gradients at the built weights, where gamma is 1: a backward
+    leaving gamma out passed every test but torch's."""
+    b, bn = backend64, L.BatchNorm(3)
+    bn.build(b, nb.Generator(0))
+    bn.params["gamma"] = b.asarray(np.array([0.5, 2.0, -1.5]))
+    running = {"running_mean": np.array([0.1, -0.2, 0.3]), "running_var": np.array([0.5, 2, 3])}
+    rng = np.random.default_rng(0)
+    x, w = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
+
+    def loss(x):
+        bn.state.update({k: b.asarray(v.copy()) for k, v in running.items()})  # held still
+        return float(np.sum(b.to_numpy(bn.forward(b.asarray(x), training=training)) * w))
+
+    loss(x)
+    dx = b.to_numpy(bn.backward(b.asarray(w)))
+    numerical = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[i] = 1e-6
+        numerical[i] = (loss(x + step) - loss(x - step)) / 2e-6
+    np.testing.assert_allclose(dx, numerical, rtol=1e-6, atol=1e-8)
+
+
+def test_batch_norm_keeps_a_constant_channel_s_variance_zero(backend64):
+    """A channel constant over the batch (a dead ReLU's) has variance 0, not 1."""
+    bn = L.BatchNorm(2)
+    bn.build(backend64, nb.Generator(0))
+    x = np.array([[3.0, 1.0], [3.0, 2.0], [3.0, 3.0], [3.0, 4.0]])
+    bn.forward(backend64.asarray(x), training=True)
+    expected = [0.9 * 1 + 0.1 * 0, 0.9 * 1 + 0.1 * np.var(x[:, 1], ddof=1)]
+    np.testing.assert_allclose(backend64.to_numpy(bn.state["running_var"]), expected)
+
+
 def test_dense_layout_and_default_init(backend):
     layer = built("Dense", backend)
     assert tuple(layer.params["W"].shape) == (N_IN, 3)  # rows are samples: x @ W
