@@ -290,6 +290,10 @@ class TerminateOnNaN(Callback):
             history.stop_reason = self.message
 
 
+#: Keras's ModelCheckpoint options, each told what does its work here
+KERAS_CHECKPOINT_OPTIONS = ("monitor", "save_best_only", "mode", "save_weights_only", "save_freq")
+
+
 class ModelCheckpoint(Callback):
     """Save model, optimizer state, epoch and the other callbacks' states to ``path``
     (atomically, with ``nb.save``) every ``every`` epochs (default: at each of fit's log
@@ -306,6 +310,17 @@ class ModelCheckpoint(Callback):
     for the epoch it saves. In a distributed fit only rank 0 writes (every rank holds
     the same model); a fit of one rank's own writes wherever it runs.
     """
+
+    def __new__(cls, *args, **kwargs):
+        keras = [f"{k}=" for k in kwargs if k in KERAS_CHECKPOINT_OPTIONS]
+        if keras:  # Python's words were "unexpected keyword argument 'save_best_only'"
+            raise TypeError(
+                f"ModelCheckpoint takes no {', '.join(keras)} (Keras's): it saves the run, to "
+                "resume it. For the best weights, EarlyStopping(monitor=...) puts them back "
+                "when it stops the fit (restore_best_weights=True), and the checkpoint then "
+                "holds them; or nb.save(model, path) after fit"
+            )
+        return super().__new__(cls)
 
     def __init__(self, path, every: int | None = None):
         if not isinstance(path, str | os.PathLike):

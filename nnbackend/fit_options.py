@@ -111,6 +111,7 @@ def checked_callbacks(callbacks) -> list:
                 "function to call each epoch goes in nb.callbacks.LambdaCallback(fn)"
             )
         _warn_of_unknown_hooks(callback)
+        _check_hook_arguments(callback)
     return callbacks
 
 
@@ -150,6 +151,36 @@ def _warn_of_unknown_hooks(callback) -> None:
         )
 
 
+def _check_hook_arguments(callback) -> None:
+    """Each hook takes what fit passes it: one written with Keras's arguments,
+    ``on_epoch_end(self, epoch, logs=None)``, failed once the first epoch had trained."""
+    for name in HOOKS:
+        passed = list(inspect.signature(getattr(cb.Callback, name)).parameters)[1:]
+        hook = getattr(callback, name)
+        try:
+            inspect.signature(hook).bind(*passed)
+        except ValueError:  # no signature to read (a builtin): it is called and seen
+            continue
+        except TypeError:
+            raise TypeError(
+                f"{type(callback).__name__}.{name}{inspect.signature(hook)} cannot take what "
+                f"fit passes it, ({', '.join(passed)}): write it as {name}(self, "
+                f"{', '.join(passed)}) (Keras's self.model is the model argument here)"
+            ) from None
+
+
+#: Keras's fit options that have no counterpart here, each told what does its work
+KERAS_FIT_OPTIONS = {
+    "validation_steps": "validation runs over all of the validation data each epoch "
+    "(validation_batch_size= sets its batches)",
+    "validation_freq": "validation runs every epoch",
+    "steps_per_epoch": "an epoch is one pass over X",
+    "initial_epoch": "a fit goes on from a checkpoint's epoch with checkpoint=path, resume=True",
+    "class_weight": "weighting is not offered: resample X and y to weight the classes",
+    "sample_weight": "weighting is not offered: resample X and y to weight the samples",
+}
+
+
 def check_option_names(options, fit, optimizer=None) -> None:
     """A TypeError for an option ``fit`` does not take, saying what was likely meant
     (``lr=``: the rate of the ``optimizer`` fit was given, of its own class)."""
@@ -160,6 +191,8 @@ def check_option_names(options, fit, optimizer=None) -> None:
         if name in ("lr", "learning_rate"):
             kind, rate = _optimizer_class(optimizer), options[name]
             hint = f"the learning rate is the optimizer's: optimizer={kind}(lr={rate!r})"
+        elif name in KERAS_FIT_OPTIONS:  # the closest spelling would be another option
+            hint = KERAS_FIT_OPTIONS[name]
         else:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"did you mean {close[0]}=?" if close else f"it takes {', '.join(known)}"

@@ -161,10 +161,22 @@ class History:
                 raise KeyError(
                     f"{name!r}: this fit ran no epochs ({self.stop_reason or 'epochs=0'})"
                 )
-            validation = isinstance(name, str) and name.startswith("val_")  # none was given
-            hint = "; for 'val_*' pass validation_data or validation_split" if validation else ""
+            hint = self._key_hint(name) if isinstance(name, str) else ""
             raise KeyError(f"{name!r}: this fit recorded {list(self._columns)}{hint}")
         return list(self._columns[name])
+
+    def _key_hint(self, name: str) -> str:
+        """A metric asked by an alias ("val_acc") is recorded by its own name; "val_*"
+        needs validation data, where the fit had none."""
+        from nnbackend.metrics import named_metric  # it imports this module
+
+        prefix, bare = ("val_", name[4:]) if name.startswith("val_") else ("", name)
+        own = getattr(named_metric(bare), "name", None)
+        if isinstance(own, str) and prefix + own in self._columns:
+            return f"; {bare!r} is recorded by its own name: history[{prefix + own!r}]"
+        if prefix and not any(key.startswith(prefix) for key in self._columns):
+            return "; for 'val_*' pass validation_data or validation_split"
+        return ""
 
     def __contains__(self, name: str) -> bool:
         return name in self._names()

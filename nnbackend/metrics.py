@@ -225,6 +225,16 @@ def for_fit(metrics, loss, n_outputs: int | None) -> list[Metric]:
     return made
 
 
+def named_metric(name: str):
+    """The metric ``name`` makes (an alias, "acc", or TopKAccuracy's own name,
+    "top_5_accuracy"); None where it names none, or one that takes arguments."""
+    top_k = re.fullmatch(r"top_(\d+)_accuracy", name)
+    try:  # an instance's: TopKAccuracy's name is made in __init__ ("top_5_accuracy")
+        return TopKAccuracy(int(top_k[1])) if top_k else METRICS.create(name)
+    except (UnknownTypeError, TypeError, ValueError):
+        return None
+
+
 def monitor_hint(monitor: str, fit, n_outputs: int | None) -> str:
     """What to monitor instead, where ``fit`` (its ``metrics`` and ``loss``) does not
     record ``monitor``: a metric named by an alias ("val_acc") is recorded by its own
@@ -233,11 +243,8 @@ def monitor_hint(monitor: str, fit, n_outputs: int | None) -> str:
     recorded = fit.metrics
     prefix, name = ("val_", monitor[4:]) if monitor.startswith("val_") else ("", monitor)
     top_k = re.fullmatch(r"top_(\d+)_accuracy", name)  # TopKAccuracy(k)'s own name
-    try:  # an instance's: TopKAccuracy's name is made in __init__ ("top_5_accuracy")
-        metric = TopKAccuracy(int(top_k[1])) if top_k else METRICS.create(name)
-        own = getattr(metric, "name", None)
-    except (UnknownTypeError, TypeError, ValueError):  # no such metric, or one of arguments
-        own = None
+    metric = named_metric(name)
+    own = getattr(metric, "name", None)
     if isinstance(own, str) and prefix + own in recorded:
         return f": {name!r} is recorded by its own name, so monitor={prefix + own!r}"
     unasked = isinstance(own, str) and own not in recorded  # "mae", not in metrics=

@@ -11,10 +11,9 @@ import weakref
 from nnbackend.backend import backend_of, namespace_of, to_numpy
 from nnbackend.backend.arrays import compact
 from nnbackend.backend.kernels import table
-from nnbackend.checks import check_gradients, declared, finite_float, integer
+from nnbackend.checks import check_gradients, declared, finite_float, integer, keras_names
 from nnbackend.registry import OPTIMIZERS, SCHEDULES, construct, type_name
-from nnbackend.schedules import Schedule, device_rate, given_rate
-from nnbackend.schedules import rate as _rate
+from nnbackend.schedules import Schedule, device_rate, given_rate, rate
 
 #: the most steps an optimizer's counter may hold (beyond it, float rates lose meaning)
 MAX_ITERATIONS = 2**53
@@ -61,8 +60,12 @@ class Optimizer:
     _owner = None
     """a weak reference to the model ``fit`` last trained with this optimizer, or None"""
 
+    def __new__(cls, *args, **kwargs):  # Keras's learning_rate=, beta_1=: told ours
+        keras_names(cls, kwargs)
+        return super().__new__(cls)
+
     def __init__(self, lr=0.01):
-        self.lr = lr if callable(lr) or isinstance(lr, type) else _rate(lr)  # above 0
+        self.lr = lr if callable(lr) or isinstance(lr, type) else rate(lr)  # above 0
         self.iterations = 0
         self.state: dict[str, dict] = {slot: {} for slot in self.slots}
 
@@ -82,8 +85,7 @@ class Optimizer:
             )
         self._lr = lr if callable(lr) else finite_float(lr, "learning rate", low=0)
 
-    def __setstate__(self, state: dict) -> None:
-        # pickled when the rate was a plain attribute (unless a subclass made it one)
+    def __setstate__(self, state: dict) -> None:  # of old pickles: the rate as an attribute
         if "lr" in state and isinstance(getattr(type(self), "lr", None), property):
             state["_lr"] = state.pop("lr")
         self.__dict__.update(state)
@@ -300,17 +302,16 @@ class Optimizer:
     def config(self) -> dict:
         """JSON-ready: the type, the learning rate (a schedule's config) and the
         hyper-parameters. A plain function as the learning rate has none: an error."""
-        if isinstance(self.lr, Schedule):
-            lr = self.lr.config()
-        elif callable(self.lr):
+        lr = self.lr
+        if isinstance(lr, Schedule):
+            lr = lr.config()
+        elif callable(lr):
             raise TypeError(
-                f"the learning rate {self.lr!r} is a plain function, which a checkpoint "
+                f"the learning rate {lr!r} is a plain function, which a checkpoint "
                 "cannot hold: use a built-in schedule (nb.schedules.StepDecay, "
                 "ExponentialDecay, InverseTimeDecay) or a Schedule subclass registered "
                 "with nb.register"
             )
-        else:
-            lr = self.lr
         return {"type": type_name(self), "lr": lr, **self._hyper()}
 
     def _hyper(self) -> dict:
@@ -326,8 +327,7 @@ class Optimizer:
 
     def state_dict(self) -> dict:
         """``{"type": class name, "iterations": n, "slots": {slot: {param name: array}}}``:
-        the optimizer's own arrays, which its next step changes (``load_state_dict``
-        takes copies)."""
+        the optimizer's own arrays, which its next step changes (``load_state_dict`` copies)."""
         return {"type": type_name(self), "iterations": self.iterations, "slots": self.state}
 
     def load_state_dict(self, state: dict) -> None:

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from types import CodeType, FunctionType, MappingProxyType
 
 from nnbackend.backend.arrays import compact
-from nnbackend.checks import integer
+from nnbackend.checks import integer, keras_names
 from nnbackend.kept import private_arrays
 from nnbackend.registry import LAYERS, check_base_init, construct, type_name
 from nnbackend.shapes import channels_last, channels_last_hint, rows_to_images_hint
@@ -86,6 +86,10 @@ class Layer:
     registry = LAYERS
     _fuses: str | None = None  # what fused_activation_of gives, set once per class
     _fused_forward = True  # whether forward_activated may stand in for this forward
+
+    def __new__(cls, *args, **kwargs):  # Keras's Dense(128, activation="relu"): told
+        keras_names(cls, kwargs)
+        return super().__new__(cls)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -1,0 +1,114 @@
+"""A script ported from Keras: its spellings, where this library says things otherwise,
+are told ours (Python's words named only the argument it did not expect), and none
+trains an epoch before it is refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend.layers import Conv2D, Dense
+
+
+def data():
+    X = np.random.default_rng(0).normal(size=(40, 4))
+    return X, (X[:, 0] > 0).astype(np.int64)
+
+
+def test_a_callback_with_keras_s_hook_arguments_is_refused_before_training(backend):
+    """on_epoch_end(self, epoch, logs=None) trained an epoch, then failed in Python's
+    words, with the weights moved."""
+
+    class PrintLoss(nb.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            pass
+
+    model = nb.Sequential([Dense(4, 2)], seed=0, backend=backend)
+    before = nb.to_numpy(model.params["0.W"]).copy()
+    said = (
+        r"PrintLoss.on_epoch_end\(epoch, logs=None\) cannot take what fit passes it, "
+        r"\(epoch, logs, model\): write it as on_epoch_end\(self, epoch, logs, model\)"
+    )
+    with pytest.raises(TypeError, match=said):
+        model.fit(*data(), loss="cross_entropy", optimizer="sgd", epochs=2, verbose=0,
+                  callbacks=[PrintLoss()])  # fmt: skip
+    np.testing.assert_array_equal(nb.to_numpy(model.params["0.W"]), before)
+
+
+def test_hooks_taking_what_fit_passes_in_any_form_are_taken(backend):
+    seen = []
+
+    class Flexible(nb.callbacks.Callback):
+        def on_train_begin(self, *args, **kwargs):
+            seen.append("begin")
+
+        def on_epoch_end(self, epoch, logs, model, extra=None):
+            seen.append(epoch)
+
+    model = nb.Sequential([Dense(4, 2)], seed=0, backend=backend)
+    each_epoch = nb.callbacks.LambdaCallback(lambda epoch, logs, model: None)
+    model.fit(*data(), loss="cross_entropy", optimizer="sgd", epochs=2, verbose=0,
+              callbacks=[Flexible(), each_epoch])  # fmt: skip
+    assert seen == ["begin", 0, 1]
+
+
+def test_a_history_key_by_keras_s_name_is_told_its_own_name():
+    """'val_acc' with validation data given was told to pass validation data."""
+    model = nb.Sequential([Dense(4, 2)], seed=0)
+    history = model.fit(*data(), loss="cross_entropy", optimizer="sgd", verbose=0,
+                        validation_split=0.25, metrics=["accuracy"])  # fmt: skip
+    with pytest.raises(KeyError) as err:
+        history["val_acc"]
+    assert str(err.value).endswith("'acc' is recorded by its own name: history['val_accuracy']\"")
+    with pytest.raises(KeyError, match=r"recorded by its own name: history\['accuracy'\]"):
+        history["acc"]
+    with pytest.raises(KeyError) as err:
+        history["val_mae"]  # validation was given: no hint to give it
+    assert "validation" not in str(err.value).split(";")[-1]
+    alone = model.fit(*data(), loss="cross_entropy", optimizer="sgd", verbose=0)
+    with pytest.raises(KeyError, match="for 'val_\\*' pass validation_data or validation_split"):
+        alone["val_loss"]
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (lambda: nb.optim.Adam(learning_rate=1e-3), r"Adam takes lr=, not learning_rate="),
+        (lambda: nb.optim.Adam(beta_1=0.8), r"Keras's name\): Adam\(beta1=0.8\)"),
+        (lambda: nb.optim.RMSProp(epsilon=1e-6), r"RMSProp takes eps=, not epsilon="),
+        (lambda: nb.optim.get({"type": "adam", "learning_rate": 0.1}), r"Adam\(lr=0.1\)"),
+        (lambda: Dense(128, activation="relu"), r"Dense takes no activation=: an activation"),
+        (lambda: Conv2D(1, 4, 3, activation="relu"), r"\[\.\.\., Conv2D\(\.\.\.\), 'relu', "),
+        (
+            lambda: nb.callbacks.ModelCheckpoint("c.h5", monitor="val_loss", save_best_only=True),
+            r"takes no monitor=, save_best_only= \(Keras's\): it saves the run, to resume it",
+        ),
+    ],
+)
+def test_keras_s_spelling_of_an_argument_is_told_ours(make, said):
+    with pytest.raises((TypeError, ValueError), match=said):
+        make()
+
+
+def test_following_the_told_spelling_works():
+    assert nb.optim.Adam(lr=1e-3, beta1=0.8).config()["beta1"] == 0.8
+    assert nb.optim.SGD(lr=0.1).lr == 0.1  # no Keras name given: nothing read
+
+
+@pytest.mark.parametrize(
+    ("option", "said"),
+    [
+        ("validation_steps", "validation runs over all of the validation data each epoch"),
+        ("validation_freq", "validation runs every epoch"),
+        ("steps_per_epoch", "an epoch is one pass over X"),
+        ("initial_epoch", "with checkpoint=path, resume=True"),
+        ("class_weight", "resample X and y to weight the classes"),
+    ],
+)
+def test_keras_s_fit_options_are_not_told_a_look_alike(option, said):
+    """validation_steps was told validation_split=, a fraction for a count of batches."""
+    with pytest.raises(TypeError) as err:
+        nb.Sequential([Dense(4, 2)]).fit(*data(), loss="cross_entropy", optimizer="sgd",
+                                         verbose=0, **{option: 1})  # fmt: skip
+    assert said in str(err.value) and "did you mean" not in str(err.value)
