@@ -152,6 +152,17 @@ def check_layer(layer, x, seed: int = 0, h: float = 1e-5) -> dict:
     return errors
 
 
+def unconstant(layer, backend, rng) -> None:
+    """Move each weight built constant (a BatchNorm's gamma of 1, a bias of 0) by a
+    draw of ``rng`` of a tenth of its size: at gamma = 1 a backward that leaves gamma
+    out passes a gradient check."""
+    for name, w in layer.params.items():
+        host = backend.to_numpy(w)
+        if host.size and (host == host.flat[0]).all():
+            std = 0.1 * max(1.0, abs(float(host.flat[0])))
+            layer.params[name] = w + rng.normal(tuple(w.shape), std=std, backend=backend)
+
+
 def from_state(holder, state=None):
     """A decorator: the function runs each time from the running state ``holder`` (a
     layer or a model) holds now (or from ``state``), so that a statistic a training

@@ -129,6 +129,23 @@ def test_a_backward_that_skips_or_sums_gradients_is_caught():
     assert ("repeat", "numpy") in {(row.check, row.backend) for row in report.rows}
 
 
+class GammaLeftOut(L.BatchNorm):
+    """backward as if gamma were 1, its value as built."""
+
+    def backward(self, dy, input_grad=True):
+        dx = super().backward(dy, input_grad)
+        gamma = self.backend.xp.reshape(self.params["gamma"], (1, -1))
+        return None if dx is None else dx / gamma
+
+
+def test_a_backward_right_only_at_the_weights_as_built_is_caught():
+    """BatchNorm's gamma is built 1: a backward that left it out passed every row."""
+    message = failure(lambda: GammaLeftOut(3), (6, 3))
+    assert "gradient" in message and "d/dx: analytic vs numerical relative error" in message
+    report = check_layer(lambda: L.BatchNorm(3), (6, 3), backends=["numpy", "strict"])
+    assert ("gradient", "strict") in {(row.check, row.backend) for row in report.rows}
+
+
 def test_a_mutated_argument_is_caught():
     message = failure(InPlaceReLU, (6, 4))
     assert "unchanged" in message

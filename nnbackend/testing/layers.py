@@ -15,7 +15,8 @@ The checks (each a row of the report, per backend):
                  same ``grads``: none added to the last ones, none left out;
 - ``gradient``   backward against central differences, for ``x`` and every parameter
                  (relative error below 1e-6), in training mode, in float64 where the
-                 device has it (float32's central differences are too coarse);
+                 device has it (float32's central differences are too coarse); in it
+                 and every row, weights built constant (gamma 1, a bias 0) move a little;
 - ``float32``    a float32 layer keeps everything float32;
 - ``parity``     the same outputs and gradients as the first backend for one seed, to
                  ``ulps`` units in the last place of each array's largest value;
@@ -43,7 +44,7 @@ import numpy as np
 
 from nnbackend.backend import Backend, Generator, get_backend
 from nnbackend.checkpoint_sizes import settings_unwarned
-from nnbackend.gradcheck import copied, from_state, numerical_gradient, relative_error
+from nnbackend.gradcheck import copied, from_state, numerical_gradient, relative_error, unconstant
 from nnbackend.io import load, save
 from nnbackend.model import Sequential
 from nnbackend.registry import LAYERS, check_base_init
@@ -140,6 +141,7 @@ class _Case:
     def run(self, backend: Backend, training: bool = True) -> Run:
         layer = self.make_layer()
         layer.build(backend, Generator(self.seed))
+        unconstant(layer, backend, Generator(self.seed + 4))
         x = Generator(self.seed + 1).normal(self.input_shape, std=self.input_std, backend=backend)
         x_before = np.array(backend.to_numpy(x))
         state_before = {k: copied(v) for k, v in layer.state.items()}
@@ -291,12 +293,8 @@ class _Case:
             made = tuple(
                 {k: tuple(a.shape) for k, a in d.items()} for d in (layer.params, layer.state)
             )
-            problem = (
-                None
-                if said == made
-                else f"param_shapes(), state_shapes() say {said}; build made {made}"
-            )
-            report.add("shapes", backend.name, problem)
+            problem = f"param_shapes(), state_shapes() say {said}; build made {made}"
+            report.add("shapes", backend.name, None if said == made else problem)
 
     def save_load(self, report, backend: Backend, target: Backend) -> None:
         check, where = "save/load", f"{backend.name} -> {target.name}"
