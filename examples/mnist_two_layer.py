@@ -167,7 +167,7 @@ def main(argv=None) -> dict:
     )
     parser.add_argument(
         "--epochs",
-        type=nb.cli.at_least(1),
+        type=nb.cli.epoch_count,
         default=None,
         help=f"training epochs (default: the tutorial's {ITERATIONS} iterations in whole "
         "epochs: 17 on MNIST, 667 on the digits)",

@@ -276,6 +276,10 @@ def run(main: Callable[[], object]) -> None:
             main()
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
+        world = current()
+        if world.size > 1 and world.busy:  # a rank in a collective sees no Ctrl-C: end all
+            world.busy = False  # (not the exit's "exited in the middle of a fit")
+            world.comm.Abort(130)
         raise SystemExit(130) from None
 
 

@@ -7,6 +7,7 @@ tests/mpi_worker.py) and skip, saying why, where mpi4py or mpiexec is missing.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import json
@@ -492,6 +493,53 @@ def test_a_rank_fitting_again_after_its_own_error_ends_the_job_naming_it(monkeyp
     assert "the ranks are at different points of the job: rank 0 in an allgather of " \
         "whether to stop; rank 1 in an allgather of what each rank trains (it left its " \
         "last distributed fit by RuntimeError: once on rank 1)" in result.stderr  # fmt: skip
+
+
+REFUSED_ON_RANK_1 = """
+import nnbackend as nb
+class Refuses(nb.callbacks.Callback):
+    def on_train_begin(self, model, fit):
+        if nb.distributed.rank() == 1:
+            raise ValueError("rank 1's log folder is missing")
+X, y = nb.datasets.make_moons(64, noise=0.2, seed=0)
+model = nb.Sequential([nb.layers.Dense(2, 2)], seed=0)
+model.fit(X, y, loss="cross_entropy", optimizer="sgd", epochs=3, verbose=0,
+          distributed=True, callbacks=[Refuses()])
+"""
+
+
+@needs_mpi
+def test_a_callback_refusing_on_one_rank_ends_the_job_at_once_showing_where(monkeypatch):
+    """Rank 0 went on to the checkpoint's broadcast and waited for rank 1 until the
+    watchdog; then, told, it printed rank 1's error but no line of its traceback."""
+    monkeypatch.setenv("NNBACKEND_TIMEOUT", "100")
+    result, seconds = mpiexec("-c", REFUSED_ON_RANK_1, timeout=200)
+    assert result.returncode != 0 and seconds < 60, result.stderr[-3000:]
+    assert "in on_train_begin" in result.stderr  # rank 1's traceback
+    assert "ValueError: rank 1's log folder is missing" in result.stderr
+
+
+@needs_mpi
+def test_ctrl_c_under_mpiexec_ends_every_rank_with_status_130():
+    """Ctrl-C in a terminal reaches every rank: cli.run's status 130 became MPI_Abort's 1,
+    each rank saying it "exited in the middle of a distributed fit"."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    command = [MPIEXEC, "-n", "2", sys.executable, "examples/mnist_two_layer.py", "--digits",
+               "--distributed", "--epochs", "100000"]  # fmt: skip
+    launch = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        while "epoch 0" not in launch.stdout.readline():  # training
+            assert launch.poll() is None, launch.stderr.read()[-3000:]
+        os.killpg(launch.pid, signal.SIGINT)  # as a terminal sends it: to the group
+        _, err = launch.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(launch.pid, signal.SIGKILL)
+    assert launch.returncode == 130, err[-3000:]
+    assert "interrupted" in err and "exited in the middle" not in err
 
 
 @needs_mpi

@@ -441,6 +441,7 @@ def test_a_refused_run_leaves_no_plot_folder_behind(tmp_path):
         # the deep net's BatchNorm: a batch of 1 was fit's traceback, naming batch_size=
         ("mnist_cnn", ["--digits", "--deep", "--batch-size", "1"], "--batch-size: the deep net"),
         ("mnist_cnn", ["--digits", "--deep", "--batch-size", "1437"], "1437 leave one of 1"),
+        ("mnist_two_layer", ["--epochs", str(2**53 + 1)], "--epochs: at most 9007199254740992"),
         (
             "quickstart",
             ["--epochs", str(2**63)],

@@ -57,7 +57,7 @@ def refused_before_meeting(error: Exception) -> None:
 def on_every_rank(world: World, fn, what: str):
     """``fn()`` run on every rank: its result. Where it raises on some ranks (a
     callback of one rank's own refusing the fit), each of those raises its exception
-    and every other rank a DistributedError naming them, all marked ``every_rank``."""
+    and every other rank a DistributedError naming them, marked ``every_rank``."""
     failure = result = None
     try:
         result = fn()
@@ -65,11 +65,10 @@ def on_every_rank(world: World, fn, what: str):
         failure = exc
     said = None if failure is None else f"{type(failure).__name__}: {failure}"
     failed = [f"on rank {r}, {s}" for r, s in enumerate(world.allgather(said, what)) if s]
+    if failure is not None:  # this rank's own, not marked every_rank: uncaught, its
+        raise failure  # traceback shows and the job ends, as before the ranks meet
     if failed:
-        failure = failure or DistributedError(f"could not {what}: {'; '.join(failed)}")
-        with contextlib.suppress(AttributeError):  # an exception class with __slots__
-            failure.every_rank = True
-        raise failure
+        raise DistributedError(f"could not {what}: {'; '.join(failed)}", every_rank=True)
     return result
 
 
