@@ -385,6 +385,14 @@ def test_a_folder_named_like_a_data_file_is_called_a_folder_not_missing(tmp_path
         datasets.load_catvnoncat(tmp_path / "cat")
 
 
+def test_an_unpacked_mnist_npz_is_called_a_folder(tmp_path):
+    """An unzipper makes mnist.npz a folder of x_train.npy and the like: "move the file
+    out of it" would not do; the archive is read whole."""
+    (tmp_path / "mnist.npz").mkdir()
+    with pytest.raises(datasets.DataNotFoundError, match=r"missing mnist.npz \(a folder: an"):
+        datasets.load_mnist(tmp_path)
+
+
 def test_boolean_labels_in_an_mnist_npz_are_refused(tmp_path):
     """A mask saved as y_train became the digits 0 and 1; boolean pixels were refused."""
     path = write_npz(tmp_path / "mnist.npz", y_train=np.array([True, False]))
