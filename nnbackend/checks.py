@@ -109,8 +109,9 @@ def one_of(value, name: str, choices: tuple):
 
 
 def check_gradients(params, grads) -> None:
-    """Refuse, before a step updates anything, a gradient of no parameter or one whose
-    shape is not its parameter's (it would be broadcast into the weight)."""
+    """Refuse, before a step updates anything, a gradient of no parameter, one whose
+    shape is not its parameter's (it would be broadcast into the weight), or one the
+    weight cannot take in place (a step failing there had updated the weights before)."""
     for name, grad in grads.items():
         try:
             weight = params[name]
@@ -118,12 +119,46 @@ def check_gradients(params, grads) -> None:
             raise KeyError(
                 f"gradient {name!r} has no parameter; parameters: {list(params)}"
             ) from None
-        if grad is not None and grad.shape != weight.shape:
+        if grad is None:
+            continue
+        if not hasattr(grad, "shape"):
+            raise TypeError(f"the gradient of {name!r} is a {type(grad).__name__}, not an array")
+        if grad.shape != weight.shape:
             raise ValueError(
                 f"the gradient of {name!r} has shape {tuple(grad.shape)}, its parameter "
                 f"{tuple(weight.shape)}: a layer's backward gives each weight's gradient in "
                 "its shape (nb.testing.check_layer(layer) says what a layer gets wrong)"
             )
+        if type(grad) is not type(weight) or grad.dtype != weight.dtype:  # rare: look closer
+            _check_takes(name, weight, grad)
+
+
+def _check_takes(name: str, weight, grad) -> None:
+    """``weight`` can take ``grad`` in place: one library, one device, and a dtype that
+    does not widen the weight's (float64 for a float32 weight; a float32 one for a
+    float64 weight may be)."""
+    from nnbackend.backend import BackendMismatchError, namespace_of  # (it imports this)
+
+    try:
+        xp = namespace_of(weight, grad)
+        takes = grad.device == weight.device and xp.result_type(weight, grad) == weight.dtype
+    except (BackendMismatchError, TypeError, ValueError):  # two libraries, or no dtype
+        takes = False
+    if not takes:
+        raise TypeError(
+            f"the gradient of {name!r} is {_array_text(grad)}, its weight "
+            f"{_array_text(weight)}: compute gradients on the model's backend, in its dtype "
+            "(model.backend.asarray(nb.to_numpy(g)), xp.astype(g, ...))"
+        )
+
+
+def _array_text(a) -> str:
+    """ "numpy's float32": an array's library and dtype, as a message names them."""
+    return f"{type(a).__module__.split('.')[0]}'s {_dtype_text(a.dtype)}"
+
+
+def _dtype_text(dtype) -> str:
+    return str(dtype).rsplit(".", 1)[-1]  # torch.float64, array_api_strict.float64
 
 
 def check_input_gradient(layer, index: int, dx, shapes) -> None:
@@ -148,10 +183,24 @@ def check_input_gradient(layer, index: int, dx, shapes) -> None:
         )
 
 
-def check_output_gradient(dy, shape: tuple | None) -> None:
-    """Refuse a ``dy`` of another shape than the last forward's output (``shape``; None
-    where no forward ran): broadcast through the layers, it gives wrong gradients."""
-    if shape is not None and tuple(dy.shape) != shape:
+def check_output_gradient(dy, out, backend) -> None:
+    """Refuse a ``dy`` that is no array of ``backend``, or of another shape or dtype than
+    the last forward's output (``out``: (shape, dtype); None where no forward ran):
+    broadcast through the layers, it gives wrong gradients."""
+    if callable(dy) and not hasattr(dy, "shape"):
+        raise TypeError(f"backward takes dL/d(output), an array, not {dy!r}: call it, "
+                        "model.backward(loss.backward())")  # fmt: skip
+    backend.check_array(dy, "dy, backward's dL/d(output),")
+    if out is None:
+        return
+    shape, dtype = out
+    if dy.dtype != dtype:
+        raise TypeError(
+            f"dy has dtype {_dtype_text(dy.dtype)}, the last forward's output "
+            f"{_dtype_text(dtype)}: the gradient is "
+            "in the output's dtype (a loss's backward() gives it so; else xp.astype(dy, ...))"
+        )
+    if tuple(dy.shape) != shape:
         raise ValueError(
             f"backward takes dL/d(output) in the shape of the last forward's output, "
             f"{shape}, but dy has shape {tuple(dy.shape)}: dy[i, j] is how the loss "

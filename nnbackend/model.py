@@ -166,7 +166,7 @@ class Sequential:
         if training:  # a hand loop's step updates in place what torch's inference mode made
             thaw(self)
         out = self._through_layers(detached(x), training)
-        self._out_shape = tuple(out.shape)  # what backward's dy must match
+        self._out_like = (tuple(out.shape), out.dtype)  # what backward's dy must match
         return out
 
     def _through_layers(self, x, training: bool):
@@ -196,7 +196,7 @@ class Sequential:
     def backward(self, dy, input_grad: bool = True):
         """dL/d(output) (the last ``forward``'s output shape) -> dL/d(input), filling each
         layer's grads (None: input_grad=False)."""
-        check_output_gradient(dy, getattr(self, "_out_shape", None))
+        check_output_gradient(dy, getattr(self, "_out_like", None), self.backend)
         return self._backward(dy, input_grad)
 
     def _backward(self, dy, input_grad: bool):

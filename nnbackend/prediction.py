@@ -106,5 +106,5 @@ def _outputs(model, X, batch_size):
         for i in starts
     ]
     forget_last_batch(model.layers, kept)
-    model._out_shape = None  # no batch held for a backward: it says to call forward
+    model._out_like = None  # no batch held for a backward: it says to call forward
     return parts[0] if len(parts) == 1 else backend.xp.concat(parts, axis=0)

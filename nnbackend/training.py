@@ -171,7 +171,7 @@ def evaluate(
         totals = measure(model, batches, loss, metrics)
     logs = dict(EpochLogs(0, totals, model.backend))
     forget_last_batch([*model.layers, loss], kept)  # a whole set's, held for no backward
-    model._out_shape = None
+    model._out_like = None
     return logs
 
 

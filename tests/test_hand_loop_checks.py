@@ -1,0 +1,88 @@
+"""A loop written by hand hands backward and step arrays of its own making: one of
+another library, dtype or kind is refused by name before anything moves (a step had
+updated the layers before the bad gradient, then failed in the library's words)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend.layers import Dense
+
+
+def net(backend):
+    """A 2-4-2 net after one forward and its loss on 8 rows."""
+    X = np.random.default_rng(0).normal(size=(8, 2))
+    model = nb.Sequential([Dense(2, 4), "tanh", Dense(4, 2)], seed=0, backend=backend)
+    loss = nb.losses.SoftmaxCrossEntropy()
+    labels = model.backend.asarray(np.arange(8) % 2, dtype="int64")
+    loss.forward(model.forward(model.backend.asarray(X)), labels)
+    return model, loss
+
+
+def weights(model) -> dict:
+    return {k: nb.to_numpy(v).copy() for k, v in model.params.items()}
+
+
+def test_backward_refuses_dy_of_another_library():
+    model, loss = net("strict")
+    with pytest.raises(nb.BackendMismatchError, match=r"dy, backward's dL/d\(output\), is a"):
+        model.backward(nb.to_numpy(loss.backward()))
+
+
+def test_backward_refuses_dy_of_another_float_dtype(backend):
+    """On NumPy the weights' gradients, and Adam's slots after them, became float64."""
+    model, loss = net(backend)
+    xp = model.backend.xp
+    with pytest.raises(TypeError, match=r"dy has dtype float64, the last forward's output float32"):
+        model.backward(xp.astype(loss.backward(), xp.float64))
+
+
+def test_backward_names_a_forgotten_call():
+    model, loss = net("numpy")
+    with pytest.raises(TypeError, match=r"call it, model.backward\(loss.backward\(\)\)"):
+        model.backward(loss.backward)
+
+
+def test_step_refuses_a_gradient_the_weight_cannot_take_before_any_update():
+    model, loss = net("strict")
+    model.backward(loss.backward())
+    before = weights(model)
+    grads = dict(model.grads)
+    grads["2.W"] = model.backend.xp.astype(grads["2.W"], model.backend.xp.float64)
+    optimizer = nb.optim.Adam(0.1)
+    with pytest.raises(
+        TypeError,
+        match=r"the gradient of '2.W' is array_api_strict's float64, its weight \w+'s float32",
+    ):
+        optimizer.step(model.params, grads)
+    assert all(np.array_equal(w, before[k]) for k, w in weights(model).items())
+    assert optimizer.iterations == 0 and not any(optimizer.state.values())
+
+
+def test_step_refuses_host_gradients_for_a_strict_model():
+    """Clipped by hand with np.clip: NumPy's Adam kernel ran on strict's arrays."""
+    model, loss = net("strict")
+    model.backward(loss.backward())
+    host = {k: np.clip(nb.to_numpy(g), -1, 1) for k, g in model.grads.items()}
+    with pytest.raises(
+        TypeError,
+        match=r"the gradient of '0.W' is numpy's float32, its weight array_api_strict's float32",
+    ):
+        nb.optim.Adam(0.01).step(model.params, host)
+    with pytest.raises(TypeError, match=r"the gradient of '0.W' is a list, not an array"):
+        nb.optim.SGD(0.1).step(model.params, {"0.W": [[0.0] * 4] * 2})
+
+
+def test_a_gradient_the_weight_takes_steps_as_before(backend64):
+    """A float32 gradient for a float64 weight widens nothing: taken."""
+    model, loss = net(backend64)
+    model.backward(loss.backward())
+    xp = model.backend.xp
+    grads = {k: xp.astype(g, xp.float32) for k, g in model.grads.items()}
+    before = weights(model)
+    nb.optim.SGD(0.1).step(model.params, grads)
+    for name, w in weights(model).items():
+        expected = before[name] - 0.1 * nb.to_numpy(grads[name]).astype(np.float64)
+        np.testing.assert_allclose(w, expected, rtol=1e-6)  # 0.1 * g in float32
