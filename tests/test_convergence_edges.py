@@ -121,3 +121,28 @@ def test_a_stop_at_the_last_epoch_allowed_is_convergence_without_a_warning():
     assert ours.n_iter_ == 3
     with pytest.warns(ConvergenceWarning, match="Maximum iterations"):
         MLPRegressor(**{**kw, "max_iter": 2}).fit(X, TARGET)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(solver="sgd", momentum=0.5, nesterovs_momentum=False),
+        dict(solver="sgd", momentum=0.5, nesterovs_momentum=True),
+        dict(solver="adam", epsilon=1e-3, beta_1=0.8, beta_2=0.99),
+    ],
+)
+def test_a_solver_s_own_settings_take_scikit_learn_s_steps(params):
+    """A momentum or epsilon left at its default in the solver passed every other test."""
+    from sklearn.datasets import load_digits
+
+    from nnbackend.sklearn import MLPClassifier
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300] / 16.0, y[:300]
+    same = dict(hidden_layer_sizes=(8,), max_iter=3, learning_rate_init=0.01, random_state=0,
+                shuffle=False, batch_size=100, **params)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPClassifier(backend="numpy", dtype="float64", **same).fit(X, y)
+        theirs = neural_network.MLPClassifier(**same).fit(X, y)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-10)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import zipfile
 
 import h5py
 import numpy as np
@@ -433,3 +434,70 @@ def test_an_idx_file_memory_cannot_hold_is_named(tmp_path, monkeypatch):
     monkeypatch.setattr(idx.np, "empty", no_memory)
     with pytest.raises(MemoryError, match=r"train-images-idx3-ubyte.gz: its header declares"):
         datasets.load_mnist(tmp_path)
+
+
+# --- where the loaders look first, and files cut short (M52) ------------------------
+
+
+def test_a_blank_path_is_refused_not_told_that_the_variable_is_unset(tmp_path, monkeypatch):
+    """path="" (os.environ.get("X", "")) was told "$NNBACKEND_DATA is not set", set or not."""
+    monkeypatch.setenv(datasets.DATA_ENV_VAR, str(tmp_path))
+    for load in (datasets.load_mnist, datasets.load_catvnoncat):
+        with pytest.raises(ValueError, match=r"path='' names no folder: give a folder, or leave"):
+            load(path="")
+
+
+def test_a_npy_member_cut_inside_its_length_is_called_truncated(tmp_path):
+    """It was "a header of 5 bytes (at most 10000)": refused for a size within the bound."""
+    path = write_npz(tmp_path / "mnist.npz")
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    members["y_train.npy"] = b"\x93NUMPY\x01\x00\x05"  # 1 of the 2 length bytes
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with pytest.raises(ValueError, match=r"a truncated header \(1 of the 2 bytes of its length\)"):
+        datasets.load_mnist(path)
+
+
+def test_an_uncompressed_idx_file_wins_over_its_gz(tmp_path):
+    write_tiny_mnist(tmp_path)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.array([7, 7]))
+    (_, _), (_, y_test) = datasets.load_mnist(tmp_path)
+    assert y_test.tolist() == [7, 7]
+
+
+def test_idx_files_win_over_an_mnist_npz_and_the_folder_over_its_subfolder(tmp_path):
+    write_tiny_mnist(tmp_path, n_train=3)
+    write_npz(tmp_path / "mnist.npz")  # 2 training images
+    write_tiny_mnist(tmp_path / "mnist", n_train=4)
+    (X_train, _), _ = datasets.load_mnist(tmp_path)
+    assert X_train.shape[0] == 3
+
+
+def test_an_idx_header_one_byte_short_is_called_truncated(tmp_path):
+    write_tiny_mnist(tmp_path, gz=False)
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes((0x801).to_bytes(4, "big") + bytes(3))
+    with pytest.raises(ValueError, match=r"truncated IDX header \(3 of 4 bytes\)"):
+        datasets.load_mnist(tmp_path)
+
+
+def test_complex_labels_in_an_npz_are_refused(tmp_path):
+    """astype(int64) would drop the imaginary part."""
+    path = write_npz(tmp_path / "mnist.npz", y_train=np.array([1 + 5j, 2 + 0j]))
+    with pytest.raises(ValueError, match="complex"):
+        datasets.load_mnist(path)
+
+
+def test_the_toy_sets_take_their_shape_arguments(monkeypatch):
+    from sklearn import datasets as sk
+
+    X, _ = datasets.make_blobs(50, centers=2, cluster_std=0.05, seed=1)
+    np.testing.assert_array_equal(
+        X, sk.make_blobs(50, centers=2, cluster_std=0.05, random_state=1)[0]
+    )
+    X, y = datasets.make_circles(50, noise=0.0, factor=0.2, seed=1)
+    np.testing.assert_allclose(np.hypot(*X[y == 1].T), 0.2)
+    monkeypatch.setattr(sk, "make_blobs", lambda **kw: pytest.fail("drew before the bound"))
+    with pytest.raises(ValueError, match="100000000 x 3"):  # the centres' 3 features
+        datasets.make_blobs(10**8, centers=np.zeros((2, 3)))

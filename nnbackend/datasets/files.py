@@ -44,7 +44,10 @@ class DataNotFoundError(FileNotFoundError):
 
 
 def search_dirs(path, subdir: str) -> list[Path]:
-    """Where to look: ``path`` (else $NNBACKEND_DATA), then its ``subdir``."""
+    """Where to look: ``path`` (else $NNBACKEND_DATA), then its ``subdir``. A blank
+    ``path`` is refused: it was told that $NNBACKEND_DATA was not set, where it was."""
+    if path is not None and not str(os.fspath(path)).strip():
+        raise ValueError(f"path={path!r} names no folder: give a folder, or leave path out")
     base = path if path is not None else os.environ.get(DATA_ENV_VAR, "").strip()
     if not base:  # a blank $NNBACKEND_DATA is none, as a blank $NNBACKEND is
         return []

@@ -248,9 +248,12 @@ def _npy_header(member) -> tuple:
     version = np.lib.format.read_magic(member)
     if version not in ((1, 0), (2, 0)):
         raise ValueError(f".npy format version {version[0]}.{version[1]} is not read here")
-    size = member.read(2 if version == (1, 0) else 4)
+    wanted = 2 if version == (1, 0) else 4
+    size = member.read(wanted)
+    if len(size) < wanted:
+        raise ValueError(f"a truncated header ({len(size)} of the {wanted} bytes of its length)")
     length = int.from_bytes(size, "little")
-    if len(size) < 2 or length > MAX_NPY_HEADER:
+    if length > MAX_NPY_HEADER:
         raise ValueError(f"a header of {length} bytes (at most {MAX_NPY_HEADER})")
     header = io.BytesIO(size + member.read(length))
     if version == (1, 0):
