@@ -19,7 +19,15 @@ import warnings
 
 from nnbackend.checkpoint import check_can_save
 from nnbackend.checkpoint_sizes import check_declared, check_rebuilds
-from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int, warn_caller
+from nnbackend.checks import (
+    boolean,
+    finite_float,
+    integer,
+    one_of,
+    positive_int,
+    takes,
+    warn_caller,
+)
 from nnbackend.distributed.world import current, is_main
 from nnbackend.io import NotFiniteError, save
 from nnbackend.metrics import monitor_hint
@@ -290,7 +298,6 @@ class TerminateOnNaN(Callback):
             history.stop_reason = self.message
 
 
-#: Keras's ModelCheckpoint options, each told what does its work here
 KERAS_CHECKPOINT_OPTIONS = ("monitor", "save_best_only", "mode", "save_weights_only", "save_freq")
 
 
@@ -306,19 +313,17 @@ class ModelCheckpoint(Callback):
     NaN or inf is not saved (the epoch's last update can blow the weights up after its
     loss was measured): the last good checkpoint stays, and a warning says so.
 
-    ``fit`` runs checkpoints after its other callbacks, so each save sees their state
-    for the epoch it saves. In a distributed fit only rank 0 writes (every rank holds
-    the same model); a fit of one rank's own writes wherever it runs.
+    ``fit`` runs checkpoints after its other callbacks: each save holds their state of
+    its epoch. Only rank 0 writes in a distributed fit; a fit of one rank's own, where it runs.
     """
 
     def __new__(cls, *args, **kwargs):
-        keras = [f"{k}=" for k in kwargs if k in KERAS_CHECKPOINT_OPTIONS]
+        keras = [f"{k}=" for k in kwargs if k in KERAS_CHECKPOINT_OPTIONS and not takes(cls, k)]
         if keras:  # Python's words were "unexpected keyword argument 'save_best_only'"
             raise TypeError(
                 f"ModelCheckpoint takes no {', '.join(keras)} (Keras's): it saves the run, to "
-                "resume it. For the best weights, EarlyStopping(monitor=...) puts them back "
-                "when it stops the fit (restore_best_weights=True), and the checkpoint then "
-                "holds them; or nb.save(model, path) after fit"
+                "resume it. The best weights: EarlyStopping(monitor=...) puts them back when it "
+                "stops the fit, and the checkpoint holds them; or nb.save(model, path) after fit"
             )
         return super().__new__(cls)
 

@@ -88,6 +88,16 @@ def test_an_example_whose_output_was_closed_ends_well(monkeypatch):
     assert ran == [None]
 
 
+def test_epochs_on_the_command_line_are_bounded_as_a_checkpoint_s():
+    import argparse
+
+    from nnbackend.checkpoint import MAX_EPOCH
+
+    assert nb.cli.epoch_count(str(MAX_EPOCH)) == MAX_EPOCH
+    with pytest.raises(argparse.ArgumentTypeError, match=f"at most {MAX_EPOCH} epochs"):
+        nb.cli.epoch_count(str(MAX_EPOCH + 1))
+
+
 def test_max_steps_caps_and_refuses_what_is_not_a_count(monkeypatch):
     monkeypatch.setenv("NNBACKEND_MAX_STEPS", "3")
     assert (nb.cli.max_steps(10), nb.cli.max_steps(2)) == (3, 2)

@@ -501,3 +501,35 @@ def test_the_toy_sets_take_their_shape_arguments(monkeypatch):
     monkeypatch.setattr(sk, "make_blobs", lambda **kw: pytest.fail("drew before the bound"))
     with pytest.raises(ValueError, match="100000000 x 3"):  # the centres' 3 features
         datasets.make_blobs(10**8, centers=np.zeros((2, 3)))
+
+
+def test_a_dangling_link_named_like_a_data_file_is_called_no_regular_file(tmp_path):
+    write_tiny_mnist(tmp_path)
+    (tmp_path / "train-images-idx3-ubyte.gz").unlink()
+    (tmp_path / "train-images-idx3-ubyte.gz").symlink_to(tmp_path / "gone")
+    said = r"\(train-images-idx3-ubyte.gz is there but is not a regular file\)"
+    with pytest.raises(datasets.DataNotFoundError, match=said):
+        datasets.load_mnist(tmp_path)
+
+
+def test_a_cat_file_of_bad_pixels_raises_the_cat_file_error_as_images_too(tmp_path):
+    write_tiny_cat(tmp_path)
+    rewrite_cat_test_file(tmp_path, np.full((2, 64, 64, 3), 300, np.int16), np.array([0, 1]))
+    with pytest.raises(datasets.CatFileError, match=r"images hold integers from 300 to 300"):
+        datasets.load_catvnoncat(tmp_path, flatten=False)
+
+
+def test_an_unpacked_mnist_npz_given_as_the_path_is_called_a_folder(tmp_path):
+    """The form the error's own advice names, path='.../mnist.npz': it was searched as
+    a folder of IDX files, and its mnist/ subfolder."""
+    (tmp_path / "mnist.npz").mkdir()
+    with pytest.raises(datasets.DataNotFoundError, match=r"mnist.npz \(a folder: an unzipper"):
+        datasets.load_mnist(tmp_path / "mnist.npz")
+
+
+def test_a_huge_float_pixel_is_shown_short():
+    """1e300 was written out in 301 digits."""
+    from nnbackend.datasets.pixels import scaled_pixels
+
+    with pytest.raises(ValueError, match=r"are floats from 0 to 1e\+300; float pixels must"):
+        scaled_pixels(np.array([[0.0, 1e300]]), "x.npy", "images")

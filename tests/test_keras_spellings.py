@@ -112,3 +112,73 @@ def test_keras_s_fit_options_are_not_told_a_look_alike(option, said):
         nb.Sequential([Dense(4, 2)]).fit(*data(), loss="cross_entropy", optimizer="sgd",
                                          verbose=0, **{option: 1})  # fmt: skip
     assert said in str(err.value) and "did you mean" not in str(err.value)
+
+
+# --- classes of one's own that take those names keep them (M53) ----------------------
+
+
+def test_classes_of_one_s_own_that_take_keras_s_names_are_made(tmp_path):
+    """A subclass's own monitor=, or a layer's activation= by name or through **kwargs,
+    was refused before its __init__ ran."""
+
+    class BestCheckpoint(nb.callbacks.ModelCheckpoint):
+        def __init__(self, path, monitor="val_loss"):
+            super().__init__(path)
+            self.monitor = monitor
+
+    class Gated(nb.layers.Layer):
+        def __init__(self, activation=None):
+            super().__init__()
+            self.activation = activation
+
+    class Scaled(nb.layers.Layer):
+        def __init__(self, factor=2.0, **kwargs):
+            super().__init__()
+            self.factor, self.activation = factor, kwargs.get("activation")
+
+    class BothNames(nb.optim.SGD):
+        def __init__(self, lr=0.01, learning_rate=None):
+            super().__init__(lr if learning_rate is None else learning_rate)
+
+    assert BestCheckpoint(tmp_path / "run.h5", monitor="val_accuracy").monitor == "val_accuracy"
+    assert Gated(activation="relu").activation == "relu"
+    assert Scaled(3.0, activation="relu").activation == "relu"
+    assert BothNames(learning_rate=0.5).lr == 0.5
+
+
+@pytest.mark.parametrize(("keras", "ours"), [("beta_2", "beta2"), ("epsilon", "eps")])
+def test_every_keras_spelling_of_adam_is_told_ours(keras, ours):
+    with pytest.raises(TypeError, match=f"Adam takes {ours}=, not {keras}="):
+        nb.optim.Adam(**{keras: 0.5})
+
+
+@pytest.mark.parametrize("option", ["mode", "save_weights_only", "save_freq"])
+def test_every_keras_checkpoint_option_is_told(tmp_path, option):
+    with pytest.raises(TypeError, match=rf"ModelCheckpoint takes no {option}= \(Keras's\)"):
+        nb.callbacks.ModelCheckpoint(tmp_path / "run.h5", **{option: True})
+
+
+class BuiltinHook(nb.callbacks.Callback):
+    on_train_end = staticmethod(max)  # no signature to read: called, and seen then
+
+
+def test_a_hook_without_a_signature_to_read_is_not_refused():
+    from nnbackend.fit_options import checked_callbacks
+
+    assert len(checked_callbacks([BuiltinHook()])) == 1
+
+
+def test_an_alias_of_a_metric_not_recorded_is_not_told_a_key_that_is_missing():
+    history = nb.Sequential([Dense(4, 2)], seed=0).fit(
+        *data(), loss="cross_entropy", optimizer="sgd", verbose=0, metrics=[]
+    )
+    with pytest.raises(KeyError) as err:
+        history["acc"]
+    assert "history['accuracy']" not in str(err.value)
+
+
+def test_an_early_stopping_on_an_unasked_top_k_is_told_the_metric():
+    model = nb.Sequential([Dense(4, 3)], seed=0)
+    stop = nb.callbacks.EarlyStopping(monitor="top_2_accuracy")
+    with pytest.raises(ValueError, match=r"metrics=\[nb.metrics.TopKAccuracy\(k=2\)\]"):
+        model.fit(*data(), loss="cross_entropy", optimizer="sgd", verbose=0, callbacks=[stop])

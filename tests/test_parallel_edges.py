@@ -723,6 +723,46 @@ def test_a_fit_refused_by_a_callback_on_one_rank_stops_every_rank(on_ranks):
     )
 
 
+class NoFolderOnRankOne(nb.callbacks.Callback):
+    def on_train_begin(self, model, settings):
+        if nb.distributed.rank() == 1:
+            raise FileNotFoundError("logs/run1 is missing")
+
+
+def test_a_callback_s_os_error_on_one_rank_stops_every_rank(on_ranks):
+    """Any exception of a begin's, not a ValueError alone: the others waited for it."""
+    (X, y), _ = cases.data()
+
+    def rank(r):
+        net = cases.model(cases.Case("numpy", "float64", "sgd", 0.01), 1)
+        with pytest.raises(Exception) as raised:
+            net.fit(X, y, loss="cross_entropy", optimizer="sgd", epochs=1, verbose=0,
+                    callbacks=[NoFolderOnRankOne()], distributed=True)  # fmt: skip
+        return raised.value
+
+    first, second = on_ranks(2, rank)
+    assert isinstance(second, FileNotFoundError)
+    assert isinstance(first, world.DistributedError) and first.every_rank
+    assert (
+        str(first) == "could not begin the fit: on rank 1, FileNotFoundError: logs/run1 is missing"
+    )
+
+
+def test_ranks_whose_labels_differ_in_dtype_alone_train_alike(on_ranks):
+    """y as int32 on one rank, int64 on the other, the same values: the sums agree, and
+    the dtypes are named only where they differ."""
+    (X, y), _ = cases.data()
+
+    def rank(r):
+        net = cases.model(cases.Case("numpy", "float64", "sgd", 0.01))
+        labels = y.astype(np.int32) if r == 1 else y
+        return net.fit(X, labels, loss="cross_entropy", optimizer="sgd", epochs=1,
+                       batch_size=10, verbose=0, distributed=True).history["loss"]  # fmt: skip
+
+    losses = succeeded(on_ranks(2, rank))
+    assert losses[0] == losses[1]
+
+
 class TrackedScale(nb.metrics.Metric):
     """A metric holding a torch weight that tracks gradients (a module of one's own):
     its value is tracked too."""

@@ -73,7 +73,8 @@ def _missing_idx(folder: Path) -> list[str]:
         f"{MNIST_NPZ} (a folder: an unzipper unpacked the archive, which load_mnist reads "
         "whole; download it again and keep it as it came)"
     ]
-    return (unpacked if (folder / MNIST_NPZ).is_dir() else []) + [
+    given = folder.name == MNIST_NPZ  # path='.../mnist.npz', the folder an unzipper made
+    return (unpacked if given or (folder / MNIST_NPZ).is_dir() else []) + [
         f"{n}[.gz]{not_a_file(folder, n, f'{n}.gz')}"
         for n in MNIST_FILES.values()
         if _find_idx(folder, n) is None

@@ -74,8 +74,10 @@ def scaled_pixels(x: np.ndarray, src: Path, what: str, axes=None, error=ValueErr
 
 def _shown(value) -> str:
     """A float as short as it can be written and read back the same: 1.0000001 is not
-    1 (``:g`` showed it as 1, in the message that said it was past 1)."""
-    return np.format_float_positional(value, trim="-")
+    1 (``:g`` showed it as 1, in the message that said it was past 1); 1e300 in its
+    exponent form, not 301 digits."""
+    text = np.format_float_positional(value, trim="-")
+    return text if len(text) <= 24 else np.format_float_scientific(value, trim="-")
 
 
 def _into_float32(x: np.ndarray, axes, divisor) -> np.ndarray:
