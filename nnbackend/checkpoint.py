@@ -178,7 +178,7 @@ def _build_model(path: Path, f: h5py.File, backend, limits: tuple):
         raise CheckpointError(f"{path}: its architecture cannot be built: {_reason(exc)}") from exc
     shapes = declared_shapes(path, model, CheckpointError)
     max_params, trusted, itemsize = limits
-    check_count(path, shapes, max_params, CheckpointError)
+    check_count(path, f, shapes, max_params, CheckpointError)
     own = {**shapes["params"], **shapes["state"]}  # what slots and callbacks may copy
     check_copies(path, f, own, max_params, trusted, itemsize, CheckpointError)
     for kind in ("params", "state"):

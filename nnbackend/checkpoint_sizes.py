@@ -311,18 +311,20 @@ def _listed(shapes: dict) -> str:
     return ", ".join(f"{key!r} {shape}" for key, shape in shapes.items()) or "none"
 
 
-def check_count(path: Path, shapes: dict, max_params: int, error) -> None:
+def check_count(path: Path, f: h5py.File, shapes: dict, max_params: int, error) -> None:
     """The weights and running state of ``shapes`` (``declared_shapes``) number at most
-    ``max_params``."""
+    ``max_params``. The cap offered lets the copies of them (``check_copies``) through."""
     count = sum(math.prod(shape) for kind in shapes.values() for shape in kind.values())
     if count >= 2**63:  # past any array's size: no max_params to offer
         raise error(
             f"{path}: its architecture declares 2**63 weights or more; it is damaged or crafted"
         )
     if count > max_params:
+        own = {**shapes["params"], **shapes["state"]}
+        needed = max(count, -(-copies_total(f, own) // MAX_COPIES))
         raise error(
             f"{path}: its architecture declares {count} weights, more than "
-            f"max_params={max_params}. If you trust the file, {_trusted(count)}"
+            f"max_params={max_params}. If you trust the file, {_trusted(needed)}"
         )
 
 
@@ -341,11 +343,7 @@ def check_copies(
     before any is read: each is checked against the model's ``shapes`` ({name: shape}),
     but 64 callbacks could each hold a compressed copy of every weight, and a small file
     make the reader allocate 65 models. ``itemsize``: the bytes of one saved value."""
-    sizes = {name: math.prod(shape) for name, shape in shapes.items()}
-    total = sum(sizes.values())
-    for top in ("optimizer", "callbacks"):
-        for group in _subgroups(f.get(top)):
-            total += sum(sizes.get(name, 0) for name in group)
+    total = copies_total(f, shapes)
     if total > MAX_COPIES * max_params:
         raise error(
             f"{path}: its arrays (weights, running state, optimizer state, callbacks' "
@@ -361,6 +359,17 @@ def check_copies(
             f"{size}; nb.save does not compress, and weights compress little. If you trust "
             f"the file, give a cap yourself, which lifts this one: {_trusted(max_params)}"
         )
+
+
+def copies_total(f: h5py.File, shapes: dict) -> int:
+    """The values of the weights ``shapes`` ({name: shape}) names, and of the copies of
+    them the optimizer's slots and the callbacks' states hold in ``f``."""
+    sizes = {name: math.prod(shape) for name, shape in shapes.items()}
+    total = sum(sizes.values())
+    for top in ("optimizer", "callbacks"):
+        for group in _subgroups(f.get(top)):
+            total += sum(sizes.get(name, 0) for name in group)
+    return total
 
 
 def array_shapes(model) -> dict:

@@ -768,6 +768,25 @@ def test_max_params_bounds_every_copy_of_the_weights(good, tmp_path):
     nb.load(path, with_optimizer=True, max_params=53)
 
 
+def test_the_cap_a_count_refusal_offers_lets_the_file_s_copies_through(tmp_path):
+    """Two EarlyStoppings and Adam: five copies of 42 weights. max_params=42, offered for
+    the count, was then refused for the copies, asking for 53."""
+    X, y = nb.datasets.make_moons(50, seed=0)
+    model = nb.Sequential([Dense(2, 8), ReLU(), Dense(8, 2)], seed=0)
+    stops = [nb.callbacks.EarlyStopping("loss", patience=50),
+             nb.callbacks.EarlyStopping("accuracy", patience=50)]  # fmt: skip
+    path = tmp_path / "run.h5"
+    model.fit(X, y, loss="cross_entropy", optimizer="adam", epochs=3, verbose=0,
+              metrics=["accuracy"], callbacks=stops, checkpoint=path)  # fmt: skip
+    with pytest.raises(nb.CheckpointError) as err:
+        nb.load(path, max_params=10)
+    assert "declares 42 weights" in str(err.value)
+    assert "nb.load(path, max_params=53) or nb.restore(model, path, max_params=53)" in str(
+        err.value
+    )
+    nb.load(path, max_params=53)
+
+
 def test_a_refused_restore_is_told_the_restore_that_reads_the_file(good, tmp_path):
     """The caps' hint named only nb.load, which builds a model of its own: one restoring
     into theirs is shown nb.restore with the cap, and following it fills the model."""

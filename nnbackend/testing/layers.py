@@ -15,8 +15,8 @@ The checks (each a row of the report, per backend):
                  same ``grads``: none added to the last ones, none left out;
 - ``gradient``   backward against central differences, for ``x`` and every parameter
                  (relative error below 1e-6), in training mode, in float64 where the
-                 device has it (float32's central differences are too coarse); in it
-                 and every row, weights built constant (gamma 1, a bias 0) move a little;
+                 device has it (float32's central differences are too coarse); here and
+                 in every row but save/load, weights built constant (gamma 1) move a little;
 - ``float32``    a float32 layer keeps everything float32;
 - ``parity``     the same outputs and gradients as the first backend for one seed, to
                  ``ulps`` units in the last place of each array's largest value;
