@@ -225,6 +225,20 @@ def for_fit(metrics, loss, n_outputs: int | None) -> list[Metric]:
     return made
 
 
+def taken_by(metrics, loss, n_outputs: int | None) -> list | None:
+    """Those of a fit's ``metrics`` that ``loss`` takes (``evaluate(loss="mse")`` after a
+    fit with MSE and "mae" keeps "mae"); None where none is left of some, or there were
+    none: ``for_fit``'s default then."""
+    kept = []
+    for metric in metrics or ():
+        try:
+            metric.check(loss, n_outputs)
+        except ValueError:
+            continue
+        kept.append(metric)
+    return kept if kept or metrics == [] else None
+
+
 def named_metric(name: str):
     """The metric ``name`` makes (an alias, "acc", or TopKAccuracy's own name,
     "top_5_accuracy"); None where it names none, or one that takes arguments."""

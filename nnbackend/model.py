@@ -304,28 +304,28 @@ class Sequential:
 
         ``X``, ``y``: host data (NumPy arrays, lists) or arrays of the model's backend. ``loss``: a
         Loss or its name ("cross_entropy", "bce", "mse", ...); ``optimizer``: an Optimizer or its
-        name ("sgd", "adam", ...; default learning rate). Options (``nnbackend.training.fit`` takes
-        the same): ``epochs=1``; ``batch_size=32`` (``None``: full-batch gradient descent);
-        ``shuffle=True``; ``validation_data=(X, y)`` or ``validation_split``: the last fraction of
-        (X, y) held out, scored ``validation_batch_size`` rows at a time (default: ``batch_size``);
-        ``l2``: adds ``l2/2 * sum(W**2)`` of the weights to each step's loss (the history's "loss"
-        is per sample, penalty included: with a summed loss, each batch's sum plus it over n);
-        ``metrics``: names or ``nb.metrics`` objects ("accuracy", "top_k_accuracy", "mse", "mae";
-        default: accuracy when the loss classifies); ``callbacks``; ``verbose``: 0 silent, 1 a line
-        per logged epoch and, on a terminal, a progress bar, 2 the lines only; ``log_every``:
-        metrics come to the host every that many epochs (default: every ceil(epochs / 20)); ``seed``
-        reseeds the shuffling generator; ``checkpoint``: a path saved to at every log and at the
-        end, and with ``resume=True`` a fit starts from the epoch after the one saved there
-        (weights, optimizer state and settings, shuffling order, callbacks' state; a run that
-        EarlyStopping ended trains no more); ``on_device``: True, False or "auto" (keep the whole
-        set on the device when it fits); ``distributed=True``: under mpiexec, the ranks train this
-        model together, data parallel (``nnbackend.distributed``); ``compile=True`` (torch backends)
-        captures the step: on torch:cuda it records the step once as a CUDA graph and replays it,
-        with any built-in optimizer, schedule and layer (``nnbackend.backend.replay``), and
-        elsewhere (or where the step is known not to replay) it uses ``torch.compile``, whose first
-        steps take the time to compile; a step found not to replay after the first goes on eagerly,
-        with a warning. ``compile="cuda-graph"`` asks for the graph alone, and a torch.compile
-        backend's name (``"inductor"``, ``"aot_eager"``) for that one.
+        name ("sgd", "adam", ...; default learning rate). Options: ``epochs=1``; ``batch_size=32``
+        (``None``: full-batch gradient descent); ``shuffle=True``; ``validation_data=(X, y)`` or
+        ``validation_split``: the last fraction of (X, y) held out, scored ``validation_batch_size``
+        rows at a time (default: ``batch_size``); ``l2``: adds ``l2/2 * sum(W**2)`` of the weights
+        to each step's loss; ``metrics``: names or objects ("accuracy", "mse", "mae"; default:
+        accuracy when the loss classifies). The history's "loss" and metrics are the steps' own (per
+        sample, training mode, the penalty in), its "val_*" (and ``evaluate``) the epoch's last
+        weights' (inference, no penalty); ``callbacks``; ``verbose``: 0 silent, 1 a line per logged
+        epoch and, on a terminal, a progress bar, 2 the lines only; ``log_every``: metrics come to
+        the host every that many epochs (default: every ceil(epochs / 20)); ``seed`` reseeds the
+        shuffling generator; ``checkpoint``: a path saved to at every log and at the end, and with
+        ``resume=True`` a fit starts from the epoch after the one saved there (weights, optimizer
+        state and settings, shuffling order, callbacks' state; a run that EarlyStopping ended trains
+        no more); ``on_device``: True, False or "auto" (keep the whole set on the device when it
+        fits); ``distributed=True``: under mpiexec, the ranks train this model together, data
+        parallel (``nnbackend.distributed``); ``compile=True`` (torch backends) captures the step:
+        on torch:cuda it records the step once as a CUDA graph and replays it, with any built-in
+        optimizer, schedule and layer (``nnbackend.backend.replay``), and elsewhere (or where the
+        step is known not to replay) it uses ``torch.compile``, whose first steps take the time to
+        compile; a step found not to replay after the first goes on eagerly, with a warning.
+        ``compile="cuda-graph"`` asks for the graph alone, and a torch.compile backend's name
+        (``"inductor"``, ``"aot_eager"``) for that one.
         """
         check_option_names(options, training.fit, optimizer)  # lr=, epoch=: Python's says less
         return training.fit(self, X, y, loss=loss, optimizer=optimizer, **options)

@@ -159,8 +159,8 @@ def evaluate(
             "evaluate needs a loss: pass loss=... (e.g. loss='cross_entropy'), "
             "or fit the model first"
         )
-    if metrics is None and loss is model.loss:
-        metrics = getattr(model, "metrics", None)
+    if metrics is None:  # the last fit's, those the loss given takes (all, with its own)
+        metrics = metric_types.taken_by(getattr(model, "metrics", None), loss, model.n_outputs)
     metrics = metric_types.for_fit(metrics, loss, model.n_outputs)
     X, y = as_array(X, "X"), as_array(y, "y")
     # one pass: host rows go over a batch at a time, not copied (cast) whole first

@@ -327,3 +327,28 @@ def test_train_steps_hint_for_a_class_needing_arguments_is_a_call_that_works():
     for kind, told in ((Mine, "opt = Mine(...)"), (nb.optim.Optimizer, "nb.optim.Adam(0.01)")):
         with pytest.raises(TypeError, match=re.escape(told)):
             step_arguments("mse", kind, None)
+
+
+def test_evaluate_given_the_fit_s_loss_keeps_the_fit_s_metrics():
+    """The same loss by name (or a new object) dropped the fit's metrics for the
+    default ones: none for a regression, top_2_accuracy lost for a classifier."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(50, 3)), rng.normal(size=(50, 2))
+    model = nb.Sequential([Dense(3, 2)], seed=0)
+    model.fit(X, Y, loss="mse", optimizer="sgd", metrics=["mae"], verbose=0)
+    assert model.evaluate(X, Y, loss="mse") == model.evaluate(X, Y)
+    assert set(model.evaluate(X, Y, loss=nb.losses.MSE())) == {"loss", "mae"}
+    labels = np.arange(50) % 3
+    classifier = nb.Sequential([Dense(3, 3)], seed=0)
+    classifier.fit(X, labels, loss="cross_entropy", optimizer="sgd", verbose=0,
+                   metrics=["accuracy", nb.metrics.TopKAccuracy(2)])  # fmt: skip
+    assert set(classifier.evaluate(X, labels, loss="cross_entropy")) == {
+        "loss",
+        "accuracy",
+        "top_2_accuracy",
+    }
+    quiet = nb.Sequential([Dense(3, 3)], seed=0)
+    quiet.fit(X, labels, loss="cross_entropy", optimizer="sgd", verbose=0, metrics=[])
+    assert set(quiet.evaluate(X, labels, loss="cross_entropy")) == {"loss"}  # as asked
+    onehot = np.eye(3)[labels]  # the fit's accuracy does not take MSE: MSE's default, none
+    assert set(classifier.evaluate(X, onehot, loss="mse")) == {"loss"}
