@@ -156,7 +156,7 @@ class History:
 
     def __getitem__(self, name: str) -> list[float]:
         self.flush()
-        if name not in self._columns:
+        if not isinstance(name, str) or name not in self._columns:  # a slice is unhashable
             if not self._epochs:  # a resume with nothing left
                 raise KeyError(
                     f"{name!r}: this fit ran no epochs ({self.stop_reason or 'epochs=0'})"
@@ -167,15 +167,23 @@ class History:
 
     def _key_hint(self, name: str) -> str:
         """A metric asked by an alias ("val_acc") is recorded by its own name; "val_*"
-        needs validation data, where the fit had none."""
+        needs validation data, where the fit had none, and a metric it recorded."""
         from nnbackend.metrics import named_metric  # it imports this module
 
         prefix, bare = ("val_", name[4:]) if name.startswith("val_") else ("", name)
-        own = getattr(named_metric(bare), "name", None)
+        metric = named_metric(bare)
+        own = getattr(metric, "name", None)
         if isinstance(own, str) and prefix + own in self._columns:
             return f"; {bare!r} is recorded by its own name: history[{prefix + own!r}]"
-        if prefix and not any(key.startswith(prefix) for key in self._columns):
+        recorded = bare in self._columns or own in self._columns
+        unvalidated = bool(prefix) and not any(key.startswith("val_") for key in self._columns)
+        if unvalidated and recorded:
             return "; for 'val_*' pass validation_data or validation_split"
+        if isinstance(own, str) and not recorded:  # "mae", a metric the fit was not given
+            k = getattr(metric, "k", None)  # TopKAccuracy's, made of its class
+            asked = repr(own) if k is None else f"nb.metrics.TopKAccuracy(k={k})"
+            validation = " and validation data" if unvalidated else ""
+            return f"; ask for it: metrics=[{asked}]{validation}"
         return ""
 
     def __contains__(self, name: str) -> bool:

@@ -72,7 +72,15 @@ def decision_boundary(model, X, y, ax=None, title: str | None = None, resolution
     (x0, y0), (x1, y1) = _span(X)
     gx, gy = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
     grid = np.column_stack([gx.ravel(), gy.ravel()])
-    labels = _class_labels(to_numpy(model.predict(grid))).reshape(gx.shape)
+    predicted = to_numpy(model.predict(grid))
+    if predicted.size != grid.shape[0]:  # a label per row, not a row of outputs
+        raise ValueError(
+            f"model.predict gives shape {tuple(predicted.shape)} for {grid.shape[0]} points: "
+            "a decision boundary needs one class per point; for one of several outputs "
+            "pass an object whose predict picks it, e.g. types.SimpleNamespace(predict="
+            "lambda X: model.predict(X)[:, k])"
+        )
+    labels = _class_labels(predicted).reshape(gx.shape)
     classes = np.unique(np.concatenate([np.unique(labels), np.unique(y)]))
     colours = _class_colours(len(classes))
     levels = np.concatenate([classes - 0.5, [classes[-1] + 0.5]])  # one band per class
@@ -165,6 +173,9 @@ def curves(
     if isinstance(keys, str):
         keys = (keys,)
     drawn = [k for k in keys if k in data]
+    if epochs is not None and not epochs:  # a History of no epochs says why
+        reason = getattr(history_or_dict, "stop_reason", None) or "epochs=0"
+        raise ValueError(f"this history has no epochs to draw ({reason})")
     if not drawn:
         raise ValueError(f"none of {list(keys)} are in the history (it has {list(data)})")
     if ax is None:
@@ -178,7 +189,7 @@ def curves(
         xs, values = list(xs), list(values)
         if len(xs) != len(values):
             raise ValueError(f"curves: {key!r} has {len(xs)} steps but {len(values)} values")
-        ax.plot(xs, values, label=key)
+        ax.plot(xs, values, label=key, **_lone_points_marked(values))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel or (drawn[0] if len(drawn) == 1 else "value"))
     if logy:
@@ -194,6 +205,17 @@ def curves(
     if title:
         ax.set_title(title)
     return ax
+
+
+def _lone_points_marked(values: list) -> dict:
+    """A marker where a finite value has no finite neighbour (one epoch alone, or one
+    between two NaN gaps): a line through one point draws nothing."""
+    finite = [v is not None and math.isfinite(float(v)) for v in values]
+    lone = any(
+        here and not (i > 0 and finite[i - 1]) and not (i + 1 < len(finite) and finite[i + 1])
+        for i, here in enumerate(finite)
+    )
+    return {"marker": "o", "markersize": 3} if lone else {}
 
 
 def _check_limits(ylim) -> None:
@@ -264,15 +286,23 @@ def _drawable(image, colour: bool):
 
 
 def save(fig, out_dir, name: str, dpi: int = 110) -> Path:
-    """Write ``fig`` to ``out_dir/name.png`` (creating the folder); returns the path.
-    The file is replaced whole or not at all: a full disk leaves the previous plot."""
+    """Write ``fig`` to ``out_dir/name`` (creating the folders), as PNG unless ``name``
+    ends in another format matplotlib writes (.svg, .pdf); a name without one gets .png.
+    Returns the path. The file is replaced whole or not at all: a full disk leaves the
+    previous plot."""
     _matplotlib()
     out_dir, name = Path(out_dir), os.fspath(name)  # a Path as the name too
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / (name if name.endswith(".png") else f"{name}.png")
-    png = io.BytesIO()
-    fig.savefig(png, format="png", dpi=dpi)
-    return atomic_write(path, png.getbuffer())
+    dpi = integer(dpi, "save dpi", low=1, high=2400)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"{out_dir} is a file: give save a folder for its plots")
+    kind = Path(name).suffix[1:].lower()
+    if kind not in fig.canvas.get_supported_filetypes():  # "loss", "run.v2": add .png
+        kind, name = "png", f"{name}.png"
+    path = out_dir / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = io.BytesIO()
+    fig.savefig(written, format=kind, dpi=dpi)
+    return atomic_write(path, written.getbuffer())
 
 
 def _is_number(value) -> bool:

@@ -380,3 +380,72 @@ def test_image_grid_loses_only_an_infinite_pixel_of_a_colour_filter():
         image[0, 0, 0] = bad
         drawn = plot._drawable(image, True).reshape(-1)
         assert np.isnan(drawn[0]) and np.isfinite(drawn[1:]).all() and drawn[1:].std() > 0
+
+
+# --- a user's plots and histories (U34) -----------------------------------------------
+
+
+def fitted(epochs: int, **options):
+    model = nb.Sequential([Dense(2, 2)], seed=0)
+    return model.fit(X, Y, loss="cross_entropy", optimizer="sgd", epochs=epochs, verbose=0,
+                     batch_size=None, **options)  # fmt: skip
+
+
+def test_a_point_with_no_neighbour_is_drawn_with_a_marker():
+    """`neuron.py --epochs 1 --out`: a line through one point drew an empty axes."""
+    assert plot.curves(fitted(1)).lines[0].get_marker() == "o"
+    ax = plot.curves({"loss": [0.5, None, 0.4, float("nan"), 0.3, 0.2]})
+    assert ax.lines[0].get_marker() == "o"  # 0.4 alone between two gaps
+    assert plot.curves(fitted(3)).lines[0].get_marker() == "None"  # a line is a line
+
+
+def test_curves_of_a_history_of_no_epochs_say_why():
+    with pytest.raises(ValueError, match=r"this history has no epochs to draw \(epochs=0\)"):
+        plot.curves(fitted(0))
+
+
+def test_decision_boundary_names_a_model_of_several_outputs():
+    """A multi-label net's predict gives (n, 2): NumPy's reshape error named nothing."""
+    two = Recorder()
+    two.predict = lambda grid: np.zeros((len(grid), 2), dtype=np.int64)
+    with pytest.raises(ValueError, match=r"gives shape \(400, 2\) for 400 points: a decision"):
+        plot.decision_boundary(two, X, Y, resolution=20)
+
+
+@pytest.mark.parametrize(("name", "written", "magic"), [
+    ("loss.svg", "loss.svg", b"<?xml"), ("loss.pdf", "loss.pdf", b"%PDF"),
+    ("loss.PNG", "loss.PNG", b"\x89PNG"), ("loss", "loss.png", b"\x89PNG"),
+    ("run.v2", "run.v2.png", b"\x89PNG"), ("sub/loss", "sub/loss.png", b"\x89PNG"),
+])  # fmt: skip
+def test_save_writes_the_format_its_name_asks_for(tmp_path, name, written, magic):
+    """.svg and .pdf were PNG bytes under loss.svg.png; a name's folder was not made."""
+    fig, ax = plot.figure()
+    ax.plot([0, 1])
+    path = plot.save(fig, tmp_path, name)
+    assert path == tmp_path / written and path.read_bytes().startswith(magic)
+
+
+def test_save_refuses_a_file_as_its_folder_and_a_dpi_of_no_use(tmp_path):
+    fig, _ = plot.figure()
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(NotADirectoryError, match=r"afile is a file: give save a folder"):
+        plot.save(fig, tmp_path / "afile", "loss")
+    for dpi in (10**6, "high"):
+        with pytest.raises((ValueError, TypeError), match="save dpi"):
+            plot.save(fig, tmp_path, "loss", dpi=dpi)
+
+
+def test_a_history_is_told_what_to_ask_for_a_metric_it_did_not_record():
+    """'val_mae' was told to pass validation data, which still gave no val_mae; a slice
+    was Python's "unhashable type"."""
+    history = fitted(2)
+    with pytest.raises(KeyError, match=r"ask for it: metrics=\['mae'\] and validation data"):
+        history["val_mae"]
+    with pytest.raises(KeyError, match=r"ask for it: metrics=\[nb.metrics.TopKAccuracy\(k=2\)\]"):
+        history["top_2_accuracy"]
+    with pytest.raises(KeyError, match=r"slice\(0, 2, None\): this fit recorded"):
+        history[0:2]
+    validated = fitted(2, validation_data=(X, Y))
+    with pytest.raises(KeyError) as err:
+        validated["val_mae"]
+    assert str(err.value).endswith("ask for it: metrics=['mae']\"")
