@@ -139,6 +139,17 @@ def test_early_stopping_with_no_validation_fraction_names_it():
         est.fit(X, LABELS)
 
 
+@pytest.mark.parametrize("Estimator", [MLPClassifier, MLPRegressor])
+def test_early_stopping_on_one_sample_is_told_as_scikit_learn_tells_it(Estimator):
+    """No validation_fraction helps one sample: told to increase it, scikit-learn's own
+    estimator checks (check_fit2d_1sample) failed where its MLP passes."""
+    from sklearn.utils.estimator_checks import check_fit2d_1sample
+
+    with pytest.raises(ValueError, match=r"With n_samples=1, .* the resulting train set will"):
+        Estimator(early_stopping=True).fit(np.ones((1, 3)), [1])
+    check_fit2d_1sample(Estimator.__name__, Estimator(early_stopping=True))
+
+
 def test_a_device_array_without_features_gets_scikit_learns_error():
     import array_api_strict as xps
 

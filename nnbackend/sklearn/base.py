@@ -183,9 +183,9 @@ class BaseMLP(BaseEstimator):
         if not self.early_stopping:
             return (X, backend.asarray(targets, dtype=dtype)), None
         stratify = targets if self._stratify_split() else None
-        # train_test_split holds out ceil(fraction * rows): said before it, which would
-        # name its own test_size for a fraction of 0
-        if math.ceil(float(self.validation_fraction) * X.shape[0]) < 2:
+        # train_test_split holds out ceil(fraction * rows): said before it (which names its
+        # test_size for a fraction of 0), but for one sample, whose train set it says is empty
+        if math.ceil(float(self.validation_fraction) * X.shape[0]) < min(2, X.shape[0]):
             raise ValueError(
                 "The validation set is too small. Increase 'validation_fraction' "
                 "or the size of your dataset."
