@@ -298,9 +298,6 @@ class TerminateOnNaN(Callback):
             history.stop_reason = self.message
 
 
-KERAS_CHECKPOINT_OPTIONS = ("monitor", "save_best_only", "mode", "save_weights_only", "save_freq")
-
-
 class ModelCheckpoint(Callback):
     """Save model, optimizer state, epoch and the other callbacks' states to ``path``
     (atomically, with ``nb.save``) every ``every`` epochs (default: at each of fit's log
@@ -309,21 +306,24 @@ class ModelCheckpoint(Callback):
     the weights ``fit`` returns (EarlyStopping's best ones); where the run may go on (its
     epochs ran out, or another callback stopped it), it holds the last epoch's weights,
     beside EarlyStopping's best in its state, so that a resumed or longer fit carries on
-    exactly as one run would. A model whose loss, or any weight or optimizer state, is
-    NaN or inf is not saved (the epoch's last update can blow the weights up after its
-    loss was measured): the last good checkpoint stays, and a warning says so.
+    exactly as one run would. A model whose loss, weights or optimizer state hold NaN or
+    inf is not saved (an epoch's last update can blow the weights up after its loss was
+    measured): the last good checkpoint stays, and a warning says so. Keras's options
+    (``save_best_only=``, ``monitor=``) are refused, each told what does its work here.
 
     ``fit`` runs checkpoints after its other callbacks: each save holds their state of
     its epoch. Only rank 0 writes in a distributed fit; a fit of one rank's own, where it runs.
     """
 
+    KERAS_OPTIONS = ("monitor", "save_best_only", "mode", "save_weights_only", "save_freq")
+
     def __new__(cls, *args, **kwargs):
-        keras = [f"{k}=" for k in kwargs if k in KERAS_CHECKPOINT_OPTIONS and not takes(cls, k)]
+        keras = [f"{k}=" for k in kwargs if k in cls.KERAS_OPTIONS and not takes(cls, k)]
         if keras:  # Python's words were "unexpected keyword argument 'save_best_only'"
             raise TypeError(
-                f"ModelCheckpoint takes no {', '.join(keras)} (Keras's): it saves the run, to "
-                "resume it. The best weights: EarlyStopping(monitor=...) puts them back when it "
-                "stops the fit, and the checkpoint holds them; or nb.save(model, path) after fit"
+                f"ModelCheckpoint takes no {', '.join(keras)} (Keras's): it saves the run, every=N "
+                "epochs, to resume it. The best weights: EarlyStopping(monitor=...) puts them back "
+                "at its stop, and the checkpoint holds them; or nb.save(model, path) after fit"
             )
         return super().__new__(cls)
 

@@ -129,7 +129,8 @@ def check_gradients(params, grads) -> None:
                 f"{tuple(weight.shape)}: a layer's backward gives each weight's gradient in "
                 "its shape (nb.testing.check_layer(layer) says what a layer gets wrong)"
             )
-        if type(grad) is not type(weight) or grad.dtype != weight.dtype:  # rare: look closer
+        same = type(grad) is type(weight) and grad.dtype == weight.dtype
+        if not same or grad.device != weight.device:  # rare: look closer
             _check_takes(name, weight, grad)
 
 
@@ -146,15 +147,17 @@ def _check_takes(name: str, weight, grad) -> None:
         takes = False
     if not takes:
         raise TypeError(
-            f"the gradient of {name!r} is {_array_text(grad)}, its weight "
-            f"{_array_text(weight)}: compute gradients on the model's backend, in its dtype "
-            "(model.backend.asarray(nb.to_numpy(g)), xp.astype(g, ...))"
+            f"the gradient of {name!r} is {_array_text(grad, weight)}, its weight "
+            f"{_array_text(weight, grad)}: compute gradients on the model's backend and "
+            "device, in its dtype (model.backend.asarray(nb.to_numpy(g)), xp.astype(g, ...))"
         )
 
 
-def _array_text(a) -> str:
-    """ "numpy's float32": an array's library and dtype, as a message names them."""
-    return f"{type(a).__module__.split('.')[0]}'s {_dtype_text(a.dtype)}"
+def _array_text(a, other) -> str:
+    """ "numpy's float32": an array's library and dtype, as a message names them, and
+    its device where that is what differs from ``other``'s."""
+    device = f" on {a.device}" if type(a) is type(other) and a.device != other.device else ""
+    return f"{type(a).__module__.split('.')[0]}'s {_dtype_text(a.dtype)}{device}"
 
 
 def _dtype_text(dtype) -> str:
@@ -262,7 +265,11 @@ def keras_names(cls, given: dict) -> None:
             raise TypeError(f"{cls.__name__} takes {ours}=, not {name}= (Keras's name): "
                             f"{cls.__name__}({ours}={value!r})")  # fmt: skip
         if name == "activation" and not takes(cls, name):  # Keras's Dense(128, activation=)
+            if value is None:
+                raise TypeError(f"{cls.__name__} takes no activation=: leave it out (None is none)")
+            shown = value if isinstance(value, str) else "relu"  # a name or a Layer, not fn
             raise TypeError(
                 f"{cls.__name__} takes no activation=: an activation is a layer of its own, "
-                f"after it in the list: [..., {cls.__name__}(...), {value!r}, ...]"
+                f"after it in the list, by name or as a Layer: [..., {cls.__name__}(...), "
+                f"{shown!r}, ...]"
             )

@@ -159,7 +159,8 @@ def unconstant(layer, backend, rng) -> None:
     for name, w in layer.params.items():
         host = backend.to_numpy(w)
         if host.size and (host == host.flat[0]).all():
-            std = 0.1 * max(1.0, abs(float(host.flat[0])))
+            size = abs(float(host.flat[0]))
+            std = 0.1 * size if size else 0.1  # a tenth: a scale of 0.01 stays positive
             layer.params[name] = w + rng.normal(tuple(w.shape), std=std, backend=backend)
 
 

@@ -345,7 +345,7 @@ class Sequential:
                     store[name] = carried(a, backend)
             layer.grads.clear()
             layer.backend = backend
-        self.backend = backend
+        self.backend, self._out_like = backend, None  # the last output was the old backend's
         for opt in {id(o): o for o in (optimizer, self.optimizer) if o is not None}.values():
             opt.to(backend)
         return self

@@ -86,3 +86,26 @@ def test_a_gradient_the_weight_takes_steps_as_before(backend64):
     for name, w in weights(model).items():
         expected = before[name] - 0.1 * nb.to_numpy(grads[name]).astype(np.float64)
         np.testing.assert_allclose(w, expected, rtol=1e-6)  # 0.1 * g in float32
+
+
+def test_step_refuses_a_gradient_on_another_device_before_updating():
+    """Same library and dtype, another device: the first layers moved, then it failed."""
+    import array_api_strict as xp
+
+    model, loss = net("strict")
+    model.backward(loss.backward())
+    before = weights(model)
+    grads = dict(model.grads)
+    grads["2.b"] = xp.asarray(nb.to_numpy(grads["2.b"]), device=xp.Device("device1"))
+    with pytest.raises(TypeError, match=r"'2.b' is array_api_strict's float32 on .*device1"):
+        nb.optim.SGD(0.1).step(model.params, grads)
+    assert all(np.array_equal(w, before[k]) for k, w in weights(model).items())
+
+
+def test_a_backward_after_moving_the_model_is_not_told_float32_is_not_float32():
+    model, _ = net("numpy")
+    model.to("strict")
+    dy = model.backend.xp.ones((8, 2), dtype=model.backend.xp.float32)
+    with pytest.raises(Exception) as err:
+        model.backward(dy)
+    assert "dy has dtype" not in str(err.value)

@@ -82,7 +82,7 @@ def test_a_history_key_by_keras_s_name_is_told_its_own_name():
         (lambda: Conv2D(1, 4, 3, activation="relu"), r"\[\.\.\., Conv2D\(\.\.\.\), 'relu', "),
         (
             lambda: nb.callbacks.ModelCheckpoint("c.h5", monitor="val_loss", save_best_only=True),
-            r"takes no monitor=, save_best_only= \(Keras's\): it saves the run, to resume it",
+            r"takes no monitor=, save_best_only= \(Keras's\): it saves the run, every=N epochs",
         ),
     ],
 )
@@ -182,3 +182,14 @@ def test_an_early_stopping_on_an_unasked_top_k_is_told_the_metric():
     stop = nb.callbacks.EarlyStopping(monitor="top_2_accuracy")
     with pytest.raises(ValueError, match=r"metrics=\[nb.metrics.TopKAccuracy\(k=2\)\]"):
         model.fit(*data(), loss="cross_entropy", optimizer="sgd", verbose=0, callbacks=[stop])
+
+
+@pytest.mark.parametrize("activation", [None, np.tanh])
+def test_an_activation_hint_names_what_the_list_takes(activation):
+    """Dense(..., activation=None) was told [..., Dense(...), None, ...], which the
+    model refuses; a function the same."""
+    with pytest.raises(TypeError) as told:
+        Dense(2, 3, activation=activation)
+    said = str(told.value)
+    assert "leave it out" in said if activation is None else "'relu'" in said
+    assert f"Dense(...), {activation!r}" not in said

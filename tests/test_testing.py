@@ -863,3 +863,18 @@ def test_check_loss_and_parity_leave_the_callers_arrays_alone():
     results = nb.testing.assert_backend_parity(doubled, X, backends=["numpy", "strict"])
     np.testing.assert_array_equal(X, np.ones((2, 2)))
     np.testing.assert_array_equal(results["strict"], 2 * np.ones((2, 2)))
+
+
+def test_a_small_constant_weight_moves_by_a_tenth_of_itself():
+    """A scale built 0.01 (under a sqrt) was moved by 0.1: negative, and a correct layer
+    failed five rows."""
+    from nnbackend.backend import Generator, get_backend
+    from nnbackend.gradcheck import unconstant
+
+    backend = get_backend("numpy", dtype="float64")
+    layer = L.Dense(3, 50)
+    layer.build(backend, Generator(0))
+    layer.params["b"] = backend.xp.full((50,), 0.01)
+    unconstant(layer, backend, Generator(4))
+    b = nb.to_numpy(layer.params["b"])
+    assert (b > 0).all() and 0 < np.abs(b - 0.01).max() < 0.01
