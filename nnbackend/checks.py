@@ -200,8 +200,8 @@ def check_output_gradient(dy, out, backend) -> None:
     if dy.dtype != dtype:
         raise TypeError(
             f"dy has dtype {_dtype_text(dy.dtype)}, the last forward's output "
-            f"{_dtype_text(dtype)}: the gradient is "
-            "in the output's dtype (a loss's backward() gives it so; else xp.astype(dy, ...))"
+            f"{_dtype_text(dtype)}: the gradient is in the output's dtype (a loss's "
+            "backward() gives it so; else xp.astype(dy, ...))"
         )
     if tuple(dy.shape) != shape:
         raise ValueError(

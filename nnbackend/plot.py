@@ -25,7 +25,7 @@ import numpy as np
 
 from nnbackend.atomic import atomic_write
 from nnbackend.backend import to_numpy
-from nnbackend.checks import integer, positive_int
+from nnbackend.checks import finite_float, integer, positive_int
 from nnbackend.data import is_host
 
 INSTALL_HINT = (
@@ -292,7 +292,7 @@ def save(fig, out_dir, name: str, dpi: int = 110) -> Path:
     previous plot."""
     _matplotlib()
     out_dir, name = Path(out_dir), os.fspath(name)  # a Path as the name too
-    dpi = integer(dpi, "save dpi", low=1, high=2400)
+    dpi = finite_float(dpi, "save dpi", low=1, high=2400)  # matplotlib takes 150.0 too
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(f"{out_dir} is a file: give save a folder for its plots")
     kind = Path(name).suffix[1:].lower()
