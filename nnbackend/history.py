@@ -121,8 +121,9 @@ class History:
     ``EpochLogs`` let go: a long fit's tens of thousands of small objects would
     otherwise keep the garbage collector's full collections coming."""
 
-    def __init__(self, backend):
-        self._backend = backend
+    def __init__(self, backend, recordable: tuple | None = None):
+        """``recordable``: (loss, outputs) of the fit, which a key's hint asks metrics of."""
+        self._backend, self._recordable = backend, recordable
         self._epochs: list[int] = []
         self._columns: dict[str, list[float]] = {}  # the flushed epochs
         self._pending: list[EpochLogs] = []  # the epochs since the last flush
@@ -180,6 +181,9 @@ class History:
         if unvalidated and recorded:
             return "; for 'val_*' pass validation_data or validation_split"
         if isinstance(own, str) and not recorded:  # "mae", a metric the fit was not given
+            refusal = _refusal(metric, getattr(self, "_recordable", None))  # an old pickle's
+            if refusal:  # accuracy of a regression: its own words say why
+                return f"; this fit's loss cannot record it: {refusal}"
             k = getattr(metric, "k", None)  # TopKAccuracy's, made of its class
             asked = repr(own) if k is None else f"nb.metrics.TopKAccuracy(k={k})"
             validation = " and validation data" if unvalidated else ""
@@ -207,3 +211,15 @@ class History:
 
     def _names(self) -> list[str]:
         return list(self._columns or (self._pending[0] if self._pending else ()))
+
+
+def _refusal(metric, recordable) -> str | None:
+    """Why ``metric`` cannot be recorded by a fit of ``recordable`` (loss, outputs);
+    None where it can, or where the fit is not known."""
+    if recordable is None:
+        return None
+    try:
+        metric.check(*recordable)
+    except ValueError as exc:
+        return str(exc)
+    return None

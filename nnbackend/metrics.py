@@ -225,18 +225,19 @@ def for_fit(metrics, loss, n_outputs: int | None) -> list[Metric]:
     return made
 
 
-def taken_by(metrics, loss, n_outputs: int | None) -> list | None:
-    """Those of a fit's ``metrics`` that ``loss`` takes (``evaluate(loss="mse")`` after a
-    fit with MSE and "mae" keeps "mae"); None where none is left of some, or there were
-    none: ``for_fit``'s default then."""
+def taken_by(metrics, loss, model) -> list | None:
+    """Those of ``model``'s last fit's ``metrics`` that ``loss`` takes (``evaluate(loss=
+    "mse")`` after a fit with MSE and "mae" keeps "mae"); None where none is left, or
+    the fit had none for a loss of another kind: ``for_fit``'s default then."""
     kept = []
     for metric in metrics or ():
         try:
-            metric.check(loss, n_outputs)
+            metric.check(loss, model.n_outputs)
         except ValueError:
             continue
         kept.append(metric)
-    return kept if kept or metrics == [] else None
+    asked_none = metrics == [] and type(loss) is type(model.loss)  # metrics=[] kept
+    return kept if kept or asked_none else None
 
 
 def named_metric(name: str):

@@ -45,7 +45,7 @@ from nnbackend.fit_options import (
 from nnbackend.flat import release
 from nnbackend.history import EpochLogs, History
 from nnbackend.io import Checkpoint, CheckpointError, restore_checkpoint
-from nnbackend.kept import batch_arrays, forget_last_batch
+from nnbackend.kept import batch_arrays, forget_last_batch, own_copy
 from nnbackend.layers.base import claim
 from nnbackend.losses import L2
 from nnbackend.progress import Progress
@@ -160,7 +160,7 @@ def evaluate(
             "or fit the model first"
         )
     if metrics is None:  # the last fit's, those the loss given takes (all, with its own)
-        metrics = metric_types.taken_by(getattr(model, "metrics", None), loss, model.n_outputs)
+        metrics = metric_types.taken_by(getattr(model, "metrics", None), loss, model)
     metrics = metric_types.for_fit(metrics, loss, model.n_outputs)
     X, y = as_array(X, "X"), as_array(y, "y")
     # one pass: host rows go over a batch at a time, not copied (cast) whole first
@@ -272,7 +272,7 @@ class Trainer:
         ``begin``. ``saved``: the checkpoint resumed from (``start_from`` gave the
         callbacks their states); a run that a callback had stopped trains no further."""
         model = self.model
-        history = History(model.backend)
+        history = History(model.backend, recordable=(own_copy(self.loss), model.n_outputs))
         model.stop_training, stopped = False, None  # a callback ends training after an epoch
         if saved is not None and saved.stopped:
             epochs = epochs[:0]

@@ -352,3 +352,13 @@ def test_evaluate_given_the_fit_s_loss_keeps_the_fit_s_metrics():
     assert set(quiet.evaluate(X, labels, loss="cross_entropy")) == {"loss"}  # as asked
     onehot = np.eye(3)[labels]  # the fit's accuracy does not take MSE: MSE's default, none
     assert set(classifier.evaluate(X, onehot, loss="mse")) == {"loss"}
+
+
+def test_evaluate_with_a_classifying_loss_after_a_regression_fit_reports_accuracy():
+    """The regression fit's metrics (none) were kept for a loss of another kind."""
+    X = np.random.default_rng(0).normal(size=(40, 4)).astype("float32")
+    y = (X[:, 0] > 0).astype("int64")
+    model = nb.Sequential([Dense(4, 2)], seed=0)
+    assert "accuracy" in model.evaluate(X, y, loss="cross_entropy")  # before any fit
+    model.fit(X, np.eye(2, dtype="float32")[y], loss="mse", optimizer="sgd", verbose=0)
+    assert "accuracy" in model.evaluate(X, y, loss="cross_entropy")

@@ -436,16 +436,39 @@ def test_save_refuses_a_file_as_its_folder_and_a_dpi_of_no_use(tmp_path):
 
 
 def test_a_history_is_told_what_to_ask_for_a_metric_it_did_not_record():
-    """'val_mae' was told to pass validation data, which still gave no val_mae; a slice
-    was Python's "unhashable type"."""
-    history = fitted(2)
-    with pytest.raises(KeyError, match=r"ask for it: metrics=\['mae'\] and validation data"):
+    """'val_mae' was told to pass validation data, which still gave no val_mae; a
+    metric the fit's loss refuses was offered; a slice was Python's "unhashable type"."""
+    history = fitted(2)  # cross-entropy on 2 classes: neither mae nor top-2 records
+    with pytest.raises(KeyError, match=r"this fit's loss cannot record it: mae compares"):
         history["val_mae"]
-    with pytest.raises(KeyError, match=r"ask for it: metrics=\[nb.metrics.TopKAccuracy\(k=2\)\]"):
+    with pytest.raises(KeyError, match=r"cannot record it: top_2_accuracy of a model with 2"):
         history["top_2_accuracy"]
     with pytest.raises(KeyError, match=r"slice\(0, 2, None\): this fit recorded"):
         history[0:2]
-    validated = fitted(2, validation_data=(X, Y))
+    with pytest.raises(KeyError, match=r"'val_acc'.*pass validation_data or validation_split"):
+        history["val_acc"]
+    targets = X[:, :1]
+    regression = nb.Sequential([Dense(2, 1)], seed=0)
+    fit = dict(loss="mse", optimizer="sgd", epochs=1, verbose=0, batch_size=None)
+    alone = regression.fit(X, targets, **fit)
+    with pytest.raises(KeyError, match=r"ask for it: metrics=\['mae'\] and validation data"):
+        alone["val_mae"]
+    with pytest.raises(KeyError, match=r"cannot record it: accuracy needs a loss that classif"):
+        alone["accuracy"]
+    validated = regression.fit(X, targets, validation_data=(X, targets), **fit)
     with pytest.raises(KeyError) as err:
         validated["val_mae"]
     assert str(err.value).endswith("ask for it: metrics=['mae']\"")
+
+
+def test_a_value_between_nan_gaps_gets_a_marker():
+    assert plot.curves({"loss": [float("nan"), 0.4, float("nan")]}).lines[0].get_marker() == "o"
+
+
+def test_curves_of_a_resume_with_nothing_left_say_its_reason(tmp_path):
+    fit = dict(loss="cross_entropy", optimizer="sgd", epochs=2, verbose=0,
+               checkpoint=tmp_path / "r.h5")  # fmt: skip
+    nb.Sequential([Dense(2, 2)], seed=0).fit(X, Y, **fit)
+    history = nb.Sequential([Dense(2, 2)], seed=0).fit(X, Y, resume=True, **fit)
+    with pytest.raises(ValueError, match=r"no epochs to draw \(nothing left to train"):
+        plot.curves(history)

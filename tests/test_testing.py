@@ -878,3 +878,6 @@ def test_a_small_constant_weight_moves_by_a_tenth_of_itself():
     unconstant(layer, backend, Generator(4))
     b = nb.to_numpy(layer.params["b"])
     assert (b > 0).all() and 0 < np.abs(b - 0.01).max() < 0.01
+    layer.params["b"] = backend.xp.zeros((50,))
+    unconstant(layer, backend, Generator(4))
+    assert np.unique(nb.to_numpy(layer.params["b"])).size == 50  # a zero moves too
