@@ -121,9 +121,10 @@ class History:
     ``EpochLogs`` let go: a long fit's tens of thousands of small objects would
     otherwise keep the garbage collector's full collections coming."""
 
-    def __init__(self, backend, recordable: tuple | None = None):
-        """``recordable``: (loss, outputs) of the fit, which a key's hint asks metrics of."""
-        self._backend, self._recordable = backend, recordable
+    def __init__(self, backend, key_hint=None):
+        """``key_hint(name, recorded)``: what to say of a name the fit did not record (the
+        fit's: ``metrics.key_hint`` for its loss)."""
+        self._backend, self._key_hint = backend, key_hint
         self._epochs: list[int] = []
         self._columns: dict[str, list[float]] = {}  # the flushed epochs
         self._pending: list[EpochLogs] = []  # the epochs since the last flush
@@ -162,33 +163,10 @@ class History:
                 raise KeyError(
                     f"{name!r}: this fit ran no epochs ({self.stop_reason or 'epochs=0'})"
                 )
-            hint = self._key_hint(name) if isinstance(name, str) else ""
+            hint_for = getattr(self, "_key_hint", None)  # None in a History of no fit's
+            hint = hint_for(name, list(self._columns)) if hint_for and isinstance(name, str) else ""
             raise KeyError(f"{name!r}: this fit recorded {list(self._columns)}{hint}")
         return list(self._columns[name])
-
-    def _key_hint(self, name: str) -> str:
-        """A metric asked by an alias ("val_acc") is recorded by its own name; "val_*"
-        needs validation data, where the fit had none, and a metric it recorded."""
-        from nnbackend.metrics import named_metric  # it imports this module
-
-        prefix, bare = ("val_", name[4:]) if name.startswith("val_") else ("", name)
-        metric = named_metric(bare)
-        own = getattr(metric, "name", None)
-        if isinstance(own, str) and prefix + own in self._columns:
-            return f"; {bare!r} is recorded by its own name: history[{prefix + own!r}]"
-        recorded = bare in self._columns or own in self._columns
-        unvalidated = bool(prefix) and not any(key.startswith("val_") for key in self._columns)
-        if unvalidated and recorded:
-            return "; for 'val_*' pass validation_data or validation_split"
-        if isinstance(own, str) and not recorded:  # "mae", a metric the fit was not given
-            refusal = _refusal(metric, getattr(self, "_recordable", None))  # an old pickle's
-            if refusal:  # accuracy of a regression: its own words say why
-                return f"; this fit's loss cannot record it: {refusal}"
-            k = getattr(metric, "k", None)  # TopKAccuracy's, made of its class
-            asked = repr(own) if k is None else f"nb.metrics.TopKAccuracy(k={k})"
-            validation = " and validation data" if unvalidated else ""
-            return f"; ask for it: metrics=[{asked}]{validation}"
-        return ""
 
     def __contains__(self, name: str) -> bool:
         return name in self._names()
@@ -211,15 +189,3 @@ class History:
 
     def _names(self) -> list[str]:
         return list(self._columns or (self._pending[0] if self._pending else ()))
-
-
-def _refusal(metric, recordable) -> str | None:
-    """Why ``metric`` cannot be recorded by a fit of ``recordable`` (loss, outputs);
-    None where it can, or where the fit is not known."""
-    if recordable is None:
-        return None
-    try:
-        metric.check(*recordable)
-    except ValueError as exc:
-        return str(exc)
-    return None

@@ -250,6 +250,32 @@ def named_metric(name: str):
         return None
 
 
+def key_hint(name: str, recorded: list, *, loss, n_outputs: int | None) -> str:
+    """What to say of a metric ``name`` that a fit of ``loss`` did not record (a History's
+    KeyError): one asked by an alias ("val_acc") is recorded by its own name; "val_*"
+    needs validation data, where the fit had none; one the fit was not given is asked
+    for, where the loss takes it, else its refusal says why."""
+    prefix, bare = ("val_", name[4:]) if name.startswith("val_") else ("", name)
+    metric = named_metric(bare)
+    own = getattr(metric, "name", None)
+    if isinstance(own, str) and prefix + own in recorded:
+        return f"; {bare!r} is recorded by its own name: history[{prefix + own!r}]"
+    known = bare in recorded or own in recorded
+    unvalidated = bool(prefix) and not any(key.startswith("val_") for key in recorded)
+    if unvalidated and known:
+        return "; for 'val_*' pass validation_data or validation_split"
+    if not isinstance(own, str) or known:
+        return ""
+    try:
+        metric.check(loss, n_outputs)
+    except ValueError as exc:  # accuracy of a regression: its own words say why
+        return f"; this fit's loss cannot record it: {exc}"
+    asked = (
+        f"nb.metrics.TopKAccuracy(k={metric.k})" if isinstance(metric, TopKAccuracy) else repr(own)
+    )
+    return f"; ask for it: metrics=[{asked}]" + (" and validation data" if unvalidated else "")
+
+
 def monitor_hint(monitor: str, fit, n_outputs: int | None) -> str:
     """What to monitor instead, where ``fit`` (its ``metrics`` and ``loss``) does not
     record ``monitor``: a metric named by an alias ("val_acc") is recorded by its own

@@ -272,7 +272,9 @@ class Trainer:
         ``begin``. ``saved``: the checkpoint resumed from (``start_from`` gave the
         callbacks their states); a run that a callback had stopped trains no further."""
         model = self.model
-        history = History(model.backend, recordable=(own_copy(self.loss), model.n_outputs))
+        hint = functools.partial(metric_types.key_hint, loss=own_copy(self.loss),
+                                 n_outputs=model.n_outputs)  # fmt: skip
+        history = History(model.backend, key_hint=hint)
         model.stop_training, stopped = False, None  # a callback ends training after an epoch
         if saved is not None and saved.stopped:
             epochs = epochs[:0]
