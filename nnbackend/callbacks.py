@@ -19,17 +19,10 @@ import warnings
 
 from nnbackend.checkpoint import check_can_save
 from nnbackend.checkpoint_sizes import check_declared, check_rebuilds
-from nnbackend.checks import (
-    boolean,
-    finite_float,
-    integer,
-    one_of,
-    positive_int,
-    takes,
-    warn_caller,
-)
+from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int, warn_caller
 from nnbackend.distributed.world import current, is_main
 from nnbackend.io import NotFiniteError, save
+from nnbackend.keras_names import takes
 from nnbackend.metrics import monitor_hint
 from nnbackend.saved_files import check_no_template
 

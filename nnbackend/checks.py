@@ -11,7 +11,6 @@ kind (a string where a number goes), ``ValueError`` for one out of range.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import math
 import numbers
 import os
@@ -240,36 +239,3 @@ def own_array(x, layers, i: int, backend):
             "xp = namespace_of(x), never numpy (nb.testing.check_layer(layer) says more)"
         )
     return x
-
-
-#: Keras's names of optimizers' arguments named otherwise here
-KERAS_NAMES = {"learning_rate": "lr", "beta_1": "beta1", "beta_2": "beta2", "epsilon": "eps"}
-
-
-def takes(cls, name: str) -> bool:
-    """Whether ``cls(...)`` takes the keyword argument ``name``, by name or in its
-    ``**kwargs`` (a class of one's own taking any name judges them itself)."""
-    taken = inspect.signature(cls.__init__).parameters
-    return name in taken or any(p.kind is p.VAR_KEYWORD for p in taken.values())
-
-
-def keras_names(cls, given: dict) -> None:
-    """A TypeError naming ours where ``given`` (keyword arguments to ``cls``) holds
-    Keras's name of an argument ``cls`` takes under another, or a layer's activation
-    (Python's said only "unexpected keyword argument 'learning_rate'")."""
-    if not any(name in KERAS_NAMES or name == "activation" for name in given):
-        return  # most calls: the signature is read for a Keras name alone
-    for name, value in given.items():
-        ours = KERAS_NAMES.get(name)
-        if ours is not None and takes(cls, ours) and not takes(cls, name):
-            raise TypeError(f"{cls.__name__} takes {ours}=, not {name}= (Keras's name): "
-                            f"{cls.__name__}({ours}={value!r})")  # fmt: skip
-        if name == "activation" and not takes(cls, name):  # Keras's Dense(128, activation=)
-            if value is None:
-                raise TypeError(f"{cls.__name__} takes no activation=: leave it out (None is none)")
-            shown = value if isinstance(value, str) else "relu"  # a name or a Layer, not fn
-            raise TypeError(
-                f"{cls.__name__} takes no activation=: an activation is a layer of its own, "
-                f"after it in the list, by name or as a Layer: [..., {cls.__name__}(...), "
-                f"{shown!r}, ...]"
-            )

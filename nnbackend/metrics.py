@@ -250,6 +250,19 @@ def named_metric(name: str):
         return None
 
 
+class LossFacts:
+    """What ``Metric.check`` reads of a loss (its targets' kind, whether it classifies,
+    its repr), kept by a History's hint without the loss itself: a loss may hold the
+    model, or not be picklable."""
+
+    def __init__(self, loss):
+        self.target_kind, self.has_accuracy = loss.target_kind, loss.has_accuracy
+        self._shown = repr(loss)
+
+    def __repr__(self) -> str:
+        return self._shown
+
+
 def key_hint(name: str, recorded: list, *, loss, n_outputs: int | None) -> str:
     """What to say of a metric ``name`` that a fit of ``loss`` did not record (a History's
     KeyError): one asked by an alias ("val_acc") is recorded by its own name; "val_*"
@@ -263,13 +276,16 @@ def key_hint(name: str, recorded: list, *, loss, n_outputs: int | None) -> str:
     known = bare in recorded or own in recorded
     unvalidated = bool(prefix) and not any(key.startswith("val_") for key in recorded)
     if unvalidated and known:
-        return "; for 'val_*' pass validation_data or validation_split"
+        then = f", then read history[{prefix + own!r}]" if own not in (None, bare) else ""
+        return f"; for 'val_*' pass validation_data or validation_split{then}"
     if not isinstance(own, str) or known:
         return ""
     try:
         metric.check(loss, n_outputs)
     except ValueError as exc:  # accuracy of a regression: its own words say why
         return f"; this fit's loss cannot record it: {exc}"
+    except Exception:  # a metric of one's own reading more of the loss: not judged
+        pass
     asked = (
         f"nb.metrics.TopKAccuracy(k={metric.k})" if isinstance(metric, TopKAccuracy) else repr(own)
     )

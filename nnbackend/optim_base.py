@@ -11,7 +11,8 @@ import weakref
 from nnbackend.backend import backend_of, namespace_of, to_numpy
 from nnbackend.backend.arrays import compact
 from nnbackend.backend.kernels import table
-from nnbackend.checks import check_gradients, declared, finite_float, integer, keras_names
+from nnbackend.checks import check_gradients, declared, finite_float, integer
+from nnbackend.keras_names import keras_names
 from nnbackend.registry import OPTIMIZERS, SCHEDULES, construct, type_name
 from nnbackend.schedules import Schedule, device_rate, given_rate, rate
 
@@ -19,7 +20,6 @@ from nnbackend.schedules import Schedule, device_rate, given_rate, rate
 MAX_ITERATIONS = 2**53
 #: the name under which ``step_flat`` updates every weight as one array
 EVERY = "*"
-#: what to do about state kept for another model
 _ONE_EACH = "Give each model an optimizer of its own (a new nb.optim.{}(...))"
 #: the methods whose rewriting may make an update read more than its own weight's elements
 UPDATE_METHODS = frozenset({"update", "apply", "apply_many", "moments", "kernel_rates", "step"})

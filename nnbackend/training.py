@@ -45,7 +45,7 @@ from nnbackend.fit_options import (
 from nnbackend.flat import release
 from nnbackend.history import EpochLogs, History
 from nnbackend.io import Checkpoint, CheckpointError, restore_checkpoint
-from nnbackend.kept import batch_arrays, forget_last_batch, own_copy
+from nnbackend.kept import batch_arrays, forget_last_batch
 from nnbackend.layers.base import claim
 from nnbackend.losses import L2
 from nnbackend.progress import Progress
@@ -272,7 +272,7 @@ class Trainer:
         ``begin``. ``saved``: the checkpoint resumed from (``start_from`` gave the
         callbacks their states); a run that a callback had stopped trains no further."""
         model = self.model
-        hint = functools.partial(metric_types.key_hint, loss=own_copy(self.loss),
+        hint = functools.partial(metric_types.key_hint, loss=metric_types.LossFacts(self.loss),
                                  n_outputs=model.n_outputs)  # fmt: skip
         history = History(model.backend, key_hint=hint)
         model.stop_training, stopped = False, None  # a callback ends training after an epoch

@@ -4,6 +4,9 @@ trains an epoch before it is refused."""
 
 from __future__ import annotations
 
+import pickle
+import re
+
 import numpy as np
 import pytest
 
@@ -193,3 +196,46 @@ def test_an_activation_hint_names_what_the_list_takes(activation):
     said = str(told.value)
     assert "leave it out" in said if activation is None else "'relu'" in said
     assert f"Dense(...), {activation!r}" not in said
+
+
+@pytest.mark.parametrize("layer", [nb.layers.Tanh(), nb.layers.LeakyReLU(0.2)])
+def test_an_activation_given_as_a_layer_is_shown_as_itself(layer):
+    """A Tanh given was told 'relu': following the hint changed the net."""
+    with pytest.raises(TypeError, match=rf"\[\.\.\., Dense\(\.\.\.\), {re.escape(repr(layer))}, "):
+        Dense(2, 3, activation=layer)
+
+
+def test_an_activation_this_library_lacks_is_told_the_names_it_has():
+    with pytest.raises(TypeError) as told:
+        Dense(2, 3, activation="gelu")
+    assert "unknown layer 'gelu': known are" in str(told.value)
+    assert "Dense(...), 'gelu'" not in str(told.value)
+
+
+def test_a_history_of_a_loss_of_one_s_own_pickles_and_holds_no_model():
+    """The History's hint kept a deep copy of the loss: a class made in a function did
+    not pickle, and a loss holding the model held a copy of its weights."""
+
+    def make(model):
+        class Penalised(nb.losses.MSE):
+            def __init__(self):
+                super().__init__()
+                self.model = model
+
+        return Penalised()
+
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    model = nb.Sequential([Dense(2, 500), "tanh", Dense(500, 1)], seed=0)
+    history = model.fit(X, X[:, :1], loss=make(model), optimizer="sgd", verbose=0)
+    again = pickle.loads(pickle.dumps(history))
+    assert again["loss"] == history["loss"] and len(pickle.dumps(history)) < 10_000
+    with pytest.raises(KeyError, match=r"cannot record it: accuracy needs a loss that classif"):
+        again["accuracy"]
+
+
+def test_a_val_alias_without_validation_is_told_the_key_to_read_then():
+    history = nb.Sequential([Dense(4, 2)], seed=0).fit(
+        *data(), loss="cross_entropy", optimizer="sgd", verbose=0
+    )
+    with pytest.raises(KeyError, match=r"validation_split, then read history\['val_accuracy'\]"):
+        history["val_acc"]

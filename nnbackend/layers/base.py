@@ -28,14 +28,14 @@ from collections.abc import Mapping, Sequence
 from types import CodeType, FunctionType, MappingProxyType
 
 from nnbackend.backend.arrays import compact
-from nnbackend.checks import integer, keras_names
+from nnbackend.checks import integer
 from nnbackend.kept import private_arrays
+from nnbackend.keras_names import keras_names
 from nnbackend.registry import LAYERS, check_base_init, construct, type_name
 from nnbackend.shapes import channels_last, channels_last_hint, rows_to_images_hint
 
 #: a layer's ``grad_buffers`` where no fit has bound it: ask ``is NO_GRAD_BUFFERS``, as
-#: torch.compile before 2.13 cuts the step at any use of a mapping proxy once a dict
-#: has changed (each layer's backward changes its grads)
+#: torch.compile before 2.13 cuts the step at a mapping proxy's use once a grads dict changed
 NO_GRAD_BUFFERS: Mapping = MappingProxyType({})
 
 
