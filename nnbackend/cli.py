@@ -13,8 +13,10 @@ import argparse
 import errno
 import math
 import os
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -267,20 +269,34 @@ def load_data(loader, args: argparse.Namespace, **options):
         stop(f"error: {exc}")
 
 
+class Interrupted(BaseException):
+    """Ctrl-C in an example: no KeyboardInterrupt, which a scikit-learn estimator's fit
+    catches to end its own epochs alone (as scikit-learn's does), a search going on."""
+
+
+def _interrupt(signum, frame) -> NoReturn:
+    raise Interrupted
+
+
 def run(main: Callable[[], object]) -> None:
     """Run an example's ``main()``, ending quietly where its reader stopped early
     (``python examples/quickstart.py | head -1``) or Ctrl-C stopped it (status 130, as
     a shell reports an interrupted command, without a traceback)."""
+    main_thread = threading.current_thread() is threading.main_thread()  # signals' own
+    previous = signal.signal(signal.SIGINT, _interrupt) if main_thread else None
     try:
         with quiet_broken_pipe():
             main()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         print("interrupted", file=sys.stderr)
         world = current()
         if world.size > 1 and world.busy:  # a rank in a collective sees no Ctrl-C: end all
             world.busy = False  # (not the exit's "exited in the middle of a fit")
             world.comm.Abort(130)
         raise SystemExit(130) from None
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
 
 
 @contextmanager

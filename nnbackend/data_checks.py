@@ -262,7 +262,10 @@ def _check_labels(y, n_outputs: int, what: str) -> None:
     if xp.isdtype(y.dtype, "bool"):
         y = xp.astype(y, xp.int8)  # labels 0 and 1; the standard's min and max take no bools
     if is_float(xp, y) and not bool(to_numpy(xp.all(y == xp.round(y)))):
-        raise ValueError(f"{what} must hold integer class labels; found non-integer values")
+        raise ValueError(
+            f"{what} must hold integer class labels; found non-integer values. Regression "
+            "targets: loss='mse'; probabilities of one label: loss='bce'"
+        )
     low, high = (float(v) for v in to_numpy(xp.stack([xp.min(y), xp.max(y)])))
     if low < 0 or high >= n_outputs:
         name = subject(y, code_name(what))  # np.asarray(y) for a list

@@ -117,8 +117,9 @@ def save(model, path, optimizer=None, epoch: int | None = None, *, callbacks=Non
     boolean(stopped, "stopped")
     if epoch is not None:
         integer(epoch, "epoch (the last one trained, from 0)", low=0, high=MAX_EPOCH)
-    if optimizer is not None:  # as a load takes it
+    if optimizer is not None:  # as a load takes it; another model's state, as fit refuses it
         integer(optimizer.iterations, "the optimizer's step count", low=0, high=MAX_EPOCH)
+        optimizer.train_for(model)
     check_can_save(path, "path")  # before the file is built
     check_declared(model)
     check_rebuilds(model, model.loss, optimizer)

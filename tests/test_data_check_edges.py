@@ -256,3 +256,11 @@ def test_labels_minus_one_zero_one_are_not_told_to_halve():
     y = np.where(Y == 1, 1, -1) * (np.arange(len(Y)) % 3 > 0)  # -1, 0 and 1
     with pytest.raises(ValueError, match=r" 3 classes\? Use y \+ 1, and end the model in Dense"):
         fit(net(), y=y)
+
+
+def test_float_targets_for_a_classifying_loss_are_told_the_losses_that_take_them():
+    X, _ = nb.datasets.make_moons(64, noise=0.2, seed=0)
+    model = nb.Sequential([nb.layers.Dense(2, 2)], seed=0)
+    said = r"non-integer values. Regression targets: loss='mse'; probabilities of one label"
+    with pytest.raises(ValueError, match=said):
+        model.fit(X, X[:, 0], loss="cross_entropy", optimizer="adam", verbose=0)

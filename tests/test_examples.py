@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -601,3 +602,28 @@ def test_cat_cnn_learns(steps, data_dir, tmp_path, capsys):
     assert f"(over the last 3: {low:.2f} to {high:.2f}" in capsys.readouterr().out  # not "ten"
     assert conv["history"]["loss"][-1] < 0.8 * conv["history"]["loss"][0]
     assert_pngs(result, 1)
+
+
+def test_ctrl_c_stops_an_example_whose_estimator_catches_keyboard_interrupts(monkeypatch, capsys):
+    """scikit-learn's estimators end their own epochs at a KeyboardInterrupt: inside the
+    pipeline example's search, Ctrl-C cut one fold short, the search went on, and the
+    example printed a wrong best with status 0."""
+    import nnbackend as nb
+
+    fit, calls = nb.Sequential.fit, []
+
+    def ctrl_c_once(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            signal.raise_signal(signal.SIGINT)
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(nb.Sequential, "fit", ctrl_c_once)
+    example_main = example("sklearn_pipeline").main
+    try:
+        nb.cli.run(lambda: example_main(["--epochs", "2", "--cv", "2"]))
+    except BaseException as exc:  # caught here: a KeyboardInterrupt would end pytest's run
+        stop = exc
+    assert isinstance(stop, SystemExit) and stop.code == 130
+    assert capsys.readouterr().err.endswith("interrupted\n") and len(calls) == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back

@@ -676,7 +676,7 @@ def test_error_mid_save_leaves_the_old_checkpoint(tmp_path, monkeypatch):
     old, opt = trained()
     nb.save(old, path, optimizer=opt)
     before = path.read_bytes()
-    newer, _ = trained(epochs=3)
+    newer, newer_opt = trained(epochs=3)
     writes = []
 
     def failing_write(group, arrays):
@@ -688,7 +688,7 @@ def test_error_mid_save_leaves_the_old_checkpoint(tmp_path, monkeypatch):
     real_write = io._write_arrays
     monkeypatch.setattr(io, "_write_arrays", failing_write)
     with pytest.raises(OSError, match="disk full"):
-        nb.save(newer, path, optimizer=opt)
+        nb.save(newer, path, optimizer=newer_opt)
     assert path.read_bytes() == before
     assert_same_params(host_params(old), host_params(nb.load(path)))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.h5"]  # no partial file left

@@ -212,3 +212,17 @@ def test_an_optimizer_moved_by_name_is_told_to_move_with_its_model():
     with pytest.raises(TypeError, match=r"takes a Backend, not 'strict': model\.to\('strict', "):
         optimizer.to("strict")
     assert optimizer.to(nb.get_backend("strict")) is optimizer
+
+
+def test_save_refuses_the_state_of_another_model_s_optimizer(tmp_path):
+    """fit refused an optimizer that had stepped for another model; nb.save wrote its
+    state as this model's, and the load handed fit an optimizer it then took."""
+    X, y = nb.datasets.make_moons(64, noise=0.2, seed=0)
+    first, second = (nb.Sequential([nb.layers.Dense(2, 4), "tanh", nb.layers.Dense(4, 2)],
+                                   seed=seed) for seed in (0, 1))  # fmt: skip
+    opt = nb.optim.Adam(0.01)
+    first.fit(X, y, loss="cross_entropy", optimizer=opt, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"has taken 2 steps for another model"):
+        nb.save(second, tmp_path / "b.h5", optimizer=opt)
+    assert not (tmp_path / "b.h5").exists()
+    nb.save(first, tmp_path / "a.h5", optimizer=opt)  # its own: saved
