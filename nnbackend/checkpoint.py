@@ -128,8 +128,8 @@ def read(path, backend, *, max_params: int | None = None, own: int = 0) -> Check
                 callbacks=_read_callbacks(path, f, model, backend),
                 path=path,
             )
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(exc.errno, f"no checkpoint at {path}", str(path)) from None
+    except FileNotFoundError as exc:  # the path once: Python's message adds the filename
+        raise FileNotFoundError(exc.errno, "no checkpoint at this path", str(path)) from None
 
 
 def _check_header(path: Path, f: h5py.File) -> str:
