@@ -22,7 +22,7 @@ from nnbackend.checkpoint_sizes import check_declared, check_rebuilds
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int, warn_caller
 from nnbackend.distributed.world import current, is_main
 from nnbackend.io import NotFiniteError, save
-from nnbackend.keras_names import takes
+from nnbackend.keras_names import keras_names, takes
 from nnbackend.metrics import monitor_hint
 from nnbackend.saved_files import check_no_template
 
@@ -107,6 +107,10 @@ def _takes_three(fn):
 class LambdaCallback(Callback):
     """Calls ``fn(epoch, logs, model)`` on every ``every``-th epoch (0, every, 2*every, ...)
     and on the last one."""
+
+    def __new__(cls, *args, **kwargs):  # Keras's on_epoch_end=: told fn=
+        keras_names(cls, kwargs)
+        return super().__new__(cls)
 
     def __init__(self, fn, every: int = 1):
         self.fn, self.every = _takes_three(fn), positive_int(every, "LambdaCallback every")

@@ -9,8 +9,9 @@ import inspect
 
 from nnbackend.registry import LAYERS, UnknownTypeError
 
-#: Keras's names of optimizers' arguments named otherwise here
-KERAS_NAMES = {"learning_rate": "lr", "beta_1": "beta1", "beta_2": "beta2", "epsilon": "eps"}
+#: Keras's names of arguments named otherwise here (optimizers', LambdaCallback's)
+KERAS_NAMES = {"learning_rate": "lr", "beta_1": "beta1", "beta_2": "beta2", "epsilon": "eps",
+               "on_epoch_end": "fn"}  # fmt: skip
 
 
 def takes(cls, name: str) -> bool:
@@ -28,8 +29,9 @@ def keras_names(cls, given: dict) -> None:
     for name, value in given.items():
         ours = KERAS_NAMES.get(name)
         if ours is not None and takes(cls, ours) and not takes(cls, name):
+            shown = "..." if callable(value) else repr(value)  # a function's repr says little
             raise TypeError(f"{cls.__name__} takes {ours}=, not {name}= (Keras's name): "
-                            f"{cls.__name__}({ours}={value!r})")  # fmt: skip
+                            f"{cls.__name__}({ours}={shown})")  # fmt: skip
         if name == "activation" and not takes(cls, name):  # Keras's Dense(128, activation=)
             said = f"{cls.__name__} takes no activation="
             raise TypeError(f"{said}: {_activation_hint(cls.__name__, value)}")

@@ -239,3 +239,12 @@ def test_a_val_alias_without_validation_is_told_the_key_to_read_then():
     )
     with pytest.raises(KeyError, match=r"validation_split, then read history\['val_accuracy'\]"):
         history["val_acc"]
+
+
+def test_a_lambda_callback_by_keras_s_keyword_is_told_fn():
+    """LambdaCallback(on_epoch_end=...) got Python's "unexpected keyword argument"."""
+    with pytest.raises(
+        TypeError, match=r"LambdaCallback takes fn=, not on_epoch_end= .*\(fn=\.\.\.\)"
+    ):
+        nb.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: None)
+    assert nb.callbacks.LambdaCallback(fn=lambda epoch, logs, model: None).every == 1
