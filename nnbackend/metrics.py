@@ -225,11 +225,11 @@ def for_fit(metrics, loss, n_outputs: int | None) -> list[Metric]:
     return made
 
 
-def taken_by(metrics, loss, model) -> list | None:
-    """Those of ``model``'s last fit's ``metrics`` that ``loss`` takes (``evaluate(loss=
+def taken_by(loss, model) -> list | None:
+    """Those of ``model``'s last fit's metrics that ``loss`` takes (``evaluate(loss=
     "mse")`` after a fit with MSE and "mae" keeps "mae"); None where none is left, or
     the fit had none for a loss of another kind: ``for_fit``'s default then."""
-    kept = []
+    metrics, kept = getattr(model, "metrics", None), []
     for metric in metrics or ():
         try:
             metric.check(loss, model.n_outputs)

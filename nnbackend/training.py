@@ -160,7 +160,7 @@ def evaluate(
             "or fit the model first"
         )
     if metrics is None:  # the last fit's, those the loss given takes (all, with its own)
-        metrics = metric_types.taken_by(getattr(model, "metrics", None), loss, model)
+        metrics = metric_types.taken_by(loss, model)
     metrics = metric_types.for_fit(metrics, loss, model.n_outputs)
     X, y = as_array(X, "X"), as_array(y, "y")
     # one pass: host rows go over a batch at a time, not copied (cast) whole first
