@@ -99,7 +99,8 @@ def chain_shapes(layers, shape, given: str = "input_shape", data=None) -> list:
                     raise ValueError(f"{given} does not fit layer 0: {said}{hint}") from None
                 raise ValueError(
                     f"layer {i - 1}, {layers[i - 1]!r}, gives {shape_words(shape)} "
-                    f"but the next, {exc} (layer {i}){default_shape_hint(layers[i - 1])}"
+                    f"but the next, {getattr(exc, 'without_hint', exc)} (layer {i})"
+                    f"{default_shape_hint(layers[i - 1])}"
                 ) from None
         shapes.append(shape)
     return shapes
@@ -168,6 +169,12 @@ def summary_table(layers, given_shape, input_shape) -> str:
         f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:<{widths[2]}}  {d:>{widths[3]}}".rstrip()
         for a, b, c, d in rows
     )
+
+
+def summary_text(model) -> str:
+    """``Sequential.summary``: the table, the total and the model's backend."""
+    table = summary_table(model.layers, model._given_shape, model.input_shape)
+    return f"{table}\n{total_text(model.layers, model.count_params())} on {model.backend}"
 
 
 def total_text(layers, count: int) -> str:
@@ -288,10 +295,12 @@ def rows_to_images_hint(channels: int | None, sample_shape, X=None, name: str = 
     of ``X``'s library, where it is at hand, and its ``name``."""
     if len(sample_shape) > 3:
         return _batch_axis_hint(channels, tuple(sample_shape), X, name)
-    if len(sample_shape) == 2 and channels in (None, 1):
-        return (
-            f"images of one channel need that axis: {subject(X, name)}[:, None{rest_of_index(X)}]"
-        )
+    if len(sample_shape) == 2:  # (height, width): grey images, one channel
+        with_axis = f"{subject(X, name)}[:, None{rest_of_index(X)}]"
+        if channels in (None, 1):
+            return f"images of one channel need that axis: {with_axis}"
+        return (f"images of one channel (grey), not {channels}: make the first layer "
+                f"Conv2D(1, ...) and give it {with_axis}")  # fmt: skip
     size, c = math.prod(sample_shape), channels or "channels"
     side = math.isqrt(size // channels) if channels and size % channels == 0 else 0
     if side and side * side * channels == size:

@@ -295,7 +295,8 @@ def test_a_layer_of_ones_own_that_says_no_shape_stops_the_walk():
     [
         (np.zeros((3, 8, 8)), r"through the model\. A single sample\? .*: X\[None\]$"),
         (np.zeros((5, 192)), r"transpose\(0, 3, 1, 2\); .* X.reshape\(len\(X\), 3, 8, 8\)$"),
-        (np.zeros((5, 8, 8)), r"X.reshape\(len\(X\), 3, height, width\)$"),
+        (np.zeros((5, 8, 8)), r"one channel \(grey\), not 3: make the first layer "
+                              r"Conv2D\(1, \.\.\.\) and give it X\[:, None\]$"),
     ],
 )  # fmt: skip
 def test_images_a_model_cannot_place_get_the_layers_own_channels(X, hint):
@@ -977,3 +978,18 @@ def test_one_flattened_grey_image_is_told_its_reshape(backend):
     with pytest.raises(ValueError, match=r"flattened image\? .*: X\.reshape\(1, 1, 6, 6\)\.$"):
         model.predict(np.zeros(36))
     assert model.predict(np.zeros(36).reshape(1, 1, 6, 6)).shape == (1,)
+
+
+def test_a_layer_order_mistake_is_not_told_to_reshape_x():
+    """Flatten before Conv2D was told X.reshape(len(X), 1, 28, 28): the shape X had."""
+    with pytest.raises(ValueError, match=r"not \(784,\) \(layer 1\)$") as info:
+        nb.Sequential([Flatten(), Conv2D(1, 4, 3)], input_shape=(1, 28, 28))
+    assert "reshape" not in str(info.value)
+
+
+def test_batchnorm_on_images_of_no_pixels_is_told_so_not_to_grow_the_batch():
+    """A batch of 4 images of 0x2 pixels was told to use batches of 2 or more."""
+    model = nb.Sequential([BatchNorm(3)], seed=0)
+    X = np.zeros((8, 3, 0, 2))
+    with pytest.raises(ValueError, match=r"images of 0x2 pixels have nothing to normalise"):
+        model.fit(X, X, loss="mse", optimizer="sgd", batch_size=4, verbose=0)

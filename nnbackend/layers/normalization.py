@@ -59,6 +59,11 @@ class BatchNorm(Layer):
                 f"{self!r} takes samples of shape ({self.num_features},) or "
                 f"({self.num_features}, H, W), not {tuple(input_shape)}"
             )
+        if 0 in input_shape[1:]:  # a batch of any size has no values: no statistics
+            height, width = input_shape[1:]
+            raise ValueError(
+                f"{self!r}: images of {height}x{width} pixels have nothing to normalise"
+            )
         return tuple(input_shape)
 
     def forward(self, x, training=True):
