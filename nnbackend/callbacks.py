@@ -22,9 +22,9 @@ from nnbackend.checkpoint_sizes import check_declared, check_rebuilds
 from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int, warn_caller
 from nnbackend.distributed.world import current, is_main
 from nnbackend.io import NotFiniteError, save
-from nnbackend.keras_names import keras_names, takes
 from nnbackend.metrics import monitor_hint
 from nnbackend.saved_files import check_no_template
+from nnbackend.spellings import takes, told_ours
 
 
 class Callback:
@@ -109,7 +109,7 @@ class LambdaCallback(Callback):
     and on the last one."""
 
     def __new__(cls, *args, **kwargs):  # Keras's on_epoch_end=: told fn=
-        keras_names(cls, kwargs)
+        told_ours(cls, kwargs)
         return super().__new__(cls)
 
     def __init__(self, fn, every: int = 1):

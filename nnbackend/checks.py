@@ -110,7 +110,10 @@ def one_of(value, name: str, choices: tuple):
 def check_gradients(params, grads) -> None:
     """Refuse, before a step updates anything, a gradient of no parameter, one whose
     shape is not its parameter's (it would be broadcast into the weight), or one the
-    weight cannot take in place (a step failing there had updated the weights before)."""
+    weight cannot take in place (a step failing there had updated the weights before).
+    A model's ``params`` and ``grads``: its last forward had its backward, in training."""
+    if hasattr(params, "_model"):
+        _check_loop_order(params._model, grads)
     for name, grad in grads.items():
         try:
             weight = params[name]
@@ -131,6 +134,32 @@ def check_gradients(params, grads) -> None:
         same = type(grad) is type(weight) and grad.dtype == weight.dtype
         if not same or grad.device != weight.device:  # rare: look closer
             _check_takes(name, weight, grad)
+
+
+def _check_loop_order(model, grads) -> None:
+    """A hand loop's step after ``model.forward`` with no ``model.backward`` (torch's
+    ``loss.backward()`` alone) is refused; one after the backward of an inference
+    forward (``model(x)``) warns where BatchNorm or Dropout ran as in inference."""
+    last, backed = getattr(model, "_out_like", None), getattr(model, "_backward_of", None)
+    if not grads and last is not None and backed is not last:
+        raise RuntimeError(
+            "step after model.forward with no model.backward: there are no gradients. "
+            "loss.backward() gives dL/d(output) only; model.backward(loss.backward()) "
+            "fills model.grads, then opt.step(model.params, model.grads)"
+        )
+    modal = [type(layer).__name__ for layer in model.layers if _modal(layer)]
+    if backed is not None and not backed[2] and modal:
+        warn_caller(
+            f"this step follows the backward of an inference forward, model(x) or "
+            f"forward(x, training=False): {', '.join(modal)} ran as in inference. For a "
+            "training step call model.forward(x), whose training=True is the default",
+            UserWarning,
+        )
+
+
+def _modal(layer) -> bool:
+    """Whether ``layer`` trains otherwise than it infers (BatchNorm, Dropout)."""
+    return bool(getattr(layer, "stochastic", False) or getattr(layer, "batch_statistics", False))
 
 
 def _check_takes(name: str, weight, grad) -> None:
@@ -187,7 +216,7 @@ def check_input_gradient(layer, index: int, dx, shapes) -> None:
 
 def check_output_gradient(dy, out, backend) -> None:
     """Refuse a ``dy`` that is no array of ``backend``, or of another shape or dtype than
-    the last forward's output (``out``: (shape, dtype); None where no forward ran):
+    the last forward's output (``out``: (shape, dtype, training); None where no forward ran):
     broadcast through the layers, it gives wrong gradients."""
     if callable(dy) and not hasattr(dy, "shape"):
         raise TypeError(f"backward takes dL/d(output), an array, not {dy!r}: call it, "
@@ -195,7 +224,7 @@ def check_output_gradient(dy, out, backend) -> None:
     backend.check_array(dy, "dy, backward's dL/d(output),")
     if out is None:
         return
-    shape, dtype = out
+    shape, dtype = out[:2]
     if dy.dtype != dtype:
         raise TypeError(
             f"dy has dtype {_dtype_text(dy.dtype)}, the last forward's output "

@@ -1,11 +1,14 @@
 """What layers and losses keep of their last batch: their private attributes that hold
 arrays (a layer's input for its backward, a loss's gradient). Copies leave them out,
 and ``predict`` and ``evaluate``, which need no backward, drop what their pass left
-(from several threads at once too: a model served from a thread pool)."""
+(from several threads at once too: a model served from a thread pool). A backward
+missing what its forward keeps says to call forward first (``forward_missed``)."""
 
 from __future__ import annotations
 
 import copy
+import dis
+from types import CodeType, FunctionType
 
 from nnbackend.backend.arrays import holds_arrays
 
@@ -41,3 +44,54 @@ def own_copy(thing):
         return copy.deepcopy(thing)
     except Exception:  # whatever deepcopy raises, a shallow copy will do
         return copy.copy(thing)
+
+
+def forward_missed(exc: AttributeError) -> None:
+    """Where ``exc`` is a layer's private attribute missing in its backward, one its own
+    code keeps (Dense's forward keeps ``_x``), raise the error that says to call forward
+    first; a typo or a missing helper in a backward keeps Python's own error."""
+    layer = exc.obj
+    is_layer = callable(getattr(type(layer), "backward", None))
+    if is_layer and str(exc.name).startswith("_") and _kept(layer, exc.name):
+        raise AttributeError(
+            f"{type(exc.obj).__name__} has no {exc.name}, which its forward keeps for "
+            "backward: call forward(x) before backward(dy) (predict and evaluate, which "
+            "need no backward, let go of it)"
+        ) from exc
+
+
+def _kept(layer, name: str) -> bool:
+    """Whether ``layer``'s class (or a base) sets ``self.<name>``: in a method (decorated,
+    static, a property's), a function nested in one, or a module function one calls."""
+    for cls in type(layer).__mro__:
+        for member in vars(cls).values():
+            if any(_sets(f.__code__, name, f.__globals__) for f in _functions(member)):
+                return True
+    return False
+
+
+def _functions(member) -> list:
+    """The plain functions behind a class member, unwrapped from their decorators."""
+    found, stack, seen = [], [member], set()
+    while stack and len(seen) < 64:  # a Mock makes up a new fget for ever
+        f = stack.pop()
+        if f is None or id(f) in seen:
+            continue
+        seen.add(id(f))
+        if isinstance(getattr(f, "__code__", None), CodeType):
+            found.append(f)
+        stack += [getattr(f, a, None) for a in ("__wrapped__", "__func__", "fget", "fset")]
+    return found
+
+
+def _sets(code, name: str, module: dict, calls: bool = True) -> bool:
+    """Whether ``code`` stores ``.<name>`` (or names it as a string, for setattr), it
+    or a function nested in it, or (``calls``) a function of ``module`` it names."""
+    stores = ("STORE_ATTR", "LOAD_CONST") if "setattr" in code.co_names else ("STORE_ATTR",)
+    if any(op.argval == name and op.opname in stores for op in dis.get_instructions(code)):
+        return True
+    nested = (c for c in code.co_consts if isinstance(c, CodeType))
+    if any(_sets(c, name, module, calls) for c in nested):
+        return True
+    called = (module.get(n) for n in code.co_names) if calls else ()
+    return any(isinstance(f, FunctionType) and _sets(f.__code__, name, {}, False) for f in called)

@@ -25,18 +25,12 @@ from nnbackend.checks import boolean, check_input_gradient, check_output_gradien
 from nnbackend.fit_options import check_option_names, step_arguments
 from nnbackend.flat import FlatModel, release, thaw, unbind
 from nnbackend.history import History
-from nnbackend.kept import own_copy
-from nnbackend.layers.base import build_layer, claim, forward_missed, layer_list, unbuilt_copy
+from nnbackend.kept import forward_missed, own_copy
+from nnbackend.layers.base import build_layer, claim, layer_list, unbuilt_copy
 from nnbackend.losses import L2, LossSlot
 from nnbackend.optim_base import Optimizer
 from nnbackend.registry import MODELS, register
-from nnbackend.shapes import (
-    chain_shapes,
-    check_model_input,
-    sample_shape,
-    summary_table,
-    total_text,
-)
+from nnbackend.shapes import chain_shapes, check_model_input, sample_shape, summary_text
 from nnbackend.views import ArrayView
 
 
@@ -61,7 +55,7 @@ class Sequential:
     def __init__(
         self,
         layers,
-        *,
+        *more_layers,
         backend=None,
         dtype: str | None = None,
         seed: int | Generator | None = None,
@@ -71,7 +65,7 @@ class Sequential:
         """``build=False`` draws no weights: the layers get the backend only, and their
         ``params`` stay empty until filled (how ``nb.load`` builds a model)."""
         build = boolean(build, "build")  # "no" would be true
-        self.layers = layer_list(layers)
+        self.layers = layer_list(layers, more_layers)
         claim(self.layers, self)
         if not self.layers:
             raise ValueError(
@@ -166,7 +160,7 @@ class Sequential:
         if training:  # a hand loop's step updates in place what torch's inference mode made
             thaw(self)
         out = self._through_layers(detached(x), training)
-        self._out_like = (tuple(out.shape), out.dtype)  # what backward's dy must match
+        self._out_like = (tuple(out.shape), out.dtype, training)  # for backward and step
         return out
 
     def _through_layers(self, x, training: bool):
@@ -191,12 +185,14 @@ class Sequential:
         return own_array(x, layers, i, self.backend)
 
     def __call__(self, x):
+        """Inference, ``forward(x, training=False)``; a training step calls ``forward(x)``."""
         return self.forward(x, training=False)
 
     def backward(self, dy, input_grad: bool = True):
         """dL/d(output) (the last ``forward``'s output shape) -> dL/d(input), filling each
         layer's grads (None: input_grad=False)."""
-        check_output_gradient(dy, getattr(self, "_out_like", None), self.backend)
+        self._backward_of = getattr(self, "_out_like", None)  # the forward step() follows
+        check_output_gradient(dy, self._backward_of, self.backend)
         return self._backward(dy, input_grad)
 
     def _backward(self, dy, input_grad: bool):
@@ -299,7 +295,7 @@ class Sequential:
 
         return step
 
-    def fit(self, X, y, *, loss, optimizer, **options) -> History:
+    def fit(self, X, y=None, *, loss, optimizer, **options) -> History:
         """Train until epoch ``epochs``; returns the History of the epochs run.
 
         ``X``, ``y``: host data (NumPy arrays, lists) or arrays of the model's backend. ``loss``: a
@@ -392,8 +388,7 @@ class Sequential:
         """A table of the layers (each with the arguments it does not leave at their
         defaults), the shape of one sample after each, and their parameter counts;
         columns widen to fit the longest entry."""
-        table = summary_table(self.layers, self._given_shape, self.input_shape)
-        return f"{table}\n{total_text(self.layers, self.count_params())} on {self.backend}"
+        return summary_text(self)
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)

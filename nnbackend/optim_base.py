@@ -12,9 +12,9 @@ from nnbackend.backend import backend_of, namespace_of, to_numpy
 from nnbackend.backend.arrays import compact
 from nnbackend.backend.kernels import table
 from nnbackend.checks import check_gradients, declared, finite_float, integer
-from nnbackend.keras_names import keras_names
 from nnbackend.registry import OPTIMIZERS, SCHEDULES, construct, type_name
 from nnbackend.schedules import Schedule, device_rate, given_rate, rate
+from nnbackend.spellings import told_ours
 
 #: the most steps an optimizer's counter may hold (beyond it, float rates lose meaning)
 MAX_ITERATIONS = 2**53
@@ -60,8 +60,8 @@ class Optimizer:
     _owner = None
     """a weak reference to the model ``fit`` last trained with this optimizer, or None"""
 
-    def __new__(cls, *args, **kwargs):  # Keras's learning_rate=, beta_1=: told ours
-        keras_names(cls, kwargs)
+    def __new__(cls, *args, **kwargs):  # Keras's learning_rate=, torch's betas=: told ours
+        told_ours(cls, kwargs, args)
         return super().__new__(cls)
 
     def __init__(self, lr=0.01):

@@ -78,7 +78,7 @@ def test_a_history_key_by_keras_s_name_is_told_its_own_name():
     ("make", "said"),
     [
         (lambda: nb.optim.Adam(learning_rate=1e-3), r"Adam takes lr=, not learning_rate="),
-        (lambda: nb.optim.Adam(beta_1=0.8), r"Keras's name\): Adam\(beta1=0.8\)"),
+        (lambda: nb.optim.Adam(beta_1=0.8), r"name\): Adam\(beta1=0.8\)"),
         (lambda: nb.optim.RMSProp(epsilon=1e-6), r"RMSProp takes eps=, not epsilon="),
         (lambda: nb.optim.get({"type": "adam", "learning_rate": 0.1}), r"Adam\(lr=0.1\)"),
         (lambda: Dense(128, activation="relu"), r"Dense takes no activation=: an activation"),

@@ -21,18 +21,17 @@ take the model's generator: ``forward(x, training, rng=...)``.
 from __future__ import annotations
 
 import copy
-import dis
 import gc
 import weakref
 from collections.abc import Mapping, Sequence
-from types import CodeType, FunctionType, MappingProxyType
+from types import MappingProxyType
 
 from nnbackend.backend.arrays import compact
 from nnbackend.checks import integer
 from nnbackend.kept import private_arrays
-from nnbackend.keras_names import keras_names
 from nnbackend.registry import LAYERS, check_base_init, construct, type_name
 from nnbackend.shapes import channels_last, channels_last_hint, rows_to_images_hint
+from nnbackend.spellings import told_ours
 
 #: a layer's ``grad_buffers`` where no fit has bound it: ask ``is NO_GRAD_BUFFERS``, as
 #: torch.compile before 2.13 cuts the step at a mapping proxy's use once a grads dict changed
@@ -88,7 +87,7 @@ class Layer:
     _fused_forward = True  # whether forward_activated may stand in for this forward
 
     def __new__(cls, *args, **kwargs):  # Keras's Dense(128, activation="relu"): told
-        keras_names(cls, kwargs)
+        told_ours(cls, kwargs)
         return super().__new__(cls)
 
     def __init_subclass__(cls, **kwargs):
@@ -166,6 +165,9 @@ class Layer:
         return state
 
     def __call__(self, x, training: bool = False):
+        """``forward`` in inference (by default), for an array of the layer's backend."""
+        if self.backend is not None:  # a host array into a strict layer: said, not computed
+            self.backend.check_array(x, f"{type(self).__name__}'s input")
         return self.forward(x, training=training)
 
     def min_batch(self, sample_shape: tuple) -> int:
@@ -206,12 +208,17 @@ def fused_activation_of(layer: Layer) -> str | None:
     return type(layer)._fuses
 
 
-def layer_list(layers) -> list[Layer]:
+def layer_list(layers, more: tuple = ()) -> list[Layer]:
     """``layers`` as Layer objects (names, configs and classes made into layers), each
     object in one place of one model only: a layer keeps one forward's input for its
     backward, so the same object twice would hand its first place the second's
     gradients. A layer that already has weights belongs to another model, whose weights
-    building it would redraw."""
+    building it would redraw. ``more``: layers given one by one, as torch's takes them."""
+    if more:
+        raise TypeError(
+            f"Sequential takes the layers as one list, not {1 + len(more)} arguments: put "
+            "them in [ ], nb.Sequential([Dense(2, 16), 'tanh', Dense(16, 2)], seed=0)"
+        )
     if isinstance(layers, Layer | str | dict) or not hasattr(layers, "__iter__"):
         raise TypeError(
             f"the layers are a list, not {layers!r}: nb.Sequential([Dense(2, 16), "
@@ -250,56 +257,6 @@ def _not_a_layer(thing) -> str:
             "name ('tanh') or as a layer (Tanh()), the rest as nnbackend.layers (Dense, ...)"
         )
     return ""
-
-
-def forward_missed(exc: AttributeError) -> None:
-    """Where ``exc`` is a layer's private attribute missing in its backward, one its own
-    code keeps (Dense's forward keeps ``_x``), raise the error that says to call forward
-    first; a typo or a missing helper in a backward keeps Python's own error."""
-    layer = exc.obj
-    if isinstance(layer, Layer) and str(exc.name).startswith("_") and _kept(layer, exc.name):
-        raise AttributeError(
-            f"{type(exc.obj).__name__} has no {exc.name}, which its forward keeps for "
-            "backward: call forward(x) before backward(dy) (predict and evaluate, which "
-            "need no backward, let go of it)"
-        ) from exc
-
-
-def _kept(layer, name: str) -> bool:
-    """Whether ``layer``'s class (or a base) sets ``self.<name>``: in a method (decorated,
-    static, a property's), a function nested in one, or a module function one calls."""
-    for cls in type(layer).__mro__:
-        for member in vars(cls).values():
-            if any(_sets(f.__code__, name, f.__globals__) for f in _functions(member)):
-                return True
-    return False
-
-
-def _functions(member) -> list:
-    """The plain functions behind a class member, unwrapped from their decorators."""
-    found, stack, seen = [], [member], set()
-    while stack and len(seen) < 64:  # a Mock makes up a new fget for ever
-        f = stack.pop()
-        if f is None or id(f) in seen:
-            continue
-        seen.add(id(f))
-        if isinstance(getattr(f, "__code__", None), CodeType):
-            found.append(f)
-        stack += [getattr(f, a, None) for a in ("__wrapped__", "__func__", "fget", "fset")]
-    return found
-
-
-def _sets(code, name: str, module: dict, calls: bool = True) -> bool:
-    """Whether ``code`` stores ``.<name>`` (or names it as a string, for setattr), it
-    or a function nested in it, or (``calls``) a function of ``module`` it names."""
-    stores = ("STORE_ATTR", "LOAD_CONST") if "setattr" in code.co_names else ("STORE_ATTR",)
-    if any(op.argval == name and op.opname in stores for op in dis.get_instructions(code)):
-        return True
-    nested = (c for c in code.co_consts if isinstance(c, CodeType))
-    if any(_sets(c, name, module, calls) for c in nested):
-        return True
-    called = (module.get(n) for n in code.co_names) if calls else ()
-    return any(isinstance(f, FunctionType) and _sets(f.__code__, name, {}, False) for f in called)
 
 
 def claim(layers, model, build_new: bool = False) -> None:

@@ -1,0 +1,99 @@
+"""Keras's and PyTorch's spellings where this library's differ: an optimizer's
+``learning_rate=`` or ``weight_decay=``, a layer's ``activation=`` or ``strides=``. A
+class made with one is told ours (Python's words named only the argument it did not
+expect); a class of one's own that takes the name keeps it."""
+
+from __future__ import annotations
+
+import inspect
+from types import GeneratorType
+
+from nnbackend.registry import LAYERS, UnknownTypeError
+
+#: Keras's and torch's names of arguments named otherwise here
+OTHER_NAMES = {"learning_rate": "lr", "beta_1": "beta1", "beta_2": "beta2", "epsilon": "eps",
+               "on_epoch_end": "fn", "strides": "stride", "filters": "out_channels",
+               "use_bias": "bias", "kernel_initializer": "init", "p": "rate",
+               "negative_slope": "alpha", "in_features": "n_in",
+               "out_features": "n_out"}  # fmt: skip
+_OTHER_WAYS = {"activation", "weight_decay", "betas"}  # no argument of ours: said otherwise
+
+
+def takes(cls, name: str) -> bool:
+    """Whether ``cls(...)`` takes the keyword argument ``name``, by name or in its
+    ``**kwargs`` (a class of one's own taking any name judges them itself)."""
+    taken = inspect.signature(cls.__init__).parameters
+    return name in taken or any(p.kind is p.VAR_KEYWORD for p in taken.values())
+
+
+def told_ours(cls, given: dict, args: tuple = ()) -> None:
+    """A TypeError naming ours where ``given`` (keyword arguments to ``cls``) holds
+    another library's name of an argument ``cls`` takes under another, or one whose
+    work is done otherwise here (a layer's activation, torch's weight decay); ``args``,
+    an optimizer's: torch's weights first."""
+    _no_weights_given(cls, args, given)
+    if not any(name in OTHER_NAMES or name in _OTHER_WAYS for name in given):
+        return  # most calls: the signature is read for such a name alone
+    renamed = {n: OTHER_NAMES[n] for n in given if _renames(cls, n)}
+    if renamed:  # every one at once: torch's Dense(in_features=, out_features=)
+        shown = ", ".join(f"{ours}={_shown(given[n])}" for n, ours in renamed.items())
+        names = "names" if len(renamed) > 1 else "name"
+        raise TypeError(f"{cls.__name__} takes {'=, '.join(renamed.values())}=, not "
+                        f"{'=, '.join(renamed)}= (another library's {names}): "
+                        f"{cls.__name__}({shown})")  # fmt: skip
+    for name, value in given.items():
+        if name in _OTHER_WAYS and not takes(cls, name):
+            _other_way(cls, name, value)
+
+
+def _renames(cls, name: str) -> bool:
+    """Whether ``name`` is another library's for an argument ``cls`` takes as ours."""
+    ours = OTHER_NAMES.get(name)
+    return ours is not None and takes(cls, ours) and not takes(cls, name)
+
+
+def _shown(value) -> str:
+    return "..." if callable(value) else repr(value)  # a function's repr says little
+
+
+def _other_way(cls, name: str, value) -> None:
+    """Raise what does the work of ``name=`` here, where ``cls`` would take that."""
+    said = f"{cls.__name__} takes no {name}="
+    if name == "activation":  # Keras's Dense(128, activation="relu")
+        raise TypeError(f"{said}: {_activation_hint(cls.__name__, value)}")
+    if name == "weight_decay" and takes(cls, "lr"):  # torch's coupled decay: l2's gradient
+        raise TypeError(f"{said}: fit(..., l2={value!r}) adds l2 * W to each weight's "
+                        "gradient, as torch's weight_decay does (not to the biases)")  # fmt: skip
+    if name == "betas" and takes(cls, "beta1"):
+        pair = tuple(value) if isinstance(value, tuple | list) and len(value) == 2 else "ab"
+        raise TypeError(f"{said}: {cls.__name__}(beta1={pair[0]!r}, beta2={pair[1]!r})")
+
+
+def _no_weights_given(cls, args: tuple, given: dict) -> None:
+    """Refuse torch's ``Adam(model.parameters(), lr=...)``: an optimizer here holds no
+    weights; each step is handed them."""
+    first = args[0] if args else None
+    weights = hasattr(first, "keys") or isinstance(first, list | tuple | GeneratorType)
+    if weights and list(inspect.signature(cls.__init__).parameters)[1:2] == ["lr"]:
+        rate = f"lr={given['lr']!r}" if "lr" in given else "lr=0.01"
+        raise TypeError(
+            f"{cls.__name__} is made without the weights (torch's {cls.__name__}(params, "
+            f"lr=...)): nb.optim.{cls.__name__}({rate}), then opt.step(model.params, "
+            "model.grads) after each backward, or model.fit(..., optimizer=opt)"
+        )
+
+
+def _activation_hint(layer: str, value) -> str:
+    """Where the activation goes instead: after the layer, as the layer list takes it."""
+    if value is None:
+        return "leave it out (None is none)"
+    if isinstance(value, str):
+        try:
+            LAYERS.find(value)
+        except UnknownTypeError as exc:  # Keras's "gelu": the names there are
+            return f"an activation is a layer of its own, after it in the list; {exc}"
+    shown = repr(value) if isinstance(value, str) or hasattr(value, "forward") else "'relu'"
+    return (
+        "an activation is a layer of its own, after it in the list, by name or as a Layer: "
+        f"[..., {layer}(...), {shown}, ...]"
+    )

@@ -1,0 +1,163 @@
+"""A loop written with PyTorch's habits: what does not do here what torch's would is
+told, where it ran on in silence (a step that moved nothing, a step in inference mode)
+or met Python's bare words."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend.layers import BatchNorm, Conv2D, Dense, Dropout, LeakyReLU, MaxPool2D
+
+
+def moons_batch(model):
+    X, y = nb.datasets.make_moons(32, seed=0)
+    return next(iter(nb.data.Batches(X, y, model.backend, batch_size=32, rng=model.rng)))
+
+
+def test_a_step_after_loss_backward_alone_is_refused(backend):
+    """torch's loss.backward() fills the weights' gradients; here it gives dL/d(output)
+    only, and every step after it moved nothing, in silence."""
+    model = nb.Sequential([Dense(2, 4), "tanh", Dense(4, 2)], backend=backend, seed=0)
+    loss, opt = nb.losses.SoftmaxCrossEntropy(), nb.optim.Adam(0.01)
+    xb, yb = moons_batch(model)
+    loss.forward(model.forward(xb), yb)
+    loss.backward()
+    with pytest.raises(RuntimeError, match=r"no model.backward: .* model.backward\(loss.backward"):
+        opt.step(model.params, model.grads)
+    assert opt.iterations == 0
+    model.backward(loss.backward())
+    opt.step(model.params, model.grads)  # in order, it steps
+    assert opt.iterations == 1
+
+
+def test_a_step_with_every_gradient_cleared_by_its_layer_stays_quiet(backend):
+    """A layer frozen by clearing its grads in backward: the backward ran, nothing to do."""
+
+    class Frozen(Dense):
+        def backward(self, dy, input_grad=True):
+            dx = super().backward(dy, input_grad)
+            self.grads.clear()
+            return dx
+
+    model = nb.Sequential([Frozen(2, 2)], backend=backend, seed=0)
+    loss, opt = nb.losses.SoftmaxCrossEntropy(), nb.optim.SGD(0.1)
+    xb, yb = moons_batch(model)
+    loss.forward(model.forward(xb), yb)
+    model.backward(loss.backward())
+    opt.step(model.params, model.grads)
+    assert opt.iterations == 0
+
+
+@pytest.mark.parametrize("modal", [lambda: BatchNorm(4), lambda: Dropout(0.5)])
+def test_a_step_after_the_backward_of_model_call_warns_of_inference_mode(backend, modal):
+    """model(x) is forward(x, training=False): a torch-style loop trained with BatchNorm
+    on its starting statistics and Dropout off, in silence."""
+    layer = modal()
+    model = nb.Sequential([Dense(2, 4), layer, "relu", Dense(4, 2)], backend=backend, seed=0)
+    loss, opt = nb.losses.SoftmaxCrossEntropy(), nb.optim.SGD(0.1)
+    xb, yb = moons_batch(model)
+    loss.forward(model(xb), yb)
+    model.backward(loss.backward())
+    name = type(layer).__name__
+    with pytest.warns(UserWarning, match=rf"inference forward, model\(x\) .*: {name} ran as in"):
+        opt.step(model.params, model.grads)
+    loss.forward(model.forward(xb), yb)
+    model.backward(loss.backward())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt.step(model.params, model.grads)  # a training forward's: no word
+        model(xb)  # a look at the outputs between backward and step, as the guide has it
+        opt.step(model.params, model.grads)
+    assert "training=False" in nb.Sequential.__call__.__doc__
+
+
+def test_model_call_without_modal_layers_backs_and_steps_quietly(backend):
+    """Input gradients of a plain net through model(x) are no mistake: no warning."""
+    model = nb.Sequential([Dense(2, 4), "tanh", Dense(4, 2)], backend=backend, seed=0)
+    loss, opt = nb.losses.SoftmaxCrossEntropy(), nb.optim.SGD(0.1)
+    xb, yb = moons_batch(model)
+    loss.forward(model(xb), yb)
+    model.backward(loss.backward())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt.step(model.params, model.grads)
+    assert opt.iterations == 1
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (lambda: nb.optim.SGD(0.1, weight_decay=1e-4),
+         r"SGD takes no weight_decay=: fit\(\.\.\., l2=0\.0001\) adds l2 \* W"),
+        (lambda: nb.optim.Adam(0.01, betas=(0.8, 0.99)),
+         r"Adam takes no betas=: Adam\(beta1=0\.8, beta2=0\.99\)$"),
+        (lambda: nb.optim.Adam(nb.Sequential([Dense(2, 2)], seed=0).params, lr=0.5),
+         r"Adam is made without the weights .*: nb\.optim\.Adam\(lr=0\.5\), then "
+         r"opt\.step\(model\.params, model\.grads\)"),
+        (lambda: nb.optim.SGD(iter_of_arrays()), r"SGD is made without the weights"),
+        (lambda: Dense(in_features=2, out_features=3),
+         r"Dense takes n_in=, n_out=, not in_features=, out_features= \(another library's "
+         r"names\): Dense\(n_in=2, n_out=3\)$"),
+        (lambda: Dropout(p=0.2), r"Dropout takes rate=, not p= .*: Dropout\(rate=0\.2\)$"),
+        (lambda: LeakyReLU(negative_slope=0.2), r"LeakyReLU\(alpha=0\.2\)$"),
+        (lambda: Conv2D(1, 4, 3, strides=2), r"Conv2D takes stride=, not strides="),
+        (lambda: MaxPool2D(2, strides=2), r"MaxPool2D takes stride=, .*MaxPool2D\(stride=2\)$"),
+        (lambda: Conv2D(3, 8, 3, use_bias=False), r"Conv2D takes bias=, not use_bias="),
+        (lambda: Dense(4, 2, kernel_initializer="he_normal"), r"Dense\(init='he_normal'\)$"),
+    ],
+)  # fmt: skip
+def test_torch_and_keras_arguments_are_told_ours(make, said):
+    with pytest.raises(TypeError, match=said):
+        make()
+
+
+def iter_of_arrays():
+    return (w for w in [np.zeros(2)])  # torch's model.parameters() is a generator
+
+
+def test_told_names_followed_make_the_object():
+    assert nb.optim.Adam(beta1=0.8, beta2=0.99).beta1 == 0.8
+    assert Dense(n_in=2, n_out=3).n_out == 3 and Dropout(rate=0.2).rate == 0.2
+    assert Conv2D(1, 4, 3, stride=2).stride == (2, 2)
+
+
+def test_an_optimizer_of_ones_own_taking_a_list_first_keeps_it():
+    class Scheduled(nb.optim.SGD):
+        def __init__(self, rates, lr=0.1):
+            super().__init__(lr)
+            self.rates = rates
+
+    assert Scheduled([0.1, 0.01]).rates == [0.1, 0.01]
+
+
+def test_layers_given_one_by_one_are_told_to_make_a_list():
+    with pytest.raises(TypeError, match=r"one list, not 3 arguments: put them in \[ \]"):
+        nb.Sequential(Dense(2, 4), "tanh", Dense(4, 2))
+    model = nb.Sequential([Dense(2, 4), "tanh", Dense(4, 2)], seed=0)  # as told
+    assert len(model.layers) == 3
+
+
+def test_fit_given_a_loader_of_batches_says_to_join_them():
+    """fit(loader) was Python's "missing 1 required positional argument: 'y'"."""
+    X, y = nb.datasets.make_moons(64, seed=0)
+    model = nb.Sequential([Dense(2, 2)], seed=0)
+    with pytest.raises(ValueError, match=r"X is a list of 2 \(x, y\) batches: .*join"):
+        model.fit([(X[:32], y[:32]), (X[32:], y[32:])], loss="cross_entropy", optimizer="sgd")
+    with pytest.raises(TypeError, match=r"y is None: give targets y"):
+        model.fit(X, loss="cross_entropy", optimizer="sgd", verbose=0)
+
+
+def test_a_layer_called_with_another_backends_array_is_refused():
+    """conv(x) met array-api-strict's own words; dense(x) gave back a NumPy array from
+    a strict model."""
+    model = nb.Sequential([Conv2D(1, 2, 3), "flatten", Dense(18, 2)], backend="strict", seed=0)
+    with pytest.raises(nb.BackendMismatchError, match=r"Conv2D's input is a numpy\.ndarray"):
+        model.layers[0](np.ones((2, 1, 5, 5), "float32"))
+    with pytest.raises(nb.BackendMismatchError, match=r"Dense's input is a numpy\.ndarray"):
+        model.layers[2](np.ones((2, 18), "float32"))
+    x = model.backend.asarray(np.ones((2, 18), "float32"))
+    assert model.layers[2](x).shape == (2, 2)
