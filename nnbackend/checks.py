@@ -141,14 +141,16 @@ def _check_loop_order(model, grads) -> None:
     ``loss.backward()`` alone) is refused; one after the backward of an inference
     forward (``model(x)``) warns where BatchNorm or Dropout ran as in inference."""
     last, backed = getattr(model, "_out_like", None), getattr(model, "_backward_of", None)
-    if not grads and last is not None and backed is not last:
+    if last is not None and backed is not last and not grads:
         raise RuntimeError(
             "step after model.forward with no model.backward: there are no gradients. "
             "loss.backward() gives dL/d(output) only; model.backward(loss.backward()) "
             "fills model.grads, then opt.step(model.params, model.grads)"
         )
+    if backed is None or backed[2]:  # a training forward's backward: the usual step
+        return
     modal = [type(layer).__name__ for layer in model.layers if _modal(layer)]
-    if backed is not None and not backed[2] and modal:
+    if modal:
         warn_caller(
             f"this step follows the backward of an inference forward, model(x) or "
             f"forward(x, training=False): {', '.join(modal)} ran as in inference. For a "
