@@ -319,8 +319,10 @@ def restore_checkpoint(
 
 def settings_of(optimizer) -> dict:
     """The learning rate and ``config()``'s settings: what a callback may change in a
-    run, which a resume takes from the checkpoint (and a distributed one from rank 0)."""
-    return {"lr": optimizer.lr, **optimizer._hyper()}
+    run, which a resume takes from the checkpoint (and a distributed one from rank 0):
+    the attributes themselves, where config() writes one otherwise (a wrapped optimizer)."""
+    hyper = optimizer._hyper()
+    return {"lr": optimizer.lr, **{key: getattr(optimizer, key, v) for key, v in hyper.items()}}
 
 
 def take_settings(optimizer, settings: dict) -> None:

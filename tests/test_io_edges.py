@@ -359,3 +359,40 @@ def test_a_link_to_a_fifo_at_the_target_is_replaced_like_any_link(tmp_path):
     nb.save(nb.Sequential([Dense(2, 2)], seed=0), link)
     assert not link.is_symlink() and nb.load(link).config()["layers"][0]["n_in"] == 2
     assert fifo.is_fifo()
+
+
+class Wrapping(nb.optim.Optimizer):
+    """An optimizer of one's own around another, whose config() writes it as a config."""
+
+    def __init__(self, inner="sgd", lr=0.1):
+        super().__init__(lr)
+        self.inner = nb.optim.get(inner)
+
+    def update(self, params, name, grad, lr):
+        self.inner.update(params, name, grad, lr)
+
+    def _hyper(self):
+        return {"inner": self.inner.config()}
+
+
+def test_a_resume_keeps_a_wrapped_optimizer_an_optimizer(tmp_path):
+    """take_settings put config()'s dict in place of the optimizer it wraps: the first
+    step after nb.restore or fit(resume=True) failed in the user's update."""
+    X = np.random.default_rng(0).normal(size=(16, 2))
+    y = (X[:, 0] > 0).astype(np.int64)
+    path, own = tmp_path / "w.h5", {"Wrapping": Wrapping}
+
+    def fit(epochs, resume=False, checkpoint=path):
+        model = nb.Sequential([Dense(2, 2)], seed=0)
+        model.fit(X, y, loss="cross_entropy", optimizer=Wrapping(nb.optim.SGD(0.1)),
+                  epochs=epochs, checkpoint=checkpoint, resume=resume, verbose=0)  # fmt: skip
+        return model
+
+    whole = host(fit(4, checkpoint=tmp_path / "whole.h5").params["0.W"])
+    fit(2)
+    resumed = fit(4, resume=True)
+    assert isinstance(resumed.optimizer.inner, nb.optim.SGD)
+    np.testing.assert_array_equal(host(resumed.params["0.W"]), whole)
+    opt = Wrapping(nb.optim.SGD(0.5))
+    nb.restore(nb.Sequential([Dense(2, 2)], seed=0), path, opt, custom_objects=own)
+    assert isinstance(opt.inner, nb.optim.SGD) and opt.inner.lr == 0.1
