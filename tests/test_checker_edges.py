@@ -405,3 +405,39 @@ def test_save_load_compares_a_model_that_has_trained():
     failed = {(r.check, r.backend) for r in caught.value.report.failures}
     assert failed == {("save/load", "numpy -> numpy")}
     assert "output: differs" in str(caught.value)
+
+
+class Residual(nb.layers.Layer):
+    """x + Dense(x), the Dense built in build and kept: its forward never reads params."""
+
+    def __init__(self, units: int = 3):
+        super().__init__()
+        self.units, self.inner = units, Dense(units, units)
+
+    def param_shapes(self):
+        return {"W": (self.units, self.units), "b": (self.units,)}
+
+    def build(self, backend, rng):
+        super().build(backend, rng)
+        self.inner.build(backend, rng)
+        self.params = dict(self.inner.params)
+
+    def forward(self, x, training=True):
+        return x + self.inner.forward(x, training)
+
+    def backward(self, dy, input_grad=True):
+        dx = self.inner.backward(dy, True)
+        self.grads.update(self.inner.grads)
+        return dy + dx
+
+    def config(self):
+        return {**super().config(), "units": self.units}
+
+
+def test_check_layer_says_a_forward_that_keeps_its_own_weights_ignores_params():
+    """A layer holding a Dense of its own trained in model.params while the output
+    stayed the same (fit on NumPy puts new arrays there); check_layer's row said only
+    'relative error 1'."""
+    said = r"d/db: .*: the output does not change with params\['b'\]: forward computes with"
+    with pytest.raises(CheckFailed, match=said):
+        check_layer(Residual, (4, 3), backends=["numpy"])

@@ -44,7 +44,7 @@ import numpy as np
 
 from nnbackend.backend import Backend, Generator, get_backend
 from nnbackend.checkpoint_sizes import settings_unwarned
-from nnbackend.gradcheck import copied, from_state, numerical_gradient, relative_error, unconstant
+from nnbackend.gradcheck import copied, from_state, numerical_gradient, unconstant
 from nnbackend.io import load, save
 from nnbackend.model import Sequential
 from nnbackend.registry import LAYERS, check_base_init
@@ -57,15 +57,16 @@ from nnbackend.testing.backends import (
     to_host,
 )
 from nnbackend.testing.report import (
+    GRADIENT_TOL,
     STANDARD_HINT,
     ULPS,
     Report,
     config_round_trip,
     custom_for,
+    gradient_problems,
     not_finite,
 )
 
-GRADIENT_TOL = {"float64": 1e-6, "float32": 2e-2}
 DEVICE_HINT = (
     "make new arrays on the input's device (xp.asarray(c, device=x.device)) and call "
     "only the Array API standard, never numpy"
@@ -369,23 +370,6 @@ def _dtype(a) -> str:
 
 def _is_integral(a, backend: Backend) -> bool:
     return isinstance(a, backend.array_types) and backend.xp.isdtype(a.dtype, "integral")
-
-
-def gradient_problems(name: str, analytic, numerical, dtype: str) -> list[str]:
-    """[] when they agree, else a sentence that names the likely mistake."""
-    if tuple(analytic.shape) != tuple(numerical.shape):
-        return []  # the arrays row says so
-    error = relative_error(analytic, numerical)
-    if error < GRADIENT_TOL[dtype]:
-        return []
-    a, n = to_host(analytic), to_host(numerical)
-    text = f"d/d{name}: analytic vs numerical relative error {error:.2g}"
-    ratio = float(np.sum(a * n) / np.sum(n * n)) if np.any(n) else 0.0
-    if abs(ratio - 1) > 1e-3 and relative_error(a, ratio * n) < GRADIENT_TOL[dtype]:
-        return [f"{text}: the analytic gradient is {ratio:.3g} times the right one"]
-    if a.ndim == 2 and a.shape[0] == a.shape[1] and relative_error(a.T, n) < GRADIENT_TOL[dtype]:
-        return [f"{text}: the analytic gradient is the right one transposed"]
-    return [text]
 
 
 def _same(a: dict, b: dict) -> bool:

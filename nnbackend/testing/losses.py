@@ -29,14 +29,8 @@ from nnbackend.testing.backends import (
     resolve,
     to_host,
 )
-from nnbackend.testing.layers import (
-    DEVICE_HINT,
-    FLOAT64_HINT,
-    STANDARD_HINT,
-    array_problem,
-    gradient_problems,
-)
-from nnbackend.testing.report import ULPS, Report, config_round_trip, not_finite
+from nnbackend.testing.layers import DEVICE_HINT, FLOAT64_HINT, STANDARD_HINT, array_problem
+from nnbackend.testing.report import ULPS, Report, config_round_trip, gradient_problems, not_finite
 
 
 def check_loss(

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nnbackend.backend import to_numpy
+from nnbackend.gradcheck import relative_error
 from nnbackend.registry import init_parameters, lost_setting, type_name
 
 #: added to an error on a backend other than NumPy: the code may call NumPy's functions
@@ -21,6 +23,9 @@ STANDARD_HINT = "call only the Array API standard, through xp = namespace_of(x),
 
 ULPS = 100
 """The default agreement between backends, in units in the last place (see ``close``)."""
+
+#: the largest relative error of a gradient against central differences, by dtype
+GRADIENT_TOL = {"float64": 1e-6, "float32": 2e-2}
 
 
 @dataclass(frozen=True)
@@ -186,3 +191,24 @@ def custom_for(obj) -> dict:
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else ""
+
+
+def gradient_problems(name: str, analytic, numerical, dtype: str) -> list[str]:
+    """[] when they agree, else a sentence that names the likely mistake."""
+    if tuple(analytic.shape) != tuple(numerical.shape):
+        return []  # the arrays row says so
+    error = relative_error(analytic, numerical)
+    if error < GRADIENT_TOL[dtype]:
+        return []
+    a, n = to_numpy(analytic), to_numpy(numerical)
+    text = f"d/d{name}: analytic vs numerical relative error {error:.2g}"
+    if name != "x" and np.any(a) and not np.any(n):  # the output ignored the weight
+        return [f"{text}: the output does not change with params[{name!r}]: forward "
+                "computes with an array of its own, not params[key] as it is at the call "
+                "(fit, model.to and nb.load put new arrays there)"]  # fmt: skip
+    ratio = float(np.sum(a * n) / np.sum(n * n)) if np.any(n) else 0.0
+    if abs(ratio - 1) > 1e-3 and relative_error(a, ratio * n) < GRADIENT_TOL[dtype]:
+        return [f"{text}: the analytic gradient is {ratio:.3g} times the right one"]
+    if a.ndim == 2 and a.shape[0] == a.shape[1] and relative_error(a.T, n) < GRADIENT_TOL[dtype]:
+        return [f"{text}: the analytic gradient is the right one transposed"]
+    return [text]
