@@ -18,7 +18,7 @@ from nnbackend.backend import Backend, Generator, namespace_of, to_numpy
 from nnbackend.backend.core import detached
 from nnbackend.backend.fastpaths import native
 from nnbackend.checks import one_of, positive_int
-from nnbackend.hint_code import read_from
+from nnbackend.hint_code import code_name, flattened, read_from, subject
 
 #: On a GPU, keep the whole training set on the device when it takes less than this
 #: share of the free device memory.
@@ -58,7 +58,7 @@ class Batches:
         if y is not None and int(y.shape[0]) != self.n:
             raise ValueError(
                 f"{x_name} has {self.n} rows but {y_name} has {int(y.shape[0])}: give one "
-                "target per sample"
+                f"target per sample{_columns_hint(X, y, names)}"
             )
         self.backend = backend
         if batch_size is not None:
@@ -313,3 +313,19 @@ def first_index(mask: np.ndarray) -> tuple[int, ...]:
 def is_float(xp, a) -> bool:
     """Whether ``a`` holds real floating-point numbers."""
     return xp.isdtype(a.dtype, "real floating")
+
+
+def _columns_hint(X, y, names: tuple[str, str]) -> str:
+    """For data laid out as samples in columns (the course's X of (features, m) and Y
+    of (1, m)), how to make the samples rows, as fit's checks say it."""
+    x_name, y_name = names
+    x_code, row = f"{subject(X, code_name(x_name))}.T", y.ndim == 2 and y.shape[0] == 1
+    if row and X.ndim == 2 and X.shape[1] == y.shape[1]:  # both: (features, m) and (1, m)
+        return (
+            f"; samples as columns? Samples are rows here: pass {x_code} and {flattened(y, y_name)}"
+        )
+    if row and y.shape[1] == X.shape[0]:
+        return f"; a row of {y.shape[1]} targets? Pass it 1-D: {flattened(y, y_name)}"
+    if X.ndim == 2 and X.shape[1] == y.shape[0]:
+        return f"; samples as columns? Samples are rows here: pass {x_code}"
+    return ""

@@ -20,7 +20,14 @@ from nnbackend.data import (
     is_foreign,
     not_finite,
 )
-from nnbackend.hint_code import batch_of_one, code_name, same_source, subject, transposed
+from nnbackend.hint_code import (
+    batch_of_one,
+    code_name,
+    flattened,
+    same_source,
+    subject,
+    transposed,
+)
 from nnbackend.layers.base import Layer
 from nnbackend.shapes import chain_shapes, channels_last_hint, reshape_hint
 
@@ -83,7 +90,7 @@ def check_targets(
         if y.ndim == 2 and y.shape[0] == 1:  # the course's (1, samples): not "1 targets"
             got = f"one row of {y.shape[1]} targets"
         row = _samples_in(y) == n_samples  # a (1, samples) row: its length is not it
-        hint = f"; a row of {n_samples} targets? Pass it 1-D: {_flat(y, what)}" if row else ""
+        hint = f"; a row of {n_samples} targets? Pass it 1-D: {flattened(y, what)}" if row else ""
         if not row and y.ndim == 2 and y.shape[1] == n_samples:  # one-hot as (classes, m)
             hint = f"; samples as columns (outputs x samples)? Pass {subject(y, code_name(what))}.T"
         raise ValueError(
@@ -99,7 +106,7 @@ def check_targets(
     if kind == "labels" and y.ndim == 1 and n_outputs is not None:
         _check_labels(y, n_outputs, what)
     elif kind == "labels" and y.ndim == 2 and n_outputs is not None and y.shape[1] != n_outputs:
-        hint = f"; for class labels, pass them 1-D: {_flat(y, what)}" if y.shape[1] == 1 else ""
+        hint = f"; for class labels, pass them 1-D: {flattened(y, what)}" if y.shape[1] == 1 else ""
         raise ValueError(
             f"{what} has shape {tuple(y.shape)}, read as one-hot rows of {y.shape[1]} "
             f"classes, but the model has {n_outputs} outputs{hint}"
@@ -108,14 +115,6 @@ def check_targets(
         _check_target_columns(y, n_outputs, loss, what)
     if kind == "probabilities" or (kind == "labels" and y.ndim == 2):
         _check_unit_range(y, what, kind)
-
-
-def _flat(y, what: str) -> str:
-    """How to make ``y`` 1-D in its own library: strict arrays have no ``reshape``
-    method, and a matrix's (``np.matrix``) keeps it a row."""
-    if type(y).__module__.partition(".")[0] in ("cupy", "torch"):
-        return f"{code_name(what)}.reshape(-1)"  # on its device
-    return f"np.ravel({code_name(what)})"
 
 
 def _reducible(y):

@@ -103,3 +103,11 @@ def code_name(what: str) -> str:
     """How a hint writes in code the array that ``what`` names in words: fit's
     validation data as ``X_val`` and ``y_val``, where "validation y" would not run."""
     return {"validation X": "X_val", "validation y": "y_val"}.get(what, what)
+
+
+def flattened(y, what: str) -> str:
+    """How to make ``y`` 1-D in its own library: strict arrays have no ``reshape``
+    method, and a matrix's (``np.matrix``) keeps it a row."""
+    if type(y).__module__.partition(".")[0] in ("cupy", "torch"):
+        return f"{code_name(what)}.reshape(-1)"  # on its device
+    return f"np.ravel({code_name(what)})"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import operator
 from collections.abc import MutableMapping
 
+from nnbackend.backend import dtype_name, namespace_of
 from nnbackend.backend.core import detached
 
 
@@ -86,7 +87,7 @@ class ArrayView(MutableMapping):
         if current is not None and (value.shape != current.shape or value.dtype != current.dtype):
             raise ValueError(
                 f"{name} is {current.dtype} {tuple(current.shape)}; "
-                f"cannot assign {value.dtype} {tuple(value.shape)}"
+                f"cannot assign {value.dtype} {tuple(value.shape)}{_fit_hint(value, current)}"
             )
 
     def __delitem__(self, name):
@@ -104,3 +105,17 @@ class ArrayView(MutableMapping):
 
     def __repr__(self) -> str:
         return "{" + ", ".join(f"{k!r}: {tuple(v.shape)}" for k, v in self.items()) + "}"
+
+
+def _fit_hint(value, current) -> str:
+    """How a value of another layout or dtype becomes the weight's: torch's and the
+    tutorials' (n_out, n_in) weights, (n, 1) biases, float64 draws."""
+    shape, wanted = tuple(value.shape), tuple(current.shape)
+    if len(shape) == 2 and shape == wanted[::-1] and shape != wanted:
+        return ": a weight is (n_in, n_out) here (x @ W); assign its transpose, W.T"
+    if shape != wanted and [n for n in shape if n != 1] == [n for n in wanted if n != 1]:
+        return f": reshape it to {wanted}"
+    if shape == wanted:
+        dtype = dtype_name(namespace_of(current), current.dtype)
+        return f": convert it, model.backend.asarray(value, dtype='{dtype}')"
+    return ""
