@@ -191,8 +191,9 @@ class Sequential:
     def backward(self, dy, input_grad: bool = True):
         """dL/d(output) (the last ``forward``'s output shape) -> dL/d(input), filling each
         layer's grads (None: input_grad=False)."""
-        self._backward_of = getattr(self, "_out_like", None)  # the forward step() follows
-        check_output_gradient(dy, self._backward_of, self.backend)
+        out_like = getattr(self, "_out_like", None)
+        check_output_gradient(dy, out_like, self.backend)
+        self._backward_of = out_like  # the forward a step follows (checks._check_loop_order)
         return self._backward(dy, input_grad)
 
     def _backward(self, dy, input_grad: bool):
