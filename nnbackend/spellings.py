@@ -65,8 +65,9 @@ def _other_way(cls, name: str, value) -> None:
         raise TypeError(f"{said}: fit(..., l2={value!r}) adds l2 * W to each weight's "
                         "gradient, as torch's weight_decay does (not to the biases)")  # fmt: skip
     if name == "betas" and takes(cls, "beta1"):
-        pair = tuple(value) if isinstance(value, tuple | list) and len(value) == 2 else "ab"
-        raise TypeError(f"{said}: {cls.__name__}(beta1={pair[0]!r}, beta2={pair[1]!r})")
+        pair = isinstance(value, tuple | list) and len(value) == 2
+        shown = f"beta1={value[0]!r}, beta2={value[1]!r}" if pair else "beta1=..., beta2=..."
+        raise TypeError(f"{said}: {cls.__name__}({shown})")
 
 
 def _no_weights_given(cls, args: tuple, given: dict) -> None:
@@ -75,7 +76,8 @@ def _no_weights_given(cls, args: tuple, given: dict) -> None:
     first = args[0] if args else None
     weights = hasattr(first, "keys") or isinstance(first, list | tuple | GeneratorType)
     if weights and list(inspect.signature(cls.__init__).parameters)[1:2] == ["lr"]:
-        rate = f"lr={given['lr']!r}" if "lr" in given else "lr=0.01"
+        lr = given["lr"] if "lr" in given else args[1] if len(args) > 1 else 0.01
+        rate = f"lr={lr!r}"  # torch's SGD(params, 0.1) too
         raise TypeError(
             f"{cls.__name__} is made without the weights (torch's {cls.__name__}(params, "
             f"lr=...)): nb.optim.{cls.__name__}({rate}), then opt.step(model.params, "

@@ -161,3 +161,61 @@ def test_a_layer_called_with_another_backends_array_is_refused():
         model.layers[2](np.ones((2, 18), "float32"))
     x = model.backend.asarray(np.ones((2, 18), "float32"))
     assert model.layers[2](x).shape == (2, 2)
+
+
+def test_a_step_after_forward_without_backward_is_refused_after_an_earlier_backward(backend):
+    """With a backward's gradients still there, loss.backward() alone stepped on the
+    last batch's gradients at every step."""
+    model = nb.Sequential([Dense(2, 4), "tanh", Dense(4, 2)], backend=backend, seed=0)
+    loss, opt = nb.losses.SoftmaxCrossEntropy(), nb.optim.SGD(0.1)
+    xb, yb = moons_batch(model)
+    loss.forward(model.forward(xb), yb)
+    model.backward(loss.backward())
+    opt.step(model.params, model.grads)
+    loss.forward(model.forward(xb), yb)
+    loss.backward()
+    with pytest.raises(RuntimeError, match=r"no model.backward: the gradients are an earlier"):
+        opt.step(model.params, model.grads)
+    assert opt.iterations == 1
+    own = {name: 0.5 * g for name, g in model.grads.items()}  # a step on one's own: taken
+    opt.step(model.params, own)
+    assert opt.iterations == 2
+
+
+def test_a_look_through_model_call_between_backward_and_step_keeps_the_warning():
+    """model(x) twice with a backward between: the step still follows an inference
+    forward's backward."""
+    model = nb.Sequential([Dense(2, 4), BatchNorm(4), Dense(4, 2)], seed=0)
+    loss, opt = nb.losses.SoftmaxCrossEntropy(), nb.optim.SGD(0.1)
+    xb, yb = moons_batch(model)
+    loss.forward(model(xb), yb)
+    model.backward(loss.backward())
+    model(xb)
+    with pytest.warns(UserWarning, match="BatchNorm ran as in inference"):
+        opt.step(model.params, model.grads)
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (lambda: nb.Sequential([Dense(2, 4)], "strict"),
+         r"one list of layers, the rest by name: got \('strict',\) .*backend='strict'"),
+        (lambda: nb.optim.Adam(0.01, betas=0.9), r"Adam\(beta1=\.\.\., beta2=\.\.\.\)$"),
+        (lambda: nb.optim.Adam(0.01, betas=[0.8, 0.99]), r"Adam\(beta1=0\.8, beta2=0\.99\)$"),
+        (lambda: nb.optim.SGD(nb.Sequential([Dense(2, 2)], seed=0).params, 0.5),
+         r"nb\.optim\.SGD\(lr=0\.5\)"),
+        (lambda: nb.optim.Adam(list(nb.Sequential([Dense(2, 2)], seed=0).params.values())),
+         r"Adam is made without the weights"),
+        (lambda: Conv2D(1, kernel_size=3, filters=8), r"Conv2D takes out_channels=, not filters="),
+        (lambda: Dense(2, 3, p=0.5), r"unexpected keyword argument 'p'"),
+    ],
+)  # fmt: skip
+def test_hints_say_what_was_given(make, said):
+    with pytest.raises(TypeError, match=said):
+        make()
+
+
+def test_betas_to_an_optimizer_without_beta1_is_not_told_beta1():
+    with pytest.raises(TypeError) as info:
+        nb.optim.SGD(0.1, betas=(0.9, 0.99))
+    assert "beta1" not in str(info.value)

@@ -214,6 +214,9 @@ def layer_list(layers, more: tuple = ()) -> list[Layer]:
     backward, so the same object twice would hand its first place the second's
     gradients. A layer that already has weights belongs to another model, whose weights
     building it would redraw. ``more``: layers given one by one, as torch's takes them."""
+    if more and isinstance(layers, list | tuple):  # Sequential([...], "strict")
+        raise TypeError(f"Sequential takes one list of layers, the rest by name: got {more!r} "
+                        "after it; nb.Sequential([...], backend='strict', seed=0)")  # fmt: skip
     if more:
         raise TypeError(
             f"Sequential takes the layers as one list, not {1 + len(more)} arguments: put "
