@@ -148,3 +148,15 @@ def test_float_targets_of_one_output_stay_floats(backend):
     model.loss = nb.losses.MSE()
     got = model.evaluate(X[:3], y)["loss"]
     assert got == pytest.approx(np.mean((model.predict_proba(X[:3])[:, 0] - y) ** 2), rel=1e-5)
+
+
+def test_soft_label_rows_keep_their_fractions():
+    """Mutation run: soft rows cast to int64 like 1-D labels trained on a loss of 0."""
+    from nnbackend.data import target_dtype
+
+    numpy = nb.get_backend("numpy")
+    soft = np.full((2, 2), 0.5)
+    assert target_dtype(nb.losses.SoftmaxCrossEntropy(), soft, numpy) == numpy.dtype_name
+    model = nb.Sequential([nb.layers.Dense(3, 2)], seed=0)
+    loss = model.evaluate(np.ones((2, 3)), soft, loss="cross_entropy")["loss"]
+    assert loss > 0.69  # ln 2 at the least; 0.0 where the soft rows became int64 zeros

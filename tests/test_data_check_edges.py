@@ -264,3 +264,19 @@ def test_float_targets_for_a_classifying_loss_are_told_the_losses_that_take_them
     said = r"non-integer values. Regression targets: loss='mse'; probabilities of one label"
     with pytest.raises(ValueError, match=said):
         model.fit(X, X[:, 0], loss="cross_entropy", optimizer="adam", verbose=0)
+
+
+def test_bce_targets_just_above_1_are_refused():
+    """Mutation run: the tests' targets were far out (-1, 2); 1.2 passed a bound of 1.5."""
+    model = nb.Sequential([Dense(3, 1), nb.layers.Sigmoid()], seed=0)
+    y = np.array([0.0, 1.0, 1.2, 0.0])
+    with pytest.raises(ValueError, match=r"from 0 to 1\.2"):
+        model.fit(np.ones((4, 3)), y, loss="bce", optimizer="sgd", verbose=0)
+
+
+def test_the_first_bad_value_is_the_one_named():
+    """Mutation run: with one NaN in each test, the last one could be named as first."""
+    X = np.zeros((4, 3))
+    X[1, 0] = X[3, 2] = np.nan
+    with pytest.raises(ValueError, match=r"the first at index \(1, 0\)"):
+        check_inputs(X, (3,))

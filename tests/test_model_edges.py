@@ -362,3 +362,23 @@ def test_evaluate_with_a_classifying_loss_after_a_regression_fit_reports_accurac
     assert "accuracy" in model.evaluate(X, y, loss="cross_entropy")  # before any fit
     model.fit(X, np.eye(2, dtype="float32")[y], loss="mse", optimizer="sgd", verbose=0)
     assert "accuracy" in model.evaluate(X, y, loss="cross_entropy")
+
+
+def test_predict_under_mse_gives_labels_where_the_model_ends_in_a_sigmoid():
+    """Mutation run: the docstring's 'unless the last layer gives [0, 1]' held no test."""
+    model = nb.Sequential([Dense(3, 1), nb.layers.Sigmoid()], seed=0)
+    model.loss = nb.losses.MSE()
+    got = model.predict(np.array([[5.0, 5.0, 5.0], [-5.0, -5.0, -5.0]]))
+    assert got.dtype == np.int64 and got.shape == (2,)
+    probability = model.predict_proba(np.array([[5.0, 5.0, 5.0], [-5.0, -5.0, -5.0]]))[:, 0]
+    np.testing.assert_array_equal(got, (probability > 0.5).astype(np.int64))
+
+
+def test_a_backward_after_predict_says_to_call_forward():
+    """Mutation run: predict's output shape left behind told a dy shape that could not work."""
+    model = nb.Sequential([Dense(3, 2)], seed=0)
+    model.forward(model.backend.asarray(np.ones((2, 3), dtype=np.float32)))
+    model.loss = nb.losses.SoftmaxCrossEntropy()
+    model.predict(np.ones((5, 3)))
+    with pytest.raises(AttributeError, match=r"call forward\(x\) before backward"):
+        model.backward(model.backend.asarray(np.ones((2, 2), dtype=np.float32)))
