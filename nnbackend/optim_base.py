@@ -307,10 +307,9 @@ class Optimizer:
             lr = lr.config()
         elif callable(lr):
             raise TypeError(
-                f"the learning rate {lr!r} is a plain function, which a checkpoint "
-                "cannot hold: use a built-in schedule (nb.schedules.StepDecay, "
-                "ExponentialDecay, InverseTimeDecay) or a Schedule subclass registered "
-                "with nb.register"
+                f"the learning rate {lr!r} is a plain function, which a checkpoint cannot "
+                "hold: use a built-in schedule (nb.schedules.StepDecay, ExponentialDecay, "
+                "InverseTimeDecay) or a Schedule subclass registered with nb.register"
             )
         return {"type": type_name(self), "lr": lr, **self._hyper()}
 
@@ -319,11 +318,14 @@ class Optimizer:
 
     @classmethod
     def from_config(cls, config: dict) -> Optimizer:
-        """The optimizer that ``config()`` described; a schedule's config becomes one."""
-        config = dict(config)
+        """The optimizer that ``config()`` described; a schedule's config becomes one, and
+        a rate of 0 (a decay run out, which the constructor refuses) is set after it."""
+        config, spent = dict(config), type(config.get("lr")) in (int, float) and config["lr"] == 0
         if isinstance(config.get("lr"), dict):
             config["lr"] = SCHEDULES.build(config["lr"])
-        return construct(cls, config)
+        made = construct(cls, {**config, "lr": 1.0} if spent else config)
+        made.lr = 0.0 if spent else made.lr
+        return made
 
     def state_dict(self) -> dict:
         """``{"type": class name, "iterations": n, "slots": {slot: {param name: array}}}``:
@@ -350,9 +352,8 @@ class Optimizer:
             raise ValueError(f"{name} state lacks the slots {sorted(missing)}")
         unknown = set(state["slots"]) - set(self.slots)
         if unknown:
-            raise ValueError(
-                f"{name} keeps no state named {sorted(unknown)} (its slots: {list(self.slots)})"
-            )
+            raise ValueError(f"{name} keeps no state named {sorted(unknown)} "
+                             f"(its slots: {list(self.slots)})")  # fmt: skip
         self.iterations = iterations
         self.state = {slot: _copies(state["slots"][slot]) for slot in self.slots}
 
@@ -381,10 +382,8 @@ class Optimizer:
     def to(self, backend) -> Optimizer:
         """Move the state arrays to ``backend``, a Backend, in its float dtype; returns self."""
         if not hasattr(backend, "dtype_name"):
-            raise TypeError(
-                f"Optimizer.to takes a Backend, not {backend!r}: model.to({backend!r}, "
-                "optimizer=opt) moves a model with its optimizer"
-            )
+            raise TypeError(f"Optimizer.to takes a Backend, not {backend!r}: model.to("
+                            f"{backend!r}, optimizer=opt) moves it with its optimizer")  # fmt: skip
         for arrays in self.state.values():
             for name, a in arrays.items():
                 arrays[name] = backend.asarray(to_numpy(a))

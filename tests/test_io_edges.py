@@ -396,3 +396,22 @@ def test_a_resume_keeps_a_wrapped_optimizer_an_optimizer(tmp_path):
     opt = Wrapping(nb.optim.SGD(0.5))
     nb.restore(nb.Sequential([Dense(2, 2)], seed=0), path, opt, custom_objects=own)
     assert isinstance(opt.inner, nb.optim.SGD) and opt.inner.lr == 0.1
+
+
+def test_a_rate_a_callback_ran_down_to_0_saves_and_loads(tmp_path):
+    """The setter takes 0 (a decay run out), the constructor does not: nb.save refused
+    the optimizer, telling the user to mend a built-in Adam's config(), and a fit with
+    checkpoint= and a linear decay to 0 failed at its last save."""
+    X = np.random.default_rng(0).normal(size=(16, 2))
+    y = (X[:, 0] > 0).astype(np.int64)
+
+    def decay(epoch, logs, model):
+        model.optimizer.lr = 0.1 * (1 - (epoch + 1) / 3)
+
+    model, each_epoch = nb.Sequential([Dense(2, 2)], seed=0), nb.callbacks.LambdaCallback(decay)
+    model.fit(X, y, loss="cross_entropy", optimizer=nb.optim.Adam(0.1), epochs=3, verbose=0,
+              checkpoint=tmp_path / "run.h5", callbacks=[each_epoch])  # fmt: skip
+    _, back, _ = nb.load(tmp_path / "run.h5", with_optimizer=True)
+    assert back.lr == 0.0 and back.iterations == model.optimizer.iterations
+    with pytest.raises(ValueError, match="learning rate must be a finite number above 0"):
+        nb.optim.Adam(0.0)  # a rate of 0 by hand is still a mistake

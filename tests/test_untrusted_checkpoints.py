@@ -450,9 +450,9 @@ CASES = {
         json_attr("optimizer", "config", lambda c: c.update(lr=-0.1)),
         "learning rate must be a finite number above 0",
     ),
-    "opt-lr-zero": (
-        json_attr("optimizer", "config", lambda c: c.update(lr=0)),
-        "learning rate must be a finite number above 0",
+    "opt-lr-true": (  # 0 is a decay run out, saved as such; True is no rate
+        json_attr("optimizer", "config", lambda c: c.update(lr=True)),
+        "learning rate must be a real number, not True",
     ),
     "opt-beta1-one": (
         json_attr("optimizer", "config", lambda c: c.update(beta1=1.0)),
