@@ -13,7 +13,7 @@ import pytest
 import nnbackend as nb
 from nnbackend.backend import namespace_of
 from nnbackend.data import as_array
-from nnbackend.data_checks import _flat
+from nnbackend.hint_code import flattened
 from nnbackend.layers import Conv2D, Dense, Flatten, Layer
 from nnbackend.loss_base import Loss
 from nnbackend.plot import _drawable
@@ -240,15 +240,15 @@ def _named(module: str):
 
 @pytest.mark.parametrize("module", ["torch", "cupy", "cupy._core.core", "torch.nn"])
 def test_device_arrays_are_told_their_own_reshape(module):
-    assert _flat(_named(module), "y") == "y.reshape(-1)"
+    assert flattened(_named(module), "y") == "y.reshape(-1)"
 
 
 @pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
 @pytest.mark.parametrize("make", [np.asarray, np.asmatrix])  # made in the test, whose
 def test_host_arrays_are_told_np_ravel(make):  # filter then hides the matrix's warning
     array = make(np.zeros((1, 3)))
-    assert _flat(array, "y") == "np.ravel(y)"
-    assert _flat(_named("array_api_strict._array_object"), "y") == "np.ravel(y)"
+    assert flattened(array, "y") == "np.ravel(y)"
+    assert flattened(_named("array_api_strict._array_object"), "y") == "np.ravel(y)"
 
 
 # A loss of one's own that does not take targets of the outputs' shape (its
