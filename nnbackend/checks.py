@@ -141,11 +141,12 @@ def _check_loop_order(model, grads) -> None:
     ``loss.backward()`` alone) is refused; one after the backward of an inference
     forward (``model(x)``) warns where BatchNorm or Dropout ran as in inference."""
     last, backed = getattr(model, "_out_like", None), getattr(model, "_backward_of", None)
-    stale = last is not None and last[2] and getattr(grads, "_model", None) is model
-    if last is not None and backed is not last and (stale or not grads):
-        raise RuntimeError(  # a look in inference between backward and step is no mistake
-            "step after model.forward with no model.backward: the gradients are an "
-            "earlier batch's, or none. loss.backward() gives dL/d(output) only; "
+    stepped, model._stepped_on = getattr(model, "_stepped_on", None), backed
+    stale = backed is not None and backed is stepped and getattr(grads, "_model", None) is model
+    if last is not None and backed is not last and ((stale and last[2]) or not grads):
+        raise RuntimeError(  # forwards between backward and step (a look, a check) are fine
+            "step after model.forward with no model.backward: the gradients are the last "
+            "step's, or none. loss.backward() gives dL/d(output) only; "
             "model.backward(loss.backward()) fills model.grads, then opt.step(...)"
         )
     if backed is None or backed[2]:  # a training forward's backward: the usual step

@@ -36,11 +36,10 @@ def told_ours(cls, given: dict, args: tuple = ()) -> None:
         return  # most calls: the signature is read for such a name alone
     renamed = {n: OTHER_NAMES[n] for n in given if _renames(cls, n)}
     if renamed:  # every one at once: torch's Dense(in_features=, out_features=)
-        shown = ", ".join(f"{ours}={_shown(given[n])}" for n, ours in renamed.items())
         names = "names" if len(renamed) > 1 else "name"
         raise TypeError(f"{cls.__name__} takes {'=, '.join(renamed.values())}=, not "
                         f"{'=, '.join(renamed)}= (another library's {names}): "
-                        f"{cls.__name__}({shown})")  # fmt: skip
+                        f"{_call(cls, args, given, renamed)}")  # fmt: skip
     for name, value in given.items():
         if name in _OTHER_WAYS and not takes(cls, name):
             _other_way(cls, name, value)
@@ -54,6 +53,18 @@ def _renames(cls, name: str) -> bool:
 
 def _shown(value) -> str:
     return "..." if callable(value) else repr(value)  # a function's repr says little
+
+
+def _call(cls, args: tuple, given: dict, renamed: dict) -> str:
+    """The call as made, with ours for ``renamed``'s names, and ``name=...`` first for
+    what it still lacks (Keras's Conv2D(filters=8, kernel_size=3): in_channels)."""
+    kwargs = {renamed.get(name, name): value for name, value in given.items()}
+    taken = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    lacking = [p.name for p in taken[len(args) :] if p.default is p.empty and p.kind in
+               (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in kwargs]  # fmt: skip
+    shown = [*map(_shown, args), *(f"{n}=..." for n in lacking)]
+    shown += [f"{name}={_shown(value)}" for name, value in kwargs.items()]
+    return f"{cls.__name__}({', '.join(shown)})"
 
 
 def _other_way(cls, name: str, value) -> None:
@@ -76,8 +87,9 @@ def _no_weights_given(cls, args: tuple, given: dict) -> None:
     first = args[0] if args else None
     weights = hasattr(first, "keys") or isinstance(first, list | tuple | GeneratorType)
     if weights and list(inspect.signature(cls.__init__).parameters)[1:2] == ["lr"]:
-        lr = given["lr"] if "lr" in given else args[1] if len(args) > 1 else 0.01
-        rate = f"lr={lr!r}"  # torch's SGD(params, 0.1) too
+        default = inspect.signature(cls.__init__).parameters["lr"].default
+        lr = given["lr"] if "lr" in given else args[1] if len(args) > 1 else default
+        rate = f"lr={lr!r}"  # torch's SGD(params, 0.1) too; else the class's own default
         raise TypeError(
             f"{cls.__name__} is made without the weights (torch's {cls.__name__}(params, "
             f"lr=...)): nb.optim.{cls.__name__}({rate}), then opt.step(model.params, "

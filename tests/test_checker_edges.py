@@ -441,3 +441,24 @@ def test_check_layer_says_a_forward_that_keeps_its_own_weights_ignores_params():
     said = r"d/db: .*: the output does not change with params\['b'\]: forward computes with"
     with pytest.raises(CheckFailed, match=said):
         check_layer(Residual, (4, 3), backends=["numpy"])
+
+
+class RoundedMSE(nb.losses.Loss):
+    """A loss whose forward rounds its input: no gradient flows, which check_loss says."""
+
+    def forward(self, pred, target):
+        xp = namespace_of(pred)
+        self._d = pred - target
+        return xp.mean((xp.round(pred) - target) ** 2)
+
+    def backward(self):
+        return 2 * self._d / self._d.size
+
+
+def test_check_loss_does_not_tell_a_loss_about_params():
+    """The sentence for a layer's weight its forward ignores was said of a loss's pred."""
+    from nnbackend.testing import check_loss
+
+    with pytest.raises(CheckFailed) as info:
+        check_loss(RoundedMSE, (4, 3), np.zeros((4, 3)), backends=["numpy"])
+    assert "relative error" in str(info.value) and "params[" not in str(info.value)

@@ -105,9 +105,9 @@ def test_model_call_without_modal_layers_backs_and_steps_quietly(backend):
         (lambda: Dropout(p=0.2), r"Dropout takes rate=, not p= .*: Dropout\(rate=0\.2\)$"),
         (lambda: LeakyReLU(negative_slope=0.2), r"LeakyReLU\(alpha=0\.2\)$"),
         (lambda: Conv2D(1, 4, 3, strides=2), r"Conv2D takes stride=, not strides="),
-        (lambda: MaxPool2D(2, strides=2), r"MaxPool2D takes stride=, .*MaxPool2D\(stride=2\)$"),
+        (lambda: MaxPool2D(2, strides=2), r"MaxPool2D takes stride=, .*MaxPool2D\(2, stride=2\)$"),
         (lambda: Conv2D(3, 8, 3, use_bias=False), r"Conv2D takes bias=, not use_bias="),
-        (lambda: Dense(4, 2, kernel_initializer="he_normal"), r"Dense\(init='he_normal'\)$"),
+        (lambda: Dense(4, 2, kernel_initializer="he_normal"), r"Dense\(4, 2, init='he_normal'\)$"),
     ],
 )  # fmt: skip
 def test_torch_and_keras_arguments_are_told_ours(make, said):
@@ -174,7 +174,7 @@ def test_a_step_after_forward_without_backward_is_refused_after_an_earlier_backw
     opt.step(model.params, model.grads)
     loss.forward(model.forward(xb), yb)
     loss.backward()
-    with pytest.raises(RuntimeError, match=r"no model.backward: the gradients are an earlier"):
+    with pytest.raises(RuntimeError, match=r"no model.backward: the gradients are the last step.s"):
         opt.step(model.params, model.grads)
     assert opt.iterations == 1
     own = {name: 0.5 * g for name, g in model.grads.items()}  # a step on one's own: taken
@@ -219,3 +219,74 @@ def test_betas_to_an_optimizer_without_beta1_is_not_told_beta1():
     with pytest.raises(TypeError) as info:
         nb.optim.SGD(0.1, betas=(0.9, 0.99))
     assert "beta1" not in str(info.value)
+
+
+def test_forwards_between_backward_and_step_let_the_step_through(backend64):
+    """A numerical check of the gradient (training forwards of the same batch) between
+    backward and step was refused as a step with no backward."""
+    model = nb.Sequential([Dense(2, 3), "tanh", Dense(3, 2)], backend=backend64, seed=0)
+    loss, opt = nb.losses.MSE(), nb.optim.SGD(0.1)
+    xb = backend64.asarray(np.ones((4, 2)))
+    yb = backend64.asarray(np.zeros((4, 2)))
+    for _ in range(2):
+        loss.forward(model.forward(xb), yb)
+        model.backward(loss.backward())
+        numerical = nb.gradcheck.numerical_gradient(
+            lambda _: loss.forward(model.forward(xb), yb), model.params["0.W"]
+        )
+        np.testing.assert_allclose(
+            nb.to_numpy(numerical), nb.to_numpy(model.grads["0.W"]), atol=1e-7
+        )
+        opt.step(model.params, model.grads)
+    assert opt.iterations == 2
+
+
+def test_a_sequential_with_a_backward_of_its_own_steps():
+    class Mine(nb.Sequential):
+        def backward(self, dy, input_grad=True):
+            for layer in reversed(self.layers):
+                dy = layer.backward(dy, input_grad=True)
+            return dy
+
+    model = Mine([Dense(2, 4), "tanh", Dense(4, 2)], seed=0)
+    loss, opt = nb.losses.SoftmaxCrossEntropy(), nb.optim.SGD(0.1)
+    xb, yb = moons_batch(model)
+    for _ in range(2):
+        loss.forward(model.forward(xb), yb)
+        model.backward(loss.backward())
+        opt.step(model.params, model.grads)
+    assert opt.iterations == 2
+
+
+@pytest.mark.parametrize(
+    "call",
+    ["Conv2D(3, 8, 3, strides=2)", "Dense(4, out_features=3)", "MaxPool2D(2, strides=2)",
+     "Dense(in_features=4, out_features=3)", "Conv2D(3, 8, 3, use_bias=False)"],
+)  # fmt: skip
+def test_a_renamed_argument_hint_runs_as_written(call):
+    """The hint wrote the renamed argument alone, Conv2D(stride=2), which lacked the rest."""
+    names = {"Conv2D": Conv2D, "Dense": Dense, "MaxPool2D": MaxPool2D}
+    with pytest.raises(TypeError) as info:
+        eval(call, names)
+    written = str(info.value).rsplit(": ", 1)[1]
+    assert type(eval(written, names)).__name__ == call.split("(")[0]
+
+
+def test_keras_filters_are_told_the_channels_it_lacks():
+    with pytest.raises(
+        TypeError, match=r"Conv2D\(in_channels=\.\.\., out_channels=32, kernel_size=3\)$"
+    ):
+        Conv2D(filters=32, kernel_size=3)
+
+
+def test_a_backend_given_by_position_is_told_by_its_own_value():
+    with pytest.raises(
+        TypeError, match=r"nb\.Sequential\(\[\.\.\.\], backend='torch', dtype='float64'\)$"
+    ):
+        nb.Sequential([Dense(2, 2)], "torch", "float64")
+
+
+def test_weights_given_to_adam_are_told_adams_own_default_rate():
+    """The hint wrote lr=0.01, ten times Adam's (and torch's) default."""
+    with pytest.raises(TypeError, match=r"nb\.optim\.Adam\(lr=0\.001\)"):
+        nb.optim.Adam(nb.Sequential([Dense(2, 2)], seed=0).params)

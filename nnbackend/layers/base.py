@@ -87,7 +87,7 @@ class Layer:
     _fused_forward = True  # whether forward_activated may stand in for this forward
 
     def __new__(cls, *args, **kwargs):  # Keras's Dense(128, activation="relu"): told
-        told_ours(cls, kwargs)
+        told_ours(cls, kwargs, args)
         return super().__new__(cls)
 
     def __init_subclass__(cls, **kwargs):
@@ -215,8 +215,11 @@ def layer_list(layers, more: tuple = ()) -> list[Layer]:
     gradients. A layer that already has weights belongs to another model, whose weights
     building it would redraw. ``more``: layers given one by one, as torch's takes them."""
     if more and isinstance(layers, list | tuple):  # Sequential([...], "strict")
+        named = ", ".join(
+            f"{k}={v!r}" for k, v in zip(("backend", "dtype", "seed"), more, strict=False)
+        )
         raise TypeError(f"Sequential takes one list of layers, the rest by name: got {more!r} "
-                        "after it; nb.Sequential([...], backend='strict', seed=0)")  # fmt: skip
+                        f"after it; nb.Sequential([...], {named})")  # fmt: skip
     if more:
         raise TypeError(
             f"Sequential takes the layers as one list, not {1 + len(more)} arguments: put "

@@ -193,8 +193,9 @@ def _first_line(exc: Exception) -> str:
     return text[0][:300] if text else ""
 
 
-def gradient_problems(name: str, analytic, numerical, dtype: str) -> list[str]:
-    """[] when they agree, else a sentence that names the likely mistake."""
+def gradient_problems(name: str, analytic, numerical, dtype: str, param: bool = False) -> list[str]:
+    """[] when they agree, else a sentence that names the likely mistake (``param``: of
+    a layer's weight, which its forward may not read as the layer holds it)."""
     if tuple(analytic.shape) != tuple(numerical.shape):
         return []  # the arrays row says so
     error = relative_error(analytic, numerical)
@@ -202,7 +203,7 @@ def gradient_problems(name: str, analytic, numerical, dtype: str) -> list[str]:
         return []
     a, n = to_numpy(analytic), to_numpy(numerical)
     text = f"d/d{name}: analytic vs numerical relative error {error:.2g}"
-    if name != "x" and np.any(a) and not np.any(n):  # the output ignored the weight
+    if param and np.any(a) and not np.any(n):  # the output ignored the weight
         return [f"{text}: the output does not change with params[{name!r}]: forward "
                 "computes with an array of its own, not params[key] as it is at the call "
                 "(fit, model.to and nb.load put new arrays there)"]  # fmt: skip
