@@ -206,6 +206,11 @@ def _check_alike(what: str, thing, again) -> None:
     """``again``, built from ``thing``'s config, must be of the same classes (a subclass
     whose config() names its base loads as the base); a part or a constructor's argument
     that config() left out (an optimizer's schedule, its rate): a warning, once."""
+    if what == "the model" and type(again) is not type(thing):  # a Sequential of one's own
+        name = type(thing).__name__
+        _warn_once((type(thing), "model"), f"{name} loads as a Sequential of its layers, "
+                   "without the methods of its class: a checkpoint holds no code. "
+                   f"nb.restore({name}(...), path) fills one of yours")  # fmt: skip
     parts, rebuilt = _parts_of(thing), _parts_of(again)
     for mine, built in zip(parts, rebuilt, strict=False):
         if type(built) is not type(mine):

@@ -14,7 +14,7 @@ import math
 import array_api_compat
 import numpy as np
 
-from nnbackend.backend import Backend, Generator, namespace_of, to_numpy
+from nnbackend.backend import Backend, Generator, get_backend, namespace_of, to_numpy
 from nnbackend.backend.core import detached
 from nnbackend.backend.fastpaths import native
 from nnbackend.checks import one_of, positive_int
@@ -60,7 +60,7 @@ class Batches:
                 f"{x_name} has {self.n} rows but {y_name} has {int(y.shape[0])}: give one "
                 f"target per sample{_columns_hint(X, y, names)}"
             )
-        self.backend = backend
+        self.backend = backend = _backend(backend)
         if batch_size is not None:
             batch_size = positive_int(batch_size, "batch_size (None for full batch)")
         self.batch_size = self.n if batch_size is None else min(batch_size, self.n)
@@ -329,3 +329,16 @@ def _columns_hint(X, y, names: tuple[str, str]) -> str:
     if X.ndim == 2 and X.shape[1] == y.shape[0]:
         return f"; samples as columns? Samples are rows here: pass {x_code}"
     return ""
+
+
+def _backend(backend) -> Backend:
+    """Batches' backend: a Backend, or its name; chainer's iterator takes the batch size
+    there, which is said."""
+    if isinstance(backend, str):
+        return get_backend(backend)
+    if not isinstance(backend, Backend):
+        raise TypeError(
+            f"Batches(X, y, backend, batch_size=...) takes model.backend or a backend's "
+            f"name third, not {backend!r}; the batch size goes by name, batch_size="
+        )
+    return backend

@@ -132,6 +132,18 @@ def _is_socket(path) -> bool:
 OPEN_FILES: dict[int, int] = {}
 
 
+#: the first bytes of files taken for checkpoints, which checkpoints are not (HDF5)
+_OTHER_FORMATS = {b"PK\x03\x04": "a zip file (NumPy's .npz, torch's .pt)",
+                  b"\x93NUMPY": "a NumPy .npy file", b"\x80": "a Python pickle"}  # fmt: skip
+
+
+def _other_format(fd: int) -> str | None:
+    """What the file open at ``fd`` is, where its first bytes say another format."""
+    head = os.pread(fd, 8, 0)
+    kind = next((k for sig, k in _OTHER_FORMATS.items() if head.startswith(sig)), None)
+    return kind and f"it is {kind}, not HDF5"
+
+
 @contextlib.contextmanager
 def open_untrusted(path, error: type[ValueError] = ValueError, what: str = "file"):
     """``h5py.File`` of ``path``, read-only, once every link and dataset in it has been
@@ -143,10 +155,8 @@ def open_untrusted(path, error: type[ValueError] = ValueError, what: str = "file
         try:
             f = h5py.File(handle, "r")
         except (OSError, *DAMAGE) as exc:  # h5py's reader of a file object raises ValueError too
-            raise error(
-                f"cannot read {what} {path}: not a readable HDF5 file, or it is truncated "
-                f"({printable(str(exc))})"
-            ) from None
+            said = _other_format(handle.fileno()) or "not a readable HDF5 file, or it is truncated"
+            raise error(f"cannot read {what} {path}: {said} ({printable(str(exc))})") from None
         if not walked:  # HDF5 opened it here, not in the child: no walk vouches for it
             f.close()
             raise error(f"cannot read {what} {path}: it could not be walked apart first")

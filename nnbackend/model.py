@@ -16,14 +16,14 @@ from __future__ import annotations
 import math
 
 from nnbackend import layers as layer_types
-from nnbackend import prediction, training
+from nnbackend import prediction, steps, training
 from nnbackend.backend import Generator, as_generator, get_backend
 from nnbackend.backend.arrays import carried
 from nnbackend.backend.core import detached
 from nnbackend.backend.kernels import table
 from nnbackend.checks import boolean, check_input_gradient, check_output_gradient, own_array
 from nnbackend.fit_options import check_option_names, step_arguments
-from nnbackend.flat import FlatModel, release, thaw, unbind
+from nnbackend.flat import release, thaw, unbind
 from nnbackend.history import History
 from nnbackend.kept import forward_missed, own_copy
 from nnbackend.layers.base import build_layer, claim, layer_list, unbuilt_copy
@@ -250,50 +250,11 @@ class Sequential:
             release(self)
 
     def step_function(self, loss, optimizer, l2: L2 | None = None, flat: bool = True):
-        """``train_step`` as a function of (xb, yb), for one ``fit``'s steps: where each
-        weight and gradient lives is looked up once. Unless ``flat=False``, where it helps
-        the weights and gradients are views into one buffer each (``nnbackend.flat``), one
-        update; else the optimizer gets dicts of the step's arrays, and a name it rebinds
-        is stored back into its layer."""
-        thaw(self, optimizer)  # what torch's inference mode made, a step cannot update
-        bound = FlatModel.bind(self, optimizer) if flat else unbind(self)
-        slots = [  # grads read each step: a backward may give its layer a new dict
-            (f"{i}.{key}", layer.params, layer, key)
-            for i, layer in enumerate(self.layers)
-            for key in layer.params
-        ]
-        decayed = self.decayed_names()
-
-        def step(xb, yb):  # xb: checked by the caller (fit: the whole X, once)
-            out = self._through_layers(xb, True)
-            value = loss.forward(out, yb)
-            self._backward(loss.backward(), input_grad=False)
-            if bound is not None and bound.gather():
-                value = bound.decay(l2, value)
-                optimizer.step_flat(bound.params, bound.grads)
-                return value, out
-            params, grads = {}, {}  # loops, not comprehensions: torch.compile traces these
-            for name, store, layer, key in slots:
-                params[name] = store[key]
-                if key in layer.grads:
-                    grads[name] = layer.grads[key]
-            if l2 is not None:
-                weights, moving = {}, {}  # a weight with no gradient (frozen) is not moved
-                for name in decayed:
-                    weights[name] = params[name]
-                    if name in grads:
-                        moving[name] = params[name]
-                value = value + l2.penalty(weights.values())
-                l2.add_to_gradients(moving, grads)
-            optimizer.step(params, grads)
-            for name, store, layer, key in slots:
-                if params[name] is not store[key]:  # checked and copied, as any assignment
-                    self.params[name] = params[name]
-                if key in layer.grads and grads[name] is not layer.grads[key]:
-                    layer.grads[key] = grads[name]
-            return value, out
-
-        return step
+        """``train_step`` as a function of (xb, yb), for one ``fit``'s steps
+        (``nnbackend.steps``). A subclass's own ``forward`` and ``backward`` run there."""
+        base, cls = Sequential, type(self)
+        own = cls.forward is not base.forward or cls.backward is not base.backward
+        return steps.step_function(self, loss, optimizer, l2, flat, own)
 
     def fit(self, X, y=None, *, loss, optimizer, **options) -> History:
         """Train until epoch ``epochs``; returns the History of the epochs run.
@@ -356,7 +317,8 @@ class Sequential:
         """An independent copy on ``backend`` in ``dtype`` (default: this model's; a Backend
         object brings its own dtype): the same layers (copied, so unregistered ones too) with
         copies of the weights, running state, loss and metrics (``kept.own_copy``), and a
-        generator in this one's state (it shuffles and drops as this model would). No optimizer."""
+        generator in this one's state (it shuffles and drops as this model would), of this
+        model's class, with the public attributes a subclass keeps. No optimizer."""
         backend = self.backend.moved_to(self.backend if backend is None else backend, dtype)
         layers = [unbuilt_copy(layer) for layer in self.layers]
         twin = Sequential(layers, backend=backend, input_shape=self._given_shape)
@@ -365,6 +327,10 @@ class Sequential:
                 store[name] = carried(a, backend)
         twin.loss, twin.metrics = own_copy(self.loss), own_copy(self.metrics)
         twin.rng.state = self.rng.state
+        if type(self) is not Sequential:  # a class of one's own: its methods and settings
+            twin.__class__, mine = type(self), vars(self).items()
+            kept = {k: v for k, v in mine if k not in vars(twin) and not k.startswith("_")}
+            twin.__dict__.update(own_copy(kept))  # not the last pass's marks (_out_like)
         return twin
 
     def config(self) -> dict:

@@ -64,6 +64,7 @@ from nnbackend.testing.report import (
     config_round_trip,
     custom_for,
     gradient_problems,
+    made_by,
     not_finite,
 )
 
@@ -108,7 +109,7 @@ def check_layer(
     Weights are drawn by ``Generator(seed)``, inputs from a normal of ``input_std``.
     Returns the ``Report``; raises ``CheckFailed`` (an AssertionError) with a table of
     what failed where. The module's docstring lists the checks."""
-    chosen, layer = resolve(backends, dtype), make_layer()
+    chosen, layer = resolve(backends, dtype), made_by(make_layer, "layer")
     check_base_init(layer, "params")  # else every row fails in Python's words
     report = Report(f"check_layer({layer!r}, input_shape={tuple(input_shape)})")
     case = _Case(make_layer, tuple(input_shape), seed, input_std, ulps)

@@ -30,7 +30,14 @@ from nnbackend.testing.backends import (
     to_host,
 )
 from nnbackend.testing.layers import DEVICE_HINT, FLOAT64_HINT, STANDARD_HINT, array_problem
-from nnbackend.testing.report import ULPS, Report, config_round_trip, gradient_problems, not_finite
+from nnbackend.testing.report import (
+    ULPS,
+    Report,
+    config_round_trip,
+    gradient_problems,
+    made_by,
+    not_finite,
+)
 
 
 def check_loss(
@@ -52,7 +59,7 @@ def check_loss(
     if isinstance(pred, tuple):
         pred = Generator(seed).host().normal(size=pred)
     pred, target = np.asarray(pred, dtype=np.float64), np.asarray(target)
-    loss = make_loss()
+    loss = made_by(make_loss, "loss")
     check_base_init(loss, "reduction")  # else every row fails in Python's words
     report = Report(f"check_loss({loss!r}, pred {pred.shape}, target {target.shape})")
     results, results32 = {}, {}

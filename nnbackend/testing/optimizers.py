@@ -43,7 +43,7 @@ from nnbackend.testing.backends import (
     to_host,
 )
 from nnbackend.testing.layers import DEVICE_HINT, array_problem
-from nnbackend.testing.report import ULPS, Report, config_round_trip, custom_for
+from nnbackend.testing.report import ULPS, Report, config_round_trip, custom_for, made_by
 
 SHAPES = {"0.W": (4, 3), "0.b": (3,)}  # a Dense(4, 3)'s weights, as in a model
 STATE_HINT = (
@@ -67,7 +67,7 @@ def check_optimizer(
     t) -> new w`` (NumPy, float64; ``state`` a dict per parameter that persists across
     steps; ``t`` the step, from 1) on every backend of ``backends``. Returns the
     ``Report``; raises ``CheckFailed`` with a table of what failed where."""
-    chosen, optimizer = resolve(backends, dtype), make_optimizer()
+    chosen, optimizer = resolve(backends, dtype), made_by(make_optimizer, "optimizer")
     check_base_init(optimizer, "state")  # else every row fails in Python's words
     report = Report(f"check_optimizer({optimizer!r})")
     expected = _reference_steps(reference, seed, steps + 2)

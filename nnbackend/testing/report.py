@@ -213,3 +213,14 @@ def gradient_problems(name: str, analytic, numerical, dtype: str, param: bool = 
     if a.ndim == 2 and a.shape[0] == a.shape[1] and relative_error(a.T, n) < GRADIENT_TOL[dtype]:
         return [f"{text}: the analytic gradient is the right one transposed"]
     return [text]
+
+
+def made_by(make, what: str):
+    """``make()``: the checks make a fresh one for each run. The thing itself given (a
+    layer, whose ``__call__`` would run it instead) is told what to give."""
+    if hasattr(make, "config") and not isinstance(make, type):
+        raise TypeError(
+            f"check_{what} takes what makes the {what}, for a fresh one at each run: "
+            f"check_{what}(lambda: {type(make).__name__}(...), ...), not the {what} {make!r}"
+        )
+    return make()

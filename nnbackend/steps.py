@@ -1,0 +1,59 @@
+"""One training step of a ``Sequential`` as a function of a batch (``fit``'s and
+``train_step``'s): forward, loss, backward and the optimizer's update, with where each
+weight and gradient lives looked up once."""
+
+from __future__ import annotations
+
+from nnbackend.flat import FlatModel, thaw, unbind
+
+
+def step_function(model, loss, optimizer, l2=None, flat: bool = True, own: bool = False):
+    """``model.train_step`` as a function of (xb, yb). Unless ``flat=False``, where it
+    helps the weights and gradients are views into one buffer each (``nnbackend.flat``),
+    one update; else the optimizer gets dicts of the step's arrays, and a name it
+    rebinds is stored back into its layer. ``own``: the model's class writes its own
+    ``forward`` or ``backward`` (a model written as a chain of one's own), which the step
+    then runs, checks and all, instead of the layers' chain."""
+    thaw(model, optimizer)  # what torch's inference mode made, a step cannot update
+    bound = FlatModel.bind(model, optimizer) if flat else unbind(model)
+    slots = [  # grads read each step: a backward may give its layer a new dict
+        (f"{i}.{key}", layer.params, layer, key)
+        for i, layer in enumerate(model.layers)
+        for key in layer.params
+    ]
+    decayed = model.decayed_names()
+    if own:  # a chain of one's own: its forward and backward, checks and all
+        forward, backward = model.forward, model.backward
+    else:
+        forward, backward = model._through_layers, model._backward
+
+    def step(xb, yb):  # xb: checked by the caller (fit: the whole X, once)
+        out = forward(xb, True)
+        value = loss.forward(out, yb)
+        backward(loss.backward(), False)
+        if bound is not None and bound.gather():
+            value = bound.decay(l2, value)
+            optimizer.step_flat(bound.params, bound.grads)
+            return value, out
+        params, grads = {}, {}  # loops, not comprehensions: torch.compile traces these
+        for name, store, layer, key in slots:
+            params[name] = store[key]
+            if key in layer.grads:
+                grads[name] = layer.grads[key]
+        if l2 is not None:
+            weights, moving = {}, {}  # a weight with no gradient (frozen) is not moved
+            for name in decayed:
+                weights[name] = params[name]
+                if name in grads:
+                    moving[name] = params[name]
+            value = value + l2.penalty(weights.values())
+            l2.add_to_gradients(moving, grads)
+        optimizer.step(params, grads)
+        for name, store, layer, key in slots:
+            if params[name] is not store[key]:  # checked and copied, as any assignment
+                model.params[name] = params[name]
+            if key in layer.grads and grads[name] is not layer.grads[key]:
+                layer.grads[key] = grads[name]
+        return value, out
+
+    return step

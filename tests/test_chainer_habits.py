@@ -1,0 +1,120 @@
+"""A model written as Chainer's and DeZero's users write one (a Sequential with its own
+forward and backward), and their other habits: what fit, the checks and a save make of
+them."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import nnbackend as nb
+from nnbackend.layers import Dense
+from nnbackend.testing import check_layer, check_loss, check_optimizer
+
+
+class Negated(nb.Sequential):
+    """The layers' outputs negated: forward and backward of its own, consistent."""
+
+    def forward(self, x, training=True):
+        return -super().forward(x, training)
+
+    def backward(self, dy, input_grad=True):
+        return super().backward(-dy, input_grad)
+
+
+class Forgot(nb.Sequential):
+    """A forward of its own whose backward is still the layers' chain: wrong gradients."""
+
+    def forward(self, x, training=True):
+        return -super().forward(x, training)
+
+
+def moons():
+    return nb.datasets.make_moons(64, noise=0.1, seed=0)
+
+
+def test_fit_trains_what_a_subclass_s_forward_computes(backend):
+    """fit ran the layers' chain, not the class's forward: 0.91 in its history, 0.09
+    at evaluate, which runs the class's forward."""
+    X, y = moons()
+    model = Negated([Dense(2, 8), "tanh", Dense(8, 2)], seed=0, backend=backend)
+    history = model.fit(X, y, loss="cross_entropy", optimizer=nb.optim.Adam(0.05), epochs=30,
+                        batch_size=16, verbose=0)  # fmt: skip
+    scored = model.evaluate(X, y)
+    assert scored["accuracy"] > 0.85
+    assert scored["accuracy"] == pytest.approx(history["accuracy"][-1], abs=0.1)
+
+
+def test_check_gradients_checks_the_subclass_s_own_passes():
+    """The check ran on a plain Sequential copy: a wrong backward passed at 4e-11."""
+    X, y = moons()
+    wrong = nb.gradcheck.check_gradients(Forgot([Dense(2, 4), "tanh", Dense(4, 2)], seed=0),
+                                         "cross_entropy", X[:8], y[:8])  # fmt: skip
+    assert max(wrong.values()) > 1e-3
+    right = nb.gradcheck.check_gradients(Negated([Dense(2, 4), "tanh", Dense(4, 2)], seed=0),
+                                         "cross_entropy", X[:8], y[:8])  # fmt: skip
+    assert max(right.values()) < 1e-6
+
+
+def test_a_copy_keeps_the_class_and_its_settings():
+    model = Negated([Dense(2, 4)], seed=0)
+    model.scale = 3.0
+    twin = model.copy()
+    assert type(twin) is Negated and twin.scale == 3.0
+
+
+def test_saving_a_subclass_warns_that_it_loads_as_a_sequential(tmp_path):
+    model = Negated([Dense(2, 4), "tanh", Dense(4, 2)], seed=0)
+    with pytest.warns(UserWarning, match=r"Negated loads as a Sequential .*nb\.restore\(Negated"):
+        nb.save(model, tmp_path / "n.h5")
+    mine = Negated([Dense(2, 4), "tanh", Dense(4, 2)], seed=1)
+    nb.restore(mine, tmp_path / "n.h5")  # as told: the weights in one of the class
+    np.testing.assert_array_equal(nb.to_numpy(mine.params["0.W"]), nb.to_numpy(model.params["0.W"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nb.save(nb.Sequential([Dense(2, 2)], seed=0), tmp_path / "plain.h5")
+
+
+@pytest.mark.parametrize("given", [32, "numpy"])
+def test_batches_take_a_backend_s_name_and_say_where_the_batch_size_goes(given):
+    """An iterator's Batches(X, y, 32) and Batches(X, y, 'numpy') met AttributeError."""
+    X, y = np.zeros((4, 2), np.float32), np.zeros(4, np.int64)
+    if isinstance(given, str):
+        assert len(list(nb.data.Batches(X, y, given, batch_size=2))) == 2
+        return
+    with pytest.raises(TypeError, match=r"not 32; the batch size goes by name, batch_size="):
+        nb.data.Batches(X, y, given)
+
+
+@pytest.mark.parametrize(
+    ("check", "thing", "args"),
+    [
+        (check_layer, Dense(3, 2), ((5, 3),)),
+        (check_loss, nb.losses.MSE(), ((4, 3), np.zeros((4, 3)))),
+        (check_optimizer, nb.optim.SGD(0.1), (lambda w, g, s, t: w - 0.1 * g,)),
+    ],
+)
+def test_the_checks_given_the_thing_itself_say_to_give_what_makes_it(check, thing, args):
+    """Chainer's check_backward takes the link: here Layer.__call__'s missing x."""
+    name = type(thing).__name__
+    with pytest.raises(TypeError, match=rf"takes what makes the .*\(lambda: {name}\(\.\.\.\)"):
+        check(thing, *args, backends=["numpy"])
+
+
+@pytest.mark.parametrize(
+    ("write", "said"),
+    [
+        (lambda p: np.savez(p, W=np.zeros(3)), "a zip file"),
+        (lambda p: np.save(p, np.zeros(3)), "a NumPy .npy file"),
+    ],
+)
+def test_a_file_of_another_format_is_named_for_what_it_is(tmp_path, write, said):
+    """A NumPy .npz (Chainer's save_npz) was 'not a readable HDF5 file, or truncated'."""
+    path = tmp_path / "weights.bin"
+    with open(path, "wb") as f:
+        write(f)
+    with pytest.raises(nb.CheckpointError, match=rf"it is {said}.*, not HDF5") as info:
+        nb.load(path)
+    assert "truncated" not in str(info.value)
