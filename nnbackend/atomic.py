@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import secrets
 import stat
 import tempfile
@@ -233,7 +234,8 @@ def leftovers(path) -> list[Path]:
         names = os.listdir(path.parent)
     except OSError:
         return []
-    return [path.parent / n for n in names if n.startswith(prefix) and n.endswith(SUFFIX)]
+    ours = re.compile(re.escape(prefix) + "[0-9a-f]{8}" + re.escape(SUFFIX))  # token_hex(4)
+    return [path.parent / n for n in names if ours.fullmatch(n)]  # not m.h5.bak's for m.h5
 
 
 def remove_leftovers(path) -> None:

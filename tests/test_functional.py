@@ -35,3 +35,13 @@ def test_softmax_and_log_softmax_of_finite_and_masked_rows(backend64):
     np.testing.assert_allclose(nb.to_numpy(F.softmax(rows)), want, rtol=1e-14, atol=1e-300)
     log_want = ROWS[:3] - np.logaddexp.reduce(ROWS[:3], axis=1, keepdims=True)
     np.testing.assert_allclose(nb.to_numpy(F.log_softmax(rows)), log_want, rtol=1e-14)
+
+
+def test_softmax_log_softmax_and_logsumexp_follow_their_axis():
+    """Mutation run: no test used an axis but the last; -1 in their place passed."""
+    x = np.random.default_rng(0).normal(size=(3, 4)) * 5
+    s = np.exp(x) / np.exp(x).sum(axis=0, keepdims=True)
+    np.testing.assert_allclose(nb.functional.softmax(x, axis=0), s, rtol=1e-12)
+    np.testing.assert_allclose(nb.functional.log_softmax(x, axis=0), np.log(s), rtol=1e-12)
+    wanted = np.log(np.exp(x).sum(axis=0))
+    np.testing.assert_allclose(nb.functional.logsumexp(x, axis=0), wanted, rtol=1e-12)

@@ -415,3 +415,14 @@ def test_a_rate_a_callback_ran_down_to_0_saves_and_loads(tmp_path):
     assert back.lr == 0.0 and back.iterations == model.optimizer.iterations
     with pytest.raises(ValueError, match="learning rate must be a finite number above 0"):
         nb.optim.Adam(0.0)  # a rate of 0 by hand is still a mistake
+
+
+def test_a_save_leaves_the_leftovers_of_a_longer_name_alone(tmp_path):
+    """Mutation run: m.h5.bak's dead temporary file was taken for m.h5's and removed
+    (the rule held only for m.x.h5, which the prefix alone told apart)."""
+    other = tmp_path / ".m.h5.bak.0123abcd.nnbackend-tmp"
+    other.write_bytes(b"left by a killed save to m.h5.bak")
+    assert atomic.leftovers(tmp_path / "m.h5") == []
+    assert atomic.leftovers(tmp_path / "m.h5.bak") == [other]
+    nb.save(nb.Sequential([Dense(2, 2)], seed=0), tmp_path / "m.h5")
+    assert other.exists()

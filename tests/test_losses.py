@@ -462,3 +462,17 @@ def test_a_loss_shows_its_arguments_and_comes_back_from_its_config():
         assert repr(loss).startswith(starts)
         again = losses.get(loss.config())
         assert type(again) is type(loss) and again.config() == loss.config()
+
+
+@pytest.mark.parametrize("from_logits", [True, False])
+def test_a_column_of_labels_is_refused_by_softmax_cross_entropy(from_logits):
+    """Mutation run: (4, 1) labels against (4, 3) scores held no test of its words."""
+    loss = nb.losses.SoftmaxCrossEntropy(from_logits=from_logits)
+    with pytest.raises(ValueError, match=r"target of shape \(4, 1\) does not fit scores \(4, 3\)"):
+        loss.forward(np.full((4, 3), 1 / 3), np.array([[0.0], [1.0], [2.0], [1.0]]))
+
+
+@pytest.mark.parametrize("loss", [nb.losses.MSE(), nb.losses.BinaryCrossEntropy()])
+def test_a_batch_of_targets_does_not_fit_several_outputs(loss):
+    with pytest.raises(ValueError, match=r"target of shape \(4,\) does not fit output \(4, 3\)"):
+        loss.forward(np.full((4, 3), 0.5), np.ones(4))
