@@ -13,6 +13,7 @@ NumPy for host data (as scikit-learn does), else the backend's arrays (no copy b
 
 from __future__ import annotations
 
+import copy
 import math
 
 from nnbackend import layers as layer_types
@@ -318,7 +319,7 @@ class Sequential:
         object brings its own dtype): the same layers (copied, so unregistered ones too) with
         copies of the weights, running state, loss and metrics (``kept.own_copy``), and a
         generator in this one's state (it shuffles and drops as this model would), of this
-        model's class, with the public attributes a subclass keeps. No optimizer."""
+        model's class, with what a subclass keeps of its own. No optimizer."""
         backend = self.backend.moved_to(self.backend if backend is None else backend, dtype)
         layers = [unbuilt_copy(layer) for layer in self.layers]
         twin = Sequential(layers, backend=backend, input_shape=self._given_shape)
@@ -328,9 +329,8 @@ class Sequential:
         twin.loss, twin.metrics = own_copy(self.loss), own_copy(self.metrics)
         twin.rng.state = self.rng.state
         if type(self) is not Sequential:  # a class of one's own: its methods and settings
-            twin.__class__, mine = type(self), vars(self).items()
-            kept = {k: v for k, v in mine if k not in vars(twin) and not k.startswith("_")}
-            twin.__dict__.update(own_copy(kept))  # not the last pass's marks (_out_like)
+            twin.__class__ = type(self)
+            twin.__dict__.update(_own_attributes(self, twin))
         return twin
 
     def config(self) -> dict:
@@ -359,3 +359,18 @@ class Sequential:
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
         return f"Sequential([{inner}], backend={self.backend.name!r})"
+
+
+#: what the passes leave on a model (checks.py's too): the last batch's, not a setting
+_PASS_MARKS = frozenset({"_out_like", "_backward_of", "_stepped_on", "_in_shapes"})
+
+
+def _own_attributes(model, twin) -> dict:
+    """Copies of what a subclass of ``Sequential`` keeps beside the base's attributes,
+    its layers held by name (Chainer's ``self.l1``) being ``twin``'s layers."""
+    kept = {k: v for k, v in vars(model).items() if k not in vars(twin) and k not in _PASS_MARKS}
+    memo = {id(a): b for a, b in zip(model.layers, twin.layers, strict=True)}
+    try:
+        return copy.deepcopy(kept, memo)
+    except Exception:  # what deepcopy cannot copy: as own_copy does, a shallow copy
+        return {k: own_copy(v) for k, v in kept.items()}

@@ -299,8 +299,9 @@ def rows_to_images_hint(channels: int | None, sample_shape, X=None, name: str = 
         with_axis = f"{subject(X, name)}[:, None{rest_of_index(X)}]"
         if channels in (None, 1):
             return f"images of one channel need that axis: {with_axis}"
-        return (f"images of one channel (grey), not {channels}: make the first layer "
-                f"Conv2D(1, ...) and give it {with_axis}")  # fmt: skip
+        return (f"images of one channel (grey), not {channels}: give each {channels} "
+                f"alike (np.repeat({with_axis}, {channels}, axis=1)), or train a model whose "
+                f"first layer is Conv2D(1, ...) on {with_axis}")  # fmt: skip
     size, c = math.prod(sample_shape), channels or "channels"
     side = math.isqrt(size // channels) if channels and size % channels == 0 else 0
     if side and side * side * channels == size:

@@ -90,9 +90,10 @@ def _no_weights_given(cls, args: tuple, given: dict) -> None:
         default = inspect.signature(cls.__init__).parameters["lr"].default
         lr = given["lr"] if "lr" in given else args[1] if len(args) > 1 else default
         rate = f"lr={lr!r}"  # torch's SGD(params, 0.1) too; else the class's own default
+        where = "nb.optim." if cls.__module__.startswith("nnbackend.") else ""
         raise TypeError(
             f"{cls.__name__} is made without the weights (torch's {cls.__name__}(params, "
-            f"lr=...)): nb.optim.{cls.__name__}({rate}), then opt.step(model.params, "
+            f"lr=...)): {where}{cls.__name__}({rate}), then opt.step(model.params, "
             "model.grads) after each backward, or model.fit(..., optimizer=opt)"
         )
 

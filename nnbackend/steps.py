@@ -4,6 +4,8 @@ weight and gradient lives looked up once."""
 
 from __future__ import annotations
 
+import inspect
+
 from nnbackend.flat import FlatModel, thaw, unbind
 
 
@@ -23,7 +25,7 @@ def step_function(model, loss, optimizer, l2=None, flat: bool = True, own: bool 
     ]
     decayed = model.decayed_names()
     if own:  # a chain of one's own: its forward and backward, checks and all
-        forward, backward = model.forward, model.backward
+        forward, backward = model.forward, _backward_of(model)
     else:
         forward, backward = model._through_layers, model._backward
 
@@ -57,3 +59,16 @@ def step_function(model, loss, optimizer, l2=None, flat: bool = True, own: bool 
         return value, out
 
     return step
+
+
+def _backward_of(model):
+    """``model.backward`` as the step calls it, (dy, input_grad): a subclass's that
+    takes dy alone (DeZero's ``backward(self, gy)``) is called without the flag, which
+    only saves the first layer's dL/dx."""
+    if "input_grad" in inspect.signature(model.backward).parameters:
+        return model.backward
+
+    def backward(dy, input_grad):
+        return model.backward(dy)
+
+    return backward

@@ -118,3 +118,74 @@ def test_a_file_of_another_format_is_named_for_what_it_is(tmp_path, write, said)
     with pytest.raises(nb.CheckpointError, match=rf"it is {said}.*, not HDF5") as info:
         nb.load(path)
     assert "truncated" not in str(info.value)
+
+
+class Scaled(nb.Sequential):
+    """A setting of its own kept private, set in an __init__ of its own."""
+
+    def __init__(self, scale, **kwargs):
+        super().__init__([Dense(2, 4), "tanh", Dense(4, 2)], **kwargs)
+        self._scale = scale
+
+    def forward(self, x, training=True):
+        return super().forward(x, training) * self._scale
+
+    def backward(self, dy, input_grad=True):
+        return super().backward(dy * self._scale, input_grad)
+
+
+class Links(nb.Sequential):
+    """Chainer's own style: the layers held by name, run by name."""
+
+    def __init__(self, **kwargs):
+        self.l1, self.act, self.l2 = Dense(2, 4), nb.layers.Tanh(), Dense(4, 2)
+        super().__init__([self.l1, self.act, self.l2], **kwargs)
+
+    def forward(self, x, training=True):
+        return self.l2.forward(self.act.forward(self.l1.forward(x, training), training), training)
+
+    def backward(self, dy, input_grad=True):
+        return self.l1.backward(self.act.backward(self.l2.backward(dy)), input_grad=input_grad)
+
+
+class DyAlone(nb.Sequential):
+    """DeZero's backward(self, gy): no input_grad."""
+
+    def forward(self, x, training=True):
+        return -super().forward(x, training)
+
+    def backward(self, dy):
+        return super().backward(-dy)
+
+
+@pytest.mark.parametrize("make", [lambda: Scaled(2.0, seed=0), lambda: Links(seed=0)])
+def test_a_copy_keeps_what_a_subclass_holds_and_the_check_runs(make):
+    """copy() dropped a private setting (AttributeError in check_gradients) and gave a
+    Links copy layers of its own outside its params (KeyError '0.W')."""
+    X, y = moons()
+    model = make()
+    twin = model.copy()
+    xb = model.backend.asarray(X[:8].astype(np.float32))
+    np.testing.assert_array_equal(nb.to_numpy(twin.forward(xb, False)),
+                                  nb.to_numpy(model.forward(xb, False)))  # fmt: skip
+    if isinstance(model, Links):
+        assert twin.l1 is twin.layers[0] and twin.l2 is twin.layers[2]
+    assert max(nb.gradcheck.check_gradients(model, "cross_entropy", X[:8], y[:8]).values()) < 1e-6
+
+
+def test_fit_runs_a_subclass_backward_that_takes_dy_alone():
+    """fit called backward(dy, False): Python's 'takes 2 positional arguments'."""
+    X, y = moons()
+    model = DyAlone([Dense(2, 8), "tanh", Dense(8, 2)], seed=0)
+    model.fit(X, y, loss="cross_entropy", optimizer=nb.optim.Adam(0.05), epochs=30,
+              batch_size=16, verbose=0)  # fmt: skip
+    assert model.evaluate(X, y)["accuracy"] > 0.85
+
+
+def test_an_optimizer_of_ones_own_given_weights_is_not_told_nb_optim():
+    class MyOpt(nb.optim.SGD):
+        pass
+
+    with pytest.raises(TypeError, match=r"\): MyOpt\(lr=0\.01\), then opt\.step") as info:
+        MyOpt(nb.Sequential([Dense(2, 2)], seed=0).params)
+    assert "nb.optim.MyOpt" not in str(info.value)

@@ -295,8 +295,9 @@ def test_a_layer_of_ones_own_that_says_no_shape_stops_the_walk():
     [
         (np.zeros((3, 8, 8)), r"through the model\. A single sample\? .*: X\[None\]$"),
         (np.zeros((5, 192)), r"transpose\(0, 3, 1, 2\); .* X.reshape\(len\(X\), 3, 8, 8\)$"),
-        (np.zeros((5, 8, 8)), r"one channel \(grey\), not 3: make the first layer "
-                              r"Conv2D\(1, \.\.\.\) and give it X\[:, None\]$"),
+        (np.zeros((5, 8, 8)), r"one channel \(grey\), not 3: give each 3 alike \(np\.repeat\("
+                              r"X\[:, None\], 3, axis=1\)\), or train a model whose first layer "
+                              r"is Conv2D\(1, \.\.\.\) on X\[:, None\]$"),
     ],
 )  # fmt: skip
 def test_images_a_model_cannot_place_get_the_layers_own_channels(X, hint):
