@@ -332,8 +332,8 @@ def _columns_hint(X, y, names: tuple[str, str]) -> str:
 
 
 def _backend(backend) -> Backend:
-    """Batches' backend: a Backend, or its name; chainer's iterator takes the batch size
-    there, which is said."""
+    """Batches' backend: a Backend, or its name. Chainer's iterator takes the batch size
+    there: that is told where it goes."""
     if isinstance(backend, str):
         return get_backend(backend)
     if not isinstance(backend, Backend):

@@ -56,8 +56,8 @@ def _shown(value) -> str:
 
 
 def _call(cls, args: tuple, given: dict, renamed: dict) -> str:
-    """The call as made, with ours for ``renamed``'s names, and ``name=...`` first for
-    what it still lacks (Keras's Conv2D(filters=8, kernel_size=3): in_channels)."""
+    """The call as made, with ours for ``renamed``'s names, and ``name=...`` for what it
+    still lacks (Keras's Conv2D(filters=8, kernel_size=3): in_channels)."""
     kwargs = {renamed.get(name, name): value for name, value in given.items()}
     taken = list(inspect.signature(cls.__init__).parameters.values())[1:]
     lacking = [p.name for p in taken[len(args) :] if p.default is p.empty and p.kind in
@@ -86,8 +86,9 @@ def _no_weights_given(cls, args: tuple, given: dict) -> None:
     weights; each step is handed them."""
     first = args[0] if args else None
     weights = hasattr(first, "keys") or isinstance(first, list | tuple | GeneratorType)
-    if weights and list(inspect.signature(cls.__init__).parameters)[1:2] == ["lr"]:
-        default = inspect.signature(cls.__init__).parameters["lr"].default
+    taken = inspect.signature(cls.__init__).parameters if weights else {}
+    if list(taken)[1:2] == ["lr"]:
+        default = taken["lr"].default
         lr = given["lr"] if "lr" in given else args[1] if len(args) > 1 else default
         rate = f"lr={lr!r}"  # torch's SGD(params, 0.1) too; else the class's own default
         where = "nb.optim." if cls.__module__.startswith("nnbackend.") else ""
