@@ -136,6 +136,11 @@ def check_gradients(params, grads) -> None:
             _check_takes(name, weight, grad)
 
 
+#: what fit's and train_step's steps leave as a model's last backward and step: the
+#: gradients there were stepped on, by a training forward's backward
+STEPPED = ((), None, True)
+
+
 def _check_loop_order(model, grads) -> None:
     """A hand loop's step after ``model.forward`` with no ``model.backward`` (torch's
     ``loss.backward()`` alone) is refused; one after the backward of an inference

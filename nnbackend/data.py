@@ -194,9 +194,11 @@ def _not_one_array(parts, what: str, exc: Exception) -> str:
     if None in shapes or odd is None:  # ragged deeper down, or not NumPy's arrays (a GPU's)
         return f"{what} cannot be read as an array ({exc})"
     if isinstance(parts, list) or len(parts) > 4 or any(isinstance(p, list) for p in parts):
+        rows = len(shapes[0]) > 1 and len({shape[1:] for shape in shapes}) == 1
+        joined = f". Batches, the last one short? Join them: np.concatenate({what})" * rows
         return (
             f"{what}'s samples differ in shape: {what}[0] has shape {shapes[0]}, {what}[{odd}] "
-            f"has {shapes[odd]}; every sample needs the same shape"
+            f"has {shapes[odd]}; every sample needs the same shape{joined}"
         )
     return (
         f"{what} is a {type(parts).__name__} of {len(parts)} arrays (shapes "

@@ -192,12 +192,13 @@ class Sequential:
     def backward(self, dy, input_grad: bool = True):
         """dL/d(output) (the last ``forward``'s output shape) -> dL/d(input), filling each
         layer's grads (None: input_grad=False)."""
-        check_output_gradient(dy, getattr(self, "_out_like", None), self.backend)
+        out_like = getattr(self, "_out_like", None)
+        check_output_gradient(dy, out_like, self.backend)
+        self._backward_of = out_like  # the forward a step follows (checks._check_loop_order)
         return self._backward(dy, input_grad)
 
     def _backward(self, dy, input_grad: bool):
         """``backward`` for fit's steps, whose dy is the loss's (no forward set its shape)."""
-        self._backward_of = getattr(self, "_out_like", None)  # checks._check_loop_order's
         shapes = getattr(self, "_in_shapes", ())
         try:
             for i in range(len(self.layers) - 1, -1, -1):

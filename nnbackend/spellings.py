@@ -42,7 +42,7 @@ def told_ours(cls, given: dict, args: tuple = ()) -> None:
                         f"{_call(cls, args, given, renamed)}")  # fmt: skip
     for name, value in given.items():
         if name in _OTHER_WAYS and not takes(cls, name):
-            _other_way(cls, name, value)
+            _other_way(cls, name, value, args, given)
 
 
 def _renames(cls, name: str) -> bool:
@@ -67,7 +67,7 @@ def _call(cls, args: tuple, given: dict, renamed: dict) -> str:
     return f"{cls.__name__}({', '.join(shown)})"
 
 
-def _other_way(cls, name: str, value) -> None:
+def _other_way(cls, name: str, value, args: tuple, given: dict) -> None:
     """Raise what does the work of ``name=`` here, where ``cls`` would take that."""
     said = f"{cls.__name__} takes no {name}="
     if name == "activation":  # Keras's Dense(128, activation="relu")
@@ -75,10 +75,11 @@ def _other_way(cls, name: str, value) -> None:
     if name == "weight_decay" and takes(cls, "lr"):  # torch's coupled decay: l2's gradient
         raise TypeError(f"{said}: fit(..., l2={value!r}) adds l2 * W to each weight's "
                         "gradient, as torch's weight_decay does (not to the biases)")  # fmt: skip
-    if name == "betas" and takes(cls, "beta1"):
-        pair = isinstance(value, tuple | list) and len(value) == 2
-        shown = f"beta1={value[0]!r}, beta2={value[1]!r}" if pair else "beta1=..., beta2=..."
-        raise TypeError(f"{said}: {cls.__name__}({shown})")
+    if name == "betas" and takes(cls, "beta1"):  # the call as made, the pair split
+        if not (isinstance(value, tuple | list) and len(value) == 2):
+            raise TypeError(f"{said}: {cls.__name__}(beta1=..., beta2=...)")
+        split = {**{k: v for k, v in given.items() if k != name}, "beta1": value[0]}
+        raise TypeError(f"{said}: {_call(cls, args, {**split, 'beta2': value[1]}, {})}")
 
 
 def _no_weights_given(cls, args: tuple, given: dict) -> None:

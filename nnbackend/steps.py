@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 
+from nnbackend.checks import STEPPED
 from nnbackend.flat import FlatModel, thaw, unbind
 
 
@@ -24,6 +25,7 @@ def step_function(model, loss, optimizer, l2=None, flat: bool = True, own: bool 
         for key in layer.params
     ]
     decayed = model.decayed_names()
+    model._backward_of = model._stepped_on = STEPPED  # a hand step after: not on these
     if own:  # a chain of one's own: its forward and backward, checks and all
         forward, backward = model.forward, _backward_of(model)
     else:

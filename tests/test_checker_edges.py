@@ -462,3 +462,37 @@ def test_check_loss_does_not_tell_a_loss_about_params():
     with pytest.raises(CheckFailed) as info:
         check_loss(RoundedMSE, (4, 3), np.zeros((4, 3)), backends=["numpy"])
     assert "relative error" in str(info.value) and "params[" not in str(info.value)
+
+
+class KeptBlock(nb.layers.Layer):
+    """x + x @ W with no bias: the inner Dense's W kept from build, never read anew."""
+
+    def __init__(self, units: int = 3):
+        super().__init__()
+        self.units, self.inner = units, Dense(units, units, bias=False)
+
+    def param_shapes(self):
+        return {"W": (self.units, self.units)}
+
+    def build(self, backend, rng):
+        super().build(backend, rng)
+        self.inner.build(backend, rng)
+        self.params = dict(self.inner.params)
+
+    def forward(self, x, training=True):
+        return x + self.inner.forward(x, training)
+
+    def backward(self, dy, input_grad=True):
+        dx = self.inner.backward(dy, True)
+        self.grads.update(self.inner.grads)
+        return dy + dx
+
+    def config(self):
+        return {**super().config(), "units": self.units}
+
+
+def test_check_layer_names_a_weight_that_forward_reads_from_an_array_of_its_own():
+    """Without a bias built at 0 (moved to a new array), every row passed: the central
+    differences nudged the very array the inner Dense kept."""
+    with pytest.raises(CheckFailed, match=r"does not change with params\['W'\]"):
+        check_layer(lambda: KeptBlock(3), (5, 3), backends=["numpy"])

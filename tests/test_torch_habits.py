@@ -94,7 +94,7 @@ def test_model_call_without_modal_layers_backs_and_steps_quietly(backend):
         (lambda: nb.optim.SGD(0.1, weight_decay=1e-4),
          r"SGD takes no weight_decay=: fit\(\.\.\., l2=0\.0001\) adds l2 \* W"),
         (lambda: nb.optim.Adam(0.01, betas=(0.8, 0.99)),
-         r"Adam takes no betas=: Adam\(beta1=0\.8, beta2=0\.99\)$"),
+         r"Adam takes no betas=: Adam\(0\.01, beta1=0\.8, beta2=0\.99\)$"),
         (lambda: nb.optim.Adam(nb.Sequential([Dense(2, 2)], seed=0).params, lr=0.5),
          r"Adam is made without the weights .*: nb\.optim\.Adam\(lr=0\.5\), then "
          r"opt\.step\(model\.params, model\.grads\)"),
@@ -201,7 +201,8 @@ def test_a_look_through_model_call_between_backward_and_step_keeps_the_warning()
         (lambda: nb.Sequential([Dense(2, 4)], "strict"),
          r"one list of layers, the rest by name: got \('strict',\) .*backend='strict'"),
         (lambda: nb.optim.Adam(0.01, betas=0.9), r"Adam\(beta1=\.\.\., beta2=\.\.\.\)$"),
-        (lambda: nb.optim.Adam(0.01, betas=[0.8, 0.99]), r"Adam\(beta1=0\.8, beta2=0\.99\)$"),
+        (lambda: nb.optim.Adam(lr=0.01, betas=[0.8, 0.99]),
+         r"Adam\(lr=0\.01, beta1=0\.8, beta2=0\.99\)$"),
         (lambda: nb.optim.SGD(nb.Sequential([Dense(2, 2)], seed=0).params, 0.5),
          r"nb\.optim\.SGD\(lr=0\.5\)"),
         (lambda: nb.optim.Adam(list(nb.Sequential([Dense(2, 2)], seed=0).params.values())),
@@ -290,3 +291,30 @@ def test_weights_given_to_adam_are_told_adams_own_default_rate():
     """The hint wrote lr=0.01, ten times Adam's (and torch's) default."""
     with pytest.raises(TypeError, match=r"nb\.optim\.Adam\(lr=0\.001\)"):
         nb.optim.Adam(nb.Sequential([Dense(2, 2)], seed=0).params)
+
+
+@pytest.mark.parametrize("first", ["fit", "train_step"])
+def test_loss_backward_alone_after_fit_or_train_step_is_refused(first):
+    """The gradients fit and train_step stepped on were taken again, at every step."""
+    X, y = nb.datasets.make_moons(64, seed=0)
+    model = nb.Sequential([Dense(2, 4), "tanh", Dense(4, 2)], seed=0)
+    loss, opt = nb.losses.SoftmaxCrossEntropy(), nb.optim.SGD(0.1)
+    xb, yb = moons_batch(model)
+    if first == "fit":
+        model.fit(X, y, loss=loss, optimizer=opt, epochs=1, verbose=0)
+    else:
+        model.train_step(xb, yb, loss=loss, optimizer=opt)
+    loss.forward(model.forward(xb), yb)
+    loss.backward()
+    with pytest.raises(RuntimeError, match="no model.backward"):
+        opt.step(model.params, model.grads)
+    model.backward(loss.backward())
+    opt.step(model.params, model.grads)  # the loop as written: stepped
+
+
+def test_uneven_list_of_x_batches_is_told_to_join_them():
+    X, y = nb.datasets.make_moons(50, seed=0)
+    model = nb.Sequential([Dense(2, 2)], seed=0)
+    with pytest.raises(ValueError, match=r"the last one short\? Join them: np\.concatenate\(X\)"):
+        model.fit([X[:32], X[32:]], [y[:32], y[32:]], loss="cross_entropy", optimizer="sgd",
+                  verbose=0)  # fmt: skip

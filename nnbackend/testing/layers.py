@@ -250,6 +250,8 @@ class _Case:
     def gradient(self, report, run: Run, backend: Backend, training: bool, check=None) -> None:
         """Central differences of sum(forward(x) * dy) against backward, per array."""
         layer, x, xp = run.layer, run.x, backend.xp
+        for key in list(layer.params):  # new arrays, as fit, model.to and nb.load put there
+            layer.params[key] = xp.asarray(layer.params[key], copy=True)
 
         @from_state(layer, run.state_before)  # each time from where the run's forward began
         def objective(_=None):
