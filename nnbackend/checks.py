@@ -111,7 +111,8 @@ def check_gradients(params, grads) -> None:
     """Refuse, before a step updates anything, a gradient of no parameter, one whose
     shape is not its parameter's (it would be broadcast into the weight), or one the
     weight cannot take in place (a step failing there had updated the weights before).
-    A model's ``params`` and ``grads``: its last forward had its backward, in training."""
+    A model's ``params`` and ``grads``: a training forward since their backward had its
+    own (``_check_loop_order``)."""
     if hasattr(params, "_model"):
         _check_loop_order(params._model, grads)
     for name, grad in grads.items():

@@ -26,7 +26,7 @@ DEVICE_MEMORY_SHARE = 0.5
 
 
 class Batches:
-    """Iterate over ``(x_batch, y_batch)`` pairs on ``backend``.
+    """Iterate over ``(x_batch, y_batch)`` pairs on ``backend`` (a Backend, or its name).
 
     ``X``: (n, ...) samples; ``y``: (n, ...) targets, or None. ``batch_size=None``
     gives one batch of everything (full-batch gradient descent; no shuffling needed).
@@ -38,7 +38,7 @@ class Batches:
         self,
         X,
         y,
-        backend: Backend,
+        backend: Backend | str,
         batch_size: int | None = None,
         *,
         shuffle: bool = True,
