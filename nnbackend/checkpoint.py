@@ -245,9 +245,10 @@ def _read_optimizer(path: Path, f, model, backend):
             f"{_names(optimizer.slots)}, but the file holds "
             f"{_names(group.keys())}"
         )
+    positive = optimizer.nonnegative_slots  # Adam's v
     slots = {
         slot: _arrays_like_params(
-            path, group, slot, model, backend, nonnegative=slot in optimizer.nonnegative_slots
+            path, group, slot, model, backend, weights=True, nonnegative=slot in positive
         )
         for slot in optimizer.slots
     }
@@ -256,15 +257,16 @@ def _read_optimizer(path: Path, f, model, backend):
 
 
 def _arrays_like_params(
-    path: Path, parent, name: str, model, backend, whole=False, nonnegative=False
+    path: Path, parent, name: str, model, backend, whole=False, nonnegative=False, weights=False
 ) -> dict:
     """Arrays named after some of the model's parameters and running state, each of
     that array's shape, kind and sign (EarlyStopping's best weights and BatchNorm
     statistics, a counter's integers). ``whole``: a copy of every parameter or none, and
     of all the running state or none (a part would put weights of two epochs together).
-    ``nonnegative``: every array at least 0 (Adam's ``v``)."""
+    ``nonnegative``: every array at least 0 (Adam's ``v``). ``weights``: of parameters
+    alone (an optimizer's slots: a step updates no running state)."""
     group = _group(path, parent, name, required=True)
-    shapes = array_shapes(model)
+    shapes = {n: s for n, s in array_shapes(model).items() if not weights or n in model.params}
     saved = set(group.keys())
     if saved - set(shapes):
         raise CheckpointError(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from nnbackend.backend import namespace_of
-from nnbackend.checks import finite_float, positive_int
+from nnbackend.checks import finite_float, integer, positive_int
 from nnbackend.registry import SCHEDULES, construct, init_parameters, register, type_name
 
 
@@ -132,7 +132,8 @@ class InverseTimeDecay(Schedule):
     def __init__(self, lr: float, decay_rate: float, decay_steps: int = 1):
         self.lr = rate(lr)
         self.decay_rate = finite_float(decay_rate, "decay_rate", low=0)
-        self.decay_steps = positive_int(decay_steps, "decay_steps")
+        # a float over an int past 1e308 overflows: no step count comes near 2**53
+        self.decay_steps = integer(decay_steps, "decay_steps", low=1, high=2**53)
 
     def __call__(self, step):
         return self.lr / (1 + self.decay_rate * step / self.decay_steps)

@@ -1210,3 +1210,26 @@ def test_running_state_kept_in_floats_must_be_saved_as_floats(tmp_path):
         f["state/1.running_var"] = np.ones(4, "i8")
     with pytest.raises(nb.CheckpointError, match="holds int64 values, but floats are expected"):
         nb.load(path)
+
+
+def test_optimizer_slots_naming_running_state_are_refused(tmp_path):
+    """Adam's m named a BatchNorm's running mean: loaded, saved again at every
+    checkpoint, and a distributed resume's other ranks met a bare KeyError."""
+    X = np.random.default_rng(0).normal(size=(16, 2)).astype("float32")
+    y = (X[:, 0] > 0).astype("int64")
+    model = nb.Sequential([Dense(2, 4), nb.layers.BatchNorm(4), Dense(4, 2)], seed=0)
+    model.fit(X, y, loss="cross_entropy", optimizer=nb.optim.Adam(0.01), epochs=1, verbose=0)
+    path = tmp_path / "c.h5"
+    nb.save(model, path, optimizer=model.optimizer)
+    with h5py.File(path, "r+") as f:
+        f["optimizer/m"].create_dataset("1.running_mean", data=np.zeros(4, "float32"))
+    with pytest.raises(nb.CheckpointError, match=r"optimizer/m names arrays .*1\.running_mean"):
+        nb.load(path, with_optimizer=True)
+
+
+def test_inverse_time_decay_past_any_step_count_is_refused():
+    """decay_steps=10**400 was taken, then overflowed at the first step (a float over
+    an int), in a file or by hand."""
+    with pytest.raises(ValueError, match=r"decay_steps must be between 1 and 9007199254740992"):
+        nb.optim.InverseTimeDecay(0.1, 0.5, decay_steps=10**400)
+    assert nb.optim.InverseTimeDecay(0.1, 0.5, decay_steps=2**53)(3) == pytest.approx(0.1)
