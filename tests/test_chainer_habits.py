@@ -189,3 +189,76 @@ def test_an_optimizer_of_ones_own_given_weights_is_not_told_nb_optim():
     with pytest.raises(TypeError, match=r"\): MyOpt\(lr=0\.01\), then opt\.step") as info:
         MyOpt(nb.Sequential([Dense(2, 2)], seed=0).params)
     assert "nb.optim.MyOpt" not in str(info.value)
+
+
+def test_fit_runs_a_backward_of_one_s_own_alone():
+    """Mutation run: a class writing backward alone (or forward alone) held no test."""
+
+    class Frozen(nb.Sequential):
+        def backward(self, dy, input_grad=True):
+            return super().backward(dy * 0, input_grad)
+
+    X, y = moons()
+    model = Frozen([Dense(2, 2)], seed=0)
+    before = nb.to_numpy(model.params["0.W"]).copy()
+    model.fit(X, y, loss="cross_entropy", optimizer=nb.optim.SGD(0.5), epochs=2, verbose=0)
+    np.testing.assert_array_equal(nb.to_numpy(model.params["0.W"]), before)
+
+
+def test_fit_runs_a_forward_of_one_s_own_alone():
+    calls = []
+
+    class Counted(nb.Sequential):
+        def forward(self, x, training=True):
+            calls.append(training)
+            return super().forward(x, training)
+
+    X, y = moons()
+    model = Counted([Dense(2, 2)], seed=0)
+    model.fit(X[:32], y[:32], loss="cross_entropy", optimizer="sgd", batch_size=8, verbose=0)
+    assert calls.count(True) == 4
+
+
+def test_copy_does_not_share_a_subclass_s_mutable_settings():
+    class Tagged(nb.Sequential):
+        pass
+
+    model = Tagged([Dense(2, 2)], seed=0)
+    model.notes = []
+    model.copy().notes.append(1)
+    assert model.notes == []
+
+
+def test_batches_take_the_backend_named():
+    X, y = np.zeros((4, 2), np.float32), np.zeros(4, np.int64)
+    assert nb.data.Batches(X, y, "strict", batch_size=2).backend == nb.get_backend("strict")
+
+
+def test_a_pickle_given_as_a_checkpoint_is_named_and_only_the_first_bytes_tell(tmp_path):
+    import pickle
+
+    pickled, other = tmp_path / "w.pkl", tmp_path / "w.gif"
+    pickled.write_bytes(pickle.dumps({"W": np.zeros(3)}))
+    other.write_bytes(b"GIF89a\x80\x00" + bytes(100))
+    with pytest.raises(nb.CheckpointError, match="it is a Python pickle, not HDF5"):
+        nb.load(pickled)
+    with pytest.raises(nb.CheckpointError, match="not a readable HDF5 file"):
+        nb.load(other)
+
+
+@pytest.mark.parametrize("lr", [False, True])
+def test_a_flag_for_a_rate_is_refused_not_taken_for_a_spent_one(lr):
+    with pytest.raises(ValueError, match="learning rate must be a real number"):
+        nb.optim.SGD.from_config({"type": "SGD", "lr": lr})
+
+
+def test_each_class_of_one_s_own_is_warned_of_at_its_save(tmp_path):
+    class One(nb.Sequential):
+        pass
+
+    class Two(nb.Sequential):
+        pass
+
+    for cls in (One, Two):
+        with pytest.warns(UserWarning, match=rf"{cls.__name__} loads as a Sequential"):
+            nb.save(cls([Dense(2, 2)], seed=0), tmp_path / f"{cls.__name__}.h5")
