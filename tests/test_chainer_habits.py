@@ -262,3 +262,23 @@ def test_each_class_of_one_s_own_is_warned_of_at_its_save(tmp_path):
     for cls in (One, Two):
         with pytest.warns(UserWarning, match=rf"{cls.__name__} loads as a Sequential"):
             nb.save(cls([Dense(2, 2)], seed=0), tmp_path / f"{cls.__name__}.h5")
+
+
+def test_a_subclass_that_changes_nothing_trains_bit_for_bit_as_the_plain_model(backend):
+    """Its own passes run the same arithmetic as the layers' chain: fit's flat step and
+    l2 included."""
+
+    class Same(nb.Sequential):
+        def forward(self, x, training=True):
+            return super().forward(x, training)
+
+        def backward(self, dy, input_grad=True):
+            return super().backward(dy, input_grad)
+
+    X, y = moons()
+    weights = []
+    for cls in (nb.Sequential, Same):
+        model = cls([Dense(2, 16), "tanh", Dense(16, 2)], seed=0, backend=backend)
+        model.fit(X, y, loss="cross_entropy", optimizer="adam", epochs=3, verbose=0, l2=0.01)
+        weights.append(nb.to_numpy(model.params["0.W"]))
+    np.testing.assert_array_equal(*weights)
