@@ -134,7 +134,8 @@ OPEN_FILES: dict[int, int] = {}
 
 #: the first bytes of files taken for checkpoints, which checkpoints are not (HDF5)
 _OTHER_FORMATS = {b"PK\x03\x04": "a zip file (NumPy's .npz, torch's .pt)",
-                  b"\x93NUMPY": "a NumPy .npy file", b"\x80": "a Python pickle"}  # fmt: skip
+                  b"\x93NUMPY": "a NumPy .npy file",
+                  **{bytes([0x80, n]): "a Python pickle" for n in range(2, 6)}}  # fmt: skip
 
 
 def _other_format(fd: int) -> str | None:

@@ -14,6 +14,7 @@ NumPy for host data (as scikit-learn does), else the backend's arrays (no copy b
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 
 from nnbackend import layers as layer_types
@@ -52,6 +53,16 @@ class Sequential:
 
     loss = LossSlot()  # a name set by hand becomes its Loss
     registry = MODELS
+
+    def __init_subclass__(cls, **kwargs):  # a model of one's own: forward as fit calls it
+        super().__init_subclass__(**kwargs)
+        taken = inspect.signature(cls.forward).parameters
+        if "training" not in taken and not any(p.kind is p.VAR_KEYWORD for p in taken.values()):
+            raise TypeError(
+                f"{cls.__name__}.forward takes no training=, which fit, predict, evaluate "
+                "and the checks pass it (Dropout and BatchNorm act by it): write "
+                "forward(self, x, training=True)"
+            )
 
     def __init__(
         self,
@@ -371,7 +382,15 @@ def _own_attributes(model, twin) -> dict:
     its layers held by name (Chainer's ``self.l1``) being ``twin``'s layers."""
     kept = {k: v for k, v in vars(model).items() if k not in vars(twin) and k not in _PASS_MARKS}
     memo = {id(a): b for a, b in zip(model.layers, twin.layers, strict=True)}
-    try:
-        return copy.deepcopy(kept, memo)
-    except Exception:  # what deepcopy cannot copy: as own_copy does, a shallow copy
-        return {k: own_copy(v) for k, v in kept.items()}
+    return {k: _copied(v, memo) for k, v in kept.items()}
+
+
+def _copied(value, memo: dict):
+    """A deep copy of ``value``, else a shallow one, else ``value`` itself (a lock, an
+    open file: shared, as copying cannot make another)."""
+    for make in (lambda: copy.deepcopy(value, memo), lambda: copy.copy(value)):
+        try:
+            return make()
+        except Exception:
+            continue
+    return value

@@ -78,8 +78,11 @@ def _other_way(cls, name: str, value, args: tuple, given: dict) -> None:
     if name == "betas" and takes(cls, "beta1"):  # the call as made, the pair split
         if not (isinstance(value, tuple | list) and len(value) == 2):
             raise TypeError(f"{said}: {cls.__name__}(beta1=..., beta2=...)")
-        split = {**{k: v for k, v in given.items() if k != name}, "beta1": value[0]}
-        raise TypeError(f"{said}: {_call(cls, args, {**split, 'beta2': value[1]}, {})}")
+        split = {**{k: v for k, v in given.items() if takes(cls, k)}, "beta1": value[0]}
+        left = "".join(
+            f"; {k}= is no argument of it" for k in given if k != name and k not in split
+        )
+        raise TypeError(f"{said}: {_call(cls, args, {**split, 'beta2': value[1]}, {})}{left}")
 
 
 def _no_weights_given(cls, args: tuple, given: dict) -> None:

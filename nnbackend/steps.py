@@ -25,11 +25,13 @@ def step_function(model, loss, optimizer, l2=None, flat: bool = True, own: bool 
         for key in layer.params
     ]
     decayed = model.decayed_names()
-    model._backward_of = model._stepped_on = STEPPED  # a hand step after: not on these
+    model._out_like = None  # a hand forward before: not what a hand step after follows
     if own:  # a chain of one's own: its forward and backward, checks and all
-        forward, backward = model.forward, _backward_of(model)
+        forward, backward = model.forward, _marked(model, _backward_of(model))
+        model._backward_of = model._stepped_on = None
     else:
         forward, backward = model._through_layers, model._backward
+        model._backward_of = model._stepped_on = STEPPED  # a hand step after: not on these
 
     def step(xb, yb):  # xb: checked by the caller (fit: the whole X, once)
         out = forward(xb, True)
@@ -74,3 +76,18 @@ def _backward_of(model):
         return model.backward(dy)
 
     return backward
+
+
+def _marked(model, backward):
+    """``backward`` leaving the marks of a fit's step (``checks.STEPPED``) where it ran
+    ``Sequential.backward``, which notes the forward it follows; one that walks the
+    layers itself leaves none, and hand steps after are then not checked for order."""
+
+    def marking(dy, input_grad):
+        model._backward_of = None
+        dx = backward(dy, input_grad)
+        if model._backward_of is not None:
+            model._out_like, model._backward_of, model._stepped_on = None, STEPPED, STEPPED
+        return dx
+
+    return marking

@@ -282,3 +282,84 @@ def test_a_subclass_that_changes_nothing_trains_bit_for_bit_as_the_plain_model(b
         model.fit(X, y, loss="cross_entropy", optimizer="adam", epochs=3, verbose=0, l2=0.01)
         weights.append(nb.to_numpy(model.params["0.W"]))
     np.testing.assert_array_equal(*weights)
+
+
+class OwnLoop(nb.Sequential):
+    """A backward walking the layers itself, not through Sequential.backward."""
+
+    def backward(self, dy, input_grad=True):
+        for layer in reversed(self.layers):
+            dy = layer.backward(dy)
+        return dy
+
+
+def hand_step(model, loss, opt, with_backward=True):
+    xb, yb = next(iter(nb.data.Batches(*moons(), model.backend, batch_size=32, rng=model.rng)))
+    loss.forward(model.forward(xb), yb)
+    dy = loss.backward()
+    if with_backward:
+        model.backward(dy)
+    opt.step(model.params, model.grads)
+
+
+def test_after_fit_a_subclass_s_hand_loop_is_checked_as_a_plain_one_s():
+    """After fit, a correct hand step of a model walking its own layers was refused for
+    good, and Negated's torch-style step (no backward) was taken."""
+    loss, opt = nb.losses.SoftmaxCrossEntropy(), nb.optim.SGD(0.1)
+    own = OwnLoop([Dense(2, 4), "tanh", Dense(4, 2)], seed=0)
+    own.fit(*moons(), loss=loss, optimizer=opt, epochs=1, verbose=0)
+    hand_step(own, loss, opt)  # taken
+    negated = Negated([Dense(2, 4), "tanh", Dense(4, 2)], seed=0)
+    negated.fit(*moons(), loss=loss, optimizer=opt, epochs=1, verbose=0)
+    with pytest.raises(RuntimeError, match="no model.backward"):
+        hand_step(negated, loss, opt, with_backward=False)
+    hand_step(negated, loss, opt)
+
+
+@pytest.mark.parametrize("earlier", [False, True])
+def test_a_second_optimizer_after_train_step_does_not_hang_on_an_older_forward(earlier):
+    model = nb.Sequential([Dense(2, 4), "tanh", Dense(4, 2)], seed=0)
+    xb, yb = next(iter(nb.data.Batches(*moons(), model.backend, batch_size=32, rng=model.rng)))
+    if earlier:
+        model.forward(xb)
+    model.train_step(xb, yb, "cross_entropy", nb.optim.SGD(0.1))
+    second = nb.optim.SGD(0.1)
+    second.step(model.params, model.grads)
+    assert second.iterations == 1
+
+
+def test_a_copy_shares_what_cannot_be_copied_and_keeps_the_layers_held_by_name():
+    import queue
+    import threading
+
+    class Held(nb.Sequential):
+        def __init__(self):
+            super().__init__([Dense(2, 4), "tanh", Dense(4, 2)], seed=0)
+            self.l1, self.events, self.lock = self.layers[0], queue.Queue(), threading.Lock()
+
+    model = Held()
+    twin = model.copy()
+    assert twin.l1 is twin.layers[0] and twin.lock is model.lock
+
+
+def test_a_forward_without_training_is_told_at_the_class():
+    """DeZero's forward(self, x) met Python's words at fit, predict and the checks."""
+    with pytest.raises(TypeError, match=r"Net\.forward takes no training=.*forward\(self, x, trai"):
+
+        class Net(nb.Sequential):
+            def forward(self, x):
+                return super().forward(x)
+
+
+def test_the_betas_hint_leaves_out_what_the_optimizer_does_not_take():
+    with pytest.raises(TypeError) as info:
+        nb.optim.Adam(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1)
+    said = str(info.value)
+    assert "Adam(lr=0.01, beta1=0.8, beta2=0.99); weight_decay= is no argument of it" in said
+
+
+def test_a_file_opening_with_0x80_alone_is_no_pickle(tmp_path):
+    path = tmp_path / "d.h5"
+    path.write_bytes(b"\x80\x00garbage" + bytes(64))
+    with pytest.raises(nb.CheckpointError, match="not a readable HDF5 file"):
+        nb.load(path)
