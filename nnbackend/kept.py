@@ -2,7 +2,8 @@
 arrays (a layer's input for its backward, a loss's gradient). Copies leave them out,
 and ``predict`` and ``evaluate``, which need no backward, drop what their pass left
 (from several threads at once too: a model served from a thread pool). A backward
-missing what its forward keeps says to call forward first (``forward_missed``)."""
+missing what its forward keeps says to call forward first (``forward_missed``); a copy
+of a model of one's own copies what its class keeps beside them (``own_attributes``)."""
 
 from __future__ import annotations
 
@@ -95,3 +96,37 @@ def _sets(code, name: str, module: dict, calls: bool = True) -> bool:
         return True
     called = (module.get(n) for n in code.co_names) if calls else ()
     return any(isinstance(f, FunctionType) and _sets(f.__code__, name, {}, False) for f in called)
+
+
+#: what the passes leave on a model (checks.py's too): the last batch's, not a setting
+_PASS_MARKS = frozenset({"_out_like", "_backward_of", "_stepped_on", "_in_shapes"})
+
+
+def own_attributes(model, twin) -> dict:
+    """Copies of what a subclass of ``Sequential`` keeps beside the base's attributes,
+    its layers held by name (Chainer's ``self.l1``) being ``twin``'s layers."""
+    kept = {k: v for k, v in vars(model).items() if k not in vars(twin) and k not in _PASS_MARKS}
+    memo = {id(a): b for a, b in zip(model.layers, twin.layers, strict=True)}
+    return {k: _copied(v, memo) for k, v in kept.items()}
+
+
+def _copied(value, memo: dict):
+    """A deep copy of ``value`` in which the layers ``memo`` maps are the twin's, else
+    (a lock inside) a container rebuilt of its items' copies, a shallow copy, or
+    ``value`` itself (a lock, an open file: shared, as copying cannot make another)."""
+    if id(value) in memo:
+        return memo[id(value)]
+    trial = dict(memo)
+    try:
+        made = copy.deepcopy(value, trial)
+    except Exception:
+        if isinstance(value, dict):
+            return {k: _copied(v, memo) for k, v in value.items()}
+        if isinstance(value, list | tuple | set):
+            return type(value)(_copied(v, memo) for v in value)
+        try:
+            return copy.copy(value)
+        except Exception:
+            return value
+    memo.update(trial)  # what it shares with the next attribute stays shared
+    return made

@@ -13,7 +13,6 @@ NumPy for host data (as scikit-learn does), else the backend's arrays (no copy b
 
 from __future__ import annotations
 
-import copy
 import inspect
 import math
 
@@ -27,7 +26,7 @@ from nnbackend.checks import boolean, check_input_gradient, check_output_gradien
 from nnbackend.fit_options import check_option_names, step_arguments
 from nnbackend.flat import release, thaw, unbind
 from nnbackend.history import History
-from nnbackend.kept import forward_missed, own_copy
+from nnbackend.kept import forward_missed, own_attributes, own_copy
 from nnbackend.layers.base import build_layer, claim, layer_list, unbuilt_copy
 from nnbackend.losses import L2, LossSlot
 from nnbackend.optim_base import Optimizer
@@ -342,7 +341,7 @@ class Sequential:
         twin.rng.state = self.rng.state
         if type(self) is not Sequential:  # a class of one's own: its methods and settings
             twin.__class__ = type(self)
-            twin.__dict__.update(_own_attributes(self, twin))
+            twin.__dict__.update(own_attributes(self, twin))
         return twin
 
     def config(self) -> dict:
@@ -371,26 +370,3 @@ class Sequential:
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
         return f"Sequential([{inner}], backend={self.backend.name!r})"
-
-
-#: what the passes leave on a model (checks.py's too): the last batch's, not a setting
-_PASS_MARKS = frozenset({"_out_like", "_backward_of", "_stepped_on", "_in_shapes"})
-
-
-def _own_attributes(model, twin) -> dict:
-    """Copies of what a subclass of ``Sequential`` keeps beside the base's attributes,
-    its layers held by name (Chainer's ``self.l1``) being ``twin``'s layers."""
-    kept = {k: v for k, v in vars(model).items() if k not in vars(twin) and k not in _PASS_MARKS}
-    memo = {id(a): b for a, b in zip(model.layers, twin.layers, strict=True)}
-    return {k: _copied(v, memo) for k, v in kept.items()}
-
-
-def _copied(value, memo: dict):
-    """A deep copy of ``value``, else a shallow one, else ``value`` itself (a lock, an
-    open file: shared, as copying cannot make another)."""
-    for make in (lambda: copy.deepcopy(value, memo), lambda: copy.copy(value)):
-        try:
-            return make()
-        except Exception:
-            continue
-    return value

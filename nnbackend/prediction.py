@@ -102,7 +102,7 @@ def _outputs(model, X, batch_size):
     starts = range(0, n, size) if n else [0]  # no rows: one pass, of none
     dtype = backend.dtype_name  # a stop past the end: array-api-strict refuses it
     parts = [
-        model.forward(backend.asarray(X[i : min(i + size, n), ...], dtype=dtype), False)
+        model.forward(backend.asarray(X[i : min(i + size, n), ...], dtype=dtype), training=False)
         for i in starts
     ]
     forget_last_batch(model.layers, kept)

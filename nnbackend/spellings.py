@@ -56,15 +56,27 @@ def _shown(value) -> str:
 
 
 def _call(cls, args: tuple, given: dict, renamed: dict) -> str:
-    """The call as made, with ours for ``renamed``'s names, and ``name=...`` for what it
-    still lacks (Keras's Conv2D(filters=8, kernel_size=3): in_channels)."""
-    kwargs = {renamed.get(name, name): value for name, value in given.items()}
+    """The call as made, with ours for ``renamed``'s names, torch's ``betas=`` split,
+    ``name=...`` for what it still lacks (Keras's Conv2D(filters=8, kernel_size=3):
+    in_channels), and what it does not take left out and said after it."""
+    kwargs, said = {}, ""
+    for name, value in given.items():
+        ours = renamed.get(name, name)
+        pair = isinstance(value, tuple | list) and len(value) == 2
+        if ours == "betas" and pair and takes(cls, "beta1"):
+            kwargs["beta1"], kwargs["beta2"] = value
+        elif takes(cls, ours):
+            kwargs[ours] = value
+        elif ours == "weight_decay":
+            said += f"; weight_decay is fit(..., l2={value!r})"
+        else:
+            said += f"; {ours}= is no argument of it"
     taken = list(inspect.signature(cls.__init__).parameters.values())[1:]
     lacking = [p.name for p in taken[len(args) :] if p.default is p.empty and p.kind in
                (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in kwargs]  # fmt: skip
     shown = [*map(_shown, args), *(f"{n}=..." for n in lacking)]
     shown += [f"{name}={_shown(value)}" for name, value in kwargs.items()]
-    return f"{cls.__name__}({', '.join(shown)})"
+    return f"{cls.__name__}({', '.join(shown)}){said}"
 
 
 def _other_way(cls, name: str, value, args: tuple, given: dict) -> None:
@@ -78,11 +90,7 @@ def _other_way(cls, name: str, value, args: tuple, given: dict) -> None:
     if name == "betas" and takes(cls, "beta1"):  # the call as made, the pair split
         if not (isinstance(value, tuple | list) and len(value) == 2):
             raise TypeError(f"{said}: {cls.__name__}(beta1=..., beta2=...)")
-        split = {**{k: v for k, v in given.items() if takes(cls, k)}, "beta1": value[0]}
-        left = "".join(
-            f"; {k}= is no argument of it" for k in given if k != name and k not in split
-        )
-        raise TypeError(f"{said}: {_call(cls, args, {**split, 'beta2': value[1]}, {})}{left}")
+        raise TypeError(f"{said}: {_call(cls, args, given, {})}")
 
 
 def _no_weights_given(cls, args: tuple, given: dict) -> None:

@@ -27,14 +27,14 @@ def step_function(model, loss, optimizer, l2=None, flat: bool = True, own: bool 
     decayed = model.decayed_names()
     model._out_like = None  # a hand forward before: not what a hand step after follows
     if own:  # a chain of one's own: its forward and backward, checks and all
-        forward, backward = model.forward, _marked(model, _backward_of(model))
+        forward, backward = model.forward, marked_backward(model)
         model._backward_of = model._stepped_on = None
     else:
         forward, backward = model._through_layers, model._backward
         model._backward_of = model._stepped_on = STEPPED  # a hand step after: not on these
 
     def step(xb, yb):  # xb: checked by the caller (fit: the whole X, once)
-        out = forward(xb, True)
+        out = forward(xb, training=True)  # by name: a forward of one's own may take it so
         value = loss.forward(out, yb)
         backward(loss.backward(), False)
         if bound is not None and bound.gather():
@@ -65,27 +65,19 @@ def step_function(model, loss, optimizer, l2=None, flat: bool = True, own: bool 
     return step
 
 
-def _backward_of(model):
-    """``model.backward`` as the step calls it, (dy, input_grad): a subclass's that
-    takes dy alone (DeZero's ``backward(self, gy)``) is called without the flag, which
-    only saves the first layer's dL/dx."""
-    if "input_grad" in inspect.signature(model.backward).parameters:
-        return model.backward
-
-    def backward(dy, input_grad):
-        return model.backward(dy)
-
-    return backward
-
-
-def _marked(model, backward):
-    """``backward`` leaving the marks of a fit's step (``checks.STEPPED``) where it ran
-    ``Sequential.backward``, which notes the forward it follows; one that walks the
-    layers itself leaves none, and hand steps after are then not checked for order."""
+def marked_backward(model):
+    """``model.backward`` as a step calls it, ``(dy, input_grad)``, leaving the marks of
+    a fit's step (``checks.STEPPED``) where it ran ``Sequential.backward``, which notes
+    the forward it follows; one that walks the layers itself leaves none, and hand steps
+    after are then not checked for order. A subclass's backward that takes dy alone
+    (DeZero's ``backward(self, gy)``) is called without the flag, which only saves the
+    first layer's dL/dx."""
+    backward = model.backward
+    takes_flag = "input_grad" in inspect.signature(backward).parameters
 
     def marking(dy, input_grad):
         model._backward_of = None
-        dx = backward(dy, input_grad)
+        dx = backward(dy, input_grad=input_grad) if takes_flag else backward(dy)
         if model._backward_of is not None:
             model._out_like, model._backward_of, model._stepped_on = None, STEPPED, STEPPED
         return dx

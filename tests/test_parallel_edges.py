@@ -1089,3 +1089,41 @@ def test_whole_batch_hands_the_layers_back_to_one_process(fails):
     assert model.rng is rng
     assert all(layer.whole_batch is None for layer in model.layers)
     model.forward(np.ones((8, 3), np.float32), training=True)  # one process's statistics: no sum
+
+
+class DyAloneModel(nb.Sequential):
+    """DeZero's backward(self, gy): no input_grad."""
+
+    def backward(self, dy):
+        return super().backward(dy)
+
+
+def test_a_distributed_fit_runs_a_backward_that_takes_dy_alone(on_ranks):
+    """The ranks called backward(..., input_grad=False): every rank ended in a TypeError."""
+    X, y = MOONS_40
+
+    def fit(rank):
+        model = DyAloneModel([Dense(2, 4), "tanh", Dense(4, 2)], seed=0)
+        model.fit(X, y, loss="cross_entropy", optimizer="sgd", verbose=0, distributed=True)
+        return nb.to_numpy(model.params["0.W"])
+
+    first, second = succeeded(on_ranks(2, fit))
+    np.testing.assert_array_equal(first, second)
+
+
+def test_after_a_distributed_fit_a_step_without_backward_is_refused(on_ranks):
+    """The distributed steps left no marks: torch's loss.backward() alone stepped on the
+    fit's last gradients."""
+    X, y = MOONS_40
+
+    def run(rank):
+        model = nb.Sequential([Dense(2, 4), "tanh", Dense(4, 2)], seed=0)
+        loss, opt = nb.losses.SoftmaxCrossEntropy(), nb.optim.SGD(0.1)
+        model.fit(X, y, loss=loss, optimizer=opt, verbose=0, distributed=True)
+        xb, yb = model.backend.asarray(X[:8]), model.backend.asarray(y[:8])
+        loss.forward(model.forward(xb), yb)
+        loss.backward()
+        with pytest.raises(RuntimeError, match="no model.backward"):
+            opt.step(model.params, model.grads)
+
+    succeeded(on_ranks(2, run))

@@ -33,6 +33,7 @@ from nnbackend.history import check_parts
 from nnbackend.io import Checkpoint, for_other_ranks, take_settings
 from nnbackend.losses import L2
 from nnbackend.metrics import check_batch_value
+from nnbackend.steps import marked_backward
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -140,6 +141,11 @@ class DataParallel:
         return [(value, weight), *((sums[i], 1) for i in range(1, 1 + len(self.metrics)))]
 
     @functools.cached_property
+    def model_backward(self):
+        """The model's backward as fit's steps call it (``steps.marked_backward``)."""
+        return marked_backward(self.model)
+
+    @functools.cached_property
     def flat(self):
         """The weights and gradients in one buffer each (``nnbackend.flat``), with room
         after the gradients for a batch's sums; None where there is none (strict, a
@@ -181,10 +187,10 @@ class DataParallel:
         if rows:
             value = loss.forward(out, y) * loss.per_batch_weight(rows)
             scale = loss.per_batch_weight(rows) / loss.per_batch_weight(total)
-            self.model.backward(loss.backward() * scale, input_grad=False)
+            self.model_backward(loss.backward() * scale, False)
         else:  # a batch of fewer rows than ranks: this share is empty and adds zeros
             zero = xp.zeros((), dtype=out.dtype, device=out.device)
-            self.model.backward(xp.zeros_like(out), input_grad=False)
+            self.model_backward(xp.zeros_like(out), False)
             return xp.stack([zero] * (1 + len(self.metrics)))  # no metric asked of no rows
         parts = [metric.batch(out, y, loss) for metric in self.metrics]
         for metric, part in zip(self.metrics, parts, strict=True):
