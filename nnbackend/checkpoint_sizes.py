@@ -210,8 +210,8 @@ def _check_alike(what: str, thing, again) -> None:
         name = type(thing).__name__
         _warn_once((type(thing), "model"), f"{name} loads as a Sequential of its layers, "
                    "without the methods of its class: a checkpoint holds no code. "
-                   f"nb.restore({name}(...), path) fills one of yours with its weights; "
-                   "its loss too: mine.loss = nb.load(path).loss")  # fmt: skip
+                   f"mine = {name}(...); nb.restore(mine, path) fills one of yours, and "
+                   "mine.loss = nb.load(path).loss gives it the loss")  # fmt: skip
     parts, rebuilt = _parts_of(thing), _parts_of(again)
     for mine, built in zip(parts, rebuilt, strict=False):
         if type(built) is not type(mine):

@@ -104,29 +104,43 @@ _PASS_MARKS = frozenset({"_out_like", "_backward_of", "_stepped_on", "_in_shapes
 
 def own_attributes(model, twin) -> dict:
     """Copies of what a subclass of ``Sequential`` keeps beside the base's attributes,
-    its layers held by name (Chainer's ``self.l1``) being ``twin``'s layers."""
+    its layers held by name (Chainer's ``self.l1``) being ``twin``'s layers, and the
+    model itself ``twin``."""
     kept = {k: v for k, v in vars(model).items() if k not in vars(twin) and k not in _PASS_MARKS}
     memo = {id(a): b for a, b in zip(model.layers, twin.layers, strict=True)}
+    memo[id(model)] = twin
     return {k: _copied(v, memo) for k, v in kept.items()}
 
 
 def _copied(value, memo: dict):
-    """A deep copy of ``value`` in which the layers ``memo`` maps are the twin's, else
-    (a lock inside) a container rebuilt of its items' copies, a shallow copy, or
-    ``value`` itself (a lock, an open file: shared, as copying cannot make another)."""
+    """A deep copy of ``value`` in which what ``memo`` maps is the twin's, else (a lock
+    inside) the container rebuilt of its items' copies, in its own type."""
     if id(value) in memo:
         return memo[id(value)]
     trial = dict(memo)
     try:
         made = copy.deepcopy(value, trial)
     except Exception:
-        if isinstance(value, dict):
-            return {k: _copied(v, memo) for k, v in value.items()}
-        if isinstance(value, list | tuple | set):
-            return type(value)(_copied(v, memo) for v in value)
-        try:
-            return copy.copy(value)
-        except Exception:
-            return value
+        memo[id(value)] = made = _rebuilt(value, memo)  # one container held twice: one copy
+        return made
     memo.update(trial)  # what it shares with the next attribute stays shared
     return made
+
+
+def _rebuilt(value, memo: dict):
+    """``value``, which deepcopy refused, as a container of its items' copies (a dict's
+    kind and a defaultdict's factory kept), else a shallow copy, else itself (a lock, an
+    open file: shared, as copying cannot make another)."""
+    if isinstance(value, dict):
+        made = copy.copy(value)
+        for key, item in value.items():
+            made[key] = _copied(item, memo)
+        return made
+    if isinstance(value, tuple) and hasattr(value, "_make"):  # a namedtuple
+        return type(value)._make(_copied(v, memo) for v in value)
+    if isinstance(value, list | tuple | set | frozenset):
+        return type(value)(_copied(v, memo) for v in value)
+    try:
+        return copy.copy(value)
+    except Exception:
+        return value

@@ -56,7 +56,8 @@ class Sequential:
     def __init_subclass__(cls, **kwargs):  # a model of one's own: forward as fit calls it
         super().__init_subclass__(**kwargs)
         taken = inspect.signature(cls.forward).parameters
-        if "training" not in taken and not any(p.kind is p.VAR_KEYWORD for p in taken.values()):
+        flag, anything = taken.get("training"), any(p.kind is p.VAR_KEYWORD for p in taken.values())
+        if (flag.kind is flag.POSITIONAL_ONLY) if flag is not None else not anything:
             raise TypeError(
                 f"{cls.__name__}.forward takes no training=, which fit, predict, evaluate "
                 "and the checks pass it (Dropout and BatchNorm act by it): write "

@@ -72,17 +72,16 @@ class SGD(Optimizer):
 
     elementwise = steady = True
 
+    def __new__(cls, *args, **kwargs):  # Keras's SGD(learning_rate=, momentum=): one hint
+        refused = cls.__init__ is SGD.__init__  # a class of one's own may take momentum
+        if refused and (kwargs.get("momentum") or kwargs.get("nesterov")):
+            lr = kwargs.get("lr", kwargs.get("learning_rate", args[0] if args else 0.01))
+            _with_momentum(lr, kwargs.get("momentum"), kwargs.get("nesterov"))
+        return super().__new__(cls, *args, **kwargs)
+
     def __init__(self, lr=0.01, *, momentum=None, nesterov=None):
-        if momentum or nesterov:  # the hint's call must take the rate and the momentum
-            if not callable(lr):
-                check_rate(lr)
-            if momentum is not None:
-                finite_float(momentum, "momentum", low=0, high=1)
-            kind = "Nesterov" if nesterov else "Momentum"
-            raise TypeError(
-                f"SGD here is plain SGD, with no momentum: nb.optim.{kind}(lr={lr!r}, "
-                f"momentum={momentum if momentum is not None else 0.9}) is SGD with it"
-            )
+        if momentum or nesterov:
+            _with_momentum(lr, momentum, nesterov)
         super().__init__(lr)
 
     def update(self, params, name, grad, lr):
@@ -305,3 +304,17 @@ def get(spec) -> Optimizer:
     """An optimizer from a name ("sgd", "adam", "rmsprop", ...: default learning rate),
     a config dict, or an Optimizer."""
     return OPTIMIZERS.create(spec)
+
+
+def _with_momentum(lr, momentum, nesterov) -> None:
+    """Refuse SGD with momentum (torch's and Keras's), naming the class that has it;
+    the hint's call must take the rate and the momentum given."""
+    if not callable(lr):
+        check_rate(lr)
+    if momentum is not None:
+        finite_float(momentum, "momentum", low=0, high=1)
+    kind = "Nesterov" if nesterov else "Momentum"
+    raise TypeError(
+        f"SGD here is plain SGD, with no momentum: nb.optim.{kind}(lr={lr!r}, "
+        f"momentum={momentum if momentum is not None else 0.9}) is SGD with it"
+    )

@@ -73,11 +73,15 @@ def marked_backward(model):
     (DeZero's ``backward(self, gy)``) is called without the flag, which only saves the
     first layer's dL/dx."""
     backward = model.backward
-    takes_flag = "input_grad" in inspect.signature(backward).parameters
+    flag = inspect.signature(backward).parameters.get("input_grad")
+    by_name = flag is not None and flag.kind is not flag.POSITIONAL_ONLY
 
     def marking(dy, input_grad):
         model._backward_of = None
-        dx = backward(dy, input_grad=input_grad) if takes_flag else backward(dy)
+        if flag is None:
+            dx = backward(dy)
+        else:
+            dx = backward(dy, input_grad=input_grad) if by_name else backward(dy, input_grad)
         if model._backward_of is not None:
             model._out_like, model._backward_of, model._stepped_on = None, STEPPED, STEPPED
         return dx

@@ -67,7 +67,10 @@ def test_a_copy_keeps_the_class_and_its_settings():
 
 def test_saving_a_subclass_warns_that_it_loads_as_a_sequential(tmp_path):
     model = Negated([Dense(2, 4), "tanh", Dense(4, 2)], seed=0)
-    with pytest.warns(UserWarning, match=r"Negated loads as a Sequential .*nb\.restore\(Negated"):
+    with pytest.warns(
+        UserWarning,
+        match=r"Negated loads as a Sequential .*mine = Negated\(\.\.\.\); nb\.restore\(mine",
+    ):
         nb.save(model, tmp_path / "n.h5")
     mine = Negated([Dense(2, 4), "tanh", Dense(4, 2)], seed=1)
     nb.restore(mine, tmp_path / "n.h5")  # as told: the weights in one of the class
@@ -412,3 +415,65 @@ def test_the_save_warning_s_way_back_gives_the_model_its_loss(tmp_path):
     nb.restore(mine, path)
     mine.loss = nb.load(path).loss  # as told
     np.testing.assert_array_equal(mine.predict_proba(moons()[0]), model.predict_proba(moons()[0]))
+
+
+def test_a_copy_rebuilds_containers_in_their_type_and_maps_the_model():
+    """Rebuilt after deepcopy refused a lock: a namedtuple crashed, a defaultdict came
+    back a dict, one dict held twice became two, and the model itself stayed the original."""
+    import collections
+    import threading
+
+    Pair = collections.namedtuple("Pair", "lock layer")
+
+    class Keeps(nb.Sequential):
+        def __init__(self):
+            super().__init__([Dense(2, 3), Dense(3, 1)], seed=0)
+            self.guard = Pair(threading.Lock(), self.layers[0])
+            self.locks = collections.defaultdict(threading.Lock)
+            self.shared = {"lock": threading.Lock()}
+            self.shared2 = self.shared
+            self.watch = {"model": self, "lock": threading.Lock()}
+
+    twin = Keeps().copy()
+    assert type(twin.guard) is Pair and twin.guard.layer is twin.layers[0]
+    assert type(twin.locks) is collections.defaultdict and twin.locks["new"] is not None
+    assert twin.shared is twin.shared2 and twin.watch["model"] is twin
+
+
+def test_positional_only_flags_are_taken_or_told():
+    """fit and predict pass training and input_grad by name now: a backward taking its
+    flag by position alone is called so; a forward taking it so is refused at the class."""
+
+    class PosBack(nb.Sequential):
+        def backward(self, dy, input_grad=True, /):
+            return super().backward(dy, input_grad)
+
+    model = PosBack([Dense(2, 2)], seed=0)
+    model.fit(*moons(), loss="cross_entropy", optimizer="sgd", verbose=0)
+    with pytest.raises(TypeError, match=r"PosFwd\.forward takes no training="):
+
+        class PosFwd(nb.Sequential):
+            def forward(self, x, training=True, /):
+                return super().forward(x, training)
+
+
+@pytest.mark.parametrize(("kind", "extra"), [("Momentum", {}), ("Nesterov", {"nesterov": True})])
+def test_keras_sgd_with_momentum_is_told_the_class_with_it_at_once(kind, extra):
+    """The learning_rate= hint kept momentum=, which SGD then refused: two steps."""
+    with pytest.raises(TypeError, match=rf"nb\.optim\.{kind}\(lr=0\.1, momentum=0\.9\)"):
+        nb.optim.SGD(learning_rate=0.1, momentum=0.9, **extra)
+
+    class Heavy(nb.optim.SGD):  # one's own that takes momentum keeps it
+        def __init__(self, lr=0.01, momentum=0.0):
+            super().__init__(lr)
+            self.momentum = momentum
+
+    assert Heavy(0.1, momentum=0.9).momentum == 0.9
+
+
+def test_the_save_warning_binds_the_model_it_names(tmp_path):
+    class Bound(nb.Sequential):  # a class of its own: each is warned of once a process
+        pass
+
+    with pytest.warns(UserWarning, match=r"mine = Bound\(\.\.\.\); nb\.restore\(mine, path\)"):
+        nb.save(Bound([Dense(2, 2)], seed=0), tmp_path / "m.h5")
