@@ -298,9 +298,8 @@ def restore_checkpoint(
         accept(saved)
     if optimizer is not None and saved.optimizer is None:
         steps = optimizer.iterations
-        goes_on = (
-            f"keeps its own state ({steps} step{'s' * (steps != 1)})" if steps else "starts afresh"
-        )
+        plural = "s" * (steps != 1)
+        goes_on = f"keeps its own state ({steps} step{plural})" if steps else "starts afresh"
         warn_caller(
             f"{path} holds no optimizer state (it was saved without optimizer=): "
             f"{optimizer!r} {goes_on}",
@@ -367,15 +366,16 @@ def _difference(saved: dict, mine: dict) -> str:
     for i, (theirs, ours) in enumerate(zip(layers, own, strict=True)):
         if theirs != ours:
             keys = [k for k in {**theirs, **ours} if theirs.get(k) != ours.get(k)]
-            shown = ", ".join(
-                f"{k} {theirs.get(k)!r} where the model has {ours.get(k)!r}" for k in keys
-            )
+            shown = ", ".join(f"{k} {theirs.get(k)!r} where the model has {ours.get(k)!r}"
+                              for k in keys)  # fmt: skip
             return f"its layer {i} has {shown}"
     keys = [k for k in {**saved, **mine} if k != "layers" and saved.get(k) != mine.get(k)]
     return ", ".join(f"its {k} is {saved.get(k)!r}, the model's {mine.get(k)!r}" for k in keys)
 
 
 def _read(path, backend, custom_objects, max_params, own: int = 0) -> Checkpoint:
+    if hasattr(path, "params") or hasattr(backend, "params"):  # nb.load(path, model)
+        raise TypeError("nb.load(path) makes a new model; to fill yours, nb.restore(model, path)")
     if not isinstance(path, str | os.PathLike) or isinstance(os.fspath(path), bytes):
         raise TypeError(f"path must be a file's path (str or Path), not {path!r}")
     if os.path.basename(os.fspath(path)) in ("", ".", ".."):  # Path("") is the folder "."

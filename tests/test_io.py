@@ -975,6 +975,23 @@ def test_restore_with_its_arguments_swapped_or_a_list_of_custom_objects_says_so(
         nb.load(path, custom_objects=[Dense])
 
 
+@pytest.mark.parametrize("backend", CPU_BACKEND_NAMES)
+def test_load_given_a_model_points_to_restore(tmp_path, backend):
+    """Keras's model.load_weights(path) and torch's load_state_dict put a file into a
+    model; nb.load(path, model) was "a backend is named by a string such as 'numpy', not
+    Sequential(...)", and nb.load(model, path) "path must be a file's path"."""
+    model = nb.Sequential([Dense(2, 2)], backend=backend, seed=0)
+    path = nb.save(model, tmp_path / "m.h5")
+    for args in ((path, model), (model, path)):
+        with pytest.raises(TypeError, match=r"to fill yours, nb.restore\(model, path\)"):
+            nb.load(*args)
+    other = nb.Sequential([Dense(2, 2)], backend=backend, seed=1)
+    nb.restore(other, path)  # the call the message gives
+    np.testing.assert_array_equal(
+        nb.to_numpy(other.params["0.W"]), nb.to_numpy(model.params["0.W"])
+    )
+
+
 def test_a_loss_set_by_name_is_its_loss_and_one_output_is_told_bce():
     """model.loss = "cross_entropy" crashed predict and evaluate ("'str' object has no
     attribute 'link'"); a 1-output model told SoftmaxCrossEntropy() gave probability 1
