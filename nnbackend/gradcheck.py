@@ -38,8 +38,22 @@ def numerical_gradient(f, x, h: float = 1e-5, progress=None):
     ``f(x)`` returns a scalar (array or float). ``x`` is changed in place while this
     runs and restored after each element, so ``f`` may also read it from elsewhere
     (a model's weights). ``progress``, if given, is called after each element (a
-    progress bar's ``update``). Returns an array like ``x``.
+    progress bar's ``update``). Returns an array like ``x``. ``x`` is float64 for a
+    check: float32 warns, and integers, which cannot be nudged by ``h``, are refused.
     """
+    xp = namespace_of(x)
+    kind = dtype_name(xp, x.dtype)
+    if kind not in ("float32", "float64"):
+        raise TypeError(
+            f"numerical_gradient nudges x by h in place, which {kind} cannot hold: give "
+            "float64 values (xp.astype(x, xp.float64))"
+        )
+    _warn_if_float32(xp, x)
+    return central_differences(f, x, h, progress)
+
+
+def central_differences(f, x, h: float, progress=None):
+    """``numerical_gradient`` of a floating ``x`` the caller has checked."""
     xp = namespace_of(x)
     grad = xp.zeros_like(x)
     for index in itertools.product(*(range(n) for n in x.shape)):
@@ -117,7 +131,7 @@ def check_gradients(
     if penalty is not None:
         penalty.add_to_gradients({n: model.params[n] for n in model.decayed_names()}, grads)
     return {
-        name: relative_error(grads[name], numerical_gradient(objective, param, h), name=name)
+        name: relative_error(grads[name], central_differences(objective, param, h), name=name)
         for name, param in model.params.items()
     }
 
@@ -144,10 +158,10 @@ def check_layer(layer, x, seed: int = 0, h: float = 1e-5) -> dict:
 
     objective()
     dx = layer.backward(weights)
-    errors = {"x": relative_error(dx, numerical_gradient(objective, x, h), name="x")}
+    errors = {"x": relative_error(dx, central_differences(objective, x, h), name="x")}
     grads = dict(layer.grads)
     for name, param in layer.params.items():
-        numerical = numerical_gradient(objective, param, h)
+        numerical = central_differences(objective, param, h)
         errors[name] = relative_error(grads[name], numerical, name=name)
     return errors
 
@@ -197,7 +211,7 @@ def check_loss(loss, pred, target, h: float = 1e-5) -> float:
     _warn_if_float32(namespace_of(pred), pred)
     loss.forward(pred, target)
     analytic = loss.backward()
-    numerical = numerical_gradient(lambda p: loss.forward(p, target), pred, h)
+    numerical = central_differences(lambda p: loss.forward(p, target), pred, h)
     return relative_error(analytic, numerical, name="pred")
 
 

@@ -49,6 +49,19 @@ def test_numerical_gradient_calls_progress_once_per_element(backend64):
     np.testing.assert_allclose(host(grad), 3 * host(x) ** 2, rtol=1e-9, atol=1e-9)
 
 
+def test_numerical_gradient_refuses_integers_and_warns_on_float32(backend64):
+    """x = [1, 2, 3] as integers gave [49999, 150000, 249999] for d/dx sum(x**2) (x + h
+    rounded back to x); float32 gave 0.1 % off in silence."""
+    xp = backend64.xp
+    ints = xp.asarray([1, 2, 3])
+    with pytest.raises(TypeError, match=r"give float64 values \(xp.astype\(x, xp.float64\)\)"):
+        numerical_gradient(lambda v: xp.sum(v**2), ints)
+    grad = numerical_gradient(lambda v: xp.sum(v**2), xp.astype(ints, xp.float64))
+    np.testing.assert_allclose(host(grad), [2.0, 4.0, 6.0], rtol=1e-9)
+    with pytest.warns(UserWarning, match="gradient check in float32"):
+        numerical_gradient(lambda v: xp.sum(v**2), xp.astype(ints, xp.float32))
+
+
 def test_relative_error_is_a_python_float_on_every_backend(backend64):
     """(3, 4) against (0, 0): |a - n| / (|a| + |n|) = 5 / 5 = 1; against (6, 8):
     5 / (5 + 10) = 1/3. A float, not a 0-d array of the backend (a format spec or a
