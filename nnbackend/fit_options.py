@@ -169,8 +169,9 @@ def _check_hook_arguments(callback) -> None:
             ) from None
 
 
-#: Keras's fit options that have no counterpart here, each told what does its work
-KERAS_FIT_OPTIONS = {
+#: Keras's, the classic course's and scikit-learn's options that have no counterpart
+#: here by that name, each told what does its work
+OTHER_FIT_OPTIONS = {
     "validation_steps": "validation runs over all of the validation data each epoch "
     "(validation_batch_size= sets its batches)",
     "validation_freq": "validation runs every epoch",
@@ -178,6 +179,11 @@ KERAS_FIT_OPTIONS = {
     "initial_epoch": "a fit goes on from a checkpoint's epoch with checkpoint=path, resume=True",
     "class_weight": "weighting is not offered: resample X and y to weight the classes",
     "sample_weight": "weighting is not offered: resample X and y to weight the samples",
+    "num_iterations": "the course's steps on the whole set are epochs=..., batch_size=None",
+    "print_cost": "verbose=1 (the default) prints the loss every log_every= epochs",
+    "lambd": "the course's lambd/(2m) * sum(W**2) is l2=lambd/m (m the number of samples)",
+    "keep_prob": "dropout is a layer: Dropout(rate=1 - keep_prob) after an activation",
+    "max_iter": "epochs= is the number of passes over X",
 }
 
 
@@ -191,8 +197,8 @@ def check_option_names(options, fit, optimizer=None) -> None:
         if name in ("lr", "learning_rate"):
             kind, rate = _optimizer_class(optimizer), options[name]
             hint = f"the learning rate is the optimizer's: optimizer={kind}(lr={rate!r})"
-        elif name in KERAS_FIT_OPTIONS:  # the closest spelling would be another option
-            hint = KERAS_FIT_OPTIONS[name]
+        elif name in OTHER_FIT_OPTIONS:  # the closest spelling would be another option
+            hint = OTHER_FIT_OPTIONS[name]
         else:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"did you mean {close[0]}=?" if close else f"it takes {', '.join(known)}"

@@ -50,3 +50,38 @@ def test_weights_in_the_course_layout_are_told_how_to_fit(backend):
     model.params["0.W"] = model.backend.asarray(W.T, dtype="float32")  # as told
     model.params["0.b"] = model.backend.asarray(b.reshape(2), dtype="float32")
     np.testing.assert_allclose(nb.to_numpy(model.params["0.W"]), W.T, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("option", "said"),
+    [
+        ("num_iterations", r"epochs=\.\.\., batch_size=None"),
+        ("lambd", r"l2=lambd/m \(m the number of samples\)"),
+        ("keep_prob", r"Dropout\(rate=1 - keep_prob\)"),
+        ("print_cost", r"verbose=1"),
+        ("max_iter", r"epochs= is the number of passes"),
+    ],
+)
+def test_the_course_fit_options_are_told_ours(option, said):
+    """num_iterations=, lambd=, keep_prob= and print_cost= were answered with the list
+    of fit's options alone."""
+    X, Y = course_data()
+    model = nb.Sequential([Dense(2, 1), "sigmoid"], seed=0)
+    with pytest.raises(TypeError, match=said):
+        model.fit(X.T, np.ravel(Y), loss="bce", optimizer="sgd", **{option: 0.5})
+
+
+def test_the_course_regularised_gradient_descent_is_fit_as_told(backend64):
+    """The hints' fit (epochs=, batch_size=None, l2=lambd/m) takes the course's steps:
+    W -= lr * ((A - Y) X^T / m + lambd / m * W), b -= lr * sum(A - Y) / m."""
+    X, Y = course_data()
+    m, lambd, lr, num_iterations = X.shape[1], 0.7, 0.5, 4
+    model = nb.Sequential([Dense(2, 1), "sigmoid"], seed=0, backend=backend64)
+    W, b = nb.to_numpy(model.params["0.W"]).T, nb.to_numpy(model.params["0.b"])[:, None]
+    for _ in range(num_iterations):
+        A = 1 / (1 + np.exp(-(W @ X + b)))
+        W, b = W - lr * ((A - Y) @ X.T / m + lambd / m * W), b - lr * np.sum(A - Y) / m
+    model.fit(X.T, np.ravel(Y), loss="bce", optimizer=nb.optim.SGD(lr=lr), verbose=0,
+              epochs=num_iterations, batch_size=None, l2=lambd / m)  # fmt: skip
+    np.testing.assert_allclose(nb.to_numpy(model.params["0.W"]).T, W, rtol=1e-12)
+    np.testing.assert_allclose(nb.to_numpy(model.params["0.b"]), b[:, 0], rtol=1e-12)
