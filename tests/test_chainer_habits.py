@@ -477,3 +477,29 @@ def test_the_save_warning_binds_the_model_it_names(tmp_path):
 
     with pytest.warns(UserWarning, match=r"mine = Bound\(\.\.\.\); nb\.restore\(mine, path\)"):
         nb.save(Bound([Dense(2, 2)], seed=0), tmp_path / "m.h5")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Dense(4, 4),
+        lambda: nb.layers.ReLU(),
+        lambda: nb.layers.BatchNorm(4),
+        lambda: nb.layers.Flatten(),
+    ],
+)
+def test_a_lone_layer_backward_before_its_forward_says_to_call_forward(backend, make):
+    """DeZero's layers are used alone; here a backward with no forward before it was
+    "'NoneType' object has no attribute 'xp'" (an unbuilt Dense or BatchNorm) or
+    "no attribute '_x'" with no word of forward."""
+    layer = make()
+    dy = backend.asarray(np.ones((2, 4)))
+    with pytest.raises(AttributeError, match=r"call forward\(x\) first"):
+        layer.backward(dy)
+    nb.Sequential([layer], backend=backend, seed=0)  # built as a model builds it
+    with pytest.raises(AttributeError, match=r"call forward\(x\) first"):
+        layer.backward(dy)
+    layer.forward(backend.asarray(np.ones((2, 4))))  # as told: then backward runs
+    assert layer.backward(dy).shape == (2, 4)
+    with pytest.raises(AttributeError, match=r"has no attribute 'wieghts'$"):
+        getattr(layer, "wieghts")  # noqa: B009  (a public name mistyped: the plain error)

@@ -164,6 +164,14 @@ class Layer:
             state["grads"] = {}
         return state
 
+    def __getattr__(self, name: str):
+        # reached only for a missing attribute: a private one is what forward keeps for
+        # backward
+        where = "" if name.startswith("__") or not name.startswith("_") else (
+            " (what its forward keeps for backward: call forward(x) first, and backward "
+            "on the output of that call)")  # fmt: skip
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}{where}")
+
     def __call__(self, x, training: bool = False):
         """``forward`` in inference (by default), for an array of the layer's backend."""
         if self.backend is not None:  # a host array into a strict layer: said, not computed

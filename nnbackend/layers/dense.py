@@ -88,14 +88,15 @@ class Dense(Layer):
         self._x = x
 
     def backward(self, dy, input_grad=True):
+        x = self._x  # kept by forward
         xp, kernels = self.backend.xp, table(self.backend.xp)
         if kernels.matmul_into is None:
-            self.grads["W"] = self._x.T @ dy
+            self.grads["W"] = x.T @ dy
             if self.bias:
                 self.grads["b"] = xp.sum(dy, axis=0)
         else:  # bound to the flat buffer or not, the same kernels: the same numbers
             into = {} if self.grad_buffers is NO_GRAD_BUFFERS else self.grad_buffers
-            self.grads["W"] = kernels.matmul_into(self._x.T, dy, into.get("W"))
+            self.grads["W"] = kernels.matmul_into(x.T, dy, into.get("W"))
             if self.bias:
                 self.grads["b"] = kernels.sum_into(dy, 0, into.get("b"))
         return dy @ self.params["W"].T if input_grad else None

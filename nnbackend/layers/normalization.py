@@ -128,8 +128,8 @@ class BatchNorm(Layer):
         return rows * math.prod(shape[2:])
 
     def backward(self, dy, input_grad=True):
-        xp = self.backend.xp
         xhat, inv_std, training, axes, shape, whole = self._cache
+        xp = self.backend.xp
         dgamma = xp.sum(dy * xhat, axis=axes)
         dbeta = xp.sum(dy, axis=axes)
         self.grads["gamma"], self.grads["beta"] = dgamma, dbeta
