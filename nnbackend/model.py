@@ -32,6 +32,7 @@ from nnbackend.losses import L2, LossSlot
 from nnbackend.optim_base import Optimizer
 from nnbackend.registry import MODELS, register
 from nnbackend.shapes import chain_shapes, check_model_input, sample_shape, summary_text
+from nnbackend.spellings import MODEL_METHODS, no_attribute
 from nnbackend.views import ArrayView
 
 
@@ -319,6 +320,9 @@ class Sequential:
         for opt in {id(o): o for o in (optimizer, self.optimizer) if o is not None}.values():
             opt.to(backend)
         return self
+
+    def __getattr__(self, name: str):  # reached only for a missing attribute
+        return no_attribute(self, name, MODEL_METHODS.get(name, ""))
 
     def __setstate__(self, state: dict) -> None:
         """An unpickled or deep-copied model: its layers' marks of whose they are were

@@ -201,12 +201,14 @@ class RMSProp(Optimizer):
 
 @register
 class Adam(Optimizer):
-    """Kingma & Ba (2015), with bias correction, eps added as torch.optim.Adam adds it
-    (to the corrected root, not the paper's raw one):
+    """Kingma & Ba (2015), with bias correction, eps added to the corrected root as in
+    the paper's Algorithm 1 and torch.optim.Adam (not its faster form's raw root):
     ``m = b1 m + (1-b1) dW;  v = b2 v + (1-b2) dW**2;``
     ``W -= lr / (1 - b1**t) * m / (sqrt(v) / sqrt(1 - b2**t) + eps)``.
-    The step count ``t`` is the optimizer's (every weight of a fit moves every step);
-    torch counts each weight's own steps, which differ for a weight frozen at first."""
+    The step count ``t`` is the optimizer's, as in Keras (every weight of a fit moves
+    every step); torch counts each weight's own steps, which differ for a weight frozen
+    at first or a layer put in after some steps (its moments start at zero, its first
+    steps up to about 5 times lr: give a new head a new optimizer to start it so)."""
 
     elementwise = counts_on_device = True
 

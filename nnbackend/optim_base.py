@@ -14,7 +14,7 @@ from nnbackend.backend.kernels import table
 from nnbackend.checks import check_gradients, declared, finite_float, integer
 from nnbackend.registry import OPTIMIZERS, SCHEDULES, construct, type_name
 from nnbackend.schedules import Schedule, device_rate, given_rate, rate
-from nnbackend.spellings import told_ours
+from nnbackend.spellings import OPTIMIZER_METHODS, no_attribute, told_ours
 
 #: the most steps an optimizer's counter may hold (beyond it, float rates lose meaning)
 MAX_ITERATIONS = 2**53
@@ -63,6 +63,9 @@ class Optimizer:
     def __new__(cls, *args, **kwargs):  # Keras's learning_rate=, torch's betas=: told ours
         told_ours(cls, kwargs, args)
         return super().__new__(cls)
+
+    def __getattr__(self, name: str):  # reached only for a missing attribute
+        return no_attribute(self, name, OPTIMIZER_METHODS.get(name, ""))
 
     def __init__(self, lr=0.01):
         self.lr = lr if callable(lr) or isinstance(lr, type) else rate(lr)  # above 0
@@ -114,8 +117,8 @@ class Optimizer:
             )
         check_gradients(params, grads)
         model = getattr(params, "_model", None)  # model.params: its optimizer's own model?
-        if model is not None and (self._owner is None or self._owner() is not model):
-            self.train_for(model)
+        if model is not None:  # and its layers the ones stepped, as fit's steps see to
+            self.follow_layers(model)
         if any(grad is None for grad in grads.values()):
             grads = {name: grad for name, grad in grads.items() if grad is not None}
         if not grads:  # every weight frozen, or no backward yet: nothing stepped
@@ -187,12 +190,15 @@ class Optimizer:
     def follow_layers(self, model) -> None:
         """Drop the state of weights whose layer is not the one this optimizer last
         stepped at that index (put in by ``model.layers[i] = ...``, inserted, moved), or
-        that ``model`` no longer has: they start afresh, as with a new optimizer. One
-        that has not stepped since it was made, copied or loaded keeps what it holds.
-        An optimizer that stepped for another model is refused first (``train_for``)."""
+        that ``model`` no longer has: their state starts at zero (the step count goes
+        on, and with it Adam's bias correction and a schedule's rate). One that has not
+        stepped since it was made, copied or loaded keeps what it holds. An optimizer
+        that stepped for another model is refused first (``train_for``)."""
         if self._owner is None or self._owner() is not model:  # train_step's first step
             self.train_for(model)
         seen = self.__dict__.get("_layers")
+        if seen is not None and [id(ref()) for ref in seen] == list(map(id, model.layers)):
+            return
         if seen is not None:
             changed = tuple(
                 f"{i}."
@@ -297,8 +303,6 @@ class Optimizer:
         }  # arrays of their own, not views of a flat buffer (torch would pickle it whole)
         return state
 
-    # saving and moving
-
     def config(self) -> dict:
         """JSON-ready: the type, the learning rate (a schedule's config) and the
         hyper-parameters. A plain function as the learning rate has none: an error."""
@@ -355,7 +359,9 @@ class Optimizer:
             raise ValueError(f"{name} keeps no state named {sorted(unknown)} "
                              f"(its slots: {list(self.slots)})")  # fmt: skip
         self.iterations = iterations
-        self.state = {slot: _copies(state["slots"][slot]) for slot in self.slots}
+        given = state["slots"]  # copied: the two optimizers train apart
+        self.state = {slot: {n: namespace_of(a).asarray(a, copy=True)
+                             for n, a in given[slot].items()} for slot in self.slots}  # fmt: skip
 
     def _follow(self, backend) -> None:
         """State loaded from another backend or float dtype (``load_state_dict``) moved
@@ -392,8 +398,3 @@ class Optimizer:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in {"lr": self.lr, **self._hyper()}.items())
         return f"{type(self).__name__}({args})"
-
-
-def _copies(arrays: dict) -> dict:
-    """``arrays`` (name -> array) with each array copied, in its own namespace."""
-    return {name: namespace_of(a).asarray(a, copy=True) for name, a in arrays.items()}

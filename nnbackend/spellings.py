@@ -1,7 +1,8 @@
-"""Keras's and PyTorch's spellings where this library's differ: an optimizer's
-``learning_rate=`` or ``weight_decay=``, a layer's ``activation=`` or ``strides=``. A
-class made with one is told ours (Python's words named only the argument it did not
-expect); a class of one's own that takes the name keeps it."""
+"""Keras's, PyTorch's and Chainer's spellings where this library's differ: an
+optimizer's ``learning_rate=`` or ``weight_decay=``, a layer's ``activation=`` or
+``strides=``, a model's ``zero_grad()`` or ``compile()``. A class made with one is told
+ours (Python's words named only the argument it did not expect); a class of one's own
+that takes the name keeps it."""
 
 from __future__ import annotations
 
@@ -17,6 +18,53 @@ OTHER_NAMES = {"learning_rate": "lr", "beta_1": "beta1", "beta_2": "beta2", "eps
                "negative_slope": "alpha", "in_features": "n_in",
                "out_features": "n_out"}  # fmt: skip
 _OTHER_WAYS = {"activation", "weight_decay", "betas"}  # no argument of ours: said otherwise
+
+_NOTHING_TO_CLEAR = "each backward writes the gradients afresh: there is nothing to clear"
+_PARAMS = "model.params is {name: array}, as optimizer.step(model.params, model.grads) takes it"
+#: other libraries' methods of a model, each told what does its work here
+MODEL_METHODS = dict.fromkeys(("zero_grad", "cleargrads", "zerograds"), _NOTHING_TO_CLEAR) | {
+    "train": "the mode is forward's argument: model.forward(x, training=True); fit passes it",
+    "eval": "model.predict(X) and model(x) run in inference, as model.forward(x, training=False)",
+    **dict.fromkeys(
+        (
+            "parameters",
+            "named_parameters",
+            "namedparams",
+            "weights",
+            "trainable_variables",
+            "get_weights",
+        ),
+        _PARAMS,
+    ),  # fmt: skip
+    "set_weights": "model.set_params({name: array}) sets them",
+    "state_dict": "model.params and model.state hold the arrays; nb.save(model, path) writes them",
+    "load_state_dict": "model.set_params({name: array}); nb.restore(model, path) from a file",
+    **dict.fromkeys(("to_gpu", "cuda"), "model.to('cupy') or model.to('torch:cuda')"),
+    **dict.fromkeys(("to_cpu", "cpu"), "model.to('numpy')"),
+    "compile": "fit takes the loss and optimizer: model.fit(X, y, loss=..., optimizer=...)",
+    **dict.fromkeys(("save", "save_weights"), "nb.save(model, path)"),
+    "load_weights": "nb.restore(model, path)",
+    "add": "a model takes its layers at once: nb.Sequential([layer, ...])",
+}
+#: other libraries' methods of an optimizer, each told what does its work here
+OPTIMIZER_METHODS = {
+    "zero_grad": _NOTHING_TO_CLEAR,
+    "setup": "an optimizer holds no model: optimizer.step(model.params, model.grads) after "
+    "each backward, or model.fit(..., optimizer=optimizer)",
+    "param_groups": "the learning rate is optimizer.lr",
+}
+
+
+def no_attribute(obj, name: str, said: str = ""):
+    """What ``__getattr__`` raises for ``name``, missing from ``obj``: Python's error
+    with ``said`` after it (another library's name told ours). A property whose own body
+    raised the AttributeError is run again, for that error."""
+    for klass in type(obj).__mro__:
+        if hasattr(vars(klass).get(name), "__get__"):
+            return vars(klass)[name].__get__(obj, type(obj))
+    said = f" ({said})" if said else ""
+    raise AttributeError(f"{type(obj).__name__!r} object has no attribute {name!r}{said}",
+                         name=name, obj=obj)  # fmt: skip
 
 
 def takes(cls, name: str) -> bool:

@@ -109,3 +109,40 @@ def test_a_backward_after_moving_the_model_is_not_told_float32_is_not_float32():
     with pytest.raises(Exception) as err:
         model.backward(dy)
     assert "dy has dtype" not in str(err.value)
+
+
+def replaced_head(opt, backend, n_out: int, init: str = "zeros"):
+    """A 2-8-2 net fitted 5 steps with ``opt``, its head then replaced by a built
+    Dense(8, n_out), and one hand forward and backward through the new head."""
+    X, y = nb.datasets.make_moons(64, noise=0.2, seed=0)
+    model = nb.Sequential([Dense(2, 8), "tanh", Dense(8, 2)], seed=0, backend=backend)
+    model.fit(X, y, loss="cross_entropy", optimizer=opt, epochs=5, batch_size=None, verbose=0)
+    head = Dense(8, n_out, init=init)
+    head.build(model.backend, model.rng)
+    model.layers[2] = head
+    loss = nb.losses.SoftmaxCrossEntropy()
+    loss.forward(model.forward(model.backend.asarray(X)), model.backend.asarray(y))
+    model.backward(loss.backward())
+    return model
+
+
+def test_a_hand_step_starts_a_replaced_layer_afresh_as_fit_does(backend64):
+    """opt.step pushed the new head with the old head's velocity (fit's steps drop it):
+    its first Momentum step moved it 0.0207, not lr * grad = 0.0175."""
+    opt = nb.optim.Momentum(0.1, 0.9)
+    model = replaced_head(opt, backend64, 2)
+    grad = nb.to_numpy(model.grads["2.W"]).copy()
+    opt.step(model.params, model.grads)
+    np.testing.assert_allclose(nb.to_numpy(model.params["2.W"]), -0.1 * grad, rtol=1e-12)
+    assert opt.iterations == 6  # the count goes on
+
+
+def test_a_hand_step_after_a_wider_head_is_not_taken_for_another_models(backend):
+    """Adam's state of the old (8, 2) head met the new (8, 3) one: "this optimizer's state
+    is another model's", where fit and train_step take the same model."""
+    opt = nb.optim.Adam(0.01)
+    model = replaced_head(opt, backend, 3, init="lecun")
+    before = nb.to_numpy(model.params["0.W"]).copy()
+    opt.step(model.params, model.grads)
+    assert opt.state["m"]["2.W"].shape == (8, 3)
+    assert not np.array_equal(nb.to_numpy(model.params["0.W"]), before)

@@ -318,3 +318,45 @@ def test_uneven_list_of_x_batches_is_told_to_join_them():
     with pytest.raises(ValueError, match=r"the last one short\? Join them: np\.concatenate\(X\)"):
         model.fit([X[:32], X[32:]], [y[:32], y[32:]], loss="cross_entropy", optimizer="sgd",
                   verbose=0)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("call", "said"),
+    [
+        (lambda m, o: m.zero_grad(), r"'zero_grad' \(each backward writes the gradients afresh"),
+        (lambda m, o: o.zero_grad(), r"'zero_grad' \(each backward writes the gradients afresh"),
+        (lambda m, o: m.cleargrads(), "each backward writes the gradients afresh"),
+        (lambda m, o: m.eval(), r"model.forward\(x, training=False\)"),
+        (lambda m, o: m.train(), r"model.forward\(x, training=True\)"),
+        (lambda m, o: m.parameters(), r"model.params is \{name: array\}"),
+        (lambda m, o: m.to_gpu(), r"model.to\('cupy'\)"),
+        (lambda m, o: m.compile(loss="mse"), r"model.fit\(X, y, loss=\.\.\., optimizer=\.\.\.\)"),
+        (lambda m, o: m.save("m.h5"), r"nb.save\(model, path\)"),
+        (lambda m, o: m.load_weights("m.h5"), r"nb.restore\(model, path\)"),
+        (lambda m, o: o.setup(m), r"optimizer.step\(model.params, model.grads\)"),
+    ],
+)
+def test_other_libraries_methods_are_told_ours(call, said):
+    """torch's zero_grad/eval/parameters, Keras's compile/save, Chainer's cleargrads,
+    to_gpu and setup were "object has no attribute" alone."""
+    model, opt = nb.Sequential([Dense(2, 2)], seed=0), nb.optim.Adam()
+    with pytest.raises(AttributeError, match=said):
+        call(model, opt)
+
+
+def test_a_missing_attribute_keeps_pythons_suggestion_and_a_propertys_own_error():
+    """The hints come from __getattr__: a typo still gets Python's "Did you mean", and a
+    property whose body raised AttributeError is not reported as missing itself."""
+    model = nb.Sequential([Dense(2, 2)], seed=0)
+    with pytest.raises(AttributeError) as caught:
+        model.parms  # noqa: B018
+    assert (caught.value.name, caught.value.obj) == ("parms", model)  # what Python reads
+
+    class Scaled(Dense):
+        @property
+        def scale(self):
+            return self.gain * 2  # no gain: the property's own error
+
+    layer = Scaled(2, 2)
+    with pytest.raises(AttributeError, match="'gain'"):
+        layer.scale  # noqa: B018

@@ -31,11 +31,15 @@ from nnbackend.checks import integer
 from nnbackend.kept import private_arrays
 from nnbackend.registry import LAYERS, check_base_init, construct, type_name
 from nnbackend.shapes import channels_last, channels_last_hint, rows_to_images_hint
-from nnbackend.spellings import told_ours
+from nnbackend.spellings import no_attribute, told_ours
 
 #: a layer's ``grad_buffers`` where no fit has bound it: ask ``is NO_GRAD_BUFFERS``, as
 #: torch.compile before 2.13 cuts the step at a mapping proxy's use once a grads dict changed
 NO_GRAD_BUFFERS: Mapping = MappingProxyType({})
+
+
+#: a missing private attribute of a layer, said: a backward with no forward before it
+FORWARD_KEPT = "what its forward keeps for backward: call forward(x) first, then backward"
 
 
 class Layer:
@@ -165,12 +169,9 @@ class Layer:
         return state
 
     def __getattr__(self, name: str):
-        # reached only for a missing attribute: a private one is what forward keeps for
-        # backward
-        where = "" if name.startswith("__") or not name.startswith("_") else (
-            " (what its forward keeps for backward: call forward(x) first, and backward "
-            "on the output of that call)")  # fmt: skip
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}{where}")
+        # reached only for a missing attribute: a private one is what forward keeps
+        kept = name.startswith("_") and not name.startswith("__")
+        return no_attribute(self, name, kept and FORWARD_KEPT)
 
     def __call__(self, x, training: bool = False):
         """``forward`` in inference (by default), for an array of the layer's backend."""
