@@ -259,6 +259,7 @@ class TerminateOnNaN(Callback):
         self.last_epoch = fit.epochs - 1
         self.optimizer = fit.optimizer
         self.from_probabilities = getattr(fit.loss, "from_logits", True) is False
+        self.regression = getattr(fit.loss, "targets_like_outputs", False)  # MSE's: y's scale
         self.message = None
         self.distributed = getattr(fit, "distributed", False)
         self.says = not self.distributed or is_main()  # one warning a job
@@ -270,10 +271,11 @@ class TerminateOnNaN(Callback):
         if math.isfinite(loss):
             return
         logits = ", or a loss computed from logits (from_logits=True)" * self.from_probabilities
+        targets = " and the targets' (standardise y too, undoing it on the predictions)"
         message = (
             f"training loss became {loss} by epoch {epoch}; training stopped. "
-            f"Try a smaller learning rate (it is {self._rate()}), check the inputs for NaN/inf "
-            f"and their scale{logits}."
+            f"Try a smaller learning rate (it is {self._rate()}), check the inputs' scale"
+            f"{targets * self.regression}{logits}."
         )
         if self.raise_error:
             error = FloatingPointError(message)

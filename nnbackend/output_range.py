@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+from nnbackend.backend import namespace_of
 from nnbackend.checks import warn_caller
 
 PROBE_SAMPLES = 256
@@ -69,11 +70,32 @@ def gives_probabilities(model, last_layer: bool = False) -> bool:
     return have is not None and _within(have, (0.0, 1.0))
 
 
-def check_output_layer(model, loss, X) -> None:
+def check_output_layer(model, loss, X, y=None) -> None:
     """Refuse a loss that cannot take the model's outputs (probabilities from a Dense
-    layer): by the last layer's range, else by one probe of the first samples of ``X``."""
+    layer): by the last layer's range, else by one probe of the first samples of ``X``.
+    Given the targets ``y`` (a fit's), warn where ``predict`` will take the model for a
+    classifier that is fitted as a regression (``warn_of_labels``)."""
     if not output_layer_fits(model, loss):
         check_outputs(model, loss, X)
+    if y is not None:
+        warn_of_labels(model, loss, y)
+
+
+def warn_of_labels(model, loss, y) -> None:
+    """Warn where MSE's targets are not all 0 and 1 but the last layer's outputs lie in
+    [0, 1] (a sigmoid, a softmax): ``predict`` gives those outputs above 0.5 as labels,
+    not the values such a regression means."""
+    if loss.has_accuracy or not loss.targets_like_outputs or not gives_probabilities(model, True):
+        return
+    xp = namespace_of(y)
+    if not bool(xp.all((y == 0) | (y == 1))):
+        last = type(model.layers[-1]).__name__
+        warn_caller(
+            f"y holds values other than 0 and 1, but the model ends in {last}, "
+            "whose outputs lie in [0, 1]: predict(X) will give labels (each output above 0.5); "
+            "model.predict_proba(X) gives the outputs themselves",
+            UserWarning,
+        )
 
 
 def check_outputs(model, loss, X) -> None:

@@ -116,7 +116,7 @@ def fit(
         validation = batches_for(
             model, *validation_data, loss, rows, shuffle=False, names=VALIDATION_NAMES
         )
-    on_main(lambda: output_range.check_output_layer(model, loss, X), "probe the model's outputs")
+    on_main(lambda: output_range.check_output_layer(model, loss, X, y), "probe the model's outputs")
     # distributed: the whole batch, over every rank's share
     check_last_batch(model, batches, tuple(X.shape[1:]))
     trainer = Trainer(

@@ -730,7 +730,8 @@ def test_a_sigmoid_denoiser_under_mse_predicts_in_its_output_shape(backend):
     X = np.random.default_rng(0).random((8, 1, 8, 8))
     model = nb.Sequential([nb.layers.Conv2D(1, 1, 3, padding=1), nb.layers.Sigmoid()],
                           backend=backend, seed=0)  # fmt: skip
-    model.fit(X, X, loss="mse", optimizer="sgd", verbose=0)
+    with pytest.warns(UserWarning, match=r"predict\(X\) will give labels"):  # pixels' values
+        model.fit(X, X, loss="mse", optimizer="sgd", verbose=0)
     assert nb.to_numpy(model.predict(X[:2])).shape == (2, 1, 8, 8)
 
 
@@ -911,7 +912,8 @@ def test_an_image_targets_reshape_hint_runs_as_written(backend):
         model.fit(X, y, loss="mse", optimizer="sgd", verbose=0)
     fixed = eval(_told_code(told), {"np": np, "array_api_strict": array_api_strict, "y": y})  # noqa: S307 - the library's own hint
     assert tuple(fixed.shape) == X.shape
-    model.fit(X, fixed, loss="mse", optimizer="sgd", verbose=0)
+    with pytest.warns(UserWarning, match="predict_proba"):  # a sigmoid's pixels under MSE
+        model.fit(X, fixed, loss="mse", optimizer="sgd", verbose=0)
 
 
 def test_a_channels_last_batch_whose_height_is_its_channels_is_told_to_transpose(backend):

@@ -221,7 +221,7 @@ class BaseMLP(BaseEstimator):
         try:  # partial_fit after a fit that diverged: scikit-learn's words, not fit's advice
             check_optimizer_state(optimizer, model.backend)
         except ValueError:
-            raise ValueError(NON_FINITE) from None
+            raise ValueError(self._non_finite) from None
         rule = Convergence(self, n, validation)
         self.n_iter_ = 0  # epochs of this call, as scikit-learn counts them
         try:
@@ -283,7 +283,7 @@ class BaseMLP(BaseEstimator):
         finite = [xp.all(xp.isfinite(W)) for W in self.model_.params.values()]
         lost = not restored and not math.isfinite(getattr(self, "loss_", None) or 0.0)
         if lost or not bool(to_numpy(xp.all(xp.stack(finite)))):
-            raise ValueError(NON_FINITE)
+            raise ValueError(self._non_finite)
 
     # --- using the net ----------------------------------------------------------------
 

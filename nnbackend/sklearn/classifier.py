@@ -9,7 +9,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import column_or_1d
 
 from nnbackend.backend import to_numpy
-from nnbackend.sklearn.base import BaseMLP
+from nnbackend.sklearn.base import NON_FINITE, BaseMLP
 from nnbackend.sklearn.convert import SklearnConversion
 from nnbackend.sklearn.inputs import is_device, output
 
@@ -49,6 +49,8 @@ class MLPClassifier(ClassifierMixin, SklearnConversion, BaseMLP):
     large ``alpha`` and a last batch of a few rows, a different net: a ``batch_size``
     that divides the training set trains as scikit-learn's).
     """
+
+    _non_finite = NON_FINITE
 
     def __init__(
         self,

@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import column_or_1d
 
 from nnbackend.backend import to_numpy
-from nnbackend.sklearn.base import BaseMLP
+from nnbackend.sklearn.base import NON_FINITE, BaseMLP
 from nnbackend.sklearn.convert import SklearnConversion
 from nnbackend.sklearn.inputs import is_device, output
 
@@ -27,6 +27,11 @@ class MLPRegressor(RegressorMixin, SklearnConversion, BaseMLP):
     As scikit-learn's, it trains on half the squared error summed over the outputs and
     reports (``loss_curve_``, and what ``tol`` is held to) the error averaged over them.
     """
+
+    _non_finite = NON_FINITE + (  # X scaled alone, targets in the thousands still diverge
+        " Targets of a large scale need it too: TransformedTargetRegressor(regressor, "
+        "transformer=StandardScaler())."
+    )
 
     _parameter_constraints: dict = {
         **BaseMLP._parameter_constraints,
@@ -127,9 +132,10 @@ class MLPRegressor(RegressorMixin, SklearnConversion, BaseMLP):
             self.out_activation_ = "identity"
         Y = y.reshape(y.shape[0], -1)
         if not first and Y.shape[1] != self.n_outputs_:
+            anew = "fit(X, y) starts a new net" if incremental else "fit it anew (warm_start=False)"
             raise ValueError(
                 f"y has {Y.shape[1]} outputs, but this {type(self).__name__} was fitted "
-                f"with {self.n_outputs_}: fit it anew (warm_start=False) to change them"
+                f"with {self.n_outputs_}: {anew} to change them"
             )
         return Y, Y.shape[1]
 

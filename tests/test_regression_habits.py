@@ -1,0 +1,105 @@
+"""Regression as a data scientist does it (targets of their own scale, a sigmoid on
+targets scaled into [0, 1], scikit-learn's pipelines): when it goes wrong, the hint
+names what fixes it, and following it works."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.datasets import make_friedman1
+from sklearn.metrics import r2_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import nnbackend as nb
+from nnbackend.layers import Dense
+from nnbackend.sklearn import MLPRegressor
+
+
+def linear_data():
+    X = np.random.default_rng(0).normal(size=(200, 4))
+    return X, X @ np.array([1.0, 2.0, 3.0, 4.0])
+
+
+def test_a_regression_gone_nan_is_told_to_scale_its_targets(backend):
+    """Targets in the thousands diverge whatever the inputs: the NaN message said only
+    to lower the rate and check the inputs, which fit had already checked."""
+    X, y = linear_data()
+    model = nb.Sequential([Dense(4, 8), "relu", Dense(8, 1)], seed=0, backend=backend)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the overflow on the way, and the NaN warning
+        history = model.fit(X, y * 1000, loss="mse", optimizer="sgd", epochs=5, verbose=0)
+    assert "and the targets' (standardise y too" in history.stop_reason
+    big = y * 1000
+    scaled = (big - big.mean()) / big.std()  # as told
+    model = nb.Sequential([Dense(4, 8), "relu", Dense(8, 1)], seed=0, backend=backend)
+    history = model.fit(X, scaled, loss="mse", optimizer="sgd", epochs=20, verbose=0)
+    assert history.stop_reason is None and history["loss"][-1] < history["loss"][0] / 3
+
+
+def test_the_estimators_divergence_names_the_target_transformer():
+    """MLPRegressor's message, scikit-learn's, said StandardScaler: on X alone that
+    turned a poor fit into a diverging one."""
+    X, y = make_friedman1(300, n_features=8, noise=1, random_state=0)
+    X = StandardScaler().fit_transform(X)
+    est = MLPRegressor(hidden_layer_sizes=(16,), solver="sgd", learning_rate_init=0.01,
+                       max_iter=20, random_state=0)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match=r"TransformedTargetRegressor\(regressor, "):
+            est.fit(X, y * 1000)
+        told = TransformedTargetRegressor(est, transformer=StandardScaler()).fit(X, y * 1000)
+    assert r2_score(y * 1000, told.predict(X)) > 0.5
+    assert "TransformedTargetRegressor" not in nb.sklearn.MLPClassifier._non_finite
+
+
+def test_a_sigmoid_fitted_to_values_warns_that_predict_gives_labels(backend):
+    """Targets min-max scaled into [0, 1] under a sigmoid: predict thresholded them at
+    0.5 and gave int64 labels in silence."""
+    X, y = linear_data()
+    y01 = (y - y.min()) / (y.max() - y.min())
+    model = nb.Sequential([Dense(4, 8), "tanh", Dense(8, 1), "sigmoid"], seed=0, backend=backend)
+    with pytest.warns(UserWarning, match=r"model.predict_proba\(X\) gives the outputs"):
+        model.fit(X, y01, loss="mse", optimizer="adam", epochs=2, verbose=0)
+    values = nb.to_numpy(model.predict_proba(X[:5]))
+    assert values.dtype.kind == "f" and not np.isin(values, (0.0, 1.0)).all()
+    labels = (y01 > 0.5).astype(np.float64)  # the tutorials' sigmoid neuron: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(X, labels, loss="mse", optimizer="adam", epochs=1, verbose=0)
+
+
+def test_partial_fit_with_other_outputs_is_told_fit():
+    """partial_fit was told warm_start=False, which partial_fit does not read."""
+    X, y = linear_data()
+    est = MLPRegressor(hidden_layer_sizes=(8,), random_state=0).partial_fit(X, y)
+    with pytest.raises(ValueError, match=r"fitted with 1: fit\(X, y\) starts a new net"):
+        est.partial_fit(X, np.stack([y, y], 1))
+    est.set_params(max_iter=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # not converged in 3 epochs
+        assert est.fit(X, np.stack([y, y], 1)).predict(X).shape == (200, 2)  # as told
+    warm = MLPRegressor(hidden_layer_sizes=(8,), max_iter=2, warm_start=True, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # not converged in 2 epochs
+        warm.fit(X, y)
+    with pytest.raises(ValueError, match=r"fit it anew \(warm_start=False\)"):
+        warm.fit(X, np.stack([y, y], 1))
+
+
+def test_a_pipeline_of_scalers_on_both_sides_fits_targets_in_the_thousands():
+    """The fix the message gives, in the pipeline a user builds: R2 on held-out rows."""
+    X, y = make_friedman1(400, n_features=8, noise=1, random_state=0)
+    pipe = TransformedTargetRegressor(
+        make_pipeline(
+            StandardScaler(), MLPRegressor(hidden_layer_sizes=(32,), max_iter=200, random_state=0)
+        ),  # fmt: skip
+        transformer=StandardScaler(),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe.fit(X[:300], y[:300] * 1000)
+    assert r2_score(y[300:] * 1000, pipe.predict(X[300:])) > 0.8
