@@ -432,3 +432,17 @@ def test_one_model_predicts_from_two_threads_at_once(backend):
     finally:
         sys.setswitchinterval(interval)
     assert failures == []
+
+
+@pytest.mark.parametrize(("before", "inside"), [("auto", 1), (1, "auto")])
+def test_a_count_set_during_a_fit_holds_after_it(two_threads, before, inside):
+    """A callback's set_num_threads(1) was undone when the fit returned: get_num_threads
+    said 1 while BLAS (and torch) ran on the 2 from before the fit; "auto" set inside a
+    fit run under 1 left every pool at 1."""
+    nb.set_num_threads(before)
+    model = nb.Sequential([Dense(2, 8), Tanh(), Dense(8, 2)], backend="numpy", seed=0)
+    change = nb.callbacks.LambdaCallback(lambda epoch, logs, m: nb.set_num_threads(inside))
+    model.fit(X, Y, loss="cross_entropy", optimizer="sgd", verbose=0, callbacks=[change])
+    assert nb.get_num_threads() == inside
+    want = two_threads if inside == "auto" else {name: 1 for name in two_threads}
+    assert pools() == want

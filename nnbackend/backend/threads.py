@@ -49,12 +49,19 @@ def set_num_threads(n: int | str | None) -> None:
     and one thread inside ``fit``/``evaluate`` for small steps.
     """
     n = _checked(n)
-    _restore_libraries()
-    _setting["threads"] = n
-    if n != "auto":
-        _setting["torch"] = _torch_threads()  # before threadpoolctl touches torch's OpenMP
-        _setting["limiter"] = _blas_limits(n)
-        _set_torch_threads(n, always=True)  # torch reports n already: see limit_threads
+    with _blocks_lock:  # inside a fit (a callback's call): the fit's count holds to its end
+        if _open_blocks:
+            _restore_blas(_before_blocks["limiter"])
+        _restore_libraries()
+        _setting["threads"] = n
+        if n != "auto":
+            _setting["torch"] = _torch_threads()  # before threadpoolctl touches torch's OpenMP
+            _setting["limiter"] = _blas_limits(n)
+            _set_torch_threads(n, always=True)  # torch reports n already: see limit_threads
+        if getattr(_this_thread, "blocks", 0):  # before a limit makes torch report its count
+            _this_thread.torch_after = _torch_threads()
+        if _open_blocks:  # and this count after it, not the one from before the fit
+            _before_blocks["limiter"] = _blas_limits(_open_blocks[-1][0])
 
 
 def get_num_threads() -> int | str:
@@ -102,7 +109,9 @@ def limit_threads(n: int | None):
     finally:
         _this_thread.blocks -= 1
         _close_block(block)
-        _set_torch_threads(previous_torch, always=True)
+        outermost = not _this_thread.blocks  # a count set inside holds after: set_num_threads
+        after = vars(_this_thread).pop("torch_after", previous_torch) if outermost else None
+        _set_torch_threads(after or previous_torch, always=True)
 
 
 def apply_in_this_thread() -> None:
