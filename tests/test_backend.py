@@ -411,6 +411,8 @@ def test_taking_host_data_leaves_pythons_warn_once_memory_alone(backend):
         lambda xp, a: xp.reshape(a, (5, 4)), lambda xp, a: xp.reshape(a, (-1,), copy=True),
         lambda xp, a: xp.count_nonzero(a > 0),
         lambda xp, a: xp.count_nonzero(a > 0, axis=1, keepdims=True),
+        lambda xp, a: xp.sum(xp.astype(a, xp.float32), axis=1, dtype=xp.float64),
+        lambda xp, a: xp.min(a, axis=1, keepdims=True),
     ],
 )  # fmt: skip
 def test_lean_numpy_namespace_agrees_with_array_api_compat(call):
@@ -429,6 +431,25 @@ def test_transfers_are_counted(backend):
         backend.to_numpy(x)
         backend.to_float(backend.xp.sum(x))
     assert transfers.count == 2
+
+
+def test_nested_transfer_counters_each_count_and_a_closed_one_stops():
+    backend = nb.get_backend("numpy")
+    x = backend.asarray(np.ones(3))
+    with nb.count_host_transfers() as outer:
+        backend.to_numpy(x)
+        with nb.count_host_transfers() as inner:
+            backend.to_numpy(x)
+        backend.to_numpy(x)
+    backend.to_numpy(x)
+    assert (outer.count, inner.count) == (3, 1)
+
+
+def test_the_lean_numpy_reshape_without_a_copy_refuses_one_it_would_need():
+    from nnbackend.backend.numpy_fast import namespace as lean
+
+    with pytest.raises(ValueError):
+        lean.reshape(np.arange(6.0).reshape(2, 3).T, (6,), copy=False)
 
 
 def test_many_scalars_come_to_the_host_in_one_transfer(backend):

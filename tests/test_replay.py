@@ -234,7 +234,20 @@ def reseed(epoch, logs, model):
     model.rng = nb.Generator(7)
 
 
-@pytest.mark.parametrize("change", [slow_down, reload_the_optimizer, drop_less, reseed])
+def reset_the_velocity(epoch, logs, model):  # a new slot dict, the same keys
+    opt = model.optimizer
+    opt.state["v"] = {k: a * 0 for k, a in opt.state["v"].items()}
+
+
+def set_the_generator_state(epoch, logs, model):  # the same Generator, another key
+    model.rng.state = nb.Generator(7).state
+
+
+@pytest.mark.parametrize(
+    "change",
+    [slow_down, reload_the_optimizer, drop_less, reseed, reset_the_velocity,
+     set_the_generator_state],
+)  # fmt: skip
 def test_what_a_recording_holds_fixed_changed_by_a_callback_is_refused(rerun, change):
     layers = (Dense(3, 8), "relu", Dropout(0.5), Dense(8, 2))
     with pytest.raises(ValueError, match="changed during the fit"):
@@ -733,3 +746,45 @@ def test_why_the_fused_kernels_must_be_on_the_standard_relu_copies_its_zero(monk
     with nb.backend.fused(False):
         train("torch", "cuda-graph", nb.optim.SGD(0.1), layers=(Dense(3, 8), "relu", Dense(8, 2)))
     assert {name for name, _ in recording.refused} == {"aten::lift_fresh"}
+
+
+def test_after_a_replayed_fit_the_generator_draws_from_its_state_again(rerun):
+    """The recorded step's device counter let go of the generator: a state loaded
+    after the fit (a checkpoint's) draws its own bits."""
+    layers = (Dense(3, 8), "relu", Dropout(0.5), Dense(8, 2))
+    model, _, _ = train("numpy", "cuda-graph", nb.optim.SGD(0.1), rerun, layers)
+    other = nb.Generator(7)
+    model.rng.state = other.state
+    np.testing.assert_array_equal(model.rng.random_bits((4, 4)), other.random_bits((4, 4)))
+
+
+class GrowingState(nb.layers.Layer):
+    """Adds a state array at each training step: state made anew, not updated in place."""
+
+    def forward(self, x, training=True):
+        if training:
+            self.state[f"seen{len(self.state)}"] = self.backend.asarray(np.zeros(1))
+        return x
+
+    def backward(self, dy, input_grad=True):
+        return dy
+
+
+def test_state_added_during_the_warm_up_is_refused_with_the_reason(rerun):
+    X, y = data()
+    model = model_on("numpy", Dense(3, 8), GrowingState(), "tanh", Dense(8, 2))
+    with pytest.raises(ValueError, match="anew instead of updating it in place"):
+        model.fit(X, y, loss="cross_entropy", optimizer="sgd", batch_size=BATCH, verbose=0,
+                  compile="cuda-graph")  # fmt: skip
+
+
+class RecordingRefused(Rerun):
+    def record(self, step, xb, yb):
+        raise ValueError("a custom layer's own error")
+
+
+def test_an_error_that_is_not_the_recordings_reaches_the_user(monkeypatch):
+    """Only the recorder's RuntimeError is said as a recording that could not be made."""
+    monkeypatch.setattr(replay, "recorder_for", lambda backend: RecordingRefused())
+    with pytest.raises(ValueError, match="a custom layer's own error"):
+        train("numpy", "cuda-graph", nb.optim.SGD(0.1))
