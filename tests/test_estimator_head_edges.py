@@ -178,3 +178,53 @@ def test_a_converted_estimator_predicts_with_array_api_dispatch_on(monkeypatch):
     # array API support switched on before scipy is first imported)
     monkeypatch.setattr(inputs, "get_config", lambda: {"array_api_dispatch": True})
     np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+
+
+# --- what a conversion carries into the next epochs (M60) --------------------------
+
+
+def test_a_converted_multi_output_regressor_trains_on_as_scikit_learns():
+    """from_sklearn with one output's loss trained 3 outputs at a third of the gradient:
+    the predictions right after the conversion were the same, a partial_fit 0.32 off."""
+    from sklearn.datasets import make_regression
+
+    X3, Y = make_regression(64, 4, n_targets=3, random_state=0)
+    settings = dict(hidden_layer_sizes=(8,), solver="sgd", momentum=0.0, batch_size=64,
+                    shuffle=False, max_iter=3, random_state=0)  # fmt: skip
+    theirs = neural_network.MLPRegressor(**settings).fit(X3, Y)
+    ours = MLPRegressor.from_sklearn(theirs)
+    theirs.partial_fit(X3, Y)
+    ours.partial_fit(X3, Y)
+    np.testing.assert_allclose(ours.predict(X3), theirs.predict(X3), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("cls", "early", "name"),
+    [(MLPRegressor, False, "best_loss_"), (MLPClassifier, True, "best_validation_score_")],
+)
+def test_conversions_carry_the_best_so_far_both_ways(cls, early, name):
+    """Without it a warm start of the converted estimator crashed in scikit-learn, or
+    here started its early stopping's count from -inf (kept worse weights)."""
+    target = X[:, 0] if cls is MLPRegressor else LABELS
+    ours = cls(hidden_layer_sizes=(4,), max_iter=5, early_stopping=early, random_state=0)
+    ours.fit(X, target)
+    theirs = ours.to_sklearn()
+    assert getattr(theirs, name) == getattr(ours, name)
+    assert getattr(cls.from_sklearn(theirs), name) == getattr(ours, name)
+    theirs.set_params(warm_start=True, max_iter=2).fit(X, target)  # scikit-learn reads it
+
+
+def test_conversions_carry_the_feature_names():
+    ours = MLPRegressor(hidden_layer_sizes=(3,), max_iter=2, random_state=0).fit(X[:, :2], X[:, 2])
+    ours.feature_names_in_ = np.array(["a", "b"], dtype=object)  # as a DataFrame's fit sets
+    theirs = ours.to_sklearn()
+    assert list(theirs.feature_names_in_) == ["a", "b"]
+    assert list(MLPRegressor.from_sklearn(theirs).feature_names_in_) == ["a", "b"]
+
+
+def test_a_later_partial_fit_refuses_fewer_classes_than_the_first():
+    """scikit-learn refuses it; here only more classes were refused."""
+    y = np.arange(40) % 3
+    est = MLPClassifier((4,), random_state=0).partial_fit(X, y, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match="is not the same as on last call"):
+        est.partial_fit(X[y < 2], y[y < 2], classes=[0, 1])

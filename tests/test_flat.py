@@ -7,6 +7,7 @@ help (array-api-strict, optimizers that are not element-wise)."""
 from __future__ import annotations
 
 import copy
+import pickle
 
 import numpy as np
 import pytest
@@ -449,3 +450,38 @@ def test_a_hand_loop_s_flat_state_follows_the_model_it_moved(target, monkeypatch
     got = run()
     per_weight(monkeypatch)
     assert_same_weights(got, run())
+
+
+@pytest.mark.parametrize(
+    "copier", [copy.deepcopy, lambda m: pickle.loads(pickle.dumps(m))], ids=["deepcopy", "pickle"]
+)
+def test_a_copy_of_a_fitted_model_trains_as_the_original(copier):
+    """A copy that kept the fit's binding, its weights no longer views of the buffer,
+    trained the buffer alone: its weights never moved, with no error."""
+    X = np.random.default_rng(0).normal(size=(32, 2))
+    y = (X[:, 0] > 0).astype(np.int64)
+    settings = dict(loss="cross_entropy", optimizer="sgd", epochs=2, batch_size=8, verbose=0)
+    model = nb.Sequential([nb.layers.Dense(2, 3), "tanh", nb.layers.Dense(3, 2)], seed=0)
+    model.fit(X, y, **settings)
+    twin = copier(model)
+    model.fit(X, y, **settings)
+    twin.fit(X, y, **settings)
+    np.testing.assert_array_equal(nb.to_numpy(twin.params["0.W"]), nb.to_numpy(model.params["0.W"]))
+
+
+def bias_free_net_trained(on: bool) -> np.ndarray:
+    X = np.random.default_rng(0).normal(size=(32, 3))
+    y = (X[:, 0] > 0).astype(np.int64)
+    layers = [nb.layers.Dense(3, 4, bias=False), "relu", nb.layers.Dense(4, 2)]
+    model = nb.Sequential(layers, backend="numpy", seed=0)
+    with fused(on):
+        model.fit(X, y, loss="cross_entropy", optimizer="sgd", epochs=2, batch_size=8, verbose=0)
+    return nb.to_numpy(model.params["0.W"])
+
+
+def test_a_bias_free_dense_before_relu_trains_as_unfused():
+    """The fused Dense+activation kernel takes a bias: one without it is not fused."""
+    np.testing.assert_allclose(bias_free_net_trained(True), bias_free_net_trained(False), rtol=1e-6)
+    model = nb.Sequential([nb.layers.Dense(3, 2)], backend="numpy", seed=0)
+    out = model.forward(model.backend.asarray(np.ones((4, 3))))
+    assert model.backward(model.backend.xp.ones_like(out), input_grad=False) is None
