@@ -14,10 +14,10 @@ import math
 import array_api_compat
 import numpy as np
 
-from nnbackend.backend import Backend, Generator, get_backend, namespace_of, to_numpy
+from nnbackend.backend import Backend, Generator, as_generator, get_backend, namespace_of, to_numpy
 from nnbackend.backend.core import detached
 from nnbackend.backend.fastpaths import native
-from nnbackend.checks import one_of, positive_int
+from nnbackend.checks import boolean, one_of, positive_int
 from nnbackend.hint_code import code_name, flattened, read_from, subject
 
 #: On a GPU, keep the whole training set on the device when it takes less than this
@@ -30,8 +30,9 @@ class Batches:
 
     ``X``: (n, ...) samples; ``y``: (n, ...) targets, or None. ``batch_size=None``
     gives one batch of everything (full-batch gradient descent; no shuffling needed).
-    ``on_device``: True, False, or "auto" (on the device when it fits). ``names``: what
-    errors call X and y ("validation X", say).
+    ``shuffle``: a new order each pass, drawn from ``rng`` (an ``nb.Generator``, such as
+    ``model.rng``, or a seed). ``on_device``: True, False, or "auto" (on the device when
+    it fits). ``names``: what errors call X and y ("validation X", say).
     """
 
     def __init__(
@@ -65,8 +66,8 @@ class Batches:
             batch_size = positive_int(batch_size, "batch_size (None for full batch)")
         self.batch_size = self.n if batch_size is None else min(batch_size, self.n)
         one_of(on_device, "on_device", (True, False, "auto"))
-        self.shuffle = shuffle and self.batch_size < self.n
-        self.rng = rng if rng is not None else Generator()
+        self.shuffle = boolean(shuffle, "shuffle") and self.batch_size < self.n
+        self.rng = rng if hasattr(rng, "permutation") else _generator(rng)
         # there already (a host array only in the model's dtype: else on_device decides)
         if backend.owns(X) and (X.dtype == backend.dtype or not is_host(X)):
             on_device = True
@@ -344,3 +345,14 @@ def _backend(backend) -> Backend:
             f"name third, not {backend!r}; the batch size goes by name, batch_size="
         )
     return backend
+
+
+def _generator(rng) -> Generator:
+    """``Batches``' shuffling generator from a seed (an int, as ``Sequential(seed=)``
+    takes) or None (fresh entropy)."""
+    try:
+        return as_generator(rng)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"Batches(rng=) takes an nb.Generator (model.rng) or a seed, an int, not {rng!r}"
+        ) from None

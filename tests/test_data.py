@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -160,3 +163,43 @@ def test_soft_label_rows_keep_their_fractions():
     model = nb.Sequential([nb.layers.Dense(3, 2)], seed=0)
     loss = model.evaluate(np.ones((2, 3)), soft, loss="cross_entropy")["loss"]
     assert loss > 0.69  # ln 2 at the least; 0.0 where the soft rows became int64 zeros
+
+
+def test_batches_take_a_seed_as_rng_and_refuse_what_is_none(backend):
+    """rng=0 (as Sequential(seed=0) takes it) was kept and crashed at the first pass,
+    "'int' object has no attribute 'permutation'"; shuffle="False" shuffled."""
+    X, y = nb.datasets.make_moons(100, seed=0)
+    seeded = nb.data.Batches(X, y, backend, batch_size=32, rng=0)
+    same = nb.data.Batches(X, y, backend, batch_size=32, rng=nb.Generator(0))
+    first, again = next(iter(seeded)), next(iter(same))
+    assert np.array_equal(nb.to_numpy(first[1]), nb.to_numpy(again[1]))
+    assert not np.array_equal(nb.to_numpy(first[1]), y[:32])  # shuffled
+    with pytest.raises(TypeError, match=r"Batches\(rng=\) takes an nb.Generator \(model.rng\)"):
+        nb.data.Batches(X, y, backend, batch_size=32, rng="0")
+    with pytest.raises(TypeError, match="shuffle must be True or False"):
+        nb.data.Batches(X, y, backend, batch_size=32, shuffle="False")
+
+
+def test_the_readme_says_worker_threads_follow_set_backend():
+    """It said a threaded search's estimators take $NNBACKEND or NumPy; they take
+    set_backend's choice, which is the process's."""
+    import threading
+
+    from nnbackend.sklearn import MLPClassifier
+
+    X, y = nb.datasets.make_moons(40, seed=0)
+    found = {}
+
+    def fit_in_a_thread():
+        est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+        found["backend"] = est.fit(X, y).model_.backend.name
+
+    nb.set_backend("strict")  # the fixture resets it after the test
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # not converged in 2 epochs
+        worker = threading.Thread(target=fit_in_a_thread)
+        worker.start()
+        worker.join()
+    assert found["backend"] == "strict"
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert "in worker\n  threads `nb.set_backend`'s choice" in readme
