@@ -259,7 +259,8 @@ class TerminateOnNaN(Callback):
         self.last_epoch = fit.epochs - 1
         self.optimizer = fit.optimizer
         self.from_probabilities = getattr(fit.loss, "from_logits", True) is False
-        self.regression = getattr(fit.loss, "targets_like_outputs", False)  # MSE's: y's scale
+        loss = fit.loss  # MSE's targets are values of their own scale; BCE's are 0/1
+        self.regression = loss.targets_like_outputs and not loss.has_accuracy
         self.message = None
         self.distributed = getattr(fit, "distributed", False)
         self.says = not self.distributed or is_main()  # one warning a job

@@ -42,7 +42,10 @@ def numerical_gradient(f, x, h: float = 1e-5, progress=None):
     check: float32 warns, and integers, which cannot be nudged by ``h``, are refused.
     """
     xp = namespace_of(x)
-    kind = dtype_name(xp, x.dtype)
+    try:
+        kind = dtype_name(xp, x.dtype)
+    except ValueError:  # float16, bfloat16: no dtype of the standard
+        kind = str(x.dtype)
     if kind not in ("float32", "float64"):
         raise TypeError(
             f"numerical_gradient nudges x by h in place, which {kind} cannot hold: give "

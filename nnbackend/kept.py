@@ -53,7 +53,7 @@ def forward_missed(exc: AttributeError) -> None:
     first; a typo or a missing helper in a backward keeps Python's own error."""
     layer = exc.obj
     is_layer = callable(getattr(type(layer), "backward", None))
-    if is_layer and str(exc.name).startswith("_") and _kept(layer, exc.name):
+    if is_layer and str(exc.name).startswith("_") and sets_attribute(layer, exc.name):
         raise AttributeError(
             f"{type(exc.obj).__name__} has no {exc.name}, which its forward keeps for "
             "backward: call forward(x) before backward(dy) (predict and evaluate, which "
@@ -61,7 +61,7 @@ def forward_missed(exc: AttributeError) -> None:
         ) from exc
 
 
-def _kept(layer, name: str) -> bool:
+def sets_attribute(layer, name: str) -> bool:
     """Whether ``layer``'s class (or a base) sets ``self.<name>``: in a method (decorated,
     static, a property's), a function nested in one, or a module function one calls."""
     for cls in type(layer).__mro__:

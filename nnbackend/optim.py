@@ -208,7 +208,7 @@ class Adam(Optimizer):
     The step count ``t`` is the optimizer's, as in Keras (every weight of a fit moves
     every step); torch counts each weight's own steps, which differ for a weight frozen
     at first or a layer put in after some steps (its moments start at zero, its first
-    steps up to about 5 times lr: give a new head a new optimizer to start it so)."""
+    steps up to about 6 times lr: give a new head a new optimizer to start it so)."""
 
     elementwise = counts_on_device = True
 

@@ -88,7 +88,7 @@ def warn_of_labels(model, loss, y) -> None:
     if loss.has_accuracy or not loss.targets_like_outputs or not gives_probabilities(model, True):
         return
     xp = namespace_of(y)
-    if not bool(xp.all((y == 0) | (y == 1))):
+    if y.dtype != xp.bool and not bool(xp.all((y == 0) | (y == 1))):  # booleans: 0 and 1
         last = type(model.layers[-1]).__name__
         warn_caller(
             f"y holds values other than 0 and 1, but the model ends in {last}, "

@@ -503,3 +503,21 @@ def test_a_lone_layer_backward_before_its_forward_says_to_call_forward(backend, 
     assert layer.backward(dy).shape == (2, 4)
     with pytest.raises(AttributeError, match=r"has no attribute 'wieghts'$"):
         getattr(layer, "wieghts")  # noqa: B009  (a public name mistyped: the plain error)
+
+
+def test_a_typo_in_a_layers_backward_keeps_pythons_error():
+    """Only what the class's own code keeps is said to be forward's: a misspelt name in
+    a backward is Python's plain error, not "call forward(x) first"."""
+
+    class Double(nb.layers.Layer):
+        def forward(self, x, training=True):
+            self._x = x
+            return 2 * x
+
+        def backward(self, dy, input_grad=True):
+            return dy * self._factr
+
+    layer = Double()
+    layer.forward(np.ones((2, 3)))
+    with pytest.raises(AttributeError, match=r"has no attribute '_factr'$"):
+        layer.backward(np.ones((2, 3)))

@@ -62,6 +62,12 @@ def test_numerical_gradient_refuses_integers_and_warns_on_float32(backend64):
         numerical_gradient(lambda v: xp.sum(v**2), xp.astype(ints, xp.float32))
 
 
+def test_numerical_gradient_refuses_a_dtype_outside_the_standard_with_its_hint():
+    """float16 met "is not a dtype of the Array API standard", not what to give."""
+    with pytest.raises(TypeError, match=r"which float16 cannot hold: give float64"):
+        numerical_gradient(lambda v: float((v * v).sum()), np.array([1.0, 2.0], np.float16))
+
+
 def test_relative_error_is_a_python_float_on_every_backend(backend64):
     """(3, 4) against (0, 0): |a - n| / (|a| + |n|) = 5 / 5 = 1; against (6, 8):
     5 / (5 + 10) = 1/3. A float, not a 0-d array of the backend (a format spec or a

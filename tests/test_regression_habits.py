@@ -103,3 +103,27 @@ def test_a_pipeline_of_scalers_on_both_sides_fits_targets_in_the_thousands():
         warnings.simplefilter("ignore")
         pipe.fit(X[:300], y[:300] * 1000)
     assert r2_score(y[300:] * 1000, pipe.predict(X[300:])) > 0.8
+
+
+def test_boolean_targets_under_mse_and_a_sigmoid_fit_quietly(backend):
+    """Booleans are 0 and 1: the check compared them with ints, which strict refuses
+    (the fit raised before its first step)."""
+    X, y = linear_data()
+    targets = backend.asarray(y[:, None] > 0)
+    model = nb.Sequential([Dense(4, 1), "sigmoid"], seed=0, backend=backend)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(backend.asarray(X), targets, loss="mse", optimizer="sgd", verbose=0)
+
+
+def test_a_classifier_gone_nan_is_not_told_to_standardise_its_labels():
+    """BCE takes targets like its outputs too, but 0/1 labels standardised are refused."""
+    X, y = linear_data()
+    X, labels = X * 1e30, (y[:, None] > 0).astype(np.float64)
+    model = nb.Sequential([Dense(4, 8), "relu", Dense(8, 1)], seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        history = model.fit(X, labels, loss=nb.losses.BinaryCrossEntropy(from_logits=True),
+                            optimizer=nb.optim.SGD(lr=1e6), epochs=2, verbose=0)  # fmt: skip
+    assert "training loss became" in history.stop_reason
+    assert "targets" not in history.stop_reason

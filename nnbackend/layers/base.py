@@ -28,7 +28,7 @@ from types import MappingProxyType
 
 from nnbackend.backend.arrays import compact
 from nnbackend.checks import integer
-from nnbackend.kept import private_arrays
+from nnbackend.kept import private_arrays, sets_attribute
 from nnbackend.registry import LAYERS, check_base_init, construct, type_name
 from nnbackend.shapes import channels_last, channels_last_hint, rows_to_images_hint
 from nnbackend.spellings import no_attribute, told_ours
@@ -169,9 +169,10 @@ class Layer:
         return state
 
     def __getattr__(self, name: str):
-        # reached only for a missing attribute: a private one is what forward keeps
-        kept = name.startswith("_") and not name.startswith("__")
-        return no_attribute(self, name, kept and FORWARD_KEPT)
+        # reached only for a missing attribute: a private one the class's code sets is
+        # what forward keeps (a typo in a backward keeps Python's own error)
+        private = name.startswith("_") and not name.startswith("__")
+        return no_attribute(self, name, private and sets_attribute(self, name) and FORWARD_KEPT)
 
     def __call__(self, x, training: bool = False):
         """``forward`` in inference (by default), for an array of the layer's backend."""
