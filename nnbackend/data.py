@@ -248,7 +248,8 @@ def as_array(data, what: str = "X"):
         raise TypeError(
             f"{what} is a {type(data).__name__}, which NumPy cannot read as rows: give all "
             f"of it at once as an array or a list (np.asarray(list(...)), say); for one of "
-            f"(x, y) batches: batches = list(...); {_JOIN_BATCHES}"
+            f"(x, y) pairs, make it a list, pairs = list(...), and pass that: the error then "
+            "says how to stack samples or join batches"
         )
     return array
 
@@ -277,9 +278,13 @@ def _pairs_hint(pairs, what: str) -> str:
             f"{given} batches: nnbackend takes whole arrays, X and y; join the batches "
             f"first: {_JOIN_BATCHES}{split * two}"
         )
+    x_code, t_code = (
+        f"np.ravel({name})" if all(len(s) == 2 and s[1] == 1 for s in side) else name
+        for name, side in (("x", [xs for xs, _ in shapes]), ("t", [ts for _, ts in shapes]))
+    )  # column vectors (Nielsen's (784, 1) and (10, 1)) as rows
     return (
         f"{given} samples: nnbackend takes whole arrays, X and y; stack them first: "
-        "X = np.stack([x for x, _ in pairs]); y = np.stack([t for _, t in pairs])"
+        f"X = np.stack([{x_code} for x, _ in pairs]); y = np.stack([{t_code} for _, t in pairs])"
     )
 
 

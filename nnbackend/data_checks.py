@@ -12,18 +12,12 @@ import math
 import numpy as np
 
 from nnbackend.backend import namespace_of, to_numpy
-from nnbackend.data import (
-    as_array,
-    check_in_range,
-    first_index,
-    is_float,
-    is_foreign,
-    not_finite,
-)
+from nnbackend.data import as_array, check_in_range, first_index, is_float, is_foreign, not_finite
 from nnbackend.hint_code import (
     batch_of_one,
     code_name,
     flattened,
+    reshaped,
     same_source,
     subject,
     transposed,
@@ -102,6 +96,11 @@ def check_targets(
             "cross-entropy needs one output per class, but the model has 1 output: end it "
             "in Dense(..., 2) for two classes (one output per class), or, for 0/1 targets, "
             "use loss='bce' with a Sigmoid output (or BinaryCrossEntropy(from_logits=True))"
+        )
+    if kind == "labels" and y.ndim > 2:  # Nielsen's one-hot columns, (N, k, 1)
+        raise ValueError(
+            f"{what} has shape {tuple(y.shape)}: cross-entropy takes labels ({n_samples},) or "
+            f"one-hot rows ({n_samples}, k): {reshaped(y, code_name(what), '-1')}"
         )
     if kind == "labels" and y.ndim == 1 and n_outputs is not None:
         _check_labels(y, n_outputs, what)

@@ -97,7 +97,9 @@ def _batch_problem(part, out) -> str | None:
 @register
 class Accuracy(Metric):
     """The share of samples classified right, as the loss decides it (argmax of the
-    scores; the 0.5 side of a probability, the 0 side of a logit)."""
+    scores; the 0.5 side of a probability, the 0 side of a logit): under binary
+    cross-entropy with several outputs, the share of outputs, as Keras's binary
+    accuracy counts them."""
 
     name = "accuracy"
     aliases = ("acc", "categorical_accuracy", "sparse_categorical_accuracy", "binary_accuracy")

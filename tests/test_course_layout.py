@@ -60,6 +60,8 @@ def test_weights_in_the_course_layout_are_told_how_to_fit(backend):
         ("keep_prob", r"Dropout\(rate=1 - keep_prob\)"),
         ("print_cost", r"verbose=1"),
         ("max_iter", r"epochs= is the number of passes"),
+        ("eta", r"optimizer=nb\.optim\.SGD\(lr=k \* eta\)"),
+        ("lmbda", r"l2=lmbda / \(k \* n\)"),
     ],
 )
 def test_the_course_fit_options_are_told_ours(option, said):
@@ -85,3 +87,22 @@ def test_the_course_regularised_gradient_descent_is_fit_as_told(backend64):
               epochs=num_iterations, batch_size=None, l2=lambd / m)  # fmt: skip
     np.testing.assert_allclose(nb.to_numpy(model.params["0.W"]).T, W, rtol=1e-12)
     np.testing.assert_allclose(nb.to_numpy(model.params["0.b"]), b[:, 0], rtol=1e-12)
+
+
+def test_nielsens_l2_regularised_steps_are_fit_as_told(backend64):
+    """network2.py's update on k outputs, w -> (1 - eta lmbda / n) w - eta/m sum dC/dw
+    with C summed over the outputs, is the hint's SGD(lr=k * eta), l2=lmbda / (k * n)."""
+    rng = np.random.default_rng(0)
+    X, n, k, eta, lmbda = rng.normal(size=(20, 4)), 20, 5, 0.5, 5.0
+    Y = np.eye(k)[rng.integers(0, k, 20)]
+    model = nb.Sequential([Dense(4, k), "sigmoid"], seed=0, backend=backend64)
+    W, b = nb.to_numpy(model.params["0.W"]), nb.to_numpy(model.params["0.b"])
+    for rows in np.split(np.arange(n), 4):  # mini-batches of m = 5, in order
+        A = 1 / (1 + np.exp(-(X[rows] @ W + b)))
+        delta = A - Y[rows]  # cross-entropy through a sigmoid, summed over the outputs
+        W = (1 - eta * lmbda / n) * W - eta / len(rows) * X[rows].T @ delta
+        b = b - eta / len(rows) * delta.sum(0)
+    model.fit(X, Y, loss="bce", optimizer=nb.optim.SGD(lr=k * eta), epochs=1, batch_size=5,
+              shuffle=False, l2=lmbda / (k * n), verbose=0)  # fmt: skip
+    np.testing.assert_allclose(nb.to_numpy(model.params["0.W"]), W, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(nb.to_numpy(model.params["0.b"]), b, rtol=1e-12, atol=1e-14)

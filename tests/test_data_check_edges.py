@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import array_api_strict
 import numpy as np
 import pytest
 
@@ -280,3 +281,16 @@ def test_the_first_bad_value_is_the_one_named():
     X[1, 0] = X[3, 2] = np.nan
     with pytest.raises(ValueError, match=r"the first at index \(1, 0\)"):
         check_inputs(X, (3,))
+
+
+def test_one_hot_columns_for_cross_entropy_are_told_the_reshape_that_trains(backend):
+    """(N, k, 1) one-hot columns (Nielsen's targets) reached the loss at the first step,
+    which quoted a batch's shape and told "(10,) integer labels" of the batch size."""
+    X = np.random.default_rng(0).normal(size=(40, 8))
+    model = nb.Sequential([nb.layers.Dense(8, 5)], backend=backend, seed=0)
+    columns = model.backend.asarray(np.eye(5)[np.arange(40) % 5][:, :, None])
+    with pytest.raises(ValueError, match=r"^y has shape \(40, 5, 1\): .* rows \(40, k\): ") as told:
+        model.fit(X, columns, loss="cross_entropy", optimizer="sgd", verbose=0)
+    code = str(told.value).rsplit(": ", 1)[1]
+    rows = eval(code, {"y": columns, "np": np, "array_api_strict": array_api_strict})  # noqa: S307
+    model.fit(X, rows, loss="cross_entropy", optimizer="sgd", verbose=0)
