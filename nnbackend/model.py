@@ -242,7 +242,7 @@ class Sequential:
         return prediction.labels(self, X, batch_size)
 
     def evaluate(
-        self, X, y, loss=None, batch_size: int | None = None, metrics=None
+        self, X, y=None, loss=None, batch_size: int | None = None, metrics=None
     ) -> dict[str, float]:
         """Loss and metrics on (X, y), as Python floats (one host transfer). ``loss`` and
         ``metrics`` (names or objects) default to those of the last ``fit``."""

@@ -500,3 +500,20 @@ def test_nielsens_pairs_of_column_vectors_are_told_a_stack_that_trains(given):
     assert scope["X"].shape == (12, 3) and scope["y"].shape == (12, 2)
     np.testing.assert_array_equal(scope["X"], X)
     fit(scope["X"], scope["y"], epochs=1)
+
+
+def test_pairs_given_to_evaluate_or_as_validation_data_get_fits_hint():
+    """evaluate(test_data) was Python's "missing 1 required positional argument: 'y'",
+    validation_data=test_data "is a pair (X_val, y_val), got 12 items"."""
+    X = np.random.default_rng(0).normal(size=(12, 3))
+    labels = (X[:, 0] > 0).astype(int)
+    pairs = [(x.reshape(-1, 1), t) for x, t in zip(X, labels, strict=True)]
+    model = nb.Sequential([Dense(3, 2)], seed=0)
+    model.fit(X, labels, loss="cross_entropy", optimizer="sgd", verbose=0)
+    with pytest.raises(ValueError, match=r"^X is a list of 12 \(x, y\) samples: .*np\.ravel\(x\)"):
+        model.evaluate(pairs)
+    with pytest.raises(TypeError, match=r"^y is None: give targets y, one per sample of X"):
+        model.evaluate(X)
+    with pytest.raises(ValueError, match=r"^validation_data is a list of 12 \(x, y\) samples"):
+        model.fit(X, labels, loss="cross_entropy", optimizer="sgd", validation_data=pairs)
+    assert set(model.evaluate(X, labels)) == {"loss", "accuracy"}
