@@ -393,7 +393,8 @@ def _validation_pair(data) -> tuple:
     """``validation_data`` as (X, y) arrays, lists taken as ``fit`` takes them."""
     if not isinstance(data, tuple | list) or len(data) != 2:
         got = f"{len(data)} items" if isinstance(data, tuple | list) else type(data).__name__
-        if isinstance(data, tuple | list) and len(data) > 2:  # (x, y) pairs: how to stack
-            as_array(data, "validation_data")
+        parts = data if isinstance(data, tuple | list) else ()
+        if parts and all(isinstance(p, tuple | list) and len(p) == 2 for p in parts):
+            as_array(data, "validation_data")  # a test set of (x, y) samples: how to stack
         raise ValueError(f"validation_data is a pair (X_val, y_val), got {got}")
     return as_array(data[0], "validation X"), as_array(data[1], "validation y")
