@@ -41,17 +41,7 @@ def numerical_gradient(f, x, h: float = 1e-5, progress=None):
     progress bar's ``update``). Returns an array like ``x``. ``x`` is float64 for a
     check: float32 warns, and integers, which cannot be nudged by ``h``, are refused.
     """
-    xp = namespace_of(x)
-    try:
-        kind = dtype_name(xp, x.dtype)
-    except ValueError:  # float16, bfloat16: no dtype of the standard
-        kind = str(x.dtype)
-    if kind not in ("float32", "float64"):
-        raise TypeError(
-            f"numerical_gradient nudges x by h in place, which {kind} cannot hold: give "
-            "float64 values (xp.astype(x, xp.float64))"
-        )
-    _warn_if_float32(xp, x)
+    _check_nudged(x, "numerical_gradient")
     return central_differences(f, x, h, progress)
 
 
@@ -145,8 +135,8 @@ def check_layer(layer, x, seed: int = 0, h: float = 1e-5) -> dict:
     Build the layer and make ``x`` in float64 (a warning says so otherwise). A layer
     that draws (Dropout) draws the same masks at every evaluation.
     Returns ``{"x": error, "W": error, ...}``."""
+    _check_nudged(x, "check_layer")
     xp = namespace_of(x)
-    _warn_if_float32(xp, x)
 
     def forward():
         if layer.stochastic:
@@ -211,7 +201,7 @@ def copied(a):
 def check_loss(loss, pred, target, h: float = 1e-5) -> float:
     """Relative error of ``loss.backward()`` against the numerical dLoss/dpred
     (``pred`` in float64; a warning says so otherwise)."""
-    _warn_if_float32(namespace_of(pred), pred)
+    _check_nudged(pred, "check_loss", "pred")
     loss.forward(pred, target)
     analytic = loss.backward()
     numerical = central_differences(lambda p: loss.forward(p, target), pred, h)
@@ -230,8 +220,20 @@ def _checking_dtype(backend, dtype: str | None) -> str:
     return dtype
 
 
-def _warn_if_float32(xp, x) -> None:
-    if dtype_name(xp, x.dtype) == "float32":
+def _check_nudged(x, who: str, name: str = "x") -> None:
+    """Refuse an ``x`` that a step of ``h`` cannot move (integers: it rounds back; float16),
+    and warn where it is float32 (too coarse to tell a bug from rounding)."""
+    xp = namespace_of(x)
+    try:
+        kind = dtype_name(xp, x.dtype)
+    except ValueError:  # float16, bfloat16: no dtype of the standard
+        kind = str(x.dtype)
+    if kind not in ("float32", "float64"):
+        raise TypeError(
+            f"{who} nudges {name} by h in place, which {kind} cannot hold: give float64 "
+            f"values (xp.astype({name}, xp.float64))"
+        )
+    if kind == "float32":
         warnings.warn(FLOAT32_WARNING, UserWarning, stacklevel=3)
 
 

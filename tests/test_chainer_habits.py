@@ -521,3 +521,22 @@ def test_a_typo_in_a_layers_backward_keeps_pythons_error():
     layer.forward(np.ones((2, 3)))
     with pytest.raises(AttributeError, match=r"has no attribute '_factr'$"):
         layer.backward(np.ones((2, 3)))
+
+
+class KeepsALog(nb.Sequential):
+    """A model of one's own holding one list under two names."""
+
+    def __init__(self, layers, **kwargs):
+        super().__init__(layers, **kwargs)
+        self.history_log = []
+        self.same_log = self.history_log
+
+
+def test_a_subclass_copy_keeps_what_two_attributes_share_and_takes_the_new_dtype():
+    """The copy made two lists of the one; copy(dtype=) kept the float32 backend."""
+    model = KeepsALog([Dense(2, 1)], seed=0)
+    twin = model.copy()
+    assert twin.same_log is twin.history_log and twin.history_log is not model.history_log
+    wide = model.copy(dtype="float64")
+    assert wide.backend.dtype_name == "float64"
+    assert wide(wide.backend.asarray(np.ones((1, 2)))).dtype == wide.params["0.W"].dtype

@@ -488,3 +488,18 @@ def test_check_layer_names_a_weight_that_forward_reads_from_an_array_of_its_own(
     differences nudged the very array the inner Dense kept."""
     with pytest.raises(CheckFailed, match=r"does not change with params\['W'\]"):
         check_layer(lambda: Residual(3, bias=False), (5, 3), backends=["numpy"])
+
+
+def test_check_layer_and_check_loss_refuse_integers_as_numerical_gradient_does(backend64):
+    """check_layer nudged an integer x, rounded back: a right Dense's dx was 'wrong' at
+    an error of 1.0."""
+    layer = Dense(3, 2)
+    layer.build(backend64, nb.Generator(0))
+    with pytest.raises(TypeError, match=r"check_layer nudges x by h .* int64 cannot hold"):
+        gradcheck.check_layer(layer, backend64.asarray(np.array([[1, 2, 3], [0, 1, 2]])))
+    with pytest.raises(TypeError, match=r"xp\.astype\(pred, xp\.float64\)"):
+        check_loss(
+            nb.losses.MSE(),
+            backend64.asarray(np.array([[1, 2]])),
+            backend64.asarray(np.ones((1, 2))),
+        )

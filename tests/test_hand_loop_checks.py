@@ -146,3 +146,26 @@ def test_a_hand_step_after_a_wider_head_is_not_taken_for_another_models(backend)
     opt.step(model.params, model.grads)
     assert opt.state["m"]["2.W"].shape == (8, 3)
     assert not np.array_equal(nb.to_numpy(model.params["0.W"]), before)
+
+
+def hand_step(model, opt):
+    out = model.forward(model.backend.asarray(np.ones((4, 2))))
+    model.backward(model.backend.xp.ones_like(out))
+    opt.step(model.params, model.grads)
+
+
+def test_a_hand_step_after_a_layer_is_removed_or_appended_follows_the_model(tmp_path):
+    """A removed layer's state goes with it (else a checkpoint of it would not restore
+    into the model as it is now); an appended one is new to the optimizer."""
+    model = nb.Sequential([Dense(2, 3), "relu", Dense(3, 3), Dense(3, 1)], seed=0)
+    opt = nb.optim.Momentum(lr=0.1)
+    hand_step(model, opt)
+    del model.layers[2]
+    hand_step(model, opt)
+    assert sorted(opt.state["v"]) == ["0.W", "0.b", "2.W", "2.b"]
+    path = nb.save(model, tmp_path / "m.h5", optimizer=opt)
+    again = nb.Sequential([Dense(2, 3), "relu", Dense(3, 1)], seed=1)
+    nb.restore(again, path, optimizer=nb.optim.Momentum(lr=0.1))
+    model.layers.append(nb.layers.ReLU())
+    hand_step(model, opt)
+    assert opt.iterations == 3

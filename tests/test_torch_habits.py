@@ -360,3 +360,15 @@ def test_a_missing_attribute_keeps_pythons_suggestion_and_a_propertys_own_error(
     layer = Scaled(2, 2)
     with pytest.raises(AttributeError, match="'gain'"):
         layer.scale  # noqa: B018
+
+
+def test_a_base_class_propertys_own_error_is_said():
+    """An optimizer of one's own whose __init__ forgot super().__init__: reading lr is
+    told of '_lr', which the base's property reads, not that lr is missing."""
+
+    class Forgot(nb.optim.SGD):
+        def __init__(self, lr=0.1):
+            pass
+
+    with pytest.raises(AttributeError, match="'_lr'"):
+        Forgot().lr  # noqa: B018
