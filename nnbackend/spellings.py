@@ -55,16 +55,29 @@ OPTIMIZER_METHODS = {
 }
 
 
-def no_attribute(obj, name: str, said: str = ""):
+class MissingAttribute(AttributeError):
+    """Python's AttributeError with a hint after it, worked out when the message is
+    read: ``getattr(obj, name, default)``, which never reads it, pays nothing for it."""
+
+    def __init__(self, obj=None, name: str | None = None, said=""):
+        super().__init__(name=name, obj=obj)
+        self.said = said  # a string, or a function that gives one (or "")
+
+    def __str__(self) -> str:
+        said = self.said() if callable(self.said) else self.said
+        said = f" ({said})" if said else ""
+        return f"{type(self.obj).__name__!r} object has no attribute {self.name!r}{said}"
+
+
+def no_attribute(obj, name: str, said=""):
     """What ``__getattr__`` raises for ``name``, missing from ``obj``: Python's error
-    with ``said`` after it (another library's name told ours). A property whose own body
-    raised the AttributeError is run again, for that error."""
+    with ``said`` after it (another library's name told ours; a function giving it,
+    where working it out costs). A property whose own body raised the AttributeError
+    is run again, for that error."""
     for klass in type(obj).__mro__:
         if hasattr(vars(klass).get(name), "__get__"):
             return vars(klass)[name].__get__(obj, type(obj))
-    said = f" ({said})" if said else ""
-    raise AttributeError(f"{type(obj).__name__!r} object has no attribute {name!r}{said}",
-                         name=name, obj=obj)  # fmt: skip
+    raise MissingAttribute(obj, name, said)
 
 
 def takes(cls, name: str) -> bool:

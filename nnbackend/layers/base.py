@@ -171,8 +171,9 @@ class Layer:
     def __getattr__(self, name: str):
         # reached only for a missing attribute: a private one the class's code sets is
         # what forward keeps (a typo in a backward keeps Python's own error)
-        private = name.startswith("_") and not name.startswith("__")
-        return no_attribute(self, name, private and sets_attribute(self, name) and FORWARD_KEPT)
+        if not name.startswith("_") or name.startswith("__"):
+            return no_attribute(self, name)
+        return no_attribute(self, name, lambda: sets_attribute(self, name) and FORWARD_KEPT)
 
     def __call__(self, x, training: bool = False):
         """``forward`` in inference (by default), for an array of the layer's backend."""
