@@ -9,7 +9,8 @@ Each metric gives, per batch, a 0-d array on the device and a weight (a Python n
 the epoch's value is ``sum(weight * value) / samples``, added up on the host after the
 one transfer that brings the loss there too. So a metric costs a few kernels per step and no sync.
 
-Names (``nb.metrics.get``): "accuracy" ("acc"), "top_k_accuracy" (k = 5;
+Names (``nb.metrics.get``): "accuracy" ("acc"), "categorical_accuracy" (the argmax's
+share, under any loss), "top_k_accuracy" (k = 5;
 ``TopKAccuracy(k)`` for another k), "mse" ("mean_squared_error"), "mae"
 ("mean_absolute_error"). A history's key is the metric's ``name``: "accuracy",
 "top_3_accuracy", "mse", "mae" (and "val_..." on validation data).
@@ -102,14 +103,17 @@ class Accuracy(Metric):
     accuracy counts them."""
 
     name = "accuracy"
-    aliases = ("acc", "categorical_accuracy", "sparse_categorical_accuracy", "binary_accuracy")
+    aliases = ("acc", "sparse_categorical_accuracy", "binary_accuracy")
     greater_is_better = True
 
     def check(self, loss, n_outputs):
         if not loss.has_accuracy:
+            several = "" if n_outputs == 1 else (
+                "; a classifier of several outputs fitted so (a sigmoid net under MSE): "
+                "metrics=['categorical_accuracy'] counts its argmax")  # fmt: skip
             raise ValueError(
                 f"accuracy needs a loss that classifies (SoftmaxCrossEntropy, "
-                f"BinaryCrossEntropy), not {loss!r}; for regression use metrics=['mae']"
+                f"BinaryCrossEntropy), not {loss!r}; for regression use metrics=['mae']{several}"
             )
 
     def batch(self, out, target, loss):
@@ -150,6 +154,33 @@ class TopKAccuracy(Metric):
 
     def config(self):
         return {"type": type_name(self), "k": self.k}
+
+
+@register
+class CategoricalAccuracy(Metric):
+    """The share of samples whose largest output is their class's (the first of equal
+    ones, as argmax has it; a NaN row wrong), under any loss with an output per class:
+    Keras's categorical accuracy, Nielsen's ``evaluate``. Under softmax cross-entropy it
+    is ``accuracy``; under binary cross-entropy it counts samples where ``accuracy``
+    counts outputs, and under MSE it counts where ``accuracy`` is refused. Targets:
+    labels (batch,) or rows (the class of the largest)."""
+
+    name = "categorical_accuracy"
+    aliases = ("categorical_accuracy",)
+    greater_is_better = True
+
+    def check(self, loss, n_outputs):
+        if n_outputs == 1:
+            raise ValueError(
+                "categorical_accuracy takes the largest of an output per class, but the model "
+                "has 1 output: metrics=['accuracy'] counts its side of 0.5"
+            )
+
+    def batch(self, out, target, loss):
+        xp = namespace_of(out)
+        labels = xp.argmax(target, axis=1) if target.ndim == 2 else xp.astype(target, xp.int64)
+        right = (xp.argmax(out, axis=1) == labels) & xp.all(out == out, axis=1)  # not NaN
+        return xp.count_nonzero(right), 1
 
 
 class _Error(Metric):

@@ -119,7 +119,7 @@ def test_metrics_that_do_not_apply_say_so():
         model.fit(X_BLOBS, Y_BLOBS, loss="cross_entropy", metrics="mae", **fit)
     with pytest.raises(
         ValueError,
-        match=r"unknown metric 'f1': known are Accuracy \(acc, categorical_acc.*\), TopK",
+        match=r"unknown metric 'f1': known are Accuracy \(acc, sparse_categorical_acc.*\), TopK",
     ):
         model.fit(X_BLOBS, Y_BLOBS, loss="cross_entropy", metrics=["f1"], **fit)
     with pytest.raises(ValueError, match="distinct names"):
@@ -349,7 +349,7 @@ def test_a_metric_registered_under_a_name_of_its_own_is_found_by_its_history_key
     ("name", "kind"),
     [
         ("sparse_categorical_accuracy", nb.metrics.Accuracy),
-        ("categorical_accuracy", nb.metrics.Accuracy),
+        ("categorical_accuracy", nb.metrics.CategoricalAccuracy),
         ("binary_accuracy", nb.metrics.Accuracy),
         ("top_k_categorical_accuracy", nb.metrics.TopKAccuracy),
     ],
@@ -484,3 +484,31 @@ def test_accuracy_of_nan_scores_counts_no_row_right(backend, loss):
         labels = backend.asarray(np.array([[0.0], [0.0], [0.0], [1.0]]))
     count, _ = nb.metrics.get("accuracy").batch(out, labels, loss)
     assert int(backend.to_float(count)) == 1
+
+
+@pytest.mark.parametrize("loss", ["mse", "bce", "cross_entropy"])
+def test_categorical_accuracy_counts_the_argmax_under_any_loss(backend, loss):
+    """Keras's categorical accuracy, Nielsen's evaluate(): under bce it was accuracy's
+    alias and counted outputs (0.9 for a net of all zeros on 10 one-hot outputs), under
+    MSE refused ("for regression use mae")."""
+    rng = np.random.default_rng(0)
+    X, labels = rng.normal(size=(60, 8)), np.arange(60) % 5
+    targets = labels if loss == "cross_entropy" else np.eye(5)[labels]
+    tail = [] if loss == "cross_entropy" else ["sigmoid"]
+    model = nb.Sequential([Dense(8, 6), "sigmoid", Dense(6, 5), *tail], backend=backend, seed=0)
+    history = model.fit(X, targets, loss=loss, optimizer=nb.optim.SGD(0.5), epochs=2,
+                        batch_size=10, metrics=["categorical_accuracy"], verbose=0)  # fmt: skip
+    assert list(history.history) == ["loss", "categorical_accuracy"]
+    by_hand = np.mean(nb.to_numpy(model.predict_proba(X)).argmax(axis=1) == labels)
+    assert model.evaluate(X, targets)["categorical_accuracy"] == pytest.approx(by_hand)
+
+
+def test_categorical_accuracy_counts_a_tie_for_the_first_and_a_nan_row_wrong(backend):
+    metric = nb.metrics.CategoricalAccuracy()
+    out = backend.asarray(np.array([[0.0, 0.0], [0.0, 0.0], [np.nan, 1.0], [0.2, 0.7]]))
+    right, weight = metric.batch(out, backend.asarray(np.array([0, 1, 1, 1])), None)
+    assert (nb.to_numpy(right), weight) == (2, 1)  # the first tie and the last row
+    with pytest.raises(ValueError, match="has 1 output: metrics=\\['accuracy'\\]"):
+        metric.check(nb.losses.MSE(), 1)
+    with pytest.raises(ValueError, match=r"metrics=\['categorical_accuracy'\] counts its argmax"):
+        nb.metrics.Accuracy().check(nb.losses.MSE(), 10)
