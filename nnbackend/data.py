@@ -201,10 +201,12 @@ def _not_one_array(parts, what: str, exc: Exception) -> str:
             f"{what}'s samples differ in shape: {what}[0] has shape {shapes[0]}, {what}[{odd}] "
             f"has {shapes[odd]}; every sample needs the same shape{joined}"
         )
+    pair = len(shapes) == 2 and all(shapes) and shapes[0][0] == shapes[1][0]
+    example = "X, y = data, then pass them apart: fit(X, y)" if pair else (
+        "X, mean, std = nb.datasets.standardize(X)")  # fmt: skip
     return (
         f"{what} is a {type(parts).__name__} of {len(parts)} arrays (shapes "
-        f"{', '.join(map(str, shapes))}), not one array: unpack it first, as in "
-        "X, mean, std = nb.datasets.standardize(X)"
+        f"{', '.join(map(str, shapes))}), not one array: unpack it first, as in {example}"
     )
 
 
@@ -357,7 +359,8 @@ def _generator(rng) -> Generator:
     takes) or None (fresh entropy)."""
     try:
         return as_generator(rng)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"Batches(rng=) takes an nb.Generator (model.rng) or a seed, an int, not {rng!r}"
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(
+            f"Batches(rng=) takes an nb.Generator (model.rng) or a seed, an int of at least "
+            f"0, not {rng!r}"
         ) from None

@@ -97,10 +97,11 @@ def check_targets(
             "in Dense(..., 2) for two classes (one output per class), or, for 0/1 targets, "
             "use loss='bce' with a Sigmoid output (or BinaryCrossEntropy(from_logits=True))"
         )
-    if kind == "labels" and y.ndim > 2:  # Nielsen's one-hot columns, (N, k, 1)
+    if kind == "labels" and y.ndim > 2:  # Nielsen's one-hot columns (N, k, 1), not a map
+        rows = reshaped(y, code_name(what), "-1") if math.prod(y.shape[2:]) == 1 else None
         raise ValueError(
             f"{what} has shape {tuple(y.shape)}: cross-entropy takes labels ({n_samples},) or "
-            f"one-hot rows ({n_samples}, k): {reshaped(y, code_name(what), '-1')}"
+            f"one-hot rows ({n_samples}, k), one per sample: {rows or 'a label map is not taken'}"
         )
     if kind == "labels" and y.ndim == 1 and n_outputs is not None:
         _check_labels(y, n_outputs, what)
@@ -393,8 +394,7 @@ def _validation_pair(data) -> tuple:
     """``validation_data`` as (X, y) arrays, lists taken as ``fit`` takes them."""
     if not isinstance(data, tuple | list) or len(data) != 2:
         got = f"{len(data)} items" if isinstance(data, tuple | list) else type(data).__name__
-        parts = data if isinstance(data, tuple | list) else ()
-        if parts and all(isinstance(p, tuple | list) and len(p) == 2 for p in parts):
-            as_array(data, "validation_data")  # a test set of (x, y) samples: how to stack
+        if isinstance(data, list):  # a test set of (x, y) samples: told how to stack them
+            as_array(data, "validation_data")
         raise ValueError(f"validation_data is a pair (X_val, y_val), got {got}")
     return as_array(data[0], "validation X"), as_array(data[1], "validation y")

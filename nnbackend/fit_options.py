@@ -184,11 +184,11 @@ OTHER_FIT_OPTIONS = {
     "lambd": "the course's lambd/(2m) * sum(W**2) is l2=lambd/m (m the number of samples)",
     "keep_prob": "dropout is a layer: Dropout(rate=1 - keep_prob) after an activation",
     "max_iter": "epochs= is the number of passes over X",
-    "eta": "the learning rate is the optimizer's: Nielsen's eta on k outputs is "
-    "optimizer=nb.optim.SGD(lr=k * eta), as the losses here average over the outputs too "
-    "(his quadratic cost is loss=nb.losses.MSE(half=True))",
-    "lmbda": "Nielsen's lmbda is l2=lmbda / (k * n), n the samples and k the outputs, "
-    "with SGD(lr=k * eta) (the losses here average over the outputs too)",
+    "eta": "the learning rate is the optimizer's: Nielsen's eta is optimizer="
+    "nb.optim.SGD(lr=eta) under cross_entropy (a term per sample), SGD(lr=k * eta) on k "
+    "outputs under MSE(half=True) or bce (they average over the outputs too)",
+    "lmbda": "Nielsen's lmbda is l2=lmbda / n with cross_entropy's SGD(lr=eta), l2=lmbda / "
+    "(k * n) with SGD(lr=k * eta) under MSE(half=True) or bce (n the samples, k the outputs)",
 }
 
 

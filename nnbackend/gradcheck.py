@@ -22,7 +22,7 @@ from nnbackend import output_range
 from nnbackend.backend import Generator, backend_of, dtype_name, namespace_of, to_numpy
 from nnbackend.data import as_array, target_dtype
 from nnbackend.data_checks import check_inputs, check_targets
-from nnbackend.hint_code import same_source
+from nnbackend.hint_code import as_float64, same_source
 from nnbackend.losses import L2
 
 FLOAT32_WARNING = (
@@ -132,7 +132,8 @@ def check_gradients(
 def check_layer(layer, x, seed: int = 0, h: float = 1e-5) -> dict:
     """Backprop of one built layer against numerical gradients, for the input and each
     parameter. The scalar checked is ``sum(layer(x) * r)`` for a fixed random ``r``.
-    Build the layer and make ``x`` in float64 (a warning says so otherwise). A layer
+    Build the layer and make ``x`` in float64 (float32 warns; integers and float16,
+    which ``h`` cannot nudge, are refused). A layer
     that draws (Dropout) draws the same masks at every evaluation.
     Returns ``{"x": error, "W": error, ...}``."""
     _check_nudged(x, "check_layer")
@@ -200,7 +201,7 @@ def copied(a):
 
 def check_loss(loss, pred, target, h: float = 1e-5) -> float:
     """Relative error of ``loss.backward()`` against the numerical dLoss/dpred
-    (``pred`` in float64; a warning says so otherwise)."""
+    (``pred`` in float64: float32 warns; integers and float16 are refused)."""
     _check_nudged(pred, "check_loss", "pred")
     loss.forward(pred, target)
     analytic = loss.backward()
@@ -231,7 +232,7 @@ def _check_nudged(x, who: str, name: str = "x") -> None:
     if kind not in ("float32", "float64"):
         raise TypeError(
             f"{who} nudges {name} by h in place, which {kind} cannot hold: give float64 "
-            f"values (xp.astype({name}, xp.float64))"
+            f"values ({as_float64(x, name)})"
         )
     if kind == "float32":
         warnings.warn(FLOAT32_WARNING, UserWarning, stacklevel=3)

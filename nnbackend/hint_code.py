@@ -89,6 +89,17 @@ def reshaped(array, name: str, dims: str, batch: bool = True) -> str:
     return f"{_functions(array)}.reshape({name}, {shape})"
 
 
+def as_float64(array, name: str) -> str:
+    """Code for ``name`` (``array``) in float64, in its own library and on its device."""
+    library = _library(array)
+    if library in ("numpy", "cupy"):
+        return f"{name}.astype({'np' if library == 'numpy' else 'cupy'}.float64)"
+    if library == "torch":
+        return f"{name}.to(torch.float64)"
+    module = _functions(array)
+    return f"{module}.astype({name}, {module}.float64)"
+
+
 def batch_of_one(array, code: str, axes: int = 1) -> str:
     """``code`` (of ``array``) with ``axes`` new axes in front: ``X[None]``."""
     return f"{subject(array, code)}[{', '.join(['None'] * axes)}{rest_of_index(array)}]"

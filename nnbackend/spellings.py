@@ -68,6 +68,12 @@ class MissingAttribute(AttributeError):
         said = f" ({said})" if said else ""
         return f"{type(self.obj).__name__!r} object has no attribute {self.name!r}{said}"
 
+    def __repr__(self) -> str:
+        return f"AttributeError({str(self)!r})"
+
+    def __reduce__(self):  # to another process (a pool's worker): the message, worked out
+        return AttributeError, (str(self),)
+
 
 def no_attribute(obj, name: str, said=""):
     """What ``__getattr__`` raises for ``name``, missing from ``obj``: Python's error

@@ -556,3 +556,18 @@ def test_a_layers_missing_attribute_hint_is_worked_out_only_when_read(monkeypatc
     with pytest.raises(AttributeError, match=r"call forward\(x\) first"):
         layer.backward(np.ones((1, 2)))
     assert read == [(layer, "_x")]
+
+
+def test_a_missing_attribute_error_keeps_its_message_through_pickle():
+    """The hint is worked out when read: a pool's worker sent "'NoneType' object has no
+    attribute None", or failed to pickle a layer's, and its repr was empty."""
+    import pickle
+
+    with pytest.raises(AttributeError) as layer_error:
+        nb.layers.ReLU().backward(np.ones(3))
+    with pytest.raises(AttributeError) as model_error:
+        nb.Sequential([Dense(2, 3)], seed=0).eval()
+    for error in (layer_error.value, model_error.value):
+        again = pickle.loads(pickle.dumps(error))
+        assert str(again) == str(error) and "forward" in str(error) + str(model_error.value)
+        assert repr(error) == f"AttributeError({str(error)!r})"

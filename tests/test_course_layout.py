@@ -60,8 +60,8 @@ def test_weights_in_the_course_layout_are_told_how_to_fit(backend):
         ("keep_prob", r"Dropout\(rate=1 - keep_prob\)"),
         ("print_cost", r"verbose=1"),
         ("max_iter", r"epochs= is the number of passes"),
-        ("eta", r"optimizer=nb\.optim\.SGD\(lr=k \* eta\)"),
-        ("lmbda", r"l2=lmbda / \(k \* n\)"),
+        ("eta", r"SGD\(lr=eta\) under cross_entropy .* SGD\(lr=k \* eta\) on k outputs"),
+        ("lmbda", r"l2=lmbda / n with cross_entropy's .* l2=lmbda / \(k \* n\)"),
     ],
 )
 def test_the_course_fit_options_are_told_ours(option, said):
@@ -106,3 +106,20 @@ def test_nielsens_l2_regularised_steps_are_fit_as_told(backend64):
               shuffle=False, l2=lmbda / (k * n), verbose=0)  # fmt: skip
     np.testing.assert_allclose(nb.to_numpy(model.params["0.W"]), W, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(nb.to_numpy(model.params["0.b"]), b, rtol=1e-12, atol=1e-14)
+
+
+def test_nielsens_softmax_steps_are_fit_with_his_eta_under_cross_entropy(backend64):
+    """network3's softmax and log-likelihood: one term per sample, so SGD(lr=eta) and
+    l2=lmbda / n, where the hint had said k * eta for every loss."""
+    rng = np.random.default_rng(0)
+    X, n, eta, lmbda = rng.normal(size=(12, 4)), 12, 0.5, 2.0
+    labels = np.arange(n) % 3
+    model = nb.Sequential([Dense(4, 3)], seed=0, backend=backend64)
+    W, b = nb.to_numpy(model.params["0.W"]), nb.to_numpy(model.params["0.b"])
+    Z = X @ W + b
+    P = np.exp(Z - Z.max(1, keepdims=True))
+    delta = P / P.sum(1, keepdims=True) - np.eye(3)[labels]
+    W = (1 - eta * lmbda / n) * W - eta / n * X.T @ delta
+    model.fit(X, labels, loss="cross_entropy", optimizer=nb.optim.SGD(lr=eta), epochs=1,
+              batch_size=None, l2=lmbda / n, verbose=0)  # fmt: skip
+    np.testing.assert_allclose(nb.to_numpy(model.params["0.W"]), W, rtol=1e-12, atol=1e-14)

@@ -289,8 +289,20 @@ def test_one_hot_columns_for_cross_entropy_are_told_the_reshape_that_trains(back
     X = np.random.default_rng(0).normal(size=(40, 8))
     model = nb.Sequential([nb.layers.Dense(8, 5)], backend=backend, seed=0)
     columns = model.backend.asarray(np.eye(5)[np.arange(40) % 5][:, :, None])
-    with pytest.raises(ValueError, match=r"^y has shape \(40, 5, 1\): .* rows \(40, k\): ") as told:
+    with pytest.raises(
+        ValueError, match=r"^y has shape \(40, 5, 1\): .* rows \(40, k\), one per sample: "
+    ) as told:
         model.fit(X, columns, loss="cross_entropy", optimizer="sgd", verbose=0)
     code = str(told.value).rsplit(": ", 1)[1]
     rows = eval(code, {"y": columns, "np": np, "array_api_strict": array_api_strict})  # noqa: S307
     model.fit(X, rows, loss="cross_entropy", optimizer="sgd", verbose=0)
+
+
+def test_a_label_map_for_cross_entropy_is_not_told_a_reshape_into_rows():
+    """A label per pixel reshaped to (N, H * W) would be read as one-hot rows of H * W
+    classes: cross-entropy takes one label per sample."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(8, 16)), rng.integers(0, 3, size=(8, 4, 4))
+    model = nb.Sequential([nb.layers.Dense(16, 3)], seed=0)
+    with pytest.raises(ValueError, match=r"one per sample: a label map is not taken$"):
+        model.fit(X, y, loss="cross_entropy", optimizer="sgd", verbose=0)

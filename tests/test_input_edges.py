@@ -517,3 +517,21 @@ def test_pairs_given_to_evaluate_or_as_validation_data_get_fits_hint():
     with pytest.raises(ValueError, match=r"^validation_data is a list of 12 \(x, y\) samples"):
         model.fit(X, labels, loss="cross_entropy", optimizer="sgd", validation_data=pairs)
     assert set(model.evaluate(X, labels)) == {"loss", "accuracy"}
+
+
+def test_an_x_y_tuple_given_as_x_is_told_to_pass_them_apart():
+    """evaluate((X_test, y_test)), Keras's validation habit, was told about standardize."""
+    X = np.random.default_rng(0).normal(size=(12, 4))
+    labels = np.arange(12) % 2
+    model = nb.Sequential([Dense(4, 2)], seed=0)
+    with pytest.raises(
+        ValueError, match=r"unpack it first, as in X, y = data, then pass them apart"
+    ):
+        model.evaluate((X, labels), loss="cross_entropy")
+    with pytest.raises(ValueError, match=r"as in X, mean, std = nb\.datasets\.standardize\(X\)"):
+        model.evaluate(nb.datasets.standardize(X), loss="cross_entropy")  # three: not a pair
+
+
+def test_a_negative_seed_for_batches_is_told_at_least_0():
+    with pytest.raises(ValueError, match=r"a seed, an int of at least 0, not -1"):
+        nb.data.Batches(np.zeros((10, 2)), np.zeros(10), "numpy", batch_size=4, rng=-1)

@@ -127,3 +127,14 @@ def test_a_classifier_gone_nan_is_not_told_to_standardise_its_labels():
                             optimizer=nb.optim.SGD(lr=1e6), epochs=2, verbose=0)  # fmt: skip
     assert "training loss became" in history.stop_reason
     assert "targets" not in history.stop_reason
+
+
+def test_partial_fit_under_warm_start_is_told_to_leave_it():
+    """With warm_start=True, the fit(X, y) told refused the new outputs too."""
+    X, y = linear_data()
+    est = MLPRegressor(hidden_layer_sizes=(3,), max_iter=2, random_state=0, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    with pytest.raises(ValueError, match=r"fit it anew \(warm_start=False\)"):
+        est.partial_fit(X, np.stack([y, y], 1))

@@ -446,3 +446,19 @@ def test_a_count_set_during_a_fit_holds_after_it(two_threads, before, inside):
     assert nb.get_num_threads() == inside
     want = two_threads if inside == "auto" else {name: 1 for name in two_threads}
     assert pools() == want
+
+
+def test_a_count_set_in_a_callback_holds_for_the_rest_of_the_fit(two_threads):
+    """It held only after the fit: get_num_threads said 2 while BLAS ran on the fit's 1."""
+    seen = []
+
+    def two_then_look(epoch, logs, model):
+        if epoch == 0:
+            nb.set_num_threads(2)
+        else:
+            seen.append(pools())
+
+    model = nb.Sequential([Dense(2, 8), Tanh(), Dense(8, 2)], backend="numpy", seed=0)
+    look = nb.callbacks.LambdaCallback(two_then_look)
+    model.fit(X, Y, loss="cross_entropy", optimizer="sgd", epochs=3, verbose=0, callbacks=[look])
+    assert seen == [two_threads, two_threads] and pools() == two_threads

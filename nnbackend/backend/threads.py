@@ -43,10 +43,12 @@ _this_thread = threading.local()  # .blocks: the limit_threads blocks open in it
 
 
 def set_num_threads(n: int | str | None) -> None:
-    """Use ``n`` threads in NumPy's BLAS and torch from now on (``fit`` included).
+    """Use ``n`` threads in NumPy's BLAS and torch from now on (``fit`` included, one
+    running too: a callback's call holds for the rest of the fit and after it).
 
     ``"auto"`` (or None) goes back to the default: the libraries' own thread counts,
-    and one thread inside ``fit``/``evaluate`` for small steps.
+    and one thread inside ``fit``/``evaluate`` for small steps (a fit running keeps its
+    count to its end).
     """
     n = _checked(n)
     with _blocks_lock:  # inside a fit (a callback's call): the fit's count holds to its end
@@ -60,7 +62,9 @@ def set_num_threads(n: int | str | None) -> None:
             _set_torch_threads(n, always=True)  # torch reports n already: see limit_threads
         if getattr(_this_thread, "blocks", 0):  # before a limit makes torch report its count
             _this_thread.torch_after = _torch_threads()
-        if _open_blocks:  # and this count after it, not the one from before the fit
+        if _open_blocks:  # n for the rest of the fit, and after it, not the count before it
+            for block in _open_blocks if n != "auto" else ():
+                block[0] = n
             _before_blocks["limiter"] = _blas_limits(_open_blocks[-1][0])
 
 

@@ -132,7 +132,8 @@ class MLPRegressor(RegressorMixin, SklearnConversion, BaseMLP):
             self.out_activation_ = "identity"
         Y = y.reshape(y.shape[0], -1)
         if not first and Y.shape[1] != self.n_outputs_:
-            anew = "fit(X, y) starts a new net" if incremental else "fit it anew (warm_start=False)"
+            anew = "fit it anew (warm_start=False)"  # partial_fit: fit(X, y) does, not warm
+            anew = "fit(X, y) starts a new net" if incremental and not self.warm_start else anew
             raise ValueError(
                 f"y has {Y.shape[1]} outputs, but this {type(self).__name__} was fitted "
                 f"with {self.n_outputs_}: {anew} to change them"
