@@ -535,3 +535,35 @@ def test_an_x_y_tuple_given_as_x_is_told_to_pass_them_apart():
 def test_a_negative_seed_for_batches_is_told_at_least_0():
     with pytest.raises(ValueError, match=r"a seed, an int of at least 0, not -1"):
         nb.data.Batches(np.zeros((10, 2)), np.zeros(10), "numpy", batch_size=4, rng=-1)
+
+
+def test_pairs_of_column_x_and_int_labels_are_told_a_stack_that_trains():
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    labels = (X[:, 0] > 0).astype(int)
+    pairs = [(x.reshape(-1, 1), t) for x, t in zip(X, labels, strict=True)]
+    model = nb.Sequential([Dense(3, 2)], seed=0)
+    with pytest.raises(ValueError, match="stack them first") as told:
+        model.fit(pairs, None, loss="cross_entropy", optimizer="sgd", verbose=0)
+    scope = {"np": np, "pairs": pairs}
+    exec(str(told.value).split("stack them first: ", 1)[1], scope)  # noqa: S102 - the hint's code
+    assert scope["X"].shape == (40, 3) and scope["y"].shape == (40,)
+
+
+def test_image_pairs_with_a_trailing_channel_are_stacked_whole():
+    pairs = [(np.zeros((4, 4, 1)), 0)] * 3
+    model = nb.Sequential([nb.layers.Flatten(), Dense(16, 2)], seed=0)
+    with pytest.raises(ValueError, match=r"np\.stack\(\[x for x, _ in pairs\]\)"):
+        model.fit(pairs, None, loss="cross_entropy", optimizer="sgd", verbose=0)
+
+
+def test_a_zip_or_a_triple_as_validation_data_is_told_what_to_give():
+    """validation_data=zip(...), Nielsen's test data in Python 3, was "is a pair (X_val,
+    y_val), got zip"."""
+    X = np.random.default_rng(0).normal(size=(12, 3))
+    labels = (X[:, 0] > 0).astype(int)
+    model = nb.Sequential([Dense(3, 2)], seed=0)
+    fit = functools.partial(model.fit, X, labels, loss="cross_entropy", optimizer="sgd", verbose=0)
+    with pytest.raises(TypeError, match=r"pairs = list\(\.\.\.\)"):
+        fit(validation_data=zip([x.reshape(-1, 1) for x in X], labels, strict=True))
+    with pytest.raises(ValueError, match=r"is a pair \(X_val, y_val\), got 3 items"):
+        fit(validation_data=(X.tolist(), labels.tolist(), labels.tolist()))

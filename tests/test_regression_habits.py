@@ -138,3 +138,22 @@ def test_partial_fit_under_warm_start_is_told_to_leave_it():
         est.fit(X, y)
     with pytest.raises(ValueError, match=r"fit it anew \(warm_start=False\)"):
         est.partial_fit(X, np.stack([y, y], 1))
+
+
+def fits_quietly(model, targets, loss):
+    X, _ = linear_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(X, targets, loss=loss, optimizer="sgd", epochs=1, verbose=0)
+
+
+def test_the_labels_warning_is_for_outputs_in_0_1_under_mse_alone():
+    """A plain regression, a sigmoid before a Flatten (whose predict gives values) and
+    soft targets under bce are not warned."""
+    X, y = linear_data()
+    y01 = (y - y.min()) / (y.max() - y.min())
+    fits_quietly(nb.Sequential([Dense(4, 1)], seed=0), y, "mse")
+    flat = nb.Sequential([Dense(4, 1), "sigmoid", nb.layers.Flatten()], seed=0)
+    fits_quietly(flat, y01, "mse")
+    assert flat.predict(X[:3]).dtype.kind == "f"
+    fits_quietly(nb.Sequential([Dense(4, 1), "sigmoid"], seed=0), np.clip(y01, 0.05, 0.95), "bce")

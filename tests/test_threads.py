@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import types
 
 import numpy as np
 import pytest
@@ -462,3 +463,62 @@ def test_a_count_set_in_a_callback_holds_for_the_rest_of_the_fit(two_threads):
     look = nb.callbacks.LambdaCallback(two_then_look)
     model.fit(X, Y, loss="cross_entropy", optimizer="sgd", epochs=3, verbose=0, callbacks=[look])
     assert seen == [two_threads, two_threads] and pools() == two_threads
+
+
+def small_fit(callbacks=()):
+    model = nb.Sequential([Dense(2, 8), Tanh(), Dense(8, 2)], backend="numpy", seed=0)
+    model.fit(X, Y, loss="cross_entropy", optimizer="sgd", epochs=2, verbose=0,
+              callbacks=list(callbacks))  # fmt: skip
+
+
+def set_two(epoch, logs, model):
+    nb.set_num_threads(2)
+
+
+def test_auto_after_a_count_set_in_a_fit_gives_back_the_count_from_before(two_threads):
+    small_fit([nb.callbacks.LambdaCallback(set_two)])
+    nb.set_num_threads("auto")  # the libraries' own counts: 2, as before the fit
+    assert pools() == two_threads
+
+
+class FakeTorch(types.ModuleType):
+    """torch's per-thread count, without torch (CI has none)."""
+
+    Tensor = type("Tensor", (), {})
+
+    def __init__(self):
+        super().__init__("torch")
+        self.count = 4
+
+    def get_num_threads(self):
+        return self.count
+
+    def set_num_threads(self, n):
+        self.count = n
+
+
+def test_a_later_fit_keeps_the_count_set_between_fits(monkeypatch):
+    torch_ = FakeTorch()
+    monkeypatch.setitem(sys.modules, "torch", torch_)
+    try:
+        small_fit([nb.callbacks.LambdaCallback(set_two)])
+        assert torch_.count == 2
+        nb.set_num_threads(3)
+        small_fit()  # no callback: the count set before it holds after it
+        assert nb.get_num_threads() == 3 and torch_.count == 3
+    finally:
+        nb.set_num_threads("auto")
+
+
+def test_a_count_set_in_a_fit_holds_after_a_nested_block(monkeypatch):
+    torch_ = FakeTorch()
+    monkeypatch.setitem(sys.modules, "torch", torch_)
+    try:
+        with threads.limit_threads(1):  # a fit's
+            with threads.limit_threads(1):  # an evaluate inside it (a callback's)
+                nb.set_num_threads(2)
+            with threads.limit_threads(1):  # the next one
+                pass
+        assert nb.get_num_threads() == 2 and torch_.count == 2
+    finally:
+        nb.set_num_threads("auto")
