@@ -56,10 +56,9 @@ def check_sample_shape(X, sample_shape, what: str = "X", n_targets: int | None =
     if isinstance(sample_shape, int):
         sample_shape = (sample_shape,)
     if sample_shape is not None and tuple(X.shape[1:]) != tuple(sample_shape):
+        wants = f"shape {tuple(sample_shape)}"
         if len(sample_shape) == 1:
             wants = f"{sample_shape[0]} feature{'s' if sample_shape[0] != 1 else ''}"
-        else:
-            wants = f"shape {tuple(sample_shape)}"
         hint = reshape_hint(X, tuple(sample_shape), n_targets, code_name(what))
         raise ValueError(
             f"the model takes samples of {wants}, but {what} has shape "
@@ -146,6 +145,8 @@ def _check_target_columns(y, n_outputs: int, loss, what: str) -> None:
     else:
         rule = f"{type(loss).__name__} takes one target column per output"
     fixes = f"{fit_model}, or {fit_y}" if fit_model else fit_y
+    if loss.target_kind == "probabilities" and not is_float(namespace_of(y), y):  # tags' ids?
+        fixes += f"; tag ids? MultiLabelBinarizer(classes=range({n_outputs})).fit_transform(y)"
     raise ValueError(
         f"{what} has shape {tuple(y.shape)}, but the model has {n_outputs} output"
         f"{'s' if n_outputs > 1 else ''}: {rule}: {fixes}"
@@ -231,8 +232,7 @@ def _check_unit_range(y, what: str, kind: str) -> None:
     xp = namespace_of(y)
     if xp.isdtype(y.dtype, "bool"):
         y = xp.astype(y, xp.int8)  # the standard's min and max take no bools
-    # integer rows stay integers (no float copy of a large y); their stats are stacked as
-    # int64, in which the sums of unsigned rows do not wrap below 1
+    # integer rows stay integers (no float copy); stats stacked as int64 (no wrap below 1)
     common = y.dtype if is_float(xp, y) else xp.int64
     stats = [xp.min(y), xp.max(y)]
     if kind == "labels":  # the largest distance of a row's sum from 1

@@ -163,7 +163,8 @@ class CategoricalAccuracy(Metric):
     Keras's categorical accuracy, Nielsen's ``evaluate``. Under softmax cross-entropy it
     is ``accuracy``; under binary cross-entropy it counts samples where ``accuracy``
     counts outputs, and under MSE it counts where ``accuracy`` is refused. Targets:
-    labels (batch,) or rows (the class of the largest)."""
+    labels (batch,) or rows of one class (the largest weight's); ``fit`` refuses rows
+    of no label or several (multi-label)."""
 
     name = "categorical_accuracy"
     aliases = ("categorical_accuracy",)
@@ -237,9 +238,10 @@ def get(spec) -> Metric:
     return METRICS.create(spec)
 
 
-def for_fit(metrics, loss, n_outputs: int | None) -> list[Metric]:
+def for_fit(metrics, loss, n_outputs: int | None, y=None) -> list[Metric]:
     """The metrics ``fit`` logs: ``metrics`` made into objects and checked against
-    ``loss``; left out (None), accuracy for a loss that classifies."""
+    ``loss`` (and the targets ``y``, where given); left out (None), accuracy for a loss
+    that classifies."""
     if metrics is None:
         return [Accuracy()] if loss.has_accuracy else []
     if isinstance(metrics, str | dict | Metric | type):  # one metric, not a list of them
@@ -249,6 +251,8 @@ def for_fit(metrics, loss, n_outputs: int | None) -> list[Metric]:
     made = [get(m) for m in metrics]
     for metric in made:
         metric.check(loss, n_outputs)
+    if y is not None and any(isinstance(m, CategoricalAccuracy) for m in made):
+        _one_class_each(y)
     names = [m.name for m in made]
     if len(set(names)) != len(names) or "loss" in names:
         raise ValueError(
@@ -256,6 +260,25 @@ def for_fit(metrics, loss, n_outputs: int | None) -> list[Metric]:
             "once, and give a metric of one's own a name of its own (name = '...' in its class)"
         )
     return made
+
+
+def _one_class_each(y) -> None:
+    """Refuse targets of rows with no class or several (multi-label) for
+    ``categorical_accuracy``, whose argmax of such a row means nothing."""
+    xp = namespace_of(y)
+    if (
+        y.ndim != 2
+        or y.shape[1] < 2
+        or not xp.isdtype(y.dtype, ("bool", "integral", "real floating"))
+    ):
+        return  # labels, one column, or what the data's checks refuse next
+    off = xp.abs(xp.sum(xp.astype(y, xp.float32), axis=1) - 1)
+    if bool(xp.any(off > 1e-3)):  # NaN: the data's own check says so
+        raise ValueError(
+            "categorical_accuracy counts one class a sample, but y has rows with no label or "
+            "several (multi-label): metrics=['accuracy'] counts each output, and "
+            "sklearn.metrics.accuracy_score(y, model.predict(X)) whole rows"
+        )
 
 
 def taken_by(loss, model) -> list | None:

@@ -13,6 +13,7 @@ import math
 
 from nnbackend.backend import namespace_of
 from nnbackend.checks import warn_caller
+from nnbackend.layers.activations import Softmax
 
 PROBE_SAMPLES = 256
 
@@ -42,10 +43,20 @@ def output_layer_fits(model, loss) -> bool:
     if wanted is not None and have is not None and not _within(have, wanted):
         problem = f"the model {ends}, whose outputs {_range_words(have)}"
         raise ValueError(_raw_scores_message(loss, problem))
+    shared = isinstance(source, Softmax) and loss.target_kind == "probabilities"
     if wanted is None and getattr(loss, "from_logits", False) and have == (0.0, 1.0):
         warn_caller(
             f"{loss!r} takes raw scores (logits) and applies the {_link_name(loss)} itself, "
-            f"but the model already {ends}: drop {source!r}, or pass from_logits=False",
+            f"but the model already {ends}: drop {source!r}"
+            + ("" if shared else ", or pass from_logits=False"),
+            UserWarning,
+        )
+    elif shared and getattr(model, "n_outputs", None) != 1:  # a multi-label net, say
+        warn_caller(
+            f"the model {ends}, whose outputs sum to 1: under binary cross-entropy at most "
+            "one label a sample passes 0.5. For several labels a sample end in Sigmoid() "
+            "(or no activation, with from_logits=True); for one class a sample use "
+            "loss='cross_entropy'",
             UserWarning,
         )
     return wanted is None or have is not None

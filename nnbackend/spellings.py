@@ -55,24 +55,22 @@ OPTIMIZER_METHODS = {
 }
 
 
-class MissingAttribute(AttributeError):
-    """Python's AttributeError with a hint after it, worked out when the message is
-    read: ``getattr(obj, name, default)``, which never reads it, pays nothing for it."""
+class LazyText:
+    """An exception's message worked out when it is read: ``getattr(obj, name,
+    default)``, which never reads it, pays nothing for a hint that costs. Pickled (to a
+    pool's worker) as the text itself."""
 
-    def __init__(self, obj=None, name: str | None = None, said=""):
-        super().__init__(name=name, obj=obj)
-        self.said = said  # a string, or a function that gives one (or "")
+    def __init__(self, make):
+        self.make = make
 
     def __str__(self) -> str:
-        said = self.said() if callable(self.said) else self.said
-        said = f" ({said})" if said else ""
-        return f"{type(self.obj).__name__!r} object has no attribute {self.name!r}{said}"
+        return self.make()
 
     def __repr__(self) -> str:
-        return f"AttributeError({str(self)!r})"
+        return repr(str(self))
 
-    def __reduce__(self):  # to another process (a pool's worker): the message, worked out
-        return AttributeError, (str(self),)
+    def __reduce__(self):
+        return str, (str(self),)
 
 
 def no_attribute(obj, name: str, said=""):
@@ -83,7 +81,14 @@ def no_attribute(obj, name: str, said=""):
     for klass in type(obj).__mro__:
         if hasattr(vars(klass).get(name), "__get__"):
             return vars(klass)[name].__get__(obj, type(obj))
-    raise MissingAttribute(obj, name, said)
+
+    def text() -> str:
+        hint = said() if callable(said) else said
+        return f"{type(obj).__name__!r} object has no attribute {name!r}" + (
+            f" ({hint})" if hint else ""
+        )
+
+    raise AttributeError(LazyText(text), name=name, obj=obj)
 
 
 def takes(cls, name: str) -> bool:

@@ -73,8 +73,8 @@ def fit(
         if compile is not False and distributed:
             raise ValueError("compile=... captures one process's step: not with distributed=True")
         loss, optimizer = loss_types.get(loss), optim.get(optimizer)
-        metrics = metric_types.for_fit(metrics, loss, model.n_outputs)
         X, y = as_array(X, "X"), as_array(y, "y")
+        metrics = metric_types.for_fit(metrics, loss, model.n_outputs, y)
         X, y, validation_data = split_validation(
             X, y, validation_data, validation_split, model.backend.dtype_name
         )
@@ -161,8 +161,8 @@ def evaluate(
         )
     if metrics is None:  # the last fit's, those the loss given takes (all, with its own)
         metrics = metric_types.taken_by(loss, model)
-    metrics = metric_types.for_fit(metrics, loss, model.n_outputs)
     X, y = as_array(X, "X"), as_array(y, "y")
+    metrics = metric_types.for_fit(metrics, loss, model.n_outputs, y)
     # one pass: host rows go over a batch at a time, not copied (cast) whole first
     batches = batches_for(model, X, y, loss, batch_size, shuffle=False, on_device=False)
     output_range.check_output_layer(model, loss, X)

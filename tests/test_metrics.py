@@ -512,3 +512,29 @@ def test_categorical_accuracy_counts_a_tie_for_the_first_and_a_nan_row_wrong(bac
         metric.check(nb.losses.MSE(), 1)
     with pytest.raises(ValueError, match=r"metrics=\['categorical_accuracy'\] counts its argmax"):
         nb.metrics.Accuracy().check(nb.losses.MSE(), 10)
+
+
+def test_categorical_accuracy_refuses_multi_label_rows():
+    """A model right on every output scored 0.0: the argmax of a row of two tags or none
+    means nothing."""
+    tags = np.array([[1, 1, 0, 0, 0], [0, 0, 0, 0, 0], [0, 1, 1, 1, 1]])
+    model = nb.Sequential([Dense(3, 5)], seed=0)
+    logits = nb.losses.BinaryCrossEntropy(from_logits=True)
+    for run in (
+        lambda: model.fit(
+            np.eye(3),
+            tags,
+            loss=logits,
+            optimizer="sgd",
+            verbose=0,
+            metrics=["categorical_accuracy"],
+        ),  # fmt: skip
+        lambda: model.evaluate(np.eye(3), tags, loss=logits, metrics=["categorical_accuracy"]),
+    ):
+        with pytest.raises(
+            ValueError, match=r"y has rows with no label or several \(multi-label\)"
+        ):
+            run()
+    one_hot = np.eye(5)[[0, 3, 4]]  # one class a sample, under bce: taken
+    model.fit(np.eye(3), one_hot, loss=logits, optimizer="sgd", verbose=0,
+              metrics=["categorical_accuracy"])  # fmt: skip

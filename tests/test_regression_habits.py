@@ -157,3 +157,35 @@ def test_the_labels_warning_is_for_outputs_in_0_1_under_mse_alone():
     fits_quietly(flat, y01, "mse")
     assert flat.predict(X[:3]).dtype.kind == "f"
     fits_quietly(nb.Sequential([Dense(4, 1), "sigmoid"], seed=0), np.clip(y01, 0.05, 0.95), "bce")
+
+
+def test_a_softmax_before_bce_is_told_its_outputs_sum_to_1():
+    """Multi-label tags under a softmax: never more than one predicted, in silence; the
+    from_logits warning's "or pass from_logits=False" led there too."""
+    rng = np.random.default_rng(0)
+    X, tags = rng.normal(size=(20, 4)), (rng.random((20, 3)) < 0.6).astype(int)
+    model = nb.Sequential([Dense(4, 3), "softmax"], seed=0)
+    with pytest.warns(UserWarning, match=r"whose outputs sum to 1: .* end in Sigmoid\(\)"):
+        model.fit(X, tags, loss="bce", optimizer="adam", epochs=1, verbose=0)
+    with pytest.warns(UserWarning, match=r"drop Softmax\(\)$"):
+        model.fit(X, tags, loss=nb.losses.BinaryCrossEntropy(from_logits=True),
+                  optimizer="adam", epochs=1, verbose=0)  # fmt: skip
+    sigmoid = nb.Sequential([Dense(4, 3), "sigmoid"], seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sigmoid.fit(X, tags, loss="bce", optimizer="adam", epochs=1, verbose=0)
+
+
+def test_tag_ids_for_bce_are_told_the_binarizer_that_trains():
+    """(0, 1), (1, 2), ...: two tag ids a sample were told Dense(..., 2), which then
+    refused the values."""
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    X = np.random.default_rng(0).normal(size=(6, 4))
+    ids = [(0, 1), (1, 2), (0, 2), (3, 4), (1, 4), (0, 3)]
+    model = nb.Sequential([Dense(4, 5)], seed=0)
+    logits = nb.losses.BinaryCrossEntropy(from_logits=True)
+    with pytest.raises(ValueError, match=r"tag ids\? MultiLabelBinarizer\(classes=range\(5\)\)"):
+        model.fit(X, ids, loss=logits, optimizer="adam", verbose=0)
+    y = MultiLabelBinarizer(classes=range(5)).fit_transform(ids)  # as told
+    model.fit(X, y, loss=logits, optimizer="adam", verbose=0)
