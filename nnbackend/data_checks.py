@@ -2,8 +2,8 @@
 mistake is said with the data's own shapes and what to do, and nothing trains:
 samples of the wrong shape (with how to reshape them), values that are not real
 numbers, NaN or inf, targets of the wrong length or columns for the loss, labels
-outside the model's classes; and the validation data split off or given beside.
-``fit_data`` puts them together for a model and a loss."""
+outside the model's classes. ``fit_data`` puts them together for a model and a loss,
+and splits off the validation data."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from nnbackend.backend import namespace_of, to_numpy
-from nnbackend.data import as_array, check_in_range, first_index, is_float, is_foreign, not_finite
+from nnbackend.data import check_in_range, first_index, is_float, is_foreign, not_finite
 from nnbackend.hint_code import (
     batch_of_one,
     code_name,
@@ -39,7 +39,7 @@ def check_inputs(X, sample_shape: tuple[int, ...] | int | None, what: str = "X",
     if X.shape[0] == 0:
         raise ValueError(f"{what} is empty (shape {tuple(X.shape)}): it holds no samples")
     check_sample_shape(X, sample_shape, what, _samples_in(y))
-    _check_finite(X, what)
+    check_finite(X, what)
 
 
 def _samples_in(y) -> int | None:
@@ -89,7 +89,7 @@ def check_targets(
         raise ValueError(
             f"{what} has {got} but {inputs} has {n_samples} samples: they must match{hint}"
         )
-    _check_finite(y, what)
+    check_finite(y, what)
     if kind == "labels" and n_outputs == 1:
         raise ValueError(
             "cross-entropy needs one output per class, but the model has 1 output: end it "
@@ -97,7 +97,8 @@ def check_targets(
             "use loss='bce' with a Sigmoid output (or BinaryCrossEntropy(from_logits=True))"
         )
     if kind == "labels" and y.ndim > 2:  # Nielsen's one-hot columns (N, k, 1), not a map
-        rows = reshaped(y, code_name(what), "-1") if math.prod(y.shape[2:]) == 1 else None
+        wide = sum(n > 1 for n in y.shape[1:])  # a row in there (N, 1, k), or a label
+        rows = [flattened(y, what), reshaped(y, code_name(what), "-1")][wide] if wide < 2 else None
         raise ValueError(
             f"{what} has shape {tuple(y.shape)}: cross-entropy takes labels ({n_samples},) or "
             f"one-hot rows ({n_samples}, k), one per sample: {rows or 'a label map is not taken'}"
@@ -145,7 +146,9 @@ def _check_target_columns(y, n_outputs: int, loss, what: str) -> None:
     else:
         rule = f"{type(loss).__name__} takes one target column per output"
     fixes = f"{fit_model}, or {fit_y}" if fit_model else fit_y
-    if loss.target_kind == "probabilities" and not is_float(namespace_of(y), y):  # tags' ids?
+    xp = namespace_of(y)
+    ids = loss.target_kind == "probabilities" and xp.isdtype(y.dtype, "integral")
+    if ids and float(to_numpy(xp.max(y))) > 1:  # ids of tags, not 0/1 columns
         fixes += f"; tag ids? MultiLabelBinarizer(classes=range({n_outputs})).fit_transform(y)"
     raise ValueError(
         f"{what} has shape {tuple(y.shape)}, but the model has {n_outputs} output"
@@ -166,7 +169,7 @@ def checked_features(
     if X.ndim == 0:
         raise ValueError(f"{what} is a single value; give an array of samples, one per row")
     check_sample_shape(X, sample_shape, what)
-    _check_finite(X, what)
+    check_finite(X, what)
     if dtype is not None:
         check_in_range(X, dtype)
     return X
@@ -281,7 +284,7 @@ def _check_labels(y, n_outputs: int, what: str) -> None:
         )
 
 
-def _check_finite(a, what: str) -> None:
+def check_finite(a, what: str) -> None:
     xp = namespace_of(a)
     bad = not_finite(xp, a) if is_float(xp, a) else None
     if bad is not None:
@@ -355,46 +358,3 @@ def _layers_take(model, sample_shape) -> bool:
     except ValueError:
         return False
     return True
-
-
-# --- validation data ---------------------------------------------------------------
-
-
-def split_validation(X, y, validation_data, fraction: float, dtype: str = "float64"):
-    """Hold out the last ``fraction`` of the samples (as given, before any shuffling:
-    the same split on every run, resumed runs included). A NaN, or a value past
-    ``dtype``'s range, is refused first, at its index in the arrays as given."""
-    if validation_data is not None:
-        validation_data = _validation_pair(validation_data)
-    if not fraction:
-        return X, y, validation_data
-    if validation_data is not None:
-        raise ValueError("give validation_data or validation_split, not both")
-    if not 0 < fraction < 1:
-        raise ValueError(f"validation_split must be between 0 and 1, got {fraction}")
-    if X.ndim == 0:
-        raise ValueError("X is a single value; give an array of samples, one per row")
-    if X.shape[:1] != y.shape[:1]:  # said before they are cut apart, not of the parts
-        check_targets(y, X.shape[0] if X.ndim else 0, None)
-    _check_finite(X, "X")
-    _check_finite(y, "y")
-    check_in_range(X, dtype)
-    n_train = X.shape[0] - max(1, round(fraction * X.shape[0]))
-    if n_train < 1:
-        raise ValueError(
-            f"validation_split={fraction} of {X.shape[0]} samples leaves none to train on"
-        )
-    train, held_out = slice(None, n_train), slice(n_train, None)
-    X_train, X_val = (same_source(X[rows, ...], X) for rows in (train, held_out))
-    y_train, y_val = (same_source(y[rows, ...], y) for rows in (train, held_out))
-    return X_train, y_train, (X_val, y_val)
-
-
-def _validation_pair(data) -> tuple:
-    """``validation_data`` as (X, y) arrays, lists taken as ``fit`` takes them."""
-    if not isinstance(data, tuple | list) or len(data) != 2:
-        got = f"{len(data)} items" if isinstance(data, tuple | list) else type(data).__name__
-        if isinstance(data, list) or hasattr(data, "__next__"):  # test (x, y) samples, a zip
-            as_array(data, "validation_data")
-        raise ValueError(f"validation_data is a pair (X_val, y_val), got {got}")
-    return as_array(data[0], "validation X"), as_array(data[1], "validation y")

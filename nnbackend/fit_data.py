@@ -1,17 +1,20 @@
 """The data a ``fit`` or ``evaluate`` takes: (X, y) checked against the model and the
 loss (``check_data``, with ``data_checks``' checks), then batched on the model's
 backend (``batches_for``), with every batch one that the layers take
-(``check_last_batch``)."""
+(``check_last_batch``); the validation data split off or given beside
+(``split_validation``)."""
 
 from __future__ import annotations
 
-from nnbackend.data import Batches, is_foreign, target_dtype
+from nnbackend.data import Batches, as_array, check_in_range, is_foreign, target_dtype
 from nnbackend.data_checks import (
+    check_finite,
     check_inputs,
     check_layers_take,
     check_targets,
     known_shapes,
 )
+from nnbackend.hint_code import same_source
 from nnbackend.layers.base import Layer
 from nnbackend.shapes import chain_shapes, check_target_samples, default_shape_hint
 
@@ -108,3 +111,46 @@ def _min_batch(layer, sample_shape: tuple) -> int:
     ``min_batch = 2`` in its class, as it was once written."""
     need = layer.min_batch
     return need(sample_shape) if callable(need) else need
+
+
+# --- validation data ---------------------------------------------------------------
+
+
+def split_validation(X, y, validation_data, fraction: float, dtype: str = "float64"):
+    """Hold out the last ``fraction`` of the samples (as given, before any shuffling:
+    the same split on every run, resumed runs included). A NaN, or a value past
+    ``dtype``'s range, is refused first, at its index in the arrays as given."""
+    if validation_data is not None:
+        validation_data = _validation_pair(validation_data)
+    if not fraction:
+        return X, y, validation_data
+    if validation_data is not None:
+        raise ValueError("give validation_data or validation_split, not both")
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation_split must be between 0 and 1, got {fraction}")
+    if X.ndim == 0:
+        raise ValueError("X is a single value; give an array of samples, one per row")
+    if X.shape[:1] != y.shape[:1]:  # said before they are cut apart, not of the parts
+        check_targets(y, X.shape[0] if X.ndim else 0, None)
+    check_finite(X, "X")
+    check_finite(y, "y")
+    check_in_range(X, dtype)
+    n_train = X.shape[0] - max(1, round(fraction * X.shape[0]))
+    if n_train < 1:
+        raise ValueError(
+            f"validation_split={fraction} of {X.shape[0]} samples leaves none to train on"
+        )
+    train, held_out = slice(None, n_train), slice(n_train, None)
+    X_train, X_val = (same_source(X[rows, ...], X) for rows in (train, held_out))
+    y_train, y_val = (same_source(y[rows, ...], y) for rows in (train, held_out))
+    return X_train, y_train, (X_val, y_val)
+
+
+def _validation_pair(data) -> tuple:
+    """``validation_data`` as (X, y) arrays, lists taken as ``fit`` takes them."""
+    if not isinstance(data, tuple | list) or len(data) != 2:
+        got = f"{len(data)} items" if isinstance(data, tuple | list) else type(data).__name__
+        if isinstance(data, list) or hasattr(data, "__next__"):  # test (x, y) samples, a zip
+            as_array(data, "validation_data")
+        raise ValueError(f"validation_data is a pair (X_val, y_val), got {got}")
+    return as_array(data[0], "validation X"), as_array(data[1], "validation y")

@@ -108,7 +108,7 @@ class Accuracy(Metric):
 
     def check(self, loss, n_outputs):
         if not loss.has_accuracy:
-            several = "" if n_outputs == 1 else (
+            several = "" if not (n_outputs or 0) > 1 else (
                 "; a classifier of several outputs fitted so (a sigmoid net under MSE): "
                 "metrics=['categorical_accuracy'] counts its argmax")  # fmt: skip
             raise ValueError(
@@ -176,6 +176,11 @@ class CategoricalAccuracy(Metric):
                 "categorical_accuracy takes the largest of an output per class, but the model "
                 "has 1 output: metrics=['accuracy'] counts its side of 0.5"
             )
+        if n_outputs is None:
+            raise ValueError(
+                "categorical_accuracy takes rows of an output per class, but the model's "
+                "outputs are not rows (images, say): metrics=['mse'] or ['mae'] compare them"
+            )
 
     def batch(self, out, target, loss):
         xp = namespace_of(out)
@@ -238,10 +243,10 @@ def get(spec) -> Metric:
     return METRICS.create(spec)
 
 
-def for_fit(metrics, loss, n_outputs: int | None, y=None) -> list[Metric]:
+def for_fit(metrics, loss, n_outputs: int | None, *targets) -> list[Metric]:
     """The metrics ``fit`` logs: ``metrics`` made into objects and checked against
-    ``loss`` (and the targets ``y``, where given); left out (None), accuracy for a loss
-    that classifies."""
+    ``loss`` (and the ``targets``, the training and validation y, where given); left out
+    (None), accuracy for a loss that classifies."""
     if metrics is None:
         return [Accuracy()] if loss.has_accuracy else []
     if isinstance(metrics, str | dict | Metric | type):  # one metric, not a list of them
@@ -251,7 +256,7 @@ def for_fit(metrics, loss, n_outputs: int | None, y=None) -> list[Metric]:
     made = [get(m) for m in metrics]
     for metric in made:
         metric.check(loss, n_outputs)
-    if y is not None and any(isinstance(m, CategoricalAccuracy) for m in made):
+    for y in targets if any(isinstance(m, CategoricalAccuracy) for m in made) else ():
         _one_class_each(y)
     names = [m.name for m in made]
     if len(set(names)) != len(names) or "loss" in names:
@@ -272,8 +277,9 @@ def _one_class_each(y) -> None:
         or not xp.isdtype(y.dtype, ("bool", "integral", "real floating"))
     ):
         return  # labels, one column, or what the data's checks refuse next
-    off = xp.abs(xp.sum(xp.astype(y, xp.float32), axis=1) - 1)
-    if bool(xp.any(off > 1e-3)):  # NaN: the data's own check says so
+    y = xp.astype(y, xp.float32)  # 0/1 rows alone: soft, smoothed or -1/+1 rows have a class
+    off = xp.abs(xp.sum(y, axis=1) - 1)
+    if bool(xp.all((y == 0) | (y == 1)) & xp.any(off > 1e-3)):  # NaN: the data's check says
         raise ValueError(
             "categorical_accuracy counts one class a sample, but y has rows with no label or "
             "several (multi-label): metrics=['accuracy'] counts each output, and "

@@ -21,9 +21,9 @@ import functools
 from types import SimpleNamespace
 
 from nnbackend import callbacks as cb
+from nnbackend import fit_data, optim, output_range
 from nnbackend import losses as loss_types
 from nnbackend import metrics as metric_types
-from nnbackend import optim, output_range
 from nnbackend.backend import Generator, limit_threads
 from nnbackend.backend.compiling import compile_step
 from nnbackend.backend.threads import threads_for_step
@@ -31,7 +31,6 @@ from nnbackend.checkpoint import nothing_saved_at
 from nnbackend.checkpoint_sizes import own_classes
 from nnbackend.checks import boolean, warn_caller
 from nnbackend.data import as_array
-from nnbackend.data_checks import split_validation
 from nnbackend.distributed.alike import on_every_rank, refused_before_meeting
 from nnbackend.distributed.parallel import DataParallel
 from nnbackend.fit_data import VALIDATION_NAMES, batches_for, check_data, check_last_batch
@@ -74,10 +73,11 @@ def fit(
             raise ValueError("compile=... captures one process's step: not with distributed=True")
         loss, optimizer = loss_types.get(loss), optim.get(optimizer)
         X, y = as_array(X, "X"), as_array(y, "y")
-        metrics = metric_types.for_fit(metrics, loss, model.n_outputs, y)
-        X, y, validation_data = split_validation(
+        X, y, validation_data = fit_data.split_validation(
             X, y, validation_data, validation_split, model.backend.dtype_name
         )
+        targets = (y, *(validation_data or ())[1:])  # the validation y too, where given
+        metrics = metric_types.for_fit(metrics, loss, model.n_outputs, *targets)
         optimizer.train_for(model)
         claim(model.layers, model, build_new=True)  # one put in by model.layers[i] = ...
         optimizer.follow_layers(model)

@@ -249,15 +249,15 @@ def test_cross_entropy_rows_must_sum_to_1(backend, rows):
 def test_every_nan_or_inf_is_found_and_huge_finite_data_passes(backend, shape):
     """The check's first pass is one sum of every element: each bad element,
     wherever it is, still ends in an error; finite data whose sum overflows does not."""
-    from nnbackend.data_checks import _check_finite
+    from nnbackend.data_checks import check_finite
 
     for bad_value in (np.nan, np.inf, -np.inf):
         for index in np.ndindex(*shape):
             a = np.ones(shape)
             a[index] = bad_value
             with pytest.raises(ValueError, match=rf"X holds 1 NaN .*{re.escape(str(index))}"):
-                _check_finite(backend.asarray(a, dtype="float32"), "X")
-    _check_finite(backend.asarray(np.full(shape, 3e38), dtype="float32"), "X")
+                check_finite(backend.asarray(a, dtype="float32"), "X")
+    check_finite(backend.asarray(np.full(shape, 3e38), dtype="float32"), "X")
 
 
 def test_predict_on_nan_rows_is_an_error_not_class_0(backend):

@@ -11,12 +11,8 @@ import numpy as np
 import pytest
 
 import nnbackend as nb
-from nnbackend.data_checks import (
-    check_inputs,
-    check_targets,
-    checked_features,
-    split_validation,
-)
+from nnbackend.data_checks import check_inputs, check_targets, checked_features
+from nnbackend.fit_data import split_validation
 from nnbackend.layers import Dense, Tanh
 
 X, Y = nb.datasets.make_moons(12, noise=0.2, seed=0)
@@ -306,3 +302,20 @@ def test_a_label_map_for_cross_entropy_is_not_told_a_reshape_into_rows():
     model = nb.Sequential([nb.layers.Dense(16, 3)], seed=0)
     with pytest.raises(ValueError, match=r"one per sample: a label map is not taken$"):
         model.fit(X, y, loss="cross_entropy", optimizer="sgd", verbose=0)
+
+
+@pytest.mark.parametrize(
+    ("shape", "told"),
+    [((40, 1, 3), r"y\.reshape\(len\(y\), -1\)$"), ((40, 1, 1), r"np\.ravel\(y\)$")],
+)
+def test_targets_with_a_singleton_axis_are_told_the_fix_that_fits(shape, told):
+    """One-hot (N, 1, k) was told "a label map is not taken"; labels (N, 1, 1) a
+    reshape to (N, 1), refused in turn."""
+    X = np.random.default_rng(0).normal(size=(40, 4))
+    labels = np.arange(40) % 3
+    y = (np.eye(3)[labels] if shape[2] == 3 else labels).reshape(shape)
+    model = nb.Sequential([nb.layers.Dense(4, 3)], seed=0)
+    with pytest.raises(ValueError, match=told) as error:
+        model.fit(X, y, loss="cross_entropy", optimizer="sgd", verbose=0)
+    fixed = eval(str(error.value).rsplit(": ", 1)[1], {"y": y, "np": np})  # noqa: S307
+    model.fit(X, fixed, loss="cross_entropy", optimizer="sgd", verbose=0)

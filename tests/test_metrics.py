@@ -538,3 +538,42 @@ def test_categorical_accuracy_refuses_multi_label_rows():
     one_hot = np.eye(5)[[0, 3, 4]]  # one class a sample, under bce: taken
     model.fit(np.eye(3), one_hot, loss=logits, optimizer="sgd", verbose=0,
               metrics=["categorical_accuracy"])  # fmt: skip
+
+
+ROWS = np.random.default_rng(0).normal(size=(40, 4))
+ONE_HOT = np.eye(3)[np.arange(40) % 3]
+
+
+@pytest.mark.parametrize(
+    ("targets", "last", "loss"),
+    [(2 * ONE_HOT - 1, "tanh", "mse"), (0.1 + 0.8 * ONE_HOT, "sigmoid", "mse"),
+     (0.9 * ONE_HOT + 0.05, "sigmoid", "bce")],
+)  # fmt: skip
+@pytest.mark.filterwarnings("ignore:y holds values other than 0 and 1")  # right: predict_proba
+def test_categorical_accuracy_takes_rows_of_one_class_not_summing_to_1(targets, last, loss):
+    """-1/+1 rows, 0.1/0.9 rows and smoothed labels have one class each: refused as
+    multi-label, which only 0/1 rows of no 1 or several are."""
+    model = nb.Sequential([Dense(4, 3), last], seed=0)
+    history = model.fit(ROWS, targets, loss=loss, optimizer="sgd", verbose=0,
+                        metrics=["categorical_accuracy"])  # fmt: skip
+    by_hand = np.mean(nb.to_numpy(model.predict_proba(ROWS)).argmax(1) == np.arange(40) % 3)
+    assert model.evaluate(ROWS, targets)["categorical_accuracy"] == pytest.approx(by_hand)
+    assert "categorical_accuracy" in history.history
+
+
+def test_categorical_accuracy_checks_the_validation_targets_and_refuses_images():
+    """A multi-label validation y logged a meaningless val_categorical_accuracy, which
+    evaluate refused; image outputs crashed in the first epoch with NumPy's words."""
+    multi = (np.random.default_rng(1).random((40, 3)) > 0.5).astype(float)
+    model = nb.Sequential([Dense(4, 3), "sigmoid"], seed=0)
+    with pytest.raises(ValueError, match="categorical_accuracy counts one class a sample"):
+        model.fit(ROWS, ONE_HOT, loss="bce", optimizer="sgd", verbose=0,
+                  metrics=["categorical_accuracy"], validation_data=(ROWS, multi))  # fmt: skip
+    images = np.random.default_rng(0).normal(size=(8, 2, 4, 4))
+    conv = nb.Sequential([nb.layers.Conv2D(2, 3, 1)], seed=0)
+    with pytest.raises(ValueError, match=r"outputs are not rows \(images, say\)"):
+        conv.fit(images, np.zeros((8, 3, 4, 4)), loss="mse", optimizer="sgd", verbose=0,
+                 metrics=["categorical_accuracy"])  # fmt: skip
+    with pytest.raises(ValueError, match=r"for regression use metrics=\['mae'\]$"):
+        conv.fit(images, np.zeros((8, 3, 4, 4)), loss="mse", optimizer="sgd", verbose=0,
+                 metrics=["accuracy"])  # fmt: skip

@@ -189,3 +189,23 @@ def test_tag_ids_for_bce_are_told_the_binarizer_that_trains():
         model.fit(X, ids, loss=logits, optimizer="adam", verbose=0)
     y = MultiLabelBinarizer(classes=range(5)).fit_transform(ids)  # as told
     model.fit(X, y, loss=logits, optimizer="adam", verbose=0)
+
+
+def test_a_softmax_of_one_output_under_bce_is_refused():
+    """Keras's Dense(1) + softmax + binary_crossentropy trained in silence, every
+    prediction 1."""
+    X, y = linear_data()
+    model = nb.Sequential([Dense(4, 1), "softmax"], seed=0)
+    with pytest.raises(ValueError, match=r"a softmax of one output, which is always 1"):
+        model.fit(X, (y > 0).astype(float), loss="bce", optimizer="sgd", verbose=0)
+
+
+def test_multi_hot_of_the_wrong_width_is_not_told_tag_ids():
+    """MultiLabelBinarizer's own 0/1 output, one column short, was told to binarize
+    again, which made every row the same."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 4))
+    model = nb.Sequential([Dense(4, 6), "sigmoid"], seed=0)
+    for multi_hot in ((rng.random((40, 5)) > 0.5).astype(np.int64), rng.random((40, 5)) > 0.5):
+        with pytest.raises(ValueError, match=r"give y of shape \(40, 6\)$"):
+            model.fit(X, multi_hot, loss="bce", optimizer="sgd", verbose=0)
