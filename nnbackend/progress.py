@@ -24,7 +24,7 @@ class Progress:
         self.names = list(metric_names)
         file = file if file is not None else sys.stderr
         show_bar = verbose == 1 and _is_terminal(file)
-        from tqdm.auto import tqdm  # here, not at the top: import nnbackend stays light
+        from tqdm.std import tqdm  # a bar on a terminal alone: no notebook's widget needed
 
         self.bar = tqdm(
             total=total_steps, unit="step", file=file, disable=not show_bar, leave=True,

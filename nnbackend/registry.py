@@ -80,7 +80,7 @@ class Registry:
         aliases = cls.__dict__.get("aliases", ()) if own else ()  # its own, not a base's
         for wanted in (name, *aliases):
             holder = self._holder(wanted)
-            if holder is not None and holder is not cls and not _reloaded(holder, cls):
+            if holder is not None and holder is not cls and not reloaded(holder, cls):
                 how = (
                     "" if wanted in self._classes else " (or one that reads the same, or an alias)"
                 )
@@ -129,7 +129,7 @@ class Registry:
         default = self.default_name(cls)
         if self._classes.get(default) is cls:
             return default
-        for same in (lambda held: held is cls, lambda held: _reloaded(held, cls)):
+        for same in (lambda held: held is cls, lambda held: reloaded(held, cls)):
             name = next((name for name, held in self._classes.items() if same(held)), None)
             if name is not None:
                 return name
@@ -334,7 +334,7 @@ def _qualified(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _reloaded(held: type, cls: type) -> bool:
+def reloaded(held: type, cls: type) -> bool:
     """Whether ``cls`` is an older copy of ``held``, left by a reload of their module: the
     same module and name (classes made by one function share theirs: never those)."""
     return "<locals>" not in cls.__qualname__ and _qualified(held) == _qualified(cls)
