@@ -147,7 +147,7 @@ def _check_target_columns(y, n_outputs: int, loss, what: str) -> None:
         rule = f"{type(loss).__name__} takes one target column per output"
     fixes = f"{fit_model}, or {fit_y}" if fit_model else fit_y
     xp = namespace_of(y)
-    ids = loss.target_kind == "probabilities" and xp.isdtype(y.dtype, "integral")
+    ids = loss.target_kind == "probabilities" and y.ndim == 2 and xp.isdtype(y.dtype, "integral")
     if ids and float(to_numpy(xp.max(y))) > 1:  # ids of tags, not 0/1 columns
         fixes += f"; tag ids? MultiLabelBinarizer(classes=range({n_outputs})).fit_transform(y)"
     raise ValueError(

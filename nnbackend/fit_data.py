@@ -150,7 +150,8 @@ def _validation_pair(data) -> tuple:
     """``validation_data`` as (X, y) arrays, lists taken as ``fit`` takes them."""
     if not isinstance(data, tuple | list) or len(data) != 2:
         got = f"{len(data)} items" if isinstance(data, tuple | list) else type(data).__name__
-        if isinstance(data, list) or hasattr(data, "__next__"):  # test (x, y) samples, a zip
+        samples = isinstance(data, list) and data and isinstance(data[0], tuple | list)
+        if samples or hasattr(data, "__next__"):  # test (x, y) samples, or a zip of them
             as_array(data, "validation_data")
         raise ValueError(f"validation_data is a pair (X_val, y_val), got {got}")
     return as_array(data[0], "validation X"), as_array(data[1], "validation y")

@@ -567,3 +567,23 @@ def test_a_zip_or_a_triple_as_validation_data_is_told_what_to_give():
         fit(validation_data=zip([x.reshape(-1, 1) for x in X], labels, strict=True))
     with pytest.raises(ValueError, match=r"is a pair \(X_val, y_val\), got 3 items"):
         fit(validation_data=(X.tolist(), labels.tolist(), labels.tolist()))
+
+
+@pytest.mark.parametrize("parts", ["scalar", "mean", "triple"])
+def test_only_an_x_y_pair_is_told_to_pass_them_apart(parts):
+    X = np.random.default_rng(0).normal(size=(12, 4))
+    labels = np.arange(12) % 2
+    data = {"scalar": (X, np.array(1.0)), "mean": (X, X.mean(0)), "triple": (X, labels, labels)}
+    model = nb.Sequential([Dense(4, 2)], seed=0)
+    with pytest.raises(ValueError, match="not one array") as told:
+        model.fit(data[parts], labels, loss="cross_entropy", optimizer="sgd", verbose=0)
+    assert "X, y = data" not in str(told.value)
+
+
+def test_a_list_of_three_as_validation_data_is_told_a_pair():
+    X = np.random.default_rng(0).normal(size=(12, 4))
+    labels = np.arange(12) % 2
+    model = nb.Sequential([Dense(4, 2)], seed=0)
+    with pytest.raises(ValueError, match=r"is a pair \(X_val, y_val\), got 3 items"):
+        model.fit(X, labels, loss="cross_entropy", optimizer="sgd", verbose=0,
+                  validation_data=[X, labels, np.ones(12)])  # fmt: skip

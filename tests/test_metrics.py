@@ -577,3 +577,23 @@ def test_categorical_accuracy_checks_the_validation_targets_and_refuses_images()
     with pytest.raises(ValueError, match=r"for regression use metrics=\['mae'\]$"):
         conv.fit(images, np.zeros((8, 3, 4, 4)), loss="mse", optimizer="sgd", verbose=0,
                  metrics=["accuracy"])  # fmt: skip
+
+
+def test_categorical_accuracy_counts_a_nan_row_wrong_whatever_its_label():
+    """argmax of a row starting with NaN is 0: a row of label 0 counted right."""
+    right, _ = nb.metrics.CategoricalAccuracy().batch(
+        np.array([[np.nan, 1.0], [0.2, 0.7]]), np.array([0, 1]), None
+    )
+    assert int(right) == 1
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [np.r_[np.eye(3)[:-1], np.zeros((1, 3))],  # a row of no label, none of several
+     np.eye(3, dtype=bool) | np.eye(3, k=1, dtype=bool)],  # booleans, several labels
+)  # fmt: skip
+def test_categorical_accuracy_refuses_a_row_of_no_label_or_boolean_multi_label(rows):
+    model = nb.Sequential([Dense(4, 3), "sigmoid"], seed=0)
+    with pytest.raises(ValueError, match="no label or several"):
+        model.fit(ROWS[:3], rows, loss="bce", optimizer="sgd", verbose=0,
+                  metrics=["categorical_accuracy"])  # fmt: skip

@@ -209,3 +209,23 @@ def test_multi_hot_of_the_wrong_width_is_not_told_tag_ids():
     for multi_hot in ((rng.random((40, 5)) > 0.5).astype(np.int64), rng.random((40, 5)) > 0.5):
         with pytest.raises(ValueError, match=r"give y of shape \(40, 6\)$"):
             model.fit(X, multi_hot, loss="bce", optimizer="sgd", verbose=0)
+
+
+def test_the_softmax_warnings_are_binary_cross_entropys_alone():
+    X, y = linear_data()
+    model = nb.Sequential([Dense(4, 3), "softmax"], seed=0)
+    onehot = np.eye(3)[(y > 0).astype(int) + (y > 2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(X, onehot, loss="mse", optimizer="sgd", verbose=0)
+    with pytest.warns(UserWarning, match=r"drop Softmax\(\), or pass from_logits=False$"):
+        model.fit(X, onehot.argmax(1), loss="cross_entropy", optimizer="sgd", verbose=0)
+
+
+def test_labels_under_bce_are_not_told_tag_ids():
+    """1-D labels 0..2 for 3 outputs were told MultiLabelBinarizer, which refuses them."""
+    X, y = linear_data()
+    model = nb.Sequential([Dense(4, 3)], seed=0)
+    with pytest.raises(ValueError) as told:
+        model.fit(X, (y > 0).astype(int) + (y > 2), loss="bce", optimizer="sgd", verbose=0)
+    assert "MultiLabelBinarizer" not in str(told.value) and "cross_entropy" in str(told.value)

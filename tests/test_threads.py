@@ -522,3 +522,15 @@ def test_a_count_set_in_a_fit_holds_after_a_nested_block(monkeypatch):
         assert nb.get_num_threads() == 2 and torch_.count == 2
     finally:
         nb.set_num_threads("auto")
+
+
+def test_a_count_set_in_a_nested_block_holds_in_the_outer_one(two_threads):
+    try:
+        with threads.limit_threads(1), threads.limit_threads(1):
+            nb.set_num_threads(2)
+        with threads.limit_threads(1):
+            with threads.limit_threads(1):
+                nb.set_num_threads(2)
+            assert set(pools().values()) == {2}
+    finally:
+        nb.set_num_threads("auto")

@@ -114,7 +114,8 @@ def limit_threads(n: int | None):
         _this_thread.blocks -= 1
         _close_block(block)
         outermost = not _this_thread.blocks  # a count set inside holds after: set_num_threads
-        after = vars(_this_thread).pop("torch_after", previous_torch) if outermost else None
+        kept = vars(_this_thread)  # a count set inside holds in the blocks around it too
+        after = kept.pop("torch_after", None) if outermost else kept.get("torch_after")
         _set_torch_threads(after or previous_torch, always=True)
 
 
