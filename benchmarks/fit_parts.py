@@ -42,7 +42,7 @@ def parts(wl, data) -> dict:
 
     from benchmarks import references
     from benchmarks.nnbackend_runner import run_nnbackend
-    from nnbackend.data_checks import _check_finite
+    from nnbackend.data_checks import check_finite
 
     train = references.train_xp if wl.conv is None else references.train_conv_xp
 
@@ -54,7 +54,7 @@ def parts(wl, data) -> dict:
         "NumPy loop": loop,
         "fit": lambda: run_nnbackend(wl, "numpy", data),
         "fit, metrics=[]": lambda: run_nnbackend(wl, "numpy", data, metrics=[]),
-        "check of X alone": lambda: lambda: _check_finite(data.X, "X"),
+        "check of X alone": lambda: lambda: check_finite(data.X, "X"),
     }
 
 

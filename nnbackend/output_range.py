@@ -44,10 +44,11 @@ def output_layer_fits(model, loss) -> bool:
         problem = f"the model {ends}, whose outputs {_range_words(have)}"
         raise ValueError(_raw_scores_message(loss, problem))
     shared = isinstance(source, Softmax) and loss.target_kind == "probabilities"
-    if shared and getattr(model, "n_outputs", None) == 1:  # Keras's Dense(1) + softmax
-        raise ValueError(
+    if isinstance(source, Softmax) and getattr(model, "n_outputs", None) == 1:  # Keras's
+        way = "Sigmoid() (or no activation, with from_logits=True)" if shared else "no Softmax"
+        raise ValueError(  # Dense(1, activation="softmax")
             f"the model {ends}, a softmax of one output, which is always 1: for a 0/1 "
-            "target end in Sigmoid() (or no activation, with from_logits=True)"
+            f"target or one value end in {way}"
         )
     if wanted is None and getattr(loss, "from_logits", False) and have == (0.0, 1.0):
         warn_caller(

@@ -171,18 +171,10 @@ def summary_table(layers, given_shape, input_shape) -> str:
     )
 
 
-class Summary(str):
-    """The summary's text, shown as the table where a value is shown by its repr (the
-    last line of a notebook's cell, the REPL)."""
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
 def summary_text(model) -> str:
     """``Sequential.summary``: the table, the total and the model's backend."""
     table = summary_table(model.layers, model._given_shape, model.input_shape)
-    return Summary(f"{table}\n{total_text(model.layers, model.count_params())} on {model.backend}")
+    return f"{table}\n{total_text(model.layers, model.count_params())} on {model.backend}"
 
 
 def total_text(layers, count: int) -> str:

@@ -587,3 +587,15 @@ def test_a_list_of_three_as_validation_data_is_told_a_pair():
     with pytest.raises(ValueError, match=r"is a pair \(X_val, y_val\), got 3 items"):
         model.fit(X, labels, loss="cross_entropy", optimizer="sgd", verbose=0,
                   validation_data=[X, labels, np.ones(12)])  # fmt: skip
+
+
+def test_two_samples_as_validation_data_are_told_to_stack_them():
+    """A list of two (x, y) samples was read as (X_val, y_val): NumPy's "inhomogeneous"."""
+    X = np.random.default_rng(0).normal(size=(6, 3))
+    labels = np.arange(6) % 2
+    model = nb.Sequential([Dense(3, 2)], seed=0)
+    with pytest.raises(ValueError, match=r"^validation_data is a list of 2 \(x, y\) samples"):
+        model.fit(X, labels, loss="cross_entropy", optimizer="sgd", verbose=0,
+                  validation_data=[(X[0], 0), (X[1], 1)])  # fmt: skip
+    model.fit(X, labels, loss="cross_entropy", optimizer="sgd", verbose=0,
+              validation_data=[X[:2].tolist(), labels[:2].tolist()])  # fmt: skip

@@ -229,3 +229,12 @@ def test_labels_under_bce_are_not_told_tag_ids():
     with pytest.raises(ValueError) as told:
         model.fit(X, (y > 0).astype(int) + (y > 2), loss="bce", optimizer="sgd", verbose=0)
     assert "MultiLabelBinarizer" not in str(told.value) and "cross_entropy" in str(told.value)
+
+
+def test_a_softmax_of_one_output_is_refused_under_mse_too():
+    X, y = linear_data()
+    model = nb.Sequential([Dense(4, 1), "softmax"], seed=0)
+    with pytest.raises(
+        ValueError, match=r"softmax of one output, which is always 1: .* no Softmax"
+    ):
+        model.fit(X, (y > 0).astype(float), loss="mse", optimizer="sgd", verbose=0)
