@@ -580,22 +580,23 @@ def test_only_an_x_y_pair_is_told_to_pass_them_apart(parts):
     assert "X, y = data" not in str(told.value)
 
 
-def test_a_list_of_three_as_validation_data_is_told_a_pair():
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        (lambda X, labels: [X, labels, np.ones(12)], r"is a pair \(X_val, y_val\), got 3 items"),
+        (
+            lambda X, labels: [(X[0], 0), (X[1], 1)],
+            r"^validation_data is a list of 2 \(x, y\) samples",
+        ),
+    ],
+)
+def test_validation_data_lists_are_told_what_they_hold(given, said):
+    """A list of three was told its samples differ in shape; two (x, y) samples were
+    read as (X_val, y_val): NumPy's "inhomogeneous"."""
     X = np.random.default_rng(0).normal(size=(12, 4))
     labels = np.arange(12) % 2
     model = nb.Sequential([Dense(4, 2)], seed=0)
-    with pytest.raises(ValueError, match=r"is a pair \(X_val, y_val\), got 3 items"):
-        model.fit(X, labels, loss="cross_entropy", optimizer="sgd", verbose=0,
-                  validation_data=[X, labels, np.ones(12)])  # fmt: skip
-
-
-def test_two_samples_as_validation_data_are_told_to_stack_them():
-    """A list of two (x, y) samples was read as (X_val, y_val): NumPy's "inhomogeneous"."""
-    X = np.random.default_rng(0).normal(size=(6, 3))
-    labels = np.arange(6) % 2
-    model = nb.Sequential([Dense(3, 2)], seed=0)
-    with pytest.raises(ValueError, match=r"^validation_data is a list of 2 \(x, y\) samples"):
-        model.fit(X, labels, loss="cross_entropy", optimizer="sgd", verbose=0,
-                  validation_data=[(X[0], 0), (X[1], 1)])  # fmt: skip
-    model.fit(X, labels, loss="cross_entropy", optimizer="sgd", verbose=0,
-              validation_data=[X[:2].tolist(), labels[:2].tolist()])  # fmt: skip
+    fit = functools.partial(model.fit, X, labels, loss="cross_entropy", optimizer="sgd", verbose=0)
+    with pytest.raises(ValueError, match=said):
+        fit(validation_data=given(X, labels))
+    fit(validation_data=[X[:2].tolist(), labels[:2].tolist()])  # a pair as a list: taken
