@@ -32,11 +32,12 @@ from nnbackend.losses import L2, LossSlot
 from nnbackend.optim_base import Optimizer
 from nnbackend.registry import MODELS, register
 from nnbackend.shapes import chain_shapes, check_model_input, sample_shape, summary_text
-from nnbackend.spellings import MODEL_METHODS, no_attribute
+from nnbackend.spellings import MODEL_METHODS, others_told
 from nnbackend.views import ArrayView
 
 
 @register
+@others_told(MODEL_METHODS)  # torch's zero_grad(), Keras's compile(): told ours
 class Sequential:
     """Layers applied in order. Parameters are named ``"<layer index>.<name>"``.
 
@@ -320,9 +321,6 @@ class Sequential:
         for opt in {id(o): o for o in (optimizer, self.optimizer) if o is not None}.values():
             opt.to(backend)
         return self
-
-    def __getattr__(self, name: str):  # reached only for a missing attribute
-        return no_attribute(self, name, MODEL_METHODS.get(name, ""))
 
     def __setstate__(self, state: dict) -> None:
         """An unpickled or deep-copied model: its layers' marks of whose they are were

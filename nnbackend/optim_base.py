@@ -14,7 +14,7 @@ from nnbackend.backend.kernels import table
 from nnbackend.checks import check_gradients, declared, finite_float, integer
 from nnbackend.registry import OPTIMIZERS, SCHEDULES, construct, type_name
 from nnbackend.schedules import Schedule, device_rate, given_rate, rate
-from nnbackend.spellings import OPTIMIZER_METHODS, no_attribute, told_ours
+from nnbackend.spellings import OPTIMIZER_METHODS, others_told, told_ours
 
 #: the most steps an optimizer's counter may hold (beyond it, float rates lose meaning)
 MAX_ITERATIONS = 2**53
@@ -25,6 +25,7 @@ _ONE_EACH = "Give each model an optimizer of its own (a new nb.optim.{}(...))"
 UPDATE_METHODS = frozenset({"update", "apply", "apply_many", "moments", "kernel_rates", "step"})
 
 
+@others_told(OPTIMIZER_METHODS)  # torch's zero_grad(), Chainer's setup(): told ours
 class Optimizer:
     """Base class: subclasses write ``update(params, name, grad, lr)``."""
 
@@ -63,9 +64,6 @@ class Optimizer:
     def __new__(cls, *args, **kwargs):  # Keras's learning_rate=, torch's betas=: told ours
         told_ours(cls, kwargs, args)
         return super().__new__(cls)
-
-    def __getattr__(self, name: str):  # reached only for a missing attribute
-        return no_attribute(self, name, OPTIMIZER_METHODS.get(name, ""))
 
     def __init__(self, lr=0.01):
         self.lr = lr if callable(lr) or isinstance(lr, type) else rate(lr)  # above 0

@@ -372,3 +372,16 @@ def test_a_base_class_propertys_own_error_is_said():
 
     with pytest.raises(AttributeError, match="'_lr'"):
         Forgot().lr  # noqa: B018
+
+
+def test_the_other_libraries_names_leave_hasattr_false_and_a_subclasss_own_method():
+    """The names are class attributes that raise: hasattr stays False (code that tells
+    a torch module by hasattr(x, "parameters") is not fooled), a method of one's own wins."""
+    model = nb.Sequential([Dense(2, 2)], seed=0)
+    assert not hasattr(model, "parameters") and not hasattr(nb.optim.Adam(), "zero_grad")
+
+    class WithTrain(nb.Sequential):
+        def train(self):
+            return "mine"
+
+    assert WithTrain([Dense(2, 2)], seed=0).train() == "mine"
