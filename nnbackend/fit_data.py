@@ -154,9 +154,10 @@ def _validation_pair(data) -> tuple:
         if samples or hasattr(data, "__next__"):  # test (x, y) samples, or a zip of them
             as_array(data, "validation_data")
         raise ValueError(f"validation_data is a pair (X_val, y_val), got {got}")
-    if isinstance(data, list) and all(isinstance(part, tuple) for part in data):
-        try:  # two (x, y) samples, or (X_val, y_val) as a list of two tuples
-            as_array(data[0], "validation X")
-        except ValueError:
-            as_array(data, "validation_data")  # samples: told how to stack them
-    return as_array(data[0], "validation X"), as_array(data[1], "validation y")
+    try:
+        X_val = as_array(data[0], "validation X")
+    except ValueError:
+        if isinstance(data, list) and all(isinstance(part, tuple) for part in data):
+            as_array(data, "validation_data")  # two (x, y) samples: how to stack them
+        raise
+    return X_val, as_array(data[1], "validation y")

@@ -103,10 +103,9 @@ class LazyText:
 
 
 def no_attribute(obj, name: str, said=""):
-    """What ``__getattr__`` raises for ``name``, missing from ``obj``: Python's error
-    with ``said`` after it (another library's name told ours; a function giving it,
-    where working it out costs). A property whose own body raised the AttributeError
-    is run again, for that error."""
+    """What ``Layer.__getattr__`` raises for ``name``, missing from ``obj``: Python's
+    error with ``said`` after it, a function worked out only when the message is read.
+    A property whose own body raised the AttributeError is run again, for that error."""
     for klass in type(obj).__mro__:
         if hasattr(vars(klass).get(name), "__get__"):
             return vars(klass)[name].__get__(obj, type(obj))
