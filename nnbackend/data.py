@@ -194,12 +194,12 @@ def _not_one_array(parts, what: str, exc: Exception) -> str:
     odd = next((i for i, shape in enumerate(shapes) if shape != shapes[0]), None)
     if None in shapes or odd is None:  # ragged deeper down, or not NumPy's arrays (a GPU's)
         return f"{what} cannot be read as an array ({exc})"
-    if isinstance(parts, list) or len(parts) > 4 or any(isinstance(p, list) for p in parts):
+    if isinstance(parts, list) or len(parts) > 4 or any(isinstance(p, list | tuple) for p in parts):
         rows = len(shapes[0]) > 1 and len({shape[1:] for shape in shapes}) == 1
         joined = f". Batches, the last one short? Join them: np.concatenate({what})" * rows
         return (
             f"{what}'s samples differ in shape: {what}[0] has shape {shapes[0]}, {what}[{odd}] "
-            f"has {shapes[odd]}; every sample needs the same shape{joined}"
+            f"has {shapes[odd]}; every sample needs the same shape{joined}{tags_hint(parts, what)}"
         )
     pair = len(shapes) == 2 and all(shapes) and shapes[0][0] == shapes[1][0]
     example = "X, y = data, then pass them apart: fit(X, y)" if pair else (
@@ -207,6 +207,20 @@ def _not_one_array(parts, what: str, exc: Exception) -> str:
     return (
         f"{what} is a {type(parts).__name__} of {len(parts)} arrays (shapes "
         f"{', '.join(map(str, shapes))}), not one array: unpack it first, as in {example}"
+    )
+
+
+def tags_hint(parts, what: str) -> str:
+    """For targets that are lists of tag ids of differing lengths (multi-label data as
+    scikit-learn's MultiLabelBinarizer takes it): how to make them 0/1 columns."""
+    if not what.endswith("y") or not all(isinstance(part, list | tuple) for part in parts):
+        return ""
+    if not all(isinstance(tag, int | np.integer) for part in parts for tag in part):
+        return ""
+    name = code_name(what)
+    return (
+        f". Tag ids of each sample? {name} = sklearn.preprocessing.MultiLabelBinarizer()"
+        f".fit_transform({name}) makes them 0/1 columns (classes=range(k) for k outputs)"
     )
 
 
@@ -243,7 +257,9 @@ def as_array(data, what: str = "X"):
         parts = data if isinstance(data, tuple | list) else ()
         if parts and all(_is_pair(part) for part in parts):
             raise ValueError(_pairs_hint(data, what)) from None
-        if parts and all(hasattr(part, "shape") or isinstance(part, list) for part in parts):
+        if parts and all(
+            hasattr(part, "shape") or isinstance(part, list | tuple) for part in parts
+        ):
             raise ValueError(_not_one_array(parts, what, exc)) from None
         raise ValueError(f"{what} cannot be read as an array ({exc})") from None
     if array.ndim == 0 and array.dtype == object and data is not None:  # a generator, a set

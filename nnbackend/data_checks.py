@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from nnbackend.backend import namespace_of, to_numpy
-from nnbackend.data import check_in_range, first_index, is_float, is_foreign, not_finite
+from nnbackend.data import check_in_range, first_index, is_float, is_foreign, not_finite, tags_hint
 from nnbackend.hint_code import (
     batch_of_one,
     code_name,
@@ -223,7 +223,8 @@ def _check_real(a, what: str, targets: str | None = None) -> None:
         )
     floats = f"{subject(a, name)}.astype(float)"
     if targets:
-        raise TypeError(f"{held}, but targets must be numbers: {floats} if they are")
+        tags = tags_hint(list(np.asarray(a)), what) if a.ndim == 1 else ""
+        raise TypeError(f"{held}, but targets must be numbers{tags or f': {floats} if they are'}")
     raise TypeError(
         f"{held}, but features must be numbers: {floats} if they are, else "
         "encode them as numbers first (categories as one-hot columns, say)"

@@ -191,6 +191,26 @@ def test_tag_ids_for_bce_are_told_the_binarizer_that_trains():
     model.fit(X, y, loss=logits, optimizer="adam", verbose=0)
 
 
+def test_ragged_tag_lists_are_told_the_binarizer_that_trains():
+    """[[1, 3], [2], [0, 1, 4]]: tag lists of differing lengths were told only that
+    samples differ in shape (a list), "y.astype(float)" (an object array: it fails), or
+    that y "cannot be read as an array" (tuples)."""
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    X = np.random.default_rng(0).normal(size=(3, 4))
+    tags = [[1, 3], [2], [0, 1, 4]]
+    model = nb.Sequential([Dense(4, 5), "sigmoid"], seed=0)
+    told = r"\. Tag ids of each sample\? y = sklearn\.preprocessing\.MultiLabelBinarizer\(\)"
+    for y in (tags, [tuple(t) for t in tags], np.array(tags, dtype=object)):
+        with pytest.raises((ValueError, TypeError), match=told):
+            model.fit(X, y, loss="bce", optimizer="adam", verbose=0)
+    y = MultiLabelBinarizer().fit_transform(tags)  # as told
+    model.fit(X, y, loss="bce", optimizer="adam", verbose=0)
+    with pytest.raises(ValueError) as ragged_floats:
+        model.fit(X[:2], [[1.5, 3.0], [2.0]], loss="bce", optimizer="adam", verbose=0)
+    assert "MultiLabelBinarizer" not in str(ragged_floats.value)
+
+
 def test_a_softmax_of_one_output_under_bce_is_refused():
     """Keras's Dense(1) + softmax + binary_crossentropy trained in silence, every
     prediction 1."""
