@@ -104,3 +104,27 @@ def test_top_k_of_too_few_classes_suggests_a_k_that_works():
             verbose=0,
             metrics=[nb.metrics.TopKAccuracy(5)],
         )
+
+
+def test_a_callback_shows_the_arguments_it_was_made_with():
+    """A list of callbacks printed as <... object at 0x7f...>: now as the calls that
+    make them again."""
+    made = [
+        nb.callbacks.EarlyStopping(monitor="loss", patience=3, mode="min"),
+        nb.callbacks.TerminateOnNaN(every=2, raise_error=True),
+        nb.callbacks.ModelCheckpoint("run.h5", every=5),
+    ]
+    assert repr(made[0]) == (
+        "EarlyStopping(monitor='loss', patience=3, min_delta=0.0, mode='min', "
+        "restore_best_weights=True)"
+    )
+    for callback in made:
+        again = eval(repr(callback), vars(nb.callbacks))
+        assert type(again) is type(callback) and vars(again) == vars(callback)
+
+    class HalveOnPlateau(nb.callbacks.Callback):
+        def __init__(self, patience=2, *args, **kwargs):
+            self.patience = patience
+
+    assert repr(HalveOnPlateau(4)) == "HalveOnPlateau(patience=4)"
+    assert repr(nb.callbacks.Callback()) == "Callback()"
