@@ -23,6 +23,7 @@ import h5py
 
 from nnbackend.checks import warn_caller
 from nnbackend.h5text import MAX_JSON_DEPTH, parse_json
+from nnbackend.hint_code import defined_at
 from nnbackend.init import saved_name
 from nnbackend.registry import (
     INITIALIZERS,
@@ -219,12 +220,15 @@ def _check_alike(what: str, thing, again) -> None:
     parts, rebuilt = _parts_of(thing), _parts_of(again)
     for mine, built in zip(parts, rebuilt, strict=False):
         if type(built) is not type(mine) and not reloaded(type(built), type(mine)):
-            raise ValueError(
-                f"{what} would load {type(mine).__name__} as {type(built).__name__}: its "
-                f"config() names {type_name(built)!r}; let it write the type as the base "
-                "classes' config() does ({**super().config(), ...}, or nb.registry."
-                "type_name(self))"
-            )
+            name, places = type_name(built), {defined_at(type(mine)), defined_at(type(built))}
+            why = (
+                f"two classes are named {name!r} (made at {' and '.join(sorted(places))}), and a "
+                "file names a class alone: name them apart, or @nb.register(name=...) one"
+            ) if name == type_name(mine) else (
+                f"its config() names {name!r}; let it write the type as the base classes' "
+                "config() does ({**super().config(), ...}, or nb.registry.type_name(self))"
+            )  # fmt: skip
+            raise ValueError(f"{what} would load {type(mine).__name__} as {name}: {why}")
     if len(rebuilt) < len(parts):  # an optimizer's schedule, left out
         _warn_once(
             (type(thing), "part"),

@@ -6,7 +6,9 @@ NumPy read before any check."""
 
 from __future__ import annotations
 
+import inspect
 import weakref
+from pathlib import Path
 
 import array_api_compat
 
@@ -122,3 +124,12 @@ def flattened(y, what: str) -> str:
     if type(y).__module__.partition(".")[0] in ("cupy", "torch"):
         return f"{code_name(what)}.reshape(-1)"  # on its device
     return f"np.ravel({code_name(what)})"
+
+
+def defined_at(cls: type) -> str:
+    """Where ``cls`` is defined, for a message: "model.py, line 12"."""
+    try:
+        line = inspect.getsourcelines(cls)[1]
+        return f"{Path(inspect.getsourcefile(cls)).name}, line {line}"
+    except (OSError, TypeError):  # typed at a prompt
+        return f"{cls.__module__}.{cls.__qualname__}"

@@ -599,6 +599,40 @@ def test_a_config_that_names_another_class_is_refused_before_a_save(tmp_path):
     assert not (tmp_path / "m.h5").exists()
 
 
+def _scale_class():
+    class Scale(Layer):
+        def __init__(self, k: float = 2.0):
+            super().__init__()
+            self.k = k
+
+        def forward(self, x, training=False):
+            return x * self.k
+
+        def backward(self, grad):
+            return grad * self.k
+
+        def config(self):
+            return {**super().config(), "k": self.k}
+
+    return Scale
+
+
+def test_two_classes_of_one_name_are_told_apart_before_a_save(tmp_path, monkeypatch):
+    """Two layers named Scale (a notebook cell run twice, a function making them) were
+    told to write the type as super().config() does, which they did."""
+    first, second = _scale_class(), _scale_class()
+    model = nb.Sequential([Dense(2, 2), first(), second(k=3.0)], seed=0)
+    told = r"two classes are named 'Scale' \(made at test_io\.py, line \d+\), and a file names"
+    with pytest.raises(ValueError, match=told):
+        nb.save(model, tmp_path / "m.h5")
+    monkeypatch.setattr(nb.registry.LAYERS, "_classes", dict(nb.registry.LAYERS._classes))
+    nb.register(name="ScaleByThree")(second)  # as told
+    nb.save(model, tmp_path / "m.h5")
+    again = nb.load(tmp_path / "m.h5", custom_objects={"Scale": first})
+    assert [type(layer) for layer in again.layers[1:]] == [first, second]
+    assert again.layers[2].k == 3.0
+
+
 class Tripled(Layer):
     """A layer whose config() leaves out an argument that has a default."""
 
