@@ -242,14 +242,14 @@ def as_array(data, what: str = "X"):
         if np.ma.is_masked(data):
             raise ValueError(
                 f"{what} is a masked array with masked entries: fill them "
-                f"({what}.filled(value)) or drop those samples first"
+                f"({code_name(what)}.filled(value)) or drop those samples first"
             )
         data = np.asarray(data)
     if isinstance(data, np.ndarray) or array_api_compat.is_array_api_obj(data):
         return detached(data)
     if hasattr(data, "toarray") and hasattr(data, "nnz"):  # scipy.sparse
         raise TypeError(
-            f"{what} is a sparse {type(data).__name__}: give it dense, {what}.toarray()"
+            f"{what} is a sparse {type(data).__name__}: give it dense, {code_name(what)}.toarray()"
         )
     try:
         array = read_from(data, np.asarray(data))

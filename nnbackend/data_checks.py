@@ -212,13 +212,17 @@ def _check_real(a, what: str, targets: str | None = None) -> None:
     held, name = f"{what} holds {a.dtype} values (strings or other objects)", code_name(what)
     if a.ndim and a.size and isinstance(np.asarray(a).flat[0], dict):  # records
         raise TypeError(
-            f"{what} holds dicts (records); give rows of numbers: {name} = "
-            f"np.array([list(row.values()) for row in {name}], dtype=float)"
+            f"{what} holds dicts (records); give rows of numbers, each by the same keys: "
+            f"keys = list({name}[0]); {name} = np.array([[row[k] for k in keys] for row in "
+            f"{name}], dtype=float)"
         )
-    if targets == "labels":
+    if (
+        targets == "labels"
+    ):  # a set's own np.unique numbers its classes otherwise where it lacks one
         raise TypeError(
-            f"{held}, but class labels must be integer ids 0..n-1: encode them (classes, "
-            f"{name} = np.unique({name}, return_inverse=True)), or use "
+            f"{held}, but class labels must be integer ids 0..n-1: encode every set by the "
+            "training labels' classes, enc = sklearn.preprocessing.LabelEncoder().fit(y_train), "
+            f"{name} = enc.transform({name}) (enc.inverse_transform names predictions), or use "
             "nnbackend.sklearn.MLPClassifier, which takes labels of any type"
         )
     floats = f"{subject(a, name)}.astype(float)"

@@ -20,6 +20,7 @@ import zlib
 import h5py
 import numpy as np
 import pytest
+from sklearn.preprocessing import LabelEncoder
 
 import nnbackend as nb
 from nnbackend import datasets, h5child
@@ -119,8 +120,10 @@ def test_labels_that_are_not_numbers_are_told_how_to_encode_them(backend, labels
     before = model.copy_params()
     told = (
         rf"y holds {re.escape(str(labels.dtype))} values \(strings or other objects\), but "
-        r"class labels must be integer ids 0..n-1: encode them \(classes, y = "
-        r"np.unique\(y, return_inverse=True\)\), or use nnbackend.sklearn.MLPClassifier"
+        r"class labels must be integer ids 0..n-1: encode every set by the training labels' "
+        r"classes, enc = sklearn.preprocessing.LabelEncoder\(\).fit\(y_train\), y = "
+        r"enc.transform\(y\) \(enc.inverse_transform names predictions\), or use "
+        r"nnbackend.sklearn.MLPClassifier"
     )
     with pytest.raises(TypeError, match=told):
         fit(model, X, labels)
@@ -130,8 +133,25 @@ def test_labels_that_are_not_numbers_are_told_how_to_encode_them(backend, labels
         np.testing.assert_array_equal(nb.to_numpy(array), nb.to_numpy(before[name]))
     assert model.loss is None and model.optimizer is None  # a refused fit sets neither
     if labels.dtype != object:  # as told: the ids train
-        classes, ids = np.unique(labels, return_inverse=True)
-        assert len(fit(model, X, ids)) == 1 and list(classes) == sorted(set(labels))
+        enc = LabelEncoder().fit(labels)
+        assert len(fit(model, X, enc.transform(labels))) == 1
+
+
+def test_string_validation_labels_are_told_the_training_classes():
+    """A validation or test set without one class, encoded by its own np.unique as the
+    hint said, scored a net right on every sample at 0 accuracy."""
+    model = net("numpy")
+    names = np.array(["fraud", "ok"])[Y]
+    enc = LabelEncoder().fit(names)
+    fit(model, X, enc.transform(names), epochs=50)
+    ok = names == "ok"
+    with pytest.raises(TypeError, match=r"y_val = enc.transform\(y_val\)"):
+        fit(model, X, enc.transform(names), validation_data=(X[ok], names[ok]))
+    with pytest.raises(TypeError, match=r"y = enc.transform\(y\)"):
+        model.evaluate(X[ok], names[ok])
+    right = model.evaluate(X[ok], enc.transform(names[ok]), metrics=["accuracy"])
+    own = model.evaluate(X[ok], np.unique(names[ok], return_inverse=True)[1], metrics=["accuracy"])
+    assert right["accuracy"] >= 0.8 and own["accuracy"] == pytest.approx(1 - right["accuracy"])
 
 
 def test_missing_targets_and_string_features_say_what_is_wrong(backend):

@@ -275,3 +275,35 @@ def test_make_blobs_of_per_class_counts_draws_one_blob_each():
     X, y = datasets.make_blobs([3, 4], seed=0)
     assert np.bincount(y).tolist() == [3, 4] and X.shape == (7, 2)
     assert np.bincount(datasets.make_blobs(30, seed=0)[1]).tolist() == [10, 10, 10]
+
+
+def test_the_helpers_refuse_masked_entries_that_np_asarray_would_unmask():
+    """standardize, train_val_split and one_hot dropped a masked array's mask: a file's
+    -999 for missing values became data (a std of 315 where the rest had 10), in a plain
+    array that fit then took; a masked label 9 became a tenth class."""
+    rng = np.random.default_rng(0)
+    raw = rng.normal(50, 10, size=(20, 2))
+    raw[::5, 1] = -999
+    X, y = np.ma.masked_equal(raw, -999), np.arange(20) % 2
+    told = r"masked array with masked entries: fill them \(X\.filled\(value\)\)"
+    with pytest.raises(ValueError, match=rf"^standardize: X is a {told}"):
+        datasets.standardize(X)
+    with pytest.raises(ValueError, match=rf"^train_val_split: X is a {told}"):
+        datasets.train_val_split(X, y)
+    with pytest.raises(ValueError, match=r"^one_hot: y is a masked array with masked entries"):
+        datasets.one_hot(np.ma.masked_equal(np.array([0, 1, 9, 1]), 9))
+    unmasked = np.ma.masked_array(raw)  # nothing masked: its values, as a plain array
+    np.testing.assert_array_equal(datasets.standardize(unmasked)[0], datasets.standardize(raw)[0])
+
+
+def test_standardize_refuses_nan_where_its_column_would_become_nan():
+    """One NaN made its column's mean and std NaN and every value of it NaN: fit then
+    named 600 NaN from index (0, 2) where the data held one, at (3, 2)."""
+    X = np.random.default_rng(0).normal(size=(200, 3))
+    X[3, 2] = np.nan
+    told = r"^standardize: X holds 1 NaN or inf values \(the first at index \(3, 2\)\), which"
+    with pytest.raises(ValueError, match=told):
+        datasets.standardize(X)
+    _, mean, std = datasets.standardize(np.nan_to_num(X))  # as told: the data, imputed
+    Z, _, _ = datasets.standardize(X, mean, std)  # a given scale leaves NaN where it was
+    assert np.argwhere(np.isnan(Z)).tolist() == [[3, 2]]

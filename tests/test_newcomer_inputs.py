@@ -53,6 +53,11 @@ def test_masked_entries_and_sparse_input_are_named(backend):
         fit(net(backend), masked, Y)
     with pytest.raises(TypeError, match=r"X is a sparse csr_matrix: .* X\.toarray\(\)"):
         fit(net(backend), sp.csr_matrix(X), Y)
+    # validation data's hints write X_val, which runs, not "validation X.toarray()"
+    with pytest.raises(ValueError, match=r"validation X is a masked .*\(X_val\.filled\(value\)\)"):
+        fit(net(backend), X, Y, validation_data=(masked, Y))
+    with pytest.raises(TypeError, match=r"validation X is a sparse .* dense, X_val\.toarray\(\)$"):
+        fit(net(backend), X, Y, validation_data=(sp.csr_matrix(X), Y))
 
 
 def test_a_tuple_of_arrays_given_as_x_is_told_to_unpack(backend):
@@ -411,14 +416,14 @@ def test_the_hints_for_values_that_are_not_numbers_run_as_written(backend):
     which is no Python, and a list of dicts (records) a cast that fails on dicts."""
     X, y = nb.datasets.make_moons(8, seed=0)
     strings = [[str(a), str(b)] for a, b in X]
-    records = [{"x1": a, "x2": b} for a, b in X]
+    # records whose keys come in another order (JSON from two sources): by key, not place
+    records = [
+        {"x1": a, "x2": b} if i % 2 == 0 else {"x2": b, "x1": a} for i, (a, b) in enumerate(X)
+    ]
     cases = [
         (dict(X=strings), r"np\.asarray\(X\)\.astype\(float\) if they are"),
-        (
-            dict(X=records),
-            r"X = np\.array\(\[list\(row\.values\(\)\) for row in X\], dtype=float\)",
-        ),
-        (dict(validation_data=(X, y.astype(str))), r"classes, y_val = np\.unique\(y_val, "),
+        (dict(X=records), r"keys = list\(X\[0\]\); X = np\.array\(\[\[row\[k\] for k in keys\]"),
+        (dict(validation_data=(X, y.astype(str))), r", y_val = enc\.transform\(y_val\) "),
         (dict(validation_data=(X.astype(str), y)), r"X_val\.astype\(float\) if they are"),
     ]
     for given, told in cases:
@@ -426,6 +431,8 @@ def test_the_hints_for_values_that_are_not_numbers_run_as_written(backend):
         with pytest.raises(TypeError, match=told) as refused:
             fit(net(backend), data, y, **given)
         if "validation_data" not in given:  # the fix, run on the list as given
-            code = str(refused.value).split(": ")[-1].split(" if they are")[0]
-            fixed = eval(code.split(" = ")[-1], {"np": np, "X": data})  # noqa: S307
-            assert fit(net(backend), fixed, y)["loss"][0] > 0
+            code = str(refused.value).split(": ", 1)[-1].split(" if they are")[0]
+            names = {"np": np, "X": data}
+            exec(code if "keys" in code else f"X = {code}", names)  # noqa: S102
+            np.testing.assert_array_equal(names["X"], X)
+            assert fit(net(backend), names["X"], y)["loss"][0] > 0

@@ -13,6 +13,7 @@ import numpy as np
 
 from nnbackend.backend import Generator
 from nnbackend.checks import boolean, finite_float, integer
+from nnbackend.data import first_index
 
 
 def make_moons(n_samples: int = 200, noise: float = 0.2, seed: int = 0):
@@ -103,6 +104,17 @@ def _given_scale(mean, std, X):
     return mean, std
 
 
+def _unmasked(data, what: str, helper: str) -> np.ndarray:
+    """``data`` as a NumPy array, a masked one refused where it masks entries:
+    ``np.asarray`` drops the mask, and the values under it (a file's -999) pass as data."""
+    if np.ma.is_masked(data):
+        raise ValueError(
+            f"{helper}: {what} is a masked array with masked entries: fill them "
+            f"({what}.filled(value)) or drop those samples first"
+        )
+    return np.asarray(data)
+
+
 def load_people():
     """The four-person toy set of the "network from scratch" tutorial.
 
@@ -142,7 +154,7 @@ def one_hot(y, n_classes: int | None = None, dtype="float32") -> np.ndarray:
     ``n_classes`` defaults to ``max(y) + 1``. Float labels are accepted when they hold
     whole numbers (1.0, not 1.5); bools are 0 and 1, as ``fit`` takes them.
     """
-    y = np.asarray(y)
+    y = _unmasked(y, "y", "one_hot")
     if y.dtype.kind == "b":
         y = y.astype(np.int64)
     if y.ndim != 1:
@@ -174,7 +186,7 @@ def train_val_split(X, y, val_fraction: float = 0.2, seed: int = 0):
     for given, name in ((X, "X"), (y, "y")):
         if np.ndim(given) == 0:  # y=None (train_test_split's X alone), or one value
             raise ValueError(f"train_val_split takes X and y of N rows each; {name} is {given!r}")
-    X, y = np.asarray(X), np.asarray(y)
+    X, y = _unmasked(X, "X", "train_val_split"), _unmasked(y, "y", "train_val_split")
     n = X.shape[0]
     if y.shape[0] != n:
         raise ValueError(f"X has {n} samples but y has {y.shape[0]}")
@@ -199,11 +211,12 @@ def standardize(X, mean=None, std=None):
     X is (N, features). With ``mean`` and ``std`` left out they are computed from X;
     pass the training set's to scale a validation or test set the same way. A feature
     constant up to rounding (StandardScaler's bound) is left unscaled (std taken as 1).
+    X that mean and std come from must be finite: impute NaN first.
     Returns ``(X_scaled, mean, std)``; mean and std have shape (features,).
     """
     if np.ndim(X) == 0:
         raise ValueError(f"standardize takes X of N rows, not one value ({X!r})")
-    X = np.asarray(X)
+    X = _unmasked(X, "X", "standardize")
     if X.dtype.kind != "f":
         X = X.astype(np.float64)
     if (mean is None) != (std is None):
@@ -211,6 +224,13 @@ def standardize(X, mean=None, std=None):
     if mean is None:
         if X.shape[0] == 0:
             raise ValueError("cannot standardize an empty dataset (0 samples)")
+        if not np.all(np.isfinite(X)):  # one NaN made its whole column NaN
+            bad = ~np.isfinite(X)
+            raise ValueError(
+                f"standardize: X holds {int(bad.sum())} NaN or inf values (the first at index "
+                f"{first_index(bad)}), which would make their columns' mean and std NaN: "
+                "impute them first (sklearn.impute.SimpleImputer), or drop those samples"
+            )
         # in float64: NumPy adds a column's rows one after another, and in float32 the
         # sum of half a million years drifts by years
         mean, std = X.mean(axis=0, dtype=np.float64), X.std(axis=0, dtype=np.float64)
