@@ -27,7 +27,14 @@ from nnbackend.fit_options import check_option_names, step_arguments
 from nnbackend.flat import release, thaw, unbind
 from nnbackend.history import History
 from nnbackend.kept import forward_missed, own_attributes, own_copy
-from nnbackend.layers.base import build_layer, claim, layer_list, unbuilt_copy
+from nnbackend.layers.base import (
+    build_layer,
+    check_all_built,
+    claim,
+    layer_list,
+    never_built,
+    unbuilt_copy,
+)
 from nnbackend.losses import L2, LossSlot
 from nnbackend.optim_base import Optimizer
 from nnbackend.registry import MODELS, register
@@ -247,6 +254,7 @@ class Sequential:
     ) -> dict[str, float]:
         """Loss and metrics on (X, y), as Python floats (one host transfer). ``loss`` and
         ``metrics`` (names or objects) default to those of the last ``fit``."""
+        check_all_built(self)
         return training.evaluate(self, X, y, loss, batch_size, metrics)
 
     # --- training -------------------------------------------------------------
@@ -336,10 +344,13 @@ class Sequential:
         model's class, with what a subclass keeps of its own. No optimizer."""
         backend = self.backend.moved_to(self.backend if backend is None else backend, dtype)
         layers = [unbuilt_copy(layer) for layer in self.layers]
-        twin = Sequential(layers, backend=backend, input_shape=self._given_shape)
-        for values, store in ((self.params, twin.params), (self.state, twin.state)):
-            for name, a in values.items():
-                store[name] = carried(a, backend)
+        twin = Sequential(layers, backend=backend, input_shape=self._given_shape, build=False)
+        for mine, theirs in zip(self.layers, layers, strict=True):
+            if never_built(mine):  # drawn at the first fit from the twin's generator, in
+                continue  # this one's state: as this one's would be
+            build_layer(theirs, backend, twin.rng)
+            for values, store in ((mine.params, theirs.params), (mine.state, theirs.state)):
+                store.update({name: carried(a, backend) for name, a in values.items()})
         twin.loss, twin.metrics = own_copy(self.loss), own_copy(self.metrics)
         twin.rng.state = self.rng.state
         if type(self) is not Sequential:  # a class of one's own: its methods and settings

@@ -11,6 +11,7 @@ from nnbackend.checks import positive_int
 from nnbackend.data import as_array, is_host
 from nnbackend.data_checks import check_layers_take, checked_features
 from nnbackend.kept import batch_arrays, forget_last_batch
+from nnbackend.layers.base import check_all_built
 from nnbackend.output_range import gives_probabilities, output_layer_fits
 
 
@@ -86,6 +87,7 @@ def _inputs(model, X, batch_size):
     if batch_size is not None:
         positive_int(batch_size, "batch_size (None for all at once)")
     backend = model.backend
+    check_all_built(model)
     X = checked_features(as_array(X), dtype=backend.dtype_name, sample_shape=model.input_shape)
     check_layers_take(model, X)
     if batch_size is not None and is_host(X):

@@ -178,10 +178,13 @@ def summary_text(model) -> str:
 
 
 def total_text(layers, count: int) -> str:
-    """The summary's last line: the ``count`` of weights held, or, before the layers are
-    built (``build=False``), the count their rows add up to."""
-    if count == 0 and any(_planned(layer) for layer in layers):
-        return f"total {sum(_planned(layer) for layer in layers)} parameters (once built)"
+    """The summary's last line: the ``count`` of weights held, and what the rows of layers
+    not built yet add (``build=False``, or one put in by ``model.layers[i] = ...``)."""
+    planned = sum(_planned(layer) for layer in layers if not layer.params)
+    if planned and count == 0:
+        return f"total {planned} parameters (once built)"
+    if planned:
+        return f"total {count + planned} parameters ({planned} of them once built)"
     return f"total {count} parameters"
 
 

@@ -165,6 +165,31 @@ def test_a_new_layer_put_in_place_of_one_is_built_by_the_next_fit(backend, fused
     assert history["loss"][-1] < history["loss"][0]
 
 
+def test_a_new_head_is_built_after_the_model_moves_and_its_copies_draw_it_alike(backend):
+    """torch's order, a new head then model.to(...): every fit and train_step gave
+    KeyError '2.W' (the move had marked the head as built); a copy drew the head from
+    fresh entropy (two copies disagreed, and neither was the head the model drew); before
+    a fit, predict told to put the head in a Sequential, where it was, and summary()'s
+    total left it out."""
+    X, y = make_moons(40, random_state=0)
+    fit = dict(loss="cross_entropy", optimizer="sgd", verbose=0)
+    model = nb.Sequential([Dense(2, 8), Tanh(), Dense(8, 2)], backend=backend, seed=0)
+    model.fit(X, y, **fit)
+    model.layers[2] = Dense(8, 3)
+    assert model.summary().splitlines()[-1].startswith("total 51 parameters (27 of them once")
+    for refused in (model.predict, lambda X: model.evaluate(X, y, loss="cross_entropy")):
+        with pytest.raises(RuntimeError, match=r"^layer 2 \(Dense.*\) has no weights yet: it was"):
+            refused(X)
+    copies = [model.copy(), model.copy()]
+    model.to(backend, dtype="float64")
+    for each in [model, *copies]:
+        each.fit(X, (y + (X[:, 0] > 1)).astype(int), epochs=0, **fit)  # builds the head
+    heads = [host(backend, each.params["2.W"]).astype(np.float64) for each in [model, *copies]]
+    np.testing.assert_array_equal(heads[1], heads[2])
+    np.testing.assert_allclose(heads[0], heads[1], rtol=1e-6)  # drawn in float64 and float32
+    assert model.fit(X, y, epochs=3, **fit)["loss"][-1] > 0
+
+
 def test_a_layer_no_other_model_holds_is_taken(backend):
     """Swapped between two live models, or taken from a model let go of (models are
     reference cycles: alive until the collector runs), a layer is in one model only;

@@ -283,7 +283,7 @@ def claim(layers, model, build_new: bool = False) -> None:
     or copied, and at each fit and train_step (a layer put in by ``model.layers[i] = ...``,
     which ``build_new`` builds where it has no backend yet)."""
     for i, layer in enumerate(layers):
-        if build_new and _new(layer):  # put in place of one: built as Sequential does
+        if build_new and never_built(layer):  # put in place of one: built as Sequential does
             build_layer(layer, model.backend, model.rng)
         if _held_elsewhere(layer, model):
             gc.collect()  # a model let go of but not yet collected (models are cycles)
@@ -310,9 +310,26 @@ def unbuilt_copy(layer):
     return twin
 
 
-def _new(layer) -> bool:
-    """Never built by a model: no backend, and no weights or state made some other way."""
-    return getattr(layer, "backend", None) is None and not layer.params and not layer.state
+def never_built(layer) -> bool:
+    """Never built by a model: no weights or state, and no backend or weights it declares
+    (one put in, then given a backend by ``model.to`` or ``build=False``)."""
+    if layer.params or layer.state:
+        return False
+    declared = layer.param_shapes() or layer.state_shapes()
+    return getattr(layer, "backend", None) is None or bool(declared)
+
+
+def check_all_built(model) -> None:
+    """Refuse, before ``predict`` or ``evaluate``, a layer with weights that no fit has
+    built yet (put in by ``model.layers[i] = ...``): its own error would say to put it in
+    a Sequential, where it is."""
+    for i, layer in enumerate(model.layers):
+        if never_built(layer) and (layer.param_shapes() or layer.state_shapes()):
+            raise RuntimeError(
+                f"layer {i} ({layer!r}) has no weights yet: it was put in after the model "
+                f"was built; a fit or train_step builds it (or model.layers[{i}].build("
+                "model.backend, model.rng))"
+            )
 
 
 def _held_elsewhere(layer, model) -> bool:
