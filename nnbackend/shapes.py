@@ -216,7 +216,8 @@ def reshape_hint(X, sample_shape, n_targets: int | None = None, name: str = "X")
     images, when the sizes agree; samples laid out as columns transposed, unless y's
     length (``n_targets``) says the rows are the samples. The code names X ``name``."""
     shape = tuple(X.shape)
-    if _without_ones(shape) == _without_ones(sample_shape):  # one (28, 28) image, say
+    rows_are_samples = n_targets == shape[0] > 1  # y's length says so: not one sample
+    if _without_ones(shape) == _without_ones(sample_shape) and not rows_are_samples:
         return f" A single sample? Give it as a batch of one: {_one_sample(X, sample_shape, name)}."
     grey = len(sample_shape) == 3 and sample_shape[0] == 1  # a colour one's order: unknown
     if X.ndim == 1 and grey and shape[0] == math.prod(sample_shape):  # one, flattened

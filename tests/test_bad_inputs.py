@@ -395,6 +395,21 @@ def test_an_empty_model_is_refused():
 # --- the shape of what predict and evaluate are given --------------------------------
 
 
+def test_rows_with_a_target_each_are_not_told_they_are_one_sample(backend):
+    """X of (3, 1) for 3 features, with 3 labels: told "A single sample? X.reshape(1, -1)",
+    which then met "y has 3 targets but X has 1 samples"."""
+    model = nb.Sequential([Dense(3, 2)], backend=backend, seed=0)
+    column, labels = np.array([[0.1], [0.2], [0.3]]), np.array([0, 1, 1])
+    with pytest.raises(ValueError) as told:
+        fit(model, column, labels)
+    assert str(told.value) == (
+        "the model takes samples of 3 features, but X has shape (3, 1) (samples of shape (1,))."
+    )
+    with pytest.raises(ValueError, match=r"A single sample\? .* X\.reshape\(1, -1\)\.$"):
+        fit(model, column, labels[:1])  # one target: one sample, as told
+    assert len(fit(model, column.reshape(1, -1), labels[:1])) == 1
+
+
 def test_one_sample_is_told_to_become_a_batch_of_one(backend):
     model = net(backend)
     fit(model)
