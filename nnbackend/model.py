@@ -39,12 +39,12 @@ from nnbackend.losses import L2, LossSlot
 from nnbackend.optim_base import Optimizer
 from nnbackend.registry import MODELS, register
 from nnbackend.shapes import chain_shapes, check_model_input, sample_shape, summary_text
-from nnbackend.spellings import MODEL_METHODS, others_told
+from nnbackend.spellings import MODEL_METHODS, MODEL_SETTINGS, others_told
 from nnbackend.views import ArrayView
 
 
 @register
-@others_told(MODEL_METHODS)  # torch's zero_grad(), Keras's compile(): told ours
+@others_told(MODEL_METHODS, MODEL_SETTINGS)  # torch's zero_grad(), Keras's compile(): told ours
 class Sequential:
     """Layers applied in order. Parameters are named ``"<layer index>.<name>"``.
 

@@ -14,7 +14,7 @@ from nnbackend.backend.kernels import table
 from nnbackend.checks import check_gradients, declared, finite_float, integer
 from nnbackend.registry import OPTIMIZERS, SCHEDULES, construct, type_name
 from nnbackend.schedules import Schedule, device_rate, given_rate, rate
-from nnbackend.spellings import OPTIMIZER_METHODS, others_told, told_ours
+from nnbackend.spellings import OPTIMIZER_METHODS, OPTIMIZER_SETTINGS, others_told, told_ours
 
 #: the most steps an optimizer's counter may hold (beyond it, float rates lose meaning)
 MAX_ITERATIONS = 2**53
@@ -25,7 +25,9 @@ _ONE_EACH = "Give each model an optimizer of its own (a new nb.optim.{}(...))"
 UPDATE_METHODS = frozenset({"update", "apply", "apply_many", "moments", "kernel_rates", "step"})
 
 
-@others_told(OPTIMIZER_METHODS)  # torch's zero_grad(), Chainer's setup(): told ours
+@others_told(
+    OPTIMIZER_METHODS, OPTIMIZER_SETTINGS
+)  # torch's zero_grad(), Chainer's setup(): told ours
 class Optimizer:
     """Base class: subclasses write ``update(params, name, grad, lr)``."""
 

@@ -46,6 +46,16 @@ MODEL_METHODS = dict.fromkeys(("zero_grad", "cleargrads", "zerograds"), _NOTHING
     "load_weights": "nb.restore(model, path)",
     "add": "a model takes its layers at once: nb.Sequential([layer, ...])",
 }
+#: other libraries' settings, told ours when set as well as when read
+_FROZEN = (
+    "no step reads a trainable flag: it moves the weights that have gradients, so a layer is "
+    "frozen by a backward that leaves its grads unset (the guide's Extending page), or a hand "
+    "loop steps the others alone: keep = lambda d: {k: v for k, v in d.items() if not "
+    "k.startswith('0.')}; opt.step(keep(model.params), keep(model.grads))"
+)
+MODEL_SETTINGS = {"trainable": _FROZEN}
+LAYER_SETTINGS = {"trainable": _FROZEN}
+OPTIMIZER_SETTINGS = {"learning_rate": "the rate is optimizer.lr: optimizer.lr = 1e-4 sets it"}
 #: other libraries' methods of an optimizer, each told what does its work here
 OPTIMIZER_METHODS = {
     "zero_grad": _NOTHING_TO_CLEAR,
@@ -72,13 +82,34 @@ class OtherLibrarys:
         )  # fmt: skip
 
 
-def others_told(methods: dict):
+class OtherSetting(OtherLibrarys):
+    """An ``OtherLibrarys`` for a setting (Keras's ``layer.trainable = False``): set on
+    one of this library's classes, it raises too, for it would change nothing; a class of
+    one's own may keep an attribute of the name."""
+
+    def __get__(self, obj, owner=None):
+        if obj is not None and self.name in vars(obj):
+            return vars(obj)[self.name]
+        return super().__get__(obj, owner)
+
+    def __set__(self, obj, value):
+        if type(obj).__module__.partition(".")[0] == "nnbackend":
+            raise AttributeError(
+                f"setting {type(obj).__name__}.{self.name} would change nothing ({self.hint})"
+            )
+        vars(obj)[self.name] = value
+
+
+def others_told(methods: dict, settings: dict | None = None):
     """A class decorator putting an ``OtherLibrarys`` on the class for each of
-    ``methods``' names (a subclass's own method of the name wins)."""
+    ``methods``' names, an ``OtherSetting`` for each of ``settings``' (a subclass's own
+    method of the name wins)."""
 
     def told(cls):
         for name, hint in methods.items():
             setattr(cls, name, OtherLibrarys(name, hint))
+        for name, hint in (settings or {}).items():
+            setattr(cls, name, OtherSetting(name, hint))
         return cls
 
     return told

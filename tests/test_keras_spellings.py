@@ -248,3 +248,37 @@ def test_a_lambda_callback_by_keras_s_keyword_is_told_fn():
     ):
         nb.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: None)
     assert nb.callbacks.LambdaCallback(fn=lambda epoch, logs, model: None).every == 1
+
+
+def test_keras_s_settings_set_on_ours_are_told_what_works(backend):
+    """optimizer.learning_rate = 1e-6 and layer.trainable = False were taken in silence:
+    the rate stayed, the layer trained. Said, each with what does the work here, which
+    is run as written: the hand loop's keep(...) leaves layer 0 as it was."""
+    X, y = data()
+    model = nb.Sequential([Dense(4, 8), "tanh", Dense(8, 2)], backend=backend, seed=0)
+    opt = nb.optim.Adam(0.01)
+    with pytest.raises(AttributeError, match=r"^setting Adam\.learning_rate would change nothing"):
+        opt.learning_rate = 1e-6
+    opt.lr = 1e-3  # as told
+    assert opt.lr == 1e-3 and not hasattr(opt, "learning_rate")
+    for obj in (model, model.layers[0]):
+        with pytest.raises(AttributeError, match=r"trainable would change nothing .* keep = ") as e:
+            obj.trainable = False
+        assert not hasattr(obj, "trainable")
+    code = str(e.value).split("steps the others alone: ")[1][:-1]
+    loss, before = nb.losses.SoftmaxCrossEntropy(), model.copy_params()
+    for xb, yb in nb.data.Batches(X, y, model.backend, batch_size=16, rng=model.rng):
+        loss.forward(model.forward(xb), yb)
+        model.backward(loss.backward())
+        exec(code, {"opt": opt, "model": model})  # noqa: S102
+    after = model.copy_params()
+    for name in before:
+        same = np.array_equal(nb.to_numpy(before[name]), nb.to_numpy(after[name]))
+        assert same == name.startswith("0."), name
+
+    class Gated(nb.layers.Layer):  # a class of one's own keeps an attribute of the name
+        def __init__(self):
+            super().__init__()
+            self.trainable = False
+
+    assert Gated().trainable is False

@@ -31,7 +31,7 @@ from nnbackend.checks import integer
 from nnbackend.kept import private_arrays, sets_attribute
 from nnbackend.registry import LAYERS, check_base_init, construct, type_name
 from nnbackend.shapes import channels_last, channels_last_hint, rows_to_images_hint
-from nnbackend.spellings import no_attribute, told_ours
+from nnbackend.spellings import LAYER_SETTINGS, no_attribute, others_told, told_ours
 
 #: a layer's ``grad_buffers`` where no fit has bound it: ask ``is NO_GRAD_BUFFERS``, as
 #: torch.compile before 2.13 cuts the step at a mapping proxy's use once a grads dict changed
@@ -42,6 +42,7 @@ NO_GRAD_BUFFERS: Mapping = MappingProxyType({})
 FORWARD_KEPT = "what its forward keeps for backward: call forward(x) first, then backward"
 
 
+@others_told({}, LAYER_SETTINGS)  # Keras's layer.trainable = False: told how to freeze one
 class Layer:
     """Base class. ``decayed`` names the params that L2 weight decay applies to;
     ``output_range`` is the (low, high) its outputs can take, None when unknown (a
