@@ -23,7 +23,7 @@ from nnbackend.checks import boolean, finite_float, integer, one_of, positive_in
 from nnbackend.distributed.world import current, is_main
 from nnbackend.io import NotFiniteError, save
 from nnbackend.metrics import monitor_hint
-from nnbackend.saved_files import check_no_template
+from nnbackend.saved_files import check_no_template, replace_warning
 from nnbackend.spellings import takes, told_ours
 
 
@@ -256,6 +256,7 @@ class ModelCheckpoint(Callback):
     """
 
     KERAS_OPTIONS = ("monitor", "save_best_only", "mode", "save_weights_only", "save_freq")
+    tells_of_replacing = True  # another run's file at path, or another model's: a warning
 
     def __new__(cls, *args, **kwargs):
         keras = [f"{k}=" for k in kwargs if k in cls.KERAS_OPTIONS and not takes(cls, k)]
@@ -283,9 +284,13 @@ class ModelCheckpoint(Callback):
         self.optimizer = fit.optimizer
 
         def check():  # now, not after an epoch
-            check_can_save(self.path, "ModelCheckpoint path")
+            replaces = check_can_save(self.path, "ModelCheckpoint path") and fit.epochs > 0
             check_declared(model)
             check_rebuilds(model, getattr(fit, "loss", None), self.optimizer)
+            said = replaces and self.tells_of_replacing
+            said = said and replace_warning(self.path, model, "ModelCheckpoint path")
+            if said:  # as fit's checkpoint= says it: another run's file, or another model's
+                warn_caller(said, UserWarning)
 
         self._on_main(check, f"write the checkpoint {self.path}")
         self.callbacks = getattr(fit, "callbacks", ())
@@ -338,3 +343,10 @@ class ModelCheckpoint(Callback):
             current().on_main(fn, what)
         else:
             fn()
+
+
+class FitCheckpoint(ModelCheckpoint):
+    """The ModelCheckpoint of fit's ``checkpoint=``, whose replacing of an earlier run's
+    file ``fit`` tells itself (with how to resume it)."""
+
+    tells_of_replacing = False

@@ -97,13 +97,15 @@ def nothing_saved_at(path) -> bool:
     return stat.S_ISREG(info.st_mode) and info.st_size == 0
 
 
-def saved_epoch(path) -> tuple[int | None, bool]:
-    """(the last epoch trained, whether a callback ended the run) of the checkpoint at
-    ``path``; (None, False) for one saved outside a fit."""
+def saved_epoch(path) -> tuple[int | None, bool, object]:
+    """(the last epoch trained, whether a callback ended the run, the architecture's
+    config) of the checkpoint at ``path``; (None, False, config) for one saved outside a fit."""
     path = Path(path)
     with open_untrusted(path, CheckpointError, what="checkpoint") as f:
+        text = attribute(path, f, "architecture", CheckpointError, "str")
         group = _group(path, f, "training", required=False)
-        return (None, False) if group is None else _epoch_and_stopped(path, group)
+        run = (None, False) if group is None else _epoch_and_stopped(path, group)
+        return (*run, parse_json(path, text, "architecture", CheckpointError))
 
 
 def read(path, backend, *, max_params: int | None = None, own: int = 0) -> Checkpoint:

@@ -10,6 +10,7 @@ without a word: it holds what that file held, and goes on from there.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import weakref
@@ -28,32 +29,42 @@ def _identity(path) -> tuple:
 def remember_save(model, path) -> None:
     """Note that ``model`` was just saved to ``path`` (see ``saved_last_by``)."""
     with contextlib.suppress(OSError, TypeError):  # TypeError: a model of no weak refs
-        _last_saves[model] = _identity(path)
+        _last_saves[model] = _identity(path), _architecture(model)
 
 
 def saved_last_by(model, path) -> bool:
-    """Whether the file at ``path`` is ``model``'s last save, unchanged since."""
+    """Whether the file at ``path`` is ``model``'s last save, unchanged since, and the
+    model's layers still those it saved (not a new head put in since)."""
     try:
-        return _last_saves.get(model) == _identity(path)
+        return _last_saves.get(model) == (_identity(path), _architecture(model))
     except (OSError, TypeError):
         return False
 
 
-def replace_warning(checkpoint, model) -> str | None:
+def _architecture(model):
+    """``model.config()`` as JSON reads it back (tuples as lists), to compare with a file's."""
+    return json.loads(json.dumps(model.config()))
+
+
+def replace_warning(checkpoint, model, name: str = "checkpoint") -> str | None:
     """What a fit not resuming says of the checkpoint at ``checkpoint``, which its
-    first save replaces; None where that file is ``model``'s own last save."""
+    first save replaces; None where that file is ``model``'s own last save. ``name``:
+    the argument that gave the path (only fit's ``checkpoint=`` resumes)."""
     if saved_last_by(model, checkpoint):
         return None
     try:
-        epoch, stopped = saved_epoch(checkpoint)
+        epoch, stopped, config = saved_epoch(checkpoint)
     except (CheckpointError, OSError):
-        epoch, stopped = None, True
-    start = f"checkpoint={str(checkpoint)!r} holds"
+        epoch, stopped, config = None, True, None
+    start = f"{name}={str(checkpoint)!r} holds"
     replaced = "which this fit replaces at its first save: name another file to keep it"
+    if config is not None and config != _architecture(model):  # a model pretrained there
+        return f"{start} a model of another architecture than this one, {replaced}"
     if epoch is None:
         return f"{start} an earlier checkpoint, {replaced}"
-    if stopped:
-        return f"{start} a run a callback ended at epoch {epoch}, {replaced}"
+    if stopped or name != "checkpoint":
+        ended = "an earlier run" if not stopped else "a run a callback ended"
+        return f"{start} {ended} at epoch {epoch}, {replaced}"
     return (
         f"{start} epoch {epoch} of an earlier run, {replaced}, or pass resume=True with "
         f"epochs above {epoch + 1} to go on from it"

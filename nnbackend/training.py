@@ -198,7 +198,7 @@ class Trainer:
         self.l2 = L2(l2) if l2 else None
         saving = [c for c in callbacks if isinstance(c, cb.ModelCheckpoint)]
         if checkpoint is not None:
-            saving.append(cb.ModelCheckpoint(checkpoint))
+            saving.append(cb.FitCheckpoint(checkpoint))
         # checkpoints last: each save then holds the other callbacks' state of its epoch
         others = [c for c in callbacks if not isinstance(c, cb.ModelCheckpoint)]
         own_nan_check = any(isinstance(c, cb.TerminateOnNaN) for c in others)

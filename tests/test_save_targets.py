@@ -76,8 +76,9 @@ def test_a_checkpoint_an_empty_file_or_a_link_is_replaced(tmp_path, how):
     for path in (old, empty, link):
         said = fit_with(path, how)
         assert nb.load(path).config() == net().config() and not path.is_symlink()
-        replaced = how == "checkpoint=" and path == old  # fit's resume file: it says so
-        assert ["holds an earlier checkpoint" in message for message in said] == [True] * replaced
+        replaced = how != "nb.save" and path == old  # a fit says so, checkpoint= or callback
+        other = "holds a model of another architecture than this one, which this fit replaces"
+        assert [other in message for message in said] == [True] * replaced
     assert notes.read_text() == "my notes\n"
 
 
@@ -174,8 +175,9 @@ def test_a_save_under_a_umask_without_write_bits_can_replace_its_own_file(tmp_pa
         fit_with(path, how)
         fit_with(path, how)
         model = net()
-        epochs = model.fit(X, Y, loss="cross_entropy", optimizer="sgd", epochs=3, verbose=0,
-                           callbacks=[nb.callbacks.ModelCheckpoint(path, every=1)])  # fmt: skip
+        with pytest.warns(UserWarning, match=r"path='.*model.h5' holds an earlier "):
+            epochs = model.fit(X, Y, loss="cross_entropy", optimizer="sgd", epochs=3, verbose=0,
+                               callbacks=[nb.callbacks.ModelCheckpoint(path, every=1)])  # fmt: skip
     finally:
         os.umask(old)
     assert len(epochs.history["loss"]) == 3
@@ -196,3 +198,24 @@ def test_a_resume_from_an_empty_file_starts_at_epoch_zero(backend, tmp_path):
                         checkpoint=path, resume=True)  # fmt: skip
     assert history.epochs == [0, 1]
     assert nb.load(path, backend=backend, with_optimizer=True)[2] == 1
+
+
+def test_a_pretrained_checkpoint_a_new_head_would_replace_is_warned_of(tmp_path):
+    """Fine-tuning with the pretraining's checkpoint= replaced its file in silence (the
+    model's own last save, but of other layers now); another model was told to resume
+    from it, which the architectures refuse; a ModelCheckpoint said nothing at all."""
+    path = tmp_path / "pre.h5"
+    options = dict(loss="cross_entropy", optimizer="sgd", epochs=1, verbose=0)
+    model = net()
+    model.fit(X, Y, checkpoint=path, **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.fit(X, Y, checkpoint=path, **options)  # its own last save: it goes on
+    model.layers[2] = Dense(4, 3)
+    other = r"holds a model of another architecture than this one, which this fit replaces"
+    with pytest.warns(UserWarning, match=rf"^checkpoint='.*pre\.h5' {other}.*keep it$"):
+        model.fit(X, Y, checkpoint=path, **options)
+    with pytest.warns(UserWarning, match=rf"^ModelCheckpoint path='.*pre\.h5' {other}"):
+        net().fit(X, Y, callbacks=[nb.callbacks.ModelCheckpoint(path)], **options)
+    with pytest.warns(UserWarning, match=r"holds epoch 0 of an earlier run, .* resume=True"):
+        net().fit(X, Y, checkpoint=path, **options)  # the same layers: resume is the way
