@@ -354,6 +354,6 @@ def max_steps(default: int) -> int:
     text = os.environ.get("NNBACKEND_MAX_STEPS", "").strip()
     if not text:
         return default
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:  # "²" is a digit to isdigit
         stop(f"error: $NNBACKEND_MAX_STEPS is {text!r}: set it to a whole number >= 1, or unset it")
     return min(default, int(text))

@@ -164,7 +164,7 @@ class _WarmupRate(nb.schedules.Schedule):
 
     def __init__(self, lr, warmup=4):
         self.lr, self.warmup = lr, warmup
-        self.slope = lr / warmup
+        self.slope, self.half = lr / warmup, warmup // 2
 
     def __call__(self, step):
         return self.slope * min(step + 1, self.warmup)
@@ -178,9 +178,17 @@ def _with_saved_schedule_attribute(path, **attributes) -> None:
         write_text(f["optimizer"], "config", json.dumps(config))
 
 
-@pytest.mark.parametrize("slope, loads", [(0.008, True), (0.5, False)])
+@pytest.mark.parametrize(
+    "saved, loads",
+    [
+        (dict(slope=0.008), True),
+        (dict(slope=0.5), False),
+        (dict(slope=0.008, half=5), True),
+        (dict(slope=0.008, half=99), False),  # one of two that says something else
+    ],
+)
 def test_a_schedule_saved_with_an_attribute_worked_out_from_its_arguments(
-    backend, tmp_path, slope, loads
+    backend, tmp_path, saved, loads
 ):
     """Such a file was refused whole, its weights too ("unexpected keyword argument
     'slope'"); it loads where the arguments work the attribute out to the saved value,
@@ -190,9 +198,9 @@ def test_a_schedule_saved_with_an_attribute_worked_out_from_its_arguments(
     model.fit(X, Y, loss="cross_entropy", optimizer=optimizer, epochs=2, batch_size=10, verbose=0)
     path = tmp_path / "run.h5"
     nb.save(model, path, optimizer=optimizer, epoch=1)
-    _with_saved_schedule_attribute(path, slope=slope)
+    _with_saved_schedule_attribute(path, **saved)
     if not loads:
-        with pytest.raises(CheckpointError, match=r"unexpected keyword argument 'slope'"):
+        with pytest.raises(CheckpointError, match=r"unexpected keyword argument '(slope|half)'"):
             nb.load(path, backend=backend)
         return
     again, optimizer_again, epoch = nb.load(path, backend=backend, with_optimizer=True)

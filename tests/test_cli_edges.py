@@ -184,6 +184,9 @@ def test_mnist_or_digits_flattens_unless_told_and_reads_no_digits_flag_as_off(mo
     ((X, _), _), name = cli.mnist_or_digits(argparse.Namespace(data=None))
     assert (X.shape, name) == ((1438, 64), "8x8 digits")
     assert capsys.readouterr().out.startswith("note: no MNIST files found")
+    # the stand-in keeps flatten=False: mnist_cnn.py without data trains on 1x8x8 images
+    ((X, _), _), name = cli.mnist_or_digits(argparse.Namespace(data=None), flatten=False)
+    assert (X.shape, name) == ((1438, 1, 8, 8), "8x8 digits")
 
 
 def test_a_data_setting_that_names_a_file_is_told_so(monkeypatch, capsys, tmp_path):
@@ -208,6 +211,10 @@ def test_max_steps_takes_one_and_spaces(monkeypatch):
     assert cli.max_steps(10) == 1
     monkeypatch.setenv("NNBACKEND_MAX_STEPS", " 4 ")
     assert cli.max_steps(10) == 4
+    for odd in ("0", "²", "-3", "2.5"):  # "²" is a digit to str.isdigit, not to int()
+        monkeypatch.setenv("NNBACKEND_MAX_STEPS", odd)
+        with pytest.raises(SystemExit, match=r"NNBACKEND_MAX_STEPS is .*: set it to a whole"):
+            cli.max_steps(10)
 
 
 def test_out_checked_by_ranks_at_once_accepts_a_new_folder(tmp_path):

@@ -307,3 +307,27 @@ def test_standardize_refuses_nan_where_its_column_would_become_nan():
     _, mean, std = datasets.standardize(np.nan_to_num(X))  # as told: the data, imputed
     Z, _, _ = datasets.standardize(X, mean, std)  # a given scale leaves NaN where it was
     assert np.argwhere(np.isnan(Z)).tolist() == [[3, 2]]
+
+
+def test_a_fortran_ordered_npz_member_is_read_in_its_order(tmp_path):
+    """np.savez of a transposed or Fortran-ordered array writes fortran_order: True;
+    read in C order, every image's pixels would come back scrambled."""
+    rng = np.random.default_rng(0)
+    images = np.asfortranarray(rng.integers(0, 256, (6, 28, 28), dtype=np.uint8))
+    path = write_npz(tmp_path / "mnist.npz", x_train=images, y_train=np.arange(6) % 10)
+    (X, y), _ = datasets.load_mnist(path, flatten=False)
+    np.testing.assert_array_equal(X[:, 0], images / np.float32(255))
+
+
+def test_standardize_takes_one_mean_and_std_for_every_feature():
+    Z, mean, std = datasets.standardize(np.array([[1.0, 3.0], [3.0, 5.0]]), mean=2.0, std=0.5)
+    np.testing.assert_array_equal(Z, [[-2.0, 2.0], [2.0, 6.0]])
+    assert (float(mean), float(std)) == (2.0, 0.5)
+
+
+def test_train_val_split_is_pinned_for_a_seed():
+    """ "The same split on every machine": seed 0 of 10 rows at 0.3 validates rows 4, 6, 2."""
+    X, y = np.arange(10.0)[:, None], np.arange(10)
+    (X_train, y_train), (X_val, y_val) = datasets.train_val_split(X, y, val_fraction=0.3)
+    assert y_val.tolist() == [4, 6, 2] and sorted(y_train.tolist()) == [0, 1, 3, 5, 7, 8, 9]
+    np.testing.assert_array_equal(X_val[:, 0], y_val)

@@ -143,6 +143,7 @@ def test_the_schedules_defaults():
     assert nb.optim.StepDecay(1.0, 10)(10) == pytest.approx(0.1)  # factor 0.1
     assert nb.optim.ExponentialDecay(1.0, 0.5)(1) == pytest.approx(0.5)  # every step
     assert nb.optim.InverseTimeDecay(1.0, 1.0)(1) == pytest.approx(0.5)  # every step
+    assert nb.optim.InverseTimeDecay(0.1, decay_rate=0)(1000) == 0.1  # no decay: taken
 
 
 def test_predict_in_batches_that_do_not_divide_the_backends_own_rows(backend):
