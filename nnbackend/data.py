@@ -245,6 +245,10 @@ def as_array(data, what: str = "X"):
                 f"({code_name(what)}.filled(value)) or drop those samples first"
             )
         data = np.asarray(data)
+    if str(getattr(data, "layout", "torch.strided")).startswith("torch.sparse"):  # COO, CSR, ...
+        raise TypeError(
+            f"{what} is a sparse torch tensor: give it dense, {code_name(what)}.to_dense()"
+        )
     if isinstance(data, np.ndarray) or array_api_compat.is_array_api_obj(data):
         return detached(data)
     if hasattr(data, "toarray") and hasattr(data, "nnz"):  # scipy.sparse
@@ -254,6 +258,8 @@ def as_array(data, what: str = "X"):
     try:
         array = read_from(data, np.asarray(data))
     except (ValueError, TypeError, RuntimeError) as exc:  # Runtime: torch's, strict's devices
+        if _is_dataset(data):  # torch's TensorDataset: (x, y) samples NumPy cannot stack
+            raise TypeError(_not_rows(data, what)) from None
         parts = data if isinstance(data, tuple | list) else ()
         if parts and all(_is_pair(part) for part in parts):
             raise ValueError(_pairs_hint(data, what)) from None
@@ -263,13 +269,25 @@ def as_array(data, what: str = "X"):
             raise ValueError(_not_one_array(parts, what, exc)) from None
         raise ValueError(f"{what} cannot be read as an array ({exc})") from None
     if array.ndim == 0 and array.dtype == object and data is not None:  # a generator, a set
-        raise TypeError(
-            f"{what} is a {type(data).__name__}, which NumPy cannot read as rows: give all "
-            f"of it at once as an array or a list (np.asarray(list(...)), say); for one of "
-            f"(x, y) pairs, make it a list, pairs = list(...), and pass that: the error then "
-            "says how to stack samples or join batches"
-        )
+        raise TypeError(_not_rows(data, what))
     return array
+
+
+def _not_rows(data, what: str) -> str:
+    return (
+        f"{what} is a {type(data).__name__}, which NumPy cannot read as rows: give all "
+        f"of it at once as an array or a list (np.asarray(list(...)), say); for one of "
+        f"(x, y) pairs, make it a list, pairs = list(...), and pass that: the error then "
+        "says how to stack samples or join batches"
+    )
+
+
+def _is_dataset(data) -> bool:
+    """A dataset object of (x, y) samples by index (torch's ``TensorDataset``), not a list."""
+    try:
+        return not isinstance(data, tuple | list) and len(data) > 0 and _is_pair(data[0])
+    except Exception:  # no length, or indexed otherwise: not one
+        return False
 
 
 _JOIN_BATCHES = (

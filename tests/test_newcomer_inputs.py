@@ -60,6 +60,53 @@ def test_masked_entries_and_sparse_input_are_named(backend):
         fit(net(backend), X, Y, validation_data=(sp.csr_matrix(X), Y))
 
 
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")
+def test_a_sparse_torch_tensor_is_told_to_densify_everywhere():
+    """fit and evaluate trained and scored on a sparse torch tensor, then predict failed
+    in torch ("Cannot access storage of SparseTensorImpl"), a sparse y at its min."""
+    torch = pytest.importorskip("torch")
+    X, y = torch.tensor(nb.datasets.make_moons(50, seed=0)[0]), torch.arange(50) % 2
+    model = nb.Sequential([Dense(2, 4), Tanh(), Dense(4, 2)], backend="torch", seed=0)
+    for sparse in (X.to_sparse(), X.to_sparse_csr()):
+        told = r"^X is a sparse torch tensor: give it dense, X\.to_dense\(\)$"
+        with pytest.raises(TypeError, match=told):
+            fit(model, sparse, y)
+        with pytest.raises(TypeError, match=told):
+            model.predict(sparse)
+    with pytest.raises(TypeError, match=r"^y is a sparse torch tensor: give it dense, y\.to_dense"):
+        fit(model, X, y.to_sparse())
+    with pytest.raises(TypeError, match=r"^X is a sparse torch tensor"):
+        nb.sklearn.MLPClassifier((4,), backend="torch").fit(X.to_sparse(), y)
+    assert len(fit(model, X.to_sparse().to_dense(), y)) == 1  # as told
+
+
+class Samples:
+    """A dataset of (x, y) samples by index, as torch's TensorDataset is."""
+
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, i):
+        return self.X[i], self.y[i]
+
+
+def test_a_dataset_of_samples_is_told_as_a_loader_is(backend):
+    """A TensorDataset met NumPy's "inhomogeneous shape after 2 dimensions"; a list of
+    it is told how to stack its samples, which trains."""
+    X, y = nb.datasets.make_moons(20, seed=0)
+    with pytest.raises(TypeError, match=r"^X is a Samples, which NumPy cannot read as rows: .*"):
+        fit(net(backend), Samples(X, y), None)
+    with pytest.raises(ValueError, match=r"X is a list of 20 \(x, y\) samples") as told:
+        fit(net(backend), list(Samples(X, y)), None)
+    pairs = list(Samples(X, y))
+    names = {"np": np, "pairs": pairs}
+    exec(str(told.value).split("stack them first: ")[1], names)  # noqa: S102
+    assert len(fit(net(backend), names["X"], names["y"])) == 1
+
+
 def test_a_tuple_of_arrays_given_as_x_is_told_to_unpack(backend):
     """X = standardize(X) keeps the mean and std too: NumPy's 'inhomogeneous shape'."""
     whole = nb.datasets.standardize(X)
