@@ -216,9 +216,9 @@ def _check_real(a, what: str, targets: str | None = None) -> None:
             f"keys = list({name}[0]); {name} = np.array([[row[k] for k in keys] for row in "
             f"{name}], dtype=float)"
         )
-    if (
-        targets == "labels"
-    ):  # a set's own np.unique numbers its classes otherwise where it lacks one
+    # labels: every set by the training set's classes (a set's own np.unique numbers them
+    # otherwise where it lacks one)
+    if targets == "labels":
         raise TypeError(
             f"{held}, but class labels must be integer ids 0..n-1: encode every set by the "
             "training labels' classes, enc = sklearn.preprocessing.LabelEncoder().fit(y_train), "

@@ -25,9 +25,8 @@ _ONE_EACH = "Give each model an optimizer of its own (a new nb.optim.{}(...))"
 UPDATE_METHODS = frozenset({"update", "apply", "apply_many", "moments", "kernel_rates", "step"})
 
 
-@others_told(
-    OPTIMIZER_METHODS, OPTIMIZER_SETTINGS
-)  # torch's zero_grad(), Chainer's setup(): told ours
+# torch's zero_grad(), Chainer's setup(), Keras's optimizer.learning_rate = ...: told ours
+@others_told(OPTIMIZER_METHODS, OPTIMIZER_SETTINGS)
 class Optimizer:
     """Base class: subclasses write ``update(params, name, grad, lr)``."""
 

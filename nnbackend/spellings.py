@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 from types import GeneratorType
 
+from nnbackend.kept import sets_attribute
 from nnbackend.registry import LAYERS, UnknownTypeError
 
 #: Keras's and torch's names of arguments named otherwise here
@@ -83,9 +84,9 @@ class OtherLibrarys:
 
 
 class OtherSetting(OtherLibrarys):
-    """An ``OtherLibrarys`` for a setting (Keras's ``layer.trainable = False``): set on
-    one of this library's classes, it raises too, for it would change nothing; a class of
-    one's own may keep an attribute of the name."""
+    """An ``OtherLibrarys`` for a setting (Keras's ``layer.trainable = False``): set, it
+    raises too, for it would change nothing; a class of one's own whose code sets an
+    attribute of the name keeps it."""
 
     def __get__(self, obj, owner=None):
         if obj is not None and self.name in vars(obj):
@@ -93,7 +94,7 @@ class OtherSetting(OtherLibrarys):
         return super().__get__(obj, owner)
 
     def __set__(self, obj, value):
-        if type(obj).__module__.partition(".")[0] == "nnbackend":
+        if not sets_attribute(obj, self.name):
             raise AttributeError(
                 f"setting {type(obj).__name__}.{self.name} would change nothing ({self.hint})"
             )

@@ -282,3 +282,9 @@ def test_keras_s_settings_set_on_ours_are_told_what_works(backend):
             self.trainable = False
 
     assert Gated().trainable is False
+
+    class Plain(nb.layers.Layer):  # one that sets no such attribute is told as ours are
+        pass
+
+    with pytest.raises(AttributeError, match=r"^setting Plain\.trainable would change nothing"):
+        Plain().trainable = False
