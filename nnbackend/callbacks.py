@@ -289,7 +289,7 @@ class ModelCheckpoint(Callback):
             check_rebuilds(model, getattr(fit, "loss", None), self.optimizer)
             said = replaces and self.tells_of_replacing
             said = said and replace_warning(self.path, model, "ModelCheckpoint path")
-            if said:  # as fit's checkpoint= says it: another run's file, or another model's
+            if said and "another architecture" in said:  # another run's: maybe its own resumed
                 warn_caller(said, UserWarning)
 
         self._on_main(check, f"write the checkpoint {self.path}")

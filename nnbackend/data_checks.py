@@ -213,7 +213,7 @@ def _check_real(a, what: str, targets: str | None = None) -> None:
     if a.ndim and a.size and isinstance(np.asarray(a).flat[0], dict):  # records
         raise TypeError(
             f"{what} holds dicts (records); give rows of numbers, each by the same keys: "
-            f"keys = list({name}[0]); {name} = np.array([[row[k] for k in keys] for row in "
+            f"keys = sorted({name}[0]); {name} = np.array([[row[k] for k in keys] for row in "
             f"{name}], dtype=float)"
         )
     # labels: every set by the training set's classes (a set's own np.unique numbers them

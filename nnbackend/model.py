@@ -84,7 +84,8 @@ class Sequential:
         build: bool = True,
     ):
         """``build=False`` draws no weights: the layers get the backend only, and their
-        ``params`` stay empty until filled (how ``nb.load`` builds a model)."""
+        ``params`` stay empty until filled (how ``nb.load`` builds a model) or drawn by
+        the first fit or train_step."""
         build = boolean(build, "build")  # "no" would be true
         self.layers = layer_list(layers, more_layers)
         claim(self.layers, self)
@@ -346,11 +347,11 @@ class Sequential:
         layers = [unbuilt_copy(layer) for layer in self.layers]
         twin = Sequential(layers, backend=backend, input_shape=self._given_shape, build=False)
         for mine, theirs in zip(self.layers, layers, strict=True):
-            if never_built(mine):  # drawn at the first fit from the twin's generator, in
-                continue  # this one's state: as this one's would be
-            build_layer(theirs, backend, twin.rng)
-            for values, store in ((mine.params, theirs.params), (mine.state, theirs.state)):
-                store.update({name: carried(a, backend) for name, a in values.items()})
+            if not never_built(mine):  # one not built is drawn at the twin's first fit, from
+                build_layer(theirs, backend, twin.rng)  # its generator in this one's state
+        for values, store in ((self.params, twin.params), (self.state, twin.state)):
+            for name, a in values.items():
+                store[name] = carried(a, backend)  # the view copies
         twin.loss, twin.metrics = own_copy(self.loss), own_copy(self.metrics)
         twin.rng.state = self.rng.state
         if type(self) is not Sequential:  # a class of one's own: its methods and settings

@@ -49,7 +49,7 @@ def _architecture(model):
 def replace_warning(checkpoint, model, name: str = "checkpoint") -> str | None:
     """What a fit not resuming says of the checkpoint at ``checkpoint``, which its
     first save replaces; None where that file is ``model``'s own last save. ``name``:
-    the argument that gave the path (only fit's ``checkpoint=`` resumes)."""
+    the argument that gave the path."""
     if saved_last_by(model, checkpoint):
         return None
     try:
@@ -62,9 +62,8 @@ def replace_warning(checkpoint, model, name: str = "checkpoint") -> str | None:
         return f"{start} a model of another architecture than this one, {replaced}"
     if epoch is None:
         return f"{start} an earlier checkpoint, {replaced}"
-    if stopped or name != "checkpoint":
-        ended = "an earlier run" if not stopped else "a run a callback ended"
-        return f"{start} {ended} at epoch {epoch}, {replaced}"
+    if stopped:
+        return f"{start} a run a callback ended at epoch {epoch}, {replaced}"
     return (
         f"{start} epoch {epoch} of an earlier run, {replaced}, or pass resume=True with "
         f"epochs above {epoch + 1} to go on from it"

@@ -100,6 +100,11 @@ class OtherSetting(OtherLibrarys):
             )
         vars(obj)[self.name] = value
 
+    def __delete__(self, obj):
+        if self.name not in vars(obj):
+            self.__get__(obj)  # raises: there is none
+        del vars(obj)[self.name]
+
 
 def others_told(methods: dict, settings: dict | None = None):
     """A class decorator putting an ``OtherLibrarys`` on the class for each of

@@ -281,7 +281,10 @@ def test_keras_s_settings_set_on_ours_are_told_what_works(backend):
             super().__init__()
             self.trainable = False
 
-    assert Gated().trainable is False
+    gated = Gated()
+    assert gated.trainable is False
+    del gated.trainable  # its own attribute, gone as any other
+    assert not hasattr(gated, "trainable")
 
     class Plain(nb.layers.Layer):  # one that sets no such attribute is told as ours are
         pass

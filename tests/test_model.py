@@ -178,9 +178,11 @@ def test_a_new_head_is_built_after_the_model_moves_and_its_copies_draw_it_alike(
     model.layers[2] = Dense(8, 3)
     assert model.summary().splitlines()[-1].startswith("total 51 parameters (27 of them once")
     for refused in (model.predict, lambda X: model.evaluate(X, y, loss="cross_entropy")):
-        with pytest.raises(RuntimeError, match=r"^layer 2 \(Dense.*\) has no weights yet: it was"):
+        with pytest.raises(RuntimeError, match=r"^layer 2 \(Dense.*\) has no weights yet \(put in"):
             refused(X)
     copies = [model.copy(), model.copy()]
+    with pytest.raises(RuntimeError, match=r"or the model made with build=False\): nb\.restore"):
+        nb.Sequential.from_config(model.config(), backend=backend, build=False).predict(X)
     model.to(backend, dtype="float64")
     for each in [model, *copies]:
         each.fit(X, (y + (X[:, 0] > 1)).astype(int), epochs=0, **fit)  # builds the head
@@ -188,6 +190,31 @@ def test_a_new_head_is_built_after_the_model_moves_and_its_copies_draw_it_alike(
     np.testing.assert_array_equal(heads[1], heads[2])
     np.testing.assert_allclose(heads[0], heads[1], rtol=1e-6)  # drawn in float64 and float32
     assert model.fit(X, y, epochs=3, **fit)["loss"][-1] > 0
+
+
+def test_a_copy_and_its_model_train_apart(backend):
+    """A copy made in a callback to keep epoch 0's model shared the arrays of one whose
+    layers were all built: it held the last epoch's weights when the fit ended."""
+    X, y = make_moons(40, random_state=0)
+    model = nb.Sequential([Dense(2, 8), BatchNorm(8), Tanh(), Dense(8, 2)], backend=backend, seed=0)
+    kept = {}
+
+    def keep_first(epoch, logs, model):
+        if epoch == 0:
+            kept["copy"], kept["arrays"] = model.copy(), {**model.copy_params()}
+            kept["state"] = {k: host(backend, a).copy() for k, a in model.state.items()}
+
+    fit = dict(loss="cross_entropy", optimizer="adam", verbose=0)
+    model.fit(X, y, epochs=3, callbacks=[nb.callbacks.LambdaCallback(keep_first)], **fit)
+    twin = kept["copy"]
+    for name, a in kept["arrays"].items():
+        np.testing.assert_array_equal(host(backend, twin.params[name]), host(backend, a))
+    for name, a in kept["state"].items():
+        np.testing.assert_array_equal(host(backend, twin.state[name]), a)
+    before = {k: host(backend, a).copy() for k, a in model.params.items()}
+    twin.fit(X, y, epochs=2, **fit)
+    for name, a in before.items():
+        np.testing.assert_array_equal(host(backend, model.params[name]), a)
 
 
 def test_a_layer_no_other_model_holds_is_taken(backend):

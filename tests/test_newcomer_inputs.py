@@ -469,7 +469,7 @@ def test_the_hints_for_values_that_are_not_numbers_run_as_written(backend):
     ]
     cases = [
         (dict(X=strings), r"np\.asarray\(X\)\.astype\(float\) if they are"),
-        (dict(X=records), r"keys = list\(X\[0\]\); X = np\.array\(\[\[row\[k\] for k in keys\]"),
+        (dict(X=records), r"keys = sorted\(X\[0\]\); X = np\.array\(\[\[row\[k\] for k in keys\]"),
         (dict(validation_data=(X, y.astype(str))), r", y_val = enc\.transform\(y_val\) "),
         (dict(validation_data=(X.astype(str), y)), r"X_val\.astype\(float\) if they are"),
     ]

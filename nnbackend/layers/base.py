@@ -327,9 +327,9 @@ def check_all_built(model) -> None:
     for i, layer in enumerate(model.layers):
         if never_built(layer) and (layer.param_shapes() or layer.state_shapes()):
             raise RuntimeError(
-                f"layer {i} ({layer!r}) has no weights yet: it was put in after the model "
-                f"was built; a fit or train_step builds it (or model.layers[{i}].build("
-                "model.backend, model.rng))"
+                f"layer {i} ({layer!r}) has no weights yet (put in after the model was built, "
+                "or the model made with build=False): nb.restore(model, path) fills them, a fit "
+                f"or train_step draws them (or model.layers[{i}].build(model.backend, model.rng))"
             )
 
 
