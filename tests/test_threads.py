@@ -534,3 +534,30 @@ def test_a_count_set_in_a_nested_block_holds_in_the_outer_one(two_threads):
             assert set(pools().values()) == {2}
     finally:
         nb.set_num_threads("auto")
+
+
+def test_one_model_predicts_from_several_threads_as_from_one(backend):
+    """A layer's forward returned what it had just kept on itself (a Dense + ReLU's
+    fused output, MaxPool2D's): read back after another thread's predict had replaced
+    it, a call got that call's rows (torch: a few in 4,000), or "call forward(x) first"."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from nnbackend.layers import Flatten, MaxPool2D
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(32, 3, 8, 8)).astype(np.float32)
+    layers = [MaxPool2D(2), Flatten(), Dense(48, 8), "relu", Dense(8, 2)]
+    model = nb.Sequential(layers, backend=backend, seed=0)
+    model.loss = nb.losses.SoftmaxCrossEntropy()
+    calls = 600 if backend.name == "strict" else 2000
+    sizes = (3, 32)
+    serial = {n: model.predict_proba(X[:n]) for n in sizes}
+    switching = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns often: the window is a few bytecodes
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda i: model.predict_proba(X[: sizes[i % 2]]), range(calls)))
+    finally:
+        sys.setswitchinterval(switching)
+    for i, result in enumerate(results):
+        np.testing.assert_array_equal(nb.to_numpy(result), nb.to_numpy(serial[sizes[i % 2]]))

@@ -41,8 +41,8 @@ class Sigmoid(Layer):
 
     def forward(self, x, training=True):
         fused = table(namespace_of(x)).sigmoid
-        self._y = F.sigmoid(x) if fused is None else fused(x)
-        return self._y
+        y = self._y = F.sigmoid(x) if fused is None else fused(x)
+        return y  # not self._y: another thread's predict may have set it since
 
     def backward(self, dy, input_grad=True):
         fused = table(namespace_of(dy)).sigmoid_backward
@@ -60,8 +60,8 @@ class Tanh(Layer):
     fused_activation = "tanh"
 
     def forward(self, x, training=True):
-        self._y = F.tanh(x)
-        return self._y
+        y = self._y = F.tanh(x)
+        return y
 
     def backward(self, dy, input_grad=True):
         fused = table(namespace_of(dy)).tanh_backward
@@ -80,8 +80,8 @@ class ReLU(Layer):
 
     def forward(self, x, training=True):
         fused = table(namespace_of(x)).relu
-        self._y = F.relu(x) if fused is None else fused(x)
-        return self._y
+        y = self._y = F.relu(x) if fused is None else fused(x)
+        return y
 
     def backward(self, dy, input_grad=True):
         xp = namespace_of(dy)
@@ -121,8 +121,8 @@ class Softmax(Layer):
     output_range = (0.0, 1.0)
 
     def forward(self, x, training=True):
-        self._y = F.softmax(x, axis=-1)
-        return self._y
+        y = self._y = F.softmax(x, axis=-1)
+        return y
 
     def backward(self, dy, input_grad=True):
         return F.softmax_backward(self._y, dy, axis=-1)

@@ -129,8 +129,8 @@ class Conv2D(Layer):
         if conv is None or name is None:
             return None
         self._check_input(x)
-        activation._y = self._forward_natively(lambda *args: conv(*args, name), x)
-        return activation._y
+        y = activation._y = self._forward_natively(lambda *args: conv(*args, name), x)
+        return y  # not activation._y: another thread's predict may have set it since
 
     def _check_input(self, x) -> None:
         check_built(self)

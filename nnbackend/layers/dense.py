@@ -75,8 +75,8 @@ class Dense(Layer):
         if dense_act is None or name is None:
             return None
         self._take(x)
-        activation._y = dense_act(x, self.params["W"], self.params["b"], name)
-        return activation._y
+        y = activation._y = dense_act(x, self.params["W"], self.params["b"], name)
+        return y  # not activation._y: another thread's predict may have set it since
 
     def _take(self, x) -> None:
         """Check ``x`` (batch, n_in) and keep it for ``backward``."""

@@ -74,8 +74,9 @@ class MaxPool2D(Pool2D):
         found = None if pool is None else pool(x, self.pool_size, self.stride)
         self._native = None if found is None else native("max_pool_backward", xp)
         if found is not None:  # the library's own, for windows of this shape and stride
-            self._y, self._where = found
-            return self._y
+            y, self._where = found
+            self._y = y
+            return y  # not self._y: another thread's predict may have set it since
         views = window_views(x, self.pool_size, self.stride)
         y = views[0]
         for view in views[1:]:  # elementwise over the slices: no stacked copy
