@@ -7,8 +7,11 @@ of a model of one's own copies what its class keeps beside them (``own_attribute
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dis
+import threading
+import weakref
 from types import CodeType, FunctionType
 
 from nnbackend.backend.arrays import holds_arrays
@@ -24,6 +27,36 @@ def batch_arrays(things) -> list[dict]:
     """``private_arrays`` of each of ``things``, taken before a pass for
     ``forget_last_batch`` to tell what the pass left behind."""
     return [private_arrays(thing) for thing in things]
+
+
+_FITTING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> fitting thread
+
+
+@contextlib.contextmanager
+def fitting(model):
+    """Mark ``model`` as fitted by this thread while the block runs (``not_fitting_elsewhere``)."""
+    before = _FITTING.get(model)
+    _FITTING[model] = threading.get_ident()
+    try:
+        yield
+    finally:
+        if before is None:
+            _FITTING.pop(model, None)
+        else:
+            _FITTING[model] = before
+
+
+def check_not_fitted_elsewhere(model) -> None:
+    """Refuse ``predict`` or ``evaluate`` of a model a fit in another thread is training:
+    its pass would replace the batch inputs the fit's layers keep for their backward
+    (the fit failed with "call forward(x) before backward", or stepped on the wrong rows)."""
+    thread = _FITTING.get(model)
+    if thread is not None and thread != threading.get_ident():
+        raise RuntimeError(
+            "this model is being fitted in another thread, whose layers keep each batch's "
+            "input for the backward: a predict or evaluate here would replace them. Predict "
+            "with a copy (model.copy(), made between fits or in a callback), or after the fit"
+        )
 
 
 def forget_last_batch(things, before: list[dict]) -> None:

@@ -561,3 +561,32 @@ def test_one_model_predicts_from_several_threads_as_from_one(backend):
         sys.setswitchinterval(switching)
     for i, result in enumerate(results):
         np.testing.assert_array_equal(nb.to_numpy(result), nb.to_numpy(serial[sizes[i % 2]]))
+
+
+def test_a_model_fitting_in_another_thread_refuses_predict_there(backend):
+    """A predict from another thread replaced the batch input the fit's layers keep for
+    their backward: the fit died with "call forward(x) before backward(dy)" halfway. It
+    is refused now, with what to do; the fitting thread's own callbacks still evaluate."""
+    X, y = nb.datasets.make_moons(64, seed=0)
+    model = nb.Sequential([Dense(2, 8), Tanh(), Dense(8, 2)], backend=backend, seed=0)
+    started, checked, seen = threading.Event(), threading.Event(), []
+
+    def pause(epoch, logs, model):
+        seen.append(model.evaluate(X, y)["loss"])  # in the fit's own thread: taken
+        if epoch == 0:
+            started.set()
+            checked.wait(30)
+
+    options = dict(loss="cross_entropy", optimizer="adam", epochs=2, verbose=0)
+    callbacks = [nb.callbacks.LambdaCallback(pause)]
+    fitting = threading.Thread(target=lambda: model.fit(X, y, callbacks=callbacks, **options))
+    fitting.start()
+    try:
+        assert started.wait(30)
+        for refused in (lambda: model.predict(X), lambda: model.evaluate(X, y)):
+            with pytest.raises(RuntimeError, match=r"^this model is being fitted in another thr"):
+                refused()
+    finally:
+        checked.set()
+        fitting.join(30)
+    assert len(seen) == 2 and model.predict(X).shape == (64,)

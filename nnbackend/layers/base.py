@@ -28,7 +28,7 @@ from types import MappingProxyType
 
 from nnbackend.backend.arrays import compact
 from nnbackend.checks import integer
-from nnbackend.kept import private_arrays, sets_attribute
+from nnbackend.kept import check_not_fitted_elsewhere, private_arrays, sets_attribute
 from nnbackend.registry import LAYERS, check_base_init, construct, type_name
 from nnbackend.shapes import channels_last, channels_last_hint, rows_to_images_hint
 from nnbackend.spellings import LAYER_SETTINGS, no_attribute, others_told, told_ours
@@ -323,7 +323,8 @@ def never_built(layer) -> bool:
 def check_all_built(model) -> None:
     """Refuse, before ``predict`` or ``evaluate``, a layer with weights that no fit has
     built yet (put in by ``model.layers[i] = ...``): its own error would say to put it in
-    a Sequential, where it is."""
+    a Sequential, where it is; and a model another thread is fitting."""
+    check_not_fitted_elsewhere(model)
     for i, layer in enumerate(model.layers):
         if never_built(layer) and (layer.param_shapes() or layer.state_shapes()):
             raise RuntimeError(
