@@ -36,6 +36,8 @@ def check_data(model, X, y, loss, names=("X", "y")) -> None:
         if not doubt or "output" not in said or "Labels 1..n?" in said:  # that fix is y's
             raise
         raise ValueError(f"{said.rstrip('.')}{doubt}") from None
+    if target_dtype(loss, y, backend) != "int64":  # float64 targets past float32's: inf
+        check_in_range(y, backend.dtype_name, names[1])
     if model.n_outputs is None and getattr(loss, "targets_like_outputs", False):
         _check_image_targets(model, X, y, names[1])
 

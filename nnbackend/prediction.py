@@ -11,6 +11,7 @@ from nnbackend.checks import positive_int
 from nnbackend.data import as_array, is_host
 from nnbackend.data_checks import check_layers_take, checked_features
 from nnbackend.kept import batch_arrays, forget_last_batch
+from nnbackend.layers.activations import Softmax
 from nnbackend.layers.base import check_all_built
 from nnbackend.output_range import gives_probabilities, output_layer_fits
 
@@ -35,13 +36,22 @@ def labels(model, X, batch_size: int | None = None):
     # under MSE, labels only from a model that ends in probabilities (not pooled ones)
     if loss is not None and not loss.has_accuracy and not gives_probabilities(model, True):
         found = out if link is None else link(out)
-    elif (loss is None or loss.target_kind == "labels") and out.shape[1] > 1:
+    elif (loss is None or loss.target_kind == "labels" or _one_class(model, loss)) and (
+        out.shape[1] > 1
+    ):
         found = xp.argmax(out, axis=1)  # the softmax keeps the order: as the accuracy counts
     else:
         found = xp.astype(_above_threshold(out, loss, link), xp.int64)
         one = found.ndim == 2 and found.shape[1] == 1  # several: multi-label; or an image's
         found = found[:, 0] if one else found
     return to_numpy(found) if is_host(X) else found
+
+
+def _one_class(model, loss) -> bool:
+    """A model ending in a Softmax fitted to one-hot rows under another loss than binary
+    cross-entropy (MSE): its outputs sum to 1, a class each (not 0/1 columns, which
+    tested against 0.5 named no class for most rows)."""
+    return isinstance(model.layers[-1], Softmax) and loss.target_kind != "probabilities"
 
 
 def _above_threshold(out, loss, link):

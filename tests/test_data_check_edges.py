@@ -155,7 +155,8 @@ def test_validation_data_and_validation_split_together_are_refused():
 
 
 @pytest.mark.parametrize(
-    ("n", "fraction", "n_validation"), [(12, 0.01, 1), (12, 0.1, 1), (12, 0.25, 3), (2, 0.5, 1)]
+    ("n", "fraction", "n_validation"),
+    [(12, 0.01, 1), (12, 0.1, 1), (12, 0.25, 3), (2, 0.5, 1), (12, 0.3, 4)],  # 3.6: 4
 )
 def test_validation_split_holds_out_the_last_rounded_share_one_row_at_least(
     n, fraction, n_validation
@@ -319,3 +320,59 @@ def test_targets_with_a_singleton_axis_are_told_the_fix_that_fits(shape, told):
         model.fit(X, y, loss="cross_entropy", optimizer="sgd", verbose=0)
     fixed = eval(str(error.value).rsplit(": ", 1)[1], {"y": y, "np": np})  # noqa: S307
     model.fit(X, fixed, loss="cross_entropy", optimizer="sgd", verbose=0)
+
+
+def test_targets_beyond_the_models_float_range_are_refused_as_x_is(backend):
+    """A float64 target of 1e39 became inf in a float32 model: evaluate gave a loss of
+    inf, a fit NaN weights (told to lower its learning rate), a validation set inf."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(32, 3)), rng.normal(size=32)
+    y[5] = 1e39
+    model = nb.Sequential([Dense(3, 1)], backend=backend, seed=0)
+    before = {k: nb.to_numpy(w).copy() for k, w in model.params.items()}
+    told = r"holds values beyond float32's range \(the first at index \(5,\)\): scale them"
+    for run in (
+        lambda: model.evaluate(X, y, loss="mse"),
+        lambda: fit(model, X, y, loss="mse"),
+        lambda: fit(model, X, y, loss="mse", validation_split=0.5),
+    ):
+        with pytest.raises(ValueError, match=rf"^y {told}"):
+            run()
+    with pytest.raises(ValueError, match=rf"^validation y {told}"):
+        fit(model, X, y * 0, loss="mse", validation_data=(X, y))
+    for name, w in model.params.items():
+        np.testing.assert_array_equal(nb.to_numpy(w), before[name])
+    wide = nb.Sequential([Dense(3, 1)], backend=backend, seed=0, dtype="float64")
+    assert np.isfinite(wide.evaluate(X, y, loss="mse")["loss"])  # as told: float64 holds it
+
+
+def test_float_class_labels_score_as_integer_ones(backend):
+    """Labels 0.0, 1.0, 2.0 are cast to int64 for the loss on every path: evaluate's
+    host batches gave "1-D targets must be integer class labels" without the cast."""
+    model = net(backend, n_out=3)
+    labels = np.arange(12) % 3
+    want = model.evaluate(X, labels, loss="cross_entropy", batch_size=5)
+    assert model.evaluate(X, labels.astype(float), loss="cross_entropy", batch_size=5) == want
+
+
+def test_fit_seed_sets_the_shuffling():
+    """fit(seed=) reseeds the shuffling generator: two seeds, two orders of batches."""
+    ends = {}
+    for seed in (1, 2, 1):
+        model = net()
+        fit(model, epochs=2, batch_size=4, seed=seed)
+        ends.setdefault(seed, []).append(nb.to_numpy(model.params["0.W"]))
+    np.testing.assert_array_equal(ends[1][0], ends[1][1])
+    assert not np.array_equal(ends[1][0], ends[2][0])
+
+
+def test_a_softmax_fitted_under_mse_predicts_one_class_a_sample():
+    """Its outputs sum to 1: tested against 0.5 as 0/1 columns, 20 of 30 rows named no
+    class; predict gives the argmax, as categorical_accuracy counts it."""
+    rng = np.random.default_rng(0)
+    Xs, labels = rng.normal(size=(30, 4)), rng.integers(0, 3, 30)
+    model = nb.Sequential([Dense(4, 3), nb.layers.Softmax()], seed=0)
+    fit(model, Xs, np.eye(3)[labels], loss="mse", epochs=1)
+    predicted = model.predict(Xs)
+    assert predicted.shape == (30,)
+    np.testing.assert_array_equal(predicted, model.predict_proba(Xs).argmax(axis=1))
