@@ -11,7 +11,6 @@ import contextlib
 import copy
 import dis
 import threading
-import weakref
 from types import CodeType, FunctionType
 
 from nnbackend.backend.arrays import holds_arrays
@@ -29,28 +28,31 @@ def batch_arrays(things) -> list[dict]:
     return [private_arrays(thing) for thing in things]
 
 
-_FITTING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> fitting thread
+# id(model) -> the thread fitting it (by id: a model of one's own may define __eq__ and
+# so have no hash; the block's end takes its entry out, and the fit holds the model)
+_FITTING: dict[int, int] = {}
 
 
 @contextlib.contextmanager
 def fitting(model):
-    """Mark ``model`` as fitted by this thread while the block runs (``not_fitting_elsewhere``)."""
-    before = _FITTING.get(model)
-    _FITTING[model] = threading.get_ident()
+    """Mark ``model`` as fitted by this thread while the block runs
+    (``check_not_fitted_elsewhere``); a fit inside one of its callbacks keeps the mark."""
+    before = _FITTING.get(id(model))
+    _FITTING[id(model)] = threading.get_ident()
     try:
         yield
     finally:
         if before is None:
-            _FITTING.pop(model, None)
+            _FITTING.pop(id(model), None)
         else:
-            _FITTING[model] = before
+            _FITTING[id(model)] = before
 
 
 def check_not_fitted_elsewhere(model) -> None:
     """Refuse ``predict`` or ``evaluate`` of a model a fit in another thread is training:
     its pass would replace the batch inputs the fit's layers keep for their backward
     (the fit failed with "call forward(x) before backward", or stepped on the wrong rows)."""
-    thread = _FITTING.get(model)
+    thread = _FITTING.get(id(model))
     if thread is not None and thread != threading.get_ident():
         raise RuntimeError(
             "this model is being fitted in another thread, whose layers keep each batch's "

@@ -265,6 +265,8 @@ def test_keras_s_settings_set_on_ours_are_told_what_works(backend):
         with pytest.raises(AttributeError, match=r"trainable would change nothing .* keep = ") as e:
             obj.trainable = False
         assert not hasattr(obj, "trainable")
+        with pytest.raises(AttributeError, match=r"has no attribute 'trainable' \(no step"):
+            del obj.trainable
     code = str(e.value).split("steps the others alone: ")[1][:-1]
     loss, before = nb.losses.SoftmaxCrossEntropy(), model.copy_params()
     for xb, yb in nb.data.Batches(X, y, model.backend, batch_size=16, rng=model.rng):

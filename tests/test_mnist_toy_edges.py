@@ -304,6 +304,8 @@ def test_standardize_refuses_nan_where_its_column_would_become_nan():
     told = r"^standardize: X holds 1 NaN or inf values \(the first at index \(3, 2\)\), which"
     with pytest.raises(ValueError, match=told):
         datasets.standardize(X)
+    with pytest.raises(ValueError, match=r"^standardize: X holds 1 NaN or inf values .*\(1, 0\)"):
+        datasets.standardize(np.array([[1.0, 2.0], [np.inf, 3.0], [2.0, 4.0]]))  # inf: NaN too
     _, mean, std = datasets.standardize(np.nan_to_num(X))  # as told: the data, imputed
     Z, _, _ = datasets.standardize(X, mean, std)  # a given scale leaves NaN where it was
     assert np.argwhere(np.isnan(Z)).tolist() == [[3, 2]]

@@ -192,6 +192,66 @@ def test_a_new_head_is_built_after_the_model_moves_and_its_copies_draw_it_alike(
     assert model.fit(X, y, epochs=3, **fit)["loss"][-1] > 0
 
 
+class _Centred(nb.layers.Layer):
+    """A layer with running state and no weights: x less a kept mean."""
+
+    def __init__(self, n: int = 8):
+        super().__init__()
+        self.n = n
+
+    def state_shapes(self):
+        return {"mu": (self.n,)}
+
+    def build(self, backend, rng):
+        super().build(backend, rng)
+        xp = backend.xp
+        self.state["mu"] = xp.full((self.n,), 0.5, dtype=backend.dtype, device=backend.device)
+
+    def forward(self, x, training=False):
+        return x - self.state["mu"]
+
+    def backward(self, dy, input_grad=True):
+        return dy
+
+
+class _Scaled(nb.layers.Layer):
+    """A weight of its own that its param_shapes() leaves out."""
+
+    def build(self, backend, rng):
+        super().build(backend, rng)
+        self.params["s"] = backend.xp.ones((1,), dtype=backend.dtype, device=backend.device)
+
+    def forward(self, x, training=False):
+        self._x = x
+        return x * self.params["s"]
+
+    def backward(self, dy, input_grad=True):
+        xp = nb.backend.namespace_of(dy)
+        self.grads["s"] = xp.reshape(xp.sum(self._x * dy), (1,))
+        return dy * self.params["s"]
+
+
+def test_layers_of_state_alone_or_undeclared_weights_are_built_and_copied(backend):
+    """A built layer with running state and no weights is copied with its state; put in
+    and moved, such a layer is built by the next fit, as is one whose weights its
+    param_shapes() leaves out; an activation put in needs no building to predict."""
+    X, y = make_moons(40, random_state=0)
+    fit = dict(loss="cross_entropy", optimizer="sgd", verbose=0)
+    model = nb.Sequential([Dense(2, 8), _Centred(8), Dense(8, 2)], backend=backend, seed=0)
+    twin = model.copy()
+    np.testing.assert_array_equal(host(backend, twin.state["1.mu"]), [0.5] * 8)
+    np.testing.assert_array_equal(twin.predict(X), model.predict(X))
+    model.layers[1] = _Centred(8)
+    model.to(backend)
+    model.fit(X, y, **fit)
+    assert list(model.state) == ["1.mu"]
+    model.layers[1] = _Scaled()
+    model.fit(X, y, **fit)
+    assert "1.s" in model.params
+    model.layers[1] = Tanh()
+    assert model.predict(X).shape == (40,) and model.evaluate(X, y)["loss"] > 0
+
+
 def test_a_copy_and_its_model_train_apart(backend):
     """A copy made in a callback to keep epoch 0's model shared the arrays of one whose
     layers were all built: it held the last epoch's weights when the fit ended."""

@@ -209,6 +209,20 @@ def test_ragged_tag_lists_are_told_the_binarizer_that_trains():
     with pytest.raises(ValueError) as ragged_floats:
         model.fit(X[:2], [[1.5, 3.0], [2.0]], loss="bce", optimizer="adam", verbose=0)
     assert "MultiLabelBinarizer" not in str(ragged_floats.value)
+    # NumPy's ints (np.flatnonzero's), a tuple of tuples, and validation targets too
+    numpy_ints = [list(np.flatnonzero(row)) for row in y]
+    for tags_given in (numpy_ints, tuple(tuple(t) for t in tags)):
+        with pytest.raises((ValueError, TypeError), match=told):
+            model.fit(X, tags_given, loss="bce", optimizer="adam", verbose=0)
+    with pytest.raises(ValueError, match=r"y_val = sklearn\.preprocessing\.MultiLabelBinarizer"):
+        model.fit(X, y, validation_data=(X, tags), loss="bce", optimizer="adam", verbose=0)
+    mixed = np.empty(3, dtype=object)
+    mixed[:] = [[0, 2], 1, [0, 1]]  # no tag lists all through: told as other objects
+    with pytest.raises(TypeError, match=r"targets must be numbers: y\.astype\(float\) if they"):
+        model.fit(X, mixed, loss="bce", optimizer="adam", verbose=0)
+    with pytest.raises(ValueError) as ragged_features:  # ragged X is no tag list
+        model.fit([[1, 2], [3], [4, 5]], y, loss="bce", optimizer="adam", verbose=0)
+    assert "MultiLabelBinarizer" not in str(ragged_features.value)
 
 
 def test_a_softmax_of_one_output_under_bce_is_refused():

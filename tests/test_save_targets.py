@@ -214,6 +214,9 @@ def test_a_pretrained_checkpoint_a_new_head_would_replace_is_warned_of(tmp_path)
     other = r"holds a model of another architecture than this one, which this fit replaces"
     with pytest.warns(UserWarning, match=rf"^checkpoint='.*pre\.h5' {other}.*keep it$"):
         model.fit(X, Y, checkpoint=path, **options)
+    with warnings.catch_warnings():  # no epoch to run: nothing replaced, nothing said
+        warnings.simplefilter("error")
+        net().fit(X, Y, callbacks=[nb.callbacks.ModelCheckpoint(path)], **{**options, "epochs": 0})
     with pytest.warns(UserWarning, match=rf"^ModelCheckpoint path='.*pre\.h5' {other}"):
         net().fit(X, Y, callbacks=[nb.callbacks.ModelCheckpoint(path)], **options)
     with pytest.warns(UserWarning, match=r"holds epoch 0 of an earlier run, .* resume=True"):
@@ -223,3 +226,20 @@ def test_a_pretrained_checkpoint_a_new_head_would_replace_is_warned_of(tmp_path)
         warnings.simplefilter("error")
         saving = [nb.callbacks.ModelCheckpoint(path)]
         net().fit(X, Y, checkpoint=path, resume=True, callbacks=saving, **{**options, "epochs": 3})
+
+
+def test_a_checkpoint_whose_architecture_cannot_be_read_is_not_called_another(tmp_path):
+    """Its architecture unread, a file is an earlier checkpoint to fit's checkpoint=, and
+    nothing to a ModelCheckpoint, which warns only of another architecture."""
+    path = tmp_path / "broken.h5"
+    nb.save(net(), path)
+    with h5py.File(path, "a") as f:
+        f.attrs["architecture"] = "not json {"
+    options = dict(loss="cross_entropy", optimizer="sgd", epochs=1, verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net().fit(X, Y, callbacks=[nb.callbacks.ModelCheckpoint(path)], **options)
+    with h5py.File(path, "a") as f:
+        f.attrs["architecture"] = "not json {"
+    with pytest.warns(UserWarning, match=r"holds an earlier checkpoint, which this fit replaces"):
+        net().fit(X, Y, checkpoint=path, **options)

@@ -590,3 +590,39 @@ def test_a_model_fitting_in_another_thread_refuses_predict_there(backend):
         checked.set()
         fitting.join(30)
     assert len(seen) == 2 and model.predict(X).shape == (64,)
+
+
+def test_a_fit_inside_a_callback_keeps_the_outer_fits_mark_and_models_may_define_eq():
+    """A fit run by a callback of an outer fit took the outer's mark away on its end: a
+    thread's predict then ran while the outer fit trained. A model class defining __eq__
+    (no hash) could neither fit nor predict once the marks were kept by the model."""
+    X, y = nb.datasets.make_moons(64, seed=0)
+
+    class Eq(nb.Sequential):
+        def __eq__(self, other):
+            return self is other
+
+    model = Eq([Dense(2, 8), Tanh(), Dense(8, 2)], seed=0)
+    helper = nb.Sequential([Dense(2, 2)], seed=0)
+    options = dict(loss="cross_entropy", optimizer="sgd", verbose=0)
+    said = []
+
+    def inner_then_ask(epoch, logs, model):
+        if epoch == 0:
+            model.fit(X, y, epochs=1, **options)  # ends before the outer fit goes on
+        if epoch == 1:
+            asking = threading.Thread(target=lambda: said.append(_refusal(model, X)))
+            asking.start()
+            asking.join(30)
+
+    model.fit(X, y, epochs=2, callbacks=[nb.callbacks.LambdaCallback(inner_then_ask)], **options)
+    assert said == ["refused"]
+    assert model.predict(X).shape == (64,) and len(helper.fit(X, y, **options)) == 1
+
+
+def _refusal(model, X) -> str:
+    try:
+        model.predict(X)
+    except RuntimeError as exc:
+        return "refused" if "fitted in another thread" in str(exc) else str(exc)
+    return "ran"
