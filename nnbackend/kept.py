@@ -49,15 +49,16 @@ def fitting(model):
 
 
 def check_not_fitted_elsewhere(model) -> None:
-    """Refuse ``predict`` or ``evaluate`` of a model a fit in another thread is training:
+    """Refuse a pass (``predict``, ``evaluate``, ``model(x)``, a fit or ``train_step``) over
+    a model a fit in another thread is training:
     its pass would replace the batch inputs the fit's layers keep for their backward
     (the fit failed with "call forward(x) before backward", or stepped on the wrong rows)."""
     thread = _FITTING.get(id(model))
     if thread is not None and thread != threading.get_ident():
         raise RuntimeError(
             "this model is being fitted in another thread, whose layers keep each batch's "
-            "input for the backward: a predict or evaluate here would replace them. Predict "
-            "with a copy (model.copy(), made between fits or in a callback), or after the fit"
+            "input for the backward: a predict, evaluate or fit here would replace them. Use "
+            "a copy (model.copy(), made between fits or in a callback), or wait for the fit"
         )
 
 

@@ -26,7 +26,7 @@ from nnbackend.checks import boolean, check_input_gradient, check_output_gradien
 from nnbackend.fit_options import check_option_names, step_arguments
 from nnbackend.flat import release, thaw, unbind
 from nnbackend.history import History
-from nnbackend.kept import fitting, forward_missed, own_attributes, own_copy
+from nnbackend.kept import check_not_fitted_elsewhere, forward_missed, own_attributes, own_copy
 from nnbackend.layers.base import (
     build_layer,
     check_all_built,
@@ -208,6 +208,7 @@ class Sequential:
 
     def __call__(self, x):
         """Inference, ``forward(x, training=False)``; a training step calls ``forward(x)``."""
+        check_not_fitted_elsewhere(self)
         return self.forward(x, training=False)
 
     def backward(self, dy, input_grad: bool = True):
@@ -309,8 +310,7 @@ class Sequential:
         (``"inductor"``, ``"aot_eager"``) for that one.
         """
         check_option_names(options, training.fit, optimizer)  # lr=, epoch=: Python's says less
-        with fitting(self):  # another thread's predict is refused meanwhile
-            return training.fit(self, X, y, loss=loss, optimizer=optimizer, **options)
+        return training.fit(self, X, y, loss=loss, optimizer=optimizer, **options)
 
     # --- moving and describing ------------------------------------------------
 

@@ -100,16 +100,17 @@ def check_output_layer(model, loss, X, y=None) -> None:
 
 def warn_of_labels(model, loss, y) -> None:
     """Warn where MSE's targets are not all 0 and 1 but the last layer's outputs lie in
-    [0, 1] (a sigmoid, a softmax): ``predict`` gives those outputs above 0.5 as labels,
-    not the values such a regression means."""
+    [0, 1] (a sigmoid, a softmax): ``predict`` gives labels (those outputs above 0.5, a
+    softmax's argmax), not the values such a regression means."""
     if loss.has_accuracy or not loss.targets_like_outputs or not gives_probabilities(model, True):
         return
     xp = namespace_of(y)
     if y.dtype != xp.bool and not bool(xp.all((y == 0) | (y == 1))):  # booleans: 0 and 1
         last = type(model.layers[-1]).__name__
+        labels = "one class a sample, the argmax" if last == "Softmax" else "each output above 0.5"
         warn_caller(
             f"y holds values other than 0 and 1, but the model ends in {last}, "
-            "whose outputs lie in [0, 1]: predict(X) will give labels (each output above 0.5); "
+            f"whose outputs lie in [0, 1]: predict(X) will give labels ({labels}); "
             "model.predict_proba(X) gives the outputs themselves",
             UserWarning,
         )

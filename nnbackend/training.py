@@ -44,7 +44,7 @@ from nnbackend.fit_options import (
 from nnbackend.flat import release
 from nnbackend.history import EpochLogs, History
 from nnbackend.io import Checkpoint, CheckpointError, restore_checkpoint
-from nnbackend.kept import batch_arrays, forget_last_batch
+from nnbackend.kept import batch_arrays, fitting, forget_last_batch
 from nnbackend.layers.base import claim
 from nnbackend.losses import L2
 from nnbackend.progress import Progress
@@ -93,8 +93,7 @@ def fit(
         parallel = DataParallel.join(
             model, loss, optimizer, metrics, l2, (X, y, validation_data), settings
         )  # None in a world of one
-    # What rests on the file and the weights rank 0 gives the others, rank 0 checks;
-    # every rank raises what it raised
+    # What rests on the file and rank 0's weights, rank 0 checks; every rank raises it
     on_main = (lambda check, what: check()) if parallel is None else parallel.world.on_main
     replaced = on_main(lambda: check_checkpoint(checkpoint, model, loss, optimizer,
                                                 resume=resume, epochs=epochs),
@@ -141,7 +140,8 @@ def fit(
     model.loss, model.optimizer, model.metrics = loss, optimizer, metrics
     step_threads = threads_for_step if parallel is None else parallel.threads
     session = contextlib.nullcontext() if parallel is None else parallel.session()
-    with limit_threads(step_threads(model.count_params(), batches.batch_size)), session:
+    threads = limit_threads(step_threads(model.count_params(), batches.batch_size))
+    with threads, session, fitting(model):  # another thread's pass on it: refused meanwhile
         try:
             return trainer.run(batches, validation, range(start, epochs), saved)
         finally:  # a backward after the fit makes new gradient arrays, as before it

@@ -375,4 +375,7 @@ def test_a_softmax_fitted_under_mse_predicts_one_class_a_sample():
     fit(model, Xs, np.eye(3)[labels], loss="mse", epochs=1)
     predicted = model.predict(Xs)
     assert predicted.shape == (30,)
+    soft = rng.dirichlet(np.ones(3), 30)  # other values than 0 and 1: the warning says so
+    with pytest.warns(UserWarning, match=r"predict\(X\) will give labels \(one class a sample"):
+        fit(model, Xs, soft, loss="mse", epochs=1)
     np.testing.assert_array_equal(predicted, model.predict_proba(Xs).argmax(axis=1))

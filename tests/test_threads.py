@@ -579,11 +579,20 @@ def test_a_model_fitting_in_another_thread_refuses_predict_there(backend):
 
     options = dict(loss="cross_entropy", optimizer="adam", epochs=2, verbose=0)
     callbacks = [nb.callbacks.LambdaCallback(pause)]
-    fitting = threading.Thread(target=lambda: model.fit(X, y, callbacks=callbacks, **options))
+    # nb.training.fit, which model.fit calls, as a model of one's own may call it
+    fit_there = lambda: nb.training.fit(model, X, y, callbacks=callbacks, **options)  # noqa: E731
+    fitting = threading.Thread(target=fit_there)
     fitting.start()
+    xb, yb = model.backend.asarray(X[:8]), model.backend.asarray(y[:8])
     try:
         assert started.wait(30)
-        for refused in (lambda: model.predict(X), lambda: model.evaluate(X, y)):
+        for refused in (
+            lambda: model.predict(X),
+            lambda: model.evaluate(X, y),
+            lambda: model(xb),
+            lambda: model.fit(X, y, **options),  # a second fit: the two had mixed their steps
+            lambda: model.train_step(xb, yb, "cross_entropy", nb.optim.SGD()),
+        ):
             with pytest.raises(RuntimeError, match=r"^this model is being fitted in another thr"):
                 refused()
     finally:
@@ -626,3 +635,31 @@ def _refusal(model, X) -> str:
     except RuntimeError as exc:
         return "refused" if "fitted in another thread" in str(exc) else str(exc)
     return "ran"
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_an_estimator_refuses_predict_while_another_thread_fits_its_net():
+    """An MLPClassifier's predict ran its net's forward while a partial_fit in another
+    thread trained it: the fit failed on a batch of the predict's rows."""
+    from nnbackend.kept import fitting
+    from nnbackend.sklearn import MLPClassifier
+
+    X, y = nb.datasets.make_moons(64, seed=0)
+    est = MLPClassifier((4,), max_iter=2, random_state=0).fit(X, y)
+    marked, done = threading.Event(), threading.Event()
+
+    def hold():  # the mark a fit of its net holds in that thread
+        with fitting(est.model_):
+            marked.set()
+            done.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert marked.wait(30)
+        with pytest.raises(RuntimeError, match=r"^this model is being fitted in another thread"):
+            est.predict(X)
+    finally:
+        done.set()
+        holder.join(30)
+    assert est.predict(X).shape == (64,)

@@ -283,6 +283,8 @@ def claim(layers, model, build_new: bool = False) -> None:
     models would mix their gradients. Sequential claims its layers when made, unpickled
     or copied, and at each fit and train_step (a layer put in by ``model.layers[i] = ...``,
     which ``build_new`` builds where it has no backend yet)."""
+    if build_new:  # a fit or train_step: not while another thread fits the model
+        check_not_fitted_elsewhere(model)
     for i, layer in enumerate(layers):
         if build_new and never_built(layer):  # put in place of one: built as Sequential does
             build_layer(layer, model.backend, model.rng)
