@@ -3,7 +3,8 @@ arrays (a layer's input for its backward, a loss's gradient). Copies leave them 
 and ``predict`` and ``evaluate``, which need no backward, drop what their pass left
 (from several threads at once too: a model served from a thread pool). A backward
 missing what its forward keeps says to call forward first (``forward_missed``); a copy
-of a model of one's own copies what its class keeps beside them (``own_attributes``)."""
+of a model of one's own copies what its class keeps beside them (``own_attributes``).
+While a fit trains a model, another thread's pass over it is refused (``fitting``)."""
 
 from __future__ import annotations
 
@@ -50,9 +51,9 @@ def fitting(model):
 
 def check_not_fitted_elsewhere(model) -> None:
     """Refuse a pass (``predict``, ``evaluate``, ``model(x)``, a fit or ``train_step``) over
-    a model a fit in another thread is training:
-    its pass would replace the batch inputs the fit's layers keep for their backward
-    (the fit failed with "call forward(x) before backward", or stepped on the wrong rows)."""
+    a model a fit in another thread is training: it would replace the batch inputs the
+    fit's layers keep for their backward (the fit failed with "call forward(x) before
+    backward", or stepped on the wrong rows)."""
     thread = _FITTING.get(id(model))
     if thread is not None and thread != threading.get_ident():
         raise RuntimeError(
