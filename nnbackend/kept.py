@@ -29,24 +29,58 @@ def batch_arrays(things) -> list[dict]:
     return [private_arrays(thing) for thing in things]
 
 
-# id(model) -> the thread fitting it (by id: a model of one's own may define __eq__ and
-# so have no hash; the block's end takes its entry out, and the fit holds the model)
+# id(model) -> the thread fitting it, and -> {thread: inference passes in flight} (by id:
+# a model of one's own may define __eq__ and so have no hash; each block's end takes its
+# entry out, and the block holds the model meanwhile)
 _FITTING: dict[int, int] = {}
+_PASSES: dict[int, dict[int, int]] = {}
+_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
 def fitting(model):
-    """Mark ``model`` as fitted by this thread while the block runs
-    (``check_not_fitted_elsewhere``); a fit inside one of its callbacks keeps the mark."""
-    before = _FITTING.get(id(model))
-    _FITTING[id(model)] = threading.get_ident()
+    """Mark ``model`` as fitted by this thread while the block runs, refused where another
+    thread fits it or runs a pass over it (``passing``); a fit inside one of its own
+    callbacks keeps the mark."""
+    me, key = threading.get_ident(), id(model)
+    with _LOCK:  # checked and taken at once: two fits starting together both ran
+        check_not_fitted_elsewhere(model)
+        if any(thread != me for thread in _PASSES.get(key, ())):
+            raise RuntimeError(
+                "a predict or evaluate in another thread is running on this model: a fit now "
+                "would replace the inputs its layers keep; wait for it, or fit a copy "
+                "(model.copy())"
+            )
+        before = _FITTING.get(key)
+        _FITTING[key] = me
     try:
         yield
     finally:
-        if before is None:
-            _FITTING.pop(id(model), None)
-        else:
-            _FITTING[id(model)] = before
+        with _LOCK:
+            if before is None:
+                _FITTING.pop(key, None)
+            else:
+                _FITTING[key] = before
+
+
+@contextlib.contextmanager
+def passing(model):
+    """An inference pass over ``model`` (predict, evaluate, ``model(x)``) while the block
+    runs: refused while another thread fits it, and a fit refused meanwhile."""
+    me, key = threading.get_ident(), id(model)
+    with _LOCK:
+        check_not_fitted_elsewhere(model)
+        counts = _PASSES.setdefault(key, {})
+        counts[me] = counts.get(me, 0) + 1
+    try:
+        yield
+    finally:
+        with _LOCK:
+            counts[me] -= 1
+            if not counts[me]:
+                del counts[me]
+            if not counts:
+                _PASSES.pop(key, None)
 
 
 def check_not_fitted_elsewhere(model) -> None:

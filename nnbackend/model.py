@@ -26,7 +26,7 @@ from nnbackend.checks import boolean, check_input_gradient, check_output_gradien
 from nnbackend.fit_options import check_option_names, step_arguments
 from nnbackend.flat import release, thaw, unbind
 from nnbackend.history import History
-from nnbackend.kept import check_not_fitted_elsewhere, forward_missed, own_attributes, own_copy
+from nnbackend.kept import fitting, forward_missed, own_attributes, own_copy, passing
 from nnbackend.layers.base import (
     build_layer,
     check_all_built,
@@ -208,8 +208,8 @@ class Sequential:
 
     def __call__(self, x):
         """Inference, ``forward(x, training=False)``; a training step calls ``forward(x)``."""
-        check_not_fitted_elsewhere(self)
-        return self.forward(x, training=False)
+        with passing(self):  # not while another thread fits it, nor a fit meanwhile
+            return self.forward(x, training=False)
 
     def backward(self, dy, input_grad: bool = True):
         """dL/d(output) (the last ``forward``'s output shape) -> dL/d(input), filling each
@@ -257,7 +257,8 @@ class Sequential:
         """Loss and metrics on (X, y), as Python floats (one host transfer). ``loss`` and
         ``metrics`` (names or objects) default to those of the last ``fit``."""
         check_all_built(self)
-        return training.evaluate(self, X, y, loss, batch_size, metrics)
+        with passing(self):  # not while another thread fits it, nor a fit meanwhile
+            return training.evaluate(self, X, y, loss, batch_size, metrics)
 
     # --- training -------------------------------------------------------------
 
@@ -310,7 +311,8 @@ class Sequential:
         (``"inductor"``, ``"aot_eager"``) for that one.
         """
         check_option_names(options, training.fit, optimizer)  # lr=, epoch=: Python's says less
-        return training.fit(self, X, y, loss=loss, optimizer=optimizer, **options)
+        with fitting(self):  # from the start (training.fit's own comes after its checks)
+            return training.fit(self, X, y, loss=loss, optimizer=optimizer, **options)
 
     # --- moving and describing ------------------------------------------------
 

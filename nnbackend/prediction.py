@@ -10,7 +10,7 @@ from nnbackend.backend.threads import apply_in_this_thread
 from nnbackend.checks import positive_int
 from nnbackend.data import as_array, is_host
 from nnbackend.data_checks import check_layers_take, checked_features
-from nnbackend.kept import batch_arrays, forget_last_batch
+from nnbackend.kept import batch_arrays, forget_last_batch, passing
 from nnbackend.layers.activations import Softmax
 from nnbackend.layers.base import check_all_built
 from nnbackend.output_range import gives_probabilities, output_layer_fits
@@ -113,10 +113,13 @@ def _outputs(model, X, batch_size):
     size = n if batch_size is None else min(batch_size, n)
     starts = range(0, n, size) if n else [0]  # no rows: one pass, of none
     dtype = backend.dtype_name  # a stop past the end: array-api-strict refuses it
-    parts = [
-        model.forward(backend.asarray(X[i : min(i + size, n), ...], dtype=dtype), training=False)
-        for i in starts
-    ]
-    forget_last_batch(model.layers, kept)
+    with passing(model):  # not while another thread fits it, nor a fit meanwhile
+        parts = [
+            model.forward(
+                backend.asarray(X[i : min(i + size, n), ...], dtype=dtype), training=False
+            )
+            for i in starts
+        ]
+        forget_last_batch(model.layers, kept)
     model._out_like = None  # no batch held for a backward: it says to call forward
     return parts[0] if len(parts) == 1 else backend.xp.concat(parts, axis=0)

@@ -663,3 +663,32 @@ def test_an_estimator_refuses_predict_while_another_thread_fits_its_net():
         done.set()
         holder.join(30)
     assert est.predict(X).shape == (64,)
+
+
+def test_a_fit_waits_for_no_pass_another_thread_has_begun():
+    """A predict already running when another thread's fit began was not refused, nor
+    the fit: the fit failed in NumPy's words ("operands could not be broadcast together
+    with shapes (16,256) (200000,256)") or stepped on the predict's rows."""
+    from nnbackend.kept import passing
+
+    X, y = nb.datasets.make_moons(64, seed=0)
+    model = nb.Sequential([Dense(2, 8), Tanh(), Dense(8, 2)], seed=0)
+    running, done = threading.Event(), threading.Event()
+
+    def predicting():  # the mark a predict holds over its forwards, in that thread
+        with passing(model):
+            running.set()
+            done.wait(30)
+
+    other = threading.Thread(target=predicting)
+    other.start()
+    options = dict(loss="cross_entropy", optimizer="sgd", verbose=0)
+    try:
+        assert running.wait(30)
+        with pytest.raises(RuntimeError, match=r"^a predict or evaluate in another thread is"):
+            model.fit(X, y, **options)
+        assert model.predict(X).shape == (64,)  # passes in two threads at once: taken
+    finally:
+        done.set()
+        other.join(30)
+    assert len(model.fit(X, y, **options)) == 1

@@ -325,8 +325,7 @@ def never_built(layer) -> bool:
 def check_all_built(model) -> None:
     """Refuse, before ``predict`` or ``evaluate``, a layer with weights that no fit has
     built yet (put in by ``model.layers[i] = ...``): its own error would say to put it in
-    a Sequential, where it is; and a model another thread is fitting."""
-    check_not_fitted_elsewhere(model)
+    a Sequential, where it is."""
     for i, layer in enumerate(model.layers):
         if never_built(layer) and (layer.param_shapes() or layer.state_shapes()):
             raise RuntimeError(

@@ -26,7 +26,7 @@ from nnbackend.backend import replay, to_numpy
 from nnbackend.checks import warn_caller
 from nnbackend.data import check_in_range
 from nnbackend.fit_options import check_optimizer_state
-from nnbackend.kept import batch_arrays, check_not_fitted_elsewhere, forget_last_batch
+from nnbackend.kept import batch_arrays, forget_last_batch, passing
 from nnbackend.model import Sequential
 from nnbackend.sklearn.convergence import Convergence
 from nnbackend.sklearn.heads import loss_for
@@ -292,12 +292,12 @@ class BaseMLP(BaseEstimator):
         the regression values, (n_samples, n_outputs_). ``check_input=False``: X is
         already the model's (the held-out split that early stopping scores)."""
         check_is_fitted(self)
-        check_not_fitted_elsewhere(self.model_)  # a partial_fit in another thread
         if check_input:
             X = predict_input(self, X, method)
         kept = batch_arrays(self.model_.layers)
-        outputs = self.model_.forward(X, training=False)
-        forget_last_batch(self.model_.layers, kept)  # a whole set's, held for no backward
+        with passing(self.model_):  # not while another thread's partial_fit trains it
+            outputs = self.model_.forward(X, training=False)
+            forget_last_batch(self.model_.layers, kept)  # a whole set's, held for no backward
         return self.model_.loss.link(outputs)
 
     @property
