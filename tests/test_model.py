@@ -193,19 +193,15 @@ def test_a_new_head_is_built_after_the_model_moves_and_its_copies_draw_it_alike(
 
 
 class _Centred(nb.layers.Layer):
-    """A layer with running state and no weights: x less a kept mean."""
-
-    def __init__(self, n: int = 8):
-        super().__init__()
-        self.n = n
+    """A layer with running state and no weights: x less a kept mean, of 8 features."""
 
     def state_shapes(self):
-        return {"mu": (self.n,)}
+        return {"mu": (8,)}
 
     def build(self, backend, rng):
         super().build(backend, rng)
         xp = backend.xp
-        self.state["mu"] = xp.full((self.n,), 0.5, dtype=backend.dtype, device=backend.device)
+        self.state["mu"] = xp.full((8,), 0.5, dtype=backend.dtype, device=backend.device)
 
     def forward(self, x, training=False):
         return x - self.state["mu"]
@@ -237,11 +233,11 @@ def test_layers_of_state_alone_or_undeclared_weights_are_built_and_copied(backen
     param_shapes() leaves out; an activation put in needs no building to predict."""
     X, y = make_moons(40, random_state=0)
     fit = dict(loss="cross_entropy", optimizer="sgd", verbose=0)
-    model = nb.Sequential([Dense(2, 8), _Centred(8), Dense(8, 2)], backend=backend, seed=0)
+    model = nb.Sequential([Dense(2, 8), _Centred(), Dense(8, 2)], backend=backend, seed=0)
     twin = model.copy()
     np.testing.assert_array_equal(host(backend, twin.state["1.mu"]), [0.5] * 8)
     np.testing.assert_array_equal(twin.predict(X), model.predict(X))
-    model.layers[1] = _Centred(8)
+    model.layers[1] = _Centred()
     model.to(backend)
     model.fit(X, y, **fit)
     assert list(model.state) == ["1.mu"]
