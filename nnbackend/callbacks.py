@@ -288,8 +288,8 @@ class ModelCheckpoint(Callback):
             check_declared(model)
             check_rebuilds(model, getattr(fit, "loss", None), self.optimizer)
             said = replaces and self.tells_of_replacing
-            said = said and replace_warning(self.path, model, "ModelCheckpoint path")
-            if said and "another architecture" in said:  # another run's: maybe its own resumed
+            said = said and replace_warning(self.path, model, "ModelCheckpoint path", True)
+            if said:  # another model's file (another run's may be its own, resumed)
                 warn_caller(said, UserWarning)
 
         self._on_main(check, f"write the checkpoint {self.path}")

@@ -46,10 +46,11 @@ def _architecture(model):
     return json.loads(json.dumps(model.config()))
 
 
-def replace_warning(checkpoint, model, name: str = "checkpoint") -> str | None:
+def replace_warning(checkpoint, model, name: str = "checkpoint", other_model_only=False):
     """What a fit not resuming says of the checkpoint at ``checkpoint``, which its
     first save replaces; None where that file is ``model``'s own last save. ``name``:
-    the argument that gave the path."""
+    the argument that gave the path; ``other_model_only``: None unless the file holds
+    another architecture (a ModelCheckpoint's file may be a resumed run's own)."""
     if saved_last_by(model, checkpoint):
         return None
     try:
@@ -60,6 +61,8 @@ def replace_warning(checkpoint, model, name: str = "checkpoint") -> str | None:
     replaced = "which this fit replaces at its first save: name another file to keep it"
     if config is not None and config != _architecture(model):  # a model pretrained there
         return f"{start} a model of another architecture than this one, {replaced}"
+    if other_model_only:
+        return None
     if epoch is None:
         return f"{start} an earlier checkpoint, {replaced}"
     if stopped:
