@@ -494,6 +494,19 @@ def test_the_first_partial_fit_refuses_labels_outside_classes(digits, classes):
     assert not hasattr(est, "n_iter_")  # refused before any training
 
 
+def test_a_first_partial_fit_that_failed_leaves_the_next_a_first_call(digits):
+    """The refused call had set classes_ = [0, 1]: a retry without classes was taken as
+    a later call and drew the classes from its own batch in silence."""
+    X, y = digits
+    est = MLPClassifier(hidden_layer_sizes=(4,), random_state=0)
+    with pytest.raises(ValueError, match="`y` has classes not in `self.classes_`"):
+        est.partial_fit(X, y % 3, classes=[0, 1])
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        est.partial_fit(X, y % 3)
+    est.partial_fit(X, y % 3, classes=[0, 1, 2])  # the first call, given all the classes
+    assert est.classes_.tolist() == [0, 1, 2] and est.n_iter_ == 1
+
+
 def test_convergence_warning_when_max_iter_is_reached(digits):
     X, y = digits
     with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(2\) reached"):

@@ -113,10 +113,12 @@ class MLPClassifier(ClassifierMixin, SklearnConversion, BaseMLP):
     def partial_fit(self, X, y, *, classes=None):
         """One epoch over (X, y), going on from where the last call left the net.
         ``classes`` (all the labels there will be) is needed on the first call; it is
-        keyword-only, as scikit-learn's third argument is ``sample_weight``."""
-        if not hasattr(self, "classes_") and classes is None:
+        keyword-only, as scikit-learn's third argument is ``sample_weight``. A first call
+        that failed fitted nothing: the next is a first call again, ``classes`` and all."""
+        fitted = hasattr(self, "model_")  # classes_ is set before a first call can fail
+        if not fitted and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
-        if hasattr(self, "classes_") and classes is not None:
+        if fitted and classes is not None:
             if list(unique_labels(classes)) != list(self.classes_):
                 raise ValueError(
                     f"`classes={classes!r}` is not the same as on last call to "
