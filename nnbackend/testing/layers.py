@@ -9,6 +9,8 @@ The checks (each a row of the report, per backend):
                  shapes ``output_shape`` promises; ``grads`` has the keys and shapes of
                  ``params`` (a transposed gradient shows here when not square); state
                  is in the dtype too, but integers where ``integer_state`` names it;
+- ``range``      the outputs stay within ``output_range``, or within the input's range
+                 where the layer ``keeps_range`` (``fit`` believes both);
 - ``unchanged``  forward leaves ``x`` alone, backward leaves ``dy`` alone;
 - ``repeat``     a second backward from the same ``dy``, and one with
                  ``input_grad=False`` (what ``fit`` asks of the first layer), give the
@@ -48,6 +50,7 @@ from nnbackend.gradcheck import copied, from_state, numerical_gradient, unconsta
 from nnbackend.io import load, save
 from nnbackend.model import Sequential
 from nnbackend.registry import LAYERS, check_base_init
+from nnbackend.shapes import default_shape_hint
 from nnbackend.testing.backends import (
     STRICT_DEVICES,
     STRICT_NO_FLOAT64,
@@ -66,6 +69,7 @@ from nnbackend.testing.report import (
     gradient_problems,
     made_by,
     not_finite,
+    range_problem,
 )
 
 DEVICE_HINT = (
@@ -75,7 +79,8 @@ DEVICE_HINT = (
 FLOAT64_HINT = "a float64 constant leaks in: make constants in the input's dtype"
 LOAD_HINT = (
     "nb.load builds the layer from config() and fills params and state, without build(): "
-    "give config() every argument, and keep arrays in params or state"
+    "give config() every argument, keep arrays in params or state, and hand a layer it "
+    "holds its params and backend in forward"
 )
 
 
@@ -176,7 +181,9 @@ class _Case:
             run = self.run(backend)
         if run is None:
             return None
-        report.add("arrays", backend.name, self.array_problems(run, backend))
+        if report.add("arrays", backend.name, self.array_problems(run, backend)):
+            said = range_problem(run.layer, to_host(run.x), run.results["y"])
+            report.add("range", backend.name, said)
         moved = (
             f"changed its argument {', '.join(run.moved)}; work on a copy" if run.moved else None
         )
@@ -239,6 +246,8 @@ class _Case:
         for k, grad in layer.grads.items():
             arrays[f"grads[{k!r}]"] = (grad, tuple(layer.params[k].shape))
         problems = [array_problem(name, a, shape, backend) for name, (a, shape) in arrays.items()]
+        if problems[0] and " has shape " in problems[0]:  # y's: maybe Layer's output_shape
+            problems[0] += default_shape_hint(layer)
         for k, v in layer.state.items():
             integer = k in layer.integer_state
             problem = array_problem(f"state[{k!r}]", v, None, backend, integer=integer)

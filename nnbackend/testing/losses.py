@@ -6,8 +6,12 @@ Rows: ``arrays`` (a 0-d value and a gradient of ``pred``'s shape, on the backend
 its dtype), ``unchanged`` (pred and target left alone), ``gradient`` (backward against
 central differences, in float64 where the device has it), ``float32``, ``parity``
 (value and gradient as on the first backend), ``devices`` (array-api-strict's device1,
-device2, no_float64), ``reduction`` (the other reduction's gradient against central
-differences, and its value another than the first's) and ``config``.
+device2, no_float64), ``link`` (a link of its own gives probabilities where the loss
+takes labels or 0/1 targets: ``predict_proba`` passes them on), ``accuracy`` (where
+the loss ``has_accuracy``: ``count_correct`` counts the rows that ``link``'s likeliest
+class, or side of 0.5, gets right), ``reduction`` (the other reduction's gradient
+against central differences, and its value another than the first's) and ``config``.
+Targets ``fit`` would refuse for such outputs are refused first, with its message.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 
 from nnbackend.backend import Backend, Generator, get_backend
 from nnbackend.data import target_dtype
+from nnbackend.data_checks import check_targets
 from nnbackend.gradcheck import numerical_gradient
 from nnbackend.registry import LOSSES, check_base_init
 from nnbackend.testing.backends import (
@@ -61,6 +66,11 @@ def check_loss(
     pred, target = np.asarray(pred, dtype=np.float64), np.asarray(target)
     loss = made_by(make_loss, "loss")
     check_base_init(loss, "reduction")  # else every row fails in Python's words
+    outputs = pred.shape[1] if pred.ndim == 2 else None
+    try:  # targets fit refuses would test the loss on what it never sees
+        check_targets(target, pred.shape[0], outputs, loss, "target", "pred")
+    except ValueError as exc:
+        raise ValueError(f"check_loss: pred {pred.shape} as a model's outputs: {exc}") from None
     report = Report(f"check_loss({loss!r}, pred {pred.shape}, target {target.shape})")
     results, results32 = {}, {}
     for backend in chosen:
@@ -77,11 +87,62 @@ def check_loss(
             device = get_backend(name, dtype=dtype if name in STRICT_DEVICES else "float32")
             _checked(report, make_loss, pred, target, device, False, DEVICE_HINT)
     first = chosen[0]
+    with report.checking("link", first.name):
+        _link_and_count(report, make_loss(), pred, target, first)
     with report.checking("reduction", first.name):
         twin = first.with_dtype("float64") if first.supports("float64") else first
         _other_reduction(report, make_loss(), pred, target, twin)
     config_round_trip(report, make_loss(), LOSSES)
     return report.raise_if_failed()
+
+
+def _link_and_count(report, loss, pred, target, backend: Backend) -> None:
+    """What ``predict_proba`` and the accuracy read of the loss. A ``link`` of its own
+    (softmax, sigmoid) gives pred's shape and, where the loss takes labels or 0/1
+    targets, probabilities (rows summing to 1 for labels); ``count_correct``, where the
+    loss ``has_accuracy``, counts the rows whose likeliest class is the label (for 0/1
+    targets: the outputs on the target's side of 0.5, a share of them per row)."""
+    P, T = _arrays(loss, pred, target, backend)
+    loss.forward(P, T)
+    proba = loss.link(P)
+    problem = array_problem("link(pred)", proba, pred.shape, backend)
+    if problem is None and proba is not P:
+        problem = _not_probabilities(to_host(proba), loss.target_kind)
+    report.add("link", backend.name, problem)
+    if loss.has_accuracy and problem is None:
+        count = to_host(loss.count_correct(P, T))
+        want = _right(to_host(proba), target, loss.target_kind)
+        said = None
+        if count.shape != () or not 0 <= float(count) <= pred.shape[0]:
+            said = f"count_correct gave {count!r}: a 0-d count between 0 and {pred.shape[0]}"
+        elif want is not None and not math.isclose(float(count), want, abs_tol=1e-9):
+            side = "likeliest class" if loss.target_kind == "labels" else "side of 0.5"
+            said = f"count_correct gave {float(count):g}; rows right by link(pred)'s {side}: "
+            said += f"{want:g}"
+        report.add("accuracy", backend.name, said)
+
+
+def _not_probabilities(proba: np.ndarray, kind: str) -> str | None:
+    if kind not in ("labels", "probabilities"):
+        return None
+    if not (np.all(proba >= 0) and np.all(proba <= 1)):
+        found = f"[{np.nanmin(proba):.6g}, {np.nanmax(proba):.6g}]"
+        return f"link(pred) gives values in {found}, which predict_proba passes on as probabilities"
+    sums = proba.reshape(proba.shape[0], -1).sum(axis=1)
+    if kind == "labels" and not np.allclose(sums, 1.0, rtol=0, atol=1e-6):
+        return f"link(pred)'s rows sum to {sums.min():.6g} .. {sums.max():.6g}, not 1 (a softmax's)"
+    return None
+
+
+def _right(proba: np.ndarray, target: np.ndarray, kind: str) -> float | None:
+    """How many rows ``proba`` classifies right, as the built-in losses count them."""
+    if kind == "labels" and proba.ndim == 2:
+        labels = target.argmax(axis=1) if target.ndim == 2 else target
+        return float(np.sum(proba.argmax(axis=1) == labels))
+    if kind == "probabilities":
+        sides = (proba > 0.5) == (np.reshape(target, proba.shape) > 0.5)
+        return float(np.sum(sides)) / math.prod(proba.shape[1:])
+    return None
 
 
 def _other_reduction(report, loss, pred, target, backend: Backend) -> None:

@@ -154,6 +154,32 @@ def not_finite(results: dict) -> str | None:
     )
 
 
+def range_problem(layer, x: np.ndarray, y: np.ndarray) -> str | None:
+    """Where the outputs ``y`` leave the range the layer says they take (host arrays):
+    its input's where it ``keeps_range``, else ``output_range``. ``fit`` takes its word,
+    feeding the outputs to a loss that wants probabilities on the strength of it."""
+    y = y[np.isfinite(y)]  # inf or NaN: the float32 row's
+    if y.size == 0 or x.size == 0:
+        return None
+    if getattr(layer, "keeps_range", False):
+        low, high = float(x.min()), float(x.max())
+        said = f"its input's range [{low:.6g}, {high:.6g}], as keeps_range = True says"
+        fix = "keeps_range = False, and the output_range they can take (or None)"
+    elif (declared := getattr(layer, "output_range", None)) is not None:
+        (low, high), fix = declared, "the output_range they can take, or None"
+        said = f"its output_range {tuple(declared)}"
+    else:
+        return None
+    reached = float(y.min()), float(y.max())
+    slack = 8 * float(np.finfo(y.dtype).eps) * max(abs(low), abs(high), 1.0)  # a mean's rounding
+    if low - slack <= reached[0] and reached[1] <= high + slack:
+        return None
+    return (
+        f"its outputs reach [{reached[0]:.6g}, {reached[1]:.6g}], outside {said}, which fit "
+        f"believes (a loss that takes probabilities is fed them on its word): say {fix}"
+    )
+
+
 def config_round_trip(report: Report, obj, registry) -> None:
     """A "config" row: ``config()`` is JSON, names the class as it is registered, and
     ``from_config`` gives it back; the detail says whether ``registry`` knows the class
