@@ -345,6 +345,24 @@ def _one_image(shape) -> bool:
     return shape[0] == shape[1] or math.isqrt(shape[1]) ** 2 != shape[1]
 
 
+def outputs_per_sample(model, X) -> int | None:
+    """``model.n_outputs``, else, where the model's shapes wait on data (no
+    ``input_shape``, a conv layer first), the outputs per sample its layers make of X's
+    samples: a conv net ending in global pooling or Flatten gives rows too. None for
+    image outputs, a layer of one's own whose shape is not known, or X they do not take
+    (``check_layers_take`` says why)."""
+    if model.output_shape is not None or getattr(X, "ndim", 0) < 2:
+        return model.n_outputs
+    layers = known_shapes(model.layers)
+    if not layers or len(layers) < len(model.layers):
+        return None
+    try:
+        shape = chain_shapes(layers, tuple(X.shape[1:]))[-1]
+    except ValueError:
+        return None
+    return shape[0] if shape is not None and len(shape) == 1 else None
+
+
 def known_shapes(layers) -> list:
     """The layers up to the first whose output shape is unknown: a layer of one's own
     that keeps ``Layer.output_shape`` (the same shape) may well change it."""

@@ -13,6 +13,7 @@ from nnbackend.data_checks import (
     check_layers_take,
     check_targets,
     known_shapes,
+    outputs_per_sample,
 )
 from nnbackend.hint_code import same_source
 from nnbackend.layers.base import Layer
@@ -29,8 +30,9 @@ def check_data(model, X, y, loss, names=("X", "y")) -> None:
             backend.check_array(array, what)
     check_inputs(X, model.input_shape, names[0], y)
     check_layers_take(model, X, names[0], y)
+    outputs = outputs_per_sample(model, X)  # a conv net given no input_shape: by X's
     try:
-        check_targets(y, X.shape[0], model.n_outputs, loss, names[1], inputs=names[0])
+        check_targets(y, X.shape[0], outputs, loss, names[1], inputs=names[0])
     except ValueError as exc:  # the outputs counted through a layer that may change them
         doubt, said = _doubted_outputs(model.layers), str(exc)
         if not doubt or "output" not in said or "Labels 1..n?" in said:  # that fix is y's
@@ -38,7 +40,7 @@ def check_data(model, X, y, loss, names=("X", "y")) -> None:
         raise ValueError(f"{said.rstrip('.')}{doubt}") from None
     if target_dtype(loss, y, backend) != "int64":  # float64 targets past float32's: inf
         check_in_range(y, backend.dtype_name, names[1])
-    if model.n_outputs is None and getattr(loss, "targets_like_outputs", False):
+    if outputs is None and getattr(loss, "targets_like_outputs", False):
         _check_image_targets(model, X, y, names[1])
 
 

@@ -13,16 +13,19 @@ import math
 
 from nnbackend.backend import namespace_of
 from nnbackend.checks import warn_caller
+from nnbackend.data_checks import outputs_per_sample
 from nnbackend.layers.activations import Softmax
 
 PROBE_SAMPLES = 256
 
 
-def output_layer_fits(model, loss) -> bool:
+def output_layer_fits(model, loss, n_outputs: int | None = None) -> bool:
     """Raise ValueError when ``model``'s last layer cannot give what ``loss`` takes;
     warn when a loss computed from logits follows a layer that already gives
     probabilities. True when the layer's range is known (or nothing is needed),
-    False when only its outputs can tell (see ``check_outputs``)."""
+    False when only its outputs can tell (see ``check_outputs``). ``n_outputs``: the
+    model's, where only the data tells (default: ``model.n_outputs``)."""
+    n_outputs = getattr(model, "n_outputs", None) if n_outputs is None else n_outputs
     wanted = loss.input_range
     last = model.layers[-1] if getattr(model, "layers", None) else None
     tail = _range_tail(model)
@@ -44,7 +47,7 @@ def output_layer_fits(model, loss) -> bool:
         problem = f"the model {ends}, whose outputs {_range_words(have)}"
         raise ValueError(_raw_scores_message(loss, problem))
     shared = isinstance(source, Softmax) and loss.target_kind == "probabilities"
-    if isinstance(source, Softmax) and getattr(model, "n_outputs", None) == 1:  # Keras's
+    if isinstance(source, Softmax) and n_outputs == 1:  # Keras's
         way = "Sigmoid() (or no activation, with from_logits=True)" if shared else "no Softmax"
         raise ValueError(  # Dense(1, activation="softmax")
             f"the model {ends}, a softmax of one output, which is always 1: for a 0/1 "
@@ -57,7 +60,7 @@ def output_layer_fits(model, loss) -> bool:
             + ("" if shared else ", or pass from_logits=False"),
             UserWarning,
         )
-    elif shared and getattr(model, "n_outputs", None) != 1:  # a multi-label net, say
+    elif shared and n_outputs != 1:  # a multi-label net, say
         warn_caller(
             f"the model {ends}, whose outputs sum to 1: under binary cross-entropy at most "
             "one label a sample passes 0.5. For several labels a sample end in Sigmoid() "
@@ -92,7 +95,7 @@ def check_output_layer(model, loss, X, y=None) -> None:
     layer): by the last layer's range, else by one probe of the first samples of ``X``.
     Given the targets ``y`` (a fit's), warn where ``predict`` will take the model for a
     classifier that is fitted as a regression (``warn_of_labels``)."""
-    if not output_layer_fits(model, loss):
+    if not output_layer_fits(model, loss, outputs_per_sample(model, X)):
         check_outputs(model, loss, X)
     if y is not None:
         warn_of_labels(model, loss, y)

@@ -76,8 +76,8 @@ def fit(
         X, y, validation_data = fit_data.split_validation(
             X, y, validation_data, validation_split, model.backend.dtype_name
         )
-        targets = (y, *(validation_data or ())[1:])  # the validation y too, where given
-        metrics = metric_types.for_fit(metrics, loss, model.n_outputs, *targets)
+        outputs = fit_data.outputs_per_sample(model, X)  # a conv net's: X's tells
+        metrics = metric_types.for_fit(metrics, loss, outputs, y, *(validation_data or ())[1:])
         optimizer.train_for(model)
         claim(model.layers, model, build_new=True)  # one put in by model.layers[i] = ...
         optimizer.follow_layers(model)
@@ -162,7 +162,7 @@ def evaluate(
     if metrics is None:  # the last fit's, those the loss given takes (all, with its own)
         metrics = metric_types.taken_by(loss, model)
     X, y = as_array(X, "X"), as_array(y, "y")
-    metrics = metric_types.for_fit(metrics, loss, model.n_outputs, y)
+    metrics = metric_types.for_fit(metrics, loss, fit_data.outputs_per_sample(model, X), y)
     # one pass: host rows go over a batch at a time, not copied (cast) whole first
     batches = batches_for(model, X, y, loss, batch_size, shuffle=False, on_device=False)
     output_range.check_output_layer(model, loss, X)
