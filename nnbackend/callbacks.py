@@ -19,7 +19,15 @@ import warnings
 from nnbackend.callback_base import Callback, callback_states, set_callback_states  # noqa: F401
 from nnbackend.checkpoint import check_can_save
 from nnbackend.checkpoint_sizes import check_declared, check_rebuilds
-from nnbackend.checks import boolean, finite_float, integer, one_of, positive_int, warn_caller
+from nnbackend.checks import (
+    boolean,
+    finite_float,
+    home_expanded,
+    integer,
+    one_of,
+    positive_int,
+    warn_caller,
+)
 from nnbackend.distributed.world import current, is_main
 from nnbackend.io import NotFiniteError, save
 from nnbackend.metrics import monitor_hint
@@ -272,7 +280,7 @@ class ModelCheckpoint(Callback):
         if not isinstance(path, str | os.PathLike):
             raise TypeError(f"ModelCheckpoint's path must be a str or Path, not {path!r}")
         check_no_template(path, "ModelCheckpoint path")
-        self.path = path
+        self.path = home_expanded(path)
         self.every = None if every is None else positive_int(every, "ModelCheckpoint every")
 
     def on_train_begin(self, model, fit):

@@ -16,6 +16,7 @@ import numbers
 import os
 import sys
 import warnings
+from pathlib import Path
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep  # as code objects name files
 _PASSED_OVER = (_PACKAGE, contextlib.__file__)
@@ -97,6 +98,29 @@ def boolean(value, name: str) -> bool:
     if isinstance(value, bool) or kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_"):
         return bool(value)
     raise TypeError(f"{name} must be True or False, not {_shown(value)}")
+
+
+def home_expanded(path):
+    """A file's ``path`` with a leading ``~`` made the home folder, as a shell would
+    (and as the data loaders and ``--out`` do): no shell sees the ``~`` of
+    ``checkpoint="~/runs/a.h5"``. A str stays a str; anything else as given, for its
+    own check to refuse."""
+    text = os.fspath(path) if isinstance(path, str | os.PathLike) else None
+    if not isinstance(text, str) or not text.startswith("~"):
+        return path
+    expanded = os.path.expanduser(text)  # "~nobody" stays, to be reported missing
+    return expanded if isinstance(path, str) else Path(expanded)
+
+
+def read_path(path):
+    """``path`` to read a checkpoint from, its ``~`` expanded (``home_expanded``): a
+    TypeError where it is no str or Path, a ValueError where it names no file."""
+    if not isinstance(path, str | os.PathLike) or isinstance(os.fspath(path), bytes):
+        raise TypeError(f"path must be a file's path (str or Path), not {path!r}")
+    path = home_expanded(path)
+    if os.path.basename(os.fspath(path)) in ("", ".", ".."):  # Path("") is the folder "."
+        raise ValueError(f"{os.fspath(path)!r} names no file: give a checkpoint's path")
+    return path
 
 
 def one_of(value, name: str, choices: tuple):

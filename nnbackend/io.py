@@ -56,7 +56,7 @@ from nnbackend.checkpoint_sizes import (
     check_declared,
     check_rebuilds,
 )
-from nnbackend.checks import boolean, integer, positive_int, warn_caller
+from nnbackend.checks import boolean, home_expanded, integer, positive_int, read_path, warn_caller
 from nnbackend.h5text import write_text
 from nnbackend.h5walk import identity, known_harmless
 from nnbackend.optim_base import Optimizer
@@ -120,6 +120,7 @@ def save(model, path, optimizer=None, epoch: int | None = None, *, callbacks=Non
     if optimizer is not None:  # as a load takes it; another model's state, as fit refuses it
         integer(optimizer.iterations, "the optimizer's step count", low=0, high=MAX_EPOCH)
         optimizer.train_for(model)
+    path = home_expanded(path)
     check_can_save(path, "path")  # before the file is built
     check_declared(model)
     check_rebuilds(model, model.loss, optimizer)
@@ -376,10 +377,7 @@ def _difference(saved: dict, mine: dict) -> str:
 def _read(path, backend, custom_objects, max_params, own: int = 0) -> Checkpoint:
     if hasattr(path, "params") or hasattr(backend, "params"):  # nb.load(path, model)
         raise TypeError("nb.load(path) makes a new model; to fill yours, nb.restore(model, path)")
-    if not isinstance(path, str | os.PathLike) or isinstance(os.fspath(path), bytes):
-        raise TypeError(f"path must be a file's path (str or Path), not {path!r}")
-    if os.path.basename(os.fspath(path)) in ("", ".", ".."):  # Path("") is the folder "."
-        raise ValueError(f"{os.fspath(path)!r} names no file: give a checkpoint's path")
+    path = read_path(path)
     if max_params is not None:  # a NaN bound would let any size through
         max_params = positive_int(max_params, "max_params (the most weights the file may declare)")
     if isinstance(backend, Backend):

@@ -25,7 +25,7 @@ import numpy as np
 
 from nnbackend.atomic import atomic_write
 from nnbackend.backend import to_numpy
-from nnbackend.checks import finite_float, integer, positive_int
+from nnbackend.checks import finite_float, home_expanded, integer, positive_int
 from nnbackend.data import is_host
 
 INSTALL_HINT = (
@@ -291,7 +291,7 @@ def save(fig, out_dir, name: str, dpi: int = 110) -> Path:
     Returns the path. The file is replaced whole or not at all: a full disk leaves the
     previous plot."""
     _matplotlib()
-    out_dir, name = Path(out_dir), os.fspath(name)  # a Path as the name too
+    out_dir, name = Path(home_expanded(out_dir)), os.fspath(name)  # a Path as the name too
     dpi = finite_float(dpi, "save dpi", low=1, high=2400)  # matplotlib takes 150.0 too
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(f"{out_dir} is a file: give save a folder for its plots")

@@ -29,7 +29,7 @@ from nnbackend.backend.compiling import compile_step
 from nnbackend.backend.threads import threads_for_step
 from nnbackend.checkpoint import nothing_saved_at
 from nnbackend.checkpoint_sizes import own_classes
-from nnbackend.checks import boolean, warn_caller
+from nnbackend.checks import boolean, home_expanded, warn_caller
 from nnbackend.data import as_array
 from nnbackend.distributed.alike import on_every_rank, refused_before_meeting
 from nnbackend.distributed.parallel import DataParallel
@@ -67,7 +67,7 @@ def fit(
                       validation_batch_size=validation_batch_size, log_every=log_every,
                       seed=seed, resume=resume, on_device=on_device)  # fmt: skip
         log_every = log_every or max(1, -(-epochs // 20))
-        callbacks = checked_callbacks(callbacks)
+        callbacks, checkpoint = checked_callbacks(callbacks), home_expanded(checkpoint)
         boolean(distributed, "distributed")
         if compile is not False and distributed:
             raise ValueError("compile=... captures one process's step: not with distributed=True")

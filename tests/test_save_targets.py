@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -243,3 +244,36 @@ def test_a_checkpoint_whose_architecture_cannot_be_read_is_not_called_another(tm
         f.attrs["architecture"] = "not json {"
     with pytest.warns(UserWarning, match=r"holds an earlier checkpoint, which this fit replaces"):
         net().fit(X, Y, checkpoint=path, **options)
+
+
+@pytest.mark.parametrize("how", ["nb.save", "checkpoint=", "callbacks="])
+@pytest.mark.parametrize("as_path", [False, True])
+def test_a_leading_tilde_is_the_home_folder_as_for_the_data(tmp_path, monkeypatch, how, as_path):
+    """'~/ck.h5' was taken literally: "its folder does not exist", or a folder named ~
+    made in the working directory, while the loaders and --out expand it."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "home").mkdir()
+    path = Path("~/ck.h5") if as_path else "~/ck.h5"
+    fit_with(path, how)
+    assert os.listdir(tmp_path / "home") == ["ck.h5"] and not (tmp_path / "~").exists()
+    again = nb.load(path)
+    np.testing.assert_array_equal(
+        again.params["0.W"], nb.load(tmp_path / "home/ck.h5").params["0.W"]
+    )
+    model = net()
+    assert nb.restore(model, path) in (None, 0)
+    if how != "nb.save":  # a fit's checkpoint: the optimizer's state to go on with
+        model.fit(X, Y, loss="cross_entropy", optimizer="sgd", epochs=2, verbose=0,
+                  checkpoint=path, resume=True)  # fmt: skip
+        assert nb.load(tmp_path / "home/ck.h5", with_optimizer=True)[2] == 1
+
+
+def test_a_plot_saved_under_a_tilde_goes_to_the_home_folder(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    history = net().fit(X, Y, loss="cross_entropy", optimizer="sgd", epochs=2, verbose=0)
+    written = nb.plot.save(nb.plot.curves(history).figure, "~/plots", "loss")
+    assert written == tmp_path / "home/plots/loss.png" and written.is_file()
+    assert not (tmp_path / "~").exists()
