@@ -10,15 +10,14 @@ object may have one link only: a second makes the reader load the same bytes aga
 (67 links to one compressed weight made a 55 KB checkpoint allocate 67 copies) or
 closes a cycle. Groups may nest MAX_DEPTH deep, and a file may hold MAX_LINKS links.
 That walk runs first in a child process (``h5walk``), where HDF5's own crashes on a
-crafted file stay.
-
-Then nothing is read before its size is known: ``dataset`` checks the declared
+crafted file stay. Then nothing is read before its size is known: ``dataset`` checks the declared
 shape and dtype against what the caller expects and that the file really holds the
 bytes (a tiny file cannot declare a huge, never-written dataset and make the reader
 allocate it): compressed, at most MAX_COMPRESSION times what it stores (deflate's
 limit), or the caller's ``max_ratio`` (64 for images, which compress far less).
-Running out of memory while reading is reported as such, not as damage. Text in such
-a file (attributes, JSON) is read by ``nnbackend.h5text``.
+Running out of memory while reading is reported as such, not as damage; a GPU's, as
+the arrays move there, as the GPU's library says it. Text in such a file (attributes,
+JSON) is read by ``nnbackend.h5text``.
 
 Every problem raises ``error`` (a ValueError subclass chosen by the caller) with the
 file's name; the operating system's own errors (missing file, permission) stay OSError.
@@ -169,16 +168,25 @@ def open_untrusted(path, error: type[ValueError] = ValueError, what: str = "file
                 yield f
             except error:
                 raise
-            except MemoryError:
+            except MemoryError as exc:
+                if _device_ran_out(exc):
+                    raise
                 raise error(
                     f"{path}: it declares more data than fits in memory; it was written on a "
                     "machine with more, or crafted to exhaust memory"
                 ) from None
             except (OSError, *DAMAGE) as exc:  # h5py's read errors: damaged data, not the OS
+                if _device_ran_out(exc):  # torch's is a RuntimeError
+                    raise
                 reason = f"{_read_failure(exc)} ({printable(str(exc))})"
                 raise error(f"{path}: cannot read it, {reason}") from None
             finally:
                 OPEN_FILES.pop(key, None)
+
+
+def _device_ran_out(exc: BaseException) -> bool:
+    """A GPU out of memory as the arrays moved there (torch's, CuPy's): the file read."""
+    return type(exc).__name__ == "OutOfMemoryError"
 
 
 def _read_failure(exc: BaseException) -> str:

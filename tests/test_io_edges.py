@@ -426,3 +426,37 @@ def test_a_save_leaves_the_leftovers_of_a_longer_name_alone(tmp_path):
     assert atomic.leftovers(tmp_path / "m.h5.bak") == [other]
     nb.save(nb.Sequential([Dense(2, 2)], seed=0), tmp_path / "m.h5")
     assert other.exists()
+
+
+class OutOfMemoryError(RuntimeError):
+    """Named as torch's (torch.OutOfMemoryError, a RuntimeError)."""
+
+
+class OutOfMemoryError2(MemoryError):
+    """Named as CuPy's (cupy.cuda.memory.OutOfMemoryError, a MemoryError)."""
+
+
+OutOfMemoryError2.__name__ = "OutOfMemoryError"
+
+
+@pytest.mark.parametrize("raised", [OutOfMemoryError, OutOfMemoryError2])
+def test_a_gpu_out_of_memory_while_loading_is_not_called_damage(tmp_path, monkeypatch, raised):
+    """A good checkpoint loaded onto a full GPU was 'damaged' (torch's error is a
+    RuntimeError, which h5py raises for damage): one may delete it on that word."""
+    from nnbackend import checkpoint
+
+    path = nb.save(nb.Sequential([Dense(2, 3)], seed=0), tmp_path / "good.h5")
+
+    def full(backend, host):
+        raise raised("CUDA out of memory. Tried to allocate 2.00 MiB")
+
+    monkeypatch.setattr(checkpoint, "_to_backend", full)
+    with pytest.raises(raised, match="^CUDA out of memory"):
+        nb.load(path)
+    with pytest.raises(raised, match="^CUDA out of memory"):
+        nb.restore(nb.Sequential([Dense(2, 3)]), path)
+    monkeypatch.setattr(
+        checkpoint, "_to_backend", lambda b, h: (_ for _ in ()).throw(RuntimeError("x"))
+    )
+    with pytest.raises(nb.io.CheckpointError, match="cannot read it, it is damaged"):
+        nb.load(path)  # any other RuntimeError of the read: damage, as h5py says it
