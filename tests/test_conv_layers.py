@@ -275,6 +275,24 @@ def test_native_max_pool_is_the_standard_one(backend_name, pool_size, stride):
     np.testing.assert_allclose(dx, want_dx, rtol=1e-13, atol=1e-13)
 
 
+@pytest.mark.parametrize("pool_size, stride", [*POOL_CASES, ((3, 1), (2, 1))])
+def test_pooling_gives_each_windows_largest_and_mean_as_numpy_does(pool_size, stride, backend):
+    """Against NumPy's sliding windows: a maximum that skipped a window's second column
+    passed every test without torch (its backward follows the same pick)."""
+    x = np.random.default_rng(3).normal(size=(2, 3, 7, 6))
+    stride = stride or pool_size
+    rows, cols = (pool_size, pool_size) if isinstance(pool_size, int) else pool_size
+    step = (stride, stride) if isinstance(stride, int) else stride
+    windows = np.lib.stride_tricks.sliding_window_view(x, (rows, cols), axis=(2, 3))
+    windows = windows[:, :, :: step[0], :: step[1]]
+    for kind, want in [
+        (L.MaxPool2D, windows.max(axis=(-2, -1))),
+        (L.AvgPool2D, windows.mean(axis=(-2, -1))),
+    ]:
+        got = kind(pool_size, stride=stride).forward(backend.asarray(x))
+        np.testing.assert_allclose(backend.to_numpy(got), want, rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed")
 @pytest.mark.parametrize("pool_size, stride", [(2, None), (3, 1)])
 def test_max_pool_sends_the_gradient_to_the_first_of_equal_largest(pool_size, stride, backend64):

@@ -102,6 +102,7 @@ def test_shapes_follow_the_chain():
         ),
         ([MaxPool2D(4)], (1, 3, 3), r"MaxPool2D.*window does not fit in a 3x3 input"),
         ([BatchNorm(3)], (4, 2, 2), r"BatchNorm\(num_features=3.* takes samples of shape \(3,\)"),
+        ([Dense(4, 3), BatchNorm(4)], (4,), r"gives 3 features but the next, BatchNorm\(num_feat"),
         ([Conv2D(1, 2, 3)], (36,), r"takes images, samples of shape \(channels, height, width"),
         ([Dense(2, 2)], (0, 3), r"input_shape must hold positive sizes"),
     ],

@@ -39,6 +39,8 @@ LAYERS = {
         lambda: L.Conv2D(2, 2, (3, 2), stride=(2, 1), padding=(0, 2)),
         (1, 2, 5, 7),
     ),
+    # windows that overlap down the rows alone: their gradients add (col2im's overlap test)
+    "Conv2D-rows-overlap": (lambda: L.Conv2D(1, 2, (3, 1), stride=(2, 1)), (2, 1, 7, 5)),
     "Conv2D-one-channel-batch-1": (lambda: L.Conv2D(1, 2, 3), (1, 1, 5, 4)),
     "Conv2D-no-bias-xavier": (lambda: L.Conv2D(2, 2, 2, bias=False, init="xavier"), (2, 2, 3, 3)),
     "Conv2D-1x1": (lambda: L.Conv2D(3, 4, 1), (2, 3, 4, 5)),
@@ -49,6 +51,7 @@ LAYERS = {
     "MaxPool2D-non-square-batch-1": (lambda: L.MaxPool2D((2, 3)), (1, 1, 4, 7)),
     "AvgPool2D": (lambda: L.AvgPool2D(2), (2, 2, 5, 5)),
     "AvgPool2D-overlapping": (lambda: L.AvgPool2D((3, 2), stride=(1, 2)), (2, 1, 5, 5)),
+    "AvgPool2D-rows-overlap": (lambda: L.AvgPool2D((3, 1), stride=(2, 1)), (2, 1, 7, 5)),
     "MaxPool2D-to-1x1": (lambda: L.MaxPool2D(2), (2, 3, 2, 2)),
     "AvgPool2D-to-1x1": (lambda: L.AvgPool2D(2), (2, 3, 2, 2)),
     "GlobalAvgPool2D": (L.GlobalAvgPool2D, (2, 3, 3, 4)),
@@ -56,6 +59,7 @@ LAYERS = {
     "Flatten-rows-already": (L.Flatten, (3, 4)),
     "BatchNorm-rows": (lambda: L.BatchNorm(4), (6, 4)),
     "BatchNorm-images": (lambda: L.BatchNorm(2), (3, 2, 3, 3)),
+    "BatchNorm-settings": (lambda: L.BatchNorm(4, momentum=0.5, eps=0.01), (6, 4)),  # in config
     "BatchNorm-images-batch-1": (lambda: L.BatchNorm(2), (1, 2, 2, 3)),
     "Dropout": (lambda: L.Dropout(0.4), (2, 3, 2, 2)),
 }
@@ -382,6 +386,7 @@ def test_unknown_layer_config_is_refused():
         (lambda: L.Conv2D(1, 1, (3, 2), padding=(3, 3)), r"padding from 0 to kernel_size, got"),
         (lambda: L.Conv2D(1, 1, 3, padding=-1), r"got kernel_size=3, stride=1, padding=-1"),
         (lambda: L.MaxPool2D(0), "MaxPool2D needs pool_size and stride of at least 1"),
+        (lambda: L.MaxPool2D(0, stride=1), "MaxPool2D needs pool_size and stride of at least 1"),
         (lambda: L.AvgPool2D(2, stride=0), "got pool_size=2, stride=0"),
         (lambda: L.BatchNorm(3, momentum=1.0), r"momentum must be a finite number in \[0, 1\)"),
         (lambda: L.BatchNorm(3, eps=0.0), "eps must be a finite number above 0, got 0.0"),
