@@ -34,12 +34,13 @@ def output_layer_fits(model, loss, n_outputs: int | None = None) -> bool:
     if wanted is not None and stochastic and getattr(stochastic[0], "rate", 1):
         after = tail[tail.index(stochastic[0]) + 1 :]  # pooling or Flatten at the end
         ends = " then ".join(repr(layer) for layer in [stochastic[0], *after])
+        rate = hasattr(stochastic[0], "rate")  # a noise layer of one's own may have none
+        does = "scales what it keeps by 1 / (1 - rate)" if rate else "draws at random"
         raise ValueError(
-            f"the model ends in {ends}, which scales what it keeps by 1 / (1 - rate) in "
-            f"training, so its outputs leave [{wanted[0]:g}, {wanted[1]:g}], which "
-            f"{type(loss).__name__} takes (a probe in evaluation, where it passes all, "
-            "cannot see it): put it before the layer that computes the outputs (the last "
-            "Dense or Conv2D)"
+            f"the model ends in {ends}, which {does} in training, so its outputs leave "
+            f"[{wanted[0]:g}, {wanted[1]:g}], which {type(loss).__name__} takes (a probe in "
+            "evaluation, where it passes all, cannot see it): put it before the layer that "
+            "computes the outputs (the last Dense or Conv2D)"
         )
     have = getattr(source, "output_range", None)
     ends = f"ends in {last!r}" if source is last else f"ends in {source!r} and {last!r}"
