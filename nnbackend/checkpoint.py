@@ -121,8 +121,8 @@ def read(path, backend, *, max_params: int | None = None, own: int = 0) -> Check
         with opened as f:
             dtype = _check_header(path, f)
             backend = backend(dtype) if callable(backend) else backend
-            itemsize = np.dtype(dtype).itemsize
-            model = _build_model(path, f, backend, (max_params, trusted, itemsize))
+            widest = 8  # its datasets' values: float64 in a float32 file is cast once read
+            model = _build_model(path, f, backend, (max_params, trusted, widest))
             return Checkpoint(
                 model,
                 _read_optimizer(path, f, model, backend),

@@ -356,7 +356,7 @@ def check_copies(
     """Count the values of the weights, the optimizer's slots and the callbacks' arrays
     before any is read: each is checked against the model's ``shapes`` ({name: shape}),
     but 64 callbacks could each hold a compressed copy of every weight, and a small file
-    make the reader allocate 65 models. ``itemsize``: the bytes of one saved value."""
+    make the reader allocate 65 models. ``itemsize``: the widest value's bytes a dataset holds."""
     total = copies_total(f, shapes)
     if total > MAX_COPIES * max_params:
         raise error(
@@ -369,9 +369,10 @@ def check_copies(
     nbytes, size = total * itemsize, f.id.get_filesize()
     if not trusted and nbytes > max(MAX_EXPANSION * size, FREE_BYTES):
         raise error(
-            f"{path}: its arrays declare {nbytes} bytes, {nbytes // size} times the file's "
-            f"{size}; nb.save does not compress, and weights compress little. If you trust "
-            f"the file, give a cap yourself, which lifts this one: {_trusted(max_params)}"
+            f"{path}: its arrays declare {total} values, up to {nbytes} bytes as read, "
+            f"{nbytes // size} times the file's {size}; nb.save does not compress, and weights "
+            f"compress little. If you trust the file, give a cap yourself, which lifts this "
+            f"one: {_trusted(max_params)}"
         )
 
 

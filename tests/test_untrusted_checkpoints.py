@@ -1072,7 +1072,8 @@ def test_arrays_compressed_far_past_weights_need_a_cap_given(tmp_path, monkeypat
     assert packed.stat().st_size * 64 < 4 * 1002 * 1000 + 8 * 1000 < plain.stat().st_size * 64
     loaded = nb.load(plain)  # what nb.save writes passes
     np.testing.assert_array_equal(loaded.params["0.W"], model.params["0.W"])
-    told = r"packed.h5: its arrays declare 4012008 bytes, \d+ times the file's \d+; nb.save does"
+    told = r"packed.h5: its arrays declare 1003002 values, up to 8024016 bytes as read, \d+ "
+    told += r"times the file's \d+; nb.save does"
     read = []
     monkeypatch.setattr(nb.checkpoint, "dataset", lambda *args, **kw: read.append(args[2]))
     with pytest.raises(nb.CheckpointError, match=told + r" not compress.*max_params=10+\)"):
@@ -1080,6 +1081,31 @@ def test_arrays_compressed_far_past_weights_need_a_cap_given(tmp_path, monkeypat
     assert read == []
     monkeypatch.undo()
     assert not nb.load(packed, max_params=10**8).params["0.W"].any()  # a cap given: trusted
+
+
+def test_float64_arrays_in_a_float32_file_count_at_their_width(tmp_path, monkeypatch):
+    """A file's dtype said float32 while its arrays were float64, cast once read: the
+    count took 4 bytes a value, and a file passed at 98 times its size, not 64."""
+    monkeypatch.setattr(nb.checkpoint_sizes, "FREE_BYTES", 0)
+    plain = nb.save(nb.Sequential([Dense(300, 800)], seed=0), tmp_path / "plain.h5")
+    sparse, path = np.zeros((300, 800)), tmp_path / "wide.h5"
+    sparse[::20, ::10] = np.random.default_rng(0).random((15, 80))  # 1200 stored in full
+    with h5py.File(plain, "r") as source, h5py.File(path, "w") as f:
+        f.attrs.update(source.attrs)
+        assert f.attrs["dtype"] in ("float32", b"float32")
+        for name in source:
+            if name != "weights":
+                source.copy(name, f)
+        f.create_group("weights").create_dataset(
+            "0.W", data=sparse, chunks=(16, 800), compression=9
+        )
+        source.copy("weights/0.b", f["weights"])
+    size = path.stat().st_size
+    assert 240_800 * 4 < 64 * size < 240_800 * 8  # within the cap at 4 bytes a value
+    with pytest.raises(nb.CheckpointError, match=r"declare 240800 values, up to 1926400 bytes"):
+        nb.load(path)
+    trusted = nb.load(path, max_params=10**6).params["0.W"]  # cast to the file's float32
+    np.testing.assert_array_equal(trusted, sparse.astype(np.float32))
 
 
 # --- strings: fixed-length now, variable-length (a heap HDF5 can loop on) read apart ---
