@@ -174,7 +174,7 @@ def test_image_bounds_take_10_million_images_and_a_gib_of_float32_and_no_more():
     check_image_count((1, 1 << 14, 1 << 14), "file", "images")  # 2**28 pixels: 1 GiB
     with pytest.raises(ValueError, match="10000001 images, more than the 10000000"):
         check_image_count((10_000_001, 1, 1), "file", "images")
-    said = "268451840 pixels, 1073807360 bytes as float32, more than the 1073741824 allowed"
+    said = "268451840 pixels, 1073807360 bytes as float32, more than the 1073741824 these loaders"
     with pytest.raises(ValueError, match=said):
         check_image_count((1, 1 << 14, (1 << 14) + 1), "file", "images")
 
