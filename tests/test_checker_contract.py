@@ -11,6 +11,7 @@ import nnbackend as nb
 from nnbackend.backend import namespace_of
 from nnbackend.layers import Dense
 from nnbackend.testing import CheckFailed, check_layer, check_loss
+from tests.test_checker_edges import Residual
 
 BACKENDS = ["numpy", "strict"]
 
@@ -197,36 +198,23 @@ def test_check_loss_refuses_labels_past_preds_columns_as_fit_does():
 
 
 @nb.register
-class HeldDense(nb.layers.Layer):
-    """x + Dense(x), as the guide writes a layer that holds one: the Dense gets the
-    outer layer's params and, unless ``hand_backend`` is False, its backend."""
+class HeldDense(Residual):
+    """Residual's x + Dense(x), as the guide writes a layer that holds one: its forward
+    hands the Dense the outer layer's params and, unless ``hand_backend`` is False, its
+    backend."""
 
-    def __init__(self, units: int = 3, hand_backend: bool = True):
-        super().__init__()
-        self.units, self.hand_backend = units, hand_backend
-        self.inner = Dense(units, units)
-
-    def param_shapes(self):
-        return self.inner.param_shapes()
-
-    def build(self, backend, rng):
-        super().build(backend, rng)
-        self.inner.build(backend, rng)
-        self.params.update(self.inner.params)
+    def __init__(self, units: int = 3, bias: bool = True, hand_backend: bool = True):
+        super().__init__(units, bias)
+        self.hand_backend = hand_backend
 
     def forward(self, x, training=True):
         self.inner.params = self.params
         if self.hand_backend:
             self.inner.backend = self.backend
-        return x + self.inner.forward(x, training)
-
-    def backward(self, dy, input_grad=True):
-        dx = self.inner.backward(dy, True)
-        self.grads.update(self.inner.grads)
-        return dy + dx
+        return super().forward(x, training)
 
     def config(self):
-        return {**super().config(), "units": self.units, "hand_backend": self.hand_backend}
+        return {**super().config(), "hand_backend": self.hand_backend}
 
 
 def test_a_layer_holding_a_dense_as_the_guide_writes_it_loads_on_another_backend(tmp_path):
