@@ -26,6 +26,7 @@ machine: a busy one makes the small nets' times meaningless).
 from __future__ import annotations
 
 import argparse
+import fcntl
 import importlib.util
 import json
 import os
@@ -36,11 +37,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import nnbackend as nb
 from nnbackend.atomic import atomic_write
 
 HERE = Path(__file__).resolve().parent
 README = HERE.parent / "README.md"
 RESULTS = HERE / "results.json"
+#: what the tables show: NumPy's runs of each example's default flags
+NUMPY = ["--backend", "numpy"]
 
 
 @dataclass(frozen=True)
@@ -485,6 +489,7 @@ def numbers_of(run: str) -> list[Number]:
 def run_main(run: str) -> dict:
     """RUNS[run]'s example, run through its main() here; its result, JSON-ready."""
     script, argv = RUNS[run]
+    argv = [*argv, *NUMPY]
     if run in NEEDS_DATA:  # a folder without the files: an error, not the digits
         argv = [*argv, "--data", os.environ["NNBACKEND_DATA"]]
     spec = importlib.util.spec_from_file_location(f"results_{script}", HERE / f"{script}.py")
@@ -520,7 +525,7 @@ def without_timings(value):
 def wall_time(script: str, argv: list[str]) -> float:
     """``python examples/<script>.py <argv>`` timed as a user would, from the shell."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, str(HERE / f"{script}.py"), *argv], check=True,
+    subprocess.run([sys.executable, str(HERE / f"{script}.py"), *argv, *NUMPY], check=True,
                    stdout=subprocess.DEVNULL)  # fmt: skip
     return time.perf_counter() - start
 
@@ -532,6 +537,32 @@ def write(path: Path, text: str) -> None:
 
 def load_recorded() -> dict:
     return json.loads(RESULTS.read_text()) if RESULTS.exists() else {"results": {}, "times": {}}
+
+
+def record(results: dict, times: dict | None = None) -> dict:
+    """results.json read again, these runs' ``results`` and ``times`` put in, and written
+    back, under a lock: runs of this script at once (--only apiece) each keep their own."""
+    folder = os.open(RESULTS.parent, os.O_RDONLY)  # the folder: the files are replaced whole
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        recorded = load_recorded()
+        recorded["results"].update(results)
+        recorded["times"].update(times or {})
+        write(RESULTS, json.dumps(recorded, indent=1) + "\n")
+        write(README, with_tables(README.read_text(), render_tables(recorded)))
+    finally:
+        os.close(folder)  # and the lock with it
+    return recorded
+
+
+def clean_environment(data: str | None) -> None:
+    """The examples' own defaults: $NNBACKEND (a backend), $NNBACKEND_FUSED and the
+    rest would change what is recorded as NumPy's default-flag runs; $NNBACKEND_DATA,
+    or ``data``, says where the data is."""
+    if data:
+        os.environ["NNBACKEND_DATA"] = data
+    for name in [n for n in os.environ if n.startswith("NNBACKEND") and n != "NNBACKEND_DATA"]:
+        del os.environ[name]
 
 
 def main(argv=None) -> dict:
@@ -552,9 +583,7 @@ def main(argv=None) -> dict:
             raise SystemExit("README.md does not show examples/results.json: run with --render")
         print("README.md shows examples/results.json")
         return recorded
-    if args.data:
-        os.environ["NNBACKEND_DATA"] = args.data
-    os.environ.pop("NNBACKEND_MAX_STEPS", None)
+    clean_environment(args.data)
     if args.times and (args.only or args.render):
         parser.error("--times runs every example: leave out --only and --render")
     runs = [] if args.render else args.only or list(RUNS)
@@ -567,18 +596,15 @@ def main(argv=None) -> dict:
     for run in runs:
         print(f"== {run}: {RUNS[run][0]}.py {' '.join(RUNS[run][1])}", flush=True)
         fresh[run] = run_main(run)
-        recorded["results"][run] = without_timings(fresh[run])
-        write(RESULTS, json.dumps(recorded, indent=1) + "\n")  # a long rerun keeps what it has
+        recorded = record({run: without_timings(fresh[run])})  # a long rerun keeps what it has
+    times = {}
     if args.times:
         walls = {run: wall_time(*command) for run, command in {**RUNS, **TIMED_ONLY}.items()}
-        for row in ROWS:
-            if row.time is not None:
-                recorded["times"][row.key] = row.time(walls, fresh)
-    write(RESULTS, json.dumps(recorded, indent=1) + "\n")
-    write(README, with_tables(README.read_text(), render_tables(recorded)))
+        times = {row.key: row.time(walls, fresh) for row in ROWS if row.time is not None}
+    recorded = record({}, times)
     print(f"wrote {RESULTS} and the tables in {README}")
     return recorded
 
 
 if __name__ == "__main__":
-    main()
+    nb.cli.run(main)  # Ctrl-C: status 130, not a fit cut short (the estimators' own catch)

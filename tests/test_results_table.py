@@ -6,6 +6,7 @@ is which, and why)."""
 from __future__ import annotations
 
 import errno
+import os
 import re
 import shutil
 
@@ -136,3 +137,30 @@ def test_only_with_no_names_is_refused(capsys):
         TABLE.main(["--only"])
     told = capsys.readouterr().err
     assert stop.value.code == 2 and "--only: expected at least one argument" in told
+
+
+def test_a_run_records_numpys_numbers_whatever_the_environment_asks(monkeypatch, capsys):
+    """$NNBACKEND=torch made the table record torch's runs as the default flags' own."""
+    monkeypatch.setenv("NNBACKEND", "strict")
+    monkeypatch.setenv("NNBACKEND_FUSED", "0")
+    monkeypatch.setenv("NNBACKEND_DATA", "/data")
+    assert TABLE.run_main("neuron")["backend"] == "numpy"  # the flag, not $NNBACKEND
+    TABLE.clean_environment(None)
+    assert "NNBACKEND" not in os.environ and "NNBACKEND_FUSED" not in os.environ
+    assert os.environ["NNBACKEND_DATA"] == "/data"
+    assert {run["backend"] for run in RECORDED["results"].values() if "backend" in run} == {"numpy"}
+
+
+def test_runs_at_once_keep_each_others_results(tmp_path, monkeypatch):
+    """Each read results.json at its start and wrote all of it back: two --only runs at
+    once lost the first one's numbers, and --check agreed with the README it wrote."""
+    for name in ("README", "RESULTS"):
+        copy = tmp_path / getattr(TABLE, name).name
+        shutil.copy(getattr(TABLE, name), copy)
+        monkeypatch.setattr(TABLE, name, copy)
+    this = TABLE.load_recorded()  # one run's view, from its start
+    other = TABLE.record({"neuron": {**this["results"]["neuron"], "mse": 0.25}})  # the other's
+    mine = TABLE.record({"activations": this["results"]["activations"]})
+    assert mine["results"]["neuron"]["mse"] == 0.25 == other["results"]["neuron"]["mse"]
+    assert TABLE.load_recorded() == mine
+    assert TABLE.readme_tables(TABLE.README.read_text()) == TABLE.render_tables(mine)
