@@ -150,7 +150,7 @@ def main(argv=None) -> dict:
         "--print-every", type=nb.cli.at_least(1), default=5, help="print every N epochs"
     )
     parser.add_argument(
-        "--data", default=None, metavar="FOLDER",
+        "--data", default=None, metavar="FOLDER", type=nb.cli.data_folder,
         help="folder with the two cat .h5 files (or a folder above it, e.g. ../shared/data; "
         "default: $NNBACKEND_DATA)",
     )  # fmt: skip

@@ -143,7 +143,7 @@ def main(argv=None) -> dict:
         "(default 2 with --deep, else 0)",
     )  # fmt: skip
     parser.add_argument(
-        "--data", default=None, metavar="FOLDER",
+        "--data", default=None, metavar="FOLDER", type=nb.cli.data_folder,
         help="folder with the MNIST IDX files (or a folder above it, e.g. ../shared/data; "
         "default: $NNBACKEND_DATA)",
     )  # fmt: skip
@@ -192,11 +192,12 @@ def main(argv=None) -> dict:
     }
     if args.out and nb.distributed.is_main():
         curves = {"train (batches of the epoch)": log["train"], "test": log["test"]}
-        result["plots"] = plots(model, curves, args.out, f"{net} conv net on {name}")
+        stem = "mnist_cnn_deep" if args.deep else "mnist_cnn"  # a --deep run beside the other
+        result["plots"] = plots(model, curves, args.out, f"{net} conv net on {name}", stem)
     return result
 
 
-def plots(model, curves, out, title) -> list:
+def plots(model, curves, out, title, stem) -> list:
     from nnbackend import plot
 
     fig, ax = plot.figure(size=(6, 4))
@@ -209,7 +210,7 @@ def plots(model, curves, out, title) -> list:
     )
     filters = nb.to_numpy(model.params["0.W"])  # (out_channels, in_channels, kh, kw)
     grid = plot.image_grid(filters[:, 0], title=f"first layer's {len(filters)} filters")
-    paths = [plot.save(fig, out, "mnist_cnn_accuracy"), plot.save(grid, out, "mnist_cnn_filters")]
+    paths = [plot.save(fig, out, f"{stem}_accuracy"), plot.save(grid, out, f"{stem}_filters")]
     for path in paths:
         print(f"saved {path}")
     return paths

@@ -106,7 +106,8 @@ def main(argv=None) -> dict:
             title = f"{name}: error {r['error']:.2f}, accuracy {r['accuracy']:.2f}"
             plot.decision_boundary(model, X, y, ax=ax, title=title)
         fig.suptitle("make_moons(100, noise=0.1), " + ("with" if args.bias else "no") + " biases")
-        result["plots"] = [plot.save(fig, args.out, "perceptron_vs_hidden")]
+        name = "perceptron_vs_hidden_bias" if args.bias else "perceptron_vs_hidden"
+        result["plots"] = [plot.save(fig, args.out, name)]
         print(f"saved {result['plots'][0]}")
     return result
 

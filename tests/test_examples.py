@@ -359,6 +359,12 @@ def test_perceptron_vs_hidden_full_run(monkeypatch):
 def test_perceptron_vs_hidden_plots_both(steps, tmp_path):
     steps(50)
     assert_pngs(example("perceptron_vs_hidden").main(["--out", str(tmp_path)]), 1)
+    assert_pngs(example("perceptron_vs_hidden").main(["--out", str(tmp_path), "--bias"]), 1)
+    # the run with biases beside the one without: it had replaced its plot
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "perceptron_vs_hidden.png",
+        "perceptron_vs_hidden_bias.png",
+    ]
 
 
 def test_with_biases_the_hidden_layer_fits_the_moons(monkeypatch):
@@ -439,6 +445,9 @@ def test_a_refused_run_leaves_no_plot_folder_behind(tmp_path):
         # scikit-learn's own error, after the split; a blank image, every epoch
         ("sklearn_pipeline", ["--cv", "140"], "--cv: at most 139 folds (the rarest digit's"),
         ("mnist_cnn", ["--digits", "--shift", "8"], "--shift: at most 7 pixels for 8x8 images"),
+        # the Python API's words ("path='' names no folder") where the others tell the flag
+        ("mnist_cnn", ["--data", ""], "--data: an empty folder name: name a folder"),
+        ("cat_cnn", ["--data", " "], "--data: an empty folder name: name a folder"),
         # the deep net's BatchNorm: a batch of 1 was fit's traceback, naming batch_size=
         ("mnist_cnn", ["--digits", "--deep", "--batch-size", "1"], "--batch-size: the deep net"),
         ("mnist_cnn", ["--digits", "--deep", "--batch-size", "1437"], "1437 leave one of 1"),
@@ -568,6 +577,19 @@ def test_mnist_cnn_learns_the_real_digits(steps, data_dir, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "epoch 5: train acc" in out and "(30, 12, 12)" in out  # per epoch; the summary
     assert_pngs(result, 2)
+
+
+def test_a_deep_mnist_cnn_run_draws_beside_the_simple_ones(steps, tmp_path):
+    """Both wrote mnist_cnn_accuracy.png and mnist_cnn_filters.png: the last replaced."""
+    steps(2)
+    for deep in ([], ["--deep"]):
+        example("mnist_cnn").main(["--digits", "--epochs", "1", "--out", str(tmp_path), *deep])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "mnist_cnn_accuracy.png",
+        "mnist_cnn_deep_accuracy.png",
+        "mnist_cnn_deep_filters.png",
+        "mnist_cnn_filters.png",
+    ]
 
 
 def test_cat_cnn_on_every_backend_ends_where_numpy_does(backend, data_dir, monkeypatch):
