@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from benchmarks.options import count, results_file, threads
+from benchmarks.options import count, results_file, seconds, threads
 
 BACKENDS = ("numpy", "cupy", "torch", "torch:cuda", "strict")
 THREAD_VARIABLES = (
@@ -74,7 +74,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--threads", type=threads, default=all_cores(), help="CPU threads")
     parser.add_argument(
         "--quiet-wait",
-        type=float,
+        type=seconds,
         metavar="SECONDS",
         help="before each run, wait up to this long for other work on the"
         " machine to stop (0: never wait; default 30, and 0 with --quick, which"
@@ -201,5 +201,15 @@ def main(argv=None) -> int:
     return 1 if failed else 0
 
 
+def command(argv=None) -> int:
+    """``main`` as the shell runs it: Ctrl-C ends it with status 130, as the examples end,
+    not in a traceback (each workload that had finished is in the JSON file)."""
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        print("interrupted (each workload that had finished is in the JSON file)", file=sys.stderr)
+        return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(command())

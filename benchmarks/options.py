@@ -31,6 +31,17 @@ def threads(text: str) -> int:
     return n
 
 
+def seconds(text: str) -> float:
+    """A finite number of seconds >= 0 (a wait)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"a number of seconds >= 0, not {text!r}")
+    return value
+
+
 def counts(text: str) -> list[int]:
     """Comma-separated whole numbers >= 1 (``--ranks 1,2,4``), one at least."""
     parts = [part.strip() for part in text.split(",") if part.strip()]

@@ -381,6 +381,16 @@ def test_skip_names_what_it_takes():
         bench.parse_args(["--skip", "nnbackend"])
 
 
+@pytest.mark.parametrize("wait", ["-1", "nan", "inf", "soon"])
+def test_quiet_wait_takes_seconds_of_zero_or_more(wait, capsys):
+    from benchmarks import __main__ as bench
+
+    assert bench.parse_args(["--quiet-wait", "2.5"]).quiet_wait == 2.5
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--quiet-wait", wait])
+    assert f"a number of seconds >= 0, not {wait!r}" in capsys.readouterr().err
+
+
 def _over_autograd(name: str) -> dict[int, float]:
     """Workload -> nnbackend's time over torch autograd's in the recorded run ``name``."""
     ratio = {}
@@ -501,7 +511,7 @@ def test_the_readme_compares_the_gpu_with_the_cpu_from_both_tables():
     assert f"({gpu_faster[4]:.0f} times there;" in guide
 
 
-def test_a_run_stopped_part_way_keeps_the_workloads_it_finished(tmp_path, monkeypatch):
+def test_a_run_stopped_part_way_keeps_the_workloads_it_finished(tmp_path, monkeypatch, capsys):
     """The JSON is written after every workload: a GPU session that ends during the third
     workload leaves the first two recorded, ready for --add."""
     from benchmarks import __main__ as bench
@@ -521,6 +531,10 @@ def test_a_run_stopped_part_way_keeps_the_workloads_it_finished(tmp_path, monkey
         bench.main(["--quick", "--workloads", "3,2,4", "--json", str(out)])
     recorded = json.loads(out.read_text())
     assert [r["workload"] for r in recorded["results"]] == [3, 2]
+    # Ctrl-C from the shell: status 130, as the examples end, and no traceback
+    assert bench.command(["--quick", "--workloads", "4", "--json", str(tmp_path / "b.json")]) == 130
+    assert capsys.readouterr().err.endswith("interrupted (each workload that had finished is in "
+                                            "the JSON file)\n")  # fmt: skip
 
 
 @pytest.mark.parametrize(
