@@ -238,7 +238,8 @@ def load(path, backend=None, *, with_optimizer: bool = False, custom_objects=Non
     ``@nb.register``. ``max_params``: the most weights the file may declare (default
     100 million, the arrays then at most 64 times the file's size: ``nb.save`` does not
     compress); give it for a larger or compressed model from a source you trust.
-    Any problem with the file raises ``CheckpointError`` naming it.
+    Any problem with the file raises ``CheckpointError`` naming it; the operating
+    system's own (no file there, a folder, no permission to read) stay ``OSError``.
     """
     boolean(with_optimizer, "with_optimizer")
     saved = _read(path, backend, custom_objects, max_params)

@@ -258,7 +258,13 @@ def construct(cls: type, config: dict):
     is taken too: the name of ``cls`` under its kind's key ("type") is left out
     (``nb.optim.Adam.from_config(adam.config())``)."""
     registry = getattr(cls, "registry", None)
-    if isinstance(registry, Registry) and config.get(registry.key) == registry.name_of(cls):
+    if isinstance(registry, Registry) and registry.key in config:
+        named = config[registry.key]
+        if named != registry.name_of(cls):  # Optimizer.from_config(adam.config())
+            raise ValueError(
+                f"{cls.__name__}.from_config was given the config of {named!r}: build it by "
+                f"{named}.from_config(config)"
+            )
         config = {k: v for k, v in config.items() if k != registry.key}
     try:
         return cls(**config)

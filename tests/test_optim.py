@@ -186,7 +186,7 @@ def test_a_class_takes_its_own_whole_config():
     dense, mse = nb.layers.Dense(2, 3), nb.losses.MSE(half=True)
     assert nb.layers.Dense.from_config(dense.config()).config() == dense.config()
     assert nb.losses.MSE.from_config(mse.config()).config() == mse.config()
-    with pytest.raises(ValueError, match=r"bad arguments for SGD: .*'type': 'Adam'"):
+    with pytest.raises(ValueError, match=r"SGD.from_config was given the config of 'Adam'"):
         optim.SGD.from_config(adam.config())  # another class's: not taken as this one's
 
 
