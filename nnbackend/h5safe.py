@@ -168,25 +168,18 @@ def open_untrusted(path, error: type[ValueError] = ValueError, what: str = "file
                 yield f
             except error:
                 raise
-            except MemoryError as exc:
-                if _device_ran_out(exc):
-                    raise
-                raise error(
-                    f"{path}: it declares more data than fits in memory; it was written on a "
-                    "machine with more, or crafted to exhaust memory"
-                ) from None
-            except (OSError, *DAMAGE) as exc:  # h5py's read errors: damaged data, not the OS
-                if _device_ran_out(exc):  # torch's is a RuntimeError
-                    raise
+            except (OSError, MemoryError, *DAMAGE) as exc:  # h5py's: damaged data, not the OS
+                if type(exc).__name__ == "OutOfMemoryError":  # a GPU's (torch's, CuPy's)
+                    raise  # as it is: the file read
+                if isinstance(exc, MemoryError) or "can't allocate memory" in str(exc):
+                    raise error(  # the second, torch's CPU allocator (a RuntimeError)
+                        f"{path}: it declares more data than fits in memory; it was written on "
+                        "a machine with more, or crafted to exhaust memory"
+                    ) from None
                 reason = f"{_read_failure(exc)} ({printable(str(exc))})"
                 raise error(f"{path}: cannot read it, {reason}") from None
             finally:
                 OPEN_FILES.pop(key, None)
-
-
-def _device_ran_out(exc: BaseException) -> bool:
-    """A GPU out of memory as the arrays moved there (torch's, CuPy's): the file read."""
-    return type(exc).__name__ == "OutOfMemoryError"
 
 
 def _read_failure(exc: BaseException) -> str:

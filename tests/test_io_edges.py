@@ -460,3 +460,17 @@ def test_a_gpu_out_of_memory_while_loading_is_not_called_damage(tmp_path, monkey
     )
     with pytest.raises(nb.io.CheckpointError, match="cannot read it, it is damaged"):
         nb.load(path)  # any other RuntimeError of the read: damage, as h5py says it
+
+
+def test_a_cpu_allocator_out_of_memory_while_loading_is_memory_not_damage(tmp_path, monkeypatch):
+    """torch's CPU allocator raises a RuntimeError: it was 'cannot read it, it is damaged'."""
+    from nnbackend import checkpoint
+
+    path = nb.save(nb.Sequential([Dense(2, 3)], seed=0), tmp_path / "good.h5")
+
+    def full(backend, host):
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate")
+
+    monkeypatch.setattr(checkpoint, "_to_backend", full)
+    with pytest.raises(nb.io.CheckpointError, match="declares more data than fits in memory"):
+        nb.load(path)
