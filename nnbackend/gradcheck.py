@@ -21,7 +21,7 @@ from nnbackend import losses as loss_types
 from nnbackend import output_range
 from nnbackend.backend import Generator, backend_of, dtype_name, namespace_of, to_numpy
 from nnbackend.data import as_array, target_dtype
-from nnbackend.data_checks import check_inputs, check_targets
+from nnbackend.data_checks import check_inputs, check_targets, outputs_per_sample
 from nnbackend.hint_code import as_float64, same_source
 from nnbackend.losses import L2
 
@@ -101,7 +101,7 @@ def check_gradients(
     loss = loss_types.get(loss)
     X, y = as_array(X, "X"), as_array(y, "y")
     check_inputs(X, model.input_shape)
-    check_targets(y, X.shape[0], model.n_outputs, loss)
+    check_targets(y, X.shape[0], outputs_per_sample(model, X), loss)
     output_range.check_output_layer(model, loss, X)
     model = model.copy(dtype=_checking_dtype(model.backend, dtype))
     backend = model.backend

@@ -30,7 +30,11 @@ def output_layer_fits(model, loss, n_outputs: int | None = None) -> bool:
     last = model.layers[-1] if getattr(model, "layers", None) else None
     tail = _range_tail(model)
     source = tail[0] if tail else None
-    stochastic = [layer for layer in tail if getattr(layer, "stochastic", False)]
+    stochastic = [  # a random flip or crop keeps the range, by its word (check_layer's)
+        layer
+        for layer in tail
+        if getattr(layer, "stochastic", False) and not getattr(layer, "keeps_range", False)
+    ]
     if wanted is not None and stochastic and getattr(stochastic[0], "rate", 1):
         after = tail[tail.index(stochastic[0]) + 1 :]  # pooling or Flatten at the end
         ends = " then ".join(repr(layer) for layer in [stochastic[0], *after])

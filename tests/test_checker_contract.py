@@ -59,6 +59,23 @@ def test_check_layer_refuses_outputs_outside_the_input_where_it_keeps_range():
         check_layer(Doubles, (5, 3), backends=["numpy"])
 
 
+class HalvesAndSaysNonNegative(nb.layers.Layer):
+    """x / 2, said to give what ReLU gives, [0, inf): an unbounded top let any low pass."""
+
+    output_range = (0.0, float("inf"))
+
+    def forward(self, x, training=True):
+        return x / 2
+
+    def backward(self, dy, input_grad=True):
+        return dy / 2
+
+
+def test_a_range_open_at_the_top_still_holds_its_bottom():
+    with pytest.raises(CheckFailed, match=r"outside its output_range \(0.0, inf\)"):
+        check_layer(HalvesAndSaysNonNegative, (5, 3), backends=["numpy"])
+
+
 @pytest.mark.parametrize(
     "make, shape",
     [(nb.layers.Sigmoid, (5, 3)), (nb.layers.Softmax, (5, 3)), (nb.layers.ReLU, (5, 3)),
@@ -251,3 +268,20 @@ def test_check_layer_names_the_default_output_shape_as_sequential_does():
     said = r"y has shape \(5, 2\), not \(5, 4\); Pairs keeps Layer's default output_shape"
     with pytest.raises(CheckFailed, match=said):
         check_layer(Pairs, (5, 4), backends=["numpy"])
+
+
+class CountsExactRows(nb.losses.BinaryCrossEntropy):
+    """Multi-label accuracy as an exact match: a row is right in every output or not."""
+
+    def count_correct(self, pred, target):
+        xp = namespace_of(pred)
+        return xp.count_nonzero(xp.all((pred > 0) == (target > 0.5), axis=1))
+
+
+@pytest.mark.parametrize("make", [nb.losses.BinaryCrossEntropy, CountsExactRows])
+def test_check_loss_takes_a_share_in_float32_or_an_exact_match_of_binary_outputs(make):
+    """11 / 3 in float32 is not 11 / 3 in float64: the built-in BCE of 3 outputs failed."""
+    target = (np.random.default_rng(1).random((7, 3)) > 0.5) * 1.0
+    report = check_loss(lambda: make(from_logits=True), (7, 3), target, backends=["numpy"],
+                        dtype="float32")  # fmt: skip
+    assert [row.ok for row in report.rows if row.check == "accuracy"] == [True]

@@ -57,7 +57,6 @@ class Noise(nb.layers.Layer):
     """Additive noise in training: stochastic, with no ``rate``."""
 
     stochastic = True
-    keeps_range = True
 
     def forward(self, x, training=True, rng=None):
         return x
@@ -70,6 +69,31 @@ def test_a_noise_layer_of_ones_own_after_the_sigmoid_is_refused_without_a_rate()
     model = nb.Sequential([Dense(2, 1), Sigmoid(), Noise()], seed=0)
     with pytest.raises(ValueError, match=r"ends in Noise\(\), which draws at random in training"):
         check_output_layer(model, BinaryCrossEntropy(), np.zeros((4, 2)))
+
+
+class RandomFlip(nb.layers.Layer):
+    """Reverses the features of a batch at random in training: its outputs are its
+    inputs, in another order, within their range."""
+
+    stochastic = True
+    keeps_range = True
+
+    def forward(self, x, training=True, rng=None):
+        self._flip = (
+            training and rng is not None and float(rng.uniform((), backend=self.backend)) < 0.5
+        )
+        return x[:, ::-1] if self._flip else x
+
+    def backward(self, dy, input_grad=True):
+        return dy[:, ::-1] if self._flip else dy
+
+
+def test_a_random_layer_that_keeps_its_range_after_the_sigmoid_trains_under_bce():
+    """It was refused as Dropout is, which scales what it keeps past [0, 1]."""
+    X, y = nb.datasets.make_moons(40, seed=0)
+    model = nb.Sequential([Dense(2, 3), Sigmoid(), RandomFlip()], seed=0)
+    history = model.fit(X, np.eye(3)[y], loss="bce", optimizer="adam", epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2
 
 
 class HalfSigmoid(Sigmoid):

@@ -34,8 +34,8 @@ def check_image_count(shape: tuple, src: Path, what: str, error=ValueError) -> N
     if shape and shape[0] > MAX_IMAGES:
         raise error(
             f"{src}: {what} declares {shape}: {shape[0]} images, more than the {MAX_IMAGES} "
-            "these loaders read (MNIST's and the cat files' sizes): the file is damaged, or of a "
-            "larger data set than they are for"
+            "these loaders read (MNIST has 60,000): the file is damaged, or of a larger data set "
+            "than they are for"
         )
     if 4 * pixels > MAX_PIXEL_BYTES:
         raise error(

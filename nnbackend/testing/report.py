@@ -170,9 +170,9 @@ def range_problem(layer, x: np.ndarray, y: np.ndarray) -> str | None:
         said = f"its output_range {tuple(declared)}"
     else:
         return None
-    reached = float(y.min()), float(y.max())
-    slack = 8 * float(np.finfo(y.dtype).eps) * max(abs(low), abs(high), 1.0)  # a mean's rounding
-    if low - slack <= reached[0] and reached[1] <= high + slack:
+    reached, eps = (float(y.min()), float(y.max())), 8 * float(np.finfo(y.dtype).eps)
+    slack = [eps * max(abs(bound), 1.0) for bound in (low, high)]  # a mean's rounding
+    if low - slack[0] <= reached[0] and reached[1] <= high + slack[1]:  # inf: no bound
         return None
     return (
         f"its outputs reach [{reached[0]:.6g}, {reached[1]:.6g}], outside {said}, which fit "
