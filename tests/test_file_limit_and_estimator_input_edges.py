@@ -75,15 +75,15 @@ def compressed_dense(tmp_path, n_in: int, n_out: int):
 
 
 def test_a_small_file_may_declare_up_to_64_mib_of_arrays(tmp_path):
-    """A file of some kB may declare FREE_BYTES = 64 MiB of arrays whatever its size:
-    a Dense(4096, 4060) in float32 (66,535,280 bytes) loads; a Dense(4096, 4200)
-    (68,829,600 bytes, past 67,108,864) is refused by its declared bytes."""
+    """A file of some kB may declare FREE_BYTES = 64 MiB of arrays whatever its size,
+    counted at 8 bytes a value: a Dense(4096, 2030) (66,535,280 bytes) loads; a
+    Dense(4096, 2100) (68,829,600 bytes, past 67,108,864) is refused by them."""
     # kills checkpoint_sizes 14 (63 MiB: the first refused) and 15 (128 MiB: the second
     # let through to be read)
-    loaded = nb.load(compressed_dense(tmp_path, 4096, 4060))
+    loaded = nb.load(compressed_dense(tmp_path, 4096, 2030))
     assert float(np.abs(nb.to_numpy(loaded.params["0.W"])).max()) == 0.0
-    with pytest.raises(nb.CheckpointError, match=r"its arrays declare 68829600 bytes, "):
-        nb.load(compressed_dense(tmp_path, 4096, 4200))
+    with pytest.raises(nb.CheckpointError, match=r"declare 8603700 values, up to 68829600 bytes"):
+        nb.load(compressed_dense(tmp_path, 4096, 2100))
 
 
 class BuiltScale(Layer):
