@@ -386,6 +386,7 @@ def test_quiet_wait_takes_seconds_of_zero_or_more(wait, capsys):
     from benchmarks import __main__ as bench
 
     assert bench.parse_args(["--quiet-wait", "2.5"]).quiet_wait == 2.5
+    assert bench.parse_args(["--quiet-wait", "0"]).quiet_wait == 0  # never wait
     with pytest.raises(SystemExit):
         bench.parse_args(["--quiet-wait", wait])
     assert f"a number of seconds >= 0, not {wait!r}" in capsys.readouterr().err

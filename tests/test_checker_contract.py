@@ -94,6 +94,10 @@ def test_an_average_rounds_within_the_range_it_keeps():
     y = np.array([[[[x.sum() / 3]]]])
     assert y.max() > x.max() and range_problem(nb.layers.AvgPool2D(1), x, y) is None
     assert range_problem(nb.layers.AvgPool2D(1), x, y + 1e-9) is not None
+    x32 = x.astype(np.float32)  # float32's rounding, not float32's whole eps times 1000
+    assert range_problem(nb.layers.AvgPool2D(1), x32, x32 + np.float32(1e-5)) is not None
+    with_nan = np.array([[0.5, np.nan]])  # the float32 row says NaN: no range row of it
+    assert range_problem(nb.layers.Sigmoid(), x, with_nan) is None
 
 
 @nb.register
@@ -266,8 +270,23 @@ class Pairs(nb.layers.Layer):
 
 def test_check_layer_names_the_default_output_shape_as_sequential_does():
     said = r"y has shape \(5, 2\), not \(5, 4\); Pairs keeps Layer's default output_shape"
-    with pytest.raises(CheckFailed, match=said):
+    with pytest.raises(CheckFailed, match=said) as info:
         check_layer(Pairs, (5, 4), backends=["numpy"])
+    assert {check for check, _ in failed(info)} == {"arrays", "float32"}  # no range row
+
+
+class Float64Out(nb.layers.Layer):
+    def forward(self, x, training=True):
+        return nb.backend.namespace_of(x).astype(x, nb.backend.namespace_of(x).float64)
+
+    def backward(self, dy, input_grad=True):
+        return dy
+
+
+def test_a_dtype_fault_is_not_told_of_output_shape():
+    with pytest.raises(CheckFailed, match="y is float64, not float32") as info:
+        check_layer(Float64Out, (5, 4), backends=["numpy"])
+    assert "output_shape" not in str(info.value)
 
 
 class CountsExactRows(nb.losses.BinaryCrossEntropy):
@@ -285,3 +304,79 @@ def test_check_loss_takes_a_share_in_float32_or_an_exact_match_of_binary_outputs
     report = check_loss(lambda: make(from_logits=True), (7, 3), target, backends=["numpy"],
                         dtype="float32")  # fmt: skip
     assert [row.ok for row in report.rows if row.check == "accuracy"] == [True]
+
+
+class LogitsAsProbabilities(nb.losses.BinaryCrossEntropy):
+    """BCE on logits whose link hands the logits on: predict_proba gave raw scores."""
+
+    def link(self, pred):
+        return pred * 1.0
+
+
+class ShapedCount(Focal):
+    def count_correct(self, pred, target):
+        return nb.backend.namespace_of(pred).reshape(super().count_correct(pred, target), (1,))
+
+
+class NegatedLink(Focal):
+    def link(self, pred):
+        return -3 * pred
+
+
+class NinetyFivePercent(Focal):
+    def link(self, pred):
+        return 0.95 * nb.functional.softmax(pred)
+
+
+class CountsALittleMore(Focal):
+    def count_correct(self, pred, target):
+        return super().count_correct(pred, target) + 0.001
+
+
+BINARY = (np.arange(18).reshape(6, 3) % 2) * 1.0
+
+
+@pytest.mark.parametrize(
+    "make, target, failed_rows",
+    [
+        (lambda: LogitsAsProbabilities(from_logits=True), BINARY, {"link"}),
+        (ShapedCount, LABELS, {"accuracy"}),
+        (NegatedLink, LABELS, {"link"}),  # the link alone: the count is right
+        (NinetyFivePercent, LABELS, {"link"}),
+        (CountsALittleMore, LABELS, {"accuracy"}),
+    ],
+)
+def test_check_loss_names_the_row_that_is_wrong(make, target, failed_rows):
+    with pytest.raises(CheckFailed) as info:
+        check_loss(make, (6, 3), target, backends=["numpy"])
+    assert {check for check, _ in failed(info)} == failed_rows
+    if make is ShapedCount:
+        assert "a 0-d count between 0 and 6" in str(info.value)
+
+
+class MSEWithAHit(nb.losses.MSE):
+    """A regression loss with an accuracy of its own: a hit within 0.5 of the target."""
+
+    has_accuracy = True
+
+    def count_correct(self, pred, target):
+        xp = nb.backend.namespace_of(pred)
+        return xp.count_nonzero(xp.all(xp.abs(pred - target) < 0.5, axis=1))
+
+
+@pytest.mark.parametrize(
+    "make, pred, target",
+    [
+        (nb.losses.SoftmaxCrossEntropy, (6, 3), np.eye(3)[LABELS]),  # one-hot rows
+        (lambda: nb.losses.BinaryCrossEntropy(from_logits=True), np.zeros((6, 3)), BINARY),
+        (MSEWithAHit, (6, 3), np.zeros((6, 3))),  # no rule for its count: its range alone
+        (  # probabilities that need not sum to 1: the link is pred itself, not checked
+            lambda: nb.losses.SoftmaxCrossEntropy(from_logits=False),
+            np.random.default_rng(0).uniform(0.1, 0.9, (6, 3)),
+            LABELS,
+        ),
+    ],
+)
+def test_check_loss_passes_the_links_and_counts_that_are_right(make, pred, target):
+    report = check_loss(make, pred, target, backends=["numpy"])
+    assert all(row.ok for row in report.rows if row.check in ("link", "accuracy"))

@@ -87,3 +87,31 @@ def test_the_gradient_check_refuses_labels_past_a_pooled_nets_outputs(backend):
     model = nb.Sequential([Conv2D(3, 2, 3), GlobalAvgPool2D()], backend=backend, seed=0)
     with pytest.raises(ValueError, match=r"y holds labels from 0 to 4, but the model has 2"):
         nb.gradcheck.check_gradients(model, "cross_entropy", X[:6], np.array([0, 1, 4, 3, 2, 4]))
+
+
+def test_evaluate_checks_its_metrics_by_the_datas_outputs(backend):
+    model = pooled(backend, 2)
+    fit(model, Y)
+    with pytest.raises(ValueError, match="top_5_accuracy of a model with 2 classes is always 1"):
+        model.evaluate(X, Y, loss="cross_entropy", metrics=["top_k_accuracy"])
+
+
+class FirstThree(nb.layers.Layer):
+    """The first three features: a shape it changes without saying (Layer's output_shape)."""
+
+    def forward(self, x, training=True):
+        self._n = x.shape[1]
+        return x[:, :3]
+
+    def backward(self, dy, input_grad=True):
+        xp = nb.backend.namespace_of(dy)
+        zeros = xp.zeros((dy.shape[0], self._n - 3), dtype=dy.dtype, device=dy.device)
+        return xp.concat([dy, zeros], axis=1)
+
+
+def test_a_layer_of_ones_own_at_the_end_leaves_the_outputs_unknown(backend):
+    """Counted through it as the layers before it give (4), its 3 targets were refused."""
+    model = nb.Sequential([Conv2D(3, 4, 3), GlobalAvgPool2D(), FirstThree()], backend=backend)
+    assert outputs_per_sample(model, X) is None
+    targets = np.random.default_rng(4).random((24, 3))
+    assert len(fit(model, targets, loss="mse").history["loss"]) == 1

@@ -148,6 +148,8 @@ def test_a_run_records_numpys_numbers_whatever_the_environment_asks(monkeypatch,
     TABLE.clean_environment(None)
     assert "NNBACKEND" not in os.environ and "NNBACKEND_FUSED" not in os.environ
     assert os.environ["NNBACKEND_DATA"] == "/data"
+    TABLE.clean_environment("/given")  # --data FOLDER: what the runs on real data read
+    assert os.environ["NNBACKEND_DATA"] == "/given"
     assert {run["backend"] for run in RECORDED["results"].values() if "backend" in run} == {"numpy"}
 
 

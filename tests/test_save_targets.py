@@ -277,3 +277,21 @@ def test_a_plot_saved_under_a_tilde_goes_to_the_home_folder(tmp_path, monkeypatc
     written = nb.plot.save(nb.plot.curves(history).figure, "~/plots", "loss")
     assert written == tmp_path / "home/plots/loss.png" and written.is_file()
     assert not (tmp_path / "~").exists()
+
+
+def test_home_expanded_keeps_a_str_a_str_and_a_path_a_path(tmp_path, monkeypatch):
+    """ModelCheckpoint('~/a.h5') showed path=PosixPath(...) had a str become a Path."""
+    from nnbackend.checks import home_expanded
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert home_expanded("~/a.h5") == f"{tmp_path}/a.h5" and type(home_expanded("~/a")) is str
+    assert home_expanded(Path("~/a.h5")) == tmp_path / "a.h5"
+    assert repr(nb.callbacks.ModelCheckpoint("~/a.h5")).startswith(
+        f"ModelCheckpoint(path='{tmp_path}"
+    )
+
+
+@pytest.mark.parametrize("path", ["..", "runs/..", "~/.."])
+def test_a_load_from_a_path_naming_no_file_says_so(path):
+    with pytest.raises(ValueError, match="names no file: give a checkpoint's path"):
+        nb.load(path)
