@@ -253,19 +253,14 @@ def type_name(obj) -> str:
 
 
 def construct(cls: type, config: dict):
-    """``cls(**config)``, with arguments that do not fit reported as a ValueError
-    (the default ``from_config`` of every registered kind). The whole ``config()``
-    is taken too: the name of ``cls`` under its kind's key ("type") is left out
-    (``nb.optim.Adam.from_config(adam.config())``)."""
+    """``cls(**config)``, arguments that do not fit a ValueError (every kind's default
+    ``from_config``); a whole ``config()``, naming ``cls`` under its kind's key, is taken."""
     registry = getattr(cls, "registry", None)
-    if isinstance(registry, Registry) and registry.key in config:
-        named = config[registry.key]
-        if named != registry.name_of(cls):  # Optimizer.from_config(adam.config())
-            raise ValueError(
-                f"{cls.__name__}.from_config was given the config of {named!r}: build it by "
-                f"{named}.from_config(config)"
-            )
-        config = {k: v for k, v in config.items() if k != registry.key}
+    named = config.get(registry.key) if isinstance(registry, Registry) else None
+    if named is not None and named != registry.name_of(cls):  # Optimizer's from adam's
+        said = f"{named}.from_config(config) builds it"
+        raise ValueError(f"{cls.__name__}.from_config was given the config of {named!r}: {said}")
+    config = {k: v for k, v in config.items() if named is None or k != registry.key}
     try:
         return cls(**config)
     except TypeError as exc:
@@ -308,8 +303,7 @@ _NOT_A_SETTING = object()
 
 
 def _attribute(obj, name: str):
-    """``obj.name``, or _NOT_A_SETTING where it has none or cannot give it (a property
-    that needs the layer built)."""
+    """``obj.name``, or _NOT_A_SETTING where it cannot give it (a property needing a build)."""
     try:
         return getattr(obj, name)
     except Exception:
