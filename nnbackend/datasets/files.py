@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from nnbackend.checks import home_expanded
+
 DATA_ENV_VAR = "NNBACKEND_DATA"
 """The environment variable naming the folder the loaders look in when given none."""
 
@@ -59,10 +61,7 @@ def expanded(path) -> Path:
     """``path`` with a leading ``~`` made the home folder (no shell expands the ``~`` of
     ``--data=~/data`` or of ``NNBACKEND_DATA="~/data"``); ``~someone`` who is no user
     here stays as written, to be reported missing."""
-    try:
-        return Path(path).expanduser()
-    except RuntimeError:
-        return Path(path)
+    return Path(home_expanded(path))
 
 
 def looked_in(dirs: list[Path], missing_in) -> str:
