@@ -437,6 +437,12 @@ def render_row(row: Row, results: dict, times: dict) -> str:
 def render_tables(recorded: dict) -> dict[str, str]:
     """Table name -> its markdown, from results.json's content."""
     tables, results, times = {}, recorded["results"], recorded["times"]
+    missing = sorted({n.run for row in ROWS for n in row.numbers.values()} - set(results))
+    if missing:  # a KeyError named one run and not what to do
+        raise SystemExit(
+            f"error: {RESULTS} holds no results of {', '.join(missing)}: run "
+            f"python examples/results_table.py --only {' '.join(missing)} (with --data)"
+        )
     for name, header in HEADERS.items():
         rows = [render_row(row, results, times) for row in ROWS if row.table == name]
         tables[name] = "\n".join([header, *rows])

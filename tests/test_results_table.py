@@ -130,6 +130,14 @@ def test_a_failed_write_leaves_the_readme_and_results_whole(tmp_path, monkeypatc
     assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == before
 
 
+def test_a_missing_record_says_which_runs_to_make(tmp_path, monkeypatch):
+    """Without results.json, --check and --render ended in a KeyError naming one run."""
+    monkeypatch.setattr(TABLE, "RESULTS", tmp_path / "results.json")
+    with pytest.raises(SystemExit, match=r"holds no results of .*mnist.*: run python ") as stop:
+        TABLE.main(["--check"])
+    assert f"--only {' '.join(sorted(TABLE.RUNS))} (with --data)" in str(stop.value)
+
+
 def test_only_with_no_names_is_refused(capsys):
     """--only with nothing after it read as every run: tens of minutes of conv nets, and
     the README rewritten."""
