@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn import neural_network
-from sklearn.exceptions import DataConversionWarning, NotFittedError
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning, NotFittedError
 
 from nnbackend.sklearn import MLPClassifier, MLPRegressor, inputs
 
@@ -88,8 +88,8 @@ def test_a_column_of_targets_warns_as_scikit_learn_and_fits_as_one_output(cls):
 
 
 def test_a_first_multilabel_partial_fit_with_classes_learns_the_label_columns():
-    """Multi-label targets give the classes from the indicator's columns, whatever
-    ``classes`` says, as scikit-learn's partial_fit does: predictions are (n, 3)."""
+    """Multi-label targets give the classes from the indicator's columns, as
+    scikit-learn's partial_fit does: predictions are (n, 3)."""
     # kills classifier 138 (the binarizer fitted on classes: a multi-class head)
     target = np.stack([LABELS, 1 - LABELS, np.ones_like(LABELS)], axis=1)
     est = MLPClassifier((3,), random_state=0).partial_fit(X, target, classes=[0, 1, 2])
@@ -98,6 +98,35 @@ def test_a_first_multilabel_partial_fit_with_classes_learns_the_label_columns():
     assert est.out_activation_ == theirs.out_activation_ == "logistic"
     np.testing.assert_array_equal(est.classes_, [0, 1, 2])
     assert est.predict(X).shape == (40, 3) and est.n_outputs_ == 3
+
+
+@pytest.mark.parametrize("classes", [[0, 1], [0, 1, 2, 3]])
+def test_a_multilabel_partial_fit_refuses_classes_that_do_not_name_its_columns(classes):
+    """The first call took classes=[0, 1] for three columns, and the second, the same
+    call, was refused as "not the same as on last call" (scikit-learn refuses both)."""
+    target = np.stack([LABELS, 1 - LABELS, np.ones_like(LABELS)], axis=1)
+    est = MLPClassifier((3,), random_state=0)
+    for _ in range(2):  # a first call refused leaves the next a first call
+        with pytest.raises(ValueError, match=r"does not name y's 3 label columns: give "
+                           r"classes=\[0, 1, 2\]$"):  # fmt: skip
+            est.partial_fit(X, target, classes=classes)
+    assert not hasattr(est, "model_")
+
+
+@pytest.mark.parametrize("multilabel_first", [True, False])
+def test_a_warm_start_to_another_kind_of_target_says_to_fit_anew(multilabel_first):
+    """1-D labels after a multi-label fit (or the other way) were told of the net's
+    outputs and losses, advice an estimator's user cannot take."""
+    target = np.stack([LABELS, 1 - LABELS], axis=1)
+    first, then = (target, LABELS) if multilabel_first else (LABELS, target)
+    est = MLPClassifier((3,), max_iter=2, random_state=0, warm_start=True)
+    with pytest.warns(ConvergenceWarning):
+        est.fit(X, first)
+    kinds = ("multilabel-indicator", "binary")[:: 1 if multilabel_first else -1]
+    said = rf"^y is {kinds[1]}, but this MLPClassifier was fitted on {kinds[0]} targets"
+    for call in (est.fit, est.partial_fit):
+        with pytest.raises(ValueError, match=said + r": fit it anew \(warm_start=False\)"):
+            call(X, then)
 
 
 def test_the_tags_say_multi_label_and_multi_output_targets():

@@ -75,8 +75,13 @@ def test_a_sparse_torch_tensor_is_told_to_densify_everywhere():
             model.predict(sparse)
     with pytest.raises(TypeError, match=r"^y is a sparse torch tensor: give it dense, y\.to_dense"):
         fit(model, X, y.to_sparse())
+    estimator = nb.sklearn.MLPClassifier((4,), backend="torch")
     with pytest.raises(TypeError, match=r"^X is a sparse torch tensor"):
-        nb.sklearn.MLPClassifier((4,), backend="torch").fit(X.to_sparse(), y)
+        estimator.fit(X.to_sparse(), y)
+    estimator.partial_fit(X, y, classes=[0, 1])  # then predict's X reached the net
+    for method in (estimator.predict, estimator.predict_proba, estimator.predict_log_proba):
+        with pytest.raises(TypeError, match=told):
+            method(X.to_sparse_csr())
     assert len(fit(model, X.to_sparse().to_dense(), y)) == 1  # as told
 
 

@@ -663,6 +663,25 @@ def test_float_labels_come_back_as_they_were_on_a_device(backend, digits):
     np.testing.assert_array_equal(scores[0], scores[1])
 
 
+@pytest.mark.parametrize("kind", ["uint16", "uint32", "uint64", "int8"])
+def test_labels_of_any_integer_dtype_come_back_on_the_device(backend, digits, kind):
+    """torch indexes no uint16/32/64 array: predict, score and early stopping on a
+    tensor failed in its index_select for such labels (a mask's, an encoder's)."""
+    X, y = digits
+    top = 2**40 if kind == "uint64" else 100  # past int32 where the dtype holds it
+    labels = np.array([3, 7, top], dtype=kind)[y[:300] % 3]
+    X_dev = backend.asarray(X[:300], dtype="float64")
+    for stop in (False, True):
+        est = MLPClassifier((8,), max_iter=3, random_state=0, early_stopping=stop)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X_dev, labels)
+    predicted = est.predict(X_dev)
+    assert backend.owns(predicted) and nb.to_numpy(predicted).dtype == kind
+    np.testing.assert_array_equal(nb.to_numpy(predicted), est.predict(X[:300]))
+    assert est.score(X_dev, labels) == est.score(X[:300], labels)
+
+
 @pytest.mark.parametrize("first", [True, False])
 def test_early_stopping_switched_between_fits_goes_on(digits, first):
     """A warm start or partial_fit with early_stopping switched since the first fit met
@@ -1074,3 +1093,20 @@ def test_coefs_and_intercepts_are_assigned_as_in_scikit_learn(digits):
         est.coefs_ = [np.zeros((3, 3)), np.zeros((8, 10))]
     with pytest.raises(ValueError, match="intercepts_ takes 2 arrays, one a layer, not 1"):
         est.intercepts_ = [np.zeros(8)]
+
+
+def test_an_edit_in_place_of_coefs_is_refused_not_lost(backend, digits):
+    """The copies took scikit-learn's ``est.coefs_[0][:, k] = 0`` and changed nothing;
+    scikit-learn's own estimator, converted, still trains in place."""
+    X, y = digits
+    est = MLPClassifier((8,), max_iter=2, random_state=0, backend=backend.name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+        for held in (est.coefs_[0], est.intercepts_[-1]):
+            with pytest.raises(ValueError, match="read-only"):
+                held[:] = 0.0
+        theirs = est.to_sklearn()
+        theirs.coefs_[-1][:] = 0.0
+        theirs.partial_fit(X, y)
+    assert theirs.coefs_[-1].any() and est.coefs_[-1].any()

@@ -30,7 +30,7 @@ from nnbackend.kept import batch_arrays, forget_last_batch, passing
 from nnbackend.model import Sequential
 from nnbackend.sklearn.convergence import Convergence
 from nnbackend.sklearn.heads import loss_for
-from nnbackend.sklearn.inputs import fit_inputs, input_kind, predict_input
+from nnbackend.sklearn.inputs import fit_inputs, input_kind, predict_input, read_only_copy
 from nnbackend.sklearn.pickling import restored, snapshot
 from nnbackend.sklearn.solvers import optimizer_for
 
@@ -302,13 +302,13 @@ class BaseMLP(BaseEstimator):
 
     @property
     def coefs_(self) -> list:
-        """The weight matrices, layer by layer, as host NumPy arrays (n_in, n_out) (copies)."""
-        return [to_numpy(W).copy() for W, _ in self._dense_params()]
+        """The weight matrices, layer by layer, (n_in, n_out), as read-only host copies."""
+        return [read_only_copy(W) for W, _ in self._dense_params()]
 
     @property
     def intercepts_(self) -> list:
-        """The bias vectors, layer by layer, as host NumPy arrays (n_out,) (copies)."""
-        return [to_numpy(b).copy() for _, b in self._dense_params()]
+        """The bias vectors, layer by layer, (n_out,), as read-only host copies."""
+        return [read_only_copy(b) for _, b in self._dense_params()]
 
     @coefs_.setter
     def coefs_(self, values) -> None:

@@ -24,9 +24,10 @@ class MLPClassifier(ClassifierMixin, SklearnConversion, BaseMLP):
     backend : str or None, default=None
         Where to train: "numpy", "cupy", "torch", "torch:cuda", "strict", "auto"; None
         takes the current nnbackend backend (``nb.use_backend``, ``nb.set_backend``,
-        ``$NNBACKEND``, else NumPy) where ``fit`` runs: in the worker processes (and
-        threads) of ``GridSearchCV(n_jobs=2)`` that is ``$NNBACKEND`` or NumPy, so name
-        it for a parallel search. Arrays of a device library train where they live.
+        ``$NNBACKEND``, else NumPy) where ``fit`` runs: in the worker processes of
+        ``GridSearchCV(n_jobs=2)`` that is ``$NNBACKEND`` or NumPy, in worker threads
+        ``nb.set_backend``'s choice, so name it for a parallel search. Arrays of a
+        device library train where they live.
     dtype : {"float32", "float64"} or None, default=None
         The float type it computes in; None follows X, as scikit-learn does
         (float32 stays float32, everything else becomes float64). A model fitted in
@@ -41,8 +42,8 @@ class MLPClassifier(ClassifierMixin, SklearnConversion, BaseMLP):
     Attributes are scikit-learn's (``classes_``, ``n_features_in_``,
     ``feature_names_in_``, ``n_iter_``, ``loss_``, ``loss_curve_``, ``best_loss_``,
     ``validation_scores_``, ``best_validation_score_``, ``t_``, ``n_layers_``,
-    ``n_outputs_``, ``out_activation_``; ``coefs_`` and ``intercepts_`` as host copies,
-    assignable as a whole), plus ``model_``, the trained ``nb.Sequential``.
+    ``n_outputs_``, ``out_activation_``; ``coefs_`` and ``intercepts_`` as read-only host
+    copies, assignable as a whole), plus ``model_``, the trained ``nb.Sequential``.
 
     ``alpha`` is divided by the batch size, as in scikit-learn; for the last, smaller
     batch of an epoch scikit-learn divides by that batch's own size instead (with a
@@ -143,10 +144,18 @@ class MLPClassifier(ClassifierMixin, SklearnConversion, BaseMLP):
         else:  # binary: the second class where p > 0.5 (the only one, if y had one)
             index = xp.astype(proba[:, 0] > 0.5, xp.int64) * int(len(self.classes_) > 1)
         if is_device(X) and self.classes_.dtype.kind in "biuf":
-            # float labels in float64, not the model's float32: 16777217.0 stays itself
-            floats = "float64" if self.classes_.dtype.kind == "f" else None
-            return xp.take(self.model_.backend.asarray(self.classes_, dtype=floats), index)
+            return self._device_labels(index)
         return self.classes_[to_numpy(index)]
+
+    def _device_labels(self, index):
+        """``classes_[index]`` on the model's device, for numeric labels; float ones in
+        float64, not the model's float32 (16777217.0 stays itself)."""
+        backend, classes = self.model_.backend, self.classes_
+        if classes.dtype.kind == "u" and classes.dtype.itemsize > 1:
+            # torch indexes no uint16/32/64 array: picked on the host, sent back
+            return backend.asarray(classes[to_numpy(index)])
+        floats = "float64" if classes.dtype.kind == "f" else None
+        return backend.xp.take(backend.asarray(classes, dtype=floats), index)
 
     def predict_proba(self, X):
         """Class probabilities (n_samples, n_classes), columns in ``classes_`` order."""
@@ -185,7 +194,9 @@ class MLPClassifier(ClassifierMixin, SklearnConversion, BaseMLP):
             self.classes_ = self._label_binarizer.classes_
             multiclass = self._label_binarizer.y_type_ == "multiclass"
             self.out_activation_ = "softmax" if multiclass else "logistic"
-        if not first or (classes is not None and not multilabel):
+            if multilabel and classes is not None:
+                _check_columns_named(classes, self.classes_)
+        if not first or classes is not None:
             self._check_same_classes(y, incremental)  # partial_fit's classes= included
         Y = self._label_binarizer.transform(y)
         if self._label_binarizer.y_type_ == "multiclass":
@@ -193,6 +204,12 @@ class MLPClassifier(ClassifierMixin, SklearnConversion, BaseMLP):
         return Y, Y.shape[1]
 
     def _check_same_classes(self, y, incremental: bool) -> None:
+        fitted, kind = self._label_binarizer.y_type_, type_of_target(y)
+        if fitted.startswith("multilabel") != kind.startswith("multilabel"):
+            raise ValueError(  # else a Sequential's words on outputs and losses
+                f"y is {kind}, but this {type(self).__name__} was fitted on {fitted} "
+                "targets: fit it anew (warm_start=False) to change the kind"
+            )
         classes = unique_labels(y)
         if self.warm_start and set(classes) != set(self.classes_):  # partial_fit's too
             raise ValueError(
@@ -212,3 +229,13 @@ class MLPClassifier(ClassifierMixin, SklearnConversion, BaseMLP):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
+
+
+def _check_columns_named(classes, columns) -> None:
+    """partial_fit's ``classes`` for a label-indicator y: its columns, and no others
+    (the first call took any; the second then refused the same as "not the same")."""
+    if list(unique_labels(classes)) != list(columns):
+        raise ValueError(
+            f"classes={classes!r} does not name y's {len(columns)} label columns: give "
+            f"classes={columns.tolist()!r}"
+        )

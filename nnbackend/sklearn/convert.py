@@ -48,7 +48,8 @@ class SklearnConversion:
         theirs = kind().get_params()  # not backend, dtype or a subclass's own
         est = kind(**{k: v for k, v in self.get_params().items() if k in theirs})
         _copy_fitted(self, est)
-        est.coefs_, est.intercepts_ = self.coefs_, self.intercepts_
+        est.coefs_ = [W.copy() for W in self.coefs_]  # its own: scikit-learn trains in place
+        est.intercepts_ = [b.copy() for b in self.intercepts_]
         if self.early_stopping:  # the weights kept are the best: scikit-learn's copy of them
             est._best_coefs = [W.copy() for W in est.coefs_]
             est._best_intercepts = [b.copy() for b in est.intercepts_]

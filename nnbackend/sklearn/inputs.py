@@ -15,8 +15,7 @@ from sklearn import get_config
 from sklearn.utils.validation import check_array, check_consistent_length, validate_data
 
 from nnbackend.backend import Backend, BackendMismatchError, backend_of, get_backend, to_numpy
-from nnbackend.backend.core import detached
-from nnbackend.data import check_in_range
+from nnbackend.data import as_array, check_in_range
 from nnbackend.data_checks import check_inputs
 
 #: Float dtypes kept as they come (others become the first), as scikit-learn's MLP does.
@@ -75,10 +74,18 @@ def output(result, X):
     return result if is_device(X) else to_numpy(result)
 
 
+def read_only_copy(array):
+    """``array`` as a NumPy copy an edit in place is refused on: it would not reach
+    the array itself (``est.coefs_[0][:] = 0`` did nothing)."""
+    copy = to_numpy(array).copy()
+    copy.flags.writeable = False
+    return copy
+
+
 def device_X(est, X, backend: Backend, *, reset: bool):
     """A device array checked as ``validate_data`` checks host data, in the backend's dtype."""
+    X = as_array(X, "X")  # a sparse tensor refused; one autograd tracks, detached
     backend.check_array(X, "X")
-    X = detached(X)  # predictions that autograd tracked could not become NumPy
     xp = backend.xp
     if X.ndim != 2:
         raise ValueError(
