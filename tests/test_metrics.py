@@ -508,10 +508,23 @@ def test_categorical_accuracy_counts_a_tie_for_the_first_and_a_nan_row_wrong(bac
     out = backend.asarray(np.array([[0.0, 0.0], [0.0, 0.0], [np.nan, 1.0], [0.2, 0.7]]))
     right, weight = metric.batch(out, backend.asarray(np.array([0, 1, 1, 1])), None)
     assert (nb.to_numpy(right), weight) == (2, 1)  # the first tie and the last row
-    with pytest.raises(ValueError, match="has 1 output: metrics=\\['accuracy'\\]"):
-        metric.check(nb.losses.MSE(), 1)
+    with pytest.raises(ValueError, match="has 1 output: metrics=\\['accuracy'\\] counts"):
+        metric.check(nb.losses.BinaryCrossEntropy(), 1)
     with pytest.raises(ValueError, match=r"metrics=\['categorical_accuracy'\] counts its argmax"):
         nb.metrics.Accuracy().check(nb.losses.MSE(), 10)
+
+
+def test_one_output_under_mse_is_told_an_accuracy_that_mse_takes(backend):
+    """The tutorials' sigmoid neuron under MSE was told metrics=['accuracy'], which MSE
+    then refused: the advice is now one that runs."""
+    X, y = np.random.default_rng(0).normal(size=(40, 2)), np.arange(40) % 2
+    model = nb.Sequential([Dense(2, 1), "sigmoid"], backend=backend, seed=0)
+    said = r"has 1 output: MSE\(.*\) counts no accuracy: loss='bce' with metrics=\['accuracy'\]"
+    with pytest.raises(ValueError, match=said):
+        model.fit(X, y, loss="mse", optimizer="sgd", metrics=["categorical_accuracy"], verbose=0)
+    history = model.fit(X, y, loss="bce", optimizer="sgd", metrics=["accuracy"], verbose=0)
+    by_hand = np.mean(nb.to_numpy(model.predict(X)) == y)
+    assert model.evaluate(X, y)["accuracy"] == pytest.approx(by_hand) and history.epochs == [0]
 
 
 def test_categorical_accuracy_refuses_multi_label_rows():
