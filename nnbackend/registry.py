@@ -185,8 +185,7 @@ class Registry:
         return ", ".join(names)
 
     def create(self, spec):
-        """An object of this kind from ``spec``: such an object (returned as it is), a
-        name ("adam", "cross_entropy"; made with its default arguments), or a config dict."""
+        """An object of this kind from ``spec``: an object, a name ("adam") or a config dict."""
         if isinstance(spec, str):
             return construct(self.find(spec), {})
         if isinstance(spec, dict):  # a user's: its class named as a name string is
@@ -206,9 +205,10 @@ class Registry:
         name = config.get(self.key)
         if not isinstance(name, str):
             example = {self.key: next(iter(self._classes), "...")}
+            given = f"not as {name!r}" if self.key in config else f"not under {list(config)}"
             raise UnknownTypeError(
                 f"{self.article} config dict names its class under {self.key!r}, as in "
-                f"{example}, not as {name!r} (it has {', '.join(map(repr, config))})"
+                f"{example}, {given}"
             )
         try:
             self.get(name)  # exactly, or one of a load's custom_objects

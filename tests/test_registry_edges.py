@@ -297,6 +297,14 @@ def test_a_users_config_dict_names_a_built_in_in_any_case_and_needs_its_type():
         nb.optim.get({"type": "nope"})
 
 
+def test_an_initialiser_dict_is_told_its_key_is_name():
+    """{"type": "he"}, the other kinds' key, was told "not as None (it has 'type')"."""
+    said = r"names its class under 'name', as in \{'name': '.*'\}, not under \['type'\]$"
+    with pytest.raises(UnknownTypeError, match=said):
+        nb.init.get({"type": "he"})
+    assert type(nb.init.get({"name": "He_Normal"})) is type(nb.init.get("he"))
+
+
 def test_a_config_dict_naming_its_class_by_no_string_says_so():
     """{"type": Adam} (the class) was an AttributeError of 'lower'."""
     with pytest.raises(ValueError, match="names its class under 'type'"):
