@@ -283,7 +283,8 @@ class Sequential:
         return steps.step_function(self, loss, optimizer, l2, flat, own)
 
     def fit(self, X, y=None, *, loss, optimizer, **options) -> History:
-        """Train until epoch ``epochs``; returns the History of the epochs run.
+        """Train ``epochs`` epochs, numbered from 0 at each call (with ``resume=True``, on
+        from the epoch a checkpoint saved up to ``epochs``); returns their History.
 
         ``X``, ``y``: host data (NumPy arrays, lists) or arrays of the model's backend. ``loss``: a
         Loss or its name ("cross_entropy", "bce", "mse", ...); ``optimizer``: an Optimizer or its

@@ -59,8 +59,8 @@ def fit(
     checkpoint=None, resume: bool = False, on_device="auto", distributed: bool = False,
     compile=False,
 ) -> History:  # fmt: skip
-    """Train ``model`` until epoch ``epochs``; returns the History of the epochs run.
-    ``Sequential.fit`` documents the arguments."""
+    """Train ``model`` ``epochs`` epochs (from 0, or on from a resumed checkpoint's up to
+    ``epochs``); returns their History. ``Sequential.fit`` documents the arguments."""
     try:  # before the ranks meet: a rank refusing alone tells the others, not to strand them
         check_options(epochs=epochs, batch_size=batch_size, shuffle=shuffle, l2=l2,
                       validation_split=validation_split, verbose=verbose,
