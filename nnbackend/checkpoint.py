@@ -46,6 +46,9 @@ MAX_CALLBACKS = 64
 class CheckpointError(ValueError):
     """A checkpoint file that cannot be read as one (names the file and the problem)."""
 
+    def __str__(self) -> str:  # a downloaded file's name may hold a terminal's escapes
+        return printable(super().__str__())
+
 
 @dataclass
 class Checkpoint:
@@ -117,8 +120,7 @@ def read(path, backend, *, max_params: int | None = None, own: int = 0) -> Check
     trusted = max_params is not None
     max_params = max(DEFAULT_MAX_PARAMS, own) if max_params is None else max_params
     try:
-        opened = open_untrusted(path, CheckpointError, what="checkpoint")
-        with opened as f:
+        with open_untrusted(path, CheckpointError, what="checkpoint") as f:
             dtype = _check_header(path, f)
             backend = backend(dtype) if callable(backend) else backend
             widest = 8  # its datasets' values: float64 in a float32 file is cast once read
@@ -145,15 +147,13 @@ def _check_header(path: Path, f: h5py.File) -> str:
             f"{', '.join(missing) or 'the format tag'} (its top level holds {keys})"
         )
     version = attribute(path, f, "format_version", CheckpointError, "int")
-    if version > FORMAT_VERSION + 100:  # not a later release's: a damaged or crafted file
+    if not 1 <= version <= FORMAT_VERSION + 100:  # past 100: a damaged or crafted file
         raise CheckpointError(f"{path}: format_version {version} is not a version nb.save writes")
     if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path} was written in checkpoint format {version}, newer than the "
             f"{FORMAT_VERSION} this nnbackend reads: upgrade nnbackend to load it"
         )
-    if version < 1:
-        raise CheckpointError(f"{path}: format_version {version} is not a version nb.save writes")
     dtype = attribute(path, f, "dtype", CheckpointError, "str")
     if dtype not in ("float32", "float64"):
         raise CheckpointError(f"{path}: dtype {dtype[:40]!r} is not 'float32' or 'float64'")

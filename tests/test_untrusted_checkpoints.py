@@ -930,6 +930,18 @@ def test_text_from_the_file_is_escaped_in_messages(case_id, good, secrets, tmp_p
     assert "custom_objects" not in message  # no class can bear such a name
 
 
+def test_a_files_name_is_escaped_in_messages(good, tmp_path):
+    """The name, downloaded with the file, went into the message raw: its escapes
+    could clear a terminal's line and forge one (FileNotFoundError wrote its repr)."""
+    path = tmp_path / f"we{FAKE}ird.h5"
+    shutil.copy(good, path)
+    with h5py.File(path, "r+") as f:
+        del f["weights/0.W"]
+    with pytest.raises(nb.CheckpointError, match=r"we\\r\\x1b\[2K.*ird\.h5") as err:
+        nb.load(path)
+    assert str(err.value).isprintable(), ascii(str(err.value))
+
+
 # --- allocation bounds ------------------------------------------------------------
 
 LOAD_UNDER_A_1_GIB_CAP = textwrap.dedent(
