@@ -47,7 +47,7 @@ def output_layer_fits(model, loss, n_outputs: int | None = None) -> bool:
             "computes the outputs (the last Dense or Conv2D)"
         )
     have = getattr(source, "output_range", None)
-    ends = f"ends in {last!r}" if source is last else f"ends in {source!r} and {last!r}"
+    ends = "ends in " + " then ".join(repr(layer) for layer in tail or [last])
     if wanted is not None and have is not None and not _within(have, wanted):
         problem = f"the model {ends}, whose outputs {_range_words(have)}"
         raise ValueError(_raw_scores_message(loss, problem))

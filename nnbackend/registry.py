@@ -156,7 +156,7 @@ class Registry:
             whose = "" if self.key == "type" else f" (Yours.{self.key} == {name!r})"
             given = f"{{{name!r}: {name}}}" if self.key == "type" else "{'Yours': Yours}"
             hint = "; if it is your own class, decorate it with @nb.register, or pass "
-            hint += f"custom_objects={given} to nb.load{whose}"
+            hint += f"custom_objects={given} to nb.load or nb.restore{whose}"
         raise UnknownTypeError(
             f"unknown {self.kind} type {shown}{hint}; registered: {', '.join(self._classes)}"
         )

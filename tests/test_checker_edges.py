@@ -117,7 +117,7 @@ def test_check_gradients_refuses_outputs_outside_the_loss_range():
     real number, which binary cross-entropy cannot take: refused before any check."""
     # kills gradcheck 47 (the check of the outputs dropped)
     model = nb.Sequential([Dense(2, 4), Tanh(), Dense(4, 1), Flatten()], seed=3)
-    said = r"takes probabilities in \[0, 1\], but the model ends in Dense\(.*\) and Flatten\(\)"
+    said = r"takes probabilities in \[0, 1\], but the model ends in Dense\(.*\) then Flatten\(\)"
     with pytest.raises(ValueError, match=said):
         check_gradients(model, "bce", X, Y)
 

@@ -409,7 +409,7 @@ def test_an_initialiser_of_ones_own_loads_by_its_class_as_custom_objects_says(tm
     nb.save(model, tmp_path / "m.h5")
     with pytest.raises(nb.CheckpointError) as refused:
         nb.load(tmp_path / "m.h5")
-    told = "custom_objects={'Yours': Yours} to nb.load (Yours.name == 'quarter')"
+    told = "custom_objects={'Yours': Yours} to nb.load or nb.restore (Yours.name == 'quarter')"
     assert told in str(refused.value)
     again = nb.load(tmp_path / "m.h5", custom_objects={"Quarter": Quarter})
     assert isinstance(again.layers[0].init, Quarter)

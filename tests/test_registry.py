@@ -53,7 +53,7 @@ def test_an_unknown_type_says_how_to_register_it(tmp_path):
         nb.load(tmp_path / "swish.h5")
     long = SwishOfOneselfWithANameAsLongAsTheLongestAClassNeedsToBeItsOwnToo
     nb.save(nb.Sequential([Dense(2, 3), long(), Dense(3, 1)], seed=0), tmp_path / "long.h5")
-    said = rf"custom_objects=\{{'{long.__name__}': {long.__name__}\}} to nb.load; registered"
+    said = rf"custom_objects=\{{'{long.__name__}': {long.__name__}\}} to nb.load or nb.restore;"
     with pytest.raises(nb.CheckpointError, match=said):
         nb.load(tmp_path / "long.h5")
 

@@ -74,7 +74,7 @@ def test_an_unknown_name_is_shown_whole_up_to_100_characters_then_cut():
         registry.LAYERS.get("Swish")  # a short identifier: whole, with the hint
     assert str(err.value).startswith(
         "unknown layer type 'Swish'; if it is your own class, decorate it with @nb.register, "
-        "or pass custom_objects={'Swish': Swish} to nb.load; registered: Identity, "
+        "or pass custom_objects={'Swish': Swish} to nb.load or nb.restore; registered: Identity, "
     )
     with pytest.raises(UnknownTypeError) as err:
         registry.LAYERS.get("A" * 10_000)  # an identifier too long to show: no hint either
