@@ -13,6 +13,7 @@ import pytest
 
 from nnbackend.backend import get_backend
 from nnbackend.distributed import fingerprints
+from tests.conftest import HAVE_TORCH
 from tests.test_reader_edges import read
 
 
@@ -135,6 +136,22 @@ def test_features_in_another_order_are_told_apart(backend):
     same = fingerprints.checksums(backend.asarray(X), backend.asarray(y))
     swapped = fingerprints.checksums(backend.asarray(X[:, ::-1]), backend.asarray(y))
     assert swapped[:2] == same[:2] and swapped[2] != same[2]
+
+
+def test_standardised_data_in_another_layout_gives_the_same_sums():
+    """Its sums are rounding noise near 0, which the 12 digits of each sum showed: ranks
+    holding the same data, one in Fortran order or as a torch tensor, were refused."""
+    raw = np.random.default_rng(0).normal(size=(500, 7)) * [1, 10, 100, 1e3, 1e4, 2, 3] + 5
+    X, y = (raw - raw.mean(axis=0)) / raw.std(axis=0), np.arange(500.0) % 3
+    same = fingerprints.checksums(X, y)
+    assert fingerprints.checksums(np.asfortranarray(X), y) == same
+    if HAVE_TORCH:
+        import torch
+
+        assert fingerprints.checksums(torch.tensor(X), torch.tensor(y)) == same
+    assert fingerprints.checksums(X[:, ::-1].copy(), y)[2] != same[2]  # features' order
+    assert fingerprints.checksums(X[::-1].copy(), y)[1] != same[1]  # rows' order
+    assert fingerprints.checksums(2 * X, y)[0] != same[0]
 
 
 def test_complex_data_is_compared_by_dtype_and_shape(backend):
