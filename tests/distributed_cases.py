@@ -15,7 +15,7 @@ import textwrap
 import numpy as np
 
 import nnbackend as nb
-from nnbackend.layers import BatchNorm, Dense, Dropout
+from nnbackend.layers import BatchNorm, Dense, Dropout, Layer
 
 N, BATCH, EPOCHS = 100, 11, 5
 BACKENDS = ["numpy", "strict"] + (["torch"] if importlib.util.find_spec("torch") else [])
@@ -130,9 +130,51 @@ def documented_loop() -> dict:
     return weights(net)
 
 
+class Noise(Layer):
+    """Gaussian noise in training, drawn with the generator's ``normal`` by rows."""
+
+    stochastic = True
+
+    def forward(self, x, training=True, rng=None):
+        return x + rng.normal(tuple(x.shape), std=0.3, backend=self.backend) if training else x
+
+    def backward(self, dy, input_grad=True):
+        return dy
+
+
+class FeatureMask(Layer):
+    """One mask of features for the whole batch, drawn on the host (``rng.host()``)."""
+
+    stochastic = True
+
+    def forward(self, x, training=True, rng=None):
+        keep = rng.host().random((1, x.shape[1])) < 0.5
+        self._mask = self.backend.asarray(keep * 2.0) if training else None
+        return x * self._mask if training else x
+
+    def backward(self, dy, input_grad=True):
+        return dy if self._mask is None else dy * self._mask
+
+
+class RowShuffle(Layer):
+    """Its batch's rows in a random order: what no share of a batch can do alone."""
+
+    stochastic = True
+
+    def forward(self, x, training=True, rng=None):
+        order = rng.permutation(x.shape[0]) if training else np.arange(x.shape[0])
+        self._back = self.backend.asarray(np.argsort(order))
+        return self.backend.xp.take(x, self.backend.asarray(order), axis=0)
+
+    def backward(self, dy, input_grad=True):
+        return self.backend.xp.take(dy, self._back, axis=0)
+
+
 WHOLE_BATCH_LAYERS = {  # layers that need the whole batch: its masks, its statistics
     "dropout": lambda: [Dense(5, 8), "relu", Dropout(0.5), Dense(8, 3)],
     "batchnorm": lambda: [Dense(5, 8), BatchNorm(8), "relu", Dense(8, 3)],
+    "noise": lambda: [Noise(), Dense(5, 8), "relu", Dense(8, 3)],
+    "feature_mask": lambda: [Dense(5, 8), "relu", FeatureMask(), Dense(8, 3)],
 }
 
 
@@ -146,4 +188,4 @@ def train_whole_batch(layers: str, distributed: bool):
     history = net.fit(X, y, loss="cross_entropy", optimizer=nb.optim.SGD(0.1), epochs=3,
                       batch_size=BATCH, seed=3, verbose=0, distributed=distributed)  # fmt: skip
     arrays = {**weights(net), **{k: nb.to_numpy(a).copy() for k, a in net.state.items()}}
-    return arrays, {"history": history.history, "counter": net.rng.state["philox"]["counter"]}
+    return arrays, {"history": history.history, "generator": net.rng.state}

@@ -762,7 +762,7 @@ def test_the_documented_loop_of_ones_own_is_one_process_on_uneven_shares(two_ran
 @needs_mpi
 @pytest.mark.mpi
 @pytest.mark.parametrize("layers", list(cases.WHOLE_BATCH_LAYERS))
-def test_dropout_and_batchnorm_on_two_ranks_train_as_one_process(two_ranks, layers):
+def test_whole_batch_layers_on_two_ranks_train_as_one_process(two_ranks, layers):
     """Dropout: each rank draws its rows of the whole batch's mask, and every generator
     moves on as one process's. BatchNorm: mean and variance over both ranks' rows (a
     last batch of 2 rows is 1 + 1), the same running statistics on both ranks. The
@@ -773,7 +773,7 @@ def test_dropout_and_batchnorm_on_two_ranks_train_as_one_process(two_ranks, laye
     assert mine.keys() == alone.keys()
     assert_close(mine, alone, "float64")
     assert all(np.array_equal(weights0[k], weights1[k]) for k in weights0 if layers in k)
-    assert report0[layers]["counter"] == report1[layers]["counter"] == report["counter"]
+    assert report0[layers]["generator"] == report1[layers]["generator"] == report["generator"]
     for name, values in report["history"].items():
         np.testing.assert_allclose(report0[layers]["history"][name], values, rtol=0, atol=1e-12)
 

@@ -173,15 +173,17 @@ def test_a_summed_loss_on_thread_ranks_trains_as_one_process(backend, on_ranks, 
 
 @pytest.mark.parametrize("size", [2, 3])
 @pytest.mark.parametrize("layers", list(cases.WHOLE_BATCH_LAYERS))
-def test_dropout_and_batchnorm_on_thread_ranks_train_as_one_process(on_ranks, size, layers):
-    """Dropout's masks and BatchNorm's statistics are the whole batch's: the weights, the
-    running state, the history and the generator's counter of one process."""
+def test_whole_batch_layers_on_thread_ranks_train_as_one_process(on_ranks, size, layers):
+    """Dropout's masks, a noise layer's normal draws (the ranks drew their own shares,
+    and their generators parted), one mask for the batch from the host and BatchNorm's
+    statistics are the whole batch's: the weights, the running state, the history and
+    the generator of one process."""
     alone, report = cases.train_whole_batch(layers, distributed=False)
     results = on_ranks(size, lambda r: cases.train_whole_batch(layers, distributed=True))
     for got, got_report in succeeded(results):
         for name, a in alone.items():
             np.testing.assert_allclose(got[name], a, rtol=1e-10, atol=1e-12)
-        assert got_report["counter"] == report["counter"]
+        assert got_report["generator"] == report["generator"]
         np.testing.assert_allclose(
             got_report["history"]["loss"], report["history"]["loss"], rtol=1e-10
         )
@@ -412,6 +414,25 @@ def test_ranks_that_end_with_different_weights_are_told_alike(on_ranks):
     assert re.match(r"the ranks end the fit with different weights: a digest of the weights "
                     r"and running state: rank 0 has '[0-9a-f]{16}', ranks 1, 2 have "
                     r"'[0-9a-f]{16}'\. A callback", text), text  # fmt: skip
+
+
+def test_a_layer_that_shuffles_its_share_is_told_the_generators_part(on_ranks):
+    """A permutation of its rows draws as many numbers as a share has: on shares of 6
+    and 5 rows the ranks' generators parted with nothing said (their weights alike)."""
+
+    def rank(r):
+        net = nb.Sequential([cases.RowShuffle(), Dense(5, 3)], backend="numpy", seed=1)
+        with pytest.raises(nb.distributed.DistributedError) as raised:
+            net.fit(X[:22], y[:22], loss="cross_entropy", optimizer="sgd", batch_size=11,
+                    seed=3, verbose=0, distributed=True)  # fmt: skip
+        return str(raised.value)
+
+    (X, y), _ = cases.data()
+    said = succeeded(on_ranks(2, rank))
+    assert said[0] == said[1] and said[0].startswith(
+        "the ranks end the fit with their random generators apart: a layer of one's own "
+        "drew as many numbers as its share has rows otherwise than by random_bits"
+    )
 
 
 class Alone:

@@ -1,9 +1,11 @@
 """What the ranks of a data-parallel fit compare before and after it: sums of their
-data (the same data in the same order gives the same sums) and a hash of the weights."""
+data (the same data in the same order gives the same sums), a hash of the weights and
+one of the random generator's state."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 
 from nnbackend.backend import namespace_of, to_numpy
@@ -57,3 +59,8 @@ def digest(model) -> str:
         for name in sorted(part):
             found.update(to_numpy(part[name]).tobytes())
     return found.hexdigest()[:16]
+
+
+def generator_digest(rng) -> str:
+    """A hash of a generator's state: its host draws' and its device stream's counter."""
+    return hashlib.sha256(json.dumps(rng.state, sort_keys=True).encode()).hexdigest()[:16]

@@ -25,7 +25,7 @@ from nnbackend.backend.core import detached
 from nnbackend.backend.threads import threads_for_step
 from nnbackend.distributed.alike import check_alike, describe, disagreement
 from nnbackend.distributed.collectives import allreduce, broadcast, engine_for
-from nnbackend.distributed.fingerprints import digest
+from nnbackend.distributed.fingerprints import digest, generator_digest
 from nnbackend.distributed.whole_batch import whole_batch
 from nnbackend.distributed.world import DistributedError, World, joined_world
 from nnbackend.flat import FlatModel, thaw
@@ -235,14 +235,25 @@ class DataParallel:
             self.world.busy = not getattr(exc, "every_rank", False)
             self.world.left_by = f"{type(exc).__name__}: {exc}"
             raise
-        digests = self.world.allgather(digest(self.model), "a digest of the weights")
+        mine = (digest(self.model), generator_digest(self.model.rng))
+        both = self.world.allgather(mine, "a digest of the weights")
         self.world.busy = False
+        digests, generators = ([d[i] for d in both] for i in (0, 1))
         if len(set(digests)) > 1:
             raise DistributedError(
                 "the ranks end the fit with different weights: "
                 + disagreement("a digest of the weights and running state", digests)
                 + ". A callback that changes the model or the optimizer (EarlyStopping's "
                 "best weights put back, a learning rate) must run on every rank.",
+                every_rank=True,
+            )
+        if len(set(generators)) > 1:
+            raise DistributedError(
+                "the ranks end the fit with their random generators apart: a layer of one's "
+                "own drew as many numbers as its share has rows otherwise than by "
+                "random_bits, normal or uniform with those rows first (rng.permutation(n), "
+                "rng.host()'s draws), so the ranks drew other numbers than one process would: "
+                + disagreement("a digest of the generator's state", generators),
                 every_rank=True,
             )
 

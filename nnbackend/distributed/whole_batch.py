@@ -1,8 +1,9 @@
 """What a rank's share of a global batch needs of the whole batch in a data-parallel
 step, so that the step is the one process's step on the whole batch:
 
-- its rows of the random numbers the whole batch draws (Dropout's masks), the
-  generator moving on as the whole batch's draw moves it, on every rank alike;
+- its rows of the random numbers the whole batch draws (Dropout's masks, a noise
+  layer's normal draws), the generator moving on as the whole batch's draw moves it,
+  on every rank alike;
 - statistics over every rank's rows (BatchNorm's mean and variance, and the sums its
   backward needs), through a ``WholeBatch`` that layers with ``batch_statistics`` are
   given for the length of the step (``layer.whole_batch``; None in one process).
@@ -22,16 +23,42 @@ from nnbackend.distributed.collectives import allreduce
 
 
 class RowsOfBatch:
-    """The model's generator as one share of a batch draws from it: ``random_bits``
-    gives the share's rows of what the whole batch (``total`` rows) would draw, and
-    moves the generator on by the whole draw. Anything else is the generator's."""
+    """The model's generator as one share of a batch draws from it. A draw whose first
+    axis is the share's rows (``count``, from row ``first`` of ``total``) gives the
+    share's rows of what the whole batch would draw, and moves the generator on as the
+    whole draw does; any other draw is made whole, alike on every rank. Anything else
+    (``permutation``, ``host()``) is the generator's own: one mask for the whole batch
+    is drawn there exactly (a ``(1, n)`` draw above is read as rows on a share of one
+    row), and a draw there of the share's size puts the ranks' generators apart, which
+    the fit's end check reports."""
 
-    def __init__(self, rng, first: int, total: int):
-        self.rng, self.first, self.total = rng, first, total
+    def __init__(self, rng, first: int, total: int, count: int):
+        self.rng, self.first, self.total, self.count = rng, first, total, count
 
     def random_bits(self, shape, *, backend=None):
         """(rows of the share, ...) words: rows ``first ..`` of the whole batch's draw."""
+        if not self._by_rows(shape):
+            return self.rng.random_bits(shape, backend=backend)
+        shape = (shape,) if isinstance(shape, int) else shape
         return self.rng.random_bits_of_rows(shape, self.first, self.total, backend=backend)
+
+    def normal(self, shape, std: float = 1.0, *, backend=None, dtype=None):
+        return self._rows_of(self.rng.normal, shape, std, backend=backend, dtype=dtype)
+
+    def uniform(self, shape, low: float = 0.0, high: float = 1.0, *, backend=None, dtype=None):
+        return self._rows_of(self.rng.uniform, shape, low, high, backend=backend, dtype=dtype)
+
+    def _by_rows(self, shape) -> bool:
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        return len(shape) > 0 and shape[0] == self.count
+
+    def _rows_of(self, draw, shape, *args, **kwargs):
+        """The share's rows of ``draw`` of the whole batch (made on the host, so whole)."""
+        if not self._by_rows(shape):
+            return draw(shape, *args, **kwargs)
+        rest = () if isinstance(shape, int) else tuple(shape)[1:]
+        whole = draw((self.total, *rest), *args, **kwargs)
+        return whole[self.first : self.first + self.count, ...]
 
     def __getattr__(self, name):
         return getattr(self.rng, name)
@@ -56,7 +83,7 @@ def whole_batch(model, mine: slice, rows: int, engine):
     ``batch_statistics`` take their statistics over the whole batch."""
     rng = model.rng
     layers = [layer for layer in model.layers if layer.batch_statistics]
-    model.rng = RowsOfBatch(rng, mine.start, rows)
+    model.rng = RowsOfBatch(rng, mine.start, rows, mine.stop - mine.start)
     for layer in layers:
         layer.whole_batch = WholeBatch(engine, rows)
     try:
