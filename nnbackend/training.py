@@ -311,10 +311,9 @@ class Trainer:
             print(stopped if warned and stopped else history.stop_reason)  # a warning says more
         return history
 
-    def _stopped_elsewhere(self) -> str:
-        if self.parallel is not None and not self.set_here:
-            return "the fit was stopped on another rank"
-        return "model.stop_training was set"
+    def _stopped_elsewhere(self) -> str:  # another rank's: "on rank 1, ... stopped the fit"
+        here = self.parallel is None or self.set_here
+        return "model.stop_training was set" if here else self.stopped_on
 
     def _epoch_end(self, epoch: int, logs) -> None:
         """The callbacks' ``on_epoch_end``. In a distributed fit, whether to stop is
@@ -328,7 +327,8 @@ class Trainer:
                 self.stopped_by = f"{type(callback).__name__} stopped the fit"
         self.set_here = model.stop_training  # by this rank, before the ranks settle it
         if self.parallel is not None:
-            model.stop_training = self.parallel.stop_together(model.stop_training)
+            said = self.stopped_by or "model.stop_training was set"
+            model.stop_training, self.stopped_on = self.parallel.stop_together(self.set_here, said)
         for callback in self.callbacks[saving:]:
             callback.on_epoch_end(epoch, logs, model)
 

@@ -216,10 +216,16 @@ class DataParallel:
         (sums,) = allreduce(self.engine, [xp.stack(local)])
         return {name: ([(sums[i], 1)], self.validation_rows) for i, name in enumerate(measured)}
 
-    def stop_together(self, flag: bool) -> bool:
-        """Whether ``flag`` is true on some rank: callbacks that decide by the clock (or
-        anything else of one rank's own) still stop every rank together."""
-        return any(self.world.allgather(bool(flag), "whether to stop"))
+    def stop_together(self, flag: bool, reason: str) -> tuple[bool, str | None]:
+        """Whether ``flag`` is true on some rank, and why, as the first such rank says it
+        ("on rank 1, ..."): callbacks that decide by the clock (or anything else of one
+        rank's own) still stop every rank together, and rank 0, which prints, says why."""
+        said = self.world.allgather(reason if flag else None, "whether to stop")
+        stopping = [(rank, why) for rank, why in enumerate(said) if why is not None]
+        if not stopping:
+            return False, None
+        rank, why = stopping[0]
+        return True, f"on rank {rank}, {why}"
 
     @contextlib.contextmanager
     def session(self):
