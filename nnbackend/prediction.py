@@ -75,9 +75,8 @@ def _link(model, purpose: str):
             f"{purpose}: model.loss is {model.loss!r}, which needs one output per class, "
             f"but the model has 1 output: set model.loss = nb.losses.{bce}"
         )
-    if model.loss is not None:
-        if model.loss.input_range is not None:  # one set by hand: as fit refuses it
-            output_layer_fits(model, model.loss)
+    if model.loss is not None:  # one set by hand refused as fit refuses it, and a logits
+        output_layer_fits(model, model.loss)  # loss after a Sigmoid put in since, warned of
         return model.loss.link
     if probabilities:
         return lambda out: out

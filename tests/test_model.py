@@ -1299,6 +1299,22 @@ def trained_by_hand(backend, layers, loss, epochs=20):
     return model
 
 
+@pytest.mark.parametrize("outputs", [1, 3])
+def test_an_activation_put_on_after_a_logits_fit_is_warned_of_at_predict(backend, outputs):
+    """Keras's deployment habit, a Sigmoid or Softmax appended after training on logits:
+    predict and predict_proba squashed twice (every label 1, probabilities of 0.5 to
+    0.73) without a word, where evaluate warns."""
+    last, loss = (Sigmoid(), BinaryCrossEntropy(from_logits=True)) if outputs == 1 else (
+        Softmax(), SoftmaxCrossEntropy())  # fmt: skip
+    model = nb.Sequential([Dense(2, 8), Tanh(), Dense(8, outputs)], backend=backend, seed=0)
+    model.fit(X_MOONS, Y_MOONS % outputs, loss=loss, optimizer="adam", epochs=2, verbose=0)
+    model.layers.append(last)
+    said = rf"takes raw scores \(logits\) .* the model already ends in {type(last).__name__}"
+    for predict in (model.predict, model.predict_proba):
+        with pytest.warns(UserWarning, match=said):
+            predict(X_MOONS[:4])
+
+
 def test_predict_proba_without_a_loss_says_to_set_it(backend, tmp_path):
     """predict_proba gave the raw logits of a model no fit trained, and predict split one
     logit at 0.5 (its boundary is 0): both now say to set model.loss, and with it set
