@@ -104,6 +104,20 @@ def test_one_layer_object_stands_in_one_place_only():
         nb.Sequential([dense, "tanh", dense])
 
 
+def test_a_layer_put_in_a_second_place_by_assignment_is_refused_at_fit(backend):
+    """model.layers[4] = model.layers[2] (Keras's weight tying) trained with the second
+    place's input for both gradients (0.2 off numerical ones), and nothing said."""
+    model = nb.Sequential([Dense(2, 4), "tanh", Dense(4, 4), "tanh", Dense(4, 4), "tanh",
+                           Dense(4, 2)], backend=backend, seed=0)  # fmt: skip
+    model.layers[4] = model.layers[2]
+    said = r"^layer 4 is layer 2 again \(Dense\(n_in=4, n_out=4"
+    with pytest.raises(ValueError, match=said):
+        model.fit(X_MOONS, Y_MOONS, loss="cross_entropy", optimizer="sgd", verbose=0)
+    xb, yb = backend.asarray(X_MOONS[:8]), backend.asarray(Y_MOONS[:8])
+    with pytest.raises(ValueError, match=said):
+        model.train_step(xb, yb, SoftmaxCrossEntropy(), nb.optim.SGD(0.1))
+
+
 def test_a_weightless_layer_of_a_live_model_is_refused_in_another(backend):
     """A shared Tanh kept the last forward's output of either model: interleaved, one
     model's backward took the other's (weights 0.69 off); a shared Dropout took the

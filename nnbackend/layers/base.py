@@ -247,12 +247,7 @@ def layer_list(layers, more: tuple = ()) -> list[Layer]:
     for i, layer in enumerate(made):
         if not isinstance(layer, Layer):
             raise TypeError(f"layer {i} is {layer!r}, no nnbackend Layer{_not_a_layer(layer)}")
-        first = places.setdefault(id(layer), i)
-        if first != i:
-            raise ValueError(
-                f"layer {i} is layer {first} again ({layer!r}): one layer object can stand "
-                "in one place only; make a new layer for each place"
-            )
+        _one_place(places, layer, i)
         check_base_init(layer, "params")
         if layer.params:
             raise ValueError(
@@ -277,15 +272,26 @@ def _not_a_layer(thing) -> str:
     return ""
 
 
+def _one_place(places: dict, layer, i: int) -> None:
+    """Refuse ``layer`` at place ``i`` where it stood before (``places``: id -> place)."""
+    first = places.setdefault(id(layer), i)
+    if first != i:
+        raise ValueError(
+            f"layer {i} is layer {first} again ({layer!r}): one layer object can stand "
+            "in one place only; make a new layer for each place"
+        )
+
+
 def claim(layers, model, build_new: bool = False) -> None:
     """Mark each of ``layers`` as ``model``'s (a weak reference), refusing one that
-    another live model holds: a layer keeps one batch's input for its backward, so two
-    models would mix their gradients. Sequential claims its layers when made, unpickled
-    or copied, and at each fit and train_step (a layer put in by ``model.layers[i] = ...``,
-    which ``build_new`` builds where it has no backend yet)."""
+    another live model holds, or this one in two places: a layer keeps one batch's input
+    for its backward. Sequential claims its layers when made, unpickled or copied, and at
+    each fit and train_step (``model.layers[i] = ...``: ``build_new`` builds it)."""
     if build_new:  # a fit or train_step: not while another thread fits the model
         check_not_fitted_elsewhere(model)
+    places: dict[int, int] = {}  # model.layers[4] = model.layers[2]: a wrong gradient
     for i, layer in enumerate(layers):
+        _one_place(places, layer, i)
         if build_new and never_built(layer):  # put in place of one: built as Sequential does
             build_layer(layer, model.backend, model.rng)
         if _held_elsewhere(layer, model):
