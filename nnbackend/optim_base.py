@@ -95,7 +95,8 @@ class Optimizer:
     def current_lr(self, like=None) -> float:
         """The next step's learning rate: ``lr``, or what it gives for ``iterations``
         where it is a schedule or a function (checked: at least 0 and finite; 0, where a
-        decay has run out, leaves the weights as they are). Where the step is counted on
+        decay has run out, adds no more of the gradient: Momentum's velocity still moves
+        the weights on, as it was made at the earlier rates). Where the step is counted on
         the device (``count_on_device``), a schedule's rate is a 0-d array worked out
         there, in the dtype of ``like`` (a weight), from arguments checked when the
         schedule was made."""

@@ -16,8 +16,8 @@ the backend), the formula again on array-api-strict's ``device1`` and ``device2`
 float32 on its ``no_float64`` (every array stays on its device), ``moves`` (after
 ``model.to``, on the next backend, all state is there and the next step is still the
 formula's), ``save/load`` (the state and step count come back bit for bit, and the
-next step is the same bit for bit), ``lr`` (a step at a rate of 0 moves nothing: the
-update takes the rate it is given), and ``config``.
+next step is the same bit for bit), ``lr`` (a first step at a rate of 0 moves nothing:
+the update takes the rate it is given), and ``config``.
 """
 
 from __future__ import annotations
@@ -143,9 +143,10 @@ def _formula(report, make_optimizer, backend: Backend, expected, steps: int, ulp
 
 
 def _reads_its_rate(report, optimizer, backend: Backend, seed: int) -> None:
-    """A step at a rate of 0 (a schedule's, as ``current_lr`` gives it) leaves every
-    weight as it was: ``update`` must take its ``lr`` argument, not ``self.lr``, which
-    at a constant rate passes every formula row."""
+    """A first step at a rate of 0 (a schedule's, as ``current_lr`` gives it) leaves
+    every weight as it was (a later one may not: Momentum's velocity carries on):
+    ``update`` must take its ``lr`` argument, not ``self.lr``, which at a constant rate
+    passes every formula row."""
     optimizer.current_lr = lambda like=None: 0.0
     params = {k: backend.asarray(w) for k, w in _weights(seed).items()}
     before = to_host(params)
