@@ -11,6 +11,7 @@ import math
 from nnbackend.backend import namespace_of
 from nnbackend.checks import finite_float, integer, positive_int
 from nnbackend.registry import SCHEDULES, construct, init_parameters, register, type_name
+from nnbackend.spellings import told_ours
 
 
 def rate(lr) -> float:
@@ -57,6 +58,10 @@ class Schedule:
     operations alone, so a step recorded once can work the rate out on the device
     (``fit``'s ``compile=True`` on torch:cuda); the built-in schedules do. A subclass that
     rewrites ``__call__`` says it again"""
+
+    def __new__(cls, *args, **kwargs):  # Keras's initial_learning_rate=, staircase=: told ours
+        told_ours(cls, kwargs)
+        return super().__new__(cls)
 
     def __call__(self, step: int) -> float:
         raise NotImplementedError
@@ -110,7 +115,8 @@ class StepDecay(Schedule):
 
 @register
 class ExponentialDecay(Schedule):
-    """``lr * decay_rate ** (step / decay_steps)``, ``decay_rate`` in (0, 1]."""
+    """``lr * decay_rate ** (step / decay_steps)``, ``decay_rate`` in (0, 1] (Keras's
+    order is (rate, decay_steps, decay_rate): name the two)."""
 
     on_device = True
 
@@ -125,7 +131,9 @@ class ExponentialDecay(Schedule):
 
 @register
 class InverseTimeDecay(Schedule):
-    """``lr / (1 + decay_rate * step / decay_steps)``."""
+    """``lr / (1 + decay_rate * step / decay_steps)``. Keras's order is (rate,
+    decay_steps, decay_rate): name the two (``InverseTimeDecay(0.01, 1000, 1)`` is a
+    decay_rate of 1000)."""
 
     on_device = True
 

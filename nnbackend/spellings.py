@@ -16,9 +16,15 @@ from nnbackend.registry import LAYERS, UnknownTypeError
 OTHER_NAMES = {"learning_rate": "lr", "beta_1": "beta1", "beta_2": "beta2", "epsilon": "eps",
                "on_epoch_end": "fn", "strides": "stride", "filters": "out_channels",
                "use_bias": "bias", "kernel_initializer": "init", "p": "rate",
-               "negative_slope": "alpha", "in_features": "n_in",
-               "out_features": "n_out"}  # fmt: skip
-_OTHER_WAYS = {"activation", "weight_decay", "betas"}  # no argument of ours: said otherwise
+               "negative_slope": "alpha", "in_features": "n_in", "out_features": "n_out",
+               "units": "n_out", "initial_learning_rate": "lr", "kernel_size": "pool_size",
+               "alpha": "rho"}  # fmt: skip
+#: Keras's names that say a Conv2D call is Keras's: its first arguments are then
+#: (filters, kernel_size), where ours are (in_channels, out_channels)
+_KERAS_CONV = {"strides", "filters", "use_bias", "kernel_initializer"}
+#: no argument of ours: said otherwise
+_OTHER_WAYS = {"activation", "weight_decay", "betas", "clipnorm", "clipvalue", "amsgrad",
+               "staircase"}  # fmt: skip
 
 _NOTHING_TO_CLEAR = "each backward writes the gradients afresh: there is nothing to clear"
 _PARAMS = "model.params is {name: array}, as optimizer.step(model.params, model.grads) takes it"
@@ -33,11 +39,12 @@ MODEL_METHODS = dict.fromkeys(("zero_grad", "cleargrads", "zerograds"), _NOTHING
             "namedparams",
             "weights",
             "trainable_variables",
-            "get_weights",
         ),
         _PARAMS,
     ),  # fmt: skip
     "set_weights": "model.set_params({name: array}) sets them",
+    "get_weights": "model.copy_params() gives copies; model.params holds the live arrays, "
+    "which training changes in place",
     "state_dict": "model.params and model.state hold the arrays; nb.save(model, path) writes them",
     "load_state_dict": "model.set_params({name: array}); nb.restore(model, path) from a file",
     **dict.fromkeys(("to_gpu", "cuda"), "model.to('cupy') or model.to('torch:cuda')"),
@@ -197,6 +204,9 @@ def _call(cls, args: tuple, given: dict, renamed: dict) -> str:
     ``name=...`` for what it still lacks (Keras's Conv2D(filters=8, kernel_size=3):
     in_channels), and what it does not take left out and said after it."""
     kwargs, said = {}, ""
+    if _keras_conv(cls, args, given):
+        kwargs.update(zip(("out_channels", "kernel_size"), args, strict=False))
+        args = ()
     for name, value in given.items():
         ours = renamed.get(name, name)
         pair = isinstance(value, tuple | list) and len(value) == 2
@@ -216,6 +226,15 @@ def _call(cls, args: tuple, given: dict, renamed: dict) -> str:
     return f"{cls.__name__}({', '.join(shown)}){said}"
 
 
+def _keras_conv(cls, args: tuple, given: dict) -> bool:
+    """Whether a call of a conv layer is Keras's, ``Conv2D(32, 3, strides=1)``: its
+    positional arguments are (filters, kernel_size), not our (in_channels, out_channels)."""
+    ours = {"in_channels", "out_channels"}.intersection(given)
+    shown = len(args) + ("kernel_size" in given)  # Keras's: filters, then kernel_size
+    keras = _KERAS_CONV.intersection(given)
+    return takes(cls, "in_channels") and bool(keras) and not ours and 1 <= shown <= 2
+
+
 def _other_way(cls, name: str, value, args: tuple, given: dict) -> None:
     """Raise what does the work of ``name=`` here, where ``cls`` would take that."""
     said = f"{cls.__name__} takes no {name}="
@@ -224,6 +243,14 @@ def _other_way(cls, name: str, value, args: tuple, given: dict) -> None:
     if name == "weight_decay" and takes(cls, "lr"):  # torch's coupled decay: l2's gradient
         raise TypeError(f"{said}: fit(..., l2={value!r}) adds l2 * W to each weight's "
                         "gradient, as torch's weight_decay does (not to the biases)")  # fmt: skip
+    if name in ("clipnorm", "clipvalue"):
+        raise TypeError(f"{said}: clip the gradients in a subclass's step, before "
+                        "super().step(params, grads) (the guide's Extending page)")  # fmt: skip
+    if name == "staircase":
+        raise TypeError(f"{said}: StepDecay(lr, step_size, gamma) drops the rate in steps")
+    if name == "amsgrad":
+        raise TypeError(f"{said}: AMSGrad is an optimizer of one's own (the guide's Extending "
+                        "page writes AdamW)")  # fmt: skip
     if name == "betas" and takes(cls, "beta1"):  # the call as made, the pair split
         if not (isinstance(value, tuple | list) and len(value) == 2):
             raise TypeError(f"{said}: {cls.__name__}(beta1=..., beta2=...)")

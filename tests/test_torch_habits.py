@@ -108,6 +108,26 @@ def test_model_call_without_modal_layers_backs_and_steps_quietly(backend):
         (lambda: MaxPool2D(2, strides=2), r"MaxPool2D takes stride=, .*MaxPool2D\(2, stride=2\)$"),
         (lambda: Conv2D(3, 8, 3, use_bias=False), r"Conv2D takes bias=, not use_bias="),
         (lambda: Dense(4, 2, kernel_initializer="he_normal"), r"Dense\(4, 2, init='he_normal'\)$"),
+        # were Python's bare words: an unexpected keyword argument
+        (lambda: Dense(units=16), r"Dense takes n_out=, not units= .*: Dense\(n_in=\.\.\., "
+         r"n_out=16\)$"),
+        (lambda: MaxPool2D(kernel_size=2), r"MaxPool2D takes pool_size=, .*\(pool_size=2\)$"),
+        (lambda: nb.optim.RMSProp(alpha=0.99), r"RMSProp takes rho=, not alpha= .*\(rho=0\.99\)$"),
+        (lambda: nb.optim.Adam(0.01, clipnorm=1.0), r"Adam takes no clipnorm=: clip the gradients"),
+        (lambda: nb.optim.SGD(clipvalue=0.5), r"SGD takes no clipvalue=: clip the gradients"),
+        (lambda: nb.optim.Adam(amsgrad=True), r"Adam takes no amsgrad=: AMSGrad is an optimizer"),
+        (lambda: nb.schedules.ExponentialDecay(initial_learning_rate=0.1, decay_rate=0.9),
+         r"ExponentialDecay takes lr=, not initial_learning_rate= .*: ExponentialDecay\(lr=0\.1, "
+         r"decay_rate=0\.9\)$"),
+        (lambda: nb.schedules.ExponentialDecay(0.1, 0.9, 10, staircase=True),
+         r"takes no staircase=: StepDecay\(lr, step_size, gamma\) drops the rate in steps$"),
+        # Keras's Conv2D(filters, kernel_size, strides=): was told Conv2D(32, 3, stride=1),
+        # 32 input channels and 3 output ones
+        (lambda: Conv2D(32, 3, strides=1),
+         r"Conv2D\(in_channels=\.\.\., out_channels=32, kernel_size=3, stride=1\)$"),
+        (lambda: Conv2D(32, kernel_size=(3, 3), strides=2),
+         r"Conv2D\(in_channels=\.\.\., out_channels=32, kernel_size=\(3, 3\), stride=2\)$"),
+        (lambda: Conv2D(3, 8, kernel_size=3, strides=2), r"\(3, 8, kernel_size=3, stride=2\)$"),
     ],
 )  # fmt: skip
 def test_torch_and_keras_arguments_are_told_ours(make, said):
@@ -329,6 +349,8 @@ def test_uneven_list_of_x_batches_is_told_to_join_them():
         (lambda m, o: m.eval(), r"model.forward\(x, training=False\)"),
         (lambda m, o: m.train(), r"model.forward\(x, training=True\)"),
         (lambda m, o: m.parameters(), r"model.params is \{name: array\}"),
+        # model.params, as it was told, is live: a snapshot of it restored nothing
+        (lambda m, o: m.get_weights(), r"model.copy_params\(\) gives copies; model.params "),
         (lambda m, o: m.to_gpu(), r"model.to\('cupy'\)"),
         (lambda m, o: m.compile(loss="mse"), r"model.fit\(X, y, loss=\.\.\., optimizer=\.\.\.\)"),
         (lambda m, o: m.save("m.h5"), r"nb.save\(model, path\)"),
