@@ -417,6 +417,26 @@ def test_ranks_that_end_with_different_weights_are_told_alike(on_ranks):
                     r"'[0-9a-f]{16}'\. A callback", text), text  # fmt: skip
 
 
+def test_a_shares_draws_are_its_rows_of_the_whole_batchs_and_others_whole():
+    """Rows 2..4 of a batch of 5: a draw by rows (a NumPy int shape too) gives those rows
+    of one process's draw, and the generator moves on as that draw does; a draw of
+    another shape is one process's draw itself."""
+    from nnbackend.distributed.whole_batch import RowsOfBatch
+
+    on = {"backend": nb.get_backend("numpy", dtype="float64")}
+    alone, share = nb.Generator(7), RowsOfBatch(nb.Generator(7), first=2, total=5, count=3)
+    pairs = [
+        (alone.normal((5, 4), 0.5, **on)[2:], share.normal((3, 4), 0.5, **on)),
+        (alone.uniform(5, **on)[2:], share.uniform(np.int64(3), **on)),
+        (alone.random_bits((5, 2), **on)[2:], share.random_bits((3, 2), **on)),
+        (alone.normal((1, 4), **on), share.normal((1, 4), **on)),
+        (alone.random_bits(6, **on), share.random_bits(6, **on)),
+    ]
+    for one_process, of_share in pairs:
+        np.testing.assert_array_equal(nb.to_numpy(of_share), nb.to_numpy(one_process))
+    assert share.rng.state == alone.state
+
+
 def test_a_layer_that_shuffles_its_share_is_told_the_generators_part(on_ranks):
     """A permutation of its rows draws as many numbers as a share has: on shares of 6
     and 5 rows the ranks' generators parted with nothing said (their weights alike)."""

@@ -67,7 +67,7 @@ class Generator:
         seed gives the same words on every backend. Each call moves on by
         ``ceil(size / 4)`` blocks of the stream. ``shape``: a tuple, or an int as NumPy's."""
         backend = get_backend(backend)
-        shape = _shape(shape)
+        shape = as_shape(shape)
         size = math.prod(shape)
         on_device = self._device_counter
         counter = self._counter if on_device is None else on_device
@@ -104,7 +104,7 @@ class Generator:
         that draw would: one rank's share of a whole batch's draw (a distributed fit), the
         other rows' blocks skipped, not computed."""
         backend = get_backend(backend)
-        shape = _shape(shape)
+        shape = as_shape(shape)
         if not 0 <= first <= first + shape[0] <= total:
             raise ValueError(f"rows {first}..{first + shape[0]} are not rows of {total}")
         row = math.prod(shape[1:])
@@ -176,7 +176,7 @@ def as_generator(seed_or_rng) -> Generator:
     return Generator(seed_or_rng)
 
 
-def _shape(shape) -> tuple[int, ...]:
+def as_shape(shape) -> tuple[int, ...]:
     """A shape given as NumPy takes one (an int, or a sequence of ints) as a tuple."""
     try:
         dims = (

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 
+from nnbackend.backend.random import as_shape
 from nnbackend.distributed.collectives import allreduce
 
 
@@ -37,9 +38,9 @@ class RowsOfBatch:
 
     def random_bits(self, shape, *, backend=None):
         """(rows of the share, ...) words: rows ``first ..`` of the whole batch's draw."""
+        shape = as_shape(shape)
         if not self._by_rows(shape):
             return self.rng.random_bits(shape, backend=backend)
-        shape = (shape,) if isinstance(shape, int) else shape
         return self.rng.random_bits_of_rows(shape, self.first, self.total, backend=backend)
 
     def normal(self, shape, std: float = 1.0, *, backend=None, dtype=None):
@@ -48,16 +49,15 @@ class RowsOfBatch:
     def uniform(self, shape, low: float = 0.0, high: float = 1.0, *, backend=None, dtype=None):
         return self._rows_of(self.rng.uniform, shape, low, high, backend=backend, dtype=dtype)
 
-    def _by_rows(self, shape) -> bool:
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    def _by_rows(self, shape: tuple) -> bool:
         return len(shape) > 0 and shape[0] == self.count
 
     def _rows_of(self, draw, shape, *args, **kwargs):
         """The share's rows of ``draw`` of the whole batch (made on the host, so whole)."""
+        shape = as_shape(shape)
         if not self._by_rows(shape):
             return draw(shape, *args, **kwargs)
-        rest = () if isinstance(shape, int) else tuple(shape)[1:]
-        whole = draw((self.total, *rest), *args, **kwargs)
+        whole = draw((self.total, *shape[1:]), *args, **kwargs)
         return whole[self.first : self.first + self.count, ...]
 
     def __getattr__(self, name):
