@@ -34,9 +34,9 @@ def three_stoppers_fit(path, resume: bool = False, epochs: int = 3):
 
 
 def test_three_callbacks_of_one_class_are_saved_under_three_keys(tmp_path):
-    """Keys counted only to 1 saved the third EarlyStopping over the second, as
-    "EarlyStopping.1": the resume gave the "loss" one the "accuracy" one's state, with a
-    warning that it watched another value, and it started afresh."""
+    """Keys counted only to 1 would save the third EarlyStopping over the second, as
+    "EarlyStopping.1": the resume would give the "loss" one the "accuracy" one's state,
+    warn that it watched another value, and start it afresh."""
     path = tmp_path / "run.h5"
     three_stoppers_fit(path)
     with h5py.File(path, "r") as f:
@@ -53,8 +53,8 @@ def test_three_callbacks_of_one_class_are_saved_under_three_keys(tmp_path):
 
 
 def test_early_stopping_saves_a_best_never_set_as_none():
-    """A best of inf (no finite value seen yet: a first epoch of NaN) was saved as inf,
-    which JSON writes as Infinity, and which set_state refuses as not finite."""
+    """A best of inf (no finite value seen yet: a first epoch of NaN) is saved as None:
+    as inf, JSON would write Infinity, which set_state refuses as not finite."""
     model = nb.Sequential([Dense(2, 1)], seed=0)
     fit = SimpleNamespace(metrics=["loss"], rises={"loss": False})
     stopper = nb.callbacks.EarlyStopping(monitor="loss", patience=3)
@@ -80,8 +80,8 @@ def test_early_stopping_refuses_a_negative_min_delta():
 @pytest.mark.parametrize("width", ["float32", "float64"])
 def test_batches_of_integer_data_come_in_the_models_float_dtype(backend, dtype, on_device, width):
     """Without the cast, on the device (the whole set placed at once) or on the host
-    (each batch cast on its way), batches of uint8 pixels or int64 counts came as
-    integers: a hand loop's forward met integers where the weights are floats."""
+    (each batch cast on its way), batches of uint8 pixels or int64 counts would come as
+    integers: a hand loop's forward would meet integers where the weights are floats."""
     backend = backend.with_dtype(width)
     data = np.arange(24, dtype=dtype).reshape(12, 2)
     batches = nb.data.Batches(
@@ -99,8 +99,8 @@ def test_batches_of_integer_data_come_in_the_models_float_dtype(backend, dtype, 
 
 
 def test_a_batch_size_past_the_rows_gives_one_batch_of_them_all():
-    """A batch_size kept at 100 for 6 rows said so in batch_size, and len() and the
-    shuffling read it."""
+    """A batch_size of 100 for 6 rows is 6: BatchNorm's smallest-batch check and the
+    step's thread count read it."""
     batches = nb.data.Batches(np.ones((6, 2)), None, "numpy", batch_size=100)
     assert batches.batch_size == 6 and len(batches) == 1 and not batches.shuffle
     shapes = [tuple(xb.shape) for xb, _ in batches]
@@ -118,8 +118,8 @@ def test_a_batch_size_past_the_rows_gives_one_batch_of_them_all():
     ids=["columns", "column-and-label", "image-and-label", "image-and-column"],
 )
 def test_fit_on_pairs_says_ravel_only_for_column_vectors(x_shape, t, x_code, t_code):
-    """Every 2-D sample was taken for a column vector: the hint told to ravel 28 x 28
-    images, which flattened them for a model that wants them whole."""
+    """Column vectors alone are told to ravel: taken for one, 28 x 28 images would be
+    told to flatten for a model that may want them whole."""
     model = nb.Sequential([Dense(784, 10)], seed=0)
     pairs = [(np.zeros(x_shape), t) for _ in range(3)]
     with pytest.raises(ValueError) as info:
