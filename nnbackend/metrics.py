@@ -173,8 +173,9 @@ class CategoricalAccuracy(Metric):
     def check(self, loss, n_outputs):
         if n_outputs == 1:
             counted = "metrics=['accuracy'] counts its side of 0.5" if loss.has_accuracy else (
-                f"{loss!r} counts no accuracy: loss='bce' with metrics=['accuracy'] counts its "
-                "side of 0.5, or (model.predict(X) == y).mean() after the fit")  # fmt: skip
+                f"{loss!r} counts no accuracy: metrics=['accuracy'] counts one output's side "
+                "under loss='bce' (after a Sigmoid) or loss=nb.losses.BinaryCrossEntropy("
+                "from_logits=True) (without one)")  # fmt: skip
             raise ValueError(
                 "categorical_accuracy takes the largest of an output per class, but the model "
                 f"has 1 output: {counted}"

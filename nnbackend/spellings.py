@@ -243,11 +243,14 @@ def _other_way(cls, name: str, value, args: tuple, given: dict) -> None:
     if name == "weight_decay" and takes(cls, "lr"):  # torch's coupled decay: l2's gradient
         raise TypeError(f"{said}: fit(..., l2={value!r}) adds l2 * W to each weight's "
                         "gradient, as torch's weight_decay does (not to the biases)")  # fmt: skip
+    if name in ("clipnorm", "clipvalue", "amsgrad", "staircase") and not value:
+        raise TypeError(f"{said}: leave {name}={value!r} out, which asks for nothing more")
     if name in ("clipnorm", "clipvalue"):
         raise TypeError(f"{said}: clip the gradients in a subclass's step, before "
                         "super().step(params, grads) (the guide's Extending page)")  # fmt: skip
     if name == "staircase":
-        raise TypeError(f"{said}: StepDecay(lr, step_size, gamma) drops the rate in steps")
+        way = "StepDecay(lr, step_size, gamma) drops the rate in steps"
+        raise TypeError(f"{said}: {'it steps already' if takes(cls, 'step_size') else way}")
     if name == "amsgrad":
         raise TypeError(f"{said}: AMSGrad is an optimizer of one's own (the guide's Extending "
                         "page writes AdamW)")  # fmt: skip

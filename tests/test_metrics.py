@@ -519,12 +519,19 @@ def test_one_output_under_mse_is_told_an_accuracy_that_mse_takes(backend):
     then refused: the advice is now one that runs."""
     X, y = np.random.default_rng(0).normal(size=(40, 2)), np.arange(40) % 2
     model = nb.Sequential([Dense(2, 1), "sigmoid"], backend=backend, seed=0)
-    said = r"has 1 output: MSE\(.*\) counts no accuracy: loss='bce' with metrics=\['accuracy'\]"
+    said = r"has 1 output: MSE\(.*\) counts no accuracy: metrics=\['accuracy'\] counts one"
     with pytest.raises(ValueError, match=said):
         model.fit(X, y, loss="mse", optimizer="sgd", metrics=["categorical_accuracy"], verbose=0)
     history = model.fit(X, y, loss="bce", optimizer="sgd", metrics=["accuracy"], verbose=0)
     by_hand = np.mean(nb.to_numpy(model.predict(X)) == y)
     assert model.evaluate(X, y)["accuracy"] == pytest.approx(by_hand) and history.epochs == [0]
+    raw = nb.Sequential([Dense(2, 1)], backend=backend, seed=0)  # no Sigmoid: the logits' loss
+    with pytest.raises(ValueError, match=r"or loss=nb\.losses\.BinaryCrossEntropy\(from_logits"):
+        raw.fit(X, y, loss="mse", optimizer="sgd", metrics=["categorical_accuracy"], verbose=0)
+    raw.fit(X, y, loss=nb.losses.BinaryCrossEntropy(from_logits=True), optimizer="sgd",
+            metrics=["accuracy"], verbose=0)  # fmt: skip
+    by_hand = np.mean(nb.to_numpy(raw.predict(X)) == y)
+    assert raw.evaluate(X, y)["accuracy"] == pytest.approx(by_hand)
 
 
 def test_categorical_accuracy_refuses_multi_label_rows():

@@ -451,9 +451,24 @@ def test_a_layer_that_shuffles_its_share_is_told_the_generators_part(on_ranks):
     (X, y), _ = cases.data()
     said = succeeded(on_ranks(2, rank))
     assert said[0] == said[1] and said[0].startswith(
-        "the ranks end the fit with their random generators apart: a layer of one's own "
-        "drew as many numbers as its share has rows otherwise than by random_bits"
+        "the ranks end the fit with their random generators apart, so they drew other "
+        "numbers than one process would: a layer of one's own drew as many numbers as its "
+        "share has rows otherwise than by random_bits"
     )
+
+
+def test_a_callback_drawing_on_rank_0_alone_is_among_the_causes_named(on_ranks):
+    """Weights alike, generators apart: the message named a layer of one's own alone."""
+    show = nb.callbacks.LambdaCallback(lambda epoch, logs, model: model.rng.permutation(10))
+
+    def rank(r):
+        with pytest.raises(nb.distributed.DistributedError) as raised:
+            cases.train(CASE, distributed=True, epochs=2, callbacks=[show] if r == 0 else [])
+        return str(raised.value)
+
+    CASE = cases.Case("numpy", "float64", "sgd", None)
+    said = succeeded(on_ranks(2, rank))
+    assert said[0] == said[1] and "or a callback drew from model.rng on some ranks only" in said[0]
 
 
 class Alone:

@@ -121,6 +121,12 @@ def test_model_call_without_modal_layers_backs_and_steps_quietly(backend):
          r"decay_rate=0\.9\)$"),
         (lambda: nb.schedules.ExponentialDecay(0.1, 0.9, 10, staircase=True),
          r"takes no staircase=: StepDecay\(lr, step_size, gamma\) drops the rate in steps$"),
+        (lambda: nb.schedules.StepDecay(0.1, 10, staircase=True),
+         r"StepDecay takes no staircase=: it steps already$"),
+        # ported code spells out the "off" value: told to leave it out, not to write a class
+        (lambda: nb.optim.Adam(0.001, amsgrad=False),
+         r"Adam takes no amsgrad=: leave amsgrad=False out, which asks for nothing more$"),
+        (lambda: nb.optim.SGD(0.1, clipnorm=None), r"leave clipnorm=None out"),
         # Keras's Conv2D(filters, kernel_size, strides=): was told Conv2D(32, 3, stride=1),
         # 32 input channels and 3 output ones
         (lambda: Conv2D(32, 3, strides=1),

@@ -255,10 +255,13 @@ class DataParallel:
             )
         if len(set(generators)) > 1:
             raise DistributedError(
-                "the ranks end the fit with their random generators apart: a layer of one's "
-                "own drew as many numbers as its share has rows otherwise than by "
-                "random_bits, normal or uniform with those rows first (rng.permutation(n), "
-                "rng.host()'s draws), so the ranks drew other numbers than one process would: "
+                "the ranks end the fit with their random generators apart, so they drew "
+                "other numbers than one process would: a layer of one's own drew as many "
+                "numbers as its share has rows otherwise than by random_bits, normal or "
+                "uniform with those rows first (rng.permutation(n)), or drew numbers for the "
+                "whole batch through those with a first axis that a share's rows matched "
+                "(draw those from rng.host()), or a callback drew from model.rng on some "
+                "ranks only: "
                 + disagreement("a digest of the generator's state", generators),
                 every_rank=True,
             )
