@@ -216,6 +216,8 @@ class Sequential:
         layer's grads (None: input_grad=False)."""
         out_like = getattr(self, "_out_like", None)
         check_output_gradient(dy, out_like, self.backend)
+        if len({id(layer) for layer in self.layers}) < len(self.layers):
+            claim(self.layers, self)  # raises: model.layers[4] = model.layers[2], say
         self._backward_of = out_like  # the forward a step follows (checks._check_loop_order)
         return self._backward(dy, input_grad)
 
@@ -334,6 +336,10 @@ class Sequential:
         for opt in {id(o): o for o in (optimizer, self.optimizer) if o is not None}.values():
             opt.to(backend)
         return self
+
+    def __getstate__(self) -> dict:
+        claim(self.layers, self)  # a layer in two places would pickle, and load as an error
+        return self.__dict__
 
     def __setstate__(self, state: dict) -> None:
         """An unpickled or deep-copied model: its layers' marks of whose they are were

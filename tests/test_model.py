@@ -116,6 +116,12 @@ def test_a_layer_put_in_a_second_place_by_assignment_is_refused_at_fit(backend):
     xb, yb = backend.asarray(X_MOONS[:8]), backend.asarray(Y_MOONS[:8])
     with pytest.raises(ValueError, match=said):
         model.train_step(xb, yb, SoftmaxCrossEntropy(), nb.optim.SGD(0.1))
+    loss = SoftmaxCrossEntropy()  # the guide's hand loop: its backward, 0.04 off as well
+    loss.forward(model.forward(xb), yb)
+    with pytest.raises(ValueError, match=said):
+        model.backward(loss.backward())
+    with pytest.raises(ValueError, match=said):  # it pickled, and loaded as this error
+        pickle.dumps(model)
 
 
 def test_a_weightless_layer_of_a_live_model_is_refused_in_another(backend):
