@@ -261,8 +261,7 @@ class DataParallel:
                 "uniform with those rows first (rng.permutation(n)), or drew numbers for the "
                 "whole batch through those with a first axis that a share's rows matched "
                 "(draw those from rng.host()), or a callback drew from model.rng on some "
-                "ranks only: "
-                + disagreement("a digest of the generator's state", generators),
+                "ranks only: " + disagreement("a digest of the generator's state", generators),
                 every_rank=True,
             )
 
