@@ -513,6 +513,28 @@ def test_a_trained_model_pickles_to_its_weights_and_optimizer_state(backend):
     np.testing.assert_array_equal(nb.to_numpy(twin.predict_proba(X)), net.predict_proba(X))
 
 
+def test_a_torch_model_sent_to_a_pool_worker_shares_no_array_with_it():
+    """multiprocessing's pickler moves a torch tensor's storage into shared memory: a
+    pool worker's fit wrote the model's BatchNorm statistics in place, and the model's
+    own predictions moved by 0.1 (NumPy's arrays are sent as copies)."""
+    import io
+    from multiprocessing.reduction import ForkingPickler
+
+    pytest.importorskip("torch")
+    X, y = nb.datasets.make_moons(64, seed=0)
+    net = nb.Sequential([Dense(2, 8), nb.layers.BatchNorm(8), "relu", Dense(8, 2)],
+                        backend="torch", seed=0)  # fmt: skip
+    net.fit(X, y, loss="cross_entropy", optimizer="adam", epochs=1, verbose=0)
+    sent = io.BytesIO()
+    ForkingPickler(sent).dump(net)
+    arrays = {**net.params, **net.state, **net.optimizer.state["m"], **net.optimizer.state["v"]}
+    assert [name for name, a in arrays.items() if a.is_shared()] == []
+    before = net.predict_proba(X)
+    ForkingPickler.loads(sent.getvalue()).fit(X, y, loss="cross_entropy", optimizer="adam",
+                                              epochs=2, verbose=0)  # fmt: skip
+    np.testing.assert_array_equal(net.predict_proba(X), before)
+
+
 @pytest.mark.parametrize("copied", ["pickle", "deepcopy"])
 def test_a_trained_model_pickles_and_deep_copies(backend64, copied):
     """A copy made after a fit (its layers' kept inputs, the flat buffer, the loss's

@@ -98,12 +98,11 @@ def holds_arrays(value) -> bool:
 
 
 def compact(array):
-    """``array``, or a copy of it where a pickle of it would hold more: torch pickles a
-    view's whole storage, so each weight viewing a flat buffer wrote all of them."""
-    storage = getattr(array, "untyped_storage", None)
-    if storage is not None and storage().nbytes() > array.numel() * array.element_size():
-        return array.clone()
-    return array
+    """``array`` as a copy (pickle, deepcopy) should take it: a torch tensor cloned, for
+    torch pickles a view's whole storage (each weight viewing a flat buffer wrote all of
+    them), and multiprocessing's pickler moves a tensor's storage into shared memory,
+    where a pool worker's fit wrote the model's own BatchNorm statistics in place."""
+    return array.clone() if hasattr(array, "untyped_storage") else array
 
 
 def made_in_inference_mode(array) -> bool:
