@@ -10,6 +10,7 @@ of tests/test_distributed.py are under mpiexec, but on three ranks too and in se
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import math
 import pickle
@@ -285,6 +286,10 @@ DIFFERENCES = {  # what rank 1 of three does otherwise -> the words the error na
     ),
     "samples": (dict(rows=slice(0, 99)), "samples in X: ranks 0, 2 have 100, rank 1 has 99"),
     "validation": (dict(validation_data=None), "validation data (shape, sums): ranks 0, 2 have (("),
+    "validation values": (  # the same shape: told apart by the sums alone
+        dict(validation_data="doubled"),
+        "validation data (shape, sums): ranks 0, 2 have ((",
+    ),
     "dtype": (
         dict(dtype="float32"),
         "float dtype: ranks 0, 2 have 'float64', rank 1 has 'float32'",
@@ -303,6 +308,8 @@ def test_ranks_that_differ_in_one_thing_are_told_alike(on_ranks, what):
     def rank(r):
         options = dict(differs) if r == 1 else {}
         rows, X_dtype = options.pop("rows", slice(None)), options.pop("X_dtype", "float64")
+        if options.get("validation_data") == "doubled":
+            options["validation_data"] = (2 * validation[0], validation[1])
         case = cases.Case(options.pop("backend", "numpy"), options.pop("dtype", "float64"),
                           "sgd", 0.01)  # fmt: skip
         settings = dict(
@@ -457,6 +464,35 @@ def test_a_layer_that_shuffles_its_share_is_told_the_generators_part(on_ranks):
     )
 
 
+def test_ranks_stopping_together_are_told_the_first_stopping_ranks_reason(on_ranks):
+    """Ranks 1 and 2 stop, for reasons of their own: every rank says rank 1's."""
+
+    def rank(r):
+        net = cases.model(cases.Case("numpy", "float64", "sgd", None))
+        loss, opt = nb.losses.SoftmaxCrossEntropy(), nb.optim.SGD(0.1)
+        fit = parallel.DataParallel(parallel.joined_world(), net, loss, opt, [], None)
+        return fit.stop_together(r > 0, f"a time limit on rank {r}")
+
+    said = succeeded(on_ranks(3, rank))
+    assert said == [(True, "on rank 1, a time limit on rank 1")] * 3
+
+
+def test_ranks_on_devices_of_their_own_fit_together(on_ranks):
+    """cupy:0 on rank 0 and cupy:1 on rank 1 are one backend: the fit compares the
+    library alone (only broadcast had a test of it)."""
+
+    def rank(r):
+        (X, y), _ = cases.data()
+        net = cases.model(cases.Case("numpy", "float64", "sgd", None))
+        net.backend = dataclasses.replace(net.backend, name=f"numpy:{r}")  # as "cupy:<rank>"
+        net.fit(X, y, loss="cross_entropy", optimizer=nb.optim.SGD(0.5), batch_size=11,
+                seed=3, verbose=0, distributed=True)  # fmt: skip
+        return nb.to_numpy(net.params["0.W"])
+
+    first, second = succeeded(on_ranks(2, rank))
+    np.testing.assert_array_equal(first, second)
+
+
 def test_a_callback_drawing_on_rank_0_alone_is_among_the_causes_named(on_ranks):
     """Weights alike, generators apart: the message named a layer of one's own alone."""
     show = nb.callbacks.LambdaCallback(lambda epoch, logs, model: model.rng.permutation(10))
@@ -594,6 +630,14 @@ def test_each_rank_measures_its_block_of_the_validation_data(on_ranks, rows, mea
         return sum(seen)
 
     assert succeeded(on_ranks(3, rank)) == [2 * measured] * 3
+
+
+def test_a_long_value_is_cut_around_where_the_ranks_part():
+    """60 characters before the first difference, then the rest up to 200."""
+    early = alike.disagreement("x", ["a" * 10 + "b" + "z" * 300, "a" * 10 + "c" + "z" * 300])
+    late = alike.disagreement("x", ["a" * 250 + "b" + "z" * 100, "a" * 250 + "c" + "z" * 100])
+    assert "rank 0 has 'aaaaaaaaaab" in early and early.count("...") == 2
+    assert f"rank 0 has ...{'a' * 60}bzz" in late and f"rank 1 has ...{'a' * 60}czz" in late
 
 
 def test_a_short_value_is_shown_whole_and_a_cut_one_says_where():
