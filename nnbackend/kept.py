@@ -97,6 +97,17 @@ def check_not_fitted_elsewhere(model) -> None:
         )
 
 
+def check_not_fitting(model) -> None:
+    """Refuse ``model.to`` while a fit, in any thread or its own callback, trains the
+    model: the fit's next step met arrays of another backend, and its end put its own
+    buffers back, undoing the move on the same backend."""
+    if id(model) in _FITTING:
+        raise RuntimeError(
+            "model.to(...) while a fit trains the model: move it before or after the fit "
+            "(or move a copy: model.copy(backend))"
+        )
+
+
 def forget_last_batch(things, before: list[dict]) -> None:
     """Drop the private arrays that a pass left on ``things`` (those ``before`` did not
     hold): a whole set's activations stayed held until the next forward (293 MiB for

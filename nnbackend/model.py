@@ -16,8 +16,8 @@ from __future__ import annotations
 import inspect
 import math
 
+from nnbackend import kept, prediction, steps, training
 from nnbackend import layers as layer_types
-from nnbackend import prediction, steps, training
 from nnbackend.backend import Generator, as_generator, get_backend
 from nnbackend.backend.arrays import carried
 from nnbackend.backend.core import detached
@@ -138,6 +138,7 @@ class Sequential:
     def set_params(self, values) -> None:
         """``model.params[name] = array`` for each of ``values``: same shape, dtype,
         backend. All or none: a refused value leaves every weight as it was."""
+        kept.check_not_fitted_elsewhere(self)  # not into another thread's fit, mid-step
         self.params.assign(values)
 
     def count_params(self) -> int:
@@ -324,6 +325,7 @@ class Sequential:
         in ``dtype`` (default: a Backend's own, else this model's). Returns the model."""
         if optimizer is not None and not isinstance(optimizer, Optimizer):
             raise TypeError(f"to(optimizer=) takes the Optimizer that trains it, not {optimizer!r}")
+        kept.check_not_fitting(self)
         backend = self.backend.moved_to(backend, dtype)
         unbind(self)
         for layer in self.layers:

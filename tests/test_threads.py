@@ -592,13 +592,30 @@ def test_a_model_fitting_in_another_thread_refuses_predict_there(backend):
             lambda: model(xb),
             lambda: model.fit(X, y, **options),  # a second fit: the two had mixed their steps
             lambda: model.train_step(xb, yb, "cross_entropy", nb.optim.SGD()),
+            # wrote zeros into the fit mid-step (its loss went from 0.30 to 0.693)
+            lambda: model.set_params(model.copy_params()),
         ):
             with pytest.raises(RuntimeError, match=r"^this model is being fitted in another thr"):
                 refused()
+        with pytest.raises(RuntimeError, match=r"^model\.to\(\.\.\.\) while a fit trains"):
+            model.to(backend.name, dtype="float64")
     finally:
         checked.set()
         fitting.join(30)
     assert len(seen) == 2 and model.predict(X).shape == (64,)
+    assert model.backend.dtype_name == "float32"
+
+
+def test_a_move_in_the_fits_own_callback_is_refused():
+    """On NumPy the fit's end put its own float32 buffers back, undoing a callback's
+    model.to(dtype="float64") without a word; on strict the next step failed blaming
+    the first layer. Between fits the move goes on."""
+    X, y = nb.datasets.make_moons(64, seed=0)
+    model = nb.Sequential([Dense(2, 8), Tanh(), Dense(8, 2)], seed=0)
+    move = nb.callbacks.LambdaCallback(lambda epoch, logs, model: model.to("numpy", "float64"))
+    with pytest.raises(RuntimeError, match=r"^model\.to\(\.\.\.\) while a fit trains"):
+        model.fit(X, y, loss="cross_entropy", optimizer="sgd", verbose=0, callbacks=[move])
+    assert model.to("numpy", "float64").backend.dtype_name == "float64"
 
 
 def test_a_fit_inside_a_callback_keeps_the_outer_fits_mark_and_models_may_define_eq():
