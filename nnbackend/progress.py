@@ -43,8 +43,8 @@ class Progress:
         if self.verbose < 1:
             return
         text = f"epoch {epoch}: " + ", ".join(f"{name} {logs[name]:.4g}" for name in self.names)
-        if self.bar.disable:
-            print(text, flush=True)
+        if self.bar.disable:  # the line and its end in one write: fits in threads
+            print(text + "\n", end="", flush=True)  # spliced theirs mid-line
         else:
             self.bar.write(text, file=sys.stdout)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -604,6 +605,26 @@ def test_a_model_fitting_in_another_thread_refuses_predict_there(backend):
         fitting.join(30)
     assert len(seen) == 2 and model.predict(X).shape == (64,)
     assert model.backend.dtype_name == "float32"
+
+
+def test_each_logged_line_is_one_write(monkeypatch):
+    """print wrote the line, then its end: fits logging in threads at once spliced
+    their lines ("accuracy 0.8epoch 0: loss ...")."""
+    writes = []
+
+    class Recorder:
+        def write(self, text):
+            writes.append(text)
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr(sys, "stdout", Recorder())
+    X, y = nb.datasets.make_moons(64, seed=0)
+    model = nb.Sequential([Dense(2, 8), Tanh(), Dense(8, 2)], seed=0)
+    model.fit(X, y, loss="cross_entropy", optimizer="sgd", epochs=3, log_every=1, verbose=2)
+    lines = [text for text in writes if text]
+    assert len(lines) == 3 and all(re.fullmatch(r"epoch \d: loss .*\n", t) for t in lines)
 
 
 def test_a_move_in_the_fits_own_callback_is_refused():
