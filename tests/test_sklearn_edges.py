@@ -238,3 +238,60 @@ def test_a_numpy_validation_fraction_is_a_fraction():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, y)
     assert len(est.validation_scores_) == 3
+
+
+# --- mutants of the estimators' modules that survived (M72) -------------------------
+
+
+def test_invscalings_power_t_is_scikit_learns():
+    """A schedule of (t + 1) ** 0.5 whatever power_t said passed: every test took the
+    default 0.5."""
+    from sklearn import neural_network
+
+    rng = np.random.default_rng(0)
+    features, target = rng.normal(size=(128, 4)), rng.normal(size=128)
+    options = dict(hidden_layer_sizes=(8,), solver="sgd", learning_rate="invscaling",
+                   power_t=0.25, learning_rate_init=0.1, batch_size=64, shuffle=False,
+                   max_iter=5, random_state=0, momentum=0.0)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPRegressor(**options, dtype="float64").fit(features, target)
+        theirs = neural_network.MLPRegressor(**options).fit(features, target)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)
+
+
+def test_a_regressors_string_targets_are_refused_for_host_and_device_X(backend):
+    """Numbers written as strings trained as numbers for host X (scikit-learn's
+    multi_output check keeps them) while device X refused them."""
+    as_text = np.array([f"{v:.1f}" for v in X[:, 0]])
+    for features in (X, on(backend, X)):
+        with pytest.raises(ValueError, match="dtype='numeric' is not compatible with arrays"):
+            MLPRegressor(hidden_layer_sizes=(4,), max_iter=2).fit(features, as_text)
+
+
+def test_the_clipped_log_loss_sums_where_its_inner_loss_sums():
+    """With a summing inner loss the clipped value was its mean (a quarter of it on four
+    rows) while the unclipped one summed."""
+    logits = np.array([[50.0, 0.0, 0.0], [0.2, 0.1, 0.0], [0.0, 0.3, 0.1], [0.1, 0.0, 0.4]])
+    labels = np.array([1, 0, 1, 2])  # row 0 saturated and wrong: the clipped path
+    summed, mean = (ClippedLogLoss(SoftmaxCrossEntropy(from_logits=True, reduction=r))
+                    for r in ("sum", "mean"))  # fmt: skip
+    assert float(summed.forward(logits, labels)) == pytest.approx(4 * mean.forward(logits, labels))
+
+
+def test_the_estimators_take_strict_arrays_where_they_are_told_to():
+    """What only torch's tests held: a model fitted on NumPy refuses strict X by name,
+    backend="numpy" refuses strict X, "auto" trains where the arrays live, and
+    dtype="float32" casts strict float64 X."""
+    strict = nb.get_backend("strict", dtype="float64")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        on_host = MLPClassifier((4,), max_iter=2, random_state=0).fit(X, LABELS)
+        with pytest.raises(nb.backend.BackendMismatchError, match=r"X is an array_api_strict"):
+            on_host.predict(strict.asarray(X))
+        with pytest.raises(nb.backend.BackendMismatchError, match=r"given backend='numpy'"):
+            MLPClassifier((4,), max_iter=2, backend="numpy").fit(strict.asarray(X), LABELS)
+        auto = MLPClassifier((4,), max_iter=2, backend="auto").fit(strict.asarray(X), LABELS)
+        assert auto.model_.backend.name == "strict"
+        narrow = MLPClassifier((4,), max_iter=2, dtype="float32").fit(strict.asarray(X), LABELS)
+    assert narrow.predict_proba(strict.asarray(X)).dtype == strict.xp.float32

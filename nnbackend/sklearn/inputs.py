@@ -52,6 +52,8 @@ def fit_inputs(est, X, y, *, reset: bool, backend: Backend | None, y_numeric: bo
     X, y = validate_data(
         est, X, y, reset=reset, multi_output=True, y_numeric=y_numeric, dtype=FLOAT_DTYPES
     )
+    if y_numeric:  # multi_output=True keeps strings: "0.5" trained as a number, where
+        y = check_array(y, ensure_2d=False, dtype="numeric", input_name="y")  # device X's refused
     backend = backend or get_backend(est.backend, dtype=est.dtype or X.dtype.name)
     check_in_range(X, backend.dtype_name)  # 1e39 into float32: inf, then "NaN or inf in X"
     return backend.asarray(X, dtype=backend.dtype_name), y, backend
