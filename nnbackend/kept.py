@@ -83,12 +83,18 @@ def passing(model):
                 _PASSES.pop(key, None)
 
 
-def check_not_fitted_elsewhere(model) -> None:
+def check_not_fitted_elsewhere(model, writing: str | None = None) -> None:
     """Refuse a pass (``predict``, ``evaluate``, ``model(x)``, a fit or ``train_step``) over
     a model a fit in another thread is training: it would replace the batch inputs the
     fit's layers keep for their backward (the fit failed with "call forward(x) before
-    backward", or stepped on the wrong rows)."""
+    backward", or stepped on the wrong rows). ``writing``: the model's arrays, which a
+    write would change mid-step (zeros written so sent the fit's loss to 0.693)."""
     thread = _FITTING.get(id(model))
+    if thread is not None and thread != threading.get_ident() and writing:
+        raise RuntimeError(
+            f"this model is being fitted in another thread: writing its {writing} now would "
+            "change them mid-step; write them in a callback of the fit, or after it"
+        )
     if thread is not None and thread != threading.get_ident():
         raise RuntimeError(
             "this model is being fitted in another thread, whose layers keep each batch's "

@@ -138,7 +138,6 @@ class Sequential:
     def set_params(self, values) -> None:
         """``model.params[name] = array`` for each of ``values``: same shape, dtype,
         backend. All or none: a refused value leaves every weight as it was."""
-        kept.check_not_fitted_elsewhere(self)  # not into another thread's fit, mid-step
         self.params.assign(values)
 
     def count_params(self) -> int:

@@ -46,7 +46,7 @@ class Progress:
         if self.bar.disable:  # the line and its end in one write: fits in threads
             print(text + "\n", end="", flush=True)  # spliced theirs mid-line
         else:
-            self.bar.write(text, file=sys.stdout)
+            self.bar.write(text + "\n", file=sys.stdout, end="")
 
     def close(self) -> None:
         self.bar.close()

@@ -9,6 +9,7 @@ from collections.abc import MutableMapping
 
 from nnbackend.backend import dtype_name, namespace_of
 from nnbackend.backend.core import detached
+from nnbackend.kept import check_not_fitted_elsewhere
 
 
 class ArrayView(MutableMapping):
@@ -56,6 +57,7 @@ class ArrayView(MutableMapping):
         return store[key]
 
     def __setitem__(self, name, value):
+        check_not_fitted_elsewhere(self._model, writing=self._kind)
         store, key = self._locate(name)
         current = store.get(key)
         if value is not current:  # a new array (an in-place update hands back the same one)
@@ -69,6 +71,7 @@ class ArrayView(MutableMapping):
         """``self[name] = value`` for each of ``values``, all or none: every value is
         checked (name, shape, dtype, backend) before the first is stored."""
         values = dict(values)
+        check_not_fitted_elsewhere(self._model, writing=self._kind)  # before any is stored
         for name, value in values.items():
             current = self[name]
             if value is not current:

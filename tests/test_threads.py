@@ -593,11 +593,17 @@ def test_a_model_fitting_in_another_thread_refuses_predict_there(backend):
             lambda: model(xb),
             lambda: model.fit(X, y, **options),  # a second fit: the two had mixed their steps
             lambda: model.train_step(xb, yb, "cross_entropy", nb.optim.SGD()),
-            # wrote zeros into the fit mid-step (its loss went from 0.30 to 0.693)
-            lambda: model.set_params(model.copy_params()),
         ):
             with pytest.raises(RuntimeError, match=r"^this model is being fitted in another thr"):
                 refused()
+        zeros = {name: 0 * w for name, w in model.copy_params().items()}
+        for written in (  # zeros went into the fit mid-step (its loss went from 0.30 to 0.693)
+            lambda: model.set_params(zeros),
+            lambda: model.params.assign(zeros),
+            lambda: model.params.__setitem__("0.W", zeros["0.W"]),
+        ):
+            with pytest.raises(RuntimeError, match=r"another thread: writing its params now"):
+                written()
         with pytest.raises(RuntimeError, match=r"^model\.to\(\.\.\.\) while a fit trains"):
             model.to(backend.name, dtype="float64")
     finally:
@@ -624,6 +630,11 @@ def test_each_logged_line_is_one_write(monkeypatch):
     model = nb.Sequential([Dense(2, 8), Tanh(), Dense(8, 2)], seed=0)
     model.fit(X, y, loss="cross_entropy", optimizer="sgd", epochs=3, log_every=1, verbose=2)
     lines = [text for text in writes if text]
+    assert len(lines) == 3 and all(re.fullmatch(r"epoch \d: loss .*\n", t) for t in lines)
+    monkeypatch.setattr(nb.progress, "_is_terminal", lambda file: True)  # the bar's way too
+    writes.clear()
+    model.fit(X, y, loss="cross_entropy", optimizer="sgd", epochs=3, log_every=1, verbose=1)
+    lines = [text for text in writes if text.startswith("epoch") or text == "\n"]
     assert len(lines) == 3 and all(re.fullmatch(r"epoch \d: loss .*\n", t) for t in lines)
 
 
